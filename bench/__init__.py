@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run` (or `make bench`) writes figures to BENCHMARKS.md."""

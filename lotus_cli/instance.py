@@ -1,0 +1,35 @@
+"""The Dagster instance the CLI runs on: $DAGSTER_HOME, or `<LOTUS_HOME>/dagster` by default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from lotus_core.config import Settings
+
+_REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+_FALLBACK_YAML = "telemetry:\n  enabled: false\n"
+
+
+def dagster_home(settings: Settings) -> Path:
+    """Point DAGSTER_HOME at the Lotus home unless the user chose one; seed its dagster.yaml."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = (settings.home / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists():
+        if _REPO_DAGSTER_YAML.is_file():
+            shutil.copyfile(_REPO_DAGSTER_YAML, target)
+        else:
+            target.write_text(_FALLBACK_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def get_instance(settings: Settings) -> dg.DagsterInstance:
+    dagster_home(settings)
+    return dg.DagsterInstance.get()

@@ -1,0 +1,100 @@
+"""One validated settings object; a bad value fails at start-up naming its key."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or out of range; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MicroTapeSettings(_Strict):
+    cadence_ms: int = Field(1000, ge=50, le=60_000)
+
+
+class FixtureSettings(_Strict):
+    seed: int = 20260105
+    start: date = date(2026, 1, 2)
+    days: int = Field(5, ge=1, le=366)
+    coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
+    hours: tuple[int, int] = (12, 15)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_in_day(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] < v[1] <= 24:
+            raise ValueError("hours must be [start, end) with 0 <= start < end <= 24")
+        return v
+
+
+class Settings(_Strict):
+    home: Path = Path(".lotus")
+    feed_dir: Path = Path("fixtures")
+    fabric_url: str | None = None
+    verify_manifest: bool = True
+    microtape: MicroTapeSettings = MicroTapeSettings()
+    fixtures: FixtureSettings = FixtureSettings()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def fabric(self) -> str:
+        return self.fabric_url or f"sqlite:///{(self.home / 'fabric.sqlite').resolve()}"
+
+
+_ENV = {"LOTUS_HOME": "home", "LOTUS_FEED_DIR": "feed_dir", "LOTUS_FABRIC_URL": "fabric_url"}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        body = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where} must be a mapping of settings")
+    return body
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                  env: dict[str, str] | None = None) -> Settings:
+    """Defaults < config file (explicit, $LOTUS_CONFIG or ./lotus.yaml) < env < overrides."""
+    env = dict(os.environ) if env is None else env
+    text = resources.files("lotus_core.config").joinpath("defaults.yaml").read_text()
+    merged = _read_yaml(text, "the packaged defaults.yaml")
+    path = config_file or (Path(env["LOTUS_CONFIG"]) if env.get("LOTUS_CONFIG") else None)
+    if path is None and Path("lotus.yaml").is_file():
+        path = Path("lotus.yaml")
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        merged = _merge(merged, _read_yaml(Path(path).read_text(), str(path)))
+    merged = _merge(merged, {key: env[var] for var, key in _ENV.items() if env.get(var)})
+    merged = _merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
+        source = f" (from {path})" if path else ""
+        raise ConfigError(f"invalid Lotus settings{source}: {problems}") from None

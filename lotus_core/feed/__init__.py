@@ -1,0 +1,1 @@
+"""Hyperliquid feed recordings: reading, validating and flattening them into columnar tables."""

@@ -1,0 +1,56 @@
+"""The `raw_feed` asset's table: what a day's recording held, per channel and coin."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pandera.pandas as pa
+
+from lotus_core.feed.tables import FeedDay
+
+RAW_FEED_SCHEMA = pa.DataFrameSchema(
+    {
+        "day": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        "channel": pa.Column(str),
+        "coin": pa.Column(str),
+        "frames": pa.Column("int64", pa.Check.ge(0)),
+        "items": pa.Column("int64", pa.Check.ge(0)),
+        "dead_letters": pa.Column("int64", pa.Check.ge(0)),
+        "first_recv_ts_ms": pa.Column("Int64", nullable=True),
+        "last_recv_ts_ms": pa.Column("Int64", nullable=True),
+        "source": pa.Column(str),
+        "sha256": pa.Column(str, pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+    },
+    strict=True,
+    ordered=True,
+    coerce=False,
+    name="raw_feed",
+)
+
+
+def _span(df: pd.DataFrame, coin: str) -> tuple[int, int | None, int | None]:
+    ts = df.loc[df["coin"] == coin, "recv_ts_ms"]
+    return (len(ts), int(ts.min()), int(ts.max())) if len(ts) else (0, None, None)
+
+
+def summarize_feed(feed: FeedDay) -> pd.DataFrame:
+    """One row per (channel, coin) seen, accepted or refused, in a stable order."""
+    dead = Counter((d.channel or "", d.coin or "") for d in feed.dead)
+    tables = {"l2Book": feed.books.meta, "trades": feed.trades, "bbo": feed.bbo,
+              "activeAssetCtx": feed.ctx, "candle": feed.candles}
+    rows = []
+    for channel, coin in sorted(set(feed.counts) | set(dead)):
+        table = tables.get(channel)
+        items, first, last = _span(table, coin) if table is not None else (0, None, None)
+        rows.append({
+            "day": feed.day, "channel": channel, "coin": coin,
+            "frames": int(feed.counts.get((channel, coin), 0)), "items": items,
+            "dead_letters": int(dead.get((channel, coin), 0)),
+            "first_recv_ts_ms": first, "last_recv_ts_ms": last,
+            "source": feed.source, "sha256": feed.sha256,
+        })
+    df = pd.DataFrame(rows, columns=list(RAW_FEED_SCHEMA.columns))
+    return df.astype({"day": "str", "channel": "str", "coin": "str", "frames": "int64",
+                      "items": "int64", "dead_letters": "int64", "first_recv_ts_ms": "Int64",
+                      "last_recv_ts_ms": "Int64", "source": "str", "sha256": "str"})

@@ -1,0 +1,13 @@
+"""Which pandera schema guards which lake asset; the lake IO manager enforces them on write."""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+
+from lotus_core.feed.summary import RAW_FEED_SCHEMA
+from lotus_core.microtape import MICROTAPE_SCHEMA
+
+ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    "raw_feed": RAW_FEED_SCHEMA,
+    "microtape_frames": MICROTAPE_SCHEMA,
+}

@@ -1,0 +1,34 @@
+"""Where recordings come from: any directory of `<YYYY-MM-DD>.jsonl.gz` files."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from lotus_core.feed.manifest import ManifestMismatchError, verify_file
+from lotus_core.feed.parse import parse_recording
+from lotus_core.feed.recordings import MissingRecordingError, require_recording
+from lotus_core.feed.tables import FeedDay
+
+
+class FeedSource(dg.ConfigurableResource):
+    """A feed directory; with `verify_manifest`, files listed in its manifest.json are hash-checked.
+
+    A missing or tampered recording fails the step with a `dg.Failure` whose description
+    names the file (and both hashes), which is what the UI and the CLI show.
+    """
+
+    feed_dir: str
+    verify_manifest: bool = True
+
+    def recording(self, day: str) -> Path:
+        try:
+            path = require_recording(Path(self.feed_dir), day)
+            if self.verify_manifest:
+                verify_file(Path(self.feed_dir), path)
+        except (MissingRecordingError, ManifestMismatchError) as exc:
+            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
+                                                             "day": day}) from exc
+        return path
+
+    def parse(self, day: str) -> FeedDay:
+        return parse_recording(self.recording(day), day)

@@ -1,0 +1,50 @@
+"""The lake as a Dagster resource and as the IO manager for daily-partitioned assets."""
+
+
+import dagster as dg
+import pandas as pd
+from pandera.errors import SchemaError, SchemaErrors
+
+from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.store.lake import Lake
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Parquet + DuckDB lake rooted at `root` (default `<LOTUS_HOME>/lake`)."""
+
+    root: str
+
+    def get(self) -> Lake:
+        return Lake(self.root)
+
+
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Writes each asset-day atomically to the lake, enforcing its pandera schema first."""
+
+    lake: dg.ResourceDependency[LakeResource]
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        asset = context.asset_key.path[-1]
+        day = context.asset_partition_key
+        schema = ASSET_SCHEMAS.get(asset)
+
+        def validate(df: pd.DataFrame) -> pd.DataFrame:
+            if schema is None:
+                return df
+            try:
+                return schema.validate(df, lazy=False)
+            except (SchemaError, SchemaErrors) as exc:
+                raise dg.Failure(
+                    description=f"{asset} for {day} failed its schema: {exc}",
+                    metadata={"asset": asset, "partition": day}) from exc
+
+        path = self.lake.get().write(asset, day, obj, validate=validate)
+        context.add_output_metadata({
+            "path": dg.MetadataValue.path(str(path)),
+            "rows": len(obj),
+            "bytes": path.stat().st_size,
+        })
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        asset = context.asset_key.path[-1]
+        return self.lake.get().read(asset, context.asset_partition_key)

@@ -1,0 +1,97 @@
+"""Shared fixtures. The fabric ones run every fabric test on SQLite and on PostgreSQL.
+
+PostgreSQL tests never skip: each test session creates a throw-away database on the server
+named by LOTUS_TEST_PG_DSN and drops it at the end; an unreachable server fails the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from lotus_core.store.fabric import Fabric
+from lotus_core.store.url import mask_dsn, sqlite_url
+
+DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _with_database(dsn: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def fabric_pg_database() -> Iterator[str]:
+    """DSN of a fresh database for this session (and xdist worker), dropped afterwards."""
+    server = os.environ.get("LOTUS_TEST_PG_DSN", DEFAULT_PG_DSN)
+    try:
+        admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        pytest.fail(
+            f"PostgreSQL test server unreachable at {mask_dsn(server)}: {exc}\n"
+            "Start it (CI does) or point LOTUS_TEST_PG_DSN at one.",
+            pytrace=False,
+        )
+    name = f"lotus_test_{secrets.token_hex(6)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(server, name)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fabric_pg_dsn(fabric_pg_database: str) -> str:
+    """The session database, emptied: each test starts from no tables at all."""
+    with psycopg.connect(fabric_pg_database, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")  # a leaked transaction fails, never hangs
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return fabric_pg_database
+
+
+@pytest.fixture
+def fabric_sqlite_url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path / "lotus_home" / "fabric.sqlite")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fabric_url(request: pytest.FixtureRequest) -> str:
+    """An empty fabric's URL, once per backend."""
+    name = "fabric_sqlite_url" if request.param == "sqlite" else "fabric_pg_dsn"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def fabric_sqlite(fabric_sqlite_url: str) -> Iterator[Fabric]:
+    with Fabric.open(fabric_sqlite_url) as fabric:
+        yield fabric
+
+
+@pytest.fixture
+def fabric_postgres(fabric_pg_dsn: str) -> Iterator[Fabric]:
+    with Fabric.open(fabric_pg_dsn) as fabric:
+        yield fabric
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fabric(request: pytest.FixtureRequest) -> Fabric:
+    """An open, fully migrated fabric, once per backend."""
+    return request.getfixturevalue(f"fabric_{request.param}")
+
+
+@pytest.fixture
+def dagster_instance(tmp_path: Path):
+    """A real Dagster instance (SQLite run/event storage) in a temporary DAGSTER_HOME."""
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield instance

@@ -1,0 +1,146 @@
+"""The feed parser speaks the contract, accepts real frames, and dead-letters bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pytest
+
+from lotus_core.feed.parse import parse_recording
+from tests.helpers import CONTRACT_FRAMES, REAL_RECORDING, day_of, record, write_recording
+
+BOOK_T = 1_767_355_200_000  # 2026-01-02 12:00:00 UTC
+DAY = "2026-01-02"
+
+
+def _book(t: int, bid: str = "100.0", ask: str = "101.0", fast: bool = False, coin="BTC") -> dict:
+    data = {"coin": coin, "time": t, "levels": [[{"px": bid, "sz": "1.5", "n": 2},
+                                                  {"px": "99.0", "sz": "2.0", "n": 1}],
+                                                 [{"px": ask, "sz": "0.5", "n": 1}]]}
+    if fast:
+        data["fast"] = True
+    return {"channel": "l2Book", "data": data}
+
+
+def _trade(t: int, tid: int, side: str = "B") -> dict:
+    return {"coin": "BTC", "side": side, "px": "100.5", "sz": "0.1", "time": t,
+            "hash": "0x" + "0" * 64, "tid": tid, "users": ["0xa", "0xb"]}
+
+
+def test_every_contract_example_frame_parses(tmp_path):
+    frames = [json.loads(line) for line in CONTRACT_FRAMES.read_text().splitlines()]
+    assert {f["channel"] for f in frames} == {"l2Book", "trades", "bbo", "activeAssetCtx",
+                                              "candle"}
+    for frame in frames:
+        data = frame["data"][0] if isinstance(frame["data"], list) else frame["data"]
+        t = data.get("time") or data.get("t") or 1788490065008
+        day = day_of(t)
+        path = write_recording(tmp_path / frame["channel"] / f"{day}.jsonl.gz",
+                               [record(t + 5, frame)])
+        feed = parse_recording(path)
+        assert feed.dead == [], (frame["channel"], feed.dead)
+        assert sum(feed.counts.values()) == 1
+    # the values land where they belong
+    ctx = parse_recording(tmp_path / "activeAssetCtx" / f"{day_of(1788490065008)}.jsonl.gz").ctx
+    assert ctx.loc[0, "open_interest"] == pytest.approx(36295.80812)
+    assert ctx.loc[0, "oracle_px"] == pytest.approx(80684.7)
+
+
+def test_real_frames_parse_with_no_dead_letters():
+    feed = parse_recording(REAL_RECORDING)
+    assert feed.dead == []
+    assert feed.counts == {("l2Book", "BTC"): 45, ("trades", "BTC"): 9}
+    assert feed.stats["resent_snapshots"] == 1  # the venue re-sent one snapshot unchanged
+    books = feed.books
+    assert (books.meta["n_bid"] == 20).all() and (books.meta["n_ask"] == 20).all()
+    mid = (books.bid_px[:, 0] + books.ask_px[:, 0]) / 2
+    assert np.all((mid > 104_000) & (mid < 106_000))
+    spread_bps = (books.ask_px[:, 0] - books.bid_px[:, 0]) / mid * 1e4
+    assert np.all((spread_bps > 0) & (spread_bps < 5))
+    assert len(feed.trades) == 64 and set(feed.trades["side"]) == {-1, 1}
+
+
+def test_control_frames_are_counted_not_dead(tmp_path):
+    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
+        record(BOOK_T, "Websocket connection established."),
+        record(BOOK_T + 1, {"channel": "subscriptionResponse", "data": {
+            "method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC",
+                                                    "nSigFigs": None, "mantissa": None}}}),
+        record(BOOK_T + 2, {"channel": "pong"}),
+        record(BOOK_T + 3, {"channel": "error", "data": "Already subscribed: {...}"}),
+        record(BOOK_T + 4, _book(BOOK_T)),
+    ])
+    feed = parse_recording(path)
+    assert feed.dead == []
+    assert feed.stats["text_frames"] == 1 and feed.stats["pong_frames"] == 1
+    assert feed.counts == {("l2Book", "BTC"): 1}
+
+
+def test_bad_lines_become_dead_letters_with_reasons(tmp_path):
+    good = record(BOOK_T + 10, _book(BOOK_T + 10))
+    lines = [
+        record(BOOK_T, _book(BOOK_T)),
+        b"{not json",                                                   # malformed_json
+        json.dumps({"msg": _book(BOOK_T)}),                             # bad_record
+        record(BOOK_T + 1, {"channel": "mystery", "data": {}}),         # unknown_channel
+        record(BOOK_T + 2, {"channel": "l2Book", "data": {"coin": "BTC", "time": "x",
+                                                          "levels": [[], []]}}),
+        record(BOOK_T + 3, _book(BOOK_T + 3, bid="102.0", ask="101.0")),  # crossed_book
+        record(BOOK_T + 4, _book(BOOK_T - 50)),                         # stale snapshot
+        record(BOOK_T + 5, _book(BOOK_T + 5, bid="abc")),               # malformed number
+        record(BOOK_T + 6, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),
+        record(BOOK_T + 7, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),  # all seen
+        record(BOOK_T + 8, {"channel": "trades", "data": [{**_trade(BOOK_T, 2), "side": "X"}]}),
+        good,
+        good,                                                           # duplicate_frame
+        record(BOOK_T + 9, _book(BOOK_T + 20)),                         # recv clock went back
+        record(BOOK_T + 86_400_000, _book(BOOK_T + 86_400_000)),        # outside_day
+    ]
+    feed = parse_recording(write_recording(tmp_path / f"{DAY}.jsonl.gz", lines))
+    reasons = [d.reason for d in feed.dead]
+    assert reasons == ["malformed_json", "bad_record", "unknown_channel", "malformed_l2Book",
+                       "crossed_book", "out_of_order", "malformed_l2Book", "duplicate_trades",
+                       "malformed_trades", "duplicate_frame", "out_of_order", "outside_day"]
+    assert all(d.detail and d.raw for d in feed.dead)
+    assert feed.counts == {("l2Book", "BTC"): 2, ("trades", "BTC"): 1}
+    assert len(feed.books) == 2 and len(feed.trades) == 1
+    assert "time must be an integer" in feed.dead[3].detail
+
+
+def test_replayed_trades_inside_a_fresh_frame_are_dropped_not_dead(tmp_path):
+    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
+        record(BOOK_T, {"channel": "trades", "data": [_trade(BOOK_T, 1), _trade(BOOK_T, 2)]}),
+        record(BOOK_T + 5, {"channel": "trades",
+                            "data": [_trade(BOOK_T, 2), _trade(BOOK_T + 4, 3)]}),
+    ])
+    feed = parse_recording(path)
+    assert feed.dead == [] and list(feed.trades["tid"]) == [1, 2, 3]
+    assert feed.stats["replayed_trades"] == 1
+
+
+def test_fast_and_slow_books_are_kept_apart(tmp_path):
+    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
+        record(BOOK_T, _book(BOOK_T)),
+        record(BOOK_T + 1, _book(BOOK_T - 100, fast=True)),  # older than slow: a separate stream
+    ])
+    feed = parse_recording(path)
+    assert feed.dead == [] and list(feed.books.meta["fast"]) == [False, True]
+
+
+def test_random_corruption_never_crashes_and_loses_nothing(tmp_path):
+    """Every line is either accepted, counted as control/resent, or dead-lettered."""
+    rng = random.Random(7)
+    lines = gzip.decompress(REAL_RECORDING.read_bytes()).splitlines()
+    mutated = []
+    for line in lines:
+        if rng.random() < 0.4:
+            i = rng.randrange(len(line))
+            line = line[:i] + bytes([rng.randrange(256)]) + line[i + 1:]
+        mutated.append(line)
+    feed = parse_recording(write_recording(tmp_path / "2025-01-26.jsonl.gz", mutated))
+    accepted = sum(feed.counts.values())
+    others = sum(v for k, v in feed.stats.items() if k not in ("lines", "replayed_trades"))
+    assert accepted + others + len({d.line_no for d in feed.dead}) == len(lines)
