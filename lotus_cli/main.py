@@ -41,9 +41,10 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               help="LOTUS_HOME: where the lake and the fabric live (default .lotus).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-day results as JSON.")
+@click.option("--verbose", is_flag=True, help="Show Dagster's run logs (DEBUG) on stderr.")
 @click.pass_context
 def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, end: str | None,
-                home: Path | None, as_json: bool) -> None:
+                home: Path | None, as_json: bool, verbose: bool) -> None:
     """Materialise every asset for each day in a range, one Dagster run per day."""
     from lotus_cli.instance import get_instance
     from lotus_cli.materialize import (
@@ -61,7 +62,7 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
     except (DayRangeError, NotADirectoryError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     instance = get_instance(settings)
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     click.echo(f"materialising {len(days)} day(s) from {settings.feed_dir} into "
                f"{settings.home} (Dagster instance {instance.root_directory})", err=True)
     with click.progressbar(length=len(days), label="days", file=err,
@@ -70,7 +71,8 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
             bar.update(1)
             if not outcome.success:
                 click.echo(f"\n{outcome.day} FAILED: {outcome.error}", err=True)
-        outcomes = materialize_days(settings, days, instance, on_day=advance)
+        outcomes = materialize_days(settings, days, instance, on_day=advance,
+                                    log_level="DEBUG" if verbose else "WARNING")
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2))
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from lotus_assets.definitions import ASSETS, build_resources
+from lotus_assets.definitions import build_definitions
 from lotus_core.config import Settings
 from lotus_core.feed.manifest import read_manifest, verify_file
 from lotus_core.feed.recordings import list_days, recording_path
@@ -82,16 +82,20 @@ def day_figures(lake: Lake, day: str) -> dict[str, int]:
 
 
 def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterInstance,
-                     on_day: Callable[[DayOutcome], None] | None = None) -> list[DayOutcome]:
-    resources = build_resources(settings)
+                     on_day: Callable[[DayOutcome], None] | None = None,
+                     log_level: str = "WARNING") -> list[DayOutcome]:
+    """Execute the `lotus_daily` job once per day, so the runs show under it in the UI."""
+    job = build_definitions(settings).resolve_job_def("lotus_daily")
     lake = Lake(settings.lake_dir)
-    run_config = {"ops": {"microtape_frames": {"config": {
-        "cadence_ms": settings.microtape.cadence_ms}}}}
+    run_config = {
+        "ops": {"microtape_frames": {"config": {"cadence_ms": settings.microtape.cadence_ms}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
     outcomes = []
     for day in days:
-        result = dg.materialize(
-            ASSETS, partition_key=day, instance=instance, resources=resources,
-            run_config=run_config, raise_on_error=False, tags={"lotus/launched_by": "cli"})
+        result = job.execute_in_process(
+            partition_key=day, instance=instance, run_config=run_config, raise_on_error=False,
+            tags={"lotus/launched_by": "cli"})
         outcome = DayOutcome(day=day, success=result.success, run_id=result.run_id,
                              error=None if result.success else _failure_message(result),
                              figures=day_figures(lake, day))

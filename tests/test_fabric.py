@@ -20,6 +20,15 @@ from lotus_core.store.fabric import Fabric
 from lotus_core.store.migrations import default_sql_dir, discover
 
 DAY = "2025-01-26"
+# The repo's newest migration; tests add theirs after it.
+LAST = discover(default_sql_dir(), "sqlite")[-1].version
+
+
+def mig(offset: int, name: str) -> str:
+    """File name of the migration `offset` places after the repo's newest."""
+    return f"{LAST + offset:04d}_{name}.sql"
+
+
 SOURCE = "/feeds/2025-01-26.jsonl.gz"
 
 
@@ -73,17 +82,17 @@ def test_reopen_applies_only_new_migrations(fabric_url: str, tmp_path: Path) -> 
     with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
         fabric.replace_dead_letters(DAY, SOURCE, letters(3))
         with fabric.transaction() as tx:
-            first = tx.query("SELECT version, applied_at FROM schema_version")
+            first = tx.query("SELECT version, applied_at FROM schema_version ORDER BY version")
     with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:  # nothing new: a no-op
-        assert fabric.schema_version() == 1
-    (sql_dir / dialect / "0002_notes.sql").write_text("CREATE TABLE notes (body TEXT);\n")
+        assert fabric.schema_version() == LAST
+    (sql_dir / dialect / mig(1, "notes")).write_text("CREATE TABLE notes (body TEXT);\n")
     with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
-        assert fabric.schema_version() == 2
+        assert fabric.schema_version() == LAST + 1
         assert fabric.count_dead_letters() == 3
         with fabric.transaction() as tx:
             rows = tx.query("SELECT version, applied_at FROM schema_version ORDER BY version")
             assert table_exists(tx, "notes")
-    assert rows[:1] == first  # 0001 was not applied again
+    assert rows[:LAST] == first  # the repo's migrations were not applied again
 
 
 def test_changed_migration_is_refused_naming_the_file(fabric_url: str, tmp_path: Path) -> None:
@@ -98,22 +107,22 @@ def test_changed_migration_is_refused_naming_the_file(fabric_url: str, tmp_path:
 
 def test_database_newer_than_the_code_is_refused(fabric_url: str, tmp_path: Path) -> None:
     dialect = dialect_of(fabric_url)
-    sql_dir = copy_sql(tmp_path, dialect, {"0002_notes.sql": "CREATE TABLE notes (b TEXT);"})
+    sql_dir = copy_sql(tmp_path, dialect, {mig(1, "notes"): "CREATE TABLE notes (b TEXT);"})
     Fabric.open(fabric_url, sql_dir=sql_dir).close()
-    (sql_dir / dialect / "0002_notes.sql").unlink()
-    with pytest.raises(MigrationError, match="0002_notes applied but there is no such file"):
+    (sql_dir / dialect / mig(1, "notes")).unlink()
+    with pytest.raises(MigrationError, match=f"{LAST + 1:04d}_notes applied but there is no"):
         Fabric.open(fabric_url, sql_dir=sql_dir)
 
 
 def test_failed_migration_rolls_back_and_names_the_file(fabric_url: str, tmp_path: Path) -> None:
     dialect = dialect_of(fabric_url)
     bad = "CREATE TABLE half_done (a INTEGER);\nSELECT no_such_function();\n"
-    sql_dir = copy_sql(tmp_path, dialect, {"0002_broken.sql": bad})
-    with pytest.raises(MigrationError, match="0002_broken.sql failed"):
+    sql_dir = copy_sql(tmp_path, dialect, {mig(1, "broken"): bad})
+    with pytest.raises(MigrationError, match=f"{mig(1, 'broken')} failed"):
         Fabric.open(fabric_url, sql_dir=sql_dir)
-    (sql_dir / dialect / "0002_broken.sql").unlink()
+    (sql_dir / dialect / mig(1, "broken")).unlink()
     with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
-        assert fabric.schema_version() == 1
+        assert fabric.schema_version() == LAST
         with fabric.transaction() as tx:
             assert not table_exists(tx, "half_done")
 
@@ -144,7 +153,7 @@ def test_concurrent_opens_apply_each_migration_once(fabric_url: str, tmp_path: P
     sql_dir = copy_sql(
         tmp_path,
         dialect,
-        {"0002_slow.sql": SLOW_ONCE[dialect], "0003_more.sql": "INSERT INTO once_only VALUES (3);"},
+        {mig(1, "slow"): SLOW_ONCE[dialect], mig(2, "more"): "INSERT INTO once_only VALUES (3);"},
     )
     start = time.time() + 0.8  # every child has imported by then, so they collide
     children = [
@@ -160,10 +169,10 @@ def test_concurrent_opens_apply_each_migration_once(fabric_url: str, tmp_path: P
         _, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
     with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
-        assert fabric.schema_version() == 3
+        assert fabric.schema_version() == LAST + 2
         with fabric.transaction() as tx:
             assert tx.query("SELECT n FROM once_only ORDER BY n") == [{"n": 2}, {"n": 3}]
-            assert tx.scalar("SELECT COUNT(*) FROM schema_version") == 3
+            assert tx.scalar("SELECT COUNT(*) FROM schema_version") == LAST + 2
 
 
 def test_default_sql_dir_has_the_same_migrations_for_both_dialects() -> None:

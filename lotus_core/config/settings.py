@@ -29,7 +29,7 @@ class FixtureSettings(_Strict):
     start: date = date(2026, 1, 2)
     days: int = Field(5, ge=1, le=366)
     coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
-    hours: tuple[int, int] = (12, 15)
+    hours: tuple[int, int] = (12, 14)
 
     @field_validator("hours")
     @classmethod

@@ -1,0 +1,87 @@
+"""The fixed grid and the only two ways data may reach it: as-of joins and interval bins.
+
+Both use the recorder's clock (`recv_ts_ms`) and sorted arrays, so a value at grid time t can
+only depend on data received at or before t. Every rolling statistic here runs forward over
+the grid (pandas' sequential window kernels), so a prefix of the data gives a prefix of the
+result, bit for bit — the property the no-look-ahead test checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def make_grid(first_ms: int, last_ms: int, cadence_ms: int) -> np.ndarray:
+    """Epoch-aligned grid points from the first >= first_ms to the last <= last_ms."""
+    start = -(-first_ms // cadence_ms) * cadence_ms
+    stop = (last_ms // cadence_ms) * cadence_ms
+    if stop < start:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(start, stop + cadence_ms, cadence_ms, dtype=np.int64)
+
+
+def asof(event_ts: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Index of the last event received at or before each grid time (-1: none yet)."""
+    return np.searchsorted(event_ts, grid, side="right") - 1
+
+
+def take(values: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """`values[idx]` as float64, with `fill` where idx is -1 (nothing known yet)."""
+    if len(values) == 0:
+        return np.full(len(idx), fill, dtype=np.float64)
+    out = np.asarray(values, dtype=np.float64)[np.maximum(idx, 0)]
+    out[idx < 0] = fill
+    return out
+
+
+def interval_index(ts: np.ndarray, grid: np.ndarray, cadence_ms: int) -> np.ndarray:
+    """Grid index k whose interval (t_k - cadence, t_k] holds each ts; -1 if off the grid."""
+    if len(grid) == 0:
+        return np.full(len(ts), -1, dtype=np.int64)
+    k = -((grid[0] - np.asarray(ts, dtype=np.int64)) // cadence_ms)
+    k[(k < 0) | (k >= len(grid))] = -1
+    return k
+
+
+def bin_sum(k: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
+    """Per-interval sums (counts if weights is None) of events with interval index k."""
+    ok = k >= 0
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)[ok]
+    return np.bincount(k[ok], weights=w, minlength=n)[:n].astype(np.float64)
+
+
+def rolling_pctl(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing percentile rank of each value in its own window (current value included).
+
+    pctl = (rank - 1) / (count - 1) with average ranks over the non-NaN values of the
+    window, so the window's minimum is 0, its maximum 1, ties share; 0.5 when count is 1.
+    NaN where the value itself is NaN or fewer than `min_periods` values are present.
+    """
+    roll = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+    rank = roll.rank(method="average").to_numpy()
+    count = roll.count().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 1, (rank - 1.0) / (count - 1.0), 0.5)
+    out[np.isnan(rank) | np.isnan(np.asarray(x, dtype=np.float64))] = np.nan
+    return np.clip(out, 0.0, 1.0)
+
+
+def rolling_sum(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing sum over `window` grid points (NaN until `min_periods` values exist)."""
+    roll = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+    return roll.sum().to_numpy()
+
+
+def rolling_median(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing median over `window` grid points, skipping NaN."""
+    roll = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+    return roll.median().to_numpy()
+
+
+def safe_ratio(num: np.ndarray, den: np.ndarray, when_zero: float = np.nan) -> np.ndarray:
+    """num / den, `when_zero` where den is 0, NaN where either is NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[den == 0] = when_zero
+    return out

@@ -1,0 +1,122 @@
+"""The MicroTape's contract: exact dtypes, ranges, and where NaN is allowed (and why).
+
+`strict=True` and `ordered=True`: an extra, missing or reordered column fails, and so does
+a wrong dtype or an unexpected NaN, each naming the column. docs/microtape.md explains
+every column; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from lotus_core.microtape.context import SESSIONS
+from lotus_core.microtape.regime import REGIMES
+
+F64, I64, I32, I8 = "float64", "int64", "int32", "int8"
+STR = pd.StringDtype(na_value=np.nan)  # pandas' default "str" dtype
+
+
+def _is_str(s: pd.Series) -> bool:
+    """Exactly pandas' "str" dtype: pandera alone also accepts object and other string kinds."""
+    return s.dtype == STR
+
+
+def _c(dtype, *checks: pa.Check, nullable: bool = False) -> pa.Column:
+    if dtype is STR:
+        checks = (pa.Check(_is_str, element_wise=False, name="dtype_is_str"), *checks)
+    return pa.Column(dtype, checks=list(checks), nullable=nullable)
+
+
+_PCTL = pa.Check.in_range(0.0, 1.0)
+_UNIT = pa.Check.in_range(-1.0, 1.0)
+_POS = pa.Check.gt(0.0)
+_NONNEG = pa.Check.ge(0.0)
+
+# NaN allowed: "first" = the coin's first grid row; "no book" = before the first l2Book
+# frame (only bbo so far); "no slow" = before the first 20-level frame; "warm-up" = the
+# trailing window is not filled yet; "no trade" = no trade in the interval; "no candle" =
+# before the first closed candle; "no ctx" = before the first activeAssetCtx (or the
+# venue sent null).
+COLUMNS: dict[str, pa.Column] = {
+    "coin": _c(STR, pa.Check.str_length(min_value=1)),
+    "ts_ms": _c(I64, _POS),
+    # book / top
+    "bid_px": _c(F64, _POS),
+    "ask_px": _c(F64, _POS),
+    "mid_px": _c(F64, _POS),
+    "micro_px": _c(F64, _POS),
+    "spread_bps": _c(F64, _NONNEG),
+    "dpx_bps": _c(F64, nullable=True),  # first
+    "microprice_drift_bps": _c(F64),
+    # depth
+    "book_imb_1": _c(F64, _UNIT, nullable=True),  # no book
+    "book_imb_5": _c(F64, _UNIT, nullable=True),  # no book
+    "book_imb_10": _c(F64, _UNIT, nullable=True),  # no slow
+    "depth_5_bid": _c(F64, _NONNEG, nullable=True),  # no book
+    "depth_5_ask": _c(F64, _NONNEG, nullable=True),  # no book
+    "depth_slope": _c(F64, _NONNEG, nullable=True),  # no slow, one-sided frame
+    "depth_5_rel": _c(F64, _NONNEG, nullable=True),  # no book, warm-up, zero median
+    "cancel_rate": _c(F64, _NONNEG),
+    # tape
+    "trade_count": _c(I32, pa.Check.ge(0)),
+    "buy_vol": _c(F64, _NONNEG),
+    "sell_vol": _c(F64, _NONNEG),
+    "aggr_imb": _c(F64, _UNIT),
+    "aggr_runlen": _c(I32),
+    "sweep_flag": _c(I8, pa.Check.isin([0, 1])),
+    "sweep_dir": _c(I8, pa.Check.isin([-1, 0, 1])),
+    "size_outlier_count": _c(I32, pa.Check.ge(0)),
+    "vwap_px": _c(F64, _POS, nullable=True),  # no trade
+    # volatility
+    "rv_bps": _c(F64, _NONNEG, nullable=True),  # warm-up
+    "rv_pctl": _c(F64, _PCTL, nullable=True),  # warm-up
+    # candles
+    "wick_up_bps": _c(F64, _NONNEG, nullable=True),  # no candle
+    "wick_dn_bps": _c(F64, _NONNEG, nullable=True),  # no candle
+    "body_bps": _c(F64, nullable=True),  # no candle
+    "range_bps": _c(F64, _NONNEG, nullable=True),  # no candle
+    "range_pctl": _c(F64, _PCTL, nullable=True),  # no candle, warm-up
+    "close_loc": _c(F64, _PCTL, nullable=True),  # no candle
+    # context
+    "funding": _c(F64, nullable=True),  # no ctx
+    "funding_pctl": _c(F64, _PCTL, nullable=True),  # no ctx, warm-up
+    "open_interest": _c(F64, _NONNEG, nullable=True),  # no ctx
+    "oi_delta": _c(F64, nullable=True),  # no ctx 60 s ago, zero OI
+    "oi_pctl": _c(F64, _PCTL, nullable=True),  # no ctx, warm-up
+    "basis_bps": _c(F64, nullable=True),  # no ctx
+    "premium": _c(F64, nullable=True),  # no ctx, venue null
+    # classification and safety
+    "session": _c(STR, pa.Check.isin(list(SESSIONS))),
+    "trend_eff": _c(F64, _PCTL, nullable=True),  # warm-up
+    "regime": _c(STR, pa.Check.isin(list(REGIMES))),
+    "stale_ms": _c(I64, pa.Check.ge(0)),
+}
+
+MICROTAPE_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
+
+
+def _sorted_by_coin_ts(df: pd.DataFrame) -> bool:
+    """Rows are ordered by (coin, ts_ms) with no duplicate key."""
+    if len(df) < 2:
+        return True
+    coin = df["coin"].to_numpy(dtype=object)
+    ts = df["ts_ms"].to_numpy()
+    same = coin[1:] == coin[:-1]
+    return bool(np.all((coin[1:] > coin[:-1]) | (same & (ts[1:] > ts[:-1]))))
+
+
+MICROTAPE_SCHEMA = pa.DataFrameSchema(
+    COLUMNS,
+    checks=[pa.Check(_sorted_by_coin_ts, element_wise=False, name="sorted_by_coin_ts")],
+    strict=True,
+    ordered=True,
+    coerce=False,
+    name="microtape_frames",
+)
+
+
+def empty_frame() -> pd.DataFrame:
+    """A zero-row MicroTape with the exact dtypes (for a day with no quoted coin)."""
+    return pd.DataFrame({name: pd.Series([], dtype=c.dtype.type) for name, c in COLUMNS.items()})

@@ -1,0 +1,130 @@
+"""Trade-tape features per grid interval (t - cadence, t], by receive time.
+
+Trades are in receive order; within one message the venue's order is kept. Counts and
+volumes are in trades and base-coin units. Nothing here looks at a trade received after t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from lotus_core.microtape.grid import asof, bin_sum, interval_index, safe_ratio, take
+from lotus_core.microtape.inputs import Books
+from lotus_core.microtape.params import MicroTapeParams
+
+_CHUNK = 8192
+
+
+def run_lengths(side: np.ndarray) -> np.ndarray:
+    """Signed length of the same-side run each trade ends (+ buyer runs, - seller runs)."""
+    n = len(side)
+    if n == 0:
+        return np.empty(0, np.int64)
+    pos = np.arange(n)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = side[1:] != side[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, pos, 0))
+    return (pos - run_start + 1) * side.astype(np.int64)
+
+
+def robust_thresholds(sz: np.ndarray, params: MicroTapeParams) -> np.ndarray:
+    """median + k * max(MAD, floor * median) of the previous `outlier_window` trades.
+
+    NaN for the first `outlier_window` trades (no full history yet). Windows are processed
+    in chunks with two `np.partition` passes (median, then MAD around it): exact, causal,
+    and O(window) per trade.
+    """
+    w = params.outlier_window
+    n = len(sz)
+    out = np.full(n, np.nan)
+    if n <= w:
+        return out
+    h = w // 2
+    windows = sliding_window_view(sz, w)[: n - w]  # row j = trades j .. j+w-1, for trade j+w
+    for s in range(0, len(windows), _CHUNK):
+        part = np.partition(windows[s : s + _CHUNK], h, axis=1)
+        med = part[:, h]
+        dev = np.abs(part - med[:, None])
+        dev.partition(h, axis=1)
+        mad = np.maximum(dev[:, h], params.outlier_mad_floor * med)
+        out[w + s : w + s + len(med)] = med + params.outlier_k * mad
+    return out
+
+
+def _side_sweeps(
+    k: np.ndarray,
+    px: np.ndarray,
+    sz: np.ndarray,
+    opp_depth: np.ndarray,
+    n: int,
+    min_levels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For one aggressor side: per-interval sweep flag and volume.
+
+    opp_depth[i] is the opposite side's top-level depth in the last book received strictly
+    before trade i; the interval uses the value seen by its first trade.
+    """
+    ok = k >= 0
+    k, px, sz, opp_depth = k[ok], px[ok], sz[ok], opp_depth[ok]
+    vol = bin_sum(k, sz, n)
+    order = np.lexsort((px, k))
+    ks, ps = k[order], px[order]
+    new_level = np.ones(len(ks), dtype=bool)
+    new_level[1:] = (ks[1:] != ks[:-1]) | (ps[1:] != ps[:-1])
+    levels = bin_sum(ks[new_level], None, n)
+    first = np.ones(len(k), dtype=bool)
+    first[1:] = k[1:] != k[:-1]
+    depth = np.full(n, np.nan)
+    depth[k[first]] = opp_depth[first]
+    with np.errstate(invalid="ignore"):
+        sweep = (levels >= min_levels) | (vol > depth)
+    return sweep, vol
+
+
+def tape_features(
+    trades: dict[str, np.ndarray], books: Books, grid: np.ndarray, params: MicroTapeParams
+) -> dict[str, np.ndarray]:
+    """Counts, volumes, aggressor imbalance and runs, sweeps, size outliers and VWAP."""
+    n = len(grid)
+    recv, side, px, sz = trades["recv"], trades["side"], trades["px"], trades["sz"]
+    k = interval_index(recv, grid, params.cadence_ms)
+    buy, sell = side > 0, side < 0
+    buy_vol = bin_sum(k, np.where(buy, sz, 0.0), n)
+    sell_vol = bin_sum(k, np.where(sell, sz, 0.0), n)
+    total = buy_vol + sell_vol
+    notional = bin_sum(k, px * sz, n)
+
+    runs = run_lengths(side)
+    i_last = asof(recv, grid)
+    runlen = np.where(i_last >= 0, runs[np.maximum(i_last, 0)] if len(runs) else 0, 0)
+
+    thr = robust_thresholds(sz, params)
+    with np.errstate(invalid="ignore"):
+        outlier = sz > thr
+
+    # depth facing each trade: the last l2Book received strictly before it
+    pre = np.searchsorted(books.recv, recv, side="left") - 1
+    top_bid, top_ask = books.depth(params.sweep_depth_levels)
+    ask_depth, bid_depth = take(top_ask, pre), take(top_bid, pre)
+    buy_sweep, bv = _side_sweeps(
+        k[buy], px[buy], sz[buy], ask_depth[buy], n, params.sweep_min_levels
+    )
+    sell_sweep, sv = _side_sweeps(
+        k[sell], px[sell], sz[sell], bid_depth[sell], n, params.sweep_min_levels
+    )
+    both = buy_sweep & sell_sweep
+    sweep_dir = np.where(buy_sweep, 1, 0) - np.where(sell_sweep, 1, 0)
+    sweep_dir = np.where(both, np.sign(bv - sv), sweep_dir)
+
+    return {
+        "trade_count": bin_sum(k, None, n).astype(np.int32),
+        "buy_vol": buy_vol,
+        "sell_vol": sell_vol,
+        "aggr_imb": safe_ratio(buy_vol - sell_vol, total, when_zero=0.0),
+        "aggr_runlen": np.asarray(runlen, dtype=np.int32),
+        "sweep_flag": (buy_sweep | sell_sweep).astype(np.int8),
+        "sweep_dir": sweep_dir.astype(np.int8),
+        "size_outlier_count": bin_sum(k, outlier.astype(np.float64), n).astype(np.int32),
+        "vwap_px": safe_ratio(notional, total),
+    }
