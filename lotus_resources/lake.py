@@ -46,5 +46,15 @@ class LakeIOManager(dg.ConfigurableIOManager):
         })
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
+        existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
+        day order. Missing earlier days are skipped: history may be short or empty."""
         asset = context.asset_key.path[-1]
-        return self.lake.get().read(asset, context.asset_partition_key)
+        lake = self.lake.get()
+        if not (context.definition_metadata or {}).get("lake_history"):
+            return lake.read(asset, context.asset_partition_key)
+        days = [d for d in sorted(context.asset_partition_keys) if lake.exists(asset, d)]
+        frames = [lake.read(asset, d).assign(date=d) for d in days]
+        context.log.info("%s history: %d of %d day(s) present", asset, len(days),
+                         len(context.asset_partition_keys))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -149,7 +149,8 @@ def test_random_corruption_never_crashes_and_loses_nothing(tmp_path):
 
 
 def test_chunked_conversion_equals_one_chunk_and_accounts_for_every_line(tmp_path, monkeypatch):
-    """Parsing in many small chunks gives the same day as one chunk; no line goes missing."""
+    """Many small chunks, in one process or two worker processes, give the same day as one
+    chunk inline; no line goes missing."""
     import lotus_core.feed.parse as parse_mod
     from lotus_core.synth import default_spec, generate_day
 
@@ -157,13 +158,15 @@ def test_chunked_conversion_equals_one_chunk_and_accounts_for_every_line(tmp_pat
                         hours=(6, 7))[0]
     whole = parse_recording(path)
     monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 997)
-    chunked = parse_recording(path)
-    assert whole.stats == chunked.stats and whole.counts == chunked.counts
-    assert whole.dead == chunked.dead
-    for name in ("trades", "bbo", "ctx", "candles"):
-        pd.testing.assert_frame_equal(getattr(whole, name), getattr(chunked, name))
-    pd.testing.assert_frame_equal(whole.books.meta, chunked.books.meta)
-    np.testing.assert_array_equal(whole.books.bid_sz, chunked.books.bid_sz)
+    for workers in (1, 2):
+        chunked = parse_recording(path, workers=workers)
+        assert whole.stats == chunked.stats and whole.counts == chunked.counts
+        assert whole.dead == chunked.dead
+        for name in ("trades", "bbo", "ctx", "candles"):
+            pd.testing.assert_frame_equal(getattr(whole, name), getattr(chunked, name))
+        pd.testing.assert_frame_equal(whole.books.meta, chunked.books.meta)
+        for m in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
+            np.testing.assert_array_equal(getattr(whole.books, m), getattr(chunked.books, m))
     # every line is accepted, counted as control / re-sent, or dead-lettered
     accepted = sum(whole.counts.values())
     control = sum(v for k, v in whole.stats.items() if k not in ("lines", "replayed_trades"))
