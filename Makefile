@@ -28,6 +28,7 @@ run: setup $(DAGSTER_HOME)/dagster.yaml
 ## test: the whole suite (starts PostgreSQL if it is down)
 test: setup
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
@@ -37,9 +38,9 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## dev: the Dagster UI on http://127.0.0.1:3000 with the repo's workspace.yaml
+## dev: the Dagster UI on http://127.0.0.1:3000 (dg reads [tool.dg] in pyproject.toml)
 dev: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 ## bench: every benchmark; figures go to BENCHMARKS.md
 bench: setup

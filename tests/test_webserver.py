@@ -1,9 +1,16 @@
-"""The repo's workspace.yaml loads in a real dagster-webserver and shows the daily assets."""
+"""The repo's workspace.yaml loads in a real dagster-webserver; a real browser shows the assets.
+
+The browser is Debian's headless Chromium (installed by scripts/ensure-chromium.sh, which
+`make test` runs): it renders the UI's JavaScript and we read the resulting DOM.
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REAL_RECORDING
+
 REPO = Path(__file__).resolve().parent.parent
-QUERY = """{ assetNodes { assetKey { path } partitionDefinition { type name }
-             partitionKeysByDimension { name } } }"""
+BIN = Path(sys.executable).parent
+DAY = "2025-01-26"
+QUERY = """{ assetNodes { assetKey { path } partitionDefinition { type name } } }"""
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
 
 
 def _free_port() -> int:
@@ -32,21 +45,37 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(resp.read())
 
 
-@pytest.mark.slow
-def test_workspace_loads_assets_with_daily_partitions(tmp_path):
-    port = _free_port()
+def _page_text(url: str, profile: Path) -> str:
+    """Render `url` in headless Chromium (JavaScript runs) and return the visible text."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: run scripts/ensure-chromium.sh (make test does)"
+    out = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                          "--virtual-time-budget=20000", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120, check=True)
+    text = re.sub(r"<[^>]+>", " ", out.stdout)
+    return re.sub(r"\s+", " ", html.unescape(text))
+
+
+@pytest.fixture
+def webserver(tmp_path):
+    """Materialise one day with the CLI, then serve the workspace on a free loopback port."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "LOTUS_HOME": str(tmp_path / "lotus")}
-    bin_dir = Path(sys.executable).parent
-    proc = subprocess.Popen([str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml",
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    shutil.copyfile(REAL_RECORDING, feed / f"{DAY}.jsonl.gz")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "LOTUS_HOME": str(tmp_path / "lotus"),
+           "LOTUS_FEED_DIR": str(feed)}
+    subprocess.run([str(BIN / "lotus"), "materialize"], env=env, check=True, cwd=tmp_path,
+                   capture_output=True, timeout=300)
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
                              "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        nodes = None
-        while time.monotonic() < deadline:
+        while True:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             try:
                 nodes = _graphql(port, QUERY)["data"]["assetNodes"]
@@ -54,14 +83,25 @@ def test_workspace_loads_assets_with_daily_partitions(tmp_path):
                     break
             except (OSError, KeyError, TypeError):
                 pass
+            assert time.monotonic() < deadline, "the webserver never served the assets"
             time.sleep(1)
-        assert nodes, "the webserver never served the code location's assets"
-        by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-        assert {"raw_feed", "microtape_frames"} <= set(by_key)
-        for key in ("raw_feed", "microtape_frames"):
-            assert by_key[key]["partitionDefinition"]["type"] == "TIME_WINDOW"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
-            assert resp.status == 200 and b"<html" in resp.read().lower()
+        yield port, nodes
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_workspace_serves_daily_partitioned_assets_in_a_browser(webserver, tmp_path):
+    port, nodes = webserver
+    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+    assert {"raw_feed", "microtape_frames"} <= set(by_key)
+    for key in ("raw_feed", "microtape_frames"):
+        assert by_key[key]["partitionDefinition"]["type"] == "TIME_WINDOW"
+    text = _page_text(f"http://127.0.0.1:{port}/assets/microtape_frames?view=partitions",
+                      tmp_path / "chromium")
+    assert "microtape_frames" in text
+    assert re.search(r"\d{3,} Partitions", text), text[:2000]  # one per day since 2025-01-01
+    assert "Materialized (1)" in text, text[:2000]  # the day the CLI run materialised
+    lineage = _page_text(f"http://127.0.0.1:{port}/asset-groups", tmp_path / "chromium2")
+    assert "feed" in lineage and "microtape" in lineage
