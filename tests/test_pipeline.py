@@ -6,6 +6,7 @@ import gzip
 import shutil
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from lotus_assets.definitions import ASSETS, build_resources, defs
@@ -120,3 +121,32 @@ def test_rematerialising_gives_byte_identical_partitions(tmp_path, feed_dir, dag
     first = {a: lake.path(a, DAY).read_bytes() for a in ("raw_feed", "microtape_frames")}
     assert _run(settings, dagster_instance).success
     assert {a: lake.path(a, DAY).read_bytes() for a in first} == first
+
+
+@pytest.mark.parametrize(("column", "bad_value", "expected"), [
+    ("frames", 1.5, "frames"),            # wrong dtype (float where int64 is required)
+    ("sha256", None, "sha256"),           # a null where none is allowed
+])
+def test_schema_violation_fails_the_run_naming_the_column(
+        tmp_path, feed_dir, dagster_instance, column, bad_value, expected):
+    """The lake IO manager enforces the asset's pandera schema before anything is written."""
+    from lotus_core.feed.parse import parse_recording
+    from lotus_core.feed.summary import summarize_feed
+
+    good = summarize_feed(parse_recording(feed_dir / f"{DAY}.jsonl.gz"))
+
+    @dg.asset(name="raw_feed", partitions_def=raw_feed.partitions_def, io_manager_key="lake_io")
+    def broken_raw_feed() -> pd.DataFrame:
+        bad = good.copy()
+        bad[column] = bad[column].astype(object)
+        bad.loc[0, column] = bad_value
+        return bad
+
+    settings = _settings(tmp_path, feed_dir)
+    result = dg.materialize([broken_raw_feed], partition_key=DAY, instance=dagster_instance,
+                            resources=build_resources(settings), raise_on_error=False)
+    assert not result.success
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert "raw_feed for 2025-01-26 failed its schema" in message.message
+    assert expected in message.message
+    assert not Lake(settings.lake_dir).exists("raw_feed", DAY)

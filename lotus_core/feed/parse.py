@@ -110,8 +110,10 @@ def _extract_all(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
     if workers == 1:
         chunks = [ex.extract_chunk(first, lines) for first, lines in _read_chunks(path, hashes)]
         return chunks, np.array(hashes, dtype=np.int64)
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["lotus_core.feed.extract"])
+    # fork: workers inherit the loaded modules and never re-import the caller's __main__
+    # (forkserver/spawn break under `python -` or notebooks); they run only pure
+    # extraction code, so a multithreaded parent is not a hazard for them.
+    ctx = mp.get_context("fork")
     chunks = []
     with ctx.Pool(workers) as pool:
         pending: deque = deque()
