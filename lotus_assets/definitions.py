@@ -3,15 +3,18 @@
 
 import dagster as dg
 
+from lotus_assets.dsi import dsi_assets
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
+from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
+from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
-ASSETS = [raw_feed, microtape_frames]
+ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -26,11 +29,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """Assets and the nightly schedule, plus the module fabric's inbox sensors and jobs."""
+    fabric = fabric_definitions(settings)
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[lotus_daily_job],
+        jobs=[lotus_daily_job, *fabric["jobs"]],
         schedules=[nightly_schedule],
-        resources=build_resources(settings),
+        sensors=fabric["sensors"],
+        resources={**build_resources(settings), **fabric["resources"]},
     )
 
 

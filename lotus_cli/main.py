@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from lotus_core.config import ConfigError, Settings, load_settings
+
+warnings.filterwarnings("ignore", category=UserWarning, module=r"dagster\..*")
+warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 
 def _settings(ctx: click.Context, **overrides: object) -> Settings:
@@ -82,12 +86,14 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
 
 
 def _print_summary(outcomes: list) -> None:
-    click.echo(f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>7}{'microtape':>11}")
+    click.echo(f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>7}{'microtape':>11}"
+               f"{'windows':>9}{'published':>11}")
     for o in outcomes:
         f = o.figures
         click.echo(f"{o.day:<12}{'ok' if o.success else 'FAILED':<8}{f.get('coins', 0):>6}"
                    f"{f.get('frames', 0):>11,}{f.get('dead_letters', 0):>7,}"
-                   f"{f.get('microtape_rows', 0):>11,}")
+                   f"{f.get('microtape_rows', 0):>11,}{f.get('windows', 0):>9,}"
+                   f"{f.get('published', 0):>11,}")
     ok = sum(o.success for o in outcomes)
     click.echo(f"{ok}/{len(outcomes)} day(s) materialised; "
                f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "
@@ -134,3 +140,8 @@ def show_config(ctx: click.Context) -> None:
 from lotus_cli.fixtures import fixtures  # noqa: E402  (subcommand group in its own module)
 
 cli.add_command(fixtures)
+from lotus_cli.router import router  # noqa: E402
+from lotus_cli.status import status  # noqa: E402
+
+cli.add_command(router)
+cli.add_command(status)

@@ -78,6 +78,10 @@ def day_figures(lake: Lake, day: str) -> dict[str, int]:
         out["coins"] = int(feed.loc[feed["frames"] > 0, "coin"].nunique())
     if lake.exists("microtape_frames", day):
         out["microtape_rows"] = len(lake.read("microtape_frames", day, columns=["ts_ms"]))
+    if lake.exists("signal_events", day):
+        events = lake.read("signal_events", day, columns=["published"])
+        out["windows"] = len(events)
+        out["published"] = int(events["published"].sum())
     return out
 
 

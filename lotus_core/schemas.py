@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
+from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.microtape import MICROTAPE_SCHEMA
 
 ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
     "microtape_frames": MICROTAPE_SCHEMA,
+    "dsi_annotations": DSI_SCHEMA,
+    "dsi_experts": DSI_EXPERTS_SCHEMA,
 }

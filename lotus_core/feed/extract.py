@@ -9,6 +9,7 @@ depends on other lines (duplicates, ordering, replays are judged later, vectoris
 from __future__ import annotations
 
 import gc
+import signal
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -37,6 +38,13 @@ IGNORED = 6
 KIND_STATS = {TEXT: "text_frames", CONTROL: "subscriptionResponse_frames",
               CONTROL + 1: "pong_frames", CONTROL + 2: "error_frames",
               IGNORED: "ignored_frames"}
+
+
+def init_worker() -> None:
+    """Forked workers inherit the parent's signal handlers (Dagster installs its own for
+    run termination); restore the defaults so a worker exits when its pool shuts down."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
 
 
 def excerpt(line: bytes) -> str:

@@ -115,13 +115,20 @@ def _extract_all(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
     # extraction code, so a multithreaded parent is not a hazard for them.
     ctx = mp.get_context("fork")
     chunks = []
-    with ctx.Pool(workers) as pool:
+    pool = ctx.Pool(workers, initializer=ex.init_worker)
+    try:
         pending: deque = deque()
         for first, lines in _read_chunks(path, hashes):
             pending.append(pool.apply_async(ex.extract_chunk, (first, lines)))
             if len(pending) >= 2 * workers:  # bounded: the file never sits in the queue
                 chunks.append(pending.popleft().get())
         chunks.extend(p.get() for p in pending)
+        pool.close()  # let workers finish and exit on their own
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return chunks, np.array(hashes, dtype=np.int64)
 
 

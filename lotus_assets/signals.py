@@ -1,0 +1,174 @@
+"""The signal layer's assets: `detector_windows`, and `signal_events` with its siblings
+`curator_log`, `curator_kpis` and `meta_signals` (one multi-asset, one scoring pass).
+
+Thin: read the inputs, call `lotus_core.signals`, write the Signal Bus rows to the fabric,
+report metadata. `build_signal_assets` wires the optional inputs: `dsi_annotations` (when
+the DSI asset exists) and a per-detector audit status asset (when the audits exist).
+"""
+
+
+import importlib.util
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions, history_in
+from lotus_core.curators import load_curators
+from lotus_core.signals import (
+    detect_day,
+    load_detectors,
+    load_scoring,
+    read_active_priors,
+    replace_signal_bus,
+    score_day,
+)
+from lotus_resources.fabric import FabricResource
+
+HISTORY_DAYS = load_scoring().history_days
+
+
+class SignalConfig(dg.Config):
+    """Optional overrides of the packaged YAML files (paths); None = the shipped defaults."""
+
+    detectors_path: str | None = None
+    scoring_path: str | None = None
+    curators_path: str | None = None
+    evaluate_kpis: bool = True
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="signals",
+    kinds={"parquet", "pandas"},
+    description="Every window each detector fires on the day's MicroTape (one per event), with "
+    "its realised forward move at the detector's horizon: the out-of-sample history that "
+    "later days' sq_* are computed from.",
+)
+def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
+                     microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    windows = detect_day(microtape_frames, load_detectors(config.detectors_path),
+                         load_scoring(config.scoring_path))
+    per = windows.groupby("detector_id").size()
+    return dg.Output(windows, metadata={
+        "windows": len(windows),
+        "with_outcome": int(windows["outcome_ok"].sum()),
+        "per_detector": {str(k): int(v) for k, v in per.items()},
+    })
+
+
+def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
+    hashes = sorted(set(raw_feed["sha256"].astype(str))) if "sha256" in raw_feed else []
+    return hashes[0] if len(hashes) == 1 else None
+
+
+def dsi_assets_defined() -> list[dg.AssetsDefinition]:
+    """The assets of `lotus_assets.dsi` when it defines `dsi_annotations` (else [])."""
+    if importlib.util.find_spec("lotus_assets.dsi") is None:
+        return []
+    module = importlib.import_module("lotus_assets.dsi")
+    found = [v for v in vars(module).values() if isinstance(v, dg.AssetsDefinition)]
+    key = dg.AssetKey("dsi_annotations")
+    return found if any(key in a.keys for a in found) else []
+
+
+def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
+    """[detector_windows, score_signals]; `with_dsi` adds the dsi_annotations input,
+    `audit_asset` an input holding per-detector audit status (detector_id, leakage_ok,
+    adversarial_ok[, fragility, card_ok])."""
+    ins: dict[str, dg.AssetIn] = {
+        "raw_feed": dg.AssetIn("raw_feed"),
+        "microtape_frames": dg.AssetIn("microtape_frames"),
+        "history": history_in("detector_windows", HISTORY_DAYS),
+    }
+    if with_dsi:
+        ins["dsi_annotations"] = dg.AssetIn("dsi_annotations")
+    if audit_asset:
+        ins["audit_status"] = dg.AssetIn(audit_asset)
+
+    @dg.multi_asset(
+        name="score_signals",
+        partitions_def=daily_partitions,
+        group_name="signals",
+        ins=ins,
+        outs={
+            "signal_events": dg.AssetOut(
+                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                description="Every scored window of the day, published or not: sq_*, kr_*, "
+                "det_sigma, DSI evidence, active priors, meta-signals, curator nudges and "
+                "vetoes, curated_sigma, publication with its propensity, and the context "
+                "features lessons quantise. Published windows also go to the fabric's "
+                "signal_bus table as sigbus-1.0.0 payloads."),
+            "curator_log": dg.AssetOut(
+                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                description="Every curator nudge and veto per window (window_id, curator, "
+                "kind, value, reason): why each window was or was not published."),
+            "curator_kpis": dg.AssetOut(
+                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                description="Curator KPIs of the day on realised outcomes: false promotion "
+                "rate, survival uplift, diversity index, audit pass rate, time added; plus "
+                "per-curator veto and nudge counts."),
+            "meta_signals": dg.AssetOut(
+                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                description="Per coin and frame: ms_kairos, ms_entrain_r, ms_asym_score and "
+                "its components, kr_hbar - budget cues for the Decision-Maker, never "
+                "direction."),
+        },
+        description="Scores the day's detector windows and curates what is published.",
+    )
+    def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
+                      fabric: FabricResource, **inputs: pd.DataFrame) -> Iterator[dg.Output]:
+        day = context.partition_key
+        history = inputs["history"]
+        with fabric.open() as store:
+            priors = read_active_priors(store)
+        result = score_day(
+            inputs["microtape_frames"], day,
+            fingerprint=_fingerprint(inputs["raw_feed"]),
+            history=history if len(history) else None,
+            dsi=inputs.get("dsi_annotations"),
+            priors=priors,
+            audit=inputs.get("audit_status"),
+            detectors=load_detectors(config.detectors_path),
+            scoring=load_scoring(config.scoring_path),
+            council=load_curators(config.curators_path),
+            evaluate=config.evaluate_kpis,
+        )
+        with fabric.open() as store:
+            written = replace_signal_bus(store, day, result.bus, run_id=context.run.run_id)
+        ev = result.events
+        if priors.rejected:
+            context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
+                                priors.rejected[:5])
+        yield dg.Output(ev, output_name="signal_events", metadata={
+            "windows": len(ev),
+            "published_live": int((ev["published"] & ~ev["paper"]).sum()),
+            "published_paper": int(ev["paper"].sum()),
+            "vetoed": int(ev["vetoed"].sum()),
+            "signal_bus_rows": written,
+            "priors_ver": priors.version,
+            "prior_patches": len(priors.patches),
+            "priors_rejected": len(priors.rejected),
+            "history_days": list(result.history.days),
+            "history_rows_of_older_recipes": result.history.dropped_stale,
+            "dsi": "dsi_annotations" in inputs,
+            "per_detector": {str(k): int(v) for k, v in
+                             ev.groupby("detector_id").size().items()},
+            "seconds": {k: round(v, 3) for k, v in result.timings.items()},
+        })
+        yield dg.Output(result.curator_log, output_name="curator_log", metadata={
+            "rows": len(result.curator_log),
+            "vetoes": int((result.curator_log["kind"] == "veto").sum()),
+        })
+        kpis = result.kpis
+        council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
+        yield dg.Output(kpis, output_name="curator_kpis", metadata={
+            k: (None if pd.isna(v) else float(v)) for k, v in council.items()})
+        yield dg.Output(result.meta, output_name="meta_signals", metadata={
+            "rows": len(result.meta)})
+
+    return [detector_windows, score_signals]
+
+
+SIGNAL_ASSETS = build_signal_assets(with_dsi=bool(dsi_assets_defined()))

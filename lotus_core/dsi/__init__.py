@@ -1,0 +1,42 @@
+"""Deep Signal Intelligence: micro-experts over the MicroTape, fused into mx_* evidence.
+
+Pure numpy/pandas/scikit-learn (no dagster). The nightly assets and the live daemon call
+the same functions:
+
+    model = fit_dsi(history)            # learn from earlier days only (or fall back to priors)
+    result = annotate(frames, model)    # per frame: mx_evidence, mx_confirm, f_/z_/c_<expert>
+    table = expert_table(day, frames, model, result)   # the registry with the day's stats
+
+See docs/dsi.md for every definition.
+"""
+
+from lotus_core.dsi.annotate import DsiResult, annotate, expert_table
+from lotus_core.dsi.evaluate import Match, episodes, match_flags, occurrences
+from lotus_core.dsi.experts import ExpertOutput
+from lotus_core.dsi.grammar import GrammarSpecError, compile_grammar, run_grammar
+from lotus_core.dsi.model import DsiModel, fit_dsi
+from lotus_core.dsi.registry import Registry, RegistryError, load_registry, parse_registry
+from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, dsi_schema
+
+__all__ = [
+    "DSI_EXPERTS_SCHEMA",
+    "DSI_SCHEMA",
+    "DsiModel",
+    "DsiResult",
+    "ExpertOutput",
+    "GrammarSpecError",
+    "Match",
+    "Registry",
+    "RegistryError",
+    "annotate",
+    "compile_grammar",
+    "dsi_schema",
+    "episodes",
+    "expert_table",
+    "fit_dsi",
+    "load_registry",
+    "match_flags",
+    "occurrences",
+    "parse_registry",
+    "run_grammar",
+]

@@ -1,0 +1,148 @@
+"""Annotate a day's MicroTape with every active expert and the fused mx_* columns, and
+describe each expert's day (`expert_table`, the `dsi_experts` rows).
+
+Annotation is causal: every expert is causal and the model was fitted on earlier days, so
+the row at t is unchanged when the frames after t are cut off (tests/test_dsi.py proves it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from lotus_core.dsi.experts import ExpertOutput
+from lotus_core.dsi.fusion import fuse
+from lotus_core.dsi.labels import move_label
+from lotus_core.dsi.model import DsiModel, split_coins
+from lotus_core.dsi.reliability import count, episode_starts
+from lotus_core.dsi.schema import typed_expert_table
+
+
+@dataclass
+class DsiResult:
+    """The annotations plus what the expert table needs: raw outputs, per-coin latency
+    (microseconds of compute per frame), the fused log-odds, the shared feature time."""
+
+    annotations: pd.DataFrame
+    outputs: dict[str, ExpertOutput]
+    latency_us: dict[str, list[float]]
+    llr: np.ndarray
+    feature_seconds: float
+
+
+def _check_frames(frames: pd.DataFrame, cadence_ms: int) -> None:
+    if len(frames) < 2:
+        return
+    coin = frames["coin"].to_numpy(dtype=object)
+    ts = frames["ts_ms"].to_numpy()
+    same = coin[1:] == coin[:-1]
+    if not np.all((coin[1:] > coin[:-1]) | (same & (ts[1:] > ts[:-1]))):
+        raise ValueError("frames: must be sorted by (coin, ts_ms) without duplicates")
+    steps = np.diff(ts)[same]
+    if len(steps) and not np.all(steps % cadence_ms == 0):
+        raise ValueError(f"frames: ts_ms steps must be multiples of cadence_ms={cadence_ms} "
+                         "(the registry's frame counts assume it)")
+
+
+def annotate(frames: pd.DataFrame, model: DsiModel) -> DsiResult:
+    """One row per frame: coin, ts_ms, mx_evidence, mx_confirm, then f_/z_/c_<id> per expert."""
+    reg = model.registry
+    _check_frames(frames, reg.cadence_ms)
+    frames = frames.reset_index(drop=True)
+    n = len(frames)
+    coins = split_coins(frames, reg.label)
+    t0 = time.perf_counter()
+    if any(s.expert.uses_features for s in model.experts):
+        for c in coins:
+            c.features  # noqa: B018 - build the shared features once, timed apart
+    feature_seconds = time.perf_counter() - t0
+    outputs: dict[str, ExpertOutput] = {}
+    latency: dict[str, list[float]] = {}
+    for st in model.experts:
+        parts, lat = [], []
+        for c in coins:
+            t = time.perf_counter()
+            parts.append(st.expert.run(c))
+            lat.append((time.perf_counter() - t) * 1e6 / max(len(c), 1))
+        outputs[st.id] = ExpertOutput.concat(parts) if parts else ExpertOutput.silent(n)
+        latency[st.id] = lat
+    weights = [s.weight for s in model.experts]
+    llr, evidence, confirm = fuse(list(outputs.values()), weights, model.base_rate,
+                                  reg.fusion, n)
+    cols: dict[str, object] = {"coin": frames["coin"], "ts_ms": frames["ts_ms"],
+                               "mx_evidence": evidence, "mx_confirm": confirm}
+    for eid, out in outputs.items():
+        cols[f"f_{eid}"] = out.f.astype(np.int8)
+        cols[f"z_{eid}"] = np.clip(out.z, -reg.fusion.z_cap, reg.fusion.z_cap)
+        cols[f"c_{eid}"] = np.clip(out.conf, 0.0, 1.0).astype("float64")
+    return DsiResult(annotations=pd.DataFrame(cols), outputs=outputs, latency_us=latency,
+                     llr=llr, feature_seconds=feature_seconds)
+
+
+def _redundancy(z: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max |Pearson correlation| of each expert's z with any other's (0 if constant)."""
+    ids = list(z)
+    if len(ids) < 2 or len(next(iter(z.values()))) < 2:
+        return dict.fromkeys(ids, 0.0)
+    m = np.column_stack([z[i] for i in ids])
+    sd = m.std(axis=0)
+    live = sd > 0
+    corr = np.zeros((len(ids), len(ids)))
+    if live.sum() >= 2:
+        corr[np.ix_(live, live)] = np.abs(np.corrcoef(m[:, live], rowvar=False))
+    np.fill_diagonal(corr, 0.0)
+    return {i: float(corr[k].max()) for k, i in enumerate(ids)}
+
+
+def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
+                 result: DsiResult) -> pd.DataFrame:
+    """The registry with each expert's statistics for `day` (the `dsi_experts` rows).
+
+    Day statistics use the day's own outcomes (the label looks 60 s ahead), so this table
+    is a report written after the day; the annotations never read it.
+    """
+    reg = model.registry
+    frames = frames.reset_index(drop=True)
+    y, move = move_label(frames, reg.label)
+    coin = frames["coin"].to_numpy(dtype=object)
+    ts = frames["ts_ms"].to_numpy()
+    state = {s.id: s for s in model.experts}
+    redundancy = _redundancy({k: o.z for k, o in result.outputs.items()})
+    rows = []
+    for spec in reg.experts:
+        st = state.get(spec.id)
+        row: dict[str, object] = {
+            "date": day, "expert_id": spec.id, "kind": spec.kind, "version": spec.version,
+            "active": spec.active, "spec_hash": spec.spec_hash, "spec_json": spec.spec_json,
+            "prior_alpha": spec.prior_alpha, "prior_beta": spec.prior_beta,
+            "base_rate": model.base_rate, "hist_days": len(model.history_days)}
+        if st is None:
+            rows.append(row)
+            continue
+        out = result.outputs[spec.id]
+        c = count(out, coin, ts, y, move, reg.cadence_ms)
+        others = result.llr - st.weight * np.clip(out.z, -reg.fusion.z_cap, reg.fusion.z_cap)
+        contrib = result.annotations["mx_evidence"].to_numpy() - expit(others)
+        lat = result.latency_us[spec.id]
+        row.update({
+            "latency_p50_us": float(np.median(lat)) if lat else np.nan,
+            "fit_seconds": st.fit_seconds,
+            "fitted": bool(st.expert.fitted or not st.expert.learned),
+            "fit_rows": st.expert.fit_rows,
+            "hist_trials": st.counts.trials, "hist_successes": st.counts.successes,
+            "alpha": st.posterior.alpha, "beta": st.posterior.beta,
+            "reliability": st.posterior.mean, "weight": st.weight,
+            "day_flag_frames": int(out.f.sum()),
+            "day_episodes": int(episode_starts(coin, ts, out.f, reg.cadence_ms).sum()),
+            "day_trials": c.trials, "day_successes": c.successes,
+            "day_hit_rate": c.successes / c.trials if c.trials else np.nan,
+            "day_dir_agree": c.dir_agree / c.directed if c.directed else np.nan,
+            "contribution": float(contrib.mean()) if len(contrib) else 0.0,
+            "redundancy": redundancy.get(spec.id, 0.0),
+        })
+        rows.append(row)
+    return typed_expert_table(rows)

@@ -1,0 +1,108 @@
+"""Everything DSI learns, learned from earlier days only: `fit_dsi(history) -> DsiModel`.
+
+The model holds each active expert (with its fitted scikit-learn model, if any), its Beta
+reliability posterior and fusion weight, and the label's base rate. A day is annotated by
+`annotate(frames, model)`; the nightly asset fits on the previous days' MicroTape, the live
+daemon can fit once a night and annotate frame by frame with the same object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.dsi.experts import CoinFrames, Day, Expert, make_expert
+from lotus_core.dsi.grammar import coin_slices
+from lotus_core.dsi.labels import move_label
+from lotus_core.dsi.registry import LabelParams, Registry, load_registry
+from lotus_core.dsi.reliability import Counts, Posterior, count, weight
+
+
+@dataclass
+class ExpertState:
+    """One active expert with what the history taught it."""
+
+    expert: Expert
+    prior: Posterior
+    posterior: Posterior
+    counts: Counts
+    weight: float
+    fit_seconds: float
+
+    @property
+    def id(self) -> str:
+        return self.expert.spec.id
+
+
+@dataclass
+class DsiModel:
+    registry: Registry
+    experts: list[ExpertState]
+    base_prior: Posterior
+    base: Posterior
+    history_days: list[str] = field(default_factory=list)
+
+    @property
+    def base_rate(self) -> float:
+        return self.base.mean
+
+
+def split_coins(frames: pd.DataFrame, label: LabelParams) -> list[CoinFrames]:
+    """Per-coin views of frames sorted by (coin, ts_ms)."""
+    return [CoinFrames(frames.iloc[lo:hi], label) for lo, hi in coin_slices(frames)]
+
+
+def history_days(history: pd.DataFrame | None, label: LabelParams) -> list[Day]:
+    """Split the history input (earlier days concatenated, with a `date` column) by day."""
+    if history is None or len(history) == 0:
+        return []
+    if "date" in history.columns:
+        groups = [(str(k), g.drop(columns="date")) for k, g in history.groupby("date", sort=True)]
+    else:
+        groups = [("history", history)]
+    days = []
+    for key, g in groups:
+        g = g.sort_values(["coin", "ts_ms"], kind="stable").reset_index(drop=True)
+        y, move = move_label(g, label)
+        days.append(Day(key=key, frames=g, coins=split_coins(g, label), y=y, move=move))
+    return days
+
+
+def fit_dsi(history: pd.DataFrame | None, registry: Registry | None = None) -> DsiModel:
+    """Fit every active expert and its reliability on `history` (earlier days only).
+
+    An empty or missing history is the documented fallback: learned experts stay silent
+    (f = 0, z = 0, conf = 0), every reliability is its prior, the base rate is its prior.
+    """
+    reg = registry or load_registry()
+    days = history_days(history, reg.label)
+    base_prior = Posterior(reg.fusion.base_alpha, reg.fusion.base_beta)
+    ys = np.concatenate([d.y for d in days]) if days else np.zeros(0)
+    ys = ys[~np.isnan(ys)]
+    base = base_prior.update(float(ys.sum()), float(len(ys)))
+    states = []
+    for spec in reg.active:
+        t0 = time.perf_counter()
+        expert = make_expert(spec, reg.seed, reg.fusion.z_cap)
+        expert.fit(days)
+        total = Counts()
+        for i, out in expert.history_outputs(days):
+            d = days[i]
+            total = total + count(out, d.frames["coin"].to_numpy(dtype=object),
+                                  d.frames["ts_ms"].to_numpy(), d.y, d.move, reg.cadence_ms)
+        prior = Posterior(spec.prior_alpha, spec.prior_beta)
+        post = prior.update(total.successes, total.trials)
+        expert.reliability = post.mean
+        states.append(ExpertState(expert=expert, prior=prior, posterior=post, counts=total,
+                                  weight=weight(post.mean, base.mean, reg.fusion.w_max),
+                                  fit_seconds=time.perf_counter() - t0))
+    return DsiModel(registry=reg, experts=states, base_prior=base_prior, base=base,
+                    history_days=[d.key for d in days])
+
+
+def expert_ids(model: DsiModel) -> Sequence[str]:
+    return [s.id for s in model.experts]

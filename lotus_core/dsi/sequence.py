@@ -1,0 +1,104 @@
+"""A small learned sequence classifier: will the mid make a label-sized move soon?
+
+Logistic regression (standardised inputs, L2) over a short window of lagged, scale-free
+features (features.sequence_matrix), trained only on earlier days against the mechanical
+move label (labels.py). Its reliability is counted out of sample: a second model fitted
+on all history days but the last is judged on the last. Too little history or a single
+label class: the documented fallback, f = 0, z = 0, conf = 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from lotus_core.dsi.experts import CoinFrames, Day, Expert, ExpertOutput
+from lotus_core.dsi.features import sequence_matrix
+from lotus_core.dsi.params import SequenceParams, parse_params
+from lotus_core.dsi.registry import ExpertSpec
+
+
+@dataclass(frozen=True)
+class _Fit:
+    model: Pipeline
+    base_logit: float  # logit of the training label rate
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        """The model's log-odds, summed feature by feature in a fixed order: elementwise
+        arithmetic gives every row the same bits whatever the batch (a BLAS product may
+        not, and a frame must not change when later frames are cut off)."""
+        scaler, lr = self.model[0], self.model[-1]
+        xs = (x - scaler.mean_) / scaler.scale_
+        acc = np.full(len(x), float(lr.intercept_[0]))
+        for j, c in enumerate(lr.coef_[0]):
+            acc += xs[:, j] * c
+        return acc
+
+
+class SequenceExpert(Expert):
+    """z = logit p - logit(training base rate) (clipped to +-z_cap); f = 1{z >= flag_lift};
+    conf = p."""
+
+    learned = True
+    uses_features = True
+
+    def __init__(self, spec: ExpertSpec, seed: int, z_cap: float) -> None:
+        super().__init__(spec, seed, z_cap)
+        self.params: SequenceParams = parse_params(SequenceParams, spec.spec, spec.id)
+        self.current: _Fit | None = None
+        self._history: list[tuple[int, ExpertOutput]] = []
+
+    def _matrix(self, coin: CoinFrames) -> np.ndarray:
+        return sequence_matrix(coin.features, self.params.lags, self.params.windows)
+
+    def _train(self, days: Sequence[Day]) -> tuple[_Fit | None, int]:
+        """Fit on a seeded subsample of the labelled frames of `days` (None: too little)."""
+        coins = [c for d in days for c in d.coins]
+        y = np.concatenate([d.y for d in days]) if days else np.zeros(0)
+        ok = np.flatnonzero(~np.isnan(y))
+        if len(ok) < self.params.min_rows:
+            return None, 0
+        take = np.sort(self.rng().choice(ok, size=min(len(ok), self.params.fit_rows),
+                                         replace=False))
+        yt = y[take].astype(int)
+        rate = float(yt.mean())
+        if rate in (0.0, 1.0):
+            return None, 0
+        starts = np.concatenate(([0], np.cumsum([len(c) for c in coins])))
+        x = np.concatenate([self._matrix(c)[take[(take >= a) & (take < b)] - a]
+                            for c, a, b in zip(coins, starts[:-1], starts[1:], strict=True)])
+        model = make_pipeline(StandardScaler(), LogisticRegression(
+            C=self.params.C, solver="newton-cholesky", max_iter=100))
+        model.fit(x, yt)
+        return _Fit(model, float(logit(rate))), len(take)
+
+    def fit(self, days: Sequence[Day]) -> None:
+        self.current, self.fit_rows = self._train(days)
+        self.fitted = self.current is not None
+        self._history = []
+        if len(days) >= 2:
+            earlier, _ = self._train(days[:-1])
+            if earlier is not None:
+                last = ExpertOutput.concat([self._output(earlier, c) for c in days[-1].coins])
+                self._history = [(len(days) - 1, last)]
+
+    def history_outputs(self, days: Sequence[Day]) -> list[tuple[int, ExpertOutput]]:
+        """Only the last history day, judged by a model that never saw it."""
+        return self._history
+
+    def run(self, coin: CoinFrames) -> ExpertOutput:
+        if self.current is None or len(coin) == 0:
+            return ExpertOutput.silent(len(coin))
+        return self._output(self.current, coin)
+
+    def _output(self, fit: _Fit, coin: CoinFrames) -> ExpertOutput:
+        p = np.clip(expit(fit.decision(self._matrix(coin))), 1e-6, 1 - 1e-6)
+        z = np.clip(logit(p) - fit.base_logit, -self.z_cap, self.z_cap)
+        f = (z >= self.params.flag_lift).astype(np.int8)
+        return ExpertOutput(f, z, p, np.zeros(len(p), np.int8))

@@ -1,0 +1,105 @@
+"""Quantised context literals of a window and the canonical `cond_key` that names a set of them.
+
+Lessons and prior patches speak in conjunctions of these literals
+(`oi_pctl_bin=hi&session=us`); a patch applies to a window iff every literal of its
+cond_key holds for the window. One quantiser, here, serves scoring and learning alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.microtape.context import SESSIONS
+from lotus_core.microtape.regime import REGIMES
+from lotus_core.signals.config import ContextConfig
+
+TERCILES = ("lo", "mid", "hi")
+
+# literal name -> the values it can take ("na": the input was not known yet)
+LITERALS: dict[str, tuple[str, ...]] = {
+    "depth_bin": ("thin", "normal", "thick", "na"),
+    "dir": ("long", "short"),
+    "funding_pctl_bin": (*TERCILES, "na"),
+    "hbar_bin": TERCILES,
+    "mx_bin": TERCILES,
+    "oi_pctl_bin": (*TERCILES, "na"),
+    "regime": REGIMES,
+    "rv_pctl_bin": (*TERCILES, "na"),
+    "session": SESSIONS,
+    "spread_bin": ("normal", "wide"),
+}
+
+
+class CondKeyError(ValueError):
+    """A cond_key names an unknown literal or value, or repeats a literal."""
+
+
+def _bin(x: np.ndarray, edges: tuple[float, ...], labels: tuple[str, ...],
+         na: str | None = "na") -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    out = np.asarray(labels, dtype=object)[np.searchsorted(np.asarray(edges), x, side="right")]
+    if na is not None:
+        out = np.where(np.isnan(x), na, out)
+    return out
+
+
+def literals(ctx: pd.DataFrame, cfg: ContextConfig) -> pd.DataFrame:
+    """The literal values of each window. `ctx` holds session, regime, direction, rv_pctl,
+    oi_pctl, funding_pctl, kr_hbar, mx_evidence, depth_5_rel and spread_rel."""
+    pe = tuple(cfg.pctl_edges)
+    return pd.DataFrame({
+        "depth_bin": _bin(ctx["depth_5_rel"], tuple(cfg.depth_edges), ("thin", "normal", "thick")),
+        "dir": np.where(ctx["direction"].to_numpy() > 0, "long", "short").astype(object),
+        "funding_pctl_bin": _bin(ctx["funding_pctl"], pe, TERCILES),
+        "hbar_bin": _bin(ctx["kr_hbar"], pe, TERCILES, na=None),
+        "mx_bin": _bin(ctx["mx_evidence"], tuple(cfg.mx_edges), TERCILES, na=None),
+        "oi_pctl_bin": _bin(ctx["oi_pctl"], pe, TERCILES),
+        "regime": ctx["regime"].to_numpy(dtype=object),
+        "rv_pctl_bin": _bin(ctx["rv_pctl"], pe, TERCILES),
+        "session": ctx["session"].to_numpy(dtype=object),
+        "spread_bin": _bin(np.nan_to_num(ctx["spread_rel"], nan=1.0), tuple(cfg.spread_edges),
+                           ("normal", "wide"), na=None),
+    }, index=ctx.index)
+
+
+def cond_keys(lits: pd.DataFrame) -> pd.Series:
+    """Every literal of each window as one canonical cond_key (names sorted)."""
+    out: pd.Series | None = None
+    for name in sorted(LITERALS):
+        part = name + "=" + lits[name].astype(str)
+        out = part if out is None else out + "&" + part
+    return out.astype("str") if out is not None else pd.Series([], dtype="str")
+
+
+def parse_cond_key(key: str) -> tuple[tuple[str, str], ...]:
+    """`a=x&b=y` -> (("a", "x"), ("b", "y")), sorted; `*` or "" is the empty conjunction."""
+    if key in ("*", ""):
+        return ()
+    out: dict[str, str] = {}
+    for part in key.split("&"):
+        name, sep, value = part.partition("=")
+        if not sep or name not in LITERALS:
+            raise CondKeyError(f"unknown literal {part!r} in cond_key {key!r}; "
+                               f"literals: {sorted(LITERALS)}")
+        if value not in LITERALS[name]:
+            raise CondKeyError(f"{name} has no value {value!r} (cond_key {key!r}); "
+                               f"values: {list(LITERALS[name])}")
+        if name in out:
+            raise CondKeyError(f"literal {name} repeated in cond_key {key!r}")
+        out[name] = value
+    return tuple(sorted(out.items()))
+
+
+def canonical_cond_key(key: str) -> str:
+    """The canonical spelling of a cond_key (literals sorted by name; `*` when empty)."""
+    lits = parse_cond_key(key)
+    return "&".join(f"{k}={v}" for k, v in lits) if lits else "*"
+
+
+def matches(lits: pd.DataFrame, cond: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Windows for which every literal of `cond` holds."""
+    mask = np.ones(len(lits), dtype=bool)
+    for name, value in cond:
+        mask &= lits[name].to_numpy(dtype=object) == value
+    return mask

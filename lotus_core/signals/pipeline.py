@@ -1,0 +1,304 @@
+"""One day of the signal layer, end to end, as pure functions of DataFrames.
+
+    detect_day(frames)            -> detector_windows (windows + realised outcomes; history
+                                     for later days)
+    score_day(frames, day, ...)   -> SignalDay: signal_events, curator_log, curator_kpis,
+                                     meta_signals and the Signal Bus rows
+
+The nightly assets and the live daemon call the same functions; the audits re-run them on
+cut or perturbed frames with the same specs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.curators.config import CouncilConfig, load_curators
+from lotus_core.curators.council import detector_status, run_council
+from lotus_core.curators.kpis import curator_kpis
+from lotus_core.curators.publish import publish
+from lotus_core.signals import ids
+from lotus_core.signals.bus import GATES, bus_rows
+from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.context import cond_keys, literals
+from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.kernel import Caps, base_kernel, det_sigma, resonance, strength01
+from lotus_core.signals.meta import entrainment, frame_features
+from lotus_core.signals.outcomes import window_outcomes
+from lotus_core.signals.priors import NO_PRIORS, ActivePriors, patch_effects
+from lotus_core.signals.quality import HistoryQuality, history_quality, window_quality
+from lotus_core.signals.schema import (
+    DETECTOR_WINDOWS_SCHEMA,
+    META_SIGNALS_SCHEMA,
+    SIGNAL_EVENTS_SCHEMA,
+)
+from lotus_core.signals.spec import DetectorSet, DetectorSpec, load_detectors
+
+CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl", "range_pctl",
+                       "spread_bps", "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5",
+                       "aggr_imb", "basis_bps", "oi_delta", "stale_ms", "mid_px",
+                       "microprice_drift_bps", "rv_bps")
+DSI_COLUMNS = ("coin", "ts_ms", "mx_evidence", "mx_confirm")
+
+
+def _specs(detectors: DetectorSet | Sequence[DetectorSpec] | None) -> list[DetectorSpec]:
+    if detectors is None:
+        return load_detectors().enabled
+    if isinstance(detectors, DetectorSet):
+        return detectors.enabled
+    return list(detectors)
+
+
+def _with_ids(windows: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.DataFrame:
+    out = windows.copy()
+    out.insert(0, "window_id", pd.Series(
+        ids.window_ids(out["coin"], out["detector_id"], out["ts_ms"]), dtype="str",
+        index=out.index))
+    out["recipe_hash"] = out["detector_id"].map({s.id: s.recipe_hash for s in specs}).astype(
+        "str")
+    return out
+
+
+def detect_day(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
+               scoring: ScoringConfig | None = None) -> pd.DataFrame:
+    """Every window the detectors fire on a day's MicroTape, with its realised outcome from
+    the same day's forward mid (the `detector_windows` asset; history for later days)."""
+    specs = _specs(detectors)
+    cfg = scoring or load_scoring()
+    w = _with_ids(run_detectors(frames, specs), specs)
+    outcome = window_outcomes(w, frames, cfg.sq.fee_bps)
+    fi = w["frame_idx"].to_numpy()
+    out = pd.DataFrame({
+        "window_id": w["window_id"], "ts_ms": w["ts_ms"], "coin": w["coin"],
+        "detector_id": w["detector_id"], "recipe_hash": w["recipe_hash"],
+        "horizon_s": w["horizon_s"], "direction": w["direction"],
+        "raw_strength": w["raw_strength"],
+        "mid_px": frames["mid_px"].to_numpy(dtype=np.float64)[fi],
+        "spread_bps": frames["spread_bps"].to_numpy(dtype=np.float64)[fi],
+    })
+    out = pd.concat([out, outcome], axis=1)
+    return DETECTOR_WINDOWS_SCHEMA.validate(out.reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class SignalDay:
+    events: pd.DataFrame
+    curator_log: pd.DataFrame
+    kpis: pd.DataFrame
+    meta: pd.DataFrame
+    bus: pd.DataFrame
+    priors: ActivePriors
+    history: HistoryQuality
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def join_dsi(windows: pd.DataFrame, dsi: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(mx_evidence, mx_confirm) per window from the DSI frame on (coin, ts_ms); 0 where
+    DSI has no row (no evidence is not evidence against)."""
+    n = len(windows)
+    if dsi is None or len(dsi) == 0:
+        return np.zeros(n), np.zeros(n, dtype=np.int8)
+    missing = [c for c in DSI_COLUMNS if c not in dsi.columns]
+    if missing:
+        raise ValueError(f"dsi_annotations lacks columns {missing}; expected {list(DSI_COLUMNS)}")
+    d = dsi[list(DSI_COLUMNS)].drop_duplicates(["coin", "ts_ms"], keep="last")
+    key = pd.MultiIndex.from_arrays([d["coin"].astype(str), d["ts_ms"].astype(np.int64)])
+    want = pd.MultiIndex.from_arrays([windows["coin"].astype(str),
+                                      windows["ts_ms"].astype(np.int64)])
+    pos = key.get_indexer(want)
+    ok = pos >= 0
+    mx = np.zeros(n)
+    conf = np.zeros(n, dtype=np.int8)
+    mx[ok] = np.clip(np.nan_to_num(d["mx_evidence"].to_numpy(dtype=np.float64)[pos[ok]]), 0, 1)
+    conf[ok] = (d["mx_confirm"].to_numpy()[pos[ok]] > 0).astype(np.int8)
+    return mx, conf
+
+
+def _gates_json(frame: pd.DataFrame) -> pd.Series:
+    if len(frame) == 0:
+        return pd.Series([], dtype="str")
+    text = frame[list(GATES)].astype(np.float64).round(6).to_json(orient="records", lines=True)
+    return pd.Series(text.rstrip("\n").split("\n"), index=frame.index, dtype="str")
+
+
+def score_day(
+    frames: pd.DataFrame,
+    day: str,
+    *,
+    fingerprint: str | None,
+    history: pd.DataFrame | None = None,
+    dsi: pd.DataFrame | None = None,
+    priors: ActivePriors = NO_PRIORS,
+    audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
+    detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
+    scoring: ScoringConfig | None = None,
+    council: CouncilConfig | None = None,
+    evaluate: bool = True,
+) -> SignalDay:
+    """Score every window of `day`'s MicroTape `frames`.
+
+    history: earlier days' detector_windows (with a `date` column); None/empty = priors.
+    dsi: dsi_annotations (coin, ts_ms, mx_evidence, mx_confirm) or None.
+    fingerprint: the raw feed's sha256 (bare hex or `sha256:`-prefixed).
+    audit: per-detector {leakage_ok, adversarial_ok, fragility, card_ok}; default all ok.
+    evaluate: judge the curator KPIs on the day's realised outcomes (nightly only).
+    """
+    t0 = time.perf_counter()
+    specs = _specs(detectors)
+    spec_map = {s.id: s for s in specs}
+    cfg = scoring or load_scoring()
+    ccfg = council or load_curators()
+    fp = (fingerprint if not fingerprint or fingerprint.startswith("sha256:")
+          else f"sha256:{fingerprint}")
+    timings: dict[str, float] = {}
+
+    windows = _with_ids(run_detectors(frames, specs), specs)
+    timings["detectors"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    derived = frame_features(frames, cfg)
+    horizons = {s.id: s.horizon_s for s in specs}
+    entrain = entrainment(frames, windows, horizons)
+    timings["meta"] = time.perf_counter() - t
+    t = time.perf_counter()
+
+    fi = windows["frame_idx"].to_numpy()
+    ctx = frames.iloc[fi][list(CONTEXT_FROM_FRAMES)].reset_index(drop=True)
+    for c in ("spread_rel", "flow", "kr_hbar", "ms_kairos", "ms_asym_score", "ms_asym_z_oi",
+              "ms_asym_z_funding", "ms_asym_z_basis", "ms_asym_z_depth"):
+        ctx[c] = derived[c].to_numpy()[fi]
+    ctx["ms_entrain_r"] = entrain[fi]
+    mx, confirm = join_dsi(windows, dsi)
+    ctx["mx_evidence"] = mx
+    ctx["direction"] = windows["direction"].to_numpy()
+
+    hq = history_quality(history, specs, cfg.sq)
+    sq = window_quality(windows, ctx, hq, specs, cfg.sq)
+    theta_min, phi_max = priors.caps(cfg.kr)
+    base = base_kernel(windows, ctx, spec_map, cfg.kr, theta_min)
+    lits = literals(ctx, cfg.context)
+    eff = patch_effects(windows, lits, priors)
+    res = resonance(base["kr_phi"].to_numpy(), base["kr_theta_base"].to_numpy(), mx,
+                    eff.theta_delta, eff.phi_mult, cfg.dsi, Caps(theta_min, phi_max))
+    sigma = det_sigma(sq["sq_score"].to_numpy(), res["kr_delta_phi"], cfg.u)
+    scale = windows["detector_id"].map({s.id: s.strength_scale for s in specs}).to_numpy(
+        dtype=np.float64)
+    signal = windows["direction"].to_numpy() * strength01(windows["raw_strength"].to_numpy(),
+                                                          scale)
+    timings["scores"] = time.perf_counter() - t
+    t = time.perf_counter()
+
+    scored = pd.DataFrame({
+        "window_id": windows["window_id"].to_numpy(), "ts_ms": windows["ts_ms"].to_numpy(),
+        "coin": windows["coin"].to_numpy(), "detector_id": windows["detector_id"].to_numpy(),
+        "recipe_hash": windows["recipe_hash"].to_numpy(),
+        "raw_strength": windows["raw_strength"].to_numpy(),
+        "sq_accuracy": sq["sq_accuracy"].to_numpy(),
+        "sq_orthogonality": sq["sq_orthogonality"].to_numpy(),
+        "kr_rho": base["kr_rho"].to_numpy(), "det_sigma": sigma,
+    })
+    for c in ("kr_hbar", "ms_entrain_r", "regime", "session", "stale_ms", "spread_rel",
+              *ccfg.curators.data.context_columns):
+        scored[c] = ctx[c].to_numpy()
+    status = detector_status(audit, [s.id for s in specs])
+    council_result = run_council(scored, spec_map, ccfg, status, fp)
+    u = ids.uniform_draws(ids.window_key(windows["coin"], windows["detector_id"],
+                                         windows["ts_ms"]), ccfg.exploration.seed, day)
+    pub = publish(sigma, council_result.nudge_sum, council_result.vetoed, ccfg.tau_publish,
+                  ccfg.exploration.epsilon, u)
+    council_seconds = time.perf_counter() - t
+    timings["council"] = council_seconds
+
+    t = time.perf_counter()
+    first = min(hq.days) if hq.days else day
+    history_window = f"{first}..{day}"
+    ev = pd.DataFrame({
+        "window_id": windows["window_id"].astype("str"),
+        "ts_ms": windows["ts_ms"].astype(np.int64),
+        "coin": windows["coin"].astype("str"),
+        "detector_id": windows["detector_id"].astype("str"),
+        "recipe_hash": windows["recipe_hash"].astype("str"),
+        "horizon_s": windows["horizon_s"].astype(np.int64),
+        "direction": windows["direction"].astype(np.int8),
+        "raw_strength": windows["raw_strength"].astype(np.float64),
+        "signal": np.clip(signal, -1.0, 1.0),
+    })
+    for c in ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
+              "sq_score", "sq_n"):
+        ev[c] = sq[c].to_numpy()
+    ev["kr_phi"] = base["kr_phi"].to_numpy()
+    ev["kr_theta_base"] = base["kr_theta_base"].to_numpy()
+    ev["kr_theta"] = res["kr_theta"]
+    ev["kr_delta_phi_base"] = res["kr_delta_phi_base"]
+    ev["kr_delta_phi"] = res["kr_delta_phi"]
+    ev["kr_hbar"] = ctx["kr_hbar"].to_numpy()
+    ev["kr_rho"] = base["kr_rho"].to_numpy()
+    ev["det_sigma"] = sigma
+    ev["mx_evidence"] = mx
+    ev["mx_confirm"] = confirm.astype(np.int8)
+    ev["priors_ver"] = np.int64(priors.version)
+    ev["prior_theta_delta"] = eff.theta_delta
+    ev["prior_phi_mult"] = eff.phi_mult
+    ev["prior_patches"] = eff.matched.astype(np.int64)
+    for c in ("ms_kairos", "ms_entrain_r", "ms_asym_score", "ms_asym_z_oi", "ms_asym_z_funding",
+              "ms_asym_z_basis", "ms_asym_z_depth"):
+        ev[c] = ctx[c].to_numpy(dtype=np.float64)
+    ev["nudge_sum"] = council_result.nudge_sum
+    ev["curated_sigma"] = pub.curated_sigma
+    ev["vetoed"] = council_result.vetoed.astype(bool)
+    ev["vetoes"] = pd.Series(council_result.vetoes, dtype="str")
+    ev["propensity"] = pub.propensity
+    ev["paper"] = pub.paper.astype(bool)
+    ev["gates"] = _gates_json(ev.assign(paper=ev["paper"].astype(np.float64),
+                                        mx_confirm=ev["mx_confirm"].astype(np.float64)))
+    ev["tau_publish"] = float(ccfg.tau_publish)
+    ev["above_threshold"] = pub.above.astype(bool)
+    ev["published"] = pub.published.astype(bool)
+    ev["explore_u"] = u
+    for c in ("session", "regime"):
+        ev[c] = ctx[c].astype("str").to_numpy()
+    for c in ("rv_pctl", "oi_pctl", "funding_pctl", "range_pctl", "spread_bps", "spread_rel",
+              "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5", "aggr_imb", "flow",
+              "basis_bps", "oi_delta"):
+        ev[c] = ctx[c].to_numpy(dtype=np.float64)
+    ev["stale_ms"] = ctx["stale_ms"].to_numpy(dtype=np.int64)
+    ev["mid_px"] = ctx["mid_px"].to_numpy(dtype=np.float64)
+    ev["cond_key"] = cond_keys(lits).to_numpy()
+    ev["data_fingerprint"] = fp or ""
+    ev["history_days"] = np.int64(len(hq.days))
+    ev["history_window"] = history_window
+    for c in ("session", "regime", "cond_key", "data_fingerprint", "history_window", "vetoes",
+              "gates"):
+        ev[c] = ev[c].astype("str")
+    ev = ev[list(SIGNAL_EVENTS_SCHEMA.columns)]
+    events = SIGNAL_EVENTS_SCHEMA.validate(ev)
+
+    meta = pd.DataFrame({
+        "coin": frames["coin"].astype("str").to_numpy(),
+        "ts_ms": frames["ts_ms"].to_numpy(dtype=np.int64),
+        "kr_hbar": derived["kr_hbar"].to_numpy(),
+        "ms_kairos": derived["ms_kairos"].to_numpy(),
+        "ms_entrain_r": entrain,
+    })
+    for c in ("ms_asym_score", "ms_asym_z_oi", "ms_asym_z_funding", "ms_asym_z_basis",
+              "ms_asym_z_depth"):
+        meta[c] = derived[c].to_numpy()
+    meta["coin"] = meta["coin"].astype("str")
+    meta = META_SIGNALS_SCHEMA.validate(meta)
+    bus = bus_rows(events, history_window, fp or "")
+    timings["assemble"] = time.perf_counter() - t
+
+    if evaluate:
+        outcomes = window_outcomes(windows, frames, cfg.sq.fee_bps).reset_index(drop=True)
+    else:  # live: outcomes are not known yet, so the outcome KPIs stay NaN
+        outcomes = pd.DataFrame({"net_ret_bps": np.full(len(events), np.nan),
+                                 "outcome_ok": np.zeros(len(events), dtype=bool)})
+    kpis = curator_kpis(events, outcomes, council_result.verdicts, status, ccfg.tau_publish,
+                        council_seconds)
+    timings["total"] = time.perf_counter() - t0
+    return SignalDay(events, council_result.log, kpis, meta, bus, priors, hq, timings)

@@ -1,0 +1,139 @@
+"""Active priors: the newest version of sig_priors' patch rows, parsed and applied.
+
+Key convention (docs/scoring.md, "Active priors"), all rows of one `version`:
+
+    patch/<detector_id|*>/<coin|*>/<cond_key|*>/theta_delta   additive change of kr_theta
+    patch/<detector_id|*>/<coin|*>/<cond_key|*>/phi_mult      multiplier (> 0) of kr_delta_phi
+    cap/theta_min                                             floor of kr_theta
+    cap/phi_max                                               cap of kr_delta_phi
+
+The rows of the highest version among `patch/` and `cap/` keys form the active set. Applied
+exactly as DESIGN.md's rule: theta' = max(theta_min, theta + sum dtheta) (and <= 1),
+phi' = min(phi_max, phi * prod phi_mult), over the patches whose detector, coin and
+cond_key match the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.signals.config import KrConfig
+from lotus_core.signals.context import CondKeyError, canonical_cond_key, matches, parse_cond_key
+
+PATCH_PREFIX = "patch/"
+CAP_PREFIX = "cap/"
+FIELDS = ("theta_delta", "phi_mult")
+
+
+@dataclass(frozen=True)
+class Patch:
+    detector_id: str  # or "*"
+    coin: str  # or "*"
+    cond_key: str  # canonical, or "*"
+    theta_delta: float = 0.0
+    phi_mult: float = 1.0
+
+    @property
+    def cond(self) -> tuple[tuple[str, str], ...]:
+        return parse_cond_key(self.cond_key)
+
+
+@dataclass(frozen=True)
+class ActivePriors:
+    version: int = 0  # 0: no active priors
+    theta_min: float | None = None  # None: the scoring default
+    phi_max: float | None = None
+    patches: tuple[Patch, ...] = ()
+    rejected: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (key, reason)
+
+    def caps(self, kr: KrConfig) -> tuple[float, float]:
+        """(theta_min, phi_max) in force: the priors' caps clipped into the configured
+        bounds, else the configured defaults."""
+        lo, hi = kr.theta_min_bounds
+        tmin = kr.theta_min if self.theta_min is None else min(max(self.theta_min, lo), hi)
+        lo, hi = kr.phi_max_bounds
+        pmax = kr.phi_max if self.phi_max is None else min(max(self.phi_max, lo), hi)
+        return tmin, pmax
+
+
+NO_PRIORS = ActivePriors()
+
+
+def parse_priors(rows: Iterable[Mapping[str, Any]]) -> ActivePriors:
+    """The active set from sig_priors rows (key, version, value); other keys are ignored,
+    malformed patch keys are rejected with a reason (and never applied)."""
+    rows = [r for r in rows if str(r["key"]).startswith((PATCH_PREFIX, CAP_PREFIX))]
+    if not rows:
+        return NO_PRIORS
+    version = max(int(r["version"]) for r in rows)
+    active = sorted((r for r in rows if int(r["version"]) == version), key=lambda r: r["key"])
+    caps: dict[str, float] = {}
+    parts: dict[tuple[str, str, str], dict[str, float]] = {}
+    rejected: list[tuple[str, str]] = []
+    for r in active:
+        key, value = str(r["key"]), float(r["value"])
+        if not math.isfinite(value):
+            rejected.append((key, "value is not finite"))
+            continue
+        if key.startswith(CAP_PREFIX):
+            name = key[len(CAP_PREFIX):]
+            if name in ("theta_min", "phi_max"):
+                caps[name] = value
+            else:
+                rejected.append((key, "unknown cap (cap/theta_min, cap/phi_max)"))
+            continue
+        bits = key[len(PATCH_PREFIX):].split("/")
+        if len(bits) != 4 or bits[3] not in FIELDS or not bits[0] or not bits[1]:
+            rejected.append((key, "expected patch/<detector|*>/<coin|*>/<cond_key|*>/"
+                                  "theta_delta|phi_mult"))
+            continue
+        if bits[3] == "phi_mult" and value <= 0:
+            rejected.append((key, "phi_mult must be > 0"))
+            continue
+        try:
+            cond = canonical_cond_key(bits[2])
+        except CondKeyError as exc:
+            rejected.append((key, str(exc)))
+            continue
+        slot = parts.setdefault((bits[0], bits[1], cond), {})
+        slot[bits[3]] = slot.get(bits[3], 1.0 if bits[3] == "phi_mult" else 0.0)
+        if bits[3] == "phi_mult":
+            slot["phi_mult"] *= value  # two spellings of one cond_key compose like two patches
+        else:
+            slot["theta_delta"] += value
+    patches = tuple(Patch(d, c, k, **v) for (d, c, k), v in sorted(parts.items()))
+    return ActivePriors(version, caps.get("theta_min"), caps.get("phi_max"), patches,
+                        tuple(rejected))
+
+
+@dataclass(frozen=True)
+class PatchEffect:
+    theta_delta: np.ndarray  # sum of matching theta deltas per window
+    phi_mult: np.ndarray  # product of matching phi multipliers per window
+    matched: np.ndarray  # how many patches matched each window
+
+
+def patch_effects(windows: pd.DataFrame, lits: pd.DataFrame, priors: ActivePriors) -> PatchEffect:
+    """Sum of theta deltas and product of phi multipliers of the patches matching each window."""
+    n = len(windows)
+    dtheta = np.zeros(n)
+    mult = np.ones(n)
+    count = np.zeros(n, dtype=np.int64)
+    det = windows["detector_id"].to_numpy(dtype=object)
+    coin = windows["coin"].to_numpy(dtype=object)
+    for p in priors.patches:
+        mask = matches(lits, p.cond)
+        if p.detector_id != "*":
+            mask &= det == p.detector_id
+        if p.coin != "*":
+            mask &= coin == p.coin
+        dtheta[mask] += p.theta_delta
+        mult[mask] *= p.phi_mult
+        count[mask] += 1
+    return PatchEffect(dtheta, mult, count)

@@ -1,0 +1,199 @@
+"""Dagster on the module fabric: one sensor per module inbox, the handler jobs they start,
+and the Herald router as a job (plus a sensor that starts it when no router is alive).
+
+    inbox_<m>_sensor   each tick: rows new since its cursor (and late or retried ones,
+                       lotus_core.fabric.watch) -> one RunRequest per row, run_key =
+                       event_id (or event_id#attempt for a retry): a tick never starts the
+                       same work twice; beats heartbeat "sensor:inbox_<m>".
+    inbox_<m>          the job a request starts: handle_row = the manifest's handler + mark
+                       consumed in ONE transaction; beats "handler:<m>".
+    herald_route       routes until the outboxes are drained (or max_seconds).
+    herald_watch_sensor starts herald_route when outbox rows wait and no router process
+                       (`lotus router run`) has beaten recently.
+
+Everything is STOPPED by default: start sensors in the UI or with `dagster sensor start`.
+Merge `fabric_definitions(settings)` into the code location's Definitions.
+"""
+
+
+import json
+import time
+from typing import Any
+
+import dagster as dg
+
+from lotus_core.config import Settings
+from lotus_core.fabric.handlers import handle_row, handled_intents, handler_table
+from lotus_core.fabric.heartbeats import beat
+from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.names import MODULES
+from lotus_core.fabric.router import RouterConfig, pending_due, run_router
+from lotus_core.fabric.watch import InboxCursor, scan_inbox
+from lotus_resources.fabric import FabricResource
+from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
+
+INBOX_SENSOR_INTERVAL_SEC = 5  # one cheap indexed query per tick
+INBOX_REQUESTS_PER_TICK = 50
+HERALD_WATCH_INTERVAL_SEC = 30
+
+
+class InboxRowConfig(dg.Config):
+    """Which inbox row a run handles (set by the sensor)."""
+
+    seq: int
+    event_id: str
+
+
+class HeraldRouteConfig(dg.Config):
+    batch_size: int = 500
+    max_seconds: float = 300.0
+
+
+def inbox_job_name(module: str) -> str:
+    return f"inbox_{module}"
+
+
+def inbox_op_name(module: str) -> str:
+    return f"handle_{module}_inbox"
+
+
+def inbox_sensor_name(module: str) -> str:
+    return f"inbox_{module}_sensor"
+
+
+def _build_inbox_job(module: str) -> dg.JobDefinition:
+    @dg.op(name=inbox_op_name(module),
+           retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+           description=f"Handle one row of {module}_inbox (its manifest handler) and mark it "
+                       "consumed in the same transaction.")  # fmt: skip
+    def handle(context: dg.OpExecutionContext, config: InboxRowConfig, fabric: FabricResource,
+               fabric_keys: FabricKeysResource) -> None:  # fmt: skip
+        with fabric.open() as fab:
+            outcome = handle_row(fab, module, config.seq, fabric_keys.keyring(),
+                                 event_id=config.event_id)  # fmt: skip
+            ok = outcome.status in ("consumed", "skipped")
+            beat(fab, f"handler:{module}", module, "ok" if ok else "degraded",
+                 {"seq": outcome.seq, "event_id": outcome.event_id, "intent": outcome.intent,
+                  "outcome": outcome.status})  # fmt: skip
+        summary = {"status": outcome.status, "seq": outcome.seq, "event_id": outcome.event_id,
+                   "intent": outcome.intent, "attempts": outcome.attempts,
+                   "summary": outcome.summary, "error": outcome.error}  # fmt: skip
+        context.log.info(f"{module}_inbox seq {config.seq}: {json.dumps(summary, default=str)}")
+        if not ok:
+            raise dg.Failure(
+                description=f"{module} handler failed on seq {config.seq} ({outcome.status}): "
+                f"{outcome.error}",
+                metadata={"attempts": outcome.attempts,
+                          "retry_in_sec": outcome.retry_in_sec or 0.0},
+                allow_retries=False,  # the row's own backoff decides; the sensor retries it
+            )  # fmt: skip
+
+    @dg.job(name=inbox_job_name(module), tags={"lotus/module": module},
+            description=f"Handle one {module}_inbox row "
+                        f"(started by {inbox_sensor_name(module)}).")  # fmt: skip
+    def job() -> None:
+        handle()
+
+    return job
+
+
+def _build_inbox_sensor(module: str, job: dg.JobDefinition) -> dg.SensorDefinition:
+    op_name = inbox_op_name(module)
+
+    @dg.sensor(name=inbox_sensor_name(module), job=job,
+               minimum_interval_seconds=INBOX_SENSOR_INTERVAL_SEC,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description=f"One {inbox_job_name(module)} run per new {module}_inbox row with a "
+                           "handler (cursor: last seq seen; run_key: event_id).")  # fmt: skip
+    def inbox_sensor(context: dg.SensorEvaluationContext,
+                     fabric: FabricResource) -> dg.SensorResult:  # fmt: skip
+        cursor = InboxCursor.parse(context.cursor)
+        with fabric.open() as fab:
+            scan = scan_inbox(fab, module, cursor, intents=handled_intents(module),
+                              limit=INBOX_REQUESTS_PER_TICK)  # fmt: skip
+            beat(fab, f"sensor:inbox_{module}", module, "ok",
+                 {"cursor": scan.cursor.seq, "requested": len(scan.requests),
+                  "gaps": len(scan.cursor.gaps)})  # fmt: skip
+        requests = [
+            dg.RunRequest(
+                run_key=r.run_key,
+                run_config={"ops": {op_name: {"config": {"seq": r.seq, "event_id": r.event_id}}}},
+                tags={"lotus/module": module, "lotus/intent": r.intent, "lotus/seq": str(r.seq),
+                      "lotus/event_id": r.event_id, "lotus/attempt": str(r.attempts + 1)},
+            )  # fmt: skip
+            for r in scan.requests
+        ]
+        if not requests:
+            return dg.SensorResult(skip_reason=f"no new {module}_inbox rows to handle",
+                                   cursor=scan.cursor.dumps())  # fmt: skip
+        return dg.SensorResult(run_requests=requests, cursor=scan.cursor.dumps())
+
+    return inbox_sensor
+
+
+@dg.op(description="Route envelopes from every outbox until none is due (or max_seconds).")
+def route_outboxes(context: dg.OpExecutionContext, config: HeraldRouteConfig,
+                 fabric: FabricResource, fabric_keys: FabricKeysResource) -> None:  # fmt: skip
+    cfg = RouterConfig(name="herald-job", batch_size=config.batch_size)
+    with fabric.open() as fab:
+        stats = run_router(fab, fabric_keys.keyring(), until_idle=True,
+                           max_seconds=config.max_seconds, config=cfg)  # fmt: skip
+        left = pending_due(fab)
+    context.log.info(f"herald_route: {json.dumps(stats.as_dict())}; still due: {left}")
+    if left:
+        context.log.warning(f"{left} outbox row(s) still due after {config.max_seconds} s")
+
+
+@dg.job(name="herald_route", description="The Herald router as a run: drain every outbox.")
+def herald_route_job() -> None:
+    route_outboxes()
+
+
+@dg.sensor(name="herald_watch_sensor", job=herald_route_job,
+           minimum_interval_seconds=HERALD_WATCH_INTERVAL_SEC,
+           default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Start herald_route when outbox rows wait and no router "
+                       "process beats.")  # fmt: skip
+def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: FabricResource,
+                        herald: HeraldRouterResource) -> dg.SensorResult:  # fmt: skip
+    with fabric.open() as fab:
+        due = pending_due(fab)
+    if not due:
+        return dg.SensorResult(skip_reason="outboxes are empty")
+    state = herald.health()
+    if state == "ok":
+        return dg.SensorResult(skip_reason=f"{due} due; router {herald.name!r} is alive")
+    active = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name="herald_route", statuses=[
+            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED]), limit=1)  # fmt: skip
+    if active:
+        return dg.SensorResult(skip_reason=f"{due} due; herald_route {active[0].run_id} running")
+    key = f"herald:{int(time.time() // HERALD_WATCH_INTERVAL_SEC)}"
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key, tags={"lotus/due": str(due)})])
+
+
+INBOX_JOBS = {m: _build_inbox_job(m) for m in MODULES}
+INBOX_SENSORS = {m: _build_inbox_sensor(m, INBOX_JOBS[m]) for m in MODULES}
+
+
+def fabric_definitions(settings: Settings) -> dict[str, Any]:
+    """The fabric's jobs, sensors and resources for `build_definitions` to merge:
+
+        fab = fabric_definitions(settings)
+        dg.Definitions(..., jobs=[..., *fab["jobs"]], sensors=fab["sensors"],
+                       resources={**build_resources(settings), **fab["resources"]})
+
+    Validates the manifests and their handler lines first (a bad one fails the code
+    location naming file and key). Needs the "fabric" resource (FabricResource).
+    """
+    handler_table(load_modules())
+    key_dir = default_key_dir(settings.home)
+    return {
+        "jobs": [*INBOX_JOBS.values(), herald_route_job],
+        "sensors": [*INBOX_SENSORS.values(), herald_watch_sensor],
+        "resources": {
+            "fabric_keys": FabricKeysResource(key_dir=key_dir),
+            "herald": HeraldRouterResource(fabric_url=settings.fabric, key_dir=key_dir),
+        },
+    }

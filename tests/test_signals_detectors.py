@@ -1,0 +1,156 @@
+"""Detectors: validated specs, causal vectorised engine, one window per event, planted truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lotus_core.signals import SpecError, load_detectors, run_detectors
+from lotus_core.signals.detectors import episode_starts
+from lotus_core.signals.spec import DetectorSpec
+from lotus_core.signals.testkit import FIXTURES, fixture_tape
+
+DAY = "2026-01-02"
+
+
+@pytest.fixture(scope="module")
+def tape() -> pd.DataFrame:
+    return fixture_tape(DAY)
+
+
+@pytest.fixture(scope="module")
+def windows(tape) -> pd.DataFrame:
+    return run_detectors(tape, load_detectors().enabled)
+
+
+def _packaged() -> dict:
+    from importlib import resources
+
+    return yaml.safe_load((resources.files("lotus_core.signals") / "detectors.yaml").read_text())
+
+
+def test_packaged_specs_cover_the_four_kinds_and_hash_their_recipe():
+    ds = load_detectors()
+    kinds = {d.kind for d in ds.enabled}
+    assert {"breakout_retest", "divergence", "mean_reversion", "sweep"} <= kinds
+    for d in ds.detectors:
+        assert d.recipe_hash.startswith("sha256:") and len(d.recipe_hash) == 71
+        assert d.recipe_hash == DetectorSpec.model_validate(d.model_dump()).recipe_hash
+    spec = ds.detectors[0]
+    changed = spec.model_dump()
+    changed["params"] = {**changed["params"], "lookback_s": changed["params"]["lookback_s"] + 1}
+    assert DetectorSpec.model_validate(changed).recipe_hash != spec.recipe_hash
+
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda d: d["detectors"][2]["params"].update(rsi_gapp=1.0), "detectors[2].params"),
+    (lambda d: d["detectors"][0].update(horizn_s=60), "detectors[0].horizn_s"),
+    (lambda d: d["detectors"][4]["params"].update(z_entry=-1), "detectors[4].params"),
+    (lambda d: d["detectors"][0]["regime_penalty"].update(storm=0.1),
+     "detectors[0].regime_penalty"),
+    (lambda d: d["detectors"][1].update(id=d["detectors"][0]["id"]), "<root>"),
+])
+def test_a_bad_spec_fails_naming_its_key(mutate, path):
+    body = _packaged()
+    mutate(body)
+    with pytest.raises(SpecError) as err:
+        load_detectors(body)
+    assert path in str(err.value)
+
+
+def test_thousands_of_windows_per_fixture_day_from_every_detector(windows):
+    assert len(windows) >= 1500
+    per = windows.groupby("detector_id").size()
+    assert set(per.index) == {d.id for d in load_detectors().enabled}
+    assert (per >= 10).all(), per
+    assert set(windows["direction"].unique()) <= {-1, 1}
+    assert (windows["raw_strength"] >= 0).all() and np.isfinite(windows["raw_strength"]).all()
+    horizons = {d.id: d.horizon_s for d in load_detectors().enabled}
+    assert (windows["horizon_s"] == windows["detector_id"].map(horizons)).all()
+    keys = windows[["ts_ms", "coin", "detector_id"]]
+    assert keys.equals(keys.sort_values(list(keys.columns), kind="stable"))
+
+
+def test_windows_at_or_before_t_do_not_change_when_the_tape_is_cut_at_t(tape, windows):
+    specs = load_detectors().enabled
+    ts = tape["ts_ms"].to_numpy()
+    cols = ["ts_ms", "coin", "detector_id", "direction", "raw_strength", "horizon_s"]
+    for q in (0.2, 0.55, 0.9):
+        t = int(np.quantile(ts, q)) // 1000 * 1000
+        cut = tape[tape["ts_ms"] <= t].reset_index(drop=True)
+        got = run_detectors(cut, specs)[cols].reset_index(drop=True)
+        want = windows[windows["ts_ms"] <= t][cols].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+
+
+def test_one_window_per_event_cooldown(windows):
+    cooldown = {d.id: d.cooldown_s * 1000 for d in load_detectors().enabled}
+    for (det, _, _), g in windows.groupby(["detector_id", "coin", "direction"]):
+        gaps = np.diff(g["ts_ms"].to_numpy())
+        assert (gaps >= cooldown[det]).all(), det
+
+
+def test_episode_rule_merges_candidates_closer_than_the_cooldown():
+    ts = np.array([0, 1000, 2000, 9000, 20000, 21000, 21000], dtype=np.int64)
+    d = np.array([1, 1, 1, 1, 1, -1, 1], dtype=np.int8)
+    # a candidate opens an event unless the previous same-direction one is < 5 s before it
+    assert episode_starts(ts, d, 5000).tolist() == [True, False, False, True, True, True, False]
+
+
+def _synthetic(mid: np.ndarray) -> pd.DataFrame:
+    n = len(mid)
+    return pd.DataFrame({
+        "coin": pd.Series(["X"] * n, dtype="str"),
+        "ts_ms": (1_767_355_200_000 + 1000 * np.arange(n)).astype(np.int64),
+        "mid_px": mid, "sweep_flag": np.zeros(n, np.int8), "sweep_dir": np.zeros(n, np.int8),
+        "aggr_imb": np.zeros(n), "buy_vol": np.zeros(n), "sell_vol": np.zeros(n),
+        "trade_count": np.zeros(n, np.int32), "book_imb_5": np.zeros(n),
+    })
+
+
+def test_breakout_and_retest_fires_once_at_the_retest_in_the_breakout_direction():
+    spec = load_detectors().by_id()["breakout_retest_v1"]
+    p = spec.typed_params
+    bps = 1e-4
+    flat = 100 * (1 + 0.1 * bps * np.sin(np.arange(200)))  # a range of +-0.1 bps
+    up = 100 * (1 + bps * np.linspace(0.5, 3.0, 10))  # break and extend 3 bps
+    back = 100 * (1 + bps * np.linspace(2.5, 0.3, 8))  # come back to the level
+    hold = np.full(60, 100 * (1 + 0.3 * bps))
+    mid = np.concatenate([flat, up, back, hold])
+    w = run_detectors(_synthetic(mid), [spec])
+    assert len(w) == 1 and w["direction"].iloc[0] == 1
+    first_retest = 200 + 10 + int(np.argmax(back <= 100 * (1 + (0.1 + p.retest_tol_bps) * bps)))
+    assert w["frame_idx"].iloc[0] == first_retest
+    down = run_detectors(_synthetic(200 - mid), [spec])  # the mirror image breaks down
+    assert len(down) == 1 and down["direction"].iloc[0] == -1
+
+
+def test_mean_reversion_fires_against_the_stretch():
+    spec = load_detectors().by_id()["mean_reversion_z_v1"]
+    rng = np.random.default_rng(3)
+    walk = 100 * (1 + 1e-4 * np.cumsum(rng.normal(0, 0.3, 600)))
+    spike = walk[-1] * (1 + 1e-4 * np.r_[np.linspace(0, 12, 6), np.linspace(11, 9, 5)])
+    w = run_detectors(_synthetic(np.r_[walk, spike]), [spec])
+    late = w[w["frame_idx"] >= 600]
+    assert len(late) >= 1 and (late["direction"] == -1).all()
+
+
+def test_sweep_detectors_find_the_planted_sweeps_in_their_direction(tape, windows):
+    truth = json.loads((FIXTURES / f"{DAY}.truth.json").read_text())
+    patterns = [p for c in truth["per_coin"].values() for p in c["patterns"]]
+    for typ, det, lo_key, hi_key, slack in (("sweep", "sweep_flow_v1", "start_ms", "end_ms", 3000),
+                                            ("sweep_then_stall", "sweep_stall_v1",
+                                             "sweep_end_ms", "stall_end_ms", 1000)):
+        occ = [p for p in patterns if p["type"] == typ]
+        assert occ
+        found = agree = 0
+        for p in occ:
+            w = windows[(windows["detector_id"] == det) & (windows["coin"] == p["coin"])
+                        & windows["ts_ms"].between(p[lo_key], p[hi_key] + slack)]
+            found += len(w) > 0
+            agree += len(w) > 0 and int(w["direction"].iloc[0]) == p["direction"]
+        assert found / len(occ) >= 0.9 and agree == found, (typ, found, agree, len(occ))

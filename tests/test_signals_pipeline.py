@@ -1,0 +1,130 @@
+"""The signal layer through real Dagster runs on fixture days: raw_feed -> microtape_frames
+(-> dsi_annotations when the DSI assets exist) -> detector_windows -> signal_events,
+curator_log, curator_kpis, meta_signals, and the Signal Bus rows in the fabric."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from lotus_assets.definitions import build_resources
+from lotus_assets.feed import raw_feed
+from lotus_assets.microtape import microtape_frames
+from lotus_assets.signals import SIGNAL_ASSETS, dsi_assets_defined
+from lotus_core.config import load_settings
+from lotus_core.signals import read_signal_bus, validate_sigbus
+from lotus_core.signals.schema import SIGNAL_SCHEMAS
+from lotus_core.signals.testkit import FIXTURES, fixture_sha256
+from lotus_core.store.fabric import Fabric
+from lotus_core.store.lake import Lake
+
+DAYS = ["2026-01-02", "2026-01-03"]
+OUTPUTS = ["signal_events", "curator_log", "curator_kpis", "meta_signals", "detector_windows"]
+ASSETS = [raw_feed, microtape_frames, *dsi_assets_defined(), *SIGNAL_ASSETS]
+
+
+@pytest.fixture
+def feed_dir(tmp_path):
+    d = tmp_path / "feed"
+    d.mkdir()
+    for day in DAYS:
+        shutil.copyfile(FIXTURES / f"{day}.jsonl.gz", d / f"{day}.jsonl.gz")
+    shutil.copyfile(FIXTURES / "manifest.json", d / "manifest.json")
+    return d
+
+
+def _settings(tmp_path, feed_dir, fabric_url=None):
+    return load_settings(overrides={"home": str(tmp_path / "home"), "feed_dir": str(feed_dir),
+                                    "fabric_url": fabric_url}, env={})
+
+
+def _run(settings, instance, day):
+    result = dg.materialize(ASSETS, partition_key=day, instance=instance,
+                            resources=build_resources(settings), raise_on_error=False)
+    assert result.success, [e.step_failure_data.error.message for e in result.all_events
+                            if e.is_step_failure]
+    return result
+
+
+def test_the_signal_assets_load_and_wire_their_inputs():
+    defs = dg.Definitions(assets=ASSETS, resources=build_resources(load_settings(env={})))
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
+    want = {"raw_feed", "microtape_frames", "detector_windows"}
+    assert want <= parents
+    assert ("dsi_annotations" in parents) == bool(dsi_assets_defined())
+
+
+def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
+    settings = _settings(tmp_path, feed_dir)
+    lake = Lake(settings.lake_dir)
+    first = _run(settings, dagster_instance, DAYS[0])
+    second = _run(settings, dagster_instance, DAYS[1])
+    for day in DAYS:
+        for asset in OUTPUTS:
+            SIGNAL_SCHEMAS[asset].validate(lake.read(asset, day))
+    ev0, ev1 = (lake.read("signal_events", d) for d in DAYS)
+    assert len(ev0) > 1500 and len(ev1) > 1500
+    assert (ev0["history_days"] == 0).all() and (ev0["sq_n"] == 0).all()
+    assert (ev1["history_days"] == 1).all() and (ev1["sq_n"] > 0).mean() > 0.9
+    assert set(ev1["history_window"]) == {f"{DAYS[0]}..{DAYS[1]}"}
+    assert set(ev1["data_fingerprint"]) == {"sha256:" + fixture_sha256(DAYS[1])}
+    if dsi_assets_defined():
+        assert ev1["mx_evidence"].std() > 0
+    meta = {m.asset_key.path[-1]: m.metadata for m in
+            second.asset_materializations_for_node("score_signals")}
+    assert meta["signal_events"]["history_days"].value == [DAYS[0]]
+    assert meta["signal_events"]["windows"].value == len(ev1)
+    # detector_windows of a day is exactly the windows signal_events scored that day
+    dw = lake.read("detector_windows", DAYS[1])
+    assert dw["window_id"].tolist() == ev1["window_id"].tolist()
+    with Fabric.open(settings.fabric) as fabric:
+        bus = read_signal_bus(fabric, DAYS[1])
+    published = ev1[ev1["published"]]
+    assert [r["window_id"] for r in bus] == published.sort_values(
+        ["ts_ms", "window_id"])["window_id"].tolist()
+    for r in bus:
+        validate_sigbus(r["payload"])
+    assert first.success
+
+
+def test_rematerialising_is_byte_identical_and_replaces_the_bus_rows(
+        tmp_path, feed_dir, dagster_instance):
+    settings = _settings(tmp_path, feed_dir)
+    lake = Lake(settings.lake_dir)
+    day = DAYS[0]
+    _run(settings, dagster_instance, day)
+    before = {a: lake.path(a, day).read_bytes() for a in OUTPUTS if a != "curator_kpis"}
+    kpis = lake.read("curator_kpis", day)
+    with Fabric.open(settings.fabric) as fabric:
+        bus = read_signal_bus(fabric, day)
+    _run(settings, dagster_instance, day)
+    assert {a: lake.path(a, day).read_bytes() for a in before} == before
+    again = lake.read("curator_kpis", day)
+    timed = again["kpi"] == "time_added_us_per_window"  # the one wall-clock figure
+    pd.testing.assert_frame_equal(again[~timed], kpis[~timed])
+    with Fabric.open(settings.fabric) as fabric:
+        rebus = read_signal_bus(fabric, day)
+    assert [r["window_id"] for r in rebus] == [r["window_id"] for r in bus]
+    assert [r["payload"] for r in rebus] == [r["payload"] for r in bus]
+
+
+@pytest.mark.postgres
+def test_on_postgres_the_run_records_the_active_priors_version(
+        tmp_path, feed_dir, dagster_instance, fabric_pg_dsn):
+    settings = _settings(tmp_path, feed_dir, fabric_pg_dsn)
+    with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+        tx.executemany("INSERT INTO sig_priors (key, version, value) VALUES (?, ?, ?)", [
+            ("patch/sweep_stall_v1/*/*/phi_mult", 4, 1.2), ("cap/phi_max", 4, 0.9)])
+    _run(settings, dagster_instance, DAYS[0])
+    ev = Lake(settings.lake_dir).read("signal_events", DAYS[0])
+    assert (ev["priors_ver"] == 4).all() and (ev["kr_delta_phi"] <= 0.9).all()
+    stall = ev["detector_id"] == "sweep_stall_v1"
+    assert (ev.loc[stall, "prior_phi_mult"] == 1.2).all()
+    assert (ev.loc[~stall, "prior_patches"] == 0).all()
+    with Fabric.open(settings.fabric) as fabric:
+        assert len(read_signal_bus(fabric, DAYS[0])) == int(ev["published"].sum())
