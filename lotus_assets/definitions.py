@@ -11,6 +11,7 @@ from lotus_core.config import Settings, load_settings
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
+from lotus_resources.router import FabricKeysResource, default_key_dir
 from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
@@ -25,6 +26,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "fabric": FabricResource(url=settings.fabric),
         "feed": FeedSource(feed_dir=str(settings.feed_dir.resolve()),
                            verify_manifest=settings.verify_manifest),
+        "fabric_keys": FabricKeysResource(key_dir=default_key_dir(settings.home)),
     }
 
 

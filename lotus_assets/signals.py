@@ -1,13 +1,14 @@
 """The signal layer's assets: `detector_windows`, and `signal_events` with its siblings
 `curator_log`, `curator_kpis` and `meta_signals` (one multi-asset, one scoring pass).
 
-Thin: read the inputs, call `lotus_core.signals`, write the Signal Bus rows to the fabric,
+Thin: read the inputs, call `lotus_core.signals`, post published signals to sig_outbox,
 report metadata. `build_signal_assets` wires the optional inputs: `dsi_annotations` (when
 the DSI asset exists) and a per-detector audit status asset (when the audits exist).
 """
 
 
 import importlib.util
+import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -15,15 +16,16 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, history_in
 from lotus_core.curators import load_curators
+from lotus_core.fabric.publish import publish_alpha
 from lotus_core.signals import (
     detect_day,
     load_detectors,
     load_scoring,
     read_active_priors,
-    replace_signal_bus,
     score_day,
 )
 from lotus_resources.fabric import FabricResource
+from lotus_resources.router import FabricKeysResource
 
 HISTORY_DAYS = load_scoring().history_days
 
@@ -98,8 +100,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
                 description="Every scored window of the day, published or not: sq_*, kr_*, "
                 "det_sigma, DSI evidence, active priors, meta-signals, curator nudges and "
                 "vetoes, curated_sigma, publication with its propensity, and the context "
-                "features lessons quantise. Published windows also go to the fabric's "
-                "signal_bus table as sigbus-1.0.0 payloads."),
+                "features lessons quantise. Published windows leave through the fabric's "
+                "sig_outbox as signed ALPHA_PROPOSED envelopes (sigbus-1.0.0 payloads)."),
             "curator_log": dg.AssetOut(
                 io_manager_key="lake_io", kinds={"parquet", "pandas"},
                 description="Every curator nudge and veto per window (window_id, curator, "
@@ -118,7 +120,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         description="Scores the day's detector windows and curates what is published.",
     )
     def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
-                      fabric: FabricResource, **inputs: pd.DataFrame) -> Iterator[dg.Output]:
+                      fabric: FabricResource, fabric_keys: FabricKeysResource,
+                      **inputs: pd.DataFrame) -> Iterator[dg.Output]:
         day = context.partition_key
         history = inputs["history"]
         with fabric.open() as store:
@@ -135,8 +138,10 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             council=load_curators(config.curators_path),
             evaluate=config.evaluate_kpis,
         )
-        with fabric.open() as store:
-            written = replace_signal_bus(store, day, result.bus, run_id=context.run.run_id)
+        alphas = [{"sigbus": json.loads(p), "strand_id": w}
+                  for w, p in zip(result.bus["window_id"], result.bus["payload"], strict=True)]
+        with fabric.open() as store:  # idempotent by dedupe key: a re-run posts nothing twice
+            posted = publish_alpha(store, alphas, fabric_keys.keyring())
         ev = result.events
         if priors.rejected:
             context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
@@ -146,7 +151,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             "published_live": int((ev["published"] & ~ev["paper"]).sum()),
             "published_paper": int(ev["paper"].sum()),
             "vetoed": int(ev["vetoed"].sum()),
-            "signal_bus_rows": written,
+            "alpha_proposed": len(alphas),
+            "alpha_proposed_new": posted,
             "priors_ver": priors.version,
             "prior_patches": len(priors.patches),
             "priors_rejected": len(priors.rejected),

@@ -4,16 +4,20 @@ Bus holds one validated sigbus-1.0.0 payload per published window, replaced per 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.outbox import read_outbox
+from lotus_core.fabric.publish import publish_alpha
+from lotus_core.fabric.signing import verify
 from lotus_core.signals import (
     NO_PRIORS,
     parse_priors,
     read_active_priors,
-    read_signal_bus,
-    replace_signal_bus,
     score_day,
     validate_sigbus,
 )
@@ -95,26 +99,26 @@ def test_patches_from_the_fabric_move_det_sigma_as_the_rule_says(fabric, tape, p
     assert newer.theta_min is None and newer.phi_max is None
 
 
-def test_signal_bus_rows_validate_and_a_day_is_replaced_not_duplicated(fabric, plain):
-    bus = plain.bus
-    ev = plain.events
+def test_published_windows_leave_through_sig_outbox_once(fabric, plain, tmp_path):
+    """Each published window becomes one signed ALPHA_PROPOSED in sig_outbox whose strand
+    and lifecycle id is the window id; publishing the day again posts nothing new."""
+    bus, ev = plain.bus, plain.events
     assert len(bus) == int(ev["published"].sum()) > 0
-    assert replace_signal_bus(fabric, DAY, bus, run_id="r1") == len(bus)
-    other = bus.head(3).assign(window_id=[f"0{'Z' * 24}{i}" for i in range(3)])
-    replace_signal_bus(fabric, "2026-01-04", other)
-    assert replace_signal_bus(fabric, DAY, bus, run_id="r2") == len(bus)
-    rows = read_signal_bus(fabric, DAY)
-    assert len(rows) == len(bus) and {r["run_id"] for r in rows} == {"r2"}
-    assert len(read_signal_bus(fabric, "2026-01-04")) == 3
+    keys = Keyring(tmp_path / "keys")
+    alphas = [{"sigbus": json.loads(p), "strand_id": w}
+              for w, p in zip(bus["window_id"], bus["payload"], strict=True)]
+    assert publish_alpha(fabric, alphas, keys) == len(bus)
+    assert publish_alpha(fabric, alphas, keys) == 0
+    rows = read_outbox(fabric, "sig", limit=100_000, pending_only=False)
+    assert len(rows) == len(bus)
     by_id = ev.set_index("window_id")
-    for r in rows:
-        validate_sigbus(r["payload"])
-        e = by_id.loc[r["window_id"]]
-        p = r["payload"]
+    for row in rows:
+        env = row.envelope
+        p = env["payload"]["sigbus"]
+        validate_sigbus(p)
+        assert verify(env, {"sig": keys.private_key("sig").public_key()})
+        e = by_id.loc[env["lifecycle_id"]]
         assert p["det_sigma"] == pytest.approx(e["det_sigma"])
         assert p["curated_sigma"] == pytest.approx(e["curated_sigma"])
-        assert r["paper"] == bool(e["paper"]) and r["propensity"] == pytest.approx(e["propensity"])
         assert p["eligibility"]["gates"]["paper"] == float(e["paper"])
         assert p["provenance"]["data_fingerprint"] == "sha256:" + fixture_sha256(DAY)
-    replace_signal_bus(fabric, DAY, bus.iloc[:0])
-    assert read_signal_bus(fabric, DAY) == []

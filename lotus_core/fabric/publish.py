@@ -73,9 +73,10 @@ def publish_alpha(
 ) -> int:
     """Post each sigbus document as a signed ALPHA_PROPOSED; returns how many were new.
 
-    An item is a sigbus-1.0.0 document, or {"sigbus": doc, "strand_id": id} when the
-    caller already wrote the sig_strand row. An invalid document raises EnvelopeError
-    naming the failing path before anything is written.
+    An item is a sigbus-1.0.0 document, or {"sigbus": doc, "strand_id": id} to name the
+    signal's strand (and lifecycle) id, e.g. its signal_events window_id, so an EXEC_REPORT
+    links back to the window; the strand row is written when it does not exist yet. An
+    invalid document raises EnvelopeError naming the failing path before anything is written.
     """
     key = _private_key(keys)
     when = now or utc_now()
@@ -91,17 +92,15 @@ def publish_alpha(
             tags=[f"detector:{doc['detector_id']}", f"symbol:{doc['symbol']}"],
         )  # fmt: skip
         validate_envelope(env)
-        prepared.append((doc, sid, strand_id is not None, sign(env, key)))
+        prepared.append((doc, sid, sign(env, key)))
     new = 0
     with in_tx(fabric) as tx:
         tx.lock("sig_outbox:publish_alpha")  # two publishers of one key take turns
-        for doc, sid, given, env in prepared:
+        for doc, sid, env in prepared:
             if tx.scalar("SELECT 1 FROM sig_outbox WHERE dedupe_key = ?", (env["dedupe_key"],)):
                 continue
             exists = tx.scalar("SELECT 1 FROM sig_strand WHERE id = ?", (sid,))
-            if not exists:
-                if given:
-                    raise ValueError(f"strand_id {sid} names no sig_strand row")
+            if not exists:  # a given id (e.g. the signal_events window_id) becomes the strand's
                 write_strand(tx, SENDER, "signal", id=sid, symbol=doc["symbol"], now=when,
                              fields=_strand_fields(doc))  # fmt: skip
             post_to_outbox(tx, SENDER, env)

@@ -1,0 +1,22 @@
+"""Leakage and adversarial audits of detectors, and detector cards. Pure pandas/numpy (no
+dagster); docs/audits.md and docs/cards.md.
+
+    future_touch(frames, spec, ...)        -> AuditResult   windows/scores on a cut tape
+    label_shuffle(windows, ...)            -> AuditResult   permutation test of the edge
+    rolling_origin_gap(windows, ...)       -> AuditResult   in-fold vs out-of-sample
+    adversarial(frames, spec, ...)         -> AuditResult   noise, drops, wider spread
+    audit_day(frames, day, specs, history) -> detector_audits rows
+    status_of(audits)                      -> the curators' audit status
+    detector_card(spec, audit_row, events) -> (markdown, json dict)
+"""
+
+from lotus_core.audits.adversarial import adversarial
+from lotus_core.audits.cards import card_rows, detector_card
+from lotus_core.audits.edge import label_shuffle, rolling_origin_gap
+from lotus_core.audits.future_touch import future_touch
+from lotus_core.audits.result import AuditConfig, AuditResult
+from lotus_core.audits.run import audit_day, failing_production, status_of
+
+__all__ = ["AuditConfig", "AuditResult", "adversarial", "audit_day", "card_rows",
+           "detector_card", "failing_production", "future_touch", "label_shuffle",
+           "rolling_origin_gap", "status_of"]
