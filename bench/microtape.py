@@ -83,6 +83,9 @@ def main() -> None:
     if args.phase:
         result = phase_floor(args.file) if args.phase == "floor" else phase_microtape(args.file)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the parser's extraction workers are child processes: their largest peak counts too
+        result["child_peak_rss_mb"] = resource.getrusage(
+            resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(json.dumps(result))
         return
     coins = args.coins.split(",")
@@ -108,10 +111,15 @@ of every line and nothing else. MicroTape: parse + validate (`parse_recording`) 
 | of which features | — | {tape['features_seconds']:.2f} s |
 | messages/s | {floor_rate:,.0f} | {tape_rate:,.0f} |
 | MicroTape frames/s | — | {tape['frames'] / tape['seconds']:,.0f} ({tape['frames']:,} frames) |
-| peak memory (RSS) | {floor['peak_rss_mb']:,.0f} MB | {tape['peak_rss_mb']:,.0f} MB |
+| peak memory (RSS), main process | {floor['peak_rss_mb']:,.0f} MB | {tape['peak_rss_mb']:,.0f} MB |
+| peak memory (RSS), largest extraction worker | — | {tape['child_peak_rss_mb']:,.0f} MB |
 
-Ratio to the floor: **{ratio:.0%}** of the parse-only rate (goal ≥ 30 %); peak memory
-{tape['peak_rss_mb']:,.0f} MB (goal < 2,048 MB); dead letters: {tape['dead']}.
+Ratio to the floor: **{ratio:.0%}** of the parse-only rate (goal ≥ 30 %). Peak memory:
+{tape['peak_rss_mb']:,.0f} MB in the main process; at most
+{tape['peak_rss_mb'] + 2 * tape['child_peak_rss_mb']:,.0f} MB counting both workers at their peak
+at once (goal < 2,048 MB). Dead letters: {tape['dead']}. The parser extracts in two worker
+processes (this machine's two cores) and applies the order-dependent rules vectorised in
+the main process; the floor is single-threaded, as JSON decoding in Python is.
 """
     write_section("microtape", body)
     print(body)

@@ -171,7 +171,7 @@ class _Table:
                  keep_line: np.ndarray) -> None:
         cols: dict[str, list[np.ndarray]] = {}
         for chunk in chunks:
-            table = chunk.tables[name]
+            table = chunk.tables.pop(name)  # released as soon as it is concatenated below
             coin_map = coins.remap(chunk.coins)
             interval_map = intervals.remap(chunk.intervals)
             for col, values in table.items():
@@ -180,10 +180,13 @@ class _Table:
                 elif col == "interval":
                     values = interval_map[values]
                 cols.setdefault(col, []).append(values)
-        self.cols = {k: np.concatenate(v) for k, v in cols.items()}
+        self.cols = {}
+        for k in list(cols):
+            self.cols[k] = np.concatenate(cols.pop(k))
         if self.cols:
             mask = keep_line[self.cols["line"] - 1]
-            self.cols = {k: v[mask] for k, v in self.cols.items()}
+            if not mask.all():
+                self.cols = {k: v[mask] for k, v in self.cols.items()}
 
     def __getitem__(self, col: str) -> np.ndarray:
         if col in self.cols:
@@ -255,13 +258,15 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
         if kept_kinds.get(code):
             stats[name] = kept_kinds[code]
 
-    tables = {name: _Table(chunks, name, coins, intervals, keep_line)
-              for name in ("books", "trades", "bbo", "ctx", "candles")}
-    books = _finish_books(tables["books"], found, coins, stats)
-    trades = _finish_trades(tables["trades"], found, coins, stats)
-    bbo = _finish_bbo(tables["bbo"], found, coins, stats)
-    ctx = _finish_ctx(tables["ctx"], found, coins)
-    candles = _finish_candles(tables["candles"], found, coins, intervals)
+    # one channel at a time, so only one channel's arrays are ever held twice
+    books = _finish_books(_Table(chunks, "books", coins, intervals, keep_line), found, coins,
+                          stats)
+    trades = _finish_trades(_Table(chunks, "trades", coins, intervals, keep_line), found, coins,
+                            stats)
+    bbo = _finish_bbo(_Table(chunks, "bbo", coins, intervals, keep_line), found, coins, stats)
+    ctx = _finish_ctx(_Table(chunks, "ctx", coins, intervals, keep_line), found, coins)
+    candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
+                              coins, intervals)
     if found.found:
         raw = _fetch_lines(path, {d[0] for d in found.found})
         dead += [DeadLetter(*d, ex.excerpt(raw.get(d[0], b""))) for d in found.found]
@@ -361,6 +366,8 @@ def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str]) -
         "recv_ts_ms": t["recv"][keep], "coin": coins.decode(t["coin"][keep]),
         "time_ms": t["time"][keep], "fast": t["fast"][keep], "n_bid": t["nb"][keep],
         "n_ask": t["na"][keep]})
+    if keep.all():  # the usual case: hand over the matrices without copying them
+        return BookFrames(meta, *(t[m] for m in _MATRICES))
     return BookFrames(meta, *(t[m][keep] for m in _MATRICES))
 
 
