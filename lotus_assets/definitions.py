@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -15,7 +16,7 @@ from lotus_resources.router import FabricKeysResource, default_key_dir
 from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
-ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS]
+ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -35,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     fabric = fabric_definitions(settings)
     return dg.Definitions(
         assets=ASSETS,
+        asset_checks=AUDIT_CHECKS,
         jobs=[lotus_daily_job, *fabric["jobs"]],
         schedules=[nightly_schedule],
         sensors=fabric["sensors"],

@@ -13,6 +13,7 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions
 from lotus_core.dsi import annotate, expert_table, fit_dsi, load_registry
 from lotus_core.microtape.schema import empty_frame
+from lotus_resources.lake import LakeResource
 
 HISTORY_DAYS = 3
 """Earlier MicroTape days the learned experts and the reliabilities are fitted on."""
@@ -59,8 +60,11 @@ def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFram
             "redundancy."),
     },
 )
-def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: pd.DataFrame):
+def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: pd.DataFrame,
+               lake: LakeResource):
     day = context.partition_key
+    if not lake.get().exists("microtape_frames", day):  # the history input skips missing days
+        raise dg.Failure(f"microtape_frames for {day} is not in the lake; materialise it first")
     frames, history = split_today(microtape_frames, day)
     registry = load_registry()
     t0 = time.perf_counter()

@@ -7,7 +7,6 @@ the DSI asset exists) and a per-detector audit status asset (when the audits exi
 """
 
 
-import importlib.util
 import json
 from collections.abc import Iterator
 
@@ -63,16 +62,6 @@ def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
 def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
     hashes = sorted(set(raw_feed["sha256"].astype(str))) if "sha256" in raw_feed else []
     return hashes[0] if len(hashes) == 1 else None
-
-
-def dsi_assets_defined() -> list[dg.AssetsDefinition]:
-    """The assets of `lotus_assets.dsi` when it defines `dsi_annotations` (else [])."""
-    if importlib.util.find_spec("lotus_assets.dsi") is None:
-        return []
-    module = importlib.import_module("lotus_assets.dsi")
-    found = [v for v in vars(module).values() if isinstance(v, dg.AssetsDefinition)]
-    key = dg.AssetKey("dsi_annotations")
-    return found if any(key in a.keys for a in found) else []
 
 
 def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
@@ -177,4 +166,4 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     return [detector_windows, score_signals]
 
 
-SIGNAL_ASSETS = build_signal_assets(with_dsi=bool(dsi_assets_defined()))
+SIGNAL_ASSETS = build_signal_assets(with_dsi=True, audit_asset="detector_audit_status")

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
+from lotus_core.audits.schema import (
+    AUDIT_STATUS_SCHEMA,
+    DETECTOR_AUDITS_SCHEMA,
+    DETECTOR_CARDS_SCHEMA,
+)
 from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.microtape import MICROTAPE_SCHEMA
@@ -13,4 +18,7 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "microtape_frames": MICROTAPE_SCHEMA,
     "dsi_annotations": DSI_SCHEMA,
     "dsi_experts": DSI_EXPERTS_SCHEMA,
+    "detector_audits": DETECTOR_AUDITS_SCHEMA,
+    "detector_audit_status": AUDIT_STATUS_SCHEMA,
+    "detector_cards": DETECTOR_CARDS_SCHEMA,
 }

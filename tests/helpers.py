@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+
+from lotus_core.feed.extract import extract_chunk as _real_extract_chunk  # before any patch
 
 DATA = Path(__file__).parent / "data"
 REAL_RECORDING = DATA / "real" / "2025-01-26.jsonl.gz"
@@ -32,3 +36,11 @@ def write_recording(path: Path, lines: Iterable[str | bytes | dict]) -> Path:
 
 def record(recv_ts_ms: int, msg: object) -> dict:
     return {"recv_ts_ms": recv_ts_ms, "msg": msg}
+
+
+def extract_or_die_in_worker(first_line: int, lines: list[bytes]):  # noqa: ANN201
+    """`extract_chunk`, except that a worker process (not the test's own process, named by
+    LOTUS_TEST_PARENT_PID) is SIGKILLed on its second chunk: a lost worker, for real."""
+    if os.getpid() != int(os.environ["LOTUS_TEST_PARENT_PID"]) and first_line > 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _real_extract_chunk(first_line, lines)

@@ -174,6 +174,7 @@ def test_expert_table_reports_the_registry_with_stats(tapes, fitted):
     ("mx_confirm", lambda df: df.assign(mx_confirm=df["mx_confirm"].astype("int64"))),
     ("f_wick_triplet", lambda df: df.assign(f_wick_triplet=np.int8(2))),
     ("z_anomaly_iforest", lambda df: df.assign(z_anomaly_iforest=np.nan)),
+    ("z_depth_vacuum", lambda df: df.assign(z_depth_vacuum=5.0)),  # beyond z_cap
     ("c_seq_move_clf", lambda df: df.assign(c_seq_move_clf=-0.1)),
     ("extra", lambda df: df.assign(extra=1.0)),
     ("sorted_by_coin_ts", lambda df: df.iloc[::-1].reset_index(drop=True)),

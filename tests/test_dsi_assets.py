@@ -48,6 +48,12 @@ def test_dsi_assets_load_and_hang_off_the_microtape(settings):
 
 
 def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
+    # without the day's MicroTape the step fails, naming it (history alone is not enough)
+    missing = _run(settings, dagster_instance, DAY1, selection=[dsi_assets])
+    assert not missing.success
+    error = next(e for e in missing.all_events if e.is_step_failure).step_failure_data.error
+    assert f"microtape_frames for {DAY1} is not in the lake" in error.message
+
     first = _run(settings, dagster_instance, DAY1)
     assert first.success
     lake = Lake(settings.lake_dir)

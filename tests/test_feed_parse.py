@@ -172,3 +172,26 @@ def test_chunked_conversion_equals_one_chunk_and_accounts_for_every_line(tmp_pat
     control = sum(v for k, v in whole.stats.items() if k not in ("lines", "replayed_trades"))
     assert accepted + control + len(whole.dead) == whole.stats["lines"]
     assert whole.stats["lines"] > 20 * 997
+
+
+def test_a_lost_worker_falls_back_to_inline_extraction(tmp_path, monkeypatch):
+    """The worker pool is only a speed-up: if a worker dies mid-parse the day is still parsed
+    (inline), with the same result, and the caller is warned instead of left hanging."""
+    import os
+
+    import lotus_core.feed.parse as parse_mod
+    from lotus_core.synth import default_spec, generate_day
+    from tests.helpers import extract_or_die_in_worker
+
+    path = generate_day(tmp_path, date(2026, 1, 3), ["ETH"], 9, default_spec(), hours=(3, 4))[0]
+    inline = parse_recording(path, workers=1)
+    monkeypatch.setenv("LOTUS_TEST_PARENT_PID", str(os.getpid()))
+    monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 2_000)
+    monkeypatch.setattr(parse_mod, "_CHUNK_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(parse_mod.ex, "extract_chunk", extract_or_die_in_worker)
+    with pytest.warns(RuntimeWarning, match="parsing inline"):
+        parsed = parse_recording(path, workers=2)
+    assert parsed.stats == inline.stats and parsed.counts == inline.counts
+    assert parsed.dead == inline.dead
+    pd.testing.assert_frame_equal(parsed.trades, inline.trades)
+    np.testing.assert_array_equal(parsed.books.bid_px, inline.books.bid_px)

@@ -10,10 +10,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from lotus_assets.definitions import build_resources
-from lotus_assets.feed import raw_feed
-from lotus_assets.microtape import microtape_frames
-from lotus_assets.signals import SIGNAL_ASSETS, dsi_assets_defined
+from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals import validate_sigbus
@@ -24,7 +21,6 @@ from lotus_core.store.lake import Lake
 
 DAYS = ["2026-01-02", "2026-01-03"]
 OUTPUTS = ["signal_events", "curator_log", "curator_kpis", "meta_signals", "detector_windows"]
-ASSETS = [raw_feed, microtape_frames, *dsi_assets_defined(), *SIGNAL_ASSETS]
 
 
 @pytest.fixture
@@ -57,7 +53,7 @@ def test_the_signal_assets_load_and_wire_their_inputs():
     parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
     want = {"raw_feed", "microtape_frames", "detector_windows"}
     assert want <= parents
-    assert ("dsi_annotations" in parents) == bool(dsi_assets_defined())
+    assert "dsi_annotations" in parents and "detector_audit_status" in parents
 
 
 def _alphas(fabric: Fabric) -> list[dict]:
@@ -80,8 +76,7 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
     assert (ev1["history_days"] == 1).all() and (ev1["sq_n"] > 0).mean() > 0.9
     assert set(ev1["history_window"]) == {f"{DAYS[0]}..{DAYS[1]}"}
     assert set(ev1["data_fingerprint"]) == {"sha256:" + fixture_sha256(DAYS[1])}
-    if dsi_assets_defined():
-        assert ev1["mx_evidence"].std() > 0
+    assert ev1["mx_evidence"].std() > 0
     meta = {m.asset_key.path[-1]: m.metadata for m in
             second.asset_materializations_for_node("score_signals")}
     assert meta["signal_events"]["history_days"].value == [DAYS[0]]

@@ -40,6 +40,9 @@ _FINITE = pa.Check(lambda s: np.isfinite(s.to_numpy()).all(), element_wise=False
                    name="finite")
 
 
+_REGISTRY = load_registry()
+
+
 def _sorted_by_coin_ts(df: pd.DataFrame) -> bool:
     if len(df) < 2:
         return True
@@ -49,7 +52,7 @@ def _sorted_by_coin_ts(df: pd.DataFrame) -> bool:
     return bool(np.all((coin[1:] > coin[:-1]) | (same & (ts[1:] > ts[:-1]))))
 
 
-def annotation_columns(expert_ids: Sequence[str]) -> dict[str, pa.Column]:
+def annotation_columns(expert_ids: Sequence[str], z_cap: float) -> dict[str, pa.Column]:
     cols = {
         "coin": _col(STR, pa.Check.str_length(min_value=1)),
         "ts_ms": _col(I64, pa.Check.gt(0)),
@@ -58,20 +61,22 @@ def annotation_columns(expert_ids: Sequence[str]) -> dict[str, pa.Column]:
     }
     for eid in expert_ids:
         cols[f"f_{eid}"] = _col(I8, _FLAG)
-        cols[f"z_{eid}"] = _col(F64, _FINITE)
+        cols[f"z_{eid}"] = _col(F64, _FINITE, pa.Check.in_range(-z_cap, z_cap))
         cols[f"c_{eid}"] = _col(F64, _UNIT)
     return cols
 
 
-def dsi_schema(expert_ids: Sequence[str]) -> pa.DataFrameSchema:
-    """The annotation schema for these expert ids (the registry's active ones, in order)."""
+def dsi_schema(expert_ids: Sequence[str], z_cap: float | None = None) -> pa.DataFrameSchema:
+    """The annotation schema for these expert ids (the registry's active ones, in order);
+    z_cap defaults to the packaged registry's."""
+    cap = _REGISTRY.fusion.z_cap if z_cap is None else z_cap
     return pa.DataFrameSchema(
-        annotation_columns(expert_ids),
+        annotation_columns(expert_ids, cap),
         checks=[pa.Check(_sorted_by_coin_ts, element_wise=False, name="sorted_by_coin_ts")],
         strict=True, ordered=True, coerce=False, name="dsi_annotations")
 
 
-DSI_SCHEMA = dsi_schema([e.id for e in load_registry().active])
+DSI_SCHEMA = dsi_schema([e.id for e in _REGISTRY.active])
 
 EXPERT_COLUMNS: dict[str, pa.Column] = {
     "date": _col(STR, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),

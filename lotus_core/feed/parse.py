@@ -26,6 +26,7 @@ import hashlib
 import io
 import multiprocessing as mp
 import os
+import warnings
 from collections import Counter, deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -106,23 +107,36 @@ def _read_chunks(path: Path, hashes: list[int]) -> Iterator[tuple[int, list[byte
 
 
 def _extract_all(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
+    if workers > 1:
+        try:
+            return _extract_parallel(path, workers)
+        except (mp.TimeoutError, OSError, EOFError, mp.ProcessError) as exc:
+            # the pool is only a speed-up: a lost or stuck worker must never hang or fail
+            # a run, so extract again inline (the result does not depend on the path taken)
+            warnings.warn(f"parallel extraction of {path} failed ({exc!r}); parsing inline",
+                          RuntimeWarning, stacklevel=2)
     hashes: list[int] = []
-    if workers == 1:
-        chunks = [ex.extract_chunk(first, lines) for first, lines in _read_chunks(path, hashes)]
-        return chunks, np.array(hashes, dtype=np.int64)
+    chunks = [ex.extract_chunk(first, lines) for first, lines in _read_chunks(path, hashes)]
+    return chunks, np.array(hashes, dtype=np.int64)
+
+
+_CHUNK_TIMEOUT_S = 120.0  # a chunk takes well under a second; far past that, a worker is lost
+
+
+def _extract_parallel(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
-    # extraction code, so a multithreaded parent is not a hazard for them.
-    ctx = mp.get_context("fork")
-    chunks = []
-    pool = ctx.Pool(workers, initializer=ex.init_worker)
+    # extraction code and reset inherited signal handlers (ex.init_worker).
+    hashes: list[int] = []
+    chunks: list[ex.Chunk] = []
+    pool = mp.get_context("fork").Pool(workers, initializer=ex.init_worker)
     try:
         pending: deque = deque()
         for first, lines in _read_chunks(path, hashes):
             pending.append(pool.apply_async(ex.extract_chunk, (first, lines)))
             if len(pending) >= 2 * workers:  # bounded: the file never sits in the queue
-                chunks.append(pending.popleft().get())
-        chunks.extend(p.get() for p in pending)
+                chunks.append(pending.popleft().get(timeout=_CHUNK_TIMEOUT_S))
+        chunks.extend(p.get(timeout=_CHUNK_TIMEOUT_S) for p in pending)
         pool.close()  # let workers finish and exit on their own
     except BaseException:
         pool.terminate()

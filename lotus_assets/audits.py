@@ -1,0 +1,92 @@
+"""The audit layer's assets: `detector_audits` (all four audits per detector, with blocking
+asset checks), `detector_audit_status` (the narrow status the curators veto from) and
+`detector_cards` (Markdown cards in the UI, JSON twins in the lake). Thin: lotus_core.audits
+does the work."""
+
+import dagster as dg
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions, history_in
+from lotus_assets.signals import HISTORY_DAYS
+from lotus_core.audits import audit_day, card_rows, failing_production, status_of
+from lotus_core.signals import load_detectors
+
+
+class AuditAssetConfig(dg.Config):
+    """detectors_path: the spec set to audit (None = the shipped detectors.yaml); must be the
+    same set the signal assets score."""
+
+    detectors_path: str | None = None
+
+
+@dg.asset(
+    partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
+    kinds={"parquet", "pandas"},
+    ins={"microtape_frames": dg.AssetIn("microtape_frames"),
+         "history": history_in("detector_windows", HISTORY_DAYS)},
+    description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
+    "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md).",
+)
+def detector_audits(context: dg.AssetExecutionContext, config: AuditAssetConfig,
+                    microtape_frames: pd.DataFrame, history: pd.DataFrame
+                    ) -> dg.Output[pd.DataFrame]:
+    specs = load_detectors(config.detectors_path).enabled
+    out = audit_day(microtape_frames, context.partition_key, specs,
+                    history=history if len(history) else None)
+    return dg.Output(out, metadata={
+        "detectors": len(out),
+        "failing": sorted(out.loc[~(out["leakage_ok"] & out["adversarial_ok"]),
+                                  "detector_id"].tolist()),
+        "failing_production": failing_production(out),
+    })
+
+
+@dg.asset_check(asset=detector_audits, blocking=True, partitions_def=daily_partitions,
+                description="Blocks publication when a production detector (shipped "
+                "detectors.yaml recipe) touches the future: its code leaks. Statistical audit "
+                "failures are vetoed per detector by the curators instead.")
+def production_detectors_never_touch_the_future(detector_audits: pd.DataFrame
+                                                ) -> dg.AssetCheckResult:
+    bad = failing_production(detector_audits)
+    return dg.AssetCheckResult(passed=not bad, metadata={"failing_production": bad})
+
+
+@dg.asset_check(asset=detector_audits, blocking=False, partitions_def=daily_partitions,
+                description="Warns on any failing detector (candidates are vetoed by the "
+                "curators, not blocked).")
+def all_detectors_pass_audits(detector_audits: pd.DataFrame) -> dg.AssetCheckResult:
+    ok = detector_audits["leakage_ok"] & detector_audits["adversarial_ok"]
+    bad = sorted(detector_audits.loc[~ok, "detector_id"].tolist())
+    return dg.AssetCheckResult(passed=not bad, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"failing": bad})
+
+
+@dg.asset(
+    partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
+    kinds={"parquet", "pandas"},
+    description="detector_id, leakage_ok, adversarial_ok, fragility, card_ok: the audit "
+    "status the leakage and adversarial curators veto from.",
+)
+def detector_audit_status(detector_audits: pd.DataFrame) -> pd.DataFrame:
+    return status_of(detector_audits)
+
+
+@dg.asset(
+    partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
+    kinds={"parquet", "pandas"},
+    description="Per detector a Markdown card (shown as metadata) and its JSON twin "
+    "(docs/cards.md).",
+)
+def detector_cards(context: dg.AssetExecutionContext, config: AuditAssetConfig,
+                   detector_audits: pd.DataFrame, signal_events: pd.DataFrame
+                   ) -> dg.Output[pd.DataFrame]:
+    specs = load_detectors(config.detectors_path).enabled
+    cards = card_rows(specs, detector_audits, signal_events, context.partition_key)
+    meta: dict[str, object] = {"cards": len(cards)}
+    for r in cards.itertuples():
+        meta[f"card_{r.detector_id}"] = dg.MetadataValue.md(r.card_md)
+    return dg.Output(cards, metadata=meta)
+
+
+AUDIT_ASSETS = [detector_audits, detector_audit_status, detector_cards]
+AUDIT_CHECKS = [production_detectors_never_touch_the_future, all_detectors_pass_audits]

@@ -1,0 +1,95 @@
+"""Detector cards: per detector a Markdown card for people and a JSON twin for machines,
+built from the spec (recipe, lineage, failure modes), the day's signal_events (sq_*/kr_*
+summaries) and its audit row (docs/cards.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.audits.schema import DETECTOR_CARDS_SCHEMA
+from lotus_core.signals.spec import DetectorSpec
+
+SUMMARY = ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
+           "sq_score", "kr_phi", "kr_theta", "kr_delta_phi", "kr_hbar", "kr_rho", "det_sigma",
+           "curated_sigma")
+AUDITS = ("future_touch", "label_shuffle", "rolling_gap", "adversarial")
+
+
+def params_hash(spec: DetectorSpec) -> str:
+    text = json.dumps(spec.params, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+
+def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None, events: pd.DataFrame,
+                  day: str) -> tuple[str, dict[str, Any]]:
+    """(markdown, json twin) of one detector on `day`; `events` are its signal_events rows."""
+    summ = {c: {"mean": _r(events[c].mean()), "p50": _r(events[c].median())}
+            for c in SUMMARY if c in events and len(events)}
+    audits: dict[str, Any] = {}
+    if audit is not None:
+        detail = json.loads(audit.get("detail", "{}"))
+        for a in AUDITS:
+            audits[a] = {"passed": bool(audit[f"{a}_ok"]), "metric": _r(audit[f"{a}_metric"]),
+                         "detail": detail.get("rolling_origin_gap" if a == "rolling_gap" else a,
+                                              "")}
+    modes = list(spec.failure_modes)
+    if audit is not None and not audit["adversarial_ok"]:
+        modes.append("audit: fragile under microstructure perturbation")
+    if audit is not None and not audit["leakage_ok"]:
+        modes.append("audit: leakage (looks ahead or edge does not collapse)")
+    twin: dict[str, Any] = {
+        "card": "detector-card-1", "date": day, "detector_id": spec.id, "kind": spec.kind,
+        "version": spec.version, "description": spec.description.strip(),
+        "recipe_hash": spec.recipe_hash, "params_hash": params_hash(spec),
+        "params": spec.params, "horizon_s": spec.horizon_s, "cooldown_s": spec.cooldown_s,
+        "windows": int(len(events)),
+        "published": int(events["published"].sum()) if "published" in events else 0,
+        "summary": summ, "audits": audits,
+        "leakage_ok": None if audit is None else bool(audit["leakage_ok"]),
+        "adversarial_ok": None if audit is None else bool(audit["adversarial_ok"]),
+        "lineage": {"parent": None, "mutations": [],
+                    "note": "original recipe: the spec records no parent or mutations yet"},
+        "failure_modes": modes,
+    }
+    lines = [f"## {spec.id} ({spec.kind} v{spec.version}) — {day}", "",
+             spec.description.strip(), "",
+             f"- recipe `{spec.recipe_hash[:19]}…`, params `{twin['params_hash'][:19]}…`",
+             f"- horizon {spec.horizon_s} s, cooldown {spec.cooldown_s} s, params "
+             f"`{json.dumps(spec.params, sort_keys=True)}`",
+             f"- windows {twin['windows']}, published {twin['published']}", "",
+             "| score | mean | p50 |", "|---|---|---|"]
+    lines += [f"| {k} | {v['mean']} | {v['p50']} |" for k, v in summ.items()]
+    lines += ["", "| audit | passed | metric | detail |", "|---|---|---|---|"]
+    lines += [f"| {k} | {'yes' if v['passed'] else '**NO**'} | {v['metric']} | {v['detail']} |"
+              for k, v in audits.items()] or ["| (not audited) | | | |"]
+    lines += ["", "**Lineage:** " + twin["lineage"]["note"], "", "**Known failure modes:**"]
+    lines += [f"- {m}" for m in modes]
+    return "\n".join(lines) + "\n", twin
+
+
+def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame, events: pd.DataFrame,
+              day: str) -> pd.DataFrame:
+    """The detector_cards table: one card per detector, JSON twin as canonical text."""
+    by_id = audits.set_index("detector_id").to_dict(orient="index") if len(audits) else {}
+    rows = []
+    for spec in sorted(specs, key=lambda s: s.id):
+        md, twin = detector_card(spec, by_id.get(spec.id), events[events["detector_id"]
+                                                                   == spec.id], day)
+        rows.append({"detector_id": spec.id, "recipe_hash": spec.recipe_hash,
+                     "params_hash": twin["params_hash"], "card_md": md,
+                     "card_json": json.dumps(twin, sort_keys=True, separators=(",", ":")),
+                     "card_ok": bool(twin["audits"]) and bool(twin["failure_modes"])})
+    out = pd.DataFrame(rows)
+    for c in ("detector_id", "recipe_hash", "params_hash", "card_md", "card_json"):
+        out[c] = out[c].astype("str")
+    return DETECTOR_CARDS_SCHEMA.validate(out)

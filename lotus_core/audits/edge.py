@@ -1,0 +1,62 @@
+"""Outcome-based audits on a detector's windows (detector_windows rows with outcomes):
+the label shuffle (does the edge collapse without the true outcomes?) and the
+rolling-origin gap (does the edge survive the next, unseen fold?)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
+
+
+def _hits(direction: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    s = direction * fwd
+    return np.where(s > 0, 1.0, np.where(s == 0, 0.5, 0.0))
+
+
+def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
+                  cfg: AuditConfig = DEFAULT) -> AuditResult:
+    """Hit-rate lift vs 0.5 on the true outcomes against `cfg.permutations` shuffles of the
+    forward returns within each coin. Fails when the shuffled lift does not collapse
+    (|mean| > collapse_tol) or the real edge is significant and implausibly large
+    (lift > max_hit_lift): both mean outcomes reach the score by another path."""
+    w = windows[windows["outcome_ok"].to_numpy(dtype=bool)]
+    if len(w) < cfg.min_shuffle_n:
+        return AuditResult("label_shuffle", True, float("nan"), cfg.max_hit_lift,
+                           f"no_edge: only {len(w)} windows with outcomes")
+    d = w["direction"].to_numpy(np.float64)
+    r = w["fwd_ret_bps"].to_numpy(np.float64)
+    coin = w["coin"].to_numpy(dtype=object)
+    lift = float(_hits(d, r).mean() - 0.5)
+    groups = [np.flatnonzero(coin == c) for c in np.unique(coin)]
+    null = np.empty(cfg.permutations)
+    for k in range(cfg.permutations):
+        rs = r.copy()
+        for g in groups:
+            rs[g] = r[rng.permutation(g)]
+        null[k] = _hits(d, rs).mean() - 0.5
+    p = float((1 + (null >= lift).sum()) / (cfg.permutations + 1))
+    collapsed = abs(float(null.mean())) <= cfg.collapse_tol
+    too_good = p <= cfg.alpha and lift > cfg.max_hit_lift
+    verdict = "edge" if p <= cfg.alpha and lift > 0 else "no_edge"
+    return AuditResult("label_shuffle", collapsed and not too_good, lift, cfg.max_hit_lift,
+                       f"{verdict}: lift {lift:+.4f}, p {p:.4f}, shuffled mean "
+                       f"{null.mean():+.4f} sd {null.std():.4f}, n {len(w)}")
+
+
+def rolling_origin_gap(windows: pd.DataFrame, cfg: AuditConfig = DEFAULT) -> AuditResult:
+    """Chronological folds; at each origin k the in-fold hit rate (folds < k) against the
+    next fold's. Metric: mean positive degradation; fails above tau_gap."""
+    w = windows[windows["outcome_ok"].to_numpy(dtype=bool)].sort_values("ts_ms", kind="stable")
+    if len(w) < cfg.folds * cfg.min_fold_n:
+        return AuditResult("rolling_origin_gap", True, 0.0, cfg.tau_gap,
+                           f"insufficient: {len(w)} windows with outcomes")
+    hit = _hits(w["direction"].to_numpy(np.float64), w["fwd_ret_bps"].to_numpy(np.float64))
+    folds = np.array_split(hit, cfg.folds)
+    gaps = [float(np.concatenate(folds[:k]).mean() - folds[k].mean())
+            for k in range(1, cfg.folds)]
+    metric = float(np.mean(np.maximum(gaps, 0.0)))
+    return AuditResult("rolling_origin_gap", metric <= cfg.tau_gap, metric, cfg.tau_gap,
+                       "in-fold minus next-fold hit rate per origin: "
+                       + ", ".join(f"{g:+.3f}" for g in gaps) + f"; n {len(w)}")

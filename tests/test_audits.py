@@ -1,0 +1,111 @@
+"""The audits on one fixture day: honest production detectors pass future-touch and
+adversarial; the test-only leaky detector fails future-touch and the fragile one fails
+adversarial; label shuffle and rolling-origin gap on synthetic windows; cards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lotus_core.audits import audit_day, card_rows, label_shuffle, rolling_origin_gap, status_of
+from lotus_core.audits.badkit import load_bad, tampered
+from lotus_core.audits.result import AuditConfig
+from lotus_core.curators.council import detector_status
+from lotus_core.signals import load_detectors, score_day
+from lotus_core.signals.testkit import fixture_tape
+
+DAY = "2026-01-03"
+BAD = Path(__file__).parent / "data" / "detectors_bad.yaml"
+
+
+@pytest.fixture(scope="module")
+def audited() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frames = fixture_tape(DAY)
+    bad, tampers = load_bad(BAD)
+    specs = load_detectors().enabled + bad
+    with tampered(tampers):
+        audits = audit_day(frames, DAY, specs)
+        events = score_day(frames, DAY, fingerprint="0" * 64, detectors=specs,
+                           audit=status_of(audits), evaluate=False).events
+    return audits.set_index("detector_id", drop=False), events
+
+
+def test_honest_detectors_pass_future_touch_and_adversarial(audited):
+    audits, _ = audited
+    prod = audits[audits["production"]]
+    assert len(prod) == len(load_detectors().enabled)
+    assert prod["future_touch_ok"].all(), prod.loc[~prod["future_touch_ok"], "detail"]
+    assert prod["adversarial_ok"].all(), prod.loc[~prod["adversarial_ok"], "detail"]
+    assert prod["leakage_ok"].all(), prod.loc[~prod["leakage_ok"], "detail"]
+
+
+def test_the_leaky_detector_fails_future_touch(audited):
+    audits, _ = audited
+    row = audits.loc["leaky_peek_v1"]
+    assert not row["production"]
+    assert not row["future_touch_ok"] and row["future_touch_metric"] > 0
+    assert not row["leakage_ok"]
+
+
+def test_the_fragile_detector_fails_adversarial(audited):
+    audits, _ = audited
+    row = audits.loc["fragile_grid_v1"]
+    assert not row["adversarial_ok"] and row["adversarial_metric"] > 0.5
+    assert row["future_touch_ok"]  # fragile, not leaky
+
+
+def test_failing_audits_make_the_curators_veto(audited):
+    audits, events = audited
+    status = detector_status(status_of(audits), audits.index.tolist())
+    assert not status.loc["leaky_peek_v1", "leakage_ok"]
+    for det, code in (("leaky_peek_v1", "leakage"), ("fragile_grid_v1", "adversarial")):
+        ev = events[events["detector_id"] == det]
+        assert len(ev) and ev["vetoed"].all() and not ev["published"].any()
+        assert ev["vetoes"].str.contains(f"audit_{code}_failed").all()
+
+
+def _windows(n: int, direction: np.ndarray, fwd: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"ts_ms": np.arange(n) * 1000, "coin": "BTC", "direction": direction,
+                         "fwd_ret_bps": fwd, "outcome_ok": True})
+
+
+def test_label_shuffle_separates_edge_no_edge_and_too_good():
+    rng = np.random.default_rng(0)
+    n = 400
+    d = rng.choice([-1, 1], n)
+    noise = _windows(n, d, rng.normal(0, 1, n))
+    honest = _windows(n, d, d * 0.3 + rng.normal(0, 1, n))
+    oracle = _windows(n, d, d * np.abs(rng.normal(0, 1, n)))  # knows the outcome
+    cfg = AuditConfig()
+    r0 = label_shuffle(noise, np.random.default_rng(1), cfg)
+    r1 = label_shuffle(honest, np.random.default_rng(1), cfg)
+    r2 = label_shuffle(oracle, np.random.default_rng(1), cfg)
+    assert r0.passed and r0.detail.startswith("no_edge")
+    assert r1.passed and r1.detail.startswith("edge")
+    assert not r2.passed and r2.metric > cfg.max_hit_lift
+
+
+def test_rolling_origin_gap_fails_an_edge_that_vanishes_out_of_sample():
+    rng = np.random.default_rng(0)
+    n = 400
+    d = rng.choice([-1, 1], n)
+    fwd = np.where(np.arange(n) < n // 4, d, -d) * np.abs(rng.normal(0, 1, n))
+    assert not rolling_origin_gap(_windows(n, d, fwd)).passed
+    assert rolling_origin_gap(_windows(n, d, rng.normal(0, 1, n))).passed
+
+
+def test_cards_have_markdown_and_a_json_twin(audited):
+    audits, events = audited
+    specs = load_detectors().enabled
+    cards = card_rows(specs, audits.reset_index(drop=True), events, DAY)
+    assert len(cards) == len(specs) and cards["card_ok"].all()
+    twin = json.loads(cards.iloc[0]["card_json"])
+    assert twin["recipe_hash"] == cards.iloc[0]["recipe_hash"]
+    assert set(twin["audits"]) == {"future_touch", "label_shuffle", "rolling_gap",
+                                   "adversarial"}
+    assert twin["lineage"]["parent"] is None and "det_sigma" in twin["summary"]
+    assert cards.iloc[0]["card_md"].startswith("## ")

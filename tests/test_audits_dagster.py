@@ -1,0 +1,64 @@
+"""The audit assets through a real Dagster run on one fixture day, with the test-only leaky
+detector injected into the spec set: its audits fail, the non-blocking check warns, the
+blocking production check passes, and the curators veto it so it is never published."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import yaml
+
+from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.definitions import build_resources
+from lotus_assets.feed import raw_feed
+from lotus_assets.microtape import microtape_frames
+from lotus_assets.signals import build_signal_assets
+from lotus_core.audits.badkit import load_bad, tampered
+from lotus_core.config import load_settings
+from lotus_core.signals import load_detectors
+from lotus_core.signals.testkit import FIXTURES
+from lotus_core.store.lake import Lake
+from tests.test_audits import BAD
+
+DAY = "2026-01-02"
+ASSETS = [raw_feed, microtape_frames, *AUDIT_ASSETS, *AUDIT_CHECKS,
+          *build_signal_assets(with_dsi=False, audit_asset="detector_audit_status")]
+
+
+def test_a_leaky_detector_is_vetoed_and_never_published(tmp_path, dagster_instance):
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    shutil.copyfile(FIXTURES / f"{DAY}.jsonl.gz", feed / f"{DAY}.jsonl.gz")
+    shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
+    settings = load_settings(overrides={"home": str(tmp_path / "home"),
+                                        "feed_dir": str(feed)}, env={})
+    bad, tampers = load_bad(BAD)
+    leaky = [s for s in bad if s.id == "leaky_peek_v1"]
+    specs = load_detectors().detectors + leaky
+    path = tmp_path / "detectors.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "detectors": [
+        s.model_dump(mode="json") for s in specs]}))
+    cfg = {"config": {"detectors_path": str(path)}}
+    run_config = {"ops": {k: cfg for k in ("detector_audits", "detector_cards",
+                                            "detector_windows", "score_signals")}}
+    with tampered({"leaky_peek_v1": tampers["leaky_peek_v1"]}):
+        result = dg.materialize(ASSETS, partition_key=DAY, instance=dagster_instance,
+                                resources=build_resources(settings), run_config=run_config,
+                                raise_on_error=False)
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["production_detectors_never_touch_the_future"].passed
+    assert not checks["all_detectors_pass_audits"].passed
+    lake = Lake(settings.lake_dir)
+    audits = lake.read("detector_audits", DAY).set_index("detector_id")
+    assert not audits.loc["leaky_peek_v1", "leakage_ok"]
+    assert audits.loc[audits["production"], "leakage_ok"].all()
+    ev = lake.read("signal_events", DAY)
+    mine = ev[ev["detector_id"] == "leaky_peek_v1"]
+    assert len(mine) > 0 and mine["vetoed"].all() and not mine["published"].any()
+    assert ev.loc[ev["detector_id"] != "leaky_peek_v1", "published"].any()
+    cards = lake.read("detector_cards", DAY)
+    assert "leaky_peek_v1" in set(cards["detector_id"])
+    meta = result.asset_materializations_for_node("detector_cards")[0].metadata
+    assert isinstance(meta["card_leaky_peek_v1"], dg.MarkdownMetadataValue)
