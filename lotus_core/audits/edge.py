@@ -15,12 +15,25 @@ def _hits(direction: np.ndarray, fwd: np.ndarray) -> np.ndarray:
     return np.where(s > 0, 1.0, np.where(s == 0, 0.5, 0.0))
 
 
+def _base_hit_rate(direction: np.ndarray, fwd: np.ndarray, groups: list[np.ndarray]) -> float:
+    """Expected hit rate when each window's outcome is drawn from its coin's pool: what a
+    shuffle preserves. Not 0.5 on a drifting day (mostly-long windows on a falling day)."""
+    p = np.empty(len(direction))
+    for g in groups:
+        r = fwd[g]
+        pos, neg, zero = (r > 0).mean(), (r < 0).mean(), (r == 0).mean()
+        p[g] = np.where(direction[g] > 0, pos, neg) + 0.5 * zero
+    return float(p.mean())
+
+
 def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
                   cfg: AuditConfig = DEFAULT) -> AuditResult:
-    """Hit-rate lift vs 0.5 on the true outcomes against `cfg.permutations` shuffles of the
-    forward returns within each coin. Fails when the shuffled lift does not collapse
-    (|mean| > collapse_tol) or the real edge is significant and implausibly large
-    (lift > max_hit_lift): both mean outcomes reach the score by another path."""
+    """Hit-rate lift over the base rate (the expected hit rate with outcomes drawn from
+    the window's coin pool) on the true outcomes, against `cfg.permutations` shuffles of
+    the forward returns within each coin. Fails when the shuffled lift does not collapse
+    to ~0 (|mean| > collapse_tol: the evaluation itself leaks outcomes into hits) or the
+    real edge is significant and implausibly large (lift > max_hit_lift: outcomes reach
+    the score by another path)."""
     w = windows[windows["outcome_ok"].to_numpy(dtype=bool)]
     if len(w) < cfg.min_shuffle_n:
         return AuditResult("label_shuffle", True, float("nan"), cfg.max_hit_lift,
@@ -28,21 +41,22 @@ def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
     d = w["direction"].to_numpy(np.float64)
     r = w["fwd_ret_bps"].to_numpy(np.float64)
     coin = w["coin"].to_numpy(dtype=object)
-    lift = float(_hits(d, r).mean() - 0.5)
     groups = [np.flatnonzero(coin == c) for c in np.unique(coin)]
+    base = _base_hit_rate(d, r, groups)
+    lift = float(_hits(d, r).mean() - base)
     null = np.empty(cfg.permutations)
     for k in range(cfg.permutations):
         rs = r.copy()
         for g in groups:
             rs[g] = r[rng.permutation(g)]
-        null[k] = _hits(d, rs).mean() - 0.5
+        null[k] = _hits(d, rs).mean() - base
     p = float((1 + (null >= lift).sum()) / (cfg.permutations + 1))
     collapsed = abs(float(null.mean())) <= cfg.collapse_tol
     too_good = p <= cfg.alpha and lift > cfg.max_hit_lift
     verdict = "edge" if p <= cfg.alpha and lift > 0 else "no_edge"
     return AuditResult("label_shuffle", collapsed and not too_good, lift, cfg.max_hit_lift,
-                       f"{verdict}: lift {lift:+.4f}, p {p:.4f}, shuffled mean "
-                       f"{null.mean():+.4f} sd {null.std():.4f}, n {len(w)}")
+                       f"{verdict}: lift {lift:+.4f} over base {base:.4f}, p {p:.4f}, "
+                       f"shuffled mean {null.mean():+.4f} sd {null.std():.4f}, n {len(w)}")
 
 
 def rolling_origin_gap(windows: pd.DataFrame, cfg: AuditConfig = DEFAULT) -> AuditResult:
