@@ -36,6 +36,7 @@ from lotus_core.synth import (
 from lotus_core.synth.calendar import day_start_ms
 from lotus_core.synth.coins import coin_profile
 from lotus_core.synth.numfmt import is_valid_price, is_valid_size
+from tests.helpers import REAL_RECORDING
 
 DAY = date(2025, 1, 6)  # a Monday
 COINS = ["BTC", "ETH", "SOL"]
@@ -299,9 +300,7 @@ def test_the_project_feed_parser_accepts_every_line(dense_day: tuple[Path, Path]
 
 def test_real_frame_shapes_match_ours() -> None:
     """Our keys are the contract's; the real sample's keys (sorted) are the same set."""
-    real = Path("/work/shared/real/2025-01-26.jsonl.gz")
-    if not real.exists():
-        pytest.skip("shared real sample not mounted")
+    real = REAL_RECORDING  # the real sample, copied into the repo with its licence
     for line in read_lines(real):
         msg = orjson.loads(line)["msg"]
         if msg["channel"] == "trades":

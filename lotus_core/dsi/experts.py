@@ -9,6 +9,7 @@ is counted on (see reliability.py).
 from __future__ import annotations
 
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ class Day:
     move: np.ndarray
 
 
-class Expert:
+class Expert(ABC):
     """Base: a stateless expert whose history outputs are its plain outputs on each day."""
 
     learned = False  # fits a model on earlier days
@@ -89,7 +90,7 @@ class Expert:
         self.fitted = False  # learned experts: a model exists (else the documented fallback)
         self.fit_rows = 0
 
-    def fit(self, days: Sequence[Day]) -> None:
+    def fit(self, days: Sequence[Day]) -> None:  # noqa: B027 - a deliberate no-op default
         """Learn from earlier days only; rule experts have nothing to learn."""
 
     def history_outputs(self, days: Sequence[Day]) -> list[tuple[int, ExpertOutput]]:
@@ -97,8 +98,9 @@ class Expert:
         return [(i, ExpertOutput.concat([self.run(c) for c in d.coins]))
                 for i, d in enumerate(days)]
 
+    @abstractmethod
     def run(self, coin: CoinFrames) -> ExpertOutput:
-        raise NotImplementedError
+        """Per-frame (f, z, conf) on one coin's frames, causally."""
 
     def rng(self) -> np.random.Generator:
         """A generator seeded by the registry seed and this expert's id: reproducible."""
