@@ -10,6 +10,7 @@ from lotus_core.audits.schema import (
     DETECTOR_CARDS_SCHEMA,
 )
 from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
+from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.microtape import MICROTAPE_SCHEMA
 
@@ -21,4 +22,5 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_audits": DETECTOR_AUDITS_SCHEMA,
     "detector_audit_status": AUDIT_STATUS_SCHEMA,
     "detector_cards": DETECTOR_CARDS_SCHEMA,
+    "signal_eval": SIGNAL_EVAL_SCHEMA,
 }

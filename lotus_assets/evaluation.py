@@ -1,0 +1,69 @@
+"""`signal_eval`: realised paper outcomes of every window in `signal_events` (docs/evaluation.md).
+
+Thin: the day's windows plus the day's and the NEXT day's `microtape_frames` (a partition
+mapping with end_offset=1; the next day is skipped while it does not exist), handed to
+`lotus_core.evaluation.evaluate_windows`. Rows whose horizon runs past the available tape are
+`pending`; re-materialise the day once the next day's MicroTape exists to fill them.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions
+from lotus_core.evaluation import (
+    DEFAULT_FEE_BPS,
+    DEFAULT_HORIZONS_S,
+    GAP_TOLERANCE_S,
+    evaluate_windows,
+)
+
+
+class SignalEvalConfig(dg.Config):
+    """Horizons in seconds, round-trip fee in bps (half the entry spread is added on top),
+    and how far before a horizon end the last frame may lie before the row stays pending."""
+
+    horizons_s: list[int] = list(DEFAULT_HORIZONS_S)
+    fee_bps: float = DEFAULT_FEE_BPS
+    gap_tolerance_s: float = GAP_TOLERANCE_S
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="evaluation",
+    kinds={"parquet", "pandas"},
+    ins={
+        "signal_events": dg.AssetIn("signal_events"),
+        "microtape_frames": dg.AssetIn(
+            "microtape_frames",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=0, end_offset=1, allow_nonexistent_upstream_partitions=True),
+            metadata={"lake_history": True},
+        ),
+    },
+    description="Per (window, horizon) of the day's signal_events, published or not: forward "
+    "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "
+    "'pending' (NaN) while the horizon runs past the available MicroTape (next day missing).",
+)
+def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
+                signal_events: pd.DataFrame,
+                microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    tape = microtape_frames
+    days = sorted(set(tape["date"])) if "date" in tape else []
+    out = evaluate_windows(signal_events, tape, config.horizons_s, config.fee_bps,
+                           config.gap_tolerance_s)
+    done = out["status"] == "done"
+    per_h = out[done].groupby("horizon_s")
+    return dg.Output(out, metadata={
+        "windows": len(signal_events),
+        "rows": len(out),
+        "done": int(done.sum()),
+        "pending": int((~done).sum()),
+        "tape_days": days,
+        "next_day_present": len(days) > 1,
+        "hit_rate": {str(h): float(g["hit"].astype(float).mean()) for h, g in per_h},
+        "mean_net_bps": {str(h): float(g["net_ret_bps"].mean()) for h, g in per_h},
+    })
+
+
+EVAL_ASSETS = [signal_eval]

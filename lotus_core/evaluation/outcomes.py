@@ -1,0 +1,136 @@
+"""Paper outcomes of every scored window at fixed horizons (docs/evaluation.md).
+
+For a window at `ts_ms` on `coin` with `direction` d and a horizon h:
+
+- entry frame: the coin's frame as of `ts_ms` (last frame with ts <= ts_ms);
+- exit frame: the coin's frame as of `ts_ms + h*1000`;
+- fwd_ret_bps = d * (mid_exit / mid_entry - 1) * 1e4;
+- net_ret_bps = fwd_ret_bps - fee_bps - spread_bps_entry / 2;
+- mfe_bps / mae_bps: max / min of d * (mid / mid_entry - 1) * 1e4 over the frames from entry
+  to exit inclusive (gross, so mfe >= 0 >= mae);
+- hit = net_ret_bps > 0.
+
+A row is `done` only when the tape covers the horizon end: a frame of the coin exists at or
+after it, and the exit frame lies at most GAP_TOLERANCE_S before it. Otherwise (the data
+ends before the horizon - e.g. the next day is not there yet - or the horizon end falls in
+a gap of the recording) the row is `pending` with NaN outcomes: never filled from partial
+data. Pure and deterministic; no dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_HORIZONS_S: tuple[int, ...] = (30, 60, 300, 900)
+DEFAULT_FEE_BPS = 2.5
+GAP_TOLERANCE_S = 5
+
+_STR = pd.StringDtype(na_value=np.nan)
+WINDOW_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "published",
+                  "propensity"]
+TAPE_COLUMNS = ["coin", "ts_ms", "mid_px", "spread_bps"]
+OUTPUT_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "horizon_s",
+                  "fwd_ret_bps", "net_ret_bps", "mfe_bps", "mae_bps", "hit", "status",
+                  "published", "propensity"]
+
+
+def _range_reduce(ufunc: np.ufunc, values: np.ndarray, start: np.ndarray,
+                  stop: np.ndarray) -> np.ndarray:
+    """ufunc.reduce over values[start:stop] for each pair (stop > start), vectorised."""
+    if len(start) == 0:
+        return np.empty(0, dtype=values.dtype)
+    padded = np.append(values, values[-1])  # stop may equal len(values)
+    idx = np.column_stack([start, stop]).ravel()
+    return ufunc.reduceat(padded, idx)[::2]
+
+
+def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
+                     horizons_s: Sequence[int] = DEFAULT_HORIZONS_S,
+                     fee_bps: float = DEFAULT_FEE_BPS,
+                     gap_tolerance_s: float = GAP_TOLERANCE_S) -> pd.DataFrame:
+    """One row per (window, horizon), ordered as `windows` then by horizon.
+
+    `windows`: WINDOW_COLUMNS (e.g. `signal_events`); `tape`: TAPE_COLUMNS of the day and any
+    later days available, in any order (e.g. concatenated `microtape_frames` partitions)."""
+    horizons = np.asarray(sorted({int(h) for h in horizons_s}), dtype=np.int64)
+    if len(horizons) == 0 or (horizons <= 0).any():
+        raise ValueError(f"horizons must be positive seconds, got {list(horizons_s)}")
+    tape = (tape[TAPE_COLUMNS].sort_values(["coin", "ts_ms"], kind="stable")
+            .drop_duplicates(["coin", "ts_ms"], keep="last").reset_index(drop=True))
+    tcoin = tape["coin"].astype(object).to_numpy()
+    ts = tape["ts_ms"].to_numpy(dtype=np.int64)
+    mid = tape["mid_px"].to_numpy(dtype=np.float64)
+    spread = tape["spread_bps"].to_numpy(dtype=np.float64)
+
+    n, k = len(windows), len(horizons)
+    wcoin = windows["coin"].astype(object).to_numpy()
+    wts = windows["ts_ms"].to_numpy(dtype=np.int64)
+    wdir = windows["direction"].to_numpy(dtype=np.float64)
+    target = wts[:, None] + horizons[None, :] * 1000  # (n, k)
+    entry = np.full(n, -1, dtype=np.int64)
+    exit_ = np.full((n, k), -1, dtype=np.int64)
+    covered = np.zeros((n, k), dtype=bool)
+    tol_ms = int(round(gap_tolerance_s * 1000))
+
+    # per-coin blocks of the sorted tape
+    if len(tape):
+        starts = np.flatnonzero(np.r_[True, tcoin[1:] != tcoin[:-1]])
+        stops = np.r_[starts[1:], len(tape)]
+        for a, b in zip(starts, stops, strict=True):
+            sel = np.flatnonzero(wcoin == tcoin[a])
+            if len(sel) == 0:
+                continue
+            block = ts[a:b]
+            e = np.searchsorted(block, wts[sel], side="right") - 1
+            entry[sel] = np.where(e >= 0, e + a, -1)
+            x = np.searchsorted(block, target[sel], side="right") - 1  # (m, k)
+            exit_[sel] = np.where(x >= 0, x + a, -1)
+            xi = np.clip(x, 0, None) + a
+            covered[sel] = ((x >= 0) & (target[sel] <= block[-1])
+                            & (target[sel] - ts[xi] <= tol_ms))
+
+    done = covered & (entry >= 0)[:, None] & (exit_ >= entry[:, None])
+    # flatten to rows (window-major, horizon-minor)
+    rows = np.repeat(np.arange(n), k)
+    d = done.ravel()
+    ent = entry[rows]
+    ext = exit_.ravel()
+    sign = wdir[rows]
+    fwd = np.full(n * k, np.nan)
+    net = np.full(n * k, np.nan)
+    mfe = np.full(n * k, np.nan)
+    mae = np.full(n * k, np.nan)
+    if d.any():
+        e0, x0, s0 = ent[d], ext[d], sign[d]
+        m0 = mid[e0]
+        fwd[d] = s0 * (mid[x0] / m0 - 1.0) * 1e4
+        net[d] = fwd[d] - fee_bps - spread[e0] / 2.0
+        hi = (_range_reduce(np.maximum, mid, e0, x0 + 1) / m0 - 1.0) * 1e4
+        lo = (_range_reduce(np.minimum, mid, e0, x0 + 1) / m0 - 1.0) * 1e4
+        mfe[d] = np.where(s0 > 0, hi, -lo)
+        mae[d] = np.where(s0 > 0, lo, -hi)
+    hit = pd.array(np.where(d, net > 0, False), dtype="boolean")
+    hit[~d] = pd.NA
+
+    out = pd.DataFrame({
+        "window_id": windows["window_id"].to_numpy()[rows],
+        "ts_ms": wts[rows],
+        "coin": wcoin[rows],
+        "detector_id": windows["detector_id"].to_numpy()[rows],
+        "direction": windows["direction"].to_numpy(dtype=np.int8)[rows],
+        "horizon_s": np.tile(horizons, n),
+        "fwd_ret_bps": fwd,
+        "net_ret_bps": net,
+        "mfe_bps": mfe,
+        "mae_bps": mae,
+        "hit": hit,
+        "status": np.where(d, "done", "pending"),
+        "published": windows["published"].to_numpy(dtype=bool)[rows],
+        "propensity": windows["propensity"].to_numpy(dtype=np.float64)[rows],
+    })
+    for col in ("window_id", "coin", "detector_id", "status"):
+        out[col] = out[col].astype(_STR)
+    return out[OUTPUT_COLUMNS]

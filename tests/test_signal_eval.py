@@ -1,0 +1,181 @@
+"""signal_eval: paper outcomes per (window, horizon), pending until the tape covers the
+horizon (docs/evaluation.md). Unit tests on a hand-built tape, then real Dagster runs over
+two consecutive fixture days."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from lotus_assets.definitions import ASSETS, build_resources
+from lotus_assets.evaluation import EVAL_ASSETS
+from lotus_core.config import load_settings
+from lotus_core.evaluation import SIGNAL_EVAL_SCHEMA, evaluate_windows
+from lotus_core.signals.testkit import FIXTURES
+from lotus_core.store.lake import Lake
+
+STR = pd.StringDtype(na_value=np.nan)
+MIDNIGHT = 1_767_398_400_000  # 2026-01-03T00:00:00Z
+WID = ["01KAAAAAAAAAAAAAAAAAAAAAAA", "01KBBBBBBBBBBBBBBBBBBBBBBB"]
+
+
+def _tape(t0: int, mids: list[float], spread: float = 2.0, coin: str = "BTC") -> pd.DataFrame:
+    n = len(mids)
+    return pd.DataFrame({"coin": pd.array([coin] * n, dtype=STR),
+                         "ts_ms": t0 + 1000 * np.arange(n, dtype=np.int64),
+                         "mid_px": np.asarray(mids, dtype=np.float64),
+                         "spread_bps": np.full(n, spread)})
+
+
+def _windows(ts: list[int], direction: list[int]) -> pd.DataFrame:
+    n = len(ts)
+    return pd.DataFrame({
+        "window_id": pd.array(WID[:n], dtype=STR), "ts_ms": np.asarray(ts, dtype=np.int64),
+        "coin": pd.array(["BTC"] * n, dtype=STR),
+        "detector_id": pd.array(["det_a"] * n, dtype=STR),
+        "horizon_s": np.full(n, 60, dtype=np.int64),
+        "direction": np.asarray(direction, dtype=np.int8),
+        "published": np.array([True, False][:n]), "propensity": np.array([0.9, 0.1][:n])})
+
+
+def test_exact_outcomes_on_a_hand_built_tape():
+    t0 = 1_767_355_200_000
+    # mid path 100 -> 101 (+100 bps) -> 99 (-100) -> 100.5 (+50), one frame a second
+    tape = _tape(t0, [100.0, 101.0, 99.0, 100.5, 100.0])
+    out = evaluate_windows(_windows([t0, t0], [1, -1]), tape, horizons_s=[3], fee_bps=2.5)
+    SIGNAL_EVAL_SCHEMA.validate(out)
+    long, short = out.iloc[0], out.iloc[1]
+    assert long["status"] == "done" and short["status"] == "done"
+    assert long["fwd_ret_bps"] == pytest.approx(50.0)
+    assert long["net_ret_bps"] == pytest.approx(50.0 - 2.5 - 1.0)  # fee + half of 2 bps
+    assert long["mfe_bps"] == pytest.approx(100.0) and long["mae_bps"] == pytest.approx(-100.0)
+    assert bool(long["hit"]) is True
+    assert short["fwd_ret_bps"] == pytest.approx(-50.0)
+    assert short["net_ret_bps"] == pytest.approx(-53.5)
+    assert short["mfe_bps"] == pytest.approx(100.0) and short["mae_bps"] == pytest.approx(-100.0)
+    assert bool(short["hit"]) is False
+    assert out["published"].tolist() == [True, False]
+    assert out["propensity"].tolist() == [0.9, 0.1]
+
+
+def test_one_row_per_window_and_horizon_in_order():
+    t0 = 1_767_355_200_000
+    tape = _tape(t0, list(np.linspace(100, 101, 1000)))
+    out = evaluate_windows(_windows([t0, t0 + 5000], [1, 1]), tape)
+    assert out["horizon_s"].tolist() == [30, 60, 300, 900] * 2
+    assert out["window_id"].tolist() == [WID[0]] * 4 + [WID[1]] * 4
+    assert (out["status"] == "done").all()
+    # a monotone rise: MFE is the forward return, MAE is zero
+    assert np.allclose(out["mfe_bps"], out["fwd_ret_bps"]) and (out["mae_bps"] == 0).all()
+
+
+def test_a_window_near_midnight_is_pending_without_the_next_day_and_done_with_it():
+    day1 = _tape(MIDNIGHT - 20_000, [100.0] * 20)           # 23:59:40 .. 23:59:59
+    day2 = _tape(MIDNIGHT, [100.0, 100.2, 99.9] + [100.4] * 30)  # 00:00:00 ..
+    win = _windows([MIDNIGHT - 10_000], [1])                 # 23:59:50, 30 s -> 00:00:20
+    alone = evaluate_windows(win, day1, horizons_s=[5, 30])
+    SIGNAL_EVAL_SCHEMA.validate(alone)
+    assert alone["status"].tolist() == ["done", "pending"]
+    assert alone.iloc[1][["fwd_ret_bps", "net_ret_bps", "mfe_bps", "mae_bps"]].isna().all()
+    assert pd.isna(alone.iloc[1]["hit"])
+    both = evaluate_windows(win, pd.concat([day2, day1]), horizons_s=[5, 30])  # any order
+    SIGNAL_EVAL_SCHEMA.validate(both)
+    assert both["status"].tolist() == ["done", "done"]
+    row = both.iloc[1]
+    assert row["fwd_ret_bps"] == pytest.approx(40.0)
+    assert row["mfe_bps"] == pytest.approx(40.0) and row["mae_bps"] == pytest.approx(-10.0)
+    assert row["net_ret_bps"] == pytest.approx(40.0 - 2.5 - 1.0) and bool(row["hit"])
+
+
+def test_a_horizon_end_inside_a_recording_gap_stays_pending():
+    day1 = _tape(MIDNIGHT - 20_000, [100.0] * 20)            # ends 23:59:59
+    later = _tape(MIDNIGHT + 3_600_000, [101.0] * 5)          # resumes at 01:00:00
+    win = _windows([MIDNIGHT - 10_000], [1])
+    # the horizon end falls in the 23:59:59 .. 01:00:00 gap: 14 s ends 00:00:04, 5 s after
+    # the last frame -> done (as of 23:59:59); 15 s ends 6 s after -> pending; 30 s too
+    out = evaluate_windows(win, pd.concat([day1, later]), horizons_s=[14, 15, 30])
+    assert out["status"].tolist() == ["done", "pending", "pending"]
+    looser = evaluate_windows(win, pd.concat([day1, later]), horizons_s=[30],
+                              gap_tolerance_s=60)
+    assert looser["status"].tolist() == ["done"]
+
+
+def test_no_tape_for_the_coin_is_pending():
+    out = evaluate_windows(_windows([MIDNIGHT], [1]), _tape(MIDNIGHT, [1.0] * 40, coin="ETH"))
+    assert (out["status"] == "pending").all()
+    SIGNAL_EVAL_SCHEMA.validate(out)
+
+
+# ---- real Dagster runs over two consecutive fixture days ----
+
+DAYS = ["2026-01-02", "2026-01-03"]
+ALL = [*ASSETS, *EVAL_ASSETS]
+
+
+@pytest.fixture
+def settings(tmp_path):
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for day in DAYS:
+        shutil.copyfile(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz")
+    shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
+    return load_settings(overrides={"home": str(tmp_path / "home"), "feed_dir": str(feed)},
+                         env={})
+
+
+def _run(settings, instance, day, selection=None):
+    result = dg.materialize(ALL, partition_key=day, instance=instance, selection=selection,
+                            resources=build_resources(settings), raise_on_error=False)
+    assert result.success, [e.step_failure_data.error.message for e in result.all_events
+                            if e.is_step_failure]
+    return result
+
+
+def _eval_meta(result):
+    return {k: v.value for k, v in
+            result.asset_materializations_for_node("signal_eval")[0].metadata.items()}
+
+
+def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
+    lake = Lake(settings.lake_dir)
+    day1, day2 = DAYS
+    first = _run(settings, dagster_instance, day1)
+    ev = lake.read("signal_events", day1)
+    out = lake.read("signal_eval", day1)
+    SIGNAL_EVAL_SCHEMA.validate(out)
+    assert len(out) == 4 * len(ev)
+    assert _eval_meta(first)["tape_days"] == [day1]
+    tape = lake.read("microtape_frames", day1)
+    last = tape.groupby("coin")["ts_ms"].max()
+    end = out["ts_ms"] + out["horizon_s"] * 1000
+    beyond = (end > out["coin"].map(last)).to_numpy()
+    assert beyond.any() and (~beyond).any()
+    assert (out["status"][beyond] == "pending").all()
+    assert (out["status"][~beyond] == "done").all()
+    assert out.loc[out["status"] == "done", "hit"].notna().all()
+    path = lake.path("signal_eval", day1)
+    before = path.read_bytes()
+
+    # the next day's MicroTape arrives; re-materialise day 1's signal_eval only
+    _run(settings, dagster_instance, day2, selection=["raw_feed", "microtape_frames"])
+    again = _run(settings, dagster_instance, day1, selection=["signal_eval"])
+    assert _eval_meta(again)["tape_days"] == [day1, day2]
+    out2 = lake.read("signal_eval", day1)
+    # the fixture days hold 12:00-14:00 UTC only: a horizon end within 5 s of day 1's last
+    # frame is now known to be final (done); one further into the 22 h gap stays pending
+    gap = (end - out["coin"].map(last)).to_numpy()
+    filled = beyond & (gap <= 5000)
+    assert filled.any() and (beyond & ~filled).any()
+    assert (out2["status"][filled] == "done").all()
+    assert (out2["status"][beyond & ~filled] == "pending").all()
+    pd.testing.assert_frame_equal(out2[~beyond], out[~beyond])  # nothing else moved
+    after = path.read_bytes()
+    assert after != before
+
+    # byte-identical re-run
+    _run(settings, dagster_instance, day1, selection=["signal_eval"])
+    assert path.read_bytes() == after
