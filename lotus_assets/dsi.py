@@ -10,26 +10,13 @@ import time
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.dsi import annotate, expert_table, fit_dsi, load_registry
 from lotus_core.microtape.schema import empty_frame
 from lotus_resources.lake import LakeResource
 
 HISTORY_DAYS = 3
 """Earlier MicroTape days the learned experts and the reliabilities are fitted on."""
-
-
-def _tape_with_history(days: int) -> dg.AssetIn:
-    """microtape_frames for this day and the `days` before it, concatenated by the lake IO
-    manager with a `date` column (Dagster allows one input per upstream asset, so the day
-    and its history come in together and are split by date below; a missing earlier day is
-    skipped, as with `history_in`)."""
-    return dg.AssetIn(
-        "microtape_frames",
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True),
-        metadata={"lake_history": True},
-    )
 
 
 def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -44,7 +31,7 @@ def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFram
 @dg.multi_asset(
     partitions_def=daily_partitions,
     group_name="dsi",
-    ins={"microtape_frames": _tape_with_history(HISTORY_DAYS)},
+    ins={"microtape_frames": lake_window_in("microtape_frames", -HISTORY_DAYS, 0)},
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},

@@ -9,7 +9,7 @@ mapping with end_offset=1; the next day is skipped while it does not exist), han
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
     DEFAULT_HORIZONS_S,
@@ -34,12 +34,7 @@ class SignalEvalConfig(dg.Config):
     kinds={"parquet", "pandas"},
     ins={
         "signal_events": dg.AssetIn("signal_events"),
-        "microtape_frames": dg.AssetIn(
-            "microtape_frames",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=0, end_offset=1, allow_nonexistent_upstream_partitions=True),
-            metadata={"lake_history": True},
-        ),
+        "microtape_frames": lake_window_in("microtape_frames", 0, 1),  # this day + the next
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
     "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "

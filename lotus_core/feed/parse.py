@@ -43,8 +43,8 @@ _DAY_MS = 86_400_000
 _CHUNK_LINES = 50_000
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
-__all__ = ["FeedFormatError", "day_bounds_ms", "file_sha256", "iter_recording_lines",
-           "open_recording", "parse_recording"]
+__all__ = ["FeedFormatError", "day_bounds_ms", "file_sha256", "open_recording",
+           "parse_recording"]
 
 
 def day_bounds_ms(day: str) -> tuple[int, int]:
@@ -64,13 +64,6 @@ def file_sha256(path: Path) -> str:
 def open_recording(path: Path) -> io.BufferedReader:
     """A buffered reader over the decompressed recording; iterate it for lines."""
     return io.BufferedReader(gzip.open(path, "rb"), buffer_size=1 << 20)
-
-
-def iter_recording_lines(path: Path) -> Iterator[bytes]:
-    """Decompressed lines of a recording (gzip JSONL), without their newline."""
-    with open_recording(path) as reader:
-        for line in reader:
-            yield line.rstrip(b"\r\n")
 
 
 def parse_recording(path: Path, day: str | None = None, workers: int | None = None) -> FeedDay:
