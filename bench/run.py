@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals"]
+BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons"]
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.feed import raw_feed
+from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_core.config import Settings, load_settings
@@ -17,7 +18,8 @@ from lotus_resources.router import FabricKeysResource, default_key_dir
 from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
-ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS]
+ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
+          *LEARNING_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

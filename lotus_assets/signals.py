@@ -20,7 +20,7 @@ from lotus_core.signals import (
     detect_day,
     load_detectors,
     load_scoring,
-    read_active_priors,
+    read_priors_for_date,
     score_day,
 )
 from lotus_resources.fabric import FabricResource
@@ -113,8 +113,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
                       **inputs: pd.DataFrame) -> Iterator[dg.Output]:
         day = context.partition_key
         history = inputs["history"]
-        with fabric.open() as store:
-            priors = read_active_priors(store)
+        with fabric.open() as store:  # the set in force for this day: re-runs are identical
+            priors = read_priors_for_date(store, day)
         result = score_day(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),

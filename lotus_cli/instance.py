@@ -16,10 +16,11 @@ _FALLBACK_YAML = "telemetry:\n  enabled: false\n"
 
 def dagster_home(settings: Settings) -> Path:
     """Point DAGSTER_HOME at the Lotus home unless the user chose one; seed its dagster.yaml."""
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    home = (settings.home / "dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    chosen = os.environ.get("DAGSTER_HOME")
+    home = Path(chosen).resolve() if chosen else (settings.home / "dagster").resolve()
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(f"DAGSTER_HOME {home} exists and is not a directory")
+    home.mkdir(parents=True, exist_ok=True)  # a chosen but missing home is created, seeded
     target = home / "dagster.yaml"
     if not target.exists():
         if _REPO_DAGSTER_YAML.is_file():

@@ -140,8 +140,13 @@ def show_config(ctx: click.Context) -> None:
 from lotus_cli.fixtures import fixtures  # noqa: E402  (subcommand group in its own module)
 
 cli.add_command(fixtures)
+from lotus_cli.lessons import braids, lessons  # noqa: E402
+from lotus_cli.priors import priors  # noqa: E402
 from lotus_cli.router import router  # noqa: E402
 from lotus_cli.status import status  # noqa: E402
 
+cli.add_command(priors)
+cli.add_command(lessons)
+cli.add_command(braids)
 cli.add_command(router)
 cli.add_command(status)

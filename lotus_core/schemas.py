@@ -12,6 +12,7 @@ from lotus_core.audits.schema import (
 from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
+from lotus_core.learning.schema import LEARNING_SCHEMAS
 from lotus_core.microtape import MICROTAPE_SCHEMA
 
 ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
@@ -23,4 +24,5 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_audit_status": AUDIT_STATUS_SCHEMA,
     "detector_cards": DETECTOR_CARDS_SCHEMA,
     "signal_eval": SIGNAL_EVAL_SCHEMA,
+    **LEARNING_SCHEMAS,
 }

@@ -119,8 +119,14 @@ def test_on_postgres_the_run_records_the_active_priors_version(
         tmp_path, feed_dir, dagster_instance, fabric_pg_dsn):
     settings = _settings(tmp_path, feed_dir, fabric_pg_dsn)
     with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
-        tx.executemany("INSERT INTO sig_priors (key, version, value) VALUES (?, ?, ?)", [
-            ("patch/sweep_stall_v1/*/*/phi_mult", 4, 1.2), ("cap/phi_max", 4, 0.9)])
+        # v4 was compiled the night of the day before DAYS[0]: the set in force for DAYS[0];
+        # v5 (the night of DAYS[0] itself) must not leak into DAYS[0]'s scores
+        tx.executemany("INSERT INTO sig_priors (key, version, value, source_event_id)"
+                       " VALUES (?, ?, ?, ?)", [
+            ("patch/sweep_stall_v1/*/*/phi_mult", 4, 1.2, "active_priors:2026-01-01"),
+            ("cap/phi_max", 4, 0.9, "active_priors:2026-01-01"),
+            ("patch/*/*/*/phi_mult", 5, 0.5, f"active_priors:{DAYS[0]}"),
+            ("cap/phi_max", 5, 0.9, f"active_priors:{DAYS[0]}")])
     _run(settings, dagster_instance, DAYS[0])
     ev = Lake(settings.lake_dir).read("signal_events", DAYS[0])
     assert (ev["priors_ver"] == 4).all() and (ev["kr_delta_phi"] <= 0.9).all()

@@ -14,6 +14,7 @@ What each may do (everything else is denied: no grant, or no policy under RLS):
                INSERT into t_inbox for every t it may tag (per models.map.yaml), only
                rows from m, addressed to t, with an intent the map allows m -> t;
                its own rows (module = m) of heartbeats, dead_letter, curator_queue;
+               SELECT, INSERT its patch-set snapshots (sig: sig_priors_snapshot);
                SELECT schema_version.
     router     SELECT every outbox and inbox; UPDATE the delivery state of outboxes;
                INSERT into every inbox only what the map allows into it;
@@ -44,6 +45,7 @@ from lotus_core.store.errors import FabricError
 from lotus_core.store.fabric import Fabric
 
 SHARED_BY_MODULE = ("heartbeats", "dead_letter", "curator_queue")
+SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot"}  # module -> its append-only snapshot table
 
 
 def roles() -> tuple[str, ...]:
@@ -159,6 +161,10 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
             out.append(f"GRANT {rights} ON {table} TO {role};")
             own = f"module = {_q(m)}"
             out.append(_policy(f"lotus_{m}", table, "ALL", role, own, own))
+        snapshots = SNAPSHOT_TABLES.get(m)
+        if snapshots in tables:
+            out.append(f"GRANT SELECT, INSERT ON {snapshots} TO {role};")
+            out.append(_policy("lotus_owner", snapshots, "ALL", role, "true", "true"))
 
     r = ROUTER_ROLE
     for m in MODULES:

@@ -8,6 +8,7 @@ publication and the Signal Bus. Pure numpy/pandas (no dagster); docs/scoring.md.
     score_day(frames, day, fingerprint=..., history=..., dsi=..., priors=..., audit=...)
         -> SignalDay(events, curator_log, kpis, meta, bus, priors, history, timings)
     parse_priors(rows) / read_active_priors(fabric)   active prior patches (sig_priors)
+    read_priors_for_date(fabric, day)                 the set in force for a scoring day
     publish: lotus_core.fabric.publish_alpha(fabric, bus payloads, keys) -> sig_outbox
     validate_sigbus(payload)                          against the fabric's sigbus-1.0.0
 """
@@ -28,7 +29,7 @@ _EXPORTS = {
     "SIGNAL_SCHEMAS": "schema",
     "DetectorSet": "spec", "DetectorSpec": "spec", "SpecError": "spec",
     "load_detectors": "spec",
-    "read_active_priors": "store",
+    "read_active_priors": "store", "read_priors_for_date": "store",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -181,7 +181,7 @@ def score_day(
     sq = window_quality(windows, ctx, hq, specs, cfg.sq)
     theta_min, phi_max = priors.caps(cfg.kr)
     base = base_kernel(windows, ctx, spec_map, cfg.kr, theta_min)
-    lits = literals(ctx, cfg.context)
+    lits = literals(ctx, priors.context(cfg.context))
     eff = patch_effects(windows, lits, priors)
     res = resonance(base["kr_phi"].to_numpy(), base["kr_theta_base"].to_numpy(), mx,
                     eff.theta_delta, eff.phi_mult, cfg.dsi, Caps(theta_min, phi_max))

@@ -6,6 +6,8 @@ Key convention (docs/scoring.md, "Active priors"), all rows of one `version`:
     patch/<detector_id|*>/<coin|*>/<cond_key|*>/phi_mult      multiplier (> 0) of kr_delta_phi
     cap/theta_min                                             floor of kr_theta
     cap/phi_max                                               cap of kr_delta_phi
+    edge/<pctl_edges|mx_edges|depth_edges|spread_edges>/<i>   quantiser edges fitted by the
+                                                              learning loop (cond_key bins)
 
 The rows of the highest version among `patch/` and `cap/` keys form the active set. Applied
 exactly as DESIGN.md's rule: theta' = max(theta_min, theta + sum dtheta) (and <= 1),
@@ -23,11 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lotus_core.signals.config import KrConfig
+from lotus_core.signals.config import ContextConfig, KrConfig
 from lotus_core.signals.context import CondKeyError, canonical_cond_key, matches, parse_cond_key
 
 PATCH_PREFIX = "patch/"
 CAP_PREFIX = "cap/"
+EDGE_PREFIX = "edge/"
+EDGE_NAMES = ("pctl_edges", "mx_edges", "depth_edges", "spread_edges")
 FIELDS = ("theta_delta", "phi_mult")
 
 
@@ -51,6 +55,19 @@ class ActivePriors:
     phi_max: float | None = None
     patches: tuple[Patch, ...] = ()
     rejected: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (key, reason)
+    edges: tuple[tuple[str, tuple[float, ...]], ...] = ()  # fitted quantiser edges
+
+    def context(self, base: ContextConfig) -> ContextConfig:
+        """The quantiser in force: the configured edges, replaced by fitted ones (an edge set
+        whose length or order does not fit is ignored, never half-applied)."""
+        if not self.edges:
+            return base
+        merged = base.model_dump()
+        for name, values in self.edges:
+            if len(values) == len(merged[name]) and all(
+                    a < b for a, b in zip(values, values[1:], strict=False)):
+                merged[name] = tuple(values)
+        return ContextConfig(**merged)
 
     def caps(self, kr: KrConfig) -> tuple[float, float]:
         """(theta_min, phi_max) in force: the priors' caps clipped into the configured
@@ -68,7 +85,8 @@ NO_PRIORS = ActivePriors()
 def parse_priors(rows: Iterable[Mapping[str, Any]]) -> ActivePriors:
     """The active set from sig_priors rows (key, version, value); other keys are ignored,
     malformed patch keys are rejected with a reason (and never applied)."""
-    rows = [r for r in rows if str(r["key"]).startswith((PATCH_PREFIX, CAP_PREFIX))]
+    rows = [r for r in rows
+            if str(r["key"]).startswith((PATCH_PREFIX, CAP_PREFIX, EDGE_PREFIX))]
     if not rows:
         return NO_PRIORS
     version = max(int(r["version"]) for r in rows)
@@ -76,10 +94,18 @@ def parse_priors(rows: Iterable[Mapping[str, Any]]) -> ActivePriors:
     caps: dict[str, float] = {}
     parts: dict[tuple[str, str, str], dict[str, float]] = {}
     rejected: list[tuple[str, str]] = []
+    edges: dict[str, dict[int, float]] = {}
     for r in active:
         key, value = str(r["key"]), float(r["value"])
         if not math.isfinite(value):
             rejected.append((key, "value is not finite"))
+            continue
+        if key.startswith(EDGE_PREFIX):
+            bits = key[len(EDGE_PREFIX):].split("/")
+            if len(bits) != 2 or bits[0] not in EDGE_NAMES or not bits[1].isdigit():
+                rejected.append((key, f"expected edge/<{'|'.join(EDGE_NAMES)}>/<i>"))
+            else:
+                edges.setdefault(bits[0], {})[int(bits[1])] = value
             continue
         if key.startswith(CAP_PREFIX):
             name = key[len(CAP_PREFIX):]
@@ -108,8 +134,10 @@ def parse_priors(rows: Iterable[Mapping[str, Any]]) -> ActivePriors:
         else:
             slot["theta_delta"] += value
     patches = tuple(Patch(d, c, k, **v) for (d, c, k), v in sorted(parts.items()))
+    fitted = tuple((name, tuple(v for _, v in sorted(ix.items())))
+                   for name, ix in sorted(edges.items()))
     return ActivePriors(version, caps.get("theta_min"), caps.get("phi_max"), patches,
-                        tuple(rejected))
+                        tuple(rejected), fitted)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""The learning loop's assets (docs/learning.md): lesson_atoms -> lessons -> braids ->
+meta_braids -> active_priors, plus watchdog_alerts. Thin: read the lake windows, call
+`lotus_core.learning.night`, write the results and the fabric's new priors version.
+
+`lessons` depends on its own previous partition (the lifecycle carries over), so nights run
+in order; `active_priors` for day D writes the patch set that scores day D + 1.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_core.learning import night
+from lotus_core.learning.alerts import publish_watchdog_alerts
+from lotus_core.learning.compile import CompiledPriors
+from lotus_core.learning.config import load_learning
+from lotus_core.learning.priors_store import (
+    nightly_source,
+    read_priors_for_date,
+    write_patch_set,
+)
+from lotus_core.learning.snapshot import snapshot_rows
+from lotus_core.signals import load_scoring
+from lotus_resources.fabric import FabricResource
+from lotus_resources.router import FabricKeysResource
+
+WINDOW = load_learning().window_days
+
+
+class LearningConfigPath(dg.Config):
+    """Optional path of another learning.yaml (None: the packaged one)."""
+
+    learning_path: str | None = None
+    scoring_path: str | None = None
+
+
+def _window_ins() -> dict[str, dg.AssetIn]:
+    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0),
+            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0)}
+
+
+def _tw(config: LearningConfigPath, events, evals, atoms=None):  # noqa: ANN001, ANN202
+    cfg = load_learning(config.learning_path)
+    base = load_scoring(config.scoring_path).context
+    q = night.quantizer_of(atoms) if atoms is not None else None
+    return cfg, night.window_from_lake(events, evals, cfg, base, q)
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"}, ins=_window_ins(),
+          description="Per (detector, quantised context) over the training window: support, "
+          "EWMA-weighted hit rate, net return, MFE, MAE, lifts over the detector's baseline, "
+          "stability across days; carries the quantiser (edges fitted on this window).")
+def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
+                 signal_events: pd.DataFrame, signal_eval: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval)
+    out = night.atoms(tw, context.partition_key, cfg)
+    return dg.Output(out, metadata={"atoms": len(out), "windows": len(tw.frame),
+                                    "window": tw.label, "quantizer": tw.quantizer.to_dict()})
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"},
+          ins={**_window_ins(), "lesson_atoms": dg.AssetIn("lesson_atoms"),
+               "previous": lake_window_in("lessons", -1, -1)},
+          description="Doubly robust (cross-fitted AIPW) uplift of <= 3-literal rules per "
+          "detector with IPW and naive estimates beside it, hour-blocked bootstrap CI, MDL "
+          "score, BQS, stability, and the lifecycle (proposed/active/sunset/archived, TTL, "
+          "champion-challenger, the watchdog's out-of-sample check on the newest day).")
+def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
+            signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
+            lesson_atoms: pd.DataFrame, previous: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+    out, alerts = night.lessons(tw, previous, context.partition_key, cfg)
+    states = out["state"].value_counts().to_dict() if len(out) else {}
+    return dg.Output(out, metadata={
+        "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
+        "watchdog_sunset": len(alerts), "window": tw.label, "windows": len(tw.frame),
+        "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
+                         for r in out[out["state"] == "active"].itertuples())[:20],
+    })
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"},
+          description="Lessons the watchdog sunset tonight (out-of-sample p05 <= 0 or too "
+          "little support on the newest day); each is also sent as a signed WATCHDOG_ALERT.")
+def watchdog_alerts(context: dg.AssetExecutionContext, fabric: FabricResource,
+                    fabric_keys: FabricKeysResource, lessons: pd.DataFrame) -> dg.Output:
+    day = context.partition_key
+    hit = lessons[(lessons["state"] == "sunset") & (lessons["state_since"] == day)
+                  & lessons["reason"].str.startswith("watchdog:").fillna(False)]
+    out = pd.DataFrame({
+        "lesson_id": hit["lesson_id"], "detector_id": hit["detector_id"], "rule": hit["rule"],
+        "reason": hit["reason"].str.removeprefix("watchdog:"),
+        "uplift_oos": hit["oos_uplift"], "p05_oos": hit["oos_p05"],
+        "support_oos": hit["oos_support"]}).reset_index(drop=True)
+    with fabric.open() as store:
+        posted = publish_watchdog_alerts(store, out.to_dict("records"), day,
+                                         fabric_keys.keyring())
+    return dg.Output(out, metadata={"alerts": len(out), "posted_new": posted})
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"}, ins={**_window_ins(), "lessons": dg.AssetIn("lessons"),
+                                            "lesson_atoms": dg.AssetIn("lesson_atoms")},
+          description="Micro braids: each live lesson with a bounded effect (theta_delta, "
+          "phi_mult), caps, TTL, state, BQS and a sample of member windows for audit.")
+def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
+           lessons: pd.DataFrame, lesson_atoms: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+    out = night.braids(lessons, tw, cfg)
+    return dg.Output(out, metadata={"braids": len(out),
+                                    "active": int((out["state"] == "active").sum())})
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"}, ins={**_window_ins(), "braids": dg.AssetIn("braids"),
+                                            "lesson_atoms": dg.AssetIn("lesson_atoms")},
+          description="Meta braids (INTERSECT / UNION / EXCEPT of a detector's active braids, "
+          "kept only when they beat both parents' BQS and hold out of sample) and field braids "
+          "(a pattern active in >= 2 detectors, pooled, attenuated, for the others); parents "
+          "recorded (a DAG).")
+def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
+                signal_eval: pd.DataFrame, braids: pd.DataFrame,
+                lesson_atoms: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+    out = night.meta_braids(braids, tw, cfg)
+    ops = out["op"].value_counts().to_dict() if len(out) else {}
+    return dg.Output(out, metadata={"meta_braids": len(out),
+                                    "ops": {str(k): int(v) for k, v in ops.items()}})
+
+
+@dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
+          kinds={"parquet", "pandas"},
+          description="Tonight's compiled patch set (precedence detector > meta > field, "
+          "conflicts by BQS and specificity, a cvxpy choice under the caps, a bounded step "
+          "from last night's set), written to the fabric's sig_priors as a new version "
+          "(scoring tomorrow) and here as before/after rows.")
+def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
+                  fabric: FabricResource, braids: pd.DataFrame, meta_braids: pd.DataFrame,
+                  lesson_atoms: pd.DataFrame) -> dg.Output:
+    cfg = load_learning(config.learning_path)
+    day = context.partition_key
+    q = night.quantizer_of(lesson_atoms)
+    with fabric.open() as store:
+        before = read_priors_for_date(store, day)  # the set that scored today
+        prev = CompiledPriors.from_patches(before.patches, cfg.caps.theta_min,
+                                           cfg.caps.phi_max) if before.version else None
+        compiled = night.compile_night(braids, meta_braids, cfg, prev)
+        after = write_patch_set(store, compiled.patches, compiled.theta_min, compiled.phi_max,
+                                q.edge_keys() if q else {}, nightly_source(day),
+                                note=f"{len(compiled.chosen)} braid patches chosen")
+    out = snapshot_rows(before, after)
+    return dg.Output(out, metadata={
+        "priors_ver": after.version, "before_ver": before.version,
+        "patches": len(compiled.patches), "chosen": len(compiled.chosen),
+        "dropped": {d.braid_id: d.reason for d in compiled.dropped[:20]},
+        "step_scale": compiled.step_scale,
+    })
+
+
+LEARNING_ASSETS = [lesson_atoms, lessons, watchdog_alerts, braids, meta_braids, active_priors]

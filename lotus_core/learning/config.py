@@ -1,0 +1,144 @@
+"""The learning loop's configuration (learning.yaml), validated: one object every stage reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lotus_core.signals.context import LITERALS
+from lotus_core.signals.spec import SpecError, error_message, read_yaml
+
+MAX_FEATURES = 15
+EDGE_NAMES = ("pctl_edges", "mx_edges", "depth_edges", "spread_edges")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuantizerConfig(_Strict):
+    features: tuple[str, ...] = Field(min_length=1, max_length=MAX_FEATURES)
+    fit_edges: tuple[str, ...] = ()
+    min_fit_windows: int = Field(ge=10)
+
+    @model_validator(mode="after")
+    def _known(self) -> QuantizerConfig:
+        unknown = sorted(set(self.features) - set(LITERALS))
+        if unknown:
+            raise ValueError(f"unknown features {unknown}; known: {sorted(LITERALS)}")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("features repeat")
+        bad = sorted(set(self.fit_edges) - set(EDGE_NAMES))
+        if bad:
+            raise ValueError(f"unknown fit_edges {bad}; known: {list(EDGE_NAMES)}")
+        return self
+
+
+class EstimatorConfig(_Strict):
+    folds: int = Field(ge=2, le=10)
+    propensity_clip: tuple[float, float]
+    propensity_c: float = Field(gt=0)
+    ridge_alpha: float = Field(ge=0)
+    max_fit_rows: int = Field(ge=1000)
+    seed: int
+
+    @model_validator(mode="after")
+    def _clip(self) -> EstimatorConfig:
+        lo, hi = self.propensity_clip
+        if not 0.0 < lo < 0.5 < hi < 1.0:
+            raise ValueError(f"propensity_clip must satisfy 0 < lo < 0.5 < hi < 1, got {lo, hi}")
+        return self
+
+
+class SearchConfig(_Strict):
+    max_literals: int = Field(ge=1, le=3)
+    min_support: int = Field(ge=1)
+    min_control: int = Field(ge=1)
+    lambda_mdl: float = Field(ge=0)
+    top_k: int = Field(ge=1)
+    monotone: dict[str, Literal["increasing", "decreasing"]] = {}
+
+    @model_validator(mode="after")
+    def _ordinal(self) -> SearchConfig:
+        for name in self.monotone:
+            if name not in LITERALS:
+                raise ValueError(f"monotone: unknown feature {name!r}")
+        return self
+
+
+class BootstrapConfig(_Strict):
+    resamples: int = Field(ge=200)
+    ci: float = Field(gt=0.5, lt=1.0)
+    seed: int
+
+
+class ActivationConfig(_Strict):
+    min_support: int = Field(ge=1)
+    min_stability: float = Field(ge=0)
+    family_alpha: float = Field(gt=0, lt=0.5)
+    ttl_days: int = Field(ge=1)
+    min_days: int = Field(ge=1)
+    min_hours: int = Field(ge=1)
+
+
+class WatchdogConfig(_Strict):
+    min_support: int = Field(ge=1)
+    resamples: int = Field(ge=50)
+
+
+class BqsConfig(_Strict):
+    a: float = Field(ge=0)
+    b: float = Field(ge=0)
+    c: float = Field(ge=0)
+    d: float = Field(ge=0)
+
+
+class EffectConfig(_Strict):
+    half_bps: float = Field(gt=0)
+    max_theta_delta: float = Field(gt=0, le=0.5)
+    max_phi_step: float = Field(gt=0, le=0.5)
+
+
+class CapsConfig(_Strict):
+    theta_min: float = Field(ge=0, le=1)
+    phi_max: float = Field(gt=0, le=1)
+    max_abs_theta_delta: float = Field(gt=0, le=1)
+    phi_mult_max: float = Field(ge=1)
+    phi_mult_min: float = Field(gt=0, le=1)
+    max_step_theta: float = Field(gt=0)
+    max_step_log_phi: float = Field(gt=0)
+
+
+class LearningConfig(_Strict):
+    version: int = Field(ge=1)
+    horizon_s: int = Field(gt=0)
+    window_days: int = Field(ge=1, le=120)
+    ewma_halflife_days: float = Field(gt=0)
+    quantizer: QuantizerConfig
+    estimator: EstimatorConfig
+    search: SearchConfig
+    bootstrap: BootstrapConfig
+    activation: ActivationConfig
+    watchdog: WatchdogConfig
+    bqs: BqsConfig
+    effect: EffectConfig
+    caps: CapsConfig
+
+    @model_validator(mode="after")
+    def _monotone_in_features(self) -> LearningConfig:
+        missing = sorted(set(self.search.monotone) - set(self.quantizer.features))
+        if missing:
+            raise ValueError(f"search.monotone names features not quantised: {missing}")
+        return self
+
+
+def load_learning(source: str | Path | Mapping[str, Any] | None = None) -> LearningConfig:
+    """The learning configuration from `source` (YAML path or mapping; default: packaged)."""
+    body, where = read_yaml(source, "learning.yaml", package="lotus_core.learning")
+    try:
+        return LearningConfig.model_validate(body)
+    except ValidationError as exc:
+        raise SpecError(error_message(where, exc)) from None

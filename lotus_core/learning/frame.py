@@ -1,0 +1,32 @@
+"""The learning frame: signal_events joined to their realised outcome at the lesson horizon.
+
+One row per window whose outcome is `done` at `horizon_s`; pending and missing outcomes are
+left out (never guessed). Rows are ordered (ts_ms, coin, detector_id) so every later stage
+is deterministic whatever order the lake returned.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lotus_core.learning.quantize import CONTEXT_COLUMNS
+
+KEEP = ("window_id", "ts_ms", "coin", "detector_id", *CONTEXT_COLUMNS, "date")
+
+
+def learning_frame(events: pd.DataFrame, evals: pd.DataFrame, horizon_s: int) -> pd.DataFrame:
+    """Windows with their net return (bps) and hit at `horizon_s` (see the module docstring)."""
+    cols = [c for c in KEEP if c in events.columns]
+    if events.empty or evals.empty:
+        return pd.DataFrame({c: pd.Series(dtype=events[c].dtype if c in events else "float64")
+                             for c in (*cols, "net_ret_bps", "hit", "mfe_bps", "mae_bps")})
+    have = sorted(set(evals["horizon_s"].astype(int)))
+    if horizon_s not in have:
+        raise ValueError(f"signal_eval has no horizon {horizon_s} s (it has {have}); set "
+                         "learning horizon_s to one of them")
+    ev = evals[(evals["horizon_s"] == horizon_s) & (evals["status"] == "done")]
+    ev = ev[["window_id", "net_ret_bps", "hit", "mfe_bps", "mae_bps"]].copy()
+    ev["hit"] = ev["hit"].astype("float64")
+    out = events[cols].merge(ev, on="window_id", how="inner", validate="one_to_one")
+    out = out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
+    return out.reset_index(drop=True)

@@ -1,0 +1,356 @@
+"""Nightly lessons: search every detector's rules, estimate the best ones doubly robustly,
+gate them, and move each lesson through its lifecycle (docs/learning.md).
+
+proposed -> active -> sunset -> archived. A candidate becomes ACTIVE when its bootstrap
+p05 > 0 (in its direction), its support and daily stability clear the minimums, it beats
+the search-wide Bonferroni bound (|uplift| / max(boot_sd, iid SE) >= z_crit, every rule
+searched that night, all detectors), the window holds enough days and hours, and it does not overlap an active
+lesson it cannot beat (champion-challenger: promoted only when the CIs separate). An active
+lesson is SUNSET when it fails on the window, its TTL ends, or the watchdog finds p05 <= 0
+(or too little support) on the newest out-of-sample day; sunset lessons are ARCHIVED the
+next night and forgotten after a TTL, when their rule may be learned again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from lotus_core.learning.config import LearningConfig
+from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
+from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
+from lotus_core.learning.quantize import Quantizer
+from lotus_core.learning.search import enumerate_rules, scope_sums, score_rules
+from lotus_core.learning.units import UnitSet, encode, rule_mask
+from lotus_core.signals.context import canonical_cond_key, parse_cond_key
+
+LIVE = ("proposed", "active")
+STATES = ("proposed", "active", "sunset", "archived")
+
+
+def lesson_id(detector_id: str, rule: str, horizon_s: int) -> str:
+    digest = hashlib.sha256(f"{detector_id}|{rule}|{horizon_s}".encode()).hexdigest()
+    return "L" + digest[:15]
+
+
+def detector_units(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer) -> UnitSet:
+    return UnitSet(q.features, tuple(q.values[f] for f in q.features),
+                   encode(lits, q.features, q.values),
+                   frame["net_ret_bps"].to_numpy(dtype=np.float64),
+                   frame["hit"].to_numpy(dtype=np.float64),
+                   frame["ts_ms"].to_numpy(dtype=np.int64))
+
+
+def rule_key(units: UnitSet, lits: tuple[int, ...]) -> str:
+    return canonical_cond_key("&".join("=".join(units.literal_name(x)) for x in lits))
+
+
+def rule_lits(units: UnitSet, key: str) -> tuple[int, ...] | None:
+    """Flat literal ids of a cond_key, or None when it names a feature not quantised."""
+    out = []
+    for name, value in parse_cond_key(key):
+        if name not in units.features or value not in units.values[units.features.index(name)]:
+            return None
+        out.append(units.literal_index(name, value))
+    return tuple(sorted(out))
+
+
+@dataclass
+class Searched:
+    detector_id: str
+    units: UnitSet
+    rules_searched: int
+    # rule key -> (literal ids, detail, mdl, bins)
+    details: dict[str, tuple[tuple[int, ...], RuleDetail, float, float]]
+
+
+def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Searched:
+    """Score every rule, then the bootstrap detail of the top_k eligible ones plus `keep`
+    (the detector's live lessons, re-estimated every night)."""
+    nz = fit_nuisances(units, cfg.estimator)
+    psi = pseudo_outcomes(units, nz)
+    sums = scope_sums(units, psi)
+    rules = enumerate_rules(units, cfg.search.max_literals)
+    scores = score_rules(units, sums, rules, cfg.search)
+    elig = scores[scores["eligible"] & (scores["sign"] != 0)]
+    top = elig.sort_values("score", ascending=False, kind="stable").head(4 * cfg.search.top_k)
+    wanted: dict[str, tuple[int, ...]] = {}
+    ranked = sorted(((-float(r.score), rule_key(units, lits), lits) for r, lits in
+                     ((r, tuple(int(x) for x in (r.l0, r.l1, r.l2) if x >= 0))
+                      for r in top.itertuples())))
+    for _, key, lits in ranked[:cfg.search.top_k]:
+        wanted[key] = lits
+    for key in keep:
+        lits = rule_lits(units, key)
+        if lits is not None:
+            wanted.setdefault(key, lits)
+    hour_idx, weights = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
+    details = {}
+    for key in sorted(wanted):
+        lits = wanted[key]
+        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci)
+        bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
+                         for x in lits))
+        details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
+    return Searched("", units, len(scores), details)
+
+
+def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
+    """Braid Quality Score = a*|uplift| - b*MDL - c*boot_sd + d*log(1 + support)."""
+    sd = _sd(d) if np.isfinite(_sd(d)) else abs(d.uplift) + 1.0
+    return (cfg.bqs.a * abs(d.uplift) - cfg.bqs.b * mdl - cfg.bqs.c * sd
+            + cfg.bqs.d * float(np.log1p(d.support)))
+
+
+def z_crit(cfg: LearningConfig, rules_searched: int) -> float:
+    """The one-sided normal bound that keeps the night's family-wise error at family_alpha
+    (both signs of every rule searched count)."""
+    m = max(1, 2 * rules_searched)
+    return float(norm.isf(cfg.activation.family_alpha / m))
+
+
+def _sd(d: RuleDetail) -> float:
+    """The standard error a rule is judged by: the hour-blocked bootstrap's, never below the
+    i.i.d. one (few hours make the bootstrap optimistic)."""
+    return max(d.boot_sd, d.se_iid)
+
+
+def _z(d: RuleDetail) -> float:
+    sd = _sd(d)
+    return abs(d.uplift) / sd if np.isfinite(sd) and sd > 0 else 0.0
+
+
+def gate_failures(cfg: LearningConfig, d: RuleDetail, zc: float, hours: int) -> list[str]:
+    """Why a rule may not be active (empty: it may)."""
+    out = []
+    if d.sign == 0:
+        out.append("splits_disagree")
+    if not (np.isfinite(d.p05) and d.p05 > 0):
+        out.append("p05_le_0")
+    if d.support < cfg.activation.min_support:
+        out.append("support_below_min")
+    if d.stability < cfg.activation.min_stability:
+        out.append("unstable")
+    if _z(d) < zc:
+        out.append("not_significant_after_search")
+    if d.days < cfg.activation.min_days:
+        out.append("too_few_days")
+    if hours < cfg.activation.min_hours:
+        out.append("too_few_hours")
+    return out
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two rules overlap when they can hold together and share a literal."""
+    la, lb = dict(parse_cond_key(a)), dict(parse_cond_key(b))
+    if any(lb.get(k, v) != v for k, v in la.items()):
+        return False
+    return bool(set(la.items()) & set(lb.items()))
+
+
+def _separated(challenger: dict, champion: dict) -> bool:
+    if challenger["sign"] > 0:
+        return challenger["ci_lo"] > champion["ci_hi"]
+    return challenger["ci_hi"] < champion["ci_lo"]
+
+
+class Watchdog:
+    """Out-of-sample checks on the newest day: nuisances fitted once per detector on the
+    days before it, then any number of rules evaluated on that day alone."""
+
+    def __init__(self, cfg: LearningConfig, newest_day: int) -> None:
+        self.cfg, self.newest = cfg, newest_day
+        self._cache: dict[int, tuple[UnitSet, Nuisances] | None] = {}
+
+    def _fit(self, units: UnitSet) -> tuple[UnitSet, Nuisances] | None:
+        key = id(units)
+        if key not in self._cache:
+            is_new = units.day == self.newest
+            if not is_new.any() or is_new.all():
+                self._cache[key] = None
+            else:
+                nz = fit_nuisances(units, self.cfg.estimator, fold=is_new.astype(np.int64),
+                                   only=(1,))
+                new = units.take(np.flatnonzero(is_new))
+                sub = Nuisances(nz.fold[is_new], nz.prop[is_new], nz.beta_y,
+                                nz.base_y[is_new], nz.beta_hit, nz.base_hit[is_new], nz.clip)
+                self._cache[key] = (new, sub)
+        return self._cache[key]
+
+    def check(self, units: UnitSet, lits: tuple[int, ...]) -> tuple[float, float, int] | None:
+        """(uplift, p05, support) of a rule on the newest day; None: no earlier day."""
+        fitted = self._fit(units)
+        if fitted is None:
+            return None
+        return _oos(self.cfg, *fitted, lits)
+
+
+def _oos(cfg: LearningConfig, new: UnitSet, sub: Nuisances,
+         lits: tuple[int, ...]) -> tuple[float, float, int]:
+    support = int(rule_mask(new, lits).sum())
+    if support == 0:
+        return (0.0, float("nan"), 0)
+    hour_idx, weights = hour_weights(new, cfg.watchdog.resamples, cfg.bootstrap.seed)
+    d = rule_detail(new, sub, lits, hour_idx, weights, cfg.bootstrap.ci)
+    return (d.uplift, d.p05, support)
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningConfig,
+          previous: pd.DataFrame, day: str, window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(lessons, watchdog alerts) for the night of `day`; `frame`/`lits` hold the training
+    window (rows aligned), `previous` is last night's lessons (empty on the first night)."""
+    today = date.fromisoformat(day)
+    newest = (pd.Timestamp(today, tz="UTC").value // 86_400_000_000_000)
+    prev = previous.set_index("lesson_id") if len(previous) else pd.DataFrame()
+    searched: dict[str, Searched] = {}
+    for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
+        m = (frame["detector_id"] == det).to_numpy()
+        if m.sum() < 2 * cfg.search.min_support:
+            continue
+        units = detector_units(frame[m], lits[m], q)
+        keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
+            if len(prev) else []
+        s = search_detector(units, cfg, keep)
+        s.detector_id = det
+        searched[det] = s
+    total = sum(s.rules_searched for s in searched.values())
+    zc = z_crit(cfg, total)
+    rows: list[dict] = []
+    alerts: list[dict] = []
+    watchdog = Watchdog(cfg, int(newest))
+    for det, s in searched.items():
+        for key, (rule, d, mdl, bins) in s.details.items():
+            lid = lesson_id(det, key, cfg.horizon_s)
+            fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)))
+            z = _z(d)
+            rows.append({
+                "lesson_id": lid, "detector_id": det, "rule": key,
+                "treatment": "=".join(s.units.literal_name(d.primary)),
+                "n_literals": len(rule), "bins": bins, "horizon_s": cfg.horizon_s,
+                "sign": d.sign, "uplift_bps": d.uplift, "ci_lo": d.ci_lo, "ci_hi": d.ci_hi,
+                "p05": d.p05, "boot_sd": d.boot_sd if np.isfinite(d.boot_sd) else np.nan,
+                "uplift_ipw": d.uplift_ipw, "uplift_naive": d.uplift_naive,
+                "uplift_hit": d.uplift_hit, "support": d.support, "scope_n": d.scope_n,
+                "stability": d.stability, "stability_regime": d.stability_regime,
+                "days": d.days, "mdl": mdl, "score": abs(d.uplift) - mdl,
+                "bqs": bqs(cfg, d, mdl), "z": z, "z_crit": zc,
+                "gates": ",".join(fails), "_rule_lits": rule, "_units": s.units,
+            })
+    cand = {r["lesson_id"]: r for r in rows}
+    out: list[dict] = []
+    # 1. carry last night's lessons forward
+    for lid, p in (prev.iterrows() if len(prev) else []):
+        state = p["state"]
+        base = {**p.to_dict(), "lesson_id": lid}
+        c = cand.pop(lid, None)
+        if c is not None:
+            base.update({k: v for k, v in c.items() if not k.startswith("_")})
+        if state == "archived":
+            since = date.fromisoformat(p["state_since"])
+            if (today - since).days >= cfg.activation.ttl_days:
+                continue  # forgotten: the rule may be learned again
+            out.append({**base, "state": "archived", "reason": p["reason"]})
+            continue
+        if state == "sunset":
+            out.append({**base, "state": "archived", "state_since": day,
+                        "reason": p["reason"]})
+            continue
+        if c is None:  # the rule can no longer be estimated (its detector went quiet)
+            new_state = "sunset" if state == "active" else None
+            if new_state:
+                out.append({**base, "state": "sunset", "state_since": day,
+                            "reason": "no_data"})
+            continue
+        if state == "active":
+            why = None
+            if p["expires_on"] and day >= p["expires_on"]:
+                why = "ttl"
+            elif not (np.isfinite(c["p05"]) and c["p05"] > 0):
+                why = "p05_le_0_on_window"
+            elif c["support"] < cfg.activation.min_support:
+                why = "support_below_min_on_window"
+            else:
+                wd = watchdog.check(c["_units"], c["_rule_lits"])
+                if wd is not None:
+                    up, p05, sup = wd
+                    bad = ("support_below_min_oos" if sup < cfg.watchdog.min_support else
+                           "p05_le_0_oos" if not (np.isfinite(p05) and p05 > 0) else None)
+                    base.update({"oos_uplift": up, "oos_p05": p05, "oos_support": sup})
+                    if bad:
+                        why = "watchdog:" + bad
+                        alerts.append({"lesson_id": lid, "detector_id": p["detector_id"],
+                                       "rule": p["rule"], "reason": bad, "uplift_oos": up,
+                                       "p05_oos": p05, "support_oos": sup})
+            if why:
+                out.append({**base, "state": "sunset", "state_since": day, "reason": why})
+            else:
+                out.append({**base, "state": "active", "reason": "holds"})
+            continue
+        # proposed: activate, stay, or fade
+        out.append({**base, "state": "proposed", "reason": c["gates"] or "awaiting_champion"})
+    # 2. new candidates
+    for lid in sorted(cand):
+        c = cand[lid]
+        if c["sign"] == 0:
+            continue
+        out.append({**{k: v for k, v in c.items() if not k.startswith("_")},
+                    "state": "proposed", "state_since": day, "first_seen": day,
+                    "reason": c["gates"] or "awaiting_champion", "activated_on": None,
+                    "expires_on": None, "challenger_of": None})
+    # 3. promotions, best BQS first; champion-challenger against active overlapping lessons
+    order = sorted((r for r in out if r["state"] == "proposed" and not r["gates"]),
+                   key=lambda r: (-r["bqs"], r["lesson_id"]))
+    for r in order:
+        champs = [a for a in out if a["state"] == "active" and a["detector_id"] == r["detector_id"]
+                  and a["lesson_id"] != r["lesson_id"] and _overlap(a["rule"], r["rule"])]
+        if champs and not all(_separated(r, a) for a in champs):
+            r["challenger_of"] = sorted(a["lesson_id"] for a in champs)[0]
+            r["reason"] = "challenger_not_separated"
+            continue
+        for a in champs:
+            a.update(state="sunset", state_since=day, reason=f"superseded_by:{r['lesson_id']}")
+        r.update(state="active", state_since=day, activated_on=day, reason="activated",
+                 expires_on=(today + timedelta(days=cfg.activation.ttl_days)).isoformat())
+    lessons = _finish(out, day, window, q)
+    alerts_df = pd.DataFrame(alerts, columns=["lesson_id", "detector_id", "rule", "reason",
+                                              "uplift_oos", "p05_oos", "support_oos"])
+    alerts_df = alerts_df.sort_values("lesson_id", kind="stable").reset_index(drop=True)
+    return lessons, alerts_df
+
+
+COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins", "horizon_s",
+           "state", "reason", "state_since", "first_seen", "activated_on", "expires_on",
+           "challenger_of", "sign", "uplift_bps", "ci_lo", "ci_hi", "p05", "boot_sd",
+           "uplift_ipw", "uplift_naive", "uplift_hit", "support", "scope_n", "stability",
+           "stability_regime", "days", "mdl", "score", "bqs", "z", "z_crit", "gates",
+           "oos_uplift", "oos_p05", "oos_support", "train_window", "quantizer"]
+
+
+def _finish(rows: list[dict], day: str, window: str, q: Quantizer) -> pd.DataFrame:
+    qjson = json.dumps(q.to_dict(), sort_keys=True)
+    df = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in rows], columns=COLUMNS)
+    df["train_window"] = window
+    df["quantizer"] = qjson
+    str_cols = ["lesson_id", "detector_id", "rule", "treatment", "state", "reason",
+                "state_since", "first_seen", "activated_on", "expires_on", "challenger_of",
+                "gates", "train_window", "quantizer"]
+    for c in str_cols:
+        df[c] = df[c].astype(pd.StringDtype(na_value=np.nan))
+    for c in ("n_literals", "horizon_s", "sign", "support", "scope_n", "days"):
+        df[c] = df[c].astype(np.int64)
+    for c in set(COLUMNS) - set(str_cols) - {"n_literals", "horizon_s", "sign", "support",
+                                             "scope_n", "days"}:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
+    df["first_seen"] = df["first_seen"].fillna(day)
+    df = df.sort_values(["detector_id", "state", "lesson_id"], kind="stable")
+    return df.reset_index(drop=True)

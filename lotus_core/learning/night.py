@@ -1,0 +1,95 @@
+"""One night of learning, stage by stage, as pure functions the assets (and tests) call.
+
+training_window -> lesson_atoms -> lessons (+ watchdog alerts) -> micro braids -> meta and
+field braids -> compiled patch set. Every stage is deterministic for its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.learning.atoms import lesson_atoms
+from lotus_core.learning.braids import micro_braids, weave
+from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
+from lotus_core.learning.config import LearningConfig
+from lotus_core.learning.frame import learning_frame
+from lotus_core.learning.lessons import learn
+from lotus_core.learning.quantize import Quantizer, fit_quantizer
+from lotus_core.signals.config import ContextConfig
+
+SCOPE = {"micro": "detector", "meta": "meta", "field": "field"}
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    frame: pd.DataFrame  # learning frame rows of the window (aligned with lits)
+    lits: pd.DataFrame
+    quantizer: Quantizer
+    label: str  # "<first day>..<last day>"
+
+
+def training_window(frame: pd.DataFrame, cfg: LearningConfig, base: ContextConfig,
+                    quantizer: Quantizer | None = None) -> TrainingWindow:
+    """Quantise a learning frame (fitting the edges on it unless a quantizer is given)."""
+    q = quantizer or fit_quantizer(frame, cfg.quantizer, base)
+    lits = q.literals(frame).reset_index(drop=True) if len(frame) else \
+        pd.DataFrame({f: pd.Series(dtype=object) for f in q.features})
+    days = sorted(set(frame["date"].astype(str))) if len(frame) else []
+    label = f"{days[0]}..{days[-1]}" if days else ""
+    return TrainingWindow(frame.reset_index(drop=True), lits, q, label)
+
+
+def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningConfig,
+                     base: ContextConfig, quantizer: Quantizer | None = None) -> TrainingWindow:
+    return training_window(learning_frame(events, evals, cfg.horizon_s), cfg, base, quantizer)
+
+
+def atoms(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
+    out = lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
+    out["quantizer"] = pd.array([json.dumps(tw.quantizer.to_dict(), sort_keys=True)]
+                                * len(out), dtype=pd.StringDtype(na_value=np.nan))
+    return out
+
+
+def quantizer_of(atoms_df: pd.DataFrame) -> Quantizer | None:
+    if len(atoms_df) == 0 or "quantizer" not in atoms_df:
+        return None
+    return Quantizer.from_dict(json.loads(str(atoms_df["quantizer"].iloc[0])))
+
+
+def lessons(tw: TrainingWindow, previous: pd.DataFrame, day: str,
+            cfg: LearningConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return learn(tw.frame, tw.lits, tw.quantizer, cfg, previous, day, tw.label)
+
+
+def braids(lessons_df: pd.DataFrame, tw: TrainingWindow, cfg: LearningConfig) -> pd.DataFrame:
+    return micro_braids(lessons_df, tw.frame, tw.lits, cfg)
+
+
+def meta_braids(micro: pd.DataFrame, tw: TrainingWindow, cfg: LearningConfig) -> pd.DataFrame:
+    return weave(micro, tw.frame, tw.lits, tw.quantizer, cfg)
+
+
+def braid_effects(*tables: pd.DataFrame) -> list[BraidEffect]:
+    """Every active braid's patches as compiler inputs (one per cond_key; `#i` suffixes)."""
+    out: list[BraidEffect] = []
+    for table in tables:
+        for r in table[table["state"] == "active"].itertuples():
+            for i, p in enumerate(json.loads(r.patches)):
+                out.append(BraidEffect(
+                    braid_id=f"{r.braid_id}#{i}", scope=SCOPE[r.braid_type],  # type: ignore[arg-type]
+                    detector_id=r.detector_id, coin=r.coin, cond_key=p["cond_key"],
+                    theta_delta=float(p["theta_delta"]), phi_mult=float(p["phi_mult"]),
+                    uplift=abs(float(r.uplift_bps)), bqs=float(r.bqs),
+                    parents=tuple(f"{x}#0" for x in json.loads(r.parents)
+                                  if not str(x).startswith("L"))))
+    return out
+
+
+def compile_night(micro: pd.DataFrame, meta: pd.DataFrame, cfg: LearningConfig,
+                  previous: CompiledPriors | None) -> CompiledPriors:
+    return compile_patches(braid_effects(micro, meta), PatchCaps.from_config(cfg.caps), previous)

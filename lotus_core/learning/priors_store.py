@@ -1,0 +1,389 @@
+"""Patch sets in the fabric (docs/priors.md): versions of sig_priors' patch/, cap/ and edge/
+rows, each written whole under one new version with a before/after row in
+sig_priors_snapshot; read by version or by scoring day, diffed, rolled back.
+
+Writes are idempotent per source, so re-running a Dagster partition adds no version, and a
+rollback is itself a new version (history is never rewritten). Every function takes an
+open `Fabric`, runs its own transaction and works the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import datetime
+from typing import Any
+
+from lotus_core.fabric.codec import json_out, ts_in, ts_out, utc_now
+from lotus_core.signals.config import load_scoring
+from lotus_core.signals.context import CondKeyError, canonical_cond_key
+from lotus_core.signals.priors import CAP_PREFIX, NO_PRIORS, PATCH_PREFIX, ActivePriors, Patch
+from lotus_core.signals.priors import parse_priors as _parse_priors
+from lotus_core.signals.store import (
+    NIGHTLY_SOURCE,
+    SET_LIKES,
+    SET_WHERE,
+    as_day,
+    set_rows,
+    version_for_date,
+)
+from lotus_core.store.connection import Tx
+from lotus_core.store.fabric import Fabric
+
+EDGE_PREFIX = "edge/"
+SNAPSHOT_TABLE = "sig_priors_snapshot"
+_LOCK = "sig_priors:patch_set"  # writers of patch sets take versions in turn
+_EDGE_KEY = re.compile(r"^edge/[^/]+/\d+$")
+
+
+class PriorsVersionError(LookupError):
+    """A version that does not exist was asked for."""
+
+
+class PatchSetError(ValueError):
+    """A patch set to write is malformed (the message names the patch, key or value)."""
+
+
+@dataclass(frozen=True)
+class PriorsVersion:
+    """One stored patch set. Version 0 is "no patch set" (no rows)."""
+
+    version: int
+    source: str | None  # active_priors:<YYYY-MM-DD>, rollback:v<N>, or whatever wrote it
+    created_at: datetime | None
+    note: str | None
+    before_version: int | None  # None: written without a snapshot (not by this module)
+    rows: Mapping[str, float] = field(default_factory=dict)  # key -> value
+    created: bool = False  # True when this call wrote it (False: it already existed)
+
+    @property
+    def priors(self) -> ActivePriors:
+        """As the signal layer reads it."""
+        return _parse_priors(self._row_dicts()) if self.rows else NO_PRIORS
+
+    @property
+    def patches(self) -> tuple[Patch, ...]:
+        return self.priors.patches
+
+    @property
+    def theta_min(self) -> float | None:
+        return self.rows.get(CAP_PREFIX + "theta_min")
+
+    @property
+    def phi_max(self) -> float | None:
+        return self.rows.get(CAP_PREFIX + "phi_max")
+
+    @property
+    def extra(self) -> dict[str, float]:
+        """The edge/ rows (fitted quantizer edges) carried with the set."""
+        return {k: v for k, v in sorted(self.rows.items()) if k.startswith(EDGE_PREFIX)}
+
+    def _row_dicts(self) -> list[dict[str, Any]]:
+        return [{"key": k, "version": self.version, "value": v} for k, v in self.rows.items()]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with stable keys (the CLI's --json)."""
+        return {
+            "version": self.version,
+            "source": self.source,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "note": self.note,
+            "before_version": self.before_version,
+            "theta_min": self.theta_min,
+            "phi_max": self.phi_max,
+            "patches": [{"detector_id": p.detector_id, "coin": p.coin, "cond_key": p.cond_key,
+                         "theta_delta": p.theta_delta, "phi_mult": p.phi_mult}
+                        for p in self.patches],
+            "extra": self.extra,
+            "rejected": [list(r) for r in self.priors.rejected],
+        }
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    source: str | None
+    created_at: datetime | None
+    note: str | None
+    before_version: int | None
+    rows: int
+    patches: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "source": self.source,
+                "created_at": None if self.created_at is None else self.created_at.isoformat(),
+                "note": self.note, "before_version": self.before_version, "rows": self.rows,
+                "patches": self.patches}
+
+
+@dataclass(frozen=True)
+class PriorsDiff:
+    from_version: int
+    to_version: int
+    added: Mapping[str, float]
+    removed: Mapping[str, float]
+    changed: Mapping[str, tuple[float, float]]  # key -> (before, after)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.from_version, "to": self.to_version,
+                "added": dict(sorted(self.added.items())),
+                "removed": dict(sorted(self.removed.items())),
+                "changed": {k: {"before": b, "after": a}
+                            for k, (b, a) in sorted(self.changed.items())}}
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def canonical_json(rows: Mapping[str, float]) -> str:
+    """Rows as canonical JSON (sorted keys, no spaces): what a snapshot stores."""
+    return json.dumps(dict(rows), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def patch_set_rows(patches: Iterable[Patch], theta_min: float, phi_max: float,
+                   extra: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The sig_priors rows (key -> value) of one patch set; refuses anything the signal layer
+    would reject. A patch writes theta_delta unless 0 and phi_mult unless 1."""
+    rows: dict[str, float] = {}
+    seen: set[str] = set()
+    for name, value, ok in (("theta_min", theta_min, lambda v: 0.0 <= v <= 1.0),
+                            ("phi_max", phi_max, lambda v: 0.0 < v <= 1.0)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and ok(value)):
+            raise PatchSetError(f"cap {name} = {value!r} is out of range "
+                                "(theta_min in [0, 1], phi_max in (0, 1])")
+        rows[CAP_PREFIX + name] = float(value)
+    for p in patches:
+        where = f"patch {p.detector_id}/{p.coin}/{p.cond_key}"
+        for part in (p.detector_id, p.coin):
+            if not isinstance(part, str) or not part or "/" in part:
+                raise PatchSetError(f"{where}: detector_id and coin must be non-empty names "
+                                    "without '/' (or '*')")
+        try:
+            cond = canonical_cond_key(p.cond_key)
+        except CondKeyError as exc:
+            raise PatchSetError(f"{where}: {exc}") from None
+        if not math.isfinite(p.theta_delta):
+            raise PatchSetError(f"{where}: theta_delta {p.theta_delta!r} is not finite")
+        if not (math.isfinite(p.phi_mult) and p.phi_mult > 0):
+            raise PatchSetError(f"{where}: phi_mult {p.phi_mult!r} must be finite and > 0")
+        base = f"{PATCH_PREFIX}{p.detector_id}/{p.coin}/{cond}/"
+        if base in seen:
+            raise PatchSetError(f"{where}: two patches share detector, coin and cond_key "
+                                f"{cond!r}; merge them first")
+        seen.add(base)
+        if p.theta_delta != 0:
+            rows[base + "theta_delta"] = float(p.theta_delta)
+        if p.phi_mult != 1:
+            rows[base + "phi_mult"] = float(p.phi_mult)
+    for key, value in (extra or {}).items():
+        if not _EDGE_KEY.match(str(key)):
+            raise PatchSetError(f"extra key {key!r} is not edge/<name>/<i> (patches and caps "
+                                "go in their own arguments)")
+        if not (isinstance(value, int | float) and math.isfinite(value)):
+            raise PatchSetError(f"extra {key} = {value!r} is not a finite number")
+        rows[str(key)] = float(value)
+    rejected = _parse_priors([{"key": k, "version": 1, "value": v} for k, v in rows.items()])
+    if rejected.rejected:  # the signal layer is the judge of what it can apply
+        raise PatchSetError("the signal layer would reject: " + "; ".join(
+            f"{k}: {why}" for k, why in rejected.rejected))
+    return dict(sorted(rows.items()))
+
+
+def diff_rows(before: Mapping[str, float], after: Mapping[str, float], from_version: int = 0,
+              to_version: int = 0) -> PriorsDiff:
+    return PriorsDiff(
+        from_version, to_version,
+        added={k: after[k] for k in sorted(set(after) - set(before))},
+        removed={k: before[k] for k in sorted(set(before) - set(after))},
+        changed={k: (before[k], after[k]) for k in sorted(set(before) & set(after))
+                 if before[k] != after[k]})
+
+
+def default_caps() -> tuple[float, float]:
+    """(theta_min, phi_max) of the scoring configuration: the caps of "no patch set"."""
+    kr = load_scoring().kr
+    return float(kr.theta_min), float(kr.phi_max)
+
+
+# --- reads and writes on a transaction --------------------------------------------------------
+
+
+def _latest(tx: Tx) -> int:
+    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM sig_priors WHERE {SET_WHERE}",
+                         SET_LIKES))
+
+
+def _read(tx: Tx, version: int) -> PriorsVersion:
+    if version == 0:
+        return PriorsVersion(0, None, None, None, None, {})
+    rows = set_rows(tx, version)
+    if not rows:
+        known = [int(r["version"]) for r in tx.query(
+            f"SELECT DISTINCT version FROM sig_priors WHERE {SET_WHERE} ORDER BY version",
+            SET_LIKES)]
+        raise PriorsVersionError(
+            f"no priors version {version}; "
+            + (f"versions: {_ranges(known)}" if known else "none written yet (0: no patch set)"))
+    snap = tx.query(f"SELECT created_at, source, note, before_version FROM {SNAPSHOT_TABLE} "
+                    "WHERE version = ?", (version,))
+    source = rows[0]["source_event_id"]
+    created = ts_out(rows[0]["updated_at"])
+    note = before = None
+    if snap:
+        source, note = snap[0]["source"], snap[0]["note"]
+        created, before = ts_out(snap[0]["created_at"]), int(snap[0]["before_version"])
+    return PriorsVersion(version, source, created, note, before,
+                         {str(r["key"]): float(r["value"]) for r in rows})
+
+
+def _ranges(versions: list[int]) -> str:
+    out: list[str] = []
+    start = prev = None
+    for v in versions + [None]:  # type: ignore[list-item]
+        if start is not None and v == prev + 1:
+            prev = v
+            continue
+        if start is not None:
+            out.append(str(start) if start == prev else f"{start}..{prev}")
+        start = prev = v
+    return ", ".join(out)
+
+
+def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,
+           now: datetime | None) -> PriorsVersion:
+    before = _read(tx, _latest(tx))
+    version = before.version + 1
+    when = now or utc_now()
+    stamp = ts_in(tx.dialect, when)
+    tx.executemany(
+        "INSERT INTO sig_priors (key, version, value, source_event_id, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(k, version, v, source, stamp) for k, v in sorted(rows.items())])
+    tx.execute(
+        f"INSERT INTO {SNAPSHOT_TABLE} (version, created_at, source, note, before_version,"
+        " before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (version, stamp, source, note or None, before.version, canonical_json(before.rows),
+         canonical_json(rows)))
+    return PriorsVersion(version, source, ts_out(stamp), note or None, before.version,
+                         dict(sorted(rows.items())), created=True)
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, phi_max: float,
+                    extra: Mapping[str, float], source: str, note: str = "", *,
+                    now: datetime | None = None) -> PriorsVersion:
+    """Write one patch set as a new version N = 1 + the newest patch-set version, with its
+    snapshot row. Idempotent: when the newest version with the same `source` holds exactly
+    these rows it is returned (`created` False) and nothing is written."""
+    if not isinstance(source, str) or not source.strip():
+        raise PatchSetError("source must name who wrote the set (e.g. active_priors:2026-01-05)")
+    rows = patch_set_rows(patches, theta_min, phi_max, extra)
+    with fabric.transaction() as tx:
+        tx.lock(_LOCK)
+        same = tx.scalar(f"SELECT MAX(version) FROM sig_priors WHERE {SET_WHERE} AND "
+                         "source_event_id = ?", (*SET_LIKES, source))
+        if same is not None:
+            existing = _read(tx, int(same))
+            if dict(existing.rows) == rows:
+                return existing
+        return _write(tx, rows, source, note, now)
+
+
+def list_versions(fabric: Fabric) -> list[VersionInfo]:
+    """Every patch-set version, oldest first."""
+    with fabric.transaction() as tx:
+        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM sig_priors "
+                        f"WHERE {SET_WHERE} ORDER BY version, key", SET_LIKES)
+        snaps = {int(r["version"]): r for r in tx.query(
+            f"SELECT version, created_at, source, note, before_version FROM {SNAPSHOT_TABLE}")}
+    by_version: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_version.setdefault(int(r["version"]), []).append(r)
+    out = []
+    for v, rs in by_version.items():
+        s = snaps.get(v)
+        patches = {r["key"].rsplit("/", 1)[0] for r in rs if r["key"].startswith(PATCH_PREFIX)}
+        out.append(VersionInfo(
+            v, s["source"] if s else rs[0]["source_event_id"],
+            ts_out(s["created_at"] if s else rs[0]["updated_at"]), s["note"] if s else None,
+            int(s["before_version"]) if s else None, len(rs), len(patches)))
+    return out
+
+
+def nightly_source(day: str | Date) -> str:
+    """The source of the set compiled the night of `day`: active_priors:<YYYY-MM-DD>."""
+    return NIGHTLY_SOURCE + as_day(day).isoformat()
+
+
+def read_snapshot(fabric: Fabric, version: int) -> dict[str, Any] | None:
+    """The snapshot row of `version` (before/after as dicts), or None when it has none."""
+    with fabric.transaction() as tx:
+        rows = tx.query(f"SELECT version, created_at, source, note, before_version, before_json,"
+                        f" after_json FROM {SNAPSHOT_TABLE} WHERE version = ?", (version,))
+    if not rows:
+        return None
+    r = dict(rows[0])
+    r["created_at"] = ts_out(r["created_at"])
+    r["before_json"], r["after_json"] = json_out(r["before_json"]), json_out(r["after_json"])
+    return r
+
+
+def latest_version(fabric: Fabric) -> int:
+    """The newest patch-set version (what the live daemon scores with); 0 when none."""
+    with fabric.transaction() as tx:
+        return _latest(tx)
+
+
+def read_version(fabric: Fabric, version: int) -> PriorsVersion:
+    """One version's rows and snapshot; 0 is the empty set. Unknown: PriorsVersionError."""
+    if not isinstance(version, int) or version < 0:
+        raise PriorsVersionError(f"a priors version is an integer >= 0, got {version!r}")
+    with fabric.transaction() as tx:
+        return _read(tx, version)
+
+
+def read_priors_for_date(fabric: Fabric, date: str | Date) -> PriorsVersion:
+    """The set in force for scoring day `date`: of the sets compiled the nights of days
+    before it (source active_priors:<d>, d < date), the latest day's newest version; version 0
+    when none. Deterministic for backfills: later nights and rollbacks never change it."""
+    as_day(date)
+    with fabric.transaction() as tx:
+        return _read(tx, version_for_date(tx, date))
+
+
+def diff_versions(fabric: Fabric, a: int, b: int) -> PriorsDiff:
+    """Keys added, removed and changed going from version `a` to version `b`."""
+    before, after = read_version(fabric, a), read_version(fabric, b)
+    return diff_rows(before.rows, after.rows, a, b)
+
+
+def rollback(fabric: Fabric, to_version: int, note: str = "", *,
+             now: datetime | None = None) -> PriorsVersion:
+    """Make version `to_version`'s rows active again as a NEW version (source
+    rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps.
+    When the newest version already holds exactly those rows, it is returned unchanged."""
+    if not isinstance(to_version, int) or to_version < 0:
+        raise PriorsVersionError(f"a priors version is an integer >= 0, got {to_version!r}")
+    with fabric.transaction() as tx:
+        tx.lock(_LOCK)
+        target = _read(tx, to_version)
+        rows = dict(target.rows)
+        if to_version == 0:
+            theta_min, phi_max = default_caps()
+            rows = patch_set_rows((), theta_min, phi_max)
+        newest = _read(tx, _latest(tx))
+        if newest.version and dict(newest.rows) == rows:
+            return newest
+        return _write(tx, rows, f"rollback:v{to_version}",
+                      note or f"rollback to version {to_version}", now)
+

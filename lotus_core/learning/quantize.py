@@ -1,0 +1,84 @@
+"""The quantiser: context columns -> literals, with bin edges fitted on the training window.
+
+Bins come from `lotus_core.signals.context.literals`, the same function scoring uses, so a
+lesson's cond_key means the same windows when a patch is applied. The edges named in
+`quantizer.fit_edges` are fitted here on the training window only (terciles of mx_evidence
+and depth_5_rel, the 80th percentile of spread_rel); the fitted edges travel with the
+priors version (`edge/<name>/<i>` keys) so tomorrow's scoring bins exactly as tonight's
+learning did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.learning.config import QuantizerConfig
+from lotus_core.signals.config import ContextConfig
+from lotus_core.signals.context import LITERALS, literals
+
+_FITS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "mx_edges": ("mx_evidence", (1 / 3, 2 / 3)),
+    "depth_edges": ("depth_5_rel", (1 / 3, 2 / 3)),
+    "spread_edges": ("spread_rel", (0.8,)),
+    "pctl_edges": ("oi_pctl", (1 / 3, 2 / 3)),
+}
+CONTEXT_COLUMNS = ("session", "regime", "direction", "rv_pctl", "oi_pctl", "funding_pctl",
+                   "kr_hbar", "mx_evidence", "depth_5_rel", "spread_rel")
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    features: tuple[str, ...]
+    edges: dict[str, tuple[float, ...]]  # ContextConfig field -> edges in force
+    fitted: tuple[str, ...]  # which of them were fitted (the rest: configured)
+
+    def context_config(self) -> ContextConfig:
+        return ContextConfig(**{k: tuple(v) for k, v in self.edges.items()})
+
+    def literals(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in CONTEXT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"cannot quantise: context columns missing {missing}")
+        return literals(frame, self.context_config())[list(self.features)]
+
+    @property
+    def values(self) -> dict[str, tuple[str, ...]]:
+        return {f: LITERALS[f] for f in self.features}
+
+    def edge_keys(self) -> dict[str, float]:
+        """The fitted edges as priors rows: edge/<name>/<i> -> value."""
+        return {f"edge/{name}/{i}": float(x) for name in self.fitted
+                for i, x in enumerate(self.edges[name])}
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features),
+                "edges": {k: [float(x) for x in v] for k, v in sorted(self.edges.items())},
+                "fitted": list(self.fitted)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quantizer:
+        return cls(tuple(data["features"]),
+                   {k: tuple(float(x) for x in v) for k, v in data["edges"].items()},
+                   tuple(data["fitted"]))
+
+
+def fit_quantizer(train: pd.DataFrame, cfg: QuantizerConfig, base: ContextConfig) -> Quantizer:
+    """Edges from the training window (`train` must hold only training-window rows)."""
+    edges = {k: tuple(v) for k, v in base.model_dump().items()}
+    fitted: list[str] = []
+    for name in cfg.fit_edges:
+        column, qs = _FITS[name]
+        x = pd.to_numeric(train[column], errors="coerce").to_numpy(dtype=np.float64) \
+            if column in train else np.array([])
+        x = x[np.isfinite(x)]
+        if len(x) < cfg.min_fit_windows:
+            continue
+        cand = tuple(round(float(v), 6) for v in np.quantile(x, qs))
+        if len(cand) > 1 and not all(a < b for a, b in zip(cand, cand[1:], strict=False)):
+            continue  # a degenerate distribution: keep the configured edges
+        edges[name] = cand
+        fitted.append(name)
+    return Quantizer(tuple(cfg.features), edges, tuple(fitted))

@@ -1,0 +1,106 @@
+"""The learning unit: one window in which a detector fired, its quantised context and its
+realised outcome at the lesson horizon.
+
+`UnitSet` is what every estimator reads: integer codes per feature (the value's index in
+the feature's value list), the signed net return `y` (bps), `hit`, and the hour and day
+the window belongs to (the bootstrap resamples hours; stability compares days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+MS_HOUR = 3_600_000
+MS_DAY = 86_400_000
+
+
+@dataclass(frozen=True)
+class UnitSet:
+    features: tuple[str, ...]
+    values: tuple[tuple[str, ...], ...]  # per feature, in code order
+    codes: np.ndarray  # (n, F) int16: value index per feature
+    y: np.ndarray  # (n,) float64: signed net return at the horizon, bps
+    hit: np.ndarray  # (n,) float64: 1 hit, 0 miss (0.5: flat)
+    ts_ms: np.ndarray  # (n,) int64
+
+    def __post_init__(self) -> None:
+        n, f = self.codes.shape
+        if f != len(self.features) or len(self.values) != f:
+            raise ValueError("codes, features and values disagree in width")
+        if not (len(self.y) == len(self.hit) == len(self.ts_ms) == n):
+            raise ValueError("codes, y, hit and ts_ms disagree in length")
+
+    @property
+    def n(self) -> int:
+        return int(self.codes.shape[0])
+
+    @cached_property
+    def hour(self) -> np.ndarray:
+        return (self.ts_ms // MS_HOUR).astype(np.int64)
+
+    @cached_property
+    def day(self) -> np.ndarray:
+        return (self.ts_ms // MS_DAY).astype(np.int64)
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Index of each feature's first literal in the flat literal list."""
+        sizes = np.array([len(v) for v in self.values], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    @cached_property
+    def n_literals(self) -> int:
+        return int(sum(len(v) for v in self.values))
+
+    @cached_property
+    def literal_feature(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.values)), [len(v) for v in self.values])
+
+    @cached_property
+    def literal_value(self) -> np.ndarray:
+        return np.concatenate([np.arange(len(v)) for v in self.values]).astype(np.int64)
+
+    def literal_name(self, lit: int) -> tuple[str, str]:
+        f = int(self.literal_feature[lit])
+        return self.features[f], self.values[f][int(self.literal_value[lit])]
+
+    def literal_index(self, feature: str, value: str) -> int:
+        f = self.features.index(feature)
+        return int(self.offsets[f]) + self.values[f].index(value)
+
+    def flat_codes(self) -> np.ndarray:
+        """(n, F) literal ids (offset codes)."""
+        return self.codes.astype(np.int64) + self.offsets[None, :]
+
+    def take(self, idx: np.ndarray) -> UnitSet:
+        return UnitSet(self.features, self.values, self.codes[idx], self.y[idx],
+                       self.hit[idx], self.ts_ms[idx])
+
+
+def encode(lits: pd.DataFrame, features: tuple[str, ...],
+           values: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """Literal value strings -> codes; an unknown value is an error naming the feature."""
+    out = np.empty((len(lits), len(features)), dtype=np.int16)
+    for j, name in enumerate(features):
+        vals = values[name]
+        col = lits[name].to_numpy(dtype=object)
+        lookup = {v: i for i, v in enumerate(vals)}
+        try:
+            out[:, j] = [lookup[v] for v in col]
+        except KeyError as exc:
+            raise ValueError(f"feature {name} has value {exc.args[0]!r}, not one of "
+                             f"{list(vals)}") from None
+    return out
+
+
+def rule_mask(units: UnitSet, lits: tuple[int, ...]) -> np.ndarray:
+    """Units where every literal (flat id) of a conjunction holds."""
+    mask = np.ones(units.n, dtype=bool)
+    for lit in lits:
+        f = int(units.literal_feature[lit])
+        mask &= units.codes[:, f] == int(units.literal_value[lit])
+    return mask
