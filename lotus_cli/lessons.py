@@ -26,7 +26,8 @@ def _read(ctx: click.Context, asset: str, day: str) -> pd.DataFrame:
     try:
         pd.Timestamp(day)
     except ValueError:
-        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="--date")
+        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)",
+                                 param_hint="--date") from None
     settings = _settings(ctx)
     lake = Lake(settings.lake_dir)
     if not lake.exists(asset, day):

@@ -28,9 +28,9 @@ START = date(2026, 2, 2)
 DAYS = [f"2026-02-0{i}" for i in range(2, 7)]  # nights 1..4 learn, day 5 is scored with priors
 DETECTOR = "sweep_stall_v1"
 SPEC = SynthSpec(
-    pattern_rate_per_hour={"sweep_then_stall": 8.0},
+    pattern_rate_per_hour={"sweep_then_stall": 10.0},
     effects=(EffectSpec(name="stall_continues_high_oi", trigger="sweep_then_stall",
-                        context={"oi_high": True}, direction="with_trigger", delta_bps=12.0,
+                        context={"oi_high": True}, direction="with_trigger", delta_bps=10.0,
                         horizon_s=60.0),),
     decoys=(DecoySpec(name="funding_high", tracks="oi_high", agreement=0.8),),
 )
@@ -106,8 +106,9 @@ def test_next_day_scored_with_priors_beats_the_same_day_without(loop):
     planted = ((with_priors["detector_id"] == DETECTOR)
                & with_priors["cond_key"].str.contains("oi_pctl_bin=hi")).to_numpy()
     lift = (with_priors["det_sigma"] - without["det_sigma"])[planted]
-    print(f"planted windows: {planted.sum()}, det_sigma mean {without['det_sigma'][planted].mean():.4f}"
-          f" -> {with_priors['det_sigma'][planted].mean():.4f}")
+    print(f"planted windows: {planted.sum()}, det_sigma mean "
+          f"{without['det_sigma'][planted].mean():.4f} -> "
+          f"{with_priors['det_sigma'][planted].mean():.4f}")
     assert planted.sum() > 20 and lift.mean() > 0 and (lift >= -1e-12).all()
 
     def published(ev: pd.DataFrame) -> pd.DataFrame:

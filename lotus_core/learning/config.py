@@ -82,6 +82,7 @@ class ActivationConfig(_Strict):
     ttl_days: int = Field(ge=1)
     min_days: int = Field(ge=1)
     min_hours: int = Field(ge=1)
+    oos_confirm: bool = True
 
 
 class WatchdogConfig(_Strict):

@@ -38,9 +38,10 @@ class MaskEstimate:
 def _design(units: UnitSet, exclude: set[int]) -> sp.csr_matrix:
     flat = units.flat_codes()
     keep = [j for j in range(flat.shape[1]) if j not in exclude]
-    cols = flat[:, keep].ravel()
-    rows = np.repeat(np.arange(units.n), len(keep))
-    return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(units.n, units.n_literals))
+    indices = np.ascontiguousarray(flat[:, keep]).ravel().astype(np.int32)
+    indptr = np.arange(0, units.n * len(keep) + 1, len(keep), dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(indices)), indices, indptr),
+                         shape=(units.n, units.n_literals))
 
 
 def dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,

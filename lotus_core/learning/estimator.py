@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from lotus_core.learning.config import EstimatorConfig
@@ -42,14 +42,15 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
 
 
 def one_hot(units: UnitSet, drop_feature: int | None = None) -> sp.csr_matrix:
-    """Sparse one-hot of the codes (n x literals), optionally without one feature's columns."""
+    """Sparse one-hot of the codes (n x literals), optionally without one feature's columns.
+    Built straight in CSR form: every row holds exactly one entry per kept feature."""
     flat = units.flat_codes()
     n, nf = flat.shape
     keep = [j for j in range(nf) if j != drop_feature]
-    cols = flat[:, keep].ravel()
-    rows = np.repeat(np.arange(n), len(keep))
-    data = np.ones(len(cols), dtype=np.float64)
-    return sp.csr_matrix((data, (rows, cols)), shape=(n, units.n_literals))
+    indices = (flat if drop_feature is None else flat[:, keep]).ravel()
+    indptr = np.arange(0, n * len(keep) + 1, len(keep), dtype=np.int64)
+    data = np.ones(len(indices), dtype=np.float64)
+    return sp.csr_matrix((data, indices, indptr), shape=(n, units.n_literals))
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,20 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
 
 def _outcome(x_all: sp.csr_matrix, target: np.ndarray, train: np.ndarray,
              cfg: EstimatorConfig) -> tuple[float, np.ndarray]:
-    model = Ridge(alpha=cfg.ridge_alpha)
-    model.fit(x_all[train], target[train])
-    return float(model.intercept_), np.asarray(model.coef_, dtype=np.float64)
+    """Ridge with an unpenalised intercept, solved in closed form on every training row:
+    the one-hot Gram matrix is literals x literals, so this is exact and fast."""
+    x = x_all[train]
+    y = target[train]
+    n, k = x.shape
+    col_sum = np.asarray(x.sum(axis=0)).ravel()
+    gram = np.empty((k + 1, k + 1))
+    gram[0, 0] = n
+    gram[0, 1:] = gram[1:, 0] = col_sum
+    gram[1:, 1:] = (x.T @ x).toarray()
+    gram[1:, 1:] += cfg.ridge_alpha * np.eye(k)
+    rhs = np.concatenate([[y.sum()], x.T @ y])
+    sol = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return float(sol[0]), sol[1:]
 
 
 def fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None = None,
@@ -123,11 +135,11 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
         if len(test) == 0:
             continue
         train = np.flatnonzero(fold != j) if k > 1 else test  # one fold: no cross-fitting
-        train = _fit_rows(train, cfg.max_fit_rows, rng)
+        sample = _fit_rows(train, cfg.max_fit_rows, rng)
         for f in range(len(units.features)):
             lo = int(units.offsets[f])
             hi = lo + len(units.values[f])
-            prop[test, lo:hi] = _propensity(units, f, x_minus[f], train, test, cfg)
+            prop[test, lo:hi] = _propensity(units, f, x_minus[f], sample, test, cfg)
         b0, beta_y[j] = _outcome(x_all, units.y, train, cfg)
         base_y[test] = b0 + x_all[test] @ beta_y[j]
         b0, beta_hit[j] = _outcome(x_all, units.hit, train, cfg)
@@ -146,14 +158,13 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
     lo_clip, hi_clip = nz.clip
     out = np.empty((units.n, len(lits)))
     flat = units.flat_codes()
-    beta = beta_all[nz.fold]  # (n, L): each unit's own fold coefficients
     rows = np.arange(units.n)
     for f in np.unique(units.literal_feature[lits]):
         cols = np.flatnonzero(units.literal_feature[lits] == f)
         lo = int(units.offsets[f])
         hi = lo + len(units.values[f])
         pf = nz.prop[:, lo:hi]
-        bf = beta[:, lo:hi]
+        bf = beta_all[:, lo:hi][nz.fold]  # each unit's own fold's coefficients for f
         own = flat[:, f] - lo  # the unit's own value of f
         base = base_all - bf[rows, own]  # mu(W) without f's term
         total = (pf * bf).sum(axis=1)

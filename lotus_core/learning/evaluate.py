@@ -66,13 +66,15 @@ def _group_uplift(keys: np.ndarray, mask: np.ndarray, psi: np.ndarray, sign: int
 
 
 def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: np.ndarray,
-                weights: np.ndarray, ci: float) -> RuleDetail:
-    """Everything a lesson reports about one rule (flat literal ids)."""
+                weights: np.ndarray, ci: float, psi_all: np.ndarray | None = None) -> RuleDetail:
+    """Everything a lesson reports about one rule (flat literal ids); `psi_all` is the
+    search's (n x literals) pseudo-outcome matrix when it is at hand (else recomputed)."""
     splits = []
     for lit in rule:
         scope = tuple(x for x in rule if x != lit)
         mask = rule_mask(units, scope)
-        psi = pseudo_outcomes(units, nz, np.array([lit]))[:, 0]
+        psi = (psi_all[:, lit] if psi_all is not None
+               else pseudo_outcomes(units, nz, np.array([lit]))[:, 0])
         n_h = np.bincount(hour_idx[mask], minlength=weights.shape[1]).astype(np.float64)
         s_h = np.bincount(hour_idx[mask], weights=psi[mask], minlength=weights.shape[1])
         tau = float(psi[mask].mean()) if mask.any() else 0.0

@@ -3,12 +3,13 @@ gate them, and move each lesson through its lifecycle (docs/learning.md).
 
 proposed -> active -> sunset -> archived. A candidate becomes ACTIVE when its bootstrap
 p05 > 0 (in its direction), its support and daily stability clear the minimums, it beats
-the search-wide Bonferroni bound (|uplift| / max(boot_sd, iid SE) >= z_crit, every rule
-searched that night, all detectors), the window holds enough days and hours, and it does not overlap an active
-lesson it cannot beat (champion-challenger: promoted only when the CIs separate). An active
-lesson is SUNSET when it fails on the window, its TTL ends, or the watchdog finds p05 <= 0
-(or too little support) on the newest out-of-sample day; sunset lessons are ARCHIVED the
-next night and forgotten after a TTL, when their rule may be learned again.
+the search-wide Bonferroni bound (|uplift| / max(boot_sd, iid SE) >= z_crit, every
+rule searched that night, all detectors), the window holds enough days and hours, and
+it does not overlap an active lesson it cannot beat (champion-challenger: promoted only
+when the CIs separate). An active lesson is SUNSET when it fails on the window, its TTL
+ends, or the watchdog finds p05 <= 0 (or too little support) on the newest out-of-sample
+day; sunset lessons are ARCHIVED the next night and forgotten after a TTL, when their
+rule may be learned again.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     details = {}
     for key in sorted(wanted):
         lits = wanted[key]
-        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci)
+        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci, psi)
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
@@ -201,6 +202,19 @@ def _oos(cfg: LearningConfig, new: UnitSet, sub: Nuisances,
     return (d.uplift, d.p05, support)
 
 
+def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) -> bool:
+    """A newly proposed lesson holds on the newest day out of sample: same sign, support."""
+    got = units.get(r["lesson_id"])
+    if got is None:
+        return False
+    wd = watchdog.check(*got)
+    if wd is None:
+        return False
+    up, p05, sup = wd
+    r.update(oos_uplift=up, oos_p05=p05, oos_support=sup)
+    return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
+
+
 def _iso(d: date | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -247,6 +261,7 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
                 "gates": ",".join(fails), "_rule_lits": rule, "_units": s.units,
             })
     cand = {r["lesson_id"]: r for r in rows}
+    cand_units = {r["lesson_id"]: (r["_units"], r["_rule_lits"]) for r in rows}
     out: list[dict] = []
     # 1. carry last night's lessons forward
     for lid, p in (prev.iterrows() if len(prev) else []):
@@ -311,6 +326,10 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
     order = sorted((r for r in out if r["state"] == "proposed" and not r["gates"]),
                    key=lambda r: (-r["bqs"], r["lesson_id"]))
     for r in order:
+        if cfg.activation.oos_confirm and not _confirmed(
+                r, cand_units, watchdog, cfg):
+            r["reason"] = "not_confirmed_oos"
+            continue
         champs = [a for a in out if a["state"] == "active" and a["detector_id"] == r["detector_id"]
                   and a["lesson_id"] != r["lesson_id"] and _overlap(a["rule"], r["rule"])]
         if champs and not all(_separated(r, a) for a in champs):

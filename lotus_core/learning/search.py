@@ -29,9 +29,10 @@ from lotus_core.learning.units import UnitSet
 @dataclass(frozen=True)
 class ScopeSums:
     psi: np.ndarray  # (scopes, L) sum of psi_l over the scope's windows
-    treated: np.ndarray  # (scopes, L) windows of the scope where l holds
     count: np.ndarray  # (scopes,) windows of the scope
     pair_base: np.ndarray  # (F, F) first scope row of each feature pair (f1 < f2)
+    cell_codes: np.ndarray  # (cells, F) the distinct code rows
+    cell_n: np.ndarray  # (cells,) windows per cell
 
 
 def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
@@ -51,28 +52,62 @@ def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
-    agg = sp.csr_matrix((np.ones(units.n), (inverse, np.arange(units.n))),
-                        shape=(n_cells, units.n))
+    agg = sp.csc_matrix((np.ones(units.n), inverse.astype(np.int32),
+                         np.arange(units.n + 1, dtype=np.int64)), shape=(n_cells, units.n))
     cell_psi = agg @ psi
     cell_n = np.asarray(agg.sum(axis=1)).ravel()
     flat = ccodes + units.offsets[None, :]
-    cell_treated = np.zeros((n_cells, nl))
-    cell_treated[np.repeat(np.arange(n_cells), nf), flat.ravel()] = np.repeat(cell_n, nf)
     sizes = [len(v) for v in units.values]
     pair_base = np.full((nf, nf), -1, dtype=np.int64)
-    rows = [np.zeros(n_cells, dtype=np.int64), 1 + flat.T]
+    rows = [np.zeros(n_cells, dtype=np.int64)[:, None], 1 + flat]
     nxt = 1 + nl
     for f1, f2 in combinations(range(nf), 2):
         pair_base[f1, f2] = nxt
-        rows.append((nxt + ccodes[:, f1] * sizes[f2] + ccodes[:, f2])[None, :])
+        rows.append((nxt + ccodes[:, f1] * sizes[f2] + ccodes[:, f2])[:, None])
         nxt += sizes[f1] * sizes[f2]
-    scope_rows = np.concatenate([r.reshape(-1, n_cells) for r in rows]).ravel()
-    scope_cols = np.tile(np.arange(n_cells), len(scope_rows) // n_cells)
-    member = sp.csr_matrix((np.ones(len(scope_rows)), (scope_rows, scope_cols)),
+    # CSC straight away: each cell (column) lists its scopes (rows), one per group, sorted
+    per_cell = np.hstack(rows)  # (cells, 1 + F + pairs), increasing along each row
+    k = per_cell.shape[1]
+    member = sp.csc_matrix((np.ones(per_cell.size), per_cell.ravel().astype(np.int32),
+                            np.arange(0, n_cells * k + 1, k, dtype=np.int64)),
                            shape=(nxt, n_cells))
-    rhs = np.hstack([cell_psi, cell_treated, cell_n[:, None]])
+    rhs = np.hstack([cell_psi, cell_n[:, None]])
     out = np.asarray(member @ rhs)
-    return ScopeSums(out[:, :nl], out[:, nl:2 * nl], out[:, -1], pair_base)
+    return ScopeSums(out[:, :nl], out[:, -1], pair_base, ccodes, cell_n)
+
+
+def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:
+    """Windows where each whole rule holds: scope-table counts for 1 and 2 literals, one
+    grouped count per feature triple (over cells) for 3."""
+    size = (rules >= 0).sum(axis=1)
+    out = np.zeros(len(rules))
+    one = size == 1
+    out[one] = sums.count[1 + rules[one, 0]]
+    two = np.flatnonzero(size == 2)
+    if len(two):
+        out[two] = sums.count[_pair_rows(units, sums, rules[two, 0], rules[two, 1])]
+    three = np.flatnonzero(size == 3)
+    if len(three):
+        feat = units.literal_feature[rules[three]]
+        val = units.literal_value[rules[three]]
+        sizes = np.array([len(v) for v in units.values], dtype=np.int64)
+        key = (feat[:, 0] * 10_000 + feat[:, 1] * 100 + feat[:, 2])
+        for k in np.unique(key):
+            sel = np.flatnonzero(key == k)
+            f1, f2, f3 = (int(x) for x in feat[sel[0]])
+            c = sums.cell_codes
+            code = (c[:, f1] * sizes[f2] + c[:, f2]) * sizes[f3] + c[:, f3]
+            counts = np.bincount(code, weights=sums.cell_n,
+                                 minlength=int(sizes[f1] * sizes[f2] * sizes[f3]))
+            v = val[sel]
+            out[three[sel]] = counts[(v[:, 0] * sizes[f2] + v[:, 1]) * sizes[f3] + v[:, 2]]
+    return out
+
+
+def _pair_rows(units: UnitSet, sums: ScopeSums, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    fa, fb = units.literal_feature[a], units.literal_feature[b]
+    sizes = np.array([len(v) for v in units.values], dtype=np.int64)
+    return sums.pair_base[fa, fb] + units.literal_value[a] * sizes[fb] + units.literal_value[b]
 
 
 def scope_row(units: UnitSet, sums: ScopeSums, scope: tuple[int, ...]) -> int:
@@ -130,7 +165,8 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
     lit = np.maximum(rules, 0)
     srow = np.maximum(rows, 0)
     count = np.where(valid, sums.count[srow], np.nan)
-    treated = np.where(valid, sums.treated[srow, lit], np.nan)
+    support = rule_support(units, sums, rules)
+    treated = np.where(valid, support[:, None], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         tau = np.where(valid, sums.psi[srow, lit] / count, np.nan)
     control = count - treated
@@ -145,7 +181,6 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
     bits = np.log2(np.array([len(v) for v in units.values], dtype=np.float64))
     bins = np.where(valid, bits[units.literal_feature[lit]], 0.0).sum(axis=1)
     mdl = cfg.lambda_mdl * (n_lit + bins)
-    support = treated[:, 0]
     min_control = np.nanmin(control, axis=1)
     ok = (support >= cfg.min_support) & (min_control >= cfg.min_control)
     ok &= _monotone_ok(units, rules, cfg)
