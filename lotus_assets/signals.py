@@ -159,7 +159,10 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         kpis = result.kpis
         council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
         yield dg.Output(kpis, output_name="curator_kpis", metadata={
-            k: (None if pd.isna(v) else float(v)) for k, v in council.items()})
+            **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
+            # wall-clock, so a run's metadata and never the (byte-reproducible) table
+            "time_added_us_per_window": round(
+                result.timings["council"] * 1e6 / max(len(result.events), 1), 3)})
         yield dg.Output(result.meta, output_name="meta_signals", metadata={
             "rows": len(result.meta)})
 

@@ -211,7 +211,7 @@ def test_kpis_follow_their_definitions(day, tape):
     assert k.loc["diversity_index_all", "value"] == pytest.approx(
         effective_number(ev["detector_id"]))
     assert 1 <= k.loc["diversity_index_published", "value"] <= 9
-    assert k.loc["time_added_us_per_window", "value"] > 0
+    assert "time_added_us_per_window" not in k.index  # wall-clock: run metadata only
     per = kpis[kpis["kpi"] == "vetoes"]
     assert set(per["scope"]) == set(CURATORS)
     assert effective_number(pd.Series(list("aabbcc"))) == pytest.approx(3.0)

@@ -100,15 +100,11 @@ def test_rematerialising_is_byte_identical_and_posts_each_signal_once(
     lake = Lake(settings.lake_dir)
     day = DAYS[0]
     _run(settings, dagster_instance, day)
-    before = {a: lake.path(a, day).read_bytes() for a in OUTPUTS if a != "curator_kpis"}
-    kpis = lake.read("curator_kpis", day)
+    before = {a: lake.path(a, day).read_bytes() for a in OUTPUTS}
     with Fabric.open(settings.fabric) as fabric:
         bus = _alphas(fabric)
     _run(settings, dagster_instance, day)
     assert {a: lake.path(a, day).read_bytes() for a in before} == before
-    again = lake.read("curator_kpis", day)
-    timed = again["kpi"] == "time_added_us_per_window"  # the one wall-clock figure
-    pd.testing.assert_frame_equal(again[~timed], kpis[~timed])
     with Fabric.open(settings.fabric) as fabric:
         rebus = _alphas(fabric)
     assert rebus == bus  # the re-run posted nothing twice

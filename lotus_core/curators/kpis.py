@@ -66,7 +66,6 @@ def curator_kpis(events: pd.DataFrame, outcomes: pd.DataFrame, verdicts: Mapping
         ("audit_pass_rate_post", "council", post, n_post),
         ("audit_pass_rate_detectors", "council",
          float(passing.mean()) if len(passing) else float("nan"), int(len(passing))),
-        ("time_added_us_per_window", "council", council_seconds * 1e6 / max(n, 1), n),
     ]
     for name, v in verdicts.items():
         rows += [

@@ -91,13 +91,18 @@ def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarr
         feat = units.literal_feature[rules[three]]
         val = units.literal_value[rules[three]]
         sizes = np.array([len(v) for v in units.values], dtype=np.int64)
-        key = (feat[:, 0] * 10_000 + feat[:, 1] * 100 + feat[:, 2])
-        for k in np.unique(key):
-            sel = np.flatnonzero(key == k)
+        c = sums.cell_codes.astype(np.int32)
+        weights = sums.cell_n
+        key = feat[:, 0] * 10_000 + feat[:, 1] * 100 + feat[:, 2]
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        pair_code: dict[tuple[int, int], np.ndarray] = {}
+        for sel in np.split(order, bounds):
             f1, f2, f3 = (int(x) for x in feat[sel[0]])
-            c = sums.cell_codes
-            code = (c[:, f1] * sizes[f2] + c[:, f2]) * sizes[f3] + c[:, f3]
-            counts = np.bincount(code, weights=sums.cell_n,
+            if (f1, f2) not in pair_code:  # one pass per feature pair, reused for every f3
+                pair_code = {(f1, f2): c[:, f1] * int(sizes[f2]) + c[:, f2]}
+            code = pair_code[(f1, f2)] * int(sizes[f3]) + c[:, f3]
+            counts = np.bincount(code, weights=weights,
                                  minlength=int(sizes[f1] * sizes[f2] * sizes[f3]))
             v = val[sel]
             out[three[sel]] = counts[(v[:, 0] * sizes[f2] + v[:, 1]) * sizes[f3] + v[:, 2]]
