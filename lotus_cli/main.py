@@ -145,3 +145,6 @@ from lotus_cli.status import status  # noqa: E402
 
 cli.add_command(router)
 cli.add_command(status)
+from lotus_cli.daemon import daemon  # noqa: E402
+
+cli.add_command(daemon)
