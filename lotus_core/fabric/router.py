@@ -228,8 +228,14 @@ def _marks(n: int) -> str:
     return ", ".join("?" for _ in range(n))
 
 
+JSON_COLUMNS = ("to_modules", "tags", "payload")
+
+
 def _claim_sql(module: str, dialect: str) -> str:
     cols = ", ".join(f"o.{c}" for c in ROW_COLUMNS)
+    if dialect == "postgres":  # JSONB as text: json_out parses it with orjson, ~4x faster
+        cols = ", ".join(f"o.{c}::text AS {c}" if c in JSON_COLUMNS else f"o.{c}"
+                         for c in ROW_COLUMNS)  # fmt: skip
     due = "o.status = ? AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)"
     if dialect == "postgres":
         return (f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due}"
