@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: s
     from lotus_daemon.control import DaemonError, check_not_running, start_detached
 
     home_dir, url = _home_and_url(ctx, home, fabric_url)
-    args = ["--fabric-url", url, "--loops", loops, "--batch-size", str(batch_size)]
+    args = ["--loops", loops, "--batch-size", str(batch_size)]
     if ctx.obj.get("config"):
         args += ["--config", str(ctx.obj["config"])]
     if key_dir:
@@ -66,9 +67,10 @@ def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: s
             check_not_running(home_dir)
         except DaemonError as exc:
             raise click.ClickException(str(exc)) from exc
-        sys.exit(main(["--home", str(home_dir), *args]))
-    try:
-        info = start_detached(home_dir, args, timeout_sec=timeout)
+        sys.exit(main(["--home", str(home_dir), "--fabric-url", url, *args]))
+    try:  # the URL goes by environment: a password never shows in `ps`
+        info = start_detached(home_dir, args, timeout_sec=timeout,
+                              env={**os.environ, "LOTUS_FABRIC_URL": url})  # fmt: skip
     except DaemonError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -49,6 +49,7 @@ class _Slot:
     state: str = "starting"  # running, restarting, stopped, finished
     restarts: int = 0
     last_error: str | None = None
+    failing: bool = False  # its last run ended in an exception (stopped while backing off)
 
     def snapshot(self) -> dict[str, Any]:
         return {"component": self.loop.component, "state": self.state,
@@ -97,9 +98,21 @@ class Daemon:
                     slot.stop.set()  # last: it beats while the others finish
                 if slot.thread is not None:
                     slot.thread.join()
-            failed = any(s.state == "error" for s in self.slots)
-            beat(fabric, COMPONENT, ROUTER, "error" if failed else "stopped", self.snapshot())
+            self._last_beat(fabric)
             log.info("daemon %s: stopped", os.getpid())
+
+    def _last_beat(self, fabric: Any) -> None:
+        """`stopped` (or `error` if a loop was failing); a fresh connection if the long-idle
+        one broke. Never fatal: the loops have already finished their work."""
+        status = "error" if any(s.failing for s in self.slots) else "stopped"
+        try:
+            beat(fabric, COMPONENT, ROUTER, status, self.snapshot())
+        except Exception:
+            try:
+                with open_fabric(self.fabric_url, migrate=False) as fresh:
+                    beat(fresh, COMPONENT, ROUTER, status, self.snapshot())
+            except Exception:
+                log.exception("daemon %s: could not write the last heartbeat", os.getpid())
 
     def _start(self, slot: _Slot) -> None:
         ctx = LoopContext(self.fabric_url, self.key_dir, self.home, slot.stop,
@@ -116,6 +129,7 @@ class Daemon:
             try:
                 slot.loop.run(ctx)
             except Exception as exc:
+                slot.failing = True
                 slot.restarts += 1
                 slot.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 if time.monotonic() - t0 > 2 * BACKOFF_MAX_SEC:
@@ -131,6 +145,7 @@ class Daemon:
                     break
                 backoff = min(2 * backoff, BACKOFF_MAX_SEC)
                 continue
+            slot.failing = False
             if not slot.stop.is_set():  # returned by itself: its work is done
                 slot.state = "finished"
                 return

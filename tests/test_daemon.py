@@ -267,6 +267,35 @@ def test_a_failing_loop_is_restarted_and_reported(fabric_sqlite_url: str, tmp_pa
     assert b.status == "stopped" and b.detail["loops"]["flaky"]["state"] == "stopped"
 
 
+class _BrokenLoop(Loop):
+    name = component = "broken"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def run(self, ctx: LoopContext) -> None:
+        self.runs += 1
+        raise RuntimeError("cannot start")
+
+
+def test_a_daemon_stopped_while_a_loop_fails_says_error(fabric_sqlite_url: str,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    Fabric.open(fabric_sqlite_url).close()
+    broken = _BrokenLoop()
+    daemon = Daemon(fabric_sqlite_url, tmp_path / "keys", tmp_path, [broken], heartbeat_sec=0.1)
+    t = threading.Thread(target=daemon.serve)
+    t.start()
+    try:
+        wait_for(lambda: broken.runs >= 1, what="the loop's first run")
+    finally:
+        daemon.request_stop()
+        t.join(timeout=30)
+    with Fabric.open(fabric_sqlite_url) as fabric:
+        (b,) = [b for b in read_heartbeats(fabric) if b.component == "daemon"]
+    assert b.status == "error"
+    assert b.detail["loops"]["broken"]["last_error"] == "RuntimeError: cannot start"
+
+
 def test_daemon_resource_launches_reports_and_stops(fabric_sqlite_url: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     ensure_keys(MODULES, home / "keys")
