@@ -116,6 +116,7 @@ class RouteStats:
     lost: int = 0  # rows another router finished or took over before we committed
     conflicts: int = 0  # batches rolled back on a lock conflict and left for the next pass
     seconds: float = 0.0
+    check_cpu_s: float = 0.0  # CPU seconds in the envelope checks (the rest is I/O and SQL)
 
     @property
     def dead_total(self) -> int:
@@ -123,7 +124,7 @@ class RouteStats:
 
     def add(self, other: RouteStats) -> None:
         for name in ("batches", "read", "routed", "delivered", "duplicates", "retried",
-                     "lost", "conflicts", "seconds"):  # fmt: skip
+                     "lost", "conflicts", "seconds", "check_cpu_s"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.dead.items():
             self.dead[reason] = self.dead.get(reason, 0) + n
@@ -133,7 +134,8 @@ class RouteStats:
                 "delivered": self.delivered, "duplicates": self.duplicates,
                 "dead": dict(sorted(self.dead.items())), "retried": self.retried,
                 "lost": self.lost, "conflicts": self.conflicts,
-                "seconds": round(self.seconds, 3)}  # fmt: skip
+                "seconds": round(self.seconds, 3),
+                "check_cpu_s": round(self.check_cpu_s, 3)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,12 @@ class _Batch:
                 return 0
             raise
 
+    def _check(self, rows: Sequence[BoxRow], now: datetime, stats: RouteStats) -> list[Verdict]:
+        t0 = time.process_time()
+        verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)
+        stats.check_cpu_s += time.process_time() - t0
+        return verdicts
+
     def _claim_rows(self, tx: Tx, now: datetime) -> list[dict[str, Any]]:
         n = self.cfg.batch_size
         due = ts_in(tx.dialect, now)
@@ -391,7 +399,7 @@ class _Batch:
             with self.fabric.transaction() as tx:
                 rows = [to_box_row(self.module, "outbox", r) for r in self._claim_rows(tx, now)]
                 if rows:
-                    verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)
+                    verdicts = self._check(rows, now, stats)
                     done = _apply(tx, self.module, verdicts, now)
             if rows:
                 stats.add(done)
@@ -418,7 +426,7 @@ class _Batch:
         if not raw:
             return 0
         rows = [to_box_row(self.module, "outbox", r) for r in raw]
-        verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)  # no lock held
+        verdicts = self._check(rows, now, stats)  # no lock held
         stats.batches += 1
         stats.read += len(rows)
         try:
