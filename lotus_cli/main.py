@@ -150,3 +150,6 @@ cli.add_command(lessons)
 cli.add_command(braids)
 cli.add_command(router)
 cli.add_command(status)
+from lotus_cli.daemon import daemon  # noqa: E402
+
+cli.add_command(daemon)

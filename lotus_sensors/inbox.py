@@ -9,7 +9,8 @@ and the Herald router as a job (plus a sensor that starts it when no router is a
                        consumed in ONE transaction; beats "handler:<m>".
     herald_route       routes until the outboxes are drained (or max_seconds).
     herald_watch_sensor starts herald_route when outbox rows wait and no router process
-                       (`lotus router run`) has beaten recently.
+                       (`lotus router run` or the daemon's router loop) has beaten recently.
+    daemon_health_sensor observes the Lotus daemon's heartbeat (lotus_sensors/daemon.py).
 
 Everything is STOPPED by default: start sensors in the UI or with `dagster sensor start`.
 Merge `fabric_definitions(settings)` into the code location's Definitions.
@@ -29,8 +30,10 @@ from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.router import RouterConfig, pending_due, run_router
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
+from lotus_resources.daemon import DaemonResource
 from lotus_resources.fabric import FabricResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
+from lotus_sensors.daemon import daemon_health_sensor
 
 INBOX_SENSOR_INTERVAL_SEC = 5  # one cheap indexed query per tick
 INBOX_REQUESTS_PER_TICK = 50
@@ -191,9 +194,11 @@ def fabric_definitions(settings: Settings) -> dict[str, Any]:
     key_dir = default_key_dir(settings.home)
     return {
         "jobs": [*INBOX_JOBS.values(), herald_route_job],
-        "sensors": [*INBOX_SENSORS.values(), herald_watch_sensor],
+        "sensors": [*INBOX_SENSORS.values(), herald_watch_sensor, daemon_health_sensor],
         "resources": {
             "fabric_keys": FabricKeysResource(key_dir=key_dir),
             "herald": HeraldRouterResource(fabric_url=settings.fabric, key_dir=key_dir),
+            "daemon": DaemonResource(home=str(settings.home.resolve()),
+                                     fabric_url=settings.fabric, key_dir=key_dir),
         },
     }

@@ -250,3 +250,35 @@ def test_fast_validation_agrees_with_jsonschema() -> None:
             agree += 1
             invalid += not fast(x)
     assert agree == len(cases) * 250 and invalid > agree // 3
+
+
+# --- canonical bytes: the orjson fast path writes exactly json.dumps's bytes ---------------
+
+
+def _dumps(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")  # fmt: skip
+
+
+def test_canonical_json_fast_path_writes_the_same_bytes() -> None:
+    from lotus_core.fabric.envelope import _PLAIN_ORJSON, _scan, canonical_json
+
+    chars = "".join(chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF)
+    doc = {"s": chars, chars[:300]: [chars[i : i + 7] for i in range(0, 4000, 7)]}
+    assert _scan(doc) == _PLAIN_ORJSON and canonical_json(doc) == _dumps(doc)
+    rng = random.Random(7)
+    floats = []
+    while len(floats) < 20_000:
+        x = float(f"{rng.choice([-1, 1]) * 10 ** rng.uniform(-6, 18):.{rng.randint(1, 17)}g}")
+        if not x.is_integer():
+            floats.append(x)
+    for x in floats:
+        assert canonical_json({"x": x}) == _dumps({"x": x}), x
+    # What the fast path may not write falls back to json.dumps (or _plain first).
+    assert canonical_json({"big": 2**70, "f": 1.0}) == b'{"big":1180591620717411303424,"f":1}'
+    assert canonical_json({"t": (1, 2)}) == b'{"t":[1,2]}'
+    with pytest.raises(UnicodeEncodeError):  # as before: no UTF-8 form, invalid_envelope
+        canonical_json({"lone": "\ud800"})
+    for n in range(20):
+        env = example_envelope("sig", "ALPHA_PROPOSED", n)
+        assert canonical_json(env) == _dumps(env)

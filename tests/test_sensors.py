@@ -278,9 +278,9 @@ def test_definitions_validate_handler_lines_naming_file_and_key(tmp_path: Path) 
     assert {j.name for j in fab["jobs"]} == {"inbox_sig", "inbox_dm", "inbox_tr", "inbox_vis",
                                              "herald_route"}  # fmt: skip
     assert {s.name for s in fab["sensors"]} == {f"inbox_{m}_sensor" for m in MODULES} | {
-        "herald_watch_sensor"}  # fmt: skip
+        "herald_watch_sensor", "daemon_health_sensor"}  # fmt: skip
     assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in fab["sensors"])
-    assert set(fab["resources"]) == {"fabric_keys", "herald"}
+    assert set(fab["resources"]) == {"fabric_keys", "herald", "daemon"}
     root = tmp_path / "fabric"
     root.mkdir()
     src = default_root()

@@ -12,6 +12,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from lotus_core.store.url import Dialect
 
 
@@ -54,7 +56,15 @@ def json_in(value: Any) -> str | None:
 
 
 def json_out(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    """Parsed JSON text (dicts and lists pass through). orjson parses ~4x faster and gives
+    the same values; what it refuses (NaN, 1e400, lone surrogates, ints beyond 64 bits)
+    goes to json.loads, which decides as before."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def bool_in(dialect: Dialect, value: bool | None) -> Any:

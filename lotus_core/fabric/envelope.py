@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from lotus_core.fabric.contracts import ENVELOPE_ID, contracts, first_error
 from lotus_core.fabric.names import check_intent, check_module
 from lotus_core.fabric.ulid import new_ulid, timestamp_ms
@@ -64,10 +66,56 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON ({value!r})")
 
 
+# Floats whose repr json.dumps and orjson write alike (both shortest round-trip digits;
+# outside this range their exponent notations differ: 1e-05 vs 1e-5).
+_SAFE_FLOAT_MIN, _SAFE_FLOAT_MAX = 1e-4, 1e16
+_NEEDS_PLAIN, _PLAIN, _PLAIN_ORJSON = 0, 1, 2
+
+
+def _scan(value: Any) -> int:
+    """How `value` can be written canonically, found with one loop (no rebuild):
+    _NEEDS_PLAIN (an integral or non-finite float, a non-str key, a tuple...: `_plain`
+    first), _PLAIN (json.dumps as is) or _PLAIN_ORJSON (orjson writes the same bytes)."""
+    out = _PLAIN_ORJSON
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        x = pop()
+        t = type(x)
+        if t is str or t is int or t is bool or x is None:
+            continue
+        if t is dict:
+            for k, v in x.items():
+                if type(k) is not str:
+                    return _NEEDS_PLAIN
+                push(v)
+        elif t is list:
+            extend(x)
+        elif t is float:
+            if x.is_integer() or not math.isfinite(x):
+                return _NEEDS_PLAIN
+            if not _SAFE_FLOAT_MIN <= abs(x) < _SAFE_FLOAT_MAX:
+                out = _PLAIN
+        else:
+            return _NEEDS_PLAIN
+    return out
+
+
 def canonical_json(value: Any) -> bytes:
-    """The canonical UTF-8 JSON of `value`: sorted keys, no spaces, integral floats as ints."""
+    """The canonical UTF-8 JSON of `value`: sorted keys, no spaces, integral floats as ints.
+
+    The bytes are json.dumps's; orjson writes them ~5x faster when `_scan` proves it writes
+    the same (tests/test_module_envelope.py compares the two on every code point and on
+    random floats); it refuses ints beyond 64 bits and lone surrogates: json.dumps then."""
+    kind = _scan(value)
+    if kind == _PLAIN_ORJSON:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError too
+            pass
     return json.dumps(
-        _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        value if kind != _NEEDS_PLAIN else _plain(value),
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
     ).encode("utf-8")
 
 

@@ -1,7 +1,9 @@
 """A compiled yes/no validator for the JSON Schema keywords the fabric's payloads use.
 
 The router validates every envelope, and jsonschema spends ~300 us on one (it re-creates
-a validator per subschema); this closure tree answers "valid?" in a few microseconds.
+a validator per subschema). `compile_schema` writes the schema out as straight-line Python
+source (one function per object or array level, `return False` at the first failure) and
+compiles it: ~5x faster than a tree of closures, a few microseconds per payload.
 It is only a fast path: `compile_schema` returns None for any schema using a keyword it
 does not implement (the manifests' if/then/else, for one), and whenever it says "invalid"
 jsonschema is asked again for the verdict and the message. tests/test_module_envelope.py
@@ -67,95 +69,163 @@ def _unique(items: list[Any]) -> bool:
 
 def compile_schema(schema: Any) -> Check | None:
     """A predicate equivalent to the schema, or None if it uses unsupported keywords."""
+    gen = _Gen()
     try:
-        return _compile(schema)
+        entry = gen.function(schema)
     except Unsupported:
         return None
+    namespace: dict[str, Any] = dict(gen.consts)
+    namespace.update(json_equal=json_equal, _unique=_unique, _isnan=math.isnan)
+    exec(compile("\n".join(gen.lines), "<fastcheck>", "exec"), namespace)  # noqa: S102
+    return namespace[entry]
 
 
-def _compile(schema: Any) -> Check:
-    if schema is True:
-        return lambda v: True
-    if schema is False:
-        return lambda v: False
-    if not isinstance(schema, Mapping):
-        raise Unsupported(repr(schema))
-    unknown = set(schema) - SUPPORTED
-    if unknown:
-        raise Unsupported(str(sorted(unknown)))
-    checks: list[Check] = []
-    s = schema
+_NUM = "(isinstance({v}, (int, float)) and not isinstance({v}, bool))"
+_TYPE_EXPR = {
+    "object": "isinstance({v}, dict)",
+    "array": "isinstance({v}, list)",
+    "string": "isinstance({v}, str)",
+    "number": _NUM,
+    # JSON Schema: 1.0 is an integer.
+    "integer": "((isinstance({v}, int) and not isinstance({v}, bool))"
+               " or (isinstance({v}, float) and {v}.is_integer()))",
+    "boolean": "isinstance({v}, bool)",
+    "null": "{v} is None",
+}
+_COMPARE = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+# Keywords that need their own function (they descend into the value).
+_NESTED = {"properties", "additionalProperties", "propertyNames", "items", "allOf"}
 
-    if "type" in s:
-        names = s["type"] if isinstance(s["type"], list) else [s["type"]]
-        preds = [TYPES[n] for n in names]
-        checks.append(lambda v, preds=preds: any(p(v) for p in preds))
-    if "enum" in s:
-        options = list(s["enum"])
-        checks.append(lambda v, o=options: any(json_equal(v, x) for x in o))
-    if "const" in s:
-        checks.append(lambda v, c=s["const"]: json_equal(v, c))
 
-    # Strings.
-    if "pattern" in s:
-        rx = re.compile(s["pattern"])
-        checks.append(lambda v, rx=rx: not isinstance(v, str) or rx.search(v) is not None)
-    if "minLength" in s:
-        checks.append(lambda v, n=s["minLength"]: not isinstance(v, str) or len(v) >= n)
-    if "maxLength" in s:
-        checks.append(lambda v, n=s["maxLength"]: not isinstance(v, str) or len(v) <= n)
+class _Gen:
+    """Writes Python source for a schema: each function returns False at the first failed
+    keyword and True at the end; constants (patterns, enums) are module globals."""
 
-    # Numbers.
-    for key, ok in (
-        ("minimum", lambda v, n: v >= n),
-        ("maximum", lambda v, n: v <= n),
-        ("exclusiveMinimum", lambda v, n: v > n),
-        ("exclusiveMaximum", lambda v, n: v < n),
-    ):
-        if key in s:
-            checks.append(
-                lambda v, n=s[key], ok=ok: not _is_number(v) or (not math.isnan(v) and ok(v, n))
-            )
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
 
-    # Arrays.
-    if "minItems" in s:
-        checks.append(lambda v, n=s["minItems"]: not isinstance(v, list) or len(v) >= n)
-    if "maxItems" in s:
-        checks.append(lambda v, n=s["maxItems"]: not isinstance(v, list) or len(v) <= n)
-    if s.get("uniqueItems") is True:
-        checks.append(lambda v: not isinstance(v, list) or _unique(v))
-    if "items" in s:
-        item = _compile(s["items"])
-        checks.append(lambda v, item=item: not isinstance(v, list) or all(item(x) for x in v))
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.consts)}"
+        self.consts[name] = value
+        return name
 
-    # Objects.
-    if "required" in s:
-        req = list(s["required"])
-        checks.append(lambda v, req=req: not isinstance(v, dict) or all(k in v for k in req))
-    if "minProperties" in s:
-        checks.append(lambda v, n=s["minProperties"]: not isinstance(v, dict) or len(v) >= n)
-    if "maxProperties" in s:
-        checks.append(lambda v, n=s["maxProperties"]: not isinstance(v, dict) or len(v) <= n)
-    props = {k: _compile(sub) for k, sub in s.get("properties", {}).items()}
-    extra = _compile(s["additionalProperties"]) if "additionalProperties" in s else None
-    names = _compile(s["propertyNames"]) if "propertyNames" in s else None
-    if props or extra is not None or names is not None:
+    def function(self, schema: Any) -> str:
+        name = f"_f{len(self.consts)}"
+        self.consts[name] = None  # reserve the name
+        body: list[str] = []
+        self.checks(schema, "v", body, 1)
+        self.lines += [f"def {name}(v):", *body, "    return True", ""]
+        return name
 
-        def objects(v: Any, props=props, extra=extra, names=names) -> bool:
-            if not isinstance(v, dict):
-                return True
-            for k, x in v.items():
-                if names is not None and not names(k):
-                    return False
-                check = props.get(k, extra)
-                if check is not None and not check(x):
-                    return False
-            return True
+    def checks(self, s: Any, v: str, out: list[str], depth: int) -> None:
+        """Append to `out` the statements that return False unless `v` matches `s`."""
+        pad = "    " * depth
+        if s is True:
+            return
+        if s is False:
+            out.append(f"{pad}return False")
+            return
+        if not isinstance(s, Mapping):
+            raise Unsupported(repr(s))
+        unknown = set(s) - SUPPORTED
+        if unknown:
+            raise Unsupported(str(sorted(unknown)))
 
-        checks.append(objects)
-    for sub in s.get("allOf", ()):
-        checks.append(_compile(sub))
+        def fail_if(cond: str) -> None:
+            out.append(f"{pad}if {cond}:")
+            out.append(f"{pad}    return False")
 
-    if len(checks) == 1:
-        return checks[0]
-    return lambda v, checks=tuple(checks): all(c(v) for c in checks)
+        if "type" in s:
+            names = s["type"] if isinstance(s["type"], list) else [s["type"]]
+            if not all(n in _TYPE_EXPR for n in names):
+                raise Unsupported(f"type {names}")
+            fail_if("not (" + " or ".join(_TYPE_EXPR[n].format(v=v) for n in names) + ")")
+        if "enum" in s:
+            options = list(s["enum"])
+            if options and all(isinstance(o, str) for o in options):
+                fail_if(f"not (isinstance({v}, str) and {v} in {self.const(frozenset(options))})")
+            else:
+                fail_if(f"not any(json_equal({v}, x) for x in {self.const(options)})")
+        if "const" in s:
+            c = s["const"]
+            if isinstance(c, str):
+                fail_if(f"not (isinstance({v}, str) and {v} == {self.const(c)})")
+            else:
+                fail_if(f"not json_equal({v}, {self.const(c)})")
+        # Strings.
+        if "pattern" in s:
+            rx = self.const(re.compile(s["pattern"]))
+            fail_if(f"isinstance({v}, str) and {rx}.search({v}) is None")
+        if "minLength" in s:
+            fail_if(f"isinstance({v}, str) and len({v}) < {int(s['minLength'])}")
+        if "maxLength" in s:
+            fail_if(f"isinstance({v}, str) and len({v}) > {int(s['maxLength'])}")
+        # Numbers.
+        for key, op in _COMPARE.items():
+            if key in s:
+                n = self.const(s[key])
+                fail_if(f"{_NUM.format(v=v)} and (_isnan({v}) or not ({v} {op} {n}))")
+        # Arrays.
+        if "minItems" in s:
+            fail_if(f"isinstance({v}, list) and len({v}) < {int(s['minItems'])}")
+        if "maxItems" in s:
+            fail_if(f"isinstance({v}, list) and len({v}) > {int(s['maxItems'])}")
+        if s.get("uniqueItems") is True:
+            fail_if(f"isinstance({v}, list) and not _unique({v})")
+        if "items" in s:
+            item = self.sub(s["items"])
+            fail_if(f"isinstance({v}, list) and not all({item}(x) for x in {v})")
+        # Objects.
+        if "required" in s and s["required"]:
+            have = " and ".join(f"{self.const(k)} in {v}" for k in s["required"])
+            fail_if(f"isinstance({v}, dict) and not ({have})")
+        if "minProperties" in s:
+            fail_if(f"isinstance({v}, dict) and len({v}) < {int(s['minProperties'])}")
+        if "maxProperties" in s:
+            fail_if(f"isinstance({v}, dict) and len({v}) > {int(s['maxProperties'])}")
+        props = s.get("properties", {})
+        extra = s.get("additionalProperties")
+        names = s.get("propertyNames")
+        if props or extra is not None or names is not None:
+            out.append(f"{pad}if isinstance({v}, dict):")
+            inner = pad + "    "
+            for key, sub in props.items():
+                if sub is True:
+                    continue
+                k = self.const(key)
+                out.append(f"{inner}if {k} in {v}:")
+                if self.simple(sub):
+                    x = f"x{depth}"
+                    out.append(f"{inner}    {x} = {v}[{k}]")
+                    self.checks(sub, x, out, depth + 2)
+                else:
+                    out.append(f"{inner}    if not {self.sub(sub)}({v}[{k}]):")
+                    out.append(f"{inner}        return False")
+            if names is not None and names is not True:
+                f = self.sub(names)
+                out.append(f"{inner}for k in {v}:")
+                out.append(f"{inner}    if not {f}(k):")
+                out.append(f"{inner}        return False")
+            if extra is False:
+                known = self.const(frozenset(props))
+                out.append(f"{inner}if not {known}.issuperset({v}):")
+                out.append(f"{inner}    return False")
+            elif extra is not None and extra is not True:
+                f, known = self.sub(extra), self.const(frozenset(props))
+                out.append(f"{inner}for k, x in {v}.items():")
+                out.append(f"{inner}    if k not in {known} and not {f}(x):")
+                out.append(f"{inner}        return False")
+        for sub in s.get("allOf", ()):
+            if self.simple(sub):
+                self.checks(sub, v, out, depth)
+            else:
+                fail_if(f"not {self.sub(sub)}({v})")
+
+    @staticmethod
+    def simple(s: Any) -> bool:
+        """True if `s` checks only the value itself (inlined; nesting stays shallow)."""
+        return isinstance(s, Mapping) and not (set(s) & _NESTED)
+
+    def sub(self, schema: Any) -> str:
+        return self.function(schema)

@@ -66,7 +66,6 @@ from lotus_core.fabric.queue import (
     ENVELOPE_COLUMNS,
     ROW_COLUMNS,
     BoxRow,
-    envelope_params,
     to_box_row,
 )
 from lotus_core.fabric.signing import SIG_PREFIX
@@ -117,6 +116,7 @@ class RouteStats:
     lost: int = 0  # rows another router finished or took over before we committed
     conflicts: int = 0  # batches rolled back on a lock conflict and left for the next pass
     seconds: float = 0.0
+    check_cpu_s: float = 0.0  # CPU seconds in the envelope checks (the rest is I/O and SQL)
 
     @property
     def dead_total(self) -> int:
@@ -124,7 +124,7 @@ class RouteStats:
 
     def add(self, other: RouteStats) -> None:
         for name in ("batches", "read", "routed", "delivered", "duplicates", "retried",
-                     "lost", "conflicts", "seconds"):  # fmt: skip
+                     "lost", "conflicts", "seconds", "check_cpu_s"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.dead.items():
             self.dead[reason] = self.dead.get(reason, 0) + n
@@ -134,7 +134,8 @@ class RouteStats:
                 "delivered": self.delivered, "duplicates": self.duplicates,
                 "dead": dict(sorted(self.dead.items())), "retried": self.retried,
                 "lost": self.lost, "conflicts": self.conflicts,
-                "seconds": round(self.seconds, 3)}  # fmt: skip
+                "seconds": round(self.seconds, 3),
+                "check_cpu_s": round(self.check_cpu_s, 3)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,14 @@ def _marks(n: int) -> str:
     return ", ".join("?" for _ in range(n))
 
 
+JSON_COLUMNS = ("to_modules", "tags", "payload")
+
+
 def _claim_sql(module: str, dialect: str) -> str:
     cols = ", ".join(f"o.{c}" for c in ROW_COLUMNS)
+    if dialect == "postgres":  # JSONB as text: json_out parses it with orjson, ~4x faster
+        cols = ", ".join(f"o.{c}::text AS {c}" if c in JSON_COLUMNS else f"o.{c}"
+                         for c in ROW_COLUMNS)  # fmt: skip
     due = "o.status = ? AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)"
     if dialect == "postgres":
         return (f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due}"
@@ -242,28 +249,31 @@ def _claim_sql(module: str, dialect: str) -> str:
     )
 
 
-def _insert_inbox(tx: Tx, target: str, envs: Sequence[Mapping[str, Any]]) -> int:
-    """Insert into `target`'s inbox, skipping any row that repeats an event_id or a
-    dedupe_key already there (target-less ON CONFLICT covers both unique indexes)."""
-    if not envs:
+def _seq_filter(dialect: str, seqs: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+    """`seq IN (...)`: one array parameter on PostgreSQL, one mark per seq on SQLite."""
+    if dialect == "postgres":
+        return "o.seq = ANY(?)", (list(seqs),)
+    return f"o.seq IN ({_marks(len(seqs))})", tuple(seqs)
+
+
+def _insert_inbox(tx: Tx, module: str, target: str, seqs: Sequence[int]) -> int:
+    """Copy outbox rows `seqs` of `module` into `target`'s inbox in ONE set-based statement
+    (the envelope columns as stored: nothing is re-encoded or re-sent), in seq order,
+    skipping any row that repeats an event_id or a dedupe_key already there (target-less
+    ON CONFLICT covers both unique indexes)."""
+    if not seqs:
         return 0
-    rows = [envelope_params(tx.dialect, e) for e in envs]
-    head = f"INSERT INTO {inbox_table(target)} ({', '.join(ENVELOPE_COLUMNS)}) VALUES "
-    one = f"({_marks(len(ENVELOPE_COLUMNS))})"
-    if tx.dialect == "postgres":
-        # One multi-row statement per 1,000 rows: ~1/3 faster than a pipelined executemany.
-        n = 0
-        for i in range(0, len(rows), 1000):
-            part = rows[i : i + 1000]
-            sql = head + ", ".join([one] * len(part)) + " ON CONFLICT DO NOTHING"
-            n += tx.execute(sql, [v for r in part for v in r])
-        return n
-    cur = tx.raw.cursor()
-    try:
-        cur.executemany(head + one + " ON CONFLICT DO NOTHING", rows)
-        return max(cur.rowcount, 0)
-    finally:
-        cur.close()
+    cols = ", ".join(ENVELOPE_COLUMNS)
+    src = ", ".join(f"o.{c}" for c in ENVELOPE_COLUMNS)
+    n = 0
+    for i in range(0, len(seqs), 2000):  # SQLite: stay far below its bound-parameter limit
+        where, params = _seq_filter(tx.dialect, seqs[i : i + 2000])
+        n += tx.execute(
+            f"INSERT INTO {inbox_table(target)} ({cols}) SELECT {src} FROM"
+            f" {outbox_table(module)} o WHERE {where} ORDER BY o.seq ON CONFLICT DO NOTHING",
+            params,
+        )
+    return max(n, 0)
 
 
 def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> RouteStats:
@@ -280,24 +290,25 @@ def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> R
     good = [v for v in verdicts if v.reason is None]
     if good:
         seqs = [v.row.seq for v in good]
+        where, params = _seq_filter(tx.dialect, seqs)
         moved = {int(r["seq"]) for r in tx.query(
-            f"UPDATE {outbox} SET status = ?, consumed_at = ?, last_error = NULL"
-            f" WHERE status = ? AND seq IN ({_marks(len(seqs))}) RETURNING seq",
-            (PROCESSED, when, PENDING, *seqs))}  # fmt: skip
+            f"UPDATE {outbox} AS o SET status = ?, consumed_at = ?, last_error = NULL"
+            f" WHERE o.status = ? AND {where} RETURNING seq",
+            (PROCESSED, when, PENDING, *params))}  # fmt: skip
         stats.routed += len(moved)
         stats.lost += len(good) - len(moved)
-        by_target: dict[str, list[Mapping[str, Any]]] = {}
+        by_target: dict[str, list[int]] = {}
         for v in good:
             if v.row.seq in moved:
                 for t in v.targets:
-                    by_target.setdefault(t, []).append(v.row.envelope)
+                    by_target.setdefault(t, []).append(v.row.seq)
         for target in sorted(by_target):  # one order for every router: no lock cycles
             tx.lock(inbox_table(target))
         for target in sorted(by_target):
-            envs = by_target[target]
-            n = _insert_inbox(tx, target, envs)
+            seqs = by_target[target]
+            n = _insert_inbox(tx, module, target, seqs)
             stats.delivered += n
-            stats.duplicates += len(envs) - n
+            stats.duplicates += len(seqs) - n
     dead_rows = []
     for v in verdicts:
         if v.reason is None:
@@ -368,6 +379,12 @@ class _Batch:
                 return 0
             raise
 
+    def _check(self, rows: Sequence[BoxRow], now: datetime, stats: RouteStats) -> list[Verdict]:
+        t0 = time.process_time()
+        verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)
+        stats.check_cpu_s += time.process_time() - t0
+        return verdicts
+
     def _claim_rows(self, tx: Tx, now: datetime) -> list[dict[str, Any]]:
         n = self.cfg.batch_size
         due = ts_in(tx.dialect, now)
@@ -382,7 +399,7 @@ class _Batch:
             with self.fabric.transaction() as tx:
                 rows = [to_box_row(self.module, "outbox", r) for r in self._claim_rows(tx, now)]
                 if rows:
-                    verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)
+                    verdicts = self._check(rows, now, stats)
                     done = _apply(tx, self.module, verdicts, now)
             if rows:
                 stats.add(done)
@@ -409,7 +426,7 @@ class _Batch:
         if not raw:
             return 0
         rows = [to_box_row(self.module, "outbox", r) for r in raw]
-        verdicts = check_rows(self.module, rows, self.keys, self.models_map, now)  # no lock held
+        verdicts = self._check(rows, now, stats)  # no lock held
         stats.batches += 1
         stats.read += len(rows)
         try:

@@ -1,0 +1,76 @@
+"""The Lotus daemon as a Dagster resource: its HANDLE, not its host.
+
+Dagster's guidance for streaming work: keep the long-running process outside runs and
+give Dagster a handle to launch it, stop it and ask whether it is healthy. The handle
+drives the `lotus daemon` CLI (which owns the pid file and its lock) in a subprocess, and
+reads health from the daemon's heartbeat in the fabric; daemon_health_sensor observes it.
+"""
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import dagster as dg
+
+from lotus_core.fabric.codec import utc_now
+from lotus_core.fabric.heartbeats import read_heartbeats
+from lotus_core.fabric.status import health
+from lotus_core.store.fabric import Fabric
+from lotus_resources.router import LOTUS_MAIN
+
+DAEMON_COMPONENT = "daemon"  # lotus_daemon/loops/heartbeat.py
+
+
+class DaemonResource(dg.ConfigurableResource):
+    """Handle on the `lotus daemon` of one LOTUS_HOME: launch, stop, status, health."""
+
+    home: str
+    fabric_url: str
+    key_dir: str | None = None
+    stale_after_sec: float = 30.0
+
+    def command(self, verb: str, *extra: str) -> list[str]:
+        cmd = [sys.executable, "-c", LOTUS_MAIN, "daemon", verb, "--home", self.home, *extra]
+        if verb in ("start", "status"):
+            cmd += ["--fabric-url", self.fabric_url]
+        if verb == "start" and self.key_dir:
+            cmd += ["--key-dir", self.key_dir]
+        return cmd
+
+    def _run(self, verb: str, *extra: str, ok: tuple[int, ...] = (0,)) -> dict[str, Any]:
+        proc = subprocess.run(self.command(verb, *extra, "--json"), capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        if proc.returncode not in ok:
+            raise RuntimeError(f"lotus daemon {verb} failed ({proc.returncode}): "
+                               f"{proc.stderr.strip() or proc.stdout.strip()}")  # fmt: skip
+        return json.loads(proc.stdout)
+
+    def launch(self, *, timeout_sec: float = 60.0) -> dict[str, Any]:
+        """Start the daemon detached (it outlives the caller); returns its pid file. Raises
+        RuntimeError if one already runs or it fails at start-up."""
+        return self._run("start", "--timeout", str(timeout_sec))
+
+    def stop(self, *, timeout_sec: float = 30.0) -> dict[str, Any]:
+        """SIGTERM it and wait for the exit; `was_running` says whether there was one."""
+        return self._run("stop", "--timeout", str(timeout_sec))
+
+    def status(self) -> dict[str, Any]:
+        """What `lotus daemon status --json` says: running, pid, each loop's heartbeat."""
+        return self._run("status", "--stale-after", str(self.stale_after_sec), ok=(0, 3))
+
+    def heartbeat(self) -> dict[str, Any] | None:
+        """The daemon's last heartbeat row, read straight from the fabric (cheap)."""
+        with Fabric.open(self.fabric_url) as fabric:
+            beats = [b for b in read_heartbeats(fabric) if b.component == DAEMON_COMPONENT]
+        if not beats:
+            return None
+        b = beats[0]
+        return {"status": b.status, "pid": b.pid, "host": b.host, "age_s": b.age_s(),
+                "detail": b.detail, "beat_at": b.beat_at.isoformat()}  # fmt: skip
+
+    def health(self) -> str:
+        """ok / stale / unknown, by the daemon's heartbeat (as `lotus status` judges)."""
+        with Fabric.open(self.fabric_url) as fabric:
+            beats = [b for b in read_heartbeats(fabric) if b.component == DAEMON_COMPONENT]
+        return health(beats, utc_now(), self.stale_after_sec)
