@@ -37,18 +37,6 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-TYPES: dict[str, Check] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "number": _is_number,
-    # JSON Schema: 1.0 is an integer.
-    "integer": lambda v: _is_number(v) and (isinstance(v, int) or float(v).is_integer()),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-
-
 def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: 1 == 1.0, but true != 1; objects and arrays compared deeply."""
     if isinstance(a, bool) or isinstance(b, bool):
