@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, lake_window_in
-from lotus_core.dsi import annotate, expert_table, fit_dsi, load_registry
+from lotus_core.dsi import annotate, expert_table, expert_timings, fit_dsi, load_registry
 from lotus_core.microtape.schema import empty_frame
 from lotus_resources.lake import LakeResource
 
@@ -60,6 +60,7 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: pd.DataFrame
     result = annotate(frames, model)
     t2 = time.perf_counter()
     table = expert_table(day, frames, model, result)
+    timings = expert_timings(model, result)
     ann = result.annotations
     flags = {s.id: int(result.outputs[s.id].f.sum()) for s in model.experts}
     yield dg.Output(ann, output_name="dsi_annotations", metadata={
@@ -76,7 +77,10 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: pd.DataFrame
         "experts": len(table),
         "active": int(table["active"].sum()),
         "table": dg.MetadataValue.md(table[[
-            "expert_id", "kind", "version", "reliability", "weight", "latency_p50_us",
-            "day_episodes", "day_hit_rate", "contribution", "redundancy"]].to_markdown(
+            "expert_id", "kind", "version", "reliability", "weight",
+            "day_episodes", "day_hit_rate", "contribution", "redundancy"]].assign(
+                latency_p50_us=[timings.get(e, {}).get("latency_p50_us")
+                                for e in table["expert_id"]]).to_markdown(
                 index=False, floatfmt=".3g")),
+        "timings": timings,  # wall-clock: metadata only, so the table is reproducible
     })

@@ -10,7 +10,7 @@ the same functions:
 See docs/dsi.md for every definition.
 """
 
-from lotus_core.dsi.annotate import DsiResult, annotate, expert_table
+from lotus_core.dsi.annotate import DsiResult, annotate, expert_table, expert_timings
 from lotus_core.dsi.evaluate import Match, episodes, match_flags, occurrences
 from lotus_core.dsi.experts import ExpertOutput
 from lotus_core.dsi.grammar import GrammarSpecError, compile_grammar, run_grammar
@@ -33,6 +33,7 @@ __all__ = [
     "dsi_schema",
     "episodes",
     "expert_table",
+    "expert_timings",
     "fit_dsi",
     "load_registry",
     "match_flags",

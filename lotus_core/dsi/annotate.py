@@ -127,10 +127,7 @@ def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
         c = count(out, coin, ts, y, move, reg.cadence_ms)
         others = result.llr - st.weight * np.clip(out.z, -reg.fusion.z_cap, reg.fusion.z_cap)
         contrib = result.annotations["mx_evidence"].to_numpy() - expit(others)
-        lat = result.latency_us[spec.id]
         row.update({
-            "latency_p50_us": float(np.median(lat)) if lat else np.nan,
-            "fit_seconds": st.fit_seconds,
             "fitted": bool(st.expert.fitted or not st.expert.learned),
             "fit_rows": st.expert.fit_rows,
             "hist_trials": st.counts.trials, "hist_successes": st.counts.successes,
@@ -146,3 +143,14 @@ def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
         })
         rows.append(row)
     return typed_expert_table(rows)
+
+
+def expert_timings(model: DsiModel, result: DsiResult) -> dict[str, dict[str, float]]:
+    """Wall-clock figures per expert (median compute µs per frame, fit seconds): run
+    metadata, never table columns, so the tables stay byte-identical on re-runs."""
+    out: dict[str, dict[str, float]] = {}
+    for st in model.experts:
+        lat = result.latency_us.get(st.id) or []
+        out[st.id] = {"latency_p50_us": round(float(np.median(lat)), 3) if lat else 0.0,
+                      "fit_seconds": round(float(st.fit_seconds), 4)}
+    return out

@@ -91,8 +91,6 @@ EXPERT_COLUMNS: dict[str, pa.Column] = {
     "base_rate": _col(F64, _UNIT),
     "hist_days": _col(I32, pa.Check.ge(0)),
     # NaN only on inactive experts' rows (they are listed, not run)
-    "latency_p50_us": _col(F64, pa.Check.ge(0.0), nullable=True),
-    "fit_seconds": _col(F64, pa.Check.ge(0.0), nullable=True),
     "fitted": _col(BOOL),
     "fit_rows": _col(I64, pa.Check.ge(0)),
     "hist_trials": _col(I64, pa.Check.ge(0)),
