@@ -134,9 +134,9 @@ def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
           kinds={"parquet", "pandas"},
           description="Tonight's compiled patch set (precedence detector > meta > field, "
-          "conflicts by BQS and specificity, a cvxpy choice under the caps, a bounded step "
-          "from last night's set), written to the fabric's sig_priors as a new version "
-          "(scoring tomorrow) and here as before/after rows.")
+          "conflicts by BQS and specificity, a MILP choice (scipy, HiGHS) under the caps, a "
+          "bounded step from last night's set), written to the fabric's sig_priors as a new "
+          "version (scoring tomorrow) and here as before/after rows.")
 def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
                   fabric: FabricResource, braids: pd.DataFrame, meta_braids: pd.DataFrame,
                   lesson_atoms: pd.DataFrame) -> dg.Output:
