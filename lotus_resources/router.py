@@ -24,6 +24,7 @@ from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.status import health
 from lotus_core.store.fabric import Fabric
+from lotus_daemon.pidfile import pid_alive
 
 LOTUS_MAIN = "from lotus_cli.main import cli; cli()"  # `lotus` with this interpreter
 
@@ -90,30 +91,15 @@ class HeraldRouterResource(dg.ConfigurableResource):
         if beat is None or beat["host"] != socket.gethostname() or not beat["pid"]:
             return False
         pid = int(beat["pid"])
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_sec
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.1)
         return False
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, dead but not yet reaped by its parent, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def default_key_dir(home: Path) -> str:
