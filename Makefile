@@ -30,7 +30,7 @@ test: setup
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=12
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

@@ -22,7 +22,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.synth import generate_days
 from lotus_core.synth.spec import DecoySpec, EffectSpec, SynthSpec
 
-pytestmark = pytest.mark.xdist_group("learning_loop")
+pytestmark = [pytest.mark.xdist_group("learning_loop"), pytest.mark.slow]
 
 START = date(2026, 2, 2)
 DAYS = [f"2026-02-0{i}" for i in range(2, 7)]  # nights 1..4 learn, day 5 is scored with priors

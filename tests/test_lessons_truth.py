@@ -90,6 +90,7 @@ def test_naive_difference_ranks_the_decoy_high_which_is_why_the_estimator_is_dr(
     assert abs(dr) < 1.5
 
 
+@pytest.mark.slow
 def test_null_days_promote_nothing_in_at_least_95_percent_of_20_seeds():
     promoted = []
     for seed in range(20):
@@ -102,6 +103,7 @@ def test_null_days_promote_nothing_in_at_least_95_percent_of_20_seeds():
     assert len(promoted) <= 1
 
 
+@pytest.mark.slow
 def test_a_vanished_effect_is_sunset_by_the_watchdog_and_its_patch_reverted():
     frame = make_learning_frame(days=8, seed=5, delta_bps=DELTA, vanish_from_day=5)
     days = sorted(frame["date"].unique())

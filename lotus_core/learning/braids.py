@@ -8,7 +8,8 @@ meta    compositions of two active micro braids of one detector (INTERSECT when 
         own DR estimate beats BOTH parents' BQS and holds on the newest (out-of-sample)
         fold. Its patches are increments over the parents (lotus_core.learning.algebra).
 field   a rule active with one sign in >= 2 detectors, re-estimated pooled over every
-        detector; kept when significant there, it carries ATTENUATE(0.5) of the pooled
+        detector and coin; kept when significant there, holding out of sample and in every
+        coin with enough of it, it carries ATTENUATE(0.5) of the pooled
         effect, LIFT_ONLY when positive and PENALTY_ONLY when negative, to the detectors
         that have not learned it themselves (policy scope).
 """
@@ -231,7 +232,8 @@ def _field(active: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame, q: Qua
             continue
         mask, feats = got
         est = dr_mask(units, mask, feats, int(sign), cfg)
-        if not (est.p05 > 0 and np.isfinite(est.oos_uplift) and sign * est.oos_uplift > 0):
+        if not (est.p05 > 0 and np.isfinite(est.oos_uplift) and sign * est.oos_uplift > 0
+                and _every_coin_agrees(frame, mask, est.psi, int(sign), cfg)):
             continue
         base = attenuate(_effect(cfg, est.uplift), 0.5)
         op = "LIFT_ONLY" if sign > 0 else "PENALTY_ONLY"
@@ -246,6 +248,17 @@ def _field(active: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame, q: Qua
                                       _bqs(cfg, est, n_lit, bins), eff,
                                       min(group["expires_on"].dropna(), default=None)))
     return rows
+
+
+def _every_coin_agrees(frame: pd.DataFrame, mask: np.ndarray, psi: np.ndarray, sign: int,
+                       cfg: LearningConfig) -> bool:
+    """A field pattern must hold in every coin that has enough of it (same-sign mean psi)."""
+    coins = frame["coin"].astype(str).to_numpy()
+    for coin in sorted(set(coins)):
+        mine = coins == coin
+        if (mine & mask).sum() >= cfg.search.min_support and sign * psi[mine].mean() <= 0:
+            return False
+    return True
 
 
 def finish(rows: list[dict]) -> pd.DataFrame:

@@ -10,7 +10,7 @@ block, fitted on earlier folds only: its mean psi is the out-of-sample check.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +33,7 @@ class MaskEstimate:
     boot_sd: float
     support: int
     oos_uplift: float  # mean psi over the newest fold's set windows (nan: none)
+    psi: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0))
 
 
 def _design(units: UnitSet, exclude: set[int]) -> sp.csr_matrix:
@@ -89,4 +90,5 @@ def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
         ci_hi=float(np.quantile(draws, 1 - q)),
         p05=float(np.quantile((sign or 1) * draws, 0.05)),
         boot_sd=float(np.std(draws, ddof=1)), support=int(mask.sum()), oos_uplift=oos,
+        psi=psi,
     )
