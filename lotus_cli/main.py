@@ -87,13 +87,14 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
 
 def _print_summary(outcomes: list) -> None:
     click.echo(f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>7}{'microtape':>11}"
-               f"{'windows':>9}{'published':>11}")
+               f"{'windows':>9}{'published':>11}{'lessons':>9}{'priors':>8}")
     for o in outcomes:
         f = o.figures
         click.echo(f"{o.day:<12}{'ok' if o.success else 'FAILED':<8}{f.get('coins', 0):>6}"
                    f"{f.get('frames', 0):>11,}{f.get('dead_letters', 0):>7,}"
                    f"{f.get('microtape_rows', 0):>11,}{f.get('windows', 0):>9,}"
-                   f"{f.get('published', 0):>11,}")
+                   f"{f.get('published', 0):>11,}{f.get('lessons_active', 0):>9,}"
+                   f"{'v' + str(f['priors_ver']) if 'priors_ver' in f else '-':>8}")
     ok = sum(o.success for o in outcomes)
     click.echo(f"{ok}/{len(outcomes)} day(s) materialised; "
                f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "

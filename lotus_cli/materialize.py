@@ -82,6 +82,12 @@ def day_figures(lake: Lake, day: str) -> dict[str, int]:
         events = lake.read("signal_events", day, columns=["published"])
         out["windows"] = len(events)
         out["published"] = int(events["published"].sum())
+    if lake.exists("lessons", day):
+        state = lake.read("lessons", day, columns=["state"])["state"]
+        out["lessons_active"] = int((state == "active").sum())
+    if lake.exists("active_priors", day):
+        ver = lake.read("active_priors", day, columns=["priors_ver"])["priors_ver"]
+        out["priors_ver"] = int(ver.iloc[0]) if len(ver) else 0
     return out
 
 
