@@ -215,10 +215,6 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
-def _iso(d: date | None) -> str | None:
-    return d.isoformat() if d else None
-
-
 def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningConfig,
           previous: pd.DataFrame, day: str, window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lessons, watchdog alerts) for the night of `day`; `frame`/`lits` hold the training

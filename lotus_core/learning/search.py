@@ -115,18 +115,6 @@ def _pair_rows(units: UnitSet, sums: ScopeSums, a: np.ndarray, b: np.ndarray) ->
     return sums.pair_base[fa, fb] + units.literal_value[a] * sizes[fb] + units.literal_value[b]
 
 
-def scope_row(units: UnitSet, sums: ScopeSums, scope: tuple[int, ...]) -> int:
-    """The scope-table row of a conjunction of 0..2 literals (flat ids)."""
-    if not scope:
-        return 0
-    if len(scope) == 1:
-        return 1 + int(scope[0])
-    a, b = sorted(scope, key=lambda lit: units.literal_feature[lit])
-    fa, fb = int(units.literal_feature[a]), int(units.literal_feature[b])
-    va, vb = int(units.literal_value[a]), int(units.literal_value[b])
-    return int(sums.pair_base[fa, fb] + va * len(units.values[fb]) + vb)
-
-
 def enumerate_rules(units: UnitSet, max_literals: int) -> np.ndarray:
     """(R, 3) flat literal ids of every conjunction of 1..max_literals literals on distinct
     features, padded with -1; sorted literal ids within a rule."""
