@@ -45,7 +45,7 @@ def _run(settings, instance, day, selection=None):
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once per worker even if xdist interleaves modules
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
     feed = root / "feed"
