@@ -6,6 +6,7 @@ scored without them. Re-running a partition is byte-identical."""
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -45,9 +46,9 @@ def _run(settings, instance, day, selection=None):
     return result
 
 
-@pytest.fixture(scope="session")  # built once per worker even if xdist interleaves modules
-def loop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop")
+@contextmanager
+def _loop(root: Path):
+    """Generate the market and materialise every day, in order (about 5 min)."""
     feed = root / "feed"
     generate_days(feed, START, len(DAYS), ["BTC", "ETH", "SOL"], seed=424242, spec=SPEC,
                   hours=(6, 14))
@@ -65,7 +66,15 @@ def _planted_lesson(lessons: pd.DataFrame) -> pd.DataFrame:
     return mine[[("oi_pctl_bin", "hi") in parse_cond_key(r) for r in mine["rule"]]]
 
 
-def test_the_nights_learn_the_planted_context_and_write_priors(loop):
+def test_the_closed_loop_learns_improves_the_next_day_and_reruns_identically(tmp_path):
+    """One test, one build: the market is generated and materialised once, then judged."""
+    with _loop(tmp_path) as loop:
+        _learned_the_planted_context(loop)
+        _next_day_with_priors_beats_the_same_day_without(loop)
+        _rerunning_the_newest_day_is_byte_identical(loop)
+
+
+def _learned_the_planted_context(loop):
     settings, _, _ = loop
     lake = Lake(settings.lake_dir)
     night = lake.read("lessons", DAYS[3])
@@ -83,7 +92,7 @@ def test_the_nights_learn_the_planted_context_and_write_priors(loop):
     assert in_force.extra, "the fitted quantiser edges travel with the priors version"
 
 
-def test_next_day_scored_with_priors_beats_the_same_day_without(loop):
+def _next_day_with_priors_beats_the_same_day_without(loop):
     settings, instance, root = loop
     day = DAYS[4]
     lake = Lake(settings.lake_dir)
@@ -128,7 +137,7 @@ def _partition_bytes(lake_dir: Path, day: str) -> dict[str, bytes]:
             for p in sorted(lake_dir.glob(f"*/date={day}/part.parquet"))}
 
 
-def test_rerunning_a_partition_is_byte_identical(loop):
+def _rerunning_the_newest_day_is_byte_identical(loop):
     """The newest day, whose inputs cannot have changed since it ran. (An older day re-run
     after its next day exists fills its pending late horizons: signal_eval's documented
     behaviour, and everything downstream follows.)"""
