@@ -14,6 +14,7 @@ from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
 from lotus_core.learning.config import load_learning
+from lotus_core.learning.lessons import watchdog_alerts as watchdog_alerts_of
 from lotus_core.learning.priors_store import (
     nightly_source,
     read_priors_for_date,
@@ -88,13 +89,7 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
 def watchdog_alerts(context: dg.AssetExecutionContext, fabric: FabricResource,
                     fabric_keys: FabricKeysResource, lessons: pd.DataFrame) -> dg.Output:
     day = context.partition_key
-    hit = lessons[(lessons["state"] == "sunset") & (lessons["state_since"] == day)
-                  & lessons["reason"].str.startswith("watchdog:").fillna(False)]
-    out = pd.DataFrame({
-        "lesson_id": hit["lesson_id"], "detector_id": hit["detector_id"], "rule": hit["rule"],
-        "reason": hit["reason"].str.removeprefix("watchdog:"),
-        "uplift_oos": hit["oos_uplift"], "p05_oos": hit["oos_p05"],
-        "support_oos": hit["oos_support"]}).reset_index(drop=True)
+    out = watchdog_alerts_of(lessons, day)
     with fabric.open() as store:
         posted = publish_watchdog_alerts(store, out.to_dict("records"), day,
                                          fabric_keys.keyring())

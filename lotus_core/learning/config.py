@@ -9,10 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lotus_core.signals.context import LITERALS
+from lotus_core.signals.priors import EDGE_NAMES
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 
 MAX_FEATURES = 15
-EDGE_NAMES = ("pctl_edges", "mx_edges", "depth_edges", "spread_edges")
 
 
 class _Strict(BaseModel):

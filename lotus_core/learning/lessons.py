@@ -236,7 +236,6 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
     total = sum(s.rules_searched for s in searched.values())
     zc = z_crit(cfg, total)
     rows: list[dict] = []
-    alerts: list[dict] = []
     watchdog = Watchdog(cfg, int(newest))
     for det, s in searched.items():
         for key, (rule, d, mdl, bins) in s.details.items():
@@ -299,9 +298,6 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
                     base.update({"oos_uplift": up, "oos_p05": p05, "oos_support": sup})
                     if bad:
                         why = "watchdog:" + bad
-                        alerts.append({"lesson_id": lid, "detector_id": p["detector_id"],
-                                       "rule": p["rule"], "reason": bad, "uplift_oos": up,
-                                       "p05_oos": p05, "support_oos": sup})
             if why:
                 out.append({**base, "state": "sunset", "state_since": day, "reason": why})
             else:
@@ -337,10 +333,20 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
         r.update(state="active", state_since=day, activated_on=day, reason="activated",
                  expires_on=(today + timedelta(days=cfg.activation.ttl_days)).isoformat())
     lessons = _finish(out, day, window, q)
-    alerts_df = pd.DataFrame(alerts, columns=["lesson_id", "detector_id", "rule", "reason",
-                                              "uplift_oos", "p05_oos", "support_oos"])
-    alerts_df = alerts_df.sort_values("lesson_id", kind="stable").reset_index(drop=True)
-    return lessons, alerts_df
+    return lessons, watchdog_alerts(lessons, day)
+
+
+def watchdog_alerts(lessons: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The lessons the watchdog sunset on `day`, as alert rows (one derivation, used by the
+    lessons stage and the watchdog_alerts asset alike)."""
+    hit = lessons[(lessons["state"] == "sunset") & (lessons["state_since"] == day)
+                  & lessons["reason"].str.startswith("watchdog:").fillna(False)]
+    return pd.DataFrame({
+        "lesson_id": hit["lesson_id"], "detector_id": hit["detector_id"], "rule": hit["rule"],
+        "reason": hit["reason"].str.removeprefix("watchdog:"),
+        "uplift_oos": hit["oos_uplift"], "p05_oos": hit["oos_p05"],
+        "support_oos": hit["oos_support"]}).sort_values("lesson_id", kind="stable") \
+        .reset_index(drop=True)
 
 
 COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins", "horizon_s",
