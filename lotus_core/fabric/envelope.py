@@ -105,7 +105,7 @@ def canonical_json(value: Any) -> bytes:
     """The canonical UTF-8 JSON of `value`: sorted keys, no spaces, integral floats as ints.
 
     The bytes are json.dumps's; orjson writes them ~5x faster when `_scan` proves it writes
-    the same (tests/test_module_envelope.py compares the two on every code point and on
+    the same (tests/core/fabric/test_module_envelope.py compares the two on every code point and on
     random floats); it refuses ints beyond 64 bits and lone surrogates: json.dumps then."""
     kind = _scan(value)
     if kind == _PLAIN_ORJSON:

@@ -6,7 +6,7 @@ source (one function per object or array level, `return False` at the first fail
 compiles it: ~5x faster than a tree of closures, a few microseconds per payload.
 It is only a fast path: `compile_schema` returns None for any schema using a keyword it
 does not implement (the manifests' if/then/else, for one), and whenever it says "invalid"
-jsonschema is asked again for the verdict and the message. tests/test_module_envelope.py
+jsonschema is asked again for the verdict and the message. tests/core/fabric/test_module_envelope.py
 checks the two agree on thousands of mutated instances. Schemas must have their $refs
 inlined first (contracts.py does).
 """

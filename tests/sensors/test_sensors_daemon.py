@@ -29,7 +29,7 @@ from lotus_core.fabric.signing import ensure_keys, sign
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.url import sqlite_url
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WAIT_SEC = 90.0
 

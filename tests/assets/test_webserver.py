@@ -22,7 +22,7 @@ import pytest
 
 from tests.helpers import REAL_RECORDING
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DAY = "2025-01-26"
 QUERY = """{ assetNodes { assetKey { path } partitionDefinition { type name } } }"""

@@ -14,7 +14,7 @@ from lotus_core.feed.parse import file_sha256, parse_recording
 from lotus_core.feed.recordings import list_days, truth_path
 from lotus_core.synth import SynthSpec, generate_days
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 MANIFEST = read_manifest(FIXTURES)
 
 

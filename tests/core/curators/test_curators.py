@@ -24,7 +24,7 @@ from lotus_core.curators.config import SOFT_CURATORS, VETO_CURATORS
 from lotus_core.curators.kpis import effective_number
 from lotus_core.signals import ids, score_day
 from lotus_core.signals.schema import CURATOR_KPIS_SCHEMA, CURATOR_LOG_SCHEMA
-from lotus_core.signals.testkit import constant_dsi, fixture_sha256, fixture_tape, history_of
+from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape, history_of
 
 DAY = "2026-01-05"
 

@@ -12,7 +12,7 @@ import yaml
 from lotus_core.signals import SpecError, load_detectors, run_detectors
 from lotus_core.signals.detectors import episode_starts
 from lotus_core.signals.spec import DetectorSpec
-from lotus_core.signals.testkit import FIXTURES, fixture_tape
+from tests.kits.signals_kit import FIXTURES, fixture_tape
 
 DAY = "2026-01-02"
 

@@ -13,7 +13,7 @@ from lotus_core.signals.context import CondKeyError, canonical_cond_key, parse_c
 from lotus_core.signals.kernel import Caps, det_sigma, resonance
 from lotus_core.signals.quality import history_quality
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
-from lotus_core.signals.testkit import constant_dsi, fixture_sha256, fixture_tape, history_of
+from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape, history_of
 
 HIST = ["2026-01-02", "2026-01-03"]
 DAY = "2026-01-04"

@@ -15,7 +15,7 @@ import pytest
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import MICROTAPE_SCHEMA, MicroTapeParams, build_microtape
 from lotus_core.synth import default_spec, generate_day
-from tests.test_microtape import _assert_causal, _cut_points
+from tests.core.microtape.test_microtape import _assert_causal, _cut_points
 
 PARAMS = MicroTapeParams(rv_pctl_window_ms=600_000, ctx_pctl_window_ms=1_200_000,
                          candle_pctl_min=5)

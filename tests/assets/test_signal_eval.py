@@ -15,7 +15,7 @@ from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
 from lotus_core.evaluation import SIGNAL_EVAL_SCHEMA, evaluate_windows
-from lotus_core.signals.testkit import FIXTURES
+from tests.kits.signals_kit import FIXTURES
 from lotus_core.store.lake import Lake
 
 STR = pd.StringDtype(na_value=np.nan)

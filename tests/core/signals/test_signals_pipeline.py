@@ -15,7 +15,7 @@ from lotus_core.config import load_settings
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals import validate_sigbus
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
-from lotus_core.signals.testkit import FIXTURES, fixture_sha256
+from tests.kits.signals_kit import FIXTURES, fixture_sha256
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lotus_core.fabric.faults import fault_plan
+from tests.kits.fabric_faults import fault_plan
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox

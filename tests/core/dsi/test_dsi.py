@@ -36,7 +36,7 @@ from lotus_core.microtape import build_microtape
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.schemas import ASSET_SCHEMAS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 HIST_DAY, DAY = "2026-01-02", "2026-01-03"
 REGISTRY = load_registry()
 IDS = [e.id for e in REGISTRY.active]

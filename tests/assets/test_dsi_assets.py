@@ -18,7 +18,7 @@ from lotus_core.config import load_settings
 from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.store.lake import Lake
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
 ALL = [raw_feed, microtape_frames, dsi_assets]  # just this chain, whatever else is defined
 

@@ -64,7 +64,7 @@ def test_default_key_dir_is_under_lotus_home(
 ) -> None:
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "lh"))
     assert default_key_dir() == tmp_path / "lh" / "keys"
-    gitignore = (Path(__file__).resolve().parent.parent / ".gitignore").read_text().split()
+    gitignore = (Path(__file__).resolve().parents[3] / ".gitignore").read_text().split()
     assert "/keys/" in gitignore and ".lotus/" in gitignore  # never committed
 
 

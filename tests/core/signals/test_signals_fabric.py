@@ -21,7 +21,7 @@ from lotus_core.signals import (
     score_day,
     validate_sigbus,
 )
-from lotus_core.signals.testkit import constant_dsi, fixture_sha256, fixture_tape
+from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape
 
 DAY = "2026-01-03"
 

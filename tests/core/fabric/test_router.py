@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.connect import open_fabric
 from lotus_core.fabric.examples import example_envelope
-from lotus_core.fabric.faults import fault_plan
+from tests.kits.fabric_faults import fault_plan
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.inbox import deliver_to_inbox, read_inbox
 from lotus_core.fabric.keyring import Keyring

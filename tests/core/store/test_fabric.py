@@ -177,7 +177,7 @@ def test_concurrent_opens_apply_each_migration_once(fabric_url: str, tmp_path: P
 
 def test_default_sql_dir_has_the_same_migrations_for_both_dialects() -> None:
     sql_dir = default_sql_dir()
-    assert sql_dir == Path(__file__).resolve().parent.parent / "sql"
+    assert sql_dir == Path(__file__).resolve().parents[3] / "sql"
     labels = {d: [m.label for m in discover(sql_dir, d)] for d in ("sqlite", "postgres")}
     assert labels["sqlite"] == labels["postgres"]
     assert labels["sqlite"][0] == "0001_feed_dead_letter"

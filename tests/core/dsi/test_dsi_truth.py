@@ -26,7 +26,7 @@ from lotus_core.feed.recordings import list_days, truth_path
 from lotus_core.microtape import build_microtape
 from lotus_core.synth import default_spec, generate_day
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 REGISTRY = load_registry()
 GRAMMARS = {"wick_triplet": "wick_triplet", "depth_vacuum": "depth_vacuum",
             "sweep_then_stall": "sweep_then_stall"}  # expert id -> planted pattern type

@@ -19,7 +19,7 @@ from lotus_core.microtape import (
 )
 from lotus_core.microtape.grid import rolling_pctl
 from lotus_core.microtape.regime import classify
-from lotus_core.microtape.testkit import (
+from tests.kits.microtape_kit import (
     bbo,
     book,
     candle,
