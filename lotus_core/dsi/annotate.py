@@ -2,7 +2,8 @@
 describe each expert's day (`expert_table`, the `dsi_experts` rows).
 
 Annotation is causal: every expert is causal and the model was fitted on earlier days, so
-the row at t is unchanged when the frames after t are cut off (tests/core/dsi/test_dsi.py proves it).
+the row at t is unchanged when the frames after t are cut off
+(tests/core/dsi/test_dsi.py proves it).
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import build_signal_assets
-from tests.kits.audits_badkit import load_bad, tampered
 from lotus_core.config import load_settings
 from lotus_core.signals import load_detectors
-from tests.kits.signals_kit import FIXTURES
 from lotus_core.store.lake import Lake
 from tests.core.audits.test_audits import BAD
+from tests.kits.audits_badkit import load_bad, tampered
+from tests.kits.signals_kit import FIXTURES
 
 DAY = "2026-01-02"
 ASSETS = [raw_feed, microtape_frames, *AUDIT_ASSETS, *AUDIT_CHECKS,

@@ -15,8 +15,8 @@ from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
 from lotus_core.evaluation import SIGNAL_EVAL_SCHEMA, evaluate_windows
-from tests.kits.signals_kit import FIXTURES
 from lotus_core.store.lake import Lake
+from tests.kits.signals_kit import FIXTURES
 
 STR = pd.StringDtype(na_value=np.nan)
 MIDNIGHT = 1_767_398_400_000  # 2026-01-03T00:00:00Z

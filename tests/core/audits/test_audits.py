@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from lotus_core.audits import audit_day, card_rows, label_shuffle, rolling_origin_gap, status_of
-from tests.kits.audits_badkit import load_bad, tampered
 from lotus_core.audits.result import AuditConfig
 from lotus_core.curators.council import detector_status
 from lotus_core.signals import load_detectors, score_day
+from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import fixture_tape
 
 DAY = "2026-01-03"

@@ -22,7 +22,6 @@ from click.testing import CliRunner
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.connect import open_fabric
 from lotus_core.fabric.examples import example_envelope
-from tests.kits.fabric_faults import fault_plan
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.inbox import deliver_to_inbox, read_inbox
 from lotus_core.fabric.keyring import Keyring
@@ -35,6 +34,7 @@ from lotus_core.fabric.signing import ensure_keys, sign, verify
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.url import sqlite_url
 from lotus_resources.router import HeraldRouterResource
+from tests.kits.fabric_faults import fault_plan
 
 NOW = datetime.now(UTC)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.kits.fabric_faults import fault_plan
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.store.fabric import Fabric
 from lotus_resources.router import LOTUS_MAIN
+from tests.kits.fabric_faults import fault_plan
 
 N_POSTS = 10_000
 SEED = 20260105

@@ -19,6 +19,7 @@ from lotus_core.microtape import (
 )
 from lotus_core.microtape.grid import rolling_pctl
 from lotus_core.microtape.regime import classify
+from tests.helpers import REAL_RECORDING
 from tests.kits.microtape_kit import (
     bbo,
     book,
@@ -28,7 +29,6 @@ from tests.kits.microtape_kit import (
     random_feed,
     trade,
 )
-from tests.helpers import REAL_RECORDING
 
 T0 = 1_767_355_200_000  # 2026-01-02 12:00:00 UTC, a Friday
 BPS = 1e4

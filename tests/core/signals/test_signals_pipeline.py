@@ -15,9 +15,9 @@ from lotus_core.config import load_settings
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals import validate_sigbus
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
-from tests.kits.signals_kit import FIXTURES, fixture_sha256
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]
 OUTPUTS = ["signal_events", "curator_log", "curator_kpis", "meta_signals", "detector_windows"]
