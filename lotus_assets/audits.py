@@ -23,7 +23,7 @@ class AuditAssetConfig(dg.Config):
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": dg.AssetIn("microtape_frames"),
-         "history": history_in("detector_windows", HISTORY_DAYS)},
+         "history": history_in("detector_windows", HISTORY_DAYS, "history_days")},
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md).",
 )

@@ -1,4 +1,14 @@
-"""The Dagster code location: assets, resources, jobs and schedules built from the settings."""
+"""The Dagster code location. `defs` is loaded lazily (Dagster's `@definitions`): importing
+this module reads no settings; loading the code location calls `build_definitions` with
+the settings of that moment, which merges one `Definitions` per area:
+
+    assets + checks   (lake windows sized from the shared settings, lotus_assets/partitions.py)
+    lotus_daily job + nightly schedule                  (lotus_sensors/schedules.py)
+    inbox jobs + sensors                                (lotus_sensors/inbox.py)
+    herald_route job + herald_watch_sensor              (lotus_sensors/herald.py)
+    daemon_health_sensor                                (lotus_sensors/daemon.py)
+    resources, each built once                          (build_resources)
+"""
 
 
 import dagster as dg
@@ -9,42 +19,60 @@ from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.feed import raw_feed
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
+from lotus_assets.partitions import size_windows
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_core.config import Settings, load_settings
+from lotus_core.config.shared import SharedValues, shared_values
+from lotus_resources.daemon import DaemonResource
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
-from lotus_resources.router import FabricKeysResource, default_key_dir
-from lotus_sensors.inbox import fabric_definitions
-from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
+from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
+from lotus_sensors.daemon import daemon_definitions
+from lotus_sensors.herald import herald_definitions
+from lotus_sensors.inbox import inbox_definitions
+from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
           *LEARNING_ASSETS]
+"""The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
+
+
+def build_assets(values: SharedValues) -> list[dg.AssetsDefinition]:
+    """ASSETS with every shared-size lake window sized from `values`."""
+    return size_windows(ASSETS, values)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     lake = LakeResource(root=str(settings.lake_dir.resolve()))
+    key_dir = default_key_dir(settings.home)
     return {
         "lake": lake,
         "lake_io": LakeIOManager(lake=lake),
         "fabric": FabricResource(url=settings.fabric),
         "feed": FeedSource(feed_dir=str(settings.feed_dir.resolve()),
                            verify_manifest=settings.verify_manifest),
-        "fabric_keys": FabricKeysResource(key_dir=default_key_dir(settings.home)),
+        "fabric_keys": FabricKeysResource(key_dir=key_dir),
+        "herald": HeraldRouterResource(fabric_url=settings.fabric, key_dir=key_dir),
+        "daemon": DaemonResource(home=str(settings.home.resolve()),
+                                 fabric_url=settings.fabric, key_dir=key_dir),
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Assets and the nightly schedule, plus the module fabric's inbox sensors and jobs."""
-    fabric = fabric_definitions(settings)
-    return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=AUDIT_CHECKS,
-        jobs=[lotus_daily_job, *fabric["jobs"]],
-        schedules=[nightly_schedule],
-        sensors=fabric["sensors"],
-        resources={**build_resources(settings), **fabric["resources"]},
+    """The whole code location for `settings` (see the module docstring)."""
+    values = shared_values(settings)
+    return dg.Definitions.merge(
+        dg.Definitions(assets=build_assets(values), asset_checks=AUDIT_CHECKS),
+        daily_definitions(values),
+        inbox_definitions(),
+        herald_definitions(),
+        daemon_definitions(),
+        dg.Definitions(resources=build_resources(settings)),
     )
 
 
-defs = build_definitions(load_settings())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dg dev` / `dagster dev -w workspace.yaml` load: the current settings' location."""
+    return build_definitions(load_settings())

@@ -11,11 +11,12 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_core.config.settings import DsiSettings
 from lotus_core.dsi import annotate, expert_table, expert_timings, fit_dsi, load_registry
 from lotus_core.microtape.schema import empty_frame
 from lotus_resources.lake import LakeResource
 
-HISTORY_DAYS = 3
+HISTORY_DAYS = DsiSettings().history_days
 """Earlier MicroTape days the learned experts and the reliabilities are fitted on."""
 
 
@@ -31,7 +32,8 @@ def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFram
 @dg.multi_asset(
     partitions_def=daily_partitions,
     group_name="dsi",
-    ins={"microtape_frames": lake_window_in("microtape_frames", -HISTORY_DAYS, 0)},
+    ins={"microtape_frames": lake_window_in("microtape_frames", -HISTORY_DAYS, 0,
+                                                "dsi_history_days")},
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},

@@ -36,8 +36,8 @@ class LearningConfigPath(dg.Config):
 
 
 def _window_ins() -> dict[str, dg.AssetIn]:
-    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0),
-            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0)}
+    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days"),
+            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days")}
 
 
 def _tw(config: LearningConfigPath, events, evals, atoms=None):  # noqa: ANN001, ANN202

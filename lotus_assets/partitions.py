@@ -1,26 +1,76 @@
 """Every learning stage is partitioned by UTC day."""
 
+from collections.abc import Sequence
+
 import dagster as dg
+
+from lotus_core.config.shared import SharedValues
 
 PARTITIONS_START = "2025-01-01"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 
+SIZED_BY = "lotus/sized_by"
+"""AssetIn metadata: the shared value (lotus_core.config.shared) that sizes a lake window."""
 
-def lake_window_in(asset: str, start_offset: int, end_offset: int) -> dg.AssetIn:
+
+def lake_window_in(asset: str, start_offset: int, end_offset: int,
+                   sized_by: str | None = None) -> dg.AssetIn:
     """An input holding `asset`'s partitions from `start_offset` to `end_offset` days around
     this one (inclusive), concatenated by the lake IO manager with a `date` column; missing
     days are skipped. Dagster allows one input per upstream asset, so a stage that needs
-    its own day too asks for a window that includes offset 0."""
+    its own day too asks for a window that includes offset 0. A window `sized_by` a shared
+    value is re-sized from the settings when the code location is built (`size_windows`);
+    the offsets given here are the packaged defaults."""
     return dg.AssetIn(
         asset,
         partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=start_offset, end_offset=end_offset,
             allow_nonexistent_upstream_partitions=True),
-        metadata={"lake_history": True},
+        metadata={"lake_history": True, **({SIZED_BY: sized_by} if sized_by else {})},
     )
 
 
-def history_in(asset: str, days: int = 7) -> dg.AssetIn:
+def history_in(asset: str, days: int = 7, sized_by: str | None = None) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak)."""
-    return lake_window_in(asset, -days, -1)
+    return lake_window_in(asset, -days, -1, sized_by)
+
+
+def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:
+    """(start_offset, end_offset) of a window sized by the shared value `sized_by`."""
+    if sized_by == "window_days":         # the training window, tonight included
+        return -(values.window_days - 1), 0
+    if sized_by == "history_days":        # earlier days only
+        return -values.history_days, -1
+    if sized_by == "dsi_history_days":    # earlier days plus this one
+        return -values.dsi_history_days, 0
+    raise ValueError(f"unknown window size {sized_by!r}")
+
+
+def _resized(assets_def: dg.AssetsDefinition, values: SharedValues) -> dg.AssetsDefinition:
+    sized: dict[dg.AssetKey, str] = {}
+    for input_name, key in assets_def.node_keys_by_input_name.items():
+        meta = assets_def.node_def.input_def_named(input_name).metadata or {}
+        if SIZED_BY in meta:
+            sized[key] = str(meta[SIZED_BY])
+    if not sized:
+        return assets_def
+
+    def resize(spec: dg.AssetSpec) -> dg.AssetSpec:
+        deps = []
+        for dep in spec.deps:
+            if dep.asset_key in sized:
+                start, end = window_offsets(sized[dep.asset_key], values)
+                dep = dg.AssetDep(dep.asset_key, partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=start, end_offset=end,
+                    allow_nonexistent_upstream_partitions=True))
+            deps.append(dep)
+        return spec.replace_attributes(deps=deps)
+
+    return assets_def.map_asset_specs(resize)
+
+
+def size_windows(assets: Sequence[dg.AssetsDefinition],
+                 values: SharedValues) -> list[dg.AssetsDefinition]:
+    """`assets` with every `sized_by` window re-sized from `values` (built once per load)."""
+    return [_resized(a, values) for a in assets]

@@ -71,7 +71,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
         "microtape_frames": dg.AssetIn("microtape_frames"),
-        "history": history_in("detector_windows", HISTORY_DAYS),
+        "history": history_in("detector_windows", HISTORY_DAYS, "history_days"),
     }
     if with_dsi:
         ins["dsi_annotations"] = dg.AssetIn("dsi_annotations")

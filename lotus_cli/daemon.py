@@ -23,7 +23,7 @@ def daemon() -> None:
 
 
 def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None):
-    from lotus_cli.main import _settings
+    from lotus_cli.settings import cli_settings as _settings
 
     settings = _settings(ctx, home=home, fabric_url=fabric_url)
     return settings.home.resolve(), settings.fabric

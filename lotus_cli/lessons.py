@@ -20,7 +20,7 @@ BRAID_FIELDS = ["braid_id", "braid_type", "op", "parents", "detector_id", "rule"
 
 
 def _read(ctx: click.Context, asset: str, day: str) -> pd.DataFrame:
-    from lotus_cli.main import _settings
+    from lotus_cli.settings import cli_settings as _settings
     from lotus_core.store.lake import Lake
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -9,17 +10,14 @@ from pathlib import Path
 
 import click
 
-from lotus_core.config import ConfigError, Settings, load_settings
+from lotus_cli.settings import cli_settings
+from lotus_core.config.shared import shared_values
 
 warnings.filterwarnings("ignore", category=UserWarning, module=r"dagster\..*")
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 
-def _settings(ctx: click.Context, **overrides: object) -> Settings:
-    try:
-        return load_settings(ctx.obj.get("config"), overrides=dict(overrides))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+_settings = cli_settings  # the old name (subcommands import lotus_cli.settings.cli_settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,6 +133,7 @@ def show_config(ctx: click.Context) -> None:
     body = json.loads(settings.model_dump_json())
     body["lake_dir"] = str(settings.lake_dir)
     body["fabric"] = settings.fabric
+    body["shared"] = dataclasses.asdict(shared_values(settings))  # what every consumer sees
     click.echo(json.dumps(body, indent=2))
 
 

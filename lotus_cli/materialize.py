@@ -11,9 +11,11 @@ import dagster as dg
 
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import Settings
+from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
 from lotus_core.feed.recordings import list_days, recording_path
 from lotus_core.store.lake import Lake
+from lotus_sensors.schedules import daily_run_config
 
 
 class DayRangeError(ValueError):
@@ -98,7 +100,7 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
     job = build_definitions(settings).resolve_job_def("lotus_daily")
     lake = Lake(settings.lake_dir)
     run_config = {
-        "ops": {"microtape_frames": {"config": {"cadence_ms": settings.microtape.cadence_ms}}},
+        **daily_run_config(shared_values(settings)),
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
     outcomes = []

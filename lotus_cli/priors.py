@@ -17,7 +17,7 @@ _as_json = click.option("--json", "as_json", is_flag=True, help="Print machine-r
 @contextmanager
 def _open(ctx: click.Context, fabric_url: str | None) -> Iterator[Any]:
     """The settings' fabric; every known failure becomes a clear message and exit code 1."""
-    from lotus_cli.main import _settings
+    from lotus_cli.settings import cli_settings as _settings
     from lotus_core.learning.priors_store import PatchSetError, PriorsVersionError
     from lotus_core.store.errors import FabricError
     from lotus_core.store.fabric import Fabric

@@ -53,7 +53,7 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
     A crash or kill at any point loses nothing: each batch commits its deliveries, dead
     letters and outbox updates together, and delivery skips what an inbox already holds.
     """
-    from lotus_cli.main import _settings
+    from lotus_cli.settings import cli_settings as _settings
     from lotus_core.fabric.connect import open_fabric
     from lotus_core.fabric.keyring import Keyring
 

@@ -26,7 +26,7 @@ def _age(seconds: float | None) -> str:
 def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: str | None) -> None:
     """Show the module fabric's health: per module ok/stale/unknown (by heartbeat age), inbox
     lag (pending rows, oldest pending age), outbox backlog, dead letters by reason."""
-    from lotus_cli.main import _settings
+    from lotus_cli.settings import cli_settings as _settings
     from lotus_core.fabric.handlers import handler_table
     from lotus_core.fabric.manifests import ManifestError, load_modules
     from lotus_core.fabric.status import fabric_status

@@ -30,3 +30,8 @@ def daemon_health_sensor(context: dg.SensorEvaluationContext,
     if state != "ok":
         context.log.warning(text)
     return dg.SkipReason(text)
+
+
+def daemon_definitions() -> dg.Definitions:
+    """Needs the "daemon" resource."""
+    return dg.Definitions(sensors=[daemon_health_sensor])

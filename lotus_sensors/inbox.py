@@ -1,5 +1,5 @@
-"""Dagster on the module fabric: one sensor per module inbox, the handler jobs they start,
-and the Herald router as a job (plus a sensor that starts it when no router is alive).
+"""Dagster on the module fabric's inboxes: one sensor per module inbox and the handler jobs
+they start (the Herald router's job and sensor are in lotus_sensors/herald.py).
 
     inbox_<m>_sensor   each tick: rows new since its cursor (and late or retried ones,
                        lotus_core.fabric.watch) -> one RunRequest per row, run_key =
@@ -7,37 +7,26 @@ and the Herald router as a job (plus a sensor that starts it when no router is a
                        same work twice; beats heartbeat "sensor:inbox_<m>".
     inbox_<m>          the job a request starts: handle_row = the manifest's handler + mark
                        consumed in ONE transaction; beats "handler:<m>".
-    herald_route       routes until the outboxes are drained (or max_seconds).
-    herald_watch_sensor starts herald_route when outbox rows wait and no router process
-                       (`lotus router run` or the daemon's router loop) has beaten recently.
-    daemon_health_sensor observes the Lotus daemon's heartbeat (lotus_sensors/daemon.py).
 
 Everything is STOPPED by default: start sensors in the UI or with `dagster sensor start`.
-Merge `fabric_definitions(settings)` into the code location's Definitions.
+`inbox_definitions()` is merged into the code location's Definitions.
 """
 
 
 import json
-import time
-from typing import Any
 
 import dagster as dg
 
-from lotus_core.config import Settings
 from lotus_core.fabric.handlers import handle_row, handled_intents, handler_table
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
-from lotus_core.fabric.router import RouterConfig, pending_due, run_router
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
-from lotus_resources.daemon import DaemonResource
 from lotus_resources.fabric import FabricResource
-from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
-from lotus_sensors.daemon import daemon_health_sensor
+from lotus_resources.router import FabricKeysResource
 
 INBOX_SENSOR_INTERVAL_SEC = 5  # one cheap indexed query per tick
 INBOX_REQUESTS_PER_TICK = 50
-HERALD_WATCH_INTERVAL_SEC = 30
 
 
 class InboxRowConfig(dg.Config):
@@ -45,11 +34,6 @@ class InboxRowConfig(dg.Config):
 
     seq: int
     event_id: str
-
-
-class HeraldRouteConfig(dg.Config):
-    batch_size: int = 500
-    max_seconds: float = 300.0
 
 
 def inbox_job_name(module: str) -> str:
@@ -134,71 +118,13 @@ def _build_inbox_sensor(module: str, job: dg.JobDefinition) -> dg.SensorDefiniti
     return inbox_sensor
 
 
-@dg.op(description="Route envelopes from every outbox until none is due (or max_seconds).")
-def route_outboxes(context: dg.OpExecutionContext, config: HeraldRouteConfig,
-                 fabric: FabricResource, fabric_keys: FabricKeysResource) -> None:  # fmt: skip
-    cfg = RouterConfig(name="herald-job", batch_size=config.batch_size)
-    with fabric.open() as fab:
-        stats = run_router(fab, fabric_keys.keyring(), until_idle=True,
-                           max_seconds=config.max_seconds, config=cfg)  # fmt: skip
-        left = pending_due(fab)
-    context.log.info(f"herald_route: {json.dumps(stats.as_dict())}; still due: {left}")
-    if left:
-        context.log.warning(f"{left} outbox row(s) still due after {config.max_seconds} s")
-
-
-@dg.job(name="herald_route", description="The Herald router as a run: drain every outbox.")
-def herald_route_job() -> None:
-    route_outboxes()
-
-
-@dg.sensor(name="herald_watch_sensor", job=herald_route_job,
-           minimum_interval_seconds=HERALD_WATCH_INTERVAL_SEC,
-           default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Start herald_route when outbox rows wait and no router "
-                       "process beats.")  # fmt: skip
-def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: FabricResource,
-                        herald: HeraldRouterResource) -> dg.SensorResult:  # fmt: skip
-    with fabric.open() as fab:
-        due = pending_due(fab)
-    if not due:
-        return dg.SensorResult(skip_reason="outboxes are empty")
-    state = herald.health()
-    if state == "ok":
-        return dg.SensorResult(skip_reason=f"{due} due; router {herald.name!r} is alive")
-    active = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name="herald_route", statuses=[
-            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED]), limit=1)  # fmt: skip
-    if active:
-        return dg.SensorResult(skip_reason=f"{due} due; herald_route {active[0].run_id} running")
-    key = f"herald:{int(time.time() // HERALD_WATCH_INTERVAL_SEC)}"
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key, tags={"lotus/due": str(due)})])
-
-
 INBOX_JOBS = {m: _build_inbox_job(m) for m in MODULES}
 INBOX_SENSORS = {m: _build_inbox_sensor(m, INBOX_JOBS[m]) for m in MODULES}
 
 
-def fabric_definitions(settings: Settings) -> dict[str, Any]:
-    """The fabric's jobs, sensors and resources for `build_definitions` to merge:
-
-        fab = fabric_definitions(settings)
-        dg.Definitions(..., jobs=[..., *fab["jobs"]], sensors=fab["sensors"],
-                       resources={**build_resources(settings), **fab["resources"]})
-
-    Validates the manifests and their handler lines first (a bad one fails the code
-    location naming file and key). Needs the "fabric" resource (FabricResource).
-    """
+def inbox_definitions() -> dg.Definitions:
+    """The inbox jobs and sensors, for the code location to merge. Validates the manifests
+    and their handler lines first (a bad one fails the code location naming file and key).
+    Needs the "fabric" and "fabric_keys" resources."""
     handler_table(load_modules())
-    key_dir = default_key_dir(settings.home)
-    return {
-        "jobs": [*INBOX_JOBS.values(), herald_route_job],
-        "sensors": [*INBOX_SENSORS.values(), herald_watch_sensor, daemon_health_sensor],
-        "resources": {
-            "fabric_keys": FabricKeysResource(key_dir=key_dir),
-            "herald": HeraldRouterResource(fabric_url=settings.fabric, key_dir=key_dir),
-            "daemon": DaemonResource(home=str(settings.home.resolve()),
-                                     fabric_url=settings.fabric, key_dir=key_dir),
-        },
-    }
+    return dg.Definitions(jobs=list(INBOX_JOBS.values()), sensors=list(INBOX_SENSORS.values()))

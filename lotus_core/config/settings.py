@@ -24,6 +24,20 @@ class MicroTapeSettings(_Strict):
     cadence_ms: int = Field(1000, ge=50, le=60_000)
 
 
+class LearningSettings(_Strict):
+    config: Path | None = None                            # another learning.yaml
+    window_days: int | None = Field(None, ge=1, le=120)   # None: learning.yaml's
+
+
+class ScoringSettings(_Strict):
+    config: Path | None = None                            # another scoring.yaml
+    history_days: int | None = Field(None, ge=0, le=60)   # None: scoring.yaml's
+
+
+class DsiSettings(_Strict):
+    history_days: int = Field(3, ge=1, le=60)
+
+
 class FixtureSettings(_Strict):
     seed: int = 20260105
     start: date = date(2026, 1, 2)
@@ -45,6 +59,9 @@ class Settings(_Strict):
     fabric_url: str | None = None
     verify_manifest: bool = True
     microtape: MicroTapeSettings = MicroTapeSettings()
+    learning: LearningSettings = LearningSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    dsi: DsiSettings = DsiSettings()
     fixtures: FixtureSettings = FixtureSettings()
 
     @property

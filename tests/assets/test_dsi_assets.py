@@ -39,7 +39,7 @@ def test_dsi_assets_load_and_hang_off_the_microtape(settings):
     chain = dg.Definitions(assets=ALL, resources=build_resources(settings))
     dg.Definitions.validate_loadable(chain)
     graph = chain.resolve_asset_graph()
-    keys = {k.path[-1] for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    keys = {k.path[-1] for k in defs().resolve_asset_graph().get_all_asset_keys()}
     assert {"dsi_annotations", "dsi_experts"} <= keys  # wired into the code location
     for key in ("dsi_annotations", "dsi_experts"):
         node = graph.get(dg.AssetKey(key))

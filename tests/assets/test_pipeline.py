@@ -42,10 +42,10 @@ def _run(settings, instance, selection=None):
 
 
 def test_definitions_load_with_daily_partitions():
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(defs())
     for asset in (raw_feed, microtape_frames):
         assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     assert graph.get(dg.AssetKey("microtape_frames")).parent_keys == {dg.AssetKey("raw_feed")}
 
 

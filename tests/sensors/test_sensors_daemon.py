@@ -51,10 +51,10 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
     from lotus_assets.definitions import defs
 
-    names = {s.name for s in defs.sensors or ()}
+    names = {s.name for s in defs().sensors or ()}
     assert "inbox_sig_sensor" in names, (
         "lotus_assets.definitions lacks the fabric sensors: merge "
-        "lotus_sensors.inbox.fabric_definitions(settings) into build_definitions")
+        "lotus_sensors.inbox.inbox_definitions() into build_definitions")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

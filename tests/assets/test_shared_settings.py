@@ -1,0 +1,100 @@
+"""Each shared value, changed in a user `lotus.yaml`, is seen by every consumer: the CLI
+(`lotus config`), the code location's partition mappings (the lake windows the assets load),
+the `lotus_daily` job's run config (the launchpad's default), the nightly schedule's runs
+and the run config `lotus materialize` passes. And importing the code location reads no
+settings: only loading it does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from lotus_cli.main import cli
+from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
+from lotus_sensors.schedules import daily_run_config
+
+USER_YAML = """\
+microtape: {cadence_ms: 500}
+learning: {window_days: 5}
+scoring: {history_days: 2}
+dsi: {history_days: 4}
+"""
+
+# (asset, upstream) -> the offsets the user file implies
+WINDOWS = {
+    ("lesson_atoms", "signal_events"): (-4, 0),      # window_days 5, tonight included
+    ("lessons", "signal_eval"): (-4, 0),
+    ("braids", "signal_events"): (-4, 0),
+    ("meta_braids", "signal_eval"): (-4, 0),
+    ("signal_events", "detector_windows"): (-2, -1),  # history_days 2, earlier days only
+    ("detector_audits", "detector_windows"): (-2, -1),
+    ("dsi_annotations", "microtape_frames"): (-4, 0),  # dsi.history_days 4, plus today
+}
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "lotus.yaml").write_text(USER_YAML)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOTUS_CONFIG", raising=False)
+    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
+    from lotus_assets.definitions import defs
+
+    values = shared_values(load_settings())
+    assert (values.cadence_ms, values.window_days, values.history_days,
+            values.dsi_history_days) == (500, 5, 2, 4)
+
+    out = CliRunner().invoke(cli, ["config"])
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output)["shared"]
+    assert (shown["cadence_ms"], shown["window_days"], shown["history_days"],
+            shown["dsi_history_days"]) == (500, 5, 2, 4)
+
+    loaded = defs()  # the code location, as `dg dev` loads it
+    job = loaded.resolve_job_def("lotus_daily")
+    for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
+        for (asset, up), offsets in WINDOWS.items():
+            mapping = graph.get(dg.AssetKey(asset)).assets_def.get_partition_mapping(
+                dg.AssetKey(up))
+            assert isinstance(mapping, dg.TimeWindowPartitionMapping), (asset, up)
+            assert (mapping.start_offset, mapping.end_offset) == offsets, (asset, up)
+        # the window the lake IO manager is handed for one day
+        keys = graph.get_parent_partition_keys_for_child(
+            "2026-01-10", dg.AssetKey("signal_events"), dg.AssetKey("lesson_atoms"))
+        assert sorted(keys.partitions_subset.get_partition_keys()) == [
+            "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
+
+    ops = {"ops": {"microtape_frames": {"config": {"cadence_ms": 500}}}}
+    assert daily_run_config(values) == ops  # what `lotus materialize` passes
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == ops
+    schedule = loaded.resolve_schedule_def("lotus_nightly")
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 1, 4, 0, 30,
+                                                                       tzinfo=UTC))
+    (request,) = schedule.evaluate_tick(ctx).run_requests
+    assert request.partition_key  # (the last partition: end_offset=1 includes today)
+    assert job.partitioned_config.get_run_config_for_partition_key(
+        request.partition_key) == ops
+
+
+def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
+    """A broken lotus.yaml does not break the import, only the load (naming the key)."""
+    (tmp_path / "lotus.yaml").write_text("learning: {window_days: 0}\n")
+    code = ("import lotus_assets.definitions as d\n"
+            "try:\n    d.defs()\nexcept Exception as exc:\n    print('LOAD', exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "LOAD" in run.stdout and "learning.window_days" in run.stdout
