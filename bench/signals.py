@@ -55,7 +55,7 @@ def _dsi(frames):
 def phase_signals(frames_path: Path, sha256: str) -> dict:
     import pandas as pd
 
-    from lotus_core.signals import detect_day, score_day
+    from lotus_core.signals.pipeline import detect_day, score_day
     from lotus_core.signals.schema import SIGNAL_SCHEMAS
 
     day = "2026-01-06"

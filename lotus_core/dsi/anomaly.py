@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
+from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import CoinFrames, Day, Expert, ExpertOutput
 from lotus_core.dsi.features import anomaly_matrix
 from lotus_core.dsi.params import AnomalyParams, parse_params
-from lotus_core.dsi.registry import ExpertSpec
 
 
 class AnomalyExpert(Expert):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import CoinFrames, Expert, ExpertOutput
 from lotus_core.dsi.features import ewm, lag, trailing
 from lotus_core.dsi.params import DivergenceParams, parse_params
-from lotus_core.dsi.registry import ExpertSpec
 
 
 def rsi(mid: np.ndarray, n: int) -> np.ndarray:

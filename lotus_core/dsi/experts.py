@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lotus_core.dsi.expert_spec import ExpertSpec, LabelParams
 from lotus_core.dsi.features import coin_features
-from lotus_core.dsi.grammar import Grammar, GrammarSpecError, compile_grammar, run_grammar
-from lotus_core.dsi.params import PARAMS, parse_params
-from lotus_core.dsi.registry import ExpertSpec, LabelParams, RegistryError
+from lotus_core.dsi.grammar import Grammar, compile_grammar, run_grammar
 
 
 @dataclass(frozen=True)
@@ -117,27 +115,3 @@ class GrammarExpert(Expert):
     def run(self, coin: CoinFrames) -> ExpertOutput:
         f, d = run_grammar(self.grammar, coin.frames)
         return ExpertOutput(f, f.astype("float64"), f * self.reliability, d)
-
-
-def _kinds() -> dict[str, type[Expert]]:
-    from lotus_core.dsi.anomaly import AnomalyExpert
-    from lotus_core.dsi.divergence import DivergenceExpert
-    from lotus_core.dsi.sequence import SequenceExpert
-
-    return {"grammar": GrammarExpert, "anomaly": AnomalyExpert, "divergence": DivergenceExpert,
-            "sequence": SequenceExpert}
-
-
-def validate_spec(kind: str, spec: Mapping[str, Any], where: str) -> None:
-    """Raise RegistryError (naming the key) unless `spec` is valid for `kind`."""
-    if kind == "grammar":
-        try:
-            compile_grammar(spec, where)
-        except GrammarSpecError as exc:
-            raise RegistryError(str(exc)) from exc
-        return
-    parse_params(PARAMS[kind], spec, where)
-
-
-def make_expert(spec: ExpertSpec, seed: int, z_cap: float) -> Expert:
-    return _kinds()[spec.kind](spec, seed, z_cap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lotus_core.dsi.registry import LabelParams
+from lotus_core.dsi.expert_spec import LabelParams
 
 SQRT_60 = float(np.sqrt(60.0))
 

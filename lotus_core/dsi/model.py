@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lotus_core.dsi.experts import CoinFrames, Day, Expert, make_expert
+from lotus_core.dsi.experts import CoinFrames, Day, Expert
 from lotus_core.dsi.grammar import coin_slices
+from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.registry import LabelParams, Registry, load_registry
 from lotus_core.dsi.reliability import Counts, Posterior, count, weight

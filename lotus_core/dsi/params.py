@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lotus_core.dsi.registry import RegistryError
+from lotus_core.dsi.expert_spec import RegistryError
 
 
 @dataclass(frozen=True)

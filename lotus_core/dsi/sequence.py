@@ -18,10 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import CoinFrames, Day, Expert, ExpertOutput
 from lotus_core.dsi.features import sequence_matrix
 from lotus_core.dsi.params import SequenceParams, parse_params
-from lotus_core.dsi.registry import ExpertSpec
 
 
 @dataclass(frozen=True)

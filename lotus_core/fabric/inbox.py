@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from lotus_core.fabric import queue
+import lotus_core.fabric.queue as queue
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.errors import RouteError
 from lotus_core.fabric.manifests import ModelsMap, load_modules

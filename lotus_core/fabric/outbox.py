@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from lotus_core.fabric import queue
+import lotus_core.fabric.queue as queue
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.errors import DuplicateEventError

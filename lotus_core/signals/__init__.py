@@ -11,31 +11,23 @@ publication and the Signal Bus. Pure numpy/pandas (no dagster); docs/scoring.md.
     read_priors_for_date(fabric, day)                 the set in force for a scoring day
     publish: lotus_core.fabric.publish_alpha(fabric, bus payloads, keys) -> sig_outbox
     validate_sigbus(payload)                          against the fabric's sigbus-1.0.0
+
+`detect_day`, `score_day` and `SignalDay` are imported from `lotus_core.signals.pipeline`
+and the schemas from `lotus_core.signals.schema`: both use the curators, which use this
+package's specs and features, so the package itself exports only the layer below them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lotus_core.signals.bus import SigbusError, validate_sigbus
+from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.priors import NO_PRIORS, ActivePriors, Patch, parse_priors
+from lotus_core.signals.spec import DetectorSet, DetectorSpec, SpecError, load_detectors
+from lotus_core.signals.store import read_active_priors, read_priors_for_date
 
-# name -> defining module. Imported on first use (PEP 562), so that lotus_core.curators can
-# import lotus_core.signals.spec while lotus_core.signals.pipeline imports the curators.
-_EXPORTS = {
-    "SigbusError": "bus", "validate_sigbus": "bus",
-    "ScoringConfig": "config", "load_scoring": "config",
-    "run_detectors": "detectors",
-    "SignalDay": "pipeline", "detect_day": "pipeline", "score_day": "pipeline",
-    "NO_PRIORS": "priors", "ActivePriors": "priors", "Patch": "priors", "parse_priors": "priors",
-    "SIGNAL_SCHEMAS": "schema",
-    "DetectorSet": "spec", "DetectorSpec": "spec", "SpecError": "spec",
-    "load_detectors": "spec",
-    "read_active_priors": "store", "read_priors_for_date": "store",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lotus_core.signals' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"lotus_core.signals.{_EXPORTS[name]}"), name)
+__all__ = [
+    "NO_PRIORS", "ActivePriors", "DetectorSet", "DetectorSpec", "Patch", "ScoringConfig",
+    "SigbusError", "SpecError", "load_detectors", "load_scoring", "parse_priors",
+    "read_active_priors", "read_priors_for_date", "run_detectors", "validate_sigbus",
+]

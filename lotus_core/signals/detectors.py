@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lotus_core.signals import features as F
+import lotus_core.signals.features as F
 from lotus_core.signals.spec import (
     BreakoutRetestParams,
     DetectorSpec,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
 
-from lotus_core.signals import features as F
+import lotus_core.signals.features as F
 from lotus_core.signals.config import ScoringConfig
 
 META_COLUMNS = ("ms_kairos", "ms_entrain_r", "ms_asym_score", "ms_asym_z_oi",

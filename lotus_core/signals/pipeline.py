@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import lotus_core.signals.ids as ids
 from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.curators.council import detector_status, run_council
 from lotus_core.curators.kpis import curator_kpis
 from lotus_core.curators.publish import publish
-from lotus_core.signals import ids
 from lotus_core.signals.bus import GATES, bus_rows
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.context import cond_keys, literals

@@ -9,49 +9,12 @@ does not end the daemon. Adding one = a module here + a line in `LOOPS`.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from lotus_core.fabric.connect import open_fabric
-from lotus_core.store.fabric import Fabric
+from lotus_daemon.loops.base import Loop, LoopContext
 
-
-@dataclass
-class LoopContext:
-    """What a loop gets from the daemon: where the fabric and keys are, and when to stop."""
-
-    fabric_url: str
-    key_dir: Path
-    home: Path
-    stop: threading.Event
-    migrate: bool = True
-    options: dict[str, Any] = field(default_factory=dict)
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("lotus_daemon"))
-
-    def stopping(self) -> bool:
-        return self.stop.is_set()
-
-    def open_fabric(self) -> Fabric:
-        """A connection of the loop's own (SQLite connections are not shared by threads)."""
-        return open_fabric(self.fabric_url, migrate=self.migrate)
-
-
-class Loop:
-    """Base of every loop. `component` is the heartbeat row the loop beats."""
-
-    name: str = "loop"
-    component: str = "loop"
-
-    def run(self, ctx: LoopContext) -> None:
-        raise NotImplementedError
-
-    def info(self) -> dict[str, Any]:
-        """What the daemon's own heartbeat says about this loop (JSON-ready)."""
-        return {}
+__all__ = ["DEFAULT_LOOPS", "LOOPS", "Loop", "LoopContext"]
 
 
 def _router(options: dict[str, Any]) -> Loop:

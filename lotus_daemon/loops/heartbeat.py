@@ -14,7 +14,7 @@ from typing import Any
 
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import ROUTER
-from lotus_daemon.loops import Loop, LoopContext
+from lotus_daemon.loops.base import Loop, LoopContext
 
 COMPONENT = "daemon"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.router import RouterConfig, RouteStats, default_owner, run_router
-from lotus_daemon.loops import Loop, LoopContext
+from lotus_daemon.loops.base import Loop, LoopContext
 
 
 class RouterLoop(Loop):

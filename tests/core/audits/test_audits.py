@@ -14,7 +14,8 @@ import pytest
 from lotus_core.audits import audit_day, card_rows, label_shuffle, rolling_origin_gap, status_of
 from lotus_core.audits.result import AuditConfig
 from lotus_core.curators.council import detector_status
-from lotus_core.signals import load_detectors, score_day
+from lotus_core.signals import load_detectors
+from lotus_core.signals.pipeline import score_day
 from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import fixture_tape
 

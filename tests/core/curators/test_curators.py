@@ -22,7 +22,8 @@ from lotus_core.curators import (
 )
 from lotus_core.curators.config import SOFT_CURATORS, VETO_CURATORS
 from lotus_core.curators.kpis import effective_number
-from lotus_core.signals import ids, score_day
+from lotus_core.signals import ids
+from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.schema import CURATOR_KPIS_SCHEMA, CURATOR_LOG_SCHEMA
 from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape, history_of
 

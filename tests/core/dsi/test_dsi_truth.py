@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from lotus_core.dsi import load_registry, match_flags, occurrences
-from lotus_core.dsi.experts import ExpertOutput, make_expert
+from lotus_core.dsi.experts import ExpertOutput
+from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.model import split_coins
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.recordings import list_days, truth_path

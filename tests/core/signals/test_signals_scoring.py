@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.signals import load_detectors, load_scoring, parse_priors, score_day
+from lotus_core.signals import load_detectors, load_scoring, parse_priors
 from lotus_core.signals.config import DsiConfig
 from lotus_core.signals.context import CondKeyError, canonical_cond_key, parse_cond_key
 from lotus_core.signals.kernel import Caps, det_sigma, resonance
+from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.quality import history_quality
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
 from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape, history_of

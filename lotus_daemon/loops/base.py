@@ -1,0 +1,50 @@
+"""`Loop` and `LoopContext`, the base every daemon loop builds on (see the package docstring).
+
+Loop modules import them from here, not from the package, whose `LOOPS` registry imports
+the loop modules: importing the package from a loop would be a cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lotus_core.fabric.connect import open_fabric
+from lotus_core.store.fabric import Fabric
+
+
+@dataclass
+class LoopContext:
+    """What a loop gets from the daemon: where the fabric and keys are, and when to stop."""
+
+    fabric_url: str
+    key_dir: Path
+    home: Path
+    stop: threading.Event
+    migrate: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("lotus_daemon"))
+
+    def stopping(self) -> bool:
+        return self.stop.is_set()
+
+    def open_fabric(self) -> Fabric:
+        """A connection of the loop's own (SQLite connections are not shared by threads)."""
+        return open_fabric(self.fabric_url, migrate=self.migrate)
+
+
+class Loop:
+    """Base of every loop. `component` is the heartbeat row the loop beats."""
+
+    name: str = "loop"
+    component: str = "loop"
+
+    def run(self, ctx: LoopContext) -> None:
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """What the daemon's own heartbeat says about this loop (JSON-ready)."""
+        return {}
