@@ -41,7 +41,7 @@ def _envelopes(n: int, key_dir: Path) -> list[tuple[str, dict]]:
     keys = Keyring(key_dir)
     m = load_modules().map
     routes = [(s, i) for s in MODULES for i in sorted({x for ts in m.may_tag.get(s, {}).values()
-                                                        for x in ts})]  # fmt: skip
+                                                        for x in ts})]
     out = []
     for k in range(n):
         sender, intent = routes[k % len(routes)]
@@ -88,11 +88,11 @@ def phase_worker(url: str, key_dir: Path, start_at: float, name: str, batch: int
         time.sleep(max(0.0, start_at - time.time()))
         t0, cpu0, db0 = time.time(), time.process_time(), _proc_cpu_s(backend)
         total = run_router(fabric, keys, until_idle=True, max_seconds=300,
-                           config=RouterConfig(name=name, batch_size=batch, idle_sleep_sec=0.02))  # fmt: skip
+                           config=RouterConfig(name=name, batch_size=batch, idle_sleep_sec=0.02))
         t1, cpu1, db1 = time.time(), time.process_time(), _proc_cpu_s(backend)
     return {"routed": total.routed, "delivered": total.delivered, "t0": t0, "t1": t1,
             "dead": total.dead_total, "cpu_s": cpu1 - cpu0, "check_cpu_s": total.check_cpu_s,
-            "db_cpu_s": None if backend is None else db1 - db0}  # fmt: skip
+            "db_cpu_s": None if backend is None else db1 - db0}
 
 
 def _proc_cpu_s(pid: int | None) -> float:
@@ -125,7 +125,7 @@ def _drop_pg(server: str, name: str) -> None:
 
 
 def measure_throughput(url: str, envs: list[tuple[str, dict]], key_dir: Path, workers: int,
-                       batch: int) -> dict:  # fmt: skip
+                       batch: int) -> dict:
     from lotus_core.fabric.outbox import post_many_to_outbox
     from lotus_core.store.fabric import Fabric
 
@@ -142,7 +142,7 @@ def measure_throughput(url: str, envs: list[tuple[str, dict]], key_dir: Path, wo
                                "--url", url, "--key-dir", str(key_dir), "--start-at",
                                str(start_at), "--name", f"bench-{k}", "--batch", str(batch)],
                               stdout=subprocess.PIPE, text=True)
-             for k in range(workers)]  # fmt: skip
+             for k in range(workers)]
     results = []
     for p in procs:
         out, _ = p.communicate(timeout=600)
@@ -159,7 +159,7 @@ def measure_throughput(url: str, envs: list[tuple[str, dict]], key_dir: Path, wo
             "router_cpu_s": sum(r["cpu_s"] for r in results),
             "check_cpu_s": sum(r["check_cpu_s"] for r in results),
             "db_cpu_s": sum(db_cpu) if db_cpu else 0.0,
-            "load": max(load_before, _load())}  # fmt: skip
+            "load": max(load_before, _load())}
 
 
 def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
@@ -182,7 +182,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
     seen: dict[str, float] = {}
     rng = random.Random(5)
     envs = [sign(example_envelope("sig", "WATCHDOG_ALERT", 100_000 + i, ttl_sec=86_400),
-                 keys.private_key("sig")) for i in range(samples)]  # fmt: skip
+                 keys.private_key("sig")) for i in range(samples)]
 
     def writer() -> None:
         with Fabric.open(url) as fabric:
@@ -197,7 +197,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
     with dg.DagsterInstance.ephemeral() as instance:
         with Fabric.open(url) as fabric, fabric.transaction() as tx:
             cursor = None if not tx.scalar("SELECT MAX(seq) FROM sig_inbox") else str(
-                tx.scalar("SELECT MAX(seq) FROM sig_inbox"))  # fmt: skip
+                tx.scalar("SELECT MAX(seq) FROM sig_inbox"))
         t = threading.Thread(target=writer)
         t.start()
         deadline = time.monotonic() + 120
@@ -214,7 +214,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
     lat = sorted(seen[e] - inserted[e] for e in seen if e in inserted)
     return {"samples": len(lat), "p50_ms": 1000 * statistics.median(lat),
             "p95_ms": 1000 * lat[int(0.95 * (len(lat) - 1))], "max_ms": 1000 * lat[-1],
-            "tick_p50_ms": 1000 * statistics.median(tick_s)}  # fmt: skip
+            "tick_p50_ms": 1000 * statistics.median(tick_s)}
 
 
 def main() -> None:
@@ -232,7 +232,7 @@ def main() -> None:
     args, _ = ap.parse_known_args()  # bench.run passes every benchmark the same flags
     if args.phase == "worker":
         print(json.dumps(phase_worker(args.url, args.key_dir, args.start_at, args.name,
-                                      args.batch)))  # fmt: skip
+                                      args.batch)))
         return
     from lotus_core.fabric.names import MODULES
     from lotus_core.fabric.signing import ensure_keys
@@ -260,7 +260,7 @@ def main() -> None:
                     if drop:
                         _drop_pg(args.pg_dsn, drop)
                 print(f"{backend} x{w}: {r['routed'] / r['seconds']:,.0f}/s {json.dumps(r)}",
-                      file=sys.stderr)  # fmt: skip
+                      file=sys.stderr)
                 rows.append(r)
             if backend == "sqlite":
                 url, drop = sqlite_url(Path(tmp) / "latency.sqlite"), None
@@ -321,7 +321,7 @@ def _report(floor: dict, results: dict, args: argparse.Namespace) -> str:
             server = f"{db_us:.0f} us" if backend == "postgres" else "(in router)"
             lines.append(f"| {backend}, {r['workers']} ({share}) | **{rate:,.0f}/s** (goal "
                          f"{goal:,}/s) | {r['load']:.1f} | {router_us:.0f} us | {server} | "
-                         f"{capacity:,.0f}/s |")  # fmt: skip
+                         f"{capacity:,.0f}/s |")
     verify_share = floor["verify_s"] / floor["check_s"]  # measured together: one moment
     lines += ["", "Where an envelope's CPU goes, within each 1-process run (its own check time "
               "is counted by `RouteStats.check_cpu_s`; the verify share of it is the floor's "
@@ -339,10 +339,10 @@ def _report(floor: dict, results: dict, args: argparse.Namespace) -> str:
         floor_all = cores * 1e6 / verify
         server = f" + PostgreSQL server {db:.0f} us" if backend == "postgres" else ""
         writes = ("row parse and SQL" if backend == "postgres"
-                  else "row parse, SQL and SQLite's own work (in-process)")  # fmt: skip
+                  else "row parse, SQL and SQLite's own work (in-process)")
         verdict = ("within reach" if ceiling >= goal else
                    f"out of reach on {cores} cores: verify alone on every core would give "
-                   f"{floor_all:,.0f}/s, and each envelope also needs the rest")  # fmt: skip
+                   f"{floor_all:,.0f}/s, and each envelope also needs the rest")
         lines.append(
             f"- {backend}: verify (canonical bytes, sha256, ed25519) {verify:.0f} us + the "
             f"rest of the check "
@@ -365,7 +365,7 @@ def _report(floor: dict, results: dict, args: argparse.Namespace) -> str:
         lat = results[backend]["latency"]
         lines.append(f"| {backend} | {lat['samples']} | {lat['p50_ms']:.1f} ms | "
                      f"{lat['p95_ms']:.1f} ms | {lat['max_ms']:.1f} ms | "
-                     f"{lat['tick_p50_ms']:.1f} ms |")  # fmt: skip
+                     f"{lat['tick_p50_ms']:.1f} ms |")
     return "\n".join(lines) + "\n"
 
 

@@ -48,7 +48,7 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
 @click.pass_context
 def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: str | None,
           key_dir: Path | None, loops: str, batch_size: int, no_migrate: bool, timeout: float,
-          as_json: bool) -> None:  # fmt: skip
+          as_json: bool) -> None:
     """Start the daemon (refused while one runs; a stale pid file is taken over)."""
     from lotus_daemon.control import DaemonError, check_not_running, start_detached
 
@@ -70,7 +70,7 @@ def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: s
         sys.exit(main(["--home", str(home_dir), "--fabric-url", url, *args]))
     try:  # the URL goes by environment: a password never shows in `ps`
         info = start_detached(home_dir, args, timeout_sec=timeout,
-                              env={**os.environ, "LOTUS_FABRIC_URL": url})  # fmt: skip
+                              env={**os.environ, "LOTUS_FABRIC_URL": url})
     except DaemonError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -78,9 +78,9 @@ def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: s
         return
     if info.get("stale_pid_file"):
         click.echo(f"took over a stale pid file (pid {info['stale_pid_file'].get('pid')} was "
-                   "not running)", err=True)  # fmt: skip
+                   "not running)", err=True)
     click.echo(f"daemon started: pid {info['pid']}, loops {', '.join(info['loops'])}; "
-               f"log {info['log']}")  # fmt: skip
+               f"log {info['log']}")
 
 
 @daemon.command("stop")
@@ -119,7 +119,7 @@ def stop(ctx: click.Context, home: Path | None, timeout: float, as_json: bool) -
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.pass_context
 def status(ctx: click.Context, home: Path | None, fabric_url: str | None, stale_after: float,
-           as_json: bool) -> None:  # fmt: skip
+           as_json: bool) -> None:
     """Is the daemon running (pid, liveness), and each loop's last heartbeat. Exit code 0
     while it runs, 3 when it does not (as init scripts do)."""
     from lotus_daemon.control import status as daemon_status
@@ -131,7 +131,7 @@ def status(ctx: click.Context, home: Path | None, fabric_url: str | None, stale_
     else:
         if out["running"]:
             click.echo(f"daemon running: pid {out['pid']} ({'alive' if out['alive'] else 'DEAD'})"
-                       f", since {out['started_at']}, health {out['health']}")  # fmt: skip
+                       f", since {out['started_at']}, health {out['health']}")
         else:
             stale = out["stale_pid_file"]
             note = f" (stale pid file: pid {stale['pid']} is not running)" if stale else ""
@@ -143,6 +143,6 @@ def status(ctx: click.Context, home: Path | None, fabric_url: str | None, stale_
             beat = f"{b['status']:<9}{_age(b['age_s']):>8} ago" if b else "no heartbeat"
             err = f"  last error: {loop['last_error']}" if loop.get("last_error") else ""
             click.echo(f"  {loop['name']:<10}{loop['component']:<12}{loop['state']:<11}"
-                       f"{beat}{err}")  # fmt: skip
+                       f"{beat}{err}")
         click.echo(f"log {out['log']}")
     sys.exit(0 if out["running"] else 3)

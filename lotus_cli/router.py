@@ -47,7 +47,7 @@ def router() -> None:
 def run(ctx: click.Context, seconds: float | None, batches: int | None, until_idle: bool,
         batch_size: int, lease_sec: float, name: str, key_dir: Path | None,
         fabric_url: str | None, no_migrate: bool, as_json: bool,
-        verbose: bool) -> None:  # fmt: skip
+        verbose: bool) -> None:
     """Route envelopes pass after pass; a heartbeat each pass; SIGTERM stops it cleanly.
 
     A crash or kill at any point loses nothing: each batch commits its deliveries, dead
@@ -63,12 +63,12 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     cfg = RouterConfig(batch_size=batch_size, lease_sec=lease_sec, name=name,
-                       owner=default_owner(name))  # fmt: skip
+                       owner=default_owner(name))
 
     def progress(s: RouteStats) -> None:
         if verbose and s.read:
             click.echo(f"routed {s.routed} delivered {s.delivered} dead {s.dead_total} "
-                       f"dup {s.duplicates} in {s.seconds:.3f} s", err=True)  # fmt: skip
+                       f"dup {s.duplicates} in {s.seconds:.3f} s", err=True)
 
     try:
         fabric = open_fabric(settings.fabric, migrate=not no_migrate)
@@ -77,7 +77,7 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
     try:
         total = run_router(fabric, keys, max_batches=batches, stop=stop.is_set,
                            until_idle=until_idle, max_seconds=seconds, config=cfg,
-                           on_pass=progress)  # fmt: skip
+                           on_pass=progress)
     except (ManifestError, SigningKeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -88,5 +88,5 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
         dead = ", ".join(f"{r} {n}" for r, n in sorted(total.dead.items())) or "none"
         click.echo(f"routed {total.routed:,} envelope(s) in {total.batches} batch(es): "
                    f"{total.delivered:,} inbox row(s) new, {total.duplicates:,} duplicate(s) "
-                   f"skipped, dead letters: {dead}; {total.retried} retried")  # fmt: skip
+                   f"skipped, dead letters: {dead}; {total.retried} retried")
     sys.stdout.flush()

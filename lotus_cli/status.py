@@ -47,7 +47,7 @@ def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: st
         click.echo(json.dumps(report, indent=2, default=str))
         return
     click.echo(f"{'module':<8}{'health':<9}{'last beat':>10}{'inbox':>8}{'handled':>9}"
-               f"{'oldest':>9}{'outbox':>8}{'failed':>8}  dead letters")  # fmt: skip
+               f"{'oldest':>9}{'outbox':>8}{'failed':>8}  dead letters")
     for name, m in report["modules"].items():
         inbox, outbox = m.get("inbox"), m.get("outbox")
         dead = ", ".join(f"{r} {n}" for r, n in m.get("dead_letters", {}).items()) or "-"
@@ -58,9 +58,9 @@ def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: st
         click.echo(f"{name:<8}{m['health']:<9}{_age(m['last_heartbeat_age_s']):>10}"
                    f"{inbox['pending']:>8}{inbox['pending_handled']:>9}"
                    f"{_age(inbox['oldest_pending_age_s']):>9}{outbox['pending']:>8}"
-                   f"{failed:>8}  {dead}")  # fmt: skip
+                   f"{failed:>8}  {dead}")
     click.echo(f"{report['dead_letters_total']} dead letter(s); components:")
     for name, m in report["modules"].items():
         for c in m["components"]:
             click.echo(f"  {c['component']:<24}{name:<8}{c['status']:<10}{_age(c['age_s']):>8}"
-                       f"  pid {c['pid']} on {c['host']}")  # fmt: skip
+                       f"  pid {c['pid']} on {c['host']}")

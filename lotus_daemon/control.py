@@ -49,7 +49,7 @@ def check_not_running(home: Path) -> dict[str, Any] | None:
 
 
 def start_detached(home: Path, args: Sequence[str] = (), *, timeout_sec: float = 60.0,
-                   env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+                   env: dict[str, str] | None = None) -> dict[str, Any]:
     """Launch the daemon in its own session (it outlives this process), output appended to
     `<home>/daemon/daemon.log`; return its pid file once it says `running`."""
     home = Path(home).resolve()
@@ -59,21 +59,21 @@ def start_detached(home: Path, args: Sequence[str] = (), *, timeout_sec: float =
     with open(log, "ab") as out:
         proc = subprocess.Popen(daemon_command(["--home", str(home), *args]), stdout=out,
                                 stderr=out, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True)
     deadline = time.monotonic() + timeout_sec
     path = pidfile.pid_path(home)
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
             raise DaemonError(f"the daemon exited at start-up (code {code}); {log}:\n"
-                              f"{_log_tail(log)}")  # fmt: skip
+                              f"{_log_tail(log)}")
         info = pidfile.read_info(path)
         if info and info.get("pid") == proc.pid and info.get("state") == "running":
             info["stale_pid_file"] = stale
             return info
         time.sleep(0.1)
     raise DaemonError(f"the daemon (pid {proc.pid}) did not report running within "
-                      f"{timeout_sec:.0f} s; see {log}")  # fmt: skip
+                      f"{timeout_sec:.0f} s; see {log}")
 
 
 def stop(home: Path, *, timeout_sec: float = 30.0) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def stop(home: Path, *, timeout_sec: float = 30.0) -> dict[str, Any]:
         if stale:
             path.unlink(missing_ok=True)
         return {"was_running": False, "stopped": True, "pid": info.get("pid"),
-                "stale_pid_file_removed": stale}  # fmt: skip
+                "stale_pid_file_removed": stale}
     pid = info.get("pid")
     if not isinstance(pid, int) or info.get("host") not in (None, socket.gethostname()):
         raise DaemonError(f"the daemon of {path} runs on {info.get('host')!r}, not here")
@@ -95,7 +95,7 @@ def stop(home: Path, *, timeout_sec: float = 30.0) -> dict[str, Any]:
     while time.monotonic() - t0 < timeout_sec:
         if not pidfile.is_locked(path) and not pidfile.pid_alive(pid):
             return {"was_running": True, "stopped": True, "pid": pid,
-                    "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
+                    "seconds": round(time.monotonic() - t0, 3)}
         time.sleep(0.05)
     raise DaemonError(f"the daemon (pid {pid}) is still running {timeout_sec:.0f} s after "
                       f"SIGTERM; see {pidfile.log_path(Path(home))} (kill -9 {pid} ends it)")
@@ -139,10 +139,10 @@ def status(home: Path, fabric_url: str | None, *, stale_after_sec: float = 30.0)
         b = beats.get(loop.get("component", ""))
         out["loops"].append({"name": name, **loop, "heartbeat": _beat(b, now) if b else None})
     out["loops"].append({"name": "heartbeat", "component": COMPONENT, "state": mine.status,
-                         "heartbeat": out["heartbeat"]})  # fmt: skip
+                         "heartbeat": out["heartbeat"]})
     return out
 
 
 def _beat(b: Any, now: Any) -> dict[str, Any]:
     return {"status": b.status, "pid": b.pid, "host": b.host, "beat_at": b.beat_at.isoformat(),
-            "age_s": round(b.age_s(now), 3)}  # fmt: skip
+            "age_s": round(b.age_s(now), 3)}

@@ -54,7 +54,7 @@ class _Slot:
     def snapshot(self) -> dict[str, Any]:
         return {"component": self.loop.component, "state": self.state,
                 "restarts": self.restarts, "last_error": self.last_error,
-                **self.loop.info()}  # fmt: skip
+                **self.loop.info()}
 
 
 class Daemon:
@@ -62,7 +62,7 @@ class Daemon:
     `request_stop()` (a signal handler calls it), then stops everything in order."""
 
     def __init__(self, fabric_url: str, key_dir: Path, home: Path, loops: Sequence[Loop], *,
-                 migrate: bool = True, heartbeat_sec: float = 1.0) -> None:  # fmt: skip
+                 migrate: bool = True, heartbeat_sec: float = 1.0) -> None:
         self.fabric_url, self.key_dir, self.home = fabric_url, Path(key_dir), Path(home)
         self.migrate = migrate
         self.started_at = utc_now().isoformat()
@@ -72,7 +72,7 @@ class Daemon:
 
     def snapshot(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "started_at": self.started_at, "home": str(self.home),
-                "loops": {s.loop.name: s.snapshot() for s in self.slots}}  # fmt: skip
+                "loops": {s.loop.name: s.snapshot() for s in self.slots}}
 
     def request_stop(self) -> None:
         self._shutdown.set()
@@ -118,7 +118,7 @@ class Daemon:
         ctx = LoopContext(self.fabric_url, self.key_dir, self.home, slot.stop,
                           migrate=False)  # serve() migrated once; loops only connect
         slot.thread = threading.Thread(target=self._supervise, args=(slot, ctx),
-                                       name=f"loop:{slot.loop.name}", daemon=True)  # fmt: skip
+                                       name=f"loop:{slot.loop.name}", daemon=True)
         slot.thread.start()
 
     def _supervise(self, slot: _Slot, ctx: LoopContext) -> None:
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         overrides = {k: v for k, v in {"home": args.home, "fabric_url": args.fabric_url}.items()
-                     if v is not None}  # fmt: skip
+                     if v is not None}
         settings = load_settings(args.config, overrides=overrides)
         names = [n for n in args.loops.split(",") if n]
         loops = build_loops(names, {"batch_size": args.batch_size})
@@ -187,14 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         held = pidfile.acquire(home, state="starting", started_at=utc_now().isoformat(),
                                fabric=mask_dsn(settings.fabric), loops=names,
-                               log=str(pidfile.log_path(home)))  # fmt: skip
+                               log=str(pidfile.log_path(home)))
     except pidfile.AlreadyRunning as exc:
         print(f"lotus daemon: {exc}", file=sys.stderr)
         return 2
     if held.stale:
         log.warning("took over a stale pid file (pid %s is not running)", held.stale.get("pid"))
     daemon = Daemon(settings.fabric, args.key_dir or home / "keys", home, loops,
-                    migrate=not args.no_migrate, heartbeat_sec=args.heartbeat_sec)  # fmt: skip
+                    migrate=not args.no_migrate, heartbeat_sec=args.heartbeat_sec)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     try:

@@ -40,10 +40,10 @@ class DaemonResource(dg.ConfigurableResource):
 
     def _run(self, verb: str, *extra: str, ok: tuple[int, ...] = (0,)) -> dict[str, Any]:
         proc = subprocess.run(self.command(verb, *extra, "--json"), capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+                              text=True, stdin=subprocess.DEVNULL)
         if proc.returncode not in ok:
             raise RuntimeError(f"lotus daemon {verb} failed ({proc.returncode}): "
-                               f"{proc.stderr.strip() or proc.stdout.strip()}")  # fmt: skip
+                               f"{proc.stderr.strip() or proc.stdout.strip()}")
         return json.loads(proc.stdout)
 
     def launch(self, *, timeout_sec: float = 60.0) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class DaemonResource(dg.ConfigurableResource):
             return None
         b = beats[0]
         return {"status": b.status, "pid": b.pid, "host": b.host, "age_s": b.age_s(),
-                "detail": b.detail, "beat_at": b.beat_at.isoformat()}  # fmt: skip
+                "detail": b.detail, "beat_at": b.beat_at.isoformat()}
 
     def health(self) -> str:
         """ok / stale / unknown, by the daemon's heartbeat (as `lotus status` judges)."""

@@ -48,7 +48,7 @@ class HeraldRouterResource(dg.ConfigurableResource):
 
     def command(self, *, seconds: float | None = None, until_idle: bool = False) -> list[str]:
         cmd = [sys.executable, "-c", LOTUS_MAIN, "router", "run", "--name", self.name,
-               "--key-dir", self.key_dir, "--fabric-url", self.fabric_url]  # fmt: skip
+               "--key-dir", self.key_dir, "--fabric-url", self.fabric_url]
         if seconds is not None:
             cmd += ["--seconds", str(seconds)]
         if until_idle:
@@ -61,7 +61,7 @@ class HeraldRouterResource(dg.ConfigurableResource):
         out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             proc = subprocess.Popen(self.command(seconds=seconds), stdout=out, stderr=out,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             if log_path:
                 out.close()
@@ -78,7 +78,7 @@ class HeraldRouterResource(dg.ConfigurableResource):
             return None
         b = beats[0]
         return {"status": b.status, "pid": b.pid, "host": b.host, "age_s": b.age_s(),
-                "detail": b.detail, "beat_at": b.beat_at.isoformat()}  # fmt: skip
+                "detail": b.detail, "beat_at": b.beat_at.isoformat()}
 
     def health(self) -> str:
         """ok / stale / unknown, as `lotus status` says it."""

@@ -16,9 +16,9 @@ DAEMON_WATCH_INTERVAL_SEC = 30
 
 @dg.sensor(name="daemon_health_sensor", minimum_interval_seconds=DAEMON_WATCH_INTERVAL_SEC,
            default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Observe the Lotus daemon's health (its heartbeat).")  # fmt: skip
+           description="Observe the Lotus daemon's health (its heartbeat).")
 def daemon_health_sensor(context: dg.SensorEvaluationContext,
-                         daemon: DaemonResource) -> dg.SkipReason:  # fmt: skip
+                         daemon: DaemonResource) -> dg.SkipReason:
     state = daemon.health()
     beat = daemon.heartbeat()
     if beat is None:
@@ -26,7 +26,7 @@ def daemon_health_sensor(context: dg.SensorEvaluationContext,
     loops = (beat["detail"] or {}).get("loops", {})
     summary = ", ".join(f"{n} {v.get('state')}" for n, v in sorted(loops.items())) or "no loops"
     text = (f"daemon {state}: pid {beat['pid']} on {beat['host']}, last beat "
-            f"{beat['status']} {beat['age_s']:.0f} s ago; loops: {summary}")  # fmt: skip
+            f"{beat['status']} {beat['age_s']:.0f} s ago; loops: {summary}")
     if state != "ok":
         context.log.warning(text)
     return dg.SkipReason(text)

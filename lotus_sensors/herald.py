@@ -26,11 +26,11 @@ class HeraldRouteConfig(dg.Config):
 
 @dg.op(description="Route envelopes from every outbox until none is due (or max_seconds).")
 def route_outboxes(context: dg.OpExecutionContext, config: HeraldRouteConfig,
-                 fabric: FabricResource, fabric_keys: FabricKeysResource) -> None:  # fmt: skip
+                 fabric: FabricResource, fabric_keys: FabricKeysResource) -> None:
     cfg = RouterConfig(name="herald-job", batch_size=config.batch_size)
     with fabric.open() as fab:
         stats = run_router(fab, fabric_keys.keyring(), until_idle=True,
-                           max_seconds=config.max_seconds, config=cfg)  # fmt: skip
+                           max_seconds=config.max_seconds, config=cfg)
         left = pending_due(fab)
     context.log.info(f"herald_route: {json.dumps(stats.as_dict())}; still due: {left}")
     if left:
@@ -46,9 +46,9 @@ def herald_route_job() -> None:
            minimum_interval_seconds=HERALD_WATCH_INTERVAL_SEC,
            default_status=dg.DefaultSensorStatus.STOPPED,
            description="Start herald_route when outbox rows wait and no router "
-                       "process beats.")  # fmt: skip
+                       "process beats.")
 def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: FabricResource,
-                        herald: HeraldRouterResource) -> dg.SensorResult:  # fmt: skip
+                        herald: HeraldRouterResource) -> dg.SensorResult:
     with fabric.open() as fab:
         due = pending_due(fab)
     if not due:
@@ -59,7 +59,7 @@ def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: FabricResou
     active = context.instance.get_runs(
         filters=dg.RunsFilter(job_name="herald_route", statuses=[
             dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-            dg.DagsterRunStatus.STARTED]), limit=1)  # fmt: skip
+            dg.DagsterRunStatus.STARTED]), limit=1)
     if active:
         return dg.SensorResult(skip_reason=f"{due} due; herald_route {active[0].run_id} running")
     key = f"herald:{int(time.time() // HERALD_WATCH_INTERVAL_SEC)}"

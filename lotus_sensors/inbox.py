@@ -52,19 +52,19 @@ def _build_inbox_job(module: str) -> dg.JobDefinition:
     @dg.op(name=inbox_op_name(module),
            retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
            description=f"Handle one row of {module}_inbox (its manifest handler) and mark it "
-                       "consumed in the same transaction.")  # fmt: skip
+                       "consumed in the same transaction.")
     def handle(context: dg.OpExecutionContext, config: InboxRowConfig, fabric: FabricResource,
-               fabric_keys: FabricKeysResource) -> None:  # fmt: skip
+               fabric_keys: FabricKeysResource) -> None:
         with fabric.open() as fab:
             outcome = handle_row(fab, module, config.seq, fabric_keys.keyring(),
-                                 event_id=config.event_id)  # fmt: skip
+                                 event_id=config.event_id)
             ok = outcome.status in ("consumed", "skipped")
             beat(fab, f"handler:{module}", module, "ok" if ok else "degraded",
                  {"seq": outcome.seq, "event_id": outcome.event_id, "intent": outcome.intent,
-                  "outcome": outcome.status})  # fmt: skip
+                  "outcome": outcome.status})
         summary = {"status": outcome.status, "seq": outcome.seq, "event_id": outcome.event_id,
                    "intent": outcome.intent, "attempts": outcome.attempts,
-                   "summary": outcome.summary, "error": outcome.error}  # fmt: skip
+                   "summary": outcome.summary, "error": outcome.error}
         context.log.info(f"{module}_inbox seq {config.seq}: {json.dumps(summary, default=str)}")
         if not ok:
             raise dg.Failure(
@@ -73,11 +73,11 @@ def _build_inbox_job(module: str) -> dg.JobDefinition:
                 metadata={"attempts": outcome.attempts,
                           "retry_in_sec": outcome.retry_in_sec or 0.0},
                 allow_retries=False,  # the row's own backoff decides; the sensor retries it
-            )  # fmt: skip
+            )
 
     @dg.job(name=inbox_job_name(module), tags={"lotus/module": module},
             description=f"Handle one {module}_inbox row "
-                        f"(started by {inbox_sensor_name(module)}).")  # fmt: skip
+                        f"(started by {inbox_sensor_name(module)}).")
     def job() -> None:
         handle()
 
@@ -91,28 +91,28 @@ def _build_inbox_sensor(module: str, job: dg.JobDefinition) -> dg.SensorDefiniti
                minimum_interval_seconds=INBOX_SENSOR_INTERVAL_SEC,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description=f"One {inbox_job_name(module)} run per new {module}_inbox row with a "
-                           "handler (cursor: last seq seen; run_key: event_id).")  # fmt: skip
+                           "handler (cursor: last seq seen; run_key: event_id).")
     def inbox_sensor(context: dg.SensorEvaluationContext,
-                     fabric: FabricResource) -> dg.SensorResult:  # fmt: skip
+                     fabric: FabricResource) -> dg.SensorResult:
         cursor = InboxCursor.parse(context.cursor)
         with fabric.open() as fab:
             scan = scan_inbox(fab, module, cursor, intents=handled_intents(module),
-                              limit=INBOX_REQUESTS_PER_TICK)  # fmt: skip
+                              limit=INBOX_REQUESTS_PER_TICK)
             beat(fab, f"sensor:inbox_{module}", module, "ok",
                  {"cursor": scan.cursor.seq, "requested": len(scan.requests),
-                  "gaps": len(scan.cursor.gaps)})  # fmt: skip
+                  "gaps": len(scan.cursor.gaps)})
         requests = [
             dg.RunRequest(
                 run_key=r.run_key,
                 run_config={"ops": {op_name: {"config": {"seq": r.seq, "event_id": r.event_id}}}},
                 tags={"lotus/module": module, "lotus/intent": r.intent, "lotus/seq": str(r.seq),
                       "lotus/event_id": r.event_id, "lotus/attempt": str(r.attempts + 1)},
-            )  # fmt: skip
+            )
             for r in scan.requests
         ]
         if not requests:
             return dg.SensorResult(skip_reason=f"no new {module}_inbox rows to handle",
-                                   cursor=scan.cursor.dumps())  # fmt: skip
+                                   cursor=scan.cursor.dumps())
         return dg.SensorResult(run_requests=requests, cursor=scan.cursor.dumps())
 
     return inbox_sensor

@@ -23,7 +23,7 @@ FORBIDDEN_ROUTE = "forbidden_route"  # models.map.yaml does not allow from -> to
 POISON = "poison"  # failed max_attempts times
 HANDLER_ERROR = "handler_error"  # the receiving module's handler refused it
 REASONS = (EXPIRED, INVALID_ENVELOPE, INVALID_PAYLOAD, BAD_HASH, BAD_SIGNATURE,
-           FORBIDDEN_ROUTE, POISON, HANDLER_ERROR)  # fmt: skip
+           FORBIDDEN_ROUTE, POISON, HANDLER_ERROR)
 
 COLUMNS = ("id", "event_id", "module", "intent", "reason", "detail", "envelope", "created_at")
 
@@ -66,7 +66,8 @@ def read_dead_letters(
     db: Db, *, module: str | None = None, reason: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Dead letters, oldest first, optionally of one module and/or reason."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if module is not None:
         where.append("module = ?")
         params.append(check_module(module))

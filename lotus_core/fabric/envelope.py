@@ -29,7 +29,7 @@ from lotus_core.fabric.ulid import new_ulid, timestamp_ms
 ENVELOPE_KEYS = (
     "event_id", "ts", "from", "to", "intent", "lifecycle_id", "parent_id", "schema_ref",
     "priors_ver", "dedupe_key", "ttl_sec", "tags", "payload", "hash", "sig",
-)  # fmt: skip
+)
 UNSIGNED_KEYS = ("hash", "sig")
 DEFAULT_TTL_SEC = 600
 

@@ -46,11 +46,11 @@ def example_payload(intent: str, i: int = 0) -> dict[str, Any]:
                                "data_fingerprint": _sha(i, "data")},
                 "card_ref": f"detector_cards/breakout_v{i % 5}.md",
             },
-        }  # fmt: skip
+        }
     if intent == "ALPHA_WITHDRAWN":
         return {"withdrawn_event_id": _ulid(i), "detector_id": f"breakout_v{i % 5}",
                 "symbol": sym, "horizon": "5m", "asof_ts": "2025-01-26T12:05:00Z",
-                "reason": "invalidated"}  # fmt: skip
+                "reason": "invalidated"}
     if intent == "DM_DECISION":
         return {
             "schema_ver": "dm-decision-1.0", "decision_id": f"dec-{i}",
@@ -60,7 +60,7 @@ def example_payload(intent: str, i: int = 0) -> dict[str, Any]:
             "confidence": frac, "valid_until": "2025-01-26T12:05:00Z",
             "rationale": {"top_alphas": [f"det:breakout_v{i % 5}"]},
             "multipliers": {"timing": 1.0, "entrainment": 1.1, "asymmetry": 1.2},
-        }  # fmt: skip
+        }
     if intent == "EXEC_REPORT":
         return {
             "schema_ver": "exec-report-1.0", "execution_id": f"exe-{i}", "decision_id": f"dec-{i}",
@@ -69,26 +69,26 @@ def example_payload(intent: str, i: int = 0) -> dict[str, Any]:
             "executed_price": 100.0 + i, "executed_quantity": 0.5,
             "execution_time": "2025-01-26T12:00:02.250Z", "slippage_bps": round(frac * 5, 3),
             "latency_ms": 12.5, "adherence_score": 0.9, "pnl_impact": -0.01,
-        }  # fmt: skip
+        }
     if intent == "PRIOR_PATCH":
         return {"patch_id": f"patch-{i}",
                 "changes": [{"key": "kr.theta_min", "op": "add", "value": 0.01}],
-                "ttl_days": 30, "created_by": f"braid-{i}", "reason": "lesson uplift"}  # fmt: skip
+                "ttl_days": 30, "created_by": f"braid-{i}", "reason": "lesson uplift"}
     if intent == "PRIOR_PATCH_APPLIED":
         return {"patch_id": f"patch-{i}", "patch_event_id": _ulid(i),
                 "applied": [{"key": "kr.theta_min", "before": 0.05, "after": 0.06,
                              "clamped": False, "version": 1}],
-                "rejected": [], "priors_ver": f"sig:v{i + 1}"}  # fmt: skip
+                "rejected": [], "priors_ver": f"sig:v{i + 1}"}
     if intent == "LESSON_PUBLISHED":
         return {"lesson_id": f"lesson-{i}", "scope": "sig", "detector_id": f"breakout_v{i % 5}",
                 "rule": {"literals": ["mx_confirm", "depth_z<-0.5"]},
                 "uplift": {"estimate": 0.012, "ci_low": 0.004, "ci_high": 0.02, "n": 1200 + i},
-                "state": "active", "ttl_days": 30}  # fmt: skip
+                "state": "active", "ttl_days": 30}
     if intent == "WATCHDOG_ALERT":
         return {"alert_id": f"alert-{i}", "severity": "warning",
                 "subject": {"kind": "patch", "id": f"patch-{i}"}, "reason": "lost_oos_lift",
                 "detail": "out-of-sample uplift p05 fell below 0", "metrics": {"p05": -0.002},
-                "action": "reverted"}  # fmt: skip
+                "action": "reverted"}
     raise ValueError(f"no example for intent {intent!r}")
 
 
@@ -104,4 +104,4 @@ def example_envelope(
     """An unsigned envelope of `intent` from `sender` to every target the map allows."""
     targets = to if to is not None else list(load_modules().map.targets(sender, intent))
     return build_envelope(sender=sender, to=targets, intent=intent,
-                          payload=example_payload(intent, i), new_id=new_id, **kwargs)  # fmt: skip
+                          payload=example_payload(intent, i), new_id=new_id, **kwargs)

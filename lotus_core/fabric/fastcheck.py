@@ -26,7 +26,7 @@ SUPPORTED = ANNOTATIONS | {
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
     "minItems", "maxItems", "uniqueItems", "items", "propertyNames", "minProperties",
     "maxProperties", "allOf",
-}  # fmt: skip
+}
 
 
 class Unsupported(Exception):
@@ -52,7 +52,7 @@ def json_equal(a: Any, b: Any) -> bool:
 
 def _unique(items: list[Any]) -> bool:
     return all(not json_equal(items[i], items[j])
-               for i in range(len(items)) for j in range(i + 1, len(items)))  # fmt: skip
+               for i in range(len(items)) for j in range(i + 1, len(items)))
 
 
 def compile_schema(schema: Any) -> Check | None:
@@ -125,7 +125,7 @@ class _Gen:
             out.append(f"{pad}    return False")
 
         if "type" in s:
-            names = s["type"] if isinstance(s["type"], list) else [s["type"]]
+            names: Any = s["type"] if isinstance(s["type"], list) else [s["type"]]
             if not all(n in _TYPE_EXPR for n in names):
                 raise Unsupported(f"type {names}")
             fail_if("not (" + " or ".join(_TYPE_EXPR[n].format(v=v) for n in names) + ")")
@@ -172,7 +172,7 @@ class _Gen:
             fail_if(f"isinstance({v}, dict) and len({v}) < {int(s['minProperties'])}")
         if "maxProperties" in s:
             fail_if(f"isinstance({v}, dict) and len({v}) > {int(s['maxProperties'])}")
-        props = s.get("properties", {})
+        props: dict[str, Any] = s.get("properties") or {}
         extra = s.get("additionalProperties")
         names = s.get("propertyNames")
         if props or extra is not None or names is not None:

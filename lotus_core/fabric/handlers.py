@@ -60,7 +60,7 @@ class HandlerContext:
         return self.row.envelope
 
     def reply(self, intent: str, payload: Mapping[str, Any], *, to: list[str] | None = None,
-              **kwargs: Any) -> str:  # fmt: skip
+              **kwargs: Any) -> str:
         """Send a signed answer through this module's outbox (same transaction); returns
         its event_id. Goes to the row's sender, in the row's lifecycle, with the row as
         parent, unless told otherwise."""
@@ -68,7 +68,7 @@ class HandlerContext:
         kwargs.setdefault("lifecycle_id", env["lifecycle_id"])
         kwargs.setdefault("parent_id", env["event_id"])
         out = build_envelope(sender=self.module, to=to or [env["from"]], intent=intent,
-                             payload=payload, now=self.now, **kwargs)  # fmt: skip
+                             payload=payload, now=self.now, **kwargs)
         out = sign(out, self.keys.private_key(self.module))
         post_to_outbox(self.tx, self.module, out)
         return out["event_id"]
@@ -93,16 +93,16 @@ def apply_prior_patch(ctx: HandlerContext) -> dict[str, Any]:
             rejected.append({"key": key[:100], "reason": "unknown_knob"})
             continue
         c = set_prior(ctx.tx, ctx.module, key, change["op"], change["value"],
-                      source_event_id=env["event_id"], now=ctx.now)  # fmt: skip
+                      source_event_id=env["event_id"], now=ctx.now)
         applied.append({"key": c.key, "before": c.before, "after": c.after,
-                        "clamped": c.clamped, "version": c.version})  # fmt: skip
+                        "clamped": c.clamped, "version": c.version})
     ver = priors_version(ctx.tx, ctx.module)
     payload = {"patch_id": env["payload"]["patch_id"], "patch_event_id": env["event_id"],
-               "applied": applied, "rejected": rejected, "priors_ver": ver}  # fmt: skip
+               "applied": applied, "rejected": rejected, "priors_ver": ver}
     reply = ctx.reply("PRIOR_PATCH_APPLIED", payload, priors_ver=ver,
-                      dedupe_key=f"applied:{env['event_id']}")  # fmt: skip
+                      dedupe_key=f"applied:{env['event_id']}")
     return {"applied": len(applied), "rejected": len(rejected), "priors_ver": ver,
-            "reply_event_id": reply}  # fmt: skip
+            "reply_event_id": reply}
 
 
 def queue_watchdog_alert(ctx: HandlerContext) -> dict[str, Any]:
@@ -114,12 +114,12 @@ def queue_watchdog_alert(ctx: HandlerContext) -> dict[str, Any]:
         " ON CONFLICT (event_id, module) DO NOTHING",
         (env["event_id"], ctx.module, env["from"], p["severity"], p["subject"]["kind"],
          p["subject"]["id"], p["reason"], json_in(p)),
-    )  # fmt: skip
+    )
     return {"queued": n == 1, "severity": p["severity"], "reason": p["reason"]}
 
 
 OUTCOME_KEYS = ("status", "side", "venue", "executed_price", "executed_quantity",
-                "slippage_bps", "latency_ms", "adherence_score", "pnl_impact")  # fmt: skip
+                "slippage_bps", "latency_ms", "adherence_score", "pnl_impact")
 
 
 def link_exec_report(ctx: HandlerContext) -> dict[str, Any]:
@@ -136,15 +136,15 @@ def link_exec_report(ctx: HandlerContext) -> dict[str, Any]:
     env, p = ctx.envelope, ctx.envelope["payload"]
     found = ctx.tx.query(
         "SELECT id FROM sig_strand WHERE lifecycle_id = ? AND kind = 'signal'"
-        " ORDER BY created_at, id LIMIT 1", (env["lifecycle_id"],))  # fmt: skip
+        " ORDER BY created_at, id LIMIT 1", (env["lifecycle_id"],))
     window = found[0]["id"] if found else None
     label = {k: p[k] for k in OUTCOME_KEYS if k in p}
     label.update({"execution_id": p["execution_id"], "decision_id": p["decision_id"],
                   "execution_time": p["execution_time"],
-                  "exec_event_id": env["event_id"]})  # fmt: skip
+                  "exec_event_id": env["event_id"]})
     write_strand(ctx.tx, "sig", "outcome", id=env["event_id"], lifecycle_id=env["lifecycle_id"],
                  parent_id=window, symbol=p["symbol"], fields={"outcomes": label},
-                 now=ctx.now)  # fmt: skip
+                 now=ctx.now)
     if window is not None:
         before = (read_strand(ctx.tx, "sig", window) or {}).get("outcomes") or {}
         merged = {**label, "n_reports": int(before.get("n_reports", 0)) + 1}
@@ -229,7 +229,7 @@ class _AlreadyDone(Exception):
 
 def _pending_row(tx: Tx, module: str, seq: int) -> BoxRow | None:
     sql = (f"SELECT {', '.join(ROW_COLUMNS)} FROM {inbox_table(module)}"
-           " WHERE seq = ? AND status = ?")  # fmt: skip
+           " WHERE seq = ? AND status = ?")
     if tx.dialect == "postgres":
         sql += " FOR UPDATE"  # a second run of the same row waits, then finds it consumed
     rows = tx.query(sql, (int(seq), PENDING))
@@ -269,24 +269,24 @@ def handle_row(
             fn = handler_table()[module].get(row.intent)
             if fn is None:
                 return HandleOutcome("skipped", module, seq, row.event_id, row.intent,
-                                     error=f"{module} has no handler for {row.intent}")  # fmt: skip
+                                     error=f"{module} has no handler for {row.intent}")
             summary = fn(HandlerContext(tx, module, row, keys, now))
             if not mark_consumed(tx, module, seq, now=now):
                 raise _AlreadyDone
         return HandleOutcome("consumed", module, seq, row.event_id, row.intent, summary,
-                             attempts=row.attempts + 1)  # fmt: skip
+                             attempts=row.attempts + 1)
     except _AlreadyDone:
         return HandleOutcome("skipped", module, seq, row.event_id if row else None,
-                             error="consumed by another run")  # fmt: skip
+                             error="consumed by another run")
     except Exception as exc:
         if row is None or _infra_error(exc):
             raise
         return _record_failure(fabric, module, row, f"{type(exc).__name__}: {exc}", now,
-                               routing or load_modules().map.routing)  # fmt: skip
+                               routing or load_modules().map.routing)
 
 
 def _record_failure(fabric: Fabric, module: str, row: BoxRow, error: str, now: datetime,
-                    routing: Routing) -> HandleOutcome:  # fmt: skip
+                    routing: Routing) -> HandleOutcome:
     attempts = row.attempts + 1
     error = error[:2000]
     with fabric.transaction() as tx:
@@ -296,9 +296,9 @@ def _record_failure(fabric: Fabric, module: str, row: BoxRow, error: str, now: d
                 dl.record_dead_letter(tx, module=module, reason=dl.HANDLER_ERROR,
                                       envelope=row.envelope, detail=detail)
             return HandleOutcome("failed", module, row.seq, row.event_id, row.intent,
-                                 error=error, attempts=attempts)  # fmt: skip
+                                 error=error, attempts=attempts)
         delay = routing.backoff_sec(attempts)
         retry_inbox_later(tx, module, row.seq, error, now + timedelta(seconds=delay))
     return HandleOutcome("retry", module, row.seq, row.event_id, row.intent, error=error,
-                         attempts=attempts, retry_in_sec=delay)  # fmt: skip
+                         attempts=attempts, retry_in_sec=delay)
 

@@ -81,6 +81,6 @@ def read_heartbeats(db: Db) -> list[Heartbeat]:
         Heartbeat(
             component=r["component"], module=r["module"], pid=r["pid"], host=r["host"],
             status=r["status"], detail=json_out(r["detail"]), beat_at=ts_out(r["beat_at"]),  # type: ignore[arg-type]
-        )  # fmt: skip
+        )
         for r in rows
     ]

@@ -96,7 +96,7 @@ def read_inbox(
         return queue.select(
             tx, check_module(module), "inbox", after_seq=after_seq, limit=limit,
             statuses=(PENDING,) if pending_only else None, due_at=due_at,
-        )  # fmt: skip
+        )
 
 
 def mark_consumed(tx: Tx, module: str, seq: int, *, now: datetime | None = None) -> bool:

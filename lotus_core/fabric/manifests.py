@@ -145,7 +145,7 @@ class ModelsMap:
 
     def into(self, target: str) -> dict[str, frozenset[str]]:
         """Sender -> intents it may put into `target`'s inbox."""
-        out = {}
+        out: dict[str, frozenset[str]] = {}
         for sender in MODULES:
             intents = self.may_tag.get(sender, {}).get(target)
             if intents:
@@ -217,8 +217,9 @@ def _column(raw: Mapping[str, Any], module: str | None, path: Path, where: str) 
         key=raw.get("key"),
         shape=raw.get("shape"),
     )
-    if col.range is not None and None not in col.range and col.range[0] > col.range[1]:
-        raise ManifestError(f"{path}: {where}.range: min {col.range[0]} > max {col.range[1]}")
+    lo, hi = col.range if col.range is not None else (None, None)
+    if lo is not None and hi is not None and lo > hi:
+        raise ManifestError(f"{path}: {where}.range: min {lo} > max {hi}")
     if col.key == "primary" and col.nullable:
         raise ManifestError(f"{path}: {where}.nullable: a primary key column cannot be nullable")
     if col.enum is not None and col.default is not None and col.default not in col.enum:
@@ -249,7 +250,7 @@ def _check_default(col: Column, path: Path, where: str) -> None:
 
 def _table(name: str, raw: Mapping[str, Any], path: Path, where: str,
            prefix: tuple[Column, ...] = (), module: str | None = None,
-           template: str | None = None) -> Table:  # fmt: skip
+           template: str | None = None) -> Table:
     cols = list(prefix)
     for i, c in enumerate(raw.get("columns", ())):
         cols.append(_column(c, module, path, f"{where}.columns[{i}]"))
@@ -257,7 +258,7 @@ def _table(name: str, raw: Mapping[str, Any], path: Path, where: str,
     for i, c in enumerate(cols):
         if c.name in seen:
             raise ManifestError(f"{path}: {where}.columns: column {c.name!r} appears twice "
-                                f"(#{i}; template columns count)")  # fmt: skip
+                                f"(#{i}; template columns count)")
         seen.add(c.name)
     unique = tuple(tuple(u) for u in raw.get("unique", ()))
     for u in unique:
@@ -320,7 +321,7 @@ def _load_module(root: Path, module: str, raw_templates: Mapping[str, Any]) -> M
     for i, raw in enumerate(body["priors"]):
         where = f"priors[{i}]"
         knob = Knob(raw["key"], float(raw["default"]), float(raw["min"]), float(raw["max"]),
-                    float(raw["max_step"]), raw["unit"], raw["doc"])  # fmt: skip
+                    float(raw["max_step"]), raw["unit"], raw["doc"])
         if knob.key in priors:
             raise ManifestError(f"{path}: {where}.key: {knob.key!r} appears twice")
         if not knob.min <= knob.default <= knob.max:
@@ -333,11 +334,11 @@ def _load_module(root: Path, module: str, raw_templates: Mapping[str, Any]) -> M
         name=module, version=body["version"], title=body["title"], doc=body["doc"], path=path,
         tables=tables, strand_kinds=kinds, own_columns=own, emits=emits, listens=listens,
         priors=priors,
-    )  # fmt: skip
+    )
 
 
 def _intent_uses(path: Path, where: str, raw: list[dict[str, Any]], *, handlers: bool
-                 ) -> dict[str, IntentUse]:  # fmt: skip
+                 ) -> dict[str, IntentUse]:
     out: dict[str, IntentUse] = {}
     for i, item in enumerate(raw):
         if item["intent"] in out:
@@ -365,7 +366,7 @@ def _load_map(root: Path, modules: Mapping[str, ModuleManifest]) -> ModelsMap:
         sent = {i for intents in may_tag.get(m, {}).values() for i in intents}
         received = {i for intents in models_map.into(m).values() for i in intents}
         for label, declared, routed in (("emits", manifest.emits, sent),
-                                        ("listens", manifest.listens, received)):  # fmt: skip
+                                        ("listens", manifest.listens, received)):
             if set(declared) != routed:
                 only_manifest = sorted(set(declared) - routed)
                 only_map = sorted(routed - set(declared))
@@ -408,11 +409,12 @@ def _load(root: Path) -> ModuleRegistry:
     found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if found != sorted(MODULES):
         raise ManifestError(f"{folder}: expected module folders {sorted(MODULES)}, got {found}")
-    modules = {m: _load_module(root, m, raw_templates) for m in MODULES}
+    modules: dict[str, ModuleManifest] = {m: _load_module(root, m, raw_templates)
+                                          for m in MODULES}
     models_map = _load_map(root, modules)
     templates = {k: _resolve_template(raw_templates, k, "{module}") for k in raw_templates}
     clash = set(shared) & {t for m in modules.values() for t in m.tables}
     if clash:
         raise ManifestError(f"{root / 'tables.yaml'}: tables: {sorted(clash)} clash with modules")
     return ModuleRegistry(root=root, modules=modules, map=models_map, shared_tables=shared,
-                          templates=templates)  # fmt: skip
+                          templates=templates)

@@ -22,7 +22,7 @@ from lotus_core.store.connection import Tx
 
 
 def _check(module: str, envelope: Mapping[str, Any], validate: bool,
-           models_map: ModelsMap | None) -> None:  # fmt: skip
+           models_map: ModelsMap | None) -> None:
     check_module(module)
     if validate:
         validate_envelope(envelope)
@@ -96,7 +96,7 @@ def read_outbox(
         return queue.select(
             tx, check_module(module), "outbox", after_seq=after_seq, limit=limit,
             statuses=(PENDING,) if pending_only else None, due_at=due_at,
-        )  # fmt: skip
+        )
 
 
 def mark_routed(tx: Tx, module: str, seq: int, *, now: datetime | None = None) -> bool:

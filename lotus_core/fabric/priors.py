@@ -64,7 +64,7 @@ def current_priors(db: Db, module: str) -> dict[str, Prior]:
         out[r["key"]] = Prior(
             r["key"], float(r["value"]), int(r["version"]), r["min_value"], r["max_value"],
             r["source_event_id"], ts_out(r["updated_at"]),
-        )  # fmt: skip
+        )
     return out
 
 
@@ -112,6 +112,6 @@ def set_prior(
         f"INSERT INTO {table} (key, version, value, min_value, max_value, source_event_id,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (key, version, after, knob.min, knob.max, source_event_id,
-         ts_in(tx.dialect, now or utc_now())),  # fmt: skip
+         ts_in(tx.dialect, now or utc_now())),
     )
     return PriorChange(key, requested, before, after, after != requested, version)

@@ -39,7 +39,7 @@ INTENT = "ALPHA_PROPOSED"
 def alpha_dedupe_key(sigbus: Mapping[str, Any]) -> str:
     """One key per (detector, symbol, horizon, as-of time): the same signal, published once."""
     return (f"alpha:{sigbus['detector_id']}:{sigbus['symbol']}:{sigbus['horizon']}:"
-            f"{sigbus['asof_ts']}")  # fmt: skip
+            f"{sigbus['asof_ts']}")
 
 
 def strand_id_for(dedupe_key: str, asof_ts: str) -> str:
@@ -90,7 +90,7 @@ def publish_alpha(
             sender=SENDER, to=targets, intent=INTENT, payload={"sigbus": doc, "strand_id": sid},
             lifecycle_id=sid, dedupe_key=dedupe, ttl_sec=ttl_sec, now=when,
             tags=[f"detector:{doc['detector_id']}", f"symbol:{doc['symbol']}"],
-        )  # fmt: skip
+        )
         validate_envelope(env)
         prepared.append((doc, sid, sign(env, key)))
     new = 0
@@ -102,7 +102,7 @@ def publish_alpha(
             exists = tx.scalar("SELECT 1 FROM sig_strand WHERE id = ?", (sid,))
             if not exists:  # a given id (e.g. the signal_events window_id) becomes the strand's
                 write_strand(tx, SENDER, "signal", id=sid, symbol=doc["symbol"], now=when,
-                             fields=_strand_fields(doc))  # fmt: skip
+                             fields=_strand_fields(doc))
             post_to_outbox(tx, SENDER, env)
             new += 1
     return new
@@ -115,4 +115,4 @@ def _strand_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         "curated_sigma": float(doc["curated_sigma"]),
         "published": bool(doc["eligibility"]["publish"]),
         "eligibility": dict(doc["eligibility"]), "provenance": dict(doc["provenance"]),
-    }  # fmt: skip
+    }

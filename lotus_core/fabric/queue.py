@@ -21,7 +21,7 @@ from lotus_core.store.url import Dialect
 ENVELOPE_COLUMNS = (
     "event_id", "ts", "from_module", "to_modules", "intent", "lifecycle_id", "parent_id",
     "schema_ref", "priors_ver", "dedupe_key", "ttl_sec", "tags", "payload", "hash", "sig",
-)  # fmt: skip
+)
 DELIVERY_COLUMNS = ("status", "attempts", "next_attempt_at", "last_error", "consumed_at")
 ROW_COLUMNS = ("seq", *ENVELOPE_COLUMNS, *DELIVERY_COLUMNS, "created_at")
 
@@ -120,7 +120,7 @@ def _insert_sql(table: str, returning: bool, skip_duplicates: bool = True) -> st
 
 
 def insert(tx: Tx, module: str, box: Box, env: Mapping[str, Any], *, returning: bool,
-           skip_duplicates: bool = True) -> int | None:  # fmt: skip
+           skip_duplicates: bool = True) -> int | None:
     """Insert `env`; an event_id already in the box is skipped (or, without
     `skip_duplicates`, raises the driver's unique violation).
 
@@ -166,7 +166,8 @@ def select(
     only rows whose next_attempt_at is unset or not after it."""
     if limit < 1:
         raise ValueError("limit must be >= 1")
-    where, params = ["seq > ?"], [int(after_seq)]
+    where: list[str] = ["seq > ?"]
+    params: list[Any] = [int(after_seq)]
     if statuses is not None:
         bad = set(statuses) - {PENDING, PROCESSED, FAILED}
         if bad:
@@ -193,7 +194,7 @@ def by_event_id(tx: Tx, module: str, box: Box, event_id: str) -> BoxRow | None:
 
 
 def finish(tx: Tx, module: str, box: Box, seq: int, status: str, error: str | None,
-           now: datetime | None = None) -> bool:  # fmt: skip
+           now: datetime | None = None) -> bool:
     """Move a pending row to `status` (processed or failed); False if it was not pending.
 
     The `status = 'pending'` guard makes a second, concurrent finisher a no-op that the
@@ -210,7 +211,7 @@ def finish(tx: Tx, module: str, box: Box, seq: int, status: str, error: str | No
 
 
 def finish_many(tx: Tx, module: str, box: Box, seqs: Sequence[int], status: str,
-                now: datetime | None = None) -> int:  # fmt: skip
+                now: datetime | None = None) -> int:
     """`finish` for many pending rows in one statement; returns how many moved."""
     if status not in (PROCESSED, FAILED):
         raise ValueError(f"finish to processed or failed, not {status!r}")
@@ -225,7 +226,7 @@ def finish_many(tx: Tx, module: str, box: Box, seqs: Sequence[int], status: str,
 
 
 def retry_later(tx: Tx, module: str, box: Box, seq: int, error: str,
-                next_attempt_at: datetime) -> bool:  # fmt: skip
+                next_attempt_at: datetime) -> bool:
     """Count a failed attempt on a pending row and schedule the next one."""
     n = tx.execute(
         f"UPDATE {box_table(module, box)} SET attempts = attempts + 1, last_error = ?,"

@@ -124,7 +124,7 @@ class RouteStats:
 
     def add(self, other: RouteStats) -> None:
         for name in ("batches", "read", "routed", "delivered", "duplicates", "retried",
-                     "lost", "conflicts", "seconds", "check_cpu_s"):  # fmt: skip
+                     "lost", "conflicts", "seconds", "check_cpu_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, n in other.dead.items():
             self.dead[reason] = self.dead.get(reason, 0) + n
@@ -135,7 +135,7 @@ class RouteStats:
                 "dead": dict(sorted(self.dead.items())), "retried": self.retried,
                 "lost": self.lost, "conflicts": self.conflicts,
                 "seconds": round(self.seconds, 3),
-                "check_cpu_s": round(self.check_cpu_s, 3)}  # fmt: skip
+                "check_cpu_s": round(self.check_cpu_s, 3)}
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class Verdict:
 
 
 def _signature_problem(env: Mapping[str, Any], body: bytes,
-                       public_keys: Mapping[str, Ed25519PublicKey]) -> str | None:  # fmt: skip
+                       public_keys: Mapping[str, Ed25519PublicKey]) -> str | None:
     sig = env.get("sig")
     if not isinstance(sig, str) or not sig.startswith(SIG_PREFIX):
         return "envelope.sig: not signed (expected 'ed25519:<base64>')"
@@ -190,7 +190,7 @@ def check_envelope(
     expected = "sha256:" + hashlib.sha256(body).hexdigest()
     if env["hash"] != expected:
         return (dl.BAD_HASH, f"envelope.hash: {env['hash']} does not match the content "
-                f"({expected})", ())  # fmt: skip
+                f"({expected})", ())
     problem = _signature_problem(env, body, public_keys)
     if problem is not None:
         return dl.BAD_SIGNATURE, problem, ()
@@ -201,16 +201,16 @@ def check_envelope(
     denied = [t for t in targets if not models_map.allowed(sender, t, env["intent"])]
     if denied:
         return (dl.FORBIDDEN_ROUTE, f"envelope.to: {sender} may not send {env['intent']} to "
-                f"{denied} (models.map.yaml)", ())  # fmt: skip
+                f"{denied} (models.map.yaml)", ())
     end = expires_at(env)
     if now >= end:
         return (dl.EXPIRED, f"envelope.ttl_sec: expired at {format_ts(end)} (ts + ttl_sec), "
-                f"routed at {format_ts(now)}", ())  # fmt: skip
+                f"routed at {format_ts(now)}", ())
     return None, None, targets
 
 
 def check_rows(module: str, rows: Sequence[BoxRow], keys: Keyring, models_map: ModelsMap,
-               now: datetime) -> list[Verdict]:  # fmt: skip
+               now: datetime) -> list[Verdict]:
     """Verdicts for a batch. A sender without a known key makes the key file be re-read
     once (a module's key may have been published after the router started)."""
     public = keys.public_keys()
@@ -237,11 +237,11 @@ def _claim_sql(module: str, dialect: str) -> str:
     cols = ", ".join(f"o.{c}" for c in ROW_COLUMNS)
     if dialect == "postgres":  # JSONB as text: json_out parses it with orjson, ~4x faster
         cols = ", ".join(f"o.{c}::text AS {c}" if c in JSON_COLUMNS else f"o.{c}"
-                         for c in ROW_COLUMNS)  # fmt: skip
+                         for c in ROW_COLUMNS)
     due = "o.status = ? AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)"
     if dialect == "postgres":
         return (f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due}"
-                " ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED")  # fmt: skip
+                " ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED")
     return (
         f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due} AND NOT EXISTS"
         " (SELECT 1 FROM router_lease l WHERE l.module = ? AND l.seq = o.seq"
@@ -294,7 +294,7 @@ def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> R
         moved = {int(r["seq"]) for r in tx.query(
             f"UPDATE {outbox} AS o SET status = ?, consumed_at = ?, last_error = NULL"
             f" WHERE o.status = ? AND {where} RETURNING seq",
-            (PROCESSED, when, PENDING, *params))}  # fmt: skip
+            (PROCESSED, when, PENDING, *params))}
         stats.routed += len(moved)
         stats.lost += len(good) - len(moved)
         by_target: dict[str, list[int]] = {}
@@ -324,7 +324,7 @@ def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> R
         stats.dead[v.reason] = stats.dead.get(v.reason, 0) + 1
         env = v.row.envelope
         dead_rows.append((env["event_id"], module, env["intent"], v.reason, v.detail,
-                          json_in(env)))  # fmt: skip
+                          json_in(env)))
     if dead_rows:
         tx.executemany(
             "INSERT INTO dead_letter (event_id, module, intent, reason, detail, envelope)"
@@ -351,7 +351,7 @@ def _is_row_error(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.errors.IntegrityError, psycopg.errors.DataError,
                             psycopg.errors.InternalError, psycopg.errors.RaiseException,
                             psycopg.errors.InsufficientPrivilege, sqlite3.IntegrityError,
-                            sqlite3.DataError))  # fmt: skip
+                            sqlite3.DataError))
 
 
 # --- one batch per outbox ---------------------------------------------------------------
@@ -361,7 +361,7 @@ class _Batch:
     """Claim, check and deliver one batch of one outbox, on either backend."""
 
     def __init__(self, fabric: Fabric, module: str, keys: Keyring, models_map: ModelsMap,
-                 cfg: RouterConfig, routing: Routing, clock: Clock) -> None:  # fmt: skip
+                 cfg: RouterConfig, routing: Routing, clock: Clock) -> None:
         self.fabric, self.module, self.keys, self.models_map = fabric, module, keys, models_map
         self.cfg, self.routing, self.clock = cfg, routing, clock
         self.sqlite = fabric.dialect == "sqlite"
@@ -391,7 +391,7 @@ class _Batch:
         if not self.sqlite:
             return tx.query(_claim_sql(self.module, "postgres"), (PENDING, due, n))
         return tx.query(_claim_sql(self.module, "sqlite"),
-                        (PENDING, due, self.module, due, self.cfg.owner, n))  # fmt: skip
+                        (PENDING, due, self.module, due, self.cfg.owner, n))
 
     def _run_postgres(self, now: datetime, stats: RouteStats) -> int:
         rows: list[BoxRow] = []
@@ -455,7 +455,7 @@ class _Batch:
             return bool(self._release(tx, [seq]))
         return bool(tx.query(
             f"SELECT seq FROM {outbox_table(self.module)} WHERE seq = ? AND status = ?"
-            " FOR UPDATE SKIP LOCKED", (seq, PENDING)))  # fmt: skip
+            " FOR UPDATE SKIP LOCKED", (seq, PENDING)))
 
     def _one_by_one(self, rows: Sequence[BoxRow], now: datetime, stats: RouteStats) -> None:
         """After a batch failed on some row's data: each row in its own transaction; the
@@ -522,7 +522,7 @@ def route_once(
 
 
 def pending_due(fabric: Fabric, modules: Iterable[str] = MODULES,
-                now: datetime | None = None) -> int:  # fmt: skip
+                now: datetime | None = None) -> int:
     """Outbox rows still to route now (leased ones included; rows backing off excluded)."""
     when = now or utc_now()
     total = 0
@@ -531,7 +531,7 @@ def pending_due(fabric: Fabric, modules: Iterable[str] = MODULES,
             total += int(tx.scalar(
                 f"SELECT COUNT(*) FROM {outbox_table(m)} WHERE status = ?"
                 " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
-                (PENDING, ts_in(tx.dialect, when))))  # fmt: skip
+                (PENDING, ts_in(tx.dialect, when))))
     return total
 
 
@@ -560,7 +560,7 @@ def run_router(
     keyring = as_keyring(keys)
     if not keyring.public_keys():
         raise ValueError(f"no public keys in {keyring.key_dir}: the router cannot verify "
-                         "any envelope (a module's first signing creates its key)")  # fmt: skip
+                         "any envelope (a module's first signing creates its key)")
     if fabric.dialect == "sqlite":
         # Inbox inserts hit random pages of the event_id and ledger indexes: with SQLite's
         # default 2 MB cache a growing fabric halves the router's insert rate.
@@ -607,7 +607,7 @@ def run_router(
 
 
 def _sleep(seconds: float, stop: Callable[[], bool] | None, started: float,
-           max_seconds: float | None) -> None:  # fmt: skip
+           max_seconds: float | None) -> None:
     end = time.monotonic() + seconds
     if max_seconds is not None:
         end = min(end, started + max_seconds)

@@ -79,7 +79,7 @@ def create_role_sql(role: str) -> str:
 
 
 def _policy(name: str, table: str, command: str, role: str, using: str | None,
-            check: str | None) -> str:  # fmt: skip
+            check: str | None) -> str:
     sql = f"CREATE POLICY {name} ON {table} AS PERMISSIVE FOR {command} TO {role}"
     if using is not None:
         sql += f" USING ({using})"
@@ -147,7 +147,7 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
         out.append(f"GRANT SELECT ON {inbox} TO {role};")
         out.append(_policy("lotus_owner_read", outbox, "SELECT", role, "true", None))
         out.append(_policy("lotus_owner_post", outbox, "INSERT", role, None,
-                           f"from_module = {_q(m)} AND {_route_check(registry, m)}"))  # fmt: skip
+                           f"from_module = {_q(m)} AND {_route_check(registry, m)}"))
         out.append(_policy("lotus_owner_update", outbox, "UPDATE", role, "true", "true"))
         out.append(_policy("lotus_owner_read", inbox, "SELECT", role, "true", None))
         out.append(_policy("lotus_owner_update", inbox, "UPDATE", role, "true", "true"))
@@ -155,7 +155,7 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
             t_inbox = inbox_table(target)
             out.append(f"GRANT INSERT ON {t_inbox} TO {role};")
             out.append(_policy(f"lotus_tag_from_{m}", t_inbox, "INSERT", role, None,
-                               _into_check(target, {m: intents})))  # fmt: skip
+                               _into_check(target, {m: intents})))
         for table in SHARED_BY_MODULE:
             rights = "SELECT, INSERT" if table == "dead_letter" else "SELECT, INSERT, UPDATE"
             out.append(f"GRANT {rights} ON {table} TO {role};")
@@ -176,7 +176,7 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
         out.append(_policy("lotus_router_update", outbox, "UPDATE", r, "true", "true"))
         out.append(_policy("lotus_router_read", inbox, "SELECT", r, "true", None))
         out.append(_policy("lotus_router_deliver", inbox, "INSERT", r, None,
-                           _into_check(m, registry.map.into(m))))  # fmt: skip
+                           _into_check(m, registry.map.into(m))))
     out.append(f"GRANT SELECT, INSERT ON dead_letter TO {r};")
     out.append(_policy("lotus_router", "dead_letter", "ALL", r, "true", "true"))
     out.append(f"GRANT SELECT, INSERT, UPDATE ON heartbeats TO {r};")

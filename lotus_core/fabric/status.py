@@ -33,7 +33,7 @@ def health(beats: list[Heartbeat], now: datetime, stale_after_sec: float) -> str
 
 
 def _box(fabric: Fabric, module: str, box: str, now: datetime,
-         handled: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+         handled: tuple[str, ...] = ()) -> dict[str, Any]:
     table = box_table(module, box)  # type: ignore[arg-type]
     with fabric.transaction() as tx:
         row = tx.query(
@@ -48,7 +48,7 @@ def _box(fabric: Fabric, module: str, box: str, now: datetime,
                 marks = ", ".join("?" for _ in handled)
                 handled_n = int(tx.scalar(
                     f"SELECT COUNT(*) FROM {table} WHERE status = ? AND intent IN ({marks})",
-                    (PENDING, *handled)))  # fmt: skip
+                    (PENDING, *handled)))
     oldest = ts_out(row["oldest"])
     out: dict[str, Any] = {
         "pending": int(row["n"]),
@@ -63,7 +63,7 @@ def _box(fabric: Fabric, module: str, box: str, now: datetime,
 def _beats(beats: list[Heartbeat], now: datetime) -> list[dict[str, Any]]:
     return [{"component": b.component, "status": b.status, "pid": b.pid, "host": b.host,
              "age_s": round(b.age_s(now), 3), "beat_at": b.beat_at.isoformat(),
-             "detail": b.detail} for b in beats]  # fmt: skip
+             "detail": b.detail} for b in beats]
 
 
 def fabric_status(
@@ -76,7 +76,7 @@ def fabric_status(
     beats = read_heartbeats(fabric)
     dead = count_dead_letters(fabric)
     out: dict[str, Any] = {"at": now.isoformat(), "stale_after_sec": stale_after_sec,
-                           "modules": {}}  # fmt: skip
+                           "modules": {}}
     for m in [*MODULES, ROUTER]:
         mine = [b for b in beats if b.module == m]
         last = max((b.beat_at for b in mine), default=None)

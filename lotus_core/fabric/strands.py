@@ -75,7 +75,7 @@ def write_strand(
         "id": sid, "lifecycle_id": lifecycle_id or sid, "parent_id": parent_id, "module": module,
         "kind": kind, "symbol": symbol, "timeframe": timeframe, "session_bucket": session_bucket,
         "regime": regime, "created_at": when, "updated_at": when,
-    }  # fmt: skip
+    }
     table = manifest.strand
     for name, value in envelope.items():
         check_value(table.name, table.column(name), value)

@@ -55,7 +55,7 @@ class InboxCursor:
     def dumps(self) -> str:
         return json.dumps({"seq": self.seq, "gaps": [[int(a), int(b), round(t, 3)]
                                                      for a, b, t in self.gaps]},
-                          separators=(",", ":"))  # fmt: skip
+                          separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def scan_inbox(
             ranges = " OR ".join("seq BETWEEN ? AND ?" for _ in gaps)
             params = [int(x) for lo, hi, _ in gaps for x in (lo, hi)]
             gap_rows = tx.query(f"SELECT {_COLS} FROM {table} WHERE {ranges} ORDER BY seq",
-                                params)  # fmt: skip
+                                params)
             gaps = _remove(gaps, (int(r["seq"]) for r in gap_rows))
             for r in gap_rows:
                 if want(r) and len(requests) < limit:
@@ -140,7 +140,7 @@ def scan_inbox(
                     picked.add(int(r["seq"]))
         room = max(limit - len(requests), 0)
         new_rows = tx.query(f"SELECT {_COLS} FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?",
-                            (cursor.seq, max(room, 1))) if room else []  # fmt: skip
+                            (cursor.seq, max(room, 1))) if room else []
         seq = cursor.seq
         for r in new_rows:
             s = int(r["seq"])
@@ -158,7 +158,7 @@ def scan_inbox(
                 f" AND next_attempt_at <= ? AND intent IN ({marks}) ORDER BY seq LIMIT ?",
                 (PENDING, seq, ts_in(tx.dialect, datetime.fromtimestamp(now_s, UTC)),
                  *sorted(handled), room),
-            )  # fmt: skip
+            )
             requests.extend(_request(module, r, retry=True) for r in retry_rows if want(r))
     gaps = gaps[-max_gaps:]
     return InboxScan(requests, InboxCursor(seq, gaps), len(new_rows), len(gap_rows))

@@ -365,7 +365,7 @@ def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str]) -
     numbers_ok = t["ok"]
     found.add(t, candidates & ~numbers_ok, "l2Book", "malformed_l2Book",
               "a level px or sz is not a decimal number")
-    sane = _book_is_sane(*(t[m] for m in _MATRICES), t["nb"], t["na"])
+    sane = _book_is_sane(t["bid_px"], t["bid_sz"], t["ask_px"], t["ask_sz"], t["nb"], t["na"])
     found.add(t, candidates & numbers_ok & ~sane, "l2Book", "crossed_book",
               "levels out of order, non-positive, or best bid >= best ask")
     keep = candidates & numbers_ok & sane & (t["coin"] >= 0)

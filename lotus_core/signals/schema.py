@@ -5,6 +5,8 @@ docs/curators.md describe every column.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -25,13 +27,13 @@ def _is_str(s: pd.Series) -> bool:
     return s.dtype == STR
 
 
-def _c(dtype, *checks: pa.Check, nullable: bool = False) -> pa.Column:
+def _c(dtype: Any, *checks: pa.Check, nullable: bool = False) -> pa.Column:
     if dtype is STR:
         checks = (pa.Check(_is_str, element_wise=False, name="dtype_is_str"), *checks)
     return pa.Column(dtype, checks=list(checks), nullable=nullable)
 
 
-def _sorted_unique(*keys: str):
+def _sorted_unique(*keys: str) -> pa.Check:
     def check(df: pd.DataFrame) -> bool:
         if len(df) < 2:
             return True

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -42,9 +42,9 @@ class Tx:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement per row in a single batch (psycopg pipelines it)."""
         if self.dialect == "sqlite":
-            self.raw.executemany(sql, rows)
+            cast(sqlite3.Connection, self.raw).executemany(sql, rows)
         else:
-            with self.raw.cursor() as cur:
+            with cast("psycopg.Connection[Any]", self.raw).cursor() as cur:
                 cur.executemany(self._sql(sql), rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -158,7 +158,7 @@ def connect_postgres(url: FabricURL, connect_timeout_s: int) -> psycopg.Connecti
 def transaction(raw: RawConnection, dialect: Dialect) -> Iterator[Tx]:
     """One write transaction; commits on success, rolls back on any exception."""
     if dialect == "postgres":
-        with raw.transaction():
+        with cast("psycopg.Connection[Any]", raw).transaction():
             yield Tx(raw, dialect)
         return
     # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
@@ -167,7 +167,7 @@ def transaction(raw: RawConnection, dialect: Dialect) -> Iterator[Tx]:
     try:
         yield Tx(raw, dialect)
     except BaseException:
-        if raw.in_transaction:
+        if cast(sqlite3.Connection, raw).in_transaction:
             raw.execute("ROLLBACK")
         raise
     raw.execute("COMMIT")

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from lotus_core.store.connection import Tx
 
@@ -21,7 +21,7 @@ OPTIONAL = ("recv_ts_ms", "channel", "coin", "detail", "raw", "run_id")
 COLUMNS = (
     "id", "day", "source", "line_no", "recv_ts_ms", "channel", "coin",
     "reason", "detail", "raw", "run_id", "created_at",
-)  # fmt: skip
+)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INSERT = (
     f"INSERT INTO {TABLE} (day, source, line_no, recv_ts_ms, channel, coin, reason, detail,"
@@ -43,7 +43,7 @@ def _as_mapping(row: Mapping[str, Any] | Any) -> Mapping[str, Any]:
     # Accept the parser's DeadLetter dataclass as well as plain dicts.
     if dataclasses.is_dataclass(row) and not isinstance(row, type):
         return dataclasses.asdict(row)
-    return row
+    return cast(Mapping[str, Any], row)
 
 
 def _optional(value: Any, cast: type) -> Any:

@@ -21,7 +21,7 @@ def _router(options: dict[str, Any]) -> Loop:
     from lotus_daemon.loops.router import RouterLoop
 
     return RouterLoop(name=options.get("router_name", "herald"),
-                      batch_size=int(options.get("batch_size", 500)))  # fmt: skip
+                      batch_size=int(options.get("batch_size", 500)))
 
 
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.

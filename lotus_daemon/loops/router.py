@@ -25,12 +25,12 @@ class RouterLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         cfg = RouterConfig(name=self.component, batch_size=self.batch_size,
-                           owner=default_owner(self.component))  # fmt: skip
+                           owner=default_owner(self.component))
         with ctx.open_fabric() as fabric:
             run_router(fabric, Keyring(ctx.key_dir), stop=ctx.stopping, config=cfg,
-                       on_pass=self.total.add)  # fmt: skip
+                       on_pass=self.total.add)
 
     def info(self) -> dict[str, Any]:
         t = self.total
         return {"routed": t.routed, "delivered": t.delivered, "dead": t.dead_total,
-                "duplicates": t.duplicates}  # fmt: skip
+                "duplicates": t.duplicates}

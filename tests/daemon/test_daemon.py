@@ -34,7 +34,7 @@ from lotus_resources.router import LOTUS_MAIN
 def lotus(home: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOTUS_HOME": str(home)}
     return subprocess.run([sys.executable, "-c", LOTUS_MAIN, *args], env=env, cwd=home,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
@@ -51,19 +51,19 @@ def post_mix(fabric: Fabric, keys: Keyring, start: int, n: int) -> dict[str, set
     event_id with the same dedupe_key; returns target -> event_ids it must hold once."""
     routes = [(s, i) for s in MODULES
               for i in sorted({x for ts in load_modules().map.may_tag.get(s, {}).values()
-                               for x in ts})]  # fmt: skip
+                               for x in ts})]
     per: dict[str, list[dict]] = {}
     expect: dict[str, set[str]] = {}
     for k in range(start, start + n):
         sender, intent = routes[k % len(routes)]
         env = sign(example_envelope(sender, intent, k, ttl_sec=3600, dedupe_key=f"d{k}"),
-                   keys.private_key(sender))  # fmt: skip
+                   keys.private_key(sender))
         per.setdefault(sender, []).append(env)
         for t in env["to"]:
             expect.setdefault(t, set()).add(env["event_id"])
         if k % 5 == 0:  # the sender retried: a new event_id, the same dedupe_key
             again = sign(example_envelope(sender, intent, k, ttl_sec=3600, dedupe_key=f"d{k}"),
-                         keys.private_key(sender))  # fmt: skip
+                         keys.private_key(sender))
             per[sender].append(again)
     for sender, envs in per.items():
         post_many_to_outbox(fabric, sender, envs)
@@ -73,14 +73,14 @@ def post_mix(fabric: Fabric, keys: Keyring, start: int, n: int) -> dict[str, set
 def inbox_ids(fabric: Fabric) -> dict[str, list[str]]:
     with fabric.transaction() as tx:
         return {m: [r["event_id"] for r in tx.query(f"SELECT event_id FROM {m}_inbox")]
-                for m in MODULES}  # fmt: skip
+                for m in MODULES}
 
 
 def ledger_matches_inboxes(fabric: Fabric) -> None:
     with fabric.transaction() as tx:
         for m in MODULES:
             inbox = {f"{m}_inbox:{r['event_id']}"
-                     for r in tx.query(f"SELECT event_id FROM {m}_inbox")}  # fmt: skip
+                     for r in tx.query(f"SELECT event_id FROM {m}_inbox")}
             ledger = {r["ledger_id"] for r in tx.query(
                 "SELECT ledger_id FROM lotus_ledger WHERE ref_table = ?", (f"{m}_inbox",))}
             assert inbox == ledger, m
@@ -92,7 +92,7 @@ def daemon_fabric(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path,
     home = tmp_path / "home"
     ensure_keys(MODULES, home / "keys")
     url = request.getfixturevalue("fabric_sqlite_url" if request.param == "sqlite"
-                                  else "fabric_pg_dsn")  # fmt: skip
+                                  else "fabric_pg_dsn")
     Fabric.open(url).close()
     return home, url
 
@@ -147,7 +147,7 @@ def test_daemon_routes_each_envelope_once_reports_and_stops_cleanly(
                 for m in MODULES:
                     for r in tx.query(f"SELECT event_id, status, to_modules FROM {m}_outbox"):
                         tos = json.loads(r["to_modules"]) if isinstance(
-                            r["to_modules"], str) else r["to_modules"]  # fmt: skip
+                            r["to_modules"], str) else r["to_modules"]
                         there = [r["event_id"] in got[t] for t in tos]
                         assert all(there) or not any(there), r
             beats = {b.component: b for b in read_heartbeats(fabric)}
@@ -208,18 +208,18 @@ def test_a_stale_pid_file_is_reported_removed_and_taken_over(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_foreground_daemon_stops_on_signal(fabric_sqlite_url: str, tmp_path: Path,
-                                           sig: signal.Signals) -> None:  # fmt: skip
+                                           sig: signal.Signals) -> None:
     home = tmp_path / "home"
     ensure_keys(MODULES, home / "keys")
     env = {**os.environ, "LOTUS_HOME": str(home)}
     cmd = [sys.executable, "-c", LOTUS_MAIN, "daemon", "start", "--foreground",
-           "--fabric-url", fabric_sqlite_url]  # fmt: skip
+           "--fabric-url", fabric_sqlite_url]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+                            stderr=subprocess.PIPE)
     try:
         path = pidfile.pid_path(home)
         wait_for(lambda: (pidfile.read_info(path) or {}).get("state") == "running",
-                 what="the foreground daemon to run")  # fmt: skip
+                 what="the foreground daemon to run")
         assert pidfile.read_info(path)["pid"] == proc.pid
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
@@ -279,7 +279,7 @@ class _BrokenLoop(Loop):
 
 
 def test_a_daemon_stopped_while_a_loop_fails_says_error(fabric_sqlite_url: str,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+                                                        tmp_path: Path) -> None:
     Fabric.open(fabric_sqlite_url).close()
     broken = _BrokenLoop()
     daemon = Daemon(fabric_sqlite_url, tmp_path / "keys", tmp_path, [broken], heartbeat_sec=0.1)
@@ -323,6 +323,6 @@ def test_lotus_daemon_never_imports_dagster() -> None:
     code = ("import sys, lotus_daemon.host, lotus_daemon.control, lotus_daemon.loops.router, "
             "lotus_daemon.loops.heartbeat; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'dagster'); "
-            "assert not bad, bad")  # fmt: skip
+            "assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

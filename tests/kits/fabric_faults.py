@@ -117,7 +117,7 @@ def fault_plan(n: int, *, seed: int, keys: Keyring, now: datetime) -> FaultPlan:
         dedupe = f"d{seed}-{i}" if rng.random() < 0.3 or kind == "dedupe_retry" else None
         kw: dict[str, Any] = {"sender": sender, "to": list(targets), "intent": intent,
                               "payload": example_payload(intent, i), "now": ts,
-                              "new_id": ids, "ttl_sec": 3600, "dedupe_key": dedupe}  # fmt: skip
+                              "new_id": ids, "ttl_sec": 3600, "dedupe_key": dedupe}
         if kind == dl.EXPIRED:
             kw.update(now=now - timedelta(hours=2), ttl_sec=60)
         elif kind == dl.INVALID_PAYLOAD:

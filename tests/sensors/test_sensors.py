@@ -49,7 +49,7 @@ def url_of(fabric: Fabric) -> str:
 
 
 def deliver(fabric: Fabric, keys: Keyring, target: str, sender: str, intent: str, i: int = 0,
-            **kw) -> dict:  # fmt: skip
+            **kw) -> dict:
     """An envelope as the router would have put it into `target`'s inbox."""
     kw.setdefault("ttl_sec", 3600)
     env = sign(example_envelope(sender, intent, i, **kw), keys.private_key(sender))
@@ -66,13 +66,13 @@ def tick(instance: dg.DagsterInstance, module: str, fabric: Fabric, cursor: str 
 
 
 def run_row(instance: dg.DagsterInstance, fabric: Fabric, keys: Keyring, module: str,
-            request: dg.RunRequest) -> dg.ExecuteInProcessResult:  # fmt: skip
+            request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     return INBOX_JOBS[module].execute_in_process(
         run_config=request.run_config, instance=instance, tags=request.tags,
         raise_on_error=False,
         resources={"fabric": FabricResource(url=url_of(fabric)),
                    "fabric_keys": FabricKeysResource(key_dir=str(keys.key_dir))},
-    )  # fmt: skip
+    )
 
 
 # --- the sensor -------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_sensor_requests_one_run_per_handled_row_and_moves_its_cursor(
     assert keys_ == [patch["event_id"], alert["event_id"], report["event_id"]]
     req = data.run_requests[0]
     assert req.run_config == {"ops": {"handle_sig_inbox": {"config": {
-        "seq": 1, "event_id": patch["event_id"]}}}}  # fmt: skip
+        "seq": 1, "event_id": patch["event_id"]}}}}
     assert req.tags["lotus/intent"] == "PRIOR_PATCH" and req.tags["lotus/module"] == "sig"
     cursor = InboxCursor.parse(data.cursor)
     assert cursor.seq == 4 and cursor.gaps == []
@@ -101,7 +101,7 @@ def test_sensor_requests_one_run_per_handled_row_and_moves_its_cursor(
     assert [r.run_key for r in third.run_requests] == [late["event_id"]]
     beats = {b.component: b for b in read_heartbeats(fabric)}
     assert beats["sensor:inbox_sig"].module == "sig" and beats["sensor:inbox_sig"].detail[
-        "cursor"] == 5  # fmt: skip
+        "cursor"] == 5
 
 
 @pytest.mark.postgres
@@ -132,7 +132,7 @@ def test_gaps_expire_and_are_bounded(fabric: Fabric, keys: Keyring) -> None:
         deliver(fabric, keys, "dm", "dm", "WATCHDOG_ALERT", i)
     old = InboxCursor(0, [[100, 105, 0.0]] + [[200 + k, 200 + k, 1e9] for k in range(100)])
     scan = scan_inbox(fabric, "dm", old, intents=["WATCHDOG_ALERT"], now=1e9 + 10,
-                      gap_ttl_sec=300, max_gaps=64)  # fmt: skip
+                      gap_ttl_sec=300, max_gaps=64)
     assert len(scan.requests) == 3 and scan.cursor.seq == 3
     assert len(scan.cursor.gaps) == 64 and [100, 105, 0.0] not in scan.cursor.gaps
     assert InboxCursor.parse(scan.cursor.dumps()) == scan.cursor
@@ -151,16 +151,16 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
     window = alpha["payload"]["strand_id"]
     patch = deliver(fabric, keys, "sig", "sig", "PRIOR_PATCH", 1)
     patch_big = sign(example_envelope("dm", "PRIOR_PATCH", 2, to=["tr"], ttl_sec=3600),
-                     keys.private_key("dm"))  # fmt: skip
+                     keys.private_key("dm"))
     patch_big["payload"]["changes"] = [{"key": "exec.max_slippage_bps", "op": "set",
                                         "value": 45.0}, {"key": "no.such_knob", "op": "set",
-                                                         "value": 1}]  # fmt: skip
+                                                         "value": 1}]
     patch_big = sign(patch_big, keys.private_key("dm"))
     with fabric.transaction() as tx:
         deliver_to_inbox(tx, "tr", patch_big)
     alert = deliver(fabric, keys, "sig", "sig", "WATCHDOG_ALERT", 3)
     report = deliver(fabric, keys, "sig", "tr", "EXEC_REPORT", 4, to=["sig"],
-                     lifecycle_id=alpha["lifecycle_id"])  # fmt: skip
+                     lifecycle_id=alpha["lifecycle_id"])
 
     sig_data = tick(dagster_instance, "sig", fabric, None)
     tr_data = tick(dagster_instance, "tr", fabric, None)
@@ -174,9 +174,9 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
     assert current_priors(fabric, "sig")["kr.theta_min"].value == pytest.approx(0.06)
     tr_knob = current_priors(fabric, "tr")["exec.max_slippage_bps"]
     assert tr_knob.value == pytest.approx(12.0) and tr_knob.source_event_id == patch_big[
-        "event_id"]  # max_step 2 from 10  # fmt: skip
+        "event_id"]  # max_step 2 from 10
     answers = {r.envelope["parent_id"]: r.envelope for m in ("sig", "tr")
-               for r in read_outbox(fabric, m) if r.intent == "PRIOR_PATCH_APPLIED"}  # fmt: skip
+               for r in read_outbox(fabric, m) if r.intent == "PRIOR_PATCH_APPLIED"}
     to_dm = answers[patch_big["event_id"]]
     assert to_dm["to"] == ["dm"] and verify(to_dm, keys.public_keys())
     assert to_dm["payload"]["applied"][0]["clamped"] is True
@@ -186,7 +186,7 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
     with fabric.transaction() as tx:
         queued = tx.query("SELECT event_id, module, severity, status FROM curator_queue")
     assert queued == [{"event_id": alert["event_id"], "module": "sig", "severity": "warning",
-                       "status": "open"}]  # fmt: skip
+                       "status": "open"}]
     # EXEC_REPORT: an outcome strand linked to the published window, label on the window.
     outcome = read_strand(fabric, "sig", report["event_id"])
     assert outcome["kind"] == "outcome" and outcome["parent_id"] == window
@@ -207,12 +207,12 @@ def test_a_failing_handler_is_retried_by_the_sensor_then_dead_lettered(
     with fabric.transaction() as tx:  # a real fault: the curator queue refuses inserts
         if fabric.dialect == "sqlite":
             tx.execute("CREATE TRIGGER no_queue BEFORE INSERT ON curator_queue"
-                       " BEGIN SELECT RAISE(ABORT, 'queue offline'); END")  # fmt: skip
+                       " BEGIN SELECT RAISE(ABORT, 'queue offline'); END")
         else:
             tx.execute("CREATE FUNCTION no_queue() RETURNS trigger LANGUAGE plpgsql AS"
-                       " $$ BEGIN RAISE EXCEPTION 'queue offline'; END $$")  # fmt: skip
+                       " $$ BEGIN RAISE EXCEPTION 'queue offline'; END $$")
             tx.execute("CREATE TRIGGER no_queue BEFORE INSERT ON curator_queue"
-                       " FOR EACH ROW EXECUTE FUNCTION no_queue()")  # fmt: skip
+                       " FOR EACH ROW EXECUTE FUNCTION no_queue()")
     alert = deliver(fabric, keys, "vis", "vis", "WATCHDOG_ALERT", 1)
     first = tick(dagster_instance, "vis", fabric, None)
     result = run_row(dagster_instance, fabric, keys, "vis", first.run_requests[0])
@@ -229,7 +229,7 @@ def test_a_failing_handler_is_retried_by_the_sensor_then_dead_lettered(
     now = datetime.now(UTC)
     outcomes = [handle_row(fabric, "vis", row.seq, keys, routing=routing,
                            clock=lambda k=k: now + timedelta(seconds=10 * k)).status
-                for k in range(2)]  # fmt: skip
+                for k in range(2)]
     assert outcomes == ["retry", "failed"]
     assert read_inbox(fabric, "vis") == []
     (dead,) = dl.read_dead_letters(fabric, module="vis")
@@ -243,7 +243,7 @@ def test_herald_job_drains_and_the_watch_sensor_starts_it_only_when_needed(
     fabric: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     envs = [sign(example_envelope("sig", "ALPHA_PROPOSED", i, ttl_sec=3600),
-                 keys.private_key("sig")) for i in range(40)]  # fmt: skip
+                 keys.private_key("sig")) for i in range(40)]
     post_many_to_outbox(fabric, "sig", envs)
     url = url_of(fabric)
     herald = HeraldRouterResource(fabric_url=url, key_dir=str(keys.key_dir))
@@ -259,7 +259,7 @@ def test_herald_job_drains_and_the_watch_sensor_starts_it_only_when_needed(
             "batch_size": 16, "max_seconds": 30}}}},
         resources={"fabric": FabricResource(url=url),
                    "fabric_keys": FabricKeysResource(key_dir=str(keys.key_dir))},
-    )  # fmt: skip
+    )
     assert result.success and read_outbox(fabric, "sig") == []
     assert len(read_inbox(fabric, "dm", limit=100)) == 40
     ctx = dg.build_sensor_context(instance=dagster_instance, resources=resources)

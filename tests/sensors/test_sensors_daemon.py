@@ -66,7 +66,7 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
     lotus_home = tmp_path / "lotus_home"
     url = sqlite_url(lotus_home / "fabric.sqlite")
     env = {**os.environ, "DAGSTER_HOME": str(home), "LOTUS_HOME": str(lotus_home),
-           "LOTUS_FABRIC_URL": url}  # fmt: skip
+           "LOTUS_FABRIC_URL": url}
     env.pop("LOTUS_CONFIG", None)
     ensure_keys(MODULES, lotus_home / "keys")
     keys = Keyring(lotus_home / "keys")
@@ -79,12 +79,12 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
 
     started = subprocess.run(
         [str(BIN / "dagster"), "sensor", "start", "inbox_sig_sensor", "-w", str(workspace)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stdout + started.stderr
     log = (tmp_path / "daemon.log").open("wb")
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
                               env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
+                              start_new_session=True)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         deadline = time.monotonic() + WAIT_SEC

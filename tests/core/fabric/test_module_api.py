@@ -66,7 +66,7 @@ def test_post_to_outbox_is_idempotent_and_reads_back_exactly(
     assert (row.status, row.attempts, row.consumed_at) == ("pending", 0, None)
     other = sign(build_envelope(sender="sig", to=["dm"], intent="ALPHA_PROPOSED",
                                 payload=example_payload("ALPHA_PROPOSED", 6),
-                                new_id=lambda: env["event_id"]), key)  # fmt: skip
+                                new_id=lambda: env["event_id"]), key)
     with pytest.raises(DuplicateEventError, match="with other content"):
         post_to_outbox(fabric, "sig", other)
 
@@ -82,7 +82,7 @@ def test_every_intent_survives_the_database_round_trip(fabric: Fabric, tmp_path:
         for sender in [s for s, ts in routes.items() if any(intent in i for i in ts.values())]:
             n += 1
             env = sign(example_envelope(sender, intent, n, new_id=ids(n),
-                                        tags=["asset:BTC", "tf:1m"]), keys[sender])  # fmt: skip
+                                        tags=["asset:BTC", "tf:1m"]), keys[sender])
             post_to_outbox(fabric, sender, env)
             row = read_outbox(fabric, sender, limit=1000)[-1]
             assert row.envelope == env and verify(row.envelope, public)
@@ -91,7 +91,7 @@ def test_every_intent_survives_the_database_round_trip(fabric: Fabric, tmp_path:
                     assert deliver_to_inbox(tx, target, row.envelope)
             for target in env["to"]:
                 got = [r for r in read_inbox(fabric, target, limit=1000)
-                       if r.event_id == env["event_id"]]  # fmt: skip
+                       if r.event_id == env["event_id"]]
                 assert got[0].envelope == env and verify(got[0].envelope, public)
     assert n >= len(INTENTS)
 
@@ -183,7 +183,7 @@ def test_write_update_and_read_strands(fabric: Fabric) -> None:
                 "executed_qty": 0.2, "fills": [{"px": 3150.5, "qty": 0.2}],
                 "order_spec": {"side": "buy"}},
         now=T0, new_id=ids(6),
-    )  # fmt: skip
+    )
     row = read_strand(fabric, "tr", sid)
     assert row is not None
     assert (row["module"], row["kind"], row["lifecycle_id"]) == ("tr", "execution", sid)
@@ -231,7 +231,7 @@ def test_strand_values_are_checked_against_the_manifest(
 def test_dead_letters_are_recorded_once_per_reason(fabric: Fabric) -> None:
     env = example_envelope("sig", "ALPHA_PROPOSED", new_id=ids(8))
     assert record_dead_letter(fabric, module="sig", reason=BAD_SIGNATURE, envelope=env,
-                              detail="unsigned")  # fmt: skip
+                              detail="unsigned")
     assert not record_dead_letter(fabric, module="sig", reason=BAD_SIGNATURE, envelope=env)
     assert record_dead_letter(fabric, module="sig", reason=INVALID_PAYLOAD, envelope=env)
     assert record_dead_letter(fabric, module="tr", reason="poison", envelope="{not json")
@@ -243,7 +243,7 @@ def test_dead_letters_are_recorded_once_per_reason(fabric: Fabric) -> None:
     (raw, _) = read_dead_letters(fabric, module="tr")
     assert raw["envelope"] == {"raw": "{not json"} and raw["event_id"] is None
     assert count_dead_letters(fabric) == {("sig", BAD_SIGNATURE): 1, ("sig", INVALID_PAYLOAD): 1,
-                                          ("tr", "poison"): 2}  # fmt: skip
+                                          ("tr", "poison"): 2}
     with pytest.raises(ValueError, match="snake_case"):
         record_dead_letter(fabric, module="sig", reason="Bad Thing!", envelope=env)
 
@@ -281,7 +281,7 @@ def test_priors_changes_are_versioned_and_clamped_to_caps(fabric: Fabric) -> Non
     assert priors_version(fabric, "sig") == "sig:v3"
     with fabric.transaction() as tx:
         assert tx.scalar("SELECT source_event_id FROM sig_priors WHERE version = 1"
-                         " AND key = 'kr.theta_min'") == "E1"  # fmt: skip
+                         " AND key = 'kr.theta_min'") == "E1"
         with pytest.raises(KeyError, match="no priors knob 'kr.nope'"):
             set_prior(tx, "sig", "kr.nope", "set", 1.0)
     # However many patches push, the value never leaves its caps.

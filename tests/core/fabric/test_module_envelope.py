@@ -74,9 +74,9 @@ def test_canonical_json_sorts_keys_drops_spaces_and_writes_integral_floats_as_in
 def test_build_envelope_is_complete_hashed_and_deterministic() -> None:
     payload = example_payload("DM_DECISION", 3)
     env = build_envelope(sender="dm", to=["tr", "sig"], intent="DM_DECISION", payload=payload,
-                         tags=["asset:BTC", "tf:5m"], new_id=ids())  # fmt: skip
+                         tags=["asset:BTC", "tf:5m"], new_id=ids())
     again = build_envelope(sender="dm", to=["tr", "sig"], intent="DM_DECISION", payload=payload,
-                           tags=["asset:BTC", "tf:5m"], new_id=ids())  # fmt: skip
+                           tags=["asset:BTC", "tf:5m"], new_id=ids())
     assert env == again
     assert tuple(env) == ENVELOPE_KEYS
     assert env["ts"] == "2025-01-26T12:00:00.000Z"  # from the event_id's time
@@ -104,7 +104,7 @@ def test_sigbus_is_its_own_schema_wrapped_by_alpha_proposed() -> None:
     for broken in ({**sigbus, "signal": 1.01}, {**sigbus, "curated_sigma": -0.1},
                    {**sigbus, "eligibility": {"publish": True, "vetoes": []}},
                    {**sigbus, "provenance": {**sigbus["provenance"], "recipe_hash": "md5:x"}},
-                   {**sigbus, "schema_ver": "sigbus-2.0.0"}, {**sigbus, "extra": 1}):  # fmt: skip
+                   {**sigbus, "schema_ver": "sigbus-2.0.0"}, {**sigbus, "extra": 1}):
         assert not v.is_valid(broken)
 
 
@@ -123,13 +123,13 @@ def test_sigbus_is_its_own_schema_wrapped_by_alpha_proposed() -> None:
         ("LESSON_PUBLISHED", lambda p: p["rule"]["literals"].extend(["a", "b"]),
          "envelope.payload.rule.literals"),
     ],
-)  # fmt: skip
+)
 def test_invalid_payload_names_the_failing_path(intent: str, mutate, path: str) -> None:
     payload = example_payload(intent, 1)
     mutate(payload)
     sender = {"ALPHA_PROPOSED": "sig", "DM_DECISION": "dm", "EXEC_REPORT": "tr",
               "PRIOR_PATCH": "dm", "WATCHDOG_ALERT": "dm",
-              "LESSON_PUBLISHED": "tr"}[intent]  # fmt: skip
+              "LESSON_PUBLISHED": "tr"}[intent]
     env = build_envelope(sender=sender, to=["dm"], intent=intent, payload=payload, new_id=ids())
     with pytest.raises(EnvelopeError) as err:
         validate_envelope(env)
@@ -192,7 +192,7 @@ def test_build_refuses_unknown_sender_and_intent() -> None:
 
 PALETTE = [None, True, False, 0, 1, -1, 2, 0.5, -1.5, 1.0, 1e9, "", "x", "BTC", "5m", "sig",
            "ALPHA_PROPOSED", "2025-01-26T12:00:00Z", "sha256:" + "0" * 64,
-           "01ARZ3NDEKTSV4RRFFQ69G5FAV", [], [1], ["a", "a"], {}, {"a": 1}]  # fmt: skip
+           "01ARZ3NDEKTSV4RRFFQ69G5FAV", [], [1], ["a", "a"], {}, {"a": 1}]
 
 
 def _paths(value, prefix=()):
@@ -223,10 +223,10 @@ def _mutate(value, rng: random.Random):
         parent.append(json.loads(json.dumps(parent[last])))  # a duplicate item
     elif action < 0.45 and type(parent[last]) in (int, float):
         parent[last] = rng.choice([parent[last] + 1, -parent[last] - 0.5, parent[last] * 1e6,
-                                   float(int(parent[last]))])  # fmt: skip
+                                   float(int(parent[last]))])
     elif action < 0.55 and isinstance(parent[last], str):
         parent[last] = rng.choice([parent[last] + " ", parent[last][:-1], parent[last].upper(),
-                                   parent[last] * 30])  # fmt: skip
+                                   parent[last] * 30])
     else:
         parent[last] = rng.choice(PALETTE)
     return value
@@ -238,7 +238,7 @@ def test_fast_validation_agrees_with_jsonschema() -> None:
     agree = invalid = 0
     cases = [(c.current(i), example_payload(i, n)) for i in INTENTS for n in range(3)]
     cases += [("urn:lotus:schema:envelope-1.0", example_envelope("sig", "ALPHA_PROPOSED", n))
-              for n in range(3)]  # fmt: skip
+              for n in range(3)]
     for schema_id, base in cases:
         fast, slow = c.fast[schema_id], c.validators[schema_id]
         assert fast(base) and slow.is_valid(base)
@@ -257,7 +257,7 @@ def test_fast_validation_agrees_with_jsonschema() -> None:
 
 def _dumps(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")  # fmt: skip
+                      allow_nan=False).encode("utf-8")
 
 
 def test_canonical_json_fast_path_writes_the_same_bytes() -> None:

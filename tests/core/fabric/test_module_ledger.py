@@ -25,7 +25,7 @@ T0 = datetime(2025, 1, 26, 12, tzinfo=UTC)
 PRIORITY = {"WATCHDOG_ALERT": 2, "PRIOR_PATCH": 1, "PRIOR_PATCH_APPLIED": 1}
 FIELDS = ("module", "kind", "ref_table", "ref_id", "lifecycle_id", "parent_id", "symbol",
           "timeframe", "session_bucket", "regime", "tags", "priority", "ttl", "retry_count",
-          "status", "created_at", "processed_at")  # fmt: skip
+          "status", "created_at", "processed_at")
 
 
 class Boom(Exception):
@@ -48,7 +48,7 @@ def expected_ledger(tx: Tx) -> dict[str, dict[str, Any]]:
                 "session_bucket": r["session_bucket"], "regime": r["regime"], "tags": [],
                 "priority": 0, "ttl": None, "retry_count": 0, "status": "recorded",
                 "created_at": ts_out(r["created_at"]), "processed_at": None,
-            }  # fmt: skip
+            }
         for r in tx.query(f"SELECT * FROM {m}_inbox"):
             out[f"{m}_inbox:{r['event_id']}"] = {
                 "module": m, "kind": r["intent"], "ref_table": f"{m}_inbox",
@@ -59,7 +59,7 @@ def expected_ledger(tx: Tx) -> dict[str, dict[str, Any]]:
                 "priority": PRIORITY.get(r["intent"], 0), "ttl": r["ttl_sec"],
                 "retry_count": r["attempts"], "status": r["status"],
                 "created_at": ts_out(r["created_at"]), "processed_at": ts_out(r["consumed_at"]),
-            }  # fmt: skip
+            }
     return out
 
 
@@ -84,14 +84,14 @@ def assert_agree(fabric: Fabric) -> int:
 def test_strand_rows_are_mirrored_on_insert_update_delete(fabric: Fabric) -> None:
     sid = write_strand(fabric, "sig", "signal", symbol="BTC", timeframe="5m", regime="trend",
                        fields={"detector_id": "breakout_v3", "signal": 0.4, "det_sigma": 0.6,
-                               "published": True}, now=T0, new_id=ids(1))  # fmt: skip
+                               "published": True}, now=T0, new_id=ids(1))
     with fabric.transaction() as tx:
         (row,) = actual_ledger(tx).values()
     assert row["module"] == "sig" and row["kind"] == "signal" and row["ref_id"] == sid
     assert (row["ref_table"], row["status"], row["symbol"]) == ("sig_strand", "recorded", "BTC")
     assert row["lifecycle_id"] == sid and row["created_at"] == T0
     assert update_strand(fabric, "sig", sid, kind="outcome", regime="chop",
-                         fields={"outcomes": {"status": "filled"}})  # fmt: skip
+                         fields={"outcomes": {"status": "filled"}})
     assert assert_agree(fabric) == 1
     with fabric.transaction() as tx:
         tx.execute("DELETE FROM sig_strand WHERE id = ?", (sid,))
@@ -143,7 +143,7 @@ def test_ledger_never_disagrees_under_random_work(fabric: Fabric) -> None:
     rng = random.Random(20250126)
     new_id = ids(6)
     routes = [(s, t, i) for s, ts in load_modules().map.may_tag.items()
-              for t, intents in ts.items() for i in sorted(intents)]  # fmt: skip
+              for t, intents in ts.items() for i in sorted(intents)]
     kinds = {m: load_modules().modules[m].strand_kinds for m in MODULES}
     strands: list[tuple[str, str]] = []
     inbox: list[tuple[str, int]] = []
@@ -158,12 +158,12 @@ def test_ledger_never_disagrees_under_random_work(fabric: Fabric) -> None:
                         m = rng.choice(MODULES)
                         sid = write_strand(tx, m, rng.choice(kinds[m]), symbol=rng.choice(
                             ["BTC", "ETH", None]), lifecycle_id=rng.choice([None, "L-1"]),
-                            new_id=new_id)  # fmt: skip
+                            new_id=new_id)
                         strands.append((m, sid))
                     elif op < 0.7:
                         sender, target, intent = rng.choice(routes)
                         env = example_envelope(sender, intent, batch, to=[target], new_id=new_id,
-                                               tags=rng.choice([[], ["asset:ETH"]]))  # fmt: skip
+                                               tags=rng.choice([[], ["asset:ETH"]]))
                         deliver_to_inbox(tx, target, env)
                         seq = tx.scalar(f"SELECT MAX(seq) FROM {target}_inbox")
                         inbox.append((target, seq))

@@ -26,10 +26,10 @@ from lotus_core.fabric.security import security_statements
 from lotus_core.store.fabric import Fabric
 
 SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "real": "REAL",
-                "bool": "INTEGER", "json": "TEXT", "timestamp": "TEXT"}  # fmt: skip
+                "bool": "INTEGER", "json": "TEXT", "timestamp": "TEXT"}
 PG_TYPES = {"text": "text", "int": "integer", "bigint": "bigint", "real": "double precision",
             "bool": "boolean", "json": "jsonb",
-            "timestamp": "timestamp with time zone"}  # fmt: skip
+            "timestamp": "timestamp with time zone"}
 
 
 # --- the shipped manifests --------------------------------------------------------------
@@ -179,13 +179,13 @@ def introspect(fabric: Fabric) -> dict[str, list[dict[str, Any]]]:
     with fabric.transaction() as tx:
         if fabric.dialect == "sqlite":
             names = [r["name"] for r in tx.query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]  # fmt: skip
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             for t in names:
                 out[t] = [
                     {"name": c["name"], "type": c["type"], "notnull": bool(c["notnull"]),
                      "default": c["dflt_value"], "pk": c["pk"]}
                     for c in tx.query(f"PRAGMA table_info({t})")
-                ]  # fmt: skip
+                ]
         else:
             pks = {
                 (r["table_name"], r["column_name"]): r["pos"]
@@ -209,7 +209,7 @@ def introspect(fabric: Fabric) -> dict[str, list[dict[str, Any]]]:
                     {"name": c["column_name"], "type": c["data_type"],
                      "notnull": c["is_nullable"] == "NO", "default": default,
                      "pk": pks.get((c["table_name"], c["column_name"]), 0)}
-                )  # fmt: skip
+                )
     return out
 
 
@@ -272,7 +272,7 @@ def test_a_column_in_only_one_place_fails(fabric: Fabric, tmp_path: Path) -> Non
          "      - {name: ocr_text,",
          "      - {name: ocr_lang, type: text, nullable: true, null_means: unknown,"
          " doc: ISO code.}\n"
-         "      - {name: ocr_text,")  # fmt: skip
+         "      - {name: ocr_text,")
     problems = ddl_differences(fabric, load_modules(root))
     assert problems and "vis_strand: columns differ" in problems[0]
     with fabric.transaction() as tx:  # the DDL gains a column the manifest lacks
@@ -290,7 +290,7 @@ def _sample(col: Column, table: Table) -> Any:
         lo, hi = col.range or (None, None)
         return lo if lo is not None else (hi if hi is not None else 1)
     return {"text": "x", "bool": False, "timestamp": datetime(2025, 1, 26, tzinfo=UTC),
-            "json": {} if col.shape == "object" else []}[col.type]  # fmt: skip
+            "json": {} if col.shape == "object" else []}[col.type]
 
 
 def _violations(col: Column) -> list[Any]:
@@ -313,13 +313,13 @@ def test_the_database_enforces_every_range_enum_and_json_shape(fabric: Fabric) -
     checked = 0
     for table in load_modules().tables().values():
         base = {c.name: _sample(c, table) for c in table.columns
-                if c.default is None and not c.nullable}  # fmt: skip
+                if c.default is None and not c.nullable}
 
         def insert(row: dict[str, Any], table: Table = table) -> None:
             with fabric.transaction() as tx:
                 params = [value_in(tx.dialect, table.column(k).type, v) for k, v in row.items()]
                 tx.execute(f"INSERT INTO {table.name} ({', '.join(row)})"
-                           f" VALUES ({', '.join('?' for _ in row)})", params)  # fmt: skip
+                           f" VALUES ({', '.join('?' for _ in row)})", params)
                 raise _Rollback
 
         with pytest.raises(_Rollback):

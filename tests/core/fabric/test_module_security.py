@@ -77,7 +77,7 @@ def test_security_is_idempotent_and_covers_every_table(secured: tuple[Fabric, st
     assert apply_security(owner) > 100  # a second run converges to the same state
     with owner.transaction() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM pg_policies"
-                         " WHERE schemaname = current_schema()") == policies  # fmt: skip
+                         " WHERE schemaname = current_schema()") == policies
         found = {r["rolname"]: r for r in tx.query(
             "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname LIKE 'lotus\\_%'")}
         no_rls = tx.query(
@@ -145,17 +145,17 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[Fabric, str], con
     msg = denied(sig, lambda tx: tx.execute(
         "INSERT INTO dm_inbox (event_id, ts, from_module, to_modules, intent, lifecycle_id,"
         " schema_ref, ttl_sec, tags, payload, hash) VALUES (?, now(), 'sig', '[\"dm\"]',"
-        " 'DM_DECISION', 'L', 's', 60, '[]', '{}', 'h')", (decision["event_id"],)))  # fmt: skip
+        " 'DM_DECISION', 'L', 's', 60, '[]', '{}', 'h')", (decision["event_id"],)))
     assert "row-level security" in msg
     forged = {**ok, "event_id": new_id(), "from": "dm", "intent": "PRIOR_PATCH",
-              "payload": example_payload("PRIOR_PATCH"), "to": ["dm"]}  # fmt: skip
+              "payload": example_payload("PRIOR_PATCH"), "to": ["dm"]}
     denied(sig, lambda tx: deliver_to_inbox(tx, "dm", forged, on_duplicate="raise"))
     # vis may not tag sig at all (no route in the map): no INSERT right on sig_inbox.
     lesson = {**example_envelope("vis", "LESSON_PUBLISHED", 1, new_id=new_id), "to": ["sig"]}
     msg = denied(vis, lambda tx: tx.execute(
         "INSERT INTO sig_inbox (event_id, ts, from_module, to_modules, intent, lifecycle_id,"
         " schema_ref, ttl_sec, tags, payload, hash) VALUES (?, now(), 'vis', '[\"sig\"]',"
-        " 'LESSON_PUBLISHED', 'L', 's', 60, '[]', '{}', 'h')", (lesson["event_id"],)))  # fmt: skip
+        " 'LESSON_PUBLISHED', 'L', 's', 60, '[]', '{}', 'h')", (lesson["event_id"],)))
     assert "permission denied for table sig_inbox" in msg
     # vis may tag dm with LESSON_PUBLISHED.
     with vis.transaction() as tx:
@@ -224,7 +224,7 @@ def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[Fabric, str]
     denied(router, lambda tx: post_to_outbox(tx, "tr", env, validate=False))
     forbidden = {**example_envelope("vis", "LESSON_PUBLISHED", 2, new_id=new_id), "to": ["sig"]}
     msg = denied(router, lambda tx: deliver_to_inbox(
-        tx, "sig", forbidden, models_map=_permissive_map()))  # fmt: skip
+        tx, "sig", forbidden, models_map=_permissive_map()))
     assert "row-level security" in msg
     denied(router, lambda tx: beat(tx, "impostor", "sig", "ok"))
 

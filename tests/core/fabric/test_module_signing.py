@@ -83,7 +83,7 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
     start = str(time.time() + 0.8)
     procs = [
         subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "keys"), start],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     outs = []

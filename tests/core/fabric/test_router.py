@@ -57,7 +57,7 @@ def box(fabric: Fabric, sql: str, params: tuple = ()) -> list[dict]:
 
 def statuses(fabric: Fabric, module: str) -> dict[str, str]:
     return {r["event_id"]: r["status"]
-            for r in box(fabric, f"SELECT event_id, status FROM {module}_outbox")}  # fmt: skip
+            for r in box(fabric, f"SELECT event_id, status FROM {module}_outbox")}
 
 
 # --- delivery ---------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_every_fault_is_dead_lettered_with_its_reason(fabric: Fabric, keys: Keyr
     bad_payload = sign(bad_payload, keys.private_key("sig"))
     tampered = signed(keys, "sig", "ALPHA_PROPOSED", 4)
     tampered["sig"] = tampered["sig"][:20] + ("A" if tampered["sig"][20] != "A" else "B") + \
-        tampered["sig"][21:]  # fmt: skip
+        tampered["sig"][21:]
     other_key = sign(example_envelope("sig", "ALPHA_PROPOSED", 5), keys.private_key("dm"))
     unsigned = example_envelope("sig", "ALPHA_PROPOSED", 6)
     bad_hash = signed(keys, "sig", "ALPHA_PROPOSED", 7)
@@ -116,9 +116,9 @@ def test_every_fault_is_dead_lettered_with_its_reason(fabric: Fabric, keys: Keyr
         other_key["event_id"]: dl.BAD_SIGNATURE, unsigned["event_id"]: dl.BAD_SIGNATURE,
         bad_hash["event_id"]: dl.BAD_HASH, forbidden["event_id"]: dl.FORBIDDEN_ROUTE,
         wrong_ref["event_id"]: dl.INVALID_ENVELOPE,
-    }  # fmt: skip
+    }
     envs = [good, expired, bad_payload, tampered, other_key, unsigned, bad_hash, forbidden,
-            wrong_ref]  # fmt: skip
+            wrong_ref]
     assert post_many_to_outbox(fabric, "sig", envs, validate=False) == len(envs)
     stats = route_once(fabric, keys)
     assert stats.routed == 1 and stats.dead_total == len(envs) - 1
@@ -131,7 +131,7 @@ def test_every_fault_is_dead_lettered_with_its_reason(fabric: Fabric, keys: Keyr
         assert dead[event_id]["detail"].startswith("envelope."), dead[event_id]["detail"]
         assert dead[event_id]["envelope"]["event_id"] == event_id
     assert "sigbus.signal: 1.5 is greater than the maximum of 1" in \
-        dead[bad_payload["event_id"]]["detail"]  # fmt: skip
+        dead[bad_payload["event_id"]]["detail"]
     assert [r.event_id for r in read_inbox(fabric, "dm")] == [good["event_id"]]
     st = statuses(fabric, "sig")
     assert sorted(st.values()) == ["failed"] * (len(envs) - 1) + ["processed"]
@@ -174,7 +174,7 @@ def _fail_inserts_of(fabric: Fabric, event_id: str) -> None:
                 " RETURN NEW; END $$"
             )
             tx.execute("CREATE TRIGGER refuse_one BEFORE INSERT ON dm_inbox"
-                       " FOR EACH ROW EXECUTE FUNCTION refuse_one()")  # fmt: skip
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_one()")
 
 
 def test_a_failing_row_backs_off_then_becomes_poison(fabric: Fabric, keys: Keyring) -> None:
@@ -184,7 +184,7 @@ def test_a_failing_row_backs_off_then_becomes_poison(fabric: Fabric, keys: Keyri
     post_many_to_outbox(fabric, "sig", envs)
     clock = [NOW]
     cfg = RouterConfig(routing=Routing("at-least-once", max_attempts=3, backoff_base_sec=10,
-                                       backoff_max_sec=60))  # fmt: skip
+                                       backoff_max_sec=60))
 
     def once() -> object:
         return route_once(fabric, keys, config=cfg, clock=lambda: clock[0])
@@ -194,7 +194,7 @@ def test_a_failing_row_backs_off_then_becomes_poison(fabric: Fabric, keys: Keyri
     row = read_outbox(fabric, "sig")[0]
     assert row.event_id == bad and row.attempts == 1 and "dm is full" in row.last_error
     assert row.next_attempt_at == clock[0].replace(microsecond=clock[0].microsecond // 1000
-                                                   * 1000) + timedelta(seconds=10)  # fmt: skip
+                                                   * 1000) + timedelta(seconds=10)
     assert once().read == 0  # backing off
     assert pending_due(fabric, now=clock[0]) == 0
     clock[0] += timedelta(seconds=10)
@@ -318,7 +318,7 @@ def test_router_cli_drains_and_prints_totals(
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     args = ["router", "run", "--until-idle", "--json", "--batch-size", "10", "--seconds", "30",
-            "--key-dir", str(keys.key_dir), "--fabric-url", fabric_sqlite_url]  # fmt: skip
+            "--key-dir", str(keys.key_dir), "--fabric-url", fabric_sqlite_url]
     out = CliRunner().invoke(cli, args)
     assert out.exit_code == 0, out.output
     totals = json.loads(out.output.strip().splitlines()[-1])
@@ -339,7 +339,7 @@ def test_router_runs_as_the_lotus_router_role(fabric_pg_dsn: str, keys: Keyring)
             post_many_to_outbox(owner, module, envs, validate=False)
         parts = urlsplit(fabric_pg_dsn)
         as_router = urlunsplit(parts._replace(
-            netloc=f"lotus_router@{parts.hostname}:{parts.port or 5432}"))  # fmt: skip
+            netloc=f"lotus_router@{parts.hostname}:{parts.port or 5432}"))
         with open_fabric(as_router, migrate=False) as router:
             total = run_router(router, keys, until_idle=True, max_seconds=30)
         assert total.routed + total.dead_total == plan.rows
@@ -357,7 +357,7 @@ def test_router_process_stops_cleanly_on_sigterm(
         pass
     env = {**os.environ, "LOTUS_HOME": str(tmp_path)}
     proc = subprocess.Popen(handle.command(), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+                            stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while handle.health() != "ok" and time.monotonic() < deadline:
@@ -386,7 +386,7 @@ def test_router_resource_launches_and_stops_its_process(
     fabric_sqlite_url: str, keys: Keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handle = HeraldRouterResource(fabric_url=fabric_sqlite_url, key_dir=str(keys.key_dir),
-                                  name="herald-launched")  # fmt: skip
+                                  name="herald-launched")
     with Fabric.open(fabric_sqlite_url):
         pass
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path))

@@ -43,12 +43,12 @@ def _count(fabric: Fabric, sql: str, params: tuple = ()) -> int:
 
 def _settled(fabric: Fabric) -> int:
     return sum(_count(fabric, f"SELECT COUNT(*) FROM {m}_outbox WHERE status <> 'pending'")
-               for m in MODULES)  # fmt: skip
+               for m in MODULES)
 
 
 def _pending(fabric: Fabric) -> int:
     return sum(_count(fabric, f"SELECT COUNT(*) FROM {m}_outbox WHERE status = 'pending'")
-               for m in MODULES)  # fmt: skip
+               for m in MODULES)
 
 
 def test_router_survives_sigkill_and_delivers_exactly_once(
@@ -66,7 +66,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
 
     cmd = [sys.executable, "-c", LOTUS_MAIN, "router", "run", "--fabric-url", fabric_url,
            "--key-dir", str(keys.key_dir), "--batch-size", "250", "--lease-sec", "2",
-           "--name", "herald-fault", "--json"]  # fmt: skip
+           "--name", "herald-fault", "--json"]
     env = {**os.environ, "LOTUS_HOME": str(tmp_path / "home")}
     rng = random.Random(SEED)
     kills = kills_mid_routing = 0
@@ -75,7 +75,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
         while kills < MAX_KILLS and time.monotonic() < deadline and _pending(watch):
             before = _settled(watch)
             proc = subprocess.Popen([*cmd, "--seconds", "30"], env=env, cwd=tmp_path,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:  # kill at a random point once it routes (start-up takes ~1 s)
                 started = time.monotonic()
                 while _settled(watch) == before and time.monotonic() - started < 15:
@@ -90,7 +90,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
         t_killed = time.monotonic()
         final = subprocess.run([*cmd, "--until-idle", "--seconds", str(DRAIN_TIMEOUT_SEC)],
                                env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=DRAIN_TIMEOUT_SEC + 15)  # fmt: skip
+                               timeout=DRAIN_TIMEOUT_SEC + 15)
         assert final.returncode == 0, final.stderr[-3000:]
     t_drained = time.monotonic()
 
@@ -103,7 +103,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
         for m in MODULES:
             inbox[m] = Counter(r["event_id"] for r in tx.query(f"SELECT event_id FROM {m}_inbox"))
         dead = [(r["event_id"], r["module"], r["reason"])
-                for r in tx.query("SELECT event_id, module, reason FROM dead_letter")]  # fmt: skip
+                for r in tx.query("SELECT event_id, module, reason FROM dead_letter")]
         ledger = int(tx.scalar("SELECT COUNT(*) FROM lotus_ledger WHERE ref_table LIKE '%_inbox'"))
         leases = int(tx.scalar("SELECT COUNT(*) FROM router_lease"))  # none left behind
 
@@ -119,7 +119,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
           f"(expected {plan.expected_inbox_rows():,}); dead letters {dict(dead_by_reason)}\n"
           f"[{f.dialect}] seconds: post {t_posted - t_start:.1f}, kill phase "
           f"{t_killed - t_posted:.1f}, final drain {t_drained - t_killed:.1f}, total "
-          f"{time.monotonic() - t_start:.1f}")  # fmt: skip
+          f"{time.monotonic() - t_start:.1f}")
 
     # Nothing lost, nothing pending: every outbox row ended processed or failed as planned.
     assert len(outbox) == plan.rows

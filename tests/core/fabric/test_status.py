@@ -25,9 +25,9 @@ def test_status_reports_health_lag_and_dead_letters(fabric: Fabric) -> None:
     empty = fabric_status(fabric, now=NOW)
     assert {m: e["health"] for m, e in empty["modules"].items()} == {
         "sig": "unknown", "dm": "unknown", "tr": "unknown", "vis": "unknown",
-        "router": "unknown"}  # fmt: skip
+        "router": "unknown"}
     assert empty["modules"]["sig"]["inbox"] == {"pending": 0, "oldest_pending_age_s": None,
-                                                "failed": 0, "pending_handled": 0}  # fmt: skip
+                                                "failed": 0, "pending_handled": 0}
     beat(fabric, "herald", "router", now=NOW - timedelta(seconds=5))
     beat(fabric, "sensor:inbox_sig", "sig", now=NOW - timedelta(seconds=2))
     beat(fabric, "sensor:inbox_dm", "dm", now=NOW - timedelta(minutes=10))
@@ -43,7 +43,7 @@ def test_status_reports_health_lag_and_dead_letters(fabric: Fabric) -> None:
     report = fabric_status(fabric, now=NOW + timedelta(seconds=30), stale_after_sec=60)
     mods = report["modules"]
     assert {m: e["health"] for m, e in mods.items()} == {
-        "sig": "ok", "dm": "stale", "tr": "stale", "vis": "unknown", "router": "ok"}  # fmt: skip
+        "sig": "ok", "dm": "stale", "tr": "stale", "vis": "unknown", "router": "ok"}
     assert mods["sig"]["inbox"]["pending"] == 2 and mods["sig"]["inbox"]["pending_handled"] == 1
     assert mods["sig"]["inbox"]["oldest_pending_age_s"] > 0
     assert mods["dm"]["outbox"]["pending"] == 1
@@ -64,7 +64,7 @@ def test_status_cli_prints_a_table_and_json(
         with f.transaction() as tx:
             deliver_to_inbox(tx, "dm", example_envelope("sig", "ALPHA_PROPOSED", 1))
         dl.record_dead_letter(f, module="sig", reason=dl.POISON,
-                              envelope=example_envelope("sig", "ALPHA_PROPOSED", 2))  # fmt: skip
+                              envelope=example_envelope("sig", "ALPHA_PROPOSED", 2))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LOTUS_FABRIC_URL", fabric_sqlite_url)
     out = CliRunner().invoke(cli, ["status"])

@@ -58,7 +58,7 @@ def letters(n: int, reason: str = "malformed_json", start: int = 1) -> list[dict
         {"line_no": start + i, "recv_ts_ms": 1_737_849_600_000 + i, "channel": "trades",
          "coin": "BTC", "reason": reason, "detail": f"line {start + i}", "raw": "{oops"}
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 # --- migrations -------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_replace_dead_letters_replaces_never_duplicates(fabric: Fabric) -> None:
     assert {k: row[k] for k in ("day", "source", "reason", "run_id", "coin", "raw")} == {
         "day": DAY, "source": SOURCE, "reason": "bad_record", "run_id": "run-2",
         "coin": "BTC", "raw": "{oops",
-    }  # fmt: skip
+    }
     assert row["recv_ts_ms"] == 1_737_849_600_000
     assert isinstance(row["created_at"], datetime) and row["created_at"].tzinfo == UTC
     assert len(fabric.dead_letters()) == 4
