@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, STALE_AFTER_SEC
+
 
 def _age(seconds: float | None) -> str:
     from lotus_cli.status import _age as age
@@ -39,7 +41,8 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
 @click.option("--loops", default="router", show_default=True,
               help="Comma-separated loops to host besides the heartbeat.")
-@click.option("--batch-size", type=click.IntRange(1, 5000), default=500, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=ROUTER_BATCH_SIZE,
+              show_default=True,
               help="Router batch size.")
 @click.option("--no-migrate", is_flag=True, help="Connect without migrating the fabric.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True,
@@ -114,7 +117,8 @@ def stop(ctx: click.Context, home: Path | None, timeout: float, as_json: bool) -
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               help="LOTUS_HOME (default: the settings' home).")
 @click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
-@click.option("--stale-after", type=click.FloatRange(min=1), default=30.0, show_default=True,
+@click.option("--stale-after", type=click.FloatRange(min=1), default=STALE_AFTER_SEC,
+              show_default=True,
               help="Seconds after which a heartbeat counts as stale.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.pass_context

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
 from lotus_core.fabric.manifests import ManifestError
 from lotus_core.fabric.router import RouterConfig, RouteStats, default_owner, run_router
 from lotus_core.fabric.signing import SigningKeyError
@@ -29,12 +30,13 @@ def router() -> None:
               help="Stop after routing this many batches.")
 @click.option("--until-idle", is_flag=True,
               help="Stop once no outbox row is due (drain and exit).")
-@click.option("--batch-size", type=click.IntRange(1, 5000), default=500, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=ROUTER_BATCH_SIZE,
+              show_default=True,
               help="Outbox rows claimed per batch.")
 @click.option("--lease-sec", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="SQLite: how long a claimed row is this router's (a killed router's rows "
                    "are free again after it).")
-@click.option("--name", default="herald", show_default=True,
+@click.option("--name", default=ROUTER_NAME, show_default=True,
               help="Heartbeat component name (`lotus status` shows it).")
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from lotus_core.fabric.defaults import STALE_AFTER_SEC
+
 
 def _age(seconds: float | None) -> str:
     if seconds is None:
@@ -19,7 +21,8 @@ def _age(seconds: float | None) -> str:
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@click.option("--stale-after", type=click.FloatRange(min=1), default=60.0, show_default=True,
+@click.option("--stale-after", type=click.FloatRange(min=1), default=STALE_AFTER_SEC,
+              show_default=True,
               help="Seconds after which a component's last heartbeat counts as stale.")
 @click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
 @click.pass_context

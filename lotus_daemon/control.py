@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lotus_core.fabric.codec import utc_now
+from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.status import health
 from lotus_core.store.fabric import Fabric
@@ -101,7 +102,8 @@ def stop(home: Path, *, timeout_sec: float = 30.0) -> dict[str, Any]:
                       f"SIGTERM; see {pidfile.log_path(Path(home))} (kill -9 {pid} ends it)")
 
 
-def status(home: Path, fabric_url: str | None, *, stale_after_sec: float = 30.0) -> dict[str, Any]:
+def status(home: Path, fabric_url: str | None, *,
+           stale_after_sec: float = STALE_AFTER_SEC) -> dict[str, Any]:
     """Is it running (pid file lock + pid), and its and each loop's last heartbeat."""
     home = Path(home)
     path = pidfile.pid_path(home)

@@ -26,6 +26,7 @@ from typing import Any
 from lotus_core.config import ConfigError, load_settings
 from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import ROUTER
 from lotus_core.store.url import mask_dsn
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--key-dir", type=Path, help="key directory (default <home>/keys)")
     ap.add_argument("--loops", default=",".join(DEFAULT_LOOPS),
                     help=f"comma-separated loops to run (known: {','.join(sorted(LOOPS))})")
-    ap.add_argument("--batch-size", type=int, default=500, help="router batch size")
+    ap.add_argument("--batch-size", type=int, default=ROUTER_BATCH_SIZE, help="router batch size")
     ap.add_argument("--heartbeat-sec", type=float, default=1.0)
     ap.add_argument("--no-migrate", action="store_true", help="connect without DDL")
     args = ap.parse_args(argv)

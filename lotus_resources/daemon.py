@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from lotus_core.fabric.codec import utc_now
+from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.status import health
 from lotus_core.store.fabric import Fabric
@@ -28,7 +29,7 @@ class DaemonResource(dg.ConfigurableResource):
     home: str
     fabric_url: str
     key_dir: str | None = None
-    stale_after_sec: float = 30.0
+    stale_after_sec: float = STALE_AFTER_SEC
 
     def command(self, verb: str, *extra: str) -> list[str]:
         cmd = [sys.executable, "-c", LOTUS_MAIN, "daemon", verb, "--home", self.home, *extra]

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 
 from lotus_core.fabric.codec import utc_now
+from lotus_core.fabric.defaults import ROUTER_NAME, STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.status import health
@@ -43,8 +44,8 @@ class HeraldRouterResource(dg.ConfigurableResource):
 
     fabric_url: str
     key_dir: str
-    name: str = "herald"
-    stale_after_sec: float = 30.0
+    name: str = ROUTER_NAME
+    stale_after_sec: float = STALE_AFTER_SEC
 
     def command(self, *, seconds: float | None = None, until_idle: bool = False) -> list[str]:
         cmd = [sys.executable, "-c", LOTUS_MAIN, "router", "run", "--name", self.name,

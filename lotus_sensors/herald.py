@@ -12,6 +12,7 @@ import time
 
 import dagster as dg
 
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE
 from lotus_core.fabric.router import RouterConfig, pending_due, run_router
 from lotus_resources.fabric import FabricResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource
@@ -20,7 +21,7 @@ HERALD_WATCH_INTERVAL_SEC = 30
 
 
 class HeraldRouteConfig(dg.Config):
-    batch_size: int = 500
+    batch_size: int = ROUTER_BATCH_SIZE
     max_seconds: float = 300.0
 
 

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import json_in, ts_in, utc_now
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
 from lotus_core.fabric.envelope import (
     EnvelopeError,
     expires_at,
@@ -76,7 +77,7 @@ Clock = Callable[[], datetime]
 Keys = Keyring | Mapping[str, Ed25519PublicKey]
 
 
-def default_owner(name: str = "herald") -> str:
+def default_owner(name: str = ROUTER_NAME) -> str:
     """A lease owner id unique to this process: name, host, pid and a nonce."""
     return f"{name}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -86,9 +87,9 @@ class RouterConfig:
     """How a router runs. `routing` defaults to models.map.yaml's retry/backoff settings."""
 
     modules: tuple[str, ...] = MODULES
-    batch_size: int = 500
+    batch_size: int = ROUTER_BATCH_SIZE
     lease_sec: float = 30.0  # SQLite: a claimed row is another router's again after this
-    name: str = "herald"  # heartbeat component; routers sharing a name share one row
+    name: str = ROUTER_NAME  # heartbeat component; routers sharing a name share one row
     owner: str = field(default_factory=default_owner)
     idle_sleep_sec: float = 0.25  # between passes that found nothing
     heartbeat_sec: float = 1.0  # at most one heartbeat write per this many seconds

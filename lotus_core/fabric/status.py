@@ -14,6 +14,7 @@ from typing import Any
 
 from lotus_core.fabric.codec import ts_out, utc_now
 from lotus_core.fabric.dead_letter import count_dead_letters
+from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.names import FAILED, MODULES, PENDING, ROUTER, box_table
 from lotus_core.store.fabric import Fabric
@@ -67,7 +68,7 @@ def _beats(beats: list[Heartbeat], now: datetime) -> list[dict[str, Any]]:
 
 
 def fabric_status(
-    fabric: Fabric, *, now: datetime | None = None, stale_after_sec: float = 60.0
+    fabric: Fabric, *, now: datetime | None = None, stale_after_sec: float = STALE_AFTER_SEC
 ) -> dict[str, Any]:
     """Everything `lotus status` shows, as a JSON-ready dict."""
     from lotus_core.fabric.handlers import handled_intents  # validates the handler lines

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
 from lotus_daemon.loops.base import Loop, LoopContext
 
 __all__ = ["DEFAULT_LOOPS", "LOOPS", "Loop", "LoopContext"]
@@ -20,8 +21,8 @@ __all__ = ["DEFAULT_LOOPS", "LOOPS", "Loop", "LoopContext"]
 def _router(options: dict[str, Any]) -> Loop:
     from lotus_daemon.loops.router import RouterLoop
 
-    return RouterLoop(name=options.get("router_name", "herald"),
-                      batch_size=int(options.get("batch_size", 500)))
+    return RouterLoop(name=options.get("router_name", ROUTER_NAME),
+                      batch_size=int(options.get("batch_size", ROUTER_BATCH_SIZE)))
 
 
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.router import RouterConfig, RouteStats, default_owner, run_router
 from lotus_daemon.loops.base import Loop, LoopContext
@@ -18,7 +19,7 @@ from lotus_daemon.loops.base import Loop, LoopContext
 class RouterLoop(Loop):
     name = "router"
 
-    def __init__(self, name: str = "herald", batch_size: int = 500) -> None:
+    def __init__(self, name: str = ROUTER_NAME, batch_size: int = ROUTER_BATCH_SIZE) -> None:
         self.component = name
         self.batch_size = batch_size
         self.total = RouteStats()
