@@ -16,7 +16,7 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions, history_in
 from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
-from lotus_core.signals import load_detectors, load_scoring, read_priors_for_date
+from lotus_core.signals import active_priors_for_date, load_detectors, load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
 from lotus_resources.fabric import FabricResource
 from lotus_resources.router import FabricKeysResource
@@ -109,7 +109,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         day = context.partition_key
         history = inputs["history"]
         with fabric.open() as store:  # the set in force for this day: re-runs are identical
-            priors = read_priors_for_date(store, day)
+            priors = active_priors_for_date(store, day)
         result = score_day(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),

@@ -14,6 +14,7 @@ from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.learning.schema import LEARNING_SCHEMAS
 from lotus_core.microtape import MICROTAPE_SCHEMA
+from lotus_core.signals.schema import SIGNAL_SCHEMAS
 
 ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
@@ -24,5 +25,6 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_audit_status": AUDIT_STATUS_SCHEMA,
     "detector_cards": DETECTOR_CARDS_SCHEMA,
     "signal_eval": SIGNAL_EVAL_SCHEMA,
+    **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
     **LEARNING_SCHEMAS,
 }

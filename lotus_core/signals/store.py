@@ -78,8 +78,10 @@ def set_rows(tx: Tx, version: int) -> list[dict]:
                     f"WHERE version = ? AND {SET_WHERE} ORDER BY key", (version, *SET_LIKES))
 
 
-def read_priors_for_date(fabric: Fabric, date: str | dt.date) -> ActivePriors:
-    """The active priors scoring day `date` uses (`version_for_date`; none: version 0)."""
+def active_priors_for_date(fabric: Fabric, date: str | dt.date) -> ActivePriors:
+    """The active priors scoring day `date` uses (`version_for_date`; none: version 0),
+    parsed for scoring. (`lotus_core.learning.priors_store.read_priors_for_date` returns the
+    same version as stored rows, for the compiler and the CLI.)"""
     with fabric.transaction() as tx:
         version = version_for_date(tx, date)
         rows = set_rows(tx, version) if version else []

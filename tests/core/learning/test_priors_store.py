@@ -28,7 +28,7 @@ from lotus_core.learning.priors_store import (
     write_patch_set,
 )
 from lotus_core.signals import NO_PRIORS, read_active_priors
-from lotus_core.signals import read_priors_for_date as signal_priors_for_date
+from lotus_core.signals import active_priors_for_date as signal_priors_for_date
 from lotus_core.signals.priors import Patch
 from lotus_core.store.fabric import Fabric
 
