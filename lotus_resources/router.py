@@ -4,7 +4,7 @@ The router is a long-running process (`lotus router run`), not something a run h
 Dagster's own guidance for streaming processes, the resource is the process's HANDLE —
 it can launch it, stop it and tell whether it is alive (from its heartbeat in the fabric),
 and sensors observe it. The `herald_route` job is the other way to route: it drains the
-outboxes inside a run (lotus_sensors/inbox.py).
+outboxes inside a run (lotus_sensors/herald.py).
 """
 
 

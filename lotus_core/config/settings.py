@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+
+from lotus_core.config.strict import StrictModel
 
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
 
 
 class MicroTapeSettings(_Strict):

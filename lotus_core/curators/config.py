@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.config.strict import StrictModel
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 
 KAPPA_MAX = 0.15
@@ -25,8 +26,7 @@ class CuratorConfigError(SpecError):
     """curators.yaml is invalid; the message names the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
 
 
 def _kappa() -> Any:

@@ -19,7 +19,7 @@ from lotus_core.dsi.experts import ExpertOutput
 from lotus_core.dsi.fusion import fuse
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.model import DsiModel, split_coins
-from lotus_core.dsi.reliability import count, episode_starts
+from lotus_core.dsi.reliability import count, flag_run_starts
 from lotus_core.dsi.schema import typed_expert_table
 
 
@@ -135,7 +135,7 @@ def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
             "alpha": st.posterior.alpha, "beta": st.posterior.beta,
             "reliability": st.posterior.mean, "weight": st.weight,
             "day_flag_frames": int(out.f.sum()),
-            "day_episodes": int(episode_starts(coin, ts, out.f, reg.cadence_ms).sum()),
+            "day_episodes": int(flag_run_starts(coin, ts, out.f, reg.cadence_ms).sum()),
             "day_trials": c.trials, "day_successes": c.successes,
             "day_hit_rate": c.successes / c.trials if c.trials else np.nan,
             "day_dir_agree": c.dir_agree / c.directed if c.directed else np.nan,

@@ -11,7 +11,8 @@ import numpy as np
 
 from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import CoinFrames, Expert, ExpertOutput
-from lotus_core.dsi.features import ewm, lag, trailing
+from lotus_core.dsi.features import ewm_by_position as ewm
+from lotus_core.dsi.features import lag, trailing
 from lotus_core.dsi.params import DivergenceParams, parse_params
 
 

@@ -32,7 +32,7 @@ class Counts:
                       self.directed + o.directed, self.dir_agree + o.dir_agree)
 
 
-def episode_starts(coin: np.ndarray, ts_ms: np.ndarray, f: np.ndarray,
+def flag_run_starts(coin: np.ndarray, ts_ms: np.ndarray, f: np.ndarray,
                    cadence_ms: int) -> np.ndarray:
     """True on the first flagged frame of each run (per coin, grid-consecutive frames)."""
     on = f.astype(bool)
@@ -44,7 +44,7 @@ def episode_starts(coin: np.ndarray, ts_ms: np.ndarray, f: np.ndarray,
 def count(out: ExpertOutput, coin: np.ndarray, ts_ms: np.ndarray, y: np.ndarray,
           move: np.ndarray, cadence_ms: int) -> Counts:
     """Episode trials of one expert's output on one day against its label."""
-    starts = episode_starts(coin, ts_ms, out.f, cadence_ms)
+    starts = flag_run_starts(coin, ts_ms, out.f, cadence_ms)
     lab = y[starts]
     ok = ~np.isnan(lab)
     d = out.direction[starts].astype(float)

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.url import Dialect
 
 
@@ -35,7 +36,7 @@ def ts_in(dialect: Dialect, when: datetime | None) -> Any:
     if isinstance(when, str):
         when = ts_out(when)
     text = ts_text(when)
-    return text if dialect == "sqlite" else ts_out(text)
+    return ts_out(text) if sql_dialect(dialect).native_timestamps else text
 
 
 def ts_out(value: Any) -> datetime | None:
@@ -70,7 +71,7 @@ def json_out(value: Any) -> Any:
 def bool_in(dialect: Dialect, value: bool | None) -> Any:
     if value is None:
         return None
-    return int(bool(value)) if dialect == "sqlite" else bool(value)
+    return sql_dialect(dialect).bool_param(value)
 
 
 def bool_out(value: Any) -> bool | None:

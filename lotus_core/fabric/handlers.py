@@ -20,14 +20,11 @@ by lifecycle_id). Intents without a handler stay pending for a later issue's han
 from __future__ import annotations
 
 import importlib
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
-
-import psycopg
 
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import json_in, utc_now
@@ -42,6 +39,7 @@ from lotus_core.fabric.queue import ROW_COLUMNS, BoxRow, to_box_row
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
 from lotus_core.store.connection import Tx
+from lotus_core.store.dialect import is_infrastructure_error, sql_dialect
 from lotus_core.store.fabric import Fabric
 
 
@@ -230,15 +228,14 @@ class _AlreadyDone(Exception):
 def _pending_row(tx: Tx, module: str, seq: int) -> BoxRow | None:
     sql = (f"SELECT {', '.join(ROW_COLUMNS)} FROM {inbox_table(module)}"
            " WHERE seq = ? AND status = ?")
-    if tx.dialect == "postgres":
-        sql += " FOR UPDATE"  # a second run of the same row waits, then finds it consumed
+    sql += sql_dialect(tx.dialect).for_update  # a second run of the row waits, then skips
     rows = tx.query(sql, (int(seq), PENDING))
     return to_box_row(module, "inbox", rows[0]) if rows else None
 
 
 def _infra_error(exc: BaseException) -> bool:
     """The database itself is unreachable: not the row's fault, do not count an attempt."""
-    return isinstance(exc, (psycopg.OperationalError, sqlite3.OperationalError))
+    return is_infrastructure_error(exc)
 
 
 def handle_row(

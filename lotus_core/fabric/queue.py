@@ -16,6 +16,7 @@ from lotus_core.fabric.codec import json_in, json_out, ts_in, ts_out, ts_text, u
 from lotus_core.fabric.envelope import parse_ts
 from lotus_core.fabric.names import FAILED, PENDING, PROCESSED, Box, box_table
 from lotus_core.store.connection import Tx
+from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.url import Dialect
 
 ENVELOPE_COLUMNS = (
@@ -142,8 +143,7 @@ def insert_many(tx: Tx, module: str, box: Box, envs: Iterable[Mapping[str, Any]]
     if not rows:
         return 0
     sql = _insert_sql(box_table(module, box), False)
-    if tx.dialect == "postgres":
-        sql = sql.replace("%", "%%").replace("?", "%s")
+    sql = sql_dialect(tx.dialect).paramstyle(sql)
     cur = tx.raw.cursor()
     try:
         cur.executemany(sql, rows)

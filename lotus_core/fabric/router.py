@@ -23,316 +23,43 @@ visible in order on PostgreSQL and a sensor's cursor never skips a row.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import os
-import secrets
-import socket
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lotus_core.fabric import dead_letter as dl
-from lotus_core.fabric.codec import json_in, ts_in, utc_now
-from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
-from lotus_core.fabric.envelope import (
-    EnvelopeError,
-    expires_at,
-    format_ts,
-    signing_bytes,
-    validate_envelope,
-)
+from lotus_core.fabric.codec import ts_in, utc_now
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.keyring import Keyring, as_keyring
 from lotus_core.fabric.manifests import ModelsMap, Routing, load_modules
 from lotus_core.fabric.names import (
-    FAILED,
     MODULES,
     PENDING,
-    PROCESSED,
     ROUTER,
-    inbox_table,
     outbox_table,
 )
 from lotus_core.fabric.queue import (
-    ENVELOPE_COLUMNS,
-    ROW_COLUMNS,
     BoxRow,
     to_box_row,
 )
-from lotus_core.fabric.signing import SIG_PREFIX
+from lotus_core.fabric.router_check import Verdict, check_envelope, check_rows
+from lotus_core.fabric.router_config import RouterConfig, RouteStats, default_owner
+from lotus_core.fabric.router_sql import _apply, _claim_sql, _marks
 from lotus_core.store.connection import Tx
+from lotus_core.store.dialect import ErrorKind, classify_error, sql_dialect
 from lotus_core.store.fabric import Fabric
 
 Clock = Callable[[], datetime]
 Keys = Keyring | Mapping[str, Ed25519PublicKey]
 
-
-def default_owner(name: str = ROUTER_NAME) -> str:
-    """A lease owner id unique to this process: name, host, pid and a nonce."""
-    return f"{name}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class RouterConfig:
-    """How a router runs. `routing` defaults to models.map.yaml's retry/backoff settings."""
-
-    modules: tuple[str, ...] = MODULES
-    batch_size: int = ROUTER_BATCH_SIZE
-    lease_sec: float = 30.0  # SQLite: a claimed row is another router's again after this
-    name: str = ROUTER_NAME  # heartbeat component; routers sharing a name share one row
-    owner: str = field(default_factory=default_owner)
-    idle_sleep_sec: float = 0.25  # between passes that found nothing
-    heartbeat_sec: float = 1.0  # at most one heartbeat write per this many seconds
-    sqlite_cache_mb: int = 64  # page cache of the router's SQLite connection (default 2 MB)
-    routing: Routing | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 5000:
-            raise ValueError(f"batch_size must be in [1, 5000], got {self.batch_size}")
-        if self.lease_sec <= 0:
-            raise ValueError(f"lease_sec must be > 0, got {self.lease_sec}")
-
-
-@dataclass
-class RouteStats:
-    """What one pass (or a whole run) did. `read` = outbox rows claimed."""
-
-    batches: int = 0
-    read: int = 0
-    routed: int = 0  # outbox rows marked processed
-    delivered: int = 0  # inbox rows inserted
-    duplicates: int = 0  # target deliveries skipped: event_id or dedupe_key already there
-    dead: dict[str, int] = field(default_factory=dict)  # reason -> outbox rows dead-lettered
-    retried: int = 0  # rows scheduled for another attempt (backoff)
-    lost: int = 0  # rows another router finished or took over before we committed
-    conflicts: int = 0  # batches rolled back on a lock conflict and left for the next pass
-    seconds: float = 0.0
-    check_cpu_s: float = 0.0  # CPU seconds in the envelope checks (the rest is I/O and SQL)
-
-    @property
-    def dead_total(self) -> int:
-        return sum(self.dead.values())
-
-    def add(self, other: RouteStats) -> None:
-        for name in ("batches", "read", "routed", "delivered", "duplicates", "retried",
-                     "lost", "conflicts", "seconds", "check_cpu_s"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for reason, n in other.dead.items():
-            self.dead[reason] = self.dead.get(reason, 0) + n
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"batches": self.batches, "read": self.read, "routed": self.routed,
-                "delivered": self.delivered, "duplicates": self.duplicates,
-                "dead": dict(sorted(self.dead.items())), "retried": self.retried,
-                "lost": self.lost, "conflicts": self.conflicts,
-                "seconds": round(self.seconds, 3),
-                "check_cpu_s": round(self.check_cpu_s, 3)}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The router's decision on one outbox row: deliver to `targets`, or dead-letter."""
-
-    row: BoxRow
-    targets: tuple[str, ...] = ()
-    reason: str | None = None
-    detail: str | None = None
-
-
-# --- checking one envelope (pure) ------------------------------------------------------
-
-
-def _signature_problem(env: Mapping[str, Any], body: bytes,
-                       public_keys: Mapping[str, Ed25519PublicKey]) -> str | None:
-    sig = env.get("sig")
-    if not isinstance(sig, str) or not sig.startswith(SIG_PREFIX):
-        return "envelope.sig: not signed (expected 'ed25519:<base64>')"
-    key = public_keys.get(env["from"])
-    if key is None:
-        return f"envelope.sig: no public key for sender {env['from']!r} in keys.pub.yaml"
-    try:
-        raw = base64.b64decode(sig[len(SIG_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        return "envelope.sig: not base64"
-    try:
-        key.verify(raw, body)
-    except InvalidSignature:
-        return f"envelope.sig: does not verify with {env['from']}'s public key"
-    return None
-
-
-def check_envelope(
-    module: str,
-    env: Mapping[str, Any],
-    public_keys: Mapping[str, Ed25519PublicKey],
-    models_map: ModelsMap,
-    now: datetime,
-) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """(reason, detail, targets) for an envelope found in `module`'s outbox; reason None
-    means deliver to `targets`. Never raises on bad input."""
-    try:
-        validate_envelope(env, check_hash=False)
-    except EnvelopeError as exc:
-        return exc.reason, str(exc), ()
-    try:
-        body = signing_bytes(env)  # hashed once, verified once: the same bytes
-    except (TypeError, ValueError) as exc:
-        return dl.INVALID_ENVELOPE, f"envelope: not hashable JSON: {exc}", ()
-    expected = "sha256:" + hashlib.sha256(body).hexdigest()
-    if env["hash"] != expected:
-        return (dl.BAD_HASH, f"envelope.hash: {env['hash']} does not match the content "
-                f"({expected})", ())
-    problem = _signature_problem(env, body, public_keys)
-    if problem is not None:
-        return dl.BAD_SIGNATURE, problem, ()
-    sender = env["from"]
-    if sender != module:
-        return dl.FORBIDDEN_ROUTE, f"envelope.from: {sender!r} found in {module}_outbox", ()
-    targets = tuple(dict.fromkeys(env["to"]))
-    denied = [t for t in targets if not models_map.allowed(sender, t, env["intent"])]
-    if denied:
-        return (dl.FORBIDDEN_ROUTE, f"envelope.to: {sender} may not send {env['intent']} to "
-                f"{denied} (models.map.yaml)", ())
-    end = expires_at(env)
-    if now >= end:
-        return (dl.EXPIRED, f"envelope.ttl_sec: expired at {format_ts(end)} (ts + ttl_sec), "
-                f"routed at {format_ts(now)}", ())
-    return None, None, targets
-
-
-def check_rows(module: str, rows: Sequence[BoxRow], keys: Keyring, models_map: ModelsMap,
-               now: datetime) -> list[Verdict]:
-    """Verdicts for a batch. A sender without a known key makes the key file be re-read
-    once (a module's key may have been published after the router started)."""
-    public = keys.public_keys()
-    if any(r.envelope.get("from") not in public for r in rows):
-        public = keys.public_keys(reload=True)
-    out = []
-    for row in rows:
-        reason, detail, targets = check_envelope(module, row.envelope, public, models_map, now)
-        out.append(Verdict(row, targets, reason, detail))
-    return out
-
-
-# --- SQL --------------------------------------------------------------------------------
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" for _ in range(n))
-
-
-JSON_COLUMNS = ("to_modules", "tags", "payload")
-
-
-def _claim_sql(module: str, dialect: str) -> str:
-    cols = ", ".join(f"o.{c}" for c in ROW_COLUMNS)
-    if dialect == "postgres":  # JSONB as text: json_out parses it with orjson, ~4x faster
-        cols = ", ".join(f"o.{c}::text AS {c}" if c in JSON_COLUMNS else f"o.{c}"
-                         for c in ROW_COLUMNS)
-    due = "o.status = ? AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)"
-    if dialect == "postgres":
-        return (f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due}"
-                " ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED")
-    return (
-        f"SELECT {cols} FROM {outbox_table(module)} o WHERE {due} AND NOT EXISTS"
-        " (SELECT 1 FROM router_lease l WHERE l.module = ? AND l.seq = o.seq"
-        " AND l.expires_at > ? AND l.owner <> ?) ORDER BY o.seq LIMIT ?"
-    )
-
-
-def _seq_filter(dialect: str, seqs: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
-    """`seq IN (...)`: one array parameter on PostgreSQL, one mark per seq on SQLite."""
-    if dialect == "postgres":
-        return "o.seq = ANY(?)", (list(seqs),)
-    return f"o.seq IN ({_marks(len(seqs))})", tuple(seqs)
-
-
-def _insert_inbox(tx: Tx, module: str, target: str, seqs: Sequence[int]) -> int:
-    """Copy outbox rows `seqs` of `module` into `target`'s inbox in ONE set-based statement
-    (the envelope columns as stored: nothing is re-encoded or re-sent), in seq order,
-    skipping any row that repeats an event_id or a dedupe_key already there (target-less
-    ON CONFLICT covers both unique indexes)."""
-    if not seqs:
-        return 0
-    cols = ", ".join(ENVELOPE_COLUMNS)
-    src = ", ".join(f"o.{c}" for c in ENVELOPE_COLUMNS)
-    n = 0
-    for i in range(0, len(seqs), 2000):  # SQLite: stay far below its bound-parameter limit
-        where, params = _seq_filter(tx.dialect, seqs[i : i + 2000])
-        n += tx.execute(
-            f"INSERT INTO {inbox_table(target)} ({cols}) SELECT {src} FROM"
-            f" {outbox_table(module)} o WHERE {where} ORDER BY o.seq ON CONFLICT DO NOTHING",
-            params,
-        )
-    return max(n, 0)
-
-
-def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> RouteStats:
-    """Write the outcome of `verdicts` (rows this router holds) in the caller's transaction;
-    returns what it did (count it only once the transaction commits).
-
-    Rows move pending -> processed/failed first (RETURNING tells which really were still
-    pending); only those are delivered or dead-lettered, so a row someone else finished
-    is never delivered twice or both delivered and dead-lettered.
-    """
-    stats = RouteStats()
-    outbox = outbox_table(module)
-    when = ts_in(tx.dialect, now)
-    good = [v for v in verdicts if v.reason is None]
-    if good:
-        seqs = [v.row.seq for v in good]
-        where, params = _seq_filter(tx.dialect, seqs)
-        moved = {int(r["seq"]) for r in tx.query(
-            f"UPDATE {outbox} AS o SET status = ?, consumed_at = ?, last_error = NULL"
-            f" WHERE o.status = ? AND {where} RETURNING seq",
-            (PROCESSED, when, PENDING, *params))}
-        stats.routed += len(moved)
-        stats.lost += len(good) - len(moved)
-        by_target: dict[str, list[int]] = {}
-        for v in good:
-            if v.row.seq in moved:
-                for t in v.targets:
-                    by_target.setdefault(t, []).append(v.row.seq)
-        for target in sorted(by_target):  # one order for every router: no lock cycles
-            tx.lock(inbox_table(target))
-        for target in sorted(by_target):
-            seqs = by_target[target]
-            n = _insert_inbox(tx, module, target, seqs)
-            stats.delivered += n
-            stats.duplicates += len(seqs) - n
-    dead_rows = []
-    for v in verdicts:
-        if v.reason is None:
-            continue
-        moved_rows = tx.query(
-            f"UPDATE {outbox} SET status = ?, consumed_at = ?, last_error = ?"
-            " WHERE seq = ? AND status = ? RETURNING seq",
-            (FAILED, when, f"{v.reason}: {v.detail}", v.row.seq, PENDING),
-        )
-        if not moved_rows:
-            stats.lost += 1
-            continue
-        stats.dead[v.reason] = stats.dead.get(v.reason, 0) + 1
-        env = v.row.envelope
-        dead_rows.append((env["event_id"], module, env["intent"], v.reason, v.detail,
-                          json_in(env)))
-    if dead_rows:
-        tx.executemany(
-            "INSERT INTO dead_letter (event_id, module, intent, reason, detail, envelope)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, module, reason) DO NOTHING",
-            dead_rows,
-        )
-    return stats
+# The split by concern: checking (router_check), settings and counters (router_config), SQL
+# (router_sql); this module batches and loops. Re-exported for callers of the old module.
+__all__ = ["RouteStats", "RouterConfig", "Verdict", "check_envelope", "check_rows",
+           "default_owner", "pending_due", "route_once", "run_router"]
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -340,19 +67,12 @@ def _apply(tx: Tx, module: str, verdicts: Sequence[Verdict], now: datetime) -> R
 
 def _is_conflict(exc: BaseException) -> bool:
     """A lock conflict: the transaction rolled back whole; try the batch again later."""
-    if isinstance(exc, (psycopg.errors.TransactionRollback, psycopg.errors.LockNotAvailable)):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "locked" in str(exc) or "busy" in str(exc)
-    )
+    return classify_error(exc) is ErrorKind.CONFLICT
 
 
 def _is_row_error(exc: BaseException) -> bool:
     """A problem some row's data caused (a constraint, a trigger): find it row by row."""
-    return isinstance(exc, (psycopg.errors.IntegrityError, psycopg.errors.DataError,
-                            psycopg.errors.InternalError, psycopg.errors.RaiseException,
-                            psycopg.errors.InsufficientPrivilege, sqlite3.IntegrityError,
-                            sqlite3.DataError))
+    return classify_error(exc) is ErrorKind.ROW
 
 
 # --- one batch per outbox ---------------------------------------------------------------
@@ -365,7 +85,7 @@ class _Batch:
                  cfg: RouterConfig, routing: Routing, clock: Clock) -> None:
         self.fabric, self.module, self.keys, self.models_map = fabric, module, keys, models_map
         self.cfg, self.routing, self.clock = cfg, routing, clock
-        self.sqlite = fabric.dialect == "sqlite"
+        self.sqlite = not sql_dialect(fabric.dialect).row_locks  # leases instead of row locks
 
     def run(self, stats: RouteStats) -> int:
         """Route one batch; returns the number of rows claimed (0: nothing due here)."""
@@ -562,7 +282,7 @@ def run_router(
     if not keyring.public_keys():
         raise ValueError(f"no public keys in {keyring.key_dir}: the router cannot verify "
                          "any envelope (a module's first signing creates its key)")
-    if fabric.dialect == "sqlite":
+    if sql_dialect(fabric.dialect).page_cache_pragma:
         # Inbox inserts hit random pages of the event_id and ledger indexes: with SQLite's
         # default 2 MB cache a growing fabric halves the router's insert rate.
         with fabric.transaction() as tx:

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.config.strict import StrictModel
 from lotus_core.signals.context import LITERALS
 from lotus_core.signals.priors import EDGE_NAMES
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
@@ -15,8 +16,7 @@ from lotus_core.signals.spec import SpecError, error_message, read_yaml
 MAX_FEATURES = 15
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
 
 
 class QuantizerConfig(_Strict):

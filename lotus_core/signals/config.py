@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.config.strict import StrictModel
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
 
 
 class SqWeights(_Strict):

@@ -17,8 +17,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from lotus_core.config.strict import StrictModel
 from lotus_core.microtape.regime import REGIMES
 
 Kind = Literal["breakout_retest", "divergence", "mean_reversion", "sweep", "flow_pressure"]
@@ -35,8 +34,7 @@ class SpecError(ValueError):
     """A detector or scoring spec is invalid; the message names the key path."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
 
 
 class BreakoutRetestParams(_Strict):

@@ -17,6 +17,7 @@ from lotus_core.signals.priors import (
     parse_priors,
 )
 from lotus_core.store.connection import Tx
+from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.fabric import Fabric
 
 # Keys that belong to a patch set (docs/priors.md): a set is always written whole under one
@@ -33,10 +34,7 @@ def read_active_priors(fabric: Fabric) -> ActivePriors:
     """The newest version of sig_priors' patch set (patch/, cap/, edge/ rows; none: 0)."""
     likes = SET_LIKES * 2
     with fabric.transaction() as tx:
-        exists = tx.scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sig_priors'"
-            if tx.dialect == "sqlite" else "SELECT COUNT(*) FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = 'sig_priors'")
+        exists = tx.scalar(sql_dialect(tx.dialect).table_exists_sql("sig_priors"))
         if not exists:
             return NO_PRIORS
         rows = tx.query(_ACTIVE, likes)

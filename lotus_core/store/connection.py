@@ -16,6 +16,7 @@ from typing import Any, cast
 import psycopg
 from psycopg.rows import dict_row
 
+from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.errors import FabricConnectError
 from lotus_core.store.url import Dialect, FabricURL
 
@@ -30,9 +31,7 @@ class Tx:
         self.dialect = dialect
 
     def _sql(self, sql: str) -> str:
-        if self.dialect == "postgres":
-            return sql.replace("%", "%%").replace("?", "%s")
-        return sql
+        return sql_dialect(self.dialect).paramstyle(sql)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count (-1 when not applicable)."""
