@@ -80,6 +80,7 @@ def read_heartbeats(db: Db) -> list[Heartbeat]:
     return [
         Heartbeat(
             component=r["component"], module=r["module"], pid=r["pid"], host=r["host"],
+            # ignore: ts_out is Optional, but beat_at is NOT NULL in the table.
             status=r["status"], detail=json_out(r["detail"]), beat_at=ts_out(r["beat_at"]),  # type: ignore[arg-type]
         )
         for r in rows

@@ -35,12 +35,14 @@ def check_module(module: str) -> Module:
     """`module` if it is one of the four; a clear error otherwise (and no SQL built from it)."""
     if module not in MODULES:
         raise ValueError(f"unknown module {module!r}; expected one of {list(MODULES)}")
+    # ignore: the membership test above narrows str to Module; mypy cannot follow `in`.
     return module  # type: ignore[return-value]
 
 
 def check_intent(intent: str) -> Intent:
     if intent not in INTENTS:
         raise ValueError(f"unknown intent {intent!r}; expected one of {list(INTENTS)}")
+    # ignore: the membership test above narrows str to Intent; mypy cannot follow `in`.
     return intent  # type: ignore[return-value]
 
 

@@ -79,6 +79,7 @@ def row_envelope(row: Mapping[str, Any]) -> dict[str, Any]:
     """The envelope stored in `row`, keys in their schema order."""
     return {
         "event_id": row["event_id"],
+        # ignore: ts_out is Optional, but ts is NOT NULL in every box table.
         "ts": ts_text(ts_out(row["ts"])),  # type: ignore[arg-type]
         "from": row["from_module"],
         "to": json_out(row["to_modules"]),
@@ -107,6 +108,7 @@ def to_box_row(module: str, box: Box, row: Mapping[str, Any]) -> BoxRow:
         next_attempt_at=ts_out(row["next_attempt_at"]),
         last_error=row["last_error"],
         consumed_at=ts_out(row["consumed_at"]),
+        # ignore: ts_out is Optional, but created_at is NOT NULL in every box table.
         created_at=ts_out(row["created_at"]),  # type: ignore[arg-type]
     )
 

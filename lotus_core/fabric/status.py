@@ -35,6 +35,7 @@ def health(beats: list[Heartbeat], now: datetime, stale_after_sec: float) -> str
 
 def _box(fabric: Fabric, module: str, box: str, now: datetime,
          handled: tuple[str, ...] = ()) -> dict[str, Any]:
+    # ignore: `box` is "inbox" or "outbox" (the callers' literals), typed str here.
     table = box_table(module, box)  # type: ignore[arg-type]
     with fabric.transaction() as tx:
         row = tx.query(
