@@ -39,7 +39,7 @@ class FusionSettings(_Strict):
 
 class AllocatorSettings(_Strict):
     risk_aversion: float = Field(default=5.0, gt=0.0)  # λ in μᵀw − λ wᵀΣw
-    tether: float = Field(default=1.0, ge=0.0)  # γ in − γ‖w − w₀‖²
+    tether: float = Field(default=1e-3, ge=0.0)  # γ in − γ‖w − w₀‖² (anti-whipsaw)
     gross_max: float = Field(default=1.0, gt=0.0)  # Σ|w| budget before the drawdown ratchet
     leverage_max: float = Field(default=2.0, gt=0.0)  # hard account limit on Σ|w|
     net_max: float = Field(default=0.5, ge=0.0)  # |Σw|
