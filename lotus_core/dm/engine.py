@@ -125,6 +125,15 @@ class DmEngine:
             self.alphas[c] = [x for x in self.alphas[c] if is_live(x, now, self.cfg.fusion)]
         return self._decide(a, now)
 
+    def withdraw(self, alpha_id: str) -> bool:
+        """ALPHA_WITHDRAWN: drop the alpha from the next decisions (no decision now)."""
+        found = False
+        for c in self.coins:
+            kept = [x for x in self.alphas[c] if x.alpha_id != alpha_id]
+            found |= len(kept) != len(self.alphas[c])
+            self.alphas[c] = kept
+        return found
+
     # -- the decision round ---------------------------------------------------------------
     def _decide(self, trigger_alpha: AlphaEvent, now: int) -> list[Decision]:
         cfg, a = self.cfg, self.cfg.allocator

@@ -37,6 +37,13 @@ def tape_rows(coins: Sequence[str] = ("BTC", "ETH", "SOL"), seconds: int = 1800,
     return frame
 
 
+def _ulid(ts_ms: int, i: int) -> str:
+    """A valid ULID (Crockford base32) for the alpha's strand id: its time, then i."""
+    from lotus_core.fabric.ulid import encode
+
+    return encode(ts_ms << 80 | (i + 1))
+
+
 def alpha_stream(coins: Sequence[str], detectors: Sequence[str], n: int,
                  start_ms: int = DAY0_MS + 120_000, span_ms: int = 1_500_000,
                  seed: int = 11) -> list[AlphaEvent]:
@@ -46,7 +53,7 @@ def alpha_stream(coins: Sequence[str], detectors: Sequence[str], n: int,
     out = []
     for i, t in enumerate(ts):
         out.append(AlphaEvent(
-            alpha_id=f"01ALPHA{i:019d}", ts_ms=int(start_ms + t),
+            alpha_id=_ulid(int(start_ms + t), i), ts_ms=int(start_ms + t),
             coin=str(rng.choice(list(coins))), detector_id=str(rng.choice(list(detectors))),
             horizon_s=60, direction=int(rng.choice([-1, 1])),
             curated_sigma=float(rng.uniform(0.5, 1.0)),
@@ -77,3 +84,25 @@ def planted_training(detector: str, n: int, effect_bps: float, seed: int,
             "hit": (y - 3.0 > 0).astype(float), "cost": np.full(n, 3.0),
         }))  # fmt: skip
     return pd.concat(parts, ignore_index=True)
+
+
+def signal_events_of(alphas: Sequence[AlphaEvent]) -> pd.DataFrame:
+    """The published-window columns of `signal_events` that the DM (from_signal_events) and
+    the Signal Bus (lotus_core.signals.bus.bus_rows) read, for the given alphas."""
+    from lotus_core.dm.alpha import META_KEYS
+
+    rows = []
+    for a in alphas:
+        meta = dict(a.meta)
+        rows.append({
+            "window_id": a.alpha_id, "ts_ms": a.ts_ms, "coin": a.coin,
+            "detector_id": a.detector_id, "recipe_hash": "sha256:" + "ab" * 32,
+            "horizon_s": a.horizon_s, "direction": a.direction,
+            "signal": 0.8 * a.direction, "det_sigma": a.curated_sigma,
+            "curated_sigma": a.curated_sigma, "vetoes": "[]", "published": True,
+            "paper": False, "propensity": 1.0, "kr_hbar": 0.5, "kr_theta": 0.2,
+            "kr_delta_phi": 0.6, "mx_evidence": 0.5, "mx_confirm": 0,
+            **{k: meta.get(k, 0.5) for k in META_KEYS},
+        })  # fmt: skip
+    f = pd.DataFrame(rows)
+    return f.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
