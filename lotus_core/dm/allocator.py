@@ -93,36 +93,39 @@ class Allocator:
         self.mu = cp.Parameter(n, name="mu")
         self.F = cp.Parameter((n, n), name="F")
         self.w0 = cp.Parameter(n, name="w0")
-        self.cost = cp.Parameter(n, nonneg=True, name="cost")
-        self.liquidity = cp.Parameter(n, nonneg=True, name="liquidity")
-        self.kelly = cp.Parameter(n, nonneg=True, name="kelly")
-        self.asset_cap = cp.Parameter(n, nonneg=True, name="asset_cap")
-        self.gross = cp.Parameter(nonneg=True, name="gross")
-        self.leverage = cp.Parameter(nonneg=True, name="leverage")
-        self.net = cp.Parameter(nonneg=True, name="net")
-        self.turnover = cp.Parameter(nonneg=True, name="turnover")
-        self.risk_target = cp.Parameter(nonneg=True, name="risk_target")
+        self.cost = cp.Parameter(n, name="cost")
+        self.liquidity = cp.Parameter(n, name="liquidity")
+        self.kelly = cp.Parameter(n, name="kelly")
+        self.asset_cap = cp.Parameter(n, name="asset_cap")
+        self.gross = cp.Parameter(name="gross")
+        self.leverage = cp.Parameter(name="leverage")
+        self.net = cp.Parameter(name="net")
+        self.turnover = cp.Parameter(name="turnover")
+        self.risk_target = cp.Parameter(name="risk_target")
         self.anchor = cp.Parameter(n, name="anchor")
-        self.anchor_budget = cp.Parameter(nonneg=True, name="anchor_budget")
+        self.anchor_budget = cp.Parameter(name="anchor_budget")
         w = self.w = cp.Variable(n, name="w")
-        z = self.z = cp.Variable(n, name="z")
-        risk_sq = cp.sum_squares(self.F @ w)
-        self.cost_expr = self.cost @ cp.abs(z)
-        self.risk_expr = cp.norm(self.F @ w, 2)
-        objective = cp.Maximize(SCALE * (self.mu @ w - risk_aversion * risk_sq
+        z = self.z = cp.Variable(n, name="z")  # the trade
+        s = cp.Variable(n, name="s")  # s ≥ |w|: one epigraph shared by gross and the caps
+        t = cp.Variable(n, name="t")  # t ≥ |z|: shared by costs, liquidity and turnover
+        y = cp.Variable(n, name="y")  # y = Fw: one dense block for risk and its budget
+        self.cost_expr = self.cost @ t
+        self.risk_expr = cp.norm(y, 2)
+        objective = cp.Maximize(SCALE * (self.mu @ w - risk_aversion * cp.sum_squares(y)
                                          - tether * cp.sum_squares(z) - self.cost_expr))
         self.named: dict[str, cp.Constraint] = {
-            "gross": cp.norm1(w) <= self.gross,
-            "leverage": cp.norm1(w) <= self.leverage,
+            "gross": cp.sum(s) <= self.gross,
+            "leverage": cp.sum(s) <= self.leverage,
             "net_long": cp.sum(w) <= self.net,
             "net_short": -cp.sum(w) <= self.net,
-            "asset_cap": cp.abs(w) <= self.asset_cap,
-            "kelly_cap": cp.abs(w) <= self.kelly,
-            "liquidity_cap": cp.abs(z) <= self.liquidity,
-            "turnover": cp.norm1(z) <= self.turnover,
+            "asset_cap": s <= self.asset_cap,
+            "kelly_cap": s <= self.kelly,
+            "liquidity_cap": t <= self.liquidity,
+            "turnover": cp.sum(t) <= self.turnover,
             "risk_budget": self.risk_expr <= self.risk_target,
             "tilt_anchor": cp.norm1(w - self.anchor) <= self.anchor_budget,
         }
+        structure = [z == w - self.w0, y == self.F @ w, s >= w, s >= -w, t >= z, t >= -z]
         def v(x: cp.Expression) -> np.ndarray:
             return np.asarray(x.value, dtype=np.float64)
 
@@ -138,7 +141,7 @@ class Allocator:
             "risk_budget": lambda: v(self.risk_target) - np.linalg.norm(v(self.F) @ v(w)),
             "tilt_anchor": lambda: v(self.anchor_budget) - np.abs(v(w) - v(self.anchor)).sum(),
         }
-        constraints = [z == w - self.w0, *self.named.values()]
+        constraints = [*structure, *self.named.values()]
         self.problem = cp.Problem(objective, constraints)
         if not self.problem.is_dpp():  # pragma: no cover - a guard for future edits
             raise AssertionError("the allocator problem must be DPP")

@@ -87,7 +87,8 @@ def blend(alphas: Sequence[AlphaEvent], calib: Calibration, horizon_s: int, now_
         lead_p = c[0][0]
         inner = sum(m[0] for m in c)
         for p, key, a, f, decay in c:
-            share = (lead_p / total) * (p / inner)  # normalised, before decay
+            # normalised, before decay; a cluster of zero-reliability alphas weighs nothing
+            share = (lead_p / total) * (p / inner) if inner > 0 else 0.0
             w = share * decay
             mu += w * f.mu_bps
             up = f.p_hit if a.direction > 0 else 1.0 - f.p_hit

@@ -113,3 +113,14 @@ def test_detectors_with_correlated_returns_are_merged_not_double_counted() -> No
     pair = blend([_alpha(1, "a"), _alpha(2, "twin")], cal, 60, now, fz)
     assert len(pair.merged) == 1
     assert pair.mu_bps == pytest.approx(one.mu_bps, rel=1e-6)
+
+
+def test_an_alpha_without_history_next_to_a_fitted_one_weighs_nothing() -> None:
+    cal = Calibration(fit_calibration(_frame("a", 3000, 20.0, 9), CFG, "w",
+                                      detectors=["young"]), CFG)  # fmt: skip
+    now = DAY0 + 3_600_000
+    fz = FusionSettings(half_life_s={60: 60.0})
+    b = blend([_alpha(1, "a"), _alpha(2, "young"), _alpha(3, "young")], cal, 60, now, fz)
+    assert dict(b.weights)["young@BTC:A2"] == 0.0 and b.mu_bps > 0
+    alone = blend([_alpha(2, "young")], cal, 60, now, fz)
+    assert alone.mu_bps == 0.0 and alone.p_up == 0.5
