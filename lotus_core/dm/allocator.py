@@ -86,8 +86,10 @@ class Allocator:
     """The compiled problem for a fixed universe of n assets."""
 
     def __init__(self, n: int, risk_aversion: float, tether: float,
-                 solver: str = "CLARABEL", labels: tuple[str, ...] | None = None) -> None:
+                 solver: str = "CLARABEL", labels: tuple[str, ...] | None = None,
+                 solver_opts: dict[str, float] | None = None) -> None:
         self.n = n
+        self.solver_opts = dict(solver_opts or {})
         self.labels = labels or tuple(str(i) for i in range(n))
         self.solver = solver
         self.mu = cp.Parameter(n, name="mu")
@@ -170,7 +172,7 @@ class Allocator:
         t0 = time.perf_counter()
         try:
             self._set(inp)
-            self.problem.solve(solver=self.solver, warm_start=True)
+            self.problem.solve(solver=self.solver, warm_start=True, **self.solver_opts)
             status = str(self.problem.status)
         except (cp.error.SolverError, ValueError, ArithmeticError) as e:
             ms = (time.perf_counter() - t0) * 1e3
