@@ -1,7 +1,8 @@
-"""Nightly replay vs the live loop on one day: the `dm_decisions` asset (a real Dagster run
-over lake partitions) and the daemon's `dm` loop (fed the day's published windows as signed
-ALPHA_PROPOSED envelopes through the real router) post the same tickets; a restarted loop
-restores its book and posts nothing twice."""
+"""Nightly replay vs the live loop on one day: `dm_calibration` and `dm_decisions` (one real
+Dagster run over lake partitions: calibration fitted on the three earlier days only) and the
+daemon's `dm` loop (fed the day's published windows as signed ALPHA_PROPOSED envelopes
+through the real router) post the same tickets; a restarted loop restores its book and
+posts nothing twice. (One Dagster run and one daemon for both, to keep the suite short.)"""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import pytest
 
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
-from lotus_core.dm.calibration import fit_calibration
+from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.replay import RowFeed
+from lotus_core.dm.schema import DM_CALIBRATION_SCHEMA
 from lotus_core.dm.testkit import alpha_stream, planted_training, signal_events_of, tape_rows
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.fabric.inbox import read_inbox
@@ -35,7 +37,21 @@ from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
 
 DAY = "2026-01-02"
+HISTORY = ["2025-12-30", "2025-12-31", "2026-01-01"]
 DETS = ("breakout_retest_v1", "mean_reversion_z_v1", "sweep_flow_v1")
+
+
+def _history(train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """signal_events / signal_eval columns the calibration reads, from a training frame."""
+    events = pd.DataFrame({"window_id": train["window_id"], "ts_ms": train["ts_ms"],
+                           "coin": train["coin"], "detector_id": train["detector_id"],
+                           "curated_sigma": train["x"]})
+    evals = pd.DataFrame({
+        "window_id": train["window_id"], "ts_ms": train["ts_ms"], "coin": train["coin"],
+        "detector_id": train["detector_id"], "horizon_s": train["horizon_s"],
+        "fwd_ret_bps": train["y"], "net_ret_bps": train["y"] - train["cost"],
+        "hit": train["y"] - train["cost"] > 0, "status": "done"})
+    return events, evals
 
 
 def _wait(pred, timeout: float = 60.0, what: str = "condition") -> None:
@@ -68,22 +84,35 @@ def _serve(url: str, keys: Path, home: Path, loop: DmLoop, until) -> None:
 def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
                                                       fabric_sqlite_url: str) -> None:
     cfg = load_dm_settings({})
-    train = pd.concat([planted_training(d, 1200, 25.0, i) for i, d in enumerate(DETS)])
-    table = fit_calibration(train, cfg.calibration, "2025-12-26..2026-01-01")
-    rows = tape_rows(seconds=1800)
-    alphas = alpha_stream(cfg.coins, DETS, 40)
+    start = int(pd.Timestamp(HISTORY[0], tz="UTC").value // 1_000_000)
+    train = pd.concat([planted_training(d, 1200, 25.0, i, days=3, start_ms=start)
+                       for i, d in enumerate(DETS)], ignore_index=True)
+    rows = tape_rows(seconds=900)
+    alphas = alpha_stream(cfg.coins, DETS, 24, span_ms=700_000)
     events = signal_events_of(alphas)
 
     # -- nightly: a real Dagster run of dm_decisions over the day's lake partitions --------
     settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
     lake = Lake(settings.lake_dir)
+    h_events, h_evals = _history(train)
+    for day in HISTORY:
+        lake.write("signal_events", day, h_events[train["day"] == day].reset_index(drop=True))
+        lake.write("signal_eval", day, h_evals[train["day"] == day].reset_index(drop=True))
     lake.write("signal_events", DAY, events)
     lake.write("microtape_frames", DAY, rows.sort_values(["coin", "ts_ms"], kind="stable"))
-    lake.write("dm_calibration", DAY, table)
-    result = dg.materialize(ASSETS, partition_key=DAY, selection=["dm_decisions"],
+    result = dg.materialize(ASSETS, partition_key=DAY,
+                            selection=["dm_calibration", "dm_decisions"],
                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]  # fmt: skip
+    cmeta = {k: v.value for k, v in
+             result.asset_materializations_for_node("dm_calibration")[0].metadata.items()}
+    assert cmeta["train_days"] == HISTORY  # the day itself never trains its calibration
+    table = lake.read("dm_calibration", DAY)
+    DM_CALIBRATION_SCHEMA.validate(table)
+    assert set(table["status"]) == {"fitted"} and (table["reliability"] > 0.5).all()
+    f = Calibration(table, cfg.calibration).forecast(DETS[0], 60, "BTC", 0.9, 1)
+    assert f.lo_bps <= 25.0 * 0.9 <= f.hi_bps  # the planted +25·x bps
     meta = {k: v.value for k, v in
             result.asset_materializations_for_node("dm_decisions")[0].metadata.items()}
     nightly = lake.read("dm_decisions", DAY)

@@ -107,7 +107,7 @@ _exprs = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_exprs)
 def test_parse_of_print_is_identity(e) -> None:
     text = print_trigger(e)
@@ -163,7 +163,7 @@ def test_rows_must_move_forward_and_need_the_columns() -> None:
 _walks = st.lists(st.floats(-0.004, 0.004, allow_nan=False), min_size=1, max_size=120)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_exprs, _walks, st.data())
 def test_evaluation_never_looks_past_the_row_it_is_given(e, steps, data) -> None:
     mids, px = [], 100.0
