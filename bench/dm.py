@@ -36,7 +36,7 @@ def _problem(n: int, seed: int) -> dict:
     f = rng.normal(size=(n, 3))
     cov = (f @ np.diag([4.0, 2.0, 1.0]) @ f.T + np.diag(rng.uniform(1, 3, n))) * 2e-5
     return {"mu": rng.normal(0, 2e-3, n), "cov": cov, "cost": rng.uniform(1e-4, 5e-4, n),
-            "w0": rng.normal(0, 0.02, n), "cap": 0.5 if n == 3 else 0.1, "lev": 1.0,
+            "w0": rng.normal(0, 0.3 / n, n), "cap": 0.5 if n == 3 else 0.1, "lev": 1.0,
             "turn": 0.6, "risk": 0.02}
 
 

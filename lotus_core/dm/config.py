@@ -48,7 +48,7 @@ class AllocatorSettings(_Strict):
     risk_target_bps: float = Field(default=50.0, gt=0.0)  # σ of the book over the base horizon
     turnover_day: float = Field(default=0.35, ge=0.0)  # Σ|Δw| per UTC day, before multipliers
     fee_bps: float = Field(default=2.5, ge=0.0)  # per side
-    impact_coef: float = Field(default=0.1, ge=0.0)  # impact per unit weight × equity/depth
+    impact_ref_trade: float = Field(default=0.02, ge=0.0)  # the trade (weight) impact is priced at
     liquidity_frac: float = Field(default=0.1, gt=0.0, le=1.0)  # |Δw_i|·equity ≤ frac·depth
     liquidity_bps: float = Field(default=10.0, gt=0.0)  # N: depth counted within N bps of mid
     equity: float = Field(default=100_000.0, gt=0.0)  # quote units (paper book)

@@ -161,8 +161,11 @@ class DmEngine:
                     log.append(veto)
                 cost[i], liq[i] = (q.spread_bps / 2 + a.fee_bps) / 1e4 if q else 0.0, 0.0
                 continue
-            cost[i] = (q.spread_bps / 2 + a.fee_bps) / 1e4 \
-                + a.impact_coef * a.equity / q.depth_notional
+            # book walk: a trade of size q through depth D spread evenly over N bps moves the
+            # price N·q/(2D) bps on average; priced at the reference trade (L1), capped at N/2
+            impact_bps = min(a.liquidity_bps / 2, a.liquidity_bps * a.impact_ref_trade
+                             * a.equity / (2 * q.depth_notional))
+            cost[i] = (q.spread_bps / 2 + a.fee_bps + impact_bps) / 1e4
             liq[i] = a.liquidity_frac * q.depth_notional / a.equity
         edge = np.maximum(np.abs(mu_b), np.abs(mu_b + mu_t))
         kelly = a.kelly_fraction * edge / np.maximum(var, 1e-18)
