@@ -100,8 +100,7 @@ class DmEngine:
         closed = self.market.closed
         new = min(closed - self._marked, self.market.n_returns())
         if new > 0:
-            recent = list(self.market.returns)[-new:]
-            for r in recent:
+            for r in self.market.last(new):
                 self.book.equity *= 1.0 + float(self.book.w @ (r / 1e4))
                 self.book.peak = max(self.book.peak, self.book.equity)
         self._marked = closed

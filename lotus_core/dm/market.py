@@ -3,21 +3,20 @@
 Per coin: the latest mid, spread, displayed depth within N bps and row time. For risk:
 a ring buffer of per-grid-time return vectors (bps, one entry per coin; 0 for a coin
 without a row at that time), from which the covariance is estimated at decision time —
-Ledoit–Wolf shrinkage (scikit-learn) or an EWMA. A return vector is closed when a row of a
-later time arrives, or when a decision at or after its time asks for the covariance, so
-rows must come in time order (all rows of a time before any row of a later one).
+Ledoit–Wolf shrinkage (scikit-learn's closed form) or an EWMA. A return vector is
+closed when a row of a later time arrives, or when a decision at or after its time asks
+for the covariance, so rows must come in time order (all rows of a time before any row
+of a later one).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.covariance import ledoit_wolf
 
 
 class MarketRowError(ValueError):
@@ -51,14 +50,14 @@ class MarketState:
     window: int = 1800  # return vectors kept for the covariance
     liquidity_bps: float = 10.0
     quotes: dict[str, Quote] = field(default_factory=dict)
-    _returns: deque[np.ndarray] = field(init=False)
+    _buf: np.ndarray = field(init=False)  # ring buffer of return vectors (bps)
     _open_ts: int | None = None
     _open: dict[str, float] = field(default_factory=dict)
     _last_mid: dict[str, float] = field(default_factory=dict)
     closed: int = 0  # return vectors closed so far (the engine marks its book on them)
 
     def __post_init__(self) -> None:
-        self._returns = deque(maxlen=self.window)
+        self._buf = np.zeros((self.window, len(self.coins)))
         self._index = {c: i for i, c in enumerate(self.coins)}
 
     def on_row(self, row: Mapping[str, Any]) -> None:
@@ -95,7 +94,7 @@ class MarketState:
             if prev is not None:
                 r[self._index[coin]] = math.log(mid / prev) * 1e4
             self._last_mid[coin] = mid
-        self._returns.append(r)
+        self._buf[self.closed % self.window] = r
         self.closed += 1
         self._open = {}
 
@@ -104,22 +103,23 @@ class MarketState:
         if self._open_ts is not None and self._open_ts <= now_ms:
             self._close()
 
-    @property
-    def returns(self) -> deque[np.ndarray]:
-        """The kept per-step return vectors (bps), oldest first."""
-        return self._returns
-
     def n_returns(self) -> int:
-        return len(self._returns)
+        return min(self.closed, self.window)
+
+    def last(self, k: int) -> np.ndarray:
+        """The last k kept return vectors (bps), oldest first."""
+        k = min(k, self.n_returns())
+        idx = (np.arange(self.closed - k, self.closed)) % self.window
+        return self._buf[idx]
 
     def covariance_bps2(self, method: str = "ledoit_wolf", halflife_rows: float = 1800.0,
                         min_rows: int = 30, floor_bps: float = 1.0) -> np.ndarray:
         """Covariance of one cadence step's returns (bps²); a diagonal floor_bps² prior
         while fewer than min_rows returns exist."""
         n = len(self.coins)
-        if len(self._returns) < min_rows:
+        if self.n_returns() < min_rows:
             return np.eye(n) * floor_bps**2
-        x = np.vstack(list(self._returns))
+        x = self.last(self.window)
         if method == "ewma":
             age = np.arange(len(x))[::-1]
             w = 0.5 ** (age / halflife_rows)
@@ -127,12 +127,30 @@ class MarketState:
             xc = x - w @ x
             cov = (xc * w[:, None]).T @ xc
         else:
-            cov, _ = ledoit_wolf(x)
+            cov = ledoit_wolf_cov(x)
         cov = 0.5 * (cov + cov.T)
         return np.asarray(cov + np.eye(n) * 1e-6 * max(float(np.trace(cov)) / n, 1e-12))
 
     def mids(self) -> dict[str, float]:
         return {c: q.mid_px for c, q in self.quotes.items()}
+
+
+def ledoit_wolf_cov(x: np.ndarray) -> np.ndarray:
+    """Ledoit–Wolf shrinkage towards μ·I, the closed form of scikit-learn's `ledoit_wolf`
+    (equal to it to 1e-12, tested), without its per-call parameter validation: the DM
+    estimates it at every decision."""
+    n, p = x.shape
+    xc = x - x.mean(axis=0)
+    emp = xc.T @ xc / n
+    mu = float(np.trace(emp)) / p
+    x2 = xc**2
+    beta_ = float((x2.T @ x2).sum())
+    delta_ = float(((xc.T @ xc) ** 2).sum()) / n**2
+    beta = (beta_ / n - delta_) / (p * n)
+    delta = (delta_ - 2.0 * mu * float(x2.sum(axis=0).sum() / n) + p * mu**2) / p
+    beta = min(beta, delta)
+    shrink = 0.0 if beta == 0 else beta / delta
+    return np.asarray((1.0 - shrink) * emp + shrink * mu * np.eye(p))
 
 
 def scale_to_horizon(cov_step_bps2: np.ndarray, cadence_ms: int, horizon_s: int) -> np.ndarray:

@@ -126,3 +126,20 @@ def test_the_dm_section_of_the_settings_validates_and_names_bad_keys() -> None:
         load_dm_settings({"allocator": {"gross_max": -1}})
     with pytest.raises(DmConfigError, match=r"dm\.budgets"):
         load_dm_settings({"budgets": {"low": 1.1}})
+
+
+def test_ledoit_wolf_matches_scikit_learn_and_the_ring_buffer_keeps_the_window() -> None:
+    from sklearn.covariance import ledoit_wolf
+
+    from lotus_core.dm.market import MarketState, ledoit_wolf_cov
+
+    x = np.random.default_rng(5).normal(size=(500, 4)) @ np.triu(np.ones((4, 4)))
+    np.testing.assert_allclose(ledoit_wolf_cov(x), ledoit_wolf(x)[0], rtol=1e-12, atol=1e-14)
+    m = MarketState(("A", "B"), window=50)
+    for i in range(120):
+        for c, px in (("A", 100 * 1.001 ** i), ("B", 50.0)):
+            m.on_row({"coin": c, "ts_ms": 1000 * (i + 1), "mid_px": px, "spread_bps": 1.0})
+    m.settle(10**9)
+    assert m.n_returns() == 50 and m.closed == 120
+    np.testing.assert_allclose(m.last(50)[:, 0], np.log(1.001) * 1e4)
+    np.testing.assert_allclose(m.last(50)[:, 1], 0.0)
