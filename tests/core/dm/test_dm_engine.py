@@ -143,3 +143,23 @@ def test_ledoit_wolf_matches_scikit_learn_and_the_ring_buffer_keeps_the_window()
     assert m.n_returns() == 50 and m.closed == 120
     np.testing.assert_allclose(m.last(50)[:, 0], np.log(1.001) * 1e4)
     np.testing.assert_allclose(m.last(50)[:, 1], 0.0)
+
+
+def test_meta_signals_scale_budgets_never_beliefs(setup) -> None:
+    cfg, cal, rows, _ = setup
+    t0 = DAY0_MS + 600_000
+    early = rows[rows["ts_ms"] <= t0].to_dict("records")
+    out = {}
+    for level in (0.0, 1.0):
+        eng = DmEngine(cfg, cal)
+        for row in early:
+            eng.on_row(row)
+        meta = tuple((k, level) for k in ("ms_kairos", "ms_entrain_r", "ms_asym_score"))
+        (d,) = [x for x in eng.on_alpha(AlphaEvent("01M", t0, "SOL", DETS[1], 60, 1, 0.9, meta))
+                if x.coin == "SOL"]
+        out[level] = d.ticket
+    lo, hi = out[0.0], out[1.0]
+    assert lo["audit_refs"]["mu_base_bps"] == hi["audit_refs"]["mu_base_bps"]
+    assert lo["audit_refs"]["mu_tilt_bps"] == hi["audit_refs"]["mu_tilt_bps"]
+    assert lo["multipliers"] == {"timing": 0.75, "entrainment": 0.75, "asymmetry": 0.75}
+    assert hi["multipliers"] == {"timing": 1.25, "entrainment": 1.25, "asymmetry": 1.25}
