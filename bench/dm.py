@@ -79,12 +79,13 @@ def _pct(xs: list[float]) -> tuple[float, float]:
 def solve_times(n: int, warm_reps: int, cold_reps: int) -> dict:
     base = _problem(n, 100 + n)
     alloc, _ = _mine(base, n)
-    warm = []
+    warm, warm_cpu = [], []
     for i in range(warm_reps):
         p = {**base, "mu": np.random.default_rng(i).normal(0, 2e-3, n)}
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         _mine(p, n, alloc=alloc)
         warm.append((time.perf_counter() - t) * 1e3)
+        warm_cpu.append((time.process_time() - c) * 1e3)
     cold, peer = [], []
     for _ in range(cold_reps):
         t = time.perf_counter()
@@ -93,7 +94,8 @@ def solve_times(n: int, warm_reps: int, cold_reps: int) -> dict:
         t = time.perf_counter()
         _cvxportfolio(base, n)
         peer.append((time.perf_counter() - t) * 1e3)
-    return {"warm": _pct(warm), "cold": _pct(cold), "peer": _pct(peer),
+    return {"warm": _pct(warm), "warm_cpu": _pct(warm_cpu), "cold": _pct(cold),
+            "peer": _pct(peer),
             "reps": (warm_reps, cold_reps)}
 
 
@@ -119,14 +121,24 @@ def day_of_decisions(n_alphas: int) -> dict:
     rows = tape_rows(seconds=86_400)
     alphas = alpha_stream(cfg.coins, dets, n_alphas, start_ms=DAY0_MS + 120_000,
                           span_ms=86_000_000)
-    t = time.perf_counter()
-    res = replay(DmEngine(cfg, cal), rows, alphas)
-    wall = time.perf_counter() - t
-    solve = [d.solve_ms for d in res.decisions]
+    engine = DmEngine(cfg, cal)
+    solves: list[float] = []
+    inner = engine.allocator.solve
+
+    def timed(inp):  # every allocator call (base and tilt), wall-clock
+        t0 = time.perf_counter()
+        out = inner(inp)
+        solves.append(time.perf_counter() - t0)
+        return out
+
+    engine.allocator.solve = timed  # type: ignore[method-assign]
+    t, c = time.perf_counter(), time.process_time()
+    res = replay(engine, rows, alphas)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
     trades = sum(d.action == "trade" for d in res.decisions)
-    return {"wall": wall, "rows": len(rows), "alphas": len(alphas),
+    return {"wall": wall, "cpu": cpu, "rows": len(rows), "alphas": len(alphas),
             "decisions": len(res.decisions), "trades": trades,
-            "solve_sum_s": sum(solve) / 1e3}
+            "solve_sum_s": sum(solves), "solves": len(solves)}
 
 
 def main() -> None:
@@ -156,11 +168,12 @@ def main() -> None:
         "solve; **cvxportfolio 1.5.1**: `SinglePeriodOptimization.execute` with the same "
         "objective and constraints (it rebuilds its problem per call). Solver: Clarabel for all.",
         "",
-        "| assets | warm p50 / p99 | cold cvxpy p50 / p99 | cvxportfolio p50 / p99 | repetitions (warm, cold) |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "| assets | warm p50 / p99 | warm, CPU time p50 / p99 | cold cvxpy p50 / p99 | cvxportfolio p50 / p99 | repetitions (warm, cold) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, t in times.items():
-        lines.append(f"| {n} | {t['warm'][0]:.1f} / {t['warm'][1]:.1f} | {t['cold'][0]:.1f} / "
+        lines.append(f"| {n} | {t['warm'][0]:.1f} / {t['warm'][1]:.1f} | "
+                     f"{t['warm_cpu'][0]:.1f} / {t['warm_cpu'][1]:.1f} | {t['cold'][0]:.1f} / "
                      f"{t['cold'][1]:.1f} | {t['peer'][0]:.1f} / {t['peer'][1]:.1f} | "
                      f"{t['reps'][0]}, {t['reps'][1]} |")
     lines += [
@@ -177,12 +190,15 @@ def main() -> None:
         f"and {day['alphas']:,} published alphas (about the live count of the signal bench's "
         "24-hour day), replayed through `DmEngine` (fusion, Ledoit–Wolf covariance, two "
         f"allocator solves per decision: base and tilt, curators, tickets): "
-        f"**{day['wall']:.1f} s** wall for {day['decisions']:,} tickets ({day['trades']:,} "
-        f"trades), of which {day['solve_sum_s']:.1f} s in the allocator. Goal: < 10 s.", "",
+        f"**{day['wall']:.1f} s** wall ({day['cpu']:.1f} s of CPU time) for {day['decisions']:,} tickets ({day['trades']:,} "
+        f"trades), of which {day['solve_sum_s']:.1f} s in {day['solves']:,} allocator solves. "
+        "Goal: < 10 s (not met on this machine: see the load below; most of a solve is "
+        "cvxpy's per-call overhead around Clarabel, not the solver).", "",
         f"Shared, busy machine: six engineers' test runs on 2 cores; 1-minute load average "
         f"{load:.1f} at the start and {load_end:.1f} at the end of this run, so every figure "
         "here is several times what an idle machine gives; the ratios between columns, "
-        "measured in the same run, are the meaningful part.",
+        "measured in the same run, are the meaningful part. The CPU-time columns "
+        "(`time.process_time`, this process only) approximate the idle-machine figures.",
     ]
     write_section("dm", "\n".join(lines))
 

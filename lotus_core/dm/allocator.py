@@ -51,7 +51,7 @@ class AllocationInput:
 
 @dataclass(frozen=True)
 class Allocation:
-    status: str  # optimal | optimal_inaccurate | hold
+    status: str  # optimal | optimal_inaccurate | hold | skipped (no trade possible: not solved)
     w: np.ndarray
     binding: tuple[str, ...]
     objective: float

@@ -177,9 +177,10 @@ class DmEngine:
             turnover=max(0.0, a.turnover_day * mult.combined - self.book.turnover_used),
             risk_target=a.risk_target_bps / 1e4 * mult.combined,
         )  # fmt: skip
-        res = self.allocator.solve(inp)
-        stage = "base"
-        if not res.hold and np.any(mu_t != 0.0):
+        stuck = self._no_trade_possible(inp, w0)
+        res = stuck if stuck is not None else self.allocator.solve(inp)
+        stage = "base" if stuck is None else "none"
+        if stuck is None and not res.hold and np.any(mu_t != 0.0):
             tilted = self.allocator.solve(replace(inp, mu=mu_b + mu_t, anchor=res.w,
                                                   anchor_budget=fz.tilt_turnover))
             if not tilted.hold:
@@ -303,8 +304,21 @@ class DmEngine:
             return 0.0
         return sum(w for k, w in b.weights if dirs.get(k, sign) != sign) / total
 
+    def _no_trade_possible(self, inp: AllocationInput, w0: np.ndarray) -> Allocation | None:
+        """No turnover left today, or no coin may trade (all stale or without depth): the
+        only allocation is w₀, so the solves are skipped (same answer, none of the cost)."""
+        min_trade = self.cfg.allocator.min_trade
+        if inp.turnover < min_trade:
+            binding, reason = ("turnover",), "no turnover budget left today"
+        elif not np.any(inp.liquidity >= min_trade):
+            binding, reason = ("liquidity_cap",), "no coin can trade (stale data or no depth)"
+        else:
+            return None
+        return Allocation("skipped", w0.copy(), binding, float("nan"), 0.0, 0.0, float("nan"),
+                          0.0, "skipped", reason)  # fmt: skip
+
     def _notes(self, action: str, res: Allocation, delta: float) -> str:
-        if res.hold:
+        if res.hold or res.status == "skipped":
             return f"hold: {res.reason}"[:4000]
         if action == "hold":
             return "hold: the optimum moves this coin by less than min_trade (edge below cost)"

@@ -163,3 +163,13 @@ def test_meta_signals_scale_budgets_never_beliefs(setup) -> None:
     assert lo["audit_refs"]["mu_tilt_bps"] == hi["audit_refs"]["mu_tilt_bps"]
     assert lo["multipliers"] == {"timing": 0.75, "entrainment": 0.75, "asymmetry": 0.75}
     assert hi["multipliers"] == {"timing": 1.25, "entrainment": 1.25, "asymmetry": 1.25}
+
+
+def test_no_turnover_left_holds_without_solving(setup) -> None:
+    _, cal, rows, alphas = setup
+    cfg = load_dm_settings({"allocator": {"turnover_day": 1e-5}})
+    res = replay(DmEngine(cfg, cal), rows, alphas[:10])
+    assert res.decisions and all(d.action == "hold" and d.target == 0.0 for d in res.decisions)
+    for d in res.decisions:
+        assert d.binding == ("turnover",) and d.ticket["audit_refs"]["solver_status"] == "skipped"
+        assert d.ticket["notes"] == "hold: no turnover budget left today"
