@@ -45,6 +45,9 @@ def test_precedence_and_binds_tighter_than_or_and_within_scopes_left() -> None:
     assert parse_trigger("(touch(1) OR touch(2)) AND touch(3)") == And(Or(a, b), c)
     assert parse_trigger("touch(1) AND touch(2) WITHIN 30m") == Within(And(a, b), 1_800_000)
     assert parse_trigger("touch(1) AND (touch(2) WITHIN 30s)") == And(a, Within(b, 30_000))
+    # the function form is the same node
+    assert parse_trigger("touch(1) AND within(touch(2), 30s)") == And(a, Within(b, 30_000))
+    assert parse_trigger("within(touch(1) OR touch(2), 1h)") == Within(Or(a, b), 3_600_000)
 
 
 def test_units_and_named_arguments() -> None:
