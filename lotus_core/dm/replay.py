@@ -5,6 +5,7 @@ live loop feeds the same engine the same way (rows up to an alpha's time, then t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,6 @@ def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -
 def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
     """The `dm_decisions` table: one row per ticket (the Trader reads decision_id, ts_ms,
     coin, ticket_json)."""
-    import json
-
     rows = [{
         "decision_id": d.decision_id, "ts_ms": d.ts_ms, "coin": d.coin,
         "ticket_json": d.ticket_json, "alpha_id": d.alpha_id, "action": d.action,
