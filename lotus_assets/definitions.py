@@ -14,6 +14,7 @@ the settings of that moment, which merges one `Definitions` per area:
 import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.dm import DM_ASSETS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.feed import raw_feed
@@ -34,7 +35,7 @@ from lotus_sensors.inbox import inbox_definitions
 from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS]
+          *LEARNING_ASSETS, *DM_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 

@@ -9,6 +9,7 @@ from lotus_core.audits.schema import (
     DETECTOR_AUDITS_SCHEMA,
     DETECTOR_CARDS_SCHEMA,
 )
+from lotus_core.dm.schema import DM_SCHEMAS
 from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
@@ -27,4 +28,5 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "signal_eval": SIGNAL_EVAL_SCHEMA,
     **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
     **LEARNING_SCHEMAS,
+    **DM_SCHEMAS,
 }

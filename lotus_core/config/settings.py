@@ -64,6 +64,7 @@ class Settings(_Strict):
     scoring: ScoringSettings = ScoringSettings()
     dsi: DsiSettings = DsiSettings()
     fixtures: FixtureSettings = FixtureSettings()
+    dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
 
     @property
     def lake_dir(self) -> Path:

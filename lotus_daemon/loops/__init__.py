@@ -25,6 +25,12 @@ def _router(options: dict[str, Any]) -> Loop:
                       batch_size=int(options.get("batch_size", ROUTER_BATCH_SIZE)))
 
 
+def _dm(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.dm import DmLoop
+
+    return DmLoop(options)
+
+
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router}
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "dm": _dm}
 DEFAULT_LOOPS = ("router",)
