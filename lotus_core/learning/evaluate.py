@@ -35,6 +35,9 @@ class RuleDetail:
     stability_regime: float  # the same across regimes (nan: the rule names the regime)
     days: int  # days with enough scope windows
     primary: int  # flat literal id of the primary (weakest) split's treatment
+    clipped_share: float = 0.0  # worst split: share of scope windows whose propensity was clipped
+    ess: float = float("inf")  # worst split: effective sample size of the smaller IPW arm
+    dr_ipw_z: float = 0.0  # primary split: |DR - IPW| / bootstrap sd of their difference
 
 
 def hour_weights(units: UnitSet, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +66,27 @@ def _group_uplift(keys: np.ndarray, mask: np.ndarray, psi: np.ndarray, sign: int
     s = np.bincount(inv, weights=vals, minlength=len(uniq))
     ok = n >= MIN_DAY_SCOPE
     return sign * s[ok] / n[ok]
+
+
+def _ess(w: np.ndarray) -> float:
+    """Kish's effective sample size of weights `w` ((sum w)^2 / sum w^2; 0 when empty)."""
+    s2 = float((w * w).sum())
+    return float(w.sum()) ** 2 / s2 if s2 > 0 else 0.0
+
+
+def overlap(units: UnitSet, nz: Nuisances, lit: int, mask: np.ndarray) -> tuple[float, float]:
+    """(share of the scope's windows whose propensity for `lit` fell outside the clip bounds,
+    the smaller arm's effective sample size under the clipped inverse-propensity weights).
+    Both say whether the scope holds comparable treated and control windows (positivity)."""
+    if not mask.any():
+        return 0.0, 0.0
+    f = int(units.literal_feature[lit])
+    e_raw = nz.prop[mask, lit]
+    lo, hi = nz.clip
+    clipped = float(((e_raw < lo) | (e_raw > hi)).mean())
+    e = np.clip(e_raw, lo, hi)
+    a = units.codes[mask, f] == int(units.literal_value[lit])
+    return clipped, min(_ess(1.0 / e[a]), _ess(1.0 / (1.0 - e[~a])))
 
 
 def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: np.ndarray,
@@ -98,6 +122,17 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
         boot_sd = float("inf")
     treat = rule_mask(units, (lit,))
     ipw = pseudo_outcomes(units, nz, np.array([lit]), kind="ipw")[:, 0]
+    ov = [overlap(units, nz, s[0], s[1]) for s in splits]
+    gap = psi[mask] - ipw[mask]
+    n_h = np.bincount(hour_idx[mask], minlength=weights.shape[1]).astype(np.float64)
+    g_h = np.bincount(hour_idx[mask], weights=gap, minlength=weights.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap_draws = (weights @ g_h) / (weights @ n_h)
+    gap_draws = gap_draws[np.isfinite(gap_draws)]
+    gap_sd = float(np.std(gap_draws, ddof=1)) if len(gap_draws) > 1 else float("inf")
+    gap_mean = float(gap.mean()) if mask.any() else 0.0
+    dr_ipw_z = abs(gap_mean) / gap_sd if gap_sd > 0 and np.isfinite(gap_sd) else (
+        0.0 if gap_mean == 0 else float("inf"))
     hit = pseudo_outcomes(units, nz, np.array([lit]), outcome="hit")[:, 0]
     a, b = mask & treat, mask & ~treat
     naive = float(units.y[a].mean() - units.y[b].mean()) if a.any() and b.any() else 0.0
@@ -117,4 +152,5 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
         support=int((mask & treat).sum()), scope_n=int(mask.sum()),
         stability=_ratio_stability(daily), stability_regime=float(regime),
         days=int(len(daily)), primary=int(lit),
+        clipped_share=max(c for c, _ in ov), ess=min(e for _, e in ov), dr_ipw_z=dr_ipw_z,
     )
