@@ -144,37 +144,36 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
     }
 
 
-def watchdog_trial(spec: WindowSpec, seed: int, first_night: int = 2,
+def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
                    cfg: LearningConfig | None = None,
                    base: ContextConfig | None = None) -> dict[str, Any]:
-    """Every night from `first_night` on with the watchdog off; from the night the planted
-    rule activates, each later night's out-of-sample (uplift, sd, support) of it and its
-    window uplift, so any watchdog rule can be replayed (`replay`)."""
+    """The watchdog's evidence on the planted lesson, night by night from `start_night` (as
+    if it had been activated the night before): each night's window uplift (cross-fitted DR,
+    as the lessons stage re-estimates it) and the newest day's out-of-sample (uplift, sd,
+    support, p05) from the lessons stage's own `Watchdog`, so that any watchdog rule can be
+    replayed on the same evidence (`replay`)."""
+    from lotus_core.learning.lessons import Watchdog
+
     cfg, base = _setup(cfg, base)
-    cfg = cfg.model_copy(update={"watchdog": cfg.watchdog.model_copy(
-        update={"rule": "cusum", "cusum_h": 1e12})})
     frame = window_frame(spec, seed)
+    frame = frame[frame["detector_id"] == PLANTED].reset_index(drop=True)
     days = sorted(frame["date"].unique())
-    prev = pd.DataFrame()
-    activated: int | None = None
     series: list[tuple[float, float, float, int, float]] = []
-    for i in range(first_night, len(days)):
+    for i in range(start_night, len(days)):
         win = frame[frame["date"].isin(days[max(0, i - cfg.window_days + 1):i + 1])]
         tw = night.training_window(win, cfg, base)
-        lessons, _ = night.lessons(tw, prev, days[i], cfg)
-        row = lessons[(lessons["detector_id"] == PLANTED)
-                      & (lessons["rule"] == spec.planted_rule)]
-        state = str(row["state"].iloc[0]) if len(row) else None
-        if activated is None and state == "active":
-            activated = i
-        elif activated is not None:
-            r = row.iloc[0] if len(row) else None
-            if r is None or state != "active":  # left for a reason the watchdog is not
-                break
-            series.append((float(r["uplift_bps"]), float(r["oos_uplift"]),
-                           float(r["oos_sd"]), int(r["oos_support"]), float(r["oos_p05"])))
-        prev = lessons
-    return {"seed": seed, "activated": activated, "vanish": spec.vanish_from_day,
+        units = detector_units(tw.frame, tw.lits, tw.quantizer)
+        lits = rule_lits(units, spec.planted_rule)
+        assert lits is not None
+        hour_idx, w = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
+        d = rule_detail(units, fit_nuisances(units, cfg.estimator), lits, hour_idx, w,
+                        cfg.bootstrap.ci)
+        newest = int(pd.Timestamp(days[i], tz="UTC").value // 86_400_000_000_000)
+        oos = Watchdog(cfg, newest).check(units, lits)
+        assert oos is not None
+        up, p05, sup, sd = oos
+        series.append((d.uplift, up, sd, sup, p05))
+    return {"seed": seed, "start_night": start_night, "vanish": spec.vanish_from_day,
             "series": series}
 
 
