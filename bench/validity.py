@@ -87,7 +87,7 @@ def _plots(s: dict) -> None:
         series = {}
         for rule, h in WATCH_RULES:
             name = rule if rule == "first_fail" else f"cusum h={h:g}"
-            series[name] = [w[(name, str(e))][0] / w[(name, str(e))][1] for e in WATCH_EFFECTS]
+            series[name] = [w[f"{name}|{e}"][0] / w[f"{name}|{e}"][1] for e in WATCH_EFFECTS]
         (DOCS / "validity_watchdog.svg").write_text(_svg_lines(
             "Persisting effects wrongly sunset in 10 days", "true effect (bps)",
             "share sunset", list(WATCH_EFFECTS), series))
@@ -109,11 +109,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sections", default="", help="comma-separated subset of the plan")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="also dump every trial's result here")
+    ap.add_argument("--from-json", type=Path, nargs="+",
+                    help="summarise a dumped run (--json) instead of running; --wall-min "
+                    "gives its wall time")
+    ap.add_argument("--wall-min", type=float, default=float("nan"))
     args = ap.parse_args(argv)
     tasks = plan(args.scale, [x for x in args.sections.split(",") if x] or None)
     t0 = time.perf_counter()
-    results = run_trials(tasks, args.processes, print_progress)
-    wall = time.perf_counter() - t0
+    if args.from_json:
+        results = [r for p in args.from_json for r in json.loads(p.read_text())]
+        for r in results:  # JSON turned the series' tuples into lists
+            if "series" in r:
+                r["series"] = [tuple(x) for x in r["series"]]
+        tasks = results
+        wall = args.wall_min * 60
+    else:
+        results = run_trials(tasks, args.processes, print_progress)
+        wall = time.perf_counter() - t0
     cpu = sum(r["seconds"] for r in results)
     s = summarise(results)
     tables = markdown(s)

@@ -68,21 +68,21 @@ def plan(scale: float = 1.0, sections: Sequence[str] | None = None) -> list[Task
                 for s in range(_n(200, scale))]
     if "misspecification" in want:
         out += [Task("estimate", f"misspec:{name}", spec, 2000 + s)
-                for name, spec in SCENARIOS.items() for s in range(_n(40, scale))]
+                for name, spec in SCENARIOS.items() for s in range(_n(16, scale))]
     if "power" in want:
         out += [Task("night", f"power:{d}:{days}",
                      replace(CAL_SPEC, delta_bps=d, days=days), 3000 + s)
-                for d in POWER_EFFECTS for days in POWER_DAYS for s in range(_n(20, scale))]
+                for d in POWER_EFFECTS for days in POWER_DAYS for s in range(_n(10, scale))]
     if "false_positives" in want:
         out += [Task("night", f"null:{name}", spec, 4000 + s)
                 for name, spec in NULLS.items() for s in range(_n(60, scale))]
     if "watchdog" in want:
         days = WATCH_START + WATCH_HORIZON + 1
         out += [Task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days),
-                     5000 + s) for d in WATCH_EFFECTS for s in range(_n(12, scale))]
+                     5000 + s) for d in WATCH_EFFECTS for s in range(_n(6, scale))]
         out += [Task("watchdog", "vanish:5.0",
                      replace(CAL_SPEC, delta_bps=5.0, days=days, vanish_from_day=WATCH_VANISH),
-                     6000 + s) for s in range(_n(16, scale))]
+                     6000 + s) for s in range(_n(10, scale))]
     return out
 
 
@@ -159,9 +159,9 @@ def _watchdog(rs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             at = replay(r["series"], rule, h, 10)
             if r["vanish"] is None:
                 key = r["label"].split(":")[1]
-                k, n = out["persist"].get((name, key), (0, 0))
-                out["persist"][(name, key)] = (k + int(at is not None and at < WATCH_HORIZON),
-                                               n + 1)
+                k, n = out["persist"].get(f"{name}|{key}", (0, 0))
+                out["persist"][f"{name}|{key}"] = (
+                    k + int(at is not None and at < WATCH_HORIZON), n + 1)
             else:
                 gone = r["vanish"] - r["start_night"]  # series index of the first day gone
                 early = at is not None and at < gone  # sunset before it vanished
@@ -239,7 +239,7 @@ def markdown(s: dict[str, Any]) -> str:
         out += [f"| **all** | **{_rate(k, n)}** | |", ""]
     if "watchdog" in s:
         w = s["watchdog"]
-        effects = sorted({k for _, k in w["persist"]}, key=float)
+        effects = sorted({k.split("|")[1] for k in w["persist"]}, key=float)
         out += ["### Watchdog", "",
                 f"A lesson counted as activated the night before night {WATCH_START}; each "
                 "later night's out-of-sample day replayed through each rule (216 "
@@ -251,8 +251,8 @@ def markdown(s: dict[str, Any]) -> str:
                 "|---|" + "---|" * (len(effects) + 1)]
         for rule, h in WATCH_RULES:
             name = rule if rule == "first_fail" else f"cusum h={h:g}"
-            cells = [_rate(*w["persist"][(name, e)]) if (name, e) in w["persist"] else "-"
-                     for e in effects]
+            cells = [_rate(*w["persist"][f"{name}|{e}"]) if f"{name}|{e}" in w["persist"]
+                     else "-" for e in effects]
             out.append(f"| {name} | " + " | ".join(cells) + " | "
                        + _fmt_days(w["vanish"].get(name, [])) + " |")
         out.append("")
