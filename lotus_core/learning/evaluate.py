@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import norm
 
 from lotus_core.learning.estimator import Nuisances, pseudo_outcomes
 from lotus_core.learning.units import UnitSet, rule_mask
@@ -89,6 +90,20 @@ def overlap(units: UnitSet, nz: Nuisances, lit: int, mask: np.ndarray) -> tuple[
     return clipped, min(_ess(1.0 / e[a]), _ess(1.0 / (1.0 - e[~a])))
 
 
+def widen(tau: float, sign: int, ci_lo: float, ci_hi: float, p05: float, se: float,
+          hi_q: float) -> tuple[float, float, float]:
+    """(ci_lo, ci_hi, p05) no narrower than the normal interval tau +- z * se. The hour
+    bootstrap holds the nuisances fixed, so alone it covered the planted effect in 83 % of
+    200 seeds at a nominal 90 % (docs/validity.md); `se` = max(bootstrap sd, i.i.d. SE),
+    the one the activation gates use."""
+    if not (np.isfinite(se) and np.isfinite(ci_lo) and np.isfinite(ci_hi)):
+        return ci_lo, ci_hi, p05
+    z = float(norm.ppf(hi_q))
+    s = sign or 1
+    return (min(ci_lo, tau - z * se), max(ci_hi, tau + z * se),
+            min(p05, s * tau - float(norm.ppf(0.95)) * se))
+
+
 def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: np.ndarray,
                 weights: np.ndarray, ci: float, psi_all: np.ndarray | None = None) -> RuleDetail:
     """Everything a lesson reports about one rule (flat literal ids); `psi_all` is the
@@ -120,6 +135,9 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
     else:
         ci_lo = ci_hi = p05 = float("nan")
         boot_sd = float("inf")
+    se_iid = float(psi[mask].std(ddof=1) / np.sqrt(mask.sum())) if mask.sum() > 1 \
+        else float("inf")
+    ci_lo, ci_hi, p05 = widen(tau, sign, ci_lo, ci_hi, p05, max(boot_sd, se_iid), hi_q)
     treat = rule_mask(units, (lit,))
     ipw = pseudo_outcomes(units, nz, np.array([lit]), kind="ipw")[:, 0]
     ov = [overlap(units, nz, s[0], s[1]) for s in splits]
@@ -143,9 +161,7 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
               _ratio_stability(_group_uplift(units.codes[:, f_regime], mask, psi, sign or 1)))
     return RuleDetail(
         uplift=float(tau) if sign else 0.0, sign=sign, ci_lo=ci_lo, ci_hi=ci_hi, p05=p05,
-        boot_sd=boot_sd,
-        se_iid=float(psi[mask].std(ddof=1) / np.sqrt(mask.sum())) if mask.sum() > 1
-        else float("inf"),
+        boot_sd=boot_sd, se_iid=se_iid,
         uplift_ipw=float(ipw[mask].mean()) if mask.any() else 0.0,
         uplift_naive=naive,
         uplift_hit=float(hit[mask].mean()) if mask.any() else 0.0,

@@ -31,7 +31,7 @@ from scipy.stats import beta
 from lotus_core.learning import night
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
-from lotus_core.learning.evaluate import hour_weights, rule_detail
+from lotus_core.learning.evaluate import hour_weights, rule_detail, widen
 from lotus_core.learning.lessons import cusum_step, detector_units, rule_lits
 from lotus_core.signals.config import ContextConfig, load_scoring
 from lotus_core.signals.context import parse_cond_key
@@ -73,6 +73,14 @@ def _split_draws(y: np.ndarray, psi: np.ndarray | None, treat: np.ndarray, mask:
         return point, (w @ s1) / (w @ n1) - (w @ s0) / (w @ n0)
 
 
+def _iid_se(y: np.ndarray, psi: np.ndarray | None, treat: np.ndarray,
+            mask: np.ndarray) -> float:
+    if psi is not None:
+        return float(psi[mask].std(ddof=1) / np.sqrt(max(mask.sum(), 1)))
+    a, b = y[mask & treat], y[mask & ~treat]
+    return float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
+
+
 def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
                    base: ContextConfig | None = None) -> dict[str, Any]:
     """The planted rule's DR / IPW / naive estimates and 90 % intervals on one seed (the
@@ -92,7 +100,7 @@ def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = Non
     detail = rule_detail(units, nz, lits, hour_idx, w, cfg.bootstrap.ci)
     out.update(clipped_share=detail.clipped_share, ess=detail.ess, dr_ipw_z=detail.dr_ipw_z)
     for kind in KINDS:
-        points, draws = [], []
+        points, draws, iid = [], [], []
         for lit in lits:
             scope = tuple(x for x in lits if x != lit)
             mask = np.ones(units.n, dtype=bool)
@@ -106,10 +114,16 @@ def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = Non
             p, d = _split_draws(units.y, psi, treat, mask, hour_idx, w)
             points.append(p)
             draws.append(d)
+            iid.append(_iid_se(units.y, psi, treat, mask))
         j = int(np.argmin(points))  # the planted effects are positive: the weakest split
-        d = np.vstack(draws).min(axis=0)
-        d = d[np.isfinite(d)]
-        lo, hi = np.quantile(d, [q, 1 - q])
+        if kind == "dr":  # the product's own interval
+            lo, hi = detail.ci_lo, detail.ci_hi
+        else:  # the same construction: percentile, no narrower than the normal one
+            d = np.vstack(draws).min(axis=0)
+            d = d[np.isfinite(d)]
+            lo, hi = np.quantile(d, [q, 1 - q])
+            lo, hi, _ = widen(points[j], 1, float(lo), float(hi), float("nan"),
+                              max(float(np.std(d, ddof=1)), iid[j]), 1 - q)
         out.update({f"{kind}": points[j], f"{kind}_lo": float(lo), f"{kind}_hi": float(hi),
                     f"{kind}_covers": bool(lo <= truth <= hi)})
     return out

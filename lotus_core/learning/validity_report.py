@@ -68,21 +68,22 @@ def plan(scale: float = 1.0, sections: Sequence[str] | None = None) -> list[Task
                 for s in range(_n(200, scale))]
     if "misspecification" in want:
         out += [Task("estimate", f"misspec:{name}", spec, 2000 + s)
-                for name, spec in SCENARIOS.items() for s in range(_n(16, scale))]
+                for name, spec in SCENARIOS.items() for s in range(_n(8, scale))]
     if "power" in want:
         out += [Task("night", f"power:{d}:{days}",
                      replace(CAL_SPEC, delta_bps=d, days=days), 3000 + s)
-                for d in POWER_EFFECTS for days in POWER_DAYS for s in range(_n(10, scale))]
+                for d in POWER_EFFECTS for days in POWER_DAYS
+                for s in range(_n(8 if days == 5 else 4, scale))]
     if "false_positives" in want:
         out += [Task("night", f"null:{name}", spec, 4000 + s)
-                for name, spec in NULLS.items() for s in range(_n(60, scale))]
+                for name, spec in NULLS.items() for s in range(_n(50, scale))]
     if "watchdog" in want:
         days = WATCH_START + WATCH_HORIZON + 1
         out += [Task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days),
-                     5000 + s) for d in WATCH_EFFECTS for s in range(_n(6, scale))]
+                     5000 + s) for d in WATCH_EFFECTS for s in range(_n(4, scale))]
         out += [Task("watchdog", "vanish:5.0",
                      replace(CAL_SPEC, delta_bps=5.0, days=days, vanish_from_day=WATCH_VANISH),
-                     6000 + s) for s in range(_n(10, scale))]
+                     6000 + s) for s in range(_n(8, scale))]
     return out
 
 
