@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     tables = markdown(s)
     seeds = len({(r["label"], r["seed"]) for r in results})
     header = (f"_{len(tasks)} trials ({seeds} seeded runs) in {wall / 60:.1f} min wall, "
-              f"{cpu / 60:.1f} min CPU, {args.processes} processes at nice 10 on a shared, "
-              f"busy machine ({machine()}). Command: `nice -n 10 python -m bench.validity "
+              f"{cpu / 60:.1f} min summed over trials, {args.processes} processes at nice 10 on a "
+              f"shared, busy machine ({machine()}). Command: `nice -n 10 python -m bench.validity "
               f"--scale {args.scale:g}`._")
     print(header + "\n\n" + tables)
     if args.json:
