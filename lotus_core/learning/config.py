@@ -97,7 +97,7 @@ class WatchdogConfig(_Strict):
     min_support: int = Field(ge=1)
     resamples: int = Field(ge=50)
     rule: Literal["cusum", "first_fail"] = "cusum"
-    cusum_h: float = Field(default=3.0, gt=0)
+    cusum_h: float = Field(default=2.0, gt=0)
 
 
 class BqsConfig(_Strict):
