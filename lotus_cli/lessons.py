@@ -13,7 +13,8 @@ import pandas as pd
 LESSON_FIELDS = ["lesson_id", "detector_id", "rule", "state", "reason", "uplift_bps", "ci_lo",
                  "ci_hi", "p05", "uplift_ipw", "uplift_naive", "uplift_hit", "support",
                  "stability", "bqs", "z", "z_crit", "activated_on", "expires_on",
-                 "challenger_of", "train_window"]
+                 "challenger_of", "train_window", "gates", "overlap", "clipped_share", "ess",
+                 "dr_ipw_z", "oos_cusum"]
 BRAID_FIELDS = ["braid_id", "braid_type", "op", "parents", "detector_id", "rule", "state",
                 "theta_delta", "phi_mult", "uplift_bps", "ci_lo", "ci_hi", "support", "bqs",
                 "expires_on"]
@@ -46,6 +47,7 @@ def _clean(v: Any) -> Any:
 
 
 def _records(df: pd.DataFrame, fields: list[str]) -> list[dict[str, Any]]:
+    fields = [f for f in fields if f in df]  # a partition written before a column existed
     return [{k: _clean(v) for k, v in r.items()} for r in
             df[fields].astype(object).where(df[fields].notna(), None).to_dict("records")]
 

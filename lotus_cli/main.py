@@ -153,3 +153,6 @@ cli.add_command(status)
 from lotus_cli.daemon import daemon  # noqa: E402
 
 cli.add_command(daemon)
+from lotus_cli.validate import validate  # noqa: E402
+
+cli.add_command(validate)

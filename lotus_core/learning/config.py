@@ -60,6 +60,7 @@ class SearchConfig(_Strict):
     lambda_mdl: float = Field(ge=0)
     top_k: int = Field(ge=1)
     monotone: dict[str, Literal["increasing", "decreasing"]] = {}
+    na_literals: bool = False  # may a rule name a feature's "na" (not-yet-known) value?
 
     @model_validator(mode="after")
     def _ordinal(self) -> SearchConfig:
@@ -67,6 +68,13 @@ class SearchConfig(_Strict):
             if name not in LITERALS:
                 raise ValueError(f"monotone: unknown feature {name!r}")
         return self
+
+
+class OverlapConfig(_Strict):
+    """Positivity checks every rule passes before it may activate (docs/learning.md)."""
+    max_clipped_share: float = Field(ge=0, le=1)
+    min_ess: float = Field(ge=0)
+    max_dr_ipw_z: float = Field(gt=0)
 
 
 class BootstrapConfig(_Strict):
@@ -88,6 +96,8 @@ class ActivationConfig(_Strict):
 class WatchdogConfig(_Strict):
     min_support: int = Field(ge=1)
     resamples: int = Field(ge=50)
+    rule: Literal["cusum", "first_fail"] = "cusum"
+    cusum_h: float = Field(default=2.0, gt=0)
 
 
 class BqsConfig(_Strict):
@@ -121,6 +131,7 @@ class LearningConfig(_Strict):
     quantizer: QuantizerConfig
     estimator: EstimatorConfig
     search: SearchConfig
+    overlap: OverlapConfig
     bootstrap: BootstrapConfig
     activation: ActivationConfig
     watchdog: WatchdogConfig

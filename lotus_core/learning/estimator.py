@@ -149,7 +149,8 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
 
 def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = None,
                     outcome: str = "y", kind: str = "dr") -> np.ndarray:
-    """(n, len(lits)) per-window pseudo-outcomes: `dr` (AIPW psi) or `ipw`, for outcome `y`
+    """(n, len(lits)) per-window pseudo-outcomes: `dr` (AIPW psi), `ipw`, or `reg` (the
+    outcome model's mu1 - mu0 alone: what DR adds its correction to), for outcome `y`
     (net bps) or `hit`, for each literal in `lits` (default: all)."""
     lits = np.arange(units.n_literals) if lits is None else np.asarray(lits, dtype=np.int64)
     y = units.y if outcome == "y" else units.hit
@@ -178,5 +179,8 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
             mu1 = base + bf[:, v]
             rest = np.maximum(1.0 - pf[:, v], 1e-12)
             mu0 = base + (total - pf[:, v] * bf[:, v]) / rest
+            if kind == "reg":  # the outcome model alone (regression adjustment)
+                out[:, c] = mu1 - mu0
+                continue
             out[:, c] = mu1 - mu0 + a * (y - mu1) / e - (1 - a) * (y - mu0) / (1 - e)
     return out

@@ -27,7 +27,7 @@ from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
 from lotus_core.learning.quantize import Quantizer
-from lotus_core.learning.search import enumerate_rules, scope_sums, score_rules
+from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.units import UnitSet, encode, rule_mask
 from lotus_core.signals.context import canonical_cond_key, parse_cond_key
 
@@ -88,9 +88,9 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     for _, key, lits in ranked[:cfg.search.top_k]:
         wanted[key] = lits
     for key in keep:
-        lits = rule_lits(units, key)
-        if lits is not None:
-            wanted.setdefault(key, lits)
+        kept = rule_lits(units, key)
+        if kept is not None:
+            wanted.setdefault(key, kept)
     hour_idx, weights = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
     details = {}
     for key in sorted(wanted):
@@ -127,9 +127,24 @@ def _z(d: RuleDetail) -> float:
     return abs(d.uplift) / sd if np.isfinite(sd) and sd > 0 else 0.0
 
 
-def gate_failures(cfg: LearningConfig, d: RuleDetail, zc: float, hours: int) -> list[str]:
+def overlap_failures(cfg: LearningConfig, d: RuleDetail) -> list[str]:
+    """Why a rule's treated and control windows are not comparable (empty: they are)."""
+    out = []
+    if d.clipped_share > cfg.overlap.max_clipped_share:
+        out.append("overlap:clipped")
+    if d.ess < cfg.overlap.min_ess:
+        out.append("overlap:ess")
+    if not d.dr_ipw_z <= cfg.overlap.max_dr_ipw_z:
+        out.append("overlap:dr_ipw_disagree")
+    return out
+
+
+def gate_failures(cfg: LearningConfig, d: RuleDetail, zc: float, hours: int,
+                  names_na: bool = False) -> list[str]:
     """Why a rule may not be active (empty: it may)."""
     out = []
+    if names_na and not cfg.search.na_literals:
+        out.append("na_literal")
     if d.sign == 0:
         out.append("splits_disagree")
     if not (np.isfinite(d.p05) and d.p05 > 0):
@@ -144,7 +159,7 @@ def gate_failures(cfg: LearningConfig, d: RuleDetail, zc: float, hours: int) -> 
         out.append("too_few_days")
     if hours < cfg.activation.min_hours:
         out.append("too_few_hours")
-    return out
+    return out + overlap_failures(cfg, d)
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -184,8 +199,9 @@ class Watchdog:
                 self._cache[key] = (new, sub)
         return self._cache[key]
 
-    def check(self, units: UnitSet, lits: tuple[int, ...]) -> tuple[float, float, int] | None:
-        """(uplift, p05, support) of a rule on the newest day; None: no earlier day."""
+    def check(self, units: UnitSet,
+              lits: tuple[int, ...]) -> tuple[float, float, int, float] | None:
+        """(uplift, p05, support, sd) of a rule on the newest day; None: no earlier day."""
         fitted = self._fit(units)
         if fitted is None:
             return None
@@ -193,13 +209,42 @@ class Watchdog:
 
 
 def _oos(cfg: LearningConfig, new: UnitSet, sub: Nuisances,
-         lits: tuple[int, ...]) -> tuple[float, float, int]:
+         lits: tuple[int, ...]) -> tuple[float, float, int, float]:
     support = int(rule_mask(new, lits).sum())
     if support == 0:
-        return (0.0, float("nan"), 0)
+        return (0.0, float("nan"), 0, float("nan"))
     hour_idx, weights = hour_weights(new, cfg.watchdog.resamples, cfg.bootstrap.seed)
     d = rule_detail(new, sub, lits, hour_idx, weights, cfg.bootstrap.ci)
-    return (d.uplift, d.p05, support)
+    # the signed mean of the primary split (rule_detail zeroes it when splits disagree)
+    mask = rule_mask(new, tuple(x for x in lits if x != d.primary))
+    psi = pseudo_outcomes(new, sub, np.array([d.primary]))[:, 0]
+    up = float(psi[mask].mean()) if mask.any() else 0.0
+    return (up, d.p05, support, _sd(d))
+
+
+def cusum_step(previous: float, sign: int, uplift: float, oos_uplift: float,
+               oos_sd: float) -> float:
+    """One day of the watchdog's CUSUM: the log-likelihood ratio of "the effect is gone"
+    (tau = 0) against "it holds as estimated" (tau = |uplift|) for the day's out-of-sample
+    estimate (normal, sd `oos_sd`), added to yesterday's statistic and floored at 0. A day
+    with no usable estimate adds nothing."""
+    tau1 = abs(uplift)
+    if not (np.isfinite(oos_uplift) and np.isfinite(oos_sd) and oos_sd > 0 and tau1 > 0):
+        return previous
+    x = sign * oos_uplift
+    return max(0.0, previous + tau1 * (tau1 / 2 - x) / oos_sd ** 2)
+
+
+def watchdog_verdict(cfg: LearningConfig, sign: int, uplift: float, prev_cusum: float,
+                     oos: tuple[float, float, int, float]) -> tuple[str | None, float]:
+    """(why the watchdog sunsets the lesson tonight or None, tonight's CUSUM)."""
+    up, p05, sup, sd = oos
+    if sup < cfg.watchdog.min_support:
+        return "support_below_min_oos", prev_cusum
+    if cfg.watchdog.rule == "first_fail":
+        return ("p05_le_0_oos" if not (np.isfinite(p05) and p05 > 0) else None), 0.0
+    stat = cusum_step(prev_cusum, sign, uplift, up, sd)
+    return ("cusum_oos" if stat > cfg.watchdog.cusum_h else None), stat
 
 
 def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) -> bool:
@@ -210,8 +255,8 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     wd = watchdog.check(*got)
     if wd is None:
         return False
-    up, p05, sup = wd
-    r.update(oos_uplift=up, oos_p05=p05, oos_support=sup)
+    up, p05, sup, sd = wd
+    r.update(oos_uplift=up, oos_p05=p05, oos_support=sup, oos_sd=sd, oos_cusum=0.0)
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
@@ -240,7 +285,8 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
     for det, s in searched.items():
         for key, (rule, d, mdl, bins) in s.details.items():
             lid = lesson_id(det, key, cfg.horizon_s)
-            fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)))
+            fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)),
+                                  bool(names_na(s.units, np.array([[*rule, -1, -1, -1][:3]]))[0]))
             z = _z(d)
             rows.append({
                 "lesson_id": lid, "detector_id": det, "rule": key,
@@ -251,7 +297,10 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
                 "uplift_ipw": d.uplift_ipw, "uplift_naive": d.uplift_naive,
                 "uplift_hit": d.uplift_hit, "support": d.support, "scope_n": d.scope_n,
                 "stability": d.stability, "stability_regime": d.stability_regime,
-                "days": d.days, "mdl": mdl, "score": abs(d.uplift) - mdl,
+                "days": d.days, "clipped_share": d.clipped_share, "ess": d.ess,
+                "dr_ipw_z": d.dr_ipw_z,
+                "overlap": ",".join(f for f in fails if f.startswith("overlap:")) or None,
+                "mdl": mdl, "score": abs(d.uplift) - mdl,
                 "bqs": bqs(cfg, d, mdl), "z": z, "z_crit": zc,
                 "gates": ",".join(fails), "_rule_lits": rule, "_units": s.units,
             })
@@ -292,10 +341,13 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
             else:
                 wd = watchdog.check(c["_units"], c["_rule_lits"])
                 if wd is not None:
-                    up, p05, sup = wd
-                    bad = ("support_below_min_oos" if sup < cfg.watchdog.min_support else
-                           "p05_le_0_oos" if not (np.isfinite(p05) and p05 > 0) else None)
-                    base.update({"oos_uplift": up, "oos_p05": p05, "oos_support": sup})
+                    prev_stat = p.get("oos_cusum")
+                    prev_stat = float(prev_stat) if pd.notna(prev_stat) else 0.0
+                    bad, stat = watchdog_verdict(cfg, int(c["sign"]) or int(p["sign"]),
+                                                 float(c["uplift_bps"]), prev_stat, wd)
+                    up, p05, sup, sd = wd
+                    base.update({"oos_uplift": up, "oos_p05": p05, "oos_support": sup,
+                                 "oos_sd": sd, "oos_cusum": stat})
                     if bad:
                         why = "watchdog:" + bad
             if why:
@@ -353,8 +405,10 @@ COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins"
            "state", "reason", "state_since", "first_seen", "activated_on", "expires_on",
            "challenger_of", "sign", "uplift_bps", "ci_lo", "ci_hi", "p05", "boot_sd",
            "uplift_ipw", "uplift_naive", "uplift_hit", "support", "scope_n", "stability",
-           "stability_regime", "days", "mdl", "score", "bqs", "z", "z_crit", "gates",
-           "oos_uplift", "oos_p05", "oos_support", "train_window", "quantizer"]
+           "stability_regime", "days", "clipped_share", "ess", "dr_ipw_z", "overlap", "mdl",
+           "score", "bqs", "z", "z_crit", "gates",
+           "oos_uplift", "oos_p05", "oos_support", "oos_sd", "oos_cusum", "train_window",
+           "quantizer"]
 
 
 def _finish(rows: list[dict], day: str, window: str, q: Quantizer) -> pd.DataFrame:
@@ -364,7 +418,7 @@ def _finish(rows: list[dict], day: str, window: str, q: Quantizer) -> pd.DataFra
     df["quantizer"] = qjson
     str_cols = ["lesson_id", "detector_id", "rule", "treatment", "state", "reason",
                 "state_since", "first_seen", "activated_on", "expires_on", "challenger_of",
-                "gates", "train_window", "quantizer"]
+                "gates", "overlap", "train_window", "quantizer"]
     for c in str_cols:
         df[c] = df[c].astype(pd.StringDtype(na_value=np.nan))
     for c in ("n_literals", "horizon_s", "sign", "support", "scope_n", "days"):

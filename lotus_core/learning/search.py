@@ -177,6 +177,8 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
     min_control = np.nanmin(control, axis=1)
     ok = (support >= cfg.min_support) & (min_control >= cfg.min_control)
     ok &= _monotone_ok(units, rules, cfg)
+    if not cfg.na_literals:
+        ok &= ~names_na(units, rules)
     return pd.DataFrame({
         "l0": rules[:, 0], "l1": rules[:, 1], "l2": rules[:, 2],
         "n_literals": n_lit.astype(np.int64),
@@ -190,6 +192,14 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
         "score": np.abs(uplift) - mdl,
         "eligible": ok,
     })
+
+
+def names_na(units: UnitSet, rules: np.ndarray) -> np.ndarray:
+    """Rules (rows of flat literal ids, -1 padded) naming some feature's "na" value: a
+    missing input (a cold trailing window), not a market condition."""
+    na = np.array([units.values[int(f)][int(v)] == "na" for f, v in
+                   zip(units.literal_feature, units.literal_value, strict=True)], dtype=bool)
+    return ((rules >= 0) & na[np.maximum(rules, 0)]).any(axis=1)
 
 
 def _monotone_ok(units: UnitSet, rules: np.ndarray, cfg: SearchConfig) -> np.ndarray:

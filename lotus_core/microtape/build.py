@@ -59,7 +59,8 @@ DEFAULT_PARAMS = MicroTapeParams()
 
 
 def build_microtape(
-    feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None
+    feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None,
+    warm: FeedDay | None = None,
 ) -> pd.DataFrame:
     """Per-coin features on the fixed grid, sorted by (coin, ts_ms); deterministic.
 
@@ -68,8 +69,18 @@ def build_microtape(
     last grid point <= until_ms, past its last message if need be (the live view "as of
     now", where a silent feed shows as a growing `stale_ms`); data received after it are
     ignored, so build_microtape(feed, p, t) == build_microtape(cut_feed(feed, t), p, t).
+    `warm` (the previous day's recording) seeds every trailing window: the builder runs over
+    its last `warm_span_ms(params)` and today, and keeps today's grid times only
+    (lotus_core.microtape.warm). Without it the day starts cold (trailing percentiles NaN,
+    regime `warmup`, until their windows fill).
     Validate with `MICROTAPE_SCHEMA`.
     """
+    if warm is not None:
+        from lotus_core.microtape.warm import day_start_ms, warm_feed
+
+        start = day_start_ms(feed.day)
+        out = build_microtape(warm_feed(feed, warm, params), params, until_ms)
+        return out.loc[out["ts_ms"].to_numpy() >= start].reset_index(drop=True)
     parts = []
     for coin in quoted_coins(feed):
         inputs = coin_inputs(feed, coin, params.candle_interval, params.trade_max_lag_ms)

@@ -1,0 +1,200 @@
+"""Window-level planted truth: learning frames with a known conditional effect, for measuring
+the learner (`lotus validate`, bench/validity.py, the learning tests).
+
+Each row is a window in which a detector fired, with the context columns the quantiser reads
+and a realised net return; no market simulator runs. A `WindowSpec` says what is planted
+and how hard it is to find:
+
+- `effect` — where the planted detector gains `delta_bps`:
+  `oi_hi` (open interest in its top tercile: exactly the quantiser's edge),
+  `oi_top_quintile` (oi_pctl >= 0.8: off the tercile edges, so the `oi_pctl_bin=hi` literal
+  carries 0.6 of it), `oi_hi_and_funding_hi` (an interaction: only the conjunction pays),
+  `none` (a null).
+- `outcome` — `additive` in the literals (the ridge outcome model is right) or
+  `nonadditive` (+-`surface_bps`/2 on "trend regime XOR us session": an interaction the
+  additive model cannot represent).
+- `propensity` — how the treated context (high OI) is assigned: `literal` (through the
+  regime only: the per-feature logistic model is right), `nonlinear` (through "trend AND us"
+  and a continuous confounder behind a non-linear link: the logistic model on one-hot bins
+  is wrong), or `positivity` (high OI almost only in the trend regime, whose own
+  effect then cannot be told apart from it: an overlap failure).
+- `cold_start_minutes` — the day's first minutes have no trailing percentiles (`na` bins, as a
+  cold MicroTape gives), with `cold_start_bps` of extra return: a missing value that pays.
+- `noise` — `normal`, `student_t` (3 degrees of freedom, heavy tails) or `hour_clustered`
+  (a shock shared by every window of an hour).
+
+`planted_truth(spec)` is the true uplift of `spec.planted_rule` (the estimand of the lesson
+the learner should find). Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.microtape.context import SESSIONS
+from lotus_core.signals.ids import window_ids
+
+PLANTED = "planted_v1"
+OI_HIGH = 2 / 3
+TOP_QUINTILE = 0.8
+COINS = ("BTC", "ETH", "SOL")
+
+Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "none"]
+Outcome = Literal["additive", "nonadditive"]
+Propensity = Literal["literal", "nonlinear", "positivity"]
+Noise = Literal["normal", "student_t", "hour_clustered"]
+
+RULES: dict[str, str] = {
+    "oi_hi": "oi_pctl_bin=hi",
+    "oi_top_quintile": "oi_pctl_bin=hi",
+    "oi_hi_and_funding_hi": "funding_pctl_bin=hi&oi_pctl_bin=hi",
+    "none": "oi_pctl_bin=hi",
+}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    days: int = 6
+    start: str = "2026-03-02"
+    windows_per_day: int = 1500  # per detector, all coins together
+    detectors: tuple[str, ...] = (PLANTED, "noise_a_v1", "noise_b_v1")
+    effect: Effect = "oi_hi"
+    delta_bps: float = 6.0
+    outcome: Outcome = "additive"
+    propensity: Propensity = "literal"
+    noise: Noise = "normal"
+    noise_bps: float = 8.0
+    decoy_agreement: float = 0.8  # funding tracks high OI this often (ignored: interaction)
+    confounding: float = 0.25  # how much likelier high OI is in the trend regime
+    regime_effect_bps: float = 2.0  # the trend regime's own effect (every detector)
+    surface_bps: float = 4.0  # size of the non-additive regime x session term
+    session_effect_bps: float = 0.0  # the us session's own (additive) effect
+    cold_start_minutes: int = 0  # windows this early in a day have no percentiles (nan)
+    cold_start_bps: float = 0.0  # ... and this much extra return (an artefact of the hour)
+    cold_start_columns: tuple[str, ...] = ("rv_pctl", "oi_pctl", "funding_pctl")
+    vanish_from_day: int | None = None  # the planted effect is gone from this day index on
+
+    @property
+    def planted_rule(self) -> str:
+        return RULES[self.effect]
+
+    def null(self) -> WindowSpec:
+        """The same market with nothing planted (confounding and noise kept)."""
+        return replace(self, effect="none", delta_bps=0.0)
+
+
+def planted_truth(spec: WindowSpec) -> float:
+    """The true uplift (bps) of `spec.planted_rule` for the planted detector: the effect of
+    its weakest split, E[Y(l) - Y(not l) | scope], while the effect is present."""
+    if spec.effect == "none":
+        return 0.0
+    if spec.effect == "oi_top_quintile":  # oi is uniform within its top tercile
+        return spec.delta_bps * (1.0 - TOP_QUINTILE) / (1.0 - OI_HIGH)
+    return spec.delta_bps
+
+
+def _session(hour: np.ndarray) -> np.ndarray:
+    # asia 0-8, eu 8-13, us 13-24 (weekends are not simulated here)
+    labels = np.array(SESSIONS, dtype=object)
+    return labels[np.select([hour < 8, hour < 13], [0, 1], 2)]
+
+
+def _p_oi_high(spec: WindowSpec, trend: np.ndarray, cell: np.ndarray,
+               hbar: np.ndarray) -> np.ndarray:
+    if spec.propensity == "positivity":
+        return np.where(trend, 0.995, 0.005)
+    if spec.propensity == "nonlinear":  # only in the trend regime's us session: no additive
+        z = -1.6 + 3.5 * cell + 0.8 * np.sin(2 * np.pi * hbar)  # logit on the bins fits it
+        return 1.0 / (1.0 + np.exp(-z))
+    return np.clip(1 / 3 + spec.confounding * np.where(trend, 1, -0.5), 0.02, 0.98)
+
+
+def _noise(spec: WindowSpec, rng: np.random.Generator, hour: np.ndarray) -> np.ndarray:
+    n = len(hour)
+    if spec.noise == "student_t":  # t(3) has variance 3: scale to noise_bps
+        return rng.standard_t(3, n) * spec.noise_bps / np.sqrt(3.0)
+    if spec.noise == "hour_clustered":  # half the variance is an hour's shared shock
+        hours, idx = np.unique(hour, return_inverse=True)
+        shock = rng.normal(0.0, spec.noise_bps * np.sqrt(0.5), len(hours))
+        return shock[idx] + rng.normal(0.0, spec.noise_bps * np.sqrt(0.5), n)
+    return rng.normal(0.0, spec.noise_bps, n)
+
+
+def _effect(spec: WindowSpec, oi: np.ndarray, fund_high: np.ndarray) -> np.ndarray:
+    if spec.effect == "oi_hi":
+        return (oi >= OI_HIGH).astype(np.float64)
+    if spec.effect == "oi_top_quintile":
+        return (oi >= TOP_QUINTILE).astype(np.float64)
+    if spec.effect == "oi_hi_and_funding_hi":
+        return ((oi >= OI_HIGH) & fund_high).astype(np.float64)
+    return np.zeros(len(oi))
+
+
+def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
+    """One row per window: ids, context columns, `net_ret_bps`, `hit`, MFE/MAE, and
+    `planted` (the true effect on that window in bps, for checks only)."""
+    rng = np.random.default_rng(seed)
+    d0 = date.fromisoformat(spec.start)
+    frames = []
+    interaction = spec.effect == "oi_hi_and_funding_hi"
+    for d in range(spec.days):
+        day = d0 + timedelta(days=d)
+        base_ms = int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
+        n = spec.windows_per_day * len(spec.detectors)
+        ts = base_ms + np.sort(rng.integers(0, 86_400_000, n))
+        det = rng.choice(np.array(spec.detectors, dtype=object), n)
+        regime = rng.choice(np.array(["quiet", "trend", "chop"], dtype=object), n)
+        trend = regime == "trend"
+        hour = (ts - base_ms) // 3_600_000
+        session = _session(hour)
+        us = session == "us"
+        hbar = rng.random(n)
+        oi_high = rng.random(n) < _p_oi_high(spec, trend, (trend & us).astype(float), hbar)
+        oi = np.where(oi_high, rng.uniform(OI_HIGH, 1.0, n), rng.uniform(0.0, OI_HIGH, n))
+        agree = 0.0 if interaction else spec.decoy_agreement
+        fund_high = np.where(rng.random(n) < agree, oi_high, rng.random(n) < 1 / 3)
+        fund = np.where(fund_high, rng.uniform(OI_HIGH, 1.0, n), rng.uniform(0, OI_HIGH, n))
+        active = spec.vanish_from_day is None or d < spec.vanish_from_day
+        planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) \
+            * _effect(spec, oi, fund_high)
+        surface = 0.0
+        if spec.outcome == "nonadditive":  # not representable by an additive model
+            surface = spec.surface_bps * ((trend != us) - 0.5)
+        cold = (ts - base_ms) < spec.cold_start_minutes * 60_000
+        y = (-1.5 + spec.regime_effect_bps * trend + surface + planted
+             + spec.session_effect_bps * (session == "us") + spec.cold_start_bps * cold
+             + _noise(spec, rng, hour))
+        frame = pd.DataFrame({
+            "ts_ms": ts.astype(np.int64),
+            "coin": rng.choice(np.array(COINS, dtype=object), n),
+            "detector_id": det,
+            "direction": rng.choice(np.array([-1, 1], dtype=np.int8), n),
+            "session": session,
+            "regime": regime,
+            "rv_pctl": rng.random(n),
+            "oi_pctl": oi,
+            "funding_pctl": fund,
+            "kr_hbar": hbar,
+            "mx_evidence": rng.random(n),
+            "depth_5_rel": rng.lognormal(0.0, 0.5, n),
+            "spread_rel": rng.lognormal(0.0, 0.3, n),
+            "net_ret_bps": y,
+            "hit": (y > 0).astype(np.float64),
+            "mfe_bps": np.maximum(y, 0.0) + rng.exponential(2.0, n),
+            "mae_bps": np.minimum(y, 0.0) - rng.exponential(2.0, n),
+            "planted": planted,
+            "date": day.isoformat(),
+        })
+        for column in spec.cold_start_columns:
+            frame.loc[cold, column] = np.nan
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
+    out = out.drop_duplicates(["ts_ms", "coin", "detector_id"]).reset_index(drop=True)
+    out.insert(0, "window_id", window_ids(out["coin"], out["detector_id"], out["ts_ms"]))
+    return out
