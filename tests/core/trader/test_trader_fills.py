@@ -199,7 +199,8 @@ def test_validation_refuses_with_named_reasons(over: dict, tkt: dict, reason: st
 
 def test_twap_slices_aggregate_into_one_report() -> None:
     eng = TraderEngine(settings(execution_strategy="twap", twap_slices=4,
-                                twap_horizon_ms=4000, max_slippage_bps=500.0))
+                                twap_horizon_ms=4000, max_slippage_bps=500.0,
+                                stop_loss_bps=200.0, take_profit_bps=400.0))
     eng.on_book(book(T0, BIDS, ASKS))
     eng.on_decision(ticket("d10", 2.0 * 99.5 / 10_000), T0)
     out = []
