@@ -39,6 +39,7 @@ from lotus_core.trader.state import (
     position_from,
     to_dict,
 )
+from lotus_core.trader.triggers import DmTriggers
 from lotus_core.trader.venues import BPS, VenueScore, latency_ms, score_venue
 
 EPS = 1e-9
@@ -71,9 +72,11 @@ def _round_tick(px: float, tick: float, side: int) -> float:
 
 
 class TraderEngine:
-    def __init__(self, settings: TraderSettings, triggers: TriggerEvaluator | None = None) -> None:
+    def __init__(self, settings: TraderSettings,
+                 triggers: TriggerEvaluator | None | str = "dm") -> None:
         self.cfg = settings
-        self.triggers = triggers
+        self.triggers: TriggerEvaluator | None = DmTriggers() if triggers == "dm" else (
+            None if isinstance(triggers, str) else triggers)
         self.books: dict[str, Book] = {}
         self.ctx: dict[str, AssetCtx] = {}
         self.orders: dict[str, Order] = {}
@@ -614,12 +617,13 @@ class TraderEngine:
             "seq": self._seq, "now_ms": self.now_ms, "next_funding_ms": self.next_funding_ms,
             "resting": self._resting,
             "books": {c: to_dict(b) for c, b in self.books.items()},
+            "armed": {k: to_dict(a["plan"]) for k, a in self.armed.items()},
             "ctx": {c: to_dict(x) for c, x in self.ctx.items()},
         }
 
     @classmethod
     def restore(cls, settings: TraderSettings, snap: Mapping[str, Any],
-                triggers: TriggerEvaluator | None = None) -> TraderEngine:
+                triggers: TriggerEvaluator | None | str = "dm") -> TraderEngine:
         eng = cls(settings, triggers)
         eng.orders = {k: order_from(v) for k, v in snap["orders"].items()}
         eng.executions = {k: execution_from(v) for k, v in snap["executions"].items()}
@@ -634,4 +638,9 @@ class TraderEngine:
         eng._resting = {k: list(v) for k, v in snap["resting"].items()}
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
+        for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh
+            plan = Plan(**{**d, "bounds": tuple(d["bounds"]) if d["bounds"] else None})
+            if eng.triggers is not None:
+                eng.armed[pid] = {"plan": plan,
+                                  "state": eng.triggers.arm(plan.entry_conditions or {}, plan.symbol)}
         return eng
