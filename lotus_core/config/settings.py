@@ -46,6 +46,7 @@ class Settings(_Strict):
     verify_manifest: bool = True
     microtape: MicroTapeSettings = MicroTapeSettings()
     fixtures: FixtureSettings = FixtureSettings()
+    trader: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.trader.config
 
     @property
     def lake_dir(self) -> Path:

@@ -113,3 +113,45 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
 
 def _num(x: float) -> float | None:
     return None if x != x else float(x)
+
+
+def market_events(day: FeedDay, rows: pd.DataFrame | None = None
+                  ) -> Iterable[Book | Trade | AssetCtx | dict[str, Any]]:
+    """The day's market events in replay order (no decisions): what a live source would
+    have delivered. The daemon's loop can run on this (tests, `lotus` replays)."""
+    kinds, idxs = merged_order(day, rows, [])
+    b, t, c = day.books, day.trades, day.ctx
+    records = rows.to_dict("records") if rows is not None else []
+    for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
+        if k == BOOK:
+            nb, na = int(b.meta["n_bid"].iat[i]), int(b.meta["n_ask"].iat[i])
+            yield Book(str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i]),
+                       b.bid_px[i, :nb].tolist(), b.bid_sz[i, :nb].tolist(),
+                       b.ask_px[i, :na].tolist(), b.ask_sz[i, :na].tolist())
+        elif k == TRADE:
+            yield Trade(str(t["coin"].iat[i]), int(t["recv_ts_ms"].iat[i]), float(t["px"].iat[i]),
+                        float(t["sz"].iat[i]), int(t["side"].iat[i]))
+        elif k == CTX:
+            f = float(c["funding"].iat[i])
+            yield AssetCtx(str(c["coin"].iat[i]), int(c["recv_ts_ms"].iat[i]),
+                           0.0 if f != f else f, _num(float(c["mark_px"].iat[i])),
+                           _num(float(c["oracle_px"].iat[i])))
+        else:
+            yield records[i]
+
+
+def event_ts(ev: Book | Trade | AssetCtx | Mapping[str, Any]) -> int:
+    return int(ev["ts_ms"]) if isinstance(ev, Mapping) else ev.ts_ms
+
+
+def feed_event(engine: TraderEngine, ev: Book | Trade | AssetCtx | Mapping[str, Any]
+               ) -> list[Out]:
+    """Dispatch one market event to the engine (rows only while a plan is armed, as the
+    nightly replay does)."""
+    if isinstance(ev, Book):
+        return engine.on_book(ev)
+    if isinstance(ev, Trade):
+        return engine.on_trade(ev)
+    if isinstance(ev, AssetCtx):
+        return engine.on_ctx(ev)
+    return engine.on_row(ev) if engine.armed else []

@@ -61,6 +61,15 @@ def _router(options: dict[str, Any]) -> Loop:
                       batch_size=int(options.get("batch_size", 500)))  # fmt: skip
 
 
+def _trader(options: dict[str, Any]) -> Loop:
+    from lotus_core.config import load_settings
+    from lotus_core.trader.config import trader_settings
+    from lotus_daemon.loops.trader import TraderLoop
+
+    section = options["trader"] if "trader" in options else load_settings().trader
+    return TraderLoop(trader_settings(section))
+
+
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router}
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "trader": _trader}
 DEFAULT_LOOPS = ("router",)
