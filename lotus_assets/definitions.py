@@ -10,6 +10,7 @@ from lotus_assets.feed import raw_feed
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import SIGNAL_ASSETS
+from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
@@ -19,7 +20,7 @@ from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS]
+          *LEARNING_ASSETS, *TRADER_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
