@@ -92,6 +92,7 @@ class TraderEngine:
         self.next_funding_ms: int | None = None
         self._taken: dict[str, dict[float, float]] = {}
         self._resting: dict[str, list[str]] = {}  # coin -> working limit order ids
+        self._next_time_limit = 1 << 62
         self._out: list[Out] = []
 
     # ---- inputs -------------------------------------------------------------------------
@@ -359,6 +360,7 @@ class TraderEngine:
         if pos.qty == 0:
             pos.sl_px = pos.tp_px = pos.best_px = pos.time_limit_at = None
             pos.opened_ms = None
+        self._update_time_limit()
         self._emit("fill", to_dict(f))
         self._emit("position", to_dict(pos))
 
@@ -470,6 +472,7 @@ class TraderEngine:
                        barrier_px=barrier)
         self.executions[ex.execution_id] = ex
         pos.exit_execution = ex.execution_id
+        self._update_time_limit()
         self._send(ex, abs(pos.qty), "market", "ioc", ts, None)
 
     def _position_venue(self, pos: Position) -> str:
@@ -499,6 +502,15 @@ class TraderEngine:
         heapq.heappush(self.timers, (at, self._seq, kind, key))
 
     def _advance(self, ts: int) -> None:
+        nf = self.next_funding_ms
+        if (nf is not None and nf > ts and (not self.timers or self.timers[0][0] > ts)
+                and self._next_time_limit > ts):
+            if ts > self.now_ms:
+                self.now_ms = ts
+            return
+        self._advance_slow(ts)
+
+    def _advance_slow(self, ts: int) -> None:
         if self.next_funding_ms is None and ts > 0:
             iv = self.cfg.funding_interval_ms
             self.next_funding_ms = (ts // iv + 1) * iv
@@ -515,11 +527,20 @@ class TraderEngine:
             at, _, kind, key = heapq.heappop(self.timers)
             self.now_ms = max(self.now_ms, at)
             self._on_timer(kind, key, at)
-        self.now_ms = max(self.now_ms, ts)
+        if ts > self.now_ms:
+            self.now_ms = ts
         for pos in self.positions.values():
-            if (pos.qty and pos.exit_execution is None and pos.time_limit_at is not None
-                    and ts >= pos.time_limit_at and pos.coin in self.books):
+            if (pos.time_limit_at is not None and ts >= pos.time_limit_at and pos.qty
+                    and pos.exit_execution is None and pos.coin in self.books):
                 self._exit(pos, "time_limit", None, ts)
+        self._update_time_limit()
+
+    def _update_time_limit(self) -> None:
+        """The earliest time limit of a position not already exiting (the fast path's key)."""
+        self._next_time_limit = min(
+            (p.time_limit_at for p in self.positions.values()
+             if p.time_limit_at is not None and p.qty and p.exit_execution is None),
+            default=1 << 62)
 
     def _on_timer(self, kind: str, key: str, at: int) -> None:
         if kind == "arrive":
@@ -562,6 +583,7 @@ class TraderEngine:
         pos = self.positions.get(ex.coin)
         if ex.purpose == "exit" and pos is not None:
             pos.exit_execution = None
+            self._update_time_limit()
         end = max([f["ts_ms"] for f in ex.fills], default=ts)
         self._emit("exec_report", exec_report(ex, ex.fills, status, end, self._position_after(),
                                               equity=self.equity(), mark=self._mid(ex.coin),
@@ -583,9 +605,20 @@ class TraderEngine:
         return float(self.portfolio.snapshot(self.positions, self._marks())["equity"])
 
     def _mark(self) -> None:
-        snap = self.portfolio.snapshot(self.positions, self._marks())
-        self.portfolio.peak_equity = snap["peak_equity"]
-        self.portfolio.max_drawdown = max(self.portfolio.max_drawdown, snap["drawdown"])
+        """Peak equity and the deepest drawdown so far, marked at the mids (hot path)."""
+        pf = self.portfolio
+        unreal = 0.0
+        for c, p in self.positions.items():
+            b = self.books.get(c)
+            if p.qty and b is not None and b.bid_px and b.ask_px:
+                unreal += p.qty * (0.5 * (b.bid_px[0] + b.ask_px[0]) - p.avg_px)
+        eq = pf.initial_equity + pf.realised - pf.fees + pf.funding + unreal
+        if eq > pf.peak_equity:
+            pf.peak_equity = eq
+        elif pf.peak_equity > 0:
+            dd = (pf.peak_equity - eq) / pf.peak_equity
+            if dd > pf.max_drawdown:
+                pf.max_drawdown = dd
 
     def portfolio_state(self) -> dict[str, Any]:
         """Equity, exposure, positions, drawdown from peak: what the DM's context reads."""
@@ -636,6 +669,7 @@ class TraderEngine:
         eng._seq, eng.now_ms = int(snap["seq"]), int(snap["now_ms"])
         eng.next_funding_ms = snap["next_funding_ms"]
         eng._resting = {k: list(v) for k, v in snap["resting"].items()}
+        eng._update_time_limit()
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh
