@@ -156,6 +156,17 @@ class TraderEngine:
                 self._start(plan, ts_ms)
         return self._drain()
 
+    def quiet(self, coin: str) -> bool:
+        """Nothing in the engine reads `coin`'s book until a decision names it: no position,
+        no order or execution, no armed plan. A replay may then hold the coin's snapshots
+        back and hand over only the latest when a decision comes (same fills, less work)."""
+        p = self.positions.get(coin)
+        if (p is not None and p.qty) or self._resting.get(coin):
+            return False
+        if any(e.coin == coin for e in self.executions.values()):
+            return False
+        return not any(a["plan"].symbol == coin for a in self.armed.values())
+
     def advance(self, ts_ms: int) -> list[Out]:
         """Let time pass without a market event (the daemon's idle tick)."""
         self._advance(ts_ms)
@@ -228,7 +239,8 @@ class TraderEngine:
         scores = [score_venue(self.cfg.venue(v), book, side, abs(delta_qty), plan.max_slippage_bps,
                               plan.max_latency_ms, self._history(v))
                   for v in plan.venue_preferences if coin in self.cfg.venue(v).symbols]
-        best: VenueScore = max(scores, key=lambda s: (s.total, -plan.venue_preferences.index(s.venue)))
+        prefs = plan.venue_preferences
+        best: VenueScore = max(scores, key=lambda s: (s.total, -prefs.index(s.venue)))
         venue = self.cfg.venue(best.venue)
         qty = abs(_round_lot(delta_qty, venue.lot(coin)))
         ex = Execution(execution_id=f"{plan.plan_id}:x", plan_id=plan.plan_id,
@@ -313,7 +325,8 @@ class TraderEngine:
         o.limit_px = _round_tick(best - o.side * self.cfg.limit_offset_ticks * tick, tick, o.side)
         if ex.expected_px is not None and o.purpose != "exit":
             ex.expected_px = o.limit_px
-        crosses = (book.ask_px[0] <= o.limit_px) if o.side == BUY else (book.bid_px[0] >= o.limit_px)
+        lp = o.limit_px
+        crosses = (book.ask_px[0] <= lp) if o.side == BUY else (book.bid_px[0] >= lp)
         if crosses:
             if o.tif == "post_only":
                 self._close_order(o, "cancelled", "post_only_would_cross")
@@ -393,7 +406,8 @@ class TraderEngine:
         assert o.limit_px is not None and o.queue is not None
         venue = self.cfg.venue(o.venue)
         tick = venue.tick(o.coin)
-        through = t.px < o.limit_px - 0.5 * tick if o.side == BUY else t.px > o.limit_px + 0.5 * tick
+        half = 0.5 * tick
+        through = t.px < o.limit_px - half if o.side == BUY else t.px > o.limit_px + half
         if through:
             self._fill(o, o.limit_px, o.leaves, t.ts_ms, "maker")
         elif abs(t.px - o.limit_px) < 0.5 * tick:
@@ -675,6 +689,6 @@ class TraderEngine:
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh
             plan = Plan(**{**d, "bounds": tuple(d["bounds"]) if d["bounds"] else None})
             if eng.triggers is not None:
-                eng.armed[pid] = {"plan": plan,
-                                  "state": eng.triggers.arm(plan.entry_conditions or {}, plan.symbol)}
+                state = eng.triggers.arm(plan.entry_conditions or {}, plan.symbol)
+                eng.armed[pid] = {"plan": plan, "state": state}
         return eng

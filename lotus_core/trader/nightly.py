@@ -77,8 +77,10 @@ def day_metadata(table: pd.DataFrame, engine: TraderEngine) -> dict[str, Any]:
     return {
         "fills": int((table["kind"] == "fill").sum()),
         "executions": len(reps),
-        "statuses": {s: sum(r["status"] == s for r in reps) for s in sorted({r["status"] for r in reps})},
-        "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95), "mean": float(slips.mean()) if len(slips) else 0.0},
+        "statuses": {s: sum(r["status"] == s for r in reps)
+                     for s in sorted({r["status"] for r in reps})},
+        "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95),
+                         "mean": float(slips.mean()) if len(slips) else 0.0},
         "equity": st["equity"], "realised": st["realised"], "unrealised": st["unrealised"],
         "fees": st["fees"], "funding": st["funding"], "drawdown": st["drawdown"],
         "max_drawdown": st["max_drawdown"], "positions": st["positions"],
@@ -98,7 +100,8 @@ def executor_scores(reps: list[dict[str, Any]], window: str) -> pd.DataFrame:
         if r["status"] == "failed":
             continue
         wanted = m["qty"] if r["status"] == "filled" else None
-        rows.append({"strategy": m["strategy"] if m["purpose"] == "entry" else f"exit:{m['reason']}",
+        strategy = m["strategy"] if m["purpose"] == "entry" else f"exit:{m['reason']}"
+        rows.append({"strategy": strategy,
                      "venue": r.get("venue", "none"), "coin": r["symbol"],
                      "filled": m["qty"], "wanted": wanted, "status": r["status"],
                      "slip": m["slippage_vs_arrival_bps"], "adh": r["adherence_score"],

@@ -80,10 +80,17 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
     cf, cm, co = (c[k].to_numpy().tolist() for k in ("funding", "mark_px", "oracle_px"))
     row_records = rows.to_dict("records") if rows is not None else []
     counts = [0, 0, 0, 0, 0]
-    on_book, on_trade, book_at = engine.on_book, engine.on_trade, books.at
+    on_book, on_trade, book_at, quiet = engine.on_book, engine.on_trade, books.at, engine.quiet
+    held: dict[str, int] = {}  # quiet coin -> its latest snapshot not handed over yet
+    bcoin = books.coin
     for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
         counts[k] += 1
         if k == BOOK:
+            coin = bcoin[i]
+            if quiet(coin):
+                held[coin] = i
+                continue
+            held.pop(coin, None)
             out = on_book(book_at(i))
         elif k == TRADE:
             out = on_trade(Trade(tcoin[i], tts[i], tpx[i], tsz[i], tside[i]))
@@ -97,8 +104,15 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
             out = engine.on_row(row_records[i])
         else:
             d = decisions[i]
-            out = engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
+            out = []
+            for coin in sorted(d.ticket["targets"]):
+                if coin in held:
+                    out += on_book(book_at(held.pop(coin)))
+            out += engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
         for o in out:
+            emit(o)
+    for coin in sorted(held, key=held.__getitem__):  # the day's last snapshots
+        for o in on_book(book_at(held[coin])):
             emit(o)
     res.events = dict(zip(("book", "trade", "ctx", "row", "decision"), counts, strict=True))
     return res

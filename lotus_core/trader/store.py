@@ -107,9 +107,10 @@ def _envelope(out: Out, key: Ed25519PrivateKey, lifecycle_id: str | None) -> dic
         payload, targets = report_payload(data), EXEC_TARGETS
         schema = "urn:lotus:schema:exec-report-1.0"
         dedupe = f"exec:{data['execution_id']}"
+    symbol = payload.get("symbol") or payload.get("details", {}).get("symbol") or "na"
     env = build_envelope(sender="tr", to=targets, intent="EXEC_REPORT", payload=payload,
                          lifecycle_id=lifecycle_id, schema_ref=schema, dedupe_key=dedupe,
-                         tags=[f"symbol:{payload.get('symbol', payload.get('details', {}).get('symbol', 'na'))}"])
+                         tags=[f"symbol:{symbol}"])
     return sign(env, key)
 
 
