@@ -43,7 +43,9 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
         if submit > now and hbt.elapse(int(submit - now)) != 0:
             break
         sv = hbt.state_values(0)
-        v0, q0, f0 = sv.trading_value, sv.trading_volume, sv.fee
+        # position and balance, not trading_volume/value: this build counts a maker fill
+        # twice in those (exactly 2x the order's quantity on every filled limit order)
+        v0, q0, f0 = sv.balance, sv.position, sv.fee
         oid = k + 1
         depth = hbt.depth(0)
         if kind == 0:
@@ -53,7 +55,7 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
             else:
                 hbt.submit_sell_order(0, oid, p, qty, GTC, MARKET, True)
             sv = hbt.state_values(0)
-            if sv.trading_volume > q0:
+            if abs(sv.position - q0) > 0:
                 out[k, 3] = submit + 0.0
                 out[k, 4] = submit + 0.0
         else:
@@ -65,17 +67,20 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
                 if hbt.elapse(step_ns) != 0:
                     break
                 sv = hbt.state_values(0)
-                if sv.trading_volume > q0:
-                    if np.isnan(out[k, 3]):
-                        out[k, 3] = hbt.current_timestamp + 0.0
-                    out[k, 4] = hbt.current_timestamp + 0.0
-                    if sv.trading_volume - q0 >= qty - 1e-12:
+                got = abs(sv.position - q0)
+                if got > 1e-12:
+                    if got > out[k, 0] or np.isnan(out[k, 0]):
+                        if np.isnan(out[k, 3]):
+                            out[k, 3] = hbt.current_timestamp + 0.0
+                        out[k, 4] = hbt.current_timestamp + 0.0
+                        out[k, 0] = got
+                    if got >= qty - 1e-12:
                         break
             hbt.cancel(0, oid, True)
             hbt.clear_inactive_orders(0)
         sv = hbt.state_values(0)
-        out[k, 0] = sv.trading_volume - q0
-        out[k, 1] = sv.trading_value - v0
+        out[k, 0] = abs(sv.position - q0)
+        out[k, 1] = abs(sv.balance - v0)
         out[k, 2] = sv.fee - f0
     return out
 
