@@ -93,6 +93,7 @@ class TraderEngine:
         self._taken: dict[str, dict[float, float]] = {}
         self._resting: dict[str, list[str]] = {}  # coin -> working limit order ids
         self._next_time_limit = 1 << 62
+        self._top: dict[str, float] = {}  # coin -> latest two-sided mid (marks, weights)
         self._out: list[Out] = []
 
     # ---- inputs -------------------------------------------------------------------------
@@ -100,6 +101,8 @@ class TraderEngine:
         self._advance(book.ts_ms - 1)
         prev = self.books.get(book.coin)
         self.books[book.coin] = book
+        if book.bid_px and book.ask_px:
+            self._top[book.coin] = 0.5 * (book.bid_px[0] + book.ask_px[0])
         self._taken[book.coin] = {}
         if book.ts_ms > self.now_ms:
             self.now_ms = book.ts_ms
@@ -167,6 +170,41 @@ class TraderEngine:
             return False
         return not any(a["plan"].symbol == coin for a in self.armed.values())
 
+    def watched(self, coin: str) -> bool:
+        """Only a position's barriers read `coin`'s book (no order, execution, armed plan):
+        a replay may then pass just the top of book (`on_top`)."""
+        p = self.positions.get(coin)
+        if p is None or not p.qty or p.exit_execution is not None or self._resting.get(coin):
+            return False
+        if any(e.coin == coin for e in self.executions.values()):
+            return False
+        return not any(a["plan"].symbol == coin for a in self.armed.values())
+
+    def on_top(self, coin: str, ts_ms: int, bid: float, ask: float) -> bool:
+        """The light form of `on_book` for a watched coin: time passes, the trailing best and
+        the marks move. True when a barrier or the time limit is hit: the caller must then
+        hand over the full snapshot with `on_book` (which exits exactly as it would have)."""
+        pos = self.positions[coin]
+        mid = 0.5 * (bid + ask)
+        if pos.time_limit_at is not None and ts_ms >= pos.time_limit_at:
+            return True
+        long = pos.qty > 0
+        if pos.sl_px is not None and (mid <= pos.sl_px if long else mid >= pos.sl_px):
+            return True
+        if pos.tp_px is not None and (mid >= pos.tp_px if long else mid <= pos.tp_px):
+            return True
+        if pos.trail_bps is not None and pos.best_px is not None:
+            best = max(pos.best_px, mid) if long else min(pos.best_px, mid)
+            stop = best * (1 - (1 if long else -1) * pos.trail_bps / BPS)
+            if mid <= stop if long else mid >= stop:
+                return True
+        self._advance(ts_ms)
+        if pos.trail_bps is not None and pos.best_px is not None:
+            pos.best_px = max(pos.best_px, mid) if long else min(pos.best_px, mid)
+        self._top[coin] = mid
+        self._mark()
+        return False
+
     def advance(self, ts_ms: int) -> list[Out]:
         """Let time pass without a market event (the daemon's idle tick)."""
         self._advance(ts_ms)
@@ -179,11 +217,11 @@ class TraderEngine:
 
     def _weight(self, coin: str) -> float:
         pos = self.positions.get(coin)
-        book = self.books.get(coin)
+        mid = self._mid(coin)
         eq = self.equity()
-        if pos is None or not pos.qty or book is None or book.mid is None or eq <= 0:
+        if pos is None or not pos.qty or mid is None or eq <= 0:
             return 0.0
-        return pos.qty * book.mid / eq
+        return pos.qty * mid / eq
 
     def _arm(self, plan: Plan, ts: int) -> None:
         issues = validate(plan, ts, self.books.get(plan.symbol), self._tradeable(plan.symbol),
@@ -500,9 +538,8 @@ class TraderEngine:
             if not pos.qty:
                 continue
             c = self.ctx.get(coin)
-            book = self.books.get(coin)
             px = (c.oracle_px or c.mark_px) if c is not None else None
-            px = px or (book.mid if book is not None else None)
+            px = px or self._mid(coin)
             if c is None or px is None:
                 continue
             pay = -pos.qty * px * c.funding  # longs pay a positive rate
@@ -548,6 +585,10 @@ class TraderEngine:
                     and pos.exit_execution is None and pos.coin in self.books):
                 self._exit(pos, "time_limit", None, ts)
         self._update_time_limit()
+
+    @property
+    def next_time_limit(self) -> int:
+        return self._next_time_limit
 
     def _update_time_limit(self) -> None:
         """The earliest time limit of a position not already exiting (the fast path's key)."""
@@ -609,8 +650,7 @@ class TraderEngine:
         return h[0], h[1]
 
     def _mid(self, coin: str) -> float | None:
-        b = self.books.get(coin)
-        return b.mid if b is not None else None
+        return self._top.get(coin)
 
     def _marks(self) -> dict[str, float]:
         return {c: m for c in self.positions if (m := self._mid(c)) is not None}
@@ -622,10 +662,10 @@ class TraderEngine:
         """Peak equity and the deepest drawdown so far, marked at the mids (hot path)."""
         pf = self.portfolio
         unreal = 0.0
+        top = self._top
         for c, p in self.positions.items():
-            b = self.books.get(c)
-            if p.qty and b is not None and b.bid_px and b.ask_px:
-                unreal += p.qty * (0.5 * (b.bid_px[0] + b.ask_px[0]) - p.avg_px)
+            if p.qty and c in top:
+                unreal += p.qty * (top[c] - p.avg_px)
         eq = pf.initial_equity + pf.realised - pf.fees + pf.funding + unreal
         if eq > pf.peak_equity:
             pf.peak_equity = eq
@@ -665,6 +705,7 @@ class TraderEngine:
             "resting": self._resting,
             "books": {c: to_dict(b) for c, b in self.books.items()},
             "armed": {k: to_dict(a["plan"]) for k, a in self.armed.items()},
+            "top": dict(self._top),
             "ctx": {c: to_dict(x) for c, x in self.ctx.items()},
         }
 
@@ -684,6 +725,7 @@ class TraderEngine:
         eng.next_funding_ms = snap["next_funding_ms"]
         eng._resting = {k: list(v) for k, v in snap["resting"].items()}
         eng._update_time_limit()
+        eng._top = {c: float(m) for c, m in snap.get("top", {}).items()}
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh

@@ -44,9 +44,9 @@ class ReplayResult:
     events: dict[str, int] = field(default_factory=dict)
 
 
-def merged_order(day: FeedDay, rows: pd.DataFrame | None,
-                 decisions: list[Decision]) -> tuple[np.ndarray, np.ndarray]:
-    """(kind, index) of every event in replay order."""
+def merged_order(day: FeedDay, rows: pd.DataFrame | None, decisions: list[Decision]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kind, index, ts_ms) of every event in replay order."""
     parts = [
         (day.books.meta["recv_ts_ms"].to_numpy(np.int64), BOOK),
         (day.trades["recv_ts_ms"].to_numpy(np.int64), TRADE),
@@ -58,7 +58,7 @@ def merged_order(day: FeedDay, rows: pd.DataFrame | None,
     kind = np.concatenate([np.full(len(p[0]), p[1], np.int8) for p in parts])
     idx = np.concatenate([np.arange(len(p[0])) for p in parts])
     order = np.lexsort((idx, kind, ts))
-    return kind[order], idx[order]
+    return kind[order], idx[order], ts[order]
 
 
 def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision],
@@ -66,7 +66,7 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
                sink: Callable[[Out], None] | None = None) -> ReplayResult:
     """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
     decisions = list(decisions)
-    kinds, idxs = merged_order(day, rows, decisions)
+    kinds, idxs, times = merged_order(day, rows, decisions)
     res = ReplayResult()
     outs = res.outputs
     emit = sink or outs.append
@@ -82,14 +82,26 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
     counts = [0, 0, 0, 0, 0]
     on_book, on_trade, book_at, quiet = engine.on_book, engine.on_trade, books.at, engine.quiet
     held: dict[str, int] = {}  # quiet coin -> its latest snapshot not handed over yet
-    bcoin = books.coin
-    for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
+    bcoin, bts, b0, a0 = books.coin, books.ts, books.bid0, books.ask0
+    watched, on_top = engine.watched, engine.on_top
+    for k, i, ts in zip(kinds.tolist(), idxs.tolist(), times.tolist(), strict=True):
         counts[k] += 1
+        if held and engine.next_time_limit <= ts:  # an exit is due: hand every book over
+            for coin in sorted(held, key=held.__getitem__):
+                for o in on_book(book_at(held.pop(coin))):
+                    emit(o)
         if k == BOOK:
             coin = bcoin[i]
-            if quiet(coin):
-                held[coin] = i
-                continue
+            # A snapshot may be held back only while no time limit is due: a time-limit exit
+            # starts at the first event at or after the limit, whichever coin it is for.
+            if ts < engine.next_time_limit:
+                if quiet(coin):
+                    held[coin] = i
+                    continue
+                if (watched(coin) and books.nb[i] and books.na[i]
+                        and not on_top(coin, bts[i], b0[i], a0[i])):
+                    held[coin] = i
+                    continue
             held.pop(coin, None)
             out = on_book(book_at(i))
         elif k == TRADE:
@@ -131,6 +143,8 @@ class _BookRows:
         self.ts = b.meta["recv_ts_ms"].to_numpy(np.int64).tolist()
         self.nb = b.meta["n_bid"].to_numpy(np.int64).tolist()
         self.na = b.meta["n_ask"].to_numpy(np.int64).tolist()
+        self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
+        self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
         self.start = -1
         self.rows: tuple[list[list[float]], ...] = ([], [], [], [])
 
@@ -156,7 +170,7 @@ def market_events(day: FeedDay, rows: pd.DataFrame | None = None
                   ) -> Iterable[Book | Trade | AssetCtx | dict[str, Any]]:
     """The day's market events in replay order (no decisions): what a live source would
     have delivered. The daemon's loop can run on this (tests, `lotus` replays)."""
-    kinds, idxs = merged_order(day, rows, [])
+    kinds, idxs, _ = merged_order(day, rows, [])
     b, t, c = day.books, day.trades, day.ctx
     records = rows.to_dict("records") if rows is not None else []
     for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
