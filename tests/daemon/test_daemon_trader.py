@@ -49,11 +49,13 @@ def _run_loop(url: str, home: Path, source) -> TraderLoop:  # noqa: ANN001
     return loop
 
 
-def test_live_loop_gives_the_nightly_fills(recorded, tmp_path: Path) -> None:  # noqa: ANN001
+def test_live_loop_gives_the_nightly_fills(recorded, tmp_path: Path,  # noqa: ANN001
+                                           fabric_url: str) -> None:
+    """On SQLite and PostgreSQL (migration 0006 in both dialects)."""
     feed, day, decs = recorded
     eng, nightly = _nightly(day, decs)
     assert len(nightly) > 10
-    url = f"sqlite:///{tmp_path / 'fabric.sqlite'}"
+    url = fabric_url
     with open_fabric(url) as fabric:
         kit.deliver(fabric, decs, Keyring(tmp_path / "keys").private_key("dm"))
     loop = _run_loop(url, tmp_path, kit.replay_source(day))
