@@ -309,14 +309,21 @@ step instead of several, so the expected-share formula is applied to different c
 through the order's price — the same rule, but hftbacktest sees the intermediate diff
 states of one snapshot; (3) a trade-through in hftbacktest fills the whole order at its
 price, as in Lotus; (4) first-fill times in hftbacktest are only known to the polling step.
-Market orders walk the same snapshot level by level in both, hence identical prices when
-they take the same quantity; hftbacktest's market order stops 100 ticks above the best
+Market orders walk the same snapshot level by level in both. Where the VWAPs differ,
+hftbacktest's depth still holds levels the latest snapshot no longer shows: e.g. a BTC buy
+arriving at 00:49:00.199 (last snapshot 00:49:00.100, a 5-level fast frame, best ask
+116,501) filled in hftbacktest at 116,499, an ask only an earlier frame had; a SOL sell
+filled at 172.24 above the snapshot's best bid 172.23. `hyperliquid.convert` turns each
+full snapshot into per-level diffs (`DiffOrderBookSnapshot`), and with the venue's fast
+5-level and slow 20-level frames interleaved some stale levels at better prices survive;
+Lotus takes each snapshot as the whole book. Where they agree on the book, the prices are
+identical to the last digit. hftbacktest's market order also stops 100 ticks past the best
 price (`partialfillexchange.rs`, "todo: set the proper upper bound") and expires the rest,
-which is where it comes up short on the thin 5-level fast snapshots (100 ticks is 8.5 bps
-on BTC); Lotus stops at its slippage cap (1000 bps in this run). hftbacktest's
-position (and `trading_volume`) moved by exactly twice the order on filled limit orders in
-this run — observed, not diagnosed (our harness submits GTC, polls, then cancels); the
-comparison caps its filled quantity at the order's."""
+which is where it comes up short (100 ticks is 8.5 bps on BTC); Lotus stops at its
+slippage cap (1000 bps in this run). hftbacktest's position (and `trading_volume`) moved by
+exactly twice the order on filled limit orders in this run — observed, not diagnosed (the
+harness submits GTC, polls, then cancels); the comparison caps its filled quantity at the
+order's."""
 
 
 if __name__ == "__main__":
