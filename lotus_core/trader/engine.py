@@ -166,9 +166,9 @@ class TraderEngine:
         p = self.positions.get(coin)
         if (p is not None and p.qty) or self._resting.get(coin):
             return False
-        if any(e.coin == coin for e in self.executions.values()):
+        if self.executions and any(e.coin == coin for e in self.executions.values()):
             return False
-        return not any(a["plan"].symbol == coin for a in self.armed.values())
+        return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
 
     def watched(self, coin: str) -> bool:
         """Only a position's barriers read `coin`'s book (no order, execution, armed plan):
@@ -176,9 +176,9 @@ class TraderEngine:
         p = self.positions.get(coin)
         if p is None or not p.qty or p.exit_execution is not None or self._resting.get(coin):
             return False
-        if any(e.coin == coin for e in self.executions.values()):
+        if self.executions and any(e.coin == coin for e in self.executions.values()):
             return False
-        return not any(a["plan"].symbol == coin for a in self.armed.values())
+        return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
 
     def on_top(self, coin: str, ts_ms: int, bid: float, ask: float) -> bool:
         """The light form of `on_book` for a watched coin: time passes, the trailing best and

@@ -131,10 +131,8 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
 
 
 class _BookRows:
-    """`Book`s by table row, converted to Python lists a chunk at a time (replay reads the
-    book table in order, and list slicing is far cheaper than numpy row slicing)."""
-
-    CHUNK = 20_000
+    """`Book`s by table row, built only for the rows the engine needs (a replay holds most
+    snapshots of quiet coins back and never converts them)."""
 
     def __init__(self, day: FeedDay) -> None:
         b = day.books
@@ -145,21 +143,13 @@ class _BookRows:
         self.na = b.meta["n_ask"].to_numpy(np.int64).tolist()
         self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
         self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
-        self.start = -1
-        self.rows: tuple[list[list[float]], ...] = ([], [], [], [])
 
     def at(self, i: int) -> Book:
-        j = i - self.start
-        if self.start < 0 or not 0 <= j < self.CHUNK:
-            self.start = i
-            end = i + self.CHUNK
-            b = self.src
-            self.rows = (b.bid_px[i:end].tolist(), b.bid_sz[i:end].tolist(),
-                         b.ask_px[i:end].tolist(), b.ask_sz[i:end].tolist())
-            j = 0
+        b = self.src
         nb, na = self.nb[i], self.na[i]
-        bp, bs, ap, az = self.rows
-        return Book(self.coin[i], self.ts[i], bp[j][:nb], bs[j][:nb], ap[j][:na], az[j][:na])
+        return Book(self.coin[i], self.ts[i], b.bid_px[i, :nb].tolist(),
+                    b.bid_sz[i, :nb].tolist(), b.ask_px[i, :na].tolist(),
+                    b.ask_sz[i, :na].tolist())
 
 
 def _num(x: float) -> float | None:

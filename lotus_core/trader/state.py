@@ -6,7 +6,7 @@ daemon persists them after every change and restores them after a restart.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from lotus_core.trader.queue import QueuePos
@@ -182,4 +182,16 @@ class Portfolio:
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    return asdict(obj)
+    """A detached plain copy of a record (containers copied, nested records converted):
+    what `dataclasses.asdict` gives for these flat records, several times faster."""
+    out = {}
+    for k, v in obj.__dict__.items() if hasattr(obj, "__dict__") else (
+            (f, getattr(obj, f)) for f in obj.__slots__):
+        if isinstance(v, list):
+            v = [dict(x) if isinstance(x, dict) else x for x in v]
+        elif isinstance(v, dict):
+            v = dict(v)
+        elif hasattr(v, "__dataclass_fields__"):
+            v = to_dict(v)
+        out[k] = v
+    return out
