@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons"]
+BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons", "bench.dm"]
 
 
 def main() -> None:

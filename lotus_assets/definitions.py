@@ -4,6 +4,7 @@
 import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.dm import DM_ASSETS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.feed import raw_feed
@@ -20,7 +21,7 @@ from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS, *TRADER_ASSETS]
+          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

@@ -9,6 +9,7 @@ from lotus_core.audits.schema import (
     DETECTOR_AUDITS_SCHEMA,
     DETECTOR_CARDS_SCHEMA,
 )
+from lotus_core.dm.schema import DM_SCHEMAS
 from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
 from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
@@ -25,4 +26,5 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_cards": DETECTOR_CARDS_SCHEMA,
     "signal_eval": SIGNAL_EVAL_SCHEMA,
     **LEARNING_SCHEMAS,
+    **DM_SCHEMAS,
 }

@@ -47,6 +47,7 @@ class Settings(_Strict):
     microtape: MicroTapeSettings = MicroTapeSettings()
     fixtures: FixtureSettings = FixtureSettings()
     trader: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.trader.config
+    dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
 
     @property
     def lake_dir(self) -> Path:

@@ -61,6 +61,12 @@ def _router(options: dict[str, Any]) -> Loop:
                       batch_size=int(options.get("batch_size", 500)))  # fmt: skip
 
 
+def _dm(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.dm import DmLoop
+
+    return DmLoop(options)
+
+
 def _trader(options: dict[str, Any]) -> Loop:
     from lotus_core.config import load_settings
     from lotus_core.trader.config import trader_settings
@@ -71,5 +77,6 @@ def _trader(options: dict[str, Any]) -> Loop:
 
 
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "trader": _trader}
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "dm": _dm,
+                                                      "trader": _trader}
 DEFAULT_LOOPS = ("router",)

@@ -6,7 +6,7 @@ Grammar (keywords and function names are case-insensitive; spaces are free)::
     trigger  := or_expr ("WITHIN" duration)*
     or_expr  := and_expr ("OR" and_expr)*
     and_expr := atom ("AND" atom)*
-    atom     := call | "(" trigger ")"
+    atom     := call | "(" trigger ")" | "within" "(" trigger "," duration ")"
     call     := breakout(lookback, k[σ|s|sigma] [, up|down|any])
               | retest(level, tol)  | touch(level [, tol])  | cross(level [, up|down|any])
     level    := NUMBER | prev_high | prev_low | broken
@@ -158,6 +158,13 @@ class _Parser:
             return expr
         tok = self.tok
         name = tok.text.lower() if tok.kind == "ident" else ""
+        if name == "within" and self.toks[self.i + 1].text == "(":  # within(expr, T)
+            self.i += 2
+            inner = self.trigger()
+            self.expect_punct(",", "',' then a duration in within(expr, T)")
+            ms = self.duration()
+            self.expect_punct(")", "')' after within(expr, T)")
+            return Within(inner, ms)
         if name not in _CALLS:
             raise self.fail("breakout, retest, touch, cross or '('")
         self.i += 1

@@ -45,6 +45,9 @@ def test_precedence_and_binds_tighter_than_or_and_within_scopes_left() -> None:
     assert parse_trigger("(touch(1) OR touch(2)) AND touch(3)") == And(Or(a, b), c)
     assert parse_trigger("touch(1) AND touch(2) WITHIN 30m") == Within(And(a, b), 1_800_000)
     assert parse_trigger("touch(1) AND (touch(2) WITHIN 30s)") == And(a, Within(b, 30_000))
+    # the function form is the same node
+    assert parse_trigger("touch(1) AND within(touch(2), 30s)") == And(a, Within(b, 30_000))
+    assert parse_trigger("within(touch(1) OR touch(2), 1h)") == Within(Or(a, b), 3_600_000)
 
 
 def test_units_and_named_arguments() -> None:
@@ -107,7 +110,7 @@ _exprs = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_exprs)
 def test_parse_of_print_is_identity(e) -> None:
     text = print_trigger(e)
@@ -163,7 +166,7 @@ def test_rows_must_move_forward_and_need_the_columns() -> None:
 _walks = st.lists(st.floats(-0.004, 0.004, allow_nan=False), min_size=1, max_size=120)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_exprs, _walks, st.data())
 def test_evaluation_never_looks_past_the_row_it_is_given(e, steps, data) -> None:
     mids, px = [], 100.0

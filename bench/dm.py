@@ -1,0 +1,215 @@
+# ruff: noqa: E501  (the Markdown table rows below are long on purpose)
+"""The Decision-Maker: allocator solve time for 3, 20 and 100 assets — the compiled (DPP)
+problem re-solved warm, a cold cvxpy build-and-solve, and cvxportfolio's single-period
+optimisation (SinglePeriodOptimization.execute) on the same problem — in one run; the
+agreement of objective and weights with cvxportfolio; and a day of DM decisions over a
+24-hour 3-coin day.
+
+Usage: python -m bench.dm [--quick]
+Needs cvxportfolio (pip install -e ".[bench]").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bench.report import write_section
+from lotus_core.dm.allocator import BIG, AllocationInput, Allocator
+from lotus_core.dm.calibration import Calibration, fit_calibration
+from lotus_core.dm.config import load_dm_settings
+from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.replay import replay
+from lotus_core.dm.testkit import DAY0_MS, alpha_stream, planted_training, tape_rows
+
+LAM = 5.0
+TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9}
+
+
+def _problem(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, 3))
+    cov = (f @ np.diag([4.0, 2.0, 1.0]) @ f.T + np.diag(rng.uniform(1, 3, n))) * 2e-5
+    return {"mu": rng.normal(0, 2e-3, n), "cov": cov, "cost": rng.uniform(1e-4, 5e-4, n),
+            "w0": rng.normal(0, 0.3 / n, n), "cap": 0.5 if n == 3 else 0.1, "lev": 1.0,
+            "turn": 0.6, "risk": 0.02}
+
+
+def _mine(p: dict, n: int, opts: dict | None = None, alloc: Allocator | None = None):
+    a = alloc or Allocator(n, LAM, 0.0, solver_opts=opts)
+    r = a.solve(AllocationInput(
+        mu=p["mu"], cov=p["cov"], w0=p["w0"], cost=p["cost"], liquidity=np.full(n, BIG),
+        kelly=np.full(n, BIG), asset_cap=np.full(n, p["cap"]), gross=BIG, leverage=p["lev"],
+        net=BIG, turnover=p["turn"], risk_target=p["risk"]))
+    return a, r
+
+
+def _cvxportfolio(p: dict, n: int, opts: dict | None = None) -> np.ndarray:
+    import cvxportfolio as cvx
+
+    assets = [f"A{i}" for i in range(n)]
+    idx = [*assets, "USDOLLAR"]
+    sigma = pd.DataFrame(p["cov"], index=assets, columns=assets)
+    pol = cvx.SinglePeriodOptimization(
+        cvx.ReturnsForecast(r_hat=pd.Series(np.append(p["mu"], 0.0), index=idx))
+        - LAM * cvx.FullCovariance(Sigma=sigma)
+        - cvx.TransactionCost(a=pd.Series(p["cost"], index=assets), b=None),
+        [cvx.LeverageLimit(p["lev"]), cvx.MaxWeights(p["cap"]), cvx.MinWeights(-p["cap"]),
+         cvx.TurnoverLimit(p["turn"] / 2),  # cvxportfolio's turnover is ½‖z‖₁
+         cvx.FullCovariance(Sigma=sigma) <= p["risk"] ** 2],
+        solver="CLARABEL", include_cash_return=False, **(opts or {}))
+    h = pd.Series(np.append(p["w0"], 1 - p["w0"].sum()), index=idx) * 1e6
+    u, _, _ = pol.execute(h, None, t=pd.Timestamp("2026-01-02", tz="UTC"))
+    return ((h + u) / h.sum()).to_numpy()[:-1]
+
+
+def _objective(p: dict, w: np.ndarray) -> float:
+    return float(p["mu"] @ w - LAM * w @ p["cov"] @ w - p["cost"] @ np.abs(w - p["w0"]))
+
+
+def _pct(xs: list[float]) -> tuple[float, float]:
+    return float(np.percentile(xs, 50)), float(np.percentile(xs, 99))
+
+
+def solve_times(n: int, warm_reps: int, cold_reps: int) -> dict:
+    base = _problem(n, 100 + n)
+    alloc, _ = _mine(base, n)
+    warm, warm_cpu = [], []
+    for i in range(warm_reps):
+        p = {**base, "mu": np.random.default_rng(i).normal(0, 2e-3, n)}
+        t, c = time.perf_counter(), time.process_time()
+        _mine(p, n, alloc=alloc)
+        warm.append((time.perf_counter() - t) * 1e3)
+        warm_cpu.append((time.process_time() - c) * 1e3)
+    cold, peer = [], []
+    for _ in range(cold_reps):
+        t = time.perf_counter()
+        _mine(base, n)
+        cold.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        _cvxportfolio(base, n)
+        peer.append((time.perf_counter() - t) * 1e3)
+    return {"warm": _pct(warm), "warm_cpu": _pct(warm_cpu), "cold": _pct(cold),
+            "peer": _pct(peer),
+            "reps": (warm_reps, cold_reps)}
+
+
+def agreement(n: int, seeds: int = 3) -> dict:
+    worst_obj = worst_w = 0.0
+    bindings = set()
+    for s in range(seeds):
+        p = _problem(n, 1000 * n + s)
+        _, r = _mine(p, n, TIGHT)
+        bindings.update(b.split(":")[0] for b in r.binding)
+        w_peer = _cvxportfolio(p, n, TIGHT)
+        o_m, o_p = _objective(p, r.w), _objective(p, w_peer)
+        worst_obj = max(worst_obj, abs(o_m - o_p) / max(abs(o_p), 1e-300))
+        worst_w = max(worst_w, float(np.max(np.abs(r.w - w_peer)) / np.max(np.abs(w_peer))))
+    return {"obj": worst_obj, "w": worst_w, "binding": sorted(bindings)}
+
+
+def day_of_decisions(n_alphas: int, dm: dict | None = None) -> dict:
+    cfg = load_dm_settings(dm or {})
+    dets = ("breakout_retest_v1", "mean_reversion_z_v1", "sweep_flow_v1", "flow_pressure_v1")
+    train = pd.concat([planted_training(d, 2000, 20.0, i) for i, d in enumerate(dets)])
+    cal = Calibration(fit_calibration(train, cfg.calibration, "w"), cfg.calibration)
+    rows = tape_rows(seconds=86_400)
+    alphas = alpha_stream(cfg.coins, dets, n_alphas, start_ms=DAY0_MS + 120_000,
+                          span_ms=86_000_000)
+    engine = DmEngine(cfg, cal)
+    solves: list[float] = []
+    inner = engine.allocator.solve
+
+    def timed(inp):  # every allocator call (base and tilt), wall-clock
+        t0 = time.perf_counter()
+        out = inner(inp)
+        solves.append(time.perf_counter() - t0)
+        return out
+
+    engine.allocator.solve = timed  # type: ignore[method-assign]
+    t, c = time.perf_counter(), time.process_time()
+    res = replay(engine, rows, alphas)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    trades = sum(d.action == "trade" for d in res.decisions)
+    return {"wall": wall, "cpu": cpu, "rows": len(rows), "alphas": len(alphas),
+            "decisions": len(res.decisions), "trades": trades,
+            "solve_sum_s": sum(solves), "solves": len(solves)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    load = os.getloadavg()[0]
+    reps = {3: (200, 20), 20: (200, 20), 100: (40, 5)}
+    if args.quick:
+        reps = {3: (40, 5), 20: (40, 5), 100: (10, 2)}
+    times, agree = {}, {}
+    for n, (w, c) in reps.items():
+        times[n] = solve_times(n, w, c)
+        agree[n] = agreement(n)
+        print(n, times[n], agree[n], flush=True)
+    day = day_of_decisions(2100)
+    print(day, flush=True)
+    # the same day with a turnover budget that never runs out: every decision solves twice
+    busy = day_of_decisions(2100, {"allocator": {"turnover_day": 1000.0}})
+    print(busy, flush=True)
+    load_end = os.getloadavg()[0]
+    lines = [
+        "## Decision-Maker (issue 11)", "",
+        "Allocator solve time (ms, p50 / p99) on the same problem for each size: maximise "
+        "μᵀw − λwᵀΣw − cᵀ|w − w₀| under leverage, per-asset, turnover and risk limits "
+        "(random factor covariance, random μ, w₀ and costs). **warm**: the one compiled "
+        "DPP problem of `lotus_core.dm.allocator.Allocator` re-solved with new parameters "
+        "(what the DM does per decision); **cold**: build the cvxpy problem, compile and "
+        "solve; **cvxportfolio 1.5.1**: `SinglePeriodOptimization.execute` with the same "
+        "objective and constraints (it rebuilds its problem per call). Solver: Clarabel for all.",
+        "",
+        "| assets | warm p50 / p99 | warm, CPU time p50 / p99 | cold cvxpy p50 / p99 | cvxportfolio p50 / p99 | repetitions (warm, cold) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, t in times.items():
+        lines.append(f"| {n} | {t['warm'][0]:.1f} / {t['warm'][1]:.1f} | "
+                     f"{t['warm_cpu'][0]:.1f} / {t['warm_cpu'][1]:.1f} | {t['cold'][0]:.1f} / "
+                     f"{t['cold'][1]:.1f} | {t['peer'][0]:.1f} / {t['peer'][1]:.1f} | "
+                     f"{t['reps'][0]}, {t['reps'][1]} |")
+    lines += [
+        "", "Agreement with cvxportfolio on the same problem (3 random instances per size, "
+        "tight Clarabel tolerances 1e-11 on both sides), worst case: relative objective "
+        "difference and max |Δw| / max |w|.", "",
+        "| assets | objective (relative) | weights (relative) | constraints binding at the optimum |",
+        "| ---: | ---: | ---: | --- |",
+    ]
+    for n, a in agree.items():
+        lines.append(f"| {n} | {a['obj']:.1e} | {a['w']:.1e} | {', '.join(a['binding']) or '—'} |")
+    lines += [
+        "", f"A day of decisions: a generated 24-hour, 3-coin MicroTape ({day['rows']:,} rows) "
+        f"and {day['alphas']:,} published alphas (about the live count of the signal bench's "
+        "24-hour day), replayed through `DmEngine` (fusion, Ledoit–Wolf covariance, two "
+        f"allocator solves per decision: base and tilt, curators, tickets): "
+        f"**{day['wall']:.1f} s** wall ({day['cpu']:.1f} s of CPU time) for {day['decisions']:,} tickets ({day['trades']:,} "
+        f"trades), of which {day['solve_sum_s']:.1f} s in {day['solves']:,} allocator solves. "
+        "With the default policy the day's turnover budget (0.35 of equity × multipliers) is "
+        "spent by the first trades and later decisions hold without solving. The same day "
+        "with a turnover budget that never runs out (every decision solves, base and tilt): "
+        f"**{busy['wall']:.1f} s** wall ({busy['cpu']:.1f} s CPU), {busy['solve_sum_s']:.1f} s "
+        f"in {busy['solves']:,} solves, {busy['trades']:,} trades. Goal: < 10 s (met in CPU "
+        "time with the default policy; not with every decision solving: most of a warm solve "
+        "is cvxpy's per-call work around Clarabel, not the solver).", "",
+        f"Shared, busy machine: six engineers' test runs on 2 cores; 1-minute load average "
+        f"{load:.1f} at the start and {load_end:.1f} at the end of this run, so every figure "
+        "here is several times what an idle machine gives; the ratios between columns, "
+        "measured in the same run, are the meaningful part. The CPU-time columns "
+        "(`time.process_time`, this process only) approximate the idle-machine figures.",
+    ]
+    write_section("dm", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

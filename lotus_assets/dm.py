@@ -1,0 +1,131 @@
+"""The Decision-Maker, nightly: `dm_calibration` and `dm_decisions` (docs/dm.md).
+
+Thin: read the lake, call `lotus_core.dm`, report metadata. The `dm:` settings are read at
+run time (load_settings), never at import.
+
+- dm_calibration (day D): score → (μ, σ, hit probability) per detector and horizon, fitted
+  on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only.
+- dm_decisions (day D): the DM replayed over D's published signals in time order, fed D's
+  MicroTape, with D's calibration; positions are the DM's own targets filled at mid (until
+  the Trader's replay provides fills). One row per ticket (dm-decision-1.0).
+"""
+
+
+from datetime import date, timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
+from lotus_core.config import load_settings
+from lotus_core.dm.alpha import from_signal_events
+from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
+from lotus_core.dm.config import load_dm_settings
+from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.replay import decisions_frame, replay
+
+TRAIN_DAYS = 7  # the history window the asset loads; settings may use fewer
+
+
+def _window(day: str, days: int) -> str:
+    d = date.fromisoformat(day)
+    return f"{d - timedelta(days=days)}..{d - timedelta(days=1)}"
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="dm",
+    kinds={"parquet", "pandas"},
+    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0),  # earlier days + D
+         "evals": history_in("signal_eval", TRAIN_DAYS)},
+    description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
+    "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
+    "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
+    "days only. Too little history: the conservative prior (mu = 0).",
+)
+def dm_calibration(context: dg.AssetExecutionContext, events: pd.DataFrame,
+                   evals: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    cfg = load_dm_settings(load_settings().dm)
+    day = context.partition_key
+    days = min(cfg.calibration.train_days, TRAIN_DAYS)
+    first = str(date.fromisoformat(day) - timedelta(days=days))
+    today = events[events["date"] == day] if len(events) else events
+    if len(events) and len(evals):  # the day itself never trains its own calibration
+        past = events[(events["date"] >= first) & (events["date"] < day)]
+        train = training_frame(past, evals[(evals["date"] >= first) & (evals["date"] < day)])
+    else:
+        train = training_frame(pd.DataFrame({"window_id": pd.Series([], dtype="str"),
+                                             "curated_sigma": pd.Series([], dtype="float64")}),
+                               _empty_eval())
+    known = set(today["detector_id"].astype(str)) if len(today) else set()
+    table = fit_calibration(train, cfg.calibration, _window(day, days), detectors=known)
+    return dg.Output(table, metadata={
+        "train_window": _window(day, days),
+        "train_rows": len(train),
+        "train_days": sorted(set(train["day"])),
+        "fitted": int((table["status"] == "fitted").sum()),
+        "prior": int((table["status"] == "prior").sum()),
+        "reliability": {f"{r.detector_id}@{r.horizon_s}s": round(float(r.reliability), 4)
+                        for r in table.itertuples()},
+    })  # fmt: skip
+
+
+def _empty_eval() -> pd.DataFrame:
+    return pd.DataFrame({"window_id": pd.Series([], dtype="str"),
+                         "ts_ms": pd.Series([], dtype="int64"),
+                         "coin": pd.Series([], dtype="str"),
+                         "detector_id": pd.Series([], dtype="str"),
+                         "horizon_s": pd.Series([], dtype="int64"),
+                         "fwd_ret_bps": pd.Series([], dtype="float64"),
+                         "net_ret_bps": pd.Series([], dtype="float64"),
+                         "hit": pd.Series([], dtype="boolean"),
+                         "status": pd.Series([], dtype="str")})  # fmt: skip
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="dm",
+    kinds={"parquet", "pandas"},
+    ins={"signal_events": dg.AssetIn("signal_events"),
+         "microtape_frames": dg.AssetIn("microtape_frames"),
+         "dm_calibration": dg.AssetIn("dm_calibration")},
+    description="The Decision-Maker replayed over the day's published signals in time order: "
+    "one dm-decision-1.0 ticket per row (decision_id, ts_ms, coin, ticket_json, ...), "
+    "positions = the DM's own targets filled at mid.",
+)
+def dm_decisions(context: dg.AssetExecutionContext, signal_events: pd.DataFrame,
+                 microtape_frames: pd.DataFrame,
+                 dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    cfg = load_dm_settings(load_settings().dm)
+    calib = Calibration(dm_calibration, cfg.calibration)
+    alphas = from_signal_events(signal_events) if len(signal_events) else []
+    engine = DmEngine(cfg, calib, cadence_ms=load_settings().microtape.cadence_ms)
+    result = replay(engine, microtape_frames, alphas)
+    table = decisions_frame(result.decisions)
+    binding: dict[str, int] = {}
+    for d in result.decisions:
+        for b in d.binding:
+            binding[b] = binding.get(b, 0) + 1
+    solve = table["solve_ms"].to_numpy()
+    return dg.Output(table, metadata={
+        "alphas": len(alphas),
+        "decisions": len(table),
+        "trades": int((table["action"] == "trade").sum()),
+        "holds": int((table["action"] == "hold").sum()),
+        "turnover_used": round(float(np.abs(table["target"] - table["w0"]).sum()), 8),
+        "binding_constraints": dict(sorted(binding.items())),
+        "vetoes": int(sum(1 for d in result.decisions for e in d.curation
+                          if e["kind"] == "veto")),
+        "gross_max": round(max(result.gross, default=0.0), 8),
+        "gross_last": round(result.gross[-1] if result.gross else 0.0, 8),
+        "net_min": round(min(result.net, default=0.0), 8),
+        "net_max": round(max(result.net, default=0.0), 8),
+        "solve_ms_p50": round(float(np.percentile(solve, 50)), 3) if len(solve) else None,
+        "solve_ms_p99": round(float(np.percentile(solve, 99)), 3) if len(solve) else None,
+    })  # fmt: skip
+
+
+DM_ASSETS = [dm_calibration, dm_decisions]

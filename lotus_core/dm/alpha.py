@@ -1,0 +1,106 @@
+"""What the DM reads from a published signal, whether it came from the lake or the fabric.
+
+Nightly the DM reads `signal_events` rows; live it reads the sigbus-1.0.0 document inside
+an ALPHA_PROPOSED envelope. Both become the same `AlphaEvent`, so the same decision
+follows from the same signal either way (the parity test compares the two paths).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+META_KEYS = ("ms_kairos", "ms_entrain_r", "ms_asym_score")
+
+
+class AlphaError(ValueError):
+    """A signal the DM cannot use; the message names the field."""
+
+
+@dataclass(frozen=True)
+class AlphaEvent:
+    """One published signal: who said what about which coin, when, how strongly."""
+
+    alpha_id: str  # the signal's strand id (= signal_events.window_id)
+    ts_ms: int  # as-of time
+    coin: str
+    detector_id: str
+    horizon_s: int  # the detector's own horizon
+    direction: int  # +1 long, -1 short, 0 no direction (contributes no edge)
+    curated_sigma: float
+    meta: tuple[tuple[str, float], ...]  # (ms_kairos, ms_entrain_r, ms_asym_score) values
+
+    def meta_value(self, key: str) -> float:
+        return dict(self.meta).get(key, math.nan)
+
+
+def _horizon_s(text: str) -> int:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    for suffix in ("ms", "s", "m", "h", "d", "w"):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return max(1, int(int(text[: -len(suffix)]) * units[suffix]))
+    raise AlphaError(f"horizon {text!r} is not like 30s, 5m, 1h")
+
+
+def iso_to_ms(ts: str) -> int:
+    """RFC 3339 (as sigbus asof_ts) to epoch milliseconds."""
+    try:
+        dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise AlphaError(f"asof_ts {ts!r} is not RFC 3339") from e
+    if dt.tzinfo is None:
+        raise AlphaError(f"asof_ts {ts!r} has no UTC offset")
+    return int(round(dt.timestamp() * 1000))
+
+
+def ms_to_iso(ts_ms: int) -> str:
+    """Epoch milliseconds to RFC 3339 UTC with milliseconds (2026-01-02T12:00:05.000Z)."""
+    dt = datetime.fromtimestamp(ts_ms / 1000.0, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def _direction(signal: float, field: str) -> int:
+    """The sign of the standardised intent; 0 (no direction) makes an alpha without edge."""
+    if not math.isfinite(signal):
+        raise AlphaError(f"{field} must be a finite number, got {signal!r}")
+    return (signal > 0) - (signal < 0)
+
+
+def from_sigbus(payload: Mapping[str, Any]) -> AlphaEvent:
+    """An ALPHA_PROPOSED payload ({"sigbus": doc, "strand_id": id}) as an AlphaEvent."""
+    try:
+        doc = payload["sigbus"]
+        gates = doc["eligibility"]["gates"]
+        return AlphaEvent(
+            alpha_id=str(payload["strand_id"]),
+            ts_ms=iso_to_ms(doc["asof_ts"]),
+            coin=str(doc["symbol"]),
+            detector_id=str(doc["detector_id"]),
+            horizon_s=_horizon_s(str(doc["horizon"])),
+            direction=_direction(float(doc["signal"]), "sigbus.signal"),
+            curated_sigma=float(doc["curated_sigma"]),
+            meta=tuple((k, float(gates.get(k, math.nan))) for k in META_KEYS),
+        )
+    except KeyError as e:
+        raise AlphaError(f"ALPHA_PROPOSED payload lacks {e.args[0]!r}") from None
+
+
+def from_signal_events(events: pd.DataFrame) -> list[AlphaEvent]:
+    """The published windows of a `signal_events` frame, in time order, as AlphaEvents."""
+    pub = events[events["published"].astype(bool)]
+    pub = pub.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
+    out = []
+    for row in pub.itertuples(index=False):
+        out.append(AlphaEvent(
+            alpha_id=str(row.window_id), ts_ms=int(row.ts_ms), coin=str(row.coin),
+            detector_id=str(row.detector_id), horizon_s=int(row.horizon_s),
+            direction=_direction(float(row.signal), "signal_events.signal"),
+            curated_sigma=float(row.curated_sigma),
+            meta=tuple((k, float(getattr(row, k))) for k in META_KEYS),
+        ))  # fmt: skip
+    return out

@@ -1,0 +1,345 @@
+"""The Decision-Maker engine: one object, fed MicroTape rows and published alphas in time
+order, returning decision tickets. The nightly `dm_decisions` asset and the daemon's `dm`
+loop both drive this class, so a replayed day and a lived day decide the same.
+
+    engine = DmEngine(settings, calibration)
+    engine.on_row(row)            # every MicroTape row (any coin), in time order
+    decisions = engine.on_alpha(alpha)   # each published signal, after the rows up to it
+
+A decision round (one per new alpha): fuse each coin's live alphas at the base and tilt
+horizons, size the whole book with the allocator (base, then the tilt within its turnover
+cap), let the curators veto or nudge, and emit a ticket for the alpha's coin plus any coin
+whose target moved by at least `min_trade`. Positions are then the DM's own targets (the
+paper fill at mid) until a Trader reports fills; equity is marked on every closed return.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from lotus_core.dm import curators
+from lotus_core.dm.allocator import Allocation, AllocationInput, Allocator
+from lotus_core.dm.alpha import AlphaEvent, ms_to_iso
+from lotus_core.dm.budgets import Multipliers, drawdown_gross_multiplier, multipliers
+from lotus_core.dm.calibration import Calibration
+from lotus_core.dm.config import DmSettings
+from lotus_core.dm.fusion import Blend, blend, is_live
+from lotus_core.dm.market import MarketState, scale_to_horizon
+from lotus_core.dm.ticket import SCHEMA_VER, ticket_digest, ticket_json
+from lotus_core.dm.triggers import DSL_VERSION, parse_trigger, print_trigger
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One ticket and what the nightly table / the live loop need around it."""
+
+    decision_id: str
+    ts_ms: int
+    coin: str
+    alpha_id: str
+    action: str  # trade | hold
+    w0: float
+    target: float
+    ticket: dict[str, Any]
+    ticket_json: str
+    digest: str
+    curation: tuple[dict[str, object], ...]
+    binding: tuple[str, ...]
+    turnover: float
+    solve_ms: float
+
+
+@dataclass
+class BookState:
+    """What the DM holds: weights, equity and its peak, the day's turnover, open times."""
+
+    w: np.ndarray
+    equity: float = 1.0
+    peak: float = 1.0
+    day: int | None = None
+    turnover_used: float = 0.0
+    opened_ms: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def drawdown(self) -> float:
+        return 1.0 - self.equity / self.peak if self.peak > 0 else 0.0
+
+
+class DmEngine:
+    """See the module docstring."""
+
+    def __init__(self, settings: DmSettings, calibration: Calibration, *,
+                 cadence_ms: int = 1000, cov_window: int = 1800) -> None:
+        self.cfg = settings
+        self.calib = calibration
+        self.coins = tuple(settings.coins)
+        self.n = len(self.coins)
+        self.cadence_ms = cadence_ms
+        a = settings.allocator
+        self.market = MarketState(self.coins, cadence_ms=cadence_ms, window=cov_window,
+                                  liquidity_bps=a.liquidity_bps)  # fmt: skip
+        self.allocator = Allocator(self.n, a.risk_aversion, a.tether, a.solver, self.coins)
+        self.book = BookState(np.zeros(self.n))
+        self.alphas: dict[str, list[AlphaEvent]] = {c: [] for c in self.coins}
+        self.seen: set[str] = set()
+        self.log: list[dict[str, object]] = []  # alphas the DM could not use, with why
+        self._marked = 0
+
+    # -- inputs ---------------------------------------------------------------------------
+    def on_row(self, row: Any) -> None:
+        self.market.on_row(row)
+        self._mark()
+
+    def _mark(self) -> None:
+        closed = self.market.closed
+        new = min(closed - self._marked, self.market.n_returns())
+        if new > 0:
+            for r in self.market.last(new):
+                self.book.equity *= 1.0 + float(self.book.w @ (r / 1e4))
+                self.book.peak = max(self.book.peak, self.book.equity)
+        self._marked = closed
+
+    def on_alpha(self, a: AlphaEvent) -> list[Decision]:
+        """Decide on a new alpha; [] for a duplicate or a coin outside the universe."""
+        if a.alpha_id in self.seen:
+            return []
+        self.seen.add(a.alpha_id)
+        if a.coin not in self.alphas:
+            self.log.append({"alpha_id": a.alpha_id, "reason": f"coin_not_in_universe_{a.coin}"})
+            return []
+        now = a.ts_ms
+        self.market.settle(now)
+        self._mark()
+        day = now // DAY_MS
+        if self.book.day != day:
+            self.book.day, self.book.turnover_used = day, 0.0
+        self.alphas[a.coin].append(a)
+        for c in self.coins:
+            self.alphas[c] = [x for x in self.alphas[c] if is_live(x, now, self.cfg.fusion)]
+        return self._decide(a, now)
+
+    def withdraw(self, alpha_id: str) -> bool:
+        """ALPHA_WITHDRAWN: drop the alpha from the next decisions (no decision now)."""
+        found = False
+        for c in self.coins:
+            kept = [x for x in self.alphas[c] if x.alpha_id != alpha_id]
+            found |= len(kept) != len(self.alphas[c])
+            self.alphas[c] = kept
+        return found
+
+    # -- the decision round ---------------------------------------------------------------
+    def _decide(self, trigger_alpha: AlphaEvent, now: int) -> list[Decision]:
+        cfg, a = self.cfg, self.cfg.allocator
+        fz = cfg.fusion
+        base = [blend(self.alphas[c], self.calib, fz.base_horizon_s, now, fz) for c in self.coins]
+        tilt = [blend(self.alphas[c], self.calib, fz.tilt_horizon_s, now, fz) for c in self.coins]
+        step_cov = self.market.covariance_bps2(a.cov_method, a.cov_halflife_s * 1000.0
+                                               / self.cadence_ms)  # fmt: skip
+        cov = scale_to_horizon(step_cov, self.cadence_ms, fz.base_horizon_s)
+        var = np.diag(cov)
+        mu_b = np.array([b.mu_bps for b in base]) / 1e4
+        mu_t = np.array([b.mu_bps for b in tilt]) / 1e4
+        dd = self.book.drawdown
+        mult = multipliers(trigger_alpha.meta_value("ms_kairos"),
+                           trigger_alpha.meta_value("ms_entrain_r"),
+                           trigger_alpha.meta_value("ms_asym_score"), cfg.budgets, dd, a)
+        log: list[curators.CurationEntry] = []
+        cost, liq = np.zeros(self.n), np.zeros(self.n)
+        for i, c in enumerate(self.coins):
+            q = self.market.quotes.get(c)
+            veto = curators.stale(c, q, now, cfg.curators.stale_ms)
+            if veto is not None or q is None or not math.isfinite(q.depth_notional) \
+                    or q.depth_notional <= 0:  # fmt: skip
+                if veto is not None:
+                    log.append(veto)
+                cost[i], liq[i] = (q.spread_bps / 2 + a.fee_bps) / 1e4 if q else 0.0, 0.0
+                continue
+            # book walk: a trade of size q through depth D spread evenly over N bps moves the
+            # price N·q/(2D) bps on average; priced at the reference trade (L1), capped at N/2
+            impact_bps = min(a.liquidity_bps / 2, a.liquidity_bps * a.impact_ref_trade
+                             * a.equity / (2 * q.depth_notional))
+            cost[i] = (q.spread_bps / 2 + a.fee_bps + impact_bps) / 1e4
+            liq[i] = a.liquidity_frac * q.depth_notional / a.equity
+        edge = np.maximum(np.abs(mu_b), np.abs(mu_b + mu_t))
+        kelly = a.kelly_fraction * edge / np.maximum(var, 1e-18)
+        w0 = self.book.w.copy()
+        inp = AllocationInput(
+            mu=mu_b, cov=cov, w0=w0, cost=cost, liquidity=liq, kelly=kelly,
+            asset_cap=np.full(self.n, a.asset_max),
+            gross=a.gross_max * drawdown_gross_multiplier(dd, a), leverage=a.leverage_max,
+            net=a.net_max,
+            turnover=max(0.0, a.turnover_day * mult.combined - self.book.turnover_used),
+            risk_target=a.risk_target_bps / 1e4 * mult.combined,
+        )  # fmt: skip
+        stuck = self._no_trade_possible(inp, w0)
+        res = stuck if stuck is not None else self.allocator.solve(inp)
+        stage = "base" if stuck is None else "none"
+        if stuck is None and not res.hold and np.any(mu_t != 0.0):
+            tilted = self.allocator.solve(replace(inp, mu=mu_b + mu_t, anchor=res.w,
+                                                  anchor_budget=fz.tilt_turnover))
+            if not tilted.hold:
+                res, stage = tilted, "tilt"
+        w = res.w.copy()
+        breached = self._breach(w0, inp)
+        for i, c in enumerate(self.coins):
+            for entry in (curators.risk_breached(c, w0[i], w[i], breached),
+                          curators.flip(c, w0[i], w[i], self.book.opened_ms.get(c), now,
+                                        fz.base_horizon_s, a.min_trade)):  # fmt: skip
+                if entry is not None:
+                    log.append(entry)
+                    w[i] = w0[i]
+        moved = np.abs(w - w0) >= max(a.min_trade, 1e-12)
+        w = np.where(moved, w, w0)
+        ticketed = [i for i, c in enumerate(self.coins) if moved[i] or c == trigger_alpha.coin]
+        decisions = [self._ticket(i, trigger_alpha, now, w0, w, base, tilt, res, stage, mult,
+                                  log) for i in ticketed]  # fmt: skip
+        self._apply(w0, w, now)
+        return decisions
+
+    def _breach(self, w0: np.ndarray, inp: AllocationInput) -> str:
+        if float(np.abs(w0).sum()) > min(inp.gross, inp.leverage) + 1e-9:
+            return "gross"
+        if float(np.sqrt(max(w0 @ inp.cov @ w0, 0.0))) > inp.risk_target + 1e-12:
+            return "risk_budget"
+        return ""
+
+    def _apply(self, w0: np.ndarray, w: np.ndarray, now: int) -> None:
+        self.book.turnover_used += float(np.abs(w - w0).sum())
+        for i, c in enumerate(self.coins):
+            if abs(w[i]) < self.cfg.allocator.min_trade:
+                self.book.opened_ms.pop(c, None)
+            elif abs(w0[i]) < self.cfg.allocator.min_trade or np.sign(w[i]) != np.sign(w0[i]):
+                self.book.opened_ms[c] = now
+        self.book.w = w
+
+    def _ticket(self, i: int, alpha: AlphaEvent, now: int, w0: np.ndarray, w: np.ndarray,
+                base: list[Blend], tilt: list[Blend], res: Allocation, stage: str,
+                mult: Multipliers, log: list[curators.CurationEntry]) -> Decision:
+        cfg, a = self.cfg, self.cfg.allocator
+        coin = self.coins[i]
+        target = round(float(w[i]), 8)
+        delta = float(w[i] - w0[i])
+        action = "trade" if abs(delta) >= a.min_trade else "hold"
+        band = max(a.min_trade, 0.25 * abs(delta))
+        lo = max(-a.asset_max, target - band)
+        hi = min(a.asset_max, target + band)
+        b, t = base[i], tilt[i]
+        weights = {f"{k}@{b.horizon_s}s": v for k, v in b.weights}
+        weights.update({f"{k}@{t.horizon_s}s": v for k, v in t.weights})
+        top = [k for k, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))][:20]
+        p_up = b.p_up
+        mine = [e for e in log if e.coin == coin]
+        nudge = curators.disagreement(coin, self._opposed(b), cfg.curators.kappa)
+        if nudge is not None:
+            mine.append(nudge)
+        logsum = max(-1.0, min(1.0, sum(e.value for e in mine if e.kind == "nudge")))
+        p_dir = p_up if target >= 0 else 1.0 - p_up
+        confidence = min(1.0, max(0.0, p_dir * math.exp(logsum)))
+        vetoes = sorted({f"{e.curator}:{e.reason}"[:80] for e in mine if e.kind == "veto"})
+        decision_id = f"dm-{alpha.alpha_id}-{coin}"
+        refs = {
+            "action": action, "stage": stage, "w0": repr(round(float(w0[i]), 8)),
+            "expected_cost_bps": repr(round(res.expected_cost * 1e4, 6)),
+            "turnover": repr(round(res.turnover, 8)),
+            "turnover_used_day": repr(round(self.book.turnover_used
+                                            + float(np.abs(w - w0).sum()), 8)),
+            "solver_status": res.solver_status, "solve_ms": repr(round(res.solve_ms, 3)),
+            "objective": repr(round(res.objective, 12)) if math.isfinite(res.objective)
+            else "nan",
+            "alpha_ref": alpha.alpha_id,
+            "mu_base_bps": repr(round(b.mu_bps, 6)), "mu_tilt_bps": repr(round(t.mu_bps, 6)),
+            "drawdown": repr(round(self.book.drawdown, 8)),
+        }  # fmt: skip
+        if res.reason:
+            refs["hold_reason"] = res.reason[:400]
+        if b.merged:
+            refs["merged"] = ";".join(f"{k}->{lead}" for k, lead in b.merged)[:400]
+        ticket: dict[str, Any] = {
+            "schema_ver": SCHEMA_VER,
+            "decision_id": decision_id,
+            "asof_ts": ms_to_iso(now),
+            "portfolio_id": cfg.portfolio_id,
+            "target_type": "weights",
+            "targets": {coin: target},
+            "bounds": {coin: {"min": round(lo, 8), "max": round(hi, 8)}},
+            "horizon": f"{cfg.fusion.base_horizon_s}s",
+            "confidence": round(confidence, 8),
+            "valid_until": ms_to_iso(now + cfg.fusion.base_horizon_s * 1000),
+            "multipliers": mult.as_ticket(),
+            "rationale": {
+                "top_alphas": top,
+                "blend_weights": {k: round(v, 10) for k, v in weights.items()},
+                "risk_binding": list(res.binding),
+                "meta_signals_used": [f"{k}={round(v, 6)}" for k, v in alpha.meta
+                                      if math.isfinite(v)],
+            },
+            "audit_refs": refs,
+            "curation": {"vetoes": vetoes, "nudges_logsum": round(logsum, 9)},
+            "notes": self._notes(action, res, delta),
+        }  # fmt: skip
+        trig = self._trigger(alpha, coin, w0[i], target)
+        if trig is not None:
+            ticket["dm_trigger"] = trig
+        text = ticket_json(ticket)
+        return Decision(decision_id, now, coin, alpha.alpha_id, action, float(w0[i]), target,
+                        ticket, text, ticket_digest(ticket),
+                        tuple({**e.as_dict(), "decision_id": decision_id} for e in mine),
+                        res.binding, res.turnover, res.solve_ms)  # fmt: skip
+
+    def _opposed(self, b: Blend) -> float:
+        """Share of the blend's weight from alphas pointing against its sign."""
+        if not b.weights or b.mu_bps == 0:
+            return 0.0
+        sign = 1 if b.mu_bps > 0 else -1
+        dirs = {f"{x.detector_id}@{x.coin}:{x.alpha_id}": x.direction
+                for c in self.coins for x in self.alphas[c]}  # fmt: skip
+        total = sum(w for _, w in b.weights)
+        if total <= 0:
+            return 0.0
+        return sum(w for k, w in b.weights if dirs.get(k, sign) != sign) / total
+
+    def _no_trade_possible(self, inp: AllocationInput, w0: np.ndarray) -> Allocation | None:
+        """No turnover left today, or no coin may trade (all stale or without depth): the
+        only allocation is w₀, so the solves are skipped (same answer, none of the cost)."""
+        min_trade = self.cfg.allocator.min_trade
+        if inp.turnover < min_trade:
+            binding, reason = ("turnover",), "no turnover budget left today"
+        elif not np.any(inp.liquidity >= min_trade):
+            binding, reason = ("liquidity_cap",), "no coin can trade (stale data or no depth)"
+        else:
+            return None
+        return Allocation("skipped", w0.copy(), binding, float("nan"), 0.0, 0.0, float("nan"),
+                          0.0, "skipped", reason)  # fmt: skip
+
+    def _notes(self, action: str, res: Allocation, delta: float) -> str:
+        if res.hold or res.status == "skipped":
+            return f"hold: {res.reason}"[:4000]
+        if action == "hold":
+            return "hold: the optimum moves this coin by less than min_trade (edge below cost)"
+        return f"{'buy' if delta > 0 else 'sell'} {abs(delta):.6f} of equity"
+
+    def _trigger(self, alpha: AlphaEvent, coin: str, w0: float,
+                 target: float) -> dict[str, Any] | None:
+        """Breakout detectors suggest a conditional entry: the Trader waits for the
+        breakout in the signal's direction and a retest of the broken level."""
+        entering = abs(target) > abs(w0) + self.cfg.allocator.min_trade
+        if coin != alpha.coin or not entering or not alpha.detector_id.startswith("breakout"):
+            return None
+        side = "up" if target > 0 else "down"
+        expr = parse_trigger(f"breakout(20, 2σ, {side}) AND retest(broken, 0.15%) "
+                             f"WITHIN {self.cfg.fusion.base_horizon_s}s")  # fmt: skip
+        return {"dsl_ver": DSL_VERSION, "expr": print_trigger(expr),
+                "preconditions": [f"spread_bps<{10}"]}  # fmt: skip
+
+    # -- reporting ------------------------------------------------------------------------
+    def gross(self) -> float:
+        return float(np.abs(self.book.w).sum())
+
+    def net(self) -> float:
+        return float(self.book.w.sum())

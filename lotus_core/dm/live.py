@@ -1,0 +1,157 @@
+"""The DM on the fabric: consume ALPHA_PROPOSED / ALPHA_WITHDRAWN from dm_inbox, decide with
+the same `DmEngine` as the nightly replay, post signed DM_DECISION envelopes (to tr and
+sig, as models.map.yaml allows) and a `decision` row of dm_strand per ticket.
+
+Exactly-once effects over at-least-once delivery:
+- one transaction per inbox row: the envelopes, the strand rows and mark_consumed commit
+  together or not at all;
+- an envelope's dedupe_key is its decision_id; a decision_id already in dm_outbox is not
+  posted again;
+- on start, `restore` replays the already-consumed ALPHA_PROPOSED rows through the engine
+  without posting, so a restarted loop holds the same book and never posts twice.
+
+A payload the DM cannot read fails its row with a handler_error dead letter naming why.
+Market rows come from a `RowSource` (`until(ts_ms)` yields MicroTape rows up to a time):
+the live engineer's market hub, or a day's MicroTape in tests and replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from lotus_core.dm.alpha import AlphaError, from_sigbus
+from lotus_core.dm.engine import Decision, DmEngine
+from lotus_core.fabric import dead_letter as dl
+from lotus_core.fabric.codec import utc_now
+from lotus_core.fabric.db import Db, in_tx
+from lotus_core.fabric.envelope import build_envelope, parse_ts
+from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
+from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.names import PROCESSED
+from lotus_core.fabric.outbox import post_to_outbox
+from lotus_core.fabric.signing import sign
+from lotus_core.fabric.strands import write_strand
+from lotus_core.store.connection import Tx
+
+MODULE = "dm"
+INTENT = "DM_DECISION"
+CONSUMES = ("ALPHA_PROPOSED", "ALPHA_WITHDRAWN")
+
+
+class RowSource(Protocol):
+    def until(self, ts_ms: int) -> Iterator[Mapping[str, Any]]: ...
+
+
+@dataclass
+class LiveStats:
+    consumed: int = 0
+    posted: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    restored: int = 0
+
+
+class DmLive:
+    """The engine bound to the fabric: `restore` once, then `step` repeatedly."""
+
+    def __init__(self, engine: DmEngine, keys: Keyring, rows: RowSource | None = None,
+                 ttl_sec: int = 600) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.rows = rows
+        self.ttl_sec = ttl_sec
+        self.cursor = 0
+        self.by_event: dict[str, str] = {}  # ALPHA_PROPOSED event_id -> alpha (strand) id
+        self.stats = LiveStats()
+        self.targets = list(load_modules().map.targets(MODULE, INTENT))
+
+    def _feed(self, ts_ms: int) -> None:
+        if self.rows is not None:
+            for row in self.rows.until(ts_ms):
+                self.engine.on_row(row)
+
+    def restore(self, db: Db, batch: int = 500) -> int:
+        """Replay consumed ALPHA_PROPOSED rows without posting (after a restart)."""
+        after = 0
+        while True:
+            rows = [r for r in _read(db, after, batch, pending_only=False)]
+            if not rows:
+                return self.stats.restored
+            for r in rows:
+                after = r.seq
+                if r.status != PROCESSED or r.intent not in CONSUMES:
+                    continue
+                self._apply(r.envelope)
+                self.stats.restored += 1
+                self.cursor = max(self.cursor, r.seq)
+
+    def _apply(self, env: Mapping[str, Any]) -> list[Decision]:
+        if env["intent"] == "ALPHA_WITHDRAWN":
+            taken = str(env["payload"]["withdrawn_event_id"])
+            self.engine.withdraw(self.by_event.get(taken, str(env["lifecycle_id"])))
+            return []
+        alpha = from_sigbus(env["payload"])
+        self.by_event[str(env["event_id"])] = alpha.alpha_id
+        self._feed(alpha.ts_ms)
+        return self.engine.on_alpha(alpha)
+
+    def step(self, db: Db, limit: int = 100, now: datetime | None = None) -> int:
+        """Handle up to `limit` pending rows after the cursor; returns how many."""
+        rows = _read(db, self.cursor, limit, pending_only=True)
+        done = 0
+        for r in rows:
+            self.cursor = r.seq
+            if r.intent not in CONSUMES:
+                continue  # PRIOR_PATCH, WATCHDOG_ALERT, ...: the inbox sensors' handlers
+            try:
+                decisions = self._apply(r.envelope)
+            except (AlphaError, KeyError, TypeError, ValueError) as e:
+                self._fail(db, r.seq, r.envelope, f"{type(e).__name__}: {e}"[:500], now)
+                continue
+            with in_tx(db) as tx:
+                for d in decisions:
+                    self._post(tx, d, r.envelope, now)
+                if not mark_consumed(tx, MODULE, r.seq, now=now):
+                    raise RuntimeError(f"dm_inbox row {r.seq} was consumed by someone else")
+            self.stats.consumed += 1
+            done += 1
+        return done
+
+    def _post(self, tx: Tx, d: Decision, alpha_env: Mapping[str, Any],
+              now: datetime | None) -> None:
+        if tx.scalar("SELECT 1 FROM dm_outbox WHERE dedupe_key = ?", (d.decision_id,)):
+            self.stats.duplicates += 1
+            return
+        when = now or utc_now()
+        env = build_envelope(
+            sender=MODULE, to=self.targets, intent=INTENT, payload=d.ticket,
+            lifecycle_id=alpha_env["lifecycle_id"], parent_id=alpha_env["event_id"],
+            dedupe_key=d.decision_id, ttl_sec=self.ttl_sec, now=when,
+            tags=[f"symbol:{d.coin}", f"action:{d.action}"],
+        )  # fmt: skip
+        post_to_outbox(tx, MODULE, sign(env, self.keys.private_key(MODULE)))
+        t = d.ticket
+        write_strand(tx, MODULE, "decision", symbol=d.coin, now=when,
+                     lifecycle_id=alpha_env["lifecycle_id"], fields={
+                         "alpha_ref": d.alpha_id, "decision_id": d.decision_id,
+                         "portfolio_id": t["portfolio_id"], "target_type": t["target_type"],
+                         "targets": t["targets"], "confidence": t["confidence"],
+                         "valid_until": parse_ts(t["valid_until"]),
+                         "budget": t.get("multipliers"), "decision": t})  # fmt: skip
+        self.stats.posted += 1
+
+    def _fail(self, db: Db, seq: int, env: Mapping[str, Any], error: str,
+              now: datetime | None) -> None:
+        with in_tx(db) as tx:
+            if mark_failed(tx, MODULE, seq, error, now=now):
+                dl.record_dead_letter(tx, module=MODULE, reason=dl.HANDLER_ERROR,
+                                      detail=error, envelope=env)  # fmt: skip
+        self.stats.failed += 1
+
+
+def _read(db: Db, after: int, limit: int, *, pending_only: bool) -> list[Any]:
+    return read_inbox(db, MODULE, after_seq=after, limit=limit, pending_only=pending_only)

@@ -1,0 +1,66 @@
+"""The Decision-Maker as a daemon loop: a thin adapter over `lotus_core.dm.live.DmLive`.
+
+On start it loads the `dm:` settings and the newest `dm_calibration` partition of the lake
+(or the conservative prior when there is none), replays its own consumed inbox rows to
+restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
+rows come from `options["rows"]` (a RowSource: the live market hub once merged, or a
+recorded day); without one, every coin is stale and the curators hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lotus_core.config import load_settings
+from lotus_core.dm.calibration import Calibration, empty_calibration
+from lotus_core.dm.config import load_dm_settings
+from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.live import DmLive
+from lotus_core.fabric.keyring import Keyring
+from lotus_core.store.lake import Lake
+from lotus_daemon.loops import Loop, LoopContext
+
+
+def newest_calibration(home: Any, day: str | None = None) -> Any:
+    """The newest dm_calibration partition (at or before `day`), or None."""
+    lake = Lake(home / "lake")
+    days = sorted(p.name.split("=", 1)[1] for p in (home / "lake" / "dm_calibration").glob(
+        "date=*")) if (home / "lake" / "dm_calibration").is_dir() else []
+    days = [d for d in days if day is None or d <= day]
+    return lake.read("dm_calibration", days[-1]) if days else None
+
+
+class DmLoop(Loop):
+    name = "dm"
+    component = "dm"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        self.live: DmLive | None = None
+
+    def build(self, ctx: LoopContext) -> DmLive:
+        opts = {**ctx.options, **self.options}
+        cfg = load_dm_settings(opts.get("dm_settings") or load_settings(env={}).dm)
+        table = opts.get("calibration")
+        if table is None:
+            table = newest_calibration(ctx.home, opts.get("calibration_day"))
+        calib = (Calibration(table, cfg.calibration) if table is not None
+                 else empty_calibration(cfg.calibration))  # fmt: skip
+        engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)))
+        return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"))
+
+    def run(self, ctx: LoopContext) -> None:
+        idle = float(self.options.get("idle_s", 0.2))
+        with ctx.open_fabric() as fabric:
+            self.live = live = self.build(ctx)
+            live.restore(fabric)
+            while not ctx.stopping():
+                if live.step(fabric, limit=int(self.options.get("batch_size", 100))) == 0:
+                    ctx.stop.wait(idle)
+
+    def info(self) -> dict[str, Any]:
+        if self.live is None:
+            return {}
+        s = self.live.stats
+        return {"consumed": s.consumed, "posted": s.posted, "duplicates": s.duplicates,
+                "failed": s.failed, "restored": s.restored}  # fmt: skip
