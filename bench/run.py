@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons", "bench.dm"]
+BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons", "bench.dm",
+              "bench.trader"]
 
 
 def main() -> None:

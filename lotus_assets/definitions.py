@@ -22,6 +22,7 @@ from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.partitions import size_windows
 from lotus_assets.signals import SIGNAL_ASSETS
+from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_resources.daemon import DaemonResource
@@ -35,7 +36,7 @@ from lotus_sensors.inbox import inbox_definitions
 from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS, *DM_ASSETS]
+          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 

@@ -64,6 +64,7 @@ class Settings(_Strict):
     scoring: ScoringSettings = ScoringSettings()
     dsi: DsiSettings = DsiSettings()
     fixtures: FixtureSettings = FixtureSettings()
+    trader: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.trader.config
     dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
 
     @property

@@ -31,6 +31,16 @@ def _dm(options: dict[str, Any]) -> Loop:
     return DmLoop(options)
 
 
+def _trader(options: dict[str, Any]) -> Loop:
+    from lotus_core.config import load_settings
+    from lotus_core.trader.config import trader_settings
+    from lotus_daemon.loops.trader import TraderLoop
+
+    section = options["trader"] if "trader" in options else load_settings().trader
+    return TraderLoop(trader_settings(section))
+
+
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "dm": _dm}
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "dm": _dm,
+                                                      "trader": _trader}
 DEFAULT_LOOPS = ("router",)

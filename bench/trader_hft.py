@@ -1,0 +1,147 @@
+"""The hftbacktest side of bench/trader.py. Runs in the benchmark's own venv (hftbacktest
+2.4.4 needs numpy < 2.3), imports nothing from Lotus, and talks through files:
+
+    python bench/trader_hft.py WORKDIR
+
+WORKDIR/spec.json lists per coin the gzip feed (`<recv_ns> <frame>` lines, as
+hftbacktest.data.utils.hyperliquid.convert reads them), tick and lot sizes, fees, the order
+latency and the orders file (.npy, float64 rows: submit_ns, side, qty, kind 0 market /
+1 limit, limit price, cancel_ns). It writes WORKDIR/hft_result.json: per order the filled
+quantity, VWAP, fee, first and last fill times; and the timings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from hftbacktest import (
+    GTC,
+    LIMIT,
+    MARKET,
+    BacktestAsset,
+    HashMapMarketDepthBacktest,
+)
+from hftbacktest.data.utils import hyperliquid
+from numba import njit
+
+FILLED = 3
+
+
+@njit
+def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
+    n = orders.shape[0]
+    out = np.full((n, 5), np.nan)  # filled, value, fee, first_fill_ns, last_fill_ns
+    if hbt.current_timestamp > 4_000_000_000_000_000_000:  # not started: go to the data
+        hbt.elapse(1)
+    for k in range(n):
+        submit, side, qty, kind, px, cancel = orders[k]
+        now = hbt.current_timestamp
+        if submit > now and hbt.elapse(int(submit - now)) != 0:
+            break
+        sv = hbt.state_values(0)
+        # position and balance, not trading_volume/value: this build counts a maker fill
+        # twice in those (exactly 2x the order's quantity on every filled limit order)
+        v0, q0, f0 = sv.balance, sv.position, sv.fee
+        oid = k + 1
+        depth = hbt.depth(0)
+        if kind == 0:
+            p = depth.best_ask * 2.0 if side > 0 else depth.best_bid * 0.5
+            if side > 0:
+                hbt.submit_buy_order(0, oid, p, qty, GTC, MARKET, True)
+            else:
+                hbt.submit_sell_order(0, oid, p, qty, GTC, MARKET, True)
+            sv = hbt.state_values(0)
+            if abs(sv.position - q0) > 0:
+                out[k, 3] = submit + 0.0
+                out[k, 4] = submit + 0.0
+        else:
+            if side > 0:
+                hbt.submit_buy_order(0, oid, px, qty, GTC, LIMIT, False)
+            else:
+                hbt.submit_sell_order(0, oid, px, qty, GTC, LIMIT, False)
+            while hbt.current_timestamp < cancel:
+                if hbt.elapse(step_ns) != 0:
+                    break
+                sv = hbt.state_values(0)
+                got = abs(sv.position - q0)
+                if got > 1e-12:
+                    if got > out[k, 0] or np.isnan(out[k, 0]):
+                        if np.isnan(out[k, 3]):
+                            out[k, 3] = hbt.current_timestamp + 0.0
+                        out[k, 4] = hbt.current_timestamp + 0.0
+                        out[k, 0] = got
+                    if got >= qty - 1e-12:
+                        break
+            hbt.cancel(0, oid, True)
+            hbt.clear_inactive_orders(0)
+        sv = hbt.state_values(0)
+        out[k, 0] = abs(sv.position - q0)
+        out[k, 1] = abs(sv.balance - v0)
+        out[k, 2] = sv.fee - f0
+    return out
+
+
+@njit
+def run_through(hbt, step_ns):  # noqa: ANN001, ANN201
+    """Process the whole day's events with no orders (the engine's raw event rate)."""
+    n = 0
+    while hbt.elapse(step_ns) == 0:
+        n += 1
+    return n
+
+
+def build(data: np.ndarray, c: dict, orders_on: bool) -> HashMapMarketDepthBacktest:
+    asset = (BacktestAsset().data([data]).linear_asset(1.0)
+             .constant_order_latency(int(c["latency_ns"]), int(c["latency_ns"]))
+             .power_prob_queue_model(float(c["queue_power"]))
+             .partial_fill_exchange()
+             .trading_value_fee_model(float(c["maker_fee"]), float(c["taker_fee"]))
+             .tick_size(float(c["tick"])).lot_size(float(c["lot"]))
+             .last_trades_capacity(0))
+    return HashMapMarketDepthBacktest([asset])
+
+
+def main() -> None:
+    work = Path(sys.argv[1])
+    spec = json.loads((work / "spec.json").read_text())
+    result: dict = {"coins": {}, "convert_s": 0.0, "run_orders_s": 0.0, "run_through_s": 0.0,
+                    "rows": 0}
+    # warm the JIT on a tiny slice so compile time is not counted
+    for coin, c in spec["coins"].items():
+        cached = Path(c["feed"]).with_suffix(".npz")
+        if cached.exists() and cached.stat().st_mtime >= Path(c["feed"]).stat().st_mtime:
+            data = np.load(cached)["data"]
+        else:
+            t0 = time.perf_counter()
+            data = hyperliquid.convert(c["feed"], tick_size=c["tick"], lot_size=c["lot"],
+                                       num_levels=20, buffer_size=40_000_000)
+            result["convert_s"] += time.perf_counter() - t0
+            np.savez(cached, data=data)
+        result["rows"] += len(data)
+        orders = np.load(c["orders"])
+        if not result.get("warm"):
+            hb = build(data[:20000], c, True)
+            run_orders(hb, orders[:0], 50_000_000)
+            run_through(hb, 3_600_000_000_000)
+            hb.close()
+            result["warm"] = True
+        hb = build(data, c, False)
+        t0 = time.perf_counter()
+        run_through(hb, 3_600_000_000_000)
+        result["run_through_s"] += time.perf_counter() - t0
+        hb.close()
+        hb = build(data, c, True)
+        t0 = time.perf_counter()
+        out = run_orders(hb, orders, int(spec["step_ns"]))
+        result["run_orders_s"] += time.perf_counter() - t0
+        hb.close()
+        result["coins"][coin] = {"rows": len(data), "orders": out.tolist()}
+    (work / "hft_result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The Trader's settings (`trader:` in lotus.yaml), validated once; a bad value names its key.
+
+Venues are data: fees, tick and lot sizes, a latency model and a historical success rate.
+The Hyperliquid paper venue is the default; a second venue is configured so that venue
+scoring has a real choice to make (docs/trader.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lotus_core.config.settings import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyModel(_Strict):
+    """Order latency: `base_ms` plus a deterministic jitter in [0, jitter_ms] drawn from the
+    order id (so a replay gives the same arrival times)."""
+
+    base_ms: int = Field(120, ge=0, le=60_000)
+    jitter_ms: int = Field(0, ge=0, le=60_000)
+
+
+class VenueConfig(_Strict):
+    """One paper venue. Fees are fractions of notional (negative maker fee = rebate)."""
+
+    name: str = Field(min_length=1, pattern=r"^[^\s]+$")
+    maker_fee: float = Field(0.00015, ge=-0.01, le=0.01)
+    taker_fee: float = Field(0.00045, ge=0.0, le=0.01)
+    tick_size: dict[str, float] = Field(default_factory=dict)
+    lot_size: dict[str, float] = Field(default_factory=dict)
+    default_tick: float = Field(0.01, gt=0)
+    default_lot: float = Field(0.0001, gt=0)
+    latency: LatencyModel = LatencyModel()
+    success_rate: float = Field(0.98, ge=0.0, le=1.0)
+    depth_scale: float = Field(1.0, gt=0.0, le=10.0)
+    symbols: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
+
+    def tick(self, coin: str) -> float:
+        return self.tick_size.get(coin, self.default_tick)
+
+    def lot(self, coin: str) -> float:
+        return self.lot_size.get(coin, self.default_lot)
+
+
+class QueueSettings(_Strict):
+    """The probabilistic queue model (hftbacktest's ProbQueueModel, power function 3).
+
+    A size decrease at the order's price not explained by trades is a cancellation; the
+    share of it taken from ahead of the order is 1 - f(back) / (f(back) + f(front)) with
+    f(x) = x ** power. `mode: expected` applies that share (hftbacktest's behaviour);
+    `mode: sampled` draws, per decrease, ahead-or-behind with that probability from a
+    generator seeded by `seed` and the order id.
+    """
+
+    power: float = Field(3.0, gt=0.0, le=20.0)
+    mode: Literal["expected", "sampled"] = "expected"
+    seed: int = 20260105
+
+
+class TraderSettings(_Strict):
+    equity: float = Field(100_000.0, gt=0)
+    venues: list[VenueConfig] = Field(default_factory=lambda: [
+        VenueConfig(name="hyperliquid", maker_fee=0.00015, taker_fee=0.00045,
+                    tick_size={"BTC": 1.0, "ETH": 0.1, "SOL": 0.01},
+                    lot_size={"BTC": 0.00001, "ETH": 0.0001, "SOL": 0.01},
+                    latency=LatencyModel(base_ms=120, jitter_ms=0), success_rate=0.98),
+        VenueConfig(name="paper_alt", maker_fee=0.0002, taker_fee=0.0005,
+                    tick_size={"BTC": 1.0, "ETH": 0.1, "SOL": 0.01},
+                    lot_size={"BTC": 0.0001, "ETH": 0.001, "SOL": 0.1},
+                    latency=LatencyModel(base_ms=350, jitter_ms=0), success_rate=0.9,
+                    depth_scale=0.5),
+    ])
+    venue_preferences: list[str] = Field(default_factory=lambda: ["hyperliquid", "paper_alt"])
+    execution_strategy: Literal["market", "limit", "twap"] = "market"
+    max_slippage_bps: float = Field(10.0, gt=0, le=1000)
+    exit_max_slippage_bps: float = Field(200.0, gt=0, le=5000)
+    max_latency_ms: int = Field(2000, gt=0)
+    max_position_weight: float = Field(0.5, gt=0, le=10)
+    stop_loss_bps: float = Field(50.0, gt=0, le=5000)
+    take_profit_bps: float = Field(100.0, gt=0, le=10_000)
+    trailing_stop_bps: float | None = Field(None, gt=0, le=5000)
+    min_risk_reward: float = Field(1.0, ge=0, le=100)
+    stale_book_ms: int = Field(15_000, gt=0)
+    min_order_notional: float = Field(10.0, ge=0)
+    limit_offset_ticks: int = Field(0, ge=0, le=1000)
+    limit_time_in_force: Literal["gtc", "post_only", "ioc"] = "gtc"
+    limit_cancel_after_ms: int = Field(60_000, gt=0)
+    twap_slices: int = Field(4, ge=1, le=1000)
+    twap_horizon_ms: int = Field(120_000, gt=0)
+    twap_slice_type: Literal["market", "limit"] = "market"
+    queue: QueueSettings = QueueSettings()
+    funding_interval_ms: int = Field(3_600_000, gt=0)
+
+    @model_validator(mode="after")
+    def _venues_known(self) -> TraderSettings:
+        names = [v.name for v in self.venues]
+        if len(set(names)) != len(names):
+            raise ValueError(f"venues: duplicate names in {names}")
+        unknown = [p for p in self.venue_preferences if p not in names]
+        if unknown:
+            raise ValueError(f"venue_preferences: unknown venues {unknown}; known {names}")
+        return self
+
+    def venue(self, name: str) -> VenueConfig:
+        for v in self.venues:
+            if v.name == name:
+                return v
+        raise KeyError(f"unknown venue {name!r}")
+
+
+def trader_settings(section: dict[str, Any] | None = None) -> TraderSettings:
+    """Validate the `trader:` section (None or {}: the defaults); ConfigError names the key."""
+    try:
+        return TraderSettings.model_validate(section or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"trader.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid trader settings: {problems}") from None

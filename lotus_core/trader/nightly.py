@@ -1,0 +1,121 @@
+"""The nightly Trader: one day's decisions replayed against the day's recorded books with
+the live engine, positions carried over from the previous day's final state.
+
+`paper_day` returns the `paper_trades` table: one row per engine output in order (fill,
+order, position, exec_report, trigger_eval as canonical JSON) and a last `state` row with
+the engine snapshot the next day starts from. `executor_scores` aggregates exec reports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.fabric.envelope import canonical_json
+from lotus_core.feed.tables import FeedDay
+from lotus_core.trader.config import TraderSettings
+from lotus_core.trader.engine import Out, TraderEngine
+from lotus_core.trader.plan import ts_ms
+from lotus_core.trader.replay import Decision, replay_day
+
+COLUMNS = ["seq", "kind", "ts_ms", "coin", "decision_id", "execution_id", "data_json"]
+
+
+def carried_state(previous: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The previous day's final engine snapshot (None: start flat)."""
+    if previous is None or previous.empty:
+        return None
+    rows = previous[previous["kind"] == "state"]
+    if rows.empty:
+        return None
+    return dict(json.loads(rows["data_json"].iloc[-1]))
+
+
+def _row(seq: int, o: Out) -> dict[str, Any]:
+    d = o.data
+    ts = d.get("funding_at_ms") or d.get("ts_ms") or d.get("created_ms")
+    if ts is None and (when := d.get("execution_time") or d.get("asof_ts")):
+        ts = ts_ms(when)
+    return {"seq": seq, "kind": o.kind, "ts_ms": int(ts or 0), "coin": str(d.get("coin")
+            or d.get("symbol") or d.get("details", {}).get("symbol") or ""),
+            "decision_id": str(d.get("decision_id") or ""),
+            "execution_id": str(d.get("execution_id") or ""),
+            "data_json": canonical_json(d).decode()}
+
+
+def paper_day(settings: TraderSettings, day: FeedDay, decisions: list[Decision],
+              previous: pd.DataFrame | None = None,
+              rows: pd.DataFrame | None = None) -> tuple[pd.DataFrame, TraderEngine]:
+    snap = carried_state(previous)
+    engine = TraderEngine.restore(settings, snap) if snap else TraderEngine(settings)
+    res = replay_day(engine, day, decisions, rows)
+    out = [_row(i, o) for i, o in enumerate(res.outputs)]
+    state = engine.snapshot()
+    state["portfolio_state"] = engine.portfolio_state()
+    out.append({"seq": len(out), "kind": "state", "ts_ms": int(engine.now_ms), "coin": "",
+                "decision_id": "", "execution_id": "",
+                "data_json": canonical_json(state).decode()})
+    df = pd.DataFrame(out, columns=COLUMNS).astype(
+        {"seq": "int64", "ts_ms": "int64", "kind": "str", "coin": "str", "decision_id": "str",
+         "execution_id": "str", "data_json": "str"})
+    return df, engine
+
+
+def reports(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [json.loads(s) for s in table.loc[table["kind"] == "exec_report", "data_json"]]
+
+
+def day_metadata(table: pd.DataFrame, engine: TraderEngine) -> dict[str, Any]:
+    reps = reports(table)
+    slips = np.array([r["exec_metrics"]["slippage_vs_arrival_bps"] for r in reps
+                      if r["exec_metrics"]["slippage_vs_arrival_bps"] is not None])
+    st = engine.portfolio_state()
+    q = (lambda p: float(np.percentile(slips, p)) if len(slips) else 0.0)  # noqa: E731
+    return {
+        "fills": int((table["kind"] == "fill").sum()),
+        "executions": len(reps),
+        "statuses": {s: sum(r["status"] == s for r in reps)
+                     for s in sorted({r["status"] for r in reps})},
+        "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95),
+                         "mean": float(slips.mean()) if len(slips) else 0.0},
+        "equity": st["equity"], "realised": st["realised"], "unrealised": st["unrealised"],
+        "fees": st["fees"], "funding": st["funding"], "drawdown": st["drawdown"],
+        "max_drawdown": st["max_drawdown"], "positions": st["positions"],
+    }
+
+
+SCORE_COLUMNS = ["window", "strategy", "venue", "coin", "executions", "fill_rate",
+                 "mean_slippage_bps", "p95_slippage_bps", "mean_adherence", "fees", "pnl"]
+
+
+def executor_scores(reps: list[dict[str, Any]], window: str) -> pd.DataFrame:
+    """Per strategy, venue and coin: fill rate (filled / wanted quantity), mean and 95th
+    percentile slippage vs the arrival mid (bps, positive worse), mean adherence, fees, P&L."""
+    rows = []
+    for r in reps:
+        m = r["exec_metrics"]
+        if r["status"] == "failed":
+            continue
+        wanted = m["qty"] if r["status"] == "filled" else None
+        strategy = m["strategy"] if m["purpose"] == "entry" else f"exit:{m['reason']}"
+        rows.append({"strategy": strategy,
+                     "venue": r.get("venue", "none"), "coin": r["symbol"],
+                     "filled": m["qty"], "wanted": wanted, "status": r["status"],
+                     "slip": m["slippage_vs_arrival_bps"], "adh": r["adherence_score"],
+                     "fees": m["fees"], "pnl": r["pnl_impact"]})
+    if not rows:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    df = pd.DataFrame(rows)
+    out = []
+    for (s, v, c), g in df.groupby(["strategy", "venue", "coin"], sort=True):
+        slips = g["slip"].dropna().to_numpy(float)
+        out.append({"window": window, "strategy": s, "venue": v, "coin": c,
+                    "executions": len(g), "fill_rate": float((g["status"] == "filled").mean()),
+                    "mean_slippage_bps": float(slips.mean()) if len(slips) else np.nan,
+                    "p95_slippage_bps": float(np.percentile(slips, 95)) if len(slips) else np.nan,
+                    "mean_adherence": float(g["adh"].mean()), "fees": float(g["fees"].sum()),
+                    "pnl": float(g["pnl"].sum())})
+    return pd.DataFrame(out, columns=SCORE_COLUMNS)

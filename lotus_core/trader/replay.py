@@ -1,0 +1,198 @@
+"""Replay a recorded day through the engine: books, trades, contexts, MicroTape rows and
+decisions merged into one stream in receive order, exactly as the live loop would see them.
+
+Ties on the same millisecond go book, trade, ctx, row, decision: a decision made at t
+knows everything received at t. The engine is the live one; only the event source differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.feed.tables import FeedDay
+from lotus_core.trader.book import AssetCtx, Book, Trade
+from lotus_core.trader.engine import Out, TraderEngine
+
+BOOK, TRADE, CTX, ROW, DECISION = 0, 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class Decision:
+    ts_ms: int
+    ticket: Mapping[str, Any]
+    signal_id: str | None = None
+
+
+def decisions_from_table(df: pd.DataFrame) -> list[Decision]:
+    """The `dm_decisions` contract: decision_id, ts_ms, coin, ticket_json (one row each)."""
+    out = []
+    for r in df.sort_values(["ts_ms", "decision_id"], kind="stable").itertuples(index=False):
+        out.append(Decision(int(r.ts_ms), json.loads(r.ticket_json),
+                            getattr(r, "signal_id", None)))
+    return out
+
+
+@dataclass
+class ReplayResult:
+    outputs: list[Out] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)
+
+
+def merged_order(day: FeedDay, rows: pd.DataFrame | None, decisions: list[Decision]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kind, index, ts_ms) of every event in replay order."""
+    parts = [
+        (day.books.meta["recv_ts_ms"].to_numpy(np.int64), BOOK),
+        (day.trades["recv_ts_ms"].to_numpy(np.int64), TRADE),
+        (day.ctx["recv_ts_ms"].to_numpy(np.int64), CTX),
+        (rows["ts_ms"].to_numpy(np.int64) if rows is not None else np.empty(0, np.int64), ROW),
+        (np.array([d.ts_ms for d in decisions], np.int64), DECISION),
+    ]
+    ts = np.concatenate([p[0] for p in parts])
+    kind = np.concatenate([np.full(len(p[0]), p[1], np.int8) for p in parts])
+    idx = np.concatenate([np.arange(len(p[0])) for p in parts])
+    order = np.lexsort((idx, kind, ts))
+    return kind[order], idx[order], ts[order]
+
+
+def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision],
+               rows: pd.DataFrame | None = None,
+               sink: Callable[[Out], None] | None = None) -> ReplayResult:
+    """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
+    decisions = list(decisions)
+    kinds, idxs, times = merged_order(day, rows, decisions)
+    res = ReplayResult()
+    outs = res.outputs
+    emit = sink or outs.append
+    books = _BookRows(day)
+    t = day.trades
+    tcoin, tts = t["coin"].astype(str).tolist(), t["recv_ts_ms"].to_numpy(np.int64).tolist()
+    tpx, tsz = t["px"].to_numpy().tolist(), t["sz"].to_numpy().tolist()
+    tside = t["side"].to_numpy(np.int64).tolist()
+    c = day.ctx
+    ccoin, cts = c["coin"].astype(str).tolist(), c["recv_ts_ms"].to_numpy(np.int64).tolist()
+    cf, cm, co = (c[k].to_numpy().tolist() for k in ("funding", "mark_px", "oracle_px"))
+    row_records = rows.to_dict("records") if rows is not None else []
+    counts = [0, 0, 0, 0, 0]
+    on_book, on_trade, book_at, quiet = engine.on_book, engine.on_trade, books.at, engine.quiet
+    held: dict[str, int] = {}  # quiet coin -> its latest snapshot not handed over yet
+    bcoin, bts, b0, a0 = books.coin, books.ts, books.bid0, books.ask0
+    watched, on_top = engine.watched, engine.on_top
+    for k, i, ts in zip(kinds.tolist(), idxs.tolist(), times.tolist(), strict=True):
+        counts[k] += 1
+        if held and engine.next_time_limit <= ts:  # an exit is due: hand every book over
+            for coin in sorted(held, key=held.__getitem__):
+                for o in on_book(book_at(held.pop(coin))):
+                    emit(o)
+        if k == BOOK:
+            coin = bcoin[i]
+            # A snapshot may be held back only while no time limit is due: a time-limit exit
+            # starts at the first event at or after the limit, whichever coin it is for.
+            if ts < engine.next_time_limit:
+                if quiet(coin):
+                    held[coin] = i
+                    continue
+                if (watched(coin) and books.nb[i] and books.na[i]
+                        and not on_top(coin, bts[i], b0[i], a0[i])):
+                    held[coin] = i
+                    continue
+            held.pop(coin, None)
+            out = on_book(book_at(i))
+        elif k == TRADE:
+            out = on_trade(Trade(tcoin[i], tts[i], tpx[i], tsz[i], tside[i]))
+        elif k == CTX:
+            f = cf[i]
+            out = engine.on_ctx(AssetCtx(ccoin[i], cts[i], 0.0 if f != f else f,
+                                         _num(cm[i]), _num(co[i])))
+        elif k == ROW:
+            if not engine.armed:
+                continue
+            out = engine.on_row(row_records[i])
+        else:
+            d = decisions[i]
+            out = []
+            for coin in sorted(d.ticket["targets"]):
+                if coin in held:
+                    out += on_book(book_at(held.pop(coin)))
+            out += engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
+        for o in out:
+            emit(o)
+    for coin in sorted(held, key=held.__getitem__):  # the day's last snapshots
+        for o in on_book(book_at(held[coin])):
+            emit(o)
+    res.events = dict(zip(("book", "trade", "ctx", "row", "decision"), counts, strict=True))
+    return res
+
+
+class _BookRows:
+    """`Book`s by table row, built only for the rows the engine needs (a replay holds most
+    snapshots of quiet coins back and never converts them)."""
+
+    def __init__(self, day: FeedDay) -> None:
+        b = day.books
+        self.src = b
+        self.coin = b.meta["coin"].astype(str).tolist()
+        self.ts = b.meta["recv_ts_ms"].to_numpy(np.int64).tolist()
+        self.nb = b.meta["n_bid"].to_numpy(np.int64).tolist()
+        self.na = b.meta["n_ask"].to_numpy(np.int64).tolist()
+        self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
+        self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
+
+    def at(self, i: int) -> Book:
+        b = self.src
+        nb, na = self.nb[i], self.na[i]
+        return Book(self.coin[i], self.ts[i], b.bid_px[i, :nb].tolist(),
+                    b.bid_sz[i, :nb].tolist(), b.ask_px[i, :na].tolist(),
+                    b.ask_sz[i, :na].tolist())
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)
+
+
+def market_events(day: FeedDay, rows: pd.DataFrame | None = None
+                  ) -> Iterable[Book | Trade | AssetCtx | dict[str, Any]]:
+    """The day's market events in replay order (no decisions): what a live source would
+    have delivered. The daemon's loop can run on this (tests, `lotus` replays)."""
+    kinds, idxs, _ = merged_order(day, rows, [])
+    b, t, c = day.books, day.trades, day.ctx
+    records = rows.to_dict("records") if rows is not None else []
+    for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
+        if k == BOOK:
+            nb, na = int(b.meta["n_bid"].iat[i]), int(b.meta["n_ask"].iat[i])
+            yield Book(str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i]),
+                       b.bid_px[i, :nb].tolist(), b.bid_sz[i, :nb].tolist(),
+                       b.ask_px[i, :na].tolist(), b.ask_sz[i, :na].tolist())
+        elif k == TRADE:
+            yield Trade(str(t["coin"].iat[i]), int(t["recv_ts_ms"].iat[i]), float(t["px"].iat[i]),
+                        float(t["sz"].iat[i]), int(t["side"].iat[i]))
+        elif k == CTX:
+            f = float(c["funding"].iat[i])
+            yield AssetCtx(str(c["coin"].iat[i]), int(c["recv_ts_ms"].iat[i]),
+                           0.0 if f != f else f, _num(float(c["mark_px"].iat[i])),
+                           _num(float(c["oracle_px"].iat[i])))
+        else:
+            yield records[i]
+
+
+def event_ts(ev: Book | Trade | AssetCtx | Mapping[str, Any]) -> int:
+    return int(ev["ts_ms"]) if isinstance(ev, Mapping) else ev.ts_ms
+
+
+def feed_event(engine: TraderEngine, ev: Book | Trade | AssetCtx | Mapping[str, Any]
+               ) -> list[Out]:
+    """Dispatch one market event to the engine (rows only while a plan is armed, as the
+    nightly replay does)."""
+    if isinstance(ev, Book):
+        return engine.on_book(ev)
+    if isinstance(ev, Trade):
+        return engine.on_trade(ev)
+    if isinstance(ev, AssetCtx):
+        return engine.on_ctx(ev)
+    return engine.on_row(ev) if engine.armed else []

@@ -1,0 +1,143 @@
+"""The Trader's records in the fabric (migration 0006): orders, fills, positions, the
+engine snapshot, tr_strand rows and EXEC_REPORT envelopes, all written by `persist` in
+the caller's transaction. Because the snapshot and the fills it produced commit together,
+a restart from the last snapshot never applies a fill twice (and `fill_id` is the primary
+key, so a second insert of one would fail loudly instead of doubling a position).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lotus_core.fabric.envelope import build_envelope
+from lotus_core.fabric.outbox import post_to_outbox
+from lotus_core.fabric.signing import sign
+from lotus_core.fabric.strands import write_strand
+from lotus_core.store.connection import Tx
+from lotus_core.trader.engine import Out
+from lotus_core.trader.reports import TRIGGER_SCHEMA, report_payload
+
+STATE_NAME = "tr"
+EXEC_TARGETS = ["dm", "sig"]
+TRIGGER_TARGETS = ["dm"]
+
+
+def _j(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def load_state(tx: Tx, name: str = STATE_NAME) -> tuple[dict[str, Any], int] | None:
+    """(snapshot, source position) of the last commit, or None on a fresh fabric."""
+    rows = tx.query("SELECT snapshot, source_pos FROM trader_state WHERE name = ?", (name,))
+    if not rows:
+        return None
+    return json.loads(rows[0]["snapshot"]), int(rows[0]["source_pos"])
+
+
+def save_state(tx: Tx, snapshot: Mapping[str, Any], source_pos: int,
+               name: str = STATE_NAME) -> None:
+    tx.execute(
+        "INSERT INTO trader_state (name, version, source_pos, snapshot) VALUES (?, 1, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET version = trader_state.version + 1,"
+        " source_pos = excluded.source_pos, snapshot = excluded.snapshot",
+        (name, int(source_pos), _j(snapshot)))
+
+
+def _order(tx: Tx, o: Mapping[str, Any]) -> None:
+    tx.execute(
+        "INSERT INTO trader_orders (order_id, execution_id, coin, venue, side, qty, kind, tif,"
+        " limit_px, status, filled_qty, created_ms, arrive_ms, reason, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE"
+        " SET limit_px = excluded.limit_px, status = excluded.status,"
+        " filled_qty = excluded.filled_qty, reason = excluded.reason, data = excluded.data",
+        (o["order_id"], o["execution_id"], o["coin"], o["venue"], o["side"], o["qty"],
+         o["kind"], o["tif"], o["limit_px"], o["status"], o["filled_qty"], o["created_ms"],
+         o["arrive_ms"], o["reason"], _j(o)))
+
+
+def _fill(tx: Tx, f: Mapping[str, Any]) -> None:
+    tx.execute(
+        "INSERT INTO trader_fills (fill_id, order_id, execution_id, coin, venue, side, px, qty,"
+        " fee, ts_ms, liquidity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (f["fill_id"], f["order_id"], f["execution_id"], f["coin"], f["venue"], f["side"],
+         f["px"], f["qty"], f["fee"], f["ts_ms"], f["liquidity"]))
+
+
+def _position(tx: Tx, p: Mapping[str, Any]) -> None:
+    tx.execute(
+        "INSERT INTO trader_positions (coin, qty, avg_px, realised, fees, funding, sl_px, tp_px,"
+        " time_limit_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (coin) DO UPDATE"
+        " SET qty = excluded.qty, avg_px = excluded.avg_px, realised = excluded.realised,"
+        " fees = excluded.fees, funding = excluded.funding, sl_px = excluded.sl_px,"
+        " tp_px = excluded.tp_px, time_limit_at = excluded.time_limit_at, data = excluded.data",
+        (p["coin"], p["qty"], p["avg_px"], p["realised"], p["fees"], p["funding"], p["sl_px"],
+         p["tp_px"], p["time_limit_at"], _j(p)))
+
+
+def _strand(tx: Tx, report: Mapping[str, Any], lifecycle_id: str | None) -> None:
+    m = report["exec_metrics"]
+    failed = report["status"] == "failed"
+    fields = {
+        "decision_id": report["decision_id"], "execution_id": report["execution_id"],
+        "venue": report.get("venue"), "exec_status": report["status"],
+        "executed_price": report["executed_price"],
+        "executed_qty": report["executed_quantity"] or None,
+        "slippage_bps": report.get("slippage_bps"), "latency_ms": report.get("latency_ms"),
+        "order_spec": {"side": report.get("side"), "strategy": m["strategy"],
+                       "purpose": m["purpose"], "reason": m["reason"],
+                       "order_ids": report["order_ids"]},
+        "fills": report["fills"] or None,
+        "exec_metrics": json.loads(_j(m)),
+    }
+    write_strand(tx, "tr", "rejection" if failed else "execution", symbol=report["symbol"],
+                 lifecycle_id=lifecycle_id or report["decision_id"], fields=fields)
+
+
+def _envelope(out: Out, key: Ed25519PrivateKey, lifecycle_id: str | None) -> dict[str, Any]:
+    data = out.data
+    if out.kind == "trigger_eval":
+        payload, targets = dict(data), TRIGGER_TARGETS
+        schema = f"urn:lotus:schema:{TRIGGER_SCHEMA}"
+        dedupe = f"trigger:{data['decision_id']}:{data['status']}"
+    else:
+        payload, targets = report_payload(data), EXEC_TARGETS
+        schema = "urn:lotus:schema:exec-report-1.0"
+        dedupe = f"exec:{data['execution_id']}"
+    symbol = payload.get("symbol") or payload.get("details", {}).get("symbol") or "na"
+    env = build_envelope(sender="tr", to=targets, intent="EXEC_REPORT", payload=payload,
+                         lifecycle_id=lifecycle_id, schema_ref=schema, dedupe_key=dedupe,
+                         tags=[f"symbol:{symbol}"])
+    return sign(env, key)
+
+
+def persist(tx: Tx, outs: Sequence[Out], key: Ed25519PrivateKey | None,
+            lifecycles: Mapping[str, str]) -> dict[str, int]:
+    """Write every output of one engine step; returns counts by kind."""
+    counts: dict[str, int] = {}
+    for o in outs:
+        counts[o.kind] = counts.get(o.kind, 0) + 1
+        if o.kind == "order":
+            _order(tx, o.data)
+        elif o.kind == "fill":
+            _fill(tx, o.data)
+        elif o.kind == "position":
+            _position(tx, o.data)
+        else:
+            life = lifecycles.get(str(o.data.get("decision_id")))
+            if o.kind == "exec_report":
+                _strand(tx, o.data, life)
+            if key is not None:
+                post_to_outbox(tx, "tr", _envelope(o, key, life))
+    return counts
+
+
+def read_fills(tx: Tx) -> list[dict[str, Any]]:
+    return tx.query("SELECT * FROM trader_fills ORDER BY ts_ms, fill_id")
+
+
+def read_positions(tx: Tx) -> list[dict[str, Any]]:
+    return tx.query("SELECT * FROM trader_positions ORDER BY coin")
