@@ -52,7 +52,7 @@ class RecordingRaw(io.RawIOBase):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._f = open(self.path, "rb")
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         head = self._f.read(2)
         if head != GZIP_MAGIC:
             self._f.close()

@@ -43,8 +43,8 @@ _DAY_MS = 86_400_000
 _CHUNK_LINES = 50_000
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
-__all__ = ["FeedFormatError", "RecordingFormatError", "day_bounds_ms", "file_sha256", "open_recording",
-           "parse_recording"]
+__all__ = ["FeedFormatError", "RecordingFormatError", "day_bounds_ms", "file_sha256",
+           "open_recording", "parse_recording"]
 
 
 def day_bounds_ms(day: str) -> tuple[int, int]:
