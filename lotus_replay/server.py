@@ -74,6 +74,7 @@ class ReplayConfig:
     host: str = "127.0.0.1"
     port: int = 0
     faults: Faults = field(default_factory=Faults)
+    settle_s: float = 0.25            # the clock starts this long after the first subscribe
 
 
 _GARBAGE = ("not json at all {", '{"channel":"mystery","data":{}}',
@@ -222,6 +223,7 @@ class ReplayServer:
     async def _clock(self) -> None:
         assert self._started is not None
         await self._started.wait()
+        await asyncio.sleep(self.cfg.settle_s)  # let a client send its whole burst of subscribes
         loop = asyncio.get_running_loop()
         faults, speed = self.cfg.faults, self.cfg.speed
         t0 = loop.time()

@@ -39,6 +39,9 @@ class FixtureSettings(_Strict):
         return v
 
 
+from lotus_core.live.settings import FeedSettings, LiveSettings  # noqa: E402 - own section
+
+
 class Settings(_Strict):
     home: Path = Path(".lotus")
     feed_dir: Path = Path("fixtures")
@@ -46,6 +49,8 @@ class Settings(_Strict):
     verify_manifest: bool = True
     microtape: MicroTapeSettings = MicroTapeSettings()
     fixtures: FixtureSettings = FixtureSettings()
+    feed: FeedSettings = FeedSettings()
+    live: LiveSettings = LiveSettings()
 
     @property
     def lake_dir(self) -> Path:

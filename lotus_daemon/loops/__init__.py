@@ -31,6 +31,7 @@ class LoopContext:
     migrate: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("lotus_daemon"))
+    market: Any = None  # the daemon's lotus_daemon.market.MarketHub (shared by its loops)
 
     def stopping(self) -> bool:
         return self.stop.is_set()
@@ -61,6 +62,19 @@ def _router(options: dict[str, Any]) -> Loop:
                       batch_size=int(options.get("batch_size", 500)))  # fmt: skip
 
 
+def _feed(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.feed import FeedLoop
+
+    return FeedLoop(options["settings"].feed, url=options.get("url"), hub=options.get("market"))
+
+
+def _score(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.score import ScoreLoop
+
+    return ScoreLoop(options["settings"], hub=options["market"])
+
+
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router}
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "feed": _feed,
+                                                      "score": _score}
 DEFAULT_LOOPS = ("router",)
