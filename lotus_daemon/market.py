@@ -9,8 +9,8 @@ the coin's stale flag, for loops that only need "the book now".
 Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `trades`
 (the frame's list of trades), `ctx` (activeAssetCtx data), `candle`, `row` (a finished
 MicroTape row: dict of every MICROTAPE_COLUMNS value), `window` (a live scored window),
-`batch` (validated recording lines, for the score loop), `stale` (a coin's stale flag
-changed; data = StalePeriod).
+`batch` (recording lines: (day, first line number, lines), for the score loop), `stale`
+(a coin's stale flag changed; data = StalePeriod).
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ of the line (a collision between two different lines of one day is ~1e-7 likely)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import multiprocessing as mp
 import os
 import warnings
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -241,8 +242,8 @@ class _Dead:
                                self.coins.name(int(table["coin"][i])), reason, detail))
 
 
-def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray
-              ) -> FeedDay:
+def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray,
+              fetch: Callable[[set[int]], dict[int, bytes]] | None = None) -> FeedDay:
     start_ms, end_ms = day_bounds_ms(day)
     recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
     kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
@@ -296,7 +297,8 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
     if found.found:
-        raw = _fetch_lines(path, {d[0] for d in found.found})
+        wanted = {d[0] for d in found.found}
+        raw = fetch(wanted) if fetch is not None else _fetch_lines(path, wanted)
         dead += [DeadLetter(*d, ex.excerpt(raw.get(d[0], b""))) for d in found.found]
     dead.sort(key=lambda d: d.line_no)
     counts = _counts(books.meta, trades, bbo, ctx, candles)
@@ -304,6 +306,15 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     candles = candles.drop(columns="line")
     return FeedDay(day=day, source=str(path), sha256=sha, books=books, trades=trades, bbo=bbo,
                    ctx=ctx, candles=candles, counts=counts, dead=dead, stats=dict(stats))
+
+
+def assemble_chunks(source: str, day: str, chunks: list[ex.Chunk], hashes: np.ndarray,
+                    lines: Callable[[set[int]], dict[int, bytes]]) -> FeedDay:
+    """A FeedDay from chunks already extracted (the live path: the day so far), by the very
+    rules `parse_recording` applies. `chunks` are left intact (copies are consumed);
+    `lines` returns the raw text of the line numbers dead letters need."""
+    copies = [dataclasses.replace(c, tables=dict(c.tables)) for c in chunks]
+    return _assemble(Path(source), day, "", copies, hashes, lines)
 
 
 def _fetch_lines(path: Path, wanted: set[int]) -> dict[int, bytes]:
