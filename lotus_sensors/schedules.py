@@ -1,6 +1,16 @@
-"""The nightly run: yesterday's partition of every asset, shortly after UTC midnight."""
+"""The nightly run: yesterday's partition of every asset, shortly after UTC midnight.
+
+It materialises the live daemon's own recording of yesterday (`<LOTUS_HOME>/feed`, where
+the feed loop writes), so the day that was lived is the day that is learned from. Settings
+are read when the schedule ticks, never at import.
+"""
+
+from datetime import timedelta
 
 import dagster as dg
+
+from lotus_core.config import load_settings
+from lotus_core.live.recorder import live_feed_dir
 
 lotus_daily_job = dg.define_asset_job(
     "lotus_daily",
@@ -8,5 +18,18 @@ lotus_daily_job = dg.define_asset_job(
     description="Every Lotus asset for one UTC day.",
 )
 
-nightly_schedule = dg.build_schedule_from_partitioned_job(
-    lotus_daily_job, hour_of_day=0, minute_of_hour=30, name="lotus_nightly")
+
+def nightly_run_config(feed_dir: str, verify_manifest: bool) -> dict:
+    return {"resources": {"feed": {"config": {"feed_dir": feed_dir,
+                                              "verify_manifest": verify_manifest}}}}
+
+
+@dg.schedule(job=lotus_daily_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
+             name="lotus_nightly", description="Yesterday (UTC) from the live recording "
+             "directory <LOTUS_HOME>/feed.")
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+    settings = load_settings()
+    feed_dir = live_feed_dir(settings.home).resolve()
+    return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day,
+                         run_config=nightly_run_config(str(feed_dir), settings.verify_manifest))

@@ -24,6 +24,11 @@ from lotus_core.feed.recordings import recording_path
 _DAY_MS = 86_400_000
 
 
+def live_feed_dir(home: Path) -> Path:
+    """Where the daemon records: the nightly schedule's feed directory."""
+    return Path(home) / "feed"
+
+
 def utc_day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 

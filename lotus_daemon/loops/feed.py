@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from lotus_core.feed.extract import extract_chunk
 from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_core.live.backoff import Backoff
-from lotus_core.live.recorder import DayRecorder, utc_day
+from lotus_core.live.recorder import DayRecorder, live_feed_dir, utc_day
 from lotus_core.live.settings import FeedSettings
 from lotus_core.live.stale import StalePeriod, StaleTracker
 from lotus_daemon.loops import Loop, LoopContext
@@ -117,7 +117,7 @@ class FeedLoop(Loop):
     # -- the loop --------------------------------------------------------------------------
     def run(self, ctx: LoopContext) -> None:
         if self.cfg.record:
-            self.recorder = DayRecorder(ctx.home / "feed", self.cfg.flush_interval_s)
+            self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s)
         with ctx.open_fabric() as fabric:
             self._fabric = fabric
             try:
