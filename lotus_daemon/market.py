@@ -86,6 +86,7 @@ class MarketHub:
         self._latest: dict[tuple[str, str], MarketEvent] = {}
         self._stale: set[str] = set()
         self.published = 0
+        self.has_feed = False     # a feed loop publishes here (it ends with a `batch` None)
 
     def subscribe(self, kinds: Iterable[str], coins: Iterable[str] | None = None,
                   maxsize: int = 100_000) -> Subscription:

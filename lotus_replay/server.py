@@ -44,6 +44,7 @@ from lotus_replay.source import Frame, days_between, frames
 
 _QUEUE = 20_000
 _YIELD_EVERY = 256
+_MAX_GAP_MS = 3_600_000  # a silence longer than an hour (days apart) is skipped, not waited
 
 
 @dataclass(frozen=True)
@@ -229,9 +230,14 @@ class ReplayServer:
         t0 = loop.time()
         first: int | None = None
         next_drop = faults.drop_every_s
+        offset_ms = 0  # replay time skipped between recordings (days apart, or a gap)
+        prev: int | None = None
         for n, frame in enumerate(frames(Path(self.cfg.feed_dir), self.days)):
             first = frame.recv_ts_ms if first is None else first
-            rel_s = (frame.recv_ts_ms - first) / 1000.0
+            if prev is not None and frame.recv_ts_ms - prev > _MAX_GAP_MS:
+                offset_ms += frame.recv_ts_ms - prev - 1
+            prev = frame.recv_ts_ms
+            rel_s = (frame.recv_ts_ms - first - offset_ms) / 1000.0
             self.stats.frames_read += 1
             self.stats.replay_ms = frame.recv_ts_ms
             if speed is not None:

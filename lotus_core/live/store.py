@@ -48,6 +48,15 @@ class LiveStore:
             return pd.DataFrame()
         return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
 
+    def mark_done(self, day: str) -> None:
+        """Every row and window of `day` is stored (its last step ran past midnight)."""
+        folder = self.root / "_done"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / day).touch()
+
+    def done(self, day: str) -> bool:
+        return (self.root / "_done" / day).exists()
+
     def emitted(self, day: str) -> tuple[dict[str, int], set[str]]:
         """(last MicroTape ts per coin, window ids) already stored for `day`."""
         rows = self.read("live_microtape", day)

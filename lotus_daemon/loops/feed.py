@@ -80,6 +80,7 @@ class FeedLoop(Loop):
         self.cfg = cfg
         self.url = url or cfg.url
         self.hub = hub or MarketHub()
+        self.hub.has_feed = True
         self.subs = subscriptions(cfg)
         self.backoff = Backoff(cfg.backoff_initial_ms, cfg.backoff_factor, cfg.backoff_cap_ms,
                                cfg.backoff_seed)
@@ -127,6 +128,8 @@ class FeedLoop(Loop):
                 if self.recorder is not None:
                     self.recorder.close()
                 self._fabric = None
+                # the end of this feed: a score loop stops once it has scored up to here
+                self.hub.publish("batch", None, self.last_frame_ms or 0, None)
 
     async def _main(self, ctx: LoopContext) -> None:
         while not ctx.stopping():

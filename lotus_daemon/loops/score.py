@@ -25,7 +25,9 @@ import pandas as pd
 from lotus_core.config import Settings
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
+from lotus_core.feed.recordings import list_days
 from lotus_core.live.engine import LiveEngine, Step, load_night_context, replace_priors
+from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
@@ -34,6 +36,7 @@ from lotus_daemon.loops import Loop, LoopContext
 from lotus_daemon.market import MarketHub
 
 _STORE_EVERY_MS = 60_000
+_FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
 
 
 def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
@@ -76,7 +79,7 @@ class ScoreLoop(Loop):
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
         engine = LiveEngine(self.params, lambda d: load_night_context(self.settings.lake_dir, d),
-                            feed_dir=ctx.home / "feed", emitted=store.emitted)
+                            feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
         keys = Keyring(ctx.key_dir)
         poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
                                   name="score:priors")
@@ -84,6 +87,9 @@ class ScoreLoop(Loop):
             self._apply_priors(engine, read_active_priors(fabric))
             poller.start()
             clock: int | None = None
+            fed = self.hub.has_feed  # a feed loop sends batches: on stop, wait for its end
+            feed_ended = False
+            stop_seen: float | None = None
             while True:
                 ev = self.sub.get(timeout=0.05)
                 events = ([ev] if ev else []) + self.sub.drain()
@@ -92,14 +98,25 @@ class ScoreLoop(Loop):
                         if isinstance(e.data, StalePeriod) and e.data not in self.stale_periods:
                             self.stale_periods.append(e.data)
                         continue
+                    if e.data is None:
+                        feed_ended = True
+                        continue
                     day, first, lines = e.data
+                    if engine.day is None:
+                        self._catch_up(engine, day, store, fabric, keys)
                     done = engine.add(day, first, lines)
                     if done is not None:
                         self._emit(done, store, fabric, keys)
+                        self._store(store, force=True)
+                        store.mark_done(done.day)
                     clock = e.recv_ts_ms
                 if self._latest_priors is not None:
                     self._apply_priors(engine, self._latest_priors)
-                if ctx.stopping() and not events:
+                if ctx.stopping() and stop_seen is None:
+                    stop_seen = time.monotonic()
+                waiting = fed and not feed_ended and stop_seen is not None and (
+                    time.monotonic() - stop_seen < _FEED_END_WAIT_S)
+                if ctx.stopping() and not events and not waiting:
                     if clock is not None:
                         self._step(engine, clock + 1, store, fabric, keys)
                     self._store(store, force=True)
@@ -108,6 +125,21 @@ class ScoreLoop(Loop):
                 if clock is not None and (self.last_step_ms is None
                                           or clock - self.last_step_ms >= due):
                     self._step(engine, clock, store, fabric, keys)
+
+    def _catch_up(self, engine: LiveEngine, today: str, store: LiveStore, fabric: Any,
+                  keys: Keyring) -> None:
+        """Finish the recorded days before `today` that an earlier run left unfinished."""
+        feed_dir = live_feed_dir(engine.feed_dir.parent) if engine.feed_dir else None
+        if feed_dir is None or not feed_dir.is_dir():
+            return
+        for day in list_days(feed_dir):
+            if day < today and not store.done(day):
+                step = engine.finish_recorded_day(day)
+                if step is not None:
+                    self._emit(step, store, fabric, keys)
+                self._store(store, force=True)
+                store.mark_done(day)
+        engine.day = None
 
     def _apply_priors(self, engine: LiveEngine, priors: Any) -> None:
         self._latest_priors = None
