@@ -104,6 +104,7 @@ class FeedLoop(Loop):
         self._batch_day: str | None = None
         self._batch_first = 1
         self._unrecorded_lines = 0
+        self._watching = False
         self._last_stale_check = -1
         self._pong_deadline: float | None = None
         self._rate = (time.monotonic(), 0, 0.0)
@@ -156,10 +157,7 @@ class FeedLoop(Loop):
         self.acked.clear()
         for sub in self.subs:
             await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
-        now = self.now_ms()
-        if now is not None:
-            for key in self._stream_keys():
-                self.stale.watch(*key, now)
+        self._watching = False  # streams are watched from the first frame with a clock
         keeper = asyncio.create_task(self._housekeep(ws, ctx))
         try:
             async for message in ws:
@@ -260,6 +258,10 @@ class FeedLoop(Loop):
         if key is None or now is None:
             return
         self.data_frames += 1
+        if not self._watching:
+            for stream in self._stream_keys():
+                self.stale.watch(*stream, now)
+            self._watching = True
         data = msg["data"]
         coin = str(key[1])
         venue = data.get("time") if isinstance(data, dict) else None
