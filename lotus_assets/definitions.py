@@ -16,6 +16,7 @@ from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.router import FabricKeysResource, default_key_dir
 from lotus_sensors.inbox import fabric_definitions
+from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
@@ -38,11 +39,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Assets and the nightly schedule, plus the module fabric's inbox sensors and jobs."""
     fabric = fabric_definitions(settings)
     return dg.Definitions(
-        assets=ASSETS,
+        assets=[*ASSETS, *LIVE_ASSETS],
         asset_checks=AUDIT_CHECKS,
         jobs=[lotus_daily_job, *fabric["jobs"]],
         schedules=[nightly_schedule],
-        sensors=fabric["sensors"],
+        sensors=[*fabric["sensors"], *LIVE_SENSORS],
         resources={**build_resources(settings), **fabric["resources"]},
     )
 
