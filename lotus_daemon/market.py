@@ -9,7 +9,8 @@ the coin's stale flag, for loops that only need "the book now".
 Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `trades`
 (the frame's list of trades), `ctx` (activeAssetCtx data), `candle`, `row` (a finished
 MicroTape row: dict of every MICROTAPE_COLUMNS value), `window` (a live scored window),
-`batch` (recording lines: (day, first line number, lines), for the score loop), `stale`
+`batch` (recording lines: (day, first line number, lines, perf_counter() when the first
+arrived), for the score loop; None when the feed loop ends), `stale`
 (a coin's stale flag changed; data = StalePeriod).
 """
 

@@ -89,6 +89,8 @@ def route(msg: Any) -> Key | None:
     if not isinstance(msg, dict):
         return None
     channel, data = msg.get("channel"), msg.get("data")
+    if data is None:
+        return None
     try:
         if channel == "l2Book":
             return ("l2Book", data["coin"], data.get("fast") is True)

@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+Channel = Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx", "candle"]
+CHANNELS: tuple[Channel, ...] = ("l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
+                                 "candle")
 MAINNET_URL = "wss://api.hyperliquid.xyz/ws"
 TESTNET_URL = "wss://api.hyperliquid-testnet.xyz/ws"
 
@@ -32,10 +35,7 @@ class FeedSettings(_Strict):
 
     url: str = MAINNET_URL
     coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
-    channels: list[Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
-                           "candle"]] = Field(default_factory=lambda: [
-                               "l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
-                               "candle"])
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
     candle_interval: str = "1m"
     ping_interval_s: float = Field(30.0, gt=0)
     pong_timeout_s: float = Field(10.0, gt=0)

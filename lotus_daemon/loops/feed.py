@@ -105,6 +105,7 @@ class FeedLoop(Loop):
         self._batch_first = 1
         self._unrecorded_lines = 0
         self._watching = False
+        self._batch_t0 = 0.0
         self._last_stale_check = -1
         self._pong_deadline: float | None = None
         self._rate = (time.monotonic(), 0, 0.0)
@@ -230,6 +231,7 @@ class FeedLoop(Loop):
             line_no = self._unrecorded_lines
         if not self._batch:
             self._batch_first = line_no
+            self._batch_t0 = time.perf_counter()
         self._batch.append(line)
         self.last_frame_ms = now
 
@@ -304,7 +306,7 @@ class FeedLoop(Loop):
             self.dead_letters += len(rows)
         if self.hub.wanted("batch"):
             self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, first, lines))
+                             (self._batch_day, first, lines, self._batch_t0))
 
     def info(self) -> dict[str, Any]:
         t0, n0, rate = self._rate

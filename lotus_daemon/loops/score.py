@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,9 @@ class ScoreLoop(Loop):
         self._pending: dict[str, list[pd.DataFrame]] = {"live_microtape": [],
                                                         "live_signal_events": []}
         self._stored_at: int | None = None
+        self._oldest: float | None = None  # receipt of the oldest line not yet scored
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self._scored_at: float | None = None
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
@@ -101,7 +105,9 @@ class ScoreLoop(Loop):
                     if e.data is None:
                         feed_ended = True
                         continue
-                    day, first, lines = e.data
+                    day, first, lines, t_recv = e.data
+                    if self._oldest is None:
+                        self._oldest = t_recv
                     if engine.day is None:
                         self._catch_up(engine, day, store, fabric, keys)
                     done = engine.add(day, first, lines)
@@ -159,9 +165,14 @@ class ScoreLoop(Loop):
               keys: Keyring) -> None:
         t0 = time.perf_counter()
         step = engine.step(now)
+        self._scored_at = time.perf_counter()
         self.last_step_ms = now
         if step is not None:
             self._emit(step, store, fabric, keys)
+        if self._oldest is not None:  # tick to scored, tick to envelope committed (seconds)
+            self.latencies.append((self._scored_at - self._oldest,
+                                   time.perf_counter() - self._oldest))
+            self._oldest = None
         self.steps += 1
         self.last_step_s = time.perf_counter() - t0
 
