@@ -6,10 +6,11 @@ configured channel and coin, read frames. Every frame is appended to the day's r
 code `raw_feed` runs (`lotus_core.feed.extract.extract_chunk`): its dead letters go to the
 fabric's `feed_dead_letter` (source `live:<url>`), and the batch is published on the hub
 for the score loop. Books, trades, contexts and candles are published on the hub as they
-arrive. Pings every `ping_interval_s`; no pong within `pong_timeout_s` drops the
-connection; reconnects back off 250 ms x2 to 5 s with seeded jitter, forever, and
-resubscribe with identical parameters. Staleness is tracked per subscription on the
-client's clock and every stale period is logged with its start and end.
+arrive. Pings every `ping_interval_s`; no pong (and no frame: a frame also proves the
+connection alive) within `pong_timeout_s` drops the connection; reconnects back off 250 ms
+x2 to 5 s with seeded jitter, forever, and resubscribe with identical parameters.
+Staleness is tracked per subscription on the client's clock and every stale period is
+logged with its start and end.
 """
 
 from __future__ import annotations
@@ -202,6 +203,10 @@ class FeedLoop(Loop):
     # -- one frame -------------------------------------------------------------------------
     def _on_frame(self, text: str) -> None:
         self.messages += 1
+        if self._pong_deadline is not None:
+            # a connection delivering frames is alive: at replay speed the pong can sit
+            # behind thousands of queued frames; silence (no pong, no frame) is what kills
+            self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
         if text.startswith('{"channel":"replayClock"'):
             self._replay_ms = int(orjson.loads(text)["data"]["time"])
             for held in self._pre_clock:
