@@ -19,9 +19,11 @@ lotus_daily_job = dg.define_asset_job(
 )
 
 
-def nightly_run_config(feed_dir: str, verify_manifest: bool) -> dict:
+def nightly_run_config(feed_dir: str, verify_manifest: bool, cadence_ms: int) -> dict:
+    """The settings the CLI's `lotus materialize` passes too (same lotus.yaml, same tape)."""
     return {"resources": {"feed": {"config": {"feed_dir": feed_dir,
-                                              "verify_manifest": verify_manifest}}}}
+                                              "verify_manifest": verify_manifest}}},
+            "ops": {"microtape_frames": {"config": {"cadence_ms": cadence_ms}}}}
 
 
 @dg.schedule(job=lotus_daily_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
@@ -32,4 +34,5 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     settings = load_settings()
     feed_dir = live_feed_dir(settings.home).resolve()
     return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day,
-                         run_config=nightly_run_config(str(feed_dir), settings.verify_manifest))
+                         run_config=nightly_run_config(str(feed_dir), settings.verify_manifest,
+                                                       settings.microtape.cadence_ms))

@@ -21,5 +21,7 @@ def test_nightly_schedule_reads_the_live_recording_directory(tmp_path, monkeypat
     assert req.partition_key == "2026-01-02"
     feed = req.run_config["resources"]["feed"]["config"]
     assert feed["feed_dir"] == str((tmp_path / "home" / "feed").resolve())
+    ops = req.run_config["ops"]["microtape_frames"]["config"]
+    assert ops["cadence_ms"] == load_settings().microtape.cadence_ms  # as the CLI passes it
     # the run config is valid for the job (the resource accepts the override)
     assert dg.validate_run_config(defs.resolve_job_def("lotus_daily"), req.run_config)
