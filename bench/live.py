@@ -93,7 +93,11 @@ def phase_live(feed_dir: Path, day: str, speed: str, limit_s: float | None) -> d
             done.set()
 
         threading.Thread(target=wait_end, daemon=True).start()
-        done.wait(limit_s)
+        if done.wait(limit_s):  # the server sent all; wait until the client has read it
+            seen = -1
+            while feed.info()["data_frames"] != seen:
+                seen = feed.info()["data_frames"]
+                time.sleep(1.0)
         t_feed = time.perf_counter() - t0
         stop.set()
         for t in threads:
