@@ -4,6 +4,7 @@ the settings of that moment, which merges one `Definitions` per area:
 
     assets + checks   (lake windows sized from the shared settings, lotus_assets/partitions.py)
     lotus_daily job + nightly schedule                  (lotus_sensors/schedules.py)
+    live_feed observations + daemon relaunch sensor     (lotus_sensors/live.py)
     inbox jobs + sensors                                (lotus_sensors/inbox.py)
     herald_route job + herald_watch_sensor              (lotus_sensors/herald.py)
     daemon_health_sensor                                (lotus_sensors/daemon.py)
@@ -33,6 +34,7 @@ from lotus_resources.router import FabricKeysResource, HeraldRouterResource, def
 from lotus_sensors.daemon import daemon_definitions
 from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
+from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
@@ -66,10 +68,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     values = shared_values(settings)
     return dg.Definitions.merge(
         dg.Definitions(assets=build_assets(values), asset_checks=AUDIT_CHECKS),
-        daily_definitions(values),
+        daily_definitions(settings),
         inbox_definitions(),
         herald_definitions(),
         daemon_definitions(),
+        dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     )
 

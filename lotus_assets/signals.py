@@ -31,6 +31,10 @@ class SignalConfig(dg.Config):
     scoring_path: str | None = None
     curators_path: str | None = None
     evaluate_kpis: bool = True
+    post_alpha: bool = False
+    """Post published windows as ALPHA_PROPOSED. Off: only the live daemon posts; a nightly
+    run or backfill records what it would have published (signal_events) and posts no
+    envelope that could only expire unread."""
 
 
 @dg.asset(
@@ -124,8 +128,10 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         )
         alphas = [{"sigbus": json.loads(p), "strand_id": w}
                   for w, p in zip(result.bus["window_id"], result.bus["payload"], strict=True)]
-        with fabric.open() as store:  # idempotent by dedupe key: a re-run posts nothing twice
-            posted = publish_alpha(store, alphas, fabric_keys.keyring())
+        posted = 0
+        if config.post_alpha:  # idempotent by dedupe key: a re-run posts nothing twice
+            with fabric.open() as store:
+                posted = publish_alpha(store, alphas, fabric_keys.keyring())
         ev = result.events
         if priors.rejected:
             context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),

@@ -18,6 +18,20 @@ def _age(seconds: float | None) -> str:
     return age(seconds)
 
 
+def _live_figures(loop: dict) -> str:
+    """One line of the feed / score loop's own figures (from the daemon's heartbeat)."""
+    if "msgs_per_s" in loop:
+        stale = ",".join(loop.get("stale_coins") or []) or "none"
+        return (f"{loop.get('url')}: {loop['msgs_per_s']} msg/s, {loop.get('messages', 0)} "
+                f"frames, {loop.get('reconnects', 0)} reconnects, stale {stale}, lag "
+                f"{loop.get('lag_ms')} ms, {loop.get('dead_letters', 0)} dead letters")
+    if "priors_ver" in loop:
+        return (f"priors v{loop['priors_ver']}, {loop.get('rows', 0)} rows, "
+                f"{loop.get('windows', 0)} windows, {loop.get('posted', 0)} posted, "
+                f"last step {loop.get('last_step_s')} s")
+    return ""
+
+
 @click.group("daemon")
 def daemon() -> None:
     """The Lotus daemon: hosts the streaming loops (today the Herald router and its own
@@ -40,7 +54,13 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
 @click.option("--loops", default="router", show_default=True,
-              help="Comma-separated loops to host besides the heartbeat.")
+              help="Comma-separated loops to host besides the heartbeat: router, feed "
+              "(websocket client + raw recording), score (live scoring + ALPHA_PROPOSED).")
+@click.option("--url", "feed_url", help="Feed websocket URL (default: the settings' feed.url, "
+              "Hyperliquid mainnet); e.g. ws://127.0.0.1:8765 for `lotus replay-server`.")
+@click.option("--clock", type=click.Choice(["wall", "replay"]),
+              help="Stamp frames with the receipt time (wall) or the replay server's "
+              "recorded time (replay); default: the settings' feed.clock.")
 @click.option("--batch-size", type=click.IntRange(1, 5000), default=ROUTER_BATCH_SIZE,
               show_default=True,
               help="Router batch size.")
@@ -50,13 +70,17 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
 @click.option("--json", "as_json", is_flag=True, help="Print the pid file as JSON.")
 @click.pass_context
 def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: str | None,
-          key_dir: Path | None, loops: str, batch_size: int, no_migrate: bool, timeout: float,
-          as_json: bool) -> None:
+          key_dir: Path | None, loops: str, feed_url: str | None, clock: str | None,
+          batch_size: int, no_migrate: bool, timeout: float, as_json: bool) -> None:
     """Start the daemon (refused while one runs; a stale pid file is taken over)."""
     from lotus_daemon.control import DaemonError, check_not_running, start_detached
 
     home_dir, url = _home_and_url(ctx, home, fabric_url)
     args = ["--loops", loops, "--batch-size", str(batch_size)]
+    if feed_url:
+        args += ["--url", feed_url]
+    if clock:
+        args += ["--clock", clock]
     if ctx.obj.get("config"):
         args += ["--config", str(ctx.obj["config"])]
     if key_dir:
@@ -148,5 +172,8 @@ def status(ctx: click.Context, home: Path | None, fabric_url: str | None, stale_
             err = f"  last error: {loop['last_error']}" if loop.get("last_error") else ""
             click.echo(f"  {loop['name']:<10}{loop['component']:<12}{loop['state']:<11}"
                        f"{beat}{err}")
+            live = _live_figures(loop)
+            if live:
+                click.echo(f"    {live}")
         click.echo(f"log {out['log']}")
     sys.exit(0 if out["running"] else 3)

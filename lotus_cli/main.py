@@ -156,3 +156,7 @@ cli.add_command(daemon)
 from lotus_cli.validate import validate  # noqa: E402
 
 cli.add_command(validate)
+
+from lotus_cli.replay import replay_server  # noqa: E402
+
+cli.add_command(replay_server)

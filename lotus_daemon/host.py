@@ -33,6 +33,7 @@ from lotus_core.store.url import mask_dsn
 from lotus_daemon import pidfile
 from lotus_daemon.loops import DEFAULT_LOOPS, LOOPS, Loop, LoopContext
 from lotus_daemon.loops.heartbeat import COMPONENT, HeartbeatLoop
+from lotus_daemon.market import MarketHub
 
 log = logging.getLogger("lotus_daemon")
 
@@ -63,8 +64,10 @@ class Daemon:
     `request_stop()` (a signal handler calls it), then stops everything in order."""
 
     def __init__(self, fabric_url: str, key_dir: Path, home: Path, loops: Sequence[Loop], *,
-                 migrate: bool = True, heartbeat_sec: float = 1.0) -> None:
+                 migrate: bool = True, heartbeat_sec: float = 1.0,
+                 market: MarketHub | None = None) -> None:
         self.fabric_url, self.key_dir, self.home = fabric_url, Path(key_dir), Path(home)
+        self.market = market or MarketHub()
         self.migrate = migrate
         self.started_at = utc_now().isoformat()
         self.slots = [_Slot(loop) for loop in loops]
@@ -117,7 +120,7 @@ class Daemon:
 
     def _start(self, slot: _Slot) -> None:
         ctx = LoopContext(self.fabric_url, self.key_dir, self.home, slot.stop,
-                          migrate=False)  # serve() migrated once; loops only connect
+                          migrate=False, market=self.market)  # serve() migrated once
         slot.thread = threading.Thread(target=self._supervise, args=(slot, ctx),
                                        name=f"loop:{slot.loop.name}", daemon=True)
         slot.thread.start()
@@ -171,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"comma-separated loops to run (known: {','.join(sorted(LOOPS))})")
     ap.add_argument("--batch-size", type=int, default=ROUTER_BATCH_SIZE, help="router batch size")
     ap.add_argument("--heartbeat-sec", type=float, default=1.0)
+    ap.add_argument("--url", help="feed websocket URL (default: the settings' feed.url)")
+    ap.add_argument("--clock", choices=("wall", "replay"),
+                    help="feed clock (default: the settings' feed.clock)")
     ap.add_argument("--no-migrate", action="store_true", help="connect without DDL")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -180,7 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                      if v is not None}
         settings = load_settings(args.config, overrides=overrides)
         names = [n for n in args.loops.split(",") if n]
-        loops = build_loops(names, {"batch_size": args.batch_size})
+        if args.clock:
+            settings = settings.model_copy(update={
+                "feed": settings.feed.model_copy(update={"clock": args.clock})})
+        market = MarketHub()
+        loops = build_loops(names, {"batch_size": args.batch_size, "settings": settings,
+                                    "url": args.url, "market": market})
     except (ConfigError, ValueError) as exc:
         print(f"lotus daemon: {exc}", file=sys.stderr)
         return 1
@@ -195,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if held.stale:
         log.warning("took over a stale pid file (pid %s is not running)", held.stale.get("pid"))
     daemon = Daemon(settings.fabric, args.key_dir or home / "keys", home, loops,
-                    migrate=not args.no_migrate, heartbeat_sec=args.heartbeat_sec)
+                    migrate=not args.no_migrate, heartbeat_sec=args.heartbeat_sec,
+                    market=market)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.request_stop())
     try:

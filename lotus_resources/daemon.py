@@ -30,6 +30,8 @@ class DaemonResource(dg.ConfigurableResource):
     fabric_url: str
     key_dir: str | None = None
     stale_after_sec: float = STALE_AFTER_SEC
+    loops: str = "router"          # e.g. "feed,score,router" for the live path
+    feed_url: str | None = None    # None: the settings' feed.url
 
     def command(self, verb: str, *extra: str) -> list[str]:
         cmd = [sys.executable, "-c", LOTUS_MAIN, "daemon", verb, "--home", self.home, *extra]
@@ -37,6 +39,8 @@ class DaemonResource(dg.ConfigurableResource):
             cmd += ["--fabric-url", self.fabric_url]
         if verb == "start" and self.key_dir:
             cmd += ["--key-dir", self.key_dir]
+        if verb == "start":
+            cmd += ["--loops", self.loops] + (["--url", self.feed_url] if self.feed_url else [])
         return cmd
 
     def _run(self, verb: str, *extra: str, ok: tuple[int, ...] = (0,)) -> dict[str, Any]:

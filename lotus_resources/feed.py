@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lotus_core.feed.manifest import ManifestMismatchError, verify_file
-from lotus_core.feed.parse import parse_recording
+from lotus_core.feed.parse import RecordingFormatError, parse_recording
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.tables import FeedDay
 
@@ -31,4 +31,9 @@ class FeedSource(dg.ConfigurableResource):
         return path
 
     def parse(self, day: str) -> FeedDay:
-        return parse_recording(self.recording(day), day)
+        path = self.recording(day)
+        try:
+            return parse_recording(path, day)
+        except RecordingFormatError as exc:
+            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
+                                                             "day": day}) from None

@@ -2,13 +2,18 @@
 
 The `lotus_daily` job carries the run config the shared settings imply (`daily_run_config`):
 the launchpad shows it, the schedule's runs use it and `lotus materialize` passes the same.
+The schedule materialises the live daemon's own recording of yesterday (`<LOTUS_HOME>/feed`,
+where the feed loop writes), so the day that was lived is the day that is learned from.
 """
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
-from lotus_core.config.shared import SharedValues
+from lotus_core.config import Settings
+from lotus_core.config.shared import SharedValues, shared_values
+from lotus_core.live.recorder import live_feed_dir
 
 
 def daily_run_config(values: SharedValues) -> dict[str, Any]:
@@ -16,14 +21,29 @@ def daily_run_config(values: SharedValues) -> dict[str, Any]:
     return {"ops": {"microtape_frames": {"config": {"cadence_ms": values.cadence_ms}}}}
 
 
-def daily_definitions(values: SharedValues) -> dg.Definitions:
-    """The `lotus_daily` job and its nightly schedule (00:30 UTC)."""
+def nightly_run_config(settings: Settings) -> dict[str, Any]:
+    """A nightly run's config: the shared values, reading the live recording directory."""
+    feed_dir = str(live_feed_dir(settings.home).resolve())
+    return {**daily_run_config(shared_values(settings)),
+            "resources": {"feed": {"config": {"feed_dir": feed_dir,
+                                              "verify_manifest": settings.verify_manifest}}}}
+
+
+def daily_definitions(settings: Settings) -> dg.Definitions:
+    """The `lotus_daily` job and its nightly schedule (00:30 UTC, yesterday's partition)."""
     job = dg.define_asset_job(
         "lotus_daily",
         selection=dg.AssetSelection.all(),
         description="Every Lotus asset for one UTC day.",
-        config=daily_run_config(values),
+        config=daily_run_config(shared_values(settings)),
     )
-    schedule = dg.build_schedule_from_partitioned_job(
-        job, hour_of_day=0, minute_of_hour=30, name="lotus_nightly")
-    return dg.Definitions(jobs=[job], schedules=[schedule])
+    run_config = nightly_run_config(settings)
+
+    @dg.schedule(job=job, cron_schedule="30 0 * * *", execution_timezone="UTC",
+                 name="lotus_nightly", description="Yesterday (UTC) from the live recording "
+                 "directory <LOTUS_HOME>/feed.")
+    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+        return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, run_config=run_config)
+
+    return dg.Definitions(jobs=[job], schedules=[nightly_schedule])

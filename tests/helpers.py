@@ -44,3 +44,15 @@ def extract_or_die_in_worker(first_line: int, lines: list[bytes]):  # noqa: ANN2
     if os.getpid() != int(os.environ["LOTUS_TEST_PARENT_PID"]) and first_line > 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return _real_extract_chunk(first_line, lines)
+
+
+def small_day(src: Path, out: Path, minutes: float) -> Path:
+    """The first `minutes` (by receive time) of a recording, as a new recording."""
+    import orjson
+
+    lines = gzip.decompress(Path(src).read_bytes()).splitlines(keepends=True)
+    t0 = orjson.loads(lines[0])["recv_ts_ms"]
+    keep = [x for x in lines if orjson.loads(x)["recv_ts_ms"] < t0 + minutes * 60_000]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(gzip.compress(b"".join(keep), mtime=0))
+    return out

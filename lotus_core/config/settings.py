@@ -54,6 +54,9 @@ class FixtureSettings(_Strict):
         return v
 
 
+from lotus_core.live.settings import FeedSettings, LiveSettings  # noqa: E402 - own section
+
+
 class Settings(_Strict):
     home: Path = Path(".lotus")
     feed_dir: Path = Path("fixtures")
@@ -66,6 +69,8 @@ class Settings(_Strict):
     fixtures: FixtureSettings = FixtureSettings()
     trader: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.trader.config
     dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
+    feed: FeedSettings = FeedSettings()
+    live: LiveSettings = LiveSettings()
 
     @property
     def lake_dir(self) -> Path:

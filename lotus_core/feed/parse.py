@@ -21,14 +21,14 @@ of the line (a collision between two different lines of one day is ~1e-7 likely)
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import hashlib
 import io
 import multiprocessing as mp
 import os
 import warnings
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.feed import extract as ex
+from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
 
@@ -43,8 +44,8 @@ _DAY_MS = 86_400_000
 _CHUNK_LINES = 50_000
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
-__all__ = ["FeedFormatError", "day_bounds_ms", "file_sha256", "open_recording",
-           "parse_recording"]
+__all__ = ["FeedFormatError", "RecordingFormatError", "day_bounds_ms", "file_sha256",
+           "open_recording", "parse_recording"]
 
 
 def day_bounds_ms(day: str) -> tuple[int, int]:
@@ -62,8 +63,9 @@ def file_sha256(path: Path) -> str:
 
 
 def open_recording(path: Path) -> io.BufferedReader:
-    """A buffered reader over the decompressed recording; iterate it for lines."""
-    return io.BufferedReader(gzip.open(path, "rb"), buffer_size=1 << 20)
+    """A buffered reader over the decompressed recording; iterate it for lines. A stream
+    that ends early stops at its last complete line (see `lotus_core.feed.gzlines`)."""
+    return open_lines(path)[0]
 
 
 def parse_recording(path: Path, day: str | None = None, workers: int | None = None) -> FeedDay:
@@ -77,21 +79,37 @@ def parse_recording(path: Path, day: str | None = None, workers: int | None = No
     if workers is None:
         big = path.stat().st_size >= _PARALLEL_MIN_BYTES
         workers = min(2, os.cpu_count() or 1) if big else 1
-    chunks, hashes = _extract_all(path, max(1, workers))
-    return _assemble(path, day, file_sha256(path), chunks, hashes)
+    cut: list[Truncation] = []
+    chunks, hashes = _extract_all(path, max(1, workers), cut)
+    feed = _assemble(path, day, file_sha256(path), chunks, hashes)
+    if cut:
+        feed.dead.append(truncation_letter(path, cut[0], len(hashes) + 1))
+    return feed
 
 
-def _read_chunks(path: Path, hashes: list[int]) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) chunks; records each line's hash on the way."""
+def truncation_letter(path: Path, cut: Truncation, line_no: int) -> DeadLetter:
+    """The one dead letter that stands for everything after a recording's last full line."""
+    return DeadLetter(line_no=line_no, recv_ts_ms=None, channel=None, coin=None,
+                      reason="truncated_recording", detail=cut.detail(path),
+                      raw=ex.excerpt(cut.tail))
+
+
+def _read_chunks(path: Path, hashes: list[int], cut: list[Truncation] | None = None
+                 ) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, lines) chunks; records each line's hash on the way, and in
+    `cut` where the gzip stream ended early (if it did)."""
     size = _CHUNK_LINES
     first, buf = 1, []
-    with open_recording(path) as reader:
+    reader, raw = open_lines(path)
+    with reader:
         for line in reader:
             buf.append(line)
             if len(buf) == size:
                 hashes.extend(map(hash, buf))
                 yield first, buf
                 first, buf = first + size, []
+        if raw.truncation is not None and cut is not None:
+            cut.append(raw.truncation)
     if buf:
         if not buf[-1].endswith(b"\n"):
             buf[-1] += b"\n"  # the last line may lack its newline; keep duplicates comparable
@@ -99,24 +117,28 @@ def _read_chunks(path: Path, hashes: list[int]) -> Iterator[tuple[int, list[byte
         yield first, buf
 
 
-def _extract_all(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
+def _extract_all(path: Path, workers: int, cut: list[Truncation]
+                 ) -> tuple[list[ex.Chunk], np.ndarray]:
     if workers > 1:
         try:
-            return _extract_parallel(path, workers)
+            return _extract_parallel(path, workers, cut)
         except (mp.TimeoutError, OSError, EOFError, mp.ProcessError) as exc:
             # the pool is only a speed-up: a lost or stuck worker must never hang or fail
             # a run, so extract again inline (the result does not depend on the path taken)
             warnings.warn(f"parallel extraction of {path} failed ({exc!r}); parsing inline",
                           RuntimeWarning, stacklevel=2)
+            cut.clear()
     hashes: list[int] = []
-    chunks = [ex.extract_chunk(first, lines) for first, lines in _read_chunks(path, hashes)]
+    chunks = [ex.extract_chunk(first, lines)
+              for first, lines in _read_chunks(path, hashes, cut)]
     return chunks, np.array(hashes, dtype=np.int64)
 
 
 _CHUNK_TIMEOUT_S = 120.0  # a chunk takes well under a second; far past that, a worker is lost
 
 
-def _extract_parallel(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndarray]:
+def _extract_parallel(path: Path, workers: int, cut: list[Truncation]
+                      ) -> tuple[list[ex.Chunk], np.ndarray]:
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
     # extraction code and reset inherited signal handlers (ex.init_worker).
@@ -125,7 +147,7 @@ def _extract_parallel(path: Path, workers: int) -> tuple[list[ex.Chunk], np.ndar
     pool = mp.get_context("fork").Pool(workers, initializer=ex.init_worker)
     try:
         pending: deque = deque()
-        for first, lines in _read_chunks(path, hashes):
+        for first, lines in _read_chunks(path, hashes, cut):
             pending.append(pool.apply_async(ex.extract_chunk, (first, lines)))
             if len(pending) >= 2 * workers:  # bounded: the file never sits in the queue
                 chunks.append(pending.popleft().get(timeout=_CHUNK_TIMEOUT_S))
@@ -220,8 +242,8 @@ class _Dead:
                                self.coins.name(int(table["coin"][i])), reason, detail))
 
 
-def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray
-              ) -> FeedDay:
+def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray,
+              fetch: Callable[[set[int]], dict[int, bytes]] | None = None) -> FeedDay:
     start_ms, end_ms = day_bounds_ms(day)
     recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
     kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
@@ -275,7 +297,8 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
     if found.found:
-        raw = _fetch_lines(path, {d[0] for d in found.found})
+        wanted = {d[0] for d in found.found}
+        raw = fetch(wanted) if fetch is not None else _fetch_lines(path, wanted)
         dead += [DeadLetter(*d, ex.excerpt(raw.get(d[0], b""))) for d in found.found]
     dead.sort(key=lambda d: d.line_no)
     counts = _counts(books.meta, trades, bbo, ctx, candles)
@@ -283,6 +306,15 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     candles = candles.drop(columns="line")
     return FeedDay(day=day, source=str(path), sha256=sha, books=books, trades=trades, bbo=bbo,
                    ctx=ctx, candles=candles, counts=counts, dead=dead, stats=dict(stats))
+
+
+def assemble_chunks(source: str, day: str, chunks: list[ex.Chunk], hashes: np.ndarray,
+                    lines: Callable[[set[int]], dict[int, bytes]]) -> FeedDay:
+    """A FeedDay from chunks already extracted (the live path: the day so far), by the very
+    rules `parse_recording` applies. `chunks` are left intact (copies are consumed);
+    `lines` returns the raw text of the line numbers dead letters need."""
+    copies = [dataclasses.replace(c, tables=dict(c.tables)) for c in chunks]
+    return _assemble(Path(source), day, "", copies, hashes, lines)
 
 
 def _fetch_lines(path: Path, wanted: set[int]) -> dict[int, bytes]:

@@ -89,6 +89,18 @@ def replace(
     return len(params)
 
 
+def append(
+    tx: Tx, day: str, source: str, rows: Iterable[Mapping[str, Any]], run_id: str | None = None
+) -> int:
+    """Insert `rows` for `day` without touching its others (the live feed's dead letters;
+    the nightly `raw_feed` later replaces the day with the full set from the recording)."""
+    check_day(day)
+    params = [_params(day, source, i, _as_mapping(r), run_id) for i, r in enumerate(rows)]
+    if params:
+        tx.executemany(_INSERT, params)
+    return len(params)
+
+
 def _created_at(value: str | datetime) -> datetime:
     # SQLite stores ISO text, PostgreSQL a timestamptz: hand back one type, in UTC.
     if isinstance(value, str):

@@ -125,6 +125,12 @@ class Fabric:
         with self.transaction() as tx:
             return dead_letters.replace(tx, day, source, rows, run_id)
 
+    def append_dead_letters(self, day: str, source: str, rows: Iterable[Mapping[str, Any]],
+                            *, run_id: str | None = None) -> int:
+        """Add dead letters to `day` (the live feed); see `replace_dead_letters`."""
+        with self.transaction() as tx:
+            return dead_letters.append(tx, day, source, rows, run_id)
+
     def dead_letters(self, day: str | None = None) -> list[dict[str, Any]]:
         """Dead letters of `day` (every day when None), in file order, as dicts."""
         with self._read() as tx:

@@ -40,7 +40,20 @@ def _trader(options: dict[str, Any]) -> Loop:
     return TraderLoop(trader_settings(section))
 
 
+def _feed(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.feed import FeedLoop
+
+    return FeedLoop(options["settings"].feed, url=options.get("url"), hub=options.get("market"))
+
+
+def _score(options: dict[str, Any]) -> Loop:
+    from lotus_daemon.loops.score import ScoreLoop
+
+    return ScoreLoop(options["settings"], hub=options["market"])
+
+
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.
-LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "dm": _dm,
+LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "feed": _feed,
+                                                      "score": _score, "dm": _dm,
                                                       "trader": _trader}
 DEFAULT_LOOPS = ("router",)

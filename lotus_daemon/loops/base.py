@@ -27,6 +27,7 @@ class LoopContext:
     migrate: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("lotus_daemon"))
+    market: Any = None  # the daemon's lotus_daemon.market.MarketHub (shared by its loops)
 
     def stopping(self) -> bool:
         return self.stop.is_set()

@@ -18,7 +18,7 @@ from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.live import DmLive
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.store.lake import Lake
-from lotus_daemon.loops import Loop, LoopContext
+from lotus_daemon.loops.base import Loop, LoopContext
 
 
 def newest_calibration(home: Any, day: str | None = None) -> Any:

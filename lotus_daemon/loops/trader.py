@@ -28,7 +28,7 @@ from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import event_ts, feed_event
 from lotus_core.trader.store import load_state, persist, save_state
-from lotus_daemon.loops import Loop, LoopContext
+from lotus_daemon.loops.base import Loop, LoopContext
 
 Source = Callable[[int], Iterator[tuple[int, Any]]]
 

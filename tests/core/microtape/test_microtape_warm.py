@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.microtape import MicroTapeParams, build_microtape
-from lotus_core.microtape.testkit import random_feed
 from lotus_core.microtape.warm import day_start_ms, warm_span_ms
+from tests.kits.microtape_kit import random_feed
 
 MIDNIGHT = day_start_ms("2026-01-02")
 # short windows keep the test small; the span covers them all

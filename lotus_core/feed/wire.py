@@ -1,0 +1,143 @@
+"""The Hyperliquid websocket contract as pure functions: subscriptions, acks, errors, routing.
+
+Shared by the replay server (which must answer exactly as the venue does) and the feed
+client (which must match acks and route pushes the same way). See
+shared/contracts/hyperliquid-ws.md. `replayClock` is Lotus' own opt-in subscription: the
+replay server then sends `{"channel":"replayClock","data":{"time":<recorded recv_ts_ms>}}`
+before frames whose recorded receive time changed, so a client can stamp frames with the
+recording's clock (that is how a replay at `--speed max` reproduces the nightly tables).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+GREETING = "Websocket connection established."
+PONG = '{"channel":"pong"}'
+REPLAY_CLOCK = "replayClock"
+DATA_TYPES = ("l2Book", "trades", "bbo", "activeAssetCtx", "candle")
+CONTROL_CHANNELS = frozenset({"subscriptionResponse", "pong", "error"})
+_N_SIG_FIGS = (2, 3, 4, 5, None)
+CANDLE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d",
+                    "1w", "1M")
+
+Key = tuple[Any, ...]
+"""A subscription's identity: (type, coin[, fast | interval]); ("replayClock",)."""
+
+
+class SubscriptionError(ValueError):
+    """A subscription the venue would refuse (`Invalid subscription: ...`)."""
+
+
+def normalise(sub: Any) -> tuple[Key, dict[str, Any]]:
+    """(key, the venue's normalised echo) of a subscription object; SubscriptionError if
+    the venue would refuse it."""
+    if not isinstance(sub, dict):
+        raise SubscriptionError("subscription must be an object")
+    kind = sub.get("type")
+    if kind == REPLAY_CLOCK:
+        return (REPLAY_CLOCK,), {"type": REPLAY_CLOCK}
+    coin = sub.get("coin")
+    if kind not in DATA_TYPES or not isinstance(coin, str) or not coin:
+        raise SubscriptionError(f"unknown type {kind!r} or missing coin")
+    if kind == "l2Book":
+        sig, mant = sub.get("nSigFigs"), sub.get("mantissa")
+        if sig not in _N_SIG_FIGS or (mant is not None and (sig != 5 or mant not in (2, 5))):
+            raise SubscriptionError("bad nSigFigs / mantissa")
+        fast = sub.get("fast") is True
+        echo: dict[str, Any] = {"type": "l2Book", "coin": coin, "nSigFigs": sig,
+                                "mantissa": mant}
+        if fast:
+            echo["fast"] = True
+        return ("l2Book", coin, fast), echo
+    if kind == "candle":
+        interval = sub.get("interval")
+        if interval not in CANDLE_INTERVALS:
+            raise SubscriptionError(f"bad interval {interval!r}")
+        return ("candle", coin, interval), {"type": "candle", "coin": coin, "interval": interval}
+    return (kind, coin), {"type": kind, "coin": coin}
+
+
+def ack(method: str, echo: dict[str, Any]) -> str:
+    return json.dumps({"channel": "subscriptionResponse",
+                       "data": {"method": method, "subscription": echo}}, separators=(",", ":"))
+
+
+def error(prefix: str, detail: str) -> str:
+    return json.dumps({"channel": "error", "data": f"{prefix}{detail}"}, separators=(",", ":"))
+
+
+def ack_key(msg: Any) -> tuple[str, Key] | None:
+    """(method, key) of a subscriptionResponse frame (matched on type + coin + interval/fast,
+    never by equality with what was sent), else None."""
+    if not isinstance(msg, dict) or msg.get("channel") != "subscriptionResponse":
+        return None
+    data = msg.get("data")
+    if not isinstance(data, dict):
+        return None
+    try:
+        key, _ = normalise(data.get("subscription"))
+    except SubscriptionError:
+        return None
+    return str(data.get("method")), key
+
+
+def route(msg: Any) -> Key | None:
+    """The subscription a pushed data frame belongs to (None: not routable to one)."""
+    if not isinstance(msg, dict):
+        return None
+    channel, data = msg.get("channel"), msg.get("data")
+    if data is None:
+        return None
+    try:
+        if channel == "l2Book":
+            return ("l2Book", data["coin"], data.get("fast") is True)
+        if channel == "trades":
+            return ("trades", data[0]["coin"])
+        if channel in ("bbo", "activeAssetCtx"):
+            return (channel, data["coin"])
+        if channel == "candle":
+            return ("candle", data["s"], data["i"])
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return None
+
+
+_LINE = re.compile(rb'^\{\s*"recv_ts_ms"\s*:\s*(-?\d+)\s*,\s*"msg"\s*:\s*(.*)\}\s*$', re.S)
+
+
+def split_record(line: bytes) -> tuple[int, str] | None:
+    """(recv_ts_ms, the message's text exactly as recorded) of a recording line; a recorded
+    plain-text frame comes back as its text. None for a line that is not a record."""
+    m = _LINE.match(line)
+    if m is not None:
+        raw = m.group(2).rstrip()
+        if raw.startswith(b'"'):
+            try:
+                text = json.loads(raw)
+            except ValueError:
+                return None
+            return (int(m.group(1)), text) if isinstance(text, str) else None
+        return int(m.group(1)), raw.decode("utf-8", errors="replace")
+    try:
+        rec = json.loads(line)
+        recv, msg = rec["recv_ts_ms"], rec["msg"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if type(recv) is not int:
+        return None
+    return recv, msg if isinstance(msg, str) else json.dumps(msg, separators=(",", ":"))
+
+
+def record_line(recv_ts_ms: int, text: str) -> bytes:
+    """One recording line for a frame received as `text`: a JSON frame is kept verbatim
+    (re-serialised only if it spans lines), anything else is stored as a JSON string."""
+    try:
+        json.loads(text)
+        body = text if "\n" not in text and "\r" not in text else json.dumps(
+            json.loads(text), separators=(",", ":"))
+    except ValueError:
+        body = json.dumps(text)
+    return f'{{"recv_ts_ms":{int(recv_ts_ms)},"msg":{body}}}\n'.encode()

@@ -1,0 +1,71 @@
+"""The `feed:` and `live:` sections of lotus.yaml (validated here, loaded by lotus_core.config).
+
+`feed.url` defaults to Hyperliquid mainnet (wss://api.hyperliquid.xyz/ws); point it at
+`lotus replay-server` (ws://127.0.0.1:8765) to replay recordings through the same client.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx", "candle"]
+CHANNELS: tuple[Channel, ...] = ("l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
+                                 "candle")
+MAINNET_URL = "wss://api.hyperliquid.xyz/ws"
+TESTNET_URL = "wss://api.hyperliquid-testnet.xyz/ws"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedSettings(_Strict):
+    """The websocket client and the raw recording.
+
+    channels: l2Book (slow, 20 levels), l2BookFast (5 levels, `fast: true`), trades, bbo,
+      activeAssetCtx, candle (interval `candle_interval`).
+    stale_after_s: per subscription type, seconds without a frame (or, for books, without
+      the venue `time` advancing) after which the coin is stale; 0 = never (streams that
+      are silent on a quiet market: trades, bbo, candle).
+    clock: `wall` stamps frames with the receipt time; `replay` subscribes to the replay
+      server's replayClock and stamps frames with the recording's time (replays only).
+    """
+
+    url: str = MAINNET_URL
+    coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
+    candle_interval: str = "1m"
+    ping_interval_s: float = Field(30.0, gt=0)
+    pong_timeout_s: float = Field(10.0, gt=0)
+    backoff_initial_ms: int = Field(250, ge=1)
+    backoff_factor: float = Field(2.0, ge=1)
+    backoff_cap_ms: int = Field(5000, ge=1)
+    backoff_seed: int = 0
+    stale_after_s: dict[str, float] = Field(default_factory=lambda: {
+        "l2Book": 15.0, "l2BookFast": 5.0, "activeAssetCtx": 15.0, "trades": 0.0, "bbo": 0.0,
+        "candle": 0.0})
+    record: bool = True
+    flush_interval_s: float = Field(1.0, gt=0, le=1.0)
+    clock: Literal["wall", "replay"] = "wall"
+
+    @field_validator("url")
+    @classmethod
+    def _ws(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError(f"feed.url must start with ws:// or wss://, got {v!r}")
+        return v
+
+
+class LiveSettings(_Strict):
+    """Live scoring and publication.
+
+    score_every_ms: feed time between two scoring passes (at least the MicroTape cadence).
+    priors_poll_s: how often the active priors version is checked (reload within 1 s).
+    publish: post ALPHA_PROPOSED envelopes for published windows (sig_outbox).
+    """
+
+    score_every_ms: int = Field(1000, ge=50)
+    priors_poll_s: float = Field(0.5, gt=0, le=1.0)
+    publish: bool = True

@@ -1,0 +1,89 @@
+"""Per-subscription staleness: a stream that sends nothing, or whose venue `time` stops
+advancing, for longer than its limit marks its coin stale until it recovers.
+
+All times are the client's clock in ms (the receipt clock live, the recording's clock in a
+replay), so a replay at any speed gives the same stale periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SubKey = tuple[str, str]
+"""(subscription type as in feed.channels, coin)."""
+
+
+@dataclass
+class StalePeriod:
+    coin: str
+    start_ms: int
+    end_ms: int | None = None
+    streams: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Stream:
+    limit_ms: int
+    last_arrival: int | None = None
+    last_time: int | None = None
+    last_advance: int | None = None
+
+
+class StaleTracker:
+    def __init__(self, limits_s: dict[str, float]) -> None:
+        self.limits_ms = {k: int(v * 1000) for k, v in limits_s.items()}
+        self._streams: dict[SubKey, _Stream] = {}
+        self.open: dict[str, StalePeriod] = {}
+        self.closed: list[StalePeriod] = []
+
+    def watch(self, kind: str, coin: str, now_ms: int) -> None:
+        """Start watching a subscription (e.g. on subscribe); silence counts from now."""
+        limit = self.limits_ms.get(kind, 0)
+        if limit > 0 and (kind, coin) not in self._streams:
+            self._streams[(kind, coin)] = _Stream(limit, now_ms, None, now_ms)
+
+    def frame(self, kind: str, coin: str, now_ms: int, venue_time: int | None) -> None:
+        s = self._streams.get((kind, coin))
+        if s is None:
+            return
+        s.last_arrival = now_ms
+        if venue_time is None or s.last_time is None or venue_time > s.last_time:
+            s.last_advance = now_ms
+            s.last_time = venue_time if venue_time is not None else s.last_time
+
+    def stale_streams(self, coin: str, now_ms: int) -> list[str]:
+        out = []
+        for (kind, c), s in self._streams.items():
+            if c != coin:
+                continue
+            quiet = now_ms - (s.last_arrival if s.last_arrival is not None else now_ms)
+            frozen = now_ms - (s.last_advance if s.last_advance is not None else now_ms)
+            if quiet > s.limit_ms or frozen > s.limit_ms:
+                out.append(kind)
+        return sorted(out)
+
+    def check(self, now_ms: int) -> list[StalePeriod]:
+        """Open and close stale periods as of `now_ms`; returns the periods that changed."""
+        changed = []
+        for coin in sorted({c for _, c in self._streams}):
+            bad = self.stale_streams(coin, now_ms)
+            if bad and coin not in self.open:
+                # the period started when the first stream went past its limit
+                start = min(self._since(coin, k) for k in bad)
+                period = StalePeriod(coin, start, None, bad)
+                self.open[coin] = period
+                changed.append(period)
+            elif not bad and coin in self.open:
+                period = self.open.pop(coin)
+                period.end_ms = now_ms
+                self.closed.append(period)
+                changed.append(period)
+        return changed
+
+    def _since(self, coin: str, kind: str) -> int:
+        s = self._streams[(kind, coin)]
+        last = min(x for x in (s.last_arrival, s.last_advance) if x is not None)
+        return last + s.limit_ms
+
+    def is_stale(self, coin: str) -> bool:
+        return coin in self.open

@@ -1,0 +1,336 @@
+"""The feed loop: the websocket client, the raw recording, staleness, and the market hub.
+
+One code path for the real venue and `lotus replay-server`: connect, subscribe to every
+configured channel and coin, read frames. Every frame is appended to the day's recording
+(`lotus_core.live.recorder`) and, every flush, the batch of lines is validated by the very
+code `raw_feed` runs (`lotus_core.feed.extract.extract_chunk`): its dead letters go to the
+fabric's `feed_dead_letter` (source `live:<url>`), and the batch is published on the hub
+for the score loop. Books, trades, contexts and candles are published on the hub as they
+arrive. Pings every `ping_interval_s`; no pong (and no frame: a frame also proves the
+connection alive) within `pong_timeout_s` drops the connection; reconnects back off 250 ms
+x2 to 5 s with seeded jitter, forever, and resubscribe with identical parameters.
+Staleness is tracked per subscription on the client's clock and every stale period is
+logged with its start and end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
+from lotus_core.live.backoff import Backoff
+from lotus_core.live.recorder import DayRecorder, live_feed_dir, utc_day
+from lotus_core.live.settings import FeedSettings
+from lotus_core.live.stale import StalePeriod, StaleTracker
+from lotus_daemon.loops.base import Loop, LoopContext
+from lotus_daemon.market import MarketHub
+
+log = logging.getLogger("lotus_daemon")
+
+_HOUSEKEEP_S = 0.1
+_STALE_CHECK_MS = 100
+_BATCH_LINES = 2000
+_KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "ctx",
+         "candle": "candle"}
+
+
+def subscriptions(cfg: FeedSettings) -> list[dict[str, Any]]:
+    """The subscription objects, in a fixed order (resubscribing sends the same list)."""
+    out: list[dict[str, Any]] = []
+    if cfg.clock == "replay":
+        out.append({"type": REPLAY_CLOCK})
+    for coin in cfg.coins:
+        for ch in cfg.channels:
+            if ch == "l2BookFast":
+                out.append({"type": "l2Book", "coin": coin, "fast": True})
+            elif ch == "candle":
+                out.append({"type": "candle", "coin": coin, "interval": cfg.candle_interval})
+            else:
+                out.append({"type": ch, "coin": coin})
+    return out
+
+
+def stream_kind(key: tuple[Any, ...]) -> str:
+    """The feed.channels name of a routed subscription key."""
+    if key[0] == "l2Book" and key[2]:
+        return "l2BookFast"
+    return str(key[0])
+
+
+class _NoPong(Exception):
+    pass
+
+
+class FeedLoop(Loop):
+    name = "feed"
+    component = "feed"
+
+    def __init__(self, cfg: FeedSettings, url: str | None = None,
+                 hub: MarketHub | None = None) -> None:
+        self.cfg = cfg
+        self.url = url or cfg.url
+        self.hub = hub or MarketHub()
+        self.hub.has_feed = True
+        self.subs = subscriptions(cfg)
+        self.backoff = Backoff(cfg.backoff_initial_ms, cfg.backoff_factor, cfg.backoff_cap_ms,
+                               cfg.backoff_seed)
+        self.stale = StaleTracker(cfg.stale_after_s)
+        self.stale_log: list[StalePeriod] = []
+        self.messages = 0
+        self.data_frames = 0
+        self.connects = 0
+        self.reconnects = 0
+        self.resubscribes = 0
+        self.acked: set[tuple[Any, ...]] = set()
+        self.dead_letters = 0
+        self.server_errors = 0
+        self.last_frame_ms: int | None = None
+        self.last_venue_ms: int | None = None
+        self.last_error: str | None = None
+        self.recorder: DayRecorder | None = None
+        self._replay_ms: int | None = None
+        self._pre_clock: list[str] = []
+        self._batch: list[bytes] = []
+        self._batch_day: str | None = None
+        self._batch_first = 1
+        self._unrecorded_lines = 0
+        self._watching = False
+        self._batch_t0 = 0.0
+        self._last_stale_check = -1
+        self._pong_deadline: float | None = None
+        self._rate = (time.monotonic(), 0, 0.0)
+        self._fabric: Any = None
+
+    # -- clock ----------------------------------------------------------------------------
+    def now_ms(self) -> int | None:
+        if self.cfg.clock == "replay":
+            return self._replay_ms
+        return int(time.time() * 1000)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, ctx: LoopContext) -> None:
+        if self.cfg.record:
+            self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s)
+        with ctx.open_fabric() as fabric:
+            self._fabric = fabric
+            try:
+                asyncio.run(self._main(ctx))
+            finally:
+                self._flush()
+                if self.recorder is not None:
+                    self.recorder.close()
+                self._fabric = None
+                # the end of this feed: a score loop stops once it has scored up to here
+                self.hub.publish("batch", None, self.last_frame_ms or 0, None)
+
+    async def _main(self, ctx: LoopContext) -> None:
+        while not ctx.stopping():
+            try:
+                async with connect(self.url, ping_interval=None, open_timeout=10,
+                                   max_size=2**24, close_timeout=1) as ws:
+                    await self._session(ws, ctx)
+            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed, TimeoutError,
+                    _NoPong) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                ctx.log.info("feed %s: connection lost (%s)", self.url, self.last_error)
+            if ctx.stopping():
+                break
+            self.reconnects += 1
+            delay = self.backoff.next_s()
+            end = time.monotonic() + delay
+            while time.monotonic() < end and not ctx.stopping():
+                await asyncio.sleep(min(0.05, end - time.monotonic()))
+
+    async def _session(self, ws: ClientConnection, ctx: LoopContext) -> None:
+        self.connects += 1
+        if self.connects > 1:
+            self.resubscribes += 1
+        self.acked.clear()
+        for sub in self.subs:
+            await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
+        self._watching = False  # streams are watched from the first frame with a clock
+        keeper = asyncio.create_task(self._housekeep(ws, ctx))
+        try:
+            async for message in ws:
+                self._on_frame(message if isinstance(message, str)
+                               else message.decode("utf-8", "replace"))
+                if len(self._batch) >= _BATCH_LINES:
+                    self._flush()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, _NoPong):
+                await keeper
+        if self._pong_deadline is not None and time.monotonic() > self._pong_deadline:
+            raise _NoPong(f"no pong within {self.cfg.pong_timeout_s} s")
+
+    def _stream_keys(self) -> list[tuple[str, str]]:
+        return [(ch, coin) for coin in self.cfg.coins for ch in self.cfg.channels]
+
+    async def _housekeep(self, ws: ClientConnection, ctx: LoopContext) -> None:
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + self.cfg.ping_interval_s
+        self._pong_deadline = None
+        while True:
+            await asyncio.sleep(_HOUSEKEEP_S)
+            if ctx.stopping():
+                await ws.close()
+                return
+            if loop.time() >= next_ping:
+                await ws.send('{"method":"ping"}')
+                next_ping = loop.time() + self.cfg.ping_interval_s
+                if self._pong_deadline is None:
+                    self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
+            if self._pong_deadline is not None and time.monotonic() > self._pong_deadline:
+                ctx.log.warning("feed %s: no pong within %.0f s; reconnecting", self.url,
+                                self.cfg.pong_timeout_s)
+                if ws.transport is not None:
+                    ws.transport.abort()
+                return
+            if self.recorder is None or self.recorder.tick():
+                self._flush()
+
+    # -- one frame -------------------------------------------------------------------------
+    def _on_frame(self, text: str) -> None:
+        self.messages += 1
+        if self._pong_deadline is not None:
+            # a connection delivering frames is alive: at replay speed the pong can sit
+            # behind thousands of queued frames; silence (no pong, no frame) is what kills
+            self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
+        if text.startswith('{"channel":"replayClock"'):
+            self._replay_ms = int(orjson.loads(text)["data"]["time"])
+            for held in self._pre_clock:
+                self._keep(self._replay_ms, held)
+            self._pre_clock.clear()
+            return
+        now = self.now_ms()
+        if now is None:  # a replay's greeting and acks, before its clock's first tick
+            self._pre_clock.append(text)
+            self._inspect(text, None)
+            return
+        self._keep(now, text)
+        self._inspect(text, now)
+
+    def _keep(self, now: int, text: str) -> None:
+        line = record_line(now, text)
+        day = utc_day(now)
+        if day != self._batch_day:
+            self._flush()
+            self._batch_day = day
+            self._unrecorded_lines = 0
+        if self.recorder is not None:
+            self.recorder.write(now, line)
+            line_no = self.recorder.day_lines
+        else:
+            self._unrecorded_lines += 1
+            line_no = self._unrecorded_lines
+        if not self._batch:
+            self._batch_first = line_no
+            self._batch_t0 = time.perf_counter()
+        self._batch.append(line)
+        self.last_frame_ms = now
+
+    def _inspect(self, text: str, now: int | None) -> None:
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return  # dead-lettered with its batch
+        if not isinstance(msg, dict):
+            return
+        channel = msg.get("channel")
+        if channel == "pong":
+            self._pong_deadline = None
+            return
+        if channel == "subscriptionResponse":
+            got = ack_key(msg)
+            if got is not None and got[0] == "subscribe":
+                self.acked.add(got[1])
+            if len(self.acked) >= len(self.subs):
+                self.backoff.reset()  # a connection that fully subscribed worked
+            return
+        if channel == "error":
+            self.server_errors += 1
+            return
+        key = route(msg)
+        if key is None or now is None:
+            return
+        self.data_frames += 1
+        if not self._watching:
+            for stream in self._stream_keys():
+                self.stale.watch(*stream, now)
+            self._watching = True
+        data = msg["data"]
+        coin = str(key[1])
+        venue = data.get("time") if isinstance(data, dict) else None
+        if isinstance(venue, int):
+            self.last_venue_ms = venue
+        self.stale.frame(stream_kind(key), coin, now, venue if isinstance(venue, int) else None)
+        if now - self._last_stale_check >= _STALE_CHECK_MS:
+            self._check_stale(now)
+        kind = _KIND[key[0]]
+        if self.hub.wanted(kind):
+            self.hub.publish(kind, coin, now, data)
+
+    def _check_stale(self, now: int) -> None:
+        self._last_stale_check = now
+        for period in self.stale.check(now):
+            if period.end_ms is None:
+                self.hub.set_stale(period.coin, True, now, period)
+            else:
+                self.stale_log.append(period)
+                self.hub.set_stale(period.coin, False, now, period)
+                log.info(
+                    "feed: %s stale from %d to %d (%s)", period.coin, period.start_ms,
+                    period.end_ms, ",".join(period.streams))
+
+    # -- batches ---------------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Validate the lines since the last flush with raw_feed's extraction code: dead
+        letters to the fabric, the batch to the hub (for the score loop)."""
+        if self.recorder is not None:
+            self.recorder.flush()
+        if not self._batch or self._batch_day is None:
+            return
+        lines, self._batch = self._batch, []
+        first = self._batch_first
+        chunk = extract_chunk(first, lines)
+        if chunk.dead and self._fabric is not None:
+            rows = [{"line_no": d[0], "recv_ts_ms": d[1], "channel": d[2], "coin": d[3],
+                     "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]
+            self._fabric.append_dead_letters(self._batch_day, f"live:{self.url}", rows)
+            self.dead_letters += len(rows)
+        if self.hub.wanted("batch"):
+            self.hub.publish("batch", None, self.last_frame_ms or 0,
+                             (self._batch_day, first, lines, self._batch_t0))
+
+    def info(self) -> dict[str, Any]:
+        t0, n0, rate = self._rate
+        now = time.monotonic()
+        if now - t0 >= 1.0:
+            rate = (self.messages - n0) / (now - t0)
+            self._rate = (now, self.messages, rate)
+        lag = None
+        if self.last_venue_ms is not None and self.last_frame_ms is not None:
+            lag = self.last_frame_ms - self.last_venue_ms
+        return {"url": self.url, "messages": self.messages, "msgs_per_s": round(rate, 1),
+                "data_frames": self.data_frames, "connects": self.connects,
+                "reconnects": self.reconnects, "resubscribes": self.resubscribes,
+                "stale_coins": self.hub.stale_coins(), "stale_periods": len(self.stale_log),
+                "last_frame_ms": self.last_frame_ms, "lag_ms": lag,
+                "dead_letters": self.dead_letters, "server_errors": self.server_errors,
+                "recorded_lines": self.recorder.lines if self.recorder else 0,
+                "last_error": self.last_error}
+
+    def stale_periods(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in [*self.stale_log, *self.stale.open.values()]]
+

@@ -1,0 +1,224 @@
+"""The score loop: live MicroTape, DSI evidence, windows, scores, curators and publication.
+
+A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's own functions
+over the day so far). It takes the feed loop's recording lines from the market hub, steps
+the engine whenever the feed clock has moved `live.score_every_ms` and it is free, stores
+what became final (`lotus_core.live.store`: live_microtape, live_signal_events), publishes
+rows and windows on the hub, and posts each published window of a coin that was not stale
+at that time as a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as
+its strand id. publish_alpha de-duplicates by the window's dedupe key, so a restarted
+daemon (which re-derives the day from its recording) never posts a window twice.
+The active priors version is polled every `live.priors_poll_s` (<= 1 s) on its own
+thread; the next step scores with it, and every window records the `priors_ver` it used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.config import Settings
+from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.publish import publish_alpha
+from lotus_core.feed.recordings import list_days
+from lotus_core.live.engine import LiveEngine, Step, load_night_context, replace_priors
+from lotus_core.live.recorder import live_feed_dir
+from lotus_core.live.stale import StalePeriod
+from lotus_core.live.store import LiveStore
+from lotus_core.microtape import MicroTapeParams
+from lotus_core.signals.store import read_active_priors
+from lotus_daemon.loops.base import Loop, LoopContext
+from lotus_daemon.market import MarketHub
+
+_STORE_EVERY_MS = 60_000
+_FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
+
+
+def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
+    """Windows whose time falls in a stale period of their coin (never published)."""
+    out = np.zeros(len(windows), dtype=bool)
+    if not periods or len(windows) == 0:
+        return out
+    coin = windows["coin"].astype(str).to_numpy()
+    ts = windows["ts_ms"].to_numpy()
+    for p in periods:
+        end = p.end_ms if p.end_ms is not None else np.iinfo(np.int64).max
+        out |= (coin == p.coin) & (ts >= p.start_ms) & (ts < end)
+    return out
+
+
+class ScoreLoop(Loop):
+    name = "score"
+    component = "score"
+
+    def __init__(self, settings: Settings, hub: MarketHub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
+        self.params = MicroTapeParams(cadence_ms=settings.microtape.cadence_ms)
+        self.steps = 0
+        self.rows = 0
+        self.windows = 0
+        self.posted = 0
+        self.suppressed_stale = 0
+        self.priors_ver = 0
+        self.priors_reloads = 0
+        self.last_step_ms: int | None = None
+        self.last_step_s: float | None = None
+        self.stale_periods: list[StalePeriod] = []
+        self._latest_priors: Any = None
+        self._pending: dict[str, list[pd.DataFrame]] = {"live_microtape": [],
+                                                        "live_signal_events": []}
+        self._stored_at: int | None = None
+        self._oldest: float | None = None  # receipt of the oldest line not yet scored
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self._scored_at: float | None = None
+
+    def run(self, ctx: LoopContext) -> None:
+        store = LiveStore(ctx.home / "live")
+        engine = LiveEngine(self.params, lambda d: load_night_context(self.settings.lake_dir, d),
+                            feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
+        keys = Keyring(ctx.key_dir)
+        poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
+                                  name="score:priors")
+        with ctx.open_fabric() as fabric:
+            self._apply_priors(engine, read_active_priors(fabric))
+            poller.start()
+            clock: int | None = None
+            fed = self.hub.has_feed  # a feed loop sends batches: on stop, wait for its end
+            feed_ended = False
+            stop_seen: float | None = None
+            while True:
+                ev = self.sub.get(timeout=0.05)
+                events = ([ev] if ev else []) + self.sub.drain()
+                for e in events:
+                    if e.kind == "stale":
+                        if isinstance(e.data, StalePeriod) and e.data not in self.stale_periods:
+                            self.stale_periods.append(e.data)
+                        continue
+                    if e.data is None:
+                        feed_ended = True
+                        continue
+                    day, first, lines, t_recv = e.data
+                    if self._oldest is None:
+                        self._oldest = t_recv
+                    if engine.day is None:
+                        self._catch_up(engine, day, store, fabric, keys)
+                    done = engine.add(day, first, lines)
+                    if done is not None:
+                        self._emit(done, store, fabric, keys)
+                        self._store(store, force=True)
+                        store.mark_done(done.day)
+                    clock = e.recv_ts_ms
+                if self._latest_priors is not None:
+                    self._apply_priors(engine, self._latest_priors)
+                if ctx.stopping() and stop_seen is None:
+                    stop_seen = time.monotonic()
+                waiting = fed and not feed_ended and stop_seen is not None and (
+                    time.monotonic() - stop_seen < _FEED_END_WAIT_S)
+                if ctx.stopping() and not events and not waiting:
+                    if clock is not None:
+                        self._step(engine, clock + 1, store, fabric, keys)
+                    self._store(store, force=True)
+                    return
+                due = self.settings.live.score_every_ms
+                if clock is not None and (self.last_step_ms is None
+                                          or clock - self.last_step_ms >= due):
+                    self._step(engine, clock, store, fabric, keys)
+
+    def _catch_up(self, engine: LiveEngine, today: str, store: LiveStore, fabric: Any,
+                  keys: Keyring) -> None:
+        """Finish the recorded days before `today` that an earlier run left unfinished."""
+        feed_dir = live_feed_dir(engine.feed_dir.parent) if engine.feed_dir else None
+        if feed_dir is None or not feed_dir.is_dir():
+            return
+        for day in list_days(feed_dir):
+            if day < today and not store.done(day):
+                step = engine.finish_recorded_day(day)
+                if step is not None:
+                    self._emit(step, store, fabric, keys)
+                self._store(store, force=True)
+                store.mark_done(day)
+        engine.day = None
+
+    def _apply_priors(self, engine: LiveEngine, priors: Any) -> None:
+        self._latest_priors = None
+        if replace_priors(engine, priors):
+            self.priors_reloads += 1
+            self.priors_ver = int(priors.version)
+
+    def _poll_priors(self, ctx: LoopContext) -> None:
+        with ctx.open_fabric() as fabric:
+            while not ctx.stop.wait(self.settings.live.priors_poll_s):
+                try:
+                    self._latest_priors = read_active_priors(fabric)
+                except Exception as exc:  # a brief fabric outage: keep the loaded version
+                    ctx.log.warning("score: reading the active priors failed: %s", exc)
+
+    def _step(self, engine: LiveEngine, now: int, store: LiveStore, fabric: Any,
+              keys: Keyring) -> None:
+        t0 = time.perf_counter()
+        step = engine.step(now)
+        self._scored_at = time.perf_counter()
+        self.last_step_ms = now
+        if step is not None:
+            self._emit(step, store, fabric, keys)
+        if self._oldest is not None:  # tick to scored, tick to envelope committed (seconds)
+            self.latencies.append((self._scored_at - self._oldest,
+                                   time.perf_counter() - self._oldest))
+            self._oldest = None
+        self.steps += 1
+        self.last_step_s = time.perf_counter() - t0
+
+    def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring) -> None:
+        rows, ev = step.rows, step.windows
+        if len(rows):
+            self.rows += len(rows)
+            self._pending["live_microtape"].append(rows.assign(date=step.day))
+            if self.hub.wanted("row"):
+                for rec in rows.to_dict("records"):
+                    self.hub.publish("row", str(rec["coin"]), step.now_ms, rec)
+        if len(ev):
+            stale = stale_mask(ev, self.stale_periods)
+            self.suppressed_stale += int((stale & ev["published"].to_numpy()).sum())
+            post = ev["published"].to_numpy() & ~stale
+            wanted = set(ev.loc[post, "window_id"])
+            bus = step.bus.loc[step.bus["window_id"].isin(wanted)]
+            alphas = [{"sigbus": json.loads(p), "strand_id": w}
+                      for w, p in zip(bus["window_id"], bus["payload"], strict=True)]
+            if alphas and self.settings.live.publish:
+                self.posted += publish_alpha(fabric, alphas, keys)
+            out = ev.assign(stale=stale, posted=post & self.settings.live.publish,
+                            date=step.day)
+            self.windows += len(ev)
+            self._pending["live_signal_events"].append(out)
+            if self.hub.wanted("window"):
+                for rec in out.to_dict("records"):
+                    self.hub.publish("window", str(rec["coin"]), step.now_ms, rec)
+        self._store(store, force=self._stored_at is None
+                    or step.now_ms - self._stored_at >= _STORE_EVERY_MS, now=step.now_ms)
+
+    def _store(self, store: LiveStore, force: bool, now: int | None = None) -> None:
+        if not force:
+            return
+        for table, parts in self._pending.items():
+            if parts:
+                df = pd.concat(parts, ignore_index=True)
+                for day, part in df.groupby("date", sort=True):
+                    store.write_part(table, str(day), part.drop(columns="date"))
+                parts.clear()
+        if now is not None:
+            self._stored_at = now
+
+    def info(self) -> dict[str, Any]:
+        return {"steps": self.steps, "rows": self.rows, "windows": self.windows,
+                "posted": self.posted, "suppressed_stale": self.suppressed_stale,
+                "priors_ver": self.priors_ver, "priors_reloads": self.priors_reloads,
+                "last_step_ms": self.last_step_ms,
+                "last_step_s": None if self.last_step_s is None else round(self.last_step_s, 3)}

@@ -1,0 +1,140 @@
+"""The in-process market hub: how the daemon's loops share the live market.
+
+The feed loop publishes; any loop (score, and later `dm`, `tr`) subscribes. Each
+subscriber gets its own bounded queue, filtered by kind and coin, so a slow consumer never
+blocks the feed (when its queue is full the oldest event is dropped and counted in
+`Subscription.dropped`). The hub also keeps the latest value of each kind per coin and
+the coin's stale flag, for loops that only need "the book now".
+
+Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `trades`
+(the frame's list of trades), `ctx` (activeAssetCtx data), `candle`, `row` (a finished
+MicroTape row: dict of every MICROTAPE_COLUMNS value), `window` (a live scored window),
+`batch` (recording lines: (day, first line number, lines, perf_counter() when the first
+arrived), for the score loop; None when the feed loop ends), `stale`
+(a coin's stale flag changed; data = StalePeriod).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = frozenset({"book", "bbo", "trades", "ctx", "candle", "row", "window", "batch", "stale"})
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    kind: str
+    coin: str | None          # None for events about no single coin (a batch of lines)
+    recv_ts_ms: int           # the client's clock when the data arrived
+    data: Any
+    stale: bool               # the coin's stale flag when the event was published
+
+
+class Subscription:
+    """A consumer's queue. `get(timeout)` returns the next event or None."""
+
+    def __init__(self, hub: MarketHub, kinds: frozenset[str], coins: frozenset[str] | None,
+                 maxsize: int) -> None:
+        self.hub, self.kinds, self.coins = hub, kinds, coins
+        self._q: queue.Queue[MarketEvent] = queue.Queue(maxsize)
+        self.dropped = 0
+
+    def wants(self, ev: MarketEvent) -> bool:
+        return ev.kind in self.kinds and (self.coins is None or ev.coin is None
+                                          or ev.coin in self.coins)
+
+    def put(self, ev: MarketEvent) -> None:
+        while True:
+            try:
+                self._q.put_nowait(ev)
+                return
+            except queue.Full:
+                try:
+                    self._q.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def get(self, timeout: float | None = None) -> MarketEvent | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self, limit: int = 10_000) -> list[MarketEvent]:
+        out: list[MarketEvent] = []
+        while len(out) < limit:
+            try:
+                out.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+
+class MarketHub:
+    """Thread-safe publish/subscribe of market events, plus the latest value per coin."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[Subscription] = []
+        self._latest: dict[tuple[str, str], MarketEvent] = {}
+        self._stale: set[str] = set()
+        self.published = 0
+        self.has_feed = False     # a feed loop publishes here (it ends with a `batch` None)
+
+    def subscribe(self, kinds: Iterable[str], coins: Iterable[str] | None = None,
+                  maxsize: int = 100_000) -> Subscription:
+        kinds = frozenset(kinds)
+        unknown = kinds - KINDS
+        if unknown:
+            raise ValueError(f"unknown market event kinds {sorted(unknown)}; known {sorted(KINDS)}")
+        sub = Subscription(self, kinds, None if coins is None else frozenset(coins), maxsize)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def wanted(self, kind: str) -> bool:
+        """Whether anyone listens for `kind` (lets the publisher skip building events)."""
+        return any(kind in s.kinds for s in self._subs)
+
+    def publish(self, kind: str, coin: str | None, recv_ts_ms: int, data: Any) -> None:
+        ev = MarketEvent(kind, coin, recv_ts_ms, data, coin in self._stale)
+        with self._lock:
+            if coin is not None and kind in ("book", "bbo", "ctx", "candle", "row"):
+                self._latest[(kind, coin)] = ev
+            subs = [s for s in self._subs if s.wants(ev)]
+            self.published += 1
+        for s in subs:
+            s.put(ev)
+
+    def set_stale(self, coin: str, stale: bool, recv_ts_ms: int, period: Any = None) -> None:
+        with self._lock:
+            changed = (coin in self._stale) != stale
+            if stale:
+                self._stale.add(coin)
+            else:
+                self._stale.discard(coin)
+        if changed:
+            self.publish("stale", coin, recv_ts_ms, period)
+
+    def is_stale(self, coin: str) -> bool:
+        return coin in self._stale
+
+    def stale_coins(self) -> list[str]:
+        return sorted(self._stale)
+
+    def latest(self, kind: str, coin: str) -> MarketEvent | None:
+        with self._lock:
+            return self._latest.get((kind, coin))

@@ -1,0 +1,308 @@
+"""`lotus replay-server`: recordings served over a real websocket, speaking the venue's contract.
+
+One replay clock per server walks the recorded frames in receive order at `speed`
+(1 = real time, N = N times faster, None = as fast as the clients read). It starts when
+the first client subscribes; every client gets, from then on, the frames of the channels
+and coins it subscribed to, exactly as recorded — so a late subscriber starts at the
+server's current replay time. Frames are queued per client with a bound: at `max` speed
+the slowest connected client sets the pace and nothing is lost while it stays connected.
+
+Fault injection (`Faults`), in replay seconds since the clock started (at 1x the same as
+wall seconds, and deterministic at `max`): drop every connection every S s (the TCP
+connection is aborted, which the client sees as close code 1006), stall one subscription
+(or every channel of one coin) for S s while the socket stays open, a seeded fraction of
+garbage frames after real ones, and refusing new connections (HTTP 503) for S wall
+seconds after start and after each drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from lotus_core.feed.wire import (
+    GREETING,
+    PONG,
+    REPLAY_CLOCK,
+    Key,
+    SubscriptionError,
+    ack,
+    error,
+    normalise,
+)
+from lotus_replay.source import Frame, days_between, frames
+
+_QUEUE = 20_000
+_YIELD_EVERY = 256
+_MAX_GAP_MS = 3_600_000  # a silence longer than an hour (days apart) is skipped, not waited
+
+
+@dataclass(frozen=True)
+class Faults:
+    drop_every_s: float | None = None
+    stall: str | None = None          # "BTC" (every channel of the coin) or "l2Book:BTC"
+    stall_at_s: float = 0.0
+    stall_for_s: float = 0.0
+    garbage: float = 0.0
+    refuse_for_s: float = 0.0
+    seed: int = 0
+
+    def stalled(self, key: Key | None, rel_s: float) -> bool:
+        if self.stall is None or key is None or key[0] == REPLAY_CLOCK:
+            return False
+        if not self.stall_at_s <= rel_s < self.stall_at_s + self.stall_for_s:
+            return False
+        kind, _, coin = self.stall.rpartition(":")
+        return key[1] == coin and (not kind or key[0] == kind)
+
+
+@dataclass
+class ReplayConfig:
+    feed_dir: Path
+    start: str | None = None
+    end: str | None = None
+    speed: float | None = 1.0         # None: max
+    host: str = "127.0.0.1"
+    port: int = 0
+    faults: Faults = field(default_factory=Faults)
+    settle_s: float = 0.25            # the clock starts this long after the first subscribe
+
+
+_GARBAGE = ("not json at all {", '{"channel":"mystery","data":{}}',
+            '{"channel":"l2Book","data":{"coin":"BTC","time":"soon","levels":[[],[]]}}',
+            '{"channel":"trades","data":[{"coin":"BTC","side":"X"}]}', "[1, 2, 3]")
+
+
+class _Client:
+    def __init__(self, conn: ServerConnection) -> None:
+        self.conn = conn
+        self.subs: dict[Key, dict[str, Any]] = {}
+        self.queue: asyncio.Queue[str] = asyncio.Queue(_QUEUE)
+        self.closed = False
+        self.last_clock: int | None = None
+
+    async def put(self, text: str) -> None:
+        if not self.closed:
+            await self.queue.put(text)
+
+    def shut(self) -> None:
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+@dataclass
+class ReplayStats:
+    frames_read: int = 0
+    frames_sent: int = 0
+    garbage_sent: int = 0
+    drops: int = 0
+    refused: int = 0
+    connections: int = 0
+    replay_ms: int | None = None
+    finished: bool = False
+
+
+class ReplayServer:
+    """The server; `run()` serves until `stop()`; `done` is set when the replay has ended."""
+
+    def __init__(self, cfg: ReplayConfig) -> None:
+        self.cfg = cfg
+        self.days = days_between(Path(cfg.feed_dir), cfg.start, cfg.end)
+        if not self.days:
+            raise FileNotFoundError(
+                f"no recordings in {cfg.feed_dir} between {cfg.start or 'the first day'} and "
+                f"{cfg.end or 'the last day'}")
+        self.stats = ReplayStats()
+        self.done = threading.Event()
+        self.port: int | None = None
+        self._clients: list[_Client] = []
+        self._started: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refuse_until = 0.0
+        self._rng = random.Random(cfg.faults.seed)
+
+    # -- serving -------------------------------------------------------------------------
+    async def run(self, ready: threading.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._started, self._stop = asyncio.Event(), asyncio.Event()
+        self._refuse_until = time.monotonic() + self.cfg.faults.refuse_for_s
+        server: Server
+        async with serve(self._handle, self.cfg.host, self.cfg.port, ping_interval=None,
+                         process_request=self._process_request, max_size=2**24) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            if ready is not None:
+                ready.set()
+            clock = asyncio.create_task(self._clock())
+            await self._stop.wait()
+            clock.cancel()
+            for c in list(self._clients):
+                c.shut()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    def _process_request(self, conn: ServerConnection, request: Any) -> Any:
+        if time.monotonic() < self._refuse_until:
+            self.stats.refused += 1
+            return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE,
+                                "replay server refusing connections (fault injection)\n")
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        client = _Client(conn)
+        self._clients.append(client)
+        self.stats.connections += 1
+        writer = asyncio.create_task(self._write(client))
+        try:
+            await client.put(GREETING)
+            async for message in conn:
+                await self._request(client, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            client.shut()
+            self._clients.remove(client)
+            writer.cancel()
+
+    async def _write(self, client: _Client) -> None:
+        try:
+            while True:
+                text = await client.queue.get()
+                await client.conn.send(text)
+        except (ConnectionClosed, asyncio.CancelledError):
+            client.shut()
+
+    async def _request(self, client: _Client, message: str | bytes) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        try:
+            req = json.loads(text)
+            if not isinstance(req, dict) or req.get("method") not in ("subscribe", "unsubscribe",
+                                                                      "ping"):
+                raise ValueError
+        except ValueError:
+            await client.put(error("Error parsing JSON into valid websocket request: ", text))
+            return
+        method = req["method"]
+        if method == "ping":
+            await client.put(PONG)
+            return
+        sub = req.get("subscription")
+        try:
+            key, echo = normalise(sub)
+        except SubscriptionError:
+            await client.put(error("Invalid subscription: ", json.dumps(sub)))
+            return
+        if method == "subscribe":
+            if key in client.subs:
+                await client.put(error("Already subscribed: ", json.dumps(sub)))
+                return
+            await client.put(ack(method, echo))
+            client.subs[key] = echo
+            assert self._started is not None
+            self._started.set()
+        else:
+            if key not in client.subs:
+                await client.put(error("Already unsubscribed: ", json.dumps(sub)))
+                return
+            del client.subs[key]
+            await client.put(ack(method, echo))
+
+    # -- the replay clock ---------------------------------------------------------------
+    async def _clock(self) -> None:
+        assert self._started is not None
+        await self._started.wait()
+        await asyncio.sleep(self.cfg.settle_s)  # let a client send its whole burst of subscribes
+        loop = asyncio.get_running_loop()
+        faults, speed = self.cfg.faults, self.cfg.speed
+        t0 = loop.time()
+        first: int | None = None
+        next_drop = faults.drop_every_s
+        offset_ms = 0  # replay time skipped between recordings (days apart, or a gap)
+        prev: int | None = None
+        for n, frame in enumerate(frames(Path(self.cfg.feed_dir), self.days)):
+            first = frame.recv_ts_ms if first is None else first
+            if prev is not None and frame.recv_ts_ms - prev > _MAX_GAP_MS:
+                offset_ms += frame.recv_ts_ms - prev - 1
+            prev = frame.recv_ts_ms
+            rel_s = (frame.recv_ts_ms - first - offset_ms) / 1000.0
+            self.stats.frames_read += 1
+            self.stats.replay_ms = frame.recv_ts_ms
+            if speed is not None:
+                delay = t0 + rel_s / speed - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if next_drop is not None and rel_s >= next_drop:
+                self._drop_all()
+                next_drop += faults.drop_every_s or 0.0
+            if faults.stalled(frame.key, rel_s):
+                continue
+            for client in list(self._clients):
+                await self._deliver(client, frame)
+        self.stats.finished = True
+        self.done.set()
+
+    async def _deliver(self, client: _Client, frame: Frame) -> None:
+        if client.closed or not client.subs:
+            return
+        if frame.key is not None and frame.key not in client.subs:
+            return
+        if (REPLAY_CLOCK,) in client.subs and client.last_clock != frame.recv_ts_ms:
+            client.last_clock = frame.recv_ts_ms
+            await client.put(f'{{"channel":"{REPLAY_CLOCK}","data":{{"time":'
+                             f'{frame.recv_ts_ms}}}}}')
+        await client.put(frame.text)
+        self.stats.frames_sent += 1
+        g = self.cfg.faults.garbage
+        if g > 0 and self._rng.random() < g:
+            await client.put(self._rng.choice(_GARBAGE))
+            self.stats.garbage_sent += 1
+
+    def _drop_all(self) -> None:
+        self.stats.drops += 1
+        self._refuse_until = time.monotonic() + self.cfg.faults.refuse_for_s
+        for client in list(self._clients):
+            client.shut()
+            transport = client.conn.transport
+            if transport is not None:
+                transport.abort()
+
+
+class ReplayThread:
+    """A replay server on its own event loop in a background thread (tests, benchmarks)."""
+
+    def __init__(self, cfg: ReplayConfig) -> None:
+        self.server = ReplayServer(cfg)
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="replay-server", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.run(self.server.run(self._ready))
+
+    def __enter__(self) -> ReplayThread:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("replay server did not start")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.server.cfg.host}:{self.server.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+        self._thread.join(10)

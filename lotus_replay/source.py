@@ -1,0 +1,50 @@
+"""The recorded frames of a feed directory, in receive order, with where each one goes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from lotus_core.feed.gzlines import open_lines
+from lotus_core.feed.recordings import list_days, require_recording
+from lotus_core.feed.wire import CONTROL_CHANNELS, Key, route, split_record
+
+
+@dataclass(frozen=True)
+class Frame:
+    recv_ts_ms: int
+    text: str
+    key: Key | None      # None: a data frame that routes to no single subscription
+
+
+def days_between(feed_dir: Path, start: str | None, end: str | None) -> list[str]:
+    days = list_days(feed_dir)
+    return [d for d in days if (start is None or d >= start) and (end is None or d <= end)]
+
+
+def frames(feed_dir: Path, days: list[str]) -> Iterator[Frame]:
+    """Every recorded data frame of `days`. The venue's own greeting, acks, pongs and errors
+    are left out: the server speaks those itself to each client."""
+    for day in days:
+        reader, _ = open_lines(require_recording(feed_dir, day))
+        with reader:
+            for line in reader:
+                rec = split_record(line)
+                if rec is None:
+                    continue
+                recv, text = rec
+                if not text.startswith("{"):
+                    if text.startswith("["):
+                        yield Frame(recv, text, None)
+                    continue  # a recorded plain-text frame (the greeting)
+                try:
+                    msg = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    yield Frame(recv, text, None)
+                    continue
+                if isinstance(msg, dict) and msg.get("channel") in CONTROL_CHANNELS:
+                    continue
+                yield Frame(recv, text, route(msg))

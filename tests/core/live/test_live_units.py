@@ -1,0 +1,97 @@
+"""Backoff, staleness and the crash-safe recorder, on their own."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+from lotus_core.feed.parse import parse_recording
+from lotus_core.feed.wire import record_line
+from lotus_core.live.backoff import Backoff
+from lotus_core.live.recorder import DayRecorder, repair_tail
+from lotus_core.live.stale import StaleTracker
+
+DAY_MS = 1_767_312_000_000  # 2026-01-02 00:00 UTC
+
+
+def test_backoff_doubles_to_the_cap_with_seeded_jitter_and_resets():
+    a, b = Backoff(seed=3), Backoff(seed=3)
+    delays = [a.next_s() for _ in range(8)]
+    assert delays == [b.next_s() for _ in range(8)]  # seeded: the same every run
+    bases = [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert all(base / 2 <= d <= base for d, base in zip(delays, bases, strict=True))
+    a.reset()
+    assert a.next_s() <= 0.25
+
+
+def test_stale_when_silent_or_time_frozen_and_periods_logged():
+    t = StaleTracker({"l2Book": 10.0, "trades": 0.0})
+    t.watch("l2Book", "BTC", 0)
+    t.watch("trades", "BTC", 0)  # limit 0: never stale (a quiet market trades rarely)
+    t.frame("l2Book", "BTC", 1_000, venue_time=1)
+    assert t.check(5_000) == []
+    (opened,) = t.check(11_001)
+    assert opened.coin == "BTC" and opened.start_ms == 11_000 and t.is_stale("BTC")
+    t.frame("l2Book", "BTC", 12_000, venue_time=2)
+    (closed,) = t.check(12_000)
+    assert closed.end_ms == 12_000 and not t.is_stale("BTC")
+    for ms in range(13_000, 30_000, 1_000):  # frames keep coming, venue time stuck
+        t.frame("l2Book", "BTC", ms, venue_time=2)
+    t.check(29_000)
+    assert t.is_stale("BTC") and t.open["BTC"].start_ms == 22_000
+
+
+def _line(ms: int, n: int) -> bytes:
+    return record_line(ms, f'{{"channel":"bbo","data":{{"coin":"BTC","time":{n},"bbo":'
+                       '[{"px":"1.0","sz":"1","n":1},{"px":"2.0","sz":"1","n":1}]}}')
+
+
+def test_recorder_rotates_at_midnight_and_a_torn_tail_is_repaired_on_reopen(tmp_path):
+    rec = DayRecorder(tmp_path)
+    for i in range(5):
+        rec.write(DAY_MS - 3 + i, _line(DAY_MS - 3 + i, i))
+        rec.flush()
+    rec.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-01-01.jsonl.gz",
+                                                          "2026-01-02.jsonl.gz"]
+    day = tmp_path / "2026-01-02.jsonl.gz"
+    assert len(gzip.decompress(day.read_bytes()).splitlines()) == 2
+    whole = day.read_bytes()
+    with open(day, "ab") as f:  # a member torn by a power cut
+        f.write(gzip.compress(bytes(range(256)) * 40)[:40])
+    assert repair_tail(day) == (40, 2)
+    assert day.read_bytes() == whole
+    rec = DayRecorder(tmp_path)  # a restart appends to the same day
+    rec.write(DAY_MS + 10, _line(DAY_MS + 10, 9))
+    rec.close()
+    assert rec.day_lines == 3
+    feed = parse_recording(day)
+    assert feed.stats["lines"] == 3 and not feed.dead and len(feed.bbo) == 3
+
+
+def test_each_flush_is_a_valid_recording_without_close(tmp_path):
+    rec = DayRecorder(tmp_path)
+    rec.write(DAY_MS + 1, _line(DAY_MS + 1, 1))
+    rec.flush()
+    rec.write(DAY_MS + 2, _line(DAY_MS + 2, 2))  # written but not flushed: may be lost
+    fd = os.dup(rec._fd)  # noqa: SLF001 - the file as a killed process leaves it
+    os.close(fd)
+    feed = parse_recording(tmp_path / "2026-01-02.jsonl.gz")
+    assert feed.stats["lines"] == 1 and not feed.dead
+
+
+def test_contract_example_frames_route_to_their_subscription():
+    import json
+
+    from lotus_core.feed.wire import normalise, route
+    from tests.helpers import CONTRACT_FRAMES
+
+    for line in CONTRACT_FRAMES.read_text().splitlines():
+        msg = json.loads(line)
+        key = route(msg)
+        sub = {"type": msg["channel"], "coin": key[1]}
+        if msg["channel"] == "candle":
+            sub["interval"] = msg["data"]["i"]
+        if msg["channel"] == "l2Book" and msg["data"].get("fast"):
+            sub["fast"] = True
+        assert normalise(sub)[0] == key

@@ -1,0 +1,135 @@
+"""The replay server over real loopback sockets: the contract, filtering, faults, late joiners."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from lotus_core.feed.wire import GREETING, split_record
+from lotus_replay.server import Faults, ReplayConfig, ReplayThread
+from tests.helpers import REAL_RECORDING
+
+DAY = "2025-01-26"
+
+
+@pytest.fixture
+def feed_dir(tmp_path):
+    d = tmp_path / "feed"
+    d.mkdir()
+    (d / f"{DAY}.jsonl.gz").write_bytes(REAL_RECORDING.read_bytes())
+    return d
+
+
+def _recorded(channel_coin=None):
+    out = []
+    for line in gzip.decompress(REAL_RECORDING.read_bytes()).splitlines():
+        rec = split_record(line)
+        if rec and rec[1].startswith("{"):
+            msg = json.loads(rec[1])
+            if msg.get("channel") in ("subscriptionResponse", "pong", "error"):
+                continue
+            out.append(rec[1])
+    return out
+
+
+def _recv_until(ws, pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    got = []
+    while time.monotonic() < end:
+        try:
+            text = ws.recv(timeout=max(0.01, end - time.monotonic()))
+        except TimeoutError:
+            break
+        got.append(text)
+        if pred(text, got):
+            break
+    return got
+
+
+def test_contract_greeting_acks_errors_ping(feed_dir):
+    with ReplayThread(ReplayConfig(feed_dir, speed=None)) as srv, connect(srv.url) as ws:
+        assert ws.recv(timeout=5) == GREETING
+        ws.send(json.dumps({"method": "ping"}))
+        assert json.loads(ws.recv(timeout=5)) == {"channel": "pong"}
+        ws.send("not json")
+        err = json.loads(ws.recv(timeout=5))
+        assert err["channel"] == "error"
+        assert err["data"].startswith("Error parsing JSON into valid websocket request: ")
+        ws.send(json.dumps({"method": "subscribe", "subscription": {"type": "nope", "coin": "X"}}))
+        assert json.loads(ws.recv(timeout=5))["data"].startswith("Invalid subscription: ")
+        ws.send(json.dumps({"method": "unsubscribe",
+                            "subscription": {"type": "bbo", "coin": "BTC"}}))
+        assert json.loads(ws.recv(timeout=5))["data"].startswith("Already unsubscribed: ")
+        sub = {"method": "subscribe", "id": 7, "subscription": {"type": "l2Book", "coin": "BTC"}}
+        ws.send(json.dumps(sub))
+        got = _recv_until(ws, lambda t, g: "subscriptionResponse" in t)
+        ackmsg = json.loads(got[-1])
+        assert ackmsg["data"]["subscription"] == {"type": "l2Book", "coin": "BTC",
+                                                  "nSigFigs": None, "mantissa": None}
+        ws.send(json.dumps(sub))
+        got = _recv_until(ws, lambda t, g: '"channel":"error"' in t)
+        assert json.loads(got[-1])["data"].startswith("Already subscribed: ")
+
+
+def test_only_subscribed_frames_exactly_as_recorded(feed_dir):
+    want = [t for t in _recorded() if '"channel":"l2Book"' in t and '"coin":"BTC"' in t]
+    with ReplayThread(ReplayConfig(feed_dir, speed=None)) as srv, connect(srv.url) as ws:
+        ws.recv(timeout=5)
+        ws.send(json.dumps({"method": "subscribe",
+                            "subscription": {"type": "l2Book", "coin": "BTC"}}))
+        got = [t for t in _recv_until(ws, lambda t, g: srv.server.done.is_set()
+                                      and len(g) > len(want), timeout=20)
+               if "subscriptionResponse" not in t]
+    assert got == want
+
+
+def test_several_clients_late_subscriber_starts_at_current_time(feed_dir):
+    frames = [t for t in _recorded() if '"coin":"BTC"' in t or '"s":"BTC"' in t]
+    with (ReplayThread(ReplayConfig(feed_dir, speed=20.0)) as srv, connect(srv.url) as a,
+          connect(srv.url) as b):
+        a.recv(timeout=5)
+        b.recv(timeout=5)
+        for ch in ("l2Book", "trades", "bbo"):
+            a.send(json.dumps({"method": "subscribe",
+                               "subscription": {"type": ch, "coin": "BTC"}}))
+        first = _recv_until(a, lambda t, g: len(g) >= 8)
+        time.sleep(1.0)
+        b.send(json.dumps({"method": "subscribe",
+                           "subscription": {"type": "trades", "coin": "BTC"}}))
+        late = [t for t in _recv_until(b, lambda t, g: len(g) >= 3)
+                if '"channel":"trades"' in t]
+    assert first and late
+    first_trade = next(t for t in frames if '"channel":"trades"' in t)
+    assert late[0] != first_trade  # started where the replay was, not at the beginning
+
+
+def test_faults_drop_1006_refuse_garbage_and_stall(feed_dir):
+    faults = Faults(drop_every_s=2.0, refuse_for_s=0.3, garbage=0.9, seed=3,
+                    stall="BTC", stall_at_s=0.0, stall_for_s=1.0)
+    with ReplayThread(ReplayConfig(feed_dir, speed=4.0, faults=faults)) as srv:
+        with pytest.raises(InvalidStatus):
+            connect(srv.url, open_timeout=5)
+        time.sleep(0.35)
+        ws = connect(srv.url)
+        ws.recv(timeout=5)
+        ws.send(json.dumps({"method": "subscribe",
+                            "subscription": {"type": "l2Book", "coin": "BTC"}}))
+        got = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                got.append(ws.recv(timeout=10))
+        assert closed.value.rcvd is None  # no close frame: the client sees 1006
+        assert ws.protocol.close_code == 1006
+        assert srv.server.stats.refused >= 1 and srv.server.stats.drops == 1
+        assert srv.server.stats.garbage_sent >= 1
+        assert any(not t.startswith("{") or '"mystery"' in t or '"side":"X"' in t
+                   or '"time":"soon"' in t for t in got)
+        data = [json.loads(t) for t in got if t.startswith('{"channel":"l2Book"')]
+        # the first second of replay time was stalled: nothing from it arrived
+        t0 = json.loads(_recorded()[0])["data"]["time"]
+        assert data and min(d["data"]["time"] for d in data) >= t0 + 900
