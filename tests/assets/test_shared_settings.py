@@ -80,12 +80,14 @@ def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
     assert daily_run_config(values) == ops  # what `lotus materialize` passes
     assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == ops
     schedule = loaded.resolve_schedule_def("lotus_nightly")
-    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 1, 4, 0, 30,
-                                                                       tzinfo=UTC))
+    ctx = dg.build_schedule_context(repository_def=loaded.get_repository_def(),
+                                    scheduled_execution_time=datetime(2026, 1, 4, 0, 30,
+                                                                      tzinfo=UTC))
     (request,) = schedule.evaluate_tick(ctx).run_requests
-    assert request.partition_key  # (the last partition: end_offset=1 includes today)
+    assert request.partition_key == "2026-01-03"  # yesterday
     assert job.partitioned_config.get_run_config_for_partition_key(
         request.partition_key) == ops
+    assert request.run_config["ops"] == ops["ops"]  # the nightly run's own config agrees
 
 
 def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
