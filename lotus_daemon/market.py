@@ -138,3 +138,27 @@ class MarketHub:
     def latest(self, kind: str, coin: str) -> MarketEvent | None:
         with self._lock:
             return self._latest.get((kind, coin))
+
+
+class HubRows:
+    """A `RowSource` over the hub: finished MicroTape rows, handed out up to a time.
+
+    The score loop publishes each row once it is final (and the parity test proves those
+    rows equal `microtape_frames`), so a loop that asks for the rows up to an alpha's time
+    gets what the nightly replay (`lotus_core.dm.replay.RowFeed`) hands out for it.
+    Subscribe at construction, before the feed starts, so that no row is missed.
+    """
+
+    def __init__(self, hub: MarketHub) -> None:
+        self._sub = hub.subscribe({"row"})
+        self._held: list[dict[str, Any]] = []
+
+    def until(self, ts_ms: int) -> Iterable[dict[str, Any]]:
+        """The rows with ts_ms <= ts_ms not handed out yet, in (ts_ms, coin) order."""
+        self._held.extend(ev.data for ev in self._sub.drain())
+        self._held.sort(key=lambda r: (int(r["ts_ms"]), str(r["coin"])))
+        cut = 0
+        while cut < len(self._held) and int(self._held[cut]["ts_ms"]) <= ts_ms:
+            cut += 1
+        out, self._held = self._held[:cut], self._held[cut:]
+        return out

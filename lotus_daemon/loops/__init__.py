@@ -27,7 +27,11 @@ def _router(options: dict[str, Any]) -> Loop:
 
 def _dm(options: dict[str, Any]) -> Loop:
     from lotus_daemon.loops.dm import DmLoop
+    from lotus_daemon.market import HubRows
 
+    hub = options.get("market")
+    if hub is not None and "rows" not in options:  # the score loop's rows, as they finish
+        options = {**options, "rows": HubRows(hub)}
     return DmLoop(options)
 
 

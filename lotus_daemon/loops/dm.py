@@ -3,8 +3,9 @@
 On start it loads the `dm:` settings and the newest `dm_calibration` partition of the lake
 (or the conservative prior when there is none), replays its own consumed inbox rows to
 restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
-rows come from `options["rows"]` (a RowSource: the live market hub once merged, or a
-recorded day); without one, every coin is stale and the curators hold.
+rows come from `options["rows"]` (a RowSource): in the daemon, `HubRows` over the market
+hub, i.e. the rows the score loop finishes; in tests and replays, a recorded day. Without
+one, every coin is stale and the curators hold.
 """
 
 from __future__ import annotations
