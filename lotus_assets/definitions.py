@@ -4,22 +4,25 @@
 import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.feed import raw_feed
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
+from lotus_assets.report import REPORT_ASSETS
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.router import FabricKeysResource, default_key_dir
+from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.inbox import fabric_definitions
 from lotus_sensors.schedules import lotus_daily_job, nightly_schedule
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS]
+          *LEARNING_ASSETS, *REPORT_ASSETS]
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -39,10 +42,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     fabric = fabric_definitions(settings)
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=AUDIT_CHECKS,
-        jobs=[lotus_daily_job, *fabric["jobs"]],
+        asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS],
+        jobs=[lotus_daily_job, *fabric["jobs"], *AUTOMATION_JOBS],
         schedules=[nightly_schedule],
-        sensors=fabric["sensors"],
+        sensors=[*fabric["sensors"], *AUTOMATION_SENSORS],
         resources={**build_resources(settings), **fabric["resources"]},
     )
 
