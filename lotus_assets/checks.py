@@ -43,6 +43,7 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
             metadata: dict[str, object], subject: tuple[str, str] = ("module", "sig"),
             metrics: dict[str, float] | None = None) -> dg.AssetCheckResult:
     """The check's result; a failure also posts a WATCHDOG_ALERT (once per check and day)."""
+    passed = bool(passed)
     meta: dict[str, object] = {"detail": detail, **metadata}
     if not passed:
         alert = CheckAlert(name, context.partition_key, detail, subject[0], subject[1],
