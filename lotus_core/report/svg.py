@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -40,7 +40,7 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
                     _text(10, 18, title, 13), *body, "</svg>"])
 
 
-def _scale(lo: float, hi: float, a: float, b: float):  # noqa: ANN202 - a closure
+def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
     span = hi - lo if hi > lo else 1.0
     return lambda v: a + (v - lo) / span * (b - a)
 
