@@ -60,7 +60,7 @@ def print_summary(outcomes: Sequence[Any]) -> None:
     """One line per day; trading columns appear once the DM/Trader tables exist."""
     trading = any("decisions" in o.figures or "fills" in o.figures for o in outcomes)
     head = (f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>6}{'windows':>9}"
-            f"{'published':>10}{'lessons':>9}{'new':>6}{'priors':>8}  {'priors change':<26}")
+            f"{'published':>10}{'lessons':>9}{'proposed':>9}{'priors':>8}  {'priors change':<26}")
     if trading:
         head += f"{'decisions':>10}{'fills':>7}{'paper P&L':>11}"
     click.echo(head)
@@ -69,7 +69,7 @@ def print_summary(outcomes: Sequence[Any]) -> None:
         line = (f"{o.day:<12}{'ok' if o.success else 'FAILED':<8}{f.get('coins', 0):>6}"
                 f"{f.get('frames', 0):>11,}{f.get('dead_letters', 0):>6,}"
                 f"{f.get('windows', 0):>9,}{f.get('published', 0):>10,}"
-                f"{f.get('lessons_active', 0):>9,}{f.get('lessons_proposed', 0):>6,}"
+                f"{f.get('lessons_active', 0):>9,}{f.get('lessons_proposed', 0):>9,}"
                 f"{'v' + str(f['priors_ver']) if 'priors_ver' in f else '-':>8}  "
                 f"{_change(f):<26}")
         if trading:
@@ -81,6 +81,6 @@ def print_summary(outcomes: Sequence[Any]) -> None:
                f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "
                f"{sum(o.figures.get('microtape_rows', 0) for o in outcomes):,} MicroTape rows, "
                f"{sum(o.figures.get('dead_letters', 0) for o in outcomes):,} dead letters")
-    click.echo("lessons = active lessons after the night, new = newly proposed; priors = the "
-               "patch-set version that scores the next day; next: `make dev` (UI), "
+    click.echo("lessons = active after the night, proposed = still gathering evidence; "
+               "priors = the patch-set version that scores the next day; next: `make dev` (UI), "
                "`lotus lessons --date D`, `lotus priors diff A B`")
