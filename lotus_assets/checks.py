@@ -94,16 +94,17 @@ def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: Fab
 
 
 @dg.asset_check(asset="microtape_frames", description="Population stability (PSI) of the "
-                f"key MicroTape features against the previous {TRAINING_DAYS} days <= "
-                f"{H.LIMITS.max_psi}.", **CHECK_KW)
+                f"key MicroTape features against the same hours of the previous "
+                f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi} (intraday seasonality: like "
+                "hours with like).", **CHECK_KW)
 def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                             fabric: FabricResource, fabric_keys: FabricKeysResource,
                             microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
-    hist = _history(lake, "microtape_frames", context.partition_key,
-                    columns=list(H.PSI_FEATURES))
-    if hist.empty:
-        return dg.AssetCheckResult(passed=True, severity=WARN,
-                                   metadata={"detail": "no training window yet"})
+    hist = H.same_hours(_history(lake, "microtape_frames", context.partition_key,
+                                 columns=["ts_ms", *H.PSI_FEATURES]), microtape_frames)
+    if len(hist) < H.LIMITS.min_psi_rows:
+        return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
+            "detail": "no training window at these hours of the day yet"})
     psi = H.feature_psi(hist, microtape_frames)
     bad = {c: v for c, v in psi.items() if v > H.LIMITS.max_psi}
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", not bad,
@@ -141,7 +142,7 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                  fabric: FabricResource, fabric_keys: FabricKeysResource,
                  signal_events: pd.DataFrame) -> dg.AssetCheckResult:
     day = context.partition_key
-    hist = _history(lake, "signal_events", day, columns=["detector_id", "det_sigma"])
+    hist = _history(lake, "signal_events", day, columns=["ts_ms", "detector_id", "det_sigma"])
     if hist.empty:
         return dg.AssetCheckResult(passed=True, severity=WARN,
                                    metadata={"detail": "no training window yet"})
@@ -151,7 +152,9 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
     hist_tape = _history(lake, "microtape_frames", day, columns=tape_cols)
     n_days = max(len({d for d in _days_before(day) if store.exists("signal_events", d)}), 1)
     hours_hist = H.tape_hours(hist_tape) * n_days if len(hist_tape) else 0.0
-    sig_psi = H.psi(hist["det_sigma"].to_numpy(), signal_events["det_sigma"].to_numpy())
+    like = H.same_hours(hist, signal_events)
+    sig_psi = (H.psi(like["det_sigma"].to_numpy(), signal_events["det_sigma"].to_numpy())
+               if len(like) >= H.LIMITS.min_firing_windows else 0.0)
     today = H.firing_rates(signal_events, hours_today)
     shifts = H.firing_shifts(today, H.firing_rates(hist, hours_hist),
                              signal_events["detector_id"].value_counts().to_dict())

@@ -1,9 +1,10 @@
 """Late horizons: a window near midnight has horizons (up to 900 s) that end on the next
 day, so its `signal_eval` rows stay `pending` until the next day's MicroTape exists. The
 `late_horizons_sensor` watches `microtape_frames` materialisations; when day D lands and
-day D-1's `signal_eval` still has pending rows, it requests the `late_horizons` job for
-partition D-1: `signal_eval` (which now reads D-1 and D) and the `loop_report` that plots
-it. One request per (day, materialisation): run_key `late:<D-1>:<storage id>`.
+day D-1's `signal_eval` has pending rows whose horizon ends inside D's tape, it
+requests the `late_horizons` job for partition D-1: `signal_eval` (which now reads D-1
+and D) and the `loop_report` that plots it. One request per (day, materialisation):
+run_key `late:<D-1>:<storage id>`.
 
 The learning stages are not re-run for D-1 (its priors version already scored D); every
 later night's `lessons` reads the filled rows from the lake. docs/automation.md.
@@ -27,12 +28,19 @@ def previous_day(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
-def pending_rows(lake: LakeResource, day: str) -> int:
+def fillable_rows(lake: LakeResource, prev: str, day: str) -> int:
+    """Pending rows of `prev` whose horizon ends inside `day`'s MicroTape (the ones the new
+    day can fill; a recording gap stays pending and asks for nothing)."""
     store = lake.get()
-    if not store.exists("signal_eval", day):
+    if not (store.exists("signal_eval", prev) and store.exists("microtape_frames", day)):
         return 0
-    return int((store.read("signal_eval", day, columns=["status"])["status"]
-                == "pending").sum())
+    ev = store.read("signal_eval", prev, columns=["ts_ms", "horizon_s", "status"])
+    ev = ev[ev["status"] == "pending"]
+    if ev.empty:
+        return 0
+    ts = store.read("microtape_frames", day, columns=["ts_ms"])["ts_ms"]
+    end = ev["ts_ms"] + ev["horizon_s"] * 1000
+    return int(((end >= ts.min()) & (end <= ts.max())).sum())
 
 
 @dg.sensor(job=late_horizons_job, minimum_interval_seconds=60,
@@ -52,7 +60,7 @@ def late_horizons_sensor(context: dg.SensorEvaluationContext, lake: LakeResource
         if not day:
             continue
         prev = previous_day(day)
-        if pending_rows(lake, prev) > 0:
+        if fillable_rows(lake, prev, day) > 0:
             requests.append(dg.RunRequest(partition_key=prev,
                                           run_key=f"late:{prev}:{record.storage_id}",
                                           tags={"lotus/reason": f"next day {day} landed"}))

@@ -32,6 +32,7 @@ class HealthLimits:
     max_firing_ratio: float = 3.0  # windows per hour vs the training window, either way
     min_firing_windows: int = 20
     psi_bins: int = 10
+    min_psi_rows: int = 600  # training rows at today's hours needed before PSI is judged
 
 
 LIMITS = HealthLimits()
@@ -82,6 +83,15 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -
     pe = np.maximum(pe / pe.sum(), 1e-4)
     pa = np.maximum(pa / pa.sum(), 1e-4)
     return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def same_hours(history: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
+    """History rows at the UTC hours of the day that `today` covers: the market has an
+    intraday rhythm (sessions), so a feature is compared with the same hours."""
+    if history.empty or today.empty:
+        return history.iloc[:0]
+    hour = lambda ts: (ts.to_numpy(dtype=np.int64) // 3_600_000) % 24  # noqa: E731
+    return history[np.isin(hour(history["ts_ms"]), np.unique(hour(today["ts_ms"])))]
 
 
 def feature_psi(history: pd.DataFrame, today: pd.DataFrame,

@@ -1,13 +1,15 @@
-"""The researcher's surface through real Dagster runs on three generated one-hour days
-(one coin): 23:00-24:00 on day 1, 00:00-01:00 on day 2 (so day 1's late horizons cross
-midnight), and day 3 from a deliberately shifted market (wider spreads, 4x volatility).
+"""The researcher's surface through real Dagster runs on four generated one-hour days
+(one coin): 23:00-24:00 on day 0, then 00:00-01:00 on days 1-3 (so day 0's late horizons
+cross midnight); day 3 comes from a deliberately shifted market (wider spreads, 4x
+volatility, a thinner touch).
 
 - every materialisation carries dagster/row_count and dagster/column_schema; lessons,
   braids, priors and signal_eval carry their tables; loop_report carries the plots;
-- the late-horizons sensor asks for day 1 once day 2's MicroTape lands, and the run it
-  asks for fills day 1's pending horizons;
+- the late-horizons sensor asks for day 0 (only) once day 1's MicroTape lands, and the run
+  it asks for fills day 0's pending horizons;
 - the drift check passes on the normal day 2 and fails on the shifted day 3, posting one
-  WATCHDOG_ALERT to the curator queue.
+  WATCHDOG_ALERT to the curator queue;
+- a real browser opens a lessons materialisation and finds its table and forest plot.
 """
 
 from __future__ import annotations
@@ -42,29 +44,29 @@ from lotus_sensors.automation import late_horizons_sensor
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]
 
-DAYS = ["2026-03-01", "2026-03-02", "2026-03-03"]
-HOURS = [(23, 24), (0, 1), (0, 1)]
+DAYS = ["2026-02-28", "2026-03-01", "2026-03-02", "2026-03-03"]
+HOURS = [(23, 24), (0, 1), (0, 1), (0, 1)]
 COINS = ["BTC"]
 SEED = 31337
 
 
 def _generate(feed: Path) -> None:
     spec = default_spec()
-    for day, hours in zip(DAYS[:2], HOURS[:2], strict=True):
+    for day, hours in zip(DAYS[:3], HOURS[:3], strict=True):
         generate_days(feed, date.fromisoformat(day), 1, COINS, SEED, spec, hours=hours)
     normal = synth_coins._KNOWN["BTC"]
     shifted = dataclasses.replace(normal, vol_1s_bps=normal.vol_1s_bps * 4,
                                   spread_probs=(0.1, 0.3, 0.6), touch_notional=2_500.0)
     synth_coins._KNOWN["BTC"] = shifted
     try:
-        generate_days(feed, date.fromisoformat(DAYS[2]), 1, COINS, SEED, spec, hours=HOURS[2])
+        generate_days(feed, date.fromisoformat(DAYS[3]), 1, COINS, SEED, spec, hours=HOURS[3])
     finally:
         synth_coins._KNOWN["BTC"] = normal
 
 
 @pytest.fixture(scope="module")
 def surface(tmp_path_factory):
-    """Three days materialised through the lotus_daily job on a persistent instance."""
+    """Four days materialised through the lotus_daily job on a persistent instance."""
     root = tmp_path_factory.mktemp("surface")
     feed = root / "feed"
     _generate(feed)
@@ -91,7 +93,7 @@ def _materialization(result, asset: str) -> dg.AssetMaterialization:
 
 def test_every_materialisation_carries_row_count_and_column_schema(surface):
     _, _, _, results, _ = surface
-    for event in results[DAYS[1]].get_asset_materialization_events():
+    for event in results[DAYS[2]].get_asset_materialization_events():
         meta = event.materialization.metadata
         assert "dagster/row_count" in meta and "dagster/column_schema" in meta, \
             event.asset_key
@@ -100,7 +102,7 @@ def test_every_materialisation_carries_row_count_and_column_schema(surface):
 
 def test_stages_carry_their_tables_and_the_report_its_plots(surface):
     _, _, _, results, _ = surface
-    r = results[DAYS[1]]
+    r = results[DAYS[2]]
     lessons = _materialization(r, "lessons").metadata
     assert "lessons_table" in lessons and "lessons_forest" in lessons
     assert "data:image/svg+xml;base64," in lessons["lessons_forest"].value
@@ -125,8 +127,7 @@ def test_late_horizons_fill_when_the_next_day_lands(surface):
         "lake": LakeResource(root=str(settings.lake_dir.resolve()))},
         definitions=defs)
     out = late_horizons_sensor(ctx)
-    days = sorted({r.partition_key for r in out.run_requests})
-    assert days == [DAYS[0], DAYS[1]][: len(days)] and DAYS[0] in days
+    assert [r.partition_key for r in out.run_requests] == [DAYS[0]]  # gaps ask for nothing
     assert out.cursor is not None
     again = late_horizons_sensor(dg.build_sensor_context(
         instance=instance, cursor=out.cursor, definitions=defs,
@@ -147,24 +148,25 @@ def _check(result, name: str) -> dg.AssetCheckEvaluation:
 
 def test_drift_passes_on_a_normal_day_and_alerts_on_a_shifted_one(surface):
     settings, _, _, results, _ = surface
-    normal = _check(results[DAYS[1]], "microtape_feature_drift")
-    shifted = _check(results[DAYS[2]], "microtape_feature_drift")
+    normal = _check(results[DAYS[2]], "microtape_feature_drift")
+    shifted = _check(results[DAYS[3]], "microtape_feature_drift")
     assert normal.passed, normal.metadata["detail"].value
     assert not shifted.passed
     assert shifted.severity == dg.AssetCheckSeverity.WARN
     assert "PSI" in shifted.metadata["detail"].value
+    assert "psi_spread_bps" in normal.metadata  # judged, not skipped
     with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
         keys = {dict(r)["dedupe_key"] for r in tx.query(
             "SELECT dedupe_key FROM sig_outbox WHERE dedupe_key LIKE 'check:%'")}
-    assert f"check:microtape_feature_drift:{DAYS[2]}" in keys
-    assert f"check:microtape_feature_drift:{DAYS[1]}" not in keys
+    assert f"check:microtape_feature_drift:{DAYS[3]}" in keys
+    assert f"check:microtape_feature_drift:{DAYS[2]}" not in keys
 
 
 def test_health_checks_pass_on_the_normal_day(surface):
     _, _, _, results, _ = surface
     for name in ("raw_feed_dead_letter_rate", "signal_events_schema_and_publication",
                  "lesson_ci_sanity", "priors_caps_and_step"):
-        ev = _check(results[DAYS[1]], name)
+        ev = _check(results[DAYS[2]], name)
         assert ev.passed, (name, ev.metadata.get("detail"))
 
 
@@ -292,7 +294,7 @@ def test_a_lessons_materialisation_shows_its_table_and_forest_plot(surface):
             browser.call("Page.enable")
             browser.call("Page.navigate",
                          url=f"http://127.0.0.1:{port}/assets/lessons?view=events"
-                             f"&partition={DAYS[1]}")
+                             f"&partition={DAYS[2]}")
             browser.wait_for("document.body.innerText.includes('lessons_table')")
             browser.screenshot(ARTIFACTS / "lessons_events.png")
             assert browser.wait_for(SHOW.format(label="lessons_table"))
