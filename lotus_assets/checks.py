@@ -101,12 +101,13 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
                             fabric: FabricResource, fabric_keys: FabricKeysResource,
                             microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
     hist = H.same_hours(_history(lake, "microtape_frames", context.partition_key,
-                                 columns=["ts_ms", *H.PSI_FEATURES]), microtape_frames)
+                                 columns=["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]),
+                        microtape_frames)
     if len(hist) < H.LIMITS.min_psi_rows:
         return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
             "detail": "no training window at these hours of the day yet"})
-    psi = H.feature_psi(hist, microtape_frames)
-    bad = {c: v for c, v in psi.items() if v > H.LIMITS.max_psi}
+    psi = H.feature_psi(hist, microtape_frames, (*H.PSI_FEATURES, *H.PSI_INFO))
+    bad = {c: v for c, v in psi.items() if v > H.LIMITS.max_psi and c in H.PSI_FEATURES}
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", not bad,
                    "; ".join(f"PSI {c} {v:.3f}" for c, v in bad.items()) or "ok",
                    _floats({f"psi_{c}": v for c, v in psi.items()}),

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-PSI_FEATURES = ("spread_bps", "rv_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
+PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
+# reported, not judged: volatility moves with the market's regime by design (a quiet and a
+# trending hour differ by a PSI > 1), so it would alarm on normal days
+PSI_INFO = ("rv_bps",)
 NAN_FEATURES = ("mid_px", "spread_bps", "rv_bps", "book_imb_5", "aggr_imb", "depth_5_rel")
 
 
@@ -70,18 +73,22 @@ def stale_rate(frames: pd.DataFrame, stale_ms: int = LIMITS.stale_ms) -> float:
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -> float:
-    """Population stability index of `actual` against `expected`, on the expected sample's
-    quantile bins (ties merged); empty bins get a 1e-4 floor."""
+    """Population stability index of `actual` against `expected`, on equal-width bins over
+    the expected sample's 0.5-99.5 % range (the ends are open); empty bins get a 1e-4 floor.
+    Equal widths, not quantile edges: a feature with few distinct values (a spread of one
+    tick) would otherwise swing across an edge that sits on one of its values."""
     e = np.asarray(expected, dtype=np.float64)
     a = np.asarray(actual, dtype=np.float64)
     e, a = e[np.isfinite(e)], a[np.isfinite(a)]
     if len(e) < bins or len(a) < bins:
         return 0.0
-    edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
-    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=len(edges) + 1)
-    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1)
-    pe = np.maximum(pe / pe.sum(), 1e-4)
-    pa = np.maximum(pa / pa.sum(), 1e-4)
+    lo, hi = np.quantile(e, [0.005, 0.995])
+    if not hi > lo:
+        return 0.0
+    edges = np.linspace(lo, hi, bins + 1)[1:-1]
+    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=bins) / len(e)
+    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=bins) / len(a)
+    pe, pa = np.maximum(pe, 1e-4), np.maximum(pa, 1e-4)
     return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
