@@ -204,7 +204,8 @@ def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: FabricResou
     ok = order_bad == 0 and p05_bad == 0
     return _result(context, fabric, fabric_keys, "lesson_ci_sanity", ok,
                    f"{order_bad} lesson(s) outside their CI, {p05_bad} active with p05 <= 0",
-                   {"ci_order_violations": order_bad, "active_p05_violations": p05_bad},
+                   {"ci_order_violations": order_bad, "active_p05_violations": p05_bad,
+                    "unsigned_lessons": H.unsigned_lessons(lessons)},
                    metrics={"ci_order_violations": order_bad,
                             "active_p05_violations": p05_bad})
 

@@ -153,16 +153,23 @@ def firing_shifts(today: dict[str, float], history: dict[str, float],
 
 
 def ci_violations(lessons: pd.DataFrame) -> tuple[int, int]:
-    """(rows with ci_lo <= uplift <= ci_hi broken, active rows with p05 <= 0)."""
+    """(rows with ci_lo <= uplift <= ci_hi broken, active rows with p05 <= 0). A lesson
+    whose cross-fit splits disagree (sign 0) carries uplift 0 by design and is not judged
+    (`unsigned_lessons` counts them)."""
     if not len(lessons):
         return 0, 0
     lo, est, hi = (lessons[c].to_numpy(dtype=np.float64) for c in ("ci_lo", "uplift_bps",
                                                                     "ci_hi"))
-    ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(est)
+    signed = (lessons["sign"].to_numpy() != 0) if "sign" in lessons else np.ones(len(est), bool)
+    ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(est) & signed
     order_bad = int((ok & ~((lo <= est + 1e-9) & (est <= hi + 1e-9))).sum())
     active = lessons["state"].astype(str).to_numpy() == "active"
     p05 = lessons["p05"].to_numpy(dtype=np.float64)
     return order_bad, int((active & ~(p05 > 0)).sum())
+
+
+def unsigned_lessons(lessons: pd.DataFrame) -> int:
+    return int((lessons["sign"] == 0).sum()) if len(lessons) and "sign" in lessons else 0
 
 
 def priors_violations(snapshot: pd.DataFrame, theta_bounds: tuple[float, float],

@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 
@@ -279,8 +279,11 @@ SHOW = """(() => {{ const rows = [...document.querySelectorAll('tr')];
   if (!row) return false;
   const link = [...row.querySelectorAll('*')].find(e => e.innerText === '[Show Markdown]');
   if (!link) return false; link.click(); return true; }})()"""
-DIALOG_HAS = """(() => {{ const d = document.querySelector('[role=dialog]') || document.body;
-  return d.querySelectorAll('{selector}').length; }})()"""
+DIALOG_HAS = """(() => [...document.querySelectorAll('[role=dialog]')]
+  .reduce((n, d) => n + d.querySelectorAll('{selector}').length, 0))()"""
+SKIP_WELCOME = """(() => {{ const b = [...document.querySelectorAll('button')]
+  .find(e => e.innerText.trim() === 'Skip'); if (b) {{ b.click(); return true; }}
+  return false; }})()"""
 CLOSE = """(() => { const b = [...document.querySelectorAll('[role=dialog] button')]
   .find(e => /close|ok/i.test(e.innerText)); if (b) { b.click(); return true; }
   document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return true; })()"""
@@ -296,6 +299,10 @@ def test_a_lessons_materialisation_shows_its_table_and_forest_plot(surface):
                          url=f"http://127.0.0.1:{port}/assets/lessons?view=events"
                              f"&partition={DAYS[2]}")
             browser.wait_for("document.body.innerText.includes('lessons_table')")
+            # Dagster's first-visit "Join the community" dialog covers the page
+            with suppress(AssertionError):
+                browser.wait_for(SKIP_WELCOME.format(), timeout=15)
+            time.sleep(1)
             browser.screenshot(ARTIFACTS / "lessons_events.png")
             assert browser.wait_for(SHOW.format(label="lessons_table"))
             assert browser.wait_for(DIALOG_HAS.format(selector="table"))

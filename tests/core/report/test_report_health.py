@@ -30,8 +30,10 @@ def test_gap_and_stale_rates():
 def test_ci_sanity_finds_an_estimate_outside_its_ci_and_an_active_lesson_with_p05_le_0():
     lessons = pd.DataFrame({"ci_lo": [1.0, -1.0, 0.5], "uplift_bps": [2.0, 3.0, 1.0],
                             "ci_hi": [3.0, 2.0, 2.0], "p05": [1.0, -1.0, -0.1],
-                            "state": ["active", "proposed", "active"]})
+                            "state": ["active", "proposed", "active"], "sign": [1, 1, 1]})
     assert H.ci_violations(lessons) == (1, 1)
+    unsigned = lessons.assign(sign=[1, 0, 1])  # splits disagree: uplift 0 by design
+    assert H.ci_violations(unsigned) == (0, 1) and H.unsigned_lessons(unsigned) == 1
 
 
 def test_priors_violations_name_the_key():
