@@ -21,9 +21,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## run: materialise every asset for every fixture day on the embedded default (no server)
+## run: the demo loop on the embedded default (no server): the frozen set of fixtures/loop/
+## (generated on first use, every file checked against the committed manifest's sha256),
+## every asset for every day, and a per-day summary of what the loop learned
+LOOP_FEED ?= $(LOTUS_HOME)/loop-feed
 run: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/lotus materialize --feed-dir fixtures
+	$(BIN)/lotus fixtures ensure --manifest fixtures/loop/manifest.json --out $(LOOP_FEED)
+	$(BIN)/lotus materialize --feed-dir $(LOOP_FEED)
 
 ## test: the whole suite (starts PostgreSQL if it is down)
 test: setup

@@ -15,6 +15,7 @@ the settings of that moment, which merges one `Definitions` per area:
 import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.dm import DM_ASSETS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
@@ -22,6 +23,7 @@ from lotus_assets.feed import raw_feed
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.partitions import size_windows
+from lotus_assets.report import REPORT_ASSETS
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings, load_settings
@@ -31,6 +33,7 @@ from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
+from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.daemon import daemon_definitions
 from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
@@ -38,7 +41,7 @@ from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS]
+          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS, *REPORT_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 
@@ -67,12 +70,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location for `settings` (see the module docstring)."""
     values = shared_values(settings)
     return dg.Definitions.merge(
-        dg.Definitions(assets=build_assets(values), asset_checks=AUDIT_CHECKS),
+        dg.Definitions(assets=build_assets(values), asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
         daily_definitions(settings),
         inbox_definitions(),
         herald_definitions(),
         daemon_definitions(),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
+        dg.Definitions(jobs=AUTOMATION_JOBS, sensors=AUTOMATION_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     )
 

@@ -9,6 +9,7 @@ mapping with end_offset=1; the next day is skipped while it does not exist), han
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import eval_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
@@ -58,6 +59,7 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         "next_day_present": len(days) > 1,
         "hit_rate": {str(h): float(g["hit"].astype(float).mean()) for h, g in per_h},
         "mean_net_bps": {str(h): float(g["net_ret_bps"].mean()) for h, g in per_h},
+        **eval_story(out),
     })
 
 

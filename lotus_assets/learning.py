@@ -9,6 +9,7 @@ in order; `active_priors` for day D writes the patch set that scores day D + 1.
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
@@ -79,6 +80,7 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
         "watchdog_sunset": len(alerts), "window": tw.label, "windows": len(tw.frame),
         "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
                          for r in out[out["state"] == "active"].itertuples())[:20],
+        **lessons_story(out, previous),
     })
 
 
@@ -106,7 +108,8 @@ def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval:
     cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
     out = night.braids(lessons, tw, cfg)
     return dg.Output(out, metadata={"braids": len(out),
-                                    "active": int((out["state"] == "active").sum())})
+                                    "active": int((out["state"] == "active").sum()),
+                                    **braids_story(out)})
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -123,7 +126,8 @@ def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
     out = night.meta_braids(braids, tw, cfg)
     ops = out["op"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={"meta_braids": len(out),
-                                    "ops": {str(k): int(v) for k, v in ops.items()}})
+                                    "ops": {str(k): int(v) for k, v in ops.items()},
+                                    **braids_story(out)})
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -152,6 +156,7 @@ def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
         "patches": len(compiled.patches), "chosen": len(compiled.chosen),
         "dropped": {d.braid_id: d.reason for d in compiled.dropped[:20]},
         "step_scale": compiled.step_scale,
+        **priors_story(out),
     })
 
 

@@ -1,13 +1,38 @@
 """Every learning stage is partitioned by UTC day."""
 
+import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 
 from lotus_core.config.shared import SharedValues
 
-PARTITIONS_START = "2025-01-01"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FALLBACK_START = "2025-01-01"
+_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl\.gz$")
 
+
+def _first_recording(folder: Path) -> str | None:
+    days = sorted(m.group(1) for p in (folder.iterdir() if folder.is_dir() else [])
+                  if (m := _DAY.match(p.name)))
+    return days[0] if days else None
+
+
+def partitions_start(env: dict[str, str] | None = None) -> str:
+    """The first day the UI lists, so it follows the data a user has: LOTUS_PARTITIONS_START
+    (YYYY-MM-DD) if set, else the first recording in LOTUS_FEED_DIR, else the first committed
+    fixture day. `lotus materialize` sets it to its first day when unset."""
+    env = dict(os.environ) if env is None else env
+    if env.get("LOTUS_PARTITIONS_START"):
+        return env["LOTUS_PARTITIONS_START"]
+    feed = env.get("LOTUS_FEED_DIR")
+    return ((_first_recording(Path(feed)) if feed else None) or _first_recording(FIXTURES)
+            or FALLBACK_START)
+
+
+PARTITIONS_START = partitions_start()
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 
 SIZED_BY = "lotus/sized_by"

@@ -135,3 +135,21 @@ def verify(ctx: click.Context, feed_dir: Path | None, regenerate: bool) -> None:
     if bad:
         raise click.ClickException(f"regenerated files differ from the manifest: {bad}")
     click.echo(f"regenerated {len(manifest['files'])} file(s) byte for byte")
+
+
+@fixtures.command()
+@click.option("--manifest", "manifest_path", required=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A committed manifest.json with generator settings (e.g. fixtures/loop/).")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where the frozen set lives (generated there on first use).")
+def ensure(manifest_path: Path, out: Path) -> None:
+    """Materialise a frozen set: generate missing files from the manifest's settings, verify
+    every file's sha256, and refuse (naming it) a file that differs."""
+    from lotus_cli.frozen import FrozenSetError, ensure_frozen_set
+
+    try:
+        names = ensure_frozen_set(manifest_path, out)
+    except FrozenSetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(names)} file(s) in {out} match {manifest_path}")

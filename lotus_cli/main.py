@@ -48,6 +48,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, end: str | None,
                 home: Path | None, as_json: bool, verbose: bool) -> None:
     """Materialise every asset for each day in a range, one Dagster run per day."""
+    _partitions_follow(feed_dir, start)
     from lotus_cli.instance import get_instance
     from lotus_cli.materialize import (
         DayRangeError,
@@ -83,21 +84,21 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
         sys.exit(1)
 
 
+def _partitions_follow(feed_dir: Path | None, start: str | None) -> None:
+    """Before the definitions load: the partitions start at the first day asked for."""
+    import os
+
+    if feed_dir is not None and not os.environ.get("LOTUS_PARTITIONS_START"):
+        days = sorted(p.name[:10] for p in Path(feed_dir).glob("*.jsonl.gz"))
+        first = start or (days[0] if days else None)
+        if first:
+            os.environ["LOTUS_PARTITIONS_START"] = first
+
+
 def _print_summary(outcomes: list) -> None:
-    click.echo(f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>7}{'microtape':>11}"
-               f"{'windows':>9}{'published':>11}{'lessons':>9}{'priors':>8}")
-    for o in outcomes:
-        f = o.figures
-        click.echo(f"{o.day:<12}{'ok' if o.success else 'FAILED':<8}{f.get('coins', 0):>6}"
-                   f"{f.get('frames', 0):>11,}{f.get('dead_letters', 0):>7,}"
-                   f"{f.get('microtape_rows', 0):>11,}{f.get('windows', 0):>9,}"
-                   f"{f.get('published', 0):>11,}{f.get('lessons_active', 0):>9,}"
-                   f"{'v' + str(f['priors_ver']) if 'priors_ver' in f else '-':>8}")
-    ok = sum(o.success for o in outcomes)
-    click.echo(f"{ok}/{len(outcomes)} day(s) materialised; "
-               f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "
-               f"{sum(o.figures.get('microtape_rows', 0) for o in outcomes):,} MicroTape rows, "
-               f"{sum(o.figures.get('dead_letters', 0) for o in outcomes):,} dead letters")
+    from lotus_cli.loop_summary import print_summary
+
+    print_summary(outcomes)
 
 
 @cli.command("dead-letters")

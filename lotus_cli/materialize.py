@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from lotus_assets.definitions import build_definitions
+from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
@@ -28,7 +30,7 @@ class DayOutcome:
     success: bool
     run_id: str
     error: str | None = None
-    figures: dict[str, int] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_days(feed_dir: Path, start: str | None, end: str | None) -> list[str]:
@@ -70,9 +72,9 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
-def day_figures(lake: Lake, day: str) -> dict[str, int]:
+def day_figures(lake: Lake, day: str) -> dict[str, Any]:
     """Headline numbers of a day read back from the lake (what the summary prints)."""
-    out: dict[str, int] = {}
+    out: dict[str, Any] = {}
     if lake.exists("raw_feed", day):
         feed = lake.read("raw_feed", day, columns=["frames", "dead_letters", "coin"])
         out["frames"] = int(feed["frames"].sum())
@@ -90,6 +92,7 @@ def day_figures(lake: Lake, day: str) -> dict[str, int]:
     if lake.exists("active_priors", day):
         ver = lake.read("active_priors", day, columns=["priors_ver"])["priors_ver"]
         out["priors_ver"] = int(ver.iloc[0]) if len(ver) else 0
+    out.update(loop_figures(lake, day))
     return out
 
 

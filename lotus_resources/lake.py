@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
+from lotus_assets.metadata import table_metadata
 from lotus_core.schemas import ASSET_SCHEMAS
 from lotus_core.store.lake import Lake
 
@@ -43,6 +44,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(obj),
             "bytes": path.stat().st_size,
+            **table_metadata(obj),
         })
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

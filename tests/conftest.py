@@ -19,6 +19,8 @@ from lotus_core.store.fabric import Fabric
 from lotus_core.store.url import mask_dsn, sqlite_url
 
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# tests materialise the real 2025-01-26 recording: partitions must reach back to it
+os.environ.setdefault("LOTUS_PARTITIONS_START", "2025-01-01")
 
 
 def _with_database(dsn: str, dbname: str) -> str:

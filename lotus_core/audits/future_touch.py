@@ -1,6 +1,13 @@
 """Future-touch: a detector that only looks back gives the same windows and scores at or
 before t whether or not the tape after t exists. Cutting the tape at t and comparing
-catches any peek ahead (a shifted column, a centred window, a whole-day statistic)."""
+catches any peek ahead (a shifted column, a centred window, a whole-day statistic).
+
+Each cut re-runs the detector on a bounded trailing window, not the whole prefix: the
+frames in (t - lookback - check, t], where lookback is what the spec can see
+(lotus_core.audits.lookback) and check is the stretch before t whose windows are compared
+with the full day's. An honest detector gives the same windows there; a peek ahead does
+not (the frames after t are missing either way), so the audit keeps its power at a cost
+that no longer grows with the hour of the cut."""
 
 from __future__ import annotations
 
@@ -9,8 +16,11 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from lotus_core.audits.result import DEFAULT, FINGERPRINT, AuditConfig, AuditResult, cut
+from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
+from lotus_core.audits.result import DEFAULT, FINGERPRINT, AuditConfig, AuditResult
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.spec import DetectorSpec
 
@@ -48,25 +58,45 @@ def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
     return one_side + int(diff.sum())
 
 
+def trailing(frames: pd.DataFrame, t_ms: int, span_ms: int) -> pd.DataFrame:
+    """The tape as known at t, bounded: every coin's frames with t - span < ts_ms <= t."""
+    ts = frames["ts_ms"].to_numpy()
+    return frames[(ts <= t_ms) & (ts > t_ms - span_ms)].reset_index(drop=True)
+
+
+def _near(df: pd.DataFrame, t_ms: int, check_ms: int) -> pd.DataFrame:
+    ts = df["ts_ms"].to_numpy()
+    return df[(ts <= t_ms) & (ts > t_ms - check_ms)].reset_index(drop=True)
+
+
 def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
                  history: pd.DataFrame | None = None,
                  cfg: AuditConfig = DEFAULT) -> AuditResult:
-    """Mismatching windows/scores at or before each cut t, summed over the cuts; pass iff 0."""
+    """Mismatching windows/scores in the check stretch before each cut t, summed over the
+    cuts; pass iff 0. Each cut runs on a bounded trailing window (module docstring)."""
     full = run_detectors(frames, [spec])
+    cadence = cadence_ms(frames["ts_ms"].to_numpy(dtype=np.int64),
+                         frames["coin"].to_numpy(dtype=object))
+    check_ms = cfg.check_s * 1000
+    det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
     cuts = cut_points(frames, full, cfg.cuts_windows, rng_for(cfg, spec, "future_touch"))
     bad = checked = 0
     for t in cuts:
-        before = full[full["ts_ms"] <= t].reset_index(drop=True)
-        bad += _mismatches(before, run_detectors(cut(frames, t), [spec]), ["raw_strength"])
+        before = _near(full, t, check_ms)
+        after = _near(run_detectors(trailing(frames, t, det_span), [spec]), t, check_ms)
+        bad += _mismatches(before, after, ["raw_strength"])
         checked += len(before)
     score_cuts = [t for t in cuts if (full["ts_ms"] == t).any()][: cfg.cuts_scores]
     if score_cuts:
         def events(f: pd.DataFrame) -> pd.DataFrame:
             return score_day(f, day, fingerprint=FINGERPRINT, history=history,
                              detectors=[spec], evaluate=False).events
+        score_span = scoring_lookback_rows(load_scoring(), [spec], cadence) * cadence + check_ms
         ev = events(frames)
         for t in score_cuts:
-            bad += _mismatches(ev[ev["ts_ms"] <= t], events(cut(frames, t)), list(SCORE_COLUMNS))
+            bad += _mismatches(_near(ev, t, check_ms),
+                               _near(events(trailing(frames, t, score_span)), t, check_ms),
+                               list(SCORE_COLUMNS))
     return AuditResult("future_touch", bad == 0, float(bad), 0.0,
-                       f"{len(cuts)} cuts ({len(score_cuts)} rescored), {checked} windows "
-                       f"checked, {bad} mismatches")
+                       f"{len(cuts)} cuts ({len(score_cuts)} rescored) on trailing windows, "
+                       f"{checked} windows checked, {bad} mismatches")

@@ -25,6 +25,7 @@ class AuditConfig:
     seed: int = 7
     cuts_windows: int = 16  # future-touch cuts checked on windows (cheap)
     cuts_scores: int = 3  # ... and on full scores (score_day per cut)
+    check_s: int = 600  # windows in (t - check_s, t] are compared at each cut
     permutations: int = 200
     alpha: float = 0.05  # label shuffle: significance of a real edge
     max_hit_lift: float = 0.25  # hit rate above 0.75 at p <= alpha is "too good": leakage

@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-BIG = 1e9  # segment offset for segmented running max/min; far above any bps range
-
 
 def coin_blocks(coins: np.ndarray) -> list[tuple[str, int, int]]:
     """(coin, start, stop) of each contiguous block (the MicroTape is sorted by coin, ts)."""
@@ -39,10 +37,10 @@ def rows(seconds: float, cadence: int) -> int:
 
 
 def log_bps(px: np.ndarray) -> np.ndarray:
-    """ln(price) in bps relative to the first price: differences are bps moves."""
-    if len(px) == 0:
-        return np.asarray(px, dtype=np.float64)
-    return np.log(px / px[0]) * 1e4
+    """ln(price) in bps: differences are bps moves. Absolute, not relative to the slice's
+    first price, so a row's value (and every tie between rows) is the same wherever the
+    tape starts: a window computed on a trailing slice equals the one on the whole day."""
+    return np.log(np.asarray(px, dtype=np.float64)) * 1e4
 
 
 def ewm(x: np.ndarray, span: float | None = None, alpha: float | None = None) -> np.ndarray:
@@ -86,9 +84,10 @@ def segment_ids(start: np.ndarray) -> np.ndarray:
 
 
 def seg_cummax(x: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Running max of x since the start of its segment (x must be finite and |x| << BIG)."""
-    off = seg.astype(np.float64) * BIG
-    return np.maximum.accumulate(x + off) - off
+    """Running max of x since the start of its segment, exact: the value does not depend on
+    how many segments came before (a BIG-offset trick lost ~1e-5 bps once the offsets grew,
+    so a window's strength depended on where the tape started)."""
+    return pd.Series(np.asarray(x, dtype=np.float64)).groupby(seg).cummax().to_numpy()
 
 
 def seg_cummin(x: np.ndarray, seg: np.ndarray) -> np.ndarray:
