@@ -11,6 +11,7 @@ from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_core.config import Settings, load_settings
+from lotus_resources.deploy import lake_root, with_deploy
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
@@ -23,7 +24,7 @@ ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS,
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    lake = LakeResource(root=str(settings.lake_dir.resolve()))
+    lake = LakeResource(root=lake_root(settings))
     return {
         "lake": lake,
         "lake_io": LakeIOManager(lake=lake),
@@ -37,14 +38,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Assets and the nightly schedule, plus the module fabric's inbox sensors and jobs."""
     fabric = fabric_definitions(settings)
-    return dg.Definitions(
+    return with_deploy(dg.Definitions(  # the profile's executor and sensors (docs/production.md)
         assets=ASSETS,
         asset_checks=AUDIT_CHECKS,
         jobs=[lotus_daily_job, *fabric["jobs"]],
         schedules=[nightly_schedule],
         sensors=fabric["sensors"],
         resources={**build_resources(settings), **fabric["resources"]},
-    )
+    ), settings)
 
 
 defs = build_definitions(load_settings())

@@ -154,3 +154,6 @@ cli.add_command(status)
 from lotus_cli.daemon import daemon  # noqa: E402
 
 cli.add_command(daemon)
+from lotus_cli.deploy import deploy  # noqa: E402
+
+cli.add_command(deploy)
