@@ -19,7 +19,7 @@ class CelerySettings(_Strict):
 
     broker: str = "pyamqp://guest:guest@127.0.0.1:5672//"
     backend: str = "rpc://"
-    queue: str = Field("lotus", pattern=r"^[A-Za-z0-9_.\-]+$")
+    queue: str = Field(default="lotus", pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
 class DeploySettings(_Strict):
@@ -33,7 +33,7 @@ class DeploySettings(_Strict):
     so a profile may name a sensor another component adds, e.g. daemon_relaunch_sensor)."""
 
     executor: Executor = "in_process"
-    max_concurrent: int = Field(2, ge=1, le=256)
+    max_concurrent: int = Field(default=2, ge=1, le=256)
     start_method: Literal["forkserver", "spawn"] = "forkserver"
     lake_url: str | None = None
     sensors_on: list[str] = Field(default_factory=list)

@@ -155,7 +155,7 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
             run_config=request.run_config, tags=request.tags, instance=instance)
     assert handled.success
     with psycopg.connect(db["fabric"]) as conn:
-        assert conn.execute("SELECT status FROM sig_inbox").fetchall() == [("consumed",)]
+        assert conn.execute("SELECT status FROM sig_inbox").fetchall() == [("processed",)]
 
 
 @contextmanager
