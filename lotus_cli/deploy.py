@@ -51,6 +51,10 @@ def up(ctx: click.Context, as_json: bool) -> None:
     from lotus_core.deploy.up import prepare_fabric
 
     settings = _settings(ctx)
+    if settings.deploy.executor == "celery" and not settings.fabric.startswith("postgres"):
+        raise click.ClickException(
+            "the distributed profile needs the fabric on PostgreSQL (workers on other machines "
+            f"cannot share {settings.fabric}); set LOTUS_FABRIC_URL=postgresql://...")
     body = _summary(settings)
     body["fabric_up"] = prepare_fabric(settings.fabric).as_dict()
     instance = get_instance(settings)
