@@ -6,10 +6,18 @@ import json
 
 import click
 
-from lotus_core.deploy import profile_dir
+from lotus_core.config import ConfigError, Settings, load_settings
+from lotus_core.deploy import ProfileError, profile_dir
 
 
-def _summary(settings) -> dict[str, object]:  # noqa: ANN001 - Settings
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings((ctx.find_root().obj or {}).get("config"))
+    except (ConfigError, ProfileError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _summary(settings: Settings) -> dict[str, object]:
     from lotus_core.store.url import mask_dsn
     from lotus_resources.deploy import lake_root
 
@@ -33,8 +41,6 @@ def deploy() -> None:
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """What the selected profile runs on (executor, lake, fabric, sensors)."""
-    from lotus_cli.main import _settings
-
     body = _summary(_settings(ctx))
     click.echo(json.dumps(body, indent=2) if as_json else
                "\n".join(f"{k}: {v}" for k, v in body.items()))
@@ -47,7 +53,6 @@ def up(ctx: click.Context, as_json: bool) -> None:
     """Migrate the fabric (PostgreSQL: module roles + row-level security) and create the
     Dagster instance's storage in DAGSTER_HOME (seeded from the profile's dagster.yaml)."""
     from lotus_cli.instance import get_instance
-    from lotus_cli.main import _settings
     from lotus_core.deploy.up import prepare_fabric
 
     settings = _settings(ctx)
