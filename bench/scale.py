@@ -105,8 +105,8 @@ def start_workers(n: int, queue: str, env: dict[str, str], logdir: Path) -> list
         workers.append(subprocess.Popen(
             [_lotus_bin("celery"), "-A", "dagster_celery.app",
              "-b", "pyamqp://guest:guest@127.0.0.1:5672//", "worker", "-Q", queue,
-             "-n", f"w{i}@%h", "--pool", "solo", "--prefetch-multiplier=1", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+             "-n", f"w{i}-{queue}@%h", "--pool", "solo", "--prefetch-multiplier=1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True))
     return workers
@@ -197,8 +197,9 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
     out = ["| coins x hours | executor | wall s | sum of step durations s | wall - steps s | "
            "CPU s | load avg (before/after) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
+        cpu = "n/a" if r["mode"] == "forkserver" else f"{r['cpu_s']:.1f}"  # forkserver's own kids
         out.append(f"| {r['coins']} x {_hours(r['hours'])} h | {r['mode']} | {r['wall_s']:.1f} | "
-                   f"{r['step_sum_s']:.1f} | {r['overhead_s']:.1f} | {r['cpu_s']:.1f} | "
+                   f"{r['step_sum_s']:.1f} | {r['overhead_s']:.1f} | {cpu} | "
                    f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
     embedded = sorted((r for r in rows if r["mode"] == "in_process" and r["stages"]),
                       key=lambda r: r["coins"] * _hours(r["hours"]))
@@ -214,6 +215,7 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
     for stage in stages:
         ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
         a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
+        b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
         proj = max(0.0, a + b * coins * day_hours)
         total_day += proj
         chain_day += proj if stage in SEQUENTIAL else 0.0

@@ -165,11 +165,14 @@ def production_env(production: ProductionRun) -> Iterator[None]:
 
 
 def _start_worker(name: str, queue: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A worker on this run's queue. Its node name carries the queue too: Celery's remote
+    control queue is named after the node, and two runs' `w1@host` would lock each other."""
     celery = Path(sys.executable).parent / "celery"
     return subprocess.Popen(
         [str(celery), "-A", "dagster_celery.app", "-b", "pyamqp://guest:guest@127.0.0.1:5672//",
-         "worker", "-Q", queue, "-n", f"{name}@%h", "--pool", "solo", "--prefetch-multiplier=1",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+         "worker", "-Q", queue, "-n", f"{name}-{queue}@%h", "--pool", "solo",
+         "--prefetch-multiplier=1", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "INFO"],
         env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True)
 
@@ -223,5 +226,5 @@ def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
             data = record.dagster_event.engine_event_data
             if data and "Celery worker" in (data.metadata or {}):
                 hosts.add(str(data.metadata["Celery worker"].value).split("@")[0])
-    assert hosts == {"w1", "w2"}, f"steps ran on {hosts}"
+    assert hosts == {f"w1-{queue}", f"w2-{queue}"}, f"steps ran on {hosts}"
     assert [w.returncode for w in workers] == [0, 0]
