@@ -32,6 +32,7 @@ run: setup $(DAGSTER_HOME)/dagster.yaml
 ## test: the whole suite (starts PostgreSQL if it is down)
 test: setup
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-rabbitmq.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy

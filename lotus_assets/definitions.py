@@ -29,6 +29,7 @@ from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_resources.daemon import DaemonResource
+from lotus_resources.deploy import lake_root, with_deploy
 from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
@@ -51,7 +52,7 @@ def build_assets(values: SharedValues) -> list[dg.AssetsDefinition]:
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
-    lake = LakeResource(root=str(settings.lake_dir.resolve()))
+    lake = LakeResource(root=lake_root(settings))
     key_dir = default_key_dir(settings.home)
     return {
         "lake": lake,
@@ -69,8 +70,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location for `settings` (see the module docstring)."""
     values = shared_values(settings)
-    return dg.Definitions.merge(
-        dg.Definitions(assets=build_assets(values), asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
+    return with_deploy(dg.Definitions.merge(  # the profile's executor and sensors
+        dg.Definitions(assets=build_assets(values),
+                       asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
         daily_definitions(settings),
         inbox_definitions(),
         herald_definitions(),
@@ -78,7 +80,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(jobs=AUTOMATION_JOBS, sensors=AUTOMATION_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
-    )
+    ), settings)
 
 
 @dg.definitions

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from lotus_core.config import Settings
+from lotus_core.deploy import profile_file
 
 _REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 _FALLBACK_YAML = "telemetry:\n  enabled: false\n"
@@ -23,8 +24,9 @@ def dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)  # a chosen but missing home is created, seeded
     target = home / "dagster.yaml"
     if not target.exists():
-        if _REPO_DAGSTER_YAML.is_file():
-            shutil.copyfile(_REPO_DAGSTER_YAML, target)
+        seed = profile_file("dagster.yaml") or _REPO_DAGSTER_YAML  # LOTUS_PROFILE's, if set
+        if seed.is_file():
+            shutil.copyfile(seed, target)
         else:
             target.write_text(_FALLBACK_YAML)
     os.environ["DAGSTER_HOME"] = str(home)

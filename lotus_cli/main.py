@@ -161,3 +161,7 @@ cli.add_command(validate)
 from lotus_cli.replay import replay_server  # noqa: E402
 
 cli.add_command(replay_server)
+
+from lotus_cli.deploy import deploy  # noqa: E402
+
+cli.add_command(deploy)

@@ -7,16 +7,17 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from lotus_assets.metadata import table_metadata
 from lotus_core.schemas import ASSET_SCHEMAS
-from lotus_core.store.lake import Lake
+from lotus_core.store.lake import Lake, ObjectLake, open_lake
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Parquet + DuckDB lake rooted at `root` (default `<LOTUS_HOME>/lake`)."""
+    """Parquet + DuckDB lake rooted at `root` (default `<LOTUS_HOME>/lake`): a path every
+    worker reaches, or an object-store URL (lotus_core.store.lake)."""
 
     root: str
 
-    def get(self) -> Lake:
-        return Lake(self.root)
+    def get(self) -> Lake | ObjectLake:
+        return open_lake(self.root)
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -39,11 +40,12 @@ class LakeIOManager(dg.ConfigurableIOManager):
                     description=f"{asset} for {day} failed its schema: {exc}",
                     metadata={"asset": asset, "partition": day}) from exc
 
-        path = self.lake.get().write(asset, day, obj, validate=validate)
+        lake = self.lake.get()
+        path = lake.write(asset, day, obj, validate=validate)
         context.add_output_metadata({
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(obj),
-            "bytes": path.stat().st_size,
+            "bytes": lake.size(asset, day),
             **table_metadata(obj),
         })
 

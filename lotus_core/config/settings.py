@@ -12,6 +12,8 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from lotus_core.config.strict import StrictModel
+from lotus_core.deploy.profile import profile_file
+from lotus_core.deploy.settings import DeploySettings
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,7 @@ class Settings(_Strict):
     dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
     feed: FeedSettings = FeedSettings()
     live: LiveSettings = LiveSettings()
+    deploy: DeploySettings = DeploySettings()
 
     @property
     def lake_dir(self) -> Path:
@@ -103,10 +106,13 @@ def _read_yaml(text: str, where: str) -> dict[str, Any]:
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
                   env: dict[str, str] | None = None) -> Settings:
-    """Defaults < config file (explicit, $LOTUS_CONFIG or ./lotus.yaml) < env < overrides."""
+    """Defaults < $LOTUS_PROFILE's lotus.yaml < config file (explicit, $LOTUS_CONFIG or
+    ./lotus.yaml) < env < overrides."""
     env = dict(os.environ) if env is None else env
     text = resources.files("lotus_core.config").joinpath("defaults.yaml").read_text()
     merged = _read_yaml(text, "the packaged defaults.yaml")
+    if (profile := profile_file("lotus.yaml", env)) is not None:  # LOTUS_PROFILE's layer
+        merged = _merge(merged, _read_yaml(profile.read_text(), str(profile)))
     path = config_file or (Path(env["LOTUS_CONFIG"]) if env.get("LOTUS_CONFIG") else None)
     if path is None and Path("lotus.yaml").is_file():
         path = Path("lotus.yaml")

@@ -1,0 +1,277 @@
+"""Cost of the nightly chain as work grows, and what each executor adds on top of the steps.
+
+    nice -n 10 .venv/bin/python -m bench.scale --coins 1,3 --hours 12-13 \
+        --modes in_process,forkserver,spawn,celery --out bench/results/scale.json
+
+For each coin count a day is generated (`lotus fixtures generate`, seeded), then run once
+through `execute_job` (the path the daemon's runs take) with each executor:
+
+    spawn       Dagster's default before this change: one spawned process per step
+    forkserver  one forked child per step, the stack preloaded once in the forkserver
+    in_process  every step in the run's process (the embedded default now)
+    celery      dagster-celery, RabbitMQ on loopback, 2 `celery` worker processes (solo pool)
+
+Per run: wall time, the sum of the steps' own durations (Dagster's step stats) and their
+difference (what the executor costs: process start-up and imports), CPU seconds (this
+process + its children + the workers). Per stage, in_process only (the steps run in this
+thread): wall, CPU (process_time around the step) and peak RSS (VmHWM, reset at each step
+start via /proc/self/clear_refs). Results are JSON; BENCHMARKS.md and docs/scale.md quote them.
+The machine is shared: the load average before and after each run is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DAY = "2026-01-02"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _lotus_bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def generate(feed: Path, coins: int, hours: str) -> Path:
+    names = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT", "TIA",
+             "INJ", "SEI", "WIF", "PEPE", "NEAR", "ATOM", "DOT", "ADA", "XRP"][:coins]
+    if not (feed / "manifest.json").is_file():
+        subprocess.run([_lotus_bin("lotus"), "fixtures", "generate", "--out", str(feed),
+                        "--from", BENCH_DAY, "--days", "1", "--coins", ",".join(names),
+                        "--hours", hours], check=True, capture_output=True)
+    return feed
+
+
+def _vm(field: str, pid: str = "self") -> int:
+    """kB of a /proc/<pid>/status field (VmHWM: peak RSS; VmRSS: current)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+
+class StageMeter:
+    """Wraps instance.handle_new_event: CPU and peak RSS between STEP_START and the step's end
+    (valid for the in-process executor, whose steps run in this thread)."""
+
+    def __init__(self, instance) -> None:  # noqa: ANN001
+        import dagster as dg
+
+        self.types = dg.DagsterEventType
+        self.open: dict[str, tuple[float, float]] = {}
+        self.stages: dict[str, dict[str, float]] = {}
+        original = instance.handle_new_event
+
+        def hook(event, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+            self.observe(event)
+            return original(event, *args, **kwargs)
+
+        instance.handle_new_event = hook
+
+    def observe(self, event) -> None:  # noqa: ANN001
+        dagster_event = getattr(event, "dagster_event", None)
+        if dagster_event is None or not dagster_event.step_key:
+            return
+        kind, key = dagster_event.event_type, dagster_event.step_key
+        if kind == self.types.STEP_START:
+            Path("/proc/self/clear_refs").write_text("5")  # restart the VmHWM peak
+            self.open[key] = (time.perf_counter(), time.process_time())
+        elif kind in (self.types.STEP_SUCCESS, self.types.STEP_FAILURE) and key in self.open:
+            wall0, cpu0 = self.open.pop(key)
+            self.stages[key] = {"wall_s": time.perf_counter() - wall0,
+                                "cpu_s": time.process_time() - cpu0,
+                                "peak_rss_mb": _vm("VmHWM") / 1024}
+
+
+def start_workers(n: int, queue: str, env: dict[str, str], logdir: Path) -> list:
+    workers = []
+    for i in range(1, n + 1):
+        log = (logdir / f"worker{i}.log").open("wb")
+        workers.append(subprocess.Popen(
+            [_lotus_bin("celery"), "-A", "dagster_celery.app",
+             "-b", "pyamqp://guest:guest@127.0.0.1:5672//", "worker", "-Q", queue,
+             "-n", f"w{i}-{queue}@%h", "--pool", "solo", "--prefetch-multiplier=1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
+            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True))
+    return workers
+
+
+def stop_workers(workers: list) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
+def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
+    """One day through `execute_job` on `mode`'s executor, in a fresh home and instance."""
+    import dagster as dg
+
+    home = work / f"home_{mode}"
+    dagster_home = work / f"dagster_{mode}"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    executor = {"in_process": "in_process", "forkserver": "multiprocess",
+                "spawn": "multiprocess", "celery": "celery"}[mode]
+    queue = f"lotus_bench_{secrets.token_hex(4)}"
+    config = work / f"lotus_{mode}.yaml"
+    config.write_text(json.dumps({"deploy": {
+        "executor": executor, "max_concurrent": 2,
+        "start_method": "spawn" if mode == "spawn" else "forkserver",
+        "celery": {"queue": queue}}}))
+    env = {"LOTUS_HOME": str(home), "LOTUS_FEED_DIR": str(feed), "LOTUS_CONFIG": str(config),
+           "DAGSTER_HOME": str(dagster_home)}
+    os.environ.update(env)
+    from lotus_assets.production import run_day_out_of_process
+    from lotus_core.config import load_settings
+
+    settings = load_settings()
+    workers = start_workers(workers_n, queue, env, work) if mode == "celery" else []
+    load_before = os.getloadavg()[0]
+    with dg.DagsterInstance.get() as instance:
+        meter = StageMeter(instance) if mode == "in_process" else None
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        try:
+            result = run_day_out_of_process(settings, BENCH_DAY, instance)
+            wall = time.perf_counter() - t0
+            worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
+            worker_peak = max((_vm("VmHWM", str(w.pid)) for w in workers), default=0) / 1024
+        finally:
+            stop_workers(workers)
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stats = instance.get_run_step_stats(result.run_id)
+    steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
+    cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
+           + kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime + worker_cpu)
+    return {"mode": mode, "success": result.success, "wall_s": wall,
+            "step_sum_s": sum(steps.values()), "overhead_s": wall - sum(steps.values()),
+            "steps": len(steps), "cpu_s": cpu, "worker_peak_rss_mb": worker_peak,
+            "step_wall_s": steps, "stages": meter.stages if meter else {},
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+SEQUENTIAL = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors",
+              "watchdog_alerts")  # day d needs day d-1 of this chain: a backfill runs it in order
+
+
+def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares y = a + b x (a line through two points when there are two)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def _hours(spec: str) -> int:
+    start, end = (int(x) for x in spec.split("-"))
+    return end - start
+
+
+def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24) -> str:
+    """Markdown: executors, stages, fitted growth per coin-hour, the paper projection."""
+    out = ["| coins x hours | executor | wall s | sum of step durations s | wall - steps s | "
+           "CPU s | load avg (before/after) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cpu = "n/a" if r["mode"] == "forkserver" else f"{r['cpu_s']:.1f}"  # forkserver's own kids
+        out.append(f"| {r['coins']} x {_hours(r['hours'])} h | {r['mode']} | {r['wall_s']:.1f} | "
+                   f"{r['step_sum_s']:.1f} | {r['overhead_s']:.1f} | {cpu} | "
+                   f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
+    embedded = sorted((r for r in rows if r["mode"] == "in_process" and r["stages"]),
+                      key=lambda r: r["coins"] * _hours(r["hours"]))
+    if not embedded:
+        return "\n".join(out)
+    stages = sorted(embedded[-1]["stages"], key=lambda k: -embedded[-1]["stages"][k]["cpu_s"])
+    head = " | ".join(f"{r['coins']}x{_hours(r['hours'])}h CPU s / peak MB" for r in embedded)
+    out += ["", f"| stage | {head} | fitted CPU s = a + b x coin-hours | "
+            f"{coins} coins x {day_hours} h, CPU s |",
+            "|---|" + "---|" * (len(embedded) + 2)]
+    xs = [float(r["coins"] * _hours(r["hours"])) for r in embedded]
+    total_day, chain_day = 0.0, 0.0
+    for stage in stages:
+        ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
+        a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
+        b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
+        proj = max(0.0, a + b * coins * day_hours)
+        total_day += proj
+        chain_day += proj if stage in SEQUENTIAL else 0.0
+        cells = " | ".join(f"{r['stages'].get(stage, {}).get('cpu_s', 0):.2f} / "
+                           f"{r['stages'].get(stage, {}).get('peak_rss_mb', 0):.0f}"
+                           for r in embedded)
+        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {proj:,.0f} |")
+    out += ["", f"Projection, {coins} coins x {day_hours} h x {days} days: "
+            f"{total_day * days / 3600:,.1f} CPU h in all; the day-ordered learning chain "
+            f"({', '.join(SEQUENTIAL)}) {chain_day * days / 3600:,.1f} h of it.", "",
+            "| workers N | hours (max(total/N, chain)) |", "|---|---|"]
+    for n in (1, 2, 4, 8, 16, 32, 64):
+        hours = max(total_day * days / n, chain_day * days) / 3600
+        out.append(f"| {n} | {hours:,.1f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--coins", default="1,3")
+    parser.add_argument("--hours", default="12-13")
+    parser.add_argument("--modes", default="in_process,forkserver,spawn,celery")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--report", action="store_true", help="print the tables from --out")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.out.read_text())))
+        return
+    work_root = args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))
+    out: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []
+    for coins in [int(c) for c in args.coins.split(",")]:
+        feed = generate(work_root / f"feed_{coins}c_{args.hours}", coins, args.hours)
+        for mode in args.modes.split(","):
+            # one fresh interpreter per run: no warm imports or caches carried between modes
+            row_file = work_root / f"row_{coins}_{mode}.json"
+            subprocess.run([sys.executable, "-m", "bench.scale", "--one", mode, str(feed),
+                            str(work_root / f"run_{coins}c_{mode}_{secrets.token_hex(3)}"),
+                            str(args.workers), str(row_file)], check=True, cwd=REPO)
+            row = json.loads(row_file.read_text())
+            row.update({"coins": coins, "hours": args.hours,
+                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                        "cpus": os.cpu_count()})
+            print(json.dumps({k: v for k, v in row.items()
+                              if k not in ("step_wall_s", "stages")}), flush=True)
+            out.append(row)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        mode, feed, work, workers_n, row_file = sys.argv[2:7]
+        Path(work).mkdir(parents=True)
+        row = run_mode(mode, Path(feed), Path(work), int(workers_n))
+        Path(row_file).write_text(json.dumps(row))
+    else:
+        main()
