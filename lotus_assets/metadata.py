@@ -1,7 +1,7 @@
-"""Metadata every materialisation carries so the Dagster UI can show and plot it:
-`dagster/row_count` and `dagster/column_schema` for any table, plus helpers that turn a
-stage's headline scalars into numeric metadata (Dagster plots those by partition) and
-its tables into Markdown (rendered in the asset's materialisation panel)."""
+"""Helpers that turn a stage's headline scalars into numeric metadata (Dagster plots those
+by partition) and its tables into Markdown (rendered in the asset's materialisation panel).
+`dagster/row_count` and `dagster/column_schema` come from the lake IO manager
+(`lotus_resources.table_metadata`) for every table."""
 
 from __future__ import annotations
 
@@ -11,18 +11,6 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
-
-
-def _type_name(s: pd.Series) -> str:
-    return str(s.dtype)
-
-
-def table_metadata(df: pd.DataFrame) -> dict[str, Any]:
-    """Row count and column schema (name and dtype of every column)."""
-    schema = dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=_type_name(df[c]))
-                                     for c in df.columns])
-    return {"dagster/row_count": dg.MetadataValue.int(len(df)),
-            "dagster/column_schema": dg.MetadataValue.table_schema(schema)}
 
 
 def numeric(values: Mapping[str, float | int | None]) -> dict[str, Any]:

@@ -5,9 +5,9 @@ import dagster as dg
 import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
-from lotus_assets.metadata import table_metadata
 from lotus_core.schemas import ASSET_SCHEMAS
 from lotus_core.store.lake import Lake, ObjectLake, open_lake
+from lotus_resources.table_metadata import table_metadata
 
 
 class LakeResource(dg.ConfigurableResource):
