@@ -25,7 +25,7 @@ from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.replay import replay
-from lotus_core.dm.testkit import DAY0_MS, alpha_stream, planted_training, tape_rows
+from tests.kits.dm_kit import DAY0_MS, alpha_stream, planted_training, tape_rows
 
 LAM = 5.0
 TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9}

@@ -69,7 +69,7 @@ def dm_calibration(context: dg.AssetExecutionContext, events: pd.DataFrame,
         "prior": int((table["status"] == "prior").sum()),
         "reliability": {f"{r.detector_id}@{r.horizon_s}s": round(float(r.reliability), 4)
                         for r in table.itertuples()},
-    })  # fmt: skip
+    })
 
 
 def _empty_eval() -> pd.DataFrame:
@@ -81,7 +81,7 @@ def _empty_eval() -> pd.DataFrame:
                          "fwd_ret_bps": pd.Series([], dtype="float64"),
                          "net_ret_bps": pd.Series([], dtype="float64"),
                          "hit": pd.Series([], dtype="boolean"),
-                         "status": pd.Series([], dtype="str")})  # fmt: skip
+                         "status": pd.Series([], dtype="str")})
 
 
 @dg.asset(
@@ -125,7 +125,7 @@ def dm_decisions(context: dg.AssetExecutionContext, signal_events: pd.DataFrame,
         "net_max": round(max(result.net, default=0.0), 8),
         "solve_ms_p50": round(float(np.percentile(solve, 50)), 3) if len(solve) else None,
         "solve_ms_p99": round(float(np.percentile(solve, 99)), 3) if len(solve) else None,
-    })  # fmt: skip
+    })
 
 
 DM_ASSETS = [dm_calibration, dm_decisions]

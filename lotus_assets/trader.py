@@ -45,7 +45,7 @@ def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
                  if store.exists(DECISIONS, day) else [])
     prev_day = _previous_day(day)
     previous = store.read("paper_trades", prev_day) if store.exists("paper_trades", prev_day) \
-        else None  # fmt: skip
+        else None
     triggers = any(d.ticket.get("dm_trigger") for d in decisions)
     rows = (store.read("microtape_frames", day)
             if triggers and store.exists("microtape_frames", day) else None)

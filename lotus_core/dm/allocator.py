@@ -154,7 +154,7 @@ class Allocator:
         n = self.n
         for name, arr in (("mu", inp.mu), ("w0", inp.w0), ("cost", inp.cost),
                           ("liquidity", inp.liquidity), ("kelly", inp.kelly),
-                          ("asset_cap", inp.asset_cap)):  # fmt: skip
+                          ("asset_cap", inp.asset_cap)):
             a = np.array(arr, dtype=np.float64)
             if a.shape != (n,) or not np.all(np.isfinite(a)):
                 raise ValueError(f"allocator input {name} must be {n} finite numbers")
@@ -198,11 +198,11 @@ class Allocator:
             risk=float(np.linalg.norm(np.asarray(self.F.value) @ w)), solve_ms=ms,
             solver_status=status,
             duals=duals,
-        )  # fmt: skip
+        )
 
     def _hold(self, w0: np.ndarray, ms: float, status: str, reason: str) -> Allocation:
         return Allocation("hold", w0.copy(), (), float("nan"), 0.0, 0.0, float("nan"), ms,
-                          status, reason)  # fmt: skip
+                          status, reason)
 
     def _binding(self) -> tuple[tuple[str, ...], dict[str, float]]:
         out: list[str] = []
@@ -237,5 +237,5 @@ class Allocator:
         if breaches:
             return (f"{status}: the current book breaches " + "; ".join(breaches)
                     + f" and the trade limits (turnover {inp.turnover:.4g}, liquidity) "
-                    "cannot bring it back")  # fmt: skip
+                    "cannot bring it back")
         return f"{status}: no allocation satisfies every limit"

@@ -102,5 +102,5 @@ def from_signal_events(events: pd.DataFrame) -> list[AlphaEvent]:
             direction=_direction(float(row.signal), "signal_events.signal"),
             curated_sigma=float(row.curated_sigma),
             meta=tuple((k, float(getattr(row, k))) for k in META_KEYS),
-        ))  # fmt: skip
+        ))
     return out

@@ -28,7 +28,7 @@ class Multipliers:
 
     def as_ticket(self) -> dict[str, float]:
         return {"timing": round(self.timing, 6), "entrainment": round(self.entrainment, 6),
-                "asymmetry": round(self.asymmetry, 6)}  # fmt: skip
+                "asymmetry": round(self.asymmetry, 6)}
 
 
 def _scale(value: float, cfg: BudgetSettings, cap: float) -> float:

@@ -37,7 +37,7 @@ CALIBRATION_COLUMNS = [
     "detector_id", "horizon_s", "status", "n", "days", "train_window", "x_knots", "mu_knots",
     "hit_knots", "n_knots", "sigma_bps", "reliability", "mse_oof", "mse_null", "cost_bps",
     "coin_offsets", "corr",
-]  # fmt: skip
+]
 BIN_MIN = 30
 MAX_BINS = 20
 
@@ -119,7 +119,7 @@ def _corr(frame: pd.DataFrame, horizon_s: int, min_overlap: int) -> dict[str, di
         return {}
     f = frame.assign(bucket=frame["ts_ms"] // (horizon_s * 1000))
     wide = f.pivot_table(index=["coin", "bucket"], columns="detector_id", values="y",
-                         aggfunc="mean")  # fmt: skip
+                         aggfunc="mean")
     out: dict[str, dict[str, float]] = {}
     cols = sorted(wide.columns)
     for i, a in enumerate(cols):
@@ -152,7 +152,7 @@ def training_frame(events: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
         "y": m["fwd_ret_bps"].to_numpy(dtype=np.float64),
         "hit": m["hit"].astype(float).to_numpy(dtype=np.float64),
         "cost": (m["fwd_ret_bps"] - m["net_ret_bps"]).to_numpy(dtype=np.float64),
-    })  # fmt: skip
+    })
 
 
 def _prior_row(detector: str, h: int, g: pd.DataFrame, cfg: CalibrationSettings,
@@ -166,7 +166,7 @@ def _prior_row(detector: str, h: int, g: pd.DataFrame, cfg: CalibrationSettings,
         "n_knots": json.dumps([max(len(g), 1)] * 2), "sigma_bps": sigma if sigma > 0 else
         cfg.prior_sigma_bps, "reliability": 0.0, "mse_oof": math.nan, "mse_null": math.nan,
         "cost_bps": cost, "coin_offsets": "{}", "corr": json.dumps(corr, sort_keys=True),
-    }  # fmt: skip
+    }
 
 
 def fit_calibration(train: pd.DataFrame, cfg: CalibrationSettings, window: str,
@@ -207,7 +207,7 @@ def fit_calibration(train: pd.DataFrame, cfg: CalibrationSettings, window: str,
                 "cost_bps": float(g["cost"].mean()),
                 "coin_offsets": json.dumps(offsets, sort_keys=True),
                 "corr": json.dumps(corr.get(det, {}), sort_keys=True),
-            })  # fmt: skip
+            })
     out = pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
     return out.astype({"horizon_s": np.int64, "n": np.int64, "days": np.int64}).reset_index(
         drop=True)
@@ -265,7 +265,7 @@ class Calibration:
             mu_bps=s * mu, mu_raw_bps=s * mu_raw, sigma_bps=float(r["sigma_bps"]),
             p_hit=0.5 + lam * (p_raw - 0.5), reliability=lam, lo_bps=lo_s, hi_bps=hi_s,
             cost_bps=float(r["cost_bps"]), status=str(r["status"]),
-        )  # fmt: skip
+        )
 
 
 def empty_calibration(cfg: CalibrationSettings) -> Calibration:

@@ -30,7 +30,7 @@ class CurationEntry:
 
     def as_dict(self) -> dict[str, object]:
         return {"coin": self.coin, "curator": self.curator, "kind": self.kind,
-                "value": round(self.value, 9), "reason": self.reason}  # fmt: skip
+                "value": round(self.value, 9), "reason": self.reason}
 
 
 def stale(coin: str, quote: Quote | None, now_ms: int, stale_ms: int) -> CurationEntry | None:

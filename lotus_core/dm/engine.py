@@ -83,7 +83,7 @@ class DmEngine:
         self.cadence_ms = cadence_ms
         a = settings.allocator
         self.market = MarketState(self.coins, cadence_ms=cadence_ms, window=cov_window,
-                                  liquidity_bps=a.liquidity_bps)  # fmt: skip
+                                  liquidity_bps=a.liquidity_bps)
         self.allocator = Allocator(self.n, a.risk_aversion, a.tether, a.solver, self.coins)
         self.book = BookState(np.zeros(self.n))
         self.alphas: dict[str, list[AlphaEvent]] = {c: [] for c in self.coins}
@@ -140,7 +140,7 @@ class DmEngine:
         base = [blend(self.alphas[c], self.calib, fz.base_horizon_s, now, fz) for c in self.coins]
         tilt = [blend(self.alphas[c], self.calib, fz.tilt_horizon_s, now, fz) for c in self.coins]
         step_cov = self.market.covariance_bps2(a.cov_method, a.cov_halflife_s * 1000.0
-                                               / self.cadence_ms)  # fmt: skip
+                                               / self.cadence_ms)
         cov = scale_to_horizon(step_cov, self.cadence_ms, fz.base_horizon_s)
         var = np.diag(cov)
         mu_b = np.array([b.mu_bps for b in base]) / 1e4
@@ -155,7 +155,7 @@ class DmEngine:
             q = self.market.quotes.get(c)
             veto = curators.stale(c, q, now, cfg.curators.stale_ms)
             if veto is not None or q is None or not math.isfinite(q.depth_notional) \
-                    or q.depth_notional <= 0:  # fmt: skip
+                    or q.depth_notional <= 0:
                 if veto is not None:
                     log.append(veto)
                 cost[i], liq[i] = (q.spread_bps / 2 + a.fee_bps) / 1e4 if q else 0.0, 0.0
@@ -176,7 +176,7 @@ class DmEngine:
             net=a.net_max,
             turnover=max(0.0, a.turnover_day * mult.combined - self.book.turnover_used),
             risk_target=a.risk_target_bps / 1e4 * mult.combined,
-        )  # fmt: skip
+        )
         stuck = self._no_trade_possible(inp, w0)
         res = stuck if stuck is not None else self.allocator.solve(inp)
         stage = "base" if stuck is None else "none"
@@ -190,7 +190,7 @@ class DmEngine:
         for i, c in enumerate(self.coins):
             for entry in (curators.risk_breached(c, w0[i], w[i], breached),
                           curators.flip(c, w0[i], w[i], self.book.opened_ms.get(c), now,
-                                        fz.base_horizon_s, a.min_trade)):  # fmt: skip
+                                        fz.base_horizon_s, a.min_trade)):
                 if entry is not None:
                     log.append(entry)
                     w[i] = w0[i]
@@ -198,7 +198,7 @@ class DmEngine:
         w = np.where(moved, w, w0)
         ticketed = [i for i, c in enumerate(self.coins) if moved[i] or c == trigger_alpha.coin]
         decisions = [self._ticket(i, trigger_alpha, now, w0, w, base, tilt, res, stage, mult,
-                                  log) for i in ticketed]  # fmt: skip
+                                  log) for i in ticketed]
         self._apply(w0, w, now)
         return decisions
 
@@ -255,7 +255,7 @@ class DmEngine:
             "alpha_ref": alpha.alpha_id,
             "mu_base_bps": repr(round(b.mu_bps, 6)), "mu_tilt_bps": repr(round(t.mu_bps, 6)),
             "drawdown": repr(round(self.book.drawdown, 8)),
-        }  # fmt: skip
+        }
         if res.reason:
             refs["hold_reason"] = res.reason[:400]
         if b.merged:
@@ -282,7 +282,7 @@ class DmEngine:
             "audit_refs": refs,
             "curation": {"vetoes": vetoes, "nudges_logsum": round(logsum, 9)},
             "notes": self._notes(action, res, delta),
-        }  # fmt: skip
+        }
         trig = self._trigger(alpha, coin, w0[i], target)
         if trig is not None:
             ticket["dm_trigger"] = trig
@@ -290,7 +290,7 @@ class DmEngine:
         return Decision(decision_id, now, coin, alpha.alpha_id, action, float(w0[i]), target,
                         ticket, text, ticket_digest(ticket),
                         tuple({**e.as_dict(), "decision_id": decision_id} for e in mine),
-                        res.binding, res.turnover, res.solve_ms)  # fmt: skip
+                        res.binding, res.turnover, res.solve_ms)
 
     def _opposed(self, b: Blend) -> float:
         """Share of the blend's weight from alphas pointing against its sign."""
@@ -298,7 +298,7 @@ class DmEngine:
             return 0.0
         sign = 1 if b.mu_bps > 0 else -1
         dirs = {f"{x.detector_id}@{x.coin}:{x.alpha_id}": x.direction
-                for c in self.coins for x in self.alphas[c]}  # fmt: skip
+                for c in self.coins for x in self.alphas[c]}
         total = sum(w for _, w in b.weights)
         if total <= 0:
             return 0.0
@@ -315,7 +315,7 @@ class DmEngine:
         else:
             return None
         return Allocation("skipped", w0.copy(), binding, float("nan"), 0.0, 0.0, float("nan"),
-                          0.0, "skipped", reason)  # fmt: skip
+                          0.0, "skipped", reason)
 
     def _notes(self, action: str, res: Allocation, delta: float) -> str:
         if res.hold or res.status == "skipped":
@@ -333,9 +333,9 @@ class DmEngine:
             return None
         side = "up" if target > 0 else "down"
         expr = parse_trigger(f"breakout(20, 2σ, {side}) AND retest(broken, 0.15%) "
-                             f"WITHIN {self.cfg.fusion.base_horizon_s}s")  # fmt: skip
+                             f"WITHIN {self.cfg.fusion.base_horizon_s}s")
         return {"dsl_ver": DSL_VERSION, "expr": print_trigger(expr),
-                "preconditions": [f"spread_bps<{10}"]}  # fmt: skip
+                "preconditions": [f"spread_bps<{10}"]}
 
     # -- reporting ------------------------------------------------------------------------
     def gross(self) -> float:

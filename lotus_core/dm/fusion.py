@@ -79,7 +79,7 @@ def blend(alphas: Sequence[AlphaEvent], calib: Calibration, horizon_s: int, now_
     total = sum(c[0][0] for c in clusters)
     if total <= 0:
         return Blend(horizon_s, 0.0, _sigma(items), 0.5,
-                     tuple((k, 0.0) for _, k, *_ in items), (), 0.0)  # fmt: skip
+                     tuple((k, 0.0) for _, k, *_ in items), (), 0.0)
     mu = p_up = rel = 0.0
     weights: list[tuple[str, float]] = []
     merged: list[tuple[str, str]] = []

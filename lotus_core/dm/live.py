@@ -132,7 +132,7 @@ class DmLive:
             lifecycle_id=alpha_env["lifecycle_id"], parent_id=alpha_env["event_id"],
             dedupe_key=d.decision_id, ttl_sec=self.ttl_sec, now=when,
             tags=[f"symbol:{d.coin}", f"action:{d.action}"],
-        )  # fmt: skip
+        )
         post_to_outbox(tx, MODULE, sign(env, self.keys.private_key(MODULE)))
         t = d.ticket
         write_strand(tx, MODULE, "decision", symbol=d.coin, now=when,
@@ -141,7 +141,7 @@ class DmLive:
                          "portfolio_id": t["portfolio_id"], "target_type": t["target_type"],
                          "targets": t["targets"], "confidence": t["confidence"],
                          "valid_until": parse_ts(t["valid_until"]),
-                         "budget": t.get("multipliers"), "decision": t})  # fmt: skip
+                         "budget": t.get("multipliers"), "decision": t})
         self.stats.posted += 1
 
     def _fail(self, db: Db, seq: int, env: Mapping[str, Any], error: str,
@@ -149,7 +149,7 @@ class DmLive:
         with in_tx(db) as tx:
             if mark_failed(tx, MODULE, seq, error, now=now):
                 dl.record_dead_letter(tx, module=MODULE, reason=dl.HANDLER_ERROR,
-                                      detail=error, envelope=env)  # fmt: skip
+                                      detail=error, envelope=env)
         self.stats.failed += 1
 
 

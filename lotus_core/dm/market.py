@@ -83,7 +83,7 @@ class MarketState:
             depth = d5 * mid if math.isfinite(d5) else math.nan
         stale = _f(row, "stale_ms")
         self.quotes[coin] = Quote(ts, mid, max(_f(row, "spread_bps"), 0.0), depth,
-                                  int(stale) if math.isfinite(stale) else 0)  # fmt: skip
+                                  int(stale) if math.isfinite(stale) else 0)
 
     def _close(self) -> None:
         if not self._open:

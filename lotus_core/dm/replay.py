@@ -17,11 +17,11 @@ from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.engine import Decision, DmEngine
 
 ROW_COLUMNS = ("coin", "ts_ms", "mid_px", "spread_bps", "depth_5_bid", "depth_5_ask",
-               "depth_slope", "stale_ms")  # fmt: skip
+               "depth_slope", "stale_ms")
 
 DECISION_COLUMNS = ["decision_id", "ts_ms", "coin", "ticket_json", "alpha_id", "action", "w0",
                     "target", "binding", "turnover", "ticket_digest", "curation_json",
-                    "solve_ms"]  # fmt: skip
+                    "solve_ms"]
 
 
 class RowFeed:
@@ -75,10 +75,10 @@ def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
         "turnover": d.turnover, "ticket_digest": d.digest,
         "curation_json": json.dumps(list(d.curation), sort_keys=True),
         "solve_ms": d.solve_ms,
-    } for d in decisions]  # fmt: skip
+    } for d in decisions]
     f = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     return f.astype({"decision_id": "str", "ts_ms": "int64", "coin": "str",
                      "ticket_json": "str", "alpha_id": "str", "action": "str",
                      "w0": "float64", "target": "float64", "binding": "str",
                      "turnover": "float64", "ticket_digest": "str", "curation_json": "str",
-                     "solve_ms": "float64"})  # fmt: skip
+                     "solve_ms": "float64"})

@@ -20,7 +20,7 @@ def _is_str(s: pd.Series) -> bool:
 def _c(dtype: object, *checks: pa.Check, nullable: bool = False) -> pa.Column:
     if dtype is STR:
         return pa.Column(checks=[pa.Check(_is_str, element_wise=False, name="dtype_is_str"),
-                                 *checks], nullable=nullable)  # fmt: skip
+                                 *checks], nullable=nullable)
     return pa.Column(dtype, checks=list(checks), nullable=nullable)
 
 

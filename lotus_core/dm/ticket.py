@@ -49,5 +49,5 @@ def without_wall_clock(ticket_text: str) -> dict[str, Any]:
     """A parsed ticket minus its wall-clock fields (what parity tests compare)."""
     t = json.loads(ticket_text)
     t["audit_refs"] = {k: v for k, v in t.get("audit_refs", {}).items()
-                       if k not in WALL_CLOCK_KEYS}  # fmt: skip
+                       if k not in WALL_CLOCK_KEYS}
     return t

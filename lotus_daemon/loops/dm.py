@@ -46,7 +46,7 @@ class DmLoop(Loop):
         if table is None:
             table = newest_calibration(ctx.home, opts.get("calibration_day"))
         calib = (Calibration(table, cfg.calibration) if table is not None
-                 else empty_calibration(cfg.calibration))  # fmt: skip
+                 else empty_calibration(cfg.calibration))
         engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)))
         return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"))
 
@@ -64,4 +64,4 @@ class DmLoop(Loop):
             return {}
         s = self.live.stats
         return {"consumed": s.consumed, "posted": s.posted, "duplicates": s.duplicates,
-                "failed": s.failed, "restored": s.restored}  # fmt: skip
+                "failed": s.failed, "restored": s.restored}

@@ -21,7 +21,6 @@ from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.replay import RowFeed
 from lotus_core.dm.schema import DM_CALIBRATION_SCHEMA
-from lotus_core.dm.testkit import alpha_stream, planted_training, signal_events_of, tape_rows
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
@@ -35,6 +34,7 @@ from lotus_core.store.lake import Lake
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
+from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 
 DAY = "2026-01-02"
 HISTORY = ["2025-12-30", "2025-12-31", "2026-01-01"]
@@ -104,7 +104,7 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
                             selection=["dm_calibration", "dm_decisions"],
                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
-                            if e.is_step_failure]  # fmt: skip
+                            if e.is_step_failure]
     cmeta = {k: v.value for k, v in
              result.asset_materializations_for_node("dm_calibration")[0].metadata.items()}
     assert cmeta["train_days"] == HISTORY  # the day itself never trains its calibration

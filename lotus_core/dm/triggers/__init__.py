@@ -36,4 +36,4 @@ __all__ = [
     "DSL_VERSION", "And", "Breakout", "Cross", "Expr", "NamedLevel", "Or", "Price", "Retest",
     "Touch", "TriggerRowError", "TriggerState", "TriggerStatus", "TriggerSyntaxError", "Within",
     "evaluate_trigger", "first_fire", "parse_trigger", "print_trigger",
-]  # fmt: skip
+]

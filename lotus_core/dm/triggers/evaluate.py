@@ -115,7 +115,7 @@ class TriggerState:
             if not isinstance(leaf, Breakout) and self._fires(leaf, st, mid, bid, ask):
                 st.last_ts = ts
         if self.fired_ts_ms is None and self._holds(self.expr, ts, iter(self._leaf_state)) \
-                is not None:  # fmt: skip
+                is not None:
             self.fired_ts_ms, self.fired_px = ts, mid
         self.mids.append(mid)
         self.prev_mid, self.prev_ts = mid, ts

@@ -60,7 +60,7 @@ class TriggerSyntaxError(ValueError):
         self.text, self.pos, self.expected, self.found = text, pos, expected, found
         caret = " " * pos + "^"
         super().__init__(f"trigger syntax error at position {pos}: expected {expected}, "
-                         f"found {found}\n  {text}\n  {caret}")  # fmt: skip
+                         f"found {found}\n  {text}\n  {caret}")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _tokenize(text: str) -> list[_Tok]:
         m = _TOKEN.match(text, pos)
         if m is None:
             raise TriggerSyntaxError(text, pos, "a number, a name, '(', ')', ',' or '='",
-                                     repr(text[pos]))  # fmt: skip
+                                     repr(text[pos]))
         if m.group("num") is not None:
             toks.append(_Tok("num", m.group("num"), pos, m.group("unit") or ""))
         elif m.group("ident") is not None:
@@ -123,7 +123,7 @@ class _Parser:
     def parse(self) -> Expr:
         if len(self.text) > MAX_EXPR_CHARS:
             raise TriggerSyntaxError(self.text, MAX_EXPR_CHARS,
-                                     f"at most {MAX_EXPR_CHARS} characters", "more")  # fmt: skip
+                                     f"at most {MAX_EXPR_CHARS} characters", "more")
         expr = self.trigger()
         if self.tok.kind != "end":
             raise self.fail("AND, OR, WITHIN or end of input")
@@ -176,7 +176,7 @@ class _Parser:
             if isinstance(e, TriggerSyntaxError):
                 raise
             raise TriggerSyntaxError(self.text, tok.pos, f"valid arguments to {name}",
-                                     str(e)) from None  # fmt: skip
+                                     str(e)) from None
 
     def args(self, fn: str) -> dict[str, _Tok]:
         """Arguments of a call, positional ones keyed by their canonical name."""
@@ -189,7 +189,7 @@ class _Parser:
             tok = self.tok
             key: str | None = None
             if tok.kind == "ident" and self.toks[self.i + 1].kind == "punct" \
-                    and self.toks[self.i + 1].text == "=":  # fmt: skip
+                    and self.toks[self.i + 1].text == "=":
                 key = aliases.get(tok.text.lower())
                 if key is None:
                     raise self.fail(f"an argument name of {fn} ({', '.join(aliases)})")
@@ -223,7 +223,7 @@ class _Parser:
     def required(self, fn: str, args: dict[str, _Tok], key: str, call: _Tok) -> _Tok:
         if key not in args:
             raise TriggerSyntaxError(self.text, call.pos, f"{fn}(...) with a {key} argument",
-                                     f"{fn} without {key}")  # fmt: skip
+                                     f"{fn} without {key}")
         return args[key]
 
     def level(self, tok: _Tok) -> Level:
@@ -281,7 +281,7 @@ _SIGNATURES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "retest": (("level", "tol"), {"level": "level", "tol": "tol"}),
     "touch": (("level", "tol"), {"level": "level", "tol": "tol"}),
     "cross": (("level", "dir"), {"level": "level", "dir": "dir"}),
-}  # fmt: skip
+}
 
 
 def parse_trigger(text: str) -> Expr:

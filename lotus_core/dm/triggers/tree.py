@@ -85,7 +85,7 @@ class Breakout:
             raise TypeError(f"breakout lookback must be an integer, got {self.lookback!r}")
         if not 2 <= self.lookback <= MAX_LOOKBACK:
             raise ValueError(f"breakout lookback must be in [2, {MAX_LOOKBACK}], "
-                             f"got {self.lookback}")  # fmt: skip
+                             f"got {self.lookback}")
         _finite("breakout k", self.k, nonneg=True)
         object.__setattr__(self, "k", float(self.k))
         _direction(self.direction)

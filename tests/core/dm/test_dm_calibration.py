@@ -30,7 +30,7 @@ def _frame(detector: str, n: int, effect_bps: float, seed: int, noise: float = 1
         "coin": rng.choice(list(coins), n), "detector_id": detector,
         "horizon_s": np.full(n, 60, dtype=np.int64), "x": x, "y": y,
         "hit": (y - 3.0 > 0).astype(float), "cost": np.full(n, 3.0),
-    })  # fmt: skip
+    })
 
 
 def test_planted_effect_is_recovered_within_its_interval_and_null_covers_zero() -> None:
@@ -117,7 +117,7 @@ def test_detectors_with_correlated_returns_are_merged_not_double_counted() -> No
 
 def test_an_alpha_without_history_next_to_a_fitted_one_weighs_nothing() -> None:
     cal = Calibration(fit_calibration(_frame("a", 3000, 20.0, 9), CFG, "w",
-                                      detectors=["young"]), CFG)  # fmt: skip
+                                      detectors=["young"]), CFG)
     now = DAY0 + 3_600_000
     fz = FusionSettings(half_life_s={60: 60.0})
     b = blend([_alpha(1, "a"), _alpha(2, "young"), _alpha(3, "young")], cal, 60, now, fz)

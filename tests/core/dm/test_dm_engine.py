@@ -14,8 +14,8 @@ from lotus_core.dm.calibration import Calibration, empty_calibration, fit_calibr
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.replay import decisions_frame, replay
-from lotus_core.dm.testkit import DAY0_MS, alpha_stream, planted_training, tape_rows
 from lotus_core.dm.ticket import validate_ticket
+from tests.kits.dm_kit import DAY0_MS, alpha_stream, planted_training, tape_rows
 
 DETS = ("breakout_retest_v1", "mean_reversion_z_v1")
 

@@ -12,7 +12,6 @@ from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.live import DmLive
 from lotus_core.dm.replay import RowFeed
-from lotus_core.dm.testkit import alpha_stream, planted_training, signal_events_of, tape_rows
 from lotus_core.fabric.dead_letter import read_dead_letters
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.examples import example_envelope
@@ -22,6 +21,7 @@ from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.signals.bus import bus_rows
 from lotus_core.store.fabric import Fabric
+from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 
 
 def _alpha_env(payload: dict) -> dict:

@@ -35,7 +35,7 @@ def test_seed_example_parses_to_the_expected_tree() -> None:
         "breakout(lookback=20, band=2.0σ) AND retest(level=prev_high, tol=0.15%) WITHIN 6h"
     )
     assert e == Within(And(Breakout(20, 2.0), Retest(NamedLevel("prev_high"), 0.0015)),
-                       6 * 3_600_000)  # fmt: skip
+                       6 * 3_600_000)
     assert parse_trigger("breakout(20,2s) and retest(prev_high,0.15%) within 6h") == e
 
 
@@ -105,7 +105,7 @@ _windows = st.one_of(st.integers(1, 10**9), st.sampled_from([1_000, 60_000, 21_6
 _exprs = st.recursive(
     _leaves,
     lambda inner: st.one_of(st.builds(And, inner, inner), st.builds(Or, inner, inner),
-                            st.builds(Within, inner, _windows)),  # fmt: skip
+                            st.builds(Within, inner, _windows)),
     max_leaves=8,
 )
 
@@ -123,7 +123,7 @@ def test_parse_of_print_is_identity(e) -> None:
 
 def _rows(mids: list[float], start: int = 1_000, step: int = 1_000) -> list[dict]:
     return [{"ts_ms": start + i * step, "mid_px": m, "bid_px": m - 0.01, "ask_px": m + 0.01}
-            for i, m in enumerate(mids)]  # fmt: skip
+            for i, m in enumerate(mids)]
 
 
 def test_breakout_then_retest_of_the_broken_level_fires_on_the_retest_row() -> None:

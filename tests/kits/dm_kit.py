@@ -33,7 +33,7 @@ def tape_rows(coins: Sequence[str] = ("BTC", "ETH", "SOL"), seconds: int = 1800,
         "depth_5_bid": np.tile(2e6 / base, n), "depth_5_ask": np.tile(2e6 / base, n),
         "depth_slope": np.tile(5e5 / base, n),
         "stale_ms": np.zeros(n * k, dtype=np.int64),
-    })  # fmt: skip
+    })
     return frame
 
 
@@ -59,7 +59,7 @@ def alpha_stream(coins: Sequence[str], detectors: Sequence[str], n: int,
             curated_sigma=float(rng.uniform(0.5, 1.0)),
             meta=(("ms_kairos", float(rng.uniform())), ("ms_entrain_r", float(rng.uniform())),
                   ("ms_asym_score", float(rng.uniform()))),
-        ))  # fmt: skip
+        ))
     return out
 
 
@@ -82,7 +82,7 @@ def planted_training(detector: str, n: int, effect_bps: float, seed: int,
             "coin": rng.choice(list(coins), n), "detector_id": detector,
             "horizon_s": np.full(n, h, dtype=np.int64), "x": x, "y": y,
             "hit": (y - 3.0 > 0).astype(float), "cost": np.full(n, 3.0),
-        }))  # fmt: skip
+        }))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -103,6 +103,6 @@ def signal_events_of(alphas: Sequence[AlphaEvent]) -> pd.DataFrame:
             "paper": False, "propensity": 1.0, "kr_hbar": 0.5, "kr_theta": 0.2,
             "kr_delta_phi": 0.6, "mx_evidence": 0.5, "mx_confirm": 0,
             **{k: meta.get(k, 0.5) for k in META_KEYS},
-        })  # fmt: skip
+        })
     f = pd.DataFrame(rows)
     return f.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
