@@ -50,6 +50,7 @@ class Column:
     default: str | None = None
     key: str | None = None
     shape: str | None = None
+    min_items: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Table:
     columns: tuple[Column, ...]
     unique: tuple[tuple[str, ...], ...] = ()
     template: str | None = None
+    indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name suffix, columns)
+    migration: int | None = None  # the migration that creates a shared table
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -216,6 +219,7 @@ def _column(raw: Mapping[str, Any], module: str | None, path: Path, where: str) 
         default=fill(raw.get("default")),
         key=raw.get("key"),
         shape=raw.get("shape"),
+        min_items=raw.get("min_items"),
     )
     lo, hi = col.range if col.range is not None else (None, None)
     if lo is not None and hi is not None and lo > hi:
@@ -265,7 +269,13 @@ def _table(name: str, raw: Mapping[str, Any], path: Path, where: str,
         for c in u:
             if c not in seen:
                 raise ManifestError(f"{path}: {where}.unique: no column {c!r}")
-    return Table(name=name, doc=raw["doc"], columns=tuple(cols), unique=unique, template=template)
+    indexes = tuple((suffix, tuple(cs)) for suffix, cs in raw.get("indexes", {}).items())
+    for suffix, cs in indexes:
+        for c in cs:
+            if c not in seen:
+                raise ManifestError(f"{path}: {where}.indexes.{suffix}: no column {c!r}")
+    return Table(name=name, doc=raw["doc"], columns=tuple(cols), unique=unique,
+                 template=template, indexes=indexes, migration=raw.get("migration"))
 
 
 def _load_tables(root: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Table]]:
@@ -308,7 +318,7 @@ def _load_module(root: Path, module: str, raw_templates: Mapping[str, Any]) -> M
             )
         base = _resolve_template(raw_templates, tpl, module)
         table = _table(name, raw, path, where, prefix=base.columns, module=module, template=tpl)
-        table = Table(table.name, table.doc, table.columns, base.unique, tpl)
+        table = Table(table.name, table.doc, table.columns, base.unique, tpl, base.indexes)
         tables[name] = table
         if tpl == "strand":
             if "kinds" not in raw:

@@ -3,11 +3,18 @@
 Every migration runs in its own transaction that also records it in `schema_version`
 with the sha256 of its file, so a database always says exactly which DDL built it, and an
 edited migration is caught instead of silently diverging between machines.
+
+A migration file may instead be a stub whose first line names the pure function that renders
+it (`-- lotus:rendered-by lotus_core.fabric.ddl:modules_ddl`): the runner applies the text
+that function returns for the dialect and records that text's sha256. 0002_modules is such a
+migration, rendered from the fabric's manifests (docs/fabric.md). The function is resolved by
+name, like the handlers the module manifests name, so the store does not import the fabric.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import re
 from collections.abc import Callable
@@ -24,6 +31,21 @@ log = logging.getLogger(__name__)
 
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")
 LOCK_NAME = "lotus.fabric.migrations"
+RENDERED_BY = re.compile(
+    r"^-- lotus:rendered-by (lotus_core(?:\.[a-z_][a-z0-9_]*)+):([a-z_][a-z0-9_]*)\s*$"
+)
+
+# Checksums recorded by databases built from text that a later, equivalent text replaced:
+# still accepted for that migration. 0002_modules was hand-written SQL until it became
+# rendered from the manifests (lotus_core/fabric/ddl.py); these are the sha256 of those files
+# (sql/<dialect>/0002_modules.sql at commit 94caa99, kept as tests/data/fabric_0002_*.sql).
+# tests/core/fabric/test_module_ddl.py proves both texts build the same catalogue.
+SUPERSEDED_SHA256: dict[tuple[Dialect, int], frozenset[str]] = {
+    ("sqlite", 2): frozenset({"971a051145c034ac131e79733ac7a11b86ee799b167192f3b4b6a96f3db24f1e"}),
+    ("postgres", 2): frozenset(
+        {"73e51c340e405f957a19483517056d620d557fc388b21f30b62b70b9e9d97737"}
+    ),
+}
 
 # The bookkeeping table is created by the runner, not by a migration: it must exist
 # before the first migration can be recorded.
@@ -54,6 +76,8 @@ class Migration:
     path: Path
     sql: str
     sha256: str
+    rendered_by: str | None = None  # "module:function" when the file is a stub
+    also_accepts: frozenset[str] = frozenset()  # SUPERSEDED_SHA256 of this migration
 
     @property
     def label(self) -> str:
@@ -90,12 +114,19 @@ def discover(sql_dir: Path, dialect: Dialect) -> list[Migration]:
                 f"migrations {found[version].path} and {path} share version {version:04d}"
             )
         data = path.read_bytes()
+        text = data.decode("utf-8")
+        rendered_by = _rendered_by(path, text)
+        if rendered_by is not None:
+            text = _render(path, rendered_by, dialect)
+            data = text.encode("utf-8")
         found[version] = Migration(
             version=version,
             name=match.group(2),
             path=path,
-            sql=data.decode("utf-8"),
+            sql=text,
             sha256=hashlib.sha256(data).hexdigest(),
+            rendered_by=rendered_by,
+            also_accepts=SUPERSEDED_SHA256.get((dialect, version), frozenset()),
         )
     versions = sorted(found)
     if versions != list(range(1, len(versions) + 1)):
@@ -104,6 +135,31 @@ def discover(sql_dir: Path, dialect: Dialect) -> list[Migration]:
             f"found {[f'{v:04d}' for v in versions]}"
         )
     return [found[v] for v in versions]
+
+
+def _rendered_by(path: Path, text: str) -> str | None:
+    first = text.split("\n", 1)[0]
+    if not first.startswith("-- lotus:rendered-by"):
+        return None
+    match = RENDERED_BY.match(first)
+    if match is None:
+        raise MigrationError(
+            f"migration file {path}: first line {first!r} must read "
+            "'-- lotus:rendered-by lotus_core.<module>:<function>'"
+        )
+    return f"{match.group(1)}:{match.group(2)}"
+
+
+def _render(path: Path, rendered_by: str, dialect: Dialect) -> str:
+    module_name, function_name = rendered_by.split(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise MigrationError(f"migration file {path}: cannot find {rendered_by}: {exc}") from exc
+    text = function(dialect)
+    if not isinstance(text, str) or not text.strip():
+        raise MigrationError(f"migration file {path}: {rendered_by} rendered no SQL")
+    return text
 
 
 def _check_recorded(recorded: dict[int, dict], migrations: list[Migration]) -> None:
@@ -115,7 +171,15 @@ def _check_recorded(recorded: dict[int, dict], migrations: list[Migration]) -> N
                 f"the database has migration {version:04d}_{row['name']} applied but there is "
                 "no such file; is this code older than the database?"
             )
-        if m.sha256 != row["sha256"]:
+        if m.sha256 != row["sha256"] and row["sha256"] not in m.also_accepts:
+            if m.rendered_by is not None:
+                raise MigrationError(
+                    f"migration {m.label} (rendered by {m.rendered_by}, stub {m.path}) changed "
+                    f"after it was applied (sha256 {m.sha256} rendered, {row['sha256']} "
+                    "recorded): the manifests it is rendered from no longer describe the "
+                    "tables this database was built with; make such a change in a new "
+                    "migration"
+                )
             raise MigrationError(
                 f"migration file {m.path} changed after it was applied (sha256 {m.sha256} on "
                 f"disk, {row['sha256']} recorded); add a new migration instead of editing it"
