@@ -37,7 +37,7 @@ Source = Callable[[int], Iterator[tuple[int, Any]]]
 
 
 def idle_source(tick_sec: float = 0.2) -> Source:
-    """No market data: the wall clock ticks (timers, expiries) until the hub is wired."""
+    """No market data (no feed in the daemon): the wall clock ticks timers and expiries."""
     def gen(start: int) -> Iterator[tuple[int, Any]]:
         pos = start
         while True:
