@@ -11,18 +11,21 @@ Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `
 MicroTape row: dict of every MICROTAPE_COLUMNS value), `window` (a live scored window),
 `batch` (recording lines: (day, first line number, lines, perf_counter() when the first
 arrived), for the score loop; None when the feed loop ends), `stale`
-(a coin's stale flag changed; data = StalePeriod).
+(a coin's stale flag changed; data = StalePeriod), `tr_event` (the score loop's step: a
+list of (position, event) of the Trader's market events that became final, the very
+`Book` / `Trade` / `AssetCtx` / row objects the nightly replay builds; see HubTraderSource).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = frozenset({"book", "bbo", "trades", "ctx", "candle", "row", "window", "batch", "stale"})
+KINDS = frozenset({"book", "bbo", "trades", "ctx", "candle", "row", "window", "batch", "stale",
+                   "tr_event"})
 
 
 @dataclass(frozen=True)
@@ -162,3 +165,38 @@ class HubRows:
             cut += 1
         out, self._held = self._held[:cut], self._held[cut:]
         return out
+
+
+class HubTraderSource:
+    """The trader loop's `source(start_pos)` in the daemon: the market events the score loop
+    found final (`tr_event`), with increasing positions, from after `start_pos`.
+
+    The events are those `lotus_core.trader.replay.market_events` gives for the recorded
+    day, in its order, built by the same code from the LiveEngine's parse of the day so
+    far: there is no second parser of books, trades or contexts. Positions are the event's
+    place in its day's stream (`lotus_core.live.engine.market_base`), so after a restart
+    (the score loop re-derives the day from its first line) what the Trader already applied
+    is skipped. The queue is unbounded: dropping an event would change the fills. When
+    nothing comes for `idle_sec` it yields (last position, None) so the loop can poll its
+    inbox and see a stop; such a tick must not move the Trader's clock (`market_clock`).
+    Subscribe at construction, before the score loop starts, so that no event is missed.
+    """
+
+    def __init__(self, hub: MarketHub, idle_sec: float = 0.2) -> None:
+        self._sub = hub.subscribe({"tr_event"}, maxsize=0)
+        self.idle_sec = idle_sec
+
+    def __call__(self, start_pos: int) -> Iterator[tuple[int, Any]]:
+        last = start_pos
+        while True:
+            ev = self._sub.get(timeout=self.idle_sec)
+            if ev is None:
+                yield last, None
+                continue
+            for pos, event in ev.data:
+                if pos > last:
+                    last = pos
+                    yield pos, event
+
+    def close(self) -> None:
+        self._sub.close()

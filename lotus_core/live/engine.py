@@ -39,6 +39,7 @@ from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
 from lotus_core.store.lake import Lake
+from lotus_core.trader.replay import market_events_between
 
 DSI_HISTORY_DAYS = 3
 """Earlier MicroTape days the DSI model is fitted on: lotus_assets.dsi.HISTORY_DAYS
@@ -90,6 +91,9 @@ class Step:
     windows: pd.DataFrame             # new signal_events rows
     bus: pd.DataFrame                 # the Signal Bus rows of new published windows
     priors_ver: int
+    market: list[tuple[int, Any]] = field(default_factory=list)
+    """(position, event) of the Trader's market events that became final, in the nightly
+    replay's order (`lotus_core.trader.replay.market_events`); only when asked for."""
 
 
 @dataclass
@@ -144,6 +148,8 @@ class LiveEngine:
         self.emitted_windows: set[str] = set()
         self.last_now: int | None = None
         self.emitted_for = emitted
+        self.trader_events = False        # also emit the Trader's market events (Step.market)
+        self._market_until: int | None = None
 
     def add(self, day: str, first_line: int, lines: list[bytes]) -> Step | None:
         """Lines `first_line`.. of `day`'s recording. A new day first finishes the old one
@@ -163,6 +169,7 @@ class LiveEngine:
         self.day = LiveDay(day)
         self.ctx = self.context_for(day)
         self.emitted_ts = {}
+        self._market_until = None
         if self.emitted_for is not None:
             self.mark_emitted(*self.emitted_for(day))
         if first_line > 1 and self.feed_dir is not None:
@@ -200,9 +207,11 @@ class LiveEngine:
         new_rows = frames.loc[frames["ts_ms"].to_numpy() > last].reset_index(drop=True)
         for coin, ts in new_rows.groupby("coin", observed=True)["ts_ms"].max().items():
             self.emitted_ts[str(coin)] = int(ts)
+        market = self._market(feed, frames, now_ms) if self.trader_events else []
         empty = pd.DataFrame()
         if len(frames) == 0:
-            return Step(self.day.day, now_ms, new_rows, empty, empty, self.priors.version)
+            return Step(self.day.day, now_ms, new_rows, empty, empty, self.priors.version,
+                        market)
         dsi = annotate(frames, self.ctx.dsi_model).annotations
         result = score_day(frames, self.day.day, fingerprint=self.day.fingerprint(),
                            history=self.ctx.history,
@@ -215,7 +224,34 @@ class LiveEngine:
         self.emitted_windows |= set(ev["window_id"])
         bus = result.bus.loc[result.bus["window_id"].isin(set(ev["window_id"]))]
         return Step(self.day.day, now_ms, new_rows, ev, bus.reset_index(drop=True),
-                    self.priors.version)
+                    self.priors.version, market)
+
+    def _market(self, feed: Any, rows: pd.DataFrame, now_ms: int) -> list[tuple[int, Any]]:
+        """The Trader's market events that became final since the last step: the same
+        objects `market_events` builds from the nightly parse, each once, numbered by their
+        place in the day's stream (so a restarted daemon, which starts again from the day's
+        first line, gives every event the number it had, and the Trader skips what it has)."""
+        assert self.day is not None
+        until = now_ms
+        if now_ms < day_bounds_ms(self.day.day)[1] and len(rows):
+            # A coin's MicroTape grid ends at its last message so far, so its next row
+            # (its last row + one cadence) may still appear below `now_ms` when it sends
+            # again: the stream stops short of it (the day's last step hands out the rest).
+            last = rows.groupby("coin", observed=True)["ts_ms"].max()
+            until = min(until, int(last.min()) + self.params.cadence_ms)
+        since = self._market_until
+        if since is not None and until <= since:
+            return []
+        self._market_until = until
+        first, events = market_events_between(feed, rows, since, until)
+        base = market_base(self.day.day)
+        return [(base + first + k + 1, e) for k, e in enumerate(events)]
+
+
+def market_base(day: str) -> int:
+    """Positions of a day's market events start after this (days since 1970 x 1e10), so
+    they increase across midnight."""
+    return day_bounds_ms(day)[0] // 86_400_000 * 10_000_000_000
 
 
 def replace_priors(engine: LiveEngine, priors: ActivePriors) -> bool:

@@ -8,7 +8,7 @@ knows everything received at t. The engine is the live one; only the event sourc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,8 +161,34 @@ def market_events(day: FeedDay, rows: pd.DataFrame | None = None
     """The day's market events in replay order (no decisions): what a live source would
     have delivered. The daemon's loop can run on this (tests, `lotus` replays)."""
     kinds, idxs, _ = merged_order(day, rows, [])
+    return _events(day, rows, kinds, idxs)
+
+
+def market_events_between(day: FeedDay, rows: pd.DataFrame | None, since_ms: int | None,
+                          until_ms: int) -> tuple[int, list[Book | Trade | AssetCtx
+                                                             | dict[str, Any]]]:
+    """The events of `market_events(day, rows)` with since_ms <= ts < until_ms, and the
+    ordinal of the first of them in that stream.
+
+    Prefix-stable, so the live path can hand them out step by step: the feed parser's rules
+    are sequential (a line, book, trade or context is kept or refused by what came before
+    it), so the tables of a day so far are the full day's tables cut at the last line; and
+    the order (ts, kind, row) of the events before `until_ms` does not depend on anything
+    at or after it, given every line received before `until_ms` is in `day` and `rows`
+    holds the final MicroTape rows (ts < until_ms) — the LiveEngine's finality rule."""
+    kinds, idxs, ts = merged_order(day, rows, [])
+    lo = 0 if since_ms is None else int(np.searchsorted(ts, since_ms, "left"))
+    hi = int(np.searchsorted(ts, until_ms, "left"))
+    return lo, list(_events(day, rows, kinds[lo:hi], idxs[lo:hi]))
+
+
+def _events(day: FeedDay, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np.ndarray
+            ) -> Iterator[Book | Trade | AssetCtx | dict[str, Any]]:
+    """The market events at (kind, table row) positions: one builder for every source."""
     b, t, c = day.books, day.trades, day.ctx
-    records = rows.to_dict("records") if rows is not None else []
+    wanted = idxs[kinds == ROW]
+    records = (dict(zip(wanted.tolist(), rows.iloc[wanted].to_dict("records"), strict=True))
+               if rows is not None and len(wanted) else {})
     for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
         if k == BOOK:
             nb, na = int(b.meta["n_bid"].iat[i]), int(b.meta["n_ask"].iat[i])

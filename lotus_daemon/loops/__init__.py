@@ -41,7 +41,13 @@ def _trader(options: dict[str, Any]) -> Loop:
     from lotus_daemon.loops.trader import TraderLoop
 
     section = options["trader"] if "trader" in options else load_settings().trader
-    return TraderLoop(trader_settings(section))
+    hub = options.get("market")
+    if hub is not None and hub.has_feed and "source" not in options:  # the live market
+        from lotus_daemon.market import HubTraderSource
+
+        return TraderLoop(trader_settings(section), source=HubTraderSource(hub),
+                          market_clock=True)
+    return TraderLoop(trader_settings(section), source=options.get("source"))
 
 
 def _feed(options: dict[str, Any]) -> Loop:

@@ -84,6 +84,7 @@ class ScoreLoop(Loop):
         store = LiveStore(ctx.home / "live")
         engine = LiveEngine(self.params, lambda d: load_night_context(self.settings.lake_dir, d),
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
+        engine.trader_events = self.hub.wanted("tr_event")  # a Trader listens (subscribed)
         keys = Keyring(ctx.key_dir)
         poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
                                   name="score:priors")
@@ -178,6 +179,8 @@ class ScoreLoop(Loop):
 
     def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring) -> None:
         rows, ev = step.rows, step.windows
+        if step.market:  # the Trader's events first: a decision on a window comes after
+            self.hub.publish("tr_event", None, step.now_ms, step.market)
         if len(rows):
             self.rows += len(rows)
             self._pending["live_microtape"].append(rows.assign(date=step.day))

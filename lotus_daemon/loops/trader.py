@@ -9,8 +9,11 @@ last commit: open orders and positions come back, a consumed decision is never e
 again, and no fill is applied twice. Quiet steps are checkpointed every `checkpoint_events`.
 
 Market data: `source(start_pos)` yields (pos, event) with event a Book, Trade, AssetCtx,
-MicroTape row dict, or None (an idle tick). Until the live market hub is merged, the
-default source only ticks the wall clock; tests and replays inject a recorded day.
+MicroTape row dict, or None (an idle tick). In the daemon with a feed, the source is the
+market hub's `HubTraderSource` (the score loop's final events, the nightly replay's own
+objects) and the clock is the market's (`market_clock`): an idle tick only polls the inbox,
+time moves with market events as in the nightly replay. Without a feed the default source
+ticks the wall clock; tests and replays inject a recorded day.
 A decision is applied when the market clock has passed its asof time, which is how the
 nightly replay orders them too (decisions after the market events of their millisecond).
 """
@@ -34,7 +37,7 @@ Source = Callable[[int], Iterator[tuple[int, Any]]]
 
 
 def idle_source(tick_sec: float = 0.2) -> Source:
-    """No market data: the wall clock ticks (timers, expiries) until the hub is wired."""
+    """No market data (no feed in the daemon): the wall clock ticks timers and expiries."""
     def gen(start: int) -> Iterator[tuple[int, Any]]:
         pos = start
         while True:
@@ -49,9 +52,11 @@ class TraderLoop(Loop):
     component = "tr"
 
     def __init__(self, settings: TraderSettings | None = None, source: Source | None = None,
-                 poll_sec: float = 0.2, checkpoint_events: int = 5000) -> None:
+                 poll_sec: float = 0.2, checkpoint_events: int = 5000,
+                 market_clock: bool = False) -> None:
         self.settings = settings or trader_settings()
         self.source = source or idle_source()
+        self.market_clock = market_clock  # idle ticks do not move time (the hub source)
         self.poll_sec = poll_sec
         self.checkpoint_events = checkpoint_events
         self.stats = {"events": 0, "decisions": 0, "fills": 0, "reports": 0, "restored": 0}
@@ -118,8 +123,10 @@ class TraderLoop(Loop):
                 if wall - last_poll >= self.poll_sec:
                     poll()
                     last_poll = wall
+                if ev is None and self.market_clock:
+                    continue
                 ts = int(time.time() * 1000) if ev is None else event_ts(ev)
-                decide(p - 1, ts)
+                decide(pos, ts)
                 outs = engine.advance(ts) if ev is None else feed_event(engine, ev)
                 self.stats["events"] += 1
                 quiet += 1

@@ -30,9 +30,12 @@ def make_day(out: Path) -> Path:
     return generate_day(out, DAY, COINS, 7, default_spec(), hours=(12, 13))[0]
 
 
+SECTION = {"max_slippage_bps": 20.0, "stop_loss_bps": 30.0, "take_profit_bps": 60.0,
+           "limit_cancel_after_ms": 30_000}  # the `trader:` settings of these tests
+
+
 def settings() -> TraderSettings:
-    return trader_settings({"max_slippage_bps": 20.0, "stop_loss_bps": 30.0,
-                            "take_profit_bps": 60.0, "limit_cancel_after_ms": 30_000})
+    return trader_settings(dict(SECTION))
 
 
 def decisions(day: FeedDay, n: int = 12) -> list[Decision]:
