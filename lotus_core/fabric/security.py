@@ -15,6 +15,7 @@ What each may do (everything else is denied: no grant, or no policy under RLS):
                rows from m, addressed to t, with an intent the map allows m -> t;
                its own rows (module = m) of heartbeats, dead_letter, curator_queue;
                SELECT, INSERT its patch-set snapshots (sig: sig_priors_snapshot);
+               SELECT, INSERT, UPDATE its private working tables (tr: trader_*);
                SELECT schema_version.
     router     SELECT every outbox and inbox; UPDATE the delivery state of outboxes;
                INSERT into every inbox only what the map allows into it;
@@ -46,6 +47,9 @@ from lotus_core.store.fabric import Fabric
 
 SHARED_BY_MODULE = ("heartbeats", "dead_letter", "curator_queue")
 SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot"}  # module -> its append-only snapshot table
+# module -> its private working tables (created by their own migrations, not the manifests):
+# only that module reads and writes them; nobody deletes.
+WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions")}
 
 
 def roles() -> tuple[str, ...]:
@@ -112,7 +116,7 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
     """Every statement `apply_security` runs, in order (pure: no database needed)."""
     registry = registry or load_modules()
     all_roles = roles()
-    tables = list(registry.tables())
+    tables = list(registry.tables()) + [t for ts in WORKING_TABLES.values() for t in ts]
     delivery = ", ".join(DELIVERY_COLUMNS)
     out: list[str] = []
     out.extend(create_role_sql(role) for role in all_roles)
@@ -167,6 +171,9 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
         if snapshots in tables:
             out.append(f"GRANT SELECT, INSERT ON {snapshots} TO {role};")
             out.append(_policy("lotus_owner", snapshots, "ALL", role, "true", "true"))
+        for working in WORKING_TABLES.get(m, ()):
+            out.append(f"GRANT SELECT, INSERT, UPDATE ON {working} TO {role};")
+            out.append(_policy("lotus_owner", working, "ALL", role, "true", "true"))
 
     r = ROUTER_ROLE
     for m in MODULES:

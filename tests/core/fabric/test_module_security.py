@@ -341,3 +341,17 @@ def test_every_role_against_every_module_table(secured: tuple[Fabric, str], conn
             tx.query(f"SELECT * FROM {m}_outbox")
         for suffix in ("strand", "priors"):
             denied(router, lambda tx, t=f"{m}_{suffix}": tx.query(f"SELECT * FROM {t}"))
+
+
+def test_the_traders_working_tables_are_its_own(secured: tuple[Fabric, str], connect) -> None:
+    """trader_* (migration 0006) are tr's private records: tr writes them, no one else reads."""
+    owner, _ = secured
+    tr = connect("lotus_tr")
+    with tr.transaction() as tx:
+        tx.execute("INSERT INTO trader_state (name, version, source_pos, snapshot)"
+                   " VALUES ('paper', 1, 0, '{}')")
+        tx.execute("UPDATE trader_state SET source_pos = 7 WHERE name = 'paper'")
+        assert tx.scalar("SELECT source_pos FROM trader_state WHERE name = 'paper'") == 7
+    for other in ("lotus_dm", "lotus_sig", "lotus_router"):
+        denied(connect(other), lambda tx: tx.query("SELECT * FROM trader_state"))
+    denied(tr, lambda tx: tx.execute("DELETE FROM trader_state"))
