@@ -24,6 +24,8 @@ from lotus_core.store.fabric import Fabric
 from lotus_daemon import pidfile
 from lotus_daemon.loops.heartbeat import COMPONENT
 
+LOCK_RELEASE_WAIT_SEC = 10.0  # how long a dead daemon's threads may take to let go
+
 
 class DaemonError(RuntimeError):
     """A start or stop that did not happen; the message says why."""
@@ -44,7 +46,14 @@ def check_not_running(home: Path) -> dict[str, Any] | None:
     """Raise DaemonError if a daemon runs; return a dead daemon's stale pid file, if any."""
     path = pidfile.pid_path(home)
     info = pidfile.read_info(path)
-    if pidfile.is_locked(path):
+    # A daemon killed with SIGKILL holds its lock until its last thread has exited, which
+    # can trail the main thread's death (already a zombie) by a moment: wait for that.
+    deadline = time.monotonic() + LOCK_RELEASE_WAIT_SEC
+    while pidfile.is_locked(path):
+        pid = int((info or {}).get("pid") or 0)
+        if pid and not pidfile.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            continue
         raise DaemonError(str(pidfile.AlreadyRunning(path, info or {})))
     return info
 

@@ -15,13 +15,14 @@ import pandas as pd
 
 from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.engine import Decision, DmEngine
+from lotus_core.dm.ticket import without_wall_clock
+from lotus_core.fabric.envelope import canonical_json
 
 ROW_COLUMNS = ("coin", "ts_ms", "mid_px", "spread_bps", "depth_5_bid", "depth_5_ask",
                "depth_slope", "stale_ms")
 
 DECISION_COLUMNS = ["decision_id", "ts_ms", "coin", "ticket_json", "alpha_id", "action", "w0",
-                    "target", "binding", "turnover", "ticket_digest", "curation_json",
-                    "solve_ms"]
+                    "target", "binding", "turnover", "ticket_digest", "curation_json"]
 
 
 class RowFeed:
@@ -65,20 +66,24 @@ def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -
     return ReplayResult(out, gross, net)
 
 
+def lake_ticket_json(text: str) -> str:
+    """The ticket as the lake keeps it: without its wall-clock fields (solve time goes to the
+    run's metadata), so re-running a day gives byte-identical partitions."""
+    return canonical_json(without_wall_clock(text)).decode("utf-8")
+
+
 def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
     """The `dm_decisions` table: one row per ticket (the Trader reads decision_id, ts_ms,
     coin, ticket_json)."""
     rows = [{
         "decision_id": d.decision_id, "ts_ms": d.ts_ms, "coin": d.coin,
-        "ticket_json": d.ticket_json, "alpha_id": d.alpha_id, "action": d.action,
+        "ticket_json": lake_ticket_json(d.ticket_json), "alpha_id": d.alpha_id, "action": d.action,
         "w0": d.w0, "target": d.target, "binding": json.dumps(list(d.binding)),
         "turnover": d.turnover, "ticket_digest": d.digest,
         "curation_json": json.dumps(list(d.curation), sort_keys=True),
-        "solve_ms": d.solve_ms,
     } for d in decisions]
     f = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     return f.astype({"decision_id": "str", "ts_ms": "int64", "coin": "str",
                      "ticket_json": "str", "alpha_id": "str", "action": "str",
                      "w0": "float64", "target": "float64", "binding": "str",
-                     "turnover": "float64", "ticket_digest": "str", "curation_json": "str",
-                     "solve_ms": "float64"})
+                     "turnover": "float64", "ticket_digest": "str", "curation_json": "str"})

@@ -68,7 +68,6 @@ DM_DECISIONS_SCHEMA = pa.DataFrameSchema(
         "turnover": _c("float64", pa.Check.ge(0)),
         "ticket_digest": _c(STR, pa.Check.str_startswith("sha256:")),
         "curation_json": _c(STR, pa.Check.str_startswith("[")),
-        "solve_ms": _c("float64"),
     },
     checks=[pa.Check(lambda df: bool(df["decision_id"].is_unique), element_wise=False,
                      name="unique_decision_id")],

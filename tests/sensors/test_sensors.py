@@ -275,8 +275,12 @@ def test_definitions_validate_handler_lines_naming_file_and_key(tmp_path: Path) 
     assert jobs >= {"inbox_sig", "inbox_dm", "inbox_tr", "inbox_vis", "herald_route"}
     sensors = list(defs.sensors or ())
     assert {s.name for s in sensors} == {f"inbox_{m}_sensor" for m in MODULES} | {
-        "herald_watch_sensor", "daemon_health_sensor"}
-    assert all(s.default_status == dg.DefaultSensorStatus.STOPPED for s in sensors)
+        "herald_watch_sensor", "daemon_health_sensor", "live_feed_sensor",
+        "daemon_relaunch_sensor", "late_horizons_sensor"}
+    # every sensor that launches runs or processes is off until a user (or the production
+    # profile) turns it on; only the live feed's observer runs, and it launches nothing
+    running = {s.name for s in sensors if s.default_status == dg.DefaultSensorStatus.RUNNING}
+    assert running == {"live_feed_sensor"}
     assert set(defs.resources or {}) >= {"fabric_keys", "herald", "daemon"}
     root = tmp_path / "fabric"
     root.mkdir()

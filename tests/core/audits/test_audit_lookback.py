@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from lotus_core.audits.badkit import load_bad, tampered
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, FINGERPRINT
 from lotus_core.signals import load_detectors, score_day
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.detectors import run_detectors
+from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import fixture_tape
 
 FT = importlib.import_module("lotus_core.audits.future_touch")
