@@ -15,9 +15,10 @@ import pytest
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, FINGERPRINT
-from lotus_core.signals import load_detectors, score_day
+from lotus_core.signals import load_detectors
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.pipeline import score_day
 from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import fixture_tape
 
