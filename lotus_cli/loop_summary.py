@@ -4,6 +4,7 @@ Decision-Maker's and Trader's outputs as soon as their lake tables exist."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +14,16 @@ import numpy as np
 from lotus_core.store.lake import Lake
 
 DECISIONS = "dm_decisions"  # contract: one row per ticket
-FILL_TABLES = ("paper_trades", "trader_fills", "paper_fills")
-PNL_COLUMNS = ("pnl_usd", "net_pnl_usd", "pnl", "net_pnl", "realized_pnl", "pnl_bps")
+TRADES = "paper_trades"     # the Trader's records; its `state` row holds the portfolio state
+
+
+def _end_state(lake: Lake, day: str) -> dict[str, Any] | None:
+    """The paper portfolio at the end of `day` (the Trader's `state` row), if it ran."""
+    if not lake.exists(TRADES, day):
+        return None
+    rows = lake.read(TRADES, day, columns=["kind", "data_json"])
+    state = rows[rows["kind"] == "state"]
+    return json.loads(state["data_json"].iloc[-1]) if len(state) else None
 
 
 def loop_figures(lake: Lake, day: str) -> dict[str, Any]:
@@ -35,15 +44,16 @@ def loop_figures(lake: Lake, day: str) -> dict[str, Any]:
             b.fillna(0).to_numpy(), a.fillna(0).to_numpy(), rtol=0, atol=0)).sum())
     if lake.exists(DECISIONS, day):
         out["decisions"] = len(lake.read(DECISIONS, day, columns=["decision_id"]))
-    for table in FILL_TABLES:
-        if lake.exists(table, day):
-            fills = lake.read(table, day)
-            out["fills"] = len(fills)
-            col = next((c for c in PNL_COLUMNS if c in fills.columns), None)
-            if col is not None:
-                out["pnl"] = float(np.nansum(fills[col].to_numpy(dtype=np.float64)))
-                out["pnl_unit"] = col
-            break
+    if lake.exists(TRADES, day):
+        kinds = lake.read(TRADES, day, columns=["kind"])["kind"]
+        out["fills"] = int((kinds == "fill").sum())
+        end = _end_state(lake, day)
+        if end is not None:  # positions carry across midnight: the day's change in equity
+            prev = _end_state(lake, str(np.datetime64(day) - np.timedelta64(1, "D")))
+            start = (prev["portfolio_state"]["equity"] if prev is not None
+                     else end["portfolio"]["initial_equity"])
+            out["pnl"] = float(end["portfolio_state"]["equity"]) - float(start)
+            out["pnl_unit"] = "equity change"
     return out
 
 
