@@ -16,7 +16,8 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions, history_in
 from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
-from lotus_core.signals import active_priors_for_date, load_detectors, load_scoring
+from lotus_core.learning.priors_store import active_priors_for_date
+from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
 from lotus_resources.fabric import FabricResource
 from lotus_resources.router import FabricKeysResource

@@ -13,7 +13,8 @@ join the caller's transaction, unless it says `tx`):
     strands     write_strand, update_strand, read_strand
     dead_letter record_dead_letter, read_dead_letters, count_dead_letters (+ reason codes)
     heartbeats  beat, read_heartbeats
-    priors      current_priors, set_prior, priors_version
+    (priors     current_priors, set_prior, priors_version: lotus_core.learning.priors_store,
+                the one owner of the priors tables)
     manifests   load_modules (manifests + models.map.yaml, cross-checked)
     security    apply_security, security_statements (PostgreSQL)
     connect     open_fabric(url, migrate=False) for module and router roles

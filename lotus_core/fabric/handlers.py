@@ -34,10 +34,10 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import ManifestError, ModuleRegistry, Routing, load_modules
 from lotus_core.fabric.names import PENDING, check_module, inbox_table
 from lotus_core.fabric.outbox import post_to_outbox
-from lotus_core.fabric.priors import priors_version, set_prior
 from lotus_core.fabric.queue import ROW_COLUMNS, BoxRow, to_box_row
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
+from lotus_core.learning.priors_store import priors_version, set_prior
 from lotus_core.store.connection import Tx
 from lotus_core.store.dialect import is_infrastructure_error, sql_dialect
 from lotus_core.store.fabric import Fabric

@@ -1,10 +1,20 @@
-"""Patch sets in the fabric (docs/priors.md): versions of sig_priors' patch/, cap/ and edge/
-rows, each written whole under one new version with a before/after row in
-sig_priors_snapshot; read by version or by scoring day, diffed, rolled back.
+"""The one owner of the priors tables (`<module>_priors`, `sig_priors_snapshot`): every
+SELECT, INSERT and the meaning of "the set in force" live here (docs/priors.md).
 
-Writes are idempotent per source, so re-running a Dagster partition adds no version, and a
-rollback is itself a new version (history is never rewritten). Every function takes an
-open `Fabric`, runs its own transaction and works the same on SQLite and PostgreSQL.
+Two conventions share a module's priors table, told apart by key:
+
+- Patch sets (sig_priors' patch/, cap/ and edge/ rows): each written whole under one new
+  version with a before/after row in sig_priors_snapshot; read as the newest version
+  (`read_active_priors`, the live daemon), by version, or as the set in force for a scoring
+  day (`read_priors_for_date`, and its parsed form `active_priors_for_date`); diffed,
+  rolled back. Writes are idempotent per source, so re-running a Dagster partition adds no
+  version, and a rollback is itself a new version (history is never rewritten).
+- Manifest knobs (`kr.theta_min`, `exec.max_slippage_bps`, ...; any module): per-key
+  versions, each change clamped to the manifest's caps (`set_prior`, the PRIOR_PATCH
+  handler's write; `current_priors`, `priors_version`).
+
+Every function takes an open `Fabric` (or a `Db`/`Tx` where it says so), runs its own
+transaction unless given one, and works the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,27 +26,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from lotus_core.fabric.codec import json_out, ts_in, ts_out, utc_now
+from lotus_core.fabric.db import Db, in_tx
+from lotus_core.fabric.manifests import Knob, load_modules
+from lotus_core.fabric.names import check_module, priors_table
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import CondKeyError, canonical_cond_key
 from lotus_core.signals.priors import CAP_PREFIX, NO_PRIORS, PATCH_PREFIX, ActivePriors, Patch
 from lotus_core.signals.priors import parse_priors as _parse_priors
-from lotus_core.signals.store import (
-    NIGHTLY_SOURCE,
-    SET_LIKES,
-    SET_WHERE,
-    as_day,
-    set_rows,
-    version_for_date,
-)
 from lotus_core.store.connection import Tx
+from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.fabric import Fabric
 
 EDGE_PREFIX = "edge/"
-SNAPSHOT_TABLE = "sig_priors_snapshot"
-_LOCK = "sig_priors:patch_set"  # writers of patch sets take versions in turn
+PRIORS_TABLE = priors_table("sig")  # the table whose patch/, cap/, edge/ rows are patch sets
+SNAPSHOT_TABLE = f"{PRIORS_TABLE}_snapshot"
+_LOCK = f"{PRIORS_TABLE}:patch_set"  # writers of patch sets take versions in turn
+# Keys that belong to a patch set: a set is always written whole under one version, so
+# these prefixes together define "the rows of version N".
+SET_PREFIXES = (PATCH_PREFIX, CAP_PREFIX, EDGE_PREFIX)
+NIGHTLY_SOURCE = "active_priors:"  # + the day whose outcomes the set was compiled from
+SET_WHERE = "(" + " OR ".join("key LIKE ?" for _ in SET_PREFIXES) + ")"
+SET_LIKES = tuple(p + "%" for p in SET_PREFIXES)
+_ACTIVE = (f"SELECT key, version, value FROM {PRIORS_TABLE} WHERE {SET_WHERE} AND version = "
+           f"(SELECT MAX(version) FROM {PRIORS_TABLE} WHERE {SET_WHERE}) ORDER BY key")
 _EDGE_KEY = re.compile(r"^edge/[^/]+/\d+$")
 
 
@@ -216,8 +231,44 @@ def default_caps() -> tuple[float, float]:
 # --- reads and writes on a transaction --------------------------------------------------------
 
 
+def as_day(date: str | Date) -> Date:
+    """A partition key (YYYY-MM-DD) or date as a date; anything else is refused by name."""
+    if isinstance(date, Date):
+        return date
+    try:
+        return Date.fromisoformat(str(date))
+    except ValueError:
+        raise ValueError(f"not a day: {date!r} (expected YYYY-MM-DD)") from None
+
+
+def version_for_date(tx: Tx, date: str | Date) -> int:
+    """The patch-set version in force for scoring day `date`: of the sets the nightly asset
+    compiled for days before `date` (source `active_priors:<d>`, d < date), the newest day's
+    newest version; 0 when none. Later versions (other nights, rollbacks) never change it,
+    so re-scoring a past day is reproducible."""
+    day = as_day(date)
+    best: tuple[Date, int] | None = None
+    for r in tx.query(f"SELECT DISTINCT version, source_event_id FROM {PRIORS_TABLE} WHERE "
+                      f"{SET_WHERE} AND source_event_id LIKE ?",
+                      (*SET_LIKES, NIGHTLY_SOURCE + "%")):
+        try:
+            d = Date.fromisoformat(str(r["source_event_id"])[len(NIGHTLY_SOURCE):])
+        except ValueError:
+            continue  # not a nightly source after all
+        if d < day and (best is None or (d, int(r["version"])) > best):
+            best = (d, int(r["version"]))
+    return 0 if best is None else best[1]
+
+
+def set_rows(tx: Tx, version: int) -> list[dict]:
+    """The patch/, cap/ and edge/ rows of one version, by key."""
+    return tx.query(f"SELECT key, version, value, source_event_id, updated_at FROM "
+                    f"{PRIORS_TABLE} WHERE version = ? AND {SET_WHERE} ORDER BY key",
+                    (version, *SET_LIKES))
+
+
 def _latest(tx: Tx) -> int:
-    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM sig_priors WHERE {SET_WHERE}",
+    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM {PRIORS_TABLE} WHERE {SET_WHERE}",
                          SET_LIKES))
 
 
@@ -227,7 +278,7 @@ def _read(tx: Tx, version: int) -> PriorsVersion:
     rows = set_rows(tx, version)
     if not rows:
         known = [int(r["version"]) for r in tx.query(
-            f"SELECT DISTINCT version FROM sig_priors WHERE {SET_WHERE} ORDER BY version",
+            f"SELECT DISTINCT version FROM {PRIORS_TABLE} WHERE {SET_WHERE} ORDER BY version",
             SET_LIKES)]
         raise PriorsVersionError(
             f"no priors version {version}; "
@@ -264,7 +315,7 @@ def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,
     when = now or utc_now()
     stamp = ts_in(tx.dialect, when)
     tx.executemany(
-        "INSERT INTO sig_priors (key, version, value, source_event_id, updated_at)"
+        f"INSERT INTO {PRIORS_TABLE} (key, version, value, source_event_id, updated_at)"
         " VALUES (?, ?, ?, ?, ?)",
         [(k, version, v, source, stamp) for k, v in sorted(rows.items())])
     tx.execute(
@@ -290,7 +341,7 @@ def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, 
     rows = patch_set_rows(patches, theta_min, phi_max, extra)
     with fabric.transaction() as tx:
         tx.lock(_LOCK)
-        same = tx.scalar(f"SELECT MAX(version) FROM sig_priors WHERE {SET_WHERE} AND "
+        same = tx.scalar(f"SELECT MAX(version) FROM {PRIORS_TABLE} WHERE {SET_WHERE} AND "
                          "source_event_id = ?", (*SET_LIKES, source))
         if same is not None:
             existing = _read(tx, int(same))
@@ -302,7 +353,7 @@ def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, 
 def list_versions(fabric: Fabric) -> list[VersionInfo]:
     """Every patch-set version, oldest first."""
     with fabric.transaction() as tx:
-        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM sig_priors "
+        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM {PRIORS_TABLE} "
                         f"WHERE {SET_WHERE} ORDER BY version, key", SET_LIKES)
         snaps = {int(r["version"]): r for r in tx.query(
             f"SELECT version, created_at, source, note, before_version FROM {SNAPSHOT_TABLE}")}
@@ -361,6 +412,22 @@ def read_priors_for_date(fabric: Fabric, date: str | Date) -> PriorsVersion:
         return _read(tx, version_for_date(tx, date))
 
 
+def active_priors_for_date(fabric: Fabric, date: str | Date) -> ActivePriors:
+    """`read_priors_for_date(fabric, date)` parsed for scoring (the scoring asset's read)."""
+    return read_priors_for_date(fabric, date).priors
+
+
+def read_active_priors(fabric: Fabric) -> ActivePriors:
+    """The newest patch set, parsed for scoring (the live daemon's read, polled: one query;
+    NO_PRIORS before the table exists). A rollback is the newest version, so it takes
+    effect at once."""
+    with fabric.transaction() as tx:
+        if not tx.scalar(sql_dialect(tx.dialect).table_exists_sql(PRIORS_TABLE)):
+            return NO_PRIORS
+        rows = tx.query(_ACTIVE, SET_LIKES * 2)
+    return _parse_priors(rows)
+
+
 def diff_versions(fabric: Fabric, a: int, b: int) -> PriorsDiff:
     """Keys added, removed and changed going from version `a` to version `b`."""
     before, after = read_version(fabric, a), read_version(fabric, b)
@@ -387,3 +454,105 @@ def rollback(fabric: Fabric, to_version: int, note: str = "", *,
         return _write(tx, rows, f"rollback:v{to_version}",
                       note or f"rollback to version {to_version}", now)
 
+
+# --- manifest knobs (any module's priors table) ------------------------------------------
+
+
+Op = Literal["set", "add", "mul"]
+
+
+@dataclass(frozen=True)
+class Prior:
+    key: str
+    value: float
+    version: int  # 0: the manifest default, never written
+    min_value: float | None
+    max_value: float | None
+    source_event_id: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PriorChange:
+    key: str
+    requested: float
+    before: float
+    after: float
+    clamped: bool  # a cap (min, max or max_step) cut the requested value
+    version: int
+
+
+def _knob(module: str, key: str) -> Knob:
+    knobs = load_modules().modules[check_module(module)].priors
+    if key not in knobs:
+        raise KeyError(f"{module} has no priors knob {key!r}; its knobs: {sorted(knobs)}")
+    return knobs[key]
+
+
+def current_priors(db: Db, module: str) -> dict[str, Prior]:
+    """Every knob of `module`'s manifest: its newest stored version, or the default."""
+    knobs = load_modules().modules[check_module(module)].priors
+    with in_tx(db) as tx:
+        rows = tx.query(
+            "SELECT p.key, p.version, p.value, p.min_value, p.max_value, p.source_event_id,"
+            f" p.updated_at FROM {priors_table(module)} p WHERE p.version ="
+            f" (SELECT MAX(q.version) FROM {priors_table(module)} q WHERE q.key = p.key)"
+        )
+    out = {
+        k: Prior(k, kn.default, 0, kn.min, kn.max, None, None) for k, kn in sorted(knobs.items())
+    }
+    for r in rows:
+        out[r["key"]] = Prior(
+            r["key"], float(r["value"]), int(r["version"]), r["min_value"], r["max_value"],
+            r["source_event_id"], ts_out(r["updated_at"]),
+        )
+    return out
+
+
+def priors_version(db: Db, module: str) -> str:
+    """`<module>:v<N>`, N = changes ever written; it moves on every change and rollback."""
+    with in_tx(db) as tx:
+        n = tx.scalar(f"SELECT COUNT(*) FROM {priors_table(module)}")
+    return f"{check_module(module)}:v{int(n)}"
+
+
+def set_prior(
+    tx: Tx,
+    module: str,
+    key: str,
+    op: Op,
+    value: float,
+    *,
+    source_event_id: str | None = None,
+    now: datetime | None = None,
+) -> PriorChange:
+    """Apply `op value` to `key` within its caps and write the new version.
+
+    The result moves at most `max_step` from the current value and stays in [min, max]
+    (a contraction: no sequence of patches can run away).
+    """
+    knob = _knob(module, key)
+    table = priors_table(module)
+    tx.lock(f"{table}:{key}")  # two patchers of one key take versions in turn
+    row = tx.query(
+        f"SELECT version, value FROM {table} WHERE key = ? ORDER BY version DESC LIMIT 1", (key,)
+    )
+    before = float(row[0]["value"]) if row else knob.default
+    version = int(row[0]["version"]) + 1 if row else 1
+    if op == "set":
+        requested = float(value)
+    elif op == "add":
+        requested = before + float(value)
+    elif op == "mul":
+        requested = before * float(value)
+    else:
+        raise ValueError(f"op must be set, add or mul, got {op!r}")
+    after = min(max(requested, before - knob.max_step), before + knob.max_step)
+    after = min(max(after, knob.min), knob.max)
+    tx.execute(
+        f"INSERT INTO {table} (key, version, value, min_value, max_value, source_event_id,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (key, version, after, knob.min, knob.max, source_event_id,
+         ts_in(tx.dialect, now or utc_now())),
+    )
+    return PriorChange(key, requested, before, after, after != requested, version)

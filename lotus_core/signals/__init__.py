@@ -7,8 +7,9 @@ publication and the Signal Bus. Pure numpy/pandas (no dagster); docs/scoring.md.
     detect_day(frames) -> detector_windows            windows + realised outcomes (history)
     score_day(frames, day, fingerprint=..., history=..., dsi=..., priors=..., audit=...)
         -> SignalDay(events, curator_log, kpis, meta, bus, priors, history, timings)
-    parse_priors(rows) / read_active_priors(fabric)   active prior patches (sig_priors)
-    active_priors_for_date(fabric, day)               the set in force for a scoring day
+    parse_priors(rows)                                active prior patches (sig_priors rows;
+                                                      read and written only through
+                                                      lotus_core.learning.priors_store)
     publish: lotus_core.fabric.publish_alpha(fabric, bus payloads, keys) -> sig_outbox
     validate_sigbus(payload)                          against the fabric's sigbus-1.0.0
 
@@ -24,10 +25,9 @@ from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors, Patch, parse_priors
 from lotus_core.signals.spec import DetectorSet, DetectorSpec, SpecError, load_detectors
-from lotus_core.signals.store import active_priors_for_date, read_active_priors
 
 __all__ = [
     "NO_PRIORS", "ActivePriors", "DetectorSet", "DetectorSpec", "Patch", "ScoringConfig",
     "SigbusError", "SpecError", "load_detectors", "load_scoring", "parse_priors",
-    "read_active_priors", "active_priors_for_date", "run_detectors", "validate_sigbus",
+    "run_detectors", "validate_sigbus",
 ]

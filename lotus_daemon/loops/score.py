@@ -27,12 +27,12 @@ from lotus_core.config import Settings
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
+from lotus_core.learning.priors_store import read_active_priors
 from lotus_core.live.engine import LiveEngine, Step, load_night_context, replace_priors
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
-from lotus_core.signals.store import read_active_priors
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub
 

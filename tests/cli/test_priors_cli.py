@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from lotus_cli.main import cli
 from lotus_core.config import load_settings
-from lotus_core.learning.priors_store import nightly_source, write_patch_set
-from lotus_core.signals import read_active_priors
+from lotus_core.learning.priors_store import nightly_source, read_active_priors, write_patch_set
 from lotus_core.signals.priors import Patch
 from lotus_core.store.fabric import Fabric
 

@@ -24,12 +24,12 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import ManifestError, Routing, default_root, load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox, read_outbox
-from lotus_core.fabric.priors import current_priors
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.queue import ENVELOPE_COLUMNS, envelope_params
 from lotus_core.fabric.signing import ensure_keys, sign, verify
 from lotus_core.fabric.strands import read_strand
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
+from lotus_core.learning.priors_store import current_priors
 from lotus_core.store.fabric import Fabric
 from lotus_resources.fabric import FabricResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource

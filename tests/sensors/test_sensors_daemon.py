@@ -23,9 +23,9 @@ from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_to_outbox, read_outbox
-from lotus_core.fabric.priors import current_priors
 from lotus_core.fabric.router import run_router
 from lotus_core.fabric.signing import ensure_keys, sign
+from lotus_core.learning.priors_store import current_priors
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.url import sqlite_url
 

@@ -37,10 +37,10 @@ from lotus_core.fabric.outbox import (
     read_outbox,
     retry_outbox_later,
 )
-from lotus_core.fabric.priors import current_priors, priors_version, set_prior
 from lotus_core.fabric.signing import load_or_create_private_key, load_public_keys, sign, verify
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
 from lotus_core.fabric.ulid import UlidFactory
+from lotus_core.learning.priors_store import current_priors, priors_version, set_prior
 from lotus_core.store.fabric import Fabric
 
 T0 = datetime(2025, 1, 26, 12, tzinfo=UTC)

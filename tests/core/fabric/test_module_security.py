@@ -20,10 +20,10 @@ from lotus_core.fabric.examples import example_envelope, example_payload
 from lotus_core.fabric.heartbeats import beat, read_heartbeats
 from lotus_core.fabric.inbox import deliver_to_inbox, mark_consumed, read_inbox
 from lotus_core.fabric.outbox import mark_routed, post_to_outbox, read_outbox
-from lotus_core.fabric.priors import current_priors, set_prior
 from lotus_core.fabric.security import apply_security, create_role_sql, roles
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
 from lotus_core.fabric.ulid import UlidFactory
+from lotus_core.learning.priors_store import current_priors, set_prior
 from lotus_core.store.connection import Tx
 from lotus_core.store.errors import FabricError
 from lotus_core.store.fabric import Fabric

@@ -10,25 +10,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from lotus_core.fabric.priors import current_priors, set_prior
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
 from lotus_core.learning.priors_store import (
     PatchSetError,
     PriorsVersionError,
+    active_priors_for_date,
     canonical_json,
+    current_priors,
     default_caps,
     diff_versions,
     latest_version,
     list_versions,
     nightly_source,
+    read_active_priors,
     read_priors_for_date,
     read_snapshot,
     read_version,
     rollback,
+    set_prior,
     write_patch_set,
 )
-from lotus_core.signals import NO_PRIORS, read_active_priors
-from lotus_core.signals import active_priors_for_date as signal_priors_for_date
+from lotus_core.signals import NO_PRIORS
 from lotus_core.signals.priors import Patch
 from lotus_core.store.fabric import Fabric
 
@@ -84,7 +86,7 @@ def test_rewriting_the_same_night_adds_no_version(fabric):
 
 def test_the_version_in_force_for_a_day_ignores_later_nights_and_rollbacks(fabric):
     assert read_priors_for_date(fabric, "2026-01-03").version == 0
-    assert signal_priors_for_date(fabric, "2026-01-03") == NO_PRIORS
+    assert active_priors_for_date(fabric, "2026-01-03") == NO_PRIORS
     _night(fabric, "2026-01-02")                                   # v1
     _night(fabric, "2026-01-03", patches=P1[:1])                   # v2
     _night(fabric, "2026-01-02", theta_min=0.07)                   # v3: a changed re-run
@@ -93,7 +95,7 @@ def test_the_version_in_force_for_a_day_ignores_later_nights_and_rollbacks(fabri
     assert read_priors_for_date(fabric, "2026-01-03").version == 3  # newest of 01-02
     assert read_priors_for_date(fabric, "2026-01-04").version == 2  # the latest night wins
     assert read_priors_for_date(fabric, "2030-01-01").version == 2
-    active = signal_priors_for_date(fabric, "2026-01-03")
+    active = active_priors_for_date(fabric, "2026-01-03")
     assert active.version == 3 and active.theta_min == 0.07 and len(active.patches) == 2
     live = read_active_priors(fabric)  # the daemon: the newest, the rollback
     assert live.version == 4 and live.patches == () and live.theta_min == default_caps()[0]

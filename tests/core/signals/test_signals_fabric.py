@@ -14,7 +14,8 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.signing import verify
-from lotus_core.signals import NO_PRIORS, parse_priors, read_active_priors, validate_sigbus
+from lotus_core.learning.priors_store import read_active_priors
+from lotus_core.signals import NO_PRIORS, parse_priors, validate_sigbus
 from lotus_core.signals.pipeline import score_day
 from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape
 
