@@ -11,16 +11,16 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.deploy.profile import profile_file
 from lotus_core.deploy.settings import DeploySettings
+from lotus_core.strict import StrictModel
 
 
 class ConfigError(ValueError):
     """A setting is missing, unknown or out of range; the message names the key."""
 
 
-_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
+_Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 class MicroTapeSettings(_Strict):

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
+from lotus_core.strict import StrictModel
 
 KAPPA_MAX = 0.15
 CURATORS = ("data", "leakage", "diversity", "regime", "compliance", "mutation", "adversarial",
@@ -26,7 +26,7 @@ class CuratorConfigError(SpecError):
     """curators.yaml is invalid; the message names the key."""
 
 
-_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
+_Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 def _kappa() -> Any:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from lotus_core.strict import StrictModel
 
 Executor = Literal["in_process", "multiprocess", "celery"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CelerySettings(_Strict):
+class CelerySettings(StrictModel):
     """dagster-celery: every step is a task on `queue`; workers must consume that queue."""
 
     broker: str = "pyamqp://guest:guest@127.0.0.1:5672//"
@@ -22,7 +22,7 @@ class CelerySettings(_Strict):
     queue: str = Field(default="lotus", pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
-class DeploySettings(_Strict):
+class DeploySettings(StrictModel):
     """`executor`: in_process (embedded default: one process, no per-step start-up),
     multiprocess (one child per step, `max_concurrent` at a time; `start_method` forkserver
     preloads the stack once, spawn is Dagster's own default and imports it per step) or celery

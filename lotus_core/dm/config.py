@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from lotus_core.strict import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalibrationSettings(_Strict):
+class CalibrationSettings(StrictModel):
     horizons_s: tuple[int, ...] = (60, 300)  # evaluation horizons calibrated (signal_eval)
     train_days: int = Field(default=7, ge=1, le=90)  # earlier days in the training window
     min_windows: int = Field(default=60, ge=5)  # fewer done windows: the conservative prior
@@ -27,7 +25,7 @@ class CalibrationSettings(_Strict):
     corr_min_overlap: int = Field(default=20, ge=3)  # co-occurring buckets needed for a correlation
 
 
-class FusionSettings(_Strict):
+class FusionSettings(StrictModel):
     tau0_bps2: float = Field(default=1.0, ge=0.0)  # w_i ∝ reliability_i / (σ_i² + τ0)
     half_life_s: dict[int, float] = Field(default_factory=lambda: {60: 60.0, 300: 300.0})
     max_age_half_lives: float = Field(default=4.0, gt=0.0)  # an alpha older than this is dropped
@@ -37,7 +35,7 @@ class FusionSettings(_Strict):
     tilt_turnover: float = Field(default=0.05, ge=0.0, le=2.0)  # |w - w_base|_1 the tilt may add
 
 
-class AllocatorSettings(_Strict):
+class AllocatorSettings(StrictModel):
     risk_aversion: float = Field(default=5.0, gt=0.0)  # λ in μᵀw − λ wᵀΣw
     tether: float = Field(default=1e-3, ge=0.0)  # γ in − γ‖w − w₀‖² (anti-whipsaw)
     gross_max: float = Field(default=1.0, gt=0.0)  # Σ|w| budget before the drawdown ratchet
@@ -67,7 +65,7 @@ class AllocatorSettings(_Strict):
         return self
 
 
-class BudgetSettings(_Strict):
+class BudgetSettings(StrictModel):
     """Meta-signal multipliers: each in [low, high]; they scale risk and turnover budgets."""
 
     low: float = Field(default=0.75, gt=0.0)
@@ -80,12 +78,12 @@ class BudgetSettings(_Strict):
         return self
 
 
-class CuratorSettings(_Strict):
+class CuratorSettings(StrictModel):
     stale_ms: int = Field(default=10_000, ge=0)  # data older than this at decision time: veto
     kappa: float = Field(default=0.10, ge=0.0, le=0.10)  # bound of a confidence nudge (log space)
 
 
-class DmSettings(_Strict):
+class DmSettings(StrictModel):
     portfolio_id: str = "paper"
     coins: tuple[str, ...] = ("BTC", "ETH", "SOL")
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)

@@ -11,23 +11,14 @@ import numpy as np
 
 from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import CoinFrames, Expert, ExpertOutput
-from lotus_core.dsi.features import ewm_by_position as ewm
 from lotus_core.dsi.features import lag, trailing
 from lotus_core.dsi.params import DivergenceParams, parse_params
-
-
-def rsi(mid: np.ndarray, n: int) -> np.ndarray:
-    """Wilder RSI of 1-frame mid changes (alpha = 1/n); 50 while nothing has moved."""
-    d = np.diff(mid, prepend=mid[:1])
-    up, dn = ewm(np.maximum(d, 0.0), alpha=1.0 / n), ewm(np.maximum(-d, 0.0), alpha=1.0 / n)
-    tot = up + dn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tot > 0, 100.0 * up / tot, 50.0)
+from lotus_core.filters import ewm_by_position, wilder_rsi
 
 
 def macd_bps(mid: np.ndarray, fast: int, slow: int) -> np.ndarray:
     """MACD line (EMA fast - EMA slow) in bps of the mid."""
-    return (ewm(mid, span=fast) - ewm(mid, span=slow)) / mid * 1e4
+    return (ewm_by_position(mid, span=fast) - ewm_by_position(mid, span=slow)) / mid * 1e4
 
 
 class DivergenceExpert(Expert):
@@ -44,8 +35,9 @@ class DivergenceExpert(Expert):
         if n == 0:
             return ExpertOutput.silent(0)
         mid = fr["mid_px"].to_numpy(dtype="float64")
-        osc = {"rsi": rsi(mid, p.rsi_frames), "macd": macd_bps(mid, p.macd_fast, p.macd_slow)}
-        flow = ewm(fr["aggr_imb"].to_numpy(dtype="float64"), span=p.flow_span)
+        osc = {"rsi": wilder_rsi(mid, p.rsi_frames, nan_rows="age"),
+               "macd": macd_bps(mid, p.macd_fast, p.macd_slow)}
+        flow = ewm_by_position(fr["aggr_imb"].to_numpy(dtype="float64"), span=p.flow_span)
         book = fr["book_imb_5"].to_numpy(dtype="float64")
         width = p.lookback - p.min_age + 1
         combine = np.logical_or if p.oscillators == "any" else np.logical_and

@@ -22,15 +22,6 @@ def trailing(x: np.ndarray, window: int, how: str, min_periods: int = 1) -> np.n
     return getattr(roll, how)().to_numpy()
 
 
-def ewm_by_position(x: np.ndarray, span: float | None = None,
-                    alpha: float | None = None) -> np.ndarray:
-    """Causal exponential mean (adjust=False: a recursive filter, frames <= t), weighted by
-    frame position: a NaN frame still ages the mean (unlike lotus_core.signals.features.ewm,
-    which skips NaN rows)."""
-    return pd.Series(x, dtype="float64").ewm(span=span, alpha=alpha, adjust=False).mean() \
-        .to_numpy()
-
-
 def lag(x: np.ndarray, k: int) -> np.ndarray:
     out = np.full(len(x), np.nan)
     if k < len(x):

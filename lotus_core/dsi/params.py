@@ -1,4 +1,5 @@
-"""Kind-specific expert parameters: frozen dataclasses of documented defaults.
+"""Kind-specific expert parameters: strict models (lotus_core.strict.StrictModel) of
+documented defaults; each model's `_check` states its cross-field rules, naming the field.
 
 Kept apart from the experts so that validating a registry (done when the lake's schemas
 are imported) needs neither scikit-learn nor the experts themselves.
@@ -6,23 +7,37 @@ are imported) needs neither scikit-learn nor the experts themselves.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError, model_validator
+
 from lotus_core.dsi.expert_spec import RegistryError
+from lotus_core.strict import StrictModel
 
 
-@dataclass(frozen=True)
-class AnomalyParams:
+class _Params(StrictModel):
+    """A kind's parameters: `problem()` names the first field that breaks a rule."""
+
+    def problem(self) -> str | None:
+        return None
+
+    @model_validator(mode="after")
+    def _check(self) -> _Params:
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class AnomalyParams(_Params):
     n_estimators: int = 64
     max_samples: int = 256
     fit_rows: int = 20000
     min_rows: int = 600
     flag_quantile: float = 0.995
 
-    def check(self) -> str | None:
+    def problem(self) -> str | None:
         if not 0.5 < self.flag_quantile < 1.0:
             return "flag_quantile: must be in (0.5, 1)"
         if min(self.n_estimators, self.max_samples, self.fit_rows, self.min_rows) < 1:
@@ -30,8 +45,7 @@ class AnomalyParams:
         return None
 
 
-@dataclass(frozen=True)
-class DivergenceParams:
+class DivergenceParams(_Params):
     rsi_frames: int = 120
     macd_fast: int = 120
     macd_slow: int = 260
@@ -43,7 +57,7 @@ class DivergenceParams:
     flow_min: float = 0.3
     book_min: float = 0.3
 
-    def check(self) -> str | None:
+    def problem(self) -> str | None:
         if self.oscillators not in ("any", "all"):
             return "oscillators: must be any or all"
         if not 1 <= self.min_age < self.lookback:
@@ -55,8 +69,7 @@ class DivergenceParams:
         return None
 
 
-@dataclass(frozen=True)
-class SequenceParams:
+class SequenceParams(_Params):
     lags: tuple[int, ...] = (0, 1, 2, 5, 10, 30)
     windows: tuple[int, ...] = (10, 60)
     fit_rows: int = 40000
@@ -64,7 +77,7 @@ class SequenceParams:
     C: float = 1.0
     flag_lift: float = 1.0
 
-    def check(self) -> str | None:
+    def problem(self) -> str | None:
         if not self.lags or min(self.lags) < 0:
             return "lags: must be a non-empty list of integers >= 0"
         if not self.windows or min(self.windows) < 1:
@@ -74,7 +87,7 @@ class SequenceParams:
         return None
 
 
-PARAMS: dict[str, type] = {"anomaly": AnomalyParams, "divergence": DivergenceParams,
+PARAMS: dict[str, type[_Params]] = {"anomaly": AnomalyParams, "divergence": DivergenceParams,
                             "sequence": SequenceParams}
 
 
@@ -92,10 +105,11 @@ def _fits(default: Any, v: Any) -> bool:
     return isinstance(v, type(default))
 
 
-def parse_params(cls: type, spec: Mapping[str, Any], where: str) -> Any:
-    """Fill a frozen dataclass of defaults from a spec mapping, checking names, types and
-    the dataclass's own `check()`; errors name the key."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+def parse_params(cls: type[_Params], spec: Mapping[str, Any], where: str) -> Any:
+    """Fill a kind's parameters from a spec mapping, checking names, YAML types (stricter than
+    pydantic's coercion: an int parameter refuses 2.5 and "2") and the model's own rules;
+    errors are RegistryError naming the key (`<where>.<key>: ...`)."""
+    defaults = {name: f.default for name, f in cls.model_fields.items()}
     extra = set(spec) - set(defaults)
     if extra:
         raise RegistryError(f"{where}: unknown key(s) {sorted(extra)}")
@@ -106,8 +120,11 @@ def parse_params(cls: type, spec: Mapping[str, Any], where: str) -> Any:
             raise RegistryError(f"{where}.{name}: must be like {default!r}, got {v!r}")
         values[name] = (tuple(v) if isinstance(default, tuple)
                         else float(v) if isinstance(default, float) else v)
-    params = cls(**values)
-    problem = params.check()
-    if problem:
-        raise RegistryError(f"{where}.{problem}")
-    return params
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cause = err.get("ctx", {}).get("error")  # the message of a `problem()`
+        text = str(cause) if cause is not None else (
+            ".".join(map(str, err["loc"])) + ": " + err["msg"])
+        raise RegistryError(f"{where}.{text}") from None

@@ -8,11 +8,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field, InstanceOf
+
 from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, ROUTER_NAME
 from lotus_core.fabric.manifests import Routing
 from lotus_core.fabric.names import (
     MODULES,
 )
+from lotus_core.strict import StrictModel
 
 
 def default_owner(name: str = ROUTER_NAME) -> str:
@@ -20,25 +23,19 @@ def default_owner(name: str = ROUTER_NAME) -> str:
     return f"{name}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-@dataclass(frozen=True)
-class RouterConfig:
-    """How a router runs. `routing` defaults to models.map.yaml's retry/backoff settings."""
+class RouterConfig(StrictModel):
+    """How a router runs. `routing` defaults to models.map.yaml's retry/backoff settings.
+    A value out of range is a ValidationError (a ValueError) naming the field."""
 
     modules: tuple[str, ...] = MODULES
-    batch_size: int = ROUTER_BATCH_SIZE
-    lease_sec: float = 30.0  # SQLite: a claimed row is another router's again after this
+    batch_size: int = Field(ROUTER_BATCH_SIZE, ge=1, le=5000)
+    lease_sec: float = Field(30.0, gt=0)  # SQLite: a claimed row is another router's again
     name: str = ROUTER_NAME  # heartbeat component; routers sharing a name share one row
-    owner: str = field(default_factory=default_owner)
+    owner: str = Field(default_factory=default_owner)
     idle_sleep_sec: float = 0.25  # between passes that found nothing
     heartbeat_sec: float = 1.0  # at most one heartbeat write per this many seconds
     sqlite_cache_mb: int = 64  # page cache of the router's SQLite connection (default 2 MB)
-    routing: Routing | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 5000:
-            raise ValueError(f"batch_size must be in [1, 5000], got {self.batch_size}")
-        if self.lease_sec <= 0:
-            raise ValueError(f"lease_sec must be > 0, got {self.lease_sec}")
+    routing: InstanceOf[Routing] | None = None  # taken as given (models.map.yaml's checks)
 
 
 @dataclass

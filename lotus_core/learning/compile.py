@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from pydantic import model_validator
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from lotus_core.signals.context import CondKeyError, canonical_cond_key, parse_cond_key
 from lotus_core.signals.priors import Patch
+from lotus_core.strict import StrictModel
 
 Scope = Literal["detector", "meta", "field"]
 SCOPE_RANK: dict[str, int] = {"detector": 0, "meta": 1, "field": 2}
@@ -62,10 +64,10 @@ class BraidEffect:
         return self.braid_id in other.parents or other.braid_id in self.parents
 
 
-@dataclass(frozen=True)
-class PatchCaps:
+class PatchCaps(StrictModel):
     """theta_min/phi_max are applied at scoring; the rest bound what the compiled set may do
-    to any one window (totals) and how far one night may move it (steps)."""
+    to any one window (totals) and how far one night may move it (steps). Out of range: a
+    ValidationError (a ValueError) naming every offending field."""
 
     theta_min: float = 0.05
     phi_max: float = 1.0
@@ -76,7 +78,8 @@ class PatchCaps:
     max_step_log_phi: float = 0.05  # |change of log prod phi_mult| per window per night
     near_duplicate_jaccard: float = 0.8  # literal-set Jaccard at which two braids are one
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> PatchCaps:
         checks = {
             "theta_min": 0.0 <= self.theta_min <= 1.0,
             "phi_max": 0.0 < self.phi_max <= 1.0,
@@ -89,10 +92,11 @@ class PatchCaps:
         }
         bad = [f"{k}={getattr(self, k)!r}" for k, ok in checks.items() if not ok]
         if bad:
-            raise CompileError(
+            raise ValueError(
                 "PatchCaps out of range: " + ", ".join(bad) + " (need 0 <= theta_min <= 1, "
                 "0 < phi_max <= 1, 0 < max_abs_theta_delta <= 1, phi_mult_max >= 1, "
                 "0 < phi_mult_min <= 1, steps > 0, 0 < near_duplicate_jaccard <= 1)")
+        return self
 
     @classmethod
     def from_config(cls, caps: object) -> PatchCaps:

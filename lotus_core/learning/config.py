@@ -8,15 +8,15 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.signals.context import LITERALS
 from lotus_core.signals.priors import EDGE_NAMES
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
+from lotus_core.strict import StrictModel
 
 MAX_FEATURES = 15
 
 
-_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
+_Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 class QuantizerConfig(_Strict):

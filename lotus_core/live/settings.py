@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from lotus_core.strict import StrictModel
 
 Channel = Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx", "candle"]
 CHANNELS: tuple[Channel, ...] = ("l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
@@ -17,11 +19,9 @@ MAINNET_URL = "wss://api.hyperliquid.xyz/ws"
 TESTNET_URL = "wss://api.hyperliquid-testnet.xyz/ws"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FeedSettings(_Strict):
+class FeedSettings(StrictModel):
     """The websocket client and the raw recording.
 
     channels: l2Book (slow, 20 levels), l2BookFast (5 levels, `fast: true`), trades, bbo,
@@ -58,7 +58,7 @@ class FeedSettings(_Strict):
         return v
 
 
-class LiveSettings(_Strict):
+class LiveSettings(StrictModel):
     """Live scoring and publication.
 
     score_every_ms: feed time between two scoring passes (at least the MicroTape cadence).

@@ -7,7 +7,9 @@ the fixed grid must be whole multiples of the cadence: a window of `w` ms is exa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from pydantic import model_validator
+
+from lotus_core.strict import StrictModel
 
 GRID_WINDOWS = (
     "rv_window_ms",
@@ -21,8 +23,7 @@ GRID_WINDOWS = (
 """Windows that run over grid points, hence must be whole multiples of the cadence."""
 
 
-@dataclass(frozen=True)
-class MicroTapeParams:
+class MicroTapeParams(StrictModel):
     """Parameters of `build_microtape`; the defaults are what the pipeline uses.
 
     Grid
@@ -84,7 +85,10 @@ class MicroTapeParams:
     eu_start_hour: int = 7
     us_start_hour: int = 13
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> MicroTapeParams:
+        """Cross-field rules (each message names the field); pydantic wraps them in a
+        ValidationError, a ValueError."""
         if self.cadence_ms <= 0:
             raise ValueError(f"cadence_ms must be positive, got {self.cadence_ms}")
         for name in GRID_WINDOWS:
@@ -93,9 +97,9 @@ class MicroTapeParams:
                 raise ValueError(
                     f"{name}={value} must be a positive multiple of cadence_ms={self.cadence_ms}"
                 )
-        for f in fields(self):
-            if f.name.endswith("_ms") and getattr(self, f.name) <= 0:
-                raise ValueError(f"{f.name} must be positive, got {getattr(self, f.name)}")
+        for name in type(self).model_fields:
+            if name.endswith("_ms") and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.outlier_window < 3 or self.outlier_window % 2 == 0:
             raise ValueError(f"outlier_window must be odd and >= 3, got {self.outlier_window}")
         if not 0 <= self.eu_start_hour <= self.us_start_hour <= 24:
@@ -104,6 +108,7 @@ class MicroTapeParams:
             raise ValueError("sweep_min_levels and sweep_depth_levels must be >= 1")
         if self.candle_pctl_min < 1 or self.candle_pctl_min > self.candle_pctl_window:
             raise ValueError("need 1 <= candle_pctl_min <= candle_pctl_window")
+        return self
 
     def points(self, window_ms: int) -> int:
         """Grid points in a window of `window_ms`."""

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
+from lotus_core.strict import StrictModel
 
-_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
+_Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 class SqWeights(_Strict):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import lotus_core.signals.features as F
+from lotus_core.filters import ewm, wilder_rsi
 from lotus_core.signals.spec import (
     BreakoutRetestParams,
     DetectorSpec,
@@ -80,25 +81,15 @@ def breakout_retest(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     return _both_sides(side(x), side(-x))
 
 
-def _rsi(x: np.ndarray, span: int) -> np.ndarray:
-    """Wilder RSI of the log-bps mid, in [0, 100]; 50 while nothing has moved."""
-    dx = np.r_[0.0, np.diff(x)]
-    up = F.ewm(np.maximum(dx, 0.0), alpha=1.0 / span)
-    dn = F.ewm(np.maximum(-dx, 0.0), alpha=1.0 / span)
-    tot = up + dn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tot > 0, 100.0 * up / tot, 50.0)
-
-
 def divergence(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     """New price extreme that RSI and the MACD histogram do not confirm."""
     p: DivergenceParams = spec.typed_params
     x = F.log_bps(g["mid_px"])
     look = F.rows(p.lookback_s, cadence)
-    rsi = _rsi(x, F.rows(p.rsi_span_s, cadence))
-    macd = F.ewm(x, span=F.rows(p.macd_fast_s, cadence)) - F.ewm(x, span=F.rows(p.macd_slow_s,
+    rsi = wilder_rsi(x, F.rows(p.rsi_span_s, cadence), nan_rows="skip")  # of the log-bps mid
+    macd = ewm(x, span=F.rows(p.macd_fast_s, cadence)) - ewm(x, span=F.rows(p.macd_slow_s,
                                                                                 cadence))
-    hist = macd - F.ewm(macd, span=F.rows(p.macd_signal_s, cadence))
+    hist = macd - ewm(macd, span=F.rows(p.macd_signal_s, cadence))
     dhist = np.r_[0.0, np.diff(hist)]
 
     new_low = np.nan_to_num(x - F.prev_min(x, look), nan=0.0) < 0
@@ -116,9 +107,9 @@ def mean_reversion(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     """|z| of the mid's deviation from its EMA peaks above z_entry and starts to revert."""
     p: MeanReversionParams = spec.typed_params
     x = F.log_bps(g["mid_px"])
-    dev = x - F.ewm(x, span=F.rows(p.ema_span_s, cadence))
+    dev = x - ewm(x, span=F.rows(p.ema_span_s, cadence))
     zspan = F.rows(p.z_span_s, cadence)
-    sd = np.sqrt(F.ewm(dev * dev, span=zspan))
+    sd = np.sqrt(ewm(dev * dev, span=zspan))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(sd > 0, dev / sd, 0.0)
     z[: min(zspan, len(z))] = 0.0  # warm-up: the dispersion is not known yet
@@ -135,7 +126,7 @@ def sweep(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     imb = g["aggr_imb"]
     ok = (g["sweep_flag"] == 1) & (sdir != 0) & (imb * sdir >= p.min_aggr_imb)
     vol = g["buy_vol"] + g["sell_vol"]
-    base = np.r_[np.nan, F.ewm(vol, span=F.rows(p.vol_span_s, cadence))[:-1]]
+    base = np.r_[np.nan, ewm(vol, span=F.rows(p.vol_span_s, cadence))[:-1]]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(base > 0, vol / base, 1.0)
     strength = np.abs(imb) * np.log1p(np.nan_to_num(ratio, nan=1.0))
@@ -159,8 +150,8 @@ def flow_pressure(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     """Sustained one-sided aggressor volume that the resting book leans with."""
     p: FlowPressureParams = spec.typed_params
     span = F.rows(p.flow_span_s, cadence)
-    net = F.ewm(g["buy_vol"] - g["sell_vol"], span=span)
-    tot = F.ewm(g["buy_vol"] + g["sell_vol"], span=span)
+    net = ewm(g["buy_vol"] - g["sell_vol"], span=span)
+    tot = ewm(g["buy_vol"] + g["sell_vol"], span=span)
     with np.errstate(invalid="ignore", divide="ignore"):
         flow = np.where(tot > 0, net / tot, 0.0)
     book = np.nan_to_num(g["book_imb_5"].astype(np.float64))

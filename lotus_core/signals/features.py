@@ -43,12 +43,6 @@ def log_bps(px: np.ndarray) -> np.ndarray:
     return np.log(np.asarray(px, dtype=np.float64)) * 1e4
 
 
-def ewm(x: np.ndarray, span: float | None = None, alpha: float | None = None) -> np.ndarray:
-    """Exponential moving average (recursive, adjust=False); NaN inputs are skipped."""
-    s = pd.Series(x, dtype="float64")
-    return s.ewm(span=span, alpha=alpha, adjust=False, ignore_na=True).mean().to_numpy()
-
-
 def prev_max(x: np.ndarray, w: int) -> np.ndarray:
     """max of x over rows [t - w, t - 1]; NaN until w earlier rows exist."""
     return pd.Series(x).shift(1).rolling(w, min_periods=w).max().to_numpy()

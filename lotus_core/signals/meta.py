@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.special import expit, ndtri
 
 import lotus_core.signals.features as F
+from lotus_core.filters import ewm
 from lotus_core.signals.config import ScoringConfig
 
 META_COLUMNS = ("ms_kairos", "ms_entrain_r", "ms_asym_score", "ms_asym_z_oi",
@@ -44,24 +45,24 @@ def frame_features(frames: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     m, kr = cfg.meta, cfg.kr
     for _, a, b in F.coin_blocks(coins):
         s = slice(a, b)
-        ema_sp = F.ewm(col["spread_bps"][s], span=F.rows(kr.spread_ema_s, cadence))
+        ema_sp = ewm(col["spread_bps"][s], span=F.rows(kr.spread_ema_s, cadence))
         with np.errstate(invalid="ignore", divide="ignore"):
             out["spread_rel"][s] = np.where(ema_sp > 0, col["spread_bps"][s] / ema_sp, 1.0)
             span = F.rows(kr.flow_span_s, cadence)
-            net = F.ewm(col["buy_vol"][s] - col["sell_vol"][s], span=span)
-            tot = F.ewm(col["buy_vol"][s] + col["sell_vol"][s], span=span)
+            net = ewm(col["buy_vol"][s] - col["sell_vol"][s], span=span)
+            tot = ewm(col["buy_vol"][s] + col["sell_vol"][s], span=span)
             out["flow"][s] = np.where(tot > 0, net / tot, 0.0)
             rv = col["rv_bps"][s]
-            rv_ema = F.ewm(rv, span=F.rows(m.kairos_rv_span_s, cadence))
+            rv_ema = ewm(rv, span=F.rows(m.kairos_rv_span_s, cadence))
             out["rv_ratio"][s] = np.where((rv > 0) & (rv_ema > 0), rv / rv_ema, 1.0)
             tc = col["trade_count"][s]
-            fast = F.ewm(tc, span=F.rows(m.kairos_fast_s, cadence))
-            slow = F.ewm(tc, span=F.rows(m.kairos_slow_s, cadence))
+            fast = ewm(tc, span=F.rows(m.kairos_fast_s, cadence))
+            slow = ewm(tc, span=F.rows(m.kairos_slow_s, cadence))
             out["tc_ratio"][s] = (fast + 0.1) / (slow + 0.1)
             basis = col["basis_bps"][s]
             bspan = F.rows(m.asym_basis_span_s, cadence)
-            dev = basis - F.ewm(basis, span=bspan)
-            sd = np.sqrt(F.ewm(dev * dev, span=bspan))
+            dev = basis - ewm(basis, span=bspan)
+            sd = np.sqrt(ewm(dev * dev, span=bspan))
             out["z_basis"][s] = np.where(sd > 0, np.abs(dev) / sd, 0.0)
     rv_pctl = frames["rv_pctl"].to_numpy(dtype=np.float64)
     range_pctl = frames["range_pctl"].to_numpy(dtype=np.float64)

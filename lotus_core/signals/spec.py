@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.microtape.regime import REGIMES
+from lotus_core.strict import StrictModel
 
 Kind = Literal["breakout_retest", "divergence", "mean_reversion", "sweep", "flow_pressure"]
 
@@ -34,7 +34,7 @@ class SpecError(ValueError):
     """A detector or scoring spec is invalid; the message names the key path."""
 
 
-_Strict = StrictModel  # the one strict base (lotus_core/config/strict.py)
+_Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 class BreakoutRetestParams(_Strict):

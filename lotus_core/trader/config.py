@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from lotus_core.config.settings import ConfigError
+from lotus_core.strict import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LatencyModel(_Strict):
+class LatencyModel(StrictModel):
     """Order latency: `base_ms` plus a deterministic jitter in [0, jitter_ms] drawn from the
     order id (so a replay gives the same arrival times)."""
 
@@ -26,7 +23,7 @@ class LatencyModel(_Strict):
     jitter_ms: int = Field(0, ge=0, le=60_000)
 
 
-class VenueConfig(_Strict):
+class VenueConfig(StrictModel):
     """One paper venue. Fees are fractions of notional (negative maker fee = rebate)."""
 
     name: str = Field(min_length=1, pattern=r"^[^\s]+$")
@@ -48,7 +45,7 @@ class VenueConfig(_Strict):
         return self.lot_size.get(coin, self.default_lot)
 
 
-class QueueSettings(_Strict):
+class QueueSettings(StrictModel):
     """The probabilistic queue model (hftbacktest's ProbQueueModel, power function 3).
 
     A size decrease at the order's price not explained by trades is a cancellation; the
@@ -63,7 +60,7 @@ class QueueSettings(_Strict):
     seed: int = 20260105
 
 
-class TraderSettings(_Strict):
+class TraderSettings(StrictModel):
     equity: float = Field(100_000.0, gt=0)
     venues: list[VenueConfig] = Field(default_factory=lambda: [
         VenueConfig(name="hyperliquid", maker_fee=0.00015, taker_fee=0.00045,

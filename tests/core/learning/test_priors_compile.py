@@ -246,5 +246,5 @@ def test_malformed_braids_are_refused_by_name(braid, message):
 def test_duplicate_braids_and_bad_caps_are_refused():
     with pytest.raises(CompileError, match="braid 'a' appears twice"):
         compile_patches([_b("a"), _b("a")], PatchCaps(), None)
-    with pytest.raises(CompileError, match="phi_mult_max=0.9"):
+    with pytest.raises(ValueError, match="phi_mult_max=0.9"):  # pydantic's ValidationError
         PatchCaps(phi_mult_max=0.9)
