@@ -35,6 +35,7 @@ class Quote:
 def _f(row: Mapping[str, Any], key: str) -> float:
     v = row.get(key)
     try:
+        # ignore: None (a missing key) is caught below as TypeError, like any non-number.
         x = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return math.nan

@@ -7,7 +7,7 @@ check that the database is at the schema version this code was written for.
 
 from __future__ import annotations
 
-from lotus_core.store.connection import connect_postgres, connect_sqlite
+from lotus_core.store.connection import connect
 from lotus_core.store.errors import FabricError
 from lotus_core.store.fabric import Fabric
 from lotus_core.store.migrations import default_sql_dir, discover
@@ -19,12 +19,7 @@ def open_fabric(url: str, *, migrate: bool = True, connect_timeout_s: int = 10) 
     if migrate:
         return Fabric.open(url, connect_timeout_s=connect_timeout_s)
     parsed = parse_url(url)
-    raw = (
-        connect_sqlite(parsed, 30.0)
-        if parsed.dialect == "sqlite"
-        else connect_postgres(parsed, connect_timeout_s)
-    )
-    fabric = Fabric(raw, parsed)
+    fabric = Fabric(connect(parsed, 30.0, connect_timeout_s), parsed)
     try:
         want = discover(default_sql_dir(), parsed.dialect)[-1].version
         try:

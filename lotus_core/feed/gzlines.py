@@ -73,6 +73,7 @@ class RecordingRaw(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    # ignore: RawIOBase types `b` as any writable buffer; the io stack passes these two.
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._pending and not self._done:
             self._fill()

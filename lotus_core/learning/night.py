@@ -80,6 +80,7 @@ def braid_effects(*tables: pd.DataFrame) -> list[BraidEffect]:
     for table in tables:
         for r in table[table["state"] == "active"].itertuples():
             for i, p in enumerate(json.loads(r.patches)):
+                # ignore: itertuples() rows are untyped; SCOPE maps each braid_type to a Scope.
                 out.append(BraidEffect(
                     braid_id=f"{r.braid_id}#{i}", scope=SCOPE[r.braid_type],  # type: ignore[arg-type]
                     detector_id=r.detector_id, coin=r.coin, cond_key=p["cond_key"],

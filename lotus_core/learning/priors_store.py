@@ -296,16 +296,14 @@ def _read(tx: Tx, version: int) -> PriorsVersion:
 
 
 def _ranges(versions: list[int]) -> str:
-    out: list[str] = []
-    start = prev = None
-    for v in versions + [None]:  # type: ignore[list-item]
-        if start is not None and v == prev + 1:
-            prev = v
-            continue
-        if start is not None:
-            out.append(str(start) if start == prev else f"{start}..{prev}")
-        start = prev = v
-    return ", ".join(out)
+    """Sorted versions as runs: [1, 2, 3, 5] -> "1..3, 5"."""
+    runs: list[list[int]] = []
+    for v in versions:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
 
 
 def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,

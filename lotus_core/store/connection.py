@@ -153,6 +153,14 @@ def connect_postgres(url: FabricURL, connect_timeout_s: int) -> psycopg.Connecti
         ) from exc
 
 
+def connect(url: FabricURL, busy_timeout_s: float = 30.0,
+            connect_timeout_s: int = 10) -> RawConnection:
+    """A raw connection for `url`'s backend (the one place that picks the driver)."""
+    if url.dialect == "sqlite":
+        return connect_sqlite(url, busy_timeout_s)
+    return connect_postgres(url, connect_timeout_s)
+
+
 @contextmanager
 def transaction(raw: RawConnection, dialect: Dialect) -> Iterator[Tx]:
     """One write transaction; commits on success, rolls back on any exception."""

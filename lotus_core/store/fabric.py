@@ -20,8 +20,7 @@ from lotus_core.store import dead_letters
 from lotus_core.store.connection import (
     RawConnection,
     Tx,
-    connect_postgres,
-    connect_sqlite,
+    connect,
     transaction,
 )
 from lotus_core.store.errors import FabricError
@@ -57,11 +56,7 @@ class Fabric:
         """
         parsed = parse_url(url)
         migrations = discover(Path(sql_dir) if sql_dir else default_sql_dir(), parsed.dialect)
-        if parsed.dialect == "sqlite":
-            raw: RawConnection = connect_sqlite(parsed, busy_timeout_s)
-        else:
-            raw = connect_postgres(parsed, connect_timeout_s)
-        fabric = cls(raw, parsed)
+        fabric = cls(connect(parsed, busy_timeout_s, connect_timeout_s), parsed)
         try:
             migrate(fabric.transaction, migrations)
         except BaseException:

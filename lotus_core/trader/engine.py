@@ -232,6 +232,7 @@ class TraderEngine:
             self._reject(plan, ts, issues)
             return
         try:
+            # ignore: not None here (a None evaluator is an issue above, which returned).
             state = self.triggers.arm(plan.entry_conditions or {}, plan.symbol)  # type: ignore[union-attr]
         except ValueError as exc:
             self._reject(plan, ts, [f"invalid_trigger: {exc}"])
