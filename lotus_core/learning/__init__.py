@@ -2,5 +2,6 @@
 lessons -> braids and meta braids -> one compiled, capped patch set (active priors).
 
 Pure domain code: pandas, numpy, scipy, scikit-learn; never dagster. `night` runs
-one night stage by stage; `testkit` plants known effects for tests and benchmarks.
+one night stage by stage; `testkit` plants known effects for tests and benchmarks;
+`priors_store` is the one module that reads and writes the priors tables (docs/structure.md).
 """
