@@ -172,4 +172,4 @@ def test_no_turnover_left_holds_without_solving(setup) -> None:
     assert res.decisions and all(d.action == "hold" and d.target == 0.0 for d in res.decisions)
     for d in res.decisions:
         assert d.binding == ("turnover",) and d.ticket["audit_refs"]["solver_status"] == "skipped"
-        assert d.ticket["notes"] == "hold: no turnover budget left today"
+        assert d.ticket["notes"] == "hold: no turnover budget left in the trailing window"
