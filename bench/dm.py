@@ -136,8 +136,9 @@ def day_of_decisions(n_alphas: int, dm: dict | None = None) -> dict:
     res = replay(engine, rows, alphas)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     trades = sum(d.action == "trade" for d in res.decisions)
+    hours = {(d.ts_ms - DAY0_MS) // 3_600_000 for d in res.decisions if d.action == "trade"}
     return {"wall": wall, "cpu": cpu, "rows": len(rows), "alphas": len(alphas),
-            "decisions": len(res.decisions), "trades": trades,
+            "decisions": len(res.decisions), "trades": trades, "trade_hours": len(hours),
             "solve_sum_s": sum(solves), "solves": len(solves)}
 
 
@@ -210,8 +211,13 @@ def main() -> None:
         f"allocator solves per decision: base and tilt, curators, tickets): "
         f"**{day['wall']:.1f} s** wall ({day['cpu']:.1f} s of CPU time) for {day['decisions']:,} tickets ({day['trades']:,} "
         f"trades), of which {day['solve_sum_s']:.1f} s in {day['solves']:,} allocator solves. "
-        "With the default policy the day's turnover budget (0.35 of equity × multipliers) is "
-        "spent by the first trades and later decisions hold without solving. The same day "
+        "With the default policy the turnover budget is paced (6.0 of equity per day, at most "
+        "0.25 in any trailing hour, × multipliers; before, a calendar-day 0.35 was spent by the "
+        "first 5 trades after midnight and the other 2,097 tickets held): trades spread over "
+        f"{day['trade_hours']} of the 24 hours, and a decision whose window is spent holds "
+        "without solving. The DM alone here (positions = its own targets): the nightly asset "
+        "also steps the paper Trader (`lotus_core.dm.joint`), whose replay cost is the Trader "
+        "section's. The same day "
         "with a turnover budget that never runs out (every decision solves, base and tilt): "
         f"**{busy['wall']:.1f} s** wall ({busy['cpu']:.1f} s CPU), {busy['solve_sum_s']:.1f} s "
         f"in {busy['solves']:,} solves, {busy['trades']:,} trades. Goal: < 10 s for the day "

@@ -136,6 +136,11 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
     if recorded:  # the Trader's positions: the joint replay
         store = lake.get()
         prev = _previous_day(day)
+        if store.exists("dm_decisions", prev) and not store.exists("paper_trades", prev):
+            raise dg.Failure(description=(
+                f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
+                f"paper_trades {prev} is missing while dm_decisions {prev} exists: materialize "
+                f"paper_trades {prev} first (days run in order)"), metadata={"day": day})
         snap = carried_state(store.read("paper_trades", prev)
                              if store.exists("paper_trades", prev) else None)
         tcfg = trader_settings(settings.trader)

@@ -48,8 +48,10 @@ class JointResult:
 
 def trader_context(engine: TraderEngine) -> PortfolioContext:
     """What the Trader holds now, read without moving anything in it."""
-    marks = {c: m for c in engine.positions if (m := engine._top.get(c)) is not None}
-    return from_trader(engine.positions, engine.portfolio, marks, engine.now_ms)
+    coins = {*engine.positions, *(e.coin for e in engine.executions.values())}
+    marks = {c: m for c in coins if (m := engine._top.get(c)) is not None}
+    return from_trader(engine.positions, engine.portfolio, marks,
+                       engine.executions.values(), engine.now_ms)
 
 
 def joint_day(dm: DmEngine, trader: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,

@@ -6,6 +6,7 @@ fills as the joint run inside dm_decisions."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -65,3 +66,12 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
         assert (decisions["w0"] != 0).any()  # decisions start from held positions
     assert metas[0]["carried_over"] == "none (flat start)"
     assert metas[1]["carried_over"] == f"paper_trades {DAYS[0]}"
+    # days out of order: D-1 was decided but not traded -> a clear failure, not a flat start
+    shutil.rmtree(settings.lake_dir / "paper_trades" / f"date={DAYS[0]}")
+    result = dg.materialize(ASSETS, partition_key=DAYS[1], instance=dagster_instance,
+                            selection=["dm_decisions"], resources=build_resources(settings),
+                            raise_on_error=False)
+    assert not result.success
+    (failure,) = [e.step_failure_data.user_failure_data for e in result.all_events
+                  if e.is_step_failure]
+    assert failure is not None and f"paper_trades {DAYS[0]} is missing" in failure.description
