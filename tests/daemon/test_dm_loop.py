@@ -158,5 +158,13 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
            lambda: again.live is not None and again.live.stats.restored == len(alphas))
     assert again.live is not None and again.live.stats.posted == 0
     assert again.live.engine.book.w.tolist() == loop.live.engine.book.w.tolist()
+    # the paced turnover ledger comes back from the posted tickets (Σ|target − w0| a round)
+    last = max(a.ts_ms for a in alphas)
+    for eng in (again.live.engine, loop.live.engine):
+        eng._expire_ledger(last)
+    assert again.live.engine.book.window_used == pytest.approx(
+        loop.live.engine.book.window_used, abs=1e-6)
+    assert [t for t, _ in again.live.engine.book.ledger] == [
+        t for t, _ in loop.live.engine.book.ledger]
     with Fabric.open(fabric_sqlite_url) as fabric:
         assert len(_decisions(fabric)) == len(live)
