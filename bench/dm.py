@@ -142,6 +142,42 @@ def day_of_decisions(n_alphas: int, dm: dict | None = None) -> dict:
             "solve_sum_s": sum(solves), "solves": len(solves)}
 
 
+def joint_fixture_day(n_alphas: int = 175) -> dict:
+    """The nightly kernel on a recorded day: the 2-hour fixture recording 2026-01-02 (3
+    coins), its MicroTape, n alphas (the 24-hour day's rate), the DM alone vs the DM and the
+    paper Trader stepped together (`lotus_core.dm.joint.joint_day`)."""
+    from pathlib import Path
+
+    from lotus_core.dm.joint import joint_day
+    from lotus_core.feed.parse import parse_recording
+    from lotus_core.microtape import MicroTapeParams, build_microtape
+    from lotus_core.trader.config import trader_settings
+    from lotus_core.trader.engine import TraderEngine
+    from lotus_core.trader.plan import ts_ms
+
+    cfg = load_dm_settings({})
+    dets = ("breakout_retest_v1", "mean_reversion_z_v1", "sweep_flow_v1", "flow_pressure_v1")
+    train = pd.concat([planted_training(d, 2000, 20.0, i) for i, d in enumerate(dets)])
+    cal = Calibration(fit_calibration(train, cfg.calibration, "w"), cfg.calibration)
+    day = "2026-01-02"
+    feed = parse_recording(Path(__file__).resolve().parents[1] / "fixtures" / f"{day}.jsonl.gz",
+                           day)
+    rows = build_microtape(feed, MicroTapeParams())
+    alphas = alpha_stream(cfg.coins, dets, n_alphas, start_ms=ts_ms(f"{day}T12:02:00Z"),
+                          span_ms=7_000_000)
+    t, c = time.perf_counter(), time.process_time()
+    alone = replay(DmEngine(cfg, cal), rows, alphas)
+    alone_s = (time.perf_counter() - t, time.process_time() - c)
+    t, c = time.perf_counter(), time.process_time()
+    res = joint_day(DmEngine(cfg, cal), TraderEngine(trader_settings({})), feed, rows, alphas)
+    joint_s = (time.perf_counter() - t, time.process_time() - c)
+    return {"alphas": len(alphas), "rows": len(rows), "events": res.events,
+            "alone": alone_s, "joint": joint_s, "decisions": len(res.decisions),
+            "trades": sum(d.action == "trade" for d in res.decisions),
+            "fills": sum(o.kind == "fill" for o in res.outputs),
+            "alone_trades": sum(d.action == "trade" for d in alone.decisions)}
+
+
 def _verdict(seconds: float, goal: float) -> str:
     return f"met ({seconds:.1f} s)" if seconds < goal else f"not met ({seconds:.1f} s)"
 
@@ -176,6 +212,8 @@ def main() -> None:
     # the same day with a turnover budget that never runs out: every decision solves twice
     busy = day_of_decisions(2100, {"allocator": {"turnover_day": 1000.0}})
     print(busy, flush=True)
+    joint = joint_fixture_day()
+    print(joint, flush=True)
     load_end = os.getloadavg()[0]
     lines = [
         "## Decision-Maker (issue 11)", "",
@@ -224,6 +262,14 @@ def main() -> None:
         f"with the default policy: {_verdict(day['wall'], 10.0)}; with every decision solving "
         f"{_verdict(busy['wall'], 10.0)} (most of a warm solve is cvxpy's per-call work around "
         "Clarabel, not the solver).", "",
+        "The nightly kernel on a recorded day (`dm_decisions` runs the DM and the paper Trader "
+        "together): the 2-hour, 3-coin fixture recording 2026-01-02 "
+        f"({joint['events']['book'] + joint['events']['trade'] + joint['events']['ctx']:,} book, trade and context events, {joint['rows']:,} MicroTape "
+        f"rows) and {joint['alphas']} alphas (the 24-hour day's rate). DM alone: "
+        f"{joint['alone'][0]:.1f} s wall ({joint['alone'][1]:.1f} s CPU), "
+        f"{joint['alone_trades']} trades; DM and Trader in one stream (`lotus_core.dm.joint`): "
+        f"{joint['joint'][0]:.1f} s wall ({joint['joint'][1]:.1f} s CPU), "
+        f"{joint['decisions']} tickets, {joint['trades']} trades, {joint['fills']} fills.", "",
         _load_note(load, load_end),
     ]
     write_section("dm", "\n".join(lines))
