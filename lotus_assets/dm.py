@@ -5,13 +5,20 @@ run time (load_settings), never at import.
 
 - dm_calibration (day D): score → (μ, σ, hit probability) per detector and horizon, fitted
   on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only.
-- dm_decisions (day D): the DM replayed over D's published signals in time order, fed D's
-  MicroTape, with D's calibration; positions are the DM's own targets filled at mid (until
-  the Trader's replay provides fills). One row per ticket (dm-decision-1.0).
+- dm_decisions (day D): the DM and the paper Trader replayed together over D
+  (`lotus_core.dm.joint.joint_day`): D's recording, MicroTape and published signals in one
+  time-ordered stream; each decision starts from the positions, equity and drawdown the
+  Trader holds after its fills, and its tickets go to the Trader as they would live. The
+  Trader starts from `paper_trades`(D-1)'s final state, read from the lake (not an asset
+  input: paper_trades depends on dm_decisions, an input would make a cycle). One row per
+  ticket (dm-decision-1.0); `paper_trades`(D) replays them to the same fills. Without a
+  recording for D, the DM alone (its own targets filled at mid), said in the metadata.
 """
 
 
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -23,7 +30,14 @@ from lotus_core.dm.alpha import from_signal_events
 from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.joint import joint_day, summary
 from lotus_core.dm.replay import decisions_frame, replay
+from lotus_core.feed.recordings import MissingRecordingError, require_recording
+from lotus_core.trader.config import trader_settings
+from lotus_core.trader.engine import TraderEngine
+from lotus_core.trader.nightly import carried_state
+from lotus_resources.feed import FeedSource
+from lotus_resources.lake import LakeResource
 
 TRAIN_DAYS = 7  # the history window the asset loads; settings may use fewer
 
@@ -72,6 +86,10 @@ def dm_calibration(context: dg.AssetExecutionContext, events: pd.DataFrame,
     })
 
 
+def _previous_day(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
 def _empty_eval() -> pd.DataFrame:
     return pd.DataFrame({"window_id": pd.Series([], dtype="str"),
                          "ts_ms": pd.Series([], dtype="int64"),
@@ -92,24 +110,59 @@ def _empty_eval() -> pd.DataFrame:
     ins={"signal_events": dg.AssetIn("signal_events"),
          "microtape_frames": dg.AssetIn("microtape_frames"),
          "dm_calibration": dg.AssetIn("dm_calibration")},
-    description="The Decision-Maker replayed over the day's published signals in time order: "
-    "one dm-decision-1.0 ticket per row (decision_id, ts_ms, coin, ticket_json, ...), "
-    "positions = the DM's own targets filled at mid.",
+    deps=[dg.AssetKey("raw_feed")],
+    description="The Decision-Maker and the paper Trader replayed together over the day "
+    "(recorded books, trades and contexts, MicroTape, published signals in one time-ordered "
+    "stream): each decision starts from the positions, equity and drawdown the Trader holds "
+    "after its fills (carried from the previous day's paper_trades), and its tickets go to "
+    "the Trader as live. One dm-decision-1.0 ticket per row (decision_id, ts_ms, coin, "
+    "ticket_json, ..., seq); paper_trades replays them to the same fills.",
 )
-def dm_decisions(context: dg.AssetExecutionContext, signal_events: pd.DataFrame,
-                 microtape_frames: pd.DataFrame,
+def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
+                 signal_events: pd.DataFrame, microtape_frames: pd.DataFrame,
                  dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    cfg = load_dm_settings(load_settings().dm)
+    settings = load_settings()
+    cfg = load_dm_settings(settings.dm)
     calib = Calibration(dm_calibration, cfg.calibration)
     alphas = from_signal_events(signal_events) if len(signal_events) else []
-    engine = DmEngine(cfg, calib, cadence_ms=load_settings().microtape.cadence_ms)
-    result = replay(engine, microtape_frames, alphas)
-    table = decisions_frame(result.decisions)
+    engine = DmEngine(cfg, calib, cadence_ms=settings.microtape.cadence_ms)
+    day = context.partition_key
+    try:
+        require_recording(Path(feed.feed_dir), day)
+        recorded = True
+    except MissingRecordingError:
+        recorded = False
+    coupled: dict[str, Any] = {}
+    if recorded:  # the Trader's positions: the joint replay
+        store = lake.get()
+        prev = _previous_day(day)
+        if store.exists("dm_decisions", prev) and not store.exists("paper_trades", prev):
+            raise dg.Failure(description=(
+                f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
+                f"paper_trades {prev} is missing while dm_decisions {prev} exists: materialize "
+                f"paper_trades {prev} first (days run in order)"), metadata={"day": day})
+        snap = carried_state(store.read("paper_trades", prev)
+                             if store.exists("paper_trades", prev) else None)
+        tcfg = trader_settings(settings.trader)
+        trader = TraderEngine.restore(tcfg, snap) if snap else TraderEngine(tcfg)
+        joint = joint_day(engine, trader, feed.parse(day), microtape_frames, alphas)
+        decisions, gross, net = joint.decisions, joint.gross, joint.net
+        fills = sum(o.kind == "fill" for o in joint.outputs)
+        coupled = {"position_source": "paper Trader (joint replay)",
+                   "carried_over": f"paper_trades {prev}" if snap else "none (flat start)",
+                   "trader_fills": fills,
+                   "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
+                   **summary(joint)}
+    else:
+        result = replay(engine, microtape_frames, alphas)
+        decisions, gross, net = result.decisions, result.gross, result.net
+        coupled = {"position_source": f"DM targets filled at mid (no recording for {day})"}
+    table = decisions_frame(decisions)
     binding: dict[str, int] = {}
-    for d in result.decisions:
+    for d in decisions:
         for b in d.binding:
             binding[b] = binding.get(b, 0) + 1
-    solve = np.array([d.solve_ms for d in result.decisions])  # wall clock: metadata only
+    solve = np.array([d.solve_ms for d in decisions])  # wall clock: metadata only
     return dg.Output(table, metadata={
         "alphas": len(alphas),
         "decisions": len(table),
@@ -117,12 +170,13 @@ def dm_decisions(context: dg.AssetExecutionContext, signal_events: pd.DataFrame,
         "holds": int((table["action"] == "hold").sum()),
         "turnover_used": round(float(np.abs(table["target"] - table["w0"]).sum()), 8),
         "binding_constraints": dict(sorted(binding.items())),
-        "vetoes": int(sum(1 for d in result.decisions for e in d.curation
+        "vetoes": int(sum(1 for d in decisions for e in d.curation
                           if e["kind"] == "veto")),
-        "gross_max": round(max(result.gross, default=0.0), 8),
-        "gross_last": round(result.gross[-1] if result.gross else 0.0, 8),
-        "net_min": round(min(result.net, default=0.0), 8),
-        "net_max": round(max(result.net, default=0.0), 8),
+        "gross_max": round(max(gross, default=0.0), 8),
+        "gross_last": round(gross[-1] if gross else 0.0, 8),
+        "net_min": round(min(net, default=0.0), 8),
+        "net_max": round(max(net, default=0.0), 8),
+        **coupled,
         "solve_ms_p50": round(float(np.percentile(solve, 50)), 3) if len(solve) else None,
         "solve_ms_p99": round(float(np.percentile(solve, 99)), 3) if len(solve) else None,
     })

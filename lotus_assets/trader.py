@@ -35,7 +35,9 @@ def _previous_day(day: str) -> str:
     description="The paper Trader replayed over the day: every decision ticket of dm_decisions "
     "executed against the recorded L2 books (latency, book walk, queue position, TWAP, "
     "barriers, funding) by the same engine as the daemon; one row per fill, order, position "
-    "change and report, and a final state row the next day starts from.",
+    "change and report, and a final state row the next day starts from (and dm_decisions' "
+    "joint replay of the next day too). Same replay loop as the joint DM+Trader run inside "
+    "dm_decisions: the same fills.",
 )
 def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
                  lake: LakeResource) -> dg.Output[pd.DataFrame]:

@@ -44,7 +44,10 @@ class AllocatorSettings(StrictModel):
     asset_max: float = Field(default=0.25, gt=0.0)  # |w_i|
     kelly_fraction: float = Field(default=0.25, gt=0.0, le=1.0)  # |w_i| ≤ f·μ_i/σ_ii
     risk_target_bps: float = Field(default=50.0, gt=0.0)  # σ of the book over the base horizon
-    turnover_day: float = Field(default=0.35, ge=0.0)  # Σ|Δw| per UTC day, before multipliers
+    # Σ|Δw| per day before multipliers, paced: any trailing `turnover_window_s` may use
+    # turnover_day × window / 1 day (86_400 gives a plain rolling 24 h budget)
+    turnover_day: float = Field(default=6.0, ge=0.0)
+    turnover_window_s: int = Field(default=3600, gt=0, le=86_400)
     fee_bps: float = Field(default=2.5, ge=0.0)  # per side
     impact_ref_trade: float = Field(default=0.02, ge=0.0)  # the trade (weight) impact is priced at
     liquidity_frac: float = Field(default=0.1, gt=0.0, le=1.0)  # |Δw_i|·equity ≤ frac·depth

@@ -9,13 +9,22 @@ loop both drive this class, so a replayed day and a lived day decide the same.
 A decision round (one per new alpha): fuse each coin's live alphas at the base and tilt
 horizons, size the whole book with the allocator (base, then the tilt within its turnover
 cap), let the curators veto or nudge, and emit a ticket for the alpha's coin plus any coin
-whose target moved by at least `min_trade`. Positions are then the DM's own targets (the
-paper fill at mid) until a Trader reports fills; equity is marked on every closed return.
+whose target moved by at least `min_trade`.
+
+Where a decision starts from: `on_alpha(alpha, context)` with a `PortfolioContext` (what
+the paper Trader holds: weights, equity, peak, open times; docs/dm.md) takes w₀, the
+drawdown and the flip guard's open times from it — the nightly joint replay and the live
+loop both pass one. Without a context (no Trader state exists) the DM falls back to its
+own targets as filled at mid, its equity marked on every closed MicroTape return.
+
+The turnover budget is paced: Σ|Δw| over any trailing `turnover_window_s` is at most
+turnover_day × window / 1 day × multipliers (a ledger of the decisions' turnover).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +36,7 @@ from lotus_core.dm.alpha import AlphaEvent, ms_to_iso
 from lotus_core.dm.budgets import Multipliers, drawdown_gross_multiplier, multipliers
 from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import DmSettings
+from lotus_core.dm.context import PortfolioContext
 from lotus_core.dm.fusion import Blend, blend, is_live
 from lotus_core.dm.market import MarketState, scale_to_horizon
 from lotus_core.dm.ticket import SCHEMA_VER, ticket_digest, ticket_json
@@ -57,14 +67,17 @@ class Decision:
 
 @dataclass
 class BookState:
-    """What the DM holds: weights, equity and its peak, the day's turnover, open times."""
+    """What the DM holds: weights, equity and its peak, the day's turnover, open times, and
+    the ledger of (ts, turnover) the paced budget reads."""
 
     w: np.ndarray
     equity: float = 1.0
     peak: float = 1.0
     day: int | None = None
-    turnover_used: float = 0.0
+    turnover_used: float = 0.0  # this UTC day (reported)
     opened_ms: dict[str, int] = field(default_factory=dict)
+    ledger: deque[tuple[int, float]] = field(default_factory=deque)
+    window_used: float = 0.0  # Σ of the ledger: the trailing window's turnover
 
     @property
     def drawdown(self) -> float:
@@ -105,8 +118,9 @@ class DmEngine:
                 self.book.peak = max(self.book.peak, self.book.equity)
         self._marked = closed
 
-    def on_alpha(self, a: AlphaEvent) -> list[Decision]:
-        """Decide on a new alpha; [] for a duplicate or a coin outside the universe."""
+    def on_alpha(self, a: AlphaEvent, context: PortfolioContext | None = None) -> list[Decision]:
+        """Decide on a new alpha; [] for a duplicate or a coin outside the universe.
+        `context`: what the Trader holds now (None: the DM's own targets)."""
         if a.alpha_id in self.seen:
             return []
         self.seen.add(a.alpha_id)
@@ -119,10 +133,43 @@ class DmEngine:
         day = now // DAY_MS
         if self.book.day != day:
             self.book.day, self.book.turnover_used = day, 0.0
+        self._expire_ledger(now)
+        if context is not None:
+            self._take_context(context)
         self.alphas[a.coin].append(a)
         for c in self.coins:
             self.alphas[c] = [x for x in self.alphas[c] if is_live(x, now, self.cfg.fusion)]
         return self._decide(a, now)
+
+    def _take_context(self, ctx: PortfolioContext) -> None:
+        """w₀, equity, peak and open times from what the Trader holds."""
+        self.book.w = np.array([float(ctx.weights.get(c, 0.0)) for c in self.coins])
+        self.book.equity, self.book.peak = ctx.equity, max(ctx.peak, ctx.equity)
+        self.book.opened_ms = {c: int(t) for c, t in ctx.opened_ms.items() if c in self.coins}
+
+    def _expire_ledger(self, now: int) -> None:
+        start = now - self.cfg.allocator.turnover_window_s * 1000
+        led = self.book.ledger
+        while led and led[0][0] <= start:
+            self.book.window_used -= led.popleft()[1]
+        if not led:
+            self.book.window_used = 0.0  # no drift from repeated float subtraction
+
+    def turnover_budget(self, combined: float) -> float:
+        """What the trailing window still allows, × the meta-signal multipliers."""
+        a = self.cfg.allocator
+        per_window = a.turnover_day * a.turnover_window_s / (DAY_MS / 1000)
+        return max(0.0, per_window * combined - self.book.window_used)
+
+    def restore_ledger(self, entries: list[tuple[int, float]]) -> None:
+        """The turnover ledger as posted decisions recorded it (a restarted live loop)."""
+        self.book.ledger = deque(entries)
+        self.book.window_used = sum(v for _, v in entries)
+        if entries:
+            last = entries[-1][0]
+            self.book.day = last // DAY_MS
+            self.book.turnover_used = sum(v for t, v in entries if t // DAY_MS == self.book.day)
+            self._expire_ledger(last)
 
     def withdraw(self, alpha_id: str) -> bool:
         """ALPHA_WITHDRAWN: drop the alpha from the next decisions (no decision now)."""
@@ -174,7 +221,7 @@ class DmEngine:
             asset_cap=np.full(self.n, a.asset_max),
             gross=a.gross_max * drawdown_gross_multiplier(dd, a), leverage=a.leverage_max,
             net=a.net_max,
-            turnover=max(0.0, a.turnover_day * mult.combined - self.book.turnover_used),
+            turnover=self.turnover_budget(mult.combined),
             risk_target=a.risk_target_bps / 1e4 * mult.combined,
         )
         stuck = self._no_trade_possible(inp, w0)
@@ -210,7 +257,11 @@ class DmEngine:
         return ""
 
     def _apply(self, w0: np.ndarray, w: np.ndarray, now: int) -> None:
-        self.book.turnover_used += float(np.abs(w - w0).sum())
+        used = float(np.abs(w - w0).sum())
+        self.book.turnover_used += used
+        if used > 0:
+            self.book.ledger.append((now, used))
+            self.book.window_used += used
         for i, c in enumerate(self.coins):
             if abs(w[i]) < self.cfg.allocator.min_trade:
                 self.book.opened_ms.pop(c, None)
@@ -249,6 +300,8 @@ class DmEngine:
             "turnover": repr(round(res.turnover, 8)),
             "turnover_used_day": repr(round(self.book.turnover_used
                                             + float(np.abs(w - w0).sum()), 8)),
+            "turnover_used_window": repr(round(self.book.window_used
+                                               + float(np.abs(w - w0).sum()), 8)),
             "solver_status": res.solver_status, "solve_ms": repr(round(res.solve_ms, 3)),
             "objective": repr(round(res.objective, 12)) if math.isfinite(res.objective)
             else "nan",
@@ -309,7 +362,7 @@ class DmEngine:
         only allocation is w₀, so the solves are skipped (same answer, none of the cost)."""
         min_trade = self.cfg.allocator.min_trade
         if inp.turnover < min_trade:
-            binding, reason = ("turnover",), "no turnover budget left today"
+            binding, reason = ("turnover",), "no turnover budget left in the trailing window"
         elif not np.any(inp.liquidity >= min_trade):
             binding, reason = ("liquidity_cap",), "no coin can trade (stale data or no depth)"
         else:

@@ -13,6 +13,13 @@ Exactly-once effects over at-least-once delivery:
 A payload the DM cannot read fails its row with a handler_error dead letter naming why.
 Market rows come from a `RowSource` (`until(ts_ms)` yields MicroTape rows up to a time):
 the live engineer's market hub, or a day's MicroTape in tests and replays.
+
+Positions: with `positions="trader"` (the daemon's default) every decision starts from
+what the paper Trader holds, read from its persisted snapshot in the fabric
+(`trader_state`, `trader_context`) just before deciding — the nightly joint replay's
+`lotus_core.dm.context` definition. While no Trader state exists yet the DM uses its own
+targets. After a restart the paced turnover ledger is rebuilt from the tickets the DM
+posted (their w0 and target), not from re-deciding against today's positions.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from lotus_core.dm.alpha import AlphaError, from_sigbus
+from lotus_core.dm.context import PortfolioContext, from_snapshot
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import utc_now
@@ -32,10 +40,11 @@ from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import PROCESSED
-from lotus_core.fabric.outbox import post_to_outbox
+from lotus_core.fabric.outbox import post_to_outbox, read_outbox
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
 from lotus_core.store.connection import Tx
+from lotus_core.trader.store import load_state
 
 MODULE = "dm"
 INTENT = "DM_DECISION"
@@ -55,11 +64,21 @@ class LiveStats:
     restored: int = 0
 
 
+def trader_context(db: Db) -> PortfolioContext | None:
+    """What the paper Trader holds now (its last committed snapshot), or None."""
+    with in_tx(db) as tx:
+        saved = load_state(tx)
+    return from_snapshot(saved[0]) if saved is not None else None
+
+
 class DmLive:
     """The engine bound to the fabric: `restore` once, then `step` repeatedly."""
 
     def __init__(self, engine: DmEngine, keys: Keyring, rows: RowSource | None = None,
-                 ttl_sec: int = 600) -> None:
+                 ttl_sec: int = 600, positions: str = "trader") -> None:
+        if positions not in ("trader", "own"):
+            raise ValueError(f"positions must be 'trader' or 'own', got {positions!r}")
+        self.positions = positions
         self.engine = engine
         self.keys = keys
         self.rows = rows
@@ -80,6 +99,8 @@ class DmLive:
         while True:
             rows = [r for r in _read(db, after, batch, pending_only=False)]
             if not rows:
+                if self.positions == "trader" and self.stats.restored:
+                    self._restore_ledger(db)
                 return self.stats.restored
             for r in rows:
                 after = r.seq
@@ -89,7 +110,21 @@ class DmLive:
                 self.stats.restored += 1
                 self.cursor = max(self.cursor, r.seq)
 
-    def _apply(self, env: Mapping[str, Any]) -> list[Decision]:
+    def _restore_ledger(self, db: Db) -> None:
+        """The turnover ledger from the posted tickets: a round moved Σ|target − w0| of its
+        tickets (a coin that did not move has no ticket or a zero move)."""
+        rounds: dict[tuple[int, str], float] = {}
+        for r in read_outbox(db, MODULE, limit=1_000_000, pending_only=False):
+            t = r.envelope["payload"]
+            if r.envelope["intent"] != INTENT:
+                continue
+            refs = t.get("audit_refs") or {}
+            key = (int(parse_ts(t["asof_ts"]).timestamp() * 1000), str(refs.get("alpha_ref")))
+            moved = sum(abs(float(w) - float(refs.get("w0", w))) for w in t["targets"].values())
+            rounds[key] = rounds.get(key, 0.0) + moved
+        self.engine.restore_ledger(sorted((ts, v) for (ts, _), v in rounds.items() if v > 0))
+
+    def _apply(self, env: Mapping[str, Any], db: Db | None = None) -> list[Decision]:
         if env["intent"] == "ALPHA_WITHDRAWN":
             taken = str(env["payload"]["withdrawn_event_id"])
             self.engine.withdraw(self.by_event.get(taken, str(env["lifecycle_id"])))
@@ -97,7 +132,8 @@ class DmLive:
         alpha = from_sigbus(env["payload"])
         self.by_event[str(env["event_id"])] = alpha.alpha_id
         self._feed(alpha.ts_ms)
-        return self.engine.on_alpha(alpha)
+        ctx = trader_context(db) if db is not None and self.positions == "trader" else None
+        return self.engine.on_alpha(alpha, ctx)
 
     def step(self, db: Db, limit: int = 100, now: datetime | None = None) -> int:
         """Handle up to `limit` pending rows after the cursor; returns how many."""
@@ -108,7 +144,7 @@ class DmLive:
             if r.intent not in CONSUMES:
                 continue  # PRIOR_PATCH, WATCHDOG_ALERT, ...: the inbox sensors' handlers
             try:
-                decisions = self._apply(r.envelope)
+                decisions = self._apply(r.envelope, db)
             except (AlphaError, KeyError, TypeError, ValueError) as e:
                 self._fail(db, r.seq, r.envelope, f"{type(e).__name__}: {e}"[:500], now)
                 continue

@@ -17,12 +17,15 @@ from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.fabric.envelope import canonical_json
+from lotus_core.trader.replay import rows_in_order
 
 ROW_COLUMNS = ("coin", "ts_ms", "mid_px", "spread_bps", "depth_5_bid", "depth_5_ask",
                "depth_slope", "stale_ms")
+# what the DM and the Trader's trigger evaluator read of a MicroTape row
+TAPE_COLUMNS = (*ROW_COLUMNS, "bid_px", "ask_px")
 
 DECISION_COLUMNS = ["decision_id", "ts_ms", "coin", "ticket_json", "alpha_id", "action", "w0",
-                    "target", "binding", "turnover", "ticket_digest", "curation_json"]
+                    "target", "binding", "turnover", "ticket_digest", "curation_json", "seq"]
 
 
 class RowFeed:
@@ -50,12 +53,23 @@ class ReplayResult:
     net: list[float]
 
 
+def alpha_order(alphas: Iterable[AlphaEvent]) -> list[AlphaEvent]:
+    """Published alphas in the order the DM decides them."""
+    return sorted(alphas, key=lambda x: (x.ts_ms, x.coin, x.detector_id, x.alpha_id))
+
+
+def tape_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """The MicroTape columns the DM and the Trader's triggers read, in (ts, coin) order."""
+    return rows_in_order(rows, TAPE_COLUMNS)
+
+
 def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -> ReplayResult:
+    """The DM alone, positions = its own targets filled at mid (no recording to fill on)."""
     feed = RowFeed(rows)
     out: list[Decision] = []
     gross: list[float] = []
     net: list[float] = []
-    for a in sorted(alphas, key=lambda x: (x.ts_ms, x.coin, x.detector_id, x.alpha_id)):
+    for a in alpha_order(alphas):
         for row in feed.until(a.ts_ms):
             engine.on_row(row)
         ds = engine.on_alpha(a)
@@ -74,16 +88,17 @@ def lake_ticket_json(text: str) -> str:
 
 def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
     """The `dm_decisions` table: one row per ticket (the Trader reads decision_id, ts_ms,
-    coin, ticket_json)."""
+    coin, ticket_json, and `seq`, the DM's order, for tickets of one millisecond)."""
     rows = [{
         "decision_id": d.decision_id, "ts_ms": d.ts_ms, "coin": d.coin,
         "ticket_json": lake_ticket_json(d.ticket_json), "alpha_id": d.alpha_id, "action": d.action,
         "w0": d.w0, "target": d.target, "binding": json.dumps(list(d.binding)),
         "turnover": d.turnover, "ticket_digest": d.digest,
-        "curation_json": json.dumps(list(d.curation), sort_keys=True),
-    } for d in decisions]
+        "curation_json": json.dumps(list(d.curation), sort_keys=True), "seq": i,
+    } for i, d in enumerate(decisions)]
     f = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     return f.astype({"decision_id": "str", "ts_ms": "int64", "coin": "str",
                      "ticket_json": "str", "alpha_id": "str", "action": "str",
                      "w0": "float64", "target": "float64", "binding": "str",
-                     "turnover": "float64", "ticket_digest": "str", "curation_json": "str"})
+                     "turnover": "float64", "ticket_digest": "str", "curation_json": "str",
+                     "seq": "int64"})

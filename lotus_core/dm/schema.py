@@ -68,6 +68,7 @@ DM_DECISIONS_SCHEMA = pa.DataFrameSchema(
         "turnover": _c("float64", pa.Check.ge(0)),
         "ticket_digest": _c(STR, pa.Check.str_startswith("sha256:")),
         "curation_json": _c(STR, pa.Check.str_startswith("[")),
+        "seq": _c("int64", pa.Check.ge(0)),  # the DM's order (tickets of one ms)
     },
     checks=[pa.Check(lambda df: bool(df["decision_id"].is_unique), element_wise=False,
                      name="unique_decision_id")],

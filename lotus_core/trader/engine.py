@@ -35,6 +35,7 @@ from lotus_core.trader.state import (
     Portfolio,
     Position,
     execution_from,
+    open_qty,
     order_from,
     position_from,
     to_dict,
@@ -216,12 +217,15 @@ class TraderEngine:
                    if v.name in self.cfg.venue_preferences)
 
     def _weight(self, coin: str) -> float:
+        """The committed weight: the position plus what open executions will still trade."""
         pos = self.positions.get(coin)
+        qty = (pos.qty if pos is not None else 0.0) + (
+            open_qty(self.executions.values(), coin) if self.executions else 0.0)
         mid = self._mid(coin)
         eq = self.equity()
-        if pos is None or not pos.qty or mid is None or eq <= 0:
+        if not qty or mid is None or eq <= 0:
             return 0.0
-        return pos.qty * mid / eq
+        return qty * mid / eq
 
     def _arm(self, plan: Plan, ts: int) -> None:
         issues = validate(plan, ts, self.books.get(plan.symbol), self._tradeable(plan.symbol),
@@ -295,7 +299,7 @@ class TraderEngine:
                        tp_bps=plan.take_profit_bps, trail_bps=plan.trailing_stop_bps,
                        time_limit_ms=plan.time_limit_ms)
         self.executions[ex.execution_id] = ex
-        if qty * mid < self.cfg.min_order_notional:
+        if qty <= EPS or qty * mid < self.cfg.min_order_notional:
             self._finish(ex, ts, note="already_at_target")
             return
         strategy = plan.execution_strategy

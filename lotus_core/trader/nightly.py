@@ -19,7 +19,7 @@ from lotus_core.feed.tables import FeedDay
 from lotus_core.trader.config import TraderSettings
 from lotus_core.trader.engine import Out, TraderEngine
 from lotus_core.trader.plan import ts_ms
-from lotus_core.trader.replay import Decision, replay_day
+from lotus_core.trader.replay import Decision, replay_day, rows_in_order
 
 COLUMNS = ["seq", "kind", "ts_ms", "coin", "decision_id", "execution_id", "data_json"]
 
@@ -51,7 +51,7 @@ def paper_day(settings: TraderSettings, day: FeedDay, decisions: list[Decision],
               rows: pd.DataFrame | None = None) -> tuple[pd.DataFrame, TraderEngine]:
     snap = carried_state(previous)
     engine = TraderEngine.restore(settings, snap) if snap else TraderEngine(settings)
-    res = replay_day(engine, day, decisions, rows)
+    res = replay_day(engine, day, decisions, rows_in_order(rows) if rows is not None else None)
     out = [_row(i, o) for i, o in enumerate(res.outputs)]
     state = engine.snapshot()
     state["portfolio_state"] = engine.portfolio_state()

@@ -3,6 +3,11 @@ decisions merged into one stream in receive order, exactly as the live loop woul
 
 Ties on the same millisecond go book, trade, ctx, row, decision: a decision made at t
 knows everything received at t. The engine is the live one; only the event source differs.
+
+`run_day` is the one loop: its decision slots either hand over fixed tickets (`replay_day`,
+the `paper_trades` replay of `dm_decisions`) or ask a decider at that moment
+(`lotus_core.dm.joint.joint_day`: the DM decides from the Trader's state and its tickets go
+straight to the Trader), so both give the same fills for the same tickets.
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ class Decision:
 
 
 def decisions_from_table(df: pd.DataFrame) -> list[Decision]:
-    """The `dm_decisions` contract: decision_id, ts_ms, coin, ticket_json (one row each)."""
+    """The `dm_decisions` contract: decision_id, ts_ms, coin, ticket_json (one row each).
+    Tickets of one millisecond keep the DM's order (`seq`, when the table has it)."""
     out = []
-    for r in df.sort_values(["ts_ms", "decision_id"], kind="stable").itertuples(index=False):
+    keys = ["ts_ms", "seq" if "seq" in df.columns else "decision_id"]
+    for r in df.sort_values(keys, kind="stable").itertuples(index=False):
         out.append(Decision(int(r.ts_ms), json.loads(r.ticket_json),
                             getattr(r, "signal_id", None)))
     return out
@@ -44,15 +51,18 @@ class ReplayResult:
     events: dict[str, int] = field(default_factory=dict)
 
 
-def merged_order(day: FeedDay, rows: pd.DataFrame | None, decisions: list[Decision]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(kind, index, ts_ms) of every event in replay order."""
+def merged_order(day: FeedDay, rows: pd.DataFrame | None,
+                 decisions: list[Decision] | list[int]) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """(kind, index, ts_ms) of every event in replay order (decision slots: the decisions'
+    times, or the times given)."""
     parts = [
         (day.books.meta["recv_ts_ms"].to_numpy(np.int64), BOOK),
         (day.trades["recv_ts_ms"].to_numpy(np.int64), TRADE),
         (day.ctx["recv_ts_ms"].to_numpy(np.int64), CTX),
         (rows["ts_ms"].to_numpy(np.int64) if rows is not None else np.empty(0, np.int64), ROW),
-        (np.array([d.ts_ms for d in decisions], np.int64), DECISION),
+        (np.array([d if isinstance(d, int) else d.ts_ms for d in decisions], np.int64),
+         DECISION),
     ]
     ts = np.concatenate([p[0] for p in parts])
     kind = np.concatenate([np.full(len(p[0]), p[1], np.int8) for p in parts])
@@ -61,12 +71,32 @@ def merged_order(day: FeedDay, rows: pd.DataFrame | None, decisions: list[Decisi
     return kind[order], idx[order], ts[order]
 
 
+def rows_in_order(rows: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """MicroTape rows in (ts, coin) order — the order the DM consumes them, and the one the
+    nightly replays use (the lake keeps (coin, ts)); `columns` keeps only those present."""
+    if columns is not None:
+        rows = rows[[c for c in columns if c in rows.columns]]
+    return rows.sort_values(["ts_ms", "coin"], kind="stable").reset_index(drop=True)
+
+
 def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision],
                rows: pd.DataFrame | None = None,
                sink: Callable[[Out], None] | None = None) -> ReplayResult:
     """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
     decisions = list(decisions)
-    kinds, idxs, times = merged_order(day, rows, decisions)
+    return run_day(engine, day, rows, [d.ts_ms for d in decisions],
+                   lambda i, ts: (decisions[i],), sink=sink)
+
+
+def run_day(engine: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
+            slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
+            on_row: Callable[[dict[str, Any]], None] | None = None,
+            sink: Callable[[Out], None] | None = None) -> ReplayResult:
+    """The replay loop. `slots`: decision times; at slot i (after the market events of its
+    millisecond) `at_slot(i, ts)` gives the tickets to execute then, in order. `on_row`
+    sees every MicroTape row (the DM's market view); the engine sees rows only while a
+    plan is armed."""
+    kinds, idxs, times = merged_order(day, rows, slots)
     res = ReplayResult()
     outs = res.outputs
     emit = sink or outs.append
@@ -111,16 +141,21 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
             out = engine.on_ctx(AssetCtx(ccoin[i], cts[i], 0.0 if f != f else f,
                                          _num(cm[i]), _num(co[i])))
         elif k == ROW:
+            if on_row is not None:
+                on_row(row_records[i])
             if not engine.armed:
                 continue
             out = engine.on_row(row_records[i])
         else:
-            d = decisions[i]
             out = []
-            for coin in sorted(d.ticket["targets"]):
-                if coin in held:
-                    out += on_book(book_at(held.pop(coin)))
-            out += engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
+            for n, d in enumerate(at_slot(i, ts)):
+                if n and held and engine.next_time_limit <= ts:  # as between two slots
+                    for coin in sorted(held, key=held.__getitem__):
+                        out += on_book(book_at(held.pop(coin)))
+                for coin in sorted(d.ticket["targets"]):
+                    if coin in held:
+                        out += on_book(book_at(held.pop(coin)))
+                out += engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
         for o in out:
             emit(o)
     for coin in sorted(held, key=held.__getitem__):  # the day's last snapshots

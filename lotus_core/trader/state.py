@@ -6,6 +6,7 @@ daemon persists them after every change and restores them after a restart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,15 @@ class Execution:
 
 def execution_from(d: dict[str, Any]) -> Execution:
     return Execution(**d)
+
+
+def open_qty(executions: Iterable[Execution], coin: str) -> float:
+    """The signed quantity the open executions on `coin` will still trade (orders in flight
+    or resting, TWAP slices not sent yet, exits under way): with the position, what the
+    Trader is committed to hold. Targets are netted against it, so a decision made while
+    an order works does not send a second one."""
+    return sum(e.side * max(e.qty - sum(f["qty"] for f in e.fills), 0.0)
+               for e in executions if e.coin == coin and e.side)
 
 
 @dataclass

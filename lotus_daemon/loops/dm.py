@@ -6,6 +6,11 @@ restore the book (posting nothing), then consumes dm_inbox until the daemon stop
 rows come from `options["rows"]` (a RowSource): in the daemon, `HubRows` over the market
 hub, i.e. the rows the score loop finishes; in tests and replays, a recorded day. Without
 one, every coin is stale and the curators hold.
+
+Positions: each decision starts from what the paper Trader holds, read from the `trader`
+loop's persisted snapshot in the fabric (`trader_state`; option `positions: trader`, the
+default), as the nightly joint replay does; `positions: own` (or no Trader state yet) uses
+the DM's own targets filled at mid.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ class DmLoop(Loop):
         calib = (Calibration(table, cfg.calibration) if table is not None
                  else empty_calibration(cfg.calibration))
         engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)))
-        return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"))
+        return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"),
+                      positions=str(opts.get("positions", "trader")))
 
     def run(self, ctx: LoopContext) -> None:
         idle = float(self.options.get("idle_s", 0.2))

@@ -92,7 +92,10 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     events = signal_events_of(alphas)
 
     # -- nightly: a real Dagster run of dm_decisions over the day's lake partitions --------
-    settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
+    # no recording of DAY (the tape is synthetic) and no trader loop: both sides decide from
+    # the DM's own targets (the coupled case: test_dm_trader_coupled.py)
+    settings = load_settings(overrides={"home": str(tmp_path / "home"),
+                                        "feed_dir": str(tmp_path / "no_feed")}, env={})
     lake = Lake(settings.lake_dir)
     h_events, h_evals = _history(train)
     for day in HISTORY:
@@ -118,6 +121,7 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     nightly = lake.read("dm_decisions", DAY)
     assert meta["decisions"] == len(nightly) > len(alphas) // 2
     assert meta["trades"] > 0 and "binding_constraints" in meta and "gross_max" in meta
+    assert meta["position_source"].startswith("DM targets filled at mid")
 
     # -- live: the same windows as signed ALPHA_PROPOSED, through the real router ----------
     keys = tmp_path / "keys"
@@ -154,5 +158,13 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
            lambda: again.live is not None and again.live.stats.restored == len(alphas))
     assert again.live is not None and again.live.stats.posted == 0
     assert again.live.engine.book.w.tolist() == loop.live.engine.book.w.tolist()
+    # the paced turnover ledger comes back from the posted tickets (Σ|target − w0| a round)
+    last = max(a.ts_ms for a in alphas)
+    for eng in (again.live.engine, loop.live.engine):
+        eng._expire_ledger(last)
+    assert again.live.engine.book.window_used == pytest.approx(
+        loop.live.engine.book.window_used, abs=1e-6)
+    assert [t for t, _ in again.live.engine.book.ledger] == [
+        t for t, _ in loop.live.engine.book.ledger]
     with Fabric.open(fabric_sqlite_url) as fabric:
         assert len(_decisions(fabric)) == len(live)

@@ -172,4 +172,25 @@ def test_no_turnover_left_holds_without_solving(setup) -> None:
     assert res.decisions and all(d.action == "hold" and d.target == 0.0 for d in res.decisions)
     for d in res.decisions:
         assert d.binding == ("turnover",) and d.ticket["audit_refs"]["solver_status"] == "skipped"
-        assert d.ticket["notes"] == "hold: no turnover budget left today"
+        assert d.ticket["notes"] == "hold: no turnover budget left in the trailing window"
+
+
+def test_turnover_budget_is_paced_over_a_rolling_window(setup) -> None:
+    """Any trailing window spends at most turnover_day × window / day (× multipliers ≤ 1.25);
+    once a window's budget binds, trading resumes as old turnover leaves the window."""
+    _, cal, rows, alphas = setup
+    window_s, per_window = 300, 0.05
+    cfg = load_dm_settings({"allocator": {"turnover_day": per_window * 86_400 / window_s,
+                                          "turnover_window_s": window_s}})
+    res = replay(DmEngine(cfg, cal), rows, alphas)
+    rounds: dict[str, tuple[int, float]] = {}
+    for d in res.decisions:
+        ts, used = rounds.get(d.alpha_id, (d.ts_ms, 0.0))
+        rounds[d.alpha_id] = (ts, used + abs(d.target - d.w0))
+    spent = sorted(rounds.values())
+    for t, _ in spent:
+        in_window = sum(u for s, u in spent if t - window_s * 1000 < s <= t)
+        assert in_window <= per_window * 1.25 + 1e-6
+    assert any(d.binding == ("turnover",) for d in res.decisions)  # the pace binds ...
+    traded = {t // (window_s * 1000) for t, u in spent if u > 0}
+    assert len(traded) >= 3  # ... and frees up again: trades in several windows

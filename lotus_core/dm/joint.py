@@ -1,0 +1,95 @@
+"""The DM and the paper Trader replayed together over one recorded day: the kernel of the
+nightly `dm_decisions` asset.
+
+One time-ordered stream (`lotus_core.trader.replay.run_day`, the Trader's own replay loop):
+the day's books, trades and asset contexts as the Trader's replay uses them, MicroTape rows
+(every row to the DM, rows to the Trader while a plan is armed) and the published alphas as
+decision slots; events of one millisecond go book, trade, ctx, row, decision. At an alpha:
+
+1. the DM reads what the Trader holds after its fills so far (`context.from_trader`:
+   weights, equity, peak, open times) as w₀ and its portfolio context;
+2. it decides (`DmEngine.on_alpha(alpha, context)`);
+3. its tickets go to the Trader at once, in the DM's order, exactly as `paper_trades`
+   replays them from the lake (the lake form of the ticket: without wall-clock fields).
+
+So the Trader's fills inside this run and those of `paper_trades` replaying the stored
+tickets are the same (tested), and the next decision sees the positions those fills made,
+stop-loss and time-limit exits included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lotus_core.dm.alpha import AlphaEvent
+from lotus_core.dm.context import PortfolioContext, from_trader
+from lotus_core.dm.engine import Decision, DmEngine
+from lotus_core.dm.replay import alpha_order, lake_ticket_json, tape_order
+from lotus_core.feed.tables import FeedDay
+from lotus_core.trader.engine import Out, TraderEngine
+from lotus_core.trader.replay import Decision as TraderDecision
+from lotus_core.trader.replay import run_day
+
+
+@dataclass
+class JointResult:
+    decisions: list[Decision] = field(default_factory=list)
+    outputs: list[Out] = field(default_factory=list)  # the Trader's, in order
+    contexts: list[PortfolioContext] = field(default_factory=list)  # one per decided alpha
+    gross: list[float] = field(default_factory=list)  # the DM's targets after each round
+    net: list[float] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)
+
+
+def trader_context(engine: TraderEngine) -> PortfolioContext:
+    """What the Trader holds now, read without moving anything in it."""
+    coins = {*engine.positions, *(e.coin for e in engine.executions.values())}
+    marks = {c: m for c in coins if (m := engine._top.get(c)) is not None}
+    return from_trader(engine.positions, engine.portfolio, marks,
+                       engine.executions.values(), engine.now_ms)
+
+
+def joint_day(dm: DmEngine, trader: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
+              alphas: Iterable[AlphaEvent]) -> JointResult:
+    """Replay `day` through both engines (the Trader restored from the previous day's
+    state by the caller). `rows`: the day's MicroTape (`microtape_frames`)."""
+    tape = tape_order(rows) if rows is not None else None
+    order = alpha_order(alphas)
+    res = JointResult()
+
+    def at_slot(i: int, ts: int) -> list[TraderDecision]:
+        ctx = trader_context(trader)
+        decided = dm.on_alpha(order[i], ctx)
+        if not decided:
+            return []
+        res.contexts.append(ctx)
+        res.decisions.extend(decided)
+        res.gross.append(dm.gross())
+        res.net.append(dm.net())
+        return [TraderDecision(d.ts_ms, json.loads(lake_ticket_json(d.ticket_json)))
+                for d in decided]
+
+    rep = run_day(trader, day, tape, [a.ts_ms for a in order], at_slot, on_row=dm.on_row,
+                  sink=res.outputs.append)
+    res.events = rep.events
+    return res
+
+
+def held_gross(ctxs: list[PortfolioContext]) -> list[float]:
+    return [sum(abs(w) for w in c.weights.values()) for c in ctxs]
+
+
+def summary(res: JointResult) -> dict[str, Any]:
+    """Gross / net of what the Trader held when the DM decided (metadata)."""
+    held = held_gross(res.contexts)
+    nets = [sum(c.weights.values()) for c in res.contexts]
+    return {"held_gross_max": round(max(held, default=0.0), 8),
+            "held_net_min": round(min(nets, default=0.0), 8),
+            "held_net_max": round(max(nets, default=0.0), 8),
+            "held_drawdown_max": round(max((c.drawdown for c in res.contexts), default=0.0),
+                                       8)}
