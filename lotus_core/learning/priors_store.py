@@ -2,6 +2,11 @@
 rows, each written whole under one new version with a before/after row in
 sig_priors_snapshot; read by version or by scoring day, diffed, rolled back.
 
+The same store keeps the Trader's execution priors (`module="tr"`: tr_priors and
+tr_priors_snapshot, docs/trader.md): every read, write, diff and rollback takes `module`
+(default "sig"). Which rows a module accepts is its own business (`write_rows` takes them
+validated; `write_patch_set` validates sig's through the signal layer).
+
 Writes are idempotent per source, so re-running a Dagster partition adds no version, and a
 rollback is itself a new version (history is never rewritten). Every function takes an
 open `Fabric`, runs its own transaction and works the same on SQLite and PostgreSQL.
@@ -37,6 +42,7 @@ from lotus_core.store.fabric import Fabric
 EDGE_PREFIX = "edge/"
 SNAPSHOT_TABLE = "sig_priors_snapshot"
 _LOCK = "sig_priors:patch_set"  # writers of patch sets take versions in turn
+MODULES = ("sig", "tr")  # modules whose priors table holds versioned patch sets
 _EDGE_KEY = re.compile(r"^edge/[^/]+/\d+$")
 
 
@@ -216,23 +222,60 @@ def default_caps() -> tuple[float, float]:
 # --- reads and writes on a transaction --------------------------------------------------------
 
 
-def _latest(tx: Tx) -> int:
-    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM sig_priors WHERE {SET_WHERE}",
+def _tables(module: str) -> tuple[str, str, str]:
+    """(priors table, snapshot table, writers' lock) of a module's patch sets."""
+    if module not in MODULES:
+        raise PriorsVersionError(f"module {module!r} keeps no patch sets; modules: "
+                                 f"{list(MODULES)}")
+    if module == "sig":
+        return "sig_priors", SNAPSHOT_TABLE, _LOCK
+    return f"{module}_priors", f"{module}_priors_snapshot", f"{module}_priors:patch_set"
+
+
+def _set_rows(tx: Tx, version: int, module: str) -> list[dict]:
+    if module == "sig":
+        return set_rows(tx, version)
+    table = _tables(module)[0]
+    return tx.query(f"SELECT key, version, value, source_event_id, updated_at FROM {table} "
+                    f"WHERE version = ? AND {SET_WHERE} ORDER BY key", (version, *SET_LIKES))
+
+
+def _version_for_date(tx: Tx, date: str | Date, module: str) -> int:
+    if module == "sig":
+        return version_for_date(tx, date)
+    day = as_day(date)
+    best: tuple[Date, int] | None = None
+    for r in tx.query(f"SELECT DISTINCT version, source_event_id FROM {_tables(module)[0]} "
+                      f"WHERE {SET_WHERE} AND source_event_id LIKE ?",
+                      (*SET_LIKES, NIGHTLY_SOURCE + "%")):
+        try:
+            d = Date.fromisoformat(str(r["source_event_id"])[len(NIGHTLY_SOURCE):])
+        except ValueError:
+            continue
+        if d < day and (best is None or (d, int(r["version"])) > best):
+            best = (d, int(r["version"]))
+    return 0 if best is None else best[1]
+
+
+def _latest(tx: Tx, module: str = "sig") -> int:
+    table = _tables(module)[0]
+    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM {table} WHERE {SET_WHERE}",
                          SET_LIKES))
 
 
-def _read(tx: Tx, version: int) -> PriorsVersion:
+def _read(tx: Tx, version: int, module: str = "sig") -> PriorsVersion:
     if version == 0:
         return PriorsVersion(0, None, None, None, None, {})
-    rows = set_rows(tx, version)
+    table, snapshot, _ = _tables(module)
+    rows = _set_rows(tx, version, module)
     if not rows:
         known = [int(r["version"]) for r in tx.query(
-            f"SELECT DISTINCT version FROM sig_priors WHERE {SET_WHERE} ORDER BY version",
+            f"SELECT DISTINCT version FROM {table} WHERE {SET_WHERE} ORDER BY version",
             SET_LIKES)]
         raise PriorsVersionError(
-            f"no priors version {version}; "
+            f"no priors version {version}{'' if module == 'sig' else ' of ' + module}; "
             + (f"versions: {_ranges(known)}" if known else "none written yet (0: no patch set)"))
-    snap = tx.query(f"SELECT created_at, source, note, before_version FROM {SNAPSHOT_TABLE} "
+    snap = tx.query(f"SELECT created_at, source, note, before_version FROM {snapshot} "
                     "WHERE version = ?", (version,))
     source = rows[0]["source_event_id"]
     created = ts_out(rows[0]["updated_at"])
@@ -258,17 +301,18 @@ def _ranges(versions: list[int]) -> str:
 
 
 def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,
-           now: datetime | None) -> PriorsVersion:
-    before = _read(tx, _latest(tx))
+           now: datetime | None, module: str = "sig") -> PriorsVersion:
+    table, snapshot, _ = _tables(module)
+    before = _read(tx, _latest(tx, module), module)
     version = before.version + 1
     when = now or utc_now()
     stamp = ts_in(tx.dialect, when)
     tx.executemany(
-        "INSERT INTO sig_priors (key, version, value, source_event_id, updated_at)"
+        f"INSERT INTO {table} (key, version, value, source_event_id, updated_at)"
         " VALUES (?, ?, ?, ?, ?)",
         [(k, version, v, source, stamp) for k, v in sorted(rows.items())])
     tx.execute(
-        f"INSERT INTO {SNAPSHOT_TABLE} (version, created_at, source, note, before_version,"
+        f"INSERT INTO {snapshot} (version, created_at, source, note, before_version,"
         " before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (version, stamp, source, note or None, before.version, canonical_json(before.rows),
          canonical_json(rows)))
@@ -288,24 +332,52 @@ def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, 
     if not isinstance(source, str) or not source.strip():
         raise PatchSetError("source must name who wrote the set (e.g. active_priors:2026-01-05)")
     rows = patch_set_rows(patches, theta_min, phi_max, extra)
+    return write_rows(fabric, rows, source, note, now=now)
+
+
+def check_rows(rows: Mapping[str, float]) -> dict[str, float]:
+    """Rows of any module's patch set: patch/, cap/ or edge/ keys with finite values and at
+    least one cap/ row (so an empty set is still a version). The module judges the rest."""
+    out: dict[str, float] = {}
+    for key, value in rows.items():
+        if not isinstance(key, str) or not key.startswith((PATCH_PREFIX, CAP_PREFIX,
+                                                           EDGE_PREFIX)):
+            raise PatchSetError(f"key {key!r} is not patch/..., cap/... or edge/...")
+        if not (isinstance(value, int | float) and math.isfinite(value)):
+            raise PatchSetError(f"{key} = {value!r} is not a finite number")
+        out[key] = float(value)
+    if not any(k.startswith(CAP_PREFIX) for k in out):
+        raise PatchSetError("a patch set carries its caps (at least one cap/ row)")
+    return dict(sorted(out.items()))
+
+
+def write_rows(fabric: Fabric, rows: Mapping[str, float], source: str, note: str = "", *,
+               module: str = "sig", now: datetime | None = None) -> PriorsVersion:
+    """Write already-built rows (`patch_set_rows` for sig, the Trader's compiler for tr) as a
+    new version of `module`'s patch sets, idempotent per source like `write_patch_set`."""
+    if not isinstance(source, str) or not source.strip():
+        raise PatchSetError("source must name who wrote the set (e.g. active_priors:2026-01-05)")
+    rows = check_rows(rows)
+    table, _, lock = _tables(module)
     with fabric.transaction() as tx:
-        tx.lock(_LOCK)
-        same = tx.scalar(f"SELECT MAX(version) FROM sig_priors WHERE {SET_WHERE} AND "
+        tx.lock(lock)
+        same = tx.scalar(f"SELECT MAX(version) FROM {table} WHERE {SET_WHERE} AND "
                          "source_event_id = ?", (*SET_LIKES, source))
         if same is not None:
-            existing = _read(tx, int(same))
+            existing = _read(tx, int(same), module)
             if dict(existing.rows) == rows:
                 return existing
-        return _write(tx, rows, source, note, now)
+        return _write(tx, rows, source, note, now, module)
 
 
-def list_versions(fabric: Fabric) -> list[VersionInfo]:
+def list_versions(fabric: Fabric, module: str = "sig") -> list[VersionInfo]:
     """Every patch-set version, oldest first."""
+    table, snapshot, _ = _tables(module)
     with fabric.transaction() as tx:
-        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM sig_priors "
+        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM {table} "
                         f"WHERE {SET_WHERE} ORDER BY version, key", SET_LIKES)
         snaps = {int(r["version"]): r for r in tx.query(
-            f"SELECT version, created_at, source, note, before_version FROM {SNAPSHOT_TABLE}")}
+            f"SELECT version, created_at, source, note, before_version FROM {snapshot}")}
     by_version: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_version.setdefault(int(r["version"]), []).append(r)
@@ -325,11 +397,12 @@ def nightly_source(day: str | Date) -> str:
     return NIGHTLY_SOURCE + as_day(day).isoformat()
 
 
-def read_snapshot(fabric: Fabric, version: int) -> dict[str, Any] | None:
+def read_snapshot(fabric: Fabric, version: int, module: str = "sig") -> dict[str, Any] | None:
     """The snapshot row of `version` (before/after as dicts), or None when it has none."""
+    snapshot = _tables(module)[1]
     with fabric.transaction() as tx:
         rows = tx.query(f"SELECT version, created_at, source, note, before_version, before_json,"
-                        f" after_json FROM {SNAPSHOT_TABLE} WHERE version = ?", (version,))
+                        f" after_json FROM {snapshot} WHERE version = ?", (version,))
     if not rows:
         return None
     r = dict(rows[0])
@@ -338,52 +411,65 @@ def read_snapshot(fabric: Fabric, version: int) -> dict[str, Any] | None:
     return r
 
 
-def latest_version(fabric: Fabric) -> int:
+def latest_version(fabric: Fabric, module: str = "sig") -> int:
     """The newest patch-set version (what the live daemon scores with); 0 when none."""
     with fabric.transaction() as tx:
-        return _latest(tx)
+        return _latest(tx, module)
 
 
-def read_version(fabric: Fabric, version: int) -> PriorsVersion:
+def read_version(fabric: Fabric, version: int, module: str = "sig") -> PriorsVersion:
     """One version's rows and snapshot; 0 is the empty set. Unknown: PriorsVersionError."""
     if not isinstance(version, int) or version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {version!r}")
     with fabric.transaction() as tx:
-        return _read(tx, version)
+        return _read(tx, version, module)
 
 
-def read_priors_for_date(fabric: Fabric, date: str | Date) -> PriorsVersion:
+def read_latest(fabric: Fabric, module: str = "sig") -> PriorsVersion:
+    """The newest version's rows in one transaction (the live readers' choice)."""
+    with fabric.transaction() as tx:
+        return _read(tx, _latest(tx, module), module)
+
+
+def read_priors_for_date(fabric: Fabric, date: str | Date,
+                         module: str = "sig") -> PriorsVersion:
     """The set in force for scoring day `date`: of the sets compiled the nights of days
     before it (source active_priors:<d>, d < date), the latest day's newest version; version 0
     when none. Deterministic for backfills: later nights and rollbacks never change it."""
     as_day(date)
     with fabric.transaction() as tx:
-        return _read(tx, version_for_date(tx, date))
+        return _read(tx, _version_for_date(tx, date, module), module)
 
 
-def diff_versions(fabric: Fabric, a: int, b: int) -> PriorsDiff:
+def diff_versions(fabric: Fabric, a: int, b: int, module: str = "sig") -> PriorsDiff:
     """Keys added, removed and changed going from version `a` to version `b`."""
-    before, after = read_version(fabric, a), read_version(fabric, b)
+    before, after = read_version(fabric, a, module), read_version(fabric, b, module)
     return diff_rows(before.rows, after.rows, a, b)
 
 
 def rollback(fabric: Fabric, to_version: int, note: str = "", *,
-             now: datetime | None = None) -> PriorsVersion:
+             now: datetime | None = None, module: str = "sig") -> PriorsVersion:
     """Make version `to_version`'s rows active again as a NEW version (source
-    rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps.
+    rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps
+    (for tr: the newest version's cap/ rows, no patches, no edges).
     When the newest version already holds exactly those rows, it is returned unchanged."""
     if not isinstance(to_version, int) or to_version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {to_version!r}")
     with fabric.transaction() as tx:
-        tx.lock(_LOCK)
-        target = _read(tx, to_version)
+        tx.lock(_tables(module)[2])
+        target = _read(tx, to_version, module)
         rows = dict(target.rows)
+        newest = _read(tx, _latest(tx, module), module)
         if to_version == 0:
-            theta_min, phi_max = default_caps()
-            rows = patch_set_rows((), theta_min, phi_max)
-        newest = _read(tx, _latest(tx))
+            if module == "sig":
+                theta_min, phi_max = default_caps()
+                rows = patch_set_rows((), theta_min, phi_max)
+            else:
+                rows = {k: v for k, v in newest.rows.items() if k.startswith(CAP_PREFIX)}
+                if not rows:
+                    return newest  # nothing was ever written: version 0 is in force
         if newest.version and dict(newest.rows) == rows:
             return newest
         return _write(tx, rows, f"rollback:v{to_version}",
-                      note or f"rollback to version {to_version}", now)
+                      note or f"rollback to version {to_version}", now, module)
 
