@@ -31,8 +31,8 @@ from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.trader.config import TraderSettings, trader_settings
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.learning import load_exec_learning
+from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.priors import tr_priors
 from lotus_core.trader.replay import event_ts, feed_event
 from lotus_core.trader.store import load_state, persist, save_state
