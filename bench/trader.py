@@ -322,10 +322,20 @@ Lotus takes each snapshot as the whole book. Where they agree on the book, the p
 identical to the last digit. hftbacktest's market order also stops 100 ticks past the best
 price (`partialfillexchange.rs`, "todo: set the proper upper bound") and expires the rest,
 which is where it comes up short (100 ticks is 8.5 bps on BTC); Lotus stops at its
-slippage cap (1000 bps in this run). hftbacktest's position (and `trading_volume`) moved by
-exactly twice the order on filled limit orders in this run — observed, not diagnosed (the
-harness submits GTC, polls, then cancels); the comparison caps its filled quantity at the
-order's."""
+slippage cap (1000 bps in this run). hftbacktest's position moving by twice the order on
+filled limit orders was our harness, not hftbacktest's fill model: it cancelled every limit
+order after polling, filled or not. hftbacktest 2.4.4's exchange no longer holds a filled
+order, rejects the cancel and sends the request back, still carrying the local copy's status
+FILLED and its exec_qty; `LocalProcessor::process_recv_order_`
+(hftbacktest/src/backtest/proc/local.rs) applies any response whose status is FILLED to the
+local state before it looks at the rejection, so position, balance, fee and trading_volume
+took the fill twice (the exchange's own state took it once). bench/trader_hft.py no longer
+cancels a filled order, so this row should read 0. The harness reads the local state, and
+the same code has two more consequences for it: a PARTIALLY_FILLED response is never applied
+(a limit order partly filled, then cancelled, shows nothing), and a market order that walks
+several levels is filled level by level inside the exchange and answered once, so the local
+position moves by its last level only. Part of the "hftbacktest short" count is that, not the
+100-tick bound. The comparison caps hftbacktest's filled quantity at the order's."""
 
 
 if __name__ == "__main__":

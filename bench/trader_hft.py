@@ -43,8 +43,11 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
         if submit > now and hbt.elapse(int(submit - now)) != 0:
             break
         sv = hbt.state_values(0)
-        # position and balance, not trading_volume/value: this build counts a maker fill
-        # twice in those (exactly 2x the order's quantity on every filled limit order)
+        # hftbacktest 2.4.4's local state applies an order response only when its status is
+        # FILLED, with that response's exec_qty (LocalProcessor::process_recv_order_): a
+        # PARTIALLY_FILLED response moves nothing, and a market order that walks several
+        # levels moves position/balance by its last level only (the exchange fills level by
+        # level without responding, then answers once)
         v0, q0, f0 = sv.balance, sv.position, sv.fee
         oid = k + 1
         depth = hbt.depth(0)
@@ -76,7 +79,13 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
                         out[k, 0] = got
                     if got >= qty - 1e-12:
                         break
-            hbt.cancel(0, oid, True)
+            # never cancel a filled order: the exchange no longer has it, rejects the cancel
+            # and echoes the request, which still carries status FILLED and its exec_qty;
+            # the local processor applies that echo as a second fill (it checks the status
+            # before the rejection), which doubled position, balance, fee and volume on
+            # every filled limit order of the earlier runs
+            if abs(hbt.state_values(0).position - q0) < qty - 1e-12:
+                hbt.cancel(0, oid, True)
             hbt.clear_inactive_orders(0)
         sv = hbt.state_values(0)
         out[k, 0] = abs(sv.position - q0)
