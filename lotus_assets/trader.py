@@ -65,8 +65,8 @@ def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
     rows = (store.read("microtape_frames", day)
             if triggers and store.exists("microtape_frames", day) else None)
     settings = trader_settings(load_settings().trader)
-    with fabric.open() as store:
-        priors = tr_priors_for(store, day)  # compiled the night before: a replay is stable
+    with fabric.open() as fab:
+        priors = tr_priors_for(fab, day)  # compiled the night before: a replay is stable
     table, engine = paper_day(settings, feed.parse(day), decisions, previous, rows, priors)
     meta = day_metadata(table, engine)
     context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),

@@ -93,8 +93,9 @@ def _float_hint(ticket: Mapping[str, Any], key: str, default: float) -> float:
 def plans_from_ticket(ticket: Mapping[str, Any], cfg: TraderSettings,
                       signal_id: str | None = None) -> list[Plan]:
     """One plan per symbol of `ticket` (not yet validated against the market)."""
-    hinted = _hint(ticket, "execution_strategy") in ("market", "limit", "twap")
-    strategy = _hint(ticket, "execution_strategy") if hinted else cfg.execution_strategy
+    hint = _hint(ticket, "execution_strategy")
+    hinted = hint in ("market", "limit", "twap")
+    strategy = hint if hint is not None and hinted else cfg.execution_strategy
     sl = _float_hint(ticket, "stop_loss_bps", cfg.stop_loss_bps)
     tp = _float_hint(ticket, "take_profit_bps", cfg.take_profit_bps)
     created, valid_until = ts_ms(ticket["asof_ts"]), ts_ms(ticket["valid_until"])
