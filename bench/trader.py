@@ -149,7 +149,7 @@ def write_hft_inputs(path: Path, coins: list[str], orders: dict[str, dict], cfg:
 
 def compare(orders: dict[str, dict], hft: dict, coins: list[str]) -> dict:
     mk = {"n": 0, "identical": 0, "max_abs_bps": 0.0, "filled_lotus": 0, "filled_hft": 0,
-          "same_qty": 0, "hft_short": 0, "lotus_short": 0}
+          "same_qty": 0, "hft_short": 0, "lotus_short": 0, "vwap_unknown": 0}
     lim: dict[str, Any] = {"n": 0, "lotus_fill_frac": [], "hft_fill_frac": [], "both": 0,
                            "lotus_only": 0, "hft_only": 0, "neither": 0,
                            "dt_first_fill_s": []}
@@ -167,7 +167,9 @@ def compare(orders: dict[str, dict], hft: dict, coins: list[str]) -> dict:
                 mk["same_qty"] += same
                 mk["hft_short"] += hq < q - 1e-9
                 mk["lotus_short"] += q < hq - 1e-9
-                if q > 0 and hq > 0 and same:
+                if q > 0 and hq > 0 and same and h[1] != h[1]:
+                    mk["vwap_unknown"] += 1  # several levels: hftbacktest's VWAP not visible
+                elif q > 0 and hq > 0 and same:
                     v = sum(f["px"] * f["qty"] for f in o["fills"]) / q
                     hv = h[1] / hq
                     bps = abs(v - hv) / v * 1e4
