@@ -21,7 +21,7 @@ from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from tests.kits.exec_kit import window
 
-pytestmark = [pytest.mark.xdist_group("trader_assets")]
+pytestmark = [pytest.mark.xdist_group("trader_assets"), pytest.mark.slow]
 
 
 def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
