@@ -69,8 +69,7 @@ def test_planted_limit_discount_in_wide_spreads_is_learned_and_steers_the_trader
         lits = dict(x.split("=") for x in r.rule.split("&"))
         assert lits.get("spread") == "wide", r.rule
         assert (lits["order"] == "limit") == (r.sign > 0), (r.rule, r.sign)
-        assert r.ci_lo <= 4.0 * (1 if r.sign > 0 else -1) <= r.ci_hi or \
-            r.ci_lo <= -4.0 <= r.ci_hi, (r.rule, r.ci_lo, r.ci_hi)
+        assert r.ci_lo <= 4.0 * r.sign <= r.ci_hi, (r.rule, r.ci_lo, r.ci_hi)
     assert compiled.rows["patch/*/spread=wide/order"] == 1.0  # prefer limit there
     assert [k for k in compiled.rows if k.startswith("patch/")] == ["patch/*/spread=wide/order"]
 
