@@ -32,6 +32,19 @@ FILLED = 3
 
 
 @njit
+def order_fill(hbt, oid):  # noqa: ANN001, ANN201
+    """(filled quantity, status) of local order `oid` from the order itself (qty minus
+    leaves_qty, kept up to date by every response, partial ones included); (-1, -1) when
+    the local processor no longer holds it."""
+    values = hbt.orders(0).values()
+    while values.has_next():
+        o = values.get()
+        if o.order_id == oid:
+            return o.qty - o.leaves_qty, o.status
+    return -1.0, -1
+
+
+@njit
 def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
     n = orders.shape[0]
     out = np.full((n, 5), np.nan)  # filled, value, fee, first_fill_ns, last_fill_ns
@@ -43,19 +56,25 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
         if submit > now and hbt.elapse(int(submit - now)) != 0:
             break
         sv = hbt.state_values(0)
-        # position and balance, not trading_volume/value: this build counts a maker fill
-        # twice in those (exactly 2x the order's quantity on every filled limit order)
+        # hftbacktest 2.4.4's local state applies an order response only when its status is
+        # FILLED, with that response's exec_qty (LocalProcessor::process_recv_order_): a
+        # PARTIALLY_FILLED response moves nothing, and a market order that walks several
+        # levels moves position/balance by its last level only (the exchange fills level by
+        # level without responding, then answers once). So the filled quantity is read from
+        # the order, and value and fee from the state only when the state took all of it.
         v0, q0, f0 = sv.balance, sv.position, sv.fee
         oid = k + 1
         depth = hbt.depth(0)
+        got = 0.0
+        status = -1
         if kind == 0:
             p = depth.best_ask * 2.0 if side > 0 else depth.best_bid * 0.5
             if side > 0:
                 hbt.submit_buy_order(0, oid, p, qty, GTC, MARKET, True)
             else:
                 hbt.submit_sell_order(0, oid, p, qty, GTC, MARKET, True)
-            sv = hbt.state_values(0)
-            if abs(sv.position - q0) > 0:
+            got, status = order_fill(hbt, oid)
+            if got > 1e-12:
                 out[k, 3] = submit + 0.0
                 out[k, 4] = submit + 0.0
         else:
@@ -66,22 +85,37 @@ def run_orders(hbt, orders, step_ns):  # noqa: ANN001, ANN201
             while hbt.current_timestamp < cancel:
                 if hbt.elapse(step_ns) != 0:
                     break
-                sv = hbt.state_values(0)
-                got = abs(sv.position - q0)
-                if got > 1e-12:
-                    if got > out[k, 0] or np.isnan(out[k, 0]):
-                        if np.isnan(out[k, 3]):
-                            out[k, 3] = hbt.current_timestamp + 0.0
-                        out[k, 4] = hbt.current_timestamp + 0.0
-                        out[k, 0] = got
-                    if got >= qty - 1e-12:
-                        break
-            hbt.cancel(0, oid, True)
-            hbt.clear_inactive_orders(0)
+                got, status = order_fill(hbt, oid)
+                if got > 1e-12 and (np.isnan(out[k, 0]) or got > out[k, 0]):
+                    if np.isnan(out[k, 3]):
+                        out[k, 3] = hbt.current_timestamp + 0.0
+                    out[k, 4] = hbt.current_timestamp + 0.0
+                    out[k, 0] = got
+                if status == FILLED:
+                    break
+            # never cancel a filled order: the exchange no longer has it, rejects the cancel
+            # and echoes the request, which still carries status FILLED and its exec_qty;
+            # the local processor applies that echo as a second fill (it checks the status
+            # before the rejection), which doubled position, balance, fee and volume on
+            # every filled limit order of the earlier runs
+            if status != FILLED:
+                hbt.cancel(0, oid, True)
+                got2, status2 = order_fill(hbt, oid)
+                if got2 >= 0.0:
+                    got, status = got2, status2
         sv = hbt.state_values(0)
-        out[k, 0] = abs(sv.position - q0)
-        out[k, 1] = abs(sv.balance - v0)
-        out[k, 2] = sv.fee - f0
+        got = max(got, 0.0)
+        out[k, 0] = got
+        dq = abs(sv.position - q0)
+        if got > 0 and abs(dq - got) <= 1e-9 * max(got, 1.0):
+            out[k, 1] = abs(sv.balance - v0)
+            out[k, 2] = sv.fee - f0
+        elif kind != 0:  # a resting limit order fills at its own price (maker)
+            out[k, 1] = got * px
+        elif got == 0:
+            out[k, 1] = 0.0
+        # else: a market order over several levels; its VWAP is not visible locally (NaN)
+        hbt.clear_inactive_orders(0)
     return out
 
 

@@ -12,6 +12,17 @@ import click
 
 _fabric_url = click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
 _as_json = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+_module = click.option("--module", type=click.Choice(["sig", "tr"]), default="sig",
+                       show_default=True,
+                       help="Whose patch sets: sig (scoring) or tr (the Trader's choices).")
+
+
+def _tr_dict(found: Any) -> dict[str, Any]:
+    """A tr priors version as JSON (its rows as stored; tr has no signal-layer patches)."""
+    return {"module": "tr", "version": found.version, "source": found.source,
+            "created_at": None if found.created_at is None else found.created_at.isoformat(),
+            "note": found.note, "before_version": found.before_version,
+            "rows": dict(sorted(found.rows.items()))}
 
 
 @contextmanager
@@ -47,14 +58,26 @@ def priors() -> None:
 @click.option("--version", "version", type=click.IntRange(min=0),
               help="Version to show (default: the newest, which the live daemon uses).")
 @_as_json
+@_module
 @_fabric_url
 @click.pass_context
-def show(ctx: click.Context, version: int | None, as_json: bool, fabric_url: str | None) -> None:
+def show(ctx: click.Context, version: int | None, as_json: bool, module: str,
+         fabric_url: str | None) -> None:
     """Print a patch-set version: source, time, caps and its patches."""
     from lotus_core.learning.priors_store import latest_version, read_version
 
     with _open(ctx, fabric_url) as fabric:
-        found = read_version(fabric, latest_version(fabric) if version is None else version)
+        found = read_version(fabric, latest_version(fabric, module) if version is None
+                             else version, module)
+    if module == "tr":
+        if as_json:
+            _echo_json(_tr_dict(found))
+            return
+        when = found.created_at.isoformat() if found.created_at else "-"
+        click.echo(f"tr version {found.version}  source {found.source or '-'}  created {when}")
+        for k, v in sorted(found.rows.items()):
+            click.echo(f"  {k:<64}{v:>12.6g}")
+        return
     if as_json:
         _echo_json(found.as_dict())
         return
@@ -86,14 +109,16 @@ def show(ctx: click.Context, version: int | None, as_json: bool, fabric_url: str
 @click.argument("ver1", type=click.IntRange(min=0))
 @click.argument("ver2", type=click.IntRange(min=0))
 @_as_json
+@_module
 @_fabric_url
 @click.pass_context
-def diff(ctx: click.Context, ver1: int, ver2: int, as_json: bool, fabric_url: str | None) -> None:
+def diff(ctx: click.Context, ver1: int, ver2: int, as_json: bool, module: str,
+         fabric_url: str | None) -> None:
     """Keys added, removed and changed from VER1 to VER2 (0: no patch set)."""
     from lotus_core.learning.priors_store import diff_versions
 
     with _open(ctx, fabric_url) as fabric:
-        d = diff_versions(fabric, ver1, ver2)
+        d = diff_versions(fabric, ver1, ver2, module)
     if as_json:
         _echo_json(d.as_dict())
         return
@@ -115,17 +140,19 @@ def diff(ctx: click.Context, ver1: int, ver2: int, as_json: bool, fabric_url: st
               help="Version whose rows become active again (0: no patches).")
 @click.option("--note", default="", help="Why (stored in the snapshot).")
 @_as_json
+@_module
 @_fabric_url
 @click.pass_context
-def rollback(ctx: click.Context, to_version: int, note: str, as_json: bool,
+def rollback(ctx: click.Context, to_version: int, note: str, as_json: bool, module: str,
              fabric_url: str | None) -> None:
     """Make an older version active again, as a new version with its snapshot."""
     from lotus_core.learning.priors_store import rollback as do_rollback
 
     with _open(ctx, fabric_url) as fabric:
-        new = do_rollback(fabric, to_version, note)
+        new = do_rollback(fabric, to_version, note, module=module)
     if as_json:
-        _echo_json({**new.as_dict(), "created": new.created})
+        body = _tr_dict(new) if module == "tr" else new.as_dict()
+        _echo_json({**body, "created": new.created})
         return
     if new.created:
         click.echo(f"rolled back to version {to_version}: wrote version {new.version} "

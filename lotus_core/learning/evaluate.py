@@ -109,7 +109,8 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
     """Everything a lesson reports about one rule (flat literal ids); `psi_all` is the
     search's (n x literals) pseudo-outcome matrix when it is at hand (else recomputed)."""
     splits = []
-    for lit in rule:
+    treat_ok = units.treatment_literal
+    for lit in (x for x in rule if treat_ok[x] or not treat_ok[list(rule)].any()):
         scope = tuple(x for x in rule if x != lit)
         mask = rule_mask(units, scope)
         psi = (psi_all[:, lit] if psi_all is not None

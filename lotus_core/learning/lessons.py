@@ -18,6 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,10 +27,8 @@ from scipy.stats import norm
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
-from lotus_core.learning.quantize import Quantizer
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.units import UnitSet, encode, rule_mask
-from lotus_core.signals.context import canonical_cond_key, parse_cond_key
 
 LIVE = ("proposed", "active")
 STATES = ("proposed", "active", "sunset", "archived")
@@ -40,22 +39,64 @@ def lesson_id(detector_id: str, rule: str, horizon_s: int) -> str:
     return "L" + digest[:15]
 
 
-def detector_units(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer) -> UnitSet:
+class LiteralSpace(Protocol):
+    """What the lessons need of a quantiser: the features, each one's values, a JSON form.
+    The signal layer's `Quantizer` is one; the Trader's execution quantiser another."""
+
+    @property
+    def features(self) -> tuple[str, ...]: ...
+
+    @property
+    def values(self) -> dict[str, tuple[str, ...]]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Which frame columns the lessons learn from: `y` (the effect is in its units, e.g. net
+    bps), `hit` (0/1) and the group column (one search per value: a detector, or the
+    Trader's one group), and which features may be treatments (None: all)."""
+
+    y: str = "net_ret_bps"
+    hit: str = "hit"
+    group: str = "detector_id"
+    treatments: tuple[str, ...] | None = None
+
+
+SIGNAL_OUTCOME = Outcome()
+
+
+def detector_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
+                   outcome: Outcome = SIGNAL_OUTCOME) -> UnitSet:
+    missing = [c for c in (outcome.y, outcome.hit, "ts_ms") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"learning frame lacks the outcome columns {missing}")
     return UnitSet(q.features, tuple(q.values[f] for f in q.features),
                    encode(lits, q.features, q.values),
-                   frame["net_ret_bps"].to_numpy(dtype=np.float64),
-                   frame["hit"].to_numpy(dtype=np.float64),
-                   frame["ts_ms"].to_numpy(dtype=np.int64))
+                   frame[outcome.y].to_numpy(dtype=np.float64),
+                   frame[outcome.hit].to_numpy(dtype=np.float64),
+                   frame["ts_ms"].to_numpy(dtype=np.int64), outcome.treatments)
+
+
+def split_key(key: str) -> tuple[tuple[str, str], ...]:
+    """`a=x&b=y` -> (("a", "x"), ("b", "y")) sorted, without judging the names (the unit set
+    they are looked up in does: a lesson's features need not be the signal layer's)."""
+    if key in ("*", ""):
+        return ()
+    return tuple(sorted(tuple(part.split("=", 1)) for part in key.split("&")))  # type: ignore[misc]
 
 
 def rule_key(units: UnitSet, lits: tuple[int, ...]) -> str:
-    return canonical_cond_key("&".join("=".join(units.literal_name(x)) for x in lits))
+    """The canonical cond_key of a rule: literals sorted by name (`*` when empty)."""
+    parts = sorted(units.literal_name(x) for x in lits)
+    return "&".join(f"{k}={v}" for k, v in parts) if parts else "*"
 
 
 def rule_lits(units: UnitSet, key: str) -> tuple[int, ...] | None:
     """Flat literal ids of a cond_key, or None when it names a feature not quantised."""
     out = []
-    for name, value in parse_cond_key(key):
+    for name, value in split_key(key):
         if name not in units.features or value not in units.values[units.features.index(name)]:
             return None
         out.append(units.literal_index(name, value))
@@ -164,7 +205,7 @@ def gate_failures(cfg: LearningConfig, d: RuleDetail, zc: float, hours: int,
 
 def _overlap(a: str, b: str) -> bool:
     """Two rules overlap when they can hold together and share a literal."""
-    la, lb = dict(parse_cond_key(a)), dict(parse_cond_key(b))
+    la, lb = dict(split_key(a)), dict(split_key(b))
     if any(lb.get(k, v) != v for k, v in la.items()):
         return False
     return bool(set(la.items()) & set(lb.items()))
@@ -260,10 +301,15 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
-def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningConfig,
-          previous: pd.DataFrame, day: str, window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: LearningConfig,
+          previous: pd.DataFrame, day: str, window: str,
+          outcome: Outcome = SIGNAL_OUTCOME) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(lessons, watchdog alerts) for the night of `day`; `frame`/`lits` hold the training
-    window (rows aligned), `previous` is last night's lessons (empty on the first night)."""
+    window (rows aligned), `previous` is last night's lessons (empty on the first night).
+    `outcome` names the frame's outcome, hit and group columns and the treatment features
+    (the signal layer's by default; the Trader's execution lessons pass theirs)."""
+    if outcome.group != "detector_id" and len(frame):
+        frame = frame.assign(detector_id=frame[outcome.group].astype(str))
     today = date.fromisoformat(day)
     newest = (pd.Timestamp(today, tz="UTC").value // 86_400_000_000_000)
     prev = previous.set_index("lesson_id") if len(previous) else pd.DataFrame()
@@ -272,7 +318,7 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer, cfg: LearningCo
         m = (frame["detector_id"] == det).to_numpy()
         if m.sum() < 2 * cfg.search.min_support:
             continue
-        units = detector_units(frame[m], lits[m], q)
+        units = detector_units(frame[m], lits[m], q, outcome)
         keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
             if len(prev) else []
         s = search_detector(units, cfg, keep)
@@ -411,7 +457,7 @@ COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins"
            "quantizer"]
 
 
-def _finish(rows: list[dict], day: str, window: str, q: Quantizer) -> pd.DataFrame:
+def _finish(rows: list[dict], day: str, window: str, q: LiteralSpace) -> pd.DataFrame:
     qjson = json.dumps(q.to_dict(), sort_keys=True)
     df = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in rows], columns=COLUMNS)
     df["train_window"] = window

@@ -13,6 +13,11 @@ Two conventions share a module's priors table, told apart by key:
   versions, each change clamped to the manifest's caps (`set_prior`, the PRIOR_PATCH
   handler's write; `current_priors`, `priors_version`).
 
+The Trader's execution priors use the patch-set convention too (`module="tr"`: tr_priors
+and tr_priors_snapshot, docs/trader.md): every patch-set read, write, diff and rollback
+takes `module` (default "sig"). Which rows a module accepts is its own business
+(`write_rows` takes them validated; `write_patch_set` validates sig's).
+
 Every function takes an open `Fabric` (or a `Db`/`Tx` where it says so), runs its own
 transaction unless given one, and works the same on SQLite and PostgreSQL.
 """
@@ -53,6 +58,7 @@ SET_LIKES = tuple(p + "%" for p in SET_PREFIXES)
 _ACTIVE = (f"SELECT key, version, value FROM {PRIORS_TABLE} WHERE {SET_WHERE} AND version = "
            f"(SELECT MAX(version) FROM {PRIORS_TABLE} WHERE {SET_WHERE}) ORDER BY key")
 _EDGE_KEY = re.compile(r"^edge/[^/]+/\d+$")
+MODULES = ("sig", "tr")  # modules whose priors table holds versioned patch sets
 
 
 class PriorsVersionError(LookupError):
@@ -241,14 +247,25 @@ def as_day(date: str | Date) -> Date:
         raise ValueError(f"not a day: {date!r} (expected YYYY-MM-DD)") from None
 
 
-def version_for_date(tx: Tx, date: str | Date) -> int:
+def _tables(module: str) -> tuple[str, str, str]:
+    """(priors table, snapshot table, writers' lock) of a module's patch sets."""
+    if module not in MODULES:
+        raise PriorsVersionError(f"module {module!r} keeps no patch sets; modules: "
+                                 f"{list(MODULES)}")
+    if module == "sig":
+        return PRIORS_TABLE, SNAPSHOT_TABLE, _LOCK
+    table = priors_table(module)
+    return table, f"{table}_snapshot", f"{table}:patch_set"
+
+
+def version_for_date(tx: Tx, date: str | Date, module: str = "sig") -> int:
     """The patch-set version in force for scoring day `date`: of the sets the nightly asset
     compiled for days before `date` (source `active_priors:<d>`, d < date), the newest day's
     newest version; 0 when none. Later versions (other nights, rollbacks) never change it,
     so re-scoring a past day is reproducible."""
     day = as_day(date)
     best: tuple[Date, int] | None = None
-    for r in tx.query(f"SELECT DISTINCT version, source_event_id FROM {PRIORS_TABLE} WHERE "
+    for r in tx.query(f"SELECT DISTINCT version, source_event_id FROM {_tables(module)[0]} WHERE "
                       f"{SET_WHERE} AND source_event_id LIKE ?",
                       (*SET_LIKES, NIGHTLY_SOURCE + "%")):
         try:
@@ -260,30 +277,32 @@ def version_for_date(tx: Tx, date: str | Date) -> int:
     return 0 if best is None else best[1]
 
 
-def set_rows(tx: Tx, version: int) -> list[dict]:
+def set_rows(tx: Tx, version: int, module: str = "sig") -> list[dict]:
     """The patch/, cap/ and edge/ rows of one version, by key."""
     return tx.query(f"SELECT key, version, value, source_event_id, updated_at FROM "
-                    f"{PRIORS_TABLE} WHERE version = ? AND {SET_WHERE} ORDER BY key",
+                    f"{_tables(module)[0]} WHERE version = ? AND {SET_WHERE} ORDER BY key",
                     (version, *SET_LIKES))
 
 
-def _latest(tx: Tx) -> int:
-    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM {PRIORS_TABLE} WHERE {SET_WHERE}",
+def _latest(tx: Tx, module: str = "sig") -> int:
+    table = _tables(module)[0]
+    return int(tx.scalar(f"SELECT COALESCE(MAX(version), 0) FROM {table} WHERE {SET_WHERE}",
                          SET_LIKES))
 
 
-def _read(tx: Tx, version: int) -> PriorsVersion:
+def _read(tx: Tx, version: int, module: str = "sig") -> PriorsVersion:
     if version == 0:
         return PriorsVersion(0, None, None, None, None, {})
-    rows = set_rows(tx, version)
+    table, snapshot, _ = _tables(module)
+    rows = set_rows(tx, version, module)
     if not rows:
         known = [int(r["version"]) for r in tx.query(
-            f"SELECT DISTINCT version FROM {PRIORS_TABLE} WHERE {SET_WHERE} ORDER BY version",
+            f"SELECT DISTINCT version FROM {table} WHERE {SET_WHERE} ORDER BY version",
             SET_LIKES)]
         raise PriorsVersionError(
-            f"no priors version {version}; "
+            f"no priors version {version}{'' if module == 'sig' else ' of ' + module}; "
             + (f"versions: {_ranges(known)}" if known else "none written yet (0: no patch set)"))
-    snap = tx.query(f"SELECT created_at, source, note, before_version FROM {SNAPSHOT_TABLE} "
+    snap = tx.query(f"SELECT created_at, source, note, before_version FROM {snapshot} "
                     "WHERE version = ?", (version,))
     source = rows[0]["source_event_id"]
     created = ts_out(rows[0]["updated_at"])
@@ -307,17 +326,18 @@ def _ranges(versions: list[int]) -> str:
 
 
 def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,
-           now: datetime | None) -> PriorsVersion:
-    before = _read(tx, _latest(tx))
+           now: datetime | None, module: str = "sig") -> PriorsVersion:
+    table, snapshot, _ = _tables(module)
+    before = _read(tx, _latest(tx, module), module)
     version = before.version + 1
     when = now or utc_now()
     stamp = ts_in(tx.dialect, when)
     tx.executemany(
-        f"INSERT INTO {PRIORS_TABLE} (key, version, value, source_event_id, updated_at)"
+        f"INSERT INTO {table} (key, version, value, source_event_id, updated_at)"
         " VALUES (?, ?, ?, ?, ?)",
         [(k, version, v, source, stamp) for k, v in sorted(rows.items())])
     tx.execute(
-        f"INSERT INTO {SNAPSHOT_TABLE} (version, created_at, source, note, before_version,"
+        f"INSERT INTO {snapshot} (version, created_at, source, note, before_version,"
         " before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (version, stamp, source, note or None, before.version, canonical_json(before.rows),
          canonical_json(rows)))
@@ -337,24 +357,52 @@ def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, 
     if not isinstance(source, str) or not source.strip():
         raise PatchSetError("source must name who wrote the set (e.g. active_priors:2026-01-05)")
     rows = patch_set_rows(patches, theta_min, phi_max, extra)
+    return write_rows(fabric, rows, source, note, now=now)
+
+
+def check_rows(rows: Mapping[str, float]) -> dict[str, float]:
+    """Rows of any module's patch set: patch/, cap/ or edge/ keys with finite values and at
+    least one cap/ row (so an empty set is still a version). The module judges the rest."""
+    out: dict[str, float] = {}
+    for key, value in rows.items():
+        if not isinstance(key, str) or not key.startswith((PATCH_PREFIX, CAP_PREFIX,
+                                                           EDGE_PREFIX)):
+            raise PatchSetError(f"key {key!r} is not patch/..., cap/... or edge/...")
+        if not (isinstance(value, int | float) and math.isfinite(value)):
+            raise PatchSetError(f"{key} = {value!r} is not a finite number")
+        out[key] = float(value)
+    if not any(k.startswith(CAP_PREFIX) for k in out):
+        raise PatchSetError("a patch set carries its caps (at least one cap/ row)")
+    return dict(sorted(out.items()))
+
+
+def write_rows(fabric: Fabric, rows: Mapping[str, float], source: str, note: str = "", *,
+               module: str = "sig", now: datetime | None = None) -> PriorsVersion:
+    """Write already-built rows (`patch_set_rows` for sig, the Trader's compiler for tr) as a
+    new version of `module`'s patch sets, idempotent per source like `write_patch_set`."""
+    if not isinstance(source, str) or not source.strip():
+        raise PatchSetError("source must name who wrote the set (e.g. active_priors:2026-01-05)")
+    rows = check_rows(rows)
+    table, _, lock = _tables(module)
     with fabric.transaction() as tx:
-        tx.lock(_LOCK)
-        same = tx.scalar(f"SELECT MAX(version) FROM {PRIORS_TABLE} WHERE {SET_WHERE} AND "
+        tx.lock(lock)
+        same = tx.scalar(f"SELECT MAX(version) FROM {table} WHERE {SET_WHERE} AND "
                          "source_event_id = ?", (*SET_LIKES, source))
         if same is not None:
-            existing = _read(tx, int(same))
+            existing = _read(tx, int(same), module)
             if dict(existing.rows) == rows:
                 return existing
-        return _write(tx, rows, source, note, now)
+        return _write(tx, rows, source, note, now, module)
 
 
-def list_versions(fabric: Fabric) -> list[VersionInfo]:
+def list_versions(fabric: Fabric, module: str = "sig") -> list[VersionInfo]:
     """Every patch-set version, oldest first."""
+    table, snapshot, _ = _tables(module)
     with fabric.transaction() as tx:
-        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM {PRIORS_TABLE} "
+        rows = tx.query(f"SELECT key, version, source_event_id, updated_at FROM {table} "
                         f"WHERE {SET_WHERE} ORDER BY version, key", SET_LIKES)
         snaps = {int(r["version"]): r for r in tx.query(
-            f"SELECT version, created_at, source, note, before_version FROM {SNAPSHOT_TABLE}")}
+            f"SELECT version, created_at, source, note, before_version FROM {snapshot}")}
     by_version: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_version.setdefault(int(r["version"]), []).append(r)
@@ -374,11 +422,12 @@ def nightly_source(day: str | Date) -> str:
     return NIGHTLY_SOURCE + as_day(day).isoformat()
 
 
-def read_snapshot(fabric: Fabric, version: int) -> dict[str, Any] | None:
+def read_snapshot(fabric: Fabric, version: int, module: str = "sig") -> dict[str, Any] | None:
     """The snapshot row of `version` (before/after as dicts), or None when it has none."""
+    snapshot = _tables(module)[1]
     with fabric.transaction() as tx:
         rows = tx.query(f"SELECT version, created_at, source, note, before_version, before_json,"
-                        f" after_json FROM {SNAPSHOT_TABLE} WHERE version = ?", (version,))
+                        f" after_json FROM {snapshot} WHERE version = ?", (version,))
     if not rows:
         return None
     r = dict(rows[0])
@@ -387,27 +436,34 @@ def read_snapshot(fabric: Fabric, version: int) -> dict[str, Any] | None:
     return r
 
 
-def latest_version(fabric: Fabric) -> int:
+def latest_version(fabric: Fabric, module: str = "sig") -> int:
     """The newest patch-set version (what the live daemon scores with); 0 when none."""
     with fabric.transaction() as tx:
-        return _latest(tx)
+        return _latest(tx, module)
 
 
-def read_version(fabric: Fabric, version: int) -> PriorsVersion:
+def read_version(fabric: Fabric, version: int, module: str = "sig") -> PriorsVersion:
     """One version's rows and snapshot; 0 is the empty set. Unknown: PriorsVersionError."""
     if not isinstance(version, int) or version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {version!r}")
     with fabric.transaction() as tx:
-        return _read(tx, version)
+        return _read(tx, version, module)
 
 
-def read_priors_for_date(fabric: Fabric, date: str | Date) -> PriorsVersion:
+def read_latest(fabric: Fabric, module: str = "sig") -> PriorsVersion:
+    """The newest version's rows in one transaction (the live readers' choice)."""
+    with fabric.transaction() as tx:
+        return _read(tx, _latest(tx, module), module)
+
+
+def read_priors_for_date(fabric: Fabric, date: str | Date,
+                         module: str = "sig") -> PriorsVersion:
     """The set in force for scoring day `date`: of the sets compiled the nights of days
     before it (source active_priors:<d>, d < date), the latest day's newest version; version 0
     when none. Deterministic for backfills: later nights and rollbacks never change it."""
     as_day(date)
     with fabric.transaction() as tx:
-        return _read(tx, version_for_date(tx, date))
+        return _read(tx, version_for_date(tx, date, module), module)
 
 
 def active_priors_for_date(fabric: Fabric, date: str | Date) -> ActivePriors:
@@ -426,31 +482,37 @@ def read_active_priors(fabric: Fabric) -> ActivePriors:
     return _parse_priors(rows)
 
 
-def diff_versions(fabric: Fabric, a: int, b: int) -> PriorsDiff:
+def diff_versions(fabric: Fabric, a: int, b: int, module: str = "sig") -> PriorsDiff:
     """Keys added, removed and changed going from version `a` to version `b`."""
-    before, after = read_version(fabric, a), read_version(fabric, b)
+    before, after = read_version(fabric, a, module), read_version(fabric, b, module)
     return diff_rows(before.rows, after.rows, a, b)
 
 
 def rollback(fabric: Fabric, to_version: int, note: str = "", *,
-             now: datetime | None = None) -> PriorsVersion:
+             now: datetime | None = None, module: str = "sig") -> PriorsVersion:
     """Make version `to_version`'s rows active again as a NEW version (source
-    rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps.
+    rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps
+    (for tr: the newest version's cap/ rows, no patches, no edges).
     When the newest version already holds exactly those rows, it is returned unchanged."""
     if not isinstance(to_version, int) or to_version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {to_version!r}")
     with fabric.transaction() as tx:
-        tx.lock(_LOCK)
-        target = _read(tx, to_version)
+        tx.lock(_tables(module)[2])
+        target = _read(tx, to_version, module)
         rows = dict(target.rows)
+        newest = _read(tx, _latest(tx, module), module)
         if to_version == 0:
-            theta_min, phi_max = default_caps()
-            rows = patch_set_rows((), theta_min, phi_max)
-        newest = _read(tx, _latest(tx))
+            if module == "sig":
+                theta_min, phi_max = default_caps()
+                rows = patch_set_rows((), theta_min, phi_max)
+            else:
+                rows = {k: v for k, v in newest.rows.items() if k.startswith(CAP_PREFIX)}
+                if not rows:
+                    return newest  # nothing was ever written: version 0 is in force
         if newest.version and dict(newest.rows) == rows:
             return newest
         return _write(tx, rows, f"rollback:v{to_version}",
-                      note or f"rollback to version {to_version}", now)
+                      note or f"rollback to version {to_version}", now, module)
 
 
 # --- manifest knobs (any module's priors table) ------------------------------------------

@@ -154,8 +154,10 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
                 cfg: SearchConfig) -> pd.DataFrame:
     """Every rule's splits, uplift, support and MDL score (one row per rule)."""
     rows = _split_rows(units, sums, rules)
-    valid = rules >= 0
+    in_rule = rules >= 0
     lit = np.maximum(rules, 0)
+    # only treatment literals are split on (all of them unless the units name treatments)
+    valid = in_rule & units.treatment_literal[lit]
     srow = np.maximum(rows, 0)
     count = np.where(valid, sums.count[srow], np.nan)
     support = rule_support(units, sums, rules)
@@ -170,12 +172,17 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
     uplift = np.where(sign > 0, pos, np.where(sign < 0, neg, 0.0))
     primary = np.where(sign >= 0, np.argmin(np.where(valid, tau, np.inf), axis=1),
                        np.argmax(np.where(valid, tau, -np.inf), axis=1))
-    n_lit = valid.sum(axis=1)
+    n_lit = in_rule.sum(axis=1)
     bits = np.log2(np.array([len(v) for v in units.values], dtype=np.float64))
-    bins = np.where(valid, bits[units.literal_feature[lit]], 0.0).sum(axis=1)
+    bins = np.where(in_rule, bits[units.literal_feature[lit]], 0.0).sum(axis=1)
     mdl = cfg.lambda_mdl * (n_lit + bins)
-    min_control = np.nanmin(control, axis=1)
-    ok = (support >= cfg.min_support) & (min_control >= cfg.min_control)
+    has_split = valid.any(axis=1)
+    with np.errstate(invalid="ignore"):
+        min_control = np.where(has_split, np.nanmin(np.where(valid, control, np.inf), axis=1),
+                               0.0)
+    sign = np.where(has_split, sign, 0)
+    uplift = np.where(has_split, uplift, 0.0)
+    ok = has_split & (support >= cfg.min_support) & (min_control >= cfg.min_control)
     ok &= _monotone_ok(units, rules, cfg)
     if not cfg.na_literals:
         ok &= ~names_na(units, rules)

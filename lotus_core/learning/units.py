@@ -26,6 +26,10 @@ class UnitSet:
     y: np.ndarray  # (n,) float64: signed net return at the horizon, bps
     hit: np.ndarray  # (n,) float64: 1 hit, 0 miss (0.5: flat)
     ts_ms: np.ndarray  # (n,) int64
+    # features whose literals may be a split's treatment (None: every feature). The rest are
+    # context only: they scope a rule and confound, but a rule is never judged by their split
+    # (execution lessons: the Trader chooses its strategy, not the spread it meets).
+    treatments: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n, f = self.codes.shape
@@ -33,6 +37,9 @@ class UnitSet:
             raise ValueError("codes, features and values disagree in width")
         if not (len(self.y) == len(self.hit) == len(self.ts_ms) == n):
             raise ValueError("codes, y, hit and ts_ms disagree in length")
+        unknown = sorted(set(self.treatments or ()) - set(self.features))
+        if unknown:
+            raise ValueError(f"treatment features {unknown} are not among {list(self.features)}")
 
     @property
     def n(self) -> int:
@@ -64,6 +71,14 @@ class UnitSet:
     def literal_value(self) -> np.ndarray:
         return np.concatenate([np.arange(len(v)) for v in self.values]).astype(np.int64)
 
+    @cached_property
+    def treatment_literal(self) -> np.ndarray:
+        """(L,) bool: may this literal be a split's treatment?"""
+        if self.treatments is None:
+            return np.ones(self.n_literals, dtype=bool)
+        ok = np.array([f in self.treatments for f in self.features], dtype=bool)
+        return ok[self.literal_feature]
+
     def literal_name(self, lit: int) -> tuple[str, str]:
         f = int(self.literal_feature[lit])
         return self.features[f], self.values[f][int(self.literal_value[lit])]
@@ -84,7 +99,7 @@ class UnitSet:
 
     def take(self, idx: np.ndarray) -> UnitSet:
         return UnitSet(self.features, self.values, self.codes[idx], self.y[idx],
-                       self.hit[idx], self.ts_ms[idx])
+                       self.hit[idx], self.ts_ms[idx], self.treatments)
 
 
 def encode(lits: pd.DataFrame, features: tuple[str, ...],

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from lotus_core.trader import queue as qm
 from lotus_core.trader.book import BUY, AssetCtx, Book, Trade
 from lotus_core.trader.config import TraderSettings, VenueConfig
+from lotus_core.trader.learning import NO_TR_PRIORS, TrPriors
 from lotus_core.trader.plan import Plan, plans_from_ticket, target_weight, validate
 from lotus_core.trader.reports import exec_report, trigger_eval
 from lotus_core.trader.state import (
@@ -44,6 +45,8 @@ from lotus_core.trader.triggers import DmTriggers
 from lotus_core.trader.venues import BPS, VenueScore, latency_ms, score_venue
 
 EPS = 1e-9
+VOL_ALPHA = 0.05  # EWMA weight of the newest |mid change| (bps) in the volatility context
+DEPTH_LEVELS = 5  # levels of the taking side summed for the depth context
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ def _round_tick(px: float, tick: float, side: int) -> float:
 
 class TraderEngine:
     def __init__(self, settings: TraderSettings,
-                 triggers: TriggerEvaluator | None | str = "dm") -> None:
+                 triggers: TriggerEvaluator | None | str = "dm",
+                 priors: TrPriors | None = None) -> None:
         self.cfg = settings
+        self.priors = priors or NO_TR_PRIORS  # tr priors in force (lotus_core.trader.priors)
+        self._vol: dict[str, float] = {}  # coin -> EWMA |mid change| per book, bps
         self.triggers: TriggerEvaluator | None = DmTriggers() if triggers == "dm" else (
             None if isinstance(triggers, str) else triggers)
         self.books: dict[str, Book] = {}
@@ -103,7 +109,13 @@ class TraderEngine:
         prev = self.books.get(book.coin)
         self.books[book.coin] = book
         if book.bid_px and book.ask_px:
-            self._top[book.coin] = 0.5 * (book.bid_px[0] + book.ask_px[0])
+            mid = 0.5 * (book.bid_px[0] + book.ask_px[0])
+            old = self._top.get(book.coin)
+            if old:
+                move = abs(mid - old) / old * BPS
+                v = self._vol.get(book.coin)
+                self._vol[book.coin] = move if v is None else v + VOL_ALPHA * (move - v)
+            self._top[book.coin] = mid
         self._taken[book.coin] = {}
         if book.ts_ms > self.now_ms:
             self.now_ms = book.ts_ms
@@ -259,7 +271,7 @@ class TraderEngine:
                        max_slippage_bps=plan.max_slippage_bps, max_latency_ms=plan.max_latency_ms,
                        target_weight=plan.target_weight,
                        bounds=list(plan.bounds) if plan.bounds else None,
-                       signal_id=plan.signal_id)
+                       signal_id=plan.signal_id, tr_priors_version=self.priors.version)
         self._emit("exec_report", exec_report(ex, [], "failed", ts, self._position_after(),
                                               issues=issues))
 
@@ -286,6 +298,8 @@ class TraderEngine:
         best: VenueScore = max(scores, key=lambda s: (s.total, -prefs.index(s.venue)))
         venue = self.cfg.venue(best.venue)
         qty = abs(_round_lot(delta_qty, venue.lot(coin)))
+        context = self.context(book, side, qty)
+        order, n_slices, choice = self._choose(plan, coin, context)
         ex = Execution(execution_id=f"{plan.plan_id}:x", plan_id=plan.plan_id,
                        decision_id=plan.decision_id, coin=coin, venue=venue.name, side=side,
                        purpose="entry", reason=plan.execution_strategy,
@@ -297,14 +311,15 @@ class TraderEngine:
                                     **{f"alt.{s.venue}": s.total for s in scores if s is not best}},
                        signal_id=plan.signal_id, sl_bps=plan.stop_loss_bps,
                        tp_bps=plan.take_profit_bps, trail_bps=plan.trailing_stop_bps,
-                       time_limit_ms=plan.time_limit_ms)
+                       time_limit_ms=plan.time_limit_ms, order=order, n_slices=n_slices,
+                       context=context, tr_priors_version=self.priors.version, tr_choice=choice)
         self.executions[ex.execution_id] = ex
         if qty <= EPS or qty * mid < self.cfg.min_order_notional:
             self._finish(ex, ts, note="already_at_target")
             return
-        strategy = plan.execution_strategy
+        strategy = ex.strategy
         if strategy == "twap":
-            n = self.cfg.twap_slices
+            n = n_slices
             ex.slices_left = n
             step = self.cfg.twap_horizon_ms // n
             for i in range(n):
@@ -315,8 +330,41 @@ class TraderEngine:
         else:
             self._send(ex, qty, "market", "ioc", ts, None)
 
+    def context(self, book: Book, side: int, qty: float) -> dict[str, float | None]:
+        """An execution's context at decision (what execution lessons bin): the quoted
+        spread (bps of mid), the displayed size of the taking side's top levels over the
+        order's size, and the EWMA |mid change| per book update (bps; NaN before two books)."""
+        mid = book.mid or 0.0
+        spread = (book.ask_px[0] - book.bid_px[0]) / mid * BPS if mid else math.nan
+        _, sizes = book.side_levels(side)
+        depth = sum(sizes[:DEPTH_LEVELS]) / qty if qty > 0 else math.nan
+        vol = self._vol.get(book.coin, math.nan)
+        return {k: (round(v, 9) if math.isfinite(v) else None)  # type: ignore[misc]
+                for k, v in (("spread_bps", spread), ("depth_rel", depth), ("vol_bps", vol))}
+
+    def _choose(self, plan: Plan, coin: str,
+                context: dict[str, float | None]) -> tuple[str, int, dict[str, Any]]:
+        """(order type, slice count, what the tr priors changed) for an entry: the plan's
+        strategy, then the priors' choice for this context unless the DM named the strategy.
+        The strategy follows: twap when more than one slice, else the order type."""
+        s = plan.execution_strategy
+        order, n = ((self.cfg.twap_slice_type, self.cfg.twap_slices) if s == "twap"
+                    else (s, 1))
+        choice = {} if plan.strategy_hinted else self.priors.choose(coin, context)
+        changed = {k: v for k, v in choice.items()
+                   if v != (order if k == "order" else n)}
+        if choice:
+            order = choice.get("order", order)
+            n = int(choice.get("slices", n))
+            plan.execution_strategy = "twap" if n > 1 else order
+        return order, n, changed
+
+    def set_priors(self, priors: TrPriors) -> None:
+        """Use another tr priors version from the next decision on (live: the newest)."""
+        self.priors = priors
+
     def _slice(self, ex: Execution, i: int, ts: int) -> None:
-        n = self.cfg.twap_slices
+        n = ex.n_slices or self.cfg.twap_slices
         venue = self.cfg.venue(ex.venue)
         each = abs(_round_lot(ex.qty / n, venue.lot(ex.coin)))
         qty = each if i < n - 1 else max(ex.qty - each * (n - 1), 0.0)
@@ -324,7 +372,7 @@ class TraderEngine:
         if qty <= EPS:
             self._maybe_finish(ex, ts)
             return
-        if self.cfg.twap_slice_type == "limit":
+        if (ex.order or self.cfg.twap_slice_type) == "limit":
             self._send(ex, qty, "limit", "gtc", ts, ts + self.cfg.twap_horizon_ms // n,
                        purpose="slice")
         else:
@@ -526,7 +574,8 @@ class TraderEngine:
                        expected_px=barrier if barrier is not None else book.mid,
                        max_slippage_bps=self.cfg.exit_max_slippage_bps,
                        max_latency_ms=self.cfg.max_latency_ms, target_weight=0.0, bounds=None,
-                       barrier_px=barrier)
+                       barrier_px=barrier, order="market", n_slices=1,
+                       tr_priors_version=self.priors.version)
         self.executions[ex.execution_id] = ex
         pos.exit_execution = ex.execution_id
         self._update_time_limit()
@@ -712,12 +761,14 @@ class TraderEngine:
             "armed": {k: to_dict(a["plan"]) for k, a in self.armed.items()},
             "top": dict(self._top),
             "ctx": {c: to_dict(x) for c, x in self.ctx.items()},
+            "vol": dict(self._vol),
         }
 
     @classmethod
     def restore(cls, settings: TraderSettings, snap: Mapping[str, Any],
-                triggers: TriggerEvaluator | None | str = "dm") -> TraderEngine:
-        eng = cls(settings, triggers)
+                triggers: TriggerEvaluator | None | str = "dm",
+                priors: TrPriors | None = None) -> TraderEngine:
+        eng = cls(settings, triggers, priors)
         eng.orders = {k: order_from(v) for k, v in snap["orders"].items()}
         eng.executions = {k: execution_from(v) for k, v in snap["executions"].items()}
         eng.positions = {k: position_from(v) for k, v in snap["positions"].items()}
@@ -731,6 +782,7 @@ class TraderEngine:
         eng._resting = {k: list(v) for k, v in snap["resting"].items()}
         eng._update_time_limit()
         eng._top = {c: float(m) for c, m in snap.get("top", {}).items()}
+        eng._vol = {c: float(v) for c, v in snap.get("vol", {}).items()}
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh

@@ -18,6 +18,7 @@ from lotus_core.fabric.envelope import canonical_json
 from lotus_core.feed.tables import FeedDay
 from lotus_core.trader.config import TraderSettings
 from lotus_core.trader.engine import Out, TraderEngine
+from lotus_core.trader.learning import TrPriors
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import Decision, replay_day, rows_in_order
 
@@ -48,9 +49,12 @@ def _row(seq: int, o: Out) -> dict[str, Any]:
 
 def paper_day(settings: TraderSettings, day: FeedDay, decisions: list[Decision],
               previous: pd.DataFrame | None = None,
-              rows: pd.DataFrame | None = None) -> tuple[pd.DataFrame, TraderEngine]:
+              rows: pd.DataFrame | None = None,
+              priors: TrPriors | None = None) -> tuple[pd.DataFrame, TraderEngine]:
+    """`priors`: the tr priors version in force for the day (`lotus_core.trader.priors`)."""
     snap = carried_state(previous)
-    engine = TraderEngine.restore(settings, snap) if snap else TraderEngine(settings)
+    engine = (TraderEngine.restore(settings, snap, priors=priors) if snap
+              else TraderEngine(settings, priors=priors))
     res = replay_day(engine, day, decisions, rows_in_order(rows) if rows is not None else None)
     out = [_row(i, o) for i, o in enumerate(res.outputs)]
     state = engine.snapshot()

@@ -65,6 +65,7 @@ class Plan:
     target_type: str
     signal_id: str | None = None
     issues: list[str] = field(default_factory=list)
+    strategy_hinted: bool = False  # the DM named the strategy (tr priors then leave it)
 
     @property
     def valid(self) -> bool:
@@ -92,9 +93,9 @@ def _float_hint(ticket: Mapping[str, Any], key: str, default: float) -> float:
 def plans_from_ticket(ticket: Mapping[str, Any], cfg: TraderSettings,
                       signal_id: str | None = None) -> list[Plan]:
     """One plan per symbol of `ticket` (not yet validated against the market)."""
-    strategy = _hint(ticket, "execution_strategy") or cfg.execution_strategy
-    if strategy not in ("market", "limit", "twap"):
-        strategy = cfg.execution_strategy
+    hint = _hint(ticket, "execution_strategy")
+    hinted = hint in ("market", "limit", "twap")
+    strategy = hint if hint is not None and hinted else cfg.execution_strategy
     sl = _float_hint(ticket, "stop_loss_bps", cfg.stop_loss_bps)
     tp = _float_hint(ticket, "take_profit_bps", cfg.take_profit_bps)
     created, valid_until = ts_ms(ticket["asof_ts"]), ts_ms(ticket["valid_until"])
@@ -116,7 +117,7 @@ def plans_from_ticket(ticket: Mapping[str, Any], cfg: TraderSettings,
             time_limit_ms=horizon_ms(ticket["horizon"]),
             bounds=(float(b["min"]), float(b["max"])) if b else None,
             entry_conditions=dict(ticket["dm_trigger"]) if ticket.get("dm_trigger") else None,
-            target_type=ticket["target_type"], signal_id=signal_id,
+            target_type=ticket["target_type"], signal_id=signal_id, strategy_hinted=hinted,
         ))
     return out
 

@@ -75,6 +75,10 @@ def exec_metrics(ex: Execution, fills: list[dict[str, Any]], equity: float | Non
         "maker_share": (sum(f["qty"] for f in fills if f.get("liquidity") == "maker") / qty
                         if qty > 0 else None),
         "n_orders": len(ex.order_ids),
+        # execution lessons (lotus_core/trader/learning.py) read these
+        "wanted_qty": ex.qty, "started_ms": ex.started_ms, "context": dict(ex.context),
+        "order": ex.order or None, "n_slices": ex.n_slices or 1,
+        "tr_priors_version": ex.tr_priors_version, "tr_choice": dict(ex.tr_choice),
     }
 
 
@@ -107,7 +111,9 @@ def exec_report(ex: Execution, fills: list[dict[str, Any]], status: str, end_ms:
         "adherence_score": m["adherence_score"],
         "venue_score": float(ex.venue_score.get("total", 0.0)),
         "position_after": dict(position_after), "pnl_impact": ex.pnl_impact,
-        "what_worked": worked, "what_didnt_work": didnt, "lessons_learned": [],
+        "what_worked": worked, "what_didnt_work": didnt,
+        "lessons_learned": [f"tr_priors:v{ex.tr_priors_version}"] + [
+            f"tr_priors chose {k}={v}" for k, v in sorted(ex.tr_choice.items())],
     }
     if ex.side:
         payload["side"] = "buy" if ex.side > 0 else "sell"

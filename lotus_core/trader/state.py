@@ -101,6 +101,11 @@ class Execution:
     trail_bps: float | None = None
     time_limit_ms: int | None = None
     barrier_px: float | None = None  # exits: the barrier that fired
+    order: str = ""  # the order type chosen (market | limit; a TWAP's slice type)
+    n_slices: int = 0  # slices of a TWAP (0: the configured twap_slices)
+    context: dict[str, float | None] = field(default_factory=dict)  # spread, depth, vol at decision
+    tr_priors_version: int = 0  # the tr priors version the Trader used (0: none)
+    tr_choice: dict[str, Any] = field(default_factory=dict)  # what those priors changed
 
 
 def execution_from(d: dict[str, Any]) -> Execution:

@@ -98,6 +98,7 @@ def _strand(tx: Tx, report: Mapping[str, Any], lifecycle_id: str | None) -> None
 
 
 def _envelope(out: Out, key: Ed25519PrivateKey, lifecycle_id: str | None) -> dict[str, Any]:
+    """The signed EXEC_REPORT of one output (priors_ver: the tr priors version it used)."""
     data = out.data
     if out.kind == "trigger_eval":
         payload, targets = dict(data), TRIGGER_TARGETS
@@ -108,9 +109,11 @@ def _envelope(out: Out, key: Ed25519PrivateKey, lifecycle_id: str | None) -> dic
         schema = "urn:lotus:schema:exec-report-1.0"
         dedupe = f"exec:{data['execution_id']}"
     symbol = payload.get("symbol") or payload.get("details", {}).get("symbol") or "na"
+    ver = (data.get("exec_metrics") or {}).get("tr_priors_version")
     env = build_envelope(sender="tr", to=targets, intent="EXEC_REPORT", payload=payload,
                          lifecycle_id=lifecycle_id, schema_ref=schema, dedupe_key=dedupe,
-                         tags=[f"symbol:{symbol}"])
+                         tags=[f"symbol:{symbol}"],
+                         priors_ver=None if ver is None else f"tr:v{int(ver)}")
     return sign(env, key)
 
 

@@ -16,6 +16,9 @@ time moves with market events as in the nightly replay. Without a feed the defau
 ticks the wall clock; tests and replays inject a recorded day.
 A decision is applied when the market clock has passed its asof time, which is how the
 nightly replay orders them too (decisions after the market events of their millisecond).
+The tr priors are the newest version (`lotus_core.trader.priors.tr_priors`, the function the
+nightly replay calls with its day), reloaded at every inbox poll, so a nightly compile or a
+rollback steers the next decision; every report carries the version it used.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.trader.config import TraderSettings, trader_settings
 from lotus_core.trader.engine import TraderEngine
+from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.plan import ts_ms
+from lotus_core.trader.priors import tr_priors
 from lotus_core.trader.replay import event_ts, feed_event
 from lotus_core.trader.store import load_state, persist, save_state
 from lotus_daemon.loops.base import Loop, LoopContext
@@ -66,6 +71,7 @@ class TraderLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         key = Keyring(ctx.key_dir).private_key("tr")
+        xcfg = load_exec_learning()[0]
         with ctx.open_fabric() as fabric:
             with fabric.transaction() as tx:
                 saved = load_state(tx)
@@ -76,6 +82,7 @@ class TraderLoop(Loop):
                 self.stats["restored"] += 1
             else:
                 engine, pos, lifecycles = TraderEngine(self.settings), 0, {}
+            engine.set_priors(tr_priors(fabric, None, xcfg))
             pending: list[tuple[int, int, dict[str, Any]]] = []  # (asof_ms, seq, envelope)
             last_poll, quiet = 0.0, 0
 
@@ -91,6 +98,7 @@ class TraderLoop(Loop):
                 self.stats["reports"] += counts.get("exec_report", 0)
 
             def poll() -> None:
+                engine.set_priors(tr_priors(fabric, None, xcfg))  # live: the newest version
                 known = {seq for _, seq, _ in pending}
                 with fabric.transaction() as tx:
                     rows = read_inbox(tx, "tr", limit=500)

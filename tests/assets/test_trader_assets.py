@@ -15,6 +15,7 @@ from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.reports import iso
+from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 
@@ -47,7 +48,8 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
     lake.write("dm_decisions", DAYS[0], _decisions(DAYS[0]))  # day 2 has no decisions
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
-                 "feed": FeedSource(feed_dir=str(FIXTURES))}
+                 "feed": FeedSource(feed_dir=str(FIXTURES)),
+                 "fabric": FabricResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}")}
     for day in DAYS:
         result = dg.materialize(TRADER_ASSETS, partition_key=day, instance=dagster_instance,
                                 resources=resources)

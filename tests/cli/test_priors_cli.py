@@ -111,3 +111,22 @@ def test_the_commands_work_on_postgres(home, monkeypatch, fabric_pg_dsn):
     assert not (home / "fabric.sqlite").exists()  # it used PostgreSQL, not the home's SQLite
     out = run("show", "--version", "7")
     assert out.exit_code == 1 and "no priors version 7" in out.output
+
+
+def test_module_tr_shows_diffs_and_rolls_back_the_traders_priors(home):
+    from lotus_core.learning.priors_store import write_rows
+
+    rows = {"cap/max_patches": 12.0, "edge/spread_bps/0": 2.3, "edge/spread_bps/1": 4.2,
+            "patch/*/spread=wide/order": 1.0}
+    with Fabric.open(load_settings().fabric) as fabric:
+        write_rows(fabric, rows, nightly_source("2026-01-02"), module="tr")
+    body = json.loads(run("show", "--module", "tr", "--json").stdout)
+    assert body["version"] == 1 and body["rows"] == rows and body["module"] == "tr"
+    assert json.loads(run("show", "--json").stdout)["version"] == 0  # sig is separate
+    out = run("rollback", "--module", "tr", "--to", "0", "--json")
+    assert out.exit_code == 0, out.output
+    back = json.loads(out.stdout)
+    assert back["version"] == 2 and back["created"] and back["rows"] == {"cap/max_patches": 12.0}
+    d = json.loads(run("diff", "--module", "tr", "1", "2", "--json").stdout)
+    assert "patch/*/spread=wide/order" in d["removed"]
+    assert "tr version 2  source rollback:v0" in run("show", "--module", "tr").output

@@ -239,3 +239,25 @@ def test_under_row_level_security_sig_writes_patch_sets_and_dm_cannot(fabric_pg_
         assert rollback(sig, 0).version == 2 and read_snapshot(sig, 2)["before_version"] == 1
     with as_role("lotus_dm") as dm, pytest.raises(InsufficientPrivilege):
         _night(dm, "2026-01-03")
+
+
+def test_tr_priors_are_versioned_and_rolled_back_in_the_same_store(fabric):
+    """The Trader's priors (module tr) share the store: their own versions, snapshots,
+    day lookup and rollback, never touching sig's (both backends)."""
+    from lotus_core.learning.priors_store import read_priors_for_date, write_rows
+
+    rows = {"cap/max_patches": 12.0, "edge/spread_bps/0": 2.0, "edge/spread_bps/1": 4.0,
+            "patch/*/spread=wide/order": 1.0}
+    v1 = write_rows(fabric, rows, nightly_source("2026-01-02"), "night", module="tr")
+    assert v1.version == 1 and latest_version(fabric) == 0
+    assert read_snapshot(fabric, 1, "tr")["after_json"] == rows
+    assert read_priors_for_date(fabric, "2026-01-02", "tr").version == 0
+    assert read_priors_for_date(fabric, "2026-01-03", "tr").version == 1
+    back = rollback(fabric, 0, module="tr")
+    assert back.version == 2 and back.rows == {"cap/max_patches": 12.0}
+    assert read_priors_for_date(fabric, "2026-01-03", "tr").version == 1  # nightly only
+    assert [i.version for i in list_versions(fabric, "tr")] == [1, 2]
+    with pytest.raises(PriorsVersionError, match="no priors version 7 of tr"):
+        read_version(fabric, 7, "tr")
+    with pytest.raises(PatchSetError, match="not patch/"):
+        write_rows(fabric, {"cap/x": 1.0, "knob": 2.0}, "x", module="tr")

@@ -1,0 +1,26 @@
+"""The tr priors version the Trader uses: one function for the nightly replay and the live loop.
+
+Nightly, trading day D uses the version compiled the night before D (of the sets the
+`tr_priors` asset compiled the nights of days d < D, the latest; later nights and rollbacks
+never change it, so a replay is reproducible). Live, it uses the newest version (a
+rollback takes effect at the next reload); the loop calls this again every poll.
+"""
+
+from __future__ import annotations
+
+from datetime import date as Date
+
+from lotus_core.learning.priors_store import read_latest, read_priors_for_date
+from lotus_core.store.fabric import Fabric
+from lotus_core.trader.learning import ExecLearningConfig, TrPriors, load_exec_learning
+
+MODULE = "tr"
+
+
+def tr_priors(fabric: Fabric, day: str | Date | None = None,
+              cfg: ExecLearningConfig | None = None) -> TrPriors:
+    """The tr priors in force: for trading day `day` (nightly), or the newest (`day` None)."""
+    cfg = cfg or load_exec_learning()[0]
+    found = (read_latest(fabric, MODULE) if day is None
+             else read_priors_for_date(fabric, day, MODULE))
+    return TrPriors.from_rows(found.version, found.rows, cfg)
