@@ -36,6 +36,8 @@ from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.trader.config import trader_settings
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state
+from lotus_core.trader.priors import tr_priors as tr_priors_for
+from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 
@@ -119,7 +121,8 @@ def _empty_eval() -> pd.DataFrame:
     "ticket_json, ..., seq); paper_trades replays them to the same fills.",
 )
 def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-                 signal_events: pd.DataFrame, microtape_frames: pd.DataFrame,
+                 fabric: FabricResource, signal_events: pd.DataFrame,
+                 microtape_frames: pd.DataFrame,
                  dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     settings = load_settings()
     cfg = load_dm_settings(settings.dm)
@@ -144,7 +147,10 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
         snap = carried_state(store.read("paper_trades", prev)
                              if store.exists("paper_trades", prev) else None)
         tcfg = trader_settings(settings.trader)
-        trader = TraderEngine.restore(tcfg, snap) if snap else TraderEngine(tcfg)
+        with fabric.open() as fab:  # the tr priors paper_trades will use for this day
+            priors = tr_priors_for(fab, day)
+        trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
+                  else TraderEngine(tcfg, priors=priors))
         joint = joint_day(engine, trader, feed.parse(day), microtape_frames, alphas)
         decisions, gross, net = joint.decisions, joint.gross, joint.net
         fills = sum(o.kind == "fill" for o in joint.outputs)

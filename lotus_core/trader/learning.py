@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from lotus_core.config.strict import StrictModel
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.lessons import Outcome, learn, split_key
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
+from lotus_core.strict import StrictModel
 
 BPS = 1e4
 BANDS = ("spread_bps", "depth_rel", "vol_bps")
