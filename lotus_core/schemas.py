@@ -15,7 +15,9 @@ from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.learning.schema import LEARNING_SCHEMAS
 from lotus_core.microtape import MICROTAPE_SCHEMA
+from lotus_core.report.schema import LOOP_REPORT_SCHEMA
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
+from lotus_core.trader.schema import TRADER_SCHEMAS
 
 ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
@@ -29,4 +31,6 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
     **LEARNING_SCHEMAS,
     **DM_SCHEMAS,
+    **TRADER_SCHEMAS,  # paper_trades, executor_scores, exec_lessons, tr_priors
+    "loop_report": LOOP_REPORT_SCHEMA,
 }
