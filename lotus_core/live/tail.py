@@ -1,0 +1,198 @@
+"""The live feed buffer, bounded: parsed rows of the trailing span plus each stream's carry.
+
+Every MicroTape feature at grid time g reads data received in (g - warm_span_ms, g]
+(`lotus_core.microtape.warm.warm_span_ms`: the longest trailing window, its inputs' own
+windows included, plus a minute) and, through as-of joins, the last row of each stream
+before that. So the rows of a coin from `g` on are the nightly's when the builder is fed
+that coin's rows received from `c = g - warm_span_ms` on, plus its carry at c:
+
+- the last l2Book of each stream (fast, slow) and the last two-sided one (top of book,
+  depth, the cancel pair's previous frame), the last two-sided bbo;
+- the last activeAssetCtx; the last candle update of each interval;
+- the last `outlier_window + 1` fresh trades, back to the start of their same-side run
+  (the robust size threshold and `aggr_runlen` count trades, not time).
+
+The only count the carry does not cover is the candle-range rank's 60 previous candles,
+which the span holds while candles arrive (one a minute; warm_span_ms counts them too,
+the same assumption the nightly warm start makes). `trailing` applies these cuts per coin;
+trimming the buffer to a cut keeps the carry, so carries survive trimming.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.feed.tables import BookFrames, FeedDay
+from lotus_core.live.assemble import Parsed, _last_per_stream, empty_books
+from lotus_core.microtape.params import MicroTapeParams
+from lotus_core.microtape.tape import run_lengths
+
+_TABLES = ("trades", "bbo", "ctx", "candles")
+
+
+def _concat_books(parts: list[BookFrames]) -> BookFrames:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty_books()
+    if len(parts) == 1:
+        return parts[0]
+    return BookFrames(pd.concat([p.meta for p in parts], ignore_index=True),
+                      *(np.concatenate([getattr(p, m) for p in parts])
+                        for m in ("bid_px", "bid_sz", "ask_px", "ask_sz")))
+
+
+def _codes(coins: pd.Series) -> tuple[np.ndarray, list[str]]:
+    codes, names = pd.factorize(coins.astype(str).to_numpy(dtype=object), sort=True)
+    return codes.astype(np.int64), [str(n) for n in names]
+
+
+def _row_cut(coins: pd.Series, cuts: dict[str, int]) -> np.ndarray:
+    """Each row's coin cut (int64 max: coin not wanted)."""
+    codes, names = _codes(coins)
+    big = np.iinfo(np.int64).max
+    per = np.array([cuts.get(n, big) for n in names] + [big], dtype=np.int64)
+    return per[codes] if len(codes) else np.empty(0, np.int64)
+
+
+class TailBuffer:
+    """Parsed rows in receive order (possibly spanning midnight), trimmed from the front."""
+
+    def __init__(self) -> None:
+        self.books = empty_books()
+        self.tables: dict[str, pd.DataFrame | None] = dict.fromkeys(_TABLES)
+        self._pending: list[Parsed] = []
+
+    def add(self, parsed: Parsed) -> None:
+        self._pending.append(parsed)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        self.books = _concat_books([self.books] + [p.books for p in self._pending])
+        for name in _TABLES:
+            parts = [df for df in [self.tables[name]] + [getattr(p, name)
+                                                         for p in self._pending]
+                     if df is not None and len(df)]
+            if parts:
+                self.tables[name] = (parts[0] if len(parts) == 1 else
+                                     pd.concat(parts, ignore_index=True))
+            elif self.tables[name] is None:
+                self.tables[name] = getattr(self._pending[0], name).iloc[:0]
+        self._pending = []
+
+    def rows(self) -> int:
+        self._flush()
+        return len(self.books) + sum(len(df) for df in self.tables.values() if df is not None)
+
+    def feed(self, day: str, lo: int | None = None, hi: int | None = None) -> FeedDay:
+        """Every buffered row received in [lo, hi) (no carry): the day's tables as parsed."""
+        self._flush()
+        recv = self.books.meta["recv_ts_ms"].to_numpy()
+        lo_ = np.iinfo(np.int64).min if lo is None else lo
+        hi_ = np.iinfo(np.int64).max if hi is None else hi
+        books = self.books.select((recv >= lo_) & (recv < hi_))
+        tables = {}
+        for name in _TABLES:
+            df = self.tables[name]
+            r = df["recv_ts_ms"].to_numpy()
+            tables[name] = df.loc[(r >= lo_) & (r < hi_)].reset_index(drop=True)
+        return FeedDay(day=day, source=f"live:{day}", sha256="", books=books, **tables)
+
+    def first_quote(self, lo: int) -> dict[str, int]:
+        """Per coin, the receive time of its first two-sided quote at or after `lo`."""
+        self._flush()
+        out: dict[str, int] = {}
+        m = self.books.meta
+        ok = ((m["n_bid"].to_numpy() > 0) & (m["n_ask"].to_numpy() > 0)
+              & (m["recv_ts_ms"].to_numpy() >= lo))
+        b = self.tables["bbo"]
+        parts = [(m.loc[ok, "coin"], m.loc[ok, "recv_ts_ms"])]
+        if b is not None and len(b):
+            okb = (~(b["bid_px"].isna() | b["ask_px"].isna())).to_numpy() & (
+                b["recv_ts_ms"].to_numpy() >= lo)
+            parts.append((b.loc[okb, "coin"], b.loc[okb, "recv_ts_ms"]))
+        for coins, recv in parts:
+            if len(coins):
+                first = pd.Series(recv.to_numpy()).groupby(
+                    coins.astype(str).to_numpy()).min()
+                for coin, t in first.items():
+                    out[str(coin)] = min(int(t), out.get(str(coin), int(t)))
+        return out
+
+    def trailing(self, day: str, cuts: dict[str, int], carry: dict[str, bool],
+                 params: MicroTapeParams) -> FeedDay:
+        """Per coin, the rows received at or after its cut, plus (where `carry[coin]`) the
+        carry at the cut (module docstring). Coins without a cut are left out."""
+        self._flush()
+        return FeedDay(day=day, source=f"live:{day}", sha256="",
+                       **self._select(cuts, carry, params))
+
+    def trim(self, cut: int, params: MicroTapeParams) -> None:
+        """Forget rows received before `cut`, except the carry at `cut` of every coin."""
+        self._flush()
+        coins = set(self.books.meta["coin"].astype(str))
+        for name in _TABLES:
+            df = self.tables[name]
+            if df is not None:
+                coins |= set(df["coin"].astype(str))
+        sel = self._select(dict.fromkeys(coins, cut), dict.fromkeys(coins, True), params)
+        self.books = sel.pop("books")
+        self.tables.update(sel)
+
+    def _select(self, cuts: dict[str, int], carry: dict[str, bool],
+                params: MicroTapeParams) -> dict:
+        with_carry = {c for c, v in carry.items() if v}
+        out: dict = {}
+        m = self.books.meta
+        recv = m["recv_ts_ms"].to_numpy()
+        cut = _row_cut(m["coin"], cuts)
+        keep = recv >= cut
+        before = np.flatnonzero((recv < cut) & m["coin"].astype(str).isin(with_carry).to_numpy())
+        if len(before):
+            code, _ = _codes(m["coin"])
+            fast = m["fast"].to_numpy().astype(np.int64)
+            keep[_last_per_stream([code, fast], before)] = True
+            two = before[(m["n_bid"].to_numpy()[before] > 0) & (m["n_ask"].to_numpy()[before] > 0)]
+            keep[_last_per_stream([code], two)] = True
+        out["books"] = self.books.select(keep)
+        for name in _TABLES:
+            df = self.tables[name]
+            assert df is not None
+            r = df["recv_ts_ms"].to_numpy()
+            cut = _row_cut(df["coin"], cuts)
+            keep = r >= cut
+            before = np.flatnonzero((r < cut) & df["coin"].astype(str).isin(with_carry)
+                                    .to_numpy())
+            if len(before):
+                code, _ = _codes(df["coin"])
+                if name == "bbo":
+                    two = before[~(np.isnan(df["bid_px"].to_numpy()[before])
+                                   | np.isnan(df["ask_px"].to_numpy()[before]))]
+                    keep[_last_per_stream([code], two)] = True
+                elif name == "ctx":
+                    keep[_last_per_stream([code], before)] = True
+                elif name == "candles":
+                    interval, _ = _codes(df["interval"])
+                    keep[_last_per_stream([code, interval], before)] = True
+                else:
+                    keep[_trade_carry(df, before, code, params)] = True
+            out[name] = df.loc[keep].reset_index(drop=True)
+        return out
+
+
+def _trade_carry(df: pd.DataFrame, before: np.ndarray, code: np.ndarray,
+                 params: MicroTapeParams) -> np.ndarray:
+    """Per coin, the last outlier_window + 1 fresh trades before the cut, back to the start
+    of the same-side run the last of them ends (coin_inputs' fresh rule)."""
+    lag = (df["recv_ts_ms"].to_numpy()[before] - df["time_ms"].to_numpy()[before])
+    fresh = before[lag <= params.trade_max_lag_ms]
+    picks = []
+    side = df["side"].to_numpy()
+    recv = df["recv_ts_ms"].to_numpy()
+    for c in np.unique(code[fresh]):
+        rows = fresh[code[fresh] == c]
+        rows = rows[np.argsort(recv[rows], kind="stable")]
+        run = int(abs(run_lengths(side[rows])[-1])) if len(rows) else 0
+        picks.append(rows[-max(params.outlier_window + 1, run):])
+    return np.concatenate(picks) if picks else np.empty(0, np.int64)

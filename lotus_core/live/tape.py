@@ -1,0 +1,118 @@
+"""The MicroTape of one UTC day, streamed at a bounded cost per step.
+
+Each step builds the MicroTape (`build_microtape`, the nightly function) from a trailing
+cut of the feed buffer (`TailBuffer.trailing`: each coin's rows from `next - warm_span_ms`
+on, plus the carry of every stream) and keeps the rows from the coin's next grid time on.
+Every column is then the nightly's because each is a function of the rows in its
+window and the carry (as-of joins, interval bins, the cancel pairs, the trade tape, the
+rolling medians and ranks, the candle ranks), except the three rolling sums (rv_bps and
+trend_eff's net and gross moves), whose last bits depend on every point since the grid
+began: those are carried (`RollingSum`, one per coin and sum, fed each grid point's
+dpx_bps once), and rv_pctl / regime are recomputed from the carried rv series (its last
+`rv_pctl_window_ms` points, kept).
+
+A day's grid starts where the nightly's does: the first two-sided quote at or after
+`input_start` (the day's start when cold; `day_start - warm_span_ms` when the previous
+day's tail seeds it, as `lotus_core.microtape.warm` does). The first step of a coin
+builds from `input_start` (once); rows before the day's start warm the state but are not
+returned. tests/core/live/test_live_tape.py checks stepped == batch, on one day and
+across a midnight.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.live.tail import TailBuffer
+from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.microtape.grid import RollingSum
+from lotus_core.microtape.regime import classify, efficiency, rv_from_sum, rv_percentile
+from lotus_core.microtape.schema import STR
+from lotus_core.microtape.warm import day_start_ms, warm_span_ms
+
+
+@dataclass
+class _Coin:
+    """One coin's carried state: the next grid time, the rolling sums, the rv tail."""
+
+    next_ts: int
+    rv_sum: RollingSum
+    net: RollingSum
+    gross: RollingSum
+    rv: deque[float] = field(default_factory=deque)
+
+
+class LiveTape:
+    """Stream one day's MicroTape out of a `TailBuffer` (module docstring)."""
+
+    def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int) -> None:
+        self.day, self.params = day, params
+        self.day_start = day_start_ms(day)
+        self.input_start = input_start_ms
+        self.span = warm_span_ms(params)
+        self.coins: dict[str, _Coin] = {}
+
+    def _new(self, first_ts: int) -> _Coin:
+        p = self.params
+        w, t = p.points(p.rv_window_ms), p.points(p.trend_window_ms)
+        return _Coin(first_ts, RollingSum(w, w), RollingSum(t, t), RollingSum(t, t),
+                     deque(maxlen=max(p.points(p.rv_pctl_window_ms) - 1, 0)))
+
+    def low_water(self) -> int | None:
+        """The earliest receive time the next step reads (before it: carry only)."""
+        if not self.coins:
+            return None
+        return min(max(self.input_start, c.next_ts - self.span) for c in self.coins.values())
+
+    def step(self, buf: TailBuffer, now_ms: int) -> pd.DataFrame:
+        """The rows with grid time < now_ms not returned before (ts >= the day's start)."""
+        cuts: dict[str, int] = {}
+        carry: dict[str, bool] = {}
+        for coin in buf.first_quote(self.input_start):
+            st = self.coins.get(coin)
+            cut = self.input_start if st is None else max(self.input_start,
+                                                          st.next_ts - self.span)
+            if st is not None and st.next_ts >= now_ms:
+                continue
+            cuts[coin], carry[coin] = cut, cut > self.input_start
+        if not cuts:
+            return build_microtape(buf.feed(self.day, 0, 0), self.params)
+        frames = build_microtape(buf.trailing(self.day, cuts, carry, self.params), self.params)
+        ts = frames["ts_ms"].to_numpy()
+        coin = frames["coin"].astype(str).to_numpy(dtype=object)
+        nxt = np.array([self.coins[c].next_ts if c in self.coins else -1 for c in coin],
+                       dtype=np.int64) if len(frames) else np.empty(0, np.int64)
+        frames = frames.loc[(ts >= nxt) & (ts < now_ms)].reset_index(drop=True)
+        if len(frames) == 0:
+            return frames
+        parts = []
+        for c, block in frames.groupby("coin", sort=True, observed=True):
+            parts.append(self._carry(str(c), block.reset_index(drop=True)))
+        out = pd.concat(parts, ignore_index=True)
+        return out.loc[out["ts_ms"].to_numpy() >= self.day_start].reset_index(drop=True)
+
+    def _carry(self, coin: str, rows: pd.DataFrame) -> pd.DataFrame:
+        """Replace the rolling-sum columns (and what derives from them) by the carried ones."""
+        ts = rows["ts_ms"].to_numpy()
+        st = self.coins.get(coin)
+        if st is None:
+            st = self.coins[coin] = self._new(int(ts[0]))
+        if ts[0] != st.next_ts or (len(ts) > 1 and (np.diff(ts) != self.params.cadence_ms).any()):
+            raise RuntimeError(f"live tape of {coin}: grid continuity broken at {ts[0]} "
+                               f"(expected {st.next_ts})")
+        dpx = rows["dpx_bps"].to_numpy(dtype=np.float64)
+        rv = rv_from_sum(st.rv_sum.extend(dpx * dpx))
+        eff = efficiency(st.net.extend(dpx), st.gross.extend(np.abs(dpx)))
+        history = np.fromiter(st.rv, np.float64, len(st.rv))
+        pctl = rv_percentile(np.concatenate([history, rv]), self.params)[len(history):]
+        st.rv.extend(rv.tolist())
+        st.next_ts = int(ts[-1]) + self.params.cadence_ms
+        rows["rv_bps"] = rv
+        rows["rv_pctl"] = pctl
+        rows["trend_eff"] = eff
+        rows["regime"] = pd.Series(classify(pctl, eff, self.params), dtype=STR)
+        return rows
