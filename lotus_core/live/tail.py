@@ -31,6 +31,13 @@ from lotus_core.microtape.tape import run_lengths
 _TABLES = ("trades", "bbo", "ctx", "candles")
 
 
+def _empty() -> Parsed:
+    from lotus_core.feed.extract import extract_chunk
+    from lotus_core.live.assemble import StreamAssembler
+
+    return StreamAssembler("1970-01-01").add(extract_chunk(1, []), [])
+
+
 def _concat_books(parts: list[BookFrames]) -> BookFrames:
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -55,12 +62,16 @@ def _row_cut(coins: pd.Series, cuts: dict[str, int]) -> np.ndarray:
     return per[codes] if len(codes) else np.empty(0, np.int64)
 
 
+_EMPTY = _empty()
+
+
 class TailBuffer:
     """Parsed rows in receive order (possibly spanning midnight), trimmed from the front."""
 
     def __init__(self) -> None:
         self.books = empty_books()
-        self.tables: dict[str, pd.DataFrame | None] = dict.fromkeys(_TABLES)
+        self.tables: dict[str, pd.DataFrame] = {
+            name: getattr(_EMPTY, name) for name in _TABLES}
         self._pending: list[Parsed] = []
 
     def add(self, parsed: Parsed) -> None:
@@ -72,18 +83,15 @@ class TailBuffer:
         self.books = _concat_books([self.books] + [p.books for p in self._pending])
         for name in _TABLES:
             parts = [df for df in [self.tables[name]] + [getattr(p, name)
-                                                         for p in self._pending]
-                     if df is not None and len(df)]
+                                                         for p in self._pending] if len(df)]
             if parts:
                 self.tables[name] = (parts[0] if len(parts) == 1 else
                                      pd.concat(parts, ignore_index=True))
-            elif self.tables[name] is None:
-                self.tables[name] = getattr(self._pending[0], name).iloc[:0]
         self._pending = []
 
     def rows(self) -> int:
         self._flush()
-        return len(self.books) + sum(len(df) for df in self.tables.values() if df is not None)
+        return len(self.books) + sum(len(df) for df in self.tables.values())
 
     def feed(self, day: str, lo: int | None = None, hi: int | None = None) -> FeedDay:
         """Every buffered row received in [lo, hi) (no carry): the day's tables as parsed."""
@@ -108,7 +116,7 @@ class TailBuffer:
               & (m["recv_ts_ms"].to_numpy() >= lo))
         b = self.tables["bbo"]
         parts = [(m.loc[ok, "coin"], m.loc[ok, "recv_ts_ms"])]
-        if b is not None and len(b):
+        if len(b):
             okb = (~(b["bid_px"].isna() | b["ask_px"].isna())).to_numpy() & (
                 b["recv_ts_ms"].to_numpy() >= lo)
             parts.append((b.loc[okb, "coin"], b.loc[okb, "recv_ts_ms"]))
@@ -128,15 +136,20 @@ class TailBuffer:
         return FeedDay(day=day, source=f"live:{day}", sha256="",
                        **self._select(cuts, carry, params))
 
-    def trim(self, cut: int, params: MicroTapeParams) -> None:
-        """Forget rows received before `cut`, except the carry at `cut` of every coin."""
+    def trim(self, cuts: dict[str, int] | int, params: MicroTapeParams) -> None:
+        """Forget rows received before each coin's cut, except its carry at the cut (an
+        int: one cut for all; a coin missing from the dict: the earliest cut)."""
         self._flush()
         coins = set(self.books.meta["coin"].astype(str))
         for name in _TABLES:
-            df = self.tables[name]
-            if df is not None:
-                coins |= set(df["coin"].astype(str))
-        sel = self._select(dict.fromkeys(coins, cut), dict.fromkeys(coins, True), params)
+            coins |= set(self.tables[name]["coin"].astype(str))
+        if isinstance(cuts, int):
+            cuts = dict.fromkeys(coins, cuts)
+        if not cuts:
+            return
+        low = min(cuts.values())
+        cuts = {c: cuts.get(c, low) for c in coins}
+        sel = self._select(cuts, dict.fromkeys(coins, True), params)
         self.books = sel.pop("books")
         self.tables.update(sel)
 
@@ -158,7 +171,6 @@ class TailBuffer:
         out["books"] = self.books.select(keep)
         for name in _TABLES:
             df = self.tables[name]
-            assert df is not None
             r = df["recv_ts_ms"].to_numpy()
             cut = _row_cut(df["coin"], cuts)
             keep = r >= cut

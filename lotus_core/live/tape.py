@@ -62,11 +62,10 @@ class LiveTape:
         return _Coin(first_ts, RollingSum(w, w), RollingSum(t, t), RollingSum(t, t),
                      deque(maxlen=max(p.points(p.rv_pctl_window_ms) - 1, 0)))
 
-    def low_water(self) -> int | None:
-        """The earliest receive time the next step reads (before it: carry only)."""
-        if not self.coins:
-            return None
-        return min(max(self.input_start, c.next_ts - self.span) for c in self.coins.values())
+    def low_water(self) -> dict[str, int]:
+        """Per coin, the earliest receive time its next step reads (before it: the carry)."""
+        return {coin: max(self.input_start, c.next_ts - self.span)
+                for coin, c in self.coins.items()}
 
     def step(self, buf: TailBuffer, now_ms: int) -> pd.DataFrame:
         """The rows with grid time < now_ms not returned before (ts >= the day's start)."""

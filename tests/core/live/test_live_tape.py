@@ -45,9 +45,7 @@ def _run_day(buf: TailBuffer, tape: LiveTape, day: str, lines: list[bytes], seed
         i += len(batch)
         now = _recv(lines[i]) if i < len(lines) else day_bounds_ms(day)[1]
         out.append(tape.step(buf, now))
-        low = tape.low_water()
-        if low is not None:
-            buf.trim(low, params)
+        buf.trim(tape.low_water(), params)
     return pd.concat(out, ignore_index=True)
 
 
