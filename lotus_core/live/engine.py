@@ -303,7 +303,7 @@ class LiveEngine:
         cuts = self.tape.low_water()
         if self.trader_events and self._market_until is not None:
             cuts = {c: min(t, self._market_until) for c, t in cuts.items()}
-        self.buf.trim(cuts, self.params)
+        self.buf.trim(cuts, self.params, self.tape.input_start)
         if len(self.frames):
             coin = self.frames["coin"].astype(str)
             keep_from = coin.map(self.emitted_ts).fillna(0).to_numpy() - self.score_span_ms

@@ -29,6 +29,7 @@ from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.microtape.tape import run_lengths
 
 _TABLES = ("trades", "bbo", "ctx", "candles")
+_TRIM_EVERY_MS = 300_000
 
 
 def _empty() -> Parsed:
@@ -73,9 +74,25 @@ class TailBuffer:
         self.tables: dict[str, pd.DataFrame] = {
             name: getattr(_EMPTY, name) for name in _TABLES}
         self._pending: list[Parsed] = []
+        self._trimmed: dict[str, int] = {}
+        self.last_quote: dict[str, int] = {}  # per coin, its last two-sided quote
 
     def add(self, parsed: Parsed) -> None:
         self._pending.append(parsed)
+        m, b = parsed.books.meta, parsed.bbo
+        two = (m["n_bid"].to_numpy() > 0) & (m["n_ask"].to_numpy() > 0)
+        okb = ~(b["bid_px"].isna() | b["ask_px"].isna()).to_numpy()
+        for coins, recv in ((m["coin"].to_numpy(dtype=object)[two],
+                             m["recv_ts_ms"].to_numpy()[two]),
+                            (b["coin"].to_numpy(dtype=object)[okb],
+                             b["recv_ts_ms"].to_numpy()[okb])):
+            for coin, t in zip(coins.tolist(), recv.tolist(), strict=True):
+                if t > self.last_quote.get(coin, -1):
+                    self.last_quote[coin] = t
+
+    def quoted_since(self, lo: int) -> list[str]:
+        """Coins with a two-sided quote (l2Book or bbo) received at or after `lo`."""
+        return sorted(c for c, t in self.last_quote.items() if t >= lo)
 
     def _flush(self) -> None:
         if not self._pending:
@@ -107,38 +124,19 @@ class TailBuffer:
             tables[name] = df.loc[(r >= lo_) & (r < hi_)].reset_index(drop=True)
         return FeedDay(day=day, source=f"live:{day}", sha256="", books=books, **tables)
 
-    def first_quote(self, lo: int) -> dict[str, int]:
-        """Per coin, the receive time of its first two-sided quote at or after `lo`."""
-        self._flush()
-        out: dict[str, int] = {}
-        m = self.books.meta
-        ok = ((m["n_bid"].to_numpy() > 0) & (m["n_ask"].to_numpy() > 0)
-              & (m["recv_ts_ms"].to_numpy() >= lo))
-        b = self.tables["bbo"]
-        parts = [(m.loc[ok, "coin"], m.loc[ok, "recv_ts_ms"])]
-        if len(b):
-            okb = (~(b["bid_px"].isna() | b["ask_px"].isna())).to_numpy() & (
-                b["recv_ts_ms"].to_numpy() >= lo)
-            parts.append((b.loc[okb, "coin"], b.loc[okb, "recv_ts_ms"]))
-        for coins, recv in parts:
-            if len(coins):
-                first = pd.Series(recv.to_numpy()).groupby(
-                    coins.astype(str).to_numpy()).min()
-                for coin, t in first.items():
-                    out[str(coin)] = min(int(t), out.get(str(coin), int(t)))
-        return out
-
     def trailing(self, day: str, cuts: dict[str, int], carry: dict[str, bool],
-                 params: MicroTapeParams) -> FeedDay:
+                 params: MicroTapeParams, floor: int) -> FeedDay:
         """Per coin, the rows received at or after its cut, plus (where `carry[coin]`) the
-        carry at the cut (module docstring). Coins without a cut are left out."""
+        carry at the cut (module docstring), never a row received before `floor` (the
+        day's input start). Coins without a cut are left out."""
         self._flush()
         return FeedDay(day=day, source=f"live:{day}", sha256="",
-                       **self._select(cuts, carry, params))
+                       **self._select(cuts, carry, params, floor))
 
-    def trim(self, cuts: dict[str, int] | int, params: MicroTapeParams) -> None:
+    def trim(self, cuts: dict[str, int] | int, params: MicroTapeParams, floor: int) -> None:
         """Forget rows received before each coin's cut, except its carry at the cut (an
-        int: one cut for all; a coin missing from the dict: the earliest cut)."""
+        int: one cut for all; a coin missing from the dict: the earliest cut), and every
+        row received before `floor`."""
         self._flush()
         coins = set(self.books.meta["coin"].astype(str))
         for name in _TABLES:
@@ -149,19 +147,24 @@ class TailBuffer:
             return
         low = min(cuts.values())
         cuts = {c: cuts.get(c, low) for c in coins}
-        sel = self._select(cuts, dict.fromkeys(coins, True), params)
+        if self._trimmed and all(t - self._trimmed.get(c, -_TRIM_EVERY_MS) < _TRIM_EVERY_MS
+                                 for c, t in cuts.items()):
+            return  # trimming copies the buffer: every few minutes of feed is enough
+        self._trimmed = dict(cuts)
+        sel = self._select(cuts, dict.fromkeys(coins, True), params, floor)
         self.books = sel.pop("books")
         self.tables.update(sel)
 
     def _select(self, cuts: dict[str, int], carry: dict[str, bool],
-                params: MicroTapeParams) -> dict:
+                params: MicroTapeParams, floor: int) -> dict:
         with_carry = {c for c, v in carry.items() if v}
         out: dict = {}
         m = self.books.meta
         recv = m["recv_ts_ms"].to_numpy()
         cut = _row_cut(m["coin"], cuts)
         keep = recv >= cut
-        before = np.flatnonzero((recv < cut) & m["coin"].astype(str).isin(with_carry).to_numpy())
+        before = np.flatnonzero((recv < cut) & (recv >= floor)
+                                & m["coin"].astype(str).isin(with_carry).to_numpy())
         if len(before):
             code, _ = _codes(m["coin"])
             fast = m["fast"].to_numpy().astype(np.int64)
@@ -174,8 +177,8 @@ class TailBuffer:
             r = df["recv_ts_ms"].to_numpy()
             cut = _row_cut(df["coin"], cuts)
             keep = r >= cut
-            before = np.flatnonzero((r < cut) & df["coin"].astype(str).isin(with_carry)
-                                    .to_numpy())
+            before = np.flatnonzero((r < cut) & (r >= floor)
+                                    & df["coin"].astype(str).isin(with_carry).to_numpy())
             if len(before):
                 code, _ = _codes(df["coin"])
                 if name == "bbo":

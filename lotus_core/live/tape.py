@@ -71,7 +71,7 @@ class LiveTape:
         """The rows with grid time < now_ms not returned before (ts >= the day's start)."""
         cuts: dict[str, int] = {}
         carry: dict[str, bool] = {}
-        for coin in buf.first_quote(self.input_start):
+        for coin in buf.quoted_since(self.input_start):
             st = self.coins.get(coin)
             cut = self.input_start if st is None else max(self.input_start,
                                                           st.next_ts - self.span)
@@ -80,7 +80,8 @@ class LiveTape:
             cuts[coin], carry[coin] = cut, cut > self.input_start
         if not cuts:
             return build_microtape(buf.feed(self.day, 0, 0), self.params)
-        frames = build_microtape(buf.trailing(self.day, cuts, carry, self.params), self.params)
+        frames = build_microtape(buf.trailing(self.day, cuts, carry, self.params,
+                                                        self.input_start), self.params)
         ts = frames["ts_ms"].to_numpy()
         coin = frames["coin"].astype(str).to_numpy(dtype=object)
         nxt = np.array([self.coins[c].next_ts if c in self.coins else -1 for c in coin],
