@@ -1,13 +1,14 @@
 """The score loop: live MicroTape, DSI evidence, windows, scores, curators and publication.
 
 A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's own functions
-over the day so far). It takes the feed loop's recording lines from the market hub, steps
+over bounded trailing spans, with the state they need carried). It takes the feed loop's recording lines from the market hub, steps
 the engine whenever the feed clock has moved `live.score_every_ms` and it is free, stores
 what became final (`lotus_core.live.store`: live_microtape, live_signal_events), publishes
 rows and windows on the hub, and posts each published window of a coin that was not stale
 at that time as a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as
 its strand id. publish_alpha de-duplicates by the window's dedupe key, so a restarted
-daemon (which re-derives the day from its recording) never posts a window twice.
+daemon (which re-derives the day from its recording) never posts a window twice. A replay
+or a run across midnight finishes the old day and starts the new one warm from its tail.
 The active priors version is polled every `live.priors_poll_s` (<= 1 s) on its own
 thread; the next step scores with it, and every window records the `priors_ver` it used.
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from lotus_core.feed.extract import extract_chunk
@@ -20,6 +19,7 @@ from lotus_core.live.tape import LiveTape
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.microtape.warm import warm_span_ms
 from tests.core.live.test_live_assemble import FIXTURE, SHORT, _lines
+from tests.kits.midnight import midnight_lines, recv_of
 
 DAY0, DAY1 = "2026-01-01", "2026-01-02"
 
@@ -28,10 +28,6 @@ def _parse(day: str, lines: list[bytes]):
     hashes = np.fromiter(map(hash, lines), dtype=np.int64, count=len(lines))
     return assemble_chunks(f"live:{day}", day, [extract_chunk(1, lines)], hashes,
                            lambda wanted: {})
-
-
-def _recv(line: bytes) -> int:
-    return int(orjson.loads(line)["recv_ts_ms"])
 
 
 def _run_day(buf: TailBuffer, tape: LiveTape, day: str, lines: list[bytes], seed: int,
@@ -43,7 +39,7 @@ def _run_day(buf: TailBuffer, tape: LiveTape, day: str, lines: list[bytes], seed
         batch = lines[i:i + n]
         buf.add(asm.add(extract_chunk(i + 1, batch), [hash(x) for x in batch]))
         i += len(batch)
-        now = _recv(lines[i]) if i < len(lines) else day_bounds_ms(day)[1]
+        now = recv_of(lines[i]) if i < len(lines) else day_bounds_ms(day)[1]
         out.append(tape.step(buf, now))
         buf.trim(tape.low_water(), params, tape.input_start)
     return pd.concat(out, ignore_index=True)
@@ -66,36 +62,8 @@ def test_the_stepped_tape_equals_the_nightly_one_with_short_windows():
     assert buf.rows() < 0.3 * len(lines)  # the buffer was trimmed (span + 5 min of rows)
 
 
-def shift(lines: list[bytes], delta_ms: int) -> list[bytes]:
-    """The same frames `delta_ms` earlier or later (receive and venue clocks alike)."""
-    out = []
-    for line in lines:
-        rec = orjson.loads(line)
-        rec["recv_ts_ms"] += delta_ms
-        data = rec["msg"].get("data") if isinstance(rec["msg"], dict) else None
-        for item in data if isinstance(data, list) else [data]:
-            if isinstance(item, dict):
-                for key in ("time", "t", "T"):
-                    if isinstance(item.get(key), int):
-                        item[key] += delta_ms
-        out.append(orjson.dumps(rec) + b"\n")
-    return out
-
-
-def midnight_lines(minutes_before: int, minutes_after: int) -> tuple[list[bytes], list[bytes]]:
-    """The fixture's first minutes moved to straddle the midnight DAY0 -> DAY1."""
-    lines = _lines(FIXTURE, 60_000)
-    start = _recv(lines[0])
-    midnight = day_bounds_ms(DAY1)[0]
-    moved = shift(lines, midnight - minutes_before * 60_000 - start)
-    end = midnight + minutes_after * 60_000
-    moved = [x for x in moved if _recv(x) < end]
-    before = [x for x in moved if _recv(x) < midnight]
-    return before, moved[len(before):]
-
-
 def test_across_midnight_the_new_day_starts_warm_like_the_nightly():
-    before, after = midnight_lines(12, 6)
+    before, after = midnight_lines(FIXTURE, DAY1, 12, 6)
     params = SHORT
     assert warm_span_ms(params) < 12 * 60_000  # the old day's tail seeds the new day
     buf = TailBuffer()
