@@ -39,7 +39,7 @@ import pandas as pd
 
 from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.dsi import annotate, fit_dsi, load_registry
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.parse import day_bounds_ms, parse_recording
 from lotus_core.feed.recordings import recording_path
@@ -128,10 +128,16 @@ class LiveDay:
         the curators refuse to publish without a data fingerprint)."""
         return "sha256:" + self.sha.hexdigest()
 
-    def add_lines(self, lines: list[bytes], buf: TailBuffer) -> None:
+    def add_lines(self, lines: list[bytes], buf: TailBuffer, chunk: Chunk | None = None
+                  ) -> None:
+        """`chunk`: these very lines already extracted (the feed loop validates each batch
+        with `extract_chunk` before publishing it), so they are decoded once."""
         for k in range(0, len(lines), _HEAD_CHUNK):
             part = [x if x.endswith(b"\n") else x + b"\n" for x in lines[k:k + _HEAD_CHUNK]]
-            buf.add(self.asm.add(extract_chunk(self.lines + 1, part), [hash(x) for x in part]))
+            ready = chunk if chunk is not None and len(part) == len(lines) else None
+            if ready is None or ready.first_line != self.lines + 1:
+                ready = extract_chunk(self.lines + 1, part)
+            buf.add(self.asm.add(ready, [hash(x) for x in part]))
             for line in part:
                 self.sha.update(line)
             self.lines += len(part)
@@ -180,10 +186,12 @@ class LiveEngine:
                                    _specs(detectors), load_registry(), params.cadence_ms)
         self.score_span_ms = rows * params.cadence_ms
 
-    def add(self, day: str, first_line: int, lines: list[bytes]) -> Step | None:
-        """Lines `first_line`.. of `day`'s recording. A new day first finishes the old one
-        (returned as a Step); a day joined mid-way first reads its earlier lines from the
-        recording (a restarted daemon resumes where the file is)."""
+    def add(self, day: str, first_line: int, lines: list[bytes], chunk: Chunk | None = None
+            ) -> Step | None:
+        """Lines `first_line`.. of `day`'s recording (`chunk`: the same lines extracted).
+        A new day first finishes the old one (returned as a Step); a day joined mid-way
+        first reads its earlier lines from the recording (a restarted daemon resumes where
+        the file is)."""
         done = None
         if self.day is None or self.day.day != day:
             if self.day is not None:
@@ -191,7 +199,7 @@ class LiveEngine:
             self._start_day(day, first_line)
         assert self.day is not None
         skip = self.day.lines + 1 - first_line  # lines the warm-up already read
-        self.day.add_lines(lines[max(0, skip):], self.buf)
+        self.day.add_lines(lines[max(0, skip):], self.buf, chunk if skip == 0 else None)
         return done
 
     def _input_start(self, day: str) -> int:
