@@ -313,8 +313,8 @@ class LiveEngine:
             cuts = {c: min(t, self._market_until) for c, t in cuts.items()}
         self.buf.trim(cuts, self.params, self.tape.input_start)
         if len(self.frames):
-            coin = self.frames["coin"].astype(str)
-            keep_from = coin.map(self.emitted_ts).fillna(0).to_numpy() - self.score_span_ms
+            keep_from = (self.frames["coin"].map(self.emitted_ts).fillna(0).to_numpy(
+                dtype=np.float64) - self.score_span_ms)
             if self.trader_events and self._market_until is not None:
                 keep_from = np.minimum(keep_from, self._market_until)
             self.frames = self.frames.loc[self.frames["ts_ms"].to_numpy() >= keep_from

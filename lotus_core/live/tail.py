@@ -51,8 +51,15 @@ def _concat_books(parts: list[BookFrames]) -> BookFrames:
 
 
 def _codes(coins: pd.Series) -> tuple[np.ndarray, list[str]]:
-    codes, names = pd.factorize(coins.astype(str).to_numpy(dtype=object), sort=True)
-    return codes.astype(np.int64), [str(n) for n in names]
+    codes, names = pd.factorize(coins, sort=True)
+    return np.asarray(codes, dtype=np.int64), [str(n) for n in names]
+
+
+def _in(coins: pd.Series, wanted: set[str]) -> np.ndarray:
+    """Rows whose coin is in `wanted` (through the codes: no per-row string objects)."""
+    codes, names = _codes(coins)
+    flags = np.array([n in wanted for n in names] + [False])
+    return flags[codes] if len(codes) else np.zeros(0, bool)
 
 
 def _row_cut(coins: pd.Series, cuts: dict[str, int]) -> np.ndarray:
@@ -138,9 +145,9 @@ class TailBuffer:
         int: one cut for all; a coin missing from the dict: the earliest cut), and every
         row received before `floor`."""
         self._flush()
-        coins = set(self.books.meta["coin"].astype(str))
+        coins = set(_codes(self.books.meta["coin"])[1])
         for name in _TABLES:
-            coins |= set(self.tables[name]["coin"].astype(str))
+            coins |= set(_codes(self.tables[name]["coin"])[1])
         if isinstance(cuts, int):
             cuts = dict.fromkeys(coins, cuts)
         if not cuts:
@@ -163,8 +170,7 @@ class TailBuffer:
         recv = m["recv_ts_ms"].to_numpy()
         cut = _row_cut(m["coin"], cuts)
         keep = recv >= cut
-        before = np.flatnonzero((recv < cut) & (recv >= floor)
-                                & m["coin"].astype(str).isin(with_carry).to_numpy())
+        before = np.flatnonzero((recv < cut) & (recv >= floor) & _in(m["coin"], with_carry))
         if len(before):
             code, _ = _codes(m["coin"])
             fast = m["fast"].to_numpy().astype(np.int64)
@@ -177,8 +183,7 @@ class TailBuffer:
             r = df["recv_ts_ms"].to_numpy()
             cut = _row_cut(df["coin"], cuts)
             keep = r >= cut
-            before = np.flatnonzero((r < cut) & (r >= floor)
-                                    & df["coin"].astype(str).isin(with_carry).to_numpy())
+            before = np.flatnonzero((r < cut) & (r >= floor) & _in(df["coin"], with_carry))
             if len(before):
                 code, _ = _codes(df["coin"])
                 if name == "bbo":

@@ -83,9 +83,10 @@ class LiveTape:
         frames = build_microtape(buf.trailing(self.day, cuts, carry, self.params,
                                                         self.input_start), self.params)
         ts = frames["ts_ms"].to_numpy()
-        coin = frames["coin"].astype(str).to_numpy(dtype=object)
-        nxt = np.array([self.coins[c].next_ts if c in self.coins else -1 for c in coin],
-                       dtype=np.int64) if len(frames) else np.empty(0, np.int64)
+        codes, names = pd.factorize(frames["coin"])
+        per = np.array([self.coins[str(c)].next_ts if str(c) in self.coins else -1
+                        for c in names] + [-1], dtype=np.int64)
+        nxt = per[np.asarray(codes, dtype=np.int64)]
         frames = frames.loc[(ts >= nxt) & (ts < now_ms)].reset_index(drop=True)
         if len(frames) == 0:
             return frames
