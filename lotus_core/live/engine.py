@@ -234,11 +234,16 @@ class LiveEngine:
             path = recording_path(self.feed_dir, day)
             if path.exists():
                 reader, _ = open_lines(path)
-                with reader:
-                    head = [line for _, line in zip(range(first_line - 1), reader,
-                                                    strict=False)]
-                self.day.add_lines(head, self.buf)
-                self.day.warm = len(head)
+                with reader:  # in chunks: the lines themselves are never all held
+                    rest = first_line - 1
+                    while rest > 0:
+                        head = [x for _, x in zip(range(min(rest, _HEAD_CHUNK)), reader,
+                                                  strict=False)]
+                        if not head:
+                            break
+                        self.day.add_lines(head, self.buf)
+                        self.day.warm += len(head)
+                        rest -= len(head)
 
     def finish_recorded_day(self, day: str) -> Step | None:
         """Score a whole recorded day from its file (a day the daemon recorded but did not
