@@ -7,30 +7,22 @@ column but the rolling sums' (tests/core/live/test_live_tape.py: carried, all co
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lotus_core.feed.extract import extract_chunk
-from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.parse import assemble_chunks
 from lotus_core.live.assemble import StreamAssembler
 from lotus_core.live.tail import TailBuffer
-from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.microtape import build_microtape
 from lotus_core.microtape.warm import warm_span_ms
 from tests.helpers import REAL_RECORDING
+from tests.kits.live_kit import FIXTURE, SHORT
+from tests.kits.midnight import lines_of as _lines
 
-REPO = Path(__file__).resolve().parents[3]
-FIXTURE = REPO / "fixtures" / "2026-01-02.jsonl.gz"
-
-
-def _lines(path: Path, limit: int | None = None) -> list[bytes]:
-    reader, _ = open_lines(path)
-    with reader:
-        out = [x if x.endswith(b"\n") else x + b"\n" for x in reader]
-    return out[:limit] if limit else out
+pytestmark = pytest.mark.slow  # whole fixture minutes through the streaming path
 
 
 def _mangle(lines: list[bytes], seed: int) -> list[bytes]:
@@ -86,12 +78,6 @@ def test_streaming_assembly_equals_the_whole_day(path, day, limit, seed):
     got = _stream(day, lines, seed).feed(day)
     assert len(want.books) and len(want.trades)
     _assert_tables_equal(got, want)
-
-
-SHORT = MicroTapeParams(rv_window_ms=10_000, rv_pctl_window_ms=60_000, pctl_min_ms=20_000,
-                        trend_window_ms=30_000, depth_rel_window_ms=40_000,
-                        depth_rel_min_ms=10_000, ctx_pctl_window_ms=90_000,
-                        candle_pctl_window=3, candle_pctl_min=2, outlier_window=11)
 
 
 CARRIED = ["rv_bps", "rv_pctl", "trend_eff", "regime"]

@@ -10,6 +10,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lotus_core.feed.extract import extract_chunk
 from lotus_core.feed.parse import assemble_chunks, day_bounds_ms
@@ -18,8 +19,11 @@ from lotus_core.live.tail import TailBuffer
 from lotus_core.live.tape import LiveTape
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.microtape.warm import warm_span_ms
-from tests.core.live.test_live_assemble import FIXTURE, SHORT, _lines
+from tests.kits.live_kit import FIXTURE, SHORT
+from tests.kits.midnight import lines_of as _lines
 from tests.kits.midnight import midnight_lines, recv_of
+
+pytestmark = pytest.mark.slow  # whole fixture minutes through the streaming path
 
 DAY0, DAY1 = "2026-01-01", "2026-01-02"
 
