@@ -29,10 +29,20 @@ import pandas as pd
 
 from lotus_core.live.tail import TailBuffer
 from lotus_core.microtape import MicroTapeParams, build_microtape
-from lotus_core.microtape.grid import RollingSum
+from lotus_core.microtape.grid import RollingSum, rolling_median, rolling_pctl, safe_ratio
 from lotus_core.microtape.regime import classify, efficiency, rv_from_sum, rv_percentile
 from lotus_core.microtape.schema import STR
-from lotus_core.microtape.warm import day_start_ms, warm_span_ms
+from lotus_core.microtape.warm import _interval_minutes, day_start_ms, warm_span_ms
+
+
+def build_span_ms(params: MicroTapeParams) -> int:
+    """The feed a step rebuilds the MicroTape from, before the first new grid time: what
+    the columns that are not carried read (the candle rank's previous candles, the OI
+    change's look-back, dpx's previous grid time), plus a minute. The long trailing ranks
+    and medians (rv, funding, OI: up to 4 h; depth: 10 min) are computed from carried
+    series instead, so a step does not rebuild them."""
+    candle_ms = 60_000 * (params.candle_pctl_window + 1) * _interval_minutes(params)
+    return max(candle_ms, params.oi_delta_ms, 2 * params.cadence_ms) + 60_000
 
 
 @dataclass
@@ -44,6 +54,9 @@ class _Coin:
     net: RollingSum
     gross: RollingSum
     rv: deque[float] = field(default_factory=deque)
+    funding: deque[float] = field(default_factory=deque)
+    oi: deque[float] = field(default_factory=deque)
+    d5: deque[float] = field(default_factory=deque)
 
 
 class LiveTape:
@@ -53,18 +66,23 @@ class LiveTape:
         self.day, self.params = day, params
         self.day_start = day_start_ms(day)
         self.input_start = input_start_ms
-        self.span = warm_span_ms(params)
+        self.span = min(build_span_ms(params), warm_span_ms(params))
         self.coins: dict[str, _Coin] = {}
 
     def _new(self, first_ts: int) -> _Coin:
         p = self.params
         w, t = p.points(p.rv_window_ms), p.points(p.trend_window_ms)
+        ctx = max(p.points(p.ctx_pctl_window_ms) - 1, 0)
         return _Coin(first_ts, RollingSum(w, w), RollingSum(t, t), RollingSum(t, t),
-                     deque(maxlen=max(p.points(p.rv_pctl_window_ms) - 1, 0)))
+                     deque(maxlen=max(p.points(p.rv_pctl_window_ms) - 1, 0)),
+                     deque(maxlen=ctx), deque(maxlen=ctx),
+                     deque(maxlen=max(p.points(p.depth_rel_window_ms) - 1, 0)))
 
     def low_water(self) -> dict[str, int]:
-        """Per coin, the earliest receive time its next step reads (before it: the carry)."""
-        return {coin: max(self.input_start, c.next_ts - self.span)
+        """Per coin, the earliest receive time its next step reads (before it: the carry),
+        and never after the day's last `warm_span_ms`: the next day starts warm from it."""
+        keep = self.day_start + 86_400_000 - warm_span_ms(self.params)
+        return {coin: min(keep, max(self.input_start, c.next_ts - self.span))
                 for coin, c in self.coins.items()}
 
     def step(self, buf: TailBuffer, now_ms: int) -> pd.DataFrame:
@@ -108,12 +126,30 @@ class LiveTape:
         dpx = rows["dpx_bps"].to_numpy(dtype=np.float64)
         rv = rv_from_sum(st.rv_sum.extend(dpx * dpx))
         eff = efficiency(st.net.extend(dpx), st.gross.extend(np.abs(dpx)))
-        history = np.fromiter(st.rv, np.float64, len(st.rv))
-        pctl = rv_percentile(np.concatenate([history, rv]), self.params)[len(history):]
-        st.rv.extend(rv.tolist())
+        pctl = _continue(st.rv, rv, lambda x: rv_percentile(x, self.params))
+        p = self.params
+        ctx_w, ctx_min = p.points(p.ctx_pctl_window_ms), p.points(p.pctl_min_ms)
+        for col, hist in (("funding", st.funding), ("open_interest", st.oi)):
+            rows[col.replace("open_interest", "oi") + "_pctl"] = _continue(
+                hist, rows[col].to_numpy(dtype=np.float64),
+                lambda x: rolling_pctl(x, ctx_w, ctx_min))
+        d5 = (rows["depth_5_bid"].to_numpy(dtype=np.float64)
+              + rows["depth_5_ask"].to_numpy(dtype=np.float64))
+        med = _continue(st.d5, d5, lambda x: rolling_median(
+            x, p.points(p.depth_rel_window_ms), p.points(p.depth_rel_min_ms)))
+        rows["depth_5_rel"] = safe_ratio(d5, med)
         st.next_ts = int(ts[-1]) + self.params.cadence_ms
         rows["rv_bps"] = rv
         rows["rv_pctl"] = pctl
         rows["trend_eff"] = eff
         rows["regime"] = pd.Series(classify(pctl, eff, self.params), dtype=STR)
         return rows
+
+
+def _continue(history: deque[float], new: np.ndarray, fn: object) -> np.ndarray:
+    """A trailing statistic of the new points, over the carried points before them (the
+    window's contents are all it reads: ranks and medians), then carry the new points."""
+    old = np.fromiter(history, np.float64, len(history))
+    out = fn(np.concatenate([old, new]))[len(old):]  # type: ignore[operator]
+    history.extend(np.asarray(new, dtype=np.float64).tolist())
+    return np.asarray(out, dtype=np.float64)

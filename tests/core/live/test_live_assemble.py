@@ -90,7 +90,7 @@ def test_trailing_cuts_and_trimming_give_the_whole_day_rows():
     whole = build_microtape(_batch(day, lines), SHORT)
     buf = _stream(day, lines, 3)
     span = warm_span_ms(SHORT)
-    assert span <= 5 * 60_000  # the candle rank's minutes dominate: the cut moves
+    assert span <= 12 * 60_000  # the cut moves within the fixture's minutes
     t0 = int(whole["ts_ms"].min())
     for g in (t0 + span + 7_000, t0 + span + 95_000, t0 + 2 * span + 1_000):
         buf.trim(g - span - 30_000, SHORT, 0)  # trimming keeps each stream's carry
