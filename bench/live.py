@@ -266,9 +266,9 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
 {floor['messages']:,} lines) and the next day's first 2 hours, replayed across the midnight.
 Shared machine (2 cores, other engineers' builds and tests running): load average
 {la[0]:.1f} at the start of the max-speed run, {lb[0]:.1f} at its end; CPU time is given beside
-wall time. Scoring steps re-read bounded trailing spans (docs/live.md: about 4 h of feed for
-the MicroTape, 3.7 h of frames for DSI and the scores), so their cost stops growing once the
-spans are full (from about 04:00).
+wall time. Scoring steps re-read bounded trailing spans (docs/live.md: about 1 h of feed for
+the MicroTape, whose 4 h ranks come from carried series, and 3.7 h of frames for DSI and the
+scores), so their cost stops growing once the spans are full (from about 04:00).
 
 | measure | value |
 | --- | --- |

@@ -13,7 +13,7 @@ it carries so that the answer is the nightly one:
 - DSI and `score_day` re-run on the day's frames of the last `score_lookback_rows`
   (`lotus_core.live.lookback`) and keep the windows of the new frames.
 
-So a step costs what the trailing spans hold (about 4 h of feed for the MicroTape, 3.7 h
+So a step costs what the trailing spans hold (about 1 h of feed for the MicroTape, 3.7 h
 of frames for the scores), not what the day holds. Exactness rests on the batch chain's
 causality (the MicroTape's cut test, DSI's causality test, the detectors' trailing-window
 audit) and is checked end to end by tests/daemon/test_live_parity.py (live ==

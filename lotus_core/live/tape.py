@@ -1,22 +1,27 @@
 """The MicroTape of one UTC day, streamed at a bounded cost per step.
 
 Each step builds the MicroTape (`build_microtape`, the nightly function) from a trailing
-cut of the feed buffer (`TailBuffer.trailing`: each coin's rows from `next - warm_span_ms`
-on, plus the carry of every stream) and keeps the rows from the coin's next grid time on.
-Every column is then the nightly's because each is a function of the rows in its
-window and the carry (as-of joins, interval bins, the cancel pairs, the trade tape, the
-rolling medians and ranks, the candle ranks), except the three rolling sums (rv_bps and
-trend_eff's net and gross moves), whose last bits depend on every point since the grid
-began: those are carried (`RollingSum`, one per coin and sum, fed each grid point's
-dpx_bps once), and rv_pctl / regime are recomputed from the carried rv series (its last
-`rv_pctl_window_ms` points, kept).
+cut of the feed buffer (`TailBuffer.trailing`: each coin's rows from
+`next grid time - build_span_ms` on, about an hour: the candle rank's previous candles,
+plus the carry of every stream) and keeps the rows from the coin's next grid time on.
+Most columns are then the nightly's because each is a function of the rows in that span
+and the carry (as-of joins, interval bins, the cancel pairs, the trade tape, the candle
+ranks). The others are computed from carried state, with the batch code's own functions:
+
+- the three rolling sums (rv_bps, trend_eff's net and gross moves), whose last bits depend
+  on every point since the grid began: `RollingSum` per coin and sum, fed each grid
+  point's dpx_bps once;
+- the trailing ranks and the median, which read their window's contents only: rv_pctl
+  (1 h of rv), funding_pctl and oi_pctl (4 h of funding / OI), depth_5_rel (10 min of
+  top-5 depth) over the carried last points of each series; regime from rv_pctl and
+  trend_eff.
 
 A day's grid starts where the nightly's does: the first two-sided quote at or after
 `input_start` (the day's start when cold; `day_start - warm_span_ms` when the previous
 day's tail seeds it, as `lotus_core.microtape.warm` does). The first step of a coin
 builds from `input_start` (once); rows before the day's start warm the state but are not
-returned. tests/core/live/test_live_tape.py checks stepped == batch, on one day and
-across a midnight.
+returned. tests/core/live/test_live_tape.py checks stepped == batch on every column, on
+one day (windows longer than the rebuilt span) and across a midnight.
 """
 
 from __future__ import annotations
