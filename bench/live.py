@@ -257,8 +257,9 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     late_wall = float(np.median([x["wall_p50"] for x in late])) if late else nan
     flat = [mb for clock, mb in full["rss"] if clock >= start + 6 * 3_600_000]
     peak = full["peak_rss_mb"]
-    mem_verdict = (f"met: {min(flat):.0f}-{max(flat):.0f} MB from feed hour 6 to the end, "
-                   f"no growth once the spans are full, peak {peak:.0f} MB < 1 GB"
+    mem_verdict = (f"met: {min(flat):.0f}-{max(flat):.0f} MB from feed hour 6 to the end "
+                   "(no growth with the hour; the buffer widens to the last 4 h before "
+                   f"midnight so the next day starts warm), peak {peak:.0f} MB < 1 GB"
                    if flat and peak < 1024 else f"peak {peak:.0f} MB")
     return f"""## Live path (issue 10): replay server -> feed + score loops
 
