@@ -1,20 +1,28 @@
-"""Live scoring: the nightly chain's own functions over the day so far.
+"""Live scoring: the nightly chain's own functions, at a bounded cost per step.
 
-The streaming form chosen (docs/live.md): every definition of the MicroTape, the DSI
-evidence, the detectors, the scores, the curators and publication is the batch function
-of `lotus_core`, re-run over the current UTC day's lines received so far, and only what
-is final is emitted. This is exact, not an approximation, because the batch chain is
-causal: the MicroTape row at grid time t depends only on data received at or before t
-(`build_microtape(cut_feed(f, t)) == build_microtape(f)` up to t, tests/test_microtape.py),
-DSI annotation is causal (tests/test_dsi.py), and a window at t is scored from frames at
-or before t; the parity test (tests/daemon/test_live_parity.py) checks the end result
-against the nightly tables. The day is the nightly partition, so the buffer is bounded
-by one UTC day. The cost of a step grows with the day; a step runs when the feed clock
-has moved `score_every_ms` and the previous step is done, so at replay speed the steps
-simply become rarer.
+The streaming form (docs/live.md): every definition of the MicroTape, the DSI evidence,
+the detectors, the scores, the curators and publication is the batch function of
+`lotus_core`; what the live path adds is which rows each step feeds them, and the state
+it carries so that the answer is the nightly one:
+
+- lines are parsed once, by raw_feed's rules with their state carried
+  (`lotus_core.live.assemble.StreamAssembler`), into a buffer trimmed to the trailing
+  span each stage still reads, plus each stream's carry (`lotus_core.live.tail`);
+- the MicroTape of the new grid times is built from that buffer's trailing cut, with
+  the three rolling sums carried bit for bit (`lotus_core.live.tape.LiveTape`);
+- DSI and `score_day` re-run on the day's frames of the last `score_lookback_rows`
+  (`lotus_core.live.lookback`) and keep the windows of the new frames.
+
+So a step costs what the trailing spans hold (about 1 h of feed for the MicroTape, 3.7 h
+of frames for the scores), not what the day holds. Exactness rests on the batch chain's
+causality (the MicroTape's cut test, DSI's causality test, the detectors' trailing-window
+audit) and is checked end to end by tests/daemon/test_live_parity.py (live ==
+`microtape_frames` / `signal_events`) and stage by stage by tests/core/live.
 
 A row is final once the clock has passed its grid time (rows with ts_ms < now); a window
-is emitted once, by id, when first seen final.
+is emitted once, by id, in the step its frame became final. A new UTC day starts warm
+from the previous day's tail when the buffer (or the previous day's recording) holds it,
+as the nightly MicroTape does.
 """
 
 from __future__ import annotations
@@ -29,17 +37,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.parse import assemble_chunks, day_bounds_ms
+from lotus_core.feed.parse import day_bounds_ms, parse_recording
 from lotus_core.feed.recordings import recording_path
-from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.live.assemble import Parsed, StreamAssembler
+from lotus_core.live.lookback import score_lookback_rows
+from lotus_core.live.tail import TailBuffer
+from lotus_core.live.tape import LiveTape
+from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.pipeline import score_day
+from lotus_core.signals.pipeline import _specs, score_day
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
 from lotus_core.store.lake import Lake
 from lotus_core.trader.replay import market_events_between
+
+_HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
 
 DSI_HISTORY_DAYS = 3
 """Earlier MicroTape days the DSI model is fitted on: lotus_assets.dsi.HISTORY_DAYS
@@ -98,11 +114,11 @@ class Step:
 
 @dataclass
 class LiveDay:
-    """One UTC day's recording lines so far, extracted by raw_feed's code."""
+    """One UTC day's lines so far: parsed once (raw_feed's rules, carried state) into the
+    engine's buffer; the day's running sha256 and line count."""
 
     day: str
-    chunks: list[Chunk] = field(default_factory=list)
-    hashes: list[np.ndarray] = field(default_factory=list)
+    asm: StreamAssembler
     lines: int = 0
     warm: int = 0                     # lines read back from the recording at the start
     sha: Any = field(default_factory=hashlib.sha256)
@@ -112,20 +128,31 @@ class LiveDay:
         the curators refuse to publish without a data fingerprint)."""
         return "sha256:" + self.sha.hexdigest()
 
-    def add_lines(self, lines: list[bytes]) -> None:
-        if not lines:
-            return
-        lines = [x if x.endswith(b"\n") else x + b"\n" for x in lines]
-        self.chunks.append(extract_chunk(self.lines + 1, lines))
-        for line in lines:
-            self.sha.update(line)
-        self.hashes.append(np.fromiter(map(hash, lines), dtype=np.int64, count=len(lines)))
-        self.lines += len(lines)
+    def add_lines(self, lines: list[bytes], buf: TailBuffer, chunk: Chunk | None = None
+                  ) -> None:
+        """`chunk`: these very lines already extracted (the feed loop validates each batch
+        with `extract_chunk` before publishing it), so they are decoded once."""
+        for k in range(0, len(lines), _HEAD_CHUNK):
+            part = [x if x.endswith(b"\n") else x + b"\n" for x in lines[k:k + _HEAD_CHUNK]]
+            ready = chunk if chunk is not None and len(part) == len(lines) else None
+            if ready is None or ready.first_line != self.lines + 1:
+                ready = extract_chunk(self.lines + 1, part)
+            buf.add(self.asm.add(ready, [hash(x) for x in part]))
+            for line in part:
+                self.sha.update(line)
+            self.lines += len(part)
 
-    def feed(self) -> Any:
-        hashes = np.concatenate(self.hashes) if self.hashes else np.empty(0, np.int64)
-        return assemble_chunks(f"live:{self.day}", self.day, self.chunks, hashes,
-                               lambda wanted: {})
+
+def _tail_of(path: Path, day: str, lo: int, hi: int) -> Parsed:
+    """The rows of a recorded day received in [lo, hi), as raw_feed parses the file."""
+    feed = parse_recording(path, day=day)
+    recv = feed.books.meta["recv_ts_ms"].to_numpy()
+    tables = {}
+    for name in ("trades", "bbo", "ctx", "candles"):
+        df = getattr(feed, name)
+        r = df["recv_ts_ms"].to_numpy()
+        tables[name] = df.loc[(r >= lo) & (r < hi)].reset_index(drop=True)
+    return Parsed(books=feed.books.select((recv >= lo) & (recv < hi)), **tables)
 
 
 class LiveEngine:
@@ -134,7 +161,7 @@ class LiveEngine:
 
     def __init__(self, params: MicroTapeParams, context: Callable[[str], NightContext],
                  *, feed_dir: Path | None = None, detectors: Any = None,
-                 scoring: ScoringConfig | None = None, council: Any = None,
+                 scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
                  emitted: Callable[[str], tuple[dict[str, int], set[str]]] | None = None
                  ) -> None:
         self.params = params
@@ -144,17 +171,27 @@ class LiveEngine:
         self.priors: ActivePriors = NO_PRIORS
         self.day: LiveDay | None = None
         self.ctx: NightContext | None = None
+        self.buf = TailBuffer()
+        self.tape: LiveTape | None = None
+        self.frames = pd.DataFrame()      # the day's final rows still read by the scores
         self.emitted_ts: dict[str, int] = {}
         self.emitted_windows: set[str] = set()
+        self._window_ts: dict[str, int] = {}
         self.last_now: int | None = None
         self.emitted_for = emitted
         self.trader_events = False        # also emit the Trader's market events (Step.market)
         self._market_until: int | None = None
+        self._market_count = 0
+        rows = score_lookback_rows(scoring or load_scoring(), council or load_curators(),
+                                   _specs(detectors), load_registry(), params.cadence_ms)
+        self.score_span_ms = rows * params.cadence_ms
 
-    def add(self, day: str, first_line: int, lines: list[bytes]) -> Step | None:
-        """Lines `first_line`.. of `day`'s recording. A new day first finishes the old one
-        (returned as a Step); a day joined mid-way first reads its earlier lines from the
-        recording (a restarted daemon resumes where the file is)."""
+    def add(self, day: str, first_line: int, lines: list[bytes], chunk: Chunk | None = None
+            ) -> Step | None:
+        """Lines `first_line`.. of `day`'s recording (`chunk`: the same lines extracted).
+        A new day first finishes the old one (returned as a Step); a day joined mid-way
+        first reads its earlier lines from the recording (a restarted daemon resumes where
+        the file is)."""
         done = None
         if self.day is None or self.day.day != day:
             if self.day is not None:
@@ -162,29 +199,56 @@ class LiveEngine:
             self._start_day(day, first_line)
         assert self.day is not None
         skip = self.day.lines + 1 - first_line  # lines the warm-up already read
-        self.day.add_lines(lines[max(0, skip):])
+        self.day.add_lines(lines[max(0, skip):], self.buf, chunk if skip == 0 else None)
         return done
 
+    def _input_start(self, day: str) -> int:
+        """Where the day's MicroTape input begins: the previous day's last warm_span_ms when
+        the buffer (or failing that, the previous day's recording) holds part of it, as
+        the nightly `microtape_frames` does (`lotus_core.microtape.warm.seeds`)."""
+        start = day_bounds_ms(day)[0]
+        lo = start - warm_span_ms(self.params)
+        if not self._seeds(lo, start) and self.feed_dir is not None:
+            prev = (pd.Timestamp(day) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+            path = recording_path(self.feed_dir, prev)
+            if path.exists():
+                self.buf = TailBuffer()
+                self.buf.add(_tail_of(path, prev, lo, start))
+        return lo if self._seeds(lo, start) else start
+
+    def _seeds(self, lo: int, start: int) -> bool:
+        recv = self.buf.feed("", lo, start).books.meta["recv_ts_ms"].to_numpy()
+        return bool(len(recv))
+
     def _start_day(self, day: str, first_line: int) -> None:
-        self.day = LiveDay(day)
+        self.day = LiveDay(day, StreamAssembler(day))
         self.ctx = self.context_for(day)
+        self.tape = LiveTape(day, self.params, self._input_start(day))
+        self.frames = pd.DataFrame()
         self.emitted_ts = {}
-        self._market_until = None
+        self.emitted_windows, self._window_ts = set(), {}
+        self._market_until, self._market_count = None, 0
         if self.emitted_for is not None:
             self.mark_emitted(*self.emitted_for(day))
         if first_line > 1 and self.feed_dir is not None:
             path = recording_path(self.feed_dir, day)
             if path.exists():
                 reader, _ = open_lines(path)
-                with reader:
-                    head = [line for _, line in zip(range(first_line - 1), reader,
-                                                    strict=False)]
-                self.day.add_lines(head)
-                self.day.warm = len(head)
+                with reader:  # in chunks: the lines themselves are never all held
+                    rest = first_line - 1
+                    while rest > 0:
+                        head = [x for _, x in zip(range(min(rest, _HEAD_CHUNK)), reader,
+                                                  strict=False)]
+                        if not head:
+                            break
+                        self.day.add_lines(head, self.buf)
+                        self.day.warm += len(head)
+                        rest -= len(head)
 
     def finish_recorded_day(self, day: str) -> Step | None:
         """Score a whole recorded day from its file (a day the daemon recorded but did not
         finish scoring before it stopped or was killed)."""
+        self.buf = TailBuffer()
         self._start_day(day, 2**62)
         return self.step(day_bounds_ms(day)[1])
 
@@ -195,23 +259,38 @@ class LiveEngine:
         self.emitted_windows |= window_ids
 
     def step(self, now_ms: int) -> Step | None:
-        """Rebuild the day so far with the batch functions; emit what is final (< now_ms)."""
-        if self.day is None or self.ctx is None:
+        """The rows and windows that became final (< now_ms) since the last step."""
+        if self.day is None or self.ctx is None or self.tape is None:
             return None
         self.last_now = now_ms
-        feed = self.day.feed()
-        frames = build_microtape(feed, self.params)
-        final = frames["ts_ms"].to_numpy() < now_ms
-        frames = frames.loc[final].reset_index(drop=True)
-        last = frames["coin"].astype(str).map(self.emitted_ts).fillna(-1).to_numpy()
-        new_rows = frames.loc[frames["ts_ms"].to_numpy() > last].reset_index(drop=True)
+        rows = self.tape.step(self.buf, now_ms)
+        if len(rows):
+            last = rows["coin"].astype(str).map(self.emitted_ts).fillna(-1).to_numpy()
+            rows = rows.loc[rows["ts_ms"].to_numpy() > last].reset_index(drop=True)
+        new_rows = rows
         for coin, ts in new_rows.groupby("coin", observed=True)["ts_ms"].max().items():
             self.emitted_ts[str(coin)] = int(ts)
-        market = self._market(feed, frames, now_ms) if self.trader_events else []
+        if len(new_rows):
+            self.frames = (new_rows if len(self.frames) == 0 else pd.concat(
+                [self.frames, new_rows], ignore_index=True).sort_values(
+                    ["coin", "ts_ms"], kind="stable", ignore_index=True))
+        market = self._market(now_ms) if self.trader_events else []
+        ev, bus = self._score(new_rows)
+        self._trim()
+        return Step(self.day.day, now_ms, new_rows, ev, bus, self.priors.version, market)
+
+    def _score(self, new_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """DSI and score_day over the frames of the last `score_span_ms` before the new
+        ones; the windows of the new frames (each once)."""
+        assert self.day is not None and self.ctx is not None
         empty = pd.DataFrame()
-        if len(frames) == 0:
-            return Step(self.day.day, now_ms, new_rows, empty, empty, self.priors.version,
-                        market)
+        if len(new_rows) == 0:
+            return empty, empty
+        first = new_rows.groupby("coin", observed=True)["ts_ms"].min()
+        day_start = day_bounds_ms(self.day.day)[0]
+        cut = max(day_start, int(first.min()) - self.score_span_ms)
+        ts = self.frames["ts_ms"].to_numpy()
+        frames = self.frames.loc[ts >= cut].reset_index(drop=True)
         dsi = annotate(frames, self.ctx.dsi_model).annotations
         result = score_day(frames, self.day.day, fingerprint=self.day.fingerprint(),
                            history=self.ctx.history,
@@ -219,33 +298,64 @@ class LiveEngine:
                            detectors=self.detectors, scoring=self.scoring,
                            council=self.council, evaluate=False)
         ev = result.events
-        fresh = ~ev["window_id"].isin(self.emitted_windows).to_numpy()
+        since = ev["coin"].astype(str).map({str(k): int(v) for k, v in first.items()})
+        fresh = (ev["ts_ms"].to_numpy() >= since.fillna(np.iinfo(np.int64).max).to_numpy()) & (
+            ~ev["window_id"].isin(self.emitted_windows).to_numpy())
         ev = ev.loc[fresh].reset_index(drop=True)
         self.emitted_windows |= set(ev["window_id"])
+        self._window_ts.update(zip(ev["window_id"], ev["ts_ms"].astype(int), strict=True))
         bus = result.bus.loc[result.bus["window_id"].isin(set(ev["window_id"]))]
-        return Step(self.day.day, now_ms, new_rows, ev, bus.reset_index(drop=True),
-                    self.priors.version, market)
+        return ev, bus.reset_index(drop=True)
 
-    def _market(self, feed: Any, rows: pd.DataFrame, now_ms: int) -> list[tuple[int, Any]]:
+    def _trim(self) -> None:
+        """Forget what no later step reads: feed rows before the tape's low water mark
+        (and the Trader's next event), frames before the next scoring cut."""
+        assert self.day is not None and self.tape is not None
+        if self.trader_events and self._market_until is None:
+            return  # the Trader's first hand-out numbers the day's events from its start
+        cuts = self.tape.low_water()
+        if self.trader_events and self._market_until is not None:
+            cuts = {c: min(t, self._market_until) for c, t in cuts.items()}
+        self.buf.trim(cuts, self.params, self.tape.input_start)
+        if len(self.frames):
+            keep_from = (self.frames["coin"].map(self.emitted_ts).fillna(0).to_numpy(
+                dtype=np.float64) - self.score_span_ms)
+            if self.trader_events and self._market_until is not None:
+                keep_from = np.minimum(keep_from, self._market_until)
+            self.frames = self.frames.loc[self.frames["ts_ms"].to_numpy() >= keep_from
+                                          ].reset_index(drop=True)
+        if len(self._window_ts) > 10_000:
+            oldest = min(self.emitted_ts.values(), default=0) - self.score_span_ms
+            for w in [w for w, t in self._window_ts.items() if t < oldest]:
+                del self._window_ts[w]
+                self.emitted_windows.discard(w)
+
+    def _market(self, now_ms: int) -> list[tuple[int, Any]]:
         """The Trader's market events that became final since the last step: the same
         objects `market_events` builds from the nightly parse, each once, numbered by their
         place in the day's stream (so a restarted daemon, which starts again from the day's
         first line, gives every event the number it had, and the Trader skips what it has)."""
         assert self.day is not None
         until = now_ms
-        if now_ms < day_bounds_ms(self.day.day)[1] and len(rows):
+        day_start, day_end = day_bounds_ms(self.day.day)
+        if now_ms < day_end and self.emitted_ts:
             # A coin's MicroTape grid ends at its last message so far, so its next row
             # (its last row + one cadence) may still appear below `now_ms` when it sends
             # again: the stream stops short of it (the day's last step hands out the rest).
-            last = rows.groupby("coin", observed=True)["ts_ms"].max()
-            until = min(until, int(last.min()) + self.params.cadence_ms)
+            until = min(until, min(self.emitted_ts.values()) + self.params.cadence_ms)
         since = self._market_until
         if since is not None and until <= since:
             return []
         self._market_until = until
-        first, events = market_events_between(feed, rows, since, until)
-        base = market_base(self.day.day)
-        return [(base + first + k + 1, e) for k, e in enumerate(events)]
+        lo = day_start if since is None else max(day_start, since)
+        feed = self.buf.feed(self.day.day, lo)
+        rows = self.frames
+        if len(rows):
+            rows = rows.loc[rows["ts_ms"].to_numpy() >= lo].reset_index(drop=True)
+        _, events = market_events_between(feed, rows, since, until)
+        base = market_base(self.day.day) + self._market_count
+        self._market_count += len(events)
+        return [(base + k + 1, e) for k, e in enumerate(events)]
 
 
 def market_base(day: str) -> int:

@@ -85,3 +85,56 @@ def safe_ratio(num: np.ndarray, den: np.ndarray, when_zero: float = np.nan) -> n
         out = num / den
     out[den == 0] = when_zero
     return out
+
+
+class RollingSum:
+    """`rolling_sum` one grid point at a time, bit for bit.
+
+    pandas' fixed-window sum is a running sum with Kahan compensation (one term for adds,
+    one for removes) and a run-of-equal-values rule, so its last bits depend on every
+    value since the series began, not only on the window: a sum recomputed from a later
+    start can differ in the last place, which flips ties of the rv percentile. The live
+    tape carries this state instead (the same arithmetic as pandas 2-3's `roll_sum`;
+    tests/core/microtape/test_rolling_stream.py checks it equals `rolling_sum`)."""
+
+    def __init__(self, window: int, min_periods: int) -> None:
+        from collections import deque
+
+        self.window, self.min_periods = window, min_periods
+        self.values: deque[float] = deque()
+        self.nobs = 0
+        self.total = self.comp_add = self.comp_remove = 0.0
+        self.same = 0
+        self.prev: float | None = None
+
+    def push(self, value: float) -> float:
+        """Append the next point; the trailing sum at it."""
+        if self.prev is None:
+            self.prev = value
+        if len(self.values) == self.window:
+            old = self.values.popleft()
+            if old == old:
+                self.nobs -= 1
+                y = -old - self.comp_remove
+                t = self.total + y
+                self.comp_remove = t - self.total - y
+                self.total = t
+        if value == value:
+            self.nobs += 1
+            y = value - self.comp_add
+            t = self.total + y
+            self.comp_add = t - self.total - y
+            self.total = t
+            self.same = self.same + 1 if value == self.prev else 1
+            self.prev = value
+        self.values.append(value)
+        if self.nobs == 0 == self.min_periods:
+            return 0.0
+        if self.nobs >= self.min_periods:
+            return self.prev * self.nobs if self.same >= self.nobs else self.total
+        return float("nan")
+
+    def extend(self, values: np.ndarray) -> np.ndarray:
+        push = self.push
+        return np.fromiter((push(v) for v in np.asarray(values, np.float64).tolist()),
+                           np.float64, len(values))

@@ -13,11 +13,20 @@ REGIMES = ("warmup", "quiet", "trend", "chop")
 def vol_features(dpx_bps: np.ndarray, params: MicroTapeParams) -> dict[str, np.ndarray]:
     """rv_bps = sqrt(sum of squared dpx over the window); rv_pctl its trailing rank."""
     w = params.points(params.rv_window_ms)
-    rv = np.sqrt(np.clip(rolling_sum(dpx_bps * dpx_bps, w, w), 0.0, None))
-    pctl = rolling_pctl(
+    rv = rv_from_sum(rolling_sum(dpx_bps * dpx_bps, w, w))
+    return {"rv_bps": rv, "rv_pctl": rv_percentile(rv, params)}
+
+
+def rv_from_sum(sum_sq: np.ndarray) -> np.ndarray:
+    """rv_bps from the trailing sum of squared dpx (the live tape carries that sum)."""
+    return np.sqrt(np.clip(sum_sq, 0.0, None))
+
+
+def rv_percentile(rv: np.ndarray, params: MicroTapeParams) -> np.ndarray:
+    """rv_pctl: the trailing rank of rv_bps over `rv_pctl_window_ms`."""
+    return rolling_pctl(
         rv, params.points(params.rv_pctl_window_ms), params.points(params.pctl_min_ms)
     )
-    return {"rv_bps": rv, "rv_pctl": pctl}
 
 
 def trend_efficiency(dpx_bps: np.ndarray, params: MicroTapeParams) -> np.ndarray:
@@ -26,8 +35,11 @@ def trend_efficiency(dpx_bps: np.ndarray, params: MicroTapeParams) -> np.ndarray
     1 means every move went the same way, values near 0 mean the moves cancelled out.
     """
     w = params.points(params.trend_window_ms)
-    net = rolling_sum(dpx_bps, w, w)
-    gross = rolling_sum(np.abs(dpx_bps), w, w)
+    return efficiency(rolling_sum(dpx_bps, w, w), rolling_sum(np.abs(dpx_bps), w, w))
+
+
+def efficiency(net: np.ndarray, gross: np.ndarray) -> np.ndarray:
+    """trend_eff from the trailing sums of dpx (net) and |dpx| (gross)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         eff = np.abs(net) / gross
     eff[gross <= 1e-9] = 0.0  # float residue of a window with no moves

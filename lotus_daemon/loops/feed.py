@@ -311,7 +311,7 @@ class FeedLoop(Loop):
             self.dead_letters += len(rows)
         if self.hub.wanted("batch"):
             self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, first, lines, self._batch_t0))
+                             (self._batch_day, first, lines, self._batch_t0, chunk))
 
     def info(self) -> dict[str, Any]:
         t0, n0, rate = self._rate

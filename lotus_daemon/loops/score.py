@@ -1,13 +1,15 @@
 """The score loop: live MicroTape, DSI evidence, windows, scores, curators and publication.
 
 A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's own functions
-over the day so far). It takes the feed loop's recording lines from the market hub, steps
-the engine whenever the feed clock has moved `live.score_every_ms` and it is free, stores
-what became final (`lotus_core.live.store`: live_microtape, live_signal_events), publishes
-rows and windows on the hub, and posts each published window of a coin that was not stale
-at that time as a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as
-its strand id. publish_alpha de-duplicates by the window's dedupe key, so a restarted
-daemon (which re-derives the day from its recording) never posts a window twice.
+over bounded trailing spans, with the state they need carried). It takes the feed loop's
+recording lines (and their extraction) from the market hub, steps the engine whenever the
+feed clock has moved `live.score_every_ms` and it is free, stores what became final
+(`lotus_core.live.store`: live_microtape, live_signal_events), publishes rows and windows
+on the hub, and posts each published window of a coin that was not stale at that time as
+a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as its strand id.
+publish_alpha de-duplicates by the window's dedupe key, so a restarted daemon (which
+re-derives the day from its recording) never posts a window twice. A replay or a run
+across midnight finishes the old day and starts the new one warm from its tail.
 The active priors version is polled every `live.priors_poll_s` (<= 1 s) on its own
 thread; the next step scores with it, and every window records the `priors_ver` it used.
 """
@@ -78,6 +80,8 @@ class ScoreLoop(Loop):
         self._stored_at: int | None = None
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
+        """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self._scored_at: float | None = None
 
     def run(self, ctx: LoopContext) -> None:
@@ -106,12 +110,12 @@ class ScoreLoop(Loop):
                     if e.data is None:
                         feed_ended = True
                         continue
-                    day, first, lines, t_recv = e.data
+                    day, first, lines, t_recv, chunk = (*e.data, None)[:5]
                     if self._oldest is None:
                         self._oldest = t_recv
                     if engine.day is None:
                         self._catch_up(engine, day, store, fabric, keys)
-                    done = engine.add(day, first, lines)
+                    done = engine.add(day, first, lines, chunk)
                     if done is not None:
                         self._emit(done, store, fabric, keys)
                         self._store(store, force=True)
@@ -164,9 +168,10 @@ class ScoreLoop(Loop):
 
     def _step(self, engine: LiveEngine, now: int, store: LiveStore, fabric: Any,
               keys: Keyring) -> None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         step = engine.step(now)
         self._scored_at = time.perf_counter()
+        self.step_log.append((now, self._scored_at - t0, time.thread_time() - c0))
         self.last_step_ms = now
         if step is not None:
             self._emit(step, store, fabric, keys)

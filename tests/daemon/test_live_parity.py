@@ -45,9 +45,11 @@ from lotus_daemon.loops.score import ScoreLoop
 from lotus_daemon.market import MarketHub
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
+from tests.kits.midnight import write_midnight
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_DAY, DAY = "2025-01-26", "2026-01-02"
+EVE, NEW_YEAR = "2025-12-31", "2026-01-01"
 pytestmark = pytest.mark.slow
 
 
@@ -83,6 +85,33 @@ def assert_windows_equal(live: pd.DataFrame, nightly: pd.DataFrame) -> None:
         np.testing.assert_allclose(live[col], nightly[col], rtol=1e-9, atol=1e-12, err_msg=col)
 
 
+def test_a_replay_across_midnight_keeps_scoring_each_day_equal_to_nightly(
+        tmp_path, dagster_instance):
+    """One replay spanning a midnight (the fixture's first 18 minutes moved to 23:48 ->
+    00:06): the daemon finishes the old day, starts the new one warm from the old day's
+    tail as the nightly MicroTape does, and both days equal the nightly tables."""
+    src = tmp_path / "src"
+    write_midnight(REPO / "fixtures" / f"{DAY}.jsonl.gz", src, EVE, NEW_YEAR, 12, 6)
+    home = (tmp_path / "home").resolve()
+    ensure_keys(MODULES, home / "keys")
+    settings = load_settings(overrides={"home": str(home), "feed_dir": str(src),
+                                        "verify_manifest": False}, env={})
+    settings = settings.model_copy(update={"feed": settings.feed.model_copy(
+        update={"clock": "replay"})})
+    _materialize(settings, dagster_instance, (EVE, NEW_YEAR), "signal_events")
+    score = _live(settings, home, src, EVE, MarketHub(), end=NEW_YEAR)
+    lake, live = Lake(settings.lake_dir), LiveStore(home / "live")
+    assert live.done(EVE)  # the old day was finished at midnight
+    for day in (EVE, NEW_YEAR):
+        assert_frames_equal(live.read("live_microtape", day), lake.read("microtape_frames", day))
+        assert_windows_equal(live.read("live_signal_events", day),
+                             lake.read("signal_events", day))
+    new_day = live.read("live_microtape", NEW_YEAR)
+    assert (new_day["regime"].iloc[:5] != "warmup").all()  # warm from the first row
+    assert score.info()["windows"] == sum(len(lake.read("signal_events", d))
+                                          for d in (EVE, NEW_YEAR))
+
+
 def _start(home: Path, fabric: str, url: str) -> int:
     info = start_detached(home, ["--fabric-url", fabric, "--loops", "feed,score", "--url", url,
                                  "--clock", "replay"],
@@ -115,9 +144,10 @@ def _source(tmp_path: Path, minutes: float) -> Path:
     return src
 
 
-def _live(settings, home: Path, src: Path, day: str, hub: MarketHub) -> ScoreLoop:
-    """One replay of `day` at --speed max into a feed and a score loop."""
-    with ReplayThread(ReplayConfig(src, start=day, end=day, speed=None)) as srv:
+def _live(settings, home: Path, src: Path, day: str, hub: MarketHub,
+          end: str | None = None) -> ScoreLoop:
+    """One replay of `day` (to `end`) at --speed max into a feed and a score loop."""
+    with ReplayThread(ReplayConfig(src, start=day, end=end or day, speed=None)) as srv:
         feed, score = FeedLoop(settings.feed, url=srv.url, hub=hub), ScoreLoop(settings, hub)
         stop = threading.Event()
         threads = [threading.Thread(target=loop.run, args=(LoopContext(
