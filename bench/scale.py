@@ -70,9 +70,16 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children: a step's pool workers."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class StageMeter:
-    """Wraps instance.handle_new_event: CPU and peak RSS between STEP_START and the step's end
-    (valid for the in-process executor, whose steps run in this thread)."""
+    """Wraps instance.handle_new_event: CPU (this process + the step's worker processes) and
+    peak RSS between STEP_START and the step's end (valid for the in-process executor, whose
+    steps run in this thread)."""
 
     def __init__(self, instance) -> None:  # noqa: ANN001
         import dagster as dg
@@ -95,11 +102,13 @@ class StageMeter:
         kind, key = dagster_event.event_type, dagster_event.step_key
         if kind == self.types.STEP_START:
             Path("/proc/self/clear_refs").write_text("5")  # restart the VmHWM peak
-            self.open[key] = (time.perf_counter(), time.process_time())
+            self.open[key] = (time.perf_counter(), time.process_time(), _children_cpu())
         elif kind in (self.types.STEP_SUCCESS, self.types.STEP_FAILURE) and key in self.open:
-            wall0, cpu0 = self.open.pop(key)
+            wall0, cpu0, kids0 = self.open.pop(key)
+            kids = _children_cpu() - kids0  # the step's worker processes (parse, lessons)
             self.stages[key] = {"wall_s": time.perf_counter() - wall0,
-                                "cpu_s": time.process_time() - cpu0,
+                                "cpu_s": time.process_time() - cpu0 + kids,
+                                "children_cpu_s": kids,
                                 "peak_rss_mb": _vm("VmHWM") / 1024}
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.instance.config import PoolGranularity
 
 from lotus_core.store.lake import Lake
-from lotus_sensors.backfill import BACKFILL_TAG, range_days
+from lotus_sensors.backfill import BACKFILL_POOL, BACKFILL_TAG, backfill_days, range_days
 from tests.kits.signals_kit import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,8 @@ def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path):
         conf = instance.get_concurrency_config()
         assert conf.run_queue_config.max_concurrent_runs == 2
         assert conf.pool_config.default_pool_limit == 1
+        assert conf.pool_config.pool_granularity == PoolGranularity.OP
+    assert backfill_days.pool == BACKFILL_POOL  # the op the limit applies to
 
 
 @pytest.mark.slow
