@@ -18,6 +18,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -262,6 +263,13 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
+def _init_worker() -> None:
+    """Forked from a Dagster step, a worker inherits Dagster's signal handlers; restore the
+    defaults so a stopped pool's workers just exit (no interrupt tracebacks)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+
 def _search_one(task: tuple[UnitSet, LearningConfig, list[str]]) -> Searched:
     return search_detector(*task)  # a pool task: module level, picklable
 
@@ -287,8 +295,15 @@ def _search_all(tasks: list[tuple[str, UnitSet, list[str]]],
     # fork: the workers inherit the loaded stack (no re-import) and return pickled results;
     # the biggest detectors go first so the two workers finish together
     order = sorted(range(len(work)), key=lambda i: -work[i][0].n)
-    with mp.get_context("fork").Pool(workers) as pool:
+    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker)
+    try:
         done = pool.map(_search_one, [work[i] for i in order], chunksize=1)
+        pool.close()  # let the workers exit on their own (no SIGTERM mid-teardown)
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     out: list[Searched | None] = [None] * len(work)
     for i, s in zip(order, done, strict=True):
         out[i] = s

@@ -107,9 +107,16 @@ def generate_days(out_dir: Path, start: date, days: int, coins: list[str], seed:
     workers = max(1, min(int(workers), days))
     if workers > 1:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with mp.get_context("fork").Pool(workers) as pool:
-            return [p for day_paths in pool.map(_generate_one, tasks, chunksize=1)
-                    for p in day_paths]
+        pool = mp.get_context("fork").Pool(workers)
+        try:
+            done = pool.map(_generate_one, tasks, chunksize=1)
+            pool.close()  # workers exit on their own
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+        return [p for day_paths in done for p in day_paths]
     paths: list[Path] = []
     for task in tasks:
         paths += generate_day(*task, progress)
