@@ -190,13 +190,14 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
 
 SECTION_HEAD = """## Nightly chain at scale, and the executor per profile (issue 15)
 
-`nice -n 10 .venv/bin/python -m bench.scale --coins 3,10 --hours 0-24 --modes in_process,celery
+`.venv/bin/python -m bench.scale --coins 3,10 --hours 0-24 --modes in_process,celery
 --out {out}`, then `--report --write --out {out}`. One generated 24-hour day per coin count,
 the whole nightly chain through `execute_job` in a fresh interpreter, home and instance per
 run; celery: 2 worker processes on RabbitMQ (loopback), their CPU included. CPU s is
-`getrusage` (self + children + workers); per-stage CPU is `process_time` around each step
-(in-process runs). **The machine is shared** (2 cores, other engineers' suites running): the
-load average is recorded per run; wall times are inflated by it, read the CPU columns.
+`getrusage` (self + children + workers); per-stage CPU is `process_time` plus the step's
+finished worker processes around each step (in-process runs). **The machine is shared**
+(2 cores, other engineers' suites running): the load average is recorded per run; wall
+times are inflated by it, read the CPU columns.
 docs/scale.md has the analysis and the projection.
 
 """
