@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -263,6 +264,9 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
+_SEARCH_TIMEOUT_S = 3600.0  # a night's searches take seconds to minutes; far past that, stuck
+
+
 def _init_worker() -> None:
     """Forked from a Dagster step, a worker inherits Dagster's signal handlers; restore the
     defaults so a stopped pool's workers just exit (no interrupt tracebacks)."""
@@ -297,8 +301,16 @@ def _search_all(tasks: list[tuple[str, UnitSet, list[str]]],
     order = sorted(range(len(work)), key=lambda i: -work[i][0].n)
     pool = mp.get_context("fork").Pool(workers, initializer=_init_worker)
     try:
-        done = pool.map(_search_one, [work[i] for i in order], chunksize=1)
+        done = pool.map_async(_search_one, [work[i] for i in order], chunksize=1).get(
+            timeout=_SEARCH_TIMEOUT_S)
         pool.close()  # let the workers exit on their own (no SIGTERM mid-teardown)
+    except (mp.TimeoutError, OSError, EOFError, mp.ProcessError) as exc:
+        # the workers are only a speed-up: a lost or stuck one must never hang or fail the
+        # night, so search inline (the lessons do not depend on the path taken)
+        pool.terminate()
+        warnings.warn(f"parallel lesson search failed ({exc!r}); searching inline",
+                      RuntimeWarning, stacklevel=2)
+        return [_search_one(w) for w in work]
     except BaseException:
         pool.terminate()
         raise

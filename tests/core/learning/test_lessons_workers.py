@@ -2,7 +2,9 @@
 night's lessons must be the same bytes as the inline search."""
 
 import pandas as pd
+import pytest
 
+from lotus_core.learning import lessons as L
 from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
 from lotus_core.signals.config import load_scoring
@@ -27,3 +29,8 @@ def test_lessons_are_the_same_bytes_with_one_or_two_workers(monkeypatch):
     assert len(out["1"]) > 0 and out["1"]["detector_id"].nunique() >= 2
     pd.testing.assert_frame_equal(out["1"], out["2"], check_exact=True)
     assert out["1"].to_json() == out["2"].to_json()
+    # a stuck worker pool falls back to the inline search, with a warning, same lessons
+    monkeypatch.setattr(L, "_SEARCH_TIMEOUT_S", 1e-4)
+    with pytest.warns(RuntimeWarning, match="searching inline"):
+        again = night.lessons(tw, pd.DataFrame(), day, CFG)[0]
+    assert again.to_json() == out["1"].to_json()
