@@ -34,6 +34,10 @@ import time
 from pathlib import Path
 
 BENCH_DAY = "2026-01-02"
+COIN_NAMES = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT", "TIA",
+              "INJ", "SEI", "WIF", "PEPE", "NEAR", "ATOM", "DOT", "ADA", "XRP", "LTC", "BCH",
+              "TRX", "TON", "HBAR", "FIL", "AAVE", "UNI", "MKR", "RUNE", "STX", "IMX", "FTM",
+              "ENA", "JUP", "PYTH", "WLD", "ORDI", "BLUR", "DYDX"]
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -42,8 +46,9 @@ def _lotus_bin(name: str) -> str:
 
 
 def generate(feed: Path, coins: int, hours: str) -> Path:
-    names = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT", "TIA",
-             "INJ", "SEI", "WIF", "PEPE", "NEAR", "ATOM", "DOT", "ADA", "XRP"][:coins]
+    if not 1 <= coins <= len(COIN_NAMES):
+        raise ValueError(f"--coins: between 1 and {len(COIN_NAMES)} coins, got {coins}")
+    names = COIN_NAMES[:coins]
     if not (feed / "manifest.json").is_file():
         subprocess.run([_lotus_bin("lotus"), "fixtures", "generate", "--out", str(feed),
                         "--from", BENCH_DAY, "--days", "1", "--coins", ",".join(names),
@@ -65,9 +70,16 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children: a step's pool workers."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class StageMeter:
-    """Wraps instance.handle_new_event: CPU and peak RSS between STEP_START and the step's end
-    (valid for the in-process executor, whose steps run in this thread)."""
+    """Wraps instance.handle_new_event: CPU (this process + the step's worker processes) and
+    peak RSS between STEP_START and the step's end (valid for the in-process executor, whose
+    steps run in this thread)."""
 
     def __init__(self, instance) -> None:  # noqa: ANN001
         import dagster as dg
@@ -90,11 +102,13 @@ class StageMeter:
         kind, key = dagster_event.event_type, dagster_event.step_key
         if kind == self.types.STEP_START:
             Path("/proc/self/clear_refs").write_text("5")  # restart the VmHWM peak
-            self.open[key] = (time.perf_counter(), time.process_time())
+            self.open[key] = (time.perf_counter(), time.process_time(), _children_cpu())
         elif kind in (self.types.STEP_SUCCESS, self.types.STEP_FAILURE) and key in self.open:
-            wall0, cpu0 = self.open.pop(key)
+            wall0, cpu0, kids0 = self.open.pop(key)
+            kids = _children_cpu() - kids0  # the step's worker processes (parse, lessons)
             self.stages[key] = {"wall_s": time.perf_counter() - wall0,
-                                "cpu_s": time.process_time() - cpu0,
+                                "cpu_s": time.process_time() - cpu0 + kids,
+                                "children_cpu_s": kids,
                                 "peak_rss_mb": _vm("VmHWM") / 1024}
 
 
@@ -174,6 +188,20 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
             "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
+SECTION_HEAD = """## Nightly chain at scale, and the executor per profile (issue 15)
+
+`.venv/bin/python -m bench.scale --coins 3,10 --hours 0-24 --modes in_process,celery
+--out {out}`, then `--report --write --out {out}`. One generated 24-hour day per coin count,
+the whole nightly chain through `execute_job` in a fresh interpreter, home and instance per
+run; celery: 2 worker processes on RabbitMQ (loopback), their CPU included. CPU s is
+`getrusage` (self + children + workers); per-stage CPU is `process_time` plus the step's
+finished worker processes around each step (in-process runs). **The machine is shared**
+(2 cores, other engineers' suites running): the load average is recorded per run; wall
+times are inflated by it, read the CPU columns.
+docs/scale.md has the analysis and the projection.
+
+"""
+
 SEQUENTIAL = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors",
               "watchdog_alerts")  # day d needs day d-1 of this chain: a backfill runs it in order
 
@@ -233,6 +261,43 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
     return "\n".join(out)
 
 
+def per_coin(rows: list[dict]) -> str:
+    """Growth per coin at a fixed day length: CPU s = a + b x coins per stage (in-process
+    rows) and for the whole run per executor, from every coin count measured."""
+    out: list[str] = []
+    for hours in sorted({r["hours"] for r in rows}, key=_hours):
+        same = [r for r in rows if r["hours"] == hours]
+        coins = sorted({r["coins"] for r in same})
+        if len(coins) < 2:
+            continue
+        out += [f"Growth per coin, {_hours(hours)}-hour days ({', '.join(map(str, coins))} coins):",
+                "", "| executor / stage | " + " | ".join(f"{c} coins CPU s" for c in coins)
+                + " | fitted CPU s = a + b x coins | per coin |",
+                "|---|" + "---|" * (len(coins) + 2)]
+        for mode in sorted({r["mode"] for r in same}):
+            by = {r["coins"]: r for r in same if r["mode"] == mode}
+            if len(by) < 2:
+                continue
+            xs = [float(c) for c in sorted(by)]
+            a, b = _fit(xs, [by[c]["cpu_s"] for c in sorted(by)])
+            cells = " | ".join(f"{by[c]['cpu_s']:.1f}" if c in by else "-" for c in coins)
+            out.append(f"| **{mode} (whole run)** | {cells} | {a:.1f} + {b:.2f} x | "
+                       f"{b:.2f} |")
+        inproc = {r["coins"]: r for r in same if r["mode"] == "in_process" and r["stages"]}
+        if len(inproc) >= 2:
+            last = inproc[max(inproc)]["stages"]
+            for stage in sorted(last, key=lambda k: -last[k]["cpu_s"]):
+                ys = [inproc[c]["stages"].get(stage, {}).get("cpu_s", 0.0)
+                      for c in sorted(inproc)]
+                a, b = _fit([float(c) for c in sorted(inproc)], ys)
+                cells = " | ".join(
+                    f"{inproc[c]['stages'].get(stage, {}).get('cpu_s', 0):.2f}"
+                    if c in inproc else "-" for c in coins)
+                out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {b:.3f} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", default="1,3")
@@ -242,9 +307,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--report", action="store_true", help="print the tables from --out")
+    parser.add_argument("--write", action="store_true",
+                        help="with --report: also write them into BENCHMARKS.md (bench:scale)")
     args = parser.parse_args()
     if args.report:
-        print(report(json.loads(args.out.read_text())))
+        rows = json.loads(args.out.read_text())
+        text = report(rows) + "\n\n" + per_coin(rows)
+        print(text)
+        if args.write:
+            from bench.report import write_section
+
+            write_section("scale", SECTION_HEAD.format(out=args.out.relative_to(REPO)
+                                                       if args.out.is_relative_to(REPO)
+                                                       else args.out) + text)
         return
     work_root = args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))
     out: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []

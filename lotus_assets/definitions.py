@@ -35,6 +35,7 @@ from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
 from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
+from lotus_sensors.backfill import backfill_definitions
 from lotus_sensors.daemon import daemon_definitions
 from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
@@ -74,6 +75,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.Definitions(assets=build_assets(values),
                        asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
         daily_definitions(settings),
+        backfill_definitions(),
         inbox_definitions(),
         herald_definitions(),
         daemon_definitions(),

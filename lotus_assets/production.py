@@ -35,10 +35,11 @@ def daily_run_config(settings: Settings, log_level: str = "WARNING") -> dict:
 
 
 def run_day_out_of_process(settings: Settings, day: str, instance: dg.DagsterInstance,
-                           log_level: str = "WARNING") -> dg.JobExecutionResult:
+                           log_level: str = "WARNING",
+                           tags: dict[str, str] | None = None) -> dg.JobExecutionResult:
     """One partition of `lotus_daily` through the profile's executor (`execute_job`: the
     caller is the run worker; the steps go wherever the executor sends them)."""
     return dg.execute_job(
         reconstructable_daily_job(), instance=instance,
         run_config=daily_run_config(settings, log_level),
-        tags={"dagster/partition": day, "lotus/launched_by": "execute_job"})
+        tags={"dagster/partition": day, "lotus/launched_by": "execute_job", **(tags or {})})

@@ -6,6 +6,7 @@ manifest before a single run starts. `make run` uses it for the demo loop (fixtu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from datetime import date
@@ -65,7 +66,8 @@ def _generate_into(out: Path, gen: dict, files: dict[str, str], missing: list[st
         built = Path(tmp) / "built"
         generate_days(built, date.fromisoformat(gen["start"]), int(gen["days"]),
                       list(gen["coins"]), int(gen["seed"]), load_spec(spec_file),
-                      hours=(int(gen["hours"][0]), int(gen["hours"][1])))
+                      hours=(int(gen["hours"][0]), int(gen["hours"][1])),
+                      workers=min(2, os.cpu_count() or 1))  # days are independent
         try:
             _check(built, files, missing)
         except FrozenSetError as exc:

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lotus_core.feed.manifest import ManifestMismatchError, verify_file
-from lotus_core.feed.parse import RecordingFormatError, parse_recording
+from lotus_core.feed.parse import RecordingFormatError, parse_recording_cached
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.tables import FeedDay
 
@@ -33,7 +33,7 @@ class FeedSource(dg.ConfigurableResource):
     def parse(self, day: str) -> FeedDay:
         path = self.recording(day)
         try:
-            return parse_recording(path, day)
+            return parse_recording_cached(path, day)
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
                                                              "day": day}) from None

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lotus_core.audits.result import DEFAULT, FINGERPRINT, AuditConfig, AuditResult
+from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.features import coin_blocks
-from lotus_core.signals.pipeline import score_day
+from lotus_core.signals.pipeline import score_columns
+from lotus_core.signals.quality import history_quality
 from lotus_core.signals.spec import DetectorSpec
 
 PERTURBATIONS = ("noise", "drop", "spread")
@@ -74,9 +76,12 @@ def adversarial(frames: pd.DataFrame, specs: Sequence[DetectorSpec], day: str, *
     """Per detector id: metric = the worst det_sigma drop over the perturbations."""
     rng = np.random.default_rng([cfg.seed, 3])
 
+    scoring = load_scoring()
+    hq = history_quality(history, specs, scoring.sq)  # the same for every perturbation
+
     def events(f: pd.DataFrame) -> pd.DataFrame:
-        return score_day(f, day, fingerprint=FINGERPRINT, history=history, detectors=specs,
-                         evaluate=False).events
+        # det_sigma through score_day's own code, without the council and the bus
+        return score_columns(f, specs, scoring=scoring, hq=hq)
 
     base = events(frames)
     perturbed = {k: events(perturb(frames, k, cfg, rng)) for k in PERTURBATIONS}

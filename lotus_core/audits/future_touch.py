@@ -17,16 +17,15 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
-from lotus_core.audits.result import DEFAULT, FINGERPRINT, AuditConfig, AuditResult
+from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.features import cadence_ms
-from lotus_core.signals.pipeline import score_day
+from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
+from lotus_core.signals.quality import history_quality
 from lotus_core.signals.spec import DetectorSpec
 
 KEY = ["ts_ms", "coin", "direction"]
-SCORE_COLUMNS = ("raw_strength", "signal", "sq_score", "kr_phi", "kr_theta", "kr_delta_phi",
-                 "kr_hbar", "kr_rho", "det_sigma")
 
 
 def rng_for(cfg: AuditConfig, spec: DetectorSpec, salt: str) -> np.random.Generator:
@@ -45,8 +44,34 @@ def cut_points(frames: pd.DataFrame, windows: pd.DataFrame, k: int,
     return sorted({int(t) for t in picks})
 
 
+def _keys(df: pd.DataFrame) -> list[tuple[int, str, int]]:
+    return list(zip(df["ts_ms"].to_numpy(dtype=np.int64).tolist(),
+                    df["coin"].astype(str).tolist(),
+                    df["direction"].to_numpy(dtype=np.int64).tolist(), strict=True))
+
+
 def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
-    """Rows on one side only, plus rows whose `cols` differ beyond 1e-9."""
+    """Rows on one side only, plus rows whose `cols` differ beyond 1e-9.
+
+    The check stretches hold a few dozen windows, so the keys are matched in a dict (a
+    pandas merge cost ~25 ms a call, hundreds of calls a day); keys repeated on a side
+    (never, for one detector) take the merge, which pairs every duplicate."""
+    ka, kb = _keys(a), _keys(b)
+    sa, sb = set(ka), set(kb)
+    if len(sa) == len(ka) and len(sb) == len(kb):
+        pos_b = {k: i for i, k in enumerate(kb)}
+        both = [(i, pos_b[k]) for i, k in enumerate(ka) if k in pos_b]
+        one_side = len(ka) + len(kb) - 2 * len(both)
+        if not both:
+            return one_side
+        ia = np.array([i for i, _ in both], dtype=np.int64)
+        ib = np.array([j for _, j in both], dtype=np.int64)
+        diff = np.zeros(len(both), dtype=bool)
+        for c in cols:
+            x = a[c].to_numpy(np.float64)[ia]
+            y = b[c].to_numpy(np.float64)[ib]
+            diff |= ~np.isclose(x, y, rtol=0.0, atol=1e-9, equal_nan=True)
+        return one_side + int(diff.sum())
     m = a[KEY + cols].merge(b[KEY + cols], on=KEY, how="outer", indicator=True,
                            suffixes=("_a", "_b"))
     one_side = int((m["_merge"] != "both").sum())
@@ -88,10 +113,13 @@ def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
         checked += len(before)
     score_cuts = [t for t in cuts if (full["ts_ms"] == t).any()][: cfg.cuts_scores]
     if score_cuts:
+        scoring = load_scoring()
+        hq = history_quality(history, [spec], scoring.sq)  # the same for every cut
+
         def events(f: pd.DataFrame) -> pd.DataFrame:
-            return score_day(f, day, fingerprint=FINGERPRINT, history=history,
-                             detectors=[spec], evaluate=False).events
-        score_span = scoring_lookback_rows(load_scoring(), [spec], cadence) * cadence + check_ms
+            # the audited score columns through score_day's own code, without the council
+            return score_columns(f, [spec], scoring=scoring, hq=hq)
+        score_span = scoring_lookback_rows(scoring, [spec], cadence) * cadence + check_ms
         ev = events(frames)
         for t in score_cuts:
             bad += _mismatches(_near(ev, t, check_ms),

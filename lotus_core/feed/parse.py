@@ -26,8 +26,9 @@ import hashlib
 import io
 import multiprocessing as mp
 import os
+import threading
 import warnings
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,7 @@ _CHUNK_LINES = 50_000
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
 __all__ = ["FeedFormatError", "RecordingFormatError", "day_bounds_ms", "file_sha256",
-           "open_recording", "parse_recording"]
+           "open_recording", "parse_recording", "parse_recording_cached"]
 
 
 def day_bounds_ms(day: str) -> tuple[int, int]:
@@ -84,6 +85,46 @@ def parse_recording(path: Path, day: str | None = None, workers: int | None = No
     feed = _assemble(path, day, file_sha256(path), chunks, hashes)
     if cut:
         feed.dead.append(truncation_letter(path, cut[0], len(hashes) + 1))
+    return feed
+
+
+_CACHE: OrderedDict[tuple[str, str, str], FeedDay] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_size() -> int:
+    """LOTUS_PARSE_CACHE: recordings kept parsed per process (default 2: a day and the one
+    before it, what `raw_feed` and a warm `microtape_frames` read); 0 turns it off."""
+    try:
+        return max(0, int(os.environ.get("LOTUS_PARSE_CACHE", "2")))
+    except ValueError:
+        return 2
+
+
+def parse_recording_cached(path: Path, day: str | None = None) -> FeedDay:
+    """`parse_recording`, remembered per process for the last few files by content.
+
+    In one process a night's chain parses the same recording three times (`raw_feed`,
+    `microtape_frames`, and the next day's warm start); with the in-process executor the
+    second and third are a lookup. The key is the file's sha256, computed on every call, so
+    a file changed on disk is parsed again, never served stale. Callers must not mutate
+    the returned FeedDay (none does: the MicroTape and the summaries only read it)."""
+    path = Path(path)
+    day = day or path.name.split(".")[0]
+    size = _cache_size()
+    if size == 0:
+        return parse_recording(path, day)
+    key = (str(path.resolve()), day, file_sha256(path))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    feed = parse_recording(path, day)
+    with _CACHE_LOCK:
+        _CACHE[key] = feed
+        while len(_CACHE) > size:
+            _CACHE.popitem(last=False)
     return feed
 
 

@@ -127,6 +127,94 @@ def _gates_json(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(text.rstrip("\n").split("\n"), index=frame.index, dtype="str")
 
 
+@dataclass(frozen=True)
+class _Core:
+    """Everything up to the per-window scores (what the audits compare), before the council."""
+
+    windows: pd.DataFrame
+    derived: pd.DataFrame
+    entrain: np.ndarray
+    ctx: pd.DataFrame
+    hq: HistoryQuality
+    sq: pd.DataFrame
+    base: pd.DataFrame
+    res: Mapping[str, np.ndarray]
+    eff: Any
+    lits: Any
+    mx: np.ndarray
+    confirm: np.ndarray
+    sigma: np.ndarray
+    signal: np.ndarray
+
+
+def _score_core(frames: pd.DataFrame, specs: Sequence[DetectorSpec], cfg: ScoringConfig,
+                hq: HistoryQuality, dsi: pd.DataFrame | None, priors: ActivePriors,
+                timings: dict[str, float], t0: float) -> _Core:
+    """Detectors, meta features, window quality and the kernel: score_day's first half, and
+    all of what `score_columns` returns (one code path, so the two cannot disagree)."""
+    spec_map = {s.id: s for s in specs}
+    windows = _with_ids(run_detectors(frames, specs), specs)
+    timings["detectors"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    derived = frame_features(frames, cfg)
+    horizons = {s.id: s.horizon_s for s in specs}
+    entrain = entrainment(frames, windows, horizons)
+    timings["meta"] = time.perf_counter() - t
+    t = time.perf_counter()
+
+    fi = windows["frame_idx"].to_numpy()
+    ctx = frames.iloc[fi][list(CONTEXT_FROM_FRAMES)].reset_index(drop=True)
+    for c in ("spread_rel", "flow", "kr_hbar", "ms_kairos", "ms_asym_score", "ms_asym_z_oi",
+              "ms_asym_z_funding", "ms_asym_z_basis", "ms_asym_z_depth"):
+        ctx[c] = derived[c].to_numpy()[fi]
+    ctx["ms_entrain_r"] = entrain[fi]
+    mx, confirm = join_dsi(windows, dsi)
+    ctx["mx_evidence"] = mx
+    ctx["direction"] = windows["direction"].to_numpy()
+
+    sq = window_quality(windows, ctx, hq, specs, cfg.sq)
+    theta_min, phi_max = priors.caps(cfg.kr)
+    base = base_kernel(windows, ctx, spec_map, cfg.kr, theta_min)
+    lits = literals(ctx, priors.context(cfg.context))
+    eff = patch_effects(windows, lits, priors)
+    res = resonance(base["kr_phi"].to_numpy(), base["kr_theta_base"].to_numpy(), mx,
+                    eff.theta_delta, eff.phi_mult, cfg.dsi, Caps(theta_min, phi_max))
+    sigma = det_sigma(sq["sq_score"].to_numpy(), res["kr_delta_phi"], cfg.u)
+    scale = windows["detector_id"].map({s.id: s.strength_scale for s in specs}).to_numpy(
+        dtype=np.float64)
+    signal = windows["direction"].to_numpy() * strength01(windows["raw_strength"].to_numpy(),
+                                                          scale)
+    timings["scores"] = time.perf_counter() - t
+    return _Core(windows, derived, entrain, ctx, hq, sq, base, res, eff, lits, mx, confirm,
+                 sigma, signal)
+
+
+SCORE_COLUMNS = ("raw_strength", "signal", "sq_score", "kr_phi", "kr_theta", "kr_delta_phi",
+                 "kr_hbar", "kr_rho", "det_sigma")
+
+
+def score_columns(frames: pd.DataFrame, specs: Sequence[DetectorSpec], *,
+                  scoring: ScoringConfig, hq: HistoryQuality, dsi: pd.DataFrame | None = None,
+                  priors: ActivePriors = NO_PRIORS) -> pd.DataFrame:
+    """ts_ms, coin, direction, detector_id and the SCORE_COLUMNS of every window: the same
+    values score_day's events carry (same code), without the council, the bus, the schema
+    check and the KPIs. For callers that re-score a tape many times and compare scores
+    (the future-touch and adversarial audits); `hq` is history_quality(...) computed once."""
+    core = _score_core(frames, specs, scoring, hq, dsi, priors, {}, time.perf_counter())
+    w = core.windows
+    return pd.DataFrame({
+        "ts_ms": w["ts_ms"].astype(np.int64).to_numpy(), "coin": w["coin"].astype("str"),
+        "direction": w["direction"].astype(np.int8).to_numpy(),
+        "detector_id": w["detector_id"].astype("str"),
+        "raw_strength": w["raw_strength"].astype(np.float64).to_numpy(),
+        "signal": np.clip(core.signal, -1.0, 1.0),
+        "sq_score": core.sq["sq_score"].to_numpy(), "kr_phi": core.base["kr_phi"].to_numpy(),
+        "kr_theta": core.res["kr_theta"], "kr_delta_phi": core.res["kr_delta_phi"],
+        "kr_hbar": core.ctx["kr_hbar"].to_numpy(), "kr_rho": core.base["kr_rho"].to_numpy(),
+        "det_sigma": core.sigma,
+    }).reset_index(drop=True)
+
+
 def score_day(
     frames: pd.DataFrame,
     day: str,
@@ -157,40 +245,11 @@ def score_day(
     fp = (fingerprint if not fingerprint or fingerprint.startswith("sha256:")
           else f"sha256:{fingerprint}")
     timings: dict[str, float] = {}
-
-    windows = _with_ids(run_detectors(frames, specs), specs)
-    timings["detectors"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    derived = frame_features(frames, cfg)
-    horizons = {s.id: s.horizon_s for s in specs}
-    entrain = entrainment(frames, windows, horizons)
-    timings["meta"] = time.perf_counter() - t
-    t = time.perf_counter()
-
-    fi = windows["frame_idx"].to_numpy()
-    ctx = frames.iloc[fi][list(CONTEXT_FROM_FRAMES)].reset_index(drop=True)
-    for c in ("spread_rel", "flow", "kr_hbar", "ms_kairos", "ms_asym_score", "ms_asym_z_oi",
-              "ms_asym_z_funding", "ms_asym_z_basis", "ms_asym_z_depth"):
-        ctx[c] = derived[c].to_numpy()[fi]
-    ctx["ms_entrain_r"] = entrain[fi]
-    mx, confirm = join_dsi(windows, dsi)
-    ctx["mx_evidence"] = mx
-    ctx["direction"] = windows["direction"].to_numpy()
-
-    hq = history_quality(history, specs, cfg.sq)
-    sq = window_quality(windows, ctx, hq, specs, cfg.sq)
-    theta_min, phi_max = priors.caps(cfg.kr)
-    base = base_kernel(windows, ctx, spec_map, cfg.kr, theta_min)
-    lits = literals(ctx, priors.context(cfg.context))
-    eff = patch_effects(windows, lits, priors)
-    res = resonance(base["kr_phi"].to_numpy(), base["kr_theta_base"].to_numpy(), mx,
-                    eff.theta_delta, eff.phi_mult, cfg.dsi, Caps(theta_min, phi_max))
-    sigma = det_sigma(sq["sq_score"].to_numpy(), res["kr_delta_phi"], cfg.u)
-    scale = windows["detector_id"].map({s.id: s.strength_scale for s in specs}).to_numpy(
-        dtype=np.float64)
-    signal = windows["direction"].to_numpy() * strength01(windows["raw_strength"].to_numpy(),
-                                                          scale)
-    timings["scores"] = time.perf_counter() - t
+    core = _score_core(frames, specs, cfg, history_quality(history, specs, cfg.sq), dsi,
+                       priors, timings, t0)
+    windows, derived, entrain, ctx = core.windows, core.derived, core.entrain, core.ctx
+    hq, sq, base, res, eff, lits = core.hq, core.sq, core.base, core.res, core.eff, core.lits
+    mx, confirm, sigma, signal = core.mx, core.confirm, core.sigma, core.signal
     t = time.perf_counter()
 
     scored = pd.DataFrame({

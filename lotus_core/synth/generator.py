@@ -6,6 +6,7 @@ the output is a pure function of (seed, spec, day, coins, hours), byte for byte.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -87,15 +88,36 @@ def generate_day(out_dir: Path, day: date, coins: list[str], seed: int, spec: Sy
     return [feed_path, truth_path]
 
 
+def _generate_one(args: tuple) -> list[Path]:  # a pool task: module level, picklable
+    return generate_day(*args)
+
+
 def generate_days(out_dir: Path, start: date, days: int, coins: list[str], seed: int,
                   spec: SynthSpec, hours: tuple[int, int] = (0, 24),
-                  progress: Progress | None = None) -> list[Path]:
-    """Write `days` consecutive days from `start`; returns feed and truth paths per day."""
+                  progress: Progress | None = None, workers: int = 1) -> list[Path]:
+    """Write `days` consecutive days from `start`; returns feed and truth paths per day.
+
+    Each day is a pure function of (seed, spec, day, coins, hours), so `workers` > 1 writes
+    days side by side in forked processes (same bytes; progress is then not reported)."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValueError(f"days: must be a positive integer, got {days!r}")
     _check_args(coins, seed, spec, hours)
+    tasks = [(out_dir, start + timedelta(days=i), coins, seed, spec, hours)
+             for i in range(days)]
+    workers = max(1, min(int(workers), days))
+    if workers > 1:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        pool = mp.get_context("fork").Pool(workers)
+        try:
+            done = pool.map(_generate_one, tasks, chunksize=1)
+            pool.close()  # workers exit on their own
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+        return [p for day_paths in done for p in day_paths]
     paths: list[Path] = []
-    for i in range(days):
-        paths += generate_day(out_dir, start + timedelta(days=i), coins, seed, spec, hours,
-                              progress)
+    for task in tasks:
+        paths += generate_day(*task, progress)
     return paths

@@ -110,3 +110,37 @@ def test_cards_have_markdown_and_a_json_twin(audited):
                                    "adversarial"}
     assert twin["lineage"]["parent"] is None and "det_sigma" in twin["summary"]
     assert cards.iloc[0]["card_md"].startswith("## ")
+
+
+def test_score_columns_are_score_days_own_numbers():
+    """The audits re-score through `score_columns`; its columns must be the events' bits."""
+    from lotus_core.signals.config import load_scoring
+    from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
+    from lotus_core.signals.quality import history_quality
+
+    frames = fixture_tape(DAY)
+    specs = load_detectors().enabled
+    events = score_day(frames, DAY, fingerprint="0" * 64, detectors=specs,
+                       evaluate=False).events
+    scoring = load_scoring()
+    got = score_columns(frames, specs, scoring=scoring,
+                        hq=history_quality(None, specs, scoring.sq))
+    assert len(got) == len(events) > 0
+    for c in ("ts_ms", "coin", "direction", "detector_id", *SCORE_COLUMNS):
+        a, b = got[c].to_numpy(), events[c].to_numpy()
+        assert a.dtype == b.dtype and (a == b).all(), c
+
+
+def test_mismatch_count_matches_the_merge_it_replaced():
+    """The dict match counts one-sided rows and changed scores as the outer merge did."""
+    import importlib
+
+    FT = importlib.import_module("lotus_core.audits.future_touch")
+    a = pd.DataFrame({"ts_ms": [1, 2, 3, 4], "coin": ["BTC", "BTC", "ETH", "ETH"],
+                      "direction": [1, -1, 1, 1], "raw_strength": [1.0, 2.0, np.nan, 4.0]})
+    b = pd.DataFrame({"ts_ms": [2, 3, 4, 5], "coin": ["BTC", "ETH", "ETH", "SOL"],
+                      "direction": [-1, 1, 1, 1], "raw_strength": [2.0 + 1e-10, np.nan, 4.1, 1.0]})
+    assert FT._mismatches(a, b, ["raw_strength"]) == 3  # ts 1 and 5 one-sided, ts 4 changed
+    assert FT._mismatches(a, a, ["raw_strength"]) == 0
+    dup = pd.concat([a, a.iloc[:1]], ignore_index=True)  # repeated key: the merge path
+    assert FT._mismatches(dup, b, ["raw_strength"]) == 4

@@ -195,3 +195,23 @@ def test_a_lost_worker_falls_back_to_inline_extraction(tmp_path, monkeypatch):
     assert parsed.dead == inline.dead
     pd.testing.assert_frame_equal(parsed.trades, inline.trades)
     np.testing.assert_array_equal(parsed.books.bid_px, inline.books.bid_px)
+
+
+def test_cached_parse_serves_the_same_content_and_reparses_a_changed_file(tmp_path,
+                                                                          monkeypatch):
+    """`parse_recording_cached` (what FeedSource uses) keys on the file's sha256."""
+    from lotus_core.feed import parse as P
+
+    monkeypatch.setattr(P, "_CACHE", type(P._CACHE)())
+    path = tmp_path / f"{DAY}.jsonl.gz"
+    write_recording(path, [record(BOOK_T + 1, _book(BOOK_T))])
+    first = P.parse_recording_cached(path)
+    assert P.parse_recording_cached(path) is first
+    assert first.sha256 == parse_recording(path).sha256
+    write_recording(path, [record(BOOK_T + 1, _book(BOOK_T)),
+                           record(BOOK_T + 2, _book(BOOK_T + 1, bid="100.5"))])
+    second = P.parse_recording_cached(path)
+    assert second is not first and second.sha256 != first.sha256
+    assert len(second.books.meta) == 2 and len(first.books.meta) == 1
+    monkeypatch.setenv("LOTUS_PARSE_CACHE", "0")
+    assert P.parse_recording_cached(path) is not second

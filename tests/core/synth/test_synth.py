@@ -583,3 +583,14 @@ def test_generate_days_writes_consecutive_days(tmp_path: Path) -> None:
         generate_day(tmp_path, DAY, ["BTC"], 1, null_spec(), hours=(5, 5))
     with pytest.raises(ValueError, match="coins"):
         generate_day(tmp_path, DAY, ["BTC", "BTC"], 1, null_spec())
+
+
+def test_generate_days_in_two_processes_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Days are independent: `workers=2` (what `lotus fixtures ensure` uses) is byte-equal."""
+    one = generate_days(tmp_path / "one", date(2025, 1, 4), 2, ["SOL"], 5, null_spec(),
+                        hours=(3, 4))
+    two = generate_days(tmp_path / "two", date(2025, 1, 4), 2, ["SOL"], 5, null_spec(),
+                        hours=(3, 4), workers=2)
+    assert [p.name for p in one] == [p.name for p in two]
+    for a, b in zip(one, two, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name

@@ -1,0 +1,69 @@
+"""`lotus_backfill`: a range of days from one command, `dg launch --partition-range`.
+
+Dagster 1.13 accepts `--partition-range A...B` only for a job whose assets all carry
+`BackfillPolicy.single_run()` (one run computes every day at once). Lotus's stages each
+compute one day, and the learning chain needs day d-1's lessons before day d, so instead of
+re-writing every asset for ranges, the range goes to this one-op job (no assets, so the
+CLI's single-run check has nothing to refuse). Its op runs `lotus_daily` once per day of the
+range, in partition order, each a real run of its own (tagged `lotus/backfill=<run id>`, so
+the UI lists them under their partitions), and stops at the first failed day: every later
+day reads it. The op sits in the `lotus_backfill` pool, whose limit (dagster.yaml
+`concurrency.pools`) keeps two overlapping backfills from racing on the same days; the
+daily runs use the profile's executor (in process on the embedded default, Celery workers
+in production). docs/surface.md.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from lotus_assets.partitions import daily_partitions
+from lotus_core.config import load_settings
+
+BACKFILL_JOB = "lotus_backfill"
+BACKFILL_POOL = "lotus_backfill"
+BACKFILL_TAG = "lotus/backfill"
+
+
+def range_days(start: str, end: str) -> list[str]:
+    """Every day from start to end inclusive (ISO dates); a reversed range is an error."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if last < first:
+        raise ValueError(f"partition range {start}...{end} ends before it starts")
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+@dg.op(pool=BACKFILL_POOL, description="Runs lotus_daily for each day of the run's partition "
+       "range, in order; stops at the first failed day.")
+def backfill_days(context: dg.OpExecutionContext) -> dg.Output[list[str]]:
+    from lotus_assets.production import run_day_out_of_process
+
+    key_range = context.partition_key_range
+    days = range_days(key_range.start, key_range.end)
+    settings = load_settings()
+    done: list[str] = []
+    run_ids: dict[str, str] = {}
+    for day in days:
+        context.log.info("lotus_daily for %s (%d/%d)", day, len(done) + 1, len(days))
+        result = run_day_out_of_process(settings, day, context.instance,
+                                        tags={BACKFILL_TAG: context.run_id})
+        run_ids[day] = result.run_id
+        if not result.success:
+            raise dg.Failure(
+                f"lotus_daily failed for {day} (run {result.run_id}); days after it were not "
+                f"run, since each reads the day before it. Done: {done or 'none'}",
+                metadata={"failed_day": day, "run_id": result.run_id, "done": done})
+        done.append(day)
+    return dg.Output(done, metadata={"days": len(done), "first": days[0], "last": days[-1],
+                                     "runs": run_ids})
+
+
+@dg.job(name=BACKFILL_JOB, partitions_def=daily_partitions,
+        description="A range of days, one lotus_daily run per day in partition order: "
+        "`dg launch --job lotus_backfill --partition-range 2026-02-02...2026-02-04`.")
+def lotus_backfill() -> None:
+    backfill_days()
+
+
+def backfill_definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[lotus_backfill])

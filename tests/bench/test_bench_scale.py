@@ -1,0 +1,30 @@
+"""bench.scale's fast subset: the per-coin growth fit and the report read measured rows (no
+runs here: a 24-hour day takes minutes), and a coin count beyond the names is refused."""
+
+import pytest
+
+from bench.scale import COIN_NAMES, generate, per_coin, report
+
+
+def _row(coins: int, mode: str, cpu: float, audits: float) -> dict:
+    return {"coins": coins, "hours": "0-24", "mode": mode, "cpu_s": cpu, "wall_s": cpu * 2,
+            "step_sum_s": cpu * 1.9, "overhead_s": cpu * 0.1, "load_before": 1.0,
+            "load_after": 1.0, "stages": ({"detector_audits": {"cpu_s": audits,
+                                                               "peak_rss_mb": 100.0}}
+                                          if mode == "in_process" else {})}
+
+
+def test_growth_per_coin_is_the_fitted_slope():
+    rows = [_row(3, "in_process", 50.0, 9.0), _row(10, "in_process", 120.0, 30.0),
+            _row(3, "celery", 140.0, 0.0)]
+    text = per_coin(rows)
+    assert "| **in_process (whole run)** | 50.0 | 120.0 | 20.0 + 10.00 x | 10.00 |" in text
+    assert "| detector_audits | 9.00 | 30.00 | 0.00 + 3.000 x | 3.000 |" in text
+    assert "celery (whole run)" not in text  # one coin count: no slope to fit
+    assert "| 10 x 24 h | in_process |" in report(rows)
+
+
+def test_more_coins_than_names_is_refused(tmp_path):
+    assert len(COIN_NAMES) == len(set(COIN_NAMES)) >= 30
+    with pytest.raises(ValueError, match="--coins"):
+        generate(tmp_path, len(COIN_NAMES) + 1, "0-24")
