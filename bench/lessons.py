@@ -406,7 +406,7 @@ Agreement (each estimate inside the other's CI): **{agree} of {len(rows)}** rule
 DRLearner's CI: {sum(r['ours_in_drl'] for r in rows)}; DRLearner's inside ours:
 {sum(r['drl_in_ours'] for r in rows)}; the two CIs overlap: {sum(r['overlap'] for r in rows)}).
 {disagreement_note(rows, sizes[2])}
-Speed: DRLearner took {speed['drl_mean_s']:.2f} s per rule on average ({per_k}; on
+Speed (wall time, both under the load above): DRLearner took {speed['drl_mean_s']:.2f} s per rule on average ({per_k}; on
 {args.drl_fraction:.0%} of each scope). Refitting it for every one of the {run.rules_searched:,} rules
 searched would take ~{speed['drl_all_plain_s'] / 3600:.1f} h at that mean
 (**{speed['ratio_plain']:,.0f}x** our {s['total']:.1f} s), or ~{speed['drl_all_weighted_s'] / 3600:.1f} h
