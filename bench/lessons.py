@@ -5,8 +5,9 @@ DRLearner fitted per rule on 20 of those rules, against our estimates and their 
 
 Usage: python -m bench.lessons [--n 1000000] [--shape packaged|synthetic] [--features 15]
                                [--days 14] [--seed 1] [--drl-fraction 1.0] [--max-fit-rows N]
-`--shape packaged` (default): the features have the value counts of the packaged vocabulary
-(learning.yaml quantizer.features, `na` values included), largest first; `synthetic`:
+`--shape packaged` (default): the features have the value counts of the budget shape (the
+packaged learning.yaml quantizer.features plus BUDGET_EXTRA, 15 features, `na` values
+included), largest first; `synthetic`:
 `--features` features of 3-4 values. The generated detector: f0 = "c" adds +5 bps (the planted effect); f1 copies f0 70 % of the
 time and does nothing (the decoy); f2 = "c" adds +2 bps and makes f0 = "c" likelier (the
 confounder); the other features are independent noise; y has noise sd 8 bps.
@@ -41,13 +42,21 @@ def feature_sizes(n_features: int) -> list[int]:
     return (base + [4 if j % 2 == 0 else 3 for j in range(max(0, n_features - 3))])[:n_features]
 
 
+# The budget shape: the packaged quantizer's features plus the next book/tape ones up to the
+# caps (15 features, <= 53 literals), so the measured time bounds every packaged search.
+BUDGET_EXTRA = ("oi_delta_bin", "trend_bin", "cancel_bin")
+
+
 def packaged_sizes() -> tuple[list[int], list[str]]:
-    """Value counts (na included) of the packaged quantizer's features, largest first (so
-    f0 and f1 have 4 values and f2 at least 3), and those features' names in that order."""
+    """Value counts (na included) of the budget shape's features (the packaged quantizer's
+    plus BUDGET_EXTRA), largest first (so f0 and f1 have 4 values and f2 at least 3), and
+    those features' names in that order."""
     from lotus_core.learning.config import load_learning
     from lotus_core.signals.context import LITERALS
 
-    feats = sorted(load_learning().quantizer.features, key=lambda f: (-len(LITERALS[f]), f))
+    packaged = load_learning().quantizer.features
+    names = (*packaged, *(f for f in BUDGET_EXTRA if f not in packaged))
+    feats = sorted(names, key=lambda f: (-len(LITERALS[f]), f))
     return [len(LITERALS[f]) for f in feats], feats
 
 
@@ -347,8 +356,8 @@ def report(args, units, cfg, run: EngineRun, rows: list[dict], speed: dict, gen_
     lower = "" if full else f"; both lower bounds: DRLearner saw {args.drl_fraction:.0%} of each scope"
     biggest = sorted(((v, k) for k, v in s.items() if k != "total"), reverse=True)[:3]
     where = ", ".join(f"`{k}` {v / s['total']:.0%}" for v, k in biggest)
-    shape = (f"with the value counts of the packaged vocabulary (learning.yaml "
-             f"quantizer.features, `na` included, largest first: "
+    shape = (f"with the value counts of the budget shape (learning.yaml "
+             f"quantizer.features plus {', '.join(BUDGET_EXTRA)}; `na` included, largest first: "
              f"{', '.join(f'f{i} {name}' for i, name in enumerate(args.vocab_names))}), "
              f"{min(sizes)}-{max(sizes)} values each ({units.n_literals} literals)"
              if args.shape == "packaged" else

@@ -92,12 +92,12 @@ def test_aligned_literals_follow_the_signal_and_na_is_not_a_literal_of_a_total_f
 
 def test_the_vocabulary_is_capped_at_the_measured_search_budget():
     n = sum(len(LITERALS[f]) for f in CFG.quantizer.features)
-    assert n <= MAX_LITERALS and len(CFG.quantizer.features) == 15
-    assert {"bimb5_bin", "flow_bin", "oi_delta_bin", "trend_bin", "cancel_bin"} <= set(
-        CFG.quantizer.features)
+    assert n <= MAX_LITERALS and len(CFG.quantizer.features) == 12
+    assert {"bimb5_bin", "flow_bin"} <= set(CFG.quantizer.features)
     body = CFG.model_dump(mode="json")
     body["quantizer"]["features"] = [f for f in body["quantizer"]["features"]
-                                     if f not in ("dir", "spread_bin", "hbar_bin")] + [
-        "bimb1_bin", "bimb10_bin", "basis_bin"]  # 15 features, more literals than measured
+                                     if f not in ("dir", "spread_bin")] + [
+        "bimb1_bin", "bimb10_bin", "basis_bin", "oi_delta_bin", "trend_bin"]
+    assert len(body["quantizer"]["features"]) == 15  # within the feature cap, 57 literals
     with pytest.raises(SpecError, match="time budget"):
         load_learning(body)
