@@ -44,7 +44,7 @@ def feature_sizes(n_features: int) -> list[int]:
 
 # The budget shape: the packaged quantizer's features plus the next book/tape ones up to the
 # caps (15 features, <= 53 literals), so the measured time bounds every packaged search.
-BUDGET_EXTRA = ("oi_delta_bin", "trend_bin", "cancel_bin")
+BUDGET_EXTRA = ("bimb5_bin", "flow_bin", "oi_delta_bin", "trend_bin", "cancel_bin")
 
 
 def packaged_sizes() -> tuple[list[int], list[str]]:

@@ -250,7 +250,7 @@ def test_signal_events_carry_every_literal_input_and_score_with_the_priors_edges
     both run score_day)."""
     from lotus_core.learning.config import load_learning
     from lotus_core.learning.quantize import fit_quantizer
-    from lotus_core.signals.context import CONTEXT_COLUMNS
+    from lotus_core.signals.context import CONTEXT_COLUMNS, literals
 
     ev = scored.events
     assert set(CONTEXT_COLUMNS) <= set(ev.columns)
@@ -265,6 +265,6 @@ def test_signal_events_carry_every_literal_input_and_score_with_the_priors_edges
     for key, (_, row) in zip(again["cond_key"], learned.iterrows(), strict=True):
         lits = dict(parse_cond_key(key))
         assert all(lits[f] == row[f] for f in q.features), (key, row.to_dict())
-    with_book = (learned["bimb5_bin"] == "with").to_numpy()
+    with_book = (literals(ev, q.context_config())["bimb5_bin"] == "with").to_numpy()
     assert 0 < with_book.sum() < len(ev)
     assert ((again["prior_patches"] > 0).to_numpy() == with_book).all()
