@@ -13,7 +13,10 @@ from lotus_core.signals.priors import EDGE_NAMES
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 from lotus_core.strict import StrictModel
 
+# The search's time budget (docs/learning.md, "Vocabulary"): bench.lessons measured the
+# lessons stage on 1M windows of this many features and literals (na values included).
 MAX_FEATURES = 15
+MAX_LITERALS = 53
 
 
 _Strict = StrictModel  # the one strict base (lotus_core/strict.py)
@@ -31,6 +34,10 @@ class QuantizerConfig(_Strict):
             raise ValueError(f"unknown features {unknown}; known: {sorted(LITERALS)}")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features repeat")
+        n_lits = sum(len(LITERALS[f]) for f in self.features)
+        if n_lits > MAX_LITERALS:
+            raise ValueError(f"features have {n_lits} literals (na included), more than "
+                             f"{MAX_LITERALS}: the search's measured time budget")
         bad = sorted(set(self.fit_edges) - set(EDGE_NAMES))
         if bad:
             raise ValueError(f"unknown fit_edges {bad}; known: {list(EDGE_NAMES)}")

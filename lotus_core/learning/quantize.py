@@ -3,9 +3,10 @@
 Bins come from `lotus_core.signals.context.literals`, the same function scoring uses, so a
 lesson's cond_key means the same windows when a patch is applied. The edges named in
 `quantizer.fit_edges` are fitted here on the training window only (terciles of mx_evidence
-and depth_5_rel, the 80th percentile of spread_rel); the fitted edges travel with the
-priors version (`edge/<name>/<i>` keys) so tomorrow's scoring bins exactly as tonight's
-learning did.
+and depth_5_rel, the 80th percentile of spread_rel, terciles of each book/tape feature's
+value - direction * value for the aligned ones, NaN left out); the fitted edges travel
+with the priors version (`edge/<name>/<i>` keys) so tomorrow's scoring bins exactly as
+tonight's learning did.
 """
 
 from __future__ import annotations
@@ -17,16 +18,24 @@ import pandas as pd
 
 from lotus_core.learning.config import QuantizerConfig
 from lotus_core.signals.config import ContextConfig
-from lotus_core.signals.context import LITERALS, literals
+from lotus_core.signals.context import (
+    BOOK_TAPE,
+    CONTEXT_COLUMNS,
+    LITERALS,
+    book_tape_value,
+    literals,
+)
 
+_TERCILE_QS = (1 / 3, 2 / 3)
 _FITS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "mx_edges": ("mx_evidence", (1 / 3, 2 / 3)),
-    "depth_edges": ("depth_5_rel", (1 / 3, 2 / 3)),
+    "mx_edges": ("mx_evidence", _TERCILE_QS),
+    "depth_edges": ("depth_5_rel", _TERCILE_QS),
     "spread_edges": ("spread_rel", (0.8,)),
-    "pctl_edges": ("oi_pctl", (1 / 3, 2 / 3)),
+    "pctl_edges": ("oi_pctl", _TERCILE_QS),
 }
-CONTEXT_COLUMNS = ("session", "regime", "direction", "rv_pctl", "oi_pctl", "funding_pctl",
-                   "kr_hbar", "mx_evidence", "depth_5_rel", "spread_rel")
+_BOOK_TAPE_FITS = {f.edges: f for f in BOOK_TAPE.values()}
+FITTABLE = (*_FITS, *_BOOK_TAPE_FITS)
+__all__ = ["CONTEXT_COLUMNS", "FITTABLE", "Quantizer", "fit_quantizer"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,8 @@ def fit_quantizer(train: pd.DataFrame, cfg: QuantizerConfig, base: ContextConfig
     edges = {k: tuple(v) for k, v in base.model_dump().items()}
     fitted: list[str] = []
     for name in cfg.fit_edges:
-        column, qs = _FITS[name]
-        x = pd.to_numeric(train[column], errors="coerce").to_numpy(dtype=np.float64) \
-            if column in train else np.array([])
+        x = _fit_values(train, name)
+        qs = _FITS[name][1] if name in _FITS else _TERCILE_QS
         x = x[np.isfinite(x)]
         if len(x) < cfg.min_fit_windows:
             continue
@@ -82,3 +90,18 @@ def fit_quantizer(train: pd.DataFrame, cfg: QuantizerConfig, base: ContextConfig
         edges[name] = cand
         fitted.append(name)
     return Quantizer(tuple(cfg.features), edges, tuple(fitted))
+
+
+def _fit_values(train: pd.DataFrame, name: str) -> np.ndarray:
+    """The training values an edge set is fitted on (empty when the column is absent)."""
+    if name in _BOOK_TAPE_FITS:
+        f = _BOOK_TAPE_FITS[name]
+        if f.column not in train or (f.aligned and "direction" not in train):
+            return np.array([])
+        return book_tape_value(train, f)
+    if name not in _FITS:
+        raise ValueError(f"edge set {name!r} cannot be fitted; fittable: {list(FITTABLE)}")
+    column = _FITS[name][0]
+    if column not in train:
+        return np.array([])
+    return pd.to_numeric(train[column], errors="coerce").to_numpy(dtype=np.float64)

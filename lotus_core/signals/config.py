@@ -115,6 +115,17 @@ class ContextConfig(_Strict):
     mx_edges: tuple[float, float]
     depth_edges: tuple[float, float]
     spread_edges: tuple[float]
+    # book and tape (docs/learning.md, "Vocabulary"); `aligned` ones bin direction * value
+    bimb1_edges: tuple[float, float]
+    bimb5_edges: tuple[float, float]
+    bimb10_edges: tuple[float, float]
+    flow_edges: tuple[float, float]
+    run_edges: tuple[float, float]
+    drift_edges: tuple[float, float]
+    basis_edges: tuple[float, float]
+    oi_delta_edges: tuple[float, float]
+    trend_edges: tuple[float, float]
+    cancel_edges: tuple[float, float]
 
 
 class ScoringConfig(_Strict):

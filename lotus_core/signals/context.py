@@ -7,6 +7,8 @@ cond_key holds for the window. One quantiser, here, serves scoring and learning 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,39 @@ from lotus_core.microtape.regime import REGIMES
 from lotus_core.signals.config import ContextConfig
 
 TERCILES = ("lo", "mid", "hi")
+ALIGNED = ("against", "neutral", "with")
+
+
+@dataclass(frozen=True)
+class BookTapeFeature:
+    """A book/tape literal: `column` (a context column, from the MicroTape or, for `flow`,
+    the scoring frame features over it) binned by `edges` (a ContextConfig field). Aligned
+    features bin direction * value (does the book / tape lean with the window's signal?);
+    `nullable` ones have an `na` value (the MicroTape leaves the input NaN, docs/microtape.md)."""
+    column: str
+    edges: str
+    aligned: bool
+    nullable: bool
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        labels = ALIGNED if self.aligned else TERCILES
+        return (*labels, "na") if self.nullable else labels
+
+
+# literal name -> its book/tape feature (docs/learning.md, "Vocabulary")
+BOOK_TAPE: dict[str, BookTapeFeature] = {
+    "bimb1_bin": BookTapeFeature("book_imb_1", "bimb1_edges", True, True),
+    "bimb5_bin": BookTapeFeature("book_imb_5", "bimb5_edges", True, True),
+    "bimb10_bin": BookTapeFeature("book_imb_10", "bimb10_edges", True, True),
+    "flow_bin": BookTapeFeature("flow", "flow_edges", True, False),
+    "run_bin": BookTapeFeature("aggr_runlen", "run_edges", True, False),
+    "drift_bin": BookTapeFeature("microprice_drift_bps", "drift_edges", True, False),
+    "basis_bin": BookTapeFeature("basis_bps", "basis_edges", False, True),
+    "oi_delta_bin": BookTapeFeature("oi_delta", "oi_delta_edges", False, True),
+    "trend_bin": BookTapeFeature("trend_eff", "trend_edges", False, True),
+    "cancel_bin": BookTapeFeature("cancel_rate", "cancel_edges", False, False),
+}
 
 # literal name -> the values it can take ("na": the input was not known yet)
 LITERALS: dict[str, tuple[str, ...]] = {
@@ -28,7 +63,12 @@ LITERALS: dict[str, tuple[str, ...]] = {
     "rv_pctl_bin": (*TERCILES, "na"),
     "session": SESSIONS,
     "spread_bin": ("normal", "wide"),
+    **{name: f.values for name, f in BOOK_TAPE.items()},
 }
+# the context columns `literals` reads
+CONTEXT_COLUMNS = ("session", "regime", "direction", "rv_pctl", "oi_pctl", "funding_pctl",
+                   "kr_hbar", "mx_evidence", "depth_5_rel", "spread_rel",
+                   *(f.column for f in BOOK_TAPE.values()))
 
 
 class CondKeyError(ValueError):
@@ -44,10 +84,28 @@ def _bin(x: np.ndarray, edges: tuple[float, ...], labels: tuple[str, ...],
     return out
 
 
+def book_tape_value(ctx: pd.DataFrame, feature: BookTapeFeature) -> np.ndarray:
+    """The value a book/tape literal bins: the column, times the direction when aligned."""
+    x = pd.to_numeric(ctx[feature.column], errors="coerce").to_numpy(dtype=np.float64)
+    if feature.aligned:
+        x = x * np.sign(ctx["direction"].to_numpy(dtype=np.float64))
+    return x
+
+
 def literals(ctx: pd.DataFrame, cfg: ContextConfig) -> pd.DataFrame:
-    """The literal values of each window. `ctx` holds session, regime, direction, rv_pctl,
-    oi_pctl, funding_pctl, kr_hbar, mx_evidence, depth_5_rel and spread_rel."""
+    """The literal values of each window. `ctx` holds every column of CONTEXT_COLUMNS."""
+    missing = [c for c in CONTEXT_COLUMNS if c not in ctx.columns]
+    if missing:
+        raise ValueError(f"cannot quantise: context columns missing {missing}")
     pe = tuple(cfg.pctl_edges)
+    book_tape = {}
+    for name, f in BOOK_TAPE.items():
+        labels = ALIGNED if f.aligned else TERCILES
+        x = book_tape_value(ctx, f)
+        if not f.nullable:  # never NaN in the MicroTape; NaN = 0 (no flow, run, cancels)
+            x = np.nan_to_num(x, nan=0.0)
+        book_tape[name] = _bin(x, tuple(getattr(cfg, f.edges)), labels,
+                               na="na" if f.nullable else None)
     return pd.DataFrame({
         "depth_bin": _bin(ctx["depth_5_rel"], tuple(cfg.depth_edges), ("thin", "normal", "thick")),
         "dir": np.where(ctx["direction"].to_numpy() > 0, "long", "short").astype(object),
@@ -60,6 +118,7 @@ def literals(ctx: pd.DataFrame, cfg: ContextConfig) -> pd.DataFrame:
         "session": ctx["session"].to_numpy(dtype=object),
         "spread_bin": _bin(np.nan_to_num(ctx["spread_rel"], nan=1.0), tuple(cfg.spread_edges),
                            ("normal", "wide"), na=None),
+        **book_tape,
     }, index=ctx.index)
 
 

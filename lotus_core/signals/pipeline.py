@@ -43,7 +43,8 @@ from lotus_core.signals.spec import DetectorSet, DetectorSpec, load_detectors
 CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl", "range_pctl",
                        "spread_bps", "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5",
                        "aggr_imb", "basis_bps", "oi_delta", "stale_ms", "mid_px",
-                       "microprice_drift_bps", "rv_bps")
+                       "microprice_drift_bps", "rv_bps", "book_imb_1", "book_imb_10",
+                       "aggr_runlen", "cancel_rate")
 DSI_COLUMNS = ("coin", "ts_ms", "mx_evidence", "mx_confirm")
 
 
@@ -323,7 +324,8 @@ def score_day(
         ev[c] = ctx[c].astype("str").to_numpy()
     for c in ("rv_pctl", "oi_pctl", "funding_pctl", "range_pctl", "spread_bps", "spread_rel",
               "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5", "aggr_imb", "flow",
-              "basis_bps", "oi_delta"):
+              "basis_bps", "oi_delta", "book_imb_1", "book_imb_10", "aggr_runlen",
+              "microprice_drift_bps", "cancel_rate"):
         ev[c] = ctx[c].to_numpy(dtype=np.float64)
     ev["stale_ms"] = ctx["stale_ms"].to_numpy(dtype=np.int64)
     ev["mid_px"] = ctx["mid_px"].to_numpy(dtype=np.float64)

@@ -6,8 +6,9 @@ Key convention (docs/scoring.md, "Active priors"), all rows of one `version`:
     patch/<detector_id|*>/<coin|*>/<cond_key|*>/phi_mult      multiplier (> 0) of kr_delta_phi
     cap/theta_min                                             floor of kr_theta
     cap/phi_max                                               cap of kr_delta_phi
-    edge/<pctl_edges|mx_edges|depth_edges|spread_edges>/<i>   quantiser edges fitted by the
-                                                              learning loop (cond_key bins)
+    edge/<pctl_edges|mx_edges|...|cancel_edges>/<i>           quantiser edges fitted by the
+                                                              learning loop (cond_key bins;
+                                                              every ContextConfig field)
 
 The rows of the highest version among `patch/` and `cap/` keys form the active set. Applied
 exactly as DESIGN.md's rule: theta' = max(theta_min, theta + sum dtheta) (and <= 1),
@@ -31,7 +32,7 @@ from lotus_core.signals.context import CondKeyError, canonical_cond_key, matches
 PATCH_PREFIX = "patch/"
 CAP_PREFIX = "cap/"
 EDGE_PREFIX = "edge/"
-EDGE_NAMES = ("pctl_edges", "mx_edges", "depth_edges", "spread_edges")
+EDGE_NAMES = tuple(ContextConfig.model_fields)  # pctl, mx, depth, spread, the book/tape edges
 FIELDS = ("theta_delta", "phi_mult")
 
 

@@ -23,6 +23,15 @@ and how hard it is to find:
 - `noise` — `normal`, `student_t` (3 degrees of freedom, heavy tails) or `hour_clustered`
   (a shock shared by every window of an hour).
 
+The book and tape columns (book imbalance at 1/5/10 levels, flow, aggressor run length,
+microprice drift, basis, OI change, trend efficiency, cancel rate) come from a second seeded
+stream, so the older columns are the same draws as before they existed. The aligned book
+imbalance (direction * book_imb_5) is in its top tercile (>= 1/3) a third of the time, or,
+with `confound_book`, with the same confounded propensity as high OI (the `propensity`
+kinds then apply to it: set it for a `bimb_with` spec and its null); the aligned flow
+tracks it `decoy_agreement` of the time (the decoy of a book effect); the rest is noise
+around them.
+
 `planted_truth(spec)` is the true uplift of `spec.planted_rule` (the estimand of the lesson
 the learner should find). Deterministic for a seed.
 """
@@ -41,10 +50,11 @@ from lotus_core.signals.ids import window_ids
 
 PLANTED = "planted_v1"
 OI_HIGH = 2 / 3
+BIMB_WITH = 1 / 3  # aligned book imbalance (in [-1, 1]) in its top tercile
 TOP_QUINTILE = 0.8
 COINS = ("BTC", "ETH", "SOL")
 
-Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "none"]
+Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "bimb_with", "none"]
 Outcome = Literal["additive", "nonadditive"]
 Propensity = Literal["literal", "nonlinear", "positivity"]
 Noise = Literal["normal", "student_t", "hour_clustered"]
@@ -53,6 +63,7 @@ RULES: dict[str, str] = {
     "oi_hi": "oi_pctl_bin=hi",
     "oi_top_quintile": "oi_pctl_bin=hi",
     "oi_hi_and_funding_hi": "funding_pctl_bin=hi&oi_pctl_bin=hi",
+    "bimb_with": "bimb5_bin=with",
     "none": "oi_pctl_bin=hi",
 }
 
@@ -78,6 +89,7 @@ class WindowSpec:
     cold_start_bps: float = 0.0  # ... and this much extra return (an artefact of the hour)
     cold_start_columns: tuple[str, ...] = ("rv_pctl", "oi_pctl", "funding_pctl")
     vanish_from_day: int | None = None  # the planted effect is gone from this day index on
+    confound_book: bool = False  # the book imbalance follows high OI's propensity
 
     @property
     def planted_rule(self) -> str:
@@ -125,7 +137,10 @@ def _noise(spec: WindowSpec, rng: np.random.Generator, hour: np.ndarray) -> np.n
     return rng.normal(0.0, spec.noise_bps, n)
 
 
-def _effect(spec: WindowSpec, oi: np.ndarray, fund_high: np.ndarray) -> np.ndarray:
+def _effect(spec: WindowSpec, oi: np.ndarray, fund_high: np.ndarray,
+            bimb_with: np.ndarray) -> np.ndarray:
+    if spec.effect == "bimb_with":
+        return bimb_with.astype(np.float64)
     if spec.effect == "oi_hi":
         return (oi >= OI_HIGH).astype(np.float64)
     if spec.effect == "oi_top_quintile":
@@ -135,10 +150,49 @@ def _effect(spec: WindowSpec, oi: np.ndarray, fund_high: np.ndarray) -> np.ndarr
     return np.zeros(len(oi))
 
 
+def _split_uniform(rng: np.random.Generator, top: np.ndarray, cut: float) -> np.ndarray:
+    """Uniform on [cut, 1] where `top`, else on [-1, cut)."""
+    n = len(top)
+    return np.where(top, rng.uniform(cut, 1.0, n), rng.uniform(-1.0, cut, n))
+
+
+def _book_tape(spec: WindowSpec, rng: np.random.Generator, trend: np.ndarray,
+               cell: np.ndarray, hbar: np.ndarray) -> dict[str, np.ndarray]:
+    """Aligned (direction-free) book and tape values and the non-directional ones; see the
+    module docstring. `bimb_with` marks the planted book context."""
+    n = len(trend)
+    p_with = _p_oi_high(spec, trend, cell, hbar) if spec.confound_book else np.full(n, 1 / 3)
+    bimb_with = rng.random(n) < p_with
+    bimb5 = _split_uniform(rng, bimb_with, BIMB_WITH)
+    agree = 0.0 if spec.effect == "oi_hi_and_funding_hi" else spec.decoy_agreement
+    flow_with = np.where(rng.random(n) < agree, bimb_with, rng.random(n) < 1 / 3)
+    flow = _split_uniform(rng, flow_with, BIMB_WITH)
+    bimb1 = np.clip(bimb5 + rng.normal(0.0, 0.3, n), -1.0, 1.0)
+    return {
+        "bimb_with": bimb_with,
+        "book_imb_1": bimb1,
+        "book_imb_5": bimb5,
+        "book_imb_10": np.clip(0.7 * bimb5 + rng.normal(0.0, 0.2, n), -1.0, 1.0),
+        "flow": flow,
+        "aggr_runlen": np.round(4.0 * flow + rng.normal(0.0, 1.5, n)),
+        "microprice_drift_bps": 0.05 * bimb1 + rng.normal(0.0, 0.01, n),
+        "basis_bps": rng.normal(0.0, 2.0, n),
+        "oi_delta": rng.normal(0.0, 2e-4, n),
+        "trend_eff": rng.beta(2.0, 12.0, n),
+        "cancel_rate": rng.exponential(0.02, n),
+    }
+
+
+ALIGNED_COLUMNS = ("book_imb_1", "book_imb_5", "book_imb_10", "flow", "aggr_runlen",
+                   "microprice_drift_bps")
+BOOK_TAPE_COLUMNS = (*ALIGNED_COLUMNS, "basis_bps", "oi_delta", "trend_eff", "cancel_rate")
+
+
 def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
     """One row per window: ids, context columns, `net_ret_bps`, `hit`, MFE/MAE, and
     `planted` (the true effect on that window in bps, for checks only)."""
     rng = np.random.default_rng(seed)
+    rng_bt = np.random.default_rng((seed, 17))  # the book/tape stream (module docstring)
     d0 = date.fromisoformat(spec.start)
     frames = []
     interaction = spec.effect == "oi_hi_and_funding_hi"
@@ -159,9 +213,10 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         agree = 0.0 if interaction else spec.decoy_agreement
         fund_high = np.where(rng.random(n) < agree, oi_high, rng.random(n) < 1 / 3)
         fund = np.where(fund_high, rng.uniform(OI_HIGH, 1.0, n), rng.uniform(0, OI_HIGH, n))
+        bt = _book_tape(spec, rng_bt, trend, (trend & us).astype(float), hbar)
         active = spec.vanish_from_day is None or d < spec.vanish_from_day
         planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) \
-            * _effect(spec, oi, fund_high)
+            * _effect(spec, oi, fund_high, bt.pop("bimb_with"))
         surface = 0.0
         if spec.outcome == "nonadditive":  # not representable by an additive model
             surface = spec.surface_bps * ((trend != us) - 0.5)
@@ -190,6 +245,9 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
             "planted": planted,
             "date": day.isoformat(),
         })
+        sign = frame["direction"].to_numpy(dtype=np.float64)
+        for column in BOOK_TAPE_COLUMNS:  # aligned draws -> the raw, signed columns
+            frame[column] = bt[column] * sign if column in ALIGNED_COLUMNS else bt[column]
         for column in spec.cold_start_columns:
             frame.loc[cold, column] = np.nan
         frames.append(frame)

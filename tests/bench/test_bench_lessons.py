@@ -47,3 +47,17 @@ def test_drlearner_agrees_on_three_rules(small):
         assert r["agree"], r
     speed = bench.speed_ratio(run, rows)
     assert speed["ratio_plain"] > 0
+
+
+def test_the_packaged_shape_is_the_learning_vocabulary():
+    from lotus_core.learning.config import MAX_FEATURES, MAX_LITERALS
+    from lotus_core.signals.context import LITERALS
+
+    sizes, names = bench.packaged_sizes()
+    assert set(CFG.quantizer.features) <= set(names) and len(names) == MAX_FEATURES
+    assert sizes == [len(LITERALS[f]) for f in names] and sizes == sorted(sizes, reverse=True)
+    assert sum(len(LITERALS[f]) for f in CFG.quantizer.features) < sum(sizes) <= MAX_LITERALS
+    units = bench.generate(2_000, days=14, seed=5, sizes=sizes)
+    assert [len(v) for v in units.values] == sizes
+    # f2 of 4 values: the enumerated truth of f0 = a weighs each value of f2 a quarter
+    assert bench.f0_other_truth(4) != bench.f0_other_truth(3) < 0

@@ -241,3 +241,30 @@ def test_priors_parse_newest_version_and_reject_malformed_keys():
         ("*", "*", "regime=chop"), ("sweep_flow_v1", "BTC", "oi_pctl_bin=hi&session=us")]
     assert len(p.rejected) == 3
     assert parse_priors([]).version == 0
+
+
+def test_signal_events_carry_every_literal_input_and_score_with_the_priors_edges(
+        tape, history, scored):
+    """Learning quantises signal_events rows with edges fitted on them; scoring the day with
+    those edges (as priors rows) gives every window the same literals (nightly and live
+    both run score_day)."""
+    from lotus_core.learning.config import load_learning
+    from lotus_core.learning.quantize import fit_quantizer
+    from lotus_core.signals.context import CONTEXT_COLUMNS, literals
+
+    ev = scored.events
+    assert set(CONTEXT_COLUMNS) <= set(ev.columns)
+    q = fit_quantizer(ev, load_learning().quantizer, load_scoring().context)
+    assert {"bimb5_edges", "flow_edges", "cancel_edges"} <= set(q.fitted)
+    rows = [{"key": k, "version": 3, "value": v} for k, v in q.edge_keys().items()]
+    rows.append({"key": "patch/*/*/bimb5_bin=with/theta_delta", "version": 3, "value": 0.02})
+    priors = parse_priors(rows)
+    again = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), history=history,
+                      dsi=constant_dsi(tape, 0.5), priors=priors).events
+    learned = q.literals(ev)
+    for key, (_, row) in zip(again["cond_key"], learned.iterrows(), strict=True):
+        lits = dict(parse_cond_key(key))
+        assert all(lits[f] == row[f] for f in q.features), (key, row.to_dict())
+    with_book = (literals(ev, q.context_config())["bimb5_bin"] == "with").to_numpy()
+    assert 0 < with_book.sum() < len(ev)
+    assert ((again["prior_patches"] > 0).to_numpy() == with_book).all()
