@@ -290,11 +290,14 @@ def _cpu() -> float:
 
 
 def run_seed(seed: int, size: Size, resamples: int, log: Callable[[str], None] = print,
-             workdir: Path | None = None) -> dict[str, Any]:
+             workdir: Path | None = None,
+             kinds: Sequence[str] = ("planted", "null")) -> dict[str, Any]:
     from lotus_core.synth import default_spec, null_spec
 
     out: dict[str, Any] = {"seed": seed}
-    for kind, spec in (("planted", default_spec()), ("null", null_spec())):
+    specs = {"planted": default_spec(), "null": null_spec()}
+    for kind in kinds:
+        spec = specs[kind]
         with tempfile.TemporaryDirectory(prefix=f"closed_loop_{kind}_{seed}_",
                                          dir=workdir) as tmp:
             r = run_market(Path(tmp), spec, seed, size)
@@ -381,6 +384,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--hours", type=_hours, default=(0, 24), help="UTC hours of each day, e.g. 0-24")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
     ap.add_argument("--resamples", type=int, default=2000)
+    ap.add_argument("--markets", default="planted,null",
+                    help="which of each seed's two markets to run (split them over processes "
+                    "with --json, then summarise with --from-json)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
     ap.add_argument("--from-json", type=Path, nargs="+",
@@ -394,23 +400,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     if args.from_json:
         lines = [x for p in args.from_json for x in p.read_text().splitlines() if x.strip()]
+        by_seed: dict[int, dict[str, Any]] = {}
         for line in lines:
             r = json.loads(line)
             for kind in ("planted", "null"):
-                r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
-            results.append(r)
+                if kind in r:
+                    r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
+            by_seed.setdefault(r["seed"], {}).update(r)
+        results = [r for _, r in sorted(by_seed.items()) if "planted" in r and "null" in r]
         size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
                     tuple(results[0]["size"]["coins"]))
     else:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            r = run_seed(seed, size, args.resamples)
+            r = run_seed(seed, size, args.resamples, kinds=args.markets.split(","))
             r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
             r["load"] = list(os.getloadavg())
             results.append(r)
             if args.json:
                 with args.json.open("a") as f:
                     f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
-                                                for k in ("planted", "null")}}) + "\n")
+                                                for k in ("planted", "null") if k in r}}) + "\n")
+    if any("planted" not in r or "null" not in r for r in results):
+        print("(one market per seed run: summarise both with --from-json)")
+        return {"results": results}
     s = summarise(results, args.resamples)
     table = markdown(results, s, size)
     cpu = sum(r[k]["cpu_s"] for r in results for k in ("planted", "null"))
