@@ -428,13 +428,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu = sum(r[k]["cpu_s"] for r in results for k in ("planted", "null"))
     wall = sum(r[k]["wall_s"] for r in results for k in ("planted", "null"))
     loads = [r.get("load", [float("nan")])[0] for r in results]
-    cmd = (f"nice -n 10 python -m bench.closed_loop --seeds {len(results)} --first-seed "
+    cmd = (f"python -m bench.closed_loop --seeds {len(results)} --first-seed "
            f"{results[0]['seed'] if results else args.first_seed} --days {size.days} --hours "
            f"{size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
     header = (f"_Command: `{cmd}`. {len(results)} seeds x 2 markets, {cpu / 60:.1f} min CPU "
               f"(this process, `getrusage`), {wall / 60:.1f} min wall on a shared machine "
-              f"(load average {load0[0]:.1f} at start, {', '.join(f'{x:.1f}' for x in loads)} "
-              f"after each seed); started {started:%Y-%m-%d %H:%M} UTC on {machine()}._")
+              f"(1-min load average {', '.join(f'{x:.1f}' for x in loads)} after each seed"
+              + ("" if args.from_json else f", {load0[0]:.1f} at start") + "); "
+              + (f"summarised {started:%Y-%m-%d %H:%M} UTC from {len(args.from_json)} saved "
+                 "run file(s) (markets run as separate processes with --markets)"
+                 if args.from_json else f"started {started:%Y-%m-%d %H:%M} UTC")
+              + f" on {machine()}._")
     print(header + "\n\n" + table)
     if not args.no_write and results:
         _write_doc(header + "\n\n" + table)
