@@ -331,8 +331,8 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
     rows = ["| seed | market | planted lesson learned (last night, in force next day) | "
             "planted-looking, any night | decoy `funding_pctl_bin=hi`, any night | "
             "published without -> with | changed | mean net without -> with (bps) | "
-            "paired diff [95 % CI] (bps) | CPU / wall (min) |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "paired diff [95 % CI] (bps) | CPU / wall (min) | every active lesson, last night |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for kind in ("planted", "null"):
             m, p = r[kind], r[kind]["paired"]
@@ -345,7 +345,7 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
                 f"{'; '.join(m['decoy_any_night']) or 'none'} | {p['n_without']} -> "
                 f"{p['n_with']} | {p['n_changed']} | {p['without_bps']:+.2f} -> "
                 f"{p['with_bps']:+.2f} | {_fmt_ci(p)} | {m['cpu_s'] / 60:.1f} / "
-                f"{m['wall_s'] / 60:.1f} |")
+                f"{m['wall_s'] / 60:.1f} | {'; '.join(m['active_last_night']) or 'none'} |")
     summ = ["| market | planted lesson learned | planted-looking (any night) | pooled paired "
             "diff [95 % hour-bootstrap CI] (bps) | mean of per-seed diffs [95 % t CI] (bps) |",
             "|---|---|---|---|---|"]
