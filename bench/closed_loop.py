@@ -20,8 +20,8 @@ Judged per market:
   draws, so only the priors differ. Interval: hour-block bootstrap (the day's hours resampled
   with replacement, both arms together), percentile, 95 %.
 
-Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 6]
-                                              [--hours 0-24] [--coins BTC,ETH,SOL]
+Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 5]
+                                              [--hours 0-8] [--coins BTC,ETH,SOL]
                                               [--resamples 2000] [--no-write] [--json PATH]
 `--days` counts the scored day (days-1 nights learn). Writes docs/validity.md (between its
 `bench:closed_loop` markers) and the `closed_loop` section of BENCHMARKS.md.
@@ -65,8 +65,8 @@ paper trades, executor scores, loop report, detector cards) cannot change what i
 class Size:
     """How much market each run generates: `days` includes the scored day."""
 
-    days: int = 6
-    hours: tuple[int, int] = (0, 24)
+    days: int = 5
+    hours: tuple[int, int] = (0, 8)
     coins: tuple[str, ...] = ("BTC", "ETH", "SOL")
 
     @property
@@ -352,8 +352,10 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
     for kind in ("planted", "null"):
         k = s[kind]
         m, lo, hi = k["seeds_t"]
+        seeds_ci = (f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo)
+                    else f"{m:+.2f} (one seed: no interval)")
         summ.append(f"| {kind} | {k['learned']}/{k['n']} | {k['planted_looking']}/{k['n']} | "
-                    f"{_fmt_ci(k['pooled'])} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] |")
+                    f"{_fmt_ci(k['pooled'])} | {seeds_ci} |")
     return "\n".join([f"Size: {size.text()}; effect and trigger rate: the generator's defaults.",
                       "", *summ, "", *rows]) + "\n"
 
@@ -380,8 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=1)
-    ap.add_argument("--days", type=int, default=6, help="days generated, the last one scored")
-    ap.add_argument("--hours", type=_hours, default=(0, 24), help="UTC hours of each day, e.g. 0-24")
+    ap.add_argument("--days", type=int, default=5, help="days generated, the last one scored")
+    ap.add_argument("--hours", type=_hours, default=(0, 8), help="UTC hours of each day, e.g. 0-24")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--markets", default="planted,null",
@@ -432,7 +434,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            f"{results[0]['seed'] if results else args.first_seed} --days {size.days} --hours "
            f"{size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
     header = (f"_Command: `{cmd}`. {len(results)} seeds x 2 markets, {cpu / 60:.1f} min CPU "
-              f"(this process, `getrusage`), {wall / 60:.1f} min wall on a shared machine "
+              f"(`getrusage`, summed over markets), {wall / 60:.1f} min wall summed over markets on a "
+              f"shared machine "
               f"(1-min load average {', '.join(f'{x:.1f}' for x in loads)} after each seed"
               + ("" if args.from_json else f", {load0[0]:.1f} at start") + "); "
               + (f"summarised {started:%Y-%m-%d %H:%M} UTC from {len(args.from_json)} saved "
