@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons", "bench.dm",
-              "bench.trader"]
+              "bench.trader", "bench.closed_loop"]
 
 
 def main() -> None:

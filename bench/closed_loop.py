@@ -1,0 +1,455 @@
+# ruff: noqa: E501  (the Markdown table rows below are long on purpose)
+"""The closed loop through the real Dagster pipeline, with controls (issue 13).
+
+For each seed, two generated markets that differ only in the planted effect: the generator's
+default spec (`default_spec()`: +8 bps over 60 s after a sweep-then-stall under high OI, 3
+triggers per coin-hour, a funding decoy that tracks OI 80 % of the time) and its null twin
+(`null_spec()`: the same patterns and decoy, no effect). Days 1..k are materialised (MicroTape,
+DSI, signals, outcomes, lessons, braids, priors), then day k+1 is scored with the priors those
+nights compiled and, in a copy of the home with no priors, without them.
+
+Judged per market:
+- planted lesson: the last night activates a lesson of `sweep_stall_v1` whose rule names the
+  planted context literally (`oi_pctl_bin=hi`) with a positive uplift, and it is in force on
+  day k+1;
+- planted-looking (null control): any night activates a lesson of any detector naming
+  `oi_pctl_bin=hi` with a positive uplift;
+- next day: paired comparison over the scored day's windows. The statistic is the mean net
+  return (60 s, bps) of the published windows with the priors minus that of the same day's
+  published windows without them; both arms are the same windows, outcomes and exploration
+  draws, so only the priors differ. Interval: hour-block bootstrap (the day's hours resampled
+  with replacement, both arms together), percentile, 95 %.
+
+Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 5]
+                                              [--hours 0-8] [--coins BTC,ETH,SOL]
+                                              [--resamples 2000] [--no-write] [--json PATH]
+`--days` counts the scored day (days-1 nights learn). Writes docs/validity.md (between its
+`bench:closed_loop` markers) and the `closed_loop` section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DETECTOR = "sweep_stall_v1"
+PLANTED = ("oi_pctl_bin", "hi")
+DECOY = ("funding_pctl_bin", "hi")
+HORIZON_S = 60
+START = date(2026, 2, 2)
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+LOOP_ASSETS = ["raw_feed", "microtape_frames", "dsi_experts", "dsi_annotations",
+               "detector_windows", "detector_audits", "detector_audit_status", "signal_events",
+               "curator_log", "curator_kpis", "meta_signals", "signal_eval", "lesson_atoms",
+               "lessons", "watchdog_alerts", "braids", "meta_braids", "active_priors"]
+"""Every asset upstream of the next day's priors; the trading assets downstream of them (DM,
+paper trades, executor scores, loop report, detector cards) cannot change what is learned."""
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much market each run generates: `days` includes the scored day."""
+
+    days: int = 5
+    hours: tuple[int, int] = (0, 8)
+    coins: tuple[str, ...] = ("BTC", "ETH", "SOL")
+
+    @property
+    def dates(self) -> list[str]:
+        return [(START + timedelta(days=i)).isoformat() for i in range(self.days)]
+
+    def text(self) -> str:
+        return (f"{self.days - 1} learning days + 1 scored day x {self.hours[1] - self.hours[0]} h "
+                f"x {len(self.coins)} coins")
+
+
+def names_literal(rule: str, literal: tuple[str, str]) -> bool:
+    from lotus_core.signals.context import parse_cond_key
+
+    return literal in parse_cond_key(rule)
+
+
+def planted_lessons(lessons: pd.DataFrame, detector: str | None = DETECTOR,
+                    literal: tuple[str, str] = PLANTED) -> pd.DataFrame:
+    """Active lessons naming `literal` with a positive uplift (of `detector`, or any if None)."""
+    act = lessons[(lessons["state"] == "active") & (lessons["uplift_bps"] > 0)]
+    if detector is not None:
+        act = act[act["detector_id"] == detector]
+    return act[[names_literal(r, literal) for r in act["rule"]]]
+
+
+# --- the paired comparison ------------------------------------------------------------------
+
+
+def _hour_sums(pairs: pd.DataFrame) -> np.ndarray:
+    """Per hour block: [sum y with, n with, sum y without, n without] (H x 4)."""
+    hour = (pairs["ts_ms"].to_numpy() // 3_600_000).astype(np.int64)
+    y = pairs["net_ret_bps"].to_numpy(dtype=np.float64)
+    a = pairs["pub_with"].to_numpy(dtype=bool)
+    b = pairs["pub_without"].to_numpy(dtype=bool)
+    cols = np.stack([np.where(a, y, 0.0), a.astype(float), np.where(b, y, 0.0),
+                     b.astype(float)], axis=1)
+    _, inv = np.unique(hour, return_inverse=True)
+    out = np.zeros((inv.max() + 1 if len(inv) else 0, 4))
+    np.add.at(out, inv, cols)
+    return out
+
+
+def _diff(t: np.ndarray) -> np.ndarray:
+    """Mean published return with minus without, from summed columns (... x 4)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return t[..., 0] / t[..., 1] - t[..., 2] / t[..., 3]
+
+
+def paired_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 0.95,
+              seed: int = 13) -> dict[str, Any]:
+    """The paired difference of mean published net return (with - without priors) and its
+    hour-block bootstrap interval; several groups (seeds) are resampled within each group and
+    pooled (each group keeps its own hours)."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(4)
+    boot = np.zeros((resamples, 4))
+    n_changed = 0
+    for pairs in groups:
+        sums = _hour_sums(pairs)
+        if len(sums) == 0:
+            continue
+        total += sums.sum(axis=0)
+        counts = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=resamples)
+        boot += counts @ sums
+        n_changed += int((pairs["pub_with"] != pairs["pub_without"]).sum())
+    d = float(_diff(total))
+    bs = _diff(boot)
+    bs = bs[np.isfinite(bs)]
+    a = (1 - ci) / 2
+    lo, hi = (np.quantile(bs, [a, 1 - a]) if len(bs) else (np.nan, np.nan))
+    return {"diff_bps": d, "lo": float(lo), "hi": float(hi), "ci": ci,
+            "with_bps": float(total[0] / total[1]) if total[1] else float("nan"),
+            "without_bps": float(total[2] / total[3]) if total[3] else float("nan"),
+            "n_with": int(total[1]), "n_without": int(total[3]), "n_changed": n_changed,
+            "resamples": resamples}
+
+
+def t_ci(xs: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of per-seed figures (seeds as the unit)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in xs if np.isfinite(v)], dtype=float)
+    if len(x) < 2:
+        m = float(x.mean()) if len(x) else float("nan")
+        return m, float("nan"), float("nan")
+    m, se = float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+    q = float(stats.t.ppf(0.5 + ci / 2, len(x) - 1))
+    return m, m - q * se, m + q * se
+
+
+# --- one market through the real pipeline ---------------------------------------------------
+
+
+def materialise(settings: Any, instance: Any, day: str, selection: list[str] | None = None) -> None:
+    import dagster as dg
+
+    from lotus_assets.definitions import ASSETS, build_resources
+
+    result = dg.materialize(ASSETS, partition_key=day, instance=instance,
+                            resources=build_resources(settings), selection=selection,
+                            raise_on_error=False)
+    if not result.success:
+        errs = [str(e.step_failure_data.error and e.step_failure_data.error.message)
+                for e in result.all_events if e.is_step_failure]
+        raise RuntimeError(f"materialising {day} failed: {errs}")
+
+
+def _settings(home: Path, feed: Path) -> Any:
+    from lotus_core.config import load_settings
+
+    return load_settings(overrides={"home": str(home), "feed_dir": str(feed),
+                                    "verify_manifest": False}, env={})
+
+
+@contextmanager
+def built_market(root: Path, spec: Any, seed: int, size: Size,
+                 selection: list[str] | None = LOOP_ASSETS) -> Iterator[tuple[Any, Any]]:
+    """Generate the market and materialise every day in order (the `selection`, None = every
+    asset); yields (settings, instance)."""
+    import dagster as dg
+
+    from lotus_core.synth import generate_days
+
+    feed = root / "feed"
+    generate_days(feed, START, size.days, list(size.coins), seed=seed, spec=spec,
+                  hours=size.hours)
+    settings = _settings(root / "home", feed)
+    (root / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+        for day in size.dates:
+            materialise(settings, instance, day, selection)
+        yield settings, instance
+
+
+def score_without_priors(settings: Any, instance: Any, day: str, home: Path) -> pd.DataFrame:
+    """`day`'s signal_events re-scored in a copy of the home whose fabric holds no priors."""
+    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.lake import Lake
+
+    shutil.copytree(settings.home, home)
+    bare = _settings(home, Path(settings.feed_dir))
+    with Fabric.open(bare.fabric) as fabric, fabric.transaction() as tx:
+        tx.execute("DELETE FROM sig_priors")
+    materialise(bare, instance, day, selection=["signal_events", "curator_log",
+                                                 "curator_kpis", "meta_signals"])
+    return Lake(bare.lake_dir).read("signal_events", day)
+
+
+def paired_windows(with_priors: pd.DataFrame, without: pd.DataFrame,
+                   outcome: pd.DataFrame) -> pd.DataFrame:
+    """One row per scored window with a settled 60 s outcome: both arms' publication."""
+    if list(with_priors["window_id"]) != list(without["window_id"]):
+        raise ValueError("the two arms scored different windows")
+    y = outcome[(outcome["horizon_s"] == HORIZON_S) & (outcome["status"] == "done")]
+    y = y.set_index("window_id")["net_ret_bps"]
+    pairs = pd.DataFrame({
+        "window_id": with_priors["window_id"].to_numpy(),
+        "ts_ms": with_priors["ts_ms"].to_numpy(),
+        "detector_id": with_priors["detector_id"].to_numpy(),
+        "cond_key": with_priors["cond_key"].to_numpy(),
+        "pub_with": with_priors["published"].to_numpy(dtype=bool),
+        "pub_without": without["published"].to_numpy(dtype=bool),
+        "sigma_with": with_priors["det_sigma"].to_numpy(),
+        "sigma_without": without["det_sigma"].to_numpy(),
+        "priors_ver": with_priors["priors_ver"].to_numpy(),
+    })
+    pairs["net_ret_bps"] = y.reindex(pairs["window_id"]).to_numpy()
+    return pairs[pairs["net_ret_bps"].notna()].reset_index(drop=True)
+
+
+def _rules(df: pd.DataFrame) -> list[str]:
+    return [f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)" for r in df.itertuples()]
+
+
+def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
+    """One market through the pipeline: what it learned and the paired next-day windows."""
+    from lotus_core.learning.priors_store import read_priors_for_date
+    from lotus_core.signals.context import parse_cond_key
+    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.lake import Lake
+
+    t0, r0 = time.perf_counter(), _cpu()
+    dates = size.dates
+    scored, last_night = dates[-1], dates[-2]
+    with built_market(root, spec, seed, size) as (settings, instance):
+        lake = Lake(settings.lake_dir)
+        nights = {d: lake.read("lessons", d) for d in dates[:-1]}
+        with Fabric.open(settings.fabric) as fabric:
+            in_force = read_priors_for_date(fabric, scored)
+        keys = [(p.detector_id, p.cond_key) for p in in_force.patches]
+        pairs = paired_windows(lake.read("signal_events", scored),
+                               score_without_priors(settings, instance, scored, root / "bare"),
+                               lake.read("signal_eval", scored))
+    last = nights[last_night]
+    any_night = pd.concat(list(nights.values()), ignore_index=True)
+    planted_ctx = np.array([d == DETECTOR and PLANTED in parse_cond_key(k)
+                            for d, k in zip(pairs["detector_id"], pairs["cond_key"], strict=True)])
+    return {
+        "seed": seed,
+        "learned": _rules(planted_lessons(last)),
+        "in_force": any(d == DETECTOR and PLANTED in parse_cond_key(k) for d, k in keys),
+        "planted_looking_any_night": sorted(set(_rules(planted_lessons(any_night, None)))),
+        "decoy_any_night": sorted(set(_rules(planted_lessons(any_night, None, DECOY)))),
+        "active_last_night": _rules(last[last["state"] == "active"]),
+        "patches": len(keys),
+        "planted_windows": int(planted_ctx.sum()),
+        "pairs": pairs,
+        "cpu_s": _cpu() - r0,
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+# --- the bench ------------------------------------------------------------------------------
+
+
+def run_seed(seed: int, size: Size, resamples: int, log: Callable[[str], None] = print,
+             workdir: Path | None = None,
+             kinds: Sequence[str] = ("planted", "null")) -> dict[str, Any]:
+    from lotus_core.synth import default_spec, null_spec
+
+    out: dict[str, Any] = {"seed": seed}
+    specs = {"planted": default_spec(), "null": null_spec()}
+    for kind in kinds:
+        spec = specs[kind]
+        with tempfile.TemporaryDirectory(prefix=f"closed_loop_{kind}_{seed}_",
+                                         dir=workdir) as tmp:
+            r = run_market(Path(tmp), spec, seed, size)
+        r["paired"] = paired_ci([r["pairs"]], resamples, seed=seed)
+        out[kind] = r
+        log(f"seed {seed} {kind}: learned {r['learned']} in_force={r['in_force']} "
+            f"planted-looking {r['planted_looking_any_night']} paired {_fmt_ci(r['paired'])} "
+            f"cpu {r['cpu_s']:.0f} s wall {r['wall_s']:.0f} s load {os.getloadavg()[0]:.1f}")
+    return out
+
+
+def _fmt_ci(p: dict[str, Any]) -> str:
+    return f"{p['diff_bps']:+.2f} [{p['lo']:+.2f}, {p['hi']:+.2f}]"
+
+
+def summarise(results: Sequence[dict[str, Any]], resamples: int) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+    for kind in ("planted", "null"):
+        rs = [r[kind] for r in results]
+        s[kind] = {
+            "pooled": paired_ci([r["pairs"] for r in rs], resamples, seed=1),
+            "seeds_t": t_ci([r["paired"]["diff_bps"] for r in rs]),
+            "learned": sum(bool(r["learned"]) and r["in_force"] for r in rs),
+            "planted_looking": sum(bool(r["planted_looking_any_night"]) for r in rs),
+            "n": len(rs),
+        }
+    return s
+
+
+def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -> str:
+    rows = ["| seed | market | planted lesson learned (last night, in force next day) | "
+            "planted-looking, any night | decoy `funding_pctl_bin=hi`, any night | "
+            "published without -> with | changed | mean net without -> with (bps) | "
+            "paired diff [95 % CI] (bps) | CPU / wall (min) | every active lesson, last night |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for kind in ("planted", "null"):
+            m, p = r[kind], r[kind]["paired"]
+            learned = "; ".join(m["learned"]) or "no"
+            if m["learned"] and not m["in_force"]:
+                learned += " (not in force)"
+            rows.append(
+                f"| {r['seed']} | {kind} | {learned} | "
+                f"{'; '.join(m['planted_looking_any_night']) or 'none'} | "
+                f"{'; '.join(m['decoy_any_night']) or 'none'} | {p['n_without']} -> "
+                f"{p['n_with']} | {p['n_changed']} | {p['without_bps']:+.2f} -> "
+                f"{p['with_bps']:+.2f} | {_fmt_ci(p)} | {m['cpu_s'] / 60:.1f} / "
+                f"{m['wall_s'] / 60:.1f} | {'; '.join(m['active_last_night']) or 'none'} |")
+    summ = ["| market | planted lesson learned | planted-looking (any night) | pooled paired "
+            "diff [95 % hour-bootstrap CI] (bps) | mean of per-seed diffs [95 % t CI] (bps) |",
+            "|---|---|---|---|---|"]
+    for kind in ("planted", "null"):
+        k = s[kind]
+        m, lo, hi = k["seeds_t"]
+        seeds_ci = (f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo)
+                    else f"{m:+.2f} (one seed: no interval)")
+        summ.append(f"| {kind} | {k['learned']}/{k['n']} | {k['planted_looking']}/{k['n']} | "
+                    f"{_fmt_ci(k['pooled'])} | {seeds_ci} |")
+    return "\n".join([f"Size: {size.text()}; effect and trigger rate: the generator's defaults.",
+                      "", *summ, "", *rows]) + "\n"
+
+
+def _write_doc(body: str) -> None:
+    path = DOCS / "validity.md"
+    text = path.read_text()
+    block = f"<!-- bench:closed_loop -->\n{body.rstrip()}\n<!-- /bench:closed_loop -->"
+    pattern = re.compile(r"<!-- bench:closed_loop -->.*?<!-- /bench:closed_loop -->", re.S)
+    path.write_text(pattern.sub(lambda _: block, text) if pattern.search(text)
+                    else text.rstrip() + "\n\n" + block + "\n")
+
+
+def _hours(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not sep or not lo.isdigit() or not hi.isdigit() or not 0 <= int(lo) < int(hi) <= 24:
+        raise argparse.ArgumentTypeError(f"--hours: want START-END within 0-24, got {text!r}")
+    return int(lo), int(hi)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from bench.report import machine, write_section
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--days", type=int, default=5, help="days generated, the last one scored")
+    ap.add_argument("--hours", type=_hours, default=(0, 8), help="UTC hours of each day, e.g. 0-24")
+    ap.add_argument("--coins", default="BTC,ETH,SOL")
+    ap.add_argument("--resamples", type=int, default=2000)
+    ap.add_argument("--markets", default="planted,null",
+                    help="which of each seed's two markets to run (split them over processes "
+                    "with --json, then summarise with --from-json)")
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
+    ap.add_argument("--from-json", type=Path, nargs="+",
+                    help="summarise seeds saved by --json (one or more files), no runs")
+    args, _ = ap.parse_known_args(argv)  # bench.run passes its own arguments to every bench
+    if args.days < 3:
+        ap.error("--days: need >= 3 (two nights before anything may activate, then a scored day)")
+    size = Size(args.days, args.hours, tuple(c for c in args.coins.split(",") if c))
+    started = datetime.now(UTC)
+    load0 = os.getloadavg()
+    results: list[dict[str, Any]] = []
+    if args.from_json:
+        lines = [x for p in args.from_json for x in p.read_text().splitlines() if x.strip()]
+        by_seed: dict[int, dict[str, Any]] = {}
+        for line in lines:
+            r = json.loads(line)
+            for kind in ("planted", "null"):
+                if kind in r:
+                    r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
+            by_seed.setdefault(r["seed"], {}).update(r)
+        results = [r for _, r in sorted(by_seed.items()) if "planted" in r and "null" in r]
+        size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
+                    tuple(results[0]["size"]["coins"]))
+    else:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            r = run_seed(seed, size, args.resamples, kinds=args.markets.split(","))
+            r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
+            r["load"] = list(os.getloadavg())
+            results.append(r)
+            if args.json:
+                with args.json.open("a") as f:
+                    f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
+                                                for k in ("planted", "null") if k in r}}) + "\n")
+    if any("planted" not in r or "null" not in r for r in results):
+        print("(one market per seed run: summarise both with --from-json)")
+        return {"results": results}
+    s = summarise(results, args.resamples)
+    table = markdown(results, s, size)
+    cpu = sum(r[k]["cpu_s"] for r in results for k in ("planted", "null"))
+    wall = sum(r[k]["wall_s"] for r in results for k in ("planted", "null"))
+    loads = [r.get("load", [float("nan")])[0] for r in results]
+    cmd = (f"python -m bench.closed_loop --seeds {len(results)} --first-seed "
+           f"{results[0]['seed'] if results else args.first_seed} --days {size.days} --hours "
+           f"{size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
+    header = (f"_Command: `{cmd}`. {len(results)} seeds x 2 markets, {cpu / 60:.1f} min CPU "
+              f"(`getrusage`, summed over markets), {wall / 60:.1f} min wall summed over markets on a "
+              f"shared machine "
+              f"(1-min load average {', '.join(f'{x:.1f}' for x in loads)} after each seed"
+              + ("" if args.from_json else f", {load0[0]:.1f} at start") + "); "
+              + (f"summarised {started:%Y-%m-%d %H:%M} UTC from {len(args.from_json)} saved "
+                 "run file(s) (markets run as separate processes with --markets)"
+                 if args.from_json else f"started {started:%Y-%m-%d %H:%M} UTC")
+              + f" on {machine()}._")
+    print(header + "\n\n" + table)
+    if not args.no_write and results:
+        _write_doc(header + "\n\n" + table)
+        write_section("closed_loop", "## The closed loop with controls (issue 13)\n\n" + header
+                      + "\n\nDefinitions and reading: docs/validity.md, \"The real pipeline, "
+                      "with controls\".\n\n" + table)
+    return {"results": results, "summary": s}
+
+
+if __name__ == "__main__":
+    main()
