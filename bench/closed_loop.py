@@ -204,12 +204,12 @@ def built_market(root: Path, spec: Any, seed: int, size: Size,
 
 def score_without_priors(settings: Any, instance: Any, day: str, home: Path) -> pd.DataFrame:
     """`day`'s signal_events re-scored in a copy of the home whose fabric holds no priors."""
-    from lotus_core.store.fabric import Fabric
     from lotus_core.store.lake import Lake
+    from lotus_core.store.opsdb import OpsDb
 
     shutil.copytree(settings.home, home)
     bare = _settings(home, Path(settings.feed_dir))
-    with Fabric.open(bare.fabric) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(bare.fabric) as fabric, fabric.transaction() as tx:
         tx.execute("DELETE FROM sig_priors")
     materialise(bare, instance, day, selection=["signal_events", "curator_log",
                                                  "curator_kpis", "meta_signals"])
@@ -246,8 +246,8 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
     """One market through the pipeline: what it learned and the paired next-day windows."""
     from lotus_core.learning.priors_store import read_priors_for_date
     from lotus_core.signals.context import parse_cond_key
-    from lotus_core.store.fabric import Fabric
     from lotus_core.store.lake import Lake
+    from lotus_core.store.opsdb import OpsDb
 
     t0, r0 = time.perf_counter(), _cpu()
     dates = size.dates
@@ -255,7 +255,7 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
     with built_market(root, spec, seed, size) as (settings, instance):
         lake = Lake(settings.lake_dir)
         nights = {d: lake.read("lessons", d) for d in dates[:-1]}
-        with Fabric.open(settings.fabric) as fabric:
+        with OpsDb.open(settings.fabric) as fabric:
             in_force = read_priors_for_date(fabric, scored)
         keys = [(p.detector_id, p.cond_key) for p in in_force.patches]
         pairs = paired_windows(lake.read("signal_events", scored),

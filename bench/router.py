@@ -71,7 +71,7 @@ def phase_floor(key_dir: Path, n: int) -> dict:
 
 def phase_worker(url: str, key_dir: Path, start_at: float, name: str, batch: int) -> dict:
     """One router process: wait for the common start, drain, report its share."""
-    from lotus_core.fabric.connect import open_fabric
+    from lotus_core.fabric.connect import open_opsdb
     from lotus_core.fabric.contracts import contracts
     from lotus_core.fabric.keyring import Keyring
     from lotus_core.fabric.manifests import load_modules
@@ -80,7 +80,7 @@ def phase_worker(url: str, key_dir: Path, start_at: float, name: str, batch: int
     keys = Keyring(key_dir)
     keys.public_keys()
     contracts(), load_modules()  # compiled and cached before the clock starts
-    with open_fabric(url, migrate=False) as fabric:
+    with open_opsdb(url, migrate=False) as fabric:
         backend = None
         if fabric.dialect == "postgres":  # its server process, to count the server's CPU
             with fabric.transaction() as tx:
@@ -127,9 +127,9 @@ def _drop_pg(server: str, name: str) -> None:
 def measure_throughput(url: str, envs: list[tuple[str, dict]], key_dir: Path, workers: int,
                        batch: int) -> dict:
     from lotus_core.fabric.outbox import post_many_to_outbox
-    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.opsdb import OpsDb
 
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         per: dict[str, list[dict]] = {}
         for sender, env in envs:
             per.setdefault(sender, []).append(env)
@@ -171,13 +171,13 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
     from lotus_core.fabric.inbox import deliver_to_inbox
     from lotus_core.fabric.keyring import Keyring
     from lotus_core.fabric.signing import sign
-    from lotus_core.store.fabric import Fabric
-    from lotus_resources.fabric import FabricResource
+    from lotus_core.store.opsdb import OpsDb
+    from lotus_resources.opsdb import OpsDbResource
     from lotus_sensors.inbox import INBOX_SENSORS
 
     keys = Keyring(key_dir)
     sensor = INBOX_SENSORS["sig"]
-    resources = {"fabric": FabricResource(url=url)}
+    resources = {"fabric": OpsDbResource(url=url)}
     inserted: dict[str, float] = {}
     seen: dict[str, float] = {}
     rng = random.Random(5)
@@ -185,7 +185,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
                  keys.private_key("sig")) for i in range(samples)]
 
     def writer() -> None:
-        with Fabric.open(url) as fabric:
+        with OpsDb.open(url) as fabric:
             for env in envs:
                 time.sleep(rng.uniform(0.02, 0.12))
                 with fabric.transaction() as tx:
@@ -195,7 +195,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
 
     tick_s = []
     with dg.DagsterInstance.ephemeral() as instance:
-        with Fabric.open(url) as fabric, fabric.transaction() as tx:
+        with OpsDb.open(url) as fabric, fabric.transaction() as tx:
             cursor = None if not tx.scalar("SELECT MAX(seq) FROM sig_inbox") else str(
                 tx.scalar("SELECT MAX(seq) FROM sig_inbox"))
         t = threading.Thread(target=writer)
@@ -267,9 +267,9 @@ def main() -> None:
             else:
                 url, drop = _fresh_pg(args.pg_dsn)
             try:
-                from lotus_core.store.fabric import Fabric
+                from lotus_core.store.opsdb import OpsDb
 
-                Fabric.open(url).close()
+                OpsDb.open(url).close()
                 lat = measure_latency(url, key_dir, args.samples)
             finally:
                 if drop:

@@ -19,8 +19,8 @@ from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.signals import load_scoring
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
-from lotus_resources.fabric import FabricResource
 from lotus_resources.lake import LakeResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
 TRAINING_DAYS = 7
@@ -38,7 +38,7 @@ def _history(lake: LakeResource, asset: str, day: str, days: int = TRAINING_DAYS
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _result(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
+def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
             keys: FabricKeysResource, name: str, passed: bool, detail: str,
             metadata: dict[str, object], subject: tuple[str, str] = ("module", "sig"),
             metrics: dict[str, float] | None = None) -> dg.AssetCheckResult:
@@ -64,7 +64,7 @@ CHECK_KW = {"blocking": False, "partitions_def": daily_partitions}
 
 @dg.asset_check(asset="raw_feed", description="Dead-letter rate of the day's feed lines "
                 f"<= {H.LIMITS.max_dead_letter_rate:.0%}.", **CHECK_KW)
-def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
+def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                               fabric_keys: FabricKeysResource,
                               raw_feed: pd.DataFrame) -> dg.AssetCheckResult:
     rate = H.dead_letter_rate(raw_feed)
@@ -78,7 +78,7 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Fa
                 f"{H.LIMITS.max_gap_rate:.0%}; NaN rate of key features <= "
                 f"{H.LIMITS.max_nan_rate:.0%}; stale frames (> {H.LIMITS.stale_ms} ms) <= "
                 f"{H.LIMITS.max_stale_rate:.0%}.", **CHECK_KW)
-def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
+def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
                              microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
     gaps = H.gap_rate(microtape_frames)
@@ -98,7 +98,7 @@ def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: Fab
                 f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi} (intraday seasonality: like "
                 "hours with like).", **CHECK_KW)
 def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
-                            fabric: FabricResource, fabric_keys: FabricKeysResource,
+                            fabric: OpsDbResource, fabric_keys: FabricKeysResource,
                             microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
     hist = H.same_hours(_history(lake, "microtape_frames", context.partition_key,
                                  columns=["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]),
@@ -118,7 +118,7 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
                 f"its publication rate is in [{H.LIMITS.min_publication_rate}, "
                 f"{H.LIMITS.max_publication_rate}].", **CHECK_KW)
 def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
-                                         fabric: FabricResource,
+                                         fabric: OpsDbResource,
                                          fabric_keys: FabricKeysResource,
                                          signal_events: pd.DataFrame) -> dg.AssetCheckResult:
     problems = []
@@ -140,7 +140,7 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                 f"hour within x{H.LIMITS.max_firing_ratio:g} of the training window.",
                 additional_deps=["microtape_frames"], **CHECK_KW)
 def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
-                 fabric: FabricResource, fabric_keys: FabricKeysResource,
+                 fabric: OpsDbResource, fabric_keys: FabricKeysResource,
                  signal_events: pd.DataFrame) -> dg.AssetCheckResult:
     day = context.partition_key
     hist = _history(lake, "signal_events", day, columns=["ts_ms", "detector_id", "det_sigma"])
@@ -175,7 +175,7 @@ def _days_before(day: str, days: int = TRAINING_DAYS) -> list[str]:
                 f"{H.LIMITS.hit_rate_z:g} binomial SDs below its expectation (the published "
                 f"hit rate of the previous {TRAINING_DAYS} days).", **CHECK_KW)
 def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
-                                      lake: LakeResource, fabric: FabricResource,
+                                      lake: LakeResource, fabric: OpsDbResource,
                                       fabric_keys: FabricKeysResource,
                                       signal_eval: pd.DataFrame) -> dg.AssetCheckResult:
     hist = _history(lake, "signal_eval", context.partition_key,
@@ -197,7 +197,7 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
 
 @dg.asset_check(asset="lessons", description="Every lesson has ci_lo <= uplift <= ci_hi; "
                 "every active lesson has p05 > 0.", **CHECK_KW)
-def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
+def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                      fabric_keys: FabricKeysResource,
                      lessons: pd.DataFrame) -> dg.AssetCheckResult:
     order_bad, p05_bad = H.ci_violations(lessons)
@@ -213,7 +213,7 @@ def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: FabricResou
 @dg.asset_check(asset="active_priors", description="Caps inside scoring.yaml's bounds; every "
                 "patch's |theta_delta| within learning.yaml's caps.max_abs_theta_delta and its "
                 "step from the previous version within caps.max_step_theta.", **CHECK_KW)
-def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: FabricResource,
+def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                          fabric_keys: FabricKeysResource,
                          active_priors: pd.DataFrame) -> dg.AssetCheckResult:
     kr, caps = load_scoring().kr, load_learning().caps

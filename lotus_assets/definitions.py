@@ -30,9 +30,9 @@ from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_resources.daemon import DaemonResource
 from lotus_resources.deploy import lake_root, with_deploy
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
 from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.backfill import backfill_definitions
@@ -58,7 +58,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "lake": lake,
         "lake_io": LakeIOManager(lake=lake),
-        "fabric": FabricResource(url=settings.fabric),
+        "fabric": OpsDbResource(url=settings.fabric),
         "feed": FeedSource(feed_dir=str(settings.feed_dir.resolve()),
                            verify_manifest=settings.verify_manifest),
         "fabric_keys": FabricKeysResource(key_dir=key_dir),

@@ -37,9 +37,9 @@ from lotus_core.trader.config import trader_settings
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
+from lotus_resources.opsdb import OpsDbResource
 
 TRAIN_DAYS = 7  # the history window the asset loads; settings may use fewer
 
@@ -121,7 +121,7 @@ def _empty_eval() -> pd.DataFrame:
     "ticket_json, ..., seq); paper_trades replays them to the same fills.",
 )
 def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-                 fabric: FabricResource, signal_events: pd.DataFrame,
+                 fabric: OpsDbResource, signal_events: pd.DataFrame,
                  microtape_frames: pd.DataFrame,
                  dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     settings = load_settings()

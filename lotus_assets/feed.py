@@ -8,8 +8,8 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.feed.summary import summarize_feed
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
+from lotus_resources.opsdb import OpsDbResource
 
 
 @dg.asset(
@@ -21,7 +21,7 @@ from lotus_resources.feed import FeedSource
     "channel and coin; refused lines go to the fabric's feed_dead_letter with a reason.",
 )
 def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
-             fabric: FabricResource) -> dg.Output[pd.DataFrame]:
+             fabric: OpsDbResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     parsed = feed.parse(day)
     with fabric.open() as store:

@@ -23,7 +23,7 @@ from lotus_core.learning.priors_store import (
 )
 from lotus_core.learning.snapshot import snapshot_rows
 from lotus_core.signals import load_scoring
-from lotus_resources.fabric import FabricResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
 WINDOW = load_learning().window_days
@@ -88,7 +88,7 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
           kinds={"parquet", "pandas"},
           description="Lessons the watchdog sunset tonight (out-of-sample p05 <= 0 or too "
           "little support on the newest day); each is also sent as a signed WATCHDOG_ALERT.")
-def watchdog_alerts(context: dg.AssetExecutionContext, fabric: FabricResource,
+def watchdog_alerts(context: dg.AssetExecutionContext, fabric: OpsDbResource,
                     fabric_keys: FabricKeysResource, lessons: pd.DataFrame) -> dg.Output:
     day = context.partition_key
     out = watchdog_alerts_of(lessons, day)
@@ -137,7 +137,7 @@ def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
           "bounded step from last night's set), written to the fabric's sig_priors as a new "
           "version (scoring tomorrow) and here as before/after rows.")
 def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
-                  fabric: FabricResource, braids: pd.DataFrame, meta_braids: pd.DataFrame,
+                  fabric: OpsDbResource, braids: pd.DataFrame, meta_braids: pd.DataFrame,
                   lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg = load_learning(config.learning_path)
     day = context.partition_key

@@ -19,7 +19,7 @@ from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
-from lotus_resources.fabric import FabricResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
 HISTORY_DAYS = load_scoring().history_days
@@ -109,7 +109,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         description="Scores the day's detector windows and curates what is published.",
     )
     def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
-                      fabric: FabricResource, fabric_keys: FabricKeysResource,
+                      fabric: OpsDbResource, fabric_keys: FabricKeysResource,
                       **inputs: pd.DataFrame) -> Iterator[dg.Output]:
         day = context.partition_key
         history = inputs["history"]

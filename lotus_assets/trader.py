@@ -30,9 +30,9 @@ from lotus_core.trader.nightly import day_metadata, paper_day, reports
 from lotus_core.trader.nightly import executor_scores as score_executors
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_core.trader.replay import decisions_from_table
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
+from lotus_resources.opsdb import OpsDbResource
 
 DECISIONS = "dm_decisions"
 
@@ -55,7 +55,7 @@ def _previous_day(day: str) -> str:
     "dm_decisions: the same fills.",
 )
 def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
-                 lake: LakeResource, fabric: FabricResource) -> dg.Output[pd.DataFrame]:
+                 lake: LakeResource, fabric: OpsDbResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     store = lake.get()
     decisions = (decisions_from_table(store.read(DECISIONS, day))
@@ -148,7 +148,7 @@ def exec_lessons(context: dg.AssetExecutionContext, paper_window: pd.DataFrame,
     "tr_priors as a new version (paper_trades uses it from tomorrow; `lotus priors "
     "rollback --module tr` reverts it). One row per braid with its fate.",
 )
-def tr_priors(context: dg.AssetExecutionContext, fabric: FabricResource,
+def tr_priors(context: dg.AssetExecutionContext, fabric: OpsDbResource,
               exec_lessons: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     cfg, _ = load_exec_learning()

@@ -50,7 +50,7 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
               help="Run in this terminal (Ctrl-C stops it) instead of detaching.")
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               help="LOTUS_HOME: pid file, log and keys (default: the settings' home).")
-@click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
+@click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
 @click.option("--loops", default="router", show_default=True,
@@ -140,7 +140,7 @@ def stop(ctx: click.Context, home: Path | None, timeout: float, as_json: bool) -
 @daemon.command("status")
 @click.option("--home", type=click.Path(path_type=Path, file_okay=False),
               help="LOTUS_HOME (default: the settings' home).")
-@click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
+@click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.option("--stale-after", type=click.FloatRange(min=1), default=STALE_AFTER_SEC,
               show_default=True,
               help="Seconds after which a heartbeat counts as stale.")

@@ -53,7 +53,7 @@ def up(ctx: click.Context, as_json: bool) -> None:
     """Migrate the fabric (PostgreSQL: module roles + row-level security) and create the
     Dagster instance's storage in DAGSTER_HOME (seeded from the profile's dagster.yaml)."""
     from lotus_cli.instance import get_instance
-    from lotus_core.deploy.up import prepare_fabric
+    from lotus_core.deploy.up import prepare_opsdb
 
     settings = _settings(ctx)
     if settings.deploy.executor == "celery" and not settings.fabric.startswith("postgres"):
@@ -61,7 +61,7 @@ def up(ctx: click.Context, as_json: bool) -> None:
             "the distributed profile needs the fabric on PostgreSQL (workers on other machines "
             f"cannot share {settings.fabric}); set LOTUS_FABRIC_URL=postgresql://...")
     body = _summary(settings)
-    body["fabric_up"] = prepare_fabric(settings.fabric).as_dict()
+    body["fabric_up"] = prepare_opsdb(settings.fabric).as_dict()
     instance = get_instance(settings)
     try:
         body["dagster"] = {"home": instance.root_directory,

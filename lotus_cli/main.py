@@ -108,10 +108,10 @@ def _print_summary(outcomes: list) -> None:
 @click.pass_context
 def dead_letters(ctx: click.Context, day: str | None, limit: int, as_json: bool) -> None:
     """Show refused feed lines and why (the fabric's feed_dead_letter)."""
-    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.opsdb import OpsDb
 
     settings = _settings(ctx)
-    fabric = Fabric.open(settings.fabric)
+    fabric = OpsDb.open(settings.fabric)
     try:
         rows = fabric.dead_letters(day)[:limit]
         total = fabric.count_dead_letters(day)

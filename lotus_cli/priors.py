@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-_fabric_url = click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
+_fabric_url = click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 _as_json = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 _module = click.option("--module", type=click.Choice(["sig", "tr"]), default="sig",
                        show_default=True,
@@ -31,11 +31,11 @@ def _open(ctx: click.Context, fabric_url: str | None) -> Iterator[Any]:
     from lotus_cli.settings import cli_settings as _settings
     from lotus_core.learning.priors_store import PatchSetError, PriorsVersionError
     from lotus_core.store.errors import FabricError
-    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.opsdb import OpsDb
 
     settings = _settings(ctx, fabric_url=fabric_url)
     try:
-        with Fabric.open(settings.fabric) as fabric:
+        with OpsDb.open(settings.fabric) as fabric:
             yield fabric
     except (FabricError, PriorsVersionError, PatchSetError) as exc:
         raise click.ClickException(str(exc)) from exc

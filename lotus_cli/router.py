@@ -40,7 +40,7 @@ def router() -> None:
               help="Heartbeat component name (`lotus status` shows it).")
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
-@click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
+@click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.option("--no-migrate", is_flag=True,
               help="Connect without migrating (as the lotus_router role; the owner migrates).")
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON at the end.")
@@ -56,7 +56,7 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
     letters and outbox updates together, and delivery skips what an inbox already holds.
     """
     from lotus_cli.settings import cli_settings as _settings
-    from lotus_core.fabric.connect import open_fabric
+    from lotus_core.fabric.connect import open_opsdb
     from lotus_core.fabric.keyring import Keyring
 
     settings = _settings(ctx, fabric_url=fabric_url)
@@ -73,7 +73,7 @@ def run(ctx: click.Context, seconds: float | None, batches: int | None, until_id
                        f"dup {s.duplicates} in {s.seconds:.3f} s", err=True)
 
     try:
-        fabric = open_fabric(settings.fabric, migrate=not no_migrate)
+        fabric = open_opsdb(settings.fabric, migrate=not no_migrate)
     except FabricError as exc:
         raise click.ClickException(str(exc)) from exc
     try:

@@ -24,7 +24,7 @@ def _age(seconds: float | None) -> str:
 @click.option("--stale-after", type=click.FloatRange(min=1), default=STALE_AFTER_SEC,
               show_default=True,
               help="Seconds after which a component's last heartbeat counts as stale.")
-@click.option("--fabric-url", help="Fabric URL (default: the settings' fabric).")
+@click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: str | None) -> None:
     """Show the module fabric's health: per module ok/stale/unknown (by heartbeat age), inbox
@@ -34,7 +34,7 @@ def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: st
     from lotus_core.fabric.manifests import ManifestError, load_modules
     from lotus_core.fabric.status import fabric_status
     from lotus_core.store.errors import FabricError
-    from lotus_core.store.fabric import Fabric
+    from lotus_core.store.opsdb import OpsDb
 
     settings = _settings(ctx, fabric_url=fabric_url)
     try:
@@ -42,7 +42,7 @@ def status(ctx: click.Context, as_json: bool, stale_after: float, fabric_url: st
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        with Fabric.open(settings.fabric) as fabric:
+        with OpsDb.open(settings.fabric) as fabric:
             report = fabric_status(fabric, stale_after_sec=stale_after)
     except FabricError as exc:
         raise click.ClickException(str(exc)) from exc

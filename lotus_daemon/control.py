@@ -20,7 +20,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.status import health
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon import pidfile
 from lotus_daemon.loops.heartbeat import COMPONENT
 
@@ -135,7 +135,7 @@ def status(home: Path, fabric_url: str | None, *,
     if fabric_url is None:
         return out
     try:
-        with Fabric.open(fabric_url) as fabric:
+        with OpsDb.open(fabric_url) as fabric:
             beats = {b.component: b for b in read_heartbeats(fabric)}
     except Exception as exc:  # status still answers from the pid file
         out["fabric_error"] = f"{type(exc).__name__}: {exc}"

@@ -25,7 +25,7 @@ from typing import Any
 
 from lotus_core.config import ConfigError, load_settings
 from lotus_core.fabric.codec import utc_now
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import ROUTER
@@ -82,7 +82,7 @@ class Daemon:
         self._shutdown.set()
 
     def serve(self, on_ready: Any = None) -> None:
-        with open_fabric(self.fabric_url, migrate=self.migrate) as fabric:  # fails fast
+        with open_opsdb(self.fabric_url, migrate=self.migrate) as fabric:  # fails fast
             beat(fabric, COMPONENT, ROUTER, "starting", self.snapshot())
             for slot in [self.heart, *self.slots]:
                 self._start(slot)
@@ -113,7 +113,7 @@ class Daemon:
             beat(fabric, COMPONENT, ROUTER, status, self.snapshot())
         except Exception:
             try:
-                with open_fabric(self.fabric_url, migrate=False) as fresh:
+                with open_opsdb(self.fabric_url, migrate=False) as fresh:
                     beat(fresh, COMPONENT, ROUTER, status, self.snapshot())
             except Exception:
                 log.exception("daemon %s: could not write the last heartbeat", os.getpid())

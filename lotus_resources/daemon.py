@@ -17,7 +17,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.status import health
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_resources.router import LOTUS_MAIN
 
 DAEMON_COMPONENT = "daemon"  # lotus_daemon/loops/heartbeat.py
@@ -66,7 +66,7 @@ class DaemonResource(dg.ConfigurableResource):
 
     def heartbeat(self) -> dict[str, Any] | None:
         """The daemon's last heartbeat row, read straight from the fabric (cheap)."""
-        with Fabric.open(self.fabric_url) as fabric:
+        with OpsDb.open(self.fabric_url) as fabric:
             beats = [b for b in read_heartbeats(fabric) if b.component == DAEMON_COMPONENT]
         if not beats:
             return None
@@ -76,6 +76,6 @@ class DaemonResource(dg.ConfigurableResource):
 
     def health(self) -> str:
         """ok / stale / unknown, by the daemon's heartbeat (as `lotus status` judges)."""
-        with Fabric.open(self.fabric_url) as fabric:
+        with OpsDb.open(self.fabric_url) as fabric:
             beats = [b for b in read_heartbeats(fabric) if b.component == DAEMON_COMPONENT]
         return health(beats, utc_now(), self.stale_after_sec)

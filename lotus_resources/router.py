@@ -24,7 +24,7 @@ from lotus_core.fabric.defaults import ROUTER_NAME, STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.status import health
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.pidfile import pid_alive
 
 LOTUS_MAIN = "from lotus_cli.main import cli; cli()"  # `lotus` with this interpreter
@@ -69,7 +69,7 @@ class HeraldRouterResource(dg.ConfigurableResource):
         return proc.pid
 
     def _beats(self) -> list[Heartbeat]:
-        with Fabric.open(self.fabric_url) as fabric:
+        with OpsDb.open(self.fabric_url) as fabric:
             return [b for b in read_heartbeats(fabric) if b.component == self.name]
 
     def heartbeat(self) -> dict[str, Any] | None:

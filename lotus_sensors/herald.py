@@ -14,7 +14,7 @@ import dagster as dg
 
 from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE
 from lotus_core.fabric.router import RouterConfig, pending_due, run_router
-from lotus_resources.fabric import FabricResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource
 
 HERALD_WATCH_INTERVAL_SEC = 30
@@ -27,7 +27,7 @@ class HeraldRouteConfig(dg.Config):
 
 @dg.op(description="Route envelopes from every outbox until none is due (or max_seconds).")
 def route_outboxes(context: dg.OpExecutionContext, config: HeraldRouteConfig,
-                 fabric: FabricResource, fabric_keys: FabricKeysResource) -> None:
+                 fabric: OpsDbResource, fabric_keys: FabricKeysResource) -> None:
     cfg = RouterConfig(name="herald-job", batch_size=config.batch_size)
     with fabric.open() as fab:
         stats = run_router(fab, fabric_keys.keyring(), until_idle=True,
@@ -48,7 +48,7 @@ def herald_route_job() -> None:
            default_status=dg.DefaultSensorStatus.STOPPED,
            description="Start herald_route when outbox rows wait and no router "
                        "process beats.")
-def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: FabricResource,
+def herald_watch_sensor(context: dg.SensorEvaluationContext, fabric: OpsDbResource,
                         herald: HeraldRouterResource) -> dg.SensorResult:
     with fabric.open() as fab:
         due = pending_due(fab)

@@ -22,7 +22,7 @@ from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
-from lotus_resources.fabric import FabricResource
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
 INBOX_SENSOR_INTERVAL_SEC = 5  # one cheap indexed query per tick
@@ -53,7 +53,7 @@ def _build_inbox_job(module: str) -> dg.JobDefinition:
            retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
            description=f"Handle one row of {module}_inbox (its manifest handler) and mark it "
                        "consumed in the same transaction.")
-    def handle(context: dg.OpExecutionContext, config: InboxRowConfig, fabric: FabricResource,
+    def handle(context: dg.OpExecutionContext, config: InboxRowConfig, fabric: OpsDbResource,
                fabric_keys: FabricKeysResource) -> None:
         with fabric.open() as fab:
             outcome = handle_row(fab, module, config.seq, fabric_keys.keyring(),
@@ -93,7 +93,7 @@ def _build_inbox_sensor(module: str, job: dg.JobDefinition) -> dg.SensorDefiniti
                description=f"One {inbox_job_name(module)} run per new {module}_inbox row with a "
                            "handler (cursor: last seq seen; run_key: event_id).")
     def inbox_sensor(context: dg.SensorEvaluationContext,
-                     fabric: FabricResource) -> dg.SensorResult:
+                     fabric: OpsDbResource) -> dg.SensorResult:
         cursor = InboxCursor.parse(context.cursor)
         with fabric.open() as fab:
             scan = scan_inbox(fab, module, cursor, intents=handled_intents(module),

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import mask_dsn, sqlite_url
 
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,19 +71,19 @@ def fabric_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def fabric_sqlite(fabric_sqlite_url: str) -> Iterator[Fabric]:
-    with Fabric.open(fabric_sqlite_url) as fabric:
+def fabric_sqlite(fabric_sqlite_url: str) -> Iterator[OpsDb]:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         yield fabric
 
 
 @pytest.fixture
-def fabric_postgres(fabric_pg_dsn: str) -> Iterator[Fabric]:
-    with Fabric.open(fabric_pg_dsn) as fabric:
+def fabric_postgres(fabric_pg_dsn: str) -> Iterator[OpsDb]:
+    with OpsDb.open(fabric_pg_dsn) as fabric:
         yield fabric
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fabric(request: pytest.FixtureRequest) -> Fabric:
+def fabric(request: pytest.FixtureRequest) -> OpsDb:
     """An open, fully migrated fabric, once per backend."""
     return request.getfixturevalue(f"fabric_{request.param}")
 

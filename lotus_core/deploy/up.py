@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from lotus_core.fabric.security import apply_security, roles
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import mask_dsn
 
 
 @dataclass(frozen=True)
-class FabricUp:
+class OpsDbUp:
     url: str  # masked
     dialect: str
     security_statements: int  # 0 on SQLite (one local owner; no roles to separate)
@@ -21,10 +21,10 @@ class FabricUp:
         return asdict(self)
 
 
-def prepare_fabric(url: str) -> FabricUp:
+def prepare_opsdb(url: str) -> OpsDbUp:
     """Migrate the fabric at `url`; on PostgreSQL apply the module roles and RLS."""
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         if fabric.dialect != "postgres":
-            return FabricUp(mask_dsn(url), fabric.dialect, 0, ())
+            return OpsDbUp(mask_dsn(url), fabric.dialect, 0, ())
         applied = apply_security(fabric)
-        return FabricUp(mask_dsn(url), fabric.dialect, applied, roles())
+        return OpsDbUp(mask_dsn(url), fabric.dialect, applied, roles())

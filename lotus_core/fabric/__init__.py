@@ -1,7 +1,7 @@
 """The module fabric: per-module strands, inboxes, outboxes and priors, signed envelopes,
 the ledger, manifests and PostgreSQL row-level security (issue 5; docs/fabric.md).
 
-The API, one small module per job (every function takes an open `Fabric`, or a `Tx` to
+The API, one small module per job (every function takes an open `OpsDb`, or a `Tx` to
 join the caller's transaction, unless it says `tx`):
 
     envelope    build_envelope, validate_envelope, canonical_json, envelope_hash, EnvelopeError
@@ -17,7 +17,7 @@ join the caller's transaction, unless it says `tx`):
                 the one owner of the priors tables)
     manifests   load_modules (manifests + models.map.yaml, cross-checked)
     security    apply_security, security_statements (PostgreSQL)
-    connect     open_fabric(url, migrate=False) for module and router roles
+    connect     open_opsdb(url, migrate=False) for module and router roles
     examples    example_payload, example_envelope (valid, varied; for tests and benchmarks)
 
 Nothing here imports dagster: the daemon, the router and the sensors share it.

@@ -40,7 +40,7 @@ from lotus_core.fabric.strands import read_strand, update_strand, write_strand
 from lotus_core.learning.priors_store import priors_version, set_prior
 from lotus_core.store.connection import Tx
 from lotus_core.store.dialect import is_infrastructure_error, sql_dialect
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def _infra_error(exc: BaseException) -> bool:
 
 
 def handle_row(
-    fabric: Fabric,
+    fabric: OpsDb,
     module: str,
     seq: int,
     keys: Keyring,
@@ -283,7 +283,7 @@ def handle_row(
                                routing or load_modules().map.routing)
 
 
-def _record_failure(fabric: Fabric, module: str, row: BoxRow, error: str, now: datetime,
+def _record_failure(fabric: OpsDb, module: str, row: BoxRow, error: str, now: datetime,
                     routing: Routing) -> HandleOutcome:
     attempts = row.attempts + 1
     error = error[:2000]

@@ -51,7 +51,7 @@ from lotus_core.fabric.router_config import RouterConfig, RouteStats, default_ow
 from lotus_core.fabric.router_sql import _apply, _claim_sql, _marks
 from lotus_core.store.connection import Tx
 from lotus_core.store.dialect import ErrorKind, classify_error, sql_dialect
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 Clock = Callable[[], datetime]
 Keys = Keyring | Mapping[str, Ed25519PublicKey]
@@ -81,7 +81,7 @@ def _is_row_error(exc: BaseException) -> bool:
 class _Batch:
     """Claim, check and deliver one batch of one outbox, on either backend."""
 
-    def __init__(self, fabric: Fabric, module: str, keys: Keyring, models_map: ModelsMap,
+    def __init__(self, fabric: OpsDb, module: str, keys: Keyring, models_map: ModelsMap,
                  cfg: RouterConfig, routing: Routing, clock: Clock) -> None:
         self.fabric, self.module, self.keys, self.models_map = fabric, module, keys, models_map
         self.cfg, self.routing, self.clock = cfg, routing, clock
@@ -220,7 +220,7 @@ class _Batch:
 
 
 def route_once(
-    fabric: Fabric,
+    fabric: OpsDb,
     keys: Keys,
     *,
     config: RouterConfig | None = None,
@@ -242,7 +242,7 @@ def route_once(
     return stats
 
 
-def pending_due(fabric: Fabric, modules: Iterable[str] = MODULES,
+def pending_due(fabric: OpsDb, modules: Iterable[str] = MODULES,
                 now: datetime | None = None) -> int:
     """Outbox rows still to route now (leased ones included; rows backing off excluded)."""
     when = now or utc_now()
@@ -257,7 +257,7 @@ def pending_due(fabric: Fabric, modules: Iterable[str] = MODULES,
 
 
 def run_router(
-    fabric: Fabric,
+    fabric: OpsDb,
     keys: Keys,
     *,
     max_batches: int | None = None,

@@ -1,6 +1,6 @@
 """PostgreSQL roles, grants and row-level security, generated from the manifests.
 
-    apply_security(fabric)          # as the fabric's owner, after Fabric.open migrated it
+    apply_security(fabric)          # as the fabric's owner, after OpsDb.open migrated it
 
 Roles (cluster-wide, created once, LOGIN, no password: set one or use certificates in
 production; the tests' server trusts 127.0.0.1):
@@ -43,7 +43,7 @@ from lotus_core.fabric.names import (
 )
 from lotus_core.fabric.queue import DELIVERY_COLUMNS
 from lotus_core.store.errors import FabricError
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 SHARED_BY_MODULE = ("heartbeats", "dead_letter", "curator_queue")
 SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot"}  # append-only
@@ -196,7 +196,7 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
     return out
 
 
-def apply_security(fabric: Fabric, registry: ModuleRegistry | None = None) -> int:
+def apply_security(fabric: OpsDb, registry: ModuleRegistry | None = None) -> int:
     """Create the roles and (re)apply grants and policies in one transaction; returns the
     number of statements run. PostgreSQL only; run it as the tables' owner."""
     if fabric.dialect != "postgres":

@@ -17,7 +17,7 @@ from lotus_core.fabric.dead_letter import count_dead_letters
 from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.names import FAILED, MODULES, PENDING, ROUTER, box_table
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 OK, STALE, UNKNOWN = "ok", "stale", "unknown"
 
@@ -33,7 +33,7 @@ def health(beats: list[Heartbeat], now: datetime, stale_after_sec: float) -> str
     return STALE
 
 
-def _box(fabric: Fabric, module: str, box: str, now: datetime,
+def _box(fabric: OpsDb, module: str, box: str, now: datetime,
          handled: tuple[str, ...] = ()) -> dict[str, Any]:
     # ignore: `box` is "inbox" or "outbox" (the callers' literals), typed str here.
     table = box_table(module, box)  # type: ignore[arg-type]
@@ -69,7 +69,7 @@ def _beats(beats: list[Heartbeat], now: datetime) -> list[dict[str, Any]]:
 
 
 def fabric_status(
-    fabric: Fabric, *, now: datetime | None = None, stale_after_sec: float = STALE_AFTER_SEC
+    fabric: OpsDb, *, now: datetime | None = None, stale_after_sec: float = STALE_AFTER_SEC
 ) -> dict[str, Any]:
     """Everything `lotus status` shows, as a JSON-ready dict."""
     from lotus_core.fabric.handlers import handled_intents  # validates the handler lines

@@ -18,7 +18,7 @@ and tr_priors_snapshot, docs/trader.md): every patch-set read, write, diff and r
 takes `module` (default "sig"). Which rows a module accepts is its own business
 (`write_rows` takes them validated; `write_patch_set` validates sig's).
 
-Every function takes an open `Fabric` (or a `Db`/`Tx` where it says so), runs its own
+Every function takes an open `OpsDb` (or a `Db`/`Tx` where it says so), runs its own
 transaction unless given one, and works the same on SQLite and PostgreSQL.
 """
 
@@ -43,7 +43,7 @@ from lotus_core.signals.priors import CAP_PREFIX, NO_PRIORS, PATCH_PREFIX, Activ
 from lotus_core.signals.priors import parse_priors as _parse_priors
 from lotus_core.store.connection import Tx
 from lotus_core.store.dialect import sql_dialect
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 EDGE_PREFIX = "edge/"
 PRIORS_TABLE = priors_table("sig")  # the table whose patch/, cap/, edge/ rows are patch sets
@@ -348,7 +348,7 @@ def _write(tx: Tx, rows: Mapping[str, float], source: str, note: str | None,
 # --- the API ---------------------------------------------------------------------------------
 
 
-def write_patch_set(fabric: Fabric, patches: Iterable[Patch], theta_min: float, phi_max: float,
+def write_patch_set(fabric: OpsDb, patches: Iterable[Patch], theta_min: float, phi_max: float,
                     extra: Mapping[str, float], source: str, note: str = "", *,
                     now: datetime | None = None) -> PriorsVersion:
     """Write one patch set as a new version N = 1 + the newest patch-set version, with its
@@ -376,7 +376,7 @@ def check_rows(rows: Mapping[str, float]) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def write_rows(fabric: Fabric, rows: Mapping[str, float], source: str, note: str = "", *,
+def write_rows(fabric: OpsDb, rows: Mapping[str, float], source: str, note: str = "", *,
                module: str = "sig", now: datetime | None = None) -> PriorsVersion:
     """Write already-built rows (`patch_set_rows` for sig, the Trader's compiler for tr) as a
     new version of `module`'s patch sets, idempotent per source like `write_patch_set`."""
@@ -395,7 +395,7 @@ def write_rows(fabric: Fabric, rows: Mapping[str, float], source: str, note: str
         return _write(tx, rows, source, note, now, module)
 
 
-def list_versions(fabric: Fabric, module: str = "sig") -> list[VersionInfo]:
+def list_versions(fabric: OpsDb, module: str = "sig") -> list[VersionInfo]:
     """Every patch-set version, oldest first."""
     table, snapshot, _ = _tables(module)
     with fabric.transaction() as tx:
@@ -422,7 +422,7 @@ def nightly_source(day: str | Date) -> str:
     return NIGHTLY_SOURCE + as_day(day).isoformat()
 
 
-def read_snapshot(fabric: Fabric, version: int, module: str = "sig") -> dict[str, Any] | None:
+def read_snapshot(fabric: OpsDb, version: int, module: str = "sig") -> dict[str, Any] | None:
     """The snapshot row of `version` (before/after as dicts), or None when it has none."""
     snapshot = _tables(module)[1]
     with fabric.transaction() as tx:
@@ -436,13 +436,13 @@ def read_snapshot(fabric: Fabric, version: int, module: str = "sig") -> dict[str
     return r
 
 
-def latest_version(fabric: Fabric, module: str = "sig") -> int:
+def latest_version(fabric: OpsDb, module: str = "sig") -> int:
     """The newest patch-set version (what the live daemon scores with); 0 when none."""
     with fabric.transaction() as tx:
         return _latest(tx, module)
 
 
-def read_version(fabric: Fabric, version: int, module: str = "sig") -> PriorsVersion:
+def read_version(fabric: OpsDb, version: int, module: str = "sig") -> PriorsVersion:
     """One version's rows and snapshot; 0 is the empty set. Unknown: PriorsVersionError."""
     if not isinstance(version, int) or version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {version!r}")
@@ -450,13 +450,13 @@ def read_version(fabric: Fabric, version: int, module: str = "sig") -> PriorsVer
         return _read(tx, version, module)
 
 
-def read_latest(fabric: Fabric, module: str = "sig") -> PriorsVersion:
+def read_latest(fabric: OpsDb, module: str = "sig") -> PriorsVersion:
     """The newest version's rows in one transaction (the live readers' choice)."""
     with fabric.transaction() as tx:
         return _read(tx, _latest(tx, module), module)
 
 
-def read_priors_for_date(fabric: Fabric, date: str | Date,
+def read_priors_for_date(fabric: OpsDb, date: str | Date,
                          module: str = "sig") -> PriorsVersion:
     """The set in force for scoring day `date`: of the sets compiled the nights of days
     before it (source active_priors:<d>, d < date), the latest day's newest version; version 0
@@ -466,12 +466,12 @@ def read_priors_for_date(fabric: Fabric, date: str | Date,
         return _read(tx, version_for_date(tx, date, module), module)
 
 
-def active_priors_for_date(fabric: Fabric, date: str | Date) -> ActivePriors:
+def active_priors_for_date(fabric: OpsDb, date: str | Date) -> ActivePriors:
     """`read_priors_for_date(fabric, date)` parsed for scoring (the scoring asset's read)."""
     return read_priors_for_date(fabric, date).priors
 
 
-def read_active_priors(fabric: Fabric) -> ActivePriors:
+def read_active_priors(fabric: OpsDb) -> ActivePriors:
     """The newest patch set, parsed for scoring (the live daemon's read, polled: one query;
     NO_PRIORS before the table exists). A rollback is the newest version, so it takes
     effect at once."""
@@ -482,13 +482,13 @@ def read_active_priors(fabric: Fabric) -> ActivePriors:
     return _parse_priors(rows)
 
 
-def diff_versions(fabric: Fabric, a: int, b: int, module: str = "sig") -> PriorsDiff:
+def diff_versions(fabric: OpsDb, a: int, b: int, module: str = "sig") -> PriorsDiff:
     """Keys added, removed and changed going from version `a` to version `b`."""
     before, after = read_version(fabric, a, module), read_version(fabric, b, module)
     return diff_rows(before.rows, after.rows, a, b)
 
 
-def rollback(fabric: Fabric, to_version: int, note: str = "", *,
+def rollback(fabric: OpsDb, to_version: int, note: str = "", *,
              now: datetime | None = None, module: str = "sig") -> PriorsVersion:
     """Make version `to_version`'s rows active again as a NEW version (source
     rollback:v<N>, with its snapshot); 0 = no patches, the scoring configuration's caps

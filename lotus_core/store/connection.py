@@ -1,6 +1,6 @@
 """Opening the two backends and running one transaction on either with the same SQL.
 
-Fabric SQL is written once, with qmark (`?`) parameters; on PostgreSQL they are rewritten
+OpsDb SQL is written once, with qmark (`?`) parameters; on PostgreSQL they are rewritten
 to psycopg's `%s`. Keep `?` out of string literals and use binding for every value.
 """
 
@@ -17,8 +17,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from lotus_core.store.dialect import sql_dialect
-from lotus_core.store.errors import FabricConnectError
-from lotus_core.store.url import Dialect, FabricURL
+from lotus_core.store.errors import OpsDbConnectError
+from lotus_core.store.url import Dialect, OpsDbURL
 
 RawConnection = sqlite3.Connection | psycopg.Connection[Any]
 
@@ -110,7 +110,7 @@ def _enable_wal(raw: sqlite3.Connection, busy_timeout_s: float) -> str:
             time.sleep(0.02)
 
 
-def connect_sqlite(url: FabricURL, busy_timeout_s: float) -> sqlite3.Connection:
+def connect_sqlite(url: OpsDbURL, busy_timeout_s: float) -> sqlite3.Connection:
     """Open the SQLite file in WAL mode with a busy timeout, so many processes can write."""
     path = Path(url.target)
     try:
@@ -121,12 +121,12 @@ def connect_sqlite(url: FabricURL, busy_timeout_s: float) -> sqlite3.Connection:
             path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
     except (sqlite3.Error, OSError) as exc:
-        raise FabricConnectError(f"cannot open the SQLite fabric at {path}: {exc}") from exc
+        raise OpsDbConnectError(f"cannot open the SQLite fabric at {path}: {exc}") from exc
     try:
         raw.row_factory = _dict_row
         mode = _enable_wal(raw, busy_timeout_s)
         if mode.lower() != "wal":
-            raise FabricConnectError(
+            raise OpsDbConnectError(
                 f"cannot switch the SQLite fabric at {path} to WAL mode (got {mode!r}); "
                 "is it on a network filesystem?"
             )
@@ -134,26 +134,26 @@ def connect_sqlite(url: FabricURL, busy_timeout_s: float) -> sqlite3.Connection:
         raw.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         raw.close()
-        raise FabricConnectError(f"cannot open the SQLite fabric at {path}: {exc}") from exc
+        raise OpsDbConnectError(f"cannot open the SQLite fabric at {path}: {exc}") from exc
     except BaseException:
         raw.close()
         raise
     return raw
 
 
-def connect_postgres(url: FabricURL, connect_timeout_s: int) -> psycopg.Connection[Any]:
+def connect_postgres(url: OpsDbURL, connect_timeout_s: int) -> psycopg.Connection[Any]:
     """Connect with psycopg 3 in autocommit mode; transactions are explicit blocks."""
     try:
         return psycopg.connect(
             url.target, autocommit=True, row_factory=dict_row, connect_timeout=connect_timeout_s
         )
     except psycopg.Error as exc:
-        raise FabricConnectError(
+        raise OpsDbConnectError(
             f"cannot connect to the PostgreSQL fabric at {url.display}: {exc}"
         ) from exc
 
 
-def connect(url: FabricURL, busy_timeout_s: float = 30.0,
+def connect(url: OpsDbURL, busy_timeout_s: float = 30.0,
             connect_timeout_s: int = 10) -> RawConnection:
     """A raw connection for `url`'s backend (the one place that picks the driver)."""
     if url.dialect == "sqlite":

@@ -1,6 +1,6 @@
 """`feed_dead_letter`: the feed lines a day's `raw_feed` refused, replaced per day.
 
-Functions take an open `Tx`, so `Fabric` methods and later callers that need several
+Functions take an open `Tx`, so `OpsDb` methods and later callers that need several
 tables in one transaction share the same code.
 """
 

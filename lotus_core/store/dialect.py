@@ -1,6 +1,6 @@
 """Everything that differs between the fabric's two backends, in one object per dialect.
 
-Callers keep passing the dialect's name around (`Tx.dialect`, `Fabric.dialect`: "sqlite" or
+Callers keep passing the dialect's name around (`Tx.dialect`, `OpsDb.dialect`: "sqlite" or
 "postgres") and ask `sql_dialect(name)` for what differs: parameter style, how timestamps
 and booleans are bound, row locks, set membership, catalogue queries. Driver errors are
 classified here too (`classify_error`), so the router and the inbox handlers agree on what

@@ -7,11 +7,11 @@ class FabricError(Exception):
     """Anything the fabric refuses or cannot do."""
 
 
-class FabricURLError(FabricError, ValueError):
+class OpsDbURLError(FabricError, ValueError):
     """The fabric URL is malformed or names an unsupported scheme."""
 
 
-class FabricConnectError(FabricError):
+class OpsDbConnectError(FabricError):
     """The database could not be opened or reached."""
 
 

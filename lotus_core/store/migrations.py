@@ -89,7 +89,7 @@ def default_sql_dir() -> Path:
     candidate = Path(lotus_core.__file__).resolve().parent.parent / "sql"
     if not candidate.is_dir():
         raise MigrationError(
-            f"no fabric DDL folder at {candidate}; pass sql_dir= to Fabric.open "
+            f"no fabric DDL folder at {candidate}; pass sql_dir= to OpsDb.open "
             "(the folder holding sqlite/ and postgres/)"
         )
     return candidate

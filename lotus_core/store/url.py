@@ -1,4 +1,4 @@
-"""Fabric URLs: which backend a string names, and how to show it without its password."""
+"""OpsDb URLs: which backend a string names, and how to show it without its password."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from lotus_core.store.errors import FabricURLError
+from lotus_core.store.errors import OpsDbURLError
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -23,7 +23,7 @@ ACCEPTED_FORMS = (
 
 
 @dataclass(frozen=True)
-class FabricURL:
+class OpsDbURL:
     """A parsed fabric URL: `target` is the SQLite file path or the libpq URL."""
 
     dialect: Dialect
@@ -42,26 +42,26 @@ def mask_dsn(dsn: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", dsn)
 
 
-def parse_url(url: str) -> FabricURL:
+def parse_url(url: str) -> OpsDbURL:
     """Parse `url` into a backend and target, refusing anything but the accepted forms."""
     if not isinstance(url, str) or not url.strip():
-        raise FabricURLError(f"empty fabric URL; accepted forms: {ACCEPTED_FORMS}")
+        raise OpsDbURLError(f"empty fabric URL; accepted forms: {ACCEPTED_FORMS}")
     url = url.strip()
     if url.startswith(SQLITE_PREFIX):
         path = url[len(SQLITE_PREFIX) :]
         if not path or path.startswith(":memory:"):
-            raise FabricURLError(
+            raise OpsDbURLError(
                 f"fabric URL {url!r} names no file (the fabric is shared between processes, "
                 f"so it must be one); accepted forms: {ACCEPTED_FORMS}"
             )
-        return FabricURL("sqlite", path, url)
+        return OpsDbURL("sqlite", path, url)
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in POSTGRES_SCHEMES:
         try:
             urlsplit(url).port  # noqa: B018 - raises ValueError on a non-numeric port
         except ValueError as exc:
-            raise FabricURLError(f"malformed PostgreSQL URL {mask_dsn(url)!r}: {exc}") from None
-        return FabricURL("postgres", url, mask_dsn(url))
-    raise FabricURLError(
+            raise OpsDbURLError(f"malformed PostgreSQL URL {mask_dsn(url)!r}: {exc}") from None
+        return OpsDbURL("postgres", url, mask_dsn(url))
+    raise OpsDbURLError(
         f"unsupported fabric URL {mask_dsn(url)!r}; accepted forms: {ACCEPTED_FORMS}"
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import date as Date
 
 from lotus_core.learning.priors_store import read_latest, read_priors_for_date
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.learning import ExecLearningConfig, TrPriors, load_exec_learning
 
 MODULE = "tr"
 
 
-def tr_priors(fabric: Fabric, day: str | Date | None = None,
+def tr_priors(fabric: OpsDb, day: str | Date | None = None,
               cfg: ExecLearningConfig | None = None) -> TrPriors:
     """The tr priors in force: for trading day `day` (nightly), or the newest (`day` None)."""
     cfg = cfg or load_exec_learning()[0]

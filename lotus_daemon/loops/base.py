@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lotus_core.fabric.connect import open_fabric
-from lotus_core.store.fabric import Fabric
+from lotus_core.fabric.connect import open_opsdb
+from lotus_core.store.opsdb import OpsDb
 
 
 @dataclass
@@ -32,9 +32,9 @@ class LoopContext:
     def stopping(self) -> bool:
         return self.stop.is_set()
 
-    def open_fabric(self) -> Fabric:
+    def open_opsdb(self) -> OpsDb:
         """A connection of the loop's own (SQLite connections are not shared by threads)."""
-        return open_fabric(self.fabric_url, migrate=self.migrate)
+        return open_opsdb(self.fabric_url, migrate=self.migrate)
 
 
 class Loop:

@@ -58,7 +58,7 @@ class DmLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         idle = float(self.options.get("idle_s", 0.2))
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             self.live = live = self.build(ctx)
             live.restore(fabric)
             while not ctx.stopping():

@@ -122,7 +122,7 @@ class FeedLoop(Loop):
     def run(self, ctx: LoopContext) -> None:
         if self.cfg.record:
             self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s)
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             self._fabric = fabric
             try:
                 asyncio.run(self._main(ctx))

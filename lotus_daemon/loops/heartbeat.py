@@ -29,7 +29,7 @@ class HeartbeatLoop(Loop):
         self.beats = 0
 
     def run(self, ctx: LoopContext) -> None:
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             while True:
                 beat(fabric, COMPONENT, ROUTER, "ok", self.snapshot())
                 self.beats += 1

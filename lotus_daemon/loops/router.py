@@ -27,7 +27,7 @@ class RouterLoop(Loop):
     def run(self, ctx: LoopContext) -> None:
         cfg = RouterConfig(name=self.component, batch_size=self.batch_size,
                            owner=default_owner(self.component))
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             run_router(fabric, Keyring(ctx.key_dir), stop=ctx.stopping, config=cfg,
                        on_pass=self.total.add)
 

@@ -92,7 +92,7 @@ class ScoreLoop(Loop):
         keys = Keyring(ctx.key_dir)
         poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
                                   name="score:priors")
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             self._apply_priors(engine, read_active_priors(fabric))
             poller.start()
             clock: int | None = None
@@ -159,7 +159,7 @@ class ScoreLoop(Loop):
             self.priors_ver = int(priors.version)
 
     def _poll_priors(self, ctx: LoopContext) -> None:
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             while not ctx.stop.wait(self.settings.live.priors_poll_s):
                 try:
                     self._latest_priors = read_active_priors(fabric)

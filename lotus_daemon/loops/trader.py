@@ -72,7 +72,7 @@ class TraderLoop(Loop):
     def run(self, ctx: LoopContext) -> None:
         key = Keyring(ctx.key_dir).private_key("tr")
         xcfg = load_exec_learning()[0]
-        with ctx.open_fabric() as fabric:
+        with ctx.open_opsdb() as fabric:
             with fabric.transaction() as tx:
                 saved = load_state(tx)
             if saved is not None:

@@ -32,15 +32,15 @@ from lotus_assets.production import run_day_out_of_process
 from lotus_cli.instance import dagster_home
 from lotus_cli.materialize import DayOutcome, materialize_days
 from lotus_core.config import Settings, load_settings
-from lotus_core.deploy.up import prepare_fabric
+from lotus_core.deploy.up import prepare_opsdb
 from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys, sign
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
-from lotus_resources.fabric import FabricResource
+from lotus_core.store.opsdb import OpsDb
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import default_key_dir
 from tests.deploy_helpers import (
     SMALL_DAYS,
@@ -90,7 +90,7 @@ def production(tmp_path_factory) -> Iterator[ProductionRun]:
                "DAGSTER_HOME": str(root / "dagster"), "DAGSTER_PG_URL": dagster_url(db["dagster"])}
         with environment(env):
             settings = load_settings(env=env)
-            prepare_fabric(settings.fabric)
+            prepare_opsdb(settings.fabric)
             dagster_home(settings)
             instance = dg.DagsterInstance.get()
             try:
@@ -110,7 +110,7 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     assert Lake(settings.lake_dir).days("active_priors") == list(SMALL_DAYS)
 
     # the fabric: migrated, module roles, row-level security (re-applying converges)
-    assert prepare_fabric(settings.fabric).security_statements > 100
+    assert prepare_opsdb(settings.fabric).security_statements > 100
     with psycopg.connect(db["fabric"], autocommit=True) as conn:
         rls = conn.execute("SELECT relname FROM pg_class WHERE relrowsecurity "
                            "AND relname IN ('sig_inbox', 'dm_outbox')").fetchall()
@@ -143,11 +143,11 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     ensure_keys(MODULES, key_dir)
     envelope = sign(example_envelope("sig", "WATCHDOG_ALERT", 1, ttl_sec=3600),
                     Keyring(key_dir).private_key("sig"))
-    with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         tx.lock("sig_inbox")
         assert deliver_to_inbox(tx, "sig", envelope)
     tick = sensor.evaluate_tick(dg.build_sensor_context(
-        instance=instance, resources={"fabric": FabricResource(url=settings.fabric)}))
+        instance=instance, resources={"fabric": OpsDbResource(url=settings.fabric)}))
     assert [r.run_key for r in tick.run_requests] == [envelope["event_id"]]
     request = tick.run_requests[0]
     with production_env(production):
@@ -208,7 +208,7 @@ def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
            "LOTUS_CONFIG": str(config)}
     settings = load_settings(env=env)
     assert settings.deploy.executor == "celery" and settings.deploy.celery.queue == queue
-    prepare_fabric(settings.fabric)
+    prepare_opsdb(settings.fabric)
     logs = [production.root / f"worker{i}.log" for i in (1, 2)]
     workers = [_start_worker(f"w{i}", queue, env, log) for i, log in zip((1, 2), logs, strict=True)]
     killed = [True, True]

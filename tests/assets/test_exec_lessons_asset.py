@@ -12,13 +12,13 @@ import pytest
 
 from lotus_assets.trader import TRADER_ASSETS, exec_lessons, tr_priors
 from lotus_core.learning.priors_store import latest_version, read_version
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.priors import tr_priors as tr_priors_for
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
+from lotus_resources.opsdb import OpsDbResource
 from tests.kits.exec_kit import window
 
 pytestmark = [pytest.mark.xdist_group("trader_assets"), pytest.mark.slow]
@@ -34,7 +34,7 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
     url = f"sqlite:///{tmp_path / 'fabric.sqlite'}"
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
-                 "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": FabricResource(url=url)}
+                 "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": OpsDbResource(url=url)}
     for _ in range(2):  # a re-run of the partition adds no version
         result = dg.materialize(TRADER_ASSETS, partition_key=last, instance=dagster_instance,
                                 resources=resources, selection=[exec_lessons, tr_priors],
@@ -49,7 +49,7 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
     assert "chosen" in set(braids["compiled"])
     meta = result.asset_materializations_for_node("exec_lessons")[0].metadata
     assert meta["executions"].value == 3000
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         assert latest_version(fabric, "tr") == 1
         rows = read_version(fabric, 1, "tr").rows
         assert rows["patch/*/spread=wide/order"] == 1.0

@@ -33,8 +33,8 @@ from bench.closed_loop import (
     score_without_priors,
 )
 from lotus_core.learning.priors_store import list_versions, read_priors_for_date
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import default_spec, null_spec
 
 pytestmark = [pytest.mark.xdist_group("learning_loop"), pytest.mark.slow]
@@ -63,7 +63,7 @@ def _learned_the_planted_context(settings):
                                              "ci_hi", "z", "z_crit"]].to_string())
     found = planted_lessons(night)
     assert len(found) >= 1, "the planted context was not learned"
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         versions = list_versions(fabric)
         in_force = read_priors_for_date(fabric, DAYS[4])
     assert [v.source for v in versions][-1] == f"active_priors:{DAYS[4]}"
@@ -107,14 +107,14 @@ def _rerunning_the_newest_day_is_byte_identical(settings, instance):
     behaviour, and everything downstream follows.)"""
     day = DAYS[-1]
     before = _partition_bytes(settings.lake_dir, day)
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         n_versions = len(list_versions(fabric))
     materialise(settings, instance, day)
     after = _partition_bytes(settings.lake_dir, day)
     assert set(before) == set(after) and len(before) >= 15
     changed = sorted(k for k in before if before[k] != after[k])
     assert changed == [], changed
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         assert len(list_versions(fabric)) == n_versions  # the night's version was reused
 
 

@@ -15,8 +15,8 @@ from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.feed.manifest import write_manifest
 from lotus_core.microtape import MICROTAPE_SCHEMA
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from tests.helpers import REAL_RECORDING, write_recording
 
 DAY = "2025-01-26"
@@ -60,7 +60,7 @@ def test_real_recording_through_both_assets(tmp_path, feed_dir, fabric_url, dags
     MICROTAPE_SCHEMA.validate(tape)
     assert tape["mid_px"].between(104_000, 106_000).all()
     assert tape["spread_bps"].between(0, 5).all()
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         assert fabric.count_dead_letters(DAY) == 0
     meta = result.asset_materializations_for_node("raw_feed")[0].metadata
     assert meta["dead_letters"].value == 0 and meta["lines"].value == 55
@@ -75,14 +75,14 @@ def test_bad_lines_reach_the_dead_letter_table_and_the_run_succeeds(
     write_recording(feed_dir / f"{DAY}.jsonl.gz", lines)
     settings = _settings(tmp_path, feed_dir, fabric_url)
     assert _run(settings, dagster_instance).success
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         rows = fabric.dead_letters(DAY)
     assert [(r["line_no"], r["reason"]) for r in rows] == [(4, "malformed_l2Book"),
                                                            (11, "malformed_json")]
     assert rows[0]["run_id"] and "data must be an object" in rows[0]["detail"]
     # re-materialising replaces the day's dead letters; it never duplicates them
     assert _run(settings, dagster_instance).success
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         assert fabric.count_dead_letters(DAY) == 2
 
 

@@ -35,8 +35,8 @@ from websockets.sync.client import connect
 
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import coins as synth_coins
 from lotus_core.synth import default_spec, generate_days
 from lotus_resources.lake import LakeResource
@@ -155,7 +155,7 @@ def test_drift_passes_on_a_normal_day_and_alerts_on_a_shifted_one(surface):
     assert shifted.severity == dg.AssetCheckSeverity.WARN
     assert "PSI" in shifted.metadata["detail"].value
     assert "psi_spread_bps" in normal.metadata  # judged, not skipped
-    with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         keys = {dict(r)["dedupe_key"] for r in tx.query(
             "SELECT dedupe_key FROM sig_outbox WHERE dedupe_key LIKE 'check:%'")}
     assert f"check:microtape_feature_drift:{DAYS[3]}" in keys

@@ -15,9 +15,9 @@ from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.reports import iso
-from lotus_resources.fabric import FabricResource
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
+from lotus_resources.opsdb import OpsDbResource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAYS = ["2026-01-02", "2026-01-03"]
@@ -49,7 +49,7 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
                  "feed": FeedSource(feed_dir=str(FIXTURES)),
-                 "fabric": FabricResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}")}
+                 "fabric": OpsDbResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}")}
     for day in DAYS:
         result = dg.materialize(TRADER_ASSETS, partition_key=day, instance=dagster_instance,
                                 resources=resources)

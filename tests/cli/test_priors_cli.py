@@ -12,7 +12,7 @@ from lotus_cli.main import cli
 from lotus_core.config import load_settings
 from lotus_core.learning.priors_store import nightly_source, read_active_priors, write_patch_set
 from lotus_core.signals.priors import Patch
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 SHOW_KEYS = ["before_version", "created_at", "extra", "note", "patches", "phi_max", "rejected",
              "source", "theta_min", "version"]
@@ -28,7 +28,7 @@ def home(tmp_path, monkeypatch):
 
 
 def _seed(url: str) -> None:
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         write_patch_set(fabric, [Patch("sweep_flow_v1", "*", "session=us", -0.05, 1.1)], 0.05,
                         1.0, {"edge/mx_edges/0": 0.4}, nightly_source("2026-01-02"), "2 braids")
         write_patch_set(fabric, [Patch("sweep_flow_v1", "*", "session=us", -0.08, 1.1),
@@ -80,7 +80,7 @@ def test_show_diff_and_rollback(home):
     assert (body["version"], body["source"], body["before_version"], body["created"]) == (
         3, "rollback:v1", 2, True)
     assert body["note"] == "lost its lift" and body["extra"] == {"edge/mx_edges/0": 0.4}
-    with Fabric.open(load_settings().fabric) as fabric:
+    with OpsDb.open(load_settings().fabric) as fabric:
         assert read_active_priors(fabric).version == 3
     again = run("rollback", "--to", "1")
     assert again.exit_code == 0 and "already holds version 1's rows; nothing written" in (
@@ -118,7 +118,7 @@ def test_module_tr_shows_diffs_and_rolls_back_the_traders_priors(home):
 
     rows = {"cap/max_patches": 12.0, "edge/spread_bps/0": 2.3, "edge/spread_bps/1": 4.2,
             "patch/*/spread=wide/order": 1.0}
-    with Fabric.open(load_settings().fabric) as fabric:
+    with OpsDb.open(load_settings().fabric) as fabric:
         write_rows(fabric, rows, nightly_source("2026-01-02"), module="tr")
     body = json.loads(run("show", "--module", "tr", "--json").stdout)
     assert body["version"] == 1 and body["rows"] == rows and body["module"] == "tr"

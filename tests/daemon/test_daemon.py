@@ -23,7 +23,7 @@ from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox
 from lotus_core.fabric.router import pending_due
 from lotus_core.fabric.signing import ensure_keys, sign
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon import pidfile
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops import Loop, LoopContext
@@ -46,7 +46,7 @@ def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def post_mix(fabric: Fabric, keys: Keyring, start: int, n: int) -> dict[str, set[str]]:
+def post_mix(fabric: OpsDb, keys: Keyring, start: int, n: int) -> dict[str, set[str]]:
     """`n` signed envelopes over every route, plus a resend of each 5th one under a new
     event_id with the same dedupe_key; returns target -> event_ids it must hold once."""
     routes = [(s, i) for s in MODULES
@@ -70,13 +70,13 @@ def post_mix(fabric: Fabric, keys: Keyring, start: int, n: int) -> dict[str, set
     return expect
 
 
-def inbox_ids(fabric: Fabric) -> dict[str, list[str]]:
+def inbox_ids(fabric: OpsDb) -> dict[str, list[str]]:
     with fabric.transaction() as tx:
         return {m: [r["event_id"] for r in tx.query(f"SELECT event_id FROM {m}_inbox")]
                 for m in MODULES}
 
 
-def ledger_matches_inboxes(fabric: Fabric) -> None:
+def ledger_matches_inboxes(fabric: OpsDb) -> None:
     with fabric.transaction() as tx:
         for m in MODULES:
             inbox = {f"{m}_inbox:{r['event_id']}"
@@ -93,7 +93,7 @@ def daemon_fabric(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path,
     ensure_keys(MODULES, home / "keys")
     url = request.getfixturevalue("fabric_sqlite_url" if request.param == "sqlite"
                                   else "fabric_pg_dsn")
-    Fabric.open(url).close()
+    OpsDb.open(url).close()
     return home, url
 
 
@@ -108,7 +108,7 @@ def test_daemon_routes_each_envelope_once_reports_and_stops_cleanly(
     info = pidfile.read_info(pidfile.pid_path(home))
     pid = info["pid"]
     try:
-        with Fabric.open(url) as fabric:
+        with OpsDb.open(url) as fabric:
             expect = post_mix(fabric, keys, 0, 120)
             wait_for(lambda: pending_due(fabric) == 0, what="the daemon to drain the outboxes")
 
@@ -248,7 +248,7 @@ class _FlakyLoop(Loop):
 
 
 def test_a_failing_loop_is_restarted_and_reported(fabric_sqlite_url: str, tmp_path: Path) -> None:
-    Fabric.open(fabric_sqlite_url).close()
+    OpsDb.open(fabric_sqlite_url).close()
     flaky = _FlakyLoop()
     daemon = Daemon(fabric_sqlite_url, tmp_path / "keys", tmp_path, [flaky], heartbeat_sec=0.1)
     t = threading.Thread(target=daemon.serve)
@@ -262,7 +262,7 @@ def test_a_failing_loop_is_restarted_and_reported(fabric_sqlite_url: str, tmp_pa
         daemon.request_stop()
         t.join(timeout=30)
     assert not t.is_alive()
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         (b,) = [b for b in read_heartbeats(fabric) if b.component == "daemon"]
     assert b.status == "stopped" and b.detail["loops"]["flaky"]["state"] == "stopped"
 
@@ -280,7 +280,7 @@ class _BrokenLoop(Loop):
 
 def test_a_daemon_stopped_while_a_loop_fails_says_error(fabric_sqlite_url: str,
                                                         tmp_path: Path) -> None:
-    Fabric.open(fabric_sqlite_url).close()
+    OpsDb.open(fabric_sqlite_url).close()
     broken = _BrokenLoop()
     daemon = Daemon(fabric_sqlite_url, tmp_path / "keys", tmp_path, [broken], heartbeat_sec=0.1)
     t = threading.Thread(target=daemon.serve)
@@ -290,7 +290,7 @@ def test_a_daemon_stopped_while_a_loop_fails_says_error(fabric_sqlite_url: str,
     finally:
         daemon.request_stop()
         t.join(timeout=30)
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         (b,) = [b for b in read_heartbeats(fabric) if b.component == "daemon"]
     assert b.status == "error"
     assert b.detail["loops"]["broken"]["last_error"] == "RuntimeError: cannot start"
@@ -299,7 +299,7 @@ def test_a_daemon_stopped_while_a_loop_fails_says_error(fabric_sqlite_url: str,
 def test_daemon_resource_launches_reports_and_stops(fabric_sqlite_url: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     ensure_keys(MODULES, home / "keys")
-    Fabric.open(fabric_sqlite_url).close()
+    OpsDb.open(fabric_sqlite_url).close()
     handle = DaemonResource(home=str(home), fabric_url=fabric_sqlite_url)
     assert handle.health() == "unknown" and handle.status()["running"] is False
     info = handle.launch()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trader_daemon_kit as kit
 
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
@@ -56,11 +56,11 @@ def test_live_loop_gives_the_nightly_fills(recorded, tmp_path: Path,  # noqa: AN
     eng, nightly = _nightly(day, decs)
     assert len(nightly) > 10
     url = fabric_url
-    with open_fabric(url) as fabric:
+    with open_opsdb(url) as fabric:
         kit.deliver(fabric, decs, Keyring(tmp_path / "keys").private_key("dm"))
     loop = _run_loop(url, tmp_path, kit.replay_source(day))
     assert loop.stats["decisions"] == len(decs)
-    with open_fabric(url, migrate=False) as fabric, fabric.transaction() as tx:
+    with open_opsdb(url, migrate=False) as fabric, fabric.transaction() as tx:
         live = read_fills(tx)
         positions = {r["coin"]: r["qty"] for r in read_positions(tx)}
         pending = tx.scalar("SELECT count(*) FROM tr_inbox WHERE status = 'pending'")
@@ -70,7 +70,7 @@ def test_live_loop_gives_the_nightly_fills(recorded, tmp_path: Path,  # noqa: AN
         tuple(f[k] for k in key) for f in sorted(nightly, key=lambda f: (f["ts_ms"], f["fill_id"]))]
     assert positions == {c: p.qty for c, p in eng.positions.items()}
     assert pending == 0 and strands > 0
-    with open_fabric(url, migrate=False) as fabric:
+    with open_opsdb(url, migrate=False) as fabric:
         out = read_outbox(fabric, "tr", limit=1000)
     assert out and {tuple(r.envelope["to"]) for r in out} <= {("dm", "sig"), ("dm",)}
     for r in out:
@@ -84,7 +84,7 @@ def test_kill_9_restart_restores_and_never_fills_twice(recorded, tmp_path: Path)
     feed, day, decs = recorded
     _, nightly = _nightly(day, decs)
     url = f"sqlite:///{tmp_path / 'fabric.sqlite'}"
-    with open_fabric(url) as fabric:
+    with open_opsdb(url) as fabric:
         kit.deliver(fabric, decs, Keyring(tmp_path / "keys").private_key("dm"))
     cmd = [sys.executable, str(HERE / "trader_daemon_kit.py"), str(feed), url,
            str(tmp_path / "keys"), str(tmp_path)]
@@ -94,21 +94,21 @@ def test_kill_9_restart_restores_and_never_fills_twice(recorded, tmp_path: Path)
     n = 0
     while time.monotonic() < deadline:
         time.sleep(0.2)
-        with open_fabric(url, migrate=False) as fabric, fabric.transaction() as tx:
+        with open_opsdb(url, migrate=False) as fabric, fabric.transaction() as tx:
             n = tx.scalar("SELECT count(*) FROM trader_fills")
         if n >= 3:
             break
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     assert 3 <= n < len(nightly), "kill -9 must land mid-day"
-    with open_fabric(url, migrate=False) as fabric, fabric.transaction() as tx:
+    with open_opsdb(url, migrate=False) as fabric, fabric.transaction() as tx:
         open_orders = tx.scalar("SELECT count(*) FROM trader_orders WHERE status IN "
                                 "('pending', 'working')")
         state_pos = tx.scalar("SELECT source_pos FROM trader_state")
     assert state_pos > 0
     loop = _run_loop(url, tmp_path, kit.replay_source(day))  # the restart, to the day's end
     assert loop.stats["restored"] == 1
-    with open_fabric(url, migrate=False) as fabric, fabric.transaction() as tx:
+    with open_opsdb(url, migrate=False) as fabric, fabric.transaction() as tx:
         live = read_fills(tx)
         dup = tx.scalar("SELECT count(*) - count(DISTINCT execution_id) FROM tr_strand")
         still_open = tx.scalar("SELECT count(*) FROM trader_orders WHERE status IN "

@@ -13,7 +13,7 @@ import pytest
 import trader_daemon_kit as kit
 
 from lotus_core.config import load_settings
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
@@ -54,7 +54,7 @@ def test_live_trader_on_the_hub_fills_as_the_nightly_replay(tmp_path: Path) -> N
                                         "verify_manifest": False}, env={})
     settings = settings.model_copy(update={"feed": settings.feed.model_copy(
         update={"clock": "replay"})})
-    with open_fabric(settings.fabric) as fabric:
+    with open_opsdb(settings.fabric) as fabric:
         kit.deliver(fabric, decs, Keyring(home / "keys").private_key("dm"))
     hub = MarketHub()
     seen = hub.subscribe({"tr_event"}, maxsize=0)
@@ -93,7 +93,7 @@ def test_live_trader_on_the_hub_fills_as_the_nightly_replay(tmp_path: Path) -> N
     assert market == list(market_events(day))[:len(market)]
     cut = event_ts(live_events[-1][1])  # the stream stops at the last row of the slowest coin
     assert cut > decs[-1].ts_ms + 30_000
-    with open_fabric(settings.fabric, migrate=False) as fabric, fabric.transaction() as tx:
+    with open_opsdb(settings.fabric, migrate=False) as fabric, fabric.transaction() as tx:
         live = read_fills(tx)
     want = sorted((f for f in nightly if f["ts_ms"] <= cut),
                   key=lambda f: (f["ts_ms"], f["fill_id"]))

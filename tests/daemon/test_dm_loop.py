@@ -29,8 +29,8 @@ from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.signals.bus import bus_rows
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
@@ -63,7 +63,7 @@ def _wait(pred, timeout: float = 60.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _decisions(fabric: Fabric) -> list[dict]:
+def _decisions(fabric: OpsDb) -> list[dict]:
     rows = read_outbox(fabric, "dm", limit=10_000, pending_only=False)
     return [r.envelope for r in rows if r.envelope["intent"] == "DM_DECISION"]
 
@@ -127,7 +127,7 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     keys = tmp_path / "keys"
     ensure_keys(MODULES, keys)
     bus = bus_rows(events, "2025-12-26..2026-01-01", "sha256:" + "cd" * 32)
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         posted = publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w}
                                         for w, p in zip(bus["window_id"], bus["payload"],
                                                         strict=True)], Keyring(keys))
@@ -138,11 +138,11 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     def drained() -> bool:
         if loop.live is None or loop.live.stats.consumed < len(alphas):
             return False
-        with Fabric.open(fabric_sqlite_url) as f:  # DM_DECISIONs routed on to tr
+        with OpsDb.open(fabric_sqlite_url) as f:  # DM_DECISIONs routed on to tr
             return len(read_inbox(f, "tr", limit=10_000)) >= len(nightly)
 
     _serve(fabric_sqlite_url, keys, tmp_path, loop, drained)
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         live = _decisions(fabric)
     assert [e["payload"]["decision_id"] for e in live] == nightly["decision_id"].tolist()
     for env, text in zip(live, nightly["ticket_json"], strict=True):
@@ -166,5 +166,5 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
         loop.live.engine.book.window_used, abs=1e-6)
     assert [t for t, _ in again.live.engine.book.ledger] == [
         t for t, _ in loop.live.engine.book.ledger]
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         assert len(_decisions(fabric)) == len(live)

@@ -31,7 +31,7 @@ from lotus_core.fabric.signing import ensure_keys
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.signals.bus import bus_rows
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.config import trader_settings
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.plan import ts_ms
@@ -86,7 +86,7 @@ def test_live_dm_on_the_live_traders_positions_matches_the_joint_replay(
     ctx = LoopContext(fabric_sqlite_url, keys, tmp_path, threading.Event())
     live = DmLive(DmEngine(cfg, Calibration(table, cfg.calibration)), ring,
                   rows=RowFeed(rows), positions="trader")
-    with Fabric.open(fabric_sqlite_url) as fabric:
+    with OpsDb.open(fabric_sqlite_url) as fabric:
         assert publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w} for w, p in
                                       zip(bus["window_id"], bus["payload"], strict=True)],
                              ring) == len(alphas)

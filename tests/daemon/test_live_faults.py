@@ -22,7 +22,7 @@ from lotus_core.live.engine import load_night_context
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.signals.pipeline import score_day
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.loops.score import ScoreLoop
@@ -59,7 +59,7 @@ def test_faults_are_survived_and_unaffected_windows_equal_batch(tmp_path):
             while srv.server.stats.replay_ms is None or (
                     srv.server.stats.drops < 2 and time.monotonic() < deadline):
                 time.sleep(0.1)
-            with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+            with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
                 tx.executemany("INSERT INTO sig_priors (key, version, value, source_event_id)"
                                " VALUES (?, ?, ?, ?)", [
                                    ("patch/*/*/*/phi_mult", 9, 1.1, "active_priors:2026-01-02"),
@@ -84,7 +84,7 @@ def test_faults_are_survived_and_unaffected_windows_equal_batch(tmp_path):
     assert len(stale_events.drain()) >= 2 and not hub.stale_coins()
 
     # garbage was dead-lettered (source live:<url>) by raw_feed's own extraction code
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         dead = fabric.dead_letters(DAY)
     reasons = {d["reason"] for d in dead}
     assert reasons and reasons <= {"malformed_message", "unknown_channel", "malformed_l2Book",

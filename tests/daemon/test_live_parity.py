@@ -34,8 +34,8 @@ from lotus_core.fabric.signing import ensure_keys
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape.schema import MICROTAPE_COLUMNS
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from lotus_daemon import pidfile
 from lotus_daemon.control import start_detached
 from lotus_daemon.control import stop as stop_daemon
@@ -120,7 +120,7 @@ def _start(home: Path, fabric: str, url: str) -> int:
 
 
 def _alphas(url: str) -> list[str]:
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         rows = read_outbox(fabric, "sig", limit=100_000, pending_only=False)
     return [r.envelope["lifecycle_id"] for r in rows
             if r.envelope["intent"] == "ALPHA_PROPOSED"]
@@ -177,7 +177,7 @@ def test_replayed_days_live_equal_nightly(tmp_path, dagster_instance):
     hub = MarketHub()
     rows_seen = hub.subscribe({"row"})
     _live(settings, home, src, REAL_DAY, hub)  # scored before any priors version exists
-    with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         tx.executemany("INSERT INTO sig_priors (key, version, value, source_event_id)"
                        " VALUES (?, ?, ?, ?)", [
                            ("patch/*/*/*/phi_mult", 7, 1.3, "active_priors:2026-01-01"),

@@ -6,7 +6,7 @@ import dagster as dg
 
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import MODULES, ROUTER
 from lotus_core.fabric.signing import ensure_keys
@@ -17,7 +17,7 @@ from lotus_sensors.live import daemon_relaunch_sensor, live_feed_sensor
 def test_live_feed_observations_from_the_daemon_heartbeat(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
     settings = load_settings()
-    with open_fabric(settings.fabric, migrate=True) as fabric:
+    with open_opsdb(settings.fabric, migrate=True) as fabric:
         beat(fabric, "daemon", ROUTER, "ok", {"loops": {
             "feed": {"url": "ws://127.0.0.1:8765", "msgs_per_s": 812.5, "lag_ms": 120,
                      "reconnects": 3, "stale_coins": ["ETH"], "last_frame_ms": 1767355200000,

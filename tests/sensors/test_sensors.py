@@ -30,8 +30,8 @@ from lotus_core.fabric.signing import ensure_keys, sign, verify
 from lotus_core.fabric.strands import read_strand
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
 from lotus_core.learning.priors_store import current_priors
-from lotus_core.store.fabric import Fabric
-from lotus_resources.fabric import FabricResource
+from lotus_core.store.opsdb import OpsDb
+from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource
 from lotus_sensors.herald import herald_route_job, herald_watch_sensor
 from lotus_sensors.inbox import INBOX_JOBS, INBOX_SENSORS
@@ -43,12 +43,12 @@ def keys(tmp_path: Path) -> Keyring:
     return Keyring(tmp_path / "keys")
 
 
-def url_of(fabric: Fabric) -> str:
+def url_of(fabric: OpsDb) -> str:
     target = fabric._url.target  # type: ignore[attr-defined]  # unmasked
     return target if fabric.dialect == "postgres" else f"sqlite:///{target}"
 
 
-def deliver(fabric: Fabric, keys: Keyring, target: str, sender: str, intent: str, i: int = 0,
+def deliver(fabric: OpsDb, keys: Keyring, target: str, sender: str, intent: str, i: int = 0,
             **kw) -> dict:
     """An envelope as the router would have put it into `target`'s inbox."""
     kw.setdefault("ttl_sec", 3600)
@@ -59,18 +59,18 @@ def deliver(fabric: Fabric, keys: Keyring, target: str, sender: str, intent: str
     return env
 
 
-def tick(instance: dg.DagsterInstance, module: str, fabric: Fabric, cursor: str | None):
-    resources = {"fabric": FabricResource(url=url_of(fabric))}
+def tick(instance: dg.DagsterInstance, module: str, fabric: OpsDb, cursor: str | None):
+    resources = {"fabric": OpsDbResource(url=url_of(fabric))}
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return INBOX_SENSORS[module].evaluate_tick(ctx)
 
 
-def run_row(instance: dg.DagsterInstance, fabric: Fabric, keys: Keyring, module: str,
+def run_row(instance: dg.DagsterInstance, fabric: OpsDb, keys: Keyring, module: str,
             request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     return INBOX_JOBS[module].execute_in_process(
         run_config=request.run_config, instance=instance, tags=request.tags,
         raise_on_error=False,
-        resources={"fabric": FabricResource(url=url_of(fabric)),
+        resources={"fabric": OpsDbResource(url=url_of(fabric)),
                    "fabric_keys": FabricKeysResource(key_dir=str(keys.key_dir))},
     )
 
@@ -79,7 +79,7 @@ def run_row(instance: dg.DagsterInstance, fabric: Fabric, keys: Keyring, module:
 
 
 def test_sensor_requests_one_run_per_handled_row_and_moves_its_cursor(
-    fabric: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
+    fabric: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     patch = deliver(fabric, keys, "sig", "sig", "PRIOR_PATCH", 1)
     alert = deliver(fabric, keys, "sig", "sig", "WATCHDOG_ALERT", 2)
@@ -106,7 +106,7 @@ def test_sensor_requests_one_run_per_handled_row_and_moves_its_cursor(
 
 @pytest.mark.postgres
 def test_a_row_committing_below_the_cursor_is_still_requested(
-    fabric_postgres: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
+    fabric_postgres: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     fabric = fabric_postgres
     slow = sign(example_envelope("sig", "WATCHDOG_ALERT", 1), keys.private_key("sig"))
@@ -127,7 +127,7 @@ def test_a_row_committing_below_the_cursor_is_still_requested(
     assert tick(dagster_instance, "sig", fabric, second.cursor).run_requests == []
 
 
-def test_gaps_expire_and_are_bounded(fabric: Fabric, keys: Keyring) -> None:
+def test_gaps_expire_and_are_bounded(fabric: OpsDb, keys: Keyring) -> None:
     for i in range(3):
         deliver(fabric, keys, "dm", "dm", "WATCHDOG_ALERT", i)
     old = InboxCursor(0, [[100, 105, 0.0]] + [[200 + k, 200 + k, 1e9] for k in range(100)])
@@ -143,7 +143,7 @@ def test_gaps_expire_and_are_bounded(fabric: Fabric, keys: Keyring) -> None:
 
 
 def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
-    fabric: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
+    fabric: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     sigbus = example_payload("ALPHA_PROPOSED", 7)["sigbus"]
     assert publish_alpha(fabric, [sigbus], keys) == 1
@@ -202,7 +202,7 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
 
 
 def test_a_failing_handler_is_retried_by_the_sensor_then_dead_lettered(
-    fabric: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
+    fabric: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     with fabric.transaction() as tx:  # a real fault: the curator queue refuses inserts
         if fabric.dialect == "sqlite":
@@ -240,14 +240,14 @@ def test_a_failing_handler_is_retried_by_the_sensor_then_dead_lettered(
 
 
 def test_herald_job_drains_and_the_watch_sensor_starts_it_only_when_needed(
-    fabric: Fabric, keys: Keyring, dagster_instance: dg.DagsterInstance
+    fabric: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     envs = [sign(example_envelope("sig", "ALPHA_PROPOSED", i, ttl_sec=3600),
                  keys.private_key("sig")) for i in range(40)]
     post_many_to_outbox(fabric, "sig", envs)
     url = url_of(fabric)
     herald = HeraldRouterResource(fabric_url=url, key_dir=str(keys.key_dir))
-    resources = {"fabric": FabricResource(url=url), "herald": herald}
+    resources = {"fabric": OpsDbResource(url=url), "herald": herald}
     ctx = dg.build_sensor_context(instance=dagster_instance, resources=resources)
     (req,) = herald_watch_sensor.evaluate_tick(ctx).run_requests
     beat(fabric, "herald", "router", "ok")  # a live router process: leave it to it
@@ -257,7 +257,7 @@ def test_herald_job_drains_and_the_watch_sensor_starts_it_only_when_needed(
     result = herald_route_job.execute_in_process(
         instance=dagster_instance, run_config={"ops": {"route_outboxes": {"config": {
             "batch_size": 16, "max_seconds": 30}}}},
-        resources={"fabric": FabricResource(url=url),
+        resources={"fabric": OpsDbResource(url=url),
                    "fabric_keys": FabricKeysResource(key_dir=str(keys.key_dir))},
     )
     assert result.success and read_outbox(fabric, "sig") == []

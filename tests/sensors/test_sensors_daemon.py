@@ -26,7 +26,7 @@ from lotus_core.fabric.outbox import post_to_outbox, read_outbox
 from lotus_core.fabric.router import run_router
 from lotus_core.fabric.signing import ensure_keys, sign
 from lotus_core.learning.priors_store import current_priors
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import sqlite_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
     keys = Keyring(lotus_home / "keys")
 
     patch = sign(example_envelope("sig", "PRIOR_PATCH", 1, ttl_sec=3600), keys.private_key("sig"))
-    with Fabric.open(url) as fabric:
+    with OpsDb.open(url) as fabric:
         post_to_outbox(fabric, "sig", patch)
         assert run_router(fabric, keys, until_idle=True, max_seconds=20).delivered == 1
         assert [r.event_id for r in read_inbox(fabric, "sig")] == [patch["event_id"]]
@@ -95,7 +95,7 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
             if runs and runs[0].status == dg.DagsterRunStatus.SUCCESS and done_at is None:
                 done_at = datetime.now(UTC)
             if done_at is not None:
-                with Fabric.open(url) as fabric:
+                with OpsDb.open(url) as fabric:
                     beats = read_heartbeats(fabric)
                 ticks = [b for b in beats
                          if b.component == "sensor:inbox_sig" and b.beat_at > done_at]
@@ -111,7 +111,7 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
         assert len(runs) == 1, [r.tags for r in runs]
         assert runs[0].tags["dagster/run_key"] == patch["event_id"]
         assert runs[0].tags["lotus/intent"] == "PRIOR_PATCH"
-        with Fabric.open(url) as fabric:
+        with OpsDb.open(url) as fabric:
             assert read_inbox(fabric, "sig") == []  # consumed
             assert current_priors(fabric, "sig")["kr.theta_min"].version == 1
             answers = [r.envelope for r in read_outbox(fabric, "sig")]

@@ -20,7 +20,7 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.signals.bus import bus_rows
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 
 
@@ -28,7 +28,7 @@ def _alpha_env(payload: dict) -> dict:
     return build_envelope(sender="sig", to=["dm"], intent="ALPHA_PROPOSED", payload=payload)
 
 
-def test_bad_payloads_dead_letter_unknown_coins_pass_others_stay(fabric_sqlite: Fabric,
+def test_bad_payloads_dead_letter_unknown_coins_pass_others_stay(fabric_sqlite: OpsDb,
                                                                   tmp_path: Path) -> None:
     ensure_keys(MODULES, tmp_path / "keys")
     cfg = load_dm_settings({})

@@ -19,7 +19,7 @@ from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.router import route_once
 from lotus_core.fabric.signing import ensure_keys, verify
 from lotus_core.fabric.strands import read_strand, write_strand
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.store import persist
 from tests.core.trader.trader_kit import T0, book, kinds, settings, ticket
@@ -33,7 +33,7 @@ def keys(tmp_path: Path) -> Keyring:
     return Keyring(tmp_path / "keys")
 
 
-def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: Fabric, keys: Keyring):
+def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys: Keyring):
     with fabric.transaction() as tx:
         window = write_strand(tx, "sig", "signal", lifecycle_id=LIFE, symbol="BTC",
                               fields={"signal": 0.4})

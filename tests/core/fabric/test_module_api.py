@@ -41,7 +41,7 @@ from lotus_core.fabric.signing import load_or_create_private_key, load_public_ke
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
 from lotus_core.fabric.ulid import UlidFactory
 from lotus_core.learning.priors_store import current_priors, priors_version, set_prior
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 T0 = datetime(2025, 1, 26, 12, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ def ids(seed: int = 1) -> UlidFactory:
 
 
 def test_post_to_outbox_is_idempotent_and_reads_back_exactly(
-    fabric: Fabric, tmp_path: Path
+    fabric: OpsDb, tmp_path: Path
 ) -> None:
     key = load_or_create_private_key("sig", tmp_path)
     env = sign(example_envelope("sig", "ALPHA_PROPOSED", 5, new_id=ids()), key)
@@ -71,7 +71,7 @@ def test_post_to_outbox_is_idempotent_and_reads_back_exactly(
         post_to_outbox(fabric, "sig", other)
 
 
-def test_every_intent_survives_the_database_round_trip(fabric: Fabric, tmp_path: Path) -> None:
+def test_every_intent_survives_the_database_round_trip(fabric: OpsDb, tmp_path: Path) -> None:
     """Outbox -> inbox through the database keeps every envelope byte-identical in canonical
     form, so signatures made before posting verify after delivery."""
     routes = load_modules().map.may_tag
@@ -96,7 +96,7 @@ def test_every_intent_survives_the_database_round_trip(fabric: Fabric, tmp_path:
     assert n >= len(INTENTS)
 
 
-def test_post_refuses_invalid_envelopes_and_forbidden_routes(fabric: Fabric) -> None:
+def test_post_refuses_invalid_envelopes_and_forbidden_routes(fabric: OpsDb) -> None:
     env = example_envelope("sig", "ALPHA_PROPOSED", new_id=ids())
     with pytest.raises(ValueError, match="only dm's own envelopes go in dm_outbox"):
         post_to_outbox(fabric, "dm", env)
@@ -111,7 +111,7 @@ def test_post_refuses_invalid_envelopes_and_forbidden_routes(fabric: Fabric) -> 
     assert read_outbox(fabric, "sig")[0].envelope["payload"] == bad["payload"]
 
 
-def test_outbox_delivery_state(fabric: Fabric) -> None:
+def test_outbox_delivery_state(fabric: OpsDb) -> None:
     new_id = ids(3)
     envs = [example_envelope("tr", "EXEC_REPORT", i, new_id=new_id) for i in range(5)]
     assert post_many_to_outbox(fabric, "tr", envs) == 5
@@ -141,7 +141,7 @@ def test_outbox_delivery_state(fabric: Fabric) -> None:
 # --- inbox ------------------------------------------------------------------------------
 
 
-def test_inbox_delivery_is_deduplicated_and_consumed_once(fabric: Fabric) -> None:
+def test_inbox_delivery_is_deduplicated_and_consumed_once(fabric: OpsDb) -> None:
     new_id = ids(4)
     envs = [example_envelope("dm", "DM_DECISION", i, new_id=new_id) for i in range(3)]
     with fabric.transaction() as tx:
@@ -161,7 +161,7 @@ def test_inbox_delivery_is_deduplicated_and_consumed_once(fabric: Fabric) -> Non
     assert [r.status for r in done] == ["processed", "failed", "pending"]
 
 
-def test_inbox_delivery_refuses_wrong_targets(fabric: Fabric) -> None:
+def test_inbox_delivery_refuses_wrong_targets(fabric: OpsDb) -> None:
     env = example_envelope("dm", "DM_DECISION", new_id=ids(5))  # to sig and tr
     with fabric.transaction() as tx:
         with pytest.raises(RouteError, match="not addressed to dm"):
@@ -176,7 +176,7 @@ def test_inbox_delivery_refuses_wrong_targets(fabric: Fabric) -> None:
 # --- strands ----------------------------------------------------------------------------
 
 
-def test_write_update_and_read_strands(fabric: Fabric) -> None:
+def test_write_update_and_read_strands(fabric: OpsDb) -> None:
     sid = write_strand(
         fabric, "tr", "execution", symbol="ETH", timeframe="1m", session_bucket="us",
         fields={"decision_id": "dec-1", "exec_status": "filled", "executed_price": 3150.5,
@@ -215,7 +215,7 @@ def test_write_update_and_read_strands(fabric: Fabric) -> None:
     ],
 )
 def test_strand_values_are_checked_against_the_manifest(
-    fabric_sqlite: Fabric, module: str, kind: str, fields: dict, message: str
+    fabric_sqlite: OpsDb, module: str, kind: str, fields: dict, message: str
 ) -> None:
     # Checked in Python before any SQL (the DDL's own CHECKs are tested on both backends
     # in test_module_manifests.py), so one backend is enough here.
@@ -228,7 +228,7 @@ def test_strand_values_are_checked_against_the_manifest(
 # --- dead letters, heartbeats, priors ----------------------------------------------------
 
 
-def test_dead_letters_are_recorded_once_per_reason(fabric: Fabric) -> None:
+def test_dead_letters_are_recorded_once_per_reason(fabric: OpsDb) -> None:
     env = example_envelope("sig", "ALPHA_PROPOSED", new_id=ids(8))
     assert record_dead_letter(fabric, module="sig", reason=BAD_SIGNATURE, envelope=env,
                               detail="unsigned")
@@ -248,7 +248,7 @@ def test_dead_letters_are_recorded_once_per_reason(fabric: Fabric) -> None:
         record_dead_letter(fabric, module="sig", reason="Bad Thing!", envelope=env)
 
 
-def test_heartbeats_upsert_one_row_per_component(fabric: Fabric) -> None:
+def test_heartbeats_upsert_one_row_per_component(fabric: OpsDb) -> None:
     beat(fabric, "herald", "router", "starting", now=T0)
     beat(fabric, "herald", "router", "ok", {"lag_s": 0.4}, now=T0 + timedelta(seconds=5))
     beat(fabric, "sensor:sig_inbox", "sig", now=T0, pid=42, host="box")
@@ -264,7 +264,7 @@ def test_heartbeats_upsert_one_row_per_component(fabric: Fabric) -> None:
         beat(fabric, "herald", "alpha")
 
 
-def test_priors_changes_are_versioned_and_clamped_to_caps(fabric: Fabric) -> None:
+def test_priors_changes_are_versioned_and_clamped_to_caps(fabric: OpsDb) -> None:
     start = current_priors(fabric, "sig")
     assert start["kr.theta_min"].value == 0.05 and start["kr.theta_min"].version == 0
     assert priors_version(fabric, "sig") == "sig:v0"
@@ -291,7 +291,7 @@ def test_priors_changes_are_versioned_and_clamped_to_caps(fabric: Fabric) -> Non
     assert last.after == 0.5
 
 
-def test_batch_delivery_and_routing(fabric: Fabric) -> None:
+def test_batch_delivery_and_routing(fabric: OpsDb) -> None:
     new_id = ids(9)
     envs = [example_envelope("tr", "EXEC_REPORT", i, new_id=new_id) for i in range(40)]
     post_many_to_outbox(fabric, "tr", envs)

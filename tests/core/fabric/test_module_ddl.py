@@ -22,13 +22,13 @@ import pytest
 from lotus_core.fabric.ddl import modules_ddl, render
 from lotus_core.fabric.manifests import default_root, load_modules
 from lotus_core.store.errors import MigrationError
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.migrations import (
     SUPERSEDED_SHA256,
     VERSION_TABLE,
     default_sql_dir,
     discover,
 )
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import parse_url, sqlite_url
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -213,7 +213,7 @@ def test_a_database_built_from_the_hand_written_0002_still_opens(
     fresh = url_for(dialect, request)
     url = fresh("old")
     build_with_hand_written_0002(url, dialect)
-    with Fabric.open(url) as fabric, fabric.transaction() as tx:  # accepted; 0003 on top
+    with OpsDb.open(url) as fabric, fabric.transaction() as tx:  # accepted; 0003 on top
         rows = tx.query("SELECT version, sha256 FROM schema_version ORDER BY version")
     last = discover(default_sql_dir(), dialect)[-1].version
     assert [r["version"] for r in rows] == list(range(1, last + 1))
@@ -221,12 +221,12 @@ def test_a_database_built_from_the_hand_written_0002_still_opens(
     migrated = catalogue(url)
 
     url = fresh("new")
-    with Fabric.open(url) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(url) as fabric, fabric.transaction() as tx:
         recorded = tx.scalar("SELECT sha256 FROM schema_version WHERE version = 2")
     assert recorded == sha(modules_ddl(dialect))
     assert catalogue(url) == migrated  # same schema, whichever 0002 built it
 
-    with Fabric.open(url) as fabric, fabric.transaction() as tx:  # any other checksum: refused
+    with OpsDb.open(url) as fabric, fabric.transaction() as tx:  # any other checksum: refused
         tx.execute("UPDATE schema_version SET sha256 = ? WHERE version = 2", ("0" * 64,))
     with pytest.raises(MigrationError, match="rendered by lotus_core.fabric.ddl:modules_ddl"):
-        Fabric.open(url)
+        OpsDb.open(url)

@@ -19,7 +19,7 @@ from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.strands import update_strand, write_strand
 from lotus_core.fabric.ulid import UlidFactory
 from lotus_core.store.connection import Tx
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 T0 = datetime(2025, 1, 26, 12, tzinfo=UTC)
 PRIORITY = {"WATCHDOG_ALERT": 2, "PRIOR_PATCH": 1, "PRIOR_PATCH_APPLIED": 1}
@@ -74,14 +74,14 @@ def actual_ledger(tx: Tx) -> dict[str, dict[str, Any]]:
     return out
 
 
-def assert_agree(fabric: Fabric) -> int:
+def assert_agree(fabric: OpsDb) -> int:
     with fabric.transaction() as tx:
         want, have = expected_ledger(tx), actual_ledger(tx)
     assert have == want
     return len(have)
 
 
-def test_strand_rows_are_mirrored_on_insert_update_delete(fabric: Fabric) -> None:
+def test_strand_rows_are_mirrored_on_insert_update_delete(fabric: OpsDb) -> None:
     sid = write_strand(fabric, "sig", "signal", symbol="BTC", timeframe="5m", regime="trend",
                        fields={"detector_id": "breakout_v3", "signal": 0.4, "det_sigma": 0.6,
                                "published": True}, now=T0, new_id=ids(1))
@@ -98,7 +98,7 @@ def test_strand_rows_are_mirrored_on_insert_update_delete(fabric: Fabric) -> Non
     assert assert_agree(fabric) == 0
 
 
-def test_inbox_rows_are_mirrored_with_their_delivery_state(fabric: Fabric) -> None:
+def test_inbox_rows_are_mirrored_with_their_delivery_state(fabric: OpsDb) -> None:
     env = example_envelope("dm", "PRIOR_PATCH", 3, new_id=ids(2), tags=["asset:BTC"])
     with fabric.transaction() as tx:
         assert deliver_to_inbox(tx, "tr", env)
@@ -120,12 +120,12 @@ def test_inbox_rows_are_mirrored_with_their_delivery_state(fabric: Fabric) -> No
     assert assert_agree(fabric) == 1
 
 
-def test_outbox_rows_are_not_in_the_ledger(fabric: Fabric) -> None:
+def test_outbox_rows_are_not_in_the_ledger(fabric: OpsDb) -> None:
     post_to_outbox(fabric, "sig", example_envelope("sig", "ALPHA_PROPOSED", new_id=ids(3)))
     assert assert_agree(fabric) == 0  # the envelope enters the ledger when delivered
 
 
-def test_a_rolled_back_transaction_leaves_neither_row_nor_ledger(fabric: Fabric) -> None:
+def test_a_rolled_back_transaction_leaves_neither_row_nor_ledger(fabric: OpsDb) -> None:
     env = example_envelope("tr", "EXEC_REPORT", 1, new_id=ids(4))
     with pytest.raises(Boom), fabric.transaction() as tx:
         write_strand(tx, "tr", "execution", fields={"exec_status": "filled"}, new_id=ids(5))
@@ -139,7 +139,7 @@ def test_a_rolled_back_transaction_leaves_neither_row_nor_ledger(fabric: Fabric)
     assert assert_agree(fabric) == 0  # ...and gone with it
 
 
-def test_ledger_never_disagrees_under_random_work(fabric: Fabric) -> None:
+def test_ledger_never_disagrees_under_random_work(fabric: OpsDb) -> None:
     rng = random.Random(20250126)
     new_id = ids(6)
     routes = [(s, t, i) for s, ts in load_modules().map.may_tag.items()

@@ -23,7 +23,7 @@ from lotus_core.fabric.manifests import (
 )
 from lotus_core.fabric.names import INTENTS, MODULES
 from lotus_core.fabric.security import security_statements
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 SQLITE_TYPES = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "real": "REAL",
                 "bool": "INTEGER", "json": "TEXT", "timestamp": "TEXT"}
@@ -173,7 +173,7 @@ def test_missing_module_folder_is_refused(tmp_path: Path) -> None:
 # --- the DDL against the manifests, on both backends ------------------------------------
 
 
-def introspect(fabric: Fabric) -> dict[str, list[dict[str, Any]]]:
+def introspect(fabric: OpsDb) -> dict[str, list[dict[str, Any]]]:
     """table -> columns as {name, type, notnull, default, pk} from the live database."""
     out: dict[str, list[dict[str, Any]]] = {}
     with fabric.transaction() as tx:
@@ -229,7 +229,7 @@ def _default_ok(col: Column, actual: Any, dialect: str, pk: int) -> bool:
     return col.default.lower() in actual
 
 
-def ddl_differences(fabric: Fabric, registry: ModuleRegistry) -> list[str]:
+def ddl_differences(fabric: OpsDb, registry: ModuleRegistry) -> list[str]:
     """Every way the live tables differ from the manifests (empty when they agree)."""
     live = introspect(fabric)
     types = SQLITE_TYPES if fabric.dialect == "sqlite" else PG_TYPES
@@ -262,11 +262,11 @@ def ddl_differences(fabric: Fabric, registry: ModuleRegistry) -> list[str]:
     return problems
 
 
-def test_ddl_matches_the_manifests(fabric: Fabric) -> None:
+def test_ddl_matches_the_manifests(fabric: OpsDb) -> None:
     assert ddl_differences(fabric, load_modules()) == []
 
 
-def test_a_column_in_only_one_place_fails(fabric: Fabric, tmp_path: Path) -> None:
+def test_a_column_in_only_one_place_fails(fabric: OpsDb, tmp_path: Path) -> None:
     root = copy_root(tmp_path)  # the manifest gains a column the DDL lacks
     edit(root / "modules/vis/module.yaml",
          "      - {name: ocr_text,",
@@ -308,7 +308,7 @@ def _violations(col: Column) -> list[Any]:
     return out
 
 
-def test_the_database_enforces_every_range_enum_and_json_shape(fabric: Fabric) -> None:
+def test_the_database_enforces_every_range_enum_and_json_shape(fabric: OpsDb) -> None:
     errors = (sqlite3.IntegrityError, psycopg.IntegrityError)
     checked = 0
     for table in load_modules().tables().values():

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.errors import InsufficientPrivilege
 
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.dead_letter import record_dead_letter
 from lotus_core.fabric.examples import example_envelope, example_payload
 from lotus_core.fabric.heartbeats import beat, read_heartbeats
@@ -26,7 +26,7 @@ from lotus_core.fabric.ulid import UlidFactory
 from lotus_core.learning.priors_store import current_priors, set_prior
 from lotus_core.store.connection import Tx
 from lotus_core.store.errors import FabricError
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 pytestmark = pytest.mark.postgres
 
@@ -41,20 +41,20 @@ def as_user(dsn: str, user: str) -> str:
 
 
 @pytest.fixture
-def secured(fabric_pg_dsn: str) -> Iterator[tuple[Fabric, str]]:
+def secured(fabric_pg_dsn: str) -> Iterator[tuple[OpsDb, str]]:
     """The migrated fabric with security applied, as its owner, and its DSN."""
-    with Fabric.open(fabric_pg_dsn) as owner:
+    with OpsDb.open(fabric_pg_dsn) as owner:
         apply_security(owner)
         yield owner, fabric_pg_dsn
 
 
 @pytest.fixture
-def connect(secured: tuple[Fabric, str]) -> Iterator[Callable[[str], Fabric]]:
+def connect(secured: tuple[OpsDb, str]) -> Iterator[Callable[[str], OpsDb]]:
     """Open the fabric as a role (lotus_sig, ..., lotus_router), closed after the test."""
-    opened: list[Fabric] = []
+    opened: list[OpsDb] = []
 
-    def _open(role: str) -> Fabric:
-        fabric = open_fabric(as_user(secured[1], role), migrate=False)
+    def _open(role: str) -> OpsDb:
+        fabric = open_opsdb(as_user(secured[1], role), migrate=False)
         opened.append(fabric)
         return fabric
 
@@ -63,14 +63,14 @@ def connect(secured: tuple[Fabric, str]) -> Iterator[Callable[[str], Fabric]]:
         fabric.close()
 
 
-def denied(fabric: Fabric, work: Callable[[Tx], object]) -> str:
+def denied(fabric: OpsDb, work: Callable[[Tx], object]) -> str:
     """Run `work` in its own transaction and require a permission error; returns its text."""
     with pytest.raises(InsufficientPrivilege) as err, fabric.transaction() as tx:
         work(tx)
     return str(err.value)
 
 
-def test_security_is_idempotent_and_covers_every_table(secured: tuple[Fabric, str]) -> None:
+def test_security_is_idempotent_and_covers_every_table(secured: tuple[OpsDb, str]) -> None:
     owner, _ = secured
     with owner.transaction() as tx:
         policies = tx.scalar("SELECT COUNT(*) FROM pg_policies WHERE schemaname = current_schema()")
@@ -90,12 +90,12 @@ def test_security_is_idempotent_and_covers_every_table(secured: tuple[Fabric, st
     assert no_rls == []
 
 
-def test_sqlite_has_no_row_level_security(fabric_sqlite: Fabric) -> None:
+def test_sqlite_has_no_row_level_security(fabric_sqlite: OpsDb) -> None:
     with pytest.raises(FabricError, match="PostgreSQL feature"):
         apply_security(fabric_sqlite)
 
 
-def test_a_module_uses_its_own_tables(secured: tuple[Fabric, str], connect) -> None:
+def test_a_module_uses_its_own_tables(secured: tuple[OpsDb, str], connect) -> None:
     owner, _ = secured
     sig = connect("lotus_sig")
     sid = write_strand(sig, "sig", "signal", symbol="BTC", fields={"signal": 0.3}, new_id=new_id)
@@ -130,7 +130,7 @@ def test_a_module_uses_its_own_tables(secured: tuple[Fabric, str], connect) -> N
         )
 
 
-def test_a_module_tags_only_what_the_map_allows(secured: tuple[Fabric, str], connect) -> None:
+def test_a_module_tags_only_what_the_map_allows(secured: tuple[OpsDb, str], connect) -> None:
     owner, _ = secured
     sig, vis = connect("lotus_sig"), connect("lotus_vis")
     ok = example_envelope("sig", "ALPHA_PROPOSED", 3, new_id=new_id)  # sig -> dm: allowed
@@ -166,7 +166,7 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[Fabric, str], con
         sig, lambda tx: post_to_outbox(tx, "sig", wide, validate=False))
 
 
-def test_a_module_cannot_touch_what_is_not_its_own(secured: tuple[Fabric, str], connect) -> None:
+def test_a_module_cannot_touch_what_is_not_its_own(secured: tuple[OpsDb, str], connect) -> None:
     owner, _ = secured
     sig, dm = connect("lotus_sig"), connect("lotus_dm")
     sid = write_strand(owner, "dm", "decision", new_id=new_id)
@@ -198,7 +198,7 @@ def test_a_module_cannot_touch_what_is_not_its_own(secured: tuple[Fabric, str], 
     denied(sig, lambda tx: tx.execute("CREATE TABLE sneaky (a int)"))
 
 
-def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[Fabric, str], connect) -> None:
+def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[OpsDb, str], connect) -> None:
     owner, _ = secured
     router = connect("lotus_router")
     env = example_envelope("tr", "EXEC_REPORT", 1, new_id=new_id)  # to sig and dm
@@ -285,7 +285,7 @@ def test_security_applies_concurrently_on_two_databases(fabric_pg_dsn: str) -> N
 
         def apply(dsn: str) -> None:
             try:
-                with Fabric.open(dsn) as fabric:
+                with OpsDb.open(dsn) as fabric:
                     for _ in range(3):
                         apply_security(fabric)
             except BaseException as exc:
@@ -298,25 +298,25 @@ def test_security_applies_concurrently_on_two_databases(fabric_pg_dsn: str) -> N
             t.join(60)
         assert errors == []
         for dsn in dsns:
-            with open_fabric(as_user(dsn, "lotus_dm"), migrate=False) as dm:
+            with open_opsdb(as_user(dsn, "lotus_dm"), migrate=False) as dm:
                 write_strand(dm, "dm", "decision", new_id=new_id)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
         admin.close()
 
 
-def test_roles_cannot_migrate_and_refuse_a_stale_schema(secured: tuple[Fabric, str]) -> None:
+def test_roles_cannot_migrate_and_refuse_a_stale_schema(secured: tuple[OpsDb, str]) -> None:
     owner, dsn = secured
     with owner.transaction() as tx:
         tx.execute("INSERT INTO schema_version (version, name, sha256) VALUES (99, 'future', 'x')")
     with pytest.raises(FabricError, match="at schema version 99, this code needs"):
-        open_fabric(as_user(dsn, "lotus_tr"), migrate=False)
+        open_opsdb(as_user(dsn, "lotus_tr"), migrate=False)
     with pytest.raises(Exception, match="permission denied"):
-        Fabric.open(as_user(dsn, "lotus_tr"))  # migrating needs the owner
+        OpsDb.open(as_user(dsn, "lotus_tr"))  # migrating needs the owner
 
 
 
-def test_every_role_against_every_module_table(secured: tuple[Fabric, str], connect) -> None:
+def test_every_role_against_every_module_table(secured: tuple[OpsDb, str], connect) -> None:
     """Each module reads and writes its own strand and priors and reads its own boxes, and
     can read none of another module's tables; the router reads only boxes."""
     from lotus_core.fabric.manifests import load_modules
@@ -343,7 +343,7 @@ def test_every_role_against_every_module_table(secured: tuple[Fabric, str], conn
             denied(router, lambda tx, t=f"{m}_{suffix}": tx.query(f"SELECT * FROM {t}"))
 
 
-def test_the_traders_working_tables_are_its_own(secured: tuple[Fabric, str], connect) -> None:
+def test_the_traders_working_tables_are_its_own(secured: tuple[OpsDb, str], connect) -> None:
     """trader_* (migration 0006) are tr's private records: tr writes them, no one else reads."""
     owner, _ = secured
     tr = connect("lotus_tr")

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from lotus_core.fabric import dead_letter as dl
-from lotus_core.fabric.connect import open_fabric
+from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.inbox import deliver_to_inbox, read_inbox
@@ -31,7 +31,7 @@ from lotus_core.fabric.outbox import post_many_to_outbox, post_to_outbox, read_o
 from lotus_core.fabric.router import RouterConfig, pending_due, route_once, run_router
 from lotus_core.fabric.security import apply_security
 from lotus_core.fabric.signing import ensure_keys, sign, verify
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import sqlite_url
 from lotus_resources.router import HeraldRouterResource
 from tests.kits.fabric_faults import fault_plan
@@ -50,12 +50,12 @@ def signed(keys: Keyring, sender: str, intent: str, i: int = 0, **kw) -> dict:
     return sign(example_envelope(sender, intent, i, **kw), keys.private_key(sender))
 
 
-def box(fabric: Fabric, sql: str, params: tuple = ()) -> list[dict]:
+def box(fabric: OpsDb, sql: str, params: tuple = ()) -> list[dict]:
     with fabric.transaction() as tx:
         return tx.query(sql, params)
 
 
-def statuses(fabric: Fabric, module: str) -> dict[str, str]:
+def statuses(fabric: OpsDb, module: str) -> dict[str, str]:
     return {r["event_id"]: r["status"]
             for r in box(fabric, f"SELECT event_id, status FROM {module}_outbox")}
 
@@ -64,7 +64,7 @@ def statuses(fabric: Fabric, module: str) -> dict[str, str]:
 
 
 def test_routes_every_intent_to_every_target_and_signatures_survive(
-    fabric: Fabric, keys: Keyring
+    fabric: OpsDb, keys: Keyring
 ) -> None:
     reg = load_modules()
     sent = []
@@ -91,7 +91,7 @@ def test_routes_every_intent_to_every_target_and_signatures_survive(
     assert route_once(fabric, keys).read == 0
 
 
-def test_every_fault_is_dead_lettered_with_its_reason(fabric: Fabric, keys: Keyring) -> None:
+def test_every_fault_is_dead_lettered_with_its_reason(fabric: OpsDb, keys: Keyring) -> None:
     good = signed(keys, "sig", "ALPHA_PROPOSED", 1)
     old = NOW - timedelta(hours=1)
     expired = sign(example_envelope("sig", "ALPHA_PROPOSED", 2, ttl_sec=60, now=old),
@@ -139,7 +139,7 @@ def test_every_fault_is_dead_lettered_with_its_reason(fabric: Fabric, keys: Keyr
     assert all(r["last_error"].split(":")[0] in dl.REASONS for r in failed)
 
 
-def test_dedupe_key_and_event_id_deliver_once(fabric: Fabric, keys: Keyring) -> None:
+def test_dedupe_key_and_event_id_deliver_once(fabric: OpsDb, keys: Keyring) -> None:
     first = signed(keys, "tr", "EXEC_REPORT", 1, dedupe_key="exec-1")
     retry = signed(keys, "tr", "EXEC_REPORT", 1, dedupe_key="exec-1")  # new event_id
     assert first["event_id"] != retry["event_id"]
@@ -159,7 +159,7 @@ def test_dedupe_key_and_event_id_deliver_once(fabric: Fabric, keys: Keyring) -> 
 # --- retries, backoff, poison -----------------------------------------------------------
 
 
-def _fail_inserts_of(fabric: Fabric, event_id: str) -> None:
+def _fail_inserts_of(fabric: OpsDb, event_id: str) -> None:
     """A real database fault: a trigger that refuses one event into dm_inbox."""
     with fabric.transaction() as tx:
         if fabric.dialect == "sqlite":
@@ -177,7 +177,7 @@ def _fail_inserts_of(fabric: Fabric, event_id: str) -> None:
                        " FOR EACH ROW EXECUTE FUNCTION refuse_one()")
 
 
-def test_a_failing_row_backs_off_then_becomes_poison(fabric: Fabric, keys: Keyring) -> None:
+def test_a_failing_row_backs_off_then_becomes_poison(fabric: OpsDb, keys: Keyring) -> None:
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(5)]
     bad = envs[2]["event_id"]
     _fail_inserts_of(fabric, bad)
@@ -213,7 +213,7 @@ def test_a_failing_row_backs_off_then_becomes_poison(fabric: Fabric, keys: Keyri
 # --- two routers at once ----------------------------------------------------------------
 
 
-def test_two_routers_at_once_deliver_each_envelope_once(fabric: Fabric, keys: Keyring) -> None:
+def test_two_routers_at_once_deliver_each_envelope_once(fabric: OpsDb, keys: Keyring) -> None:
     n = 1500
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(n)]
     post_many_to_outbox(fabric, "sig", envs)
@@ -225,7 +225,7 @@ def test_two_routers_at_once_deliver_each_envelope_once(fabric: Fabric, keys: Ke
 
     def worker(name: str) -> None:
         try:
-            with open_fabric(url, migrate=False) as f:
+            with open_opsdb(url, migrate=False) as f:
                 start.wait(timeout=10)
                 cfg = RouterConfig(name=name, batch_size=100, idle_sleep_sec=0.02)
                 totals.append(run_router(f, keys, until_idle=True, max_seconds=40, config=cfg))
@@ -247,7 +247,7 @@ def test_two_routers_at_once_deliver_each_envelope_once(fabric: Fabric, keys: Ke
 
 
 def test_sqlite_leases_keep_a_claimed_row_until_they_expire(
-    fabric_sqlite: Fabric, keys: Keyring
+    fabric_sqlite: OpsDb, keys: Keyring
 ) -> None:
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(4)]
     post_many_to_outbox(fabric_sqlite, "sig", envs)
@@ -266,7 +266,7 @@ def test_sqlite_leases_keep_a_claimed_row_until_they_expire(
 
 
 def test_a_router_that_lost_its_lease_delivers_nothing(
-    fabric_sqlite: Fabric, keys: Keyring
+    fabric_sqlite: OpsDb, keys: Keyring
 ) -> None:
     post_to_outbox(fabric_sqlite, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1))
 
@@ -287,7 +287,7 @@ def test_a_router_that_lost_its_lease_delivers_nothing(
 # --- the loop, heartbeats, CLI ----------------------------------------------------------
 
 
-def test_run_router_stops_on_request_and_beats(fabric: Fabric, keys: Keyring) -> None:
+def test_run_router_stops_on_request_and_beats(fabric: OpsDb, keys: Keyring) -> None:
     post_many_to_outbox(fabric, "dm", [signed(keys, "dm", "DM_DECISION", i) for i in range(30)])
     total = run_router(fabric, keys, max_batches=2, config=RouterConfig(batch_size=10))
     assert total.batches == 2 and total.routed == 20
@@ -303,7 +303,7 @@ def test_run_router_stops_on_request_and_beats(fabric: Fabric, keys: Keyring) ->
     assert total.routed == 10 and pending_due(fabric) == 0
 
 
-def test_run_router_refuses_to_start_without_public_keys(fabric: Fabric, tmp_path: Path) -> None:
+def test_run_router_refuses_to_start_without_public_keys(fabric: OpsDb, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no public keys"):
         run_router(fabric, Keyring(tmp_path / "empty"), max_batches=1)
 
@@ -313,7 +313,7 @@ def test_router_cli_drains_and_prints_totals(
 ) -> None:
     from lotus_cli.main import cli
 
-    with Fabric.open(fabric_sqlite_url) as f:
+    with OpsDb.open(fabric_sqlite_url) as f:
         post_many_to_outbox(f, "tr", [signed(keys, "tr", "EXEC_REPORT", i) for i in range(25)])
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
@@ -332,7 +332,7 @@ def test_router_cli_drains_and_prints_totals(
 
 @pytest.mark.postgres
 def test_router_runs_as_the_lotus_router_role(fabric_pg_dsn: str, keys: Keyring) -> None:
-    with Fabric.open(fabric_pg_dsn) as owner:
+    with OpsDb.open(fabric_pg_dsn) as owner:
         apply_security(owner)
         plan = fault_plan(300, seed=3, keys=keys, now=datetime.now(UTC))
         for module, envs in plan.batches():
@@ -340,7 +340,7 @@ def test_router_runs_as_the_lotus_router_role(fabric_pg_dsn: str, keys: Keyring)
         parts = urlsplit(fabric_pg_dsn)
         as_router = urlunsplit(parts._replace(
             netloc=f"lotus_router@{parts.hostname}:{parts.port or 5432}"))
-        with open_fabric(as_router, migrate=False) as router:
+        with open_opsdb(as_router, migrate=False) as router:
             total = run_router(router, keys, until_idle=True, max_seconds=30)
         assert total.routed + total.dead_total == plan.rows
         dead = {r["event_id"]: r["reason"] for r in dl.read_dead_letters(owner, limit=10_000)}
@@ -353,7 +353,7 @@ def test_router_process_stops_cleanly_on_sigterm(
     fabric_sqlite_url: str, keys: Keyring, tmp_path: Path
 ) -> None:
     handle = HeraldRouterResource(fabric_url=fabric_sqlite_url, key_dir=str(keys.key_dir))
-    with Fabric.open(fabric_sqlite_url):
+    with OpsDb.open(fabric_sqlite_url):
         pass
     env = {**os.environ, "LOTUS_HOME": str(tmp_path)}
     proc = subprocess.Popen(handle.command(), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -363,7 +363,7 @@ def test_router_process_stops_cleanly_on_sigterm(
         while handle.health() != "ok" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert handle.health() == "ok" and handle.heartbeat()["pid"] == proc.pid
-        with Fabric.open(fabric_sqlite_url) as f:  # it routes what arrives while it runs
+        with OpsDb.open(fabric_sqlite_url) as f:  # it routes what arrives while it runs
             post_to_outbox(f, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1))
             while not read_inbox(f, "dm") and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -387,7 +387,7 @@ def test_router_resource_launches_and_stops_its_process(
 ) -> None:
     handle = HeraldRouterResource(fabric_url=fabric_sqlite_url, key_dir=str(keys.key_dir),
                                   name="herald-launched")
-    with Fabric.open(fabric_sqlite_url):
+    with OpsDb.open(fabric_sqlite_url):
         pass
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)

@@ -23,7 +23,7 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox
 from lotus_core.fabric.signing import ensure_keys
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_resources.router import LOTUS_MAIN
 from tests.kits.fabric_faults import fault_plan
 
@@ -36,17 +36,17 @@ DRAIN_TIMEOUT_SEC = 45.0
 pytestmark = pytest.mark.slow
 
 
-def _count(fabric: Fabric, sql: str, params: tuple = ()) -> int:
+def _count(fabric: OpsDb, sql: str, params: tuple = ()) -> int:
     with fabric.transaction() as tx:
         return int(tx.scalar(sql, params))
 
 
-def _settled(fabric: Fabric) -> int:
+def _settled(fabric: OpsDb) -> int:
     return sum(_count(fabric, f"SELECT COUNT(*) FROM {m}_outbox WHERE status <> 'pending'")
                for m in MODULES)
 
 
-def _pending(fabric: Fabric) -> int:
+def _pending(fabric: OpsDb) -> int:
     return sum(_count(fabric, f"SELECT COUNT(*) FROM {m}_outbox WHERE status = 'pending'")
                for m in MODULES)
 
@@ -58,7 +58,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
     ensure_keys(MODULES, tmp_path / "keys")
     keys = Keyring(tmp_path / "keys")
     plan = fault_plan(N_POSTS, seed=SEED, keys=keys, now=datetime.now(UTC))
-    with Fabric.open(fabric_url) as owner:
+    with OpsDb.open(fabric_url) as owner:
         for module, envs in plan.batches():
             post_many_to_outbox(owner, module, envs, validate=False)
         assert _pending(owner) == plan.rows
@@ -70,7 +70,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
     env = {**os.environ, "LOTUS_HOME": str(tmp_path / "home")}
     rng = random.Random(SEED)
     kills = kills_mid_routing = 0
-    with Fabric.open(fabric_url) as watch:
+    with OpsDb.open(fabric_url) as watch:
         deadline = time.monotonic() + KILL_PHASE_SEC
         while kills < MAX_KILLS and time.monotonic() < deadline and _pending(watch):
             before = _settled(watch)
@@ -94,7 +94,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
         assert final.returncode == 0, final.stderr[-3000:]
     t_drained = time.monotonic()
 
-    with Fabric.open(fabric_url) as f, f.transaction() as tx:
+    with OpsDb.open(fabric_url) as f, f.transaction() as tx:
         outbox = {}
         for m in MODULES:
             for r in tx.query(f"SELECT event_id, status FROM {m}_outbox"):

@@ -17,7 +17,7 @@ from lotus_core.fabric.publish import alpha_dedupe_key, publish_alpha
 from lotus_core.fabric.router import route_once
 from lotus_core.fabric.signing import ensure_keys, verify
 from lotus_core.fabric.strands import read_strand, write_strand
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def docs(*indices: int) -> list[dict]:
     return [example_payload("ALPHA_PROPOSED", i)["sigbus"] for i in indices]
 
 
-def test_publish_alpha_posts_signed_envelopes_once(fabric: Fabric, keys: Keyring) -> None:
+def test_publish_alpha_posts_signed_envelopes_once(fabric: OpsDb, keys: Keyring) -> None:
     assert publish_alpha(fabric, docs(1, 2, 3), keys) == 3
     rows = read_outbox(fabric, "sig")
     assert [r.intent for r in rows] == ["ALPHA_PROPOSED"] * 3
@@ -53,7 +53,7 @@ def test_publish_alpha_posts_signed_envelopes_once(fabric: Fabric, keys: Keyring
 
 
 def test_publish_alpha_refuses_bad_documents_before_writing(
-    fabric: Fabric, keys: Keyring
+    fabric: OpsDb, keys: Keyring
 ) -> None:
     bad = {**docs(5)[0], "signal": 1.5}
     with pytest.raises(EnvelopeError, match=r"sigbus.signal: 1.5 is greater than the maximum"):

@@ -16,10 +16,10 @@ from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.inbox import deliver_to_inbox
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.status import fabric_status
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 
-def test_status_reports_health_lag_and_dead_letters(fabric: Fabric) -> None:
+def test_status_reports_health_lag_and_dead_letters(fabric: OpsDb) -> None:
     # "now" is taken here, not at import: rows below get the real clock as created_at
     NOW = datetime.now(UTC).replace(microsecond=0)  # noqa: N806
     empty = fabric_status(fabric, now=NOW)
@@ -59,7 +59,7 @@ def test_status_cli_prints_a_table_and_json(
 ) -> None:
     from lotus_cli.main import cli
 
-    with Fabric.open(fabric_sqlite_url) as f:
+    with OpsDb.open(fabric_sqlite_url) as f:
         beat(f, "herald", "router")
         with f.transaction() as tx:
             deliver_to_inbox(tx, "dm", example_envelope("sig", "ALPHA_PROPOSED", 1))

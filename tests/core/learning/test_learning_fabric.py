@@ -26,8 +26,8 @@ from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.testkit import make_learning_frame
 from lotus_core.signals.config import load_scoring
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 
 ALERT = {"lesson_id": "L0123456789abcde", "detector_id": "sweep_stall_v1",
          "rule": "oi_pctl_bin=hi", "reason": "p05_le_0_oos", "uplift_oos": -0.4,
@@ -40,7 +40,7 @@ def keys(tmp_path: Path) -> Keyring:
     return Keyring(tmp_path / "keys")
 
 
-def test_watchdog_alert_is_signed_posted_once_routed_and_queued(fabric: Fabric, keys: Keyring):
+def test_watchdog_alert_is_signed_posted_once_routed_and_queued(fabric: OpsDb, keys: Keyring):
     assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys) == 1
     assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys) == 0  # a re-run
     (row,) = read_outbox(fabric, "sig")

@@ -32,7 +32,7 @@ from lotus_core.learning.priors_store import (
 )
 from lotus_core.signals import NO_PRIORS
 from lotus_core.signals.priors import Patch
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 T0 = datetime(2026, 1, 3, 0, 5, tzinfo=UTC)
 P1 = (Patch("sweep_flow_v1", "*", "session=us", -0.05, 1.1),
@@ -195,13 +195,13 @@ def test_unknown_versions_and_malformed_sets_are_refused_by_name(fabric):
 
 
 def test_concurrent_writers_take_distinct_versions(fabric_url):
-    with Fabric.open(fabric_url):
+    with OpsDb.open(fabric_url):
         pass  # migrate once, before the writers race
     errors: list[BaseException] = []
 
     def night(i: int) -> None:
         try:
-            with Fabric.open(fabric_url) as f:
+            with OpsDb.open(fabric_url) as f:
                 _night(f, f"2026-02-{i + 1:02d}", theta_min=0.05 + i / 100)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -212,7 +212,7 @@ def test_concurrent_writers_take_distinct_versions(fabric_url):
     for t in threads:
         t.join()
     assert errors == []
-    with Fabric.open(fabric_url) as f:
+    with OpsDb.open(fabric_url) as f:
         infos = list_versions(f)
         assert [i.version for i in infos] == [1, 2, 3, 4]
         assert sorted(i.before_version for i in infos) == [0, 1, 2, 3]
@@ -223,16 +223,16 @@ def test_concurrent_writers_take_distinct_versions(fabric_url):
 def test_under_row_level_security_sig_writes_patch_sets_and_dm_cannot(fabric_pg_dsn):
     from psycopg.errors import InsufficientPrivilege
 
-    from lotus_core.fabric.connect import open_fabric
+    from lotus_core.fabric.connect import open_opsdb
     from lotus_core.fabric.security import apply_security
 
-    with Fabric.open(fabric_pg_dsn) as owner:
+    with OpsDb.open(fabric_pg_dsn) as owner:
         apply_security(owner)
     parts = urlsplit(fabric_pg_dsn)
 
-    def as_role(role: str) -> Fabric:
+    def as_role(role: str) -> OpsDb:
         netloc = f"{role}@{parts.hostname or '127.0.0.1'}:{parts.port or 5432}"
-        return open_fabric(urlunsplit(parts._replace(netloc=netloc)), migrate=False)
+        return open_opsdb(urlunsplit(parts._replace(netloc=netloc)), migrate=False)
 
     with as_role("lotus_sig") as sig:
         assert _night(sig, "2026-01-02").version == 1

@@ -13,8 +13,8 @@ from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
-from lotus_core.store.fabric import Fabric
 from lotus_core.store.lake import Lake
+from lotus_core.store.opsdb import OpsDb
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]
@@ -54,7 +54,7 @@ def test_the_signal_assets_load_and_wire_their_inputs():
     assert "dsi_annotations" in parents and "detector_audit_status" in parents
 
 
-def _alphas(fabric: Fabric) -> list[dict]:
+def _alphas(fabric: OpsDb) -> list[dict]:
     """Every ALPHA_PROPOSED envelope in sig_outbox (routed or not), in posting order."""
     rows = read_outbox(fabric, "sig", limit=1_000_000, pending_only=False)
     return [r.envelope for r in rows if r.envelope["intent"] == "ALPHA_PROPOSED"]
@@ -82,7 +82,7 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
     # detector_windows of a day is exactly the windows signal_events scored that day
     dw = lake.read("detector_windows", DAYS[1])
     assert dw["window_id"].tolist() == ev1["window_id"].tolist()
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         alphas = _alphas(fabric)
     assert alphas == []  # only the live daemon posts ALPHA_PROPOSED; nightly records
     assert meta["signal_events"]["alpha_proposed"].value == int(ev1["published"].sum())
@@ -96,11 +96,11 @@ def test_rematerialising_is_byte_identical_and_posts_each_signal_once(
     day = DAYS[0]
     _run(settings, dagster_instance, day)
     before = {a: lake.path(a, day).read_bytes() for a in OUTPUTS}
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         bus = _alphas(fabric)
     _run(settings, dagster_instance, day)
     assert {a: lake.path(a, day).read_bytes() for a in before} == before
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         rebus = _alphas(fabric)
     assert rebus == bus  # the re-run posted nothing twice
 
@@ -109,7 +109,7 @@ def test_rematerialising_is_byte_identical_and_posts_each_signal_once(
 def test_on_postgres_the_run_records_the_active_priors_version(
         tmp_path, feed_dir, dagster_instance, fabric_pg_dsn):
     settings = _settings(tmp_path, feed_dir, fabric_pg_dsn)
-    with Fabric.open(settings.fabric) as fabric, fabric.transaction() as tx:
+    with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         # v4 was compiled the night of the day before DAYS[0]: the set in force for DAYS[0];
         # v5 (the night of DAYS[0] itself) must not leak into DAYS[0]'s scores
         tx.executemany("INSERT INTO sig_priors (key, version, value, source_event_id)"
@@ -124,5 +124,5 @@ def test_on_postgres_the_run_records_the_active_priors_version(
     stall = ev["detector_id"] == "sweep_stall_v1"
     assert (ev.loc[stall, "prior_phi_mult"] == 1.2).all()
     assert (ev.loc[~stall, "prior_patches"] == 0).all()
-    with Fabric.open(settings.fabric) as fabric:
+    with OpsDb.open(settings.fabric) as fabric:
         assert _alphas(fabric) == []  # nightly records, never posts

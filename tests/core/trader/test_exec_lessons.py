@@ -20,7 +20,7 @@ from lotus_core.learning.priors_store import (
     rollback,
     write_rows,
 )
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import (
     compile_tr,
@@ -74,7 +74,7 @@ def test_planted_limit_discount_in_wide_spreads_is_learned_and_steers_the_trader
     assert [k for k in compiled.rows if k.startswith("patch/")] == ["patch/*/spread=wide/order"]
 
     # stored as a tr priors version (same store as sig's), read back for the next day
-    with Fabric.open(f"sqlite:///{tmp_path / 'fabric.sqlite'}") as fabric:
+    with OpsDb.open(f"sqlite:///{tmp_path / 'fabric.sqlite'}") as fabric:
         v = write_rows(fabric, compiled.rows, nightly_source(day), "test night", module="tr")
         assert v.version == 1 and latest_version(fabric, "tr") == 1
         assert latest_version(fabric) == 0  # sig's versions are untouched

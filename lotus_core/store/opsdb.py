@@ -1,9 +1,9 @@
-"""The fabric: the operational database shared by the daemon, the router, sensors and runs.
+"""OpsDb: the operational database shared by the daemon, the router, sensors and runs.
 
-One `Fabric` wraps one connection. Opening it brings the schema up to date, so every
+One `OpsDb` wraps one connection. Opening it brings the schema up to date, so every
 process that opens the fabric can rely on the tables of the code it runs.
 
-    with Fabric.open(sqlite_url(lotus_home / "fabric.sqlite")) as fabric:
+    with OpsDb.open(sqlite_url(lotus_home / "fabric.sqlite")) as fabric:
         fabric.replace_dead_letters("2025-01-26", str(path), feed_day.dead, run_id=run_id)
 """
 
@@ -25,16 +25,16 @@ from lotus_core.store.connection import (
 )
 from lotus_core.store.errors import FabricError
 from lotus_core.store.migrations import default_sql_dir, discover, migrate
-from lotus_core.store.url import Dialect, FabricURL, parse_url
+from lotus_core.store.url import Dialect, OpsDbURL, parse_url
 
 
-class Fabric:
-    """An open fabric. Create it with `Fabric.open`; close it (or use `with`) when done.
+class OpsDb:
+    """An open fabric. Create it with `OpsDb.open`; close it (or use `with`) when done.
 
     Thread-safe by serialising use of its one connection; give each process its own.
     """
 
-    def __init__(self, raw: RawConnection, url: FabricURL) -> None:
+    def __init__(self, raw: RawConnection, url: OpsDbURL) -> None:
         self._raw = raw
         self._url = url
         self._lock = threading.RLock()
@@ -48,7 +48,7 @@ class Fabric:
         *,
         busy_timeout_s: float = 30.0,
         connect_timeout_s: int = 10,
-    ) -> Fabric:
+    ) -> OpsDb:
         """Connect to `url` and apply any pending migrations from `sql_dir` (default: `sql/`).
 
         `busy_timeout_s` is how long a SQLite writer waits for another's lock;
@@ -74,7 +74,7 @@ class Fabric:
         return self._url.display
 
     def __repr__(self) -> str:
-        return f"Fabric({self.url!r})"
+        return f"OpsDb({self.url!r})"
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -84,7 +84,7 @@ class Fabric:
         """
         with self._lock:
             if self._in_tx:
-                raise FabricError("Fabric.transaction() is already open; nesting is not supported")
+                raise FabricError("OpsDb.transaction() is already open; nesting is not supported")
             self._in_tx = True
             try:
                 with transaction(self._raw, self.dialect) as tx:
@@ -139,7 +139,7 @@ class Fabric:
         with self._lock:
             self._raw.close()
 
-    def __enter__(self) -> Fabric:
+    def __enter__(self) -> OpsDb:
         return self
 
     def __exit__(

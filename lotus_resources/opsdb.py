@@ -1,4 +1,4 @@
-"""The fabric (operational database) as a Dagster resource: SQLite by default, or PostgreSQL."""
+"""The operational database (OpsDb) as a Dagster resource: SQLite by default, or PostgreSQL."""
 
 
 from collections.abc import Iterator
@@ -6,17 +6,17 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 
 
-class FabricResource(dg.ConfigurableResource):
+class OpsDbResource(dg.ConfigurableResource):
     """`url` is sqlite:///path or postgresql://user@host:port/db."""
 
     url: str
 
     @contextmanager
-    def open(self) -> Iterator[Fabric]:
-        fabric = Fabric.open(self.url)
+    def open(self) -> Iterator[OpsDb]:
+        fabric = OpsDb.open(self.url)
         try:
             yield fabric
         finally:

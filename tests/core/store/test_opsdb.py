@@ -15,9 +15,9 @@ import pytest
 
 from lotus_core.feed.tables import DeadLetter
 from lotus_core.store.connection import Tx
-from lotus_core.store.errors import FabricConnectError, FabricError, FabricURLError, MigrationError
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.errors import FabricError, MigrationError, OpsDbConnectError, OpsDbURLError
 from lotus_core.store.migrations import default_sql_dir, discover
+from lotus_core.store.opsdb import OpsDb
 
 DAY = "2025-01-26"
 # The repo's newest migration; tests add theirs after it.
@@ -64,7 +64,7 @@ def letters(n: int, reason: str = "malformed_json", start: int = 1) -> list[dict
 # --- migrations -------------------------------------------------------------------------
 
 
-def test_migrations_are_applied_and_recorded(fabric: Fabric) -> None:
+def test_migrations_are_applied_and_recorded(fabric: OpsDb) -> None:
     files = discover(default_sql_dir(), fabric.dialect)
     assert fabric.schema_version() == files[-1].version
     with fabric.transaction() as tx:
@@ -82,14 +82,14 @@ def test_migrations_are_applied_and_recorded(fabric: Fabric) -> None:
 def test_reopen_applies_only_new_migrations(fabric_url: str, tmp_path: Path) -> None:
     dialect = dialect_of(fabric_url)
     sql_dir = copy_sql(tmp_path, dialect)
-    with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
+    with OpsDb.open(fabric_url, sql_dir=sql_dir) as fabric:
         fabric.replace_dead_letters(DAY, SOURCE, letters(3))
         with fabric.transaction() as tx:
             first = tx.query("SELECT version, applied_at FROM schema_version ORDER BY version")
-    with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:  # nothing new: a no-op
+    with OpsDb.open(fabric_url, sql_dir=sql_dir) as fabric:  # nothing new: a no-op
         assert fabric.schema_version() == LAST
     (sql_dir / dialect / mig(1, "notes")).write_text("CREATE TABLE notes (body TEXT);\n")
-    with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
+    with OpsDb.open(fabric_url, sql_dir=sql_dir) as fabric:
         assert fabric.schema_version() == LAST + 1
         assert fabric.count_dead_letters() == 3
         with fabric.transaction() as tx:
@@ -100,21 +100,21 @@ def test_reopen_applies_only_new_migrations(fabric_url: str, tmp_path: Path) -> 
 
 def test_changed_migration_is_refused_naming_the_file(fabric_url: str, tmp_path: Path) -> None:
     sql_dir = copy_sql(tmp_path, dialect_of(fabric_url))
-    Fabric.open(fabric_url, sql_dir=sql_dir).close()
+    OpsDb.open(fabric_url, sql_dir=sql_dir).close()
     path = sql_dir / dialect_of(fabric_url) / "0001_feed_dead_letter.sql"
     path.write_text(path.read_text() + "\n-- an innocent-looking edit\n")
     with pytest.raises(MigrationError, match="changed after it was applied") as err:
-        Fabric.open(fabric_url, sql_dir=sql_dir)
+        OpsDb.open(fabric_url, sql_dir=sql_dir)
     assert str(path) in str(err.value)
 
 
 def test_database_newer_than_the_code_is_refused(fabric_url: str, tmp_path: Path) -> None:
     dialect = dialect_of(fabric_url)
     sql_dir = copy_sql(tmp_path, dialect, {mig(1, "notes"): "CREATE TABLE notes (b TEXT);"})
-    Fabric.open(fabric_url, sql_dir=sql_dir).close()
+    OpsDb.open(fabric_url, sql_dir=sql_dir).close()
     (sql_dir / dialect / mig(1, "notes")).unlink()
     with pytest.raises(MigrationError, match=f"{LAST + 1:04d}_notes applied but there is no"):
-        Fabric.open(fabric_url, sql_dir=sql_dir)
+        OpsDb.open(fabric_url, sql_dir=sql_dir)
 
 
 def test_failed_migration_rolls_back_and_names_the_file(fabric_url: str, tmp_path: Path) -> None:
@@ -122,9 +122,9 @@ def test_failed_migration_rolls_back_and_names_the_file(fabric_url: str, tmp_pat
     bad = "CREATE TABLE half_done (a INTEGER);\nSELECT no_such_function();\n"
     sql_dir = copy_sql(tmp_path, dialect, {mig(1, "broken"): bad})
     with pytest.raises(MigrationError, match=f"{mig(1, 'broken')} failed"):
-        Fabric.open(fabric_url, sql_dir=sql_dir)
+        OpsDb.open(fabric_url, sql_dir=sql_dir)
     (sql_dir / dialect / mig(1, "broken")).unlink()
-    with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
+    with OpsDb.open(fabric_url, sql_dir=sql_dir) as fabric:
         assert fabric.schema_version() == LAST
         with fabric.transaction() as tx:
             assert not table_exists(tx, "half_done")
@@ -144,10 +144,10 @@ SLOW_ONCE = {  # not idempotent: a second application would fail or add a row
 }
 CHILD = """
 import sys, time
-from lotus_core.store.fabric import Fabric
+from lotus_core.store.opsdb import OpsDb
 url, sql_dir, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 time.sleep(max(0.0, start - time.time()))
-Fabric.open(url, sql_dir=sql_dir).close()
+OpsDb.open(url, sql_dir=sql_dir).close()
 """
 
 
@@ -171,7 +171,7 @@ def test_concurrent_opens_apply_each_migration_once(fabric_url: str, tmp_path: P
     for child in children:
         _, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
-    with Fabric.open(fabric_url, sql_dir=sql_dir) as fabric:
+    with OpsDb.open(fabric_url, sql_dir=sql_dir) as fabric:
         assert fabric.schema_version() == LAST + 2
         with fabric.transaction() as tx:
             assert tx.query("SELECT n FROM once_only ORDER BY n") == [{"n": 2}, {"n": 3}]
@@ -204,7 +204,7 @@ def test_bad_migration_folders_are_refused(tmp_path: Path, names: list[str], mes
 
 @pytest.mark.postgres
 def test_both_dialects_build_the_same_columns(
-    fabric_sqlite: Fabric, fabric_postgres: Fabric
+    fabric_sqlite: OpsDb, fabric_postgres: OpsDb
 ) -> None:
     with fabric_sqlite.transaction() as tx:
         tables = [r["name"] for r in tx.query("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -223,7 +223,7 @@ def test_both_dialects_build_the_same_columns(
 # --- dead letters -----------------------------------------------------------------------
 
 
-def test_replace_dead_letters_replaces_never_duplicates(fabric: Fabric) -> None:
+def test_replace_dead_letters_replaces_never_duplicates(fabric: OpsDb) -> None:
     assert fabric.replace_dead_letters(DAY, SOURCE, letters(3), run_id="run-1") == 3
     assert fabric.replace_dead_letters("2025-01-27", "/feeds/27.jsonl.gz", letters(2)) == 2
     assert fabric.replace_dead_letters(DAY, SOURCE, letters(2, "bad_record"), run_id="run-2") == 2
@@ -247,7 +247,7 @@ def test_replace_dead_letters_replaces_never_duplicates(fabric: Fabric) -> None:
     assert fabric.count_dead_letters() == 2
 
 
-def test_replace_dead_letters_takes_thousands_and_parser_rows(fabric: Fabric) -> None:
+def test_replace_dead_letters_takes_thousands_and_parser_rows(fabric: OpsDb) -> None:
     assert fabric.replace_dead_letters(DAY, SOURCE, letters(5000)) == 5000
     assert fabric.count_dead_letters(DAY) == 5000
     dead = [DeadLetter(7, None, None, None, "malformed_json", "Expecting value", "{")]
@@ -256,7 +256,7 @@ def test_replace_dead_letters_takes_thousands_and_parser_rows(fabric: Fabric) ->
     assert (row["line_no"], row["recv_ts_ms"], row["run_id"]) == (7, None, "r")
 
 
-def test_replace_dead_letters_is_atomic(fabric: Fabric, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replace_dead_letters_is_atomic(fabric: OpsDb, monkeypatch: pytest.MonkeyPatch) -> None:
     fabric.replace_dead_letters(DAY, SOURCE, letters(3))
     with pytest.raises(ValueError, match="missing \\['reason'\\]"):
         fabric.replace_dead_letters(DAY, SOURCE, [*letters(2), {"line_no": 9}])
@@ -273,12 +273,12 @@ def test_replace_dead_letters_is_atomic(fabric: Fabric, monkeypatch: pytest.Monk
 
 
 def test_concurrent_replacements_of_one_day_never_duplicate(fabric_url: str) -> None:
-    Fabric.open(fabric_url).close()
+    OpsDb.open(fabric_url).close()
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            with Fabric.open(fabric_url) as fabric:
+            with OpsDb.open(fabric_url) as fabric:
                 for _ in range(10):
                     fabric.replace_dead_letters(DAY, SOURCE, letters(n))
         except BaseException as exc:  # surfaced by the assertion below
@@ -290,11 +290,11 @@ def test_concurrent_replacements_of_one_day_never_duplicate(fabric_url: str) -> 
     for t in threads:
         t.join()
     assert errors == []
-    with Fabric.open(fabric_url) as fabric:
+    with OpsDb.open(fabric_url) as fabric:
         assert fabric.count_dead_letters(DAY) == 50
 
 
-def test_bad_day_is_refused(fabric: Fabric) -> None:
+def test_bad_day_is_refused(fabric: OpsDb) -> None:
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         fabric.replace_dead_letters("26/01/2025", SOURCE, letters(1))
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
@@ -306,7 +306,7 @@ def test_bad_day_is_refused(fabric: Fabric) -> None:
 # --- transactions and connections -------------------------------------------------------
 
 
-def test_transaction_rolls_back_on_error_and_refuses_nesting(fabric: Fabric) -> None:
+def test_transaction_rolls_back_on_error_and_refuses_nesting(fabric: OpsDb) -> None:
     with pytest.raises(RuntimeError, match="boom"), fabric.transaction() as tx:
         tx.execute(
             "INSERT INTO feed_dead_letter (day, source, line_no, reason) VALUES (?, ?, ?, ?)",
@@ -319,12 +319,12 @@ def test_transaction_rolls_back_on_error_and_refuses_nesting(fabric: Fabric) -> 
             pass
 
 
-def test_qmark_parameters_work_on_both_dialects(fabric: Fabric) -> None:
+def test_qmark_parameters_work_on_both_dialects(fabric: OpsDb) -> None:
     with fabric.transaction() as tx:
         assert tx.scalar("SELECT ? || '%'", ("50",)) == "50%"
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(fabric_sqlite: Fabric) -> None:
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(fabric_sqlite: OpsDb) -> None:
     with fabric_sqlite.transaction() as tx:
         assert tx.scalar("PRAGMA journal_mode") == "wal"
         assert tx.scalar("PRAGMA busy_timeout") == 30_000
@@ -334,8 +334,8 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(fabric_sqlite: Fabric) -> N
     "url", ["mysql://lotus:pw@db/lotus", "fabric.sqlite", "sqlite://fabric.sqlite", ""]
 )
 def test_bad_url_is_refused_listing_the_accepted_forms(url: str) -> None:
-    with pytest.raises(FabricURLError) as err:
-        Fabric.open(url)
+    with pytest.raises(OpsDbURLError) as err:
+        OpsDb.open(url)
     message = str(err.value)
     assert "sqlite:///" in message and "postgresql://" in message
     assert ":pw@" not in message
@@ -343,8 +343,8 @@ def test_bad_url_is_refused_listing_the_accepted_forms(url: str) -> None:
 
 def test_unreachable_postgres_names_the_dsn_without_its_password() -> None:
     dsn = "postgresql://lotus:s3cret@127.0.0.1:1/lotus"
-    with pytest.raises(FabricConnectError) as err:
-        Fabric.open(dsn, connect_timeout_s=2)
+    with pytest.raises(OpsDbConnectError) as err:
+        OpsDb.open(dsn, connect_timeout_s=2)
     message = str(err.value)
     assert "postgresql://lotus:***@127.0.0.1:1/lotus" in message
     assert "s3cret" not in message
