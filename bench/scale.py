@@ -157,8 +157,8 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
     env = {"LOTUS_HOME": str(home), "LOTUS_FEED_DIR": str(feed), "LOTUS_CONFIG": str(config),
            "DAGSTER_HOME": str(dagster_home)}
     os.environ.update(env)
-    from lotus_assets.production import run_day_out_of_process
     from lotus_core.config import load_settings
+    from lotus_sensors.daily_run import run_day_out_of_process
 
     settings = load_settings()
     workers = start_workers(workers_n, queue, env, work) if mode == "celery" else []

@@ -84,7 +84,7 @@ class Daemon:
     def serve(self, on_ready: Any = None) -> None:
         with open_opsdb(self.fabric_url, migrate=self.migrate) as fabric:  # fails fast
             beat(fabric, COMPONENT, ROUTER, "starting", self.snapshot())
-            for slot in [self.heart, *self.slots]:
+            for slot in [*self.slots, self.heart]:  # the heart's first beat sees them running
                 self._start(slot)
             log.info("daemon %s: running loops %s on %s", os.getpid(),
                      [s.loop.name for s in self.slots], mask_dsn(self.fabric_url))
@@ -123,6 +123,7 @@ class Daemon:
                           migrate=False, market=self.market)  # serve() migrated once
         slot.thread = threading.Thread(target=self._supervise, args=(slot, ctx),
                                        name=f"loop:{slot.loop.name}", daemon=True)
+        slot.state = "running"  # before the thread runs, so no beat reports a started loop idle
         slot.thread.start()
 
     def _supervise(self, slot: _Slot, ctx: LoopContext) -> None:

@@ -19,6 +19,7 @@ import dagster as dg
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.config import load_settings
+from lotus_sensors.daily_run import run_day_out_of_process
 
 BACKFILL_JOB = "lotus_backfill"
 BACKFILL_POOL = "lotus_backfill"
@@ -36,8 +37,6 @@ def range_days(start: str, end: str) -> list[str]:
 @dg.op(pool=BACKFILL_POOL, description="Runs lotus_daily for each day of the run's partition "
        "range, in order; stops at the first failed day.")
 def backfill_days(context: dg.OpExecutionContext) -> dg.Output[list[str]]:
-    from lotus_assets.production import run_day_out_of_process
-
     key_range = context.partition_key_range
     days = range_days(key_range.start, key_range.end)
     settings = load_settings()
