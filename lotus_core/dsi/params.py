@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from lotus_core.dsi.expert_spec import RegistryError
+from lotus_core.dsi.expert_spec import RegistryError, registry_error
 from lotus_core.strict import StrictModel
 
 
@@ -123,8 +123,4 @@ def parse_params(cls: type[_Params], spec: Mapping[str, Any], where: str) -> Any
     try:
         return cls(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        cause = err.get("ctx", {}).get("error")  # the message of a `problem()`
-        text = str(cause) if cause is not None else (
-            ".".join(map(str, err["loc"])) + ": " + err["msg"])
-        raise RegistryError(f"{where}.{text}") from None
+        raise registry_error(exc, where) from None

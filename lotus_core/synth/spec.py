@@ -6,14 +6,14 @@ Loaded from YAML or JSON and validated up front; every error names the offending
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Final, Literal, Self, get_args
 
 import yaml
+from pydantic import Field, StrictBool, StrictStr, ValidationError, field_validator, model_validator
 
+from lotus_core.strict import StrictModel
 from lotus_core.synth.vocab import (
     CONTEXT_NAMES,
     EFFECT_DIRECTIONS,
@@ -21,7 +21,7 @@ from lotus_core.synth.vocab import (
     UNDIRECTED_PATTERNS,
 )
 
-SPEC_VERSION = 1
+SPEC_VERSION: Final = 1
 
 DEFAULT_PATTERN_RATES: dict[str, float] = {
     "sweep": 1.5,
@@ -39,11 +39,30 @@ MAX_DELTA_BPS = 200.0
 
 
 class SpecError(ValueError):
-    """A spec value is missing, unknown or out of range; the message names the key."""
+    """A spec file or mapping is malformed; the message names the key (`effects[0].trigger`).
+
+    `SynthSpec.from_dict`/`load_spec` raise it; building the models in code raises pydantic's
+    ValidationError (also a ValueError) naming the same fields.
+    """
 
 
-@dataclass(frozen=True)
-class EffectSpec:
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite YAML/JSON number: an int or a float (never a bool or a string), held as a float."""
+Pattern = Literal["sweep", "sweep_then_stall", "depth_vacuum", "wick_triplet",
+                  "funding_shock", "oi_shock"]
+Context = Literal["oi_high", "funding_high"]
+Direction = Literal["with_trigger", "against_trigger", "up", "down"]
+assert get_args(Pattern) == PATTERN_TYPES and get_args(Context) == CONTEXT_NAMES
+assert get_args(Direction) == EFFECT_DIRECTIONS
+
+
+class _Spec(StrictModel):
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with `changes` (the models are frozen)."""
+        return self.model_validate({**dict(self), **changes})
+
+
+class EffectSpec(_Spec):
     """A conditional return effect: after `trigger`, if `context` holds, move the mid.
 
     The mid moves `delta_bps` (signed by `direction`) linearly over `horizon_s` seconds
@@ -51,47 +70,88 @@ class EffectSpec:
     stall); the context is read at that same instant.
     """
 
-    name: str
-    trigger: str
-    context: Mapping[str, bool]
-    direction: str
-    delta_bps: float
-    horizon_s: float
+    name: StrictStr = Field(min_length=1)
+    trigger: Pattern
+    context: dict[Context, StrictBool] = Field(default_factory=dict)
+    direction: Direction
+    delta_bps: Number = Field(ge=-MAX_DELTA_BPS, le=MAX_DELTA_BPS)
+    horizon_s: Number = Field(ge=1.0, le=MAX_HORIZON_S)
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _null_context(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _side(self) -> EffectSpec:
+        if self.trigger in UNDIRECTED_PATTERNS and self.direction in ("with_trigger",
+                                                                      "against_trigger"):
+            raise ValueError(f"direction: {self.trigger} has no side; use up or down")
+        return self
 
 
-@dataclass(frozen=True)
-class DecoySpec:
+class DecoySpec(_Spec):
     """A context that equals `tracks` a fraction `agreement` of the time and does nothing."""
 
-    name: str
-    tracks: str
-    agreement: float
+    name: Context
+    tracks: Context
+    agreement: Number = Field(ge=0.5, le=1.0)
+
+    @model_validator(mode="after")
+    def _not_itself(self) -> DecoySpec:
+        if self.name == self.tracks:
+            raise ValueError("tracks: a decoy cannot track itself")
+        return self
 
 
-@dataclass(frozen=True)
-class SynthSpec:
+class SynthSpec(_Spec):
     """Everything about a synthetic market that a fixture author may choose."""
 
-    pattern_rate_per_hour: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_PATTERN_RATES))
-    """Missing patterns take their DEFAULT_PATTERN_RATES value."""
-    context_minutes: tuple[float, float] = (20.0, 90.0)
+    version: Literal[1] = SPEC_VERSION
+    pattern_rate_per_hour: dict[str, Annotated[Number, Field(ge=0.0, le=MAX_RATE_PER_HOUR)]] \
+        = Field(default_factory=lambda: dict(DEFAULT_PATTERN_RATES))
+    """Missing patterns take their DEFAULT_PATTERN_RATES value (kept in PATTERN_TYPES order)."""
+    context_minutes: tuple[Number, Number] = (20.0, 90.0)
     effects: tuple[EffectSpec, ...] = ()
     decoys: tuple[DecoySpec, ...] = ()
-    version: int = SPEC_VERSION
 
-    def __post_init__(self) -> None:
-        # normalise containers so specs built in code compare equal to loaded ones
-        rates = self.pattern_rate_per_hour
-        if not isinstance(rates, Mapping):
-            raise SpecError("pattern_rate_per_hour: must be a mapping of pattern -> rate")
-        _no_unknown_keys(rates, set(PATTERN_TYPES), "pattern_rate_per_hour")
-        merged = {k: rates.get(k, DEFAULT_PATTERN_RATES[k]) for k in PATTERN_TYPES}
-        object.__setattr__(self, "pattern_rate_per_hour", merged)
-        object.__setattr__(self, "context_minutes", tuple(self.context_minutes))
-        object.__setattr__(self, "effects", tuple(self.effects))
-        object.__setattr__(self, "decoys", tuple(self.decoys))
-        _validate(self)
+    @field_validator("pattern_rate_per_hour", mode="before")
+    @classmethod
+    def _fill_rates(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        unknown = sorted(str(k) for k in value if k not in PATTERN_TYPES)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown pattern (allowed: {', '.join(PATTERN_TYPES)})")
+        return {k: value.get(k, DEFAULT_PATTERN_RATES[k]) for k in PATTERN_TYPES}
+
+    @field_validator("effects", "decoys", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @model_validator(mode="after")
+    def _across(self) -> SynthSpec:
+        lo, hi = self.context_minutes
+        if not 1.0 <= lo <= hi <= 24 * 60:
+            raise ValueError(f"context_minutes: need 1 <= min <= max <= 1440, got [{lo}, {hi}]")
+        decoy_names = self.decoy_names()
+        names: set[str] = set()
+        for i, e in enumerate(self.effects):
+            if e.name in names:
+                raise ValueError(f"effects[{i}].name: duplicate effect name {e.name!r}")
+            names.add(e.name)
+            for key in e.context:
+                if key in decoy_names:
+                    raise ValueError(f"effects[{i}].context.{key}: is a decoy, which has no effect")
+        seen: set[str] = set()
+        for i, d in enumerate(self.decoys):
+            if d.tracks in decoy_names:
+                raise ValueError(f"decoys[{i}].tracks: {d.tracks} is itself a decoy")
+            if d.name in seen:
+                raise ValueError(f"decoys[{i}].name: {d.name} is declared as a decoy twice")
+            seen.add(d.name)
+        return self
 
     @property
     def max_horizon_s(self) -> float:
@@ -102,7 +162,8 @@ class SynthSpec:
         return {d.name for d in self.decoys}
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-ready dict that `SynthSpec.from_dict` reads back unchanged."""
+        """The canonical, JSON-ready dict (hashed into fixture manifests, so its bytes are
+        fixed) that `SynthSpec.from_dict` reads back unchanged."""
         return {
             "version": self.version,
             "pattern_rate_per_hour": {k: float(self.pattern_rate_per_hour[k])
@@ -127,31 +188,28 @@ class SynthSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> SynthSpec:
-        """Build and validate a spec from parsed YAML/JSON; unknown keys are errors."""
-        if not isinstance(data, Mapping):
-            raise SpecError(f"spec: must be a mapping, got {type(data).__name__}")
-        _no_unknown_keys(data, {"version", "pattern_rate_per_hour", "context_minutes",
-                                "effects", "decoys"}, "spec")
-        version = data.get("version", SPEC_VERSION)
-        if version != SPEC_VERSION:
-            raise SpecError(f"version: only {SPEC_VERSION} is supported, got {version!r}")
-        rates = dict(DEFAULT_PATTERN_RATES)
-        raw_rates = data.get("pattern_rate_per_hour", {})
-        if not isinstance(raw_rates, Mapping):
-            raise SpecError("pattern_rate_per_hour: must be a mapping of pattern -> rate")
-        _no_unknown_keys(raw_rates, set(PATTERN_TYPES), "pattern_rate_per_hour")
-        for key, value in raw_rates.items():
-            rates[key] = _number(value, f"pattern_rate_per_hour.{key}")
-        minutes = data.get("context_minutes", [20.0, 90.0])
-        if not isinstance(minutes, list | tuple) or len(minutes) != 2:
-            raise SpecError("context_minutes: must be a [min, max] pair of minutes")
-        lo = _number(minutes[0], "context_minutes[0]")
-        hi = _number(minutes[1], "context_minutes[1]")
-        effects = tuple(_effect(e, f"effects[{i}]")
-                        for i, e in enumerate(_list(data.get("effects", []), "effects")))
-        decoys = tuple(_decoy(d, f"decoys[{i}]")
-                       for i, d in enumerate(_list(data.get("decoys", []), "decoys")))
-        return cls(rates, (lo, hi), effects, decoys, int(version))
+        """Build and validate a spec from parsed YAML/JSON; a SpecError names the first bad
+        key (unknown keys are errors)."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc) from None
+
+
+def spec_error(exc: ValidationError) -> SpecError:
+    """The first problem of a ValidationError as a SpecError whose message starts with its
+    key path (`effects[0].horizon_s: ...`; a top-level unknown key is `spec.<key>`)."""
+    err = exc.errors()[0]
+    loc = [part for part in err["loc"] if part != "[key]"]  # a bad dict key: its own path
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    cause = err.get("ctx", {}).get("error")
+    if cause is not None:  # a validator's message starts with the key it names
+        return SpecError(f"{path}.{cause}" if path else str(cause))
+    if err["type"] == "extra_forbidden":
+        return SpecError(f"{path if len(loc) > 1 else 'spec.' + path}: unknown key")
+    return SpecError(f"{path or 'spec'}: {err['msg']}")
 
 
 def load_spec(path: Path) -> SynthSpec:
@@ -183,121 +241,3 @@ def default_spec() -> SynthSpec:
 def null_spec() -> SynthSpec:
     """The default market with no effect planted: the same patterns and decoy, no edge."""
     return SynthSpec(decoys=default_spec().decoys)
-
-
-# --- validation -------------------------------------------------------------------------
-
-
-def _validate(spec: SynthSpec) -> None:
-    for key in PATTERN_TYPES:
-        rate = _number(spec.pattern_rate_per_hour[key], f"pattern_rate_per_hour.{key}")
-        if not 0.0 <= rate <= MAX_RATE_PER_HOUR:
-            raise SpecError(f"pattern_rate_per_hour.{key}: must be in [0, {MAX_RATE_PER_HOUR}],"
-                            f" got {rate}")
-    if len(spec.context_minutes) != 2:
-        raise SpecError("context_minutes: must be a [min, max] pair of minutes")
-    lo = _number(spec.context_minutes[0], "context_minutes[0]")
-    hi = _number(spec.context_minutes[1], "context_minutes[1]")
-    if not 1.0 <= lo <= hi <= 24 * 60:
-        raise SpecError(f"context_minutes: need 1 <= min <= max <= 1440, got [{lo}, {hi}]")
-    decoy_names = spec.decoy_names()
-    names: set[str] = set()
-    for i, e in enumerate(spec.effects):
-        where = f"effects[{i}]"
-        if not isinstance(e.name, str) or not e.name:
-            raise SpecError(f"{where}.name: must be a non-empty string")
-        if e.name in names:
-            raise SpecError(f"{where}.name: duplicate effect name {e.name!r}")
-        names.add(e.name)
-        _choice(e.trigger, PATTERN_TYPES, f"{where}.trigger")
-        _choice(e.direction, EFFECT_DIRECTIONS, f"{where}.direction")
-        if e.trigger in UNDIRECTED_PATTERNS and e.direction in ("with_trigger", "against_trigger"):
-            raise SpecError(f"{where}.direction: {e.trigger} has no side; use up or down")
-        if not isinstance(e.context, Mapping):
-            raise SpecError(f"{where}.context: must be a mapping of context -> true/false")
-        for key, value in e.context.items():
-            _choice(key, CONTEXT_NAMES, f"{where}.context")
-            if key in decoy_names:
-                raise SpecError(f"{where}.context.{key}: is a decoy, which has no effect")
-            if not isinstance(value, bool):
-                raise SpecError(f"{where}.context.{key}: must be true or false, got {value!r}")
-        delta = _number(e.delta_bps, f"{where}.delta_bps")
-        if abs(delta) > MAX_DELTA_BPS:
-            raise SpecError(f"{where}.delta_bps: |delta| must be <= {MAX_DELTA_BPS}, got {delta}")
-        horizon = _number(e.horizon_s, f"{where}.horizon_s")
-        if not 1.0 <= horizon <= MAX_HORIZON_S:
-            raise SpecError(f"{where}.horizon_s: must be in [1, {MAX_HORIZON_S}], got {horizon}")
-    seen: set[str] = set()
-    for i, d in enumerate(spec.decoys):
-        where = f"decoys[{i}]"
-        _choice(d.name, CONTEXT_NAMES, f"{where}.name")
-        _choice(d.tracks, CONTEXT_NAMES, f"{where}.tracks")
-        if d.name == d.tracks:
-            raise SpecError(f"{where}.tracks: a decoy cannot track itself")
-        if d.tracks in decoy_names:
-            raise SpecError(f"{where}.tracks: {d.tracks} is itself a decoy")
-        if d.name in seen:
-            raise SpecError(f"{where}.name: {d.name} is declared as a decoy twice")
-        seen.add(d.name)
-        agreement = _number(d.agreement, f"{where}.agreement")
-        if not 0.5 <= agreement <= 1.0:
-            raise SpecError(f"{where}.agreement: must be in [0.5, 1], got {agreement}")
-
-
-def _effect(raw: Any, where: str) -> EffectSpec:
-    if not isinstance(raw, Mapping):
-        raise SpecError(f"{where}: must be a mapping")
-    _no_unknown_keys(raw, {"name", "trigger", "context", "direction", "delta_bps", "horizon_s"},
-                     where)
-    for key in ("name", "trigger", "direction", "delta_bps", "horizon_s"):
-        if key not in raw:
-            raise SpecError(f"{where}.{key}: missing")
-    context = raw.get("context", {}) or {}
-    if not isinstance(context, Mapping):
-        raise SpecError(f"{where}.context: must be a mapping of context -> true/false")
-    return EffectSpec(
-        name=raw["name"],
-        trigger=raw["trigger"],
-        context=dict(context),
-        direction=raw["direction"],
-        delta_bps=_number(raw["delta_bps"], f"{where}.delta_bps"),
-        horizon_s=_number(raw["horizon_s"], f"{where}.horizon_s"),
-    )
-
-
-def _decoy(raw: Any, where: str) -> DecoySpec:
-    if not isinstance(raw, Mapping):
-        raise SpecError(f"{where}: must be a mapping")
-    _no_unknown_keys(raw, {"name", "tracks", "agreement"}, where)
-    for key in ("name", "tracks", "agreement"):
-        if key not in raw:
-            raise SpecError(f"{where}.{key}: missing")
-    return DecoySpec(raw["name"], raw["tracks"], _number(raw["agreement"], f"{where}.agreement"))
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list | tuple):
-        raise SpecError(f"{where}: must be a list")
-    return list(raw)
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where}: must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise SpecError(f"{where}: must be finite, got {value!r}")
-    return float(value)
-
-
-def _choice(value: Any, allowed: tuple[str, ...], where: str) -> None:
-    if value not in allowed:
-        raise SpecError(f"{where}: must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _no_unknown_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in raw if k not in allowed)
-    if unknown:
-        allowed_text = ", ".join(sorted(allowed))
-        raise SpecError(f"{where}.{unknown[0]}: unknown key (allowed: {allowed_text})")

@@ -41,9 +41,9 @@ pytestmark = [pytest.mark.xdist_group("learning_loop"), pytest.mark.slow]
 
 SEED = 424242
 RATE = {"sweep_then_stall": 10.0}
-SPEC = replace(default_spec(), pattern_rate_per_hour=RATE,
-              effects=(replace(default_spec().effects[0], delta_bps=10.0),))
-NULL = replace(null_spec(), pattern_rate_per_hour=RATE)
+SPEC = default_spec().replace(pattern_rate_per_hour=RATE,
+                              effects=(default_spec().effects[0].replace(delta_bps=10.0),))
+NULL = null_spec().replace(pattern_rate_per_hour=RATE)
 SIZE = Size(days=5, hours=(6, 14), coins=("BTC", "ETH", "SOL"))  # nights 1..4, day 5 scored
 DAYS = SIZE.dates
 

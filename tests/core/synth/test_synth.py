@@ -10,7 +10,7 @@ import gzip
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from lotus_core.feed.parse import parse_recording
 from lotus_core.synth import (
@@ -57,7 +58,7 @@ def dense_spec(effects: bool = True) -> SynthSpec:
                         delta_bps=DELTA_BPS, horizon_s=60.0)
     return SynthSpec(pattern_rate_per_hour=DENSE_RATES, context_minutes=(4.0, 10.0),
                      effects=(effect,) if effects else (),
-                     decoys=(DecoySpec("funding_high", "oi_high", 0.8),))
+                     decoys=(DecoySpec(name="funding_high", tracks="oi_high", agreement=0.8),))
 
 
 # --- reading a recording back ------------------------------------------------------------
@@ -559,9 +560,15 @@ def test_bad_spec_names_the_key(patch: dict[str, Any], key: str) -> None:
 
 
 def test_effect_on_an_undirected_trigger_needs_a_fixed_direction() -> None:
+    effect = {"name": "e", "trigger": "depth_vacuum", "context": {},
+              "direction": "with_trigger", "delta_bps": 5.0, "horizon_s": 30.0}
+    with pytest.raises(ValidationError, match="direction: depth_vacuum has no side"):
+        EffectSpec(**effect)
     with pytest.raises(SpecError, match=r"effects\[0\]\.direction"):
-        replace(default_spec(), effects=(EffectSpec("e", "depth_vacuum", {}, "with_trigger",
-                                                   5.0, 30.0),))
+        SynthSpec.from_dict({**default_spec().to_dict(), "effects": [effect]})
+    with pytest.raises(ValidationError, match=r"effects\[0\]\.context\.funding_high"):
+        default_spec().replace(effects=(default_spec().effects[0].replace(
+            context={"funding_high": True}),))
 
 
 def test_generate_days_writes_consecutive_days(tmp_path: Path) -> None:
