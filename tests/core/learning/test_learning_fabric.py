@@ -24,10 +24,10 @@ from lotus_core.fabric.signing import ensure_keys, verify
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.testkit import make_learning_frame
 from lotus_core.signals.config import load_scoring
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from tests.kits.learning_kit import make_learning_frame
 
 ALERT = {"lesson_id": "L0123456789abcde", "detector_id": "sweep_stall_v1",
          "rule": "oi_pctl_bin=hi", "reason": "p05_le_0_oos", "uplift_oos": -0.4,

@@ -1,5 +1,5 @@
 """The learning loop judged against planted truth, on window-level generated data
-(lotus_core.learning.testkit): the planted effect is found with a CI covering it, the decoy
+(tests.kits.learning_kit): the planted effect is found with a CI covering it, the decoy
 is refused (while a naive comparison ranks it high), null data promotes nothing, a vanished
 effect is sunset by the watchdog, and every stage is deterministic."""
 
@@ -11,9 +11,9 @@ import pytest
 
 from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.testkit import PLANTED, make_learning_frame, null_frame
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
+from tests.kits.learning_kit import PLANTED, make_learning_frame, null_frame
 
 CFG = load_learning()
 BASE = load_scoring().context
