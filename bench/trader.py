@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import subprocess
 import sys
 import time
@@ -198,6 +199,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--every-min", type=int, default=20)
     ap.add_argument("--step-ms", type=int, default=50)
+    load_start = os.getloadavg()[0]
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     coins = args.coins.split(",")
@@ -253,10 +255,21 @@ def main() -> None:
     if args.no_write:
         return
     fig["portfolio"] = {k: v for k, v in fig["portfolio"].items() if not isinstance(v, dict)}
+    fig["load"] = [load_start, os.getloadavg()[0]]
     (WORK / "figures.json").write_text(json.dumps(
         {"fig": fig, "fl": fl.tolist(), "fh": fh.tolist(), "dts": dts.tolist(),
          "args": vars(args)}, default=str))
     write_section("trader", render(fig, args, coins, fl, fh, dts))
+
+
+def _load_note(load: list[float]) -> str:
+    """How busy the 2-core machine was: both engines ran in the same run either way."""
+    busy = max(load) > 1.5
+    return (f"1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end: "
+            + ("a busy machine, so absolute times are inflated; both engines ran in the same "
+               "run, so their ratio is the meaningful part." if busy else
+               "a quiet machine, so the times are what this hardware gives; both engines ran "
+               "in the same run."))
 
 
 def render(f: dict, args: Any, coins: list[str], fl: np.ndarray, fh: np.ndarray,
@@ -273,8 +286,7 @@ Input: a generated {args.hours}-hour, {len(coins)}-coin day ({', '.join(coins)};
 {f['books']:,} L2 snapshots, {f['trades']:,} trades, {f['ctx']:,} asset contexts (parse once:
 {f['parse_s']:.1f} s, not counted below). Decisions every {args.every_min} min per coin.
 `python -m bench.trader` (hftbacktest 2.4.4 in `.lotus/bench-venv`, numba JIT warmed
-before timing). **Shared, busy machine**: six engineers' jobs ran on the same 2 cores
-during the run, so absolute times are noisy; both engines ran in the same run.
+before timing). {_load_note(f.get("load", [float("nan")] * 2))}
 
 | measure | Lotus paper Trader | hftbacktest 2.4.4 |
 | --- | ---: | ---: |
