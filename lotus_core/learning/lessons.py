@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
-import os
-import signal
-import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -305,62 +301,11 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
-_SEARCH_TIMEOUT_S = 3600.0  # a night's searches take seconds to minutes; far past that, stuck
-
-
-def _init_worker() -> None:
-    """Forked from a Dagster step, a worker inherits Dagster's signal handlers; restore the
-    defaults so a stopped pool's workers just exit (no interrupt tracebacks)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-
-
-def _search_one(task: tuple[UnitSet, LearningConfig, list[str]]) -> Searched:
-    return search_detector(*task)  # a pool task: module level, picklable
-
-
-def learn_workers() -> int:
-    """LOTUS_LEARN_WORKERS: processes for the per-detector searches (default: up to 2 cores).
-    Each detector's search is a pure function of its own units (its own seeded draws), so
-    the lessons are the same bytes whatever the count; 1 searches inline."""
-    try:
-        want = int(os.environ.get("LOTUS_LEARN_WORKERS", "0"))
-    except ValueError:
-        want = 0
-    return want if want > 0 else min(2, os.cpu_count() or 1)
-
-
 def _search_all(tasks: list[tuple[str, UnitSet, list[str]]],
                 cfg: LearningConfig) -> list[Searched]:
-    """search_detector for every task, in order; detectors side by side in forked workers."""
-    work = [(units, cfg, keep) for _, units, keep in tasks]
-    workers = min(learn_workers(), len(work))
-    if workers <= 1:
-        return [_search_one(w) for w in work]
-    # fork: the workers inherit the loaded stack (no re-import) and return pickled results;
-    # the biggest detectors go first so the two workers finish together
-    order = sorted(range(len(work)), key=lambda i: -work[i][0].n)
-    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker)
-    try:
-        done = pool.map_async(_search_one, [work[i] for i in order], chunksize=1).get(
-            timeout=_SEARCH_TIMEOUT_S)
-        pool.close()  # let the workers exit on their own (no SIGTERM mid-teardown)
-    except (mp.TimeoutError, OSError, EOFError, mp.ProcessError) as exc:
-        # the workers are only a speed-up: a lost or stuck one must never hang or fail the
-        # night, so search inline (the lessons do not depend on the path taken)
-        pool.terminate()
-        warnings.warn(f"parallel lesson search failed ({exc!r}); searching inline",
-                      RuntimeWarning, stacklevel=2)
-        return [_search_one(w) for w in work]
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    out: list[Searched | None] = [None] * len(work)
-    for i, s in zip(order, done, strict=True):
-        out[i] = s
-    return [s for s in out if s is not None]
+    """search_detector for every task, in order (inline: a forked pool inside a threaded
+    Dagster or pytest process once left a worker blocked on an inherited lock)."""
+    return [search_detector(units, cfg, keep) for _, units, keep in tasks]
 
 
 def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: LearningConfig,
