@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lotus_core.columns import STR, column
 from lotus_core.dm.ticket import validate_ticket
-
-STR = pd.StringDtype(na_value=np.nan)
-
-
-def _is_str(s: pd.Series) -> bool:
-    return bool(s.dtype == STR or s.dtype == object)
 
 
 def _c(dtype: object, *checks: pa.Check, nullable: bool = False) -> pa.Column:
-    if dtype is STR:
-        return pa.Column(checks=[pa.Check(_is_str, element_wise=False, name="dtype_is_str"),
-                                 *checks], nullable=nullable)
-    return pa.Column(dtype, checks=list(checks), nullable=nullable)
+    return column(dtype, *checks, nullable=nullable, text=True)
 
 
 def _tickets_valid(s: pd.Series) -> bool:

@@ -13,25 +13,17 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lotus_core.columns import STR, column
 from lotus_core.dsi.registry import load_registry
-from lotus_core.microtape.schema import STR
 
 F64, I64, I32, I8, BOOL = "float64", "int64", "int32", "int8", "bool"
-
-
-def _is_str(s: pd.Series) -> bool:
-    """Exactly pandas' "str" dtype: pandera alone also accepts object and other strings."""
-    return s.dtype == STR
 
 
 def _is_str_column(col: pa.Column) -> bool:
     return any(c.name == "dtype_is_str" for c in col.checks)
 
 
-def _col(dtype: object, *checks: pa.Check, nullable: bool = False) -> pa.Column:
-    if dtype is STR:
-        checks = (pa.Check(_is_str, element_wise=False, name="dtype_is_str"), *checks)
-    return pa.Column(dtype, checks=list(checks), nullable=nullable)
+_col = column
 
 
 _UNIT = pa.Check.in_range(0.0, 1.0)

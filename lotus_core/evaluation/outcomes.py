@@ -24,11 +24,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from lotus_core.columns import STR
+
 DEFAULT_HORIZONS_S: tuple[int, ...] = (30, 60, 300, 900)
 DEFAULT_FEE_BPS = 2.5
 GAP_TOLERANCE_S = 5
 
-_STR = pd.StringDtype(na_value=np.nan)
 WINDOW_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "published",
                   "propensity"]
 TAPE_COLUMNS = ["coin", "ts_ms", "mid_px", "spread_bps"]
@@ -132,5 +133,5 @@ def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
         "propensity": windows["propensity"].to_numpy(dtype=np.float64)[rows],
     })
     for col in ("window_id", "coin", "detector_id", "status"):
-        out[col] = out[col].astype(_STR)
+        out[col] = out[col].astype(STR)
     return out[OUTPUT_COLUMNS]

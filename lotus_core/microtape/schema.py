@@ -7,28 +7,16 @@ every column; keep the two in step.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lotus_core.columns import STR, column
 from lotus_core.microtape.context import SESSIONS
 from lotus_core.microtape.regime import REGIMES
 
 F64, I64, I32, I8 = "float64", "int64", "int32", "int8"
-STR = pd.StringDtype(na_value=np.nan)  # pandas' default "str" dtype
-
-
-def _is_str(s: pd.Series) -> bool:
-    """Exactly pandas' "str" dtype: pandera alone also accepts object and other string kinds."""
-    return s.dtype == STR
-
-
-def _c(dtype: Any, *checks: pa.Check, nullable: bool = False) -> pa.Column:
-    if dtype is STR:
-        checks = (pa.Check(_is_str, element_wise=False, name="dtype_is_str"), *checks)
-    return pa.Column(dtype, checks=list(checks), nullable=nullable)
+_c = column
 
 
 _PCTL = pa.Check.in_range(0.0, 1.0)

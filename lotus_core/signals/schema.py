@@ -5,32 +5,22 @@ docs/curators.md describe every column.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lotus_core.columns import STR, column
 from lotus_core.curators.config import CURATORS, KAPPA_MAX
 from lotus_core.microtape.context import SESSIONS
 from lotus_core.microtape.regime import REGIMES
 
 F64, I64, I8 = "float64", "int64", "int8"
-STR = pd.StringDtype(na_value=np.nan)
 _UNIT = pa.Check.in_range(0.0, 1.0)
 _NONNEG = pa.Check.ge(0.0)
 _SHA = pa.Check.str_matches(r"^sha256:[0-9a-f]{64}$")
 _ULID = pa.Check.str_matches(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 
-def _is_str(s: pd.Series) -> bool:
-    return s.dtype == STR
-
-
-def _c(dtype: Any, *checks: pa.Check, nullable: bool = False) -> pa.Column:
-    if dtype is STR:
-        checks = (pa.Check(_is_str, element_wise=False, name="dtype_is_str"), *checks)
-    return pa.Column(dtype, checks=list(checks), nullable=nullable)
+_c = column
 
 
 def _sorted_unique(*keys: str) -> pa.Check:

@@ -3,26 +3,16 @@ tr_priors (docs/trader.md). The lake IO manager enforces them on write (lotus_co
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pandera.pandas as pa
 
+from lotus_core.columns import STR, column
 from lotus_core.learning.schema import LEARNING_SCHEMAS
 
-STR = pd.StringDtype(na_value=np.nan)
 KINDS = ["fill", "order", "position", "exec_report", "trigger_eval", "state"]
 
 
-def _is_str(s: pd.Series) -> bool:
-    """Text, or empty (a day without executions has no strings to type its columns)."""
-    return bool(s.dtype == STR or s.dtype == object or len(s) == 0)
-
-
 def _c(dtype: object, *checks: pa.Check, nullable: bool = False) -> pa.Column:
-    if dtype is STR:
-        return pa.Column(checks=[pa.Check(_is_str, element_wise=False, name="dtype_is_str"),
-                                 *checks], nullable=nullable)
-    return pa.Column(dtype, checks=list(checks), nullable=nullable, coerce=True)
+    return column(dtype, *checks, nullable=nullable, coerce=True, text=True)
 
 
 PAPER_TRADES_SCHEMA = pa.DataFrameSchema(
