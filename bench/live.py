@@ -41,16 +41,18 @@ COINS = ["BTC", "ETH", "SOL"]
 FEED = REPO / ".lotus" / "bench" / "feed" / "h24-BTC-ETH-SOL-s1"
 
 
-def ensure_days() -> Path:
-    """The 24 h day and the next day's first 2 h (generated once, seeded)."""
+def ensure_days(hours: int = 24) -> Path:
+    """The 24 h day and the next day's first 2 h (generated once, seeded); with `hours`
+    < 24 (profiling) only the first `hours` of the day."""
     from lotus_core.synth import default_spec, generate_day
 
-    for day, hours in ((DAY, 24), (NEXT, 2)):
-        if not (FEED / f"{day.isoformat()}.jsonl.gz").exists():
-            print(f"generating {day} ({hours} h, {len(COINS)} coins) into {FEED} ...",
+    feed = FEED if hours == 24 else FEED.with_name(f"h{hours}-BTC-ETH-SOL-s1")
+    for day, h in ((DAY, hours), (NEXT, 2)) if hours == 24 else ((DAY, hours),):
+        if not (feed / f"{day.isoformat()}.jsonl.gz").exists():
+            print(f"generating {day} ({h} h, {len(COINS)} coins) into {feed} ...",
                   file=sys.stderr)
-            generate_day(FEED, day, COINS, 1, default_spec(), hours=(0, hours))
-    return FEED
+            generate_day(feed, day, COINS, 1, default_spec(), hours=(0, h))
+    return feed
 
 
 def _cpu() -> float:
@@ -73,6 +75,13 @@ def phase_floor(path: Path) -> dict:
             orjson.loads(line)
             n += 1
     return {"seconds": time.perf_counter() - t0, "cpu_s": _cpu() - c0, "messages": n}
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -117,8 +126,16 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
         feed = FeedLoop(settings.feed, url=f"ws://127.0.0.1:{port}", hub=hub)
         score = ScoreLoop(settings, hub)
         stop = threading.Event()
-        threads = [threading.Thread(target=lp.run, args=(LoopContext(
-            settings.fabric, home / "keys", home, stop, market=hub),)) for lp in (feed, score)]
+        loop_cpu: dict[str, float] = {}
+
+        def timed(lp: FeedLoop | ScoreLoop) -> None:
+            c = time.thread_time()
+            try:
+                lp.run(LoopContext(settings.fabric, home / "keys", home, stop, market=hub))
+            finally:
+                loop_cpu[lp.name] = time.thread_time() - c
+
+        threads = [threading.Thread(target=timed, args=(lp,)) for lp in (feed, score)]
         t0, c0 = time.perf_counter(), _cpu()
         for t in threads:
             t.start()
@@ -152,6 +169,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
             t.join()
         t_all = time.perf_counter() - t0
         cpu = _cpu() - c0
+        server_cpu = _proc_cpu(server.pid)
     finally:
         server.terminate()
         server.wait()
@@ -175,6 +193,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
                           "cpu_p50": float(np.median(steps[sel, 2]))}
     info = feed.info()
     return {"feed_seconds": t_feed, "total_seconds": t_all, "cpu_s": cpu,
+            "loop_cpu_s": loop_cpu, "server_cpu_s": server_cpu,
             "messages": info["messages"], "data_frames": info["data_frames"],
             "steps": score.steps, "windows": score.windows, "rows": score.rows,
             "posted": score.posted, "last_step_s": score.last_step_s,
@@ -201,9 +220,14 @@ def main() -> None:
     ap.add_argument("--phase")
     ap.add_argument("--speed", default="max")
     ap.add_argument("--skip-realtime", action="store_true")
+    ap.add_argument("--hours", type=int, default=24,
+                    help="profile on the first HOURS of the day only (no floor, no --write)")
     a = ap.parse_args()
-    feed_dir = ensure_days()
-    first, last = DAY.isoformat(), NEXT.isoformat()
+    feed_dir = ensure_days(a.hours)
+    first, last = DAY.isoformat(), (NEXT if a.hours == 24 else DAY).isoformat()
+    if a.hours != 24 and not a.phase:
+        print(json.dumps(_run("live", "--speed", "max", "--hours", str(a.hours)), indent=1))
+        return
     if a.phase:
         if a.phase == "floor":
             res = phase_floor(feed_dir / f"{first}.jsonl.gz")

@@ -87,6 +87,7 @@ class MarketHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subs: list[Subscription] = []
+        self._wanted: frozenset[str] = frozenset()  # the kinds someone listens for
         self._latest: dict[tuple[str, str], MarketEvent] = {}
         self._stale: set[str] = set()
         self.published = 0
@@ -101,16 +102,18 @@ class MarketHub:
         sub = Subscription(self, kinds, None if coins is None else frozenset(coins), maxsize)
         with self._lock:
             self._subs.append(sub)
+            self._wanted = self._wanted | kinds
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
+                self._wanted = frozenset().union(*(s.kinds for s in self._subs))
 
     def wanted(self, kind: str) -> bool:
         """Whether anyone listens for `kind` (lets the publisher skip building events)."""
-        return any(kind in s.kinds for s in self._subs)
+        return kind in self._wanted
 
     def publish(self, kind: str, coin: str | None, recv_ts_ms: int, data: Any) -> None:
         ev = MarketEvent(kind, coin, recv_ts_ms, data, coin in self._stale)

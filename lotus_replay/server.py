@@ -44,6 +44,7 @@ from lotus_replay.source import Frame, days_between, frames
 
 _QUEUE = 20_000
 _YIELD_EVERY = 256
+_WRITE_BATCH = 512  # queued frames written to the socket in one system call
 _MAX_GAP_MS = 3_600_000  # a silence longer than an hour (days apart) is skipped, not waited
 
 
@@ -93,7 +94,10 @@ class _Client:
 
     async def put(self, text: str) -> None:
         if not self.closed:
-            await self.queue.put(text)
+            try:
+                self.queue.put_nowait(text)  # no coroutine switch while there is room
+            except asyncio.QueueFull:
+                await self.queue.put(text)
 
     def shut(self) -> None:
         self.closed = True
@@ -139,8 +143,12 @@ class ReplayServer:
         self._started, self._stop = asyncio.Event(), asyncio.Event()
         self._refuse_until = time.monotonic() + self.cfg.faults.refuse_for_s
         server: Server
+        # compression=None: no permessage-deflate (the client may offer it; the venue's
+        # frames are then sent as recorded, uncompressed: on loopback deflating each frame
+        # and inflating it again was a quarter of both ends' CPU)
         async with serve(self._handle, self.cfg.host, self.cfg.port, ping_interval=None,
-                         process_request=self._process_request, max_size=2**24) as server:
+                         process_request=self._process_request, max_size=2**24,
+                         compression=None) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             if ready is not None:
                 ready.set()
@@ -178,10 +186,22 @@ class ReplayServer:
             writer.cancel()
 
     async def _write(self, client: _Client) -> None:
+        """Send the client's queued frames, one websocket message each; what is queued
+        when the writer wakes (up to `_WRITE_BATCH`) goes to the socket in one write."""
+        conn, q = client.conn, client.queue
         try:
             while True:
-                text = await client.queue.get()
-                await client.conn.send(text)
+                batch = [await q.get()]
+                while len(batch) < _WRITE_BATCH and not q.empty():
+                    batch.append(q.get_nowait())
+                async with conn.send_context():  # websockets' own send path (flow control)
+                    for text in batch:
+                        conn.protocol.send_text(text.encode())
+                    data = conn.protocol.data_to_send()
+                    if all(data):  # b"" is a half-close: send_context's own exit does it
+                        conn.transport.write(b"".join(data))
+                    else:
+                        conn.protocol.writes[:0] = data
         except (ConnectionClosed, asyncio.CancelledError):
             client.shut()
 

@@ -131,9 +131,13 @@ def split_record(line: bytes) -> tuple[int, str] | None:
     return recv, msg if isinstance(msg, str) else json.dumps(msg, separators=(",", ":"))
 
 
-def record_line(recv_ts_ms: int, text: str) -> bytes:
+def record_line(recv_ts_ms: int, text: str, is_json: bool = False) -> bytes:
     """One recording line for a frame received as `text`: a JSON frame is kept verbatim
-    (re-serialised only if it spans lines), anything else is stored as a JSON string."""
+    (re-serialised only if it spans lines), anything else is stored as a JSON string.
+    `is_json`: the caller already parsed `text` as JSON (orjson, stricter than `json`),
+    so it is not parsed again."""
+    if is_json and "\n" not in text and "\r" not in text:
+        return b'{"recv_ts_ms":%d,"msg":%b}\n' % (int(recv_ts_ms), text.encode())
     try:
         json.loads(text)
         body = text if "\n" not in text and "\r" not in text else json.dumps(

@@ -45,6 +45,17 @@ _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "
          "candle": "candle"}
 
 
+_NOT_JSON = object()
+_DAY_MS = 86_400_000
+
+
+def _day_range(ms: int) -> tuple[int, int, str]:
+    """[start, end) of the UTC day of `ms`, and its name (computed once a day, not per
+    frame)."""
+    lo = ms - ms % _DAY_MS
+    return lo, lo + _DAY_MS, utc_day(ms)
+
+
 def subscriptions(cfg: FeedSettings) -> list[dict[str, Any]]:
     """The subscription objects, in a fixed order (resubscribing sends the same list)."""
     out: list[dict[str, Any]] = []
@@ -103,6 +114,7 @@ class FeedLoop(Loop):
         self._pre_clock: list[str] = []
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
+        self._day_lo = self._day_hi = 0
         self._batch_first = 1
         self._unrecorded_lines = 0
         self._watching = False
@@ -213,21 +225,26 @@ class FeedLoop(Loop):
                 self._keep(self._replay_ms, held)
             self._pre_clock.clear()
             return
+        try:  # parsed once, here: for the recording line and for the hub
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            msg = _NOT_JSON
         now = self.now_ms()
         if now is None:  # a replay's greeting and acks, before its clock's first tick
             self._pre_clock.append(text)
-            self._inspect(text, None)
+            self._inspect(msg, None)
             return
-        self._keep(now, text)
-        self._inspect(text, now)
+        self._keep(now, text, msg is not _NOT_JSON)
+        self._inspect(msg, now)
 
-    def _keep(self, now: int, text: str) -> None:
-        line = record_line(now, text)
-        day = utc_day(now)
-        if day != self._batch_day:
-            self._flush()
-            self._batch_day = day
-            self._unrecorded_lines = 0
+    def _keep(self, now: int, text: str, is_json: bool = False) -> None:
+        line = record_line(now, text, is_json)
+        if not self._day_lo <= now < self._day_hi:
+            self._day_lo, self._day_hi, day = _day_range(now)
+            if day != self._batch_day:
+                self._flush()
+                self._batch_day = day
+                self._unrecorded_lines = 0
         if self.recorder is not None:
             self.recorder.write(now, line)
             line_no = self.recorder.day_lines
@@ -240,13 +257,9 @@ class FeedLoop(Loop):
         self._batch.append(line)
         self.last_frame_ms = now
 
-    def _inspect(self, text: str, now: int | None) -> None:
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return  # dead-lettered with its batch
+    def _inspect(self, msg: Any, now: int | None) -> None:
         if not isinstance(msg, dict):
-            return
+            return  # not JSON, or not an object: dead-lettered with its batch
         channel = msg.get("channel")
         if channel == "pong":
             self._pong_deadline = None
