@@ -149,8 +149,11 @@ class FeedLoop(Loop):
     async def _main(self, ctx: LoopContext) -> None:
         while not ctx.stopping():
             try:
+                # max_queue: frames read ahead before the socket stops being read (the
+                # default 16 paused and resumed the transport every few frames at replay
+                # speed); the frames are small, 1,024 of them a few MB at most
                 async with connect(self.url, ping_interval=None, open_timeout=10,
-                                   max_size=2**24, close_timeout=1) as ws:
+                                   max_size=2**24, close_timeout=1, max_queue=1024) as ws:
                     await self._session(ws, ctx)
             except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed, TimeoutError,
                     _NoPong) as exc:

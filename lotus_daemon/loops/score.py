@@ -40,6 +40,7 @@ from lotus_daemon.market import MarketHub
 
 _STORE_EVERY_MS = 60_000
 _FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
+_CATCHUP_PACE = 20.0  # a feed this many times faster than real time is catching up
 
 
 def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
@@ -83,6 +84,8 @@ class ScoreLoop(Loop):
         self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self._scored_at: float | None = None
+        self._pace = 0.0  # feed seconds per wall second, over the last second or more
+        self._pace_at: tuple[float, int | None] = (time.monotonic(), None)
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
@@ -132,10 +135,25 @@ class ScoreLoop(Loop):
                         self._step(engine, clock + 1, store, fabric, keys)
                     self._store(store, force=True)
                     return
-                due = self.settings.live.score_every_ms
+                due = self._due_ms(clock)
                 if clock is not None and (self.last_step_ms is None
                                           or clock - self.last_step_ms >= due):
                     self._step(engine, clock, store, fabric, keys)
+
+    def _due_ms(self, clock: int | None) -> int:
+        """Feed time between passes: `score_every_ms`, or `catchup_step_ms` while the feed
+        clock has been running more than `_CATCHUP_PACE` times faster than real time over
+        the last second or more (a replay at speed, a backlog; at 1x, or once the feed
+        stops, the pace falls back within a second or two)."""
+        live = self.settings.live
+        now = time.monotonic()
+        at, seen = self._pace_at
+        if clock is not None and now - at >= 1.0:
+            self._pace = 0.0 if seen is None else (clock - seen) / 1000.0 / (now - at)
+            self._pace_at = (now, clock)
+        if self._pace > _CATCHUP_PACE:
+            return max(live.score_every_ms, live.catchup_step_ms)
+        return live.score_every_ms
 
     def _catch_up(self, engine: LiveEngine, today: str, store: LiveStore, fabric: Any,
                   keys: Keyring) -> None:
