@@ -99,6 +99,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
     from lotus_daemon.loops import LoopContext
     from lotus_daemon.loops.feed import FeedLoop
     from lotus_daemon.loops.score import ScoreLoop
+    from lotus_daemon.loops.score_proc import ScoreProcess
     from lotus_daemon.market import MarketHub
 
     home = REPO / ".lotus" / "bench" / f"live-{speed}"
@@ -124,11 +125,13 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
                 raise RuntimeError("the replay server did not start")
         hub = MarketHub()
         feed = FeedLoop(settings.feed, url=f"ws://127.0.0.1:{port}", hub=hub)
-        score = ScoreLoop(settings, hub)
+        score: ScoreLoop | ScoreProcess = (ScoreProcess(settings, hub)
+                                           if settings.live.score_process
+                                           else ScoreLoop(settings, hub))
         stop = threading.Event()
         loop_cpu: dict[str, float] = {}
 
-        def timed(lp: FeedLoop | ScoreLoop) -> None:
+        def timed(lp: FeedLoop | ScoreLoop | ScoreProcess) -> None:
             c = time.thread_time()
             try:
                 lp.run(LoopContext(settings.fabric, home / "keys", home, stop, market=hub))
@@ -136,6 +139,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
                 loop_cpu[lp.name] = time.thread_time() - c
 
         threads = [threading.Thread(target=timed, args=(lp,)) for lp in (feed, score)]
+        k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0, c0 = time.perf_counter(), _cpu()
         for t in threads:
             t.start()
@@ -169,6 +173,10 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
             t.join()
         t_all = time.perf_counter() - t0
         cpu = _cpu() - c0
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the score process, reaped
+        if isinstance(score, ScoreProcess):
+            loop_cpu["score_process"] = (kids.ru_utime + kids.ru_stime
+                                         - k0.ru_utime - k0.ru_stime)
         server_cpu = _proc_cpu(server.pid)
     finally:
         server.terminate()

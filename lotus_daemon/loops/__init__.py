@@ -57,9 +57,14 @@ def _feed(options: dict[str, Any]) -> Loop:
 
 
 def _score(options: dict[str, Any]) -> Loop:
+    settings = options["settings"]
+    if settings.live.score_process:  # its own core (lotus_daemon.loops.score_proc)
+        from lotus_daemon.loops.score_proc import ScoreProcess
+
+        return ScoreProcess(settings, hub=options["market"])
     from lotus_daemon.loops.score import ScoreLoop
 
-    return ScoreLoop(options["settings"], hub=options["market"])
+    return ScoreLoop(settings, hub=options["market"])
 
 
 # name -> factory(options). The heartbeat loop is not here: the daemon always runs it.

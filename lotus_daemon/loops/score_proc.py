@@ -1,0 +1,234 @@
+"""The score loop in a process of its own, so that the feed loop and the scorer each get a
+core (in one interpreter they share one: the GIL).
+
+`ScoreProcess` is the loop the daemon hosts (name `score`). It subscribes to the hub's
+`batch` and `stale` events exactly as `ScoreLoop` does and forwards them, in order, to a
+child process (spawned, not forked: the daemon is threaded) that runs the very `ScoreLoop`
+over a `PipeHub`. What the child publishes (`row`, `window`, `tr_event`) comes back and is
+published on the daemon's hub, so the `dm` and `tr` loops, `hub.latest` and
+`lotus daemon status` see the same events and figures as with the loop in a thread.
+
+The child dies with the daemon: it asks the kernel for SIGKILL when its parent thread dies
+(PR_SET_PDEATHSIG) and also exits when the pipe from the parent closes, so a `kill -9` of
+the daemon leaves no scorer behind that could store or post after a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from lotus_core.config import Settings
+from lotus_daemon.loops.base import Loop, LoopContext
+from lotus_daemon.market import KINDS, MarketEvent, MarketHub
+
+_PUBLISHED = ("row", "window", "tr_event")  # what the child's ScoreLoop publishes
+_INFO_EVERY_S = 0.5
+_JOIN_S = 60.0  # after the child said it is done
+
+
+class _PipeSubscription:
+    """The child's only subscription: the events the parent forwards, in order."""
+
+    def __init__(self, hub: PipeHub) -> None:
+        self.hub = hub
+        self.dropped = 0
+        self._held: list[MarketEvent] = []
+
+    def get(self, timeout: float | None = None) -> MarketEvent | None:
+        self.hub.flush()
+        if not self._held:
+            self._read(timeout)
+        return self._held.pop(0) if self._held else None
+
+    def drain(self, limit: int = 10_000) -> list[MarketEvent]:
+        self._read(0)
+        out, self._held = self._held[:limit], self._held[limit:]
+        return out
+
+    def _read(self, timeout: float | None) -> None:
+        conn = self.hub.conn_in
+        while conn.poll(timeout):
+            timeout = 0
+            for msg in conn.recv():
+                if msg[0] == "stop":
+                    self.hub.stop.set()
+                else:
+                    self._held.append(MarketEvent(*msg[1:]))
+
+    def close(self) -> None:
+        pass
+
+
+class PipeHub:
+    """The market hub as the child's ScoreLoop sees it: events come from the parent, what it
+    publishes goes back to the parent (sent in one message per loop turn)."""
+
+    def __init__(self, conn_in: Any, conn_out: Any, wanted: set[str], has_feed: bool,
+                 stop: threading.Event) -> None:
+        self.conn_in, self.conn_out = conn_in, conn_out
+        self._wanted = frozenset(wanted)
+        self.has_feed = has_feed
+        self.stop = stop
+        self.loop: Loop | None = None
+        self._out: list[tuple[str, str | None, int, Any]] = []
+        self._info_at = 0.0
+        self._sub = _PipeSubscription(self)
+
+    def subscribe(self, kinds: Any, coins: Any = None, maxsize: int = 0) -> _PipeSubscription:
+        return self._sub
+
+    def wanted(self, kind: str) -> bool:
+        return kind in self._wanted
+
+    def publish(self, kind: str, coin: str | None, recv_ts_ms: int, data: Any) -> None:
+        self._out.append((kind, coin, recv_ts_ms, data))
+
+    def flush(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self.conn_out.send(("pub", out))
+        now = time.monotonic()
+        if self.loop is not None and now - self._info_at >= _INFO_EVERY_S:
+            self._info_at = now
+            self.conn_out.send(("info", self.loop.info()))
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL when the thread that started us dies; exit at once if it already has."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(3)
+
+    def watch() -> None:  # where prctl is not available
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="score:parent").start()
+
+
+def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, home: Path,
+               wanted: set[str], has_feed: bool, conn_in: Any, conn_out: Any) -> None:
+    """The child process: a ScoreLoop over a PipeHub until it returns."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C and stops us
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s[score]: %(message)s")
+    from lotus_daemon.loops.score import ScoreLoop
+
+    stop = threading.Event()
+    hub = PipeHub(conn_in, conn_out, wanted, has_feed, stop)
+    loop = ScoreLoop(settings, hub)  # type: ignore[arg-type]
+    hub.loop = loop
+    try:
+        loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=False, market=hub))
+        hub.flush()
+        conn_out.send(("done", {"info": loop.info(), "latencies": list(loop.latencies),
+                                "step_log": list(loop.step_log)}))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            hub.flush()
+            conn_out.send(("error", traceback.format_exc()[-4000:]))
+        raise
+
+
+class ScoreProcess(Loop):
+    """The `score` loop, run in a child process (see the module docstring)."""
+
+    name = "score"
+    component = "score"
+
+    def __init__(self, settings: Settings, hub: MarketHub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
+        self._info: dict[str, Any] = {}
+        self.latencies: list[tuple[float, float]] = []
+        self.step_log: list[tuple[int, float, float]] = []
+        self.child_pid: int | None = None
+        self._error: str | None = None
+
+    def __getattr__(self, name: str) -> Any:  # steps, rows, windows, posted, last_step_s ...
+        info = self.__dict__.get("_info", {})
+        if name in info:
+            return info[name]
+        raise AttributeError(name)
+
+    def run(self, ctx: LoopContext) -> None:
+        spawn = mp.get_context("spawn")
+        to_child_r, to_child = spawn.Pipe(duplex=False)
+        from_child, from_child_w = spawn.Pipe(duplex=False)
+        wanted = {k for k in _PUBLISHED if self.hub.wanted(k)}
+        proc = spawn.Process(target=child_main, name="lotus-score", daemon=True, args=(
+            os.getpid(), self.settings, ctx.fabric_url, ctx.key_dir, ctx.home, wanted,
+            self.hub.has_feed, to_child_r, from_child_w))
+        self._error = None
+        proc.start()
+        self.child_pid = proc.pid
+        to_child_r.close()
+        from_child_w.close()
+        receiver = threading.Thread(target=self._receive, args=(from_child,), daemon=True,
+                                    name="score:receive")
+        receiver.start()
+        stop_sent = False
+        try:
+            while receiver.is_alive():
+                ev = self.sub.get(timeout=0.05)
+                events = ([ev] if ev else []) + self.sub.drain()
+                if events:
+                    to_child.send([("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale)
+                                   for e in events])
+                if ctx.stopping() and not stop_sent:
+                    to_child.send([("stop",)])
+                    stop_sent = True
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            pass  # the child ended: its error (if any) came through the receiver
+        finally:
+            receiver.join(_JOIN_S)
+            proc.join(_JOIN_S if self._error is None else 1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            to_child.close()
+            from_child.close()
+        if self._error is not None:
+            raise RuntimeError(f"score process failed:\n{self._error}")
+        if proc.exitcode not in (0, None) and not ctx.stopping():
+            raise RuntimeError(f"score process exited with code {proc.exitcode}")
+
+    def _receive(self, conn: Any) -> None:
+        while True:
+            try:
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                if self._error is None:
+                    self._error = "the score process ended without a word"
+                return
+            if kind == "pub":
+                for k, coin, ts, data in payload:
+                    if k in KINDS:
+                        self.hub.publish(k, coin, ts, data)
+            elif kind == "info":
+                self._info = payload
+            elif kind == "done":
+                self._info = payload["info"]
+                self.latencies.extend(payload["latencies"])
+                self.step_log.extend(payload["step_log"])
+                return
+            else:
+                self._error = str(payload)
+                return
+
+    def info(self) -> dict[str, Any]:
+        return {**self._info, "pid": self.child_pid}
