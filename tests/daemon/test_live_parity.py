@@ -2,15 +2,16 @@
 
 Parity: two days (the real sample, and the first 8 minutes of a fixture day scored with a
 priors version written for the test) are materialised by Dagster, then replayed by the
-replay server at `--speed max` into the daemon's feed and score loops; the live MicroTape
+replay server at `--speed max` into the daemon's feed and score loops (the score loop in
+its own process, as the daemon runs it; across midnight in a thread); the live MicroTape
 rows and windows must equal `microtape_frames` and `signal_events` (every MicroTape column;
 ids, detectors, directions, published flags, propensities, priors_ver exactly; det_sigma
 and curated_sigma within 1e-9), and each published window is posted once.
 
-Crash: a real daemon process (`lotus daemon start --loops feed,score`) is `kill -9`ed mid
-replay and started again: the recording stays valid (raw_feed accepts it), the live
-MicroTape equals the one Dagster builds from that recording, no window is posted twice,
-and scoring resumes after the restart.
+Crash: a real daemon process (`lotus daemon start --loops feed,score`, its score process
+a child that dies with it) is `kill -9`ed mid replay and started again: the recording stays
+valid (raw_feed accepts it), the live MicroTape equals the one Dagster builds from that
+recording, no window is posted twice, and scoring resumes after the restart.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from lotus_daemon.control import stop as stop_daemon
 from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.loops.score import ScoreLoop
+from lotus_daemon.loops.score_proc import ScoreProcess
 from lotus_daemon.market import MarketHub
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
@@ -145,10 +147,15 @@ def _source(tmp_path: Path, minutes: float) -> Path:
 
 
 def _live(settings, home: Path, src: Path, day: str, hub: MarketHub,
-          end: str | None = None) -> ScoreLoop:
-    """One replay of `day` (to `end`) at --speed max into a feed and a score loop."""
+          end: str | None = None, process: bool = False) -> ScoreLoop | ScoreProcess:
+    """One replay of `day` (to `end`) at --speed max into a feed and a score loop (in a
+    thread, or with `process` in its own process as the daemon runs it). A pass every
+    minute of feed (not `catchup_step_ms`): many passes, each must add up to nightly."""
+    settings = settings.model_copy(update={"live": settings.live.model_copy(
+        update={"catchup_step_ms": 60_000})})
     with ReplayThread(ReplayConfig(src, start=day, end=end or day, speed=None)) as srv:
-        feed, score = FeedLoop(settings.feed, url=srv.url, hub=hub), ScoreLoop(settings, hub)
+        feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
+        score = ScoreProcess(settings, hub) if process else ScoreLoop(settings, hub)
         stop = threading.Event()
         threads = [threading.Thread(target=loop.run, args=(LoopContext(
             settings.fabric, home / "keys", home, stop, market=hub),)) for loop in (feed, score)]
@@ -176,14 +183,14 @@ def test_replayed_days_live_equal_nightly(tmp_path, dagster_instance):
     _materialize(settings, dagster_instance, (REAL_DAY,), "signal_events")
     hub = MarketHub()
     rows_seen = hub.subscribe({"row"})
-    _live(settings, home, src, REAL_DAY, hub)  # scored before any priors version exists
+    _live(settings, home, src, REAL_DAY, hub, process=True)  # before any priors version
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         tx.executemany("INSERT INTO sig_priors (key, version, value, source_event_id)"
                        " VALUES (?, ?, ?, ?)", [
                            ("patch/*/*/*/phi_mult", 7, 1.3, "active_priors:2026-01-01"),
                            ("cap/phi_max", 7, 0.95, "active_priors:2026-01-01")])
     _materialize(settings, dagster_instance, (DAY,), "signal_events")
-    score = _live(settings, home, src, DAY, hub)
+    score = _live(settings, home, src, DAY, hub, process=True)  # the daemon's way
     assert score.info()["priors_ver"] == 7
     lake, live = Lake(settings.lake_dir), LiveStore(home / "live")
     for day in (REAL_DAY, DAY):
