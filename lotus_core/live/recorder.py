@@ -14,6 +14,8 @@ appending never corrupts a day. Days rotate on the frame's UTC date (midnight).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import zlib
 from datetime import UTC, datetime
@@ -60,7 +62,8 @@ def repair_tail(path: Path) -> tuple[int, int]:
 class DayRecorder:
     """Appends recording lines; `tick()` flushes when `flush_interval_s` has passed."""
 
-    def __init__(self, feed_dir: Path, flush_interval_s: float = 1.0, level: int = 6) -> None:
+    def __init__(self, feed_dir: Path, flush_interval_s: float = 1.0, level: int = 6,
+                 background: bool = False) -> None:
         self.feed_dir = Path(feed_dir)
         self.feed_dir.mkdir(parents=True, exist_ok=True)
         self.flush_interval_s = flush_interval_s
@@ -74,6 +77,17 @@ class DayRecorder:
         self.day_lines = 0        # lines in the current day's file, this one included
         self.flushes = 0
         self.repaired_bytes = 0
+        # background: members are compressed and written by one writer thread, in order
+        # (zlib releases the GIL, so the caller's thread goes on reading frames); `sync()`
+        # waits for them, a failed write is raised by the next call
+        self._jobs: queue.Queue[tuple[int, bytes] | None] | None = None
+        self._writer: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._jobs = queue.Queue()
+            self._writer = threading.Thread(target=self._write_members, daemon=True,
+                                            name="recorder")
+            self._writer.start()
 
     def path(self, day: str) -> Path:
         return recording_path(self.feed_dir, day)
@@ -87,6 +101,7 @@ class DayRecorder:
 
     def _switch(self, day: str) -> None:
         self.flush()
+        self.sync()
         if self._fd is not None:
             os.close(self._fd)
         path = self.path(day)
@@ -105,19 +120,55 @@ class DayRecorder:
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
+        if self._error is not None:
+            raise self._error
         if not self._buf or self._fd is None:
             return
-        c = zlib.compressobj(self.level, zlib.DEFLATED, 31)
-        member = c.compress(b"".join(self._buf)) + c.flush()
+        data = b"".join(self._buf)
         self._buf.clear()
-        view = memoryview(member)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
         self.flushes += 1
+        if self._jobs is not None:
+            self._jobs.put((self._fd, data))
+        else:
+            self._member(self._fd, data)
+
+    def _member(self, fd: int, data: bytes) -> None:
+        c = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+        view = memoryview(c.compress(data) + c.flush())
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    def _write_members(self) -> None:
+        assert self._jobs is not None
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is not None and self._error is None:
+                    self._member(*job)
+            except BaseException as exc:  # disk full, ...: raised by the next flush
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+            if job is None:
+                return
+
+    def sync(self) -> None:
+        """Wait until every flushed member is written (background mode)."""
+        if self._jobs is not None:
+            self._jobs.join()
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
-        self.flush()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        try:
+            self.flush()
+            self.sync()
+        finally:
+            if self._jobs is not None and self._writer is not None:
+                self._jobs.put(None)
+                self._writer.join()
+                self._jobs = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -171,7 +171,8 @@ class FeedLoop(Loop):
     # -- the loop --------------------------------------------------------------------------
     def run(self, ctx: LoopContext) -> None:
         if self.cfg.record:
-            self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s)
+            self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s,
+                                        background=True)
         with ctx.open_opsdb() as fabric:
             self._fabric = fabric
             try:
