@@ -46,7 +46,7 @@ log = logging.getLogger("lotus_daemon")
 
 _HOUSEKEEP_S = 0.1
 _STALE_CHECK_MS = 100
-_BATCH_LINES = 2000
+_BATCH_LINES = 10_000  # at replay speed: a batch costs the score loop a fixed part too
 _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "ctx",
          "candle": "candle"}
 
