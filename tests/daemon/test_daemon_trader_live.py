@@ -1,7 +1,7 @@
 """Live Trader == nightly Trader, through real sockets: a recorded day replayed by the replay
-server at --speed max into the daemon's feed, score and trader loops (the trader built by
-its daemon factory, so on the hub's `tr_event` source), with DM_DECISIONs in tr_inbox,
-gives the fills `replay_day` gives for the same decisions on the recorded day."""
+server at --speed max into the daemon's feed, score and trader loops (built by their daemon
+factories: the trader on the hub's `tr_event` source, the score loop in its own process),
+with DM_DECISIONs in tr_inbox, gives the fills `replay_day` gives for the same decisions on the recorded day."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from lotus_core.trader.replay import event_ts, market_events, replay_day
 from lotus_core.trader.store import read_fills
 from lotus_daemon.loops import LOOPS, LoopContext
 from lotus_daemon.loops.feed import FeedLoop
-from lotus_daemon.loops.score import ScoreLoop
+from lotus_daemon.loops.score_proc import ScoreProcess
 from lotus_daemon.market import HubTraderSource, MarketHub
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import small_day
@@ -60,7 +60,8 @@ def test_live_trader_on_the_hub_fills_as_the_nightly_replay(tmp_path: Path) -> N
     seen = hub.subscribe({"tr_event"}, maxsize=0)
     with ReplayThread(ReplayConfig(src, speed=None)) as srv:
         feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
-        score = ScoreLoop(settings, hub)
+        score = LOOPS["score"]({"settings": settings, "market": hub})
+        assert isinstance(score, ScoreProcess)  # the daemon's: events come over a pipe
         trader = LOOPS["trader"]({"market": hub, "trader": dict(kit.SECTION),
                                   "settings": settings})
         assert isinstance(trader.source, HubTraderSource)
