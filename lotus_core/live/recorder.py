@@ -18,12 +18,14 @@ import queue
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lotus_core.feed.recordings import recording_path
 
 _DAY_MS = 86_400_000
+_Job = tuple[int, bytes, "Callable[[], None] | None"]  # fd, lines, then
 
 
 def live_feed_dir(home: Path) -> Path:
@@ -80,7 +82,7 @@ class DayRecorder:
         # background: members are compressed and written by one writer thread, in order
         # (zlib releases the GIL, so the caller's thread goes on reading frames); `sync()`
         # waits for them, a failed write is raised by the next call
-        self._jobs: queue.Queue[tuple[int, bytes] | None] | None = None
+        self._jobs: queue.Queue[_Job | None] | None = None
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         if background:
@@ -118,19 +120,25 @@ class DayRecorder:
             return True
         return False
 
-    def flush(self) -> None:
+    def flush(self, after: Callable[[], None] | None = None) -> None:
+        """Write the buffered lines as one gzip member; then call `after` (in background
+        mode from the writer thread, once the member is written: what the caller hands
+        on after a flush is never ahead of the file a `kill -9` leaves)."""
         self._last_flush = time.monotonic()
         if self._error is not None:
             raise self._error
-        if not self._buf or self._fd is None:
-            return
-        data = b"".join(self._buf)
+        data = b"".join(self._buf) if self._fd is not None else b""
         self._buf.clear()
-        self.flushes += 1
-        if self._jobs is not None:
-            self._jobs.put((self._fd, data))
-        else:
+        if data:
+            self.flushes += 1
+        if self._jobs is not None and self._fd is not None:
+            if data or after is not None:
+                self._jobs.put((self._fd, data, after))
+            return
+        if data and self._fd is not None:
             self._member(self._fd, data)
+        if after is not None:
+            after()
 
     def _member(self, fd: int, data: bytes) -> None:
         c = zlib.compressobj(self.level, zlib.DEFLATED, 31)
@@ -145,7 +153,11 @@ class DayRecorder:
             job = self._jobs.get()
             try:
                 if job is not None and self._error is None:
-                    self._member(*job)
+                    fd, data, after = job
+                    if data:
+                        self._member(fd, data)
+                    if after is not None:
+                        after()
             except BaseException as exc:  # disk full, ...: raised by the next flush
                 self._error = exc
             finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -357,10 +358,11 @@ class FeedLoop(Loop):
     # -- batches ---------------------------------------------------------------------------
     def _flush(self) -> None:
         """Validate the lines since the last flush with raw_feed's extraction code: dead
-        letters to the fabric, the batch to the hub (for the score loop)."""
-        if self.recorder is not None:
-            self.recorder.flush()
+        letters to the fabric, the batch to the hub (for the score loop) once the
+        recorder has written it (the scorer never sees a line a `kill -9` can lose)."""
         if not self._batch or self._batch_day is None:
+            if self.recorder is not None:
+                self.recorder.flush()
             return
         lines, self._batch = self._batch, []
         first = self._batch_first
@@ -370,9 +372,14 @@ class FeedLoop(Loop):
                      "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]
             self._fabric.append_dead_letters(self._batch_day, f"live:{self.url}", rows)
             self.dead_letters += len(rows)
+        publish = None
         if self.hub.wanted("batch"):
-            self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, first, lines, self._batch_t0, chunk))
+            publish = functools.partial(self.hub.publish, "batch", None, self.last_frame_ms or 0,
+                                        (self._batch_day, first, lines, self._batch_t0, chunk))
+        if self.recorder is not None:
+            self.recorder.flush(after=publish)
+        elif publish is not None:
+            publish()
 
     def info(self) -> dict[str, Any]:
         t0, n0, rate = self._rate

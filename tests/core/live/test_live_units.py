@@ -81,9 +81,10 @@ def test_each_flush_is_a_valid_recording_without_close(tmp_path):
 
 
 def test_background_recorder_writes_the_same_members_in_order(tmp_path):
-    """The feed loop's recorder compresses and writes in a thread of its own: after
-    `sync()` every flush is on disk, in order, and the file is what the inline recorder
-    writes, byte for byte (across a midnight too)."""
+    """The feed loop's recorder compresses and writes in a thread of its own: a flush's
+    `after` (the feed loop hands the batch to the scorer there) runs once its member is on
+    disk, and the file is what the inline recorder writes, byte for byte (across a
+    midnight too)."""
     bg, inline = tmp_path / "bg", tmp_path / "inline"
     recs = [DayRecorder(bg, background=True), DayRecorder(inline)]
     for i in range(50):
@@ -91,9 +92,11 @@ def test_background_recorder_writes_the_same_members_in_order(tmp_path):
             rec.write(DAY_MS - 25 + i, _line(DAY_MS - 25 + i, i))
             if i % 7 == 0:
                 rec.flush()
-    recs[0].flush()
+    seen: list[int] = []  # what the file holds when a flush's `after` runs
+    recs[0].flush(after=lambda: seen.append(
+        parse_recording(bg / "2026-01-02.jsonl.gz").stats["lines"]))
     recs[0].sync()
-    assert parse_recording(bg / "2026-01-02.jsonl.gz").stats["lines"] == 25
+    assert seen == [25]
     for rec in recs:
         rec.close()
     for name in ("2026-01-01.jsonl.gz", "2026-01-02.jsonl.gz"):
