@@ -153,7 +153,9 @@ class ScoreProcess(Loop):
         self.settings = settings
         self.hub = hub
         self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
-        self._info: dict[str, Any] = {}
+        self._info: dict[str, Any] = {  # until the child reports (ScoreLoop.info's keys)
+            "steps": 0, "rows": 0, "windows": 0, "posted": 0, "suppressed_stale": 0,
+            "priors_ver": 0, "priors_reloads": 0, "last_step_ms": None, "last_step_s": None}
         self.latencies: list[tuple[float, float]] = []
         self.step_log: list[tuple[int, float, float]] = []
         self.child_pid: int | None = None
