@@ -159,6 +159,7 @@ class ScoreProcess(Loop):
         self.latencies: list[tuple[float, float]] = []
         self.step_log: list[tuple[int, float, float]] = []
         self.child_pid: int | None = None
+        self.ready = threading.Event()  # the child is scoring (its first report came)
         self._error: str | None = None
 
     def __getattr__(self, name: str) -> Any:  # steps, rows, windows, posted, last_step_s ...
@@ -223,6 +224,7 @@ class ScoreProcess(Loop):
                         self.hub.publish(k, coin, ts, data)
             elif kind == "info":
                 self._info = payload
+                self.ready.set()
             elif kind == "done":
                 self._info = payload["info"]
                 self.latencies.extend(payload["latencies"])
