@@ -119,7 +119,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, home: Path,
-               wanted: set[str], has_feed: bool, conn_in: Any, conn_out: Any) -> None:
+               migrate: bool, wanted: set[str], has_feed: bool, conn_in: Any, conn_out: Any
+               ) -> None:
     """The child process: a ScoreLoop over a PipeHub until it returns."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C and stops us
@@ -132,7 +133,7 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
     loop = ScoreLoop(settings, hub)  # type: ignore[arg-type]
     hub.loop = loop
     try:
-        loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=False, market=hub))
+        loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=migrate, market=hub))
         hub.flush()
         conn_out.send(("done", {"info": loop.info(), "latencies": list(loop.latencies),
                                 "step_log": list(loop.step_log)}))
@@ -174,7 +175,7 @@ class ScoreProcess(Loop):
         from_child, from_child_w = spawn.Pipe(duplex=False)
         wanted = {k for k in _PUBLISHED if self.hub.wanted(k)}
         proc = spawn.Process(target=child_main, name="lotus-score", daemon=True, args=(
-            os.getpid(), self.settings, ctx.fabric_url, ctx.key_dir, ctx.home, wanted,
+            os.getpid(), self.settings, ctx.fabric_url, ctx.key_dir, ctx.home, ctx.migrate, wanted,
             self.hub.has_feed, to_child_r, from_child_w))
         self._error = None
         proc.start()
