@@ -1,7 +1,8 @@
 """Live Trader == nightly Trader, through real sockets: a recorded day replayed by the replay
 server at --speed max into the daemon's feed, score and trader loops (built by their daemon
 factories: the trader on the hub's `tr_event` source, the score loop in its own process),
-with DM_DECISIONs in tr_inbox, gives the fills `replay_day` gives for the same decisions on the recorded day."""
+with DM_DECISIONs in tr_inbox, gives the fills `replay_day` gives for the same decisions
+on the recorded day."""
 
 from __future__ import annotations
 
