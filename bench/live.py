@@ -336,11 +336,12 @@ own thread, `time.thread_time`):
 | --- | --- | --- | --- |
 {rows}
 
-Reading. 24 h day < 60 s: not met here ({day_s:.0f} s wall at load {la[0]:.0f}: the three
-processes got a small share of two cores). By CPU the design is {fits}: busiest process
-{busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, about {day_cpu:.0f} s for the 24 h day,
-so at least {day_cpu / 2:.0f} s on two cores of its own with perfect balance.
-Bounded: a pass costs about {late_cpu:.1f} s CPU once the spans are full. Memory: {mem_verdict}.
+Reading. 24 h day < 60 s: not met here ({day_s:.0f} s wall, load {la[0]:.0f} to {lb[0]:.0f}: the
+three processes shared two cores with other work). By CPU the design is {fits}: busiest
+process {busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, about {day_cpu:.0f} s for the
+24 h day, so at least {day_cpu / 2:.0f} s on two cores of its own with perfect balance.
+Bounded: a pass costs about {late_cpu:.1f} s CPU once the spans are full. Memory (the daemon loops' process; the score process's RSS is not sampled):
+{mem_verdict}.
 Tick-to-signal p99 < 5 ms: not met ({s.get('p99', nan):.0f} ms at 1x at the day's start): a
 batch reaches the scorer at the recorder's flush (<= 1 s), and a pass recomputes the
 trailing spans (about {late_cpu:.1f} s CPU once they are full); 5 ms needs a per-frame
