@@ -248,8 +248,31 @@ def _hours(spec: str) -> int:
     return end - start
 
 
-def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24) -> str:
-    """Markdown: executors, stages, fitted growth per coin-hour, the paper projection."""
+def history_factors(rows: list[dict]) -> dict[str, float]:
+    """Per stage: CPU of a day with full history / CPU of the same size day with none (the
+    last three days of the longest multi-day in-process run over its day 1; 1.0 if unmeasured).
+    Every history input is capped (lessons 14 days), so the last days are the steady state."""
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("days", 1) > 1 and r["mode"] == "in_process" and r["stages"]:
+            runs.setdefault((r["coins"], r["hours"], r["days"]), []).append(r)
+    if not runs:
+        return {}
+    run = sorted(max(runs.values(), key=len), key=lambda r: r["day_index"])
+    first, last = run[0]["stages"], run[-3:]
+    out = {}
+    for stage, st in first.items():
+        if st["cpu_s"] >= 0.1:
+            steady = sum(r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in last) / len(last)
+            out[stage] = max(1.0, steady / st["cpu_s"])
+    return out
+
+
+def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24,
+           history: dict[str, float] | None = None) -> str:
+    """Markdown: executors, stages, fitted growth per coin-hour, the paper projection (each
+    stage's fitted day times its `history` factor: a day in the middle of a long backfill)."""
+    history = history or {}
     out = ["| coins x hours | executor | wall s | sum of step durations s | wall - steps s | "
            "CPU s | load avg (before/after) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -264,21 +287,23 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
     stages = sorted(embedded[-1]["stages"], key=lambda k: -embedded[-1]["stages"][k]["cpu_s"])
     head = " | ".join(f"{r['coins']}x{_hours(r['hours'])}h CPU s / peak MB" for r in embedded)
     out += ["", f"| stage | {head} | fitted CPU s = a + b x coin-hours | "
-            f"{coins} coins x {day_hours} h, CPU s |",
-            "|---|" + "---|" * (len(embedded) + 2)]
+            f"{coins} coins x {day_hours} h, CPU s | x history factor | with full history |",
+            "|---|" + "---|" * (len(embedded) + 4)]
     xs = [float(r["coins"] * _hours(r["hours"])) for r in embedded]
     total_day, chain_day = 0.0, 0.0
     for stage in stages:
         ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
         a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
         b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
-        proj = max(0.0, a + b * coins * day_hours)
+        bare = max(0.0, a + b * coins * day_hours)
+        proj = bare * history.get(stage, 1.0)
         total_day += proj
         chain_day += proj if stage in SEQUENTIAL else 0.0
         cells = " | ".join(f"{r['stages'].get(stage, {}).get('cpu_s', 0):.2f} / "
                            f"{r['stages'].get(stage, {}).get('peak_rss_mb', 0):.0f}"
                            for r in embedded)
-        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {proj:,.0f} |")
+        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {bare:,.0f} | "
+                   f"{history.get(stage, 1.0):.2f} | {proj:,.0f} |")
     out += ["", f"Projection, {coins} coins x {day_hours} h x {days} days: "
             f"{total_day * days / 3600:,.1f} CPU h in all; the day-ordered learning chain "
             f"({', '.join(SEQUENTIAL)}) {chain_day * days / 3600:,.1f} h of it.", "",
@@ -379,12 +404,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--report", action="store_true", help="print the tables from --out")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="with --report: also read these multi-day rows (growth per day "
+                        "of history; their steady-state factors scale the projection)")
     parser.add_argument("--write", action="store_true",
                         help="with --report: also write them into BENCHMARKS.md (bench:scale)")
     args = parser.parse_args()
     if args.report:
         rows = json.loads(args.out.read_text())
-        text = report(single_days(rows)) + "\n\n" + per_coin(single_days(rows))
+        if args.history is not None:
+            rows += json.loads(args.history.read_text())
+        text = (report(single_days(rows), history=history_factors(rows)) + "\n\n"
+                + per_coin(single_days(rows)))
         if any(r.get("days", 1) > 1 for r in rows):
             text += "\n" + per_history(rows)
         print(text)

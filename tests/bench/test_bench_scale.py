@@ -31,7 +31,7 @@ def test_more_coins_than_names_is_refused(tmp_path):
 
 
 def test_growth_per_day_of_history_is_fitted_over_days_two_to_n():
-    from bench.scale import per_history, single_days
+    from bench.scale import history_factors, per_history, single_days
 
     run = [{**_row(2, "in_process", cpu, audits), "days": 4, "day_index": k,
             "date": "2026-11-22 15:00 UTC", "peak_rss_mb": 500.0}
@@ -41,3 +41,8 @@ def test_growth_per_day_of_history_is_fitted_over_days_two_to_n():
     assert "| detector_audits | 5.00 | 6.00 | 7.00 | 8.00 | +1.000 |" in text
     assert single_days(run + [_row(3, "in_process", 50.0, 9.0)]) == [
         _row(3, "in_process", 50.0, 9.0)]  # multi-day rows stay out of the per-coin fits
+    # steady state = the last three days over day 1; it scales the projection's stage
+    assert history_factors(run) == {"detector_audits": 7.0 / 5.0}
+    single = [_row(3, "in_process", 50.0, 9.0), _row(10, "in_process", 120.0, 30.0)]
+    assert "| 0.00 + 0.125 x | 300 | 1.40 | 420 |" in report(single,
+                                                            history=history_factors(run))
