@@ -218,17 +218,22 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
 
 SECTION_HEAD = """## Nightly chain at scale, and the executor per profile (issue 15)
 
-`.venv/bin/python -m bench.scale --coins 3,10 --hours 0-24 --modes in_process,celery
---out {out}`, then `--report --write --out {out}`. One generated 24-hour day per coin count,
-the whole nightly chain through `execute_job` in a fresh interpreter, home and instance per
-run; celery: 2 worker processes on RabbitMQ (loopback), their CPU included. CPU s is
-`getrusage` (self + children + workers); per-stage CPU is `process_time` plus the step's
-finished worker processes around each step (in-process runs). **The machine is shared**
-(2 cores, other engineers' suites running): the load average is recorded per run; wall
-times are inflated by it, read the CPU columns.
+`.venv/bin/python -m bench.scale --coins 30 --hours 0-24 --modes in_process,celery
+--out {out}` (3 and 10 coins the same way), the growth per day of history with
+`--coins 2 --hours 8-12 --days 16 --modes in_process --out bench/results/scale_history.json`,
+then `--report --write --out {out} --history bench/results/scale_history.json`. One generated
+24-hour day per coin count, the whole nightly chain through `execute_job` in a fresh
+interpreter, home and instance per run; celery: 2 worker processes on RabbitMQ (loopback),
+their CPU included. CPU s is `getrusage` (self + children + workers); per-stage CPU is
+`process_time` plus the step's finished worker processes around each step (in-process runs).
+**The machine is shared** (2 cores, other engineers' suites running): the load average is
+recorded per run; wall times are inflated by it, read the CPU columns. The 30-coin rows
+(and the history rows) ran the round-3 code (memory-lean feed parse); the second 10-coin
+in-process row is the integrator's re-measurement on a quiet machine.
 docs/scale.md has the analysis and the projection.
 
 """
+
 
 SEQUENTIAL = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors",
               "watchdog_alerts")  # day d needs day d-1 of this chain: a backfill runs it in order
