@@ -230,7 +230,17 @@ their CPU included. CPU s is `getrusage` (self + children + workers); per-stage 
 recorded per run; wall times are inflated by it, read the CPU columns. The 30-coin rows
 (and the history rows) ran the round-3 code (memory-lean feed parse); the second 10-coin
 in-process row is the integrator's re-measurement on a quiet machine.
-docs/scale.md has the analysis and the projection.
+
+Notes. Round 2 (3 and 10 coins, 12:05-12:50 UTC, load 6-26) ran one coin count and executor
+per invocation, same code and work directory. Round 3 (22 Nov, 14:41-15:38 UTC, load 6-24):
+the memory-lean parse (a 10-coin parse peaks at 2.9 GB, was 5.1) let the 30-coin day run:
+in process 517 CPU s, peak 10.9 GB (`dm_decisions`; `raw_feed` 8.8 GB, was 14.9 GB on the
+old code); celery 839 CPU s, worker peaks 8.8 and 10.6 GB, 17.3 GB both at once. The goal
+(a 24-hour 10-coin day < 5 min) is met on the quiet machine: 271 s wall, 178 CPU s. The
+projection's stages are scaled by their measured steady-state / day-1 ratio from the
+16-day history run (`lessons` x5 once its 14-day window is full); from ~5 workers on, the
+serial learning chain (`lessons`) is the floor, ~18.5 h for 100 coins x 90 days.
+docs/scale.md has the analysis ("Round 3"), the memory breakdown and the round-1 tables.
 
 """
 
