@@ -45,15 +45,23 @@ def _lotus_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def generate(feed: Path, coins: int, hours: str) -> Path:
+def generate(feed: Path, coins: int, hours: str, days: int = 1) -> Path:
     if not 1 <= coins <= len(COIN_NAMES):
         raise ValueError(f"--coins: between 1 and {len(COIN_NAMES)} coins, got {coins}")
     names = COIN_NAMES[:coins]
     if not (feed / "manifest.json").is_file():
         subprocess.run([_lotus_bin("lotus"), "fixtures", "generate", "--out", str(feed),
-                        "--from", BENCH_DAY, "--days", "1", "--coins", ",".join(names),
+                        "--from", BENCH_DAY, "--days", str(days), "--coins", ",".join(names),
                         "--hours", hours], check=True, capture_output=True)
     return feed
+
+
+def bench_days(days: int) -> list[str]:
+    """The `days` consecutive days from BENCH_DAY, the order a backfill runs them in."""
+    from datetime import date, timedelta
+
+    first = date.fromisoformat(BENCH_DAY)
+    return [(first + timedelta(days=i)).isoformat() for i in range(days)]
 
 
 def _vm(field: str, pid: str = "self") -> int:
@@ -138,8 +146,9 @@ def stop_workers(workers: list) -> None:
             w.wait()
 
 
-def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
-    """One day through `execute_job` on `mode`'s executor, in a fresh home and instance."""
+def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1) -> list[dict]:
+    """`days` days, in order, through `execute_job` on `mode`'s executor, in one fresh home
+    and instance (day k runs with the k - 1 days before it as history): one row a day."""
     import dagster as dg
 
     home = work / f"home_{mode}"
@@ -162,45 +171,79 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int) -> dict:
 
     settings = load_settings()
     workers = start_workers(workers_n, queue, env, work) if mode == "celery" else []
+    rows = []
+    try:
+        with dg.DagsterInstance.get() as instance:
+            meter = StageMeter(instance) if mode == "in_process" else None
+            worker_cpu = 0.0  # day 1 carries the workers' start-up (imports), as a run would
+            for k, day in enumerate(bench_days(days), start=1):
+                rows.append(_run_day(instance, settings, day, meter, workers, worker_cpu,
+                                     run_day_out_of_process))
+                rows[-1].update({"mode": mode, "day": day, "day_index": k, "days": days})
+                worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
+    finally:
+        stop_workers(workers)
+    return rows
+
+
+def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: list,  # noqa: ANN001
+             worker_cpu0: float, run_day) -> dict:  # noqa: ANN001
+    """One day's run: wall, step stats, CPU of this process, its children and the workers
+    (less `worker_cpu0`, what they had used before this day)."""
+    if meter is not None:
+        meter.stages = {}
     load_before = os.getloadavg()[0]
-    with dg.DagsterInstance.get() as instance:
-        meter = StageMeter(instance) if mode == "in_process" else None
-        self0 = resource.getrusage(resource.RUSAGE_SELF)
-        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        try:
-            result = run_day_out_of_process(settings, BENCH_DAY, instance)
-            wall = time.perf_counter() - t0
-            worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
-            worker_peak = max((_vm("VmHWM", str(w.pid)) for w in workers), default=0) / 1024
-        finally:
-            stop_workers(workers)
-        self1 = resource.getrusage(resource.RUSAGE_SELF)
-        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        stats = instance.get_run_step_stats(result.run_id)
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    result = run_day(settings, day, instance)
+    wall = time.perf_counter() - t0
+    worker_cpu = sum(_proc_cpu(w.pid) for w in workers) - worker_cpu0
+    worker_peak = max((_vm("VmHWM", str(w.pid)) for w in workers), default=0) / 1024
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = instance.get_run_step_stats(result.run_id)
     steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
     cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
            + kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime + worker_cpu)
-    return {"mode": mode, "success": result.success, "wall_s": wall,
+    return {"success": result.success, "wall_s": wall,
             "step_sum_s": sum(steps.values()), "overhead_s": wall - sum(steps.values()),
             "steps": len(steps), "cpu_s": cpu, "worker_peak_rss_mb": worker_peak,
-            "step_wall_s": steps, "stages": meter.stages if meter else {},
+            "worker_peaks_rss_mb": [_vm("VmHWM", str(w.pid)) / 1024 for w in workers],
+            "peak_rss_mb": _vm("VmHWM") / 1024 if meter is None else
+            max((st["peak_rss_mb"] for st in meter.stages.values()), default=0.0),
+            "step_wall_s": steps, "stages": dict(meter.stages) if meter else {},
             "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
 SECTION_HEAD = """## Nightly chain at scale, and the executor per profile (issue 15)
 
-`.venv/bin/python -m bench.scale --coins 3,10 --hours 0-24 --modes in_process,celery
---out {out}`, then `--report --write --out {out}`. One generated 24-hour day per coin count,
-the whole nightly chain through `execute_job` in a fresh interpreter, home and instance per
-run; celery: 2 worker processes on RabbitMQ (loopback), their CPU included. CPU s is
-`getrusage` (self + children + workers); per-stage CPU is `process_time` plus the step's
-finished worker processes around each step (in-process runs). **The machine is shared**
-(2 cores, other engineers' suites running): the load average is recorded per run; wall
-times are inflated by it, read the CPU columns.
-docs/scale.md has the analysis and the projection.
+`.venv/bin/python -m bench.scale --coins 30 --hours 0-24 --modes in_process,celery
+--out {out}` (3 and 10 coins the same way), the growth per day of history with
+`--coins 2 --hours 8-12 --days 16 --modes in_process --out bench/results/scale_history.json`,
+then `--report --write --out {out} --history bench/results/scale_history.json`. One generated
+24-hour day per coin count, the whole nightly chain through `execute_job` in a fresh
+interpreter, home and instance per run; celery: 2 worker processes on RabbitMQ (loopback),
+their CPU included. CPU s is `getrusage` (self + children + workers); per-stage CPU is
+`process_time` plus the step's finished worker processes around each step (in-process runs).
+**The machine is shared** (2 cores, other engineers' suites running): the load average is
+recorded per run; wall times are inflated by it, read the CPU columns. The 30-coin rows
+(and the history rows) ran the round-3 code (memory-lean feed parse); the second 10-coin
+in-process row is the integrator's re-measurement on a quiet machine.
+
+Notes. Round 2 (3 and 10 coins, 12:05-12:50 UTC, load 6-26) ran one coin count and executor
+per invocation, same code and work directory. Round 3 (22 Nov, 14:41-15:38 UTC, load 6-24):
+the memory-lean parse (a 10-coin parse peaks at 2.9 GB, was 5.1) let the 30-coin day run:
+in process 517 CPU s, peak 10.9 GB (`dm_decisions`; `raw_feed` 8.8 GB, was 14.9 GB on the
+old code); celery 839 CPU s, worker peaks 8.8 and 10.6 GB, 17.3 GB both at once. The goal
+(a 24-hour 10-coin day < 5 min) is met on the quiet machine: 271 s wall, 178 CPU s. The
+projection's stages are scaled by their measured steady-state / day-1 ratio from the
+16-day history run (`lessons` x5 once its 14-day window is full); from ~5 workers on, the
+serial learning chain (`lessons`) is the floor, ~18.5 h for 100 coins x 90 days.
+docs/scale.md has the analysis ("Round 3"), the memory breakdown and the round-1 tables.
 
 """
+
 
 SEQUENTIAL = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors",
               "watchdog_alerts")  # day d needs day d-1 of this chain: a backfill runs it in order
@@ -220,8 +263,31 @@ def _hours(spec: str) -> int:
     return end - start
 
 
-def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24) -> str:
-    """Markdown: executors, stages, fitted growth per coin-hour, the paper projection."""
+def history_factors(rows: list[dict]) -> dict[str, float]:
+    """Per stage: CPU of a day with full history / CPU of the same size day with none (the
+    last three days of the longest multi-day in-process run over its day 1; 1.0 if unmeasured).
+    Every history input is capped (lessons 14 days), so the last days are the steady state."""
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("days", 1) > 1 and r["mode"] == "in_process" and r["stages"]:
+            runs.setdefault((r["coins"], r["hours"], r["days"]), []).append(r)
+    if not runs:
+        return {}
+    run = sorted(max(runs.values(), key=len), key=lambda r: r["day_index"])
+    first, last = run[0]["stages"], run[-3:]
+    out = {}
+    for stage, st in first.items():
+        if st["cpu_s"] >= 0.1:
+            steady = sum(r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in last) / len(last)
+            out[stage] = max(1.0, steady / st["cpu_s"])
+    return out
+
+
+def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24,
+           history: dict[str, float] | None = None) -> str:
+    """Markdown: executors, stages, fitted growth per coin-hour, the paper projection (each
+    stage's fitted day times its `history` factor: a day in the middle of a long backfill)."""
+    history = history or {}
     out = ["| coins x hours | executor | wall s | sum of step durations s | wall - steps s | "
            "CPU s | load avg (before/after) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -236,21 +302,23 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
     stages = sorted(embedded[-1]["stages"], key=lambda k: -embedded[-1]["stages"][k]["cpu_s"])
     head = " | ".join(f"{r['coins']}x{_hours(r['hours'])}h CPU s / peak MB" for r in embedded)
     out += ["", f"| stage | {head} | fitted CPU s = a + b x coin-hours | "
-            f"{coins} coins x {day_hours} h, CPU s |",
-            "|---|" + "---|" * (len(embedded) + 2)]
+            f"{coins} coins x {day_hours} h, CPU s | x history factor | with full history |",
+            "|---|" + "---|" * (len(embedded) + 4)]
     xs = [float(r["coins"] * _hours(r["hours"])) for r in embedded]
     total_day, chain_day = 0.0, 0.0
     for stage in stages:
         ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
         a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
         b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
-        proj = max(0.0, a + b * coins * day_hours)
+        bare = max(0.0, a + b * coins * day_hours)
+        proj = bare * history.get(stage, 1.0)
         total_day += proj
         chain_day += proj if stage in SEQUENTIAL else 0.0
         cells = " | ".join(f"{r['stages'].get(stage, {}).get('cpu_s', 0):.2f} / "
                            f"{r['stages'].get(stage, {}).get('peak_rss_mb', 0):.0f}"
                            for r in embedded)
-        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {proj:,.0f} |")
+        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {bare:,.0f} | "
+                   f"{history.get(stage, 1.0):.2f} | {proj:,.0f} |")
     out += ["", f"Projection, {coins} coins x {day_hours} h x {days} days: "
             f"{total_day * days / 3600:,.1f} CPU h in all; the day-ordered learning chain "
             f"({', '.join(SEQUENTIAL)}) {chain_day * days / 3600:,.1f} h of it.", "",
@@ -298,21 +366,73 @@ def per_coin(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def single_days(rows: list[dict]) -> list[dict]:
+    """Rows of one-day runs (no history): what the per-coin fits and the projection read."""
+    return [r for r in rows if r.get("days", 1) == 1]
+
+
+def per_history(rows: list[dict]) -> str:
+    """Growth per day of history: multi-day in-process runs, CPU of day k (k - 1 days of
+    history before it) per stage, and the slope of a line through days 2..N (day 1 also
+    pays the cold start: no previous day to warm from)."""
+    out: list[str] = []
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("days", 1) > 1 and r["mode"] == "in_process" and r["stages"]:
+            runs.setdefault((r["coins"], r["hours"], r["days"], r["date"][:10]), []).append(r)
+    for (coins, hours, days, _), run in sorted(runs.items()):
+        run = sorted(run, key=lambda r: r["day_index"])[-days:]
+        if len(run) < 3:
+            continue
+        ks = [r["day_index"] for r in run]
+        head = " | ".join(f"day {k}" for k in ks)
+        out += [f"Growth per day of history, {coins} coins x {_hours(hours)} h, days 1..{days} "
+                "run in order (CPU s of day k; the slope is fitted over days 2..N):", "",
+                f"| stage | {head} | slope per history day, CPU s |",
+                "|---|" + "---|" * (len(ks) + 1)]
+        xs = [float(k) for k in ks[1:]]
+        _, b = _fit(xs, [r["cpu_s"] for r in run[1:]])
+        out.append("| **whole run** | " + " | ".join(f"{r['cpu_s']:.1f}" for r in run)
+                   + f" | {b:+.3f} |")
+        last = run[-1]["stages"]
+        for stage in sorted(last, key=lambda k: -last[k]["cpu_s"]):
+            ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in run]
+            if max(ys) < 0.3:
+                continue
+            _, b = _fit(xs, ys[1:])
+            out.append(f"| {stage} | " + " | ".join(f"{y:.2f}" for y in ys) + f" | {b:+.3f} |")
+        out.append("| peak RSS MB | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in run)
+                   + " | |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", default="1,3")
     parser.add_argument("--hours", default="12-13")
     parser.add_argument("--modes", default="in_process,forkserver,spawn,celery")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--days", type=int, default=1,
+                        help="consecutive days run in order in one home: day k has k - 1 "
+                        "days of history (the growth per day of history)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--report", action="store_true", help="print the tables from --out")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="with --report: also read these multi-day rows (growth per day "
+                        "of history; their steady-state factors scale the projection)")
     parser.add_argument("--write", action="store_true",
                         help="with --report: also write them into BENCHMARKS.md (bench:scale)")
     args = parser.parse_args()
     if args.report:
         rows = json.loads(args.out.read_text())
-        text = report(rows) + "\n\n" + per_coin(rows)
+        if args.history is not None:
+            rows += json.loads(args.history.read_text())
+        text = (report(single_days(rows), history=history_factors(rows)) + "\n\n"
+                + per_coin(single_days(rows)))
+        if any(r.get("days", 1) > 1 for r in rows):
+            text += "\n" + per_history(rows)
         print(text)
         if args.write:
             from bench.report import write_section
@@ -324,20 +444,22 @@ def main() -> None:
     work_root = args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))
     out: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []
     for coins in [int(c) for c in args.coins.split(",")]:
-        feed = generate(work_root / f"feed_{coins}c_{args.hours}", coins, args.hours)
+        name = f"feed_{coins}c_{args.hours}" + (f"_{args.days}d" if args.days > 1 else "")
+        feed = generate(work_root / name, coins, args.hours, args.days)
         for mode in args.modes.split(","):
             # one fresh interpreter per run: no warm imports or caches carried between modes
-            row_file = work_root / f"row_{coins}_{mode}.json"
+            row_file = work_root / f"row_{coins}_{mode}_{args.days}d.json"
             subprocess.run([sys.executable, "-m", "bench.scale", "--one", mode, str(feed),
                             str(work_root / f"run_{coins}c_{mode}_{secrets.token_hex(3)}"),
-                            str(args.workers), str(row_file)], check=True, cwd=REPO)
-            row = json.loads(row_file.read_text())
-            row.update({"coins": coins, "hours": args.hours,
-                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                        "cpus": os.cpu_count()})
-            print(json.dumps({k: v for k, v in row.items()
-                              if k not in ("step_wall_s", "stages")}), flush=True)
-            out.append(row)
+                            str(args.workers), str(row_file), str(args.days)],
+                           check=True, cwd=REPO)
+            for row in json.loads(row_file.read_text()):
+                row.update({"coins": coins, "hours": args.hours,
+                            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                            "cpus": os.cpu_count()})
+                print(json.dumps({k: v for k, v in row.items()
+                                  if k not in ("step_wall_s", "stages")}), flush=True)
+                out.append(row)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(out, indent=1))
 
@@ -345,8 +467,9 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         mode, feed, work, workers_n, row_file = sys.argv[2:7]
+        n_days = int(sys.argv[7]) if len(sys.argv) > 7 else 1
         Path(work).mkdir(parents=True)
-        row = run_mode(mode, Path(feed), Path(work), int(workers_n))
-        Path(row_file).write_text(json.dumps(row))
+        rows = run_mode(mode, Path(feed), Path(work), int(workers_n), n_days)
+        Path(row_file).write_text(json.dumps(rows))
     else:
         main()

@@ -254,25 +254,46 @@ def _scatter(out: np.ndarray, flat: np.ndarray, starts: np.ndarray, counts: np.n
 
 def _books(meta: list[tuple], px: list[str], sz: list[str], coins: _Codes
            ) -> dict[str, np.ndarray]:
+    """A chunk's books with their levels flat (`px`, `sz`: each frame's bids then asks), not
+    padded to MAX_LEVELS: a fast 5-level frame costs 10 values, not 40 (what a chunk holds
+    and ships back from a worker); `book_matrices` pads them when the day is assembled."""
     recv, coin, t, fast, nb, na, lines = _transpose(meta, 7)
     n = len(recv)
     nb_a = np.array(nb, dtype=np.int64)
     na_a = np.array(na, dtype=np.int64)
     px_a, px_ok = floats(px)
     sz_a, sz_ok = floats(sz)
-    starts = np.cumsum(nb_a + na_a) - (nb_a + na_a)
-    mats = [np.full((n, MAX_LEVELS), np.nan) for _ in range(4)]
-    _scatter(mats[0], px_a, starts, nb_a)
-    _scatter(mats[1], sz_a, starts, nb_a)
-    _scatter(mats[2], px_a, starts + nb_a, na_a)
-    _scatter(mats[3], sz_a, starts + nb_a, na_a)
     ok = np.ones(n, dtype=bool)
     ok[np.repeat(np.arange(n), nb_a + na_a)[~(px_ok & sz_ok)]] = False
     return {"recv": np.array(recv, dtype=np.int64), "coin": coins.encode(coin),
             "time": np.array(t, dtype=np.int64), "fast": np.array(fast, dtype=bool),
             "nb": nb_a.astype(np.int16), "na": na_a.astype(np.int16),
-            "line": np.array(lines, dtype=np.int64), "ok": ok, "bid_px": mats[0],
-            "bid_sz": mats[1], "ask_px": mats[2], "ask_sz": mats[3]}
+            "line": np.array(lines, dtype=np.int64), "ok": ok, "px": px_a, "sz": sz_a}
+
+
+BOOK_MATRICES = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+
+
+def book_matrices(table: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The (n, MAX_LEVELS) float64 bid_px, bid_sz, ask_px, ask_sz of a chunk's books, best
+    level first, NaN-padded, from its flat `px` / `sz`."""
+    nb_a, na_a = table["nb"].astype(np.int64), table["na"].astype(np.int64)
+    px_a, sz_a = table["px"], table["sz"]
+    starts = np.cumsum(nb_a + na_a) - (nb_a + na_a)
+    mats = [np.full((len(nb_a), MAX_LEVELS), np.nan) for _ in range(4)]
+    _scatter(mats[0], px_a, starts, nb_a)
+    _scatter(mats[1], sz_a, starts, nb_a)
+    _scatter(mats[2], px_a, starts + nb_a, na_a)
+    _scatter(mats[3], sz_a, starts + nb_a, na_a)
+    return mats
+
+
+def padded_books(table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A chunk's books table with the four matrices in place of the flat levels (a new
+    dict; the chunk's own is left as it is)."""
+    out = {k: v for k, v in table.items() if k not in ("px", "sz")}
+    out.update(zip(BOOK_MATRICES, book_matrices(table), strict=True))
+    return out
 
 
 def _trades(rows: list[tuple], coins: _Codes) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 import lotus_core.feed.parse as P
+from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames
 
@@ -125,6 +126,8 @@ class StreamAssembler:
         table = chunk.tables.get(name) or {}
         if not table:
             return {}
+        if name == "books":
+            table = ex.padded_books(table)  # the matrices from the chunk's flat levels
         coin_map = self.coins.remap(chunk.coins)
         interval_map = self.intervals.remap(chunk.intervals)
         mask = keep_line[table["line"] - chunk.first_line]

@@ -28,3 +28,21 @@ def test_more_coins_than_names_is_refused(tmp_path):
     assert len(COIN_NAMES) == len(set(COIN_NAMES)) >= 30
     with pytest.raises(ValueError, match="--coins"):
         generate(tmp_path, len(COIN_NAMES) + 1, "0-24")
+
+
+def test_growth_per_day_of_history_is_fitted_over_days_two_to_n():
+    from bench.scale import history_factors, per_history, single_days
+
+    run = [{**_row(2, "in_process", cpu, audits), "days": 4, "day_index": k,
+            "date": "2026-11-22 15:00 UTC", "peak_rss_mb": 500.0}
+           for k, cpu, audits in ((1, 30.0, 5.0), (2, 20.0, 6.0), (3, 22.0, 7.0), (4, 24.0, 8.0))]
+    text = per_history(run)
+    assert "| **whole run** | 30.0 | 20.0 | 22.0 | 24.0 | +2.000 |" in text  # day 1: cold start
+    assert "| detector_audits | 5.00 | 6.00 | 7.00 | 8.00 | +1.000 |" in text
+    assert single_days(run + [_row(3, "in_process", 50.0, 9.0)]) == [
+        _row(3, "in_process", 50.0, 9.0)]  # multi-day rows stay out of the per-coin fits
+    # steady state = the last three days over day 1; it scales the projection's stage
+    assert history_factors(run) == {"detector_audits": 7.0 / 5.0}
+    single = [_row(3, "in_process", 50.0, 9.0), _row(10, "in_process", 120.0, 30.0)]
+    assert "| 0.00 + 0.125 x | 300 | 1.40 | 420 |" in report(single,
+                                                            history=history_factors(run))
