@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.lessons import family_counts, z_crits
+from lotus_core.learning.lessons import family_counts, lesson_id, z_crits
 from lotus_core.learning.search import _split_rows, enumerate_rules, scope_sums, score_rules
 from lotus_core.learning.units import UnitSet
 from lotus_core.signals.config import load_scoring
@@ -107,10 +107,11 @@ def test_on_pure_noise_the_family_wise_error_stays_within_family_alpha():
     assert _noise_family_error(cfg, 40, shrink=float(naive.max())) > 0.9
 
 
-def test_the_family_counts_only_rules_the_search_could_activate():
+def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_rest():
     frame = window_frame(WindowSpec(days=3, windows_per_day=216), 5)
     tw = night.training_window(frame, CFG, load_scoring().context)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+    day = sorted(frame["date"].unique())[-1]
+    lessons, _ = night.lessons(tw, pd.DataFrame(), day, CFG)
     by_len = lessons.groupby("n_literals")["z_crit"].unique()
     assert all(len(v) == 1 for v in by_len)  # one bar per length per night
     bars = {int(k): float(v[0]) for k, v in by_len.items()}
@@ -125,3 +126,23 @@ def test_the_family_counts_only_rules_the_search_could_activate():
         assert 0 < m <= dets * every[k - 1] + 0.5
         if k == 3:  # most 3-literal cells of 3 days x 216 windows hold < min_support windows
             assert m < 0.5 * dets * every[2]
+    # a live rule that is too rare tonight is outside the family: it may not activate
+    planted = (tw.frame["detector_id"] == lessons["detector_id"].iloc[0]).to_numpy()
+    lits = tw.lits[planted]
+    rare = None
+    for a, b, c in combinations([f for f in CFG.quantizer.features
+                                 if "na" not in tw.quantizer.values[f]], 3):
+        n = lits.groupby([a, b, c]).size()
+        n = n[(n > 0) & (n < CFG.search.min_support)]
+        if len(n):
+            rare = "&".join(f"{k}={v}" for k, v in sorted(zip((a, b, c), n.index[0],
+                                                              strict=True)))
+            break
+    assert rare is not None
+    det = lessons["detector_id"].iloc[0]
+    row = lessons.iloc[0].to_dict() | {"rule": rare, "state": "proposed",
+                                       "lesson_id": lesson_id(det, rare, CFG.horizon_s)}
+    again, _ = night.lessons(tw, pd.concat([lessons, pd.DataFrame([row])]), day, CFG)
+    got = again[again["lesson_id"] == row["lesson_id"]]
+    assert got["gates"].iloc[0].startswith("outside_family"), got["gates"].iloc[0]
+    assert got["state"].iloc[0] == "proposed"
