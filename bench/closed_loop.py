@@ -238,6 +238,25 @@ def paired_windows(with_priors: pd.DataFrame, without: pd.DataFrame,
     return pairs[pairs["net_ret_bps"].notna()].reset_index(drop=True)
 
 
+def planted_rule_by_night(nights: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Per night: the planted detector's single-literal rule on the planted literal (the
+    rule the market plants), as the search saw it - z against the night's bar, uplift, state
+    and the gates it failed - or None where it was not among the night's candidates. The
+    power estimate in docs/validity.md reads these."""
+    rule = f"{PLANTED[0]}={PLANTED[1]}"
+    out: list[dict[str, Any]] = []
+    for day, df in nights.items():
+        hit = df[(df["detector_id"] == DETECTOR) & (df["rule"] == rule)] if len(df) else df
+        if not len(hit):
+            out.append({"date": day, "z": None})
+            continue
+        r = hit.iloc[0]
+        out.append({"date": day, "z": float(r["z"]), "z_crit": float(r["z_crit"]),
+                    "uplift_bps": float(r["uplift_bps"]), "support": int(r["support"]),
+                    "state": str(r["state"]), "reason": str(r["reason"])})
+    return out
+
+
 def _rules(df: pd.DataFrame) -> list[str]:
     return [f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)" for r in df.itertuples()]
 
@@ -273,6 +292,7 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
         "decoy_any_night": sorted(set(_rules(planted_lessons(any_night, None, DECOY)))),
         "active_last_night": _rules(last[last["state"] == "active"]),
         "patches": len(keys),
+        "planted_rule": planted_rule_by_night(nights),
         "planted_windows": int(planted_ctx.sum()),
         "pairs": pairs,
         "cpu_s": _cpu() - r0,
@@ -305,8 +325,19 @@ def run_seed(seed: int, size: Size, resamples: int, log: Callable[[str], None] =
         out[kind] = r
         log(f"seed {seed} {kind}: learned {r['learned']} in_force={r['in_force']} "
             f"planted-looking {r['planted_looking_any_night']} paired {_fmt_ci(r['paired'])} "
+            f"planted rule z by night {[(n['z'], n.get('z_crit')) for n in r['planted_rule']]} "
             f"cpu {r['cpu_s']:.0f} s wall {r['wall_s']:.0f} s load {os.getloadavg()[0]:.1f}")
     return out
+
+
+def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
+    """Append one seed's run (either or both markets) to `path` as a JSON line, stamped with
+    its size and the load average, for `--from-json` (the soak tests write the same lines)."""
+    r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
+    r["load"] = list(os.getloadavg())
+    with path.open("a") as f:
+        f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
+                                    for k in ("planted", "null") if k in r}}) + "\n")
 
 
 def _fmt_ci(p: dict[str, Any]) -> str:
@@ -415,13 +446,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             r = run_seed(seed, size, args.resamples, kinds=args.markets.split(","))
-            r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
-            r["load"] = list(os.getloadavg())
             results.append(r)
             if args.json:
-                with args.json.open("a") as f:
-                    f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
-                                                for k in ("planted", "null") if k in r}}) + "\n")
+                save_json(args.json, r, size)
     if any("planted" not in r or "null" not in r for r in results):
         print("(one market per seed run: summarise both with --from-json)")
         return {"results": results}
