@@ -22,7 +22,8 @@ Judged per market:
 
 Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 5]
                                               [--hours 0-8] [--coins BTC,ETH,SOL]
-                                              [--resamples 2000] [--no-write] [--json PATH]
+                                              [--resamples 2000] [--workers 1]
+                                              [--no-write] [--json PATH]
 `--days` counts the scored day (days-1 nights learn). Writes docs/validity.md (between its
 `bench:closed_loop` markers) and the `closed_loop` section of BENCHMARKS.md.
 """
@@ -330,6 +331,42 @@ def run_seed(seed: int, size: Size, resamples: int, log: Callable[[str], None] =
     return out
 
 
+def _one_market(seed: int, kind: str, size: Size, resamples: int,
+                workdir: Path | None) -> dict[str, Any]:
+    return run_seed(seed, size, resamples, workdir=workdir, kinds=(kind,))
+
+
+def run_seeds(seeds: Sequence[int], size: Size, resamples: int, workers: int = 1,
+              workdir: Path | None = None,
+              kinds: Sequence[str] = ("planted", "null"),
+              done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """`run_seed` for every seed; with workers > 1 every (seed, market) runs in its own
+    spawned process (never forked: a fork of a threaded Dagster/pytest process can inherit
+    a held lock), `workers` at a time. Each market is independent, so the results are the
+    same either way. `done(seed result)` is called as each seed completes."""
+    if workers <= 1:
+        out = []
+        for seed in seeds:
+            out.append(run_seed(seed, size, resamples, workdir=workdir, kinds=kinds))
+            if done:
+                done(out[-1])
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    by_seed: dict[int, dict[str, Any]] = {s: {"seed": s} for s in seeds}
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futs = {pool.submit(_one_market, s, k, size, resamples, workdir): (s, k)
+                for s in seeds for k in kinds}
+        for fut in as_completed(futs):
+            s, k = futs[fut]
+            by_seed[s][k] = fut.result()[k]
+            print(f"seed {s} {k}: done", flush=True)
+            if done and all(x in by_seed[s] for x in kinds):
+                done(by_seed[s])
+    return [by_seed[s] for s in seeds]
+
+
 def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
     """Append one seed's run (either or both markets) to `path` as a JSON line, stamped with
     its size and the load average, for `--from-json` (the soak tests write the same lines)."""
@@ -342,6 +379,14 @@ def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
 
 def _fmt_ci(p: dict[str, Any]) -> str:
     return f"{p['diff_bps']:+.2f} [{p['lo']:+.2f}, {p['hi']:+.2f}]"
+
+
+def _z_nights(nights: Sequence[dict[str, Any]]) -> str:
+    """`z/bar` of the planted detector's `oi_pctl_bin=hi` per night, `-` where it was not a
+    candidate; `*` marks the nights it was active."""
+    return ", ".join("-" if n["z"] is None else
+                     f"{n['z']:.1f}/{n['z_crit']:.1f}{'*' if n['state'] == 'active' else ''}"
+                     for n in nights) or "n/a"
 
 
 def summarise(results: Sequence[dict[str, Any]], resamples: int) -> dict[str, Any]:
@@ -362,8 +407,9 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
     rows = ["| seed | market | planted lesson learned (last night, in force next day) | "
             "planted-looking, any night | decoy `funding_pctl_bin=hi`, any night | "
             "published without -> with | changed | mean net without -> with (bps) | "
-            "paired diff [95 % CI] (bps) | CPU / wall (min) | every active lesson, last night |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "paired diff [95 % CI] (bps) | CPU / wall (min) | `oi_pctl_bin=hi` z / bar, "
+            "nights 1.. | every active lesson, last night |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for kind in ("planted", "null"):
             m, p = r[kind], r[kind]["paired"]
@@ -376,7 +422,8 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
                 f"{'; '.join(m['decoy_any_night']) or 'none'} | {p['n_without']} -> "
                 f"{p['n_with']} | {p['n_changed']} | {p['without_bps']:+.2f} -> "
                 f"{p['with_bps']:+.2f} | {_fmt_ci(p)} | {m['cpu_s'] / 60:.1f} / "
-                f"{m['wall_s'] / 60:.1f} | {'; '.join(m['active_last_night']) or 'none'} |")
+                f"{m['wall_s'] / 60:.1f} | {_z_nights(m.get('planted_rule', []))} | "
+                f"{'; '.join(m['active_last_night']) or 'none'} |")
     summ = ["| market | planted lesson learned | planted-looking (any night) | pooled paired "
             "diff [95 % hour-bootstrap CI] (bps) | mean of per-seed diffs [95 % t CI] (bps) |",
             "|---|---|---|---|---|"]
@@ -420,6 +467,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--markets", default="planted,null",
                     help="which of each seed's two markets to run (split them over processes "
                     "with --json, then summarise with --from-json)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="markets run at once, each in its own process (memory: ~1.5 GB each)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
     ap.add_argument("--from-json", type=Path, nargs="+",
@@ -444,11 +493,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
                     tuple(results[0]["size"]["coins"]))
     else:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            r = run_seed(seed, size, args.resamples, kinds=args.markets.split(","))
-            results.append(r)
-            if args.json:
-                save_json(args.json, r, size)
+        results = run_seeds(range(args.first_seed, args.first_seed + args.seeds), size,
+                            args.resamples, args.workers, kinds=args.markets.split(","),
+                            done=(lambda r: save_json(args.json, r, size)) if args.json
+                            else None)
     if any("planted" not in r or "null" not in r for r in results):
         print("(one market per seed run: summarise both with --from-json)")
         return {"results": results}

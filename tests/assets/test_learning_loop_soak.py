@@ -17,18 +17,20 @@ Pooled over the seeds (each seed's hours resampled within it), the paired differ
 hour-bootstrap interval lies above zero.
 
 The size (`SIZE`) is chosen for power, not speed: docs/validity.md derives it from the z the
-planted rule reaches per night against the night's bar. Set LOTUS_SOAK_JSON=<path> to keep the
-runs as `python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md)."""
+planted rule reaches per night against the night's bar. LOTUS_SOAK_WORKERS sets how many
+markets run at once (default 2, ~1.5 GB each); LOTUS_SOAK_JSON=<path> keeps the runs as
+`python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.closed_loop import Size, paired_ci, run_seed, save_json
+from bench.closed_loop import Size, paired_ci, run_seeds, save_json
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.xdist_group("learning_loop_soak")]
 
@@ -38,17 +40,19 @@ RESAMPLES = 2000
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory):
-    """seed -> both markets' run, built on first use and kept for the module."""
-    cache: dict[int, dict[str, Any]] = {}
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, Any]]:
+    """seed -> both markets' run. Every market is built on first use, LOTUS_SOAK_WORKERS
+    (default 2) at a time in spawned processes, and kept for the module."""
     keep = os.environ.get("LOTUS_SOAK_JSON")
+    cache: dict[int, dict[str, Any]] = {}
 
     def get(seed: int) -> dict[str, Any]:
-        if seed not in cache:
-            cache[seed] = run_seed(seed, SIZE, RESAMPLES,
-                                   workdir=tmp_path_factory.mktemp(f"soak{seed}"))
-            if keep:
-                save_json(Path(keep), cache[seed], SIZE)
+        if not cache:
+            done = (lambda r: save_json(Path(keep), r, SIZE)) if keep else None
+            for r in run_seeds(SEEDS, SIZE, RESAMPLES,
+                               int(os.environ.get("LOTUS_SOAK_WORKERS", "2")),
+                               workdir=tmp_path_factory.mktemp("soak"), done=done):
+                cache[r["seed"]] = r
         return cache[seed]
 
     return get
