@@ -162,6 +162,7 @@ def run_engine(units, cfg) -> EngineRun:
     names rules through canonical_cond_key, which accepts only the context literals."""
     from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
     from lotus_core.learning.evaluate import hour_weights, rule_detail
+    from lotus_core.learning.lessons import family_counts
     from lotus_core.learning.search import enumerate_rules, scope_sums, score_rules
 
     sec: dict[str, float] = {}
@@ -183,6 +184,7 @@ def run_engine(units, cfg) -> EngineRun:
     rules = enumerate_rules(units, cfg.search.max_literals)
     lap("enumerate_rules")
     scores = score_rules(units, sums, rules, cfg.search)
+    family_counts(scores)  # the per-length multiple-testing family (lessons.z_crits)
     lap("score_rules")
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]
     top = elig.sort_values("score", ascending=False, kind="stable").head(4 * cfg.search.top_k)

@@ -12,7 +12,7 @@ import click
               help="Seed-count multiplier of the plan (1.0: the documented run, >= 200 seeds "
                    "for calibration and false positives; see bench/validity.py).")
 @click.option("--sections", default="", metavar="A,B",
-              help="Subset: calibration, misspecification, power, false_positives, watchdog.")
+              help="Subset: calibration, misspecification, power, false_positives, watchdog, book.")
 @click.option("--processes", type=int, default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def validate(scale: float, sections: str, processes: int, as_json: bool) -> None:

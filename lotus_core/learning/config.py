@@ -94,10 +94,21 @@ class ActivationConfig(_Strict):
     min_support: int = Field(ge=1)
     min_stability: float = Field(ge=0)
     family_alpha: float = Field(gt=0, lt=0.5)
+    # family_alpha's shares for rules of 1, 2, 3 literals (weighted Bonferroni, lessons.z_crit)
+    length_alpha: tuple[float, float, float] = (0.5, 0.25, 0.25)
     ttl_days: int = Field(ge=1)
     min_days: int = Field(ge=1)
     min_hours: int = Field(ge=1)
     oos_confirm: bool = True
+
+    @model_validator(mode="after")
+    def _shares(self) -> ActivationConfig:
+        if any(not 0.0 <= w <= 1.0 for w in self.length_alpha):
+            raise ValueError(f"length_alpha shares must lie in [0, 1], got {self.length_alpha}")
+        if sum(self.length_alpha) > 1.0 + 1e-9:
+            raise ValueError(f"length_alpha shares sum to {sum(self.length_alpha):g} > 1: the "
+                             "night's family-wise error would exceed family_alpha")
+        return self
 
 
 class WatchdogConfig(_Strict):
@@ -151,6 +162,15 @@ class LearningConfig(_Strict):
         missing = sorted(set(self.search.monotone) - set(self.quantizer.features))
         if missing:
             raise ValueError(f"search.monotone names features not quantised: {missing}")
+        return self
+
+    @model_validator(mode="after")
+    def _every_length_searched_has_alpha(self) -> LearningConfig:
+        shares = self.activation.length_alpha[:self.search.max_literals]
+        if min(shares) <= 0.0:
+            raise ValueError(f"activation.length_alpha {self.activation.length_alpha} gives no "
+                             f"error budget to some rule length <= search.max_literals "
+                             f"({self.search.max_literals}): those rules could never activate")
         return self
 
 

@@ -3,8 +3,10 @@ gate them, and move each lesson through its lifecycle (docs/learning.md).
 
 proposed -> active -> sunset -> archived. A candidate becomes ACTIVE when its bootstrap
 p05 > 0 (in its direction), its support and daily stability clear the minimums, it beats
-the search-wide Bonferroni bound (|uplift| / max(boot_sd, iid SE) >= z_crit, every
-rule searched that night, all detectors), the window holds enough days and hours, and
+the night's weighted Bonferroni bar for its length (|uplift| / max(boot_sd, iid SE) >=
+z_crit[k]: family_alpha's share for k-literal rules over both signs of every k-literal
+rule the search could activate that night, all detectors; `z_crits`), the window holds
+enough days and hours, and
 it does not overlap an active lesson it cannot beat (champion-challenger: promoted only
 when the CIs separate). An active lesson is SUNSET when it fails on the window, its TTL
 ends, or the watchdog finds p05 <= 0 (or too little support) on the newest out-of-sample
@@ -107,9 +109,23 @@ def rule_lits(units: UnitSet, key: str) -> tuple[int, ...] | None:
 class Searched:
     detector_id: str
     units: UnitSet
-    rules_searched: int
+    rules_searched: int  # every rule enumerated
+    # rules of 1, 2, 3 literals in the testing family: eligible by design (`family_counts`)
+    family: tuple[int, int, int]
     # rule key -> (literal ids, detail, mdl, bins)
     details: dict[str, tuple[tuple[int, ...], RuleDetail, float, float]]
+    in_family: dict[str, bool]  # per detailed rule: is it one of `family`?
+
+
+def family_counts(scores: pd.DataFrame) -> tuple[int, int, int]:
+    """Rules of 1, 2 and 3 literals the search could activate: `eligible` (support, control
+    arm, no na literal, monotone order, a treatment split), a function of the literals
+    alone, never of the outcome, so the family is fixed before any rule is estimated and
+    a union bound over it holds. Rules outside it (too rare, naming na) can never be
+    active, so they spend no error budget."""
+    n = np.bincount(scores.loc[scores["eligible"], "n_literals"].to_numpy(dtype=np.int64),
+                    minlength=4)
+    return int(n[1]), int(n[2]), int(n[3])
 
 
 def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Searched:
@@ -121,6 +137,8 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     rules = enumerate_rules(units, cfg.search.max_literals)
     scores = score_rules(units, sums, rules, cfg.search)
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]
+    eligible_lits = {tuple(int(x) for x in (r.l0, r.l1, r.l2) if x >= 0)
+                     for r in scores[scores["eligible"]].itertuples()} if keep else set()
     top = elig.sort_values("score", ascending=False, kind="stable").head(4 * cfg.search.top_k)
     wanted: dict[str, tuple[int, ...]] = {}
     ranked = sorted(((-float(r.score), rule_key(units, lits), lits) for r, lits in
@@ -128,10 +146,12 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
                       for r in top.itertuples())))
     for _, key, lits in ranked[:cfg.search.top_k]:
         wanted[key] = lits
+    in_family = dict.fromkeys(wanted, True)
     for key in keep:
         kept = rule_lits(units, key)
         if kept is not None:
             wanted.setdefault(key, kept)
+            in_family.setdefault(key, kept in eligible_lits)
     hour_idx, weights = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
     details = {}
     for key in sorted(wanted):
@@ -140,7 +160,7 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
-    return Searched("", units, len(scores), details)
+    return Searched("", units, len(scores), family_counts(scores), details, in_family)
 
 
 def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
@@ -150,11 +170,18 @@ def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
             + cfg.bqs.d * float(np.log1p(d.support)))
 
 
-def z_crit(cfg: LearningConfig, rules_searched: int) -> float:
-    """The one-sided normal bound that keeps the night's family-wise error at family_alpha
-    (both signs of every rule searched count)."""
-    m = max(1, 2 * rules_searched)
-    return float(norm.isf(cfg.activation.family_alpha / m))
+def z_crits(cfg: LearningConfig, family: tuple[int, int, int]) -> tuple[float, float, float]:
+    """The bar |uplift| / SE must clear, per rule length k = 1, 2, 3 (weighted Bonferroni):
+    k-literal rules share alpha_k = family_alpha * length_alpha[k] over both signs of the
+    night's `family[k]` such rules, z_k = Phi^-1(1 - alpha_k / (2 m_k)). The union bound over
+    every (rule, sign) keeps the night's family-wise error <= sum alpha_k <= family_alpha,
+    while a short rule's bar no longer grows with the (far more numerous) long rules. A
+    length with no share can never activate (infinite bar)."""
+    out = []
+    for share, m in zip(cfg.activation.length_alpha, family, strict=True):
+        a = cfg.activation.family_alpha * share
+        out.append(float(norm.isf(a / (2 * max(1, m)))) if a > 0 else float("inf"))
+    return out[0], out[1], out[2]
 
 
 def _sd(d: RuleDetail) -> float:
@@ -333,15 +360,18 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
     for (det, _, _), s in zip(tasks, _search_all(tasks, cfg), strict=True):
         s.detector_id = det
         searched[det] = s
-    total = sum(s.rules_searched for s in searched.values())
-    zc = z_crit(cfg, total)
+    family = tuple(int(sum(s.family[k] for s in searched.values())) for k in range(3))
+    bars = z_crits(cfg, (family[0], family[1], family[2]))
     rows: list[dict] = []
     watchdog = Watchdog(cfg, int(newest))
     for det, s in searched.items():
         for key, (rule, d, mdl, bins) in s.details.items():
             lid = lesson_id(det, key, cfg.horizon_s)
+            zc = bars[len(rule) - 1]
             fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)),
                                   bool(names_na(s.units, np.array([[*rule, -1, -1, -1][:3]]))[0]))
+            if not s.in_family.get(key, True):  # a live rule too rare tonight: not tested
+                fails.insert(0, "outside_family")
             z = _z(d)
             rows.append({
                 "lesson_id": lid, "detector_id": det, "rule": key,

@@ -19,9 +19,7 @@ from lotus_core.signals.spec import SpecError
 from lotus_core.synth.windows import PLANTED, WindowSpec, planted_truth, window_frame
 
 PACKAGED = load_learning()
-_BODY = PACKAGED.model_dump(mode="json")
-_BODY["quantizer"]["features"] += ["bimb5_bin", "flow_bin"]  # the book and tape's pressure
-CFG = load_learning(_BODY)
+CFG = PACKAGED  # the packaged vocabulary searches the book and the tape
 BASE = load_scoring().context
 BOOK = WindowSpec(days=6, effect="bimb_with", delta_bps=6.0, confound_book=True,
                   decoy_agreement=0.8)
@@ -95,12 +93,14 @@ def test_aligned_literals_follow_the_signal_and_na_is_not_a_literal_of_a_total_f
 
 def test_the_vocabulary_is_capped_at_the_measured_search_budget():
     n = sum(len(LITERALS[f]) for f in CFG.quantizer.features)
-    assert n <= MAX_LITERALS and len(CFG.quantizer.features) == 12
-    assert {"bimb5_edges", "flow_edges"} <= set(PACKAGED.quantizer.fit_edges)
+    assert n <= MAX_LITERALS and len(CFG.quantizer.features) == 15
+    book_tape = {"bimb5_bin", "flow_bin", "oi_delta_bin", "trend_bin", "cancel_bin"}
+    assert book_tape <= set(CFG.quantizer.features)
+    assert {BOOK_TAPE[f].edges for f in book_tape} <= set(PACKAGED.quantizer.fit_edges)
     body = CFG.model_dump(mode="json")
     body["quantizer"]["features"] = [f for f in body["quantizer"]["features"]
                                      if f not in ("dir", "spread_bin")] + [
-        "bimb1_bin", "bimb10_bin", "basis_bin", "oi_delta_bin", "trend_bin"]
-    assert len(body["quantizer"]["features"]) == 15  # within the feature cap, 57 literals
+        "bimb1_bin", "bimb10_bin"]
+    assert len(body["quantizer"]["features"]) == 15  # within the feature cap, 56 literals
     with pytest.raises(SpecError, match="time budget"):
         load_learning(body)
