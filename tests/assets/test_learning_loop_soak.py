@@ -18,8 +18,8 @@ hour-bootstrap interval lies above zero.
 
 The size (`SIZE`) is chosen for power, not speed: docs/validity.md derives it from the z the
 planted rule reaches per night against the night's bar. LOTUS_SOAK_WORKERS sets how many
-markets run at once (default 2, ~1.5 GB each); LOTUS_SOAK_JSON=<path> keeps the runs as
-`python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md)."""
+markets run at once (default 1; each peaks at 3.7 GB RSS); LOTUS_SOAK_JSON=<path> keeps the
+runs as `python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ RESAMPLES = 2000
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, Any]]:
-    """seed -> both markets' run. Every market is built on first use, LOTUS_SOAK_WORKERS
-    (default 2) at a time in spawned processes, and kept for the module."""
+    """seed -> both markets' run. Every market is built on first use, LOTUS_SOAK_WORKERS at a
+    time (default 1: a 24 h x 3-coin market peaks at 3.7 GB RSS; more than one run in spawned
+    processes), and kept for the module."""
     keep = os.environ.get("LOTUS_SOAK_JSON")
     cache: dict[int, dict[str, Any]] = {}
 
@@ -50,7 +51,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, 
         if not cache:
             done = (lambda r: save_json(Path(keep), r, SIZE)) if keep else None
             for r in run_seeds(SEEDS, SIZE, RESAMPLES,
-                               int(os.environ.get("LOTUS_SOAK_WORKERS", "2")),
+                               int(os.environ.get("LOTUS_SOAK_WORKERS", "1")),
                                workdir=tmp_path_factory.mktemp("soak"), done=done):
                 cache[r["seed"]] = r
         return cache[seed]
