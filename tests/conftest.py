@@ -24,7 +24,7 @@ os.environ.setdefault("LOTUS_PARTITIONS_START", "2025-01-01")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`soak` tests (an hour of CPU each family) run only when a -m expression names them
+    """`soak` tests (~80 min of CPU for the family) run only when a -m expression names them
     (`make test-soak`); `make test` and a bare `pytest` skip them, saying so."""
     if "soak" in (config.getoption("markexpr") or ""):
         return

@@ -1,8 +1,9 @@
 """The closed loop at the generator's DEFAULT effect (+8 bps over 60 s after a sweep-then-stall
 under high OI, 3 per coin-hour; not boosted) on several seeds, each beside its null twin,
 through real Dagster runs (`bench.closed_loop`'s helpers; docs/validity.md, "The real
-pipeline, with controls"). Marked `soak`: about an hour of CPU, so `make test` skips it and
-`make test-soak` runs it. The fast, boosted single-seed version stays in the default suite
+pipeline, with controls"). Marked `soak`: ~80 min of CPU (6 markets x 11 days x 24 h x 3
+coins, estimated at ~70 CPU s a market-day), so `make test` skips it and `make test-soak`
+runs it. The fast, boosted single-seed version stays in the default suite
 (tests/assets/test_learning_loop.py).
 
 Per seed:
@@ -35,7 +36,7 @@ from bench.closed_loop import Size, paired_ci, run_seeds, save_json
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.xdist_group("learning_loop_soak")]
 
 SEEDS = (1, 2, 3)
-SIZE = Size(days=6, hours=(0, 24), coins=("BTC", "ETH", "SOL"))  # 5 nights learn, day 6 scored
+SIZE = Size(days=11, hours=(0, 24), coins=("BTC", "ETH", "SOL"))  # 10 nights, day 11 scored
 RESAMPLES = 2000
 
 
