@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export LOTUS_HOME ?= $(CURDIR)/.lotus
 export DAGSTER_HOME ?= $(LOTUS_HOME)/dagster
 
-.PHONY: setup run test test-fast lint bench bench-microtape fixtures verify-fixtures dev clean postgres
+.PHONY: setup run test test-fast test-soak lint bench bench-microtape fixtures verify-fixtures dev clean postgres
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
+
+## test-soak: the closed loop at the generator's default effect on 3 seeds, each beside its
+## null twin (tests/assets/test_learning_loop_soak.py; ~80 min of CPU, so `make test`
+## skips it). LOTUS_SOAK_JSON=<path> keeps the runs for `python -m bench.closed_loop --from-json`.
+test-soak: setup
+	$(BIN)/pytest -q -m soak -s tests/assets/test_learning_loop_soak.py
 
 lint: setup
 	$(BIN)/ruff check .

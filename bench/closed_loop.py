@@ -22,7 +22,8 @@ Judged per market:
 
 Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 5]
                                               [--hours 0-8] [--coins BTC,ETH,SOL]
-                                              [--resamples 2000] [--no-write] [--json PATH]
+                                              [--resamples 2000] [--workers 1]
+                                              [--no-write] [--json PATH]
 `--days` counts the scored day (days-1 nights learn). Writes docs/validity.md (between its
 `bench:closed_loop` markers) and the `closed_loop` section of BENCHMARKS.md.
 """
@@ -238,6 +239,25 @@ def paired_windows(with_priors: pd.DataFrame, without: pd.DataFrame,
     return pairs[pairs["net_ret_bps"].notna()].reset_index(drop=True)
 
 
+def planted_rule_by_night(nights: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Per night: the planted detector's single-literal rule on the planted literal (the
+    rule the market plants), as the search saw it - z against the night's bar, uplift, state
+    and the gates it failed - or None where it was not among the night's candidates. The
+    power estimate in docs/validity.md reads these."""
+    rule = f"{PLANTED[0]}={PLANTED[1]}"
+    out: list[dict[str, Any]] = []
+    for day, df in nights.items():
+        hit = df[(df["detector_id"] == DETECTOR) & (df["rule"] == rule)] if len(df) else df
+        if not len(hit):
+            out.append({"date": day, "z": None})
+            continue
+        r = hit.iloc[0]
+        out.append({"date": day, "z": float(r["z"]), "z_crit": float(r["z_crit"]),
+                    "uplift_bps": float(r["uplift_bps"]), "support": int(r["support"]),
+                    "state": str(r["state"]), "reason": str(r["reason"])})
+    return out
+
+
 def _rules(df: pd.DataFrame) -> list[str]:
     return [f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)" for r in df.itertuples()]
 
@@ -273,6 +293,7 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
         "decoy_any_night": sorted(set(_rules(planted_lessons(any_night, None, DECOY)))),
         "active_last_night": _rules(last[last["state"] == "active"]),
         "patches": len(keys),
+        "planted_rule": planted_rule_by_night(nights),
         "planted_windows": int(planted_ctx.sum()),
         "pairs": pairs,
         "cpu_s": _cpu() - r0,
@@ -305,12 +326,67 @@ def run_seed(seed: int, size: Size, resamples: int, log: Callable[[str], None] =
         out[kind] = r
         log(f"seed {seed} {kind}: learned {r['learned']} in_force={r['in_force']} "
             f"planted-looking {r['planted_looking_any_night']} paired {_fmt_ci(r['paired'])} "
+            f"planted rule z by night {[(n['z'], n.get('z_crit')) for n in r['planted_rule']]} "
             f"cpu {r['cpu_s']:.0f} s wall {r['wall_s']:.0f} s load {os.getloadavg()[0]:.1f}")
     return out
 
 
+def _one_market(seed: int, kind: str, size: Size, resamples: int,
+                workdir: Path | None) -> dict[str, Any]:
+    return run_seed(seed, size, resamples, workdir=workdir, kinds=(kind,))
+
+
+def run_seeds(seeds: Sequence[int], size: Size, resamples: int, workers: int = 1,
+              workdir: Path | None = None,
+              kinds: Sequence[str] = ("planted", "null"),
+              done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """`run_seed` for every seed; with workers > 1 every (seed, market) runs in its own
+    spawned process (never forked: a fork of a threaded Dagster/pytest process can inherit
+    a held lock), `workers` at a time. Each market is independent, so the results are the
+    same either way. `done(seed result)` is called as each seed completes."""
+    if workers <= 1:
+        out = []
+        for seed in seeds:
+            out.append(run_seed(seed, size, resamples, workdir=workdir, kinds=kinds))
+            if done:
+                done(out[-1])
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    by_seed: dict[int, dict[str, Any]] = {s: {"seed": s} for s in seeds}
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futs = {pool.submit(_one_market, s, k, size, resamples, workdir): (s, k)
+                for s in seeds for k in kinds}
+        for fut in as_completed(futs):
+            s, k = futs[fut]
+            by_seed[s][k] = fut.result()[k]
+            print(f"seed {s} {k}: done", flush=True)
+            if done and all(x in by_seed[s] for x in kinds):
+                done(by_seed[s])
+    return [by_seed[s] for s in seeds]
+
+
+def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
+    """Append one seed's run (either or both markets) to `path` as a JSON line, stamped with
+    its size and the load average, for `--from-json` (the soak tests write the same lines)."""
+    r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
+    r["load"] = list(os.getloadavg())
+    with path.open("a") as f:
+        f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
+                                    for k in ("planted", "null") if k in r}}) + "\n")
+
+
 def _fmt_ci(p: dict[str, Any]) -> str:
     return f"{p['diff_bps']:+.2f} [{p['lo']:+.2f}, {p['hi']:+.2f}]"
+
+
+def _z_nights(nights: Sequence[dict[str, Any]]) -> str:
+    """`z/bar` of the planted detector's `oi_pctl_bin=hi` per night, `-` where it was not a
+    candidate; `*` marks the nights it was active."""
+    return ", ".join("-" if n["z"] is None else
+                     f"{n['z']:.1f}/{n['z_crit']:.1f}{'*' if n['state'] == 'active' else ''}"
+                     for n in nights) or "n/a"
 
 
 def summarise(results: Sequence[dict[str, Any]], resamples: int) -> dict[str, Any]:
@@ -331,8 +407,9 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
     rows = ["| seed | market | planted lesson learned (last night, in force next day) | "
             "planted-looking, any night | decoy `funding_pctl_bin=hi`, any night | "
             "published without -> with | changed | mean net without -> with (bps) | "
-            "paired diff [95 % CI] (bps) | CPU / wall (min) | every active lesson, last night |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "paired diff [95 % CI] (bps) | CPU / wall (min) | `oi_pctl_bin=hi` z / bar, "
+            "nights 1.. | every active lesson, last night |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for kind in ("planted", "null"):
             m, p = r[kind], r[kind]["paired"]
@@ -345,7 +422,8 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
                 f"{'; '.join(m['decoy_any_night']) or 'none'} | {p['n_without']} -> "
                 f"{p['n_with']} | {p['n_changed']} | {p['without_bps']:+.2f} -> "
                 f"{p['with_bps']:+.2f} | {_fmt_ci(p)} | {m['cpu_s'] / 60:.1f} / "
-                f"{m['wall_s'] / 60:.1f} | {'; '.join(m['active_last_night']) or 'none'} |")
+                f"{m['wall_s'] / 60:.1f} | {_z_nights(m.get('planted_rule', []))} | "
+                f"{'; '.join(m['active_last_night']) or 'none'} |")
     summ = ["| market | planted lesson learned | planted-looking (any night) | pooled paired "
             "diff [95 % hour-bootstrap CI] (bps) | mean of per-seed diffs [95 % t CI] (bps) |",
             "|---|---|---|---|---|"]
@@ -389,6 +467,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--markets", default="planted,null",
                     help="which of each seed's two markets to run (split them over processes "
                     "with --json, then summarise with --from-json)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="markets run at once, each in its own process (a 24 h x 3-coin market peaks "
+                    "at 3.7 GB RSS)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
     ap.add_argument("--from-json", type=Path, nargs="+",
@@ -413,15 +494,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
                     tuple(results[0]["size"]["coins"]))
     else:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            r = run_seed(seed, size, args.resamples, kinds=args.markets.split(","))
-            r["size"] = {"days": size.days, "hours": list(size.hours), "coins": list(size.coins)}
-            r["load"] = list(os.getloadavg())
-            results.append(r)
-            if args.json:
-                with args.json.open("a") as f:
-                    f.write(json.dumps({**r, **{k: {**r[k], "pairs": r[k]["pairs"].to_dict("list")}
-                                                for k in ("planted", "null") if k in r}}) + "\n")
+        results = run_seeds(range(args.first_seed, args.first_seed + args.seeds), size,
+                            args.resamples, args.workers, kinds=args.markets.split(","),
+                            done=(lambda r: save_json(args.json, r, size)) if args.json
+                            else None)
     if any("planted" not in r or "null" not in r for r in results):
         print("(one market per seed run: summarise both with --from-json)")
         return {"results": results}

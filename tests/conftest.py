@@ -23,6 +23,17 @@ DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 os.environ.setdefault("LOTUS_PARTITIONS_START", "2025-01-01")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`soak` tests (~80 min of CPU for the family) run only when a -m expression names them
+    (`make test-soak`); `make test` and a bare `pytest` skip them, saying so."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="soak: run with `make test-soak` (pytest -m soak)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
 def _with_database(dsn: str, dbname: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{dbname}"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.closed_loop import Size, paired_ci, planted_lessons, t_ci
+from bench.closed_loop import Size, paired_ci, planted_lessons, planted_rule_by_night, t_ci
 
 H = 3_600_000
 
@@ -65,3 +65,25 @@ def test_planted_looking_needs_the_literal_the_sign_and_the_active_state():
     assert list(planted_lessons(lessons).index) == [0, 1]
     assert list(planted_lessons(lessons, detector=None).index) == [0, 1, 3]
     assert planted_lessons(lessons.assign(state="proposed")).empty
+
+
+def test_the_complement_literal_is_not_the_planted_lesson():
+    """`oi_pctl_bin=lo` below the rest is implied by the planted `hi` effect but also by one in
+    `mid` (a tercile feature: lo's complement is mid-or-hi), so it is not counted as learned
+    (docs/validity.md, "The real pipeline, with controls")."""
+    lessons = pd.DataFrame({"detector_id": ["sweep_stall_v1"], "rule": ["oi_pctl_bin=lo"],
+                            "uplift_bps": [-3.8], "state": ["active"]})
+    assert planted_lessons(lessons).empty
+
+
+def test_the_planted_rule_is_followed_night_by_night():
+    night = pd.DataFrame({
+        "detector_id": ["sweep_stall_v1", "sweep_stall_v1", "sweep_flow_v1"],
+        "rule": ["oi_pctl_bin=hi&regime=trend", "oi_pctl_bin=hi", "oi_pctl_bin=hi"],
+        "z": [9.0, 4.5, 8.0], "z_crit": [5.2, 5.2, 5.2], "uplift_bps": [2.0, 3.1, 1.0],
+        "support": [50, 400, 90], "state": ["proposed"] * 3,
+        "reason": ["x", "not_significant_after_search", "y"]})
+    got = planted_rule_by_night({"2026-02-02": night.iloc[:0], "2026-02-03": night})
+    assert got[0] == {"date": "2026-02-02", "z": None}
+    assert got[1]["z"] == 4.5 and got[1]["z_crit"] == 5.2 and got[1]["support"] == 400
+    assert got[1]["reason"] == "not_significant_after_search"
