@@ -29,6 +29,7 @@ from typing import Any
 
 from lotus_core.config import Settings
 from lotus_daemon.loops.base import Loop, LoopContext
+from lotus_daemon.loops.score_info import IDLE_INFO
 from lotus_daemon.market import KINDS, MarketEvent, MarketHub
 
 _PUBLISHED = ("row", "window", "tr_event")  # what the child's ScoreLoop publishes
@@ -154,9 +155,7 @@ class ScoreProcess(Loop):
         self.settings = settings
         self.hub = hub
         self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
-        self._info: dict[str, Any] = {  # until the child reports (ScoreLoop.info's keys)
-            "steps": 0, "rows": 0, "windows": 0, "posted": 0, "suppressed_stale": 0,
-            "priors_ver": 0, "priors_reloads": 0, "last_step_ms": None, "last_step_s": None}
+        self._info: dict[str, Any] = dict(IDLE_INFO)  # until the child's first report
         self.latencies: list[tuple[float, float]] = []
         self.step_log: list[tuple[int, float, float]] = []
         self.child_pid: int | None = None
