@@ -14,6 +14,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from lotus_core.columns import STR
+
 COLUMNS = ["detector_id", "cond_key", "cond_hash", "support", "weight", "days", "hit_rate",
            "mean_net_bps", "mfe_bps", "mae_bps", "lift_hit", "lift_net_bps", "lift_mfe_bps",
            "lift_mae_bps", "stability", "window"]
@@ -68,7 +70,7 @@ def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_day
     out["support"] = out["support"].astype(np.int64)
     out["days"] = out["days"].astype(np.int64)
     for c in ("detector_id", "cond_key", "cond_hash", "window"):
-        out[c] = out[c].astype(pd.StringDtype(na_value=np.nan))
+        out[c] = out[c].astype(STR)
     return out[COLUMNS].reset_index(drop=True)
 
 
@@ -92,7 +94,7 @@ def _ratio(x: pd.Series) -> float:
 def _empty() -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
     for c in ("detector_id", "cond_key", "cond_hash", "window"):
-        out[c] = out[c].astype(pd.StringDtype(na_value=np.nan))
+        out[c] = out[c].astype(STR)
     for c in ("support", "days"):
         out[c] = out[c].astype(np.int64)
     return out

@@ -23,6 +23,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from lotus_core.columns import STR
 from lotus_core.learning.algebra import (
     Effect,
     RulePatch,
@@ -267,7 +268,7 @@ def finish(rows: list[dict]) -> pd.DataFrame:
                 "rule", "patches", "caps", "state", "reason", "expires_on", "lesson_id",
                 "members_sample"]
     for c in str_cols:
-        df[c] = df[c].astype(pd.StringDtype(na_value=np.nan))
+        df[c] = df[c].astype(STR)
     for c in ("sign", "support", "ttl_days"):
         df[c] = df[c].astype(np.int64)
     for c in ("theta_delta", "phi_mult", "uplift_bps", "ci_lo", "ci_hi", "p05", "bqs",

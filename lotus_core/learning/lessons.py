@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from lotus_core.columns import STR
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
@@ -505,7 +506,7 @@ def _finish(rows: list[dict], day: str, window: str, q: LiteralSpace) -> pd.Data
                 "state_since", "first_seen", "activated_on", "expires_on", "challenger_of",
                 "gates", "overlap", "train_window", "quantizer"]
     for c in str_cols:
-        df[c] = df[c].astype(pd.StringDtype(na_value=np.nan))
+        df[c] = df[c].astype(STR)
     for c in ("n_literals", "horizon_s", "sign", "support", "scope_n", "days"):
         df[c] = df[c].astype(np.int64)
     for c in set(COLUMNS) - set(str_cols) - {"n_literals", "horizon_s", "sign", "support",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from lotus_core.columns import STR
 from lotus_core.learning.atoms import lesson_atoms
 from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
@@ -51,7 +51,7 @@ def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningCon
 def atoms(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
     out = lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
     out["quantizer"] = pd.array([json.dumps(tw.quantizer.to_dict(), sort_keys=True)]
-                                * len(out), dtype=pd.StringDtype(na_value=np.nan))
+                                * len(out), dtype=STR)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lotus_core.columns import STR
 from lotus_core.learning.priors_store import PriorsVersion
 
 KINDS = {"patch/": "patch", "cap/": "cap", "edge/": "edge"}
@@ -18,9 +19,9 @@ def snapshot_rows(before: PriorsVersion, after: PriorsVersion) -> pd.DataFrame:
     out = pd.DataFrame({
         "priors_ver": np.full(len(keys), after.version, dtype=np.int64),
         "before_ver": np.full(len(keys), before.version, dtype=np.int64),
-        "source": pd.array([after.source or ""] * len(keys), dtype=pd.StringDtype(na_value=np.nan)),
-        "kind": pd.array(kind, dtype=pd.StringDtype(na_value=np.nan)),
-        "key": pd.array(keys, dtype=pd.StringDtype(na_value=np.nan)),
+        "source": pd.array([after.source or ""] * len(keys), dtype=STR),
+        "kind": pd.array(kind, dtype=STR),
+        "key": pd.array(keys, dtype=STR),
         "before_value": [float(before.rows[k]) if k in before.rows else np.nan for k in keys],
         "after_value": [float(after.rows[k]) if k in after.rows else np.nan for k in keys],
     })
