@@ -50,8 +50,9 @@ from lotus_core.live.tape import LiveTape
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.pipeline import _specs, score_day
+from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
+from lotus_core.signals.spec import enabled_specs
 from lotus_core.store.lake import Lake
 from lotus_core.trader.replay import market_events_between
 
@@ -183,7 +184,7 @@ class LiveEngine:
         self._market_until: int | None = None
         self._market_count = 0
         rows = score_lookback_rows(scoring or load_scoring(), council or load_curators(),
-                                   _specs(detectors), load_registry(), params.cadence_ms)
+                                   enabled_specs(detectors), load_registry(), params.cadence_ms)
         self.score_span_ms = rows * params.cadence_ms
 
     def add(self, day: str, first_line: int, lines: list[bytes], chunk: Chunk | None = None

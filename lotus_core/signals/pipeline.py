@@ -38,7 +38,7 @@ from lotus_core.signals.schema import (
     META_SIGNALS_SCHEMA,
     SIGNAL_EVENTS_SCHEMA,
 )
-from lotus_core.signals.spec import DetectorSet, DetectorSpec, load_detectors
+from lotus_core.signals.spec import DetectorSet, DetectorSpec, enabled_specs
 
 CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl", "range_pctl",
                        "spread_bps", "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5",
@@ -46,14 +46,6 @@ CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl"
                        "microprice_drift_bps", "rv_bps", "book_imb_1", "book_imb_10",
                        "aggr_runlen", "cancel_rate")
 DSI_COLUMNS = ("coin", "ts_ms", "mx_evidence", "mx_confirm")
-
-
-def _specs(detectors: DetectorSet | Sequence[DetectorSpec] | None) -> list[DetectorSpec]:
-    if detectors is None:
-        return load_detectors().enabled
-    if isinstance(detectors, DetectorSet):
-        return detectors.enabled
-    return list(detectors)
 
 
 def _with_ids(windows: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.DataFrame:
@@ -70,7 +62,7 @@ def detect_day(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorS
                scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """Every window the detectors fire on a day's MicroTape, with its realised outcome from
     the same day's forward mid (the `detector_windows` asset; history for later days)."""
-    specs = _specs(detectors)
+    specs = enabled_specs(detectors)
     cfg = scoring or load_scoring()
     w = _with_ids(run_detectors(frames, specs), specs)
     outcome = window_outcomes(w, frames, cfg.sq.fee_bps)
@@ -239,7 +231,7 @@ def score_day(
     evaluate: judge the curator KPIs on the day's realised outcomes (nightly only).
     """
     t0 = time.perf_counter()
-    specs = _specs(detectors)
+    specs = enabled_specs(detectors)
     spec_map = {s.id: s for s in specs}
     cfg = scoring or load_scoring()
     ccfg = council or load_curators()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -217,3 +217,13 @@ def load_detectors(source: str | Path | Mapping[str, Any] | None = None) -> Dete
         return DetectorSet.model_validate(body)
     except ValidationError as exc:
         raise SpecError(error_message(where, exc)) from None
+
+
+def enabled_specs(detectors: DetectorSet | Sequence[DetectorSpec] | None) -> list[DetectorSpec]:
+    """The detectors a stage runs: the packaged set's enabled ones by default, a set's
+    enabled ones, or the given specs as they are (tests and audits pass their own)."""
+    if detectors is None:
+        return load_detectors().enabled
+    if isinstance(detectors, DetectorSet):
+        return detectors.enabled
+    return list(detectors)
