@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import tempfile
@@ -47,6 +46,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench.report import replace_block
 
 DETECTOR = "sweep_stall_v1"
 PLANTED = ("oi_pctl_bin", "hi")
@@ -439,12 +440,7 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
 
 
 def _write_doc(body: str) -> None:
-    path = DOCS / "validity.md"
-    text = path.read_text()
-    block = f"<!-- bench:closed_loop -->\n{body.rstrip()}\n<!-- /bench:closed_loop -->"
-    pattern = re.compile(r"<!-- bench:closed_loop -->.*?<!-- /bench:closed_loop -->", re.S)
-    path.write_text(pattern.sub(lambda _: block, text) if pattern.search(text)
-                    else text.rstrip() + "\n\n" + block + "\n")
+    replace_block(DOCS / "validity.md", "closed_loop", body)
 
 
 def _hours(text: str) -> tuple[int, int]:

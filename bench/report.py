@@ -28,12 +28,18 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+def replace_block(path: Path, name: str, body: str, default: str = "") -> None:
+    """Put `body` between the `<!-- bench:name -->` markers of `path` (appended with its
+    markers when the file has none): the one writer of every generated section."""
+    block = f"<!-- bench:{name} -->\n{body.rstrip()}\n<!-- /bench:{name} -->"
+    text = path.read_text() if path.exists() else default
+    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + block + "\n")
+    path.write_text(text)
+
+
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n"
-               f"<!-- /bench:{name} -->")
-    text = path.read_text() if path.exists() else _HEADER
-    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else (
-        text.rstrip() + "\n\n" + section + "\n")
-    path.write_text(text)
+    replace_block(path, name, f"{body.rstrip()}\n\n_Measured {stamp} on {machine()}._",
+                  default=_HEADER)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
-from bench.report import machine, write_section
+from bench.report import machine, replace_block, write_section
 from lotus_core.learning.validity import print_progress, run_trials
 from lotus_core.learning.validity_report import (
     POWER_DAYS,
@@ -94,12 +93,7 @@ def _plots(s: dict) -> None:
 
 
 def _write_doc(tables: str, header: str) -> None:
-    path = DOCS / "validity.md"
-    text = path.read_text()
-    body = f"<!-- bench:validity -->\n{header}\n\n{tables}\n<!-- /bench:validity -->"
-    pattern = re.compile(r"<!-- bench:validity -->.*?<!-- /bench:validity -->", re.S)
-    path.write_text(pattern.sub(lambda _: body, text) if pattern.search(text)
-                    else text.rstrip() + "\n\n" + body + "\n")
+    replace_block(DOCS / "validity.md", "validity", f"{header}\n\n{tables}")
 
 
 def main(argv: list[str] | None = None) -> dict:
