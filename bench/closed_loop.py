@@ -147,6 +147,48 @@ def paired_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float =
             "resamples": resamples}
 
 
+def planted_context(pairs: pd.DataFrame) -> np.ndarray:
+    """The planted detector's windows whose context names the planted literal."""
+    from lotus_core.signals.context import parse_cond_key
+
+    return np.array([d == DETECTOR and PLANTED in parse_cond_key(k)
+                     for d, k in zip(pairs["detector_id"], pairs["cond_key"], strict=True)],
+                    dtype=bool)
+
+
+def sized_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 0.95,
+             seed: int = 13) -> dict[str, Any]:
+    """The paired difference a sizer sees: per window (published x |sigma|) x net return,
+    with minus without the priors, averaged over the windows (bps per window at unit sigma).
+    A positive patch on windows that are published either way changes no publication, so
+    the mean published return (`paired_ci`) cannot see it; this can. Hour-block bootstrap,
+    each group resampled within itself."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(2)
+    boot = np.zeros((resamples, 2))
+    for pairs in groups:
+        if not len(pairs):
+            continue
+        y = pairs["net_ret_bps"].to_numpy(dtype=np.float64)
+        w = (pairs["pub_with"].to_numpy(dtype=bool) * np.abs(pairs["sigma_with"].to_numpy(float))
+             - pairs["pub_without"].to_numpy(dtype=bool)
+             * np.abs(pairs["sigma_without"].to_numpy(float)))
+        hour = (pairs["ts_ms"].to_numpy() // 3_600_000).astype(np.int64)
+        _, inv = np.unique(hour, return_inverse=True)
+        sums = np.zeros((inv.max() + 1, 2))
+        np.add.at(sums, inv, np.stack([w * y, np.ones_like(y)], axis=1))
+        total += sums.sum(axis=0)
+        counts = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=resamples)
+        boot += counts @ sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = float(total[0] / total[1]) if total[1] else float("nan")
+        bs = boot[:, 0] / boot[:, 1]
+    bs = bs[np.isfinite(bs)]
+    a = (1 - ci) / 2
+    lo, hi = (np.quantile(bs, [a, 1 - a]) if len(bs) else (np.nan, np.nan))
+    return {"diff_bps": d, "lo": float(lo), "hi": float(hi), "ci": ci, "n": int(total[1])}
+
+
 def t_ci(xs: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t interval of per-seed figures (seeds as the unit)."""
     from scipy import stats
@@ -284,8 +326,7 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
                                lake.read("signal_eval", scored))
     last = nights[last_night]
     any_night = pd.concat(list(nights.values()), ignore_index=True)
-    planted_ctx = np.array([d == DETECTOR and PLANTED in parse_cond_key(k)
-                            for d, k in zip(pairs["detector_id"], pairs["cond_key"], strict=True)])
+    planted_ctx = planted_context(pairs)
     return {
         "seed": seed,
         "learned": _rules(planted_lessons(last)),
@@ -400,6 +441,9 @@ def summarise(results: Sequence[dict[str, Any]], resamples: int) -> dict[str, An
             "learned": sum(bool(r["learned"]) and r["in_force"] for r in rs),
             "planted_looking": sum(bool(r["planted_looking_any_night"]) for r in rs),
             "n": len(rs),
+            "sized_all": sized_ci([r["pairs"] for r in rs], resamples, seed=1),
+            "sized_planted": sized_ci([r["pairs"][planted_context(r["pairs"])] for r in rs],
+                                      resamples, seed=1),
         }
     return s
 
@@ -435,8 +479,16 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
                     else f"{m:+.2f} (one seed: no interval)")
         summ.append(f"| {kind} | {k['learned']}/{k['n']} | {k['planted_looking']}/{k['n']} | "
                     f"{_fmt_ci(k['pooled'])} | {seeds_ci} |")
+    sized = ["| market | sized paired diff, all windows [95 % CI] (bps per window at unit sigma) | "
+             f"sized paired diff, `{DETECTOR}` windows in `{'='.join(PLANTED)}` [95 % CI] | "
+             "those windows |", "|---|---|---|---|"]
+    for kind in ("planted", "null"):
+        a, p = s[kind]["sized_all"], s[kind]["sized_planted"]
+        sized.append(f"| {kind} | {_fmt_ci(a)} | {_fmt_ci(p)} | {p['n']} |")
     return "\n".join([f"Size: {size.text()}; effect and trigger rate: the generator's defaults.",
-                      "", *summ, "", *rows]) + "\n"
+                      "", *summ, "", "What a sizer sees (`sized_ci`: (published x |sigma|) x net "
+                      "return, with minus without the priors, over every window of the scored "
+                      "day; pooled over seeds):", "", *sized, "", *rows]) + "\n"
 
 
 def _write_doc(body: str) -> None:

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.closed_loop import Size, paired_ci, planted_lessons, planted_rule_by_night, t_ci
+from bench.closed_loop import (
+    Size,
+    paired_ci,
+    planted_context,
+    planted_lessons,
+    planted_rule_by_night,
+    sized_ci,
+    t_ci,
+)
 
 H = 3_600_000
 
@@ -87,3 +95,32 @@ def test_the_planted_rule_is_followed_night_by_night():
     assert got[0] == {"date": "2026-02-02", "z": None}
     assert got[1]["z"] == 4.5 and got[1]["z_crit"] == 5.2 and got[1]["support"] == 400
     assert got[1]["reason"] == "not_significant_after_search"
+
+
+def _sized_pairs(seed: int) -> pd.DataFrame:
+    p = _pairs(seed)
+    p["pub_with"] = p["pub_without"]
+    p["sigma_without"] = np.random.default_rng(seed).uniform(0.2, 0.6, len(p))
+    p["sigma_with"] = p["sigma_without"]
+    return p
+
+
+def test_a_lift_on_windows_published_either_way_is_seen_by_the_sized_diff_only():
+    p = _sized_pairs(6)
+    ctx = p["pub_without"].to_numpy() & (np.arange(len(p)) % 4 == 0)
+    p.loc[ctx, "net_ret_bps"] += 8.0  # the context carries +8 bps ...
+    p.loc[ctx, "sigma_with"] *= 1.2   # ... and the priors lift its sigma, publishing nothing new
+    assert paired_ci([p], resamples=200)["diff_bps"] == 0
+    r = sized_ci([p], resamples=1000)
+    assert r["lo"] > 0 and r["lo"] <= r["diff_bps"] <= r["hi"] and r["n"] == len(p)
+    flat = _sized_pairs(7)
+    assert sized_ci([flat], resamples=200) == {**sized_ci([flat], resamples=200), "diff_bps": 0.0,
+                                               "lo": 0.0, "hi": 0.0}
+
+
+def test_the_planted_context_is_the_detector_and_the_literal():
+    pairs = pd.DataFrame({
+        "detector_id": ["sweep_stall_v1", "sweep_stall_v1", "sweep_flow_v1", "sweep_stall_v1"],
+        "cond_key": ["dir=long&oi_pctl_bin=hi", "oi_pctl_bin=lo", "oi_pctl_bin=hi",
+                     "oi_pctl_bin=hi&regime=trend"]})
+    assert planted_context(pairs).tolist() == [True, False, False, True]
