@@ -31,6 +31,7 @@ Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--da
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import resource
@@ -521,7 +522,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
     ap.add_argument("--from-json", type=Path, nargs="+",
-                    help="summarise seeds saved by --json (one or more files), no runs")
+                    help="summarise seeds saved by --json (one or more files, .gz read as "
+                    "gzip), no runs")
     args, _ = ap.parse_known_args(argv)  # bench.run passes its own arguments to every bench
     if args.days < 3:
         ap.error("--days: need >= 3 (two nights before anything may activate, then a scored day)")
@@ -530,7 +532,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0 = os.getloadavg()
     results: list[dict[str, Any]] = []
     if args.from_json:
-        lines = [x for p in args.from_json for x in p.read_text().splitlines() if x.strip()]
+        lines = [x for p in args.from_json
+                 for x in (gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz"
+                           else p.read_text()).splitlines() if x.strip()]
         by_seed: dict[int, dict[str, Any]] = {}
         for line in lines:
             r = json.loads(line)
