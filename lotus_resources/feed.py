@@ -1,5 +1,6 @@
 """Where recordings come from: any directory of `<YYYY-MM-DD>.jsonl.gz` files."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -7,6 +8,7 @@ import dagster as dg
 from lotus_core.feed.manifest import ManifestMismatchError, verify_file
 from lotus_core.feed.parse import RecordingFormatError, parse_recording_cached
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
+from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.tables import FeedDay
 
 
@@ -19,6 +21,8 @@ class FeedSource(dg.ConfigurableResource):
 
     feed_dir: str
     verify_manifest: bool = True
+    coin_shards: int = 1  # feed.coin_shards: > 1, raw_feed and microtape_frames go by coin group
+    shard_dir: str = ""  # where the shards are kept between steps (LOTUS_HOME/feed_shards)
 
     def recording(self, day: str) -> Path:
         try:
@@ -34,6 +38,16 @@ class FeedSource(dg.ConfigurableResource):
         path = self.recording(day)
         try:
             return parse_recording_cached(path, day)
+        except RecordingFormatError as exc:
+            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
+                                                             "day": day}) from None
+
+    def shards(self, day: str) -> Iterator[FeedDay]:
+        """The day's recording in `coin_shards` coin groups, one held at a time
+        (lotus_core.feed.shards; stored under `shard_dir` so it is decoded once a day)."""
+        path = self.recording(day)
+        try:
+            yield from ShardStore(Path(self.shard_dir)).shards(path, day, self.coin_shards)
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
                                                              "day": day}) from None

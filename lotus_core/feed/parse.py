@@ -333,7 +333,10 @@ class _Dead:
 
 
 def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray,
-              fetch: Callable[[set[int]], dict[int, bytes]] | None = None) -> FeedDay:
+              fetch: Callable[[set[int]], dict[int, bytes]] | None = None,
+              owns: Callable[[str | None], bool] | None = None) -> FeedDay:
+    """`owns` (a coin shard's assembly, lotus_core.feed.shards): keep only the dead letters
+    whose coin (None: a line-level letter) it returns True for."""
     start_ms, end_ms = day_bounds_ms(day)
     recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
     kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
@@ -386,6 +389,9 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     ctx = _finish_ctx(_Table(chunks, "ctx", coins, intervals, keep_line), found, coins)
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
+    if owns is not None:
+        dead = [d for d in dead if owns(d.coin)]
+        found.found = [d for d in found.found if owns(d[3])]
     if found.found:
         wanted = {d[0] for d in found.found}
         raw = fetch(wanted) if fetch is not None else _fetch_lines(path, wanted)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
+from lotus_core.feed.shards import merge_sorted
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape.book import depth_features, quote_stream, top_features
 from lotus_core.microtape.cancels import cancel_rate
@@ -90,3 +93,14 @@ def build_microtape(
     if not parts:
         return empty_frame()
     return pd.concat(parts, ignore_index=True)
+
+
+def build_microtape_shards(
+    shards: Iterable[tuple[FeedDay, FeedDay | None]], params: MicroTapeParams = DEFAULT_PARAMS,
+) -> pd.DataFrame:
+    """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with its
+    part of the previous day (or None: cold), one shard held at a time: coins are built
+    independently, so the frames are those of the whole day, in its order (by coin)."""
+    frames = (build_microtape(today, params, warm=before) for today, before in shards)
+    merged = merge_sorted(frames, ["coin"])
+    return empty_frame() if merged is None else merged
