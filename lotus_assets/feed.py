@@ -57,6 +57,7 @@ def _summary(feed: FeedSource, day: str
         dead.append(shard.dead)
         stats.append(shard.stats)
         source, sha = shard.source, shard.sha256
+        del shard  # before the next shard is assembled
     merged = merge_sorted(summaries, ["channel", "coin"])
     return (summaries[0] if merged is None else merged, merge_dead(dead), merge_stats(stats),
             source, sha)

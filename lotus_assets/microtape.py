@@ -81,7 +81,7 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 sha = file_sha256(feed.recording(prev))
                 if sha not in set(rows["sha256"]):
                     start = f"cold: the recording of {prev} changed since raw_feed validated it"
-                elif not any([seeds(s, day, params) for s in feed.shards(prev)]):
+                elif not _any_seeds(feed.shards(prev), day, params):
                     start = _too_short(prev, params)
                 else:
                     warm, start = True, f"warm from {prev}"
@@ -89,8 +89,7 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 start = f"cold: the recording of {prev} is unusable ({exc.description})"
     none: Iterable[FeedDay | None] = repeat(None)
     before = feed.shards(prev) if warm else none
-    pairs = zip(feed.shards(day), before, strict=False)  # `repeat` never ends
-    return build_microtape_shards(pairs, params), warm, start
+    return build_microtape_shards(feed.shards(day), before, params), warm, start
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:
@@ -126,3 +125,12 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
         "start_detail": start,
         "coin_shards": feed.coin_shards,
     })
+
+
+def _any_seeds(shards: Iterable[FeedDay], day: str, params: MicroTapeParams) -> bool:
+    """`seeds` over the whole previous day, one shard held at a time."""
+    found = False
+    for shard in shards:
+        found = found or seeds(shard, day, params)
+        del shard
+    return found

@@ -35,8 +35,13 @@ class FeedSource(dg.ConfigurableResource):
         return path
 
     def parse(self, day: str) -> FeedDay:
+        """The whole parsed day: from the in-process parse cache, or with coin shards from
+        the stored shards put back together (not cached: no step holds a day it did not
+        ask for)."""
         path = self.recording(day)
         try:
+            if self.coin_shards > 1:
+                return self._store().whole(path, day, self.coin_shards)
             return parse_recording_cached(path, day)
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
@@ -44,10 +49,18 @@ class FeedSource(dg.ConfigurableResource):
 
     def shards(self, day: str) -> Iterator[FeedDay]:
         """The day's recording in `coin_shards` coin groups, one held at a time
-        (lotus_core.feed.shards; stored under `shard_dir` so it is decoded once a day)."""
+        (lotus_core.feed.shards; stored under `shard_dir` so it is decoded once a day).
+        Drop each before asking for the next."""
         path = self.recording(day)
         try:
-            yield from ShardStore(Path(self.shard_dir)).shards(path, day, self.coin_shards)
+            for shard in self._store().shards(path, day, self.coin_shards):
+                feed = shard.feed
+                del shard
+                yield feed
+                del feed
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
                                                              "day": day}) from None
+
+    def _store(self) -> ShardStore:
+        return ShardStore(Path(self.shard_dir))

@@ -21,8 +21,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from lotus_core.feed.parse import file_sha256
-from lotus_core.feed.shards import parse_shards
+from lotus_core.feed.parse import file_sha256, parse_recording
+from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
 
 
@@ -41,7 +41,7 @@ class ShardStore:
     def set_dir(self, sha: str, n: int) -> Path:
         return self.root / f"{sha}-{n}"
 
-    def shards(self, path: Path, day: str, n: int) -> Iterator[FeedDay]:
+    def shards(self, path: Path, day: str, n: int) -> Iterator[CoinShard]:
         """The recording's n shards, shard 0 first: read back if stored, else parsed (the
         recording decoded once) and stored as they are yielded."""
         sha = file_sha256(path)
@@ -68,6 +68,14 @@ class ShardStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.prune()
+
+    def whole(self, path: Path, day: str, n: int) -> FeedDay:
+        """The whole day, put back together from its stored shards (no second decode);
+        parsed whole when a trades frame mixed coins (`merge_shards`)."""
+        shards = list(self.shards(path, day, n))
+        merged = merge_shards(shards)
+        del shards
+        return merged if merged is not None else parse_recording(path, day)
 
     def prune(self) -> None:
         """Keep the `keep` most recently used sets."""

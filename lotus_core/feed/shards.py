@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import pandas as pd
 from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
 from lotus_core.feed.gzlines import Truncation
-from lotus_core.feed.tables import DeadLetter, FeedDay
+from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
 
 CHANNEL_STATS = ("resent_snapshots", "replayed_trades")
 """FeedDay.stats counted per coin (summed over shards); every other stat is per line."""
@@ -89,13 +90,23 @@ def _rows(name: str, table: dict[str, np.ndarray], mine: np.ndarray
     return out
 
 
+@dataclass
+class CoinShard:
+    """One shard of a day: its FeedDay, and the day's line number of each of its table rows
+    (`books`, `trades`, `bbo`, `ctx`, `candles`): what `merge_shards` restores the day's
+    row order from."""
+
+    feed: FeedDay
+    lines: dict[str, np.ndarray]
+
+
 def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None = None
-                 ) -> Iterator[FeedDay]:
-    """The day's recording as n FeedDays, shard 0 first, each assembled only when asked
-    for (the caller can drop one before the next is built). Shard i holds exactly the
-    rows, counts and dead letters of `parse_recording(path, day)` whose coin is in shard i
-    (`tests/core/feed/test_feed_shards.py`). n larger than the day's coins: the last
-    shards are empty."""
+                 ) -> Iterator[CoinShard]:
+    """The day's recording as n shards, shard 0 first, each assembled only when asked for:
+    drop one (every reference) before asking for the next, and only one is ever held.
+    Shard i holds exactly the rows, counts and dead letters of `parse_recording(path, day)`
+    whose coin is in shard i (`tests/core/feed/test_feed_shards.py`). n larger than the
+    day's coins: the last shards are empty."""
     path = Path(path)
     day = day or path.name.split(".")[0]
     if workers is None:
@@ -111,21 +122,74 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         for i, part in enumerate(split_chunk(chunks.pop(), shards)):
             parts[i].append(part)
     for i in range(n):
-        shard = P._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i))
+        lines: dict[str, np.ndarray] = {}
+        feed = P._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i),
+                           lines=lines)
         parts[i] = []
         if cut and i == 0:
-            shard.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
+            feed.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
+        shard = _own(CoinShard(feed, lines), shards, i)
+        del feed, lines
         P.release_free_heap()
-        yield _own(shard, shards, i)
+        yield shard
+        del shard  # before the next shard is assembled
 
 
-def _own(feed: FeedDay, shards: ShardMap, i: int) -> FeedDay:
+def _own(shard: CoinShard, shards: ShardMap, i: int) -> CoinShard:
     """Drop the other shards' trades (from frames that mix coins) and their counts."""
+    feed = shard.feed
     coins = feed.trades["coin"].to_numpy(dtype=object)
     keep = np.fromiter((shards.of(c) == i for c in coins), dtype=bool, count=len(coins))
-    trades = feed.trades if keep.all() else feed.trades.loc[keep].reset_index(drop=True)
     counts = {k: v for k, v in feed.counts.items() if shards.of(k[1]) == i}
-    return dataclasses.replace(feed, trades=trades, counts=counts)
+    if keep.all():
+        return CoinShard(dataclasses.replace(feed, counts=counts), shard.lines)
+    trades = feed.trades.loc[keep].reset_index(drop=True)
+    return CoinShard(dataclasses.replace(feed, trades=trades, counts=counts),
+                     {**shard.lines, "trades": shard.lines["trades"][keep]})
+
+
+def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
+    """The whole day's FeedDay from all its shards (what `parse_recording` gives, value for
+    value), for the stages that need every coin at once; None when a trades frame mixed
+    coins (its rows' order across shards is not kept: parse the day whole instead). The
+    shards' book matrices are released as they are copied (the shards are emptied)."""
+    if _shared_lines(shards):
+        return None
+    first = shards[0].feed
+    tables = {}
+    for name in ("trades", "bbo", "ctx", "candles"):
+        order = np.argsort(np.concatenate([s.lines[name] for s in shards]), kind="stable")
+        frame = pd.concat([getattr(s.feed, name) for s in shards], ignore_index=True)
+        tables[name] = frame.take(order).reset_index(drop=True)
+    order = np.argsort(np.concatenate([s.lines["books"] for s in shards]), kind="stable")
+    meta = pd.concat([s.feed.books.meta for s in shards], ignore_index=True)
+    meta = meta.take(order).reset_index(drop=True)
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))
+    mats = {}
+    for m in ex.BOOK_MATRICES:
+        out = np.empty((len(order), MAX_LEVELS))
+        pos = 0
+        for s in shards:
+            rows = getattr(s.feed.books, m)
+            out[where[pos:pos + len(rows)]] = rows
+            pos += len(rows)
+            s.feed.books = dataclasses.replace(s.feed.books, **{m: out[:0]})  # release
+            del rows
+        mats[m] = out
+    return FeedDay(
+        day=first.day, source=first.source, sha256=first.sha256,
+        books=BookFrames(meta, **mats), counts={k: v for s in shards
+                                                for k, v in s.feed.counts.items()},
+        dead=merge_dead(s.feed.dead for s in shards),
+        stats=merge_stats([s.feed.stats for s in shards]), **tables)
+
+
+def _shared_lines(shards: list[CoinShard]) -> bool:
+    """Whether a trades frame (a line) has rows in more than one shard."""
+    seen = [np.unique(s.lines["trades"]) for s in shards]
+    every = np.concatenate(seen)
+    return len(np.unique(every)) < len(every)
 
 
 def merge_dead(shards: Iterable[list[DeadLetter]]) -> list[DeadLetter]:
@@ -153,8 +217,11 @@ def merge_sorted(frames: Iterable[pd.DataFrame], keys: list[str]) -> pd.DataFram
     if not parts:
         return None
     out = pd.concat(parts, ignore_index=True)
+    del parts
     columns = [out[k].to_numpy(dtype=object) for k in keys]
     if len(columns) == 1:
+        if bool(np.all(columns[0][:-1] <= columns[0][1:])):
+            return out  # shards of contiguous coin groups: already in order, no copy
         order = np.argsort(columns[0], kind="stable")
     else:
         order = np.array(sorted(range(len(out)), key=lambda r: tuple(c[r] for c in columns)),

@@ -96,11 +96,17 @@ def build_microtape(
 
 
 def build_microtape_shards(
-    shards: Iterable[tuple[FeedDay, FeedDay | None]], params: MicroTapeParams = DEFAULT_PARAMS,
+    today: Iterable[FeedDay], before: Iterable[FeedDay | None],
+    params: MicroTapeParams = DEFAULT_PARAMS,
 ) -> pd.DataFrame:
-    """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with its
-    part of the previous day (or None: cold), one shard held at a time: coins are built
+    """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with the
+    same shard of the previous day (or None: cold), one pair held at a time: coins are built
     independently, so the frames are those of the whole day, in its order (by coin)."""
-    frames = (build_microtape(today, params, warm=before) for today, before in shards)
+    frames = []
+    days, befores = iter(today), iter(before)
+    while (day := next(days, None)) is not None:
+        warm = next(befores)
+        frames.append(build_microtape(day, params, warm=warm))
+        del day, warm  # before the next pair is read
     merged = merge_sorted(frames, ["coin"])
     return empty_frame() if merged is None else merged

@@ -17,7 +17,14 @@ import pytest
 
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.shard_store import ShardStore
-from lotus_core.feed.shards import ShardMap, merge_dead, merge_sorted, merge_stats, parse_shards
+from lotus_core.feed.shards import (
+    ShardMap,
+    merge_dead,
+    merge_shards,
+    merge_sorted,
+    merge_stats,
+    parse_shards,
+)
 from lotus_core.feed.summary import summarize_feed
 from lotus_core.microtape import build_microtape
 from lotus_core.microtape.build import build_microtape_shards
@@ -52,12 +59,19 @@ def _mixed_copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory) -> Path:
+def days(tmp_path_factory) -> tuple[Path, Path]:
+    """(the faulty day, the same with frames that cross shards)."""
     tmp = tmp_path_factory.mktemp("shards")
     head = gzip.decompress((FIXTURES / "2026-01-02.jsonl.gz").read_bytes()).splitlines(True)
     (tmp / "head.jsonl.gz").write_bytes(gzip.compress(b"".join(head[:30_000]), mtime=0))
-    path = _faulty_copy(tmp / "head.jsonl.gz", tmp / "faulty.jsonl.gz")  # 30k lines: fast
-    return _mixed_copy(path, tmp / "2026-01-02.jsonl.gz")
+    (tmp / "plain").mkdir()
+    path = _faulty_copy(tmp / "head.jsonl.gz", tmp / "plain" / "2026-01-02.jsonl.gz")
+    return path, _mixed_copy(path, tmp / "2026-01-02.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def faulty(days) -> Path:
+    return days[1]
 
 
 def _coins(feed, coins):
@@ -87,7 +101,7 @@ def whole(faulty):
 def test_shards_are_the_whole_day_split_by_coin(faulty, whole, n):
     assert {"malformed_trades", "out_of_order", "duplicate_frame", "crossed_book",
             "malformed_bbo"} <= {d.reason for d in whole.dead}
-    shards = list(parse_shards(faulty, n, workers=1))
+    shards = [s.feed for s in parse_shards(faulty, n, workers=1)]
     assert len(shards) == n
     owner = {c: i for i, s in enumerate(shards) for c in s.coins}
     assert sorted(owner) == whole.coins and len(set(owner.values())) == min(n, len(owner))
@@ -110,18 +124,29 @@ def test_the_microtape_built_shard_by_shard_is_the_whole_days():
     whole = build_microtape(today, PARAMS, warm=prev)
     assert whole["coin"].nunique() == 3 and whole["rv_pctl"].notna().any()
     groups = [["BTC"], ["ETH", "SOL"]]
-    shards = [(_coins(today, g), _coins(prev, g)) for g in groups]
-    assert _parquet_sha(build_microtape_shards(shards, PARAMS)) == _parquet_sha(whole)
-    assert build_microtape_shards([], PARAMS).empty
+    sharded = build_microtape_shards((_coins(today, g) for g in groups),
+                                     (_coins(prev, g) for g in groups), PARAMS)
+    assert _parquet_sha(sharded) == _parquet_sha(whole)
+    assert build_microtape_shards([], [], PARAMS).empty
+
+
+def test_the_whole_day_put_back_together_from_its_shards(days):
+    """What dm_decisions and paper_trades read with coin shards: the whole parse, value for
+    value; a day whose trades frames mix coins is refused (None: it is parsed whole)."""
+    plain, mixed = days
+    merged = merge_shards(list(parse_shards(plain, 3, workers=1)))
+    assert merged is not None
+    assert _day_digest(merged) == _day_digest(parse_recording(plain, workers=1))
+    assert merge_shards(list(parse_shards(mixed, 2, workers=1))) is None
 
 
 def test_the_store_decodes_once_and_serves_the_same_shards(faulty, tmp_path, monkeypatch):
     import lotus_core.feed.shard_store as store_mod
 
     store = ShardStore(tmp_path / "store", keep=1)
-    first = [_day_digest(s) for s in store.shards(faulty, "2026-01-02", 2)]
+    first = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)]
     monkeypatch.setattr(store_mod, "parse_shards", None)  # a second parse would fail
-    assert [_day_digest(s) for s in store.shards(faulty, "2026-01-02", 2)] == first
+    assert [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)] == first
     assert len(list((tmp_path / "store").iterdir())) == 1
 
 
