@@ -35,7 +35,7 @@ def report(rows: list[dict]) -> str:
     """Two tables: each run, and the heavy stages' peak RSS / CPU side by side."""
     rows = sorted(rows, key=lambda r: (r["coins"], r.get("coin_shards", 1), r["date"]))
     out = ["| coins x hours | coin_shards | wall s | CPU s | peak RSS (stage) | "
-           "peak RSS of the steps before dm_decisions | load avg (before/after) | date |",
+           "peak RSS of every step but the DM / Trader ones | load avg (before/after) | date |",
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         stages = r["stages"]
