@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from pathlib import Path
 from lotus_core.feed.parse import file_sha256, parse_recording
 from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
+
+_SET = re.compile(r"[0-9a-f]{64}-[0-9]+")
 
 
 def shard_dir(home: Path) -> Path:
@@ -35,6 +38,8 @@ class ShardStore:
     """A directory of shard sets: `<root>/<sha256>-<n>/<i>.pkl`."""
 
     def __init__(self, root: Path, keep: int = 3) -> None:
+        if Path(root) == Path(""):
+            raise ValueError("a shard store needs a directory (LOTUS_HOME/feed_shards)")
         self.root = Path(root)
         self.keep = keep
 
@@ -79,7 +84,7 @@ class ShardStore:
 
     def prune(self) -> None:
         """Keep the `keep` most recently used sets."""
-        sets = sorted((d for d in self.root.iterdir() if d.is_dir() and not
-                       d.name.startswith(".")), key=lambda d: d.stat().st_mtime, reverse=True)
+        sets = sorted((d for d in self.root.iterdir() if d.is_dir() and _SET.fullmatch(d.name)),
+                      key=lambda d: d.stat().st_mtime, reverse=True)  # only our sets
         for old in sets[self.keep:]:
             shutil.rmtree(old, ignore_errors=True)

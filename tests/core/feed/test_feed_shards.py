@@ -144,10 +144,13 @@ def test_the_store_decodes_once_and_serves_the_same_shards(faulty, tmp_path, mon
     import lotus_core.feed.shard_store as store_mod
 
     store = ShardStore(tmp_path / "store", keep=1)
+    (tmp_path / "store" / "not_a_set").mkdir(parents=True)  # pruning leaves it alone
     first = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)]
     monkeypatch.setattr(store_mod, "parse_shards", None)  # a second parse would fail
     assert [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)] == first
-    assert len(list((tmp_path / "store").iterdir())) == 1
+    assert sorted(p.name for p in (tmp_path / "store").iterdir())[1:] == ["not_a_set"]
+    with pytest.raises(ValueError):
+        ShardStore(Path(""))  # never the working directory by default
 
 
 def test_shard_map_groups_sorted_coins_evenly():
