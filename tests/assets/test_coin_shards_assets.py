@@ -59,3 +59,14 @@ def test_coin_shards_write_the_same_lake_bytes(tmp_path, dagster_instance):
     assert sharded[2] == whole[2]
     assert (tmp_path / "sharded" / "feed_shards").is_dir()
     assert not (tmp_path / "whole" / "feed_shards").exists()
+
+
+def test_the_nightly_schedule_keeps_the_shard_setting(tmp_path):
+    """A resource's run config replaces all its fields, so the schedule's must carry them."""
+    from lotus_sensors.schedules import nightly_run_config
+
+    settings = load_settings(overrides={"home": str(tmp_path), "feed": {"coin_shards": 3}},
+                             env={})
+    feed = nightly_run_config(settings)["resources"]["feed"]["config"]
+    assert feed["coin_shards"] == 3
+    assert feed["shard_dir"] == str((tmp_path / "feed_shards").resolve())
