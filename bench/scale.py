@@ -146,9 +146,11 @@ def stop_workers(workers: list) -> None:
             w.wait()
 
 
-def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1) -> list[dict]:
+def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
+             coin_shards: int = 1) -> list[dict]:
     """`days` days, in order, through `execute_job` on `mode`'s executor, in one fresh home
-    and instance (day k runs with the k - 1 days before it as history): one row a day."""
+    and instance (day k runs with the k - 1 days before it as history): one row a day.
+    `coin_shards` > 1: raw_feed and microtape_frames by coin group (feed.coin_shards)."""
     import dagster as dg
 
     home = work / f"home_{mode}"
@@ -162,7 +164,7 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1) -
     config.write_text(json.dumps({"deploy": {
         "executor": executor, "max_concurrent": 2,
         "start_method": "spawn" if mode == "spawn" else "forkserver",
-        "celery": {"queue": queue}}}))
+        "celery": {"queue": queue}}, "feed": {"coin_shards": coin_shards}}))
     env = {"LOTUS_HOME": str(home), "LOTUS_FEED_DIR": str(feed), "LOTUS_CONFIG": str(config),
            "DAGSTER_HOME": str(dagster_home)}
     os.environ.update(env)
@@ -179,7 +181,8 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1) -
             for k, day in enumerate(bench_days(days), start=1):
                 rows.append(_run_day(instance, settings, day, meter, workers, worker_cpu,
                                      run_day_out_of_process))
-                rows[-1].update({"mode": mode, "day": day, "day_index": k, "days": days})
+                rows[-1].update({"mode": mode, "day": day, "day_index": k, "days": days,
+                                 "coin_shards": coin_shards})
                 worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
     finally:
         stop_workers(workers)
@@ -416,6 +419,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1,
                         help="consecutive days run in order in one home: day k has k - 1 "
                         "days of history (the growth per day of history)")
+    parser.add_argument("--coin-shards", type=int, default=1,
+                        help="feed.coin_shards for the runs (raw_feed and microtape_frames "
+                        "by coin group; docs/scale.md round 4)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--report", action="store_true", help="print the tables from --out")
@@ -448,10 +454,11 @@ def main() -> None:
         feed = generate(work_root / name, coins, args.hours, args.days)
         for mode in args.modes.split(","):
             # one fresh interpreter per run: no warm imports or caches carried between modes
-            row_file = work_root / f"row_{coins}_{mode}_{args.days}d.json"
+            row_file = work_root / f"row_{coins}_{mode}_{args.days}d_{args.coin_shards}s.json"
             subprocess.run([sys.executable, "-m", "bench.scale", "--one", mode, str(feed),
                             str(work_root / f"run_{coins}c_{mode}_{secrets.token_hex(3)}"),
-                            str(args.workers), str(row_file), str(args.days)],
+                            str(args.workers), str(row_file), str(args.days),
+                            str(args.coin_shards)],
                            check=True, cwd=REPO)
             for row in json.loads(row_file.read_text()):
                 row.update({"coins": coins, "hours": args.hours,
@@ -468,8 +475,9 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         mode, feed, work, workers_n, row_file = sys.argv[2:7]
         n_days = int(sys.argv[7]) if len(sys.argv) > 7 else 1
+        n_shards = int(sys.argv[8]) if len(sys.argv) > 8 else 1
         Path(work).mkdir(parents=True)
-        rows = run_mode(mode, Path(feed), Path(work), int(workers_n), n_days)
+        rows = run_mode(mode, Path(feed), Path(work), int(workers_n), n_days, n_shards)
         Path(row_file).write_text(json.dumps(rows))
     else:
         main()

@@ -28,6 +28,7 @@ from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
+from lotus_core.feed.shard_store import shard_dir
 from lotus_resources.daemon import DaemonResource
 from lotus_resources.deploy import lake_root, with_deploy
 from lotus_resources.feed import FeedSource
@@ -60,7 +61,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "lake_io": LakeIOManager(lake=lake),
         "fabric": OpsDbResource(url=settings.fabric),
         "feed": FeedSource(feed_dir=str(settings.feed_dir.resolve()),
-                           verify_manifest=settings.verify_manifest),
+                           verify_manifest=settings.verify_manifest,
+                           coin_shards=settings.feed.coin_shards,
+                           shard_dir=str(shard_dir(settings.home))),
         "fabric_keys": FabricKeysResource(key_dir=key_dir),
         "herald": HeraldRouterResource(fabric_url=settings.fabric, key_dir=key_dir),
         "daemon": DaemonResource(home=str(settings.home.resolve()),

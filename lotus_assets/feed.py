@@ -7,7 +7,9 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
+from lotus_core.feed.shards import merge_dead, merge_sorted, merge_stats
 from lotus_core.feed.summary import summarize_feed
+from lotus_core.feed.tables import DeadLetter
 from lotus_resources.feed import FeedSource
 from lotus_resources.opsdb import OpsDbResource
 
@@ -23,21 +25,39 @@ from lotus_resources.opsdb import OpsDbResource
 def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
              fabric: OpsDbResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
-    parsed = feed.parse(day)
+    summary, dead, stats, source, sha = _summary(feed, day)
     with fabric.open() as store:
-        store.replace_dead_letters(day, parsed.source, parsed.dead, run_id=context.run.run_id)
-    summary = summarize_feed(parsed)
-    reasons = Counter(d.reason for d in parsed.dead)
-    context.log.info("%s: %d lines, %d dead letters", day, parsed.stats.get("lines", 0),
-                     len(parsed.dead))
+        store.replace_dead_letters(day, source, dead, run_id=context.run.run_id)
+    reasons = Counter(d.reason for d in dead)
+    context.log.info("%s: %d lines, %d dead letters", day, stats.get("lines", 0), len(dead))
     return dg.Output(summary, metadata={
-        "sha256": parsed.sha256,
-        "source": dg.MetadataValue.path(parsed.source),
-        "lines": parsed.stats.get("lines", 0),
+        "sha256": sha,
+        "source": dg.MetadataValue.path(source),
+        "lines": stats.get("lines", 0),
         "frames": int(summary["frames"].sum()),
-        "dead_letters": len(parsed.dead),
+        "dead_letters": len(dead),
         "dead_letter_reasons": dict(sorted(reasons.items())),
-        "stats": dict(sorted(parsed.stats.items())),
+        "stats": dict(sorted(stats.items())),
+        "coin_shards": feed.coin_shards,
         "counts": dg.MetadataValue.md(summary[["channel", "coin", "frames", "items",
                                                "dead_letters"]].to_markdown(index=False)),
     })
+
+
+def _summary(feed: FeedSource, day: str
+             ) -> tuple[pd.DataFrame, list[DeadLetter], dict[str, int], str, str]:
+    """(summary, dead letters, stats, source, sha256): of the whole day, or put together
+    from its coin shards (feed.coin_shards > 1; the same values, one shard held at a time)."""
+    if feed.coin_shards <= 1:
+        parsed = feed.parse(day)
+        return summarize_feed(parsed), parsed.dead, parsed.stats, parsed.source, parsed.sha256
+    summaries, dead, stats = [], [], []
+    for shard in feed.shards(day):
+        summaries.append(summarize_feed(shard))
+        dead.append(shard.dead)
+        stats.append(shard.stats)
+        source, sha = shard.source, shard.sha256
+        del shard  # before the next shard is assembled
+    merged = merge_sorted(summaries, ["channel", "coin"])
+    return (summaries[0] if merged is None else merged, merge_dead(dead), merge_stats(stats),
+            source, sha)

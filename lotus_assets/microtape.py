@@ -5,14 +5,18 @@ whose validated `raw_feed` partition arrives through a partition mapping (offset
 that partition is absent (the first day of a range) or its recording no longer matches it,
 the day starts cold and its metadata says so (`start: cold`, with the reason)."""
 
+from collections.abc import Iterable
 from datetime import date, timedelta
+from itertools import repeat
 
 import dagster as dg
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.microtape.build import build_microtape_shards
 from lotus_core.microtape.warm import seeds, warm_span_ms
 from lotus_resources.feed import FeedSource
 
@@ -40,6 +44,59 @@ def _previous(feed: FeedSource, raw_feed: pd.DataFrame, day: str
     return parsed, f"warm from {prev}"
 
 
+def _check_today(raw_feed: pd.DataFrame, day: str, sha: str) -> None:
+    today = raw_feed[raw_feed["date"] == day] if "date" in raw_feed else raw_feed
+    hashes = set(today["sha256"]) if "sha256" in today else set()
+    if hashes and sha not in hashes:
+        raise dg.Failure(
+            f"the recording for {day} changed since raw_feed validated it "
+            f"(raw_feed saw {sorted(hashes)}, now {sha}); re-materialise raw_feed first")
+
+
+def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
+           warm_start: bool) -> tuple[pd.DataFrame, bool, str]:
+    """(frames, warm?, why) from the whole parsed day (and the whole previous day)."""
+    parsed = feed.parse(day)
+    _check_today(raw_feed, day, parsed.sha256)
+    warm, start = (_previous(feed, raw_feed, day) if warm_start
+                   else (None, "cold: warm_start is off"))
+    if warm is not None and not seeds(warm, day, params):
+        start = _too_short(warm.day, params)
+        warm = None
+    return build_microtape(parsed, params, warm=warm), warm is not None, start
+
+
+def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
+             warm_start: bool) -> tuple[pd.DataFrame, bool, str]:
+    """`_whole`, one coin shard of today and of the previous day at a time
+    (feed.coin_shards > 1): the same frames and the same warm / cold decision."""
+    _check_today(raw_feed, day, file_sha256(feed.recording(day)))
+    prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    warm, start = False, "cold: warm_start is off"
+    if warm_start:
+        rows = raw_feed[raw_feed["date"] == prev] if "date" in raw_feed else raw_feed.iloc[:0]
+        warm, start = False, f"cold: no raw_feed partition for {prev}"
+        if len(rows):
+            try:
+                sha = file_sha256(feed.recording(prev))
+                if sha not in set(rows["sha256"]):
+                    start = f"cold: the recording of {prev} changed since raw_feed validated it"
+                elif not _any_seeds(feed.shards(prev), day, params):
+                    start = _too_short(prev, params)
+                else:
+                    warm, start = True, f"warm from {prev}"
+            except dg.Failure as exc:
+                start = f"cold: the recording of {prev} is unusable ({exc.description})"
+    none: Iterable[FeedDay | None] = repeat(None)
+    before = feed.shards(prev) if warm else none
+    return build_microtape_shards(feed.shards(day), before, params), warm, start
+
+
+def _too_short(prev: str, params: MicroTapeParams) -> str:
+    return (f"cold: the recording of {prev} ends before the last "
+            f"{warm_span_ms(params) // 60_000} min of its day")
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     io_manager_key="lake_io",
@@ -54,20 +111,9 @@ def _previous(feed: FeedSource, raw_feed: pd.DataFrame, day: str
 def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
                      raw_feed: pd.DataFrame, feed: FeedSource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
-    parsed = feed.parse(day)
-    today = raw_feed[raw_feed["date"] == day] if "date" in raw_feed else raw_feed
-    hashes = set(today["sha256"]) if "sha256" in today else set()
-    if hashes and parsed.sha256 not in hashes:
-        raise dg.Failure(
-            f"the recording for {day} changed since raw_feed validated it "
-            f"(raw_feed saw {sorted(hashes)}, now {parsed.sha256}); re-materialise raw_feed first")
     params = MicroTapeParams(cadence_ms=config.cadence_ms)
-    warm, start = (_previous(feed, raw_feed, day) if config.warm_start
-                   else (None, "cold: warm_start is off"))
-    if warm is not None and not seeds(warm, day, params):
-        warm, start = None, (f"cold: the recording of {warm.day} ends before the last "
-                             f"{warm_span_ms(params) // 60_000} min of its day")
-    frames = build_microtape(parsed, params, warm=warm)
+    build = _sharded if feed.coin_shards > 1 else _whole
+    frames, warm, start = build(feed, raw_feed, day, params, config.warm_start)
     per_coin = frames.groupby("coin", observed=True).size()
     return dg.Output(frames, metadata={
         "rows": len(frames),
@@ -75,6 +121,16 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
         "rows_per_coin": {str(k): int(v) for k, v in per_coin.items()},
         "cadence_ms": config.cadence_ms,
         "columns": len(frames.columns),
-        "start": "warm" if warm is not None else "cold",
+        "start": "warm" if warm else "cold",
         "start_detail": start,
+        "coin_shards": feed.coin_shards,
     })
+
+
+def _any_seeds(shards: Iterable[FeedDay], day: str, params: MicroTapeParams) -> bool:
+    """`seeds` over the whole previous day, one shard held at a time."""
+    found = False
+    for shard in shards:
+        found = found or seeds(shard, day, params)
+        del shard
+    return found

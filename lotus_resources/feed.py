@@ -1,5 +1,6 @@
 """Where recordings come from: any directory of `<YYYY-MM-DD>.jsonl.gz` files."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -7,6 +8,7 @@ import dagster as dg
 from lotus_core.feed.manifest import ManifestMismatchError, verify_file
 from lotus_core.feed.parse import RecordingFormatError, parse_recording_cached
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
+from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.tables import FeedDay
 
 
@@ -19,6 +21,8 @@ class FeedSource(dg.ConfigurableResource):
 
     feed_dir: str
     verify_manifest: bool = True
+    coin_shards: int = 1  # feed.coin_shards: > 1, raw_feed and microtape_frames go by coin group
+    shard_dir: str = ""  # where the shards are kept between steps (LOTUS_HOME/feed_shards)
 
     def recording(self, day: str) -> Path:
         try:
@@ -31,9 +35,32 @@ class FeedSource(dg.ConfigurableResource):
         return path
 
     def parse(self, day: str) -> FeedDay:
+        """The whole parsed day: from the in-process parse cache, or with coin shards from
+        the stored shards put back together (not cached: no step holds a day it did not
+        ask for)."""
         path = self.recording(day)
         try:
+            if self.coin_shards > 1:
+                return self._store().whole(path, day, self.coin_shards)
             return parse_recording_cached(path, day)
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
                                                              "day": day}) from None
+
+    def shards(self, day: str) -> Iterator[FeedDay]:
+        """The day's recording in `coin_shards` coin groups, one held at a time
+        (lotus_core.feed.shards; stored under `shard_dir` so it is decoded once a day).
+        Drop each before asking for the next."""
+        path = self.recording(day)
+        try:
+            for shard in self._store().shards(path, day, self.coin_shards):
+                feed = shard.feed
+                del shard
+                yield feed
+                del feed
+        except RecordingFormatError as exc:
+            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
+                                                             "day": day}) from None
+
+    def _store(self) -> ShardStore:
+        return ShardStore(Path(self.shard_dir))

@@ -13,6 +13,7 @@ import dagster as dg
 
 from lotus_core.config import Settings
 from lotus_core.config.shared import SharedValues, shared_values
+from lotus_core.feed.shard_store import shard_dir
 from lotus_core.live.recorder import live_feed_dir
 
 
@@ -25,8 +26,11 @@ def nightly_run_config(settings: Settings) -> dict[str, Any]:
     """A nightly run's config: the shared values, reading the live recording directory."""
     feed_dir = str(live_feed_dir(settings.home).resolve())
     return {**daily_run_config(shared_values(settings)),
-            "resources": {"feed": {"config": {"feed_dir": feed_dir,
-                                              "verify_manifest": settings.verify_manifest}}}}
+            # a resource's run config replaces all of its fields: name every one
+            "resources": {"feed": {"config": {
+                "feed_dir": feed_dir, "verify_manifest": settings.verify_manifest,
+                "coin_shards": settings.feed.coin_shards,
+                "shard_dir": str(shard_dir(settings.home).resolve())}}}}
 
 
 def daily_definitions(settings: Settings) -> dg.Definitions:

@@ -333,7 +333,12 @@ class _Dead:
 
 
 def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray,
-              fetch: Callable[[set[int]], dict[int, bytes]] | None = None) -> FeedDay:
+              fetch: Callable[[set[int]], dict[int, bytes]] | None = None,
+              owns: Callable[[str | None], bool] | None = None,
+              lines: dict[str, np.ndarray] | None = None) -> FeedDay:
+    """`owns` (a coin shard's assembly, lotus_core.feed.shards): keep only the dead letters
+    whose coin (None: a line-level letter) it returns True for. `lines`: filled with each
+    table's line numbers (what puts coin shards back in the day's order)."""
     start_ms, end_ms = day_bounds_ms(day)
     recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
     kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
@@ -378,20 +383,30 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
             stats[name] = kept_kinds[code]
 
     # one channel at a time, so only one channel's arrays are ever held twice
-    books = _finish_books(_Table(chunks, "books", coins, intervals, keep_line), found, coins,
-                          stats)
+    table = _Table(chunks, "books", coins, intervals, keep_line)
+    kept: list[np.ndarray] = []
+    books = _finish_books(table, found, coins, stats, kept)
+    if lines is not None:
+        lines["books"] = table["line"][kept[0]]
+    del table
     trades = _finish_trades(_Table(chunks, "trades", coins, intervals, keep_line), found, coins,
                             stats)
     bbo = _finish_bbo(_Table(chunks, "bbo", coins, intervals, keep_line), found, coins, stats)
     ctx = _finish_ctx(_Table(chunks, "ctx", coins, intervals, keep_line), found, coins)
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
+    if owns is not None:
+        dead = [d for d in dead if owns(d.coin)]
+        found.found = [d for d in found.found if owns(d[3])]
     if found.found:
         wanted = {d[0] for d in found.found}
         raw = fetch(wanted) if fetch is not None else _fetch_lines(path, wanted)
         dead += [DeadLetter(*d, ex.excerpt(raw.get(d[0], b""))) for d in found.found]
     dead.sort(key=lambda d: d.line_no)
     counts = _counts(books.meta, trades, bbo, ctx, candles)
+    if lines is not None:
+        lines.update({"trades": trades["line_no"].to_numpy(), "bbo": bbo["line_no"].to_numpy(),
+                      "ctx": ctx["line_no"].to_numpy(), "candles": candles["line"].to_numpy()})
     trades, bbo, ctx = (f.drop(columns="line_no") for f in (trades, bbo, ctx))
     candles = candles.drop(columns="line")
     return FeedDay(day=day, source=str(path), sha256=sha, books=books, trades=trades, bbo=bbo,
@@ -485,7 +500,9 @@ def _subset(mask: np.ndarray, sub: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str]) -> BookFrames:
+def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str],
+                  kept: list[np.ndarray] | None = None) -> BookFrames:
+    """The accepted books (`kept`, when given, receives the mask of the table's rows kept)."""
     keys = [t["coin"], t["fast"].astype(np.int64)]
     old = _older_than_stream(keys, t["time"])
     found.add(t, old, "l2Book", "out_of_order", "book time before the stream's latest")
@@ -503,6 +520,8 @@ def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str]) -
     found.add(t, candidates & numbers_ok & ~sane, "l2Book", "crossed_book",
               "levels out of order, non-positive, or best bid >= best ask")
     keep = candidates & numbers_ok & sane & (t["coin"] >= 0)
+    if kept is not None:
+        kept.append(keep)
     meta = pd.DataFrame({
         "recv_ts_ms": t["recv"][keep], "coin": coins.decode(t["coin"][keep]),
         "time_ms": t["time"][keep], "fast": t["fast"][keep], "n_bid": t["nb"][keep],

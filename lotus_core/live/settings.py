@@ -31,6 +31,9 @@ class FeedSettings(StrictModel):
       are silent on a quiet market: trades, bbo, candle).
     clock: `wall` stamps frames with the receipt time; `replay` subscribes to the replay
       server's replayClock and stamps frames with the recording's time (replays only).
+    coin_shards: the nightly `raw_feed` and `microtape_frames` take the recording this many
+      coin groups at a time (1: the whole day at once); outputs are the same bytes, a
+      step's memory is one group's (lotus_core.feed.shards, docs/scale.md).
     """
 
     url: str = MAINNET_URL
@@ -49,6 +52,7 @@ class FeedSettings(StrictModel):
     record: bool = True
     flush_interval_s: float = Field(1.0, gt=0, le=1.0)
     clock: Literal["wall", "replay"] = "wall"
+    coin_shards: int = Field(1, ge=1, le=256)
 
     @field_validator("url")
     @classmethod

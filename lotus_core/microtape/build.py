@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
+from lotus_core.feed.shards import merge_sorted
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape.book import depth_features, quote_stream, top_features
 from lotus_core.microtape.cancels import cancel_rate
@@ -90,3 +93,20 @@ def build_microtape(
     if not parts:
         return empty_frame()
     return pd.concat(parts, ignore_index=True)
+
+
+def build_microtape_shards(
+    today: Iterable[FeedDay], before: Iterable[FeedDay | None],
+    params: MicroTapeParams = DEFAULT_PARAMS,
+) -> pd.DataFrame:
+    """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with the
+    same shard of the previous day (or None: cold), one pair held at a time: coins are built
+    independently, so the frames are those of the whole day, in its order (by coin)."""
+    frames = []
+    days, befores = iter(today), iter(before)
+    while (day := next(days, None)) is not None:
+        warm = next(befores)
+        frames.append(build_microtape(day, params, warm=warm))
+        del day, warm  # before the next pair is read
+    merged = merge_sorted(frames, ["coin"])
+    return empty_frame() if merged is None else merged

@@ -1,0 +1,90 @@
+"""Coin shards of parsed recordings kept on disk, so a day is decoded once, not per stage.
+
+With `feed.coin_shards` > 1 no process holds a whole parsed day, so the in-memory parse
+cache (`parse_recording_cached`) cannot serve `microtape_frames` what `raw_feed` parsed.
+`raw_feed` writes each shard here as it is assembled; `microtape_frames` (today's and the
+previous day's) reads them back one at a time. A set is keyed by the recording's sha256
+and the shard count: a changed file, or another count, is a different set. A set is
+written to a private directory and renamed into place when its last shard is written, so
+a reader sees a whole set or none. The newest `keep` sets are kept (3: today, the day
+before for the warm start, and one in flight). The files are pickles this process wrote
+under the Lotus home; read nothing here that another party can write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from lotus_core.feed.parse import file_sha256, parse_recording
+from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
+from lotus_core.feed.tables import FeedDay
+
+_SET = re.compile(r"[0-9a-f]{64}-[0-9]+")
+
+
+def shard_dir(home: Path) -> Path:
+    """Where a Lotus home keeps its shard sets."""
+    return Path(home) / "feed_shards"
+
+
+class ShardStore:
+    """A directory of shard sets: `<root>/<sha256>-<n>/<i>.pkl`."""
+
+    def __init__(self, root: Path, keep: int = 3) -> None:
+        if Path(root) == Path(""):
+            raise ValueError("a shard store needs a directory (LOTUS_HOME/feed_shards)")
+        self.root = Path(root)
+        self.keep = keep
+
+    def set_dir(self, sha: str, n: int) -> Path:
+        return self.root / f"{sha}-{n}"
+
+    def shards(self, path: Path, day: str, n: int) -> Iterator[CoinShard]:
+        """The recording's n shards, shard 0 first: read back if stored, else parsed (the
+        recording decoded once) and stored as they are yielded."""
+        sha = file_sha256(path)
+        done = self.set_dir(sha, n)
+        if (done / "complete").is_file():
+            os.utime(done)  # newest use: the last to be pruned
+            for i in range(n):
+                with open(done / f"{i}.pkl", "rb") as f:
+                    shard = pickle.load(f)  # noqa: S301 - our own files (module docstring)
+                yield shard
+                del shard
+            return
+        tmp = self.root / f".{sha}-{n}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp.mkdir(parents=True)
+        try:
+            for i, shard in enumerate(parse_shards(path, n, day)):
+                with open(tmp / f"{i}.pkl", "wb") as f:
+                    pickle.dump(shard, f, protocol=5)
+                yield shard
+                del shard
+            (tmp / "complete").touch()
+            with contextlib.suppress(OSError):  # another process stored the same set first
+                tmp.rename(done)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.prune()
+
+    def whole(self, path: Path, day: str, n: int) -> FeedDay:
+        """The whole day, put back together from its stored shards (no second decode);
+        parsed whole when a trades frame mixed coins (`merge_shards`)."""
+        shards = list(self.shards(path, day, n))
+        merged = merge_shards(shards)
+        del shards
+        return merged if merged is not None else parse_recording(path, day)
+
+    def prune(self) -> None:
+        """Keep the `keep` most recently used sets."""
+        sets = sorted((d for d in self.root.iterdir() if d.is_dir() and _SET.fullmatch(d.name)),
+                      key=lambda d: d.stat().st_mtime, reverse=True)  # only our sets
+        for old in sets[self.keep:]:
+            shutil.rmtree(old, ignore_errors=True)

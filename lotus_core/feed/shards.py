@@ -1,0 +1,234 @@
+"""A day's recording parsed coin group by coin group (`feed.coin_shards`).
+
+Why: the parsed day (its padded book matrices above all) grows with the coin count, and a
+stage that holds it whole needs memory for every coin at once (30 coins: 4.3 GB held, an
+8.8 GB parse peak). Shard `i` of `n` holds only its group of the day's coins.
+
+The recording is still read and decoded once (`parse._extract_all`, the same workers):
+the line-level rules (duplicates, the receive clock going back, the day's bounds) need
+every line, and decoding is most of the parse's CPU. The extracted chunks (levels flat,
+not padded) are split by coin as they are taken, and each shard is assembled by the very
+rules `parse_recording` applies (`parse._assemble`), so a shard's rows for a coin are the
+whole day's rows for that coin, byte for byte. The day's coins (known once the chunks are
+extracted) are cut into n contiguous groups in sorted order (`ShardMap`), so shard 0 holds
+the first coins and frames merged by coin come out in shard order. What is not per coin
+goes to shard 0: the line-level dead letters (coin None) and the truncation letter. A
+trades frame is judged whole (one bad trade refuses its frame), so a frame that mixes
+coins is given to every shard that has one of its coins, and each keeps its own rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.feed import extract as ex
+from lotus_core.feed import parse as P
+from lotus_core.feed.gzlines import Truncation
+from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
+
+CHANNEL_STATS = ("resent_snapshots", "replayed_trades")
+"""FeedDay.stats counted per coin (summed over shards); every other stat is per line."""
+
+
+class ShardMap:
+    """Which shard holds a coin: the day's coins (every name its chunks hold) in sorted
+    order, cut into n contiguous groups of sizes differing by at most one (10 coins in
+    3: 4, 3, 3). A name the map does not know (a malformed frame's), or none: shard 0."""
+
+    def __init__(self, coins: Iterable[str], n: int) -> None:
+        names = sorted(set(coins))
+        self.n = n
+        self.index = {c: k * n // len(names) for k, c in enumerate(names)}
+
+    def of(self, coin: str | None) -> int:
+        return self.index.get(coin, 0) if coin is not None else 0
+
+    def owns(self, shard: int, coin: str | None) -> bool:
+        return self.of(coin) == shard
+
+
+def split_chunk(chunk: ex.Chunk, shards: ShardMap) -> list[ex.Chunk]:
+    """`chunk` as n chunks, shard i holding the table rows of its coins (and the chunk's
+    dead letters, filtered later by `owns`). Per-line arrays are shared, not copied."""
+    n = shards.n
+    mine = [np.array([shards.of(c) == i for c in chunk.coins] + [i == 0], dtype=bool)
+            for i in range(n)]  # indexed by local coin code; code -1 (bad name): shard 0
+    parts = [dataclasses.replace(chunk, tables={}) for _ in range(n)]
+    for name, table in chunk.tables.items():
+        for i, part in enumerate(parts):
+            part.tables[name] = _rows(name, table, mine[i])
+    return parts
+
+
+def _rows(name: str, table: dict[str, np.ndarray], mine: np.ndarray
+          ) -> dict[str, np.ndarray]:
+    if "coin" not in table:
+        return dict(table)
+    rows = mine[table["coin"]]
+    if name == "trades":  # whole frames: every row of a line that has one of our coins
+        rows = np.isin(table["line"], table["line"][rows])
+    if rows.all():
+        return dict(table)
+    out = {}
+    levels = None
+    for col, values in table.items():
+        if name == "books" and col in ("px", "sz"):
+            if levels is None:
+                levels = np.repeat(rows, table["nb"].astype(np.int64)
+                                   + table["na"].astype(np.int64))
+            out[col] = values[levels]
+        else:
+            out[col] = values[rows]
+    return out
+
+
+@dataclass
+class CoinShard:
+    """One shard of a day: its FeedDay, and the day's line number of each of its table rows
+    (`books`, `trades`, `bbo`, `ctx`, `candles`): what `merge_shards` restores the day's
+    row order from."""
+
+    feed: FeedDay
+    lines: dict[str, np.ndarray]
+
+
+def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None = None
+                 ) -> Iterator[CoinShard]:
+    """The day's recording as n shards, shard 0 first, each assembled only when asked for:
+    drop one (every reference) before asking for the next, and only one is ever held.
+    Shard i holds exactly the rows, counts and dead letters of `parse_recording(path, day)`
+    whose coin is in shard i (`tests/core/feed/test_feed_shards.py`). n larger than the
+    day's coins: the last shards are empty."""
+    path = Path(path)
+    day = day or path.name.split(".")[0]
+    if workers is None:
+        big = path.stat().st_size >= P._PARALLEL_MIN_BYTES
+        workers = min(2, os.cpu_count() or 1) if big else 1
+    cut: list[Truncation] = []
+    chunks, hashes = P._extract_all(path, max(1, workers), cut)
+    sha = P.file_sha256(path)
+    shards = ShardMap((c for chunk in chunks for c in chunk.coins), n)
+    parts: list[list[ex.Chunk]] = [[] for _ in range(n)]
+    chunks.reverse()
+    P.release_free_heap()
+    while chunks:  # split as taken: the whole chunk and its parts are never all held
+        for i, part in enumerate(split_chunk(chunks.pop(), shards)):
+            parts[i].append(part)
+        if len(chunks) % 16 == 0:
+            # the split chunks' few-MB arrays stay in glibc's heap once freed; hand them
+            # back as we go (measured at 10 coins: the split's peak +530 MB without this)
+            P.release_free_heap()
+    for i in range(n):
+        lines: dict[str, np.ndarray] = {}
+        feed = P._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i),
+                           lines=lines)
+        parts[i] = []
+        if cut and i == 0:
+            feed.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
+        shard = _own(CoinShard(feed, lines), shards, i)
+        del feed, lines
+        P.release_free_heap()
+        yield shard
+        del shard  # before the next shard is assembled
+
+
+def _own(shard: CoinShard, shards: ShardMap, i: int) -> CoinShard:
+    """Drop the other shards' trades (from frames that mix coins) and their counts."""
+    feed = shard.feed
+    coins = feed.trades["coin"].to_numpy(dtype=object)
+    keep = np.fromiter((shards.of(c) == i for c in coins), dtype=bool, count=len(coins))
+    counts = {k: v for k, v in feed.counts.items() if shards.of(k[1]) == i}
+    if keep.all():
+        return CoinShard(dataclasses.replace(feed, counts=counts), shard.lines)
+    trades = feed.trades.loc[keep].reset_index(drop=True)
+    return CoinShard(dataclasses.replace(feed, trades=trades, counts=counts),
+                     {**shard.lines, "trades": shard.lines["trades"][keep]})
+
+
+def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
+    """The whole day's FeedDay from all its shards (what `parse_recording` gives, value for
+    value), for the stages that need every coin at once; None when a trades frame mixed
+    coins (its rows' order across shards is not kept: parse the day whole instead). The
+    shards' book matrices are released as they are copied (the shards are emptied)."""
+    if _shared_lines(shards):
+        return None
+    first = shards[0].feed
+    tables = {}
+    for name in ("trades", "bbo", "ctx", "candles"):
+        order = np.argsort(np.concatenate([s.lines[name] for s in shards]), kind="stable")
+        frame = pd.concat([getattr(s.feed, name) for s in shards], ignore_index=True)
+        tables[name] = frame.take(order).reset_index(drop=True)
+    order = np.argsort(np.concatenate([s.lines["books"] for s in shards]), kind="stable")
+    meta = pd.concat([s.feed.books.meta for s in shards], ignore_index=True)
+    meta = meta.take(order).reset_index(drop=True)
+    where = np.empty(len(order), dtype=np.int64)
+    where[order] = np.arange(len(order))
+    mats = {}
+    for m in ex.BOOK_MATRICES:
+        out = np.empty((len(order), MAX_LEVELS))
+        pos = 0
+        for s in shards:
+            rows = getattr(s.feed.books, m)
+            out[where[pos:pos + len(rows)]] = rows
+            pos += len(rows)
+            s.feed.books = dataclasses.replace(s.feed.books, **{m: out[:0]})  # release
+            del rows
+        mats[m] = out
+    return FeedDay(
+        day=first.day, source=first.source, sha256=first.sha256,
+        books=BookFrames(meta, **mats), counts={k: v for s in shards
+                                                for k, v in s.feed.counts.items()},
+        dead=merge_dead(s.feed.dead for s in shards),
+        stats=merge_stats([s.feed.stats for s in shards]), **tables)
+
+
+def _shared_lines(shards: list[CoinShard]) -> bool:
+    """Whether a trades frame (a line) has rows in more than one shard."""
+    seen = [np.unique(s.lines["trades"]) for s in shards]
+    every = np.concatenate(seen)
+    return len(np.unique(every)) < len(every)
+
+
+def merge_dead(shards: Iterable[list[DeadLetter]]) -> list[DeadLetter]:
+    """The shards' dead letters in the whole day's order (by line; a line has one letter)."""
+    return sorted((d for dead in shards for d in dead), key=lambda d: d.line_no)
+
+
+def merge_stats(shards: list[dict[str, int]]) -> dict[str, int]:
+    """The whole day's stats: per-line tallies from shard 0, per-coin ones summed (as the
+    whole parse keeps them: `resent_snapshots` always, `replayed_trades` when not 0)."""
+    out = {k: v for k, v in shards[0].items() if k not in CHANNEL_STATS}
+    for k in CHANNEL_STATS:
+        if any(k in stats for stats in shards):
+            out[k] = sum(stats.get(k, 0) for stats in shards)
+    if out.get("replayed_trades") == 0:
+        del out["replayed_trades"]
+    return out
+
+
+def merge_sorted(frames: Iterable[pd.DataFrame], keys: list[str]) -> pd.DataFrame | None:
+    """Per-shard frames, each sorted by `keys` (string columns), as one frame sorted by
+    them the way the whole day's builder sorts (Python's string order, stable: a key's rows
+    keep their order). None when every frame is empty (the caller has its empty form)."""
+    parts = [f for f in frames if len(f)]
+    if not parts:
+        return None
+    out = pd.concat(parts, ignore_index=True)
+    del parts
+    columns = [out[k].to_numpy(dtype=object) for k in keys]
+    if len(columns) == 1:
+        if bool(np.all(columns[0][:-1] <= columns[0][1:])):
+            return out  # shards of contiguous coin groups: already in order, no copy
+        order = np.argsort(columns[0], kind="stable")
+    else:
+        order = np.array(sorted(range(len(out)), key=lambda r: tuple(c[r] for c in columns)),
+                         dtype=np.int64)
+    return out.take(order).reset_index(drop=True)

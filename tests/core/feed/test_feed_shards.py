@@ -1,0 +1,162 @@
+"""A day parsed coin group by coin group (lotus_core.feed.shards) is the whole day's parse,
+split: each shard's rows for a coin, the counts, dead letters and stats put back together,
+the raw_feed summary and the MicroTape built shard by shard are the whole day's, byte for
+byte (on a fixture day with planted faults, mixed-coin trades frames and bad coin names)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lotus_core.feed.parse import parse_recording
+from lotus_core.feed.shard_store import ShardStore
+from lotus_core.feed.shards import (
+    ShardMap,
+    merge_dead,
+    merge_shards,
+    merge_sorted,
+    merge_stats,
+    parse_shards,
+)
+from lotus_core.feed.summary import summarize_feed
+from lotus_core.microtape import build_microtape
+from lotus_core.microtape.build import build_microtape_shards
+from lotus_core.microtape.warm import warm_span_ms
+from tests.core.feed.test_feed_parse import _day_digest, _faulty_copy
+from tests.core.microtape.test_microtape_warm import MIDNIGHT, PARAMS, _split
+from tests.kits.microtape_kit import random_feed
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+
+
+def _mixed_copy(src: Path, dst: Path) -> Path:
+    """The faulty day plus frames that cross shards: trades frames mixing coins (one
+    with a bad trade, which refuses the whole frame), and a book and trade with a coin
+    that is not a string."""
+    lines = gzip.decompress(src.read_bytes()).splitlines(keepends=True)
+    recv = json.loads(lines[2000])["recv_ts_ms"]
+
+    def trade(coin, tid, px="100.5"):
+        return {"coin": coin, "side": "B", "px": px, "sz": "0.1", "time": recv - 50,
+                "hash": "0x0", "tid": tid, "users": ["0xa", "0xb"]}
+
+    extra = [{"channel": "trades", "data": [trade("BTC", 9_000_001), trade("SOL", 9_000_002)]},
+             {"channel": "trades", "data": [trade("SOL", 9_000_003), trade("ETH", 9_000_004,
+                                                                           px="-1")]},
+             {"channel": "trades", "data": [trade(7, 9_000_005)]},
+             {"channel": "bbo", "data": {"coin": 5, "time": recv - 50,
+                                         "bbo": [{"px": "1", "sz": "1", "n": 1}] * 2}}]
+    add = [(json.dumps({"recv_ts_ms": recv, "msg": m}) + "\n").encode() for m in extra]
+    dst.write_bytes(gzip.compress(b"".join(lines[:2001] + add + lines[2001:]), mtime=0))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory) -> tuple[Path, Path]:
+    """(the faulty day, the same with frames that cross shards)."""
+    tmp = tmp_path_factory.mktemp("shards")
+    head = gzip.decompress((FIXTURES / "2026-01-02.jsonl.gz").read_bytes()).splitlines(True)
+    (tmp / "head.jsonl.gz").write_bytes(gzip.compress(b"".join(head[:30_000]), mtime=0))
+    (tmp / "plain").mkdir()
+    path = _faulty_copy(tmp / "head.jsonl.gz", tmp / "plain" / "2026-01-02.jsonl.gz")
+    return path, _mixed_copy(path, tmp / "2026-01-02.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def faulty(days) -> Path:
+    return days[1]
+
+
+def _coins(feed, coins):
+    """The part of a FeedDay that belongs to `coins` (rows, counts, dead letters)."""
+    def rows(frame):
+        return frame.loc[frame["coin"].isin(coins).to_numpy()].reset_index(drop=True)
+
+    books = feed.books.select(feed.books.meta["coin"].isin(coins).to_numpy())
+    return dataclasses.replace(
+        feed, books=books, trades=rows(feed.trades), bbo=rows(feed.bbo), ctx=rows(feed.ctx),
+        candles=rows(feed.candles), counts={k: v for k, v in feed.counts.items() if k[1] in coins},
+        dead=[d for d in feed.dead if d.coin in coins], stats={})
+
+
+def _parquet_sha(frame) -> str:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def whole(faulty):
+    return parse_recording(faulty, workers=1)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_shards_are_the_whole_day_split_by_coin(faulty, whole, n):
+    assert {"malformed_trades", "out_of_order", "duplicate_frame", "crossed_book",
+            "malformed_bbo"} <= {d.reason for d in whole.dead}
+    shards = [s.feed for s in parse_shards(faulty, n, workers=1)]
+    assert len(shards) == n
+    owner = {c: i for i, s in enumerate(shards) for c in s.coins}
+    assert sorted(owner) == whole.coins and len(set(owner.values())) == min(n, len(owner))
+    for coin, i in owner.items():
+        assert _day_digest(_coins(shards[i], [coin])) == _day_digest(_coins(whole, [coin]))
+    assert merge_dead(s.dead for s in shards) == whole.dead
+    assert merge_stats([s.stats for s in shards]) == whole.stats
+    assert {k: v for s in shards for k, v in s.counts.items()} == whole.counts
+    summary = merge_sorted([summarize_feed(s) for s in shards], ["channel", "coin"])
+    assert _parquet_sha(summary) == _parquet_sha(summarize_feed(whole))
+
+
+def test_the_microtape_built_shard_by_shard_is_the_whole_days():
+    """Warm across midnight (every trailing window seeded from the previous day), coins in
+    groups [BTC], [ETH, SOL]: the frames merged by coin are the whole build's, byte for byte."""
+    span = warm_span_ms(PARAMS)
+    feed = random_feed(7, start_ms=MIDNIGHT - span - 300_000, duration_ms=span + 900_000,
+                       coins=("SOL", "BTC", "ETH"))
+    prev, today = _split(feed, MIDNIGHT)
+    whole = build_microtape(today, PARAMS, warm=prev)
+    assert whole["coin"].nunique() == 3 and whole["rv_pctl"].notna().any()
+    groups = [["BTC"], ["ETH", "SOL"]]
+    sharded = build_microtape_shards((_coins(today, g) for g in groups),
+                                     (_coins(prev, g) for g in groups), PARAMS)
+    assert _parquet_sha(sharded) == _parquet_sha(whole)
+    assert build_microtape_shards([], [], PARAMS).empty
+
+
+def test_the_whole_day_put_back_together_from_its_shards(days):
+    """What dm_decisions and paper_trades read with coin shards: the whole parse, value for
+    value; a day whose trades frames mix coins is refused (None: it is parsed whole)."""
+    plain, mixed = days
+    merged = merge_shards(list(parse_shards(plain, 3, workers=1)))
+    assert merged is not None
+    assert _day_digest(merged) == _day_digest(parse_recording(plain, workers=1))
+    assert merge_shards(list(parse_shards(mixed, 2, workers=1))) is None
+
+
+def test_the_store_decodes_once_and_serves_the_same_shards(faulty, tmp_path, monkeypatch):
+    import lotus_core.feed.shard_store as store_mod
+
+    store = ShardStore(tmp_path / "store", keep=1)
+    (tmp_path / "store" / "not_a_set").mkdir(parents=True)  # pruning leaves it alone
+    first = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)]
+    monkeypatch.setattr(store_mod, "parse_shards", None)  # a second parse would fail
+    assert [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)] == first
+    assert sorted(p.name for p in (tmp_path / "store").iterdir())[1:] == ["not_a_set"]
+    with pytest.raises(ValueError):
+        ShardStore(Path(""))  # never the working directory by default
+
+
+def test_shard_map_groups_sorted_coins_evenly():
+    m = ShardMap(["SOL", "BTC", "ETH", "ARB", "OP", "SUI", "APT", "DOGE", "AVAX", "LINK"], 3)
+    groups = [[c for c in sorted(m.index) if m.of(c) == i] for i in range(3)]
+    assert groups == [["APT", "ARB", "AVAX", "BTC"], ["DOGE", "ETH", "LINK"],
+                      ["OP", "SOL", "SUI"]]
+    assert m.of(None) == 0 and m.of("NOT_A_COIN") == 0
+    assert np.array_equal([m.of(c) for c in ("BTC", "SOL")], [0, 2])
