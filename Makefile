@@ -42,7 +42,7 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 ## test-soak: the closed loop at the generator's default effect on 3 seeds, each beside its
-## null twin (tests/assets/test_learning_loop_soak.py; ~80 min of CPU, so `make test`
+## null twin (tests/assets/test_learning_loop_soak.py; ~4.4 CPU hours, so `make test`
 ## skips it). LOTUS_SOAK_JSON=<path> keeps the runs for `python -m bench.closed_loop --from-json`.
 test-soak: setup
 	$(BIN)/pytest -q -m soak -s tests/assets/test_learning_loop_soak.py
