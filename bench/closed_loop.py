@@ -119,29 +119,36 @@ def _diff(t: np.ndarray) -> np.ndarray:
         return t[..., 0] / t[..., 1] - t[..., 2] / t[..., 3]
 
 
+def _hour_bootstrap(sums: Sequence[np.ndarray], stat: Callable[[np.ndarray], np.ndarray],
+                    resamples: int, ci: float, seed: int) -> tuple[float, float, float]:
+    """(statistic, lo, hi): `stat` of the summed hour-block columns, and its percentile
+    interval with each group's hours resampled within the group (the groups pooled)."""
+    rng = np.random.default_rng(seed)
+    width = next((x.shape[1] for x in sums), 1)
+    total, boot = np.zeros(width), np.zeros((resamples, width))
+    for x in sums:
+        if len(x) == 0:
+            continue
+        total += x.sum(axis=0)
+        boot += rng.multinomial(len(x), np.full(len(x), 1 / len(x)), size=resamples) @ x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d, bs = float(stat(total)), stat(boot)
+    bs = bs[np.isfinite(bs)]
+    a = (1 - ci) / 2
+    lo, hi = (np.quantile(bs, [a, 1 - a]) if len(bs) else (np.nan, np.nan))
+    return d, float(lo), float(hi)
+
+
 def paired_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 0.95,
               seed: int = 13) -> dict[str, Any]:
     """The paired difference of mean published net return (with - without priors) and its
     hour-block bootstrap interval; several groups (seeds) are resampled within each group and
     pooled (each group keeps its own hours)."""
-    rng = np.random.default_rng(seed)
-    total = np.zeros(4)
-    boot = np.zeros((resamples, 4))
-    n_changed = 0
-    for pairs in groups:
-        sums = _hour_sums(pairs)
-        if len(sums) == 0:
-            continue
-        total += sums.sum(axis=0)
-        counts = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=resamples)
-        boot += counts @ sums
-        n_changed += int((pairs["pub_with"] != pairs["pub_without"]).sum())
-    d = float(_diff(total))
-    bs = _diff(boot)
-    bs = bs[np.isfinite(bs)]
-    a = (1 - ci) / 2
-    lo, hi = (np.quantile(bs, [a, 1 - a]) if len(bs) else (np.nan, np.nan))
-    return {"diff_bps": d, "lo": float(lo), "hi": float(hi), "ci": ci,
+    sums = [_hour_sums(pairs) for pairs in groups]
+    d, lo, hi = _hour_bootstrap(sums, _diff, resamples, ci, seed)
+    total = sum((x.sum(axis=0) for x in sums if len(x)), np.zeros(4))
+    n_changed = sum(int((g["pub_with"] != g["pub_without"]).sum()) for g in groups)
+    return {"diff_bps": d, "lo": lo, "hi": hi, "ci": ci,
             "with_bps": float(total[0] / total[1]) if total[1] else float("nan"),
             "without_bps": float(total[2] / total[3]) if total[3] else float("nan"),
             "n_with": int(total[1]), "n_without": int(total[3]), "n_changed": n_changed,
@@ -157,6 +164,19 @@ def planted_context(pairs: pd.DataFrame) -> np.ndarray:
                     dtype=bool)
 
 
+def _sized_hour_sums(pairs: pd.DataFrame) -> np.ndarray:
+    """Per hour block: [sum of (published x |sigma|) x net return, with - without; windows]."""
+    y = pairs["net_ret_bps"].to_numpy(dtype=np.float64)
+    w = (pairs["pub_with"].to_numpy(dtype=bool) * np.abs(pairs["sigma_with"].to_numpy(float))
+         - pairs["pub_without"].to_numpy(dtype=bool)
+         * np.abs(pairs["sigma_without"].to_numpy(float)))
+    _, inv = np.unique((pairs["ts_ms"].to_numpy() // 3_600_000).astype(np.int64),
+                       return_inverse=True)
+    out = np.zeros((inv.max() + 1 if len(inv) else 0, 2))
+    np.add.at(out, inv, np.stack([w * y, np.ones_like(y)], axis=1))
+    return out
+
+
 def sized_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 0.95,
              seed: int = 13) -> dict[str, Any]:
     """The paired difference a sizer sees: per window (published x |sigma|) x net return,
@@ -164,30 +184,10 @@ def sized_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 
     A positive patch on windows that are published either way changes no publication, so
     the mean published return (`paired_ci`) cannot see it; this can. Hour-block bootstrap,
     each group resampled within itself."""
-    rng = np.random.default_rng(seed)
-    total = np.zeros(2)
-    boot = np.zeros((resamples, 2))
-    for pairs in groups:
-        if not len(pairs):
-            continue
-        y = pairs["net_ret_bps"].to_numpy(dtype=np.float64)
-        w = (pairs["pub_with"].to_numpy(dtype=bool) * np.abs(pairs["sigma_with"].to_numpy(float))
-             - pairs["pub_without"].to_numpy(dtype=bool)
-             * np.abs(pairs["sigma_without"].to_numpy(float)))
-        hour = (pairs["ts_ms"].to_numpy() // 3_600_000).astype(np.int64)
-        _, inv = np.unique(hour, return_inverse=True)
-        sums = np.zeros((inv.max() + 1, 2))
-        np.add.at(sums, inv, np.stack([w * y, np.ones_like(y)], axis=1))
-        total += sums.sum(axis=0)
-        counts = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=resamples)
-        boot += counts @ sums
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = float(total[0] / total[1]) if total[1] else float("nan")
-        bs = boot[:, 0] / boot[:, 1]
-    bs = bs[np.isfinite(bs)]
-    a = (1 - ci) / 2
-    lo, hi = (np.quantile(bs, [a, 1 - a]) if len(bs) else (np.nan, np.nan))
-    return {"diff_bps": d, "lo": float(lo), "hi": float(hi), "ci": ci, "n": int(total[1])}
+    sums = [_sized_hour_sums(pairs) for pairs in groups]
+    d, lo, hi = _hour_bootstrap(sums, lambda t: t[..., 0] / t[..., 1], resamples, ci, seed)
+    return {"diff_bps": d, "lo": lo, "hi": hi, "ci": ci,
+            "n": int(sum(len(g) for g in groups))}
 
 
 def t_ci(xs: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
