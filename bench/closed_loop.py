@@ -420,6 +420,23 @@ def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
                                     for k in ("planted", "null") if k in r}}) + "\n")
 
 
+def load_json(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The seeds saved by `save_json` (files as written, or gzipped `.gz`), one result per
+    seed with both markets, seed order; a seed's markets may come from different lines
+    (markets run as separate processes). Seeds with one market only are left out."""
+    lines = [x for p in paths
+             for x in (gzip.decompress(Path(p).read_bytes()).decode() if Path(p).suffix == ".gz"
+                       else Path(p).read_text()).splitlines() if x.strip()]
+    by_seed: dict[int, dict[str, Any]] = {}
+    for line in lines:
+        r = json.loads(line)
+        for kind in ("planted", "null"):
+            if kind in r:
+                r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
+        by_seed.setdefault(r["seed"], {}).update(r)
+    return [r for _, r in sorted(by_seed.items()) if "planted" in r and "null" in r]
+
+
 def _fmt_ci(p: dict[str, Any]) -> str:
     return f"{p['diff_bps']:+.2f} [{p['lo']:+.2f}, {p['hi']:+.2f}]"
 
@@ -532,17 +549,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0 = os.getloadavg()
     results: list[dict[str, Any]] = []
     if args.from_json:
-        lines = [x for p in args.from_json
-                 for x in (gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz"
-                           else p.read_text()).splitlines() if x.strip()]
-        by_seed: dict[int, dict[str, Any]] = {}
-        for line in lines:
-            r = json.loads(line)
-            for kind in ("planted", "null"):
-                if kind in r:
-                    r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
-            by_seed.setdefault(r["seed"], {}).update(r)
-        results = [r for _, r in sorted(by_seed.items()) if "planted" in r and "null" in r]
+        results = load_json(args.from_json)
         size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
                     tuple(results[0]["size"]["coins"]))
     else:

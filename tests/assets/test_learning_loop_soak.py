@@ -20,7 +20,12 @@ hour-bootstrap interval lies above zero.
 The size (`SIZE`) is chosen for power, not speed: docs/validity.md derives it from the z the
 planted rule reaches per night against the night's bar. LOTUS_SOAK_WORKERS sets how many
 markets run at once (default 1; each peaks at 3.7 GB RSS); LOTUS_SOAK_JSON=<path> keeps the
-runs as `python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md)."""
+runs as `python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md).
+
+LOTUS_SOAK_FROM=<file>[:<file>...] judges runs already made instead of making them: the
+lines `save_json` wrote (the same `run_seeds` at the same size, e.g. the committed
+`bench/results/soak_seeds.jsonl.gz`). The runs' size must be `SIZE` and every seed must be
+there with both markets, or the module fails saying which is missing."""
 
 from __future__ import annotations
 
@@ -31,7 +36,15 @@ from typing import Any
 
 import pytest
 
-from bench.closed_loop import Size, paired_ci, planted_context, run_seeds, save_json, sized_ci
+from bench.closed_loop import (
+    Size,
+    load_json,
+    paired_ci,
+    planted_context,
+    run_seeds,
+    save_json,
+    sized_ci,
+)
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.xdist_group("learning_loop_soak")]
 
@@ -46,9 +59,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, 
     time (default 1: a 24 h x 3-coin market peaks at 3.7 GB RSS; more than one run in spawned
     processes), and kept for the module."""
     keep = os.environ.get("LOTUS_SOAK_JSON")
+    saved = os.environ.get("LOTUS_SOAK_FROM")
     cache: dict[int, dict[str, Any]] = {}
 
     def get(seed: int) -> dict[str, Any]:
+        if not cache and saved:
+            cache.update(_saved(saved))
         if not cache:
             done = (lambda r: save_json(Path(keep), r, SIZE)) if keep else None
             for r in run_seeds(SEEDS, SIZE, RESAMPLES,
@@ -58,6 +74,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, 
         return cache[seed]
 
     return get
+
+
+def _saved(files: str) -> dict[int, dict[str, Any]]:
+    """The saved runs of every seed in SEEDS, refused if they were made at another size."""
+    paths = [Path(f) for f in files.split(os.pathsep) if f]
+    found = {r["seed"]: r for r in load_json(paths)}
+    size = {"days": SIZE.days, "hours": list(SIZE.hours), "coins": list(SIZE.coins)}
+    for seed in SEEDS:
+        if seed not in found:
+            pytest.fail(f"LOTUS_SOAK_FROM={files}: seed {seed} has no run with both markets")
+        if found[seed]["size"] != size:
+            pytest.fail(f"LOTUS_SOAK_FROM={files}: seed {seed} ran at {found[seed]['size']}, "
+                        f"not the soak's size {size}")
+    return {s: found[s] for s in SEEDS}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
