@@ -8,6 +8,12 @@ The rows come from `bench.scale` runs of one generated day, one per shard count
     nice -n 10 .venv/bin/python -m bench.scale --coins 10 --hours 0-24 --modes in_process \\
         --coin-shards 2 --out bench/results/scale_shards.json --work /work/scalework/c10
     .venv/bin/python -m bench.coin_shards --out bench/results/scale_shards.json --write
+
+Since `FeedSource.replay_day`, a sharded run's dm_decisions / paper_trades read the day
+packed from the shards (rows say `replay_day: packed`; older sharded rows are labelled).
+The replay's day alone, padded vs packed (one fresh interpreter per variant):
+
+    nice -n 19 .venv/bin/python -m bench.replay_memory RECORDING --shards 2 --work DIR
 """
 
 from __future__ import annotations
@@ -26,9 +32,13 @@ def _cpu(stage: dict) -> float:
 
 
 def _label(row: dict) -> str:
-    """The shard count, and the row's `note` when it has one (e.g. an earlier version)."""
-    note = row.get("note")
-    return f"{row.get('coin_shards', 1)}" + (f" ({note})" if note else "")
+    """The shard count, and the row's `note` when it has one (e.g. an earlier version).
+    A sharded row without `replay_day` ran before the replays packed the day from the shards
+    (`FeedSource.replay_day`): its dm_decisions / paper_trades merged the padded day."""
+    notes = [row["note"]] if row.get("note") else []
+    if row.get("coin_shards", 1) > 1 and "replay_day" not in row:
+        notes.append("replays merged the padded day")
+    return f"{row.get('coin_shards', 1)}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def report(rows: list[dict]) -> str:

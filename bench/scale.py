@@ -181,8 +181,11 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
             for k, day in enumerate(bench_days(days), start=1):
                 rows.append(_run_day(instance, settings, day, meter, workers, worker_cpu,
                                      run_day_out_of_process))
+                # replay_day: how dm_decisions / paper_trades get the day (packed from the
+                # shards since FeedSource.replay_day; rows without it merged the padded day)
                 rows[-1].update({"mode": mode, "day": day, "day_index": k, "days": days,
-                                 "coin_shards": coin_shards})
+                                 "coin_shards": coin_shards,
+                                 "replay_day": "packed" if coin_shards > 1 else "parse"})
                 worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
     finally:
         stop_workers(workers)

@@ -151,7 +151,7 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
             priors = tr_priors_for(fab, day)
         trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
                   else TraderEngine(tcfg, priors=priors))
-        joint = joint_day(engine, trader, feed.parse(day), microtape_frames, alphas)
+        joint = joint_day(engine, trader, feed.replay_day(day), microtape_frames, alphas)
         decisions, gross, net = joint.decisions, joint.gross, joint.net
         fills = sum(o.kind == "fill" for o in joint.outputs)
         coupled = {"position_source": "paper Trader (joint replay)",

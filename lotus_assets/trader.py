@@ -69,7 +69,7 @@ def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
     settings = trader_settings(load_settings().trader)
     with fabric.open() as fab:
         priors = tr_priors_for(fab, day)  # compiled the night before: a replay is stable
-    table, engine = paper_day(settings, feed.parse(day), decisions, previous, rows, priors)
+    table, engine = paper_day(settings, feed.replay_day(day), decisions, previous, rows, priors)
     meta = day_metadata(table, engine)
     context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),
                      meta["fills"], meta["equity"])

@@ -30,10 +30,9 @@ from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.context import PortfolioContext, from_trader
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.dm.replay import alpha_order, lake_ticket_json, tape_order
-from lotus_core.feed.tables import FeedDay
 from lotus_core.trader.engine import Out, TraderEngine
+from lotus_core.trader.replay import Day, run_day
 from lotus_core.trader.replay import Decision as TraderDecision
-from lotus_core.trader.replay import run_day
 
 
 @dataclass
@@ -54,7 +53,7 @@ def trader_context(engine: TraderEngine) -> PortfolioContext:
                        engine.executions.values(), engine.now_ms)
 
 
-def joint_day(dm: DmEngine, trader: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
+def joint_day(dm: DmEngine, trader: TraderEngine, day: Day, rows: pd.DataFrame | None,
               alphas: Iterable[AlphaEvent]) -> JointResult:
     """Replay `day` through both engines (the Trader restored from the previous day's
     state by the caller). `rows`: the day's MicroTape (`microtape_frames`)."""

@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from lotus_core.feed.packed import ReplayDay, pack_shards
 from lotus_core.feed.parse import file_sha256, parse_recording
 from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
@@ -81,6 +82,12 @@ class ShardStore:
         merged = merge_shards(shards)
         del shards
         return merged if merged is not None else parse_recording(path, day)
+
+    def replay_day(self, path: Path, day: str, n: int) -> ReplayDay:
+        """The whole day in its replay form, packed from the stored shards one at a time
+        (no merged padded day); parsed whole, then packed, when a trades frame mixed coins."""
+        packed = pack_shards(self.shards(path, day, n))
+        return packed if packed is not None else ReplayDay.of(parse_recording(path, day))
 
     def prune(self) -> None:
         """Keep the `keep` most recently used sets."""

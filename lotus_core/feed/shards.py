@@ -191,9 +191,13 @@ def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
 
 
 def _shared_lines(shards: list[CoinShard]) -> bool:
-    """Whether a trades frame (a line) has rows in more than one shard."""
-    seen = [np.unique(s.lines["trades"]) for s in shards]
-    every = np.concatenate(seen)
+    return shared_frames([s.lines["trades"] for s in shards])
+
+
+def shared_frames(trade_lines: list[np.ndarray]) -> bool:
+    """Whether a trades frame (a line) has rows in more than one shard (`trade_lines`:
+    each shard's `lines["trades"]`)."""
+    every = np.concatenate([np.unique(lines) for lines in trade_lines])
     return len(np.unique(every)) < len(every)
 
 

@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.fabric.envelope import canonical_json
-from lotus_core.feed.tables import FeedDay
 from lotus_core.trader.config import TraderSettings
 from lotus_core.trader.engine import Out, TraderEngine
 from lotus_core.trader.learning import TrPriors
 from lotus_core.trader.plan import ts_ms
-from lotus_core.trader.replay import Decision, replay_day, rows_in_order
+from lotus_core.trader.replay import Day, Decision, replay_day, rows_in_order
 
 COLUMNS = ["seq", "kind", "ts_ms", "coin", "decision_id", "execution_id", "data_json"]
 
@@ -47,7 +46,7 @@ def _row(seq: int, o: Out) -> dict[str, Any]:
             "data_json": canonical_json(d).decode()}
 
 
-def paper_day(settings: TraderSettings, day: FeedDay, decisions: list[Decision],
+def paper_day(settings: TraderSettings, day: Day, decisions: list[Decision],
               previous: pd.DataFrame | None = None,
               rows: pd.DataFrame | None = None,
               priors: TrPriors | None = None) -> tuple[pd.DataFrame, TraderEngine]:

@@ -15,16 +15,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lotus_core.feed.tables import FeedDay
+from lotus_core.feed.packed import PackedBooks, ReplayDay
+from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.trader.book import AssetCtx, Book, Trade
 from lotus_core.trader.engine import Out, TraderEngine
 
 BOOK, TRADE, CTX, ROW, DECISION = 0, 1, 2, 3, 4
+_BLOCK = 1 << 16  # events (and MicroTape rows) turned into Python objects at a time
+
+Day = FeedDay | ReplayDay
+"""A day to replay: the parse, or its replay form (books packed: `lotus_core.feed.packed`);
+the same events, the same floats."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class ReplayResult:
     events: dict[str, int] = field(default_factory=dict)
 
 
-def merged_order(day: FeedDay, rows: pd.DataFrame | None,
+def merged_order(day: Day, rows: pd.DataFrame | None,
                  decisions: list[Decision] | list[int]) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray]:
     """(kind, index, ts_ms) of every event in replay order (decision slots: the decisions'
@@ -79,7 +86,7 @@ def rows_in_order(rows: pd.DataFrame, columns: Iterable[str] | None = None) -> p
     return rows.sort_values(["ts_ms", "coin"], kind="stable").reset_index(drop=True)
 
 
-def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision],
+def replay_day(engine: TraderEngine, day: Day, decisions: Iterable[Decision],
                rows: pd.DataFrame | None = None,
                sink: Callable[[Out], None] | None = None) -> ReplayResult:
     """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
@@ -88,7 +95,7 @@ def replay_day(engine: TraderEngine, day: FeedDay, decisions: Iterable[Decision]
                    lambda i, ts: (decisions[i],), sink=sink)
 
 
-def run_day(engine: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
+def run_day(engine: TraderEngine, day: Day, rows: pd.DataFrame | None,
             slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
             on_row: Callable[[dict[str, Any]], None] | None = None,
             sink: Callable[[Out], None] | None = None) -> ReplayResult:
@@ -100,7 +107,7 @@ def run_day(engine: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
     res = ReplayResult()
     outs = res.outputs
     emit = sink or outs.append
-    books = _BookRows(day)
+    books = _BookRows(day.books)
     t = day.trades
     tcoin, tts = t["coin"].astype(str).tolist(), t["recv_ts_ms"].to_numpy(np.int64).tolist()
     tpx, tsz = t["px"].to_numpy().tolist(), t["sz"].to_numpy().tolist()
@@ -108,13 +115,17 @@ def run_day(engine: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
     c = day.ctx
     ccoin, cts = c["coin"].astype(str).tolist(), c["recv_ts_ms"].to_numpy(np.int64).tolist()
     cf, cm, co = (c[k].to_numpy().tolist() for k in ("funding", "mark_px", "oracle_px"))
-    row_records = rows.to_dict("records") if rows is not None else []
+    row_records = _Records(rows)
     counts = [0, 0, 0, 0, 0]
     on_book, on_trade, book_at, quiet = engine.on_book, engine.on_trade, books.at, engine.quiet
     held: dict[str, int] = {}  # quiet coin -> its latest snapshot not handed over yet
     bcoin, bts, b0, a0 = books.coin, books.ts, books.bid0, books.ask0
     watched, on_top = engine.watched, engine.on_top
-    for k, i, ts in zip(kinds.tolist(), idxs.tolist(), times.tolist(), strict=True):
+    # a block at a time: Python ints for every event of a day at once cost ~100 B each
+    events = chain.from_iterable(
+        zip(kinds[lo:lo + _BLOCK].tolist(), idxs[lo:lo + _BLOCK].tolist(),
+            times[lo:lo + _BLOCK].tolist(), strict=True) for lo in range(0, len(kinds), _BLOCK))
+    for k, i, ts in events:
         counts[k] += 1
         if held and engine.next_time_limit <= ts:  # an exit is due: hand every book over
             for coin in sorted(held, key=held.__getitem__):
@@ -165,22 +176,50 @@ def run_day(engine: TraderEngine, day: FeedDay, rows: pd.DataFrame | None,
     return res
 
 
+class _Records:
+    """MicroTape rows as dicts by row number, made a block at a time: the replay reads them
+    in order (rows sorted by time), and a dict per row of a whole day is ~0.6 KB each.
+    Rows out of time order: made all at once."""
+
+    def __init__(self, rows: pd.DataFrame | None) -> None:
+        self.rows = rows
+        self.lo = 0
+        self.block: list[dict[str, Any]] = []
+        if rows is not None and not rows["ts_ms"].is_monotonic_increasing:
+            self.block = rows.to_dict("records")
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        j = i - self.lo
+        if 0 <= j < len(self.block):
+            return self.block[j]
+        assert self.rows is not None
+        self.lo = i - i % _BLOCK
+        self.block = []  # drop the old block before making the next
+        self.block = self.rows.iloc[self.lo:self.lo + _BLOCK].to_dict("records")
+        return self.block[i - self.lo]
+
+
 class _BookRows:
     """`Book`s by table row, built only for the rows the engine needs (a replay holds most
-    snapshots of quiet coins back and never converts them)."""
+    snapshots of quiet coins back and never converts them). Padded or packed books."""
 
-    def __init__(self, day: FeedDay) -> None:
-        b = day.books
+    def __init__(self, b: BookFrames | PackedBooks) -> None:
         self.src = b
         self.coin = b.meta["coin"].astype(str).tolist()
         self.ts = b.meta["recv_ts_ms"].to_numpy(np.int64).tolist()
         self.nb = b.meta["n_bid"].to_numpy(np.int64).tolist()
         self.na = b.meta["n_ask"].to_numpy(np.int64).tolist()
-        self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
-        self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
+        if isinstance(b, PackedBooks):
+            bid0, ask0 = b.tops()
+            self.bid0, self.ask0 = bid0.tolist(), ask0.tolist()
+        else:
+            self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
+            self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
 
     def at(self, i: int) -> Book:
         b = self.src
+        if isinstance(b, PackedBooks):
+            return Book(self.coin[i], self.ts[i], *b.levels(i))
         nb, na = self.nb[i], self.na[i]
         return Book(self.coin[i], self.ts[i], b.bid_px[i, :nb].tolist(),
                     b.bid_sz[i, :nb].tolist(), b.ask_px[i, :na].tolist(),
@@ -191,7 +230,7 @@ def _num(x: float) -> float | None:
     return None if x != x else float(x)
 
 
-def market_events(day: FeedDay, rows: pd.DataFrame | None = None
+def market_events(day: Day, rows: pd.DataFrame | None = None
                   ) -> Iterable[Book | Trade | AssetCtx | dict[str, Any]]:
     """The day's market events in replay order (no decisions): what a live source would
     have delivered. The daemon's loop can run on this (tests, `lotus` replays)."""
@@ -199,7 +238,7 @@ def market_events(day: FeedDay, rows: pd.DataFrame | None = None
     return _events(day, rows, kinds, idxs)
 
 
-def market_events_between(day: FeedDay, rows: pd.DataFrame | None, since_ms: int | None,
+def market_events_between(day: Day, rows: pd.DataFrame | None, since_ms: int | None,
                           until_ms: int) -> tuple[int, list[Book | Trade | AssetCtx
                                                              | dict[str, Any]]]:
     """The events of `market_events(day, rows)` with since_ms <= ts < until_ms, and the
@@ -217,7 +256,7 @@ def market_events_between(day: FeedDay, rows: pd.DataFrame | None, since_ms: int
     return lo, list(_events(day, rows, kinds[lo:hi], idxs[lo:hi]))
 
 
-def _events(day: FeedDay, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np.ndarray
+def _events(day: Day, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np.ndarray
             ) -> Iterator[Book | Trade | AssetCtx | dict[str, Any]]:
     """The market events at (kind, table row) positions: one builder for every source."""
     b, t, c = day.books, day.trades, day.ctx
@@ -226,9 +265,12 @@ def _events(day: FeedDay, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np
                if rows is not None and len(wanted) else {})
     for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
         if k == BOOK:
+            coin, ts = str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i])
+            if isinstance(b, PackedBooks):
+                yield Book(coin, ts, *b.levels(i))
+                continue
             nb, na = int(b.meta["n_bid"].iat[i]), int(b.meta["n_ask"].iat[i])
-            yield Book(str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i]),
-                       b.bid_px[i, :nb].tolist(), b.bid_sz[i, :nb].tolist(),
+            yield Book(coin, ts, b.bid_px[i, :nb].tolist(), b.bid_sz[i, :nb].tolist(),
                        b.ask_px[i, :na].tolist(), b.ask_sz[i, :na].tolist())
         elif k == TRADE:
             yield Trade(str(t["coin"].iat[i]), int(t["recv_ts_ms"].iat[i]), float(t["px"].iat[i]),
