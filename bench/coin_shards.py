@@ -36,8 +36,9 @@ def _label(row: dict) -> str:
     A sharded row without `replay_day` ran before the replays packed the day from the shards
     (`FeedSource.replay_day`): its dm_decisions / paper_trades merged the padded day."""
     notes = [row["note"]] if row.get("note") else []
-    if row.get("coin_shards", 1) > 1 and "replay_day" not in row:
-        notes.append("replays merged the padded day")
+    if "replay_day" not in row:  # before FeedSource.replay_day (an earlier session's machine)
+        notes.append("replays merged the padded day" if row.get("coin_shards", 1) > 1
+                     else "replay made every event at once")
     return f"{row.get('coin_shards', 1)}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
@@ -82,6 +83,10 @@ RSS is the step's VmHWM (reset at each step start), CPU includes the parse worke
 machine is shared (a 2-process soak test ran throughout): read memory first, CPU to
 ~15 % (the last run got ~20 % of a core: 1,529 s of wall for 333 CPU s, and stages that
 sharding does not touch read 10-50 % higher in it), wall not at all.
+The two rows of 21:09 and 21:19 UTC (the packed replay, `FeedSource.replay_day`) ran on
+another session's machine, both beside the soak at load ~3-4: compare them with each other;
+CPU is not comparable with the earlier rows (stages the change did not touch read ~30 %
+lower there too).
 Commands and analysis: docs/scale.md, "Round 4: coin shards".
 
 """
