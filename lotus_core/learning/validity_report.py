@@ -34,7 +34,7 @@ SCENARIOS: dict[str, WindowSpec] = {
 }
 POWER_EFFECTS = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0)
 POWER_DAYS = (3, 5, 10)
-POWER_SEEDS = {3: 2, 5: 10, 10: 2}  # seeds per cell at scale 1 (5 days: the headline)
+POWER_SEEDS = {3: 6, 5: 30, 10: 6}  # seeds per cell at scale 1 (5 days: the headline)
 # an effect planted on a book literal (bimb5_bin=with) at the live size, the book following
 # high OI's propensity and the aligned flow tracking it 80 % of the time (the decoy)
 BOOK_SPEC = WindowSpec(days=5, windows_per_day=REALISTIC, effect="bimb_with",
