@@ -42,7 +42,7 @@ test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
 ## test-soak: the closed loop at the generator's default effect on 3 seeds, each beside its
-## null twin (tests/assets/test_learning_loop_soak.py; ~4.4 CPU hours, so `make test`
+## null twin (tests/assets/test_learning_loop_soak.py; 3.4-4.4 CPU hours, so `make test`
 ## skips it). LOTUS_SOAK_JSON=<path> keeps the runs for `python -m bench.closed_loop --from-json`;
 ## LOTUS_SOAK_FROM=bench/results/soak_seeds.jsonl.gz judges the committed runs instead (seconds).
 test-soak: setup

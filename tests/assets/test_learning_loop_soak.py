@@ -1,8 +1,8 @@
 """The closed loop at the generator's DEFAULT effect (+8 bps over 60 s after a sweep-then-stall
 under high OI, 3 per coin-hour; not boosted) on several seeds, each beside its null twin,
 through real Dagster runs (`bench.closed_loop`'s helpers; docs/validity.md, "The real
-pipeline, with controls"). Marked `soak`: ~4.4 CPU hours (6 markets x 11 days x 24 h x 3
-coins, measured at ~4 CPU min a market-day), so `make test` skips it and `make test-soak`
+pipeline, with controls"). Marked `soak`: 3.4-4.4 CPU hours (6 markets x 11 days x 24 h x 3
+coins, measured at 2.5-4 CPU min a market-day), so `make test` skips it and `make test-soak`
 runs it. The fast, boosted single-seed version stays in the default suite
 (tests/assets/test_learning_loop.py).
 
