@@ -1,5 +1,6 @@
 """Where recordings come from: any directory of `<YYYY-MM-DD>.jsonl.gz` files."""
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,13 +41,10 @@ class FeedSource(dg.ConfigurableResource):
         the stored shards put back together (not cached: no step holds a day it did not
         ask for)."""
         path = self.recording(day)
-        try:
+        with self._named(day):
             if self.coin_shards > 1:
                 return self._store().whole(path, day, self.coin_shards)
             return parse_recording_cached(path, day)
-        except RecordingFormatError as exc:
-            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
-                                                             "day": day}) from None
 
     def replay_day(self, day: str) -> FeedDay | ReplayDay:
         """The whole day for the replays that step every coin at once (`dm_decisions`,
@@ -56,23 +54,26 @@ class FeedSource(dg.ConfigurableResource):
         if self.coin_shards <= 1:
             return self.parse(day)
         path = self.recording(day)
-        try:
+        with self._named(day):
             return self._store().replay_day(path, day, self.coin_shards)
-        except RecordingFormatError as exc:
-            raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
-                                                             "day": day}) from None
 
     def shards(self, day: str) -> Iterator[FeedDay]:
         """The day's recording in `coin_shards` coin groups, one held at a time
         (lotus_core.feed.shards; stored under `shard_dir` so it is decoded once a day).
         Drop each before asking for the next."""
         path = self.recording(day)
-        try:
+        with self._named(day):
             for shard in self._store().shards(path, day, self.coin_shards):
                 feed = shard.feed
                 del shard
                 yield feed
                 del feed
+
+    @contextlib.contextmanager
+    def _named(self, day: str) -> Iterator[None]:
+        """A recording that breaks the format fails the step naming the file and the day."""
+        try:
+            yield
         except RecordingFormatError as exc:
             raise dg.Failure(description=str(exc), metadata={"feed_dir": self.feed_dir,
                                                              "day": day}) from None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lotus_core.feed.shards import CoinShard, shared_frames
+from lotus_core.feed.shards import CoinShard, in_line_order, shared_frames
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, FeedDay
 
 
@@ -130,11 +130,6 @@ class ReplayDay:
         return cls(feed.day, feed.sha256, PackedBooks.pack(feed.books), feed.trades, feed.ctx)
 
 
-def _in_line_order(frames: list[pd.DataFrame], lines: list[np.ndarray]) -> pd.DataFrame:
-    order = np.argsort(np.concatenate(lines), kind="stable")
-    return pd.concat(frames, ignore_index=True).take(order).reset_index(drop=True)
-
-
 def pack_shards(shards: Iterable[CoinShard]) -> ReplayDay | None:
     """The whole day's `ReplayDay` from its coin shards (shard 0 first), each packed as it
     comes: only one shard's padded books are ever held, if the caller (a generator such as
@@ -158,4 +153,4 @@ def pack_shards(shards: Iterable[CoinShard]) -> ReplayDay | None:
     if not books or shared_frames(lines["trades"]):
         return None
     return ReplayDay(day, sha, PackedBooks.merge(books, lines["books"]),
-                     _in_line_order(trades, lines["trades"]), _in_line_order(ctx, lines["ctx"]))
+                     in_line_order(trades, lines["trades"]), in_line_order(ctx, lines["ctx"]))

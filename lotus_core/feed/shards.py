@@ -163,9 +163,8 @@ def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
     first = shards[0].feed
     tables = {}
     for name in ("trades", "bbo", "ctx", "candles"):
-        order = np.argsort(np.concatenate([s.lines[name] for s in shards]), kind="stable")
-        frame = pd.concat([getattr(s.feed, name) for s in shards], ignore_index=True)
-        tables[name] = frame.take(order).reset_index(drop=True)
+        tables[name] = in_line_order([getattr(s.feed, name) for s in shards],
+                                     [s.lines[name] for s in shards])
     order = np.argsort(np.concatenate([s.lines["books"] for s in shards]), kind="stable")
     meta = pd.concat([s.feed.books.meta for s in shards], ignore_index=True)
     meta = meta.take(order).reset_index(drop=True)
@@ -188,6 +187,13 @@ def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
                                                 for k, v in s.feed.counts.items()},
         dead=merge_dead(s.feed.dead for s in shards),
         stats=merge_stats([s.feed.stats for s in shards]), **tables)
+
+
+def in_line_order(frames: list[pd.DataFrame], lines: list[np.ndarray]) -> pd.DataFrame:
+    """Per-shard rows of one table as the whole day's table: by their line numbers
+    (`lines[k]`: frame k's), stable, so rows of one line keep their order."""
+    order = np.argsort(np.concatenate(lines), kind="stable")
+    return pd.concat(frames, ignore_index=True).take(order).reset_index(drop=True)
 
 
 def _shared_lines(shards: list[CoinShard]) -> bool:
