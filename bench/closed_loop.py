@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"(1-min load average {', '.join(f'{x:.1f}' for x in loads)} after each seed"
               + ("" if args.from_json else f", {load0[0]:.1f} at start") + "); "
               + (f"summarised {started:%Y-%m-%d %H:%M} UTC from {len(args.from_json)} saved "
-                 "run file(s) (markets run as separate processes with --markets)"
+                 "run file(s) (each market ran in a process of its own)"
                  if args.from_json else f"started {started:%Y-%m-%d %H:%M} UTC")
               + f" on {machine()}._")
     print(header + "\n\n" + table)
