@@ -8,6 +8,7 @@ clock (the only clock that is safe for "known at time t"), `time_ms` is the venu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,26 @@ class BookFrames:
 
     def __len__(self) -> int:
         return len(self.meta)
+
+    def levels(self, i: int) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Frame i's (bid_px, bid_sz, ask_px, ask_sz) as lists, best level first (the
+        levels present; `PackedBooks.levels` gives the same for the packed form)."""
+        nb, na = self._counts
+        b, a = nb[i], na[i]
+        return (self.bid_px[i, :b].tolist(), self.bid_sz[i, :b].tolist(),
+                self.ask_px[i, :a].tolist(), self.ask_sz[i, :a].tolist())
+
+    @cached_property
+    def _counts(self) -> tuple[list[int], list[int]]:
+        """Levels present per frame, as Python ints (`levels` is on the replay's hot path)."""
+        return (self.meta["n_bid"].to_numpy(np.int64).tolist(),
+                self.meta["n_ask"].to_numpy(np.int64).tolist())
+
+    def tops(self) -> tuple[np.ndarray, np.ndarray]:
+        """Best bid and ask price per frame (NaN for an empty side)."""
+        if not len(self):
+            return np.empty(0), np.empty(0)
+        return self.bid_px[:, 0], self.ask_px[:, 0]
 
     def select(self, mask: np.ndarray) -> BookFrames:
         """Rows where `mask` holds (e.g. one coin), keeping the matrices aligned with `meta`."""

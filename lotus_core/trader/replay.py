@@ -209,21 +209,11 @@ class _BookRows:
         self.ts = b.meta["recv_ts_ms"].to_numpy(np.int64).tolist()
         self.nb = b.meta["n_bid"].to_numpy(np.int64).tolist()
         self.na = b.meta["n_ask"].to_numpy(np.int64).tolist()
-        if isinstance(b, PackedBooks):
-            bid0, ask0 = b.tops()
-            self.bid0, self.ask0 = bid0.tolist(), ask0.tolist()
-        else:
-            self.bid0 = b.bid_px[:, 0].tolist() if len(b) else []
-            self.ask0 = b.ask_px[:, 0].tolist() if len(b) else []
+        bid0, ask0 = b.tops()
+        self.bid0, self.ask0 = bid0.tolist(), ask0.tolist()
 
     def at(self, i: int) -> Book:
-        b = self.src
-        if isinstance(b, PackedBooks):
-            return Book(self.coin[i], self.ts[i], *b.levels(i))
-        nb, na = self.nb[i], self.na[i]
-        return Book(self.coin[i], self.ts[i], b.bid_px[i, :nb].tolist(),
-                    b.bid_sz[i, :nb].tolist(), b.ask_px[i, :na].tolist(),
-                    b.ask_sz[i, :na].tolist())
+        return Book(self.coin[i], self.ts[i], *self.src.levels(i))
 
 
 def _num(x: float) -> float | None:
@@ -265,13 +255,8 @@ def _events(day: Day, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np.nda
                if rows is not None and len(wanted) else {})
     for k, i in zip(kinds.tolist(), idxs.tolist(), strict=True):
         if k == BOOK:
-            coin, ts = str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i])
-            if isinstance(b, PackedBooks):
-                yield Book(coin, ts, *b.levels(i))
-                continue
-            nb, na = int(b.meta["n_bid"].iat[i]), int(b.meta["n_ask"].iat[i])
-            yield Book(coin, ts, b.bid_px[i, :nb].tolist(), b.bid_sz[i, :nb].tolist(),
-                       b.ask_px[i, :na].tolist(), b.ask_sz[i, :na].tolist())
+            yield Book(str(b.meta["coin"].iat[i]), int(b.meta["recv_ts_ms"].iat[i]),
+                       *b.levels(i))
         elif k == TRADE:
             yield Trade(str(t["coin"].iat[i]), int(t["recv_ts_ms"].iat[i]), float(t["px"].iat[i]),
                         float(t["sz"].iat[i]), int(t["side"].iat[i]))
