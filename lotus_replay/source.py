@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -13,8 +13,9 @@ from lotus_core.feed.recordings import list_days, require_recording
 from lotus_core.feed.wire import CONTROL_CHANNELS, Key, route, split_record
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """A tuple, not a frozen dataclass: one is made per served frame."""
+
     recv_ts_ms: int
     text: str
     key: Key | None      # None: a data frame that routes to no single subscription

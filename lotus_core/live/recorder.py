@@ -64,7 +64,7 @@ def repair_tail(path: Path) -> tuple[int, int]:
 class DayRecorder:
     """Appends recording lines; `tick()` flushes when `flush_interval_s` has passed."""
 
-    def __init__(self, feed_dir: Path, flush_interval_s: float = 1.0, level: int = 6,
+    def __init__(self, feed_dir: Path, flush_interval_s: float = 1.0, level: int = 3,
                  background: bool = False) -> None:
         self.feed_dir = Path(feed_dir)
         self.feed_dir.mkdir(parents=True, exist_ok=True)

@@ -35,12 +35,16 @@ class StaleTracker:
         self._streams: dict[SubKey, _Stream] = {}
         self.open: dict[str, StalePeriod] = {}
         self.closed: list[StalePeriod] = []
+        self._quiet_until: int | None = None
+        """While no period is open: no stream can pass its limit before this (frames only
+        push a stream's limit later), so `check` has nothing to do until then."""
 
     def watch(self, kind: str, coin: str, now_ms: int) -> None:
         """Start watching a subscription (e.g. on subscribe); silence counts from now."""
         limit = self.limits_ms.get(kind, 0)
         if limit > 0 and (kind, coin) not in self._streams:
             self._streams[(kind, coin)] = _Stream(limit, now_ms, None, now_ms)
+            self._quiet_until = None
 
     def frame(self, kind: str, coin: str, now_ms: int, venue_time: int | None) -> None:
         s = self._streams.get((kind, coin))
@@ -63,7 +67,10 @@ class StaleTracker:
         return sorted(out)
 
     def check(self, now_ms: int) -> list[StalePeriod]:
-        """Open and close stale periods as of `now_ms`; returns the periods that changed."""
+        """Open and close stale periods as of `now_ms`; returns the periods that changed.
+        Called on every frame's clock: while nothing is stale it is one comparison."""
+        if not self.open and self._quiet_until is not None and now_ms <= self._quiet_until:
+            return []
         changed = []
         for coin in sorted({c for _, c in self._streams}):
             bad = self.stale_streams(coin, now_ms)
@@ -78,6 +85,8 @@ class StaleTracker:
                 period.end_ms = now_ms
                 self.closed.append(period)
                 changed.append(period)
+        self._quiet_until = None if self.open else min(
+            (self._since(c, k) for k, c in self._streams), default=None)
         return changed
 
     def _since(self, coin: str, kind: str) -> int:

@@ -98,7 +98,7 @@ class _FeedConnection(ClientConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.inbox: list[str] = []
+        self.inbox: list[bytes] = []
         self.arrived = asyncio.Event()
         self._parts: list[bytes] = []
 
@@ -112,7 +112,7 @@ class _FeedConnection(ClientConnection):
             if event.fin:  # a message: its frames joined (text or not, decoded leniently)
                 data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
                 self._parts = []
-                self.inbox.append(data.decode("utf-8", "replace"))
+                self.inbox.append(data)  # decoded by `FeedLoop._on_frame`
                 self.arrived.set()
         elif op is PONG:
             self.acknowledge_pings(bytes(event.data))
@@ -150,7 +150,7 @@ class FeedLoop(Loop):
         self.last_error: str | None = None
         self.recorder: DayRecorder | None = None
         self._replay_ms: int | None = None
-        self._pre_clock: list[str] = []
+        self._pre_clock: list[str | bytes] = []
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
         self._day_lo = self._day_hi = 0
@@ -173,7 +173,7 @@ class FeedLoop(Loop):
     def run(self, ctx: LoopContext) -> None:
         if self.cfg.record:
             self.recorder = DayRecorder(live_feed_dir(ctx.home), self.cfg.flush_interval_s,
-                                        background=True)
+                                        level=self.cfg.compress_level, background=True)
         with ctx.open_opsdb() as fabric:
             self._fabric = fabric
             try:
@@ -262,22 +262,30 @@ class FeedLoop(Loop):
                 self._flush()
 
     # -- one frame -------------------------------------------------------------------------
-    def _on_frame(self, text: str) -> None:
+    def _on_frame(self, raw: bytes) -> None:
+        """One websocket message, as its bytes: JSON is parsed from them (which also proves
+        them UTF-8) and recorded as they came; only what is not JSON is decoded (invalid
+        UTF-8 replaced) and tried again as text."""
         self.messages += 1
         if self._pong_deadline is not None:
             # a connection delivering frames is alive: at replay speed the pong can sit
             # behind thousands of queued frames; silence (no pong, no frame) is what kills
             self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
-        if text.startswith('{"channel":"replayClock"'):
-            self._replay_ms = int(orjson.loads(text)["data"]["time"])
+        if raw.startswith(b'{"channel":"replayClock"'):
+            self._replay_ms = int(orjson.loads(raw)["data"]["time"])
             for held in self._pre_clock:
                 self._keep(self._replay_ms, held)
             self._pre_clock.clear()
             return
+        text: str | bytes = raw
         try:  # parsed once, here: for the recording line and for the hub
-            msg = orjson.loads(text)
+            msg = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            msg = _NOT_JSON
+            text = raw.decode("utf-8", "replace")
+            try:
+                msg = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                msg = _NOT_JSON
         now = self.now_ms()
         if now is None:  # a replay's greeting and acks, before its clock's first tick
             self._pre_clock.append(text)
@@ -286,7 +294,7 @@ class FeedLoop(Loop):
         self._keep(now, text, msg is not _NOT_JSON)
         self._inspect(msg, now)
 
-    def _keep(self, now: int, text: str, is_json: bool = False) -> None:
+    def _keep(self, now: int, text: str | bytes, is_json: bool = False) -> None:
         line = record_line(now, text, is_json)
         if not self._day_lo <= now < self._day_hi:
             self._day_lo, self._day_hi, day = _day_range(now)

@@ -82,6 +82,7 @@ class ScoreLoop(Loop):
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
         self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
+        self.days_done: dict[str, float] = {}  # day -> when its last windows were stored
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self._scored_at: float | None = None
         self._pace = 0.0  # feed seconds per wall second, over the last second or more
@@ -123,6 +124,8 @@ class ScoreLoop(Loop):
                         self._emit(done, store, fabric, keys)
                         self._store(store, force=True)
                         store.mark_done(done.day)
+                        self.days_done = {**dict(list(self.days_done.items())[-2:]),
+                                          done.day: time.time()}
                     clock = e.recv_ts_ms
                 if self._latest_priors is not None:
                     self._apply_priors(engine, self._latest_priors)
@@ -246,5 +249,5 @@ class ScoreLoop(Loop):
         return {"steps": self.steps, "rows": self.rows, "windows": self.windows,
                 "posted": self.posted, "suppressed_stale": self.suppressed_stale,
                 "priors_ver": self.priors_ver, "priors_reloads": self.priors_reloads,
-                "last_step_ms": self.last_step_ms,
+                "last_step_ms": self.last_step_ms, "days_done": dict(self.days_done),
                 "last_step_s": None if self.last_step_s is None else round(self.last_step_s, 3)}

@@ -133,3 +133,16 @@ def test_faults_drop_1006_refuse_garbage_and_stall(feed_dir):
         # the first second of replay time was stalled: nothing from it arrived
         t0 = json.loads(_recorded()[0])["data"]["time"]
         assert data and min(d["data"]["time"] for d in data) >= t0 + 900
+
+
+def test_text_frames_are_the_bytes_websockets_writes():
+    """The server's fast path writes what websockets' own `send_text` would, at every
+    length class of the header (7-bit, 16-bit, 64-bit) and for non-ASCII text."""
+    from websockets.frames import TEXT, Frame
+
+    from lotus_replay.server import text_frames
+
+    texts = ["", "x" * 125, "x" * 126, "é" * 40_000, "y" * 65_535, "z" * 65_536,
+             '{"channel":"bbo","data":{"coin":"BTC"}}']
+    want = b"".join(Frame(TEXT, t.encode()).serialize(mask=False) for t in texts)
+    assert text_frames(texts) == want

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import os
+from pathlib import Path
+
+import pytest
 
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.wire import record_line
@@ -39,6 +42,38 @@ def test_stale_when_silent_or_time_frozen_and_periods_logged():
         t.frame("l2Book", "BTC", ms, venue_time=2)
     t.check(29_000)
     assert t.is_stale("BTC") and t.open["BTC"].start_ms == 22_000
+
+
+def test_stale_checks_skipped_while_quiet_change_no_period():
+    """`check` skips its scan until a stream could pass its limit: a seeded mix of silent,
+    frozen and recovering streams gives the periods of a tracker that always scans."""
+    import random
+
+    rng = random.Random(7)
+    limits = {"l2Book": 3.0, "l2BookFast": 1.0, "activeAssetCtx": 5.0}
+    fast, full = StaleTracker(limits), StaleTracker(limits)
+    got: list = []
+    want: list = []
+    venue = {}
+    for now in range(0, 400_000, 50):
+        if now == 0 or now == 200_000:  # a second watch mid-way (a new subscription)
+            for t in (fast, full):
+                for kind in limits:
+                    for coin in ("BTC", "ETH", "SOL" if now else "ETH"):
+                        t.watch(kind, coin, now)
+        phase = (now // 20_000) % 4  # quiet stretches, silences and frozen clocks
+        for kind in limits:
+            for coin in ("BTC", "ETH", "SOL"):
+                if phase == 1 and coin == "ETH" or rng.random() < 0.02 * (phase + 1):
+                    continue
+                if not (phase == 2 and coin == "BTC"):
+                    venue[kind, coin] = venue.get((kind, coin), 0) + rng.randint(0, 3)
+                for t in (fast, full):
+                    t.frame(kind, coin, now, venue.get((kind, coin)))
+        got += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams)) for p in fast.check(now)]
+        full._quiet_until = None
+        want += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams)) for p in full.check(now)]
+    assert got == want and len(want) >= 20
 
 
 def _line(ms: int, n: int) -> bytes:
@@ -118,3 +153,96 @@ def test_contract_example_frames_route_to_their_subscription():
         if msg["channel"] == "l2Book" and msg["data"].get("fast"):
             sub["fast"] = True
         assert normalise(sub)[0] == key
+
+
+
+def _split_by_regex(line: bytes) -> tuple[int, str] | None:
+    """split_record as it was before its fast path: the regex, else a JSON parse."""
+    import json
+
+    from lotus_core.feed import wire
+
+    m = wire._LINE.match(line)
+    if m is not None:
+        raw = m.group(2).rstrip()
+        if raw.startswith(b'"'):
+            try:
+                text = json.loads(raw)
+            except ValueError:
+                return None
+            return (int(m.group(1)), text) if isinstance(text, str) else None
+        return int(m.group(1)), raw.decode("utf-8", errors="replace")
+    try:
+        rec = json.loads(line)
+        recv, msg = rec["recv_ts_ms"], rec["msg"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if type(recv) is not int:
+        return None
+    return recv, msg if isinstance(msg, str) else json.dumps(msg, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("line", [
+    b'{"recv_ts_ms":17,"msg":{"channel":"bbo","data":{"coin":"BTC"}}}\n',
+    b'{"recv_ts_ms":-17,"msg":"Websocket connection established."}\r\n',
+    b'{"recv_ts_ms": 17,"msg":{}}\n',                 # spaces: the regex's case
+    b'{"recv_ts_ms":17,"msg" : {}}\n',
+    b'{"recv_ts_ms":17,"msg":{"x":"}"}} }\n',        # the last brace closes the record
+    b'{"recv_ts_ms":1-2,"msg":{}}\n', b'{"recv_ts_ms":,"msg":{}}\n',
+    b'{"recv_ts_ms":17,"msg":{}\n', b'{"recv_ts_ms":17,"msg":"unterminated}\n',
+    b'{"msg":{},"recv_ts_ms":17}\n', b"not a record\n",
+])
+def test_split_record_fast_path_is_the_regex(line):
+    """The two-find split gives what the regex gives, or leaves the line to it."""
+    from lotus_core.feed import wire
+
+    m = wire._LINE.match(line)
+    fast = wire._split_plain(line)
+    assert fast is None or (m is not None and fast == (m.group(1), m.group(2)))
+    assert wire.split_record(line) == _split_by_regex(line)
+
+
+def _faulty_lines(tmp_path) -> list[bytes]:
+    from tests.core.feed.test_feed_parse import _faulty_copy
+
+    src = Path(__file__).resolve().parents[3] / "fixtures" / "2026-01-02.jsonl.gz"
+    path = _faulty_copy(src, tmp_path / "faulty.jsonl.gz")
+    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)[:30_000]
+
+
+def test_split_record_on_a_faulty_recording_is_the_regex(tmp_path):
+    from lotus_core.feed.wire import split_record
+
+    lines = _faulty_lines(tmp_path)
+    assert [split_record(x) for x in lines] == [_split_by_regex(x) for x in lines]
+
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"channel":"bbo","data":{"coin":"BTC"}}', b'{"channel":"bbo",\n"data":{}}',
+    b"Websocket connection established.", b"not json {", b'{"coin":"\xff\xfeBTC"}',
+    "{\"coin\":\"\u00e9\"}".encode(),
+])
+def test_record_line_from_bytes_is_the_line_from_their_text(raw):
+    """The feed loop records a frame from its bytes when orjson parsed them, from its
+    text (invalid UTF-8 replaced) otherwise: the line is what the text would give."""
+    import orjson
+
+    text = raw.decode("utf-8", "replace")
+    try:
+        orjson.loads(raw)
+        is_json = True
+    except orjson.JSONDecodeError:
+        is_json = False
+    want = record_line(5, text, _is_json(text))
+    assert record_line(5, raw if is_json else text, is_json) == want
+
+
+def _is_json(text: str) -> bool:
+    import orjson
+
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
