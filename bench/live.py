@@ -1,15 +1,17 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
 """The live path end to end: replay server -> daemon feed + score loops, over real loopback.
 
-Usage: python -m bench.live [--realtime-s 120] [--write]
+Usage: python -m bench.live [--realtime-s 120] [--repeat 5] [--write]
 Input: a generated 24-hour, 3-coin day (2026-01-06, BTC/ETH/SOL, seed 1, the MicroTape
 bench's) and the first 2 hours of the next day, generated into .lotus/bench/feed on first
 use. Phases, each in a fresh subprocess (its own peak memory, ru_maxrss, CPU time):
   floor     decompress + JSON-parse the 24 h recording (the rate no reader can beat)
   max       `lotus replay-server --speed max` (its own process) over both days, across the
-            midnight, into the feed and score loops: messages/s end to end, the time the
-            24 h day took, every score step's wall and CPU time by hour of the day, the
-            daemon loops' RSS sampled every 2 s, peak RSS
+            midnight, into the feed and score loops, `--repeat` times (the median run by
+            the day's time is reported, every run's time beside it): messages/s end to
+            end, the time the 24 h day took (feed clock past midnight; its last windows
+            stored), every score step's wall and CPU time by hour of the day, both daemon
+            processes' RSS sampled every 2 s, peak RSS
   realtime  the 24 h day at --speed 1 for `--realtime-s` seconds: tick-to-signal latency
             (receipt of the oldest unscored line -> scored / -> envelope committed)
 Wall figures on a shared machine are inflated by others' work: CPU time and the load
@@ -274,6 +276,8 @@ def main() -> None:
     ap.add_argument("--phase")
     ap.add_argument("--speed", default="max")
     ap.add_argument("--skip-realtime", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="max-speed runs (the median run is reported, the range beside it)")
     ap.add_argument("--catchup-ms", type=int,
                     help="live.catchup_step_ms for the max-speed run (default: the settings')")
     ap.add_argument("--hours", type=int, default=24,
@@ -295,7 +299,15 @@ def main() -> None:
         print(json.dumps(res))
         return
     floor = _run("floor")
-    full = _run("live", "--speed", "max")
+    runs = []
+    for k in range(a.repeat):  # the machine's speed drifts by +-20 % between minutes
+        print(f"max-speed run {k + 1}/{a.repeat} ...", file=sys.stderr)
+        runs.append(_run("live", "--speed", "max"))
+    runs.sort(key=lambda r: r["day_scored_seconds"] or float("inf"))
+    full = runs[len(runs) // 2]  # the median run's figures
+    full["repeats"] = [{k: r[k] for k in ("day_seconds", "day_scored_seconds", "cpu_s",
+                                          "server_cpu_s", "loop_cpu_s", "load_start")}
+                       for r in runs]
     real = (None if a.skip_realtime else
             _run("live", "--speed", "1", "--realtime-s", str(a.realtime_s)))
     summary = {"floor": floor, "max": {k: v for k, v in full.items() if k != "rss"},
@@ -340,6 +352,9 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
           if real else "")
     la, lb = full["load_start"], full["load_end"]
     scored_s = full.get("day_scored_seconds")
+    reps = full.get("repeats") or [full]
+    rep_list = " / ".join(f"{r['day_scored_seconds']:.1f}" for r in reps)
+    met = sum(r["day_scored_seconds"] < 60 for r in reps)
     both = _both_rss(full)
     score_peak = full.get("score_peak_mb", float("nan"))
     late = [x for h, x in hours.items() if 4 <= int(h) < 24]
@@ -354,7 +369,8 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
         "the next day starts warm); flat (no growth with the hour); both at once peak at "
         f"{both:.0f} MB: the < 1 GB goal is " + ("met" if both < 1024 else "not met")
         if flat and sflat else f"peak {peak:.0f} MB")
-    day_verdict = ("met" if scored_s is not None and scored_s < 60 else "not met")
+    day_verdict = ("met" if scored_s is not None and scored_s < 60 else "not met") + (
+        f" in the median run; {met} of {len(reps)} runs under 60 s")
     day_cpu = total_cpu * 24 / 26  # the 24 h day's share of the 26 h replay
     fits = ("at the goal with no headroom" if busiest < 60 and day_cpu / 2 < 60 and day_cpu / 2 > 50
             else "within the goal" if busiest < 60 and day_cpu / 2 <= 50 else "over the goal")
@@ -372,7 +388,8 @@ themselves make about 2); the CPU seconds per process say whether the design fit
 | parse-only floor (gunzip + orjson of the 24 h file) | {fr:,.0f} lines/s ({floor['seconds']:.1f} s, {floor['cpu_s']:.1f} s CPU) |
 | replay --speed max -> feed loop (recording, validation, hub) + score process, 26 h across midnight | {mr:,.0f} msgs/s ({full['feed_seconds']:.0f} s wall, {full['messages']:,} messages) |
 | CPU for the 26 h: daemon loops' process / score process / replay server | {daemon_cpu:.0f} / {score_cpu:.0f} / {server_cpu:.0f} s (total {total_cpu:.0f} s) |
-| the 24 h day: the feed clock crossed midnight / the day's last windows stored | {day_s:.1f} s / {scored_s:.1f} s (goal < 60 s) |
+| the 24 h day: the feed clock crossed midnight / the day's last windows stored (median of {len(reps)} runs) | {day_s:.1f} s / {scored_s:.1f} s (goal < 60 s) |
+| the day's last windows stored, each run (sorted) | {rep_list} s |
 | score steps / windows / rows / posted | {full['steps']:,} / {full['windows']:,} / {full['rows']:,} / {full['posted']:,} |
 | RSS of the daemon loops at feed hour 1 / 2 / 4 / 8 / 12 / 16 / 20 / 24 / 25.5 | {rss} MB |
 | RSS of the score process at feed hour 1 / 2 / 4 / 8 / 12 / 16 / 20 / 24 / 25.5 | {srss} MB |
@@ -387,7 +404,7 @@ own thread, `time.thread_time`):
 {rows}
 
 Reading. 24 h day < 60 s: {day_verdict} ({scored_s:.1f} s until the day's last windows were
-stored, load average {la[0]:.1f} at the start, {lb[0]:.1f} at the end). By CPU: busiest process
+stored in the median run, load average {la[0]:.1f} at the start, {lb[0]:.1f} at the end). By CPU: busiest process
 {busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, about {day_cpu:.0f} s for the 24 h day, so
 at least {day_cpu / 2:.0f} s on two cores with perfect balance ({fits}).
 Bounded: a pass costs about {late_cpu:.1f} s CPU once the spans are full.

@@ -189,9 +189,12 @@ class ScoreProcess(Loop):
             while receiver.is_alive():
                 ev = self.sub.get(timeout=0.05)
                 events = ([ev] if ev else []) + self.sub.drain()
-                if events:
+                while events:  # a batch per message: one pickled batch in memory at a time
+                    k = next((i + 1 for i, e in enumerate(events) if e.kind == "batch"),
+                             len(events))
                     to_child.send([("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale)
-                                   for e in events])
+                                   for e in events[:k]])
+                    del events[:k]
                 if ctx.stopping() and not stop_sent:
                     to_child.send([("stop",)])
                     stop_sent = True
