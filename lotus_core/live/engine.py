@@ -139,8 +139,7 @@ class LiveDay:
             if ready is None or ready.first_line != self.lines + 1:
                 ready = extract_chunk(self.lines + 1, part)
             buf.add(self.asm.add(ready, [hash(x) for x in part]))
-            for line in part:
-                self.sha.update(line)
+            self.sha.update(b"".join(part))  # the digest of the lines one after another
             self.lines += len(part)
 
 
