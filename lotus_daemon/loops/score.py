@@ -82,8 +82,9 @@ class ScoreLoop(Loop):
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
         self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
-        self.days_done: dict[str, float] = {}  # day -> when its last windows were stored
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
+        self.days_done: dict[str, float] = {}
+        """Day -> when its last windows were stored (unix s), the newest three."""
         self._scored_at: float | None = None
         self._pace = 0.0  # feed seconds per wall second, over the last second or more
         self._pace_at: tuple[float, int | None] = (time.monotonic(), None)
