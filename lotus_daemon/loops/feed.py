@@ -32,7 +32,6 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidURI,
 )
-from websockets.frames import BINARY, CONT, PONG, TEXT
 
 from lotus_core.feed.extract import extract_chunk
 from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
@@ -41,6 +40,7 @@ from lotus_core.live.recorder import DayRecorder, live_feed_dir, utc_day
 from lotus_core.live.settings import FeedSettings
 from lotus_core.live.stale import StalePeriod, StaleTracker
 from lotus_daemon.loops.base import Loop, LoopContext
+from lotus_daemon.loops.feed_connection import FeedConnection
 from lotus_daemon.market import MarketHub
 
 log = logging.getLogger("lotus_daemon")
@@ -88,38 +88,6 @@ def stream_kind(key: tuple[Any, ...]) -> str:
 
 class _NoPong(Exception):
     pass
-
-
-class _FeedConnection(ClientConnection):
-    """websockets' client connection, each whole message appended to `inbox` as the
-    protocol parses it, for the session to drain in bulk: no future, queue and coroutine
-    switch per message (an eighth of the feed loop's CPU at replay speed). The inbox holds
-    at most one socket read: the session drains it before the event loop reads again."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.inbox: list[bytes] = []
-        self.arrived = asyncio.Event()
-        self._parts: list[bytes] = []
-
-    def process_event(self, event: Any) -> None:
-        if self.response is None:  # the handshake response
-            super().process_event(event)
-            return
-        op = event.opcode
-        if op is TEXT or op is BINARY or op is CONT:
-            self._parts.append(bytes(event.data))
-            if event.fin:  # a message: its frames joined (text or not, decoded leniently)
-                data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-                self._parts = []
-                self.inbox.append(data)  # decoded by `FeedLoop._on_frame`
-                self.arrived.set()
-        elif op is PONG:
-            self.acknowledge_pings(bytes(event.data))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self.arrived.set()
 
 
 class FeedLoop(Loop):
@@ -191,7 +159,7 @@ class FeedLoop(Loop):
             try:
                 async with connect(self.url, ping_interval=None, open_timeout=10,
                                    max_size=2**24, close_timeout=1,
-                                   create_connection=_FeedConnection) as ws:
+                                   create_connection=FeedConnection) as ws:
                     await self._session(ws, ctx)
             except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed, TimeoutError,
                     _NoPong) as exc:
@@ -205,7 +173,7 @@ class FeedLoop(Loop):
             while time.monotonic() < end and not ctx.stopping():
                 await asyncio.sleep(min(0.05, end - time.monotonic()))
 
-    async def _session(self, ws: _FeedConnection, ctx: LoopContext) -> None:
+    async def _session(self, ws: FeedConnection, ctx: LoopContext) -> None:
         self.connects += 1
         if self.connects > 1:
             self.resubscribes += 1
