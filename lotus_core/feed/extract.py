@@ -132,58 +132,92 @@ def extract_chunk(first_line: int, lines: list[bytes]) -> Chunk:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _extract(first_line, lines)
+        builder = ChunkBuilder(first_line)
+        add, bad, loads = builder.add_record, builder.bad_line, orjson.loads
+        for line in lines:  # `add_line`, inlined: the nightly chain's hot loop
+            try:
+                rec = loads(line)
+                recv = rec["recv_ts_ms"]
+                msg = rec["msg"]
+                if type(recv) is not int:
+                    raise TypeError
+            except (orjson.JSONDecodeError, TypeError, KeyError, IndexError) as exc:
+                bad(line, exc)
+                continue
+            add(recv, msg, line)
+        return builder.finish()
     finally:
         if enabled:
             gc.enable()
 
 
-def _extract(first_line: int, lines: list[bytes]) -> Chunk:  # noqa: C901 - one hot loop
-    n = len(lines)
-    recv_out = np.full(n, -1, dtype=np.int64)
-    kind = np.zeros(n, dtype=np.int8)
-    dead: list[tuple] = []
-    book_meta: list[tuple] = []
-    book_px: list[str] = []
-    book_sz: list[str] = []
-    trades: list[tuple] = []
-    bbo: list[tuple] = []
-    ctx: list[tuple] = []
-    candles: list[tuple] = []
-    loads = orjson.loads
-    book_append, px_extend, sz_extend = book_meta.append, book_px.extend, book_sz.extend
-    bbo_append, ctx_append, candle_append = bbo.append, ctx.append, candles.append
-    trades_extend = trades.extend
+class ChunkBuilder:
+    """A chunk built one line at a time: `extract_chunk` feeds it lines; the live feed loop,
+    which has already parsed each frame it records, hands it the record's parts
+    (`add_record`), so a live frame is decoded once. Both run `add_record`: one validation
+    code for the nightly chain and the live path."""
 
-    for i, line in enumerate(lines):
-        line_no = first_line + i
+    def __init__(self, first_line: int) -> None:
+        self.first_line = first_line
+        self.recv: list[int] = []
+        self.kind = bytearray()
+        self.dead: list[tuple] = []
+        self.book_meta: list[tuple] = []
+        self.book_px: list[str] = []
+        self.book_sz: list[str] = []
+        self.trades: list[tuple] = []
+        self.bbo: list[tuple] = []
+        self.ctx: list[tuple] = []
+        self.candles: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add_line(self, line: bytes) -> None:
+        """One recording line, decoded here."""
         try:
-            rec = loads(line)
+            rec = orjson.loads(line)
             recv = rec["recv_ts_ms"]
             msg = rec["msg"]
             if type(recv) is not int:
                 raise TypeError
-        except orjson.JSONDecodeError as exc:
-            if line.strip():
-                dead.append((line_no, None, None, None, "malformed_json", str(exc),
-                             excerpt(line)))
-            else:
-                kind[i] = TEXT  # a blank line: nothing lost, counted with text frames
-            continue
-        except (TypeError, KeyError, IndexError):
-            dead.append((line_no, None, None, None, "bad_record",
-                         'a line must be {"recv_ts_ms": <int>, "msg": <message>}', excerpt(line)))
-            continue
-        recv_out[i] = recv
+        except (orjson.JSONDecodeError, TypeError, KeyError, IndexError) as exc:
+            self.bad_line(line, exc)
+            return
+        self.add_record(recv, msg, line)
+
+    def bad_line(self, line: bytes, exc: Exception) -> None:
+        """A line that is not a record: not JSON (`orjson.JSONDecodeError`), or JSON that
+        is not {"recv_ts_ms": <int>, "msg": ...}."""
+        line_no = self.first_line + len(self.kind)
+        self.recv.append(-1)
+        if isinstance(exc, orjson.JSONDecodeError):
+            if not line.strip():
+                self.kind.append(TEXT)  # a blank line: nothing lost, counted with text frames
+                return
+            self.dead.append((line_no, None, None, None, "malformed_json", str(exc),
+                              excerpt(line)))
+        else:
+            self.dead.append((line_no, None, None, None, "bad_record",
+                              'a line must be {"recv_ts_ms": <int>, "msg": <message>}',
+                              excerpt(line)))
+        self.kind.append(BAD)
+
+    def add_record(self, recv: int, msg: object, line: bytes) -> None:  # noqa: C901
+        """The record `line` holds, already decoded: `recv` its recv_ts_ms (an int), `msg`
+        its message (a JSON value)."""
+        line_no = self.first_line + len(self.kind)
+        self.recv.append(recv)
         try:
-            channel = msg["channel"]
-            data = msg.get("data")
+            channel = msg["channel"]  # type: ignore[index]
+            data = msg.get("data")  # type: ignore[attr-defined]
             if channel == "bbo":
                 b, a = data["bbo"]
-                bbo_append((recv, data["coin"], data["time"],
-                            b["px"] if b is not None else _NAN, b["sz"] if b is not None else _NAN,
-                            a["px"] if a is not None else _NAN, a["sz"] if a is not None else _NAN,
-                            line_no))
+                self.bbo.append((recv, data["coin"], data["time"],
+                                 b["px"] if b is not None else _NAN,
+                                 b["sz"] if b is not None else _NAN,
+                                 a["px"] if a is not None else _NAN,
+                                 a["sz"] if a is not None else _NAN, line_no))
             elif channel == "l2Book":
                 coin = data["coin"]
                 t = data["time"]
@@ -195,51 +229,57 @@ def _extract(first_line: int, lines: list[bytes]) -> Chunk:  # noqa: C901 - one 
                     raise TypeError
                 frame_px = [*map(_px, bids), *map(_px, asks)]  # fails before any list grows
                 frame_sz = [*map(_sz, bids), *map(_sz, asks)]
-                px_extend(frame_px)
-                sz_extend(frame_sz)
-                book_append((recv, coin, t, data.get("fast") is True, nb, na, line_no))
+                self.book_px.extend(frame_px)
+                self.book_sz.extend(frame_sz)
+                self.book_meta.append((recv, coin, t, data.get("fast") is True, nb, na, line_no))
             elif channel == "trades":
                 rows = [(recv, tr["coin"], tr["time"], _SIDE[tr["side"]], tr["px"], tr["sz"],
                          tr["tid"], line_no) for tr in data]
                 if not rows:
                     raise TypeError
-                trades_extend(rows)
+                self.trades.extend(rows)
             elif channel == "activeAssetCtx":
                 c = data["ctx"]
                 mid, prem = c.get("midPx"), c.get("premium")
-                ctx_append((recv, data["coin"], c["funding"], c["openInterest"], c["oraclePx"],
-                            c["markPx"], _NAN if mid is None else mid,
-                            _NAN if prem is None else prem, line_no))
+                self.ctx.append((recv, data["coin"], c["funding"], c["openInterest"],
+                                 c["oraclePx"], c["markPx"], _NAN if mid is None else mid,
+                                 _NAN if prem is None else prem, line_no))
             elif channel == "candle":
-                candle_append((recv, data["s"], data["i"], data["t"], data["T"], data["o"],
-                               data["h"], data["l"], data["c"], data["v"], data["n"], line_no))
+                self.candles.append((recv, data["s"], data["i"], data["t"], data["T"],
+                                     data["o"], data["h"], data["l"], data["c"], data["v"],
+                                     data["n"], line_no))
             elif channel in CONTROL_CHANNELS:
-                kind[i] = CONTROL + CONTROL_CHANNELS.index(channel)
-                continue
+                self.kind.append(CONTROL + CONTROL_CHANNELS.index(channel))
+                return
             elif channel in IGNORED_CHANNELS:
-                kind[i] = IGNORED
-                continue
+                self.kind.append(IGNORED)
+                return
             else:
-                dead.append((line_no, recv, str(channel), None, "unknown_channel",
-                             f"channel {channel!r} is not one Lotus reads", excerpt(line)))
-                continue
-            kind[i] = DATA
+                self.dead.append((line_no, recv, str(channel), None, "unknown_channel",
+                                  f"channel {channel!r} is not one Lotus reads", excerpt(line)))
+                self.kind.append(BAD)
+                return
+            self.kind.append(DATA)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             if isinstance(msg, str):
-                kind[i] = TEXT
-                continue
+                self.kind.append(TEXT)
+                return
             reason, ch, coin, detail = explain(msg)
-            dead.append((line_no, recv, ch, coin, reason, detail, excerpt(line)))
+            self.dead.append((line_no, recv, ch, coin, reason, detail, excerpt(line)))
+            self.kind.append(BAD)
 
-    coins, intervals = _Codes(), _Codes()
-    tables = {
-        "books": _books(book_meta, book_px, book_sz, coins),
-        "trades": _trades(trades, coins),
-        "bbo": _bbo(bbo, coins),
-        "ctx": _ctx(ctx, coins),
-        "candles": _candles(candles, coins, intervals),
-    }
-    return Chunk(first_line, recv_out, kind, tables, coins.names, intervals.names, dead)
+    def finish(self) -> Chunk:
+        coins, intervals = _Codes(), _Codes()
+        tables = {
+            "books": _books(self.book_meta, self.book_px, self.book_sz, coins),
+            "trades": _trades(self.trades, coins),
+            "bbo": _bbo(self.bbo, coins),
+            "ctx": _ctx(self.ctx, coins),
+            "candles": _candles(self.candles, coins, intervals),
+        }
+        return Chunk(self.first_line, np.array(self.recv, dtype=np.int64),
+                     np.frombuffer(bytes(self.kind), dtype=np.int8).copy(), tables,
+                     coins.names, intervals.names, self.dead)
 
 
 def _scatter(out: np.ndarray, flat: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> None:

@@ -3,7 +3,8 @@
 One code path for the real venue and `lotus replay-server`: connect, subscribe to every
 configured channel and coin, read frames. Every frame is appended to the day's recording
 (`lotus_core.live.recorder`) and, every flush, the batch of lines is validated by the very
-code `raw_feed` runs (`lotus_core.feed.extract.extract_chunk`): its dead letters go to the
+code `raw_feed` runs (`lotus_core.feed.extract.ChunkBuilder`, fed each frame as it is
+parsed here, so a frame is decoded once): its dead letters go to the
 fabric's `feed_dead_letter` (source `live:<url>`), and the batch is published on the hub
 for the score loop. Books, trades, contexts and candles are published on the hub as they
 arrive. Pings every `ping_interval_s`; no pong (and no frame: a frame also proves the
@@ -33,7 +34,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.extract import ChunkBuilder
 from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_core.live.backoff import Backoff
 from lotus_core.live.recorder import DayRecorder, live_feed_dir, utc_day
@@ -118,11 +119,12 @@ class FeedLoop(Loop):
         self.last_error: str | None = None
         self.recorder: DayRecorder | None = None
         self._replay_ms: int | None = None
-        self._pre_clock: list[str | bytes] = []
+        self._pre_clock: list[tuple[str | bytes, Any]] = []
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
         self._day_lo = self._day_hi = 0
         self._batch_first = 1
+        self._builder = ChunkBuilder(1)
         self._unrecorded_lines = 0
         self._watching = False
         self._batch_t0 = 0.0
@@ -241,8 +243,8 @@ class FeedLoop(Loop):
             self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
         if raw.startswith(b'{"channel":"replayClock"'):
             self._replay_ms = int(orjson.loads(raw)["data"]["time"])
-            for held in self._pre_clock:
-                self._keep(self._replay_ms, held)
+            for held, held_msg in self._pre_clock:
+                self._keep(self._replay_ms, held, held_msg)
             self._pre_clock.clear()
             return
         text: str | bytes = raw
@@ -256,14 +258,14 @@ class FeedLoop(Loop):
                 msg = _NOT_JSON
         now = self.now_ms()
         if now is None:  # a replay's greeting and acks, before its clock's first tick
-            self._pre_clock.append(text)
+            self._pre_clock.append((text, msg))
             self._inspect(msg, None)
             return
-        self._keep(now, text, msg is not _NOT_JSON)
+        self._keep(now, text, msg)
         self._inspect(msg, now)
 
-    def _keep(self, now: int, text: str | bytes, is_json: bool = False) -> None:
-        line = record_line(now, text, is_json)
+    def _keep(self, now: int, text: str | bytes, msg: Any) -> None:
+        line = record_line(now, text, msg is not _NOT_JSON)
         if not self._day_lo <= now < self._day_hi:
             self._day_lo, self._day_hi, day = _day_range(now)
             if day != self._batch_day:
@@ -278,8 +280,13 @@ class FeedLoop(Loop):
             line_no = self._unrecorded_lines
         if not self._batch:
             self._batch_first = line_no
+            self._builder = ChunkBuilder(line_no)
             self._batch_t0 = time.perf_counter()
         self._batch.append(line)
+        if msg is _NOT_JSON:
+            self._builder.add_line(line)  # as raw_feed reads it: its own dead letter
+        else:
+            self._builder.add_record(now, msg, line)
         self.last_frame_ms = now
 
     def _inspect(self, msg: Any, now: int | None) -> None:
@@ -342,7 +349,7 @@ class FeedLoop(Loop):
             return
         lines, self._batch = self._batch, []
         first = self._batch_first
-        chunk = extract_chunk(first, lines)
+        chunk = self._builder.finish()
         if chunk.dead and self._fabric is not None:
             rows = [{"line_no": d[0], "recv_ts_ms": d[1], "channel": d[2], "coin": d[3],
                      "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]

@@ -95,7 +95,7 @@ def test_fast_path_delivers_what_the_library_would_whatever_the_chunking(seed):
     (Frame(TEXT, b"x" * (2**17 + 1)).serialize(mask=False), 1009),  # too big
     (Frame(TEXT, b"masked").serialize(mask=True), 1002),           # a server may not mask
     (bytes([0xC1, 0x01, 0x41]), 1002),                             # a reserved bit
-])
+], ids=["too-big", "masked", "reserved-bit"])
 def test_frames_the_fast_path_refuses_fail_the_connection_as_the_library_does(tail, code):
     data, messages, _ = _stream(random.Random(7), 20)
     got, error, _ = asyncio.run(_serve_raw(data, 7, tail))
