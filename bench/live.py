@@ -165,11 +165,18 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
         k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0, c0 = time.perf_counter(), _cpu()
         unix0 = time.time()
-        if limit_s is not None and isinstance(score, ScoreProcess):
-            # latency at 1x is a steady-state figure: let the score process start (spawn,
-            # imports: seconds, once per daemon start) before the first frame is received
+        start_s, score_start_cpu = None, 0.0
+        server_start_cpu = _proc_cpu(server.pid)  # its own start (imports), before the replay
+        if isinstance(score, ScoreProcess):
+            # the daemon is up before the replay starts, as a long-running daemon is: the
+            # score process's start (spawn, imports: seconds, once per daemon start) is
+            # reported on its own, not counted in the replay's time or CPU
             threads[1].start()
-            score.ready.wait(300)
+            if not score.ready.wait(300):
+                raise RuntimeError("the score process did not start within 300 s")
+            start_s = time.perf_counter() - t0
+            assert score.child_pid is not None
+            score_start_cpu = _proc_cpu(score.child_pid)
             t0, c0 = time.perf_counter(), _cpu()
             unix0 = time.time()
             threads[0].start()
@@ -215,8 +222,8 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the score process, reaped
         if isinstance(score, ScoreProcess):
             loop_cpu["score_process"] = (kids.ru_utime + kids.ru_stime
-                                         - k0.ru_utime - k0.ru_stime)
-        server_cpu = _proc_cpu(server.pid)
+                                         - k0.ru_utime - k0.ru_stime - score_start_cpu)
+        server_cpu = _proc_cpu(server.pid) - server_start_cpu
     finally:
         server.terminate()
         server.wait()
@@ -249,7 +256,8 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
             "day_scored_seconds": (score.days_done[first] - unix0
                                    if first in (score.days_done or {}) else None),
             "rss": rss, "score_rss": score_rss, "score_peak_mb": score_peak[0],
-            "load_start": load0, "load_end": os.getloadavg()}
+            "load_start": load0, "load_end": os.getloadavg(),
+            "daemon_start_s": start_s, "score_start_cpu_s": score_start_cpu}
 
 
 def _run(phase: str, *args: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from datetime import date
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -146,3 +147,47 @@ def test_text_frames_are_the_bytes_websockets_writes():
              '{"channel":"bbo","data":{"coin":"BTC"}}']
     want = b"".join(Frame(TEXT, t.encode()).serialize(mask=False) for t in texts)
     assert text_frames(texts) == want
+
+
+_ODD_HEADS = [
+    '{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]],"fast":true}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]],"fast":false}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","fast":true,"levels":[[],[]]}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","fast":false,"levels":[[],[]],"fast":true}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]],"fast": true}}',
+    '{"channel":"l2Book","data":{"coin":"BTC","levels":[[],[]]},"fast":true}',
+    '{"channel":"trades","data":{"coin":"BTC","px":"1"}}',
+    '{"channel":"bbo","data":[{"coin":"BTC","bbo":[null,null]}]}',
+    '{"channel":"trades","data":[{"coin":"ETH","px":"1"},{"coin":"BTC","px":"2"}]}',
+    '{"channel":"bbo","data":{"coin":"B\\"TC","time":1}}',
+    '{"channel":"activeAssetCtx","data":{"coin":"@107","ctx":{}}}',
+]
+
+
+def test_head_routing_is_the_parsed_frames_route(tmp_path):
+    """The server routes a frame by its head when it is laid out as the venue's: the same
+    subscription `route` finds in the parsed frame, on the real sample, a generated day
+    (fast and slow books) and odd layouts; anything else is parsed."""
+    import orjson
+
+    from lotus_core.feed.wire import route
+    from lotus_core.synth.generator import generate_day
+    from lotus_core.synth.spec import default_spec
+    from lotus_replay.source import head_route
+
+    feed = generate_day(tmp_path, date(2026, 1, 6), ["BTC", "ETH"], 3, default_spec(),
+                        hours=(0, 1))[0]
+    texts = list(_ODD_HEADS)
+    for path in (REAL_RECORDING, feed):
+        for line in gzip.decompress(path.read_bytes()).splitlines():
+            rec = split_record(line)
+            if rec is not None:
+                texts.append(rec[1])
+    by_head = 0
+    for text in texts:
+        got = head_route(text)
+        if got is not None:
+            by_head += 1
+            assert got == route(orjson.loads(text)), text[:200]
+    fast = sum(1 for t in texts if head_route(t) is not None and head_route(t)[-1] is True)
+    assert by_head > 0.9 * len(texts) and fast > 100
