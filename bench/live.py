@@ -327,6 +327,10 @@ def main() -> None:
         write_section("live", report(floor, full, real, a.realtime_s))
 
 
+def _num(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
 def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str:
     from lotus_core.feed.parse import day_bounds_ms
 
@@ -399,6 +403,7 @@ themselves make about 2); the CPU seconds per process say whether the design fit
 | parse-only floor (gunzip + orjson of the 24 h file) | {fr:,.0f} lines/s ({floor['seconds']:.1f} s, {floor['cpu_s']:.1f} s CPU) |
 | replay --speed max -> feed loop (recording, validation, hub) + score process, 26 h across midnight | {mr:,.0f} msgs/s ({full['feed_seconds']:.0f} s wall, {full['messages']:,} messages) |
 | CPU for the 26 h: daemon loops' process / score process / replay server | {daemon_cpu:.0f} / {score_cpu:.0f} / {server_cpu:.0f} s (total {total_cpu:.0f} s) |
+| daemon start, before the replay and not counted above (score process spawn + imports; server imports) | {_num(full.get('daemon_start_s')):.1f} s wall, {_num(full.get('score_start_cpu_s')):.1f} s CPU in the score process |
 | the 24 h day: the feed clock crossed midnight / the day's last windows stored (median of {len(reps)} runs) | {day_s:.1f} s / {scored_s:.1f} s (goal < 60 s) |
 | the day's last windows stored, each run (sorted) | {rep_list} s |
 | score steps / windows / rows / posted | {full['steps']:,} / {full['windows']:,} / {full['rows']:,} / {full['posted']:,} |
