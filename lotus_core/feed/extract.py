@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from lotus_core.feed.tables import MAX_LEVELS
 from lotus_core.feed.validate import explain
+from lotus_core.feed.wire import GREETING
 
 CONTROL_CHANNELS = ("subscriptionResponse", "pong", "error")
 IGNORED_CHANNELS = frozenset({"activeSpotAssetCtx"})
@@ -32,7 +33,7 @@ _sz = itemgetter("sz")
 # what each line turned out to be (per-line `kind` codes)
 BAD = 0          # refused here (a dead letter in `dead`)
 DATA = 1         # produced rows in a channel table
-TEXT = 2         # a plain-text frame
+TEXT = 2         # the venue's plain-text greeting, or a blank line
 CONTROL = 3      # + index into CONTROL_CHANNELS
 IGNORED = 6
 KIND_STATS = {TEXT: "text_frames", CONTROL: "subscriptionResponse_frames",
@@ -262,7 +263,13 @@ class ChunkBuilder:
             self.kind.append(DATA)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             if isinstance(msg, str):
-                self.kind.append(TEXT)
+                if msg == GREETING or not msg.strip():
+                    self.kind.append(TEXT)  # the venue's one plain-text frame
+                    return
+                self.dead.append((line_no, recv, None, None, "malformed_json",
+                                  "a text frame that is not JSON (the venue's only plain-text "
+                                  "frame is its greeting)", excerpt(line)))
+                self.kind.append(BAD)
                 return
             reason, ch, coin, detail = explain(msg)
             self.dead.append((line_no, recv, ch, coin, reason, detail, excerpt(line)))

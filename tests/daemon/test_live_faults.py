@@ -90,6 +90,7 @@ def test_faults_are_survived_and_unaffected_windows_equal_batch(tmp_path):
     assert reasons and reasons <= {"malformed_message", "unknown_channel", "malformed_l2Book",
                                    "malformed_trades", "malformed_json"}
     assert all(d["source"].startswith("live:ws://") for d in dead)
+    assert any(d["reason"] == "malformed_json" and "not json at all" in d["raw"] for d in dead)
 
     # before the first drop, coins the stall did not touch equal the batch chain
     batch_feed = parse_recording(path)

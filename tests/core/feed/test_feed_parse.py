@@ -87,6 +87,7 @@ def test_bad_lines_become_dead_letters_with_reasons(tmp_path):
     lines = [
         record(BOOK_T, _book(BOOK_T)),
         b"{not json",                                                   # malformed_json
+        record(BOOK_T, "not json at all {"),         # a text frame, not the greeting: the same
         json.dumps({"msg": _book(BOOK_T)}),                             # bad_record
         record(BOOK_T + 1, {"channel": "mystery", "data": {}}),         # unknown_channel
         record(BOOK_T + 2, {"channel": "l2Book", "data": {"coin": "BTC", "time": "x",
@@ -104,13 +105,15 @@ def test_bad_lines_become_dead_letters_with_reasons(tmp_path):
     ]
     feed = parse_recording(write_recording(tmp_path / f"{DAY}.jsonl.gz", lines))
     reasons = [d.reason for d in feed.dead]
-    assert reasons == ["malformed_json", "bad_record", "unknown_channel", "malformed_l2Book",
+    assert reasons == ["malformed_json", "malformed_json", "bad_record", "unknown_channel",
+                       "malformed_l2Book",
                        "crossed_book", "out_of_order", "malformed_l2Book", "duplicate_trades",
                        "malformed_trades", "duplicate_frame", "out_of_order", "outside_day"]
     assert all(d.detail and d.raw for d in feed.dead)
     assert feed.counts == {("l2Book", "BTC"): 2, ("trades", "BTC"): 1}
     assert len(feed.books) == 2 and len(feed.trades) == 1
-    assert "time must be an integer" in feed.dead[3].detail
+    assert "time must be an integer" in feed.dead[4].detail
+    assert "not JSON" in feed.dead[1].detail and feed.dead[1].raw.endswith('"not json at all {"}')
 
 
 def test_replayed_trades_inside_a_fresh_frame_are_dropped_not_dead(tmp_path):
