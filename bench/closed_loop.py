@@ -229,9 +229,11 @@ def _settings(home: Path, feed: Path) -> Any:
 
 @contextmanager
 def built_market(root: Path, spec: Any, seed: int, size: Size,
-                 selection: list[str] | None = LOOP_ASSETS) -> Iterator[tuple[Any, Any]]:
+                 selection: list[str] | None = LOOP_ASSETS, every_asset_last_day: bool = False
+                 ) -> Iterator[tuple[Any, Any]]:
     """Generate the market and materialise every day in order (the `selection`, None = every
-    asset); yields (settings, instance)."""
+    asset; `every_asset_last_day`: the last day with every asset); yields (settings,
+    instance)."""
     import dagster as dg
 
     from lotus_core.synth import generate_days
@@ -243,7 +245,8 @@ def built_market(root: Path, spec: Any, seed: int, size: Size,
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         for day in size.dates:
-            materialise(settings, instance, day, selection)
+            last = every_asset_last_day and day == size.dates[-1]
+            materialise(settings, instance, day, None if last else selection)
         yield settings, instance
 
 

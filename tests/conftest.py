@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from _pytest.nodeid import NodeId
 
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import mask_dsn, sqlite_url
@@ -23,7 +24,13 @@ DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 os.environ.setdefault("LOTUS_PARTITIONS_START", "2025-01-01")
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _deselect_soak(config, items)
+    _group_for_loadgroup(config, items)
+
+
+def _deselect_soak(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`soak` tests (~80 min of CPU for the family) run only when a -m expression names them
     (`make test-soak`); `make test` and a bare `pytest` deselect them (counted as
     "deselected" in the summary), so nothing in the default run is skipped."""
@@ -33,6 +40,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if soak:
         config.hook.pytest_deselected(items=soak)
         items[:] = [item for item in items if "soak" not in item.keywords]
+
+
+def _group_for_loadgroup(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` for pytest 9: pytest-xdist 3.8 marks a grouped test by appending
+    `@<group>` to `item._nodeid`, which pytest 9 no longer reads (a node's id is `item._id`),
+    so `xdist_group` tests were spread over workers and each worker rebuilt their module
+    fixtures. The same suffix, set where pytest 9 reads it."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
 
 
 def _with_database(dsn: str, dbname: str) -> str:

@@ -37,7 +37,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import default_spec, null_spec
 
-pytestmark = [pytest.mark.xdist_group("learning_loop"), pytest.mark.slow]
+pytestmark = pytest.mark.slow  # two independent builds: they may run on two workers at once
 
 SEED = 424242
 RATE = {"sweep_then_stall": 10.0}
@@ -49,9 +49,12 @@ DAYS = SIZE.dates
 
 
 def test_the_closed_loop_learns_improves_the_next_day_and_reruns_identically(tmp_path):
-    """One test, one build: the market is generated and materialised once, then judged."""
-    with built_market(tmp_path / "planted", SPEC, SEED, SIZE, selection=None) as (settings,
-                                                                                     instance):
+    """One test, one build: the market is generated and materialised once, then judged. The
+    learning nights run the assets upstream of the priors (the trading assets downstream of
+    them cannot change what is learned); the scored day runs every asset, and its re-run is
+    compared byte for byte."""
+    with built_market(tmp_path / "planted", SPEC, SEED, SIZE,
+                      every_asset_last_day=True) as (settings, instance):
         _learned_the_planted_context(settings)
         _next_day_with_priors_beats_the_same_day_without(settings, instance, tmp_path)
         _rerunning_the_newest_day_is_byte_identical(settings, instance)
