@@ -171,9 +171,6 @@ class ChunkBuilder:
         self.ctx: list[tuple] = []
         self.candles: list[tuple] = []
 
-    def __len__(self) -> int:
-        return len(self.kind)
-
     def add_line(self, line: bytes) -> None:
         """One recording line, decoded here."""
         try:

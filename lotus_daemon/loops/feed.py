@@ -123,7 +123,6 @@ class FeedLoop(Loop):
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
         self._day_lo = self._day_hi = 0
-        self._batch_first = 1
         self._builder = ChunkBuilder(1)
         self._unrecorded_lines = 0
         self._watching = False
@@ -279,7 +278,6 @@ class FeedLoop(Loop):
             self._unrecorded_lines += 1
             line_no = self._unrecorded_lines
         if not self._batch:
-            self._batch_first = line_no
             self._builder = ChunkBuilder(line_no)
             self._batch_t0 = time.perf_counter()
         self._batch.append(line)
@@ -348,8 +346,8 @@ class FeedLoop(Loop):
                 self.recorder.flush()
             return
         lines, self._batch = self._batch, []
-        first = self._batch_first
         chunk = self._builder.finish()
+        first = chunk.first_line
         if chunk.dead and self._fabric is not None:
             rows = [{"line_no": d[0], "recv_ts_ms": d[1], "channel": d[2], "coin": d[3],
                      "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]

@@ -38,7 +38,7 @@ def test_chunk_built_as_frames_arrive_is_the_extracted_chunk(tmp_path):
     for raw in _frames(tmp_path):
         loop._on_frame(raw)
     got = loop._builder.finish()
-    want = extract_chunk(loop._batch_first, loop._batch)
+    want = extract_chunk(loop._builder.first_line, loop._batch)
     assert len(loop._batch) > 15_000
     assert got.first_line == want.first_line
     np.testing.assert_array_equal(got.recv, want.recv)
