@@ -14,6 +14,17 @@ import pandas as pd
 from lotus_core.dsi.expert_spec import LabelParams
 
 SQRT_60 = float(np.sqrt(60.0))
+SCALE_FLOOR = 1e-3  # the per-frame scale's floor, bps
+Z_CLIP = 50.0  # ret, abs_ret and micro_z, in per-frame scales
+VOL_WINDOW = 900  # trailing mean of volume and of the trade count
+SPREAD_WINDOW = 600  # trailing median of the spread
+RANGE_WINDOW = 1800  # trailing median of the candle range
+DEPTH_CLIP = (0.01, 100.0)
+OUTLIER_CLIP = 5.0
+OI_CLIP = 10.0  # percent
+FUNDING_LAG = 60
+FUNDING_UNIT = 1e-5
+FUNDING_CLIP = 10.0
 
 
 def trailing(x: np.ndarray, window: int, how: str, min_periods: int = 1) -> np.ndarray:
@@ -55,26 +66,31 @@ def coin_features(f: pd.DataFrame, label: LabelParams) -> pd.DataFrame:
         "buy_vol", "sell_vol", "aggr_imb", "book_imb_5", "microprice_drift_bps",
         "sweep_flag", "size_outlier_count", "oi_delta", "funding", "range_bps")}
     ref = rv_ref(g["rv_bps"], label)
-    s1 = np.maximum(ref / SQRT_60, 1e-3)  # per-frame scale in bps; NaN in warm-up
+    s1 = np.maximum(ref / SQRT_60, SCALE_FLOOR)  # per-frame scale in bps; NaN in warm-up
     ret = _ratio(g["dpx_bps"], s1)
     vol = g["buy_vol"] + g["sell_vol"]
+    trades = g["trade_count"]
+    funding = g["funding"]
     out = {
-        "ret": np.clip(ret, -50, 50),
-        "abs_ret": np.clip(np.abs(ret), 0, 50),
-        "vol_rel": np.log1p(_ratio(vol, trailing(vol, 900, "mean"))),
-        "trades_rel": np.log1p(_ratio(g["trade_count"], trailing(g["trade_count"], 900, "mean"))),
-        "spread_rel": _log_ratio(g["spread_bps"], trailing(g["spread_bps"], 600, "median")),
-        "depth_rel": np.nan_to_num(np.log(np.clip(g["depth_5_rel"], 0.01, 100.0))),
+        "ret": np.clip(ret, -Z_CLIP, Z_CLIP),
+        "abs_ret": np.clip(np.abs(ret), 0, Z_CLIP),
+        "vol_rel": np.log1p(_ratio(vol, trailing(vol, VOL_WINDOW, "mean"))),
+        "trades_rel": np.log1p(_ratio(trades, trailing(trades, VOL_WINDOW, "mean"))),
+        "spread_rel": _log_ratio(g["spread_bps"],
+                                 trailing(g["spread_bps"], SPREAD_WINDOW, "median")),
+        "depth_rel": np.nan_to_num(np.log(np.clip(g["depth_5_rel"], *DEPTH_CLIP))),
         "cancel": np.log1p(g["cancel_rate"]),
         "aggr_imb": g["aggr_imb"],
         "book_imb": np.nan_to_num(g["book_imb_5"]),
-        "micro_z": np.clip(_ratio(g["microprice_drift_bps"], s1), -50, 50),
+        "micro_z": np.clip(_ratio(g["microprice_drift_bps"], s1), -Z_CLIP, Z_CLIP),
         "sweep": g["sweep_flag"],
-        "outliers": np.clip(g["size_outlier_count"], 0, 5),
-        "oi_pct": np.clip(np.nan_to_num(100.0 * g["oi_delta"]), -10, 10),
-        "funding_jump": np.clip(_ratio(g["funding"] - lag(g["funding"], 60), 1e-5), -10, 10),
+        "outliers": np.clip(g["size_outlier_count"], 0, OUTLIER_CLIP),
+        "oi_pct": np.clip(np.nan_to_num(100.0 * g["oi_delta"]), -OI_CLIP, OI_CLIP),
+        "funding_jump": np.clip(_ratio(funding - lag(funding, FUNDING_LAG), FUNDING_UNIT),
+                                -FUNDING_CLIP, FUNDING_CLIP),
         "rv_ratio": _log_ratio(g["rv_bps"], ref),
-        "range_rel": _log_ratio(g["range_bps"], trailing(g["range_bps"], 1800, "median")),
+        "range_rel": _log_ratio(g["range_bps"],
+                                trailing(g["range_bps"], RANGE_WINDOW, "median")),
     }
     return pd.DataFrame(out, index=f.index)
 
@@ -82,20 +98,20 @@ def coin_features(f: pd.DataFrame, label: LabelParams) -> pd.DataFrame:
 ANOMALY_FEATURES = ("abs_ret", "vol_rel", "trades_rel", "spread_rel", "depth_rel", "cancel",
                     "abs_aggr", "abs_book", "abs_micro", "sweep", "outliers", "abs_oi",
                     "abs_funding", "rv_ratio", "range_rel")
+ANOMALY_ABS = {"abs_aggr": "aggr_imb", "abs_book": "book_imb", "abs_micro": "micro_z",
+               "abs_oi": "oi_pct", "abs_funding": "funding_jump"}
+"""The anomaly columns that are |feature|."""
 
 
 def anomaly_matrix(feats: pd.DataFrame) -> np.ndarray:
     """Unsigned features: an anomaly is unusual in size, whatever its side."""
-    cols = {
-        "abs_aggr": np.abs(feats["aggr_imb"]), "abs_book": np.abs(feats["book_imb"]),
-        "abs_micro": np.abs(feats["micro_z"]), "abs_oi": np.abs(feats["oi_pct"]),
-        "abs_funding": np.abs(feats["funding_jump"]),
-    }
-    return np.column_stack([cols[c] if c in cols else feats[c] for c in ANOMALY_FEATURES])
+    return np.column_stack([np.abs(feats[ANOMALY_ABS[c]]) if c in ANOMALY_ABS else feats[c]
+                            for c in ANOMALY_FEATURES])
 
 
 SEQUENCE_BASE = ("abs_ret", "ret", "vol_rel", "spread_rel", "depth_rel", "aggr_imb", "book_imb",
                  "rv_ratio")
+SEQUENCE_MEANS = ("abs_ret", "vol_rel", "trades_rel")
 
 
 def sequence_matrix(feats: pd.DataFrame, lags: tuple[int, ...],
@@ -106,6 +122,6 @@ def sequence_matrix(feats: pd.DataFrame, lags: tuple[int, ...],
         x = feats[name].to_numpy()
         cols += [np.nan_to_num(lag(x, k)) for k in lags]
     for w in windows:
-        for name in ("abs_ret", "vol_rel", "trades_rel"):
+        for name in SEQUENCE_MEANS:
             cols.append(np.nan_to_num(trailing(feats[name].to_numpy(), w, "mean")))
     return np.column_stack(cols)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,10 @@ def _concat(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) -> dict[s
     if not b:
         return a
     return {k: np.concatenate([a[k], b[k]]) for k in b}
+
+
+def _rows(cols: dict[str, np.ndarray]) -> int:
+    return len(next(iter(cols.values()))) if cols else 0
 
 
 def _last_per_stream(keys: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -106,6 +111,9 @@ class StreamAssembler:
         self.carry: dict[str, dict[str, np.ndarray] | None] = {
             "books": None, "bbo": None, "candles": None}
         self.trade_keys = _KeySet()
+        self._nothing: dict[str, Any] = {}
+        """Per table, what a batch without new rows of it gives: no rows, its carry unchanged
+        (computed once by the full path, then reused)."""
 
     def _keep_lines(self, recv: np.ndarray, hashes: Sequence[int]) -> np.ndarray:
         keep = np.zeros(len(recv), dtype=bool)
@@ -143,11 +151,21 @@ class StreamAssembler:
     def add(self, chunk: Chunk, hashes: Sequence[int]) -> Parsed:
         keep_line = self._keep_lines(chunk.recv, hashes)
         found, stats = P._Dead(self.coins), Counter[str]()
-        return Parsed(self._books(self._cols(chunk, "books", keep_line), found, stats),
-                      self._trades(self._cols(chunk, "trades", keep_line), found, stats),
-                      self._bbo(self._cols(chunk, "bbo", keep_line), found, stats),
-                      self._ctx(self._cols(chunk, "ctx", keep_line), found),
-                      self._candles(self._cols(chunk, "candles", keep_line), found))
+        finish = {"books": lambda c: self._books(c, found, stats),
+                  "trades": lambda c: self._trades(c, found, stats),
+                  "bbo": lambda c: self._bbo(c, found, stats),
+                  "ctx": lambda c: self._ctx(c, found),
+                  "candles": lambda c: self._candles(c, found)}
+        out = {}
+        for name, fn in finish.items():
+            cols = self._cols(chunk, name, keep_line)
+            if _rows(cols) == 0 and name in self._nothing:
+                out[name] = self._nothing[name]  # a small batch touches one or two tables
+                continue
+            out[name] = fn(cols)
+            if _rows(cols) == 0:
+                self._nothing[name] = out[name]
+        return Parsed(**out)
 
     def _books(self, new: dict[str, np.ndarray], found: P._Dead, stats: Counter[str]
                ) -> BookFrames:

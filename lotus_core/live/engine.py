@@ -1,28 +1,22 @@
-"""Live scoring: the nightly chain's own functions, at a bounded cost per step.
+"""Live scoring: each MicroTape row, once final, through every stage of the nightly chain
+in its per-row streaming form (`lotus_core.live.chain.DayChain`).
 
-The streaming form (docs/live.md): every definition of the MicroTape, the DSI evidence,
-the detectors, the scores, the curators and publication is the batch function of
-`lotus_core`; what the live path adds is which rows each step feeds them, and the state
-it carries so that the answer is the nightly one:
+Every definition of the MicroTape, the DSI evidence, the detectors, the scores, the
+curators and publication is the nightly one: each stage's streaming form carries its
+state and is tested equal to its batch function (tests/core/live/test_stream_*.py), and
+the whole path is checked end to end by tests/daemon/test_live_parity.py (live ==
+`microtape_frames` / `signal_events`). What this module adds is the day around them:
 
 - lines are parsed once, by raw_feed's rules with their state carried
-  (`lotus_core.live.assemble.StreamAssembler`), into a buffer trimmed to the trailing
-  span each stage still reads, plus each stream's carry (`lotus_core.live.tail`);
-- the MicroTape of the new grid times is built from that buffer's trailing cut, with
-  the three rolling sums carried bit for bit (`lotus_core.live.tape.LiveTape`);
-- DSI and `score_day` re-run on the day's frames of the last `score_lookback_rows`
-  (`lotus_core.live.lookback`) and keep the windows of the new frames.
-
-So a step costs what the trailing spans hold (about 1 h of feed for the MicroTape, 3.7 h
-of frames for the scores), not what the day holds. Exactness rests on the batch chain's
-causality (the MicroTape's cut test, DSI's causality test, the detectors' trailing-window
-audit) and is checked end to end by tests/daemon/test_live_parity.py (live ==
-`microtape_frames` / `signal_events`) and stage by stage by tests/core/live.
+  (`lotus_core.live.assemble.StreamAssembler`), and handed to the day's chain;
+- a buffer (`lotus_core.live.tail.TailBuffer`) keeps only what a later reader needs: the
+  day's last `warm_span_ms` (the next day starts warm from it, as the nightly MicroTape
+  does) and, when a Trader listens, the feed rows behind its next market event;
+- a step costs its new rows' arithmetic, not a trailing span's re-run.
 
 A row is final once the clock has passed its grid time (rows with ts_ms < now); a window
-is emitted once, by id, in the step its frame became final. A new UTC day starts warm
-from the previous day's tail when the buffer (or the previous day's recording) holds it,
-as the nightly MicroTape does.
+is emitted once, by id, in the step its frame became final. A restarted daemon re-derives
+the day from its recording and emits only what it had not stored.
 """
 
 from __future__ import annotations
@@ -31,28 +25,26 @@ import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from lotus_core.curators.config import CouncilConfig, load_curators
-from lotus_core.dsi import annotate, fit_dsi, load_registry
+from lotus_core.curators.config import CouncilConfig
+from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.parse import day_bounds_ms, parse_recording
 from lotus_core.feed.recordings import recording_path
 from lotus_core.live.assemble import Parsed, StreamAssembler
-from lotus_core.live.lookback import score_lookback_rows
+from lotus_core.live.chain import DayChain
+from lotus_core.live.frames import bus_frame, events_frame, rows_frame
 from lotus_core.live.tail import TailBuffer
-from lotus_core.live.tape import LiveTape
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
-from lotus_core.signals.spec import enabled_specs
 from lotus_core.store.lake import Lake
 from lotus_core.trader.replay import market_events_between
 
@@ -100,23 +92,37 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
 
 @dataclass
 class Step:
-    """What one scoring pass found final and new."""
+    """What one step found final and new: MicroTape rows, signal_events rows and the Signal
+    Bus rows of new published windows, as dicts (built by the chain) and, on first use, as
+    frames with the nightly tables' columns and dtypes."""
 
     day: str
     now_ms: int
-    rows: pd.DataFrame                # new MicroTape rows (MICROTAPE_COLUMNS)
-    windows: pd.DataFrame             # new signal_events rows
-    bus: pd.DataFrame                 # the Signal Bus rows of new published windows
+    row_dicts: list[dict[str, Any]]
+    window_dicts: list[dict[str, Any]]
+    bus_dicts: list[dict[str, Any]]
     priors_ver: int
     market: list[tuple[int, Any]] = field(default_factory=list)
     """(position, event) of the Trader's market events that became final, in the nightly
     replay's order (`lotus_core.trader.replay.market_events`); only when asked for."""
 
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        return rows_frame(self.row_dicts)
+
+    @cached_property
+    def windows(self) -> pd.DataFrame:
+        return events_frame(self.window_dicts)
+
+    @cached_property
+    def bus(self) -> pd.DataFrame:
+        return bus_frame(self.bus_dicts)
+
 
 @dataclass
 class LiveDay:
-    """One UTC day's lines so far: parsed once (raw_feed's rules, carried state) into the
-    engine's buffer; the day's running sha256 and line count."""
+    """One UTC day's lines so far: parsed once (raw_feed's rules, carried state); the day's
+    running sha256 and line count."""
 
     day: str
     asm: StreamAssembler
@@ -129,8 +135,8 @@ class LiveDay:
         the curators refuse to publish without a data fingerprint)."""
         return "sha256:" + self.sha.hexdigest()
 
-    def add_lines(self, lines: list[bytes], buf: TailBuffer, chunk: Chunk | None = None
-                  ) -> None:
+    def add_lines(self, lines: list[bytes], sink: Callable[[Parsed], None],
+                  chunk: Chunk | None = None) -> None:
         """`chunk`: these very lines already extracted (the feed loop validates each batch
         with `extract_chunk` before publishing it), so they are decoded once."""
         for k in range(0, len(lines), _HEAD_CHUNK):
@@ -138,7 +144,7 @@ class LiveDay:
             ready = chunk if chunk is not None and len(part) == len(lines) else None
             if ready is None or ready.first_line != self.lines + 1:
                 ready = extract_chunk(self.lines + 1, part)
-            buf.add(self.asm.add(ready, [hash(x) for x in part]))
+            sink(self.asm.add(ready, [hash(x) for x in part]))
             self.sha.update(b"".join(part))  # the digest of the lines one after another
             self.lines += len(part)
 
@@ -171,20 +177,17 @@ class LiveEngine:
         self.priors: ActivePriors = NO_PRIORS
         self.day: LiveDay | None = None
         self.ctx: NightContext | None = None
+        self.chain: DayChain | None = None
         self.buf = TailBuffer()
-        self.tape: LiveTape | None = None
-        self.frames = pd.DataFrame()      # the day's final rows still read by the scores
+        self.input_start = 0
+        self.frames = pd.DataFrame()      # final rows the Trader's next events still read
         self.emitted_ts: dict[str, int] = {}
         self.emitted_windows: set[str] = set()
-        self._window_ts: dict[str, int] = {}
         self.last_now: int | None = None
         self.emitted_for = emitted
         self.trader_events = False        # also emit the Trader's market events (Step.market)
         self._market_until: int | None = None
         self._market_count = 0
-        rows = score_lookback_rows(scoring or load_scoring(), council or load_curators(),
-                                   enabled_specs(detectors), load_registry(), params.cadence_ms)
-        self.score_span_ms = rows * params.cadence_ms
 
     def add(self, day: str, first_line: int, lines: list[bytes], chunk: Chunk | None = None
             ) -> Step | None:
@@ -199,8 +202,19 @@ class LiveEngine:
             self._start_day(day, first_line)
         assert self.day is not None
         skip = self.day.lines + 1 - first_line  # lines the warm-up already read
-        self.day.add_lines(lines[max(0, skip):], self.buf, chunk if skip == 0 else None)
+        self.day.add_lines(lines[max(0, skip):], self._take, chunk if skip == 0 else None)
         return done
+
+    def _take(self, parsed: Parsed) -> None:
+        assert self.chain is not None and self.day is not None
+        self.chain.add(parsed)
+        if self.trader_events or _last_recv(parsed) >= self._keep_from():
+            self.buf.add(parsed)  # only what a later reader needs (module docstring)
+
+    def _keep_from(self) -> int:
+        """Receive time from which the next day's warm start reads this day's feed."""
+        assert self.day is not None
+        return day_bounds_ms(self.day.day)[1] - warm_span_ms(self.params)
 
     def _input_start(self, day: str) -> int:
         """Where the day's MicroTape input begins: the previous day's last warm_span_ms when
@@ -223,10 +237,17 @@ class LiveEngine:
     def _start_day(self, day: str, first_line: int) -> None:
         self.day = LiveDay(day, StreamAssembler(day))
         self.ctx = self.context_for(day)
-        self.tape = LiveTape(day, self.params, self._input_start(day))
+        self.input_start = self._input_start(day)
+        start = day_bounds_ms(day)[0]
+        self.chain = DayChain(day, self.params, self.input_start, self.ctx, self.priors,
+                              self.day.fingerprint, detectors=self.detectors,
+                              scoring=self.scoring, council=self.council)
+        if self.input_start < start:  # warm: the previous day's tail, as the nightly reads it
+            warm = self.buf.feed(day, self.input_start, start)
+            self.chain.add(Parsed(warm.books, warm.trades, warm.bbo, warm.ctx, warm.candles))
         self.frames = pd.DataFrame()
         self.emitted_ts = {}
-        self.emitted_windows, self._window_ts = set(), {}
+        self.emitted_windows = set()
         self._market_until, self._market_count = None, 0
         if self.emitted_for is not None:
             self.mark_emitted(*self.emitted_for(day))
@@ -241,9 +262,10 @@ class LiveEngine:
                                                   strict=False)]
                         if not head:
                             break
-                        self.day.add_lines(head, self.buf)
+                        self.day.add_lines(head, self._take)
                         self.day.warm += len(head)
                         rest -= len(head)
+                        self._trim()
 
     def finish_recorded_day(self, day: str) -> Step | None:
         """Score a whole recorded day from its file (a day the daemon recorded but did not
@@ -258,77 +280,57 @@ class LiveEngine:
             self.emitted_ts[coin] = max(ts, self.emitted_ts.get(coin, ts))
         self.emitted_windows |= window_ids
 
+    def set_priors(self, priors: ActivePriors) -> None:
+        self.priors = priors
+        if self.chain is not None:
+            self.chain.set_priors(priors)
+
     def step(self, now_ms: int) -> Step | None:
         """The rows and windows that became final (< now_ms) since the last step."""
-        if self.day is None or self.ctx is None or self.tape is None:
+        if self.day is None or self.chain is None:
             return None
         self.last_now = now_ms
-        rows = self.tape.step(self.buf, now_ms)
-        if len(rows):
-            last = rows["coin"].astype(str).map(self.emitted_ts).fillna(-1).to_numpy()
-            rows = rows.loc[rows["ts_ms"].to_numpy() > last].reset_index(drop=True)
-        new_rows = rows
-        for coin, ts in new_rows.groupby("coin", observed=True)["ts_ms"].max().items():
-            self.emitted_ts[str(coin)] = int(ts)
-        if len(new_rows):
-            self.frames = (new_rows if len(self.frames) == 0 else pd.concat(
-                [self.frames, new_rows], ignore_index=True).sort_values(
-                    ["coin", "ts_ms"], kind="stable", ignore_index=True))
-        market = self._market(now_ms) if self.trader_events else []
-        ev, bus = self._score(new_rows)
+        out = self.chain.advance(now_ms)
+        rows = []
+        for row in out.rows:
+            coin, ts = row["coin"], row["ts_ms"]
+            if ts > self.emitted_ts.get(coin, -1):
+                self.emitted_ts[coin] = ts
+                rows.append(row)
+        windows, ids = [], set()
+        for ev in out.windows:
+            if ev["window_id"] not in self.emitted_windows:
+                windows.append(ev)
+                ids.add(ev["window_id"])
+        self.emitted_windows |= ids
+        bus = [b for b in out.bus if b["window_id"] in ids]
+        step = Step(self.day.day, now_ms, rows, windows, bus, self.priors.version)
+        if self.trader_events:
+            if rows:
+                self.frames = (step.rows if len(self.frames) == 0 else pd.concat(
+                    [self.frames, step.rows], ignore_index=True).sort_values(
+                        ["coin", "ts_ms"], kind="stable", ignore_index=True))
+            step.market = self._market(now_ms)
         self._trim()
-        return Step(self.day.day, now_ms, new_rows, ev, bus, self.priors.version, market)
-
-    def _score(self, new_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """DSI and score_day over the frames of the last `score_span_ms` before the new
-        ones; the windows of the new frames (each once)."""
-        assert self.day is not None and self.ctx is not None
-        empty = pd.DataFrame()
-        if len(new_rows) == 0:
-            return empty, empty
-        first = new_rows.groupby("coin", observed=True)["ts_ms"].min()
-        day_start = day_bounds_ms(self.day.day)[0]
-        cut = max(day_start, int(first.min()) - self.score_span_ms)
-        ts = self.frames["ts_ms"].to_numpy()
-        frames = self.frames.loc[ts >= cut].reset_index(drop=True)
-        dsi = annotate(frames, self.ctx.dsi_model).annotations
-        result = score_day(frames, self.day.day, fingerprint=self.day.fingerprint(),
-                           history=self.ctx.history,
-                           dsi=dsi, priors=self.priors, audit=self.ctx.audit,
-                           detectors=self.detectors, scoring=self.scoring,
-                           council=self.council, evaluate=False)
-        ev = result.events
-        since = ev["coin"].astype(str).map({str(k): int(v) for k, v in first.items()})
-        fresh = (ev["ts_ms"].to_numpy() >= since.fillna(np.iinfo(np.int64).max).to_numpy()) & (
-            ~ev["window_id"].isin(self.emitted_windows).to_numpy())
-        ev = ev.loc[fresh].reset_index(drop=True)
-        self.emitted_windows |= set(ev["window_id"])
-        self._window_ts.update(zip(ev["window_id"], ev["ts_ms"].astype(int), strict=True))
-        bus = result.bus.loc[result.bus["window_id"].isin(set(ev["window_id"]))]
-        return ev, bus.reset_index(drop=True)
+        return step
 
     def _trim(self) -> None:
-        """Forget what no later step reads: feed rows before the tape's low water mark
-        (and the Trader's next event), frames before the next scoring cut."""
-        assert self.day is not None and self.tape is not None
+        """Forget what no later step reads: feed rows before the day's last warm_span_ms
+        (and the Trader's next event), final rows before the Trader's next event."""
+        assert self.day is not None
         if self.trader_events and self._market_until is None:
             return  # the Trader's first hand-out numbers the day's events from its start
-        cuts = self.tape.low_water()
+        keep = self._keep_from()
+        if not self.trader_events and not self.buf.rows():
+            return
         if self.trader_events and self._market_until is not None:
-            cuts = {c: min(t, self._market_until) for c, t in cuts.items()}
-        self.buf.trim(cuts, self.params, self.tape.input_start)
-        if len(self.frames):
-            keep_from = (self.frames["coin"].map(self.emitted_ts).fillna(0).to_numpy(
-                dtype=np.float64) - self.score_span_ms)
-            if self.trader_events and self._market_until is not None:
-                keep_from = np.minimum(keep_from, self._market_until)
-            self.frames = self.frames.loc[self.frames["ts_ms"].to_numpy() >= keep_from
-                                          ].reset_index(drop=True)
-        if len(self._window_ts) > 10_000:
-            oldest = min(self.emitted_ts.values(), default=0) - self.score_span_ms
-            for w in [w for w, t in self._window_ts.items() if t < oldest]:
-                del self._window_ts[w]
-                self.emitted_windows.discard(w)
+            keep = min(keep, self._market_until)
+        self.buf.trim(keep)
+        if self.trader_events and self._market_until is not None and len(self.frames):
+            self.frames = self.frames.loc[self.frames["ts_ms"].to_numpy()
+                                          >= self._market_until].reset_index(drop=True)
+        if len(self.emitted_windows) > 200_000:  # ids of windows long past: never again
+            self.emitted_windows = set()
 
     def _market(self, now_ms: int) -> list[tuple[int, Any]]:
         """The Trader's market events that became final since the last step: the same
@@ -358,6 +360,15 @@ class LiveEngine:
         return [(base + k + 1, e) for k, e in enumerate(events)]
 
 
+def _last_recv(parsed: Parsed) -> int:
+    """The newest receive time of a batch's accepted rows (-1: none)."""
+    last = -1
+    for df in (parsed.books.meta, parsed.trades, parsed.bbo, parsed.ctx, parsed.candles):
+        if len(df):
+            last = max(last, int(df["recv_ts_ms"].iloc[-1]))
+    return last
+
+
 def market_base(day: str) -> int:
     """Positions of a day's market events start after this (days since 1970 x 1e10), so
     they increase across midnight."""
@@ -368,5 +379,6 @@ def replace_priors(engine: LiveEngine, priors: ActivePriors) -> bool:
     """Swap the active priors (a new nightly version or a rollback); True if it changed."""
     if priors.version == engine.priors.version and priors == engine.priors:
         return False
-    engine.priors = dataclasses.replace(priors) if dataclasses.is_dataclass(priors) else priors
+    engine.set_priors(dataclasses.replace(priors) if dataclasses.is_dataclass(priors)
+                      else priors)
     return True

@@ -27,6 +27,7 @@ def quote_stream(inp: CoinInputs) -> dict[str, np.ndarray]:
 
     Ties on recv_ts_ms are broken by venue time, then bbo after l2Book, so the merge is
     deterministic; the venue clock only orders quotes already known, it never admits one.
+    `source` is 0 for an l2Book quote, 1 for a bbo (the streaming tape breaks ties with it).
     """
     b, q = inp.books, inp.bbo
     book_ok = (b.n_bid > 0) & (b.n_ask > 0)
@@ -41,6 +42,7 @@ def quote_stream(inp: CoinInputs) -> dict[str, np.ndarray]:
     }
     merged = {k: np.concatenate(v) for k, v in parts.items()}
     source = np.concatenate([np.zeros(book_ok.sum(), np.int8), np.ones(bbo_ok.sum(), np.int8)])
+    merged["source"] = source
     order = np.lexsort((source, merged["time"], merged["recv"]))
     return {k: v[order] for k, v in merged.items()}
 

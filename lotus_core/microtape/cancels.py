@@ -86,6 +86,39 @@ def _removed(
     return removed, np.nansum(p_sz, axis=1)
 
 
+def pair_removals(
+    bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
+    n_bid: np.ndarray, n_ask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per consecutive pair of one stream's frames ((n, levels) matrices): size removed from
+    the bid and from the ask, and P's total visible size. The row sums run over `levels`
+    columns, so their last bits depend on it (the batch passes the stream's widest frame)."""
+    levels = bid_px.shape[1]
+    keys, span = price_keys(np.concatenate([bid_px, ask_px], axis=1))
+    if (len(bid_px) - 1) * span >= _MAX_KEY:  # pragma: no cover - needs ~1e12 ticks per day
+        raise ValueError("price range too wide for integer price keys")
+    rm_bid, d_bid = _removed(keys[:, :levels], span, bid_px, bid_sz, n_bid, True)
+    rm_ask, d_ask = _removed(keys[:, levels:], span, ask_px, ask_sz, n_ask, False)
+    return rm_bid, rm_ask, d_bid + d_ask
+
+
+def pair_rate(
+    rm_bid: float, rm_ask: float, hit_bid: float, lift_ask: float, depth: float, eps: float
+) -> float:
+    """One pair's cancel rate: `pair_cancel_rates`' arithmetic on Python floats (the
+    streaming tape's form, lotus_core.microtape.stream)."""
+    c_bid = rm_bid - hit_bid
+    c_bid = c_bid if c_bid > 0.0 or c_bid != c_bid else 0.0
+    c_ask = rm_ask - lift_ask
+    c_ask = c_ask if c_ask > 0.0 or c_ask != c_ask else 0.0
+    noise = eps * depth
+    if c_bid <= noise:
+        c_bid = 0.0
+    if c_ask <= noise:
+        c_ask = 0.0
+    return (c_bid + c_ask) / depth if depth > 0 else 0.0
+
+
 def pair_cancel_rates(
     books: Books, stream: np.ndarray, trades: dict[str, np.ndarray], eps: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -94,13 +127,9 @@ def pair_cancel_rates(
     if len(idx) < 2:
         return np.empty(0, np.int64), np.empty(0)
     levels = int(max(books.n_bid[idx].max(), books.n_ask[idx].max(), 1))
-    bid_px, bid_sz = books.bid_px[idx, :levels], books.bid_sz[idx, :levels]
-    ask_px, ask_sz = books.ask_px[idx, :levels], books.ask_sz[idx, :levels]
-    keys, span = price_keys(np.concatenate([bid_px, ask_px], axis=1))
-    if (len(idx) - 1) * span >= _MAX_KEY:  # pragma: no cover - needs ~1e12 ticks per day
-        raise ValueError("price range too wide for integer price keys")
-    rm_bid, d_bid = _removed(keys[:, :levels], span, bid_px, bid_sz, books.n_bid[idx], True)
-    rm_ask, d_ask = _removed(keys[:, levels:], span, ask_px, ask_sz, books.n_ask[idx], False)
+    rm_bid, rm_ask, depth = pair_removals(
+        books.bid_px[idx, :levels], books.bid_sz[idx, :levels], books.ask_px[idx, :levels],
+        books.ask_sz[idx, :levels], books.n_bid[idx], books.n_ask[idx])
 
     recv = books.recv[idx]
     r0, r1 = recv[:-1], recv[1:]
@@ -114,7 +143,6 @@ def pair_cancel_rates(
     hit_bid = bin_sum(pair, sells, m)
     lift_ask = bin_sum(pair, buys, m)
 
-    depth = d_bid + d_ask
     c_bid = np.maximum(rm_bid - hit_bid, 0.0)
     c_ask = np.maximum(rm_ask - lift_ask, 0.0)
     noise = eps * depth

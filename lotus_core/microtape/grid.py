@@ -8,6 +8,9 @@ result, bit for bit — the property the no-look-ahead test checks.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections import deque
+
 import numpy as np
 import pandas as pd
 
@@ -138,3 +141,31 @@ class RollingSum:
         push = self.push
         return np.fromiter((push(v) for v in np.asarray(values, np.float64).tolist()),
                            np.float64, len(values))
+
+
+class RollingMedian:
+    """`rolling_median` one grid point at a time: the window's non-NaN values kept sorted
+    (bisect), so a point costs O(log w) compares and one short memmove. A median is a
+    selection, not a sum, so it equals pandas' skiplist value exactly (the mean of the two
+    middle values for an even count); tests/core/live/test_stream_tape.py checks it."""
+
+    def __init__(self, window: int, min_periods: int) -> None:
+        self.window, self.min_periods = window, max(min_periods, 1)
+        self.values: deque[float] = deque()
+        self.sorted: list[float] = []
+
+    def push(self, value: float) -> float:
+        """Append the next point; the trailing median at it (NaN below `min_periods`)."""
+        values, ordered = self.values, self.sorted
+        if len(values) == self.window:
+            old = values.popleft()
+            if old == old:
+                del ordered[bisect_left(ordered, old)]
+        values.append(value)
+        if value == value:
+            insort(ordered, value)
+        n = len(ordered)
+        if n < self.min_periods:
+            return float("nan")
+        h = n >> 1
+        return ordered[h] if n & 1 else (ordered[h - 1] + ordered[h]) / 2

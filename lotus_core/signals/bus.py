@@ -8,6 +8,8 @@ envelopes, so both sides must read the same contract.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,8 @@ SCHEMA_VER = "sigbus-1.0.0"
 GATES = ("kr_hbar", "kr_theta", "kr_delta_phi", "ms_kairos", "ms_entrain_r", "ms_asym_score",
          "mx_evidence", "mx_confirm", "propensity", "paper")
 CARD_DIR = "detector_cards"
+# canonical JSON text: json.dumps(..., sort_keys=True, separators=(",", ":")), built once
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 class SigbusError(ValueError):
@@ -42,30 +46,41 @@ def card_ref(detector_id: str) -> str:
     return f"{CARD_DIR}/{detector_id}.md"
 
 
+def iso_ms_one(ts_ms: int) -> str:
+    """`iso_ms` of one time (the live stream's scalar form)."""
+    seconds, ms = divmod(int(ts_ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def sigbus_payload(row: Mapping[str, Any], asof_ts: str, history_window: str,
+                   fingerprint: str) -> str:
+    """The validated sigbus payload of one published signal_events row, as canonical JSON."""
+    payload = {
+        "schema_ver": SCHEMA_VER,
+        "asof_ts": asof_ts,
+        "detector_id": row["detector_id"],
+        "symbol": row["coin"],
+        "horizon": f"{int(row['horizon_s'])}s",
+        "signal": float(row["signal"]),
+        "det_sigma": float(row["det_sigma"]),
+        "curated_sigma": float(row["curated_sigma"]),
+        "eligibility": {"publish": True, "vetoes": json.loads(row["vetoes"]),
+                        "gates": {g: float(row[g]) for g in GATES}},
+        "provenance": {"window": history_window, "recipe_hash": row["recipe_hash"],
+                       "data_fingerprint": fingerprint},
+        "card_ref": card_ref(row["detector_id"]),
+    }
+    validate_sigbus(payload)
+    return _CANONICAL.encode(payload)
+
+
 def bus_rows(events: pd.DataFrame, history_window: str, fingerprint: str) -> pd.DataFrame:
     """One row per published window: window_id, ts_ms, coin, detector_id, paper, propensity
     and its validated sigbus payload (canonical JSON text)."""
     pub = events[events["published"]].reset_index(drop=True)
     asof = iso_ms(pub["ts_ms"].to_numpy())
-    payloads = []
-    for i, row in enumerate(pub.itertuples(index=False)):
-        gates = {g: float(getattr(row, g)) for g in GATES}
-        payload = {
-            "schema_ver": SCHEMA_VER,
-            "asof_ts": asof[i],
-            "detector_id": row.detector_id,
-            "symbol": row.coin,
-            "horizon": f"{int(row.horizon_s)}s",
-            "signal": float(row.signal),
-            "det_sigma": float(row.det_sigma),
-            "curated_sigma": float(row.curated_sigma),
-            "eligibility": {"publish": True, "vetoes": json.loads(row.vetoes), "gates": gates},
-            "provenance": {"window": history_window, "recipe_hash": row.recipe_hash,
-                           "data_fingerprint": fingerprint},
-            "card_ref": card_ref(row.detector_id),
-        }
-        validate_sigbus(payload)
-        payloads.append(json.dumps(payload, sort_keys=True, separators=(",", ":")))
+    payloads = [sigbus_payload(row, asof[i], history_window, fingerprint)
+                for i, row in enumerate(pub.to_dict(orient="records"))]
     return pd.DataFrame({
         "window_id": pub["window_id"].astype(str),
         "ts_ms": pub["ts_ms"].astype(np.int64),

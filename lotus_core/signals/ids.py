@@ -1,4 +1,5 @@
-"""Deterministic, vectorised window ids and per-window random draws.
+"""Deterministic, vectorised window ids and per-window random draws (with scalar forms of
+the draw for the live stream).
 
 A window is identified by (coin, detector_id, ts_ms). Its id is a ULID whose time part is
 ts_ms and whose 80 "random" bits are a hash of the three, so ids sort by time, are stable
@@ -15,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 _CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
+M1, M2, M3 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_MASK64 = (1 << 64) - 1
+_M1, _M2, _M3 = np.uint64(M1), np.uint64(M2), np.uint64(M3)
+_U53 = 1.0 / 9007199254740992.0  # 2**-53: 53 hash bits -> U[0, 1)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -62,8 +64,54 @@ def window_ids(coin: pd.Series, detector_id: pd.Series, ts_ms: pd.Series) -> np.
 
 def uniform_draws(key: np.ndarray, seed: int, day: str) -> np.ndarray:
     """A U[0, 1) draw per window key, fixed by (seed, day, window)."""
+    bits = splitmix64(key.astype(np.uint64) ^ np.uint64(draw_mix(seed, day))) >> np.uint64(11)
+    return bits.astype(np.float64) * _U53
+
+
+# Scalar forms of the same hashes, for the live stream (one window at a time, no numpy):
+# Python ints masked to 64 bits wrap exactly like the uint64 arrays above.
+
+
+def splitmix64_int(x: int) -> int:
+    """splitmix64 on one Python int (taken mod 2**64)."""
+    z = (x + M1) & _MASK64
+    z = ((z ^ (z >> 30)) * M2) & _MASK64
+    z = ((z ^ (z >> 27)) * M3) & _MASK64
+    return z ^ (z >> 31)
+
+
+def draw_mix(seed: int, day: str) -> int:
+    """The (seed, day) half of every exploration draw of `day`."""
     ordinal = pd.Timestamp(day).toordinal()
-    mix = splitmix64(np.array([(seed & 0xFFFFFFFF) << 32 | (ordinal & 0xFFFFFFFF)],
-                              dtype=np.uint64))[0]
-    bits = splitmix64(key.astype(np.uint64) ^ mix) >> np.uint64(11)
-    return bits.astype(np.float64) * (1.0 / 9007199254740992.0)
+    return splitmix64_int((seed & 0xFFFFFFFF) << 32 | (ordinal & 0xFFFFFFFF))
+
+
+def pair_key(coin: str, detector_id: str) -> int:
+    """splitmix64 of the (coin, detector_id) crc pair: the ts-free half of `window_key`."""
+    pair = (zlib.crc32(str(coin).encode()) << 32) | zlib.crc32(str(detector_id).encode())
+    return splitmix64_int(pair)
+
+
+def window_key_one(pair: int, ts_ms: int) -> int:
+    """`window_key` of one window, from its `pair_key`."""
+    return splitmix64_int(pair ^ (int(ts_ms) & _MASK64))
+
+
+def uniform_draw(key: int, mix: int) -> float:
+    """`uniform_draws` of one window key, with `mix = draw_mix(seed, day)`."""
+    return (splitmix64_int(key ^ mix) >> 11) * _U53
+
+
+_PAIRS = [a + b for a in _CROCKFORD.tobytes().decode() for b in _CROCKFORD.tobytes().decode()]
+_SHIFTS = tuple(range(120, -1, -10))  # 13 groups of 10 bits = 26 base32 characters
+
+
+def window_id_one(pair: int, ts_ms: int) -> str:
+    """`window_ids` of one window, from its `pair_key` (the per-row detector stream): 50
+    bits of ts_ms and two 40-bit hashes, two Crockford characters per 10 bits."""
+    ts = int(ts_ms) & _MASK64
+    key = window_key_one(pair, ts)
+    r1 = splitmix64_int(key ^ 0x5157) >> 24
+    r2 = splitmix64_int(key ^ 0x0A11) >> 24
+    bits = ((ts & ((1 << 50) - 1)) << 80) | (r1 << 40) | r2
+    return "".join([_PAIRS[(bits >> s) & 1023] for s in _SHIFTS])

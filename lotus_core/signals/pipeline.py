@@ -120,6 +120,45 @@ def _gates_json(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(text.rstrip("\n").split("\n"), index=frame.index, dtype="str")
 
 
+_INF = float("inf")
+
+
+def _json_double(x: float) -> str:
+    """pandas' to_json text of one float (its ujson encoder, double_precision=10) after
+    DataFrame.round(6) (numpy's: rint(x * 1e6) / 1e6): the scalar form of `_gates_json`."""
+    scaled = x * 1e6
+    if not -_INF < scaled < _INF:  # NaN, inf, or numpy's round overflowing to inf: null
+        return "null"
+    micros = round(scaled)
+    if 0 <= micros < 1_000_000:  # the common case, [0, 1): six decimals, zeros stripped
+        return "0." + (str(micros).rjust(6, "0").rstrip("0") or "0")
+    value = micros / 1e6
+    neg = value < 0
+    if neg:
+        value = -value
+    if value > 1e16 - 1 or (value != 0.0 and value < 1e-15):
+        return "%.10g" % (-value if neg else value)
+    whole = int(value)
+    tmp = (value - whole) * 1e10
+    frac = int(tmp)
+    diff = tmp - frac
+    if diff > 0.5 or (diff == 0.5 and (frac == 0 or frac & 1)):
+        frac += 1
+    if frac >= 10_000_000_000:
+        frac, whole = 0, whole + 1
+    text = f"{whole}.{str(frac).rjust(10, '0').rstrip('0')}" if frac else f"{whole}.0"
+    return "-" + text if neg else text
+
+
+_GATE_KEYS = tuple((f'"{g}":', g) for g in GATES)
+
+
+def gates_json_one(row: Mapping[str, Any]) -> str:
+    """The `gates` text of one signal_events row, byte-identical to `_gates_json` (the live
+    stream's scalar form; bools and ints count as floats, as there)."""
+    return "{" + ",".join([k + _json_double(float(row[g])) for k, g in _GATE_KEYS]) + "}"
+
+
 @dataclass(frozen=True)
 class _Core:
     """Everything up to the per-window scores (what the audits compare), before the council."""

@@ -1,8 +1,5 @@
-"""The streaming assembler and the trailing buffer against the batch code they stand in for:
-`StreamAssembler` batch by batch == `assemble_chunks` over the whole day (every table), and
-the MicroTape built from `TailBuffer.trailing` cuts == `build_microtape` of the whole day
-from the cut's span on (short windows, so the cut moves within a fixture's minutes), every
-column but the rolling sums' (tests/core/live/test_live_tape.py: carried, all columns)."""
+"""The streaming assembler against the batch code it stands in for: `StreamAssembler` batch
+by batch == `assemble_chunks` over the whole day (every table)."""
 
 from __future__ import annotations
 
@@ -16,10 +13,8 @@ from lotus_core.feed.extract import extract_chunk
 from lotus_core.feed.parse import assemble_chunks
 from lotus_core.live.assemble import StreamAssembler
 from lotus_core.live.tail import TailBuffer
-from lotus_core.microtape import build_microtape
-from lotus_core.microtape.warm import warm_span_ms
 from tests.helpers import REAL_RECORDING
-from tests.kits.live_kit import FIXTURE, SHORT
+from tests.kits.live_kit import FIXTURE
 from tests.kits.midnight import lines_of as _lines
 
 pytestmark = pytest.mark.slow  # whole fixture minutes through the streaming path
@@ -78,27 +73,3 @@ def test_streaming_assembly_equals_the_whole_day(path, day, limit, seed):
     got = _stream(day, lines, seed).feed(day)
     assert len(want.books) and len(want.trades)
     _assert_tables_equal(got, want)
-
-
-CARRIED = ["rv_bps", "rv_pctl", "trend_eff", "regime"]
-"""Rolling sums' last bits depend on the whole series (LiveTape carries them)."""
-
-
-def test_trailing_cuts_and_trimming_give_the_whole_day_rows():
-    day = "2026-01-02"
-    lines = _lines(FIXTURE, 30_000)
-    whole = build_microtape(_batch(day, lines), SHORT)
-    buf = _stream(day, lines, 3)
-    span = warm_span_ms(SHORT)
-    assert span <= 12 * 60_000  # the cut moves within the fixture's minutes
-    t0 = int(whole["ts_ms"].min())
-    for g in (t0 + span + 7_000, t0 + span + 95_000, t0 + 2 * span + 1_000):
-        buf.trim(g - span - 30_000, SHORT, 0)  # trimming keeps each stream's carry
-        feed = buf.trailing(day, dict.fromkeys(whole["coin"].unique(), g - span),
-                            dict.fromkeys(whole["coin"].unique(), True), SHORT, 0)
-        got = build_microtape(feed, SHORT)
-        got = got[got["ts_ms"] >= g].reset_index(drop=True)
-        want = whole[whole["ts_ms"] >= g].reset_index(drop=True)
-        assert len(got) == len(want) > 0
-        pd.testing.assert_frame_equal(got.drop(columns=CARRIED), want.drop(columns=CARRIED),
-                                      rtol=1e-9, check_exact=False)

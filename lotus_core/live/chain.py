@@ -1,0 +1,91 @@
+"""One UTC day's scoring chain in its per-row streaming form.
+
+Each MicroTape row, as it becomes final, goes once through every stage, each of which
+carries its own state and is tested equal to its batch function (tests/core/live):
+
+    TapeStream (build_microtape) -> DsiStream (annotate) -> DetectorStream (run_detectors)
+    -> WindowScorer (score_day's scores) -> CouncilStream (curators, publication, events)
+
+So a step costs what its new rows cost, not a trailing span's re-run: the live path's
+tick-to-scored latency is a few rows' worth of arithmetic. The nightly inputs (DSI model,
+detector history, audit status) are the day's `NightContext`; the priors can change
+between rows (a new nightly version or a rollback) and each window records the version
+that scored it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lotus_core.curators.config import CouncilConfig, load_curators
+from lotus_core.curators.council import detector_status
+from lotus_core.curators.stream import CouncilStream
+from lotus_core.dsi.stream import DsiStream
+from lotus_core.live.assemble import Parsed
+from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.stream import TapeStream
+from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.detect_stream import DetectorStream
+from lotus_core.signals.priors import ActivePriors
+from lotus_core.signals.quality import history_quality
+from lotus_core.signals.score_stream import WindowScorer
+from lotus_core.signals.spec import enabled_specs
+
+
+@dataclass
+class ChainOutput:
+    """What one pass made final: MicroTape rows, signal_events rows, Signal Bus rows
+    (each a dict keyed by its table's columns)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    bus: list[dict[str, Any]] = field(default_factory=list)
+
+
+class DayChain:
+    """The streaming stages of one day, fed parsed feed batches (`add`), asked for what
+    became final (`advance(now_ms)`)."""
+
+    def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int, context: Any,
+                 priors: ActivePriors, fingerprint: Callable[[], str], *,
+                 detectors: Any = None, scoring: ScoringConfig | None = None,
+                 council: CouncilConfig | None = None) -> None:
+        specs = enabled_specs(detectors)
+        cfg = scoring or load_scoring()
+        ccfg = council or load_curators()
+        hq = history_quality(context.history, specs, cfg.sq)
+        status = detector_status(context.audit, [s.id for s in specs])
+        self.day = day
+        self.fingerprint = fingerprint
+        self.tape = TapeStream(day, params, input_start_ms)
+        self.dsi = DsiStream(context.dsi_model)
+        self.detect = DetectorStream(specs, params.cadence_ms)
+        self.scorer = WindowScorer(specs, cfg, hq, priors, params.cadence_ms)
+        self.council = CouncilStream(day, specs, ccfg, status, fingerprint(), hq.days)
+
+    def set_priors(self, priors: ActivePriors) -> None:
+        self.scorer.priors = priors
+
+    def add(self, parsed: Parsed) -> None:
+        self.tape.add(parsed)
+
+    def advance(self, now_ms: int) -> ChainOutput:
+        """Every row with grid time < now_ms not seen before, through every stage."""
+        out = ChainOutput()
+        rows = self.tape.rows(now_ms)
+        if not rows:
+            return out
+        self.council.fingerprint = self.fingerprint()
+        for row in rows:
+            dsi = self.dsi.push(row)
+            fired = self.detect.push(row)
+            scored = self.scorer.push(row, dsi, fired)
+            out.rows.append(row)
+            if scored:
+                for event, bus in self.council.push(scored):
+                    out.windows.append(event)
+                    if bus is not None:
+                        out.bus.append(bus)
+        return out
