@@ -105,7 +105,7 @@ def _free_port() -> int:
 
 
 def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float | None,
-               catchup_ms: int | None = None) -> dict:
+               ) -> dict:
     from lotus_core.config import load_settings
     from lotus_core.fabric.names import MODULES
     from lotus_core.fabric.signing import ensure_keys
@@ -121,9 +121,6 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
     settings = load_settings(overrides={"home": str(home)}, env={})
     settings = settings.model_copy(update={"feed": settings.feed.model_copy(
         update={"clock": "replay", "coins": COINS})})
-    if catchup_ms is not None:
-        settings = settings.model_copy(update={"live": settings.live.model_copy(
-            update={"catchup_step_ms": catchup_ms})})
     port = _free_port()
     load0 = os.getloadavg()
     server = subprocess.Popen([sys.executable, "-c", "from lotus_cli.main import cli; cli()",
@@ -286,8 +283,6 @@ def main() -> None:
     ap.add_argument("--skip-realtime", action="store_true")
     ap.add_argument("--repeat", type=int, default=5,
                     help="max-speed runs (the median run is reported, the range beside it)")
-    ap.add_argument("--catchup-ms", type=int,
-                    help="live.catchup_step_ms for the max-speed run (default: the settings')")
     ap.add_argument("--hours", type=int, default=24,
                     help="profile on the first HOURS of the day only (no floor, no --write)")
     a = ap.parse_args()
@@ -300,7 +295,7 @@ def main() -> None:
         if a.phase == "floor":
             res = phase_floor(feed_dir / f"{first}.jsonl.gz")
         elif a.speed == "max":
-            res = phase_live(feed_dir, first, last, "max", None, a.catchup_ms)
+            res = phase_live(feed_dir, first, last, "max", None)
         else:
             res = phase_live(feed_dir, first, first, a.speed, a.realtime_s)
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

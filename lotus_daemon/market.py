@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = frozenset({"book", "bbo", "trades", "ctx", "candle", "row", "window", "batch", "stale",
-                   "tr_event"})
+KINDS = frozenset({"book", "bbo", "trades", "ctx", "candle", "row", "window", "batch",
+                   "durable", "stale", "tr_event"})
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import signal
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,3 +57,13 @@ def small_day(src: Path, out: Path, minutes: float) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(gzip.compress(b"".join(keep), mtime=0))
     return out
+
+
+def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll `pred` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -135,7 +135,7 @@ class LiveDay:
         the curators refuse to publish without a data fingerprint)."""
         return "sha256:" + self.sha.hexdigest()
 
-    def add_lines(self, lines: list[bytes], sink: Callable[[Parsed], None],
+    def add_lines(self, lines: list[bytes], sink: Callable[[Parsed, int], None],
                   chunk: Chunk | None = None) -> None:
         """`chunk`: these very lines already extracted (the feed loop validates each batch
         with `extract_chunk` before publishing it), so they are decoded once."""
@@ -144,7 +144,9 @@ class LiveDay:
             ready = chunk if chunk is not None and len(part) == len(lines) else None
             if ready is None or ready.first_line != self.lines + 1:
                 ready = extract_chunk(self.lines + 1, part)
-            sink(self.asm.add(ready, [hash(x) for x in part]))
+            recv = ready.recv
+            sink(self.asm.add(ready, [hash(x) for x in part]),
+                 int(recv.max()) if len(recv) else -1)  # with its newest receive time
             self.sha.update(b"".join(part))  # the digest of the lines one after another
             self.lines += len(part)
 
@@ -205,10 +207,10 @@ class LiveEngine:
         self.day.add_lines(lines[max(0, skip):], self._take, chunk if skip == 0 else None)
         return done
 
-    def _take(self, parsed: Parsed) -> None:
+    def _take(self, parsed: Parsed, last_recv: int) -> None:
         assert self.chain is not None and self.day is not None
         self.chain.add(parsed)
-        if self.trader_events or _last_recv(parsed) >= self._keep_from():
+        if self.trader_events or last_recv >= self._keep_from():
             self.buf.add(parsed)  # only what a later reader needs (module docstring)
 
     def _keep_from(self) -> int:
@@ -358,15 +360,6 @@ class LiveEngine:
         base = market_base(self.day.day) + self._market_count
         self._market_count += len(events)
         return [(base + k + 1, e) for k, e in enumerate(events)]
-
-
-def _last_recv(parsed: Parsed) -> int:
-    """The newest receive time of a batch's accepted rows (-1: none)."""
-    last = -1
-    for df in (parsed.books.meta, parsed.trades, parsed.bbo, parsed.ctx, parsed.candles):
-        if len(df):
-            last = max(last, int(df["recv_ts_ms"].iloc[-1]))
-    return last
 
 
 def market_base(day: str) -> int:

@@ -69,18 +69,12 @@ class FeedSettings(StrictModel):
 class LiveSettings(StrictModel):
     """Live scoring and publication.
 
-    score_every_ms: feed time between two scoring passes (at least the MicroTape cadence).
-    catchup_step_ms: while the feed runs far faster than real time (a replay at speed, a
-      backlog), a pass waits for this much feed time instead: a pass costs mostly its
-      trailing spans, so fewer, larger passes score the same rows for less (0 = off).
     score_process: run the score loop in a child process of the daemon (the feed loop and
       the scorer then use a core each); off: a thread, as the other loops.
     priors_poll_s: how often the active priors version is checked (reload within 1 s).
     publish: post ALPHA_PROPOSED envelopes for published windows (sig_outbox).
     """
 
-    score_every_ms: int = Field(1000, ge=50)
-    catchup_step_ms: int = Field(10_800_000, ge=0)
     score_process: bool = True
     priors_poll_s: float = Field(0.5, gt=0, le=1.0)
     publish: bool = True

@@ -2,14 +2,18 @@
 
 One code path for the real venue and `lotus replay-server`: connect, subscribe to every
 configured channel and coin, read frames. Every frame is appended to the day's recording
-(`lotus_core.live.recorder`) and, every flush, the batch of lines is validated by the very
-code `raw_feed` runs (`lotus_core.feed.extract.ChunkBuilder`, fed each frame as it is
-parsed here, so a frame is decoded once): its dead letters go to the
-fabric's `feed_dead_letter` (source `live:<url>`), and the batch is published on the hub
-for the score loop. Books, trades, contexts and candles are published on the hub as they
-arrive. Pings every `ping_interval_s`; no pong (and no frame: a frame also proves the
-connection alive) within `pong_timeout_s` drops the connection; reconnects back off 250 ms
-x2 to 5 s with seeded jitter, forever, and resubscribe with identical parameters.
+(`lotus_core.live.recorder`) and validated by the very code `raw_feed` runs
+(`lotus_core.feed.extract.ChunkBuilder`, fed each frame as it is parsed here, so a frame
+is decoded once): dead letters go to the fabric's `feed_dead_letter` (source
+`live:<url>`), and the lines go to the score loop on the hub as a `batch` as soon as the
+socket has nothing more to read at live pace (at replay speed, at each flush or every
+`_BATCH_LINES`), ahead of the recording's flush: the score loop scores them at once and
+holds what it stores and posts until the `durable` event that follows the flush says the
+file holds them (so nothing stored or posted can be lost to `kill -9`). Books, trades,
+contexts and candles are published on the hub as they arrive. Pings every
+`ping_interval_s`; no pong (and no frame: a frame also proves the connection alive)
+within `pong_timeout_s` drops the connection; reconnects back off 250 ms x2 to 5 s with
+seeded jitter, forever, and resubscribe with identical parameters.
 Staleness is tracked per subscription on the client's clock and every stale period is
 logged with its start and end.
 """
@@ -49,6 +53,7 @@ log = logging.getLogger("lotus_daemon")
 _HOUSEKEEP_S = 0.1
 _STALE_CHECK_MS = 100
 _BATCH_LINES = 10_000  # at replay speed: a batch costs the score loop a fixed part too
+_LIVE_DRAIN = 32  # frames read at once: at most this many is live pace (hand them on now)
 _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "ctx",
          "candle": "candle"}
 
@@ -127,6 +132,7 @@ class FeedLoop(Loop):
         self._unrecorded_lines = 0
         self._watching = False
         self._batch_t0 = 0.0
+        self._shipped: tuple[str, int] | None = None  # (day, last line) handed out, unflushed
         self._last_stale_check = -1
         self._pong_deadline: float | None = None
         self._rate = (time.monotonic(), 0, 0.0)
@@ -191,7 +197,9 @@ class FeedLoop(Loop):
                 for message in inbox:
                     self._on_frame(message)
                     if len(self._batch) >= _BATCH_LINES:
-                        self._flush()
+                        self._ship()
+                if len(inbox) <= _LIVE_DRAIN:
+                    self._ship()  # live pace: the scorer gets the frames on arrival
                 if ws.connection_lost_waiter.done() and not ws.inbox:
                     closed = ws.close_exc  # as `async for` ends: raise unless clean
                     if not isinstance(closed, ConnectionClosedOK):
@@ -337,26 +345,32 @@ class FeedLoop(Loop):
                     period.end_ms, ",".join(period.streams))
 
     # -- batches ---------------------------------------------------------------------------
-    def _flush(self) -> None:
-        """Validate the lines since the last flush with raw_feed's extraction code: dead
-        letters to the fabric, the batch to the hub (for the score loop) once the
-        recorder has written it (the scorer never sees a line a `kill -9` can lose)."""
+    def _ship(self) -> None:
+        """Hand the lines since the last hand-out to the score loop (validated with
+        raw_feed's extraction code, dead letters to the fabric), ahead of the flush."""
         if not self._batch or self._batch_day is None:
-            if self.recorder is not None:
-                self.recorder.flush()
             return
         lines, self._batch = self._batch, []
         chunk = self._builder.finish()
-        first = chunk.first_line
         if chunk.dead and self._fabric is not None:
             rows = [{"line_no": d[0], "recv_ts_ms": d[1], "channel": d[2], "coin": d[3],
                      "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]
             self._fabric.append_dead_letters(self._batch_day, f"live:{self.url}", rows)
             self.dead_letters += len(rows)
-        publish = None
+        self._shipped = (self._batch_day, chunk.first_line + len(lines) - 1)
         if self.hub.wanted("batch"):
-            publish = functools.partial(self.hub.publish, "batch", None, self.last_frame_ms or 0,
-                                        (self._batch_day, first, lines, self._batch_t0, chunk))
+            self.hub.publish("batch", None, self.last_frame_ms or 0,
+                             (self._batch_day, chunk.first_line, lines, self._batch_t0, chunk))
+
+    def _flush(self) -> None:
+        """Ship what is left, flush the recording, then say how far the file now holds the
+        day (`durable`: the score loop stores and posts only what that covers)."""
+        self._ship()
+        mark, self._shipped = self._shipped, None
+        publish = None
+        if mark is not None and self.hub.wanted("durable"):
+            publish = functools.partial(self.hub.publish, "durable", None,
+                                        self.last_frame_ms or 0, mark)
         if self.recorder is not None:
             self.recorder.flush(after=publish)
         elif publish is not None:

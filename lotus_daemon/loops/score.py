@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,6 @@ from lotus_daemon.market import MarketHub
 
 _STORE_EVERY_MS = 60_000
 _FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
-_CATCHUP_PACE = 20.0  # a feed this many times faster than real time is catching up
 
 
 def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
@@ -56,6 +56,18 @@ def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
     return out
 
 
+@dataclass
+class _Held:
+    """A scored step waiting for the recording to hold its lines (`day` up to `lines`)."""
+
+    step: Step
+    day: str
+    lines: int
+    finishes: bool          # the day's last step: mark the day done once stored
+    t_recv: float | None    # receipt of the oldest line it scored
+    scored: float | None    # seconds from that receipt to scored
+
+
 class ScoreLoop(Loop):
     name = "score"
     component = "score"
@@ -63,7 +75,7 @@ class ScoreLoop(Loop):
     def __init__(self, settings: Settings, hub: MarketHub) -> None:
         self.settings = settings
         self.hub = hub
-        self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
+        self.sub = hub.subscribe({"batch", "durable", "stale"})  # now: none is missed
         self.params = MicroTapeParams(cadence_ms=settings.microtape.cadence_ms)
         self.steps = 0
         self.rows = 0
@@ -85,9 +97,9 @@ class ScoreLoop(Loop):
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self.days_done: dict[str, float] = {}
         """Day -> when its last windows were stored (unix s), the newest three."""
-        self._scored_at: float | None = None
-        self._pace = 0.0  # feed seconds per wall second, over the last second or more
-        self._pace_at: tuple[float, int | None] = (time.monotonic(), None)
+        self._scored_at = 0.0
+        self._held: deque[_Held] = deque()  # scored, not yet stored or posted
+        self._durable: dict[str, int] = {}  # day -> lines the recording holds (feed loop)
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
@@ -112,6 +124,10 @@ class ScoreLoop(Loop):
                         if isinstance(e.data, StalePeriod) and e.data not in self.stale_periods:
                             self.stale_periods.append(e.data)
                         continue
+                    if e.kind == "durable":
+                        day, line = e.data
+                        self._durable[day] = max(line, self._durable.get(day, 0))
+                        continue
                     if e.data is None:
                         feed_ended = True
                         continue
@@ -120,44 +136,25 @@ class ScoreLoop(Loop):
                         self._oldest = t_recv
                     if engine.day is None:
                         self._catch_up(engine, day, store, fabric, keys)
+                    before = None if engine.day is None else (engine.day.day, engine.day.lines)
                     done = engine.add(day, first, lines, chunk)
-                    if done is not None:
-                        self._emit(done, store, fabric, keys)
-                        self._store(store, force=True)
-                        store.mark_done(done.day)
-                        self.days_done = {**dict(list(self.days_done.items())[-2:]),
-                                          done.day: time.time()}
+                    if done is not None and before is not None:
+                        self._hold(done, *before, finishes=True)
                     clock = e.recv_ts_ms
-                if self._latest_priors is not None:
-                    self._apply_priors(engine, self._latest_priors)
+                    if self._latest_priors is not None:
+                        self._apply_priors(engine, self._latest_priors)
+                    self._step(engine, clock)  # every batch: a step costs its new rows
+                self._release(store, fabric, keys)
                 if ctx.stopping() and stop_seen is None:
                     stop_seen = time.monotonic()
                 waiting = fed and not feed_ended and stop_seen is not None and (
                     time.monotonic() - stop_seen < _FEED_END_WAIT_S)
                 if ctx.stopping() and not events and not waiting:
                     if clock is not None:
-                        self._step(engine, clock + 1, store, fabric, keys)
+                        self._step(engine, clock + 1)
+                    self._release(store, fabric, keys)
                     self._store(store, force=True)
                     return
-                due = self._due_ms(clock)
-                if clock is not None and (self.last_step_ms is None
-                                          or clock - self.last_step_ms >= due):
-                    self._step(engine, clock, store, fabric, keys)
-
-    def _due_ms(self, clock: int | None) -> int:
-        """Feed time between passes: `score_every_ms`, or `catchup_step_ms` while the feed
-        clock has been running more than `_CATCHUP_PACE` times faster than real time over
-        the last second or more (a replay at speed, a backlog; at 1x, or once the feed
-        stops, the pace falls back within a second or two)."""
-        live = self.settings.live
-        now = time.monotonic()
-        at, seen = self._pace_at
-        if clock is not None and now - at >= 1.0:
-            self._pace = 0.0 if seen is None else (clock - seen) / 1000.0 / (now - at)
-            self._pace_at = (now, clock)
-        if self._pace > _CATCHUP_PACE:
-            return max(live.score_every_ms, live.catchup_step_ms)
-        return live.score_every_ms
 
     def _catch_up(self, engine: LiveEngine, today: str, store: LiveStore, fabric: Any,
                   keys: Keyring) -> None:
@@ -188,21 +185,38 @@ class ScoreLoop(Loop):
                 except Exception as exc:  # a brief fabric outage: keep the loaded version
                     ctx.log.warning("score: reading the active priors failed: %s", exc)
 
-    def _step(self, engine: LiveEngine, now: int, store: LiveStore, fabric: Any,
-              keys: Keyring) -> None:
+    def _step(self, engine: LiveEngine, now: int) -> None:
         t0, c0 = time.perf_counter(), time.thread_time()
         step = engine.step(now)
         self._scored_at = time.perf_counter()
         self.step_log.append((now, self._scored_at - t0, time.thread_time() - c0))
         self.last_step_ms = now
-        if step is not None:
-            self._emit(step, store, fabric, keys)
-        if self._oldest is not None:  # tick to scored, tick to envelope committed (seconds)
-            self.latencies.append((self._scored_at - self._oldest,
-                                   time.perf_counter() - self._oldest))
-            self._oldest = None
+        if step is not None and engine.day is not None:
+            self._hold(step, engine.day.day, engine.day.lines)
         self.steps += 1
         self.last_step_s = time.perf_counter() - t0
+
+    def _hold(self, step: Step, day: str, lines: int, finishes: bool = False) -> None:
+        """Keep a step's output until the recording holds the lines it was scored from."""
+        if finishes:  # the old day's last rows, scored as the new day's first batch came
+            self._held.append(_Held(step, day, lines, True, None, None))
+            return
+        scored = None if self._oldest is None else self._scored_at - self._oldest
+        self._held.append(_Held(step, day, lines, finishes, self._oldest, scored))
+        self._oldest = None
+
+    def _release(self, store: LiveStore, fabric: Any, keys: Keyring) -> None:
+        """Store and post, in order, the held steps whose lines the file now holds."""
+        while self._held and self._held[0].lines <= self._durable.get(self._held[0].day, 0):
+            h = self._held.popleft()
+            self._emit(h.step, store, fabric, keys)
+            if h.finishes:
+                self._store(store, force=True)
+                store.mark_done(h.step.day)
+                self.days_done = {**dict(list(self.days_done.items())[-2:]),
+                                  h.step.day: time.time()}
+            if h.scored is not None and h.t_recv is not None:  # tick->scored, ->committed
+                self.latencies.append((h.scored, time.perf_counter() - h.t_recv))
 
     def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring) -> None:
         rows, ev = step.rows, step.windows

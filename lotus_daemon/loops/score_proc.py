@@ -154,7 +154,7 @@ class ScoreProcess(Loop):
     def __init__(self, settings: Settings, hub: MarketHub) -> None:
         self.settings = settings
         self.hub = hub
-        self.sub = hub.subscribe({"batch", "stale"})  # now: not one batch is missed
+        self.sub = hub.subscribe({"batch", "durable", "stale"})  # now: none is missed
         self._info: dict[str, Any] = dict(IDLE_INFO)  # until the child's first report
         self.latencies: list[tuple[float, float]] = []
         self.step_log: list[tuple[int, float, float]] = []

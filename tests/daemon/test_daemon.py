@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -29,21 +28,13 @@ from lotus_daemon.host import Daemon
 from lotus_daemon.loops import Loop, LoopContext
 from lotus_resources.daemon import DaemonResource
 from lotus_resources.router import LOTUS_MAIN
+from tests.helpers import wait_for
 
 
 def lotus(home: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOTUS_HOME": str(home)}
     return subprocess.run([sys.executable, "-c", LOTUS_MAIN, *args], env=env, cwd=home,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def post_mix(fabric: OpsDb, keys: Keyring, start: int, n: int) -> dict[str, set[str]]:

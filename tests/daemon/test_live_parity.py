@@ -47,21 +47,17 @@ from lotus_daemon.loops.score_proc import ScoreProcess
 from lotus_daemon.market import MarketHub
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
+from tests.helpers import wait_for as _wait_for
 from tests.kits.midnight import write_midnight
+
+
+def wait_for(pred, timeout: float = 120.0, what: str = "condition") -> None:
+    _wait_for(pred, timeout, what)
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_DAY, DAY = "2025-01-26", "2026-01-02"
 EVE, NEW_YEAR = "2025-12-31", "2026-01-01"
 pytestmark = pytest.mark.slow
-
-
-def wait_for(pred, timeout: float = 120.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def assert_frames_equal(live: pd.DataFrame, nightly: pd.DataFrame) -> None:
@@ -149,10 +145,8 @@ def _source(tmp_path: Path, minutes: float) -> Path:
 def _live(settings, home: Path, src: Path, day: str, hub: MarketHub,
           end: str | None = None, process: bool = False) -> ScoreLoop | ScoreProcess:
     """One replay of `day` (to `end`) at --speed max into a feed and a score loop (in a
-    thread, or with `process` in its own process as the daemon runs it). A pass every
-    minute of feed (not `catchup_step_ms`): many passes, each must add up to nightly."""
-    settings = settings.model_copy(update={"live": settings.live.model_copy(
-        update={"catchup_step_ms": 60_000})})
+    thread, or with `process` in its own process as the daemon runs it). A step after
+    every batch of lines: many steps, each must add up to nightly."""
     with ReplayThread(ReplayConfig(src, start=day, end=end or day, speed=None)) as srv:
         feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
         score = ScoreProcess(settings, hub) if process else ScoreLoop(settings, hub)
