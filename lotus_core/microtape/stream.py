@@ -66,6 +66,8 @@ if ("coin", "ts_ms", *BOOK_COLUMNS, *FLOW_COLUMNS, "stale_ms") != MICROTAPE_COLU
     raise ImportError("MICROTAPE_COLUMNS changed: update the stream's column layout")
 
 NAN = float("nan")
+_NO_FRAME = (NAN, NAN, NAN, NAN)  # no l2Book frame yet: imbalances 1 and 5, top-5 depth
+_NO_SLOW = (NAN, NAN)  # no slow frame yet: imbalance 10, slope
 _TRIM = 4096  # consumed events kept in a list before its front is cut off
 _TOP = ("bid_px", "ask_px", "mid_px", "micro_px", "spread_bps", "microprice_drift_bps")
 _META = {"recv": ("recv_ts_ms", np.int64), "time": ("time_ms", np.int64),
@@ -85,17 +87,35 @@ _NO_BOOKS = Books(*(np.empty(0, d) for _, d in _META.values()),
 class _Table:
     """One table's rows of a batch that the tape reads, ordered by (coin, receive time),
     ties in table order (`inputs._coin_rows`): the columns, each coin's [start, stop), and
-    the rows' positions in the table."""
+    the rows' positions in the table (None: all of them, in table order)."""
 
     __slots__ = ("cols", "spans", "rows")
 
     def __init__(self, cols: dict[str, np.ndarray], spans: dict[str, tuple[int, int]],
-                 rows: np.ndarray) -> None:
+                 rows: np.ndarray | None) -> None:
         self.cols, self.spans, self.rows = cols, spans, rows
 
     def of(self, coin: str) -> dict[str, np.ndarray] | None:
         span = self.spans.get(coin)
         return None if span is None else {k: v[span[0]:span[1]] for k, v in self.cols.items()}
+
+
+def _column(df: pd.DataFrame, name: str) -> Any:
+    """One column's stored array. `df[name]` builds a Series (~17 us in pandas 3), which a
+    batch of one line pays per column; the frame's own array is one lookup away."""
+    get = getattr(df, "_get_column_array", None)
+    if get is None:  # pragma: no cover - a pandas without it
+        return df[name].array
+    return get(df.columns.get_loc(name))
+
+
+def _strings(values: Any) -> list[str]:
+    """A string column as Python str: an arrow-backed array converts through pyarrow in
+    ~1 us, its own `tolist` takes ~8."""
+    arrow = getattr(values, "_pa_array", None)
+    if arrow is not None:
+        return arrow.to_pylist()  # type: ignore[no-any-return]
+    return np.asarray(values, dtype=object).tolist()  # type: ignore[no-any-return]
 
 
 def _table(df: pd.DataFrame, spec: dict[str, tuple[str, type]], lo: int,
@@ -104,31 +124,37 @@ def _table(df: pd.DataFrame, spec: dict[str, tuple[str, type]], lo: int,
     `max_lag_ms` after their venue time, as `coin_inputs` keeps them)."""
     if len(df) == 0:
         return None
-    values = df.to_numpy()  # one object array: each df[name] costs ~20 us, a batch is small
-    at = {name: j for j, name in enumerate(df.columns.tolist())}
-    recv = values[:, at["recv_ts_ms"]].astype(np.int64)
+    recv = np.asarray(_column(df, "recv_ts_ms"), dtype=np.int64)
     keep = recv >= lo
     if interval is not None:
-        keep &= values[:, at["interval"]] == interval
+        keep &= np.asarray([v == interval for v in _strings(_column(df, "interval"))])
     if max_lag_ms is not None:
-        keep &= recv - values[:, at["time_ms"]].astype(np.int64) <= max_lag_ms
-    rows = np.flatnonzero(keep) if not keep.all() else np.arange(len(recv))
-    if len(rows) == 0:
-        return None
-    coins = values[rows, at["coin"]].tolist()
+        keep &= recv - np.asarray(_column(df, "time_ms"), dtype=np.int64) <= max_lag_ms
+    coins = _strings(_column(df, "coin"))
+    rows: np.ndarray | None = None
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        if len(rows) == 0:
+            return None
+        coins = [coins[i] for i in rows.tolist()]
     names = sorted(set(coins))
     if len(names) == 1:
-        spans = {str(names[0]): (0, len(rows))}
-        if len(rows) > 1 and (np.diff(recv[rows]) < 0).any():
-            rows = rows[np.argsort(recv[rows], kind="stable")]
+        spans = {names[0]: (0, len(coins))}
+        r = recv if rows is None else recv[rows]
+        if len(r) > 1 and (r[1:] < r[:-1]).any():
+            order = np.argsort(r, kind="stable")
+            rows = order if rows is None else rows[order]
     else:
         index = {c: k for k, c in enumerate(names)}
         code = np.fromiter(map(index.__getitem__, coins), np.int64, len(coins))
-        order = np.lexsort((recv[rows], code))
-        rows = rows[order]
+        order = np.lexsort((recv if rows is None else recv[rows], code))
+        rows = order if rows is None else rows[order]
         bounds = np.searchsorted(code[order], np.arange(len(names) + 1)).tolist()
-        spans = {str(c): (bounds[k], bounds[k + 1]) for k, c in enumerate(names)}
-    cols = {name: values[rows, at[col]].astype(dtype) for name, (col, dtype) in spec.items()}
+        spans = {c: (bounds[k], bounds[k + 1]) for k, c in enumerate(names)}
+    cols = {}
+    for name, (col, dtype) in spec.items():
+        values = recv if col == "recv_ts_ms" else np.asarray(_column(df, col), dtype=dtype)
+        cols[name] = values if rows is None else values[rows]
     return _Table(cols, spans, rows)
 
 
@@ -309,40 +335,55 @@ class _Coin:
             fast.add_trade(recv, side, sz)
             slow.add_trade(recv, side, sz)
 
-    # ------------------------------------------------------------------ row
-    def row(self, t: int) -> tuple[dict[str, Any], int]:
-        """The book columns at grid time t (every event received at or before t added),
-        and stale_ms."""
-        recv = self.q_recv
-        self.qk = k = bisect_right(recv, t, self.qk)  # the as-of: last received <= t
-        bid, ask, mid, micro, spread, drift = self.q_val[k - 1]
-        stale = t - recv[k - 1]
-        prev, self.prev_mid = self.prev_mid, mid
-        try:
-            dpx = (mid - prev) / prev * BPS
-        except ZeroDivisionError:
-            dpx = float(np.divide(mid - prev, prev)) * BPS
-
-        self.fk = k = bisect_right(self.f_recv, t, self.fk)
-        imb1, imb5, d5b, d5a = self.f_val[k - 1] if k else (NAN, NAN, NAN, NAN)
-        self.sk = k = bisect_right(self.s_recv, t, self.sk)
-        imb10, slope = self.s_val[k - 1] if k else (NAN, NAN)
-        d5 = d5b + d5a
-        med = self.median.push(d5)
-        rel = d5 / med if med != 0.0 else NAN
-
-        recv = self.a_recv
-        self.ak = k = bisect_right(recv, t, self.ak)
-        live = k > 0 and t - recv[k - 1] <= self.max_age
+    # ------------------------------------------------------------------ rows
+    def emit(self, end: int, day_start: int, out: list[dict[str, Any]]) -> None:
+        """Append the rows of grid times next_ts..end (every event received at or before
+        each added): the as-of reads, the carried median and cancel pairs, then the flow
+        columns. One loop with the state in locals: this is the per-row hot path."""
+        t = self.next_ts
+        assert t is not None
+        coin, cadence, eps, max_age = self.coin, self.cadence, self.eps, self.max_age
+        q_recv, q_val, qk = self.q_recv, self.q_val, self.qk
+        f_recv, f_val, fk = self.f_recv, self.f_val, self.fk
+        s_recv, s_val, sk = self.s_recv, self.s_val, self.sk
+        a_recv, ak = self.a_recv, self.ak
         fast, slow = self.pairs
-        cancel = fast.rate(t, self.cadence, self.eps, live)
-        cancel += slow.rate(t, self.cadence, self.eps, not live)  # one of the two is 0.0
-        row = {"coin": self.coin, "ts_ms": t, "bid_px": bid, "ask_px": ask, "mid_px": mid,
-               "micro_px": micro, "spread_bps": spread, "dpx_bps": dpx,
-               "microprice_drift_bps": drift, "book_imb_1": imb1, "book_imb_5": imb5,
-               "book_imb_10": imb10, "depth_5_bid": d5b, "depth_5_ask": d5a,
-               "depth_slope": slope, "depth_5_rel": rel, "cancel_rate": cancel}
-        return row, stale
+        fast_r1, slow_r1 = fast.r1, slow.r1  # trimmed in place by `rate`
+        median, flow_at, prev = self.median.push, self.flow.at, self.prev_mid
+        append = out.append
+        while t <= end:
+            qk = bisect_right(q_recv, t, qk)  # the as-of: last received <= t
+            bid, ask, mid, micro, spread, drift = q_val[qk - 1]
+            stale = t - q_recv[qk - 1]
+            try:
+                dpx = (mid - prev) / prev * BPS
+            except ZeroDivisionError:
+                dpx = float(np.divide(mid - prev, prev)) * BPS
+            prev = mid
+            fk = bisect_right(f_recv, t, fk)
+            imb1, imb5, d5b, d5a = f_val[fk - 1] if fk else _NO_FRAME
+            sk = bisect_right(s_recv, t, sk)
+            imb10, slope = s_val[sk - 1] if sk else _NO_SLOW
+            d5 = d5b + d5a
+            med = median(d5)
+            ak = bisect_right(a_recv, t, ak)
+            live = ak > 0 and t - a_recv[ak - 1] <= max_age
+            k = fast.k  # a pair completed by t not read yet? (most rows: none)
+            cancel = fast.rate(t, cadence, eps, live) if k < len(fast_r1) and (
+                fast_r1[k] <= t) else 0.0
+            k = slow.k
+            if k < len(slow_r1) and slow_r1[k] <= t:  # one of the two is 0.0
+                cancel += slow.rate(t, cadence, eps, not live)
+            if t >= day_start:
+                append(dict(zip(MICROTAPE_COLUMNS, (
+                    coin, t, bid, ask, mid, micro, spread, dpx, drift, imb1, imb5, imb10, d5b,
+                    d5a, slope, d5 / med if med != 0.0 else NAN, cancel, *flow_at(t, dpx),
+                    stale), strict=True)))
+            else:
+                flow_at(t, dpx)  # the warm rows before the day: state only
+            t += cadence
+        self.next_ts, self.prev_mid = t, prev
+        self.qk, self.fk, self.sk, self.ak = qk, fk, sk, ak
 
     def trim(self) -> None:
         """Cut off the front of the as-of lists (each keeps its last event read)."""
@@ -391,8 +432,11 @@ class TapeStream:
         books = _NO_BOOKS
         if bt is not None:
             src = parsed.books
-            books = Books(**bt.cols, bid_px=src.bid_px[bt.rows], bid_sz=src.bid_sz[bt.rows],
-                          ask_px=src.ask_px[bt.rows], ask_sz=src.ask_sz[bt.rows])
+            mats = [src.bid_px, src.bid_sz, src.ask_px, src.ask_sz]
+            if bt.rows is not None:
+                mats = [m[bt.rows] for m in mats]
+            books = Books(**bt.cols, bid_px=mats[0], bid_sz=mats[1], ask_px=mats[2],
+                          ask_sz=mats[3])
             self._frames(books, bt.spans)
         for coin in sorted(names):
             st = self.coins[coin]
@@ -450,23 +494,13 @@ class TapeStream:
         in (ts_ms, coin) order, keyed by MICROTAPE_COLUMNS (module docstring: which rows
         exist yet)."""
         out: list[dict[str, Any]] = []
-        cadence, day_start = self.params.cadence_ms, self.day_start
-        coins = self.coins
+        coins, day_start = self.coins, self.day_start
         for coin in self.order:
             st = coins[coin]
             t = st.next_ts
             if t is None or t >= now_ms or t > st.last_recv:
                 continue
-            end = min(now_ms - 1, st.last_recv)
-            row_at, columns = st.row, st.flow.columns
-            while t <= end:
-                row, stale = row_at(t)
-                row.update(columns(t, row))  # FLOW_COLUMNS, in MicroTape order
-                row["stale_ms"] = stale
-                if t >= day_start:
-                    out.append(row)
-                t += cadence
-            st.next_ts = t
+            st.emit(min(now_ms - 1, st.last_recv), day_start, out)
             if st.qk > _TRIM or st.fk > _TRIM or st.sk > _TRIM or st.ak > _TRIM:
                 st.trim()
         if len(out) > 1 and len(self.order) > 1:

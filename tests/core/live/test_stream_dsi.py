@@ -21,7 +21,7 @@ from lotus_core.dsi.grammar import DERIVE_OPS, OPS
 from lotus_core.dsi.registry import default_registry_text
 from lotus_core.dsi.stream import DsiStream
 from lotus_core.dsi.stream_models import compile_forest, float32_cut
-from lotus_core.dsi.stream_windows import Ewm, Extremes, Kahan, Median, com_of
+from lotus_core.dsi.stream_windows import com_of, probe
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 
@@ -281,42 +281,38 @@ def _series(rng: np.random.Generator, n: int) -> np.ndarray:
     return x
 
 
-def test_window_classes_equal_pandas_bit_for_bit():
+def test_window_parts_equal_pandas_bit_for_bit():
     rng = np.random.default_rng(3)
     for _ in range(150):
         n, w = int(rng.integers(1, 300)), int(rng.integers(1, 40))
         mp = int(rng.integers(1, w + 1))
         x = _series(rng, n)
         roll = pd.Series(x).rolling(w, min_periods=mp)
-        k, m, e = Kahan(w), Median(w), Extremes(w)
-        got: dict[str, list[float]] = {q: [] for q in ("mean", "sum", "median", "max", "min")}
+        k, m, e, lag = (probe("kahan", w, mp), probe("median", w, mp), probe("extremes", w, mp),
+                        probe("lag", w))
+        got: dict[str, list[float]] = {q: [] for q in ("mean", "sum", "median", "max", "min",
+                                                       "shift")}
         for v in x.tolist():
-            k.push(v)
-            m.push(v)
-            e.push(v)
-            got["mean"].append(k.mean(mp))
-            got["sum"].append(k.total(mp))
-            got["median"].append(m.median(mp))
-            got["max"].append(e.high(mp))
-            got["min"].append(e.low(mp))
+            for q, value in zip(("mean", "sum", "median", "max", "min", "shift"),
+                                (*k(v), *m(v), *e(v), *lag(v)), strict=True):
+                got[q].append(value)
         for q, values in got.items():
-            want = getattr(roll, q)().to_numpy()
+            want = (pd.Series(x).shift(w) if q == "shift" else getattr(roll, q)()).to_numpy()
             assert np.array_equal(want, np.array(values), equal_nan=True), (q, w, mp)
         for span, alpha in ((3, None), (int(rng.integers(1, 200)), None), (None, 0.5),
                             (None, 1.0 / int(rng.integers(1, 200)))):
             for ignore_na in (False, True):
-                ew = Ewm(com_of(span=span, alpha=alpha), ignore_na)
+                ew = probe("ewm", com_of(span=span, alpha=alpha), ignore_na=ignore_na)
                 want = pd.Series(x).ewm(span=span, alpha=alpha, adjust=False,
                                         ignore_na=ignore_na).mean().to_numpy()
-                assert np.array_equal(want, np.array([ew.push(v) for v in x.tolist()]),
+                assert np.array_equal(want, np.array([ew(v)[0] for v in x.tolist()]),
                                       equal_nan=True), (span, alpha, ignore_na)
 
 
 def test_compiled_forest_equals_sklearn_at_its_thresholds(tapes, fitted):
     forest = next(s for s in fitted.experts if s.id == "anomaly_iforest").expert.model
     x = anomaly_matrix(coin_features(tapes[DAY].iloc[:3000], fitted.registry.label))
-    inputs = [(j, False) for j in range(x.shape[1])]
-    score = compile_forest(forest, inputs)
+    score = compile_forest(forest)
     rng = np.random.default_rng(1)
     probes = [x[:500], np.where(rng.random((500, x.shape[1])) < 0.2, np.nan, x[:500])]
     edge = []
@@ -330,7 +326,7 @@ def test_compiled_forest_equals_sklearn_at_its_thresholds(tapes, fitted):
                 row = x[0].copy()
                 row[t.feature[node]] = v
                 edge.append(row)
-    for probe in (*probes, np.array(edge)):
-        want = -forest.score_samples(probe)
-        got = np.array([score(r) for r in probe.tolist()])
+    for batch in (*probes, np.array(edge)):
+        want = -forest.score_samples(batch)
+        got = np.array([score(*r) for r in batch.tolist()])
         assert np.array_equal(want, got)
