@@ -323,8 +323,6 @@ class LiveEngine:
         if self.trader_events and self._market_until is None:
             return  # the Trader's first hand-out numbers the day's events from its start
         keep = self._keep_from()
-        if not self.trader_events and not self.buf.rows():
-            return
         if self.trader_events and self._market_until is not None:
             keep = min(keep, self._market_until)
         self.buf.trim(keep)

@@ -54,7 +54,7 @@ def test_output_waits_for_the_recording_then_is_released_in_order(tmp_path: Path
         wait_for(lambda: loop.rows > first, what="the second batch's rows released")
         published = [e.data["ts_ms"] for e in rows.drain()]
         assert published == sorted(published) and len(published) == loop.rows
-        assert len(loop.latencies) == 2
+        wait_for(lambda: len(loop.latencies) == 2, what="a latency per released step")
     finally:
         hub.publish("batch", None, 0, None)  # the feed's end
         stop.set()
