@@ -44,6 +44,7 @@ from lotus_core.dsi.stream_windows import (
     com_of,
     lag,
     lit,
+    push_kahans,
 )
 
 FEATURES = ("ret", "abs_ret", "vol_rel", "trades_rel", "spread_rel", "depth_rel", "cancel",
@@ -338,9 +339,11 @@ def _sequence(prog: Program, ex: SequenceExpert, feats: _Features) -> Out:
             rows[k] = [prog.name(f"b{k}_{j}") for j in range(len(base))]
             prog.add(f"{', '.join(rows[k])}, = {b if k == 0 else f'{hist}[{-1 - k}]'}")
     xs = [rows[k][j] for j in range(len(base)) for k in p.lags]
-    for x, w in means:
-        win = Kahan(prog, w)
-        win.push(x)
+    runs = {x: Kahan.run(prog) for x, _ in means}  # a feature's windows, pushed together
+    wins = [(x, Kahan(prog, w, runs[x])) for x, w in means]
+    for x in runs:
+        push_kahans(prog, x, [win for y, win in wins if y == x])
+    for _, win in wins:
         m = win.mean(1)
         xs.append(f"({m} if {m} - {m} == 0.0 else NTN({m}))")
     acc, prob, z, f = prog.name("decision"), prog.name("prob"), prog.name("z"), prog.name("f")

@@ -89,6 +89,7 @@ class Program:
         self._depth = 1
         self._memo: list[dict[Any, str]] = [{}]
         self._shared: dict[tuple[str, str, int], tuple[Any, str]] = {}
+        self._runs: dict[str, tuple[str, str]] = {}  # input column -> its Kahans' run
         self._taken = set(self.scope) | set(keyword.kwlist) | _RESERVED
         self.row = self.var("t", "-1")  # the coin's row number, counted at the top of step
 
@@ -147,7 +148,12 @@ class Program:
         one per (kind, col, size), however many parts read it."""
         key = (kind.__name__, col, size)
         if key not in self._shared:
-            self._shared[key] = (kind(self, size), x)
+            if kind is Kahan:  # one run per column, its windows pushed together
+                if col not in self._runs:
+                    self._runs[col] = Kahan.run(self)
+                self._shared[key] = (Kahan(self, size, self._runs[col]), x)
+            else:
+                self._shared[key] = (kind(self, size), x)
         win: W = self._shared[key][0]
         return win
 
@@ -166,9 +172,16 @@ class Program:
         self.add(f"{self.row} += 1")
         if prologue:
             self.add(prologue)
+        kahans: dict[str, list[Kahan]] = {}
         for win, x in self._shared.values():
-            if win.read:  # a window no part reads (a derivation no condition uses) is not kept
+            if not win.read:  # a window no part reads (a derivation no condition uses)
+                continue
+            if isinstance(win, Kahan):
+                kahans.setdefault(x, []).append(win)
+            else:
                 win.push(x)
+        for x, wins in kahans.items():
+            push_kahans(self, x, wins)
         self._out, self._depth = self.body, depth
         lines = ["def make():"]
         lines += [f"    {n} = {init}" for n, init in self.state.items()]
@@ -196,51 +209,29 @@ class Kahan:
     """roll_mean / roll_sum of a fixed trailing window: pandas' Kahan add and remove
     (separate compensations), its sign count and its run of equal values (a window of one
     repeated value returns exactly that value). The buffer starts full of NaN, so the
-    first rows remove nothing, as in pandas."""
+    first rows remove nothing, as in pandas. Windows of one input share its run of equal
+    values (`run`: the same for every window size) and are pushed together
+    (`push_kahans`)."""
 
-    def __init__(self, prog: Program, size: int) -> None:
+    def __init__(self, prog: Program, size: int, run: tuple[str, str] | None = None) -> None:
         self.p = prog
         self.read = False
         k = f"k{size}"
+        same, prev = run or Kahan.run(prog)
         self.names = {
             "buf": prog.var(f"{k}_buf", f"deque([NAN] * {size}, maxlen={size})"),
             "nobs": prog.var(f"{k}_nobs", "0"), "s": prog.var(f"{k}_sum", "0.0"),
             "ca": prog.var(f"{k}_ca", "0.0"), "cr": prog.var(f"{k}_cr", "0.0"),
-            "neg": prog.var(f"{k}_neg", "0"), "same": prog.var(f"{k}_same", "0"),
-            "prev": prog.var(f"{k}_prev", "NAN")}
+            "neg": prog.var(f"{k}_neg", "0"), "same": same, "prev": prev}
+
+    @staticmethod
+    def run(prog: Program) -> tuple[str, str]:
+        """A run of equal values (its length, its value) for the windows of one input."""
+        return prog.var("run_len", "0"), prog.var("run_value", "NAN")
 
     def push(self, x: str) -> None:
-        remove = """
-                    _y = -_o - {cr}
-                    _t = {s} + _y
-                    {cr} = _t - {s} - _y
-                    {s} = _t
-                    if _o <= 0.0 and (_o < 0.0 or copysign(1.0, _o) < 0.0):  # -0.0 counts
-                        {neg} -= 1"""
-        # both values there (the usual row): the count stays; remove, then add
-        self.p.add("""
-            _o = {buf}[0]
-            if {x} - {x} == 0.0:
-                {buf}.append({x})
-                if _o == _o:""" + remove + """
-                else:
-                    {nobs} += 1
-                _y = {x} - {ca}
-                _t = {s} + _y
-                {ca} = _t - {s} - _y
-                {s} = _t
-                if {x} <= 0.0 and ({x} < 0.0 or copysign(1.0, {x}) < 0.0):
-                    {neg} += 1
-                if {x} == {prev}:
-                    {same} += 1
-                else:
-                    {same} = 1
-                {prev} = {x}
-            else:
-                {buf}.append(NAN)
-                if _o == _o:
-                    {nobs} -= 1""" + remove + """
-            """, x=x, **self.names)
+        push_kahans(self.p, x, [self])
+
 
     def mean(self, minp: int) -> str:
         def make() -> str:
@@ -275,6 +266,55 @@ class Kahan:
         self.read = True
         return self.p.memo((self, "total", minp), make)
 
+
+_KAHAN_REMOVE = """
+    _y = -_o - {cr}
+    _t = {s} + _y
+    {cr} = _t - {s} - _y
+    {s} = _t
+    if _o <= 0.0 and (_o < 0.0 or copysign(1.0, _o) < 0.0):  # -0.0 counts
+        {neg} -= 1"""
+
+
+def push_kahans(prog: Program, x: str, wins: list[Kahan]) -> None:
+    """Push x into Kahan windows sharing one run: per window, pandas removes the leaving
+    value first, then adds (both there, the usual row: the count stays)."""
+    run = wins[0].names["same"], wins[0].names["prev"]
+    if any((w.names["same"], w.names["prev"]) != run for w in wins):
+        raise ValueError("push_kahans: windows of different runs")
+    with prog.block(f"if {x} - {x} == 0.0"):
+        sign = f"{x} <= 0.0 and ({x} < 0.0 or copysign(1.0, {x}) < 0.0)"
+        if len(wins) > 1:
+            prog.add(f"_n = {sign}")
+            sign = "_n"
+        for w in wins:
+            prog.add("""
+                _o = {buf}[0]
+                {buf}.append({x})
+                if _o == _o:""" + indent(_KAHAN_REMOVE, " " * 16) + """
+                else:
+                    {nobs} += 1
+                _y = {x} - {ca}
+                _t = {s} + _y
+                {ca} = _t - {s} - _y
+                {s} = _t
+                if {sign}:
+                    {neg} += 1
+                """, x=x, sign=sign, **w.names)
+        prog.add("""
+            if {x} == {prev}:
+                {same} += 1
+            else:
+                {same} = 1
+            {prev} = {x}
+            """, x=x, same=run[0], prev=run[1])
+    with prog.block("else"):
+        for w in wins:
+            prog.add("""
+                _o = {buf}[0]
+                {buf}.append(NAN)
+                if _o == _o:
+                    {nobs} -= 1""" + indent(_KAHAN_REMOVE, " " * 16), **w.names)
 
 class Median:
     """roll_median_c: the middle of the window's non-missing values (mean of the two

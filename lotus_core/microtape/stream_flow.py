@@ -29,7 +29,8 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ from lotus_core.microtape.candles import morphology
 from lotus_core.microtape.context import _DAY_MS, _HOUR_MS, SESSIONS
 from lotus_core.microtape.inputs import Books
 from lotus_core.microtape.params import MicroTapeParams
-from lotus_core.microtape.regime import REGIMES
+from lotus_core.microtape.regime import REGIMES, classify, efficiency, rv_from_sum
 from lotus_core.microtape.tape import robust_thresholds
 
 FLOW_COLUMNS = (
@@ -52,7 +53,10 @@ FLOW_COLUMNS = (
 """The columns `FlowStream.columns` returns, in MicroTape order."""
 
 NAN = float("nan")
-_NO_RECV = np.iinfo(np.int64).min
+RUN = 16
+"""Rows from which a call's columns are computed with numpy (the batch's own functions where
+it has them) rather than one row at a time in Python: ~1 us a numpy call, paid once."""
+_NO_RECV = int(np.iinfo(np.int64).min)
 
 
 class SortedBag:
@@ -224,54 +228,66 @@ class RollingPctl:
         self.gone_x, self.gone = NAN, 0  # out of the window, still in the bag
 
     def push(self, x: float) -> float:
-        values = self.values
-        old = values.popleft() if len(values) == self.window else NAN
-        values.append(x)
-        if x == self.last:  # carried: x is not NaN
-            lo, hi, n = self.below, self.upto, self.n
-            if old != x:  # an equal value leaving changes nothing
-                if old == old:
-                    if old == self.gone_x:
-                        self.gone += 1
-                    else:
-                        if self.gone:
-                            self.bag.remove_run(self.gone_x, self.gone)
-                        self.gone_x, self.gone = old, 1
-                    if old < x:
-                        lo -= 1
-                        hi -= 1
-                    n -= 1
-                self.held += 1
-                hi += 1
-                n += 1
-                self.below, self.upto, self.n = lo, hi, n
-        else:
-            bag = self.bag
-            if self.held:
-                bag.add_run(self.held_x, self.held)
-                self.held = 0
-            if self.gone:
-                bag.remove_run(self.gone_x, self.gone)
-                self.gone_x, self.gone = NAN, 0
-            if x != x:
-                if old == old:
-                    bag.remove(old)
-                self.last, self.n = NAN, bag.n
-                return NAN
-            if old == x:
-                lo, hi = bag.counts(x)
-            elif old == old:
-                lo, hi = bag.replace(old, x)
+        """The next point's percentile rank."""
+        return self.extend((x,))[0]
+
+    def extend(self, xs: Iterable[float]) -> list[float]:
+        """The ranks of the next points, in order: one loop with the state in locals (a
+        replay asks for ~1,000 rows at a time, a push per row would pay a call each)."""
+        values, bag, window, min_periods = self.values, self.bag, self.window, self.min_periods
+        last, below, upto, n = self.last, self.below, self.upto, self.n
+        held, gone_x, gone = self.held, self.gone_x, self.gone
+        out: list[float] = []
+        append = out.append
+        for x in xs:
+            old = values.popleft() if len(values) == window else NAN
+            values.append(x)
+            if x == last:  # carried: x is not NaN
+                if old != x:  # an equal value leaving changes nothing
+                    if old == old:
+                        if old == gone_x:
+                            gone += 1
+                        else:
+                            if gone:
+                                bag.remove_run(gone_x, gone)
+                            gone_x, gone = old, 1
+                        if old < x:
+                            below -= 1
+                            upto -= 1
+                        n -= 1
+                    held += 1
+                    upto += 1
+                    n += 1
             else:
-                lo, hi = bag.insert(x)
-            n = bag.n
-            self.below, self.upto, self.n, self.last, self.held_x = lo, hi, n, x, x
-        if n < self.min_periods:
-            return NAN
-        if n == 1:
-            return 0.5
-        q = (lo + (hi - lo + 1) / 2 - 1.0) / (n - 1.0)  # pandas' average rank, then clipped
-        return 0.0 if q < 0.0 else 1.0 if q > 1.0 else q
+                if held:
+                    bag.add_run(self.held_x, held)
+                    held = 0
+                if gone:
+                    bag.remove_run(gone_x, gone)
+                    gone_x, gone = NAN, 0
+                if x != x:
+                    if old == old:
+                        bag.remove(old)
+                    last, n = NAN, bag.n
+                    append(NAN)
+                    continue
+                if old == x:
+                    below, upto = bag.counts(x)
+                elif old == old:
+                    below, upto = bag.replace(old, x)
+                else:
+                    below, upto = bag.insert(x)
+                n, last, self.held_x = bag.n, x, x
+            if n < min_periods:
+                append(NAN)
+            elif n == 1:
+                append(0.5)
+            else:  # pandas' average rank, then clipped
+                q = (below + (upto - below + 1) / 2 - 1.0) / (n - 1.0)
+                append(0.0 if q < 0.0 else 1.0 if q > 1.0 else q)
+        self.last, self.below, self.upto, self.n = last, below, upto, n
+        self.held, self.gone_x, self.gone = held, gone_x, gone
+        return out
 
 
 class FastSum:
@@ -292,32 +308,59 @@ class FastSum:
 
     def push(self, value: float) -> float:
         """Append the next point; the trailing sum at it."""
-        values, total, nobs = self.values, self.total, self.nobs
-        if self.prev is None:
-            self.prev = value
-        if len(values) == self.window:
-            old = values.popleft()
-            if old == old:
-                nobs -= 1
-                y = -old - self.comp_remove
+        return self.extend((value,))[0]
+
+    def extend(self, points: Iterable[float]) -> list[float]:
+        """The trailing sums at the next points, in order (the state in locals)."""
+        values, window, min_periods = self.values, self.window, self.min_periods
+        total, nobs, same, prev = self.total, self.nobs, self.same, self.prev
+        comp_add, comp_remove = self.comp_add, self.comp_remove
+        out: list[float] = []
+        append = out.append
+        for value in points:
+            if prev is None:
+                prev = value
+            if len(values) == window:
+                old = values.popleft()
+                if old == old:
+                    nobs -= 1
+                    y = -old - comp_remove
+                    t = total + y
+                    comp_remove = t - total - y
+                    total = t
+            if value == value:
+                nobs += 1
+                y = value - comp_add
                 t = total + y
-                self.comp_remove = t - total - y
+                comp_add = t - total - y
                 total = t
-        if value == value:
-            nobs += 1
-            y = value - self.comp_add
-            t = total + y
-            self.comp_add = t - total - y
-            total = t
-            self.same = self.same + 1 if value == self.prev else 1
-            self.prev = value
-        values.append(value)
-        self.total, self.nobs = total, nobs
-        if nobs == 0 == self.min_periods:
-            return 0.0
-        if nobs >= self.min_periods:
-            return self.prev * nobs if self.same >= nobs else total  # type: ignore[operator]
-        return NAN
+                same = same + 1 if value == prev else 1
+                prev = value
+            values.append(value)
+            if nobs >= min_periods:
+                append(0.0 if nobs == 0 else prev * nobs if same >= nobs else total)
+            else:
+                append(NAN)
+        self.total, self.nobs, self.same, self.prev = total, nobs, same, prev
+        self.comp_add, self.comp_remove = comp_add, comp_remove
+        return out
+
+
+class Trend:
+    """`trend_eff` of consecutive grid points: `regime.efficiency` of the trailing sums of dpx
+    and of |dpx| over one window (two `FastSum`s that share the window and its NaN slots,
+    in one loop)."""
+
+    __slots__ = ("net", "gross")
+
+    def __init__(self, window: int) -> None:
+        self.net, self.gross = FastSum(window, window), FastSum(window, window)
+
+    def extend(self, dpx: list[float]) -> list[float]:
+        net, gross = self.net.extend(dpx), self.gross.extend([abs(d) for d in dpx])
+        if len(dpx) >= RUN:  # the batch's own function, cheaper over many points
+            return efficiency(np.asarray(net), np.asarray(gross)).tolist()  # type: ignore[no-any-return]
+        return [efficiency_of(a, b) for a, b in zip(net, gross, strict=True)]
 
 
 def efficiency_of(net: float, gross: float) -> float:
@@ -351,6 +394,30 @@ def _ratio(num: float, den: float, when_zero: float) -> float:
     return when_zero if den == 0 else num / den
 
 
+_FEW = 8
+"""Trades of a batch up to which their size thresholds are computed one at a time (two
+sorts of `outlier_window` sizes each), not by `tape.robust_thresholds` (~20 numpy calls)."""
+
+
+def _thresholds(sizes: list[float], n: int, params: MicroTapeParams) -> list[float]:
+    """`tape.robust_thresholds` of the last n of `sizes` (no NaN among them), each over the
+    `outlier_window` sizes before it: median + k * max(MAD, floor * median); the k-th of
+    the sorted values is `np.partition`'s k-th."""
+    w = params.outlier_window
+    h = w // 2
+    out = []
+    for j in range(len(sizes) - n, len(sizes)):
+        if j < w:
+            out.append(NAN)
+            continue
+        window = sizes[j - w:j]
+        med = sorted(window)[h]
+        dev = sorted([abs(x - med) for x in window])[h]
+        floor = params.outlier_mad_floor * med
+        out.append(med + params.outlier_k * (dev if dev >= floor else floor))
+    return out
+
+
 class _Bin:
     """The trades received in one grid interval (t - cadence, t], t = end."""
 
@@ -379,11 +446,12 @@ class FlowStream:
         self.next_ts: int | None = None
         # trade tape
         self.bins: deque[_Bin] = deque()
-        self.sizes = np.empty(0, dtype=np.float64)  # the last outlier_window trade sizes
+        self.sizes: list[float] = []  # the last outlier_window trade sizes
         self.side, self.run, self.runlen = 0, 0, 0  # the last trade's side and run
-        self.book_recv = np.full(2, _NO_RECV, dtype=np.int64)  # last book before the last
-        self.book_bid = np.full(2, NAN)  # recv, and the last; their top sweep_depth_levels
-        self.book_ask = np.full(2, NAN)
+        # the books trades may face: the last one received before the last book's
+        # millisecond, then the last book's batch; their top sweep_depth_levels
+        self.book_recv: list[int] = [_NO_RECV, _NO_RECV]
+        self.book_bid, self.book_ask = [NAN, NAN], [NAN, NAN]
         # candles: updates not usable yet, the selection, previous candles' final ranges
         self.pending: list[tuple[int, int]] = []  # heap of (usable from, t_open)
         self.latest: dict[tuple[int, int], tuple[int, tuple[float, ...]]] = {}
@@ -399,7 +467,7 @@ class FlowStream:
         self.session, self.hour_end = "", -1
         # trailing windows over the grid
         w, tw = params.points(params.rv_window_ms), params.points(params.trend_window_ms)
-        self.rv_sum, self.net, self.gross = FastSum(w, w), FastSum(tw, tw), FastSum(tw, tw)
+        self.rv_sum, self.trend = FastSum(w, w), Trend(tw)
         minp = params.points(params.pctl_min_ms)
         self.rv_rank = RollingPctl(params.points(params.rv_pctl_window_ms), minp)
         ctx_w = params.points(params.ctx_pctl_window_ms)
@@ -409,9 +477,12 @@ class FlowStream:
     def add(self, books: Books, trades: dict[str, np.ndarray], ctx: dict[str, np.ndarray],
             candles: dict[str, np.ndarray]) -> None:
         """Take one batch of the coin's rows (receive order, after every earlier batch)."""
-        nb, nt = len(books), len(trades["recv"])
-        if nb or nt:
-            self._add_books_trades(books, trades, nb, nt)
+        if len(books):
+            bid, ask = books.depth(self.params.sweep_depth_levels)
+            self.add_books(books.recv.tolist(), bid.tolist(), ask.tolist())
+        if len(trades["recv"]):
+            self.add_trades(trades["recv"].tolist(), trades["side"].tolist(),
+                            trades["px"].tolist(), trades["sz"].tolist())
         if len(candles["recv"]):
             self._add_candles(candles)
         if len(ctx["recv"]):
@@ -420,49 +491,55 @@ class FlowStream:
                                 ctx["oracle_px"].tolist(), ctx["premium"].tolist(),
                                 strict=True))
 
-    def _add_books_trades(self, books: Books, trades: dict[str, np.ndarray], nb: int,
-                          nt: int) -> None:
+    def add_books(self, recv: list[int], bid: list[float], ask: list[float]) -> None:
+        """A batch's l2Book frames (receive order, before its trades): their receive times
+        and top `sweep_depth_levels` depth (`Books.depth`), what later trades face."""
+        b_recv = self.book_recv
+        if len(b_recv) > 2:  # only two of the earlier books can be the last before a trade
+            j = bisect_left(b_recv, b_recv[-1]) - 1
+            self.book_recv = b_recv = [b_recv[j], b_recv[-1]]
+            self.book_bid = [self.book_bid[j], self.book_bid[-1]]
+            self.book_ask = [self.book_ask[j], self.book_ask[-1]]
+        b_recv += recv
+        self.book_bid += bid
+        self.book_ask += ask
+
+    def add_trades(self, recv: list[int], side: list[int], px: list[float],
+                   sz: list[float]) -> None:
+        """A batch's trades (receive order, after its books): robust size outliers,
+        aggressor runs, and the interval sums they fall in."""
         p = self.params
-        b_recv, b_bid, b_ask = self.book_recv, self.book_bid, self.book_ask
-        if nb:
-            bid, ask = books.depth(p.sweep_depth_levels)
-            b_recv = np.concatenate((b_recv, books.recv))
-            b_bid, b_ask = np.concatenate((b_bid, bid)), np.concatenate((b_ask, ask))
-            j = int(np.searchsorted(b_recv, b_recv[-1], side="left")) - 1
-            self.book_recv = b_recv[[j, -1]]
-            self.book_bid, self.book_ask = b_bid[[j, -1]], b_ask[[j, -1]]
-        if not nt:
-            return
-        recv, sz = trades["recv"], np.asarray(trades["sz"], dtype=np.float64)
-        pre = np.searchsorted(b_recv, recv, side="left") - 1  # the last book before it
-        sizes = np.concatenate((self.sizes, sz))
-        with np.errstate(invalid="ignore"):
-            outlier = sz > robust_thresholds(sizes, p)[len(self.sizes):]
+        sizes = self.sizes + sz
+        if len(sz) <= _FEW and sum(sizes) == sum(sizes):  # no NaN: sorting ranks them all
+            outlier = [z > t for z, t in zip(sz, _thresholds(sizes, len(sz), p), strict=True)]
+        else:
+            with np.errstate(invalid="ignore"):
+                thresholds = robust_thresholds(np.asarray(sizes, dtype=np.float64), p)
+                outlier = (np.asarray(sz) > thresholds[len(self.sizes):]).tolist()
         self.sizes = sizes[-p.outlier_window:]
-        ends = -(-recv // self.cadence) * self.cadence
-        bins, min_levels = self.bins, p.sweep_min_levels
+        b_recv, b_bid, b_ask = self.book_recv, self.book_bid, self.book_ask
+        cadence, bins, min_levels = self.cadence, self.bins, p.sweep_min_levels
         b = bins[-1] if bins else None
         last, run = self.side, self.run
-        for e, s, px, z, ask_d, bid_d, out in zip(
-                ends.tolist(), trades["side"].tolist(), trades["px"].tolist(), sz.tolist(),
-                b_ask[pre].tolist(), b_bid[pre].tolist(), outlier.tolist(), strict=True):
+        for r, s, x, z, out in zip(recv, side, px, sz, outlier, strict=True):
+            e = -(-r // cadence) * cadence
             if b is None or b.end != e:
                 b = _Bin(e)
                 bins.append(b)
             b.count += 1
-            b.notional += px * z
+            b.notional += x * z
             if s > 0:
                 b.buy += z
-                if b.buy_px is None:
-                    b.buy_px, b.buy_depth = {px}, ask_d
+                if b.buy_px is None:  # the depth it faced: the last book before it
+                    b.buy_px, b.buy_depth = {x}, b_ask[bisect_left(b_recv, r) - 1]
                 elif len(b.buy_px) < min_levels:
-                    b.buy_px.add(px)
+                    b.buy_px.add(x)
             elif s < 0:
                 b.sell += z
                 if b.sell_px is None:
-                    b.sell_px, b.sell_depth = {px}, bid_d
+                    b.sell_px, b.sell_depth = {x}, b_bid[bisect_left(b_recv, r) - 1]
                 elif len(b.sell_px) < min_levels:
-                    b.sell_px.add(px)
+                    b.sell_px.add(x)
             if out:
                 b.outliers += 1
             run = run + 1 if s == last else 1
@@ -487,69 +564,109 @@ class FlowStream:
     # -------------------------------------------------------------- columns
     def columns(self, ts_ms: int, top: Mapping[str, Any]) -> dict[str, Any]:
         """The flow columns at grid time ts_ms (every event with recv <= ts_ms added)."""
-        return dict(zip(FLOW_COLUMNS, self.at(int(ts_ms), float(top["dpx_bps"])), strict=True))
+        cols = self.columns_from(int(ts_ms), [float(top["dpx_bps"])])
+        return {name: col[0] for name, col in zip(FLOW_COLUMNS, cols, strict=True)}
 
-    def at(self, t: int, dpx: float) -> tuple[Any, ...]:
-        """`columns`' values in FLOW_COLUMNS order, for the tape's own loop (t an int, the
-        row's dpx_bps a float): it builds one dict per row of all the MicroTape's columns."""
+    def columns_from(self, t: int, dpx: list[float]) -> list[list[Any]]:
+        """The flow columns (FLOW_COLUMNS order, one list each) of the len(dpx) grid times
+        from t, given each row's dpx_bps: the tape asks for ~1,000 rows a call in a replay,
+        so each window runs its points in one loop. Every event with recv <= the last time
+        must be added."""
         if t != self.next_ts and self.next_ts is not None:
             raise ValueError(f"FlowStream {self.coin}: grid time {t}, expected {self.next_ts}")
-        self.next_ts = t + self.cadence
-        p = self.params
-        bins = self.bins
-        if bins and bins[0].end <= t:
-            count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap = self._tape(t)
-        else:
-            count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap = (
-                0, 0.0, 0.0, 0.0, self.runlen, 0, 0, 0, NAN)
-        # volatility and trend: one point into each rolling sum and rank
-        s = self.rv_sum.push(dpx * dpx)
-        rv = NAN if s != s else math.sqrt(s if s > 0.0 else 0.0)
-        rv_pctl = self.rv_rank.push(rv)
-        eff = efficiency_of(self.net.push(dpx), self.gross.push(abs(dpx)))
-        # candles
-        pending = self.pending
-        if pending and pending[0][0] <= t:
-            self._select_candle(t)
-        wick_up, wick_dn, body, rng, close_loc, range_pctl = self.candle
-        # context
-        ctx = self.ctx
-        if ctx and ctx[0][0] <= t:
-            self._ctx_to(t)
-        back, tb = self.back, t - p.oi_delta_ms
-        if back and back[0][0] <= tb:
+        p, cadence = self.params, self.cadence
+        n = len(dpx)
+        if n == 0:
+            return [[] for _ in FLOW_COLUMNS]
+        self.next_ts = t + n * cadence
+        # volatility and trend: the windows, each over the run
+        sums = self.rv_sum.extend([d * d for d in dpx])
+        long = n >= RUN  # the batch's own functions, cheaper over many points
+        rv = rv_from_sum(np.asarray(sums)).tolist() if long else [
+            NAN if s != s else math.sqrt(s if s > 0.0 else 0.0) for s in sums]
+        rv_pctl = self.rv_rank.extend(rv)
+        eff = self.trend.extend(dpx)
+        state = self._state(t, n)
+        funding, oi = state[6], state[7]
+        return [*self._tape(t, n), rv, rv_pctl, *state[:4], state[5], state[4], funding,
+                self.funding_rank.extend(funding), oi, state[8], self.oi_rank.extend(oi),
+                *state[9:], eff,
+                classify(np.asarray(rv_pctl), np.asarray(eff), p).tolist() if long else
+                [regime_of(a, b, p) for a, b in zip(rv_pctl, eff, strict=True)]]
+
+    def _tape(self, t: int, n: int) -> list[list[Any]]:
+        """The tape columns (FLOW_COLUMNS' first nine) of n grid times from t: a bin's
+        values at its row (every bin ends on a grid time), no trades elsewhere; the
+        aggressor run carries."""
+        cadence, min_levels = self.cadence, self.params.sweep_min_levels
+        count, buy, sell, imb = [0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+        sweep, sweep_dir, outliers, vwap = [0] * n, [0] * n, [0] * n, [NAN] * n
+        runlen: list[int] = []
+        bins, i = self.bins, 0
+        while bins and bins[0].end < t + n * cadence:
+            b = bins.popleft()
+            if b.end >= t:  # else before the grid began: only the run carries
+                j = (b.end - t) // cadence
+                runlen += [self.runlen] * (j - i)
+                i = j + 1
+                runlen.append(b.runlen)
+                b_buy, b_sell = b.buy, b.sell
+                total = b_buy + b_sell
+                bs = b.buy_px is not None and (len(b.buy_px) >= min_levels or
+                                               b_buy > b.buy_depth)
+                ss = b.sell_px is not None and (len(b.sell_px) >= min_levels or
+                                                b_sell > b.sell_depth)
+                if bs and ss:
+                    d = b_buy - b_sell
+                    sweep_dir[j] = 1 if d > 0 else -1 if d < 0 else 0
+                else:
+                    sweep_dir[j] = int(bs) - int(ss)
+                count[j], buy[j], sell[j], outliers[j] = b.count, b_buy, b_sell, b.outliers
+                imb[j], vwap[j] = _ratio(b_buy - b_sell, total, 0.0), _ratio(b.notional, total,
+                                                                             NAN)
+                sweep[j] = int(bs or ss)
+            self.runlen = b.runlen
+        runlen += [self.runlen] * (n - i)
+        return [count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap]
+
+    def _state(self, t: int, n: int) -> list[list[Any]]:
+        """The candle (in `self.candle`'s order), context and session columns of n grid
+        times from t: constant between events, so filled a stretch at a time; at the row of
+        each event (the first grid time at or after it) the state moves as the batch's as-of
+        rules say."""
+        cadence, p = self.cadence, self.params
+        delay = p.oi_delta_ms
+        rows: list[tuple[Any, ...]] = []
+        i = 0
+        while True:
+            nxt = t + n * cadence  # the next event's time: a candle usable, a context
+            pending, ctx, back = self.pending, self.ctx, self.back  # update, an OI look-back
+            if pending:
+                nxt = min(nxt, pending[0][0])
+            if ctx:
+                nxt = min(nxt, ctx[0][0])
+            if back:
+                nxt = min(nxt, back[0][0] + delay)
+            nxt = min(nxt, self.hour_end)
+            j = min(n, max(i, -((t - nxt) // cadence)))  # its row
+            if j > i:
+                oi = self.oi
+                rows += repeat((*self.candle, self.funding, oi,
+                                _ratio(oi, self.oi_back, NAN) - 1.0, self.basis, self.premium,
+                                self.session), j - i)
+                i = j
+            if i == n:
+                return [list(c) for c in zip(*rows, strict=True)]
+            ts = t + i * cadence
+            if pending and pending[0][0] <= ts:
+                self._select_candle(ts)
+            if ctx and ctx[0][0] <= ts:
+                self._ctx_to(ts)
+            tb = ts - delay
             while back and back[0][0] <= tb:
                 self.oi_back = back.popleft()[1]
-        funding, oi, oi_back = self.funding, self.oi, self.oi_back
-        if t >= self.hour_end:  # the session is constant within an hour
-            self.session, self.hour_end = session_of(t, p), (t // _HOUR_MS + 1) * _HOUR_MS
-        return (count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap, rv, rv_pctl,
-                wick_up, wick_dn, body, rng, range_pctl, close_loc,
-                funding, self.funding_rank.push(funding), oi, _ratio(oi, oi_back, NAN) - 1.0,
-                self.oi_rank.push(oi), self.basis, self.premium, self.session, eff,
-                regime_of(rv_pctl, eff, p))
-
-    def _tape(self, t: int) -> tuple[Any, ...]:
-        """The tape columns at t (FLOW_COLUMNS' first nine), the bins before t dropped."""
-        bins = self.bins
-        while bins and bins[0].end < t:  # before the grid began: only the run carries
-            self.runlen = bins.popleft().runlen
-        if not bins or bins[0].end != t:
-            return 0, 0.0, 0.0, 0.0, self.runlen, 0, 0, 0, NAN
-        b = bins.popleft()
-        self.runlen = b.runlen
-        buy, sell = b.buy, b.sell
-        total = buy + sell
-        min_levels = self.params.sweep_min_levels
-        bs = b.buy_px is not None and (len(b.buy_px) >= min_levels or buy > b.buy_depth)
-        ss = b.sell_px is not None and (len(b.sell_px) >= min_levels or sell > b.sell_depth)
-        if bs and ss:
-            d = buy - sell
-            sweep_dir = 1 if d > 0 else -1 if d < 0 else 0
-        else:
-            sweep_dir = int(bs) - int(ss)
-        return (b.count, buy, sell, _ratio(buy - sell, total, 0.0), b.runlen, int(bs or ss),
-                sweep_dir, b.outliers, _ratio(b.notional, total, NAN))
+            if ts >= self.hour_end:  # the session is constant within an hour
+                self.session, self.hour_end = session_of(ts, p), (ts // _HOUR_MS + 1) * _HOUR_MS
 
     def _select_candle(self, t: int) -> None:
         """The latest-opened candle update usable at t (`candles.select_closed`); on a new
