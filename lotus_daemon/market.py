@@ -1,10 +1,19 @@
 """The in-process market hub: how the daemon's loops share the live market.
 
 The feed loop publishes; any loop (score, and later `dm`, `tr`) subscribes. Each
-subscriber gets its own bounded queue, filtered by kind and coin, so a slow consumer never
-blocks the feed (when its queue is full the oldest event is dropped and counted in
-`Subscription.dropped`). The hub also keeps the latest value of each kind per coin and
-the coin's stale flag, for loops that only need "the book now".
+subscriber gets its own queue, filtered by kind and coin, of one of two kinds:
+
+- bounded and lossy (`maxsize`): a slow consumer never blocks the feed; when the queue is
+  full the oldest event is dropped and counted in `Subscription.dropped`;
+- lossless with backpressure (`capacity`, in `weigh` units: the score loop's queue counts
+  recording lines): a publisher waits while the queue holds `capacity` or more, so a
+  scorer slower than a max-speed replay slows the feed's reading of the socket (and the
+  replay server behind it) instead of piling batches up in memory. A consumer that takes
+  nothing for `stall_s` (dead, or restarting after a failure) stops the waiting until it
+  takes again: the feed keeps reading and recording, and the queue grows as before.
+
+The hub also keeps the latest value of each kind per coin and the coin's stale flag, for
+loops that only need "the book now".
 
 Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `trades`
 (the frame's list of trades), `ctx` (activeAssetCtx data), `candle`, `row` (a finished
@@ -18,9 +27,10 @@ list of (position, event) of the Trader's market events that became final, the v
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,44 +51,78 @@ class Subscription:
     """A consumer's queue. `get(timeout)` returns the next event or None."""
 
     def __init__(self, hub: MarketHub, kinds: frozenset[str], coins: frozenset[str] | None,
-                 maxsize: int) -> None:
+                 maxsize: int, capacity: int | None = None,
+                 weigh: Callable[[MarketEvent], int] | None = None, stall_s: float = 10.0
+                 ) -> None:
         self.hub, self.kinds, self.coins = hub, kinds, coins
-        self._q: queue.Queue[MarketEvent] = queue.Queue(maxsize)
+        self.maxsize, self.capacity, self.stall_s = maxsize, capacity, stall_s
+        self._weigh = weigh or (lambda ev: 1)
+        self._q: deque[tuple[MarketEvent, int]] = deque()
+        self._cond = threading.Condition()
+        self._weight = 0
+        self._taken_at = time.monotonic()
+        self._closed = False
         self.dropped = 0
+        self.waited_s = 0.0
+        """Seconds publishers spent waiting for room (capacity): the backpressure's cost."""
 
     def wants(self, ev: MarketEvent) -> bool:
         return ev.kind in self.kinds and (self.coins is None or ev.coin is None
                                           or ev.coin in self.coins)
 
     def put(self, ev: MarketEvent) -> None:
-        while True:
-            try:
-                self._q.put_nowait(ev)
-                return
-            except queue.Full:
-                try:
-                    self._q.get_nowait()
+        w = self._weigh(ev)
+        with self._cond:
+            if self.capacity is not None and self._weight >= self.capacity:
+                t0 = time.monotonic()
+                while (self._weight >= self.capacity and not self._closed
+                       and time.monotonic() - self._taken_at < self.stall_s):
+                    self._cond.wait(0.05)
+                self.waited_s += time.monotonic() - t0
+            elif self.maxsize > 0:
+                while len(self._q) >= self.maxsize:
+                    self._weight -= self._q.popleft()[1]
                     self.dropped += 1
-                except queue.Empty:
-                    pass
+            self._q.append((ev, w))
+            self._weight += w
+            self._cond.notify_all()
+
+    def _take(self) -> MarketEvent:
+        ev, w = self._q.popleft()
+        self._weight -= w
+        self._taken_at = time.monotonic()
+        self._cond.notify_all()
+        return ev
 
     def get(self, timeout: float | None = None) -> MarketEvent | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        with self._cond:
+            if not self._q:
+                self._cond.wait(timeout)
+            if not self._q:
+                self._taken_at = time.monotonic()  # waiting for events is not stalling
+                return None
+            return self._take()
 
     def drain(self, limit: int = 10_000) -> list[MarketEvent]:
-        out: list[MarketEvent] = []
-        while len(out) < limit:
-            try:
-                out.append(self._q.get_nowait())
-            except queue.Empty:
-                break
-        return out
+        with self._cond:
+            return [self._take() for _ in range(min(limit, len(self._q)))]
+
+    def pending(self) -> int:
+        """The queue's weight now (events, or `weigh` units)."""
+        return self._weight
 
     def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
         self.hub.unsubscribe(self)
+
+
+def batch_lines(ev: MarketEvent) -> int:
+    """A score queue's weight of an event: a batch's recording lines (other events: 1)."""
+    if ev.kind == "batch" and ev.data is not None:
+        return max(1, len(ev.data[2]))
+    return 1
 
 
 class MarketHub:
@@ -94,12 +138,16 @@ class MarketHub:
         self.has_feed = False     # a feed loop publishes here (it ends with a `batch` None)
 
     def subscribe(self, kinds: Iterable[str], coins: Iterable[str] | None = None,
-                  maxsize: int = 100_000) -> Subscription:
+                  maxsize: int = 100_000, *, capacity: int | None = None,
+                  weigh: Callable[[MarketEvent], int] | None = None) -> Subscription:
+        """`maxsize` (0: unbounded) drops the oldest when full; `capacity` makes the queue
+        lossless and its publishers wait while it holds that much (module docstring)."""
         kinds = frozenset(kinds)
         unknown = kinds - KINDS
         if unknown:
             raise ValueError(f"unknown market event kinds {sorted(unknown)}; known {sorted(KINDS)}")
-        sub = Subscription(self, kinds, None if coins is None else frozenset(coins), maxsize)
+        sub = Subscription(self, kinds, None if coins is None else frozenset(coins), maxsize,
+                           capacity, weigh)
         with self._lock:
             self._subs.append(sub)
             self._wanted = self._wanted | kinds

@@ -233,8 +233,7 @@ class LiveEngine:
         return lo if self._seeds(lo, start) else start
 
     def _seeds(self, lo: int, start: int) -> bool:
-        recv = self.buf.feed("", lo, start).books.meta["recv_ts_ms"].to_numpy()
-        return bool(len(recv))
+        return self.buf.has_books(lo, start)
 
     def _start_day(self, day: str, first_line: int) -> None:
         self.day = LiveDay(day, StreamAssembler(day))
@@ -245,8 +244,8 @@ class LiveEngine:
                               self.day.fingerprint, detectors=self.detectors,
                               scoring=self.scoring, council=self.council)
         if self.input_start < start:  # warm: the previous day's tail, as the nightly reads it
-            warm = self.buf.feed(day, self.input_start, start)
-            self.chain.add(Parsed(warm.books, warm.trades, warm.bbo, warm.ctx, warm.candles))
+            for part in self.buf.parts(self.input_start, start):  # batch by batch: no copy
+                self.chain.add(part)
         self.frames = pd.DataFrame()
         self.emitted_ts = {}
         self.emitted_windows = set()

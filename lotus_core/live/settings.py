@@ -73,8 +73,12 @@ class LiveSettings(StrictModel):
       the scorer then use a core each); off: a thread, as the other loops.
     priors_poll_s: how often the active priors version is checked (reload within 1 s).
     publish: post ALPHA_PROPOSED envelopes for published windows (sig_outbox).
+    queue_lines: recording lines the scorer's queue holds before the feed loop waits for
+      it (backpressure: a max-speed replay runs at the scorer's pace in bounded memory; at
+      live pace the queue is empty, and ~30,000 lines are ~15 minutes of a 3-coin feed).
     """
 
     score_process: bool = True
+    queue_lines: int = Field(30_000, ge=1)
     priors_poll_s: float = Field(0.5, gt=0, le=1.0)
     publish: bool = True

@@ -5,7 +5,7 @@ two readers only: the next day's warm start, which reads this day's last `warm_s
 of feed exactly as the nightly MicroTape does (`lotus_core.microtape.warm.warm_feed`: the
 rows received in [day end - warm_span_ms, day end), no carry), and the Trader's market
 events, which read the rows received since its last hand-out. `trim` forgets everything
-received before a cut; it copies the buffer, so it runs every few minutes of feed.
+received before a cut (every few minutes of feed).
 """
 
 from __future__ import annotations
@@ -41,54 +41,95 @@ def _concat_books(parts: list[BookFrames]) -> BookFrames:
 _EMPTY = _empty()
 
 
+def _select(parsed: Parsed, lo: int, hi: int) -> Parsed:
+    """The rows of one part received in [lo, hi) (the part itself when all are)."""
+    recv = parsed.books.meta["recv_ts_ms"].to_numpy()
+    ins = {name: getattr(parsed, name)["recv_ts_ms"].to_numpy() for name in _TABLES}
+    every = [recv] + list(ins.values())
+    if all(len(r) == 0 or (r.min() >= lo and r.max() < hi) for r in every):
+        return parsed
+    tables = {}
+    for name, r in ins.items():
+        df = getattr(parsed, name)
+        tables[name] = df.loc[(r >= lo) & (r < hi)].reset_index(drop=True)
+    return Parsed(books=parsed.books.select((recv >= lo) & (recv < hi)), **tables)
+
+
+def _bounds(parsed: Parsed) -> tuple[int, int] | None:
+    """(first, last) receive time of a part's rows; None when it has none."""
+    ends = [df["recv_ts_ms"].to_numpy() for df in (parsed.books.meta, parsed.trades,
+                                                   parsed.bbo, parsed.ctx, parsed.candles)]
+    ends = [r for r in ends if len(r)]
+    if not ends:
+        return None
+    return min(int(r.min()) for r in ends), max(int(r.max()) for r in ends)
+
+
 class TailBuffer:
-    """Parsed rows in receive order (possibly spanning midnight), trimmed from the front."""
+    """Parsed batches in receive order (possibly spanning midnight), kept as they came (a
+    part per batch: never concatenated but for the Trader's reads, so the day's tail is
+    held once, not copied at the warm start) and trimmed from the front."""
 
     def __init__(self) -> None:
-        self.books = empty_books()
-        self.tables: dict[str, pd.DataFrame] = {
-            name: getattr(_EMPTY, name) for name in _TABLES}
-        self._pending: list[Parsed] = []
+        self._parts: list[tuple[tuple[int, int], Parsed]] = []
         self._trimmed: int | None = None
 
     def add(self, parsed: Parsed) -> None:
-        self._pending.append(parsed)
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        self.books = _concat_books([self.books] + [p.books for p in self._pending])
-        for name in _TABLES:
-            parts = [df for df in [self.tables[name]] + [getattr(p, name)
-                                                         for p in self._pending] if len(df)]
-            if parts:
-                self.tables[name] = (parts[0] if len(parts) == 1 else
-                                     pd.concat(parts, ignore_index=True))
-        self._pending = []
+        span = _bounds(parsed)
+        if span is not None:
+            self._parts.append((span, parsed))
 
     def rows(self) -> int:
-        self._flush()
-        return len(self.books) + sum(len(df) for df in self.tables.values())
+        return sum(len(p.books) + sum(len(getattr(p, n)) for n in _TABLES)
+                   for _, p in self._parts)
+
+    def parts(self, lo: int | None = None, hi: int | None = None) -> list[Parsed]:
+        """The buffered rows received in [lo, hi), part by part, in receive order."""
+        lo_ = np.iinfo(np.int64).min if lo is None else lo
+        hi_ = np.iinfo(np.int64).max if hi is None else hi
+        out = []
+        for (first, last), p in self._parts:
+            if last >= lo_ and first < hi_:
+                part = _select(p, lo_, hi_)
+                if _bounds(part) is not None:
+                    out.append(part)
+        return out
+
+    def has_books(self, lo: int, hi: int) -> bool:
+        """Whether any l2Book row was received in [lo, hi)."""
+        for (first, last), p in self._parts:
+            if last >= lo and first < hi and len(p.books):
+                r = p.books.meta["recv_ts_ms"].to_numpy()
+                if ((r >= lo) & (r < hi)).any():
+                    return True
+        return False
 
     def feed(self, day: str, lo: int | None = None, hi: int | None = None) -> FeedDay:
         """Every buffered row received in [lo, hi): the day's tables as parsed."""
-        self._flush()
-        recv = self.books.meta["recv_ts_ms"].to_numpy()
-        lo_ = np.iinfo(np.int64).min if lo is None else lo
-        hi_ = np.iinfo(np.int64).max if hi is None else hi
-        books = self.books.select((recv >= lo_) & (recv < hi_))
+        parts = self.parts(lo, hi)
         tables = {}
         for name in _TABLES:
-            df = self.tables[name]
-            r = df["recv_ts_ms"].to_numpy()
-            tables[name] = df.loc[(r >= lo_) & (r < hi_)].reset_index(drop=True)
-        return FeedDay(day=day, source=f"live:{day}", sha256="", books=books, **tables)
+            frames = [getattr(p, name) for p in parts if len(getattr(p, name))]
+            tables[name] = (getattr(_EMPTY, name) if not frames else frames[0] if len(frames) == 1
+                            else pd.concat(frames, ignore_index=True))
+        return FeedDay(day=day, source=f"live:{day}", sha256="",
+                       books=_concat_books([p.books for p in parts]), **tables)
 
     def trim(self, cut: int) -> None:
-        """Forget every row received before `cut` (at most once per few minutes of feed)."""
+        """Forget every row received before `cut`: whole parts at once, the part across the
+        cut sliced (at most once per few minutes of feed)."""
         if self._trimmed is not None and cut - self._trimmed < _TRIM_EVERY_MS:
             return
         self._trimmed = cut
-        kept = self.feed("", cut)
-        self.books = kept.books
-        self.tables = {name: getattr(kept, name) for name in _TABLES}
+        kept = []
+        for (first, last), p in self._parts:
+            if last < cut:
+                continue
+            if first < cut:
+                p = _select(p, cut, np.iinfo(np.int64).max)
+                span = _bounds(p)
+                if span is None:
+                    continue
+                first, last = span
+            kept.append(((first, last), p))
+        self._parts = kept

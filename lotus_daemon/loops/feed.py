@@ -9,7 +9,9 @@ is decoded once): dead letters go to the fabric's `feed_dead_letter` (source
 socket has nothing more to read at live pace (at replay speed, at each flush or every
 `_BATCH_LINES`), ahead of the recording's flush: the score loop scores them at once and
 holds what it stores and posts until the `durable` event that follows the flush says the
-file holds them (so nothing stored or posted can be lost to `kill -9`). Books, trades,
+file holds them (so nothing stored or posted can be lost to `kill -9`). When the scorer's
+queue is full (`live.queue_lines`: a replay faster than the scorer) the hand-out waits for
+room, so the socket is read at the scorer's pace (`waited_s` in `info`). Books, trades,
 contexts and candles are published on the hub as they arrive. Pings every
 `ping_interval_s`; no pong (and no frame: a frame also proves the connection alive)
 within `pong_timeout_s` drops the connection; reconnects back off 250 ms x2 to 5 s with
@@ -118,6 +120,7 @@ class FeedLoop(Loop):
         self.resubscribes = 0
         self.acked: set[tuple[Any, ...]] = set()
         self.dead_letters = 0
+        self.waited_s = 0.0  # time spent waiting for room in the scorer's queue
         self.server_errors = 0
         self.last_frame_ms: int | None = None
         self.last_venue_ms: int | None = None
@@ -359,8 +362,14 @@ class FeedLoop(Loop):
             self.dead_letters += len(rows)
         self._shipped = (self._batch_day, chunk.first_line + len(lines) - 1)
         if self.hub.wanted("batch"):
+            t0 = time.monotonic()
             self.hub.publish("batch", None, self.last_frame_ms or 0,
                              (self._batch_day, chunk.first_line, lines, self._batch_t0, chunk))
+            waited = time.monotonic() - t0  # the scorer's queue was full (backpressure)
+            if waited > 0.01:
+                self.waited_s += waited
+                if self._pong_deadline is not None:  # the connection was not at fault
+                    self._pong_deadline += waited
 
     def _flush(self) -> None:
         """Ship what is left, flush the recording, then say how far the file now holds the
@@ -391,6 +400,7 @@ class FeedLoop(Loop):
                 "stale_coins": self.hub.stale_coins(), "stale_periods": len(self.stale_log),
                 "last_frame_ms": self.last_frame_ms, "lag_ms": lag,
                 "dead_letters": self.dead_letters, "server_errors": self.server_errors,
+                "waited_s": round(self.waited_s, 1),
                 "recorded_lines": self.recorder.lines if self.recorder else 0,
                 "last_error": self.last_error}
 

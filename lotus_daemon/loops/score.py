@@ -1,11 +1,12 @@
 """The score loop: live MicroTape, DSI evidence, windows, scores, curators and publication.
 
-A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's own functions
-over bounded trailing spans, with the state they need carried). It takes the feed loop's
-recording lines (and their extraction) from the market hub, steps the engine whenever the
-feed clock has moved `live.score_every_ms` and it is free, stores what became final
-(`lotus_core.live.store`: live_microtape, live_signal_events), publishes rows and windows
-on the hub, and posts each published window of a coin that was not stale at that time as
+A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's stages in
+their per-row streaming forms). It takes the feed loop's recording lines (and their
+extraction) from the market hub (a lossless queue with backpressure: `live.queue_lines`),
+steps the engine on every batch, and once the feed loop's `durable` mark says the
+recording holds a step's lines, stores what became final (`lotus_core.live.store`:
+live_microtape, live_signal_events, written once a minute of feed time), publishes rows
+and windows on the hub, and posts each published window of a coin that was not stale at that time as
 a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as its strand id.
 publish_alpha de-duplicates by the window's dedupe key, so a restarted daemon (which
 re-derives the day from its recording) never posts a window twice. A replay or a run
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from lotus_core.config import Settings
 from lotus_core.fabric.keyring import Keyring
@@ -32,28 +32,22 @@ from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
 from lotus_core.learning.priors_store import read_active_priors
 from lotus_core.live.engine import LiveEngine, Step, load_night_context, replace_priors
+from lotus_core.live.frames import events_frame, rows_frame
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
 from lotus_daemon.loops.base import Loop, LoopContext
-from lotus_daemon.market import MarketHub
+from lotus_daemon.market import MarketHub, batch_lines
 
 _STORE_EVERY_MS = 60_000
 _FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
 
 
-def stale_mask(windows: pd.DataFrame, periods: list[StalePeriod]) -> np.ndarray:
-    """Windows whose time falls in a stale period of their coin (never published)."""
-    out = np.zeros(len(windows), dtype=bool)
-    if not periods or len(windows) == 0:
-        return out
-    coin = windows["coin"].astype(str).to_numpy()
-    ts = windows["ts_ms"].to_numpy()
-    for p in periods:
-        end = p.end_ms if p.end_ms is not None else np.iinfo(np.int64).max
-        out |= (coin == p.coin) & (ts >= p.start_ms) & (ts < end)
-    return out
+def in_stale_period(coin: str, ts_ms: int, periods: list[StalePeriod]) -> bool:
+    """Whether a window's time falls in a stale period of its coin (never published)."""
+    return any(p.coin == coin and p.start_ms <= ts_ms
+               and (p.end_ms is None or ts_ms < p.end_ms) for p in periods)
 
 
 @dataclass
@@ -75,7 +69,9 @@ class ScoreLoop(Loop):
     def __init__(self, settings: Settings, hub: MarketHub) -> None:
         self.settings = settings
         self.hub = hub
-        self.sub = hub.subscribe({"batch", "durable", "stale"})  # now: none is missed
+        self.sub = hub.subscribe(  # now: none is missed; lossless, with backpressure
+            {"batch", "durable", "stale"}, capacity=settings.live.queue_lines,
+            weigh=batch_lines)
         self.params = MicroTapeParams(cadence_ms=settings.microtape.cadence_ms)
         self.steps = 0
         self.rows = 0
@@ -88,8 +84,9 @@ class ScoreLoop(Loop):
         self.last_step_s: float | None = None
         self.stale_periods: list[StalePeriod] = []
         self._latest_priors: Any = None
-        self._pending: dict[str, list[pd.DataFrame]] = {"live_microtape": [],
-                                                        "live_signal_events": []}
+        self._pending: dict[str, dict[str, list[dict[str, Any]]]] = {
+            "live_microtape": {}, "live_signal_events": {}}
+        """Table -> day -> rows not stored yet: dicts, made frames once per store."""
         self._stored_at: int | None = None
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
@@ -219,44 +216,54 @@ class ScoreLoop(Loop):
                 self.latencies.append((h.scored, time.perf_counter() - h.t_recv))
 
     def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring) -> None:
-        rows, ev = step.rows, step.windows
+        """Publish a step's rows and windows on the hub, post its published windows of coins
+        not stale then, and keep both for the store (dicts: a frame is built once per store,
+        not once per step)."""
         if step.market:  # the Trader's events first: a decision on a window comes after
             self.hub.publish("tr_event", None, step.now_ms, step.market)
-        if len(rows):
+        rows = step.row_dicts
+        if rows:
             self.rows += len(rows)
-            self._pending["live_microtape"].append(rows.assign(date=step.day))
+            self._pending["live_microtape"].setdefault(step.day, []).extend(rows)
             if self.hub.wanted("row"):
-                for rec in rows.to_dict("records"):
+                for rec in rows:
                     self.hub.publish("row", str(rec["coin"]), step.now_ms, rec)
-        if len(ev):
-            stale = stale_mask(ev, self.stale_periods)
-            self.suppressed_stale += int((stale & ev["published"].to_numpy()).sum())
-            post = ev["published"].to_numpy() & ~stale
-            wanted = set(ev.loc[post, "window_id"])
-            bus = step.bus.loc[step.bus["window_id"].isin(wanted)]
-            alphas = [{"sigbus": json.loads(p), "strand_id": w}
-                      for w, p in zip(bus["window_id"], bus["payload"], strict=True)]
+        if step.window_dicts:
+            bus = {b["window_id"]: b["payload"] for b in step.bus_dicts}
+            alphas, out = [], []
+            for w in step.window_dicts:
+                stale = in_stale_period(str(w["coin"]), int(w["ts_ms"]), self.stale_periods)
+                post = bool(w["published"]) and not stale
+                self.suppressed_stale += int(stale and bool(w["published"]))
+                if post and w["window_id"] in bus:
+                    alphas.append({"sigbus": json.loads(bus[w["window_id"]]),
+                                   "strand_id": w["window_id"]})
+                out.append({**w, "stale": stale, "posted": post and self.settings.live.publish})
             if alphas and self.settings.live.publish:
                 self.posted += publish_alpha(fabric, alphas, keys)
-            out = ev.assign(stale=stale, posted=post & self.settings.live.publish,
-                            date=step.day)
-            self.windows += len(ev)
-            self._pending["live_signal_events"].append(out)
+            self.windows += len(out)
+            self._pending["live_signal_events"].setdefault(step.day, []).extend(out)
             if self.hub.wanted("window"):
-                for rec in out.to_dict("records"):
-                    self.hub.publish("window", str(rec["coin"]), step.now_ms, rec)
+                for rec in out:
+                    self.hub.publish("window", str(rec["coin"]), step.now_ms,
+                                     {**rec, "date": step.day})
         self._store(store, force=self._stored_at is None
                     or step.now_ms - self._stored_at >= _STORE_EVERY_MS, now=step.now_ms)
 
     def _store(self, store: LiveStore, force: bool, now: int | None = None) -> None:
         if not force:
             return
-        for table, parts in self._pending.items():
-            if parts:
-                df = pd.concat(parts, ignore_index=True)
-                for day, part in df.groupby("date", sort=True):
-                    store.write_part(table, str(day), part.drop(columns="date"))
-                parts.clear()
+        for table, days in self._pending.items():
+            for day in sorted(days):
+                recs = days[day]
+                if table == "live_microtape":
+                    df = rows_frame(recs)
+                else:
+                    df = events_frame(recs).assign(
+                        stale=np.array([r["stale"] for r in recs], dtype=bool),
+                        posted=np.array([r["posted"] for r in recs], dtype=bool))
+                store.write_part(table, day, df)
+            days.clear()
         if now is not None:
             self._stored_at = now
 

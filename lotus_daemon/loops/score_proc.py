@@ -30,11 +30,12 @@ from typing import Any
 from lotus_core.config import Settings
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.loops.score_info import IDLE_INFO
-from lotus_daemon.market import KINDS, MarketEvent, MarketHub
+from lotus_daemon.market import KINDS, MarketEvent, MarketHub, batch_lines
 
 _PUBLISHED = ("row", "window", "tr_event")  # what the child's ScoreLoop publishes
 _INFO_EVERY_S = 0.5
 _JOIN_S = 60.0  # after the child said it is done
+_HELD_LINES = 10_000  # lines the child reads ahead of its scorer (one max-speed batch)
 
 
 class _PipeSubscription:
@@ -57,8 +58,10 @@ class _PipeSubscription:
         return out
 
     def _read(self, timeout: float | None) -> None:
+        """What the pipe holds, until a batch's worth of lines is held: the rest stays in
+        the parent's bounded queue (backpressure reaches the feed loop)."""
         conn = self.hub.conn_in
-        while conn.poll(timeout):
+        while sum(map(batch_lines, self._held)) < _HELD_LINES and conn.poll(timeout):
             timeout = 0
             for msg in conn.recv():
                 if msg[0] == "stop":
@@ -85,7 +88,9 @@ class PipeHub:
         self._info_at = 0.0
         self._sub = _PipeSubscription(self)
 
-    def subscribe(self, kinds: Any, coins: Any = None, maxsize: int = 0) -> _PipeSubscription:
+    def subscribe(self, kinds: Any, coins: Any = None, maxsize: int = 0, **bounds: Any
+                  ) -> _PipeSubscription:
+        """The one subscription; its bound is the parent's queue (and `_HELD_LINES`)."""
         return self._sub
 
     def wanted(self, kind: str) -> bool:
@@ -154,7 +159,9 @@ class ScoreProcess(Loop):
     def __init__(self, settings: Settings, hub: MarketHub) -> None:
         self.settings = settings
         self.hub = hub
-        self.sub = hub.subscribe({"batch", "durable", "stale"})  # now: none is missed
+        self.sub = hub.subscribe(  # now: none is missed; lossless, with backpressure
+            {"batch", "durable", "stale"}, capacity=settings.live.queue_lines,
+            weigh=batch_lines)
         self._info: dict[str, Any] = dict(IDLE_INFO)  # until the child's first report
         self.latencies: list[tuple[float, float]] = []
         self.step_log: list[tuple[int, float, float]] = []
@@ -188,13 +195,15 @@ class ScoreProcess(Loop):
         try:
             while receiver.is_alive():
                 ev = self.sub.get(timeout=0.05)
-                events = ([ev] if ev else []) + self.sub.drain()
-                while events:  # a batch per message: one pickled batch in memory at a time
-                    k = next((i + 1 for i, e in enumerate(events) if e.kind == "batch"),
-                             len(events))
+                events = [ev] if ev else []
+                while events and events[-1].kind != "batch":  # up to a batch: one message
+                    more = self.sub.drain(1)  # the rest waits in the hub's bounded queue
+                    if not more:
+                        break
+                    events += more
+                if events:
                     to_child.send([("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale)
-                                   for e in events[:k]])
-                    del events[:k]
+                                   for e in events])
                 if ctx.stopping() and not stop_sent:
                     to_child.send([("stop",)])
                     stop_sent = True
