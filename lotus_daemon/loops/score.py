@@ -2,15 +2,17 @@
 
 A thin adapter over `lotus_core.live.engine.LiveEngine` (the nightly chain's stages in
 their per-row streaming forms). It takes the feed loop's recording lines (and their
-extraction) from the market hub (a lossless queue with backpressure: `live.queue_lines`),
-steps the engine on every batch, and once the feed loop's `durable` mark says the
-recording holds a step's lines, stores what became final (`lotus_core.live.store`:
-live_microtape, live_signal_events, written once a minute of feed time), publishes rows
-and windows on the hub, and posts each published window of a coin that was not stale at that time as
-a signed ALPHA_PROPOSED through sig_outbox, with the nightly window id as its strand id.
-publish_alpha de-duplicates by the window's dedupe key, so a restarted daemon (which
-re-derives the day from its recording) never posts a window twice. A replay or a run
-across midnight finishes the old day and starts the new one warm from its tail.
+extraction) from the market hub (a lossless queue with backpressure: `live.queue_lines`)
+and steps the engine on every batch. Once the feed loop's `durable` mark says the
+recording holds a step's lines, it stores what became final (`lotus_core.live.store`:
+live_microtape, live_signal_events; written once a minute of feed time and at most every
+5 s of wall time: a row not stored yet is re-derived from the recording by a restarted
+daemon), publishes rows and windows on the hub, and posts each published window of a
+coin that was not stale at that time as a signed ALPHA_PROPOSED through sig_outbox, with
+the nightly window id as its strand id. publish_alpha de-duplicates by the window's
+dedupe key, so a restarted daemon (which re-derives the day from its recording) never
+posts a window twice. A replay or a run across midnight finishes the old day and starts
+the new one warm from its tail.
 The active priors version is polled every `live.priors_poll_s` (<= 1 s) on its own
 thread; the next step scores with it, and every window records the `priors_ver` it used.
 """
@@ -40,7 +42,8 @@ from lotus_core.microtape import MicroTapeParams
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub, batch_lines
 
-_STORE_EVERY_MS = 60_000
+_STORE_EVERY_MS = 60_000  # of feed time
+_STORE_MIN_S = 5.0  # of wall time: a max-speed replay writes a part per 5 s, not per minute
 _FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
 
 
@@ -88,6 +91,7 @@ class ScoreLoop(Loop):
             "live_microtape": {}, "live_signal_events": {}}
         """Table -> day -> rows not stored yet: dicts, made frames once per store."""
         self._stored_at: int | None = None
+        self._stored_wall = 0.0
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
         self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
@@ -247,8 +251,10 @@ class ScoreLoop(Loop):
                 for rec in out:
                     self.hub.publish("window", str(rec["coin"]), step.now_ms,
                                      {**rec, "date": step.day})
-        self._store(store, force=self._stored_at is None
-                    or step.now_ms - self._stored_at >= _STORE_EVERY_MS, now=step.now_ms)
+        due = self._stored_at is None or (
+            step.now_ms - self._stored_at >= _STORE_EVERY_MS
+            and time.monotonic() - self._stored_wall >= _STORE_MIN_S)
+        self._store(store, force=due, now=step.now_ms)
 
     def _store(self, store: LiveStore, force: bool, now: int | None = None) -> None:
         if not force:
@@ -266,6 +272,7 @@ class ScoreLoop(Loop):
             days.clear()
         if now is not None:
             self._stored_at = now
+        self._stored_wall = time.monotonic()
 
     def info(self) -> dict[str, Any]:
         return {"steps": self.steps, "rows": self.rows, "windows": self.windows,
