@@ -42,6 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 DAY, NEXT = date(2026, 1, 6), date(2026, 1, 7)
 COINS = ["BTC", "ETH", "SOL"]
 FEED = REPO / ".lotus" / "bench" / "feed" / "h24-BTC-ETH-SOL-s1"
+HOPS = ("feed loop: receipt -> handed out (its extraction)",
+        "hand-out -> taken by the scorer (hub, pipe to the score process)",
+        "taken -> added (parse: StreamAssembler, MicroTape input)",
+        "added -> scored (the step: every stage)")
 
 
 def ensure_days(hours: int = 24) -> Path:
@@ -233,6 +237,10 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
                 "p99": float(np.percentile(lat[:, col], 99)) * 1e3,
                 "max": float(lat[:, col].max()) * 1e3}
 
+    hop = np.array(score.hops) if getattr(score, "hops", None) else np.zeros((0, 5))
+    hops = {name: {"p50": float(np.percentile(hop[:, k], 50)) * 1e3,
+                   "p99": float(np.percentile(hop[:, k], 99)) * 1e3}
+            for k, name in enumerate(HOPS)} if len(hop) else {}
     steps = np.array(score.step_log) if score.step_log else np.zeros((0, 3))
     start = day_bounds_ms(first)[0]
     by_hour = {}
@@ -249,6 +257,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
             "steps": score.steps, "windows": score.windows, "rows": score.rows,
             "posted": score.posted, "last_step_s": score.last_step_s,
             "to_scored_ms": q(0), "to_committed_ms": q(1), "samples": len(lat),
+            "hops_ms": hops,
             "day_seconds": crossed[0] if crossed else None, "by_hour": by_hour,
             "day_scored_seconds": (score.days_done[first] - unix0
                                    if first in (score.days_done or {}) else None),
@@ -354,8 +363,12 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     s = real["to_scored_ms"] if real else {}
     c = real["to_committed_ms"] if real else {}
     nan = float("nan")
+    hop_rows = "".join(
+        f"| &nbsp;&nbsp;of which {name} (p50 / p99) | {h['p50']:.2f} / {h['p99']:.2f} ms |\n"
+        for name, h in ((real or {}).get("hops_ms") or {}).items())
     rt = (f"| tick -> scored at 1x, first {realtime_s:.0f} s of the day, score process started first (p50 / p99 / max) | {s.get('p50', nan):.0f} / {s.get('p99', nan):.0f} / {s.get('max', nan):.0f} ms ({real['samples']} steps, load {real['load_start'][0]:.0f}, score process {real.get('loop_cpu_s', {}).get('score_process', nan):.0f} s CPU) |\n"
-          f"| tick -> envelope committed at 1x (p50 / p99 / max) | {c.get('p50', nan):.0f} / {c.get('p99', nan):.0f} / {c.get('max', nan):.0f} ms |\n"
+          + hop_rows
+          + f"| tick -> envelope committed at 1x (p50 / p99 / max) | {c.get('p50', nan):.0f} / {c.get('p99', nan):.0f} / {c.get('max', nan):.0f} ms |\n"
           if real else "")
     la, lb = full["load_start"], full["load_end"]
     scored_s = full.get("day_scored_seconds")
@@ -372,8 +385,9 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     mem_verdict = (
         f"the loops' process holds {min(flat):.0f}-{max(flat):.0f} MB from feed hour 6 to the "
         f"end (peak {peak:.0f}), the score process {min(sflat):.0f}-{max(sflat):.0f} MB "
-        f"(peak {score_peak:.0f}, before midnight, when its buffer widens to the last 4 h so "
-        "the next day starts warm); flat (no growth with the hour); both at once peak at "
+        f"(peak {score_peak:.0f}: it rises over the day's last hours, the tail the next day "
+        "starts warm from, and once more as the next day's stages fill); no growth with the "
+        "backlog (the scorer's queue is bounded: `live.queue_lines`); both at once peak at "
         f"{both:.0f} MB, and the two peaks added {peak + score_peak:.0f} MB: the < 1 GB goal is "
         + ("met" if max(both, peak + score_peak) < 1024 else "not met")
         if flat and sflat else f"peak {peak:.0f} MB")
@@ -423,9 +437,12 @@ Memory: the daemon is two processes (the loops, and the score process); {mem_ver
 Tick-to-signal p99 < 5 ms: {"met" if s.get('p99', nan) < 5 else "not met"} ({s.get('p50', nan):.1f} ms p50, {s.get('p99', nan):.1f} ms p99 at 1x, load {(real or {}).get('load_start', [nan])[0]:.1f}):
 frames reach the scorer on arrival and each final row goes once through the streaming form
 of every stage (docs/live.md); a step, once its batch is parsed, costs {rt_cpu * 1e3:.2f} ms CPU
-(median at 1x). What is left on the path is parsing a one-line batch (`StreamAssembler`: pandas
-frames, ~1.5-3 ms) and the hop between the daemon's two processes. Committed envelopes wait
-for the recording's flush (<= 1 s) by design: nothing posted can be lost to `kill -9`.
+(median at 1x). The rows "of which" split the path: what is left is parsing a one-line
+batch (`StreamAssembler` runs raw_feed's vectorised rules and builds pandas frames, which
+costs milliseconds for one line), the feed loop's extraction of it, and the hop between the
+daemon's two processes; a per-row form of the assembler (tested equal, as every stage is)
+is the next step. Committed envelopes wait for the recording's flush (<= 1 s) by design:
+nothing posted can be lost to `kill -9`.
 """
 
 

@@ -364,7 +364,8 @@ class FeedLoop(Loop):
         if self.hub.wanted("batch"):
             t0 = time.monotonic()
             self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, chunk.first_line, lines, self._batch_t0, chunk))
+                             (self._batch_day, chunk.first_line, lines, self._batch_t0, chunk,
+                              time.perf_counter()))
             waited = time.monotonic() - t0  # the scorer's queue was full (backpressure)
             if waited > 0.01:
                 self.waited_s += waited

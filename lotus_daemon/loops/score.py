@@ -94,6 +94,10 @@ class ScoreLoop(Loop):
         self._stored_wall = 0.0
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
         self.latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self.hops: deque[tuple[float, float, float, float, int]] = deque(maxlen=100_000)
+        """Per batch, seconds: receipt to hand-out (feed loop: its extraction), hand-out to
+        taken here (the hub, and the pipe to a score process), taken to added (parse and
+        MicroTape input), added to scored (the step); and its lines."""
         self.step_log: deque[tuple[int, float, float]] = deque(maxlen=200_000)
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self.days_done: dict[str, float] = {}
@@ -132,7 +136,8 @@ class ScoreLoop(Loop):
                     if e.data is None:
                         feed_ended = True
                         continue
-                    day, first, lines, t_recv, chunk = (*e.data, None)[:5]
+                    day, first, lines, t_recv, chunk, t_ship = (*e.data, None, None)[:6]
+                    t_got = time.perf_counter()
                     if self._oldest is None:
                         self._oldest = t_recv
                     if engine.day is None:
@@ -144,7 +149,11 @@ class ScoreLoop(Loop):
                     clock = e.recv_ts_ms
                     if self._latest_priors is not None:
                         self._apply_priors(engine, self._latest_priors)
+                    t_add = time.perf_counter()
                     self._step(engine, clock)  # every batch: a step costs its new rows
+                    if t_ship is not None:  # where a batch's time to scored went
+                        self.hops.append((t_ship - t_recv, t_got - t_ship, t_add - t_got,
+                                          self._scored_at - t_add, len(lines)))
                 self._release(store, fabric, keys)
                 if ctx.stopping() and stop_seen is None:
                     stop_seen = time.monotonic()

@@ -142,6 +142,7 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
         loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=migrate, market=hub))
         hub.flush()
         conn_out.send(("done", {"info": loop.info(), "latencies": list(loop.latencies),
+                                "hops": list(loop.hops),
                                 "step_log": list(loop.step_log)}))
     except BaseException:
         with contextlib.suppress(Exception):
@@ -164,6 +165,7 @@ class ScoreProcess(Loop):
             weigh=batch_lines)
         self._info: dict[str, Any] = dict(IDLE_INFO)  # until the child's first report
         self.latencies: list[tuple[float, float]] = []
+        self.hops: list[tuple[float, float, float, float, int]] = []
         self.step_log: list[tuple[int, float, float]] = []
         self.child_pid: int | None = None
         self.ready = threading.Event()  # the child is scoring (its first report came)
@@ -240,6 +242,7 @@ class ScoreProcess(Loop):
             elif kind == "done":
                 self._info = payload["info"]
                 self.latencies.extend(payload["latencies"])
+                self.hops.extend(payload["hops"])
                 self.step_log.extend(payload["step_log"])
                 return
             else:
