@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import lotus_core.feed.parse as P
+import lotus_core.live.assemble_rows as R
 from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames
@@ -37,13 +38,19 @@ from lotus_core.feed.tables import MAX_LEVELS, BookFrames
 
 @dataclass
 class Parsed:
-    """The accepted rows of one batch of lines, as `FeedDay` tables."""
+    """The accepted rows of one batch of lines, as `FeedDay` tables: pandas frames, or for
+    a table with a few new rows the per-row path's `Cols` / `BookCols` (`frames()` gives
+    every table as pandas)."""
 
-    books: BookFrames
-    trades: pd.DataFrame
-    bbo: pd.DataFrame
-    ctx: pd.DataFrame
-    candles: pd.DataFrame
+    books: BookFrames | R.BookCols
+    trades: pd.DataFrame | R.Cols
+    bbo: pd.DataFrame | R.Cols
+    ctx: pd.DataFrame | R.Cols
+    candles: pd.DataFrame | R.Cols
+
+    def frames(self) -> Parsed:
+        return Parsed(R.frames_of(self.books), R.frames_of(self.trades),
+                      R.frames_of(self.bbo), R.frames_of(self.ctx), R.frames_of(self.candles))
 
 
 def _table(cols: dict[str, np.ndarray]) -> P._Table:
@@ -159,13 +166,29 @@ class StreamAssembler:
         out = {}
         for name, fn in finish.items():
             cols = self._cols(chunk, name, keep_line)
-            if _rows(cols) == 0 and name in self._nothing:
+            n = _rows(cols)
+            if n == 0 and name in self._nothing:
                 out[name] = self._nothing[name]  # a small batch touches one or two tables
                 continue
-            out[name] = fn(cols)
-            if _rows(cols) == 0:
+            out[name] = self._small(name, cols) if 0 < n <= R.SMALL_ROWS else fn(cols)
+            if n == 0:
                 self._nothing[name] = out[name]
         return Parsed(**out)
+
+    def _small(self, name: str, new: dict[str, np.ndarray]) -> Any:
+        """A few rows: the per-row form of the same rules (`assemble_rows`)."""
+        if name == "books":
+            return R.small_books(new, self.carry, self.coins)
+        if name == "bbo":
+            return R.small_bbo(new, self.carry, self.coins)
+        if name == "ctx":
+            return R.small_ctx(new, self.coins)
+        if name == "candles":
+            return R.small_candles(new, self.carry, self.coins, self.intervals)
+        h = R.trade_hashes(new["coin"], new["time"], new["tid"])
+        out = R.small_trades(new, h, self.trade_keys.contains, self.coins)
+        self.trade_keys.add(np.unique(h))
+        return out
 
     def _books(self, new: dict[str, np.ndarray], found: P._Dead, stats: Counter[str]
                ) -> BookFrames:
@@ -194,7 +217,7 @@ class StreamAssembler:
                             np.zeros(0, bool), self.coins, P._RENAME).drop(columns="line_no")
         line = t["line"]
         keys = pd.DataFrame({"coin": t["coin"], "time": t["time"], "tid": t["tid"]})
-        h = pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64)
+        h = R.trade_hashes(t["coin"], t["time"], t["tid"])
         replayed = keys.duplicated().to_numpy() | self.trade_keys.contains(h)
         self.trade_keys.add(np.unique(h))
         all_replayed = pd.Series(replayed).groupby(line).transform("all").to_numpy()

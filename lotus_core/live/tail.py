@@ -10,11 +10,14 @@ received before a cut (every few minutes of feed).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.live.assemble import Parsed, empty_books
+from lotus_core.live.assemble_rows import BookCols, Cols, frames_of
 
 _TABLES = ("trades", "bbo", "ctx", "candles")
 _TRIM_EVERY_MS = 300_000
@@ -41,43 +44,84 @@ def _concat_books(parts: list[BookFrames]) -> BookFrames:
 _EMPTY = _empty()
 
 
+def _recv(table: Any) -> np.ndarray:
+    """Receive times of a table's rows (frame, BookFrames, or the per-row path's tables)."""
+    if isinstance(table, Cols | BookCols):
+        return table.recv()
+    if isinstance(table, BookFrames):
+        return table.meta["recv_ts_ms"].to_numpy()
+    return table["recv_ts_ms"].to_numpy()  # type: ignore[no-any-return]
+
+
 def _select(parsed: Parsed, lo: int, hi: int) -> Parsed:
     """The rows of one part received in [lo, hi) (the part itself when all are)."""
-    recv = parsed.books.meta["recv_ts_ms"].to_numpy()
-    ins = {name: getattr(parsed, name)["recv_ts_ms"].to_numpy() for name in _TABLES}
-    every = [recv] + list(ins.values())
+    every = [_recv(getattr(parsed, n)) for n in ("books", *_TABLES)]
     if all(len(r) == 0 or (r.min() >= lo and r.max() < hi) for r in every):
         return parsed
+    parsed = parsed.frames()
+    recv = parsed.books.meta["recv_ts_ms"].to_numpy()
     tables = {}
-    for name, r in ins.items():
+    for name in _TABLES:
         df = getattr(parsed, name)
+        r = df["recv_ts_ms"].to_numpy()
         tables[name] = df.loc[(r >= lo) & (r < hi)].reset_index(drop=True)
     return Parsed(books=parsed.books.select((recv >= lo) & (recv < hi)), **tables)
 
 
 def _bounds(parsed: Parsed) -> tuple[int, int] | None:
     """(first, last) receive time of a part's rows; None when it has none."""
-    ends = [df["recv_ts_ms"].to_numpy() for df in (parsed.books.meta, parsed.trades,
-                                                   parsed.bbo, parsed.ctx, parsed.candles)]
+    ends = [_recv(getattr(parsed, n)) for n in ("books", *_TABLES)]
     ends = [r for r in ends if len(r)]
     if not ends:
         return None
     return min(int(r.min()) for r in ends), max(int(r.max()) for r in ends)
 
 
+def _merge(parts: list[Parsed]) -> Parsed:
+    """Consecutive parts as one (the per-row path's tables stay columns when all are)."""
+    out: dict[str, Any] = {}
+    for name in ("books", *_TABLES):
+        items = [getattr(p, name) for p in parts if len(getattr(p, name))]
+        if not items:
+            out[name] = getattr(parts[0], name)
+        elif len(items) == 1:
+            out[name] = items[0]
+        elif all(isinstance(x, BookCols) for x in items):
+            out[name] = BookCols.concat(items)
+        elif all(isinstance(x, Cols) for x in items):
+            out[name] = Cols.concat(items)
+        elif name == "books":
+            out[name] = _concat_books([frames_of(x) for x in items])
+        else:
+            out[name] = pd.concat([frames_of(x) for x in items], ignore_index=True)
+    return Parsed(**out)
+
+
+_MERGE_PARTS = 512
+"""Parts (a live feed's batch is a frame or two) merged into one at a time: the day's tail
+stays a few thousand parts, not hundreds of thousands."""
+
+
 class TailBuffer:
-    """Parsed batches in receive order (possibly spanning midnight), kept as they came (a
-    part per batch: never concatenated but for the Trader's reads, so the day's tail is
-    held once, not copied at the warm start) and trimmed from the front."""
+    """Parsed batches in receive order (possibly spanning midnight), kept as parts (a
+    batch, or a merged run of `_MERGE_PARTS` batches; never one copy of the whole, so the
+    day's tail is held once at the warm start) and trimmed from the front."""
 
     def __init__(self) -> None:
         self._parts: list[tuple[tuple[int, int], Parsed]] = []
+        self._merged = 0  # parts before this are merged runs
         self._trimmed: int | None = None
 
     def add(self, parsed: Parsed) -> None:
         span = _bounds(parsed)
-        if span is not None:
-            self._parts.append((span, parsed))
+        if span is None:
+            return
+        self._parts.append((span, parsed))
+        if len(self._parts) - self._merged >= _MERGE_PARTS:
+            run = self._parts[self._merged:]
+            whole = (min(first for (first, _), _ in run), max(last for (_, last), _ in run))
+            self._parts[self._merged:] = [(whole, _merge([p for _, p in run]))]
+            self._merged = len(self._parts)
 
     def rows(self) -> int:
         return sum(len(p.books) + sum(len(getattr(p, n)) for n in _TABLES)
@@ -106,7 +150,7 @@ class TailBuffer:
 
     def feed(self, day: str, lo: int | None = None, hi: int | None = None) -> FeedDay:
         """Every buffered row received in [lo, hi): the day's tables as parsed."""
-        parts = self.parts(lo, hi)
+        parts = [p.frames() for p in self.parts(lo, hi)]
         tables = {}
         for name in _TABLES:
             frames = [getattr(p, name) for p in parts if len(getattr(p, name))]
@@ -133,3 +177,4 @@ class TailBuffer:
                 first, last = span
             kept.append(((first, last), p))
         self._parts = kept
+        self._merged = len(kept)  # what is left merges with what comes next

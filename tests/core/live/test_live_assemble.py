@@ -3,9 +3,11 @@ by batch == `assemble_chunks` over the whole day (every table)."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -73,3 +75,79 @@ def test_streaming_assembly_equals_the_whole_day(path, day, limit, seed):
     got = _stream(day, lines, seed).feed(day)
     assert len(want.books) and len(want.trades)
     _assert_tables_equal(got, want)
+
+
+_DATA_CHANNELS = ("l2Book", "bbo", "trades", "candle", "activeAssetCtx")
+
+
+def _broken(lines: list[bytes], seed: int) -> list[bytes]:
+    """Lines built to break every table rule: books and bbo out of order, resent with a
+    later receipt, crossed, malformed; trades replayed whole or in part, with a bad price;
+    candles opened before the current one, or with l > o; contexts with a bad funding.
+    Each copy keeps its receive time increasing, so the line-level rules let it through."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    recent: dict[str, list[dict]] = {}
+    for line in lines:
+        out.append(line)
+        rec = orjson.loads(line)
+        msg = rec.get("msg")
+        if not isinstance(msg, dict) or msg.get("channel") not in _DATA_CHANNELS:
+            continue
+        ch, data = msg["channel"], msg["data"]
+        recent.setdefault(ch, []).append(data)
+        if rng.random() > 0.15:
+            continue
+        recv = rec["recv_ts_ms"]
+        bad = json.loads(json.dumps(data))
+        pick = rng.random()
+        if ch in ("l2Book", "bbo"):
+            if pick < 0.3:
+                bad["time"] -= rng.randint(1, 5_000)  # out of order
+            elif pick < 0.55:
+                bad = recent[ch][rng.randrange(max(0, len(recent[ch]) - 3), len(recent[ch]))]
+            elif pick < 0.75:
+                side = bad["levels"] if ch == "l2Book" else bad["bbo"]
+                side[0], side[1] = side[1], side[0]  # crossed
+            else:
+                side = bad["levels"][0] if ch == "l2Book" else bad["bbo"]
+                side[0]["px"] = "abc"
+        elif ch == "trades":
+            if pick < 0.4:
+                bad = recent[ch][rng.randrange(max(0, len(recent[ch]) - 5), len(recent[ch]))]
+            elif pick < 0.7:
+                old = recent[ch][rng.randrange(len(recent[ch]))]
+                fresh = dict(bad[0], tid=bad[0]["tid"] + 7, px="0" if pick < 0.55 else "1.5")
+                bad = [old[0], fresh]
+            else:
+                bad[0]["px"] = "-1"
+        elif ch == "candle":
+            if pick < 0.5:
+                bad["t"] -= 60_000
+            else:
+                bad["l"] = str(float(bad["o"]) + 1)
+        elif ch == "activeAssetCtx":
+            bad["ctx"]["funding"] = "x"
+        out.append(orjson.dumps({"recv_ts_ms": recv + 1,
+                                 "msg": {"channel": ch, "data": bad}}) + b"\n")
+    return out
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_streaming_assembly_of_broken_lines_equals_the_whole_day(seed):
+    """Both paths (a table with a few new rows goes row by row) apply every rule as the
+    whole-day assembly does; the broken copies are refused or accepted alike."""
+    lines = _broken(_lines(FIXTURE, 12_000), seed)
+    want = _batch("2026-01-02", lines)
+    got = _stream("2026-01-02", lines, seed).feed("2026-01-02")
+    _assert_tables_equal(got, want)
+    sent = {ch: 0 for ch in _DATA_CHANNELS}
+    for line in lines:
+        msg = orjson.loads(line).get("msg")
+        if isinstance(msg, dict) and msg.get("channel") in sent:
+            data = msg["data"]
+            sent[msg["channel"]] += len(data) if isinstance(data, list) else 1
+    accepted = {"l2Book": len(want.books), "bbo": len(want.bbo), "trades": len(want.trades),
+                "candle": len(want.candles), "activeAssetCtx": len(want.ctx)}
+    for ch, n in sent.items():  # every table refused some of what it was sent
+        assert 0 < accepted[ch] < n, (ch, accepted[ch], n)
