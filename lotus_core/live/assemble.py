@@ -105,6 +105,10 @@ class _KeySet:
             self.pending = set()
 
 
+_BLANK = ex.extract_chunk(1, [])  # every table, no rows
+_NO_LINES = np.zeros(0, dtype=bool)
+
+
 class StreamAssembler:
     """One UTC day's lines, batch by batch, accepted exactly as `assemble_chunks` accepts
     the whole day (the dead letters are the recorder's business, not kept here)."""
@@ -139,8 +143,8 @@ class StreamAssembler:
 
     def _cols(self, chunk: Chunk, name: str, keep_line: np.ndarray) -> dict[str, np.ndarray]:
         table = chunk.tables.get(name) or {}
-        if not table:
-            return {}
+        if not table:  # a chunk may leave out its empty tables (the feed loop's hand-out)
+            return {} if chunk is _BLANK else self._cols(_BLANK, name, _NO_LINES)
         if name == "books":
             table = ex.padded_books(table)  # the matrices from the chunk's flat levels
         coin_map = self.coins.remap(chunk.coins)

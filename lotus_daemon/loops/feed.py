@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -363,8 +364,12 @@ class FeedLoop(Loop):
         self._shipped = (self._batch_day, chunk.first_line + len(lines) - 1)
         if self.hub.wanted("batch"):
             t0 = time.monotonic()
+            # what the scorer reads: a live batch touches a table or two, and each empty
+            # table's columns would cost the pipe to the score process a pickle
+            sent = dataclasses.replace(chunk, dead=[], tables={
+                k: v for k, v in chunk.tables.items() if v and len(v["recv"])})
             self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, chunk.first_line, lines, self._batch_t0, chunk,
+                             (self._batch_day, chunk.first_line, lines, self._batch_t0, sent,
                               time.perf_counter()))
             waited = time.monotonic() - t0  # the scorer's queue was full (backpressure)
             if waited > 0.01:
