@@ -169,6 +169,10 @@ class StreamAssembler:
                   "candles": lambda c: self._candles(c, found)}
         out = {}
         for name, fn in finish.items():
+            table = chunk.tables.get(name)
+            if (not table or len(table["recv"]) == 0) and name in self._nothing:
+                out[name] = self._nothing[name]  # a live batch touches a table or two
+                continue
             cols = self._cols(chunk, name, keep_line)
             n = _rows(cols)
             if n == 0 and name in self._nothing:
