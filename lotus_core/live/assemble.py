@@ -48,9 +48,21 @@ class Parsed:
     ctx: pd.DataFrame | R.Cols
     candles: pd.DataFrame | R.Cols
 
-    def frames(self) -> Parsed:
-        return Parsed(R.frames_of(self.books), R.frames_of(self.trades),
-                      R.frames_of(self.bbo), R.frames_of(self.ctx), R.frames_of(self.candles))
+    def frames(self) -> ParsedFrames:
+        return ParsedFrames(R.frames_of(self.books), R.frames_of(self.trades),
+                            R.frames_of(self.bbo), R.frames_of(self.ctx),
+                            R.frames_of(self.candles))
+
+
+@dataclass
+class ParsedFrames:
+    """A `Parsed` with every table as pandas (what slicing and concatenating need)."""
+
+    books: BookFrames
+    trades: pd.DataFrame
+    bbo: pd.DataFrame
+    ctx: pd.DataFrame
+    candles: pd.DataFrame
 
 
 def _table(cols: dict[str, np.ndarray]) -> P._Table:

@@ -75,7 +75,7 @@ class Cols:
         """Column name -> values (coin and interval as lists of str)."""
         out: dict[str, Any] = {}
         for src, name in self.names:
-            v = self.t[src]
+            v: Any = self.t[src]
             if src == "coin":
                 v = [self.coins.names[c] for c in v.tolist()]
             elif src == "interval" and self.intervals is not None:

@@ -58,14 +58,14 @@ def _select(parsed: Parsed, lo: int, hi: int) -> Parsed:
     every = [_recv(getattr(parsed, n)) for n in ("books", *_TABLES)]
     if all(len(r) == 0 or (r.min() >= lo and r.max() < hi) for r in every):
         return parsed
-    parsed = parsed.frames()
-    recv = parsed.books.meta["recv_ts_ms"].to_numpy()
+    frames = parsed.frames()
+    recv = frames.books.meta["recv_ts_ms"].to_numpy()
     tables = {}
     for name in _TABLES:
-        df = getattr(parsed, name)
+        df = getattr(frames, name)
         r = df["recv_ts_ms"].to_numpy()
         tables[name] = df.loc[(r >= lo) & (r < hi)].reset_index(drop=True)
-    return Parsed(books=parsed.books.select((recv >= lo) & (recv < hi)), **tables)
+    return Parsed(books=frames.books.select((recv >= lo) & (recv < hi)), **tables)
 
 
 def _bounds(parsed: Parsed) -> tuple[int, int] | None:
@@ -143,7 +143,7 @@ class TailBuffer:
         """Whether any l2Book row was received in [lo, hi)."""
         for (first, last), p in self._parts:
             if last >= lo and first < hi and len(p.books):
-                r = p.books.meta["recv_ts_ms"].to_numpy()
+                r = _recv(p.books)
                 if ((r >= lo) & (r < hi)).any():
                     return True
         return False
