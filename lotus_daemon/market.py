@@ -66,12 +66,18 @@ class Subscription:
         self.dropped = 0
         self.waited_s = 0.0
         """Seconds publishers spent waiting for room (capacity): the backpressure's cost."""
+        self.direct: Callable[[MarketEvent], bool] | None = None
+        """The consumer's own hand-off, tried first when nothing is queued (it returns
+        whether it took the event): the score process's pipe, written by the publisher's
+        thread, saves the wake of a forwarding thread per event."""
 
     def wants(self, ev: MarketEvent) -> bool:
         return ev.kind in self.kinds and (self.coins is None or ev.coin is None
                                           or ev.coin in self.coins)
 
     def put(self, ev: MarketEvent) -> None:
+        if self.direct is not None and not self._q and self.direct(ev):
+            return
         w = self._weigh(ev)
         with self._cond:
             if self.capacity is not None and self._weight >= self.capacity:
@@ -103,6 +109,15 @@ class Subscription:
                 self._taken_at = time.monotonic()  # waiting for events is not stalling
                 return None
             return self._take()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait (at most `timeout`) until an event is queued, without taking it."""
+        with self._cond:
+            if not self._q:
+                self._cond.wait(timeout)
+            if not self._q:
+                self._taken_at = time.monotonic()  # waiting for events is not stalling
+            return bool(self._q)
 
     def drain(self, limit: int = 10_000) -> list[MarketEvent]:
         with self._cond:

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import logging
 import multiprocessing as mp
 import os
 import signal
+import termios
 import threading
 import time
 import traceback
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +173,10 @@ class ScoreProcess(Loop):
         self.child_pid: int | None = None
         self.ready = threading.Event()  # the child is scoring (its first report came)
         self._error: str | None = None
+        self._to_child: Any = None
+        self._pipe_size = 65536
+        self._send_lock = threading.Lock()  # one writer of the pipe at a time, in order
+        self.direct_sent = 0  # events the publisher's thread wrote to the pipe itself
 
     def __getattr__(self, name: str) -> Any:  # steps, rows, windows, posted, last_step_s ...
         info = self.__dict__.get("_info", {})
@@ -190,28 +197,36 @@ class ScoreProcess(Loop):
         self.child_pid = proc.pid
         to_child_r.close()
         from_child_w.close()
+        with contextlib.suppress(OSError):
+            self._pipe_size = fcntl.fcntl(to_child.fileno(), fcntl.F_GETPIPE_SZ)
+        self._to_child = to_child
+        self.sub.direct = self._direct
         receiver = threading.Thread(target=self._receive, args=(from_child,), daemon=True,
                                     name="score:receive")
         receiver.start()
         stop_sent = False
         try:
             while receiver.is_alive():
-                ev = self.sub.get(timeout=0.05)
-                events = [ev] if ev else []
-                while events and events[-1].kind != "batch":  # up to a batch: one message
-                    more = self.sub.drain(1)  # the rest waits in the hub's bounded queue
-                    if not more:
-                        break
-                    events += more
-                if events:
-                    to_child.send([("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale)
-                                   for e in events])
+                if self.sub.wait(0.05):  # what the publisher could not write itself
+                    with self._send_lock:
+                        events: list[MarketEvent] = []
+                        while not events or events[-1].kind != "batch":  # up to a batch
+                            more = self.sub.drain(1)  # the rest waits in the hub's queue
+                            if not more:
+                                break
+                            events += more
+                        if events:
+                            to_child.send(_message(events))
                 if ctx.stopping() and not stop_sent:
-                    to_child.send([("stop",)])
+                    with self._send_lock:
+                        to_child.send([("stop",)])
                     stop_sent = True
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the child ended: its error (if any) came through the receiver
         finally:
+            self.sub.direct = None
+            with self._send_lock:
+                self._to_child = None
             receiver.join(_JOIN_S)
             proc.join(_JOIN_S if self._error is None else 1.0)
             if proc.is_alive():
@@ -223,6 +238,27 @@ class ScoreProcess(Loop):
             raise RuntimeError(f"score process failed:\n{self._error}")
         if proc.exitcode not in (0, None) and not ctx.stopping():
             raise RuntimeError(f"score process exited with code {proc.exitcode}")
+
+    def _direct(self, ev: MarketEvent) -> bool:
+        """Write one event to the child's pipe from the publisher's thread when nothing is
+        queued ahead of it and the pipe has room for it (so this never blocks: a stalled
+        child leaves the event to the queue, its backpressure and its stall guard)."""
+        if not self._send_lock.acquire(blocking=False):
+            return False  # the forwarding thread is writing: queue behind it, in order
+        try:
+            conn = self._to_child
+            if conn is None or self.sub.pending():
+                return False
+            buf = ForkingPickler.dumps(_message([ev]))
+            if len(buf) + 4 + _unread(conn.fileno()) > self._pipe_size:
+                return False
+            conn.send_bytes(buf)
+            self.direct_sent += 1
+            return True
+        except OSError:
+            return False  # the child is gone: the forwarding thread finds out
+        finally:
+            self._send_lock.release()
 
     def _receive(self, conn: Any) -> None:
         while True:
@@ -250,4 +286,14 @@ class ScoreProcess(Loop):
                 return
 
     def info(self) -> dict[str, Any]:
-        return {**self._info, "pid": self.child_pid}
+        return {**self._info, "pid": self.child_pid, "direct_sent": self.direct_sent}
+
+
+def _message(events: list[MarketEvent]) -> list[tuple[Any, ...]]:
+    return [("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale) for e in events]
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to a pipe and not read yet (FIONREAD works on either end on Linux)."""
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, "little")
