@@ -400,7 +400,6 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     worst = sorted(hops.items(), key=lambda kv: -kv[1]["p99"])
     hop_words = ("the largest at p99 are " + " and ".join(
         f"{name.split(' (')[0]} ({h['p99']:.2f} ms)" for name, h in worst[:2])
-        + "; no hop alone holds the tail: each is a Python step on a core that was idle"
         if worst else "no hop figures")
     fits = ("at the goal with no headroom" if busiest < 60 and day_cpu / 2 < 60 and day_cpu / 2 > 50
             else "within the goal" if busiest < 60 and day_cpu / 2 <= 50 else "over the goal")

@@ -39,6 +39,7 @@ _PUBLISHED = ("row", "window", "tr_event")  # what the child's ScoreLoop publish
 _INFO_EVERY_S = 0.5
 _JOIN_S = 60.0  # after the child said it is done
 _HELD_LINES = 10_000  # lines the child reads ahead of its scorer (one max-speed batch)
+_DIRECT_LINES = 64  # a larger batch (replay speed) goes by the forwarder: not pickled twice
 
 
 class _PipeSubscription:
@@ -247,7 +248,7 @@ class ScoreProcess(Loop):
             return False  # the forwarding thread is writing: queue behind it, in order
         try:
             conn = self._to_child
-            if conn is None or self.sub.pending():
+            if conn is None or self.sub.pending() or batch_lines(ev) > _DIRECT_LINES:
                 return False
             buf = ForkingPickler.dumps(_message([ev]))
             if len(buf) + 4 + _unread(conn.fileno()) > self._pipe_size:

@@ -56,3 +56,15 @@ def test_the_forwarder_holds_the_pipe_so_a_direct_write_cannot_overtake(tmp_path
         assert time.monotonic() - t0 < 0.5
     assert proc.direct_sent == 0 and proc.sub.pending() == 1
     assert not reader.poll(0)
+
+
+def test_a_replay_speed_batch_goes_by_the_queue(tmp_path):
+    """A large batch is left to the forwarder rather than pickled here and maybe again."""
+    settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
+    hub = MarketHub()
+    proc = ScoreProcess(settings, hub)
+    reader, writer = mp.get_context("spawn").Pipe(duplex=False)
+    proc._to_child, proc.sub.direct = writer, proc._direct
+    hub.publish("batch", None, 0, ("2026-01-06", 1, [b"x"] * 1_000, 0.0))
+    assert proc.direct_sent == 0 and proc.sub.pending() == 1_000
+    assert not reader.poll(0)
