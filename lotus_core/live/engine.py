@@ -173,6 +173,7 @@ class LiveEngine:
                  emitted: Callable[[str], tuple[dict[str, int], set[str]]] | None = None
                  ) -> None:
         self.params = params
+        self.warm_ms = warm_span_ms(params)  # asked per batch; params are frozen
         self.context_for = context
         self.feed_dir = feed_dir
         self.detectors, self.scoring, self.council = detectors, scoring, council
@@ -216,14 +217,14 @@ class LiveEngine:
     def _keep_from(self) -> int:
         """Receive time from which the next day's warm start reads this day's feed."""
         assert self.day is not None
-        return day_bounds_ms(self.day.day)[1] - warm_span_ms(self.params)
+        return day_bounds_ms(self.day.day)[1] - self.warm_ms
 
     def _input_start(self, day: str) -> int:
         """Where the day's MicroTape input begins: the previous day's last warm_span_ms when
         the buffer (or failing that, the previous day's recording) holds part of it, as
         the nightly `microtape_frames` does (`lotus_core.microtape.warm.seeds`)."""
         start = day_bounds_ms(day)[0]
-        lo = start - warm_span_ms(self.params)
+        lo = start - self.warm_ms
         if not self._seeds(lo, start) and self.feed_dir is not None:
             prev = (pd.Timestamp(day) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
             path = recording_path(self.feed_dir, prev)

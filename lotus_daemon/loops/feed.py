@@ -355,7 +355,7 @@ class FeedLoop(Loop):
         if not self._batch or self._batch_day is None:
             return
         lines, self._batch = self._batch, []
-        chunk = self._builder.finish()
+        chunk = self._builder.finish(empty=False)  # the scorer reads the tables it touches
         if chunk.dead and self._fabric is not None:
             rows = [{"line_no": d[0], "recv_ts_ms": d[1], "channel": d[2], "coin": d[3],
                      "reason": d[4], "detail": d[5], "raw": d[6]} for d in chunk.dead]
@@ -364,10 +364,7 @@ class FeedLoop(Loop):
         self._shipped = (self._batch_day, chunk.first_line + len(lines) - 1)
         if self.hub.wanted("batch"):
             t0 = time.monotonic()
-            # what the scorer reads: a live batch touches a table or two, and each empty
-            # table's columns would cost the pipe to the score process a pickle
-            sent = dataclasses.replace(chunk, dead=[], tables={
-                k: v for k, v in chunk.tables.items() if v and len(v["recv"])})
+            sent = dataclasses.replace(chunk, dead=[])
             self.hub.publish("batch", None, self.last_frame_ms or 0,
                              (self._batch_day, chunk.first_line, lines, self._batch_t0, sent,
                               time.perf_counter()))

@@ -30,7 +30,10 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lotus_core.config import Settings
+from lotus_core.feed.extract import Chunk
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.loops.score_info import IDLE_INFO
 from lotus_daemon.market import KINDS, MarketEvent, MarketHub, batch_lines
@@ -40,6 +43,7 @@ _INFO_EVERY_S = 0.5
 _JOIN_S = 60.0  # after the child said it is done
 _HELD_LINES = 10_000  # lines the child reads ahead of its scorer (one max-speed batch)
 _DIRECT_LINES = 64  # a larger batch (replay speed) goes by the forwarder: not pickled twice
+_PACKED = "chunk-v1"
 
 
 class _PipeSubscription:
@@ -71,7 +75,8 @@ class _PipeSubscription:
                 if msg[0] == "stop":
                     self.hub.stop.set()
                 else:
-                    self._held.append(MarketEvent(*msg[1:]))
+                    kind, coin, ts, data, stale = msg[1:]
+                    self._held.append(MarketEvent(kind, coin, ts, _unpacked(data), stale))
 
     def close(self) -> None:
         pass
@@ -291,7 +296,42 @@ class ScoreProcess(Loop):
 
 
 def _message(events: list[MarketEvent]) -> list[tuple[Any, ...]]:
-    return [("ev", e.kind, e.coin, e.recv_ts_ms, e.data, e.stale) for e in events]
+    return [("ev", e.kind, e.coin, e.recv_ts_ms, _packed(e), e.stale) for e in events]
+
+
+def _packed(ev: MarketEvent) -> Any:
+    """A batch's chunk with each column as (dtype, shape, bytes): numpy's own pickle costs
+    a few microseconds an array each way, most of a one-frame batch's pipe time."""
+    data = ev.data
+    if ev.kind != "batch" or data is None or len(data) < 5 or not isinstance(data[4], Chunk):
+        return data
+    c = data[4]
+    tables = {name: {col: _bytes(a) for col, a in cols.items()}
+              for name, cols in c.tables.items()}
+    chunk = (_PACKED, c.first_line, _bytes(c.recv), _bytes(c.kind), tables, c.coins,
+             c.intervals, c.dead)
+    return (*data[:4], chunk, *data[5:])
+
+
+def _unpacked(data: Any) -> Any:
+    """`_packed` undone (the child's side), with arrays it may write to."""
+    if not isinstance(data, tuple) or len(data) < 5 or not isinstance(data[4], tuple) or (
+            not data[4] or data[4][0] != _PACKED):
+        return data
+    _, first, recv, kind, tables, coins, intervals, dead = data[4]
+    chunk = Chunk(first, _array(recv), _array(kind),
+                  {name: {col: _array(b) for col, b in cols.items()}
+                   for name, cols in tables.items()}, coins, intervals, dead)
+    return (*data[:4], chunk, *data[5:])
+
+
+def _bytes(a: np.ndarray) -> tuple[str, tuple[int, ...], bytes]:
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def _array(packed: tuple[str, tuple[int, ...], bytes]) -> np.ndarray:
+    dtype, shape, raw = packed
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def _unread(fd: int) -> int:

@@ -68,3 +68,38 @@ def test_a_replay_speed_batch_goes_by_the_queue(tmp_path):
     hub.publish("batch", None, 0, ("2026-01-06", 1, [b"x"] * 1_000, 0.0))
     assert proc.direct_sent == 0 and proc.sub.pending() == 1_000
     assert not reader.poll(0)
+
+
+def test_a_batch_crosses_the_pipe_with_every_column_as_extracted():
+    """The pipe's compact form of a chunk (dtype, shape, bytes per column) gives back the
+    very arrays `extract_chunk` made: the same values, dtypes and shapes, and writable."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from lotus_core.feed.extract import extract_chunk
+    from lotus_daemon.loops.score_proc import _message, _unpacked
+    from lotus_daemon.market import MarketEvent
+
+    frames = (Path(__file__).parents[1] / "data" / "contract_frames.jsonl").read_bytes()
+    lines = [b'{"recv_ts_ms":%d,"msg":%s}\n' % (1_767_657_600_000 + i, f) for i, f in
+             enumerate(frames.splitlines())]
+    chunk = extract_chunk(7, lines)
+    assert {k for k, t in chunk.tables.items() if t and len(t["recv"])} >= {
+        "books", "trades", "bbo"}
+    data = ("2026-01-06", 7, lines, 1.5, chunk, 2.5)
+    (msg,) = _message([MarketEvent("batch", None, 9, data, False)])
+    got = _unpacked(msg[4])
+    assert got[:4] == data[:4] and got[5] == 2.5
+    back = got[4]
+    assert (back.first_line, back.coins, back.intervals, back.dead) == (
+        chunk.first_line, chunk.coins, chunk.intervals, chunk.dead)
+    for a, b in [(chunk.recv, back.recv), (chunk.kind, back.kind)] + [
+            (chunk.tables[t][c], back.tables[t][c]) for t in chunk.tables
+            for c in chunk.tables[t]]:
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+        assert b.flags.writeable
+    assert set(back.tables) == set(chunk.tables)
+    other = ("stale", None, 3, {"coin": "BTC"}, True)
+    assert _unpacked(other[3]) == other[3]  # only a batch's chunk is packed

@@ -60,3 +60,24 @@ def test_the_comparison_sees_a_wrong_parse():
     few, _ = ex.floats(["0.1"])
     off = np.nextafter(few, 1.0)
     assert not np.array_equal(few.view(np.int64), off.view(np.int64))
+
+
+def test_a_few_books_are_padded_as_the_vectorised_scatter_pads_them():
+    """`book_matrices` copies a few frames' levels by slices and scatters many at once: the
+    same NaN-padded matrices either way, for frames of 0..MAX_LEVELS bids and asks."""
+    rng = random.Random(5)
+    for _ in range(200):
+        n = rng.randint(1, ex._FEW_BOOKS)
+        nb = [rng.choice([0, 1, 5, rng.randint(0, ex.MAX_LEVELS), ex.MAX_LEVELS])
+              for _ in range(n)]
+        na = [rng.randint(0, ex.MAX_LEVELS) for _ in range(n)]
+        total = sum(nb) + sum(na)
+        table = {"nb": np.array(nb, dtype=np.int16), "na": np.array(na, dtype=np.int16),
+                 "px": np.array([rng.random() * 1e5 for _ in range(total)]),
+                 "sz": np.array([rng.random() for _ in range(total)])}
+        many = {k: np.concatenate([v] * (ex._FEW_BOOKS + 1)) for k, v in table.items()}
+        few = ex.book_matrices(table)
+        scattered = [m[:n] for m in ex.book_matrices(many)]  # the vectorised path, forced
+        for a, b in zip(few, scattered, strict=True):
+            assert a.shape == b.shape == (n, ex.MAX_LEVELS)
+            np.testing.assert_array_equal(a, b)
