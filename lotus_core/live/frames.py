@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,20 @@ _BUS = {"window_id": "str", "ts_ms": "int64", "coin": "str", "detector_id": "str
 
 
 def _typed(rows: Sequence[dict[str, Any]], dtypes: dict[str, str]) -> pd.DataFrame:
-    """Column by column (a frame of dicts then `astype` costs ten times more)."""
+    """Column by column (a frame of dicts then `astype` costs ten times more), the rows
+    turned into columns in C (`itemgetter`, `zip`): a Python loop per column was a tenth of
+    a max-speed replay's scorer."""
+    names = list(dtypes)
+    get = itemgetter(*names)
+    if len(names) == 1:
+        columns: list[Any] = [[get(r) for r in rows]]
+    else:
+        columns = list(zip(*map(get, rows), strict=True)) if rows else [()] * len(names)
     cols: dict[str, Any] = {}
-    for name, dtype in dtypes.items():
-        values = [r[name] for r in rows]
+    for name, values in zip(names, columns, strict=True):
+        dtype = dtypes[name]
         if dtype == "str":
-            cols[name] = pd.Series(values, dtype="str")
+            cols[name] = pd.Series(list(values), dtype="str")
         else:
             cols[name] = np.array(values, dtype=dtype)
     return pd.DataFrame(cols)
