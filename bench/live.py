@@ -437,6 +437,8 @@ Reading. 24 h day < 60 s: {day_verdict} ({scored_s:.1f} s until the day's last w
 stored in the median run, load average {la[0]:.1f} at the start, {lb[0]:.1f} at the end). By CPU: busiest process
 {busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, about {day_cpu:.0f} s for the 24 h day, so
 at least {day_cpu / 2:.0f} s on two cores with perfect balance ({fits}).
+The median day took {scored_s / floor['seconds']:.1f}x the parse-only floor measured in the same run
+(the floor is this machine's speed that day: compare runs by this ratio as well as in seconds).
 Bounded: a step costs its new rows (median {late_cpu:.2f} s CPU per step from hour 4 to 24: flat).
 Memory: the daemon is two processes (the loops, and the score process); {mem_verdict}.
 Tick-to-signal p99 < 5 ms: {"met" if s.get('p99', nan) < 5 else "not met"} ({s.get('p50', nan):.1f} ms p50, {s.get('p99', nan):.1f} ms p99 at 1x, load {(real or {}).get('load_start', [nan])[0]:.1f}):
