@@ -315,10 +315,11 @@ def _packed(ev: MarketEvent) -> Any:
 
 def _unpacked(data: Any) -> Any:
     """`_packed` undone (the child's side), with arrays it may write to."""
-    if not isinstance(data, tuple) or len(data) < 5 or not isinstance(data[4], tuple) or (
-            not data[4] or data[4][0] != _PACKED):
+    packed = data[4] if isinstance(data, tuple) and len(data) >= 5 else None
+    if not (isinstance(packed, tuple) and packed and isinstance(packed[0], str)
+            and packed[0] == _PACKED):
         return data
-    _, first, recv, kind, tables, coins, intervals, dead = data[4]
+    _, first, recv, kind, tables, coins, intervals, dead = packed
     chunk = Chunk(first, _array(recv), _array(kind),
                   {name: {col: _array(b) for col, b in cols.items()}
                    for name, cols in tables.items()}, coins, intervals, dead)
