@@ -7,22 +7,33 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from lotus_core.config import load_settings
-from lotus_daemon.loops.score_proc import ScoreProcess
-from lotus_daemon.market import MarketHub
+from lotus_core.feed.extract import extract_chunk
+from lotus_daemon.loops.score_proc import ScoreProcess, _message, _unpacked
+from lotus_daemon.market import MarketEvent, MarketHub
 
 
 def _batch(k: int, size: int) -> tuple:
     return ("2026-01-06", k, [b"x" * size], 0.0)
 
 
-def test_direct_writes_keep_order_and_never_block_on_a_full_pipe(tmp_path):
+def _wired(tmp_path: Path) -> tuple[MarketHub, ScoreProcess, Any]:
+    """A ScoreProcess whose pipe goes to `reader` (no child), wired as run() does."""
     settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
     hub = MarketHub()
     proc = ScoreProcess(settings, hub)
     reader, writer = mp.get_context("spawn").Pipe(duplex=False)
-    proc._to_child, proc.sub.direct = writer, proc._direct  # what run() sets up
+    proc._to_child, proc.sub.direct = writer, proc._direct
+    return hub, proc, reader
+
+
+def test_direct_writes_keep_order_and_never_block_on_a_full_pipe(tmp_path):
+    hub, proc, reader = _wired(tmp_path)
     published = threading.Event()
 
     def publish() -> None:  # nobody reads the pipe: a stalled score process
@@ -45,11 +56,7 @@ def test_direct_writes_keep_order_and_never_block_on_a_full_pipe(tmp_path):
 
 
 def test_the_forwarder_holds_the_pipe_so_a_direct_write_cannot_overtake(tmp_path):
-    settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
-    hub = MarketHub()
-    proc = ScoreProcess(settings, hub)
-    reader, writer = mp.get_context("spawn").Pipe(duplex=False)
-    proc._to_child, proc.sub.direct = writer, proc._direct
+    hub, proc, reader = _wired(tmp_path)
     with proc._send_lock:  # the forwarding thread is mid-write
         t0 = time.monotonic()
         hub.publish("batch", None, 0, _batch(0, 10))
@@ -60,11 +67,7 @@ def test_the_forwarder_holds_the_pipe_so_a_direct_write_cannot_overtake(tmp_path
 
 def test_a_replay_speed_batch_goes_by_the_queue(tmp_path):
     """A large batch is left to the forwarder rather than pickled here and maybe again."""
-    settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
-    hub = MarketHub()
-    proc = ScoreProcess(settings, hub)
-    reader, writer = mp.get_context("spawn").Pipe(duplex=False)
-    proc._to_child, proc.sub.direct = writer, proc._direct
+    hub, proc, reader = _wired(tmp_path)
     hub.publish("batch", None, 0, ("2026-01-06", 1, [b"x"] * 1_000, 0.0))
     assert proc.direct_sent == 0 and proc.sub.pending() == 1_000
     assert not reader.poll(0)
@@ -73,14 +76,6 @@ def test_a_replay_speed_batch_goes_by_the_queue(tmp_path):
 def test_a_batch_crosses_the_pipe_with_every_column_as_extracted():
     """The pipe's compact form of a chunk (dtype, shape, bytes per column) gives back the
     very arrays `extract_chunk` made: the same values, dtypes and shapes, and writable."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from lotus_core.feed.extract import extract_chunk
-    from lotus_daemon.loops.score_proc import _message, _unpacked
-    from lotus_daemon.market import MarketEvent
-
     frames = (Path(__file__).parents[1] / "data" / "contract_frames.jsonl").read_bytes()
     lines = [b'{"recv_ts_ms":%d,"msg":%s}\n' % (1_767_657_600_000 + i, f) for i, f in
              enumerate(frames.splitlines())]
