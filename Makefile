@@ -25,6 +25,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ## (generated on first use, every file checked against the committed manifest's sha256),
 ## every asset for every day, and a per-day summary of what the loop learned
 LOOP_FEED ?= $(LOTUS_HOME)/loop-feed
+# One feed location: run, dev (the UI's `feed` resource, re-runs, backfills) and the nightly
+# schedule read the same recordings (docs/surface.md "One feed location").
+run: export LOTUS_FEED_DIR = $(LOOP_FEED)
 run: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lotus fixtures ensure --manifest fixtures/loop/manifest.json --out $(LOOP_FEED)
 	$(BIN)/lotus materialize --feed-dir $(LOOP_FEED)
@@ -52,7 +55,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## dev: the Dagster UI on http://127.0.0.1:3000 (dg reads [tool.dg] in pyproject.toml)
+## dev: the Dagster UI on http://127.0.0.1:3000 (dg reads [tool.dg] in pyproject.toml), on
+## the recordings `make run` materialised (fixtures/ before the first `make run`)
+dev: export LOTUS_FEED_DIR ?= $(if $(wildcard $(LOOP_FEED)/manifest.json),$(LOOP_FEED),$(CURDIR)/fixtures)
 dev: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg dev --host 127.0.0.1 --port 3000
 

@@ -113,7 +113,7 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
     from lotus_core.config import load_settings
     from lotus_core.fabric.names import MODULES
     from lotus_core.fabric.signing import ensure_keys
-    from lotus_core.feed.parse import day_bounds_ms
+    from lotus_core.time import day_bounds_ms
     from lotus_daemon.loops import LoopContext
     from lotus_daemon.loops.feed import FeedLoop
     from lotus_daemon.loops.score_proc import ScoreProcess
@@ -336,7 +336,7 @@ def _num(x: float | None) -> float:
 
 
 def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str:
-    from lotus_core.feed.parse import day_bounds_ms
+    from lotus_core.time import day_bounds_ms
 
     fr = floor["messages"] / floor["seconds"]
     mr = full["messages"] / full["feed_seconds"]

@@ -9,6 +9,7 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
 from lotus_core.audits import audit_day, card_rows, failing_production, status_of
+from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors
 
 
@@ -54,11 +55,14 @@ def production_detectors_never_touch_the_future(detector_audits: pd.DataFrame
 @dg.asset_check(asset=detector_audits, blocking=False, partitions_def=daily_partitions,
                 description="Warns on any failing detector (candidates are vetoed by the "
                 "curators, not blocked).")
-def all_detectors_pass_audits(detector_audits: pd.DataFrame) -> dg.AssetCheckResult:
-    ok = detector_audits["leakage_ok"] & detector_audits["adversarial_ok"]
-    bad = sorted(detector_audits.loc[~ok, "detector_id"].tolist())
-    return dg.AssetCheckResult(passed=not bad, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"failing": bad})
+def all_detectors_pass_audits(context: dg.AssetCheckExecutionContext,
+                              detector_audits: pd.DataFrame) -> dg.AssetCheckResult:
+    verdicts = audit_verdicts(detector_audits)
+    return dg.AssetCheckResult(passed=not verdicts, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={
+        "failing": [v.detector_id for v in verdicts],
+        "failing_audits": {v.detector_id: list(v.failed) for v in verdicts},
+        "verdicts": dg.MetadataValue.md(audit_verdicts_md(verdicts, context.partition_key))})
 
 
 @dg.asset(

@@ -1,13 +1,19 @@
 """Asset checks where a researcher looks first: feed dead letters, MicroTape gaps, NaN and
 stale rates, feature drift (PSI against the training window), signal_events schema and
 publication rate, det_sigma drift, detector firing-rate shifts, the published hit rate
-against its expectation, lesson CI sanity and the priors' caps and step size.
+against its expectation, lesson CI sanity, the priors' caps and step size, and live ==
+nightly (`live_parity`: the day's recording replayed through the live engine).
 
 All are warnings (never block a run). A failing check posts one signed WATCHDOG_ALERT
-(`check:<name>:<day>`) to the curator queue. Thin: the measures are lotus_core.report.health.
+(`check:<name>:<day>`) to the curator queue. Every check's metadata has a `measures` table:
+each judged figure with its threshold and its baseline (what it is compared with), and the
+same numbers as `<name>`, `<name>_baseline`, `<name>_limit`. Thin: the measures are
+lotus_core.report.health, the parity comparison lotus_core.live.parity.
 """
 
+import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -15,10 +21,17 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.learning.config import load_learning
+from lotus_core.learning.priors_store import active_priors_for_date
+from lotus_core.live.engine import load_night_context
+from lotus_core.live.parity import ATOL, RTOL, compare_windows, grid_cadence_ms, replay_windows
+from lotus_core.microtape import MicroTapeParams
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
+from lotus_core.report.health import Measure
 from lotus_core.signals import load_scoring
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
+from lotus_core.store.lake import is_object_store_url
+from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
@@ -29,34 +42,56 @@ WARN = dg.AssetCheckSeverity.WARN
 
 def _history(lake: LakeResource, asset: str, day: str, days: int = TRAINING_DAYS,
              columns: list[str] | None = None) -> pd.DataFrame:
-    """The `days` partitions before `day` that exist, concatenated (the training window)."""
+    """The `days` partitions before `day` that exist, concatenated (the training window),
+    each row with its partition's `date`: a per-day figure is computed per day, never over
+    the concatenation as if it were one span."""
     store = lake.get()
-    d0 = date.fromisoformat(day)
-    parts = [store.read(asset, d, columns=columns)
-             for d in ((d0 - timedelta(days=i)).isoformat() for i in range(days, 0, -1))
-             if store.exists(asset, d)]
+    parts = [store.read(asset, d, columns=columns).assign(date=d)
+             for d in _days_before(day, days) if store.exists(asset, d)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _days_before(day: str, days: int = TRAINING_DAYS) -> list[str]:
+    d0 = date.fromisoformat(day)
+    return [(d0 - timedelta(days=i)).isoformat() for i in range(days, 0, -1)]
 
 
 def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
             keys: FabricKeysResource, name: str, passed: bool, detail: str,
             metadata: dict[str, object], subject: tuple[str, str] = ("module", "sig"),
-            metrics: dict[str, float] | None = None) -> dg.AssetCheckResult:
-    """The check's result; a failure also posts a WATCHDOG_ALERT (once per check and day)."""
+            metrics: dict[str, float] | None = None,
+            measures: list[Measure] | None = None) -> dg.AssetCheckResult:
+    """The check's result (with its measures: value, threshold, baseline); a failure also
+    posts a WATCHDOG_ALERT (once per check and day)."""
     passed = bool(passed)
-    meta: dict[str, object] = {"detail": detail, **metadata}
+    meta: dict[str, object] = {"detail": detail}
+    if measures:
+        meta["measures"] = dg.MetadataValue.md(H.measures_md(measures))
+        meta.update(_floats(H.measures_numbers(measures)))
+    meta.update(metadata)
     if not passed:
         alert = CheckAlert(name, context.partition_key, detail, subject[0], subject[1],
-                           metrics or {})
+                           metrics or (H.measures_numbers(measures) if measures else {}))
         with fabric.open() as store:
             meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
         meta["alert_id"] = alert.alert_id
     return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=meta)
 
 
+def _no_baseline(why: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
+        "detail": f"not judged: {why}", "baseline": "none"})
+
+
 def _floats(values: dict[str, float]) -> dict[str, object]:
     return {k: dg.MetadataValue.float(float(v)) for k, v in values.items()
             if np.isfinite(float(v))}
+
+
+def _le(name: str, value: float, limit: float, baseline: str = "absolute limit",
+        baseline_value: float | None = None, fmt: str = "g") -> Measure:
+    return Measure(name, float(value), f"<= {limit:{fmt}}", bool(value <= limit), baseline,
+                   float(limit), baseline_value)
 
 
 CHECK_KW = {"blocking": False, "partitions_def": daily_partitions}
@@ -68,29 +103,27 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
                               fabric_keys: FabricKeysResource,
                               raw_feed: pd.DataFrame) -> dg.AssetCheckResult:
     rate = H.dead_letter_rate(raw_feed)
-    ok = rate <= H.LIMITS.max_dead_letter_rate
-    return _result(context, fabric, fabric_keys, "raw_feed_dead_letter_rate", ok,
-                   f"dead-letter rate {rate:.4f}", _floats({"dead_letter_rate": rate}),
-                   metrics={"dead_letter_rate": rate})
+    m = _le("dead_letter_rate", rate, H.LIMITS.max_dead_letter_rate)
+    return _result(context, fabric, fabric_keys, "raw_feed_dead_letter_rate", m.ok,
+                   f"dead-letter rate {rate:.4f} (limit {H.LIMITS.max_dead_letter_rate:g})",
+                   {}, measures=[m])
 
 
 @dg.asset_check(asset="microtape_frames", description="Missing grid rows per coin <= "
-                f"{H.LIMITS.max_gap_rate:.0%}; NaN rate of key features <= "
+                f"{H.LIMITS.max_gap_rate:.0%} (within each day); NaN rate of key features <= "
                 f"{H.LIMITS.max_nan_rate:.0%}; stale frames (> {H.LIMITS.stale_ms} ms) <= "
                 f"{H.LIMITS.max_stale_rate:.0%}.", **CHECK_KW)
 def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
                              microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
-    gaps = H.gap_rate(microtape_frames)
-    nans = H.nan_rates(microtape_frames)
-    stale = H.stale_rate(microtape_frames)
-    bad = ([f"gaps {c} {r:.3f}" for c, r in gaps.items() if r > H.LIMITS.max_gap_rate]
-           + [f"NaN {c} {r:.3f}" for c, r in nans.items() if r > H.LIMITS.max_nan_rate]
-           + ([f"stale {stale:.3f}"] if stale > H.LIMITS.max_stale_rate else []))
-    figures = {**{f"gap_rate_{c}": r for c, r in gaps.items()},
-               **{f"nan_rate_{c}": r for c, r in nans.items()}, "stale_rate": stale}
+    measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate)
+                 for c, r in H.gap_rate(microtape_frames).items()]
+                + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate)
+                   for c, r in H.nan_rates(microtape_frames).items()]
+                + [_le("stale_rate", H.stale_rate(microtape_frames), H.LIMITS.max_stale_rate)])
+    bad = [f"{m.name} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
     return _result(context, fabric, fabric_keys, "microtape_gaps_nan_stale", not bad,
-                   "; ".join(bad) or "ok", _floats(figures), metrics=figures)
+                   "; ".join(bad) or "ok", {}, measures=measures)
 
 
 @dg.asset_check(asset="microtape_frames", description="Population stability (PSI) of the "
@@ -104,14 +137,21 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
                                  columns=["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]),
                         microtape_frames)
     if len(hist) < H.LIMITS.min_psi_rows:
-        return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
-            "detail": "no training window at these hours of the day yet"})
+        return _no_baseline(f"{len(hist)} training rows at these hours of the day "
+                            f"(< {H.LIMITS.min_psi_rows})")
     psi = H.feature_psi(hist, microtape_frames, (*H.PSI_FEATURES, *H.PSI_INFO))
-    bad = {c: v for c, v in psi.items() if v > H.LIMITS.max_psi and c in H.PSI_FEATURES}
+    days = hist["date"].nunique()
+    measures = []
+    for c, v in psi.items():
+        base = (f"previous {days} day(s), same hours, {len(hist)} rows; median "
+                f"{hist[c].median():.4g} vs today {microtape_frames[c].median():.4g}")
+        if c in H.PSI_FEATURES:
+            measures.append(_le(f"psi_{c}", v, H.LIMITS.max_psi, base))
+        else:
+            measures.append(Measure(f"psi_{c}", v, "reported, not judged", True, base))
+    bad = [f"PSI {m.name[4:]} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", not bad,
-                   "; ".join(f"PSI {c} {v:.3f}" for c, v in bad.items()) or "ok",
-                   _floats({f"psi_{c}": v for c, v in psi.items()}),
-                   metrics={f"psi_{c}": v for c, v in psi.items()})
+                   "; ".join(bad) or "ok", {"baseline_days": days}, measures=measures)
 
 
 @dg.asset_check(asset="signal_events", description="signal_events matches its schema and "
@@ -127,17 +167,27 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
     except Exception as exc:  # noqa: BLE001 - pandera's errors: reported, never raised
         problems.append(f"schema: {str(exc)[:500]}")
     rate = H.publication_rate(signal_events)
-    if len(signal_events) and not (H.LIMITS.min_publication_rate <= rate
-                                   <= H.LIMITS.max_publication_rate):
-        problems.append(f"publication rate {rate:.4f}")
+    lo, hi = H.LIMITS.min_publication_rate, H.LIMITS.max_publication_rate
+    rate_ok = not len(signal_events) or lo <= rate <= hi
+    if not rate_ok:
+        problems.append(f"publication rate {rate:.4f} outside [{lo:g}, {hi:g}]")
+    measures = [Measure("schema_failures", float(bool(problems and problems[0]
+                                                      .startswith("schema"))), "== 0",
+                        not (problems and problems[0].startswith("schema"))),
+                Measure("publication_rate", rate, f"in [{lo:g}, {hi:g}]"
+                        + ("" if len(signal_events) else " (no windows: not judged)"),
+                        rate_ok)]
     return _result(context, fabric, fabric_keys, "signal_events_schema_and_publication",
-                   not problems, "; ".join(problems) or "ok",
-                   _floats({"publication_rate": rate}), metrics={"publication_rate": rate})
+                   not problems, "; ".join(problems) or "ok", {"windows": len(signal_events)},
+                   metrics={"publication_rate": rate}, measures=measures)
 
 
-@dg.asset_check(asset="signal_events", description="det_sigma's PSI against the previous "
-                f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi}, and each detector's windows per "
-                f"hour within x{H.LIMITS.max_firing_ratio:g} of the training window.",
+@dg.asset_check(asset="signal_events", description="det_sigma's PSI against the same hours "
+                f"of the previous {TRAINING_DAYS} days <= {H.LIMITS.max_psi}, and each "
+                f"detector's windows per hour of tape within x{H.LIMITS.max_firing_ratio:g} "
+                "(either way) of its rate over those days (windows and tape hours counted "
+                "day by day; judged when today's or the expected windows reach "
+                f"{H.LIMITS.min_firing_windows}).",
                 additional_deps=["microtape_frames"], **CHECK_KW)
 def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                  fabric: OpsDbResource, fabric_keys: FabricKeysResource,
@@ -145,54 +195,74 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
     day = context.partition_key
     hist = _history(lake, "signal_events", day, columns=["ts_ms", "detector_id", "det_sigma"])
     if hist.empty:
-        return dg.AssetCheckResult(passed=True, severity=WARN,
-                                   metadata={"detail": "no training window yet"})
-    store = lake.get()
+        return _no_baseline("no earlier signal_events partitions")
     tape_cols = ["coin", "ts_ms"]
-    hours_today = H.tape_hours(store.read("microtape_frames", day, columns=tape_cols))
+    today_tape = lake.get().read("microtape_frames", day, columns=tape_cols)
     hist_tape = _history(lake, "microtape_frames", day, columns=tape_cols)
-    n_days = max(len({d for d in _days_before(day) if store.exists("signal_events", d)}), 1)
-    hours_hist = H.tape_hours(hist_tape) * n_days if len(hist_tape) else 0.0
+    drift = H.firing_drift(signal_events, today_tape, hist, hist_tape)
     like = H.same_hours(hist, signal_events)
+    judged_psi = len(like) >= H.LIMITS.min_firing_windows
     sig_psi = (H.psi(like["det_sigma"].to_numpy(), signal_events["det_sigma"].to_numpy())
-               if len(like) >= H.LIMITS.min_firing_windows else 0.0)
-    today = H.firing_rates(signal_events, hours_today)
-    shifts = H.firing_shifts(today, H.firing_rates(hist, hours_hist),
-                             signal_events["detector_id"].value_counts().to_dict())
-    bad = ([f"det_sigma PSI {sig_psi:.3f}"] if sig_psi > H.LIMITS.max_psi else []) + [
-        f"{d} firing x{r:.2f}" for d, r in shifts.items()]
-    figures = {"psi_det_sigma": sig_psi, **{f"firing_per_h_{d}": v for d, v in today.items()}}
+               if judged_psi else 0.0)
+    base = f"{drift.baseline_days} day(s), {drift.hours_baseline:.1f} h of tape"
+    measures = [Measure("psi_det_sigma", sig_psi, f"<= {H.LIMITS.max_psi:g}"
+                        + ("" if judged_psi else " (too few windows: not judged)"),
+                        sig_psi <= H.LIMITS.max_psi,
+                        f"det_sigma of {len(like)} windows at the same hours of the previous "
+                        f"{drift.baseline_days} day(s)", H.LIMITS.max_psi)]
+    r = H.LIMITS.max_firing_ratio
+    for f in drift.rates:
+        measures.append(Measure(
+            f"firing_per_h_{f.detector_id}", f.today_per_h,
+            (f"ratio in [1/{r:g}, {r:g}]: x{f.ratio:.2f}" if f.judged else
+             f"not judged ({f.today_n} windows today, "
+             f"{f.baseline_per_h * drift.hours_today:.1f} expected)"),
+            f.ok, f"{f.baseline_n} windows over {base}", None, f.baseline_per_h))
+    bad = ([f"det_sigma PSI {sig_psi:.3f} > {H.LIMITS.max_psi:g}"]
+           if sig_psi > H.LIMITS.max_psi else []) + [
+        f"{f.detector_id} firing x{f.ratio:.2f} ({f.today_per_h:.2f}/h today vs "
+        f"{f.baseline_per_h:.2f}/h over {base})" for f in drift.bad]
     return _result(context, fabric, fabric_keys, "signal_drift", not bad,
-                   "; ".join(bad) or "ok", _floats(figures), metrics=figures)
-
-
-def _days_before(day: str, days: int = TRAINING_DAYS) -> list[str]:
-    d0 = date.fromisoformat(day)
-    return [(d0 - timedelta(days=i)).isoformat() for i in range(days, 0, -1)]
+                   "; ".join(bad) or "ok",
+                   {"hours_today": dg.MetadataValue.float(drift.hours_today),
+                    "hours_baseline": dg.MetadataValue.float(drift.hours_baseline),
+                    "baseline_days": drift.baseline_days,
+                    "max_firing_ratio": dg.MetadataValue.float(r)},
+                   metrics={"psi_det_sigma": sig_psi,
+                            **{f"firing_ratio_{f.detector_id}": f.ratio for f in drift.bad}},
+                   measures=measures)
 
 
 @dg.asset_check(asset="signal_eval", description="The published hit rate is not more than "
-                f"{H.LIMITS.hit_rate_z:g} binomial SDs below its expectation (the published "
-                f"hit rate of the previous {TRAINING_DAYS} days).", **CHECK_KW)
+                f"{H.LIMITS.hit_rate_z:g} binomial SDs (over published windows, not window x "
+                f"horizon rows) below its expectation (the published hit rate of the previous "
+                f"{TRAINING_DAYS} days).", **CHECK_KW)
 def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
                                       lake: LakeResource, fabric: OpsDbResource,
                                       fabric_keys: FabricKeysResource,
                                       signal_eval: pd.DataFrame) -> dg.AssetCheckResult:
     hist = _history(lake, "signal_eval", context.partition_key,
-                    columns=["status", "published", "hit"])
+                    columns=["window_id", "status", "published", "hit"])
     done = hist[(hist["status"] == "done") & hist["published"].astype(bool)] if len(hist) \
         else hist
     if len(done) < H.LIMITS.min_hit_n:
-        return dg.AssetCheckResult(passed=True, severity=WARN,
-                                   metadata={"detail": "too little history for an expectation"})
+        return _no_baseline(f"{len(done)} done published rows in the previous "
+                            f"{TRAINING_DAYS} days (< {H.LIMITS.min_hit_n})")
     expected = float(done["hit"].astype(float).mean())
     rate, n, z = H.hit_rate_shortfall(signal_eval, expected)
-    ok = n < H.LIMITS.min_hit_n or z > -H.LIMITS.hit_rate_z
-    figures = {"published_hit_rate": rate, "expected_hit_rate": expected, "z": z,
-               "n_published": float(n)}
+    judged = n >= H.LIMITS.min_hit_n
+    ok = not judged or z > -H.LIMITS.hit_rate_z
+    base = (f"published hit rate of {done['window_id'].nunique()} windows over "
+            f"{done['date'].nunique()} previous day(s)")
+    measures = [Measure("published_hit_rate", rate,
+                        f"z > -{H.LIMITS.hit_rate_z:g}: z {z:+.2f} over {n} windows"
+                        + ("" if judged else f" (< {H.LIMITS.min_hit_n}: not judged)"),
+                        ok, base, None, expected)]
     return _result(context, fabric, fabric_keys, "published_hit_rate_vs_expectation", ok,
-                   f"hit rate {rate:.3f} vs expected {expected:.3f} (z {z:+.2f}, n {n})",
-                   _floats(figures), metrics=figures)
+                   f"hit rate {rate:.3f} vs expected {expected:.3f} (z {z:+.2f}, n {n} "
+                   "windows)", _floats({"z": z, "n_published": float(n)}),
+                   metrics={"published_hit_rate": rate, "expected_hit_rate": expected,
+                            "z": z, "n_published": float(n)}, measures=measures)
 
 
 @dg.asset_check(asset="lessons", description="Every lesson has ci_lo <= uplift <= ci_hi; "
@@ -201,13 +271,15 @@ def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: OpsDbResour
                      fabric_keys: FabricKeysResource,
                      lessons: pd.DataFrame) -> dg.AssetCheckResult:
     order_bad, p05_bad = H.ci_violations(lessons)
-    ok = order_bad == 0 and p05_bad == 0
-    return _result(context, fabric, fabric_keys, "lesson_ci_sanity", ok,
+    measures = [Measure("ci_order_violations", order_bad, "== 0 (ci_lo <= uplift <= ci_hi)",
+                        order_bad == 0, limit=0.0),
+                Measure("active_p05_violations", p05_bad, "== 0 (active lessons: p05 > 0)",
+                        p05_bad == 0, limit=0.0)]
+    return _result(context, fabric, fabric_keys, "lesson_ci_sanity",
+                   order_bad == 0 and p05_bad == 0,
                    f"{order_bad} lesson(s) outside their CI, {p05_bad} active with p05 <= 0",
-                   {"ci_order_violations": order_bad, "active_p05_violations": p05_bad,
-                    "unsigned_lessons": H.unsigned_lessons(lessons)},
-                   metrics={"ci_order_violations": order_bad,
-                            "active_p05_violations": p05_bad})
+                   {"unsigned_lessons": H.unsigned_lessons(lessons), "lessons": len(lessons)},
+                   measures=measures)
 
 
 @dg.asset_check(asset="active_priors", description="Caps inside scoring.yaml's bounds; every "
@@ -220,11 +292,81 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
     bad = H.priors_violations(active_priors, tuple(kr.theta_min_bounds),
                               tuple(kr.phi_max_bounds), caps.max_abs_theta_delta,
                               caps.max_step_theta)
+    measures = [Measure("violations", len(bad), (
+        f"== 0 (cap/theta_min in {tuple(kr.theta_min_bounds)}, cap/phi_max in "
+        f"{tuple(kr.phi_max_bounds)}, |theta_delta| <= {caps.max_abs_theta_delta:g}, step "
+        f"<= {caps.max_step_theta:g})"), not bad,
+        "the previous priors version (step)", 0.0)]
     return _result(context, fabric, fabric_keys, "priors_caps_and_step", not bad,
-                   "; ".join(bad[:20]) or "ok", {"violations": len(bad)},
-                   metrics={"violations": float(len(bad))})
+                   "; ".join(bad[:20]) or "ok", {}, measures=measures)
+
+
+@dg.asset_check(asset="signal_events", description="Live == nightly: the day's recording "
+                "replayed through the live engine (lotus_core.live.engine.LiveEngine, batches "
+                "of 10,000 lines as a replay-speed daemon takes them; the nightly inputs of "
+                "the day and the priors version the nightly scored it with) gives the same "
+                "windows as signal_events: ids, detector, direction, priors version, vetoes, "
+                "gates, above_threshold, published, paper, propensity and every other "
+                "non-float column exactly; every other float column within "
+                f"{RTOL:g} relative ({ATOL:g} absolute at zero), never bit for bit; "
+                "data_fingerprint by presence. A failure names the first differing window "
+                "and column. Replays the whole day (docs/surface.md: its cost), so it does "
+                "not block.", **CHECK_KW)
+def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed: FeedSource,
+                fabric: OpsDbResource, fabric_keys: FabricKeysResource,
+                signal_events: pd.DataFrame) -> dg.AssetCheckResult:
+    day = context.partition_key
+    if is_object_store_url(lake.root):
+        return _result(context, fabric, fabric_keys, "live_parity", False,
+                       "not compared: the live engine reads its nightly inputs from a "
+                       "filesystem lake (as the daemon does); this lake is an object store",
+                       {})
+    t0, c0 = time.perf_counter(), time.process_time()
+    night = load_night_context(Path(lake.root), day)
+    with fabric.open() as store:
+        priors = active_priors_for_date(store, day)
+    tape_ts = lake.get().read("microtape_frames", day, columns=["coin", "ts_ms"])
+    params = MicroTapeParams(cadence_ms=grid_cadence_ms(tape_ts))
+    try:
+        live = replay_windows(feed.recording(day), day, night, priors, params=params,
+                              feed_dir=Path(feed.feed_dir))
+    except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
+        context.log.exception("live_parity: the live replay of %s failed", day)
+        return _result(context, fabric, fabric_keys, "live_parity", False,
+                       f"not compared: the live replay failed: {type(exc).__name__}: {exc}",
+                       {"nightly_windows": len(signal_events)})
+    report = compare_windows(signal_events, live)
+    first = report.first
+    meta: dict[str, object] = {
+        "compared_windows": report.compared,
+        "nightly_windows": report.nightly_windows,
+        "live_windows": report.live_windows,
+        "exact_columns": len(report.exact_columns),
+        "float_columns": len(report.float_columns),
+        "max_rel_diff": dg.MetadataValue.float(report.max_rel_diff),
+        "max_rel_diff_column": report.max_rel_column or "-",
+        "rtol": dg.MetadataValue.float(RTOL),
+        "priors_ver": int(priors.version),
+        "cadence_ms": params.cadence_ms,
+        "replay_seconds": dg.MetadataValue.float(round(time.perf_counter() - t0, 3)),
+        "replay_cpu_seconds": dg.MetadataValue.float(round(time.process_time() - c0, 3)),
+    }
+    if first is not None:
+        meta.update({"first_window": first.window_id, "first_column": first.column,
+                     "mismatched_windows": report.mismatched_windows,
+                     "columns_differing": ", ".join(report.columns_differing)})
+    measures = [Measure("max_rel_diff", report.max_rel_diff, f"<= {RTOL:g} (float columns)",
+                        report.max_rel_diff <= RTOL, "the nightly signal_events", RTOL),
+                Measure("mismatched_windows", report.mismatched_windows,
+                        "== 0 (deciding columns exact)", report.mismatched_windows == 0,
+                        f"{report.nightly_windows} nightly windows", 0.0)]
+    return _result(context, fabric, fabric_keys, "live_parity", report.ok, report.describe(),
+                   meta, metrics={"compared_windows": float(report.compared),
+                                  "mismatched_windows": float(report.mismatched_windows)},
+                   measures=measures)
 
 
 SURFACE_CHECKS = [raw_feed_dead_letter_rate, microtape_gaps_nan_stale, microtape_feature_drift,
                   signal_events_schema_and_publication, signal_drift,
-                  published_hit_rate_vs_expectation, lesson_ci_sanity, priors_caps_and_step]
+                  published_hit_rate_vs_expectation, lesson_ci_sanity, priors_caps_and_step,
+                  live_parity]

@@ -7,8 +7,11 @@ the settings of that moment, which merges one `Definitions` per area:
     live_feed observations + daemon relaunch sensor     (lotus_sensors/live.py)
     inbox jobs + sensors                                (lotus_sensors/inbox.py)
     herald_route job + herald_watch_sensor              (lotus_sensors/herald.py)
-    daemon_health_sensor                                (lotus_sensors/daemon.py)
+    daemon_status + daemon_health_sensor, daemon_start / daemon_stop jobs (lotus_sensors/daemon.py)
     resources, each built once                          (build_resources)
+
+`settings` is itself a resource (lotus_resources.settings): assets and ops below take the
+object built here, none calls `load_settings` (tests/core/test_settings_entry_points.py).
 """
 
 
@@ -35,6 +38,7 @@ from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
+from lotus_resources.settings import SettingsResource
 from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.backfill import backfill_definitions
 from lotus_sensors.daemon import daemon_definitions
@@ -57,6 +61,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     lake = LakeResource(root=lake_root(settings))
     key_dir = default_key_dir(settings.home)
     return {
+        "settings": SettingsResource.of(settings),  # what dm/trader assets and ops read
         "lake": lake,
         "lake_io": LakeIOManager(lake=lake),
         "fabric": OpsDbResource(url=settings.fabric),
@@ -90,5 +95,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """What `dg dev` / `dagster dev -w workspace.yaml` load: the current settings' location."""
+    """What `dg dev` / `dagster dev -w workspace.yaml` load: the current settings' location
+    (an entry point: the one place this code location reads the settings)."""
     return build_definitions(load_settings())

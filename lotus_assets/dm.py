@@ -1,7 +1,7 @@
 """The Decision-Maker, nightly: `dm_calibration` and `dm_decisions` (docs/dm.md).
 
-Thin: read the lake, call `lotus_core.dm`, report metadata. The `dm:` settings are read at
-run time (load_settings), never at import.
+Thin: read the lake, call `lotus_core.dm`, report metadata. The `dm:` and `trader:` settings
+come from the `settings` resource (the code location's one Settings), never from a file.
 
 - dm_calibration (day D): score → (μ, σ, hit probability) per detector and horizon, fitted
   on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only.
@@ -24,22 +24,22 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from lotus_assets.metadata import dm_story
 from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
-from lotus_core.config import load_settings
 from lotus_core.dm.alpha import from_signal_events
 from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
-from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day, summary
 from lotus_core.dm.replay import decisions_frame, replay
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
-from lotus_core.trader.config import trader_settings
+from lotus_core.time import previous_day
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
 
 TRAIN_DAYS = 7  # the history window the asset loads; settings may use fewer
 
@@ -61,9 +61,9 @@ def _window(day: str, days: int) -> str:
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
     "days only. Too little history: the conservative prior (mu = 0).",
 )
-def dm_calibration(context: dg.AssetExecutionContext, events: pd.DataFrame,
-                   evals: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    cfg = load_dm_settings(load_settings().dm)
+def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
+                   events: pd.DataFrame, evals: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    cfg = settings.get().dm
     day = context.partition_key
     days = min(cfg.calibration.train_days, TRAIN_DAYS)
     first = str(date.fromisoformat(day) - timedelta(days=days))
@@ -86,10 +86,6 @@ def dm_calibration(context: dg.AssetExecutionContext, events: pd.DataFrame,
         "reliability": {f"{r.detector_id}@{r.horizon_s}s": round(float(r.reliability), 4)
                         for r in table.itertuples()},
     })
-
-
-def _previous_day(day: str) -> str:
-    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def _empty_eval() -> pd.DataFrame:
@@ -121,14 +117,14 @@ def _empty_eval() -> pd.DataFrame:
     "ticket_json, ..., seq); paper_trades replays them to the same fills.",
 )
 def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-                 fabric: OpsDbResource, signal_events: pd.DataFrame,
-                 microtape_frames: pd.DataFrame,
+                 fabric: OpsDbResource, settings: SettingsResource,
+                 signal_events: pd.DataFrame, microtape_frames: pd.DataFrame,
                  dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    settings = load_settings()
-    cfg = load_dm_settings(settings.dm)
+    lotus = settings.get()
+    cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
     alphas = from_signal_events(signal_events) if len(signal_events) else []
-    engine = DmEngine(cfg, calib, cadence_ms=settings.microtape.cadence_ms)
+    engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms)
     day = context.partition_key
     try:
         require_recording(Path(feed.feed_dir), day)
@@ -138,7 +134,7 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
     coupled: dict[str, Any] = {}
     if recorded:  # the Trader's positions: the joint replay
         store = lake.get()
-        prev = _previous_day(day)
+        prev = previous_day(day)
         if store.exists("dm_decisions", prev) and not store.exists("paper_trades", prev):
             raise dg.Failure(description=(
                 f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
@@ -146,7 +142,7 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
                 f"paper_trades {prev} first (days run in order)"), metadata={"day": day})
         snap = carried_state(store.read("paper_trades", prev)
                              if store.exists("paper_trades", prev) else None)
-        tcfg = trader_settings(settings.trader)
+        tcfg = lotus.trader
         with fabric.open() as fab:  # the tr priors paper_trades will use for this day
             priors = tr_priors_for(fab, day)
         trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
@@ -170,6 +166,8 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
             binding[b] = binding.get(b, 0) + 1
     solve = np.array([d.solve_ms for d in decisions])  # wall clock: metadata only
     return dg.Output(table, metadata={
+        "portfolio_id": cfg.portfolio_id,
+        "gross_budget": cfg.allocator.gross_max,
         "alphas": len(alphas),
         "decisions": len(table),
         "trades": int((table["action"] == "trade").sum()),
@@ -183,6 +181,7 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
         "net_min": round(min(net, default=0.0), 8),
         "net_max": round(max(net, default=0.0), 8),
         **coupled,
+        **dm_story(table, day),
         "solve_ms_p50": round(float(np.percentile(solve, 50)), 3) if len(solve) else None,
         "solve_ms_p99": round(float(np.percentile(solve, 99)), 3) if len(solve) else None,
     })

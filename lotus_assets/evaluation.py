@@ -39,7 +39,8 @@ class SignalEvalConfig(dg.Config):
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
     "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "
-    "'pending' (NaN) while the horizon runs past the available MicroTape (next day missing).",
+    "'pending' (NaN) while the horizon runs past the available MicroTape (next day missing); "
+    "'gap' when entry to exit crosses a recorded feed hole (the learning skips it).",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                 signal_events: pd.DataFrame,
@@ -54,7 +55,8 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         "windows": len(signal_events),
         "rows": len(out),
         "done": int(done.sum()),
-        "pending": int((~done).sum()),
+        "pending": int((out["status"] == "pending").sum()),
+        "across_gap": int((out["status"] == "gap").sum()),  # measured over a feed hole
         "tape_days": days,
         "next_day_present": len(days) > 1,
         "hit_rate": {str(h): float(g["hit"].astype(float).mean()) for h, g in per_h},

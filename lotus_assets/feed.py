@@ -1,4 +1,8 @@
-"""`raw_feed`: the day's recording, validated; dead letters to the fabric, counts to the lake."""
+"""`raw_feed`: the day's recording, validated; dead letters to the fabric, counts to the lake.
+
+A recording that is empty, truncated, or holds no line of its day fails the step before
+anything is written (lotus_core.feed.recordings.refuse_*): the day's earlier partitions and
+dead letters stay, and nothing downstream runs on a day that is not there."""
 
 
 from collections import Counter
@@ -7,6 +11,8 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
+from lotus_core.feed.gzlines import RecordingFormatError
+from lotus_core.feed.recordings import UnusableRecordingError, refuse_empty, refuse_unusable
 from lotus_core.feed.shards import merge_dead, merge_sorted, merge_stats
 from lotus_core.feed.summary import summarize_feed
 from lotus_core.feed.tables import DeadLetter
@@ -18,6 +24,7 @@ from lotus_resources.opsdb import OpsDbResource
     partitions_def=daily_partitions,
     io_manager_key="lake_io",
     group_name="feed",
+    deps=["live_feed"],  # the daemon's recording (lotus_sensors/live.py): tonight's input
     kinds={"parquet", "sqlite"},
     description="The day's feed recording, hash-checked and validated: accepted frames per "
     "channel and coin; refused lines go to the fabric's feed_dead_letter with a reason.",
@@ -25,7 +32,14 @@ from lotus_resources.opsdb import OpsDbResource
 def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
              fabric: OpsDbResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
-    summary, dead, stats, source, sha = _summary(feed, day)
+    path = feed.recording(day)
+    try:
+        refuse_empty(path)  # before parsing: an empty day has nothing to parse
+        summary, dead, stats, source, sha = _summary(feed, day)
+        refuse_unusable(path, day, stats.get("lines", 0), dead)
+    except (UnusableRecordingError, RecordingFormatError) as exc:
+        raise dg.Failure(description=str(exc), metadata={
+            "recording": dg.MetadataValue.path(str(path)), "day": day}) from None
     with fabric.open() as store:
         store.replace_dead_letters(day, source, dead, run_id=context.run.run_id)
     reasons = Counter(d.reason for d in dead)

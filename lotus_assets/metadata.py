@@ -30,10 +30,56 @@ def md(text: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(text)
 
 
+def usd(v: float) -> dg.MetadataValue:
+    """Money as text with its unit and thousands separators (`99,851.02 USD`)."""
+    return dg.MetadataValue.text(f"{v:,.2f} USD")
+
+
+def _cell(v: object, digits: int) -> str | int | float | bool | None:
+    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(float(v))):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return round(float(v), digits)
+    return str(v)
+
+
+def _type(s: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(s):
+        return "bool"
+    if pd.api.types.is_integer_dtype(s):
+        return "int"
+    if pd.api.types.is_float_dtype(s):
+        return "float"
+    return "string"
+
+
+def schema(df: pd.DataFrame, descriptions: Mapping[str, str]) -> dg.TableSchema:
+    """Every column of `df` with its type and what it means."""
+    return dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=_type(df[c]),
+                                                  description=descriptions.get(str(c)))
+                                   for c in df.columns])
+
+
+def table_of(df: pd.DataFrame, descriptions: Mapping[str, str], max_rows: int = 50,
+          digits: int = 4) -> dg.MetadataValue:
+    """The rows of `df` (the first `max_rows`, floats rounded to `digits`) as a Dagster
+    table with a described schema: the UI shows rows, not just column names."""
+    head = df.head(max_rows)
+    records = [dg.TableRecord({str(c): _cell(v, digits) for c, v in zip(head.columns, row,
+                                                                        strict=True)})
+               for row in head.itertuples(index=False)]
+    return dg.MetadataValue.table(records, schema=schema(df, descriptions))
+
+
 # --- each stage's own story (short calls from the asset modules) ---------------------------
 
 def lessons_story(out: pd.DataFrame, previous: pd.DataFrame | None) -> dict[str, Any]:
     """The night's active and changed lessons as a table and a forest plot, plus counts."""
+    from lotus_core.report.columns import LESSONS
     from lotus_core.report.tables import lessons_forest, lessons_table, night_lessons
 
     state = out["state"].astype(str) if len(out) else pd.Series(dtype="str")
@@ -44,6 +90,7 @@ def lessons_story(out: pd.DataFrame, previous: pd.DataFrame | None) -> dict[str,
                     if len(changed) else 0})
     meta["lessons_table"] = md(lessons_table(out, previous))
     meta["lessons_forest"] = md(lessons_forest(out, previous))
+    meta["lessons_columns"] = dg.MetadataValue.table_schema(schema(out, LESSONS))
     return meta
 
 
@@ -83,3 +130,147 @@ def eval_story(out: pd.DataFrame) -> dict[str, Any]:
                          if len(pub) else None,
                          "pending_rows": int((out["status"] != "done").sum())}))
     return meta
+
+
+# --- the Decision-Maker and the paper Trader ---------------------------------------------
+
+TICKETS_SHOWN = 50
+FILLS_SHOWN = 50
+
+
+def _clock(ts_ms: pd.Series) -> list[str]:
+    return pd.to_datetime(ts_ms.astype("int64"), unit="ms", utc=True).dt.strftime(
+        "%H:%M:%S").tolist()
+
+
+def _hours(ts_ms: pd.Series, day: str) -> np.ndarray:
+    start = pd.Timestamp(day, tz="UTC").value // 1_000_000
+    return (ts_ms.to_numpy(dtype=np.int64) - start) / 3_600_000.0
+
+
+def dm_story(table: pd.DataFrame, day: str) -> dict[str, Any]:
+    """The day's tickets as rows (time, coin, action, target, w0, reason) and a plot of the
+    target weight per coin through the trading day, trades marked."""
+    import json
+
+    from lotus_core.report.columns import DM_TICKETS
+    from lotus_core.report.svg import coin_colour, image_md, timeline
+
+    notes = [str(json.loads(t).get("notes", "")) for t in table["ticket_json"]]
+    view = pd.DataFrame({"time": _clock(table["ts_ms"]), "coin": table["coin"].astype(str),
+                         "action": table["action"].astype(str),
+                         "target": table["target"].astype(float),
+                         "w0": table["w0"].astype(float),
+                         "change": (table["target"] - table["w0"]).astype(float),
+                         "reason": notes})
+    trades = view[view["action"] == "trade"]
+    shown = pd.concat([trades, view[view["action"] != "trade"]]).head(TICKETS_SHOWN) \
+        .sort_index() if len(view) > TICKETS_SHOWN else view
+    hours = _hours(table["ts_ms"], day)
+    series, marks = {}, {}
+    for coin in sorted(view["coin"].unique()):
+        m = (view["coin"] == coin).to_numpy()
+        t = (view["action"] == "trade").to_numpy() & m
+        series[coin] = (hours[m].tolist(), view.loc[m, "target"].tolist())
+        marks[coin] = (hours[t].tolist(), view.loc[t, "target"].tolist())
+    lo = float(np.floor(hours.min())) if len(hours) else 0.0
+    hi = float(np.ceil(hours.max())) if len(hours) else 24.0
+    svg = timeline(series, f"DM target weight per coin, {day}", "hour of the trading day (UTC)",
+                   "target weight (fraction of equity)",
+                   {c: coin_colour(c) for c in series}, marks,
+                   (lo, hi if hi > lo else lo + 1.0), "ticket that trades")
+    return {
+        "tickets_table": table_of(shown, DM_TICKETS, TICKETS_SHOWN),
+        "tickets_shown": dg.MetadataValue.text(
+            f"{len(shown)} of {len(view)} tickets ({len(trades)} trades"
+            + (", trades first, then holds, in time order)" if len(view) > TICKETS_SHOWN
+               else ", in time order)")),
+        "targets_plot": md(image_md(svg, "DM target weights through the day")),
+    }
+
+
+def _state(rows: pd.DataFrame) -> dict[str, Any] | None:
+    import json
+
+    st = rows[rows["kind"] == "state"]
+    return dict(json.loads(st["data_json"].iloc[-1])) if len(st) else None
+
+
+def equity_by_day(store: Any, day: str, today: pd.DataFrame,
+                  days_back: int = 30) -> pd.DataFrame:
+    """End-of-day paper equity and the day's P&L for the last `days_back` trading days up
+    to `day`, read from the lake's earlier paper_trades partitions (today's from `today`).
+    P&L is the equity change vs the previous day's end (the initial equity on a flat
+    start), as `lotus materialize` prints it."""
+    earlier = sorted(d for d in store.days("paper_trades") if d < day)[-days_back:]
+    rows: list[dict[str, Any]] = []
+    prev_end: float | None = None
+    for d in [*earlier, day]:
+        frame = today if d == day else store.read("paper_trades", d,
+                                                  columns=["kind", "data_json"])
+        st = _state(frame)
+        if st is None:
+            continue
+        end = float(st["portfolio_state"]["equity"])
+        start = prev_end if prev_end is not None else float(st["portfolio"]["initial_equity"])
+        rows.append({"day": d, "equity_usd": end, "day_pnl_usd": end - start,
+                     "fills": int((frame["kind"] == "fill").sum())})
+        prev_end = end
+    out = pd.DataFrame(rows, columns=["day", "equity_usd", "day_pnl_usd", "fills"])
+    return out.tail(days_back).reset_index(drop=True)
+
+
+def paper_story(table: pd.DataFrame, meta: Mapping[str, Any], store: Any,
+                day: str) -> dict[str, Any]:
+    """The Trader's day for a person: money rounded with units, the day's P&L, what the
+    counts count, the fills as rows and the equity curve across trading days."""
+    import json
+
+    from lotus_core.report.columns import EQUITY, FILLS
+    from lotus_core.report.svg import image_md, lines
+
+    fills = table[table["kind"] == "fill"]
+    data = [json.loads(s) for s in fills["data_json"]]
+    view = pd.DataFrame({
+        "time": _clock(fills["ts_ms"]), "coin": [str(f.get("coin", "")) for f in data],
+        "side": ["buy" if int(f.get("side", 0)) > 0 else "sell" for f in data],
+        "qty": [float(f.get("qty", np.nan)) for f in data],
+        "px": [float(f.get("px", np.nan)) for f in data],
+        "notional_usd": [float(f.get("qty", np.nan)) * float(f.get("px", np.nan))
+                         for f in data],
+        "fee_usd": [float(f.get("fee", np.nan)) for f in data],
+        "liquidity": [str(f.get("liquidity", "")) for f in data],
+        "venue": [str(f.get("venue", "")) for f in data]},
+        columns=list(FILLS))
+    curve = equity_by_day(store, day, table)
+    pnl = float(curve["day_pnl_usd"].iloc[-1]) if len(curve) else 0.0
+    labels = [d[5:] for d in curve["day"]]
+    svg = lines(labels, {"end-of-day equity": curve["equity_usd"].tolist()},
+                f"Paper equity at the end of each trading day, up to {day}", "equity (USD)",
+                colours={"end-of-day equity": "#1f77b4"}, value_format="thousands")
+    pnl_svg = lines(labels, {"day P&L": curve["day_pnl_usd"].tolist()},
+                    f"Paper P&L per trading day, up to {day}", "P&L (USD per day)",
+                    reference=0.0, colours={"day P&L": "#2ca02c"},
+                    reference_label="zero", value_format="thousands")
+    out: dict[str, Any] = {
+        "equity": dg.MetadataValue.float(round(float(meta["equity"]), 2)),
+        "equity_usd": usd(float(meta["equity"])),
+        "day_pnl": dg.MetadataValue.float(round(pnl, 2)),
+        "day_pnl_usd": usd(pnl),
+        "fills": dg.MetadataValue.int(int(meta["fills"])),
+        "execution_reports": dg.MetadataValue.int(int(meta["executions"])),
+        "counts_explained": dg.MetadataValue.text(
+            "fills: fill events (one per venue fill of an order slice); execution_reports: "
+            "one per execution the Trader finished (an entry plan or an exit), whatever its "
+            "status (filled, partial, cancelled, expired, failed): most tickets that end "
+            "without trading still report once"),
+        **{k: usd(float(meta[k])) for k in ("realised", "unrealised", "fees", "funding")},
+        "drawdown": dg.MetadataValue.float(round(float(meta["drawdown"]), 6)),
+        "max_drawdown": dg.MetadataValue.float(round(float(meta["max_drawdown"]), 6)),
+        "slippage_bps": {k: round(float(v), 3) for k, v in meta["slippage_bps"].items()},
+        "fills_table": table_of(view, FILLS, FILLS_SHOWN, 6),
+        "equity_by_day": table_of(curve, EQUITY, 30, 2),
+        "equity_curve": md(image_md(svg, "paper equity by trading day")),
+        "pnl_by_day": md(image_md(pnl_svg, "paper P&L by trading day")),
+    }
+    return out

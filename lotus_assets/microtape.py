@@ -3,10 +3,11 @@
 Each day starts warm: its trailing windows are seeded from the previous day's recording,
 whose validated `raw_feed` partition arrives through a partition mapping (offset -1); when
 that partition is absent (the first day of a range) or its recording no longer matches it,
-the day starts cold and its metadata says so (`start: cold`, with the reason)."""
+the day starts cold and its metadata says so (`start: cold`, with the reason; `warning`
+too when the previous recording changed or cannot be read: one bad day never fails the
+next)."""
 
 from collections.abc import Iterable
-from datetime import date, timedelta
 from itertools import repeat
 
 import dagster as dg
@@ -18,6 +19,7 @@ from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.microtape.build import build_microtape_shards
 from lotus_core.microtape.warm import seeds, warm_span_ms
+from lotus_core.time import previous_day
 from lotus_resources.feed import FeedSource
 
 
@@ -29,19 +31,34 @@ class MicroTapeConfig(dg.Config):
 
 
 def _previous(feed: FeedSource, raw_feed: pd.DataFrame, day: str
-              ) -> tuple[FeedDay | None, str]:
-    """(the previous day's recording or None, why: `warm from D` or the cold reason)."""
-    prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+              ) -> tuple[FeedDay | None, str, bool]:
+    """(the previous day's recording or None, why: `warm from D` or the cold reason, and
+    whether that reason is a warning: the previous recording changed or is unusable).
+
+    Any error reading it means a cold start: the warm start only adds history, so a bad
+    previous day never fails this one."""
+    prev = previous_day(day)
     rows = raw_feed[raw_feed["date"] == prev] if "date" in raw_feed else raw_feed.iloc[:0]
     if len(rows) == 0:
-        return None, f"cold: no raw_feed partition for {prev}"
+        return None, f"cold: no raw_feed partition for {prev}", False
     try:
-        parsed = feed.parse(prev)
-    except dg.Failure as exc:
-        return None, f"cold: the recording of {prev} is unusable ({exc.description})"
+        parsed = feed.parse(prev)  # hashes the file too: no second read when it is fine
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable previous day: a cold start
+        return None, _unusable(prev, exc), True
     if parsed.sha256 not in set(rows["sha256"]):
-        return None, f"cold: the recording of {prev} changed since raw_feed validated it"
-    return parsed, f"warm from {prev}"
+        return None, _changed(prev), True
+    return parsed, f"warm from {prev}", False
+
+
+def _changed(prev: str) -> str:
+    return f"cold: the recording of {prev} changed since raw_feed validated it"
+
+
+def _unusable(prev: str, exc: Exception) -> str:
+    why = exc.description if isinstance(exc, dg.Failure) else f"{type(exc).__name__}: {exc}"
+    return f"cold: the recording of {prev} is unusable ({why})"
 
 
 def _check_today(raw_feed: pd.DataFrame, day: str, sha: str) -> None:
@@ -54,42 +71,44 @@ def _check_today(raw_feed: pd.DataFrame, day: str, sha: str) -> None:
 
 
 def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-           warm_start: bool) -> tuple[pd.DataFrame, bool, str]:
-    """(frames, warm?, why) from the whole parsed day (and the whole previous day)."""
+           warm_start: bool) -> tuple[pd.DataFrame, bool, str, bool]:
+    """(frames, warm?, why, warning?) from the whole parsed day (and the previous day)."""
     parsed = feed.parse(day)
     _check_today(raw_feed, day, parsed.sha256)
-    warm, start = (_previous(feed, raw_feed, day) if warm_start
-                   else (None, "cold: warm_start is off"))
+    warm, start, warning = (_previous(feed, raw_feed, day) if warm_start
+                            else (None, "cold: warm_start is off", False))
     if warm is not None and not seeds(warm, day, params):
         start = _too_short(warm.day, params)
         warm = None
-    return build_microtape(parsed, params, warm=warm), warm is not None, start
+    return build_microtape(parsed, params, warm=warm), warm is not None, start, warning
 
 
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-             warm_start: bool) -> tuple[pd.DataFrame, bool, str]:
+             warm_start: bool) -> tuple[pd.DataFrame, bool, str, bool]:
     """`_whole`, one coin shard of today and of the previous day at a time
     (feed.coin_shards > 1): the same frames and the same warm / cold decision."""
     _check_today(raw_feed, day, file_sha256(feed.recording(day)))
-    prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
-    warm, start = False, "cold: warm_start is off"
+    prev = previous_day(day)
+    warm, start, warning = False, "cold: warm_start is off", False
     if warm_start:
         rows = raw_feed[raw_feed["date"] == prev] if "date" in raw_feed else raw_feed.iloc[:0]
-        warm, start = False, f"cold: no raw_feed partition for {prev}"
+        start = f"cold: no raw_feed partition for {prev}"
         if len(rows):
             try:
                 sha = file_sha256(feed.recording(prev))
                 if sha not in set(rows["sha256"]):
-                    start = f"cold: the recording of {prev} changed since raw_feed validated it"
+                    start, warning = _changed(prev), True
                 elif not _any_seeds(feed.shards(prev), day, params):
                     start = _too_short(prev, params)
                 else:
                     warm, start = True, f"warm from {prev}"
-            except dg.Failure as exc:
-                start = f"cold: the recording of {prev} is unusable ({exc.description})"
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - as in `_previous`: a cold start
+                start, warning = _unusable(prev, exc), True
     none: Iterable[FeedDay | None] = repeat(None)
     before = feed.shards(prev) if warm else none
-    return build_microtape_shards(feed.shards(day), before, params), warm, start
+    return build_microtape_shards(feed.shards(day), before, params), warm, start, warning
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:
@@ -113,7 +132,9 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
     day = context.partition_key
     params = MicroTapeParams(cadence_ms=config.cadence_ms)
     build = _sharded if feed.coin_shards > 1 else _whole
-    frames, warm, start = build(feed, raw_feed, day, params, config.warm_start)
+    frames, warm, start, warning = build(feed, raw_feed, day, params, config.warm_start)
+    if warning:
+        context.log.warning("%s: %s", day, start)
     per_coin = frames.groupby("coin", observed=True).size()
     return dg.Output(frames, metadata={
         "rows": len(frames),
@@ -124,6 +145,7 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
         "start": "warm" if warm else "cold",
         "start_detail": start,
         "coin_shards": feed.coin_shards,
+        **({"warning": start} if warning else {}),
     })
 
 

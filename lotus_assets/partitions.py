@@ -3,6 +3,7 @@
 import os
 import re
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -14,10 +15,21 @@ FALLBACK_START = "2025-01-01"
 _DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl\.gz$")
 
 
-def _first_recording(folder: Path) -> str | None:
-    days = sorted(m.group(1) for p in (folder.iterdir() if folder.is_dir() else [])
+def _recordings(folder: Path) -> list[str]:
+    return sorted(m.group(1) for p in (folder.iterdir() if folder.is_dir() else [])
                   if (m := _DAY.match(p.name)))
+
+
+def _first_recording(folder: Path) -> str | None:
+    days = _recordings(folder)
     return days[0] if days else None
+
+
+def is_frozen_set(folder: Path) -> bool:
+    """A directory with a manifest.json is a frozen set (fixtures, the loop feed): nothing
+    records into it, so no later day will appear there. A live recording directory (the
+    daemon's <LOTUS_HOME>/feed) has none."""
+    return (Path(folder) / "manifest.json").is_file()
 
 
 def partitions_start(env: dict[str, str] | None = None) -> str:
@@ -32,8 +44,34 @@ def partitions_start(env: dict[str, str] | None = None) -> str:
             or FALLBACK_START)
 
 
+def partitions_end(env: dict[str, str] | None = None) -> str | None:
+    """The last day the UI lists (inclusive), None for open-ended (up to today). So a frozen
+    set shows only its days and the Materialize dialog's default range holds them:
+    LOTUS_PARTITIONS_END if set; else, when LOTUS_PARTITIONS_START is not set (an explicit
+    start asks for a range of its own: the tests set 2025-01-01) and LOTUS_FEED_DIR is a
+    frozen set, its last recording; else None (a live recording directory grows daily)."""
+    env = dict(os.environ) if env is None else env
+    if env.get("LOTUS_PARTITIONS_END"):
+        return env["LOTUS_PARTITIONS_END"]
+    feed = env.get("LOTUS_FEED_DIR")
+    if env.get("LOTUS_PARTITIONS_START") or not feed or not is_frozen_set(Path(feed)):
+        return None
+    days = _recordings(Path(feed))
+    return days[-1] if days else None
+
+
+def daily_partitions_def(env: dict[str, str] | None = None) -> dg.DailyPartitionsDefinition:
+    """Daily partitions from `partitions_start` to `partitions_end` (open-ended: up to
+    today's partition, which the live day fills)."""
+    start, end = partitions_start(env), partitions_end(env)
+    if end is None:
+        return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)
+    after = (date.fromisoformat(end) + timedelta(days=1)).isoformat()  # end_date excludes
+    return dg.DailyPartitionsDefinition(start_date=start, end_date=after)
+
+
 PARTITIONS_START = partitions_start()
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+daily_partitions = daily_partitions_def()
 
 SIZED_BY = "lotus/sized_by"
 """AssetIn metadata: the shared value (lotus_core.config.shared) that sizes a lake window."""

@@ -1,21 +1,25 @@
 """`loop_report`: the night's picture of the learning loop for a person, in the Dagster UI.
 
-A forest plot of the night's lesson uplifts, the priors versions over the last days per
-detector, the published hit rate by day, and the Loom of the detectors with active braids.
-Its table is one row per day of the window (what the charts plot). Thin: the rendering is
-`lotus_core.report`."""
+A forest plot of the night's lesson uplifts, the active patches per detector over the last
+days (one small panel per detector, so equal series do not hide each other), the published
+hit rate by day, and the Loom of every detector with an active lesson, braid or patch. Its
+table is one row per day of the window (what the charts plot), shown as rows. Thin: the
+rendering is `lotus_core.report`; each detector has one colour in every plot
+(`lotus_core.report.svg.detector_colour`)."""
+
+from typing import Any
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import md, numeric
+from lotus_assets.metadata import md, numeric, table_of
 from lotus_assets.partitions import daily_partitions, lake_window_in
-from lotus_core.report.svg import image_md, lines
-from lotus_core.report.tables import lessons_forest, loom_svg
+from lotus_core.report.columns import LOOP_DAILY
+from lotus_core.report.svg import detector_colour, image_md, lines, panels
+from lotus_core.report.tables import lessons_forest, loom_detectors, loom_svg
 
 REPORT_DAYS = 30
-LOOM_DETECTORS = 3
 
 
 def _daily(evals: pd.DataFrame, priors: pd.DataFrame) -> pd.DataFrame:
@@ -67,21 +71,26 @@ def loop_report(context: dg.AssetExecutionContext, signal_eval: pd.DataFrame,
     labels = [f"{d[5:]} v{v}" for d, v in zip(days, daily["priors_ver"], strict=True)]
     tonight = active_priors[active_priors["date"] == day] if len(active_priors) else \
         active_priors
-    meta: dict[str, object] = {
+    per_det = _patches_by_detector(active_priors, days)
+    meta: dict[str, Any] = {
         "forest": md(lessons_forest(lessons)),
-        "priors_over_time": md(image_md(lines(
-            labels, _patches_by_detector(active_priors, days),
-            "Active patches per detector, by night (priors version)", "patches"),
+        "priors_over_time": md(image_md(panels(
+            labels, per_det,
+            f"Active patch keys per detector, by night (label: day, priors version), "
+            f"{len(per_det)} detector(s)", "active patch keys (count)",
+            {d: detector_colour(d) for d in per_det}, "trading day (UTC) and priors version"),
             "priors versions over time")),
         "published_hit_rate": md(image_md(lines(
-            labels, {"published": daily["published_hit_rate"].tolist(),
+            labels, {"published windows": daily["published_hit_rate"].tolist(),
                      "all windows": daily["all_hit_rate"].tolist()},
-            "Hit rate by day (done rows, every horizon)", "hit rate", (0.0, 1.0), 0.5),
-            "published hit rate by day")),
+            "Hit rate by trading day (finished outcomes, every horizon)",
+            "hit rate (share of rows, net return > 0)", (0.0, 1.0), 0.5,
+            x_label="trading day (UTC) and priors version",
+            colours={"published windows": "#1f77b4", "all windows": "#999999"},
+            reference_label="0.5 (coin flip)"), "published hit rate by day")),
+        "day_table": table_of(daily, LOOP_DAILY, REPORT_DAYS),
     }
-    active = braids[braids["state"] == "active"] if len(braids) else braids
-    top = active["detector_id"].value_counts().index[:LOOM_DETECTORS] if len(active) else []
-    for det in top:
+    for det in loom_detectors(lessons, braids, meta_braids, tonight):
         meta[f"loom_{det}"] = md(image_md(loom_svg(det, lessons, braids, meta_braids,
                                                    tonight), f"loom of {det}"))
     if len(daily):

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions, history_in
+from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
+from lotus_core.audits import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
 from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
@@ -67,7 +68,8 @@ def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
 def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     """[detector_windows, score_signals]; `with_dsi` adds the dsi_annotations input,
     `audit_asset` an input holding per-detector audit status (detector_id, leakage_ok,
-    adversarial_ok[, fragility, card_ok])."""
+    adversarial_ok[, fragility, card_ok]) of the days before (the newest curates the day:
+    lotus_core.audits.status_day, the rule the live engine uses too)."""
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
         "microtape_frames": dg.AssetIn("microtape_frames"),
@@ -76,7 +78,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     if with_dsi:
         ins["dsi_annotations"] = dg.AssetIn("dsi_annotations")
     if audit_asset:
-        ins["audit_status"] = dg.AssetIn(audit_asset)
+        # the newest status of the days before this one (status_day): never the day's own
+        ins["audit_status"] = lake_window_in(audit_asset, -AUDIT_STATUS_LOOKBACK_DAYS, -1)
 
     @dg.multi_asset(
         name="score_signals",
@@ -85,28 +88,29 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         ins=ins,
         outs={
             "signal_events": dg.AssetOut(
-                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
                 description="Every scored window of the day, published or not: sq_*, kr_*, "
                 "det_sigma, DSI evidence, active priors, meta-signals, curator nudges and "
                 "vetoes, curated_sigma, publication with its propensity, and the context "
                 "features lessons quantise. Published windows leave through the fabric's "
                 "sig_outbox as signed ALPHA_PROPOSED envelopes (sigbus-1.0.0 payloads)."),
             "curator_log": dg.AssetOut(
-                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
                 description="Every curator nudge and veto per window (window_id, curator, "
                 "kind, value, reason): why each window was or was not published."),
             "curator_kpis": dg.AssetOut(
-                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
                 description="Curator KPIs of the day on realised outcomes: false promotion "
                 "rate, survival uplift, diversity index, audit pass rate, time added; plus "
                 "per-curator veto and nudge counts."),
             "meta_signals": dg.AssetOut(
-                io_manager_key="lake_io", kinds={"parquet", "pandas"},
+                io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
                 description="Per coin and frame: ms_kairos, ms_entrain_r, ms_asym_score and "
                 "its components, kr_hbar - budget cues for the Decision-Maker, never "
                 "direction."),
         },
         description="Scores the day's detector windows and curates what is published.",
+        can_subset=True,  # a UI backfill may target its outputs separately; one pass makes all
     )
     def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
                       fabric: OpsDbResource, fabric_keys: FabricKeysResource,
@@ -121,7 +125,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             history=history if len(history) else None,
             dsi=inputs.get("dsi_annotations"),
             priors=priors,
-            audit=inputs.get("audit_status"),
+            audit=status_in_force(inputs.get("audit_status"), day),
             detectors=load_detectors(config.detectors_path),
             scoring=load_scoring(config.scoring_path),
             council=load_curators(config.curators_path),
@@ -137,36 +141,41 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         if priors.rejected:
             context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
                                 priors.rejected[:5])
-        yield dg.Output(ev, output_name="signal_events", metadata={
-            "windows": len(ev),
-            "published_live": int((ev["published"] & ~ev["paper"]).sum()),
-            "published_paper": int(ev["paper"].sum()),
-            "vetoed": int(ev["vetoed"].sum()),
-            "alpha_proposed": len(alphas),
-            "alpha_proposed_new": posted,
-            "priors_ver": priors.version,
-            "prior_patches": len(priors.patches),
-            "priors_rejected": len(priors.rejected),
-            "history_days": list(result.history.days),
-            "history_rows_of_older_recipes": result.history.dropped_stale,
-            "dsi": "dsi_annotations" in inputs,
-            "per_detector": {str(k): int(v) for k, v in
-                             ev.groupby("detector_id").size().items()},
-            "seconds": {k: round(v, 3) for k, v in result.timings.items()},
-        })
-        yield dg.Output(result.curator_log, output_name="curator_log", metadata={
-            "rows": len(result.curator_log),
-            "vetoes": int((result.curator_log["kind"] == "veto").sum()),
-        })
+        wanted = set(context.op_execution_context.selected_output_names)
+        if "signal_events" in wanted:
+            yield dg.Output(ev, output_name="signal_events", metadata={
+                "windows": len(ev),
+                "published_live": int((ev["published"] & ~ev["paper"]).sum()),
+                "published_paper": int(ev["paper"].sum()),
+                "vetoed": int(ev["vetoed"].sum()),
+                "alpha_proposed": len(alphas),
+                "alpha_proposed_new": posted,
+                "priors_ver": priors.version,
+                "prior_patches": len(priors.patches),
+                "priors_rejected": len(priors.rejected),
+                "history_days": list(result.history.days),
+                "history_rows_of_older_recipes": result.history.dropped_stale,
+                "dsi": "dsi_annotations" in inputs,
+                "per_detector": {str(k): int(v) for k, v in
+                                 ev.groupby("detector_id").size().items()},
+                "seconds": {k: round(v, 3) for k, v in result.timings.items()},
+            })
+        if "curator_log" in wanted:
+            yield dg.Output(result.curator_log, output_name="curator_log", metadata={
+                "rows": len(result.curator_log),
+                "vetoes": int((result.curator_log["kind"] == "veto").sum()),
+            })
         kpis = result.kpis
         council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
-        yield dg.Output(kpis, output_name="curator_kpis", metadata={
-            **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
-            # wall-clock, so a run's metadata and never the (byte-reproducible) table
-            "time_added_us_per_window": round(
-                result.timings["council"] * 1e6 / max(len(result.events), 1), 3)})
-        yield dg.Output(result.meta, output_name="meta_signals", metadata={
-            "rows": len(result.meta)})
+        if "curator_kpis" in wanted:
+            yield dg.Output(kpis, output_name="curator_kpis", metadata={
+                **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
+                # wall-clock, so a run's metadata and never the (byte-reproducible) table
+                "time_added_us_per_window": round(
+                    result.timings["council"] * 1e6 / max(len(result.events), 1), 3)})
+        if "meta_signals" in wanted:
+            yield dg.Output(result.meta, output_name="meta_signals", metadata={
+                "rows": len(result.meta)})
 
     return [detector_windows, score_signals]
 

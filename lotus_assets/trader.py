@@ -4,19 +4,19 @@ tr priors compiled the night before), `executor_scores` (fill rate, slippage, ad
 strategy, venue and coin), `exec_lessons` (execution lessons over the training window) and
 `tr_priors` (tr braids compiled into a new, capped tr priors version in the fabric).
 
-Thin: read the inputs from the lake and the feed, call `lotus_core.trader.nightly`.
+Thin: read the inputs from the lake and the feed, call `lotus_core.trader.nightly`. The
+`trader:` settings come from the `settings` resource (the code location's one Settings).
 """
 
 import json
-from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import paper_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
-from lotus_core.config import load_settings
 from lotus_core.learning.priors_store import nightly_source, read_priors_for_date, write_rows
-from lotus_core.trader.config import trader_settings
+from lotus_core.time import previous_day
 from lotus_core.trader.learning import (
     ExecQuantizer,
     compile_tr,
@@ -33,12 +33,9 @@ from lotus_core.trader.replay import decisions_from_table
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
 
 DECISIONS = "dm_decisions"
-
-
-def _previous_day(day: str) -> str:
-    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 @dg.asset(
@@ -54,31 +51,30 @@ def _previous_day(day: str) -> str:
     "joint replay of the next day too). Same replay loop as the joint DM+Trader run inside "
     "dm_decisions: the same fills.",
 )
-def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource,
-                 lake: LakeResource, fabric: OpsDbResource) -> dg.Output[pd.DataFrame]:
+def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
+                 fabric: OpsDbResource, settings: SettingsResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     store = lake.get()
     decisions = (decisions_from_table(store.read(DECISIONS, day))
                  if store.exists(DECISIONS, day) else [])
-    prev_day = _previous_day(day)
+    prev_day = previous_day(day)
     previous = store.read("paper_trades", prev_day) if store.exists("paper_trades", prev_day) \
         else None
     triggers = any(d.ticket.get("dm_trigger") for d in decisions)
     rows = (store.read("microtape_frames", day)
             if triggers and store.exists("microtape_frames", day) else None)
-    settings = trader_settings(load_settings().trader)
+    tcfg = settings.get().trader
     with fabric.open() as fab:
         priors = tr_priors_for(fab, day)  # compiled the night before: a replay is stable
-    table, engine = paper_day(settings, feed.replay_day(day), decisions, previous, rows, priors)
+    table, engine = paper_day(tcfg, feed.replay_day(day), decisions, previous, rows, priors)
     meta = day_metadata(table, engine)
     context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),
                      meta["fills"], meta["equity"])
     return dg.Output(table, metadata={
         "decisions": len(decisions), "carried_over": previous is not None,
         "tr_priors_ver": priors.version,
-        **{k: v for k, v in meta.items() if not isinstance(v, dict)},
-        "statuses": meta["statuses"], "slippage_bps": meta["slippage_bps"],
-        "positions": meta["positions"],
+        "statuses": meta["statuses"], "positions": meta["positions"],
+        **paper_story(table, meta, store, day),
     })
 
 

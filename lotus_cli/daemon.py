@@ -20,22 +20,36 @@ def _age(seconds: float | None) -> str:
 
 def _live_figures(loop: dict) -> str:
     """One line of the feed / score loop's own figures (from the daemon's heartbeat)."""
+    stale = ",".join(loop.get("stale_coins") or []) or "none"
     if "msgs_per_s" in loop:
-        stale = ",".join(loop.get("stale_coins") or []) or "none"
+        absent = ", ".join(loop.get("channels_absent") or [])
         return (f"{loop.get('url')}: {loop['msgs_per_s']} msg/s, {loop.get('messages', 0)} "
                 f"frames, {loop.get('reconnects', 0)} reconnects, stale {stale}, lag "
-                f"{loop.get('lag_ms')} ms, {loop.get('dead_letters', 0)} dead letters")
+                f"{loop.get('lag_ms')} ms, {loop.get('dead_letters', 0)} dead letters"
+                + (f"; channels not carried: {absent}" if absent else ""))
     if "priors_ver" in loop:
         return (f"priors v{loop['priors_ver']}, {loop.get('rows', 0)} rows, "
                 f"{loop.get('windows', 0)} windows, {loop.get('posted', 0)} posted, "
-                f"last step {loop.get('last_step_s')} s")
+                f"stale {stale}, last step {loop.get('last_step_s')} s")
     return ""
+
+
+def _loop_line(loop: dict) -> str:
+    """name, component, state, last beat and the current error (a recovered one says so)."""
+    b = loop.get("heartbeat")
+    beat = f"{b['status']:<8}{_age(b['age_s']):>7} ago" if b else "no heartbeat"
+    err = f"  last error: {loop['last_error']}" if loop.get("last_error") else ""
+    rec = loop.get("recovered")
+    if not err and rec:
+        err = (f"  last error (recovered at {rec['at']}): {rec['error']}" if isinstance(rec, dict)
+               else f"  last error: {rec}")
+    return f"  {loop['name']:<10}{loop['component']:<10}{loop['state']:<11} {beat}{err}"
 
 
 @click.group("daemon")
 def daemon() -> None:
-    """The Lotus daemon: hosts the streaming loops (today the Herald router and its own
-    heartbeat) outside Dagster runs. One per LOTUS_HOME (a pid file with a lock)."""
+    """The Lotus daemon: hosts the streaming loops (feed, score, dm, trader, router, and
+    its own heartbeat) outside Dagster runs. One per LOTUS_HOME (a pid file with a lock)."""
 
 
 def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None):
@@ -54,8 +68,10 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
 @click.option("--loops", default="router", show_default=True,
-              help="Comma-separated loops to host besides the heartbeat: router, feed "
-              "(websocket client + raw recording), score (live scoring + ALPHA_PROPOSED).")
+              help="Comma-separated loops to host besides the heartbeat: router (Herald "
+              "routing), feed (websocket client + raw recording), score (live scoring + "
+              "ALPHA_PROPOSED), dm (Decision-Maker on live rows: DM_DECISION), trader (paper "
+              "fills on the live book: EXEC_REPORT).")
 @click.option("--url", "feed_url", help="Feed websocket URL (default: the settings' feed.url, "
               "Hyperliquid mainnet); e.g. ws://127.0.0.1:8765 for `lotus replay-server`.")
 @click.option("--clock", type=click.Choice(["wall", "replay"]),
@@ -78,6 +94,12 @@ def start(ctx: click.Context, foreground: bool, home: Path | None, fabric_url: s
     home_dir, url = _home_and_url(ctx, home, fabric_url)
     args = ["--loops", loops, "--batch-size", str(batch_size)]
     if feed_url:
+        from lotus_core.live.settings import check_ws_url
+
+        try:  # refused here, naming it: the feed loop would retry it forever
+            check_ws_url(feed_url)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--url") from None
         args += ["--url", feed_url]
     if clock:
         args += ["--clock", clock]
@@ -163,15 +185,13 @@ def status(ctx: click.Context, home: Path | None, fabric_url: str | None, stale_
         else:
             stale = out["stale_pid_file"]
             note = f" (stale pid file: pid {stale['pid']} is not running)" if stale else ""
-            click.echo(f"daemon stopped{note}")
+            past = ("; it died without its last heartbeat, loops as they were then"
+                    if out["health"] == "dead" else "")
+            click.echo(f"daemon stopped{note}{past}")
         if out.get("fabric_error"):
             click.echo(f"fabric unreadable: {out['fabric_error']}")
         for loop in out["loops"]:
-            b = loop.get("heartbeat")
-            beat = f"{b['status']:<9}{_age(b['age_s']):>8} ago" if b else "no heartbeat"
-            err = f"  last error: {loop['last_error']}" if loop.get("last_error") else ""
-            click.echo(f"  {loop['name']:<10}{loop['component']:<12}{loop['state']:<11}"
-                       f"{beat}{err}")
+            click.echo(_loop_line(loop))
             live = _live_figures(loop)
             if live:
                 click.echo(f"    {live}")

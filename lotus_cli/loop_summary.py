@@ -5,7 +5,7 @@ Decision-Maker's and Trader's outputs as soon as their lake tables exist."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -66,26 +66,54 @@ def _change(f: dict[str, Any]) -> str:
             f"~{f.get('patches_changed', 0)} ({f.get('patches', 0)} patches)")
 
 
+_GAP = "  "  # between every two columns: no figure ever runs into the next
+
+
+_Figure = Callable[[dict[str, Any]], str]
+
+
+def _count(key: str) -> _Figure:
+    return lambda f: f"{f[key]:,}" if key in f else "-"
+
+
+# (header, width, right-aligned?, figure) for each column after day and status
+_COLUMNS: list[tuple[str, int, bool, _Figure]] = [
+    ("coins", 5, True, _count("coins")),
+    ("frames", 11, True, _count("frames")),
+    ("dead", 9, True, _count("dead_letters")),
+    ("windows", 7, True, _count("windows")),
+    ("published", 9, True, _count("published")),
+    ("lessons", 7, True, _count("lessons_active")),
+    ("proposed", 8, True, _count("lessons_proposed")),
+    ("priors", 6, True, lambda f: f"v{f['priors_ver']}" if "priors_ver" in f else "-"),
+    ("priors change", 26, False, _change),
+]
+_TRADING: list[tuple[str, int, bool, _Figure]] = [
+    ("decisions", 9, True, _count("decisions")),
+    ("fills", 7, True, _count("fills")),
+    ("paper P&L", 11, True, lambda f: f"{f['pnl']:+.2f}" if "pnl" in f else "-"),
+]
+
+
+def _row(cells: list[tuple[str, int, bool]]) -> str:
+    return _GAP.join(f"{text:>{w}}" if right else f"{text:<{w}}"
+                     for text, w, right in cells).rstrip()
+
+
 def print_summary(outcomes: Sequence[Any]) -> None:
-    """One line per day; trading columns appear once the DM/Trader tables exist."""
+    """One line per day; trading columns appear once the DM/Trader tables exist. A failed
+    day prints "-" for every figure (the lake's figures for it are an earlier run's) and
+    its error on the next line."""
     trading = any("decisions" in o.figures or "fills" in o.figures for o in outcomes)
-    head = (f"{'day':<12}{'status':<8}{'coins':>6}{'frames':>11}{'dead':>6}{'windows':>9}"
-            f"{'published':>10}{'lessons':>9}{'proposed':>9}{'priors':>8}  {'priors change':<26}")
-    if trading:
-        head += f"{'decisions':>10}{'fills':>7}{'paper P&L':>11}"
-    click.echo(head)
+    columns = _COLUMNS + (_TRADING if trading else [])
+    click.echo(_row([("day", 10, False), ("status", 6, False)]
+                    + [(name, w, right) for name, w, right, _ in columns]))
     for o in outcomes:
-        f = o.figures
-        line = (f"{o.day:<12}{'ok' if o.success else 'FAILED':<8}{f.get('coins', 0):>6}"
-                f"{f.get('frames', 0):>11,}{f.get('dead_letters', 0):>6,}"
-                f"{f.get('windows', 0):>9,}{f.get('published', 0):>10,}"
-                f"{f.get('lessons_active', 0):>9,}{f.get('lessons_proposed', 0):>9,}"
-                f"{'v' + str(f['priors_ver']) if 'priors_ver' in f else '-':>8}  "
-                f"{_change(f):<26}")
-        if trading:
-            pnl = f"{f['pnl']:+.2f}" if "pnl" in f else "-"
-            line += f"{f.get('decisions', 0):>10,}{f.get('fills', 0):>7,}{pnl:>11}"
-        click.echo(line)
+        f = o.figures if o.success else {}
+        click.echo(_row([(o.day, 10, False), ("ok" if o.success else "FAILED", 6, False)]
+                        + [(show(f), w, right) for _, w, right, show in columns]))
+        if not o.success:
+            click.echo(f"{'':10}{_GAP}error: {o.error or 'run failed'}")
     ok = sum(o.success for o in outcomes)
     click.echo(f"{ok}/{len(outcomes)} day(s) materialised; "
                f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "

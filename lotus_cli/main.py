@@ -64,6 +64,7 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
             check_recordings(settings.feed_dir, days)
     except (DayRangeError, NotADirectoryError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    _warn_unrecorded(settings)
     instance = get_instance(settings)
     err = sys.stderr
     click.echo(f"materialising {len(days)} day(s) from {settings.feed_dir} into "
@@ -82,6 +83,16 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
         _print_summary(outcomes)
     if not all(o.success for o in outcomes):
         sys.exit(1)
+
+
+def _warn_unrecorded(settings) -> None:  # noqa: ANN001 - a Settings
+    """A configured coin no recording names: the chain would hold it all day (a stale
+    universe snapshot cannot catch a coin the venue delisted; the recordings can)."""
+    from lotus_core.config.coins import unrecorded
+
+    for msg in unrecorded(settings.feed_dir, {"feed.coins": settings.feed.coins,
+                                              "dm.coins": settings.dm.coins}):
+        click.echo(f"warning: {msg}", err=True)
 
 
 def _partitions_follow(feed_dir: Path | None, start: str | None) -> None:
@@ -129,7 +140,10 @@ def dead_letters(ctx: click.Context, day: str | None, limit: int, as_json: bool)
 @cli.command("config")
 @click.pass_context
 def show_config(ctx: click.Context) -> None:
-    """Print the effective settings (after lotus.yaml, LOTUS_* variables) as JSON."""
+    """Print the effective settings (after lotus.yaml, LOTUS_* variables) as JSON.
+
+    Every section validated, dm: and trader: included with their defaults filled in; an
+    unknown or badly typed key stops here (exit 1) naming it."""
     settings = _settings(ctx)
     body = json.loads(settings.model_dump_json())
     body["lake_dir"] = str(settings.lake_dir)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
 
 from lotus_assets.definitions import build_definitions
@@ -22,6 +26,38 @@ from lotus_sensors.schedules import daily_run_config
 
 class DayRangeError(ValueError):
     """Requested days are missing from the feed directory, or a recording is corrupt."""
+
+
+LOCK_FILE = "materialize.lock"
+
+
+class MaterializeBusyError(click.ClickException):
+    """Another `lotus materialize` holds the home's lock (exit code 1, message on stderr)."""
+
+
+@contextlib.contextmanager
+def home_lock(home: Path) -> Iterator[Path]:
+    """Hold `<home>/materialize.lock` (fcntl.flock, non-blocking) for a whole run: two runs
+    of one home would write the same partitions and fabric rows at once. The file says who
+    holds it; the kernel drops the lock when its holder exits, however it exits."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+            raise MaterializeBusyError(
+                f"another `lotus materialize` is running on {home} ({holder}); wait for it "
+                f"to finish or stop it, then run again (lock: {path})") from None
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @dataclass
@@ -68,6 +104,8 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             err = event.step_failure_data.error
             cause = err.cause.message.strip() if err and err.cause else ""
             msg = err.message.strip() if err else "unknown error"
+            if err and err.cls_name == "Failure" and ": " in msg:  # ours: it names the file
+                msg = msg.split(": ", 1)[1]
             return f"{event.step_key}: {msg}" + (f" (cause: {cause})" if cause else "")
     return "run failed"
 
@@ -99,22 +137,26 @@ def day_figures(lake: Lake, day: str) -> dict[str, Any]:
 def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterInstance,
                      on_day: Callable[[DayOutcome], None] | None = None,
                      log_level: str = "WARNING") -> list[DayOutcome]:
-    """Execute the `lotus_daily` job once per day, so the runs show under it in the UI."""
-    job = build_definitions(settings).resolve_job_def("lotus_daily")
-    lake = Lake(settings.lake_dir)
-    run_config = {
-        **daily_run_config(shared_values(settings)),
-        "loggers": {"console": {"config": {"log_level": log_level}}},
-    }
-    outcomes = []
-    for day in days:
-        result = job.execute_in_process(
-            partition_key=day, instance=instance, run_config=run_config, raise_on_error=False,
-            tags={"lotus/launched_by": "cli"})
-        outcome = DayOutcome(day=day, success=result.success, run_id=result.run_id,
-                             error=None if result.success else _failure_message(result),
-                             figures=day_figures(lake, day))
-        outcomes.append(outcome)
-        if on_day:
-            on_day(outcome)
-    return outcomes
+    """Execute the `lotus_daily` job once per day, so the runs show under it in the UI,
+    holding the home's lock (`home_lock`: a second run at once is refused). A failed day's
+    figures are empty: what the lake holds for it is an earlier run's, not this one's."""
+    with home_lock(settings.home):
+        job = build_definitions(settings).resolve_job_def("lotus_daily")
+        lake = Lake(settings.lake_dir)
+        run_config = {
+            **daily_run_config(shared_values(settings)),
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        }
+        outcomes = []
+        for day in days:
+            result = job.execute_in_process(
+                partition_key=day, instance=instance, run_config=run_config,
+                raise_on_error=False, tags={"lotus/launched_by": "cli"})
+            ok = result.success
+            outcome = DayOutcome(day=day, success=ok, run_id=result.run_id,
+                                 error=None if ok else _failure_message(result),
+                                 figures=day_figures(lake, day) if ok else {})
+            outcomes.append(outcome)
+            if on_day:
+                on_day(outcome)
+        return outcomes

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ class DaemonError(RuntimeError):
 
 
 def daemon_command(args: Sequence[str] = ()) -> list[str]:
-    return [sys.executable, "-m", "lotus_daemon", *args]
+    """`-P`: the daemon imports the installed lotus, never a `lotus_*` directory that
+    happens to be in the caller's working directory (`python -m` would put it first)."""
+    return [sys.executable, "-P", "-m", "lotus_daemon", *args]
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -69,7 +72,7 @@ def start_detached(home: Path, args: Sequence[str] = (), *, timeout_sec: float =
     with open(log, "ab") as out:
         proc = subprocess.Popen(daemon_command(["--home", str(home), *args]), stdout=out,
                                 stderr=out, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
+                                cwd=log.parent, start_new_session=True)
     deadline = time.monotonic() + timeout_sec
     path = pidfile.pid_path(home)
     while time.monotonic() < deadline:
@@ -144,16 +147,53 @@ def status(home: Path, fabric_url: str | None, *,
     mine = beats.get(COMPONENT)
     if mine is None:
         return out
-    out["health"] = health([mine], now, stale_after_sec)
     out["heartbeat"] = _beat(mine, now)
+    alive = out["alive"]
+    crashed = not alive and mine.status not in ("stopped", "error")  # no last beat written
+    if alive:
+        out["health"] = health([mine], now, stale_after_sec)
+    else:  # its beats are history: say so, never that they are current
+        out["health"] = "dead" if crashed else "stopped"
+    rows = [out["heartbeat"]]
     for name, loop in sorted(((mine.detail or {}).get("loops") or {}).items()):
         b = beats.get(loop.get("component", ""))
-        out["loops"].append({"name": name, **loop, "heartbeat": _beat(b, now) if b else None})
-    out["loops"].append({"name": "heartbeat", "component": COMPONENT, "state": mine.status,
+        row = _beat(b, now) if b else _detail_beat(loop, mine, now)
+        rows.append(row)
+        out["loops"].append({"name": name, **loop, "heartbeat": row,
+                             "state": _state(loop.get("state", "?"), alive, crashed)})
+    beating = "running" if mine.status in ("ok", "starting", "degraded") else mine.status
+    out["loops"].append({"name": "heartbeat", "component": COMPONENT,
+                         "state": mine.status if alive else _state(beating, alive, crashed),
                          "heartbeat": out["heartbeat"]})
+    if not alive:  # the daemon's own row keeps a clean stop's `stopped` / `error`
+        for row in rows[1:]:
+            if row is not None:
+                row["status"] = "dead" if crashed else "stopped"
+        if crashed:
+            out["heartbeat"]["status"] = "dead"
     return out
+
+
+def _state(state: str, alive: bool, crashed: bool) -> str:
+    """A loop's last reported state, said as the past it is once the daemon is gone."""
+    if alive:
+        return state
+    if crashed:
+        return f"was {state} at crash"
+    return "stopped" if state in ("running", "ok", "stopping", "starting") else state
 
 
 def _beat(b: Any, now: Any) -> dict[str, Any]:
     return {"status": b.status, "pid": b.pid, "host": b.host, "beat_at": b.beat_at.isoformat(),
             "age_s": round(b.age_s(now), 3)}
+
+
+def _detail_beat(loop: dict[str, Any], daemon_beat: Any, now: Any) -> dict[str, Any] | None:
+    """A loop without a heartbeat row of its own: its last turn, as the daemon's heartbeat
+    detail reported it (`beat_at`, from `LoopContext.stopping()`)."""
+    at = loop.get("beat_at")
+    if not at:
+        return None
+    when = datetime.fromisoformat(at)
+    return {"status": "ok", "pid": daemon_beat.pid, "host": daemon_beat.host, "beat_at": at,
+            "age_s": round((now - when).total_seconds(), 3), "source": "daemon detail"}

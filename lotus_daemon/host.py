@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import ROUTER
+from lotus_core.live.settings import check_ws_url
 from lotus_core.store.url import mask_dsn
 from lotus_daemon import pidfile
 from lotus_daemon.loops import DEFAULT_LOOPS, LOOPS, Loop, LoopContext
@@ -39,6 +41,13 @@ log = logging.getLogger("lotus_daemon")
 
 BACKOFF_START_SEC = 1.0
 BACKOFF_MAX_SEC = 30.0
+RECOVERED_AFTER_SEC = 5.0
+"""A restarted loop that has come round for this long since its restart has recovered:
+its error leaves `last_error` (kept as `recovered`, with the time)."""
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
 @dataclass
@@ -48,15 +57,27 @@ class _Slot:
     loop: Loop
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    ctx: LoopContext | None = None
     state: str = "starting"  # running, restarting, stopped, finished
     restarts: int = 0
     last_error: str | None = None
     failing: bool = False  # its last run ended in an exception (stopped while backing off)
+    run_at: float = 0.0  # unix time its current run started
+    recovered: dict[str, Any] | None = None  # the last error it recovered from, and when
 
     def snapshot(self) -> dict[str, Any]:
-        return {"component": self.loop.component, "state": self.state,
-                "restarts": self.restarts, "last_error": self.last_error,
-                **self.loop.info()}
+        """Its state and last beat (the loop's own figures first: a loop's `last_error`,
+        e.g. the feed's last connection error, is shown unless the slot has its own)."""
+        beat_at = None if self.ctx is None else self.ctx.beat_at
+        if (self.last_error and self.state == "running" and beat_at is not None
+                and beat_at - self.run_at >= RECOVERED_AFTER_SEC):
+            self.recovered = {"error": self.last_error, "at": _iso(beat_at)}
+            self.last_error, self.failing = None, False
+        info = self.loop.info()
+        return {**info, "component": self.loop.component, "state": self.state,
+                "restarts": self.restarts, "beat_at": _iso(beat_at),
+                "last_error": self.last_error or info.get("last_error"),
+                "recovered": self.recovered or info.get("recovered")}
 
 
 class Daemon:
@@ -121,6 +142,7 @@ class Daemon:
     def _start(self, slot: _Slot) -> None:
         ctx = LoopContext(self.fabric_url, self.key_dir, self.home, slot.stop,
                           migrate=False, market=self.market)  # serve() migrated once
+        slot.ctx = ctx
         slot.thread = threading.Thread(target=self._supervise, args=(slot, ctx),
                                        name=f"loop:{slot.loop.name}", daemon=True)
         slot.state = "running"  # before the thread runs, so no beat reports a started loop idle
@@ -130,6 +152,7 @@ class Daemon:
         backoff = BACKOFF_START_SEC
         while not slot.stop.is_set():
             slot.state = "running"
+            slot.run_at = time.time()
             t0 = time.monotonic()
             try:
                 slot.loop.run(ctx)
@@ -190,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.clock:
             settings = settings.model_copy(update={
                 "feed": settings.feed.model_copy(update={"clock": args.clock})})
+        if args.url:  # validated as feed.url in a config is (check_ws_url)
+            settings = settings.model_copy(update={
+                "feed": settings.feed.model_copy(update={"url": check_ws_url(args.url)})})
         market = MarketHub()
         loops = build_loops(names, {"batch_size": args.batch_size, "settings": settings,
                                     "url": args.url, "market": market})

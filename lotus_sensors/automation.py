@@ -10,10 +10,9 @@ The learning stages are not re-run for D-1 (its priors version already scored D)
 later night's `lessons` reads the filled rows from the lake. docs/automation.md.
 """
 
-from datetime import date, timedelta
-
 import dagster as dg
 
+from lotus_core.time import previous_day
 from lotus_resources.lake import LakeResource
 
 late_horizons_job = dg.define_asset_job(
@@ -22,10 +21,6 @@ late_horizons_job = dg.define_asset_job(
     "(fills horizons that cross midnight) and redraw its loop_report.")
 
 BATCH = 50
-
-
-def previous_day(day: str) -> str:
-    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def fillable_rows(lake: LakeResource, prev: str, day: str) -> int:

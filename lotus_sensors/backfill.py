@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from lotus_assets.partitions import daily_partitions
-from lotus_core.config import load_settings
+from lotus_resources.settings import SettingsResource
 from lotus_sensors.daily_run import run_day_out_of_process
 
 BACKFILL_JOB = "lotus_backfill"
@@ -36,15 +36,17 @@ def range_days(start: str, end: str) -> list[str]:
 
 @dg.op(pool=BACKFILL_POOL, description="Runs lotus_daily for each day of the run's partition "
        "range, in order; stops at the first failed day.")
-def backfill_days(context: dg.OpExecutionContext) -> dg.Output[list[str]]:
+def backfill_days(context: dg.OpExecutionContext,
+                  settings: SettingsResource) -> dg.Output[list[str]]:
+    """The code location's settings (the `settings` resource): each day's run uses them."""
     key_range = context.partition_key_range
     days = range_days(key_range.start, key_range.end)
-    settings = load_settings()
+    lotus = settings.get()
     done: list[str] = []
     run_ids: dict[str, str] = {}
     for day in days:
         context.log.info("lotus_daily for %s (%d/%d)", day, len(done) + 1, len(days))
-        result = run_day_out_of_process(settings, day, context.instance,
+        result = run_day_out_of_process(lotus, day, context.instance,
                                         tags={BACKFILL_TAG: context.run_id})
         run_ids[day] = result.run_id
         if not result.success:

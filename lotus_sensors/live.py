@@ -1,10 +1,12 @@
 """The live feed in the Dagster UI, and an optional relaunch of a dead daemon.
 
-`live_feed` is an observable source asset: the daemon's websocket feed. `live_feed_sensor`
-records an AssetObservation of it every tick from the daemon's heartbeat (messages/s, lag,
-reconnects, stale coins, last frame time, the priors version scoring uses), so the asset's
-page plots them. `daemon_relaunch_sensor` (off by default; turn it on in production)
-starts the daemon through DaemonResource when its pid file says it is not running.
+`live_feed` is an observable source asset: the daemon's websocket feed, whose recording is
+the next night's input (`raw_feed` depends on it, so the lineage shows the edge).
+`live_feed_sensor` records an AssetObservation of it every tick from the daemon's heartbeat
+(messages/s, lag, reconnects, stale coins, last frame time, the priors version scoring
+uses), so the asset's page plots them. `daemon_relaunch_sensor` (off by default; turn it
+on in production) starts the daemon through DaemonResource when its pid file says it is
+not running.
 """
 
 from datetime import UTC, datetime
@@ -19,7 +21,8 @@ LIVE_WATCH_INTERVAL_SEC = 30
 
 @dg.observable_source_asset(name="live_feed", group_name="live",
                             description="The daemon's websocket feed (observed by "
-                            "live_feed_sensor from the daemon's heartbeat).")
+                            "live_feed_sensor from the daemon's heartbeat); its recording "
+                            "<LOTUS_HOME>/feed is raw_feed's input the next night.")
 def live_feed(daemon: DaemonResource) -> dg.ObserveResult:
     return dg.ObserveResult(metadata=feed_metadata(daemon.heartbeat()))
 

@@ -2,15 +2,20 @@
 
 The `lotus_daily` job carries the run config the shared settings imply (`daily_run_config`):
 the launchpad shows it, the schedule's runs use it and `lotus materialize` passes the same.
-The schedule materialises the live daemon's own recording of yesterday (`<LOTUS_HOME>/feed`,
-where the feed loop writes), so the day that was lived is the day that is learned from.
+The schedule reads the same recordings as the `feed` resource (settings.feed_dir), so a
+day it materialised can be re-run and backfilled from the UI; only when that directory is
+a frozen set (manifest.json: nothing records there) does it read the daemon's own recording
+`<LOTUS_HOME>/feed`, so the day that was lived is still the day learned from
+(`nightly_feed_dir`, docs/surface.md "One feed location").
 """
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from lotus_assets.partitions import is_frozen_set
 from lotus_core.config import Settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_core.feed.shard_store import shard_dir
@@ -22,9 +27,17 @@ def daily_run_config(values: SharedValues) -> dict[str, Any]:
     return {"ops": {"microtape_frames": {"config": {"cadence_ms": values.cadence_ms}}}}
 
 
+def nightly_feed_dir(settings: Settings) -> Path:
+    """Where the nightly run reads yesterday: the `feed` resource's directory, unless it is a
+    frozen set (no new day ever lands there), then the daemon's recording directory."""
+    if is_frozen_set(settings.feed_dir):
+        return live_feed_dir(settings.home).resolve()
+    return settings.feed_dir.resolve()
+
+
 def nightly_run_config(settings: Settings) -> dict[str, Any]:
-    """A nightly run's config: the shared values, reading the live recording directory."""
-    feed_dir = str(live_feed_dir(settings.home).resolve())
+    """A nightly run's config: the shared values, reading `nightly_feed_dir`."""
+    feed_dir = str(nightly_feed_dir(settings))
     return {**daily_run_config(shared_values(settings)),
             # a resource's run config replaces all of its fields: name every one
             "resources": {"feed": {"config": {
@@ -44,8 +57,8 @@ def daily_definitions(settings: Settings) -> dg.Definitions:
     run_config = nightly_run_config(settings)
 
     @dg.schedule(job=job, cron_schedule="30 0 * * *", execution_timezone="UTC",
-                 name="lotus_nightly", description="Yesterday (UTC) from the live recording "
-                 "directory <LOTUS_HOME>/feed.")
+                 name="lotus_nightly", description="Yesterday (UTC) from the feed directory "
+                 f"{run_config['resources']['feed']['config']['feed_dir']}.")
     def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
         return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, run_config=run_config)

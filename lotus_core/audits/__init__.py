@@ -7,6 +7,7 @@ dagster); docs/audits.md and docs/cards.md.
     adversarial(frames, spec, ...)         -> AuditResult   noise, drops, wider spread
     audit_day(frames, day, specs, history) -> detector_audits rows
     status_of(audits)                      -> the curators' audit status
+    status_day(days, day)                  -> which earlier day's status curates `day`
     detector_card(spec, audit_row, events) -> (markdown, json dict)
 """
 
@@ -15,8 +16,15 @@ from lotus_core.audits.cards import card_rows, detector_card
 from lotus_core.audits.edge import label_shuffle, rolling_origin_gap
 from lotus_core.audits.future_touch import future_touch
 from lotus_core.audits.result import AuditConfig, AuditResult
-from lotus_core.audits.run import audit_day, failing_production, status_of
+from lotus_core.audits.run import (
+    AUDIT_STATUS_LOOKBACK_DAYS,
+    audit_day,
+    failing_production,
+    status_day,
+    status_in_force,
+    status_of,
+)
 
-__all__ = ["AuditConfig", "AuditResult", "adversarial", "audit_day", "card_rows",
-           "detector_card", "failing_production", "future_touch", "label_shuffle",
-           "rolling_origin_gap", "status_of"]
+__all__ = ["AUDIT_STATUS_LOOKBACK_DAYS", "AuditConfig", "AuditResult", "adversarial",
+           "audit_day", "card_rows", "detector_card", "failing_production", "future_touch",
+           "label_shuffle", "rolling_origin_gap", "status_day", "status_in_force", "status_of"]

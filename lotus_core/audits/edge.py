@@ -26,6 +26,15 @@ def _base_hit_rate(direction: np.ndarray, fwd: np.ndarray, groups: list[np.ndarr
     return float(p.mean())
 
 
+def usable(windows: pd.DataFrame) -> np.ndarray:
+    """Windows an audit judges: with an outcome, and not across a recorded gap in the feed
+    (`gap`; history written before the column has none)."""
+    ok = windows["outcome_ok"].to_numpy(dtype=bool)
+    if "gap" in windows.columns:
+        ok = ok & ~windows["gap"].to_numpy(dtype=bool)
+    return ok
+
+
 def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
                   cfg: AuditConfig = DEFAULT) -> AuditResult:
     """Hit-rate lift over the base rate (the expected hit rate with outcomes drawn from
@@ -34,7 +43,7 @@ def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
     to ~0 (|mean| > collapse_tol: the evaluation itself leaks outcomes into hits) or the
     real edge is significant and implausibly large (lift > max_hit_lift: outcomes reach
     the score by another path)."""
-    w = windows[windows["outcome_ok"].to_numpy(dtype=bool)]
+    w = windows[usable(windows)]
     if len(w) < cfg.min_shuffle_n:
         return AuditResult("label_shuffle", True, float("nan"), cfg.max_hit_lift,
                            f"no_edge: only {len(w)} windows with outcomes")
@@ -62,7 +71,7 @@ def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
 def rolling_origin_gap(windows: pd.DataFrame, cfg: AuditConfig = DEFAULT) -> AuditResult:
     """Chronological folds; at each origin k the in-fold hit rate (folds < k) against the
     next fold's. Metric: mean positive degradation; fails above tau_gap."""
-    w = windows[windows["outcome_ok"].to_numpy(dtype=bool)].sort_values("ts_ms", kind="stable")
+    w = windows[usable(windows)].sort_values("ts_ms", kind="stable")
     if len(w) < cfg.folds * cfg.min_fold_n:
         return AuditResult("rolling_origin_gap", True, 0.0, cfg.tau_gap,
                            f"insufficient: {len(w)} windows with outcomes")

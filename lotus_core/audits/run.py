@@ -4,7 +4,7 @@ audit status the curators read, and which production detectors fail."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.signals.spec import DetectorSpec, load_detectors
+from lotus_core.time import shift_day
 
 
 def production_hashes() -> set[str]:
@@ -70,6 +71,35 @@ def status_of(audits: pd.DataFrame) -> pd.DataFrame:
     """The curators' input: detector_id plus exactly the status columns they accept."""
     return AUDIT_STATUS_SCHEMA.validate(
         audits[["detector_id", *STATUS_COLUMNS]].reset_index(drop=True))
+
+
+AUDIT_STATUS_LOOKBACK_DAYS = 7
+"""How far back the audit status that curates a day may come from (see `status_day`)."""
+
+
+def status_day(days: Iterable[str], day: str,
+               lookback_days: int = AUDIT_STATUS_LOOKBACK_DAYS) -> str | None:
+    """The day whose audit status curates `day`: the newest of `days` strictly before it and
+    at most `lookback_days` earlier, or None (no status: every detector ok, fragility 0).
+
+    Never `day` itself: its audits are measured on the outcomes of the very windows they
+    would curate (a look-ahead), and live, while `day` is scored, they do not exist yet. One
+    rule for the nightly `score_signals` and the live engine, so both curate alike."""
+    first = shift_day(day, -lookback_days)
+    earlier = sorted(d for d in days if first <= d < day)
+    return earlier[-1] if earlier else None
+
+
+def status_in_force(statuses: pd.DataFrame | None, day: str) -> pd.DataFrame | None:
+    """`statuses` (detector_audit_status rows of several days, with a `date` column, as the
+    lake window reads them) cut to the day `status_day` picks; None when there is none."""
+    if statuses is None or len(statuses) == 0 or "date" not in statuses:
+        return None
+    pick = status_day(set(statuses["date"].astype(str)), day)
+    if pick is None:
+        return None
+    return statuses[statuses["date"].astype(str) == pick].drop(columns="date").reset_index(
+        drop=True)
 
 
 def failing_production(audits: pd.DataFrame) -> list[str]:

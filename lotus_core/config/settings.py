@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from lotus_core.config.coins import COIN_FORM, coin_problems
 from lotus_core.deploy.profile import profile_file
 from lotus_core.deploy.settings import DeploySettings
+from lotus_core.dm.config import DmSettings
 from lotus_core.strict import StrictModel
+from lotus_core.trader.config import TraderSettings
 
 
 class ConfigError(ValueError):
@@ -69,11 +72,31 @@ class Settings(_Strict):
     scoring: ScoringSettings = ScoringSettings()
     dsi: DsiSettings = DsiSettings()
     fixtures: FixtureSettings = FixtureSettings()
-    trader: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.trader.config
-    dm: dict[str, Any] = Field(default_factory=dict)  # validated by lotus_core.dm.config
+    trader: TraderSettings = TraderSettings()  # lotus_core/trader/config.py
+    dm: DmSettings = DmSettings()              # lotus_core/dm/config.py
     feed: FeedSettings = FeedSettings()
     live: LiveSettings = LiveSettings()
     deploy: DeploySettings = DeploySettings()
+    extra_coins: list[str] = Field(default_factory=list)
+    """Hyperliquid perps listed after the shipped universe snapshot (lotus_core/config/coins.py)."""
+
+    @field_validator("extra_coins")
+    @classmethod
+    def _well_formed(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not COIN_FORM.match(c)]
+        if bad:
+            raise ValueError(f"not Hyperliquid perp names (BTC, kPEPE): {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _known_coins(self) -> Settings:
+        """feed.coins and dm.coins name perps of the venue: a typo stops the load here."""
+        problems = [f"{key}: {p}" for key, coins in (("feed.coins", self.feed.coins),
+                                                      ("dm.coins", self.dm.coins))
+                    for p in coin_problems(coins, self.extra_coins)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def lake_dir(self) -> Path:
@@ -126,6 +149,7 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
         return Settings.model_validate(merged)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         source = f" (from {path})" if path else ""
         raise ConfigError(f"invalid Lotus settings{source}: {problems}") from None

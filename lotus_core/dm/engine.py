@@ -41,8 +41,7 @@ from lotus_core.dm.fusion import Blend, blend, is_live
 from lotus_core.dm.market import MarketState, scale_to_horizon
 from lotus_core.dm.ticket import SCHEMA_VER, ticket_digest, ticket_json
 from lotus_core.dm.triggers import DSL_VERSION, parse_trigger, print_trigger
-
-DAY_MS = 86_400_000
+from lotus_core.time import DAY_MS
 
 
 @dataclass(frozen=True)

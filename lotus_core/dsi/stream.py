@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+import numpy as np
 from scipy.special import logit
 
 from lotus_core.dsi import features as ft
@@ -87,12 +88,14 @@ def _div(a: float, b: float) -> float:
 
 
 def _log1p(x: float) -> float:
-    """np.log1p: -inf at -1, NaN below."""
+    """np.log1p of one value (numpy's loop, as the batch features: libm's math.log1p
+    differs in the last bit on some CPUs): -inf at -1, NaN below."""
     if x > -1.0:
-        return math.log1p(x)
+        return float(_NP_LOG1P(x))
     return -math.inf if x == -1.0 else NAN
 
 
+_NP_LOG1P = np.log1p
 _HELPERS = {"NTN": _nan_to_num, "DIV": _div, "LOG1P": _log1p}
 
 

@@ -87,9 +87,9 @@ def compile_forest(forest: Any) -> Scorer:
     # one expression, the trees added in order: no store and load of the sum per tree
     depths = " + ".join(["0.0", *trees])
     body = [f"def score({', '.join(f'x{j}' for j in range(n))}):",
-            f"    return 2.0 ** -(({depths}) / {_lit(denominator)})" if denominator
+            f"    return float(POW(2.0, -(({depths}) / {_lit(denominator)})))" if denominator
             else "    return 0.5"]  # sklearn: a one-sample forest scores 2 ** -1
-    scope: dict[str, Any] = {}
+    scope: dict[str, Any] = {"POW": np.power}  # sklearn's `2 ** array`: numpy's pow
     exec(compile("\n".join(body), f"<iforest {id(forest):x}>", "exec"), scope)
     score: Scorer = scope["score"]
     _CACHE[forest] = score

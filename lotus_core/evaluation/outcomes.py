@@ -59,8 +59,11 @@ def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
     horizons = np.asarray(sorted({int(h) for h in horizons_s}), dtype=np.int64)
     if len(horizons) == 0 or (horizons <= 0).any():
         raise ValueError(f"horizons must be positive seconds, got {list(horizons_s)}")
-    tape = (tape[TAPE_COLUMNS].sort_values(["coin", "ts_ms"], kind="stable")
+    cols = TAPE_COLUMNS + (["gap"] if "gap" in tape.columns else [])
+    tape = (tape[cols].sort_values(["coin", "ts_ms"], kind="stable")
             .drop_duplicates(["coin", "ts_ms"], keep="last").reset_index(drop=True))
+    gap = (tape["gap"].fillna(False).to_numpy(dtype=np.int8) if "gap" in tape.columns
+           else np.zeros(len(tape), dtype=np.int8))
     tcoin = tape["coin"].astype(object).to_numpy()
     ts = tape["ts_ms"].to_numpy(dtype=np.int64)
     mid = tape["mid_px"].to_numpy(dtype=np.float64)
@@ -113,6 +116,10 @@ def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
         lo = (_range_reduce(np.minimum, mid, e0, x0 + 1) / m0 - 1.0) * 1e4
         mfe[d] = np.where(s0 > 0, hi, -lo)
         mae[d] = np.where(s0 > 0, lo, -hi)
+    status = np.where(d, "done", "pending").astype(object)
+    if d.any() and gap.any():
+        crossed = _range_reduce(np.maximum, gap, ent[d], ext[d] + 1) > 0
+        status[np.flatnonzero(d)[crossed]] = "gap"
     hit = pd.array(np.where(d, net > 0, False), dtype="boolean")
     hit[~d] = pd.NA
 
@@ -128,7 +135,7 @@ def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
         "mfe_bps": mfe,
         "mae_bps": mae,
         "hit": hit,
-        "status": np.where(d, "done", "pending"),
+        "status": status,
         "published": windows["published"].to_numpy(dtype=bool)[rows],
         "propensity": windows["propensity"].to_numpy(dtype=np.float64)[rows],
     })

@@ -36,7 +36,7 @@ SIGNAL_EVAL_SCHEMA = pa.DataFrameSchema(
         "mfe_bps": _c(F64, nullable=True),
         "mae_bps": _c(F64, nullable=True),
         "hit": _c(pd.BooleanDtype(), nullable=True),
-        "status": _c(STR, pa.Check.isin(["done", "pending"])),
+        "status": _c(STR, pa.Check.isin(["done", "pending", "gap"])),
         "published": _c(bool),
         "propensity": _c(F64, pa.Check.in_range(0.0, 1.0)),
     },

@@ -19,12 +19,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lotus_core.feed.tables import MAX_LEVELS
+from lotus_core.feed.tables import GAP_REASONS, MAX_LEVELS
 from lotus_core.feed.validate import explain
 from lotus_core.feed.wire import GREETING
 
 CONTROL_CHANNELS = ("subscriptionResponse", "pong", "error")
 IGNORED_CHANNELS = frozenset({"activeSpotAssetCtx"})
+GAP_CHANNEL = "lotusGap"
+"""Lotus' own line kind: the recorder's note of a hole in the feed (docs/live.md)."""
 RAW_EXCERPT = 2000
 _NAN = "nan"
 _SIDE = {"B": 1, "A": -1}
@@ -37,9 +39,10 @@ DATA = 1         # produced rows in a channel table
 TEXT = 2         # the venue's plain-text greeting, or a blank line
 CONTROL = 3      # + index into CONTROL_CHANNELS
 IGNORED = 6
+GAP = 7          # a lotusGap record (rows in the `gaps` table)
 KIND_STATS = {TEXT: "text_frames", CONTROL: "subscriptionResponse_frames",
               CONTROL + 1: "pong_frames", CONTROL + 2: "error_frames",
-              IGNORED: "ignored_frames"}
+              IGNORED: "ignored_frames", GAP: "gap_records"}
 
 
 def init_worker() -> None:
@@ -181,6 +184,7 @@ class ChunkBuilder:
         self.bbo: list[tuple] = []
         self.ctx: list[tuple] = []
         self.candles: list[tuple] = []
+        self.gaps: list[tuple] = []
 
     def add_line(self, line: bytes) -> None:
         """One recording line, decoded here."""
@@ -260,6 +264,9 @@ class ChunkBuilder:
             elif channel in CONTROL_CHANNELS:
                 self.kind.append(CONTROL + CONTROL_CHANNELS.index(channel))
                 return
+            elif channel == GAP_CHANNEL:
+                self._gap(recv, data, line, line_no)
+                return
             elif channel in IGNORED_CHANNELS:
                 self.kind.append(IGNORED)
                 return
@@ -283,6 +290,29 @@ class ChunkBuilder:
             self.dead.append((line_no, recv, ch, coin, reason, detail, excerpt(line)))
             self.kind.append(BAD)
 
+    def _gap(self, recv: int, data: object, line: bytes, line_no: int) -> None:
+        """A lotusGap record: one `gaps` row per coin it names (coin "" for all coins);
+        a record of the wrong shape is a `malformed_lotusGap` dead letter."""
+        try:
+            start, end = data["start_ms"], data["end_ms"]  # type: ignore[index]
+            reason = GAP_REASONS.index(data["reason"])  # type: ignore[index]
+            coins = data.get("coins")  # type: ignore[attr-defined]
+            names = [""] if coins is None else list(coins)
+            if (type(start) is not int or not (end is None or type(end) is int)
+                    or (end is not None and end < start) or not names
+                    or not all(type(c) is str and (c or coins is None) for c in names)):
+                raise TypeError
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self.dead.append((line_no, recv, GAP_CHANNEL, None, "malformed_lotusGap",
+                              "data must be {start_ms: int, end_ms: int >= start_ms | null, "
+                              "reason: disconnect | stall, coins: [str] | null}",
+                              excerpt(line)))
+            self.kind.append(BAD)
+            return
+        self.gaps.extend((recv, start, -1 if end is None else end, reason, c, line_no)
+                         for c in names)
+        self.kind.append(GAP)
+
     def finish(self, empty: bool = True) -> Chunk:
         """The chunk; `empty=False` leaves out the tables no line reached (a live batch of a
         frame touches one: building the other four's empty columns cost ~0.1 ms)."""
@@ -294,6 +324,7 @@ class ChunkBuilder:
             "bbo": (self.bbo, lambda: _bbo(self.bbo, coins)),
             "ctx": (self.ctx, lambda: _ctx(self.ctx, coins)),
             "candles": (self.candles, lambda: _candles(self.candles, coins, intervals)),
+            "gaps": (self.gaps, lambda: _gaps(self.gaps, coins)),
         }
         tables = {name: make() for name, (rows, make) in build.items() if empty or rows}
         return Chunk(self.first_line, np.array(self.recv, dtype=np.int64),
@@ -412,6 +443,15 @@ def _ctx(rows: list[tuple], coins: _Codes) -> dict[str, np.ndarray]:
         ok &= good
     out["ok"] = ok
     return out
+
+
+def _gaps(rows: list[tuple], coins: _Codes) -> dict[str, np.ndarray]:
+    """Gap rows; `gap_coin` is a coin code, -1 for a gap of every coin (named apart from
+    `coin` so a coin shard keeps every gap: the tape reads the ones of its coins)."""
+    recv, start, end, reason, coin, lines = _transpose(rows, 6)
+    return {"recv": np.array(recv, dtype=np.int64), "start": np.array(start, dtype=np.int64),
+            "end": np.array(end, dtype=np.int64), "reason": np.array(reason, dtype=np.int8),
+            "gap_coin": coins.encode(coin), "line": np.array(lines, dtype=np.int64)}
 
 
 def _candles(rows: list[tuple], coins: _Codes, intervals: _Codes) -> dict[str, np.ndarray]:

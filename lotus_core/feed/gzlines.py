@@ -6,6 +6,8 @@ at any byte, so the reader here decompresses member after member with `zlib` and
 the input stops inside a member, hands out everything up to the last complete line and
 reports the rest as a `Truncation` (which the parser turns into one `truncated_recording`
 dead letter). A file that is not gzip at all is a `RecordingFormatError` naming the file.
+The nightly `raw_feed` refuses a truncated or empty day outright (lotus_core.feed.recordings):
+written, it would replace a complete partition with part of the day.
 """
 
 from __future__ import annotations
@@ -147,3 +149,13 @@ def open_lines(path: Path) -> tuple[io.BufferedReader, RecordingRaw]:
     """A buffered line reader over a recording, and its raw layer (for `truncation`)."""
     raw = RecordingRaw(path)
     return io.BufferedReader(raw, buffer_size=_READ), raw
+
+
+def first_line(path: Path) -> tuple[bytes, Truncation | None]:
+    """The recording's first line (b"" when it has none) and, when it has none, where its
+    stream stopped early (None: a complete gzip stream holding no lines). Cheap: it reads
+    one buffer, so a step can refuse an empty day before parsing it."""
+    reader, raw = open_lines(path)
+    with reader:
+        line = reader.readline()
+    return line, (None if line else raw.truncation)

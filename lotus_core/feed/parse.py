@@ -32,8 +32,6 @@ import threading
 import warnings
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,23 +39,22 @@ import pandas as pd
 
 from lotus_core.feed import extract as ex
 from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
-from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
+from lotus_core.feed.tables import (
+    MAX_LEVELS,
+    BookFrames,
+    DeadLetter,
+    FeedDay,
+    empty_gaps,
+    gaps_frame,
+)
 from lotus_core.feed.validate import FeedFormatError
+from lotus_core.time import day_bounds_ms
 
-_DAY_MS = 86_400_000
 _CHUNK_LINES = 50_000
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
-__all__ = ["FeedFormatError", "RecordingFormatError", "day_bounds_ms", "file_sha256",
+__all__ = ["FeedFormatError", "RecordingFormatError", "file_sha256",
            "open_recording", "parse_recording", "parse_recording_cached"]
-
-
-@lru_cache(maxsize=64)
-def day_bounds_ms(day: str) -> tuple[int, int]:
-    """[start, end) of a UTC day in epoch milliseconds (cached: the live path asks per
-    batch, and strptime costs ~50 us)."""
-    start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
-    return start, start + _DAY_MS
 
 
 def file_sha256(path: Path) -> str:
@@ -398,6 +395,9 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     ctx = _finish_ctx(_Table(chunks, "ctx", coins, intervals, keep_line), found, coins)
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
+    gaps = finish_gaps([(c.tables.pop("gaps", None), c.coins, c.first_line,
+                         keep_line[c.first_line - 1:c.first_line - 1 + len(c.kind)])
+                        for c in chunks])
     if owns is not None:
         dead = [d for d in dead if owns(d.coin)]
         found.found = [d for d in found.found if owns(d[3])]
@@ -413,7 +413,28 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     trades, bbo, ctx = (f.drop(columns="line_no") for f in (trades, bbo, ctx))
     candles = candles.drop(columns="line")
     return FeedDay(day=day, source=str(path), sha256=sha, books=books, trades=trades, bbo=bbo,
-                   ctx=ctx, candles=candles, counts=counts, dead=dead, stats=dict(stats))
+                   ctx=ctx, candles=candles, counts=counts, dead=dead, stats=dict(stats),
+                   gaps=gaps)
+
+
+def finish_gaps(parts: list[tuple[dict[str, np.ndarray] | None, list[str], int, np.ndarray]]
+                ) -> pd.DataFrame:
+    """The `gaps` table of chunks' gap rows: (table, the chunk's coin names, its first line,
+    its lines' keep mask). A gap record is a line like any other (refused when duplicate,
+    late or outside the day); nothing else about it depends on other lines."""
+    cols: list[list[np.ndarray]] = [[], [], [], []]
+    coin: list[str] = []
+    for table, names, first_line, keep_line in parts:
+        if not table or len(table["recv"]) == 0:
+            continue
+        keep = keep_line[table["line"] - first_line]
+        for out, col in zip(cols, ("recv", "start", "end", "reason"), strict=True):
+            out.append(table[col][keep])
+        coin += [names[c] if c >= 0 else "" for c in table["gap_coin"][keep].tolist()]
+    if not coin:
+        return empty_gaps()
+    recv, start, end, reason = (np.concatenate(c) for c in cols)
+    return gaps_frame(recv, start, end, reason, coin)
 
 
 def assemble_chunks(source: str, day: str, chunks: list[ex.Chunk], hashes: np.ndarray,

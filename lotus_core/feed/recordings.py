@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+
+from lotus_core.feed.gzlines import first_line
+from lotus_core.feed.tables import DeadLetter
 
 RECORDING_SUFFIX = ".jsonl.gz"
 TRUTH_SUFFIX = ".truth.json"
@@ -38,3 +44,61 @@ def require_recording(feed_dir: Path, day: str) -> Path:
         raise MissingRecordingError(
             f"no recording for {day}: expected {path} (days present in {feed_dir}: {span})")
     return path
+
+
+class UnusableRecordingError(ValueError):
+    """A recording that would replace a day's partitions with less than they hold: empty,
+    cut short, or with no line of its day. The message names the file and what is wrong;
+    the step that meets one fails before it writes anything."""
+
+
+_KEPT = "nothing was written: the day's earlier partitions and dead letters are kept"
+
+
+def refuse_empty(path: Path) -> None:
+    """Fail before parsing a recording with no line at all (0 bytes, a gzip stream holding
+    nothing, or one cut short before its first line): there is no day in it to write."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise UnusableRecordingError(f"recording {path} is empty (0 bytes); {_KEPT}")
+    line, cut = first_line(path)
+    if line:
+        return
+    if cut is not None:
+        raise UnusableRecordingError(_truncated(path, 0, cut.detail(path)))
+    raise UnusableRecordingError(
+        f"recording {path} is empty (a valid gzip stream with no lines); {_KEPT}")
+
+
+def refuse_unusable(path: Path, day: str, lines: int, dead: Sequence[DeadLetter]) -> None:
+    """Fail a parsed day that is truncated, or none of whose lines was received on `day`:
+    written, either would replace a complete day with part of it or with nothing."""
+    path = Path(path)
+    cut = next((d for d in dead if d.reason == "truncated_recording"), None)
+    if cut is not None:
+        raise UnusableRecordingError(_truncated(path, cut.line_no - 1, cut.detail or ""))
+    if lines == 0:
+        raise UnusableRecordingError(f"recording {path} is empty (no lines); {_KEPT}")
+    not_in_day = {d.line_no for d in dead if d.recv_ts_ms is None or _day(d.recv_ts_ms) != day}
+    if len(not_in_day) < lines:
+        return
+    days = Counter(_day(d.recv_ts_ms) for d in dead
+                   if d.reason == "outside_day" and d.recv_ts_ms is not None)
+    if not days:
+        return  # no line has a receive time at all: the dead letters say why, line by line
+    of = ", ".join(f"{d} ({n:,} lines)" if len(days) > 1 else d
+                   for d, n in days.most_common(3))
+    more = f" and {len(days) - 3} more days" if len(days) > 3 else ""
+    raise UnusableRecordingError(
+        f"recording {path}: 0 of {lines:,} lines fall in {day} (its lines are of {of}{more}); "
+        f"is it another day's file under this day's name? {_KEPT}")
+
+
+def _truncated(path: Path, lines: int, detail: str) -> str:
+    return (f"recording {path} is truncated after {lines:,} lines (gzip ends mid-member: "
+            f"{detail}); copy the whole file again, or cut it back to its last complete "
+            f"member, then materialise the day again; {_KEPT}")
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")

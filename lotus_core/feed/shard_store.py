@@ -3,12 +3,13 @@
 With `feed.coin_shards` > 1 no process holds a whole parsed day, so the in-memory parse
 cache (`parse_recording_cached`) cannot serve `microtape_frames` what `raw_feed` parsed.
 `raw_feed` writes each shard here as it is assembled; `microtape_frames` (today's and the
-previous day's) reads them back one at a time. A set is keyed by the recording's sha256
-and the shard count: a changed file, or another count, is a different set. A set is
-written to a private directory and renamed into place when its last shard is written, so
-a reader sees a whole set or none. The newest `keep` sets are kept (3: today, the day
-before for the warm start, and one in flight). The files are pickles this process wrote
-under the Lotus home; read nothing here that another party can write.
+previous day's) reads them back one at a time. A set is keyed by the recording's sha256,
+the shard count and the day it was parsed for: a changed file, another count, or the same
+bytes under another day's name (parsed against that day's bounds) is a different set.
+A set is written to a private directory and renamed into place when its last shard is
+written, so a reader sees a whole set or none. The newest `keep` sets are kept (3: today,
+the day before for the warm start, and one in flight). The files are pickles this process
+wrote under the Lotus home; read nothing here that another party can write.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lotus_core.feed.parse import file_sha256, parse_recording
 from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
 
-_SET = re.compile(r"[0-9a-f]{64}-[0-9]+")
+_SET = re.compile(r"[0-9a-f]{64}-[0-9]+(-\d{4}-\d{2}-\d{2})?")  # unsuffixed: older sets
 
 
 def shard_dir(home: Path) -> Path:
@@ -36,7 +37,7 @@ def shard_dir(home: Path) -> Path:
 
 
 class ShardStore:
-    """A directory of shard sets: `<root>/<sha256>-<n>/<i>.pkl`."""
+    """A directory of shard sets: `<root>/<sha256>-<n>-<day>/<i>.pkl`."""
 
     def __init__(self, root: Path, keep: int = 3) -> None:
         if Path(root) == Path(""):
@@ -44,14 +45,16 @@ class ShardStore:
         self.root = Path(root)
         self.keep = keep
 
-    def set_dir(self, sha: str, n: int) -> Path:
-        return self.root / f"{sha}-{n}"
+    def set_dir(self, sha: str, n: int, day: str) -> Path:
+        """The day is part of the key: a parse depends on the day's bounds (lines outside
+        it are refused), so a set must never serve another day with the same bytes."""
+        return self.root / f"{sha}-{n}-{day}"
 
     def shards(self, path: Path, day: str, n: int) -> Iterator[CoinShard]:
         """The recording's n shards, shard 0 first: read back if stored, else parsed (the
         recording decoded once) and stored as they are yielded."""
         sha = file_sha256(path)
-        done = self.set_dir(sha, n)
+        done = self.set_dir(sha, n, day)
         if (done / "complete").is_file():
             os.utime(done)  # newest use: the last to be pruned
             for i in range(n):
@@ -60,7 +63,7 @@ class ShardStore:
                 yield shard
                 del shard
             return
-        tmp = self.root / f".{sha}-{n}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = self.root / f".{sha}-{n}-{day}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp.mkdir(parents=True)
         try:
             for i, shard in enumerate(parse_shards(path, n, day)):

@@ -186,7 +186,8 @@ def merge_shards(shards: list[CoinShard]) -> FeedDay | None:
         books=BookFrames(meta, **mats), counts={k: v for s in shards
                                                 for k, v in s.feed.counts.items()},
         dead=merge_dead(s.feed.dead for s in shards),
-        stats=merge_stats([s.feed.stats for s in shards]), **tables)
+        stats=merge_stats([s.feed.stats for s in shards]), gaps=first.gaps,  # every shard's
+        **tables)
 
 
 def in_line_order(frames: list[pd.DataFrame], lines: list[np.ndarray]) -> pd.DataFrame:

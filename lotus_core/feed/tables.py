@@ -79,6 +79,25 @@ class DeadLetter:
     raw: str
 
 
+GAP_REASONS = ("disconnect", "stall")
+
+
+def gaps_frame(recv: np.ndarray, start: np.ndarray, end: np.ndarray, reason: np.ndarray,
+               coin: list[str]) -> pd.DataFrame:
+    """The `gaps` table from its columns (`reason` as codes into GAP_REASONS)."""
+    return pd.DataFrame({
+        "recv_ts_ms": np.asarray(recv, dtype=np.int64),
+        "start_ms": np.asarray(start, dtype=np.int64),
+        "end_ms": np.asarray(end, dtype=np.int64),
+        "reason": pd.array(np.array(GAP_REASONS, dtype=object)[np.asarray(reason, dtype=np.int64)]
+                           if len(reason) else [], dtype="str"),
+        "coin": pd.array(list(coin), dtype="str")})
+
+
+def empty_gaps() -> pd.DataFrame:
+    return gaps_frame(np.empty(0), np.empty(0), np.empty(0), np.empty(0), [])
+
+
 @dataclass
 class FeedDay:
     """One day's recording, validated and flattened.
@@ -89,6 +108,9 @@ class FeedDay:
     ctx:     recv_ts_ms, coin, funding, open_interest, oracle_px, mark_px, mid_px, premium
              (NaN where null)
     candles: recv_ts_ms, coin, interval, t_open_ms, t_close_ms, o, h, l, c, v (float64), n (int64)
+    gaps:    recv_ts_ms, start_ms, end_ms (-1: the gap is still open), reason ("disconnect" |
+             "stall"), coin ("" for every coin): the recorder's lotusGap records, one row per
+             coin named, in receive order (docs/live.md, recording format)
     counts:  (channel, coin) -> accepted frames; `dead` lists what was refused, `stats`
              holds the other tallies (lines, resent snapshots, duplicate trades dropped...).
     """
@@ -104,6 +126,7 @@ class FeedDay:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    gaps: pd.DataFrame = field(default_factory=empty_gaps)
 
     @property
     def coins(self) -> list[str]:

@@ -32,6 +32,7 @@ from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outco
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.units import UnitSet, encode, rule_mask
+from lotus_core.time import DAY_NS
 
 LIVE = ("proposed", "active")
 STATES = ("proposed", "active", "sunset", "archived")
@@ -346,7 +347,7 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
     if outcome.group != "detector_id" and len(frame):
         frame = frame.assign(detector_id=frame[outcome.group].astype(str))
     today = date.fromisoformat(day)
-    newest = (pd.Timestamp(today, tz="UTC").value // 86_400_000_000_000)
+    newest = (pd.Timestamp(today, tz="UTC").value // DAY_NS)
     prev = previous.set_index("lesson_id") if len(previous) else pd.DataFrame()
     tasks: list[tuple[str, UnitSet, list[str]]] = []
     for det in sorted(frame["detector_id"].unique()) if len(frame) else []:

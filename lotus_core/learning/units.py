@@ -14,8 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-MS_HOUR = 3_600_000
-MS_DAY = 86_400_000
+from lotus_core.time import DAY_MS, HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,11 @@ class UnitSet:
 
     @cached_property
     def hour(self) -> np.ndarray:
-        return (self.ts_ms // MS_HOUR).astype(np.int64)
+        return (self.ts_ms // HOUR_MS).astype(np.int64)
 
     @cached_property
     def day(self) -> np.ndarray:
-        return (self.ts_ms // MS_DAY).astype(np.int64)
+        return (self.ts_ms // DAY_MS).astype(np.int64)
 
     @cached_property
     def offsets(self) -> np.ndarray:

@@ -36,6 +36,7 @@ from lotus_core.learning.lessons import cusum_step, detector_units, rule_lits
 from lotus_core.signals.config import ContextConfig, load_scoring
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import PLANTED, WindowSpec, planted_truth, window_frame
+from lotus_core.time import DAY_NS
 
 KINDS = ("dr", "ipw", "reg", "naive")
 
@@ -182,7 +183,7 @@ def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
         hour_idx, w = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
         d = rule_detail(units, fit_nuisances(units, cfg.estimator), lits, hour_idx, w,
                         cfg.bootstrap.ci)
-        newest = int(pd.Timestamp(days[i], tz="UTC").value // 86_400_000_000_000)
+        newest = int(pd.Timestamp(days[i], tz="UTC").value // DAY_NS)
         oos = Watchdog(cfg, newest).check(units, lits)
         assert oos is not None
         up, p05, sup, sd = oos

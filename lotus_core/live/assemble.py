@@ -34,6 +34,7 @@ import lotus_core.live.assemble_rows as R
 from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames
+from lotus_core.time import day_bounds_ms
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Parsed:
     bbo: pd.DataFrame | R.Cols
     ctx: pd.DataFrame | R.Cols
     candles: pd.DataFrame | R.Cols
+    gaps: pd.DataFrame | None = None
+    """The batch's lotusGap records (`FeedDay.gaps`); None: none."""
 
     def frames(self) -> ParsedFrames:
         return ParsedFrames(R.frames_of(self.books), R.frames_of(self.trades),
@@ -127,7 +130,7 @@ class StreamAssembler:
 
     def __init__(self, day: str) -> None:
         self.day = day
-        self.start_ms, self.end_ms = P.day_bounds_ms(day)
+        self.start_ms, self.end_ms = day_bounds_ms(day)
         self.max_recv = -1
         self.at_max: set[int] = set()
         self.coins, self.intervals = P._Names(), P._Names()
@@ -193,6 +196,9 @@ class StreamAssembler:
             out[name] = self._small(name, cols) if 0 < n <= R.SMALL_ROWS else fn(cols)
             if n == 0:
                 self._nothing[name] = out[name]
+        gaps = chunk.tables.get("gaps")
+        if gaps and len(gaps["recv"]):  # raw_feed's rule: a kept line's records
+            out["gaps"] = P.finish_gaps([(gaps, chunk.coins, chunk.first_line, keep_line)])
         return Parsed(**out)
 
     def _small(self, name: str, new: dict[str, np.ndarray]) -> Any:

@@ -31,11 +31,12 @@ from typing import Any
 
 import pandas as pd
 
+from lotus_core.audits.run import status_day
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.parse import day_bounds_ms, parse_recording
+from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.recordings import recording_path
 from lotus_core.live.assemble import Parsed, StreamAssembler
 from lotus_core.live.chain import DayChain
@@ -46,13 +47,14 @@ from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
 from lotus_core.store.lake import Lake
+from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
 
 _HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
 
 DSI_HISTORY_DAYS = 3
-"""Earlier MicroTape days the DSI model is fitted on: lotus_assets.dsi.HISTORY_DAYS
-(tests/daemon/test_live_engine.py checks they agree)."""
+"""The default of `dsi.history_days` (lotus_assets.dsi.HISTORY_DAYS; tests/core/live/
+test_live_engine.py checks they agree). The daemon passes the settings' value."""
 
 
 @dataclass
@@ -73,20 +75,26 @@ def _history(lake: Lake, asset: str, day: str, days: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None = None
-                       ) -> NightContext:
-    """The nightly inputs of `day`'s scores, read from the lake as the assets read them.
-    Audit status: the day's own if the lake has it (a replay of a materialised day), else
-    the newest earlier day's (live: today's audits run tonight), else none (all ok)."""
+def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None = None, *,
+                       history_days: int | None = None,
+                       dsi_history_days: int = DSI_HISTORY_DAYS) -> NightContext:
+    """The nightly inputs of `day`'s scores, read from the lake as the assets read them:
+    `history_days` of detector_windows (None: the scoring config's) and `dsi_history_days`
+    of MicroTape, the windows the settings size the nightly inputs with
+    (`lotus_core.config.shared.shared_values`).
+    Audit status: the newest of the days before `day` (`lotus_core.audits.status_day`, the
+    rule the nightly `score_signals` uses; never the day's own, even when a replay finds it
+    in the lake), else none (all ok)."""
     lake = Lake(lake_dir)
     cfg = scoring or load_scoring()
-    history = _history(lake, "detector_windows", day, cfg.history_days)
-    tape = _history(lake, "microtape_frames", day, DSI_HISTORY_DAYS)
+    window = cfg.history_days if history_days is None else history_days
+    history = _history(lake, "detector_windows", day, window)
+    tape = _history(lake, "microtape_frames", day, dsi_history_days)
     model = fit_dsi(tape, load_registry())
     audit = None
-    days = [d for d in lake.days("detector_audit_status") if d <= day]
-    if days:
-        audit = lake.read("detector_audit_status", days[-1])
+    status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule
+    if status is not None:
+        audit = lake.read("detector_audit_status", status)
     return NightContext(day, history if len(history) else None, model, audit)
 
 
@@ -363,7 +371,7 @@ class LiveEngine:
 def market_base(day: str) -> int:
     """Positions of a day's market events start after this (days since 1970 x 1e10), so
     they increase across midnight."""
-    return day_bounds_ms(day)[0] // 86_400_000 * 10_000_000_000
+    return day_bounds_ms(day)[0] // DAY_MS * 10_000_000_000
 
 
 def replace_priors(engine: LiveEngine, priors: ActivePriors) -> bool:

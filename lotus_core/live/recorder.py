@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lotus_core.feed.recordings import recording_path
+from lotus_core.time import DAY_MS, utc_day  # noqa: F401 - utc_day: callers import it here
 
-_DAY_MS = 86_400_000
+GAP_CHANNEL = "lotusGap"
 _Job = tuple[int, bytes, "Callable[[], None] | None"]  # fd, lines, then
 
 
@@ -33,8 +34,15 @@ def live_feed_dir(home: Path) -> Path:
     return Path(home) / "feed"
 
 
-def utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+def gap_message(start_ms: int, end_ms: int | None, reason: str,
+                coins: list[str] | None) -> dict[str, object]:
+    """A gap record's message (recorded with the receive-time envelope of every line):
+    frames the venue sent in [start_ms, end_ms] are missing from the recording, for
+    `coins` (None: every coin). `end_ms` None: the hole is open; a second record with the
+    same start and reason closes it. `reason`: "disconnect" or "stall"."""
+    return {"channel": GAP_CHANNEL, "data": {"start_ms": int(start_ms),
+                                             "end_ms": None if end_ms is None else int(end_ms),
+                                             "reason": reason, "coins": coins}}
 
 
 def repair_tail(path: Path) -> tuple[int, int]:
@@ -95,7 +103,7 @@ class DayRecorder:
         return recording_path(self.feed_dir, day)
 
     def write(self, recv_ts_ms: int, line: bytes) -> None:
-        if self._fd is None or not (self._day_end - _DAY_MS <= recv_ts_ms < self._day_end):
+        if self._fd is None or not (self._day_end - DAY_MS <= recv_ts_ms < self._day_end):
             self._switch(utc_day(recv_ts_ms))
         self._buf.append(line)
         self.lines += 1
@@ -112,7 +120,7 @@ class DayRecorder:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.day = day
         start = int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
-        self._day_end = start + _DAY_MS
+        self._day_end = start + DAY_MS
 
     def tick(self) -> bool:
         if time.monotonic() - self._last_flush >= self.flush_interval_s:

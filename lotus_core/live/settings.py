@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -61,9 +64,46 @@ class FeedSettings(StrictModel):
     @field_validator("url")
     @classmethod
     def _ws(cls, v: str) -> str:
-        if not v.startswith(("ws://", "wss://")):
-            raise ValueError(f"feed.url must start with ws:// or wss://, got {v!r}")
-        return v
+        """A URL that cannot be a websocket endpoint is refused here, at start, naming it
+        (else the feed loop would reconnect to it forever)."""
+        return check_ws_url(v)
+
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")  # DNS labels (and compose's `_`)
+
+
+def check_ws_url(url: str) -> str:
+    """`url` if it names a websocket endpoint (ws:// or wss://, a valid host, a port in
+    1..65535 if one is given); ValueError naming the URL and what is wrong otherwise."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"feed url {url!r} is not a websocket endpoint: {why}")
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise bad("it must start with ws:// or wss://")
+    host = parts.hostname or ""
+    if not host:
+        raise bad("no host")
+    if parts.netloc.endswith(":"):
+        raise bad("no port after ':' (give one in 1..65535, or none for the default)")
+    if port == 0:
+        raise bad("port 0 (give one in 1..65535)")
+    if not (_HOST.match(host) or _is_ip(host)):
+        raise bad(f"malformed host {host!r}")
+    return url
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class LiveSettings(StrictModel):

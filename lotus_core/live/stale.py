@@ -1,6 +1,12 @@
 """Per-subscription staleness: a stream that sends nothing, or whose venue `time` stops
 advancing, for longer than its limit marks its coin stale until it recovers.
 
+A channel's clock starts at its first frame (for any coin): a channel no coin ever
+delivered is not a stale stream but one the feed does not carry (a capture without
+activeAssetCtx or candles), reported by `absent` once `ABSENT_AFTER_MS` have passed since
+it was watched. A coin's stream of a carried channel that never delivered, or that
+delivered and stopped, is stale.
+
 All times are the client's clock in ms (the receipt clock live, the recording's clock in a
 replay), so a replay at any speed gives the same stale periods.
 """
@@ -11,6 +17,10 @@ from dataclasses import dataclass, field
 
 SubKey = tuple[str, str]
 """(subscription type as in feed.channels, coin)."""
+
+ABSENT_AFTER_MS = 60_000
+"""A watched channel with no frame for any coin this long after it was watched is reported
+as not carried by the feed (a fact of the feed, not staleness: it never delivered)."""
 
 
 @dataclass
@@ -23,6 +33,8 @@ class StalePeriod:
 
 @dataclass
 class _Stream:
+    """One watched subscription; its times stay None until its channel delivers."""
+
     limit_ms: int
     last_arrival: int | None = None
     last_time: int | None = None
@@ -38,15 +50,24 @@ class StaleTracker:
         self._quiet_until: int | None = None
         """While no period is open: no stream can pass its limit before this (frames only
         push a stream's limit later), so `check` has nothing to do until then."""
+        self.watched: dict[str, int] = {}
+        """Channel -> when it was first watched."""
+        self.carried: set[str] = set()
+        """Channels that delivered a frame (for any coin)."""
 
     def watch(self, kind: str, coin: str, now_ms: int) -> None:
-        """Start watching a subscription (e.g. on subscribe); silence counts from now."""
+        """Start watching a subscription (e.g. on subscribe). Silence counts from now if its
+        channel already delivered, else from the channel's first frame."""
+        self.watched.setdefault(kind, now_ms)
         limit = self.limits_ms.get(kind, 0)
         if limit > 0 and (kind, coin) not in self._streams:
-            self._streams[(kind, coin)] = _Stream(limit, now_ms, None, now_ms)
+            started = now_ms if kind in self.carried else None
+            self._streams[(kind, coin)] = _Stream(limit, started, None, started)
             self._quiet_until = None
 
     def frame(self, kind: str, coin: str, now_ms: int, venue_time: int | None) -> None:
+        if kind not in self.carried:
+            self._start_channel(kind, now_ms)
         s = self._streams.get((kind, coin))
         if s is None:
             return
@@ -55,10 +76,23 @@ class StaleTracker:
             s.last_advance = now_ms
             s.last_time = venue_time if venue_time is not None else s.last_time
 
+    def _start_channel(self, kind: str, now_ms: int) -> None:
+        """A channel's first frame: its streams' silence counts from now, for every coin."""
+        self.carried.add(kind)
+        for (k, _), s in self._streams.items():
+            if k == kind and s.last_arrival is None:
+                s.last_arrival = s.last_advance = now_ms
+        self._quiet_until = None
+
+    def absent(self, now_ms: int) -> list[str]:
+        """Watched channels that no coin delivered within `ABSENT_AFTER_MS` of the watch."""
+        return sorted(k for k, t in self.watched.items()
+                      if k not in self.carried and now_ms - t >= ABSENT_AFTER_MS)
+
     def stale_streams(self, coin: str, now_ms: int) -> list[str]:
         out = []
         for (kind, c), s in self._streams.items():
-            if c != coin:
+            if c != coin or s.last_arrival is None:  # its channel never delivered
                 continue
             quiet = now_ms - (s.last_arrival if s.last_arrival is not None else now_ms)
             frozen = now_ms - (s.last_advance if s.last_advance is not None else now_ms)
@@ -86,7 +120,8 @@ class StaleTracker:
                 self.closed.append(period)
                 changed.append(period)
         self._quiet_until = None if self.open else min(
-            (self._since(c, k) for k, c in self._streams), default=None)
+            (self._since(c, k) for (k, c), s in self._streams.items()
+             if s.last_arrival is not None), default=None)
         return changed
 
     def _since(self, coin: str, kind: str) -> int:

@@ -13,6 +13,7 @@ from lotus_core.microtape.book import depth_features, quote_stream, top_features
 from lotus_core.microtape.cancels import cancel_rate
 from lotus_core.microtape.candles import candle_features
 from lotus_core.microtape.context import context_features, session
+from lotus_core.microtape.gaps import GapBook, gap_book
 from lotus_core.microtape.grid import make_grid
 from lotus_core.microtape.inputs import CoinInputs, coin_inputs, quoted_coins
 from lotus_core.microtape.params import MicroTapeParams
@@ -33,9 +34,11 @@ def coin_grid(
 
 
 def build_coin(
-    inp: CoinInputs, params: MicroTapeParams, until_ms: int | None = None
+    inp: CoinInputs, params: MicroTapeParams, until_ms: int | None = None,
+    gaps: GapBook | None = None,
 ) -> pd.DataFrame | None:
-    """The MicroTape of one coin (None if it never had a two-sided quote on the grid)."""
+    """The MicroTape of one coin (None if it never had a two-sided quote on the grid);
+    `gaps`: the day's recorded gaps (none: no row is flagged)."""
     quotes = quote_stream(inp)
     grid = coin_grid(inp, quotes, params.cadence_ms, until_ms)
     if len(grid) == 0:
@@ -51,6 +54,8 @@ def build_coin(
     cols["session"] = session(grid, params)
     cols["trend_eff"] = trend_efficiency(cols["dpx_bps"], params)
     cols["regime"] = classify(cols["rv_pctl"], cols["trend_eff"], params)
+    cols["gap"] = (gaps.flags(inp.coin, grid) if gaps is not None
+                   else np.zeros(len(grid), dtype=bool))
     frame = {"coin": pd.Series(np.full(len(grid), inp.coin, dtype=object), dtype=STR)}
     for name in MICROTAPE_COLUMNS[1:]:
         dtype = STR if name in ("session", "regime") else COLUMNS[name].dtype.type
@@ -79,15 +84,17 @@ def build_microtape(
     Validate with `MICROTAPE_SCHEMA`.
     """
     if warm is not None:
-        from lotus_core.microtape.warm import day_start_ms, warm_feed
+        from lotus_core.microtape.warm import warm_feed
+        from lotus_core.time import day_start_ms
 
         start = day_start_ms(feed.day)
         out = build_microtape(warm_feed(feed, warm, params), params, until_ms)
         return out.loc[out["ts_ms"].to_numpy() >= start].reset_index(drop=True)
     parts = []
+    gaps = gap_book(feed.gaps, params.gap_warmup_ms)
     for coin in quoted_coins(feed):
         inputs = coin_inputs(feed, coin, params.candle_interval, params.trade_max_lag_ms)
-        part = build_coin(inputs, params, until_ms)
+        part = build_coin(inputs, params, until_ms, gaps)
         if part is not None:
             parts.append(part)
     if not parts:

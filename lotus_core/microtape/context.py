@@ -7,10 +7,9 @@ import numpy as np
 from lotus_core.microtape.book import BPS
 from lotus_core.microtape.grid import asof, rolling_pctl, safe_ratio, take
 from lotus_core.microtape.params import MicroTapeParams
+from lotus_core.time import DAY_MS, HOUR_MS
 
 SESSIONS = ("asia", "eu", "us", "weekend")
-_DAY_MS = 86_400_000
-_HOUR_MS = 3_600_000
 
 
 def context_features(
@@ -38,8 +37,8 @@ def context_features(
 
 def session(grid: np.ndarray, params: MicroTapeParams) -> np.ndarray:
     """asia / eu / us by UTC hour on weekdays, weekend all Saturday and Sunday (UTC)."""
-    weekday = (grid // _DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    hour = (grid % _DAY_MS) // _HOUR_MS
+    weekday = (grid // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    hour = (grid % DAY_MS) // HOUR_MS
     code = np.where(hour < params.eu_start_hour, 0, np.where(hour < params.us_start_hour, 1, 2))
     code = np.where(weekday >= 5, 3, code)
     return np.asarray(SESSIONS, dtype=object)[code]

@@ -37,5 +37,6 @@ def cut_feed(feed: FeedDay, t: int) -> FeedDay:
         counts={k: v for k, v in feed.counts.items() if k[1] in alive},
         dead=list(feed.dead),
         stats=dict(feed.stats),
+        gaps=_rows_upto(feed.gaps, t),
         **tables,
     )

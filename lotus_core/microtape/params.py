@@ -56,6 +56,9 @@ class MicroTapeParams(StrictModel):
     Context
       oi_delta_ms: look-back of `oi_delta`.
       ctx_pctl_window_ms: trailing window of `funding_pctl` and `oi_pctl`.
+    Gaps
+      gap_warmup_ms: rows after a recorded gap in the feed still flagged `gap` (the short
+        trailing windows, rv and trend efficiency, refill; lotus_core.microtape.gaps).
     Session (UTC hour at which each weekday session starts; Saturday/Sunday are "weekend")
       eu_start_hour, us_start_hour: asia is [0, eu), eu is [eu, us), us is [us, 24).
     """
@@ -84,6 +87,7 @@ class MicroTapeParams(StrictModel):
     ctx_pctl_window_ms: int = 14_400_000
     eu_start_hour: int = 7
     us_start_hour: int = 13
+    gap_warmup_ms: int = 300_000
 
     @model_validator(mode="after")
     def _check(self) -> MicroTapeParams:

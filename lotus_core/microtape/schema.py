@@ -82,6 +82,8 @@ COLUMNS: dict[str, pa.Column] = {
     "trend_eff": _c(F64, _PCTL, nullable=True),  # warm-up
     "regime": _c(STR, pa.Check.isin(list(REGIMES))),
     "stale_ms": _c(I64, pa.Check.ge(0)),
+    # inside a recorded gap in the feed, or its warm-up after it (lotus_core.microtape.gaps)
+    "gap": _c(bool),
 }
 
 MICROTAPE_COLUMNS: tuple[str, ...] = tuple(COLUMNS)
@@ -105,6 +107,21 @@ MICROTAPE_SCHEMA = pa.DataFrameSchema(
     coerce=False,
     name="microtape_frames",
 )
+
+
+def with_gap(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with the `gap` column (False) if it lacks it: lake partitions written before
+    the column existed read as frames with no gap."""
+    if "gap" in df.columns:
+        return df
+    return df.assign(gap=np.zeros(len(df), dtype=bool))
+
+
+def gap_of(df: pd.DataFrame) -> np.ndarray:
+    """The `gap` flags of a MicroTape frame (all False for one written before the column)."""
+    if "gap" in df.columns:
+        return df["gap"].to_numpy(dtype=bool)
+    return np.zeros(len(df), dtype=bool)
 
 
 def empty_frame() -> pd.DataFrame:

@@ -48,12 +48,13 @@ import pandas as pd
 from lotus_core.feed.tables import MAX_LEVELS
 from lotus_core.microtape.book import BPS, depth_slope, imbalance, quote_stream, top_features
 from lotus_core.microtape.cancels import pair_rate, pair_removals
+from lotus_core.microtape.gaps import GapBook
 from lotus_core.microtape.grid import RollingMedian
 from lotus_core.microtape.inputs import _BBO, _CANDLES, _CTX, _TRADES, Books, CoinInputs
 from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.microtape.schema import MICROTAPE_COLUMNS
 from lotus_core.microtape.stream_flow import FLOW_COLUMNS, RUN, FlowStream
-from lotus_core.microtape.warm import day_start_ms
+from lotus_core.time import day_start_ms
 
 if TYPE_CHECKING:
     from lotus_core.live.assemble import Parsed
@@ -64,7 +65,7 @@ BOOK_COLUMNS = (
     "depth_5_rel", "cancel_rate",
 )
 """The columns this module computes before the flow columns (then `stale_ms`, the last)."""
-if ("coin", "ts_ms", *BOOK_COLUMNS, *FLOW_COLUMNS, "stale_ms") != MICROTAPE_COLUMNS:
+if ("coin", "ts_ms", *BOOK_COLUMNS, *FLOW_COLUMNS, "stale_ms", "gap") != MICROTAPE_COLUMNS:
     raise ImportError("MICROTAPE_COLUMNS changed: update the stream's column layout")
 
 NAN = float("nan")
@@ -559,7 +560,8 @@ class _Coin:
             slow.add_trade(recv, side, sz)
 
     # ------------------------------------------------------------------ rows
-    def emit(self, end: int, day_start: int, out: list[dict[str, Any]]) -> None:
+    def emit(self, end: int, day_start: int, out: list[dict[str, Any]],
+             gaps: GapBook | None = None) -> None:
         """Append the rows of grid times next_ts..end with ts_ms >= day_start (every event
         received at or before each added): the book columns (`_book_rows`, or `_book_run`
         for a long run), the flow columns of the whole run, then one dict per row, built in
@@ -570,7 +572,9 @@ class _Coin:
         book = self._book_run(t0, n) if n >= RUN else self._book_rows(t0, n)
         self.next_ts = t0 + n * self.cadence
         flow = self.flow.columns_from(t0, book[6])  # dpx_bps
-        rows = zip(repeat(self.coin), *book[:-1], *flow, book[-1], strict=False)
+        flags = (gaps.flag_run(self.coin, t0, n, self.cadence) if gaps
+                 else repeat(False, n))  # the gap records received so far: gaps.py
+        rows = zip(repeat(self.coin), *book[:-1], *flow, book[-1], flags, strict=False)
         warm = max(0, -((t0 - day_start) // self.cadence))  # rows before the day: state only
         out.extend(map(dict, map(zip, repeat(MICROTAPE_COLUMNS), islice(rows, warm, None))))
 
@@ -675,9 +679,11 @@ class TapeStream:
         self.input_start = input_start_ms
         self.coins: dict[str, _Coin] = {}
         self.order: list[str] = []  # coins by name
+        self.gaps = GapBook(params.gap_warmup_ms, self.day_start)  # today's records only
 
     def add(self, parsed: Parsed) -> None:
         """The rows one batch of lines added (receive order, after every earlier batch)."""
+        self.gaps.add_frame(parsed.gaps)
         lo, p = self.input_start, self.params
         bt = _table(parsed.books.meta, _META, lo) if len(parsed.books) else None
         tables = {"trades": _table(parsed.trades, _TRADES, lo, max_lag_ms=p.trade_max_lag_ms),
@@ -800,7 +806,7 @@ class TapeStream:
             t = st.next_ts
             if t is None or t >= now_ms or t > st.last_recv:
                 continue
-            st.emit(min(now_ms - 1, st.last_recv), day_start, out)
+            st.emit(min(now_ms - 1, st.last_recv), day_start, out, self.gaps)
             if st.qk > _TRIM or st.fk > _TRIM or st.sk > _TRIM or st.ak > _TRIM:
                 st.trim()
         if len(out) > 1 and len(self.order) > 1:

@@ -37,11 +37,12 @@ import numpy as np
 
 from lotus_core.microtape.book import BPS
 from lotus_core.microtape.candles import morphology
-from lotus_core.microtape.context import _DAY_MS, _HOUR_MS, SESSIONS
+from lotus_core.microtape.context import SESSIONS
 from lotus_core.microtape.inputs import Books
 from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.microtape.regime import REGIMES, classify, efficiency, rv_from_sum
 from lotus_core.microtape.tape import robust_thresholds
+from lotus_core.time import DAY_MS, HOUR_MS
 
 FLOW_COLUMNS = (
     "trade_count", "buy_vol", "sell_vol", "aggr_imb", "aggr_runlen", "sweep_flag", "sweep_dir",
@@ -383,9 +384,9 @@ def regime_of(rv_pctl: float, eff: float, params: MicroTapeParams) -> str:
 
 def session_of(ts_ms: int, params: MicroTapeParams) -> str:
     """`context.session` of one grid time."""
-    if (ts_ms // _DAY_MS + 3) % 7 >= 5:
+    if (ts_ms // DAY_MS + 3) % 7 >= 5:
         return SESSIONS[3]
-    hour = (ts_ms % _DAY_MS) // _HOUR_MS
+    hour = (ts_ms % DAY_MS) // HOUR_MS
     return SESSIONS[0 if hour < params.eu_start_hour else 1 if hour < params.us_start_hour else 2]
 
 
@@ -666,7 +667,7 @@ class FlowStream:
             while back and back[0][0] <= tb:
                 self.oi_back = back.popleft()[1]
             if ts >= self.hour_end:  # the session is constant within an hour
-                self.session, self.hour_end = session_of(ts, p), (ts // _HOUR_MS + 1) * _HOUR_MS
+                self.session, self.hour_end = session_of(ts, p), (ts // HOUR_MS + 1) * HOUR_MS
 
     def _select_candle(self, t: int) -> None:
         """The latest-opened candle update usable at t (`candles.select_closed`); on a new

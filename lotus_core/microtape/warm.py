@@ -19,8 +19,8 @@ import pandas as pd
 
 from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.microtape.params import MicroTapeParams
+from lotus_core.time import day_start_ms
 
-MS_DAY = 86_400_000
 _TABLES = ("trades", "bbo", "ctx", "candles")
 
 
@@ -38,10 +38,6 @@ def _interval_minutes(params: MicroTapeParams) -> int:
     text = str(params.candle_interval)
     units = {"m": 1, "h": 60, "d": 1440}
     return int(text[:-1]) * units[text[-1]] if text[-1] in units and text[:-1].isdigit() else 1
-
-
-def day_start_ms(day: str) -> int:
-    return int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
 
 
 def _concat_books(a: BookFrames, b: BookFrames) -> BookFrames:

@@ -7,11 +7,14 @@ the docs and the tests read one place.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from lotus_core.time import DAY_MS
 
 PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
 # reported, not judged: volatility moves with the market's regime by design (a quiet and a
@@ -48,17 +51,24 @@ def dead_letter_rate(raw_feed: pd.DataFrame) -> float:
 
 
 def gap_rate(frames: pd.DataFrame) -> dict[str, float]:
-    """Per coin: missing grid rows over expected rows (grid = the smallest step)."""
+    """Per coin: missing grid rows over expected rows (grid = the smallest step), counted
+    within each UTC day (a span between two days' tapes is not a gap: several days
+    concatenated give the same rate as their days one by one, weighted by rows)."""
     out: dict[str, float] = {}
     for coin, g in frames.groupby("coin", sort=True):
-        ts = np.sort(g["ts_ms"].to_numpy(dtype=np.int64))
-        if len(ts) < 2:
-            out[str(coin)] = 0.0
-            continue
-        d = np.diff(ts)
-        step = int(d[d > 0].min()) if (d > 0).any() else 1000
-        expected = (ts[-1] - ts[0]) // step + 1
-        out[str(coin)] = float(max(expected - len(ts), 0)) / float(expected)
+        missing = expected_all = 0
+        ts_all = g["ts_ms"].to_numpy(dtype=np.int64)
+        for day in np.unique(ts_all // DAY_MS):
+            ts = np.sort(ts_all[ts_all // DAY_MS == day])
+            if len(ts) < 2:
+                expected_all += len(ts)
+                continue
+            d = np.diff(ts)
+            step = int(d[d > 0].min()) if (d > 0).any() else 1000
+            expected = int((ts[-1] - ts[0]) // step + 1)
+            missing += max(expected - len(ts), 0)
+            expected_all += expected
+        out[str(coin)] = float(missing) / float(expected_all) if expected_all else 0.0
     return out
 
 
@@ -113,9 +123,12 @@ def publication_rate(events: pd.DataFrame) -> float:
 
 
 def hit_rate_shortfall(evals: pd.DataFrame, expected: float) -> tuple[float, int, float]:
-    """(published hit rate, n, z) of done published rows; z < 0 means below expectation."""
+    """(published hit rate, n windows, z) of done published rows; z < 0 means below
+    expectation. signal_eval holds a row per window and horizon: the horizons of one
+    window share its entry, so the binomial SD counts windows, not rows (counting rows
+    made z sqrt(horizons) times too large)."""
     done = evals[(evals["status"] == "done") & evals["published"].astype(bool)]
-    n = len(done)
+    n = int(done["window_id"].nunique()) if "window_id" in done else len(done)
     if n == 0:
         return float("nan"), 0, 0.0
     rate = float(done["hit"].astype(float).mean())
@@ -130,26 +143,83 @@ def firing_rates(windows: pd.DataFrame, hours: float) -> dict[str, float]:
     return {str(d): n / hours for d, n in windows["detector_id"].value_counts().items()}
 
 
-def tape_hours(frames: pd.DataFrame) -> float:
-    """Hours of tape (per coin, averaged): the firing-rate denominator."""
+def _utc_day(ts: pd.Series) -> np.ndarray:
+    return ts.to_numpy(dtype=np.int64) // DAY_MS
+
+
+def tape_hours_by_day(frames: pd.DataFrame) -> dict[int, float]:
+    """UTC day (days since 1970) -> hours of tape that day (per coin, averaged)."""
     if not len(frames):
-        return 0.0
-    g = frames.groupby("coin")["ts_ms"]
-    return float(((g.max() - g.min()) / 3.6e6).mean())
+        return {}
+    f = pd.DataFrame({"day": _utc_day(frames["ts_ms"]), "coin": frames["coin"].astype(str),
+                      "ts": frames["ts_ms"].to_numpy(dtype=np.int64)})
+    g = f.groupby(["day", "coin"])["ts"]
+    span = ((g.max() - g.min()) / 3.6e6).groupby(level="day").mean()
+    return {int(d): float(h) for d, h in span.items()}
 
 
-def firing_shifts(today: dict[str, float], history: dict[str, float],
-                  today_n: dict[str, int], limits: HealthLimits = LIMITS) -> dict[str, float]:
-    """Detectors whose rate moved by more than max_firing_ratio (ratio today/history)."""
-    out = {}
-    for d in sorted(set(today) | set(history)):
-        t, h = today.get(d, 0.0), history.get(d, 0.0)
-        if max(today_n.get(d, 0), 0) < limits.min_firing_windows and h * 1.0 == 0.0:
-            continue
-        ratio = (t + 1e-9) / (h + 1e-9)
-        if ratio > limits.max_firing_ratio or ratio < 1.0 / limits.max_firing_ratio:
-            out[d] = float(ratio)
-    return out
+def tape_hours(frames: pd.DataFrame) -> float:
+    """Hours of tape (per coin, averaged), summed over the UTC days `frames` holds: the
+    firing-rate denominator. One day's span each, never a span across days (a first day's
+    first frame to a last day's last frame counts the nights between them)."""
+    return float(sum(tape_hours_by_day(frames).values()))
+
+
+@dataclass(frozen=True)
+class FiringRate:
+    """One detector's windows per hour today against its baseline (previous days)."""
+
+    detector_id: str
+    today_n: int
+    today_per_h: float
+    baseline_n: int
+    baseline_per_h: float
+    ratio: float            # today / baseline (windows per hour)
+    judged: bool            # enough windows (today's or expected) to judge
+    ok: bool
+
+
+@dataclass(frozen=True)
+class FiringDrift:
+    hours_today: float
+    hours_baseline: float
+    baseline_days: int
+    rates: tuple[FiringRate, ...]
+
+    @property
+    def bad(self) -> tuple[FiringRate, ...]:
+        return tuple(r for r in self.rates if not r.ok)
+
+
+def firing_drift(today: pd.DataFrame, today_tape: pd.DataFrame, history: pd.DataFrame,
+                 history_tape: pd.DataFrame, limits: HealthLimits = LIMITS) -> FiringDrift:
+    """Each detector's windows per hour today against the previous days': windows and tape
+    hours counted per UTC day, over the history days that have both (a day's windows with
+    that day's hours). A detector is judged when today's windows or the baseline's expected
+    windows today reach `min_firing_windows`; it fails when the ratio leaves
+    [1/max_firing_ratio, max_firing_ratio]."""
+    hours_today = tape_hours(today_tape)
+    per_day = tape_hours_by_day(history_tape)
+    hist = history
+    if len(history):
+        days = _utc_day(history["ts_ms"])
+        hist = history[np.isin(days, [d for d, h in per_day.items() if h > 0])]
+    win_days = set(_utc_day(hist["ts_ms"]).tolist()) if len(hist) else set()
+    hours_base = float(sum(h for d, h in per_day.items() if d in win_days))
+    t_n = today["detector_id"].astype(str).value_counts().to_dict() if len(today) else {}
+    b_n = hist["detector_id"].astype(str).value_counts().to_dict() if len(hist) else {}
+    rates = []
+    for d in sorted(set(t_n) | set(b_n)):
+        tn, bn = int(t_n.get(d, 0)), int(b_n.get(d, 0))
+        t = tn / hours_today if hours_today > 0 else 0.0
+        b = bn / hours_base if hours_base > 0 else 0.0
+        ratio = (t + 1e-9) / (b + 1e-9)
+        judged = hours_base > 0 and hours_today > 0 and max(
+            tn, b * hours_today) >= limits.min_firing_windows
+        ok = (not judged) or (1.0 / limits.max_firing_ratio <= ratio
+                              <= limits.max_firing_ratio)
+        rates.append(FiringRate(d, tn, t, bn, b, float(ratio), bool(judged), bool(ok)))
+    return FiringDrift(hours_today, hours_base, len(win_days), tuple(rates))
 
 
 def ci_violations(lessons: pd.DataFrame) -> tuple[int, int]:
@@ -192,3 +262,109 @@ def priors_violations(snapshot: pd.DataFrame, theta_bounds: tuple[float, float],
             if step > max_step + 1e-12:
                 bad.append(f"{key} stepped {step:g} > {max_step:g}")
     return bad
+
+
+# --- what a check shows next to its value ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Measure:
+    """One judged figure of a check: its value, the threshold it is judged against (text,
+    e.g. `<= 0.01`, and the number when there is one), what it is compared with (the
+    baseline: a previous-days figure, or `absolute` for a fixed limit) and the verdict."""
+
+    name: str
+    value: float
+    threshold: str
+    ok: bool
+    baseline: str = "absolute limit"
+    limit: float | None = None
+    baseline_value: float | None = None
+
+
+def _num(v: float | None) -> str:
+    if v is None or not np.isfinite(v):
+        return "-"
+    return f"{v:.4g}"
+
+
+def measures_md(measures: Sequence[Measure]) -> str:
+    """A Markdown table: measure | value | threshold | baseline | verdict."""
+    out = ["| measure | value | threshold | baseline | verdict |", "|---|---|---|---|---|"]
+    for m in measures:
+        base = m.baseline if m.baseline_value is None else \
+            f"{_num(m.baseline_value)} ({m.baseline})"
+        out.append(f"| {m.name} | {_num(m.value)} | {m.threshold} | {base} | "
+                   f"{'ok' if m.ok else '**FAIL**'} |")
+    return "\n".join(out)
+
+
+def measures_numbers(measures: Sequence[Measure]) -> dict[str, float]:
+    """Numeric metadata: `<name>`, `<name>_baseline`, `<name>_limit` (finite ones)."""
+    out: dict[str, float] = {}
+    for m in measures:
+        out[m.name] = float(m.value)
+        if m.baseline_value is not None:
+            out[f"{m.name}_baseline"] = float(m.baseline_value)
+        if m.limit is not None:
+            out[f"{m.name}_limit"] = float(m.limit)
+    return {k: v for k, v in out.items() if np.isfinite(v)}
+
+
+# --- the audit check: which audit failed, per detector --------------------------------------
+
+AUDITS = (("future_touch", "future_touch_ok", "future_touch_metric"),
+          ("label_shuffle", "label_shuffle_ok", "label_shuffle_metric"),
+          ("rolling_origin_gap", "rolling_gap_ok", "rolling_gap_metric"),
+          ("adversarial", "adversarial_ok", "adversarial_metric"))
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    detector_id: str
+    production: bool
+    failed: tuple[str, ...]          # audit names that failed
+    verdicts: dict[str, str]         # audit -> "pass (metric m)" / "FAIL (metric m): detail"
+
+
+def audit_verdicts(audits: pd.DataFrame) -> list[AuditVerdict]:
+    """Per failing detector (leakage_ok and adversarial_ok not both true) every audit's
+    verdict, metric and detail (detector_audits' `detail` JSON), failed ones named."""
+    out = []
+    bad = audits.loc[~(audits["leakage_ok"].astype(bool) & audits["adversarial_ok"]
+                       .astype(bool))].sort_values("detector_id")
+    for r in bad.to_dict(orient="records"):
+        try:
+            details = json.loads(str(r.get("detail") or "{}"))
+        except ValueError:
+            details = {}
+        verdicts, failed = {}, []
+        for name, ok_col, metric_col in AUDITS:
+            ok = bool(r[ok_col])
+            metric = float(r[metric_col])
+            text = f"{'pass' if ok else 'FAIL'} (metric {_num(metric)})"
+            if name == "label_shuffle" and r.get("label_shuffle_verdict"):
+                text += f" verdict {r['label_shuffle_verdict']}"
+            if not ok:
+                failed.append(name)
+                if details.get(name):
+                    text += f": {details[name]}"
+            verdicts[name] = text
+        out.append(AuditVerdict(str(r["detector_id"]), bool(r.get("production", False)),
+                                tuple(failed), verdicts))
+    return out
+
+
+def audit_verdicts_md(verdicts: Sequence[AuditVerdict], day: str) -> str:
+    """One section per failing detector: its audits' verdicts and where its card is (the
+    `detector_cards` partition of `day`, metadata `card_<detector_id>`)."""
+    if not verdicts:
+        return "every detector passes its audits"
+    parts = []
+    for v in verdicts:
+        rows = "\n".join(f"| {a} | {t.replace('|', '/')} |" for a, t in v.verdicts.items())
+        parts.append(f"### {v.detector_id}{' (production)' if v.production else ''}: "
+                     f"fails {', '.join(v.failed) or 'nothing'}\n\n| audit | verdict |\n"
+                     f"|---|---|\n{rows}\n\nCard: asset `detector_cards`, partition `{day}`, "
+                     f"metadata `card_{v.detector_id}` (lake row detector_id = "
+                     f"`{v.detector_id}`).")
+    return "\n\n".join(parts)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lotus_core.report.svg import PALETTE, forest, image_md, loom
+from lotus_core.report.svg import detector_colour, forest, image_md, loom
 
 MAX_ROWS = 40
 
@@ -77,16 +77,26 @@ def lessons_table(lessons: pd.DataFrame, previous: pd.DataFrame | None = None) -
 
 def lessons_forest(lessons: pd.DataFrame, previous: pd.DataFrame | None = None,
                    max_rows: int = 30) -> str:
-    """Markdown image: the forest plot of tonight's active and changed lessons."""
+    """Markdown image: the forest plot of tonight's active and changed lessons, full rules,
+    one colour per detector, active lessons filled and the others hollow."""
     df = night_lessons(lessons, previous).head(max_rows)
     dets = sorted(df["detector_id"].astype(str).unique()) if len(df) else []
-    colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(dets)}
-    svg = forest([f"{d}: {r}" for d, r in zip(df["detector_id"], df["rule"], strict=True)],
+    states = df["state"].astype(str).tolist() if len(df) else []
+    legend = [(d, detector_colour(d), "line") for d in dets]
+    legend += [("active lesson", "#555", "filled"),
+               ("proposed / sunset (not in force)", "#555", "hollow"),
+               ("thick bar: CI excludes 0", "#555", "line")]
+    svg = forest([f"{d}: {r}  [{c}]" for d, r, c in zip(df["detector_id"], df["rule"],
+                                                        df["change"], strict=True)]
+                 if len(df) else [],
                  df["uplift_bps"].tolist() if len(df) else [],
                  df["ci_lo"].tolist() if len(df) else [],
                  df["ci_hi"].tolist() if len(df) else [],
-                 "Lesson uplifts (doubly robust) with 90 % CI; solid = CI excludes 0",
-                 colors=[colour[str(d)] for d in df["detector_id"]])
+                 f"Lesson uplifts (doubly robust), 90 % CI: {len(df)} active or changed "
+                 "lessons tonight",
+                 unit="bps of net return per window",
+                 colors=[detector_colour(str(d)) for d in df["detector_id"]],
+                 filled=[st == "active" for st in states], legend=legend)
     return image_md(svg, "forest plot of lesson uplifts")
 
 
@@ -103,15 +113,32 @@ def braids_table(braids: pd.DataFrame) -> str:
     return markdown_table(view.sort_values(["state", "detector", "braid"]))
 
 
+DIGITS = 6  # significant digits the priors diff prints: a change smaller is not shown
+
+
+def show(v: float) -> str:
+    """A priors value as the diff prints it (NaN: absent)."""
+    return "" if not math.isfinite(v) else f"{v:+.{DIGITS}g}"
+
+
 def priors_diff(snapshot: pd.DataFrame) -> pd.DataFrame:
-    """Keys of the priors version that differ from the version before it."""
+    """Keys of the priors version that differ from the version before it: added, removed,
+    or changed by more than the printed precision (a float re-derived to the same value up to
+    rounding is not a change a person can read, so it is not listed)."""
+    cols = ["kind", "key", "change", "before", "after"]
     if snapshot.empty:
-        return snapshot
-    b, a = snapshot["before_value"], snapshot["after_value"]
-    change = np.where(b.isna(), "added", np.where(a.isna(), "removed", "changed"))
-    differs = b.isna() ^ a.isna() | (b.notna() & a.notna() & (b != a))
-    out = snapshot.assign(change=change)[differs.to_numpy()]
-    return out[["kind", "key", "change", "before_value", "after_value"]]
+        return pd.DataFrame(columns=cols)
+    b = snapshot["before_value"].to_numpy(float)
+    a = snapshot["after_value"].to_numpy(float)
+    before = [show(v) for v in b]
+    after = [show(v) for v in a]
+    change = np.where(np.isnan(b), "added", np.where(np.isnan(a), "removed", "changed"))
+    differs = np.isnan(b) ^ np.isnan(a) | np.array([x != y for x, y in zip(before, after,
+                                                                           strict=True)])
+    out = pd.DataFrame({"kind": snapshot["kind"].astype(str).to_numpy(),
+                        "key": snapshot["key"].astype(str).to_numpy(), "change": change,
+                        "before": before, "after": after})
+    return out[differs].reset_index(drop=True)
 
 
 def priors_table(snapshot: pd.DataFrame) -> str:
@@ -120,7 +147,8 @@ def priors_table(snapshot: pd.DataFrame) -> str:
         return "_(empty patch set)_"
     ver = int(snapshot["priors_ver"].iloc[0])
     before = int(snapshot["before_ver"].iloc[0])
-    head = f"**v{before} -> v{ver}**: {len(d)} key(s) differ\n\n"
+    head = (f"**v{before} -> v{ver}**: {len(d)} key(s) differ (values to {DIGITS} "
+            "significant digits; keys equal at that precision are not listed)\n\n")
     return head + markdown_table(d)
 
 
@@ -143,22 +171,46 @@ def hit_rates(evals: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def loom_detectors(lessons: pd.DataFrame, braids: pd.DataFrame, meta: pd.DataFrame,
+                   snapshot: pd.DataFrame) -> list[str]:
+    """Every detector with an active lesson, a live braid or an active patch key tonight
+    (each gets a Loom)."""
+    dets: set[str] = set()
+    if len(lessons):
+        dets |= set(lessons.loc[lessons["state"] == "active", "detector_id"].astype(str))
+    for b in (braids, meta):
+        if len(b):
+            dets |= set(b.loc[b["state"] == "active", "detector_id"].astype(str))
+    for k in _patch_keys(snapshot):
+        dets.add(k.split("/")[1])
+    return sorted(d for d in dets if d)
+
+
+def _patch_keys(snapshot: pd.DataFrame) -> list[str]:
+    if snapshot.empty:
+        return []
+    keys = snapshot[(snapshot["kind"] == "patch") & snapshot["after_value"].notna()]["key"]
+    return [str(k) for k in keys if str(k).count("/") >= 2]
+
+
 def loom_svg(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
              meta: pd.DataFrame, snapshot: pd.DataFrame) -> str:
     """One detector's Loom: its active lessons -> micro braids -> meta braids -> the patch
-    keys of the night's priors version that carry its name."""
-    les = lessons[(lessons["detector_id"] == detector) & (lessons["state"] == "active")]
+    keys of the night's priors version that belong to it (`patch/<detector>/...`)."""
+    les = lessons[(lessons["detector_id"] == detector) & (lessons["state"] == "active")] \
+        if len(lessons) else lessons
     br = braids[braids["detector_id"] == detector] if len(braids) else braids
     mb = meta[meta["detector_id"] == detector] if len(meta) else meta
-    keys = snapshot[(snapshot["kind"] == "patch") & snapshot["after_value"].notna()
-                    & snapshot["key"].str.contains(detector, regex=False)] \
-        if len(snapshot) else snapshot
+    keys = [k for k in _patch_keys(snapshot) if k.split("/")[1] == detector]
+    colour = detector_colour(detector)
     cols: list[list[tuple[str, str, str]]] = [
-        [(f"L:{r.lesson_id}", f"{r.rule} {r.uplift_bps:+.1f}", PALETTE[0])
+        [(f"L:{r.lesson_id}", f"{r.rule} ({r.uplift_bps:+.2f} bps)", colour)
          for r in les.itertuples()],
-        [(f"B:{r.braid_id}", f"{r.op} {r.rule}", PALETTE[2]) for r in br.itertuples()],
-        [(f"B:{r.braid_id}", f"{r.op} {r.rule}", PALETTE[3]) for r in mb.itertuples()],
-        [(f"P:{k}", str(k).split("/", 2)[-1], PALETTE[1]) for k in keys["key"]],
+        [(f"B:{r.braid_id}", f"{r.op} {r.rule} [{r.state}]", colour)
+         for r in br.itertuples()],
+        [(f"B:{r.braid_id}", f"{r.op} {r.rule} [{r.state}]", colour)
+         for r in mb.itertuples()],
+        [(f"P:{k}", k.split("/", 2)[-1], "#555") for k in keys],
     ]
     edges: list[tuple[str, str]] = []
     for r in br.itertuples():
@@ -169,8 +221,8 @@ def loom_svg(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
     for b in [*br.itertuples(), *mb.itertuples()]:
         if b.state != "active":
             continue
-        for k in keys["key"]:
-            if str(b.rule) and str(b.rule) in str(k):
+        for k in keys:
+            if str(b.rule) and str(b.rule) in k:
                 edges.append((f"B:{b.braid_id}", f"P:{k}"))
     return loom(cols, edges, f"The Loom of {detector}: lessons -> braids -> meta -> patch",
                 ["active lessons", "micro braids", "meta braids", "active patch keys"])

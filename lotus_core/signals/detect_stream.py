@@ -32,6 +32,9 @@ from lotus_core.signals.spec import (
 
 NAN = math.nan
 INF = math.inf
+# numpy's log / log1p on one value: the batch's (possibly SIMD) loops, not libm's `math`,
+# which differs in the last bit on some CPUs (AVX-512): a firing threshold sees one value.
+_NP_LOG, _NP_LOG1P = np.log, np.log1p
 _BIG = float(np.finfo(np.float64).max)  # what np.nan_to_num makes of +inf
 _NEVER = int(np.iinfo(np.int64).min) // 2  # episode_starts' "no earlier candidate"
 
@@ -430,7 +433,7 @@ class _Sweep:
         base = self.vb.base
         ratio = (r.buy + r.sell) / base if base > 0 else 1.0
         ratio = 1.0 if ratio != ratio else (_BIG if ratio == INF else ratio)
-        return abs(r.imb) * math.log1p(ratio)
+        return abs(r.imb) * float(_NP_LOG1P(ratio))
 
     def step(self, r: _Row) -> Hit:
         sdir = r.sdir
@@ -543,7 +546,7 @@ class DetectorStream:
         r.ts = ts
         r.t += 1
         mid = float(row["mid_px"])
-        r.x = math.log(mid) * 1e4 if mid > 0.0 else (-INF if mid == 0.0 else NAN)
+        r.x = float(_NP_LOG(mid)) * 1e4 if mid > 0.0 else (-INF if mid == 0.0 else NAN)
         r.buy = float(row["buy_vol"])
         r.sell = float(row["sell_vol"])
         r.imb = float(row["aggr_imb"])

@@ -3,7 +3,9 @@
 Used two ways, never for the day being scored: a day's `detector_windows` (its windows and
 their outcomes) becomes history for *later* days' sq_*, and the curator KPIs of a day are
 judged after the fact. A window whose horizon runs past the coin's last frame has no
-outcome (`outcome_ok` False); it is never filled from partial data.
+outcome (`outcome_ok` False); it is never filled from partial data. A window whose
+frame or horizon touches a MicroTape row flagged `gap` (a recorded hole in the feed, or the
+warm-up after it) is marked `gap`: the audits and lessons leave it out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lotus_core.microtape.schema import gap_of
 from lotus_core.signals.features import coin_blocks
 
 
@@ -24,6 +27,8 @@ def window_outcomes(windows: pd.DataFrame, frames: pd.DataFrame, fee_bps: float)
     target = windows["ts_ms"].to_numpy(dtype=np.int64) + windows["horizon_s"].to_numpy(
         dtype=np.int64) * 1000
     exit_idx = np.full(n, -1, dtype=np.int64)
+    gap = np.zeros(n, dtype=bool)
+    held = np.concatenate([[0], np.cumsum(gap_of(frames))])  # gap rows before each row
     wcoin = windows["coin"].to_numpy(dtype=object)
     for coin, a, b in coin_blocks(frames["coin"].to_numpy(dtype=object)):
         sel = np.flatnonzero(wcoin == coin)
@@ -32,6 +37,8 @@ def window_outcomes(windows: pd.DataFrame, frames: pd.DataFrame, fee_bps: float)
         j = np.searchsorted(ts[a:b], target[sel], side="right") - 1  # as of the target
         inside = target[sel] <= ts[b - 1]
         exit_idx[sel] = np.where(inside & (j >= 0), j + a, -1)
+        last = np.minimum(j + a, b - 1) + 1  # rows from the window's frame to its exit
+        gap[sel] = held[last] - held[fi[sel]] > 0
     ok = exit_idx >= 0
     fwd = np.full(n, np.nan)
     fwd[ok] = (mid[exit_idx[ok]] / mid[fi[ok]] - 1.0) * 1e4
@@ -45,4 +52,5 @@ def window_outcomes(windows: pd.DataFrame, frames: pd.DataFrame, fee_bps: float)
         "net_ret_bps": signed - cost,
         "hit": hit,
         "outcome_ok": ok,
+        "gap": gap,
     }, index=windows.index)

@@ -57,6 +57,7 @@ DETECTOR_WINDOWS_SCHEMA = pa.DataFrameSchema(
         "net_ret_bps": _c(F64, nullable=True),
         "hit": _c(F64, pa.Check.isin([0.0, 0.5, 1.0]), nullable=True),
         "outcome_ok": _c(bool),
+        "gap": _c(bool),  # straddles a recorded gap in the feed (signals.outcomes)
     },
     checks=[_sorted_unique("ts_ms", "coin", "detector_id")],
     strict=True, ordered=True, coerce=False, name="detector_windows",

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from scipy.special import ndtri
 
 import lotus_core.signals.features as F
@@ -86,20 +87,39 @@ def _expit(x: float) -> float:
         return 0.0
 
 
+# numpy's own transcendentals on one value: the batch's vectorised loops, which numpy may
+# run as SIMD code (AVX-512 here) that differs from libm's `math` in the last bit. The
+# same operation on both paths keeps live and nightly values, and so the decisions taken
+# at thresholds, equal on every CPU (a 0-d call runs the same loop, ~0.2 us).
+_NP_LOG, _NP_POW, _NP_EXP, _NP_TANH = np.log, np.power, np.exp, np.tanh
+
+
 def _log(x: float) -> float:
-    """np.log without math.log's exceptions (0 -> -inf, < 0 -> NaN)."""
+    """np.log of one value, without its warnings (0 -> -inf, < 0 -> NaN)."""
     if x > 0.0:
-        return math.log(x)
+        return float(_NP_LOG(x))
     return -math.inf if x == 0.0 else _NAN
 
 
+def _exp(x: float) -> float:
+    """np.exp of one value."""
+    return float(_NP_EXP(x))
+
+
+def _tanh(x: float) -> float:
+    """np.tanh of one value."""
+    return float(_NP_TANH(x))
+
+
 def _pow(x: float, e: float) -> float:
-    """numpy's `array ** scalar` for e >= 0: C pow, except its fast paths (0.5 is sqrt,
-    2 a square); NaN where C pow has no real value."""
+    """numpy's `array ** scalar` for e >= 0: np.power, except its fast paths (0.5 is sqrt,
+    2 a square); NaN where pow has no real value."""
     if e == 0.5:
         return math.sqrt(x) if x >= 0.0 or x != x else _NAN
     if e == 2.0:
         return x * x
+    if x >= 0.0 or x != x:
+        return float(_NP_POW(x, e))
     try:
         return math.pow(x, e)
     except ValueError:
@@ -399,7 +419,7 @@ class WindowScorer:
             base[name] = "na" if nullable and x != x else TERCILES[bisect_right(e[edges], x)]
         by_dir: dict[float, tuple[str, tuple[tuple[str, float, float], ...]]] = {}
         # kernel.base_kernel's and resonance's terms of the row
-        micro = math.tanh(vals["microprice_drift_bps"] / kr.micro_scale_bps)
+        micro = _tanh(vals["microprice_drift_bps"] / kr.micro_scale_bps)
         book = _nan_to_num(vals["book_imb_5"])
         flow0 = _nan_to_num(flow)
         p_stale = _clip((float(stale) - kr.stale_free_ms)
@@ -433,7 +453,7 @@ class WindowScorer:
                         * _pow(stab, w8.stability) * _pow(orth, w8.orthogonality)
                         * _pow(sq_cost, w8.cost))
             # kernel.base_kernel
-            strength = 1.0 - math.exp(-max(raw, 0.0) / d.scale)
+            strength = 1.0 - _exp(-max(raw, 0.0) / d.scale)
             align = s * (d.wb * book + d.wf * flow0 + d.wm * micro) / d.wsum
             phi = _clip(strength * (0.75 + 0.25 * _clip(align, -1.0, 1.0)), 0.0, 1.0)
             keep = (keep_row * (1 - d.penalty.get(regime, 0.0)) * (1 - p_vac)

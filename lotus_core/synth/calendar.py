@@ -6,15 +6,9 @@ busiest when the US and Europe overlap and thinnest on weekend nights.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import numpy as np
-
-SECOND_MS = 1_000
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-DAY_S = 86_400
 
 # (session, first UTC hour, vol multiplier, trade-rate multiplier)
 SESSIONS: tuple[tuple[str, int, float, float], ...] = (
@@ -25,11 +19,6 @@ SESSIONS: tuple[tuple[str, int, float, float], ...] = (
 )
 WEEKEND_VOL = 0.70
 WEEKEND_RATE = 0.60
-
-
-def day_start_ms(day: date) -> int:
-    """Epoch milliseconds of 00:00 UTC on `day`."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * SECOND_MS
 
 
 def is_weekend(day: date) -> bool:

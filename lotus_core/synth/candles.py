@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lotus_core.synth.calendar import MINUTE_MS
+from lotus_core.time import MINUTE_MS
 
 PUSH_EVERY_MS = 5_000
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from lotus_core.synth.calendar import DAY_S
 from lotus_core.synth.patterns import Occurrence
+from lotus_core.time import DAY_S
 
 BASE_FUNDING = 1.25e-5  # the venue's hourly baseline (interest component)
 FUNDING_HIGH_LIFT = 3.0e-5

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lotus_core.synth.calendar import DAY_MS, HOUR_MS, day_start_ms
 from lotus_core.synth.identities import UserPool
 from lotus_core.synth.latent import build_coin_latent
 from lotus_core.synth.recording import PING_EVERY_MS, FeedWriter, merge
@@ -28,6 +27,7 @@ from lotus_core.synth.wire import (
     subscription_ack,
     subscriptions,
 )
+from lotus_core.time import DAY_MS, HOUR_MS, day_start_ms
 
 Progress = Callable[[str], None]
 

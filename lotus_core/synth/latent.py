@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 
 from lotus_core.synth.book import BookModel
-from lotus_core.synth.calendar import DAY_S, HOUR_MS, day_start_ms, hourly_multipliers
+from lotus_core.synth.calendar import hourly_multipliers
 from lotus_core.synth.coins import CoinProfile, coin_profile
 from lotus_core.synth.effects import AppliedEffect, plan_effects
 from lotus_core.synth.funding_oi import FundingOI, build_funding_oi
@@ -30,6 +30,7 @@ from lotus_core.synth.segments import (
 )
 from lotus_core.synth.spec import SynthSpec
 from lotus_core.synth.vocab import CONTEXT_NAMES
+from lotus_core.time import DAY_S, HOUR_MS, day_start_ms
 
 TRADE_LOG_SD = 1.4  # log sd of ordinary taker notional
 PRICE_MARGIN = 1.01  # the tick must stay valid a little above the day's highest mid

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from lotus_core.synth.calendar import DAY_MS
 from lotus_core.synth.coins import CoinProfile
 from lotus_core.synth.effects import AppliedEffect
 from lotus_core.synth.patterns import WICK_AMBIENT_VOL_MULT, Occurrence
 from lotus_core.synth.segments import RegimeTrack
 from lotus_core.synth.vocab import REGIMES
+from lotus_core.time import DAY_MS
 
 STEP_MS = 100
 STEPS_PER_S = 1000 // STEP_MS

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lotus_core.synth.calendar import HOUR_MS, MINUTE_MS, SECOND_MS
+from lotus_core.time import HOUR_MS, MINUTE_MS, SECOND_MS
 
 GAP_BEFORE_S = 30.0
 GAP_AFTER_EXTRA_S = 30.0

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lotus_core.synth.book import Levels
-from lotus_core.synth.calendar import HOUR_MS
 from lotus_core.synth.candles import candle_pushes
 from lotus_core.synth.flow import Fills, Touch, ordinary_fills, spike_fills, sweep_fills
 from lotus_core.synth.identities import UserPool, counterparties, trade_ids, tx_hashes
@@ -20,6 +19,7 @@ from lotus_core.synth.numfmt import fixed_to_str, float_to_str
 from lotus_core.synth.path import STEP_MS, STEPS_PER_S
 from lotus_core.synth.rng import Stream, stream
 from lotus_core.synth.wire import CoinWire
+from lotus_core.time import HOUR_MS
 
 STEPS_PER_HOUR = 3600 * STEPS_PER_S
 FAST_EVERY_MS = 500

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lotus_core.synth.calendar import DAY_S, SECOND_MS
 from lotus_core.synth.vocab import REGIMES
+from lotus_core.time import DAY_S, SECOND_MS
 
 REGIME_MINUTES: dict[str, tuple[float, float]] = {
     "quiet": (4.0, 20.0),

@@ -11,8 +11,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from lotus_core.config.settings import ConfigError
 from lotus_core.strict import StrictModel
+
+
+class TraderConfigError(ValueError):
+    """A `trader:` setting is unknown or out of range; the message names the key.
+
+    Its own class (not lotus_core.config's ConfigError): `Settings` holds this section, so
+    this module must not import the settings module."""
 
 
 class LatencyModel(StrictModel):
@@ -111,11 +117,14 @@ class TraderSettings(StrictModel):
         raise KeyError(f"unknown venue {name!r}")
 
 
-def trader_settings(section: dict[str, Any] | None = None) -> TraderSettings:
-    """Validate the `trader:` section (None or {}: the defaults); ConfigError names the key."""
+def trader_settings(section: dict[str, Any] | TraderSettings | None = None) -> TraderSettings:
+    """Validate the `trader:` section (None or {}: the defaults; a validated section is
+    returned as is); TraderConfigError names the key."""
+    if isinstance(section, TraderSettings):
+        return section
     try:
         return TraderSettings.model_validate(section or {})
     except ValidationError as exc:
         problems = "; ".join(
             f"trader.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid trader settings: {problems}") from None
+        raise TraderConfigError(f"invalid trader settings: {problems}") from None

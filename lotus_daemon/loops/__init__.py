@@ -5,6 +5,11 @@ connection. It runs until `ctx.stopping()` and must then finish the work in hand
 return promptly (the daemon waits for it). If it raises, the daemon logs it and starts
 it again after a backoff (1 s doubling to 30 s), so a fabric that is briefly unreachable
 does not end the daemon. Adding one = a module here + a line in `LOOPS`.
+
+Settings: the daemon host builds one `Settings` and passes it as `options["settings"]`;
+every factory takes its sections from it (the dm, trader, feed, live, scoring and dsi
+sections the nightly assets read too) and none reads a settings file. Tests may pass a
+section instead (`dm_settings`, `trader`); without either, the model defaults.
 """
 
 from __future__ import annotations
@@ -32,15 +37,19 @@ def _dm(options: dict[str, Any]) -> Loop:
     hub = options.get("market")
     if hub is not None and "rows" not in options:  # the score loop's rows, as they finish
         options = {**options, "rows": HubRows(hub)}
+    settings = options.get("settings")
+    if settings is not None:  # the host's one Settings: its dm section and frame cadence
+        options = {"dm_settings": settings.dm, "cadence_ms": settings.microtape.cadence_ms,
+                   **options}
     return DmLoop(options)
 
 
 def _trader(options: dict[str, Any]) -> Loop:
-    from lotus_core.config import load_settings
     from lotus_core.trader.config import trader_settings
     from lotus_daemon.loops.trader import TraderLoop
 
-    section = options["trader"] if "trader" in options else load_settings().trader
+    settings = options.get("settings")
+    section = options.get("trader", settings.trader if settings is not None else None)
     hub = options.get("market")
     if hub is not None and hub.has_feed and "source" not in options:  # the live market
         from lotus_daemon.market import HubTraderSource

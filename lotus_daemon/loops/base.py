@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ class LoopContext:
     options: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("lotus_daemon"))
     market: Any = None  # the daemon's lotus_daemon.market.MarketHub (shared by its loops)
+    beat_at: float | None = None
+    """Unix time the loop last came round (`stopping()` or `beat()`): its heartbeat in the
+    daemon's detail, so `lotus daemon status` shows when each loop last did something."""
+
+    def beat(self) -> None:
+        self.beat_at = time.time()
 
     def stopping(self) -> bool:
+        """Every loop asks this once a turn, so asking is also the loop's beat."""
+        self.beat_at = time.time()
         return self.stop.is_set()
 
     def open_opsdb(self) -> OpsDb:

@@ -1,6 +1,8 @@
 """The Decision-Maker as a daemon loop: a thin adapter over `lotus_core.dm.live.DmLive`.
 
-On start it loads the `dm:` settings and the newest `dm_calibration` partition of the lake
+On start it takes the `dm:` settings it was given (option `dm_settings`: the section of the
+daemon host's one Settings, which the nightly `dm_decisions` reads too; the model defaults
+when none) and the newest `dm_calibration` partition of the lake
 (or the conservative prior when there is none), replays its own consumed inbox rows to
 restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
 rows come from `options["rows"]` (a RowSource): in the daemon, `HubRows` over the market
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lotus_core.config import load_settings
 from lotus_core.dm.calibration import Calibration, empty_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
@@ -46,7 +47,7 @@ class DmLoop(Loop):
 
     def build(self, ctx: LoopContext) -> DmLive:
         opts = {**ctx.options, **self.options}
-        cfg = load_dm_settings(opts.get("dm_settings") or load_settings(env={}).dm)
+        cfg = load_dm_settings(opts.get("dm_settings"))
         table = opts.get("calibration")
         if table is None:
             table = newest_calibration(ctx.home, opts.get("calibration_day"))

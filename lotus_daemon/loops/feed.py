@@ -44,9 +44,10 @@ from websockets.exceptions import (
 from lotus_core.feed.extract import ChunkBuilder
 from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_core.live.backoff import Backoff
-from lotus_core.live.recorder import DayRecorder, live_feed_dir, utc_day
+from lotus_core.live.recorder import DayRecorder, gap_message, live_feed_dir, utc_day
 from lotus_core.live.settings import FeedSettings
 from lotus_core.live.stale import StalePeriod, StaleTracker
+from lotus_core.time import DAY_MS
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.loops.feed_connection import FeedConnection
 from lotus_daemon.market import MarketHub
@@ -62,14 +63,17 @@ _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "
 
 
 _NOT_JSON = object()
-_DAY_MS = 86_400_000
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _day_range(ms: int) -> tuple[int, int, str]:
     """[start, end) of the UTC day of `ms`, and its name (computed once a day, not per
     frame)."""
-    lo = ms - ms % _DAY_MS
-    return lo, lo + _DAY_MS, utc_day(ms)
+    lo = ms - ms % DAY_MS
+    return lo, lo + DAY_MS, utc_day(ms)
 
 
 def subscriptions(cfg: FeedSettings) -> list[dict[str, Any]]:
@@ -126,6 +130,8 @@ class FeedLoop(Loop):
         self.last_frame_ms: int | None = None
         self.last_venue_ms: int | None = None
         self.last_error: str | None = None
+        self.recovered: str | None = None  # the last connection error, once resubscribed
+        self.absent: list[str] = []  # channels no coin delivered (StaleTracker.absent)
         self.recorder: DayRecorder | None = None
         self._replay_ms: int | None = None
         self._pre_clock: list[tuple[str | bytes, Any]] = []
@@ -141,6 +147,7 @@ class FeedLoop(Loop):
         self._pong_deadline: float | None = None
         self._rate = (time.monotonic(), 0, 0.0)
         self._fabric: Any = None
+        self._gap_from: int | None = None  # start of the open disconnect gap (recorded)
 
     # -- clock ----------------------------------------------------------------------------
     def now_ms(self) -> int | None:
@@ -158,6 +165,7 @@ class FeedLoop(Loop):
             try:
                 asyncio.run(self._main(ctx))
             finally:
+                self._close_gaps()
                 self._flush()
                 if self.recorder is not None:
                     self.recorder.close()
@@ -178,6 +186,7 @@ class FeedLoop(Loop):
                 ctx.log.info("feed %s: connection lost (%s)", self.url, self.last_error)
             if ctx.stopping():
                 break
+            self._open_gap()
             self.reconnects += 1
             delay = self.backoff.next_s()
             end = time.monotonic() + delay
@@ -312,6 +321,9 @@ class FeedLoop(Loop):
                 self.acked.add(got[1])
             if len(self.acked) >= len(self.subs):
                 self.backoff.reset()  # a connection that fully subscribed worked
+                if self.last_error is not None:  # recovered: no longer the current error
+                    self.recovered = f"{self.last_error} (recovered at {_utc_now()})"
+                    self.last_error = None
             return
         if channel == "error":
             self.server_errors += 1
@@ -320,6 +332,11 @@ class FeedLoop(Loop):
         if key is None or now is None:
             return
         self.data_frames += 1
+        if self._gap_from is not None and now > self._gap_from:
+            # the first frame after a reconnect ends the gap (one stamped past its start:
+            # a replay's clock can lag a new connection's first frames)
+            self._gap(now, self._gap_from, now, "disconnect", None)
+            self._gap_from = None
         if not self._watching:
             for stream in self._stream_keys():
                 self.stale.watch(*stream, now)
@@ -338,7 +355,13 @@ class FeedLoop(Loop):
 
     def _check_stale(self, now: int) -> None:
         self._last_stale_check = now
+        absent = self.stale.absent(now)
+        if absent != self.absent:  # a fact of this feed, not staleness: reported once
+            self.absent = absent
+            log.info("feed %s: channels not carried: %s (no frame for any coin)", self.url,
+                     ", ".join(absent) or "none")
         for period in self.stale.check(now):
+            self._gap(now, period.start_ms, period.end_ms, "stall", [period.coin])
             if period.end_ms is None:
                 self.hub.set_stale(period.coin, True, now, period)
             else:
@@ -347,6 +370,33 @@ class FeedLoop(Loop):
                 log.info(
                     "feed: %s stale from %d to %d (%s)", period.coin, period.start_ms,
                     period.end_ms, ",".join(period.streams))
+
+    # -- gap records -----------------------------------------------------------------------
+    def _gap(self, now: int, start: int, end: int | None, reason: str,
+             coins: list[str] | None) -> None:
+        """Record a lotusGap line (docs/live.md): `end` None when the hole opens, then the
+        same start with its end when it closes."""
+        msg = gap_message(start, end, reason, coins)
+        self._keep(now, orjson.dumps(msg), msg)
+
+    def _open_gap(self) -> None:
+        """A lost connection: the frames the venue sends until the next one are lost."""
+        if self._gap_from is None and self.last_frame_ms is not None:
+            self._gap_from = self.last_frame_ms
+            self._gap(max(self.now_ms() or 0, self.last_frame_ms), self._gap_from, None,
+                      "disconnect", None)
+            self._flush()
+
+    def _close_gaps(self) -> None:
+        """On stop: the open holes end where this run's recording ends."""
+        end = self.last_frame_ms
+        if end is None:
+            return
+        if self._gap_from is not None:
+            self._gap(end, self._gap_from, end, "disconnect", None)
+            self._gap_from = None
+        for period in self.stale.open.values():
+            self._gap(end, period.start_ms, max(end, period.start_ms), "stall", [period.coin])
 
     # -- batches ---------------------------------------------------------------------------
     def _ship(self) -> None:
@@ -405,7 +455,8 @@ class FeedLoop(Loop):
                 "dead_letters": self.dead_letters, "server_errors": self.server_errors,
                 "waited_s": round(self.waited_s, 1),
                 "recorded_lines": self.recorder.lines if self.recorder else 0,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "recovered": self.recovered,
+                "channels_absent": self.absent}
 
     def stale_periods(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in [*self.stale_log, *self.stale.open.values()]]

@@ -23,12 +23,14 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lotus_core.config import Settings
+from lotus_core.config.shared import shared_values
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
@@ -39,6 +41,7 @@ from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
+from lotus_core.signals.config import load_scoring
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub, batch_lines
 
@@ -47,10 +50,20 @@ _STORE_MIN_S = 5.0  # of wall time: a max-speed replay writes a part per 5 s, no
 _FEED_END_WAIT_S = 30.0  # on stop, wait this long for the feed loop's last batch
 
 
-def in_stale_period(coin: str, ts_ms: int, periods: list[StalePeriod]) -> bool:
+def in_stale_period(coin: str, ts_ms: int, periods: Iterable[StalePeriod]) -> bool:
     """Whether a window's time falls in a stale period of its coin (never published)."""
     return any(p.coin == coin and p.start_ms <= ts_ms
                and (p.end_ms is None or ts_ms < p.end_ms) for p in periods)
+
+
+def note_period(periods: dict[tuple[str, int], StalePeriod], period: StalePeriod) -> None:
+    """Record a period's opening or its end. Keyed by (coin, start): in a score process
+    each event carries its own pickled copy, so the closed copy must replace the open one
+    (kept beside it, the open copy would mark the coin stale for good)."""
+    key = (period.coin, period.start_ms)
+    held = periods.get(key)
+    if held is None or held.end_ms is None:  # never reopen a period already seen closed
+        periods[key] = period
 
 
 @dataclass
@@ -76,6 +89,11 @@ class ScoreLoop(Loop):
             {"batch", "durable", "stale"}, capacity=settings.live.queue_lines,
             weigh=batch_lines)
         self.params = MicroTapeParams(cadence_ms=settings.microtape.cadence_ms)
+        values = shared_values(settings)  # the nightly chain's scoring config and windows
+        self.night: dict[str, Any] = {
+            "scoring_config": values.scoring_path, "history_days": values.history_days,
+            "dsi_history_days": values.dsi_history_days}
+        self.night_used: dict[str, Any] | None = None  # the last day's, as loaded
         self.steps = 0
         self.rows = 0
         self.windows = 0
@@ -85,7 +103,7 @@ class ScoreLoop(Loop):
         self.priors_reloads = 0
         self.last_step_ms: int | None = None
         self.last_step_s: float | None = None
-        self.stale_periods: list[StalePeriod] = []
+        self.stale_periods: dict[tuple[str, int], StalePeriod] = {}
         self._latest_priors: Any = None
         self._pending: dict[str, dict[str, list[dict[str, Any]]]] = {
             "live_microtape": {}, "live_signal_events": {}}
@@ -108,7 +126,15 @@ class ScoreLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
-        engine = LiveEngine(self.params, lambda d: load_night_context(self.settings.lake_dir, d),
+        scoring, night = load_scoring(self.night["scoring_config"]), self.night
+
+        def context(day: str) -> Any:  # the nightly inputs, sized by the settings
+            self.night_used = {"day": day, **night}
+            return load_night_context(self.settings.lake_dir, day, scoring,
+                                      history_days=night["history_days"],
+                                      dsi_history_days=night["dsi_history_days"])
+
+        engine = LiveEngine(self.params, context, scoring=scoring,
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
         engine.trader_events = self.hub.wanted("tr_event")  # a Trader listens (subscribed)
         keys = Keyring(ctx.key_dir)
@@ -126,8 +152,8 @@ class ScoreLoop(Loop):
                 events = ([ev] if ev else []) + self.sub.drain()
                 for e in events:
                     if e.kind == "stale":
-                        if isinstance(e.data, StalePeriod) and e.data not in self.stale_periods:
-                            self.stale_periods.append(e.data)
+                        if isinstance(e.data, StalePeriod):
+                            note_period(self.stale_periods, e.data)
                         continue
                     if e.kind == "durable":
                         day, line = e.data
@@ -245,7 +271,8 @@ class ScoreLoop(Loop):
             bus = {b["window_id"]: b["payload"] for b in step.bus_dicts}
             alphas, out = [], []
             for w in step.window_dicts:
-                stale = in_stale_period(str(w["coin"]), int(w["ts_ms"]), self.stale_periods)
+                stale = in_stale_period(str(w["coin"]), int(w["ts_ms"]),
+                                        self.stale_periods.values())
                 post = bool(w["published"]) and not stale
                 self.suppressed_stale += int(stale and bool(w["published"]))
                 if post and w["window_id"] in bus:
@@ -288,4 +315,7 @@ class ScoreLoop(Loop):
                 "posted": self.posted, "suppressed_stale": self.suppressed_stale,
                 "priors_ver": self.priors_ver, "priors_reloads": self.priors_reloads,
                 "last_step_ms": self.last_step_ms, "days_done": dict(self.days_done),
-                "last_step_s": None if self.last_step_s is None else round(self.last_step_s, 3)}
+                "stale_coins": sorted({p.coin for p in self.stale_periods.values()
+                                       if p.end_ms is None}),
+                "last_step_s": None if self.last_step_s is None else round(self.last_step_s, 3),
+                "night": self.night_used}  # the settings the day's inputs were read with

@@ -138,7 +138,11 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
                ) -> None:
     """The child process: a ScoreLoop over a PipeHub until it returns."""
     _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon handles Ctrl-C and stops us
+    # The daemon handles Ctrl-C and SIGTERM and stops us through the pipe, after the feed's
+    # last batch: a signal to the whole group (Ctrl-C, `timeout`, systemd) must not kill us
+    # before we store it. The daemon's death still ends us (PR_SET_PDEATHSIG, closed pipe).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s[score]: %(message)s")
     from lotus_daemon.loops.score import ScoreLoop
@@ -207,7 +211,7 @@ class ScoreProcess(Loop):
             self._pipe_size = fcntl.fcntl(to_child.fileno(), fcntl.F_GETPIPE_SZ)
         self._to_child = to_child
         self.sub.direct = self._direct
-        receiver = threading.Thread(target=self._receive, args=(from_child,), daemon=True,
+        receiver = threading.Thread(target=self._receive, args=(from_child, ctx), daemon=True,
                                     name="score:receive")
         receiver.start()
         stop_sent = False
@@ -223,7 +227,7 @@ class ScoreProcess(Loop):
                             events += more
                         if events:
                             to_child.send(_message(events))
-                if ctx.stopping() and not stop_sent:
+                if ctx.stop.is_set() and not stop_sent:  # the beat is the child's (_receive)
                     with self._send_lock:
                         to_child.send([("stop",)])
                     stop_sent = True
@@ -266,7 +270,7 @@ class ScoreProcess(Loop):
         finally:
             self._send_lock.release()
 
-    def _receive(self, conn: Any) -> None:
+    def _receive(self, conn: Any, ctx: LoopContext) -> None:
         while True:
             try:
                 kind, payload = conn.recv()
@@ -274,6 +278,7 @@ class ScoreProcess(Loop):
                 if self._error is None:
                     self._error = "the score process ended without a word"
                 return
+            ctx.beat()  # the child reports at least every _INFO_EVERY_S while it loops
             if kind == "pub":
                 for k, coin, ts, data in payload:
                     if k in KINDS:

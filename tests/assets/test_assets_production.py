@@ -135,8 +135,10 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     assert defs.executor.name == "celery"
     sensor = defs.resolve_sensor_def("inbox_sig_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def("daemon_health_sensor").default_status == \
+    assert defs.resolve_sensor_def("late_horizons_sensor").default_status == \
         dg.DefaultSensorStatus.STOPPED  # not in the profile's list: unchanged
+    assert defs.resolve_sensor_def("daemon_health_sensor").default_status == \
+        dg.DefaultSensorStatus.RUNNING  # an observer: on in every profile
 
     # an inbox sensor tick on the production instance, and the handler run it asks for
     key_dir = default_key_dir(settings.home)

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from lotus_assets.trader import TRADER_ASSETS, exec_lessons, tr_priors
+from lotus_core.config import Settings
 from lotus_core.learning.priors_store import latest_version, read_version
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
@@ -19,6 +20,7 @@ from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
 from tests.kits.exec_kit import window
 
 pytestmark = [pytest.mark.xdist_group("trader_assets"), pytest.mark.slow]
@@ -34,7 +36,8 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
     url = f"sqlite:///{tmp_path / 'fabric.sqlite'}"
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
-                 "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": OpsDbResource(url=url)}
+                 "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": OpsDbResource(url=url),
+                 "settings": SettingsResource.of(Settings())}
     for _ in range(2):  # a re-run of the partition adds no version
         result = dg.materialize(TRADER_ASSETS, partition_key=last, instance=dagster_instance,
                                 resources=resources, selection=[exec_lessons, tr_priors],

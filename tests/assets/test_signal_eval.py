@@ -104,6 +104,22 @@ def test_a_horizon_end_inside_a_recording_gap_stays_pending():
     assert looser["status"].tolist() == ["done"]
 
 
+def test_an_outcome_measured_across_a_flagged_feed_gap_is_gap_not_done():
+    """MicroTape rows flagged `gap` (a recorded disconnect or stall) between entry and exit
+    make the row `gap`: measured, but never `done`, so the learning skips it."""
+    t0 = 1_767_355_200_000
+    tape = _tape(t0, [100.0 + i for i in range(10)])
+    tape["gap"] = np.zeros(10, dtype=bool)
+    tape.loc[5, "gap"] = True                                   # t0 + 5 s
+    out = evaluate_windows(_windows([t0, t0 + 6000], [1, 1]), tape, horizons_s=[2, 6])
+    SIGNAL_EVAL_SCHEMA.validate(out)
+    # window 1: 2 s (rows 0-2) clear, 6 s (rows 0-6) crosses row 5; window 2 starts after it
+    assert out["status"].tolist() == ["done", "gap", "done", "pending"]
+    assert out.iloc[1][["fwd_ret_bps", "net_ret_bps"]].notna().all()
+    without = evaluate_windows(_windows([t0], [1]), tape.drop(columns="gap"), horizons_s=[6])
+    assert without["status"].tolist() == ["done"]
+
+
 def test_no_tape_for_the_coin_is_pending():
     out = evaluate_windows(_windows([MIDNIGHT], [1]), _tape(MIDNIGHT, [1.0] * 40, coin="ETH"))
     assert (out["status"] == "pending").all()

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.trader import TRADER_ASSETS
+from lotus_core.config import Settings
 from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
 from lotus_core.trader.plan import ts_ms
@@ -18,6 +19,7 @@ from lotus_core.trader.reports import iso
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAYS = ["2026-01-02", "2026-01-03"]
@@ -49,7 +51,8 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
                  "feed": FeedSource(feed_dir=str(FIXTURES)),
-                 "fabric": OpsDbResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}")}
+                 "fabric": OpsDbResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}"),
+                 "settings": SettingsResource.of(Settings())}  # the default trader section
     for day in DAYS:
         result = dg.materialize(TRADER_ASSETS, partition_key=day, instance=dagster_instance,
                                 resources=resources)

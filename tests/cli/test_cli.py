@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from lotus_cli.main import cli
 from lotus_core.feed.manifest import write_manifest
-from tests.helpers import REAL_RECORDING
 
 DAY = "2025-01-26"
 
@@ -34,19 +31,6 @@ def test_every_command_has_help():
         result = runner.invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage:" in result.output
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    feed = tmp_path / "feed"
-    feed.mkdir()
-    shutil.copyfile(REAL_RECORDING, feed / f"{DAY}.jsonl.gz")
-    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    (tmp_path / "dagster").mkdir()
-    monkeypatch.delenv("LOTUS_FABRIC_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return feed
 
 
 def test_materialize_runs_the_chain_and_prints_a_summary(env):

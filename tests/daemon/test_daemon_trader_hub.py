@@ -13,9 +13,10 @@ import pytest
 import trader_daemon_kit as kit
 
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.parse import day_bounds_ms, parse_recording
+from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, load_night_context, market_base
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.time import day_bounds_ms
 from lotus_core.trader.replay import market_events
 from lotus_daemon.loops import LOOPS
 from lotus_daemon.market import HubTraderSource, MarketHub

@@ -4,9 +4,10 @@ Parity: two days (the real sample, and the first 8 minutes of a fixture day scor
 priors version written for the test) are materialised by Dagster, then replayed by the
 replay server at `--speed max` into the daemon's feed and score loops (the score loop in
 its own process, as the daemon runs it; across midnight in a thread); the live MicroTape
-rows and windows must equal `microtape_frames` and `signal_events` (every MicroTape column;
-ids, detectors, directions, published flags, propensities, priors_ver exactly; det_sigma
-and curated_sigma within 1e-9), and each published window is posted once.
+rows and windows must equal `microtape_frames` and `signal_events` (every MicroTape column,
+floats within 1e-9 relative; ids, detectors, directions, vetoes, gates, above_threshold,
+published and paper flags, propensities, priors_ver exactly; det_sigma, nudge_sum and
+curated_sigma within 1e-9 relative), and each published window is posted once.
 
 Crash: a real daemon process (`lotus daemon start --loops feed,score`, its score process
 a child that dies with it) is `kill -9`ed mid replay and started again: the recording stays
@@ -77,9 +78,10 @@ def assert_windows_equal(live: pd.DataFrame, nightly: pd.DataFrame) -> None:
     live = live.sort_values("window_id").reset_index(drop=True)
     nightly = nightly.sort_values("window_id").reset_index(drop=True)
     assert live["window_id"].tolist() == nightly["window_id"].tolist()
-    for col in ("detector_id", "direction", "published", "propensity", "priors_ver"):
+    for col in ("detector_id", "direction", "vetoed", "vetoes", "gates", "above_threshold",
+                "published", "paper", "propensity", "priors_ver"):  # decisions: exactly
         assert (live[col].to_numpy() == nightly[col].to_numpy()).all(), col
-    for col in ("det_sigma", "curated_sigma"):
+    for col in ("det_sigma", "nudge_sum", "curated_sigma"):  # floats: stated tolerance
         np.testing.assert_allclose(live[col], nightly[col], rtol=1e-9, atol=1e-12, err_msg=col)
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.fabric.envelope import canonical_json
+from lotus_core.time import DAY_MS
 from lotus_core.trader.nightly import COLUMNS
 
 DAY0 = date(2026, 1, 5)
-MS_DAY = 86_400_000
 
 
 def day_ms(d: date) -> int:
@@ -31,7 +31,7 @@ def exec_report_rows(day: date, seed: int, n: int = 600, delta_bps: float = 4.0,
     """One day of `paper_trades` rows (kind exec_report only) with the planted cost."""
     rng = np.random.default_rng([seed, day.toordinal()])
     t0 = day_ms(day)
-    ts = np.sort(rng.integers(t0, t0 + MS_DAY, size=n))
+    ts = np.sort(rng.integers(t0, t0 + DAY_MS, size=n))
     spread = rng.uniform(0.5, 6.0, n)
     depth = rng.lognormal(1.5, 0.8, n)
     vol = rng.uniform(0.1, 3.0, n)

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.parse import day_bounds_ms
+from lotus_core.time import day_bounds_ms
 
 
 def lines_of(path: Path, limit: int | None = None) -> list[bytes]:

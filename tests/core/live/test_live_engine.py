@@ -13,9 +13,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lotus_core.feed.parse import day_bounds_ms, parse_recording
+from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, load_night_context, market_base
 from lotus_core.microtape import build_microtape
+from lotus_core.time import day_bounds_ms
 from lotus_core.trader.replay import market_events
 from tests.helpers import small_day
 from tests.kits.live_kit import FIXTURE, SHORT

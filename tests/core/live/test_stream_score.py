@@ -244,9 +244,16 @@ def test_a_skipped_row_is_detected(day_a):
     assert any(b.startswith(("spread_rel", "flow", "ms_kairos")) for b in bad), bad
 
 
+TWIN_RTOL = 1e-12
+"""Scalar twin vs numpy's vectorised form: relative tolerance. Two computations of one
+value (numpy may run SIMD code, AVX-512 on some CPUs, that differs from a one-value call
+in the last bit): a few ulps are allowed, never a wrong branch, NaN or infinity."""
+
+
 def test_the_scalar_twins_equal_numpy_on_edge_values():
-    """The one-value forms of np.clip, np.nan_to_num, np.log, expit, ndtri-of-percentile and
-    pandas' ewm recursion, on NaN, infinities, zeros and constant runs."""
+    """The one-value forms of np.clip, np.nan_to_num, np.log, expit, ndtri-of-percentile,
+    np.power and pandas' ewm recursion, on NaN, infinities, zeros and constant runs, within
+    TWIN_RTOL (NaN where NaN, infinities equal)."""
     from scipy.special import expit
 
     import lotus_core.signals.score_stream as S
@@ -263,9 +270,12 @@ def test_the_scalar_twins_equal_numpy_on_edge_values():
                  ([S._expit(v) for v in edge], expit(x)),
                  ([S._pctl_z(v, 3.0) for v in edge], _pctl_z(x, 3.0)),
                  ([S._pow(v, 0.3) for v in edge], x ** 0.3),
-                 ([S._pow(v, 0.5) for v in edge], x ** 0.5)]
-    for got, want in pairs:
-        np.testing.assert_array_equal(np.asarray(got), want)
+                 ([S._pow(v, 0.5) for v in edge], x ** 0.5),
+                 ([S._exp(v) for v in edge], np.exp(x)),
+                 ([S._tanh(v) for v in edge], np.tanh(x))]
+    for got, want in pairs:  # numpy's SIMD loops vs one value: within TWIN_RTOL
+        np.testing.assert_allclose(np.asarray(got), want, rtol=TWIN_RTOL, atol=0,
+                                   equal_nan=True)
     rng = np.random.default_rng(3)
     series = np.round(rng.normal(size=3000), 1)
     series[rng.random(3000) < 0.2] = np.nan
@@ -277,7 +287,8 @@ def test_the_scalar_twins_equal_numpy_on_edge_values():
         for v in series:
             m = S._ew(m, float(v), span)
             got.append(m)
-        np.testing.assert_array_equal(np.asarray(got), ewm(series, span=F.rows(seconds, 1000)))
+        np.testing.assert_allclose(np.asarray(got), ewm(series, span=F.rows(seconds, 1000)),
+                                   rtol=TWIN_RTOL, atol=TWIN_RTOL, equal_nan=True)
 
 
 def test_windows_of_another_row_are_refused():

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.microtape import MicroTapeParams, build_microtape
-from lotus_core.microtape.warm import day_start_ms, warm_span_ms
+from lotus_core.microtape.warm import warm_span_ms
+from lotus_core.time import day_start_ms
 from tests.kits.microtape_kit import random_feed
 
 MIDNIGHT = day_start_ms("2026-01-02")

@@ -34,9 +34,9 @@ from lotus_core.synth import (
     load_spec,
     null_spec,
 )
-from lotus_core.synth.calendar import day_start_ms
 from lotus_core.synth.coins import coin_profile
 from lotus_core.synth.numfmt import is_valid_price, is_valid_size
+from lotus_core.time import day_start_ms
 from tests.helpers import REAL_RECORDING
 
 DAY = date(2025, 1, 6)  # a Monday

@@ -1,0 +1,271 @@
+"""Live == nightly, for one day's windows: replay the day's recording through the live
+engine (`replay_windows`) and compare its windows with the nightly `signal_events`
+(`compare_windows`). Pure (no Dagster): the `live_parity` asset check
+(lotus_assets/checks.py) is a thin wrapper, and tests/core/live/test_live_parity_report.py
+shows a differing column is caught and named.
+
+What must agree:
+- the set of window ids (a window only one side has is a mismatch, named);
+- every column that decides anything, exactly: ids, detector, direction, priors version,
+  vetoed / vetoes, gates, above_threshold, published, paper, propensity, and every other
+  non-float column (context labels, recipe hash ...); `data_fingerprint` by presence
+  (see PRESENCE);
+- every other float column within `rtol` relative to the larger magnitude (`atol` near
+  zero), NaN equal to NaN: the live chain runs the same definitions per row, never
+  bit-for-bit promised for floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from lotus_core.feed.gzlines import open_lines
+from lotus_core.live.engine import LiveEngine, NightContext
+from lotus_core.microtape import MicroTapeParams
+from lotus_core.signals.priors import ActivePriors
+from lotus_core.time import day_bounds_ms
+
+RTOL = 1e-9
+"""Relative tolerance of the float columns (stated in the check's description)."""
+ATOL = 1e-15
+"""Absolute floor for values at zero (a relative test cannot pass 0 vs 1e-18)."""
+
+KEY = "window_id"
+DECIDING = ("window_id", "ts_ms", "coin", "detector_id", "direction", "priors_ver",
+            "vetoed", "vetoes", "gates", "above_threshold", "published", "paper",
+            "propensity")
+"""Columns that decide what is published: compared exactly, floats included."""
+PRESENCE = ("data_fingerprint",)
+"""Compared by presence only: the live fingerprint is the sha256 of the lines scored when
+the window was emitted (`LiveDay.fingerprint`), the nightly one the whole file's; what the
+curators decide from is whether there is one (`data:no_fingerprint`)."""
+
+BATCH_LINES = 10_000
+"""Lines per engine batch: a replay-speed batch of the daemon (one flush of the recorder)."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    window_id: str
+    column: str
+    nightly: Any
+    live: Any
+
+    def describe(self) -> str:
+        return (f"window {self.window_id} column {self.column}: nightly {self.nightly!r} "
+                f"live {self.live!r}")
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    nightly_windows: int
+    live_windows: int
+    compared: int                     # windows both sides have, column by column
+    exact_columns: tuple[str, ...]
+    float_columns: tuple[str, ...]
+    rtol: float
+    max_rel_diff: float
+    max_rel_column: str | None
+    first: Mismatch | None            # the first differing window (nightly order) and column
+    mismatched_windows: int
+    missing_live: int                 # nightly windows the live path did not emit
+    extra_live: int                   # live windows the nightly does not have
+    columns_differing: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.first is None
+
+    def describe(self) -> str:
+        if self.ok:
+            return (f"{self.compared} windows equal ({len(self.exact_columns)} columns exact, "
+                    f"{len(self.float_columns)} float columns within rtol {self.rtol:g}; "
+                    f"max relative difference {self.max_rel_diff:.3g})")
+        assert self.first is not None
+        return (f"first difference: {self.first.describe()}; {self.mismatched_windows} of "
+                f"{self.nightly_windows} nightly windows differ ({self.missing_live} missing "
+                f"live, {self.extra_live} only live); columns: "
+                f"{', '.join(self.columns_differing)}")
+
+
+def _is_float(s: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(s.dtype)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _rel(a: np.ndarray, b: np.ndarray, atol: float) -> np.ndarray:
+    """|a - b| / max(|a|, |b|); 0 where the two are equal, both NaN or within `atol`;
+    inf where only one side is NaN."""
+    both_nan = np.isnan(a) & np.isnan(b)
+    one_nan = np.isnan(a) ^ np.isnan(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(a - b)
+        scale = np.maximum(np.abs(a), np.abs(b))
+        rel = np.where(diff <= atol, 0.0, diff / scale)
+    rel = np.where(both_nan | (a == b), 0.0, rel)
+    return np.where(one_nan, np.inf, rel)
+
+
+def compare_windows(nightly: pd.DataFrame, live: pd.DataFrame, rtol: float = RTOL,
+                    atol: float = ATOL) -> ParityReport:
+    """Window by window (by id, in nightly order): DECIDING and non-float columns exactly,
+    float columns within `rtol` (relative to the larger magnitude; differences up to
+    `atol` pass). Columns are those of `nightly` (a column missing live is a mismatch)."""
+    n_ids = nightly[KEY].astype(str).to_numpy()
+    l_ids = live[KEY].astype(str).to_numpy() if KEY in live else np.array([], dtype=str)
+    live_pos = {w: i for i, w in enumerate(l_ids)}
+    both = np.array([w in live_pos for w in n_ids], dtype=bool)
+    extra = int(len(set(l_ids) - set(n_ids)))
+    n_rows = np.flatnonzero(both)
+    l_rows = np.array([live_pos[w] for w in n_ids[both]], dtype=np.int64)
+    nb = nightly.iloc[n_rows].reset_index(drop=True)
+    lb = live.iloc[l_rows].reset_index(drop=True) if len(live) else live
+
+    exact_cols, float_cols = [], []
+    bad = np.zeros(len(nb), dtype=bool)
+    first_bad_col: dict[int, str] = {}  # row -> the first differing column (column order)
+    differing: list[str] = []
+    max_rel, max_col = 0.0, None
+    for col in nightly.columns:
+        if col == KEY:
+            continue
+        a = nb[col]
+        if col not in lb:
+            col_bad = np.ones(len(nb), dtype=bool)
+            exact_cols.append(col)
+        elif col in PRESENCE:
+            exact_cols.append(col)
+            has = lambda s: s.fillna("").astype(str).str.len().to_numpy() > 0  # noqa: E731
+            col_bad = has(a) != has(lb[col])
+        elif _is_float(a) and col not in DECIDING:
+            float_cols.append(col)
+            rel = _rel(a.to_numpy(dtype=np.float64), lb[col].to_numpy(dtype=np.float64), atol)
+            finite = rel[np.isfinite(rel)]
+            if len(finite) and float(finite.max()) > max_rel:
+                max_rel, max_col = float(finite.max()), col
+            col_bad = rel > rtol
+        else:
+            exact_cols.append(col)
+            b = lb[col]
+            if _is_float(a):  # propensity: exact, NaN equal NaN
+                av, bv = a.to_numpy(dtype=np.float64), b.to_numpy(dtype=np.float64)
+                col_bad = ~((av == bv) | (np.isnan(av) & np.isnan(bv)))
+            else:
+                col_bad = (a.astype(str).to_numpy() != b.astype(str).to_numpy())
+        if col_bad.any():
+            differing.append(col)
+            for row in np.flatnonzero(col_bad & ~bad):
+                first_bad_col[int(row)] = col
+            bad |= col_bad
+
+    # the first differing window in nightly order: a missing one or a differing one
+    first: Mismatch | None = None
+    bad_rows_nightly = {int(n_rows[r]): int(r) for r in np.flatnonzero(bad)}
+    for i in range(len(nightly)):
+        if not both[i]:
+            first = Mismatch(str(n_ids[i]), KEY, str(n_ids[i]), "missing in live")
+            break
+        if i in bad_rows_nightly:
+            r = bad_rows_nightly[i]
+            col = first_bad_col[r]
+            first = Mismatch(str(n_ids[i]), col, _plain(nb[col].iloc[r]),
+                             _plain(lb[col].iloc[r]) if col in lb else "column missing live")
+            break
+    if first is None and extra:
+        w = next(x for x in l_ids if x not in set(n_ids))
+        first = Mismatch(str(w), KEY, "missing in nightly", str(w))
+    if (~both).any() or extra:
+        differing.insert(0, KEY)
+    return ParityReport(
+        nightly_windows=len(nightly), live_windows=len(live), compared=int(both.sum()),
+        exact_columns=tuple(exact_cols), float_columns=tuple(float_cols), rtol=rtol,
+        max_rel_diff=max_rel, max_rel_column=max_col, first=first,
+        mismatched_windows=int(bad.sum()) + int((~both).sum()),
+        missing_live=int((~both).sum()), extra_live=extra,
+        columns_differing=tuple(differing))
+
+
+# --- the live side: one recorded day through the engine -------------------------------------
+
+def _recv(line: bytes) -> int | None:
+    try:
+        rec = orjson.loads(line)
+        return int(rec["recv_ts_ms"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _batches(path: Path, size: int) -> Iterator[list[bytes]]:
+    reader, _ = open_lines(path)
+    with reader:
+        batch: list[bytes] = []
+        for line in reader:
+            batch.append(line if line.endswith(b"\n") else line + b"\n")
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def replay_windows(recording: Path, day: str, context: NightContext,
+                   priors: ActivePriors, *, params: MicroTapeParams | None = None,
+                   feed_dir: Path | None = None, batch_lines: int = BATCH_LINES,
+                   detectors: Any = None, scoring: Any = None, council: Any = None
+                   ) -> pd.DataFrame:
+    """The windows the live engine emits for `day`'s recording, fed as the daemon feeds a
+    replay (batches of `batch_lines` lines, a step after each at the batch's newest receive
+    time, the day's last step at midnight), with `context` (the nightly inputs of the day)
+    and `priors` (the set the nightly scored the day with). `feed_dir`: where the previous
+    day's recording is, for the warm start (as the nightly MicroTape reads it)."""
+    engine = LiveEngine(params or MicroTapeParams(), lambda d: context, feed_dir=feed_dir,
+                        detectors=detectors, scoring=scoring, council=council)
+    engine.set_priors(priors)
+    steps: list[pd.DataFrame] = []
+    first, clock = 1, None
+    for batch in _batches(recording, batch_lines):
+        engine.add(day, first, batch)
+        first += len(batch)
+        newest = next((r for r in map(_recv, reversed(batch)) if r is not None), None)
+        if newest is not None:  # the batch's receive time (the daemon's clock), never back
+            clock = newest if clock is None else max(clock, newest)
+        if clock is not None:
+            step = engine.step(clock)
+            if step is not None and step.window_dicts:
+                steps.append(step.windows)
+    last = engine.step(day_bounds_ms(day)[1])
+    if last is not None and last.window_dicts:
+        steps.append(last.windows)
+    return _concat(steps)
+
+
+def _concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    parts = list(parts)
+    if not parts:
+        from lotus_core.live.frames import events_frame
+        return events_frame([])
+    return pd.concat(parts, ignore_index=True)
+
+
+def grid_cadence_ms(frames: pd.DataFrame, default: int = 1000) -> int:
+    """The MicroTape grid step of a day's frames (coin, ts_ms): the nightly run's
+    `cadence_ms`, read back from what it built."""
+    steps = []
+    for _, ts in frames.groupby("coin")["ts_ms"]:
+        d = np.diff(np.sort(ts.to_numpy(dtype=np.int64)))
+        d = d[d > 0]
+        if len(d):
+            steps.append(int(d.min()))
+    return min(steps) if steps else default

@@ -1,0 +1,129 @@
+"""What a researcher sees in the UI after a few trading days, in a real browser.
+
+Three small generated days (one coin, one hour each: the cheapest loop that still learns,
+decides and trades on paper) go through the real `lotus_daily` job on a persistent
+instance; a real dagster-webserver serves it and headless Chromium opens the last day's
+materialisations of lessons, loop_report, dm_decisions and paper_trades. Each table must
+open with rows (not only a schema) and each plot must decode as an image of real size.
+Screenshots are kept in `.test-artifacts/ui-surface/` (git-ignored) for a person to judge.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lotus_assets.definitions import build_definitions
+from lotus_core.config import load_settings
+from lotus_core.synth import default_spec, generate_days
+from tests.assets.test_surface_loop import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, _webserver
+
+pytestmark = [pytest.mark.xdist_group("surface_browser"), pytest.mark.slow]
+
+DAYS = ["2026-02-28", "2026-03-01", "2026-03-02"]
+HOURS = [(23, 24), (0, 1), (0, 1)]
+SHOTS = ARTIFACTS.parent / "ui-surface"
+
+# asset -> (tables: (metadata label, a text its rows must show),
+#           plots: (metadata label, the image's alt text))
+PAGES = {
+    "lessons": ([("lessons_table", "new -> proposed")],
+                [("lessons_forest", "forest plot of lesson uplifts")]),
+    "loop_report": ([("day_table", DAYS[0])],
+                    [("forest", "forest plot of lesson uplifts"),
+                     ("priors_over_time", "priors versions over time"),
+                     ("published_hit_rate", "published hit rate by day")]),
+    "dm_decisions": ([("tickets_table", "hold")],
+                     [("targets_plot", "DM target weights through the day")]),
+    "paper_trades": ([("equity_by_day", DAYS[0])],
+                     [("equity_curve", "paper equity by trading day"),
+                      ("pnl_by_day", "paper P&L by trading day")]),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Three days materialised through lotus_daily, then the workspace served over them."""
+    root = tmp_path_factory.mktemp("surface_browser")
+    feed = root / "feed"
+    for day, hours in zip(DAYS, HOURS, strict=True):
+        generate_days(feed, date.fromisoformat(day), 1, ["BTC"], 31337, default_spec(),
+                      hours=hours)
+    settings = load_settings(overrides={"home": str(root / "home"), "feed_dir": str(feed),
+                                        "verify_manifest": False}, env={})
+    (root / "dagster").mkdir()
+    instance = dg.DagsterInstance.from_config(str(root / "dagster"))
+    job = build_definitions(settings).resolve_job_def("lotus_daily")
+    for day in DAYS:
+        assert job.execute_in_process(partition_key=day, instance=instance,
+                                      raise_on_error=False).success, day
+    instance.dispose()
+    with _webserver(root, settings) as port:
+        yield port, root
+
+
+OPEN = """(() => {{ const rows = [...document.querySelectorAll('tr')];
+  const row = rows.find(r => r.innerText.trim().startsWith('{label}'));
+  if (!row) return false;
+  const links = [...row.querySelectorAll('a, button, span')]
+    .filter(e => /^\\[?Show /.test(e.innerText.trim()));
+  if (!links.length) return 'inline';
+  links[links.length - 1].click(); return 'opened'; }})()"""
+ROWS_WITH = """(() => [...document.querySelectorAll('table')].filter(t =>
+  t.innerText.includes('{text}') && t.querySelectorAll('tr').length > 1).length)()"""
+IMAGE = """(() => [...document.querySelectorAll("img[src^='data:image/svg+xml']")]
+  .filter(i => i.alt === '{alt}' && i.complete && i.naturalWidth > 300
+          && i.naturalHeight > 150).length)()"""
+
+
+def _open(browser: Browser, label: str) -> str:
+    how = browser.wait_for(OPEN.format(label=label))
+    time.sleep(1.0)
+    return str(how)
+
+
+def _close(browser: Browser) -> None:
+    browser.js(CLOSE)
+    time.sleep(0.8)
+
+
+def test_the_last_days_tables_and_plots_render_with_content(served):
+    port, root = served
+    day = DAYS[-1]
+    browser = Browser(root / "chromium")
+    try:
+        browser.call("Page.enable")
+        for asset, (tables, plots) in PAGES.items():
+            browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/assets/{asset}"
+                                              f"?view=events&partition={day}")
+            first = tables[0][0]
+            browser.wait_for(f"document.body.innerText.includes('{first}')")
+            with suppress(AssertionError):  # the first visit's "Join the community" dialog
+                browser.wait_for(SKIP_WELCOME.format(), timeout=5)
+            time.sleep(1)
+            browser.screenshot(SHOTS / f"{asset}_events.png")
+            for label, text in tables:
+                _open(browser, label)
+                assert browser.wait_for(ROWS_WITH.format(text=text)), (asset, label)
+                browser.screenshot(SHOTS / f"{asset}_{label}.png")
+                _close(browser)
+            for label, alt in plots:  # decoded, with a real size: the SVG rendered
+                how = _open(browser, label)
+                assert browser.wait_for(IMAGE.format(alt=alt)), (asset, label)
+                browser.screenshot(SHOTS / f"{asset}_{label}.png")
+                if how == "opened":
+                    _close(browser)
+    finally:
+        browser.close()
+    assert all((SHOTS / f"{a}_events.png").stat().st_size > 10_000 for a in PAGES)
+
+
+def test_screenshots_are_kept_out_of_git():
+    """The artefacts directory is ignored, so screenshots never end up in a commit."""
+    ignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert ".test-artifacts/" in ignore

@@ -1,0 +1,160 @@
+"""`make run` then `make dev` (issue #30): a frozen set of two small generated days is
+materialised by `lotus materialize`; `dg dev` (what `make dev` runs: webserver and daemon)
+then serves the same feed directory, so its partitions are exactly those days, its code
+location is `lotus`, and a re-run of one day (launchRun) and a two-day backfill
+(launchPartitionBackfill of the lotus_daily job) both succeed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lotus_core.synth import default_spec, generate_days
+from tests.helpers import small_day
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DAYS = ["2026-03-01", "2026-03-02"]
+DONE = ("SUCCESS", "FAILURE", "CANCELED")
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui_rerun_backfill")]
+
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+BACKFILL = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } } } }"""
+LAUNCH_RUN = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
+  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
+LAUNCH_BACKFILL = """mutation($p: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $p) { __typename
+  ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gql(port: int, query: str, variables: dict | None = None) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                 data=json.dumps({"query": query,
+                                                  "variables": variables or {}}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            out = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:  # the webserver answers errors with a 500
+        raise AssertionError(exc.read().decode()[:3000]) from exc
+    assert "errors" not in out, out
+    return out["data"]
+
+
+def _frozen_feed(root: Path) -> Path:
+    """Two 10-minute days with a manifest.json: a frozen set, as `make run`'s loop feed."""
+    generate_days(root / "gen", date.fromisoformat(DAYS[0]), len(DAYS), ["BTC"], 7,
+                  default_spec(), hours=(0, 1))
+    feed = root / "feed"
+    files = {}
+    for day in DAYS:
+        path = small_day(root / "gen" / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz", 10)
+        files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (feed / "manifest.json").write_text(json.dumps({"files": files}))
+    return feed
+
+
+def _wait(pred, timeout: float, what: str, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"dg dev exited ({proc.returncode}) waiting for {what}"
+        try:
+            got = pred()
+        except (OSError, KeyError, TypeError):
+            got = None
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+
+
+def test_a_day_rerun_and_a_backfill_from_the_ui_read_the_materialised_feed(tmp_path):
+    feed = _frozen_feed(tmp_path)
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "LOTUS_HOME": str(tmp_path / "home"),
+           "LOTUS_FEED_DIR": str(feed)}  # what `make run` and `make dev` export
+    for var in ("LOTUS_CONFIG", "LOTUS_PARTITIONS_START", "LOTUS_PARTITIONS_END"):
+        env.pop(var, None)  # as a user's shell: partitions follow the feed directory
+    subprocess.run([str(BIN / "lotus"), "materialize", "--feed-dir", str(feed)], env=env,
+                   check=True, cwd=tmp_path, capture_output=True, timeout=600)
+
+    port = _free_port()
+    proc = subprocess.Popen([str(BIN / "dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _check_ui(port, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # dg dev, its webserver, daemon and code server
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def _check_ui(port: int, proc: subprocess.Popen) -> None:
+    locations = _wait(lambda: [e["name"] for e in _gql(port, """{ workspaceOrError {
+        ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }""")
+        ["workspaceOrError"]["locationEntries"]
+        if e["locationOrLoadError"]["__typename"] == "RepositoryLocation"],
+        180, "the code location to load", proc)
+    assert locations == ["lotus"]
+    nodes = _gql(port, "{ assetNodes { assetKey { path } partitionKeys } }")
+    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes["assetNodes"]}
+    assert by_key["lessons"]["partitionKeys"] == DAYS  # the frozen set's days, no more
+    repo = {"repositoryLocationName": "lotus", "repositoryName": "__repository__"}
+
+    # re-run one day (the Launchpad's / Materialize's launchRun)
+    launched = _gql(port, LAUNCH_RUN, {"p": {
+        "selector": {**repo, "jobName": "lotus_daily"}, "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAYS[1]}]}}}
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = _wait(lambda: (s := _gql(port, RUN_STATUS, {"id": run_id})["runOrError"]["status"])
+                   in DONE and s, 600, "the re-run", proc)
+    assert status == "SUCCESS"
+
+    # a two-day backfill of the lotus_daily job (its Launchpad's "Launch backfill")
+    started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionNames": DAYS, "selector": {
+        "partitionSetName": "lotus_daily_partition_set", "repositorySelector": repo}}})
+    backfill = started["launchPartitionBackfill"]
+    assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+
+    def finished() -> dict | None:
+        b = _gql(port, BACKFILL, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
+        done = b["status"] in ("FAILED", "CANCELED") or (
+            b["status"] != "REQUESTED" and len(b["runs"]) == len(DAYS)
+            and all(r["status"] in DONE for r in b["runs"]))
+        return b if done else None
+
+    result = _wait(finished, 900, "the backfill", proc)
+    assert result["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), result
+    runs = result["runs"]
+    assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
+    days = {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    assert days == set(DAYS)
