@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
+from lotus_core.config.shared import shared_values
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
-from lotus_core.live.engine import load_night_context
-from lotus_core.live.parity import ATOL, RTOL, compare_windows, grid_cadence_ms, replay_windows
+from lotus_core.live.engine import night_loader
+from lotus_core.live.parity import ATOL, RTOL, compare_windows, replay_windows
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
@@ -35,6 +36,7 @@ from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
+from lotus_resources.settings import SettingsResource
 
 TRAINING_DAYS = 7
 WARN = dg.AssetCheckSeverity.WARN
@@ -314,6 +316,7 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                 "not block.", **CHECK_KW)
 def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed: FeedSource,
                 fabric: OpsDbResource, fabric_keys: FabricKeysResource,
+                settings: SettingsResource,
                 signal_events: pd.DataFrame) -> dg.AssetCheckResult:
     day = context.partition_key
     if is_object_store_url(lake.root):
@@ -322,14 +325,15 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
                        "filesystem lake (as the daemon does); this lake is an object store",
                        {})
     t0, c0 = time.perf_counter(), time.process_time()
-    night = load_night_context(Path(lake.root), day)
+    values = shared_values(settings.get())  # the nightly chain's own sizes and configs
+    scoring, load = night_loader(Path(lake.root), values)
+    night = load(day)
     with fabric.open() as store:
         priors = active_priors_for_date(store, day)
-    tape_ts = lake.get().read("microtape_frames", day, columns=["coin", "ts_ms"])
-    params = MicroTapeParams(cadence_ms=grid_cadence_ms(tape_ts))
+    params = MicroTapeParams(cadence_ms=values.cadence_ms)
     try:
         live = replay_windows(feed.recording(day), day, night, priors, params=params,
-                              feed_dir=Path(feed.feed_dir))
+                              feed_dir=Path(feed.feed_dir), scoring=scoring)
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

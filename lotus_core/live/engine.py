@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from lotus_core.audits.run import status_day
+from lotus_core.config.shared import SharedValues
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.extract import Chunk, extract_chunk
@@ -73,6 +74,20 @@ def _history(lake: Lake, asset: str, day: str, days: int) -> pd.DataFrame:
     wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
     frames = [lake.read(asset, d).assign(date=d) for d in wanted if lake.exists(asset, d)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def night_loader(lake_dir: Path, values: SharedValues
+                 ) -> tuple[ScoringConfig, Callable[[str], NightContext]]:
+    """The scoring config and a day -> NightContext loader sized by the shared settings
+    (`lotus_core.config.shared.shared_values`): what the nightly assets read, so the daemon's
+    score loop and the `live_parity` check score with the nightly chain's inputs."""
+    scoring = load_scoring(values.scoring_path)
+
+    def load(day: str) -> NightContext:
+        return load_night_context(lake_dir, day, scoring, history_days=values.history_days,
+                                  dsi_history_days=values.dsi_history_days)
+
+    return scoring, load
 
 
 def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None = None, *,

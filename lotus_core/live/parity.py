@@ -258,14 +258,3 @@ def _concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
         return events_frame([])
     return pd.concat(parts, ignore_index=True)
 
-
-def grid_cadence_ms(frames: pd.DataFrame, default: int = 1000) -> int:
-    """The MicroTape grid step of a day's frames (coin, ts_ms): the nightly run's
-    `cadence_ms`, read back from what it built."""
-    steps = []
-    for _, ts in frames.groupby("coin")["ts_ms"]:
-        d = np.diff(np.sort(ts.to_numpy(dtype=np.int64)))
-        d = d[d > 0]
-        if len(d):
-            steps.append(int(d.min()))
-    return min(steps) if steps else default

@@ -35,13 +35,12 @@ from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
 from lotus_core.learning.priors_store import read_active_priors
-from lotus_core.live.engine import LiveEngine, Step, load_night_context, replace_priors
+from lotus_core.live.engine import LiveEngine, Step, night_loader, replace_priors
 from lotus_core.live.frames import events_frame, rows_frame
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
-from lotus_core.signals.config import load_scoring
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub, batch_lines
 
@@ -126,13 +125,11 @@ class ScoreLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
-        scoring, night = load_scoring(self.night["scoring_config"]), self.night
+        scoring, load = night_loader(self.settings.lake_dir, shared_values(self.settings))
 
         def context(day: str) -> Any:  # the nightly inputs, sized by the settings
-            self.night_used = {"day": day, **night}
-            return load_night_context(self.settings.lake_dir, day, scoring,
-                                      history_days=night["history_days"],
-                                      dsi_history_days=night["dsi_history_days"])
+            self.night_used = {"day": day, **self.night}
+            return load(day)
 
         engine = LiveEngine(self.params, context, scoring=scoring,
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)

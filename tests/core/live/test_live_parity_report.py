@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lotus_core.live.parity import RTOL, compare_windows, grid_cadence_ms
+from lotus_core.live.parity import RTOL, compare_windows
 
 
 def _nightly() -> pd.DataFrame:
@@ -105,10 +105,3 @@ def test_the_fingerprint_is_compared_by_presence():
     none.loc[0, "data_fingerprint"] = ""
     rep = compare_windows(n, none)
     assert (rep.first.window_id, rep.first.column) == ("W1", "data_fingerprint")
-
-
-def test_grid_cadence_is_the_smallest_step_per_coin():
-    f = pd.DataFrame({"coin": ["A"] * 3 + ["B"] * 3,
-                      "ts_ms": [0, 500, 1_500, 10_000, 10_500, 11_000]})
-    assert grid_cadence_ms(f) == 500
-    assert grid_cadence_ms(f.iloc[:0]) == 1000
