@@ -105,6 +105,7 @@ def probe(path: Path, n: int) -> str:
     from functools import partial
 
     import lotus_assets.definitions  # noqa: F401 - the stack a step runs with
+    from lotus_core.feed import assemble as A
     from lotus_core.feed import parse as P
     from lotus_core.feed.shards import ShardMap, split_chunk
 
@@ -123,7 +124,7 @@ def probe(path: Path, n: int) -> str:
             P.release_free_heap()
     out.append(_rss(f"split in {n} groups"))
     for i in range(n):
-        feed = P._assemble(path, path.name[:10], "", parts[i], hashes,
+        feed = A._assemble(path, path.name[:10], "", parts[i], hashes,
                            owns=partial(shards.owns, i))
         parts[i] = []
         out.append(_rss(f"group {i} assembled ({len(feed.coins)} coins, "

@@ -14,8 +14,11 @@ Usage: python -m bench.trader [--hours 24] [--coins BTC,ETH,SOL] [--seed 1] [--e
    with the venue time set to the receive time, so both engines see each snapshot at
    the same instant. hftbacktest runs in its own venv (.lotus/bench-venv; it needs
    numpy < 2.3), made here on first use.
-4. Per order: market VWAP (must be identical), limit fill fraction and time to first
-   fill; throughput of both engines over the whole day with and without orders.
+4. Per order (bench.trader_levels): every market order that walked several levels is
+   compared level by level with the levels hftbacktest's exchange filled (checked against
+   its response), each difference put down to a named rule; limit orders by filled
+   fraction and last-fill time; throughput of both engines with and without orders.
+   bench/trader_busy.py runs the same comparison on busy books.
 """
 
 from __future__ import annotations
@@ -96,20 +99,21 @@ def orders_of(outputs: list) -> dict[str, dict]:
         d = o.data
         if o.kind == "order":
             cur = orders.setdefault(d["order_id"], {"fills": []})
-            cur.update({k: d[k] for k in ("coin", "side", "qty", "kind", "created_ms",
-                                          "arrive_ms", "expire_ms", "limit_px", "status")})
+            cur.update({k: d.get(k) for k in ("coin", "side", "qty", "kind", "created_ms",
+                                              "arrive_ms", "expire_ms", "limit_px", "status",
+                                              "reason", "purpose")})
         elif o.kind == "fill":
             orders[d["order_id"]]["fills"].append(d)
     return orders
 
 
 def write_hft_inputs(path: Path, coins: list[str], orders: dict[str, dict], cfg: Any,
-                     step_ms: int) -> dict:
+                     step_ms: int, work: Path = WORK) -> dict:
     """Per coin: the gzip feed with venue times set to receive times, and the orders."""
-    WORK.mkdir(parents=True, exist_ok=True)
-    stamp = WORK / "feed.source"
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = work / "feed.source"
     fresh = stamp.exists() and stamp.read_text() == f"{path.resolve()}:{path.stat().st_mtime}"
-    files = {} if fresh else {c: gzip.open(WORK / f"{c}.gz", "wb", compresslevel=1)  # noqa: SIM115
+    files = {} if fresh else {c: gzip.open(work / f"{c}.gz", "wb", compresslevel=1)  # noqa: SIM115
              for c in coins}
     with gzip.open(path, "rb") as src:
         for line in src if files else ():
@@ -137,57 +141,33 @@ def write_hft_inputs(path: Path, coins: list[str], orders: dict[str, dict], cfg:
         rows = [[o["created_ms"] * 1e6, o["side"], o["qty"], 0 if o["kind"] == "market" else 1,
                  o["limit_px"] or 0.0, (o["expire_ms"] or 0) * 1e6]
                 for o in orders.values() if o["coin"] == c]
-        np.save(WORK / f"{c}_orders.npy", np.array(rows, dtype=np.float64).reshape(-1, 6))
-        spec["coins"][c] = {"feed": str((WORK / f"{c}.gz").resolve()),
-                            "orders": str((WORK / f"{c}_orders.npy").resolve()),
+        np.save(work / f"{c}_orders.npy", np.array(rows, dtype=np.float64).reshape(-1, 6))
+        spec["coins"][c] = {"feed": str((work / f"{c}.gz").resolve()),
+                            "orders": str((work / f"{c}_orders.npy").resolve()),
                             "tick": venue.tick(c), "lot": venue.lot(c),
                             "maker_fee": venue.maker_fee, "taker_fee": venue.taker_fee,
                             "latency_ns": LATENCY_MS * 1_000_000,
                             "queue_power": cfg.queue.power}
-    (WORK / "spec.json").write_text(json.dumps(spec))
+    (work / "spec.json").write_text(json.dumps(spec))
     return spec
 
 
-def compare(orders: dict[str, dict], hft: dict, coins: list[str]) -> dict:
-    mk = {"n": 0, "identical": 0, "max_abs_bps": 0.0, "filled_lotus": 0, "filled_hft": 0,
-          "same_qty": 0, "hft_short": 0, "lotus_short": 0, "vwap_unknown": 0}
-    lim: dict[str, Any] = {"n": 0, "lotus_fill_frac": [], "hft_fill_frac": [], "both": 0,
-                           "lotus_only": 0, "hft_only": 0, "neither": 0,
-                           "dt_first_fill_s": []}
+FRAC_MARGIN, TIME_MARGIN_S = 0.10, 1.0  # limit orders: "differs" beyond these
+
+
+def compare(orders: dict[str, dict], hft: dict, coins: list[str], day: Any, cfg: Any) -> dict:
+    """Market orders level by level, limit orders by filled fraction and last-fill time
+    (bench.trader_levels), every order of every coin."""
+    from bench.trader_levels import compare_limit, compare_market, new_limit, new_market
+
+    venue = cfg.venue("hyperliquid")
+    mk, lim = new_market(), new_limit()
     for c in coins:
         mine = [o for o in orders.values() if o["coin"] == c]
-        theirs = hft["coins"][c]["orders"]
-        for o, h in zip(mine, theirs, strict=True):
-            q = sum(f["qty"] for f in o["fills"])
-            hq = h[0] if h[0] == h[0] else 0.0
-            if o["kind"] == "market":
-                mk["n"] += 1
-                mk["filled_lotus"] += q > 0
-                mk["filled_hft"] += hq > 0
-                same = abs(q - hq) <= 1e-9 * max(q, 1.0)
-                mk["same_qty"] += same
-                mk["hft_short"] += hq < q - 1e-9
-                mk["lotus_short"] += q < hq - 1e-9
-                if q > 0 and hq > 0 and same and h[1] != h[1]:
-                    mk["vwap_unknown"] += 1  # several levels: hftbacktest's VWAP not visible
-                elif q > 0 and hq > 0 and same:
-                    v = sum(f["px"] * f["qty"] for f in o["fills"]) / q
-                    hv = h[1] / hq
-                    bps = abs(v - hv) / v * 1e4
-                    mk["max_abs_bps"] = max(mk["max_abs_bps"], bps)
-                    mk["identical"] += bps < 1e-6
-            else:
-                lim["n"] += 1
-                lim["hft_over"] = lim.get("hft_over", 0) + (hq > o["qty"] * 1.5)
-                fl, fh = q / o["qty"], min(hq, o["qty"]) / o["qty"]
-                lim["lotus_fill_frac"].append(fl)
-                lim["hft_fill_frac"].append(fh)
-                key = ("both" if fl > 0 and fh > 0 else "lotus_only" if fl > 0
-                       else "hft_only" if fh > 0 else "neither")
-                lim[key] += 1
-                if fl > 0 and fh > 0:
-                    first = min(f["ts_ms"] for f in o["fills"])
-                    lim["dt_first_fill_s"].append((first - h[3] / 1e6) / 1000)
+        res = hft["coins"][c]
+        compare_market(mine, res["orders"], res["levels"], day, c, venue.tick(c), venue.lot(c),
+                       LATENCY_MS, mk)
+        compare_limit(mine, res["orders"], day, venue.tick(c), lim, FRAC_MARGIN, TIME_MARGIN_S)
     return {"market": mk, "limit": lim}
 
 
@@ -226,7 +206,7 @@ def main() -> None:
     subprocess.run([str(py), str(Path(__file__).with_name("trader_hft.py")), str(WORK)],
                    check=True)
     hft = json.loads((WORK / "hft_result.json").read_text())
-    cmp_ = compare(orders, hft, coins)
+    cmp_ = compare(orders, hft, coins, day, comp_cfg)
     recorded = n_book + n_trade
     fig = {
         "parse_s": parse_s, "books": n_book, "trades": n_trade, "ctx": len(day.ctx),
@@ -243,14 +223,13 @@ def main() -> None:
         "portfolio": night["engine"].portfolio_state(),
     }
     lim = cmp_["limit"]
-    fl, fh = np.array(lim["lotus_fill_frac"]), np.array(lim["hft_fill_frac"])
-    dts = np.array(lim["dt_first_fill_s"])
+    fl, fh = np.array(lim["frac_lotus"]), np.array(lim["frac_hft"])
+    dts = np.array(lim["dt_last_fill_s"])
     summary = {k: v for k, v in fig.items() if k not in ("compare", "portfolio")}
-    summary.update({"market": cmp_["market"],
-                    "limit": {k: v for k, v in lim.items() if not isinstance(v, list)},
+    summary.update({"market": cmp_["market"], "limit_by_cause": lim["by_cause"],
                     "limit_mean_frac": [float(fl.mean()) if len(fl) else None,
                                         float(fh.mean()) if len(fh) else None],
-                    "dt_first_fill_s_p50": float(np.median(dts)) if len(dts) else None})
+                    "dt_last_fill_s_p50": float(np.median(dts)) if len(dts) else None})
     print(json.dumps(summary, indent=1, default=str))
     if args.no_write:
         return
@@ -277,6 +256,8 @@ def render(f: dict, args: Any, coins: list[str], fl: np.ndarray, fh: np.ndarray,
     mk, lim = f["compare"]["market"], f["compare"]["limit"]
     ratio_orders = f["lotus_eps_orders"] / f["hft_eps_orders"]
     ratio_idle = f["lotus_eps_idle"] / f["hft_eps_idle"]
+    from bench.trader_levels import limit_table, market_table
+
     med = f"{np.median(dts):+.2f} s" if len(dts) else "—"
     prep = (f"{f['rewrite_s']:.1f} s rewrite + {f['hft_convert_s']:.1f} s `hyperliquid.convert`"
             if f["hft_convert_s"] > 0 else "cached from an earlier run of the bench")
@@ -305,54 +286,30 @@ resting orders or open positions.
 
 Same orders, same data (market {mk['n']}, limit {lim['n']}; order latency {LATENCY_MS} ms both ways;
 hftbacktest's partial-fill exchange and `power_prob_queue_model(3)`; Lotus's queue in
-`mode: expected`, the same formula):
+`mode: expected`, the same formula). Every order is handed to hftbacktest at its own send
+time (orders overlap as in Lotus; a limit order's cancel is sent one latency before Lotus's
+expiry so that it reaches the exchange then). hftbacktest's per-level fills: 2.4.4 keeps no
+fill records a harness can read (its local state applies FILLED responses only, and a market
+order is answered once, with its last level), so `bench/trader_hft.py` walks hftbacktest's
+own depth at the instant its exchange matched the order with the exchange's own loop and
+checks every walk against the order's response (docs/trader.md, "Fill comparison").
 
-| check | result |
-| --- | --- |
-| market orders filled for the same quantity | {mk['same_qty']} of {mk['n']} (hftbacktest short: {mk['hft_short']}, Lotus short: {mk['lotus_short']}) |
-| of those, identical VWAP | {mk['identical']} of {mk['same_qty'] - mk.get('vwap_unknown', 0)} whose hftbacktest VWAP is visible (largest difference {mk['max_abs_bps']:.2g} bps; {mk.get('vwap_unknown', 0)} filled over several levels, VWAP not visible locally) |
-| limit orders filled (any part): both / Lotus only / hftbacktest only / neither | {lim['both']} / {lim['lotus_only']} / {lim['hft_only']} / {lim['neither']} |
-| limit orders where hftbacktest's position moved by about twice the order | {lim.get('hft_over', 0)} of {lim['n']} (counted as fully filled) |
-| mean filled fraction of limit orders | Lotus {fl.mean() if len(fl) else float('nan'):.3f}, hftbacktest {fh.mean() if len(fh) else float('nan'):.3f} |
-| first fill, Lotus minus hftbacktest (median, both filled) | {med} (hftbacktest polled every {args.step_ms} ms) |
+{market_table(mk)}
 
-Why limit fills differ (see docs/trader.md, "Queue model"): (1) hftbacktest applies a
-snapshot as a stream of per-level diffs and moves the queue on each; Lotus compares the
-whole snapshot at the order's price with the previous one — the same total decrease, one
-step instead of several, so the expected-share formula is applied to different chunks;
-(2) hftbacktest fills a resting order when the best opposite price reaches it
-(`on_best_ask_update`); Lotus fills it when a snapshot shows the opposite side at or
-through the order's price — the same rule, but hftbacktest sees the intermediate diff
-states of one snapshot; (3) a trade-through in hftbacktest fills the whole order at its
-price, as in Lotus; (4) first-fill times in hftbacktest are only known to the polling step.
-Market orders walk the same snapshot level by level in both. Where the VWAPs differ,
-hftbacktest's depth still holds levels the latest snapshot no longer shows: e.g. (a 1-hour run of the same bench) a BTC buy
-arriving at 00:49:00.199 (last snapshot 00:49:00.100, a 5-level fast frame, best ask
-116,501) filled in hftbacktest at 116,499, an ask only an earlier frame had; a SOL sell
-filled at 172.24 above the snapshot's best bid 172.23. `hyperliquid.convert` turns each
-full snapshot into per-level diffs (`DiffOrderBookSnapshot`), and with the venue's fast
-5-level and slow 20-level frames interleaved some stale levels at better prices survive;
-Lotus takes each snapshot as the whole book. Where they agree on the book, the prices are
-identical to the last digit. hftbacktest's market order also stops 100 ticks past the best
-price (`partialfillexchange.rs`, "todo: set the proper upper bound") and expires the rest,
-which is where it comes up short (100 ticks is 8.5 bps on BTC); Lotus stops at its
-slippage cap (1000 bps in this run). hftbacktest's position moving by twice the order on
-filled limit orders (earlier runs) was our harness, not hftbacktest's fill model: it cancelled every limit
-order after polling, filled or not. hftbacktest 2.4.4's exchange no longer holds a filled
-order, rejects the cancel and sends the request back, still carrying the local copy's status
-FILLED and its exec_qty; `LocalProcessor::process_recv_order_`
-(hftbacktest/src/backtest/proc/local.rs) applies any response whose status is FILLED to the
-local state before it looks at the rejection, so position, balance, fee and trading_volume
-took the fill twice (the exchange's own state took it once). bench/trader_hft.py no longer
-cancels a filled order. The same code has two more consequences for a harness that reads the
-local state: a PARTIALLY_FILLED response is never applied (a limit order partly filled, then
-cancelled, shows nothing), and a market order that walks several levels is filled level by
-level inside the exchange and answered once, so the local position moves by its last level
-only (earlier runs counted such orders as "hftbacktest short"). The harness therefore reads
-each order's filled quantity from the order (qty − leaves_qty), and its value from the state
-only when the state took the whole fill; a market order over several levels has no visible
-hftbacktest VWAP and is counted apart. The comparison caps hftbacktest's filled quantity at
-the order's."""
+Limit orders (filled fraction and time of the last fill; hftbacktest's from the order's
+exchange timestamp):
+
+{limit_table(lim, FRAC_MARGIN, TIME_MARGIN_S)}
+
+Mean filled fraction: Lotus {fl.mean() if len(fl) else float('nan'):.3f}, hftbacktest
+{fh.mean() if len(fh) else float('nan'):.3f}; last fill, Lotus minus hftbacktest (median, both
+filled): {med}. Why limit fills differ (docs/trader.md, "Queue model"): hftbacktest applies a
+snapshot as per-level diff rows and moves the queue on each, Lotus compares the whole
+snapshot at the order's price with the previous one (the same total decrease in one step, so
+the expected-share formula is applied to different chunks); hftbacktest fills a resting order
+when the best opposite price reaches it in any intermediate diff state of a snapshot, Lotus
+only when the snapshot shows it; stale deeper levels (above) also move hftbacktest's best
+prices. A trade through the price fills the whole order at its price in both."""
 
 
 if __name__ == "__main__":

@@ -5,17 +5,20 @@ come from the `settings` resource (the code location's one Settings), never from
 
 - dm_calibration (day D): score → (μ, σ, hit probability) per detector and horizon, fitted
   on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only.
-- dm_decisions (day D): the DM and the paper Trader replayed together over D
+- dm_decisions and paper_trades (day D), one multi-asset, one replay
   (`lotus_core.dm.joint.joint_day`): D's recording, MicroTape and published signals in one
   time-ordered stream; each decision starts from the positions, equity and drawdown the
   Trader holds after its fills, and its tickets go to the Trader as they would live. The
-  Trader starts from `paper_trades`(D-1)'s final state, read from the lake (not an asset
-  input: paper_trades depends on dm_decisions, an input would make a cycle). One row per
-  ticket (dm-decision-1.0); `paper_trades`(D) replays them to the same fills. Without a
-  recording for D, the DM alone (its own targets filled at mid), said in the metadata.
+  Trader runs once a night, inside that replay, and `paper_trades` is its table. It starts
+  from `paper_trades`(D-1)'s final state: a declared input of the asset's own previous day
+  (a self-dependency, visible in lineage; two assets reading each other would be a cycle).
+  The stored tickets replayed alone give the same fills (tests/core/dm/test_dm_joint.py).
+  Without a recording for D, the DM alone (its own targets filled at mid), said in the
+  metadata, and no paper_trades partition.
 """
 
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import dm_story
+from lotus_assets.metadata import dm_story, paper_story
 from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
 from lotus_core.dm.alpha import from_signal_events
 from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
@@ -34,7 +37,7 @@ from lotus_core.dm.replay import decisions_frame, replay
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.time import previous_day
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.nightly import carried_state
+from lotus_core.trader.nightly import carried_state, day_metadata, paper_table
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -100,26 +103,41 @@ def _empty_eval() -> pd.DataFrame:
                          "status": pd.Series([], dtype="str")})
 
 
-@dg.asset(
+@dg.multi_asset(
     partitions_def=daily_partitions,
-    io_manager_key="lake_io",
-    group_name="dm",
-    kinds={"parquet", "pandas"},
+    outs={
+        "dm_decisions": dg.AssetOut(
+            io_manager_key="lake_io", group_name="dm", kinds={"parquet", "pandas"},
+            is_required=False,
+            description="The Decision-Maker's tickets of the day, decided with the paper "
+            "Trader in one replay (recorded books, trades and contexts, MicroTape, published "
+            "signals in one time-ordered stream): each decision starts from the positions, "
+            "equity and drawdown the Trader holds after its fills. One dm-decision-1.0 ticket "
+            "per row (decision_id, ts_ms, coin, ticket_json, ..., seq)."),
+        "paper_trades": dg.AssetOut(
+            io_manager_key="lake_io", group_name="trader", kinds={"parquet", "pandas"},
+            is_required=False,
+            description="The paper Trader's day from the same replay: every ticket executed "
+            "against the recorded L2 books (latency, book walk, queue position, TWAP, "
+            "barriers, funding) by the daemon's engine; one row per fill, order, position "
+            "change and report, and a final state row the next day starts from (its input "
+            "`previous_paper`: this asset's own previous day)."),
+    },
     ins={"signal_events": dg.AssetIn("signal_events"),
          "microtape_frames": dg.AssetIn("microtape_frames"),
-         "dm_calibration": dg.AssetIn("dm_calibration")},
+         "dm_calibration": dg.AssetIn("dm_calibration"),
+         "previous_paper": lake_window_in("paper_trades", -1, -1)},
     deps=[dg.AssetKey("raw_feed")],
-    description="The Decision-Maker and the paper Trader replayed together over the day "
-    "(recorded books, trades and contexts, MicroTape, published signals in one time-ordered "
-    "stream): each decision starts from the positions, equity and drawdown the Trader holds "
-    "after its fills (carried from the previous day's paper_trades), and its tickets go to "
-    "the Trader as live. One dm-decision-1.0 ticket per row (decision_id, ts_ms, coin, "
-    "ticket_json, ..., seq); paper_trades replays them to the same fills.",
+    can_subset=True,
 )
-def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-                 fabric: OpsDbResource, settings: SettingsResource,
-                 signal_events: pd.DataFrame, microtape_frames: pd.DataFrame,
-                 dm_calibration: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def dm_decisions_and_paper_trades(
+        context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
+        fabric: OpsDbResource, settings: SettingsResource, signal_events: pd.DataFrame,
+        microtape_frames: pd.DataFrame, dm_calibration: pd.DataFrame,
+        previous_paper: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame]]:
+    """One replay, two tables: the DM decides on what the Trader holds, the Trader fills
+    the tickets; both come from the same run, so the Trader runs once a night, and the
+    previous day's paper_trades (the state both start from) is a declared input."""
     lotus = settings.get()
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
@@ -132,18 +150,18 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
     except MissingRecordingError:
         recorded = False
     coupled: dict[str, Any] = {}
+    paper: tuple[pd.DataFrame, TraderEngine, dict[str, Any]] | None = None
     if recorded:  # the Trader's positions: the joint replay
         store = lake.get()
         prev = previous_day(day)
-        if store.exists("dm_decisions", prev) and not store.exists("paper_trades", prev):
+        if store.exists("dm_decisions", prev) and previous_paper.empty:
             raise dg.Failure(description=(
                 f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
                 f"paper_trades {prev} is missing while dm_decisions {prev} exists: materialize "
-                f"paper_trades {prev} first (days run in order)"), metadata={"day": day})
-        snap = carried_state(store.read("paper_trades", prev)
-                             if store.exists("paper_trades", prev) else None)
+                f"{prev} first (days run in order)"), metadata={"day": day})
+        snap = carried_state(previous_paper.drop(columns=["date"], errors="ignore"))
         tcfg = lotus.trader
-        with fabric.open() as fab:  # the tr priors paper_trades will use for this day
+        with fabric.open() as fab:  # compiled the night before: a replay is stable
             priors = tr_priors_for(fab, day)
         trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
                   else TraderEngine(tcfg, priors=priors))
@@ -155,20 +173,38 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
                    "trader_fills": fills,
                    "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
                    **summary(joint)}
+        paper = (paper_table(joint.outputs, trader), trader,
+                 {"carried_over": snap is not None, "tr_priors_ver": priors.version})
     else:
         result = replay(engine, microtape_frames, alphas)
         decisions, gross, net = result.decisions, result.gross, result.net
         coupled = {"position_source": f"DM targets filled at mid (no recording for {day})"}
+    selected = context.op_execution_context.selected_output_names
+    # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies, and
+    # dm_decisions(D) reads paper_trades(D-1)
+    if "paper_trades" in selected:
+        if paper is None:
+            context.log.warning("%s: no recording, so no paper Trader day (paper_trades not "
+                                "materialised)", day)
+        else:
+            yield _paper_output(context, lake, day, decisions, *paper)
+    if "dm_decisions" in selected:
+        yield _decisions_output(decisions, gross, net, cfg, coupled, day, len(alphas))
+
+
+def _decisions_output(decisions: list[Any], gross: list[float], net: list[float], cfg: Any,
+                      coupled: dict[str, Any], day: str, alphas: int
+                      ) -> dg.Output[pd.DataFrame]:
     table = decisions_frame(decisions)
     binding: dict[str, int] = {}
     for d in decisions:
         for b in d.binding:
             binding[b] = binding.get(b, 0) + 1
     solve = np.array([d.solve_ms for d in decisions])  # wall clock: metadata only
-    return dg.Output(table, metadata={
+    return dg.Output(table, output_name="dm_decisions", metadata={
         "portfolio_id": cfg.portfolio_id,
         "gross_budget": cfg.allocator.gross_max,
-        "alphas": len(alphas),
+        "alphas": alphas,
         "decisions": len(table),
         "trades": int((table["action"] == "trade").sum()),
         "holds": int((table["action"] == "hold").sum()),
@@ -187,4 +223,17 @@ def dm_decisions(context: dg.AssetExecutionContext, feed: FeedSource, lake: Lake
     })
 
 
-DM_ASSETS = [dm_calibration, dm_decisions]
+def _paper_output(context: dg.AssetExecutionContext, lake: LakeResource, day: str,
+                  decisions: list[Any], table: pd.DataFrame, trader: TraderEngine,
+                  extra: dict[str, Any]) -> dg.Output[pd.DataFrame]:
+    meta = day_metadata(table, trader)
+    context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),
+                     meta["fills"], meta["equity"])
+    return dg.Output(table, output_name="paper_trades", metadata={
+        "decisions": len(decisions), **extra,
+        "statuses": meta["statuses"], "positions": meta["positions"],
+        **paper_story(table, meta, lake.get(), day),
+    })
+
+
+DM_ASSETS = [dm_calibration, dm_decisions_and_paper_trades]

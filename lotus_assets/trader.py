@@ -1,8 +1,8 @@
-"""The paper Trader's nightly assets: `paper_trades` (the day's dm_decisions replayed
-against the recorded books by the live engine, positions carried across midnight, with the
-tr priors compiled the night before), `executor_scores` (fill rate, slippage, adherence per
-strategy, venue and coin), `exec_lessons` (execution lessons over the training window) and
-`tr_priors` (tr braids compiled into a new, capped tr priors version in the fabric).
+"""The paper Trader's nightly assets downstream of `paper_trades` (which the DM's joint
+replay makes, lotus_assets/dm.py: the Trader runs once a night): `executor_scores` (fill
+rate, slippage, adherence per strategy, venue and coin), `exec_lessons` (execution lessons
+over the training window) and `tr_priors` (tr braids compiled into a new, capped tr priors
+version in the fabric).
 
 Thin: read the inputs from the lake and the feed, call `lotus_core.trader.nightly`. The
 `trader:` settings come from the `settings` resource (the code location's one Settings).
@@ -13,10 +13,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.metadata import paper_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.learning.priors_store import nightly_source, read_priors_for_date, write_rows
-from lotus_core.time import previous_day
 from lotus_core.trader.learning import (
     ExecQuantizer,
     compile_tr,
@@ -26,56 +24,9 @@ from lotus_core.trader.learning import (
     tr_braids,
 )
 from lotus_core.trader.learning import exec_lessons as learn_exec_lessons
-from lotus_core.trader.nightly import day_metadata, paper_day, reports
 from lotus_core.trader.nightly import executor_scores as score_executors
-from lotus_core.trader.priors import tr_priors as tr_priors_for
-from lotus_core.trader.replay import decisions_from_table
-from lotus_resources.feed import FeedSource
-from lotus_resources.lake import LakeResource
+from lotus_core.trader.nightly import reports
 from lotus_resources.opsdb import OpsDbResource
-from lotus_resources.settings import SettingsResource
-
-DECISIONS = "dm_decisions"
-
-
-@dg.asset(
-    partitions_def=daily_partitions,
-    io_manager_key="lake_io",
-    group_name="trader",
-    kinds={"parquet", "pandas"},
-    deps=[dg.AssetKey("raw_feed"), dg.AssetKey(DECISIONS)],
-    description="The paper Trader replayed over the day: every decision ticket of dm_decisions "
-    "executed against the recorded L2 books (latency, book walk, queue position, TWAP, "
-    "barriers, funding) by the same engine as the daemon; one row per fill, order, position "
-    "change and report, and a final state row the next day starts from (and dm_decisions' "
-    "joint replay of the next day too). Same replay loop as the joint DM+Trader run inside "
-    "dm_decisions: the same fills.",
-)
-def paper_trades(context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-                 fabric: OpsDbResource, settings: SettingsResource) -> dg.Output[pd.DataFrame]:
-    day = context.partition_key
-    store = lake.get()
-    decisions = (decisions_from_table(store.read(DECISIONS, day))
-                 if store.exists(DECISIONS, day) else [])
-    prev_day = previous_day(day)
-    previous = store.read("paper_trades", prev_day) if store.exists("paper_trades", prev_day) \
-        else None
-    triggers = any(d.ticket.get("dm_trigger") for d in decisions)
-    rows = (store.read("microtape_frames", day)
-            if triggers and store.exists("microtape_frames", day) else None)
-    tcfg = settings.get().trader
-    with fabric.open() as fab:
-        priors = tr_priors_for(fab, day)  # compiled the night before: a replay is stable
-    table, engine = paper_day(tcfg, feed.replay_day(day), decisions, previous, rows, priors)
-    meta = day_metadata(table, engine)
-    context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),
-                     meta["fills"], meta["equity"])
-    return dg.Output(table, metadata={
-        "decisions": len(decisions), "carried_over": previous is not None,
-        "tr_priors_ver": priors.version,
-        "statuses": meta["statuses"], "positions": meta["positions"],
-        **paper_story(table, meta, store, day),
-    })
 
 
 @dg.asset(
@@ -165,4 +116,4 @@ def tr_priors(context: dg.AssetExecutionContext, fabric: OpsDbResource,
         "chosen": len(compiled.chosen), "dropped": dict(sorted(compiled.dropped.items()))})
 
 
-TRADER_ASSETS = [paper_trades, executor_scores, exec_lessons, tr_priors]
+TRADER_ASSETS = [executor_scores, exec_lessons, tr_priors]

@@ -67,3 +67,11 @@ def wait_for(pred, timeout: float = 30.0, what: str = "condition") -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def asset_metadata(result, key: str) -> dict:  # noqa: ANN001
+    """The metadata values of `key`'s materialisation in a run's result, found by asset key
+    (a multi-asset's node is named after the op, not after each asset it makes)."""
+    (event,) = [e for e in result.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == key]
+    return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}

@@ -5,8 +5,9 @@
     detector_status(audit, detector_ids)            audit/card status with defaults
     publish(det_sigma, nudge_sum, vetoed, tau, epsilon, u) -> Publication
     curator_kpis(events, outcomes, verdicts, status, tau, seconds)
-    stream.CouncilStream(day, specs, cfg, status, fp, history_days).push(windows)
-                                                    the same per MicroTape row (live)
+    events.CouncilStream(day, specs, cfg, status, fp, history_days).push(windows)
+                                                    the same per MicroTape row (live):
+                                                    council.CouncilStep's rules, rows laid out
 
 docs/curators.md has each mandate, nudge and veto. No dagster here.
 """

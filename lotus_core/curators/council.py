@@ -3,25 +3,55 @@ soft nudges bounded by each curator's kappa, every verdict logged (docs/curators
 
     log curated_sigma = log det_sigma + sum_j c_j,   c_j in [-kappa_j, +kappa_j]
 
-`run_council` works on whole arrays of windows: each curator is one vectorised function
-returning a `Verdict`; nothing here can raise a score by fiat beyond its kappa.
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. Each vectorised mandate (run_council) has its one-window form
+`<mandate>_one` directly under it, on the same config fields and named rules; `CouncilStep`
+runs those per MicroTape row in MANDATES order (np.sum's) with numpy's scalar exp/log/tanh,
+so its floats are the batch's bit for bit. Equality test, the live `CouncilStream`
+(curators/events.py) vs score_day on whole days: tests/core/curators/test_curators.py.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lotus_core.curators.config import CURATORS, CouncilConfig
+from lotus_core.curators.config import (
+    CURATORS,
+    AdversarialCurator,
+    ComplianceCurator,
+    CouncilConfig,
+    DataCurator,
+    DiversityCurator,
+    ExplainabilityCurator,
+    MutationCurator,
+    RegimeCurator,
+)
+from lotus_core.curators.publish import clip01_one
+from lotus_core.signals import ids
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.spec import DetectorSpec
 
 LOG_COLUMNS = ("window_id", "curator", "kind", "value", "reason")
-STATUS_COLUMNS = ("leakage_ok", "adversarial_ok", "fragility", "card_ok")
+_NAN = float("nan")
+
+
+class Status(NamedTuple):
+    """A detector's audit and card status; the defaults are an unaudited detector's."""
+
+    leakage_ok: bool = True
+    adversarial_ok: bool = True
+    fragility: float = 0.0
+    card_ok: bool = True
+
+
+STATUS_COLUMNS = Status._fields
+_ALL_OK = Status()
 
 
 @dataclass(frozen=True)
@@ -45,13 +75,13 @@ class CouncilResult:
 
 def detector_status(status: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None,
                     detector_ids: Sequence[str]) -> pd.DataFrame:
-    """Audit and card status per detector (index detector_id), defaults filled in:
+    """Audit and card status per detector (index detector_id), `Status`'s defaults filled in:
     leakage_ok and adversarial_ok True, fragility 0, card_ok True.
 
     Accepts a dict detector_id -> {leakage_ok, adversarial_ok, fragility?, card_ok?} or a
     DataFrame with a detector_id column (or index) and those columns."""
-    out = pd.DataFrame({"leakage_ok": True, "adversarial_ok": True, "fragility": 0.0,
-                        "card_ok": True}, index=pd.Index(list(detector_ids), name="detector_id"))
+    out = pd.DataFrame(_ALL_OK._asdict(),
+                       index=pd.Index(list(detector_ids), name="detector_id"))
     if status is None:
         return out
     if isinstance(status, pd.DataFrame):
@@ -76,13 +106,43 @@ def detector_status(status: Mapping[str, Mapping[str, Any]] | pd.DataFrame | Non
     return out
 
 
+def clip_nudge(nudge: np.ndarray, kappa: float) -> np.ndarray:
+    """A curator's nudges within its kappa; NaN is no nudge."""
+    return np.clip(np.nan_to_num(nudge), -kappa, kappa)
+
+
+def clip_nudge_one(x: float, kappa: float) -> float:
+    """`clip_nudge` on one value (inf clips to kappa, as nan_to_num's max float does)."""
+    return 0.0 if x != x else min(max(x, -kappa), kappa)
+
+
+def veto_code(curator: str, reason: Any, end: str = '"') -> Any:
+    """A veto's JSON string in `vetoes`, '"curator:reason"'; reason a str or a str array."""
+    return '"' + curator + ":" + reason + end
+
+
+class _Codes(dict[str, str]):
+    """One curator's veto_code per reason, each made once (the step's form)."""
+
+    def __init__(self, curator: str) -> None:
+        super().__init__()
+        self.curator = curator
+
+    def __missing__(self, reason: str) -> str:
+        text = self[reason] = veto_code(self.curator, reason)
+        return text
+
+
+_NO_VERDICT = (0.0, "")  # a window's (nudge, veto reason) when the curator has neither
+
+
 def _verdict(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (np.zeros(n), np.full(n, "", dtype=object), np.zeros(n, dtype=bool),
             np.full(n, "", dtype=object))
 
 
 def _first_veto(n: int, rules: Sequence[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Veto flags and the first matching reason, in rule order."""
+    """Veto flags and the first matching reason, in rule order (the `_one` forms: if/elif)."""
     veto = np.zeros(n, dtype=bool)
     reason = np.full(n, "", dtype=object)
     for code, mask in rules:
@@ -116,12 +176,40 @@ def data_curator(c: Context) -> Verdict:
     return Verdict(nudge, nreason.astype(object), veto, vreason)
 
 
+def data_curator_one(cfg: DataCurator, w: Mapping[str, Any], fp: str | None
+                     ) -> tuple[float, str]:
+    """`data_curator` on one window: (nudge, veto reason or "")."""
+    missing = 0
+    for col in cfg.context_columns:
+        v = w[col]
+        if v is None or v != v:  # isna
+            missing += 1
+    nudge = -cfg.kappa * (missing / len(cfg.context_columns))
+    if not fp:
+        return nudge, "no_fingerprint"
+    if w["stale_ms"] > cfg.max_stale_ms:
+        return nudge, "stale_quote"
+    if w["spread_rel"] > cfg.max_spread_rel:
+        return nudge, "wide_spread"
+    return nudge, ""
+
+
 def leakage_curator(c: Context) -> Verdict:
     """Veto every window of a detector whose leakage audit failed."""
     nudge, nreason, _, _ = _verdict(len(c.w))
     veto, reason = _first_veto(len(c.w), [("audit_leakage_failed",
                                            ~c.status["leakage_ok"].to_numpy())])
     return Verdict(nudge, nreason, veto, reason)
+
+
+def leakage_curator_one(st: Status) -> tuple[float, str]:
+    """`leakage_curator` on one window of a detector with status `st`."""
+    return _NO_VERDICT if st.leakage_ok else (0.0, "audit_leakage_failed")
+
+
+def recent_window_ms(cfg: DiversityCurator) -> int:
+    """The diversity curator's window: a window counts the coin's windows in (t - this, t]."""
+    return cfg.window_s * 1000
 
 
 def _recent_counts(w: pd.DataFrame, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,17 +234,68 @@ def _recent_counts(w: pd.DataFrame, window_ms: int) -> tuple[np.ndarray, np.ndar
     return mine_n, all_n
 
 
+class _Recent:
+    """One coin's windows in (t - window_ms, t] with counts per detector: the step's state
+    behind `_recent_counts` (which searchsorts the day's sorted times)."""
+
+    __slots__ = ("by_det", "last_ts", "q")
+
+    def __init__(self) -> None:
+        self.q: deque[tuple[int, str]] = deque()
+        self.by_det: dict[str, int] = {}
+        self.last_ts: int | None = None
+
+    def add(self, ts: int, detectors: Sequence[str], window_ms: int) -> None:
+        """All of the row's windows count (side="right"); those at or before t - window
+        leave (the left searchsorted, side="right")."""
+        q, by_det = self.q, self.by_det
+        for det in detectors:
+            q.append((ts, det))
+            by_det[det] = by_det.get(det, 0) + 1
+        cut = ts - window_ms
+        while q[0][0] <= cut:
+            by_det[q.popleft()[1]] -= 1
+
+
+def cohort_size(specs: Mapping[str, DetectorSpec] | Sequence[DetectorSpec]) -> int:
+    """The cohort a detector's share of its coin's recent windows is compared with."""
+    return max(1, len(specs))
+
+
+def crowding(mine: Any, total: Any, cohort: int, kappa: float,
+             maximum: Callable[[Any, Any], Any] = np.maximum) -> Any:
+    """The diversity nudge from the recent-window counts: over-represented detectors are
+    pushed down, under-represented ones up. On arrays (batch), or on two ints with
+    maximum=max (the step: numpy's maximum costs microseconds on scalars; same floats)."""
+    share = mine / maximum(total, 1)
+    return -kappa * np.tanh(np.log(maximum(share * cohort, 1e-9)))
+
+
 def diversity_curator(c: Context) -> Verdict:
     """Veto when a live cohort member is a near-duplicate; nudge for under-/over-represented."""
     cfg, w, n = c.cfg.curators.diversity, c.w, len(c.w)
     veto, vreason = _first_veto(n, [
         ("cohort_corr_cap", w["sq_orthogonality"].to_numpy() < 1.0 - cfg.corr_cap)])
-    mine, total = _recent_counts(w, cfg.window_s * 1000)
-    cohort = max(1, len(c.specs))
-    share = mine / np.maximum(total, 1)
-    nudge = -cfg.kappa * np.tanh(np.log(np.maximum(share * cohort, 1e-9)))
+    mine, total = _recent_counts(w, recent_window_ms(cfg))
+    nudge = crowding(mine, total, cohort_size(c.specs), cfg.kappa)
     nreason = np.where(nudge > 0, "novelty", np.where(nudge < 0, "crowded", "")).astype(object)
     return Verdict(nudge, nreason, veto, vreason)
+
+
+def diversity_curator_one(cfg: DiversityCurator, w: Mapping[str, Any], nudge: float
+                          ) -> tuple[float, str]:
+    """`diversity_curator` on one window, given its `crowding` (from the step's counts)."""
+    if w["sq_orthogonality"] < 1.0 - cfg.corr_cap:
+        return nudge, "cohort_corr_cap"
+    return nudge, ""
+
+
+WARMUP, QUIET, ACTIVE = "warmup", "quiet", ("trend", "chop")  # the regime labels read here
+
+
+def regime_levels(kappa: float) -> tuple[float, float, float]:
+    """The regime nudges: regime_unclear, exploit, explore."""
+    return -kappa, kappa / 2, -kappa / 2
 
 
 def regime_curator(c: Context) -> Verdict:
@@ -167,14 +306,32 @@ def regime_curator(c: Context) -> Verdict:
     regime = w["regime"].astype(str).to_numpy(dtype=object)
     hbar = w["kr_hbar"].to_numpy(dtype=np.float64)
     r = w["ms_entrain_r"].to_numpy(dtype=np.float64)
-    insane = ((regime == "warmup") | ((regime == "quiet") & (hbar > cfg.quiet_hbar_max))
-              | (np.isin(regime, ["trend", "chop"]) & (hbar < cfg.active_hbar_min)))
+    insane = ((regime == WARMUP) | ((regime == QUIET) & (hbar > cfg.quiet_hbar_max))
+              | (np.isin(regime, list(ACTIVE)) & (hbar < cfg.active_hbar_min)))
     exploit = ~insane & (hbar <= cfg.hbar_lo) & (r >= cfg.entrain_hi)
     explore = ~insane & (hbar >= cfg.hbar_hi) & (r <= cfg.entrain_lo)
-    k = cfg.kappa
-    nudge = np.select([insane, exploit, explore], [-k, k / 2, -k / 2], 0.0)
+    nudge = np.select([insane, exploit, explore], list(regime_levels(cfg.kappa)), 0.0)
     nreason = np.select([insane, exploit, explore], ["regime_unclear", "exploit", "explore"], "")
     return Verdict(nudge, nreason.astype(object), veto, vreason)
+
+
+def regime_curator_one(cfg: RegimeCurator, levels: tuple[float, float, float],
+                       w: Mapping[str, Any]) -> tuple[float, str]:
+    """`regime_curator` on one window; `levels` is regime_levels(cfg.kappa)."""
+    regime, hbar, r = w["regime"], float(w["kr_hbar"]), float(w["ms_entrain_r"])
+    if (regime == WARMUP or (regime == QUIET and hbar > cfg.quiet_hbar_max)
+            or (regime in ACTIVE and hbar < cfg.active_hbar_min)):
+        return levels[0], ""
+    if hbar <= cfg.hbar_lo and r >= cfg.entrain_hi:
+        return levels[1], ""
+    if hbar >= cfg.hbar_hi and r <= cfg.entrain_lo:
+        return levels[2], ""
+    return _NO_VERDICT
+
+
+def in_blackout(ts: Any, start_ms: int, end_ms: int) -> Any:
+    """A blackout interval, both ends inclusive; ts an int64 array or one int."""
+    return (ts >= start_ms) & (ts <= end_ms)
 
 
 def compliance_curator(c: Context) -> Verdict:
@@ -184,7 +341,7 @@ def compliance_curator(c: Context) -> Verdict:
     ts = w["ts_ms"].to_numpy(dtype=np.int64)
     black = np.zeros(n, dtype=bool)
     for a, b in cfg.blackouts_ms:
-        black |= (ts >= a) & (ts <= b)
+        black |= in_blackout(ts, a, b)
     veto, reason = _first_veto(n, [
         ("excluded_coin", w["coin"].isin(cfg.excluded_coins).to_numpy()),
         ("excluded_detector", w["detector_id"].isin(cfg.excluded_detectors).to_numpy()),
@@ -194,14 +351,38 @@ def compliance_curator(c: Context) -> Verdict:
     return Verdict(nudge, nreason, veto, reason)
 
 
+def compliance_curator_one(cfg: ComplianceCurator, w: Mapping[str, Any], ts: int, det: str
+                           ) -> tuple[float, str]:
+    """`compliance_curator` on one window (first match)."""
+    if w["coin"] in cfg.excluded_coins:
+        return 0.0, "excluded_coin"
+    if det in cfg.excluded_detectors:
+        return 0.0, "excluded_detector"
+    if w["session"] in cfg.excluded_sessions:
+        return 0.0, "excluded_session"
+    for a, b in cfg.blackouts_ms:
+        if in_blackout(ts, a, b):
+            return 0.0, "blackout"
+    return _NO_VERDICT
+
+
+COIN_FLIP = 0.5  # the accuracy that earns a recipe none of its complexity
+
+
 def mutation_curator(c: Context) -> Verdict:
     """Complexity must be earned: nudge = -kappa * kr_rho * (1 - earned). Soft only."""
     cfg, w, n = c.cfg.curators.mutation, c.w, len(c.w)
     _, _, veto, vreason = _verdict(n)
-    earned = np.clip((w["sq_accuracy"].to_numpy() - 0.5) / cfg.earn_edge, 0.0, 1.0)
+    earned = np.clip((w["sq_accuracy"].to_numpy() - COIN_FLIP) / cfg.earn_edge, 0.0, 1.0)
     nudge = -cfg.kappa * w["kr_rho"].to_numpy() * (1.0 - earned)
     nreason = np.where(nudge < 0, "unearned_complexity", "").astype(object)
     return Verdict(nudge, nreason, veto, vreason)
+
+
+def mutation_curator_one(cfg: MutationCurator, w: Mapping[str, Any]) -> tuple[float, str]:
+    """`mutation_curator` on one window."""
+    earned = clip01_one((float(w["sq_accuracy"]) - COIN_FLIP) / cfg.earn_edge)
+    return -cfg.kappa * float(w["kr_rho"]) * (1.0 - earned), ""
 
 
 def adversarial_curator(c: Context) -> Verdict:
@@ -219,6 +400,18 @@ def adversarial_curator(c: Context) -> Verdict:
     return Verdict(nudge, nreason, veto, vreason)
 
 
+def adversarial_curator_one(cfg: AdversarialCurator, w: Mapping[str, Any], st: Status,
+                            scale: float) -> tuple[float, str]:
+    """`adversarial_curator` on one window of a detector with status `st` and its spec's
+    strength_scale (NaN for an unknown detector, as the batch's map gives)."""
+    weak = float(np.exp(-float(w["raw_strength"]) / scale))
+    marginal = clip01_one((weak - cfg.marginal_from) / (1.0 - cfg.marginal_from))
+    frag = st.fragility
+    worst = (max(frag, marginal) if marginal == marginal and frag == frag
+             else _NAN)  # np.maximum propagates NaN
+    return -cfg.kappa * worst, "" if st.adversarial_ok else "audit_adversarial_failed"
+
+
 def explainability_curator(c: Context) -> Verdict:
     """Proofs complete: a known recipe with its hash, and (once required) a complete card."""
     cfg, w, n = c.cfg.curators.explainability, c.w, len(c.w)
@@ -229,6 +422,16 @@ def explainability_curator(c: Context) -> Verdict:
     no_card = np.full(n, cfg.require_card) & ~c.status["card_ok"].to_numpy()
     veto, reason = _first_veto(n, [("unknown_recipe", ~(known & same)), ("no_card", no_card)])
     return Verdict(nudge, nreason, veto, reason)
+
+
+def explainability_curator_one(cfg: ExplainabilityCurator, w: Mapping[str, Any], st: Status,
+                               recipe_hash: str | None) -> tuple[float, str]:
+    """`explainability_curator` on one window; `recipe_hash` is its spec's (None: unknown)."""
+    if recipe_hash is None or recipe_hash != w["recipe_hash"]:
+        return 0.0, "unknown_recipe"
+    if cfg.require_card and not st.card_ok:
+        return 0.0, "no_card"
+    return _NO_VERDICT
 
 
 MANDATES: dict[str, Callable[[Context], Verdict]] = {
@@ -243,12 +446,13 @@ MANDATES: dict[str, Callable[[Context], Verdict]] = {
 }
 if tuple(MANDATES) != CURATORS:  # the config and the mandates must name the same eight
     raise RuntimeError(f"curator mandates {tuple(MANDATES)} != config curators {CURATORS}")
+_CODES = {name: _Codes(name) for name in MANDATES}
 
 
 def _json_codes(verdicts: Mapping[str, Verdict], n: int) -> np.ndarray:
     out = pd.Series([""] * n, dtype=object)
     for name, v in verdicts.items():
-        code = pd.Series(np.where(v.veto, '"' + name + ":" + v.veto_reason.astype(str) + '",',
+        code = pd.Series(np.where(v.veto, veto_code(name, v.veto_reason.astype(str), '",'),
                                   ""), dtype=object)
         out = out + code
     return ("[" + out.str.rstrip(",") + "]").to_numpy(dtype=object)
@@ -266,8 +470,7 @@ def run_council(scored: pd.DataFrame, specs: Mapping[str, DetectorSpec], cfg: Co
     verdicts: dict[str, Verdict] = {}
     for name, fn in MANDATES.items():
         v = fn(ctx)
-        k = cfg.kappa(name)
-        nudge = np.clip(np.nan_to_num(v.nudge), -k, k)
+        nudge = clip_nudge(v.nudge, cfg.kappa(name))
         reason = np.where(nudge != 0, v.nudge_reason, "").astype(object)
         verdicts[name] = Verdict(nudge, reason, v.veto.astype(bool), v.veto_reason)
     nudge_sum = np.sum([v.nudge for v in verdicts.values()], axis=0)
@@ -293,3 +496,111 @@ def council_log(window_ids: np.ndarray, verdicts: Mapping[str, Verdict]) -> pd.D
     out = log[list(LOG_COLUMNS)].reset_index(drop=True)
     return out.astype({"window_id": "str", "curator": "str", "kind": "str", "value": "float64",
                        "reason": "str"})
+
+
+class CouncilStep:
+    """run_council and publish on the windows of one MicroTape row at a time: the mandates'
+    `_one` forms in MANDATES order, the per-coin `_Recent` state and the exploration draw.
+    curators/events.py's `CouncilStream` adds the signal_events and Signal Bus rows.
+
+    `status` is detector_status(audit, detector_ids)."""
+
+    def __init__(self, day: str, specs: Sequence[DetectorSpec], council: CouncilConfig,
+                 status: pd.DataFrame) -> None:
+        spec_map = {s.id: s for s in specs}
+        st = {str(d): Status(bool(r["leakage_ok"]), bool(r["adversarial_ok"]),
+                             float(r["fragility"]), bool(r["card_ok"]))
+              for d, r in status.to_dict(orient="index").items()}
+        # per detector: (status, strength_scale, recipe_hash), one lookup per window
+        self._det: dict[str, tuple[Status, float, str | None]] = {
+            d: (st.get(d, _ALL_OK), float(s.strength_scale), s.recipe_hash)
+            for d, s in spec_map.items()}
+        self._det_status = st
+        self._cohort = cohort_size(spec_map)
+        c = council.curators
+        self._data, self._div, self._reg = c.data, c.diversity, c.regime
+        self._comp, self._mut, self._adv, self._expl = (c.compliance, c.mutation, c.adversarial,
+                                                        c.explainability)
+        self._kappas = tuple(council.kappa(name) for name in ("data", "regime", "mutation",
+                                                              "adversarial"))
+        self._levels = regime_levels(c.regime.kappa)
+        self._window_ms = recent_window_ms(c.diversity)
+        self._tau = float(council.tau_publish)
+        self._eps = float(council.exploration.epsilon)
+        self._mix = ids.draw_mix(council.exploration.seed, day)
+        self._recent: dict[str, _Recent] = {}
+        self._pairs: dict[tuple[str, str], int] = {}
+        self._crowding: dict[tuple[int, int], float] = {}
+
+    def _enter(self, scored: Sequence[Mapping[str, Any]]
+               ) -> tuple[int, str, list[str], _Recent]:
+        """Check that `scored` is one new (ts_ms, coin) row and count its windows in."""
+        ts, coin = int(scored[0]["ts_ms"]), str(scored[0]["coin"])
+        if any(int(w["ts_ms"]) != ts or str(w["coin"]) != coin for w in scored):
+            raise ValueError("push takes the windows of one (ts_ms, coin)")
+        recent = self._recent.get(coin)
+        if recent is None:
+            recent = self._recent[coin] = _Recent()
+        if recent.last_ts is not None and ts <= recent.last_ts:
+            raise ValueError(f"{coin} windows at ts_ms={ts} after ts_ms={recent.last_ts}: "
+                             "rows must come in time order, each once")
+        recent.last_ts = ts
+        dets = [str(w["detector_id"]) for w in scored]
+        recent.add(ts, dets, self._window_ms)
+        return ts, coin, dets, recent
+
+    def _crowded(self, mine: int, total: int) -> float:
+        """The diversity nudge, clipped: a function of two counts, so made once per pair."""
+        nudge = self._crowding.get((mine, total))
+        if nudge is None:
+            kappa = self._div.kappa
+            nudge = clip_nudge_one(float(crowding(mine, total, self._cohort, kappa, max)),
+                                   kappa)
+            self._crowding[(mine, total)] = nudge
+        return nudge
+
+    def _council(self, w: Mapping[str, Any], ts: int, det: str, mine: int, total: int,
+                 fp: str | None) -> tuple[float, list[str]]:
+        """(nudge_sum, veto codes): run_council on one window. The mandates in MANDATES
+        order, each nudge clipped to its kappa and added in np.sum's order (a veto-only
+        curator's 0.0 too: it fixes a zero sum's sign)."""
+        st, scale, recipe_hash = self._det.get(det) or (
+            self._det_status.get(det, _ALL_OK), _NAN, None)
+        k_data, k_regime, k_mutation, k_adversarial = self._kappas
+        codes: list[str] = []
+        nudge, why = data_curator_one(self._data, w, fp)
+        total_nudge = clip_nudge_one(nudge, k_data)
+        if why:
+            codes.append(_CODES["data"][why])
+        nudge, why = leakage_curator_one(st)
+        total_nudge += nudge  # kappa 0: always 0.0
+        if why:
+            codes.append(_CODES["leakage"][why])
+        nudge, why = diversity_curator_one(self._div, w, self._crowded(mine, total))
+        total_nudge += nudge  # clipped in _crowded
+        if why:
+            codes.append(_CODES["diversity"][why])
+        nudge, _ = regime_curator_one(self._reg, self._levels, w)
+        total_nudge += clip_nudge_one(nudge, k_regime)
+        nudge, why = compliance_curator_one(self._comp, w, ts, det)
+        total_nudge += nudge
+        if why:
+            codes.append(_CODES["compliance"][why])
+        nudge, _ = mutation_curator_one(self._mut, w)
+        total_nudge += clip_nudge_one(nudge, k_mutation)
+        nudge, why = adversarial_curator_one(self._adv, w, st, scale)
+        total_nudge += clip_nudge_one(nudge, k_adversarial)
+        if why:
+            codes.append(_CODES["adversarial"][why])
+        nudge, why = explainability_curator_one(self._expl, w, st, recipe_hash)
+        total_nudge += nudge
+        if why:
+            codes.append(_CODES["explainability"][why])
+        return total_nudge, codes
+
+    def _draw(self, ts: int, coin: str, det: str) -> float:
+        """The window's exploration draw u (ids.uniform_draws' form)."""
+        pair = self._pairs.get((coin, det))
+        if pair is None:
+            pair = self._pairs[(coin, det)] = ids.pair_key(coin, det)
+        return ids.uniform_draw(ids.window_key_one(pair, ts), self._mix)

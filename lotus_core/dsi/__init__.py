@@ -5,12 +5,13 @@ the same functions:
 
     model = fit_dsi(history)            # learn from earlier days only (or fall back to priors)
     result = annotate(frames, model)    # per frame: mx_evidence, mx_confirm, f_/z_/c_<expert>
+    row = DsiStream(model).push(tape_row)   # the same, one row at a time (the live daemon)
     table = expert_table(day, frames, model, result)   # the registry with the day's stats
 
 See docs/dsi.md for every definition.
 """
 
-from lotus_core.dsi.annotate import DsiResult, annotate, expert_table, expert_timings
+from lotus_core.dsi.annotate import DsiResult, DsiStream, annotate, expert_table, expert_timings
 from lotus_core.dsi.evaluate import Match, episodes, match_flags, occurrences
 from lotus_core.dsi.experts import ExpertOutput
 from lotus_core.dsi.grammar import GrammarSpecError, compile_grammar, run_grammar
@@ -23,6 +24,7 @@ __all__ = [
     "DSI_SCHEMA",
     "DsiModel",
     "DsiResult",
+    "DsiStream",
     "ExpertOutput",
     "GrammarSpecError",
     "Match",

@@ -1,26 +1,48 @@
 """Annotate a day's MicroTape with every active expert and the fused mx_* columns, and
-describe each expert's day (`expert_table`, the `dsi_experts` rows).
+describe each expert's day (`expert_table`, the `dsi_experts` rows); `DsiStream` annotates
+the same way one MicroTape row at a time (the live daemon).
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `annotate` runs each expert's `run` over a coin-day; DsiStream's
+coin step is written from the same model by each expert's `step` (experts.py and the
+expert modules), FeatureStep (features.py), grammar_flag (grammar.py) and FuseStep
+(fusion.py), each beside its batch form. tests/core/dsi/test_dsi.py
+(test_fitted_model_day_equals_annotate and the tests beside it) proves the stream equal
+to `annotate` on every column.
 
 Annotation is causal: every expert is causal and the model was fitted on earlier days, so
 the row at t is unchanged when the frames after t are cut off
-(tests/core/dsi/test_dsi.py proves it).
+(tests/core/dsi/test_dsi.py proves it). Every expert reads only its own coin's earlier
+rows, so a coin's state in the stream is: the feature table's trailing windows and lags,
+each grammar's state machines, the divergence expert's EMAs and extremes, the sequence
+classifier's lags and means. Nothing mixes coins; a new UTC day is a new DsiStream.
+
+Speed: DsiStream writes the model once as one Python function of a row
+(windows.Program): the features it needs, every expert, the fusion and the output dict,
+straight-line, with each coin's state in that function's closure; the fitted forest is
+its own compiled function (anomaly.compile_forest). `DsiStream.source` is the generated
+code.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from lotus_core.dsi.experts import ExpertOutput
-from lotus_core.dsi.fusion import fuse
+from lotus_core.dsi.features import FeatureStep
+from lotus_core.dsi.fusion import FuseStep, clip_conf, clip_z, fuse
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.model import DsiModel, split_coins
 from lotus_core.dsi.reliability import count, flag_run_starts
 from lotus_core.dsi.schema import typed_expert_table
+from lotus_core.dsi.windows import Inputs, Program
 
 
 @dataclass
@@ -35,17 +57,26 @@ class DsiResult:
     feature_seconds: float
 
 
+_SORTED = "must be sorted by (coin, ts_ms) without duplicates"
+
+
+def _on_cadence(cadence_ms: int) -> str:
+    return f"ts_ms steps must be multiples of cadence_ms={cadence_ms}"
+
+
 def _check_frames(frames: pd.DataFrame, cadence_ms: int) -> None:
+    """Sorted by (coin, ts_ms), each coin's steps a multiple of cadence_ms (per row:
+    DsiStream._check)."""
     if len(frames) < 2:
         return
     coin = frames["coin"].to_numpy(dtype=object)
     ts = frames["ts_ms"].to_numpy()
     same = coin[1:] == coin[:-1]
     if not np.all((coin[1:] > coin[:-1]) | (same & (ts[1:] > ts[:-1]))):
-        raise ValueError("frames: must be sorted by (coin, ts_ms) without duplicates")
+        raise ValueError(f"frames: {_SORTED}")
     steps = np.diff(ts)[same]
     if len(steps) and not np.all(steps % cadence_ms == 0):
-        raise ValueError(f"frames: ts_ms steps must be multiples of cadence_ms={cadence_ms} "
+        raise ValueError(f"frames: {_on_cadence(cadence_ms)} "
                          "(the registry's frame counts assume it)")
 
 
@@ -78,10 +109,83 @@ def annotate(frames: pd.DataFrame, model: DsiModel) -> DsiResult:
                                "mx_evidence": evidence, "mx_confirm": confirm}
     for eid, out in outputs.items():
         cols[f"f_{eid}"] = out.f.astype(np.int8)
-        cols[f"z_{eid}"] = np.clip(out.z, -reg.fusion.z_cap, reg.fusion.z_cap)
-        cols[f"c_{eid}"] = np.clip(out.conf, 0.0, 1.0).astype("float64")
+        cols[f"z_{eid}"] = clip_z(out.z, reg.fusion)
+        cols[f"c_{eid}"] = clip_conf(out.conf).astype("float64")
     return DsiResult(annotations=pd.DataFrame(cols), outputs=outputs, latency_us=latency,
                      llr=llr, feature_seconds=feature_seconds)
+
+
+# ---------------------------------------------------------------- annotate at one row
+
+Step = Callable[[tuple[tuple[float, ...], str, int]], dict[str, Any]]
+
+
+def compile_step(model: DsiModel) -> tuple[Callable[[], Step],
+                                           Callable[[Mapping[str, Any]], tuple[Any, ...]], str]:
+    """annotate's row: `make`, `pick` and the step's source. `make()` is a coin's
+    `step((floats of pick(row), coin, ts)) -> annotation row`."""
+    reg = model.registry
+    prog = Program()
+    cols = Inputs(prog)
+    feats = FeatureStep(prog, cols, reg.label)
+    fusion = FuseStep(prog, model.base_rate, reg.fusion)
+    for s in model.experts:
+        fusion.add(s.id, s.expert.step(prog, cols, feats), s.weight)
+    items = ["'coin': coin", "'ts_ms': ts", *fusion.finish()]
+    make = prog.build("vals, coin, ts", "{" + ", ".join(items) + "}",
+                      prologue=cols.prologue(), label="dsi step")
+    return make, cols.picker(), prog.source
+
+
+class _Coin:
+    """One coin's step (its state is the step's) and last grid time."""
+
+    __slots__ = ("last", "step")
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self.last = -1
+
+
+class DsiStream:
+    """Per-row `annotate`: push each MicroTape row of one UTC day, in (ts_ms, coin) order;
+    get back its annotation row (coin, ts_ms, mx_evidence, mx_confirm, f_/z_/c_<id>).
+    Exact, not close: flags and the anomaly expert's rank compare values with thresholds,
+    so every value repeats the batch's float operations."""
+
+    def __init__(self, model: DsiModel) -> None:
+        self.model = model
+        self._cadence = model.registry.cadence_ms
+        # compiled once per model, not per coin
+        self._make, self._pick, self.source = compile_step(model)
+        self._coins: dict[str, _Coin] = {}
+
+    def _check(self, coin: str, ts: int, last: int) -> None:
+        """_check_frames at one row: later than the coin's previous row, by a multiple of
+        cadence_ms."""
+        if ts <= last:
+            raise ValueError(f"DsiStream: {coin} row at ts_ms={ts} is not after its previous "
+                             f"row at ts_ms={last} (frames {_SORTED})")
+        if (ts - last) % self._cadence:
+            raise ValueError(f"DsiStream: {coin} row at ts_ms={ts} is {ts - last} ms after its "
+                             f"previous row; {_on_cadence(self._cadence)}")
+
+    def push(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The annotation of one row (equal to annotate's row for it)."""
+        coin, ts = str(row["coin"]), int(row["ts_ms"])
+        st = self._coins.get(coin)
+        if st is None:
+            st = self._coins[coin] = _Coin(self._make())
+        elif ts <= st.last or (ts - st.last) % self._cadence:
+            self._check(coin, ts, st.last)
+        vals = tuple(map(float, self._pick(row)))
+        try:
+            out = st.step((vals, coin, ts))
+        except StopIteration:
+            raise RuntimeError(f"DsiStream: {coin}'s state was lost to an earlier error in "
+                               "its step") from None
+        st.last = ts
+        return out
 
 
 def _redundancy(z: dict[str, np.ndarray]) -> dict[str, float]:
@@ -126,7 +230,7 @@ def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
             continue
         out = result.outputs[spec.id]
         c = count(out, coin, ts, y, move, reg.cadence_ms)
-        others = result.llr - st.weight * np.clip(out.z, -reg.fusion.z_cap, reg.fusion.z_cap)
+        others = result.llr - st.weight * clip_z(out.z, reg.fusion)
         contrib = result.annotations["mx_evidence"].to_numpy() - expit(others)
         row.update({
             "fitted": bool(st.expert.fitted or not st.expert.learned),

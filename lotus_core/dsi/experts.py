@@ -1,4 +1,9 @@
-"""What every micro-expert is: a fit on earlier days, then (f, z, conf) per frame of one coin.
+"""What every micro-expert is: a fit on earlier days, then (f, z, conf) per frame of one coin,
+on a whole coin-day (`run`) and at one row (`step`, written into the coin's DsiStream step).
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `run` and `step` are two methods of one expert object, reading the
+same parameters; tests/core/dsi/test_dsi.py checks DsiStream against `annotate`.
 
 Rule experts (grammar, divergence) learn nothing but their reliability; learned experts
 (anomaly, sequence) fit a scikit-learn model on earlier days only. `history_outputs` gives
@@ -8,17 +13,20 @@ is counted on (see reliability.py).
 
 from __future__ import annotations
 
+import math
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from lotus_core.dsi.expert_spec import ExpertSpec, LabelParams
-from lotus_core.dsi.features import coin_features
-from lotus_core.dsi.grammar import Grammar, compile_grammar, run_grammar
+from lotus_core.dsi.features import FeatureStep, coin_features
+from lotus_core.dsi.grammar import Grammar, compile_grammar, grammar_flag, run_grammar
+from lotus_core.dsi.windows import Inputs, Program
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,36 @@ class ExpertOutput:
             return ExpertOutput.silent(0)
         return ExpertOutput(*(np.concatenate([getattr(p, k) for p in parts])
                               for k in ("f", "z", "conf", "direction")))
+
+
+class Out(NamedTuple):
+    """ExpertOutput at one row: the expert's (f, z, conf) as names (or literals) in the step,
+    and what is known of them when the step is written: a rule expert's (z, conf) while
+    flagged (both 0 otherwise), or bounds that make fusion's clips no-ops."""
+
+    f: str
+    z: str
+    c: str
+    rule: tuple[float, float] | None = None
+    z_bound: float = math.inf  # |z| <= z_bound
+    c_unit: bool = False  # 0 <= conf <= 1
+
+
+SILENT = Out("0", "0.0", "0.0", rule=(0.0, 0.0))
+"""ExpertOutput.silent at one row."""
+
+RULE_Z = 1.0
+"""A rule expert's z while flagged (0 otherwise); its conf is its reliability."""
+
+
+def rule_output(f: np.ndarray, direction: np.ndarray, reliability: float) -> ExpertOutput:
+    """A rule expert's output: z = RULE_Z * f, conf = reliability * f."""
+    return ExpertOutput(f, f * RULE_Z, f * reliability, direction)
+
+
+def rule_out(f: str, reliability: float) -> Out:
+    """rule_output at one row."""
+    return Out(f, "", "", rule=(RULE_Z, reliability))
 
 
 @dataclass
@@ -100,6 +138,11 @@ class Expert(ABC):
     def run(self, coin: CoinFrames) -> ExpertOutput:
         """Per-frame (f, z, conf) on one coin's frames, causally."""
 
+    def step(self, prog: Program, cols: Inputs, feats: FeatureStep) -> Out:
+        """`run` at one row: write it into the coin's step; (f, z, conf) as names."""
+        raise TypeError(f"DsiStream: no per-row form for expert {self.spec.id!r} "
+                        f"({type(self).__name__})")
+
     def rng(self) -> np.random.Generator:
         """A generator seeded by the registry seed and this expert's id: reproducible."""
         return np.random.default_rng([self.seed, zlib.crc32(self.spec.id.encode())])
@@ -114,4 +157,9 @@ class GrammarExpert(Expert):
 
     def run(self, coin: CoinFrames) -> ExpertOutput:
         f, d = run_grammar(self.grammar, coin.frames)
-        return ExpertOutput(f, f.astype("float64"), f * self.reliability, d)
+        return rule_output(f, d, self.reliability)
+
+    def step(self, prog: Program, cols: Inputs, feats: FeatureStep) -> Out:
+        g = self.grammar
+        return rule_out(grammar_flag(prog, g, {c: cols[c] for c in g.columns()}),
+                        self.reliability)

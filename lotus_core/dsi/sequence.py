@@ -5,6 +5,12 @@ features (features.sequence_matrix), trained only on earlier days against the me
 move label (labels.py). Its reliability is counted out of sample: a second model fitted
 on all history days but the last is judged on the last. Too little history or a single
 label class: the documented fallback, f = 0, z = 0, conf = 0.
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `run` scores a coin-day with `_Fit.decision`; `step` writes the same
+decision as straight-line code (`linear_source`, ~3 µs a row where a per-row sklearn call
+costs ~100 µs) over features.sequence_row, then the same clip (P_CLIP), z and flag.
+tests/core/dsi/test_dsi.py checks DsiStream against `annotate`.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lotus_core.dsi.expert_spec import ExpertSpec
-from lotus_core.dsi.experts import CoinFrames, Day, Expert, ExpertOutput
-from lotus_core.dsi.features import sequence_matrix
+from lotus_core.dsi.experts import SILENT, CoinFrames, Day, Expert, ExpertOutput, Out
+from lotus_core.dsi.features import FeatureStep, sequence_matrix, sequence_row
 from lotus_core.dsi.params import SequenceParams, parse_params
+from lotus_core.dsi.windows import Inputs, Program, clip_step, expit_source, lit
+
+P_CLIP = (1e-6, 1 - 1e-6)
+"""The probability's clip before its logit: z stays finite."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,21 @@ class _Fit:
         for j, c in enumerate(lr.coef_[0]):
             acc += xs[:, j] * c
         return acc
+
+    def decision_source(self, xs: Sequence[str]) -> str:
+        """`decision` at one row, of the names xs (its columns)."""
+        scaler, lr = self.model[0], self.model[-1]
+        return linear_source(float(lr.intercept_[0]), scaler.mean_.tolist(),
+                             scaler.scale_.tolist(), lr.coef_[0].tolist(), xs)
+
+
+def linear_source(intercept: float, mean: Sequence[float], scale: Sequence[float],
+                  coef: Sequence[float], xs: Sequence[str]) -> str:
+    """An expression: intercept + sum_j (xs[j] - mean_j) / scale_j * coef_j, added in j
+    order (_Fit.decision's operations, one row)."""
+    terms = [f"({x} - {lit(m)}) / {lit(s)} * {lit(c)}"
+             for x, m, s, c in zip(xs, mean, scale, coef, strict=True)]
+    return " + ".join([lit(intercept), *terms])
 
 
 class SequenceExpert(Expert):
@@ -98,7 +123,31 @@ class SequenceExpert(Expert):
         return self._output(self.current, coin)
 
     def _output(self, fit: _Fit, coin: CoinFrames) -> ExpertOutput:
-        p = np.clip(expit(fit.decision(self._matrix(coin))), 1e-6, 1 - 1e-6)
+        p = np.clip(expit(fit.decision(self._matrix(coin))), *P_CLIP)
         z = np.clip(logit(p) - fit.base_logit, -self.z_cap, self.z_cap)
         f = (z >= self.params.flag_lift).astype(np.int8)
         return ExpertOutput(f, z, p, np.zeros(len(p), np.int8))
+
+    def step(self, prog: Program, cols: Inputs, feats: FeatureStep) -> Out:
+        """run (_matrix, then _output) at one row: sequence_row feeds the fitted decision."""
+        fit = self.current
+        if fit is None:
+            return SILENT
+        p = self.params
+        xs = sequence_row(prog, feats, p.lags, p.windows)
+        acc, prob, z, f = prog.name("decision"), prog.name("prob"), prog.name("z"), prog.name("f")
+        (lo, hi), cap = P_CLIP, self.z_cap
+        prog.add(f"{acc} = " + fit.decision_source(xs))
+        prog.add(expit_source(prob, acc))
+        prog.add(f"""
+            {prob} = {clip_step(prob, lo, hi)}
+            # scipy's logit, bit for bit, for 0 < prob < 1 or NaN (its log1p form near 1/2)
+            if {prob} < 0.3 or {prob} > 0.65:
+                {z} = log({prob} / (1 - {prob})) - {lit(fit.base_logit)}
+            else:
+                _q = 2 * ({prob} - 0.5)
+                {z} = log1p(_q) - log1p(-_q) - {lit(fit.base_logit)}
+            {z} = {clip_step(z, -cap, cap)}
+            {f} = 1 if {z} >= {lit(p.flag_lift)} else 0
+            """)
+        return Out(f, z, prob, z_bound=abs(cap), c_unit=True)

@@ -8,7 +8,7 @@ The recording is still read and decoded once (`parse._extract_all`, the same wor
 the line-level rules (duplicates, the receive clock going back, the day's bounds) need
 every line, and decoding is most of the parse's CPU. The extracted chunks (levels flat,
 not padded) are split by coin as they are taken, and each shard is assembled by the very
-rules `parse_recording` applies (`parse._assemble`), so a shard's rows for a coin are the
+rules `parse_recording` applies (`assemble._assemble`), so a shard's rows for a coin are the
 whole day's rows for that coin, byte for byte. The day's coins (known once the chunks are
 extracted) are cut into n contiguous groups in sorted order (`ShardMap`), so shard 0 holds
 the first coins and frames merged by coin come out in shard order. What is not per coin
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lotus_core.feed import assemble as A
 from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
 from lotus_core.feed.gzlines import Truncation
@@ -128,7 +129,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
             P.release_free_heap()
     for i in range(n):
         lines: dict[str, np.ndarray] = {}
-        feed = P._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i),
+        feed = A._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i),
                            lines=lines)
         parts[i] = []
         if cut and i == 0:

@@ -1,10 +1,14 @@
-"""One UTC day's scoring chain in its per-row streaming form.
+"""One UTC day's scoring chain, run row by row: the live daemon's driver of the stages.
 
-Each MicroTape row, as it becomes final, goes once through every stage, each of which
-carries its own state and is tested equal to its batch function (tests/core/live):
+Each MicroTape row, as it becomes final, goes once through every stage's step. Each step
+lives in its stage's module beside the batch function the nightly chain runs, sharing its
+constants and rules, with the equality test beside the batch tests (one definition per
+stage, docs/structure.md; tests/core/test_one_definition.py):
 
-    TapeStream (build_microtape) -> DsiStream (annotate) -> DetectorStream (run_detectors)
-    -> WindowScorer (score_day's scores) -> CouncilStream (curators, publication, events)
+    TapeStream (microtape/build.py: build_microtape) -> DsiStream (dsi/annotate.py:
+    annotate) -> DetectorStream (signals/detectors.py: run_detectors) -> WindowScorer
+    (signals/pipeline.py: score_day's scores) -> CouncilStream (curators/council.py's
+    CouncilStep: run_council and publication; curators/events.py lays out the rows)
 
 So a step costs what its new rows cost, not a trailing span's re-run: the live path's
 tick-to-scored latency is a few rows' worth of arithmetic. The nightly inputs (DSI model,
@@ -21,16 +25,16 @@ from typing import Any
 
 from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.curators.council import detector_status
-from lotus_core.curators.stream import CouncilStream
-from lotus_core.dsi.stream import DsiStream
-from lotus_core.live.assemble import Parsed
+from lotus_core.curators.events import CouncilStream
+from lotus_core.dsi.annotate import DsiStream
+from lotus_core.feed.assemble import Parsed
 from lotus_core.microtape import MicroTapeParams
-from lotus_core.microtape.stream import TapeStream
+from lotus_core.microtape.build import TapeStream
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.detect_stream import DetectorStream
+from lotus_core.signals.detectors import DetectorStream
+from lotus_core.signals.pipeline import WindowScorer
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.signals.quality import history_quality
-from lotus_core.signals.score_stream import WindowScorer
 from lotus_core.signals.spec import enabled_specs
 
 

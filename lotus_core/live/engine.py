@@ -8,7 +8,7 @@ the whole path is checked end to end by tests/daemon/test_live_parity.py (live =
 `microtape_frames` / `signal_events`). What this module adds is the day around them:
 
 - lines are parsed once, by raw_feed's rules with their state carried
-  (`lotus_core.live.assemble.StreamAssembler`), and handed to the day's chain;
+  (`lotus_core.feed.assemble.StreamAssembler`), and handed to the day's chain;
 - a buffer (`lotus_core.live.tail.TailBuffer`) keeps only what a later reader needs: the
   day's last `warm_span_ms` (the next day starts warm from it, as the nightly MicroTape
   does) and, when a Trader listens, the feed rows behind its next market event;
@@ -35,11 +35,11 @@ from lotus_core.audits.run import status_day
 from lotus_core.config.shared import SharedValues
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry
+from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.recordings import recording_path
-from lotus_core.live.assemble import Parsed, StreamAssembler
 from lotus_core.live.chain import DayChain
 from lotus_core.live.frames import bus_frame, events_frame, rows_frame
 from lotus_core.live.tail import TailBuffer

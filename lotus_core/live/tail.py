@@ -15,17 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.feed.assemble import BookCols, Cols, Parsed, empty_books, frames_of
 from lotus_core.feed.tables import BookFrames, FeedDay
-from lotus_core.live.assemble import Parsed, empty_books
-from lotus_core.live.assemble_rows import BookCols, Cols, frames_of
 
 _TABLES = ("trades", "bbo", "ctx", "candles")
 _TRIM_EVERY_MS = 300_000
 
 
 def _empty() -> Parsed:
+    from lotus_core.feed.assemble import StreamAssembler
     from lotus_core.feed.extract import extract_chunk
-    from lotus_core.live.assemble import StreamAssembler
 
     return StreamAssembler("1970-01-01").add(extract_chunk(1, []), [])
 

@@ -1,7 +1,8 @@
 """The MicroTape: per-coin microstructure features on a fixed, epoch-aligned cadence.
 
-Pure numpy/pandas (no dagster): the nightly asset and the live daemon call the same
-`build_microtape`, and every value at grid time t uses only data received by t.
+Pure numpy/pandas (no dagster): the nightly asset calls `build_microtape`, the live daemon
+its row-by-row form `build.TapeStream` (one module, the same rules), and every value at grid
+time t uses only data received by t.
 See docs/microtape.md for each column's formula and units.
 """
 

@@ -2,28 +2,39 @@
 
 At grid time t the candle in use is the one with the latest open among candles that closed
 before t (t_close_ms < t), taken at its latest update received at or before t. An update
-becomes usable at max(recv_ts_ms, t_close_ms + 1), so a running maximum over updates sorted
-by that time answers every grid point with one `np.searchsorted`.
+becomes usable at max(recv_ts_ms, t_close_ms + 1) (`usable_from`), so a running maximum
+over updates sorted by that time answers every grid point with one `np.searchsorted`. The
+live tape (lotus_core.microtape.flow.FlowStream) reads the same `usable_from` and
+`morphology`, and ranks a range with `range_pctl_of`, the one-candle form of `_range_pctl`.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lotus_core.microtape.book import BPS
-from lotus_core.microtape.grid import asof, safe_ratio
+from lotus_core.microtape.grid import NAN, asof, safe_ratio
 from lotus_core.microtape.params import MicroTapeParams
 
 COLUMNS = ("wick_up_bps", "wick_dn_bps", "body_bps", "range_bps", "range_pctl", "close_loc")
 
 
+def usable_from(candles: dict[str, np.ndarray]) -> np.ndarray:
+    """When each candle update may be read: received, and its candle closed (t > t_close)."""
+    return np.maximum(candles["recv"], candles["t_close"] + 1)
+
+
 def select_closed(candles: dict[str, np.ndarray], grid: np.ndarray) -> np.ndarray:
-    """Index of the candle update in use at each grid time (-1: no closed candle yet)."""
+    """Index of the candle update in use at each grid time (-1: no closed candle yet): of
+    the updates usable by t, the latest-opened candle's last received (the step keeps the
+    same (t_open, arrival) order)."""
     m = len(candles["recv"])
     if m == 0:
         return np.full(len(grid), -1, dtype=np.int64)
-    usable = np.maximum(candles["recv"], candles["t_close"] + 1)
+    usable = usable_from(candles)
     t_rank = np.searchsorted(np.unique(candles["t_open"]), candles["t_open"]).astype(np.int64)
     key = t_rank * m + np.arange(m, dtype=np.int64)  # (open time, receive order)
     order = np.argsort(usable, kind="stable")
@@ -70,6 +81,16 @@ def _range_pctl(
         out = score / count
     out[(count < params.candle_pctl_min) | np.isnan(x[:, 0])] = np.nan
     return out
+
+
+def range_pctl_of(ranked: list[float], x: float, params: MicroTapeParams) -> float:
+    """`_range_pctl` of one selected update: x's mid-rank among `ranked`, the previous
+    `candle_pctl_window` candles' non-NaN final ranges, sorted (NaN below candle_pctl_min
+    of them, or for a NaN x)."""
+    if x != x or len(ranked) < params.candle_pctl_min:
+        return NAN
+    lo, hi = bisect_left(ranked, x), bisect_right(ranked, x)
+    return (lo + 0.5 * (hi - lo)) / len(ranked)
 
 
 def candle_features(

@@ -1,6 +1,14 @@
-"""Asset context (funding, open interest, mark/oracle) and the UTC trading session."""
+"""Asset context (funding, open interest, mark/oracle) and the UTC trading session.
+
+One definition for the nightly build and the live tape (lotus_core.microtape.flow): the
+OI look-back (`oi_back_time`), the ratios (`oi_delta`, `basis_bps`, over arrays or, with
+`grid.ratio_of`, floats), the percentile windows (`ctx_pctl_window`) and the session clock
+(`weekday`, `utc_hour`; `session_of` beside `session`).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -10,6 +18,28 @@ from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.time import DAY_MS, HOUR_MS
 
 SESSIONS = ("asia", "eu", "us", "weekend")
+WEEKEND = 3  # SESSIONS' index
+SATURDAY = 5  # `weekday`: Monday = 0
+
+
+def oi_back_time(t: Any, params: MicroTapeParams) -> Any:
+    """The time whose open interest `oi_delta` compares with t's (ints or arrays)."""
+    return t - params.oi_delta_ms
+
+
+def oi_delta(oi: Any, oi_back: Any, ratio: Any = safe_ratio) -> Any:
+    """Relative OI change over the look-back (NaN with no OI then, or a zero one)."""
+    return ratio(oi, oi_back) - 1.0
+
+
+def basis_bps(mark: Any, oracle: Any, ratio: Any = safe_ratio) -> Any:
+    """Mark over oracle price, in bps (NaN for a zero or unknown oracle)."""
+    return ratio(mark - oracle, oracle) * BPS
+
+
+def ctx_pctl_window(params: MicroTapeParams) -> tuple[int, int]:
+    """(points, min_periods) of the funding and OI percentiles."""
+    return params.points(params.ctx_pctl_window_ms), params.points(params.pctl_min_ms)
 
 
 def context_features(
@@ -17,28 +47,44 @@ def context_features(
 ) -> dict[str, np.ndarray]:
     """Latest activeAssetCtx values as of t, their trailing percentiles, OI change, basis."""
     i = asof(ctx["recv"], grid)
-    i_back = asof(ctx["recv"], grid - params.oi_delta_ms)
+    i_back = asof(ctx["recv"], oi_back_time(grid, params))
     funding = take(ctx["funding"], i)
     oi = take(ctx["open_interest"], i)
     oi_back = take(ctx["open_interest"], i_back)
     mark, oracle = take(ctx["mark_px"], i), take(ctx["oracle_px"], i)
-    window = params.points(params.ctx_pctl_window_ms)
-    min_periods = params.points(params.pctl_min_ms)
+    window, min_periods = ctx_pctl_window(params)
     return {
         "funding": funding,
         "funding_pctl": rolling_pctl(funding, window, min_periods),
         "open_interest": oi,
-        "oi_delta": safe_ratio(oi, oi_back) - 1.0,
+        "oi_delta": oi_delta(oi, oi_back),
         "oi_pctl": rolling_pctl(oi, window, min_periods),
-        "basis_bps": safe_ratio(mark - oracle, oracle) * BPS,
+        "basis_bps": basis_bps(mark, oracle),
         "premium": take(ctx["premium"], i),
     }
 
 
+def weekday(t: Any) -> Any:
+    """UTC weekday of epoch ms (ints or arrays): 1970-01-01 was a Thursday; Monday = 0."""
+    return (t // DAY_MS + 3) % 7
+
+
+def utc_hour(t: Any) -> Any:
+    """UTC hour of day of epoch ms (ints or arrays)."""
+    return (t % DAY_MS) // HOUR_MS
+
+
 def session(grid: np.ndarray, params: MicroTapeParams) -> np.ndarray:
     """asia / eu / us by UTC hour on weekdays, weekend all Saturday and Sunday (UTC)."""
-    weekday = (grid // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    hour = (grid % DAY_MS) // HOUR_MS
+    hour = utc_hour(grid)
     code = np.where(hour < params.eu_start_hour, 0, np.where(hour < params.us_start_hour, 1, 2))
-    code = np.where(weekday >= 5, 3, code)
+    code = np.where(weekday(grid) >= SATURDAY, WEEKEND, code)
     return np.asarray(SESSIONS, dtype=object)[code]
+
+
+def session_of(ts_ms: int, params: MicroTapeParams) -> str:
+    """`session` of one grid time."""
+    if weekday(ts_ms) >= SATURDAY:
+        return SESSIONS[WEEKEND]
+    hour = utc_hour(ts_ms)
+    return SESSIONS[0 if hour < params.eu_start_hour else 1 if hour < params.us_start_hour else 2]

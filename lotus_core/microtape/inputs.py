@@ -2,18 +2,22 @@
 
 Sorting is stable, so rows received in the same millisecond keep their receive order and
 "the most recently received" is simply the last row at or before t. A FeedDay cut at t gives
-a prefix of every array here, which is what makes the whole build causal.
+a prefix of every array here, which is what makes the whole build causal. The live tape
+slices its batches with the same specs and `fresh`, and reads a frame's depth with
+`cumulative_of` / `depth_of`, the per-frame form of `Books.depth`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import accumulate
 
 import numpy as np
 import pandas as pd
 
 from lotus_core.feed.tables import FeedDay
+from lotus_core.microtape.grid import MAX_FLOAT, nan_to_num_of
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,20 @@ class Books:
             return np.zeros(len(self)), np.zeros(len(self))
         col = min(k, bid.shape[1]) - 1
         return bid[:, col], ask[:, col]
+
+
+def cumulative_of(sizes: list[float]) -> list[float]:
+    """One frame's row of `Books._cum` (the step's form): running sizes, NaN as 0 (numpy's
+    cumsum adds in order, from the first element)."""
+    finite = [x if x == x else 0.0 for x in sizes]
+    if finite and not -MAX_FLOAT <= min(finite) <= max(finite) <= MAX_FLOAT:  # an infinite size
+        finite = [nan_to_num_of(x) for x in finite]
+    return list(accumulate(finite))
+
+
+def depth_of(cum: list[float], k: int) -> float:
+    """`Books.depth(k)` of one frame, from its running sizes (`cumulative_of`)."""
+    return cum[min(k, len(cum)) - 1]
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,12 @@ _CANDLES = {
 }
 
 
+def fresh(recv: np.ndarray, time: np.ndarray, max_lag_ms: int) -> np.ndarray:
+    """Trades that are flow: received at most `max_lag_ms` after their venue time (later
+    ones are the venue's replay of past trades on subscribe)."""
+    return recv - time <= max_lag_ms
+
+
 def coin_inputs(
     feed: FeedDay, coin: str, candle_interval: str, trade_max_lag_ms: int
 ) -> CoinInputs:
@@ -147,11 +171,11 @@ def coin_inputs(
     if len(candles):
         candles = candles.loc[(candles["interval"] == candle_interval).to_numpy()]
     trades = _columns(feed.trades, _coin_rows(feed.trades, coin), _TRADES)
-    fresh = trades["recv"] - trades["time"] <= trade_max_lag_ms
+    flow = fresh(trades["recv"], trades["time"], trade_max_lag_ms)
     return CoinInputs(
         coin=coin,
         books=books,
-        trades={k: v[fresh] for k, v in trades.items()},
+        trades={k: v[flow] for k, v in trades.items()},
         bbo=_columns(feed.bbo, _coin_rows(feed.bbo, coin), _BBO),
         ctx=_columns(feed.ctx, _coin_rows(feed.ctx, coin), _CTX),
         candles=_columns(candles, _coin_rows(candles, coin), _CANDLES),

@@ -2,6 +2,8 @@
 
 Trades are in receive order; within one message the venue's order is kept. Counts and
 volumes are in trades and base-coin units. Nothing here looks at a trade received after t.
+The live tape (lotus_core.microtape.flow.FlowStream) carries the same rules a trade at a
+time: `thresholds_of` beside `robust_thresholds`, the run and sweep rules in its bins.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lotus_core.microtape.grid import asof, bin_sum, interval_index, safe_ratio, take
+from lotus_core.microtape.grid import NAN, asof, before, bin_sum, interval_index, safe_ratio, take
 from lotus_core.microtape.inputs import Books
 from lotus_core.microtape.params import MicroTapeParams
 
@@ -17,7 +19,8 @@ _CHUNK = 8192
 
 
 def run_lengths(side: np.ndarray) -> np.ndarray:
-    """Signed length of the same-side run each trade ends (+ buyer runs, - seller runs)."""
+    """Signed length of the same-side run each trade ends (+ buyer runs, - seller runs);
+    FlowStream.add_trades carries it a trade at a time (run + 1 on the same side, else 1)."""
     n = len(side)
     if n == 0:
         return np.empty(0, np.int64)
@@ -52,6 +55,25 @@ def robust_thresholds(sz: np.ndarray, params: MicroTapeParams) -> np.ndarray:
     return out
 
 
+def thresholds_of(sizes: list[float], n: int, params: MicroTapeParams) -> list[float]:
+    """`robust_thresholds` of the last n of `sizes` (no NaN among them), each over the
+    `outlier_window` sizes before it: median + k * max(MAD, floor * median); the k-th of
+    the sorted values is `np.partition`'s k-th (the step's form for a few trades)."""
+    w = params.outlier_window
+    h = w // 2
+    out = []
+    for j in range(len(sizes) - n, len(sizes)):
+        if j < w:
+            out.append(NAN)
+            continue
+        window = sizes[j - w:j]
+        med = sorted(window)[h]
+        dev = sorted([abs(x - med) for x in window])[h]
+        floor = params.outlier_mad_floor * med
+        out.append(med + params.outlier_k * (dev if dev >= floor else floor))
+    return out
+
+
 def _side_sweeps(
     k: np.ndarray,
     px: np.ndarray,
@@ -63,7 +85,9 @@ def _side_sweeps(
     """For one aggressor side: per-interval sweep flag and volume.
 
     opp_depth[i] is the opposite side's top-level depth in the last book received strictly
-    before trade i; the interval uses the value seen by its first trade.
+    before trade i; the interval uses the value seen by its first trade. A sweep: at least
+    `sweep_min_levels` distinct prices, or more volume than that depth (FlowStream._tape:
+    the same rule per bin; both sides sweeping: the larger volume's direction).
     """
     ok = k >= 0
     k, px, sz, opp_depth = k[ok], px[ok], sz[ok], opp_depth[ok]
@@ -104,7 +128,7 @@ def tape_features(
         outlier = sz > thr
 
     # depth facing each trade: the last l2Book received strictly before it
-    pre = np.searchsorted(books.recv, recv, side="left") - 1
+    pre = before(books.recv, recv)
     top_bid, top_ask = books.depth(params.sweep_depth_levels)
     ask_depth, bid_depth = take(top_ask, pre), take(top_bid, pre)
     buy_sweep, bv = _side_sweeps(

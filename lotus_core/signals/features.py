@@ -1,13 +1,26 @@
-"""Causal array helpers for one coin's MicroTape slice: every value at row t uses rows <= t.
+"""Causal helpers for one coin's MicroTape: every value at row t uses rows <= t.
 
 The MicroTape grid is continuous per coin (one row per cadence), so a window of w seconds is
-w * 1000 / cadence rows. Callers loop over coins only; everything inside is numpy/pandas.
+w * 1000 / cadence rows. One definition per helper: the array function (the nightly batch,
+numpy/pandas over a coin's slice) and, where the live detectors need it per row
+(`DetectorStream`), its step class right below it, reading the same window and NaN rule.
+Tested equal through the detectors: tests/core/signals/test_signals_detectors.py.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
+
 import numpy as np
 import pandas as pd
+
+NAN = math.nan
+INF = math.inf
+BPS = 1e4  # log_bps units per unit of ln(price)
+# numpy's log on one value: the batch's (possibly SIMD) loop, not libm's `math.log`, which
+# differs in the last bit on some CPUs (AVX-512): a firing threshold sees one value.
+_NP_LOG = np.log
 
 
 def coin_blocks(coins: np.ndarray) -> list[tuple[str, int, int]]:
@@ -40,7 +53,44 @@ def log_bps(px: np.ndarray) -> np.ndarray:
     """ln(price) in bps: differences are bps moves. Absolute, not relative to the slice's
     first price, so a row's value (and every tie between rows) is the same wherever the
     tape starts: a window computed on a trailing slice equals the one on the whole day."""
-    return np.log(np.asarray(px, dtype=np.float64)) * 1e4
+    return np.log(np.asarray(px, dtype=np.float64)) * BPS
+
+
+def log_bps_one(px: float) -> float:
+    """`log_bps` of one price (-inf at 0, NaN below or at NaN, as np.log without its warning)."""
+    return float(_NP_LOG(px)) * BPS if px > 0.0 else (-INF if px == 0.0 else NAN)
+
+
+# ---- EMA: the batch form is `lotus_core.filters.ewm` (pandas, adjust=False, NaN skipped) ----
+
+
+def ewm_alpha(span: float | None = None, alpha: float | None = None) -> float:
+    """The alpha pandas' ewm really uses: 1 / (1 + com), com from span or alpha as in
+    pandas' get_center_of_mass (not exactly 2 / (span + 1) or `alpha` in floats)."""
+    com = (span - 1) / 2 if span is not None else (1 - alpha) / alpha  # type: ignore[operator]
+    return 1.0 / (1.0 + com)
+
+
+class Ewm:
+    """`filters.ewm` one value at a time: pandas' adjust=False recursion with ignore_na,
+    including its division by (old + new weight) and its skip on an unchanged value."""
+
+    __slots__ = ("a", "b", "den", "m")
+
+    def __init__(self, alpha: float) -> None:
+        self.a = alpha
+        self.b = 1.0 - alpha
+        self.den = self.b + alpha
+        self.m = NAN
+
+    def push(self, v: float) -> float:
+        m = self.m
+        if m == m:
+            if v == v and m != v:
+                m = self.m = (self.b * m + self.a * v) / self.den
+        elif v == v:
+            m = self.m = v
+        return m
 
 
 def prev_max(x: np.ndarray, w: int) -> np.ndarray:
@@ -51,6 +101,77 @@ def prev_max(x: np.ndarray, w: int) -> np.ndarray:
 def prev_min(x: np.ndarray, w: int) -> np.ndarray:
     """min of x over rows [t - w, t - 1]; NaN until w earlier rows exist."""
     return pd.Series(x).shift(1).rolling(w, min_periods=w).min().to_numpy()
+
+
+class PrevExtremes:
+    """`prev_max` and `prev_min` (rows [t - w, t - 1]) one row at a time: monotonic deques of
+    (row, value). NaN until w earlier rows exist or while a NaN is among them (pandas'
+    min_periods=w counts non-NaN rows)."""
+
+    __slots__ = ("w", "t", "last_nan", "hq", "lq", "hi", "lo")
+
+    def __init__(self, w: int) -> None:
+        self.w = w
+        self.t = 0
+        self.last_nan = -(1 << 62)
+        self.hq: deque[tuple[int, float]] = deque()
+        self.lq: deque[tuple[int, float]] = deque()
+        self.hi = NAN
+        self.lo = NAN
+
+    def push(self, v: float) -> None:
+        """Set hi / lo for this row (from earlier rows), then take in this row's value."""
+        t = self.t
+        lim = t - self.w
+        hq, lq = self.hq, self.lq
+        if lim >= 0 and self.last_nan < lim:
+            while hq[0][0] < lim:
+                hq.popleft()
+            while lq[0][0] < lim:
+                lq.popleft()
+            self.hi = hq[0][1]
+            self.lo = lq[0][1]
+        else:
+            self.hi = self.lo = NAN
+        if v == v:
+            tv = (t, v)  # one tuple for both deques
+            while hq and hq[-1][1] <= v:
+                hq.pop()
+            hq.append(tv)
+            while lq and lq[-1][1] >= v:
+                lq.pop()
+            lq.append(tv)
+        else:
+            self.last_nan = t
+        self.t = t + 1
+
+
+class PrevWindow:
+    """`prev_max` / `prev_min` on demand: the w values before this row, pushed by their
+    source before it takes in the row. For a source read rarely (divergence reads the RSI's
+    extremes only on a new price extreme, a few % of rows), a deque of raw values is cheaper
+    than `PrevExtremes` on every row. Values must be finite or NaN (the RSI is in [0, 100]):
+    a NaN shows in the sum."""
+
+    __slots__ = ("q", "push")
+
+    def __init__(self, w: int) -> None:
+        self.q: deque[float] = deque(maxlen=w)
+        self.push = self.q.append  # a row costs one deque append
+
+    def full(self) -> bool:
+        """Whether prev_max / prev_min are defined (min_periods=w): w earlier rows, no NaN."""
+        q = self.q
+        if len(q) < (q.maxlen or 0):
+            return False
+        total = sum(q)
+        return total == total
+
+    def lo(self) -> float:
+        return min(self.q) if self.full() else NAN
+
+    def hi(self) -> float:
+        return max(self.q) if self.full() else NAN
 
 
 def window_range(x: np.ndarray, w: int) -> np.ndarray:
@@ -65,6 +186,48 @@ def window_sum(x: np.ndarray, w: int) -> np.ndarray:
     out = c.copy()
     out[w:] = c[w:] - c[:-w]
     return out
+
+
+class WindowSum:
+    """`window_sum` of integer counts one row at a time (rows [t - w + 1, t], shorter at the
+    start): a running sum over a deque."""
+
+    __slots__ = ("w", "q", "sum")
+
+    def __init__(self, w: int) -> None:
+        self.w = w
+        self.q: deque[int] = deque()
+        self.sum = 0
+
+    def push(self, v: int) -> None:
+        q = self.q
+        q.append(v)
+        self.sum += v
+        if len(q) > self.w:
+            self.sum -= q.popleft()
+
+
+class LastRows:
+    """`window_range` / `window_sum` on demand: the last w values (rows [t - w + 1, t]).
+    For a window read rarely (sweep's stall test, only after a sweep), one deque append a
+    row is cheaper than running state."""
+
+    __slots__ = ("q", "push")
+
+    def __init__(self, w: int) -> None:
+        self.q: deque[float] = deque(maxlen=w)
+        self.push = self.q.append  # a row costs one deque append
+
+    def range(self) -> float:
+        """`window_range`: NaN until w rows exist or while a NaN is among them."""
+        q = self.q
+        if len(q) < (q.maxlen or 0) or any(v != v for v in q):
+            return NAN
+        return max(q) - min(q)
+
+    def sum(self) -> float:
+        """`window_sum` of counts (never NaN; shorter at the start)."""
+        return sum(self.q)
 
 
 def recent_any(flag: np.ndarray, w: int) -> np.ndarray:

@@ -7,6 +7,15 @@
 
 The nightly assets and the live daemon call the same functions; the audits re-run them on
 cut or perturbed frames with the same specs.
+
+    WindowScorer(...).push(row, dsi, windows)  -> the same pre-council columns, one row at
+                                                  a time (the live step of `_score_core`)
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `WindowScorer` keeps per coin only what the batch reads from
+earlier rows (meta.CoinState) and calls each stage's `*_one` form, which sits beside its
+batch function (meta, quality, kernel, context, priors). The equality test is
+tests/core/signals/test_signals_scoring.py (`test_*_streams_to_the_batch_scores`).
 """
 
 from __future__ import annotations
@@ -26,13 +35,47 @@ from lotus_core.curators.kpis import curator_kpis
 from lotus_core.curators.publish import publish
 from lotus_core.signals.bus import GATES, bus_rows
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.context import cond_keys, literals
+from lotus_core.signals.context import cond_key_one, cond_keys, literals
 from lotus_core.signals.detectors import run_detectors
-from lotus_core.signals.kernel import Caps, base_kernel, det_sigma, resonance, strength01
-from lotus_core.signals.meta import entrainment, frame_features
+from lotus_core.signals.kernel import (
+    Caps,
+    DetectorKernel,
+    base_kernel,
+    base_kernel_one,
+    det_sigma,
+    det_sigma_one,
+    dsi_gains,
+    kernel_row_one,
+    resonance,
+    resonance_one,
+    strength01,
+)
+from lotus_core.signals.meta import (
+    CoinState,
+    EmaWeights,
+    clip_one,
+    ema_spans,
+    entrainment,
+    entrainment_one,
+    frame_features,
+    frame_features_one,
+    nan_to_num_one,
+)
 from lotus_core.signals.outcomes import window_outcomes
-from lotus_core.signals.priors import NO_PRIORS, ActivePriors, patch_effects
-from lotus_core.signals.quality import HistoryQuality, history_quality, window_quality
+from lotus_core.signals.priors import (
+    NO_PRIORS,
+    ActivePriors,
+    PriorsView,
+    patch_effects,
+    patch_effects_one,
+)
+from lotus_core.signals.quality import (
+    FEE_LEGS,
+    HistoryQuality,
+    QualityLookup,
+    history_quality,
+    window_quality,
+)
 from lotus_core.signals.schema import (
     DETECTOR_WINDOWS_SCHEMA,
     META_SIGNALS_SCHEMA,
@@ -46,6 +89,19 @@ CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl"
                        "microprice_drift_bps", "rv_bps", "book_imb_1", "book_imb_10",
                        "aggr_runlen", "cancel_rate")
 DSI_COLUMNS = ("coin", "ts_ms", "mx_evidence", "mx_confirm")
+# the frame context signal_events carries as floats, in its order (spread_rel and flow are
+# frame_features'; the rest are MicroTape columns)
+EVENT_FLOATS = ("rv_pctl", "oi_pctl", "funding_pctl", "range_pctl", "spread_bps", "spread_rel",
+                "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5", "aggr_imb", "flow",
+                "basis_bps", "oi_delta", "book_imb_1", "book_imb_10", "aggr_runlen",
+                "microprice_drift_bps", "cancel_rate")
+# signal_events columns the council and publication add (score_day after `_score_core`)
+AFTER_SCORES = ("nudge_sum", "curated_sigma", "vetoed", "vetoes", "gates", "tau_publish",
+                "above_threshold", "published", "paper", "propensity", "explore_u",
+                "data_fingerprint", "history_days", "history_window")
+STREAM_COLUMNS = tuple(c for c in SIGNAL_EVENTS_SCHEMA.columns if c not in AFTER_SCORES)
+"""The signal_events columns score_day computes before the council, in its order: what
+`WindowScorer.push` returns per window."""
 
 
 def _with_ids(windows: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.DataFrame:
@@ -111,6 +167,14 @@ def join_dsi(windows: pd.DataFrame, dsi: pd.DataFrame | None) -> tuple[np.ndarra
     mx[ok] = np.clip(np.nan_to_num(d["mx_evidence"].to_numpy(dtype=np.float64)[pos[ok]]), 0, 1)
     conf[ok] = (d["mx_confirm"].to_numpy()[pos[ok]] > 0).astype(np.int8)
     return mx, conf
+
+
+def join_dsi_one(dsi: Mapping[str, Any] | None) -> tuple[float, int]:
+    """join_dsi of one row's DSI annotation (None: DSI has no row)."""
+    if dsi is None:
+        return 0.0, 0
+    return (clip_one(nan_to_num_one(float(dsi["mx_evidence"])), 0.0, 1.0),
+            1 if dsi["mx_confirm"] > 0 else 0)
 
 
 def _gates_json(frame: pd.DataFrame) -> pd.Series:
@@ -219,6 +283,135 @@ def _score_core(frames: pd.DataFrame, specs: Sequence[DetectorSpec], cfg: Scorin
     timings["scores"] = time.perf_counter() - t
     return _Core(windows, derived, entrain, ctx, hq, sq, base, res, eff, lits, mx, confirm,
                  sigma, signal)
+
+
+# the MicroTape columns the step copies into each event as floats
+_ROW_FLOATS = tuple(c for c in EVENT_FLOATS if c not in ("spread_rel", "flow"))
+
+
+class WindowScorer:
+    """`_score_core`'s per-window columns (before the council), one MicroTape row at a time.
+
+    `push(row, dsi, windows)` takes one row (rows in (ts_ms, coin) order), its DSI
+    annotation (or None) and the windows the detectors fired on it, and returns the
+    STREAM_COLUMNS of each window, as `score_day(...).events` has them. State is per coin
+    (the batch mixes no coins here); one scorer serves one UTC day.
+
+    `hq` is `history_quality(history, specs, scoring.sq)` (computed once per day);
+    `cadence_ms` the grid step (`features.cadence_ms` of the day's frames). `priors` may be
+    replaced at any time (a new nightly version): later windows use the new one.
+    """
+
+    def __init__(self, specs: Sequence[DetectorSpec], scoring: ScoringConfig,
+                 hq: HistoryQuality, priors: ActivePriors, cadence_ms: int) -> None:
+        self.cfg = scoring
+        self.hq = hq
+        self._w = EmaWeights.of(ema_spans(scoring, cadence_ms))
+        self._cohort = tuple((s.id, s.horizon_s) for s in specs)
+        self._dets = {s.id: DetectorKernel.of(s, scoring.kr) for s in specs}
+        self._quality = QualityLookup(hq, specs, scoring.sq.weights)
+        self._gains = dsi_gains(scoring.dsi)
+        self._fee = FEE_LEGS * scoring.sq.fee_bps
+        self._coins: dict[str, CoinState] = {}
+        self._priors = priors
+        self._pv = PriorsView.of(priors, scoring)
+
+    @property
+    def priors(self) -> ActivePriors:
+        return self._priors
+
+    @priors.setter
+    def priors(self, value: ActivePriors) -> None:
+        self._priors = value
+        self._pv = PriorsView.of(value, self.cfg)
+
+    def push(self, row: Mapping[str, Any], dsi: Mapping[str, Any] | None,
+             windows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Advance the row's coin by one row; the scored columns of the row's windows."""
+        coin = str(row["coin"])
+        st = self._coins.get(coin)
+        if st is None:
+            st = self._coins[coin] = CoinState()
+        sp, rv = float(row["spread_bps"]), float(row["rv_bps"])
+        st.push(self._w, sp, float(row["buy_vol"]), float(row["sell_vol"]), rv,
+                float(row["trade_count"]), float(row["basis_bps"]))
+        if not windows:
+            return []
+        ts = int(row["ts_ms"])
+        for w in windows:
+            if str(w["coin"]) != coin or int(w["ts_ms"]) != ts:
+                raise ValueError(f"window {w['window_id']} is not of row ({coin}, {ts})")
+            st.last[str(w["detector_id"])] = (ts, float(w["direction"]))
+        return self._score(row, st, coin, ts, sp, rv, dsi, windows)
+
+    def _score(self, row: Mapping[str, Any], st: CoinState, coin: str, ts: int, sp: float,
+               rv: float, dsi: Mapping[str, Any] | None,
+               windows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        cfg, kr, pv, quality = self.cfg, self.cfg.kr, self._pv, self._quality
+        vals = {c: float(row[c]) for c in _ROW_FLOATS}
+        rv_pctl, oi_pctl = vals["rv_pctl"], vals["oi_pctl"]
+        funding_pctl, depth = vals["funding_pctl"], vals["depth_5_rel"]
+        f = frame_features_one(st, sp, rv, rv_pctl, vals["range_pctl"], oi_pctl, funding_pctl,
+                               depth, kr, cfg.meta)
+        live, entrain = entrainment_one(st.last, ts, self._cohort)
+        mx, confirm = join_dsi_one(dsi)
+        stale = int(row["stale_ms"])
+        session, regime = str(row["session"]), str(row["regime"])
+        book_tape = {**vals, "flow": f.flow}
+        q = pv.quantiser
+        base = q.row(depth, funding_pctl, f.hbar, mx, oi_pctl, regime, rv_pctl, session,
+                     f.spread1, book_tape)
+        by_dir: dict[float, tuple[str, tuple[tuple[str, float, float], ...]]] = {}
+        krow = kernel_row_one(vals["book_imb_5"], f.flow, vals["microprice_drift_bps"],
+                              f.p_spread, float(stale), depth, kr)
+        theta_min, phi_max, (gamma, beta), u = pv.theta_min, pv.phi_max, self._gains, cfg.u
+        cost = sp + self._fee
+        out = []
+        for w in windows:
+            did = str(w["detector_id"])
+            s = float(w["direction"])
+            raw = float(w["raw_strength"])
+            horizon = int(w["horizon_s"])
+            acc, prec, stab, sq_n, orth, sq_cost, sq_score = quality.window_one(
+                did, coin, rv, horizon, cost, live)
+            strength, phi, theta_base = base_kernel_one(raw, s, regime, self._dets[did], krow,
+                                                        kr, theta_min)
+            lit = by_dir.get(s)
+            if lit is None:
+                lits = q.direction(base, book_tape, s)
+                lit = by_dir[s] = (cond_key_one(lits), pv.hits(lits, coin))
+            dtheta, mult, matched = patch_effects_one(lit[1], did)
+            theta, dphi, dphi_base = resonance_one(phi, theta_base, mx, dtheta, mult, gamma,
+                                                   beta, theta_min, phi_max)
+            out.append({
+                "window_id": str(w["window_id"]), "ts_ms": ts, "coin": coin,
+                "detector_id": did, "recipe_hash": str(w["recipe_hash"]),
+                "horizon_s": horizon, "direction": int(w["direction"]), "raw_strength": raw,
+                "signal": clip_one(s * strength, -1.0, 1.0),
+                "sq_accuracy": acc, "sq_precision": prec, "sq_stability": stab,
+                "sq_orthogonality": orth, "sq_cost": sq_cost, "sq_score": sq_score,
+                "sq_n": sq_n, "kr_phi": phi, "kr_theta_base": theta_base,
+                "kr_theta": theta, "kr_delta_phi_base": dphi_base,
+                "kr_delta_phi": dphi, "kr_hbar": f.hbar, "kr_rho": self._dets[did].rho,
+                "det_sigma": det_sigma_one(sq_score, dphi, u),
+                "mx_evidence": mx, "mx_confirm": confirm, "priors_ver": pv.version,
+                "prior_theta_delta": dtheta, "prior_phi_mult": mult,
+                "prior_patches": matched, "ms_kairos": f.kairos, "ms_entrain_r": entrain,
+                "ms_asym_score": f.asym, "ms_asym_z_oi": f.z_oi, "ms_asym_z_funding": f.z_f,
+                "ms_asym_z_basis": f.z_b, "ms_asym_z_depth": f.z_d, "session": session,
+                "regime": regime, "rv_pctl": rv_pctl, "oi_pctl": oi_pctl,
+                "funding_pctl": funding_pctl, "range_pctl": vals["range_pctl"],
+                "spread_bps": vals["spread_bps"], "spread_rel": f.spread_rel,
+                "depth_slope": vals["depth_slope"], "depth_5_rel": depth,
+                "trend_eff": vals["trend_eff"], "book_imb_5": vals["book_imb_5"],
+                "aggr_imb": vals["aggr_imb"], "flow": f.flow, "basis_bps": vals["basis_bps"],
+                "oi_delta": vals["oi_delta"], "book_imb_1": vals["book_imb_1"],
+                "book_imb_10": vals["book_imb_10"], "aggr_runlen": vals["aggr_runlen"],
+                "microprice_drift_bps": vals["microprice_drift_bps"],
+                "cancel_rate": vals["cancel_rate"], "stale_ms": stale,
+                "mid_px": float(row["mid_px"]), "cond_key": lit[0],
+            })
+        return out
 
 
 SCORE_COLUMNS = ("raw_strength", "signal", "sq_score", "kr_phi", "kr_theta", "kr_delta_phi",
@@ -353,10 +546,7 @@ def score_day(
     ev["explore_u"] = u
     for c in ("session", "regime"):
         ev[c] = ctx[c].astype("str").to_numpy()
-    for c in ("rv_pctl", "oi_pctl", "funding_pctl", "range_pctl", "spread_bps", "spread_rel",
-              "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5", "aggr_imb", "flow",
-              "basis_bps", "oi_delta", "book_imb_1", "book_imb_10", "aggr_runlen",
-              "microprice_drift_bps", "cancel_rate"):
+    for c in EVENT_FLOATS:
         ev[c] = ctx[c].to_numpy(dtype=np.float64)
     ev["stale_ms"] = ctx["stale_ms"].to_numpy(dtype=np.int64)
     ev["mid_px"] = ctx["mid_px"].to_numpy(dtype=np.float64)

@@ -14,6 +14,11 @@ The rows of the highest version among `patch/` and `cap/` keys form the active s
 exactly as DESIGN.md's rule: theta' = max(theta_min, theta + sum dtheta) (and <= 1),
 phi' = min(phi_max, phi * prod phi_mult), over the patches whose detector, coin and
 cond_key match the window.
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `PriorsView` is an ActivePriors as the live step
+(`pipeline.WindowScorer`) applies it, beside `patch_effects`; tests/core/signals/
+test_signals_scoring.py proves them equal (with a priors swap mid-day).
 """
 
 from __future__ import annotations
@@ -26,20 +31,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lotus_core.signals.config import ContextConfig, KrConfig
-from lotus_core.signals.context import CondKeyError, canonical_cond_key, matches, parse_cond_key
+from lotus_core.signals.config import ContextConfig, KrConfig, ScoringConfig
+from lotus_core.signals.context import (
+    CondKeyError,
+    RowQuantiser,
+    canonical_cond_key,
+    matches,
+    parse_cond_key,
+)
 
 PATCH_PREFIX = "patch/"
 CAP_PREFIX = "cap/"
 EDGE_PREFIX = "edge/"
 EDGE_NAMES = tuple(ContextConfig.model_fields)  # pctl, mx, depth, spread, the book/tape edges
 FIELDS = ("theta_delta", "phi_mult")
+ANY = "*"  # a patch's detector or coin that matches every window
 
 
 @dataclass(frozen=True)
 class Patch:
-    detector_id: str  # or "*"
-    coin: str  # or "*"
+    detector_id: str  # or ANY
+    coin: str  # or ANY
     cond_key: str  # canonical, or "*"
     theta_delta: float = 0.0
     phi_mult: float = 1.0
@@ -158,11 +170,61 @@ def patch_effects(windows: pd.DataFrame, lits: pd.DataFrame, priors: ActivePrior
     coin = windows["coin"].to_numpy(dtype=object)
     for p in priors.patches:
         mask = matches(lits, p.cond)
-        if p.detector_id != "*":
+        if p.detector_id != ANY:
             mask &= det == p.detector_id
-        if p.coin != "*":
+        if p.coin != ANY:
             mask &= coin == p.coin
         dtheta[mask] += p.theta_delta
         mult[mask] *= p.phi_mult
         count[mask] += 1
     return PatchEffect(dtheta, mult, count)
+
+
+# (detector_id, theta_delta, phi_mult) of a patch whose coin and cond_key hold on a window
+Hit = tuple[str, float, float]
+
+
+@dataclass(frozen=True)
+class PriorsView:
+    """An ActivePriors as the step applies it: caps, the quantiser in force and the patches
+    as plain tuples; `hits` and `patch_effects_one` are patch_effects of one window."""
+
+    version: int
+    theta_min: float
+    phi_max: float
+    quantiser: RowQuantiser
+    patches: tuple[tuple[str, str, tuple[tuple[str, str], ...], float, float], ...]
+
+    @classmethod
+    def of(cls, priors: ActivePriors, cfg: ScoringConfig) -> PriorsView:
+        theta_min, phi_max = priors.caps(cfg.kr)
+        patches = tuple((p.detector_id, p.coin, p.cond, float(p.theta_delta),
+                         float(p.phi_mult)) for p in priors.patches)
+        return cls(int(priors.version), float(theta_min), float(phi_max),
+                   RowQuantiser(priors.context(cfg.context)), patches)
+
+    def hits(self, lits: Mapping[str, str], coin: str) -> tuple[Hit, ...]:
+        """The patches whose coin and cond_key hold for a window with these literals on
+        `coin` (patch order: the order patch_effects applies them in)."""
+        out = []
+        for p_det, p_coin, cond, td, pm in self.patches:
+            if p_coin != ANY and p_coin != coin:
+                continue
+            for k, v in cond:  # `matches`: every literal of the cond_key holds
+                if lits[k] != v:
+                    break
+            else:
+                out.append((p_det, td, pm))
+        return tuple(out)
+
+
+def patch_effects_one(hits: tuple[Hit, ...], did: str) -> tuple[float, float, int]:
+    """patch_effects of one window of detector `did` from its `PriorsView.hits`:
+    (theta_delta, phi_mult, matched)."""
+    dtheta, mult, matched = 0.0, 1.0, 0
+    for p_det, td, pm in hits:
+        if p_det in (ANY, did):
+            dtheta += td
+            mult *= pm
+            matched += 1
+    return dtheta, mult, matched

@@ -5,23 +5,33 @@ each with its realised outcome) per detector and (detector, coin), shrinking eve
 a documented prior so that a detector with little or no history scores as the prior says.
 `window_quality` then gives every window of the day its sq_* (docs/scoring.md, "sq_*").
 Rows whose recipe_hash differs from the detector's current recipe are not its history.
+
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. `QualityLookup.window_one` is window_quality of one window (the
+live step, `pipeline.WindowScorer`), right after it; tests/core/signals/
+test_signals_scoring.py proves them equal.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from lotus_core.signals.config import SqConfig
+from lotus_core.signals.config import SqConfig, SqWeights
 from lotus_core.signals.features import coin_blocks
+from lotus_core.signals.meta import clip_one, nan_to_num_one, pow_one
 from lotus_core.signals.spec import DetectorSpec
 
 SQ_COLUMNS = ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
               "sq_score")
 MIN_MOVE_WINDOWS = 10  # a median |move| needs this many outcomes to replace the rv fallback
+RV_SECONDS = 60.0  # rv_bps is over this many seconds: the fallback |move| is rv * sqrt(h / it)
+MOVE_UNKNOWN = 1.0  # |move| (bps) when neither history nor rv_bps knows it
+FEE_LEGS = 2.0  # sq_cost's cost: spread + FEE_LEGS * fee_bps (a round trip)
 
 
 @dataclass(frozen=True)
@@ -178,10 +188,10 @@ def window_quality(windows: pd.DataFrame, ctx: pd.DataFrame, hq: HistoryQuality,
     move = local["move"].to_numpy(dtype=np.float64)
     move = np.where(np.isnan(move), pooled["move"].to_numpy(dtype=np.float64), move)
     horizon = windows["horizon_s"].to_numpy(dtype=np.float64)
-    rv = ctx["rv_bps"].to_numpy(dtype=np.float64) * np.sqrt(horizon / 60.0)
+    rv = ctx["rv_bps"].to_numpy(dtype=np.float64) * np.sqrt(horizon / RV_SECONDS)
     move = np.where(np.isnan(move), rv, move)
-    move = np.nan_to_num(move, nan=1.0)
-    cost = ctx["spread_bps"].to_numpy(dtype=np.float64) + 2.0 * cfg.fee_bps
+    move = np.nan_to_num(move, nan=MOVE_UNKNOWN)
+    cost = ctx["spread_bps"].to_numpy(dtype=np.float64) + FEE_LEGS * cfg.fee_bps
     with np.errstate(invalid="ignore", divide="ignore"):
         sq_cost = np.where(move + cost > 0, move / (move + cost), 0.0)
 
@@ -207,3 +217,78 @@ def window_quality(windows: pd.DataFrame, ctx: pd.DataFrame, hq: HistoryQuality,
     local_n = local["n"].to_numpy(dtype=np.float64)
     out["sq_n"] = np.nan_to_num(local_n, nan=0.0).astype(np.int64)
     return out
+
+
+class QualityLookup:
+    """window_quality for one window at a time (the step): a HistoryQuality as it reads it
+    (per (detector, coin) the by-coin rates, else the pooled ones) and rho between the
+    cohort's detectors."""
+
+    def __init__(self, hq: HistoryQuality, specs: Sequence[DetectorSpec],
+                 weights: SqWeights) -> None:
+        idx = hq.index()
+        nan = float("nan")
+        pooled = hq.pooled
+        self._w = weights
+        self._pooled: dict[str, tuple[float, float, float, float]] = {}
+        self._rho_to: dict[str, dict[str, float]] = {}
+        for s in specs:
+            if s.id in pooled.index:
+                row = pooled.loc[s.id]
+                self._pooled[s.id] = (float(row["accuracy"]), float(row["precision"]),
+                                      float(row["stability"]), float(row["move"]))
+            else:
+                self._pooled[s.id] = (nan, nan, nan, nan)
+            self._rho_to[s.id] = ({d.id: float(hq.rho[idx[s.id], idx[d.id]]) for d in specs}
+                                  if s.id in idx else {})
+        self._by_coin: dict[tuple[str, str], tuple[float, float, float, float]] = {
+            (str(d), str(c)): (float(r["n"]), float(r["accuracy"]), float(r["precision"]),
+                               float(r["move"]))
+            for (d, c), r in hq.by_coin.iterrows()}
+        self._terms: dict[tuple[str, str], tuple[float, float, float, float, int, float]] = {}
+        self._orth_pow: dict[float, float] = {}  # pow_one(orth, w.orthogonality): few values
+
+    def _history(self, did: str, coin: str) -> tuple[float, float, float, float, int, float]:
+        """window_quality's history terms of (detector, coin): accuracy, precision and
+        stability, the history's median |move| (NaN: none), sq_n, and the first three
+        factors of sq_score (its product runs left to right, so this prefix is exact)."""
+        acc, prec, stab, move = self._pooled[did]
+        n_local = 0
+        local = self._by_coin.get((did, coin))
+        if local is not None:
+            n, l_acc, l_prec, l_move = local
+            n_local = 0 if n != n else int(n)
+            acc = acc if l_acc != l_acc else l_acc
+            prec = prec if l_prec != l_prec else l_prec
+            move = move if l_move != l_move else l_move
+        w = self._w
+        head = pow_one(acc, w.accuracy) * pow_one(prec, w.precision) * pow_one(stab, w.stability)
+        return acc, prec, stab, move, n_local, head
+
+    def window_one(self, did: str, coin: str, rv: float, horizon: int, cost: float,
+                   live: Sequence[str]) -> tuple[float, float, float, int, float, float, float]:
+        """window_quality of one window of `did` on `coin`, from the row's rv_bps, its cost
+        (spread_bps + FEE_LEGS * fee_bps) and the detectors live on the row (`live`:
+        live_others' set plus the window's own): (sq_accuracy, sq_precision, sq_stability,
+        sq_n, sq_orthogonality, sq_cost, sq_score)."""
+        key = (did, coin)
+        h = self._terms.get(key)
+        if h is None:
+            h = self._terms[key] = self._history(did, coin)
+        acc, prec, stab, move, n_local, head = h
+        if move != move:
+            move = rv * math.sqrt(horizon / RV_SECONDS)
+        move = nan_to_num_one(move, MOVE_UNKNOWN)
+        sq_cost = clip_one(move / (move + cost) if move + cost > 0 else 0.0, 0.0, 1.0)
+        orth = 1.0
+        rho_to = self._rho_to[did]
+        for other in live:
+            if other != did:  # never live for itself, as in live_others
+                orth = min(orth, 1.0 - rho_to[other])
+        orth = clip_one(orth, 0.0, 1.0)
+        w = self._w
+        p_orth = self._orth_pow.get(orth)
+        if p_orth is None:
+            p_orth = self._orth_pow[orth] = pow_one(orth, w.orthogonality)
+        return (acc, prec, stab, n_local, orth, sq_cost,
+                head * p_orth * pow_one(sq_cost, w.cost))

@@ -158,6 +158,11 @@ class DetectorSpec(_Strict):
         return "sha256:" + hashlib.sha256(self.canonical().encode()).hexdigest()
 
     @property
+    def cooldown_ms(self) -> int:
+        """`cooldown_s` in ts_ms units: what the episode rule (batch and step) compares."""
+        return self.cooldown_s * 1000
+
+    @property
     def complexity(self) -> int:
         """Free parameters of the recipe: its params plus the penalised regimes."""
         return len(self.params) + len(self.regime_penalty)

@@ -102,6 +102,8 @@ class TraderEngine:
         self._next_time_limit = 1 << 62
         self._top: dict[str, float] = {}  # coin -> latest two-sided mid (marks, weights)
         self._out: list[Out] = []
+        self._exec_coins: dict[str, int] = {}  # coin -> open executions (quiet/watched)
+        self._marked = False  # `_mark`'s inputs unchanged since it last ran (it is idempotent)
 
     # ---- inputs -------------------------------------------------------------------------
     def on_book(self, book: Book) -> list[Out]:
@@ -116,7 +118,9 @@ class TraderEngine:
                 v = self._vol.get(book.coin)
                 self._vol[book.coin] = move if v is None else v + VOL_ALPHA * (move - v)
             self._top[book.coin] = mid
-        self._taken[book.coin] = {}
+            self._marked = False
+        if self._taken.get(book.coin):  # what paper orders took applies to one snapshot
+            self._taken[book.coin] = {}
         if book.ts_ms > self.now_ms:
             self.now_ms = book.ts_ms
         self._advance(book.ts_ms)
@@ -125,7 +129,8 @@ class TraderEngine:
         pos = self.positions.get(book.coin)
         if pos is not None and pos.qty != 0:
             self._check_barriers(pos, book)
-            self._mark()
+            if not self._marked:  # same inputs, same result: skipping changes nothing
+                self._mark()
         return self._drain()
 
     def on_trade(self, trade: Trade) -> list[Out]:
@@ -177,19 +182,28 @@ class TraderEngine:
         no order or execution, no armed plan. A replay may then hold the coin's snapshots
         back and hand over only the latest when a decision comes (same fills, less work)."""
         p = self.positions.get(coin)
-        if (p is not None and p.qty) or self._resting.get(coin):
-            return False
-        if self.executions and any(e.coin == coin for e in self.executions.values()):
+        if (p is not None and p.qty) or self._resting.get(coin) or self._exec_coins.get(coin):
             return False
         return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
+
+    def book_mode(self, coin: str) -> int:
+        """What a replay must hand over for `coin`'s next snapshot: 0 nothing yet (`quiet`),
+        1 the top of book (`watched`: `on_top`), 2 the snapshot (`on_book`). One call on
+        the hot path instead of two; the same answers."""
+        p = self.positions.get(coin)
+        if self._resting.get(coin) or self._exec_coins.get(coin) or (
+                self.armed and any(a["plan"].symbol == coin for a in self.armed.values())):
+            return 2
+        if p is None or not p.qty:
+            return 0
+        return 2 if p.exit_execution is not None else 1
 
     def watched(self, coin: str) -> bool:
         """Only a position's barriers read `coin`'s book (no order, execution, armed plan):
         a replay may then pass just the top of book (`on_top`)."""
         p = self.positions.get(coin)
-        if p is None or not p.qty or p.exit_execution is not None or self._resting.get(coin):
-            return False
-        if self.executions and any(e.coin == coin for e in self.executions.values()):
+        if (p is None or not p.qty or p.exit_execution is not None or self._resting.get(coin)
+                or self._exec_coins.get(coin)):
             return False
         return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
 
@@ -214,8 +228,11 @@ class TraderEngine:
         self._advance(ts_ms)
         if pos.trail_bps is not None and pos.best_px is not None:
             pos.best_px = max(pos.best_px, mid) if long else min(pos.best_px, mid)
-        self._top[coin] = mid
-        self._mark()
+        if self._top.get(coin) != mid:
+            self._top[coin] = mid
+            self._marked = False
+        if not self._marked:  # same inputs, same result: skipping changes nothing
+            self._mark()
         return False
 
     def advance(self, ts_ms: int) -> list[Out]:
@@ -313,7 +330,7 @@ class TraderEngine:
                        tp_bps=plan.take_profit_bps, trail_bps=plan.trailing_stop_bps,
                        time_limit_ms=plan.time_limit_ms, order=order, n_slices=n_slices,
                        context=context, tr_priors_version=self.priors.version, tr_choice=choice)
-        self.executions[ex.execution_id] = ex
+        self._add_execution(ex)
         if qty <= EPS or qty * mid < self.cfg.min_order_notional:
             self._finish(ex, ts, note="already_at_target")
             return
@@ -449,6 +466,7 @@ class TraderEngine:
                  qty=qty, fee=fee, ts_ms=ts, liquidity=liquidity)
         o.n_fills += 1
         o.filled_qty += qty
+        self._marked = False
         pos = self.positions.setdefault(o.coin, Position(coin=o.coin))
         was_flat = pos.qty == 0
         before = pos.qty
@@ -459,8 +477,11 @@ class TraderEngine:
         ex = self.executions[o.execution_id]
         ex.fills.append(to_dict(f))
         ex.pnl_impact += realised - fee
-        if ex.purpose == "entry" and abs(pos.qty) > abs(before) - EPS and pos.qty != 0:
-            self._set_barriers(pos, ex, ts, was_flat)
+        # a flip (long -> short or back) opens a new position, whatever its size: the old
+        # side's stop would sit on the wrong side of the new entry and fire at once
+        flipped = before * pos.qty < 0
+        if ex.purpose == "entry" and pos.qty != 0 and (flipped or abs(pos.qty) > abs(before) - EPS):
+            self._set_barriers(pos, ex, ts, was_flat or flipped)
         if pos.qty == 0:
             pos.sl_px = pos.tp_px = pos.best_px = pos.time_limit_at = None
             pos.opened_ms = None
@@ -576,7 +597,7 @@ class TraderEngine:
                        max_latency_ms=self.cfg.max_latency_ms, target_weight=0.0, bounds=None,
                        barrier_px=barrier, order="market", n_slices=1,
                        tr_priors_version=self.priors.version)
-        self.executions[ex.execution_id] = ex
+        self._add_execution(ex)
         pos.exit_execution = ex.execution_id
         self._update_time_limit()
         self._send(ex, abs(pos.qty), "market", "ioc", ts, None)
@@ -599,6 +620,7 @@ class TraderEngine:
             pay = -pos.qty * px * c.funding  # longs pay a positive rate
             pos.funding += pay
             self.portfolio.funding += pay
+            self._marked = False
             self._emit("position", {**to_dict(pos), "funding_at_ms": at_ms, "funding_paid": pay})
 
     # ---- time ---------------------------------------------------------------------------
@@ -698,6 +720,15 @@ class TraderEngine:
                                               equity=self.equity(), mark=self._mid(ex.coin),
                                               note=note))
         del self.executions[ex.execution_id]
+        n = self._exec_coins[ex.coin] - 1
+        if n:
+            self._exec_coins[ex.coin] = n
+        else:
+            del self._exec_coins[ex.coin]
+
+    def _add_execution(self, ex: Execution) -> None:
+        self.executions[ex.execution_id] = ex
+        self._exec_coins[ex.coin] = self._exec_coins.get(ex.coin, 0) + 1
 
     def _history(self, venue: str) -> tuple[int, int]:
         h = self.venue_history.get(venue, [0, 0])
@@ -727,6 +758,7 @@ class TraderEngine:
             dd = (pf.peak_equity - eq) / pf.peak_equity
             if dd > pf.max_drawdown:
                 pf.max_drawdown = dd
+        self._marked = True
 
     def portfolio_state(self) -> dict[str, Any]:
         """Equity, exposure, positions, drawdown from peak: what the DM's context reads."""
@@ -771,6 +803,8 @@ class TraderEngine:
         eng = cls(settings, triggers, priors)
         eng.orders = {k: order_from(v) for k, v in snap["orders"].items()}
         eng.executions = {k: execution_from(v) for k, v in snap["executions"].items()}
+        for ex in eng.executions.values():
+            eng._exec_coins[ex.coin] = eng._exec_coins.get(ex.coin, 0) + 1
         eng.positions = {k: position_from(v) for k, v in snap["positions"].items()}
         eng.seen = set(snap["seen"])
         eng.portfolio = Portfolio(**snap["portfolio"])

@@ -55,16 +55,23 @@ def paper_day(settings: TraderSettings, day: Day, decisions: list[Decision],
     engine = (TraderEngine.restore(settings, snap, priors=priors) if snap
               else TraderEngine(settings, priors=priors))
     res = replay_day(engine, day, decisions, rows_in_order(rows) if rows is not None else None)
-    out = [_row(i, o) for i, o in enumerate(res.outputs)]
+    return paper_table(res.outputs, engine), engine
+
+
+def paper_table(outputs: list[Out], engine: TraderEngine) -> pd.DataFrame:
+    """The `paper_trades` table of a day the Trader ran: one row per output, in order, and
+    the final `state` row (the engine's snapshot and portfolio) the next day starts from.
+    One home for the table, whether the Trader ran alone (`paper_day`) or inside the
+    DM's joint replay (`lotus_core.dm.joint`)."""
+    out = [_row(i, o) for i, o in enumerate(outputs)]
     state = engine.snapshot()
     state["portfolio_state"] = engine.portfolio_state()
     out.append({"seq": len(out), "kind": "state", "ts_ms": int(engine.now_ms), "coin": "",
                 "decision_id": "", "execution_id": "",
                 "data_json": canonical_json(state).decode()})
-    df = pd.DataFrame(out, columns=COLUMNS).astype(
+    return pd.DataFrame(out, columns=COLUMNS).astype(
         {"seq": "int64", "ts_ms": "int64", "kind": "str", "coin": "str", "decision_id": "str",
          "execution_id": "str", "data_json": "str"})
-    return df, engine
 
 
 def reports(table: pd.DataFrame) -> list[dict[str, Any]]:

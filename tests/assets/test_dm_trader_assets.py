@@ -1,7 +1,7 @@
-"""dm_decisions runs the DM and the paper Trader together (real Dagster runs on two
-recorded fixture days): each decision starts from the Trader's positions, day 2 from day
-1's `paper_trades` final state; `paper_trades` replays the stored tickets to the same
-fills as the joint run inside dm_decisions."""
+"""dm_decisions and paper_trades come from one replay of the DM and the paper Trader
+(real Dagster runs on two recorded fixture days): each decision starts from the Trader's
+positions, day 2 from day 1's `paper_trades` final state (the asset's declared input on its
+own previous day); the stored tickets replayed by the Trader alone give the same table."""
 
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ from lotus_core.dm.config import load_dm_settings
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.store.lake import Lake
+from lotus_core.trader.nightly import paper_day
 from lotus_core.trader.plan import ts_ms
+from lotus_core.trader.replay import decisions_from_table
+from lotus_resources.feed import FeedSource
+from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -52,13 +56,17 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
                                 resources=build_resources(settings), raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events
                                 if e.is_step_failure]
-        metas.append({k: v.value for k, v in
-                      result.asset_materializations_for_node("dm_decisions")[0].metadata.items()})
+        metas.append(asset_metadata(result, "dm_decisions"))
         paper = lake.read("paper_trades", day)
         meta = metas[-1]
         assert meta["position_source"] == "paper Trader (joint replay)"
-        # paper_trades replays the stored tickets to the joint run's fills
         assert meta["trader_fills"] == int((paper["kind"] == "fill").sum()) > 0
+        # the Trader alone on the stored tickets: the same rows (one definition of a fill)
+        alone, _ = paper_day(settings.trader, FeedSource(feed_dir=str(FIXTURES)).replay_day(day),
+                             decisions_from_table(lake.read("dm_decisions", day)),
+                             lake.read("paper_trades", DAYS[0]) if day == DAYS[1] else None,
+                             lake.read("microtape_frames", day))
+        pd.testing.assert_frame_equal(alone, paper.drop(columns=["date"], errors="ignore"))
         end = json.loads(paper["data_json"].iloc[-1])["portfolio_state"]
         assert meta["trader_equity_end"] == pytest.approx(end["equity"], abs=1e-6)
         decisions = lake.read("dm_decisions", day)

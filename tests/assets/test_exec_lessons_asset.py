@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lotus_assets.partitions import daily_partitions
 from lotus_assets.trader import TRADER_ASSETS, exec_lessons, tr_priors
 from lotus_core.config import Settings
 from lotus_core.learning.priors_store import latest_version, read_version
@@ -25,6 +26,11 @@ from tests.kits.exec_kit import window
 
 pytestmark = [pytest.mark.xdist_group("trader_assets"), pytest.mark.slow]
 
+# paper_trades is made by the DM's joint replay (lotus_assets/dm.py); here it is read from the
+# lake partitions the test wrote
+PAPER_TRADES = dg.AssetSpec("paper_trades", partitions_def=daily_partitions).with_io_manager_key(
+    "lake_io")
+
 
 def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
                                                         dagster_instance) -> None:  # noqa: ANN001
@@ -39,7 +45,8 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
                  "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": OpsDbResource(url=url),
                  "settings": SettingsResource.of(Settings())}
     for _ in range(2):  # a re-run of the partition adds no version
-        result = dg.materialize(TRADER_ASSETS, partition_key=last, instance=dagster_instance,
+        result = dg.materialize([*TRADER_ASSETS, PAPER_TRADES],
+                                partition_key=last, instance=dagster_instance,
                                 resources=resources, selection=[exec_lessons, tr_priors],
                                 raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events

@@ -1,6 +1,7 @@
-"""paper_trades and executor_scores through a real Dagster run on two fixture days:
-decisions from a dm_decisions partition (the contract's four columns), positions carried
-across midnight, executor scores per strategy/venue/coin."""
+"""The paper Trader's day on hand-written tickets of every strategy (market, limit, TWAP):
+positions carried across midnight by `paper_day` (the table `paper_trades` holds; the asset
+itself comes from the DM's joint replay, tests/assets/test_dm_trader_assets.py), then
+`executor_scores` through a real Dagster run on the two fixture days."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.partitions import daily_partitions
 from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings
 from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
+from lotus_core.trader.nightly import paper_day
 from lotus_core.trader.plan import ts_ms
+from lotus_core.trader.replay import decisions_from_table
 from lotus_core.trader.reports import iso
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeIOManager, LakeResource
@@ -23,6 +27,11 @@ from lotus_resources.settings import SettingsResource
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAYS = ["2026-01-02", "2026-01-03"]
+
+# paper_trades is made by the DM's joint replay (lotus_assets/dm.py); here it is read from the
+# lake partitions the test wrote
+PAPER_TRADES = dg.AssetSpec("paper_trades", partitions_def=daily_partitions).with_io_manager_key(
+    "lake_io")
 
 
 def _decisions(day: str) -> pd.DataFrame:
@@ -47,15 +56,22 @@ def _decisions(day: str) -> pd.DataFrame:
 def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
                                                           dagster_instance) -> None:  # noqa: ANN001
     lake = Lake(tmp_path / "lake")
-    lake.write("dm_decisions", DAYS[0], _decisions(DAYS[0]))  # day 2 has no decisions
+    feed = FeedSource(feed_dir=str(FIXTURES))
+    previous = None
+    for day in DAYS:  # day 2 has no decisions: it only carries day 1's positions
+        tickets = decisions_from_table(_decisions(day)) if day == DAYS[0] else []
+        table, _ = paper_day(Settings().trader, feed.replay_day(day), tickets, previous)
+        lake.write("paper_trades", day, table)
+        previous = table
     res = LakeResource(root=str(tmp_path / "lake"))
     resources = {"lake": res, "lake_io": LakeIOManager(lake=res),
-                 "feed": FeedSource(feed_dir=str(FIXTURES)),
+                 "feed": feed,
                  "fabric": OpsDbResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}"),
                  "settings": SettingsResource.of(Settings())}  # the default trader section
     for day in DAYS:
-        result = dg.materialize(TRADER_ASSETS, partition_key=day, instance=dagster_instance,
-                                resources=resources)
+        result = dg.materialize([*TRADER_ASSETS, PAPER_TRADES],
+                                partition_key=day, instance=dagster_instance,
+                                resources=resources, selection=["executor_scores"])
         assert result.success
     first, second = lake.read("paper_trades", DAYS[0]), lake.read("paper_trades", DAYS[1])
     assert (first["kind"] == "fill").sum() >= 3
@@ -72,5 +88,5 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
     day = scores[scores["window"] == "day"]
     assert set(day["strategy"]) >= {"market", "limit", "twap"}
     assert ((day["fill_rate"] >= 0) & (day["fill_rate"] <= 1)).all()
-    meta = result.asset_materializations_for_node("paper_trades")[0].metadata
-    assert {"fills", "equity", "max_drawdown", "slippage_bps"} <= set(meta)
+    meta = result.asset_materializations_for_node("executor_scores")[0].metadata
+    assert {"rows", "fill_rate_day"} <= set(meta)

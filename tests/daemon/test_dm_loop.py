@@ -34,6 +34,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
+from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 
 DAY = "2026-01-02"
@@ -116,8 +117,7 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     assert set(table["status"]) == {"fitted"} and (table["reliability"] > 0.5).all()
     f = Calibration(table, cfg.calibration).forecast(DETS[0], 60, "BTC", 0.9, 1)
     assert f.lo_bps <= 25.0 * 0.9 <= f.hi_bps  # the planted +25·x bps
-    meta = {k: v.value for k, v in
-            result.asset_materializations_for_node("dm_decisions")[0].metadata.items()}
+    meta = asset_metadata(result, "dm_decisions")
     nightly = lake.read("dm_decisions", DAY)
     assert meta["decisions"] == len(nightly) > len(alphas) // 2
     assert meta["trades"] > 0 and "binding_constraints" in meta and "gross_max" in meta

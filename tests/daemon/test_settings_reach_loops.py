@@ -33,7 +33,7 @@ from lotus_daemon import pidfile
 from lotus_daemon.control import start_detached
 from lotus_daemon.control import stop as stop_daemon
 from lotus_replay.server import ReplayConfig, ReplayThread
-from tests.helpers import small_day, wait_for
+from tests.helpers import asset_metadata, small_day, wait_for
 from tests.kits.dm_kit import DAY0_MS, alpha_stream, signal_events_of, tape_rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,8 +129,7 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]
-    meta = {k: v.value for k, v in
-            result.asset_materializations_for_node("dm_decisions")[0].metadata.items()}
+    meta = asset_metadata(result, "dm_decisions")
     assert (meta["portfolio_id"], meta["gross_budget"]) == ("desk7", 0.6)
     assert meta["position_source"] == "paper Trader (joint replay)"
     assert abs(meta["trader_equity_end"] - 2500.0) < 250.0  # the trader section's equity

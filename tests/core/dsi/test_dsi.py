@@ -2,6 +2,14 @@
 
 Causal (rows at t unchanged when the MicroTape is cut at t), deterministic, the documented
 fusion formula, the no-history fallback, and contracts that fail naming the column or key.
+
+Then the stage's one-definition check: DsiStream (annotate one MicroTape row at a time)
+equals `annotate` on every column: a whole fixture day pushed in (ts_ms, coin) order, with
+a model fitted on two earlier days (learned experts fitted, the classifier's reliability
+counted out of sample) and with the no-history model; the real sample; the divergence
+expert's other settings; and the per-row building blocks (windows.py's parts, the compiled
+forest) against pandas and sklearn. A skipped row, a row out of order or off the cadence
+is caught. (The grammar engine's: test_dsi_grammar.py.)
 """
 
 from __future__ import annotations
@@ -28,16 +36,25 @@ from lotus_core.dsi import (
     load_registry,
     parse_registry,
 )
+from lotus_core.dsi.annotate import DsiStream
+from lotus_core.dsi.anomaly import compile_forest, float32_cut
 from lotus_core.dsi.experts import ExpertOutput
+from lotus_core.dsi.features import anomaly_matrix, coin_features
 from lotus_core.dsi.registry import default_registry_text
 from lotus_core.dsi.reliability import Posterior, count, weight
+from lotus_core.dsi.windows import com_of, probe
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.schemas import ASSET_SCHEMAS
+from tests.core.dsi.stream_kit import compare, registry_with, stream
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = ROOT / "fixtures"
 HIST_DAY, DAY = "2026-01-02", "2026-01-03"
+REAL = ROOT / "tests" / "data" / "real" / "2025-01-26.jsonl.gz"
+STREAM_HIST = ("2026-01-03", "2026-01-04")
+STREAM_DAY = "2026-01-05"
 REGISTRY = load_registry()
 IDS = [e.id for e in REGISTRY.active]
 
@@ -254,3 +271,205 @@ def test_an_empty_day_gives_an_empty_valid_annotation(fitted):
     DSI_SCHEMA.validate(result.annotations)
     assert len(result.annotations) == 0
     DSI_EXPERTS_SCHEMA.validate(expert_table(DAY, empty, model, result))
+
+
+# ---------------------------------------------------------------- DsiStream equals annotate
+
+
+@pytest.fixture(scope="module")
+def stream_tapes() -> dict[str, pd.DataFrame]:
+    out = {d: build_microtape(parse_recording(FIXTURES / f"{d}.jsonl.gz"))
+           for d in (*STREAM_HIST, STREAM_DAY)}
+    out["real"] = build_microtape(parse_recording(REAL))
+    return out
+
+
+@pytest.fixture(scope="module")
+def stream_fitted(stream_tapes):
+    return fit_dsi(pd.concat([stream_tapes[d].assign(date=d) for d in STREAM_HIST],
+                             ignore_index=True))
+
+
+@pytest.mark.slow
+def test_fitted_model_day_equals_annotate(stream_tapes, stream_fitted):
+    seq = next(s for s in stream_fitted.experts if s.id == "seq_move_clf")
+    forest = next(s for s in stream_fitted.experts if s.id == "anomaly_iforest")
+    assert seq.expert.fitted and forest.expert.fitted and seq.counts.trials > 0
+    assert all(s.weight > 0 for s in stream_fitted.experts)
+    frames = stream_tapes[STREAM_DAY]
+    batch = annotate(frames, stream_fitted).annotations
+    worst = compare(batch, stream(stream_fitted, frames))
+    assert max(worst.values()) <= 1e-12
+    for s in stream_fitted.experts:  # the comparison means something: every expert fires
+        assert batch[f"f_{s.id}"].sum() > 0, s.id
+    assert batch["mx_confirm"].sum() > 0
+
+
+@pytest.mark.slow
+def test_no_history_model_day_equals_annotate(stream_tapes):
+    model = fit_dsi(None)
+    frames = stream_tapes[STREAM_DAY]
+    compare(annotate(frames, model).annotations, stream(model, frames))
+
+
+@pytest.mark.slow
+def test_real_sample_equals_annotate(stream_tapes, stream_fitted):
+    frames = stream_tapes["real"]
+    for model in (stream_fitted, fit_dsi(None)):
+        compare(annotate(frames, model).annotations, stream(model, frames))
+
+
+@pytest.mark.slow
+def test_numpy_scalar_rows_are_accepted(stream_tapes, stream_fitted):
+    frames = stream_tapes[STREAM_DAY].groupby("coin").head(400).reset_index(drop=True)
+    order = frames.sort_values(["ts_ms", "coin"], kind="stable")
+    arrays = {c: order[c].to_numpy() for c in order.columns}
+    rows = [{c: x[i] for c, x in arrays.items()} for i in range(len(order))]
+    assert isinstance(rows[0]["trade_count"], np.integer)
+    got = stream(stream_fitted, frames, rows)
+    compare(annotate(frames, stream_fitted).annotations, got)
+    assert type(got["ts_ms"][0]) is not float and isinstance(got["coin"][0], str)
+
+
+@pytest.mark.slow
+def test_a_skipped_row_is_detected_and_a_gap_is_the_batch_gap(stream_tapes, stream_fitted):
+    frames = stream_tapes[STREAM_DAY].groupby("coin").head(2400).reset_index(drop=True)
+    order = frames.sort_values(["ts_ms", "coin"], kind="stable")
+    skip = order.index[3000 + list(order["coin"].iloc[3000:]).index("BTC")]
+    gapped = frames.drop(index=skip).reset_index(drop=True)
+    got = stream(stream_fitted, gapped)  # BTC's next row, 2 s after its last, is on the cadence
+    compare(annotate(gapped, stream_fitted).annotations, got)  # the batch of the same rows
+    full = annotate(frames, stream_fitted).annotations.drop(index=skip).reset_index(drop=True)
+    with pytest.raises(AssertionError):  # but not what the day with that row gives
+        compare(full, got)
+
+
+@pytest.mark.slow
+def test_rows_out_of_order_or_off_the_cadence_raise_and_change_nothing(stream_tapes, stream_fitted):
+    frames = stream_tapes[STREAM_DAY].groupby("coin").head(300).reset_index(drop=True)
+    batch = annotate(frames, stream_fitted).annotations
+    order = frames.sort_values(["ts_ms", "coin"], kind="stable")
+    rows = order.to_dict("records")
+    st = DsiStream(stream_fitted)
+    out = []
+    for i, r in enumerate(rows):
+        if i == 400:
+            last = rows[i - 3]  # the same coin's previous row
+            assert last["coin"] == r["coin"]
+            for bad, match in (({**r, "ts_ms": last["ts_ms"]}, "not after"),
+                               ({**r, "ts_ms": last["ts_ms"] - 1000}, "not after"),
+                               ({**r, "ts_ms": r["ts_ms"] + 500}, "cadence_ms=1000")):
+                with pytest.raises(ValueError, match=match) as err:
+                    st.push(bad)
+                assert r["coin"] in str(err.value) and str(bad["ts_ms"]) in str(err.value)
+        out.append(st.push(r))
+    got = pd.DataFrame(out, index=order.index).loc[frames.index].reset_index(drop=True)
+    compare(batch, got)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", [
+    {"oscillators": "any", "flow_span": 3, "rsi_frames": 2},  # com == 1: pandas' own rule
+    {"lookback": 90, "min_age": 5, "macd_fast": 12, "macd_slow": 26, "rsi_gap": 2.0,
+     "flow_min": 0.05, "book_min": 0.05},
+])
+def test_divergence_settings_equal_annotate(stream_tapes, spec):
+    def edit(data):
+        div = next(e for e in data["experts"] if e["kind"] == "divergence")
+        div["spec"].update(spec)
+        data["experts"] = [div]
+
+    model = fit_dsi(None, registry_with(edit))
+    frames = stream_tapes[STREAM_DAY].groupby("coin").head(2400).reset_index(drop=True)
+    batch = annotate(frames, model).annotations
+    assert batch["f_divergence_rsi_macd"].sum() > 0
+    compare(batch, stream(model, frames))
+
+
+def _series(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
+    if rng.random() < 0.5:
+        x = np.round(x, 1)
+    for _ in range(rng.integers(0, 6)):  # runs of one value, of NaN, of inf
+        a = rng.integers(0, n)
+        x[a:a + rng.integers(1, 50)] = rng.choice([np.nan, 0.0, -0.0, 1.5, np.inf, -np.inf])
+    return x
+
+
+PARTS_RTOL = 1e-12
+"""Window parts vs pandas' rolling / ewm: relative tolerance (absolute near zero), NaN and
+infinities where pandas has them. Two implementations of the same arithmetic: equal bits
+are likely, never promised."""
+
+
+def _close(got: np.ndarray, want: np.ndarray, what: object) -> None:
+    np.testing.assert_allclose(got, want, rtol=PARTS_RTOL, atol=PARTS_RTOL, equal_nan=True,
+                               err_msg=str(what))
+
+
+@pytest.mark.slow
+def test_window_parts_equal_pandas():
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        n, w = int(rng.integers(1, 300)), int(rng.integers(1, 40))
+        mp = int(rng.integers(1, w + 1))
+        x = _series(rng, n)
+        roll = pd.Series(x).rolling(w, min_periods=mp)
+        k, m, e, lag = (probe("kahan", w, mp), probe("median", w, mp), probe("extremes", w, mp),
+                        probe("lag", w))
+        got: dict[str, list[float]] = {q: [] for q in ("mean", "sum", "median", "max", "min",
+                                                       "shift")}
+        for v in x.tolist():
+            for q, value in zip(("mean", "sum", "median", "max", "min", "shift"),
+                                (*k(v), *m(v), *e(v), *lag(v)), strict=True):
+                got[q].append(value)
+        for q, values in got.items():
+            want = (pd.Series(x).shift(w) if q == "shift" else getattr(roll, q)()).to_numpy()
+            if q in ("max", "min", "shift"):  # picks an input value: no arithmetic
+                assert np.array_equal(want, np.array(values), equal_nan=True), (q, w, mp)
+            else:  # sums, means and medians: pandas' Cython vs the twin, within PARTS_RTOL
+                _close(np.array(values), want, (q, w, mp))
+        for span, alpha in ((3, None), (int(rng.integers(1, 200)), None), (None, 0.5),
+                            (None, 1.0 / int(rng.integers(1, 200)))):
+            for ignore_na in (False, True):
+                ew = probe("ewm", com_of(span=span, alpha=alpha), ignore_na=ignore_na)
+                want = pd.Series(x).ewm(span=span, alpha=alpha, adjust=False,
+                                        ignore_na=ignore_na).mean().to_numpy()
+                _close(np.array([ew(v)[0] for v in x.tolist()]), want,
+                       (span, alpha, ignore_na))
+
+
+FOREST_RTOL = 1e-12
+"""Compiled forest vs sklearn: relative tolerance of the score (a few ulps and more)."""
+
+
+@pytest.mark.slow
+def test_compiled_forest_equals_sklearn_at_its_thresholds(stream_tapes, stream_fitted):
+    """Rows at, and one float step either side of, each split's threshold (and its float32
+    cut): every tree takes sklearn's branch, so scores agree within FOREST_RTOL."""
+    forest = next(s for s in stream_fitted.experts if s.id == "anomaly_iforest").expert.model
+    label = stream_fitted.registry.label
+    x = anomaly_matrix(coin_features(stream_tapes[STREAM_DAY].iloc[:3000], label))
+    score = compile_forest(forest)
+    rng = np.random.default_rng(1)
+    probes = [x[:500], np.where(rng.random((500, x.shape[1])) < 0.2, np.nan, x[:500])]
+    edge = []
+    for est in forest.estimators_[:8]:  # each split at its threshold, cut and neighbours
+        t = est.tree_
+        for node in np.flatnonzero(t.children_left >= 0):
+            th = float(t.threshold[node])
+            cut = float32_cut(th)
+            for v in (th, cut, np.nextafter(cut, np.inf), np.nextafter(cut, -np.inf),
+                      float(np.float32(th))):
+                row = x[0].copy()
+                row[t.feature[node]] = v
+                edge.append(row)
+    for batch in (*probes, np.array(edge)):
+        want = -forest.score_samples(batch)
+        got = np.array([score(*r) for r in batch.tolist()])
+        # The leaf each tree reaches is the decision and must be the same; the score is
+        # 2 ** -(mean path length / c), numpy's pow on both sides here but never promised
+        # bit for bit across CPUs: within FOREST_RTOL. A leaf of another path length in one
+        # tree moves the score by ln 2 x (the length's change) / (trees x c(max_samples)),
+        # orders of magnitude above it.
+        np.testing.assert_allclose(got, want, rtol=FOREST_RTOL, atol=0)

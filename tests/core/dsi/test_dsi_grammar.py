@@ -1,18 +1,26 @@
-"""The grammar engine on hand-built frames: exact semantics, causality, spec errors."""
+"""The grammar engine on hand-built frames: exact semantics, causality, spec errors; and its
+one-definition check: the per-row form (grammar_flag, run by DsiStream) equals `annotate`
+on hand-written and random grammars."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.dsi import annotate, fit_dsi
 from lotus_core.dsi.grammar import (
+    DERIVE_OPS,
+    OPS,
     GrammarSpecError,
     any_in_window,
     compile_grammar,
     run_grammar,
     run_length,
 )
+from tests.core.dsi.stream_kit import compare, registry_with, stream
 
 
 def frames(**cols) -> pd.DataFrame:
@@ -141,3 +149,102 @@ def test_flags_never_change_when_later_frames_are_cut():
 def test_bad_specs_fail_naming_the_key(spec, key):
     with pytest.raises(GrammarSpecError, match=key.replace("[", r"\[").replace("]", r"\]")):
         compile_grammar(spec)
+
+
+GRAMMARS = [
+    {  # three states with gaps and runs, sides, every derivation, an int hold
+        "sides": [{"direction": 1, "vars": {"x": "a"}}, {"direction": -1, "vars": {"x": "b"}}],
+        "derive": {
+            "a_med": {"op": "roll_median", "col": "a", "window": 50, "min_periods": 10},
+            "a_lag": {"op": "lag", "col": "a", "window": 3},
+            "b_abs": {"op": "abs", "col": "b"},
+            "b_max": {"op": "roll_max", "col": "b_abs", "window": 7, "min_periods": 2},
+            "c_min": {"op": "roll_min", "col": "c", "window": 5},
+            "c_sum": {"op": "roll_sum", "col": "c", "window": 4, "min_periods": 4},
+            "a_mean": {"op": "roll_mean", "col": "a", "window": 20, "min_periods": 5}},
+        "states": [
+            {"name": "s1", "min_run": 2,
+             "all": [{"col": "{x}", "op": "gt", "value": 0.2, "per": "a_mean"},
+                     {"col": "c_min", "op": "ge", "value": -1}]},
+            {"name": "s2", "gap": [1, 5],
+             "all": [{"col": "a_lag", "op": "lt", "value": 0.0, "signed": True}]},
+            {"name": "s3", "gap": [2, 8], "min_run": 3,
+             "all": [{"col": "b_max", "op": "le", "value": 2.5},
+                     {"col": "a_med", "op": "le", "value": 1.0, "per": "b_abs"},
+                     {"col": "c_sum", "op": "ne", "value": 1}]}],
+        "emit": {"hold": 4}},
+    {  # the same machine held while its last state's conditions stay true
+        "derive": {"b_abs": {"op": "abs", "col": "b"},
+                   "b_mean": {"op": "roll_mean", "col": "b_abs", "window": 30}},
+        "states": [
+            {"all": [{"col": "b", "op": "ge", "value": 1.0, "per": "b_mean", "abs": True}]},
+            {"gap": [1, 3], "min_run": 2,
+             "all": [{"col": "c", "op": "le", "value": 0}, {"col": "a", "op": "eq", "value": 0}]}],
+        "emit": {"hold": "while_true"}},
+]
+
+
+def _random_grammar(rng: np.random.Generator) -> dict:
+    """Derivations (some over others), 1-3 states of 1-2 conditions with every op, per,
+    abs and signed; random runs, gaps and hold."""
+    cols = ["a", "b", "c"]
+    derive: dict[str, dict] = {}
+    for i in range(int(rng.integers(1, 4))):
+        w = int(rng.integers(1, 12))
+        derive[f"d{i}"] = {"op": str(rng.choice(list(DERIVE_OPS))),
+                           "col": str(rng.choice(cols + list(derive))),
+                           "window": w, "min_periods": int(rng.integers(1, w + 1))}
+    names = cols + list(derive)
+    states = []
+    for k in range(int(rng.integers(1, 4))):
+        conds = []
+        for _ in range(int(rng.integers(1, 3))):
+            cond = {"col": str(rng.choice(names)), "op": str(rng.choice(list(OPS))),
+                    "value": float(rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0]))}
+            if rng.random() < 0.3:
+                cond["per"] = str(rng.choice(names))
+            if rng.random() < 0.2:
+                cond["abs"] = True
+            elif rng.random() < 0.3:
+                cond["signed"] = True
+            conds.append(cond)
+        state = {"all": conds, "min_run": int(rng.integers(1, 4))}
+        if k:
+            lo = int(rng.integers(1, 4))
+            state["gap"] = [lo, lo + int(rng.integers(0, 6))]
+        states.append(state)
+    hold = "while_true" if rng.random() < 0.5 else int(rng.integers(1, 6))
+    return {"sides": [{"direction": 1}, {"direction": -1}], "derive": derive,
+            "states": states, "emit": {"hold": hold}}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the batch's 0 * inf
+def test_grammars_equal_annotate():
+    rng = np.random.default_rng(7)
+    n = 4000
+    parts = []
+    for coin in ("AAA", "BBB"):
+        a = np.round(rng.normal(size=n), 1)
+        a[rng.random(n) < 0.3] = 0.0
+        b = rng.normal(size=n) * np.where(rng.random(n) < 0.05, 5.0, 1.0)
+        b[500:540] = np.nan
+        c = rng.integers(-1, 3, size=n).astype("float64")
+        c[rng.random(n) < 0.02] = np.inf
+        parts.append(pd.DataFrame({"coin": coin, "ts_ms": 1_700_000_000_000 + 1000 * np.arange(n),
+                                   "a": a, "b": b, "c": c}))
+    frames = pd.concat(parts, ignore_index=True)
+    specs = GRAMMARS + [_random_grammar(rng) for _ in range(24)]
+
+    def edit(data):
+        base = data["experts"][0]
+        data["experts"] = [{**copy.deepcopy(base), "id": f"g{i}", "spec": g}
+                           for i, g in enumerate(specs)]
+
+    model = fit_dsi(None, registry_with(edit))
+    batch = annotate(frames, model).annotations
+    for i in range(len(GRAMMARS)):
+        assert 0 < batch[f"f_g{i}"].mean() < 0.9
+    rates = [batch[f"f_g{i}"].mean() for i in range(len(specs))]
+    assert sum(0 < r < 1 for r in rates) >= len(specs) // 2  # most random ones fire too
+    compare(batch, stream(model, frames))

@@ -82,60 +82,6 @@ def test_control_frames_are_counted_not_dead(tmp_path):
     assert feed.counts == {("l2Book", "BTC"): 1}
 
 
-def test_bad_lines_become_dead_letters_with_reasons(tmp_path):
-    good = record(BOOK_T + 10, _book(BOOK_T + 10))
-    lines = [
-        record(BOOK_T, _book(BOOK_T)),
-        b"{not json",                                                   # malformed_json
-        record(BOOK_T, "not json at all {"),         # a text frame, not the greeting: the same
-        json.dumps({"msg": _book(BOOK_T)}),                             # bad_record
-        record(BOOK_T + 1, {"channel": "mystery", "data": {}}),         # unknown_channel
-        record(BOOK_T + 2, {"channel": "l2Book", "data": {"coin": "BTC", "time": "x",
-                                                          "levels": [[], []]}}),
-        record(BOOK_T + 3, _book(BOOK_T + 3, bid="102.0", ask="101.0")),  # crossed_book
-        record(BOOK_T + 4, _book(BOOK_T - 50)),                         # stale snapshot
-        record(BOOK_T + 5, _book(BOOK_T + 5, bid="abc")),               # malformed number
-        record(BOOK_T + 6, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),
-        record(BOOK_T + 7, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),  # all seen
-        record(BOOK_T + 8, {"channel": "trades", "data": [{**_trade(BOOK_T, 2), "side": "X"}]}),
-        good,
-        good,                                                           # duplicate_frame
-        record(BOOK_T + 9, _book(BOOK_T + 20)),                         # recv clock went back
-        record(BOOK_T + 86_400_000, _book(BOOK_T + 86_400_000)),        # outside_day
-    ]
-    feed = parse_recording(write_recording(tmp_path / f"{DAY}.jsonl.gz", lines))
-    reasons = [d.reason for d in feed.dead]
-    assert reasons == ["malformed_json", "malformed_json", "bad_record", "unknown_channel",
-                       "malformed_l2Book",
-                       "crossed_book", "out_of_order", "malformed_l2Book", "duplicate_trades",
-                       "malformed_trades", "duplicate_frame", "out_of_order", "outside_day"]
-    assert all(d.detail and d.raw for d in feed.dead)
-    assert feed.counts == {("l2Book", "BTC"): 2, ("trades", "BTC"): 1}
-    assert len(feed.books) == 2 and len(feed.trades) == 1
-    assert "time must be an integer" in feed.dead[4].detail
-    assert "not JSON" in feed.dead[1].detail and feed.dead[1].raw.endswith('"not json at all {"}')
-
-
-def test_replayed_trades_inside_a_fresh_frame_are_dropped_not_dead(tmp_path):
-    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
-        record(BOOK_T, {"channel": "trades", "data": [_trade(BOOK_T, 1), _trade(BOOK_T, 2)]}),
-        record(BOOK_T + 5, {"channel": "trades",
-                            "data": [_trade(BOOK_T, 2), _trade(BOOK_T + 4, 3)]}),
-    ])
-    feed = parse_recording(path)
-    assert feed.dead == [] and list(feed.trades["tid"]) == [1, 2, 3]
-    assert feed.stats["replayed_trades"] == 1
-
-
-def test_fast_and_slow_books_are_kept_apart(tmp_path):
-    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
-        record(BOOK_T, _book(BOOK_T)),
-        record(BOOK_T + 1, _book(BOOK_T - 100, fast=True)),  # older than slow: a separate stream
-    ])
-    feed = parse_recording(path)
-    assert feed.dead == [] and list(feed.books.meta["fast"]) == [False, True]
-
-
 def test_random_corruption_never_crashes_and_loses_nothing(tmp_path):
     """Every line is either accepted, counted as control/resent, or dead-lettered."""
     rng = random.Random(7)
@@ -269,6 +215,7 @@ def test_parse_is_byte_identical_to_the_frozen_digest_whatever_the_chunks(tmp_pa
     """The parser's memory layout (flat book levels in the chunks, columns filled chunk by
     chunk, row blocks) changes no value: a faulty day over many chunks, with small blocks and
     with two workers, gives the digest recorded before that layout existed (main d1e7d14)."""
+    import lotus_core.feed.assemble as assemble_mod
     import lotus_core.feed.parse as parse_mod
     fixtures = Path(__file__).resolve().parents[3] / "fixtures"
     path = _faulty_copy(fixtures / "2026-01-02.jsonl.gz", tmp_path / "2026-01-02.jsonl.gz")
@@ -276,7 +223,7 @@ def test_parse_is_byte_identical_to_the_frozen_digest_whatever_the_chunks(tmp_pa
     assert len(whole.dead) == 784 and whole.stats["lines"] == 129_964
     assert _day_digest(whole) == FAULTY_DAY_DIGEST
     monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 4_999)
-    monkeypatch.setattr(parse_mod, "_BLOCK_ROWS", 1_000)
+    monkeypatch.setattr(assemble_mod, "_BLOCK_ROWS", 1_000)
     for workers in (1, 2):
         assert _day_digest(parse_recording(path, workers=workers)) == FAULTY_DAY_DIGEST
 

@@ -1,5 +1,6 @@
-"""`RollingSum` (the live tape's carried rolling sum) equals `rolling_sum` bit for bit,
-whatever the chunking: NaNs, zeros, runs of equal values and wild magnitudes included."""
+"""`RollingSum` (the live tape's carried rolling sum, the step form of `rolling_sum` in
+grid.py) equals `rolling_sum` bit for bit, whatever the chunking: NaNs, zeros, runs of equal
+values and wild magnitudes included."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_streamed_rolling_sum_is_the_batch_one_bit_for_bit(seed):
     want = rolling_sum(x, w, minp)
     rs = RollingSum(w, minp)
     cuts = np.sort(rng.choice(np.arange(1, n), size=20, replace=False))
-    got = np.concatenate([rs.extend(part) for part in np.split(x, cuts)])
+    got = np.concatenate([rs.extend(part.tolist()) for part in np.split(x, cuts)])
     assert np.array_equal(got.view(np.int64), want.view(np.int64)) or np.array_equal(
         got, want, equal_nan=True)
     assert np.array_equal(np.isnan(got), np.isnan(want))

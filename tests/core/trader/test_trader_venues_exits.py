@@ -75,3 +75,25 @@ def test_take_profit_and_trailing_stop() -> None:
     (rep,) = kinds(out, "exec_report")
     assert rep["exec_metrics"]["reason"] == "trailing_stop"
     assert rep["expected_price"] == pytest.approx(110 * 0.99)
+
+
+def test_a_flip_to_a_smaller_position_takes_the_new_sides_barriers() -> None:
+    """Long 1 -> short 0.5: the short's stop is above its entry, not the long's old stop
+    below it (which a short would hit at once)."""
+    eng = TraderEngine(settings(max_slippage_bps=100.0, stop_loss_bps=200.0,
+                                take_profit_bps=300.0))
+    eng.on_book(book(T0, [(99.0, 5.0)], [(100.0, 5.0)]))
+    eng.on_decision(ticket("t1", 1.0 * 99.5 / 10_000), T0)
+    eng.advance(T0 + 100)  # long 1 at 100: stop at 98
+    assert eng.positions["BTC"].qty == pytest.approx(1.0)
+    eng.on_decision(ticket("t2", -0.5 * 99.5 / 10_000, T0 + 1000), T0 + 1000)
+    out = eng.advance(T0 + 1100)  # sells ~1.5 at 99: short ~0.5 (lots of 0.01) at 99
+    pos = eng.positions["BTC"]
+    short = pos.qty
+    assert -0.5 <= short < -0.4 and pos.avg_px == pytest.approx(99.0)
+    assert pos.sl_px == pytest.approx(99.0 * 1.02) and pos.tp_px == pytest.approx(99.0 * 0.97)
+    out += eng.on_book(book(T0 + 2000, [(99.0, 5.0)], [(100.0, 5.0)]))  # mid 99.5: no stop
+    out += eng.advance(T0 + 2100)
+    assert not [r for r in kinds(out, "exec_report")
+                if r["exec_metrics"]["purpose"] == "exit"]
+    assert eng.positions["BTC"].qty == short

@@ -1,5 +1,6 @@
-"""The streaming assembler against the batch code it stands in for: `StreamAssembler` batch
-by batch == `assemble_chunks` over the whole day (every table)."""
+"""raw_feed's table rules (`lotus_core.feed.assemble`): the rules themselves on the whole
+day, and their equality test: `StreamAssembler` batch by batch (the live step, both its
+vectorised and its row form) == `assemble_chunks` over the whole day (every table)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,73 @@ import orjson
 import pandas as pd
 import pytest
 
+from lotus_core.feed.assemble import StreamAssembler, assemble_chunks
 from lotus_core.feed.extract import extract_chunk
-from lotus_core.feed.parse import assemble_chunks
-from lotus_core.live.assemble import StreamAssembler
+from lotus_core.feed.parse import parse_recording
 from lotus_core.live.tail import TailBuffer
-from tests.helpers import REAL_RECORDING
+from tests.core.feed.test_feed_parse import BOOK_T, DAY, _book, _trade
+from tests.helpers import REAL_RECORDING, record, write_recording
 from tests.kits.live_kit import FIXTURE
 from tests.kits.midnight import lines_of as _lines
 
-pytestmark = pytest.mark.slow  # whole fixture minutes through the streaming path
+# -- the rules, on the whole day ---------------------------------------------------------------
+
+
+def test_bad_lines_become_dead_letters_with_reasons(tmp_path):
+    good = record(BOOK_T + 10, _book(BOOK_T + 10))
+    lines = [
+        record(BOOK_T, _book(BOOK_T)),
+        b"{not json",                                                   # malformed_json
+        record(BOOK_T, "not json at all {"),         # a text frame, not the greeting: the same
+        json.dumps({"msg": _book(BOOK_T)}),                             # bad_record
+        record(BOOK_T + 1, {"channel": "mystery", "data": {}}),         # unknown_channel
+        record(BOOK_T + 2, {"channel": "l2Book", "data": {"coin": "BTC", "time": "x",
+                                                          "levels": [[], []]}}),
+        record(BOOK_T + 3, _book(BOOK_T + 3, bid="102.0", ask="101.0")),  # crossed_book
+        record(BOOK_T + 4, _book(BOOK_T - 50)),                         # stale snapshot
+        record(BOOK_T + 5, _book(BOOK_T + 5, bid="abc")),               # malformed number
+        record(BOOK_T + 6, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),
+        record(BOOK_T + 7, {"channel": "trades", "data": [_trade(BOOK_T, 1)]}),  # all seen
+        record(BOOK_T + 8, {"channel": "trades", "data": [{**_trade(BOOK_T, 2), "side": "X"}]}),
+        good,
+        good,                                                           # duplicate_frame
+        record(BOOK_T + 9, _book(BOOK_T + 20)),                         # recv clock went back
+        record(BOOK_T + 86_400_000, _book(BOOK_T + 86_400_000)),        # outside_day
+    ]
+    feed = parse_recording(write_recording(tmp_path / f"{DAY}.jsonl.gz", lines))
+    reasons = [d.reason for d in feed.dead]
+    assert reasons == ["malformed_json", "malformed_json", "bad_record", "unknown_channel",
+                       "malformed_l2Book",
+                       "crossed_book", "out_of_order", "malformed_l2Book", "duplicate_trades",
+                       "malformed_trades", "duplicate_frame", "out_of_order", "outside_day"]
+    assert all(d.detail and d.raw for d in feed.dead)
+    assert feed.counts == {("l2Book", "BTC"): 2, ("trades", "BTC"): 1}
+    assert len(feed.books) == 2 and len(feed.trades) == 1
+    assert "time must be an integer" in feed.dead[4].detail
+    assert "not JSON" in feed.dead[1].detail and feed.dead[1].raw.endswith('"not json at all {"}')
+
+
+def test_replayed_trades_inside_a_fresh_frame_are_dropped_not_dead(tmp_path):
+    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
+        record(BOOK_T, {"channel": "trades", "data": [_trade(BOOK_T, 1), _trade(BOOK_T, 2)]}),
+        record(BOOK_T + 5, {"channel": "trades",
+                            "data": [_trade(BOOK_T, 2), _trade(BOOK_T + 4, 3)]}),
+    ])
+    feed = parse_recording(path)
+    assert feed.dead == [] and list(feed.trades["tid"]) == [1, 2, 3]
+    assert feed.stats["replayed_trades"] == 1
+
+
+def test_fast_and_slow_books_are_kept_apart(tmp_path):
+    path = write_recording(tmp_path / f"{DAY}.jsonl.gz", [
+        record(BOOK_T, _book(BOOK_T)),
+        record(BOOK_T + 1, _book(BOOK_T - 100, fast=True)),  # older than slow: a separate stream
+    ])
+    feed = parse_recording(path)
+    assert feed.dead == [] and list(feed.books.meta["fast"]) == [False, True]
+
+
+# -- the live step == the whole day ---------------------------------------------------------
 
 
 def _mangle(lines: list[bytes], seed: int) -> list[bytes]:
@@ -70,6 +129,7 @@ def _assert_tables_equal(a, b) -> None:
                                       getattr(b, name).reset_index(drop=True), obj=name)
 
 
+@pytest.mark.slow  # whole fixture minutes through the streaming path
 @pytest.mark.parametrize(("path", "day", "limit"), [(REAL_RECORDING, "2025-01-26", None),
                                                     (FIXTURE, "2026-01-02", 15_000)])
 @pytest.mark.parametrize("seed", [1, 2])
@@ -137,6 +197,7 @@ def _broken(lines: list[bytes], seed: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("seed", "strip"), [(3, False), (4, False), (5, True)])
 def test_streaming_assembly_of_broken_lines_equals_the_whole_day(seed, strip):
     """Both paths (a table with a few new rows goes row by row) apply every rule as the

@@ -1,10 +1,14 @@
-"""The MicroTape row by row (`TapeStream`) equals the nightly `build_microtape` on every
-column of every row: recordings go through `extract_chunk` and the streaming assembler in
-random batch sizes (1 to 1,500 lines, seeded), and `rows(now)` is asked after every batch
-with now = the next line's receive time; default and short windows; a whole fixture day,
-the real sample and a coarse clock full of same-millisecond ties; and across a midnight,
-where the new day starts warm from the old day's tail exactly as
-`build_microtape(..., warm=previous)` does."""
+"""The MicroTape's book side and grid walk, nightly and live, one definition.
+
+Batch: top of book, imbalances, depth and slope, the depth-vacuum ratio and the cancel rate
+of `build_microtape` on hand-built days. Equality: the MicroTape row by row (`TapeStream`)
+equals the nightly `build_microtape` on every column of every row: recordings go through
+`extract_chunk` and the streaming assembler in random batch sizes (1 to 1,500 lines,
+seeded), and `rows(now)` is asked after every batch with now = the next line's receive
+time; default and short windows; a whole fixture day, the real sample and a coarse clock
+full of same-millisecond ties; and across a midnight, where the new day starts warm from
+the old day's tail exactly as `build_microtape(..., warm=previous)` does (those are
+`slow`)."""
 
 from __future__ import annotations
 
@@ -19,22 +23,133 @@ import orjson
 import pandas as pd
 import pytest
 
+from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import extract_chunk
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.tables import BookFrames, FeedDay
-from lotus_core.live.assemble import Parsed, StreamAssembler
 from lotus_core.microtape import MICROTAPE_COLUMNS, MicroTapeParams, build_microtape
+from lotus_core.microtape.build import TapeStream
 from lotus_core.microtape.grid import RollingMedian, rolling_median
 from lotus_core.microtape.schema import COLUMNS
-from lotus_core.microtape.stream import TapeStream
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.time import day_bounds_ms
+from tests.core.microtape.test_microtape import BOOK_A, BPS, T0, _ladder, _row
 from tests.helpers import REAL_RECORDING, write_recording
 from tests.kits.live_kit import FIXTURE, SHORT
-from tests.kits.microtape_kit import bbo, book, make_feed, random_feed, trade
+from tests.kits.microtape_kit import bbo, book, ctx, make_feed, random_feed, trade
 from tests.kits.midnight import lines_of, recv_of, write_midnight
 
-pytestmark = pytest.mark.slow  # a whole fixture day through the streaming path
+# ------------------------------------------------------------------------ book / top
+
+
+def test_mid_micro_spread_and_the_latest_quote_wins():
+    feed = make_feed(
+        books=[book(T0 + 500, **BOOK_A), book(T0 + 2_300, **BOOK_A)],
+        bbos=[bbo(T0 + 1_700, (100.5, 1.0), (101.0, 1.0))],
+    )
+    df = build_microtape(feed)
+    assert df["ts_ms"].tolist() == [T0 + 1_000, T0 + 2_000]
+    r0, r1 = df.iloc[0], df.iloc[1]
+    assert (r0.bid_px, r0.ask_px, r0.mid_px) == (100.0, 101.0, 100.5)
+    assert r0.micro_px == pytest.approx((100.0 * 1.0 + 101.0 * 3.0) / 4.0)
+    assert r0.spread_bps == pytest.approx(1.0 / 100.5 * BPS)
+    assert r0.microprice_drift_bps == pytest.approx((100.75 - 100.5) / 100.5 * BPS)
+    assert np.isnan(r0.dpx_bps) and r0.stale_ms == 500
+    # the bbo received at +1700 is newer than the book of +500
+    assert (r1.bid_px, r1.mid_px, r1.micro_px, r1.stale_ms) == (100.5, 100.75, 100.75, 300)
+    assert r1.dpx_bps == pytest.approx((100.75 - 100.5) / 100.5 * BPS)
+
+
+def test_imbalances_depth_and_slope():
+    slow = book(T0 + 100, bids=_ladder(100.0, 10, -1.0), asks=_ladder(101.0, 10, 1.0))
+    fast = book(T0 + 1_500, bids=[(100.0, 3.0), (99.0, 1.0)], asks=[(101.0, 1.0)], fast=True)
+    df = build_microtape(make_feed(books=[slow, fast, book(T0 + 2_500, **BOOK_A, fast=True)]))
+    r0, r1 = df.iloc[0], df.iloc[1]
+    assert r0.book_imb_1 == 0.0 and r0.book_imb_5 == 0.0 and r0.book_imb_10 == 0.0
+    assert (r0.depth_5_bid, r0.depth_5_ask) == (5.0, 5.0)
+    width = (110.0 - 91.0) / 100.5 * BPS
+    assert r0.depth_slope == pytest.approx(20.0 / width)
+    # the fast frame moves the top-1/5 imbalances; top-10 and slope stay on the slow frame
+    assert r1.book_imb_1 == pytest.approx((3 - 1) / (3 + 1))
+    assert r1.book_imb_5 == pytest.approx((4 - 1) / (4 + 1))
+    assert (r1.depth_5_bid, r1.depth_5_ask) == (4.0, 1.0)
+    assert r1.book_imb_10 == 0.0 and r1.depth_slope == r0.depth_slope
+
+
+def test_depth_5_rel_is_depth_over_its_trailing_median():
+    books = [book(T0 + 1_000 * i + 10, bids=[(100.0, 2.0)], asks=[(101.0, 2.0)])
+             for i in range(8)]
+    books.append(book(T0 + 8_010, bids=[(100.0, 0.5)], asks=[(101.0, 0.5)]))
+    books.append(book(T0 + 9_500, bids=[(100.0, 2.0)], asks=[(101.0, 2.0)]))
+    params = MicroTapeParams(depth_rel_window_ms=5_000, depth_rel_min_ms=3_000)
+    df = build_microtape(make_feed(books=books), params)
+    rel = df["depth_5_rel"].to_numpy()
+    assert np.isnan(rel[:2]).all() and (rel[2:-1] == 1.0).all()
+    assert len(rel) == 9  # T0+1000 .. T0+9000
+    assert rel[-1] == pytest.approx(1.0 / 4.0)  # median of the last 5 depths is 4, now 1
+
+
+# ------------------------------------------------------------------------ cancels
+
+P_BIDS = [(100.0, 5.0), (99.0, 5.0), (98.0, 5.0)]
+P_ASKS = [(101.0, 5.0), (102.0, 5.0), (103.0, 5.0)]
+
+
+def _cancel_rate(c_bids, c_asks=P_ASKS, trades=()) -> float:
+    feed = make_feed(
+        books=[book(T0 + 1_200, P_BIDS, P_ASKS), book(T0 + 1_800, c_bids, c_asks)],
+        trades=list(trades),
+        ctxs=[ctx(T0 + 2_100)],  # extends the grid to T0+2000, the interval holding C
+    )
+    df = build_microtape(feed)
+    assert df["ts_ms"].tolist() == [T0 + 2_000]
+    return df.iloc[0].cancel_rate
+
+
+def test_cancel_rate_counts_size_that_left_without_trading():
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)]) == pytest.approx(2 / 30)
+    # a level gone entirely inside the visible range is cancelled in full
+    assert _cancel_rate([(100.0, 5.0), (98.0, 5.0)]) == pytest.approx(5 / 30)
+    # both sides add up
+    asks = [(101.0, 4.0), (102.0, 5.0), (103.0, 5.0)]
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)], asks) == pytest.approx(3 / 30)
+
+
+def test_cancel_rate_ignores_traded_size_and_levels_out_of_view():
+    sell = trade(T0 + 1_500, -1, 100.0, 2.0)
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)], trades=[sell]) == 0.0
+    # a buy does not explain a bid that shrank
+    buy = trade(T0 + 1_500, 1, 101.0, 2.0)
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)], trades=[buy]) == (
+        pytest.approx(2 / 30))
+    # partially traded: only the excess counts
+    small = trade(T0 + 1_500, -1, 100.0, 0.5)
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)], trades=[small]) == (
+        pytest.approx(1.5 / 30))
+    # 98 scrolled below the deepest visible bid (99): not a cancel
+    assert _cancel_rate([(100.0, 5.0), (99.0, 5.0)]) == 0.0
+    # a trade received after C belongs to the next pair
+    late = trade(T0 + 1_900, -1, 100.0, 2.0)
+    assert _cancel_rate([(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)], trades=[late]) == (
+        pytest.approx(2 / 30))
+
+
+def test_cancel_rate_uses_the_fast_stream_while_it_is_live():
+    shrink = [(100.0, 3.0), (99.0, 5.0), (98.0, 5.0)]
+    books = [
+        book(T0 + 1_100, P_BIDS, P_ASKS, fast=True),
+        book(T0 + 1_200, P_BIDS, P_ASKS),
+        book(T0 + 1_800, shrink, P_ASKS),  # slow stream cancels 2 ...
+        book(T0 + 1_900, P_BIDS, P_ASKS, fast=True),  # ... the fast one nothing
+        book(T0 + 13_500, P_BIDS, P_ASKS),
+        book(T0 + 13_600, shrink, P_ASKS),  # fast stream is 11.7 s old: slow counts
+    ]
+    df = build_microtape(make_feed(books=books, ctxs=[ctx(T0 + 14_100)]))
+    assert _row(df, T0 + 2_000).cancel_rate == 0.0
+    assert _row(df, T0 + 14_000).cancel_rate == pytest.approx(2 / 30)
+
+
+# ------------------------------------------------------------------------ row by row
 
 DEFAULT = MicroTapeParams()
 SIZES = (1, 3, 40, 300, 1500)
@@ -123,6 +238,7 @@ def _tape(day: str, params: MicroTapeParams, start: int | None = None) -> TapeSt
     return TapeStream(day, params, day_bounds_ms(day)[0] if start is None else start)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [DEFAULT, SHORT], ids=["default", "short"])
 def test_a_fixture_day_row_by_row_equals_the_nightly_tape(params):
     batches = _recorded(FIXTURE, DAY1, 11)
@@ -130,6 +246,7 @@ def test_a_fixture_day_row_by_row_equals_the_nightly_tape(params):
     _compare(got, _nightly(FIXTURE, params))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [DEFAULT, SHORT], ids=["default", "short"])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_real_sample_row_by_row_equals_the_nightly_tape(params, seed):
@@ -137,6 +254,7 @@ def test_the_real_sample_row_by_row_equals_the_nightly_tape(params, seed):
     _compare(got, _nightly(REAL_RECORDING, params))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [DEFAULT, SHORT], ids=["default", "short"])
 def test_across_midnight_the_new_day_starts_warm_like_the_nightly(params, tmp_path):
     write_midnight(FIXTURE, tmp_path, DAY0, DAY1, 12, 6)
@@ -158,8 +276,10 @@ def test_across_midnight_the_new_day_starts_warm_like_the_nightly(params, tmp_pa
         assert not build_microtape(day1, params)["rv_pctl"].equals(want1["rv_pctl"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("step", "params"), [(1000, SHORT), (50, DEFAULT)],
                          ids=["1s-short", "50ms-default"])
+@pytest.mark.slow
 def test_a_coarse_clock_full_of_ties_row_by_row_equals_the_nightly_tape(step, params,
                                                                          tmp_path):
     """Receive times floored to `step` ms: quotes, frames and trades share milliseconds
@@ -226,6 +346,7 @@ def _cut(feed: FeedDay, seed: int, sizes: tuple[int, ...] = SIZES
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [1, 100, 1000])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_days_full_of_ties_row_by_row_equal_the_nightly_tape(step, seed):
@@ -240,6 +361,7 @@ def test_random_days_full_of_ties_row_by_row_equal_the_nightly_tape(step, seed):
         _compare(got, build_microtape(feed, params))
 
 
+@pytest.mark.slow
 def test_a_book_stream_that_widens_later_stays_within_tolerance():
     """The one place the stream is not bit for bit: a cancel pair's row sums run over the
     widest frame of its stream so far, the batch's over the widest of the day; here the
@@ -257,6 +379,7 @@ def test_a_book_stream_that_widens_later_stays_within_tolerance():
     assert _compare(got, build_microtape(feed, DEFAULT))["cancel_rate"] < 1e-13
 
 
+@pytest.mark.slow
 def test_the_cancel_pairs_edges_one_row_per_batch():
     """Hand-made edges of `pair_cancel_rates`, fed one row per batch: a trade received at
     the millisecond of its stream's first frame (after it) belongs to no pair, also when
@@ -279,6 +402,7 @@ def test_the_cancel_pairs_edges_one_row_per_batch():
     _compare(_stream(_tape(feed.day, DEFAULT), _cut(feed, 0, (1,))), want)
 
 
+@pytest.mark.slow
 def test_a_skipped_batch_is_caught():
     """The comparison can fail: one l2Book batch left out changes the rows."""
     batches = _recorded(REAL_RECORDING, "2025-01-26", 1)
@@ -290,6 +414,7 @@ def test_a_skipped_batch_is_caught():
         _compare(got, want)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_the_carried_median_is_the_rolling_one(seed):
     rng = np.random.default_rng(seed)
@@ -315,8 +440,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("step", "params"), [(1, DEFAULT), (1000, SHORT)],
                          ids=["1ms-default", "1s-short"])
+@pytest.mark.slow
 def test_the_per_row_and_the_vectorised_paths_give_the_same_bits(step, params):
     """A batch of a few rows takes the per-row Python path (`_SMALL`, `_FEW`) and a short run
     of rows the per-row loop (`RUN`); big batches and long runs take numpy. Fed one row per
@@ -337,6 +464,7 @@ def test_the_per_row_and_the_vectorised_paths_give_the_same_bits(step, params):
     _compare(many, build_microtape(feed, params))
 
 
+@pytest.mark.slow
 def test_the_per_row_and_the_vectorised_paths_see_a_wrong_state():
     """The comparison above can fail: a one-row batch left out changes the rows."""
     feed = random_feed(3, duration_ms=300_000, coins=("BTC", "ETH", "SOL"))

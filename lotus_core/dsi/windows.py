@@ -1,38 +1,48 @@
-"""The per-row step's source builder (`Program`) and its window parts, equal bit for bit to
-the pandas window statistics the DSI batch code uses.
+"""The DSI stage's trailing windows in both forms: the batch helpers the feature table,
+the grammars and the divergence expert call on a whole coin-day (`trailing`, `lag`: pandas
+rolling and shift), and their per-row parts, written as source into a coin's step.
 
-A DsiStream coin step is one generated Python function: each part below writes its
-per-row update as source lines into it and keeps its state in the function's closure, so
-a row costs straight-line arithmetic on local names, not a method call and attribute
-lookups per window (which is most of the time a per-row form spends in CPython). The
-parts, and the statistic each reads at a row:
+One definition: the nightly batch is the fast path of the same rules; the step carries the
+state the batch reads. Each batch helper has its part beside it, reading the same window,
+min_periods and lag:
 
-    Kahan(w)       Series.rolling(w, min_periods).mean() / .sum()   (pandas' Kahan sums)
-    Median(w)      Series.rolling(w, min_periods).median()          (sorted list + bisect)
-    Extremes(w)    Series.rolling(w, min_periods).max() / .min()    (monotonic deques)
-    Ewm(com, ...)  Series.ewm(com=..., adjust=False, ignore_na=...).mean()
-    lag(k)         features.lag / grammar._shift                    (NaN until k rows)
+    trailing(x, w, "mean"/"sum", mp)   Kahan(w).mean(mp) / .total(mp)   (pandas' Kahan sums)
+    trailing(x, w, "median", mp)       Median(w).median(mp)             (sorted list + bisect)
+    trailing(x, w, "max"/"min", mp)    Extremes(w).high(mp) / .low(mp)  (monotonic deques)
+    lag(x, k)                          step_lag(prog, x, k)             (NaN for k rows)
+    filters.ewm_by_position            ewm_by_position_step             (a NaN row ages it)
 
-Exactness, not just closeness: the grammar and divergence experts compare these values
-against thresholds, so each part repeats the pinned pandas' own arithmetic
-(window/aggregations.pyx) in the same order, quirks included (the run of equal values in
-a rolling mean, the weight rule at com == 1). Like pandas' rolling and ewm
-(`_prep_values`), +-inf inputs count as missing. tests/core/live/test_stream_dsi.py
-compiles each part alone (`probe`) and checks it against pandas, bit for bit, on random
-series with NaN, inf and constant runs.
+Why a step is generated source (`Program`): a coin step is one Python function; each part
+writes its per-row update as lines into it and keeps its state in the function's closure, so
+a row costs straight-line arithmetic on local names, not a method call and attribute lookups
+per window (most of the time a per-row form spends in CPython).
+
+Exactness, not just closeness: the grammar and divergence experts compare these values with
+thresholds, so each part repeats the pinned pandas' own arithmetic (window/aggregations.pyx)
+in the same order, quirks included (the run of equal values in a rolling mean, the weight
+rule at com == 1). Like pandas' rolling and ewm (`_prep_values`), +-inf inputs count as
+missing. tests/core/dsi/test_dsi.py::test_window_parts_equal_pandas compiles each part alone
+(`probe`) and checks it against pandas on random series with NaN, inf and constant runs.
 """
 
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from math import copysign, exp, inf, log, log1p
+from operator import itemgetter
 from textwrap import dedent, indent
 from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+# ---------------------------------------------------------------- the step builder
 
 NAN = float("nan")
 
@@ -59,11 +69,51 @@ def lit(x: float) -> str:
 _RESERVED = {"make", "step", "row", "coin", "ts", "x", "v", "vals",
              "_o", "_y", "_t", "_g", "_n", "_m", "_q", "_r"}
 """The step's parameters and the parts' scratch names (each part's own, line to line)."""
-_SCOPE: dict[str, Any] = {"NAN": NAN, "inf": inf, "deque": deque, "copysign": copysign,
+
+
+def _nan_to_num(x: float) -> float:
+    """np.nan_to_num of one value."""
+    if x - x == 0.0:
+        return x
+    return 0.0 if x != x else (1.7976931348623157e308 if x > 0 else -1.7976931348623157e308)
+
+
+def _div(a: float, b: float) -> float:
+    """a / b with numpy's answer at b == 0 (inf, or NaN for 0 / 0)."""
+    if b != 0.0:
+        return a / b
+    return NAN if a == 0.0 or a != a else math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _log1p(x: float) -> float:
+    """np.log1p of one value (numpy's loop, as the batch features: libm's math.log1p
+    differs in the last bit on some CPUs): -inf at -1, NaN below."""
+    if x > -1.0:
+        return float(_NP_LOG1P(x))
+    return -math.inf if x == -1.0 else NAN
+
+
+_NP_LOG1P = np.log1p
+
+
+def clip_step(x: str, lo: float, hi: float) -> str:
+    """np.clip(x, lo, hi) at the row, as an expression: NaN stays NaN."""
+    return f"({lit(lo)} if {x} < {lit(lo)} else {lit(hi)} if {x} > {lit(hi)} else {x})"
+
+
+def expit_source(out: str, x: str) -> str:
+    """Step source setting `out` to scipy's expit(x), bit for bit."""
+    return (f"try:  # scipy's expit, bit for bit\n    {out} = 1.0 / (1.0 + exp(-{x}))\n"
+            f"except OverflowError:\n    {out} = 0.0")
+
+
+SCOPE_CONSTANTS: dict[str, float] = {"NAN": NAN, "inf": inf}
+"""The names `lit` writes for NaN and inf: in the scope of any code that uses `lit`."""
+_SCOPE: dict[str, Any] = {**SCOPE_CONSTANTS, "deque": deque, "copysign": copysign,
                           "bisect_left": bisect_left, "bisect_right": bisect_right,
                           "insort": insort, "exp": exp, "log": log,
-                          "log1p": log1p}
-"""What every generated step can name."""
+                          "log1p": log1p, "NTN": _nan_to_num, "DIV": _div, "LOG1P": _log1p}
+"""What every generated step can name (NTN, DIV, LOG1P: numpy's rules for one value)."""
 
 
 W = TypeVar("W", "Kahan", "Median", "Extremes")
@@ -202,7 +252,46 @@ class Program:
         return make
 
 
-# ---------------------------------------------------------------- the windows
+class Inputs(Mapping[str, str]):
+    """The MicroTape columns a step reads, each as a float in a local name."""
+
+    def __init__(self, prog: Program) -> None:
+        self.p = prog
+        self.names: dict[str, str] = {}
+
+    def __getitem__(self, col: str) -> str:
+        if col not in self.names:
+            self.names[col] = self.p.name("c_" + col)
+        return self.names[col]
+
+    def __iter__(self) -> Any:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def prologue(self) -> str:
+        """The step's first line: unpack the row's values (`picker`'s, as floats)."""
+        names = list(self.names.values())
+        return f"{', '.join(names)}, = vals" if names else ""
+
+    def picker(self) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+        """row -> its columns' values, in prologue's order (the caller makes them floats,
+        outside the step, so a bad row leaves the step's state as it was)."""
+        cols = list(self.names)
+        if len(cols) > 1:
+            return itemgetter(*cols)
+        return lambda row: tuple(row[c] for c in cols)
+
+
+# ---------------------------------------------------------------- the windows: each batch
+# helper, then its per-row parts
+
+
+def trailing(x: np.ndarray, window: int, how: str, min_periods: int = 1) -> np.ndarray:
+    """A trailing window statistic (frames t - window + 1 .. t); per row: PARTS[how]."""
+    roll = pd.Series(x, dtype="float64").rolling(window, min_periods=min_periods)
+    return getattr(roll, how)().to_numpy()
 
 
 class Kahan:
@@ -442,6 +531,43 @@ class Extremes:
 
 
 Window = Kahan | Median | Extremes
+PARTS: dict[str, type[Window]] = {"mean": Kahan, "sum": Kahan, "median": Median,
+                                  "max": Extremes, "min": Extremes}
+"""The per-row part of each `trailing` statistic."""
+
+
+def read(win: Window, how: str, minp: int) -> str:
+    """`trailing(x, w, how, minp)` at the row: the name of win's read (win a PARTS[how])."""
+    if isinstance(win, Kahan):
+        return win.mean(minp) if how == "mean" else win.total(minp)
+    if isinstance(win, Median):
+        return win.median(minp)
+    return win.high(minp) if how == "max" else win.low(minp)
+
+
+def lag(x: np.ndarray, k: int) -> np.ndarray:
+    """x delayed by k frames, NaN for the first k; per row: step_lag."""
+    out = np.full(len(x), np.nan)
+    if k < len(x):
+        out[k:] = x[: len(x) - k]
+    return out
+
+
+def step_lag(prog: Program, x: str, k: int) -> str:
+    """`lag(x, k)` at the row: the name of x k rows ago (NaN for the first k)."""
+    if k == 0:
+        return x
+    out = prog.name(f"{x}_lag{k}")
+    if k == 1:
+        prev = prog.var(f"{x}_prev", "NAN")
+        prog.add("{out} = {prev}\n{prev} = {x}", out=out, prev=prev, x=x)
+        return out
+    buf = prog.var(f"{x}_lags", f"deque([NAN] * {k + 1}, maxlen={k + 1})")
+    prog.add("{buf}.append({x})\n{out} = {buf}[0]", buf=buf, out=out, x=x)
+    return out
+
+
+# filters.ewm_by_position (the divergence expert's EMAs) and its per-row part
 
 
 class Ewm:
@@ -480,18 +606,11 @@ class Ewm:
         return self.mean
 
 
-def lag(prog: Program, x: str, k: int) -> str:
-    """The name of x delayed by k rows (NaN for the first k): features.lag, grammar._shift."""
-    if k == 0:
-        return x
-    out = prog.name(f"{x}_lag{k}")
-    if k == 1:
-        prev = prog.var(f"{x}_prev", "NAN")
-        prog.add("{out} = {prev}\n{prev} = {x}", out=out, prev=prev, x=x)
-        return out
-    buf = prog.var(f"{x}_lags", f"deque([NAN] * {k + 1}, maxlen={k + 1})")
-    prog.add("{buf}.append({x})\n{out} = {buf}[0]", buf=buf, out=out, x=x)
-    return out
+def ewm_by_position_step(prog: Program, x: str, span: float | None = None,
+                         alpha: float | None = None) -> str:
+    """filters.ewm_by_position(x, span, alpha) at the row (adjust=False; a NaN row ages
+    the mean): the name of the mean."""
+    return Ewm(prog, com_of(span=span, alpha=alpha), ignore_na=False).push(x)
 
 
 def probe(kind: str, size: float, minp: int = 1, ignore_na: bool = False
@@ -502,15 +621,11 @@ def probe(kind: str, size: float, minp: int = 1, ignore_na: bool = False
     if kind == "ewm":
         stats = [Ewm(prog, size, ignore_na).push("x")]
     elif kind == "lag":
-        stats = [lag(prog, "x", int(size))]
-    elif kind == "kahan":
-        k = prog.shared(Kahan, "x", "x", int(size))
-        stats = [k.mean(minp), k.total(minp)]
-    elif kind == "median":
-        stats = [prog.shared(Median, "x", "x", int(size)).median(minp)]
-    else:
-        e = prog.shared(Extremes, "x", "x", int(size))
-        stats = [e.high(minp), e.low(minp)]
+        stats = [step_lag(prog, "x", int(size))]
+    else:  # the `trailing` statistics of PARTS[...] (kahan: mean, sum; extremes: max, min)
+        hows = {"kahan": ("mean", "sum"), "median": ("median",), "extremes": ("max", "min")}
+        win = prog.shared(PARTS[hows[kind][0]], "x", "x", int(size))
+        stats = [read(win, how, minp) for how in hows[kind]]
     step: Callable[[float], tuple[float, ...]] = prog.build("x", f"({', '.join(stats)},)",
                                                             label=f"probe {kind}")()
     return step

@@ -1,9 +1,13 @@
-"""`FlowStream` (the MicroTape's trade-tape, candle, context, volatility and regime columns,
-one grid time at a time) equals `build_microtape` column by column: on whole fixture days
-(default and short windows), the same day with its receive times floored (ties everywhere),
-random tie-heavy inputs, the real sample and a warm midnight; fed in random receive-ordered
-batches, sometimes ahead of the grid time it is asked about. Its scalar helpers and window
-structures (`RollingPctl`, `SortedBag`) equal the batch ones on adversarial values."""
+"""The MicroTape's flow columns (trade tape, candles, context, volatility, session and
+regime), nightly and live, one definition.
+
+Batch: `build_microtape` on hand-built days. Equality: `FlowStream` (one grid time at a
+time) equals `build_microtape` column by column: on whole fixture days (default and short
+windows), the same day with its receive times floored (ties everywhere), random tie-heavy
+inputs, the real sample and a warm midnight; fed in random receive-ordered batches,
+sometimes ahead of the grid time it is asked about (those are `slow`). The one-point forms
+of the batch rules and the window structures (`RollingPctl`, `SortedBag`) equal the batch
+ones on adversarial values."""
 
 from __future__ import annotations
 
@@ -19,25 +23,195 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.microtape.build import build_coin
-from lotus_core.microtape.context import session
-from lotus_core.microtape.grid import rolling_pctl
+from lotus_core.microtape.context import session, session_of
+from lotus_core.microtape.flow import FLOW_COLUMNS, FlowStream, flow_features
+from lotus_core.microtape.grid import RollingPctl, SortedBag, rolling_pctl
 from lotus_core.microtape.inputs import Books, CoinInputs, coin_inputs
-from lotus_core.microtape.regime import classify, efficiency
-from lotus_core.microtape.stream_flow import (
-    FLOW_COLUMNS,
-    FlowStream,
-    RollingPctl,
-    SortedBag,
-    efficiency_of,
-    regime_of,
-    session_of,
-)
+from lotus_core.microtape.regime import classify, efficiency, efficiency_of, regime_of
 from lotus_core.microtape.warm import warm_feed
 from lotus_core.time import day_start_ms
+from tests.core.microtape.test_microtape import BOOK_A, T0, _row
+from tests.core.microtape.test_microtape import SHORT as BATCH_SHORT
 from tests.kits.live_kit import FIXTURE, REPO, SHORT
+from tests.kits.microtape_kit import book, candle, ctx, make_feed, random_feed, trade
 from tests.kits.midnight import write_midnight
 
-pytestmark = pytest.mark.slow  # whole fixture days through the stream
+# ------------------------------------------------------------------------ tape
+
+
+def test_tape_counts_volumes_vwap_and_imbalance():
+    trades = [trade(T0 + 1_100, 1, 101.0, 1.0), trade(T0 + 1_200, 1, 102.0, 3.0),
+              trade(T0 + 1_900, -1, 100.0, 2.0)]
+    df = build_microtape(make_feed(books=[book(T0 + 50, **BOOK_A), book(T0 + 2_500, **BOOK_A)],
+                                   trades=trades))
+    r = _row(df, T0 + 2_000)
+    assert (r.trade_count, r.buy_vol, r.sell_vol) == (3, 4.0, 2.0)
+    assert r.aggr_imb == pytest.approx(2 / 6)
+    assert r.vwap_px == pytest.approx((101 + 306 + 200) / 6)
+    r = _row(df, T0 + 1_000)
+    assert (r.trade_count, r.aggr_imb) == (0, 0.0) and np.isnan(r.vwap_px)
+
+
+def test_aggressor_run_length_is_signed_and_persists():
+    sides = [1, 1, -1, -1, -1, 1]
+    recv = [T0 + 1_100, T0 + 1_200, T0 + 2_100, T0 + 2_200, T0 + 3_100, T0 + 5_100]
+    trades = [trade(r, s, 101.0 if s > 0 else 100.0, 0.1) for r, s in zip(recv, sides,
+                                                                          strict=True)]
+    df = build_microtape(make_feed(books=[book(T0 + 50, **BOOK_A)], trades=trades))
+    got = dict(zip(df["ts_ms"] - T0, df["aggr_runlen"], strict=True))
+    assert got == {1_000: 0, 2_000: 2, 3_000: -2, 4_000: -3, 5_000: -3}
+    assert df["aggr_runlen"].dtype == np.int32
+
+
+def test_sweep_flag_by_levels_walked_or_depth_exceeded():
+    pre = book(T0 + 50, bids=[(100.0, 1.0), (99.0, 1.0), (98.0, 1.0)],
+               asks=[(101.0, 1.0), (102.0, 1.0), (103.0, 1.0)])
+    trades = [
+        # +1000..2000: buys walk 3 ask levels (small size) -> sweep up
+        trade(T0 + 1_100, 1, 101.0, 0.1), trade(T0 + 1_100, 1, 102.0, 0.1),
+        trade(T0 + 1_100, 1, 103.0, 0.1),
+        # +2000..3000: one sell larger than the top-3 bid depth (3.0) -> sweep down
+        trade(T0 + 2_500, -1, 100.0, 3.5),
+        # +3000..4000: two levels, small -> no sweep
+        trade(T0 + 3_500, 1, 101.0, 0.1), trade(T0 + 3_500, 1, 102.0, 0.1),
+        # +4000..5000: both sides sweep; sells are bigger -> down
+        trade(T0 + 4_100, 1, 101.0, 3.2), trade(T0 + 4_200, -1, 100.0, 4.0),
+    ]
+    df = build_microtape(make_feed(books=[pre, book(T0 + 5_100, **BOOK_A)], trades=trades))
+    got = {int(ts - T0): (int(f), int(d))
+           for ts, f, d in zip(df["ts_ms"], df["sweep_flag"], df["sweep_dir"], strict=True)}
+    assert got == {1_000: (0, 0), 2_000: (1, 1), 3_000: (1, -1), 4_000: (0, 0), 5_000: (1, -1)}
+
+
+def test_size_outliers_use_a_causal_robust_threshold():
+    params = MicroTapeParams(outlier_window=11)
+    trades = [trade(T0 + 1_000 + 10 * i, 1, 101.0, 1.0 + 0.01 * (i % 3)) for i in range(11)]
+    trades += [trade(T0 + 2_500, 1, 101.0, 1.1), trade(T0 + 2_600, 1, 101.0, 50.0),
+               trade(T0 + 3_500, 1, 101.0, 60.0)]
+    feed = make_feed(books=[book(T0 + 50, **BOOK_A), book(T0 + 4_100, **BOOK_A)], trades=trades)
+    df = build_microtape(feed, params)
+    got = dict(zip(df["ts_ms"] - T0, df["size_outlier_count"], strict=True))
+    # +1000..2000 has no threshold yet; 1.1 is below median 1.01 + 6*max(MAD, 0.101);
+    # 50 is an outlier, and so is 60: the window now holds one 50 among ten ~1.0
+    assert got == {1_000: 0, 2_000: 0, 3_000: 1, 4_000: 1}
+
+
+def test_replayed_trades_are_not_flow():
+    trades = [trade(T0 + 1_500, 1, 101.0 + i, 1.0, time=T0 - 30_000 + i) for i in range(5)]
+    trades.append(trade(T0 + 1_600, -1, 100.0, 0.5))
+    df = build_microtape(make_feed(books=[book(T0 + 50, **BOOK_A), book(T0 + 2_500, **BOOK_A)],
+                                   trades=trades))
+    r = _row(df, T0 + 2_000)
+    assert (r.trade_count, r.buy_vol, r.sell_vol, r.sweep_flag, r.aggr_runlen) == (
+        1, 0.0, 0.5, 0, -1)
+
+
+# ------------------------------------------------------------------------ candles
+
+
+def test_candle_morphology_of_the_last_closed_candle():
+    m = T0  # a minute boundary
+    candles = [
+        candle(m + 30_000, m, 100.0, 101.0, 99.5, 100.5),
+        candle(m + 59_000, m, 100.0, 102.0, 99.0, 101.0),  # final update, before close
+        candle(m + 60_050, m + 60_000, 101.0, 101.0, 101.0, 101.0),  # next candle, flat so far
+        candle(m + 60_400, m, 100.0, 102.0, 99.0, 101.5),  # late update of the closed one
+        candle(m + 121_000, m + 60_000, 100.0, 104.0, 100.0, 103.0),  # its late final update
+    ]
+    feed = make_feed(books=[book(m + 58_500, **BOOK_A), book(m + 122_500, **BOOK_A)],
+                     candles=candles)
+    df = build_microtape(feed)
+    assert np.isnan(_row(df, m + 59_000).wick_up_bps)  # nothing has closed yet
+    r = _row(df, m + 60_000)  # closed at m+59999 < t
+    assert r.wick_up_bps == pytest.approx(100.0) and r.wick_dn_bps == pytest.approx(100.0)
+    assert r.body_bps == pytest.approx(100.0) and r.range_bps == pytest.approx(300.0)
+    assert r.close_loc == pytest.approx(2 / 3)
+    r = _row(df, m + 61_000)  # the late update was received by now
+    assert r.body_bps == pytest.approx(150.0) and r.wick_up_bps == pytest.approx(50.0)
+    assert r.close_loc == pytest.approx(2.5 / 3)
+    # the second candle closed at m+119999; until its final update arrives (m+121000) the
+    # flat update received at m+60050 is the latest known
+    r = _row(df, m + 120_000)
+    assert r.close_loc == 0.5 and r.range_bps == 0.0 and r.wick_up_bps == 0.0
+    r = _row(df, m + 121_000)
+    assert r.range_bps == pytest.approx(400.0) and r.body_bps == pytest.approx(300.0)
+    assert (r.wick_up_bps, r.wick_dn_bps, r.close_loc) == (pytest.approx(100.0), 0.0, 0.75)
+
+
+def test_range_pctl_ranks_against_previous_candles():
+    m = T0
+    ranges = [1.0, 2.0, 3.0, 2.0]
+    candles = [candle(m + 60_000 * i + 59_000, m + 60_000 * i, 100.0, 100.0 + r, 100.0,
+                      100.0) for i, r in enumerate(ranges)]
+    feed = make_feed(books=[book(m + 1_000, **BOOK_A), book(m + 241_000, **BOOK_A)],
+                     candles=candles)
+    df = build_microtape(feed, MicroTapeParams(candle_pctl_window=60, candle_pctl_min=1))
+    assert np.isnan(_row(df, m + 60_000).range_pctl)  # no previous candle
+    assert _row(df, m + 120_000).range_pctl == 1.0  # 2 > 1
+    assert _row(df, m + 180_000).range_pctl == 1.0  # 3 > 1, 2
+    assert _row(df, m + 240_000).range_pctl == pytest.approx((1 + 0.5) / 3)  # 2 vs 1, 2, 3
+
+
+# ------------------------------------------------------------------------ context, session, regime
+
+
+def test_basis_funding_and_oi_delta():
+    ctxs = [ctx(T0 + 500, funding=2e-5, open_interest=100.0, oracle_px=100.0, mark_px=101.0,
+                premium=0.001),
+            ctx(T0 + 60_500, funding=3e-5, open_interest=110.0, oracle_px=100.0, mark_px=99.0)]
+    feed = make_feed(books=[book(T0 + 100, **BOOK_A), book(T0 + 61_000, **BOOK_A)], ctxs=ctxs)
+    df = build_microtape(feed)
+    r = _row(df, T0 + 1_000)
+    assert (r.funding, r.open_interest, r.premium) == (2e-5, 100.0, 0.001)
+    assert r.basis_bps == pytest.approx(100.0) and np.isnan(r.oi_delta)  # nothing 60 s ago
+    r = _row(df, T0 + 61_000)
+    assert r.basis_bps == pytest.approx(-100.0) and r.oi_delta == pytest.approx(0.1)
+    assert r.funding == 3e-5
+
+
+def test_percentiles_are_exact_ranks_in_unit_interval():
+    x = np.array([1.0, 2.0, 3.0, 2.0, np.nan, 5.0])
+    got = rolling_pctl(x, window=3, min_periods=1)
+    np.testing.assert_allclose(got, [0.5, 1.0, 1.0, 0.25, np.nan, 1.0])
+    df = build_microtape(random_feed(seed=5, duration_ms=300_000), BATCH_SHORT)
+    for col in ("rv_pctl", "range_pctl", "funding_pctl", "oi_pctl", "trend_eff", "close_loc"):
+        v = df[col].dropna()
+        assert len(v) > 100 and v.between(0.0, 1.0).all(), col
+    assert df["rv_pctl"].min() == 0.0 and df["rv_pctl"].max() == 1.0
+
+
+def test_sessions_by_utc_clock():
+    sat = 1_767_312_000_000 + 86_400_000  # 2026-01-02 00:00 is a Friday; +1 day = Saturday
+    cases = {T0 - 12 * 3_600_000 + 3_600_000: "asia", T0 - 5 * 3_600_000 - 1_000: "asia",
+             T0 - 5 * 3_600_000: "eu", T0: "eu",
+             T0 + 3_600_000: "us", T0 + 11 * 3_600_000 + 59 * 60_000: "us",
+             sat + 5 * 3_600_000: "weekend", sat + 2 * 86_400_000 - 1_000: "weekend",
+             sat + 2 * 86_400_000: "asia"}
+    for ts, want in cases.items():
+        df = build_microtape(make_feed(books=[book(ts - 10, **BOOK_A)], ctxs=[ctx(ts + 10)]))
+        assert df["session"].tolist() == [want], ts
+
+
+def test_regime_classifier_thresholds():
+    params = MicroTapeParams()
+    rv_pctl = np.array([np.nan, 0.39, 0.9, 0.4, 0.9, 0.5])
+    eff = np.array([0.5, 0.9, 0.3, 0.08, 0.05, np.nan])
+    assert classify(rv_pctl, eff, params).tolist() == ["warmup", "quiet", "trend", "trend",
+                                                       "chop", "warmup"]
+
+
+def test_flow_features_are_the_flow_columns_in_order():
+    """`flow_features` (the batch) and `FlowStream` (the step) give one column set."""
+    feed = make_feed(books=[book(T0 + 50, **BOOK_A), book(T0 + 2_500, **BOOK_A)],
+                     trades=[trade(T0 + 1_100, 1, 101.0, 1.0)], ctxs=[ctx(T0 + 600)])
+    inp = coin_inputs(feed, "BTC", "1m", 3_000)
+    grid = np.array([T0 + 1_000, T0 + 2_000], dtype=np.int64)
+    cols = flow_features(inp, grid, np.array([np.nan, 0.0]), MicroTapeParams())
+    assert tuple(cols) == FLOW_COLUMNS
+    assert all(len(v) == len(grid) for v in cols.values())
+
+
+# ------------------------------------------------------------------- one grid time at a time
 
 DEFAULT = MicroTapeParams()
 REAL = REPO / "tests" / "data" / "real" / "2025-01-26.jsonl.gz"
@@ -51,7 +225,7 @@ _INTS = ("trade_count", "aggr_runlen", "sweep_flag", "sweep_dir", "size_outlier_
 TIES = SHORT.model_copy(update={"sweep_depth_levels": 1, "sweep_min_levels": 6})
 """Short windows, and sweeps decided by the facing depth more than by the levels swept."""
 
-T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
+T_SYN = 1_767_225_600_000  # 2026-01-01T00:00Z
 Batch = tuple[np.ndarray, tuple[Books, dict, dict, dict]]
 
 
@@ -83,7 +257,7 @@ def _synthetic(seed: int, minutes: int = 15) -> CoinInputs:
     span, levels = minutes * 60_000, 4
 
     def clock(n: int, step: int, lo: int = 0) -> np.ndarray:
-        return np.sort(rng.integers(lo // step, span // step, n)).astype(np.int64) * step + T0
+        return np.sort(rng.integers(lo // step, span // step, n)).astype(np.int64) * step + T_SYN
 
     nb = span // 300
     recv = clock(nb, 100)
@@ -121,12 +295,12 @@ def _synthetic(seed: int, minutes: int = 15) -> CoinInputs:
            "premium": premium}
     rows = []
     for m in range(-3, minutes):
-        t_open = T0 + m * 60_000
+        t_open = T_SYN + m * 60_000
         for r in np.sort(rng.integers(0, 90, rng.integers(1, 6))) * 1000:
             o, c = rng.choice([0.0, 100.0, 100.0, 100.0]), rng.choice([99.0, 100.0, 101.0])
             h = max(o, c) + rng.choice([0.0, 0.5])
             lo = min(o, c) - rng.choice([0.0, 0.5])
-            rows.append((max(t_open + int(r), T0 - 120_000), t_open, t_open + 59_999,
+            rows.append((max(t_open + int(r), T_SYN - 120_000), t_open, t_open + 59_999,
                          o, h, lo, c))
     rows.sort(key=lambda x: x[0])
     arr = np.array(rows, dtype=np.float64)
@@ -225,6 +399,7 @@ def _check_feed(feed: FeedDay, params: MicroTapeParams, seed: int,
     return frames
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [FIXTURE, OTHER], ids=lambda p: p.name[:10])
 @pytest.mark.parametrize("params", [DEFAULT, SHORT], ids=["default", "short"])
 def test_the_streamed_flow_columns_equal_the_batch_build_on_fixture_days(path, params):
@@ -235,10 +410,12 @@ def test_the_streamed_flow_columns_equal_the_batch_build_on_fixture_days(path, p
     assert frames["oi_pctl"].notna().any() and set(frames["regime"]) > {"warmup"}
 
 
+@pytest.mark.slow
 def test_the_streamed_flow_columns_equal_the_batch_build_where_times_tie():
     _check_feed(_ties(_feed(FIXTURE)), TIES, seed=7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("params", [DEFAULT, TIES], ids=["default", "ties"])
 def test_the_streamed_flow_columns_equal_the_batch_build_on_random_tied_inputs(seed, params):
@@ -251,13 +428,16 @@ def test_the_streamed_flow_columns_equal_the_batch_build_on_random_tied_inputs(s
     assert not [k for k, v in errors.items() if v == np.inf], errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [DEFAULT, SHORT], ids=["default", "short"])
 def test_the_streamed_flow_columns_equal_the_batch_build_on_the_real_sample(params):
     _check_feed(_feed(REAL), params, seed=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("params", "before", "after"),
                          [(SHORT, 12, 6), (DEFAULT, 30, 20)], ids=["short", "default"])
+@pytest.mark.slow
 def test_a_warm_day_streamed_from_the_warm_input_start_equals_the_warm_build(
         tmp_path, params, before, after):
     day0, day1 = "2026-01-01", "2026-01-02"
@@ -269,6 +449,7 @@ def test_a_warm_day_streamed_from_the_warm_input_start_equals_the_warm_build(
                 since_ms=day_start_ms(day1), want=want)
 
 
+@pytest.mark.slow
 def test_a_wrong_state_is_detected():
     """A batch left out (one with a trade) shows in the columns; a skipped grid time is
     refused."""
@@ -289,6 +470,7 @@ def test_a_wrong_state_is_detected():
         fs.columns(int(frame["ts_ms"].iloc[2]), top)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_rolling_pctl_streamed_equals_the_batch_rank(seed):
     """Ties (few distinct values), NaN slots, windows shorter and longer than the series,
@@ -307,10 +489,11 @@ def test_rolling_pctl_streamed_equals_the_batch_rank(seed):
                                    err_msg=str((window, minp)))  # ranks: 1e-12 relative
 
 
+@pytest.mark.slow
 def test_the_scalar_session_trend_and_regime_equal_the_batch_ones():
     """Every half hour and hour edge of a week (weekend included), and trend / regime
     inputs at their thresholds, NaN, zero and float-residue moves."""
-    half_hours = T0 + np.arange(0, 8 * 86_400_000, 1_800_000)
+    half_hours = T_SYN + np.arange(0, 8 * 86_400_000, 1_800_000)
     grid = np.concatenate([half_hours, half_hours - 1, half_hours + 1])
     assert [session_of(t, SHORT) for t in grid.tolist()] == session(grid, SHORT).tolist()
     vals = np.array([np.nan, 0.0, 1e-10, 1e-9, 0.01, 0.08, 0.0799, 0.39, 0.4, 0.41, 1.0, -0.08,

@@ -1,0 +1,57 @@
+"""One definition per scoring stage (issue #27): the nightly batch function and the live
+step of a stage live in one module, so every constant, window edge and NaN rule is
+written once; no stage keeps a streaming twin elsewhere. This test fails when a twin
+module comes back or a stage's live step moves away from its batch definition."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+CORE = Path(__file__).resolve().parents[2] / "lotus_core"
+
+# stage -> (module, its nightly batch definition, its live step)
+STAGES = {
+    "parse / assemble": ("lotus_core.feed.assemble", "assemble_chunks", "StreamAssembler"),
+    "MicroTape book side": ("lotus_core.microtape.build", "build_coin", "TapeStream"),
+    "MicroTape flow side": ("lotus_core.microtape.flow", "flow_features", "FlowStream"),
+    "DSI": ("lotus_core.dsi.annotate", "annotate", "DsiStream"),
+    "detectors": ("lotus_core.signals.detectors", "run_detectors", "DetectorStream"),
+    "window scores": ("lotus_core.signals.pipeline", "score_day", "WindowScorer"),
+    # the step's mandates and state; curators/events.CouncilStream only lays out its rows
+    # (pipeline.gates_json_one imports the council: the layout there would be a cycle)
+    "council and publication": ("lotus_core.curators.council", "run_council", "CouncilStep"),
+}
+TWIN = re.compile(r"^(stream\w*|\w+_stream|assemble_rows)\.py$")
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_has_its_batch_and_its_step_in_one_module(stage: str) -> None:
+    module, batch, step = STAGES[stage]
+    mod = importlib.import_module(module)
+    assert callable(getattr(mod, batch, None)), f"{stage}: {module}.{batch} is missing"
+    cls = getattr(mod, step, None)
+    assert cls is not None and cls.__module__ == module, \
+        f"{stage}: the live step {step} must be defined in {module}, beside {batch}"
+
+
+def test_no_streaming_twin_module_is_left() -> None:
+    twins = sorted(str(p.relative_to(CORE)) for p in CORE.rglob("*.py") if TWIN.match(p.name))
+    assert twins == [], f"streaming twins outside their stage modules: {twins}"
+
+
+def test_the_live_chain_runs_the_stage_modules() -> None:
+    """DayChain builds each stage's step (or, for the council, the row layout on top of it):
+    the live path has no copy of its own."""
+    import lotus_core.live.chain as chain
+
+    built = {"TapeStream": chain.TapeStream, "DsiStream": chain.DsiStream,
+             "DetectorStream": chain.DetectorStream, "WindowScorer": chain.WindowScorer,
+             "CouncilStep": chain.CouncilStream}
+    for _stage, (module, _batch, step) in STAGES.items():
+        if step not in built:  # fed outside DayChain (StreamAssembler) / inside TapeStream
+            continue
+        assert issubclass(built[step], getattr(importlib.import_module(module), step)), step
