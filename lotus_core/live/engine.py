@@ -2,10 +2,11 @@
 in its per-row streaming form (`lotus_core.live.chain.DayChain`).
 
 Every definition of the MicroTape, the DSI evidence, the detectors, the scores, the
-curators and publication is the nightly one: each stage's streaming form carries its
-state and is tested equal to its batch function (tests/core/live/test_stream_*.py), and
-the whole path is checked end to end by tests/daemon/test_live_parity.py (live ==
-`microtape_frames` / `signal_events`). What this module adds is the day around them:
+curators and publication is the nightly one: each stage's step lives in the stage's module
+beside its batch function and is tested equal to it in the stage's test module
+(docs/structure.md, "One definition per scoring stage"), and the whole path is checked
+end to end by tests/daemon/test_live_parity.py (live == `microtape_frames` /
+`signal_events`). What this module adds is the day around them:
 
 - lines are parsed once, by raw_feed's rules with their state carried
   (`lotus_core.feed.assemble.StreamAssembler`), and handed to the day's chain;

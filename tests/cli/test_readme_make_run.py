@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from lotus_core.store.lake import Lake
+
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MANIFEST = REPO / "fixtures" / "loop" / "manifest.json"
@@ -135,3 +137,33 @@ def test_the_readme_table_is_what_make_run_prints(tmp_path: Path) -> None:
     printed = summary_rows(run.stdout)
     assert printed, run.stdout[-3000:]
     assert drift(summary_rows(readme_table()), printed) == [], run.stdout
+    # the planted lesson's figure the README quotes, from the lessons table of the last night
+    last = max(printed)
+    assert planted_figure(README.read_text()) == planted_of(Lake(home / "lake"), last)
+
+
+PLANTED = re.compile(r"`(\w+)` with `([\w=&]+)`: ([+-]\d+\.\d+) bps, CI \[([+-]\d+\.\d+), "
+                     r"([+-]\d+\.\d+)\], among (\d+) active lessons")
+
+
+def planted_figure(text: str) -> tuple[str, ...]:
+    """(detector, rule, uplift, ci low, ci high, active lessons) as the README prints them."""
+    found = PLANTED.search(" ".join(text.split()))
+    assert found, "the README's planted-lesson sentence is missing or reworded"
+    return found.groups()
+
+
+def planted_of(lake: Lake, day: str) -> tuple[str, ...]:
+    """The same figure from `lessons`: the README's detector and rule, 2 decimals."""
+    detector, rule = planted_figure(README.read_text())[:2]
+    lessons = lake.read("lessons", day)
+    active = lessons[lessons["state"] == "active"]
+    row = active[(active["detector_id"] == detector) & (active["rule"] == rule)]
+    assert len(row) == 1, f"{detector} {rule} is not an active lesson on {day}"
+    r = row.iloc[0]
+    return (detector, rule, f"{r['uplift_bps']:+.2f}", f"{r['ci_lo']:+.2f}", f"{r['ci_hi']:+.2f}",
+            str(len(active)))
+
+
+def test_the_planted_figure_is_read_from_the_readme() -> None:
+    assert planted_figure(README.read_text())[:2] == ("sweep_stall_v1", "oi_pctl_bin=hi")
