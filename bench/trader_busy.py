@@ -36,10 +36,16 @@ import orjson
 
 from bench.microtape import BENCH_DAY, ensure_recording
 from bench.report import write_section
-from bench.trader import LATENCY_MS, ensure_venv, orders_of, write_hft_inputs
+from bench.trader import (
+    FRAC_MARGIN,
+    LATENCY_MS,
+    TIME_MARGIN_S,
+    compare,
+    ensure_venv,
+    orders_of,
+    write_hft_inputs,
+)
 from bench.trader_levels import (
-    compare_limit,
-    compare_market,
     limit_table,
     market_table,
     new_limit,
@@ -48,7 +54,6 @@ from bench.trader_levels import (
 
 WORK = Path(".lotus/bench/trader_busy")
 NO_CTX_HOURS = (3, 4, 15)  # UTC hours whose activeAssetCtx lines are dropped
-FRAC_MARGIN, TIME_MARGIN_S = 0.10, 1.0
 # tick and lot of the generator's coins (lotus_core.synth: 5 significant figures, szDecimals)
 TICK = {"BTC": 1.0, "ETH": 0.1, "SOL": 0.01, "HYPE": 0.001}
 LOT = {"BTC": 0.00001, "ETH": 0.0001, "SOL": 0.01, "HYPE": 0.01}
@@ -183,14 +188,8 @@ def run_seed(args: Any, seed: int, coins: list[str], py: Path) -> dict[str, Any]
     (work / "spec.json").write_text(json.dumps({**spec, "repeat": args.repeat}))
     subprocess.run([str(py), str(Path(__file__).with_name("trader_hft.py")), str(work)], check=True)
     hft = json.loads((work / "hft_result.json").read_text())
-    venue = cfg.venue("hyperliquid")
-    mk, lim = new_market(), new_limit()
-    for c in coins:
-        mine = [o for o in orders.values() if o["coin"] == c]
-        r = hft["coins"][c]
-        compare_market(mine, r["orders"], r["levels"], day, c, venue.tick(c), venue.lot(c),
-                       LATENCY_MS, mk)
-        compare_limit(mine, r["orders"], day, venue.tick(c), lim, FRAC_MARGIN, TIME_MARGIN_S)
+    compared = compare(orders, hft, coins, day, cfg)  # bench.trader's: the same rules
+    mk, lim = compared["market"], compared["limit"]
     start = {c: min(d.ts_ms for d in decs if c in d.ticket["targets"]) for c in coins}
     end = int(day.books.meta["recv_ts_ms"].max())
     live = live_share(orders, res.outputs, coins, start, end)

@@ -494,6 +494,36 @@ def _finish_books(t: _Table, found: _Dead, coins: _Names, stats: Counter[str],
                               for m in _MATRICES))
 
 
+def _carry_one(streams: _Carry, k: Any, t: int, new: dict[str, np.ndarray], i: int,
+               same: Callable[[dict[str, np.ndarray], int, dict[str, np.ndarray], int], bool]
+               ) -> bool | None:
+    """The stream rule of `_older_than_stream` / `_same_as_previous` for one row, shared by
+    the book and bbo row forms: None when the row is older than its stream's latest
+    (refused; the carry keeps its row); else whether it resends that latest row (`same`
+    compares the values), and the row becomes the stream's latest."""
+    j = streams.get(k)
+    resent = False
+    if j is not None:
+        cols = streams.cols()
+        latest = int(cols["time"][j])
+        if t < latest:
+            return None  # out of order
+        resent = float(t) == float(latest) and same(cols, j, new, i)
+    streams.put(k, new, i)
+    return resent
+
+
+def _books_same(cols: dict[str, np.ndarray], j: int, new: dict[str, np.ndarray], i: int
+                ) -> bool:
+    """A book row equal to its stream's latest, level by level (NaN equals NaN)."""
+    return all(bool(_equal(cols[m][j], new[m][i]).all()) for m in _MATRICES)
+
+
+def _bbo_same(cols: dict[str, np.ndarray], j: int, new: dict[str, np.ndarray], i: int) -> bool:
+    """A bbo row equal to its stream's latest (NaN equals NaN)."""
+    return all(_nan_equal(float(cols[m][j]), float(new[m][i])) for m in _MATRICES)
+
+
 def small_books(new: dict[str, np.ndarray], streams: _Carry, coins: _Names) -> BookCols:
     """Row form of `_finish_books` (the carry read and written in place)."""
     streams.sync()
@@ -503,18 +533,8 @@ def small_books(new: dict[str, np.ndarray], streams: _Carry, coins: _Names) -> B
     time, ok = new["time"].tolist(), new["ok"].tolist()
     keep = []
     for i in range(len(coin)):
-        k = keys[i]
-        j = streams.get(k)
-        resent = False
-        if j is not None:
-            cols = streams.cols()
-            latest = int(cols["time"][j])
-            if time[i] < latest:
-                continue  # out of order
-            resent = float(time[i]) == float(latest) and all(
-                _equal(cols[m][j], new[m][i]).all() for m in _MATRICES)
-        streams.put(k, new, i)
-        if not resent and ok[i] and sane[i] and coin[i] >= 0:
+        resent = _carry_one(streams, keys[i], time[i], new, i, _books_same)
+        if resent is False and ok[i] and sane[i] and coin[i] >= 0:
             keep.append(i)
     idx = np.asarray(keep, dtype=np.int64)
     meta = _take(new, keep, BOOK_META, coins)
@@ -661,18 +681,8 @@ def small_bbo(new: dict[str, np.ndarray], streams: _Carry, coins: _Names) -> Col
     for i in range(len(coin)):
         if not (ok[i] and coin[i] >= 0) or vals[0][i] >= vals[2][i]:
             continue  # malformed, or crossed (bid_px >= ask_px)
-        k = keys[i]
-        j = streams.get(k)
-        resent = False
-        if j is not None:
-            cols = streams.cols()
-            latest = int(cols["time"][j])
-            if time[i] < latest:
-                continue  # out of order
-            resent = float(time[i]) == float(latest) and all(
-                _nan_equal(float(cols[m][j]), vals[n][i]) for n, m in enumerate(_MATRICES))
-        streams.put(k, new, i)
-        if not resent:
+        resent = _carry_one(streams, keys[i], time[i], new, i, _bbo_same)
+        if resent is False:
             keep.append(i)
     return _take(new, keep, BBO, coins)
 
