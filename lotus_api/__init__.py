@@ -1,0 +1,8 @@
+"""The Curator API service (issue 33 item 6; docs/curator_api.md): a Starlette app served by
+uvicorn (`lotus curator serve`) over the pure core in `lotus_core.curator_api`.
+
+    app.py      routes, request verification, JSON errors
+    pool.py     a few fabric connections shared by the worker threads
+    server.py   uvicorn: in the foreground (the CLI) or in a thread (tests)
+    client.py   a signing httpx client (tests, scripts, other tools)
+"""
