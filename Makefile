@@ -46,8 +46,9 @@ test-fast: setup
 
 ## test-soak: the closed loop at the generator's default effect on 3 seeds, each beside its
 ## null twin (tests/assets/test_learning_loop_soak.py; 3.4-4.4 CPU hours, so `make test`
-## skips it). LOTUS_SOAK_JSON=<path> keeps the runs for `python -m bench.closed_loop --from-json`;
-## LOTUS_SOAK_FROM=bench/results/soak_seeds.jsonl.gz judges the committed runs instead (seconds).
+## skips it). LOTUS_SOAK_JSON=<path> keeps the runs (stamped with the commit and code hash) for
+## `python -m bench.closed_loop --from-json`; LOTUS_SOAK_FROM=<path> judges kept runs instead
+## (seconds), refused if the learning, scoring or generator code changed since they ran.
 test-soak: setup
 	$(BIN)/pytest -q -m soak -s tests/assets/test_learning_loop_soak.py
 

@@ -190,6 +190,37 @@ def sized_ci(groups: Sequence[pd.DataFrame], resamples: int = 2000, ci: float = 
             "n": int(sum(len(g) for g in groups))}
 
 
+def twin_pairs(planted: tuple[pd.DataFrame, pd.DataFrame],
+               null: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    """The windows both twins scored, matched by window id, with each twin's settled 60 s net
+    return: (signal_events, signal_eval) of the planted market and of its null twin. The
+    twins share every random draw but the planted move, so `y_planted - y_null` is what the
+    effect did to that window (0 where no planted move reached it), without the noise."""
+    def one(events: pd.DataFrame, outcome: pd.DataFrame, tag: str) -> pd.DataFrame:
+        y = outcome[(outcome["horizon_s"] == HORIZON_S) & (outcome["status"] == "done")]
+        y = y.set_index("window_id")["net_ret_bps"]
+        out = events[["window_id", "ts_ms", "detector_id", "cond_key"]].copy()
+        out[f"y_{tag}"] = y.reindex(out["window_id"]).to_numpy()
+        return out.rename(columns={"cond_key": f"cond_key_{tag}"})
+
+    m = one(*planted, "planted").merge(one(*null, "null").drop(columns=["ts_ms", "detector_id"]),
+                                       on="window_id", how="inner")
+    return m[np.isfinite(m["y_planted"]) & np.isfinite(m["y_null"])].reset_index(drop=True)
+
+
+def twin_ci(pairs: pd.DataFrame, resamples: int = 2000, ci: float = 0.95,
+            seed: int = 13) -> dict[str, Any]:
+    """Mean of y_planted - y_null over `pairs` and its hour-block bootstrap interval."""
+    d = (pairs["y_planted"] - pairs["y_null"]).to_numpy(dtype=np.float64)
+    _, inv = np.unique((pairs["ts_ms"].to_numpy() // 3_600_000).astype(np.int64),
+                       return_inverse=True)
+    sums = np.zeros((inv.max() + 1 if len(inv) else 0, 2))
+    np.add.at(sums, inv, np.stack([d, np.ones_like(d)], axis=1))
+    m, lo, hi = _hour_bootstrap([sums], lambda t: t[..., 0] / t[..., 1], resamples, ci, seed)
+    return {"diff_bps": m, "lo": lo, "hi": hi, "ci": ci, "n": len(pairs),
+            "hours": len(sums)}
+
+
 def t_ci(xs: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t interval of per-seed figures (seeds as the unit)."""
     from scipy import stats
@@ -317,6 +348,7 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
     from lotus_core.store.opsdb import OpsDb
 
     t0, r0 = time.perf_counter(), _cpu()
+    code = code_stamp()
     dates = size.dates
     scored, last_night = dates[-1], dates[-2]
     with built_market(root, spec, seed, size) as (settings, instance):
@@ -344,7 +376,37 @@ def run_market(root: Path, spec: Any, seed: int, size: Size) -> dict[str, Any]:
         "pairs": pairs,
         "cpu_s": _cpu() - r0,
         "wall_s": time.perf_counter() - t0,
+        "stamp": code_stamp(since=code),
     }
+
+
+def code_stamp(since: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The judged code's stamp (commit, code hash by module: `LOOP_CODE`); with `since` (the
+    stamp taken when the run began), that stamp, marked if the code changed under the run."""
+    from lotus_core.learning.validity_stamp import (
+        LOOP_CODE,
+        LOOP_EXCLUDE,
+        changed_modules,
+        module_hashes,
+        stamp,
+    )
+
+    if since is None:
+        return stamp(LOOP_CODE, LOOP_EXCLUDE)
+    moved = changed_modules(since["modules"], module_hashes(LOOP_CODE, LOOP_EXCLUDE))
+    return {**since, "changed_during_run": moved} if moved else since
+
+
+def check_stamps(results: Sequence[dict[str, Any]], where: str) -> None:
+    """Refuse (StaleEvidence) runs whose code stamp is missing or names other code than this
+    checkout's learning, scoring, publication, feature or generator modules."""
+    from lotus_core.learning.validity_stamp import LOOP_CODE, LOOP_EXCLUDE, check_current
+
+    for r in results:
+        for kind in ("planted", "null"):
+            if kind in r:
+                check_current(r[kind].get("stamp"), LOOP_CODE, LOOP_EXCLUDE,
+                              what=f"{where}: seed {r['seed']} {kind}")
 
 
 def _cpu() -> float:
@@ -423,20 +485,26 @@ def save_json(path: Path, r: dict[str, Any], size: Size) -> None:
                                     for k in ("planted", "null") if k in r}}) + "\n")
 
 
-def load_json(paths: Sequence[Path]) -> list[dict[str, Any]]:
+def load_json(paths: Sequence[Path], historical: bool = False) -> list[dict[str, Any]]:
     """The seeds saved by `save_json` (files as written, or gzipped `.gz`), one result per
     seed with both markets, seed order; a seed's markets may come from different lines
-    (markets run as separate processes). Seeds with one market only are left out."""
-    lines = [x for p in paths
-             for x in (gzip.decompress(Path(p).read_bytes()).decode() if Path(p).suffix == ".gz"
-                       else Path(p).read_text()).splitlines() if x.strip()]
+    (markets run as separate processes). Seeds with one market only are left out. A run
+    made by other code than this checkout's (its stamp) is refused (`StaleEvidence`, naming
+    the changed modules) unless `historical` (read as a record, judged as nothing)."""
     by_seed: dict[int, dict[str, Any]] = {}
-    for line in lines:
-        r = json.loads(line)
-        for kind in ("planted", "null"):
-            if kind in r:
-                r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
-        by_seed.setdefault(r["seed"], {}).update(r)
+    for path in paths:
+        text = (gzip.decompress(Path(path).read_bytes()).decode() if Path(path).suffix == ".gz"
+                else Path(path).read_text())
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if not historical:  # refused at its first line, before anything is built
+                check_stamps([r], str(path))
+            for kind in ("planted", "null"):
+                if kind in r:
+                    r[kind]["pairs"] = pd.DataFrame(r[kind]["pairs"])
+            by_seed.setdefault(r["seed"], {}).update(r)
     return [r for _, r in sorted(by_seed.items()) if "planted" in r and "null" in r]
 
 
@@ -528,7 +596,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=None,
+                    help="default: the first seed of validity_seeds.yaml's tuning "
+                    "closed_loop cell (the evaluation one with --final)")
+    ap.add_argument("--final", action="store_true",
+                    help="the sealed evaluation seeds (validity_seeds.yaml evaluation.closed_loop)")
     ap.add_argument("--days", type=int, default=5, help="days generated, the last one scored")
     ap.add_argument("--hours", type=_hours, default=(0, 8), help="UTC hours of each day, e.g. 0-24")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
@@ -543,20 +615,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--json", type=Path, help="append each finished seed's figures here (JSON lines)")
     ap.add_argument("--from-json", type=Path, nargs="+",
                     help="summarise seeds saved by --json (one or more files, .gz read as "
-                    "gzip), no runs")
+                    "gzip), no runs; refused if made by other code than this checkout's")
+    ap.add_argument("--historical", action="store_true",
+                    help="with --from-json: print runs made by other code as a record "
+                    "(stamp not checked, nothing written)")
     args, _ = ap.parse_known_args(argv)  # bench.run passes its own arguments to every bench
     if args.days < 3:
         ap.error("--days: need >= 3 (two nights before anything may activate, then a scored day)")
     size = Size(args.days, args.hours, tuple(c for c in args.coins.split(",") if c))
+    if args.historical and not args.from_json:
+        ap.error("--historical reads saved runs: give --from-json")
+    if args.historical:
+        args.no_write = True
+    from lotus_core.learning.validity_seeds import load_seeds
+
+    partition, cell = ("evaluation", "twins") if args.final else ("tuning", "soak")
+    seeds = load_seeds().seeds(partition, "closed_loop", cell, args.seeds)
+    if args.first_seed is not None:  # an explicit start: still inside the cell
+        seeds = load_seeds().seeds(partition, "closed_loop", cell,
+                                   args.first_seed - seeds[0] + args.seeds)[-args.seeds:]
+        if seeds[0] != args.first_seed:
+            ap.error(f"--first-seed {args.first_seed} is not in validity_seeds.yaml's "
+                     f"{partition}.closed_loop[{cell}] (it starts at {seeds[0]})")
     started = datetime.now(UTC)
     load0 = os.getloadavg()
     results: list[dict[str, Any]] = []
     if args.from_json:
-        results = load_json(args.from_json)
+        try:
+            results = load_json(args.from_json, historical=args.historical)
+        except ValueError as exc:  # StaleEvidence
+            raise SystemExit(f"bench.closed_loop --from-json: {exc}") from None
         size = Size(results[0]["size"]["days"], tuple(results[0]["size"]["hours"]),
                     tuple(results[0]["size"]["coins"]))
     else:
-        results = run_seeds(range(args.first_seed, args.first_seed + args.seeds), size,
+        results = run_seeds(seeds, size,
                             args.resamples, args.workers, kinds=args.markets.split(","),
                             done=(lambda r: save_json(args.json, r, size)) if args.json
                             else None)
@@ -569,7 +661,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = sum(r[k]["wall_s"] for r in results for k in ("planted", "null"))
     loads = [r.get("load", [float("nan")])[0] for r in results]
     cmd = (f"python -m bench.closed_loop --seeds {len(results)} --first-seed "
-           f"{results[0]['seed'] if results else args.first_seed} --days {size.days} --hours "
+           f"{results[0]['seed'] if results else seeds[0]} --days {size.days} --hours "
            f"{size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
     header = (f"_Command: `{cmd}`. {len(results)} seeds x 2 markets, {cpu / 60:.1f} min CPU "
               f"(`getrusage`, summed over markets), {wall / 60:.1f} min wall summed over markets on a "
@@ -580,6 +672,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  "run file(s) (each market ran in a process of its own)"
                  if args.from_json else f"started {started:%Y-%m-%d %H:%M} UTC")
               + f" on {machine()}._")
+    if args.historical:
+        header = ("_HISTORICAL RECORD: made by other code than this checkout's (code stamps "
+                  "not checked); it is evidence about that code only._ " + header)
     print(header + "\n\n" + table)
     if not args.no_write and results:
         _write_doc(header + "\n\n" + table)

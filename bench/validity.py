@@ -3,10 +3,15 @@ under misspecified nuisances, power, false positives and the watchdog's trade-of
 
 Usage: nice -n 10 python -m bench.validity [--scale 1.0] [--processes 2]
                                            [--sections calibration,power,...] [--no-write]
+                                           [--final [--seeds N]]
 The plan is `lotus_core.learning.validity_report.plan` (the same one `lotus validate` runs);
-`--scale 1.0` is the documented run (>= 200 seeds for calibration and false positives).
-Writes the tables into docs/validity.md (between its bench markers), the plots
-docs/validity_power.svg and docs/validity_watchdog.svg, and a section of BENCHMARKS.md.
+`--scale 1.0` is the documented run (>= 200 seeds for calibration and false positives). Seeds
+come from lotus_core/learning/validity_seeds.yaml: its tuning cells by default, its sealed
+evaluation cells with `--final` (`--seeds N`: at most N per cell).
+Writes the tables into docs/validity.md (between its `bench:validity` markers; `--final`:
+its `bench:validity_sealed` markers, stamped with the commit, code hash and settings hash),
+the plots docs/validity_power.svg and docs/validity_watchdog.svg (tuning runs only), and a
+section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import time
 from pathlib import Path
 
 from bench.report import machine, replace_block, write_section
+from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
+from lotus_core.learning.config import load_learning
 from lotus_core.learning.validity import print_progress, run_trials
 from lotus_core.learning.validity_report import (
     POWER_DAYS,
@@ -25,9 +33,13 @@ from lotus_core.learning.validity_report import (
     WATCH_RULES,
     markdown,
     plan,
+    sealed_header,
+    sealed_stamp,
     smallest_powered,
     summarise,
 )
+from lotus_core.learning.validity_stamp import VALIDITY_CODE, stamp
+from lotus_core.signals.config import load_scoring
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#555555")
@@ -107,8 +119,22 @@ def main(argv: list[str] | None = None) -> dict:
                     help="summarise a dumped run (--json) instead of running; --wall-min "
                     "gives its wall time")
     ap.add_argument("--wall-min", type=float, default=float("nan"))
+    ap.add_argument("--final", action="store_true",
+                    help="the sealed evaluation seeds; tables stamped (commit, code, settings)")
+    ap.add_argument("--seeds", type=int, default=None, help="at most N seeds per table cell")
     args = ap.parse_args(argv)
-    tasks = plan(args.scale, [x for x in args.sections.split(",") if x] or None)
+    if args.final and args.from_json:
+        ap.error("--final runs the sealed seeds itself: a dumped run carries no stamp")
+    settings = load_settings()
+    sv = shared_values(settings)
+    cfg, base = load_learning(sv.learning_path), load_scoring(sv.scoring_path).context
+    if cfg.window_days != sv.window_days:
+        cfg = cfg.model_copy(update={"window_days": sv.window_days})
+    before = stamp(VALIDITY_CODE) if args.final else None
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    tasks = plan(args.scale, [x for x in args.sections.split(",") if x] or None,
+                 partition="evaluation" if args.final else "tuning", cap=args.seeds,
+                 cfg=cfg, base=base)
     t0 = time.perf_counter()
     if args.from_json:
         results = [r for p in args.from_json for r in json.loads(p.read_text())]
@@ -126,11 +152,26 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = len({(r["label"], r["seed"]) for r in results})
     header = (f"_{len(tasks)} trials ({seeds} seeded runs) in {wall / 60:.1f} min wall, "
               f"{cpu / 60:.1f} min summed over trials, {args.processes} processes at nice 10 on a "
-              f"shared, busy machine ({machine()}). Command: `nice -n 10 python -m bench.validity "
+              f"shared, busy machine ({machine()}); tuning seeds (validity_seeds.yaml). "
+              "Command: `nice -n 10 python -m bench.validity "
               f"--scale {args.scale:g}`._")
+    if before is not None:
+        cmd = (f"nice -n 10 python -m bench.validity --final --scale {args.scale:g}"
+               + (f" --seeds {args.seeds}" if args.seeds else "")
+               + (f" --sections {args.sections}" if args.sections else ""))
+        st = sealed_stamp(before, settings.model_dump(mode="json"), cfg, base, tasks,
+                          results, scale=args.scale, cap=args.seeds,
+                          sections=args.sections or "all", started=started, wall_s=wall,
+                          command=cmd)
+        header = sealed_header(st) + f" _({args.processes} processes; {machine()}.)_"
     print(header + "\n\n" + tables)
     if args.json:
         args.json.write_text(json.dumps(results, default=str))
+    if before is not None and not args.no_write:
+        replace_block(DOCS / "validity.md", "validity_sealed", f"{header}\n\n{tables}")
+        write_section("validity_sealed", "## Learning validity on sealed seeds (issue 29)\n\n"
+                      + header + "\n\n" + tables)
+        return s
     if not args.no_write:
         _write_doc(tables, header)
         _plots(s)

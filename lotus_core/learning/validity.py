@@ -216,6 +216,8 @@ class Task:
     label: str
     spec: WindowSpec
     seed: int
+    cfg: LearningConfig | None = None  # None: the packaged learning.yaml
+    base: ContextConfig | None = None  # None: the packaged scoring.yaml's context
 
 
 _KINDS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -224,7 +226,7 @@ _KINDS: dict[str, Callable[..., dict[str, Any]]] = {
 
 def _run(task: Task) -> dict[str, Any]:
     t0 = time.perf_counter()
-    out = _KINDS[task.kind](task.spec, task.seed)
+    out = _KINDS[task.kind](task.spec, task.seed, cfg=task.cfg, base=task.base)
     return {**out, "kind": task.kind, "label": task.label,
             "seconds": time.perf_counter() - t0}
 

@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.validity import KINDS, Task, clopper_pearson, replay
+from lotus_core.learning.validity_seeds import SeedPlan, load_seeds
+from lotus_core.signals.config import ContextConfig
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import WindowSpec
 
@@ -32,6 +35,9 @@ SCENARIOS: dict[str, WindowSpec] = {
     "propensity model wrong": replace(BIG, propensity="nonlinear"),
     "both wrong": replace(BIG, outcome="nonadditive", propensity="nonlinear"),
 }
+SCENARIO_CELLS = dict(zip(SCENARIOS, ("edge", "off_edge", "interaction", "outcome_wrong",
+                                      "propensity_wrong", "both_wrong"), strict=True))
+"""Each scenario's cell in validity_seeds.yaml (`misspecification`)."""
 POWER_EFFECTS = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0)
 POWER_DAYS = (3, 5, 10)
 POWER_SEEDS = {3: 6, 5: 30, 10: 6}  # seeds per cell at scale 1 (5 days: the headline)
@@ -50,6 +56,9 @@ NULLS: dict[str, WindowSpec] = {
     "hour-clustered": WindowSpec(days=5, windows_per_day=REALISTIC, effect="none",
                                  delta_bps=0.0, regime_effect_bps=0.0, noise="hour_clustered"),
 }
+NULL_CELLS = dict(zip(NULLS, ("plain", "confounded", "heavy_tailed", "hour_clustered"),
+                      strict=True))
+"""Each null market's cell in validity_seeds.yaml (`false_positives`)."""
 WATCH_START = 3  # the first watchdog night (the lesson counts as activated the night before)
 WATCH_HORIZON = 10  # nights a persisting effect must survive
 WATCH_VANISH = 7  # day index the vanishing effect is gone from
@@ -59,41 +68,57 @@ WATCH_RULES: tuple[tuple[str, float], ...] = (
     ("cusum", 5.0))
 
 
+SECTIONS = ("calibration", "misspecification", "power", "false_positives", "watchdog", "book")
+
+
 def _n(base: int, scale: float) -> int:
     return max(2, int(round(base * scale)))
 
 
-def plan(scale: float = 1.0, sections: Sequence[str] | None = None) -> list[Task]:
+def plan(scale: float = 1.0, sections: Sequence[str] | None = None,
+         partition: str = "tuning", cap: int | None = None,
+         seeds: SeedPlan | None = None, cfg: LearningConfig | None = None,
+         base: ContextConfig | None = None) -> list[Task]:
     """Every trial of the plan; `scale` multiplies the seed counts (1.0: the documented
-    run, >= 200 seeds for calibration and for false positives)."""
-    want = set(sections or ("calibration", "misspecification", "power", "false_positives",
-                            "watchdog", "book"))
+    run, >= 200 seeds for calibration and for false positives), `cap` bounds each cell's.
+    Seeds come from validity_seeds.yaml's `partition` ("tuning", or "evaluation": the
+    sealed seeds of `lotus validate --final`), each table cell from its own range; `cfg`
+    and `base` (None: the packaged ones) are the configuration every trial learns with."""
+    sp = seeds or load_seeds()
+    want = set(sections or SECTIONS)
+
+    def cell(section: str, name: str, base: int) -> list[int]:
+        n = _n(base, scale) if cap is None else min(_n(base, scale), cap)
+        return sp.seeds(partition, section, name, n)
+
     out: list[Task] = []
     if "calibration" in want:
-        out += [Task("estimate", "calibration", CAL_SPEC, 1000 + s)
-                for s in range(_n(200, scale))]
+        out += [Task("estimate", "calibration", CAL_SPEC, s)
+                for s in cell("calibration", "main", 200)]
     if "misspecification" in want:
-        out += [Task("estimate", f"misspec:{name}", spec, 2000 + s)
-                for name, spec in SCENARIOS.items() for s in range(_n(8, scale))]
+        out += [Task("estimate", f"misspec:{name}", spec, s)
+                for name, spec in SCENARIOS.items()
+                for s in cell("misspecification", SCENARIO_CELLS[name], 8)]
     if "power" in want:
         out += [Task("night", f"power:{d}:{days}",
-                     replace(CAL_SPEC, delta_bps=d, days=days), 3000 + s)
+                     replace(CAL_SPEC, delta_bps=d, days=days), s)
                 for d in POWER_EFFECTS for days in POWER_DAYS
-                for s in range(_n(POWER_SEEDS[days], scale))]
+                for s in cell("power", f"{d:g}x{days}", POWER_SEEDS[days])]
     if "false_positives" in want:
-        out += [Task("night", f"null:{name}", spec, 4000 + s)
-                for name, spec in NULLS.items() for s in range(_n(50, scale))]
+        out += [Task("night", f"null:{name}", spec, s)
+                for name, spec in NULLS.items()
+                for s in cell("false_positives", NULL_CELLS[name], 50)]
     if "book" in want:
-        out += [Task("night", f"book:{d:g}", book_spec(d), 7000 + s)
-                for d in BOOK_EFFECTS for s in range(_n(10, scale))]
+        out += [Task("night", f"book:{d:g}", book_spec(d), s)
+                for d in BOOK_EFFECTS for s in cell("book", f"{d:g}", 10)]
     if "watchdog" in want:
         days = WATCH_START + WATCH_HORIZON + 1
-        out += [Task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days),
-                     5000 + s) for d in WATCH_EFFECTS for s in range(_n(4, scale))]
+        out += [Task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days), s)
+                for d in WATCH_EFFECTS for s in cell("watchdog", f"persist_{d:g}", 4)]
         out += [Task("watchdog", "vanish:5.0",
                      replace(CAL_SPEC, delta_bps=5.0, days=days, vanish_from_day=WATCH_VANISH),
-                     6000 + s) for s in range(_n(8, scale))]
-    return out
+                     s) for s in cell("watchdog", "vanish_5", 8)]
+    return [replace(t, cfg=cfg, base=base) for t in out] if cfg or base else out
 
 
 def book_spec(delta_bps: float) -> WindowSpec:
@@ -311,3 +336,47 @@ def smallest_powered(s: dict[str, Any], days: int = 5, power: float = 0.9) -> st
         if got and got[1] and got[0] / got[1] >= power:
             return f"{d:g} bps ({_rate(*got)})"
     return f"none of {', '.join(f'{d:g}' for d in POWER_EFFECTS)} bps"
+
+
+def sealed_header(st: dict[str, Any]) -> str:
+    """The stamp of a sealed run (`lotus validate --final`) as the tables' header line."""
+    dirty = {True: "differs from the commit", False: "as committed",
+             None: "unknown"}[st.get("dirty")]
+    changed = (f" **The judged code changed during the run: "
+               f"{', '.join(st['changed_during_run'])}.**" if st.get("changed_during_run")
+               else "")
+    cap = f" --seeds {st['cap']}" if st.get("cap") else ""
+    return (f"_Sealed evaluation seeds (validity_seeds.yaml `evaluation`), {st['trials']} "
+            f"trials, started {st['started']}, {st['wall_s'] / 60:.1f} min wall, "
+            f"{st['cpu_s'] / 60:.1f} min summed over trials. Commit {st['commit']} (judged "
+            f"code {dirty}); code hash {st['code_hash']} of {', '.join(st['packages'])}; "
+            f"settings hash {st['settings_hash']}; learning config hash {st['learning_hash']}. "
+            "Command: `" + (st.get("command") or f"lotus validate --final --scale "
+                            f"{st['scale']:g}{cap}" + (f" --sections {st['sections']}"
+                                                       if st["sections"] != "all" else ""))
+            + f"`._{changed}")
+
+
+def sealed_stamp(before: dict[str, Any], settings_dump: dict[str, Any], cfg: LearningConfig,
+                 base: ContextConfig, tasks: Sequence[Task], results: Sequence[dict[str, Any]],
+                 **run: Any) -> dict[str, Any]:
+    """The stamp of a sealed run: the judged code's stamp taken when it began (`before`,
+    `validity_stamp.stamp(VALIDITY_CODE)`; marked if the code changed under the run), the
+    settings' and the learning configuration's hashes, each cell's seeds [first, last,
+    count], and `run` (scale, cap, sections, started, wall_s)."""
+    from lotus_core.learning.validity_stamp import canonical_hash, changed_modules, module_hashes
+
+    st = {k: before[k] for k in ("commit", "dirty", "code_hash", "packages", "modules")}
+    moved = changed_modules(before["modules"], module_hashes(before["packages"]))
+    if moved:
+        st["changed_during_run"] = moved
+    seeds: dict[str, list[int]] = {}
+    for t in tasks:
+        seeds.setdefault(t.label, []).append(t.seed)
+    st.update(settings_hash=canonical_hash(settings_dump),
+              learning_hash=canonical_hash({"learning": cfg.model_dump(mode="json"),
+                                            "context": base.model_dump(mode="json")}),
+              partition="evaluation", trials=len(tasks),
+              seeds={k: [min(v), max(v), len(v)] for k, v in seeds.items()},
+              cpu_s=sum(r["seconds"] for r in results), **run)
+    return st

@@ -23,9 +23,14 @@ markets run at once (default 1; each peaks at 3.7 GB RSS); LOTUS_SOAK_JSON=<path
 runs as `python -m bench.closed_loop --from-json` lines (the figures in BENCHMARKS.md).
 
 LOTUS_SOAK_FROM=<file>[:<file>...] judges runs already made instead of making them: the
-lines `save_json` wrote (the same `run_seeds` at the same size, e.g. the committed
-`bench/results/soak_seeds.jsonl.gz`). The runs' size must be `SIZE` and every seed must be
-there with both markets, or the module fails saying which is missing."""
+lines `save_json` wrote (the same `run_seeds` at the same size). The runs' size must be
+`SIZE`, every seed must be there with both markets, and every market's code stamp must name
+this checkout's learning, scoring, publication, feature and generator code (a run made by
+other code is evidence about that code only), or the module fails saying what is wrong. The
+committed `bench/results/soak_seeds.jsonl.gz` predates the stamps: it is a historical
+record, refused here (`python -m bench.closed_loop --from-json ... --historical` prints it).
+
+Seeds: validity_seeds.yaml's tuning `closed_loop[soak]` cell (the size was chosen on them)."""
 
 from __future__ import annotations
 
@@ -45,10 +50,12 @@ from bench.closed_loop import (
     save_json,
     sized_ci,
 )
+from lotus_core.learning.validity_seeds import load_seeds
+from lotus_core.learning.validity_stamp import StaleEvidence
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.xdist_group("learning_loop_soak")]
 
-SEEDS = (1, 2, 3)
+SEEDS = tuple(load_seeds().seeds("tuning", "closed_loop", "soak", 3))
 SIZE = Size(days=11, hours=(0, 24), coins=("BTC", "ETH", "SOL"))  # 10 nights, day 11 scored
 RESAMPLES = 2000
 
@@ -79,7 +86,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], dict[str, 
 def _saved(files: str) -> dict[int, dict[str, Any]]:
     """The saved runs of every seed in SEEDS, refused if they were made at another size."""
     paths = [Path(f) for f in files.split(os.pathsep) if f]
-    found = {r["seed"]: r for r in load_json(paths)}
+    try:
+        found = {r["seed"]: r for r in load_json(paths)}
+    except StaleEvidence as exc:
+        pytest.fail(f"LOTUS_SOAK_FROM={files}: {exc}")
     size = {"days": SIZE.days, "hours": list(SIZE.hours), "coins": list(SIZE.coins)}
     for seed in SEEDS:
         if seed not in found:
