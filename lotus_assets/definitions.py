@@ -8,6 +8,8 @@ the settings of that moment, which merges one `Definitions` per area:
     inbox jobs + sensors                                (lotus_sensors/inbox.py)
     herald_route job + herald_watch_sensor              (lotus_sensors/herald.py)
     daemon_status + daemon_health_sensor, daemon_start / daemon_stop jobs (lotus_sensors/daemon.py)
+    bus_status + bus_health_sensor, bus_start / bus_stop jobs, `bus` (lotus_bus/sensor.py)
+    curator_actions observations + curator_actions_sensor (lotus_sensors/curator_actions.py)
     resources, each built once                          (build_resources)
 
 `settings` is itself a resource (lotus_resources.settings): assets and ops below take the
@@ -19,9 +21,11 @@ import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.checks import SURFACE_CHECKS
+from lotus_assets.credit import CREDIT_ASSETS, credit_definitions
 from lotus_assets.dm import DM_ASSETS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
+from lotus_assets.experiments import EXPERIMENT_ASSETS
 from lotus_assets.feed import raw_feed
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
@@ -29,6 +33,7 @@ from lotus_assets.partitions import size_windows
 from lotus_assets.report import REPORT_ASSETS
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_assets.trader import TRADER_ASSETS
+from lotus_bus.sensor import bus_definitions
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_core.feed.shard_store import shard_dir
@@ -41,6 +46,7 @@ from lotus_resources.router import FabricKeysResource, HeraldRouterResource, def
 from lotus_resources.settings import SettingsResource
 from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.backfill import backfill_definitions
+from lotus_sensors.curator_actions import CURATOR_ASSETS, CURATOR_SENSORS
 from lotus_sensors.daemon import daemon_definitions
 from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
@@ -48,7 +54,8 @@ from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
 
 ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS, *REPORT_ASSETS]
+          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS, *REPORT_ASSETS,
+          *EXPERIMENT_ASSETS, *CREDIT_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 
@@ -87,7 +94,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         inbox_definitions(),
         herald_definitions(),
         daemon_definitions(),
+        credit_definitions(),
+        bus_definitions(settings),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
+        dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log
         dg.Definitions(jobs=AUTOMATION_JOBS, sensors=AUTOMATION_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     ), settings)

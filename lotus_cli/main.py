@@ -179,3 +179,14 @@ cli.add_command(replay_server)
 from lotus_cli.deploy import deploy  # noqa: E402
 
 cli.add_command(deploy)
+from lotus_cli.experiment import experiment  # noqa: E402
+
+cli.add_command(experiment)
+
+from lotus_cli.bus import bus  # noqa: E402
+
+cli.add_command(bus)
+
+from lotus_cli.curator import curator  # noqa: E402
+
+cli.add_command(curator)

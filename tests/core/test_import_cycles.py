@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("lotus_core", "lotus_assets", "lotus_resources", "lotus_sensors", "lotus_daemon",
-            "lotus_cli")
+            "lotus_cli", "lotus_replay", "lotus_bus", "lotus_api")
 
 
 def _modules() -> dict[str, Path]:
