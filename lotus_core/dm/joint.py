@@ -1,7 +1,8 @@
 """The DM and the paper Trader replayed together over one recorded day: the kernel of the
 nightly `dm_decisions` asset.
 
-One time-ordered stream (`lotus_core.trader.replay.run_day`, the Trader's own replay loop):
+One time-ordered stream (`lotus_core.trader.replay.run_day`, the Trader's one driver on the
+recorded day; the DM stepped by its one driver, `lotus_core.dm.driver.DmDriver`):
 the day's books, trades and asset contexts as the Trader's replay uses them, MicroTape rows
 (every row to the DM, rows to the Trader while a plan is armed) and the published alphas as
 decision slots; events of one millisecond go book, trade, ctx, row, decision. At an alpha:
@@ -28,6 +29,7 @@ import pandas as pd
 
 from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.context import PortfolioContext, from_trader
+from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.dm.replay import alpha_order, lake_ticket_json, tape_order
 from lotus_core.trader.engine import Out, TraderEngine
@@ -60,10 +62,11 @@ def joint_day(dm: DmEngine, trader: TraderEngine, day: Day, rows: pd.DataFrame |
     tape = tape_order(rows) if rows is not None else None
     order = alpha_order(alphas)
     res = JointResult()
+    driver = DmDriver(dm)  # its rows come in the Trader's stream (`on_row`)
 
     def at_slot(i: int, ts: int) -> list[TraderDecision]:
         ctx = trader_context(trader)
-        decided = dm.on_alpha(order[i], ctx)
+        decided = driver.alpha(order[i], ctx)
         if not decided:
             return []
         res.contexts.append(ctx)
@@ -73,8 +76,8 @@ def joint_day(dm: DmEngine, trader: TraderEngine, day: Day, rows: pd.DataFrame |
         return [TraderDecision(d.ts_ms, json.loads(lake_ticket_json(d.ticket_json)))
                 for d in decided]
 
-    rep = run_day(trader, day, tape, [a.ts_ms for a in order], at_slot, on_row=dm.on_row,
-                  sink=res.outputs.append)
+    rep = run_day(trader, day, tape, [a.ts_ms for a in order], at_slot, on_row=driver.row,
+                  emit=res.outputs.extend)
     res.events = rep.events
     return res
 

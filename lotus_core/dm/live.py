@@ -11,6 +11,9 @@ Exactly-once effects over at-least-once delivery:
   without posting, so a restarted loop holds the same book and never posts twice.
 
 A payload the DM cannot read fails its row with a handler_error dead letter naming why.
+The stepping (rows up to an alpha's time, then the alpha) is the one driver's
+(`lotus_core.dm.driver.DmDriver`, the nightly replays'); this class supplies the clock
+(inbox rows in arrival order), the Trader's positions and the fabric's effects.
 Market rows come from a `RowSource` (`until(ts_ms)` yields MicroTape rows up to a time):
 the live engineer's market hub, or a day's MicroTape in tests and replays.
 
@@ -24,13 +27,14 @@ posted (their w0 and target), not from re-deciding against today's positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from lotus_core.dm.alpha import AlphaError, from_sigbus
 from lotus_core.dm.context import PortfolioContext, from_snapshot
+from lotus_core.dm.driver import DmDriver, RowSource
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import utc_now
@@ -49,10 +53,6 @@ from lotus_core.trader.store import load_state
 MODULE = "dm"
 INTENT = "DM_DECISION"
 CONSUMES = ("ALPHA_PROPOSED", "ALPHA_WITHDRAWN")
-
-
-class RowSource(Protocol):
-    def until(self, ts_ms: int) -> Iterator[Mapping[str, Any]]: ...
 
 
 @dataclass
@@ -80,18 +80,13 @@ class DmLive:
             raise ValueError(f"positions must be 'trader' or 'own', got {positions!r}")
         self.positions = positions
         self.engine = engine
+        self.driver = DmDriver(engine, rows)  # the one driver (the nightly replays' too)
         self.keys = keys
-        self.rows = rows
         self.ttl_sec = ttl_sec
         self.cursor = 0
         self.by_event: dict[str, str] = {}  # ALPHA_PROPOSED event_id -> alpha (strand) id
         self.stats = LiveStats()
         self.targets = list(load_modules().map.targets(MODULE, INTENT))
-
-    def _feed(self, ts_ms: int) -> None:
-        if self.rows is not None:
-            for row in self.rows.until(ts_ms):
-                self.engine.on_row(row)
 
     def restore(self, db: Db, batch: int = 500) -> int:
         """Replay consumed ALPHA_PROPOSED rows without posting (after a restart)."""
@@ -127,13 +122,12 @@ class DmLive:
     def _apply(self, env: Mapping[str, Any], db: Db | None = None) -> list[Decision]:
         if env["intent"] == "ALPHA_WITHDRAWN":
             taken = str(env["payload"]["withdrawn_event_id"])
-            self.engine.withdraw(self.by_event.get(taken, str(env["lifecycle_id"])))
+            self.driver.withdrawal(self.by_event.get(taken, str(env["lifecycle_id"])))
             return []
         alpha = from_sigbus(env["payload"])
         self.by_event[str(env["event_id"])] = alpha.alpha_id
-        self._feed(alpha.ts_ms)
         ctx = trader_context(db) if db is not None and self.positions == "trader" else None
-        return self.engine.on_alpha(alpha, ctx)
+        return self.driver.alpha(alpha, ctx)
 
     def step(self, db: Db, limit: int = 100, now: datetime | None = None) -> int:
         """Handle up to `limit` pending rows after the cursor; returns how many."""

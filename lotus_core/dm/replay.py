@@ -1,6 +1,7 @@
 """Replaying a day: MicroTape rows and published alphas merged in time order through one
 DmEngine (rows at or before an alpha's time first). The nightly asset calls this; the
-live loop feeds the same engine the same way (rows up to an alpha's time, then the alpha).
+stepping is the one driver's (`lotus_core.dm.driver.DmDriver`, which the live loop runs
+too): this module supplies the recorded day's rows (`RowFeed`) and its alphas in order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.dm.alpha import AlphaEvent
+from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.fabric.envelope import canonical_json
@@ -65,14 +67,10 @@ def tape_order(rows: pd.DataFrame) -> pd.DataFrame:
 
 def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -> ReplayResult:
     """The DM alone, positions = its own targets filled at mid (no recording to fill on)."""
-    feed = RowFeed(rows)
     out: list[Decision] = []
     gross: list[float] = []
     net: list[float] = []
-    for a in alpha_order(alphas):
-        for row in feed.until(a.ts_ms):
-            engine.on_row(row)
-        ds = engine.on_alpha(a)
+    for _, ds in DmDriver(engine, RowFeed(rows)).run(alpha_order(alphas)):
         out.extend(ds)
         if ds:
             gross.append(engine.gross())

@@ -1,4 +1,6 @@
-"""The Decision-Maker as a daemon loop: a thin adapter over `lotus_core.dm.live.DmLive`.
+"""The Decision-Maker as a daemon loop: a thin adapter over `lotus_core.dm.live.DmLive`,
+which steps the engine through the DM's one driver (`lotus_core.dm.driver.DmDriver`, the
+nightly replays' too); this loop only builds it and supplies the inbox's clock.
 
 On start it takes the `dm:` settings it was given (option `dm_settings`: the section of the
 daemon host's one Settings, which the nightly `dm_decisions` reads too; the model defaults
