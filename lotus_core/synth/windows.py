@@ -12,8 +12,9 @@ and how hard it is to find:
   `funding_top_bid` (a market-wide interaction: EVERY detector's long windows gain
   `delta_bps` while funding is in its top fifth, funding_pctl >= 0.8, AND the 5-level book
   leans to the bid, book_imb_5 >= 1/3; the spread, high with funding's top tercile
-  `decoy_agreement` of the time, is its decoy: off the tercile edge, so the closest literal pair `funding_pctl_bin=hi & bimb5_bin=with` carries
-  0.6 of it on long windows), `none` (a null).
+  `decoy_agreement` of the time, is its decoy: off the tercile edge, so the closest
+  literal pair `funding_pctl_bin=hi & bimb5_bin=with` carries 0.6 of it on long windows;
+  `null()` keeps this market at delta 0), `none` (a null).
 - `outcome` — `additive` in the literals (the ridge outcome model is right) or
   `nonadditive` (+-`surface_bps`/2 on "trend regime XOR us session": an interaction the
   additive model cannot represent).
