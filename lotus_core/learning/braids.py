@@ -12,6 +12,10 @@ field   a rule active with one sign in >= 2 detectors, re-estimated pooled over 
         coin with enough of it, it carries ATTENUATE(0.5) of the pooled
         effect, LIFT_ONLY when positive and PENALTY_ONLY when negative, to the detectors
         that have not learned it themselves (policy scope).
+pooled  an active pooled lesson (detector `*`, searched over every detector's windows):
+        one field-scope braid (op POOLED) per detector of the window with that detector's
+        uplift shrunk toward the field's (lotus_core.learning.pooled), so the pooled prior
+        applies to every detector's matching windows, capped like any other.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from lotus_core.columns import STR
 from lotus_core.learning.algebra import (
@@ -40,7 +45,8 @@ from lotus_core.learning.algebra import (
 )
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.drmask import MaskEstimate, dr_mask
-from lotus_core.learning.lessons import detector_units, rule_lits
+from lotus_core.learning.lessons import POOLED, LiteralSpace, detector_units, rule_lits
+from lotus_core.learning.pooled import specialise
 from lotus_core.learning.quantize import Quantizer
 from lotus_core.learning.units import UnitSet, rule_mask
 from lotus_core.signals.context import parse_cond_key
@@ -85,12 +91,16 @@ def _members(frame: pd.DataFrame, lits: pd.DataFrame, det: str, rule: str) -> st
 
 
 def micro_braids(lessons: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame,
-                 cfg: LearningConfig) -> pd.DataFrame:
+                 cfg: LearningConfig, q: LiteralSpace | None = None) -> pd.DataFrame:
     """One micro braid per active, sunset or archived lesson (state follows the lesson; a
-    sunset braid's patch is no longer compiled: the revert)."""
+    sunset braid's patch is no longer compiled: the revert); a pooled lesson gives pooled
+    braids instead (`pooled_braids`)."""
     rows = []
     live = lessons[lessons["state"].isin(list(STATE_OF_LESSON))]
     for r in live.itertuples():
+        if r.detector_id == POOLED:
+            rows += pooled_braids(r, frame, lits, cfg, q)
+            continue
         eff = _effect(cfg, float(r.uplift_bps))
         rows.append({
             "braid_id": _bid("B", r.lesson_id), "braid_type": "micro", "scope": "detector",
@@ -108,6 +118,50 @@ def micro_braids(lessons: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame,
                                                                   r.rule),
         })
     return finish(rows)
+
+
+def pooled_braids(r, frame: pd.DataFrame, lits: pd.DataFrame, cfg: LearningConfig,
+                  q: LiteralSpace | None) -> list[dict]:
+    """An active pooled lesson's patches, one field-scope braid (op POOLED) per detector of
+    the window with its shrunk uplift (lotus_core.learning.pooled): the pooled prior
+    applies to every detector's matching windows, each by its own evidence shrunk toward
+    the field's, through the same bounded effect and caps as a detector's lesson. A detector
+    whose shrunk uplift has the other sign gets none. A sunset or archived pooled lesson
+    gives one `*` braid in its state (not compiled: the revert); so does an active one when
+    no detector can be estimated (the pooled uplift for every detector)."""
+    base = {"braid_type": "field", "scope": "field", "op": "POOLED",
+            "parents": json.dumps([r.lesson_id]), "coin": "*", "rule": r.rule,
+            "caps": _caps(cfg), "sign": int(r.sign), "bqs": float(r.bqs),
+            "oos_uplift": float(r.oos_uplift) if pd.notna(r.oos_uplift) else np.nan,
+            "state": STATE_OF_LESSON[r.state], "reason": r.reason,
+            "ttl_days": cfg.activation.ttl_days, "expires_on": r.expires_on,
+            "lesson_id": r.lesson_id}
+    parts = specialise(frame, lits, q, r.rule, int(r.sign), cfg) \
+        if r.state == "active" and q is not None else []
+    if not parts:
+        eff = _effect(cfg, float(r.uplift_bps))
+        return [{**base, "braid_id": _bid("P", r.lesson_id, POOLED), "detector_id": POOLED,
+                 "patches": _patches_json([RulePatch(r.rule, eff)]),
+                 "theta_delta": eff.theta_delta, "phi_mult": eff.phi_mult,
+                 "uplift_bps": float(r.uplift_bps), "ci_lo": float(r.ci_lo),
+                 "ci_hi": float(r.ci_hi), "p05": float(r.p05), "support": int(r.support),
+                 "members_sample": "[]"}]
+    z = float(norm.isf((1 - cfg.bootstrap.ci) / 2))
+    out = []
+    for p in parts:
+        if np.sign(p.uplift) != np.sign(r.sign):
+            continue  # specialised away: this detector's evidence points the other way
+        eff = _effect(cfg, p.uplift)
+        out.append({**base, "braid_id": _bid("P", r.lesson_id, p.detector_id),
+                    "detector_id": p.detector_id,
+                    "patches": _patches_json([RulePatch(r.rule, eff)]),
+                    "theta_delta": eff.theta_delta, "phi_mult": eff.phi_mult,
+                    "uplift_bps": p.uplift, "ci_lo": p.uplift - z * p.sd,
+                    "ci_hi": p.uplift + z * p.sd,
+                    "p05": float(r.sign) * p.uplift - float(norm.isf(0.05)) * p.sd,
+                    "support": p.support,
+                    "members_sample": _members(frame, lits, p.detector_id, r.rule)})
+    return out
 
 
 def _mask_of(units: UnitSet, rules: list[str]) -> tuple[np.ndarray, set[int]] | None:
@@ -156,7 +210,8 @@ def _composed_row(cfg, kind, op, parents, det, rules, patches, est, sign, bqs_v,
 def weave(micro: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame, q: Quantizer,
           cfg: LearningConfig) -> pd.DataFrame:
     """Meta and field braids from tonight's active micro braids (see the module docstring)."""
-    active = micro[micro["state"] == "active"].sort_values("braid_id")
+    active = micro[(micro["state"] == "active") & (micro["op"] != "POOLED")] \
+        .sort_values("braid_id")
     rows: list[dict] = []
     for det, group in active.groupby("detector_id", sort=True):
         if len(group) < 2:

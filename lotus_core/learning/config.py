@@ -111,6 +111,17 @@ class ActivationConfig(_Strict):
         return self
 
 
+class PooledConfig(_Strict):
+    """Pooled ("field") lessons: one more search over every detector's windows together
+    (detector id `*`), with its own share of the night's error budget (docs/learning.md,
+    "Pooled lessons")."""
+    enabled: bool = True
+    # share of activation.family_alpha spent on the pooled family; the per-detector families
+    # keep 1 - alpha_share of it, so the night's bound stays family_alpha
+    alpha_share: float = Field(default=0.25, ge=0.0, lt=1.0)
+    min_groups: int = Field(default=2, ge=2)  # detectors with enough windows to pool
+
+
 class WatchdogConfig(_Strict):
     min_support: int = Field(ge=1)
     resamples: int = Field(ge=50)
@@ -153,6 +164,7 @@ class LearningConfig(_Strict):
     bootstrap: BootstrapConfig
     activation: ActivationConfig
     watchdog: WatchdogConfig
+    pooled: PooledConfig = PooledConfig()
     bqs: BqsConfig
     effect: EffectConfig
     caps: CapsConfig

@@ -35,6 +35,9 @@ from lotus_core.learning.units import UnitSet, encode, rule_mask
 from lotus_core.time import DAY_NS
 
 LIVE = ("proposed", "active")
+# the detector id of a pooled lesson: every detector's windows searched together (the
+# priors' wildcard detector; docs/learning.md, "Pooled lessons")
+POOLED = "*"
 STATES = ("proposed", "active", "sunset", "archived")
 
 
@@ -172,16 +175,19 @@ def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
             + cfg.bqs.d * float(np.log1p(d.support)))
 
 
-def z_crits(cfg: LearningConfig, family: tuple[int, int, int]) -> tuple[float, float, float]:
+def z_crits(cfg: LearningConfig, family: tuple[int, int, int],
+            scale: float = 1.0) -> tuple[float, float, float]:
     """The bar |uplift| / SE must clear, per rule length k = 1, 2, 3 (weighted Bonferroni):
     k-literal rules share alpha_k = family_alpha * length_alpha[k] over both signs of the
     night's `family[k]` such rules, z_k = Phi^-1(1 - alpha_k / (2 m_k)). The union bound over
     every (rule, sign) keeps the night's family-wise error <= sum alpha_k <= family_alpha,
     while a short rule's bar no longer grows with the (far more numerous) long rules. A
-    length with no share can never activate (infinite bar)."""
+    length with no share can never activate (infinite bar). `scale` is the share of
+    family_alpha this family may spend (the pooled family and the per-detector families
+    split it: `pooled_split`)."""
     out = []
     for share, m in zip(cfg.activation.length_alpha, family, strict=True):
-        a = cfg.activation.family_alpha * share
+        a = cfg.activation.family_alpha * share * scale
         out.append(float(norm.isf(a / (2 * max(1, m)))) if a > 0 else float("inf"))
     return out[0], out[1], out[2]
 
@@ -330,6 +336,28 @@ def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) ->
     return sup >= cfg.watchdog.min_support and r["sign"] * up > 0
 
 
+def pooled_split(cfg: LearningConfig, pooled: bool) -> tuple[float, float]:
+    """(per-detector share, pooled share) of family_alpha tonight: with a pooled search the
+    pooled family spends `pooled.alpha_share` and the per-detector families the rest, so by
+    the union bound over both families the night's family-wise error stays <=
+    family_alpha; a night without one keeps all of it for the detectors."""
+    share = cfg.pooled.alpha_share if pooled else 0.0
+    return 1.0 - share, share
+
+
+def pooled_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
+                 outcome: Outcome, detectors: list[str]) -> UnitSet:
+    """Every named detector's windows as one unit set. The outcome is centred on each
+    detector's own mean (a detector fixed effect: detectors differ in their average
+    return, and their mix differs across contexts), so the pooled effect of a literal is
+    the within-detector effect, averaged over detectors by their window counts."""
+    m = frame["detector_id"].isin(detectors).to_numpy()
+    sub = frame[m]
+    y = sub[outcome.y].to_numpy(dtype=np.float64)
+    centred = y - sub.groupby("detector_id")[outcome.y].transform("mean").to_numpy()
+    return detector_units(sub.assign(**{outcome.y: centred}), lits[m], q, outcome)
+
+
 def _search_all(tasks: list[tuple[str, UnitSet, list[str]]],
                 cfg: LearningConfig) -> list[Searched]:
     """search_detector for every task, in order (inline: a forked pool inside a threaded
@@ -358,18 +386,27 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
         keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
             if len(prev) else []
         tasks.append((det, units, keep))
+    pooled = cfg.pooled.enabled and len(tasks) >= cfg.pooled.min_groups
+    if pooled:
+        keep = sorted(prev[(prev["detector_id"] == POOLED) & prev["state"].isin(LIVE)]["rule"]) \
+            if len(prev) else []
+        tasks.append((POOLED, pooled_units(frame, lits, q, outcome, [t[0] for t in tasks]),
+                      keep))
     searched: dict[str, Searched] = {}
     for (det, _, _), s in zip(tasks, _search_all(tasks, cfg), strict=True):
         s.detector_id = det
         searched[det] = s
-    family = tuple(int(sum(s.family[k] for s in searched.values())) for k in range(3))
-    bars = z_crits(cfg, (family[0], family[1], family[2]))
+    own, pooled_share = pooled_split(cfg, pooled)
+    family = tuple(int(sum(s.family[k] for d, s in searched.items() if d != POOLED))
+                   for k in range(3))
+    bars = z_crits(cfg, (family[0], family[1], family[2]), own)
+    pool_bars = z_crits(cfg, searched[POOLED].family, pooled_share) if pooled else bars
     rows: list[dict] = []
     watchdog = Watchdog(cfg, int(newest))
     for det, s in searched.items():
         for key, (rule, d, mdl, bins) in s.details.items():
             lid = lesson_id(det, key, cfg.horizon_s)
-            zc = bars[len(rule) - 1]
+            zc = (pool_bars if det == POOLED else bars)[len(rule) - 1]
             fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)),
                                   bool(names_na(s.units, np.array([[*rule, -1, -1, -1][:3]]))[0]))
             if not s.in_family.get(key, True):  # a live rule too rare tonight: not tested

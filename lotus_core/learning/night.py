@@ -67,7 +67,7 @@ def lessons(tw: TrainingWindow, previous: pd.DataFrame, day: str,
 
 
 def braids(lessons_df: pd.DataFrame, tw: TrainingWindow, cfg: LearningConfig) -> pd.DataFrame:
-    return micro_braids(lessons_df, tw.frame, tw.lits, cfg)
+    return micro_braids(lessons_df, tw.frame, tw.lits, cfg, tw.quantizer)
 
 
 def meta_braids(micro: pd.DataFrame, tw: TrainingWindow, cfg: LearningConfig) -> pd.DataFrame:

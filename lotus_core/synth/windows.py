@@ -9,7 +9,12 @@ and how hard it is to find:
   `oi_hi` (open interest in its top tercile: exactly the quantiser's edge),
   `oi_top_quintile` (oi_pctl >= 0.8: off the tercile edges, so the `oi_pctl_bin=hi` literal
   carries 0.6 of it), `oi_hi_and_funding_hi` (an interaction: only the conjunction pays),
-  `none` (a null).
+  `funding_top_bid` (a market-wide interaction: EVERY detector's long windows gain
+  `delta_bps` while funding is in its top fifth, funding_pctl >= 0.8, AND the 5-level book
+  leans to the bid, book_imb_5 >= 1/3; the spread, high with funding's top tercile
+  `decoy_agreement` of the time, is its decoy: off the tercile edge, so the closest
+  literal pair `funding_pctl_bin=hi & bimb5_bin=with` carries 0.6 of it on long windows;
+  `null()` keeps this market at delta 0), `none` (a null).
 - `outcome` — `additive` in the literals (the ridge outcome model is right) or
   `nonadditive` (+-`surface_bps`/2 on "trend regime XOR us session": an interaction the
   additive model cannot represent).
@@ -54,7 +59,8 @@ BIMB_WITH = 1 / 3  # aligned book imbalance (in [-1, 1]) in its top tercile
 TOP_QUINTILE = 0.8
 COINS = ("BTC", "ETH", "SOL")
 
-Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "bimb_with", "none"]
+Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "bimb_with",
+                 "funding_top_bid", "none"]
 Outcome = Literal["additive", "nonadditive"]
 Propensity = Literal["literal", "nonlinear", "positivity"]
 Noise = Literal["normal", "student_t", "hour_clustered"]
@@ -64,6 +70,7 @@ RULES: dict[str, str] = {
     "oi_top_quintile": "oi_pctl_bin=hi",
     "oi_hi_and_funding_hi": "funding_pctl_bin=hi&oi_pctl_bin=hi",
     "bimb_with": "bimb5_bin=with",
+    "funding_top_bid": "bimb5_bin=with&funding_pctl_bin=hi",
     "none": "oi_pctl_bin=hi",
 }
 
@@ -80,7 +87,8 @@ class WindowSpec:
     propensity: Propensity = "literal"
     noise: Noise = "normal"
     noise_bps: float = 8.0
-    decoy_agreement: float = 0.8  # funding tracks high OI this often (ignored: interaction)
+    decoy_agreement: float = 0.8  # funding tracks high OI this often (ignored: interaction);
+    # for funding_top_bid: the spread is wide exactly when funding is in its top fifth this often
     confounding: float = 0.25  # how much likelier high OI is in the trend regime
     regime_effect_bps: float = 2.0  # the trend regime's own effect (every detector)
     surface_bps: float = 4.0  # size of the non-additive regime x session term
@@ -96,7 +104,10 @@ class WindowSpec:
         return RULES[self.effect]
 
     def null(self) -> WindowSpec:
-        """The same market with nothing planted (confounding and noise kept)."""
+        """The same market with nothing planted (confounding and noise kept; a market-wide
+        effect keeps its market, decoy included, at delta 0)."""
+        if self.effect == "funding_top_bid":
+            return replace(self, delta_bps=0.0)
         return replace(self, effect="none", delta_bps=0.0)
 
 
@@ -107,7 +118,18 @@ def planted_truth(spec: WindowSpec) -> float:
         return 0.0
     if spec.effect == "oi_top_quintile":  # oi is uniform within its top tercile
         return spec.delta_bps * (1.0 - TOP_QUINTILE) / (1.0 - OI_HIGH)
+    if spec.effect == "funding_top_bid":
+        return pooled_truth(spec)
     return spec.delta_bps
+
+
+def pooled_truth(spec: WindowSpec) -> float:
+    """funding_top_bid: the true uplift of its rule `bimb5_bin=with & funding_pctl_bin=hi`
+    over every detector's windows (the pooled estimand): each split's scope is half long
+    windows (which carry the effect), and funding is in its top fifth on 0.6 of its top
+    tercile (uniform within it), so both splits are 0.5 * 0.6 * delta_bps."""
+    share_top = (1.0 - TOP_QUINTILE) / (1.0 - OI_HIGH)
+    return 0.5 * share_top * spec.delta_bps if spec.effect == "funding_top_bid" else 0.0
 
 
 def _session(hour: np.ndarray) -> np.ndarray:
@@ -164,7 +186,7 @@ def _book_tape(spec: WindowSpec, rng: np.random.Generator, trend: np.ndarray,
     p_with = _p_oi_high(spec, trend, cell, hbar) if spec.confound_book else np.full(n, 1 / 3)
     bimb_with = rng.random(n) < p_with
     bimb5 = _split_uniform(rng, bimb_with, BIMB_WITH)
-    agree = 0.0 if spec.effect == "oi_hi_and_funding_hi" else spec.decoy_agreement
+    agree = 0.0 if spec.effect in INTERACTIONS else spec.decoy_agreement
     flow_with = np.where(rng.random(n) < agree, bimb_with, rng.random(n) < 1 / 3)
     flow = _split_uniform(rng, flow_with, BIMB_WITH)
     bimb1 = np.clip(bimb5 + rng.normal(0.0, 0.3, n), -1.0, 1.0)
@@ -188,6 +210,39 @@ ALIGNED_COLUMNS = ("book_imb_1", "book_imb_5", "book_imb_10", "flow", "aggr_runl
 BOOK_TAPE_COLUMNS = (*ALIGNED_COLUMNS, "basis_bps", "oi_delta", "trend_eff", "cancel_rate")
 
 
+INTERACTIONS = ("oi_hi_and_funding_hi", "funding_top_bid")  # funding and flow: no decoys
+
+
+def _spread_decoy(spec: WindowSpec, seed: int, day: int, fund: np.ndarray) -> np.ndarray:
+    """funding_top_bid's decoy: the spread is high exactly when funding is in its top
+    tercile `decoy_agreement` of the time (else independently a third of the time), and
+    the widest fifth (`spread_bin=wide`) is drawn from the high ones independently of the
+    funding level: tied to the funding literal, it says nothing about the planted top
+    fifth that `funding_pctl_bin=hi` does not. Its own seeded stream, so every other
+    column keeps its draws."""
+    rng = np.random.default_rng((seed, 29, day))
+    n = len(fund)
+    high = np.where(rng.random(n) < spec.decoy_agreement, fund >= OI_HIGH,
+                    rng.random(n) < 1 / 3)
+    base = rng.lognormal(0.0, 0.3, n)
+    return np.where(high, 2.0 + base, 0.7 * base)  # 0.7 * base < 2 up to 3.8 sd
+
+
+def _plant_market_wide(spec: WindowSpec, seed: int, day: int, frame: pd.DataFrame,
+                       held: np.ndarray) -> None:
+    """funding_top_bid, in place: every detector's windows where `held` gain delta_bps
+    (MFE/MAE keep their excursion beyond the return); the spread decoy replaces spread_rel.
+    With delta_bps 0 (the null twin) the market, decoy included, is the same draw for draw."""
+    y0 = frame["net_ret_bps"].to_numpy(dtype=np.float64)
+    y = y0 + np.where(held, spec.delta_bps, 0.0)
+    frame["net_ret_bps"] = y
+    frame["hit"] = (y > 0).astype(np.float64)
+    frame["mfe_bps"] = frame["mfe_bps"].to_numpy() - np.maximum(y0, 0.0) + np.maximum(y, 0.0)
+    frame["mae_bps"] = frame["mae_bps"].to_numpy() - np.minimum(y0, 0.0) + np.minimum(y, 0.0)
+    frame["planted"] = np.where(held, spec.delta_bps, 0.0)
+    frame["spread_rel"] = _spread_decoy(spec, seed, day, frame["funding_pctl"].to_numpy())
+
+
 def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
     """One row per window: ids, context columns, `net_ret_bps`, `hit`, MFE/MAE, and
     `planted` (the true effect on that window in bps, for checks only)."""
@@ -195,7 +250,7 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
     rng_bt = np.random.default_rng((seed, 17))  # the book/tape stream (module docstring)
     d0 = date.fromisoformat(spec.start)
     frames = []
-    interaction = spec.effect == "oi_hi_and_funding_hi"
+    interaction = spec.effect in INTERACTIONS
     for d in range(spec.days):
         day = d0 + timedelta(days=d)
         base_ms = int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
@@ -215,8 +270,9 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         fund = np.where(fund_high, rng.uniform(OI_HIGH, 1.0, n), rng.uniform(0, OI_HIGH, n))
         bt = _book_tape(spec, rng_bt, trend, (trend & us).astype(float), hbar)
         active = spec.vanish_from_day is None or d < spec.vanish_from_day
+        bimb_with = bt.pop("bimb_with")
         planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) \
-            * _effect(spec, oi, fund_high, bt.pop("bimb_with"))
+            * _effect(spec, oi, fund_high, bimb_with)
         surface = 0.0
         if spec.outcome == "nonadditive":  # not representable by an additive model
             surface = spec.surface_bps * ((trend != us) - 0.5)
@@ -246,6 +302,9 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
             "date": day.isoformat(),
         })
         sign = frame["direction"].to_numpy(dtype=np.float64)
+        if spec.effect == "funding_top_bid":
+            _plant_market_wide(spec, seed, d, frame, active & (sign > 0)
+                               & (fund >= TOP_QUINTILE) & bimb_with)
         for column in BOOK_TAPE_COLUMNS:  # aligned draws -> the raw, signed columns
             frame[column] = bt[column] * sign if column in ALIGNED_COLUMNS else bt[column]
         for column in spec.cold_start_columns:

@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.lessons import family_counts, lesson_id, z_crits
+from lotus_core.learning.lessons import POOLED, family_counts, lesson_id, pooled_split, z_crits
 from lotus_core.learning.search import _split_rows, enumerate_rules, scope_sums, score_rules
 from lotus_core.learning.units import UnitSet
 from lotus_core.signals.config import load_scoring
@@ -112,6 +112,9 @@ def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_re
     tw = night.training_window(frame, CFG, load_scoring().context)
     day = sorted(frame["date"].unique())[-1]
     lessons, _ = night.lessons(tw, pd.DataFrame(), day, CFG)
+    # the pooled family (detector "*") has its own bars (test_learning_pooled.py)
+    lessons = lessons[lessons["detector_id"] != POOLED]
+    own_share, _ = pooled_split(CFG, True)
     by_len = lessons.groupby("n_literals")["z_crit"].unique()
     assert all(len(v) == 1 for v in by_len)  # one bar per length per night
     bars = {int(k): float(v[0]) for k, v in by_len.items()}
@@ -121,7 +124,7 @@ def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_re
     every = [sum(int(np.prod(c)) for c in combinations(sizes, k)) for k in (1, 2, 3)]
     dets = lessons["detector_id"].nunique()
     for k, z in bars.items():
-        m = (CFG.activation.family_alpha * CFG.activation.length_alpha[k - 1]
+        m = (CFG.activation.family_alpha * own_share * CFG.activation.length_alpha[k - 1]
              / (2 * norm.sf(z)))
         assert 0 < m <= dets * every[k - 1] + 0.5
         if k == 3:  # most 3-literal cells of 3 days x 216 windows hold < min_support windows

@@ -1,0 +1,163 @@
+"""Pooled lessons over many seeds (issue 29, item 3): is a market-wide planted interaction
+found by name, and does its null twin stay silent?
+
+Each seed is one night of `lotus_core.learning.night.lessons` (packaged learning.yaml) on a
+window-level market (lotus_core.synth.windows, effect `funding_top_bid`: every detector's
+long windows gain `--delta` bps while funding is in its top fifth AND the 5-level book
+leans to the bid, the spread a decoy of funding; 5 days x 216 windows/day/detector x 3
+detectors x 3 coins, the realistic size), and its null twin (the same market at delta 0).
+
+- found by name: an active pooled lesson (detector `*`) with the planted sign whose rule
+  names both `funding_pctl_bin=hi` and `bimb5_bin=with` (the closest literal pair);
+- per detector alone: an active detector lesson naming both (what the loop had before);
+- null false activation: the null twin activates any pooled lesson naming a feature other
+  than `regime` (the market's real, shared regime effect) — any at all with --no-regime.
+
+Tuning seeds (`--tuning`, 1..10) chose delta; the reported figures use other seeds
+(`--seeds`, default 20000..20039). Wilson 95 % intervals.
+
+Usage: nice -n 10 python -m bench.pooled [--delta 10] [--seeds 20000:20040] [--tuning]
+                                         [--processes 1] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from bench.report import write_section
+from lotus_core.learning import night
+from lotus_core.learning.config import load_learning
+from lotus_core.learning.lessons import POOLED
+from lotus_core.signals.config import load_scoring
+from lotus_core.signals.context import parse_cond_key
+from lotus_core.synth.windows import WindowSpec, window_frame
+
+NAMED = {("funding_pctl_bin", "hi"), ("bimb5_bin", "with")}
+TUNING = range(1, 11)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of k successes in n trials (0..1)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def named(rule: str) -> bool:
+    return set(parse_cond_key(rule)) >= NAMED
+
+
+def one_night(spec: WindowSpec, seed: int) -> pd.DataFrame:
+    cfg = load_learning()
+    frame = window_frame(spec, seed)
+    tw = night.training_window(frame, cfg, load_scoring().context)
+    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
+    return lessons[lessons["state"] == "active"]
+
+
+def trial(args: tuple[WindowSpec, int, bool]) -> dict:
+    spec, seed, strict = args
+    t = time.process_time()
+    act = one_night(spec, seed)
+    null = one_night(spec.null(), seed)
+    pooled = act[act["detector_id"] == POOLED]
+    own = act[act["detector_id"] != POOLED]
+    null_pooled = null[null["detector_id"] == POOLED]
+    false = [r for r in null_pooled["rule"]
+             if strict or {k for k, _ in parse_cond_key(r)} != {"regime"}]
+    return {"seed": seed,
+            "found": bool(((pooled["sign"] > 0) & pooled["rule"].map(named).astype(bool)).any()),
+            "own": bool(((own["sign"] > 0) & own["rule"].map(named).astype(bool)).any()),
+            "decoy": bool(pooled["rule"].str.contains("spread_bin").any()),
+            "null_false": bool(false), "null_rules": false,
+            "rules": pooled["rule"].tolist(), "cpu_s": time.process_time() - t}
+
+
+def run(spec: WindowSpec, seeds: list[int], strict: bool, processes: int) -> list[dict]:
+    jobs = [(spec, s, strict) for s in seeds]
+    if processes <= 1:
+        out = []
+        for j in jobs:
+            out.append(trial(j))
+            r = out[-1]
+            print(f"seed {r['seed']}: found {r['found']} own {r['own']} null_false "
+                  f"{r['null_false']} {r['rules']} {r['null_rules']} ({r['cpu_s']:.1f}s cpu)",
+                  flush=True)
+        return out
+    with ProcessPoolExecutor(processes) as pool:
+        return list(pool.map(trial, jobs))
+
+
+def table(rows: list[dict]) -> str:
+    n = len(rows)
+    lines = ["| measure | seeds | share | Wilson 95 % |", "| --- | ---: | ---: | --- |"]
+    for key, label in (("found", "pooled lesson names both literals (found by name)"),
+                       ("own", "a detector's own lesson names both (no pooling)"),
+                       ("decoy", "an active pooled lesson names the spread decoy"),
+                       ("null_false", "null twin: a false pooled lesson activates")):
+        k = sum(bool(r[key]) for r in rows)
+        lo, hi = wilson(k, n)
+        lines.append(f"| {label} | {n} | {k}/{n} = {100 * k / n:.1f} % | "
+                     f"[{100 * lo:.1f}, {100 * hi:.1f}] % |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--delta", type=float, default=10.0)
+    ap.add_argument("--seeds", default="20000:20040", help="start:stop (evaluation seeds)")
+    ap.add_argument("--tuning", action="store_true", help="run the tuning seeds 1..10")
+    ap.add_argument("--windows-per-day", type=int, default=216)
+    ap.add_argument("--no-regime", action="store_true",
+                    help="no regime effect: any pooled activation of the null is false")
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    lo, hi = (int(x) for x in args.seeds.split(":"))
+    seeds = list(TUNING) if args.tuning else list(range(lo, hi))
+    spec = WindowSpec(days=5, windows_per_day=args.windows_per_day, effect="funding_top_bid",
+                      delta_bps=args.delta)
+    if args.no_regime:
+        spec = replace(spec, regime_effect_bps=0.0)
+    t0 = time.time()
+    rows = run(spec, seeds, args.no_regime, args.processes)
+    wall = time.time() - t0
+    body = table(rows)
+    print(body)
+    if args.no_write or args.tuning:
+        return
+    load = os.getloadavg()[0]
+    cpu = np.mean([r["cpu_s"] for r in rows])
+    note = "removed: --no-regime" if args.no_regime else \
+        "so a pooled `regime` lesson in the null twin is not false"
+    write_section("pooled", f"""## Pooled lessons: a market-wide interaction found by name
+
+`nice -n 10 python -m bench.pooled --delta {args.delta:g} --seeds {args.seeds}` (one night
+per seed and its null twin; {len(seeds)} evaluation seeds, disjoint from the tuning seeds
+1..10 that chose delta). Market: `WindowSpec(effect="funding_top_bid", delta_bps=
+{args.delta:g}, days=5, windows_per_day={args.windows_per_day})`, 3 detectors x 3 coins:
+every detector's long windows gain delta while funding is in its top fifth AND the 5-level
+book leans to the bid (the pooled rule `bimb5_bin=with & funding_pctl_bin=hi` carries
+0.3 x delta over both directions, `dir=long & ...` 0.6 x delta), the spread a decoy tracking
+funding's top tercile 80 % of the time; the regime's own +2 bps for every detector is real
+({note}).
+
+{body}
+
+Mean CPU per seed (both nights) {cpu:.1f} s; wall {wall:.0f} s; load average {load:.1f} on
+the shared 2 cores at the end (other helpers' jobs running: timings are under load).""")
+
+
+if __name__ == "__main__":
+    main()
