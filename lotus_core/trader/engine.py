@@ -81,7 +81,8 @@ class TraderEngine:
                  priors: TrPriors | None = None) -> None:
         self.cfg = settings
         self.priors = priors or NO_TR_PRIORS  # tr priors in force (lotus_core.trader.priors)
-        self._vol: dict[str, float] = {}  # coin -> EWMA |mid change| per book, bps
+        self._vol: dict[str, float] = {}  # coin -> EWMA |mid change| per snapshot, bps
+        self._vol_mid: dict[str, float] = {}  # coin -> the mid `on_quote` saw last
         self.triggers: TriggerEvaluator | None = DmTriggers() if triggers == "dm" else (
             None if isinstance(triggers, str) else triggers)
         self.books: dict[str, Book] = {}
@@ -106,18 +107,29 @@ class TraderEngine:
         self._marked = False  # `_mark`'s inputs unchanged since it last ran (it is idempotent)
 
     # ---- inputs -------------------------------------------------------------------------
-    def on_book(self, book: Book) -> list[Out]:
+    def on_quote(self, coin: str, bid: float, ask: float) -> None:
+        """The volatility context's one step (`vol_bps` in an execution's context): every
+        two-sided snapshot of the source moves it, whether or not the snapshot itself is
+        handed to the engine, so a replay that holds quiet coins' snapshots back and the
+        live loop that hands every one over agree. Cheap: the top of book only."""
+        mid = 0.5 * (bid + ask)
+        old = self._vol_mid.get(coin)
+        if old:
+            move = abs(mid - old) / old * BPS
+            v = self._vol.get(coin)
+            self._vol[coin] = move if v is None else v + VOL_ALPHA * (move - v)
+        self._vol_mid[coin] = mid
+
+    def on_book(self, book: Book, quoted: bool = False) -> list[Out]:
+        """A snapshot. `quoted`: its top already went to `on_quote` (the driver quotes every
+        snapshot at its own place in the stream, held back or not)."""
         self._advance(book.ts_ms - 1)
         prev = self.books.get(book.coin)
         self.books[book.coin] = book
         if book.bid_px and book.ask_px:
-            mid = 0.5 * (book.bid_px[0] + book.ask_px[0])
-            old = self._top.get(book.coin)
-            if old:
-                move = abs(mid - old) / old * BPS
-                v = self._vol.get(book.coin)
-                self._vol[book.coin] = move if v is None else v + VOL_ALPHA * (move - v)
-            self._top[book.coin] = mid
+            if not quoted:
+                self.on_quote(book.coin, book.bid_px[0], book.ask_px[0])
+            self._top[book.coin] = 0.5 * (book.bid_px[0] + book.ask_px[0])
             self._marked = False
         if self._taken.get(book.coin):  # what paper orders took applies to one snapshot
             self._taken[book.coin] = {}
@@ -350,7 +362,8 @@ class TraderEngine:
     def context(self, book: Book, side: int, qty: float) -> dict[str, float | None]:
         """An execution's context at decision (what execution lessons bin): the quoted
         spread (bps of mid), the displayed size of the taking side's top levels over the
-        order's size, and the EWMA |mid change| per book update (bps; NaN before two books)."""
+        order's size, and the EWMA |mid change| per two-sided snapshot (bps; None before two
+        snapshots), from every snapshot of the coin received so far (`on_quote`)."""
         mid = book.mid or 0.0
         spread = (book.ask_px[0] - book.bid_px[0]) / mid * BPS if mid else math.nan
         _, sizes = book.side_levels(side)
@@ -794,6 +807,7 @@ class TraderEngine:
             "top": dict(self._top),
             "ctx": {c: to_dict(x) for c, x in self.ctx.items()},
             "vol": dict(self._vol),
+            "vol_mid": dict(self._vol_mid),
         }
 
     @classmethod
@@ -817,6 +831,8 @@ class TraderEngine:
         eng._update_time_limit()
         eng._top = {c: float(m) for c, m in snap.get("top", {}).items()}
         eng._vol = {c: float(v) for c, v in snap.get("vol", {}).items()}
+        eng._vol_mid = {c: float(m) for c, m in  # before vol_mid: the last mid handed over
+                        snap.get("vol_mid", snap.get("top", {})).items()}
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh

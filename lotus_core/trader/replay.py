@@ -2,9 +2,12 @@
 decisions merged into one stream in receive order, exactly as the live loop would see them.
 
 Ties on the same millisecond go book, trade, ctx, row, decision: a decision made at t
-knows everything received at t. The engine is the live one; only the event source differs.
+knows everything received at t. The engine is the live one, stepped by the one driver
+(`lotus_core.trader.driver.drive`, which the daemon's trader loop runs too); this module is
+the recorded day's source (its tables and their merged order) and the replay clock
+(decision slots at the decisions' times).
 
-`run_day` is the one loop: its decision slots either hand over fixed tickets (`replay_day`,
+`run_day` is the one replay: its decision slots either hand over fixed tickets (`replay_day`,
 the `paper_trades` replay of `dm_decisions`) or ask a decider at that moment
 (`lotus_core.dm.joint.joint_day`: the DM decides from the Trader's state and its tickets go
 straight to the Trader), so both give the same fills for the same tickets.
@@ -25,21 +28,27 @@ import pandas as pd
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.trader.book import AssetCtx, Book, Trade
+from lotus_core.trader.driver import (
+    BOOK,
+    CTX,
+    DECISION,
+    ROW,
+    TRADE,
+    Columns,
+    Decision,
+    drive,
+    nan_to_none,
+)
 from lotus_core.trader.engine import Out, TraderEngine
 
-BOOK, TRADE, CTX, ROW, DECISION = 0, 1, 2, 3, 4
+__all__ = ["BOOK", "CTX", "DECISION", "ROW", "TRADE", "Day", "Decision", "ReplayResult",
+           "decisions_from_table", "event_ts", "market_events", "market_events_between",
+           "merged_order", "replay_day", "rows_in_order", "run_day"]
 _BLOCK = 1 << 16  # events (and MicroTape rows) turned into Python objects at a time
 
 Day = FeedDay | ReplayDay
 """A day to replay: the parse, or its replay form (books packed: `lotus_core.feed.packed`);
 the same events, the same floats."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    ts_ms: int
-    ticket: Mapping[str, Any]
-    signal_id: str | None = None
 
 
 def decisions_from_table(df: pd.DataFrame) -> list[Decision]:
@@ -92,116 +101,72 @@ def replay_day(engine: TraderEngine, day: Day, decisions: Iterable[Decision],
                sink: Callable[[Out], None] | None = None) -> ReplayResult:
     """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
     decisions = list(decisions)
+    emit = None
+    if sink is not None:
+        put = sink
+
+        def emit(out: list[Out]) -> None:
+            for o in out:
+                put(o)
+
     return run_day(engine, day, rows, [d.ts_ms for d in decisions],
-                   lambda i, ts: (decisions[i],), sink=sink)
+                   lambda i, ts: (decisions[i],), emit=emit)
 
 
 def run_day(engine: TraderEngine, day: Day, rows: pd.DataFrame | None,
             slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
             on_row: Callable[[dict[str, Any]], None] | None = None,
-            sink: Callable[[Out], None] | None = None) -> ReplayResult:
-    """The replay loop. `slots`: decision times; at slot i (after the market events of its
-    millisecond) `at_slot(i, ts)` gives the tickets to execute then, in order. `on_row`
-    sees every MicroTape row (the DM's market view); the engine sees rows only while a
-    plan is armed.
+            emit: Callable[[list[Out]], Any] | None = None) -> ReplayResult:
+    """The replay of a recorded day. `slots`: decision times; at slot i (after the market
+    events of its millisecond) `at_slot(i, ts)` gives the tickets to execute then, in
+    order. `on_row` sees every MicroTape row (the DM's market view); the engine sees rows
+    only while a plan is armed. `emit` gets each step's outputs (default: collected).
 
-    The cyclic garbage collector is paused for the loop (and restored after): the loop
+    The cyclic garbage collector is paused for the run (and restored after): the driver
     makes short-lived, acyclic objects by the million, and every collection would also
-    walk the day's tables held as Python lists (a fifth of the loop's time on a busy day)."""
+    walk the day's tables held as Python lists (a fifth of the run's time on a busy day)."""
+    res = ReplayResult()
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_day(engine, day, rows, slots, at_slot, on_row, sink)
+        events = _in_blocks(*merged_order(day, rows, slots))
+        counts = drive(engine, _DayColumns(day, rows), events, at_slot,
+                       emit or res.outputs.extend, on_row=on_row)
     finally:
         if enabled:
             gc.enable()
+    res.events = dict(zip(("book", "trade", "ctx", "row", "decision"), counts, strict=False))
+    return res
 
 
-def _run_day(engine: TraderEngine, day: Day, rows: pd.DataFrame | None,
-             slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
-             on_row: Callable[[dict[str, Any]], None] | None,
-             sink: Callable[[Out], None] | None) -> ReplayResult:
-    kinds, idxs, times = merged_order(day, rows, slots)
-    res = ReplayResult()
-    outs = res.outputs
-    emit = sink or outs.append
-    books = _BookRows(day.books)
-    t = day.trades
-    tcoin, tts = t["coin"].astype(str).tolist(), t["recv_ts_ms"].to_numpy(np.int64).tolist()
-    tpx, tsz = t["px"].to_numpy().tolist(), t["sz"].to_numpy().tolist()
-    tside = t["side"].to_numpy(np.int64).tolist()
-    c = day.ctx
-    ccoin, cts = c["coin"].astype(str).tolist(), c["recv_ts_ms"].to_numpy(np.int64).tolist()
-    cf, cm, co = (c[k].to_numpy().tolist() for k in ("funding", "mark_px", "oracle_px"))
-    row_records = _Records(rows)
-    counts = [0, 0, 0, 0, 0]
-    on_book, on_trade, book_at, book_mode = (engine.on_book, engine.on_trade, books.at,
-                                             engine.book_mode)
-    held: dict[str, int] = {}  # quiet coin -> its latest snapshot not handed over yet
-    bcoin, bts, b0, a0, nb, na = (books.coin, books.ts, books.bid0, books.ask0, books.nb,
-                                  books.na)
-    on_top, advance = engine.on_top, engine.advance
-    resting = engine._resting  # coin -> working limit orders (the dict is never replaced)
-    # a block at a time: Python ints for every event of a day at once cost ~100 B each
-    events = chain.from_iterable(
+def _in_blocks(kinds: np.ndarray, idxs: np.ndarray, times: np.ndarray
+               ) -> Iterator[tuple[int, int, int]]:
+    """(kind, index, ts) a block at a time: Python ints for every event of a day at once
+    cost ~100 B each."""
+    return chain.from_iterable(
         zip(kinds[lo:lo + _BLOCK].tolist(), idxs[lo:lo + _BLOCK].tolist(),
             times[lo:lo + _BLOCK].tolist(), strict=True) for lo in range(0, len(kinds), _BLOCK))
-    for k, i, ts in events:
-        counts[k] += 1
-        if held and engine._next_time_limit <= ts:  # an exit is due: hand every book over
-            for coin in sorted(held, key=held.__getitem__):
-                for o in on_book(book_at(held.pop(coin))):
-                    emit(o)
-        if k == BOOK:
-            coin = bcoin[i]
-            # A snapshot may be held back only while no time limit is due: a time-limit exit
-            # starts at the first event at or after the limit, whichever coin it is for.
-            if ts < engine._next_time_limit:
-                mode = book_mode(coin)  # 0 quiet, 1 watched, 2 full
-                if not mode or (mode == 1 and nb[i] and na[i]
-                                and not on_top(coin, bts[i], b0[i], a0[i])):
-                    held[coin] = i
-                    continue
-            held.pop(coin, None)
-            out = on_book(book_at(i))
-        elif k == TRADE:
-            # no working order on the coin: a trade only lets time pass, so no Trade is made
-            # unless an order starts working at this very time (on_trade advances first,
-            # then meets the trade with every working order; advancing twice is a no-op)
-            coin = tcoin[i]
-            if resting.get(coin):
-                out = on_trade(Trade(coin, tts[i], tpx[i], tsz[i], tside[i]))
-            else:
-                out = advance(ts)
-                if resting.get(coin):
-                    out += on_trade(Trade(coin, tts[i], tpx[i], tsz[i], tside[i]))
-        elif k == CTX:
-            f = cf[i]
-            out = engine.on_ctx(AssetCtx(ccoin[i], cts[i], 0.0 if f != f else f,
-                                         _num(cm[i]), _num(co[i])))
-        elif k == ROW:
-            if on_row is not None:
-                on_row(row_records[i])
-            if not engine.armed:
-                continue
-            out = engine.on_row(row_records[i])
-        else:
-            out = []
-            for n, d in enumerate(at_slot(i, ts)):
-                if n and held and engine._next_time_limit <= ts:  # as between two slots
-                    for coin in sorted(held, key=held.__getitem__):
-                        out += on_book(book_at(held.pop(coin)))
-                for coin in sorted(d.ticket["targets"]):
-                    if coin in held:
-                        out += on_book(book_at(held.pop(coin)))
-                out += engine.on_decision(d.ticket, d.ts_ms, d.signal_id)
-        for o in out:
-            emit(o)
-    for coin in sorted(held, key=held.__getitem__):  # the day's last snapshots
-        for o in on_book(book_at(held[coin])):
-            emit(o)
-    res.events = dict(zip(("book", "trade", "ctx", "row", "decision"), counts, strict=True))
-    return res
+
+
+class _DayColumns(Columns):
+    """A recorded day's tables as the driver reads them (`Columns`)."""
+
+    def __init__(self, day: Day, rows: pd.DataFrame | None) -> None:
+        books = _BookRows(day.books)
+        self.book_at = books.at
+        self.bcoin, self.bts, self.b0, self.a0, self.nb, self.na = (
+            books.coin, books.ts, books.bid0, books.ask0, books.nb, books.na)
+        t = day.trades
+        self.tcoin = t["coin"].astype(str).tolist()
+        self.tts = t["recv_ts_ms"].to_numpy(np.int64).tolist()
+        self.tpx, self.tsz = t["px"].to_numpy().tolist(), t["sz"].to_numpy().tolist()
+        self.tside = t["side"].to_numpy(np.int64).tolist()
+        c = day.ctx
+        self.ccoin = c["coin"].astype(str).tolist()
+        self.cts = c["recv_ts_ms"].to_numpy(np.int64).tolist()
+        self.cf, self.cm, self.co = (c[k].to_numpy().tolist()
+                                     for k in ("funding", "mark_px", "oracle_px"))
+        self.rows = _Records(rows)
 
 
 class _Records:
@@ -242,10 +207,6 @@ class _BookRows:
 
     def at(self, i: int) -> Book:
         return Book(self.coin[i], self.ts[i], *self.src.levels(i))
-
-
-def _num(x: float) -> float | None:
-    return None if x != x else float(x)
 
 
 def market_events(day: Day, rows: pd.DataFrame | None = None
@@ -291,24 +252,11 @@ def _events(day: Day, rows: pd.DataFrame | None, kinds: np.ndarray, idxs: np.nda
         elif k == CTX:
             f = float(c["funding"].iat[i])
             yield AssetCtx(str(c["coin"].iat[i]), int(c["recv_ts_ms"].iat[i]),
-                           0.0 if f != f else f, _num(float(c["mark_px"].iat[i])),
-                           _num(float(c["oracle_px"].iat[i])))
+                           0.0 if f != f else f, nan_to_none(float(c["mark_px"].iat[i])),
+                           nan_to_none(float(c["oracle_px"].iat[i])))
         else:
             yield records[i]
 
 
 def event_ts(ev: Book | Trade | AssetCtx | Mapping[str, Any]) -> int:
     return int(ev["ts_ms"]) if isinstance(ev, Mapping) else ev.ts_ms
-
-
-def feed_event(engine: TraderEngine, ev: Book | Trade | AssetCtx | Mapping[str, Any]
-               ) -> list[Out]:
-    """Dispatch one market event to the engine (rows only while a plan is armed, as the
-    nightly replay does)."""
-    if isinstance(ev, Book):
-        return engine.on_book(ev)
-    if isinstance(ev, Trade):
-        return engine.on_trade(ev)
-    if isinstance(ev, AssetCtx):
-        return engine.on_ctx(ev)
-    return engine.on_row(ev) if engine.armed else []

@@ -8,6 +8,8 @@ position, and the inbox row it consumed. So after a kill -9 the loop restarts fr
 last commit: open orders and positions come back, a consumed decision is never executed
 again, and no fill is applied twice. Quiet steps are checkpointed every `checkpoint_events`.
 
+The stepping is the one driver's (`lotus_core.trader.driver.drive`, the nightly replay's):
+this loop supplies its source and clock (`_Steps`) and commits what each step produced.
 Market data: `source(start_pos)` yields (pos, event) with event a Book, Trade, AssetCtx,
 MicroTape row dict, or None (an idle tick). In the daemon with a feed, the source is the
 market hub's `HubTraderSource` (the score loop's final events, the nightly replay's own
@@ -30,11 +32,11 @@ from typing import Any
 from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.trader.config import TraderSettings, trader_settings
+from lotus_core.trader.driver import DECISION, TICK, Decision, DecisionClock, LiveColumns, drive
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.priors import tr_priors
-from lotus_core.trader.replay import event_ts, feed_event
 from lotus_core.trader.store import load_state, persist, save_state
 from lotus_daemon.loops.base import Loop, LoopContext
 
@@ -52,16 +54,21 @@ def idle_source(tick_sec: float = 0.2) -> Source:
     return gen
 
 
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class TraderLoop(Loop):
     name = "trader"
     component = "tr"
 
     def __init__(self, settings: TraderSettings | None = None, source: Source | None = None,
                  poll_sec: float = 0.2, checkpoint_events: int = 5000,
-                 market_clock: bool = False) -> None:
+                 market_clock: bool = False, wall_ms: Callable[[], int] | None = None) -> None:
         self.settings = settings or trader_settings()
         self.source = source or idle_source()
         self.market_clock = market_clock  # idle ticks do not move time (the hub source)
+        self.wall_ms = wall_ms or _wall_ms  # what an idle tick says without a market clock
         self.poll_sec = poll_sec
         self.checkpoint_events = checkpoint_events
         self.stats = {"events": 0, "decisions": 0, "fills": 0, "reports": 0, "restored": 0}
@@ -83,66 +90,120 @@ class TraderLoop(Loop):
             else:
                 engine, pos, lifecycles = TraderEngine(self.settings), 0, {}
             engine.set_priors(tr_priors(fabric, None, xcfg))
-            pending: list[tuple[int, int, dict[str, Any]]] = []  # (asof_ms, seq, envelope)
-            last_poll, quiet = 0.0, 0
+            step = _Steps(self, ctx, fabric, engine, key, lifecycles, xcfg, pos)
+            # the one driver; every event handed over at once (the engine is checkpointed
+            # mid-run, so no snapshot may wait in the driver)
+            drive(engine, step.cols, step.events(), step.at_slot, step.emit, hold=False)
+            step.finish()
 
-            def commit(outs: list, at: int, inbox_seq: int | None = None) -> None:
-                snap = engine.snapshot()
-                snap["lifecycles"] = lifecycles
-                with fabric.transaction() as tx:
-                    if inbox_seq is not None and not mark_consumed(tx, "tr", inbox_seq):
-                        raise RuntimeError(f"tr_inbox row {inbox_seq} was consumed elsewhere")
-                    counts = persist(tx, outs, key, lifecycles)
-                    save_state(tx, snap, at)
-                self.stats["fills"] += counts.get("fill", 0)
-                self.stats["reports"] += counts.get("exec_report", 0)
 
-            def poll() -> None:
-                engine.set_priors(tr_priors(fabric, None, xcfg))  # live: the newest version
-                known = {seq for _, seq, _ in pending}
-                with fabric.transaction() as tx:
-                    rows = read_inbox(tx, "tr", limit=500)
-                for row in rows:
-                    env = row.envelope
-                    if row.seq in known or env["intent"] != "DM_DECISION":
-                        continue
-                    try:
-                        asof = ts_ms(env["payload"]["asof_ts"])
-                    except (KeyError, ValueError) as exc:
-                        with fabric.transaction() as tx:
-                            mark_failed(tx, "tr", row.seq, f"bad DM_DECISION: {exc}")
-                        continue
-                    pending.append((asof, row.seq, env))
-                pending.sort(key=lambda p: (p[0], p[1]))
+class _Steps:
+    """The daemon's source and clock for the driver, and its commits: market events from
+    `loop.source` (wall-clock ticks without a feed), DM_DECISIONs from tr_inbox on the live
+    `DecisionClock`, and one transaction per step that produced something (with the inbox
+    row it consumed), quiet steps checkpointed every `checkpoint_events`."""
 
-            def decide(now: int, before_ts: int | None) -> None:
-                while pending and (before_ts is None or pending[0][0] < before_ts):
-                    asof, seq, env = pending.pop(0)
-                    ticket = env["payload"]
-                    lifecycles[str(ticket["decision_id"])] = env["lifecycle_id"]
-                    outs = engine.on_decision(ticket, max(asof, engine.now_ms))
-                    commit(outs, now, seq)
-                    self.stats["decisions"] += 1
+    def __init__(self, loop: TraderLoop, ctx: LoopContext, fabric: Any, engine: TraderEngine,
+                 key: Any, lifecycles: dict[str, Any], xcfg: Any, pos: int) -> None:
+        self.loop, self.ctx, self.fabric, self.engine = loop, ctx, fabric, engine
+        self.key, self.lifecycles, self.xcfg = key, lifecycles, xcfg
+        self.pos = pos  # the source position of the last market event applied
+        self.cols = LiveColumns()
+        self.clock = DecisionClock()
+        self.slot: tuple[int, int, dict[str, Any]] | None = None  # the decision in hand
+        self.at: int | None = None  # the market event in hand (its position)
+        self.committed = False
+        self.quiet = 0
+        self.ended = False
 
-            for p, ev in self.source(pos):
-                if ctx.stopping():
-                    break
-                wall = time.monotonic()
-                if wall - last_poll >= self.poll_sec:
-                    poll()
-                    last_poll = wall
-                if ev is None and self.market_clock:
-                    continue
-                ts = int(time.time() * 1000) if ev is None else event_ts(ev)
-                decide(pos, ts)
-                outs = engine.advance(ts) if ev is None else feed_event(engine, ev)
-                self.stats["events"] += 1
-                quiet += 1
-                if outs or quiet >= self.checkpoint_events:
-                    commit(outs, p)
-                    quiet = 0
-                pos = p
-            else:  # the source ended (a replay): apply what is left, then checkpoint
-                poll()
-                decide(pos, None)
-                commit([], pos)
+    def commit(self, outs: list, at: int, inbox_seq: int | None = None) -> None:
+        snap = self.engine.snapshot()
+        snap["lifecycles"] = self.lifecycles
+        with self.fabric.transaction() as tx:
+            if inbox_seq is not None and not mark_consumed(tx, "tr", inbox_seq):
+                raise RuntimeError(f"tr_inbox row {inbox_seq} was consumed elsewhere")
+            counts = persist(tx, outs, self.key, self.lifecycles)
+            save_state(tx, snap, at)
+        self.loop.stats["fills"] += counts.get("fill", 0)
+        self.loop.stats["reports"] += counts.get("exec_report", 0)
+
+    def poll(self) -> None:
+        self.engine.set_priors(tr_priors(self.fabric, None, self.xcfg))  # the newest version
+        known = self.clock.known()
+        with self.fabric.transaction() as tx:
+            rows = read_inbox(tx, "tr", limit=500)
+        for row in rows:
+            env = row.envelope
+            if row.seq in known or env["intent"] != "DM_DECISION":
+                continue
+            try:
+                asof = ts_ms(env["payload"]["asof_ts"])
+            except (KeyError, ValueError) as exc:
+                with self.fabric.transaction() as tx:
+                    mark_failed(tx, "tr", row.seq, f"bad DM_DECISION: {exc}")
+                continue
+            self.clock.add(asof, row.seq, env)
+
+    def emit(self, outs: list) -> None:
+        """A step produced something: commit it (with the decision's inbox row)."""
+        if self.slot is not None:
+            self.commit(outs, self.pos, self.slot[1])
+        else:
+            assert self.at is not None
+            self.commit(outs, self.at)
+        self.committed = True
+
+    def at_slot(self, i: int, ts: int) -> list[Decision]:
+        assert self.slot is not None
+        asof, _, env = self.slot
+        ticket = env["payload"]
+        self.lifecycles[str(ticket["decision_id"])] = env["lifecycle_id"]
+        return [Decision(DecisionClock.at(asof, self.engine), ticket)]
+
+    def _done(self) -> None:
+        """The driver has applied what was handed over last: settle it."""
+        if self.slot is not None:
+            if not self.committed:
+                self.commit([], self.pos, self.slot[1])
+            self.loop.stats["decisions"] += 1
+            self.slot = None
+        elif self.at is not None:
+            self.pos = self.at
+            self.quiet = 0 if self.committed else self.quiet + 1
+            if self.quiet >= self.loop.checkpoint_events:
+                self.commit([], self.pos)
+                self.quiet = 0
+            self.at = None
+        self.committed = False
+
+    def _decisions(self, before: int | None) -> Iterator[tuple[int, int, int]]:
+        for slot in self.clock.due(before):
+            self.slot = slot
+            yield DECISION, 0, slot[0]
+            self._done()
+
+    def events(self) -> Iterator[tuple[int, int, int]]:
+        loop, last_poll = self.loop, 0.0
+        for p, ev in loop.source(self.pos):
+            if self.ctx.stopping():
+                return
+            wall = time.monotonic()
+            if wall - last_poll >= loop.poll_sec:
+                self.poll()
+                last_poll = wall
+            if ev is None and loop.market_clock:
+                continue
+            item = (TICK, 0, loop.wall_ms()) if ev is None else self.cols.put(ev)
+            yield from self._decisions(item[2])
+            self.at = p
+            loop.stats["events"] += 1
+            yield item
+            self._done()
+        # the source ended (a replay): apply what is left, then checkpoint
+        self.poll()
+        yield from self._decisions(None)
+        self.ended = True
+
+    def finish(self) -> None:
+        if self.ended:
+            self.commit([], self.pos)

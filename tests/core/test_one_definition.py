@@ -55,3 +55,35 @@ def test_the_live_chain_runs_the_stage_modules() -> None:
         if step not in built:  # fed outside DayChain (StreamAssembler) / inside TapeStream
             continue
         assert issubclass(built[step], getattr(importlib.import_module(module), step)), step
+
+
+# One driver per engine (issue #27, item 7): the nightly replays and the daemon loops supply
+# a source and a clock; only `lotus_core/trader/driver.py` and `lotus_core/dm/driver.py`
+# step an engine. module -> the driver name it must use (None: runs no engine)
+ROOT = CORE.parent
+ADAPTERS: dict[str, str | None] = {
+    "lotus_core/trader/replay.py": "drive",
+    "lotus_core/trader/nightly.py": "replay_day",
+    "lotus_core/dm/replay.py": "DmDriver",
+    "lotus_core/dm/joint.py": "DmDriver",
+    "lotus_core/dm/live.py": "DmDriver",
+    "lotus_daemon/loops/trader.py": "drive",
+    "lotus_daemon/loops/dm.py": "DmLive",
+    "lotus_assets/trader.py": None,  # reads what the joint replay made (lotus_assets/dm.py)
+    "lotus_assets/dm.py": "joint_day",
+}
+ENGINE_STEPS = {"on_book", "on_top", "on_trade", "on_ctx", "on_row", "on_decision", "advance",
+                "on_alpha", "withdraw", "book_mode"}
+
+
+@pytest.mark.parametrize("path", sorted(ADAPTERS))
+def test_replays_and_loops_step_the_engines_only_through_their_driver(path: str) -> None:
+    import ast
+
+    tree = ast.parse((ROOT / path).read_text())
+    steps = sorted({f"{n.attr} (line {n.lineno})" for n in ast.walk(tree)
+                    if isinstance(n, ast.Attribute) and n.attr in ENGINE_STEPS})
+    assert steps == [], f"{path} steps an engine itself instead of through its driver: {steps}"
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    want = ADAPTERS[path]
+    assert want is None or want in names, f"{path} must run its driver ({want})"

@@ -1,5 +1,8 @@
 """The trader loop: same fills as the nightly replay on a recorded day; restored after
-kill -9 with no fill applied twice; EXEC_REPORT envelopes to dm and sig."""
+kill -9 with no fill applied twice; EXEC_REPORT envelopes to dm and sig. One driver
+(`lotus_core.trader.driver`): the replay clock and the live clock (decisions waiting for the
+market, every event handed over) step the same day to the same outputs, and so does the
+daemon's loop on the market hub."""
 
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.feed.parse import parse_recording
+from lotus_core.trader.driver import DECISION, Decision, DecisionClock, LiveColumns, drive
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.replay import replay_day
+from lotus_core.trader.replay import market_events, replay_day
 from lotus_core.trader.store import read_fills, read_positions
 from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.trader import TraderLoop
+from lotus_daemon.market import HubTraderSource, MarketHub
 
 HERE = Path(__file__).parent
 
@@ -119,3 +124,84 @@ def test_kill_9_restart_restores_and_never_fills_twice(recorded, tmp_path: Path)
     assert sum(f["qty"] for f in live) == pytest.approx(sum(f["qty"] for f in nightly))
     assert dup == 0
     assert still_open <= open_orders + len(decs)
+
+
+@pytest.fixture(scope="module")
+def events(recorded):  # noqa: ANN001, ANN201
+    return list(market_events(recorded[1]))
+
+
+def test_one_driver_gives_the_same_outputs_on_the_replay_and_the_live_clock(
+        recorded, events) -> None:  # noqa: ANN001
+    """The recorded day's events through `drive` twice: the replay clock (`replay_day`:
+    decision slots merged at their times, quiet coins' snapshots held back) and the live
+    clock (`LiveColumns` one event at a time, decisions waiting in a `DecisionClock`, every
+    event handed over, as the daemon runs). Every output equal, in order, the exec reports'
+    vol_bps context included (the engine's volatility step sees every snapshot, held back
+    or not: `TraderEngine.on_quote`)."""
+    _, day, decs = recorded
+    replayer = TraderEngine(kit.settings())
+    replayed = replay_day(replayer, day, decs).outputs
+    engine, cols, clock = TraderEngine(kit.settings()), LiveColumns(), DecisionClock()
+    for seq, d in enumerate(decs):
+        clock.add(d.ts_ms, seq, d)
+    in_hand: list[Decision] = []
+
+    def stream():  # noqa: ANN202
+        for ev in events:
+            item = cols.put(ev)
+            for asof, _, d in clock.due(item[2]):
+                in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
+                yield DECISION, 0, asof
+            yield item
+        for asof, _, d in clock.due(None):
+            in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
+            yield DECISION, 0, asof
+
+    live: list = []
+    counts = drive(engine, cols, stream(), lambda i, ts: [in_hand.pop()], live.extend,
+                   hold=False)
+    assert counts[DECISION] == len(decs) and not in_hand
+    assert sum(o.kind == "fill" for o in replayed) > 10
+    assert [o.data for o in live if o.kind == "fill"] == [
+        o.data for o in replayed if o.kind == "fill"]
+    assert [(o.kind, o.data) for o in live] == [(o.kind, o.data) for o in replayed]
+    assert engine.snapshot()["positions"] == replayer.snapshot()["positions"]
+
+
+def test_the_loop_on_the_market_hub_fills_as_the_replay(recorded, events, tmp_path: Path,  # noqa: ANN001
+                                                        fabric_sqlite_url: str) -> None:
+    """The daemon's configuration: the trader loop on the hub's `tr_event` source with the
+    market clock (idle ticks move no time), the day's events published in batches as the
+    score loop publishes them, with pauses; the same fills and positions as the replay."""
+    _, day, decs = recorded
+    eng, nightly = _nightly(day, decs)
+    with open_opsdb(fabric_sqlite_url) as fabric:
+        kit.deliver(fabric, decs, Keyring(tmp_path / "keys").private_key("dm"))
+    hub = MarketHub()
+    loop = TraderLoop(kit.settings(), source=HubTraderSource(hub, idle_sec=0.02),
+                      market_clock=True, checkpoint_events=1000)
+    stop = threading.Event()
+    runner = threading.Thread(target=loop.run, args=(
+        LoopContext(fabric_sqlite_url, tmp_path / "keys", tmp_path, stop),))
+    runner.start()
+    try:
+        numbered = list(enumerate(events, start=1))
+        for lo in range(0, len(numbered), 2000):
+            hub.publish("tr_event", None, 0, numbered[lo:lo + 2000])
+            if lo % 8000 == 0:
+                time.sleep(0.05)  # idle ticks between batches
+        deadline = time.monotonic() + 60
+        while loop.stats["events"] < len(events) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        runner.join(30)
+    assert loop.stats["events"] == len(events) and loop.stats["decisions"] == len(decs)
+    with open_opsdb(fabric_sqlite_url, migrate=False) as fabric, fabric.transaction() as tx:
+        live = read_fills(tx)
+        positions = {r["coin"]: r["qty"] for r in read_positions(tx)}
+    key = ("fill_id", "px", "qty", "ts_ms", "side", "fee")
+    assert [tuple(f[k] for k in key) for f in live] == [
+        tuple(f[k] for k in key) for f in sorted(nightly, key=lambda f: (f["ts_ms"], f["fill_id"]))]
+    assert positions == {c: p.qty for c, p in eng.positions.items()}
