@@ -13,10 +13,12 @@ detectors x 3 coins, the realistic size), and its null twin (the same market at 
 - null false activation: the null twin activates any pooled lesson naming a feature other
   than `regime` (the market's real, shared regime effect) — any at all with --no-regime.
 
-Tuning seeds (`--tuning`, 1..10) chose delta; the reported figures use other seeds
-(`--seeds`, default 20000..20039). Wilson 95 % intervals.
+Seeds come from lotus_core/learning/validity_seeds.yaml, cell `pooled[interaction]`: the
+sealed evaluation seeds by default (`--n` of them), its tuning seeds with `--tuning` (delta
+was first chosen on seeds 1..10, before the cell existed). `--seeds a:b` runs an explicit
+range instead (not a sealed figure). Wilson 95 % intervals.
 
-Usage: nice -n 10 python -m bench.pooled [--delta 10] [--seeds 20000:20040] [--tuning]
+Usage: nice -n 10 python -m bench.pooled [--delta 12] [--n 40] [--tuning] [--seeds a:b]
                                          [--processes 1] [--no-write]
 """
 
@@ -35,12 +37,12 @@ from bench.report import write_section
 from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED
+from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import WindowSpec, window_frame
 
 NAMED = {("funding_pctl_bin", "hi"), ("bimb5_bin", "with")}
-TUNING = range(1, 11)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -115,17 +117,26 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--delta", type=float, default=10.0)
-    ap.add_argument("--seeds", default="20000:20040", help="start:stop (evaluation seeds)")
-    ap.add_argument("--tuning", action="store_true", help="run the tuning seeds 1..10")
+    ap.add_argument("--delta", type=float, default=12.0)
+    ap.add_argument("--n", type=int, default=40, help="how many seeds of the cell")
+    ap.add_argument("--seeds", default=None,
+                    help="start:stop, an explicit range instead of the seeds file's cell")
+    ap.add_argument("--tuning", action="store_true",
+                    help="the cell's tuning seeds (the default: its sealed evaluation seeds)")
     ap.add_argument("--windows-per-day", type=int, default=216)
     ap.add_argument("--no-regime", action="store_true",
                     help="no regime effect: any pooled activation of the null is false")
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    lo, hi = (int(x) for x in args.seeds.split(":"))
-    seeds = list(TUNING) if args.tuning else list(range(lo, hi))
+    partition = "tuning" if args.tuning else "evaluation"
+    if args.seeds:
+        lo, hi = (int(x) for x in args.seeds.split(":"))
+        seeds, which = list(range(lo, hi)), f"explicit seeds {lo}..{hi - 1}"
+    else:
+        seeds = load_seeds().seeds(partition, "pooled", "interaction", args.n)
+        which = (f"{partition} seeds {seeds[0]}..{seeds[-1]} "
+                 f"(validity_seeds.yaml `{partition}.pooled[interaction]`)")
     spec = WindowSpec(days=5, windows_per_day=args.windows_per_day, effect="funding_top_bid",
                       delta_bps=args.delta)
     if args.no_regime:
@@ -143,10 +154,10 @@ def main() -> None:
         "so a pooled `regime` lesson in the null twin is not false"
     write_section("pooled", f"""## Pooled lessons: a market-wide interaction found by name
 
-`nice -n 10 python -m bench.pooled --delta {args.delta:g} --seeds {args.seeds}` (one night
-per seed and its null twin; {len(seeds)} evaluation seeds, disjoint from the tuning seeds
-1..10 that chose delta). Market: `WindowSpec(effect="funding_top_bid", delta_bps=
-{args.delta:g}, days=5, windows_per_day={args.windows_per_day})`, 3 detectors x 3 coins:
+`nice -n 10 python -m bench.pooled --delta {args.delta:g} --n {len(seeds)}` (one night
+per seed and its null twin; {which}; delta was chosen on tuning seeds 1..10).
+Market: `WindowSpec(effect="funding_top_bid", delta_bps={args.delta:g}, days=5,
+windows_per_day={args.windows_per_day})`, 3 detectors x 3 coins:
 every detector's long windows gain delta while funding is in its top fifth AND the 5-level
 book leans to the bid (the pooled rule `bimb5_bin=with & funding_pctl_bin=hi` carries
 0.3 x delta over both directions, `dir=long & ...` 0.6 x delta), the spread a decoy tracking
