@@ -48,6 +48,8 @@ _QUEUE = 20_000
 _YIELD_EVERY = 256
 _WRITE_BATCH = 512  # queued frames written to the socket in one system call
 _MAX_GAP_MS = 3_600_000  # a silence longer than an hour (days apart) is skipped, not waited
+_CLOCK_KEY = (REPLAY_CLOCK,)
+_CLOCK_TEXT = '{"channel":"' + REPLAY_CLOCK + '","data":{"time":%d}}'  # % the time
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ class ReplayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refuse_until = 0.0
         self._rng = random.Random(cfg.faults.seed)
+        self._garbage = cfg.faults.garbage
 
     # -- serving -------------------------------------------------------------------------
     async def run(self, ready: threading.Event | None = None) -> None:
@@ -305,14 +308,17 @@ class ReplayServer:
         next_drop = faults.drop_every_s
         offset_ms = 0  # replay time skipped between recordings (days apart, or a gap)
         prev: int | None = None
+        stats, clients, deliver = self.stats, self._clients, self._deliver
+        stall = faults.stall is not None  # asked per frame only when a stall is configured
         for n, frame in enumerate(frames(Path(self.cfg.feed_dir), self.days)):
-            first = frame.recv_ts_ms if first is None else first
-            if prev is not None and frame.recv_ts_ms - prev > _MAX_GAP_MS:
-                offset_ms += frame.recv_ts_ms - prev - 1
-            prev = frame.recv_ts_ms
-            rel_s = (frame.recv_ts_ms - first - offset_ms) / 1000.0
-            self.stats.frames_read += 1
-            self.stats.replay_ms = frame.recv_ts_ms
+            recv = frame.recv_ts_ms
+            first = recv if first is None else first
+            if prev is not None and recv - prev > _MAX_GAP_MS:
+                offset_ms += recv - prev - 1
+            prev = recv
+            rel_s = (recv - first - offset_ms) / 1000.0
+            stats.frames_read += 1
+            stats.replay_ms = recv
             if speed is not None:
                 delay = t0 + rel_s / speed - loop.time()
                 if delay > 0:
@@ -322,26 +328,29 @@ class ReplayServer:
             if next_drop is not None and rel_s >= next_drop:
                 self._drop_all()
                 next_drop += faults.drop_every_s or 0.0
-            if faults.stalled(frame.key, rel_s):
+            if stall and faults.stalled(frame.key, rel_s):
                 continue
-            for client in list(self._clients):
-                if not self._deliver(client, frame):
+            for client in list(clients):
+                if not deliver(client, frame):
                     await client.room()
         self.stats.finished = True
         self.done.set()
 
     def _deliver(self, client: _Client, frame: Frame) -> bool:
         """Queue `frame` for `client` if it subscribed to it; False: its queue is full."""
-        if client.closed or not client.subs:
+        subs = client.subs
+        if client.closed or not subs:
             return True
-        if frame.key is not None and frame.key not in client.subs:
+        key = frame.key
+        if key is not None and key not in subs:
             return True
-        if (REPLAY_CLOCK,) in client.subs and client.last_clock != frame.recv_ts_ms:
-            client.last_clock = frame.recv_ts_ms
-            client.push(f'{{"channel":"{REPLAY_CLOCK}","data":{{"time":{frame.recv_ts_ms}}}}}')
+        recv = frame.recv_ts_ms
+        if client.last_clock != recv and _CLOCK_KEY in subs:
+            client.last_clock = recv
+            client.push(_CLOCK_TEXT % recv)
         room = client.push(frame.text)
         self.stats.frames_sent += 1
-        g = self.cfg.faults.garbage
+        g = self._garbage
         if g > 0 and self._rng.random() < g:
             room = client.push(self._rng.choice(_GARBAGE))
             self.stats.garbage_sent += 1

@@ -37,6 +37,7 @@ from lotus_core.feed.recordings import list_days
 from lotus_core.learning.priors_store import read_active_priors
 from lotus_core.live.engine import LiveEngine, Step, night_loader, replace_priors
 from lotus_core.live.frames import events_frame, rows_frame
+from lotus_core.live.gc_policy import collecting_less
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
@@ -137,7 +138,7 @@ class ScoreLoop(Loop):
         keys = Keyring(ctx.key_dir)
         poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
                                   name="score:priors")
-        with ctx.open_opsdb() as fabric:
+        with ctx.open_opsdb() as fabric, collecting_less():
             self._apply_priors(engine, read_active_priors(fabric))
             poller.start()
             clock: int | None = None

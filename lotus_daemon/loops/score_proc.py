@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -151,6 +152,7 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
     hub = PipeHub(conn_in, conn_out, wanted, has_feed, stop)
     loop = ScoreLoop(settings, hub)  # type: ignore[arg-type]
     hub.loop = loop
+    gc.freeze()  # the imports' objects (pandas, sklearn, ...) are never walked again
     try:
         loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=migrate, market=hub))
         hub.flush()
