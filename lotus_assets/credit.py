@@ -27,6 +27,7 @@ from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 from lotus_resources.settings import SettingsResource
+from lotus_resources.table_metadata import table_metadata
 
 SHOWN = ["expert_id", "metric", "shapley", "se", "knockout", "pooled"]
 
@@ -84,8 +85,10 @@ def expert_credit(context: dg.AssetExecutionContext, config: ExpertCreditConfig,
                      "proposed_for_retirement": [p.expert_id for p in found],
                      "proposals_posted": posted})
     newest = [d for d in store.days(ASSET) if d <= day]
+    rows = (store.read(ASSET, newest[-1]) if newest
+            else pd.DataFrame(columns=list(CREDIT_SCHEMA.columns)))
+    meta.update(table_metadata(rows))  # the newest credit table, as every table asset shows it
     if newest:
-        rows = store.read(ASSET, newest[-1])
         top = rows[rows["scope"] == "all"].sort_values(["metric", "shapley"], ascending=False)
         meta.update({"credit_day": newest[-1], "window": str(rows["window"].iloc[0]),
                      "table": dg.MetadataValue.md(top[SHOWN].to_markdown(

@@ -29,6 +29,7 @@ from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.settings import SettingsResource
+from lotus_resources.table_metadata import table_metadata
 
 SHOWN = ["experiment_id", "label", "null_reproduced", "published_base", "published_alt",
          "added", "removed", "delta_net_bps", "delta_ci_lo", "delta_ci_hi", "commit"]
@@ -81,6 +82,7 @@ def experiments(context: dg.AssetExecutionContext, config: ExperimentConfig,
         context.log.info("recorded %s: %s", result.row["experiment_id"], result.row["label"])
     table = list_experiments(store, day)
     return dg.MaterializeResult(metadata={
+        **table_metadata(table),  # the day's experiments table, as every table asset shows it
         "experiments": len(table),
         "all_days": len(list_experiments(store)),
         "null_reproduced_all": bool(table["null_reproduced"].all()) if len(table) else None,

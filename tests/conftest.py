@@ -31,12 +31,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _group_for_loadgroup(config, items)
 
 
+# The longest modules (seconds of one worker, `make test --durations` on 2026-11-24): they
+# start first, longest first (the LPT rule), so no long one starts when the other worker is
+# nearly done. A module not listed keeps its collection order after them.
+LONGEST_MODULES = {
+    "tests/assets/test_learning_loop.py": 485,
+    "tests/cli/test_readme_make_run.py": 235,
+    "tests/sensors/test_ui_rerun_backfill.py": 160,
+    "tests/assets/test_assets_production.py": 140,
+    "tests/core/learning/test_lessons_truth.py": 100,
+    "tests/sensors/test_backfill_launch.py": 90,
+    "tests/assets/test_surface_browser.py": 85,
+    "tests/assets/test_surface_loop.py": 60,
+}
+
+
 def _slow_modules_first(items: list[pytest.Item]) -> None:
     """Modules holding a `slow` test run first, each kept whole (its module fixtures are
-    built once) and in collection order: the long tests start at once on both xdist
+    built once), the longest known ones first: the long tests start at once on both xdist
     workers and the short ones fill in at the end, instead of a long test starting last."""
     slow = {item.nodeid.split("::")[0] for item in items if "slow" in item.keywords}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)  # stable
+
+    def key(item: pytest.Item) -> tuple[bool, int]:
+        module = item.nodeid.split("::")[0]
+        return module not in slow, -LONGEST_MODULES.get(module, 0)
+
+    items.sort(key=key)  # stable: collection order within a module and among the rest
 
 
 def _deselect_soak(config: pytest.Config, items: list[pytest.Item]) -> None:
