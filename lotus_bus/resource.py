@@ -16,8 +16,9 @@ from typing import Any
 
 import dagster as dg
 
-from lotus_bus.status import alive, bus_state, log_path, read_pid
+from lotus_bus.status import bus_state, log_path, read_pid
 from lotus_core.fabric.defaults import STALE_AFTER_SEC
+from lotus_daemon.pidfile import pid_alive
 
 LOTUS_MAIN = "from lotus_cli.main import cli; cli()"  # `lotus` with this interpreter
 
@@ -50,7 +51,7 @@ class BusResource(dg.ConfigurableResource):
         """Start `lotus bus serve` detached (it outlives the caller) and wait until it
         serves; RuntimeError if one already runs or it fails at start-up (its log's tail)."""
         info = read_pid(self.home)
-        if info and alive(int(info.get("pid") or 0)):
+        if info and pid_alive(int(info.get("pid") or 0)):
             raise RuntimeError(f"a Signal Bus already runs (pid {info['pid']}, {info.get('url')})")
         log = log_path(self.home)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -73,13 +74,13 @@ class BusResource(dg.ConfigurableResource):
         """SIGTERM it and wait for the exit; `was_running` says whether there was one."""
         info = read_pid(self.home) or {}
         pid = int(info.get("pid") or 0)
-        if not pid or not alive(pid):
+        if not pid or not pid_alive(pid):
             return {"was_running": False, "pid": pid or None}
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_sec
         while time.monotonic() < deadline:
             _reap(pid)
-            if not alive(pid):
+            if not pid_alive(pid):
                 return {"was_running": True, "pid": pid}
             time.sleep(0.05)
         raise RuntimeError(f"the Signal Bus (pid {pid}) did not exit within {timeout_sec:g} s")

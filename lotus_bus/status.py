@@ -8,7 +8,6 @@ heartbeat is the fabric's `bus` row (subscribers, last seq, frames sent, lagged,
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from lotus_core.fabric.defaults import STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.status import health
 from lotus_core.store.opsdb import OpsDb
+from lotus_daemon.pidfile import pid_alive
 
 COMPONENT = "bus"  # lotus_bus/server.py beats under this name
 
@@ -37,23 +37,13 @@ def read_pid(home: Path | str) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def bus_state(home: Path | str, fabric_url: str, *,
               stale_after_sec: float = STALE_AFTER_SEC) -> dict[str, Any]:
     """running, pid, url, health (ok / stale / stopped / unknown), the last beat and its
     numbers (subscribers, last seq, frames sent, lagged, refused)."""
     info = read_pid(home) or {}
     pid = int(info.get("pid") or 0)
-    running = bool(pid) and alive(pid)
+    running = bool(pid) and pid_alive(pid)
     with OpsDb.open(fabric_url) as fabric:
         beats = [b for b in read_heartbeats(fabric) if b.component == COMPONENT]
     now = utc_now()

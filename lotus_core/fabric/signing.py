@@ -61,10 +61,12 @@ def fingerprint(key: Ed25519PublicKey) -> str:
 
 
 @contextlib.contextmanager
-def _locked(key_dir: Path) -> Iterator[None]:
+def locked_key_dir(key_dir: Path, lock_name: str = ".lock") -> Iterator[None]:
+    """An exclusive lock on a key directory (created 0700): the module keys and the Curator
+    API's curator keys each serialise their writers with one."""
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(key_dir, 0o700)
-    fd = os.open(key_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(key_dir / lock_name, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -73,7 +75,8 @@ def _locked(key_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
+def write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
+    """`data` at `path` with `mode`, whole or not at all (fsynced, then renamed or linked)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
@@ -89,7 +92,9 @@ def _write_atomic(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
             os.unlink(tmp)
 
 
-def _read_private(path: Path) -> Ed25519PrivateKey:
+def read_private_key(path: Path) -> Ed25519PrivateKey:
+    """An ed25519 private key file (PKCS#8 PEM), refused when others can read it."""
+    path = Path(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
@@ -106,12 +111,12 @@ def load_or_create_private_key(module: str, key_dir: Path | None = None) -> Ed25
     key_dir = Path(key_dir) if key_dir is not None else default_key_dir()
     path = private_key_path(key_dir, module)
     if path.exists():
-        key = _read_private(path)
+        key = read_private_key(path)
         if module not in _read_public_file(key_dir):
-            with _locked(key_dir):
+            with locked_key_dir(key_dir):
                 _publish(key_dir, {module: key.public_key()})
         return key
-    with _locked(key_dir):
+    with locked_key_dir(key_dir):
         if not path.exists():
             key = Ed25519PrivateKey.generate()
             pem = key.private_bytes(
@@ -120,8 +125,8 @@ def load_or_create_private_key(module: str, key_dir: Path | None = None) -> Ed25
                 serialization.NoEncryption(),
             )
             with contextlib.suppress(FileExistsError):
-                _write_atomic(path, pem, 0o600, replace=False)
-        key = _read_private(path)
+                write_atomic(path, pem, 0o600, replace=False)
+        key = read_private_key(path)
         _publish(key_dir, {module: key.public_key()})
     return key
 
@@ -164,7 +169,7 @@ def _publish(key_dir: Path, new: Mapping[str, Ed25519PublicKey]) -> None:
         "keys": dict(sorted(keys.items())),
     }
     text = yaml.safe_dump(body, sort_keys=False)
-    _write_atomic(Path(key_dir) / PUBLIC_KEYS_FILE, text.encode("utf-8"), 0o644, replace=True)
+    write_atomic(Path(key_dir) / PUBLIC_KEYS_FILE, text.encode("utf-8"), 0o644, replace=True)
 
 
 def load_public_keys(key_dir: Path | None = None) -> dict[str, Ed25519PublicKey]:

@@ -22,13 +22,13 @@ from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.feed.parse import parse_recording
-from lotus_core.trader.driver import DECISION, Decision, DecisionClock, LiveColumns, drive
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.replay import market_events, replay_day
 from lotus_core.trader.store import read_fills, read_positions
 from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.trader import TraderLoop
 from lotus_daemon.market import HubTraderSource, MarketHub
+from tests.kits.trader_live_kit import drive_live
 
 HERE = Path(__file__).parent
 
@@ -142,26 +142,8 @@ def test_one_driver_gives_the_same_outputs_on_the_replay_and_the_live_clock(
     _, day, decs = recorded
     replayer = TraderEngine(kit.settings())
     replayed = replay_day(replayer, day, decs).outputs
-    engine, cols, clock = TraderEngine(kit.settings()), LiveColumns(), DecisionClock()
-    for seq, d in enumerate(decs):
-        clock.add(d.ts_ms, seq, d)
-    in_hand: list[Decision] = []
-
-    def stream():  # noqa: ANN202
-        for ev in events:
-            item = cols.put(ev)
-            for asof, _, d in clock.due(item[2]):
-                in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
-                yield DECISION, 0, asof
-            yield item
-        for asof, _, d in clock.due(None):
-            in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
-            yield DECISION, 0, asof
-
-    live: list = []
-    counts = drive(engine, cols, stream(), lambda i, ts: [in_hand.pop()], live.extend,
-                   hold=False)
-    assert counts[DECISION] == len(decs) and not in_hand
+    engine = TraderEngine(kit.settings())
+    live, _ = drive_live(engine, events, decs)
     assert sum(o.kind == "fill" for o in replayed) > 10
     assert [o.data for o in live if o.kind == "fill"] == [
         o.data for o in replayed if o.kind == "fill"]

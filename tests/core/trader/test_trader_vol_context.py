@@ -9,7 +9,6 @@ vol band, both runs choose the same orders, and the choice does follow vol."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,13 @@ from lotus_core.synth.generator import generate_day
 from lotus_core.synth.spec import default_spec
 from lotus_core.trader.book import Book
 from lotus_core.trader.config import trader_settings
-from lotus_core.trader.driver import DECISION, Decision, DecisionClock, LiveColumns, drive
+from lotus_core.trader.driver import Decision
 from lotus_core.trader.engine import VOL_ALPHA, Out, TraderEngine
 from lotus_core.trader.learning import TrPriors, load_exec_learning
 from lotus_core.trader.replay import market_events, replay_day
 from lotus_core.trader.reports import iso
 from lotus_core.trader.venues import BPS
+from tests.kits.trader_live_kit import drive_live
 
 COINS = ["BTC", "ETH"]
 SETTINGS = trader_settings({"max_slippage_bps": 20.0, "stop_loss_bps": 30.0,
@@ -87,26 +87,7 @@ def _lived(events: list[Any], decs: list[Decision], priors: TrPriors | None,
     """The daemon's stepping: every event handed over one at a time, decisions waiting in a
     `DecisionClock` until the market passes their asof time (`engine`: a restored one)."""
     engine = engine or _Counted(SETTINGS, priors=priors)
-    cols, clock = LiveColumns(), DecisionClock()
-    for seq, d in enumerate(decs):
-        clock.add(d.ts_ms, seq, d)
-    in_hand: list[Decision] = []
-
-    def stream() -> Iterator[tuple[int, int, int]]:
-        for ev in events:
-            item = cols.put(ev)
-            for asof, _, d in clock.due(item[2]):
-                in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
-                yield DECISION, 0, asof
-            yield item
-        for asof, _, d in clock.due(None):
-            in_hand.append(Decision(DecisionClock.at(asof, engine), d.ticket))
-            yield DECISION, 0, asof
-
-    live: list[Out] = []
-    counts = drive(engine, cols, stream(), lambda i, ts: [in_hand.pop()], live.extend,
-                   hold=False)
-    assert counts[DECISION] == len(decs) and not in_hand
+    live, _ = drive_live(engine, events, decs)
     return live, engine
 
 
