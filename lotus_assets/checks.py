@@ -11,6 +11,7 @@ same numbers as `<name>`, `<name>_baseline`, `<name>_limit`. Thin: the measures 
 lotus_core.report.health, the parity comparison lotus_core.live.parity.
 """
 
+import dataclasses
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.config.shared import shared_values
+from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
@@ -327,9 +329,10 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
     t0, c0 = time.perf_counter(), time.process_time()
     values = shared_values(settings.get())  # the nightly chain's own sizes and configs
     scoring, load = night_loader(Path(lake.root), values)
-    night = load(day)
     with fabric.open() as store:
         priors = active_priors_for_date(store, day)
+        actions, _ = read_detector_actions(store)  # the curator actions the nightly applied
+    night = dataclasses.replace(load(day), actions=actions)
     params = MicroTapeParams(cadence_ms=values.cadence_ms)
     try:
         live = replay_windows(feed.recording(day), day, night, priors, params=params,

@@ -15,13 +15,17 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
 from lotus_core.audits import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
+from lotus_core.breeding.scoring import exploration_set
+from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
+from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
+from lotus_resources.settings import SettingsResource
 
 HISTORY_DAYS = load_scoring().history_days
 
@@ -114,11 +118,13 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     )
     def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
                       fabric: OpsDbResource, fabric_keys: FabricKeysResource,
+                      settings: SettingsResource, lake: LakeResource,
                       **inputs: pd.DataFrame) -> Iterator[dg.Output]:
         day = context.partition_key
         history = inputs["history"]
         with fabric.open() as store:  # the set in force for this day: re-runs are identical
             priors = active_priors_for_date(store, day)
+            actions, _ = read_detector_actions(store)  # the rule picks those in force
         result = score_day(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),
@@ -130,6 +136,10 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             scoring=load_scoring(config.scoring_path),
             council=load_curators(config.curators_path),
             evaluate=config.evaluate_kpis,
+            actions=actions,
+            # settings scoring.exploration: the breeder's survivors, status exploration
+            extra=(exploration_set(lake.get(), day) if settings.get().scoring.exploration
+                   else None),
         )
         alphas = [{"sigbus": json.loads(p), "strand_id": w}
                   for w, p in zip(result.bus["window_id"], result.bus["payload"], strict=True)]
@@ -148,6 +158,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
                 "published_live": int((ev["published"] & ~ev["paper"]).sum()),
                 "published_paper": int(ev["paper"].sum()),
                 "vetoed": int(ev["vetoed"].sum()),
+                "curator_actions_read": len(actions),
                 "alpha_proposed": len(alphas),
                 "alpha_proposed_new": posted,
                 "priors_ver": priors.version,

@@ -1,7 +1,11 @@
 """The curator council: bounded stewardship of what the signal layer publishes.
 
     load_curators(source=None) -> CouncilConfig      the one config file, validated
-    run_council(scored, specs, cfg, status, fp)     every curator on every window
+    run_council(scored, specs, cfg, status, fp, standing)
+                                                    every curator on every window
+    curate(scored, specs, cfg, status, fp, u, standing) -> (CouncilResult, Publication)
+                                                    run_council, publish, exploration cap
+    standing.Standing.of(actions, cfg)              the Curator API's actions in force
     detector_status(audit, detector_ids)            audit/card status with defaults
     publish(det_sigma, nudge_sum, vetoed, tau, epsilon, u) -> Publication
     curator_kpis(events, outcomes, verdicts, status, tau, seconds)
@@ -19,7 +23,13 @@ from lotus_core.curators.config import (
     CuratorConfigError,
     load_curators,
 )
-from lotus_core.curators.council import CouncilResult, Verdict, detector_status, run_council
+from lotus_core.curators.council import (
+    CouncilResult,
+    Verdict,
+    curate,
+    detector_status,
+    run_council,
+)
 from lotus_core.curators.kpis import curator_kpis
 from lotus_core.curators.publish import Publication, curated, publish
 
@@ -31,6 +41,7 @@ __all__ = [
     "CuratorConfigError",
     "Publication",
     "Verdict",
+    "curate",
     "curated",
     "curator_kpis",
     "detector_status",

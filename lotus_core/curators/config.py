@@ -103,11 +103,29 @@ class Exploration(_Strict):
     seed: int = Field(ge=0)
 
 
+class ExplorationDetectors(_Strict):
+    """Detectors whose spec says `status: exploration` (bred, not yet vetted) may make at
+    most this share of each coin's publications of the day (curators/exploration.py)."""
+
+    max_share: float = Field(default=0.1, ge=0, le=1)
+
+
+class StandingActions(_Strict):
+    """The Curator API's standing vetoes and nudges (curators/standing.py): an action
+    signed at t is in force for windows at ts_ms >= t + settle_s. settle_s must exceed
+    the API's accepted clock skew (300 s) plus the live poll period, so every action in
+    force for a window is in the log before the live daemon scores that window."""
+
+    settle_s: int = Field(default=600, ge=0, le=86_400)
+
+
 class CouncilConfig(_Strict):
     version: int = Field(ge=1)
     tau_publish: float = Field(gt=0, le=1)
     exploration: Exploration
     curators: Curators
+    exploration_detectors: ExplorationDetectors = Field(default_factory=ExplorationDetectors)
+    standing_actions: StandingActions = Field(default_factory=StandingActions)
 
     def kappa(self, name: str) -> float:
         """The curator's nudge bound (0 for veto-only curators)."""

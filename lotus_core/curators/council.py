@@ -9,6 +9,10 @@ state the batch reads. Each vectorised mandate (run_council) has its one-window 
 runs those per MicroTape row in MANDATES order (np.sum's) with numpy's scalar exp/log/tanh,
 so its floats are the batch's bit for bit. Equality test, the live `CouncilStream`
 (curators/events.py) vs score_day on whole days: tests/core/curators/test_curators.py.
+
+The Curator API's standing vetoes and nudges (curators/standing.py) enter each curator's
+lever; `curate` adds the publication and the exploration cap (curators/exploration.py),
+the step's `_publish` the same per window (tests/core/curators/test_standing_actions.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,21 @@ from lotus_core.curators.config import (
     MutationCurator,
     RegimeCurator,
 )
-from lotus_core.curators.publish import clip01_one
+from lotus_core.curators.exploration import (
+    CAP_CURATOR,
+    CAP_REASON,
+    ExplorationCap,
+    capped,
+    exploration_ids,
+)
+from lotus_core.curators.publish import Publication, clip01_one, publish, publish_one
+from lotus_core.curators.standing import (
+    NO_STANDING,
+    STANDING_NUDGE,
+    STANDING_VETO,
+    InForce,
+    Standing,
+)
 from lotus_core.signals import ids
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.spec import DetectorSpec
@@ -458,25 +476,89 @@ def _json_codes(verdicts: Mapping[str, Verdict], n: int) -> np.ndarray:
     return ("[" + out.str.rstrip(",") + "]").to_numpy(dtype=object)
 
 
+def lever_one(nudge: float, kappa: float, standing: float) -> float:
+    """A curator's c on one window: its mandate's nudge, plus the standing nudge of its
+    role (0.0: none), clipped to its kappa (`_standing_lever` on one window)."""
+    if standing == 0.0:
+        return clip_nudge_one(nudge, kappa)
+    return clip_nudge_one((0.0 if nudge != nudge else nudge) + standing, kappa)
+
+
+def _standing_lever(v: Verdict, nudge: np.ndarray, reason: np.ndarray, kappa: float,
+                    s_nudge: np.ndarray, s_veto: np.ndarray) -> Verdict:
+    """A curator's verdict with its role's standing actions: where a standing nudge is in
+    force, c = clip(mandate + standing, kappa) (reason standing_nudge); a standing veto
+    after the curator's own veto rules (reason standing_veto). Windows with neither keep
+    their values untouched."""
+    veto, veto_reason = v.veto.astype(bool), v.veto_reason
+    on = s_nudge != 0.0
+    if on.any():
+        nudge, reason = nudge.copy(), reason.copy()
+        nudge[on] = clip_nudge(np.nan_to_num(v.nudge[on]) + s_nudge[on], kappa)
+        reason[on] = np.where(nudge[on] != 0, STANDING_NUDGE, "")
+    new = s_veto & ~veto
+    if new.any():
+        veto, veto_reason = veto | s_veto, veto_reason.copy()
+        veto_reason[new] = STANDING_VETO
+    return Verdict(nudge, reason, veto, veto_reason)
+
+
+def _result(window_ids: np.ndarray, verdicts: dict[str, Verdict]) -> CouncilResult:
+    nudge_sum = np.sum([v.nudge for v in verdicts.values()], axis=0)
+    vetoed = np.any([v.veto for v in verdicts.values()], axis=0)
+    return CouncilResult(nudge_sum, vetoed, _json_codes(verdicts, len(window_ids)), verdicts,
+                         council_log(window_ids, verdicts))
+
+
 def run_council(scored: pd.DataFrame, specs: Mapping[str, DetectorSpec], cfg: CouncilConfig,
-                status: pd.DataFrame, fingerprint: str | None) -> CouncilResult:
-    """Every curator on every window; nudges clipped to their kappa, then summed."""
+                status: pd.DataFrame, fingerprint: str | None,
+                standing: Standing = NO_STANDING) -> CouncilResult:
+    """Every curator on every window; nudges clipped to their kappa, then summed. `standing`:
+    the Curator API's vetoes and nudges in force (curators/standing.py)."""
     n = len(scored)
     if n == 0:
         return CouncilResult(np.zeros(0), np.zeros(0, dtype=bool), np.array([], dtype=object),
                              {}, council_log(np.array([], dtype=object), {}))
     per_window = status.reindex(scored["detector_id"].astype(str)).reset_index(drop=True)
     ctx = Context(scored.reset_index(drop=True), per_window, specs, cfg, fingerprint)
+    levers = (standing.windows(scored["detector_id"].to_numpy(dtype=object),
+                               scored["ts_ms"].to_numpy(dtype=np.int64)) if standing else None)
     verdicts: dict[str, Verdict] = {}
-    for name, fn in MANDATES.items():
+    for i, (name, fn) in enumerate(MANDATES.items()):
         v = fn(ctx)
         nudge = clip_nudge(v.nudge, cfg.kappa(name))
         reason = np.where(nudge != 0, v.nudge_reason, "").astype(object)
-        verdicts[name] = Verdict(nudge, reason, v.veto.astype(bool), v.veto_reason)
-    nudge_sum = np.sum([v.nudge for v in verdicts.values()], axis=0)
-    vetoed = np.any([v.veto for v in verdicts.values()], axis=0)
-    return CouncilResult(nudge_sum, vetoed, _json_codes(verdicts, n), verdicts,
-                         council_log(scored["window_id"].to_numpy(dtype=object), verdicts))
+        if levers is None:
+            verdicts[name] = Verdict(nudge, reason, v.veto.astype(bool), v.veto_reason)
+        else:
+            verdicts[name] = _standing_lever(v, nudge, reason, cfg.kappa(name),
+                                             levers[0][:, i], levers[1][:, i])
+    return _result(scored["window_id"].to_numpy(dtype=object), verdicts)
+
+
+def curate(scored: pd.DataFrame, specs: Mapping[str, DetectorSpec], cfg: CouncilConfig,
+           status: pd.DataFrame, fingerprint: str | None, u: np.ndarray,
+           standing: Standing = NO_STANDING) -> tuple[CouncilResult, Publication]:
+    """run_council, the publication policy, and the exploration cap on the windows the
+    policy would publish (curators/exploration.py): a capped window becomes the diversity
+    curator's `exploration_cap` veto and is published again as vetoed. `u` is the windows'
+    exploration draws; `scored` is in the day's window order."""
+    result = run_council(scored, specs, cfg, status, fingerprint, standing)
+    sigma = scored["det_sigma"].to_numpy(dtype=np.float64) if len(scored) else np.zeros(0)
+    eps = cfg.exploration.epsilon
+    pub = publish(sigma, result.nudge_sum, result.vetoed, cfg.tau_publish, eps, u)
+    held = capped(scored["coin"].to_numpy(dtype=object),
+                  scored["detector_id"].to_numpy(dtype=object), pub.published,
+                  exploration_ids(specs.values()), cfg.exploration_detectors.max_share)
+    if not held.any():
+        return result, pub
+    v = result.verdicts[CAP_CURATOR]
+    reason = v.veto_reason.copy()
+    reason[held] = CAP_REASON  # published, so no veto before
+    verdicts = {**result.verdicts, CAP_CURATOR: Verdict(v.nudge, v.nudge_reason,
+                                                        v.veto | held, reason)}
+    result = _result(scored["window_id"].to_numpy(dtype=object), verdicts)
+    return result, publish(sigma, result.nudge_sum, result.vetoed, cfg.tau_publish, eps, u)
 
 
 def council_log(window_ids: np.ndarray, verdicts: Mapping[str, Verdict]) -> pd.DataFrame:
@@ -503,11 +585,16 @@ class CouncilStep:
     `_one` forms in MANDATES order, the per-coin `_Recent` state and the exploration draw.
     curators/events.py's `CouncilStream` adds the signal_events and Signal Bus rows.
 
-    `status` is detector_status(audit, detector_ids)."""
+    `status` is detector_status(audit, detector_ids); `standing` the Curator API's actions
+    (replaced with `set_standing` as the log grows: the rule decides which are in force)."""
 
     def __init__(self, day: str, specs: Sequence[DetectorSpec], council: CouncilConfig,
-                 status: pd.DataFrame) -> None:
+                 status: pd.DataFrame, standing: Standing = NO_STANDING) -> None:
         spec_map = {s.id: s for s in specs}
+        self.standing, self._standing_on = standing, bool(standing)
+        self._explore = exploration_ids(specs)
+        self._cap = (ExplorationCap(council.exploration_detectors.max_share) if self._explore
+                     else None)
         st = {str(d): Status(bool(r["leakage_ok"]), bool(r["adversarial_ok"]),
                              float(r["fragility"]), bool(r["card_ok"]))
               for d, r in status.to_dict(orient="index").items()}
@@ -523,6 +610,7 @@ class CouncilStep:
                                                         c.explainability)
         self._kappas = tuple(council.kappa(name) for name in ("data", "regime", "mutation",
                                                               "adversarial"))
+        self._kappa_of = tuple(council.kappa(name) for name in MANDATES)
         self._levels = regime_levels(c.regime.kappa)
         self._window_ms = recent_window_ms(c.diversity)
         self._tau = float(council.tau_publish)
@@ -566,6 +654,10 @@ class CouncilStep:
         curator's 0.0 too: it fixes a zero sum's sign)."""
         st, scale, recipe_hash = self._det.get(det) or (
             self._det_status.get(det, _ALL_OK), _NAN, None)
+        lever = self.standing.at(det, ts) if self._standing_on else None
+        if lever is not None:
+            return self._council_standing(w, ts, det, mine, total, fp, st, scale,
+                                          recipe_hash, lever)
         k_data, k_regime, k_mutation, k_adversarial = self._kappas
         codes: list[str] = []
         nudge, why = data_curator_one(self._data, w, fp)
@@ -597,6 +689,49 @@ class CouncilStep:
         if why:
             codes.append(_CODES["explainability"][why])
         return total_nudge, codes
+
+    def _council_standing(self, w: Mapping[str, Any], ts: int, det: str, mine: int,
+                          total: int, fp: str | None, st: Status, scale: float,
+                          recipe_hash: str | None, lever: InForce
+                          ) -> tuple[float, list[str]]:
+        """`_council` on a window with standing actions in force: every curator's c is
+        `lever_one` (mandate + its role's standing nudge, clipped), a standing veto follows
+        the curator's own (run_council's `_standing_lever`), in MANDATES order."""
+        kappa = self._kappa_of
+        div = self._div.kappa
+        crowd = (self._crowded(mine, total) if lever.nudges[2] == 0.0
+                 else lever_one(float(crowding(mine, total, self._cohort, div, max)), div,
+                                lever.nudges[2]))
+        verdicts = (
+            data_curator_one(self._data, w, fp), leakage_curator_one(st),
+            diversity_curator_one(self._div, w, crowd),
+            regime_curator_one(self._reg, self._levels, w),
+            compliance_curator_one(self._comp, w, ts, det),
+            mutation_curator_one(self._mut, w),
+            adversarial_curator_one(self._adv, w, st, scale),
+            explainability_curator_one(self._expl, w, st, recipe_hash))
+        codes: list[str] = []
+        total_nudge = 0.0
+        for i, (name, (nudge, why)) in enumerate(zip(MANDATES, verdicts, strict=True)):
+            c = nudge if i == 2 else lever_one(nudge, kappa[i], lever.nudges[i])
+            total_nudge = c if i == 0 else total_nudge + c
+            if why or lever.vetoes[i]:
+                codes.append(_CODES[name][why or STANDING_VETO])
+        return total_nudge, codes
+
+    def set_standing(self, standing: Standing) -> None:
+        """The log grew (the live daemon's poll): the same rule on the longer log."""
+        self.standing, self._standing_on = standing, bool(standing)
+
+    def _publish(self, det_sigma: float, nudge_sum: float, codes: list[str], coin: str,
+                 det: str, u: float) -> tuple[list[str], tuple[float, bool, bool, bool, float]]:
+        """`curate`'s publication on one window: publish_one, then the exploration cap on a
+        window it would publish ((codes, publish_one's tuple))."""
+        pub = publish_one(det_sigma, nudge_sum, bool(codes), self._tau, self._eps, u)
+        if pub[2] and self._cap is not None and not self._cap.admit(coin, det in self._explore):
+            codes = [_CODES[CAP_CURATOR][CAP_REASON]]  # published, so no veto before
+            pub = publish_one(det_sigma, nudge_sum, True, self._tau, self._eps, u)
+        return codes, pub
 
     def _draw(self, ts: int, coin: str, det: str) -> float:
         """The window's exploration draw u (ids.uniform_draws' form)."""

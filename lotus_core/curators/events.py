@@ -1,12 +1,14 @@
 """The live step's signal_events and Signal Bus rows: `CouncilStream`, one MicroTape row's
 scored windows at a time, in (ts_ms, coin) order (score_day's second half, per row).
 
-    stream = CouncilStream(day, specs, council, detector_status(audit, ids), fp, hq.days)
+    stream = CouncilStream(day, specs, council, detector_status(audit, ids), fp, hq.days,
+                           actions)  # the Curator API's detector actions (set_actions)
     for windows in per_row_windows:       # one (ts_ms, coin) each, in (ts_ms, coin) order
         for event, bus in stream.push(windows): ...
 
-The council's rules and state are council.py's `CouncilStep` (beside run_council), the
-publication's `publish_one` (beside publish). This module only lays out the rows with the
+The council's rules and state are council.py's `CouncilStep` (beside run_council and
+curate: standing actions, the exploration cap), the publication's `publish_one` (beside
+publish). This module only lays out the rows with the
 signal layer's texts (gates_json_one, sigbus_payload): it is apart from council.py because
 signals.pipeline imports council.py. Equality test: tests/core/curators/test_curators.py.
 """
@@ -20,7 +22,7 @@ import pandas as pd
 
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.curators.council import CouncilStep
-from lotus_core.curators.publish import publish_one
+from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import iso_ms_one, sigbus_payload
 from lotus_core.signals.pipeline import gates_json_one
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
@@ -46,12 +48,20 @@ class CouncilStream(CouncilStep):
 
     def __init__(self, day: str, specs: Sequence[DetectorSpec], council: CouncilConfig,
                  status: pd.DataFrame, fingerprint: str | None,
-                 history_days: Sequence[str]) -> None:
-        super().__init__(day, specs, council, status)
+                 history_days: Sequence[str],
+                 actions: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(day, specs, council, status, Standing.of(actions, council))
+        self._settle_ms = council.standing_actions.settle_s * 1000
         self.day = day
         self.fingerprint = fingerprint
         self._history_days = len(history_days)
         self._history_window = f"{min(history_days) if history_days else day}..{day}"
+
+    def set_actions(self, actions: Sequence[Mapping[str, Any]]) -> None:
+        """The Curator API's detector actions as the log now holds them (the live daemon
+        polls it at batch boundaries); a no-op when it is the same sequence."""
+        if actions is not self.standing.actions:
+            self.set_standing(Standing(actions, self._settle_ms))
 
     def push(self, scored: Sequence[Mapping[str, Any]]
              ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -71,8 +81,8 @@ class CouncilStream(CouncilStep):
                 total: int, fp: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
         nudge_sum, codes = self._council(w, ts, det, mine, total, fp)
         u = self._draw(ts, coin, det)
-        cs, above, published, paper, propensity = publish_one(
-            float(w["det_sigma"]), nudge_sum, bool(codes), self._tau, self._eps, u)
+        codes, (cs, above, published, paper, propensity) = self._publish(
+            float(w["det_sigma"]), nudge_sum, codes, coin, det, u)
         row = {**_TEMPLATE, **w}  # schema order; the window's columns, then the council's
         # w has exactly the pre-council columns: no extra key (row kept its size), none of
         # the council's, as many as there are; else the slow path drops extras, names a gap

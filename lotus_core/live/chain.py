@@ -67,7 +67,8 @@ class DayChain:
         self.dsi = DsiStream(context.dsi_model)
         self.detect = DetectorStream(specs, params.cadence_ms)
         self.scorer = WindowScorer(specs, cfg, hq, priors, params.cadence_ms)
-        self.council = CouncilStream(day, specs, ccfg, status, fingerprint(), hq.days)
+        self.council = CouncilStream(day, specs, ccfg, status, fingerprint(), hq.days,
+                                     context.actions)
 
     def set_priors(self, priors: ActivePriors) -> None:
         self.scorer.priors = priors

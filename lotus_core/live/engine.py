@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -68,6 +68,7 @@ class NightContext:
     history: pd.DataFrame | None
     dsi_model: Any
     audit: pd.DataFrame | None
+    actions: Sequence[Mapping[str, Any]] = ()  # the Curator API's detector actions (fabric)
 
 
 def _history(lake: Lake, asset: str, day: str, days: int) -> pd.DataFrame:

@@ -23,16 +23,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 import lotus_core.signals.ids as ids
 from lotus_core.curators.config import CouncilConfig, load_curators
-from lotus_core.curators.council import detector_status, run_council
+from lotus_core.curators.council import curate, detector_status
 from lotus_core.curators.kpis import curator_kpis
-from lotus_core.curators.publish import publish
+from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import GATES, bus_rows
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.context import cond_key_one, cond_keys, literals
@@ -243,13 +243,30 @@ class _Core:
     signal: np.ndarray
 
 
+class ExtraDetectors(Protocol):
+    """Detectors whose windows are made outside the engine (the breeder's exploration
+    specs, lotus_core/breeding/scoring.py): their specs (status `exploration`) and windows
+    in run_detectors' columns. Scored and curated like any other window (nightly only)."""
+
+    @property
+    def specs(self) -> Sequence[DetectorSpec]: ...
+
+    def windows(self, frames: pd.DataFrame) -> pd.DataFrame: ...
+
+
 def _score_core(frames: pd.DataFrame, specs: Sequence[DetectorSpec], cfg: ScoringConfig,
                 hq: HistoryQuality, dsi: pd.DataFrame | None, priors: ActivePriors,
-                timings: dict[str, float], t0: float) -> _Core:
+                timings: dict[str, float], t0: float,
+                extra: ExtraDetectors | None = None) -> _Core:
     """Detectors, meta features, window quality and the kernel: score_day's first half, and
     all of what `score_columns` returns (one code path, so the two cannot disagree)."""
     spec_map = {s.id: s for s in specs}
-    windows = _with_ids(run_detectors(frames, specs), specs)
+    outside = {s.id for s in extra.specs} if extra is not None else set()
+    found = run_detectors(frames, [s for s in specs if s.id not in outside])
+    if extra is not None and len(extra.specs):
+        found = pd.concat([found, extra.windows(frames)], ignore_index=True).sort_values(
+            ["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
+    windows = _with_ids(found, specs)
     timings["detectors"] = time.perf_counter() - t0
     t = time.perf_counter()
     derived = frame_features(frames, cfg)
@@ -453,6 +470,8 @@ def score_day(
     scoring: ScoringConfig | None = None,
     council: CouncilConfig | None = None,
     evaluate: bool = True,
+    actions: Sequence[Mapping[str, Any]] = (),
+    extra: ExtraDetectors | None = None,
 ) -> SignalDay:
     """Score every window of `day`'s MicroTape `frames`.
 
@@ -461,9 +480,13 @@ def score_day(
     fingerprint: the raw feed's sha256 (bare hex or `sha256:`-prefixed).
     audit: per-detector {leakage_ok, adversarial_ok, fragility, card_ok}; default all ok.
     evaluate: judge the curator KPIs on the day's realised outcomes (nightly only).
+    actions: the Curator API's detector vetoes and nudges (curator_actions rows); the
+    council applies those in force per window (lotus_core.curators.standing).
+    extra: detectors made outside the engine (settings `scoring.exploration`: the breeder's
+    survivors, status `exploration`); None = the engine's detectors only.
     """
     t0 = time.perf_counter()
-    specs = enabled_specs(detectors)
+    specs = enabled_specs(detectors) + (list(extra.specs) if extra is not None else [])
     spec_map = {s.id: s for s in specs}
     cfg = scoring or load_scoring()
     ccfg = council or load_curators()
@@ -471,7 +494,7 @@ def score_day(
           else f"sha256:{fingerprint}")
     timings: dict[str, float] = {}
     core = _score_core(frames, specs, cfg, history_quality(history, specs, cfg.sq), dsi,
-                       priors, timings, t0)
+                       priors, timings, t0, extra)
     windows, derived, entrain, ctx = core.windows, core.derived, core.entrain, core.ctx
     hq, sq, base, res, eff, lits = core.hq, core.sq, core.base, core.res, core.eff, core.lits
     mx, confirm, sigma, signal = core.mx, core.confirm, core.sigma, core.signal
@@ -490,11 +513,10 @@ def score_day(
               *ccfg.curators.data.context_columns):
         scored[c] = ctx[c].to_numpy()
     status = detector_status(audit, [s.id for s in specs])
-    council_result = run_council(scored, spec_map, ccfg, status, fp)
     u = ids.uniform_draws(ids.window_key(windows["coin"], windows["detector_id"],
                                          windows["ts_ms"]), ccfg.exploration.seed, day)
-    pub = publish(sigma, council_result.nudge_sum, council_result.vetoed, ccfg.tau_publish,
-                  ccfg.exploration.epsilon, u)
+    council_result, pub = curate(scored, spec_map, ccfg, status, fp, u,
+                                 Standing.of(actions, ccfg))
     council_seconds = time.perf_counter() - t
     timings["council"] = council_seconds
 

@@ -28,6 +28,12 @@ from lotus_core.microtape.regime import REGIMES
 from lotus_core.strict import StrictModel
 
 Kind = Literal["breakout_retest", "divergence", "mean_reversion", "sweep", "flow_pressure"]
+Status = Literal["vetted", "exploration"]
+"""A detector's standing: `exploration` (bred, not yet vetted) publishes within the council's
+capped share (curators.yaml `exploration_detectors.max_share`); `vetted` without a cap."""
+GOVERNANCE_FIELDS = frozenset({"status"})
+"""Spec fields that say how a recipe is governed, not what it computes: outside the recipe
+hash, so promoting a detector out of exploration keeps its recipe_hash and window ids."""
 
 
 class SpecError(ValueError):
@@ -123,6 +129,7 @@ class DetectorSpec(_Strict):
     failure_modes: list[str] = Field(min_length=1)
     params: dict[str, Any]
     enabled: bool = True
+    status: Status = "vetted"
 
     @field_validator("regime_penalty")
     @classmethod
@@ -150,8 +157,10 @@ class DetectorSpec(_Strict):
         return PARAMS_BY_KIND[self.kind].model_validate(self.params)
 
     def canonical(self) -> str:
-        """The spec as canonical JSON (sorted keys, no spaces): what the recipe hash covers."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The spec as canonical JSON (sorted keys, no spaces): what the recipe hash covers
+        (every field but the GOVERNANCE_FIELDS)."""
+        return json.dumps(self.model_dump(mode="json", exclude=set(GOVERNANCE_FIELDS)),
+                          sort_keys=True, separators=(",", ":"))
 
     @cached_property
     def recipe_hash(self) -> str:

@@ -15,10 +15,14 @@ posts a window twice. A replay or a run across midnight finishes the old day and
 the new one warm from its tail.
 The active priors version is polled every `live.priors_poll_s` (<= 1 s) on its own
 thread; the next step scores with it, and every window records the `priors_ver` it used.
+The same thread reads what is new in the Curator API's log (detector vetoes and nudges);
+the council takes it at the next batch boundary and applies the nightly rule
+(`lotus_core.curators.standing`: in force from signed time + settle_s).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -31,6 +35,7 @@ import numpy as np
 
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
+from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
@@ -105,6 +110,8 @@ class ScoreLoop(Loop):
         self.last_step_s: float | None = None
         self.stale_periods: dict[tuple[str, int], StalePeriod] = {}
         self._latest_priors: Any = None
+        self._actions: tuple[dict[str, Any], ...] = ()  # the Curator API's detector actions
+        self._actions_seq = 0  # the log's last seq read
         self._pending: dict[str, dict[str, list[dict[str, Any]]]] = {
             "live_microtape": {}, "live_signal_events": {}}
         """Table -> day -> rows not stored yet: dicts, made frames once per store."""
@@ -130,7 +137,7 @@ class ScoreLoop(Loop):
 
         def context(day: str) -> Any:  # the nightly inputs, sized by the settings
             self.night_used = {"day": day, **self.night}
-            return load(day)
+            return dataclasses.replace(load(day), actions=self._actions)
 
         engine = LiveEngine(self.params, context, scoring=scoring,
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
@@ -140,6 +147,7 @@ class ScoreLoop(Loop):
                                   name="score:priors")
         with ctx.open_opsdb() as fabric, collecting_less():
             self._apply_priors(engine, read_active_priors(fabric))
+            self._read_actions(fabric)
             poller.start()
             clock: int | None = None
             fed = self.hub.has_feed  # a feed loop sends batches: on stop, wait for its end
@@ -173,6 +181,8 @@ class ScoreLoop(Loop):
                     clock = e.recv_ts_ms
                     if self._latest_priors is not None:
                         self._apply_priors(engine, self._latest_priors)
+                    if engine.chain is not None:  # the log as last polled (a no-op if same)
+                        engine.chain.council.set_actions(self._actions)
                     t_add = time.perf_counter()
                     self._step(engine, clock)  # every batch: a step costs its new rows
                     if t_ship is not None:  # where a batch's time to scored went
@@ -216,8 +226,17 @@ class ScoreLoop(Loop):
             while not ctx.stop.wait(self.settings.live.priors_poll_s):
                 try:
                     self._latest_priors = read_active_priors(fabric)
+                    self._read_actions(fabric)
                 except Exception as exc:  # a brief fabric outage: keep the loaded version
-                    ctx.log.warning("score: reading the active priors failed: %s", exc)
+                    ctx.log.warning("score: reading the active priors or the curator "
+                                    "actions failed: %s", exc)
+
+    def _read_actions(self, fabric: Any) -> None:
+        """New detector vetoes and nudges of the Curator API's log (a new tuple, so the
+        council rebuilds its rule's state only when the log grew)."""
+        rows, self._actions_seq = read_detector_actions(fabric, self._actions_seq)
+        if rows:
+            self._actions = (*self._actions, *rows)
 
     def _step(self, engine: LiveEngine, now: int) -> None:
         t0, c0 = time.perf_counter(), time.thread_time()

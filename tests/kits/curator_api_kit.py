@@ -14,9 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lotus_api.app import ApiConfig
 from lotus_api.client import CuratorClient
 from lotus_api.pool import FabricPool
+from lotus_core.curator_api.auth import DEFAULT_SKEW_MS, NonceCache, sign_request, verify_request
 from lotus_core.curator_api.keys import Curator, registry_from_keys
-from lotus_core.curator_api.store import post_candidate
+from lotus_core.curator_api.rules import Action, check_action
+from lotus_core.curator_api.store import LoggedAction, post_candidate, record_action
+from lotus_core.curators import load_curators
 from lotus_core.store.connection import Tx
+from lotus_core.store.opsdb import OpsDb
 
 # curator -> roles held. alice signs off evidence, bob holds data (veto, kappa 0.05) and
 # regime (nudge only, kappa 0.08), carol is the explainability curator, mallory is enrolled
@@ -73,3 +77,25 @@ class Api:
                             " target_id, value, nonce FROM curator_actions ORDER BY seq")
 
 
+
+
+def log_detector_action(fabric: OpsDb, curator: str, role: str, action: str, detector: str,
+                        ts_ms: int, value: float | None = None,
+                        roles: dict[str, tuple[str, ...]] | None = None) -> None:
+    """One standing detector action through the API's own pieces, without a server: signed
+    with the curator's seeded key at `ts_ms`, verified, checked against curators.yaml and
+    appended to curator_actions (as `lotus_api.app` does)."""
+    path = f"/detectors/{detector}/{action}"
+    body: dict[str, Any] = {"reason": f"test {action}"}
+    if value is not None:
+        body["value"] = value
+    headers = sign_request(seeded_key(curator), method="POST", path=path, curator=curator,
+                           role=role, ts_ms=ts_ms, body=body)
+    who = verify_request(make_registry(roles or ROLES), NonceCache(DEFAULT_SKEW_MS),
+                         headers=headers, method="POST", path=path, query=(), body=body,
+                         now_ms=ts_ms)
+    act = Action(action, "detector", detector, body["reason"], value)  # type: ignore[arg-type]
+    check_action(load_curators(), role, act)
+    with fabric.transaction() as tx:
+        record_action(tx, LoggedAction(who.curator_id, who.role, act, who.nonce, who.ts_ms,
+                                       who.message, who.sig, who.curator.fingerprint))
