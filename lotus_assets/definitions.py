@@ -10,6 +10,7 @@ the settings of that moment, which merges one `Definitions` per area:
     daemon_status + daemon_health_sensor, daemon_start / daemon_stop jobs (lotus_sensors/daemon.py)
     bus_status + bus_health_sensor, bus_start / bus_stop jobs, `bus` (lotus_bus/sensor.py)
     curator_actions observations + curator_actions_sensor (lotus_sensors/curator_actions.py)
+    candidates + detector_lineage, lotus_breeding job + schedule (lotus_assets/breeding.py)
     resources, each built once                          (build_resources)
 
 `settings` is itself a resource (lotus_resources.settings): assets and ops below take the
@@ -20,6 +21,7 @@ object built here, none calls `load_settings` (tests/core/test_settings_entry_po
 import dagster as dg
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.breeding import breeding_definitions
 from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.credit import CREDIT_ASSETS, credit_definitions
 from lotus_assets.dm import DM_ASSETS
@@ -95,6 +97,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         herald_definitions(),
         daemon_definitions(),
         credit_definitions(),
+        breeding_definitions(),  # its own job and schedule, outside lotus_daily
         bus_definitions(settings),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log

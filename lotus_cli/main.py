@@ -190,3 +190,6 @@ cli.add_command(bus)
 from lotus_cli.curator import curator  # noqa: E402
 
 cli.add_command(curator)
+from lotus_cli.breed import breed  # noqa: E402
+
+cli.add_command(breed)

@@ -50,8 +50,8 @@ def daily_definitions(settings: Settings) -> dg.Definitions:
     """The `lotus_daily` job and its nightly schedule (00:30 UTC, yesterday's partition)."""
     job = dg.define_asset_job(
         "lotus_daily",
-        selection=dg.AssetSelection.all(),
-        description="Every Lotus asset for one UTC day.",
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("breeding"),
+        description="Every Lotus asset for one UTC day (the breeder has its own job).",
         config=daily_run_config(shared_values(settings)),
     )
     run_config = nightly_run_config(settings)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtri
 
+from lotus_core.synth.absorption import thick_lots
 from lotus_core.synth.path import STEP_MS, STEPS_PER_DAY
 from lotus_core.synth.patterns import VACUUM_DEPTH_FACTOR, VACUUM_LEVELS
 from lotus_core.synth.rng import hash_uniform
@@ -60,6 +61,7 @@ class BookModel:
     base_lots: float
     tick_bps: float
     m_ticks: np.ndarray  # mid in ticks at each grid step of the day
+    lean: np.ndarray | None = None  # opt-in absorption edge: +1 bids thick, -1 asks thick
 
     def touch(self, steps: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best bid and ask ticks, `spread` apart, around a sticky copy of the mid.
@@ -87,7 +89,7 @@ class BookModel:
             dust_lots, dust_n = self._dust(pick[0][thin, :k], pick[1][thin, :k])
             lots[thin, :k] = dust_lots
             n[thin, :k] = dust_n
-        return Levels(pick[0], lots, n)
+        return Levels(pick[0], thick_lots(lots, self.lean, steps, sign), n)
 
     def span(self, step: int, best: int, sign: int, n_ticks: int) -> Levels:
         """Every occupied level within `n_ticks` of `best` (one row), e.g. what a sweep eats."""

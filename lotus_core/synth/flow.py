@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lotus_core.synth.absorption import absorbed_p_buy
 from lotus_core.synth.book import Levels
 from lotus_core.synth.latent import TRADE_LOG_SD, CoinLatent
 from lotus_core.synth.path import STEP_MS, STEPS_PER_DAY, STEPS_PER_S
@@ -83,6 +84,7 @@ def ordinary_fills(rng: np.random.Generator, lat: CoinLatent, touch: Touch) -> F
     move = lat.path.x_bps[ahead] - lat.path.x_bps[taker_steps]
     scale = lat.path.sigma_1s[taker_steps] * math.sqrt(FLOW_LEAD_S) + 1e-9
     p_buy = 0.5 + FLOW_LEAN * np.tanh(move / scale)
+    p_buy = absorbed_p_buy(p_buy, lat.book.lean, taker_steps)  # opt-in edge; else unchanged
     side = np.where(rng.random(k) < p_buy, 1, -1).astype(np.int8)
     z = np.clip(rng.standard_normal(k), -TRADE_Z_CLIP, TRADE_Z_CLIP)
     notional = lat.profile.trade_notional * np.exp(TRADE_LOG_SD * z)

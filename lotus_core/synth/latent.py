@@ -13,6 +13,7 @@ from datetime import date
 
 import numpy as np
 
+from lotus_core.synth.absorption import plan_absorption
 from lotus_core.synth.book import BookModel
 from lotus_core.synth.calendar import hourly_multipliers
 from lotus_core.synth.coins import CoinProfile, coin_profile
@@ -114,6 +115,11 @@ def build_coin_latent(seed: int, day: date, coin: str, spec: SynthSpec) -> CoinL
             session_vol=session_vol,
         )
     effects = plan_effects(spec.effects, occurrences, contexts, start_ms)
+    lean = None
+    if spec.edges:  # the opt-in edge (synth/absorption.py); its own streams, after the rest
+        episodes, moves, lean = plan_absorption(seed, ordinal, coin, start_ms, occurrences,
+                                                session_vol)
+        occurrences, effects = occurrences + episodes, effects + moves
     path = build_path(
         stream(seed, ordinal, coin, Stream.PATH),
         profile=profile, day_start_ms=start_ms, open_px=open_px, close_px=close_px,
@@ -133,6 +139,7 @@ def build_coin_latent(seed: int, day: date, coin: str, spec: SynthSpec) -> CoinL
         base_lots=profile.touch_notional / open_px / 10.0 ** -profile.sz_decimals,
         tick_bps=tick / open_px * 1e4,
         m_ticks=path.mid / tick,
+        lean=lean,
     )
     mean_notional = profile.trade_notional * math.exp(TRADE_LOG_SD**2 / 2)
     per_second = path.rate_hz.reshape(DAY_S, STEPS_PER_S).sum(axis=1, dtype=np.float64)

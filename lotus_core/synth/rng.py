@@ -31,6 +31,7 @@ class Stream(IntEnum):
     FUNDING_OI = 7
     USERS = 8
     SALT = 9
+    ABSORPTION = 10  # the opt-in planted edge (synth/absorption.py)
     SPREAD = 20
     TRADES = 21
     BOOK_TIMES = 22

@@ -114,6 +114,9 @@ class SynthSpec(_Spec):
     context_minutes: tuple[Number, Number] = (20.0, 90.0)
     effects: tuple[EffectSpec, ...] = ()
     decoys: tuple[DecoySpec, ...] = ()
+    edges: tuple[Literal["book_flow_absorption"], ...] = ()
+    """Opt-in planted edges (synth/absorption.py); empty by default, and then absent from
+    `to_dict`, so every default output keeps its bytes."""
 
     @field_validator("pattern_rate_per_hour", mode="before")
     @classmethod
@@ -184,7 +187,7 @@ class SynthSpec(_Spec):
                 {"name": d.name, "tracks": d.tracks, "agreement": float(d.agreement)}
                 for d in self.decoys
             ],
-        }
+        } | ({"edges": list(self.edges)} if self.edges else {})
 
     @classmethod
     def from_dict(cls, data: Any) -> SynthSpec:

@@ -50,6 +50,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from lotus_core.coin_list import default_coins
 from lotus_core.microtape.context import SESSIONS
 from lotus_core.signals.ids import window_ids
 
@@ -57,7 +58,7 @@ PLANTED = "planted_v1"
 OI_HIGH = 2 / 3
 BIMB_WITH = 1 / 3  # aligned book imbalance (in [-1, 1]) in its top tercile
 TOP_QUINTILE = 0.8
-COINS = ("BTC", "ETH", "SOL")
+COINS = default_coins()  # the coin list (lotus_core/coin_list.py)
 
 Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "bimb_with",
                  "funding_top_bid", "none"]

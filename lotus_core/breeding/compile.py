@@ -1,0 +1,174 @@
+"""Compile a bred spec into windows: per coin, each term's vote per frame, the combination,
+then one window per event (the engine's own `episode_starts` cooldown rule).
+
+Every approved transform is causal (frame t reads frames <= t), so a window at t does not
+move when the tape after t is cut; `lead` reads the future on purpose (the planted leak).
+The windows have `run_detectors`' columns, so outcomes and audits read them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.audits.lookback import ewm_memory
+from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec, Term
+from lotus_core.filters import ewm
+from lotus_core.signals.detectors import WINDOW_COLUMNS, empty_windows, episode_starts
+from lotus_core.signals.features import cadence_ms, coin_blocks, rows
+
+_TINY = 1e-12
+
+
+def _flow(buy: np.ndarray, sell: np.ndarray, span: int) -> np.ndarray:
+    """flow_pressure's flow: EMA net over EMA total aggressor volume (0 while idle)."""
+    net, tot = ewm(buy - sell, span=span), ewm(buy + sell, span=span)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, net / tot, 0.0)
+
+
+def _value(term: Term, g: Mapping[str, np.ndarray], cadence: int) -> np.ndarray:
+    """The transformed input of one term on one coin's slice."""
+    w = rows(term.window_s, cadence)
+    if term.input == "flow":
+        x = _flow(g["buy_vol"], g["sell_vol"], w)
+        if term.transform == "ewm":
+            return x
+    else:
+        x = np.asarray(g[term.input], dtype=np.float64)
+    if term.transform == "ewm":
+        return ewm(x, span=w)
+    if term.transform == "z":
+        mean = ewm(x, span=w)
+        dev = x - np.r_[np.nan, mean[:-1]]  # against the mean before this frame
+        sd = np.sqrt(ewm(dev * dev, span=w))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(sd > _TINY, dev / sd, 0.0)
+    if term.transform == "diff":
+        out = np.full(len(x), np.nan)
+        out[w:] = x[w:] - x[:-w]
+        return out
+    if term.transform == "lead":  # the planted leak: the sum of the NEXT w frames' values
+        c = np.r_[0.0, np.cumsum(np.nan_to_num(x))]
+        out = np.full(len(x), np.nan)
+        out[:-w] = c[w + 1:] - c[1:-w]
+        return out
+    raise ValueError(f"no rule for transform {term.transform!r}")
+
+
+def _vote(term: Term, g: Mapping[str, np.ndarray], cadence: int,
+          events: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(vote in {-1, 0, +1}, strength) per frame."""
+    if term.input.startswith(DETECTOR_PREFIX):
+        d = events[term.input[len(DETECTOR_PREFIX):]].astype(np.int8)
+        return (term.sign * d).astype(np.int8), np.abs(d).astype(np.float64)
+    v = np.nan_to_num(_value(term, g, cadence), nan=0.0)
+    vote = np.where(v >= term.threshold, 1, np.where(v <= -term.threshold, -1, 0))
+    return (term.sign * vote).astype(np.int8), np.abs(v) / term.threshold
+
+
+def _recent(vote: np.ndarray, d: int, w: int) -> np.ndarray:
+    """Whether `vote == d` on any of the last `w` frames (this one included)."""
+    hit = np.cumsum(np.r_[0, (vote == d).astype(np.int64)])
+    idx = np.arange(len(vote))
+    return (hit[idx + 1] - hit[np.maximum(idx + 1 - w, 0)]) > 0
+
+
+def candidates(spec: BredSpec, g: Mapping[str, np.ndarray], cadence: int,
+               events: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(direction per frame, 0 where nothing fires; strength) of one coin's slice."""
+    votes = [_vote(t, g, cadence, events) for t in spec.terms]
+    n = len(votes[0][0])
+    direction = np.zeros(n, dtype=np.int8)
+    if spec.combine == "and":
+        for d in (1, -1):
+            ok = np.ones(n, dtype=bool)
+            for v, _ in votes:
+                ok &= v == d
+            direction[ok] = d
+        strength = np.mean([s for _, s in votes], axis=0)
+    else:  # within: the first term voted d in the window, the second votes d now
+        w = rows(spec.within_s, cadence)
+        (v0, _), (v1, s1) = votes
+        for d in (1, -1):
+            direction[(v1 == d) & _recent(v0, d, w)] = d
+        strength = s1
+    return direction, np.where(direction != 0, strength, 0.0)
+
+
+def lookback_rows(spec: BredSpec, cadence: int) -> int:
+    """Rows before t that a window at t can depend on (as audits.lookback does for the
+    packaged kinds): each term's memory (an EMA's to EWM_TOL; a z-score is two EMAs deep),
+    the WITHIN span and the cooldown. `lead` looks forward; its window counts here too."""
+    need = 1
+    for t in spec.terms:
+        w = rows(t.window_s, cadence)
+        if t.input.startswith(DETECTOR_PREFIX):
+            return -1  # a vetted detector's own lookback: the caller cuts the whole prefix
+        depth = (2 if t.transform == "z" else 1 if t.transform == "ewm" else 0) + (
+            1 if t.input == "flow" else 0)  # EMAs stacked on each other
+        need = max(need, ewm_memory(w) * depth + w + 1)
+    if spec.combine == "within":
+        need += rows(spec.within_s, cadence)
+    return need + rows(spec.cooldown_s, cadence) + 1
+
+
+def vetted_events(n: int, vetted: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Per vetted detector id, its windows' direction on each of the `n` frame rows."""
+    out: dict[str, np.ndarray] = {}
+    if vetted is None or len(vetted) == 0:
+        return out
+    for det, part in vetted.groupby("detector_id", sort=True):
+        col = np.zeros(n, dtype=np.int8)
+        col[part["frame_idx"].to_numpy(dtype=np.int64)] = part["direction"].to_numpy(np.int8)
+        out[str(det)] = col
+    return out
+
+
+Columns = Mapping[str, np.ndarray]
+
+
+def columns(frames: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A MicroTape as arrays (what compile reads; read once, cut by masks)."""
+    return {c: frames[c].to_numpy() for c in frames.columns}
+
+
+def bred_windows(frames: pd.DataFrame | Columns, specs: list[BredSpec],
+                 vetted: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every window the bred `specs` fire on `frames` (a MicroTape, or its `columns`), in
+    run_detectors' columns and order. `vetted`: the packaged detectors' windows on the same
+    frames (run_detectors), for `detector:<id>` terms."""
+    cols = columns(frames) if isinstance(frames, pd.DataFrame) else frames
+    coins = np.asarray(cols["coin"], dtype=object)
+    ts = np.asarray(cols["ts_ms"], dtype=np.int64)
+    if len(ts) == 0:
+        return empty_windows()
+    cadence = cadence_ms(ts, coins)
+    ev_all = vetted_events(len(ts), vetted)
+    parts: list[pd.DataFrame] = []
+    for coin, a, b in coin_blocks(coins):
+        g = {c: v[a:b] for c, v in cols.items()}
+        ev = {k: v[a:b] for k, v in ev_all.items()}
+        for spec in specs:
+            need = {t.input[len(DETECTOR_PREFIX):] for t in spec.terms
+                    if t.input.startswith(DETECTOR_PREFIX)}
+            for k in need - set(ev):
+                ev[k] = np.zeros(b - a, dtype=np.int8)
+            direction, strength = candidates(spec, g, cadence, ev)
+            idx = np.flatnonzero(direction != 0)
+            if len(idx) == 0:
+                continue
+            idx = idx[episode_starts(ts[a:b][idx], direction[idx], spec.cooldown_s * 1000)]
+            parts.append(pd.DataFrame({
+                "frame_idx": (idx + a).astype(np.int64), "ts_ms": ts[a:b][idx], "coin": coin,
+                "detector_id": spec.detector_id, "direction": direction[idx].astype(np.int8),
+                "raw_strength": strength[idx].astype(np.float64),
+                "horizon_s": np.int64(spec.horizon_s)}))
+    if not parts:
+        return empty_windows()
+    out = pd.concat(parts, ignore_index=True)[list(WINDOW_COLUMNS)]
+    out["coin"] = out["coin"].astype("str")
+    out["detector_id"] = out["detector_id"].astype("str")
+    return out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
