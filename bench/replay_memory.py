@@ -9,6 +9,10 @@ the step's input), then gets its day the way `FeedSource.replay_day` would and r
 - parse+pack:   N = 1, the parse packed beside it (the cache would keep the parse)
 - merge:        N shards put back together padded (`ShardStore.whole`, the old path)
 - packed:       N shards packed one at a time (`ShardStore.replay_day`, the new path)
+- streamed:     the day streamed coin-merged (what `dm_decisions` does since round 5): the N
+                stored shards cut into 15-minute chunks on disk one shard at a time
+                (`spill_shards`), the MicroTape sorted from its Parquet file by DuckDB a
+                batch at a time; no whole-day MicroTape frame is read
 
     nice -n 19 .venv/bin/python -m bench.replay_memory RECORDING --shards 2 --work DIR
 
@@ -29,7 +33,7 @@ from typing import Any
 from lotus_core.feed.packed import PackedBooks
 from lotus_core.feed.tables import BookFrames
 
-VARIANTS = ("parse", "parse+pack", "merge", "packed")
+VARIANTS = ("parse", "parse+pack", "merge", "packed", "streamed")
 
 
 def _vm(field: str) -> float:
@@ -70,7 +74,6 @@ def variant(name: str, path: Path, day: str, n: int, work: Path, n_alphas: int) 
     import lotus_assets.definitions  # noqa: F401 - the stack a step runs with
     from lotus_core.dm.engine import DmEngine
     from lotus_core.dm.joint import joint_day
-    from lotus_core.fabric.envelope import canonical_json
     from lotus_core.feed.packed import ReplayDay
     from lotus_core.feed.parse import parse_recording
     from lotus_core.feed.shard_store import ShardStore
@@ -79,13 +82,16 @@ def variant(name: str, path: Path, day: str, n: int, work: Path, n_alphas: int) 
     from lotus_core.trader.engine import TraderEngine
     from tests.kits.dm_kit import alpha_stream
 
-    rows = pd.read_parquet(work / "microtape.parquet")
+    rows = pd.read_parquet(work / "microtape.parquet",
+                           columns=["coin", "ts_ms"] if name == "streamed" else None)
     coins = sorted(rows["coin"].unique())
     cfg, cal, dets = _dm(coins)
     t0 = int(rows["ts_ms"].min())
     span = int(rows["ts_ms"].max()) - t0
     alphas = alpha_stream(coins, dets, n_alphas, start_ms=t0 + span // 20,
                           span_ms=span * 9 // 10, seed=3)
+    if name == "streamed":
+        return _streamed({"variant": name}, rows, path, day, n, work, cfg, cal, alphas)
     out: dict = {"variant": name, "base_rss_mb": _vm("VmRSS")}
     _reset()
     c = time.process_time()
@@ -110,10 +116,54 @@ def variant(name: str, path: Path, day: str, n: int, work: Path, n_alphas: int) 
                trades=sum(d.action == "trade" for d in res.decisions),
                vetoes=sum(e["kind"] == "veto" for d in res.decisions for e in d.curation),
                fills=sum(o.kind == "fill" for o in res.outputs), events=res.events)
+    out["digest"] = _digest(res.outputs)
+    return out
+
+
+def _digest(outputs: list) -> str:
+    from lotus_core.fabric.envelope import canonical_json
+
     h = hashlib.sha256()
-    for o in res.outputs:
+    for o in outputs:
         h.update(canonical_json(o.data))
-    out["digest"] = h.hexdigest()[:16]
+    return h.hexdigest()[:16]
+
+
+def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cfg: Any,
+              cal: Any, alphas: Any) -> dict:
+    """The `streamed` variant: 'get the day' is the spill of the shards."""
+    import tempfile
+
+    from lotus_core.dm.engine import DmEngine
+    from lotus_core.dm.joint import joint_day
+    from lotus_core.dm.replay import TAPE_COLUMNS
+    from lotus_core.feed.shard_store import ShardStore
+    from lotus_core.trader.config import trader_settings
+    from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
+    from lotus_core.trader.engine import TraderEngine
+
+    del rows
+    out["base_rss_mb"] = _vm("VmRSS")
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        _reset()
+        c = time.process_time()
+        spilled = spill_shards(ShardStore(work / "feed_shards").shards(path, day, n),
+                               Path(tmp) / "feed")
+        assert spilled is not None
+        out.update(load_cpu_s=time.process_time() - c, load_peak_mb=_vm("VmHWM"),
+                   day_rss_mb=_vm("VmRSS"), books_mb=0.0)
+        _reset()
+        c = time.process_time()
+        chunks = with_rows(spilled.chunks(), tape_batches(work / "microtape.parquet",
+                                                          TAPE_COLUMNS, scratch=Path(tmp)))
+        res = joint_day(DmEngine(cfg, cal), TraderEngine(trader_settings({})), chunks, None,
+                        alphas)
+    out.update(joint_cpu_s=time.process_time() - c, joint_peak_mb=_vm("VmHWM"),
+               decisions=len(res.decisions),
+               trades=sum(d.action == "trade" for d in res.decisions),
+               vetoes=sum(e["kind"] == "veto" for d in res.decisions for e in d.curation),
+               fills=sum(o.kind == "fill" for o in res.outputs), events=res.events,
+               digest=_digest(res.outputs))
     return out
 
 

@@ -86,14 +86,14 @@ def _children_cpu() -> float:
 
 class StageMeter:
     """Wraps instance.handle_new_event: CPU (this process + the step's worker processes) and
-    peak RSS between STEP_START and the step's end (valid for the in-process executor, whose
-    steps run in this thread)."""
+    peak RSS between STEP_START and the step's end, and RSS at its start (valid for the
+    in-process executor, whose steps run in this thread)."""
 
     def __init__(self, instance) -> None:  # noqa: ANN001
         import dagster as dg
 
         self.types = dg.DagsterEventType
-        self.open: dict[str, tuple[float, float]] = {}
+        self.open: dict[str, tuple[float, float, float, float]] = {}
         self.stages: dict[str, dict[str, float]] = {}
         original = instance.handle_new_event
 
@@ -110,14 +110,18 @@ class StageMeter:
         kind, key = dagster_event.event_type, dagster_event.step_key
         if kind == self.types.STEP_START:
             Path("/proc/self/clear_refs").write_text("5")  # restart the VmHWM peak
-            self.open[key] = (time.perf_counter(), time.process_time(), _children_cpu())
+            self.open[key] = (time.perf_counter(), time.process_time(), _children_cpu(),
+                              _vm("VmRSS") / 1024)
         elif kind in (self.types.STEP_SUCCESS, self.types.STEP_FAILURE) and key in self.open:
-            wall0, cpu0, kids0 = self.open.pop(key)
+            wall0, cpu0, kids0, rss0 = self.open.pop(key)
             kids = _children_cpu() - kids0  # the step's worker processes (parse, lessons)
             self.stages[key] = {"wall_s": time.perf_counter() - wall0,
                                 "cpu_s": time.process_time() - cpu0 + kids,
                                 "children_cpu_s": kids,
-                                "peak_rss_mb": _vm("VmHWM") / 1024}
+                                "peak_rss_mb": _vm("VmHWM") / 1024,
+                                # resident when the step started: peak - start is what the
+                                # step itself added (the process carries earlier steps' caches)
+                                "start_rss_mb": rss0}
 
 
 def start_workers(n: int, queue: str, env: dict[str, str], logdir: Path) -> list:

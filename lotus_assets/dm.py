@@ -13,12 +13,17 @@ come from the `settings` resource (the code location's one Settings), never from
   from `paper_trades`(D-1)'s final state: a declared input of the asset's own previous day
   (a self-dependency, visible in lineage; two assets reading each other would be a cycle).
   The stored tickets replayed alone give the same fills (tests/core/dm/test_dm_joint.py).
+  The day is streamed coin-merged, a 15-minute chunk of every coin at a time (the market
+  tables from the coin shards or the cached parse, the MicroTape sorted from its Parquet
+  partition by DuckDB): the same bytes as the day held whole
+  (tests/core/trader/test_day_stream.py, docs/scale.md round 5).
   Without a recording for D, the DM alone (its own targets filled at mid), said in the
   metadata, and no paper_trades partition.
 """
 
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +38,13 @@ from lotus_core.dm.alpha import from_signal_events
 from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day, summary
-from lotus_core.dm.replay import decisions_frame, replay
+from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
+from lotus_core.feed.shard_store import ShardStore
+from lotus_core.store.lake import Lake, ObjectLake
 from lotus_core.time import previous_day
+from lotus_core.trader.day_chunks import DayChunk, day_chunks
+from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state, day_metadata, paper_table
 from lotus_core.trader.priors import tr_priors as tr_priors_for
@@ -124,20 +133,23 @@ def _empty_eval() -> pd.DataFrame:
             "`previous_paper`: this asset's own previous day)."),
     },
     ins={"signal_events": dg.AssetIn("signal_events"),
-         "microtape_frames": dg.AssetIn("microtape_frames"),
          "dm_calibration": dg.AssetIn("dm_calibration"),
          "previous_paper": lake_window_in("paper_trades", -1, -1)},
-    deps=[dg.AssetKey("raw_feed")],
+    # read by the step itself, streamed by time (never every coin's whole day at once)
+    deps=[dg.AssetKey("raw_feed"), dg.AssetKey("microtape_frames")],
     can_subset=True,
 )
 def dm_decisions_and_paper_trades(
         context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
         fabric: OpsDbResource, settings: SettingsResource, signal_events: pd.DataFrame,
-        microtape_frames: pd.DataFrame, dm_calibration: pd.DataFrame,
+        dm_calibration: pd.DataFrame,
         previous_paper: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame]]:
     """One replay, two tables: the DM decides on what the Trader holds, the Trader fills
     the tickets; both come from the same run, so the Trader runs once a night, and the
-    previous day's paper_trades (the state both start from) is a declared input."""
+    previous day's paper_trades (the state both start from) is a declared input.
+
+    The day is streamed coin-merged (`_streamed`): the replay steps it a time chunk at a
+    time, the MicroTape read from the lake in (ts, coin) order a batch at a time."""
     lotus = settings.get()
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
@@ -165,7 +177,9 @@ def dm_decisions_and_paper_trades(
             priors = tr_priors_for(fab, day)
         trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
                   else TraderEngine(tcfg, priors=priors))
-        joint = joint_day(engine, trader, feed.replay_day(day), microtape_frames, alphas)
+        with tempfile.TemporaryDirectory(prefix="replay-", dir=_scratch(lotus.home)) as tmp:
+            joint = joint_day(engine, trader, _streamed(feed, store, day, Path(tmp)), None,
+                              alphas)
         decisions, gross, net = joint.decisions, joint.gross, joint.net
         fills = sum(o.kind == "fill" for o in joint.outputs)
         coupled = {"position_source": "paper Trader (joint replay)",
@@ -176,7 +190,7 @@ def dm_decisions_and_paper_trades(
         paper = (paper_table(joint.outputs, trader), trader,
                  {"carried_over": snap is not None, "tr_priors_ver": priors.version})
     else:
-        result = replay(engine, microtape_frames, alphas)
+        result = replay(engine, lake.get().read("microtape_frames", day), alphas)
         decisions, gross, net = result.decisions, result.gross, result.net
         coupled = {"position_source": f"DM targets filled at mid (no recording for {day})"}
     selected = context.op_execution_context.selected_output_names
@@ -190,6 +204,32 @@ def dm_decisions_and_paper_trades(
             yield _paper_output(context, lake, day, decisions, *paper)
     if "dm_decisions" in selected:
         yield _decisions_output(decisions, gross, net, cfg, coupled, day, len(alphas))
+
+
+def _scratch(home: Path) -> Path:
+    folder = Path(home) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
+              scratch: Path) -> Iterator[DayChunk]:
+    """The day's market events and MicroTape rows in time chunks: with coin shards, cut
+    from the stored shards one shard at a time (`spill_shards`); without, from the cached
+    parse. The MicroTape from its local Parquet partition, sorted by DuckDB within a memory
+    limit (an object-store lake: read whole)."""
+    chunks: Iterator[DayChunk] | None = None
+    if feed.coin_shards > 1:
+        shards = ShardStore(Path(feed.shard_dir)).shards(feed.recording(day), day,
+                                                          feed.coin_shards)
+        spilled = spill_shards(shards, scratch / "feed")
+        chunks = spilled.chunks() if spilled is not None else None
+    if chunks is None:
+        chunks = day_chunks(feed.replay_day(day), None)
+    rows: Iterable[pd.DataFrame] = (
+        tape_batches(store.path("microtape_frames", day), TAPE_COLUMNS, scratch=scratch)
+        if isinstance(store, Lake) else [tape_order(store.read("microtape_frames", day))])
+    return with_rows(chunks, rows)
 
 
 def _decisions_output(decisions: list[Any], gross: list[float], net: list[float], cfg: Any,

@@ -11,12 +11,17 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from lotus_core.coin_list import default_coins
 from lotus_core.config.coins import COIN_FORM, coin_problems
 from lotus_core.deploy.profile import profile_file
 from lotus_core.deploy.settings import DeploySettings
 from lotus_core.dm.config import DmSettings
 from lotus_core.strict import StrictModel
 from lotus_core.trader.config import TraderSettings
+
+COIN_SECTIONS = (("feed", "coins"), ("dm", "coins"), ("fixtures", "coins"))
+"""(section, key) of the settings that list coins and default to the coin list (the trader
+venues' `symbols` too, filled venue by venue)."""
 
 
 class ConfigError(ValueError):
@@ -38,6 +43,7 @@ class LearningSettings(_Strict):
 class ScoringSettings(_Strict):
     config: Path | None = None                            # another scoring.yaml
     history_days: int | None = Field(None, ge=0, le=60)   # None: scoring.yaml's
+    exploration: bool = False  # also score the breeder's survivors (status exploration)
 
 
 class DsiSettings(_Strict):
@@ -48,7 +54,7 @@ class FixtureSettings(_Strict):
     seed: int = 20260105
     start: date = date(2026, 1, 2)
     days: int = Field(5, ge=1, le=366)
-    coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
+    coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
     hours: tuple[int, int] = (12, 14)
 
     @field_validator("hours")
@@ -77,8 +83,37 @@ class Settings(_Strict):
     feed: FeedSettings = FeedSettings()
     live: LiveSettings = LiveSettings()
     deploy: DeploySettings = DeploySettings()
+    coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
+    """The coin list (defaults.yaml's `coins:`): every per-coin section defaults to it and may
+    name only coins in it (`_derive_coins`, `_known_coins`)."""
     extra_coins: list[str] = Field(default_factory=list)
     """Hyperliquid perps listed after the shipped universe snapshot (lotus_core/config/coins.py)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_coins(cls, data: Any) -> Any:
+        """Sections that do not name their coins take the coin list (`coins`)."""
+        if not isinstance(data, dict):
+            return data
+        coins = data.get("coins")
+        if coins is None:
+            return data
+        out = dict(data)
+        for section, key in COIN_SECTIONS:
+            body = out.get(section, {})
+            if isinstance(body, dict) and key not in body:
+                out[section] = {**body, key: list(coins)}
+        trader = out.get("trader", {})
+        if isinstance(trader, dict):
+            venues = trader.get("venues")
+            if venues is None:  # the packaged venues, trading the coin list
+                venues = [v.model_copy(update={"symbols": list(coins)})
+                          for v in TraderSettings().venues]
+            elif isinstance(venues, list):
+                venues = [{**v, "symbols": list(coins)}
+                          if isinstance(v, dict) and "symbols" not in v else v for v in venues]
+            out["trader"] = {**trader, "venues": venues}
+        return out
 
     @field_validator("extra_coins")
     @classmethod
@@ -90,10 +125,16 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _known_coins(self) -> Settings:
-        """feed.coins and dm.coins name perps of the venue: a typo stops the load here."""
-        problems = [f"{key}: {p}" for key, coins in (("feed.coins", self.feed.coins),
-                                                      ("dm.coins", self.dm.coins))
-                    for p in coin_problems(coins, self.extra_coins)]
+        """The coin list names perps of the venue, and every section's coins are in it: a
+        typo stops the load here, naming the key and the coin."""
+        problems = [f"coins: {p}" for p in coin_problems(self.coins, self.extra_coins)]
+        listed = set(self.coins)
+        named = [("feed.coins", self.feed.coins), ("dm.coins", self.dm.coins),
+                 ("fixtures.coins", self.fixtures.coins),
+                 *((f"trader.venues[{v.name}].symbols", v.symbols) for v in self.trader.venues)]
+        problems += [f"{key}: {coin!r} is not in the coin list (coins: {self.coins}); add it "
+                     "to `coins`" for key, coins in named for coin in coins
+                     if coin not in listed]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
 
 
@@ -88,7 +89,7 @@ class CuratorSettings(StrictModel):
 
 class DmSettings(StrictModel):
     portfolio_id: str = "paper"
-    coins: tuple[str, ...] = ("BTC", "ETH", "SOL")
+    coins: tuple[str, ...] = Field(default_factory=default_coins)  # lotus_core/coin_list.py
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)
     allocator: AllocatorSettings = Field(default_factory=AllocatorSettings)

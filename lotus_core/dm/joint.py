@@ -32,6 +32,7 @@ from lotus_core.dm.context import PortfolioContext, from_trader
 from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
 from lotus_core.dm.replay import alpha_order, lake_ticket_json, tape_order
+from lotus_core.trader.day_chunks import DayChunk
 from lotus_core.trader.engine import Out, TraderEngine
 from lotus_core.trader.replay import Day, run_day
 from lotus_core.trader.replay import Decision as TraderDecision
@@ -55,10 +56,12 @@ def trader_context(engine: TraderEngine) -> PortfolioContext:
                        engine.executions.values(), engine.now_ms)
 
 
-def joint_day(dm: DmEngine, trader: TraderEngine, day: Day, rows: pd.DataFrame | None,
-              alphas: Iterable[AlphaEvent]) -> JointResult:
+def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
+              rows: pd.DataFrame | None, alphas: Iterable[AlphaEvent]) -> JointResult:
     """Replay `day` through both engines (the Trader restored from the previous day's
-    state by the caller). `rows`: the day's MicroTape (`microtape_frames`)."""
+    state by the caller). `rows`: the day's MicroTape (`microtape_frames`). Or `day` a
+    chunk source streaming the day coin-merged (`lotus_core.trader.day_sources`), its
+    MicroTape rows inside (`TAPE_COLUMNS`, (ts, coin) order) and `rows` None."""
     tape = tape_order(rows) if rows is not None else None
     order = alpha_order(alphas)
     res = JointResult()

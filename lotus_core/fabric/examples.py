@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lotus_core.coin_list import default_coins
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.ulid import encode, new_ulid
 
-_SYMBOLS = ("BTC", "ETH", "SOL")
+_SYMBOLS = default_coins()  # the coin list (lotus_core/coin_list.py)
 _HEX = "0123456789abcdef"
 
 

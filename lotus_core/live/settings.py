@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
 
 Channel = Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx", "candle"]
@@ -34,16 +35,17 @@ class FeedSettings(StrictModel):
       are silent on a quiet market: trades, bbo, candle).
     clock: `wall` stamps frames with the receipt time; `replay` subscribes to the replay
       server's replayClock and stamps frames with the recording's time (replays only).
-    compress_level: the recording's gzip (zlib) level. 3 by default: at replay speed level 6
-      cost 2.5x the CPU for a file 23 % smaller (bench.live's 24 h day: 8.6 s vs 3.5 s of
-      deflate, 58 vs 76 MB); the nightly chain reads either.
+    compress_level: the recording's gzip level (zlib-ng, lotus_core.live.recorder). 3 by
+      default: with zlib, level 6 cost 2.5x the CPU of level 3 for a file 23 % smaller
+      (bench.live's 24 h day: 8.6 s vs 3.5 s of deflate, 58 vs 76 MB); zlib-ng's level 3
+      takes 40 % less CPU than zlib's for a file 7 % smaller; the nightly chain reads any.
     coin_shards: the nightly `raw_feed` and `microtape_frames` take the recording this many
       coin groups at a time (1: the whole day at once); outputs are the same bytes, a
       step's memory is one group's (lotus_core.feed.shards, docs/scale.md).
     """
 
     url: str = MAINNET_URL
-    coins: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"], min_length=1)
+    coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
     candle_interval: str = "1m"
     ping_interval_s: float = Field(30.0, gt=0)

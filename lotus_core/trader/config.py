@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
 
 
@@ -42,7 +43,7 @@ class VenueConfig(StrictModel):
     latency: LatencyModel = LatencyModel()
     success_rate: float = Field(0.98, ge=0.0, le=1.0)
     depth_scale: float = Field(1.0, gt=0.0, le=10.0)
-    symbols: list[str] = Field(default_factory=lambda: ["BTC", "ETH", "SOL"])
+    symbols: list[str] = Field(default_factory=lambda: list(default_coins()))
 
     def tick(self, coin: str) -> float:
         return self.tick_size.get(coin, self.default_tick)

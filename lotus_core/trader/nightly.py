@@ -9,6 +9,7 @@ the engine snapshot the next day starts from. `executor_scores` aggregates exec 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 
 from lotus_core.fabric.envelope import canonical_json
 from lotus_core.trader.config import TraderSettings
+from lotus_core.trader.day_chunks import DayChunk
 from lotus_core.trader.engine import Out, TraderEngine
 from lotus_core.trader.learning import TrPriors
 from lotus_core.trader.plan import ts_ms
@@ -46,7 +48,8 @@ def _row(seq: int, o: Out) -> dict[str, Any]:
             "data_json": canonical_json(d).decode()}
 
 
-def paper_day(settings: TraderSettings, day: Day, decisions: list[Decision],
+def paper_day(settings: TraderSettings, day: Day | Iterable[DayChunk],
+              decisions: list[Decision],
               previous: pd.DataFrame | None = None,
               rows: pd.DataFrame | None = None,
               priors: TrPriors | None = None) -> tuple[pd.DataFrame, TraderEngine]:

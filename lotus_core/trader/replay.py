@@ -28,6 +28,7 @@ import pandas as pd
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.trader.book import AssetCtx, Book, Trade
+from lotus_core.trader.day_chunks import CHUNK_MS, DayChunk, day_chunks
 from lotus_core.trader.driver import (
     BOOK,
     CTX,
@@ -96,10 +97,12 @@ def rows_in_order(rows: pd.DataFrame, columns: Iterable[str] | None = None) -> p
     return rows.sort_values(["ts_ms", "coin"], kind="stable").reset_index(drop=True)
 
 
-def replay_day(engine: TraderEngine, day: Day, decisions: Iterable[Decision],
+def replay_day(engine: TraderEngine, day: Day | Iterable[DayChunk],
+               decisions: Iterable[Decision],
                rows: pd.DataFrame | None = None,
                sink: Callable[[Out], None] | None = None) -> ReplayResult:
-    """Feed the whole day to `engine`; outputs are collected (or passed to `sink`)."""
+    """Feed the whole day to `engine` (held whole, or a chunk source with its rows, as
+    `run_day` takes it); outputs are collected (or passed to `sink`)."""
     decisions = list(decisions)
     emit = None
     if sink is not None:
@@ -113,25 +116,51 @@ def replay_day(engine: TraderEngine, day: Day, decisions: Iterable[Decision],
                    lambda i, ts: (decisions[i],), emit=emit)
 
 
-def run_day(engine: TraderEngine, day: Day, rows: pd.DataFrame | None,
+def run_day(engine: TraderEngine, day: Day | Iterable[DayChunk], rows: pd.DataFrame | None,
             slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
             on_row: Callable[[dict[str, Any]], None] | None = None,
-            emit: Callable[[list[Out]], Any] | None = None) -> ReplayResult:
+            emit: Callable[[list[Out]], Any] | None = None,
+            chunk_ms: int = CHUNK_MS) -> ReplayResult:
     """The replay of a recorded day. `slots`: decision times; at slot i (after the market
     events of its millisecond) `at_slot(i, ts)` gives the tickets to execute then, in
     order. `on_row` sees every MicroTape row (the DM's market view); the engine sees rows
     only while a plan is armed. `emit` gets each step's outputs (default: collected).
 
+    `day` is a day held whole (with its MicroTape `rows`) or a chunk source (`DayChunk`s
+    in time order, rows inside; `rows` None): either way the day is stepped a chunk at a
+    time (`lotus_core.trader.day_chunks`; a day held whole is cut every `chunk_ms`), so
+    only one chunk's events are ever Python objects. A slot goes with the chunk its time
+    falls in (the last chunk takes the rest).
+    Each chunk is one `drive` call: the snapshots it held back are handed over at its end,
+    as `hold=False` would have them (no output changes: the driver's rule).
+
     The cyclic garbage collector is paused for the run (and restored after): the driver
     makes short-lived, acyclic objects by the million, and every collection would also
     walk the day's tables held as Python lists (a fifth of the run's time on a busy day)."""
     res = ReplayResult()
+    chunks = (day_chunks(day, rows, chunk_ms) if isinstance(day, FeedDay | ReplayDay)
+              else iter(day))
+    slot_ts = np.asarray(slots, dtype=np.int64)
+    left = np.ones(len(slot_ts), dtype=bool)
+    counts = [0] * 6
     enabled = gc.isenabled()
     gc.disable()
     try:
-        events = _in_blocks(*merged_order(day, rows, slots))
-        counts = drive(engine, _DayColumns(day, rows), events, at_slot,
-                       emit or res.outputs.extend, on_row=on_row)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            after = next(chunks, None)
+            take = np.nonzero(left & (slot_ts < chunk.until_ms) if after is not None
+                              else left)[0]
+            left[take] = False
+            kinds, idxs, times = merged_order(chunk.day, chunk.rows, slot_ts[take].tolist())
+            at = kinds == DECISION
+            idxs[at] = take[idxs[at]]  # the slots' own numbers
+            got = drive(engine, _DayColumns(chunk.day, chunk.rows),
+                        _in_blocks(kinds, idxs, times), at_slot, emit or res.outputs.extend,
+                        on_row=on_row)
+            counts = [a + b for a, b in zip(counts, got, strict=True)]
+            del kinds, idxs, times
+            chunk = after
     finally:
         if enabled:
             gc.enable()

@@ -68,9 +68,38 @@ def test_coins_are_checked_in_both_sections_and_extra_coins_admits_a_new_listing
         _load(tmp_path, "dm:\n  coins: [BTC, NEWCOIN]\n")
     with pytest.raises(ConfigError, match=r"extra_coins"):
         _load(tmp_path, "extra_coins: [new-coin]\n")
-    s = _load(tmp_path, "extra_coins: [NEWCOIN]\nfeed:\n  coins: [BTC, kPEPE, NEWCOIN]\n"
+    with pytest.raises(ConfigError, match=r"coins: 'NOTACOIN' is not in the venue's"):
+        _load(tmp_path, "coins: [BTC, NOTACOIN]\n")
+    s = _load(tmp_path, "extra_coins: [NEWCOIN]\ncoins: [BTC, kPEPE, NEWCOIN]\n"
                         "dm:\n  coins: [BTC, NEWCOIN]\n")
     assert s.feed.coins == ["BTC", "kPEPE", "NEWCOIN"] and s.dm.coins == ("BTC", "NEWCOIN")
+
+
+def test_the_coin_list_is_data_every_section_derives_from_it_or_is_checked_against_it(
+        tmp_path: Path) -> None:
+    default = load_settings(env={})
+    assert default.coins == ["BTC", "ETH", "SOL"]  # defaults.yaml's `coins:`, the one list
+    assert Settings() == default.model_copy(update={"home": Settings().home})
+    s = _load(tmp_path, "coins: [BTC, ETH, SOL, DOGE, kPEPE]\n")
+    listed = ["BTC", "ETH", "SOL", "DOGE", "kPEPE"]
+    assert s.feed.coins == s.fixtures.coins == listed and s.dm.coins == tuple(listed)
+    assert [v.symbols for v in s.trader.venues] == [listed, listed]
+    assert [v.name for v in s.trader.venues] == ["hyperliquid", "paper_alt"]  # packaged ones
+    assert s.trader.venues[0].tick_size == default.trader.venues[0].tick_size
+    s = _load(tmp_path, "coins: [BTC, ETH, DOGE]\ndm:\n  coins: [BTC, DOGE]\n"
+                        "trader:\n  venues: [{name: hyperliquid}, {name: alt, symbols: [BTC]}]\n"
+                        "  venue_preferences: [hyperliquid]\n")
+    assert s.dm.coins == ("BTC", "DOGE") and s.feed.coins == ["BTC", "ETH", "DOGE"]
+    assert [v.symbols for v in s.trader.venues] == [["BTC", "ETH", "DOGE"], ["BTC"]]
+    for text, says in (
+            ("dm:\n  coins: [BTC, DOGE]\n", "dm.coins: 'DOGE' is not in the coin list"),
+            ("trader:\n  venues: [{name: hyperliquid, symbols: [BTC, DOGE]}]\n"
+             "  venue_preferences: [hyperliquid]\n",
+             r"trader.venues\[hyperliquid\].symbols: 'DOGE' is not in the coin list"),
+            ("fixtures:\n  coins: [ETH, AVAX]\n", "fixtures.coins: 'AVAX' is not in the coin"),
+            ("coins: [BTC]\nfeed:\n  coins: [BTC, ETH]\n", "feed.coins: 'ETH' is not in")):
+        with pytest.raises(ConfigError, match=says):
+            _load(tmp_path, text)
 
 
 def _recording(path: Path, coins: list[str]) -> None:
