@@ -16,6 +16,9 @@ use. Phases, each in a fresh subprocess (its own peak memory, ru_maxrss, CPU tim
             (receipt of the oldest unscored line -> scored / -> envelope committed)
 Wall figures on a shared machine are inflated by others' work: CPU time and the load
 average are recorded beside them.
+Profiling: LOTUS_BENCH_PROFILE=<dir> writes cProfile files of the feed loop's thread
+(feed.prof), the score loop's host thread (score.prof) and the replay server (server.prof),
+e.g. with `--hours 3`; the score process itself is profiled apart (its per-row stages).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -127,7 +131,13 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
         update={"clock": "replay", "coins": COINS})})
     port = _free_port()
     load0 = os.getloadavg()
-    server = subprocess.Popen([sys.executable, "-c", "from lotus_cli.main import cli; cli()",
+    prof = os.environ.get("LOTUS_BENCH_PROFILE")  # a directory: cProfile each process
+    launch = [sys.executable, "-c", "from lotus_cli.main import cli; cli()"]
+    if prof:  # stopped with SIGINT below, so that cProfile writes its file
+        (Path(prof) / "server_main.py").write_text("from lotus_cli.main import cli\ncli()\n")
+        launch = [sys.executable, "-m", "cProfile", "-o", str(Path(prof) / "server.prof"),
+                  str(Path(prof) / "server_main.py")]
+    server = subprocess.Popen([*launch,
                                "replay-server",
                                "--feed-dir", str(feed_dir), "--from", first, "--to", last,
                                "--speed", speed, "--port", str(port)],
@@ -157,10 +167,17 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
 
         def timed(lp: Any) -> None:
             c = time.thread_time()
+            if prof:
+                import cProfile
+                pr = cProfile.Profile()
+                pr.enable()
             try:
                 lp.run(LoopContext(settings.fabric, home / "keys", home, stop, market=hub))
             finally:
                 loop_cpu[lp.name] = time.thread_time() - c
+                if prof:
+                    pr.disable()
+                    pr.dump_stats(str(Path(prof) / f"{lp.name}.prof"))
 
         threads = [threading.Thread(target=timed, args=(lp,)) for lp in (feed, score)]
         k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -226,7 +243,10 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
                                          - k0.ru_utime - k0.ru_stime - score_start_cpu)
         server_cpu = _proc_cpu(server.pid) - server_start_cpu
     finally:
-        server.terminate()
+        if prof:
+            server.send_signal(signal.SIGINT)
+        else:
+            server.terminate()
         server.wait()
     lat = np.array(score.latencies) if score.latencies else np.zeros((0, 2))
 

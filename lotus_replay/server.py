@@ -42,14 +42,14 @@ from lotus_core.feed.wire import (
     error,
     normalise,
 )
-from lotus_replay.source import Frame, days_between, frames
+from lotus_replay.source import Frame, days_between, frames, ws_frame, ws_payload
 
 _QUEUE = 20_000
 _YIELD_EVERY = 256
 _WRITE_BATCH = 512  # queued frames written to the socket in one system call
 _MAX_GAP_MS = 3_600_000  # a silence longer than an hour (days apart) is skipped, not waited
 _CLOCK_KEY = (REPLAY_CLOCK,)
-_CLOCK_TEXT = '{"channel":"' + REPLAY_CLOCK + '","data":{"time":%d}}'  # % the time
+_CLOCK_TEXT = b'{"channel":"' + REPLAY_CLOCK.encode() + b'","data":{"time":%d}}'  # % the time
 
 
 @dataclass(frozen=True)
@@ -92,36 +92,35 @@ def text_frames(texts: list[str]) -> bytes:
     """The websocket frames of `texts`, one unfragmented text frame each, as a server writes
     them (RFC 6455 5.2: FIN, opcode 1, no mask, no extension): the bytes websockets'
     `send_text` produces (tests/replay check it), without its two objects per frame, which
-    were a sixth of the server's CPU at `--speed max`."""
-    out: list[bytes] = []
-    for text in texts:
-        data = text.encode()
-        n = len(data)
-        out.append(b"\x81" + n.to_bytes(1) if n < 126 else
-                   b"\x81\x7e" + n.to_bytes(2) if n < 65536 else b"\x81\x7f" + n.to_bytes(8))
-        out.append(data)
-    return b"".join(out)
+    were a sixth of the server's CPU at `--speed max`. The queues hold frames built so
+    (`ws_frame`: a recorded frame is framed once, from its recorded bytes, never decoded
+    and encoded again), so a writer joins them in one call."""
+    return b"".join([ws_frame(text.encode()) for text in texts])
 
 
 class _Client:
-    """One connection: its subscriptions and its outgoing queue (a deque: the replay clock
-    pushes every frame without a coroutine; it waits only when the queue is at its bound)."""
+    """One connection: its subscriptions and its outgoing queue of websocket frames (a
+    deque: the replay clock pushes every frame without a coroutine; it waits only when the
+    queue is at its bound)."""
 
     def __init__(self, conn: ServerConnection) -> None:
         self.conn = conn
         self.subs: dict[Key, dict[str, Any]] = {}
-        self.out: deque[str] = deque()
+        self.out: deque[bytes] = deque()
         self.closed = False
         self.last_clock: int | None = None
+        self.woken = False              # _ready set since the writer last waited
         self._ready = asyncio.Event()   # something to send (or closed)
         self._space = asyncio.Event()   # below the bound (or closed)
 
-    def push(self, text: str) -> bool:
-        """Queue `text`; False once the queue is at its bound (then await `room()`)."""
+    def push(self, frame: bytes) -> bool:
+        """Queue `frame` (a `ws_frame`); False once the queue is at its bound (then await
+        `room()`)."""
         if self.closed:
             return True
-        self.out.append(text)
-        if not self._ready.is_set():
+        self.out.append(frame)
+        if not self.woken:
+            self.woken = True
             self._ready.set()
         return len(self.out) < _QUEUE
 
@@ -131,12 +130,13 @@ class _Client:
             await self._space.wait()
 
     async def put(self, text: str) -> None:
-        if not self.push(text):
+        if not self.push(ws_frame(text.encode())):
             await self.room()
 
-    async def take(self, limit: int) -> list[str]:
-        """Up to `limit` queued texts, waiting for the first; [] once closed."""
+    async def take(self, limit: int) -> list[bytes]:
+        """Up to `limit` queued frames, waiting for the first; [] once closed."""
         while not self.out and not self.closed:
+            self.woken = False
             self._ready.clear()
             await self._ready.wait()
         if self.closed:
@@ -249,10 +249,10 @@ class ReplayServer:
                     if (protocol.state is State.OPEN and not protocol.extensions
                             and not protocol.expect_continuation_frame
                             and not protocol.writes):
-                        conn.transport.write(text_frames(batch))
+                        conn.transport.write(b"".join(batch))
                         continue
-                    for text in batch:  # the library's path (what text_frames equals)
-                        protocol.send_text(text.encode())
+                    for frame in batch:  # the library's path (what ws_frame equals)
+                        protocol.send_text(ws_payload(frame))
                     data = protocol.data_to_send()
                     if all(data):  # b"" is a half-close: send_context's own exit does it
                         conn.transport.write(b"".join(data))
@@ -347,12 +347,12 @@ class ReplayServer:
         recv = frame.recv_ts_ms
         if client.last_clock != recv and _CLOCK_KEY in subs:
             client.last_clock = recv
-            client.push(_CLOCK_TEXT % recv)
-        room = client.push(frame.text)
+            client.push(ws_frame(_CLOCK_TEXT % recv))
+        room = client.push(frame.data)
         self.stats.frames_sent += 1
         g = self._garbage
         if g > 0 and self._rng.random() < g:
-            room = client.push(self._rng.choice(_GARBAGE))
+            room = client.push(ws_frame(self._rng.choice(_GARBAGE).encode()))
             self.stats.garbage_sent += 1
         return room
 

@@ -78,6 +78,22 @@ class _Codes:
         self.names: list[str] = []
 
     def encode(self, values: tuple) -> np.ndarray:
+        if len(values) <= _FEW or not _PLAIN.issuperset(map(type, values)):
+            return self._encode_each(values)  # a live frame's few; a list, a str subclass
+        # each distinct value coded once (first seen first), then looked up in C
+        lookup = {v: self._code(v) for v in dict.fromkeys(values)}
+        return np.fromiter(map(lookup.__getitem__, values), dtype=np.int32, count=len(values))
+
+    def _code(self, v: object) -> int:
+        if type(v) is not str or v == "":
+            return -1
+        c = self.codes.get(v)
+        if c is None:
+            c = self.codes[v] = len(self.names)
+            self.names.append(v)
+        return c
+
+    def _encode_each(self, values: tuple) -> np.ndarray:
         codes, names = self.codes, self.names
         out = np.empty(len(values), dtype=np.int32)
         for i, v in enumerate(values):
@@ -90,6 +106,10 @@ class _Codes:
             out[i] = c
         return out
 
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""The hashable types a JSON decoder makes: equal values of two of them (1, 1.0, True)
+are never strings, so coding by the distinct values equals coding one by one."""
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _FEW = 16

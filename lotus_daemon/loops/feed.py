@@ -138,6 +138,7 @@ class FeedLoop(Loop):
         self.absent: list[str] = []  # channels no coin delivered (StaleTracker.absent)
         self.recorder: DayRecorder | None = None
         self._replay_ms: int | None = None
+        self._replay_clock = cfg.clock == "replay"  # now_ms, asked per frame
         self._pre_clock: list[tuple[str | bytes, Any]] = []
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
@@ -155,7 +156,7 @@ class FeedLoop(Loop):
 
     # -- clock ----------------------------------------------------------------------------
     def now_ms(self) -> int | None:
-        if self.cfg.clock == "replay":
+        if self._replay_clock:
             return self._replay_ms
         return int(time.time() * 1000)
 
@@ -283,7 +284,7 @@ class FeedLoop(Loop):
                 msg = orjson.loads(text)
             except orjson.JSONDecodeError:
                 msg = _NOT_JSON
-        now = self.now_ms()
+        now = self._replay_ms if self._replay_clock else int(time.time() * 1000)  # now_ms
         if now is None:  # a replay's greeting and acks, before its clock's first tick
             self._pre_clock.append((text, msg))
             self._inspect(msg, None)
@@ -319,21 +320,8 @@ class FeedLoop(Loop):
         if not isinstance(msg, dict):
             return  # not JSON, or not an object: dead-lettered with its batch
         channel = msg.get("channel")
-        if channel == "pong":
-            self._pong_deadline = None
-            return
-        if channel == "subscriptionResponse":
-            got = ack_key(msg)
-            if got is not None and got[0] == "subscribe":
-                self.acked.add(got[1])
-            if len(self.acked) >= len(self.subs):
-                self.backoff.reset()  # a connection that fully subscribed worked
-                if self.last_error is not None:  # recovered: no longer the current error
-                    self.recovered = f"{self.last_error} (recovered at {_utc_now()})"
-                    self.last_error = None
-            return
-        if channel == "error":
-            self.server_errors += 1
+        if type(channel) is not str or channel not in _KIND:  # not a data frame: few
+            self._control(msg, channel)
             return
         key = route(msg)
         if key is None or now is None:
@@ -351,14 +339,34 @@ class FeedLoop(Loop):
         data = msg["data"]
         coin = str(key[1])
         venue = data.get("time") if isinstance(data, dict) else None
-        if isinstance(venue, int):
+        if type(venue) is not int and not isinstance(venue, int):
+            venue = None
+        else:
             self.last_venue_ms = venue
-        self.stale.frame(stream_kind(key), coin, now, venue if isinstance(venue, int) else None)
+        self.stale.frame(stream_kind(key), coin, now, venue)
         if now - self._last_stale_check >= _STALE_CHECK_MS:
             self._check_stale(now)
         kind = _KIND[key[0]]
         if self.hub.wanted(kind):
             self.hub.publish(kind, coin, now, data)
+
+    def _control(self, msg: dict[str, Any], channel: Any) -> None:
+        """A frame that is not venue data: pong, subscription ack, error (or unknown)."""
+        if channel == "pong":
+            self._pong_deadline = None
+            return
+        if channel == "subscriptionResponse":
+            got = ack_key(msg)
+            if got is not None and got[0] == "subscribe":
+                self.acked.add(got[1])
+            if len(self.acked) >= len(self.subs):
+                self.backoff.reset()  # a connection that fully subscribed worked
+                if self.last_error is not None:  # recovered: no longer the current error
+                    self.recovered = f"{self.last_error} (recovered at {_utc_now()})"
+                    self.last_error = None
+            return
+        if channel == "error":
+            self.server_errors += 1
 
     def _check_stale(self, now: int) -> None:
         self._last_stale_check = now

@@ -102,36 +102,42 @@ class FeedConnection(ClientConnection):
         buf = self._rx
         buf += data
         n, pos = len(buf), 0
-        inbox_before = len(self.inbox)
+        inbox = self.inbox
+        inbox_before = len(inbox)
+        library = 0  # messages the library appended to the inbox (not cut out here)
+        append = inbox.append
         protocol = self.protocol
         limit = protocol.max_message_size
         handover = False  # the library takes the rest: the connection is failing or closing
-        while n - pos >= 2:
-            b1, b2 = buf[pos], buf[pos + 1]
-            length, head = b2 & 0x7F, 2
-            if length == 126:
-                if n - pos < 4:
+        with memoryview(buf) as view:  # a frame's bytes copied once (released before `del`)
+            while n - pos >= 2:
+                b1, b2 = buf[pos], buf[pos + 1]
+                length, head = b2 & 0x7F, 2
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                elif length == 127:
+                    if n - pos < 10:
+                        break
+                    length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                if b2 & 0x80 or (limit is not None and length > limit):
+                    handover = True  # masked by a server, or too big: the library fails it
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
-            if b2 & 0x80 or (limit is not None and length > limit):
-                handover = True  # masked by a server, or too big: the library fails it
-                break
-            end = pos + head + length
-            if end > n:
-                break  # the rest of this frame is still on its way
-            if b1 in _FAST_FIRST_BYTES and protocol.current_size is None:
-                self.inbox.append(bytes(buf[pos + head:end]))
-                self.fast_frames += 1
-            else:  # a control frame, a fragment, reserved bits: the library's, whole
-                super().data_received(bytes(buf[pos:end]))
-                if protocol.state is not OPEN:
-                    pos, handover = end, True
-                    break
-            pos = end
+                end = pos + head + length
+                if end > n:
+                    break  # the rest of this frame is still on its way
+                if b1 in _FAST_FIRST_BYTES and protocol.current_size is None:
+                    append(bytes(view[pos + head:end]))
+                else:  # a control frame, a fragment, reserved bits: the library's, whole
+                    held = len(inbox)
+                    super().data_received(bytes(view[pos:end]))
+                    library += len(inbox) - held
+                    if protocol.state is not OPEN:
+                        pos, handover = end, True
+                        break
+                pos = end
+        self.fast_frames += len(inbox) - inbox_before - library
         if handover:
             rest = bytes(buf[pos:])
             self._rx = bytearray()

@@ -191,3 +191,37 @@ def test_head_routing_is_the_parsed_frames_route(tmp_path):
             assert got == route(orjson.loads(text)), text[:200]
     fast = sum(1 for t in texts if head_route(t) is not None and head_route(t)[-1] is True)
     assert by_head > 0.9 * len(texts) and fast > 100
+
+
+def test_record_route_is_split_record_then_head_route(tmp_path):
+    """The server's one-match read of a recording line (`record_route`: no decode) gives
+    the recv time, text and subscription `split_record` + `head_route` give, on the real
+    sample, a generated day and odd lines (spaces, a string message, non-ASCII, odd
+    heads); the frames it serves are `ws_frame` of that text, and `ws_payload` inverts it."""
+    from lotus_core.synth.generator import generate_day
+    from lotus_core.synth.spec import default_spec
+    from lotus_replay.source import head_route, record_route, ws_frame, ws_payload
+
+    feed = generate_day(tmp_path, date(2026, 1, 6), ["BTC", "ETH"], 3, default_spec(),
+                        hours=(0, 1))[0]
+    lines = [b'{"recv_ts_ms":5,"msg":%s}\n' % t.encode() for t in _ODD_HEADS]
+    lines += [b'{"recv_ts_ms": 5, "msg": {"channel":"bbo","data":{"coin":"BTC","t":1}}}',
+              b'{"recv_ts_ms":5,"msg":"Websocket connection established."}',
+              '{"recv_ts_ms":5,"msg":{"channel":"bbo","data":{"coin":"BTC","x":"é"}}}'.encode(),
+              b'{"recv_ts_ms":5,"msg":{"channel":"bbo","data":{"coin":"BTC","t":1}}  }  \n',
+              b'{"recv_ts_ms":5,"msg":{"channel":"bbo","data":{"coin":"BTC","t":1}']
+    for path in (REAL_RECORDING, feed):
+        lines += gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    fast = 0
+    for line in lines:
+        got = record_route(line)
+        if got is None:
+            continue
+        fast += 1
+        rec = split_record(line)
+        assert rec is not None and (got[0], got[1].decode()) == rec, line[:200]
+        assert got[2] == head_route(rec[1]), line[:200]
+        assert ws_payload(ws_frame(got[1])) == got[1]
+    assert fast > 0.9 * len(lines)
+    for n in (0, 125, 126, 65_535, 65_536):
+        assert ws_payload(ws_frame(b"x" * n)) == b"x" * n

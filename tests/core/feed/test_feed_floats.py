@@ -81,3 +81,29 @@ def test_a_few_books_are_padded_as_the_vectorised_scatter_pads_them():
         for a, b in zip(few, scattered, strict=True):
             assert a.shape == b.shape == (n, ex.MAX_LEVELS)
             np.testing.assert_array_equal(a, b)
+
+
+def test_codes_by_distinct_values_equal_codes_one_by_one():
+    """`_Codes.encode` codes each distinct value once: the same codes and names, in the
+    same first-seen order, as coding value by value, for every JSON type a coin field can
+    hold (1, 1.0 and True are equal keys; "" and non-strings are -1; unhashable and str
+    subclasses take the value-by-value path), across calls sharing one table."""
+    import random
+
+    import numpy as np
+
+    from lotus_core.feed.extract import _Codes
+
+    class Name(str):
+        pass
+
+    rng = random.Random(3)
+    pool = ["BTC", "ETH", "", "SOL", 1, 1.0, True, False, 0, None, float("nan"), "@107"]
+    for trial in range(200):
+        a, b = _Codes(), _Codes()
+        for _ in range(3):
+            values = tuple(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+            if trial % 10 == 0:
+                values += ([1],) if trial % 20 == 0 else (Name("BTC"),)
+            assert np.array_equal(a.encode(values), b._encode_each(values))
+            assert a.names == b.names and a.codes == b.codes
