@@ -100,6 +100,10 @@ class ActivationConfig(_Strict):
     min_days: int = Field(ge=1)
     min_hours: int = Field(ge=1)
     oos_confirm: bool = True
+    # a season's family-wise budget, spent season_alpha / season_nights a night (anytime.py);
+    # None: each night spends family_alpha (no bound across nights)
+    season_alpha: float | None = Field(default=None, gt=0, lt=1)
+    season_nights: int = Field(default=90, ge=1)
 
     @model_validator(mode="after")
     def _shares(self) -> ActivationConfig:

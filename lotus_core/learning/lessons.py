@@ -27,10 +27,12 @@ import pandas as pd
 from scipy.stats import norm
 
 from lotus_core.columns import STR
+from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
+from lotus_core.learning.selective import with_selective
 from lotus_core.learning.units import UnitSet, encode, rule_mask
 from lotus_core.time import DAY_NS
 
@@ -187,7 +189,7 @@ def z_crits(cfg: LearningConfig, family: tuple[int, int, int],
     split it: `pooled_split`)."""
     out = []
     for share, m in zip(cfg.activation.length_alpha, family, strict=True):
-        a = cfg.activation.family_alpha * share * scale
+        a = night_alpha(cfg.activation) * share * scale  # a season's share (anytime.py)
         out.append(float(norm.isf(a / (2 * max(1, m)))) if a > 0 else float("inf"))
     return out[0], out[1], out[2]
 
@@ -508,7 +510,7 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
             a.update(state="sunset", state_since=day, reason=f"superseded_by:{r['lesson_id']}")
         r.update(state="active", state_since=day, activated_on=day, reason="activated",
                  expires_on=(today + timedelta(days=cfg.activation.ttl_days)).isoformat())
-    lessons = _finish(out, day, window, q)
+    lessons = with_selective(_finish(out, day, window, q), cfg.bootstrap.ci)
     return lessons, watchdog_alerts(lessons, day)
 
 
@@ -527,7 +529,8 @@ def watchdog_alerts(lessons: pd.DataFrame, day: str) -> pd.DataFrame:
 
 COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins", "horizon_s",
            "state", "reason", "state_since", "first_seen", "activated_on", "expires_on",
-           "challenger_of", "sign", "uplift_bps", "ci_lo", "ci_hi", "p05", "boot_sd",
+           "challenger_of", "sign", "uplift_bps", "ci_lo", "ci_hi", "sel_uplift_bps",
+           "sel_ci_lo", "sel_ci_hi", "p05", "boot_sd",
            "uplift_ipw", "uplift_naive", "uplift_hit", "support", "scope_n", "stability",
            "stability_regime", "days", "clipped_share", "ess", "dr_ipw_z", "overlap", "mdl",
            "score", "bqs", "z", "z_crit", "gates",

@@ -29,6 +29,10 @@ LESSONS = {
                   "signed",
     "ci_lo": "lower end of the 90 % CI of uplift_bps (hour-blocked bootstrap), bps",
     "ci_hi": "upper end of the 90 % CI of uplift_bps, bps",
+    "sel_uplift_bps": "uplift_bps corrected for having cleared tonight's bar (median-"
+                      "unbiased, conditional on |z| >= z_crit; = uplift_bps below the bar), bps",
+    "sel_ci_lo": "lower end of the selective 90 % CI (holds among lessons that cleared the bar)",
+    "sel_ci_hi": "upper end of the selective 90 % CI, bps",
     "p05": "5th percentile of the bootstrap in the rule's direction, bps (> 0: significant)",
     "boot_sd": "bootstrap standard deviation of uplift_bps (hour-blocked), bps",
     "uplift_ipw": "inverse-propensity-weighted uplift, bps (a cross-check of the DR estimate)",
@@ -49,7 +53,8 @@ LESSONS = {
     "score": "|uplift_bps| - mdl, the search's ranking score, bps",
     "bqs": "braid quality score: a|uplift| - b mdl - c sd + d log(1 + support)",
     "z": "|uplift| / max(boot_sd, iid SE): the test statistic",
-    "z_crit": "tonight's weighted Bonferroni bar for a rule of this length",
+    "z_crit": "tonight's weighted Bonferroni bar for a rule of this length (the season's "
+              "per-night share of the error budget)",
     "gates": "every gate the rule failed tonight, comma separated (empty: passed all)",
     "oos_uplift": "watchdog: uplift on the newest (out-of-sample) day, bps",
     "oos_p05": "watchdog: its bootstrap p05 in the rule's direction, bps",

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import norm
 
 from lotus_core.learning import night
+from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED, family_counts, lesson_id, pooled_split, z_crits
 from lotus_core.learning.search import _split_rows, enumerate_rules, scope_sums, score_rules
@@ -32,7 +33,7 @@ def _cfg(**activation) -> object:
 def test_each_length_gets_its_share_of_alpha_over_both_signs_of_its_rules():
     fam = (52, 1258, 18780)
     bars = z_crits(CFG, fam)
-    a = CFG.activation.family_alpha
+    a = night_alpha(CFG.activation)
     for share, m, z in zip(CFG.activation.length_alpha, fam, bars, strict=True):
         assert z == pytest.approx(norm.isf(a * share / (2 * m)))
     # the per-(rule, sign) tail probabilities sum to family_alpha at most: the union bound
@@ -99,7 +100,7 @@ def test_on_pure_noise_the_family_wise_error_stays_within_family_alpha():
     """family_alpha 0.2 (so 300 searches can see it): the share of noise searches that
     activate anything stays within 0.2 (binomial 99.9 % margin), while a bar that forgets
     the signs or the per-length division is exceeded - the test can fail."""
-    cfg = _cfg(family_alpha=0.2)
+    cfg = _cfg(family_alpha=0.2, season_alpha=None)  # the per-night rule alone
     got = _noise_family_error(cfg, 300)
     assert got <= 0.2 + 3.1 * np.sqrt(0.2 * 0.8 / 300), got
     # the same search judged by each length's unadjusted two-sided 0.2 bar errs every time
@@ -124,7 +125,7 @@ def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_re
     every = [sum(int(np.prod(c)) for c in combinations(sizes, k)) for k in (1, 2, 3)]
     dets = lessons["detector_id"].nunique()
     for k, z in bars.items():
-        m = (CFG.activation.family_alpha * own_share * CFG.activation.length_alpha[k - 1]
+        m = (night_alpha(CFG.activation) * own_share * CFG.activation.length_alpha[k - 1]
              / (2 * norm.sf(z)))
         assert 0 < m <= dets * every[k - 1] + 0.5
         if k == 3:  # most 3-literal cells of 3 days x 216 windows hold < min_support windows

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import norm
 
 from lotus_core.learning import night
+from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.braids import micro_braids
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED, pooled_split, z_crits
@@ -122,8 +123,8 @@ def test_the_two_families_split_the_nights_error_budget():
     for fam, scale in ((det_family, own), (pool_family, pooled)):
         bars = z_crits(CFG, fam, scale)
         spent += sum(2 * m * norm.sf(z) for m, z in zip(fam, bars, strict=True))
-    assert spent <= CFG.activation.family_alpha + 1e-12
-    assert spent == pytest.approx(CFG.activation.family_alpha * sum(CFG.activation.length_alpha))
+    assert spent <= night_alpha(CFG.activation) + 1e-12
+    assert spent == pytest.approx(night_alpha(CFG.activation) * sum(CFG.activation.length_alpha))
 
 
 def test_funding_and_book_literals_are_na_when_their_channel_is_absent():
