@@ -237,7 +237,22 @@ def t_ci(xs: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
 # --- one market through the real pipeline ---------------------------------------------------
 
 
-def materialise(settings: Any, instance: Any, day: str, selection: list[str] | None = None) -> None:
+NIGHT_ASSETS = ["lesson_atoms", "lessons", "watchdog_alerts", "braids", "meta_braids",
+                "active_priors"]
+"""A day's own learning night: it compiles the NEXT day's priors, so the closed loop's scored
+(last) day never needs it."""
+
+
+def scored_day_selection() -> Any:
+    """Every asset but the day's own night and what reads it (the loop report): the scored
+    day's whole trading chain (DM, paper trades, executor lessons) under the priors the
+    nights before compiled, without the costliest step of the day (the lessons search)."""
+    import dagster as dg
+
+    return dg.AssetSelection.all() - dg.AssetSelection.assets(*NIGHT_ASSETS).downstream()
+
+
+def materialise(settings: Any, instance: Any, day: str, selection: Any = None) -> None:
     import dagster as dg
 
     from lotus_assets.definitions import ASSETS, build_resources
@@ -260,10 +275,10 @@ def _settings(home: Path, feed: Path) -> Any:
 
 @contextmanager
 def built_market(root: Path, spec: Any, seed: int, size: Size,
-                 selection: list[str] | None = LOOP_ASSETS, every_asset_last_day: bool = False
+                 selection: list[str] | None = LOOP_ASSETS, scored_last_day: bool = False
                  ) -> Iterator[tuple[Any, Any]]:
     """Generate the market and materialise every day in order (the `selection`, None = every
-    asset; `every_asset_last_day`: the last day with every asset); yields (settings,
+    asset; `scored_last_day`: the last day with `scored_day_selection()`); yields (settings,
     instance)."""
     import dagster as dg
 
@@ -276,8 +291,8 @@ def built_market(root: Path, spec: Any, seed: int, size: Size,
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         for day in size.dates:
-            last = every_asset_last_day and day == size.dates[-1]
-            materialise(settings, instance, day, None if last else selection)
+            last = scored_last_day and day == size.dates[-1]
+            materialise(settings, instance, day, scored_day_selection() if last else selection)
         yield settings, instance
 
 

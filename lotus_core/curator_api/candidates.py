@@ -3,7 +3,7 @@
 A proposer turns its output into curator_candidates rows with a stable `item_id`, so posting
 again is a no-op (store.post_candidate). Cards are keyed by detector and recipe hash: a
 detector whose recipe changes needs a new sign-off; an unchanged one is not asked twice.
-The breeder will post `bred_detector` items the same way.
+The breeder posts `bred_detector` items the same way (lotus_core/breeding/night.py).
 """
 
 from __future__ import annotations

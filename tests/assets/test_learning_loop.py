@@ -27,6 +27,7 @@ from bench.closed_loop import (
     DECOY,
     DETECTOR,
     LOOP_ASSETS,
+    NIGHT_ASSETS,
     PLANTED,
     Size,
     built_market,
@@ -36,6 +37,7 @@ from bench.closed_loop import (
     paired_windows,
     planted_lessons,
     score_without_priors,
+    scored_day_selection,
     sized_ci,
     twin_ci,
     twin_pairs,
@@ -60,10 +62,12 @@ DAYS = SIZE.dates
 def test_the_closed_loop_learns_improves_the_next_day_and_reruns_identically(tmp_path):
     """One test, one build: the market is generated and materialised once, then judged. The
     learning nights run the assets upstream of the priors (the trading assets downstream of
-    them cannot change what is learned); the scored day runs every asset, and its re-run is
-    compared byte for byte."""
+    them cannot change what is learned); the scored day runs every asset but its own night
+    (which compiles the day after's priors: `scored_day_selection`), and its re-run is
+    compared byte for byte. (A night's re-run is byte-identical and reuses its priors
+    version: test_lessons_truth.py, test_priors_store.py.)"""
     with built_market(tmp_path / "planted", SPEC, SEED, SIZE,
-                      every_asset_last_day=True) as (settings, instance):
+                      scored_last_day=True) as (settings, instance):
         _learned_the_planted_context(settings)
         _next_day_with_priors_beats_the_same_day_without(settings, instance, tmp_path)
         _rerunning_the_newest_day_is_byte_identical(settings, instance)
@@ -78,7 +82,8 @@ def _learned_the_planted_context(settings):
     with OpsDb.open(settings.fabric) as fabric:
         versions = list_versions(fabric)
         in_force = read_priors_for_date(fabric, DAYS[4])
-    assert [v.source for v in versions][-1] == f"active_priors:{DAYS[4]}"
+    # the scored day runs no night of its own: the newest set is night 4's, in force for day 5
+    assert [v.source for v in versions][-1] == f"active_priors:{DAYS[3]}"
     assert any(p.detector_id == DETECTOR and names_literal(p.cond_key, PLANTED)
                for p in in_force.patches)
     assert in_force.extra, "the fitted quantiser edges travel with the priors version"
@@ -130,13 +135,14 @@ def _rerunning_the_newest_day_is_byte_identical(settings, instance):
     before = _partition_bytes(settings.lake_dir, day)
     with OpsDb.open(settings.fabric) as fabric:
         n_versions = len(list_versions(fabric))
-    materialise(settings, instance, day)
+    materialise(settings, instance, day, scored_day_selection())
     after = _partition_bytes(settings.lake_dir, day)
     assert set(before) == set(after) and len(before) >= 15
+    assert "dm_decisions" in before and "lessons" not in before
     changed = sorted(k for k in before if before[k] != after[k])
     assert changed == [], changed
     with OpsDb.open(settings.fabric) as fabric:
-        assert len(list_versions(fabric)) == n_versions  # the night's version was reused
+        assert len(list_versions(fabric)) == n_versions  # no night ran: no new version
 
 
 DEFAULT_SEED = load_seeds().seeds("tuning", "closed_loop_suite", "default", 1)[0]  # 424243
@@ -170,15 +176,19 @@ def test_at_the_default_effect_the_twins_differ_by_the_planted_move_and_only_the
     on any detector."""
     days = DEFAULT_SIZE.dates
     twins = {}
-    for kind, spec in (("planted", default_spec()), ("null", null_spec())):
+    # the planted twin's nights are not judged here (its windows and outcomes do not depend
+    # on priors): only the null twin runs its nights
+    no_nights = [a for a in LOOP_ASSETS if a not in NIGHT_ASSETS]
+    for kind, spec, selection in (("planted", default_spec(), no_nights),
+                                  ("null", null_spec(), LOOP_ASSETS)):
         with built_market(tmp_path / kind, spec, DEFAULT_SEED, DEFAULT_SIZE,
-                          selection=LOOP_ASSETS) as (settings, _):
+                          selection=selection) as (settings, _):
             lake = Lake(settings.lake_dir)
             twins[kind] = {
                 "events": pd.concat([lake.read("signal_events", d) for d in days]),
                 "eval": pd.concat([lake.read("signal_eval", d) for d in days]),
                 "lessons": pd.concat([lake.read("lessons", d) for d in days],
-                                     ignore_index=True)}
+                                     ignore_index=True) if kind == "null" else None}
     nights = twins["null"]["lessons"]
     print(nights[nights["state"] == "active"][["detector_id", "rule", "uplift_bps"]].to_string())
     assert planted_lessons(nights, detector=None).empty
