@@ -38,11 +38,11 @@ LONGEST_MODULES = {
     "tests/assets/test_learning_loop.py": 485,
     "tests/cli/test_readme_make_run.py": 235,
     "tests/sensors/test_ui_rerun_backfill.py": 160,
-    "tests/assets/test_assets_production.py": 140,
+    "tests/assets/test_assets_production.py": 120,
     "tests/core/learning/test_lessons_truth.py": 100,
-    "tests/sensors/test_backfill_launch.py": 90,
     "tests/assets/test_surface_browser.py": 85,
     "tests/assets/test_surface_loop.py": 60,
+    "tests/sensors/test_backfill_launch.py": 50,
 }
 
 

@@ -1,4 +1,8 @@
-"""The asset chain through real Dagster runs on a real instance, the lake and both fabrics."""
+"""The asset chain through real Dagster runs on a real instance, the lake and both fabrics.
+
+The real recording runs the whole chain; the tests about the feed's own rules (dead
+letters, a refused or changed recording, re-runs) run the two feed assets they judge
+(`FEED`): the chain below them adds minutes of runs and nothing those tests assert."""
 
 from __future__ import annotations
 
@@ -35,7 +39,10 @@ def _settings(tmp_path, feed_dir, fabric_url=None):
                                     "fabric_url": fabric_url}, env={})
 
 
-def _run(settings, instance, selection=None):
+FEED = [raw_feed, microtape_frames]
+
+
+def _run(settings, instance, selection=FEED):
     return dg.materialize(ASSETS, partition_key=DAY, instance=instance,
                           resources=build_resources(settings), selection=selection,
                           raise_on_error=False)
@@ -51,7 +58,7 @@ def test_definitions_load_with_daily_partitions():
 
 def test_real_recording_through_both_assets(tmp_path, feed_dir, fabric_url, dagster_instance):
     settings = _settings(tmp_path, feed_dir, fabric_url)
-    result = _run(settings, dagster_instance)
+    result = _run(settings, dagster_instance, selection=None)  # every asset
     assert result.success
     lake = Lake(settings.lake_dir)
     feed = lake.read("raw_feed", DAY)

@@ -1,6 +1,8 @@
 """`dg launch --job lotus_backfill --partition-range A...B`: a real `dg` subprocess against a
 temporary DAGSTER_HOME runs `lotus_daily` once per fixture day, in partition order, and
-the instance's dagster.yaml (the repository's) carries the concurrency limits."""
+the instance's dagster.yaml (the repository's) carries the concurrency limits. The days are
+the fixture days' first 15 minutes: what is judged is the backfill (order, one run at a
+time, every day's assets), not the size of a day."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import dagster as dg
 import pytest
 from dagster._core.instance.config import PoolGranularity
 
+from lotus_core.feed.manifest import write_manifest
 from lotus_core.store.lake import Lake
 from lotus_sensors.backfill import BACKFILL_POOL, BACKFILL_TAG, backfill_days, range_days
+from tests.helpers import small_day
 from tests.kits.signals_kit import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,10 +48,8 @@ def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path):
 @pytest.mark.xdist_group("backfill_launch")
 def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path):
     feed = tmp_path / "feed"
-    feed.mkdir()
-    for day in DAYS:
-        shutil.copyfile(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz")
-    shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
+    write_manifest(feed, [small_day(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz", 15)
+                          for day in DAYS])
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", dagster_home / "dagster.yaml")

@@ -298,8 +298,10 @@ def test_fitted_model_day_equals_annotate(stream_tapes, stream_fitted):
     assert all(s.weight > 0 for s in stream_fitted.experts)
     frames = stream_tapes[STREAM_DAY]
     batch = annotate(frames, stream_fitted).annotations
-    worst = compare(batch, stream(stream_fitted, frames))
-    assert max(worst.values()) <= 1e-12
+    worst = compare(batch, stream(stream_fitted, frames))  # within 1e-9 relative
+    # not tighter: the fitted experts' BLAS reductions differ in their last bits with the
+    # thread count (1.3e-12 relative with OPENBLAS_NUM_THREADS=1 on the 2-core EPYC)
+    assert max(worst.values()) <= 1e-9
     for s in stream_fitted.experts:  # the comparison means something: every expert fires
         assert batch[f"f_{s.id}"].sum() > 0, s.id
     assert batch["mx_confirm"].sum() > 0
