@@ -10,7 +10,7 @@ from lotus_assets.partitions import daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
 from lotus_core.audits import audit_day, card_rows, failing_production, status_of
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
-from lotus_core.signals import load_detectors
+from lotus_core.signals import load_detectors, load_scoring
 
 
 class AuditAssetConfig(dg.Config):
@@ -18,6 +18,13 @@ class AuditAssetConfig(dg.Config):
     same set the signal assets score."""
 
     detectors_path: str | None = None
+
+
+class AuditRunConfig(AuditAssetConfig):
+    """... and scoring_path: the scoring.yaml the audited scores use, the one the day is
+    scored with (`lotus_daily`'s run config passes the settings' file; None: packaged)."""
+
+    scoring_path: str | None = None
 
 
 @dg.asset(
@@ -28,12 +35,13 @@ class AuditAssetConfig(dg.Config):
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md).",
 )
-def detector_audits(context: dg.AssetExecutionContext, config: AuditAssetConfig,
+def detector_audits(context: dg.AssetExecutionContext, config: AuditRunConfig,
                     microtape_frames: pd.DataFrame, history: pd.DataFrame
                     ) -> dg.Output[pd.DataFrame]:
     specs = load_detectors(config.detectors_path).enabled
     out = audit_day(microtape_frames, context.partition_key, specs,
-                    history=history if len(history) else None)
+                    history=history if len(history) else None,
+                    scoring=load_scoring(config.scoring_path))
     return dg.Output(out, metadata={
         "detectors": len(out),
         "failing": sorted(out.loc[~(out["leakage_ok"] & out["adversarial_ok"]),

@@ -21,10 +21,25 @@ from lotus_core.config.shared import SharedValues, shared_values
 from lotus_core.feed.shard_store import shard_dir
 from lotus_core.live.recorder import live_feed_dir
 
+SCORING_OPS = ("detector_windows", "score_signals", "detector_audits", "lesson_atoms",
+               "lessons", "braids", "meta_braids", "active_priors")
+"""The ops whose config names a scoring.yaml (`scoring_path`): the settings' `scoring.config`
+reaches them through `daily_run_config`, as it reaches the live engine (SharedValues)."""
+LEARNING_OPS = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors")
+"""... and a learning.yaml (`learning_path`): the settings' `learning.config`."""
+
 
 def daily_run_config(values: SharedValues) -> dict[str, Any]:
-    """The op config every `lotus_daily` run needs from the shared settings."""
-    return {"ops": {"microtape_frames": {"config": {"cadence_ms": values.cadence_ms}}}}
+    """The op config every `lotus_daily` run needs from the shared settings: the MicroTape
+    cadence, and the scoring.yaml / learning.yaml the settings name (omitted when they name
+    none: the ops then read the packaged files, as the live engine does)."""
+    ops: dict[str, Any] = {"microtape_frames": {"config": {"cadence_ms": values.cadence_ms}}}
+    for names, key, path in ((SCORING_OPS, "scoring_path", values.scoring_path),
+                             (LEARNING_OPS, "learning_path", values.learning_path)):
+        if path is not None:
+            for name in names:
+                ops.setdefault(name, {"config": {}})["config"][key] = path
+    return {"ops": ops}
 
 
 def nightly_feed_dir(settings: Settings) -> Path:

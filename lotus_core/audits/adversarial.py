@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
-from lotus_core.signals.config import load_scoring
+from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.pipeline import score_columns
 from lotus_core.signals.quality import history_quality
@@ -72,11 +72,13 @@ def _retention(base: pd.DataFrame, pert: pd.DataFrame, tol_ms: int) -> float:
 
 def adversarial(frames: pd.DataFrame, specs: Sequence[DetectorSpec], day: str, *,
                 history: pd.DataFrame | None = None,
-                cfg: AuditConfig = DEFAULT) -> dict[str, AuditResult]:
-    """Per detector id: metric = the worst det_sigma drop over the perturbations."""
+                cfg: AuditConfig = DEFAULT,
+                scoring: ScoringConfig | None = None) -> dict[str, AuditResult]:
+    """Per detector id: metric = the worst det_sigma drop over the perturbations, scored
+    with `scoring` (the configuration the day is scored with; None: the packaged one)."""
     rng = np.random.default_rng([cfg.seed, 3])
 
-    scoring = load_scoring()
+    scoring = scoring or load_scoring()
     hq = history_quality(history, specs, scoring.sq)  # the same for every perturbation
 
     def events(f: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
-from lotus_core.signals.config import load_scoring
+from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
@@ -96,9 +96,11 @@ def _near(df: pd.DataFrame, t_ms: int, check_ms: int) -> pd.DataFrame:
 
 def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
                  history: pd.DataFrame | None = None,
-                 cfg: AuditConfig = DEFAULT) -> AuditResult:
+                 cfg: AuditConfig = DEFAULT,
+                 scoring: ScoringConfig | None = None) -> AuditResult:
     """Mismatching windows/scores in the check stretch before each cut t, summed over the
-    cuts; pass iff 0. Each cut runs on a bounded trailing window (module docstring)."""
+    cuts; pass iff 0. Each cut runs on a bounded trailing window (module docstring); the
+    scores use `scoring` (the day's scoring configuration; None: the packaged one)."""
     full = run_detectors(frames, [spec])
     cadence = cadence_ms(frames["ts_ms"].to_numpy(dtype=np.int64),
                          frames["coin"].to_numpy(dtype=object))
@@ -113,7 +115,7 @@ def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
         checked += len(before)
     score_cuts = [t for t in cuts if (full["ts_ms"] == t).any()][: cfg.cuts_scores]
     if score_cuts:
-        scoring = load_scoring()
+        scoring = scoring or load_scoring()
         hq = history_quality(history, [spec], scoring.sq)  # the same for every cut
 
         def events(f: pd.DataFrame) -> pd.DataFrame:

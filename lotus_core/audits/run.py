@@ -15,6 +15,7 @@ from lotus_core.audits.future_touch import future_touch, rng_for
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.signals.spec import DetectorSpec, load_detectors
 from lotus_core.time import shift_day
@@ -32,18 +33,21 @@ def card_ready(spec: DetectorSpec) -> bool:
 
 def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
               history: pd.DataFrame | None = None,
-              cfg: AuditConfig = DEFAULT) -> pd.DataFrame:
-    """One row per detector (sorted by id) with every audit's pass, metric and detail."""
+              cfg: AuditConfig = DEFAULT,
+              scoring: ScoringConfig | None = None) -> pd.DataFrame:
+    """One row per detector (sorted by id) with every audit's pass, metric and detail; the
+    audited scores use `scoring`, the configuration the day is scored with (None: the
+    packaged scoring.yaml)."""
     hist = history if history is not None and len(history) else None
-    windows = detect_day(frames, specs)
-    adv = adversarial(frames, specs, day, history=hist, cfg=cfg)
+    windows = detect_day(frames, specs, scoring)
+    adv = adversarial(frames, specs, day, history=hist, cfg=cfg, scoring=scoring)
     prod = production_hashes()
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
         mine = windows[windows["detector_id"] == spec.id]
         past = (hist[hist["recipe_hash"] == spec.recipe_hash] if hist is not None
                 else mine.iloc[:0])
-        ft = future_touch(frames, spec, day, history=hist, cfg=cfg)
+        ft = future_touch(frames, spec, day, history=hist, cfg=cfg, scoring=scoring)
         ls = label_shuffle(mine, rng_for(cfg, spec, "label_shuffle"), cfg)
         gap = rolling_origin_gap(pd.concat([past, mine], ignore_index=True), cfg)
         ad = adv[spec.id]

@@ -90,6 +90,52 @@ def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
     assert request.run_config["ops"] == ops["ops"]  # the nightly run's own config agrees
 
 
+def _ops_with_field(job: dg.JobDefinition, field: str) -> set[str]:
+    """The ops of `job` whose config schema has `field`."""
+    out = set()
+    for node in job.graph.node_defs:
+        schema = node.config_schema
+        fields = getattr(schema.config_type, "fields", {}) if schema is not None else {}
+        if field in fields:
+            out.add(node.name)
+    return out
+
+
+def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`scoring.config` / `learning.config` in a user lotus.yaml reach each nightly op whose
+    config names a scoring.yaml or a learning.yaml (found from the job, not listed here) by
+    the one road `lotus materialize`, the schedule and the launchpad share, as they reach
+    the live engine (SharedValues): before, the nightly ops read the packaged files."""
+    import lotus_core.learning as learning_pkg
+    import lotus_core.signals as signals_pkg
+    from lotus_assets.definitions import defs
+
+    scoring = tmp_path / "my_scoring.yaml"
+    learning = tmp_path / "my_learning.yaml"
+    scoring.write_text((Path(signals_pkg.__file__).parent / "scoring.yaml").read_text())
+    learning.write_text((Path(learning_pkg.__file__).parent / "learning.yaml").read_text())
+    (tmp_path / "lotus.yaml").write_text(
+        f"scoring: {{config: {scoring}}}\nlearning: {{config: {learning}}}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOTUS_CONFIG", raising=False)
+    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
+    values = shared_values(load_settings())
+    assert (values.scoring_path, values.learning_path) == (str(scoring), str(learning))
+
+    job = defs().resolve_job_def("lotus_daily")
+    config = daily_run_config(values)
+    ops = config["ops"]
+    for field, path in (("scoring_path", str(scoring)), ("learning_path", str(learning))):
+        readers = _ops_with_field(job, field)
+        assert readers, field
+        assert {op for op, c in ops.items() if c["config"].get(field) == path} == readers
+    assert {"detector_audits", "score_signals", "lessons"} <= _ops_with_field(
+        job, "scoring_path")
+    assert dg.validate_run_config(job, config)
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == config
+
+
 def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
     """A broken lotus.yaml does not break the import, only the load (naming the key)."""
     (tmp_path / "lotus.yaml").write_text("learning: {window_days: 0}\n")
