@@ -15,7 +15,7 @@ from lotus_core.audits.future_touch import future_touch, rng_for
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
-from lotus_core.signals.config import ScoringConfig
+from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.signals.spec import DetectorSpec, load_detectors
 from lotus_core.time import shift_day
@@ -39,6 +39,7 @@ def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
     audited scores use `scoring`, the configuration the day is scored with (None: the
     packaged scoring.yaml)."""
     hist = history if history is not None and len(history) else None
+    scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
     windows = detect_day(frames, specs, scoring)
     adv = adversarial(frames, specs, day, history=hist, cfg=cfg, scoring=scoring)
     prod = production_hashes()
