@@ -4,11 +4,20 @@ then one window per event (the engine's own `episode_starts` cooldown rule).
 Every approved transform is causal (frame t reads frames <= t), so a window at t does not
 move when the tape after t is cut; `lead` reads the future on purpose (the planted leak).
 The windows have `run_detectors`' columns, so outcomes and audits read them unchanged.
+
+`BredStream` is `bred_windows` one MicroTape row at a time (the live engine's step, under
+its batch function and reading the same rules: the transforms' EMAs are
+`lotus_core.signals.features.Ewm`, pandas' recursion; the vote, the combination and the
+cooldown are the batch's, row by row). Its equality test is in tests/core/breeding/.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +25,9 @@ import pandas as pd
 from lotus_core.audits.lookback import ewm_memory
 from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec, Term
 from lotus_core.filters import ewm
-from lotus_core.signals.detectors import WINDOW_COLUMNS, empty_windows, episode_starts
-from lotus_core.signals.features import cadence_ms, coin_blocks, rows
+from lotus_core.signals.detectors import NEVER_MS, WINDOW_COLUMNS, empty_windows, episode_starts
+from lotus_core.signals.features import Ewm, cadence_ms, coin_blocks, ewm_alpha, rows
+from lotus_core.signals.ids import pair_key, window_id_one
 
 _TINY = 1e-12
 
@@ -172,3 +182,143 @@ def bred_windows(frames: pd.DataFrame | Columns, specs: list[BredSpec],
     out["coin"] = out["coin"].astype("str")
     out["detector_id"] = out["detector_id"].astype("str")
     return out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
+
+
+# ---- the live step: bred_windows one row at a time ----------------------------------------
+
+_MAX = sys.float_info.max
+
+
+def _finite_one(v: float) -> float:
+    """np.nan_to_num of one value (NaN -> 0, +-inf -> +-max float), as `_vote` applies."""
+    if v != v:
+        return 0.0
+    if v == math.inf:
+        return _MAX
+    return -_MAX if v == -math.inf else v
+
+
+class _TermStep:
+    """`_value` and `_vote` of one term on one coin, one row at a time."""
+
+    __slots__ = ("input", "transform", "threshold", "sign", "net", "tot", "mean", "var",
+                 "past", "w")
+
+    def __init__(self, term: Term, cadence: int) -> None:
+        if term.input.startswith(DETECTOR_PREFIX) or term.transform == "lead":
+            raise ValueError(f"{term.input} {term.transform}: not a live transform (a vetted "
+                             "detector's windows or the planted look-ahead)")
+        self.input, self.transform = term.input, term.transform
+        self.threshold, self.sign = float(term.threshold), int(term.sign)
+        w = self.w = rows(term.window_s, cadence)
+        a = ewm_alpha(span=w)
+        self.net = Ewm(a) if term.input == "flow" else None
+        self.tot = Ewm(a) if term.input == "flow" else None
+        self.mean = Ewm(a) if term.transform in ("ewm", "z") else None
+        self.var = Ewm(a) if term.transform == "z" else None
+        self.past: deque[float] = deque(maxlen=w)
+
+    def value(self, row: Mapping[str, Any]) -> float:
+        if self.net is not None and self.tot is not None:  # _flow
+            buy, sell = float(row["buy_vol"]), float(row["sell_vol"])
+            net, tot = self.net.push(buy - sell), self.tot.push(buy + sell)
+            x = net / tot if tot > 0 else 0.0
+            if self.transform == "ewm":
+                return x
+        else:
+            x = float(row[self.input])
+        if self.transform == "ewm":
+            assert self.mean is not None
+            return self.mean.push(x)
+        if self.transform == "z":
+            assert self.mean is not None and self.var is not None
+            dev = x - self.mean.m  # against the mean before this frame
+            self.mean.push(x)
+            sd = math.sqrt(self.var.push(dev * dev))
+            return dev / sd if sd > _TINY else 0.0
+        past = self.past  # diff: x[t] - x[t - w], NaN for the first w rows
+        out = x - past[0] if len(past) == self.w else math.nan
+        past.append(x)
+        return out
+
+    def vote(self, row: Mapping[str, Any]) -> tuple[int, float]:
+        v = _finite_one(self.value(row))
+        t = self.threshold
+        vote = 1 if v >= t else (-1 if v <= -t else 0)
+        return self.sign * vote, abs(v) / t
+
+
+class _BredCoin:
+    """One bred spec on one coin: its terms, the WITHIN memory and the cooldown state."""
+
+    __slots__ = ("terms", "within", "w", "t", "seen_up", "seen_dn", "last_up", "last_dn")
+
+    def __init__(self, spec: BredSpec, cadence: int) -> None:
+        self.terms = [_TermStep(t, cadence) for t in spec.terms]
+        self.within = spec.combine == "within"
+        self.w = rows(spec.within_s, cadence)
+        self.t = -1
+        self.seen_up = self.seen_dn = -(1 << 62)  # the first term's last +1 / -1 vote (row)
+        self.last_up = self.last_dn = NEVER_MS
+
+    def candidate(self, row: Mapping[str, Any]) -> tuple[int, float]:
+        """`candidates` at this row: (direction, strength), (0, 0.0) when nothing fires."""
+        self.t += 1
+        votes = [term.vote(row) for term in self.terms]
+        if self.within:
+            (v0, _), (v1, s1) = votes
+            if v0 == 1:
+                self.seen_up = self.t
+            elif v0 == -1:
+                self.seen_dn = self.t
+            seen = self.seen_up if v1 == 1 else self.seen_dn if v1 == -1 else None
+            if seen is not None and self.t - seen < self.w:  # _recent: the last w rows
+                return v1, s1
+            return 0, 0.0
+        d = votes[0][0]
+        if d == 0 or any(v != d for v, _ in votes[1:]):
+            return 0, 0.0
+        total = 0.0
+        for _, s in votes:
+            total += s
+        return d, total / len(votes)
+
+
+class BredStream:
+    """`bred_windows(frames, specs)` with window ids, one MicroTape row at a time (the live
+    engine's bred detectors): feed one UTC day's rows in (ts_ms, coin) order; `push`
+    returns the row's windows in detector_id order, in DetectorStream's row form."""
+
+    def __init__(self, specs: Sequence[BredSpec], cadence_ms: int, recipe_hashes:
+                 Mapping[str, str]) -> None:
+        if cadence_ms <= 0:
+            raise ValueError(f"cadence_ms must be > 0, got {cadence_ms}")
+        self.specs = sorted(specs, key=lambda s: s.detector_id)
+        self.cadence_ms = int(cadence_ms)
+        self._hashes = dict(recipe_hashes)  # detector_id -> the scoring carrier's hash
+        self._coins: dict[str, list[tuple[BredSpec, _BredCoin, int]]] = {}
+
+    def push(self, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+        coin, ts = str(row["coin"]), int(row["ts_ms"])
+        state = self._coins.get(coin)
+        if state is None:
+            state = self._coins[coin] = [(s, _BredCoin(s, self.cadence_ms),
+                                          pair_key(coin, s.detector_id)) for s in self.specs]
+        out: list[dict[str, Any]] = []
+        for spec, st, pair in state:
+            d, strength = st.candidate(row)
+            if d == 0:
+                continue
+            # episode_starts: the previous same-direction candidate >= cooldown before
+            cooldown = spec.cooldown_s * 1000
+            if d > 0:
+                keep, st.last_up = ts - st.last_up >= cooldown, ts
+            else:
+                keep, st.last_dn = ts - st.last_dn >= cooldown, ts
+            if keep:
+                out.append({"window_id": window_id_one(pair, ts), "ts_ms": ts, "coin": coin,
+                            "detector_id": spec.detector_id,
+                            "recipe_hash": self._hashes[spec.detector_id],
+                            "horizon_s": int(spec.horizon_s), "direction": d,
+                            "raw_strength": float(strength)})
+        return out

@@ -25,6 +25,7 @@ class SharedValues:
     dsi_history_days: int      # DSI: earlier MicroTape days the experts are fitted on
     learning_path: str | None  # the learning.yaml in use (None: packaged)
     scoring_path: str | None   # the scoring.yaml in use (None: packaged)
+    exploration: bool = False  # scoring.exploration: also score the breeder's survivors
 
 
 def shared_values(settings: Settings) -> SharedValues:
@@ -41,4 +42,5 @@ def shared_values(settings: Settings) -> SharedValues:
         history = load_scoring(scoring_path).history_days
     return SharedValues(cadence_ms=settings.microtape.cadence_ms, window_days=window,
                         history_days=history, dsi_history_days=settings.dsi.history_days,
-                        learning_path=learning_path, scoring_path=scoring_path)
+                        learning_path=learning_path, scoring_path=scoring_path,
+                        exploration=settings.scoring.exploration)

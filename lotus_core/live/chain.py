@@ -6,7 +6,8 @@ constants and rules, with the equality test beside the batch tests (one definiti
 stage, docs/structure.md; tests/core/test_one_definition.py):
 
     TapeStream (microtape/build.py: build_microtape) -> DsiStream (dsi/annotate.py:
-    annotate) -> DetectorStream (signals/detectors.py: run_detectors) -> WindowScorer
+    annotate) -> DetectorStream (signals/detectors.py: run_detectors; with settings
+    scoring.exploration also BredStream, breeding/compile.py: bred_windows) -> WindowScorer
     (signals/pipeline.py: score_day's scores) -> CouncilStream (curators/council.py's
     CouncilStep: run_council and publication; curators/events.py lays out the rows)
 
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lotus_core.breeding.compile import BredStream
+from lotus_core.breeding.scoring import carrier
 from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.curators.council import detector_status
 from lotus_core.curators.events import CouncilStream
@@ -56,7 +59,9 @@ class DayChain:
                  priors: ActivePriors, fingerprint: Callable[[], str], *,
                  detectors: Any = None, scoring: ScoringConfig | None = None,
                  council: CouncilConfig | None = None) -> None:
-        specs = enabled_specs(detectors)
+        bred = list(context.bred)  # scoring.exploration: the breeder's survivors
+        carriers = [carrier(b) for b in bred]
+        specs = enabled_specs(detectors) + carriers  # score_day's specs with `extra`
         cfg = scoring or load_scoring()
         ccfg = council or load_curators()
         hq = history_quality(context.history, specs, cfg.sq)
@@ -65,7 +70,9 @@ class DayChain:
         self.fingerprint = fingerprint
         self.tape = TapeStream(day, params, input_start_ms)
         self.dsi = DsiStream(context.dsi_model)
-        self.detect = DetectorStream(specs, params.cadence_ms)
+        self.detect = DetectorStream(specs[:len(specs) - len(carriers)], params.cadence_ms)
+        self.bred = (BredStream(bred, params.cadence_ms, {c.id: c.recipe_hash for c in carriers})
+                     if bred else None)
         self.scorer = WindowScorer(specs, cfg, hq, priors, params.cadence_ms)
         self.council = CouncilStream(day, specs, ccfg, status, fingerprint(), hq.days,
                                      context.actions)
@@ -86,6 +93,10 @@ class DayChain:
         for row in rows:
             dsi = self.dsi.push(row)
             fired = self.detect.push(row)
+            if self.bred is not None:  # score_day's merge: one row's windows by detector_id
+                more = self.bred.push(row)
+                if more:
+                    fired = sorted(fired + more, key=lambda w: w["detector_id"])
             scored = self.scorer.push(row, dsi, fired)
             out.rows.append(row)
             if scored:

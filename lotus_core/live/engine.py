@@ -33,6 +33,8 @@ from typing import Any
 import pandas as pd
 
 from lotus_core.audits.run import status_day
+from lotus_core.breeding.grammar import BredSpec
+from lotus_core.breeding.scoring import exploration_set
 from lotus_core.config.shared import SharedValues
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry
@@ -69,6 +71,7 @@ class NightContext:
     dsi_model: Any
     audit: pd.DataFrame | None
     actions: Sequence[Mapping[str, Any]] = ()  # the Curator API's detector actions (fabric)
+    bred: Sequence[BredSpec] = ()  # scoring.exploration: the breeder's survivors in force
 
 
 def _history(lake: Lake, asset: str, day: str, days: int) -> pd.DataFrame:
@@ -87,21 +90,25 @@ def night_loader(lake_dir: Path, values: SharedValues
 
     def load(day: str) -> NightContext:
         return load_night_context(lake_dir, day, scoring, history_days=values.history_days,
-                                  dsi_history_days=values.dsi_history_days)
+                                  dsi_history_days=values.dsi_history_days,
+                                  exploration=values.exploration)
 
     return scoring, load
 
 
 def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None = None, *,
                        history_days: int | None = None,
-                       dsi_history_days: int = DSI_HISTORY_DAYS) -> NightContext:
+                       dsi_history_days: int = DSI_HISTORY_DAYS,
+                       exploration: bool = False) -> NightContext:
     """The nightly inputs of `day`'s scores, read from the lake as the assets read them:
     `history_days` of detector_windows (None: the scoring config's) and `dsi_history_days`
     of MicroTape, the windows the settings size the nightly inputs with
     (`lotus_core.config.shared.shared_values`).
     Audit status: the newest of the days before `day` (`lotus_core.audits.status_day`, the
     rule the nightly `score_signals` uses; never the day's own, even when a replay finds it
-    in the lake), else none (all ok)."""
+    in the lake), else none (all ok).
+    `exploration` (settings `scoring.exploration`): the breeder's survivors the nightly
+    `score_signals` adds for `day` (`lotus_core.breeding.scoring.exploration_set`)."""
     lake = Lake(lake_dir)
     cfg = scoring or load_scoring()
     window = cfg.history_days if history_days is None else history_days
@@ -112,7 +119,8 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule
     if status is not None:
         audit = lake.read("detector_audit_status", status)
-    return NightContext(day, history if len(history) else None, model, audit)
+    bred = exploration_set(lake, day).bred if exploration else ()
+    return NightContext(day, history if len(history) else None, model, audit, bred=bred)
 
 
 @dataclass

@@ -43,3 +43,26 @@ def test_the_exploration_switch_is_off_by_default_and_names_its_key() -> None:
     assert load_settings(overrides={"scoring": {"exploration": True}}, env={}).scoring.exploration
     with pytest.raises(ConfigError, match="scoring.exploration"):
         load_settings(overrides={"scoring": {"exploration": "maybe"}}, env={})
+
+
+def test_the_live_engine_scores_the_survivors_score_signals_scores(tmp_path) -> None:
+    """One road for scoring.exploration: the daemon's night context (night_loader, sized by
+    shared_values(settings)) takes the survivors `score_signals` adds for the day (the
+    newest night before it), and none when the setting is off."""
+    from lotus_core.breeding.scoring import exploration_set
+    from lotus_core.breeding.store import write_specs
+    from lotus_core.config.shared import shared_values
+    from lotus_core.live.engine import night_loader
+    from lotus_core.store.lake import Lake
+
+    lake = Lake(tmp_path / "lake")
+    spec = {"detector_id": SPEC.detector_id, "status": "exploration",
+            "recipe_hash": SPEC.recipe_hash, "spec": SPEC.model_dump(mode="json")}
+    write_specs(lake, "2026-01-01", [spec])
+    for on in (True, False):
+        settings = load_settings(overrides={"scoring": {"exploration": on}}, env={})
+        _, load = night_loader(tmp_path / "lake", shared_values(settings))
+        bred = load("2026-01-02").bred
+        assert list(bred) == ([SPEC] if on else [])
+    assert list(exploration_set(lake, "2026-01-02").bred) == [SPEC]
+    assert list(exploration_set(lake, "2026-01-01").bred) == []  # never its own night

@@ -26,6 +26,7 @@ the decisions that follow from them differ.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import random
 from collections.abc import Callable
@@ -38,6 +39,8 @@ import orjson
 import pandas as pd
 import pytest
 
+from lotus_core.breeding import BredSpec, Term
+from lotus_core.breeding.scoring import ExplorationSet
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, NightContext
@@ -168,7 +171,8 @@ def _nightly(path: Path, ctx: NightContext) -> pd.DataFrame:
     tape = build_microtape(parse_recording(path, DAY, workers=1), MicroTapeParams())
     dsi = annotate(tape, ctx.dsi_model).annotations
     events = score_day(tape, DAY, fingerprint="sha256:" + "cd" * 32, history=ctx.history,
-                       dsi=dsi, audit=ctx.audit, evaluate=False).events
+                       dsi=dsi, audit=ctx.audit, evaluate=False,
+                       extra=ExplorationSet(tuple(ctx.bred)) if ctx.bred else None).events
     return events.sort_values("window_id").reset_index(drop=True)
 
 
@@ -265,3 +269,31 @@ def test_other_audit_status_live_is_the_real_capture_divergence(tmp_path: Path) 
               "ms_entrain_r", "raw_strength", "rv_pctl", "oi_pctl", "funding_pctl",
               "depth_5_rel", "range_pctl", "book_imb_5", "stale_ms", "spread_rel")
     assert not set(inputs) & set(bad)
+
+
+BRED = (
+    BredSpec(terms=[Term(input="book_imb_5", transform="ewm", window_s=10, threshold=0.3),
+                    Term(input="flow", transform="ewm", window_s=10, threshold=0.2)],
+             horizon_s=60, cooldown_s=30),
+    BredSpec(terms=[Term(input="dpx_bps", transform="z", window_s=30, threshold=1.5)],
+             horizon_s=30, cooldown_s=10),
+    BredSpec(terms=[Term(input="aggr_imb", transform="diff", window_s=5, threshold=0.5),
+                    Term(input="book_imb_1", transform="z", window_s=20, threshold=1.0)],
+             combine="within", within_s=20, horizon_s=60, cooldown_s=20),
+)
+"""Breeder survivors of the kinds the grammar makes (AND of levels, a z-score, WITHIN of a
+change and a z-score), scored as `exploration` (settings scoring.exploration)."""
+
+
+@pytest.mark.parametrize("case", ["real_channels", "btc_sol"])
+def test_live_equals_nightly_with_the_breeders_survivors(tmp_path: Path, case: str) -> None:
+    """scoring.exploration live: the bred detectors' windows are the nightly's (the same
+    ids, scores and council decisions, the exploration cap included), beside the engine's."""
+    path, lines = _recording(tmp_path, CASES[case])
+    ctx = dataclasses.replace(_context(AUDIT), bred=BRED)
+    nightly = _nightly(path, ctx)
+    live = _live(lines, ctx)
+    bred = nightly[nightly["detector_id"].str.startswith("bred_")]
+    assert set(bred["detector_id"]) == {b.detector_id for b in BRED}
+    assert bred["published"].any() or bred["vetoed"].any()
+    assert mismatches(nightly, live) == {}
