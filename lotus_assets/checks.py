@@ -288,11 +288,15 @@ def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: OpsDbResour
 
 @dg.asset_check(asset="active_priors", description="Caps inside scoring.yaml's bounds; every "
                 "patch's |theta_delta| within learning.yaml's caps.max_abs_theta_delta and its "
-                "step from the previous version within caps.max_step_theta.", **CHECK_KW)
+                "step from the previous version within caps.max_step_theta (the settings' "
+                "scoring.config and learning.config: the files the night compiled with).",
+                **CHECK_KW)
 def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
-                         fabric_keys: FabricKeysResource,
+                         fabric_keys: FabricKeysResource, settings: SettingsResource,
                          active_priors: pd.DataFrame) -> dg.AssetCheckResult:
-    kr, caps = load_scoring().kr, load_learning().caps
+    values = shared_values(settings.get())  # the files lotus_daily's ops were given
+    kr = load_scoring(values.scoring_path).kr
+    caps = load_learning(values.learning_path).caps
     bad = H.priors_violations(active_priors, tuple(kr.theta_min_bounds),
                               tuple(kr.phi_max_bounds), caps.max_abs_theta_delta,
                               caps.max_step_theta)

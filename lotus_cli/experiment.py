@@ -77,6 +77,7 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
     """Replay DAY's stored inputs under the alternative; report what would have been
     published, its realised outcomes and the paired interval against what was."""
     from lotus_core.config.shared import shared_values
+    from lotus_core.curator_api.standing import read_detector_actions
     from lotus_core.experiments import (
         AlternativeError,
         InputsError,
@@ -105,6 +106,7 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
     fabric = OpsDb.open(settings.fabric)
     try:
         priors = active_priors_for_date(fabric, day)
+        actions, _ = read_detector_actions(fabric)  # as score_signals reads them
     finally:
         fabric.close()
     try:
@@ -112,7 +114,7 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
                                 history_days=values.history_days,
                                 dsi_history_days=values.dsi_history_days,
                                 commit=code_commit(), seed=seed, block_s=block_s,
-                                n_boot=n_boot, save=not no_record)
+                                n_boot=n_boot, save=not no_record, actions=actions)
     except (AlternativeError, InputsError) as exc:
         raise click.ClickException(str(exc)) from None
     row = result.row

@@ -145,11 +145,21 @@ def diff(ctx: click.Context, ver1: int, ver2: int, as_json: bool, module: str,
 @click.pass_context
 def rollback(ctx: click.Context, to_version: int, note: str, as_json: bool, module: str,
              fabric_url: str | None) -> None:
-    """Make an older version active again, as a new version with its snapshot."""
+    """Make an older version active again, as a new version with its snapshot (--to 0, sig:
+    the caps of the settings' scoring.yaml, `scoring.config`)."""
+    from lotus_cli.settings import cli_settings
     from lotus_core.learning.priors_store import rollback as do_rollback
+    from lotus_core.signals.config import load_scoring
+    from lotus_core.signals.spec import SpecError
 
+    scoring = None
+    if module == "sig" and to_version == 0:  # the file this invocation's settings name
+        try:
+            scoring = load_scoring(cli_settings(ctx).scoring.config)
+        except (SpecError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
     with _open(ctx, fabric_url) as fabric:
-        new = do_rollback(fabric, to_version, note, module=module)
+        new = do_rollback(fabric, to_version, note, module=module, scoring=scoring)
     if as_json:
         body = _tr_dict(new) if module == "tr" else new.as_dict()
         _echo_json({**body, "created": new.created})

@@ -2,7 +2,7 @@
 
     alt = alternative_of(knock_out=["depth_vacuum"], gates={"tau_publish": 0.7})
     result = run_experiment(lake, "2026-01-03", alt, base, priors=..., history_days=7,
-                            dsi_history_days=3, commit=code_commit())
+                            dsi_history_days=3, commit=code_commit(), actions=...)
     list_experiments(lake)
 
 Pure (no dagster): the CLI (`lotus experiment`) and the `experiments` asset call it.
@@ -25,6 +25,7 @@ from lotus_core.experiments.compare import Comparison, block_interval, compare, 
 from lotus_core.experiments.inputs import (
     DayInputs,
     InputsError,
+    actions_as_of,
     frame_hash,
     load_day,
     outcome_tape,
@@ -54,6 +55,7 @@ __all__ = [
     "KnockOut",
     "StageConfig",
     "ThresholdChanged",
+    "actions_as_of",
     "alternative_of",
     "apply",
     "base_config",

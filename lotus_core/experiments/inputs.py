@@ -8,18 +8,29 @@ them, with a content hash per partition (what an experiment row pins).
     detector_windows  the `history_days` before the day (sq_* history), with `date`
     detector_audit_status  up to AUDIT_STATUS_LOOKBACK_DAYS before (status_in_force)
     signal_events     the day: what was published, and the data fingerprint it carried
+
+and, from the caller (the fabric is not the lake), the Curator API's standing detector
+actions as the nightly chain read them (`read_detector_actions`), kept as of the day
+(`actions_as_of`): the council applies each per window from its signed time on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
 from lotus_core.audits.run import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
-from lotus_core.time import shift_day
+from lotus_core.time import day_bounds_ms, shift_day
+
+ACTIONS_KEY = "curator_actions@{day}"
+"""The `inputs` key of the standing actions a replay applied (present only when some did)."""
+_ACTION_FIELDS = ("seq", "action_id", "curator_id", "role", "action", "target_kind",
+                  "target_id", "value", "signed_ts_ms")
 
 
 class LakeReader(Protocol):
@@ -46,6 +57,7 @@ class DayInputs:
     events: pd.DataFrame
     fingerprint: str | None
     hashes: dict[str, str]  # "asset@day" -> content sha256 (16 hex)
+    actions: tuple[Mapping[str, Any], ...] = ()  # standing actions as of the day (seq order)
 
 
 def frame_hash(df: pd.DataFrame) -> str:
@@ -95,10 +107,35 @@ def _fingerprint(lake: LakeReader, day: str, events: pd.DataFrame,
     return shas[0] if len(shas) == 1 else None
 
 
+def actions_as_of(actions: Sequence[Mapping[str, Any]], day: str
+                  ) -> tuple[Mapping[str, Any], ...]:
+    """The detector actions a replay of `day` applies, in seq order: those signed before the
+    day ended. The nightly `score_signals` hands the whole log to the council, which applies
+    an action to a window at ts only from signed_ts_ms + settle_ms <= ts on
+    (`lotus_core.curators.standing`); one signed after the day cannot stand for any of its
+    windows, so leaving it out changes no window and keeps a replay's inputs (and their
+    hash) fixed as the log grows."""
+    end = day_bounds_ms(day)[1]
+    kept = [a for a in actions if int(a["signed_ts_ms"]) < end]
+    return tuple(sorted(kept, key=lambda a: int(a["seq"])))
+
+
+def actions_hash(actions: Sequence[Mapping[str, Any]]) -> str:
+    """sha256 (16 hex) of the actions' identity and content (not their recorded_at)."""
+    rows = [{k: a.get(k) for k in _ACTION_FIELDS} for a in actions]
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def load_day(lake: LakeReader, day: str, *, history_days: int, dsi_history_days: int,
-             with_dsi_history: bool) -> DayInputs:
-    """Everything `day` was scored from, as the nightly assets read it."""
+             with_dsi_history: bool, actions: Sequence[Mapping[str, Any]] = ()) -> DayInputs:
+    """Everything `day` was scored from, as the nightly assets read it; `actions`: the
+    Curator API's detector actions the caller read from the fabric (`read_detector_actions`,
+    as `score_signals` does), kept as of the day (`actions_as_of`)."""
     hashes: dict[str, str] = {}
+    standing = actions_as_of(actions, day)
+    if standing:  # a day without actions keeps the inputs (and inputs_hash) it always had
+        hashes[ACTIONS_KEY.format(day=day)] = actions_hash(standing)
     frames = _one(lake, "microtape_frames", day, hashes, required=True)
     events = _one(lake, "signal_events", day, hashes, required=True)
     assert frames is not None and events is not None
@@ -113,7 +150,7 @@ def load_day(lake: LakeReader, day: str, *, history_days: int, dsi_history_days:
     return DayInputs(day=day, frames=frames, dsi=dsi, dsi_history=dsi_history,
                      history=history, audit=status_in_force(audit, day), next_frames=nxt,
                      events=events, fingerprint=_fingerprint(lake, day, events, hashes),
-                     hashes=dict(sorted(hashes.items())))
+                     hashes=dict(sorted(hashes.items())), actions=standing)
 
 
 def inputs_hash(hashes: dict[str, str]) -> str:

@@ -2,7 +2,8 @@
 
 No stage is copied here: the DSI is `fit_dsi` + `annotate` (only when the alternative
 touches it; otherwise the stored annotations are used), the scoring, council and
-publication are `score_day`, each handed the alternative's config objects.
+publication are `score_day`, each handed the alternative's config objects and the day's
+standing curator actions (`DayInputs.actions`), as the nightly `score_signals` hands them.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ def replay_day(inputs: DayInputs, cfg: StageConfig, priors: ActivePriors, *,
                refit_dsi: bool, dsi: pd.DataFrame | None = None) -> SignalDay:
     """The day scored under `cfg` (the KPIs' outcomes are left to the comparison). The DSI
     is refitted (`refit_dsi`), given (`dsi`: expert credit fuses subsets of one fit), or
-    the stored annotations."""
+    the stored annotations. The council applies `inputs.actions` (the standing vetoes and
+    nudges in force per window), as it did nightly."""
     if dsi is None:
         dsi = replay_dsi(inputs, cfg) if refit_dsi else inputs.dsi
     history = inputs.history if inputs.history is not None and len(inputs.history) else None
     return score_day(inputs.frames, inputs.day, fingerprint=inputs.fingerprint,
                      history=history, dsi=dsi, priors=priors, audit=inputs.audit,
                      detectors=cfg.detectors, scoring=cfg.scoring, council=cfg.council,
-                     evaluate=False)
+                     evaluate=False, actions=inputs.actions)

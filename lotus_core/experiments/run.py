@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,16 +67,20 @@ def run_experiment(lake: LakeStore, day: str, alternative: Alternative, base: St
                    priors: ActivePriors, history_days: int, dsi_history_days: int,
                    commit: str, seed: int = 0, block_s: int = 300, n_boot: int = 2000,
                    fee_bps: float = DEFAULT_FEE_BPS, save: bool = True,
+                   actions: Sequence[Mapping[str, Any]] = (),
                    clock: Callable[[], float] = time.time) -> ExperimentResult:
     """Replay `day` under `alternative` and (with `save`) record it in the experiments table.
 
     `base` is what the day was scored with; `priors` the set in force for the day
-    (`active_priors_for_date`); the history sizes are the shared values the assets use."""
+    (`active_priors_for_date`); the history sizes are the shared values the assets use;
+    `actions` the Curator API's detector actions as the nightly chain reads them
+    (`read_detector_actions`): both replays apply those standing for each window, so the
+    null replay gives back a day that was published under standing vetoes and nudges."""
     t0 = time.perf_counter()
     cfg = apply(alternative, base)
     refit = alternative.touches_dsi
     inputs = load_day(lake, day, history_days=history_days, dsi_history_days=dsi_history_days,
-                      with_dsi_history=refit)
+                      with_dsi_history=refit, actions=actions)
     null = replay_day(inputs, base, priors, refit_dsi=refit)
     alt = null if alternative.is_null else replay_day(inputs, cfg, priors, refit_dsi=refit)
     ok, sigma_diff, why = reproduction(inputs.events, null.events)

@@ -16,6 +16,12 @@ What each may do (everything else is denied: no grant, or no policy under RLS):
                its own rows (module = m) of heartbeats, dead_letter, curator_queue;
                SELECT, INSERT its patch-set snapshots (sig: sig_priors_snapshot);
                SELECT, INSERT, UPDATE its private working tables (tr: trader_*);
+               INSERT into curator_candidates only the kinds it proposes
+               (CANDIDATE_KINDS: sig posts the breeder's bred_detector items), with its
+               proposer prefix, as pending items: only the proposal's columns are
+               granted, so status, decided_* and created_at keep their defaults; it
+               reads back only the item_id of its own kinds' items (ON CONFLICT needs it;
+               the curators list them: lotus_core/curator_api/security.py);
                SELECT schema_version.
     router     SELECT every outbox and inbox; UPDATE the delivery state of outboxes;
                INSERT into every inbox only what the map allows into it;
@@ -50,6 +56,12 @@ SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot"}  # 
 # module -> its private working tables (created by their own migrations, not the manifests):
 # only that module reads and writes them; nobody deletes.
 WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions")}
+# module -> {curator_candidates kind it proposes: its proposer prefix} (issue #33): the
+# breeder runs in the signal layer and posts survivors as `breeder:<day>`
+# (lotus_core.breeding.night.candidate_items). Detector cards are queued by the owner
+# (`lotus curator queue-cards`); no module proposes lessons, patches or retirements yet.
+CANDIDATE_KINDS: dict[str, dict[str, str]] = {"sig": {"bred_detector": "breeder:"}}
+CANDIDATE_COLUMNS = ("item_id", "kind", "subject_id", "proposer", "summary", "detail")
 
 
 def roles() -> tuple[str, ...]:
@@ -174,6 +186,20 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
         for working in WORKING_TABLES.get(m, ()):
             out.append(f"GRANT SELECT, INSERT, UPDATE ON {working} TO {role};")
             out.append(_policy("lotus_owner", working, "ALL", role, "true", "true"))
+        proposes = CANDIDATE_KINDS.get(m)
+        if proposes and "curator_candidates" in tables:
+            # post_candidate's ON CONFLICT (item_id) DO NOTHING needs SELECT on the arbiter
+            # column, and PostgreSQL then judges the new row by a SELECT policy too: the
+            # module sees the item_id of its own kinds' proposals, nothing else.
+            out.append(f"GRANT INSERT ({', '.join(CANDIDATE_COLUMNS)}), SELECT (item_id)"
+                       f" ON curator_candidates TO {role};")
+            owned = " OR ".join(f"(kind = {_q(kind)} AND starts_with(proposer, {_q(prefix)}))"
+                                for kind, prefix in sorted(proposes.items()))
+            out.append(_policy(f"lotus_propose_{m}", "curator_candidates", "INSERT", role, None,
+                               f"({owned}) AND status = 'pending' AND decided_at IS NULL"
+                               " AND decided_by IS NULL"))
+            out.append(_policy(f"lotus_proposed_{m}", "curator_candidates", "SELECT", role,
+                               owned, None))
 
     r = ROUTER_ROLE
     for m in MODULES:

@@ -146,3 +146,108 @@ def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())})
     assert run.returncode == 0, run.stderr[-2000:]
     assert "LOAD" in run.stdout and "learning.window_days" in run.stdout
+
+
+# --- the configured scoring.yaml / learning.yaml below the ops (issue #27 item 4) -----------
+
+SCORING_EDITS = {  # packaged line -> the user's file (each value differs from the packaged one)
+    "history_days: 7 ": "history_days: 3 ",
+    "  theta_min: 0.05 ": "  theta_min: 0.08 ",
+    "  phi_max: 1.0 ": "  phi_max: 0.9 ",
+    "theta_min_bounds: [0.0, 0.5]": "theta_min_bounds: [0.0, 0.7]",
+}
+LEARNING_EDITS = {"max_abs_theta_delta: 0.15": "max_abs_theta_delta: 0.3",
+                  "max_step_theta: 0.10": "max_step_theta: 0.25"}
+
+
+def _edited(packaged: Path, edits: dict[str, str], out: Path) -> Path:
+    text = packaged.read_text()
+    for old, new in edits.items():
+        assert text.count(old) == 1, old  # the packaged file still holds the value edited
+        text = text.replace(old, new)
+    out.write_text(text)
+    return out
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user lotus.yaml naming a scoring.yaml and a learning.yaml that differ from the
+    packaged ones in history_days, kr's caps and bounds, and the learning caps."""
+    import lotus_core.learning as learning_pkg
+    import lotus_core.signals as signals_pkg
+
+    scoring = _edited(Path(signals_pkg.__file__).parent / "scoring.yaml", SCORING_EDITS,
+                      tmp_path / "my_scoring.yaml")
+    learning = _edited(Path(learning_pkg.__file__).parent / "learning.yaml", LEARNING_EDITS,
+                       tmp_path / "my_learning.yaml")
+    (tmp_path / "lotus.yaml").write_text(
+        f"scoring: {{config: {scoring}}}\nlearning: {{config: {learning}}}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOTUS_CONFIG", raising=False)
+    monkeypatch.delenv("LOTUS_FABRIC_URL", raising=False)
+    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Path) -> None:
+    """scoring.config's history_days (lotus.yaml names no scoring.history_days) sizes the
+    detector_windows history of signal_events and detector_audits in the loaded code
+    location and its job; `lotus_assets.signals.HISTORY_DAYS` (the packaged value read at
+    import) is only the size of the unsized `ASSETS` list."""
+    from lotus_assets.definitions import defs
+    from lotus_assets.signals import HISTORY_DAYS
+
+    assert shared_values(load_settings()).history_days == 3 != HISTORY_DAYS
+    loaded = defs()
+    job = loaded.resolve_job_def("lotus_daily")
+    for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
+        for asset in ("signal_events", "detector_audits"):
+            mapping = graph.get(dg.AssetKey(asset)).assets_def.get_partition_mapping(
+                dg.AssetKey("detector_windows"))
+            assert (mapping.start_offset, mapping.end_offset) == (-3, -1), asset
+
+
+def test_a_rollback_to_version_0_takes_the_caps_of_the_settings_scoring_file(
+        configured: Path) -> None:
+    """`lotus priors rollback --to 0` writes the caps of the scoring.yaml the settings name
+    (the priors store's `default_caps(scoring)`), not the packaged file's 0.05 / 1.0."""
+    from lotus_core.learning.priors_store import default_caps
+    from lotus_core.signals.config import load_scoring
+
+    out = CliRunner().invoke(cli, ["priors", "rollback", "--to", "0", "--json"])
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.stdout)
+    assert (body["theta_min"], body["phi_max"]) == (0.08, 0.9)
+    assert default_caps() == (0.05, 1.0)  # the packaged caps: the difference is real
+    assert default_caps(load_scoring(configured / "my_scoring.yaml")) == (0.08, 0.9)
+
+
+def test_the_priors_check_judges_with_the_settings_scoring_and_learning_files(
+        configured: Path) -> None:
+    """`priors_caps_and_step` bounds the caps with the configured scoring.yaml's kr bounds
+    and the patches with the configured learning.yaml's caps: a night compiled within them
+    passes; the same rows break the packaged files' limits."""
+    import numpy as np
+    import pandas as pd
+
+    from lotus_assets.checks import priors_caps_and_step
+    from lotus_assets.definitions import build_resources
+    from lotus_core.learning.config import load_learning
+    from lotus_core.report.health import priors_violations
+    from lotus_core.signals.config import load_scoring
+
+    settings = load_settings()
+    rows = pd.DataFrame({
+        "key": ["cap/theta_min", "cap/phi_max", "patch/sweep_flow_v1/*/session=us/theta_delta"],
+        "before_value": [np.nan, np.nan, 0.0],
+        "after_value": [0.6, 0.9, 0.2]})
+    kr, caps = load_scoring().kr, load_learning().caps  # packaged
+    packaged = priors_violations(rows, tuple(kr.theta_min_bounds), tuple(kr.phi_max_bounds),
+                                 caps.max_abs_theta_delta, caps.max_step_theta)
+    assert len(packaged) == 3, packaged  # theta_min bound, |theta_delta|, step
+    resources = build_resources(settings)
+    ctx = dg.build_asset_check_context(resources={
+        k: resources[k] for k in ("fabric", "fabric_keys", "settings")})
+    result = priors_caps_and_step(ctx, active_priors=rows)
+    assert result.passed, result.metadata["detail"]
+    assert "cap/theta_min in (0.0, 0.7)" in result.metadata["measures"].value
