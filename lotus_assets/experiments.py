@@ -16,6 +16,7 @@ import yaml
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.config.shared import shared_values
+from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.experiments import (
     AlternativeError,
     InputsError,
@@ -72,8 +73,10 @@ def experiments(context: dg.AssetExecutionContext, config: ExperimentConfig,
                 thresholds={k: yaml.safe_load(v) for k, v in config.thresholds.items()})
             with fabric.open() as db:
                 priors = active_priors_for_date(db, day)
+                actions, _ = read_detector_actions(db)  # the read score_signals makes
             result = run_experiment(store, day, alt, base_config(scoring=lotus.scoring.config),
-                                    priors=priors, history_days=values.history_days,
+                                    priors=priors, actions=actions,
+                                    history_days=values.history_days,
                                     dsi_history_days=values.dsi_history_days,
                                     commit=code_commit(), seed=config.seed,
                                     block_s=config.block_s, n_boot=config.n_boot)
