@@ -113,7 +113,9 @@ def _free_port() -> int:
 
 
 def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float | None,
-               ) -> dict:
+               coins: list[str] | None = None, home_tag: str = "") -> dict:
+    """One replay through the daemon's feed and score loops (`coins`: the subscription,
+    default the 3-coin day's; `home_tag`: a LOTUS_HOME of its own under .lotus/bench)."""
     from lotus_core.config import load_settings
     from lotus_core.fabric.names import MODULES
     from lotus_core.fabric.signing import ensure_keys
@@ -123,12 +125,12 @@ def phase_live(feed_dir: Path, first: str, last: str, speed: str, limit_s: float
     from lotus_daemon.loops.score_proc import ScoreProcess
     from lotus_daemon.market import MarketHub
 
-    home = REPO / ".lotus" / "bench" / f"live-{speed}"
+    home = REPO / ".lotus" / "bench" / f"live-{speed}{home_tag}"
     subprocess.run(["rm", "-rf", str(home)], check=True)
     ensure_keys(MODULES, home / "keys")
     settings = load_settings(overrides={"home": str(home)}, env={})
     settings = settings.model_copy(update={"feed": settings.feed.model_copy(
-        update={"clock": "replay", "coins": COINS})})
+        update={"clock": "replay", "coins": coins or COINS})})
     port = _free_port()
     load0 = os.getloadavg()
     prof = os.environ.get("LOTUS_BENCH_PROFILE")  # a directory: cProfile each process

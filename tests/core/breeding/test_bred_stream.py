@@ -11,30 +11,11 @@ import pytest
 from lotus_core.breeding import BredSpec, Term
 from lotus_core.breeding.compile import BredStream, bred_windows
 from lotus_core.signals import ids
-from tests.core.breeding.tape import tape
+from tests.core.breeding.tape import LIVE_SPECS, tape
 
 RTOL = 1e-9
 
-SPECS = [
-    BredSpec(terms=[Term(input="book_imb_5", transform="ewm", window_s=10, threshold=0.4),
-                    Term(input="aggr_imb", transform="ewm", window_s=10, threshold=0.2,
-                         sign=-1)], horizon_s=60, cooldown_s=30),
-    BredSpec(terms=[Term(input="flow", transform="ewm", window_s=20, threshold=0.15)],
-             horizon_s=30, cooldown_s=10),
-    BredSpec(terms=[Term(input="flow", transform="z", window_s=15, threshold=1.5),
-                    Term(input="book_imb_1", transform="diff", window_s=5, threshold=0.3)],
-             horizon_s=45, cooldown_s=0),
-    BredSpec(terms=[Term(input="dpx_bps", transform="z", window_s=30, threshold=2.0)],
-             horizon_s=60, cooldown_s=20),
-    BredSpec(terms=[Term(input="book_imb_10", transform="ewm", window_s=8, threshold=0.3),
-                    Term(input="microprice_drift_bps", transform="z", window_s=12,
-                         threshold=1.0, sign=-1),
-                    Term(input="depth_5_rel", transform="z", window_s=40, threshold=0.8)],
-             horizon_s=90, cooldown_s=15),
-    BredSpec(terms=[Term(input="book_imb_5", transform="z", window_s=10, threshold=1.2),
-                    Term(input="aggr_imb", transform="diff", window_s=3, threshold=0.5)],
-             combine="within", within_s=25, horizon_s=60, cooldown_s=30),
-]
+SPECS = LIVE_SPECS
 
 
 def _frames(seed: int) -> pd.DataFrame:

@@ -39,7 +39,6 @@ import orjson
 import pandas as pd
 import pytest
 
-from lotus_core.breeding import BredSpec, Term
 from lotus_core.breeding.scoring import ExplorationSet
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
@@ -47,6 +46,7 @@ from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.signals.pipeline import score_day
 from lotus_core.time import day_bounds_ms
+from tests.core.breeding.tape import LIVE_SPECS
 
 pytestmark = pytest.mark.slow  # each case: 40 fixture minutes scored twice
 
@@ -271,18 +271,7 @@ def test_other_audit_status_live_is_the_real_capture_divergence(tmp_path: Path) 
     assert not set(inputs) & set(bad)
 
 
-BRED = (
-    BredSpec(terms=[Term(input="book_imb_5", transform="ewm", window_s=10, threshold=0.3),
-                    Term(input="flow", transform="ewm", window_s=10, threshold=0.2)],
-             horizon_s=60, cooldown_s=30),
-    BredSpec(terms=[Term(input="dpx_bps", transform="z", window_s=30, threshold=1.5)],
-             horizon_s=30, cooldown_s=10),
-    BredSpec(terms=[Term(input="aggr_imb", transform="diff", window_s=5, threshold=0.5),
-                    Term(input="book_imb_1", transform="z", window_s=20, threshold=1.0)],
-             combine="within", within_s=20, horizon_s=60, cooldown_s=20),
-)
-"""Breeder survivors of the kinds the grammar makes (AND of levels, a z-score, WITHIN of a
-change and a z-score), scored as `exploration` (settings scoring.exploration)."""
+BRED = tuple(LIVE_SPECS)  # every live transform, AND and WITHIN (scoring.exploration)
 
 
 @pytest.mark.parametrize("case", ["real_channels", "btc_sol"])
