@@ -11,6 +11,7 @@ the settings of that moment, which merges one `Definitions` per area:
     bus_status + bus_health_sensor, bus_start / bus_stop jobs, `bus` (lotus_bus/sensor.py)
     curator_actions observations + curator_actions_sensor (lotus_sensors/curator_actions.py)
     candidates + detector_lineage, lotus_breeding job + schedule (lotus_assets/breeding.py)
+    compute_governance, in the lotus_breeding job (group breeding; lotus_assets/governance.py)
     resources, each built once                          (build_resources)
 
 `settings` is itself a resource (lotus_resources.settings): assets and ops below take the
@@ -29,6 +30,7 @@ from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.experiments import EXPERIMENT_ASSETS
 from lotus_assets.feed import raw_feed
+from lotus_assets.governance import GOVERNANCE_ASSETS
 from lotus_assets.learning import LEARNING_ASSETS
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.partitions import size_windows
@@ -98,6 +100,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         daemon_definitions(),
         credit_definitions(),
         breeding_definitions(),  # its own job and schedule, outside lotus_daily
+        dg.Definitions(assets=GOVERNANCE_ASSETS),  # group breeding: in lotus_breeding
         bus_definitions(settings),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log

@@ -193,3 +193,6 @@ cli.add_command(curator)
 from lotus_cli.breed import breed  # noqa: E402
 
 cli.add_command(breed)
+from lotus_cli.govern import govern  # noqa: E402
+
+cli.add_command(govern)
