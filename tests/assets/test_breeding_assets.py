@@ -28,7 +28,7 @@ def test_the_breeding_job_is_its_own(tmp_path) -> None:
     defs = build_definitions(settings)
     daily = set(defs.resolve_job_def("lotus_daily").graph.node_names())
     breeding = set(defs.resolve_job_def("lotus_breeding").graph.node_names())
-    assert breeding == {"candidates", "detector_lineage"}
+    assert breeding == {"candidates", "detector_lineage", "compute_governance"}
     assert not breeding & daily and "score_signals" in daily
     assert defs.resolve_schedule_def("lotus_breeding_nightly").job_name == "lotus_breeding"
     assert breeding_definitions().assets is not None
