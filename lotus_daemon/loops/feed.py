@@ -59,6 +59,7 @@ _HOUSEKEEP_S = 0.1
 _STALE_CHECK_MS = 100
 _BATCH_LINES = 10_000  # at replay speed: a batch costs the score loop a fixed part too
 _LIVE_DRAIN = 32  # frames read at once: at most this many is live pace (hand them on now)
+_BURST_SPAN_MS = 50  # a burst's frames lie within this much of the market's clock
 _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "ctx",
          "candle": "candle"}
 
@@ -94,6 +95,15 @@ def subscriptions(cfg: FeedSettings) -> list[dict[str, Any]]:
             else:
                 out.append({"type": ch, "coin": coin})
     return out
+
+
+async def _socket_drained(ws: FeedConnection) -> bool:
+    """Whether the socket held nothing more once the event loop has read it: two yields,
+    because the loop resumes this task before it runs the read callbacks its poll queued
+    (asyncio's ready queue is first in, first out)."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    return not ws.inbox
 
 
 def stream_kind(key: tuple[Any, ...]) -> str:
@@ -147,6 +157,7 @@ class FeedLoop(Loop):
         self._unrecorded_lines = 0
         self._watching = False
         self._batch_t0 = 0.0
+        self._batch_ms0 = 0  # the market clock of the unshipped batch's first frame
         self._shipped: tuple[str, int] | None = None  # (day, last line) handed out, unflushed
         self._last_stale_check = -1
         self._pong_deadline: float | None = None
@@ -218,6 +229,10 @@ class FeedLoop(Loop):
                         self._ship()
                 if len(inbox) <= _LIVE_DRAIN:
                     self._ship()  # live pace: the scorer gets the frames on arrival
+                elif self._batch and self._market_pace() and await _socket_drained(ws):
+                    # a burst (every coin's book at one instant) and then nothing to read:
+                    # live pace too, or the burst would wait for the next frame to arrive
+                    self._ship()
                 if ws.connection_lost_waiter.done() and not ws.inbox:
                     closed = ws.close_exc  # as `async for` ends: raise unless clean
                     if not isinstance(closed, ConnectionClosedOK):
@@ -309,6 +324,7 @@ class FeedLoop(Loop):
         if not self._batch:
             self._builder = ChunkBuilder(line_no)
             self._batch_t0 = time.perf_counter()
+            self._batch_ms0 = now
         self._batch.append(line)
         if msg is _NOT_JSON:
             self._builder.add_line(line)  # as raw_feed reads it: its own dead letter
@@ -414,6 +430,16 @@ class FeedLoop(Loop):
             self._gap(end, period.start_ms, max(end, period.start_ms), "stall", [period.coin])
 
     # -- batches ---------------------------------------------------------------------------
+    def _market_pace(self) -> bool:
+        """Whether the unshipped frames came at the market's pace: always from the venue; in
+        a replay, when their clock ran no faster than about twice the wall clock since the
+        batch's first frame (a replay at speed max or N races ahead: there, frames are
+        batched, a socket read or a step per batch costing what it costs)."""
+        if not self._replay_clock:
+            return True
+        span_ms = (self.last_frame_ms or self._batch_ms0) - self._batch_ms0
+        return span_ms <= 2_000 * (time.perf_counter() - self._batch_t0) + _BURST_SPAN_MS
+
     def _ship(self) -> None:
         """Hand the lines since the last hand-out to the score loop (validated with
         raw_feed's extraction code, dead letters to the fabric), ahead of the flush."""
