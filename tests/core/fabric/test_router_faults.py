@@ -76,11 +76,13 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
             before = _settled(watch)
             proc = subprocess.Popen([*cmd, "--seconds", "30"], env=env, cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:  # kill at a random point once it routes (start-up takes ~1 s)
+            try:  # kill at a seeded random point of its progress once it routes: a point
+                # in rows, not seconds, so a fast machine cannot drain everything in a few
+                # lives (at most rows/12 each, plus what it routes between two polls)
                 started = time.monotonic()
-                while _settled(watch) == before and time.monotonic() - started < 15:
-                    time.sleep(0.05)
-                time.sleep(rng.uniform(0.0, 0.6))
+                target = before + rng.randint(1, plan.rows // 12)
+                while _settled(watch) < target and time.monotonic() - started < 15:
+                    time.sleep(0.01)
             finally:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=10)
