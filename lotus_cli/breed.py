@@ -9,16 +9,11 @@ from typing import Any
 
 import click
 
+from lotus_cli.day_inputs import cli_lake, day_tape
 from lotus_cli.settings import cli_settings
 
 SHOWN = ["detector_id", "origin", "survived", "windows", "oos_lift", "oos_p", "reason"]
 
-
-def _lake(settings: Any) -> Any:
-    from lotus_core.store.lake import open_lake
-    from lotus_resources.deploy import lake_root
-
-    return open_lake(lake_root(settings))
 
 
 @click.group()
@@ -54,17 +49,11 @@ def run(ctx: click.Context, day: str, feed_dir: Path | None, seed: int, recipe: 
     )
     from lotus_core.breeding.schema import CANDIDATES_SCHEMA
     from lotus_core.breeding.store import write_specs
-    from lotus_core.feed.parse import parse_recording
-    from lotus_core.microtape import MicroTapeParams, build_microtape
     from lotus_core.signals import load_detectors
 
     settings = cli_settings(ctx)
-    path = (feed_dir or settings.feed_dir) / f"{day}.jsonl.gz"
-    if not path.is_file():
-        raise click.ClickException(f"no recording for {day} at {path}")
-    frames = build_microtape(parse_recording(path, day),
-                             MicroTapeParams(cadence_ms=settings.microtape.cadence_ms))
-    lake = _lake(settings)
+    frames = day_tape(settings, day, feed_dir)
+    lake = cli_lake(settings)
     earlier = [d for d in lake.days("candidates") if d < day][-parent_nights:]
     history = (pd.concat([lake.read("candidates", d) for d in earlier], ignore_index=True)
                if earlier else pd.DataFrame(columns=list(CANDIDATES_SCHEMA.columns)))
@@ -112,7 +101,7 @@ def list_candidates(ctx: click.Context, day: str, survivors: bool, as_json: bool
     from lotus_core.store.lake import LakeError
 
     try:
-        c = _lake(cli_settings(ctx)).read("candidates", day)
+        c = cli_lake(cli_settings(ctx)).read("candidates", day)
     except (LakeError, OSError) as exc:
         raise click.ClickException(f"no candidates for {day}: {exc}") from exc
     _show(c, as_json, survivors)
@@ -124,7 +113,7 @@ def list_candidates(ctx: click.Context, day: str, survivors: bool, as_json: bool
 @click.pass_context
 def lineage(ctx: click.Context, detector: str | None, as_json: bool) -> None:
     """Every child -> parent edge of the bred detectors, night by night."""
-    lake = _lake(cli_settings(ctx))
+    lake = cli_lake(cli_settings(ctx))
     edges = []
     for d in lake.days("candidates"):
         c = lake.read("candidates", d)

@@ -10,18 +10,13 @@ from typing import Any
 import click
 import yaml
 
+from lotus_cli.day_inputs import cli_lake
 from lotus_cli.settings import cli_settings
 
 ROW_FIELDS = ["experiment_id", "day", "label", "null_reproduced", "published_base",
               "published_alt", "added", "removed", "delta_net_bps", "delta_ci_lo", "delta_ci_hi",
               "commit", "seconds"]
 
-
-def _lake(settings: Any) -> Any:
-    from lotus_core.store.lake import open_lake
-    from lotus_resources.deploy import lake_root
-
-    return open_lake(lake_root(settings))
 
 
 def _detector_specs(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
@@ -110,7 +105,7 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
     finally:
         fabric.close()
     try:
-        result = run_experiment(_lake(settings), day, alt, base, priors=priors,
+        result = run_experiment(cli_lake(settings), day, alt, base, priors=priors,
                                 history_days=values.history_days,
                                 dsi_history_days=values.dsi_history_days,
                                 commit=code_commit(), seed=seed, block_s=block_s,
@@ -144,7 +139,7 @@ def list_cmd(ctx: click.Context, day: str | None, as_json: bool) -> None:
     """The recorded experiments, oldest first."""
     from lotus_core.experiments import list_experiments
 
-    table = list_experiments(_lake(cli_settings(ctx)), day)
+    table = list_experiments(cli_lake(cli_settings(ctx)), day)
     if as_json:
         rows = table.astype(object).where(table.notna(), None).to_dict("records")
         for r in rows:

@@ -10,16 +10,11 @@ from typing import Any
 
 import click
 
+from lotus_cli.day_inputs import cli_lake, day_tape
 from lotus_cli.settings import cli_settings
 
 SHOWN = ["seq", "arm", "quota", "sample", "item", "reward", "cost", "spent", "note"]
 
-
-def _lake(settings: Any) -> Any:
-    from lotus_core.store.lake import open_lake
-    from lotus_resources.deploy import lake_root
-
-    return open_lake(lake_root(settings))
 
 
 @click.group()
@@ -49,21 +44,15 @@ def run(ctx: click.Context, day: str, feed_dir: Path | None, seed: int, mode: st
         as_json: bool) -> None:
     """Breed DAY under the governor: write `compute_governance` and `governance_state`."""
     from lotus_core.breeding import load_recipe
-    from lotus_core.feed.parse import parse_recording
     from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
     from lotus_core.governance.nightly import govern_day
-    from lotus_core.microtape import MicroTapeParams, build_microtape
     from lotus_core.signals import load_detectors
 
     settings = cli_settings(ctx)
-    path = (feed_dir or settings.feed_dir) / f"{day}.jsonl.gz"
-    if not path.is_file():
-        raise click.ClickException(f"no recording for {day} at {path}")
-    frames = build_microtape(parse_recording(path, day),
-                             MicroTapeParams(cadence_ms=settings.microtape.cadence_ms))
+    frames = day_tape(settings, day, feed_dir)
     gov = GovernorConfig(budget=BudgetConfig(mode=mode, limit=budget),  # type: ignore[arg-type]
                          quota=quota)
-    g = govern_day(_lake(settings), frames, day, recipe=load_recipe(recipe),
+    g = govern_day(cli_lake(settings), frames, day, recipe=load_recipe(recipe),
                    vetted=load_detectors().enabled, gov=gov, seed=seed,
                    parent_nights=parent_nights)
     if as_json:
@@ -97,7 +86,7 @@ def show(ctx: click.Context, day: str, show_state: bool, as_json: bool) -> None:
     from lotus_core.store.lake import LakeError
 
     try:
-        df = _lake(cli_settings(ctx)).read(STATE if show_state else PULLS, day)
+        df = cli_lake(cli_settings(ctx)).read(STATE if show_state else PULLS, day)
     except (LakeError, OSError) as exc:
         raise click.ClickException(f"no governance night for {day}: {exc}") from exc
     if as_json:

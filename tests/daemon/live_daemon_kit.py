@@ -73,3 +73,29 @@ def stale_periods(log: str) -> list[tuple[str, int, int]]:
 
 def windows(home: Path) -> pd.DataFrame:
     return pd.read_parquet(home / "live" / "live_signal_events")
+
+
+def feed_until_served(settings: Any, srv: Any, hub: Any, linger_s: float = 1.0) -> Any:
+    """The real feed loop (in a thread, as the daemon runs it) reading `srv` (a running
+    `ReplayThread`) until the server has sent everything and `linger_s` more; stopped
+    cleanly. Returns the loop (its `info()`, its recording under the settings' home)."""
+    import threading
+    import time
+
+    from lotus_daemon.loops import LoopContext
+    from lotus_daemon.loops.feed import FeedLoop
+
+    home = settings.home
+    feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
+    stop = threading.Event()
+    thread = threading.Thread(target=feed.run, args=(LoopContext(
+        settings.fabric, home / "keys", home, stop, market=hub),))
+    thread.start()
+    try:
+        assert srv.server.done.wait(60)
+        time.sleep(linger_s)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    return feed

@@ -15,8 +15,6 @@ in time; with five rounds that happening by chance every time is below 1 in 1,00
 from __future__ import annotations
 
 import gzip
-import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -24,10 +22,10 @@ import orjson
 from lotus_core.config import load_settings
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
-from lotus_daemon.loops import LoopContext
-from lotus_daemon.loops.feed import _LIVE_DRAIN, FeedLoop
+from lotus_daemon.loops.feed import _LIVE_DRAIN
 from lotus_daemon.market import MarketHub
 from lotus_replay.server import ReplayConfig, ReplayThread
+from tests.daemon.live_daemon_kit import feed_until_served
 
 DAY = "2026-01-02"
 T0 = 1_767_355_200_000
@@ -67,18 +65,7 @@ def test_a_burst_is_handed_out_without_waiting_for_the_next_frame(tmp_path: Path
     hub = MarketHub()
     batches = hub.subscribe({"batch"})
     with ReplayThread(ReplayConfig(tmp_path / "src", speed=1.0)) as srv:
-        feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
-        stop = threading.Event()
-        thread = threading.Thread(target=feed.run, args=(LoopContext(
-            settings.fabric, home / "keys", home, stop, market=hub),))
-        thread.start()
-        try:
-            assert srv.server.done.wait(60)
-            time.sleep(1.5)
-        finally:
-            stop.set()
-            thread.join(60)
-    assert not thread.is_alive()
+        feed_until_served(settings, srv, hub, linger_s=1.5)
     handed = [[r["recv_ts_ms"] for r in map(orjson.loads, ev.data[2])
                if isinstance(r["msg"], dict) and r["msg"].get("channel") == "trades"]
               for ev in batches.drain() if ev.data is not None]  # the greeting, acks: not

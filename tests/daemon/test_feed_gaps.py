@@ -7,8 +7,6 @@ of each hole and its warm-up."""
 from __future__ import annotations
 
 import gzip
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +18,9 @@ from lotus_core.fabric.signing import ensure_keys
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.microtape import MicroTapeParams, build_microtape
-from lotus_daemon.loops import LoopContext
-from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.market import MarketHub
 from lotus_replay.server import Faults, ReplayConfig, ReplayThread
+from tests.daemon.live_daemon_kit import feed_until_served
 from tests.helpers import small_day
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,18 +39,7 @@ def test_each_reconnect_records_a_gap_and_the_nightly_flags_it(tmp_path):
     hub = MarketHub()
     faults = Faults(drop_every_s=DROP_S, refuse_for_s=0.2, seed=5)
     with ReplayThread(ReplayConfig(src, speed=25.0, faults=faults)) as srv:
-        feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
-        stop = threading.Event()
-        thread = threading.Thread(target=feed.run, args=(LoopContext(
-            settings.fabric, home / "keys", home, stop, market=hub),))
-        thread.start()
-        try:
-            assert srv.server.done.wait(60)
-            time.sleep(1.0)
-        finally:
-            stop.set()
-            thread.join(60)
-    assert not thread.is_alive()
+        feed = feed_until_served(settings, srv, hub)
     drops = srv.server.stats.drops
     assert drops == 2 and feed.info()["reconnects"] >= drops  # a refused attempt counts too
 
