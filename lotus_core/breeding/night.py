@@ -17,7 +17,7 @@ import pandas as pd
 
 from lotus_core.breeding.grammar import STATUS_EXPLORATION, BredSpec, Grammar
 from lotus_core.breeding.harness import Harness, HarnessConfig, Verdict
-from lotus_core.breeding.propose import Parent, Proposer
+from lotus_core.breeding.propose import Candidate, Parent, Proposer
 from lotus_core.signals.spec import DetectorSpec
 
 CANDIDATE_COLUMNS = ("date", "detector_id", "recipe_hash", "origin", "parents", "survived",
@@ -120,10 +120,21 @@ def breed_night(frames: pd.DataFrame, day: str, *, proposer: Proposer, grammar: 
     """Propose from `parents` (earlier survivors) and the vetted detectors, then judge each
     candidate on `frames` (the training window: days up to and including `day`, never a
     later one)."""
-    pool = list(parents) + [Parent(s.id) for s in vetted if s.id in grammar.vetted]
-    cands = proposer.propose(pool, grammar, night_rng(seed, day))
+    cands = night_proposal(day, proposer=proposer, grammar=grammar, vetted=vetted,
+                           parents=parents, seed=seed)
     harness = Harness(frames, grammar, vetted, cfg)
     return tables(harness.dispose(cands), day)
+
+
+def night_proposal(day: str, *, proposer: Proposer, grammar: Grammar,
+                   vetted: Sequence[DetectorSpec] = (), parents: Sequence[Parent] = (),
+                   seed: int = 7) -> list[Candidate]:
+    """The night's candidates: `proposer` over the earlier survivors and the vetted
+    detectors the grammar admits, drawn from the night's own stream (`night_rng`). One
+    definition for every way a night is judged (whole: `breed_night`; under a budget:
+    lotus_core.governance.breed_governed)."""
+    pool = list(parents) + [Parent(s.id) for s in vetted if s.id in grammar.vetted]
+    return list(proposer.propose(pool, grammar, night_rng(seed, day)))
 
 
 def parents_from(candidates: pd.DataFrame) -> list[Parent]:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from lotus_core.breeding.grammar import BOUNDED, DETECTOR_PREFIX, Grammar
 from lotus_core.breeding.harness import GATES, Harness, HarnessConfig, Verdict
-from lotus_core.breeding.night import NightResult, night_rng, tables
+from lotus_core.breeding.night import NightResult, night_proposal, night_rng, tables
 from lotus_core.breeding.propose import Candidate, Parent, Proposer
 from lotus_core.governance.governor import (
     Arm,
@@ -157,8 +157,8 @@ def breed_governed(frames: pd.DataFrame, day: str, *, proposer: Proposer, gramma
     """Propose as `breed_night` does (same candidates for the same seed and parents), then
     let `policy` buy candidates under `gov.budget`. `extra` arms (counterfactual replays,
     expert re-fits: injected runners) compete for the same budget."""
-    pool = list(parents) + [Parent(s.id) for s in vetted if s.id in grammar.vetted]
-    cands = proposer.propose(pool, grammar, night_rng(seed, day))
+    cands = night_proposal(day, proposer=proposer, grammar=grammar, vetted=vetted,
+                           parents=parents, seed=seed)
     harness = Harness(frames, grammar, vetted, cfg)
     arms = breeding_arms(harness, cands, len(frames), reaudits, significance) + list(extra)
     # the governor's draws: their own stream, apart from the proposer's

@@ -61,7 +61,8 @@ class DayChain:
                  council: CouncilConfig | None = None) -> None:
         bred = list(context.bred)  # scoring.exploration: the breeder's survivors
         carriers = [carrier(b) for b in bred]
-        specs = enabled_specs(detectors) + carriers  # score_day's specs with `extra`
+        engine_specs = enabled_specs(detectors)
+        specs = engine_specs + carriers  # score_day's specs with `extra`
         cfg = scoring or load_scoring()
         ccfg = council or load_curators()
         hq = history_quality(context.history, specs, cfg.sq)
@@ -70,7 +71,7 @@ class DayChain:
         self.fingerprint = fingerprint
         self.tape = TapeStream(day, params, input_start_ms)
         self.dsi = DsiStream(context.dsi_model)
-        self.detect = DetectorStream(specs[:len(specs) - len(carriers)], params.cadence_ms)
+        self.detect = DetectorStream(engine_specs, params.cadence_ms)
         self.bred = (BredStream(bred, params.cadence_ms, {c.id: c.recipe_hash for c in carriers})
                      if bred else None)
         self.scorer = WindowScorer(specs, cfg, hq, priors, params.cadence_ms)
