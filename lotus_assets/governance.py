@@ -1,6 +1,7 @@
 """Compute governance (issue 33, item 3): the night's breeding under a compute budget,
-spent across the breeding arms and the re-audits of earlier survivors by Thompson sampling
-on the information each arm bought per unit of compute, with a diversity quota. Logged as
+spent across the breeding arms, the re-audits of earlier survivors, and the counterfactual
+replays and expert re-fits of the newest scored day (when the lake holds one) by Thompson
+sampling on the information each arm bought per unit of compute, with a diversity quota. Logged as
 the lake tables `compute_governance` (every pull) and `governance_state` (per arm, carried
 to the next night), shown as a table and two plots. In the `lotus_breeding` job (group
 `breeding`). Thin: everything is in lotus_core.governance (docs/governance.md).
@@ -13,12 +14,20 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.breeding import load_recipe
+from lotus_core.config.shared import shared_values
+from lotus_core.curator_api.standing import read_detector_actions
+from lotus_core.experiments import base_config
 from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
 from lotus_core.governance.nightly import govern_day
 from lotus_core.governance.plot import reward_plot, spend_plot
+from lotus_core.governance.replay_arms import Scoring
+from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.report.svg import image_md
 from lotus_core.signals import load_detectors
+from lotus_core.signals.priors import ActivePriors
 from lotus_resources.lake import LakeResource
+from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
 from lotus_resources.table_metadata import table_metadata
 
 
@@ -31,6 +40,8 @@ class GovernConfig(dg.Config):
     quota: int = 2
     parent_nights: int = 7
     reaudits: int = 8
+    replays: int = 4  # counterfactual replays of the newest scored day (survivors, a gate)
+    refits: int = 6  # DSI expert re-fits on it (the packaged registry has 6 active)
     recipe_path: str | None = None
     detectors_path: str | None = None
 
@@ -38,22 +49,39 @@ class GovernConfig(dg.Config):
 @dg.asset(
     partitions_def=daily_partitions, group_name="breeding", kinds={"parquet"},
     ins={"microtape_frames": dg.AssetIn("microtape_frames")},
+    deps=["signal_events", "dsi_annotations"],
     description="The night's compute budget spent by Thompson sampling over the breeding "
-    "arms (fresh, mutation, recombination, composition by input family, WITHIN) and the "
-    "re-audits of earlier survivors, on information bought per unit of compute, with a "
+    "arms (fresh, mutation, recombination, composition by input family, WITHIN), the "
+    "re-audits of earlier survivors, and the counterfactual replays and DSI expert re-fits "
+    "of the newest scored day, on information bought per unit of compute, with a "
     "diversity quota. Every pull (arm, draw, reward, cost) in `compute_governance`; the "
     "posterior per arm in `governance_state`, carried to the next night.",
 )
 def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
-                       microtape_frames: pd.DataFrame, lake: LakeResource
+                       microtape_frames: pd.DataFrame, lake: LakeResource,
+                       fabric: OpsDbResource, settings: SettingsResource
                        ) -> dg.MaterializeResult:
     day = context.partition_key
     gov = GovernorConfig(budget=BudgetConfig(mode=config.budget_mode, limit=config.budget),
                          quota=config.quota)
-    g = govern_day(lake.get(), microtape_frames, day, recipe=load_recipe(config.recipe_path),
-                   vetted=load_detectors(config.detectors_path).enabled, gov=gov,
-                   seed=config.seed, parent_nights=config.parent_nights,
-                   reaudits=config.reaudits)
+    lotus = settings.get()
+    values = shared_values(lotus)
+    with fabric.open() as db:
+        actions, _ = read_detector_actions(db)  # the read score_signals makes
+
+        def priors_for(d: str) -> ActivePriors:
+            return active_priors_for_date(db, d)
+
+        scoring = Scoring(base=base_config(scoring=lotus.scoring.config), priors_for=priors_for,
+                          history_days=values.history_days,
+                          dsi_history_days=values.dsi_history_days, actions=actions,
+                          exploration=values.exploration)
+        g = govern_day(lake.get(), microtape_frames, day,
+                       recipe=load_recipe(config.recipe_path),
+                       vetted=load_detectors(config.detectors_path).enabled, gov=gov,
+                       seed=config.seed, parent_nights=config.parent_nights,
+                       reaudits=config.reaudits, scoring=scoring, replays=config.replays,
+                       refits=config.refits)
     pulls, arms = g.night.pulls, by_arm(g.night.pulls)
     unit = "CPU s" if config.budget_mode == "cpu" else "cost units"
     meta: dict[str, Any] = {
@@ -61,6 +89,7 @@ def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
         "spent": round(g.night.spent, 4), "pulls": len(pulls), "proposed": g.proposed,
         "bought": len(g.result.candidates), "survivors": len(g.result.survivors),
         "reaudited": len(g.reaudits),
+        **{f"{k}_pulls": int((pulls["kind"] == k).sum()) for k in ("replay", "refit")},
         "by_arm": dg.MetadataValue.md(arms.to_markdown(index=False, floatfmt=".4g")
                                       if len(arms) else "(no pull)"),
         "posterior": dg.MetadataValue.md(g.night.state.to_frame(day).drop(columns="date")

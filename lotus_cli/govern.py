@@ -1,5 +1,6 @@
 """`lotus govern run|show`: breed a night under the compute governor (Thompson sampling
-over the breeding arms and the re-audits, with a diversity quota and a budget), and show
+over the breeding arms, the re-audits, and the replays and expert re-fits of the newest
+scored day in the lake, with a diversity quota and a budget), and show
 a night's pulls, spend per arm and the governor's state (docs/governance.md)."""
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from lotus_cli.settings import cli_settings
 SHOWN = ["seq", "arm", "quota", "sample", "item", "reward", "cost", "spent", "note"]
 
 
-
 @click.group()
 def govern() -> None:
-    """Spend a night's compute budget across breeding and re-audit arms."""
+    """Spend a night's compute budget across breeding, re-audit, replay and re-fit arms."""
 
 
 @govern.command("run")
@@ -37,31 +37,59 @@ def govern() -> None:
               help="Another breeding recipe (default: lotus_core/breeding/recipe.yaml).")
 @click.option("--parent-nights", default=7, show_default=True,
               help="Earlier nights whose survivors are parents and re-audited.")
+@click.option("--replays", default=4, show_default=True,
+              help="Counterfactual replays of the newest scored day <= DAY (0: none).")
+@click.option("--refits", default=6, show_default=True,
+              help="DSI expert re-fits on the newest scored day <= DAY (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pulls as JSON.")
 @click.pass_context
 def run(ctx: click.Context, day: str, feed_dir: Path | None, seed: int, mode: str,
-        budget: float, quota: int, recipe: Path | None, parent_nights: int,
-        as_json: bool) -> None:
+        budget: float, quota: int, recipe: Path | None, parent_nights: int, replays: int,
+        refits: int, as_json: bool) -> None:
     """Breed DAY under the governor: write `compute_governance` and `governance_state`."""
     from lotus_core.breeding import load_recipe
-    from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
+    from lotus_core.config.shared import shared_values
+    from lotus_core.curator_api.standing import read_detector_actions
+    from lotus_core.experiments import base_config
+    from lotus_core.governance import BudgetConfig, GovernorConfig, Scoring, by_arm
     from lotus_core.governance.nightly import govern_day
+    from lotus_core.learning.priors_store import active_priors_for_date
     from lotus_core.signals import load_detectors
+    from lotus_core.signals.priors import ActivePriors
+    from lotus_core.store.opsdb import OpsDb
 
     settings = cli_settings(ctx)
     frames = day_tape(settings, day, feed_dir)
     gov = GovernorConfig(budget=BudgetConfig(mode=mode, limit=budget),  # type: ignore[arg-type]
                          quota=quota)
-    g = govern_day(cli_lake(settings), frames, day, recipe=load_recipe(recipe),
-                   vetted=load_detectors().enabled, gov=gov, seed=seed,
-                   parent_nights=parent_nights)
+    values = shared_values(settings)
+    fabric = OpsDb.open(settings.fabric)
+    try:
+        actions, _ = read_detector_actions(fabric)  # as score_signals reads them
+
+        def priors_for(d: str) -> ActivePriors:
+            return active_priors_for_date(fabric, d)
+
+        scoring = Scoring(base=base_config(scoring=settings.scoring.config),
+                          priors_for=priors_for, history_days=values.history_days,
+                          dsi_history_days=values.dsi_history_days, actions=actions,
+                          exploration=values.exploration)
+        g = govern_day(cli_lake(settings), frames, day, recipe=load_recipe(recipe),
+                       vetted=load_detectors().enabled, gov=gov, seed=seed,
+                       parent_nights=parent_nights, scoring=scoring, replays=replays,
+                       refits=refits)
+    finally:
+        fabric.close()
     if as_json:
         click.echo(json.dumps(g.night.pulls.to_dict("records"), default=str))
         return
     _show(g.night.pulls, by_arm(g.night.pulls))
+    kinds = g.night.pulls["kind"]
     click.echo(f"spent {g.night.spent:.4g} of {budget:g} ({mode}); bought "
                f"{len(g.result.candidates)} of {g.proposed} candidates, "
-               f"{len(g.result.survivors)} survivor(s), {len(g.reaudits)} re-audit(s)")
+               f"{len(g.result.survivors)} survivor(s), {len(g.reaudits)} re-audit(s), "
+               f"{int((kinds == 'replay').sum())} replay(s), "
+               f"{int((kinds == 'refit').sum())} re-fit(s)")
 
 
 def _show(pulls: Any, arms: Any) -> None:

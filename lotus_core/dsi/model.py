@@ -19,7 +19,7 @@ from lotus_core.dsi.experts import CoinFrames, Day, Expert
 from lotus_core.dsi.grammar import coin_slices
 from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.labels import move_label
-from lotus_core.dsi.registry import LabelParams, Registry, load_registry
+from lotus_core.dsi.registry import ExpertSpec, LabelParams, Registry, load_registry
 from lotus_core.dsi.reliability import Counts, Posterior, count, weight
 
 
@@ -73,6 +73,22 @@ def history_days(history: pd.DataFrame | None, label: LabelParams) -> list[Day]:
     return days
 
 
+def fit_expert(spec: ExpertSpec, days: Sequence[Day], reg: Registry
+               ) -> tuple[Expert, dict[str, Counts]]:
+    """One expert fitted on `days`, with its episode counts per day (hits of its flags
+    against the mechanical label): `fit_dsi` sums them into its reliability; the
+    governor's re-fit arm tests the counts of the day a new window adds."""
+    expert = make_expert(spec, reg.seed, reg.fusion.z_cap)
+    expert.fit(days)
+    by_day: dict[str, Counts] = {d.key: Counts() for d in days}
+    for i, out in expert.history_outputs(days):
+        d = days[i]
+        by_day[d.key] = by_day[d.key] + count(out, d.frames["coin"].to_numpy(dtype=object),
+                                              d.frames["ts_ms"].to_numpy(), d.y, d.move,
+                                              reg.cadence_ms)
+    return expert, by_day
+
+
 def fit_dsi(history: pd.DataFrame | None, registry: Registry | None = None) -> DsiModel:
     """Fit every active expert and its reliability on `history` (earlier days only).
 
@@ -88,13 +104,8 @@ def fit_dsi(history: pd.DataFrame | None, registry: Registry | None = None) -> D
     states = []
     for spec in reg.active:
         t0 = time.perf_counter()
-        expert = make_expert(spec, reg.seed, reg.fusion.z_cap)
-        expert.fit(days)
-        total = Counts()
-        for i, out in expert.history_outputs(days):
-            d = days[i]
-            total = total + count(out, d.frames["coin"].to_numpy(dtype=object),
-                                  d.frames["ts_ms"].to_numpy(), d.y, d.move, reg.cadence_ms)
+        expert, by_day = fit_expert(spec, days, reg)
+        total = sum(by_day.values(), Counts())
         prior = Posterior(spec.prior_alpha, spec.prior_beta)
         post = prior.update(total.successes, total.trials)
         expert.reliability = post.mean

@@ -13,7 +13,7 @@ import pandas as pd
 from lotus_core.dsi import annotate, fit_dsi
 from lotus_core.experiments.alternative import StageConfig
 from lotus_core.experiments.inputs import DayInputs
-from lotus_core.signals.pipeline import SignalDay, score_day
+from lotus_core.signals.pipeline import ExtraDetectors, SignalDay, score_day
 from lotus_core.signals.priors import ActivePriors
 
 
@@ -28,15 +28,17 @@ def replay_dsi(inputs: DayInputs, cfg: StageConfig) -> pd.DataFrame:
 
 
 def replay_day(inputs: DayInputs, cfg: StageConfig, priors: ActivePriors, *,
-               refit_dsi: bool, dsi: pd.DataFrame | None = None) -> SignalDay:
+               refit_dsi: bool, dsi: pd.DataFrame | None = None,
+               extra: ExtraDetectors | None = None) -> SignalDay:
     """The day scored under `cfg` (the KPIs' outcomes are left to the comparison). The DSI
     is refitted (`refit_dsi`), given (`dsi`: expert credit fuses subsets of one fit), or
     the stored annotations. The council applies `inputs.actions` (the standing vetoes and
-    nudges in force per window), as it did nightly."""
+    nudges in force per window), as it did nightly. `extra`: bred detectors scored beside
+    the packaged ones (`score_day`'s exploration set, as `score_signals` passes it)."""
     if dsi is None:
         dsi = replay_dsi(inputs, cfg) if refit_dsi else inputs.dsi
     history = inputs.history if inputs.history is not None and len(inputs.history) else None
     return score_day(inputs.frames, inputs.day, fingerprint=inputs.fingerprint,
                      history=history, dsi=dsi, priors=priors, audit=inputs.audit,
                      detectors=cfg.detectors, scoring=cfg.scoring, council=cfg.council,
-                     evaluate=False, actions=inputs.actions)
+                     evaluate=False, actions=inputs.actions, extra=extra)

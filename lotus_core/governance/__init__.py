@@ -10,6 +10,8 @@ dagster); docs/governance.md.
     ThompsonPolicy, UniformPolicy       who spends next (uniform: equal spend per arm)
     govern_night(arms, state, ...)      -> Night (pulls table, new state, outcomes)
     breed_governed(frames, day, ...)    one breeding night under a budget -> GovernedNight
+    replay_arm, refit_arm, Scoring      counterfactual replays and DSI expert re-fits of the
+                                        newest scored day, as arms (nightly.govern_day)
 """
 
 from lotus_core.governance.breeding import (
@@ -36,10 +38,13 @@ from lotus_core.governance.governor import (
     quota_arms,
 )
 from lotus_core.governance.posterior import NormalGamma
+from lotus_core.governance.refit_arms import refit_arm
+from lotus_core.governance.replay_arms import Replay, Scoring, newest_scored_day, replay_arm
 from lotus_core.governance.state import STATE_COLUMNS, ArmState, GovernorState
 
 __all__ = ["PULL_COLUMNS", "STATE_COLUMNS", "Arm", "ArmState", "BudgetConfig",
            "GovernedNight", "GovernorConfig", "GovernorState", "Night", "NormalGamma",
-           "Outcome", "Policy", "Reaudit", "ThompsonPolicy", "UniformPolicy",
+           "Outcome", "Policy", "Reaudit", "Replay", "Scoring", "ThompsonPolicy", "UniformPolicy",
            "breed_governed", "breeding_arms", "by_arm", "evidence", "family",
-           "govern_night", "quota_arms", "reaudits_from"]
+           "govern_night", "newest_scored_day", "quota_arms", "reaudits_from", "refit_arm",
+           "replay_arm"]

@@ -12,7 +12,9 @@ Arms (`family`):
 Reward (information bought, docs/governance.md): a candidate's out-of-sample evidence
 `min(cap, -log10 oos_p)` when its out-of-sample lift is positive at oos_p <= 0.05, else 0
 (a candidate stopped before the out-of-sample gate bought none). A re-audit's reward is
-the change of that evidence between the survivor's night and tonight, |e_now - e_then|.
+the change of that evidence between the survivor's night and tonight, |e_now - e_then|;
+a re-audit stopped before the out-of-sample gate (tonight's tape lacks an input, say)
+measured nothing and earns 0.
 
 Cost units (deterministic): the tape's rows / 10,000 x the gates the candidate went
 through (compile = 1 ... adversarial = 6), the harness's work in the order it does it
@@ -51,6 +53,7 @@ EVIDENCE_CAP = 8.0
 SIGNIFICANCE = 0.05  # a candidate's evidence is a reward at oos p <= this (tuned)
 ROWS_PER_UNIT = 10_000.0
 BOOK = tuple(x for x in BOUNDED if x.startswith("book_"))
+OOS_GATE = GATES.index("oos") + 1  # gates_run of a candidate that reached the oos test
 
 
 def _kind(inp: str) -> str:
@@ -116,6 +119,9 @@ def breeding_arms(harness: Harness, cands: Sequence[Candidate], rows: int,
 
     def reaudit(r: Reaudit) -> Outcome:
         v = harness.judge(r.candidate, n)
+        if gates_run(v) < OOS_GATE:  # stopped before it was measured: no evidence either way
+            return Outcome(0.0, scale * gates_run(v), r.candidate.detector_id,
+                           f"not measured: {v.reason.split(':')[0]}", v)
         e = evidence(v.metrics, significance)
         return Outcome(abs(e - r.evidence_then), scale * gates_run(v), r.candidate.detector_id,
                        f"evidence {r.evidence_then:.2f} -> {e:.2f}", v)

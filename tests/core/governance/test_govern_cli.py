@@ -1,6 +1,6 @@
 """`lotus govern run|show` on a one-hour synthetic day under LOTUS_HOME: the pulls `run`
 prints (deterministic cost units) are the ones `show` reads back, within the budget; the
-state lists every arm pulled."""
+state lists every arm pulled; a lake without a scored day offers no replay or re-fit."""
 
 from __future__ import annotations
 
@@ -46,5 +46,9 @@ def test_govern_run_and_show(tmp_path) -> None:
     # the same night again (units mode): the same pulls, byte for byte
     again = CliRunner().invoke(cli, [*args, "--json"], env=env)
     assert again.stdout.strip().splitlines()[-1] == run.stdout.strip().splitlines()[-1]
+    # no scored day under LOTUS_HOME: no replay or re-fit is offered, and none is an error
+    told = CliRunner().invoke(cli, [*args, "--replays", "2", "--refits", "2"], env=env)
+    assert told.exit_code == 0, told.output
+    assert "0 replay(s), 0 re-fit(s)" in told.output.strip().splitlines()[-1]
     missing = CliRunner().invoke(cli, ["govern", "show", "--day", "2020-01-01"], env=env)
     assert missing.exit_code != 0 and "no governance night" in missing.output

@@ -106,3 +106,16 @@ def test_reaudits_are_an_arm_and_report_the_change_of_evidence() -> None:
         assert v.metrics["oos_lift"] > 0 and v.metrics["oos_p"] < 1e-3  # the planted edge
         assert r == pytest.approx(abs(evidence(v.metrics) - then), abs=1e-12)
         assert evidence(v.metrics) == pytest.approx(min(8.0, -math.log10(v.metrics["oos_p"])))
+
+
+def test_a_reaudit_stopped_before_the_oos_gate_bought_nothing() -> None:
+    """Tonight's tape has no flow (a missing channel: the column is all NaN), so the
+    survivor never fires: the re-audit stops at compile and measured nothing, and earns 0
+    whatever the survivor's evidence then was."""
+    frames, _ = tape(8, planted=True)
+    g = _night(frames.assign(aggr_imb=float("nan")), budget=1e6,
+               reaudits=[Reaudit(Candidate(absorption_spec(), "composition"), 3.0)])
+    mine = g.night.pulls[g.night.pulls["arm"] == "reaudit"]
+    assert len(mine) == 1 and g.reaudits[0].reason.split(":")[0] == "compile"
+    assert mine["reward"].iloc[0] == 0.0
+    assert mine["note"].iloc[0].startswith("not measured: compile")
