@@ -18,6 +18,7 @@ Seeds: lotus_core/learning/validity_seeds.yaml, cell `governance[planted]` (tuni
 where the budget, the quota and the prior were chosen; sealed evaluation 166000+).
 
 Usage: nice -n 10 python -m bench.governance [--n 80] [--tuning-n 20] [--nights 10]
+           [--eval-skip 0] [--tuning-skip 0]
            [--budget 15] [--quota 1] [--prior-mu 0.1] [--prior-beta 0.05] [--significance 0.05]
            [--out .lotus/bench/governance.jsonl] [--no-write] [--summarize]
 """
@@ -110,6 +111,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--n", type=int, default=80, help="sealed evaluation seeds of the cell")
     ap.add_argument("--tuning-n", type=int, default=20, help="tuning seeds of the cell")
+    ap.add_argument("--eval-skip", type=int, default=0,
+                    help="skip the cell's first K evaluation seeds (a fresh sealed sample "
+                    "after a spent one: 80 were spent on 2026-11-24)")
+    ap.add_argument("--tuning-skip", type=int, default=0,
+                    help="skip the cell's first K tuning seeds")
     ap.add_argument("--nights", type=int, default=10, help="the cap on nights")
     ap.add_argument("--budget", type=float, default=15.0, help="cost units per night")
     ap.add_argument("--quota", type=int, default=1, help="least-tried arms pulled each night")
@@ -129,8 +135,9 @@ def main() -> None:
         report([r for r in done if r["config"] == cfg.model_dump(mode="json")], args, None)
         return
     plan = load_seeds()
-    tasks = [(part, s) for part, n in (("tuning", args.tuning_n), ("evaluation", args.n)) if n
-             for s in plan.seeds(part, "governance", "planted", n)]
+    tasks = [(part, s) for part, n, k in (("tuning", args.tuning_n, args.tuning_skip),
+                                          ("evaluation", args.n, args.eval_skip)) if n
+             for s in plan.seeds(part, "governance", "planted", k + n)[k:]]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -159,7 +166,10 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall_s: float |
                       f"{v['spend_per_night']['uniform']}" for p, v in s.items())
     body = (f"## Compute governance: governed vs uniform breeding at equal compute "
             f"(issue 33.3)\n\n`nice -n 10 python -m bench.governance --n {args.n} "
-            f"--tuning-n {args.tuning_n} --nights {args.nights} --budget {args.budget:g} "
+            f"--tuning-n {args.tuning_n} "
+            + (f"--eval-skip {args.eval_skip} " if args.eval_skip else "")
+            + (f"--tuning-skip {args.tuning_skip} " if args.tuning_skip else "")
+            + f"--nights {args.nights} --budget {args.budget:g} "
             f"--quota {args.quota} --prior-mu {args.prior_mu:g} --prior-beta "
             f"{args.prior_beta:g} --significance {args.significance:g}`: a seed is one "
             f"planted market (1 coin, 3 h a day); "
