@@ -9,7 +9,8 @@ The plan is `lotus_core.learning.validity_report.plan` (the same one `lotus vali
 come from lotus_core/learning/validity_seeds.yaml: its tuning cells by default, its sealed
 evaluation cells with `--final` (`--seeds N`: at most N per cell).
 Writes the tables into docs/validity.md (between its `bench:validity` markers; `--final`:
-its `bench:validity_sealed` markers, stamped with the commit, code hash and settings hash),
+its `bench:validity_sealed` markers, stamped with the commit, code hash and settings hash;
+`--sections harder` alone: its own `bench:validity_harder` / `validity_harder_sealed`),
 the plots docs/validity_power.svg and docs/validity_watchdog.svg (tuning runs only), and a
 section of BENCHMARKS.md.
 """
@@ -42,6 +43,9 @@ from lotus_core.learning.validity_stamp import VALIDITY_CODE, stamp
 from lotus_core.signals.config import load_scoring
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+# a section run alone that writes a block of its own (tuned; `_sealed`: --final), so it does
+# not replace the other sections' tables
+OWN_BLOCKS = {"harder": ("validity_harder", "Learning validity: harder markets (issue 29.2)")}
 COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#555555")
 
 
@@ -154,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"{cpu / 60:.1f} min summed over trials, {args.processes} processes at nice 10 on a "
               f"shared, busy machine ({machine()}); tuning seeds (validity_seeds.yaml). "
               "Command: `nice -n 10 python -m bench.validity "
-              f"--scale {args.scale:g}`._")
+              f"--scale {args.scale:g}" + (f" --seeds {args.seeds}" if args.seeds else "")
+              + (f" --sections {args.sections}" if args.sections else "") + "`._")
     if before is not None:
         cmd = (f"nice -n 10 python -m bench.validity --final --scale {args.scale:g}"
                + (f" --seeds {args.seeds}" if args.seeds else "")
@@ -167,6 +172,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(header + "\n\n" + tables)
     if args.json:
         args.json.write_text(json.dumps(results, default=str))
+    wanted = [x for x in args.sections.split(",") if x]
+    own = OWN_BLOCKS.get(wanted[0]) if len(wanted) == 1 else None
+    if own is not None and not args.no_write:
+        block, title = (own[0] + "_sealed", own[1] + ", sealed seeds") if before is not None \
+            else own
+        sub = tables.replace("### ", "#### ")  # under the page's own heading for them
+        replace_block(DOCS / "validity.md", block, f"{header}\n\n{sub}")
+        write_section(block, f"## {title}\n\n{header}\n\n{tables}")
+        return s
     if before is not None and not args.no_write:
         replace_block(DOCS / "validity.md", "validity_sealed", f"{header}\n\n{tables}")
         write_section("validity_sealed", "## Learning validity on sealed seeds (issue 29)\n\n"

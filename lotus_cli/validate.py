@@ -16,7 +16,8 @@ from lotus_cli.settings import cli_settings
               help="Seed-count multiplier of the plan (1.0: the documented run, >= 200 seeds "
                    "for calibration and false positives; see bench/validity.py).")
 @click.option("--sections", default="", metavar="A,B",
-              help="Subset: calibration, misspecification, power, false_positives, watchdog, book.")
+              help="Subset: calibration, misspecification, power, false_positives, watchdog, book, "
+                   "harder.")
 @click.option("--processes", type=int, default=2, show_default=True)
 @click.option("--final", is_flag=True,
               help="Run the sealed evaluation seeds (lotus_core/learning/validity_seeds.yaml) "

@@ -6,7 +6,8 @@ learning code, judged against the planted truth:
 - `estimate_trial`: the planted rule's DR, IPW and naive estimates with their 90 % hour-
   bootstrap intervals (bias and coverage of each estimator, nuisances fitted as every night);
 - `night_trial`: one night of `learn` on the whole frame: did the planted rule (or any rule
-  naming the planted literals) activate, and did anything else;
+  naming the planted literals) activate, and did anything else (`night_dr_trial`: both
+  this and `estimate_trial` on one seed);
 - `watchdog_trial`: every night of a run whose effect persists or vanishes, with the watchdog
   switched off, recording the newest day's out-of-sample estimate of the planted lesson from
   its activation on, so any watchdog rule can be replayed on the same evidence.
@@ -159,6 +160,13 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
     }
 
 
+def night_dr_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
+                   base: ContextConfig | None = None) -> dict[str, Any]:
+    """`night_trial` and `estimate_trial` on the same seed (so the same frame): did the night
+    find the planted rule, and the rule's DR estimate and interval whether it did or not."""
+    return {**estimate_trial(spec, seed, cfg, base), **night_trial(spec, seed, cfg, base)}
+
+
 def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
                    cfg: LearningConfig | None = None,
                    base: ContextConfig | None = None) -> dict[str, Any]:
@@ -212,7 +220,7 @@ def replay(series: Sequence[tuple[float, float, float, int, float]], rule: str, 
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # "estimate" | "night" | "watchdog"
+    kind: str  # "estimate" | "night" | "night_dr" | "watchdog"
     label: str
     spec: WindowSpec
     seed: int
@@ -221,7 +229,8 @@ class Task:
 
 
 _KINDS: dict[str, Callable[..., dict[str, Any]]] = {
-    "estimate": estimate_trial, "night": night_trial, "watchdog": watchdog_trial}
+    "estimate": estimate_trial, "night": night_trial, "night_dr": night_dr_trial,
+    "watchdog": watchdog_trial}
 
 
 def _run(task: Task) -> dict[str, Any]:

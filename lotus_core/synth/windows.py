@@ -28,6 +28,27 @@ and how hard it is to find:
 - `noise` — `normal`, `student_t` (3 degrees of freedom, heavy tails) or `hour_clustered`
   (a shock shared by every window of an hour).
 
+Harder markets (issue 29.2; each off by default, so every other market is draw for draw the
+same with or without them):
+
+- `latent_agreement` — an unobserved driver: with `effect="oi_hi"` the effect follows a
+  latent state (drawn as high OI is, same propensity), and the observed top OI tercile is a
+  noisy proxy of it: it copies the state `latent_agreement` of the time, else it is an
+  independent draw with the same propensity. Given the other context, the proxy and the state
+  then correlate exactly `latent_agreement` and the proxy's rule is worth
+  `latent_agreement * delta_bps` (`planted_truth`, derived there).
+- `noise_rv_slope` — heteroskedastic outcomes: the noise sd is multiplied by
+  1 + slope * (rv_pctl - 0.5) (slope 1: 0.5x to 1.5x, 2x between the rv bins' means); the
+  planted effect is unchanged.
+- `ctx_gap_hours` — missing channels: on a seeded share (`ctx_gap_day_share`) of days, a
+  seeded block of lo..hi whole hours has no activeAssetCtx, so the columns the quantiser reads
+  from it (`CTX_COLUMNS`: oi_pctl, funding_pctl, oi_delta, basis_bps) are NaN there (bins
+  `na`) while the planted effect goes on.
+- `regime_shift` — from a seeded day (`shift_day`, never the first) the baseline changes:
+  the trend regime's own effect flips sign and the confounding of high OI by the regime
+  reverses (high OI then likelier outside trend); the planted effect persists (unlike
+  `vanish_from_day`).
+
 The book and tape columns (book imbalance at 1/5/10 levels, flow, aggressor run length,
 microprice drift, basis, OI change, trend efficiency, cancel rate) come from a second seeded
 stream, so the older columns are the same draws as before they existed. The aligned book
@@ -65,6 +86,9 @@ Effect = Literal["oi_hi", "oi_top_quintile", "oi_hi_and_funding_hi", "bimb_with"
 Outcome = Literal["additive", "nonadditive"]
 Propensity = Literal["literal", "nonlinear", "positivity"]
 Noise = Literal["normal", "student_t", "hour_clustered"]
+CTX_COLUMNS = ("oi_pctl", "funding_pctl", "oi_delta", "basis_bps")
+"""The quantiser's inputs that come from the activeAssetCtx channel (docs/microtape.md,
+"Context"): NaN while it is missing. No quantised column comes from the candle channel."""
 
 RULES: dict[str, str] = {
     "oi_hi": "oi_pctl_bin=hi",
@@ -99,6 +123,25 @@ class WindowSpec:
     cold_start_columns: tuple[str, ...] = ("rv_pctl", "oi_pctl", "funding_pctl")
     vanish_from_day: int | None = None  # the planted effect is gone from this day index on
     confound_book: bool = False  # the book imbalance follows high OI's propensity
+    latent_agreement: float | None = None  # oi_hi driven by a latent state; the observed top
+    # OI tercile copies it this often (else an independent draw): None = OI itself drives it
+    noise_rv_slope: float = 0.0  # noise sd x (1 + slope * (rv_pctl - 0.5)); 0: homoskedastic
+    ctx_gap_hours: tuple[int, int] = (0, 0)  # an activeAssetCtx outage of lo..hi hours; 0: none
+    ctx_gap_day_share: float = 0.5  # ... on this share of days (seeded)
+    regime_shift: bool = False  # from a seeded day the regime's effect and confounding flip
+
+    def __post_init__(self) -> None:
+        if self.latent_agreement is not None and (
+                self.effect not in ("oi_hi", "none") or not 0.0 < self.latent_agreement <= 1.0):
+            raise ValueError("latent_agreement: a share in (0, 1], for effect oi_hi (or none)")
+        if not 0.0 <= self.noise_rv_slope < 2.0:
+            raise ValueError("noise_rv_slope must be in [0, 2) (the sd stays positive)")
+        lo, hi = self.ctx_gap_hours
+        if not (0 <= lo <= hi <= 24 and (hi == 0 or lo >= 1)):
+            raise ValueError("ctx_gap_hours: (lo, hi) whole hours, 1 <= lo <= hi <= 24, "
+                             "or (0, 0) for none")
+        if self.regime_shift and self.days < 2:
+            raise ValueError("regime_shift needs at least 2 days (a day before the shift)")
 
     @property
     def planted_rule(self) -> str:
@@ -117,6 +160,11 @@ def planted_truth(spec: WindowSpec) -> float:
     its weakest split, E[Y(l) - Y(not l) | scope], while the effect is present."""
     if spec.effect == "none":
         return 0.0
+    if spec.latent_agreement is not None:
+        # proxy O, state S, a = latent_agreement, p = P(S | x) = P(O | x) for the other
+        # context x: P(S | O, x) = a + (1 - a) p and P(S | not O, x) = (1 - a) p, so
+        # E[Y | O, x] - E[Y | not O, x] = a * delta_bps for every x (and corr(S, O | x) = a)
+        return spec.latent_agreement * spec.delta_bps
     if spec.effect == "oi_top_quintile":  # oi is uniform within its top tercile
         return spec.delta_bps * (1.0 - TOP_QUINTILE) / (1.0 - OI_HIGH)
     if spec.effect == "funding_top_bid":
@@ -131,6 +179,46 @@ def pooled_truth(spec: WindowSpec) -> float:
     tercile (uniform within it), so both splits are 0.5 * 0.6 * delta_bps."""
     share_top = (1.0 - TOP_QUINTILE) / (1.0 - OI_HIGH)
     return 0.5 * share_top * spec.delta_bps if spec.effect == "funding_top_bid" else 0.0
+
+
+def shift_day(spec: WindowSpec, seed: int) -> int | None:
+    """The day index a `regime_shift` market changes from (seeded, in 1 .. days - 1), or
+    None without one."""
+    if not spec.regime_shift:
+        return None
+    return 1 + int(np.random.default_rng((seed, 37)).integers(0, spec.days - 1))
+
+
+def shifted(spec: WindowSpec) -> WindowSpec:
+    """The market after a regime shift: the trend regime's own effect and the regime's
+    confounding of high OI both reversed."""
+    return replace(spec, regime_effect_bps=-spec.regime_effect_bps,
+                   confounding=-spec.confounding)
+
+
+def ctx_gap_mask(spec: WindowSpec, seed: int, day: int, hour: np.ndarray) -> np.ndarray:
+    """Windows of day index `day` inside its activeAssetCtx outage (all False on a day
+    without one, or without `ctx_gap_hours`). Its own seeded stream: every other draw is
+    kept."""
+    lo, hi = spec.ctx_gap_hours
+    if hi == 0:
+        return np.zeros(len(hour), dtype=bool)
+    rng = np.random.default_rng((seed, 31, day))
+    if rng.random() >= spec.ctx_gap_day_share:
+        return np.zeros(len(hour), dtype=bool)
+    length = int(rng.integers(lo, hi + 1))
+    first = int(rng.integers(0, 24 - length + 1))
+    return (hour >= first) & (hour < first + length)
+
+
+def _proxy(spec: WindowSpec, seed: int, day: int, state: np.ndarray,
+           p: np.ndarray) -> np.ndarray:
+    """The observed top OI tercile of a latent-driver market: the state `latent_agreement`
+    of the time, else an independent draw with the state's propensity `p`."""
+    assert spec.latent_agreement is not None
+    rng = np.random.default_rng((seed, 23, day))
+    n = len(state)
+    return np.where(rng.random(n) < spec.latent_agreement, state, rng.random(n) < p)
 
 
 def _session(hour: np.ndarray) -> np.ndarray:
@@ -252,7 +340,10 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
     d0 = date.fromisoformat(spec.start)
     frames = []
     interaction = spec.effect in INTERACTIONS
+    shift = shift_day(spec, seed)
+    base_spec = spec
     for d in range(spec.days):
+        spec = shifted(base_spec) if shift is not None and d >= shift else base_spec
         day = d0 + timedelta(days=d)
         base_ms = int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
         n = spec.windows_per_day * len(spec.detectors)
@@ -264,7 +355,10 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         session = _session(hour)
         us = session == "us"
         hbar = rng.random(n)
-        oi_high = rng.random(n) < _p_oi_high(spec, trend, (trend & us).astype(float), hbar)
+        p_high = _p_oi_high(spec, trend, (trend & us).astype(float), hbar)
+        state = rng.random(n) < p_high  # high OI, or the latent state it proxies
+        oi_high = state if spec.latent_agreement is None else \
+            _proxy(spec, seed, d, state, p_high)
         oi = np.where(oi_high, rng.uniform(OI_HIGH, 1.0, n), rng.uniform(0.0, OI_HIGH, n))
         agree = 0.0 if interaction else spec.decoy_agreement
         fund_high = np.where(rng.random(n) < agree, oi_high, rng.random(n) < 1 / 3)
@@ -272,29 +366,39 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         bt = _book_tape(spec, rng_bt, trend, (trend & us).astype(float), hbar)
         active = spec.vanish_from_day is None or d < spec.vanish_from_day
         bimb_with = bt.pop("bimb_with")
-        planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) \
-            * _effect(spec, oi, fund_high, bimb_with)
+        planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) * (
+            _effect(spec, oi, fund_high, bimb_with) if spec.latent_agreement is None
+            else state.astype(np.float64))
         surface = 0.0
         if spec.outcome == "nonadditive":  # not representable by an additive model
             surface = spec.surface_bps * ((trend != us) - 0.5)
         cold = (ts - base_ms) < spec.cold_start_minutes * 60_000
+        eps = _noise(spec, rng, hour)
+        # drawn in the order the frame's columns always drew them (the same draws as before)
+        coin = rng.choice(np.array(COINS, dtype=object), n)
+        direction = rng.choice(np.array([-1, 1], dtype=np.int8), n)
+        rv = rng.random(n)
+        mx, depth = rng.random(n), rng.lognormal(0.0, 0.5, n)
+        spread = rng.lognormal(0.0, 0.3, n)
+        if spec.noise_rv_slope:  # heteroskedastic: the sd follows realised volatility
+            eps = eps * (1.0 + spec.noise_rv_slope * (rv - 0.5))
         y = (-1.5 + spec.regime_effect_bps * trend + surface + planted
              + spec.session_effect_bps * (session == "us") + spec.cold_start_bps * cold
-             + _noise(spec, rng, hour))
+             + eps)
         frame = pd.DataFrame({
             "ts_ms": ts.astype(np.int64),
-            "coin": rng.choice(np.array(COINS, dtype=object), n),
+            "coin": coin,
             "detector_id": det,
-            "direction": rng.choice(np.array([-1, 1], dtype=np.int8), n),
+            "direction": direction,
             "session": session,
             "regime": regime,
-            "rv_pctl": rng.random(n),
+            "rv_pctl": rv,
             "oi_pctl": oi,
             "funding_pctl": fund,
             "kr_hbar": hbar,
-            "mx_evidence": rng.random(n),
-            "depth_5_rel": rng.lognormal(0.0, 0.5, n),
-            "spread_rel": rng.lognormal(0.0, 0.3, n),
+            "mx_evidence": mx,
+            "depth_5_rel": depth,
+            "spread_rel": spread,
             "net_ret_bps": y,
             "hit": (y > 0).astype(np.float64),
             "mfe_bps": np.maximum(y, 0.0) + rng.exponential(2.0, n),
@@ -310,6 +414,10 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
             frame[column] = bt[column] * sign if column in ALIGNED_COLUMNS else bt[column]
         for column in spec.cold_start_columns:
             frame.loc[cold, column] = np.nan
+        gap = ctx_gap_mask(spec, seed, d, hour)
+        if gap.any():  # no activeAssetCtx these hours: its columns unknown, the market goes on
+            for column in CTX_COLUMNS:
+                frame.loc[gap, column] = np.nan
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)

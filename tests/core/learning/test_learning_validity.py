@@ -11,10 +11,21 @@ import pytest
 from lotus_core.learning.lessons import cusum_step
 from lotus_core.learning.validity import (
     estimate_trial,
+    night_dr_trial,
     night_trial,
     replay,
 )
-from lotus_core.learning.validity_report import CAL_SPEC, NULLS, SCENARIOS, false_rules, plan
+from lotus_core.learning.validity_report import (
+    CAL_SPEC,
+    HARDER,
+    NULLS,
+    SCENARIOS,
+    false_rules,
+    harder_spec,
+    markdown,
+    plan,
+    summarise,
+)
 from lotus_core.learning.validity_seeds import SeedsError, load_seeds
 from lotus_core.learning.validity_stamp import StaleEvidence, check_current, stamp
 from lotus_core.signals.context import parse_cond_key
@@ -106,6 +117,40 @@ def test_the_watchdog_cusum_sunsets_a_vanished_effect_and_keeps_a_persisting_one
     assert replay([(5.0, 5.0, 2.0, 5, 1.0)], "cusum", 3.0, 10) == 0  # too little support
     assert cusum_step(0.0, -1, -5.0, -5.0, 2.0) == 0.0  # a short lesson holding, floored
     assert cusum_step(1.0, 1, 5.0, float("nan"), 2.0) == 1.0  # no estimate: no evidence
+
+
+def test_a_latent_driver_is_found_on_its_proxy_at_its_derived_truth_and_its_twin_is_quiet():
+    seeds = load_seeds()
+    s1 = seeds.seeds("tuning", "harder", "latent", 1)[0]
+    s0 = seeds.seeds("tuning", "harder", "latent_null", 1)[0]
+    got = night_dr_trial(harder_spec("latent", False), s1)
+    assert got["truth"] == 8.0 and got["found"] and got["dr_covers"], got
+    quiet = night_dr_trial(harder_spec("latent", True), s0)
+    assert false_rules(harder_spec("latent", True), quiet["active_rules"]) == []
+    assert quiet["truth"] == 0.0 and quiet["dr_covers"]
+    runs = [{**got, "kind": "night_dr", "label": "harder:latent:power", "seconds": 0.0},
+            {**quiet, "kind": "night_dr", "label": "harder:latent:null", "seconds": 0.0}]
+    table = markdown(summarise(runs))
+    assert "### Harder markets" in table
+    row = next(x for x in table.splitlines() if x.startswith("| unobserved driver"))
+    assert "| 8.00 | 1/1 = 100.0 %" in row and "| 0/1 = 0.0 %" in row
+
+
+def test_the_harder_section_gives_every_market_and_its_null_twin_cells_of_their_own():
+    sp = load_seeds()
+    tuned = plan(1.0, ["harder"])
+    sealed = plan(1.0, ["harder"], partition="evaluation")
+    assert [t.label for t in tuned] == [t.label for t in sealed]
+    assert {t.label for t in tuned} == {f"harder:{m}:{k}" for m in HARDER
+                                        for k in ("power", "null")}
+    assert len(tuned) == 2 * len(HARDER) * 50 and all(t.kind == "night_dr" for t in tuned)
+    for part, tasks in (("tuning", tuned), ("evaluation", sealed)):
+        cells = {r.first: c for (p, sec, c), r in sp.ranges.items()
+                 if (p, sec) == (part, "harder")}
+        assert len(cells) == 2 * len(HARDER)
+        assert {t.seed for t in tasks} <= _all_seeds(sp, part)
+    assert all(t.spec.delta_bps == 0.0 for t in tuned if t.label.endswith(":null"))
+    assert max(t.seed for t in tuned) < 100000 <= min(t.seed for t in sealed)
 
 
 # --- the sealed seed plan (validity_seeds.yaml) and the code stamp ---------------------------
