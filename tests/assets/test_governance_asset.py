@@ -36,6 +36,25 @@ def _resources(settings) -> dict:  # noqa: ANN001
             "settings": SettingsResource.of(settings)}
 
 
+def _earlier_survivor(lake) -> None:  # noqa: ANN001
+    """An earlier night's survivor in `candidates` (re-audited, replayed)."""
+    earlier = tables([Verdict(Candidate(absorption_spec(), "composition"), True, "",
+                              {"oos_p": 1e-3, "oos_lift": 0.2})], PREV)
+    lake.write("candidates", PREV, earlier.candidates)
+
+
+def _recipe(tmp_path, **per_night: int) -> None:  # noqa: ANN001
+    recipe = load_recipe().model_dump()
+    recipe["per_night"] = {"fresh": 0, "mutations": 0, "recombinations": 0, "compositions": 0,
+                           "within_vetted": 0, "leaky": 0, **per_night}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+
+
+def _source() -> dg.AssetSpec:
+    return dg.AssetSpec("microtape_frames", partitions_def=compute_governance.partitions_def
+                        ).with_io_manager_key("lake_io")
+
+
 def test_compute_governance_materialises(tmp_path, dagster_instance) -> None:
     settings = load_settings(overrides={"home": str(tmp_path / "home")}, env={})
     defs = build_definitions(settings)
@@ -44,15 +63,9 @@ def test_compute_governance_materialises(tmp_path, dagster_instance) -> None:
     lake = Lake(settings.lake_dir)
     for day, seed in ((DAY, 3), (NEXT, 4)):
         lake.write("microtape_frames", day, tape(seed, planted=True, rows=3600)[0])
-    earlier = tables([Verdict(Candidate(absorption_spec(), "composition"), True, "",
-                              {"oos_p": 1e-3, "oos_lift": 0.2})], PREV)
-    lake.write("candidates", PREV, earlier.candidates)  # an earlier survivor: re-audited
-    recipe = load_recipe().model_dump()
-    recipe["per_night"] = {"fresh": 3, "mutations": 3, "recombinations": 0,
-                           "compositions": 6, "within_vetted": 1, "leaky": 0}
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    source = dg.AssetSpec("microtape_frames", partitions_def=compute_governance.partitions_def
-                          ).with_io_manager_key("lake_io")
+    _earlier_survivor(lake)  # re-audited
+    _recipe(tmp_path, fresh=3, mutations=3, compositions=6, within_vetted=1)
+    source = _source()
     config = {"ops": {"compute_governance": {"config": {
         "recipe_path": str(tmp_path / "recipe.yaml"), "budget_mode": "units", "budget": 12.0,
         "quota": 10}}}}  # a quota above the arm count: every arm is pulled once first
@@ -92,15 +105,9 @@ def test_compute_governance_replays_and_refits_a_scored_day(tmp_path, dagster_in
     home = tmp_path / "home"
     scored = scored_lake_at(home / "lake")
     settings = load_settings(overrides={"home": str(home)}, env={})
-    earlier = tables([Verdict(Candidate(absorption_spec(), "composition"), True, "",
-                              {"oos_p": 1e-3, "oos_lift": 0.2})], PREV)
-    scored.lake.write("candidates", PREV, earlier.candidates)  # a survivor to replay
-    recipe = load_recipe().model_dump()
-    recipe["per_night"] = {"fresh": 2, "mutations": 0, "recombinations": 0,
-                           "compositions": 2, "within_vetted": 0, "leaky": 0}
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    source = dg.AssetSpec("microtape_frames", partitions_def=compute_governance.partitions_def
-                          ).with_io_manager_key("lake_io")
+    _earlier_survivor(scored.lake)  # a survivor to replay
+    _recipe(tmp_path, fresh=2, compositions=2)
+    source = _source()
     config = {"ops": {"compute_governance": {"config": {
         "recipe_path": str(tmp_path / "recipe.yaml"), "budget_mode": "units", "budget": 1e6,
         "quota": 10, "replays": 2, "refits": 2}}}}
