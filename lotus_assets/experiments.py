@@ -15,6 +15,7 @@ import dagster as dg
 import yaml
 
 from lotus_assets.partitions import daily_partitions
+from lotus_core.breeding.scoring import exploration_set
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.experiments import (
@@ -74,8 +75,9 @@ def experiments(context: dg.AssetExecutionContext, config: ExperimentConfig,
             with fabric.open() as db:
                 priors = active_priors_for_date(db, day)
                 actions, _ = read_detector_actions(db)  # the read score_signals makes
+            extra = exploration_set(store, day) if values.exploration else None
             result = run_experiment(store, day, alt, base_config(scoring=lotus.scoring.config),
-                                    priors=priors, actions=actions,
+                                    priors=priors, actions=actions, extra=extra,
                                     history_days=values.history_days,
                                     dsi_history_days=values.dsi_history_days,
                                     commit=code_commit(), seed=config.seed,

@@ -71,6 +71,7 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
         no_record: bool, as_json: bool) -> None:
     """Replay DAY's stored inputs under the alternative; report what would have been
     published, its realised outcomes and the paired interval against what was."""
+    from lotus_core.breeding.scoring import exploration_set
     from lotus_core.config.shared import shared_values
     from lotus_core.curator_api.standing import read_detector_actions
     from lotus_core.experiments import (
@@ -105,7 +106,9 @@ def run(ctx: click.Context, day: str, knock_out: tuple[str, ...], gates: tuple[s
     finally:
         fabric.close()
     try:
-        result = run_experiment(cli_lake(settings), day, alt, base, priors=priors,
+        lake = cli_lake(settings)
+        extra = exploration_set(lake, day) if values.exploration else None
+        result = run_experiment(lake, day, alt, base, priors=priors, extra=extra,
                                 history_days=values.history_days,
                                 dsi_history_days=values.dsi_history_days,
                                 commit=code_commit(), seed=seed, block_s=block_s,

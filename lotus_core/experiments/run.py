@@ -21,7 +21,7 @@ from lotus_core.experiments.compare import Comparison, compare
 from lotus_core.experiments.inputs import DayInputs, inputs_hash, load_day, outcome_tape
 from lotus_core.experiments.replay import replay_day
 from lotus_core.experiments.table import LakeStore, record
-from lotus_core.signals.pipeline import SignalDay
+from lotus_core.signals.pipeline import ExtraDetectors, SignalDay
 from lotus_core.signals.priors import ActivePriors
 
 SIGMA_TOL = 1e-9
@@ -68,6 +68,7 @@ def run_experiment(lake: LakeStore, day: str, alternative: Alternative, base: St
                    commit: str, seed: int = 0, block_s: int = 300, n_boot: int = 2000,
                    fee_bps: float = DEFAULT_FEE_BPS, save: bool = True,
                    actions: Sequence[Mapping[str, Any]] = (),
+                   extra: ExtraDetectors | None = None,
                    clock: Callable[[], float] = time.time) -> ExperimentResult:
     """Replay `day` under `alternative` and (with `save`) record it in the experiments table.
 
@@ -75,14 +76,18 @@ def run_experiment(lake: LakeStore, day: str, alternative: Alternative, base: St
     (`active_priors_for_date`); the history sizes are the shared values the assets use;
     `actions` the Curator API's detector actions as the nightly chain reads them
     (`read_detector_actions`): both replays apply those standing for each window, so the
-    null replay gives back a day that was published under standing vetoes and nudges."""
+    null replay gives back a day that was published under standing vetoes and nudges;
+    `extra` the exploration set the day was scored with (settings `scoring.exploration`:
+    `lotus_core.breeding.scoring.exploration_set`), scored beside the engine's detectors in
+    both replays as `score_signals` scored it."""
     t0 = time.perf_counter()
     cfg = apply(alternative, base)
     refit = alternative.touches_dsi
     inputs = load_day(lake, day, history_days=history_days, dsi_history_days=dsi_history_days,
                       with_dsi_history=refit, actions=actions)
-    null = replay_day(inputs, base, priors, refit_dsi=refit)
-    alt = null if alternative.is_null else replay_day(inputs, cfg, priors, refit_dsi=refit)
+    null = replay_day(inputs, base, priors, refit_dsi=refit, extra=extra)
+    alt = (null if alternative.is_null
+           else replay_day(inputs, cfg, priors, refit_dsi=refit, extra=extra))
     ok, sigma_diff, why = reproduction(inputs.events, null.events)
     cmp = compare(inputs.events, alt.events, outcome_tape(inputs), fee_bps=fee_bps, block_s=block_s,
                   n_boot=n_boot, seed=seed)
