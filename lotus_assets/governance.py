@@ -14,17 +14,12 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions
 from lotus_core.breeding import load_recipe
-from lotus_core.config.shared import shared_values
-from lotus_core.curator_api.standing import read_detector_actions
-from lotus_core.experiments import base_config
 from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
 from lotus_core.governance.nightly import govern_day
 from lotus_core.governance.plot import reward_plot, spend_plot
-from lotus_core.governance.replay_arms import Scoring
-from lotus_core.learning.priors_store import active_priors_for_date
+from lotus_core.governance.replay_arms import scoring_from
 from lotus_core.report.svg import image_md
 from lotus_core.signals import load_detectors
-from lotus_core.signals.priors import ActivePriors
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.settings import SettingsResource
@@ -64,18 +59,8 @@ def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
     day = context.partition_key
     gov = GovernorConfig(budget=BudgetConfig(mode=config.budget_mode, limit=config.budget),
                          quota=config.quota)
-    lotus = settings.get()
-    values = shared_values(lotus)
     with fabric.open() as db:
-        actions, _ = read_detector_actions(db)  # the read score_signals makes
-
-        def priors_for(d: str) -> ActivePriors:
-            return active_priors_for_date(db, d)
-
-        scoring = Scoring(base=base_config(scoring=lotus.scoring.config), priors_for=priors_for,
-                          history_days=values.history_days,
-                          dsi_history_days=values.dsi_history_days, actions=actions,
-                          exploration=values.exploration)
+        scoring = scoring_from(settings.get(), db)
         g = govern_day(lake.get(), microtape_frames, day,
                        recipe=load_recipe(config.recipe_path),
                        vetted=load_detectors(config.detectors_path).enabled, gov=gov,

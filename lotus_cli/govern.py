@@ -48,32 +48,19 @@ def run(ctx: click.Context, day: str, feed_dir: Path | None, seed: int, mode: st
         refits: int, as_json: bool) -> None:
     """Breed DAY under the governor: write `compute_governance` and `governance_state`."""
     from lotus_core.breeding import load_recipe
-    from lotus_core.config.shared import shared_values
-    from lotus_core.curator_api.standing import read_detector_actions
-    from lotus_core.experiments import base_config
-    from lotus_core.governance import BudgetConfig, GovernorConfig, Scoring, by_arm
+    from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
     from lotus_core.governance.nightly import govern_day
-    from lotus_core.learning.priors_store import active_priors_for_date
+    from lotus_core.governance.replay_arms import scoring_from
     from lotus_core.signals import load_detectors
-    from lotus_core.signals.priors import ActivePriors
     from lotus_core.store.opsdb import OpsDb
 
     settings = cli_settings(ctx)
     frames = day_tape(settings, day, feed_dir)
     gov = GovernorConfig(budget=BudgetConfig(mode=mode, limit=budget),  # type: ignore[arg-type]
                          quota=quota)
-    values = shared_values(settings)
     fabric = OpsDb.open(settings.fabric)
     try:
-        actions, _ = read_detector_actions(fabric)  # as score_signals reads them
-
-        def priors_for(d: str) -> ActivePriors:
-            return active_priors_for_date(fabric, d)
-
-        scoring = Scoring(base=base_config(scoring=settings.scoring.config),
-                          priors_for=priors_for, history_days=values.history_days,
-                          dsi_history_days=values.dsi_history_days, actions=actions,
-                          exploration=values.exploration)
+        scoring = scoring_from(settings, fabric)
         g = govern_day(cli_lake(settings), frames, day, recipe=load_recipe(recipe),
                        vetted=load_detectors().enabled, gov=gov, seed=seed,
                        parent_nights=parent_nights, scoring=scoring, replays=replays,

@@ -39,7 +39,13 @@ from lotus_core.governance.governor import (
 )
 from lotus_core.governance.posterior import NormalGamma
 from lotus_core.governance.refit_arms import refit_arm
-from lotus_core.governance.replay_arms import Replay, Scoring, newest_scored_day, replay_arm
+from lotus_core.governance.replay_arms import (
+    Replay,
+    Scoring,
+    newest_scored_day,
+    replay_arm,
+    scoring_from,
+)
 from lotus_core.governance.state import STATE_COLUMNS, ArmState, GovernorState
 
 __all__ = ["PULL_COLUMNS", "STATE_COLUMNS", "Arm", "ArmState", "BudgetConfig",
@@ -47,4 +53,4 @@ __all__ = ["PULL_COLUMNS", "STATE_COLUMNS", "Arm", "ArmState", "BudgetConfig",
            "Outcome", "Policy", "Reaudit", "Replay", "Scoring", "ThompsonPolicy", "UniformPolicy",
            "breed_governed", "breeding_arms", "by_arm", "evidence", "family",
            "govern_night", "newest_scored_day", "quota_arms", "reaudits_from", "refit_arm",
-           "replay_arm"]
+           "replay_arm", "scoring_from"]

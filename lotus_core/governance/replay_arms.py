@@ -56,12 +56,16 @@ from scipy import stats
 from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec
 from lotus_core.breeding.scoring import ExplorationSet, exploration_set
 from lotus_core.breeding.store import LakeLike
+from lotus_core.config.settings import Settings
+from lotus_core.config.shared import shared_values
+from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.experiments import (
     Alternative,
     DayInputs,
     StageConfig,
     alternative_of,
     apply,
+    base_config,
     compare,
     load_day,
     outcome_tape,
@@ -70,9 +74,11 @@ from lotus_core.experiments import (
 )
 from lotus_core.governance.breeding import ROWS_PER_UNIT, SIGNIFICANCE, evidence
 from lotus_core.governance.governor import Arm, Outcome
+from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals.pipeline import SignalDay
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.signals.spec import enabled_specs
+from lotus_core.store.opsdb import OpsDb
 
 BLOCK_S = 300  # compare's default block: above the longest packaged horizon (180 s)
 TAU_STEP = 0.05  # the gate move: tau_publish up by this much
@@ -98,6 +104,18 @@ class Scoring:
     dsi_history_days: int
     actions: Sequence[Mapping[str, Any]] = ()
     exploration: bool = False
+
+
+def scoring_from(settings: Settings, fabric: OpsDb) -> Scoring:
+    """What scoring took, read as `score_signals` and the experiments read it: the entry
+    point's settings (scoring config, history sizes, `scoring.exploration`), the priors in
+    force per day and the standing curator actions from the fabric (open while pulled)."""
+    values = shared_values(settings)
+    actions, _ = read_detector_actions(fabric)
+    return Scoring(base=base_config(scoring=settings.scoring.config),
+                   priors_for=partial(active_priors_for_date, fabric),
+                   history_days=values.history_days, dsi_history_days=values.dsi_history_days,
+                   actions=actions, exploration=values.exploration)
 
 
 def newest_scored_day(lake: ScoredLake, day: str) -> str | None:
