@@ -51,6 +51,10 @@ class EstimatorConfig(_Strict):
     ridge_alpha: float = Field(ge=0)
     max_fit_rows: int = Field(ge=1000)
     seed: int
+    # a change of the outcome model inside the window (lotus_core.learning.breaks): tested
+    # at this level (None: never), nuisances then fitted per period
+    break_alpha: float | None = Field(default=None, gt=0, lt=1)
+    break_min_windows: int = Field(default=100, ge=10)
 
     @model_validator(mode="after")
     def _clip(self) -> EstimatorConfig:

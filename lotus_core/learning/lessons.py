@@ -28,6 +28,7 @@ from scipy.stats import norm
 
 from lotus_core.columns import STR
 from lotus_core.learning.anytime import night_alpha
+from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
@@ -122,6 +123,7 @@ class Searched:
     # rule key -> (literal ids, detail, mdl, bins)
     details: dict[str, tuple[tuple[int, ...], RuleDetail, float, float]]
     in_family: dict[str, bool]  # per detailed rule: is it one of `family`?
+    period_from: str | None = None  # the window's break: nuisances fitted per period
 
 
 def family_counts(scores: pd.DataFrame) -> tuple[int, int, int]:
@@ -138,7 +140,8 @@ def family_counts(scores: pd.DataFrame) -> tuple[int, int, int]:
 def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Searched:
     """Score every rule, then the bootstrap detail of the top_k eligible ones plus `keep`
     (the detector's live lessons, re-estimated every night)."""
-    nz = fit_nuisances(units, cfg.estimator)
+    brk = window_break(units, cfg.estimator)  # the market changed: nuisances per period
+    nz = fit_nuisances(units, cfg.estimator, period=None if brk is None else brk.period(units))
     psi = pseudo_outcomes(units, nz)
     sums = scope_sums(units, psi)
     rules = enumerate_rules(units, cfg.search.max_literals)
@@ -167,7 +170,8 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
-    return Searched("", units, len(scores), family_counts(scores), details, in_family)
+    return Searched("", units, len(scores), family_counts(scores), details, in_family,
+                    None if brk is None else brk.first_date)
 
 
 def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
@@ -428,7 +432,8 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
                 "overlap": ",".join(f for f in fails if f.startswith("overlap:")) or None,
                 "mdl": mdl, "score": abs(d.uplift) - mdl,
                 "bqs": bqs(cfg, d, mdl), "z": z, "z_crit": zc,
-                "gates": ",".join(fails), "_rule_lits": rule, "_units": s.units,
+                "gates": ",".join(fails), "period_from": s.period_from,
+                "_rule_lits": rule, "_units": s.units,
             })
     cand = {r["lesson_id"]: r for r in rows}
     cand_units = {r["lesson_id"]: (r["_units"], r["_rule_lits"]) for r in rows}
@@ -534,8 +539,8 @@ COLUMNS = ["lesson_id", "detector_id", "rule", "treatment", "n_literals", "bins"
            "uplift_ipw", "uplift_naive", "uplift_hit", "support", "scope_n", "stability",
            "stability_regime", "days", "clipped_share", "ess", "dr_ipw_z", "overlap", "mdl",
            "score", "bqs", "z", "z_crit", "gates",
-           "oos_uplift", "oos_p05", "oos_support", "oos_sd", "oos_cusum", "train_window",
-           "quantizer"]
+           "oos_uplift", "oos_p05", "oos_support", "oos_sd", "oos_cusum", "period_from",
+           "train_window", "quantizer"]
 
 
 def _finish(rows: list[dict], day: str, window: str, q: LiteralSpace) -> pd.DataFrame:
@@ -545,7 +550,7 @@ def _finish(rows: list[dict], day: str, window: str, q: LiteralSpace) -> pd.Data
     df["quantizer"] = qjson
     str_cols = ["lesson_id", "detector_id", "rule", "treatment", "state", "reason",
                 "state_since", "first_seen", "activated_on", "expires_on", "challenger_of",
-                "gates", "overlap", "train_window", "quantizer"]
+                "gates", "overlap", "period_from", "train_window", "quantizer"]
     for c in str_cols:
         df[c] = df[c].astype(STR)
     for c in ("n_literals", "horizon_s", "sign", "support", "scope_n", "days"):

@@ -12,12 +12,13 @@ from lotus_core.learning.lessons import STATES
 from lotus_core.signals.schema import F64, I64, STR, _c
 
 _STR_NULL = {"activated_on", "expires_on", "challenger_of", "gates", "overlap", "lesson_id",
-             "state_since", "first_seen", "reason"}
+             "state_since", "first_seen", "reason", "period_from"}
 _INTS = {"support", "days", "n_literals", "horizon_s", "sign", "scope_n", "ttl_days",
          "priors_ver", "before_ver"}
 _STRS = {"detector_id", "cond_key", "cond_hash", "window", "lesson_id", "rule", "treatment",
          "state", "reason", "state_since", "first_seen", "activated_on", "expires_on",
-         "challenger_of", "gates", "overlap", "train_window", "quantizer", "braid_id", "braid_type",
+         "challenger_of", "gates", "overlap", "period_from", "train_window", "quantizer",
+         "braid_id", "braid_type",
          "scope", "op", "parents", "coin", "patches", "caps", "members_sample", "kind", "key",
          "source", "date_scored_from"}
 

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from lotus_core.learning import night
+from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import hour_weights, rule_detail, widen
@@ -94,7 +95,7 @@ def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = Non
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
     lits = rule_lits(units, spec.planted_rule)
     assert lits is not None
-    nz = fit_nuisances(units, cfg.estimator)
+    nz = fit_nuisances(units, cfg.estimator, period=periods(units, cfg.estimator))
     hour_idx, w = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
     q = (1 - cfg.bootstrap.ci) / 2
     truth = planted_truth(spec)
@@ -189,7 +190,9 @@ def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
         lits = rule_lits(units, spec.planted_rule)
         assert lits is not None
         hour_idx, w = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
-        d = rule_detail(units, fit_nuisances(units, cfg.estimator), lits, hour_idx, w,
+        d = rule_detail(units, fit_nuisances(units, cfg.estimator,
+                                             period=periods(units, cfg.estimator)),
+                        lits, hour_idx, w,
                         cfg.bootstrap.ci)
         newest = int(pd.Timestamp(days[i], tz="UTC").value // DAY_NS)
         oos = Watchdog(cfg, newest).check(units, lits)

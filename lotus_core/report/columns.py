@@ -62,6 +62,8 @@ LESSONS = {
     "oos_sd": "watchdog: standard deviation of the out-of-sample estimate, bps",
     "oos_cusum": "watchdog: one-sided CUSUM of out-of-sample shortfalls (sunset when over "
                  "its limit)",
+    "period_from": "the first day of the window's later period when the outcome model broke "
+                   "inside it (nuisances fitted per period; empty: one period)",
     "train_window": "the training window's days, first..last",
     "quantizer": "JSON of the bin edges the rules' literals refer to",
     "date": "the partition (trading day, UTC) the row belongs to",
