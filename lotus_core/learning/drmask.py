@@ -4,7 +4,9 @@ The lesson search never refits per rule; compositions are few (pairs of active b
 detector, a handful of field patterns), so each gets its own nuisances here: a logistic
 propensity of "the set holds" on the one-hot of the features the set does not name, and a
 ridge outcome model on the same plus the treatment. The last time fold is the newest
-block, fitted on earlier folds only: its mean psi is the out-of-sample check.
+block, fitted on earlier folds only: its mean psi is the out-of-sample check. A window
+that broke (lotus_core.learning.breaks) gets its nuisances per period, as the lesson
+search does.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from threadpoolctl import threadpool_limits
 
+from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
-from lotus_core.learning.estimator import time_folds
+from lotus_core.learning.estimator import period_folds, time_folds
 from lotus_core.learning.evaluate import hour_weights
 from lotus_core.learning.units import UnitSet
 
@@ -56,14 +59,20 @@ def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
              cfg: LearningConfig) -> MaskEstimate:
     a = mask.astype(np.float64)
     x = _design(units, exclude)
-    fold = time_folds(units.hour, cfg.estimator.folds)
+    brk = window_break(units, cfg.estimator)  # as the lesson search: nuisances per period
+    period = None if brk is None else brk.period(units)
+    fold = (time_folds(units.hour, cfg.estimator.folds) if period is None
+            else period_folds(units.hour, period, cfg.estimator.folds))
     k = int(fold.max()) + 1 if units.n else 1
     e = np.full(units.n, a.mean() if units.n else 0.5)
     mu1, mu0 = np.zeros(units.n), np.zeros(units.n)
     lo, hi = cfg.estimator.propensity_clip
     for j in range(k):
         test = np.flatnonzero(fold == j)
-        train = np.flatnonzero(fold != j) if k > 1 else test
+        other = fold != j
+        if period is not None:  # the test fold's own period only
+            other &= period == period[test[0]]
+        train = np.flatnonzero(other) if other.any() else test
         if 0 < a[train].sum() < len(train):
             model = LogisticRegression(C=cfg.estimator.propensity_c, max_iter=200, tol=1e-4)
             with warnings.catch_warnings():

@@ -122,3 +122,24 @@ def test_the_lessons_table_names_the_period():
     quiet, _ = night.lessons(night.training_window(plain, CFG, load_scoring().context),
                              pd.DataFrame(), sorted(plain["date"].unique())[-1], CFG)
     assert quiet["period_from"].isna().all()
+
+
+def test_composed_sets_adjust_for_the_period_as_the_search_does():
+    """dr_mask (braids, a pooled lesson's per-detector share) fits its nuisances per period
+    too: on the shifted null twin the uplift of `oi_pctl_bin=hi` moves toward 0 with the
+    break test, as the lesson search's estimate does."""
+    from lotus_core.learning.drmask import dr_mask
+    from lotus_core.learning.lessons import rule_lits
+
+    off = CFG.model_copy(update={"estimator": CFG.estimator.model_copy(
+        update={"break_alpha": None})})
+    on_up, off_up = [], []
+    for seed in range(75600, 75604):
+        units, _ = _units(harder_spec("shift", null=True), seed)
+        (lit,) = rule_lits(units, "oi_pctl_bin=hi")
+        f = int(units.literal_feature[lit])
+        mask = units.codes[:, f] == int(units.literal_value[lit])
+        on_up.append(dr_mask(units, mask, {f}, 1, CFG).uplift)
+        off_up.append(dr_mask(units, mask, {f}, 1, off).uplift)
+    assert np.mean(off_up) > 1.5, off_up
+    assert abs(np.mean(on_up)) < abs(np.mean(off_up)) - 1.0, (on_up, off_up)
