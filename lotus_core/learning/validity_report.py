@@ -80,12 +80,19 @@ HARDER: dict[str, WindowSpec] = {
     "ctx_gaps": replace(HARDER_BASE, ctx_gap_hours=(2, 4), ctx_gap_day_share=0.5),
     # from a seeded day the trend regime's own +4 bps turns -4 and OI's confounding reverses
     "shift": replace(HARDER_BASE, regime_effect_bps=4.0, regime_shift=True),
+    # a book effect (the book table's market at 8 bps) on a capture where one coin has no
+    # l2Book at all: its book columns NaN, its cancel rate 0, every day
+    "book_absent": replace(BOOK_SPEC, delta_bps=8.0, book_absent_coin=True),
+    # one coin's whole feed out 2-6 hours on half the days: no windows of it then
+    "coin_outage": replace(HARDER_BASE, coin_outage_hours=(2, 6), coin_outage_day_share=0.5),
 }
 HARDER_TEXT = {
     "latent": "unobserved driver (latent state; top OI tercile its proxy, corr 0.8)",
     "hetero": "heteroskedastic (noise sd x 0.5-1.5 with rv_pctl)",
     "ctx_gaps": "missing activeAssetCtx 2-4 h on half the days",
     "shift": "regime shift (trend +4 -> -4 bps, OI confounding reversed)",
+    "book_absent": "a book effect (bimb5_bin=with); one coin recorded without l2Book",
+    "coin_outage": "one coin's feed out 2-6 h on half the days",
 }
 HARDER_SEEDS = 50  # seeds per cell at scale 1
 
@@ -404,7 +411,8 @@ def _harder_markdown(h: dict[str, Any]) -> list[str]:
     out = ["### Harder markets", "",
            f"{HARDER_BASE.days} days x {HARDER_BASE.windows_per_day} windows/day per detector "
            "(3 coins x 3/h), 3 detectors, the packaged vocabulary and bar, decoy and confounder "
-           "as in the power table; the planted rule is `oi_pctl_bin=hi`, worth 8 bps (its "
+           "as in the power table; the planted rule is `oi_pctl_bin=hi` (in the book market "
+           "`bimb5_bin=with`, the book table's market), worth 8 bps (its "
            "truth, `planted_truth`: E[Y(l) - Y(not l)] of the observed literal; for the latent "
            "market 0.8 x 10 bps, derived there; in the regime-shift market identified only "
            "with the period adjusted for: the window-break test, docs/learning.md). Found = a "

@@ -44,6 +44,14 @@ same with or without them):
   seeded block of lo..hi whole hours has no activeAssetCtx, so the columns the quantiser reads
   from it (`CTX_COLUMNS`: oi_pctl, funding_pctl, oi_delta, basis_bps) are NaN there (bins
   `na`) while the planted effect goes on.
+- `book_absent_coin` — a capture without the order book for one coin (bbo and trades only,
+  as public captures often are): for a seeded coin, every day, the columns the MicroTape
+  takes from l2Book are what it makes without one (docs/microtape.md, "NaN summary"):
+  `BOOK_NAN_COLUMNS` NaN (bins `na`) and `cancel_rate` 0 (no book diffs, no cancels); the
+  planted effect goes on, on the book the capture does not hold.
+- `coin_outage_hours` — one coin's feed stops: on a seeded share (`coin_outage_day_share`)
+  of days, a seeded coin has no windows at all for a seeded block of lo..hi whole hours (no
+  tape, no detector fires); the other coins go on.
 - `regime_shift` — from a seeded day (`shift_day`, never the first) the baseline changes:
   the trend regime's own effect flips sign and the confounding of high OI by the regime
   reverses (high OI then likelier outside trend); the planted effect persists (unlike
@@ -87,6 +95,8 @@ Outcome = Literal["additive", "nonadditive"]
 Propensity = Literal["literal", "nonlinear", "positivity"]
 Noise = Literal["normal", "student_t", "hour_clustered"]
 CTX_COLUMNS = ("oi_pctl", "funding_pctl", "oi_delta", "basis_bps")
+BOOK_NAN_COLUMNS = ("book_imb_1", "book_imb_5", "book_imb_10", "depth_5_rel")
+"""NaN in the MicroTape without an l2Book frame (docs/microtape.md, "NaN summary")."""
 """The quantiser's inputs that come from the activeAssetCtx channel (docs/microtape.md,
 "Context"): NaN while it is missing. No quantised column comes from the candle channel."""
 
@@ -128,6 +138,9 @@ class WindowSpec:
     noise_rv_slope: float = 0.0  # noise sd x (1 + slope * (rv_pctl - 0.5)); 0: homoskedastic
     ctx_gap_hours: tuple[int, int] = (0, 0)  # an activeAssetCtx outage of lo..hi hours; 0: none
     ctx_gap_day_share: float = 0.5  # ... on this share of days (seeded)
+    book_absent_coin: bool = False  # one seeded coin recorded without l2Book (bbo only)
+    coin_outage_hours: tuple[int, int] = (0, 0)  # one coin's whole feed out lo..hi hours
+    coin_outage_day_share: float = 0.5  # ... on this share of days (seeded)
     regime_shift: bool = False  # from a seeded day the regime's effect and confounding flip
 
     def __post_init__(self) -> None:
@@ -136,10 +149,11 @@ class WindowSpec:
             raise ValueError("latent_agreement: a share in (0, 1], for effect oi_hi (or none)")
         if not 0.0 <= self.noise_rv_slope < 2.0:
             raise ValueError("noise_rv_slope must be in [0, 2) (the sd stays positive)")
-        lo, hi = self.ctx_gap_hours
-        if not (0 <= lo <= hi <= 24 and (hi == 0 or lo >= 1)):
-            raise ValueError("ctx_gap_hours: (lo, hi) whole hours, 1 <= lo <= hi <= 24, "
-                             "or (0, 0) for none")
+        for name in ("ctx_gap_hours", "coin_outage_hours"):
+            lo, hi = getattr(self, name)
+            if not (0 <= lo <= hi <= 24 and (hi == 0 or lo >= 1)):
+                raise ValueError(f"{name}: (lo, hi) whole hours, 1 <= lo <= hi <= 24, "
+                                 "or (0, 0) for none")
         if self.regime_shift and self.days < 2:
             raise ValueError("regime_shift needs at least 2 days (a day before the shift)")
 
@@ -196,19 +210,44 @@ def shifted(spec: WindowSpec) -> WindowSpec:
                    confounding=-spec.confounding)
 
 
-def ctx_gap_mask(spec: WindowSpec, seed: int, day: int, hour: np.ndarray) -> np.ndarray:
-    """Windows of day index `day` inside its activeAssetCtx outage (all False on a day
-    without one, or without `ctx_gap_hours`). Its own seeded stream: every other draw is
-    kept."""
-    lo, hi = spec.ctx_gap_hours
+def _outage(hours: tuple[int, int], share: float, stream: tuple[int, ...],
+            hour: np.ndarray) -> np.ndarray:
+    """Windows inside a seeded block of `hours` (lo, hi) whole hours, on a seeded `share`
+    of days; `stream` seeds it (its own: every other draw is kept)."""
+    lo, hi = hours
     if hi == 0:
         return np.zeros(len(hour), dtype=bool)
-    rng = np.random.default_rng((seed, 31, day))
-    if rng.random() >= spec.ctx_gap_day_share:
+    rng = np.random.default_rng(stream)
+    if rng.random() >= share:
         return np.zeros(len(hour), dtype=bool)
     length = int(rng.integers(lo, hi + 1))
     first = int(rng.integers(0, 24 - length + 1))
     return (hour >= first) & (hour < first + length)
+
+
+def ctx_gap_mask(spec: WindowSpec, seed: int, day: int, hour: np.ndarray) -> np.ndarray:
+    """Windows of day index `day` inside its activeAssetCtx outage (all False on a day
+    without one, or without `ctx_gap_hours`). Its own seeded stream: every other draw is
+    kept."""
+    return _outage(spec.ctx_gap_hours, spec.ctx_gap_day_share, (seed, 31, day), hour)
+
+
+def bookless_coin(spec: WindowSpec, seed: int) -> str | None:
+    """The coin recorded without l2Book (`book_absent_coin`), or None."""
+    if not spec.book_absent_coin:
+        return None
+    return str(COINS[int(np.random.default_rng((seed, 41)).integers(0, len(COINS)))])
+
+
+def coin_outage_mask(spec: WindowSpec, seed: int, day: int, hour: np.ndarray,
+                     coin: np.ndarray) -> np.ndarray:
+    """Windows of day index `day` that the coin whose feed is out that day would have had
+    (`coin_outage_hours`; the coin and the block seeded per day)."""
+    block = _outage(spec.coin_outage_hours, spec.coin_outage_day_share, (seed, 43, day), hour)
+    if not block.any():
+        return block
+    out = COINS[int(np.random.default_rng((seed, 47, day)).integers(0, len(COINS)))]
+    return block & (coin == out)
 
 
 def _proxy(spec: WindowSpec, seed: int, day: int, state: np.ndarray,
@@ -418,6 +457,15 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         if gap.any():  # no activeAssetCtx these hours: its columns unknown, the market goes on
             for column in CTX_COLUMNS:
                 frame.loc[gap, column] = np.nan
+        no_book = bookless_coin(spec, seed)
+        if no_book is not None:  # that coin's capture holds no l2Book: what the MicroTape makes
+            bookless = frame["coin"].to_numpy() == no_book
+            for column in BOOK_NAN_COLUMNS:
+                frame.loc[bookless, column] = np.nan
+            frame.loc[bookless, "cancel_rate"] = 0.0
+        out = coin_outage_mask(spec, seed, d, hour, coin)
+        if out.any():  # one coin's tape is not there: no window of it
+            frame = frame.loc[~out]
         frames.append(frame)
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)

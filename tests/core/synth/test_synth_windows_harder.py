@@ -1,5 +1,6 @@
 """The generator's harder markets (issue 29.2): an unobserved driver behind an observed
-proxy, heteroskedastic noise, hours without activeAssetCtx and a mid-window regime shift.
+proxy, heteroskedastic noise, hours without activeAssetCtx, a mid-window regime shift, a
+coin recorded without l2Book and one coin's feed out for hours.
 Each knob does what it says, measured on the frame; off, the market is unchanged."""
 
 from dataclasses import replace
@@ -11,10 +12,13 @@ import pytest
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import literals
 from lotus_core.synth.windows import (
+    BOOK_NAN_COLUMNS,
     CTX_COLUMNS,
     OI_HIGH,
     PLANTED,
     WindowSpec,
+    bookless_coin,
+    coin_outage_mask,
     ctx_gap_mask,
     planted_truth,
     shift_day,
@@ -121,7 +125,59 @@ def test_a_regime_shift_flips_the_baseline_from_a_seeded_day_and_the_effect_pers
 @pytest.mark.parametrize("bad", [
     {"latent_agreement": 0.0}, {"latent_agreement": 0.5, "effect": "oi_top_quintile"},
     {"noise_rv_slope": 2.0}, {"ctx_gap_hours": (3, 2)}, {"ctx_gap_hours": (0, 2)},
+    {"coin_outage_hours": (5, 4)}, {"coin_outage_hours": (0, 3)},
     {"regime_shift": True, "days": 1}])
 def test_a_knob_out_of_range_is_refused(bad):
     with pytest.raises(ValueError):
         WindowSpec(**bad)
+
+
+def test_a_coin_without_l2book_has_what_the_microtape_makes_without_one_every_day():
+    spec = replace(BIG, days=3, windows_per_day=600, effect="bimb_with", confound_book=True,
+                   book_absent_coin=True)
+    plain = window_frame(replace(spec, book_absent_coin=False), 5)
+    f = window_frame(spec, 5)
+    coin = bookless_coin(spec, 5)
+    assert coin is not None and bookless_coin(replace(spec, book_absent_coin=False), 5) is None
+    assert len({bookless_coin(spec, s) for s in range(20)}) > 1  # seeded
+    mine = (f["coin"] == coin).to_numpy()
+    for c in BOOK_NAN_COLUMNS:
+        assert f.loc[mine, c].isna().all() and f.loc[~mine, c].notna().all(), c
+    assert (f.loc[mine, "cancel_rate"] == 0.0).all()
+    assert set(f.loc[mine, "date"]) == set(f["date"])  # every day
+    # the rest of the market, the planted book effect included, is the same draws
+    keep = [c for c in f.columns if c not in (*BOOK_NAN_COLUMNS, "cancel_rate")]
+    assert f[keep].equals(plain[keep])
+    assert (f.loc[mine & (f["detector_id"] == PLANTED).to_numpy(), "planted"] > 0).any()
+    lits = literals(f, load_scoring().context)
+    assert (lits.loc[mine, ["bimb5_bin", "depth_bin"]] == "na").all().all()
+    assert (lits.loc[~mine, "bimb5_bin"] != "na").all()
+
+
+def test_a_coin_outage_removes_one_coins_windows_for_whole_hours_on_some_days():
+    spec = replace(BIG, days=8, windows_per_day=800, coin_outage_hours=(2, 6))
+    plain = window_frame(replace(spec, coin_outage_hours=(0, 0)), 9)
+    f = window_frame(spec, 9)
+    gone = plain[~plain["window_id"].isin(f["window_id"])]
+    assert len(gone) and f["window_id"].isin(plain["window_id"]).all()  # only removals
+    hour = ((gone["ts_ms"] // 3_600_000) % 24).to_numpy()
+    days_out = 0
+    for day, idx in gone.groupby("date").indices.items():
+        days_out += 1
+        assert gone["coin"].iloc[idx].nunique() == 1, day  # one coin a day
+        hours = sorted(set(hour[idx]))
+        assert 1 <= len(hours) <= 6 and hours[-1] - hours[0] < 6, day
+        # within the block, every window of that coin is gone; the other coins go on
+        coin = gone["coin"].iloc[idx[0]]
+        d = plain[(plain["date"] == day)]
+        ph = ((d["ts_ms"] // 3_600_000) % 24).to_numpy()
+        block = (ph >= hours[0]) & (ph <= hours[-1])
+        assert not f["window_id"].isin(d.loc[block & (d["coin"] == coin).to_numpy(),
+                                              "window_id"]).any()
+        assert d.loc[block & (d["coin"] != coin).to_numpy(),
+                     "window_id"].isin(f["window_id"]).all()
+    assert 0 < days_out < 8
+    day0 = plain["date"] == plain["date"].iloc[0]
+    h0 = ((plain.loc[day0, "ts_ms"] // 3_600_000) % 24).to_numpy()
+    out0 = coin_outage_mask(spec, 9, 0, h0, plain.loc[day0, "coin"].to_numpy())
+    assert out0.sum() == (gone["date"] == plain["date"].iloc[0]).sum()
