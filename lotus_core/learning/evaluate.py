@@ -112,7 +112,7 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
     treat_ok = units.treatment_literal
     for lit in (x for x in rule if treat_ok[x] or not treat_ok[list(rule)].any()):
         scope = tuple(x for x in rule if x != lit)
-        mask = rule_mask(units, scope)
+        mask = rule_mask(units, scope) & units.known(lit)  # judged where lit's feature is known
         psi = (psi_all[:, lit] if psi_all is not None
                else pseudo_outcomes(units, nz, np.array([lit]))[:, 0])
         n_h = np.bincount(hour_idx[mask], minlength=weights.shape[1]).astype(np.float64)

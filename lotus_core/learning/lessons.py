@@ -298,7 +298,7 @@ def _oos(cfg: LearningConfig, new: UnitSet, sub: Nuisances,
     hour_idx, weights = hour_weights(new, cfg.watchdog.resamples, cfg.bootstrap.seed)
     d = rule_detail(new, sub, lits, hour_idx, weights, cfg.bootstrap.ci)
     # the signed mean of the primary split (rule_detail zeroes it when splits disagree)
-    mask = rule_mask(new, tuple(x for x in lits if x != d.primary))
+    mask = rule_mask(new, tuple(x for x in lits if x != d.primary)) & new.known(d.primary)
     psi = pseudo_outcomes(new, sub, np.array([d.primary]))[:, 0]
     up = float(psi[mask].mean()) if mask.any() else 0.0
     return (up, d.p05, support, _sd(d))

@@ -28,8 +28,10 @@ from lotus_core.learning.units import UnitSet
 
 @dataclass(frozen=True)
 class ScopeSums:
-    psi: np.ndarray  # (scopes, L) sum of psi_l over the scope's windows
+    psi: np.ndarray  # (scopes, L) sum of psi_l over the scope's windows where l's feature
+    # is known (units.known)
     count: np.ndarray  # (scopes,) windows of the scope
+    known: np.ndarray  # (scopes, L) of them, those where l's feature is known
     pair_base: np.ndarray  # (F, F) first scope row of each feature pair (f1 < f2)
     cell_codes: np.ndarray  # (cells, F) the distinct code rows
     cell_n: np.ndarray  # (cells,) windows per cell
@@ -48,7 +50,9 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
 def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
     """Sums of psi, treated counts and window counts for every scope of <= 2 literals:
     row 0 the empty scope, rows 1..L single literals, then every pair of literals of two
-    features (f1 < f2) at pair_base[f1, f2] + v1 * |V_f2| + v2."""
+    features (f1 < f2) at pair_base[f1, f2] + v1 * |V_f2| + v2. A literal's psi sum and
+    its `known` count leave out the windows where its feature is "na" (a cell holds one
+    value per feature, so that is a per-cell 0/1 weight)."""
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
@@ -71,9 +75,14 @@ def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
     member = sp.csc_matrix((np.ones(per_cell.size), per_cell.ravel().astype(np.int32),
                             np.arange(0, n_cells * k + 1, k, dtype=np.int64)),
                            shape=(nxt, n_cells))
-    rhs = np.hstack([cell_psi, cell_n[:, None]])
+    na = units.na_value[units.literal_feature]  # (L,) the code of each literal's feature's na
+    unknown = ccodes[:, units.literal_feature] == na[None, :]  # (cells, L)
+    if unknown.any():
+        cell_psi = np.where(unknown, 0.0, cell_psi)
+    cell_known = np.where(unknown, 0.0, cell_n[:, None])
+    rhs = np.hstack([cell_psi, cell_known, cell_n[:, None]])
     out = np.asarray(member @ rhs)
-    return ScopeSums(out[:, :nl], out[:, -1], pair_base, ccodes, cell_n)
+    return ScopeSums(out[:, :nl], out[:, -1], out[:, nl:2 * nl], pair_base, ccodes, cell_n)
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:
@@ -159,7 +168,7 @@ def score_rules(units: UnitSet, sums: ScopeSums, rules: np.ndarray,
     # only treatment literals are split on (all of them unless the units name treatments)
     valid = in_rule & units.treatment_literal[lit]
     srow = np.maximum(rows, 0)
-    count = np.where(valid, sums.count[srow], np.nan)
+    count = np.where(valid, sums.known[srow, lit], np.nan)  # the scope where l is known
     support = rule_support(units, sums, rules)
     treated = np.where(valid, support[:, None], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):

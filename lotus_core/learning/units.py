@@ -78,6 +78,20 @@ class UnitSet:
         ok = np.array([f in self.treatments for f in self.features], dtype=bool)
         return ok[self.literal_feature]
 
+    @cached_property
+    def na_value(self) -> np.ndarray:
+        """(F,) code of each feature's "na" value (the input was not known), -1 if none."""
+        return np.array([v.index("na") if "na" in v else -1 for v in self.values],
+                        dtype=np.int64)
+
+    def known(self, lit: int) -> np.ndarray:
+        """(n,) bool: units where the feature of literal `lit` is known (not "na"). A split
+        on that feature is judged there only: where the input is unknown (a coin recorded
+        without the book, hours without activeAssetCtx) the window is in neither arm."""
+        f = int(self.literal_feature[lit])
+        na = int(self.na_value[f])
+        return np.ones(self.n, dtype=bool) if na < 0 else self.codes[:, f] != na
+
     def literal_name(self, lit: int) -> tuple[str, str]:
         f = int(self.literal_feature[lit])
         return self.features[f], self.values[f][int(self.literal_value[lit])]

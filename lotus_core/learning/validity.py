@@ -106,7 +106,7 @@ def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = Non
         points, draws, iid = [], [], []
         for lit in lits:
             scope = tuple(x for x in lits if x != lit)
-            mask = np.ones(units.n, dtype=bool)
+            mask = units.known(lit)  # as the learner judges a split (evaluate.rule_detail)
             for x in scope:
                 mask &= units.codes[:, int(units.literal_feature[x])] == \
                     int(units.literal_value[x])
