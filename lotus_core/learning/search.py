@@ -76,6 +76,7 @@ def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
                             np.arange(0, n_cells * k + 1, k, dtype=np.int64)),
                            shape=(nxt, n_cells))
     na = units.na_value[units.literal_feature]  # (L,) the code of each literal's feature's na
+    na = np.where(units.literal_value == na, -1, na)  # a split on "na" itself: every window
     unknown = ccodes[:, units.literal_feature] == na[None, :]  # (cells, L)
     if unknown.any():
         cell_psi = np.where(unknown, 0.0, cell_psi)

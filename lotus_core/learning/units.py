@@ -90,7 +90,9 @@ class UnitSet:
         without the book, hours without activeAssetCtx) the window is in neither arm."""
         f = int(self.literal_feature[lit])
         na = int(self.na_value[f])
-        return np.ones(self.n, dtype=bool) if na < 0 else self.codes[:, f] != na
+        if na < 0 or int(self.literal_value[lit]) == na:  # a split on "na" itself (allowed
+            return np.ones(self.n, dtype=bool)            # by search.na_literals): all
+        return self.codes[:, f] != na
 
     def literal_name(self, lit: int) -> tuple[str, str]:
         f = int(self.literal_feature[lit])
