@@ -20,9 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from threadpoolctl import threadpool_limits
 
-from lotus_core.learning.breaks import window_break
+from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig
-from lotus_core.learning.estimator import period_folds, time_folds
+from lotus_core.learning.estimator import cross_folds, train_rows
 from lotus_core.learning.evaluate import hour_weights
 from lotus_core.learning.units import UnitSet
 
@@ -59,20 +59,15 @@ def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
              cfg: LearningConfig) -> MaskEstimate:
     a = mask.astype(np.float64)
     x = _design(units, exclude)
-    brk = window_break(units, cfg.estimator)  # as the lesson search: nuisances per period
-    period = None if brk is None else brk.period(units)
-    fold = (time_folds(units.hour, cfg.estimator.folds) if period is None
-            else period_folds(units.hour, period, cfg.estimator.folds))
+    period = periods(units, cfg.estimator)  # as the lesson search: nuisances per period
+    fold = cross_folds(units.hour, cfg.estimator.folds, period)
     k = int(fold.max()) + 1 if units.n else 1
     e = np.full(units.n, a.mean() if units.n else 0.5)
     mu1, mu0 = np.zeros(units.n), np.zeros(units.n)
     lo, hi = cfg.estimator.propensity_clip
     for j in range(k):
         test = np.flatnonzero(fold == j)
-        other = fold != j
-        if period is not None:  # the test fold's own period only
-            other &= period == period[test[0]]
-        train = np.flatnonzero(other) if other.any() else test
+        train = train_rows(fold, test, period)
         if 0 < a[train].sum() < len(train):
             model = LogisticRegression(C=cfg.estimator.propensity_c, max_iter=200, tol=1e-4)
             with warnings.catch_warnings():

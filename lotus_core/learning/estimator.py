@@ -117,6 +117,22 @@ def period_folds(hour: np.ndarray, period: np.ndarray, k: int) -> np.ndarray:
     return fold
 
 
+def cross_folds(hour: np.ndarray, k: int, period: np.ndarray | None = None) -> np.ndarray:
+    """The cross-fitting folds: `time_folds`, or `period_folds` when the window has periods."""
+    return time_folds(hour, k) if period is None else period_folds(hour, period, k)
+
+
+def train_rows(fold: np.ndarray, test: np.ndarray, period: np.ndarray | None) -> np.ndarray:
+    """The rows a test fold's nuisances are fitted on: the other folds (of the test fold's
+    own period, when there are periods); the test rows themselves when there are none."""
+    if len(test) == 0:
+        return test
+    other = fold != fold[test[0]]
+    if period is not None:
+        other &= period == period[test[0]]
+    return np.flatnonzero(other) if other.any() else test  # one fold: no cross-fitting
+
+
 def fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None = None,
                   only: tuple[int, ...] | None = None,
                   period: np.ndarray | None = None) -> Nuisances:
@@ -133,10 +149,7 @@ def fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None 
 
 def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None,
                    only: tuple[int, ...] | None, period: np.ndarray | None) -> Nuisances:
-    if fold is None:
-        fold = (time_folds(units.hour, cfg.folds) if period is None
-                else period_folds(units.hour, period, cfg.folds))
-    fold = np.asarray(fold)
+    fold = cross_folds(units.hour, cfg.folds, period) if fold is None else np.asarray(fold)
     k = int(fold.max()) + 1 if units.n else 1
     n, nl = units.n, units.n_literals
     prop = np.zeros((n, nl))
@@ -151,10 +164,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
         test = np.flatnonzero(fold == j)
         if len(test) == 0:
             continue
-        other = fold != j
-        if period is not None:  # the test fold's own period only
-            other &= period == period[test[0]]
-        train = np.flatnonzero(other) if other.any() else test  # one fold: no cross-fitting
+        train = train_rows(fold, test, period)
         sample = _fit_rows(train, cfg.max_fit_rows, rng)
         for f in range(len(units.features)):
             lo = int(units.offsets[f])
