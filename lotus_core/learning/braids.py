@@ -312,7 +312,10 @@ def _every_coin_agrees(frame: pd.DataFrame, mask: np.ndarray, psi: np.ndarray, s
     coins = frame["coin"].astype(str).to_numpy()
     for coin in sorted(set(coins)):
         mine = coins == coin
-        if (mine & mask).sum() >= cfg.search.min_support and sign * psi[mine].mean() <= 0:
+        if (mine & mask).sum() < cfg.search.min_support:
+            continue
+        judged = psi[mine][np.isfinite(psi[mine])]  # nan: a window the set is not judged on
+        if not len(judged) or sign * judged.mean() <= 0:
             return False
     return True
 

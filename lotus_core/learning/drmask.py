@@ -6,13 +6,13 @@ propensity of "the set holds" on the one-hot of the features the set does not na
 ridge outcome model on the same plus the treatment. The last time fold is the newest
 block, fitted on earlier folds only: its mean psi is the out-of-sample check. A window
 that broke (lotus_core.learning.breaks) gets its nuisances per period, as the lesson
-search does.
+search does. A window where a feature the set names is unknown ("na") is in neither arm.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,11 +48,34 @@ def _design(units: UnitSet, exclude: set[int]) -> sp.csr_matrix:
                          shape=(units.n, units.n_literals))
 
 
+def known_rows(units: UnitSet, mask: np.ndarray, exclude: set[int]) -> np.ndarray:
+    """(n,) bool: the windows a set named by the features `exclude` is judged on. As a
+    lesson's split (UnitSet.known): where one of those features is "na" (the input was not
+    known) the window is in neither arm, unless the set itself holds there (it names "na")."""
+    keep = np.ones(units.n, dtype=bool)
+    for f in sorted(exclude):
+        na = int(units.na_value[f])
+        if na < 0:
+            continue
+        unknown = units.codes[:, f] == na
+        if not (mask & unknown).any():
+            keep &= ~unknown
+    return keep
+
+
 def dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
             cfg: LearningConfig) -> MaskEstimate:
-    """AIPW uplift of `mask` vs the rest of `units`, confounders = features not in `exclude`."""
+    """AIPW uplift of `mask` vs the rest of `units`, confounders = features not in `exclude`,
+    judged on `known_rows` (psi is nan on the others)."""
+    keep = known_rows(units, mask, exclude)
     with threadpool_limits(1):
-        return _dr_mask(units, mask, exclude, sign, cfg)
+        if keep.all():
+            return _dr_mask(units, mask, exclude, sign, cfg)
+        idx = np.flatnonzero(keep)
+        est = _dr_mask(units.take(idx), mask[idx], exclude, sign, cfg)
+    psi = np.full(units.n, np.nan)
+    psi[idx] = est.psi
+    return replace(est, psi=psi)
 
 
 def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,

@@ -9,6 +9,9 @@ folds only:
 - outcome: one additive ridge model mu(X) on the one-hot of all features, so that
   mu(W, x_f = u) = mu(X) - beta[f, x_f] + beta[f, u] for any u, and
   mu(W, A = 0) = sum_{u != v} P(u | W) mu(W, u) / (1 - P(v | W)).
+  For a feature with an "na" value (the input was not known) a split on a known value v is
+  judged where f is known, so P(. | W) is taken conditional on f != na there: u also skips na
+  and e = P(v | W) / (1 - P(na | W)).
 
 psi_il = mu1 - mu0 + A (Y - mu1) / e - (1 - A)(Y - mu0) / (1 - e)  (FORMULAS.md).
 The effect of l within any scope C of other literals is then the mean of psi_l over C: the
@@ -199,16 +202,25 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
         own = flat[:, f] - lo  # the unit's own value of f
         base = base_all - bf[rows, own]  # mu(W) without f's term
         total = (pf * bf).sum(axis=1)
+        na = int(units.na_value[f])
         for c in cols:
             v = int(lits[c]) - lo
             a = (own == v).astype(np.float64)
-            e = np.clip(pf[:, v], lo_clip, hi_clip)
+            # A split on a known value is judged where f is known (UnitSet.known), so its
+            # propensity and control arm are conditional on "f is not na": e = P(v | W, known)
+            # and mu0 averages the other KNOWN values (a coin recorded without the book would
+            # otherwise pull the control arm's mean and deflate e for every other window).
+            pk = np.ones(units.n) if na < 0 or v == na else np.maximum(1.0 - pf[:, na], 1e-12)
+            e = np.clip(pf[:, v] / pk, lo_clip, hi_clip)
             if kind == "ipw":
                 out[:, c] = a * y / e - (1 - a) * y / (1 - e)
                 continue
             mu1 = base + bf[:, v]
-            rest = np.maximum(1.0 - pf[:, v], 1e-12)
-            mu0 = base + (total - pf[:, v] * bf[:, v]) / rest
+            rest = np.maximum(pk - pf[:, v], 1e-12)
+            other = total - pf[:, v] * bf[:, v]
+            if na >= 0 and v != na:
+                other = other - pf[:, na] * bf[:, na]
+            mu0 = base + other / rest
             if kind == "reg":  # the outcome model alone (regression adjustment)
                 out[:, c] = mu1 - mu0
                 continue

@@ -260,7 +260,8 @@ def _separated(challenger: dict, champion: dict) -> bool:
 
 class Watchdog:
     """Out-of-sample checks on the newest day: nuisances fitted once per detector on the
-    days before it, then any number of rules evaluated on that day alone."""
+    days before it (of its own period, when the window broke), then any number of rules
+    evaluated on that day alone."""
 
     def __init__(self, cfg: LearningConfig, newest_day: int) -> None:
         self.cfg, self.newest = cfg, newest_day
@@ -273,13 +274,23 @@ class Watchdog:
             if not is_new.any() or is_new.all():
                 self._cache[key] = None
             else:
-                nz = fit_nuisances(units, self.cfg.estimator, fold=is_new.astype(np.int64),
-                                   only=(1,))
-                new = units.take(np.flatnonzero(is_new))
-                sub = Nuisances(nz.fold[is_new], nz.prop[is_new], nz.beta_y,
-                                nz.base_y[is_new], nz.beta_hit, nz.base_hit[is_new], nz.clip)
-                self._cache[key] = (new, sub)
+                self._cache[key] = self._newest(units, is_new)
         return self._cache[key]
+
+    def _newest(self, units: UnitSet, is_new: np.ndarray) -> tuple[UnitSet, Nuisances]:
+        """The newest day's units and nuisances fitted on the earlier days of its own period
+        (the window's break, lotus_core.learning.breaks: a market that changed mid-window
+        is not scored with the model of before); when the newest day starts a period of its
+        own, cross-fitted over its own time folds, as the search fits that period."""
+        est = self.cfg.estimator
+        new = units.take(np.flatnonzero(is_new))
+        brk = window_break(units, est)
+        if brk is not None and brk.day >= self.newest:
+            return new, fit_nuisances(new, est)
+        period = None if brk is None else brk.period(units)
+        nz = fit_nuisances(units, est, fold=is_new.astype(np.int64), only=(1,), period=period)
+        return new, Nuisances(nz.fold[is_new], nz.prop[is_new], nz.beta_y, nz.base_y[is_new],
+                              nz.beta_hit, nz.base_hit[is_new], nz.clip)
 
     def check(self, units: UnitSet,
               lits: tuple[int, ...]) -> tuple[float, float, int, float] | None:

@@ -143,3 +143,44 @@ def test_composed_sets_adjust_for_the_period_as_the_search_does():
         off_up.append(dr_mask(units, mask, {f}, 1, off).uplift)
     assert np.mean(off_up) > 1.5, off_up
     assert abs(np.mean(on_up)) < abs(np.mean(off_up)) - 1.0, (on_up, off_up)
+
+
+def _oos_psi(units, newest, nz_new, lit):
+    from lotus_core.learning.estimator import pseudo_outcomes
+
+    new = units.take(np.flatnonzero(units.day == newest))
+    return new, pseudo_outcomes(new, nz_new, np.array([lit]))[:, 0]
+
+
+def test_the_newest_days_check_uses_the_model_of_its_own_period():
+    """The out-of-sample check scores the newest day with nuisances fitted on the earlier
+    days of its own period (seed 75501: the shift on day 3 of 0..4), as if the days before
+    the break were not in the window; a newest day that starts a period of its own (seed
+    75500: the shift on day 4) is cross-fitted over its own time folds."""
+    from lotus_core.learning.lessons import Watchdog
+
+    spec = harder_spec("shift", null=True)
+    for seed, shift in ((75501, 3), (75500, 4)):
+        units, days = _units(spec, seed)
+        assert shift_day(spec, seed) == shift
+        brk = window_break(units, CFG.estimator)
+        assert brk is not None and brk.first_date == days[shift]
+        newest = int(units.day.max())
+        lit = units.literal_index("regime", "trend")
+        got_new, got_nz = Watchdog(CFG, newest)._fit(units)
+        _, got = _oos_psi(units, newest, got_nz, lit)
+        if shift < len(days) - 1:  # the same fit on the window's later period alone
+            late = units.take(np.flatnonzero(units.day >= brk.day))
+            is_new = late.day == newest
+            nz = fit_nuisances(late, CFG.estimator, fold=is_new.astype(np.int64), only=(1,))
+            want = nz.base_y[is_new]
+            np.testing.assert_allclose(got_nz.base_y, want, rtol=0, atol=1e-9)
+            # and not the fit over every earlier day, both periods (what it did before)
+            mixed = fit_nuisances(units, CFG.estimator,
+                                  fold=(units.day == newest).astype(np.int64), only=(1,))
+            assert np.abs(mixed.base_y[units.day == newest] - want).max() > 0.5
+        else:
+            own = fit_nuisances(got_new, CFG.estimator)
+            np.testing.assert_allclose(got_nz.base_y, own.base_y, rtol=0, atol=1e-9)
+            assert len(np.unique(got_nz.fold)) == CFG.estimator.folds
+        assert np.isfinite(got).all()
