@@ -10,7 +10,8 @@ come from lotus_core/learning/validity_seeds.yaml: its tuning cells by default, 
 evaluation cells with `--final` (`--seeds N`: at most N per cell).
 Writes the tables into docs/validity.md (between its `bench:validity` markers; `--final`:
 its `bench:validity_sealed` markers, stamped with the commit, code hash and settings hash;
-`--sections harder` alone: its own `bench:validity_harder` / `validity_harder_sealed`),
+`--sections harder` or `shared` alone: its own `bench:validity_harder` /
+`validity_harder_sealed`, `bench:validity_shared` / `validity_shared_sealed`),
 the plots docs/validity_power.svg and docs/validity_watchdog.svg (tuning runs only), and a
 section of BENCHMARKS.md.
 """
@@ -45,7 +46,9 @@ from lotus_core.signals.config import load_scoring
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # a section run alone that writes a block of its own (tuned; `_sealed`: --final), so it does
 # not replace the other sections' tables
-OWN_BLOCKS = {"harder": ("validity_harder", "Learning validity: harder markets (issue 29.2)")}
+OWN_BLOCKS = {"harder": ("validity_harder", "Learning validity: harder markets (issue 29.2)"),
+              "shared": ("validity_shared",
+                         "Learning validity: an effect shared by every detector (issue 29)")}
 COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#555555")
 
 

@@ -34,7 +34,7 @@ from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import hour_weights, rule_detail, widen
-from lotus_core.learning.lessons import cusum_step, detector_units, rule_lits
+from lotus_core.learning.lessons import POOLED, cusum_step, detector_units, rule_lits
 from lotus_core.signals.config import ContextConfig, load_scoring
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import PLANTED, WindowSpec, planted_truth, window_frame
@@ -149,6 +149,12 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
     found = [r for r in mine["rule"] if _names_planted(r, spec.planted_rule)]
     planted_row = lessons[(lessons["detector_id"] == PLANTED)
                           & (lessons["rule"] == spec.planted_rule)]
+    named = act[[_names_planted(r, spec.planted_rule) for r in act["rule"]]] \
+        if len(act) else act
+    pooled = named[named["detector_id"] == POOLED]
+    own = named[(named["detector_id"] != POOLED) & (named["sign"] > 0)]
+    pooled_row = lessons[(lessons["detector_id"] == POOLED)
+                         & (lessons["rule"] == spec.planted_rule)]
     return {
         "seed": seed, "truth": planted_truth(spec), "any_active": bool(len(act)),
         "n_active": int(len(act)), "active_rules": [f"{d}:{r}" for d, r in
@@ -158,6 +164,11 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
         "found_rules": found,
         "planted_gates": str(planted_row["gates"].iloc[0]) if len(planted_row) else "unsearched",
         "refused_overlap": int(lessons["overlap"].notna().sum()),
+        # a market-wide effect (WindowSpec.shared): the pooled lesson (detector `*`) naming
+        # it, positive, and how many detectors' own lessons name it
+        "found_pooled": bool(len(pooled)) and bool((pooled["sign"] > 0).all()),
+        "own_detectors": int(own["detector_id"].nunique()),
+        "pooled_gates": str(pooled_row["gates"].iloc[0]) if len(pooled_row) else "unsearched",
     }
 
 

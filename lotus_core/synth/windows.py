@@ -15,6 +15,9 @@ and how hard it is to find:
   `decoy_agreement` of the time, is its decoy: off the tercile edge, so the closest
   literal pair `funding_pctl_bin=hi & bimb5_bin=with` carries 0.6 of it on long windows;
   `null()` keeps this market at delta 0), `none` (a null).
+- `shared` — the effect goes on every detector's windows, not the planted detector's
+  alone: a context that moves the whole market (found by the pooled search, detector `*`,
+  on three times the evidence).
 - `outcome` — `additive` in the literals (the ridge outcome model is right) or
   `nonadditive` (+-`surface_bps`/2 on "trend regime XOR us session": an interaction the
   additive model cannot represent).
@@ -142,6 +145,7 @@ class WindowSpec:
     coin_outage_hours: tuple[int, int] = (0, 0)  # one coin's whole feed out lo..hi hours
     coin_outage_day_share: float = 0.5  # ... on this share of days (seeded)
     regime_shift: bool = False  # from a seeded day the regime's effect and confounding flip
+    shared: bool = False  # the effect on every detector's windows (a market-wide context)
 
     def __post_init__(self) -> None:
         if self.latent_agreement is not None and (
@@ -405,7 +409,8 @@ def window_frame(spec: WindowSpec, seed: int) -> pd.DataFrame:
         bt = _book_tape(spec, rng_bt, trend, (trend & us).astype(float), hbar)
         active = spec.vanish_from_day is None or d < spec.vanish_from_day
         bimb_with = bt.pop("bimb_with")
-        planted = np.where((det == PLANTED) & active, spec.delta_bps, 0.0) * (
+        on = (det == PLANTED) | spec.shared  # one detector's own effect, or everyone's
+        planted = np.where(on & active, spec.delta_bps, 0.0) * (
             _effect(spec, oi, fund_high, bimb_with) if spec.latent_agreement is None
             else state.astype(np.float64))
         surface = 0.0

@@ -24,12 +24,13 @@ from lotus_core.learning.validity_report import (
     harder_spec,
     markdown,
     plan,
+    shared_spec,
     summarise,
 )
 from lotus_core.learning.validity_seeds import SeedsError, load_seeds
 from lotus_core.learning.validity_stamp import StaleEvidence, check_current, stamp
 from lotus_core.signals.context import parse_cond_key
-from lotus_core.synth.windows import planted_truth
+from lotus_core.synth.windows import planted_truth, window_frame
 
 
 def test_the_90_percent_interval_covers_the_planted_effect_about_90_percent_of_the_time():
@@ -151,6 +152,34 @@ def test_the_harder_section_gives_every_market_and_its_null_twin_cells_of_their_
         assert {t.seed for t in tasks} <= _all_seeds(sp, part)
     assert all(t.spec.delta_bps == 0.0 for t in tuned if t.label.endswith(":null"))
     assert max(t.seed for t in tuned) < 100000 <= min(t.seed for t in sealed)
+
+
+def test_an_effect_shared_by_every_detector_is_found_by_the_pooled_search():
+    """8 bps on every detector's `oi_pctl_bin=hi` (a market-wide context): the pooled lesson
+    names it; its null twin activates nothing false. Seeds: the first of the tuning cells
+    `shared` "8" and "0"."""
+    seeds = load_seeds()
+    s8 = seeds.seeds("tuning", "shared", "8", 1)[0]
+    s0 = seeds.seeds("tuning", "shared", "0", 1)[0]
+    got = night_trial(shared_spec(8.0), s8)
+    assert got["found_pooled"], got["active_rules"]
+    assert "*:oi_pctl_bin=hi" in got["active_rules"]
+    quiet = night_trial(shared_spec(0.0), s0)
+    assert not quiet["found_pooled"]
+    assert false_rules(shared_spec(0.0), quiet["active_rules"]) == []
+    runs = [{**got, "kind": "night", "label": "shared:8", "seconds": 0.0},
+            {**quiet, "kind": "night", "label": "shared:0", "seconds": 0.0}]
+    table = markdown(summarise(runs))
+    row = next(x for x in table.splitlines() if x.startswith("| 8 |"))
+    assert row.startswith("| 8 | 1/1 = 100.0 %")
+    assert "| 0 (null) | - | - | - | - | 0/1 = 0.0 %" in table
+    # every detector's high-OI windows carry it (the power table's market: the planted one's)
+    frame = window_frame(shared_spec(8.0), s8)
+    hi = frame["oi_pctl"] >= 2 / 3
+    assert (frame.loc[hi, "planted"] == 8.0).all() and (frame.loc[~hi, "planted"] == 0).all()
+    assert frame.loc[hi, "detector_id"].nunique() == 3
+    plain = window_frame(replace(shared_spec(8.0), shared=False), s8)
+    assert set(plain.loc[plain["planted"] > 0, "detector_id"]) == {"planted_v1"}
 
 
 # --- the sealed seed plan (validity_seeds.yaml) and the code stamp ---------------------------
