@@ -10,7 +10,7 @@ study uses 1500 a day so that bias stands out of the noise.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -403,13 +403,7 @@ def markdown(s: dict[str, Any]) -> str:
                 "a false rule.", "",
                 "| effect (bps) | found by name | null: nights activating a false rule | "
                 "planted rule's gates when missed |", "|---|---|---|---|"]
-        for key, v in s["book"].items():
-            if float(key) == 0.0:
-                out.append(f"| 0 (null) | - | {_rate(v['false'], v['n'])} "
-                           f"{', '.join(v['examples'])} | - |")
-            else:
-                out.append(f"| {key} | {_rate(v['found'], v['n'])} | - | "
-                           f"{'; '.join(v['refusals'][:3]) or '-'} |")
+        out += _effect_rows(s["book"], lambda v: [_rate(v["found"], v["n"])])
         out.append("")
     if "shared" in s:
         out += ["### An effect shared by every detector", "",
@@ -423,15 +417,8 @@ def markdown(s: dict[str, Any]) -> str:
                 "| effect (bps) | found (pooled) | the planted detector's own | all three "
                 "detectors' own | pooled or own | null: nights activating a false rule | "
                 "pooled rule's gates when missed |", "|---|---|---|---|---|---|---|"]
-        for key, v in s["shared"].items():
-            if float(key) == 0.0:
-                out.append(f"| 0 (null) | - | - | - | - | {_rate(v['false'], v['n'])} "
-                           f"{', '.join(v['examples'])} | - |")
-            else:
-                out.append(f"| {key} | {_rate(v['pooled'], v['n'])} | "
-                           f"{_rate(v['own'], v['n'])} | {_rate(v['all_own'], v['n'])} | "
-                           f"{_rate(v['either'], v['n'])} | - | "
-                           f"{'; '.join(v['refusals'][:3]) or '-'} |")
+        out += _effect_rows(s["shared"], lambda v: [
+            _rate(v[k], v["n"]) for k in ("pooled", "own", "all_own", "either")])
         out.append("")
     if "watchdog" in s:
         w = s["watchdog"]
@@ -455,6 +442,22 @@ def markdown(s: dict[str, Any]) -> str:
     if "harder" in s:
         out += _harder_markdown(s["harder"])
     return "\n".join(out)
+
+
+def _effect_rows(cells: dict[str, dict[str, Any]],
+                 found: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """A table's rows by planted effect: its found-rate columns, then a dash for the null
+    column and the gates when missed; the 0 bps row (the null twin) dashes the found columns
+    and gives its false nights."""
+    out = []
+    for key, v in cells.items():
+        if float(key) == 0.0:
+            out.append("| 0 (null) |" + " - |" * len(found(v)) + f" {_rate(v['false'], v['n'])} "
+                       f"{', '.join(v['examples'])} | - |")
+        else:
+            out.append(f"| {key} | " + " | ".join(found(v)) + " | - | "
+                       f"{'; '.join(v['refusals'][:3]) or '-'} |")
+    return out
 
 
 def _harder_markdown(h: dict[str, Any]) -> list[str]:
