@@ -26,6 +26,8 @@ Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N]
                                           [--nights 90] [--power N] [--power-nights 8]
                                           [--processes 2] --json RUN.jsonl
        python -m bench.seasons --tuned RUN.jsonl... --sealed RUN.jsonl... [--load "..."]
+       python -m bench.seasons --sealed RUN.jsonl... [--load "..."]   (a sealed run alone:
+                                                     its own block, `bench:seasons_sealed`)
 """
 
 from __future__ import annotations
@@ -224,9 +226,10 @@ def summarise(rows: list[dict[str, Any]], cfg: LearningConfig) -> dict[str, Any]
         [r for r in rows if r["kind"] == "night"], done)
     cov = [r for r in rows if r["kind"] == "coverage"]
     act = [r for r in cov if r["active"]]
-    nulls = [r for r in rows if r["kind"] == "null"]
+    every = [r for r in rows if r["kind"] == "null"]  # the cut-short seasons' nights count
+    nulls = [r for r in every if not r.get("partial")] or every  # a season: a full one
     power = [r for r in rows if r["kind"] == "power"]
-    n_nights = sum(r["nights"] for r in nulls)
+    n_nights = sum(r["nights"] for r in every)
     return {
         "coverage_seeds": len(cov), "activated": len(act),
         "raw_covers": sum(r["ci_lo"] <= r["truth"] <= r["ci_hi"] for r in act),
@@ -237,11 +240,12 @@ def summarise(rows: list[dict[str, Any]], cfg: LearningConfig) -> dict[str, Any]
         "truth": act[0]["truth"] if act else float("nan"),
         "seasons": len(nulls), "nights": n_nights,
         "season_false": sum(bool(r["false_nights"]) for r in nulls),
-        "night_false": sum(len(r["false_nights"]) for r in nulls),
+        "night_false": sum(len(r["false_nights"]) for r in every),
         "season_today": sum(bool(r["today_nights"]) for r in nulls),
-        "night_today": sum(len(r["today_nights"]) for r in nulls),
+        "night_today": sum(len(r["today_nights"]) for r in every),
         "season_nights": max(r["nights"] for r in nulls) if nulls else 0,
         "partial": any(r.get("partial") for r in nulls),
+        "cut_short": sorted(r["nights"] for r in every if r.get("partial") and nulls != every),
         "bound": season_bound(cfg.activation, max(r["nights"] for r in nulls) if nulls else 90),
         "night_alpha": night_alpha(cfg.activation),
         "power_seeds": len(power),
@@ -275,11 +279,15 @@ def rows_of(s: dict[str, Any], power_nights: int) -> list[tuple[str, str]]:
             ("... nights later than today's rule, paired: mean; max",
              f"{np.mean(later):+.2f}; {max(later):+d} ({len(both)} seeds)" if both else "-")]
     if s["seasons"]:
+        extra = (f"; the nights below add {len(s['cut_short'])} cut short at "
+                 f"{', '.join(map(str, s['cut_short']))}" if s.get("cut_short") else "")
         rows += [
             (f"null seasons ({'CUT SHORT: ' if s['partial'] else ''}{s['season_nights']} "
-             f"nights) activating any false lesson, season rule (bound "
+             f"nights{extra}) activating any false lesson, season rule (bound "
              f"{100 * s['bound']:.1f} %)",
-             _share(s["season_false"], s["seasons"])),
+             _share(s["season_false"], s["seasons"])
+             + (f"; one-sided 95 % upper bound {100 * (1 - 0.05 ** (1 / s['seasons'])):.1f} %"
+                if s["season_false"] == 0 else "")),
             (f"null nights activating a false lesson, season rule (night alpha "
              f"{s['night_alpha']:.2g})", _share(s["night_false"], s["nights"])),
             ("null seasons where today's rule would activate one (upper bound)",
@@ -325,6 +333,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     cfg = season_rule(load_learning())
+    if a.sealed and not a.tuned:  # a sealed run alone (e.g. the long null seasons)
+        sealed = summarise(_read(a.sealed), cfg)
+        table = "\n".join(["| measure | sealed seeds |", "| --- | --- |"]
+                          + [f"| {k} | {v} |" for k, v in rows_of(sealed, a.power_nights)])
+        print(table)
+        if not a.no_write:
+            head = (f"_Command: `nice -n 19 python -m bench.seasons --final --json "
+                    f"sealed.jsonl [...]`, then `python -m bench.seasons --sealed "
+                    f"sealed*.jsonl`; {sealed['coverage_seeds']} coverage nights, "
+                    f"{sealed['power_seeds']} paired power seasons, {sealed['seasons']} "
+                    f"null seasons, {sealed['nights']} null nights (sealed seeds). Load "
+                    f"{a.load}._")
+            replace_block(DOCS / "validity.md", "seasons_sealed", head + "\n\n" + table)
+            write_section("seasons_sealed", "## Evidence across nights, sealed seeds "
+                          f"(issue 29.4-5)\n\n{head}\n\n{table}")
+        return sealed
     if a.tuned:  # summarise dumped runs: tuning and sealed side by side
         tuned = summarise(_read(a.tuned), cfg)
         sealed = summarise(_read(a.sealed), cfg) if a.sealed else None
