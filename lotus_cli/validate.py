@@ -17,7 +17,7 @@ from lotus_cli.settings import cli_settings
                    "for calibration and false positives; see bench/validity.py).")
 @click.option("--sections", default="", metavar="A,B",
               help="Subset: calibration, misspecification, power, false_positives, watchdog, book, "
-                   "harder.")
+                   "harder, shared.")
 @click.option("--processes", type=int, default=2, show_default=True)
 @click.option("--final", is_flag=True,
               help="Run the sealed evaluation seeds (lotus_core/learning/validity_seeds.yaml) "
@@ -39,6 +39,7 @@ def validate(ctx: click.Context, scale: float, sections: str, processes: int, fi
     from lotus_core.learning.config import load_learning
     from lotus_core.learning.validity import print_progress, run_trials
     from lotus_core.learning.validity_report import (
+        SECTIONS,
         markdown,
         plan,
         sealed_header,
@@ -59,6 +60,10 @@ def validate(ctx: click.Context, scale: float, sections: str, processes: int, fi
     base = load_scoring(sv.scoring_path).context
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     code0 = stamp(VALIDITY_CODE) if final else None
+    unknown = sorted({x for x in sections.split(",") if x} - set(SECTIONS))
+    if unknown:
+        raise click.BadParameter(f"unknown section(s) {', '.join(unknown)}; the plan has "
+                                 f"{', '.join(SECTIONS)}", param_hint="--sections")
     try:
         tasks = plan(scale, [x for x in sections.split(",") if x] or None,
                      partition="evaluation" if final else "tuning", cap=cap, cfg=cfg,

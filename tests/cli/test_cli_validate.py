@@ -21,7 +21,8 @@ def test_validate_runs_the_plan_and_prints_its_tables():
     summary = json.loads(got.output[got.output.index("{"):])
     assert summary["calibration"]["dr"][1] == 2
     bad = runner.invoke(cli, ["validate", "--sections", "nonsense"])
-    assert bad.exit_code != 0 and "no trials" in bad.output
+    assert bad.exit_code != 0 and "unknown section(s) nonsense" in bad.output
+    assert "shared" in bad.output  # the sections there are, named
 
 
 def test_final_runs_the_sealed_seeds_and_stamps_its_tables(tmp_path):
