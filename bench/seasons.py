@@ -22,7 +22,7 @@ tuning cells by default, the sealed evaluation cells with `--final`. Each result
 to `--json` (JSON lines) as it finishes; `--tuned ... --sealed ...` writes the two runs side by
 side into docs/validity.md (`bench:seasons`) and BENCHMARKS.md. Wilson 95 % intervals.
 
-Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N]
+Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N] [--skip-seasons K]
                                           [--nights 90] [--power N] [--power-nights 8]
                                           [--processes 2] --json RUN.jsonl
        python -m bench.seasons --tuned RUN.jsonl... --sealed RUN.jsonl... [--load "..."]
@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--final", action="store_true", help="the sealed evaluation seeds")
     ap.add_argument("--coverage", type=int, default=200, help="one-night coverage seeds")
     ap.add_argument("--seasons", type=int, default=4, help="null seasons")
+    ap.add_argument("--skip-seasons", type=int, default=0, metavar="K",
+                    help="start at the cell's (K+1)-th null season (continue a run whose "
+                         "first K seasons finished: summarise both files together)")
     ap.add_argument("--nights", type=int, default=90)
     ap.add_argument("--power", type=int, default=16, help="paired power seasons")
     ap.add_argument("--power-nights", type=int, default=8)
@@ -334,21 +337,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = ap.parse_args(argv)
     cfg = season_rule(load_learning())
     if a.sealed and not a.tuned:  # a sealed run alone (e.g. the long null seasons)
-        sealed = summarise(_read(a.sealed), cfg)
+        alone = summarise(_read(a.sealed), cfg)
         table = "\n".join(["| measure | sealed seeds |", "| --- | --- |"]
-                          + [f"| {k} | {v} |" for k, v in rows_of(sealed, a.power_nights)])
+                          + [f"| {k} | {v} |" for k, v in rows_of(alone, a.power_nights)])
         print(table)
         if not a.no_write:
             head = (f"_Command: `nice -n 19 python -m bench.seasons --final --json "
                     f"sealed.jsonl [...]`, then `python -m bench.seasons --sealed "
-                    f"sealed*.jsonl`; {sealed['coverage_seeds']} coverage nights, "
-                    f"{sealed['power_seeds']} paired power seasons, {sealed['seasons']} "
-                    f"null seasons, {sealed['nights']} null nights (sealed seeds). Load "
+                    f"sealed*.jsonl`; {alone['coverage_seeds']} coverage nights, "
+                    f"{alone['power_seeds']} paired power seasons, {alone['seasons']} "
+                    f"null seasons, {alone['nights']} null nights (sealed seeds). Load "
                     f"{a.load}._")
             replace_block(DOCS / "validity.md", "seasons_sealed", head + "\n\n" + table)
             write_section("seasons_sealed", "## Evidence across nights, sealed seeds "
                           f"(issue 29.4-5)\n\n{head}\n\n{table}")
-        return sealed
+        return alone
     if a.tuned:  # summarise dumped runs: tuning and sealed side by side
         tuned = summarise(_read(a.tuned), cfg)
         sealed = summarise(_read(a.sealed), cfg) if a.sealed else None
@@ -375,7 +378,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              for s in plan.seeds(part, "seasons", "power_default", a.power)]
     night_log = a.json.with_suffix(".nights.jsonl") if a.json else None
     jobs += [("null", s, {"nights": a.nights, "log": night_log})
-             for s in plan.seeds(part, "seasons", "null_plain", a.seasons)]
+             for s in plan.seeds(part, "seasons", "null_plain",
+                                 a.skip_seasons + a.seasons)[a.skip_seasons:]]
     rows = run(jobs, a.processes, a.json)
     s = summarise(rows, cfg)
     print(markdown(s, None, a.power_nights))
