@@ -33,6 +33,7 @@ Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N]
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import time
@@ -307,8 +308,11 @@ def markdown(tuned: dict[str, Any], sealed: dict[str, Any] | None, power_nights:
 
 
 def _read(paths: list[Path]) -> list[dict[str, Any]]:
+    def text(p: Path) -> str:  # a kept run may be gzipped (bench/results/*.jsonl.gz)
+        return gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text()
+
     rows = [json.loads(line) for p in paths if p.exists()
-            for line in p.read_text().splitlines() if line.strip()]
+            for line in text(p).splitlines() if line.strip()]
     out: dict[tuple[str, int, str], dict[str, Any]] = {}
     for r in rows:  # per-night lines of a season log carry a day; a result read twice counts once
         r.setdefault("kind", "night" if "day" in r else "")
