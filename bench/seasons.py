@@ -320,6 +320,12 @@ def _read(paths: list[Path]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _publish(block: str, title: str, head: str, table: str, tail: str = "") -> None:
+    """The table into docs/validity.md's `block` and BENCHMARKS.md's section of that name."""
+    replace_block(DOCS / "validity.md", block, head + "\n\n" + table)
+    write_section(block, f"## {title}\n\n{head}\n\n{table}{tail}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--final", action="store_true", help="the sealed evaluation seeds")
@@ -352,9 +358,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"{alone['power_seeds']} paired power seasons, {alone['seasons']} "
                     f"null seasons, {alone['nights']} null nights (sealed seeds). Load "
                     f"{a.load}._")
-            replace_block(DOCS / "validity.md", "seasons_sealed", head + "\n\n" + table)
-            write_section("seasons_sealed", "## Evidence across nights, sealed seeds "
-                          f"(issue 29.4-5)\n\n{head}\n\n{table}")
+            _publish("seasons_sealed", "Evidence across nights, sealed seeds (issue 29.4-5)",
+                     head, table)
         return alone
     if a.tuned:  # summarise dumped runs: tuning and sealed side by side
         tuned = summarise(_read(a.tuned), cfg)
@@ -370,9 +375,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     f"{sealed['power_seeds'] if sealed else 0} paired power seasons, "
                     f"{tuned['seasons']} / {sealed['seasons'] if sealed else 0} null seasons "
                     f"(tuning / sealed)._")
-            replace_block(DOCS / "validity.md", "seasons", head + "\n\n" + table)
-            write_section("seasons", "## Intervals after selection, evidence across nights "
-                          f"(issue 29.4-5)\n\n{head}\n\n{table}\n\n_Load {a.load}._")
+            _publish("seasons", "Intervals after selection, evidence across nights "
+                     "(issue 29.4-5)", head, table, f"\n\n_Load {a.load}._")
         return tuned
     part = "evaluation" if a.final else "tuning"
     plan = load_seeds()
