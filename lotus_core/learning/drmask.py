@@ -54,10 +54,7 @@ def known_rows(units: UnitSet, mask: np.ndarray, exclude: set[int]) -> np.ndarra
     known) the window is in neither arm, unless the set itself holds there (it names "na")."""
     keep = np.ones(units.n, dtype=bool)
     for f in sorted(exclude):
-        na = int(units.na_value[f])
-        if na < 0:
-            continue
-        unknown = units.codes[:, f] == na
+        unknown = units.unknown(f)
         if not (mask & unknown).any():
             keep &= ~unknown
     return keep

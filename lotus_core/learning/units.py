@@ -84,15 +84,19 @@ class UnitSet:
         return np.array([v.index("na") if "na" in v else -1 for v in self.values],
                         dtype=np.int64)
 
+    def unknown(self, f: int) -> np.ndarray:
+        """(n,) bool: units where feature `f` is "na" (the input was not known)."""
+        na = int(self.na_value[f])
+        return np.zeros(self.n, dtype=bool) if na < 0 else self.codes[:, f] == na
+
     def known(self, lit: int) -> np.ndarray:
         """(n,) bool: units where the feature of literal `lit` is known (not "na"). A split
         on that feature is judged there only: where the input is unknown (a coin recorded
         without the book, hours without activeAssetCtx) the window is in neither arm."""
         f = int(self.literal_feature[lit])
-        na = int(self.na_value[f])
-        if na < 0 or int(self.literal_value[lit]) == na:  # a split on "na" itself (allowed
-            return np.ones(self.n, dtype=bool)            # by search.na_literals): all
-        return self.codes[:, f] != na
+        if int(self.literal_value[lit]) == int(self.na_value[f]):  # a split on "na" itself
+            return np.ones(self.n, dtype=bool)          # (search.na_literals): every window
+        return ~self.unknown(f)
 
     def literal_name(self, lit: int) -> tuple[str, str]:
         f = int(self.literal_feature[lit])

@@ -98,10 +98,10 @@ Outcome = Literal["additive", "nonadditive"]
 Propensity = Literal["literal", "nonlinear", "positivity"]
 Noise = Literal["normal", "student_t", "hour_clustered"]
 CTX_COLUMNS = ("oi_pctl", "funding_pctl", "oi_delta", "basis_bps")
-BOOK_NAN_COLUMNS = ("book_imb_1", "book_imb_5", "book_imb_10", "depth_5_rel")
-"""NaN in the MicroTape without an l2Book frame (docs/microtape.md, "NaN summary")."""
 """The quantiser's inputs that come from the activeAssetCtx channel (docs/microtape.md,
 "Context"): NaN while it is missing. No quantised column comes from the candle channel."""
+BOOK_NAN_COLUMNS = ("book_imb_1", "book_imb_5", "book_imb_10", "depth_5_rel")
+"""NaN in the MicroTape without an l2Book frame (docs/microtape.md, "NaN summary")."""
 
 RULES: dict[str, str] = {
     "oi_hi": "oi_pctl_bin=hi",
