@@ -19,6 +19,7 @@ section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import time
 from pathlib import Path
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--json", type=Path, help="also dump every trial's result here")
     ap.add_argument("--from-json", type=Path, nargs="+",
-                    help="summarise a dumped run (--json) instead of running; --wall-min "
-                    "gives its wall time")
+                    help="summarise a dumped run (--json; gzipped too) instead of running; "
+                    "--wall-min gives its wall time")
     ap.add_argument("--wall-min", type=float, default=float("nan"))
     ap.add_argument("--final", action="store_true",
                     help="the sealed evaluation seeds; tables stamped (commit, code, settings)")
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
                  cfg=cfg, base=base)
     t0 = time.perf_counter()
     if args.from_json:
-        results = [r for p in args.from_json for r in json.loads(p.read_text())]
+        results = [r for p in args.from_json for r in json.loads(
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_text())]
         for r in results:  # JSON turned the series' tuples into lists
             if "series" in r:
                 r["series"] = [tuple(x) for x in r["series"]]
