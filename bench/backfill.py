@@ -1,0 +1,171 @@
+# ruff: noqa: E501  (the Markdown table rows below are long on purpose)
+"""A long backfill through `dg launch --job lotus_backfill` (issue 32, item 4): is the time
+per day flat across it, once the learning window is full?
+
+Usage: nice -n 10 python -m bench.backfill [--days 30] [--coins 10] [--hours 12-13]
+                                           [--work DIR] [--write]
+Generates `--days` consecutive days of `--coins` coins (the `--hours` of each day; seeded,
+`lotus fixtures generate`, the scale bench's coins), then launches the whole range as one
+`dg launch --job lotus_backfill --partition-range A...B` subprocess against a fresh
+DAGSTER_HOME (the repository's dagster.yaml) and LOTUS_HOME: the path a researcher's shell
+backfill takes, one `lotus_daily` run per day, in order (docs/surface.md). Then reads every
+day's run from the instance: wall (run start to end) and each step's duration. The CPU of
+the whole launch (the subprocess and its children) is measured around it.
+
+Flat means: the least-squares slope of a day's wall over the days after the longest history
+window (lessons' 14 days) is ~0, against the slope over the days before it. Results:
+bench/results/backfill.json; `--write` puts the table in BENCHMARKS.md (bench:backfill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.report import machine, write_section
+from bench.scale import BENCH_DAY, bench_days, generate
+
+REPO = Path(__file__).resolve().parents[1]
+WINDOW = 14  # the longest history any stage reads (lessons, lesson_atoms): flat after it
+LEARNING = ("lessons", "lesson_atoms", "braids", "meta_braids", "active_priors")
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def launch(feed: Path, work: Path, days: list[str]) -> dict[str, Any]:
+    """The range through `dg launch`, in a fresh home; wall and CPU of the whole launch."""
+    home = work / "dagster"
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    lotus_home = work / "home"
+    if lotus_home.exists():
+        shutil.rmtree(lotus_home)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "LOTUS_HOME": str(lotus_home),
+           "LOTUS_FEED_DIR": str(feed), "LOTUS_PARTITIONS_START": days[0]}
+    env.pop("LOTUS_CONFIG", None)
+    dg_bin = Path(sys.executable).parent / "dg"
+    cpu0, t0, load0 = _children_cpu(), time.perf_counter(), os.getloadavg()
+    proc = subprocess.run([str(dg_bin), "launch", "--job", "lotus_backfill",
+                           "--partition-range", f"{days[0]}...{days[-1]}"],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"dg launch failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": _children_cpu() - cpu0,
+            "load_start": load0, "load_end": os.getloadavg(), "home": str(home)}
+
+
+def per_day(home: Path) -> list[dict[str, Any]]:
+    """Every lotus_daily run of the instance, in partition order: wall and step durations."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name="lotus_daily"))
+        records = {r.dagster_run.run_id: r for r in instance.get_run_records(
+            dg.RunsFilter(run_ids=[r.run_id for r in runs]))}
+        out = []
+        for run in runs:
+            rec = records[run.run_id]
+            if run.status != dg.DagsterRunStatus.SUCCESS:
+                raise SystemExit(f"run {run.run_id} ({run.tags.get('dagster/partition')}) "
+                                 f"ended {run.status.value}")
+            steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0)
+                     for s in instance.get_run_step_stats(run.run_id)}
+            out.append({"day": run.tags["dagster/partition"],
+                        "wall_s": (rec.end_time or 0) - (rec.start_time or 0),
+                        "steps_s": sum(steps.values()),
+                        "learning_s": sum(v for k, v in steps.items()
+                                          if k.split(".")[0] in LEARNING),
+                        "steps": steps})
+    return sorted(out, key=lambda r: r["day"])
+
+
+def slope(rows: list[dict[str, Any]], key: str) -> float:
+    """Least-squares seconds per day of `key` over `rows` (nan for fewer than 3)."""
+    if len(rows) < 3:
+        return float("nan")
+    x = np.arange(len(rows), dtype=float)
+    return float(np.polyfit(x, [r[key] for r in rows], 1)[0])
+
+
+def report(res: dict[str, Any]) -> str:
+    rows, n = res["days"], len(res["days"])
+    early, late = rows[1:WINDOW + 1], rows[WINDOW + 1:]
+    med = lambda rs, k: float(np.median([r[k] for r in rs])) if rs else float("nan")  # noqa: E731
+    table = "\n".join(
+        f"| {i + 1} | {r['day']} | {r['wall_s']:.1f} | {r['steps_s']:.1f} | {r['learning_s']:.1f} |"
+        for i, r in enumerate(rows))
+    lo, le = res["launch"]["load_start"], res["launch"]["load_end"]
+    return f"""## A {n}-day backfill through `dg launch` (issue 32, item 4)
+
+`python -m bench.backfill --days {n} --coins {res['coins']} --hours {res['hours']}`: {n} generated days
+(from {BENCH_DAY}) of {res['coins']} coins, the hours {res['hours']} UTC of each, launched as one
+`dg launch --job lotus_backfill --partition-range {rows[0]['day']}...{rows[-1]['day']}` in a fresh home:
+one `lotus_daily` run per day, in order, on the embedded default's in-process executor. The
+whole launch: {res['launch']['wall_s'] / 60:.1f} min wall, {res['launch']['cpu_s'] / 60:.1f} min CPU (the launch process and its
+children); load average {lo[0]:.1f} / {lo[1]:.1f} / {lo[2]:.1f} at the start, {le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f} at the end.
+
+| | measure | value |
+| --- | --- | --- |
+| a | day's run, median: days 2-{WINDOW + 1} (the history windows filling) / days {WINDOW + 2}-{n} (every window full) | {med(early, 'wall_s'):.1f} s / {med(late, 'wall_s'):.1f} s |
+| b | slope of a day's wall, days 2-{WINDOW + 1} / days {WINDOW + 2}-{n} | {slope(early, 'wall_s'):+.2f} / {slope(late, 'wall_s'):+.2f} s per day |
+| c | the learning steps ({', '.join(LEARNING)}), slope days 2-{WINDOW + 1} / {WINDOW + 2}-{n} | {slope(early, 'learning_s'):+.2f} / {slope(late, 'learning_s'):+.2f} s per day |
+
+| day | date | run wall s | sum of steps s | learning steps s |
+| --- | --- | ---: | ---: | ---: |
+{table}
+
+_Measured {res['when']} on {res['machine']}._"""
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--coins", type=int, default=10)
+    ap.add_argument("--hours", default="12-13", help="the hours of each day (as `lotus "
+                    "fixtures generate --hours`)")
+    ap.add_argument("--work", type=Path, default=None, help="where the generated days and "
+                    "the homes go (kept; the days are reused)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "backfill.json")
+    ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    a = ap.parse_args(argv)
+    if a.days < WINDOW + 4:
+        ap.error(f"--days: at least {WINDOW + 4}, so that days after the {WINDOW}-day window "
+                 "can show a slope")
+    work = a.work or Path(tempfile.mkdtemp(prefix="lotus-backfill-"))
+    feed = work / f"feed_{a.coins}c_{a.hours}_{a.days}d"
+    print(f"generating {a.days} days x {a.coins} coins ({a.hours}) into {feed} ...",
+          file=sys.stderr, flush=True)
+    generate(feed, a.coins, a.hours, a.days)
+    days = bench_days(a.days)
+    print(f"dg launch --job lotus_backfill {days[0]}...{days[-1]} ...", file=sys.stderr,
+          flush=True)
+    launched = launch(feed, work, days)
+    res = {"coins": a.coins, "hours": a.hours, "launch": launched,
+           "days": per_day(Path(launched["home"])), "machine": machine(),
+           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    a.out.write_text(json.dumps(res, indent=1))
+    text = report(res)
+    print(text)
+    if a.write:
+        write_section("backfill", text)
+    return res
+
+
+if __name__ == "__main__":
+    main()
