@@ -119,6 +119,7 @@ def report(res: dict[str, Any]) -> str:
 one `lotus_daily` run per day, in order, on the embedded default's in-process executor. The
 whole launch: {res['launch']['wall_s'] / 60:.1f} min wall, {res['launch']['cpu_s'] / 60:.1f} min CPU (the launch process and its
 children); load average {lo[0]:.1f} / {lo[1]:.1f} / {lo[2]:.1f} at the start, {le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f} at the end.
+Run {res['when']} on {res['machine']} (the stamp under the section is when it was written).
 
 | | measure | value |
 | --- | --- | --- |
@@ -128,9 +129,7 @@ children); load average {lo[0]:.1f} / {lo[1]:.1f} / {lo[2]:.1f} at the start, {l
 
 | day | date | run wall s | sum of steps s | learning steps s |
 | --- | --- | ---: | ---: | ---: |
-{table}
-
-_Measured {res['when']} on {res['machine']}._"""
+{table}"""
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import platform
 import re
@@ -43,3 +44,8 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     replace_block(path, name, f"{body.rstrip()}\n\n_Measured {stamp} on {machine()}._",
                   default=_HEADER)
+
+
+def read_text(path: Path) -> str:
+    """A kept result file's text, gzipped (bench/results/*.gz) or not."""
+    return gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()

@@ -33,7 +33,6 @@ Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N]
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import time
@@ -48,7 +47,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from bench.pooled import wilson
-from bench.report import replace_block, write_section
+from bench.report import read_text, replace_block, write_section
 from lotus_core.learning import night
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import LearningConfig, load_learning
@@ -308,11 +307,8 @@ def markdown(tuned: dict[str, Any], sealed: dict[str, Any] | None, power_nights:
 
 
 def _read(paths: list[Path]) -> list[dict[str, Any]]:
-    def text(p: Path) -> str:  # a kept run may be gzipped (bench/results/*.jsonl.gz)
-        return gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text()
-
-    rows = [json.loads(line) for p in paths if p.exists()
-            for line in text(p).splitlines() if line.strip()]
+    rows = [json.loads(line) for p in paths if p.exists()  # kept runs may be gzipped
+            for line in read_text(p).splitlines() if line.strip()]
     out: dict[tuple[str, int, str], dict[str, Any]] = {}
     for r in rows:  # per-night lines of a season log carry a day; a result read twice counts once
         r.setdefault("kind", "night" if "day" in r else "")

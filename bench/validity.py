@@ -19,12 +19,11 @@ section of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 from pathlib import Path
 
-from bench.report import machine, replace_block, write_section
+from bench.report import machine, read_text, replace_block, write_section
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
 from lotus_core.learning.config import load_learning
@@ -145,8 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
                  cfg=cfg, base=base)
     t0 = time.perf_counter()
     if args.from_json:
-        results = [r for p in args.from_json for r in json.loads(
-            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_text())]
+        results = [r for p in args.from_json for r in json.loads(read_text(p))]
         for r in results:  # JSON turned the series' tuples into lists
             if "series" in r:
                 r["series"] = [tuple(x) for x in r["series"]]
