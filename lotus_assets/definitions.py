@@ -48,7 +48,6 @@ from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource, default_key_dir
 from lotus_resources.settings import SettingsResource
-from lotus_sensors.automation import AUTOMATION_JOBS, AUTOMATION_SENSORS
 from lotus_sensors.backfill import backfill_definitions
 from lotus_sensors.curator_actions import CURATOR_ASSETS, CURATOR_SENSORS
 from lotus_sensors.daemon import daemon_definitions
@@ -104,7 +103,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         bus_definitions(settings),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log
-        dg.Definitions(jobs=AUTOMATION_JOBS, sensors=AUTOMATION_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     ), settings)
 

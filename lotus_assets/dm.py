@@ -4,7 +4,8 @@ Thin: read the lake, call `lotus_core.dm`, report metadata. The `dm:` and `trade
 come from the `settings` resource (the code location's one Settings), never from a file.
 
 - dm_calibration (day D): score → (μ, σ, hit probability) per detector and horizon, fitted
-  on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only.
+  on `signal_events` ⋈ `signal_eval` of the `calibration.train_days` days before D only
+  (with the midnight-crossing horizons that `signal_eval_late` of those days completed).
 - dm_decisions and paper_trades (day D), one multi-asset, one replay
   (`lotus_core.dm.joint.joint_day`): D's recording, MicroTape and published signals in one
   time-ordered stream; each decision starts from the positions, equity and drawdown the
@@ -39,6 +40,7 @@ from lotus_core.dm.calibration import Calibration, fit_calibration, training_fra
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day, summary
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
+from lotus_core.evaluation import with_late
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.store.lake import Lake, ObjectLake
@@ -67,19 +69,24 @@ def _window(day: str, days: int) -> str:
     group_name="dm",
     kinds={"parquet", "pandas"},
     ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0),  # earlier days + D
-         "evals": history_in("signal_eval", TRAIN_DAYS)},
+         "evals": history_in("signal_eval", TRAIN_DAYS),
+         # midnight-crossing horizons completed by a later day's tape: late(k) completes
+         # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)
+         "late": history_in("signal_eval_late", TRAIN_DAYS)},
     description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
     "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
     "days only. Too little history: the conservative prior (mu = 0).",
 )
 def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
-                   events: pd.DataFrame, evals: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                   events: pd.DataFrame, evals: pd.DataFrame,
+                   late: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cfg = settings.get().dm
     day = context.partition_key
     days = min(cfg.calibration.train_days, TRAIN_DAYS)
     first = str(date.fromisoformat(day) - timedelta(days=days))
     today = events[events["date"] == day] if len(events) else events
+    evals = with_late(evals, late)
     if len(events) and len(evals):  # the day itself never trains its own calibration
         past = events[(events["date"] >= first) & (events["date"] < day)]
         train = training_frame(past, evals[(evals["date"] >= first) & (evals["date"] < day)])

@@ -1,9 +1,13 @@
-"""`signal_eval`: realised paper outcomes of every window in `signal_events` (docs/evaluation.md).
+"""`signal_eval`: realised paper outcomes of every window in `signal_events`, and
+`signal_eval_late`: the ones the next day's tape completes (docs/evaluation.md).
 
-Thin: the day's windows plus the day's and the NEXT day's `microtape_frames` (a partition
-mapping with end_offset=1; the next day is skipped while it does not exist), handed to
-`lotus_core.evaluation.evaluate_windows`. Rows whose horizon runs past the available tape are
-`pending`; re-materialise the day once the next day's MicroTape exists to fill them.
+Thin: `signal_eval` for day D hands the day's windows and the day's own `microtape_frames`
+to `lotus_core.evaluation.evaluate_windows`; rows whose horizon runs past the day's tape are
+`pending`. It reads nothing of D + 1, so a re-run gives the same bytes whether or not the
+next day exists. `signal_eval_late` for day D re-evaluates day D - 1's pending rows over the
+tapes of D - 1 and D (both declared inputs: the lineage shows the next-day read), and the
+readers that want every known outcome (the learning window, the DM's calibration) lay its
+rows over `signal_eval`'s (`lotus_core.evaluation.with_late`).
 """
 
 import dagster as dg
@@ -16,7 +20,9 @@ from lotus_core.evaluation import (
     DEFAULT_HORIZONS_S,
     GAP_TOLERANCE_S,
     evaluate_windows,
+    late_rows,
 )
+from lotus_core.time import previous_day
 
 
 class SignalEvalConfig(dg.Config):
@@ -35,19 +41,18 @@ class SignalEvalConfig(dg.Config):
     kinds={"parquet", "pandas"},
     ins={
         "signal_events": dg.AssetIn("signal_events"),
-        "microtape_frames": lake_window_in("microtape_frames", 0, 1),  # this day + the next
+        "microtape_frames": dg.AssetIn("microtape_frames"),  # the day's own tape only
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
     "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "
-    "'pending' (NaN) while the horizon runs past the available MicroTape (next day missing); "
-    "'gap' when entry to exit crosses a recorded feed hole (the learning skips it).",
+    "'pending' (NaN) when the horizon runs past the day's MicroTape (the next day's "
+    "signal_eval_late completes it); 'gap' when entry to exit crosses a recorded feed hole "
+    "(the learning skips it).",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                 signal_events: pd.DataFrame,
                 microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    tape = microtape_frames
-    days = sorted(set(tape["date"])) if "date" in tape else []
-    out = evaluate_windows(signal_events, tape, config.horizons_s, config.fee_bps,
+    out = evaluate_windows(signal_events, microtape_frames, config.horizons_s, config.fee_bps,
                            config.gap_tolerance_s)
     done = out["status"] == "done"
     per_h = out[done].groupby("horizon_s")
@@ -57,12 +62,47 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         "done": int(done.sum()),
         "pending": int((out["status"] == "pending").sum()),
         "across_gap": int((out["status"] == "gap").sum()),  # measured over a feed hole
-        "tape_days": days,
-        "next_day_present": len(days) > 1,
         "hit_rate": {str(h): float(g["hit"].astype(float).mean()) for h, g in per_h},
         "mean_net_bps": {str(h): float(g["net_ret_bps"].mean()) for h, g in per_h},
         **eval_story(out),
     })
 
 
-EVAL_ASSETS = [signal_eval]
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="evaluation",
+    kinds={"parquet", "pandas"},
+    ins={
+        "signal_events": lake_window_in("signal_events", -1, -1),  # the previous day's
+        "signal_eval": lake_window_in("signal_eval", -1, -1),
+        "microtape_frames": lake_window_in("microtape_frames", -1, 0),  # its tape + this one
+    },
+    description="The previous day's pending signal_eval rows (horizons that cross midnight) "
+    "evaluated again over its MicroTape and this day's: signal_eval's columns, one row per "
+    "(window, horizon) that was pending. The learning window and the DM's calibration lay "
+    "these rows over signal_eval's; signal_eval itself is never rewritten.",
+)
+def signal_eval_late(context: dg.AssetExecutionContext, config: SignalEvalConfig,
+                     signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
+                     microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    prev = previous_day(context.partition_key)
+    days = sorted(set(microtape_frames["date"])) if "date" in microtape_frames else []
+    pending = int((signal_eval["status"] == "pending").sum()) if len(signal_eval) else 0
+    out = late_rows(signal_events.drop(columns="date", errors="ignore"),
+                    signal_eval.drop(columns="date", errors="ignore"),
+                    microtape_frames if prev in days else microtape_frames.iloc[:0],
+                    config.horizons_s, config.fee_bps, config.gap_tolerance_s)
+    status = out["status"].value_counts()
+    return dg.Output(out, metadata={
+        "day_completed": prev,
+        "pending_before": pending,
+        "rows": len(out),
+        "done": int(status.get("done", 0)),
+        "gap": int(status.get("gap", 0)),
+        "still_pending": int(status.get("pending", 0)),  # e.g. a recording hole at midnight
+        "tape_days": days,
+    })
+
+
+EVAL_ASSETS = [signal_eval, signal_eval_late]

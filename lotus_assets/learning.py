@@ -11,6 +11,7 @@ import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_core.evaluation import with_late
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
@@ -38,14 +39,17 @@ class LearningConfigPath(dg.Config):
 
 def _window_ins() -> dict[str, dg.AssetIn]:
     return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days"),
-            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days")}
+            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days"),
+            # the window's midnight-crossing horizons, completed by each next day's tape
+            "signal_eval_late": lake_window_in("signal_eval_late", -(WINDOW - 1), 0,
+                                               "window_days")}
 
 
-def _tw(config: LearningConfigPath, events, evals, atoms=None):  # noqa: ANN001, ANN202
+def _tw(config: LearningConfigPath, events, evals, late, atoms=None):  # noqa: ANN001, ANN202
     cfg = load_learning(config.learning_path)
     base = load_scoring(config.scoring_path).context
     q = night.quantizer_of(atoms) if atoms is not None else None
-    return cfg, night.window_from_lake(events, evals, cfg, base, q)
+    return cfg, night.window_from_lake(events, with_late(evals, late), cfg, base, q)
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -54,8 +58,9 @@ def _tw(config: LearningConfigPath, events, evals, atoms=None):  # noqa: ANN001,
           "EWMA-weighted hit rate, net return, MFE, MAE, lifts over the detector's baseline, "
           "stability across days; carries the quantiser (edges fitted on this window).")
 def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
-                 signal_events: pd.DataFrame, signal_eval: pd.DataFrame) -> dg.Output:
-    cfg, tw = _tw(config, signal_events, signal_eval)
+                 signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
+                 signal_eval_late: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late)
     out = night.atoms(tw, context.partition_key, cfg)
     return dg.Output(out, metadata={"atoms": len(out), "windows": len(tw.frame),
                                     "window": tw.label, "quantizer": tw.quantizer.to_dict()})
@@ -71,8 +76,9 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
           "champion-challenger, the watchdog's out-of-sample check on the newest day).")
 def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
             signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-            lesson_atoms: pd.DataFrame, previous: pd.DataFrame) -> dg.Output:
-    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+            signal_eval_late: pd.DataFrame, lesson_atoms: pd.DataFrame,
+            previous: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out, alerts = night.lessons(tw, previous, context.partition_key, cfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={
@@ -104,8 +110,9 @@ def watchdog_alerts(context: dg.AssetExecutionContext, fabric: OpsDbResource,
           description="Micro braids: each live lesson with a bounded effect (theta_delta, "
           "phi_mult), caps, TTL, state, BQS and a sample of member windows for audit.")
 def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-           lessons: pd.DataFrame, lesson_atoms: pd.DataFrame) -> dg.Output:
-    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+           signal_eval_late: pd.DataFrame, lessons: pd.DataFrame,
+           lesson_atoms: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = night.braids(lessons, tw, cfg)
     return dg.Output(out, metadata={"braids": len(out),
                                     "active": int((out["state"] == "active").sum()),
@@ -120,9 +127,9 @@ def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval:
           "(a pattern active in >= 2 detectors, pooled, attenuated, for the others); parents "
           "recorded (a DAG).")
 def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
-                signal_eval: pd.DataFrame, braids: pd.DataFrame,
-                lesson_atoms: pd.DataFrame) -> dg.Output:
-    cfg, tw = _tw(config, signal_events, signal_eval, lesson_atoms)
+                signal_eval: pd.DataFrame, signal_eval_late: pd.DataFrame,
+                braids: pd.DataFrame, lesson_atoms: pd.DataFrame) -> dg.Output:
+    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = night.meta_braids(braids, tw, cfg)
     ops = out["op"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={"meta_braids": len(out),

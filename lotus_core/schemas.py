@@ -28,6 +28,7 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_audit_status": AUDIT_STATUS_SCHEMA,
     "detector_cards": DETECTOR_CARDS_SCHEMA,
     "signal_eval": SIGNAL_EVAL_SCHEMA,
+    "signal_eval_late": SIGNAL_EVAL_SCHEMA,  # the same rows, completed a day later
     **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
     **LEARNING_SCHEMAS,
     **DM_SCHEMAS,

@@ -36,6 +36,8 @@ TAPE_COLUMNS = ["coin", "ts_ms", "mid_px", "spread_bps"]
 OUTPUT_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "horizon_s",
                   "fwd_ret_bps", "net_ret_bps", "mfe_bps", "mae_bps", "hit", "status",
                   "published", "propensity"]
+OUTCOME_COLUMNS = ["fwd_ret_bps", "net_ret_bps", "mfe_bps", "mae_bps", "hit", "status"]
+"""What a later tape can change in a row (lotus_core.evaluation.late)."""
 
 
 def _range_reduce(ufunc: np.ufunc, values: np.ndarray, start: np.ndarray,

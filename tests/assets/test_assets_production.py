@@ -141,8 +141,6 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     assert defs.executor.name == "celery"
     sensor = defs.resolve_sensor_def("inbox_sig_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def("late_horizons_sensor").default_status == \
-        dg.DefaultSensorStatus.STOPPED  # not in the profile's list: unchanged
     assert defs.resolve_sensor_def("daemon_health_sensor").default_status == \
         dg.DefaultSensorStatus.RUNNING  # an observer: on in every profile
 

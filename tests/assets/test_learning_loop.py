@@ -128,9 +128,9 @@ def _partition_bytes(lake_dir: Path, day: str) -> dict[str, bytes]:
 
 
 def _rerunning_the_newest_day_is_byte_identical(settings, instance):
-    """The newest day, whose inputs cannot have changed since it ran. (An older day re-run
-    after its next day exists fills its pending late horizons: signal_eval's documented
-    behaviour, and everything downstream follows.)"""
+    """The newest day re-run with its whole history in the lake. (An older day re-run gives
+    its bytes too: signal_eval reads its own day's tape only and the next day's
+    signal_eval_late completes the late horizons: tests/assets/test_surface_loop.py.)"""
     day = DAYS[-1]
     before = _partition_bytes(settings.lake_dir, day)
     with OpsDb.open(settings.fabric) as fabric:

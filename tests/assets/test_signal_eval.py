@@ -14,7 +14,13 @@ import pytest
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
-from lotus_core.evaluation import SIGNAL_EVAL_SCHEMA, evaluate_windows
+from lotus_core.evaluation import (
+    DEFAULT_HORIZONS_S,
+    SIGNAL_EVAL_SCHEMA,
+    evaluate_windows,
+    late_rows,
+    with_late,
+)
 from lotus_core.store.lake import Lake
 from tests.kits.signals_kit import FIXTURES
 
@@ -164,7 +170,7 @@ def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
     out = lake.read("signal_eval", day1)
     SIGNAL_EVAL_SCHEMA.validate(out)
     assert len(out) == 4 * len(ev)
-    assert _eval_meta(first)["tape_days"] == [day1]
+    assert _eval_meta(first)["pending"] > 0
     tape = lake.read("microtape_frames", day1)
     last = tape.groupby("coin")["ts_ms"].max()
     end = out["ts_ms"] + out["horizon_s"] * 1000
@@ -176,11 +182,20 @@ def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
     path = lake.path("signal_eval", day1)
     before = path.read_bytes()
 
-    # the next day's MicroTape arrives; re-materialise day 1's signal_eval only
+    # the next day's MicroTape arrives; day 1's signal_eval re-run is unchanged (it reads
+    # day 1's tape only), and day 2's signal_eval_late completes what day 2's tape can
     _run(settings, dagster_instance, day2, selection=["raw_feed", "microtape_frames"])
-    again = _run(settings, dagster_instance, day1, selection=["signal_eval"])
-    assert _eval_meta(again)["tape_days"] == [day1, day2]
-    out2 = lake.read("signal_eval", day1)
+    _run(settings, dagster_instance, day1, selection=["signal_eval"])
+    assert path.read_bytes() == before
+    late_run = _run(settings, dagster_instance, day2, selection=["signal_eval_late"])
+    meta = {k: v.value for k, v in
+            late_run.asset_materializations_for_node("signal_eval_late")[0].metadata.items()}
+    assert meta["tape_days"] == [day1, day2] and meta["day_completed"] == day1
+    late = lake.read("signal_eval_late", day2)
+    SIGNAL_EVAL_SCHEMA.validate(late)
+    assert len(late) == int(beyond.sum())
+    out2 = with_late(out, late)
+    SIGNAL_EVAL_SCHEMA.validate(out2)
     # the fixture days hold 12:00-14:00 UTC only: a horizon end within 5 s of day 1's last
     # frame is now known to be final (done); one further into the 22 h gap stays pending
     gap = (end - out["coin"].map(last)).to_numpy()
@@ -189,9 +204,32 @@ def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
     assert (out2["status"][filled] == "done").all()
     assert (out2["status"][beyond & ~filled] == "pending").all()
     pd.testing.assert_frame_equal(out2[~beyond], out[~beyond])  # nothing else moved
-    after = path.read_bytes()
-    assert after != before
+    late_path = lake.path("signal_eval_late", day2)
+    after = late_path.read_bytes()
 
     # byte-identical re-run
-    _run(settings, dagster_instance, day1, selection=["signal_eval"])
-    assert path.read_bytes() == after
+    _run(settings, dagster_instance, day2, selection=["signal_eval_late"])
+    assert late_path.read_bytes() == after
+
+
+def test_late_rows_of_a_day_without_pending_rows_or_without_a_previous_day_are_empty():
+    t0 = 1_767_355_200_000
+    tape = _tape(t0, list(np.linspace(100, 101, 1000)))
+    win = _windows([t0], [1])
+    evals = evaluate_windows(win, tape)
+    assert (evals["status"] == "done").all()
+    none = late_rows(win, evals, tape, DEFAULT_HORIZONS_S, 2.5, 5)
+    SIGNAL_EVAL_SCHEMA.validate(none)
+    assert none.empty and list(none.columns) == list(evals.columns)
+    assert late_rows(win.iloc[:0], evals.iloc[:0], tape.iloc[:0], DEFAULT_HORIZONS_S, 2.5,
+                     5).empty
+    assert with_late(evals, none) is evals
+
+
+def test_late_rows_name_a_pending_row_with_no_window():
+    day1 = _tape(MIDNIGHT - 20_000, [100.0] * 20)
+    win = _windows([MIDNIGHT - 10_000], [1])
+    evals = evaluate_windows(win, day1, horizons_s=[30])
+    with pytest.raises(ValueError, match=WID[0]):
+        late_rows(win.assign(window_id=pd.array([WID[1]], dtype=STR)), evals, day1,
+                  [30], 2.5, 5)

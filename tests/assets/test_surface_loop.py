@@ -5,8 +5,8 @@ volatility, a thinner touch).
 
 - every materialisation carries dagster/row_count and dagster/column_schema; lessons,
   braids, priors and signal_eval carry their tables; loop_report carries the plots;
-- the late-horizons sensor asks for day 0 (only) once day 1's MicroTape lands, and the run
-  it asks for fills day 0's pending horizons;
+- day 1's `signal_eval_late` completes day 0's midnight-crossing horizons in the nightly
+  run itself, and day 0's `signal_eval` re-run afterwards is byte-identical;
 - the drift check passes on the normal day 2 and fails on the shifted day 3, posting one
   WATCHDOG_ALERT to the curator queue;
 - a real browser opens a lessons materialisation and finds its table and forest plot.
@@ -35,12 +35,11 @@ from websockets.sync.client import connect
 
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
+from lotus_core.evaluation import with_late
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import coins as synth_coins
 from lotus_core.synth import default_spec, generate_days
-from lotus_resources.lake import LakeResource
-from lotus_sensors.automation import late_horizons_sensor
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]
 
@@ -117,27 +116,36 @@ def test_stages_carry_their_tables_and_the_report_its_plots(surface):
         assert "data:image/svg+xml;base64," in report[key].value, key
 
 
-def test_late_horizons_fill_when_the_next_day_lands(surface):
-    settings, instance, defs, _, _ = surface
+def test_the_next_night_completes_late_horizons_and_the_first_stays_as_it_was(surface):
+    """Day 0 ends at midnight: its last windows' horizons are pending in its signal_eval.
+    Day 1's nightly run completes them in `signal_eval_late` (one row per pending row,
+    most now done), the learning's reader lays them over day 0's rows, and day 0's
+    signal_eval re-run with day 1 in the lake gives the same bytes (it never reads D + 1)."""
+    settings, instance, defs, results, _ = surface
     lake = Lake(settings.lake_dir)
-    before = lake.read("signal_eval", DAYS[0])
-    pending = int((before["status"] == "pending").sum())
-    assert pending > 0, "day 1 ends at midnight: its last windows' horizons are pending"
-    ctx = dg.build_sensor_context(instance=instance, resources={
-        "lake": LakeResource(root=str(settings.lake_dir.resolve()))},
-        definitions=defs)
-    out = late_horizons_sensor(ctx)
-    assert [r.partition_key for r in out.run_requests] == [DAYS[0]]  # gaps ask for nothing
-    assert out.cursor is not None
-    again = late_horizons_sensor(dg.build_sensor_context(
-        instance=instance, cursor=out.cursor, definitions=defs,
-        resources={"lake": LakeResource(root=str(settings.lake_dir.resolve()))}))
-    assert again.run_requests == []  # the cursor moved: nothing twice
-    job = defs.resolve_job_def("late_horizons")
-    assert job.execute_in_process(partition_key=DAYS[0], instance=instance).success
-    after = lake.read("signal_eval", DAYS[0])
-    assert int((after["status"] == "pending").sum()) < pending
-    assert len(after) == len(before)
+    first = lake.read("signal_eval", DAYS[0])
+    pending = first["status"] == "pending"
+    assert pending.sum() > 0, "day 0 ends at midnight: its last windows' horizons are pending"
+    late = lake.read("signal_eval_late", DAYS[1])
+    assert len(late) == int(pending.sum())
+    assert (late[["window_id", "horizon_s"]].to_numpy() ==
+            first.loc[pending, ["window_id", "horizon_s"]].to_numpy()).all()
+    assert (late["status"] == "done").sum() > 0
+    meta = _materialization(results[DAYS[1]], "signal_eval_late").metadata
+    assert meta["day_completed"].value == DAYS[0]
+    assert meta["pending_before"].value == int(pending.sum())
+    merged = with_late(first, late)
+    assert len(merged) == len(first) and list(merged.dtypes) == list(first.dtypes)
+    assert (merged["status"] == "pending").sum() < pending.sum()
+    assert merged[~pending].equals(first[~pending])
+    # the first night's partition is what a re-run gives, whatever the lake holds since
+    path = lake.path("signal_eval", DAYS[0])
+    before = path.read_bytes()
+    job = defs.resolve_job_def("lotus_daily")
+    again = job.execute_in_process(partition_key=DAYS[0], instance=instance,
+                                   asset_selection=[dg.AssetKey("signal_eval")])
+    assert again.success and path.read_bytes() == before
+    assert "late_horizons_sensor" not in {s.name for s in defs.sensors or ()}
 
 
 def _check(result, name: str) -> dg.AssetCheckEvaluation:

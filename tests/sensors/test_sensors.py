@@ -276,7 +276,7 @@ def test_definitions_validate_handler_lines_naming_file_and_key(tmp_path: Path) 
     sensors = list(defs.sensors or ())
     assert {s.name for s in sensors} == {f"inbox_{m}_sensor" for m in MODULES} | {
         "herald_watch_sensor", "daemon_health_sensor", "live_feed_sensor",
-        "daemon_relaunch_sensor", "late_horizons_sensor", "bus_health_sensor",
+        "daemon_relaunch_sensor", "bus_health_sensor",
         "curator_actions_sensor"}
     # every sensor that launches runs or processes is off until a user (or the production
     # profile) turns it on; only the observers run (the live feed's and the daemon's

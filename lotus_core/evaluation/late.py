@@ -1,0 +1,86 @@
+"""Late horizons: the outcomes of a day's windows whose horizons end on the next day.
+
+`signal_eval` for day D reads day D's MicroTape only, so it is a function of that day's
+partitions and a re-run gives the same bytes whatever else the lake holds. Its rows whose
+horizon runs past the day's tape stay `pending`. The next day completes them in a partition
+of its own (`signal_eval_late` for D + 1, from D's pending rows and the tapes of D and
+D + 1), and the readers that want every known outcome lay those rows over the first ones
+with `with_late`. Pure and deterministic; no dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, evaluate_windows
+
+KEY = ["window_id", "horizon_s"]
+
+
+def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame,
+              horizons_s: Sequence[int], fee_bps: float,
+              gap_tolerance_s: float) -> pd.DataFrame:
+    """The `pending` rows of `evals` (one day's signal_eval) evaluated again over `tape`
+    (that day's MicroTape and the next day's), in `evals` order; an empty frame with the
+    signal_eval columns when nothing is pending. `events` is the same day's signal_events
+    (the windows' direction, publication and propensity)."""
+    empty = evaluate_windows(_no_windows(), _no_tape(), horizons_s, fee_bps, gap_tolerance_s)
+    if evals.empty or events.empty or tape.empty:
+        return empty
+    pending = evals[evals["status"] == "pending"]
+    if pending.empty:
+        return empty
+    ids = set(pending["window_id"].astype(str))
+    windows = events[events["window_id"].astype(str).isin(ids)].reset_index(drop=True)
+    again = evaluate_windows(windows, tape, horizons_s, fee_bps, gap_tolerance_s)
+    wanted = pd.MultiIndex.from_frame(pending[KEY].astype({"window_id": str}))
+    have = pd.MultiIndex.from_frame(again[KEY].astype({"window_id": str}))
+    pos = have.get_indexer(wanted)
+    if (pos < 0).any():
+        missing = pending.iloc[int(np.flatnonzero(pos < 0)[0])]
+        raise ValueError(f"signal_eval row ({missing['window_id']}, {missing['horizon_s']} s) "
+                         "has no window in signal_events or no such horizon: the two "
+                         "partitions do not belong together")
+    return again.iloc[pos].reset_index(drop=True)
+
+
+def with_late(evals: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
+    """`evals` (signal_eval rows, any number of days) with each row that `late` holds again
+    (same window and horizon) taking `late`'s outcome and status; every other column, the
+    row order and the row count are `evals`'. `late` may hold rows of days outside `evals`:
+    they are ignored."""
+    if evals.empty or late.empty:
+        return evals
+    have = pd.MultiIndex.from_frame(late[KEY].astype({"window_id": str}))
+    if have.has_duplicates:
+        raise ValueError("signal_eval_late holds a (window, horizon) twice")
+    pos = have.get_indexer(pd.MultiIndex.from_frame(evals[KEY].astype({"window_id": str})))
+    hit = pos >= 0
+    if not hit.any():
+        return evals
+    out = evals.copy()
+    rows, take = np.flatnonzero(hit), pos[hit]
+    for col in OUTCOME_COLUMNS:  # extension arrays keep their dtypes (boolean, string)
+        out.iloc[rows, out.columns.get_loc(col)] = late[col].array[take]
+    return out
+
+
+def _no_windows() -> pd.DataFrame:
+    return pd.DataFrame({"window_id": pd.Series([], dtype=str),
+                         "ts_ms": pd.Series([], dtype="int64"),
+                         "coin": pd.Series([], dtype=str),
+                         "detector_id": pd.Series([], dtype=str),
+                         "direction": pd.Series([], dtype="int8"),
+                         "published": pd.Series([], dtype=bool),
+                         "propensity": pd.Series([], dtype="float64")})
+
+
+def _no_tape() -> pd.DataFrame:
+    return pd.DataFrame({"coin": pd.Series([], dtype=str),
+                         "ts_ms": pd.Series([], dtype="int64"),
+                         "mid_px": pd.Series([], dtype="float64"),
+                         "spread_bps": pd.Series([], dtype="float64")})
+
