@@ -34,11 +34,13 @@ class SignalEvalConfig(dg.Config):
     gap_tolerance_s: float = GAP_TOLERANCE_S
 
 
+LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
+            "group_name": "evaluation", "kinds": {"parquet", "pandas"}}
+"""What both evaluation assets are: a day's Parquet partition in the lake."""
+
+
 @dg.asset(
-    partitions_def=daily_partitions,
-    io_manager_key="lake_io",
-    group_name="evaluation",
-    kinds={"parquet", "pandas"},
+    **LAKE_DAY,
     ins={
         "signal_events": dg.AssetIn("signal_events"),
         "microtape_frames": dg.AssetIn("microtape_frames"),  # the day's own tape only
@@ -69,10 +71,7 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
-    io_manager_key="lake_io",
-    group_name="evaluation",
-    kinds={"parquet", "pandas"},
+    **LAKE_DAY,
     ins={
         "signal_events": lake_window_in("signal_events", -1, -1),  # the previous day's
         "signal_eval": lake_window_in("signal_eval", -1, -1),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, evaluate_windows
+from lotus_core.microtape.schema import empty_frame
 
 KEY = ["window_id", "horizon_s"]
 
@@ -27,7 +28,8 @@ def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame,
     (that day's MicroTape and the next day's), in `evals` order; an empty frame with the
     signal_eval columns when nothing is pending. `events` is the same day's signal_events
     (the windows' direction, publication and propensity)."""
-    empty = evaluate_windows(_no_windows(), _no_tape(), horizons_s, fee_bps, gap_tolerance_s)
+    empty = evaluate_windows(_no_windows(), empty_frame(), horizons_s, fee_bps,
+                             gap_tolerance_s)
     if evals.empty or events.empty or tape.empty:
         return empty
     pending = evals[evals["status"] == "pending"]
@@ -76,11 +78,4 @@ def _no_windows() -> pd.DataFrame:
                          "direction": pd.Series([], dtype="int8"),
                          "published": pd.Series([], dtype=bool),
                          "propensity": pd.Series([], dtype="float64")})
-
-
-def _no_tape() -> pd.DataFrame:
-    return pd.DataFrame({"coin": pd.Series([], dtype=str),
-                         "ts_ms": pd.Series([], dtype="int64"),
-                         "mid_px": pd.Series([], dtype="float64"),
-                         "spread_bps": pd.Series([], dtype="float64")})
 
