@@ -34,10 +34,25 @@ import time
 from pathlib import Path
 
 BENCH_DAY = "2026-01-02"
-COIN_NAMES = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT", "TIA",
-              "INJ", "SEI", "WIF", "PEPE", "NEAR", "ATOM", "DOT", "ADA", "XRP", "LTC", "BCH",
-              "TRX", "TON", "HBAR", "FIL", "AAVE", "UNI", "MKR", "RUNE", "STX", "IMX", "FTM",
-              "ENA", "JUP", "PYTH", "WLD", "ORDI", "BLUR", "DYDX"]
+_FIRST = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT", "TIA",
+          "INJ", "SEI", "WIF", "PEPE", "NEAR", "ATOM", "DOT", "ADA", "XRP", "LTC", "BCH",
+          "TRX", "TON", "HBAR", "FIL", "AAVE", "UNI", "MKR", "RUNE", "STX", "IMX", "FTM",
+          "ENA", "JUP", "PYTH", "WLD", "ORDI", "BLUR", "DYDX"]
+
+
+def _coin_names() -> list[str]:
+    """The 40 names earlier rounds ran (in their order: a k-coin run is the same market as
+    before), then the rest of the shipped Hyperliquid universe (config/hyperliquid_perps.yaml)
+    in its order: up to ~200 coins."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("lotus_core.config").joinpath("hyperliquid_perps.yaml").read_text()
+    return _FIRST + [str(c) for c in yaml.safe_load(text)["perps"] if str(c) not in _FIRST]
+
+
+COIN_NAMES = _coin_names()
 REPO = Path(__file__).resolve().parent.parent
 
 

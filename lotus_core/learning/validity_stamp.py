@@ -15,8 +15,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 VALIDITY_CODE = ("lotus_core/learning", "lotus_core/signals", "lotus_core/synth")
 """What the validity plan judges: the learner, the scoring context it quantises, the generator."""
-LOOP_CODE = VALIDITY_CODE + ("lotus_core/curators", "lotus_core/microtape", "lotus_core/dsi")
-"""What the closed loop judges: also publication and the features the context is built from."""
+LOOP_CODE = VALIDITY_CODE + ("lotus_core/curators", "lotus_core/microtape", "lotus_core/dsi",
+                             "lotus_core/feed", "lotus_core/evaluation", "lotus_core/audits",
+                             "lotus_assets")
+"""What the closed loop judges: also publication, the features the context is built from, the
+parse they are built on, the realised outcomes and audits the lessons read, and the asset
+wiring that decides which partitions each night reads (e.g. `signal_eval_late`)."""
 LOOP_EXCLUDE = ("lotus_core/learning/validity",)
 """The validity plan's own modules: the closed loop never runs them."""
 SUFFIXES = (".py", ".yaml", ".yml", ".json")
