@@ -11,7 +11,7 @@ the day's windows across coins (a reduction after the coins, not compared here).
 Non-float columns compare exactly. Float columns compare within RTOL: the two runs make the
 same computations on arrays of different lengths, and numpy's vector loops (SVML on AVX-512)
 may round an element differently in a loop's body than in its tail, so equal bits are not
-promised between machines (CONTRIBUTING: never bit equality between two computations)."""
+promised between two computations, nor between machines (Intel, AMD with AVX-512)."""
 
 from __future__ import annotations
 
