@@ -42,14 +42,10 @@ _FIRST = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT"
 
 def _coin_names() -> list[str]:
     """The 40 names earlier rounds ran (in their order: a k-coin run is the same market as
-    before), then the rest of the shipped Hyperliquid universe (config/hyperliquid_perps.yaml)
-    in its order: up to ~200 coins."""
-    from importlib import resources
+    before), then the rest of the shipped Hyperliquid universe in its order (~220 coins)."""
+    from lotus_core.config.coins import shipped_perps
 
-    import yaml
-
-    text = resources.files("lotus_core.config").joinpath("hyperliquid_perps.yaml").read_text()
-    return _FIRST + [str(c) for c in yaml.safe_load(text)["perps"] if str(c) not in _FIRST]
+    return _FIRST + [c for c in shipped_perps() if c not in _FIRST]
 
 
 COIN_NAMES = _coin_names()

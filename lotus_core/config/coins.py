@@ -29,10 +29,16 @@ HEAD_LINES = 2_000  # a recording names its coins in its first lines (subscripti
 
 
 @cache
-def known_perps() -> frozenset[str]:
-    """The shipped snapshot of Hyperliquid's perp universe."""
+def shipped_perps() -> tuple[str, ...]:
+    """The shipped snapshot of Hyperliquid's perp universe, in the file's order."""
     text = resources.files("lotus_core.config").joinpath("hyperliquid_perps.yaml").read_text()
-    return frozenset(str(c) for c in yaml.safe_load(text)["perps"])
+    return tuple(str(c) for c in yaml.safe_load(text)["perps"])
+
+
+@cache
+def known_perps() -> frozenset[str]:
+    """The shipped snapshot of Hyperliquid's perp universe, as a set."""
+    return frozenset(shipped_perps())
 
 
 def coin_problems(coins: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
