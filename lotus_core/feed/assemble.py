@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import distinct, merge_distinct
 from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.gzlines import open_lines
@@ -639,9 +640,9 @@ class _KeySet:
 
     def add(self, h: np.ndarray) -> None:
         self.pending.update(int(x) for x in h)
-        if len(self.pending) > self._PENDING:
-            merged = np.concatenate([self.sorted, np.fromiter(self.pending, np.uint64)])
-            self.sorted = np.unique(merged)
+        if len(self.pending) > self._PENDING:  # linear in the day's keys: lotus_core.arrays
+            new = np.fromiter(self.pending, np.uint64, len(self.pending))
+            self.sorted = merge_distinct(self.sorted, new)
             self.pending = set()
 
 
@@ -1093,7 +1094,7 @@ class StreamAssembler:
             return small_candles(new, self.streams["candles"], self.coins, self.intervals)
         h = trade_hashes(new)
         out = small_trades(new, h, self.trade_keys.contains, self.coins)
-        self.trade_keys.add(np.unique(h))
+        self.trade_keys.add(distinct(h))
         return out
 
     def _books(self, new: dict[str, np.ndarray], found: _Dead, stats: Counter[str]
@@ -1119,7 +1120,7 @@ class StreamAssembler:
         if new:
             h = trade_hashes(new)
             earlier = self.trade_keys.contains(h)
-            self.trade_keys.add(np.unique(h))
+            self.trade_keys.add(distinct(h))
         return _without(_finish_trades(_Table.of(new), found, self.coins, stats, earlier),
                         "line_no")
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import distinct
 from lotus_core.feed import assemble as A
 from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
@@ -205,8 +206,8 @@ def _shared_lines(shards: list[CoinShard]) -> bool:
 def shared_frames(trade_lines: list[np.ndarray]) -> bool:
     """Whether a trades frame (a line) has rows in more than one shard (`trade_lines`:
     each shard's `lines["trades"]`)."""
-    every = np.concatenate([np.unique(lines) for lines in trade_lines])
-    return len(np.unique(every)) < len(every)
+    every = np.concatenate([distinct(lines) for lines in trade_lines])
+    return len(distinct(every)) < len(every)
 
 
 def merge_dead(shards: Iterable[list[DeadLetter]]) -> list[DeadLetter]:

@@ -5,7 +5,11 @@ client (which must match acks and route pushes the same way). See
 shared/contracts/hyperliquid-ws.md. `replayClock` is Lotus' own opt-in subscription: the
 replay server then sends `{"channel":"replayClock","data":{"time":<recorded recv_ts_ms>}}`
 before frames whose recorded receive time changed, so a client can stamp frames with the
-recording's clock (that is how a replay at `--speed max` reproduces the nightly tables).
+recording's clock (that is how a replay at `--speed max` reproduces the nightly tables). At
+`--speed max` (no faults) it sends one clock frame per run of frames instead,
+`{"channel":"replayClock","data":{"time":<first>,"times":[<t1>, ..., <tn>]}}`: the next n
+messages are that run's frames and ti is the i-th one's receive time (nothing else is sent
+between them).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from lotus_core.curators.events import CouncilStream
 from lotus_core.dsi.annotate import DsiStream
 from lotus_core.feed.assemble import Parsed
 from lotus_core.microtape import MicroTapeParams
-from lotus_core.microtape.build import TapeStream
+from lotus_core.microtape.build import RowBlock, TapeStream
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.detectors import DetectorStream
 from lotus_core.signals.pipeline import WindowScorer
@@ -47,6 +47,7 @@ class ChainOutput:
     (each a dict keyed by its table's columns)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[RowBlock] = field(default_factory=list)  # the rows as columns, per coin
     windows: list[dict[str, Any]] = field(default_factory=list)
     bus: list[dict[str, Any]] = field(default_factory=list)
 
@@ -87,7 +88,7 @@ class DayChain:
     def advance(self, now_ms: int) -> ChainOutput:
         """Every row with grid time < now_ms not seen before, through every stage."""
         out = ChainOutput()
-        rows = self.tape.rows(now_ms)
+        rows = self.tape.rows(now_ms, out.blocks)
         if not rows:
             return out
         self.council.fingerprint = self.fingerprint()

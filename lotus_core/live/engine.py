@@ -27,6 +27,8 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,12 @@ from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.recordings import recording_path
 from lotus_core.live.chain import DayChain
-from lotus_core.live.frames import bus_frame, events_frame, rows_frame
+from lotus_core.live.frames import blocks_frame, bus_frame, events_frame
 from lotus_core.live.tail import TailBuffer
 from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.build import RowBlock
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
@@ -55,6 +57,7 @@ from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
 
 _HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
+_ENDS_LINE = methodcaller("endswith", b"\n")
 
 DSI_HISTORY_DAYS = 3
 """The default of `dsi.history_days` (lotus_assets.dsi.HISTORY_DAYS; tests/core/live/
@@ -138,10 +141,12 @@ class Step:
     market: list[tuple[int, Any]] = field(default_factory=list)
     """(position, event) of the Trader's market events that became final, in the nightly
     replay's order (`lotus_core.trader.replay.market_events`); only when asked for."""
+    row_blocks: list[RowBlock] = field(default_factory=list)
+    """`row_dicts` as the columns they were made from, a block per coin (`RowBlock`)."""
 
     @cached_property
     def rows(self) -> pd.DataFrame:
-        return rows_frame(self.row_dicts)
+        return blocks_frame([self.row_blocks])
 
     @cached_property
     def windows(self) -> pd.DataFrame:
@@ -173,27 +178,37 @@ class LiveDay:
         """`chunk`: these very lines already extracted (the feed loop validates each batch
         with `extract_chunk` before publishing it), so they are decoded once."""
         for k in range(0, len(lines), _HEAD_CHUNK):
-            part = [x if x.endswith(b"\n") else x + b"\n" for x in lines[k:k + _HEAD_CHUNK]]
+            part = lines[k:k + _HEAD_CHUNK]
+            if not all(map(_ENDS_LINE, part)):  # the feed loop's lines always do
+                part = [x if x.endswith(b"\n") else x + b"\n" for x in part]
             ready = chunk if chunk is not None and len(part) == len(lines) else None
             if ready is None or ready.first_line != self.lines + 1:
                 ready = extract_chunk(self.lines + 1, part)
             recv = ready.recv
-            sink(self.asm.add(ready, [hash(x) for x in part]),
+            sink(self.asm.add(ready, list(map(hash, part))),
                  int(recv.max()) if len(recv) else -1)  # with its newest receive time
             self.sha.update(b"".join(part))  # the digest of the lines one after another
             self.lines += len(part)
 
 
-def _tail_of(path: Path, day: str, lo: int, hi: int) -> Parsed:
-    """The rows of a recorded day received in [lo, hi), as raw_feed parses the file."""
-    feed = parse_recording(path, day=day)
-    recv = feed.books.meta["recv_ts_ms"].to_numpy()
-    tables = {}
-    for name in ("trades", "bbo", "ctx", "candles"):
-        df = getattr(feed, name)
-        r = df["recv_ts_ms"].to_numpy()
-        tables[name] = df.loc[(r >= lo) & (r < hi)].reset_index(drop=True)
-    return Parsed(books=feed.books.select((recv >= lo) & (recv < hi)), **tables)
+def _tail_of(path: Path, day: str, lo: int) -> TailBuffer:
+    """The rows of a recorded day received from `lo` on, as raw_feed parses the file: the
+    lines go chunk by chunk through the day's `StreamAssembler` (raw_feed's rules with their
+    carried state: duplicates, late lines, each stream's latest), and only the parts with
+    rows from `lo` on are kept, so the memory is the tail's, not the whole day's (the whole
+    parse of a 100-coin day added 12.6 GB: docs/scale.md, round 8)."""
+    buf = TailBuffer()
+    live = LiveDay(day, StreamAssembler(day))
+
+    def keep(parsed: Parsed, last_recv: int) -> None:
+        if last_recv >= lo:  # readers ask for [lo, hi): a part across `lo` is cut then
+            buf.add(parsed)
+
+    reader, _ = open_lines(path)
+    with reader:  # in chunks: the lines themselves are never all held
+        while head := list(islice(reader, _HEAD_CHUNK)):
+            live.add_lines(head, keep)
+    return buf
 
 
 class LiveEngine:
@@ -262,8 +277,7 @@ class LiveEngine:
             prev = (pd.Timestamp(day) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
             path = recording_path(self.feed_dir, prev)
             if path.exists():
-                self.buf = TailBuffer()
-                self.buf.add(_tail_of(path, prev, lo, start))
+                self.buf = _tail_of(path, prev, lo)
         return lo if self._seeds(lo, start) else start
 
     def _seeds(self, lo: int, start: int) -> bool:
@@ -326,6 +340,7 @@ class LiveEngine:
             return None
         self.last_now = now_ms
         out = self.chain.advance(now_ms)
+        blocks = [b.after(self.emitted_ts.get(b.coin, -1)) for b in out.blocks]
         rows = []
         for row in out.rows:
             coin, ts = row["coin"], row["ts_ms"]
@@ -339,7 +354,8 @@ class LiveEngine:
                 ids.add(ev["window_id"])
         self.emitted_windows |= ids
         bus = [b for b in out.bus if b["window_id"] in ids]
-        step = Step(self.day.day, now_ms, rows, windows, bus, self.priors.version)
+        step = Step(self.day.day, now_ms, rows, windows, bus, self.priors.version,
+                    row_blocks=[b for b in blocks if len(b)])
         if self.trader_events:
             if rows:
                 self.frames = (step.rows if len(self.frames) == 0 else pd.concat(

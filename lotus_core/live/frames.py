@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.microtape.build import RowBlock
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
 
@@ -54,6 +55,32 @@ def _events_dtypes() -> dict[str, str]:
 def rows_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """MicroTape rows (dicts keyed by MICROTAPE_COLUMNS) as `build_microtape` types them."""
     return _typed(rows, _microtape_dtypes())
+
+
+def blocks_frame(steps: Sequence[Sequence[RowBlock]]) -> pd.DataFrame:
+    """The frame `rows_frame` makes of the row dicts of `steps` (each step's `RowBlock`s,
+    steps in order), built from the columns the rows were made of: each step's rows in
+    (ts_ms, coin) order, as `TapeStream.rows` orders its dicts (np.lexsort is stable)."""
+    dtypes = _microtape_dtypes()
+    names = list(dtypes)
+    blocks = [b for step in steps for b in step]
+    if not blocks:
+        return rows_frame([])
+    lens = [len(b) for b in blocks]
+    coins = np.repeat(np.array([b.coin for b in blocks], dtype=object), lens)
+    cols: dict[str, Any] = {names[0]: pd.Series(coins, dtype="str")}
+    for j, name in enumerate(names[1:]):
+        dtype, parts = dtypes[name], [b.columns[j][b.start:] for b in blocks]
+        if dtype == "str":
+            cols[name] = pd.Series([v for part in parts for v in part], dtype="str")
+        else:
+            cols[name] = np.concatenate([np.asarray(part, dtype=dtype) for part in parts])
+    step_of = np.repeat(np.arange(len(steps)), [sum(map(len, step)) for step in steps])
+    order = np.lexsort((cols["ts_ms"], step_of))
+    frame = pd.DataFrame(cols)
+    if (order[1:] < order[:-1]).any():
+        frame = frame.take(order).reset_index(drop=True)
+    return frame
 
 
 def events_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:

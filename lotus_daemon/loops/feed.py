@@ -66,8 +66,19 @@ _KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "
 
 _NOT_JSON = object()
 _CLOCK_HEAD = b'{"channel":"replayClock","data":{"time":'
-"""How `lotus replay-server` lays out its clock frames (one precedes each new recorded
-receive time: about one frame in three at replay speed), read without a JSON parse."""
+"""How `lotus replay-server` lays out its clock frames (one before each new recorded
+receive time; at max speed one per run of frames, listing their times), the plain ones read
+without a JSON parse."""
+
+
+def _clock_times(data: Any) -> tuple[int, list[int]]:
+    """(time, the run's times reversed) of a replayClock frame's data: `{"time": t}`, or a
+    clock run `{"time": t, "times": [...]}` (the receive times of the next len(times)
+    messages, in order; lotus_core/feed/wire.py)."""
+    times = data.get("times") if isinstance(data, dict) else None
+    if isinstance(times, list) and times and all(type(t) is int for t in times):
+        return int(data["time"]), times[::-1]
+    return int(data["time"]), []
 
 
 def _utc_now() -> str:
@@ -150,6 +161,7 @@ class FeedLoop(Loop):
         self._replay_ms: int | None = None
         self._replay_clock = cfg.clock == "replay"  # now_ms, asked per frame
         self._pre_clock: list[tuple[str | bytes, Any]] = []
+        self._times: list[int] = []  # a clock run's times still to come, the next last
         self._batch: list[bytes] = []
         self._batch_day: str | None = None
         self._day_lo = self._day_hi = 0
@@ -214,6 +226,7 @@ class FeedLoop(Loop):
         if self.connects > 1:
             self.resubscribes += 1
         self.acked.clear()
+        self._times = []  # a run's frames that did not arrive are not coming on this socket
         for sub in self.subs:
             await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
         self._watching = False  # streams are watched from the first frame with a clock
@@ -283,13 +296,17 @@ class FeedLoop(Loop):
             self._pong_deadline = time.monotonic() + self.cfg.pong_timeout_s
         if raw.startswith(_CLOCK_HEAD):
             digits = raw[len(_CLOCK_HEAD):-2]  # the server's own layout: no parse needed
-            self._replay_ms = (int(digits) if digits.isdigit() and raw.endswith(b"}}")
-                               else int(orjson.loads(raw)["data"]["time"]))
+            if digits.isdigit() and raw.endswith(b"}}"):
+                self._replay_ms, self._times = int(digits), []
+            else:
+                self._replay_ms, self._times = _clock_times(orjson.loads(raw)["data"])
             if self._pre_clock:
                 for held, held_msg in self._pre_clock:
                     self._keep(self._replay_ms, held, held_msg)
                 self._pre_clock.clear()
             return
+        if self._times:  # a clock run: this message's own receive time
+            self._replay_ms = self._times.pop()
         text: str | bytes = raw
         try:  # parsed once, here: for the recording line and for the hub
             msg = orjson.loads(raw)

@@ -41,12 +41,13 @@ from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
 from lotus_core.learning.priors_store import read_active_priors
 from lotus_core.live.engine import LiveEngine, Step, night_loader, replace_priors
-from lotus_core.live.frames import events_frame, rows_frame
+from lotus_core.live.frames import blocks_frame, events_frame
 from lotus_core.live.gc_policy import collecting_less
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.build import RowBlock
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub, batch_lines
 
@@ -112,9 +113,10 @@ class ScoreLoop(Loop):
         self._latest_priors: Any = None
         self._actions: tuple[dict[str, Any], ...] = ()  # the Curator API's detector actions
         self._actions_seq = 0  # the log's last seq read
-        self._pending: dict[str, dict[str, list[dict[str, Any]]]] = {
-            "live_microtape": {}, "live_signal_events": {}}
-        """Table -> day -> rows not stored yet: dicts, made frames once per store."""
+        self._pending_rows: dict[str, list[list[RowBlock]]] = {}
+        """Day -> the `live_microtape` rows not stored yet: each step's blocks (columns)."""
+        self._pending_events: dict[str, list[dict[str, Any]]] = {}
+        """Day -> the `live_signal_events` rows not stored yet: dicts, a frame per store."""
         self._stored_at: int | None = None
         self._stored_wall = 0.0
         self._oldest: float | None = None  # receipt of the oldest line not yet scored
@@ -280,7 +282,7 @@ class ScoreLoop(Loop):
         rows = step.row_dicts
         if rows:
             self.rows += len(rows)
-            self._pending["live_microtape"].setdefault(step.day, []).extend(rows)
+            self._pending_rows.setdefault(step.day, []).append(step.row_blocks)
             if self.hub.wanted("row"):
                 for rec in rows:
                     self.hub.publish("row", str(rec["coin"]), step.now_ms, rec)
@@ -299,7 +301,7 @@ class ScoreLoop(Loop):
             if alphas and self.settings.live.publish:
                 self.posted += publish_alpha(fabric, alphas, keys)
             self.windows += len(out)
-            self._pending["live_signal_events"].setdefault(step.day, []).extend(out)
+            self._pending_events.setdefault(step.day, []).extend(out)
             if self.hub.wanted("window"):
                 for rec in out:
                     self.hub.publish("window", str(rec["coin"]), step.now_ms,
@@ -312,17 +314,15 @@ class ScoreLoop(Loop):
     def _store(self, store: LiveStore, force: bool, now: int | None = None) -> None:
         if not force:
             return
-        for table, days in self._pending.items():
-            for day in sorted(days):
-                recs = days[day]
-                if table == "live_microtape":
-                    df = rows_frame(recs)
-                else:
-                    df = events_frame(recs).assign(
-                        stale=np.array([r["stale"] for r in recs], dtype=bool),
-                        posted=np.array([r["posted"] for r in recs], dtype=bool))
-                store.write_part(table, day, df)
-            days.clear()
+        for day in sorted(self._pending_rows):
+            store.write_part("live_microtape", day, blocks_frame(self._pending_rows[day]))
+        self._pending_rows.clear()
+        for day in sorted(self._pending_events):
+            recs = self._pending_events[day]
+            store.write_part("live_signal_events", day, events_frame(recs).assign(
+                stale=np.array([r["stale"] for r in recs], dtype=bool),
+                posted=np.array([r["posted"] for r in recs], dtype=bool)))
+        self._pending_events.clear()
         if now is not None:
             self._stored_at = now
         self._stored_wall = time.monotonic()

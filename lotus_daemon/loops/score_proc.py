@@ -45,6 +45,7 @@ _JOIN_S = 60.0  # after the child said it is done
 _HELD_LINES = 10_000  # lines the child reads ahead of its scorer (one max-speed batch)
 _DIRECT_LINES = 64  # a larger batch (replay speed) goes by the forwarder: not pickled twice
 _PACKED = "chunk-v1"
+_PIPE_BYTES = 1 << 20  # the pipe to the child (Linux's default cap for a user, fs.pipe-max-size)
 
 
 class _PipeSubscription:
@@ -134,6 +135,21 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="score:parent").start()
 
 
+_PROFILE_ENV = "LOTUS_BENCH_PROFILE"
+"""A directory: bench.live's profiling run (the child's cProfile file goes there)."""
+
+
+def _profiler() -> Any:
+    """A running cProfile.Profile when bench.live profiles the processes, else None."""
+    if not os.environ.get(_PROFILE_ENV):
+        return None
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    return prof
+
+
 def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, home: Path,
                migrate: bool, wanted: set[str], has_feed: bool, conn_in: Any, conn_out: Any
                ) -> None:
@@ -153,8 +169,12 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
     loop = ScoreLoop(settings, hub)  # type: ignore[arg-type]
     hub.loop = loop
     gc.freeze()  # the imports' objects (pandas, sklearn, ...) are never walked again
+    prof = _profiler()
     try:
         loop.run(LoopContext(fabric_url, key_dir, home, stop, migrate=migrate, market=hub))
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(str(Path(os.environ[_PROFILE_ENV]) / "score_child.prof"))
         hub.flush()
         conn_out.send(("done", {"info": loop.info(), "latencies": list(loop.latencies),
                                 "hops": list(loop.hops),
@@ -209,6 +229,8 @@ class ScoreProcess(Loop):
         self.child_pid = proc.pid
         to_child_r.close()
         from_child_w.close()
+        with contextlib.suppress(OSError):  # a batch in a few writes, not one per 64 KiB
+            fcntl.fcntl(to_child.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         with contextlib.suppress(OSError):
             self._pipe_size = fcntl.fcntl(to_child.fileno(), fcntl.F_GETPIPE_SZ)
         self._to_child = to_child

@@ -5,16 +5,20 @@ by their place in the day, although the feed rows behind them have been forgotte
 
 from __future__ import annotations
 
+import gzip
 import math
 import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
 from lotus_core.feed.parse import parse_recording
-from lotus_core.live.engine import LiveEngine, load_night_context, market_base
+from lotus_core.live.engine import LiveEngine, _tail_of, load_night_context, market_base
+from lotus_core.live.frames import blocks_frame, rows_frame
 from lotus_core.microtape import build_microtape
 from lotus_core.time import day_bounds_ms
 from lotus_core.trader.replay import market_events
@@ -62,3 +66,68 @@ def test_trimmed_engine_rows_and_trader_events_equal_the_nightly(tmp_path: Path)
     base = market_base(DAY)
     assert [p for p, _ in got] == list(range(base + 1, base + len(want) + 1))
     assert [_plain(e) for _, e in got] == [_plain(e) for e in want]
+
+
+def test_the_stored_columns_are_the_row_dicts(tmp_path: Path):
+    """What the daemon stores (`blocks_frame` of each step's `RowBlock`s) is exactly
+    `rows_frame` of the very row dicts the stages read, step by step and over many steps,
+    also when a restart's `mark_emitted` cuts one coin's rows in the middle of a step."""
+    path = small_day(FIXTURE, tmp_path / f"{DAY}.jsonl.gz", 6)
+    lines = lines_of(path)
+    engine = LiveEngine(SHORT, lambda d: load_night_context(tmp_path / "lake", d))
+    steps, done, cut = [], 0, None
+    for k, n in enumerate([300, 1200, 50, 2500] * 20):
+        if done >= len(lines):
+            break
+        engine.add(DAY, done + 1, lines[done:done + n])
+        done = min(done + n, len(lines))
+        if k == 3:  # BTC's next 30 rows were stored by an earlier run
+            cut = engine.emitted_ts["BTC"] + 30 * SHORT.cadence_ms
+            engine.mark_emitted({"BTC": cut}, set())
+        step = engine.step(recv_of(lines[done]) if done < len(lines) else recv_of(lines[-1]) + 1)
+        assert step is not None
+        steps.append(step)
+        pd.testing.assert_frame_equal(step.rows, rows_frame(step.row_dicts), check_exact=True)
+    btc = [r["ts_ms"] for r in steps[3].row_dicts if r["coin"] == "BTC"]
+    assert cut is not None and btc and min(btc) == cut + SHORT.cadence_ms
+    assert len({r["coin"] for r in steps[3].row_dicts}) > 1
+    every = blocks_frame([s.row_blocks for s in steps])
+    assert len(every) > 1000
+    pd.testing.assert_frame_equal(every, rows_frame([d for s in steps for d in s.row_dicts]),
+                                  check_exact=True)
+
+
+def test_the_warm_start_tail_is_the_whole_parse_of_its_span(tmp_path: Path):
+    """`_tail_of` streams the previous day's recording through the assembler and keeps
+    only its tail, yet its rows are exactly the whole-file parse's rows of that span: the
+    rules that reach back before the tail (a trades frame re-sent after `lo` whose trades
+    came before it; an l2Book frame older than its stream's latest) are judged with the
+    state carried from the day's first line."""
+    lines = lines_of(small_day(FIXTURE, tmp_path / "src.jsonl.gz", 10))
+    lo = recv_of(lines[0]) + 6 * 60_000
+    trades = next(x for x in lines
+                  if b'"channel":"trades"' in x and recv_of(x) < lo - 60_000)
+    book = next(x for x in lines if b'"channel":"l2Book"' in x and recv_of(x) < lo - 60_000)
+    at = next(i for i, x in enumerate(lines) if recv_of(x) > lo + 30_000)
+    late = [orjson.dumps({**orjson.loads(x), "recv_ts_ms": recv_of(lines[at])}) + b"\n"
+            for x in (trades, book)]
+    path = tmp_path / f"{DAY}.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(lines[:at + 1] + late + lines[at + 1:])))
+    whole = parse_recording(path, day=DAY)
+    tail = _tail_of(path, DAY, lo).feed(DAY, lo)
+    assert len(tail.trades) and len(tail.books)
+    for name in ("trades", "bbo", "ctx", "candles"):
+        a, b = getattr(whole, name), getattr(tail, name)
+        a = a[a["recv_ts_ms"] >= lo].reset_index(drop=True)
+        pd.testing.assert_frame_equal(b.drop(columns="line_no", errors="ignore"),
+                                      a.drop(columns="line_no", errors="ignore"),
+                                      check_dtype=False, obj=name)
+    keep = whole.books.meta["recv_ts_ms"].to_numpy() >= lo
+    pd.testing.assert_frame_equal(
+        tail.books.meta.drop(columns="line_no", errors="ignore").reset_index(drop=True),
+        whole.books.meta[keep].drop(columns="line_no", errors="ignore").reset_index(drop=True),
+        check_dtype=False)
+    assert (tail.books.bid_px == whole.books.bid_px[keep]).sum() == np.isfinite(
+        whole.books.bid_px[keep]).sum()
+    reasons = {d.reason for d in whole.dead}  # the two, refused by state before `lo`
+    assert {"duplicate_trades", "out_of_order"} <= reasons, reasons
