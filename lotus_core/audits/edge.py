@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import positions_by
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
 
 
@@ -50,7 +51,8 @@ def label_shuffle(windows: pd.DataFrame, rng: np.random.Generator,
     d = w["direction"].to_numpy(np.float64)
     r = w["fwd_ret_bps"].to_numpy(np.float64)
     coin = w["coin"].to_numpy(dtype=object)
-    groups = [np.flatnonzero(coin == c) for c in np.unique(coin)]
+    by_coin = positions_by(coin)
+    groups = [by_coin[c] for c in sorted(by_coin)]  # np.unique's order: the draws' order
     base = _base_hit_rate(d, r, groups)
     lift = float(_hits(d, r).mean() - base)
     null = np.empty(cfg.permutations)

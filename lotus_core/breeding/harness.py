@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import positions_by
 from lotus_core.audits.adversarial import PERTURBATIONS, perturb
 from lotus_core.audits.edge import _base_hit_rate, label_shuffle, rolling_origin_gap, usable
 from lotus_core.audits.future_touch import _mismatches, _near, cut_points
@@ -86,7 +87,8 @@ def lift_test(w: pd.DataFrame) -> dict[str, float]:
     d = w["direction"].to_numpy(np.float64)
     r = w["fwd_ret_bps"].to_numpy(np.float64)
     coin = w["coin"].to_numpy(dtype=object)
-    base = _base_hit_rate(d, r, [np.flatnonzero(coin == c) for c in np.unique(coin)])
+    by_coin = positions_by(coin)
+    base = _base_hit_rate(d, r, [by_coin[c] for c in sorted(by_coin)])
     hit = _hits(d, r)
     lift = float(hit.mean() - base)
     sd = math.sqrt(max(base * (1 - base), 1e-12) / len(hit))

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.special import expit, ndtri
 
 import lotus_core.signals.features as F
+from lotus_core.arrays import positions_by
 from lotus_core.filters import ewm
 from lotus_core.signals.config import KrConfig, MetaConfig, ScoringConfig
 
@@ -374,12 +375,18 @@ def entrainment(frames: pd.DataFrame, windows: pd.DataFrame,
     wdet = windows["detector_id"].to_numpy(dtype=object)
     wts = windows["ts_ms"].to_numpy(dtype=np.int64)
     wdir = windows["direction"].to_numpy(dtype=np.float64)
+    by_coin = positions_by(wcoin)  # one pass, not a scan of every window per coin x det
     for coin, a, b in F.coin_blocks(coins):
         t = ts[a:b]
+        mine = by_coin.get(coin)
+        if mine is None:
+            continue
+        by_det = positions_by(wdet[mine])
         for det, h in horizons.items():
-            sel = np.flatnonzero((wcoin == coin) & (wdet == det))
-            if len(sel) == 0:
+            pos = by_det.get(det)
+            if pos is None:
                 continue
+            sel = mine[pos]
             j = np.searchsorted(wts[sel], t, side="right") - 1
             has = j >= 0
             jj = sel[np.maximum(j, 0)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import positions_by
 from lotus_core.microtape.schema import gap_of
 from lotus_core.signals.features import coin_blocks
 
@@ -30,9 +31,10 @@ def window_outcomes(windows: pd.DataFrame, frames: pd.DataFrame, fee_bps: float)
     gap = np.zeros(n, dtype=bool)
     held = np.concatenate([[0], np.cumsum(gap_of(frames))])  # gap rows before each row
     wcoin = windows["coin"].to_numpy(dtype=object)
+    by_coin = positions_by(wcoin)  # one pass, not a scan of every window per coin
     for coin, a, b in coin_blocks(frames["coin"].to_numpy(dtype=object)):
-        sel = np.flatnonzero(wcoin == coin)
-        if len(sel) == 0:
+        sel = by_coin.get(coin)
+        if sel is None:
             continue
         j = np.searchsorted(ts[a:b], target[sel], side="right") - 1  # as of the target
         inside = target[sel] <= ts[b - 1]

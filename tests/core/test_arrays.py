@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lotus_core.arrays import distinct, merge_distinct
+from lotus_core.arrays import distinct, merge_distinct, positions_by
 
 
 def test_distinct_and_merge_equal_np_unique():
@@ -21,3 +21,15 @@ def test_distinct_and_merge_equal_np_unique():
     assert len(distinct(empty)) == 0
     np.testing.assert_array_equal(merge_distinct(empty, np.array([5, 5, 1], np.uint64)),
                                   np.array([1, 5], np.uint64))
+
+
+def test_positions_by_is_flatnonzero_of_each_value():
+    rng = np.random.default_rng(5)
+    coins = np.array(["BTC", "ETH", "SOL", "kPEPE", "@107"], dtype=object)
+    values = coins[rng.integers(0, len(coins), 5_000)]
+    values[rng.integers(0, 5_000, 40)] = None  # nulls belong to no value
+    got = positions_by(values)
+    assert set(got) == set(coins)
+    for c in coins:
+        np.testing.assert_array_equal(got[c], np.flatnonzero(values == c))
+    assert positions_by(np.array([], dtype=object)) == {}
