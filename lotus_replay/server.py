@@ -119,15 +119,9 @@ class _Client:
     def push(self, frame: bytes) -> bool:
         """Queue `frame` (a `ws_frame`); False once the queue is at its bound (then await
         `room()`)."""
-        if self.closed:
-            return True
-        self.out.append(frame)
-        if not self.woken:
-            self.woken = True
-            self._ready.set()
-        return len(self.out) < _QUEUE
+        return self.push_run((frame,))
 
-    def push_run(self, frames: list[bytes]) -> bool:
+    def push_run(self, frames: tuple[bytes, ...] | list[bytes]) -> bool:
         """`push` of several frames at once."""
         if self.closed:
             return True

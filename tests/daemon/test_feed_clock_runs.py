@@ -6,7 +6,6 @@ and on a generated day with every channel."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import orjson
@@ -16,11 +15,10 @@ from lotus_core.config import load_settings
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.wire import normalise, route, split_record
 from lotus_core.live.recorder import live_feed_dir
-from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.feed import FeedLoop, subscriptions
 from lotus_daemon.market import MarketHub
-from lotus_replay.server import ReplayConfig, ReplayThread
-from tests.helpers import REAL_RECORDING, small_day, wait_for
+from tests.helpers import REAL_RECORDING, small_day
+from tests.kits.replay_kit import replay_max
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-01-02"
@@ -55,20 +53,9 @@ def test_a_max_speed_replay_is_recorded_at_every_frames_own_time(tmp_path: Path,
     settings = load_settings(overrides={"home": str(home)}, env={})
     cfg = settings.feed.model_copy(update={"clock": "replay"})
     keys = {normalise(s)[0] for s in subscriptions(cfg)}
-    with ReplayThread(ReplayConfig(src, speed=None)) as srv:
-        feed = FeedLoop(cfg, url=srv.url, hub=MarketHub())
-        stop = threading.Event()
-        thread = threading.Thread(target=feed.run, args=(LoopContext(
-            settings.fabric, home / "keys", home, stop, market=MarketHub()),))
-        thread.start()
-        try:
-            assert srv.server.done.wait(120)
-            wait_for(lambda: feed.info()["data_frames"] == srv.server.stats.frames_sent,
-                     what="the client to read every frame")
-        finally:
-            stop.set()
-            thread.join(60)
-    stats = srv.server.stats
+    hub = MarketHub()
+    stats = replay_max(src, lambda url: FeedLoop(cfg, url=url, hub=hub), [], settings.fabric,
+                       home, hub)
     want = _records(src / f"{day}.jsonl.gz", keys)
     times = len({t for t, _ in want})
     assert len(want) == stats.frames_sent and times > (40 if source == "real" else 1000)

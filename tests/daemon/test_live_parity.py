@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -41,7 +40,6 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_daemon import pidfile
 from lotus_daemon.control import start_detached
 from lotus_daemon.control import stop as stop_daemon
-from lotus_daemon.loops import LoopContext
 from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.loops.score import ScoreLoop
 from lotus_daemon.loops.score_proc import ScoreProcess
@@ -50,6 +48,7 @@ from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
 from tests.helpers import wait_for as _wait_for
 from tests.kits.midnight import write_midnight
+from tests.kits.replay_kit import replay_max
 
 
 def wait_for(pred, timeout: float = 120.0, what: str = "condition") -> None:
@@ -149,22 +148,9 @@ def _live(settings, home: Path, src: Path, day: str, hub: MarketHub,
     """One replay of `day` (to `end`) at --speed max into a feed and a score loop (in a
     thread, or with `process` in its own process as the daemon runs it). A step after
     every batch of lines: many steps, each must add up to nightly."""
-    with ReplayThread(ReplayConfig(src, start=day, end=end or day, speed=None)) as srv:
-        feed = FeedLoop(settings.feed, url=srv.url, hub=hub)
-        score = ScoreProcess(settings, hub) if process else ScoreLoop(settings, hub)
-        stop = threading.Event()
-        threads = [threading.Thread(target=loop.run, args=(LoopContext(
-            settings.fabric, home / "keys", home, stop, market=hub),)) for loop in (feed, score)]
-        for t in threads:
-            t.start()
-        try:
-            assert srv.server.done.wait(120)
-            wait_for(lambda: feed.info()["data_frames"] == srv.server.stats.frames_sent,
-                     what="the client to read every frame")
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(120)
+    score = ScoreProcess(settings, hub) if process else ScoreLoop(settings, hub)
+    replay_max(src, lambda url: FeedLoop(settings.feed, url=url, hub=hub), [score],
+               settings.fabric, home, hub, start=day, end=end or day)
     return score
 
 
