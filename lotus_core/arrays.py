@@ -17,7 +17,11 @@ import pandas as pd
 
 def distinct(a: np.ndarray) -> np.ndarray:
     """`np.unique(a)` of a 1-d integer array, by one sort."""
-    s = np.sort(a)
+    return _once(np.sort(a))
+
+
+def _once(s: np.ndarray) -> np.ndarray:
+    """A sorted array with each value kept once."""
     keep = np.empty(len(s), dtype=bool)
     keep[:1] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
@@ -30,10 +34,7 @@ def merge_distinct(known: np.ndarray, new: np.ndarray) -> np.ndarray:
     in time linear in `known`, not re-sorted."""
     merged = np.concatenate([known, distinct(new)])
     merged.sort(kind="stable")
-    keep = np.empty(len(merged), dtype=bool)
-    keep[:1] = True
-    np.not_equal(merged[1:], merged[:-1], out=keep[1:])
-    return merged[keep]
+    return _once(merged)
 
 
 def positions_by(values: np.ndarray) -> dict[Any, np.ndarray]:
