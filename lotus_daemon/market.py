@@ -18,8 +18,9 @@ loops that only need "the book now".
 Kinds: `book` (an l2Book snapshot: dict with coin, time, levels, fast), `bbo`, `trades`
 (the frame's list of trades), `ctx` (activeAssetCtx data), `candle`, `row` (a finished
 MicroTape row: dict of every MICROTAPE_COLUMNS value), `window` (a live scored window),
-`batch` (recording lines: (day, first line number, lines, perf_counter() when the first
-arrived, their extraction, perf_counter() when handed out), for the score loop; None when
+`batch` (recording lines: (day, first line number, the lines (a `LineBlock` from the feed
+loop, or a list), perf_counter() when the first arrived, their extraction, perf_counter()
+when handed out), for the score loop; None when
 the feed loop ends), `durable` ((day, last line) the recording holds), `stale`
 (a coin's stale flag changed; data = StalePeriod), `tr_event` (the score loop's step: a
 list of (position, event) of the Trader's market events that became final, the very

@@ -990,7 +990,7 @@ class StreamAssembler:
         """Per table, what a batch without new rows of it gives: no rows, its carry unchanged
         (computed once by the full path, then reused)."""
 
-    def _keep_lines(self, recv: np.ndarray, hashes: Sequence[int]) -> np.ndarray:
+    def _keep_lines(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
         """Step form of `_judge_lines`: the kept lines of a batch. An identical line carries
         the same recv_ts_ms, so a duplicate is either at the running max (its hash is in
         `at_max`) or behind it, refused as late anyway: the same lines are kept."""
@@ -998,6 +998,8 @@ class StreamAssembler:
             return self._keep_many(recv, hashes)
         keep = np.zeros(len(recv), dtype=bool)
         start_ms, end_ms = self.start_ms, self.end_ms
+        if isinstance(hashes, np.ndarray):
+            hashes = hashes.tolist()  # Python ints: the set below holds ints
         for i, r in enumerate(recv.tolist()):
             if r < 0:
                 continue
@@ -1011,7 +1013,7 @@ class StreamAssembler:
             keep[i] = _in_day(r, start_ms, end_ms)
         return keep
 
-    def _keep_many(self, recv: np.ndarray, hashes: Sequence[int]) -> np.ndarray:
+    def _keep_many(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
         """`_keep_lines` of a large batch (a replay's 10,000 lines) in numpy, the same rule:
         a line is a candidate when it is not behind the running max before it; of the
         candidates (their receive times never decrease) the first of each (recv, hash)
@@ -1055,7 +1057,7 @@ class StreamAssembler:
         mask = keep_line[table["line"] - chunk.first_line]
         return _recoded(table, chunk, self.coins, self.intervals, mask)
 
-    def add(self, chunk: Chunk, hashes: Sequence[int]) -> Parsed:
+    def add(self, chunk: Chunk, hashes: Sequence[int] | np.ndarray) -> Parsed:
         keep_line = self._keep_lines(chunk.recv, hashes)
         found, stats = _Dead(self.coins), Counter[str]()
         finish = {"books": lambda c: self._books(c, found, stats),

@@ -17,8 +17,8 @@ What is normal and only counted: plain-text frames such as "Websocket connection
 established." (and blank lines), subscriptionResponse / pong / error frames, an l2Book or
 bbo snapshot re-sent unchanged with the same venue time (the real venue does this), and
 individual replayed trades inside a frame that also carries new ones. Level `n` (order
-count) is not used by Lotus and not checked. Duplicate lines are found by a 64-bit hash
-of the line (a collision between two different lines of one day is ~1e-7 likely).
+count) is not used by Lotus and not checked. Duplicate lines are found by a 64-bit key
+of the line (`lotus_core.feed.lines.line_keys`; only lines of one millisecond are compared).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 from lotus_core.feed import extract as ex
 from lotus_core.feed.assemble import _assemble
 from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
+from lotus_core.feed.lines import line_keys
 from lotus_core.feed.tables import DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
 
@@ -153,9 +154,9 @@ def truncation_letter(path: Path, cut: Truncation, line_no: int) -> DeadLetter:
                       raw=ex.excerpt(cut.tail))
 
 
-def _read_chunks(path: Path, hashes: list[int], cut: list[Truncation] | None = None
+def _read_chunks(path: Path, hashes: list[np.ndarray], cut: list[Truncation] | None = None
                  ) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) chunks; records each line's hash on the way, and in
+    """(first line number, lines) chunks; records each chunk's `line_keys` on the way, and in
     `cut` where the gzip stream ended early (if it did)."""
     size = _CHUNK_LINES
     first, buf = 1, []
@@ -164,7 +165,7 @@ def _read_chunks(path: Path, hashes: list[int], cut: list[Truncation] | None = N
         for line in reader:
             buf.append(line)
             if len(buf) == size:
-                hashes.extend(map(hash, buf))
+                hashes.append(line_keys(buf))
                 yield first, buf
                 first, buf = first + size, []
         if raw.truncation is not None and cut is not None:
@@ -172,7 +173,7 @@ def _read_chunks(path: Path, hashes: list[int], cut: list[Truncation] | None = N
     if buf:
         if not buf[-1].endswith(b"\n"):
             buf[-1] += b"\n"  # the last line may lack its newline; keep duplicates comparable
-        hashes.extend(map(hash, buf))
+        hashes.append(line_keys(buf))
         yield first, buf
 
 
@@ -187,10 +188,14 @@ def _extract_all(path: Path, workers: int, cut: list[Truncation]
             warnings.warn(f"parallel extraction of {path} failed ({exc!r}); parsing inline",
                           RuntimeWarning, stacklevel=2)
             cut.clear()
-    hashes: list[int] = []
+    hashes: list[np.ndarray] = []
     chunks = [ex.extract_chunk(first, lines)
               for first, lines in _read_chunks(path, hashes, cut)]
-    return chunks, np.array(hashes, dtype=np.int64)
+    return chunks, _joined(hashes)
+
+
+def _joined(keys: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
 
 
 _CHUNK_TIMEOUT_S = 120.0  # a chunk takes well under a second; far past that, a worker is lost
@@ -201,7 +206,7 @@ def _extract_parallel(path: Path, workers: int, cut: list[Truncation]
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
     # extraction code and reset inherited signal handlers (ex.init_worker).
-    hashes: list[int] = []
+    hashes: list[np.ndarray] = []
     chunks: list[ex.Chunk] = []
     pool = mp.get_context("fork").Pool(workers, initializer=ex.init_worker)
     try:
@@ -217,4 +222,4 @@ def _extract_parallel(path: Path, workers: int, cut: list[Truncation]
         raise
     finally:
         pool.join()
-    return chunks, np.array(hashes, dtype=np.int64)
+    return chunks, _joined(hashes)

@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
-from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
+from lotus_core.feed.lines import LineBlock, ended
 from lotus_core.feed.recordings import recording_path
 from lotus_core.live.chain import DayChain
 from lotus_core.live.frames import blocks_frame, bus_frame, events_frame
@@ -57,7 +57,6 @@ from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
 
 _HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
-_ENDS_LINE = methodcaller("endswith", b"\n")
 
 DSI_HISTORY_DAYS = 3
 """The default of `dsi.history_days` (lotus_assets.dsi.HISTORY_DAYS; tests/core/live/
@@ -166,29 +165,35 @@ class LiveDay:
     asm: StreamAssembler
     lines: int = 0
     warm: int = 0                     # lines read back from the recording at the start
-    sha: Any = field(default_factory=hashlib.sha256)
+    sha: Any = field(default_factory=hashlib.sha256)  # None: no fingerprint wanted
 
     def fingerprint(self) -> str:
         """sha256 of the day's lines scored so far (the live twin of raw_feed's file hash;
         the curators refuse to publish without a data fingerprint)."""
         return "sha256:" + self.sha.hexdigest()
 
-    def add_lines(self, lines: list[bytes], sink: Callable[[Parsed, int], None],
-                  chunk: Chunk | None = None) -> None:
-        """`chunk`: these very lines already extracted (the feed loop validates each batch
-        with `extract_chunk` before publishing it), so they are decoded once."""
+    def add_lines(self, lines: Sequence[bytes], sink: Callable[[Parsed, int], None]) -> None:
+        """Lines read back from the recording, `_HEAD_CHUNK` at a time."""
         for k in range(0, len(lines), _HEAD_CHUNK):
-            part = lines[k:k + _HEAD_CHUNK]
-            if not all(map(_ENDS_LINE, part)):  # the feed loop's lines always do
-                part = [x if x.endswith(b"\n") else x + b"\n" for x in part]
-            ready = chunk if chunk is not None and len(part) == len(lines) else None
-            if ready is None or ready.first_line != self.lines + 1:
-                ready = extract_chunk(self.lines + 1, part)
-            recv = ready.recv
-            sink(self.asm.add(ready, list(map(hash, part))),
-                 int(recv.max()) if len(recv) else -1)  # with its newest receive time
-            self.sha.update(b"".join(part))  # the digest of the lines one after another
-            self.lines += len(part)
+            self.add_block(LineBlock.of(ended(lines[k:k + _HEAD_CHUNK])), sink)
+
+    def add_block(self, block: LineBlock, sink: Callable[[Parsed, int], None],
+                  chunk: Chunk | None = None) -> None:
+        """The next lines of the day (`chunk`: these very lines already extracted; the feed
+        loop validates each batch with `extract_chunk` before publishing it, so they are
+        decoded once)."""
+        if len(block) > _HEAD_CHUNK or not len(block):
+            self.add_lines(block.lines(), sink)
+            return
+        ready = chunk
+        if ready is None or ready.first_line != self.lines + 1:
+            ready = extract_chunk(self.lines + 1, block.lines())
+        recv = ready.recv
+        sink(self.asm.add(ready, block.keys),
+             int(recv.max()) if len(recv) else -1)  # with its newest receive time
+        if self.sha is not None:
+            self.sha.update(block.data)  # the digest of the lines one after another
+        self.lines += len(block)
 
 
 def _tail_of(path: Path, day: str, lo: int) -> TailBuffer:
@@ -198,7 +203,7 @@ def _tail_of(path: Path, day: str, lo: int) -> TailBuffer:
     rows from `lo` on are kept, so the memory is the tail's, not the whole day's (the whole
     parse of a 100-coin day added 12.6 GB: docs/scale.md, round 8)."""
     buf = TailBuffer()
-    live = LiveDay(day, StreamAssembler(day))
+    live = LiveDay(day, StreamAssembler(day), sha=None)  # its rows only, never published
 
     def keep(parsed: Parsed, last_recv: int) -> None:
         if last_recv >= lo:  # readers ask for [lo, hi): a part across `lo` is cut then
@@ -240,9 +245,10 @@ class LiveEngine:
         self._market_until: int | None = None
         self._market_count = 0
 
-    def add(self, day: str, first_line: int, lines: list[bytes], chunk: Chunk | None = None
-            ) -> Step | None:
-        """Lines `first_line`.. of `day`'s recording (`chunk`: the same lines extracted).
+    def add(self, day: str, first_line: int, lines: LineBlock | Sequence[bytes],
+            chunk: Chunk | None = None) -> Step | None:
+        """Lines `first_line`.. of `day`'s recording, as a LineBlock (the feed loop's batches)
+        or each line on its own (`chunk`: the same lines extracted).
         A new day first finishes the old one (returned as a Step); a day joined mid-way
         first reads its earlier lines from the recording (a restarted daemon resumes where
         the file is)."""
@@ -253,7 +259,8 @@ class LiveEngine:
             self._start_day(day, first_line)
         assert self.day is not None
         skip = self.day.lines + 1 - first_line  # lines the warm-up already read
-        self.day.add_lines(lines[max(0, skip):], self._take, chunk if skip == 0 else None)
+        block = lines if isinstance(lines, LineBlock) else LineBlock.of(ended(lines))
+        self.day.add_block(block.after(skip), self._take, chunk if skip == 0 else None)
         return done
 
     def _take(self, parsed: Parsed, last_recv: int) -> None:

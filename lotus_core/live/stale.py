@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+_NEVER = 1 << 62  # no stream watched yet: nothing is due until a watch or a frame
+
 SubKey = tuple[str, str]
 """(subscription type as in feed.channels, coin)."""
 
@@ -54,6 +56,10 @@ class StaleTracker:
         """Channel -> when it was first watched."""
         self.carried: set[str] = set()
         """Channels that delivered a frame (for any coin)."""
+        self.due_ms = 0
+        """Before this time neither `check` nor `absent` can give anything new (set by
+        `check`; 0 after a watch or a channel's first frame): a caller that asks on every
+        frame's clock skips both until then."""
 
     def watch(self, kind: str, coin: str, now_ms: int) -> None:
         """Start watching a subscription (e.g. on subscribe). Silence counts from now if its
@@ -64,6 +70,7 @@ class StaleTracker:
             started = now_ms if kind in self.carried else None
             self._streams[(kind, coin)] = _Stream(limit, started, None, started)
             self._quiet_until = None
+            self.due_ms = 0
 
     def frame(self, kind: str, coin: str, now_ms: int, venue_time: int | None) -> None:
         if kind not in self.carried:
@@ -83,6 +90,7 @@ class StaleTracker:
             if k == kind and s.last_arrival is None:
                 s.last_arrival = s.last_advance = now_ms
         self._quiet_until = None
+        self.due_ms = 0
 
     def absent(self, now_ms: int) -> list[str]:
         """Watched channels that no coin delivered within `ABSENT_AFTER_MS` of the watch."""
@@ -106,6 +114,7 @@ class StaleTracker:
         """Open and close stale periods as of `now_ms`; returns the periods that changed.
         Called on every frame's clock: while nothing is stale it is one comparison."""
         if not self.open and self._quiet_until is not None and now_ms <= self._quiet_until:
+            self._set_due(now_ms)
             return []
         changed = []
         for coin in sorted({c for _, c in self._streams}):
@@ -124,7 +133,21 @@ class StaleTracker:
         self._quiet_until = None if self.open else min(
             (self._since(c, k) for (k, c), s in self._streams.items()
              if s.last_arrival is not None), default=None)
+        self._set_due(now_ms)
         return changed
+
+    def _set_due(self, now_ms: int) -> None:
+        """`due_ms` after a check at `now_ms`: while a period is open, now (it may close at
+        any frame); else the first time a stream can pass its limit (frames only push that
+        later) or a watched channel's `absent` deadline, whichever comes first."""
+        if self.open:
+            self.due_ms = 0
+            return
+        times = [t + ABSENT_AFTER_MS for k, t in self.watched.items()
+                 if k not in self.carried and t + ABSENT_AFTER_MS > now_ms]
+        if self._quiet_until is not None:
+            times.append(self._quiet_until + 1)
+        self.due_ms = min(times, default=_NEVER)
 
     def _since(self, coin: str, kind: str) -> int:
         s = self._streams[(kind, coin)]

@@ -42,6 +42,7 @@ from websockets.exceptions import (
 )
 
 from lotus_core.feed.extract import ChunkBuilder
+from lotus_core.feed.lines import LineBlock
 from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_core.live.backoff import Backoff
 from lotus_core.live.gc_policy import collecting_less
@@ -377,7 +378,7 @@ class FeedLoop(Loop):
         else:
             self.last_venue_ms = venue
         self.stale.frame(stream_kind(key), coin, now, venue)
-        if now - self._last_stale_check >= _STALE_CHECK_MS:
+        if now >= self.stale.due_ms and now - self._last_stale_check >= _STALE_CHECK_MS:
             self._check_stale(now)
         kind = _KIND[key[0]]
         if self.hub.wanted(kind):
@@ -474,8 +475,8 @@ class FeedLoop(Loop):
             t0 = time.monotonic()
             sent = dataclasses.replace(chunk, dead=[])
             self.hub.publish("batch", None, self.last_frame_ms or 0,
-                             (self._batch_day, chunk.first_line, lines, self._batch_t0, sent,
-                              time.perf_counter()))
+                             (self._batch_day, chunk.first_line, LineBlock.of(lines),
+                              self._batch_t0, sent, time.perf_counter()))
             waited = time.monotonic() - t0  # the scorer's queue was full (backpressure)
             if waited > 0.01:
                 self.waited_s += waited

@@ -66,7 +66,7 @@ def test_a_burst_is_handed_out_without_waiting_for_the_next_frame(tmp_path: Path
     batches = hub.subscribe({"batch"})
     with ReplayThread(ReplayConfig(tmp_path / "src", speed=1.0)) as srv:
         feed_until_served(settings, srv, hub, linger_s=1.5)
-    handed = [[r["recv_ts_ms"] for r in map(orjson.loads, ev.data[2])
+    handed = [[r["recv_ts_ms"] for r in map(orjson.loads, ev.data[2].lines())
                if isinstance(r["msg"], dict) and r["msg"].get("channel") == "trades"]
               for ev in batches.drain() if ev.data is not None]  # the greeting, acks: not
     seen = [t for b in handed for t in b]

@@ -14,6 +14,7 @@ import pytest
 
 from lotus_core.feed.assemble import StreamAssembler, assemble_chunks
 from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.lines import line_keys
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.tail import TailBuffer
 from tests.core.feed.test_feed_parse import BOOK_T, DAY, _book, _trade
@@ -109,13 +110,13 @@ def _stream(day: str, lines: list[bytes], seed: int, strip: bool = False) -> Tai
         chunk = extract_chunk(first, batch)
         if strip:
             chunk.tables = {k: v for k, v in chunk.tables.items() if v and len(v["recv"])}
-        buf.add(asm.add(chunk, [hash(x) for x in batch]))
+        buf.add(asm.add(chunk, line_keys(batch)))
     return buf
 
 
 def _batch(day: str, lines: list[bytes]):
     chunk = extract_chunk(1, lines)
-    hashes = np.fromiter(map(hash, lines), dtype=np.int64, count=len(lines))
+    hashes = line_keys(lines)
     return assemble_chunks(f"live:{day}", day, [chunk], hashes, lambda wanted: {})
 
 

@@ -76,6 +76,63 @@ def test_stale_checks_skipped_while_quiet_change_no_period():
     assert got == want and len(want) >= 20
 
 
+def test_a_tracker_asked_only_when_due_gives_the_same_periods_and_absent_channels():
+    """The feed loop skips `check` and `absent` until `due_ms`: a seeded mix of silent,
+    frozen and recovering streams, a channel that never delivers and one that starts late
+    give the same periods (at the same times) and absent lists as a tracker asked every
+    100 ms."""
+    import random
+
+    rng = random.Random(11)
+    limits = {"l2Book": 3.0, "bbo": 1.0, "activeAssetCtx": 5.0, "candle": 70.0}
+    lazy, every = StaleTracker(limits), StaleTracker(limits)
+    got: list = []
+    want: list = []
+    venue: dict = {}
+    for now in range(0, 400_000, 50):
+        if now in (0, 200_000):  # a second watch mid-way (a new subscription)
+            for t in (lazy, every):
+                for kind in limits:
+                    for coin in ("BTC", "ETH", "SOL" if now else "ETH"):
+                        t.watch(kind, coin, now)
+        phase = (now // 20_000) % 4
+        for kind in limits:
+            if kind == "candle" or kind == "activeAssetCtx" and now < 90_000:
+                continue  # never carried; carried only from 90 s on
+            for coin in ("BTC", "ETH", "SOL"):
+                if phase == 1 and coin == "ETH" or rng.random() < 0.02 * (phase + 1):
+                    continue
+                if not (phase == 2 and coin == "BTC"):
+                    venue[kind, coin] = venue.get((kind, coin), 0) + rng.randint(0, 3)
+                for t in (lazy, every):
+                    t.frame(kind, coin, now, venue.get((kind, coin)))
+        if now % 100:
+            continue
+        if now >= lazy.due_ms:
+            got.append((now, "absent", tuple(lazy.absent(now))))
+            got += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams))
+                    for p in lazy.check(now)]
+        want.append((now, "absent", tuple(every.absent(now))))
+        want += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams)) for p in every.check(now)]
+
+    def changes(log: list) -> list:  # the absent list only when it changed, every period
+        out, last = [], None
+        for item in log:
+            if item[1] == "absent":
+                if item[2] != last:
+                    out.append(item)
+                    last = item[2]
+            else:
+                out.append(item)
+        return out
+
+    assert changes(got) == changes(want)
+    assert len([x for x in want if x[1] != "absent"]) >= 20
+    asked = sum(1 for x in got if x[1] == "absent")
+    assert asked < 0.6 * sum(1 for x in want if x[1] == "absent")  # it does skip
+    assert ("candle",) in {x[2] for x in want if x[1] == "absent"}
+
+
 def _line(ms: int, n: int) -> bytes:
     return record_line(ms, f'{{"channel":"bbo","data":{{"coin":"BTC","time":{n},"bbo":'
                        '[{"px":"1.0","sz":"1","n":1},{"px":"2.0","sz":"1","n":1}]}}')
