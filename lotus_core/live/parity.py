@@ -17,7 +17,7 @@ What must agree:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,14 @@ curators decide from is whether there is one (`data:no_fingerprint`)."""
 
 BATCH_LINES = 10_000
 """Lines per engine batch: a replay-speed batch of the daemon (one flush of the recorder)."""
+
+BATCH_LINES_PER_COIN, MAX_BATCH_LINES = 3_333, 100_000
+"""With many coins the replay's batches grow with the coins seen (about BATCH_LINES at 3
+coins, at most MAX_BATCH_LINES): a batch costs some fixed work per coin (the as-of reads,
+the cancel pairs' last frame, the flow columns of its rows), so 10,000 lines at 100 coins
+(100 lines a coin) spent a fifth of the replay on it (docs/scale.md, round 10). The windows
+do not depend on how the lines are batched (each stage's equality test feeds random batch
+sizes)."""
 
 
 @dataclass(frozen=True)
@@ -207,35 +215,46 @@ def _recv(line: bytes) -> int | None:
         return None
 
 
-def _batches(path: Path, size: int) -> Iterator[list[bytes]]:
+def _batches(path: Path, size: Callable[[], int]) -> Iterator[list[bytes]]:
+    """The recording's lines in batches of `size()` lines (asked before each batch)."""
     reader, _ = open_lines(path)
     with reader:
         batch: list[bytes] = []
+        want = size()
         for line in reader:
             batch.append(line if line.endswith(b"\n") else line + b"\n")
-            if len(batch) == size:
+            if len(batch) >= want:
                 yield batch
                 batch = []
+                want = size()
         if batch:
             yield batch
 
 
 def replay_windows(recording: Path, day: str, context: NightContext,
                    priors: ActivePriors, *, params: MicroTapeParams | None = None,
-                   feed_dir: Path | None = None, batch_lines: int = BATCH_LINES,
+                   feed_dir: Path | None = None, batch_lines: int | None = None,
                    detectors: Any = None, scoring: Any = None, council: Any = None
                    ) -> pd.DataFrame:
     """The windows the live engine emits for `day`'s recording, fed as the daemon feeds a
-    replay (batches of `batch_lines` lines, a step after each at the batch's newest receive
+    replay (batches of `batch_lines` lines, None: BATCH_LINES and more with many coins,
+    BATCH_LINES_PER_COIN; a step after each at the batch's newest receive
     time, the day's last step at midnight), with `context` (the nightly inputs of the day)
     and `priors` (the set the nightly scored the day with). `feed_dir`: where the previous
     day's recording is, for the warm start (as the nightly MicroTape reads it)."""
     engine = LiveEngine(params or MicroTapeParams(), lambda d: context, feed_dir=feed_dir,
                         detectors=detectors, scoring=scoring, council=council)
+
+    def size() -> int:  # `batch_lines`; None: BATCH_LINES, more with many coins
+        if batch_lines is not None:
+            return batch_lines
+        coins = len(engine.chain.tape.coins) if engine.chain is not None else 0
+        return max(BATCH_LINES, min(MAX_BATCH_LINES, BATCH_LINES_PER_COIN * coins))
+
     engine.set_priors(priors)
     steps: list[pd.DataFrame] = []
     first, clock = 1, None
-    for batch in _batches(recording, batch_lines):
+    for batch in _batches(recording, size):
         engine.add(day, first, batch)
         first += len(batch)
         newest = next((r for r in map(_recv, reversed(batch)) if r is not None), None)

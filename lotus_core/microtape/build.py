@@ -686,12 +686,13 @@ class TapeStream:
                     pairs.add_frames(frames)
             st.flow.add_books(recv[a:b], flow_bid, flow_ask)
 
-    def rows(self, now_ms: int, blocks: list[RowBlock] | None = None
-             ) -> list[dict[str, Any]]:
+    def rows(self, now_ms: int, blocks: list[RowBlock] | None = None, *,
+             by_coin: bool = False) -> list[dict[str, Any]]:
         """Every row with grid time < now_ms not returned before (ts_ms >= the day's start),
         in (ts_ms, coin) order, keyed by MICROTAPE_COLUMNS (module docstring: which rows
-        exist yet). `blocks`: also gets the same rows as columns, a block per coin in name
-        order (`RowBlock`; `lotus_core.live.frames.blocks_frame` lays them out)."""
+        exist yet); `by_coin`: in (coin, ts_ms) order instead. `blocks`: also gets the same
+        rows as columns, a block per coin in name order (`RowBlock`;
+        `lotus_core.live.frames.blocks_frame` lays them out)."""
         out: list[dict[str, Any]] = []
         coins, day_start = self.coins, self.day_start
         for coin in self.order:
@@ -702,6 +703,6 @@ class TapeStream:
             st.emit(min(now_ms - 1, st.last_recv), day_start, out, self.gaps, blocks)
             if st.qk > TRIM or st.fk > TRIM or st.sk > TRIM or st.ak > TRIM:
                 st.trim()
-        if len(out) > 1 and len(self.order) > 1:
+        if len(out) > 1 and len(self.order) > 1 and not by_coin:
             out.sort(key=itemgetter("ts_ms"))  # stable: coins stay in name order
         return out

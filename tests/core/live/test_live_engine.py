@@ -88,6 +88,10 @@ def test_the_stored_columns_are_the_row_dicts(tmp_path: Path):
         assert step is not None
         steps.append(step)
         pd.testing.assert_frame_equal(step.rows, rows_frame(step.row_dicts), check_exact=True)
+        # the chain goes coin by coin; what it hands out is in (ts_ms, coin) order
+        for made in (step.row_dicts, step.window_dicts):
+            keys = [(r["ts_ms"], r["coin"]) for r in made]
+            assert keys == sorted(keys)
     btc = [r["ts_ms"] for r in steps[3].row_dicts if r["coin"] == "BTC"]
     assert cut is not None and btc and min(btc) == cut + SHORT.cadence_ms
     assert len({r["coin"] for r in steps[3].row_dicts}) > 1
@@ -131,3 +135,26 @@ def test_the_warm_start_tail_is_the_whole_parse_of_its_span(tmp_path: Path):
         whole.books.bid_px[keep]).sum()
     reasons = {d.reason for d in whole.dead}  # the two, refused by state before `lo`
     assert {"duplicate_trades", "out_of_order"} <= reasons, reasons
+
+
+def test_a_replay_batched_by_its_coins_gives_the_same_windows(tmp_path: Path):
+    """`replay_windows` batches a many-coin day by its coins (BATCH_LINES_PER_COIN lines a
+    coin); the windows are those of small fixed batches, every column but the running
+    fingerprint (which moves with where batches end) exact."""
+    from datetime import date
+
+    from lotus_core.dsi import fit_dsi, load_registry
+    from lotus_core.live.engine import NightContext
+    from lotus_core.live.parity import BATCH_LINES, compare_windows, replay_windows
+    from lotus_core.signals.priors import NO_PRIORS
+    from lotus_core.synth import default_spec, generate_day
+
+    coins = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK"]
+    path = generate_day(tmp_path, date(2026, 1, 6), coins, 5, default_spec(),
+                        hours=(0, 1))[0]
+    assert len(lines_of(path)) > BATCH_LINES  # more than one batch of either kind
+    ctx = NightContext("2026-01-06", None, fit_dsi(pd.DataFrame(), load_registry()), None)
+    by_coins = replay_windows(path, "2026-01-06", ctx, NO_PRIORS)
+    small = replay_windows(path, "2026-01-06", ctx, NO_PRIORS, batch_lines=700)
+    report = compare_windows(small, by_coins)
+    assert report.ok and report.compared == len(small) == len(by_coins) > 100
