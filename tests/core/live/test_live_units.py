@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,30 @@ def test_stale_when_silent_or_time_frozen_and_periods_logged():
     assert t.is_stale("BTC") and t.open["BTC"].start_ms == 22_000
 
 
+def _drive(trackers: tuple[StaleTracker, ...], kinds: list[str], now: int,
+           rng: random.Random, venue: dict, carried: list[str] | None = None) -> None:
+    """One 50 ms tick of a seeded feed into every tracker alike: the watches (at 0 and a
+    second subscription at 200 s), then each carried channel's frames, with quiet
+    stretches, silences and frozen venue clocks by phase."""
+    if now in (0, 200_000):
+        for t in trackers:
+            for kind in kinds:
+                for coin in ("BTC", "ETH", "SOL" if now else "ETH"):
+                    t.watch(kind, coin, now)
+    phase = (now // 20_000) % 4
+    for kind in kinds if carried is None else carried:
+        for coin in ("BTC", "ETH", "SOL"):
+            if phase == 1 and coin == "ETH" or rng.random() < 0.02 * (phase + 1):
+                continue
+            if not (phase == 2 and coin == "BTC"):
+                venue[kind, coin] = venue.get((kind, coin), 0) + rng.randint(0, 3)
+            for t in trackers:
+                t.frame(kind, coin, now, venue.get((kind, coin)))
+
+
 def test_stale_checks_skipped_while_quiet_change_no_period():
     """`check` skips its scan until a stream could pass its limit: a seeded mix of silent,
     frozen and recovering streams gives the periods of a tracker that always scans."""
-    import random
-
     rng = random.Random(7)
     limits = {"l2Book": 3.0, "l2BookFast": 1.0, "activeAssetCtx": 5.0}
     fast, full = StaleTracker(limits), StaleTracker(limits)
@@ -56,20 +76,7 @@ def test_stale_checks_skipped_while_quiet_change_no_period():
     want: list = []
     venue = {}
     for now in range(0, 400_000, 50):
-        if now == 0 or now == 200_000:  # a second watch mid-way (a new subscription)
-            for t in (fast, full):
-                for kind in limits:
-                    for coin in ("BTC", "ETH", "SOL" if now else "ETH"):
-                        t.watch(kind, coin, now)
-        phase = (now // 20_000) % 4  # quiet stretches, silences and frozen clocks
-        for kind in limits:
-            for coin in ("BTC", "ETH", "SOL"):
-                if phase == 1 and coin == "ETH" or rng.random() < 0.02 * (phase + 1):
-                    continue
-                if not (phase == 2 and coin == "BTC"):
-                    venue[kind, coin] = venue.get((kind, coin), 0) + rng.randint(0, 3)
-                for t in (fast, full):
-                    t.frame(kind, coin, now, venue.get((kind, coin)))
+        _drive((fast, full), list(limits), now, rng, venue)
         got += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams)) for p in fast.check(now)]
         full._quiet_until = None
         want += [(now, p.coin, p.start_ms, p.end_ms, tuple(p.streams)) for p in full.check(now)]
@@ -81,8 +88,6 @@ def test_a_tracker_asked_only_when_due_gives_the_same_periods_and_absent_channel
     frozen and recovering streams, a channel that never delivers and one that starts late
     give the same periods (at the same times) and absent lists as a tracker asked every
     100 ms."""
-    import random
-
     rng = random.Random(11)
     limits = {"l2Book": 3.0, "bbo": 1.0, "activeAssetCtx": 5.0, "candle": 70.0}
     lazy, every = StaleTracker(limits), StaleTracker(limits)
@@ -90,22 +95,9 @@ def test_a_tracker_asked_only_when_due_gives_the_same_periods_and_absent_channel
     want: list = []
     venue: dict = {}
     for now in range(0, 400_000, 50):
-        if now in (0, 200_000):  # a second watch mid-way (a new subscription)
-            for t in (lazy, every):
-                for kind in limits:
-                    for coin in ("BTC", "ETH", "SOL" if now else "ETH"):
-                        t.watch(kind, coin, now)
-        phase = (now // 20_000) % 4
-        for kind in limits:
-            if kind == "candle" or kind == "activeAssetCtx" and now < 90_000:
-                continue  # never carried; carried only from 90 s on
-            for coin in ("BTC", "ETH", "SOL"):
-                if phase == 1 and coin == "ETH" or rng.random() < 0.02 * (phase + 1):
-                    continue
-                if not (phase == 2 and coin == "BTC"):
-                    venue[kind, coin] = venue.get((kind, coin), 0) + rng.randint(0, 3)
-                for t in (lazy, every):
-                    t.frame(kind, coin, now, venue.get((kind, coin)))
+        # candles never carried; activeAssetCtx carried only from 90 s on
+        carried = [k for k in limits if k != "candle" and (k != "activeAssetCtx" or now >= 90_000)]
+        _drive((lazy, every), list(limits), now, rng, venue, carried)
         if now % 100:
             continue
         if now >= lazy.due_ms:
