@@ -216,13 +216,14 @@ def _recv(line: bytes) -> int | None:
 
 
 def _batches(path: Path, size: Callable[[], int]) -> Iterator[list[bytes]]:
-    """The recording's lines in batches of `size()` lines (asked before each batch)."""
+    """The recording's lines in batches of `size()` lines (asked before each batch; a last
+    line without its newline gets one in `LiveEngine.add`, `lotus_core.feed.lines.ended`)."""
     reader, _ = open_lines(path)
     with reader:
         batch: list[bytes] = []
         want = size()
         for line in reader:
-            batch.append(line if line.endswith(b"\n") else line + b"\n")
+            batch.append(line)
             if len(batch) >= want:
                 yield batch
                 batch = []
