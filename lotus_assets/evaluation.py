@@ -2,26 +2,28 @@
 `signal_eval_late`: the ones the next day's tape completes (docs/evaluation.md).
 
 Thin: `signal_eval` for day D hands the day's windows and the day's own `microtape_frames`
-to `lotus_core.evaluation.evaluate_windows`; rows whose horizon runs past the day's tape are
-`pending`. It reads nothing of D + 1, so a re-run gives the same bytes whether or not the
-next day exists. `signal_eval_late` for day D re-evaluates day D - 1's pending rows over the
-tapes of D - 1 and D (both declared inputs: the lineage shows the next-day read), and the
-readers that want every known outcome (the learning window, the DM's calibration) lay its
-rows over `signal_eval`'s (`lotus_core.evaluation.with_late`).
+(read one coin at a time) to `lotus_core.evaluation.outcomes.evaluate_by_coin`; rows whose
+horizon runs past the day's tape are `pending`. It reads nothing of D + 1, so a re-run gives
+the same bytes whether or not the next day exists. `signal_eval_late` for day D re-evaluates
+day D - 1's pending rows over the tapes of D - 1 and D (both declared inputs: the lineage
+shows the next-day read), and the readers that want every known outcome (the learning
+window, the DM's calibration) lay its rows over `signal_eval`'s
+(`lotus_core.evaluation.with_late`).
 """
 
 import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import eval_story
-from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
     DEFAULT_HORIZONS_S,
     GAP_TOLERANCE_S,
-    evaluate_windows,
     late_rows,
 )
+from lotus_core.evaluation.outcomes import evaluate_by_coin
+from lotus_core.store.by_coin import CoinDay
 from lotus_core.time import previous_day
 
 
@@ -43,7 +45,7 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
     **LAKE_DAY,
     ins={
         "signal_events": dg.AssetIn("signal_events"),
-        "microtape_frames": dg.AssetIn("microtape_frames"),  # the day's own tape only
+        "microtape_frames": coin_day_in("microtape_frames"),  # the day's own tape, by coin
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
     "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "
@@ -53,8 +55,8 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                 signal_events: pd.DataFrame,
-                microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    out = evaluate_windows(signal_events, microtape_frames, config.horizons_s, config.fee_bps,
+                microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
+    out = evaluate_by_coin(signal_events, microtape_frames, config.horizons_s, config.fee_bps,
                            config.gap_tolerance_s)
     done = out["status"] == "done"
     per_h = out[done].groupby("horizon_s")

@@ -7,7 +7,7 @@ the day starts cold and its metadata says so (`start: cold`, with the reason; `w
 too when the previous recording changed or cannot be read: one bad day never fails the
 next)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 
 import dagster as dg
@@ -16,9 +16,11 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.tables import FeedDay
-from lotus_core.microtape import MicroTapeParams, build_microtape
-from lotus_core.microtape.build import build_microtape_shards
+from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.build import microtape_by_coin, microtape_shards_by_coin
+from lotus_core.microtape.schema import empty_frame
 from lotus_core.microtape.warm import seeds, warm_span_ms
+from lotus_core.store.by_coin import ByCoin
 from lotus_core.time import previous_day
 from lotus_resources.feed import FeedSource
 
@@ -70,9 +72,13 @@ def _check_today(raw_feed: pd.DataFrame, day: str, sha: str) -> None:
             f"(raw_feed saw {sorted(hashes)}, now {sha}); re-materialise raw_feed first")
 
 
+Built = tuple[Iterator[pd.DataFrame], bool, str, bool]
+"""(the frames, one coin at a time, built as they are taken; warm?; why; warning?)"""
+
+
 def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-           warm_start: bool) -> tuple[pd.DataFrame, bool, str, bool]:
-    """(frames, warm?, why, warning?) from the whole parsed day (and the previous day)."""
+           warm_start: bool) -> Built:
+    """The frames of the whole parsed day (and the previous day), with the warm decision."""
     parsed = feed.parse(day)
     _check_today(raw_feed, day, parsed.sha256)
     warm, start, warning = (_previous(feed, raw_feed, day) if warm_start
@@ -80,11 +86,11 @@ def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTape
     if warm is not None and not seeds(warm, day, params):
         start = _too_short(warm.day, params)
         warm = None
-    return build_microtape(parsed, params, warm=warm), warm is not None, start, warning
+    return microtape_by_coin(parsed, params, warm=warm), warm is not None, start, warning
 
 
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-             warm_start: bool) -> tuple[pd.DataFrame, bool, str, bool]:
+             warm_start: bool) -> Built:
     """`_whole`, one coin shard of today and of the previous day at a time
     (feed.coin_shards > 1): the same frames and the same warm / cold decision."""
     _check_today(raw_feed, day, file_sha256(feed.recording(day)))
@@ -108,7 +114,7 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 start, warning = _unusable(prev, exc), True
     none: Iterable[FeedDay | None] = repeat(None)
     before = feed.shards(prev) if warm else none
-    return build_microtape_shards(feed.shards(day), before, params), warm, start, warning
+    return microtape_shards_by_coin(feed.shards(day), before, params), warm, start, warning
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:
@@ -125,23 +131,23 @@ def _too_short(prev: str, params: MicroTapeParams) -> str:
     description="MicroTape: per coin on a fixed cadence, features known at each time from data "
     "received at or before it (mid, micro-price, imbalance, cancels, sweeps, volatility, candle "
     "morphology, funding, open interest, basis, session, regime); trailing windows seeded from "
-    "the previous day's recording when its raw_feed partition exists.",
+    "the previous day's recording when its raw_feed partition exists. Built and written "
+    "one coin at a time (a row group per coin).",
 )
 def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
-                     raw_feed: pd.DataFrame, feed: FeedSource) -> dg.Output[pd.DataFrame]:
+                     raw_feed: pd.DataFrame, feed: FeedSource) -> dg.Output[ByCoin]:
     day = context.partition_key
     params = MicroTapeParams(cadence_ms=config.cadence_ms)
     build = _sharded if feed.coin_shards > 1 else _whole
     frames, warm, start, warning = build(feed, raw_feed, day, params, config.warm_start)
     if warning:
         context.log.warning("%s: %s", day, start)
-    per_coin = frames.groupby("coin", observed=True).size()
-    return dg.Output(frames, metadata={
-        "rows": len(frames),
-        "coins": sorted(per_coin.index.astype(str)),
-        "rows_per_coin": {str(k): int(v) for k, v in per_coin.items()},
+    empty = empty_frame()
+    # the lake IO manager builds and writes the coins one at a time and adds rows, coins
+    # and rows_per_coin to this metadata
+    return dg.Output(ByCoin(frames, empty), metadata={
         "cadence_ms": config.cadence_ms,
-        "columns": len(frames.columns),
+        "columns": len(empty.columns),
         "start": "warm" if warm else "cold",
         "start_detail": start,
         "coin_shards": feed.coin_shards,

@@ -94,6 +94,12 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
     )
 
 
+def coin_day_in(asset: str) -> dg.AssetIn:
+    """An input holding this day's `asset` partition as a `CoinDay`, read one coin at a
+    time by the step (issue 32: memory independent of the coin count)."""
+    return dg.AssetIn(asset, metadata={"lake_coins": True})
+
+
 def history_in(asset: str, days: int = 7, sized_by: str | None = None) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak)."""
     return lake_window_in(asset, -days, -1, sized_by)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
+from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
 from lotus_core.audits import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.curator_api.standing import read_detector_actions
@@ -21,7 +21,8 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import detect_day, score_day
+from lotus_core.signals.pipeline import detect_by_coin, score_day
+from lotus_core.store.by_coin import CoinDay
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
@@ -48,14 +49,15 @@ class SignalConfig(dg.Config):
     io_manager_key="lake_io",
     group_name="signals",
     kinds={"parquet", "pandas"},
+    ins={"microtape_frames": coin_day_in("microtape_frames")},
     description="Every window each detector fires on the day's MicroTape (one per event), with "
     "its realised forward move at the detector's horizon: the out-of-sample history that "
-    "later days' sq_* are computed from.",
+    "later days' sq_* are computed from. The tape is read one coin at a time.",
 )
 def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
-                     microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    windows = detect_day(microtape_frames, load_detectors(config.detectors_path),
-                         load_scoring(config.scoring_path))
+                     microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
+    windows = detect_by_coin(microtape_frames, load_detectors(config.detectors_path),
+                             load_scoring(config.scoring_path))
     per = windows.groupby("detector_id").size()
     return dg.Output(windows, metadata={
         "windows": len(windows),

@@ -6,6 +6,7 @@ import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
 from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.store.by_coin import ByCoin, CoinDay
 from lotus_core.store.lake import Lake, ObjectLake, open_lake
 from lotus_resources.table_metadata import table_metadata
 
@@ -21,11 +22,14 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
-    """Writes each asset-day atomically to the lake, enforcing its pandera schema first."""
+    """Writes each asset-day atomically to the lake, enforcing its pandera schema first. An
+    output given as `ByCoin` is written one coin at a time (a row group each, the step never
+    holding every coin); an input whose AssetIn metadata sets `lake_coins` is given as a
+    `CoinDay`, read one coin at a time (`coin_day_in`)."""
 
     lake: dg.ResourceDependency[LakeResource]
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | ByCoin) -> None:
         asset = context.asset_key.path[-1]
         day = context.asset_partition_key
         schema = ASSET_SCHEMAS.get(asset)
@@ -41,6 +45,19 @@ class LakeIOManager(dg.ConfigurableIOManager):
                     metadata={"asset": asset, "partition": day}) from exc
 
         lake = self.lake.get()
+        if isinstance(obj, ByCoin):
+            path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate)
+            rows = sum(obj.rows.values())
+            context.add_output_metadata({
+                "path": dg.MetadataValue.path(str(path)),
+                "rows": rows,
+                "bytes": lake.size(asset, day),
+                "coins": sorted(obj.rows),
+                "rows_per_coin": dict(sorted(obj.rows.items())),
+                "written": "by coin (a row group each)",
+                **table_metadata(obj.empty, rows=rows),
+            })
+            return
         path = lake.write(asset, day, obj, validate=validate)
         context.add_output_metadata({
             "path": dg.MetadataValue.path(str(path)),
@@ -49,13 +66,19 @@ class LakeIOManager(dg.ConfigurableIOManager):
             **table_metadata(obj),
         })
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay:
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
-        day order. Missing earlier days are skipped: history may be short or empty."""
+        day order. Missing earlier days are skipped: history may be short or empty. With
+        `lake_coins`: the partition as a `CoinDay` (nothing read yet)."""
         asset = context.asset_key.path[-1]
         lake = self.lake.get()
-        if not (context.definition_metadata or {}).get("lake_history"):
+        meta = context.definition_metadata or {}
+        if meta.get("lake_coins"):
+            if not lake.exists(asset, context.asset_partition_key):
+                lake.read(asset, context.asset_partition_key)  # raises, naming it
+            return CoinDay(lake, asset, context.asset_partition_key)
+        if not meta.get("lake_history"):
             return lake.read(asset, context.asset_partition_key)
         days = [d for d in sorted(context.asset_partition_keys) if lake.exists(asset, d)]
         frames = [lake.read(asset, d).assign(date=d) for d in days]

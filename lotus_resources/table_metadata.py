@@ -13,9 +13,9 @@ def _type_name(s: pd.Series) -> str:
     return str(s.dtype)
 
 
-def table_metadata(df: pd.DataFrame) -> dict[str, Any]:
-    """Row count and column schema (name and dtype of every column)."""
+def table_metadata(df: pd.DataFrame, rows: int | None = None) -> dict[str, Any]:
+    """Row count (`rows`, or df's) and column schema (name and dtype of every column)."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=_type_name(df[c]))
                                      for c in df.columns])
-    return {"dagster/row_count": dg.MetadataValue.int(len(df)),
+    return {"dagster/row_count": dg.MetadataValue.int(len(df) if rows is None else rows),
             "dagster/column_schema": dg.MetadataValue.table_schema(schema)}

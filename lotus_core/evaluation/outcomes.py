@@ -26,6 +26,8 @@ import pandas as pd
 
 from lotus_core.arrays import positions_by
 from lotus_core.columns import STR
+from lotus_core.microtape.schema import empty_frame
+from lotus_core.store.by_coin import CoinDay
 
 DEFAULT_HORIZONS_S: tuple[int, ...] = (30, 60, 300, 900)
 DEFAULT_FEE_BPS = 2.5
@@ -153,3 +155,27 @@ def evaluate_windows(windows: pd.DataFrame, tape: pd.DataFrame,
     for col in ("window_id", "coin", "detector_id", "status"):
         out[col] = out[col].astype(STR)
     return out[OUTPUT_COLUMNS]
+
+
+def evaluate_by_coin(windows: pd.DataFrame, tape: CoinDay,
+                     horizons_s: Sequence[int] = DEFAULT_HORIZONS_S,
+                     fee_bps: float = DEFAULT_FEE_BPS,
+                     gap_tolerance_s: float = GAP_TOLERANCE_S) -> pd.DataFrame:
+    """`evaluate_windows` over a MicroTape partition read one coin at a time (outcomes are
+    per coin: tests/core/signals/test_per_coin.py), in its order: as `windows`, then by
+    horizon. One coin's tape columns are held at a time."""
+    columns = [*TAPE_COLUMNS, "gap"]
+    coins = positions_by(windows["coin"].to_numpy(dtype=object))
+    if not coins:
+        return evaluate_windows(windows, empty_frame()[columns], horizons_s, fee_bps,
+                                gap_tolerance_s)
+    k = len({int(h) for h in horizons_s})
+    parts, where = [], []
+    for coin in sorted(coins, key=str):
+        rows = coins[coin]
+        parts.append(evaluate_windows(windows.iloc[rows], tape.read(str(coin), columns),
+                                      horizons_s, fee_bps, gap_tolerance_s))
+        where.append(np.repeat(rows, k))
+    out = pd.concat(parts, ignore_index=True)
+    order = np.argsort(np.concatenate(where), kind="stable")  # a window's horizons in order
+    return out.iloc[order].reset_index(drop=True)

@@ -12,7 +12,7 @@ tests/core/microtape/test_microtape_book.py (every column of every row against
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
 from operator import itemgetter
@@ -135,23 +135,31 @@ def build_microtape(
     regime `warmup`, until their windows fill).
     Validate with `MICROTAPE_SCHEMA`.
     """
+    merged = merge_sorted(microtape_by_coin(feed, params, until_ms, warm), ["coin"])
+    return empty_frame() if merged is None else merged
+
+
+def microtape_by_coin(
+    feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None,
+    warm: FeedDay | None = None,
+) -> Iterator[pd.DataFrame]:
+    """`build_microtape`'s frame one coin at a time, in coin order (a coin with no row on
+    the day's grid yields nothing): a step that writes coin by coin never holds them all."""
     if warm is not None:
         from lotus_core.microtape.warm import warm_feed
-        from lotus_core.time import day_start_ms
 
         start = day_start_ms(feed.day)
-        out = build_microtape(warm_feed(feed, warm, params), params, until_ms)
-        return out.loc[out["ts_ms"].to_numpy() >= start].reset_index(drop=True)
-    parts = []
+        for part in microtape_by_coin(warm_feed(feed, warm, params), params, until_ms):
+            keep = part["ts_ms"].to_numpy() >= start
+            if keep.any():
+                yield part.loc[keep].reset_index(drop=True)
+        return
     gaps = gap_book(feed.gaps, params.gap_warmup_ms)
     for coin in quoted_coins(feed):
         inputs = coin_inputs(feed, coin, params.candle_interval, params.trade_max_lag_ms)
         part = build_coin(inputs, params, until_ms, gaps)
-        if part is not None:
-            parts.append(part)
-    if not parts:
-        return empty_frame()
-    return pd.concat(parts, ignore_index=True)
+        if part is not None and len(part):
+            yield part
 
 
 def build_microtape_shards(
@@ -161,14 +169,22 @@ def build_microtape_shards(
     """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with the
     same shard of the previous day (or None: cold), one pair held at a time: coins are built
     independently, so the frames are those of the whole day, in its order (by coin)."""
-    frames = []
+    merged = merge_sorted(microtape_shards_by_coin(today, before, params), ["coin"])
+    return empty_frame() if merged is None else merged
+
+
+def microtape_shards_by_coin(
+    today: Iterable[FeedDay], before: Iterable[FeedDay | None],
+    params: MicroTapeParams = DEFAULT_PARAMS,
+) -> Iterator[pd.DataFrame]:
+    """`build_microtape_shards` one coin at a time: a shard pair is held while its coins are
+    built, each coin's frame handed on as it is made (shards hold contiguous coin groups in
+    sorted order, so the coins come in the whole day's order)."""
     days, befores = iter(today), iter(before)
     while (day := next(days, None)) is not None:
         warm = next(befores)
-        frames.append(build_microtape(day, params, warm=warm))
+        yield from microtape_by_coin(day, params, warm=warm)
         del day, warm  # before the next pair is read
-    merged = merge_sorted(frames, ["coin"])
-    return empty_frame() if merged is None else merged
 
 
 # ---------------------------------------------------------------- the live tape, row by row

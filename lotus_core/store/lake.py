@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pandas as pd
@@ -63,6 +64,62 @@ def _table(df: pd.DataFrame, metadata: dict[str, str] | None) -> pa.Table:
     return table
 
 
+Validate = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _write_parts(sink: BinaryIO | pa.NativeFile, parts: Iterable[pd.DataFrame],
+                 empty: pd.DataFrame, validate: Validate | None,
+                 metadata: dict[str, str] | None) -> int:
+    """Each frame of `parts` validated and written as its own row group(s), one held at a
+    time; `empty` (validated too) gives the schema when there is no part. Returns the rows.
+    Every part must have the first part's columns and types: a part that differs is
+    refused with its position, before the file is complete (so nothing replaces the old)."""
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for k, df in enumerate(parts):
+            if validate is not None:
+                df = validate(df)
+            table = _table(df, metadata)
+            if writer is None:
+                writer = pq.ParquetWriter(sink, table.schema, compression="zstd",
+                                          write_statistics=True)
+            elif not table.schema.equals(writer.schema, check_metadata=False):
+                raise LakeError(f"part {k} does not have the first part's columns and types: "
+                                f"{table.schema} against {writer.schema}")
+            if len(table):
+                writer.write_table(table, row_group_size=len(table))
+                rows += len(table)
+        if writer is None:
+            df = validate(empty) if validate is not None else empty
+            writer = pq.ParquetWriter(sink, _table(df, metadata).schema, compression="zstd",
+                                      write_statistics=True)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def coins_in(file: pq.ParquetFile, column: str = "coin") -> list[str]:
+    """The coins of a file written by parts (a row group per coin): read from the row
+    groups' statistics when each holds one coin, else from the column itself. In file order."""
+    meta = file.metadata
+    if meta.num_rows == 0:
+        return []
+    k = file.schema_arrow.get_field_index(column)
+    if k < 0:
+        raise LakeError(f"no {column!r} column to read by coin")
+    found: list[str] = []
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(k).statistics
+        if stats is None or not stats.has_min_max or stats.min != stats.max:
+            col = file.read(columns=[column]).column(0).to_pandas()
+            return list(dict.fromkeys(str(c) for c in col))
+        if meta.row_group(g).num_rows and (not found or found[-1] != stats.min):
+            found.append(str(stats.min))
+    return list(dict.fromkeys(found))
+
+
 def _check_asset(asset: str) -> None:
     if not _ASSET_NAME.match(asset):
         raise LakeError(f"asset name {asset!r} must be lowercase snake_case")
@@ -92,18 +149,31 @@ class Lake:
         return self.path(asset, day).is_file()
 
     def write(self, asset: str, day: str, df: pd.DataFrame,
-              validate: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+              validate: Validate | None = None,
               metadata: dict[str, str] | None = None) -> Path:
         """Validate, then atomically replace the partition (temp file + rename)."""
         if validate is not None:
             df = validate(df)
+        table = _table(df, metadata)
+        return self._replace(asset, day, lambda sink: pq.write_table(
+            table, sink, compression="zstd", write_statistics=True))
+
+    def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
+                    empty: pd.DataFrame, validate: Validate | None = None,
+                    metadata: dict[str, str] | None = None) -> Path:
+        """`write` of the concatenated parts, one part held at a time and written as its
+        own row group (a coin's rows: `read_coin` then reads that group only). The same
+        atomic replace: a part that fails leaves the previous partition in place."""
+        return self._replace(asset, day, lambda sink: _write_parts(
+            sink, parts, empty, validate, metadata))
+
+    def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object]) -> Path:
         target = self.path(asset, day)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
         try:
-            table = _table(df, metadata)
             with open(tmp, "wb") as sink:
-                pq.write_table(table, sink, compression="zstd", write_statistics=True)
+                fill(sink)
                 sink.flush()
                 os.fsync(sink.fileno())
             os.replace(tmp, target)
@@ -113,12 +183,27 @@ class Lake:
                 tmp.unlink()
         return target
 
-    def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def _existing(self, asset: str, day: str) -> Path:
         path = self.path(asset, day)
         if not path.is_file():
             raise LakeError(f"no {asset} partition for {day} (expected {path}); "
                             f"materialise {asset} for {day} first")
-        return pq.read_table(path, columns=columns).to_pandas()
+        return path
+
+    def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return pq.read_table(self._existing(asset, day), columns=columns).to_pandas()
+
+    def coins(self, asset: str, day: str) -> list[str]:
+        """The coins of a partition, in file order (the row groups' statistics when it was
+        written by coin: no row is read)."""
+        return coins_in(pq.ParquetFile(self._existing(asset, day)))
+
+    def read_coin(self, asset: str, day: str, coin: str,
+                  columns: list[str] | None = None) -> pd.DataFrame:
+        """One coin's rows of a partition, in file order; only its row groups are read when
+        the partition was written by coin (`write_parts`)."""
+        return pq.read_table(self._existing(asset, day), columns=columns,
+                             filters=[("coin", "==", coin)]).to_pandas()
 
     def days(self, asset: str) -> list[str]:
         base = self.root / asset
@@ -202,26 +287,50 @@ class ObjectLake:
         return self.fs.get_file_info(self.key(asset, day)).type == pafs.FileType.File
 
     def write(self, asset: str, day: str, df: pd.DataFrame,
-              validate: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+              validate: Validate | None = None,
               metadata: dict[str, str] | None = None) -> str:
         """Validate, then replace the partition with one object put (no temporary object)."""
         if validate is not None:
             df = validate(df)
-        key = self.key(asset, day)
         buffer = pa.BufferOutputStream()
         pq.write_table(_table(df, metadata), buffer, compression="zstd", write_statistics=True)
+        return self._put(asset, day, buffer)
+
+    def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
+                    empty: pd.DataFrame, validate: Validate | None = None,
+                    metadata: dict[str, str] | None = None) -> str:
+        """As Lake.write_parts: one part held at a time; the compressed file is built in
+        memory and sent as one put."""
+        buffer = pa.BufferOutputStream()
+        _write_parts(buffer, parts, empty, validate, metadata)
+        return self._put(asset, day, buffer)
+
+    def _put(self, asset: str, day: str, buffer: pa.BufferOutputStream) -> str:
+        key = self.key(asset, day)
         body = buffer.getvalue()
         self.fs.create_dir(key.rsplit("/", 1)[0], recursive=True)  # a no-op on object stores
         with self.fs.open_output_stream(key) as sink:  # one put, visible whole on close
             sink.write(body)
         return self.location(asset, day)
 
-    def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def _existing(self, asset: str, day: str) -> str:
         if not self.exists(asset, day):
             raise LakeError(f"no {asset} partition for {day} (expected "
                             f"{self.location(asset, day)}); materialise {asset} for {day} first")
-        return pq.read_table(self.key(asset, day), columns=columns,
+        return self.key(asset, day)
+
+    def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return pq.read_table(self._existing(asset, day), columns=columns,
                              filesystem=self.fs).to_pandas()
+
+    def coins(self, asset: str, day: str) -> list[str]:
+        with self.fs.open_input_file(self._existing(asset, day)) as f:
+            return coins_in(pq.ParquetFile(f))
+
+    def read_coin(self, asset: str, day: str, coin: str,
+                  columns: list[str] | None = None) -> pd.DataFrame:
+        return pq.read_table(self._existing(asset, day), columns=columns, filesystem=self.fs,
+                             filters=[("coin", "==", coin)]).to_pandas()
 
     def _children(self, base: str) -> list[pafs.FileInfo]:
         info = self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))

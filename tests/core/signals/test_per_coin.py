@@ -20,8 +20,10 @@ import pandas as pd
 import pytest
 
 from lotus_core.dsi import annotate, fit_dsi
-from lotus_core.evaluation.outcomes import evaluate_windows
-from lotus_core.signals.pipeline import detect_day, score_day
+from lotus_core.evaluation.outcomes import evaluate_by_coin, evaluate_windows
+from lotus_core.signals.pipeline import detect_by_coin, detect_day, score_day
+from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.lake import Lake
 from tests.kits.signals_kit import fixture_sha256, fixture_tape, history_of
 
 DAY = "2026-01-04"
@@ -114,3 +116,45 @@ def test_outcomes_are_per_coin(scored, tape, coins):
     assert (whole["status"] == "done").any()
     assert_per_coin([evaluate_windows(_one(windows, c), _one(tape, c)) for c in coins], whole,
                     ["window_id", "horizon_s"])
+
+
+# ------------------------------------------------- the steps that read the tape coin by coin
+
+
+@pytest.fixture(scope="module")
+def lake_tape(tape, coins, tmp_path_factory) -> CoinDay:
+    """The day's tape written to a lake by coin, as `microtape_frames` writes it."""
+    lake = Lake(tmp_path_factory.mktemp("lake"))
+    lake.write_parts("microtape_frames", DAY, (_one(tape, c) for c in coins), tape.iloc[:0])
+    return CoinDay(lake, "microtape_frames", DAY)
+
+
+def test_detect_by_coin_is_detect_day_in_its_order(tape, lake_tape):
+    """`detector_windows` reads the tape coin by coin: the whole day's windows, in the
+    whole day's row order (not only the same rows by key)."""
+    whole = detect_day(tape)
+    pd.testing.assert_frame_equal(detect_by_coin(lake_tape), whole, check_exact=False,
+                                  rtol=RTOL, atol=ATOL)
+
+
+def test_evaluate_by_coin_is_evaluate_windows_in_its_order(scored, tape, lake_tape):
+    """`signal_eval` reads the tape coin by coin: the same rows in the same order."""
+    windows = scored[0].events
+    whole = evaluate_windows(windows, tape)
+    by_coin = evaluate_by_coin(windows, lake_tape)
+    pd.testing.assert_frame_equal(by_coin, whole, check_exact=False, rtol=RTOL, atol=ATOL)
+    shuffled = windows.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(evaluate_by_coin(shuffled, lake_tape),
+                                  evaluate_windows(shuffled, tape), check_exact=False,
+                                  rtol=RTOL, atol=ATOL)
+
+
+def test_by_coin_steps_on_a_day_without_rows(tape, scored, tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_parts("microtape_frames", DAY, iter([]), tape.iloc[:0])
+    empty = CoinDay(lake, "microtape_frames", DAY)
+    assert detect_by_coin(empty).empty
+    windows = scored[0].events
+    got = evaluate_by_coin(windows, empty)  # every window pending: no tape
+    assert len(got) == len(windows) * 4 and (got["status"] == "pending").all()
+    assert evaluate_by_coin(windows.iloc[:0], empty).empty

@@ -1,0 +1,71 @@
+"""A day's per-coin rows handed between stages one coin at a time (issue 32: a step's memory
+independent of how many coins run).
+
+`ByCoin` is what a stage returns: its day's rows as an iterable of frames, one coin each in
+coin order, built lazily; the lake writes each as its own row group (`Lake.write_parts`),
+holding one at a time. `CoinDay` is what a stage reads: a partition it walks coin by coin
+(`Lake.read_coin` reads that coin's row groups only). The rows on disk are the same as the
+whole day's frame written at once, so a reader that wants the whole day still reads it
+whole."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+
+@dataclass
+class ByCoin:
+    """Rows produced one coin at a time: `frames` yields each coin's frame (coin order, the
+    order of the whole-day frame), `empty` the frame of a day with no rows (its columns).
+    After the lake has written it, `rows` holds the rows written per coin."""
+
+    frames: Iterable[pd.DataFrame]
+    empty: pd.DataFrame
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def counted(self) -> Iterator[pd.DataFrame]:
+        """`frames`, counting each one's rows by coin into `rows` as it passes."""
+        for frame in self.frames:
+            if len(frame):
+                for coin, n in frame.groupby("coin", observed=True, sort=False).size().items():
+                    self.rows[str(coin)] = self.rows.get(str(coin), 0) + int(n)
+            yield frame
+
+
+class _ReadsCoins(Protocol):
+    def coins(self, asset: str, day: str) -> list[str]: ...
+
+    def read_coin(self, asset: str, day: str, coin: str,
+                  columns: list[str] | None = None) -> pd.DataFrame: ...
+
+    def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class CoinDay:
+    """One asset-day of the lake read coin by coin."""
+
+    lake: _ReadsCoins
+    asset: str
+    day: str
+
+    def coins(self) -> list[str]:
+        return self.lake.coins(self.asset, self.day)
+
+    def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.lake.read_coin(self.asset, self.day, coin, columns)
+
+    def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.lake.read(self.asset, self.day, columns)
+
+
+def per_coin(day: CoinDay, step: Callable[[str, pd.DataFrame], pd.DataFrame],
+             empty: Callable[[], pd.DataFrame]) -> list[pd.DataFrame]:
+    """`step(coin, rows)` for each coin of `day`, one coin's rows held at a time; `empty()`
+    when the day has no coin. The outputs, in coin order (the caller orders them)."""
+    out = [step(coin, day.read(coin)) for coin in day.coins()]
+    return out or [empty()]

@@ -1,0 +1,125 @@
+"""A partition written coin by coin (issue 32): one row group per coin, the same rows as the
+whole frame written at once, read back one coin at a time, replaced atomically, on the
+filesystem lake and on an object store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from lotus_core.columns import STR
+from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_core.store.lake import Lake, LakeError, ObjectLake
+
+DAY = "2026-01-02"
+COINS = ["BTC", "ETH", "SOL"]
+
+
+def _coin(coin: str, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"coin": pd.Series([coin] * n, dtype=STR),
+                         "ts_ms": np.arange(n, dtype="int64") * 1000,
+                         "x": rng.normal(size=n)})
+
+
+def _parts() -> list[pd.DataFrame]:
+    return [_coin(c, 50 + 10 * k, k) for k, c in enumerate(COINS)]
+
+
+@pytest.fixture(params=["filesystem", "object_store"])
+def lake(request, tmp_path) -> Lake | ObjectLake:
+    if request.param == "filesystem":
+        return Lake(tmp_path / "lake")
+    (tmp_path / "store").mkdir()
+    return ObjectLake(pafs.SubTreeFileSystem(str(tmp_path / "store"), pafs.LocalFileSystem()))
+
+
+def _file(lake: Lake | ObjectLake) -> pq.ParquetFile:
+    if isinstance(lake, Lake):
+        return pq.ParquetFile(lake.path("t", DAY))
+    return pq.ParquetFile(lake.fs.open_input_file(lake.key("t", DAY)))
+
+
+def test_parts_are_the_whole_frame_a_row_group_per_coin(lake):
+    lake.write_parts("t", DAY, iter(_parts()), _parts()[0].iloc[:0])
+    whole = pd.concat(_parts(), ignore_index=True)
+    pd.testing.assert_frame_equal(lake.read("t", DAY), whole)
+    assert _file(lake).metadata.num_row_groups == len(COINS)
+    assert lake.coins("t", DAY) == COINS
+    for k, coin in enumerate(COINS):
+        pd.testing.assert_frame_equal(lake.read_coin("t", DAY, coin), _parts()[k])
+    assert list(lake.read_coin("t", DAY, "BTC", ["ts_ms"]).columns) == ["ts_ms"]
+    assert lake.read_coin("t", DAY, "DOGE").empty  # a coin the day does not hold
+
+
+def test_a_file_written_whole_is_read_by_coin_too(lake):
+    """A partition written before parts existed (one row group, many coins) still reads by
+    coin: the coins come from the column, not the statistics."""
+    whole = pd.concat(_parts()[::-1], ignore_index=True)  # not in coin order
+    lake.write("t", DAY, whole)
+    assert lake.coins("t", DAY) == COINS[::-1]
+    pd.testing.assert_frame_equal(lake.read_coin("t", DAY, "ETH"), _parts()[1])
+
+
+def test_no_part_writes_the_empty_frame(lake):
+    empty = _parts()[0].iloc[:0]
+    lake.write_parts("t", DAY, iter([]), empty)
+    got = lake.read("t", DAY)
+    assert got.empty and list(got.columns) == list(empty.columns)
+    assert lake.coins("t", DAY) == []
+
+
+def test_a_failing_part_keeps_the_previous_partition(lake):
+    lake.write("t", DAY, _parts()[0])
+    before = lake.read("t", DAY)
+
+    def failing() -> Iterator[pd.DataFrame]:
+        yield _parts()[0]
+        raise RuntimeError("coin ETH failed to build")
+
+    with pytest.raises(RuntimeError, match="coin ETH"):
+        lake.write_parts("t", DAY, failing(), before.iloc[:0])
+    pd.testing.assert_frame_equal(lake.read("t", DAY), before)
+    if isinstance(lake, Lake):
+        assert [p.name for p in lake.partition_dir("t", DAY).iterdir()] == ["part.parquet"]
+
+
+def test_a_part_with_other_columns_is_refused_by_position(lake):
+    other = _parts()[1].rename(columns={"x": "y"})
+    with pytest.raises(LakeError, match="part 1 does not have the first part's columns"):
+        lake.write_parts("t", DAY, iter([_parts()[0], other]), _parts()[0].iloc[:0])
+    assert not lake.exists("t", DAY)
+
+
+def test_each_part_is_validated(lake):
+    def refuse_sol(df: pd.DataFrame) -> pd.DataFrame:
+        if (df["coin"] == "SOL").any():
+            raise ValueError("SOL: x out of range")
+        return df
+
+    with pytest.raises(ValueError, match="SOL"):
+        lake.write_parts("t", DAY, iter(_parts()), _parts()[0].iloc[:0], validate=refuse_sol)
+    assert not lake.exists("t", DAY)
+
+
+def test_coin_day_and_by_coin_count_what_passes(lake):
+    out = ByCoin(iter(_parts()), _parts()[0].iloc[:0])
+    lake.write_parts("t", DAY, out.counted(), out.empty)
+    assert out.rows == {"BTC": 50, "ETH": 60, "SOL": 70}
+    day = CoinDay(lake, "t", DAY)
+    assert day.coins() == COINS
+    assert len(day.read("SOL")) == 70 and len(day.whole()) == 180
+    with pytest.raises(LakeError, match="no t partition for 2026-01-03"):
+        CoinDay(lake, "t", "2026-01-03").coins()
+
+
+def test_duckdb_reads_the_parts_as_one_table(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_parts("t", DAY, iter(_parts()), _parts()[0].iloc[:0])
+    got = lake.query("select coin, count(*) n from t group by coin order by coin")
+    assert got["coin"].tolist() == COINS and got["n"].tolist() == [50, 60, 70]
