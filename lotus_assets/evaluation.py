@@ -22,7 +22,7 @@ from lotus_core.evaluation import (
     GAP_TOLERANCE_S,
     late_rows,
 )
-from lotus_core.evaluation.outcomes import evaluate_by_coin
+from lotus_core.evaluation.outcomes import READ_COLUMNS, evaluate_by_coin
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.time import previous_day
 
@@ -77,7 +77,9 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
     ins={
         "signal_events": lake_window_in("signal_events", -1, -1),  # the previous day's
         "signal_eval": lake_window_in("signal_eval", -1, -1),
-        "microtape_frames": lake_window_in("microtape_frames", -1, 0),  # its tape + this one
+        # its tape + this one, only the columns outcomes read
+        "microtape_frames": lake_window_in("microtape_frames", -1, 0,
+                                           columns=READ_COLUMNS),
     },
     description="The previous day's pending signal_eval rows (horizons that cross midnight) "
     "evaluated again over its MicroTape and this day's: signal_eval's columns, one row per "

@@ -69,8 +69,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay:
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
-        day order. Missing earlier days are skipped: history may be short or empty. With
-        `lake_coins`: the partition as a `CoinDay` (nothing read yet)."""
+        day order (only the `lake_columns` when the metadata names them). Missing earlier
+        days are skipped: history may be short or empty. With `lake_coins`: the partition as
+        a `CoinDay` (nothing read yet)."""
         asset = context.asset_key.path[-1]
         lake = self.lake.get()
         meta = context.definition_metadata or {}
@@ -80,8 +81,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
             return CoinDay(lake, asset, context.asset_partition_key)
         if not meta.get("lake_history"):
             return lake.read(asset, context.asset_partition_key)
+        columns = meta.get("lake_columns")
         days = [d for d in sorted(context.asset_partition_keys) if lake.exists(asset, d)]
-        frames = [lake.read(asset, d).assign(date=d) for d in days]
+        frames = [lake.read(asset, d, columns).assign(date=d) for d in days]
         context.log.info("%s history: %d of %d day(s) present", asset, len(days),
                          len(context.asset_partition_keys))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -36,6 +36,8 @@ GAP_TOLERANCE_S = 5
 WINDOW_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "published",
                   "propensity"]
 TAPE_COLUMNS = ["coin", "ts_ms", "mid_px", "spread_bps"]
+READ_COLUMNS = [*TAPE_COLUMNS, "gap"]
+"""What outcomes read of a MicroTape (`gap` when present): a step reads only these."""
 OUTPUT_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "direction", "horizon_s",
                   "fwd_ret_bps", "net_ret_bps", "mfe_bps", "mae_bps", "hit", "status",
                   "published", "propensity"]
@@ -164,16 +166,15 @@ def evaluate_by_coin(windows: pd.DataFrame, tape: CoinDay,
     """`evaluate_windows` over a MicroTape partition read one coin at a time (outcomes are
     per coin: tests/core/signals/test_per_coin.py), in its order: as `windows`, then by
     horizon. One coin's tape columns are held at a time."""
-    columns = [*TAPE_COLUMNS, "gap"]
     coins = positions_by(windows["coin"].to_numpy(dtype=object))
     if not coins:
-        return evaluate_windows(windows, empty_frame()[columns], horizons_s, fee_bps,
+        return evaluate_windows(windows, empty_frame()[READ_COLUMNS], horizons_s, fee_bps,
                                 gap_tolerance_s)
     k = len({int(h) for h in horizons_s})
     parts, where = [], []
     for coin in sorted(coins, key=str):
         rows = coins[coin]
-        parts.append(evaluate_windows(windows.iloc[rows], tape.read(str(coin), columns),
+        parts.append(evaluate_windows(windows.iloc[rows], tape.read(str(coin), READ_COLUMNS),
                                       horizons_s, fee_bps, gap_tolerance_s))
         where.append(np.repeat(rows, k))
     out = pd.concat(parts, ignore_index=True)
