@@ -13,7 +13,13 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
+from lotus_assets.partitions import (
+    coin_day_in,
+    daily_partitions,
+    day_columns_in,
+    history_in,
+    lake_window_in,
+)
 from lotus_core.audits import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.curator_api.standing import read_detector_actions
@@ -21,7 +27,7 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import detect_by_coin, score_day
+from lotus_core.signals.pipeline import DSI_COLUMNS, detect_by_coin, score_day
 from lotus_core.store.by_coin import CoinDay
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
@@ -82,7 +88,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         "history": history_in("detector_windows", HISTORY_DAYS, "history_days"),
     }
     if with_dsi:
-        ins["dsi_annotations"] = dg.AssetIn("dsi_annotations")
+        ins["dsi_annotations"] = day_columns_in("dsi_annotations", DSI_COLUMNS)  # what it joins
     if audit_asset:
         # the newest status of the days before this one (status_day): never the day's own
         ins["audit_status"] = lake_window_in(audit_asset, -AUDIT_STATUS_LOOKBACK_DAYS, -1)

@@ -69,7 +69,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay:
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
-        day order (only the `lake_columns` when the metadata names them). Missing earlier
+        day order. Only the `lake_columns` when the metadata names them. Missing earlier
         days are skipped: history may be short or empty. With `lake_coins`: the partition as
         a `CoinDay` (nothing read yet)."""
         asset = context.asset_key.path[-1]
@@ -79,9 +79,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
             if not lake.exists(asset, context.asset_partition_key):
                 lake.read(asset, context.asset_partition_key)  # raises, naming it
             return CoinDay(lake, asset, context.asset_partition_key)
-        if not meta.get("lake_history"):
-            return lake.read(asset, context.asset_partition_key)
         columns = meta.get("lake_columns")
+        if not meta.get("lake_history"):
+            return lake.read(asset, context.asset_partition_key, columns)
         days = [d for d in sorted(context.asset_partition_keys) if lake.exists(asset, d)]
         frames = [lake.read(asset, d, columns).assign(date=d) for d in days]
         context.log.info("%s history: %d of %d day(s) present", asset, len(days),
