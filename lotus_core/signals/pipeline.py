@@ -119,6 +119,12 @@ def detect_day(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorS
                scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """Every window the detectors fire on a day's MicroTape, with its realised outcome from
     the same day's forward mid (the `detector_windows` asset; history for later days)."""
+    return DETECTOR_WINDOWS_SCHEMA.validate(_detect(frames, detectors, scoring))
+
+
+def _detect(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec] | None,
+            scoring: ScoringConfig | None) -> pd.DataFrame:
+    """`detect_day` before its schema check (done once per day, not once per coin)."""
     specs = enabled_specs(detectors)
     cfg = scoring or load_scoring()
     w = _with_ids(run_detectors(frames, specs), specs)
@@ -132,8 +138,7 @@ def detect_day(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorS
         "mid_px": frames["mid_px"].to_numpy(dtype=np.float64)[fi],
         "spread_bps": frames["spread_bps"].to_numpy(dtype=np.float64)[fi],
     })
-    out = pd.concat([out, outcome], axis=1)
-    return DETECTOR_WINDOWS_SCHEMA.validate(out.reset_index(drop=True))
+    return pd.concat([out, outcome], axis=1).reset_index(drop=True)
 
 
 def detect_by_coin(tape: CoinDay, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
@@ -141,7 +146,7 @@ def detect_by_coin(tape: CoinDay, detectors: DetectorSet | Sequence[DetectorSpec
     """`detect_day` of a MicroTape partition read one coin at a time (the detectors and the
     outcomes are per coin: tests/core/signals/test_per_coin.py), in detect_day's order
     (ts_ms, coin, detector_id): one coin's tape held at a time."""
-    parts = [detect_day(tape.read(coin), detectors, scoring) for coin in tape.coins()]
+    parts = [_detect(tape.read(coin), detectors, scoring) for coin in tape.coins()]
     if not parts:
         return detect_day(tape.whole(), detectors, scoring)  # no row: the empty form
     out = pd.concat(parts, ignore_index=True)
