@@ -19,20 +19,32 @@ import pandas as pd
 
 @dataclass
 class ByCoin:
-    """Rows produced one coin at a time: `frames` yields each coin's frame (coin order, the
-    order of the whole-day frame), `empty` the frame of a day with no rows (its columns).
-    After the lake has written it, `rows` holds the rows written per coin."""
+    """Rows produced one coin at a time: `frames` yields each coin's frame, coins in
+    increasing order (the order of the whole-day frame, which a frame-wide schema check of
+    sorted rows can no longer see across parts: `counted` checks it), `empty` the frame of
+    a day with no rows (its columns). After the lake has written it, `rows` holds the rows
+    written per coin."""
 
     frames: Iterable[pd.DataFrame]
     empty: pd.DataFrame
     rows: dict[str, int] = field(default_factory=dict)
 
     def counted(self) -> Iterator[pd.DataFrame]:
-        """`frames`, counting each one's rows by coin into `rows` as it passes."""
+        """`frames`, each checked to hold one coin, after the previous frame's, and counted
+        into `rows` as it passes. A frame that breaks the order fails naming both coins."""
+        last: str | None = None
         for frame in self.frames:
             if len(frame):
-                for coin, n in frame.groupby("coin", observed=True, sort=False).size().items():
-                    self.rows[str(coin)] = self.rows.get(str(coin), 0) + int(n)
+                coins = pd.unique(frame["coin"].to_numpy(dtype=object))
+                if len(coins) != 1:
+                    raise ValueError(f"a by-coin frame holds {len(coins)} coins "
+                                     f"({', '.join(sorted(map(str, coins))[:5])}): one only")
+                coin = str(coins[0])
+                if last is not None and coin <= last:
+                    raise ValueError(f"coin {coin} came after {last}: by-coin frames come "
+                                     "one coin each, in increasing coin order")
+                self.rows[coin] = len(frame)
+                last = coin
             yield frame
 
 

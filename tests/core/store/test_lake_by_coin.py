@@ -123,3 +123,17 @@ def test_duckdb_reads_the_parts_as_one_table(tmp_path):
     lake.write_parts("t", DAY, iter(_parts()), _parts()[0].iloc[:0])
     got = lake.query("select coin, count(*) n from t group by coin order by coin")
     assert got["coin"].tolist() == COINS and got["n"].tolist() == [50, 60, 70]
+
+
+@pytest.mark.parametrize(("frames", "message"), [
+    ([_coin("ETH", 3, 0), _coin("BTC", 3, 1)], "coin BTC came after ETH"),
+    ([_coin("BTC", 3, 0), _coin("BTC", 3, 1)], "coin BTC came after BTC"),
+    ([pd.concat([_coin("BTC", 2, 0), _coin("ETH", 2, 1)])], "holds 2 coins"),
+])
+def test_by_coin_refuses_frames_out_of_coin_order(tmp_path, frames, message):
+    """A frame-wide sortedness check cannot see across parts: ByCoin checks the order."""
+    lake = Lake(tmp_path)
+    out = ByCoin(iter(frames), frames[0].iloc[:0])
+    with pytest.raises(ValueError, match=message):
+        lake.write_parts("t", DAY, out.counted(), out.empty)
+    assert not lake.exists("t", DAY)
