@@ -135,8 +135,8 @@ def build_microtape(
     regime `warmup`, until their windows fill).
     Validate with `MICROTAPE_SCHEMA`.
     """
-    merged = merge_sorted(microtape_by_coin(feed, params, until_ms, warm), ["coin"])
-    return empty_frame() if merged is None else merged
+    parts = list(microtape_by_coin(feed, params, until_ms, warm))  # coins in sorted order
+    return pd.concat(parts, ignore_index=True) if parts else empty_frame()
 
 
 def microtape_by_coin(
