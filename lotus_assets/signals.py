@@ -9,6 +9,7 @@ the DSI asset exists) and a per-detector audit status asset (when the audits exi
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -27,7 +28,7 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import DSI_COLUMNS, detect_by_coin, score_day
+from lotus_core.signals.pipeline import DSI_COLUMNS, detect_by_coin, score_by_coin
 from lotus_core.store.by_coin import CoinDay
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
@@ -84,7 +85,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     lotus_core.audits.status_day, the rule the live engine uses too)."""
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
-        "microtape_frames": dg.AssetIn("microtape_frames"),
+        "microtape_frames": coin_day_in("microtape_frames"),  # scored one coin at a time
         "history": history_in("detector_windows", HISTORY_DAYS, "history_days"),
     }
     if with_dsi:
@@ -127,13 +128,13 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     def score_signals(context: dg.AssetExecutionContext, config: SignalConfig,
                       fabric: OpsDbResource, fabric_keys: FabricKeysResource,
                       settings: SettingsResource, lake: LakeResource,
-                      **inputs: pd.DataFrame) -> Iterator[dg.Output]:
+                      **inputs: Any) -> Iterator[dg.Output]:
         day = context.partition_key
         history = inputs["history"]
         with fabric.open() as store:  # the set in force for this day: re-runs are identical
             priors = active_priors_for_date(store, day)
             actions, _ = read_detector_actions(store)  # the rule picks those in force
-        result = score_day(
+        result = score_by_coin(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),
             history=history if len(history) else None,

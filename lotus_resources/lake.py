@@ -76,9 +76,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
         lake = self.lake.get()
         meta = context.definition_metadata or {}
         if meta.get("lake_coins"):
-            if not lake.exists(asset, context.asset_partition_key):
-                lake.read(asset, context.asset_partition_key)  # raises, naming it
-            return CoinDay(lake, asset, context.asset_partition_key)
+            day = CoinDay(lake, asset, context.asset_partition_key)
+            context.log.info("%s read by coin: %d coin(s)", asset, len(day.coins()))  # footer
+            return day
         columns = meta.get("lake_columns")
         if not meta.get("lake_history"):
             return lake.read(asset, context.asset_partition_key, columns)

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 import lotus_core.signals.ids as ids
+from lotus_core.arrays import positions_by
 from lotus_core.curators.config import CouncilConfig, load_curators
-from lotus_core.curators.council import curate, detector_status
+from lotus_core.curators.council import Verdict, curate, detector_status
 from lotus_core.curators.kpis import curator_kpis
 from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import GATES, bus_rows
@@ -506,15 +507,99 @@ def score_day(
     survivors, status `exploration`); None = the engine's detectors only.
     """
     t0 = time.perf_counter()
+    ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
+                      evaluate, actions, extra)
+    return _pooled([_score_part(frames, dsi, ds, t0)], ds, t0)
+
+
+def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
+                  history: pd.DataFrame | None = None, dsi: pd.DataFrame | None = None,
+                  priors: ActivePriors = NO_PRIORS,
+                  audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
+                  detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
+                  scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
+                  evaluate: bool = True, actions: Sequence[Mapping[str, Any]] = (),
+                  extra: ExtraDetectors | None = None) -> SignalDay:
+    """`score_day` of a MicroTape partition read one coin at a time (the scores, the council
+    and the meta-signals are per coin given the history and the DSI frame, which cross coins
+    and are shared: tests/core/signals/test_per_coin.py); the curator KPIs pool the coins'
+    windows once at the end. The same tables in score_day's order."""
+    t0 = time.perf_counter()
+    ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
+                      evaluate, actions, extra)
+    rows = (positions_by(dsi["coin"].to_numpy(dtype=object))
+            if dsi is not None and len(dsi) else {})
+    parts = [_score_part(tape.read(coin),
+                         dsi.iloc[rows[coin]] if dsi is not None and coin in rows else
+                         (dsi.iloc[:0] if dsi is not None else None), ds, t0)
+             for coin in tape.coins()]
+    if not parts:
+        return score_day(tape.whole(), day, fingerprint=fingerprint, history=history,
+                         dsi=dsi, priors=priors, audit=audit, detectors=detectors,
+                         scoring=scoring, council=council, evaluate=evaluate,
+                         actions=actions, extra=extra)  # no row: the empty forms
+    return _pooled(parts, ds, t0)
+
+
+@dataclass(frozen=True)
+class _DayScoring:
+    """What every part of a day is scored with (resolved once a day)."""
+
+    day: str
+    fp: str | None
+    specs: list[DetectorSpec]
+    cfg: ScoringConfig
+    ccfg: CouncilConfig
+    hq: HistoryQuality
+    status: pd.DataFrame
+    priors: ActivePriors
+    evaluate: bool
+    actions: Sequence[Mapping[str, Any]]
+    extra: ExtraDetectors | None
+
+    @property
+    def history_window(self) -> str:
+        """`first history day..day` (the day alone without history)."""
+        return f"{min(self.hq.days) if self.hq.days else self.day}..{self.day}"
+
+
+def _day_scoring(day: str, fingerprint: str | None, history: pd.DataFrame | None,
+                 priors: ActivePriors,
+                 audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None,
+                 detectors: DetectorSet | Sequence[DetectorSpec] | None,
+                 scoring: ScoringConfig | None, council: CouncilConfig | None,
+                 evaluate: bool, actions: Sequence[Mapping[str, Any]],
+                 extra: ExtraDetectors | None) -> _DayScoring:
     specs = enabled_specs(detectors) + (list(extra.specs) if extra is not None else [])
-    spec_map = {s.id: s for s in specs}
     cfg = scoring or load_scoring()
-    ccfg = council or load_curators()
     fp = (fingerprint if not fingerprint or fingerprint.startswith("sha256:")
           else f"sha256:{fingerprint}")
+    return _DayScoring(day, fp, specs, cfg, council or load_curators(),
+                       history_quality(history, specs, cfg.sq),
+                       detector_status(audit, [s.id for s in specs]), priors, evaluate,
+                       actions, extra)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """score_day's tables for one MicroTape (a day, or one coin of it), before the KPIs."""
+
+    events: pd.DataFrame
+    curator_log: pd.DataFrame
+    meta: pd.DataFrame
+    outcomes: pd.DataFrame
+    verdicts: Mapping[str, Verdict]  # per curator: arrays aligned with `events`
+    council_seconds: float
+    timings: dict[str, float]
+
+
+def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring,
+                t0: float) -> _Part:
+    day, fp, specs, cfg, ccfg = ds.day, ds.fp, ds.specs, ds.cfg, ds.ccfg
+    priors, status, evaluate = ds.priors, ds.status, ds.evaluate
+    spec_map = {s.id: s for s in specs}
     timings: dict[str, float] = {}
-    core = _score_core(frames, specs, cfg, history_quality(history, specs, cfg.sq), dsi,
-                       priors, timings, t0, extra)
+    core = _score_core(frames, specs, cfg, ds.hq, dsi, priors, timings, t0, ds.extra)
     windows, derived, entrain, ctx = core.windows, core.derived, core.entrain, core.ctx
     hq, sq, base, res, eff, lits = core.hq, core.sq, core.base, core.res, core.eff, core.lits
     mx, confirm, sigma, signal = core.mx, core.confirm, core.sigma, core.signal
@@ -532,17 +617,15 @@ def score_day(
     for c in ("kr_hbar", "ms_entrain_r", "regime", "session", "stale_ms", "spread_rel",
               *ccfg.curators.data.context_columns):
         scored[c] = ctx[c].to_numpy()
-    status = detector_status(audit, [s.id for s in specs])
     u = ids.uniform_draws(ids.window_key(windows["coin"], windows["detector_id"],
                                          windows["ts_ms"]), ccfg.exploration.seed, day)
     council_result, pub = curate(scored, spec_map, ccfg, status, fp, u,
-                                 Standing.of(actions, ccfg))
+                                 Standing.of(ds.actions, ccfg))
     council_seconds = time.perf_counter() - t
     timings["council"] = council_seconds
 
     t = time.perf_counter()
-    first = min(hq.days) if hq.days else day
-    history_window = f"{first}..{day}"
+    history_window = ds.history_window
     ev = pd.DataFrame({
         "window_id": windows["window_id"].astype("str"),
         "ts_ms": windows["ts_ms"].astype(np.int64),
@@ -614,7 +697,6 @@ def score_day(
         meta[c] = derived[c].to_numpy()
     meta["coin"] = meta["coin"].astype("str")
     meta = META_SIGNALS_SCHEMA.validate(meta)
-    bus = bus_rows(events, history_window, fp or "")
     timings["assemble"] = time.perf_counter() - t
 
     if evaluate:
@@ -622,7 +704,40 @@ def score_day(
     else:  # live: outcomes are not known yet, so the outcome KPIs stay NaN
         outcomes = pd.DataFrame({"net_ret_bps": np.full(len(events), np.nan),
                                  "outcome_ok": np.zeros(len(events), dtype=bool)})
-    kpis = curator_kpis(events, outcomes, council_result.verdicts, status, ccfg.tau_publish,
+    return _Part(events, council_result.log, meta, outcomes, council_result.verdicts,
+                 council_seconds, timings)
+
+
+def _pooled(parts: list[_Part], ds: _DayScoring, t0: float) -> SignalDay:
+    """The parts' tables as the day's, in score_day's order (events and their outcomes by
+    (ts_ms, coin, detector_id), the curator log by its window's place, meta-signals by coin
+    then ts_ms), and the KPIs over every window (they pool the coins)."""
+    if len(parts) == 1:
+        one = parts[0]
+        events, log, meta, outcomes = one.events, one.curator_log, one.meta, one.outcomes
+        verdicts: Mapping[str, Verdict] = one.verdicts
+    else:
+        events = pd.concat([p.events for p in parts], ignore_index=True)
+        order = np.lexsort((events["detector_id"].to_numpy(dtype=object),
+                            events["coin"].to_numpy(dtype=object),
+                            events["ts_ms"].to_numpy()))
+        events = events.iloc[order].reset_index(drop=True)
+        outcomes = pd.concat([p.outcomes for p in parts], ignore_index=True).iloc[
+            order].reset_index(drop=True)
+        log = pd.concat([p.curator_log for p in parts], ignore_index=True)
+        place = pd.Series(np.arange(len(events)), index=events["window_id"].to_numpy())
+        log = log.iloc[np.argsort(place.loc[log["window_id"].to_numpy()].to_numpy(),
+                                  kind="stable")].reset_index(drop=True)
+        meta = pd.concat([p.meta for p in parts], ignore_index=True)
+        verdicts = {name: Verdict(*(np.concatenate([getattr(p.verdicts[name], f.name)
+                                                     for p in parts])[order]
+                                     for f in fields(Verdict)))
+                    for name in parts[0].verdicts}
+    bus = bus_rows(events, ds.history_window, ds.fp or "")
+    council_seconds = sum(p.council_seconds for p in parts)
+    kpis = curator_kpis(events, outcomes, verdicts, ds.status, ds.ccfg.tau_publish,
                         council_seconds)
+    timings = {k: sum(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings}
+    timings["council"] = council_seconds
     timings["total"] = time.perf_counter() - t0
-    return SignalDay(events, council_result.log, kpis, meta, bus, priors, hq, timings)
+    return SignalDay(events, log, kpis, meta, bus, ds.priors, ds.hq, timings)

@@ -21,7 +21,7 @@ import pytest
 
 from lotus_core.dsi import annotate, fit_dsi
 from lotus_core.evaluation.outcomes import evaluate_by_coin, evaluate_windows
-from lotus_core.signals.pipeline import detect_by_coin, detect_day, score_day
+from lotus_core.signals.pipeline import detect_by_coin, detect_day, score_by_coin, score_day
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
 from tests.kits.signals_kit import fixture_sha256, fixture_tape, history_of
@@ -158,3 +158,25 @@ def test_by_coin_steps_on_a_day_without_rows(tape, scored, tmp_path):
     got = evaluate_by_coin(windows, empty)  # every window pending: no tape
     assert len(got) == len(windows) * 4 and (got["status"] == "pending").all()
     assert evaluate_by_coin(windows.iloc[:0], empty).empty
+
+
+def test_score_by_coin_is_score_day_in_its_order(tape, lake_tape, inputs):
+    """`score_signals` reads the tape coin by coin: every table of score_day, in its order;
+    the curator KPIs pool the coins' windows (so they equal the whole day's, not a coin's)."""
+    whole = score_day(tape, DAY, **inputs)
+    by_coin = score_by_coin(lake_tape, DAY, **inputs)
+    for name in ("events", "curator_log", "meta", "bus", "kpis"):
+        pd.testing.assert_frame_equal(getattr(by_coin, name), getattr(whole, name),
+                                      check_exact=False, rtol=RTOL, atol=ATOL, obj=name)
+    assert by_coin.events["published"].any() and by_coin.kpis["value"].notna().any()
+
+
+def test_score_by_coin_without_dsi_and_on_a_day_without_rows(tape, lake_tape, inputs, tmp_path):
+    plain = {**inputs, "dsi": None}
+    pd.testing.assert_frame_equal(score_by_coin(lake_tape, DAY, **plain).events,
+                                  score_day(tape, DAY, **plain).events, check_exact=False,
+                                  rtol=RTOL, atol=ATOL)
+    lake = Lake(tmp_path)
+    lake.write_parts("microtape_frames", DAY, iter([]), tape.iloc[:0])
+    empty = score_by_coin(CoinDay(lake, "microtape_frames", DAY), DAY, **inputs)
+    assert empty.events.empty and empty.meta.empty
