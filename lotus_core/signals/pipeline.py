@@ -509,7 +509,7 @@ def score_day(
     t0 = time.perf_counter()
     ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
                       evaluate, actions, extra)
-    return _pooled([_score_part(frames, dsi, ds, t0)], ds, t0)
+    return _pooled([_score_part(frames, dsi, ds)], ds, t0)
 
 
 def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
@@ -531,7 +531,7 @@ def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
             if dsi is not None and len(dsi) else {})
     parts = [_score_part(tape.read(coin),
                          dsi.iloc[rows[coin]] if dsi is not None and coin in rows else
-                         (dsi.iloc[:0] if dsi is not None else None), ds, t0)
+                         (dsi.iloc[:0] if dsi is not None else None), ds)
              for coin in tape.coins()]
     if not parts:
         return score_day(tape.whole(), day, fingerprint=fingerprint, history=history,
@@ -593,8 +593,8 @@ class _Part:
     timings: dict[str, float]
 
 
-def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring,
-                t0: float) -> _Part:
+def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring) -> _Part:
+    t0 = time.perf_counter()
     day, fp, specs, cfg, ccfg = ds.day, ds.fp, ds.specs, ds.cfg, ds.ccfg
     priors, status, evaluate = ds.priors, ds.status, ds.evaluate
     spec_map = {s.id: s for s in specs}
@@ -682,8 +682,7 @@ def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring,
     for c in ("session", "regime", "cond_key", "data_fingerprint", "history_window", "vetoes",
               "gates"):
         ev[c] = ev[c].astype("str")
-    ev = ev[list(SIGNAL_EVENTS_SCHEMA.columns)]
-    events = SIGNAL_EVENTS_SCHEMA.validate(ev)
+    events = ev[list(SIGNAL_EVENTS_SCHEMA.columns)]  # checked once a day, in _pooled
 
     meta = pd.DataFrame({
         "coin": frames["coin"].astype("str").to_numpy(),
@@ -696,7 +695,6 @@ def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring,
               "ms_asym_z_depth"):
         meta[c] = derived[c].to_numpy()
     meta["coin"] = meta["coin"].astype("str")
-    meta = META_SIGNALS_SCHEMA.validate(meta)
     timings["assemble"] = time.perf_counter() - t
 
     if evaluate:
@@ -733,6 +731,8 @@ def _pooled(parts: list[_Part], ds: _DayScoring, t0: float) -> SignalDay:
                                                      for p in parts])[order]
                                      for f in fields(Verdict)))
                     for name in parts[0].verdicts}
+    events = SIGNAL_EVENTS_SCHEMA.validate(events)
+    meta = META_SIGNALS_SCHEMA.validate(meta)
     bus = bus_rows(events, ds.history_window, ds.fp or "")
     council_seconds = sum(p.council_seconds for p in parts)
     kpis = curator_kpis(events, outcomes, verdicts, ds.status, ds.ccfg.tau_publish,
