@@ -527,11 +527,10 @@ def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
     t0 = time.perf_counter()
     ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
                       evaluate, actions, extra)
-    rows = (positions_by(dsi["coin"].to_numpy(dtype=object))
-            if dsi is not None and len(dsi) else {})
+    rows = positions_by(dsi["coin"].to_numpy(dtype=object)) if dsi is not None else {}
+    none = np.empty(0, dtype=np.int64)
     parts = [_score_part(tape.read(coin),
-                         dsi.iloc[rows[coin]] if dsi is not None and coin in rows else
-                         (dsi.iloc[:0] if dsi is not None else None), ds)
+                         None if dsi is None else dsi.iloc[rows.get(coin, none)], ds)
              for coin in tape.coins()]
     if not parts:
         return score_day(tape.whole(), day, fingerprint=fingerprint, history=history,
