@@ -76,9 +76,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         lake = self.lake.get()
         meta = context.definition_metadata or {}
         if meta.get("lake_coins"):
-            day = CoinDay(lake, asset, context.asset_partition_key)
-            context.log.info("%s read by coin: %d coin(s)", asset, len(day.coins()))  # footer
-            return day
+            # a missing partition fails the step's first `coins()`, naming it (LakeError)
+            return CoinDay(lake, asset, context.asset_partition_key)
         columns = meta.get("lake_columns")
         if not meta.get("lake_history"):
             return lake.read(asset, context.asset_partition_key, columns)

@@ -10,7 +10,7 @@ whole."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,10 +74,3 @@ class CoinDay:
     def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.lake.read(self.asset, self.day, columns)
 
-
-def per_coin(day: CoinDay, step: Callable[[str, pd.DataFrame], pd.DataFrame],
-             empty: Callable[[], pd.DataFrame]) -> list[pd.DataFrame]:
-    """`step(coin, rows)` for each coin of `day`, one coin's rows held at a time; `empty()`
-    when the day has no coin. The outputs, in coin order (the caller orders them)."""
-    out = [step(coin, day.read(coin)) for coin in day.coins()]
-    return out or [empty()]
