@@ -1,46 +1,45 @@
 """`dsi_annotations` and `dsi_experts`: the micro-experts over a day's MicroTape.
 
 One step computes both (the expert table reports on the very run that annotated the day):
-fit on the previous days' MicroTape (never this day), annotate this day, describe each
-expert. Thin: all logic is in lotus_core.dsi.
+fit on the previous days' MicroTape (never this day; only the columns the experts read),
+annotate this day one coin at a time (written a coin per row group as it goes), describe
+each expert from what the coins added up to. Thin: all logic is in lotus_core.dsi.
 """
 
 import time
 
 import dagster as dg
-import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.config.settings import DsiSettings
-from lotus_core.dsi import annotate, expert_table, expert_timings, fit_dsi, load_registry
-from lotus_core.microtape.schema import empty_frame
-from lotus_resources.lake import LakeResource
+from lotus_core.dsi import (
+    DayTally,
+    annotate_by_coin,
+    fit_dsi,
+    load_registry,
+    tally_table,
+    tally_timings,
+    tape_columns,
+)
+from lotus_core.dsi.day import empty_annotations
+from lotus_core.store.by_coin import ByCoin, CoinDays
 
 HISTORY_DAYS = DsiSettings().history_days
 """Earlier MicroTape days the learned experts and the reliabilities are fitted on."""
-
-
-def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(this day's frames without `date`, the earlier days with `date`)."""
-    if len(tape) == 0 or "date" not in tape.columns:
-        return empty_frame(), tape
-    today = tape["date"] == day
-    frames = tape.loc[today].drop(columns="date").reset_index(drop=True)
-    return frames, tape.loc[tape["date"] < day].reset_index(drop=True)
 
 
 @dg.multi_asset(
     partitions_def=daily_partitions,
     group_name="dsi",
     ins={"microtape_frames": lake_window_in("microtape_frames", -HISTORY_DAYS, 0,
-                                                "dsi_history_days")},
+                                            "dsi_history_days", by_coin=True)},
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},
             description="Per MicroTape frame: each DSI micro-expert's flag, evidence z and "
             "confidence (f_/z_/c_<expert>), fused into mx_evidence = sigmoid(prior log-odds + "
             "sum w_e z_e) in [0, 1] and mx_confirm (M-of-N flags). Experts and weights are "
-            "fitted on earlier days only; see docs/dsi.md."),
+            "fitted on earlier days only; see docs/dsi.md. Written one coin at a time."),
         "dsi_experts": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},
             description="The DSI expert registry (id, kind, spec, version, active) with the "
@@ -49,33 +48,35 @@ def split_today(tape: pd.DataFrame, day: str) -> tuple[pd.DataFrame, pd.DataFram
             "redundancy."),
     },
 )
-def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: pd.DataFrame,
-               lake: LakeResource):
+def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDays):
     day = context.partition_key
-    if not lake.get().exists("microtape_frames", day):  # the history input skips missing days
+    today = microtape_frames.get(day)
+    if today is None:  # the history input skips missing days; this day must be there
         raise dg.Failure(f"microtape_frames for {day} is not in the lake; materialise it first")
-    frames, history = split_today(microtape_frames, day)
     registry = load_registry()
+    columns = tape_columns(registry)
     t0 = time.perf_counter()
+    history = microtape_frames.before(day, columns)
     model = fit_dsi(history, registry)
+    del history
     t1 = time.perf_counter()
-    result = annotate(frames, model)
-    t2 = time.perf_counter()
-    table = expert_table(day, frames, model, result)
-    timings = expert_timings(model, result)
-    ann = result.annotations
-    flags = {s.id: int(result.outputs[s.id].f.sum()) for s in model.experts}
-    yield dg.Output(ann, output_name="dsi_annotations", metadata={
-        "rows": len(ann),
-        "history_days": model.history_days,
-        "fallback": not model.history_days,
-        "fit_seconds": round(t1 - t0, 3),
-        "annotate_seconds": round(t2 - t1, 3),
-        "mx_evidence_mean": float(ann["mx_evidence"].mean()) if len(ann) else 0.0,
-        "mx_confirm_rate": float(ann["mx_confirm"].mean()) if len(ann) else 0.0,
-        "flag_frames": flags,
-    })
+    coins = today.coins()
+    head = today.read(coins[0], ["coin", "ts_ms"]) if coins else today.whole(["coin", "ts_ms"])
+    tally = DayTally(model)
+    parts = annotate_by_coin((today.read(c, columns) for c in coins), model, tally)
+    yield dg.Output(ByCoin(parts, empty_annotations(head, model)),
+                    output_name="dsi_annotations", metadata={
+                        "history_days": model.history_days,
+                        "fallback": not model.history_days,
+                        "fit_seconds": round(t1 - t0, 3),
+                        "columns_read": len(columns),
+                    })
+    # the lake has written every coin's annotations (and filled the tally) by now
+    table = tally_table(day, tally)
+    timings = tally_timings(tally)
     yield dg.Output(table, output_name="dsi_experts", metadata={
+        **tally.metadata(),
+        "annotate_seconds": round(time.perf_counter() - t1, 3),
         "experts": len(table),
         "active": int(table["active"].sum()),
         "table": dg.MetadataValue.md(table[[

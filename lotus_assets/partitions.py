@@ -79,21 +79,24 @@ SIZED_BY = "lotus/sized_by"
 
 def lake_window_in(asset: str, start_offset: int, end_offset: int,
                    sized_by: str | None = None,
-                   columns: list[str] | None = None) -> dg.AssetIn:
+                   columns: list[str] | None = None, by_coin: bool = False) -> dg.AssetIn:
     """An input holding `asset`'s partitions from `start_offset` to `end_offset` days around
     this one (inclusive), concatenated by the lake IO manager with a `date` column; missing
     days are skipped. Dagster allows one input per upstream asset, so a stage that needs
     its own day too asks for a window that includes offset 0. A window `sized_by` a shared
     value is re-sized from the settings when the code location is built (`size_windows`);
     the offsets given here are the packaged defaults. `columns`: only those are read (a
-    step that needs a few columns of a wide table holds only them, issue 32)."""
+    step that needs a few columns of a wide table holds only them, issue 32). `by_coin`:
+    nothing is read, the step gets the window as `CoinDays` and reads what it needs (its
+    own day one coin at a time)."""
     return dg.AssetIn(
         asset,
         partition_mapping=dg.TimeWindowPartitionMapping(
             start_offset=start_offset, end_offset=end_offset,
             allow_nonexistent_upstream_partitions=True),
         metadata={"lake_history": True, **({SIZED_BY: sized_by} if sized_by else {}),
-                  **({"lake_columns": list(columns)} if columns else {})},
+                  **({"lake_columns": list(columns)} if columns else {}),
+                  **({"lake_coins": True} if by_coin else {})},
     )
 
 

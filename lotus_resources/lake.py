@@ -6,7 +6,7 @@ import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
 from lotus_core.schemas import ASSET_SCHEMAS
-from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays
 from lotus_core.store.lake import Lake, ObjectLake, open_lake
 from lotus_resources.table_metadata import table_metadata
 
@@ -66,15 +66,22 @@ class LakeIOManager(dg.ConfigurableIOManager):
             **table_metadata(obj),
         })
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay | CoinDays:
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
         day order. Only the `lake_columns` when the metadata names them. Missing earlier
         days are skipped: history may be short or empty. With `lake_coins`: the partition as
-        a `CoinDay` (nothing read yet)."""
+        a `CoinDay` (nothing read yet); with both, the window as `CoinDays` (the days present,
+        nothing read yet)."""
         asset = context.asset_key.path[-1]
         lake = self.lake.get()
         meta = context.definition_metadata or {}
+        if meta.get("lake_coins") and meta.get("lake_history"):
+            keys = sorted(context.asset_partition_keys)
+            present = tuple(CoinDay(lake, asset, d) for d in keys if lake.exists(asset, d))
+            context.log.info("%s window: %d of %d day(s) present", asset, len(present),
+                             len(keys))
+            return CoinDays(present, len(keys))
         if meta.get("lake_coins"):
             # a missing partition fails the step's first `coins()`, naming it (LakeError)
             return CoinDay(lake, asset, context.asset_partition_key)

@@ -1,6 +1,6 @@
-"""Annotate a day's MicroTape with every active expert and the fused mx_* columns, and
-describe each expert's day (`expert_table`, the `dsi_experts` rows); `DsiStream` annotates
-the same way one MicroTape row at a time (the live daemon).
+"""Annotate a day's MicroTape with every active expert and the fused mx_* columns;
+`DsiStream` annotates the same way one MicroTape row at a time (the live daemon). Each
+expert's day (the `dsi_experts` rows) is described in `lotus_core.dsi.day`.
 
 One definition: the nightly batch is the fast path of the same rules; the step carries the
 state the batch reads. `annotate` runs each expert's `run` over a coin-day; DsiStream's
@@ -33,15 +33,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from lotus_core.dsi.experts import ExpertOutput
 from lotus_core.dsi.features import FeatureStep
 from lotus_core.dsi.fusion import FuseStep, clip_conf, clip_z, fuse
-from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.model import DsiModel, split_coins
-from lotus_core.dsi.reliability import count, flag_run_starts
-from lotus_core.dsi.schema import typed_expert_table
 from lotus_core.dsi.windows import Inputs, Program
 
 
@@ -186,76 +182,3 @@ class DsiStream:
                                "its step") from None
         st.last = ts
         return out
-
-
-def _redundancy(z: dict[str, np.ndarray]) -> dict[str, float]:
-    """Max |Pearson correlation| of each expert's z with any other's (0 if constant)."""
-    ids = list(z)
-    if len(ids) < 2 or len(next(iter(z.values()))) < 2:
-        return dict.fromkeys(ids, 0.0)
-    m = np.column_stack([z[i] for i in ids])
-    sd = m.std(axis=0)
-    live = sd > 0
-    corr = np.zeros((len(ids), len(ids)))
-    if live.sum() >= 2:
-        corr[np.ix_(live, live)] = np.abs(np.corrcoef(m[:, live], rowvar=False))
-    np.fill_diagonal(corr, 0.0)
-    return {i: float(corr[k].max()) for k, i in enumerate(ids)}
-
-
-def expert_table(day: str, frames: pd.DataFrame, model: DsiModel,
-                 result: DsiResult) -> pd.DataFrame:
-    """The registry with each expert's statistics for `day` (the `dsi_experts` rows).
-
-    Day statistics use the day's own outcomes (the label looks 60 s ahead), so this table
-    is a report written after the day; the annotations never read it.
-    """
-    reg = model.registry
-    frames = frames.reset_index(drop=True)
-    y, move = move_label(frames, reg.label)
-    coin = frames["coin"].to_numpy(dtype=object)
-    ts = frames["ts_ms"].to_numpy()
-    state = {s.id: s for s in model.experts}
-    redundancy = _redundancy({k: o.z for k, o in result.outputs.items()})
-    rows = []
-    for spec in reg.experts:
-        st = state.get(spec.id)
-        row: dict[str, object] = {
-            "date": day, "expert_id": spec.id, "kind": spec.kind, "version": spec.version,
-            "active": spec.active, "spec_hash": spec.spec_hash, "spec_json": spec.spec_json,
-            "prior_alpha": spec.prior_alpha, "prior_beta": spec.prior_beta,
-            "base_rate": model.base_rate, "hist_days": len(model.history_days)}
-        if st is None:
-            rows.append(row)
-            continue
-        out = result.outputs[spec.id]
-        c = count(out, coin, ts, y, move, reg.cadence_ms)
-        others = result.llr - st.weight * clip_z(out.z, reg.fusion)
-        contrib = result.annotations["mx_evidence"].to_numpy() - expit(others)
-        row.update({
-            "fitted": bool(st.expert.fitted or not st.expert.learned),
-            "fit_rows": st.expert.fit_rows,
-            "hist_trials": st.counts.trials, "hist_successes": st.counts.successes,
-            "alpha": st.posterior.alpha, "beta": st.posterior.beta,
-            "reliability": st.posterior.mean, "weight": st.weight,
-            "day_flag_frames": int(out.f.sum()),
-            "day_episodes": int(flag_run_starts(coin, ts, out.f, reg.cadence_ms).sum()),
-            "day_trials": c.trials, "day_successes": c.successes,
-            "day_hit_rate": c.successes / c.trials if c.trials else np.nan,
-            "day_dir_agree": c.dir_agree / c.directed if c.directed else np.nan,
-            "contribution": float(contrib.mean()) if len(contrib) else 0.0,
-            "redundancy": redundancy.get(spec.id, 0.0),
-        })
-        rows.append(row)
-    return typed_expert_table(rows)
-
-
-def expert_timings(model: DsiModel, result: DsiResult) -> dict[str, dict[str, float]]:
-    """Wall-clock figures per expert (median compute µs per frame, fit seconds): run
-    metadata, never table columns, so the tables stay byte-identical on re-runs."""
-    out: dict[str, dict[str, float]] = {}
-    for st in model.experts:
-        lat = result.latency_us.get(st.id) or []
-        out[st.id] = {"latency_p50_us": round(float(np.median(lat)), 3) if lat else 0.0,
-                      "fit_seconds": round(float(st.fit_seconds), 4)}
-    return out

@@ -71,6 +71,9 @@ class DivergenceExpert(Expert):
         super().__init__(spec, seed, z_cap)
         self.params: DivergenceParams = parse_params(DivergenceParams, spec.spec, spec.id)
 
+    def reads(self) -> frozenset[str]:
+        return super().reads() | {"mid_px", "aggr_imb", "book_imb_5"}
+
     def run(self, coin: CoinFrames) -> ExpertOutput:
         p, fr = self.params, coin.frames
         n = len(fr)

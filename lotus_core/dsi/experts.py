@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.dsi.expert_spec import ExpertSpec, LabelParams
-from lotus_core.dsi.features import FeatureStep, coin_features
+from lotus_core.dsi.features import FEATURE_INPUTS, FeatureStep, coin_features
 from lotus_core.dsi.grammar import Grammar, compile_grammar, grammar_flag, run_grammar
 from lotus_core.dsi.windows import Inputs, Program
 
@@ -129,6 +129,11 @@ class Expert(ABC):
     def fit(self, days: Sequence[Day]) -> None:  # noqa: B027 - a deliberate no-op default
         """Learn from earlier days only; rule experts have nothing to learn."""
 
+    def reads(self) -> frozenset[str]:
+        """The MicroTape columns `fit` and `run` read of a coin's frames (a step reads no
+        others: `model.tape_columns`)."""
+        return frozenset(FEATURE_INPUTS) if self.uses_features else frozenset()
+
     def history_outputs(self, days: Sequence[Day]) -> list[tuple[int, ExpertOutput]]:
         """Out-of-sample outputs on history days, as (index into days, output)."""
         return [(i, ExpertOutput.concat([self.run(c) for c in d.coins]))
@@ -154,6 +159,9 @@ class GrammarExpert(Expert):
     def __init__(self, spec: ExpertSpec, seed: int, z_cap: float) -> None:
         super().__init__(spec, seed, z_cap)
         self.grammar: Grammar = compile_grammar(spec.spec, f"{spec.id}.spec")
+
+    def reads(self) -> frozenset[str]:
+        return super().reads() | self.grammar.columns()
 
     def run(self, coin: CoinFrames) -> ExpertOutput:
         f, d = run_grammar(self.grammar, coin.frames)

@@ -87,12 +87,16 @@ def _ratio_step(prog: Program, a: str, b: str) -> str:
     return out
 
 
+FEATURE_INPUTS = (
+    "dpx_bps", "rv_bps", "spread_bps", "depth_5_rel", "cancel_rate", "trade_count",
+    "buy_vol", "sell_vol", "aggr_imb", "book_imb_5", "microprice_drift_bps",
+    "sweep_flag", "size_outlier_count", "oi_delta", "funding", "range_bps")
+"""The MicroTape columns `coin_features` reads."""
+
+
 def coin_features(f: pd.DataFrame, label: LabelParams) -> pd.DataFrame:
     """The base feature table of one coin's frames (same index, float64, never NaN)."""
-    g = {c: f[c].to_numpy(dtype="float64") for c in (
-        "dpx_bps", "rv_bps", "spread_bps", "depth_5_rel", "cancel_rate", "trade_count",
-        "buy_vol", "sell_vol", "aggr_imb", "book_imb_5", "microprice_drift_bps",
-        "sweep_flag", "size_outlier_count", "oi_delta", "funding", "range_bps")}
+    g = {c: f[c].to_numpy(dtype="float64") for c in FEATURE_INPUTS}
     ref = rv_ref(g["rv_bps"], label)
     s1 = scale(ref)
     ret = _ratio(g["dpx_bps"], s1)

@@ -21,6 +21,7 @@ from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.registry import ExpertSpec, LabelParams, Registry, load_registry
 from lotus_core.dsi.reliability import Counts, Posterior, count, weight
+from lotus_core.microtape.schema import MICROTAPE_COLUMNS
 
 
 @dataclass
@@ -50,6 +51,21 @@ class DsiModel:
     @property
     def base_rate(self) -> float:
         return self.base.mean
+
+
+LABEL_INPUTS = ("coin", "ts_ms", "mid_px", "rv_bps")
+"""What every day needs whatever the experts: its order and the mechanical label's inputs."""
+
+
+def tape_columns(registry: Registry) -> list[str]:
+    """The MicroTape columns fitting and annotating with `registry` read: the label's and
+    every active expert's (`Expert.reads`), in the tape's order; a name the tape does not
+    have comes last (reading it fails, naming it). A step reads only these (issue 32)."""
+    need = set(LABEL_INPUTS)
+    for spec in registry.active:
+        need |= make_expert(spec, registry.seed, registry.fusion.z_cap).reads()
+    known = [c for c in MICROTAPE_COLUMNS if c in need]
+    return known + sorted(need - set(known))
 
 
 def split_coins(frames: pd.DataFrame, label: LabelParams) -> list[CoinFrames]:

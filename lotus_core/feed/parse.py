@@ -32,8 +32,9 @@ import os
 import threading
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from lotus_core.feed.tables import DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
 
 _CHUNK_LINES = 50_000
+_T = TypeVar("_T")
 _PARALLEL_MIN_BYTES = 4_000_000  # smaller files parse inline: a pool costs ~1 s to start
 
 __all__ = ["FeedFormatError", "RecordingFormatError", "file_sha256",
@@ -179,19 +181,30 @@ def _read_chunks(path: Path, hashes: list[np.ndarray], cut: list[Truncation] | N
 
 def _extract_all(path: Path, workers: int, cut: list[Truncation]
                  ) -> tuple[list[ex.Chunk], np.ndarray]:
+    hashes: list[np.ndarray] = []
+    chunks = extract_chunks(path, workers, cut, hashes, list)
+    return chunks, _joined(hashes)
+
+
+def extract_chunks(path: Path, workers: int, cut: list[Truncation],
+                      hashes: list[np.ndarray], take: Callable[[Iterator[ex.Chunk]], _T]) -> _T:
+    """`take(chunks)`: the recording's extracted chunks, in line order, handed to `take` as
+    they come (`list` holds them; a spill writes each to disk and drops it). `hashes` gets
+    each chunk's line keys. A parallel extraction that loses a worker is run again inline
+    (`take` is called a second time; `hashes` and `cut` start over), so `take` must not
+    keep anything from a call that raised."""
     if workers > 1:
         try:
-            return _extract_parallel(path, workers, cut)
+            return take(_chunks_parallel(path, workers, cut, hashes))
         except (mp.TimeoutError, OSError, EOFError, mp.ProcessError) as exc:
             # the pool is only a speed-up: a lost or stuck worker must never hang or fail
             # a run, so extract again inline (the result does not depend on the path taken)
             warnings.warn(f"parallel extraction of {path} failed ({exc!r}); parsing inline",
                           RuntimeWarning, stacklevel=2)
             cut.clear()
-    hashes: list[np.ndarray] = []
-    chunks = [ex.extract_chunk(first, lines)
-              for first, lines in _read_chunks(path, hashes, cut)]
-    return chunks, _joined(hashes)
+            hashes.clear()
+    return take(ex.extract_chunk(first, lines)
+                for first, lines in _read_chunks(path, hashes, cut))
 
 
 def _joined(keys: list[np.ndarray]) -> np.ndarray:
@@ -201,25 +214,23 @@ def _joined(keys: list[np.ndarray]) -> np.ndarray:
 _CHUNK_TIMEOUT_S = 120.0  # a chunk takes well under a second; far past that, a worker is lost
 
 
-def _extract_parallel(path: Path, workers: int, cut: list[Truncation]
-                      ) -> tuple[list[ex.Chunk], np.ndarray]:
+def _chunks_parallel(path: Path, workers: int, cut: list[Truncation],
+                     hashes: list[np.ndarray]) -> Iterator[ex.Chunk]:
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
     # extraction code and reset inherited signal handlers (ex.init_worker).
-    hashes: list[np.ndarray] = []
-    chunks: list[ex.Chunk] = []
     pool = mp.get_context("fork").Pool(workers, initializer=ex.init_worker)
     try:
         pending: deque = deque()
         for first, lines in _read_chunks(path, hashes, cut):
             pending.append(pool.apply_async(ex.extract_chunk, (first, lines)))
             if len(pending) >= 2 * workers:  # bounded: the file never sits in the queue
-                chunks.append(pending.popleft().get(timeout=_CHUNK_TIMEOUT_S))
-        chunks.extend(p.get(timeout=_CHUNK_TIMEOUT_S) for p in pending)
+                yield pending.popleft().get(timeout=_CHUNK_TIMEOUT_S)
+        while pending:
+            yield pending.popleft().get(timeout=_CHUNK_TIMEOUT_S)
         pool.close()  # let workers finish and exit on their own
     except BaseException:
         pool.terminate()
         raise
     finally:
         pool.join()
-    return chunks, _joined(hashes)

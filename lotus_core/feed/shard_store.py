@@ -29,6 +29,8 @@ from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
 
 _SET = re.compile(r"[0-9a-f]{64}-[0-9]+(-\d{4}-\d{2}-\d{2})?")  # unsuffixed: older sets
+_TMP = re.compile(r"\.(?:[0-9a-f]{64}-[0-9]+-\d{4}-\d{2}-\d{2}|lotus-parse)\.(?P<pid>\d+)\..+")
+"""A set being written (`.<set>.<pid>.<token>`) or a parse's spill (`.lotus-parse.<pid>.<x>`)."""
 
 
 def shard_dir(home: Path) -> Path:
@@ -66,7 +68,7 @@ class ShardStore:
         tmp = self.root / f".{sha}-{n}-{day}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp.mkdir(parents=True)
         try:
-            for i, shard in enumerate(parse_shards(path, n, day)):
+            for i, shard in enumerate(parse_shards(path, n, day, spill=self.root)):
                 with open(tmp / f"{i}.pkl", "wb") as f:
                     pickle.dump(shard, f, protocol=5)
                 yield shard
@@ -93,8 +95,23 @@ class ShardStore:
         return packed if packed is not None else ReplayDay.of(parse_recording(path, day))
 
     def prune(self) -> None:
-        """Keep the `keep` most recently used sets."""
+        """Keep the `keep` most recently used sets; remove what a killed parse left (its
+        set in the making, its spilled chunks: named by a process that is gone)."""
         sets = sorted((d for d in self.root.iterdir() if d.is_dir() and _SET.fullmatch(d.name)),
                       key=lambda d: d.stat().st_mtime, reverse=True)  # only our sets
         for old in sets[self.keep:]:
             shutil.rmtree(old, ignore_errors=True)
+        for left in self.root.iterdir():
+            owner = _TMP.fullmatch(left.name)
+            if left.is_dir() and owner and not _alive(int(owner["pid"])):
+                shutil.rmtree(left, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

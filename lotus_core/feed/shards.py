@@ -4,10 +4,11 @@ Why: the parsed day (its padded book matrices above all) grows with the coin cou
 stage that holds it whole needs memory for every coin at once (30 coins: 4.3 GB held, an
 8.8 GB parse peak). Shard `i` of `n` holds only its group of the day's coins.
 
-The recording is still read and decoded once (`parse._extract_all`, the same workers):
+The recording is still read and decoded once (`parse.extract_chunks`, the same workers):
 the line-level rules (duplicates, the receive clock going back, the day's bounds) need
 every line, and decoding is most of the parse's CPU. The extracted chunks (levels flat,
-not padded) are split by coin as they are taken, and each shard is assembled by the very
+not padded) go to a temporary file as they are decoded, are split into a file per shard in
+one pass once the day's coins are known, and each shard is assembled by the very
 rules `parse_recording` applies (`assemble._assemble`), so a shard's rows for a coin are the
 whole day's rows for that coin, byte for byte. The day's coins (known once the chunks are
 extracted) are cut into n contiguous groups in sorted order (`ShardMap`), so shard 0 holds
@@ -19,12 +20,16 @@ coins is given to every shard that has one of its coins, and each keeps its own 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import pickle
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -102,44 +107,119 @@ class CoinShard:
     lines: dict[str, np.ndarray]
 
 
-def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None = None
-                 ) -> Iterator[CoinShard]:
+def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None = None,
+                 spill: Path | None = None) -> Iterator[CoinShard]:
     """The day's recording as n shards, shard 0 first, each assembled only when asked for:
     drop one (every reference) before asking for the next, and only one is ever held.
     Shard i holds exactly the rows, counts and dead letters of `parse_recording(path, day)`
     whose coin is in shard i (`tests/core/feed/test_feed_shards.py`). n larger than the
-    day's coins: the last shards are empty."""
+    day's coins: the last shards are empty.
+
+    The extracted chunks go to disk as they are decoded (a temporary directory under
+    `spill`, default the system's), then are split into one file per shard: what the
+    process holds is one chunk, one shard's parts and the per-line arrays, not the whole
+    extracted day (which grows with the coins: 100 coins x 24 h held 12 GB)."""
     path = Path(path)
     day = day or path.name.split(".")[0]
     if workers is None:
         big = path.stat().st_size >= P._PARALLEL_MIN_BYTES
         workers = min(2, os.cpu_count() or 1) if big else 1
-    cut: list[Truncation] = []
-    chunks, hashes = P._extract_all(path, max(1, workers), cut)
-    sha = P.file_sha256(path)
-    shards = ShardMap((c for chunk in chunks for c in chunk.coins), n)
-    parts: list[list[ex.Chunk]] = [[] for _ in range(n)]
-    chunks.reverse()
-    P.release_free_heap()
-    while chunks:  # split as taken: the whole chunk and its parts are never all held
-        for i, part in enumerate(split_chunk(chunks.pop(), shards)):
-            parts[i].append(part)
-        if len(chunks) % 16 == 0:
-            # the split chunks' few-MB arrays stay in glibc's heap once freed; hand them
-            # back as we go (measured at 10 coins: the split's peak +530 MB without this)
-            P.release_free_heap()
-    for i in range(n):
-        lines: dict[str, np.ndarray] = {}
-        feed = A._assemble(path, day, sha, parts[i], hashes, owns=partial(shards.owns, i),
-                           lines=lines)
-        parts[i] = []
-        if cut and i == 0:
-            feed.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
-        shard = _own(CoinShard(feed, lines), shards, i)
-        del feed, lines
+    if spill is not None:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".lotus-parse.{os.getpid()}.", dir=spill) as tmp:
+        cut: list[Truncation] = []
+        hash_parts: list[np.ndarray] = []
+        spilled = P.extract_chunks(path, max(1, workers), cut, hash_parts,
+                                   partial(_spill, Path(tmp) / "chunks.pkl"))
+        hashes = P._joined(hash_parts)
+        del hash_parts
+        sha = P.file_sha256(path)
+        shards = ShardMap(spilled.coins, n)
+        files = _split_spilled(spilled, shards, Path(tmp))
         P.release_free_heap()
-        yield shard
-        del shard  # before the next shard is assembled
+        for i in range(n):
+            feed_lines: dict[str, np.ndarray] = {}
+            feed = A._assemble(path, day, sha, _load_all(files[i]), hashes,
+                               owns=partial(shards.owns, i), lines=feed_lines)
+            files[i].unlink()
+            if cut and i == 0:
+                feed.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
+            shard = _own(CoinShard(feed, feed_lines), shards, i)
+            del feed, feed_lines
+            P.release_free_heap()
+            yield shard
+            del shard  # before the next shard is assembled
+
+
+class SpillError(RuntimeError):
+    """The disk refused a spilled chunk (full, or gone): not a reason to parse again."""
+
+
+@dataclass
+class _Spilled:
+    """Chunks written one after another to `file`: how many, and every coin they name."""
+
+    file: Path
+    count: int
+    coins: set[str]
+
+
+def _spill(file: Path, chunks: Iterator[ex.Chunk]) -> _Spilled:
+    """Write each chunk to `file` as it comes and drop it (`P.extract_chunks`' `take`). A
+    write that fails is a `SpillError`; what the extraction raises passes through as it is
+    (a lost worker: `extract_chunks` runs it again inline, into a fresh file)."""
+    coins: set[str] = set()
+    count = 0
+    with _writing(file) as f:
+        for chunk in chunks:
+            coins.update(chunk.coins)
+            _dump(chunk, f, file)
+            count += 1
+            del chunk
+    return _Spilled(file, count, coins)
+
+
+def _writing(file: Path) -> BinaryIO:
+    try:
+        return open(file, "wb")  # noqa: SIM115 - closed by the caller's `with`
+    except OSError as exc:
+        raise SpillError(f"could not spill the parse to {file}: {exc}") from exc
+
+
+def _dump(obj: object, f: BinaryIO, file: Path) -> None:
+    try:
+        pickle.dump(obj, f, protocol=5)
+    except OSError as exc:
+        raise SpillError(f"could not spill the parse to {file}: {exc}") from exc
+
+
+def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path) -> list[Path]:
+    """One pass over the spilled chunks: shard i's part of each, in order, to its own file."""
+    files = [tmp / f"shard-{i}.pkl" for i in range(shards.n)]
+    with contextlib.ExitStack() as stack:
+        outs = [stack.enter_context(_writing(f)) for f in files]
+        with open(spilled.file, "rb") as f:
+            for k in range(spilled.count):
+                chunk = pickle.load(f)  # noqa: S301 - written by _spill, this process
+                for out, name, part in zip(outs, files, split_chunk(chunk, shards),
+                                           strict=True):
+                    _dump(part, out, name)
+                del chunk
+                if k % 16 == 15:
+                    P.release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
+    spilled.file.unlink()
+    return files
+
+
+def _load_all(file: Path) -> list[ex.Chunk]:
+    """Every chunk written to `file` (this process's own temporary file), in order."""
+    out = []
+    with open(file, "rb") as f:
+        while True:
+            try:
+                out.append(pickle.load(f))  # noqa: S301 - written above, by this process
+            except EOFError:
+                return out
 
 
 def _own(shard: CoinShard, shards: ShardMap, i: int) -> CoinShard:

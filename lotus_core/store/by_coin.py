@@ -74,3 +74,22 @@ class CoinDay:
     def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.lake.read(self.asset, self.day, columns)
 
+
+
+@dataclass(frozen=True)
+class CoinDays:
+    """A window of an asset's days, nothing read yet: the days present (in order), each
+    a `CoinDay`, and how many the window asked for. A step reads the earlier days whole
+    (only the columns it names) and its own day coin by coin."""
+
+    days: tuple[CoinDay, ...]
+    asked: int
+
+    def get(self, day: str) -> CoinDay | None:
+        return next((d for d in self.days if d.day == day), None)
+
+    def before(self, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The days before `day`, concatenated with a `date` column (the form of a
+        `lake_history` input); an empty frame when there are none."""
+        frames = [d.whole(columns).assign(date=d.day) for d in self.days if d.day < day]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

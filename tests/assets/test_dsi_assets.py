@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from lotus_assets.definitions import build_resources, defs
@@ -15,7 +17,7 @@ from lotus_assets.dsi import dsi_assets
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
-from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
+from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, annotate, expert_table, fit_dsi
 from lotus_core.store.lake import Lake
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -87,3 +89,25 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     before = lake.path("dsi_annotations", DAY2).read_bytes()
     assert _run(settings, dagster_instance, DAY2, selection=[dsi_assets]).success
     assert lake.path("dsi_annotations", DAY2).read_bytes() == before
+
+
+def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_instance):
+    """The step reads the history's expert columns only and annotates one coin at a time
+    (a row group each); the rows are `annotate` of the whole day fitted on the whole
+    history, and the expert table is the whole day's (sums over coins: floats within
+    1e-9 relative, the day's sums being added in another order)."""
+    assert _run(settings, dagster_instance, DAY1).success
+    assert _run(settings, dagster_instance, DAY2).success
+    lake = Lake(settings.lake_dir)
+    tape1, tape2 = lake.read("microtape_frames", DAY1), lake.read("microtape_frames", DAY2)
+    model = fit_dsi(tape1.assign(date=DAY1))  # every column
+    whole = annotate(tape2, model)
+    ann = lake.read("dsi_annotations", DAY2)
+    assert ann["coin"].nunique() >= 2
+    assert pq.ParquetFile(lake.path("dsi_annotations", DAY2)).metadata.num_row_groups \
+        == ann["coin"].nunique()
+    pd.testing.assert_frame_equal(ann, whole.annotations, check_exact=False, rtol=1e-12)
+    experts = lake.read("dsi_experts", DAY2)
+    assert (experts["day_flag_frames"] > 0).any()  # the tally was filled as coins were written
+    pd.testing.assert_frame_equal(experts, expert_table(DAY2, tape2, model, whole),
+                                  check_exact=False, rtol=1e-9)

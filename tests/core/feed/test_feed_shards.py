@@ -10,6 +10,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import subprocess
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,8 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import (
     ShardMap,
+    SpillError,
+    _dump,
     merge_dead,
     merge_shards,
     merge_sorted,
@@ -29,6 +34,7 @@ from lotus_core.feed.summary import summarize_feed
 from lotus_core.microtape import build_microtape
 from lotus_core.microtape.build import build_microtape_shards
 from lotus_core.microtape.warm import warm_span_ms
+from lotus_core.synth import default_spec, generate_day
 from tests.core.feed.test_feed_parse import _day_digest, _faulty_copy
 from tests.core.microtape.test_microtape_warm import MIDNIGHT, PARAMS, _split
 from tests.kits.microtape_kit import random_feed
@@ -160,3 +166,68 @@ def test_shard_map_groups_sorted_coins_evenly():
                       ["OP", "SOL", "SUI"]]
     assert m.of(None) == 0 and m.of("NOT_A_COIN") == 0
     assert np.array_equal([m.of(c) for c in ("BTC", "SOL")], [0, 2])
+
+
+def test_the_parse_spills_its_chunks_and_leaves_nothing_behind(faulty, whole, tmp_path):
+    """The extracted day waits on disk, one file per shard, each removed once its shard
+    is assembled; a parse stopped early (the generator closed) removes its spill too."""
+    spill = tmp_path / "spill"
+    it = parse_shards(faulty, 3, workers=1, spill=spill)
+    first = next(it)
+    (own,) = spill.iterdir()  # the parse's own temporary directory
+    assert own.name.startswith(f".lotus-parse.{os.getpid()}.")
+    assert sorted(p.name for p in own.iterdir()) == ["shard-1.pkl", "shard-2.pkl"]
+    rest = [s.feed for s in it]
+    assert list(spill.iterdir()) == []
+    assert merge_dead([first.feed.dead] + [s.dead for s in rest]) == whole.dead
+    it = parse_shards(faulty, 3, workers=1, spill=spill)
+    next(it)
+    it.close()
+    assert list(spill.iterdir()) == []
+
+
+def test_a_worker_lost_while_spilling_is_parsed_again_inline(tmp_path, monkeypatch):
+    """A worker killed mid-day: the spill starts over inline, into a fresh file, and the
+    shards are the same as an inline parse's."""
+    import lotus_core.feed.parse as parse_mod
+    from tests.helpers import extract_or_die_in_worker
+
+    path = generate_day(tmp_path, date(2026, 1, 3), ["ETH", "BTC"], 9, default_spec(),
+                        hours=(3, 4))[0]
+    inline = [_day_digest(s.feed) for s in parse_shards(path, 2, workers=1)]
+    monkeypatch.setenv("LOTUS_TEST_PARENT_PID", str(os.getpid()))
+    monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 2_000)
+    monkeypatch.setattr(parse_mod, "_CHUNK_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(parse_mod.ex, "extract_chunk", extract_or_die_in_worker)
+    with pytest.warns(RuntimeWarning, match="parsing inline"):
+        again = [_day_digest(s.feed) for s in parse_shards(path, 2, workers=2,
+                                                           spill=tmp_path / "spill")]
+    assert again == inline
+    assert list((tmp_path / "spill").iterdir()) == []
+
+
+def test_a_full_disk_is_a_spill_error_naming_the_file():
+    """A spill that cannot be written stops the parse with the file named (not a second,
+    inline parse: only a lost worker is retried)."""
+    with open("/dev/full", "wb", buffering=0) as full, pytest.raises(SpillError,
+                                                                     match="/dev/full"):
+        _dump(np.zeros(1 << 16), full, Path("/dev/full"))
+
+
+def test_pruning_removes_what_a_killed_parse_left(tmp_path):
+    """A spill or half-written set named by a process that is gone is removed; one whose
+    process is alive (a parse in flight) is not."""
+    dead_pid = _ended_pid()
+    root = tmp_path / "store"
+    left = [root / f".lotus-parse.{dead_pid}.abc", root / f".{'a' * 64}-2-2026-01-02.{dead_pid}.f0"]
+    live = root / f".lotus-parse.{os.getpid()}.xyz"
+    for d in [*left, live]:
+        d.mkdir(parents=True)
+    ShardStore(root).prune()
+    assert [p.name for p in root.iterdir()] == [live.name]
+
+
+def _ended_pid() -> int:
+    p = subprocess.Popen(["true"])  # noqa: S607
+    p.wait()
+    return p.pid
