@@ -119,7 +119,11 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
                 f"{H.LIMITS.max_stale_rate:.0%}.", **CHECK_KW)
 def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
-                             microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
+                             lake: LakeResource) -> dg.AssetCheckResult:
+    # only the columns measured (9 of the tape's 46): the check holds no more of the day
+    microtape_frames = lake.get().read("microtape_frames", context.partition_key, columns=[
+        "coin", "ts_ms", *(c for c in H.NAN_FEATURES if c not in ("coin", "ts_ms")),
+        "stale_ms"])
     measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate)
                  for c, r in H.gap_rate(microtape_frames).items()]
                 + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate)
@@ -135,11 +139,13 @@ def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: Ops
                 f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi} (intraday seasonality: like "
                 "hours with like).", **CHECK_KW)
 def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
-                            fabric: OpsDbResource, fabric_keys: FabricKeysResource,
-                            microtape_frames: pd.DataFrame) -> dg.AssetCheckResult:
+                            fabric: OpsDbResource, fabric_keys: FabricKeysResource
+                            ) -> dg.AssetCheckResult:
+    columns = ["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]  # what PSI reads, today and before
+    microtape_frames = lake.get().read("microtape_frames", context.partition_key,
+                                       columns=columns)
     hist = H.same_hours(_history(lake, "microtape_frames", context.partition_key,
-                                 columns=["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]),
-                        microtape_frames)
+                                 columns=columns), microtape_frames)
     if len(hist) < H.LIMITS.min_psi_rows:
         return _no_baseline(f"{len(hist)} training rows at these hours of the day "
                             f"(< {H.LIMITS.min_psi_rows})")

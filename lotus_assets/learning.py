@@ -16,6 +16,7 @@ from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
 from lotus_core.learning.config import load_learning
+from lotus_core.learning.frame import EVAL_COLUMNS, EVENT_COLUMNS
 from lotus_core.learning.lessons import watchdog_alerts as watchdog_alerts_of
 from lotus_core.learning.priors_store import (
     nightly_source,
@@ -38,8 +39,12 @@ class LearningConfigPath(dg.Config):
 
 
 def _window_ins() -> dict[str, dg.AssetIn]:
-    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days"),
-            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days"),
+    """The training window's tables, only the columns the learning frame reads (issue 32:
+    signal_events has 75, the frame 25)."""
+    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days",
+                                            columns=EVENT_COLUMNS),
+            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days",
+                                          columns=EVAL_COLUMNS),
             # the window's midnight-crossing horizons, completed by each next day's tape
             "signal_eval_late": lake_window_in("signal_eval_late", -(WINDOW - 1), 0,
                                                "window_days")}

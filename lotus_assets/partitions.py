@@ -100,12 +100,6 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
     )
 
 
-def day_columns_in(asset: str, columns: Sequence[str]) -> dg.AssetIn:
-    """An input holding this day's `asset` partition, only `columns` read (a step that needs
-    a few columns of a wide table holds only them, issue 32)."""
-    return dg.AssetIn(asset, metadata={"lake_columns": list(columns)})
-
-
 def coin_day_in(asset: str) -> dg.AssetIn:
     """An input holding this day's `asset` partition as a `CoinDay`, read one coin at a
     time by the step (issue 32: memory independent of the coin count)."""

@@ -17,7 +17,6 @@ import pandas as pd
 from lotus_assets.partitions import (
     coin_day_in,
     daily_partitions,
-    day_columns_in,
     history_in,
     lake_window_in,
 )
@@ -28,8 +27,8 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import DSI_COLUMNS, detect_by_coin, score_by_coin
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.signals.pipeline import detect_by_coin, score_by_coin
+from lotus_core.store.by_coin import ByCoin, CoinDay
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
@@ -89,7 +88,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         "history": history_in("detector_windows", HISTORY_DAYS, "history_days"),
     }
     if with_dsi:
-        ins["dsi_annotations"] = day_columns_in("dsi_annotations", DSI_COLUMNS)  # what it joins
+        ins["dsi_annotations"] = coin_day_in("dsi_annotations")  # its DSI_COLUMNS, by coin
     if audit_asset:
         # the newest status of the days before this one (status_day): never the day's own
         ins["audit_status"] = lake_window_in(audit_asset, -AUDIT_STATUS_LOOKBACK_DAYS, -1)
@@ -134,7 +133,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         with fabric.open() as store:  # the set in force for this day: re-runs are identical
             priors = active_priors_for_date(store, day)
             actions, _ = read_detector_actions(store)  # the rule picks those in force
-        result = score_by_coin(
+        scoring = score_by_coin(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),
             history=history if len(history) else None,
@@ -150,6 +149,11 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             extra=(exploration_set(lake.get(), day) if settings.get().scoring.exploration
                    else None),
         )
+        wanted = set(context.op_execution_context.selected_output_names)
+        if "meta_signals" in wanted:  # first: the lake writes each coin's as it is scored
+            yield dg.Output(ByCoin(scoring.meta(), scoring.empty_meta()),
+                            output_name="meta_signals")
+        result = scoring.day()
         alphas = [{"sigbus": json.loads(p), "strand_id": w}
                   for w, p in zip(result.bus["window_id"], result.bus["payload"], strict=True)]
         posted = 0
@@ -160,7 +164,6 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         if priors.rejected:
             context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
                                 priors.rejected[:5])
-        wanted = set(context.op_execution_context.selected_output_names)
         if "signal_events" in wanted:
             yield dg.Output(ev, output_name="signal_events", metadata={
                 "windows": len(ev),
@@ -193,9 +196,6 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
                 # wall-clock, so a run's metadata and never the (byte-reproducible) table
                 "time_added_us_per_window": round(
                     result.timings["council"] * 1e6 / max(len(result.events), 1), 3)})
-        if "meta_signals" in wanted:
-            yield dg.Output(result.meta, output_name="meta_signals", metadata={
-                "rows": len(result.meta)})
 
     return [detector_windows, score_signals]
 

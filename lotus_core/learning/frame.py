@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS
 from lotus_core.learning.quantize import CONTEXT_COLUMNS
 
 KEEP = ("window_id", "ts_ms", "coin", "detector_id", *CONTEXT_COLUMNS, "date")
+EVENT_COLUMNS = [c for c in KEEP if c != "date"]
+"""The signal_events columns the learning frame reads (the lake adds `date`)."""
+EVAL_COLUMNS = ["window_id", "horizon_s", *OUTCOME_COLUMNS]
+"""The signal_eval columns it reads: the key and what a late outcome may replace."""
 
 
 def learning_frame(events: pd.DataFrame, evals: pd.DataFrame, horizon_s: int) -> pd.DataFrame:

@@ -21,8 +21,8 @@ tests/core/signals/test_signals_scoring.py (`test_*_streams_to_the_batch_scores`
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -513,31 +513,95 @@ def score_day(
 
 
 def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
-                  history: pd.DataFrame | None = None, dsi: pd.DataFrame | None = None,
+                  history: pd.DataFrame | None = None,
+                  dsi: pd.DataFrame | CoinDay | None = None,
                   priors: ActivePriors = NO_PRIORS,
                   audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
                   detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
                   scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
                   evaluate: bool = True, actions: Sequence[Mapping[str, Any]] = (),
-                  extra: ExtraDetectors | None = None) -> SignalDay:
+                  extra: ExtraDetectors | None = None) -> CoinScoring:
     """`score_day` of a MicroTape partition read one coin at a time (the scores, the council
-    and the meta-signals are per coin given the history and the DSI frame, which cross coins
-    and are shared: tests/core/signals/test_per_coin.py); the curator KPIs pool the coins'
-    windows once at the end. The same tables in score_day's order."""
-    t0 = time.perf_counter()
-    ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
-                      evaluate, actions, extra)
-    rows = positions_by(dsi["coin"].to_numpy(dtype=object)) if dsi is not None else {}
-    none = np.empty(0, dtype=np.int64)
-    parts = [_score_part(tape.read(coin),
-                         None if dsi is None else dsi.iloc[rows.get(coin, none)], ds)
-             for coin in tape.coins()]
-    if not parts:
-        return score_day(tape.whole(), day, fingerprint=fingerprint, history=history,
-                         dsi=dsi, priors=priors, audit=audit, detectors=detectors,
-                         scoring=scoring, council=council, evaluate=evaluate,
-                         actions=actions, extra=extra)  # no row: the empty forms
-    return _pooled(parts, ds, t0)
+    and the meta-signals are per coin given the history and the DSI rows, which are shared
+    or read per coin: tests/core/signals/test_per_coin.py); the curator KPIs pool the
+    coins' windows once at the end. Lazy: `CoinScoring.day()` gives score_day's tables in
+    its order; `CoinScoring.meta()` hands each coin's meta-signals on as it is scored (the
+    lake writes them a coin at a time), and `day()` then holds none of them."""
+    return CoinScoring(tape, day, dict(
+        fingerprint=fingerprint, history=history, priors=priors, audit=audit,
+        detectors=detectors, scoring=scoring, council=council, evaluate=evaluate,
+        actions=actions, extra=extra), dsi)
+
+
+class CoinScoring:
+    """A day scored coin by coin (`score_by_coin`): each coin once, whichever is asked."""
+
+    def __init__(self, tape: CoinDay, day: str, kw: dict[str, Any],
+                 dsi: pd.DataFrame | CoinDay | None) -> None:
+        self._t0 = time.perf_counter()
+        self._tape, self._day, self._kw, self._dsi = tape, day, kw, dsi
+        self._ds = _day_scoring(day, kw["fingerprint"], kw["history"], kw["priors"],
+                                kw["audit"], kw["detectors"], kw["scoring"], kw["council"],
+                                kw["evaluate"], kw["actions"], kw["extra"])
+        self._parts: list[_Part] = []
+        self._coins: list[str] | None = None
+        self._complete = False
+
+    def meta(self) -> Iterator[pd.DataFrame]:
+        """Each coin's meta-signals (checked), scored now; the coin's other tables are kept
+        for `day()`, its meta-signals are not. Ask once, before `day()`."""
+        if self._coins is not None:
+            raise RuntimeError("meta() is asked once, before day()")
+        yield from self._score_all(keep_meta=False)
+
+    def day(self) -> SignalDay:
+        """The day's tables in score_day's order (meta empty when `meta()` gave them)."""
+        if self._coins is None:
+            for _ in self._score_all(keep_meta=True):
+                pass
+        if not self._complete:
+            raise RuntimeError("day(): meta() was left before its last coin")
+        if not self._parts:  # no row: the empty forms
+            whole = score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
+                              **self._kw)
+            return whole
+        day = _pooled(self._parts, self._ds, self._t0)
+        self._parts = []
+        return day
+
+    def _score_all(self, keep_meta: bool) -> Iterator[pd.DataFrame]:
+        self._coins = self._tape.coins()
+        rows = (positions_by(self._dsi["coin"].to_numpy(dtype=object))
+                if isinstance(self._dsi, pd.DataFrame) else {})
+        none = np.empty(0, dtype=np.int64)
+        for coin in self._coins:
+            if isinstance(self._dsi, pd.DataFrame):
+                dsi = self._dsi.iloc[rows.get(coin, none)]
+            elif self._dsi is not None:
+                dsi = self._dsi.read(coin, list(DSI_COLUMNS))
+            else:
+                dsi = None
+            part = _score_part(self._tape.read(coin), dsi, self._ds)
+            meta = META_SIGNALS_SCHEMA.validate(part.meta)
+            if not keep_meta:
+                part = replace(part, meta=part.meta.iloc[:0])
+            self._parts.append(part)
+            del dsi
+            yield meta
+        self._complete = True
+
+    @staticmethod
+    def empty_meta() -> pd.DataFrame:
+        """The meta-signals of a day without rows (their columns and dtypes)."""
+        empty = pd.DataFrame({c: pd.Series(dtype=str(col.dtype))
+                              for c, col in META_SIGNALS_SCHEMA.columns.items() if c != "coin"})
+        empty.insert(0, "coin", pd.Series([], dtype=object).astype("str"))
+        return META_SIGNALS_SCHEMA.validate(empty)
+
+    def _whole_dsi(self) -> pd.DataFrame | None:
+        if isinstance(self._dsi, pd.DataFrame) or self._dsi is None:
+            return self._dsi
+        return self._dsi.whole(list(DSI_COLUMNS))
 
 
 @dataclass(frozen=True)

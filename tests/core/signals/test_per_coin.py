@@ -164,7 +164,7 @@ def test_score_by_coin_is_score_day_in_its_order(tape, lake_tape, inputs):
     """`score_signals` reads the tape coin by coin: every table of score_day, in its order;
     the curator KPIs pool the coins' windows (so they equal the whole day's, not a coin's)."""
     whole = score_day(tape, DAY, **inputs)
-    by_coin = score_by_coin(lake_tape, DAY, **inputs)
+    by_coin = score_by_coin(lake_tape, DAY, **inputs).day()
     for name in ("events", "curator_log", "meta", "bus", "kpis"):
         pd.testing.assert_frame_equal(getattr(by_coin, name), getattr(whole, name),
                                       check_exact=False, rtol=RTOL, atol=ATOL, obj=name)
@@ -173,10 +173,41 @@ def test_score_by_coin_is_score_day_in_its_order(tape, lake_tape, inputs):
 
 def test_score_by_coin_without_dsi_and_on_a_day_without_rows(tape, lake_tape, inputs, tmp_path):
     plain = {**inputs, "dsi": None}
-    pd.testing.assert_frame_equal(score_by_coin(lake_tape, DAY, **plain).events,
+    pd.testing.assert_frame_equal(score_by_coin(lake_tape, DAY, **plain).day().events,
                                   score_day(tape, DAY, **plain).events, check_exact=False,
                                   rtol=RTOL, atol=ATOL)
     lake = Lake(tmp_path)
     lake.write_parts("microtape_frames", DAY, iter([]), tape.iloc[:0])
     empty = score_by_coin(CoinDay(lake, "microtape_frames", DAY), DAY, **inputs)
-    assert empty.events.empty and empty.meta.empty
+    assert list(empty.meta()) == []
+    day = empty.day()
+    assert day.events.empty and day.meta.empty
+    pd.testing.assert_frame_equal(day.meta, empty.empty_meta())
+
+
+def test_meta_signals_handed_on_coin_by_coin_and_dsi_read_by_coin(tape, lake_tape, inputs,
+                                                                tmp_path):
+    """What `score_signals` does: each coin's meta-signals as it is scored (then not held),
+    the DSI rows read one coin at a time from a partition written by coin; the tables are
+    the whole day's."""
+    whole = score_day(tape, DAY, **inputs)
+    lake = Lake(tmp_path)
+    dsi = inputs["dsi"]
+    lake.write_parts("dsi_annotations", DAY,
+                     (dsi[dsi["coin"] == c] for c in sorted(dsi["coin"].unique())), dsi.iloc[:0])
+    scoring = score_by_coin(lake_tape, DAY, **{**inputs,
+                                               "dsi": CoinDay(lake, "dsi_annotations", DAY)})
+    parts = list(scoring.meta())
+    assert len(parts) == tape["coin"].nunique()
+    assert all(p["coin"].nunique() == 1 for p in parts)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole.meta,
+                                  check_exact=False, rtol=RTOL, atol=ATOL)
+    day = scoring.day()
+    assert day.meta.empty
+    for name in ("events", "curator_log", "bus", "kpis"):
+        pd.testing.assert_frame_equal(getattr(day, name), getattr(whole, name),
+                                      check_exact=False, rtol=RTOL, atol=ATOL, obj=name)
+    again = score_by_coin(lake_tape, DAY, **inputs)
+    next(again.meta())
+    with pytest.raises(RuntimeError, match="before its last coin"):
+        again.day()
