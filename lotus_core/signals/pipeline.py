@@ -548,8 +548,9 @@ class CoinScoring:
         self._complete = False
 
     def meta(self) -> Iterator[pd.DataFrame]:
-        """Each coin's meta-signals (checked), scored now; the coin's other tables are kept
-        for `day()`, its meta-signals are not. Ask once, before `day()`."""
+        """Each coin's meta-signals, scored now (the lake checks each part against the
+        schema as it writes it); the coin's other tables are kept for `day()`, its
+        meta-signals are not. Ask once, before `day()`."""
         if self._coins is not None:
             raise RuntimeError("meta() is asked once, before day()")
         yield from self._score_all(keep_meta=False)
@@ -562,9 +563,8 @@ class CoinScoring:
         if not self._complete:
             raise RuntimeError("day(): meta() was left before its last coin")
         if not self._parts:  # no row: the empty forms
-            whole = score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
-                              **self._kw)
-            return whole
+            return score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
+                             **self._kw)
         day = _pooled(self._parts, self._ds, self._t0)
         self._parts = []
         return day
@@ -582,9 +582,9 @@ class CoinScoring:
             else:
                 dsi = None
             part = _score_part(self._tape.read(coin), dsi, self._ds)
-            meta = META_SIGNALS_SCHEMA.validate(part.meta)
+            meta = part.meta
             if not keep_meta:
-                part = replace(part, meta=part.meta.iloc[:0])
+                part = replace(part, meta=meta.iloc[:0])
             self._parts.append(part)
             del dsi
             yield meta
