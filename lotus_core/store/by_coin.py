@@ -75,7 +75,6 @@ class CoinDay:
         return self.lake.read(self.asset, self.day, columns)
 
 
-
 @dataclass(frozen=True)
 class CoinDays:
     """A window of an asset's days, nothing read yet: the days present (in order), each
