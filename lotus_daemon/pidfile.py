@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# pid_alive's home is lotus_core.processes; re-exported here for the daemon's callers
+from lotus_core.processes import pid_alive as pid_alive
+
 
 class AlreadyRunning(RuntimeError):
     """Another daemon holds the pid file's lock."""
@@ -73,21 +76,6 @@ def is_locked(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def pid_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, dead but not yet reaped, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 @dataclass

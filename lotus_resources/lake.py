@@ -81,7 +81,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             present = tuple(CoinDay(lake, asset, d) for d in keys if lake.exists(asset, d))
             context.log.info("%s window: %d of %d day(s) present", asset, len(present),
                              len(keys))
-            return CoinDays(present, len(keys))
+            return CoinDays(present)
         if meta.get("lake_coins"):
             # a missing partition fails the step's first `coins()`, naming it (LakeError)
             return CoinDay(lake, asset, context.asset_partition_key)

@@ -27,6 +27,7 @@ from lotus_core.feed.packed import ReplayDay, pack_shards
 from lotus_core.feed.parse import file_sha256, parse_recording
 from lotus_core.feed.shards import CoinShard, merge_shards, parse_shards
 from lotus_core.feed.tables import FeedDay
+from lotus_core.processes import pid_alive
 
 _SET = re.compile(r"[0-9a-f]{64}-[0-9]+(-\d{4}-\d{2}-\d{2})?")  # unsuffixed: older sets
 _TMP = re.compile(r"\.(?:[0-9a-f]{64}-[0-9]+-\d{4}-\d{2}-\d{2}|lotus-parse)\.(?P<pid>\d+)\..+")
@@ -103,15 +104,5 @@ class ShardStore:
             shutil.rmtree(old, ignore_errors=True)
         for left in self.root.iterdir():
             owner = _TMP.fullmatch(left.name)
-            if left.is_dir() and owner and not _alive(int(owner["pid"])):
+            if left.is_dir() and owner and not pid_alive(int(owner["pid"])):
                 shutil.rmtree(left, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -78,11 +78,10 @@ class CoinDay:
 @dataclass(frozen=True)
 class CoinDays:
     """A window of an asset's days, nothing read yet: the days present (in order), each
-    a `CoinDay`, and how many the window asked for. A step reads the earlier days whole
-    (only the columns it names) and its own day coin by coin."""
+    a `CoinDay`. A step reads the earlier days whole (only the columns it names) and its
+    own day coin by coin."""
 
     days: tuple[CoinDay, ...]
-    asked: int
 
     def get(self, day: str) -> CoinDay | None:
         return next((d for d in self.days if d.day == day), None)

@@ -47,30 +47,15 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.schemas import ASSET_SCHEMAS
+from tests.core.dsi.conftest import DAY, FIXTURES, HIST_DAY
 from tests.core.dsi.stream_kit import compare, registry_with, stream
 
 ROOT = Path(__file__).resolve().parents[3]
-FIXTURES = ROOT / "fixtures"
-HIST_DAY, DAY = "2026-01-02", "2026-01-03"
 REAL = ROOT / "tests" / "data" / "real" / "2025-01-26.jsonl.gz"
 STREAM_HIST = ("2026-01-03", "2026-01-04")
 STREAM_DAY = "2026-01-05"
 REGISTRY = load_registry()
 IDS = [e.id for e in REGISTRY.active]
-
-
-@pytest.fixture(scope="module")
-def tapes():
-    hist = build_microtape(parse_recording(FIXTURES / f"{HIST_DAY}.jsonl.gz"))
-    today = build_microtape(parse_recording(FIXTURES / f"{DAY}.jsonl.gz"))
-    return hist.assign(date=HIST_DAY), today
-
-
-@pytest.fixture(scope="module")
-def fitted(tapes):
-    hist, today = tapes
-    model = fit_dsi(hist)
-    return model, annotate(today, model)
 
 
 def test_annotations_are_one_valid_row_per_frame(tapes, fitted):

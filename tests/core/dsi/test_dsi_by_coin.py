@@ -7,8 +7,6 @@ sums and the redundancy's comoments are added coin by coin, in another order).""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,25 +25,14 @@ from lotus_core.dsi import (
 )
 from lotus_core.dsi.day import _Comoments, empty_annotations
 from lotus_core.dsi.grammar import coin_slices
-from lotus_core.feed.parse import parse_recording
-from lotus_core.microtape import build_microtape
 from lotus_core.microtape.schema import MICROTAPE_COLUMNS
+from tests.core.dsi.conftest import DAY
 from tests.core.dsi.stream_kit import registry_with
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
-HIST_DAY, DAY = "2026-01-02", "2026-01-03"
-
 
 @pytest.fixture(scope="module")
-def tapes():
-    hist = build_microtape(parse_recording(FIXTURES / f"{HIST_DAY}.jsonl.gz"))
-    today = build_microtape(parse_recording(FIXTURES / f"{DAY}.jsonl.gz"))
-    return hist.assign(date=HIST_DAY), today
-
-
-@pytest.fixture(scope="module")
-def model(tapes):
-    return fit_dsi(tapes[0])
+def model(fitted):
+    return fitted[0]
 
 
 def _by_coin(today: pd.DataFrame) -> list[pd.DataFrame]:
