@@ -9,13 +9,19 @@ through `execute_job` (the path the daemon's runs take) with each executor:
     spawn       Dagster's default before this change: one spawned process per step
     forkserver  one forked child per step, the stack preloaded once in the forkserver
     in_process  every step in the run's process (the embedded default now)
-    celery      dagster-celery, RabbitMQ on loopback, 2 `celery` worker processes (solo pool)
+    celery      dagster-celery, RabbitMQ on loopback, 2 `celery` worker processes (solo pool;
+                with --celery-child-per-step, prefork with one pool child per step, which
+                exits after it: a worker then holds one step's memory, not what earlier
+                steps left)
 
 Per run: wall time, the sum of the steps' own durations (Dagster's step stats) and their
 difference (what the executor costs: process start-up and imports), CPU seconds (this
 process + its children + the workers). Per stage, in_process only (the steps run in this
 thread): wall, CPU (process_time around the step) and peak RSS (VmHWM, reset at each step
-start via /proc/self/clear_refs). Results are JSON; BENCHMARKS.md and docs/scale.md quote them.
+start via /proc/self/clear_refs). Per stage, celery: the workers' processes are sampled every
+0.2 s (`ProcessSampler`: RSS of each process and of its descendants, CPU), and each step is
+matched to its process by the pid on its STEP_START event; with one child per step its peak is
+that child's VmHWM. Results are JSON; BENCHMARKS.md and docs/scale.md quote them.
 The machine is shared: the load average before and after each run is recorded.
 """
 
@@ -30,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -83,10 +90,10 @@ def _vm(field: str, pid: str = "self") -> int:
     return 0
 
 
-def _proc_cpu(pid: int) -> float:
+def _proc_cpu_all(pid: int) -> float:
+    """utime + stime + the reaped children's (cutime + cstime), CPU seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -135,14 +142,114 @@ class StageMeter:
                                 "start_rss_mb": rss0}
 
 
-def start_workers(n: int, queue: str, env: dict[str, str], logdir: Path) -> list:
+class ProcessSampler(threading.Thread):
+    """Every `every` seconds: for each root process and its descendants, RSS (VmRSS), peak
+    RSS (VmHWM) and CPU (own + reaped children), and each process's tree RSS (itself plus
+    its descendants: a step's parse or lesson workers). A step is matched to its process
+    afterwards by the pid on its events (`step_figures`). Sampling misses peaks shorter than
+    `every`, except a process's own VmHWM, which the kernel keeps."""
+
+    def __init__(self, roots: list[int], every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.roots, self.every = roots, every
+        self.samples: list[tuple[float, int, float, float]] = []  # t, pid, rss MB, tree MB
+        self.hwm: dict[int, float] = {}  # pid -> its largest VmHWM seen, MB
+        self.cpu: dict[int, list[tuple[float, float]]] = {}  # pid -> [(t, cpu s)]
+        self.halt = threading.Event()
+
+    @staticmethod
+    def _parents() -> dict[int, int]:
+        out = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    stat = (d / "stat").read_text()
+                except OSError:
+                    continue
+                out[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        return out
+
+    def sample(self) -> None:
+        t = time.time()
+        parents = self._parents()
+        kids: dict[int, list[int]] = {}
+        for pid, ppid in parents.items():
+            kids.setdefault(ppid, []).append(pid)
+        rss: dict[int, float] = {}
+
+        def walk(pid: int) -> list[int]:
+            out, todo = [], [pid]
+            while todo:
+                p = todo.pop()
+                out.append(p)
+                todo += kids.get(p, [])
+            return out
+
+        for root in self.roots:
+            for pid in walk(root):
+                try:
+                    rss[pid] = _vm("VmRSS", str(pid)) / 1024
+                    self.hwm[pid] = max(self.hwm.get(pid, 0.0), _vm("VmHWM", str(pid)) / 1024)
+                    self.cpu.setdefault(pid, []).append((t, _proc_cpu_all(pid)))
+                except (OSError, ValueError):
+                    continue
+        for pid in rss:
+            tree = sum(rss.get(p, 0.0) for p in walk(pid))
+            self.samples.append((t, pid, rss[pid], tree))
+
+    def run(self) -> None:
+        while not self.halt.wait(self.every):
+            self.sample()
+
+    def step_figures(self, pid: int, t0: float, t1: float) -> dict[str, float]:
+        """A step run by `pid` from t0 to t1 (its STEP_START and end events): peak RSS of the
+        process (sampled; VmHWM when the process ran only this step), of the process with its
+        descendants, RSS at the start, CPU."""
+        inside = [s for s in self.samples if s[1] == pid and t0 <= s[0] <= t1 + self.every]
+        cpu = [c for t, c in self.cpu.get(pid, []) if t0 - self.every <= t <= t1 + self.every]
+        return {"peak_rss_mb": max((s[2] for s in inside), default=0.0),
+                "tree_peak_rss_mb": max((s[3] for s in inside), default=0.0),
+                "hwm_mb": self.hwm.get(pid, 0.0),
+                "start_rss_mb": inside[0][2] if inside else 0.0,
+                "cpu_s": (cpu[-1] - cpu[0]) if len(cpu) > 1 else 0.0,
+                "wall_s": t1 - t0, "pid": pid}
+
+
+def celery_stages(instance, run_id: str, sampler: ProcessSampler,  # noqa: ANN001
+                  child_per_step: bool) -> dict[str, dict[str, float]]:
+    """Per step of a celery run: the sampler's figures for the process that ran it."""
+    import dagster as dg
+
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+             dg.DagsterEventType.STEP_FAILURE}
+    spans: dict[str, list] = {}
+    for e in instance.all_logs(run_id, of_type=kinds):
+        key = e.step_key
+        if e.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            spans[key] = [e.dagster_event.pid, e.timestamp, None]
+        elif key in spans:
+            spans[key][2] = e.timestamp
+    out = {}
+    for key, (pid, t0, t1) in spans.items():
+        if pid is not None and t1 is not None:
+            fig = sampler.step_figures(pid, t0, t1)
+            if child_per_step:  # the process ran this step alone: the kernel's peak is exact
+                fig["peak_rss_mb"] = max(fig["peak_rss_mb"], fig["hwm_mb"])
+            out[key] = fig
+    return out
+
+
+def start_workers(n: int, queue: str, env: dict[str, str], logdir: Path,
+                  child_per_step: bool = False) -> list:
+    pool = (["--pool", "prefork", "--concurrency", "1", "--max-tasks-per-child", "1"]
+            if child_per_step else ["--pool", "solo"])
     workers = []
     for i in range(1, n + 1):
         log = (logdir / f"worker{i}.log").open("wb")
         workers.append(subprocess.Popen(
             [_lotus_bin("celery"), "-A", "dagster_celery.app",
              "-b", "pyamqp://guest:guest@127.0.0.1:5672//", "worker", "-Q", queue,
-             "-n", f"w{i}-{queue}@%h", "--pool", "solo", "--prefetch-multiplier=1",
+             "-n", f"w{i}-{queue}@%h", *pool, "--prefetch-multiplier=1",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True))
@@ -162,7 +269,7 @@ def stop_workers(workers: list) -> None:
 
 
 def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
-             coin_shards: int = 1) -> list[dict]:
+             coin_shards: int = 1, child_per_step: bool = False) -> list[dict]:
     """`days` days, in order, through `execute_job` on `mode`'s executor, in one fresh home
     and instance (day k runs with the k - 1 days before it as history): one row a day.
     `coin_shards` > 1: raw_feed and microtape_frames by coin group (feed.coin_shards)."""
@@ -187,7 +294,11 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
     from lotus_sensors.daily_run import run_day_out_of_process
 
     settings = load_settings()
-    workers = start_workers(workers_n, queue, env, work) if mode == "celery" else []
+    workers = (start_workers(workers_n, queue, env, work, child_per_step)
+               if mode == "celery" else [])
+    sampler = ProcessSampler([w.pid for w in workers]) if workers else None
+    if sampler is not None:
+        sampler.start()
     rows = []
     try:
         with dg.DagsterInstance.get() as instance:
@@ -196,13 +307,20 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
             for k, day in enumerate(bench_days(days), start=1):
                 rows.append(_run_day(instance, settings, day, meter, workers, worker_cpu,
                                      run_day_out_of_process))
+                if sampler is not None:
+                    rows[-1]["stages"] = celery_stages(instance, rows[-1]["run_id"], sampler,
+                                                       child_per_step)
+                    rows[-1]["celery_pool"] = "child_per_step" if child_per_step else "solo"
+                    sampler.samples = []  # what day k + 1's steps are matched against
                 # replay_day: how dm_decisions / paper_trades get the day (packed from the
                 # shards since FeedSource.replay_day; rows without it merged the padded day)
                 rows[-1].update({"mode": mode, "day": day, "day_index": k, "days": days,
                                  "coin_shards": coin_shards,
                                  "replay_day": "packed" if coin_shards > 1 else "parse"})
-                worker_cpu = sum(_proc_cpu(w.pid) for w in workers)
+                worker_cpu = sum(_proc_cpu_all(w.pid) for w in workers)
     finally:
+        if sampler is not None:
+            sampler.halt.set()
         stop_workers(workers)
     return rows
 
@@ -219,7 +337,7 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
     t0 = time.perf_counter()
     result = run_day(settings, day, instance)
     wall = time.perf_counter() - t0
-    worker_cpu = sum(_proc_cpu(w.pid) for w in workers) - worker_cpu0
+    worker_cpu = sum(_proc_cpu_all(w.pid) for w in workers) - worker_cpu0
     worker_peak = max((_vm("VmHWM", str(w.pid)) for w in workers), default=0) / 1024
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -227,7 +345,7 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
     steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
     cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
            + kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime + worker_cpu)
-    return {"success": result.success, "wall_s": wall,
+    return {"success": result.success, "run_id": result.run_id, "wall_s": wall,
             "step_sum_s": sum(steps.values()), "overhead_s": wall - sum(steps.values()),
             "steps": len(steps), "cpu_s": cpu, "worker_peak_rss_mb": worker_peak,
             "worker_peaks_rss_mb": [_vm("VmHWM", str(w.pid)) / 1024 for w in workers],
@@ -440,6 +558,9 @@ def main() -> None:
     parser.add_argument("--coin-shards", type=int, default=1,
                         help="feed.coin_shards for the runs (raw_feed and microtape_frames "
                         "by coin group; docs/scale.md round 4)")
+    parser.add_argument("--celery-child-per-step", action="store_true",
+                        help="celery workers run each step in a fresh pool child (prefork, "
+                        "--max-tasks-per-child 1): a worker holds one step's memory")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--report", action="store_true", help="print the tables from --out")
@@ -472,11 +593,12 @@ def main() -> None:
         feed = generate(work_root / name, coins, args.hours, args.days)
         for mode in args.modes.split(","):
             # one fresh interpreter per run: no warm imports or caches carried between modes
-            row_file = work_root / f"row_{coins}_{mode}_{args.days}d_{args.coin_shards}s.json"
+            row_file = work_root / (f"row_{coins}_{mode}_{args.days}d_{args.coin_shards}s"
+                                   f"{'_cps' if args.celery_child_per_step else ''}.json")
             subprocess.run([sys.executable, "-m", "bench.scale", "--one", mode, str(feed),
                             str(work_root / f"run_{coins}c_{mode}_{secrets.token_hex(3)}"),
                             str(args.workers), str(row_file), str(args.days),
-                            str(args.coin_shards)],
+                            str(args.coin_shards), str(int(args.celery_child_per_step))],
                            check=True, cwd=REPO)
             for row in json.loads(row_file.read_text()):
                 row.update({"coins": coins, "hours": args.hours,
@@ -494,8 +616,10 @@ if __name__ == "__main__":
         mode, feed, work, workers_n, row_file = sys.argv[2:7]
         n_days = int(sys.argv[7]) if len(sys.argv) > 7 else 1
         n_shards = int(sys.argv[8]) if len(sys.argv) > 8 else 1
+        per_step = len(sys.argv) > 9 and sys.argv[9] == "1"
         Path(work).mkdir(parents=True)
-        rows = run_mode(mode, Path(feed), Path(work), int(workers_n), n_days, n_shards)
+        rows = run_mode(mode, Path(feed), Path(work), int(workers_n), n_days, n_shards,
+                        per_step)
         Path(row_file).write_text(json.dumps(rows))
     else:
         main()

@@ -812,44 +812,73 @@ def _judge_lines(recv: np.ndarray, hashes: np.ndarray, start_ms: int, end_ms: in
     return dup, late, outside, previous_max
 
 
-def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray,
+@dataclass
+class LineVerdict:
+    """The line-level rules' verdict on a whole day: which lines are kept, the letters of
+    those refused (a duplicate, late, outside the day; coin None) and the kept lines' kinds.
+    The rules need every line, so a coin-sharded parse judges the day once, before its
+    shards are assembled (`judge_day`), and each shard's assembly reads this: a bit of
+    state a line, not the day's receive clock, line keys and masks per shard."""
+
+    n_lines: int
+    keep_line: np.ndarray  # bool per line: its rows may reach a table
+    letters: list[tuple[int, int, None, None, str, str]]
+    kept_kinds: dict[int, int]  # kind code -> kept lines of that kind
+
+
+def judge_day(recv: np.ndarray, kind: np.ndarray, hashes: np.ndarray, day: str) -> LineVerdict:
+    """The day's line-level verdict from its per-line arrays (every chunk's, in order)."""
+    start_ms, end_ms = day_bounds_ms(day)
+    dup, late, outside, previous_max = _judge_lines(recv, hashes, start_ms, end_ms)
+    rejected = dup | late | outside
+    keep_line = (recv >= 0) & ~rejected
+    letters: list[tuple[int, int, None, None, str, str]] = []
+    for i in np.flatnonzero(rejected):
+        r = int(recv[i])
+        if dup[i]:
+            letters.append((i + 1, r, None, None, "duplicate_frame",
+                            "identical to an earlier line"))
+        elif late[i]:
+            letters.append((i + 1, r, None, None, "out_of_order",
+                            f"recv_ts_ms {r} is before an earlier line's "
+                            f"{int(previous_max[i])}"))
+        else:
+            letters.append((i + 1, r, None, None, "outside_day",
+                            f"recv_ts_ms {r} is not within {day} UTC"))
+    counts = np.bincount(kind[keep_line].astype(np.intp), minlength=1)
+    return LineVerdict(len(recv), keep_line, letters,
+                       {code: int(n) for code, n in enumerate(counts) if n})
+
+
+def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray | None,
               fetch: Callable[[set[int]], dict[int, bytes]] | None = None,
               owns: Callable[[str | None], bool] | None = None,
-              lines: dict[str, np.ndarray] | None = None) -> FeedDay:
+              lines: dict[str, np.ndarray] | None = None,
+              verdict: LineVerdict | None = None) -> FeedDay:
     """A FeedDay from a day's extracted chunks (consumed). `fetch`: the raw text of the line
     numbers dead letters need (default: read from `path`). `owns` (a coin shard's assembly,
     lotus_core.feed.shards): keep only the dead letters whose coin (None: a line-level
     letter) it returns True for. `lines`: filled with each table's line numbers (what puts
-    coin shards back in the day's order)."""
-    start_ms, end_ms = day_bounds_ms(day)
-    recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
-    kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
-    n_lines = len(recv)
-    dup, late, outside, previous_max = _judge_lines(recv, hashes, start_ms, end_ms)
-    rejected = dup | late | outside
-    keep_line = (recv >= 0) & ~rejected
+    coin shards back in the day's order). `verdict`: the day's line-level verdict, when
+    judged already (a shard's chunks then need no receive clock and `hashes` is unused)."""
+    if verdict is None:
+        if hashes is None:
+            raise ValueError("_assemble needs the day's line keys or its line verdict")
+        recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
+        kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
+        verdict = judge_day(recv, kind, hashes, day)
+        del recv, kind
+    keep_line = verdict.keep_line
 
     coins, intervals = _Names(), _Names()
     found = _Dead(coins)
-    for i in np.flatnonzero(rejected):
-        r = int(recv[i])
-        if dup[i]:
-            found.found.append((i + 1, r, None, None, "duplicate_frame",
-                                "identical to an earlier line"))
-        elif late[i]:
-            found.found.append((i + 1, r, None, None, "out_of_order",
-                                f"recv_ts_ms {r} is before an earlier line's "
-                                f"{int(previous_max[i])}"))
-        else:
-            found.found.append((i + 1, r, None, None, "outside_day",
-                                f"recv_ts_ms {r} is not within {day} UTC"))
+    found.found.extend(verdict.letters)
     dead = [DeadLetter(*d) for c in chunks for d in c.dead if keep_line[d[0] - 1] or d[1] is None]
 
-    stats: Counter[str] = Counter({"lines": n_lines})
-    kept_kinds = Counter(kind[keep_line].tolist())
+    stats: Counter[str] = Counter({"lines": verdict.n_lines})
     for code, name in ex.KIND_STATS.items():
-        if kept_kinds.get(code):
-            stats[name] = kept_kinds[code]
+        if verdict.kept_kinds.get(code):
+            stats[name] = verdict.kept_kinds[code]
 
     # one channel at a time, so only one channel's arrays are ever held twice
     table = _Table(chunks, "books", coins, intervals, keep_line)

@@ -192,7 +192,14 @@ def extract_chunks(path: Path, workers: int, cut: list[Truncation],
     they come (`list` holds them; a spill writes each to disk and drops it). `hashes` gets
     each chunk's line keys. A parallel extraction that loses a worker is run again inline
     (`take` is called a second time; `hashes` and `cut` start over), so `take` must not
-    keep anything from a call that raised."""
+    keep anything from a call that raised. In a daemonic process (a celery prefork pool's
+    child, a multiprocessing pool worker), which may not start processes of its own, the
+    extraction runs inline."""
+    if workers > 1 and mp.current_process().daemon:
+        warnings.warn(f"parsing {path} inline: this process ({mp.current_process().name}) "
+                      "is daemonic and may not start the parse's worker processes",
+                      RuntimeWarning, stacklevel=2)
+        workers = 1
     if workers > 1:
         try:
             return take(_chunks_parallel(path, workers, cut, hashes))

@@ -8,8 +8,10 @@ The recording is still read and decoded once (`parse.extract_chunks`, the same w
 the line-level rules (duplicates, the receive clock going back, the day's bounds) need
 every line, and decoding is most of the parse's CPU. The extracted chunks (levels flat,
 not padded) go to a temporary file as they are decoded, are split into a file per shard in
-one pass once the day's coins are known, and each shard is assembled by the very
-rules `parse_recording` applies (`assemble._assemble`), so a shard's rows for a coin are the
+one pass once the day's coins are known. The line-level rules are judged once for the
+whole day from that pass's receive clock (`assemble.judge_day`), and each shard is assembled
+by the very rules `parse_recording` applies (`assemble._assemble`, given that verdict), so
+a shard's rows for a coin are the
 whole day's rows for that coin, byte for byte. The day's coins (known once the chunks are
 extracted) are cut into n contiguous groups in sorted order (`ShardMap`), so shard 0 holds
 the first coins and frames merged by coin come out in shard order. What is not per coin
@@ -118,7 +120,9 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
     The extracted chunks go to disk as they are decoded (a temporary directory under
     `spill`, default the system's), then are split into one file per shard: what the
     process holds is one chunk, one shard's parts and the per-line arrays, not the whole
-    extracted day (which grows with the coins: 100 coins x 24 h held 12 GB)."""
+    extracted day (which grows with the coins: 100 coins x 24 h held 12 GB). The line-level
+    rules are judged once for the whole day (`assemble.judge_day`); each shard's assembly
+    holds their verdict, a byte a line, not the day's receive clock, keys and masks."""
     path = Path(path)
     day = day or path.name.split(".")[0]
     if workers is None:
@@ -131,19 +135,21 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         hash_parts: list[np.ndarray] = []
         spilled = P.extract_chunks(path, max(1, workers), cut, hash_parts,
                                    partial(_spill, Path(tmp) / "chunks.pkl"))
-        hashes = P._joined(hash_parts)
-        del hash_parts
         sha = P.file_sha256(path)
         shards = ShardMap(spilled.coins, n)
-        files = _split_spilled(spilled, shards, Path(tmp))
+        files, recv, kind = _split_spilled(spilled, shards, Path(tmp))
+        # the line-level rules once, for the whole day: each shard reads the verdict
+        verdict = A.judge_day(recv, kind, P._joined(hash_parts), day)
+        del hash_parts, recv, kind
         P.release_free_heap()
         for i in range(n):
             feed_lines: dict[str, np.ndarray] = {}
-            feed = A._assemble(path, day, sha, _load_all(files[i]), hashes,
-                               owns=partial(shards.owns, i), lines=feed_lines)
+            feed = A._assemble(path, day, sha, _load_all(files[i]), None,
+                               owns=partial(shards.owns, i), lines=feed_lines,
+                               verdict=verdict)
             files[i].unlink()
             if cut and i == 0:
-                feed.dead.append(P.truncation_letter(path, cut[0], len(hashes) + 1))
+                feed.dead.append(P.truncation_letter(path, cut[0], verdict.n_lines + 1))
             shard = _own(CoinShard(feed, feed_lines), shards, i)
             del feed, feed_lines
             P.release_free_heap()
@@ -193,22 +199,32 @@ def _dump(obj: object, f: BinaryIO, file: Path) -> None:
         raise SpillError(f"could not spill the parse to {file}: {exc}") from exc
 
 
-def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path) -> list[Path]:
-    """One pass over the spilled chunks: shard i's part of each, in order, to its own file."""
+def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path
+                   ) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """One pass over the spilled chunks: shard i's part of each, in order, to its own file;
+    and the day's receive clock and line kinds (what the line-level verdict reads). The
+    parts keep the kinds (a byte a line: the gap rows' lines) but not the receive clock,
+    which only the verdict needs."""
     files = [tmp / f"shard-{i}.pkl" for i in range(shards.n)]
+    recv: list[np.ndarray] = []
+    kind: list[np.ndarray] = []
+    no_clock = np.empty(0, np.int64)
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(_writing(f)) for f in files]
         with open(spilled.file, "rb") as f:
             for k in range(spilled.count):
                 chunk = pickle.load(f)  # noqa: S301 - written by _spill, this process
+                recv.append(chunk.recv)
+                kind.append(chunk.kind)
                 for out, name, part in zip(outs, files, split_chunk(chunk, shards),
                                            strict=True):
-                    _dump(part, out, name)
+                    _dump(dataclasses.replace(part, recv=no_clock), out, name)
                 del chunk
                 if k % 16 == 15:
                     P.release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
     spilled.file.unlink()
-    return files
+    return (files, np.concatenate(recv) if recv else no_clock,
+            np.concatenate(kind) if kind else np.empty(0, np.int8))
 
 
 def _load_all(file: Path) -> list[ex.Chunk]:

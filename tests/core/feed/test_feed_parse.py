@@ -147,6 +147,38 @@ def test_a_lost_worker_falls_back_to_inline_extraction(tmp_path, monkeypatch):
     np.testing.assert_array_equal(parsed.books.bid_px, inline.books.bid_px)
 
 
+def _parse_in_daemon(path: Path, out) -> None:  # noqa: ANN001 - a multiprocessing queue
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        feed = parse_recording(path, workers=2)
+    out.put((feed.stats, feed.counts, len(feed.dead), feed.trades.to_dict("list"),
+             feed.books.bid_px.tobytes(), [str(w.message) for w in seen]))
+
+
+def test_a_daemonic_process_parses_inline(tmp_path):
+    """A celery prefork pool's child is daemonic and may not start processes: raw_feed there
+    parses inline, warned, with the same day (it failed on an AssertionError before)."""
+    import multiprocessing as mp
+
+    from lotus_core.synth import default_spec, generate_day
+
+    path = generate_day(tmp_path, date(2026, 1, 3), ["ETH"], 9, default_spec(), hours=(3, 4))[0]
+    inline = parse_recording(path, workers=1)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_parse_in_daemon, args=(path, out), daemon=True)
+    child.start()
+    stats, counts, dead, trades, bid_px, warned = out.get(timeout=120)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert any("daemonic" in w and "inline" in w for w in warned), warned
+    assert stats == inline.stats and counts == inline.counts and dead == len(inline.dead)
+    assert trades == inline.trades.to_dict("list")
+    assert bid_px == inline.books.bid_px.tobytes()
+
+
 def test_cached_parse_serves_the_same_content_and_reparses_a_changed_file(tmp_path,
                                                                           monkeypatch):
     """`parse_recording_cached` (what FeedSource uses) keys on the file's sha256."""
