@@ -43,6 +43,7 @@ from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_ord
 from lotus_core.evaluation import with_late
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
+from lotus_core.feed.shards import by_coin_group
 from lotus_core.store.lake import Lake, ObjectLake
 from lotus_core.time import previous_day
 from lotus_core.trader.day_chunks import DayChunk, day_chunks
@@ -226,7 +227,7 @@ def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
     parse. The MicroTape from its local Parquet partition, sorted by DuckDB within a memory
     limit (an object-store lake: read whole)."""
     chunks: Iterator[DayChunk] | None = None
-    if feed.coin_shards > 1:
+    if by_coin_group(feed.coin_shards):
         shards = ShardStore(Path(feed.shard_dir)).shards(feed.recording(day), day,
                                                           feed.coin_shards)
         spilled = spill_shards(shards, scratch / "feed")

@@ -13,7 +13,7 @@ import pandas as pd
 from lotus_assets.partitions import daily_partitions
 from lotus_core.feed.gzlines import RecordingFormatError
 from lotus_core.feed.recordings import UnusableRecordingError, refuse_empty, refuse_unusable
-from lotus_core.feed.shards import merge_dead, merge_sorted, merge_stats
+from lotus_core.feed.shards import by_coin_group, merge_dead, merge_sorted, merge_stats
 from lotus_core.feed.summary import summarize_feed
 from lotus_core.feed.tables import DeadLetter
 from lotus_resources.feed import FeedSource
@@ -61,8 +61,8 @@ def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
 def _summary(feed: FeedSource, day: str
              ) -> tuple[pd.DataFrame, list[DeadLetter], dict[str, int], str, str]:
     """(summary, dead letters, stats, source, sha256): of the whole day, or put together
-    from its coin shards (feed.coin_shards > 1; the same values, one shard held at a time)."""
-    if feed.coin_shards <= 1:
+    from its coin shards (feed.coin_shards not 1; the same values, one shard held at a time)."""
+    if not by_coin_group(feed.coin_shards):
         parsed = feed.parse(day)
         return summarize_feed(parsed), parsed.dead, parsed.stats, parsed.source, parsed.sha256
     summaries, dead, stats = [], [], []

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.feed.parse import file_sha256
+from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import microtape_by_coin, microtape_shards_by_coin
@@ -92,7 +93,7 @@ def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTape
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
              warm_start: bool) -> Built:
     """`_whole`, one coin shard of today and of the previous day at a time
-    (feed.coin_shards > 1): the same frames and the same warm / cold decision."""
+    (feed.coin_shards not 1): the same frames and the same warm / cold decision."""
     _check_today(raw_feed, day, file_sha256(feed.recording(day)))
     prev = previous_day(day)
     warm, start, warning = False, "cold: warm_start is off", False
@@ -138,7 +139,7 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
                      raw_feed: pd.DataFrame, feed: FeedSource) -> dg.Output[ByCoin]:
     day = context.partition_key
     params = MicroTapeParams(cadence_ms=config.cadence_ms)
-    build = _sharded if feed.coin_shards > 1 else _whole
+    build = _sharded if by_coin_group(feed.coin_shards) else _whole
     frames, warm, start, warning = build(feed, raw_feed, day, params, config.warm_start)
     if warning:
         context.log.warning("%s: %s", day, start)

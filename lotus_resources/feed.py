@@ -11,6 +11,7 @@ from lotus_core.feed.packed import ReplayDay
 from lotus_core.feed.parse import RecordingFormatError, parse_recording_cached
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
+from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
 
 
@@ -23,7 +24,8 @@ class FeedSource(dg.ConfigurableResource):
 
     feed_dir: str
     verify_manifest: bool = True
-    coin_shards: int = 1  # feed.coin_shards: > 1, raw_feed and microtape_frames go by coin group
+    coin_shards: int = 1  # feed.coin_shards: not 1, raw_feed and microtape_frames go by coin
+    # group (0: one coin a shard)
     shard_dir: str = ""  # where the shards are kept between steps (LOTUS_HOME/feed_shards)
 
     def recording(self, day: str) -> Path:
@@ -42,7 +44,7 @@ class FeedSource(dg.ConfigurableResource):
         ask for)."""
         path = self.recording(day)
         with self._named(day):
-            if self.coin_shards > 1:
+            if by_coin_group(self.coin_shards):
                 return self._store().whole(path, day, self.coin_shards)
             return parse_recording_cached(path, day)
 
@@ -51,7 +53,7 @@ class FeedSource(dg.ConfigurableResource):
         `paper_trades`). With coin shards: packed from the stored shards one at a time
         (`ShardStore.replay_day`: the books ~3x smaller, no merged padded day). Without:
         the cached parse itself (packing it would add a copy beside the cache's)."""
-        if self.coin_shards <= 1:
+        if not by_coin_group(self.coin_shards):
             return self.parse(day)
         path = self.recording(day)
         with self._named(day):

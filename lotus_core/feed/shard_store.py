@@ -40,7 +40,8 @@ def shard_dir(home: Path) -> Path:
 
 
 class ShardStore:
-    """A directory of shard sets: `<root>/<sha256>-<n>-<day>/<i>.pkl`."""
+    """A directory of shard sets: `<root>/<sha256>-<n>-<day>/<i>.pkl`, and `complete` (the
+    number of shards, written last). n = 0 (`shards.PER_COIN`): one per coin of the day."""
 
     def __init__(self, root: Path, keep: int = 3) -> None:
         if Path(root) == Path(""):
@@ -60,7 +61,9 @@ class ShardStore:
         done = self.set_dir(sha, n, day)
         if (done / "complete").is_file():
             os.utime(done)  # newest use: the last to be pruned
-            for i in range(n):
+            # how many were stored (PER_COIN: the day's coins); older sets: empty, n
+            count = int((done / "complete").read_text() or n)
+            for i in range(count):
                 with open(done / f"{i}.pkl", "rb") as f:
                     shard = pickle.load(f)  # noqa: S301 - our own files (module docstring)
                 yield shard
@@ -69,12 +72,14 @@ class ShardStore:
         tmp = self.root / f".{sha}-{n}-{day}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp.mkdir(parents=True)
         try:
+            count = 0
             for i, shard in enumerate(parse_shards(path, n, day, spill=self.root)):
                 with open(tmp / f"{i}.pkl", "wb") as f:
                     pickle.dump(shard, f, protocol=5)
+                count = i + 1
                 yield shard
                 del shard
-            (tmp / "complete").touch()
+            (tmp / "complete").write_text(str(count))
             with contextlib.suppress(OSError):  # another process stored the same set first
                 tmp.rename(done)
         finally:

@@ -43,6 +43,16 @@ from lotus_core.feed import parse as P
 from lotus_core.feed.gzlines import Truncation
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
 
+PER_COIN = 0
+"""`feed.coin_shards` value for one shard per coin of the day, however many the recording
+has: a step then holds one coin's day, so its memory does not grow with the coins."""
+
+
+def by_coin_group(n: int) -> bool:
+    """Whether a `feed.coin_shards` value takes the day coin group by coin group (1: whole)."""
+    return n != 1
+
+
 CHANNEL_STATS = ("resent_snapshots", "replayed_trades")
 """FeedDay.stats counted per coin (summed over shards); every other stat is per line."""
 
@@ -115,7 +125,8 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
     drop one (every reference) before asking for the next, and only one is ever held.
     Shard i holds exactly the rows, counts and dead letters of `parse_recording(path, day)`
     whose coin is in shard i (`tests/core/feed/test_feed_shards.py`). n larger than the
-    day's coins: the last shards are empty.
+    day's coins: some shards are empty. n = PER_COIN: one shard per coin of the day (at
+    least one shard).
 
     The extracted chunks go to disk as they are decoded (a temporary directory under
     `spill`, default the system's), then are split into one file per shard: what the
@@ -136,6 +147,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         spilled = P.extract_chunks(path, max(1, workers), cut, hash_parts,
                                    partial(_spill, Path(tmp) / "chunks.pkl"))
         sha = P.file_sha256(path)
+        n = max(1, len(spilled.coins)) if n == PER_COIN else n
         shards = ShardMap(spilled.coins, n)
         files, recv, kind = _split_spilled(spilled, shards, Path(tmp))
         # the line-level rules once, for the whole day: each shard reads the verdict

@@ -40,8 +40,9 @@ class FeedSettings(StrictModel):
       (bench.live's 24 h day: 8.6 s vs 3.5 s of deflate, 58 vs 76 MB); zlib-ng's level 3
       takes 40 % less CPU than zlib's for a file 7 % smaller; the nightly chain reads any.
     coin_shards: the nightly `raw_feed` and `microtape_frames` take the recording this many
-      coin groups at a time (1: the whole day at once); outputs are the same bytes, a
-      step's memory is one group's (lotus_core.feed.shards, docs/scale.md).
+      coin groups at a time (1: the whole day at once; 0: one coin at a time, however many
+      coins the day has); outputs are the same bytes, a step's memory is one group's
+      (lotus_core.feed.shards, docs/scale.md; 0 keeps it flat in the coins).
     """
 
     url: str = MAINNET_URL
@@ -61,7 +62,7 @@ class FeedSettings(StrictModel):
     flush_interval_s: float = Field(1.0, gt=0, le=1.0)
     compress_level: int = Field(3, ge=1, le=9)
     clock: Literal["wall", "replay"] = "wall"
-    coin_shards: int = Field(1, ge=1, le=256)
+    coin_shards: int = Field(1, ge=0, le=256)
 
     @field_validator("url")
     @classmethod

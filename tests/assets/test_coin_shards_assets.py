@@ -59,6 +59,12 @@ def test_coin_shards_write_the_same_lake_bytes(tmp_path, dagster_instance):
     assert sharded[2] == whole[2]
     assert (tmp_path / "sharded" / "feed_shards").is_dir()
     assert not (tmp_path / "whole" / "feed_shards").exists()
+    # coin_shards 0: one coin a shard, however many the day has (the flat-memory setting)
+    per_coin = _run(feed_dir, tmp_path / "per_coin", 0, dagster_instance)
+    assert per_coin == whole
+    stored = [int((d / "complete").read_text())
+              for d in (tmp_path / "per_coin" / "feed_shards").iterdir() if d.is_dir()]
+    assert len(stored) == 2 and min(stored) >= 2  # a shard per coin on each day
 
 
 def test_the_nightly_schedule_keeps_the_shard_setting(tmp_path):

@@ -21,6 +21,7 @@ import pytest
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import (
+    PER_COIN,
     ShardMap,
     SpillError,
     _dump,
@@ -103,14 +104,18 @@ def whole(faulty):
     return parse_recording(faulty, workers=1)
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [2, 3, PER_COIN])
 def test_shards_are_the_whole_day_split_by_coin(faulty, whole, n):
+    """n = PER_COIN: a shard for each of the day's coins, each holding that coin alone."""
     assert {"malformed_trades", "out_of_order", "duplicate_frame", "crossed_book",
             "malformed_bbo"} <= {d.reason for d in whole.dead}
     shards = [s.feed for s in parse_shards(faulty, n, workers=1)]
-    assert len(shards) == n
+    assert len(shards) == (len(whole.coins) if n == PER_COIN else n)
     owner = {c: i for i, s in enumerate(shards) for c in s.coins}
-    assert sorted(owner) == whole.coins and len(set(owner.values())) == min(n, len(owner))
+    assert sorted(owner) == whole.coins and len(set(owner.values())) == min(len(shards),
+                                                                           len(owner))
+    if n == PER_COIN:
+        assert len(whole.coins) >= 3 and all(len(s.coins) == 1 for s in shards)
     for coin, i in owner.items():
         assert _day_digest(_coins(shards[i], [coin])) == _day_digest(_coins(whole, [coin]))
     assert merge_dead(s.dead for s in shards) == whole.dead
@@ -154,6 +159,12 @@ def test_the_store_decodes_once_and_serves_the_same_shards(faulty, tmp_path, mon
     first = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)]
     monkeypatch.setattr(store_mod, "parse_shards", None)  # a second parse would fail
     assert [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", 2)] == first
+    monkeypatch.undo()
+    # one shard a coin: the set's size is the day's coins, read back from its marker
+    per_coin = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", PER_COIN)]
+    monkeypatch.setattr(store_mod, "parse_shards", None)
+    again = [_day_digest(s.feed) for s in store.shards(faulty, "2026-01-02", PER_COIN)]
+    assert again == per_coin and len(per_coin) == len(parse_recording(faulty, workers=1).coins)
     assert sorted(p.name for p in (tmp_path / "store").iterdir())[1:] == ["not_a_set"]
     with pytest.raises(ValueError):
         ShardStore(Path(""))  # never the working directory by default
