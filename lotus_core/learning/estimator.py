@@ -160,7 +160,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     base_y, base_hit = np.zeros(n), np.zeros(n)
     rng = np.random.default_rng(cfg.seed)
     x_all = one_hot(units)
-    x_minus = [one_hot(units, drop_feature=f) for f in range(len(units.features))]
+    folds = []  # (fold, test rows, training rows, the propensities' sample), drawn in order
     for j in range(k):
         if only is not None and j not in only:
             continue
@@ -168,11 +168,17 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
         if len(test) == 0:
             continue
         train = train_rows(fold, test, period)
-        sample = _fit_rows(train, cfg.max_fit_rows, rng)
-        for f in range(len(units.features)):
-            lo = int(units.offsets[f])
-            hi = lo + len(units.values[f])
-            prop[test, lo:hi] = _propensity(units, f, x_minus[f], sample, test, cfg)
+        folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
+    # a feature's design without it, one at a time (all of them at once: n x 14 x 12 bytes
+    # per feature, the step's largest allocation at many coins; issue 32)
+    for f in range(len(units.features)):
+        x_minus = one_hot(units, drop_feature=f)
+        lo = int(units.offsets[f])
+        hi = lo + len(units.values[f])
+        for _, test, _, sample in folds:
+            prop[test, lo:hi] = _propensity(units, f, x_minus, sample, test, cfg)
+        del x_minus
+    for j, test, train, _ in folds:
         b0, beta_y[j] = _outcome(x_all, units.y, train, cfg)
         base_y[test] = b0 + x_all[test] @ beta_y[j]
         b0, beta_hit[j] = _outcome(x_all, units.hit, train, cfg)

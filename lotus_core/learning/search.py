@@ -15,7 +15,9 @@ features (the description length of naming each literal's value).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import combinations
 
 import numpy as np
@@ -60,30 +62,47 @@ def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
                          np.arange(units.n + 1, dtype=np.int64)), shape=(n_cells, units.n))
     cell_psi = agg @ psi
     cell_n = np.asarray(agg.sum(axis=1)).ravel()
-    flat = ccodes + units.offsets[None, :]
+    del agg
     sizes = [len(v) for v in units.values]
     pair_base = np.full((nf, nf), -1, dtype=np.int64)
-    rows = [np.zeros(n_cells, dtype=np.int64)[:, None], 1 + flat]
+    # the scope groups: the empty scope, each feature's literals, each feature pair's; a
+    # cell falls in one row of each group (first row, rows, each cell's row in the group)
+    groups: list[tuple[int, int, Callable[[], np.ndarray]]] = [
+        (0, 1, lambda: np.zeros(n_cells, dtype=np.int64))]
+    groups += [(1 + int(units.offsets[f]), sizes[f], partial(_column, ccodes, f))
+               for f in range(nf)]
     nxt = 1 + nl
     for f1, f2 in combinations(range(nf), 2):
         pair_base[f1, f2] = nxt
-        rows.append((nxt + ccodes[:, f1] * sizes[f2] + ccodes[:, f2])[:, None])
+        groups.append((nxt, sizes[f1] * sizes[f2], partial(_pair, ccodes, f1, f2, sizes[f2])))
         nxt += sizes[f1] * sizes[f2]
-    # CSC straight away: each cell (column) lists its scopes (rows), one per group, sorted
-    per_cell = np.hstack(rows)  # (cells, 1 + F + pairs), increasing along each row
-    k = per_cell.shape[1]
-    member = sp.csc_matrix((np.ones(per_cell.size), per_cell.ravel().astype(np.int32),
-                            np.arange(0, n_cells * k + 1, k, dtype=np.int64)),
-                           shape=(nxt, n_cells))
     na = units.na_value[units.literal_feature]  # (L,) the code of each literal's feature's na
     na = np.where(units.literal_value == na, -1, na)  # a split on "na" itself: every window
     unknown = ccodes[:, units.literal_feature] == na[None, :]  # (cells, L)
     if unknown.any():
         cell_psi = np.where(unknown, 0.0, cell_psi)
     cell_known = np.where(unknown, 0.0, cell_n[:, None])
+    del unknown
     rhs = np.hstack([cell_psi, cell_known, cell_n[:, None]])
-    out = np.asarray(member @ rhs)
+    del cell_psi, cell_known
+    # one group at a time: a group's membership is a cell -> row map (every cell in one
+    # row), so the sums are those of one (cells x scopes) membership matrix, added in the
+    # same order (cell by cell), without holding every cell's 1 + F + pairs scopes at once
+    out = np.empty((nxt, rhs.shape[1]))
+    ones = np.ones(n_cells)
+    cols = np.arange(n_cells + 1, dtype=np.int64)
+    for first, size, row_of in groups:
+        member = sp.csc_matrix((ones, row_of().astype(np.int32), cols), shape=(size, n_cells))
+        out[first:first + size] = member @ rhs
     return ScopeSums(out[:, :nl], out[:, -1], out[:, nl:2 * nl], pair_base, ccodes, cell_n)
+
+
+def _column(ccodes: np.ndarray, f: int) -> np.ndarray:
+    return ccodes[:, f].astype(np.int64)
+
+
+def _pair(ccodes: np.ndarray, f1: int, f2: int, size2: int) -> np.ndarray:
+    return ccodes[:, f1].astype(np.int64) * size2 + ccodes[:, f2]
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:
