@@ -813,6 +813,149 @@ def _judge_lines(recv: np.ndarray, hashes: np.ndarray, start_ms: int, end_ms: in
 
 
 @dataclass
+class _ClockStep:
+    """One batch through the line clock: each line's running max before it (`before`), the
+    lines not behind it (`cand`, in order), which of those repeat an earlier line (`again`,
+    aligned with `cand`), and the rest (`taken`: the lines the clock accepts)."""
+
+    recv: np.ndarray
+    before: np.ndarray
+    cand: np.ndarray
+    again: np.ndarray
+    taken: np.ndarray
+
+
+class _LineClock:
+    """The receive clock's rules over a stream of lines, a batch at a time: a line behind
+    the running max is refused; of the others (their receive times never decrease) the
+    first of each (recv, line key) is taken, unless its recv is the carried max and its key
+    is already there. An identical line carries the same recv_ts_ms, so a repeat is at the
+    running max or behind it: only the keys at the max are kept, never the day's. The live
+    assembler's batches and a coin-sharded parse's day judge (`DayJudge`) both step it."""
+
+    def __init__(self) -> None:
+        self.max_recv = -1
+        self.at_max: set[int] = set()
+
+    def advance(self, r: np.ndarray, h: np.ndarray) -> _ClockStep:
+        ok = r >= 0
+        before = np.empty(len(r), dtype=np.int64)  # the running max before each line
+        if len(r):
+            before[0] = self.max_recv
+        if len(r) > 1:
+            np.maximum.accumulate(np.where(ok[:-1], r[:-1], -1), out=before[1:])
+            np.maximum(before[1:], self.max_recv, out=before[1:])
+        cand = np.flatnonzero(ok & (r >= before))
+        rc, hc = r[cand], h[cand]
+        order = np.lexsort((hc, rc))  # stable: the first of equal keys stays first
+        rs, hs = rc[order], hc[order]
+        again = np.zeros(len(cand), dtype=bool)
+        again[order[1:]] = (rs[1:] == rs[:-1]) & (hs[1:] == hs[:-1])
+        at_old = rc == self.max_recv
+        if self.at_max and at_old.any():
+            again[at_old] |= np.isin(hc[at_old], np.fromiter(self.at_max, np.int64))
+        taken = cand[~again]
+        if len(taken):
+            top = int(r[taken[-1]])
+            at_top = h[taken[r[taken] == top]].tolist()
+            if top == self.max_recv:
+                self.at_max.update(at_top)
+            else:
+                self.max_recv, self.at_max = top, set(at_top)
+        return _ClockStep(r, before, cand, again, taken)
+
+
+class DayJudge:
+    """`judge_day` a chunk at a time, in line order (a coin-sharded parse's split pass):
+    what it holds grows by a bit of verdict a line, not by the day's receive clock, keys
+    and masks (~40 bytes a line at once, 3 GB at 100 coins x 24 h). The same verdict, letter
+    for letter (`tests/core/feed/test_feed_shards.py`): the clock (`_LineClock`, the live
+    assembler's) refuses the lines behind the running max and the repeats at it; a line
+    behind it is a duplicate when an earlier line has its key, else late, which `verdict`
+    settles from the day's line keys for those few lines alone."""
+
+    def __init__(self, day: str) -> None:
+        self.day = day
+        self.start_ms, self.end_ms = day_bounds_ms(day)
+        self.clock = _LineClock()
+        self.n = 0
+        self.keep: list[np.ndarray] = []
+        self.kinds = np.zeros(256, dtype=np.int64)
+        self.dup: list[tuple[np.ndarray, np.ndarray]] = []  # repeats at the max: (indices, recv)
+        self.outside: list[tuple[np.ndarray, np.ndarray]] = []  # (indices, recv)
+        self.behind: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.bad: list[np.ndarray] = []  # lines whose record was bad (recv -1): judged by none
+
+    def add(self, recv: np.ndarray, kind: np.ndarray, hashes: np.ndarray) -> None:
+        r = np.asarray(recv, dtype=np.int64)
+        h = np.asarray(hashes, dtype=np.int64)
+        step = self.clock.advance(r, h)
+        inside = _in_day(r[step.taken], self.start_ms, self.end_ms)
+        keep = np.zeros(len(r), dtype=bool)
+        keep[step.taken[inside]] = True
+        self.keep.append(keep)
+        self.kinds += np.bincount(np.asarray(kind)[keep].astype(np.intp), minlength=256)[:256]
+        again = step.cand[step.again]
+        self.dup.append((self.n + again, r[again]))
+        out = step.taken[~inside]
+        self.outside.append((self.n + out, r[out]))
+        behind = np.flatnonzero((r >= 0) & (r < step.before))
+        self.behind.append((self.n + behind, r[behind], h[behind], step.before[behind]))
+        self.bad.append(self.n + np.flatnonzero(r < 0))
+        self.n += len(r)
+
+    def verdict(self, hash_parts: list[np.ndarray]) -> LineVerdict:
+        """The day's verdict; `hash_parts`: every line's key, in order (the parse's)."""
+        at, recv, keys, before = (_joined_or_empty(list(x)) for x in zip(*self.behind,
+                                                                         strict=True)) \
+            if self.behind else (np.empty(0, np.int64),) * 4
+        first = _first_positions(keys, hash_parts, _joined_or_empty(self.bad))
+        repeat = first < at  # an earlier line (whose record was good) has the same key
+        letters: list[tuple[int, int, None, None, str, str]] = []
+        # line numbers as numpy ints, recv as Python ints: the letters `judge_day` writes
+        for idx, rr in self.dup:
+            letters += [(i + 1, r, None, None, "duplicate_frame", "identical to an earlier line")
+                        for i, r in zip(idx, rr.tolist(), strict=True)]
+        for i, r, b, dup in zip(at, recv.tolist(), before.tolist(), repeat.tolist(),
+                                strict=True):
+            letters.append((i + 1, r, None, None, "duplicate_frame",
+                            "identical to an earlier line") if dup else
+                           (i + 1, r, None, None, "out_of_order",
+                            f"recv_ts_ms {r} is before an earlier line's {b}"))
+        for idx, rr in self.outside:
+            letters += [(i + 1, r, None, None, "outside_day",
+                         f"recv_ts_ms {r} is not within {self.day} UTC")
+                        for i, r in zip(idx, rr.tolist(), strict=True)]
+        letters.sort(key=lambda d: d[0])
+        return LineVerdict(self.n, _joined_or_empty(self.keep, bool), letters,
+                           {code: int(n) for code, n in enumerate(self.kinds) if n})
+
+
+def _joined_or_empty(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+
+def _first_positions(keys: np.ndarray, hash_parts: list[np.ndarray], bad: np.ndarray
+                     ) -> np.ndarray:
+    """For each of a few line keys, the first line (0-based) that has it, leaving out the
+    lines whose record was bad (`bad`, sorted), one pass over the day's key parts."""
+    never = np.iinfo(np.int64).max
+    if not len(keys):
+        return np.full(0, never, dtype=np.int64)
+    wanted, inverse = np.unique(keys, return_inverse=True)
+    best = np.full(len(wanted), never, dtype=np.int64)
+    pos = 0
+    for part in hash_parts:
+        hit = np.flatnonzero(np.isin(part, wanted))
+        if len(hit):
+            at = pos + hit
+            good = ~np.isin(at, bad)
+            np.minimum.at(best, np.searchsorted(wanted, part[hit[good]]), at[good])
+        pos += len(part)
+    return best[inverse]
+
+
+@dataclass
 class LineVerdict:
     """The line-level rules' verdict on a whole day: which lines are kept, the letters of
     those refused (a duplicate, late, outside the day; coin None) and the kept lines' kinds.
@@ -1006,8 +1149,7 @@ class StreamAssembler:
     def __init__(self, day: str) -> None:
         self.day = day
         self.start_ms, self.end_ms = day_bounds_ms(day)
-        self.max_recv = -1
-        self.at_max: set[int] = set()
+        self.clock = _LineClock()
         self.coins, self.intervals = _Names(), _Names()
         self.carry: dict[str, dict[str, np.ndarray] | None] = {
             "books": None, "bbo": None, "candles": None}
@@ -1029,51 +1171,26 @@ class StreamAssembler:
         start_ms, end_ms = self.start_ms, self.end_ms
         if isinstance(hashes, np.ndarray):
             hashes = hashes.tolist()  # Python ints: the set below holds ints
+        clock = self.clock
         for i, r in enumerate(recv.tolist()):
             if r < 0:
                 continue
             h = hashes[i]
-            if r > self.max_recv:
-                self.max_recv, self.at_max = r, {h}
-            elif r == self.max_recv and h not in self.at_max:
-                self.at_max.add(h)
+            if r > clock.max_recv:
+                clock.max_recv, clock.at_max = r, {h}
+            elif r == clock.max_recv and h not in clock.at_max:
+                clock.at_max.add(h)
             else:  # a duplicate, or behind the running max: refused either way
                 continue
             keep[i] = _in_day(r, start_ms, end_ms)
         return keep
 
     def _keep_many(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
-        """`_keep_lines` of a large batch (a replay's 10,000 lines) in numpy, the same rule:
-        a line is a candidate when it is not behind the running max before it; of the
-        candidates (their receive times never decrease) the first of each (recv, hash)
-        is kept, unless its recv is the carried max and its hash is already there."""
-        r = np.asarray(recv, dtype=np.int64)
-        h = np.asarray(hashes, dtype=np.int64)
-        ok = r >= 0
-        before = np.empty(len(r), dtype=np.int64)  # the running max before each line
-        before[0] = self.max_recv
-        if len(r) > 1:
-            np.maximum.accumulate(np.where(ok[:-1], r[:-1], -1), out=before[1:])
-            np.maximum(before[1:], self.max_recv, out=before[1:])
-        cand = np.flatnonzero(ok & (r >= before))
-        rc, hc = r[cand], h[cand]
-        order = np.lexsort((hc, rc))  # stable: the first of equal keys stays first
-        rs, hs = rc[order], hc[order]
-        again = np.zeros(len(cand), dtype=bool)
-        again[order[1:]] = (rs[1:] == rs[:-1]) & (hs[1:] == hs[:-1])
-        at_old = rc == self.max_recv
-        if self.at_max and at_old.any():
-            again[at_old] |= np.isin(hc[at_old], np.fromiter(self.at_max, np.int64))
-        taken = cand[~again]
-        keep = np.zeros(len(r), dtype=bool)
-        if len(taken):
-            top = int(r[taken[-1]])
-            at_top = h[taken[r[taken] == top]].tolist()
-            if top == self.max_recv:
-                self.at_max.update(at_top)
-            else:
-                self.max_recv, self.at_max = top, set(at_top)
-            keep[taken] = _in_day(r[taken], self.start_ms, self.end_ms)
+        """`_keep_lines` of a large batch (a replay's 10,000 lines) in numpy (`_LineClock`)."""
+        step = self.clock.advance(np.asarray(recv, dtype=np.int64),
+                                  np.asarray(hashes, dtype=np.int64))
+        keep = np.zeros(len(recv), dtype=bool)
+        keep[step.taken] = _in_day(step.recv[step.taken], self.start_ms, self.end_ms)
         return keep
 
     def _cols(self, chunk: Chunk, name: str, keep_line: np.ndarray) -> dict[str, np.ndarray]:

@@ -149,10 +149,12 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         sha = P.file_sha256(path)
         n = max(1, len(spilled.coins)) if n == PER_COIN else n
         shards = ShardMap(spilled.coins, n)
-        files, recv, kind = _split_spilled(spilled, shards, Path(tmp))
-        # the line-level rules once, for the whole day: each shard reads the verdict
-        verdict = A.judge_day(recv, kind, P._joined(hash_parts), day)
-        del hash_parts, recv, kind
+        # the line-level rules once, for the whole day, as the chunks pass: each shard's
+        # assembly reads the verdict
+        judge = A.DayJudge(day)
+        files = _split_spilled(spilled, shards, Path(tmp), judge, hash_parts)
+        verdict = judge.verdict(hash_parts)
+        del hash_parts, judge
         P.release_free_heap()
         for i in range(n):
             feed_lines: dict[str, np.ndarray] = {}
@@ -211,23 +213,22 @@ def _dump(obj: object, f: BinaryIO, file: Path) -> None:
         raise SpillError(f"could not spill the parse to {file}: {exc}") from exc
 
 
-def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path
-                   ) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """One pass over the spilled chunks: shard i's part of each, in order, to its own file;
-    and the day's receive clock and line kinds (what the line-level verdict reads). The
-    parts keep the kinds (a byte a line: the gap rows' lines) but not the receive clock,
-    which only the verdict needs."""
+def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path, judge: A.DayJudge,
+                   hash_parts: list[np.ndarray]) -> list[Path]:
+    """One pass over the spilled chunks: shard i's part of each, in order, to its own file,
+    and each chunk's lines to `judge` (the day's line-level verdict). The parts keep the
+    line kinds (a byte a line: the gap rows' lines) but not the receive clock, which only
+    the verdict needs."""
     files = [tmp / f"shard-{i}.pkl" for i in range(shards.n)]
-    recv: list[np.ndarray] = []
-    kind: list[np.ndarray] = []
     no_clock = np.empty(0, np.int64)
+    keys = _KeyParts(hash_parts)
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(_writing(f)) for f in files]
         with open(spilled.file, "rb") as f:
             for k in range(spilled.count):
                 chunk = pickle.load(f)  # noqa: S301 - written by _spill, this process
-                recv.append(chunk.recv)
-                kind.append(chunk.kind)
+                judge.add(chunk.recv, chunk.kind,
+                          keys.lines(chunk.first_line - 1, len(chunk.recv)))
                 for out, name, part in zip(outs, files, split_chunk(chunk, shards),
                                            strict=True):
                     _dump(dataclasses.replace(part, recv=no_clock), out, name)
@@ -235,8 +236,28 @@ def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path
                 if k % 16 == 15:
                     P.release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
     spilled.file.unlink()
-    return (files, np.concatenate(recv) if recv else no_clock,
-            np.concatenate(kind) if kind else np.empty(0, np.int8))
+    return files
+
+
+class _KeyParts:
+    """The day's line keys as the parse recorded them (one array per chunk read): the keys
+    of lines [first, first + n), without joining the day's keys into one array."""
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(x) for x in parts])
+
+    def lines(self, first: int, n: int) -> np.ndarray:
+        k = int(np.searchsorted(self.starts, first, side="right")) - 1
+        out, pos, got = [], first, 0
+        while got < n:
+            part = self.parts[k]
+            take = part[pos - self.starts[k]:pos - self.starts[k] + n - got]
+            out.append(take)
+            got += len(take)
+            pos += len(take)
+            k += 1
+        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.empty(0, np.int64)
 
 
 def _load_all(file: Path) -> list[ex.Chunk]:

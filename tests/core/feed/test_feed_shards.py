@@ -242,3 +242,35 @@ def _ended_pid() -> int:
     p = subprocess.Popen(["true"])  # noqa: S607
     p.wait()
     return p.pid
+
+
+@pytest.mark.parametrize("chunk_lines", [997, 5_000])
+def test_the_day_judged_chunk_by_chunk_is_the_whole_days_verdict(faulty, whole, monkeypatch,
+                                                                 chunk_lines):
+    """The split pass judges the line rules a chunk at a time (`DayJudge`, the live clock's
+    rules): duplicates and late lines across chunk edges get the letters the whole-day
+    judgement gives, and the shards built from it equal the whole parse."""
+    import lotus_core.feed.parse as parse_mod
+    from lotus_core.feed import assemble as A
+
+    monkeypatch.setattr(parse_mod, "_CHUNK_LINES", chunk_lines)
+    hashes: list = []
+    chunks = parse_mod.extract_chunks(faulty, 1, [], hashes, list)
+    assert len(chunks) > 4
+    day = "2026-01-02"
+    want = A.judge_day(np.concatenate([c.recv for c in chunks]),
+                       np.concatenate([c.kind for c in chunks]), np.concatenate(hashes), day)
+    judge = A.DayJudge(day)
+    pos = 0
+    for c in chunks:
+        judge.add(c.recv, c.kind, np.concatenate(hashes)[pos:pos + len(c.recv)])
+        pos += len(c.recv)
+    got = judge.verdict(hashes)
+    reasons = {d[4] for d in want.letters}
+    assert {"duplicate_frame", "out_of_order"} <= reasons
+    assert got.n_lines == want.n_lines and got.kept_kinds == want.kept_kinds
+    np.testing.assert_array_equal(got.keep_line, want.keep_line)
+    assert repr(got.letters) == repr(want.letters)
+    shards = [s.feed for s in parse_shards(faulty, 3, workers=1)]
+    assert merge_dead(s.dead for s in shards) == whole.dead
+    assert merge_stats([s.stats for s in shards]) == whole.stats
