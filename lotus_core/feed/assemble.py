@@ -791,27 +791,6 @@ def _in_day(recv: Any, start_ms: int, end_ms: int) -> Any:
     return (start_ms <= recv) & (recv < end_ms)
 
 
-def _judge_lines(recv: np.ndarray, hashes: np.ndarray, start_ms: int, end_ms: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[Any, Any]]:
-    """The line-level rules, in a sequential reader's order: a duplicate (of an earlier
-    line), late (recv before the running max), outside the day. Lines whose record was bad
-    (recv -1) are judged by none. Step form: `StreamAssembler._keep_lines`. Returns the
-    three masks and, for each late line, the running max it was behind."""
-    line_ok = recv >= 0
-    dup = np.zeros(len(recv), dtype=bool)
-    idx = np.flatnonzero(line_ok)
-    dup[idx] = pd.Series(hashes[idx]).duplicated().to_numpy()
-    idx = np.flatnonzero(line_ok & ~dup)
-    running = np.maximum.accumulate(recv[idx]) if len(idx) else recv[idx]
-    behind = np.zeros(len(idx), dtype=bool)
-    behind[1:] = recv[idx][1:] < running[:-1]
-    late = np.zeros(len(recv), dtype=bool)
-    late[idx[behind]] = True
-    previous_max = dict(zip(idx[1:][behind[1:]], running[:-1][behind[1:]], strict=True))
-    outside = line_ok & ~dup & ~late & ~_in_day(recv, start_ms, end_ms)
-    return dup, late, outside, previous_max
-
-
 @dataclass
 class _ClockStep:
     """One batch through the line clock: each line's running max before it (`before`), the
@@ -866,13 +845,17 @@ class _LineClock:
 
 
 class DayJudge:
-    """`judge_day` a chunk at a time, in line order (a coin-sharded parse's split pass):
-    what it holds grows by a bit of verdict a line, not by the day's receive clock, keys
-    and masks (~40 bytes a line at once, 3 GB at 100 coins x 24 h). The same verdict, letter
-    for letter (`tests/core/feed/test_feed_shards.py`): the clock (`_LineClock`, the live
-    assembler's) refuses the lines behind the running max and the repeats at it; a line
-    behind it is a duplicate when an earlier line has its key, else late, which `verdict`
-    settles from the day's line keys for those few lines alone."""
+    """The line-level rules, a chunk at a time in line order, in a sequential reader's order
+    of precedence: a duplicate (identical to an earlier line whose record was good), late
+    (recv before the running max), outside the day; a line whose record was bad (recv -1)
+    is judged by none. The clock (`_LineClock`, the live assembler's) refuses the lines
+    behind the running max and the repeats at it; a line behind it is a duplicate when an
+    earlier line has its key, else late, which `verdict` settles from the day's line keys
+    for those few lines alone. What it holds grows by a bit of verdict a line, not by the
+    day's receive clock, keys, hash table and masks (~60 bytes a line at once, 3 GB at 100
+    coins x 24 h): a coin-sharded parse judges its day in its split pass, the whole parse
+    through `judge_chunks` (`tests/core/feed/test_feed_shards.py` holds it to the rules
+    written plainly)."""
 
     def __init__(self, day: str) -> None:
         self.day = day
@@ -912,7 +895,7 @@ class DayJudge:
         first = _first_positions(keys, hash_parts, _joined_or_empty(self.bad))
         repeat = first < at  # an earlier line (whose record was good) has the same key
         letters: list[tuple[int, int, None, None, str, str]] = []
-        # line numbers as numpy ints, recv as Python ints: the letters `judge_day` writes
+        # line numbers as numpy ints, recv as Python ints (what the stored letters always were)
         for idx, rr in self.dup:
             letters += [(i + 1, r, None, None, "duplicate_frame", "identical to an earlier line")
                         for i, r in zip(idx, rr.tolist(), strict=True)]
@@ -929,6 +912,14 @@ class DayJudge:
         letters.sort(key=lambda d: d[0])
         return LineVerdict(self.n, _joined_or_empty(self.keep, bool), letters,
                            {code: int(n) for code, n in enumerate(self.kinds) if n})
+
+
+def judge_chunks(chunks: list[ex.Chunk], hashes: np.ndarray, day: str) -> LineVerdict:
+    """The day's verdict from its chunks (in line order) and every line's key."""
+    judge = DayJudge(day)
+    for c in chunks:
+        judge.add(c.recv, c.kind, hashes[c.first_line - 1:c.first_line - 1 + len(c.recv)])
+    return judge.verdict([hashes])
 
 
 def _joined_or_empty(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
@@ -960,37 +951,13 @@ class LineVerdict:
     """The line-level rules' verdict on a whole day: which lines are kept, the letters of
     those refused (a duplicate, late, outside the day; coin None) and the kept lines' kinds.
     The rules need every line, so a coin-sharded parse judges the day once, before its
-    shards are assembled (`judge_day`), and each shard's assembly reads this: a bit of
+    shards are assembled (`DayJudge`), and each shard's assembly reads this: a bit of
     state a line, not the day's receive clock, line keys and masks per shard."""
 
     n_lines: int
     keep_line: np.ndarray  # bool per line: its rows may reach a table
     letters: list[tuple[int, int, None, None, str, str]]
     kept_kinds: dict[int, int]  # kind code -> kept lines of that kind
-
-
-def judge_day(recv: np.ndarray, kind: np.ndarray, hashes: np.ndarray, day: str) -> LineVerdict:
-    """The day's line-level verdict from its per-line arrays (every chunk's, in order)."""
-    start_ms, end_ms = day_bounds_ms(day)
-    dup, late, outside, previous_max = _judge_lines(recv, hashes, start_ms, end_ms)
-    rejected = dup | late | outside
-    keep_line = (recv >= 0) & ~rejected
-    letters: list[tuple[int, int, None, None, str, str]] = []
-    for i in np.flatnonzero(rejected):
-        r = int(recv[i])
-        if dup[i]:
-            letters.append((i + 1, r, None, None, "duplicate_frame",
-                            "identical to an earlier line"))
-        elif late[i]:
-            letters.append((i + 1, r, None, None, "out_of_order",
-                            f"recv_ts_ms {r} is before an earlier line's "
-                            f"{int(previous_max[i])}"))
-        else:
-            letters.append((i + 1, r, None, None, "outside_day",
-                            f"recv_ts_ms {r} is not within {day} UTC"))
-    counts = np.bincount(kind[keep_line].astype(np.intp), minlength=1)
-    return LineVerdict(len(recv), keep_line, letters,
-                       {code: int(n) for code, n in enumerate(counts) if n})
 
 
 def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np.ndarray | None,
@@ -1007,10 +974,7 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     if verdict is None:
         if hashes is None:
             raise ValueError("_assemble needs the day's line keys or its line verdict")
-        recv = np.concatenate([c.recv for c in chunks]) if chunks else np.empty(0, np.int64)
-        kind = np.concatenate([c.kind for c in chunks]) if chunks else np.empty(0, np.int8)
-        verdict = judge_day(recv, kind, hashes, day)
-        del recv, kind
+        verdict = judge_chunks(chunks, hashes, day)
     keep_line = verdict.keep_line
 
     coins, intervals = _Names(), _Names()
@@ -1162,7 +1126,7 @@ class StreamAssembler:
         (computed once by the full path, then reused)."""
 
     def _keep_lines(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Step form of `_judge_lines`: the kept lines of a batch. An identical line carries
+        """Step form of `DayJudge`: the kept lines of a batch. An identical line carries
         the same recv_ts_ms, so a duplicate is either at the running max (its hash is in
         `at_max`) or behind it, refused as late anyway: the same lines are kept."""
         if len(recv) > _LOOP_LINES:

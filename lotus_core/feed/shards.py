@@ -9,7 +9,7 @@ the line-level rules (duplicates, the receive clock going back, the day's bounds
 every line, and decoding is most of the parse's CPU. The extracted chunks (levels flat,
 not padded) go to a temporary file as they are decoded, are split into a file per shard in
 one pass once the day's coins are known. The line-level rules are judged once for the
-whole day from that pass's receive clock (`assemble.judge_day`), and each shard is assembled
+whole day as that pass reads the chunks (`assemble.DayJudge`), and each shard is assembled
 by the very rules `parse_recording` applies (`assemble._assemble`, given that verdict), so
 a shard's rows for a coin are the
 whole day's rows for that coin, byte for byte. The day's coins (known once the chunks are
@@ -132,7 +132,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
     `spill`, default the system's), then are split into one file per shard: what the
     process holds is one chunk, one shard's parts and the per-line arrays, not the whole
     extracted day (which grows with the coins: 100 coins x 24 h held 12 GB). The line-level
-    rules are judged once for the whole day (`assemble.judge_day`); each shard's assembly
+    rules are judged once for the whole day (`assemble.DayJudge`); each shard's assembly
     holds their verdict, a byte a line, not the day's receive clock, keys and masks."""
     path = Path(path)
     day = day or path.name.split(".")[0]
