@@ -797,7 +797,6 @@ class _ClockStep:
     lines not behind it (`cand`, in order), which of those repeat an earlier line (`again`,
     aligned with `cand`), and the rest (`taken`: the lines the clock accepts)."""
 
-    recv: np.ndarray
     before: np.ndarray
     cand: np.ndarray
     again: np.ndarray
@@ -841,7 +840,7 @@ class _LineClock:
                 self.at_max.update(at_top)
             else:
                 self.max_recv, self.at_max = top, set(at_top)
-        return _ClockStep(r, before, cand, again, taken)
+        return _ClockStep(before, cand, again, taken)
 
 
 class DayJudge:
@@ -1151,10 +1150,10 @@ class StreamAssembler:
 
     def _keep_many(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
         """`_keep_lines` of a large batch (a replay's 10,000 lines) in numpy (`_LineClock`)."""
-        step = self.clock.advance(np.asarray(recv, dtype=np.int64),
-                                  np.asarray(hashes, dtype=np.int64))
-        keep = np.zeros(len(recv), dtype=bool)
-        keep[step.taken] = _in_day(step.recv[step.taken], self.start_ms, self.end_ms)
+        r = np.asarray(recv, dtype=np.int64)
+        step = self.clock.advance(r, np.asarray(hashes, dtype=np.int64))
+        keep = np.zeros(len(r), dtype=bool)
+        keep[step.taken] = _in_day(r[step.taken], self.start_ms, self.end_ms)
         return keep
 
     def _cols(self, chunk: Chunk, name: str, keep_line: np.ndarray) -> dict[str, np.ndarray]:

@@ -221,14 +221,16 @@ def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path, judge: A.DayJ
     the verdict needs."""
     files = [tmp / f"shard-{i}.pkl" for i in range(shards.n)]
     no_clock = np.empty(0, np.int64)
-    keys = _KeyParts(hash_parts)
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(_writing(f)) for f in files]
         with open(spilled.file, "rb") as f:
             for k in range(spilled.count):
                 chunk = pickle.load(f)  # noqa: S301 - written by _spill, this process
-                judge.add(chunk.recv, chunk.kind,
-                          keys.lines(chunk.first_line - 1, len(chunk.recv)))
+                keys = hash_parts[k]  # the parse records one key array per chunk it reads
+                if len(keys) != len(chunk.recv):
+                    raise RuntimeError(f"chunk {k} of {spilled.file} has {len(chunk.recv)} "
+                                       f"lines but {len(keys)} line keys")
+                judge.add(chunk.recv, chunk.kind, keys)
                 for out, name, part in zip(outs, files, split_chunk(chunk, shards),
                                            strict=True):
                     _dump(dataclasses.replace(part, recv=no_clock), out, name)
@@ -237,27 +239,6 @@ def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path, judge: A.DayJ
                     P.release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
     spilled.file.unlink()
     return files
-
-
-class _KeyParts:
-    """The day's line keys as the parse recorded them (one array per chunk read): the keys
-    of lines [first, first + n), without joining the day's keys into one array."""
-
-    def __init__(self, parts: list[np.ndarray]) -> None:
-        self.parts = parts
-        self.starts = np.cumsum([0] + [len(x) for x in parts])
-
-    def lines(self, first: int, n: int) -> np.ndarray:
-        k = int(np.searchsorted(self.starts, first, side="right")) - 1
-        out, pos, got = [], first, 0
-        while got < n:
-            part = self.parts[k]
-            take = part[pos - self.starts[k]:pos - self.starts[k] + n - got]
-            out.append(take)
-            got += len(take)
-            pos += len(take)
-            k += 1
-        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.empty(0, np.int64)
 
 
 def _load_all(file: Path) -> list[ex.Chunk]:
