@@ -6,11 +6,12 @@ does the work."""
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions, history_in
+from lotus_assets.partitions import coin_day_in, daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
-from lotus_core.audits import audit_day, card_rows, failing_production, status_of
+from lotus_core.audits import audit_by_coin, card_rows, failing_production, status_of
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors, load_scoring
+from lotus_core.store.by_coin import CoinDay
 
 
 class AuditAssetConfig(dg.Config):
@@ -30,16 +31,17 @@ class AuditRunConfig(AuditAssetConfig):
 @dg.asset(
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
     kinds={"parquet", "pandas"},
-    ins={"microtape_frames": dg.AssetIn("microtape_frames"),
+    ins={"microtape_frames": coin_day_in("microtape_frames"),  # read one coin at a time
          "history": history_in("detector_windows", HISTORY_DAYS, "history_days")},
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
-    "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md).",
+    "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md). "
+    "The tape is read one coin at a time.",
 )
 def detector_audits(context: dg.AssetExecutionContext, config: AuditRunConfig,
-                    microtape_frames: pd.DataFrame, history: pd.DataFrame
+                    microtape_frames: CoinDay, history: pd.DataFrame
                     ) -> dg.Output[pd.DataFrame]:
     specs = load_detectors(config.detectors_path).enabled
-    out = audit_day(microtape_frames, context.partition_key, specs,
+    out = audit_by_coin(microtape_frames, context.partition_key, specs,
                     history=history if len(history) else None,
                     scoring=load_scoring(config.scoring_path))
     return dg.Output(out, metadata={

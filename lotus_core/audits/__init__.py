@@ -6,6 +6,7 @@ dagster); docs/audits.md and docs/cards.md.
     rolling_origin_gap(windows, ...)       -> AuditResult   in-fold vs out-of-sample
     adversarial(frames, spec, ...)         -> AuditResult   noise, drops, wider spread
     audit_day(frames, day, specs, history) -> detector_audits rows
+    audit_by_coin(tape, day, specs, ...)   -> the same, the tape read one coin at a time
     status_of(audits)                      -> the curators' audit status
     status_day(days, day)                  -> which earlier day's status curates `day`
     detector_card(spec, audit_row, events) -> (markdown, json dict)
@@ -18,6 +19,7 @@ from lotus_core.audits.future_touch import future_touch
 from lotus_core.audits.result import AuditConfig, AuditResult
 from lotus_core.audits.run import (
     AUDIT_STATUS_LOOKBACK_DAYS,
+    audit_by_coin,
     audit_day,
     failing_production,
     status_day,
@@ -26,5 +28,6 @@ from lotus_core.audits.run import (
 )
 
 __all__ = ["AUDIT_STATUS_LOOKBACK_DAYS", "AuditConfig", "AuditResult", "adversarial",
-           "audit_day", "card_rows", "detector_card", "failing_production", "future_touch",
-           "label_shuffle", "rolling_origin_gap", "status_day", "status_in_force", "status_of"]
+           "audit_by_coin", "audit_day", "card_rows", "detector_card", "failing_production",
+           "future_touch", "label_shuffle", "rolling_origin_gap", "status_day",
+           "status_in_force", "status_of"]

@@ -1,11 +1,14 @@
 """Adversarial: a detector worth publishing survives what real tapes do to it — quote
-jitter, lost frames, a wider spread. Each perturbation re-scores the day; the detector's
-det_sigma mass over its original windows (unmatched windows count 0) may not fall more
-than `max_sigma_drop`."""
+jitter, lost frames, a wider spread. Each perturbation re-scores each coin's tape (its
+random draws seeded per coin); the detector's det_sigma mass over its original windows
+(unmatched windows count 0), summed over the coins, may not fall more than
+`max_sigma_drop`."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -14,8 +17,9 @@ from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.pipeline import score_columns
-from lotus_core.signals.quality import history_quality
+from lotus_core.signals.quality import HistoryQuality, history_quality
 from lotus_core.signals.spec import DetectorSpec
+from lotus_core.store.by_coin import FrameCoins
 
 PERTURBATIONS = ("noise", "drop", "spread")
 PRICE_COLUMNS = ("bid_px", "ask_px", "mid_px", "micro_px", "vwap_px")
@@ -55,19 +59,71 @@ def perturb(frames: pd.DataFrame, kind: str, cfg: AuditConfig,
     return out
 
 
-def _retention(base: pd.DataFrame, pert: pd.DataFrame, tol_ms: int) -> float:
+def perturb_rng(cfg: AuditConfig, coin: str, kind: str) -> np.random.Generator:
+    """Seeded per (config seed, coin, perturbation): a coin's perturbed tape is the same
+    whichever other coins the day holds, and the day can be perturbed one coin at a time."""
+    return np.random.default_rng([cfg.seed, 3, zlib.crc32(f"{coin}/{kind}".encode())])
+
+
+def _matched(base: pd.DataFrame, pert: pd.DataFrame, tol_ms: int) -> float:
     """Sum of perturbed det_sigma matched (same coin and direction, nearest ts within
-    tol_ms) to the original windows, over the original sum."""
-    total = float(base["det_sigma"].sum())
-    if total <= 0:
-        return 1.0
+    tol_ms) to the original windows."""
     keys = ["ts_ms", "coin", "direction", "det_sigma"]
     left = base[keys].sort_values("ts_ms", kind="stable")
     right = pert[keys].rename(columns={"det_sigma": "sigma_p"}).sort_values("ts_ms",
                                                                          kind="stable")
     m = pd.merge_asof(left, right, on="ts_ms", by=["coin", "direction"], tolerance=tol_ms,
                       direction="nearest")
-    return float(np.nan_to_num(m["sigma_p"].to_numpy(np.float64)).sum() / total)
+    return float(np.nan_to_num(m["sigma_p"].to_numpy(np.float64)).sum())
+
+
+@dataclass
+class Retention:
+    """One detector's adversarial audit summed over the coins: its windows, their det_sigma
+    and, per perturbation, the perturbed det_sigma matched to them. Retention is matched
+    over total (1 when there is no mass), so the day's is the coins' sums' ratio."""
+
+    windows: int = 0
+    total: float = 0.0
+    matched: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PERTURBATIONS, 0.0))
+
+    def result(self, cfg: AuditConfig) -> AuditResult:
+        if self.windows == 0:
+            return AuditResult("adversarial", True, 0.0, cfg.max_sigma_drop, "no windows")
+        drops = {k: 1.0 - (m / self.total if self.total > 0 else 1.0)
+                 for k, m in self.matched.items()}
+        worst = max(drops.values())
+        return AuditResult("adversarial", worst <= cfg.max_sigma_drop, worst,
+                           cfg.max_sigma_drop, ", ".join(f"{k} {v:+.3f}"
+                                                         for k, v in drops.items()))
+
+
+def adversarial_coin(frames: pd.DataFrame, specs: Sequence[DetectorSpec],
+                     tally: dict[str, Retention], *, cfg: AuditConfig,
+                     scoring: ScoringConfig, hq: HistoryQuality) -> None:
+    """Add one coin's tape (`frames`) to every detector's `tally`: scored as it is and under
+    each perturbation (det_sigma through score_day's own code, without the council)."""
+    if len(frames) == 0:
+        return
+    coin = str(frames["coin"].iloc[0])
+
+    def events(f: pd.DataFrame) -> pd.DataFrame:
+        return score_columns(f, specs, scoring=scoring, hq=hq)
+
+    base = events(frames)
+    by_spec = {k: g for k, g in base.groupby("detector_id", sort=False)}
+    perturbed = {k: events(perturb(frames, k, cfg, perturb_rng(cfg, coin, k)))
+                 for k in PERTURBATIONS}
+    for spec in specs:
+        b = by_spec.get(spec.id)
+        if b is None or len(b) == 0:
+            continue
+        r = tally.setdefault(spec.id, Retention())
+        r.windows += len(b)
+        r.total += float(b["det_sigma"].sum())
+        tol = max(2000, min(spec.cooldown_s, 5) * 1000)
+        for k, p in perturbed.items():
+            r.matched[k] += _matched(b, p[p["detector_id"] == spec.id], tol)
 
 
 def adversarial(frames: pd.DataFrame, specs: Sequence[DetectorSpec], day: str, *,
@@ -75,30 +131,12 @@ def adversarial(frames: pd.DataFrame, specs: Sequence[DetectorSpec], day: str, *
                 cfg: AuditConfig = DEFAULT,
                 scoring: ScoringConfig | None = None) -> dict[str, AuditResult]:
     """Per detector id: metric = the worst det_sigma drop over the perturbations, scored
-    with `scoring` (the configuration the day is scored with; None: the packaged one)."""
-    rng = np.random.default_rng([cfg.seed, 3])
-
+    with `scoring` (the configuration the day is scored with; None: the packaged one). The
+    whole-frame form of what `audit_by_coin` does coin by coin."""
     scoring = scoring or load_scoring()
     hq = history_quality(history, specs, scoring.sq)  # the same for every perturbation
-
-    def events(f: pd.DataFrame) -> pd.DataFrame:
-        # det_sigma through score_day's own code, without the council and the bus
-        return score_columns(f, specs, scoring=scoring, hq=hq)
-
-    base = events(frames)
-    perturbed = {k: events(perturb(frames, k, cfg, rng)) for k in PERTURBATIONS}
-    out: dict[str, AuditResult] = {}
-    for spec in specs:
-        b = base[base["detector_id"] == spec.id]
-        if len(b) == 0:
-            out[spec.id] = AuditResult("adversarial", True, 0.0, cfg.max_sigma_drop,
-                                       "no windows")
-            continue
-        tol = max(2000, min(spec.cooldown_s, 5) * 1000)
-        drops = {k: 1.0 - _retention(b, p[p["detector_id"] == spec.id], tol)
-                 for k, p in perturbed.items()}
-        worst = max(drops.values())
-        out[spec.id] = AuditResult("adversarial", worst <= cfg.max_sigma_drop, worst,
-                                   cfg.max_sigma_drop, ", ".join(
-                                       f"{k} {v:+.3f}" for k, v in drops.items()))
-    return out
+    tape = FrameCoins(frames)
+    tally: dict[str, Retention] = {}
+    for c in tape.coins():
+        adversarial_coin(tape.read(c), specs, tally, cfg=cfg, scoring=scoring, hq=hq)
+    return {spec.id: tally.get(spec.id, Retention()).result(cfg) for spec in specs}

@@ -12,6 +12,7 @@ that no longer grows with the hour of the cut."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,9 @@ from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
-from lotus_core.signals.quality import history_quality
+from lotus_core.signals.quality import HistoryQuality, history_quality
 from lotus_core.signals.spec import DetectorSpec
+from lotus_core.store.by_coin import FrameCoins
 
 KEY = ["ts_ms", "coin", "direction"]
 
@@ -33,15 +35,24 @@ def rng_for(cfg: AuditConfig, spec: DetectorSpec, salt: str) -> np.random.Genera
     return np.random.default_rng([cfg.seed, zlib.crc32(f"{spec.id}/{salt}".encode())])
 
 
+def cut_draws(n_frames: int, n_windows: int, k: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The positions `cut_points` draws: of the windows (half the cuts), then of the frames.
+    Positions, not values, so a day read coin by coin draws the same cuts without holding
+    every frame's timestamp (`Generator.choice` of an array is the array at these)."""
+    at = (rng.choice(n_windows, size=min(n_windows, k - k // 2), replace=False) if n_windows
+          else np.empty(0, dtype=np.int64))
+    return at, rng.choice(n_frames, size=k - len(at), replace=False)
+
+
 def cut_points(frames: pd.DataFrame, windows: pd.DataFrame, k: int,
                rng: np.random.Generator) -> list[int]:
     """Half the cuts exactly at window frames (where a peek changes the answer), half
     uniform over the day; sorted and unique."""
     ts = frames["ts_ms"].to_numpy(dtype=np.int64)
     at = windows["ts_ms"].to_numpy(dtype=np.int64)
-    picks = list(rng.choice(at, size=min(len(at), k - k // 2), replace=False)) if len(at) else []
-    picks += list(rng.choice(ts, size=k - len(picks), replace=False))
-    return sorted({int(t) for t in picks})
+    w, f = cut_draws(len(ts), len(at), k, rng)
+    return sorted({int(t) for t in np.r_[at[w], ts[f]]})
 
 
 def _keys(df: pd.DataFrame) -> list[tuple[int, str, int]]:
@@ -94,39 +105,82 @@ def _near(df: pd.DataFrame, t_ms: int, check_ms: int) -> pd.DataFrame:
     return df[(ts <= t_ms) & (ts > t_ms - check_ms)].reset_index(drop=True)
 
 
+@dataclass
+class Touch:
+    """One detector's future-touch audit summed over the coins: the day's cuts (`cuts`; the
+    first `cuts_scores` of those at a window also re-score, `score_cuts`), the windows
+    checked and the mismatches found so far."""
+
+    cuts: list[int]
+    score_cuts: list[int]
+    bad: int = 0
+    checked: int = 0
+
+    @classmethod
+    def at(cls, cuts: list[int], window_ts: np.ndarray, cfg: AuditConfig) -> Touch:
+        hit = set(np.asarray(window_ts, dtype=np.int64).tolist())
+        return cls(cuts, [t for t in cuts if t in hit][: cfg.cuts_scores])
+
+    def result(self) -> AuditResult:
+        return AuditResult("future_touch", self.bad == 0, float(self.bad), 0.0,
+                           f"{len(self.cuts)} cuts ({len(self.score_cuts)} rescored) on "
+                           f"trailing windows, {self.checked} windows checked, "
+                           f"{self.bad} mismatches")
+
+
+def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, touch: Touch, *,
+               cfg: AuditConfig, scoring: ScoringConfig, hq: HistoryQuality) -> None:
+    """Add one coin to `touch`: `frames` is the coin's whole tape, `full` the spec's windows
+    on it. The detectors and the scores are per coin, so the day's count is the coins' sum.
+    A cut with none of the coin's frames in its trailing window has none of its windows in
+    the check stretch either (the stretch lies inside the window): nothing to run."""
+    if len(frames) == 0:
+        return
+    cadence = cadence_ms(frames["ts_ms"].to_numpy(dtype=np.int64),
+                         frames["coin"].to_numpy(dtype=object))
+    check_ms = cfg.check_s * 1000
+    det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
+    for t in touch.cuts:
+        tape = trailing(frames, t, det_span)
+        if len(tape) == 0:
+            continue
+        before = _near(full, t, check_ms)
+        after = _near(run_detectors(tape, [spec]), t, check_ms)
+        touch.bad += _mismatches(before, after, ["raw_strength"])
+        touch.checked += len(before)
+    if not touch.score_cuts:
+        return
+
+    def events(f: pd.DataFrame) -> pd.DataFrame:
+        # the audited score columns through score_day's own code, without the council
+        return score_columns(f, [spec], scoring=scoring, hq=hq)
+    score_span = scoring_lookback_rows(scoring, [spec], cadence) * cadence + check_ms
+    ev: pd.DataFrame | None = None
+    for t in touch.score_cuts:
+        tape = trailing(frames, t, score_span)
+        if len(tape) == 0:
+            continue
+        ev = events(frames) if ev is None else ev
+        touch.bad += _mismatches(_near(ev, t, check_ms), _near(events(tape), t, check_ms),
+                                 list(SCORE_COLUMNS))
+
+
 def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
                  history: pd.DataFrame | None = None,
                  cfg: AuditConfig = DEFAULT,
                  scoring: ScoringConfig | None = None) -> AuditResult:
     """Mismatching windows/scores in the check stretch before each cut t, summed over the
-    cuts; pass iff 0. Each cut runs on a bounded trailing window (module docstring); the
-    scores use `scoring` (the day's scoring configuration; None: the packaged one)."""
-    full = run_detectors(frames, [spec])
-    cadence = cadence_ms(frames["ts_ms"].to_numpy(dtype=np.int64),
-                         frames["coin"].to_numpy(dtype=object))
-    check_ms = cfg.check_s * 1000
-    det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
-    cuts = cut_points(frames, full, cfg.cuts_windows, rng_for(cfg, spec, "future_touch"))
-    bad = checked = 0
-    for t in cuts:
-        before = _near(full, t, check_ms)
-        after = _near(run_detectors(trailing(frames, t, det_span), [spec]), t, check_ms)
-        bad += _mismatches(before, after, ["raw_strength"])
-        checked += len(before)
-    score_cuts = [t for t in cuts if (full["ts_ms"] == t).any()][: cfg.cuts_scores]
-    if score_cuts:
-        scoring = scoring or load_scoring()
-        hq = history_quality(history, [spec], scoring.sq)  # the same for every cut
-
-        def events(f: pd.DataFrame) -> pd.DataFrame:
-            # the audited score columns through score_day's own code, without the council
-            return score_columns(f, [spec], scoring=scoring, hq=hq)
-        score_span = scoring_lookback_rows(scoring, [spec], cadence) * cadence + check_ms
-        ev = events(frames)
-        for t in score_cuts:
-            bad += _mismatches(_near(ev, t, check_ms),
-                               _near(events(trailing(frames, t, score_span)), t, check_ms),
-                               list(SCORE_COLUMNS))
-    return AuditResult("future_touch", bad == 0, float(bad), 0.0,
-                       f"{len(cuts)} cuts ({len(score_cuts)} rescored) on trailing windows, "
-                       f"{checked} windows checked, {bad} mismatches")
+    cuts and the coins; pass iff 0. Each cut runs on a bounded trailing window (module
+    docstring); the scores use `scoring` (the day's scoring configuration; None: the
+    packaged one). The whole-frame form of what `audit_by_coin` does coin by coin."""
+    scoring = scoring or load_scoring()
+    tape = FrameCoins(frames)
+    full = {c: run_detectors(tape.read(c), [spec]) for c in tape.coins()}
+    pooled = (pd.concat(full.values(), ignore_index=True).sort_values(
+        ["ts_ms", "coin"], kind="stable") if full else frames.iloc[:0])
+    cuts = cut_points(frames, pooled, cfg.cuts_windows, rng_for(cfg, spec, "future_touch"))
+    touch = Touch.at(cuts, pooled["ts_ms"].to_numpy(dtype=np.int64), cfg)
+    hq = history_quality(history, [spec], scoring.sq)  # the same for every cut and coin
+    for c, windows in full.items():
+        touch_coin(tape.read(c), spec, windows, touch, cfg=cfg, scoring=scoring, hq=hq)
+    return touch.result()

@@ -9,15 +9,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from lotus_core.audits.adversarial import adversarial
+from lotus_core.audits.adversarial import Retention, adversarial_coin
 from lotus_core.audits.edge import label_shuffle, rolling_origin_gap
-from lotus_core.audits.future_touch import future_touch, rng_for
+from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.pipeline import detect_day
+from lotus_core.signals.pipeline import detect_by_coin
+from lotus_core.signals.quality import history_quality
 from lotus_core.signals.spec import DetectorSpec, load_detectors
+from lotus_core.store.by_coin import CoinTape, FrameCoins
 from lotus_core.time import shift_day
 
 
@@ -35,23 +37,53 @@ def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
               history: pd.DataFrame | None = None,
               cfg: AuditConfig = DEFAULT,
               scoring: ScoringConfig | None = None) -> pd.DataFrame:
+    """`audit_by_coin` of a day's MicroTape held whole."""
+    return audit_by_coin(FrameCoins(frames), day, specs, history=history, cfg=cfg,
+                         scoring=scoring)
+
+
+def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
+                  history: pd.DataFrame | None = None,
+                  cfg: AuditConfig = DEFAULT,
+                  scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """One row per detector (sorted by id) with every audit's pass, metric and detail; the
     audited scores use `scoring`, the configuration the day is scored with (None: the
-    packaged scoring.yaml)."""
+    packaged scoring.yaml).
+
+    The tape is read one coin at a time, three times (issue 32: the step's memory does not
+    grow with the coins): the windows, which are per coin (`detect_by_coin`); the frames'
+    timestamps at the cut positions drawn over the whole day (`cut_draws`); then each
+    coin's future-touch cuts and perturbations, whose counts and det_sigma sums add up
+    over the coins (`Touch`, `Retention`). The label shuffle and the rolling-origin gap
+    need only the day's windows."""
     hist = history if history is not None and len(history) else None
     scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
-    windows = detect_day(frames, specs, scoring)
-    adv = adversarial(frames, specs, day, history=hist, cfg=cfg, scoring=scoring)
+    hq = history_quality(hist, specs, scoring.sq)  # the same for every coin
+    # future-touch scores one detector at a time, with that detector's history
+    hq_one = {s.id: history_quality(hist, [s], scoring.sq) for s in specs}
+    windows = detect_by_coin(tape, specs, scoring)
+    coins = tape.coins()
+    touches = _touches(tape, coins, windows, specs, cfg)
+    retention: dict[str, Retention] = {}
+    own = {k: g for k, g in windows.groupby(["coin", "detector_id"], sort=False)}
+    for c in coins:
+        frames = tape.read(c)
+        adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
+        for spec in specs:
+            full = own.get((c, spec.id), windows.iloc[:0])
+            touch_coin(frames, spec, full.reset_index(drop=True), touches[spec.id], cfg=cfg,
+                       scoring=scoring, hq=hq_one[spec.id])
+        del frames
     prod = production_hashes()
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
         mine = windows[windows["detector_id"] == spec.id]
         past = (hist[hist["recipe_hash"] == spec.recipe_hash] if hist is not None
                 else mine.iloc[:0])
-        ft = future_touch(frames, spec, day, history=hist, cfg=cfg, scoring=scoring)
+        ft = touches[spec.id].result()
         ls = label_shuffle(mine, rng_for(cfg, spec, "label_shuffle"), cfg)
         gap = rolling_origin_gap(pd.concat([past, mine], ignore_index=True), cfg)
-        ad = adv[spec.id]
+        ad = retention.get(spec.id, Retention()).result(cfg)
         rows.append({
             "detector_id": spec.id, "recipe_hash": spec.recipe_hash,
             "production": spec.recipe_hash in prod, "n_windows": len(mine),
@@ -70,6 +102,35 @@ def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
         out[c] = out[c].astype("str")
     out["n_windows"] = out["n_windows"].astype(np.int64)
     return DETECTOR_AUDITS_SCHEMA.validate(out)
+
+
+def _touches(tape: CoinTape, coins: list[str], windows: pd.DataFrame,
+             specs: Sequence[DetectorSpec], cfg: AuditConfig) -> dict[str, Touch]:
+    """Each detector's future-touch cuts: drawn as positions over the day's windows and
+    frames (`cut_draws`, the draws `cut_points` makes on the whole frame), the frames'
+    timestamps then read at those positions coin by coin (only the `ts_ms` column)."""
+    counts = [len(tape.read(c, ["ts_ms"])) for c in coins]
+    starts = np.cumsum([0, *counts])
+    draws = {}
+    for spec in specs:
+        at = windows.loc[windows["detector_id"] == spec.id, "ts_ms"].to_numpy(dtype=np.int64)
+        w, f = cut_draws(int(starts[-1]), len(at), cfg.cuts_windows,
+                         rng_for(cfg, spec, "future_touch"))
+        draws[spec.id] = (at, at[w], np.asarray(f, dtype=np.int64))
+    wanted = np.unique(np.concatenate([f for _, _, f in draws.values()] or [[]])).astype(
+        np.int64)
+    ts_at: dict[int, int] = {}
+    for i, c in enumerate(coins):
+        mine = wanted[(wanted >= starts[i]) & (wanted < starts[i + 1])]
+        if len(mine):
+            ts = tape.read(c, ["ts_ms"])["ts_ms"].to_numpy(dtype=np.int64)
+            ts_at.update(zip(mine.tolist(), ts[mine - starts[i]].tolist(), strict=True))
+    touches = {}
+    for spec in specs:
+        at, picked, f = draws[spec.id]
+        cuts = sorted({int(t) for t in picked} | {ts_at[int(i)] for i in f})
+        touches[spec.id] = Touch.at(cuts, at, cfg)
+    return touches
 
 
 def status_of(audits: pd.DataFrame) -> pd.DataFrame:

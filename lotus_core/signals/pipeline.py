@@ -83,7 +83,7 @@ from lotus_core.signals.schema import (
     SIGNAL_EVENTS_SCHEMA,
 )
 from lotus_core.signals.spec import DetectorSet, DetectorSpec, enabled_specs
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.by_coin import CoinDay, CoinTape
 
 CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl", "range_pctl",
                        "spread_bps", "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5",
@@ -142,7 +142,7 @@ def _detect(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec
     return pd.concat([out, outcome], axis=1).reset_index(drop=True)
 
 
-def detect_by_coin(tape: CoinDay, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
+def detect_by_coin(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
                    scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """`detect_day` of a MicroTape partition read one coin at a time (the detectors and the
     outcomes are per coin: tests/core/signals/test_per_coin.py), in detect_day's order

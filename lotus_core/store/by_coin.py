@@ -75,6 +75,36 @@ class CoinDay:
         return self.lake.read(self.asset, self.day, columns)
 
 
+class CoinTape(Protocol):
+    """What a stage that walks a day coin by coin reads: a `CoinDay` from the lake, or a
+    `FrameCoins` over a frame already in memory (the whole-day form of the same stage)."""
+
+    def coins(self) -> list[str]: ...
+
+    def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+    def whole(self, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class FrameCoins:
+    """A day's frame, held whole, read coin by coin like a `CoinDay` (the frame is sorted by
+    coin, as every per-coin table is): one code path for a stage's whole-frame and by-coin
+    forms. `read` returns each coin's rows in the frame's order, indexed from 0."""
+
+    frame: pd.DataFrame
+
+    def coins(self) -> list[str]:
+        return sorted(pd.unique(self.frame["coin"].astype(str).to_numpy(dtype=object)))
+
+    def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
+        rows = self.frame[self.frame["coin"].astype(str).to_numpy(dtype=object) == coin]
+        return (rows if columns is None else rows[columns]).reset_index(drop=True)
+
+    def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.frame if columns is None else self.frame[columns]
+
+
 @dataclass(frozen=True)
 class CoinDays:
     """A window of an asset's days, nothing read yet: the days present (in order), each
