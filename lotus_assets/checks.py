@@ -33,6 +33,7 @@ from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
 from lotus_core.signals import load_scoring
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
+from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import is_object_store_url
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -120,14 +121,16 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
 def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
                              lake: LakeResource) -> dg.AssetCheckResult:
-    # only the columns measured (9 of the tape's 46): the check holds no more of the day
-    microtape_frames = lake.get().read("microtape_frames", context.partition_key,
-                                       columns=["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"])
+    # only the columns measured (9 of the tape's 46), one coin at a time
+    tape = CoinDay(lake.get(), "microtape_frames", context.partition_key)
+    health = H.TapeHealth()
+    for coin in tape.coins():
+        health.add(tape.read(coin, ["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"]))
     measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate)
-                 for c, r in H.gap_rate(microtape_frames).items()]
+                 for c, r in sorted(health.gaps.items())]
                 + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate)
-                   for c, r in H.nan_rates(microtape_frames).items()]
-                + [_le("stale_rate", H.stale_rate(microtape_frames), H.LIMITS.max_stale_rate)])
+                   for c, r in health.nan_rates().items()]
+                + [_le("stale_rate", health.stale_rate(), H.LIMITS.max_stale_rate)])
     bad = [f"{m.name} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
     return _result(context, fabric, fabric_keys, "microtape_gaps_nan_stale", not bad,
                    "; ".join(bad) or "ok", {}, measures=measures)
@@ -199,12 +202,14 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                 f"{H.LIMITS.min_firing_windows}).",
                 additional_deps=["microtape_frames"], **CHECK_KW)
 def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
-                 fabric: OpsDbResource, fabric_keys: FabricKeysResource,
-                 signal_events: pd.DataFrame) -> dg.AssetCheckResult:
+                 fabric: OpsDbResource, fabric_keys: FabricKeysResource
+                 ) -> dg.AssetCheckResult:
     day = context.partition_key
-    hist = _history(lake, "signal_events", day, columns=["ts_ms", "detector_id", "det_sigma"])
+    cols = ["ts_ms", "detector_id", "det_sigma"]  # all it measures: today's read the same way
+    hist = _history(lake, "signal_events", day, columns=cols)
     if hist.empty:
         return _no_baseline("no earlier signal_events partitions")
+    signal_events = lake.get().read("signal_events", day, columns=cols)
     tape_cols = ["coin", "ts_ms"]
     today_tape = lake.get().read("microtape_frames", day, columns=tape_cols)
     hist_tape = _history(lake, "microtape_frames", day, columns=tape_cols)

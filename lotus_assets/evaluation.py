@@ -15,14 +15,15 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import eval_story
-from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
+from lotus_assets.partitions import coin_day_in, columns_in, daily_partitions, lake_window_in
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
     DEFAULT_HORIZONS_S,
     GAP_TOLERANCE_S,
     late_rows,
 )
-from lotus_core.evaluation.outcomes import READ_COLUMNS, evaluate_by_coin
+from lotus_core.evaluation.late import EVAL_COLUMNS as LATE_EVAL_COLUMNS
+from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_by_coin
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.time import previous_day
 
@@ -44,7 +45,7 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
 @dg.asset(
     **LAKE_DAY,
     ins={
-        "signal_events": dg.AssetIn("signal_events"),
+        "signal_events": columns_in("signal_events", WINDOW_COLUMNS),  # what outcomes read
         "microtape_frames": coin_day_in("microtape_frames"),  # the day's own tape, by coin
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
@@ -75,8 +76,9 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
 @dg.asset(
     **LAKE_DAY,
     ins={
-        "signal_events": lake_window_in("signal_events", -1, -1),  # the previous day's
-        "signal_eval": lake_window_in("signal_eval", -1, -1),
+        # the previous day's windows and rows: only the columns the late rows read
+        "signal_events": lake_window_in("signal_events", -1, -1, columns=WINDOW_COLUMNS),
+        "signal_eval": lake_window_in("signal_eval", -1, -1, columns=LATE_EVAL_COLUMNS),
         # its tape + this one, only the columns outcomes read
         "microtape_frames": lake_window_in("microtape_frames", -1, 0,
                                            columns=READ_COLUMNS),

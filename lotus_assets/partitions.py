@@ -106,6 +106,12 @@ def coin_day_in(asset: str) -> dg.AssetIn:
     return dg.AssetIn(asset, metadata={"lake_coins": True})
 
 
+def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
+    """An input holding this day's `asset` partition, only `columns` read (a step that uses
+    a few columns of a wide table holds only them; issue 32)."""
+    return dg.AssetIn(asset, metadata={"lake_columns": list(columns)})
+
+
 def history_in(asset: str, days: int = 7, sized_by: str | None = None) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak)."""
     return lake_window_in(asset, -days, -1, sized_by)

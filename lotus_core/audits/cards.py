@@ -18,6 +18,8 @@ from lotus_core.signals.spec import DetectorSpec
 SUMMARY = ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
            "sq_score", "kr_phi", "kr_theta", "kr_delta_phi", "kr_hbar", "kr_rho", "det_sigma",
            "curated_sigma")
+EVENT_COLUMNS = ["detector_id", "published", *SUMMARY]
+"""What a card reads of signal_events."""
 AUDITS = ("future_touch", "label_shuffle", "rolling_gap", "adversarial")
 
 

@@ -19,6 +19,8 @@ from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, evaluate_windows
 from lotus_core.microtape.schema import empty_frame
 
 KEY = ["window_id", "horizon_s"]
+EVAL_COLUMNS = [*KEY, "status"]
+"""What `late_rows` reads of signal_eval (of signal_events: outcomes.WINDOW_COLUMNS)."""
 
 
 def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame,

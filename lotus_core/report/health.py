@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -73,13 +73,45 @@ def gap_rate(frames: pd.DataFrame) -> dict[str, float]:
 
 
 def nan_rates(frames: pd.DataFrame, cols: Sequence[str] = NAN_FEATURES) -> dict[str, float]:
-    return {c: float(frames[c].isna().mean()) for c in cols if c in frames and len(frames)}
+    return TapeHealth(cols).add(frames).nan_rates()
 
 
 def stale_rate(frames: pd.DataFrame, stale_ms: int = LIMITS.stale_ms) -> float:
-    if not len(frames):
-        return 0.0
-    return float((frames["stale_ms"].to_numpy(dtype=np.float64) > stale_ms).mean())
+    return TapeHealth(stale_ms=stale_ms).add(frames).stale_rate()
+
+
+@dataclass
+class TapeHealth:
+    """The tape check's measures summed coin by coin (issue 32: the check holds one coin's
+    tape at a time): per-coin gap rates, and the NaN and stale counts over the rows seen.
+    `add` a whole day or each coin of it: the rates are the same (counts over rows)."""
+
+    cols: Sequence[str] = NAN_FEATURES
+    stale_ms: int = LIMITS.stale_ms
+    rows: int = 0
+    stale: int = 0
+    nan: dict[str, int] = field(default_factory=dict)
+    gaps: dict[str, float] = field(default_factory=dict)
+
+    def add(self, frames: pd.DataFrame) -> TapeHealth:
+        if not len(frames):
+            return self
+        self.rows += len(frames)
+        for c in self.cols:
+            if c in frames:
+                self.nan[c] = self.nan.get(c, 0) + int(frames[c].isna().sum())
+        if "stale_ms" in frames:
+            self.stale += int((frames["stale_ms"].to_numpy(dtype=np.float64)
+                               > self.stale_ms).sum())
+        if "coin" in frames and "ts_ms" in frames:
+            self.gaps.update(gap_rate(frames))
+        return self
+
+    def nan_rates(self) -> dict[str, float]:
+        return {c: n / self.rows for c, n in self.nan.items()} if self.rows else {}
+
+    def stale_rate(self) -> float:
+        return self.stale / self.rows if self.rows else 0.0
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -> float:
