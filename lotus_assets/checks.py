@@ -32,7 +32,6 @@ from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
 from lotus_core.signals import load_scoring
-from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import is_object_store_url
 from lotus_resources.feed import FeedSource
@@ -54,6 +53,17 @@ def _history(lake: LakeResource, asset: str, day: str, days: int = TRAINING_DAYS
     parts = [store.read(asset, d, columns=columns).assign(date=d)
              for d in _days_before(day, days) if store.exists(asset, d)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _tape_spans(lake: LakeResource, days: list[str]) -> H.TapeSpans:
+    """The tape hours of `days` (those present), read one coin's `coin`, `ts_ms` at a time."""
+    store, spans = lake.get(), H.TapeSpans()
+    for d in days:
+        if store.exists("microtape_frames", d):
+            tape = CoinDay(store, "microtape_frames", d)
+            for coin in tape.coins():
+                spans.add(tape.read(coin, ["coin", "ts_ms"]))
+    return spans
 
 
 def _days_before(day: str, days: int = TRAINING_DAYS) -> list[str]:
@@ -172,25 +182,27 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
 def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                                          fabric: OpsDbResource,
                                          fabric_keys: FabricKeysResource,
-                                         signal_events: pd.DataFrame) -> dg.AssetCheckResult:
-    problems = []
-    try:
-        SIGNAL_EVENTS_SCHEMA.validate(signal_events, lazy=True)
-    except Exception as exc:  # noqa: BLE001 - pandera's errors: reported, never raised
-        problems.append(f"schema: {str(exc)[:500]}")
-    rate = H.publication_rate(signal_events)
+                                         lake: LakeResource) -> dg.AssetCheckResult:
+    day, store = context.partition_key, lake.get()
+    # in slices of rows: the check holds one slice of the day (H.EventsCheck)
+    check = H.EventsCheck()
+    for part in store.read_slices("signal_events", day):
+        check.add(part)
+    if check.rows == 0:  # no slice: the empty table's columns and types still checked
+        check.add(store.read("signal_events", day))
+    problems = [check.problem] if check.problem else []
+    rate = check.publication_rate()
     lo, hi = H.LIMITS.min_publication_rate, H.LIMITS.max_publication_rate
-    rate_ok = not len(signal_events) or lo <= rate <= hi
+    rate_ok = not check.rows or lo <= rate <= hi
     if not rate_ok:
         problems.append(f"publication rate {rate:.4f} outside [{lo:g}, {hi:g}]")
-    measures = [Measure("schema_failures", float(bool(problems and problems[0]
-                                                      .startswith("schema"))), "== 0",
-                        not (problems and problems[0].startswith("schema"))),
+    measures = [Measure("schema_failures", float(check.problem is not None), "== 0",
+                        check.problem is None),
                 Measure("publication_rate", rate, f"in [{lo:g}, {hi:g}]"
-                        + ("" if len(signal_events) else " (no windows: not judged)"),
+                        + ("" if check.rows else " (no windows: not judged)"),
                         rate_ok)]
     return _result(context, fabric, fabric_keys, "signal_events_schema_and_publication",
-                   not problems, "; ".join(problems) or "ok", {"windows": len(signal_events)},
+                   not problems, "; ".join(problems) or "ok", {"windows": check.rows},
                    metrics={"publication_rate": rate}, measures=measures)
 
 
@@ -210,9 +222,7 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
     if hist.empty:
         return _no_baseline("no earlier signal_events partitions")
     signal_events = lake.get().read("signal_events", day, columns=cols)
-    tape_cols = ["coin", "ts_ms"]
-    today_tape = lake.get().read("microtape_frames", day, columns=tape_cols)
-    hist_tape = _history(lake, "microtape_frames", day, columns=tape_cols)
+    today_tape, hist_tape = _tape_spans(lake, [day]), _tape_spans(lake, _days_before(day))
     drift = H.firing_drift(signal_events, today_tape, hist, hist_tape)
     like = H.same_hours(hist, signal_events)
     judged_psi = len(like) >= H.LIMITS.min_firing_windows

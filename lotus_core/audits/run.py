@@ -117,8 +117,8 @@ def _touches(tape: CoinTape, coins: list[str], windows: pd.DataFrame,
         w, f = cut_draws(int(starts[-1]), len(at), cfg.cuts_windows,
                          rng_for(cfg, spec, "future_touch"))
         draws[spec.id] = (at, at[w], np.asarray(f, dtype=np.int64))
-    wanted = np.unique(np.concatenate([f for _, _, f in draws.values()] or [[]])).astype(
-        np.int64)
+    wanted = np.unique(np.concatenate([f for _, _, f in draws.values()]
+                                      or [np.empty(0, dtype=np.int64)]))
     ts_at: dict[int, int] = {}
     for i, c in enumerate(coins):
         mine = wanted[(wanted >= starts[i]) & (wanted < starts[i + 1])]

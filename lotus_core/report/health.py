@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
 from lotus_core.time import DAY_MS
 
 PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
@@ -114,6 +115,44 @@ class TapeHealth:
         return self.stale / self.rows if self.rows else 0.0
 
 
+@dataclass
+class EventsCheck:
+    """signal_events' schema and publication rate folded slice by slice (issue 32: the check
+    holds one slice of the day, not the day): each slice validated against the schema
+    (its row checks, and sortedness and uniqueness within the slice), each slice's first
+    key after the previous slice's last (sortedness and uniqueness across them), and the
+    published rows counted. `problem` is the first failure, named with the positions in the
+    table of the slice's rows (pandera's own text names the column and the check)."""
+
+    rows: int = 0
+    published: int = 0
+    problem: str | None = None
+    _last: tuple | None = None
+
+    def add(self, part: pd.DataFrame) -> EventsCheck:
+        if self.problem is None:
+            try:
+                SIGNAL_EVENTS_SCHEMA.validate(part.set_axis(
+                    pd.RangeIndex(self.rows, self.rows + len(part))), lazy=True)
+            except Exception as exc:  # noqa: BLE001 - pandera's errors: reported, not raised
+                self.problem = (f"schema, rows {self.rows}..{self.rows + len(part) - 1}: "
+                                f"{str(exc)[:500]}")
+        if len(part) and all(k in part for k in SIGNAL_EVENTS_KEY):
+            first = tuple(part[k].iloc[0] for k in SIGNAL_EVENTS_KEY)
+            if self.problem is None and self._last is not None and not self._last < first:
+                self.problem = (f"schema: rows {self.rows - 1} and {self.rows} are not in "
+                                f"{'/'.join(SIGNAL_EVENTS_KEY)} order or repeat a key: "
+                                f"{self._last} then {first}")
+            self._last = tuple(part[k].iloc[-1] for k in SIGNAL_EVENTS_KEY)
+        if "published" in part:
+            self.published += int(part["published"].astype(bool).sum())
+        self.rows += len(part)
+        return self
+
+    def publication_rate(self) -> float:
+        return self.published / self.rows if self.rows else 0.0
+
+
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -> float:
     """Population stability index of `actual` against `expected`, on equal-width bins over
     the expected sample's 0.5-99.5 % range (the ends are open); empty bins get a 1e-4 floor.
@@ -179,18 +218,45 @@ def _utc_day(ts: pd.Series) -> np.ndarray:
     return ts.to_numpy(dtype=np.int64) // DAY_MS
 
 
-def tape_hours_by_day(frames: pd.DataFrame) -> dict[int, float]:
+@dataclass
+class TapeSpans:
+    """Each (UTC day, coin)'s first and last frame time, added a frame (a coin, a day) at a
+    time: the tape hours a check needs without holding the tape (issue 32)."""
+
+    spans: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, frames: pd.DataFrame) -> TapeSpans:
+        if not len(frames):
+            return self
+        f = pd.DataFrame({"day": _utc_day(frames["ts_ms"]),
+                          "coin": frames["coin"].astype(str),
+                          "ts": frames["ts_ms"].to_numpy(dtype=np.int64)})
+        g = f.groupby(["day", "coin"])["ts"].agg(["min", "max"])
+        for (d, c), lo, hi in zip(g.index, g["min"], g["max"], strict=True):
+            key = (int(d), str(c))
+            old = self.spans.get(key)
+            self.spans[key] = ((int(lo), int(hi)) if old is None
+                               else (min(old[0], int(lo)), max(old[1], int(hi))))
+        return self
+
+    def hours_by_day(self) -> dict[int, float]:
+        """UTC day (days since 1970) -> hours of tape that day (per coin, averaged)."""
+        per: dict[int, list[float]] = {}
+        for (d, _), (lo, hi) in sorted(self.spans.items()):
+            per.setdefault(d, []).append((hi - lo) / 3.6e6)
+        return {d: float(np.mean(h)) for d, h in per.items()}
+
+
+def _spans(tape: pd.DataFrame | TapeSpans) -> TapeSpans:
+    return tape if isinstance(tape, TapeSpans) else TapeSpans().add(tape)
+
+
+def tape_hours_by_day(frames: pd.DataFrame | TapeSpans) -> dict[int, float]:
     """UTC day (days since 1970) -> hours of tape that day (per coin, averaged)."""
-    if not len(frames):
-        return {}
-    f = pd.DataFrame({"day": _utc_day(frames["ts_ms"]), "coin": frames["coin"].astype(str),
-                      "ts": frames["ts_ms"].to_numpy(dtype=np.int64)})
-    g = f.groupby(["day", "coin"])["ts"]
-    span = ((g.max() - g.min()) / 3.6e6).groupby(level="day").mean()
-    return {int(d): float(h) for d, h in span.items()}
+    return _spans(frames).hours_by_day()
 
 
-def tape_hours(frames: pd.DataFrame) -> float:
+def tape_hours(frames: pd.DataFrame | TapeSpans) -> float:
     """Hours of tape (per coin, averaged), summed over the UTC days `frames` holds: the
     firing-rate denominator. One day's span each, never a span across days (a first day's
     first frame to a last day's last frame counts the nights between them)."""
@@ -223,13 +289,15 @@ class FiringDrift:
         return tuple(r for r in self.rates if not r.ok)
 
 
-def firing_drift(today: pd.DataFrame, today_tape: pd.DataFrame, history: pd.DataFrame,
-                 history_tape: pd.DataFrame, limits: HealthLimits = LIMITS) -> FiringDrift:
+def firing_drift(today: pd.DataFrame, today_tape: pd.DataFrame | TapeSpans,
+                 history: pd.DataFrame, history_tape: pd.DataFrame | TapeSpans,
+                 limits: HealthLimits = LIMITS) -> FiringDrift:
     """Each detector's windows per hour today against the previous days': windows and tape
     hours counted per UTC day, over the history days that have both (a day's windows with
     that day's hours). A detector is judged when today's windows or the baseline's expected
     windows today reach `min_firing_windows`; it fails when the ratio leaves
-    [1/max_firing_ratio, max_firing_ratio]."""
+    [1/max_firing_ratio, max_firing_ratio]. The tapes: their frames (`coin`, `ts_ms`) or
+    their `TapeSpans`."""
     hours_today = tape_hours(today_tape)
     per_day = tape_hours_by_day(history_tape)
     hist = history

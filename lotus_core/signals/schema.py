@@ -64,6 +64,12 @@ DETECTOR_WINDOWS_SCHEMA = pa.DataFrameSchema(
 )
 
 
+SIGNAL_EVENTS_KEY = ("ts_ms", "coin", "detector_id")
+"""signal_events' rows are sorted by this key and unique in it; every other check of the
+schema is row by row (a table checked in slices is checked whole when the slices' ends
+are in key order: `lotus_core.report.health.EventsCheck`)."""
+
+
 def _policy(df: pd.DataFrame) -> bool:
     """Publication and propensity agree with the policy (docs/curators.md)."""
     pub, paper, veto = df["published"], df["paper"], df["vetoed"]
@@ -155,7 +161,7 @@ SIGNAL_EVENTS_SCHEMA = pa.DataFrameSchema(
         "history_window": _c(
             STR, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2}$")),
     },
-    checks=[_sorted_unique("ts_ms", "coin", "detector_id"),
+    checks=[_sorted_unique(*SIGNAL_EVENTS_KEY),
             pa.Check(_policy, element_wise=False, name="publication_policy")],
     strict=True, ordered=True, coerce=False, name="signal_events",
 )

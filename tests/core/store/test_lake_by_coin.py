@@ -137,3 +137,15 @@ def test_by_coin_refuses_frames_out_of_coin_order(tmp_path, frames, message):
     with pytest.raises(ValueError, match=message):
         lake.write_parts("t", DAY, out.counted(), out.empty)
     assert not lake.exists("t", DAY)
+
+
+def test_slices_are_the_partition_in_file_order(lake):
+    """`read_slices` (a check that folds a table holds one slice): the slices laid together
+    are the partition, each at most `rows` rows, across the row groups' edges."""
+    lake.write_parts("t", DAY, iter(_parts()), _parts()[0].iloc[:0])
+    slices = list(lake.read_slices("t", DAY, rows=17))
+    assert all(len(s) <= 17 for s in slices) and len(slices) > len(COINS)
+    pd.testing.assert_frame_equal(pd.concat(slices, ignore_index=True), lake.read("t", DAY))
+    only_x = list(lake.read_slices("t", DAY, columns=["x"]))
+    assert {tuple(s.columns) for s in only_x} == {("x",)}
+    assert sum(map(len, only_x)) == sum(map(len, _parts()))
