@@ -26,7 +26,7 @@ from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
-from lotus_core.live.parity import ATOL, RTOL, compare_windows, replay_windows
+from lotus_core.live.parity import ATOL, RTOL, compare_streams, replay_steps
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
@@ -339,11 +339,11 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                 f"{RTOL:g} relative ({ATOL:g} absolute at zero), never bit for bit; "
                 "data_fingerprint by presence. A failure names the first differing window "
                 "and column. Replays the whole day (docs/surface.md: its cost), so it does "
-                "not block.", **CHECK_KW)
+                "not block; the two days are compared a span of time at a time, neither held "
+                "whole (lotus_core.live.parity.compare_streams).", **CHECK_KW)
 def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed: FeedSource,
                 fabric: OpsDbResource, fabric_keys: FabricKeysResource,
-                settings: SettingsResource,
-                signal_events: pd.DataFrame) -> dg.AssetCheckResult:
+                settings: SettingsResource) -> dg.AssetCheckResult:
     day = context.partition_key
     if is_object_store_url(lake.root):
         return _result(context, fabric, fabric_keys, "live_parity", False,
@@ -358,15 +358,18 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         actions, _ = read_detector_actions(store)  # the curator actions the nightly applied
     night = dataclasses.replace(load(day), actions=actions)
     params = MicroTapeParams(cadence_ms=values.cadence_ms)
+    # both days streamed, a span of time at a time: the nightly signal_events in slices of
+    # rows, the live windows step by step (compare_streams; issue 32)
     try:
-        live = replay_windows(feed.recording(day), day, night, priors, params=params,
-                              feed_dir=Path(feed.feed_dir), scoring=scoring)
+        report = compare_streams(
+            lake.get().read_slices("signal_events", day),
+            replay_steps(feed.recording(day), day, night, priors, params=params,
+                         feed_dir=Path(feed.feed_dir), scoring=scoring))
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,
-                       f"not compared: the live replay failed: {type(exc).__name__}: {exc}",
-                       {"nightly_windows": len(signal_events)})
-    report = compare_windows(signal_events, live)
+                       "not compared: the live replay (or the nightly signal_events read) "
+                       f"failed: {type(exc).__name__}: {exc}", {})
     first = report.first
     meta: dict[str, object] = {
         "compared_windows": report.compared,

@@ -205,6 +205,112 @@ def compare_windows(nightly: pd.DataFrame, live: pd.DataFrame, rtol: float = RTO
         columns_differing=tuple(differing))
 
 
+CHUNK_WINDOWS = 20_000
+"""`compare_streams` compares at least this many nightly windows at a time (fewer at the end)."""
+
+
+def compare_streams(nightly: Iterable[pd.DataFrame], live: Iterable[pd.DataFrame],
+                    rtol: float = RTOL, atol: float = ATOL,
+                    chunk: int = CHUNK_WINDOWS) -> ParityReport:
+    """`compare_windows` of two streams of windows, each in time order (the nightly
+    signal_events read in slices of rows, the live engine's windows step by step), a span of
+    time at a time (issue 32: neither day is held whole). A span ends before the first
+    window of the newest live step: the live engine emits a row's windows once the row is
+    final, so no later step goes back before it. The report is the whole day's: counts
+    summed, the first difference in nightly order, the largest relative difference, the
+    columns that differ. One difference from `compare_windows` of the whole day: a window
+    whose `ts_ms` differs by more than a span counts as missing on one side and only live on
+    the other, not as a `ts_ms` difference (a failure either way)."""
+    parts: list[ParityReport] = []
+    n_buf: list[pd.DataFrame] = []
+    l_buf: list[pd.DataFrame] = []
+    n_iter = iter(nightly)
+    n_done = False
+    columns: pd.DataFrame | None = None  # the nightly columns' empty frame
+
+    def held(buf: list[pd.DataFrame]) -> int:
+        return sum(len(f) for f in buf)
+
+    def pull_until(ts: int | None) -> None:
+        """Nightly slices until every nightly window before `ts` is held (None: all)."""
+        nonlocal n_done, columns
+        while not n_done and (ts is None or not n_buf
+                              or int(n_buf[-1]["ts_ms"].iloc[-1]) < ts):
+            nxt = next(n_iter, None)
+            if nxt is None:
+                n_done = True
+                break
+            columns = nxt.iloc[:0] if columns is None else columns
+            if len(nxt):
+                n_buf.append(nxt)
+
+    def flush(before: int | None) -> None:
+        """Compare every buffered window with ts_ms < `before` (None: all of them)."""
+        n_head, n_tail = _split(n_buf, before)
+        l_head, l_tail = _split(l_buf, before)
+        n_buf[:], l_buf[:] = n_tail, l_tail
+        if n_head is None and l_head is None:
+            return
+        base = columns if columns is not None else (l_head.iloc[:0] if l_head is not None
+                                                    else pd.DataFrame())
+        parts.append(compare_windows(n_head if n_head is not None else base,
+                                     l_head if l_head is not None else base.iloc[:0],
+                                     rtol, atol))
+
+    for step in live:
+        if not len(step):
+            continue
+        l_buf.append(step)
+        frontier = int(step["ts_ms"].min())
+        if held(l_buf) < chunk:
+            continue
+        pull_until(frontier)
+        flush(frontier)
+    pull_until(None)
+    flush(None)
+    return _merged(parts, rtol, [KEY, *(columns.columns if columns is not None else [])])
+
+
+def _split(buf: list[pd.DataFrame], before: int | None
+           ) -> tuple[pd.DataFrame | None, list[pd.DataFrame]]:
+    """(the buffered rows with ts_ms < `before`, the rest as a list); None: none."""
+    if not buf:
+        return None, []
+    whole = pd.concat(buf, ignore_index=True) if len(buf) > 1 else buf[0]
+    if before is None:
+        return whole, []
+    ts = whole["ts_ms"].to_numpy(dtype=np.int64)
+    head = whole[ts < before].reset_index(drop=True)
+    tail = whole[ts >= before].reset_index(drop=True)
+    return (head if len(head) else None), ([tail] if len(tail) else [])
+
+
+def _merged(parts: list[ParityReport], rtol: float, order: list[str]) -> ParityReport:
+    """The reports of consecutive spans as one: counts summed, the first nightly-order
+    difference of the earliest span that has one (else the earliest only-live window), the
+    differing columns in `order` (the id, then the nightly columns)."""
+    if not parts:
+        return ParityReport(0, 0, 0, (), (), rtol, 0.0, None, None, 0, 0, 0)
+    first = next((r.first for r in parts if r.first is not None
+                  and r.first.nightly != "missing in nightly"), None)
+    if first is None:
+        first = next((r.first for r in parts if r.first is not None), None)
+    top = max(parts, key=lambda r: r.max_rel_diff)
+    shape = next((r for r in parts if r.exact_columns or r.float_columns), parts[0])
+    differing = {c for r in parts for c in r.columns_differing}
+    return ParityReport(
+        nightly_windows=sum(r.nightly_windows for r in parts),
+        live_windows=sum(r.live_windows for r in parts),
+        compared=sum(r.compared for r in parts),
+        exact_columns=shape.exact_columns, float_columns=shape.float_columns, rtol=rtol,
+        max_rel_diff=top.max_rel_diff, max_rel_column=top.max_rel_column, first=first,
+        mismatched_windows=sum(r.mismatched_windows for r in parts),
+        missing_live=sum(r.missing_live for r in parts),
+        extra_live=sum(r.extra_live for r in parts),
+        columns_differing=tuple(sorted(differing, key=lambda c: (
+            order.index(c) if c in order else len(order), c))))
+
+
 # --- the live side: one recorded day through the engine -------------------------------------
 
 def _recv(line: bytes) -> int | None:
@@ -237,9 +343,21 @@ def replay_windows(recording: Path, day: str, context: NightContext,
                    feed_dir: Path | None = None, batch_lines: int | None = None,
                    detectors: Any = None, scoring: Any = None, council: Any = None
                    ) -> pd.DataFrame:
-    """The windows the live engine emits for `day`'s recording, fed as the daemon feeds a
-    replay (batches of `batch_lines` lines, None: BATCH_LINES and more with many coins,
-    BATCH_LINES_PER_COIN; a step after each at the batch's newest receive
+    """The windows the live engine emits for `day`'s recording (`replay_steps`, laid
+    together)."""
+    return _concat(replay_steps(recording, day, context, priors, params=params,
+                                feed_dir=feed_dir, batch_lines=batch_lines,
+                                detectors=detectors, scoring=scoring, council=council))
+
+
+def replay_steps(recording: Path, day: str, context: NightContext,
+                 priors: ActivePriors, *, params: MicroTapeParams | None = None,
+                 feed_dir: Path | None = None, batch_lines: int | None = None,
+                 detectors: Any = None, scoring: Any = None, council: Any = None
+                 ) -> Iterator[pd.DataFrame]:
+    """Each step's windows, as the live engine emits them for `day`'s recording, fed as the
+    daemon feeds a replay (batches of `batch_lines` lines, None: BATCH_LINES and more with
+    many coins, BATCH_LINES_PER_COIN; a step after each at the batch's newest receive
     time, the day's last step at midnight), with `context` (the nightly inputs of the day)
     and `priors` (the set the nightly scored the day with). `feed_dir`: where the previous
     day's recording is, for the warm start (as the nightly MicroTape reads it)."""
@@ -253,7 +371,6 @@ def replay_windows(recording: Path, day: str, context: NightContext,
         return max(BATCH_LINES, min(MAX_BATCH_LINES, BATCH_LINES_PER_COIN * coins))
 
     engine.set_priors(priors)
-    steps: list[pd.DataFrame] = []
     first, clock = 1, None
     for batch in _batches(recording, size):
         engine.add(day, first, batch)
@@ -264,11 +381,10 @@ def replay_windows(recording: Path, day: str, context: NightContext,
         if clock is not None:
             step = engine.step(clock)
             if step is not None and step.window_dicts:
-                steps.append(step.windows)
+                yield step.windows
     last = engine.step(day_bounds_ms(day)[1])
     if last is not None and last.window_dicts:
-        steps.append(last.windows)
-    return _concat(steps)
+        yield last.windows
 
 
 def _concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

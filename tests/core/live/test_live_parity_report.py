@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lotus_core.live.parity import RTOL, compare_windows
+from lotus_core.live.parity import RTOL, compare_streams, compare_windows
 
 
 def _nightly() -> pd.DataFrame:
@@ -105,3 +105,80 @@ def test_the_fingerprint_is_compared_by_presence():
     none.loc[0, "data_fingerprint"] = ""
     rep = compare_windows(n, none)
     assert (rep.first.window_id, rep.first.column) == ("W1", "data_fingerprint")
+
+
+# --- the same report, the two days streamed (issue 32) ---------------------------------------
+
+def _day(n: int = 400, seed: int = 5) -> pd.DataFrame:
+    """`n` windows in (ts_ms, coin, detector_id) order, several coins at each time."""
+    rng = np.random.default_rng(seed)
+    ts = np.sort(rng.choice(np.arange(1, 120) * 1_000, size=n)).astype(np.int64)
+    coin = rng.choice(["BTC", "ETH", "SOL", "XRP"], size=n)
+    det = rng.choice(["a", "b", "c"], size=n)
+    f = pd.DataFrame({"ts_ms": ts, "coin": pd.Series(coin, dtype="str"),
+                      "detector_id": pd.Series(det, dtype="str")})
+    f = f.drop_duplicates().sort_values(["ts_ms", "coin", "detector_id"]).reset_index(drop=True)
+    m = len(f)
+    f.insert(0, "window_id", pd.Series([f"W{i:04d}" for i in range(m)], dtype="str"))
+    f["det_sigma"] = rng.random(m)
+    f["vetoes"] = pd.Series(rng.choice(["[]", '["x"]'], size=m), dtype="str")
+    f["published"] = rng.random(m) < 0.3
+    f["propensity"] = rng.random(m)
+    f["curated_sigma"] = rng.random(m)
+    return f
+
+
+def _steps(live: pd.DataFrame, seed: int) -> list[pd.DataFrame]:
+    """The live windows as an engine emits them: whole times a step, in time order, each
+    step's rows in another order within a time (coin order, not detector order)."""
+    rng = np.random.default_rng(seed)
+    times = np.unique(live["ts_ms"].to_numpy())
+    cuts = np.sort(rng.choice(np.arange(1, len(times)), size=min(25, len(times) - 1),
+                              replace=False))
+    out = []
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(times)], strict=True):
+        part = live[live["ts_ms"].isin(times[lo:hi])]
+        out.append(part.sample(frac=1.0, random_state=seed).sort_values(
+            "ts_ms", kind="stable").reset_index(drop=True))
+    return out
+
+
+def _slices(nightly: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
+    return [nightly.iloc[i:i + rows].reset_index(drop=True)
+            for i in range(0, len(nightly), rows)]
+
+
+def _both(nightly: pd.DataFrame, live: pd.DataFrame, seed: int = 1):
+    whole = compare_windows(nightly, live)
+    streamed = compare_streams(_slices(nightly, 37), _steps(live, seed), chunk=25)
+    return whole, streamed
+
+
+def test_streamed_days_give_the_whole_days_report_when_equal():
+    n = _day()
+    whole, streamed = _both(n, n.copy())
+    assert whole.ok and streamed == whole
+    assert streamed.compared == len(n)
+
+
+def test_streamed_days_give_the_whole_days_report_on_each_kind_of_difference():
+    n = _day()
+    late = n.copy()
+    late.loc[len(n) - 3, "det_sigma"] *= 1 + 1e-6  # a float beyond rtol, near the end
+    late.loc[len(n) // 2, "curated_sigma"] *= 1 + 1e-12  # within rtol: the max, reported
+    deciding = n.copy()
+    deciding.loc[[50, 300], "published"] = ~deciding.loc[[50, 300], "published"]
+    missing = n.drop(index=[10, 200]).reset_index(drop=True)
+    extra = pd.concat([n, n.iloc[[100]].assign(window_id="WX", coin="ZZZ")]).sort_values(
+        ["ts_ms", "coin"], kind="stable").reset_index(drop=True)
+    for live in (late, deciding, missing, extra):
+        whole, streamed = _both(n, live)
+        assert not whole.ok
+        assert streamed == whole, (streamed.describe(), whole.describe())
+
+
+def test_an_empty_live_day_misses_every_nightly_window():
+    n = _day(60)
+    streamed = compare_streams(_slices(n, 7), iter([]), chunk=10)
+    assert streamed == compare_windows(n, n.iloc[:0])
+    assert streamed.missing_live == len(n) and streamed.first.window_id == "W0000"
