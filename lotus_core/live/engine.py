@@ -242,6 +242,10 @@ class LiveEngine:
         self.last_now: int | None = None
         self.emitted_for = emitted
         self.trader_events = False        # also emit the Trader's market events (Step.market)
+        self.next_day = True
+        """Keep the day's last warm_span_ms of feed for the next day's warm start. False for
+        a replay of one day that ends there (`parity.replay_steps`): at 10 coins that tail
+        was a third of the replay's peak (issue 32)."""
         self._market_until: int | None = None
         self._market_count = 0
 
@@ -266,7 +270,7 @@ class LiveEngine:
     def _take(self, parsed: Parsed, last_recv: int) -> None:
         assert self.chain is not None and self.day is not None
         self.chain.add(parsed)
-        if self.trader_events or last_recv >= self._keep_from():
+        if self.trader_events or (self.next_day and last_recv >= self._keep_from()):
             self.buf.add(parsed)  # only what a later reader needs (module docstring)
 
     def _keep_from(self) -> int:

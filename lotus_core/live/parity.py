@@ -363,6 +363,7 @@ def replay_steps(recording: Path, day: str, context: NightContext,
     day's recording is, for the warm start (as the nightly MicroTape reads it)."""
     engine = LiveEngine(params or MicroTapeParams(), lambda d: context, feed_dir=feed_dir,
                         detectors=detectors, scoring=scoring, council=council)
+    engine.next_day = False  # the replay ends with the day: no tail kept for a warm start
 
     def size() -> int:  # `batch_lines`; None: BATCH_LINES, more with many coins
         if batch_lines is not None:
