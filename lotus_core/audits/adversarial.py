@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.audits.result import AuditConfig, AuditResult
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.pipeline import score_columns
-from lotus_core.signals.quality import HistoryQuality, history_quality
+from lotus_core.signals.quality import HistoryQuality
 from lotus_core.signals.spec import DetectorSpec
-from lotus_core.store.by_coin import FrameCoins
 
 PERTURBATIONS = ("noise", "drop", "spread")
 PRICE_COLUMNS = ("bid_px", "ask_px", "mid_px", "micro_px", "vwap_px")
@@ -124,19 +123,3 @@ def adversarial_coin(frames: pd.DataFrame, specs: Sequence[DetectorSpec],
         tol = max(2000, min(spec.cooldown_s, 5) * 1000)
         for k, p in perturbed.items():
             r.matched[k] += _matched(b, p[p["detector_id"] == spec.id], tol)
-
-
-def adversarial(frames: pd.DataFrame, specs: Sequence[DetectorSpec], day: str, *,
-                history: pd.DataFrame | None = None,
-                cfg: AuditConfig = DEFAULT,
-                scoring: ScoringConfig | None = None) -> dict[str, AuditResult]:
-    """Per detector id: metric = the worst det_sigma drop over the perturbations, scored
-    with `scoring` (the configuration the day is scored with; None: the packaged one). The
-    whole-frame form of what `audit_by_coin` does coin by coin."""
-    scoring = scoring or load_scoring()
-    hq = history_quality(history, specs, scoring.sq)  # the same for every perturbation
-    tape = FrameCoins(frames)
-    tally: dict[str, Retention] = {}
-    for c in tape.coins():
-        adversarial_coin(tape.read(c), specs, tally, cfg=cfg, scoring=scoring, hq=hq)
-    return {spec.id: tally.get(spec.id, Retention()).result(cfg) for spec in specs}

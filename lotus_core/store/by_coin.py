@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
+
+from lotus_core.arrays import positions_by
 
 
 @dataclass
@@ -94,11 +98,17 @@ class FrameCoins:
 
     frame: pd.DataFrame
 
+    @cached_property
+    def _rows(self) -> dict[str, np.ndarray]:
+        """Each coin's row positions, found once (not a scan of the frame per read)."""
+        found = positions_by(self.frame["coin"].astype(str).to_numpy(dtype=object))
+        return {str(c): rows for c, rows in found.items()}
+
     def coins(self) -> list[str]:
-        return sorted(pd.unique(self.frame["coin"].astype(str).to_numpy(dtype=object)))
+        return sorted(self._rows)
 
     def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
-        rows = self.frame[self.frame["coin"].astype(str).to_numpy(dtype=object) == coin]
+        rows = self.frame.iloc[self._rows.get(coin, np.empty(0, dtype=np.int64))]
         return (rows if columns is None else rows[columns]).reset_index(drop=True)
 
     def whole(self, columns: list[str] | None = None) -> pd.DataFrame:

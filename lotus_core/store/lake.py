@@ -53,13 +53,13 @@ _DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _ASSET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-
 SLICE_ROWS = 25_000
 """Rows a slice of `read_slices` holds at most, and of a row group of a partition written
 whole: Arrow's reader decodes a row group at a time, so a slice is bounded only when the
 row groups are (issue 32: a check that folds signal_events holds a slice, not the day).
-Measured (the signal_events schema check folded, a fresh process): 3 / 10 / 30 / 100 coins
-x 24 h peak 295 / 347 / 385 / 422 MB; read whole, 274 / 461 / 840 / 2,207 MB."""
+Measured (`python -m bench.fold_memory`: the signal_events check alone, a fresh process):
+3 / 10 / 30 / 100 coins x 24 h peak 298 / 358 / 380 / 401 MB folded; read whole, 284 / 426
+/ 839 / 2,229 MB."""
 
 
 def _slices(f: pq.ParquetFile, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
