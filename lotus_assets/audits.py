@@ -12,6 +12,7 @@ from lotus_core.audits import audit_by_coin, card_rows, failing_production, stat
 from lotus_core.audits.cards import EVENT_COLUMNS
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors, load_scoring
+from lotus_core.signals.quality import HISTORY_COLUMNS
 from lotus_core.store.by_coin import CoinDay
 
 
@@ -33,7 +34,8 @@ class AuditRunConfig(AuditAssetConfig):
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": coin_day_in("microtape_frames"),  # read one coin at a time
-         "history": history_in("detector_windows", HISTORY_DAYS, "history_days")},
+         "history": history_in("detector_windows", HISTORY_DAYS, "history_days",
+                              columns=HISTORY_COLUMNS)},
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md). "
     "The tape is read one coin at a time.",

@@ -2,8 +2,9 @@
 `signal_eval_late`: the ones the next day's tape completes (docs/evaluation.md).
 
 Thin: `signal_eval` for day D hands the day's windows and the day's own `microtape_frames`
-(read one coin at a time) to `lotus_core.evaluation.outcomes.evaluate_by_coin`; rows whose
-horizon runs past the day's tape are `pending`. It reads nothing of D + 1, so a re-run gives
+(both read one coin at a time) to `lotus_core.evaluation.outcomes.evaluate_in_order`, which
+hands the rows back in the windows' order from a per-coin spill; rows whose horizon runs
+past the day's tape are `pending`. It reads nothing of D + 1, so a re-run gives
 the same bytes whether or not the next day exists. `signal_eval_late` for day D re-evaluates
 day D - 1's pending rows over the tapes of D - 1 and D (both declared inputs: the lineage
 shows the next-day read), and the readers that want every known outcome (the learning
@@ -11,11 +12,13 @@ window, the DM's calibration) lay its rows over `signal_eval`'s
 (`lotus_core.evaluation.with_late`).
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import eval_story
-from lotus_assets.partitions import coin_day_in, columns_in, daily_partitions, lake_window_in
+from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
     DEFAULT_HORIZONS_S,
@@ -23,8 +26,10 @@ from lotus_core.evaluation import (
     late_rows,
 )
 from lotus_core.evaluation.late import EVAL_COLUMNS as LATE_EVAL_COLUMNS
-from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_by_coin
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_in_order
+from lotus_core.report.tables import EvalTally
+from lotus_core.store.by_coin import CoinDay, InOrder
+from lotus_core.store.spill import CoinSpill
 from lotus_core.time import previous_day
 
 
@@ -45,7 +50,7 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
 @dg.asset(
     **LAKE_DAY,
     ins={
-        "signal_events": columns_in("signal_events", WINDOW_COLUMNS),  # what outcomes read
+        "signal_events": coin_day_in("signal_events"),  # its WINDOW_COLUMNS, a coin at a time
         "microtape_frames": coin_day_in("microtape_frames"),  # the day's own tape, by coin
     },
     description="Per (window, horizon) of the day's signal_events, published or not: forward "
@@ -55,22 +60,27 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
     "(the learning skips it).",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
-                signal_events: pd.DataFrame,
-                microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
-    out = evaluate_by_coin(signal_events, microtape_frames, config.horizons_s, config.fee_bps,
-                           config.gap_tolerance_s)
-    done = out["status"] == "done"
-    per_h = out[done].groupby("horizon_s")
-    return dg.Output(out, metadata={
-        "windows": len(signal_events),
-        "rows": len(out),
-        "done": int(done.sum()),
-        "pending": int((out["status"] == "pending").sum()),
-        "across_gap": int((out["status"] == "gap").sum()),  # measured over a feed hole
-        "hit_rate": {str(h): float(g["hit"].astype(float).mean()) for h, g in per_h},
-        "mean_net_bps": {str(h): float(g["net_ret_bps"].mean()) for h, g in per_h},
-        **eval_story(out),
-    })
+                signal_events: CoinDay,
+                microtape_frames: CoinDay) -> Iterator[dg.Output]:
+    tally = EvalTally()
+    with CoinSpill(max(len(microtape_frames.coins()), 1)) as spill:
+        # the events are in (ts_ms, coin) order: regrouped by coin in one pass, not a scan
+        # of the day per coin
+        windows = spill.spread("windows", signal_events.slices(WINDOW_COLUMNS))
+        empty, rows = evaluate_in_order(windows, microtape_frames, spill,
+                                        config.horizons_s, config.fee_bps,
+                                        config.gap_tolerance_s, each=tally.add)
+        windows = sum(tally.status.values()) // max(len(set(config.horizons_s)), 1)
+        yield dg.Output(InOrder(rows(), empty), metadata={
+            "windows": windows,
+            "rows": sum(tally.status.values()),
+            "done": tally.status.get("done", 0),
+            "pending": tally.status.get("pending", 0),
+            "across_gap": tally.status.get("gap", 0),  # measured over a feed hole
+            "hit_rate": {str(h): hits / n for h, (n, hits, _) in tally.per_horizon().items()},
+            "mean_net_bps": {str(h): net / n for h, (n, _, net) in tally.per_horizon().items()},
+            **eval_story(tally),
+        })
 
 
 @dg.asset(

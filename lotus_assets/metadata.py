@@ -12,6 +12,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from lotus_core.report.tables import EvalTally, markdown_table
+
 
 def numeric(values: Mapping[str, float | int | None]) -> dict[str, Any]:
     """Scalars as numeric metadata (int or float; NaN/None skipped): plotted by partition."""
@@ -114,21 +116,21 @@ def priors_story(out: pd.DataFrame) -> dict[str, Any]:
     return meta
 
 
-def eval_story(out: pd.DataFrame) -> dict[str, Any]:
+def eval_story(tally: EvalTally) -> dict[str, Any]:
     """Hit rates and net returns by detector and horizon as a table; the published hit rate
-    and net return per horizon as numbers (plotted by partition)."""
-    from lotus_core.report.tables import hit_rates, markdown_table
-
-    rates = hit_rates(out)
-    meta: dict[str, Any] = {"hit_rates_table": md(markdown_table(rates, max_rows=80))}
-    done = out[out["status"] == "done"]
-    pub = done[done["published"].astype(bool)]
-    for h, g in pub.groupby("horizon_s"):
-        meta.update(numeric({f"published_hit_rate_{h}s": float(g["hit"].astype(float).mean()),
-                             f"published_net_bps_{h}s": float(g["net_ret_bps"].mean())}))
-    meta.update(numeric({"published_hit_rate": float(pub["hit"].astype(float).mean())
-                         if len(pub) else None,
-                         "pending_rows": int((out["status"] != "done").sum())}))
+    and net return per horizon as numbers (plotted by partition). From signal_eval's rows
+    folded (`EvalTally`): the step never holds the day's rows."""
+    meta: dict[str, Any] = {"hit_rates_table": md(markdown_table(tally.hit_rates(),
+                                                                  max_rows=80))}
+    published = tally.per_horizon(published=True)
+    for h, (n, hits, net) in published.items():
+        meta.update(numeric({f"published_hit_rate_{h}s": hits / n,
+                             f"published_net_bps_{h}s": net / n}))
+    n = sum(k for k, _, _ in published.values())
+    meta.update(numeric({"published_hit_rate": sum(h for _, h, _ in published.values()) / n
+                         if n else None,
+                         "pending_rows": sum(v for k, v in tally.status.items()
+                                             if k != "done")}))
     return meta
 
 

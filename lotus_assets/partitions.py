@@ -112,9 +112,11 @@ def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
     return dg.AssetIn(asset, metadata={"lake_columns": list(columns)})
 
 
-def history_in(asset: str, days: int = 7, sized_by: str | None = None) -> dg.AssetIn:
-    """The `days` partitions before this one (only earlier days: no leak)."""
-    return lake_window_in(asset, -days, -1, sized_by)
+def history_in(asset: str, days: int = 7, sized_by: str | None = None,
+               columns: list[str] | None = None) -> dg.AssetIn:
+    """The `days` partitions before this one (only earlier days: no leak); only `columns`
+    when named."""
+    return lake_window_in(asset, -days, -1, sized_by, columns=columns)
 
 
 def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:

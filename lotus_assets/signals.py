@@ -8,7 +8,7 @@ the DSI asset exists) and a per-detector audit status asset (when the audits exi
 
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -27,8 +27,11 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import detect_by_coin, score_by_coin
-from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_core.signals.pipeline import CoinScoring, detect_by_coin, score_by_coin
+from lotus_core.signals.priors import ActivePriors
+from lotus_core.signals.quality import HISTORY_COLUMNS
+from lotus_core.signals.schema import SIGNAL_EVENTS_KEY
+from lotus_core.store.by_coin import ByCoin, CoinDay, InOrder
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
@@ -85,7 +88,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
         "microtape_frames": coin_day_in("microtape_frames"),  # scored one coin at a time
-        "history": history_in("detector_windows", HISTORY_DAYS, "history_days"),
+        "history": history_in("detector_windows", HISTORY_DAYS, "history_days",
+                              columns=HISTORY_COLUMNS),
     }
     if with_dsi:
         ins["dsi_annotations"] = coin_day_in("dsi_annotations")  # its DSI_COLUMNS, by coin
@@ -133,7 +137,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         with fabric.open() as store:  # the set in force for this day: re-runs are identical
             priors = active_priors_for_date(store, day)
             actions, _ = read_detector_actions(store)  # the rule picks those in force
-        scoring = score_by_coin(
+        with score_by_coin(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),
             history=history if len(history) else None,
@@ -148,56 +152,70 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             # settings scoring.exploration: the breeder's survivors, status exploration
             extra=(exploration_set(lake.get(), day) if settings.get().scoring.exploration
                    else None),
-        )
-        wanted = set(context.op_execution_context.selected_output_names)
-        if "meta_signals" in wanted:  # first: the lake writes each coin's as it is scored
-            yield dg.Output(ByCoin(scoring.meta(), scoring.empty_meta()),
-                            output_name="meta_signals")
-        result = scoring.day()
-        alphas = [{"sigbus": json.loads(p), "strand_id": w}
-                  for w, p in zip(result.bus["window_id"], result.bus["payload"], strict=True)]
-        posted = 0
-        if config.post_alpha:  # idempotent by dedupe key: a re-run posts nothing twice
-            with fabric.open() as store:
-                posted = publish_alpha(store, alphas, fabric_keys.keyring())
-        ev = result.events
-        if priors.rejected:
-            context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
-                                priors.rejected[:5])
-        if "signal_events" in wanted:
-            yield dg.Output(ev, output_name="signal_events", metadata={
-                "windows": len(ev),
-                "published_live": int((ev["published"] & ~ev["paper"]).sum()),
-                "published_paper": int(ev["paper"].sum()),
-                "vetoed": int(ev["vetoed"].sum()),
-                "curator_actions_read": len(actions),
-                "alpha_proposed": len(alphas),
-                "alpha_proposed_new": posted,
-                "priors_ver": priors.version,
-                "prior_patches": len(priors.patches),
-                "priors_rejected": len(priors.rejected),
-                "history_days": list(result.history.days),
-                "history_rows_of_older_recipes": result.history.dropped_stale,
-                "dsi": "dsi_annotations" in inputs,
-                "per_detector": {str(k): int(v) for k, v in
-                                 ev.groupby("detector_id").size().items()},
-                "seconds": {k: round(v, 3) for k, v in result.timings.items()},
-            })
-        if "curator_log" in wanted:
-            yield dg.Output(result.curator_log, output_name="curator_log", metadata={
-                "rows": len(result.curator_log),
-                "vetoes": int((result.curator_log["kind"] == "veto").sum()),
-            })
-        kpis = result.kpis
-        council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
-        if "curator_kpis" in wanted:
-            yield dg.Output(kpis, output_name="curator_kpis", metadata={
-                **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
-                # wall-clock, so a run's metadata and never the (byte-reproducible) table
-                "time_added_us_per_window": round(
-                    result.timings["council"] * 1e6 / max(len(result.events), 1), 3)})
+        ) as scoring:  # its spill of the coins' tables is removed when the outputs are written
+            yield from _score_outputs(context, config, fabric, fabric_keys, scoring,
+                                      priors, actions)
 
     return [detector_windows, score_signals]
+
+
+def _score_outputs(context: dg.AssetExecutionContext, config: SignalConfig,
+                   fabric: OpsDbResource, fabric_keys: FabricKeysResource,
+                   scoring: CoinScoring, priors: ActivePriors,
+                   actions: Sequence[Mapping[str, Any]]) -> Iterator[dg.Output]:
+    """score_signals' outputs, each written as it is yielded: the meta-signals a coin at a
+    time as the coins are scored, then the events and the curator log as slices of the day
+    in its order (`InOrder`), never the whole day's tables at once."""
+    wanted = set(context.op_execution_context.selected_output_names)
+    if "meta_signals" in wanted:  # first: the lake writes each coin's as it is scored
+        yield dg.Output(ByCoin(scoring.meta(), scoring.empty_meta()),
+                        output_name="meta_signals")
+    result = scoring.streamed()
+    posted = 0
+    if config.post_alpha:  # idempotent by dedupe key: a re-run posts nothing twice
+        with fabric.open() as store:
+            for bus in result.bus():  # a slice of the day's published windows at a time
+                posted += publish_alpha(store, [
+                    {"sigbus": json.loads(p), "strand_id": w}
+                    for w, p in zip(bus["window_id"], bus["payload"], strict=True)],
+                    fabric_keys.keyring())
+    tally = result.tally
+    if priors.rejected:
+        context.log.warning("ignored %d malformed prior rows: %s", len(priors.rejected),
+                            priors.rejected[:5])
+    if "signal_events" in wanted:
+        yield dg.Output(InOrder(result.events(), result.empty_events, SIGNAL_EVENTS_KEY),
+                        output_name="signal_events", metadata={
+            "windows": tally.n,
+            "published_live": tally.live,
+            "published_paper": tally.paper,
+            "vetoed": tally.vetoed,
+            "curator_actions_read": len(actions),
+            "alpha_proposed": result.bus_rows,
+            "alpha_proposed_new": posted,
+            "priors_ver": priors.version,
+            "prior_patches": len(priors.patches),
+            "priors_rejected": len(priors.rejected),
+            "history_days": list(result.history.days),
+            "history_rows_of_older_recipes": result.history.dropped_stale,
+            "dsi": scoring.with_dsi,
+            "per_detector": {str(k): int(v) for k, v in sorted(tally.per_detector.items())},
+            "seconds": {k: round(v, 3) for k, v in result.timings.items()},
+        })
+    if "curator_log" in wanted:
+        yield dg.Output(InOrder(result.curator_log(), result.empty_log),
+                        output_name="curator_log",
+                        metadata={"rows": result.log_rows, "vetoes": result.log_vetoes})
+    kpis = result.kpis
+    council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
+    if "curator_kpis" in wanted:
+        yield dg.Output(kpis, output_name="curator_kpis", metadata={
+            **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
+            # wall-clock, so a run's metadata and never the (byte-reproducible) table
+            "time_added_us_per_window": round(
+                result.timings["council"] * 1e6 / max(tally.n, 1), 3)})
+
+
 
 
 SIGNAL_ASSETS = build_signal_assets(with_dsi=True, audit_asset="detector_audit_status")

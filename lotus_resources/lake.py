@@ -6,8 +6,8 @@ import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
 from lotus_core.schemas import ASSET_SCHEMAS
-from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays
-from lotus_core.store.lake import Lake, ObjectLake, open_lake
+from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays, InOrder
+from lotus_core.store.lake import SLICE_ROWS, Lake, ObjectLake, open_lake
 from lotus_resources.table_metadata import table_metadata
 
 
@@ -24,12 +24,14 @@ class LakeResource(dg.ConfigurableResource):
 class LakeIOManager(dg.ConfigurableIOManager):
     """Writes each asset-day atomically to the lake, enforcing its pandera schema first. An
     output given as `ByCoin` is written one coin at a time (a row group each, the step never
-    holding every coin); an input whose AssetIn metadata sets `lake_coins` is given as a
-    `CoinDay`, read one coin at a time (`coin_day_in`)."""
+    holding every coin), one given as `InOrder` a slice at a time in row groups of SLICE_ROWS
+    (the whole frame's rows and row groups); an input whose AssetIn metadata sets
+    `lake_coins` is given as a `CoinDay`, read one coin at a time (`coin_day_in`)."""
 
     lake: dg.ResourceDependency[LakeResource]
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | ByCoin) -> None:
+    def handle_output(self, context: dg.OutputContext,
+                      obj: pd.DataFrame | ByCoin | InOrder) -> None:
         asset = context.asset_key.path[-1]
         day = context.asset_partition_key
         schema = ASSET_SCHEMAS.get(asset)
@@ -56,6 +58,17 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 "rows_per_coin": dict(sorted(obj.rows.items())),
                 "written": "by coin (a row group each)",
                 **table_metadata(obj.empty, rows=rows),
+            })
+            return
+        if isinstance(obj, InOrder):
+            path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate,
+                                    row_group=SLICE_ROWS)
+            context.add_output_metadata({
+                "path": dg.MetadataValue.path(str(path)),
+                "rows": obj.rows,
+                "bytes": lake.size(asset, day),
+                "written": f"in slices (row groups of {SLICE_ROWS:,} rows)",
+                **table_metadata(obj.empty, rows=obj.rows),
             })
             return
         path = lake.write(asset, day, obj, validate=validate)

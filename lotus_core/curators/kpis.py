@@ -6,72 +6,147 @@ choices (vs the machine score alone) were good. docs/curators.md defines each KP
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-
-from lotus_core.curators.council import Verdict
 
 KPI_COLUMNS = ("kpi", "scope", "value", "n")
 
 
 def effective_number(labels: pd.Series) -> float:
     """Hill number of order 1: exp(Shannon entropy) of the label shares (0 when empty)."""
-    if len(labels) == 0:
+    return effective_number_of(Counter(labels.tolist()))
+
+
+def effective_number_of(counts: Mapping[str, int]) -> float:
+    """`effective_number` of labels given by their counts (in a fixed order: most common
+    first, then by label, so a day's value does not depend on how it was tallied)."""
+    n = sum(counts.values())
+    if n == 0:
         return 0.0
-    p = labels.value_counts(normalize=True).to_numpy()
+    p = np.array(sorted((c for c in counts.values() if c), reverse=True), dtype=np.float64) / n
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def _rate(mask: np.ndarray, sel: np.ndarray) -> tuple[float, int]:
-    n = int(sel.sum())
-    return (float(mask[sel].mean()) if n else float("nan")), n
+class Marks(Protocol):
+    """What the KPIs read of a curator's verdict on the windows (a `Verdict` is one)."""
+
+    @property
+    def nudge(self) -> np.ndarray: ...
+
+    @property
+    def veto(self) -> np.ndarray: ...
 
 
-def curator_kpis(events: pd.DataFrame, outcomes: pd.DataFrame, verdicts: Mapping[str, Verdict],
+@dataclass
+class _Curator:
+    vetoes: int = 0
+    nudged: int = 0
+    nudge_sum: float = 0.0
+
+
+@dataclass
+class KpiTally:
+    """The curator KPIs as a fold over parts of a day (a coin's windows at a time, issue 32):
+    counts, per-detector counts and sums, nothing per window. `table` gives what
+    `curator_kpis` gives of the parts laid together (counts and rates exactly; means up to
+    the rounding of a sum taken part by part)."""
+
+    tau: float
+    n: int = 0
+    live: int = 0
+    paper: int = 0
+    vetoed: int = 0
+    live_ok: int = 0
+    live_ok_loss: int = 0
+    live_ok_net: float = 0.0
+    machine_ok: int = 0
+    machine_ok_loss: int = 0
+    machine_ok_net: float = 0.0
+    per_detector: Counter = field(default_factory=Counter)
+    per_detector_live: Counter = field(default_factory=Counter)
+    curators: dict[str, _Curator] = field(default_factory=dict)
+
+    def add(self, events: pd.DataFrame, outcomes: pd.DataFrame,
+            verdicts: Mapping[str, Marks]) -> None:
+        """One part's windows: `outcomes` (net_ret_bps, outcome_ok) and each verdict's
+        arrays aligned with `events` (published, paper, vetoed, det_sigma, detector_id)."""
+        n = len(events)
+        ok = outcomes["outcome_ok"].to_numpy(dtype=bool) if n else np.zeros(0, dtype=bool)
+        net = outcomes["net_ret_bps"].to_numpy(dtype=np.float64) if n else np.zeros(0)
+        live = (events["published"] & ~events["paper"]).to_numpy(dtype=bool)
+        machine = events["det_sigma"].to_numpy(dtype=np.float64) >= self.tau
+        loss = net <= 0
+        self.n += n
+        self.live += int(live.sum())
+        self.paper += int(events["paper"].sum())
+        self.vetoed += int(events["vetoed"].sum())
+        for sel, pre in ((live & ok, "live_ok"), (machine & ok, "machine_ok")):
+            setattr(self, pre, getattr(self, pre) + int(sel.sum()))
+            setattr(self, f"{pre}_loss", getattr(self, f"{pre}_loss") + int((loss & sel).sum()))
+            if sel.any():
+                setattr(self, f"{pre}_net", getattr(self, f"{pre}_net") + float(net[sel].sum()))
+        detectors = events["detector_id"].astype(str)
+        self.per_detector.update(detectors.value_counts().to_dict())
+        self.per_detector_live.update(detectors[live].value_counts().to_dict())
+        for name, v in verdicts.items():
+            c = self.curators.setdefault(name, _Curator())
+            c.vetoes += int(v.veto.sum())
+            c.nudged += int((v.nudge != 0).sum())
+            if n:
+                c.nudge_sum += float(v.nudge.sum())
+
+    def table(self, status: pd.DataFrame, council_seconds: float = 0.0) -> pd.DataFrame:
+        """The KPI rows (`KPI_COLUMNS`); `status` is the per-detector audit status."""
+        del council_seconds  # wall-clock: run metadata only, never the table
+        n, nan = self.n, float("nan")
+        fpr = self.live_ok_loss / self.live_ok if self.live_ok else nan
+        fpr_m = self.machine_ok_loss / self.machine_ok if self.machine_ok else nan
+        mean_live = self.live_ok_net / self.live_ok if self.live_ok else nan
+        mean_m = self.machine_ok_net / self.machine_ok if self.machine_ok else nan
+        rows: list[tuple[str, str, float, int]] = [
+            ("windows", "council", float(n), n),
+            ("published_live", "council", float(self.live), n),
+            ("published_paper", "council", float(self.paper), n),
+            ("vetoed", "council", float(self.vetoed), n),
+            ("false_promotion_rate", "council", fpr, self.live_ok),
+            ("false_promotion_rate_machine", "council", fpr_m, self.machine_ok),
+            ("survival_uplift_bps", "council", mean_live - mean_m, self.live_ok),
+            ("diversity_index_published", "council",
+             effective_number_of(self.per_detector_live), self.live),
+            ("diversity_index_all", "council", effective_number_of(self.per_detector), n),
+        ]
+        passing = status["leakage_ok"] & status["adversarial_ok"]
+        ok = {str(d): bool(v) for d, v in passing.items()}  # a detector not in it passes
+
+        def passed(counts: Counter) -> int:
+            return sum(k for d, k in counts.items() if ok.get(d, True))
+
+        rows += [
+            ("audit_pass_rate_pre", "council", passed(self.per_detector) / n if n else nan, n),
+            ("audit_pass_rate_post", "council",
+             passed(self.per_detector_live) / self.live if self.live else nan, self.live),
+            ("audit_pass_rate_detectors", "council",
+             float(passing.mean()) if len(passing) else nan, int(len(passing))),
+        ]
+        for name, c in self.curators.items():
+            rows += [
+                ("vetoes", name, float(c.vetoes), n),
+                ("nudged", name, float(c.nudged), n),
+                ("mean_nudge", name, c.nudge_sum / n if n else nan, n),
+            ]
+        out = pd.DataFrame(rows, columns=list(KPI_COLUMNS))
+        return out.astype({"kpi": "str", "scope": "str", "value": "float64", "n": "int64"})
+
+
+def curator_kpis(events: pd.DataFrame, outcomes: pd.DataFrame, verdicts: Mapping[str, Marks],
                  status: pd.DataFrame, tau: float, council_seconds: float) -> pd.DataFrame:
     """Council-level and per-curator KPIs; `outcomes` is aligned with `events` (net_ret_bps,
-    outcome_ok); `status` is the per-detector audit status."""
-    n = len(events)
-    ok = outcomes["outcome_ok"].to_numpy(dtype=bool) if n else np.zeros(0, dtype=bool)
-    net = outcomes["net_ret_bps"].to_numpy(dtype=np.float64) if n else np.zeros(0)
-    live = (events["published"] & ~events["paper"]).to_numpy(dtype=bool)
-    machine = events["det_sigma"].to_numpy(dtype=np.float64) >= tau
-    loss = net <= 0
-    rows: list[tuple[str, str, float, int]] = [
-        ("windows", "council", float(n), n),
-        ("published_live", "council", float(live.sum()), n),
-        ("published_paper", "council", float(events["paper"].sum()), n),
-        ("vetoed", "council", float(events["vetoed"].sum()), n),
-    ]
-    fpr, n_live = _rate(loss, live & ok)
-    fpr_m, n_m = _rate(loss, machine & ok)
-    rows += [("false_promotion_rate", "council", fpr, n_live),
-             ("false_promotion_rate_machine", "council", fpr_m, n_m)]
-    mean_live = float(net[live & ok].mean()) if n_live else float("nan")
-    mean_m = float(net[machine & ok].mean()) if n_m else float("nan")
-    rows.append(("survival_uplift_bps", "council", mean_live - mean_m, n_live))
-    rows += [
-        ("diversity_index_published", "council",
-         effective_number(events.loc[live, "detector_id"]), int(live.sum())),
-        ("diversity_index_all", "council", effective_number(events["detector_id"]), n),
-    ]
-    passing = status["leakage_ok"] & status["adversarial_ok"]
-    win_pass = events["detector_id"].map(passing).fillna(True).to_numpy(dtype=bool)
-    pre, n_pre = _rate(win_pass, np.ones(n, dtype=bool))
-    post, n_post = _rate(win_pass, live)
-    rows += [
-        ("audit_pass_rate_pre", "council", pre, n_pre),
-        ("audit_pass_rate_post", "council", post, n_post),
-        ("audit_pass_rate_detectors", "council",
-         float(passing.mean()) if len(passing) else float("nan"), int(len(passing))),
-    ]
-    for name, v in verdicts.items():
-        rows += [
-            ("vetoes", name, float(v.veto.sum()), n),
-            ("nudged", name, float((v.nudge != 0).sum()), n),
-            ("mean_nudge", name, float(v.nudge.mean()) if n else float("nan"), n),
-        ]
-    out = pd.DataFrame(rows, columns=list(KPI_COLUMNS))
-    return out.astype({"kpi": "str", "scope": "str", "value": "float64", "n": "int64"})
+    outcome_ok); `status` is the per-detector audit status. A `KpiTally` of one part."""
+    tally = KpiTally(tau)
+    tally.add(events, outcomes, verdicts)
+    return tally.table(status, council_seconds)

@@ -19,7 +19,7 @@ data. Pure and deterministic; no dagster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,8 @@ import pandas as pd
 from lotus_core.arrays import positions_by
 from lotus_core.columns import STR
 from lotus_core.microtape.schema import empty_frame
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.by_coin import CoinDay, CoinTape
+from lotus_core.store.spill import CoinSpill
 
 DEFAULT_HORIZONS_S: tuple[int, ...] = (30, 60, 300, 900)
 DEFAULT_FEE_BPS = 2.5
@@ -180,3 +181,30 @@ def evaluate_by_coin(windows: pd.DataFrame, tape: CoinDay,
     out = pd.concat(parts, ignore_index=True)
     order = np.argsort(np.concatenate(where), kind="stable")  # a window's horizons in order
     return out.iloc[order].reset_index(drop=True)
+
+
+def evaluate_in_order(windows: CoinTape, tape: CoinTape, spill: CoinSpill,
+                      horizons_s: Sequence[int] = DEFAULT_HORIZONS_S,
+                      fee_bps: float = DEFAULT_FEE_BPS,
+                      gap_tolerance_s: float = GAP_TOLERANCE_S,
+                      each: Callable[[pd.DataFrame], None] | None = None,
+                      ) -> tuple[pd.DataFrame, Callable[[], Iterator[pd.DataFrame]]]:
+    """`evaluate_by_coin` of windows in (ts_ms, coin, ...) order (signal_events' order),
+    neither the windows nor the rows held whole (issue 32): each coin's windows are read
+    and evaluated, its rows put in `spill` and handed to `each` (a fold: the metadata),
+    then read back merged into the day's order. Returns the empty table (its columns) and
+    the merged slices (read once, before `spill` is closed)."""
+    empty: pd.DataFrame | None = None
+    for coin in sorted(windows.coins()):
+        rows = evaluate_windows(windows.read(coin, WINDOW_COLUMNS), tape.read(coin, READ_COLUMNS),
+                                horizons_s, fee_bps, gap_tolerance_s)
+        if empty is None:
+            empty = rows.iloc[:0]
+        if each is not None:
+            each(rows)
+        if len(rows):
+            spill.put("signal_eval", coin, rows)
+    if empty is None:  # no window: the empty table's columns
+        empty = evaluate_windows(windows.whole(WINDOW_COLUMNS), empty_frame()[READ_COLUMNS],
+                                 horizons_s, fee_bps, gap_tolerance_s)
+    return empty, lambda: spill.merged("signal_eval")

@@ -4,7 +4,9 @@ the priors diff, signal_eval's hit rates. Pure functions of the stage's own Data
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -155,20 +157,68 @@ def priors_table(snapshot: pd.DataFrame) -> str:
 def hit_rates(evals: pd.DataFrame) -> pd.DataFrame:
     """Per detector and horizon (done rows only): n, hit rate and mean net return, all
     windows and published only."""
-    done = evals[evals["status"] == "done"]
-    if done.empty:
-        return pd.DataFrame(columns=["detector_id", "horizon_s", "n", "hit_rate",
-                                     "mean_net_bps", "n_published", "published_hit_rate",
-                                     "published_net_bps"])
-    g = done.assign(hit=done["hit"].astype(float))
-    allw = g.groupby(["detector_id", "horizon_s"]).agg(
-        n=("hit", "size"), hit_rate=("hit", "mean"), mean_net_bps=("net_ret_bps", "mean"))
-    pub = g[g["published"].astype(bool)].groupby(["detector_id", "horizon_s"]).agg(
-        n_published=("hit", "size"), published_hit_rate=("hit", "mean"),
-        published_net_bps=("net_ret_bps", "mean"))
-    out = allw.join(pub, how="left").reset_index()
-    out["n_published"] = out["n_published"].fillna(0).astype(int)
-    return out
+    tally = EvalTally()
+    tally.add(evals)
+    return tally.hit_rates()
+
+
+_SUMS = ("n", "hits", "net", "n_published", "published_hits", "published_net")
+
+
+@dataclass
+class EvalTally:
+    """signal_eval's rows folded a part at a time (a coin's, issue 32): per (detector_id,
+    horizon_s) the done rows' count, hits and net return sum, all and published, and the
+    rows per status. What the step's metadata reads, without the day's rows."""
+
+    sums: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    status: Counter = field(default_factory=Counter)
+
+    def add(self, rows: pd.DataFrame) -> None:
+        self.status.update({str(k): int(v) for k, v in rows["status"].value_counts().items()})
+        done = rows[rows["status"] == "done"]
+        if done.empty:
+            return
+        hit = done["hit"].astype(float).to_numpy()
+        net = done["net_ret_bps"].to_numpy(dtype=np.float64)
+        pub = done["published"].to_numpy(dtype=bool)
+        frame = pd.DataFrame({"detector_id": done["detector_id"].astype(str).to_numpy(),
+                              "horizon_s": done["horizon_s"].to_numpy(dtype=np.int64),
+                              "n": 1.0, "hits": hit, "net": net, "n_published": pub * 1.0,
+                              "published_hits": np.where(pub, hit, 0.0),
+                              "published_net": np.where(pub, net, 0.0)})
+        for key, row in frame.groupby(["detector_id", "horizon_s"], sort=True)[
+                list(_SUMS)].sum().iterrows():
+            k = (str(key[0]), int(key[1]))
+            self.sums[k] = self.sums.get(k, np.zeros(len(_SUMS))) + row.to_numpy()
+
+    def hit_rates(self) -> pd.DataFrame:
+        """`hit_rates` of the rows added: by (detector_id, horizon_s), NaN rates for the
+        published columns where none was published."""
+        cols = ["detector_id", "horizon_s", "n", "hit_rate", "mean_net_bps", "n_published",
+                "published_hit_rate", "published_net_bps"]
+        if not self.sums:
+            return pd.DataFrame(columns=cols)
+        keys = sorted(self.sums)
+        s = np.array([self.sums[k] for k in keys])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pub_n = s[:, 3]
+            return pd.DataFrame({
+                "detector_id": [k[0] for k in keys], "horizon_s": [k[1] for k in keys],
+                "n": s[:, 0].astype(np.int64), "hit_rate": s[:, 1] / s[:, 0],
+                "mean_net_bps": s[:, 2] / s[:, 0], "n_published": pub_n.astype(int),
+                "published_hit_rate": np.where(pub_n > 0, s[:, 4] / pub_n, np.nan),
+                "published_net_bps": np.where(pub_n > 0, s[:, 5] / pub_n, np.nan)})[cols]
+
+    def per_horizon(self, published: bool = False) -> dict[int, tuple[int, float, float]]:
+        """Per horizon with done rows (published only if asked): their count, hits and net
+        return sum (rates and means are these over the count)."""
+        out: dict[int, np.ndarray] = {}
+        for (_, h), v in self.sums.items():
+            out[h] = out.get(h, np.zeros(len(_SUMS))) + v
+        at = 3 if published else 0
+        return {h: (int(v[at]), float(v[at + 1]), float(v[at + 2]))
+                for h, v in sorted(out.items()) if v[at] > 0}
 
 
 def loom_detectors(lessons: pd.DataFrame, braids: pd.DataFrame, meta: pd.DataFrame,

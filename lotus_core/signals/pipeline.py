@@ -21,8 +21,8 @@ tests/core/signals/test_signals_scoring.py (`test_*_streams_to_the_batch_scores`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,7 +32,7 @@ import lotus_core.signals.ids as ids
 from lotus_core.arrays import positions_by
 from lotus_core.curators.config import CouncilConfig, load_curators
 from lotus_core.curators.council import Verdict, curate, detector_status
-from lotus_core.curators.kpis import curator_kpis
+from lotus_core.curators.kpis import KpiTally, curator_kpis
 from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import GATES, bus_rows
 from lotus_core.signals.config import ScoringConfig, load_scoring
@@ -84,6 +84,7 @@ from lotus_core.signals.schema import (
 )
 from lotus_core.signals.spec import DetectorSet, DetectorSpec, enabled_specs
 from lotus_core.store.by_coin import CoinDay, CoinTape
+from lotus_core.store.spill import CoinSpill
 
 CONTEXT_FROM_FRAMES = ("session", "regime", "rv_pctl", "oi_pctl", "funding_pctl", "range_pctl",
                        "spread_bps", "depth_slope", "depth_5_rel", "trend_eff", "book_imb_5",
@@ -509,7 +510,7 @@ def score_day(
     t0 = time.perf_counter()
     ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
                       evaluate, actions, extra)
-    return _pooled([_score_part(frames, dsi, ds)], ds, t0)
+    return _whole(_score_part(frames, dsi, ds), ds, t0)
 
 
 def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
@@ -534,7 +535,12 @@ def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
 
 
 class CoinScoring:
-    """A day scored coin by coin (`score_by_coin`): each coin once, whichever is asked."""
+    """A day scored coin by coin (`score_by_coin`): each coin once, whichever is asked.
+
+    Each coin's events, curator log and Signal Bus rows are put aside on disk (`CoinSpill`)
+    in their order within the coin and read back merged into the day's order (`streamed`);
+    the KPIs are a fold over the coins (`KpiTally`). So the step holds a coin's tables and a
+    slice of the day's, not the day (issue 32)."""
 
     def __init__(self, tape: CoinDay, day: str, kw: dict[str, Any],
                  dsi: pd.DataFrame | CoinDay | None) -> None:
@@ -543,34 +549,69 @@ class CoinScoring:
         self._ds = _day_scoring(day, kw["fingerprint"], kw["history"], kw["priors"],
                                 kw["audit"], kw["detectors"], kw["scoring"], kw["council"],
                                 kw["evaluate"], kw["actions"], kw["extra"])
-        self._parts: list[_Part] = []
+        self._kpis = KpiTally(self._ds.ccfg.tau_publish)
+        self._log_rows = self._log_vetoes = self._bus_rows = 0
+        self._council_seconds = 0.0
+        self._timings: dict[str, float] = {}
+        self._metas: list[pd.DataFrame] = []
+        self._empty: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None
+        self._spill: CoinSpill | None = None
         self._coins: list[str] | None = None
         self._complete = False
 
     def meta(self) -> Iterator[pd.DataFrame]:
         """Each coin's meta-signals, scored now (the lake checks each part against the
-        schema as it writes it); the coin's other tables are kept for `day()`, its
-        meta-signals are not. Ask once, before `day()`."""
+        schema as it writes it); the coin's other tables are put aside for `streamed()`,
+        its meta-signals are not kept. Ask once, before `streamed()` or `day()`."""
         if self._coins is not None:
             raise RuntimeError("meta() is asked once, before day()")
         yield from self._score_all(keep_meta=False)
 
-    def day(self) -> SignalDay:
-        """The day's tables in score_day's order (meta empty when `meta()` gave them)."""
+    def streamed(self) -> ScoredDay:
+        """The day's tables: events and curator log as slices in score_day's order (read
+        back from the spill: `close` after they are written), KPIs and bus rows whole."""
         if self._coins is None:
             for _ in self._score_all(keep_meta=True):
                 pass
         if not self._complete:
             raise RuntimeError("day(): meta() was left before its last coin")
-        if not self._parts:  # no row: the empty forms
-            return score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
-                             **self._kw)
-        day = _pooled(self._parts, self._ds, self._t0)
-        self._parts = []
-        return day
+        return self._scored()
+
+    def day(self) -> SignalDay:
+        """The day's tables in score_day's order, whole (meta empty when `meta()` gave
+        them): `streamed()` laid together, checked against the schema whole."""
+        scored = self.streamed()
+        try:
+            if self._empty is None:  # no coin: the empty forms
+                return score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
+                                 **self._kw)
+            events = SIGNAL_EVENTS_SCHEMA.validate(_laid(scored.events(), scored.empty_events))
+            log = _laid(scored.curator_log(), scored.empty_log)
+            bus = _laid(scored.bus(), scored.empty_bus)
+            meta = META_SIGNALS_SCHEMA.validate(_laid(iter(self._metas), self.empty_meta()))
+            return SignalDay(events, log, scored.kpis, meta, bus, scored.priors,
+                             scored.history, scored.timings)
+        finally:
+            self.close()
+
+    @property
+    def with_dsi(self) -> bool:
+        return self._dsi is not None
+
+    def close(self) -> None:
+        """Removes the spill (after `streamed()`'s tables are written)."""
+        if self._spill is not None:
+            self._spill.close()
+
+    def __enter__(self) -> CoinScoring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _score_all(self, keep_meta: bool) -> Iterator[pd.DataFrame]:
         self._coins = self._tape.coins()
+        self._spill = CoinSpill(max(len(self._coins), 1))
         rows = (positions_by(self._dsi["coin"].to_numpy(dtype=object))
                 if isinstance(self._dsi, pd.DataFrame) else {})
         none = np.empty(0, dtype=np.int64)
@@ -582,13 +623,61 @@ class CoinScoring:
             else:
                 dsi = None
             part = _score_part(self._tape.read(coin), dsi, self._ds)
-            meta = part.meta
-            if not keep_meta:
-                part = replace(part, meta=meta.iloc[:0])
-            self._parts.append(part)
+            if keep_meta:
+                self._metas.append(part.meta)
+            self._put(coin, part)
             del dsi
-            yield meta
+            yield part.meta
         self._complete = True
+
+    def _put(self, coin: str, part: _Part) -> None:
+        """The coin's events (sorted in the day's order within the coin), its curator log
+        (by its window's place in them) and its bus rows to the spill; its KPIs folded."""
+        assert self._spill is not None
+        ev = part.events
+        order = np.lexsort((ev["detector_id"].to_numpy(dtype=object), ev["ts_ms"].to_numpy()))
+        ev = ev.iloc[order].reset_index(drop=True)
+        place = pd.Series(np.arange(len(ev)), index=ev["window_id"].to_numpy())
+        at = place.loc[part.curator_log["window_id"].to_numpy()].to_numpy()
+        log_order = np.argsort(at, kind="stable")
+        log = part.curator_log.iloc[log_order].reset_index(drop=True)
+        bus = bus_rows(ev, self._ds.history_window, self._ds.fp or "")
+        if self._empty is None:
+            self._empty = (ev.iloc[:0], log.iloc[:0], bus.iloc[:0])
+        if len(ev):
+            self._spill.put("signal_events", coin, ev)
+            self._spill.put("curator_log", coin,
+                            log.assign(**{_LOG_TS: ev["ts_ms"].to_numpy()[at[log_order]]}),
+                            time=_LOG_TS)
+        if len(bus):
+            self._spill.put("bus", coin, bus)
+        self._kpis.add(ev, part.outcomes.iloc[order], {
+            name: _Marks(v.nudge[order], v.veto[order]) for name, v in part.verdicts.items()})
+        self._log_rows += len(log)
+        self._log_vetoes += int((log["kind"] == "veto").sum())
+        self._bus_rows += len(bus)
+        self._council_seconds += part.council_seconds
+        for k, v in part.timings.items():
+            self._timings[k] = self._timings.get(k, 0.0) + v
+
+    def _scored(self) -> ScoredDay:
+        ds, spill = self._ds, self._spill
+        assert spill is not None
+        if self._empty is None:  # no coin: the empty forms
+            empty = score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(), **self._kw)
+            return ScoredDay(lambda: iter(()), lambda: iter(()), lambda: iter(()),
+                             empty.events, empty.curator_log, empty.bus, empty.kpis,
+                             ds.priors, ds.hq, empty.timings, self._kpis, 0, 0, 0)
+        timings = dict(self._timings)
+        timings["council"] = self._council_seconds
+        timings["total"] = time.perf_counter() - self._t0
+        return ScoredDay(
+            lambda: spill.merged("signal_events"),
+            lambda: spill.merged("curator_log", drop=(_LOG_TS,)),
+            lambda: spill.merged("bus"),
+            *self._empty, self._kpis.table(ds.status, self._council_seconds),
+            ds.priors, ds.hq, timings, self._kpis, self._log_rows, self._log_vetoes,
+            self._bus_rows)
 
     @staticmethod
     def empty_meta() -> pd.DataFrame:
@@ -602,6 +691,43 @@ class CoinScoring:
         if isinstance(self._dsi, pd.DataFrame) or self._dsi is None:
             return self._dsi
         return self._dsi.whole(list(DSI_COLUMNS))
+
+
+_LOG_TS = "_window_ts_ms"  # the curator log's window time, put for the merge only
+def _laid(slices: Iterator[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    frames = list(slices)
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """A curator's nudges and vetoes on a coin's windows: what the KPIs read of a verdict."""
+
+    nudge: np.ndarray
+    veto: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoredDay:
+    """A day scored coin by coin: its tables that grow with the windows as slices in the
+    day's order (`events()`, `curator_log()`, `bus()`: read back once each from the spill,
+    which `CoinScoring.close` removes), the KPIs whole, the counts the metadata reports
+    (`tally`: windows, published, vetoed, per detector)."""
+
+    events: Callable[[], Iterator[pd.DataFrame]]
+    curator_log: Callable[[], Iterator[pd.DataFrame]]
+    bus: Callable[[], Iterator[pd.DataFrame]]
+    empty_events: pd.DataFrame
+    empty_log: pd.DataFrame
+    empty_bus: pd.DataFrame
+    kpis: pd.DataFrame
+    priors: ActivePriors
+    history: HistoryQuality
+    timings: dict[str, float]
+    tally: KpiTally
+    log_rows: int
+    log_vetoes: int
+    bus_rows: int
 
 
 @dataclass(frozen=True)
@@ -745,7 +871,7 @@ def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring)
     for c in ("session", "regime", "cond_key", "data_fingerprint", "history_window", "vetoes",
               "gates"):
         ev[c] = ev[c].astype("str")
-    events = ev[list(SIGNAL_EVENTS_SCHEMA.columns)]  # checked once a day, in _pooled
+    events = ev[list(SIGNAL_EVENTS_SCHEMA.columns)]  # checked once a day: _whole, or slice by slice
 
     meta = pd.DataFrame({
         "coin": frames["coin"].astype("str").to_numpy(),
@@ -769,38 +895,14 @@ def _score_part(frames: pd.DataFrame, dsi: pd.DataFrame | None, ds: _DayScoring)
                  council_seconds, timings)
 
 
-def _pooled(parts: list[_Part], ds: _DayScoring, t0: float) -> SignalDay:
-    """The parts' tables as the day's, in score_day's order (events and their outcomes by
-    (ts_ms, coin, detector_id), the curator log by its window's place, meta-signals by coin
-    then ts_ms), and the KPIs over every window (they pool the coins)."""
-    if len(parts) == 1:
-        one = parts[0]
-        events, log, meta, outcomes = one.events, one.curator_log, one.meta, one.outcomes
-        verdicts: Mapping[str, Verdict] = one.verdicts
-    else:
-        events = pd.concat([p.events for p in parts], ignore_index=True)
-        order = np.lexsort((events["detector_id"].to_numpy(dtype=object),
-                            events["coin"].to_numpy(dtype=object),
-                            events["ts_ms"].to_numpy()))
-        events = events.iloc[order].reset_index(drop=True)
-        outcomes = pd.concat([p.outcomes for p in parts], ignore_index=True).iloc[
-            order].reset_index(drop=True)
-        log = pd.concat([p.curator_log for p in parts], ignore_index=True)
-        place = pd.Series(np.arange(len(events)), index=events["window_id"].to_numpy())
-        log = log.iloc[np.argsort(place.loc[log["window_id"].to_numpy()].to_numpy(),
-                                  kind="stable")].reset_index(drop=True)
-        meta = pd.concat([p.meta for p in parts], ignore_index=True)
-        verdicts = {name: Verdict(*(np.concatenate([getattr(p.verdicts[name], f.name)
-                                                     for p in parts])[order]
-                                     for f in fields(Verdict)))
-                    for name in parts[0].verdicts}
-    events = SIGNAL_EVENTS_SCHEMA.validate(events)
-    meta = META_SIGNALS_SCHEMA.validate(meta)
+def _whole(part: _Part, ds: _DayScoring, t0: float) -> SignalDay:
+    """A whole day's part as its SignalDay: the tables checked, the bus rows and the KPIs
+    over every window (`CoinScoring` makes the same from a day's coins)."""
+    events = SIGNAL_EVENTS_SCHEMA.validate(part.events)
+    meta = META_SIGNALS_SCHEMA.validate(part.meta)
     bus = bus_rows(events, ds.history_window, ds.fp or "")
-    council_seconds = sum(p.council_seconds for p in parts)
-    kpis = curator_kpis(events, outcomes, verdicts, ds.status, ds.ccfg.tau_publish,
-                        council_seconds)
-    timings = {k: sum(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings}
-    timings["council"] = council_seconds
+    kpis = curator_kpis(events, part.outcomes, part.verdicts, ds.status, ds.ccfg.tau_publish,
+                        part.council_seconds)
+    timings = dict(part.timings)
     timings["total"] = time.perf_counter() - t0
-    return SignalDay(events, log, kpis, meta, bus, ds.priors, ds.hq, timings)
+    return SignalDay(events, part.curator_log, kpis, meta, bus, ds.priors, ds.hq, timings)

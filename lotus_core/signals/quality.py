@@ -48,6 +48,12 @@ class HistoryQuality:
         return {d: i for i, d in enumerate(self.detectors)}
 
 
+HISTORY_COLUMNS = ["ts_ms", "coin", "detector_id", "recipe_hash", "direction", "horizon_s",
+                   "outcome_ok", "hit", "net_ret_bps", "signed_ret_bps"]
+"""The detector_windows columns `history_quality` reads (with the `date` the lake adds): a
+step that reads the history window reads only these (issue 32)."""
+
+
 def _usable(history: pd.DataFrame | None, specs: Sequence[DetectorSpec]) -> tuple[pd.DataFrame,
                                                                                   int]:
     if history is None or len(history) == 0 or "detector_id" not in history:

@@ -52,6 +52,38 @@ class ByCoin:
             yield frame
 
 
+@dataclass
+class InOrder:
+    """A table produced as slices in its final order (a day's (ts_ms, coin, ...)-ordered
+    table merged from per-coin parts: `lotus_core.store.spill.CoinSpill.merged`); the lake
+    writes it in row groups of SLICE_ROWS (the rows and row groups `write` makes of the
+    whole frame), one slice held at a time. `key`: the columns the table is sorted and
+    unique by, which a schema check of each slice cannot see across slice ends (`counted`
+    checks it); () when its order is not a sort of its own columns. After the lake has
+    written it, `rows` holds the rows written."""
+
+    frames: Iterable[pd.DataFrame]
+    empty: pd.DataFrame
+    key: tuple[str, ...] = ()
+    rows: int = 0
+
+    def counted(self) -> Iterator[pd.DataFrame]:
+        """`frames`, each slice's first key checked to come after the previous slice's last
+        (strictly: the key is unique), and counted into `rows` as it passes."""
+        last: tuple | None = None
+        for frame in self.frames:
+            if len(frame) and self.key:
+                first = tuple(frame[c].iloc[0] for c in self.key)
+                if last is not None and not last < first:
+                    at = dict(zip(self.key, first, strict=True))
+                    after = dict(zip(self.key, last, strict=True))
+                    raise ValueError(f"a slice starts at {at} after {after}: the slices are "
+                                     f"out of order by {', '.join(self.key)}")
+                last = tuple(frame[c].iloc[-1] for c in self.key)
+            self.rows += len(frame)
+            yield frame
+
+
 class _ReadsCoins(Protocol):
     def coins(self, asset: str, day: str) -> list[str]: ...
 
@@ -59,6 +91,9 @@ class _ReadsCoins(Protocol):
                   columns: list[str] | None = None) -> pd.DataFrame: ...
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame: ...
+
+    def read_slices(self, asset: str, day: str, rows: int = ...,
+                    columns: list[str] | None = None) -> Iterator[pd.DataFrame]: ...
 
 
 @dataclass(frozen=True)
@@ -77,6 +112,10 @@ class CoinDay:
 
     def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.lake.read(self.asset, self.day, columns)
+
+    def slices(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The partition in slices, in file order (`Lake.read_slices`)."""
+        return self.lake.read_slices(self.asset, self.day, columns=columns)
 
 
 class CoinTape(Protocol):

@@ -106,13 +106,16 @@ Validate = Callable[[pd.DataFrame], pd.DataFrame]
 
 def _write_parts(sink: BinaryIO | pa.NativeFile, parts: Iterable[pd.DataFrame],
                  empty: pd.DataFrame, validate: Validate | None,
-                 metadata: dict[str, str] | None) -> int:
+                 metadata: dict[str, str] | None, row_group: int | None = None) -> int:
     """Each frame of `parts` validated and written as its own row group(s), one held at a
     time; `empty` (validated too) gives the schema when there is no part. Returns the rows.
     Every part must have the first part's columns and types: a part that differs is
-    refused with its position, before the file is complete (so nothing replaces the old)."""
+    refused with its position, before the file is complete (so nothing replaces the old).
+    `row_group`: the parts are slices of one table, re-cut into row groups of that many
+    rows (at most one row group's rows held beyond the part)."""
     writer: pq.ParquetWriter | None = None
     rows = 0
+    held: list[pa.Table] = []
     try:
         for k, df in enumerate(parts):
             if validate is not None:
@@ -124,9 +127,20 @@ def _write_parts(sink: BinaryIO | pa.NativeFile, parts: Iterable[pd.DataFrame],
             elif not table.schema.equals(writer.schema, check_metadata=False):
                 raise LakeError(f"part {k} does not have the first part's columns and types: "
                                 f"{table.schema} against {writer.schema}")
-            if len(table):
+            if not len(table):
+                continue
+            rows += len(table)
+            if row_group is None:
                 writer.write_table(table, row_group_size=len(table))
-                rows += len(table)
+                continue
+            held.append(table)
+            full = (sum(len(t) for t in held) // row_group) * row_group
+            if full:
+                pending = pa.concat_tables(held)
+                writer.write_table(pending.slice(0, full), row_group_size=row_group)
+                held = [pending.slice(full)] if len(pending) > full else []
+        if held and writer is not None:
+            writer.write_table(pa.concat_tables(held), row_group_size=row_group)
         if writer is None:
             df = validate(empty) if validate is not None else empty
             writer = pq.ParquetWriter(sink, _table(df, metadata).schema, compression="zstd",
@@ -150,8 +164,11 @@ def coins_in(file: pq.ParquetFile, column: str = "coin") -> list[str]:
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(k).statistics
         if stats is None or not stats.has_min_max or stats.min != stats.max:
-            col = file.read(columns=[column]).column(0).to_pandas()
-            return list(dict.fromkeys(str(c) for c in col))
+            seen: dict[str, None] = {}  # a table not written by coin: a row group at a time
+            for h in range(meta.num_row_groups):
+                col = file.read_row_group(h, columns=[column]).column(0).unique()
+                seen.update(dict.fromkeys(str(c) for c in col.to_pylist()))
+            return list(seen)
         if meta.row_group(g).num_rows and (not found or found[-1] != stats.min):
             found.append(str(stats.min))
     return list(dict.fromkeys(found))
@@ -198,12 +215,15 @@ class Lake:
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
                     empty: pd.DataFrame, validate: Validate | None = None,
-                    metadata: dict[str, str] | None = None) -> Path:
+                    metadata: dict[str, str] | None = None,
+                    row_group: int | None = None) -> Path:
         """`write` of the concatenated parts, one part held at a time and written as its
-        own row group (a coin's rows: `read_coin` then reads that group only). The same
-        atomic replace: a part that fails leaves the previous partition in place."""
+        own row group (a coin's rows: `read_coin` then reads that group only); with
+        `row_group` (SLICE_ROWS: `write`'s row groups) the parts are slices of the table in its
+        order, re-cut into row groups of that size. The same atomic replace: a part that
+        fails leaves the previous partition in place."""
         return self._replace(asset, day, lambda sink: _write_parts(
-            sink, parts, empty, validate, metadata))
+            sink, parts, empty, validate, metadata, row_group))
 
     def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object]) -> Path:
         target = self.path(asset, day)
@@ -343,11 +363,12 @@ class ObjectLake:
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
                     empty: pd.DataFrame, validate: Validate | None = None,
-                    metadata: dict[str, str] | None = None) -> str:
+                    metadata: dict[str, str] | None = None,
+                    row_group: int | None = None) -> str:
         """As Lake.write_parts: one part held at a time; the compressed file is built in
         memory and sent as one put."""
         buffer = pa.BufferOutputStream()
-        _write_parts(buffer, parts, empty, validate, metadata)
+        _write_parts(buffer, parts, empty, validate, metadata, row_group)
         return self._put(asset, day, buffer)
 
     def _put(self, asset: str, day: str, buffer: pa.BufferOutputStream) -> str:

@@ -20,10 +20,12 @@ import pandas as pd
 import pytest
 
 from lotus_core.dsi import annotate, fit_dsi
-from lotus_core.evaluation.outcomes import evaluate_by_coin, evaluate_windows
+from lotus_core.evaluation.outcomes import evaluate_by_coin, evaluate_in_order, evaluate_windows
+from lotus_core.report.tables import EvalTally, hit_rates
 from lotus_core.signals.pipeline import detect_by_coin, detect_day, score_by_coin, score_day
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
+from lotus_core.store.spill import CoinSpill
 from tests.kits.signals_kit import fixture_sha256, fixture_tape, history_of
 
 DAY = "2026-01-04"
@@ -149,6 +151,36 @@ def test_evaluate_by_coin_is_evaluate_windows_in_its_order(scored, tape, lake_ta
                                   rtol=RTOL, atol=ATOL)
 
 
+def test_evaluate_in_order_is_evaluate_windows_from_the_windows_read_by_coin(
+        scored, tape, lake_tape, tmp_path):
+    """What `signal_eval` does: signal_events read a coin at a time from the lake (in its
+    (ts_ms, coin, ...) order), each coin's rows spilled and merged back: the rows and order
+    of `evaluate_windows` of the whole day; the fold sees every row once; the metadata's
+    hit rates are `hit_rates` of the whole table."""
+    windows = scored[0].events
+    lake = Lake(tmp_path / "lake")
+    lake.write("signal_events", DAY, windows)
+    whole = evaluate_windows(windows, tape)
+    seen: list[int] = []
+    tally = EvalTally()
+
+    def each(rows: pd.DataFrame) -> None:
+        seen.append(len(rows))
+        tally.add(rows)
+
+    with CoinSpill(4, tmp_path, chunk_rows=7, slice_bytes=1) as spill:  # 1,000-row slices
+        empty, rows = evaluate_in_order(CoinDay(lake, "signal_events", DAY), lake_tape, spill,
+                                        each=each)
+        slices = list(rows())
+    assert len(seen) == windows["coin"].nunique() and sum(seen) == len(whole)
+    assert len(slices) > 1 and list(empty.columns) == list(whole.columns)
+    pd.testing.assert_frame_equal(pd.concat(slices, ignore_index=True), whole,
+                                  check_exact=False, rtol=RTOL, atol=ATOL)
+    pd.testing.assert_frame_equal(tally.hit_rates(), hit_rates(whole), check_exact=False,
+                                  rtol=RTOL, atol=ATOL, check_dtype=False)
+    assert tally.status == whole["status"].value_counts().to_dict()
+
+
 def test_by_coin_steps_on_a_day_without_rows(tape, scored, tmp_path):
     lake = Lake(tmp_path)
     lake.write_parts("microtape_frames", DAY, iter([]), tape.iloc[:0])
@@ -158,6 +190,11 @@ def test_by_coin_steps_on_a_day_without_rows(tape, scored, tmp_path):
     got = evaluate_by_coin(windows, empty)  # every window pending: no tape
     assert len(got) == len(windows) * 4 and (got["status"] == "pending").all()
     assert evaluate_by_coin(windows.iloc[:0], empty).empty
+    lake.write("signal_events", DAY, windows.iloc[:0])
+    with CoinSpill(4, tmp_path, chunk_rows=7) as spill:
+        none, rows = evaluate_in_order(CoinDay(lake, "signal_events", DAY), empty, spill)
+        assert none.empty and list(rows()) == []
+    assert list(none.columns) == list(evaluate_windows(windows, tape).columns)
 
 
 def test_score_by_coin_is_score_day_in_its_order(tape, lake_tape, inputs):

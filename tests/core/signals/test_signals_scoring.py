@@ -37,7 +37,7 @@ from lotus_core.signals.pipeline import (
     score_day,
 )
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors, Patch
-from lotus_core.signals.quality import history_quality
+from lotus_core.signals.quality import HISTORY_COLUMNS, history_quality
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
 from lotus_core.signals.spec import enabled_specs
 from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape, history_of
@@ -574,3 +574,24 @@ def test_windows_of_another_row_are_refused():
               "horizon_s": SPECS[0].horizon_s, "direction": 1, "raw_strength": 1.0}
     with pytest.raises(ValueError, match="is not of row"):
         scorer.push(row, None, [window])
+
+
+def test_history_quality_reads_only_its_history_columns():
+    """The history window is read with `HISTORY_COLUMNS` only (issue 32): the quality is the
+    one of the whole detector_windows rows, and a column it needs is not left out."""
+    history = history_of(["2026-01-02", "2026-01-03"])
+    specs = enabled_specs(load_detectors())
+    cfg = load_scoring().sq
+    whole = history_quality(history, specs, cfg)
+    some = history_quality(history[[*HISTORY_COLUMNS, "date"]], specs, cfg)
+    assert whole.days == some.days and whole.notes == some.notes
+    assert whole.notes["history_windows"] > 0
+    pd.testing.assert_frame_equal(some.pooled, whole.pooled)
+    pd.testing.assert_frame_equal(some.by_coin, whole.by_coin)
+    np.testing.assert_array_equal(some.rho, whole.rho)
+    for c in HISTORY_COLUMNS:  # each is read: without it, an error or no usable history
+        rest = history[[x for x in [*HISTORY_COLUMNS, "date"] if x != c]]
+        try:
+            assert history_quality(rest, specs, cfg).notes["history_windows"] == 0, c
+        except KeyError:
+            pass
