@@ -34,9 +34,16 @@ import numpy as np
 import pandas as pd
 
 from lotus_assets.metadata import dm_story, paper_story
-from lotus_assets.partitions import daily_partitions, history_in, lake_window_in
-from lotus_core.dm.alpha import from_signal_events
-from lotus_core.dm.calibration import Calibration, fit_calibration, training_frame
+from lotus_assets.partitions import columns_in, daily_partitions, history_in, lake_window_in
+from lotus_core.dm.alpha import ALPHA_COLUMNS, from_signal_events
+from lotus_core.dm.calibration import (
+    TRAIN_EVAL_COLUMNS,
+    TRAIN_EVENT_COLUMNS,
+    TRAIN_LATE_COLUMNS,
+    Calibration,
+    fit_calibration,
+    training_frame,
+)
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day, summary
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
@@ -69,11 +76,12 @@ def _window(day: str, days: int) -> str:
     io_manager_key="lake_io",
     group_name="dm",
     kinds={"parquet", "pandas"},
-    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0),  # earlier days + D
-         "evals": history_in("signal_eval", TRAIN_DAYS),
+    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0,  # earlier days + D
+                                  columns=TRAIN_EVENT_COLUMNS),
+         "evals": history_in("signal_eval", TRAIN_DAYS, columns=TRAIN_EVAL_COLUMNS),
          # midnight-crossing horizons completed by a later day's tape: late(k) completes
          # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)
-         "late": history_in("signal_eval_late", TRAIN_DAYS)},
+         "late": history_in("signal_eval_late", TRAIN_DAYS, columns=TRAIN_LATE_COLUMNS)},
     description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
     "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
@@ -140,7 +148,7 @@ def _empty_eval() -> pd.DataFrame:
             "change and report, and a final state row the next day starts from (its input "
             "`previous_paper`: this asset's own previous day)."),
     },
-    ins={"signal_events": dg.AssetIn("signal_events"),
+    ins={"signal_events": columns_in("signal_events", ALPHA_COLUMNS),  # what the DM reads
          "dm_calibration": dg.AssetIn("dm_calibration"),
          "previous_paper": lake_window_in("paper_trades", -1, -1)},
     # read by the step itself, streamed by time (never every coin's whole day at once)

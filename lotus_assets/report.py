@@ -18,23 +18,33 @@ from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.report.columns import LOOP_DAILY
 from lotus_core.report.svg import detector_colour, image_md, lines, panels
 from lotus_core.report.tables import lessons_forest, loom_detectors, loom_svg
+from lotus_core.store.by_coin import CoinDays
 
 REPORT_DAYS = 30
 
 
-def _daily(evals: pd.DataFrame, priors: pd.DataFrame) -> pd.DataFrame:
-    days = sorted(set(evals.get("date", pd.Series(dtype=str))) |
-                  set(priors.get("date", pd.Series(dtype=str))))
+DAILY_EVAL_COLUMNS = ["status", "published", "hit"]
+
+
+def _daily(evals: CoinDays, priors: pd.DataFrame) -> pd.DataFrame:
+    """A row per day of the window: signal_eval's done rows counted a slice at a time (its
+    three columns; issue 32: thirty days of every coin's rows are never held)."""
+    days = sorted({d.day for d in evals.days} | set(priors.get("date", pd.Series(dtype=str))))
     rows = []
     for d in days:
-        e = evals[(evals["date"] == d) & (evals["status"] == "done")] if len(evals) else evals
-        pub = e[e["published"].astype(bool)] if len(e) else e
+        n = hits = pub_n = pub_hits = 0
+        day = evals.get(d)
+        for part in (day.slices(DAILY_EVAL_COLUMNS) if day is not None else ()):
+            done = (part["status"] == "done").to_numpy(dtype=bool)
+            hit = part["hit"].fillna(False).to_numpy(dtype=bool) & done
+            pub = part["published"].to_numpy(dtype=bool) & done
+            n, hits = n + int(done.sum()), hits + int(hit.sum())
+            pub_n, pub_hits = pub_n + int(pub.sum()), pub_hits + int((hit & pub).sum())
         p = priors[priors["date"] == d] if len(priors) else priors
         patch = p[(p["kind"] == "patch") & p["after_value"].notna()] if len(p) else p
-        rows.append({"day": d, "published_rows": len(pub),
-                     "published_hit_rate": float(pub["hit"].astype(float).mean())
-                     if len(pub) else np.nan,
-                     "all_hit_rate": float(e["hit"].astype(float).mean()) if len(e) else np.nan,
+        rows.append({"day": d, "published_rows": pub_n,
+                     "published_hit_rate": pub_hits / pub_n if pub_n else np.nan,
+                     "all_hit_rate": hits / n if n else np.nan,
                      "priors_ver": int(p["priors_ver"].iloc[0]) if len(p) else 0,
                      "patches": len(patch)})
     return pd.DataFrame(rows, columns=["day", "published_rows", "published_hit_rate",
@@ -54,7 +64,8 @@ def _patches_by_detector(priors: pd.DataFrame, days: list[str]) -> dict[str, lis
 @dg.asset(
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="report",
     kinds={"parquet", "svg"},
-    ins={"signal_eval": lake_window_in("signal_eval", -(REPORT_DAYS - 1), 0),
+    ins={"signal_eval": lake_window_in("signal_eval", -(REPORT_DAYS - 1), 0,  # read by day,
+                                       by_coin=True),  # in slices, three columns (_daily)
          "active_priors": lake_window_in("active_priors", -(REPORT_DAYS - 1), 0),
          "lessons": dg.AssetIn("lessons"), "braids": dg.AssetIn("braids"),
          "meta_braids": dg.AssetIn("meta_braids")},
@@ -62,7 +73,7 @@ def _patches_by_detector(priors: pd.DataFrame, days: list[str]) -> dict[str, lis
     "per detector over the last 30 days, published hit rate by day, the Loom (lessons -> "
     "braids -> meta braids -> active patch). One row per day of the window.",
 )
-def loop_report(context: dg.AssetExecutionContext, signal_eval: pd.DataFrame,
+def loop_report(context: dg.AssetExecutionContext, signal_eval: CoinDays,
                 active_priors: pd.DataFrame, lessons: pd.DataFrame, braids: pd.DataFrame,
                 meta_braids: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     day = context.partition_key

@@ -16,6 +16,10 @@ from typing import Any
 import pandas as pd
 
 META_KEYS = ("ms_kairos", "ms_entrain_r", "ms_asym_score")
+ALPHA_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "horizon_s", "signal",
+                 "curated_sigma", "published", *META_KEYS]
+"""The signal_events columns `from_signal_events` reads: the DM step reads only these
+(issue 32: 12 of the table's 75)."""
 
 
 class AlphaError(ValueError):

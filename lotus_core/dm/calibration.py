@@ -32,6 +32,8 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from lotus_core.dm.config import CalibrationSettings
+from lotus_core.evaluation.late import KEY as LATE_KEY
+from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS
 
 CALIBRATION_COLUMNS = [
     "detector_id", "horizon_s", "status", "n", "days", "train_window", "x_knots", "mu_knots",
@@ -131,6 +133,15 @@ def _corr(frame: pd.DataFrame, horizon_s: int, min_overlap: int) -> dict[str, di
             out.setdefault(a, {})[b] = round(rho, 6)
             out.setdefault(b, {})[a] = round(rho, 6)
     return out
+
+
+TRAIN_EVENT_COLUMNS = ["window_id", "detector_id", "curated_sigma"]
+TRAIN_EVAL_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "horizon_s", "fwd_ret_bps",
+                      "net_ret_bps", "hit", "status"]
+TRAIN_LATE_COLUMNS = [*LATE_KEY, *(c for c in OUTCOME_COLUMNS if c in TRAIN_EVAL_COLUMNS)]
+"""The signal_events and signal_eval columns `training_frame` reads (and the day's detectors
+the calibration fits), and the signal_eval_late columns `with_late` lays over those evals:
+`dm_calibration` reads only these of its window (issue 32)."""
 
 
 def training_frame(events: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:

@@ -53,8 +53,9 @@ def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame,
 
 def with_late(evals: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
     """`evals` (signal_eval rows, any number of days) with each row that `late` holds again
-    (same window and horizon) taking `late`'s outcome and status; every other column, the
-    row order and the row count are `evals`'. `late` may hold rows of days outside `evals`:
+    (same window and horizon) taking `late`'s outcome and status (those of its outcome
+    columns `evals` holds: a reader may read only some); every other column, the row order
+    and the row count are `evals`'. `late` may hold rows of days outside `evals`:
     they are ignored."""
     if evals.empty or late.empty:
         return evals
@@ -67,8 +68,8 @@ def with_late(evals: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
         return evals
     out = evals.copy()
     rows, take = np.flatnonzero(hit), pos[hit]
-    for col in OUTCOME_COLUMNS:  # extension arrays keep their dtypes (boolean, string)
-        out.iloc[rows, out.columns.get_loc(col)] = late[col].array[take]
+    for col in (c for c in OUTCOME_COLUMNS if c in out.columns):  # evals may hold a few
+        out.iloc[rows, out.columns.get_loc(col)] = late[col].array[take]  # (dtypes kept)
     return out
 
 
