@@ -51,6 +51,7 @@ from lotus_core.evaluation import with_late
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import by_coin_group
+from lotus_core.store.by_coin import CoinDays
 from lotus_core.store.lake import Lake, ObjectLake
 from lotus_core.time import previous_day
 from lotus_core.trader.day_chunks import DayChunk, day_chunks
@@ -76,8 +77,9 @@ def _window(day: str, days: int) -> str:
     io_manager_key="lake_io",
     group_name="dm",
     kinds={"parquet", "pandas"},
-    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0,  # earlier days + D
-                                  columns=TRAIN_EVENT_COLUMNS),
+    # earlier days + D: nothing read until the step reads the earlier days' columns whole
+    # and D's detectors a slice at a time
+    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0, by_coin=True),
          "evals": history_in("signal_eval", TRAIN_DAYS, columns=TRAIN_EVAL_COLUMNS),
          # midnight-crossing horizons completed by a later day's tape: late(k) completes
          # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)
@@ -88,22 +90,25 @@ def _window(day: str, days: int) -> str:
     "days only. Too little history: the conservative prior (mu = 0).",
 )
 def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
-                   events: pd.DataFrame, evals: pd.DataFrame,
+                   events: CoinDays, evals: pd.DataFrame,
                    late: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cfg = settings.get().dm
     day = context.partition_key
     days = min(cfg.calibration.train_days, TRAIN_DAYS)
     first = str(date.fromisoformat(day) - timedelta(days=days))
-    today = events[events["date"] == day] if len(events) else events
     evals = with_late(evals, late)
-    if len(events) and len(evals):  # the day itself never trains its own calibration
-        past = events[(events["date"] >= first) & (events["date"] < day)]
+    # the day itself never trains its own calibration: its events name the detectors only
+    past = events.before(day, TRAIN_EVENT_COLUMNS) if len(evals) else pd.DataFrame()
+    if len(past):
+        past = past[past["date"] >= first]
         train = training_frame(past, evals[(evals["date"] >= first) & (evals["date"] < day)])
     else:
         train = training_frame(pd.DataFrame({"window_id": pd.Series([], dtype="str"),
                                              "curated_sigma": pd.Series([], dtype="float64")}),
                                _empty_eval())
-    known = set(today["detector_id"].astype(str)) if len(today) else set()
+    today = events.get(day)
+    known = ({str(d) for part in today.slices(["detector_id"]) for d in part["detector_id"]}
+             if today is not None else set())
     table = fit_calibration(train, cfg.calibration, _window(day, days), detectors=known)
     return dg.Output(table, metadata={
         "train_window": _window(day, days),

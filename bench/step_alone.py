@@ -1,0 +1,73 @@
+"""A few assets of one day materialised alone (their checks not), in this fresh process, in
+process: the process's peak RSS is the steps' own (with Dagster and
+Lotus imported, as a celery pool child that runs one step has), without a whole day's run
+(issue 32, item 3: a step's memory against the coins).
+
+    .venv/bin/python -m bench.step_alone HOME FEED_DIR DAY ASSET[,ASSET...] [--coin-shards N]
+
+HOME is a LOTUS_HOME whose lake holds the steps' inputs (materialise them first the same
+way: e.g. `raw_feed,microtape_frames,dsi_annotations,dsi_experts`, then `signal_events,
+curator_log,curator_kpis,meta_signals`, then `signal_eval`, then `dm_calibration`); the
+Dagster instance is a fresh temporary one. Prints the selection, success, wall seconds and
+the peak RSS (VmHWM) in MB as one JSON line. BENCHMARKS.md (round 15) quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def _peak_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("home", type=Path)
+    ap.add_argument("feed_dir", type=Path)
+    ap.add_argument("day")
+    ap.add_argument("assets", help="comma-separated asset keys (one step's outputs)")
+    ap.add_argument("--coin-shards", type=int, default=1, help="feed.coin_shards")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="lotus-step-alone-"))
+    (work / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    lotus_yaml = work / "lotus.yaml"
+    lotus_yaml.write_text(json.dumps({"deploy": {"executor": "in_process"},
+                                      "feed": {"coin_shards": args.coin_shards}}))
+    os.environ.update({"LOTUS_HOME": str(args.home), "LOTUS_FEED_DIR": str(args.feed_dir),
+                       "LOTUS_CONFIG": str(lotus_yaml), "DAGSTER_HOME": str(work)})
+    import dagster as dg
+
+    from lotus_core.config import load_settings
+    from lotus_sensors.daily_run import daily_run_config, reconstructable_daily_job
+
+    settings = load_settings()
+    keys = [dg.AssetKey(k.strip()) for k in args.assets.split(",") if k.strip()]
+    t0 = time.perf_counter()
+    # the selected assets without their checks (a check is a step of its own)
+    job = reconstructable_daily_job().get_definition().get_subset(
+        asset_selection=set(keys), asset_check_selection=set())
+    config = daily_run_config(settings)
+    nodes = {n.name for n in job.graph.nodes}
+    config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(run_config=config,
+                                        instance=instance, partition_key=args.day,
+                                        raise_on_error=False)
+    steps = sorted({e.step_key for e in result.all_events if e.step_key})
+    print(json.dumps({"assets": args.assets, "steps": steps, "day": args.day,
+                      "success": result.success,
+                      "wall_s": round(time.perf_counter() - t0, 1),
+                      "peak_rss_mb": _peak_mb()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
