@@ -38,7 +38,7 @@ from lotus_core.breeding.grammar import BredSpec
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.config.shared import SharedValues
 from lotus_core.curators.config import CouncilConfig
-from lotus_core.dsi import fit_dsi, load_registry
+from lotus_core.dsi import fit_dsi, load_registry, tape_columns
 from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
@@ -52,6 +52,7 @@ from lotus_core.microtape.build import RowBlock
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
+from lotus_core.signals.quality import HISTORY_COLUMNS
 from lotus_core.store.lake import Lake
 from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
@@ -76,10 +77,13 @@ class NightContext:
     bred: Sequence[BredSpec] = ()  # scoring.exploration: the breeder's survivors in force
 
 
-def _history(lake: Lake, asset: str, day: str, days: int) -> pd.DataFrame:
+def _history(lake: Lake, asset: str, day: str, days: int,
+             columns: list[str] | None = None) -> pd.DataFrame:
+    """The `days` partitions before `day`, only `columns` (the ones the nightly step reads)."""
     start = pd.Timestamp(day)
     wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
-    frames = [lake.read(asset, d).assign(date=d) for d in wanted if lake.exists(asset, d)]
+    frames = [lake.read(asset, d, columns).assign(date=d) for d in wanted
+              if lake.exists(asset, d)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -114,9 +118,10 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     lake = Lake(lake_dir)
     cfg = scoring or load_scoring()
     window = cfg.history_days if history_days is None else history_days
-    history = _history(lake, "detector_windows", day, window)
-    tape = _history(lake, "microtape_frames", day, dsi_history_days)
-    model = fit_dsi(tape, load_registry())
+    history = _history(lake, "detector_windows", day, window, HISTORY_COLUMNS)
+    registry = load_registry()
+    tape = _history(lake, "microtape_frames", day, dsi_history_days, tape_columns(registry))
+    model = fit_dsi(tape, registry)
     audit = None
     status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule
     if status is not None:
