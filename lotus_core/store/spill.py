@@ -9,7 +9,7 @@ file in record batches of a few rows, its time column kept in memory (8 bytes a
 row), and `merged` yields slices of the table in its order (`InOrder` hands them to the
 lake): the merge order is found from the time arrays, then each slice reads, from each
 coin's file, only the batches that hold its rows. Held: a slice, about two batches a coin,
-and 16 bytes a row for the order.
+and 16 bytes a row for the times and the order.
 
 Arrow IPC, not Parquet: a Parquet file's footer describes every row group's every column,
 and a merge holds every coin's file open; a hundred coins' files cut in small row groups
@@ -96,7 +96,9 @@ class CoinSpill:
         step, chunk = rows or self._sizes[table][0], self._sizes[table][1]
         starts = np.concatenate([[0], np.cumsum([len(t) for _, t in parts])])
         order = np.argsort(np.concatenate([t for _, t in parts]), kind="stable")
-        owner = np.searchsorted(starts, order, side="right") - 1
+        if len(order) < 2**31:  # 4 bytes a row, not 8: at 100 coins signal_eval has 3.2 M
+            order = order.astype(np.int32)
+        owner = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
         files = [pa.OSFile(str(path)) for path, _ in parts]
         try:
             readers = [pa.ipc.open_file(f) for f in files]
