@@ -18,12 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
+from bench.proc import status_mb
 
 
 def main() -> None:
@@ -59,7 +54,7 @@ def main() -> None:
             check.add(part)
         rows, rate, problem = check.rows, check.publication_rate(), check.problem
     print(f"{'whole' if args.whole else 'folded'}: {rows} rows, problem {problem}, "
-          f"publication rate {rate:.6f}, peak {_peak_mb()} MB, "
+          f"publication rate {rate:.6f}, peak {status_mb()} MB, "
           f"{time.perf_counter() - t0:.1f} s")
 
 

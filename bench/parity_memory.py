@@ -18,12 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-
-def _vm(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) // 1024
-    return 0
+from bench.proc import status_mb
 
 
 def main() -> None:
@@ -48,7 +43,7 @@ def main() -> None:
     def sampled(path, size):  # noqa: ANN001, ANN202 - the engine's batches, RSS sampled
         for i, batch in enumerate(batches(path, size)):
             if i % 20 == 0:
-                seen.append(_vm("VmRSS"))
+                seen.append(status_mb("VmRSS"))
             yield batch
 
     P._batches = sampled
@@ -66,7 +61,7 @@ def main() -> None:
         report = P.compare_streams(Lake(args.lake).read_slices("signal_events", args.day),
                                    P.replay_steps(recording, args.day, night, NO_PRIORS, **kw))
     print(f"{'whole' if args.whole else 'streamed'}: {report.describe()[:120]}")
-    print(f"peak {_vm('VmHWM')} MB, {time.perf_counter() - t0:.0f} s; RSS every 20 batches: "
+    print(f"peak {status_mb('VmHWM')} MB, {time.perf_counter() - t0:.0f} s; RSS every 20 batches: "
           + " ".join(map(str, seen)))
 
 

@@ -28,12 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
+from bench.proc import status_mb
 
 
 def main() -> None:
@@ -86,7 +81,7 @@ def main() -> None:
     rows = {name: len(out.read(name, args.day, columns=["window_id"] if name != "curator_kpis"
                                else None)) for name in ("signal_events", "curator_log")}
     print(f"{'whole' if args.whole else 'streamed'}: {rows}, sha256 {digests}, "
-          f"peak {_peak_mb()} MB, {wall:.1f} s")
+          f"peak {status_mb()} MB, {wall:.1f} s")
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -122,7 +117,7 @@ def _eval(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     digest = hashlib.sha256(out.path("signal_eval", args.day).read_bytes()).hexdigest()[:12]
     print(f"signal_eval {'whole' if args.whole else 'streamed'}: sha256 {digest}, "
-          f"peak {_peak_mb()} MB, {wall:.1f} s")
+          f"peak {status_mb()} MB, {wall:.1f} s")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
+from bench.proc import status_mb
 
 
 def main() -> None:
@@ -66,7 +61,7 @@ def main() -> None:
     print(json.dumps({"assets": args.assets, "steps": steps, "day": args.day,
                       "success": result.success,
                       "wall_s": round(time.perf_counter() - t0, 1),
-                      "peak_rss_mb": _peak_mb()}), flush=True)
+                      "peak_rss_mb": status_mb()}), flush=True)
 
 
 if __name__ == "__main__":

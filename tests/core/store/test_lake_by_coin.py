@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -29,14 +28,6 @@ def _coin(coin: str, n: int, seed: int) -> pd.DataFrame:
 
 def _parts() -> list[pd.DataFrame]:
     return [_coin(c, 50 + 10 * k, k) for k, c in enumerate(COINS)]
-
-
-@pytest.fixture(params=["filesystem", "object_store"])
-def lake(request, tmp_path) -> Lake | ObjectLake:
-    if request.param == "filesystem":
-        return Lake(tmp_path / "lake")
-    (tmp_path / "store").mkdir()
-    return ObjectLake(pafs.SubTreeFileSystem(str(tmp_path / "store"), pafs.LocalFileSystem()))
 
 
 def _file(lake: Lake | ObjectLake) -> pq.ParquetFile:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -99,14 +98,6 @@ def test_a_time_column_put_for_the_merge_is_dropped(tmp_path):
     pd.testing.assert_frame_equal(got, whole.drop(columns=["ts_ms"]))
     with pytest.raises(ValueError, match="chunk_rows"):
         CoinSpill(0, tmp_path)
-
-
-@pytest.fixture(params=["filesystem", "object_store"])
-def lake(request, tmp_path) -> Lake | ObjectLake:
-    if request.param == "filesystem":
-        return Lake(tmp_path / "lake")
-    (tmp_path / "store").mkdir()
-    return ObjectLake(pafs.SubTreeFileSystem(str(tmp_path / "store"), pafs.LocalFileSystem()))
 
 
 def _bytes(lake: Lake | ObjectLake, asset: str) -> bytes:
