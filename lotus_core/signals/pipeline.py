@@ -568,8 +568,8 @@ class CoinScoring:
         yield from self._score_all(keep_meta=False)
 
     def streamed(self) -> ScoredDay:
-        """The day's tables: events and curator log as slices in score_day's order (read
-        back from the spill: `close` after they are written), KPIs and bus rows whole."""
+        """The day's tables: events, curator log and bus rows as slices in score_day's
+        order (read back from the spill: `close` after they are written), the KPIs whole."""
         if self._coins is None:
             for _ in self._score_all(keep_meta=True):
                 pass
