@@ -66,14 +66,14 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
     with CoinSpill(max(len(microtape_frames.coins()), 1)) as spill:
         # the events are in (ts_ms, coin) order: regrouped by coin in one pass, not a scan
         # of the day per coin
-        windows = spill.spread("windows", signal_events.slices(WINDOW_COLUMNS))
-        empty, rows = evaluate_in_order(windows, microtape_frames, spill,
+        by_coin = spill.spread("windows", signal_events.slices(WINDOW_COLUMNS))
+        empty, rows = evaluate_in_order(by_coin, microtape_frames, spill,
                                         config.horizons_s, config.fee_bps,
                                         config.gap_tolerance_s, each=tally.add)
-        windows = sum(tally.status.values()) // max(len(set(config.horizons_s)), 1)
+        n = sum(tally.status.values())  # a row per window and horizon
         yield dg.Output(InOrder(rows(), empty), metadata={
-            "windows": windows,
-            "rows": sum(tally.status.values()),
+            "windows": n // max(len(set(config.horizons_s)), 1),
+            "rows": n,
             "done": tally.status.get("done", 0),
             "pending": tally.status.get("pending", 0),
             "across_gap": tally.status.get("gap", 0),  # measured over a feed hole

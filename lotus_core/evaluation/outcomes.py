@@ -166,7 +166,9 @@ def evaluate_by_coin(windows: pd.DataFrame, tape: CoinDay,
                      gap_tolerance_s: float = GAP_TOLERANCE_S) -> pd.DataFrame:
     """`evaluate_windows` over a MicroTape partition read one coin at a time (outcomes are
     per coin: tests/core/signals/test_per_coin.py), in its order: as `windows`, then by
-    horizon. One coin's tape columns are held at a time."""
+    horizon. One coin's tape columns are held at a time; the windows and rows are held
+    whole (windows in any order): the form `signal_eval` ran before `evaluate_in_order`,
+    kept as its reference (the tests and `bench.score_memory --eval --whole`)."""
     coins = positions_by(windows["coin"].to_numpy(dtype=object))
     if not coins:
         return evaluate_windows(windows, empty_frame()[READ_COLUMNS], horizons_s, fee_bps,

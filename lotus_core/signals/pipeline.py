@@ -580,11 +580,8 @@ class CoinScoring:
     def day(self) -> SignalDay:
         """The day's tables in score_day's order, whole (meta empty when `meta()` gave
         them): `streamed()` laid together, checked against the schema whole."""
-        scored = self.streamed()
+        scored = self.streamed()  # a day without coins: its empty forms, from score_day
         try:
-            if self._empty is None:  # no coin: the empty forms
-                return score_day(self._tape.whole(), self._day, dsi=self._whole_dsi(),
-                                 **self._kw)
             events = SIGNAL_EVENTS_SCHEMA.validate(_laid(scored.events(), scored.empty_events))
             log = _laid(scored.curator_log(), scored.empty_log)
             bus = _laid(scored.bus(), scored.empty_bus)
