@@ -108,11 +108,12 @@ def probe(path: Path, n: int) -> str:
     from lotus_core.feed import assemble as A
     from lotus_core.feed import parse as P
     from lotus_core.feed.shards import ShardMap, split_chunk
+    from lotus_core.heap import release_free_heap
 
     out = ["| phase | RSS | peak so far |", "|---|---|---|", _rss("stack imported")]
     chunks, hashes = P._extract_all(path, 2, [])
     data = sum(v.nbytes for c in chunks for t in c.tables.values() for v in t.values())
-    P.release_free_heap()
+    release_free_heap()
     out.append(_rss(f"decoded ({len(chunks)} chunks, {data / 2**20:,.0f} MB of columns)"))
     shards = ShardMap((c for chunk in chunks for c in chunk.coins), n)
     parts: list[list] = [[] for _ in range(n)]
@@ -121,7 +122,7 @@ def probe(path: Path, n: int) -> str:
         for i, part in enumerate(split_chunk(chunks.pop(), shards)):
             parts[i].append(part)
         if len(chunks) % 16 == 0:
-            P.release_free_heap()
+            release_free_heap()
     out.append(_rss(f"split in {n} groups"))
     for i in range(n):
         feed = A._assemble(path, path.name[:10], "", parts[i], hashes,
@@ -130,7 +131,7 @@ def probe(path: Path, n: int) -> str:
         out.append(_rss(f"group {i} assembled ({len(feed.coins)} coins, "
                         f"{feed.books.bid_px.nbytes * 4 / 2**20:,.0f} MB of book matrices)"))
         del feed
-        P.release_free_heap()
+        release_free_heap()
         out.append(_rss(f"group {i} dropped"))
     return "\n".join(out)
 

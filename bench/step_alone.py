@@ -31,12 +31,15 @@ def main() -> None:
     ap.add_argument("day")
     ap.add_argument("assets", help="comma-separated asset keys (one step's outputs)")
     ap.add_argument("--coin-shards", type=int, default=1, help="feed.coin_shards")
+    ap.add_argument("--learning", type=Path, default=None,
+                    help="a learning.yaml (settings learning.config; default: packaged)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lotus-step-alone-"))
     (work / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     lotus_yaml = work / "lotus.yaml"
-    lotus_yaml.write_text(json.dumps({"deploy": {"executor": "in_process"},
-                                      "feed": {"coin_shards": args.coin_shards}}))
+    lotus_yaml.write_text(json.dumps({
+        "deploy": {"executor": "in_process"}, "feed": {"coin_shards": args.coin_shards},
+        **({"learning": {"config": str(args.learning)}} if args.learning else {})}))
     os.environ.update({"LOTUS_HOME": str(args.home), "LOTUS_FEED_DIR": str(args.feed_dir),
                        "LOTUS_CONFIG": str(lotus_yaml), "DAGSTER_HOME": str(work)})
     import dagster as dg

@@ -11,12 +11,10 @@ import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, lake_window_in
-from lotus_core.evaluation import with_late
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
-from lotus_core.learning.config import load_learning
-from lotus_core.learning.frame import EVAL_COLUMNS, EVENT_COLUMNS
+from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.lessons import watchdog_alerts as watchdog_alerts_of
 from lotus_core.learning.priors_store import (
     nightly_source,
@@ -25,6 +23,7 @@ from lotus_core.learning.priors_store import (
 )
 from lotus_core.learning.snapshot import snapshot_rows
 from lotus_core.signals import load_scoring
+from lotus_core.store.by_coin import CoinDays
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
@@ -39,22 +38,31 @@ class LearningConfigPath(dg.Config):
 
 
 def _window_ins() -> dict[str, dg.AssetIn]:
-    """The training window's tables, only the columns the learning frame reads (issue 32:
-    signal_events has 75, the frame 25)."""
+    """The training window's tables, nothing read yet (`CoinDays`): the step reads them a
+    slice at a time, only the columns and the horizon the learning frame uses, and a
+    uniform sample of the windows above `max_windows` (issue 32; lotus_core.learning.sample)."""
     return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days",
-                                            columns=EVENT_COLUMNS),
+                                            by_coin=True),
             "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days",
-                                          columns=EVAL_COLUMNS),
+                                          by_coin=True),
             # the window's midnight-crossing horizons, completed by each next day's tape
             "signal_eval_late": lake_window_in("signal_eval_late", -(WINDOW - 1), 0,
-                                               "window_days")}
+                                               "window_days", by_coin=True)}
 
 
-def _tw(config: LearningConfigPath, events, evals, late, atoms=None):  # noqa: ANN001, ANN202
+def _tw(config: LearningConfigPath, events: CoinDays, evals: CoinDays, late: CoinDays,
+        atoms: pd.DataFrame | None = None) -> tuple[LearningConfig, night.TrainingWindow]:
     cfg = load_learning(config.learning_path)
     base = load_scoring(config.scoring_path).context
     q = night.quantizer_of(atoms) if atoms is not None else None
-    return cfg, night.window_from_lake(events, with_late(evals, late), cfg, base, q)
+    return cfg, night.window_from_days(events.days, evals.days, late.days, cfg, base, q)
+
+
+def _window_meta(tw: night.TrainingWindow) -> dict[str, object]:
+    """What the step learned from: the window, its windows, the sample's rate."""
+    return {"window": tw.label, "windows": len(tw.frame),
+            "window_windows": tw.windows if tw.windows is not None else len(tw.frame),
+            "sample_rate": dg.MetadataValue.float(round(tw.rate, 6))}
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -63,12 +71,12 @@ def _tw(config: LearningConfigPath, events, evals, late, atoms=None):  # noqa: A
           "EWMA-weighted hit rate, net return, MFE, MAE, lifts over the detector's baseline, "
           "stability across days; carries the quantiser (edges fitted on this window).")
 def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
-                 signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-                 signal_eval_late: pd.DataFrame) -> dg.Output:
+                 signal_events: CoinDays, signal_eval: CoinDays,
+                 signal_eval_late: CoinDays) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late)
     out = night.atoms(tw, context.partition_key, cfg)
-    return dg.Output(out, metadata={"atoms": len(out), "windows": len(tw.frame),
-                                    "window": tw.label, "quantizer": tw.quantizer.to_dict()})
+    return dg.Output(out, metadata={"atoms": len(out), **_window_meta(tw),
+                                    "quantizer": tw.quantizer.to_dict()})
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -80,15 +88,15 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
           "score, BQS, stability, and the lifecycle (proposed/active/sunset/archived, TTL, "
           "champion-challenger, the watchdog's out-of-sample check on the newest day).")
 def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
-            signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-            signal_eval_late: pd.DataFrame, lesson_atoms: pd.DataFrame,
+            signal_events: CoinDays, signal_eval: CoinDays,
+            signal_eval_late: CoinDays, lesson_atoms: pd.DataFrame,
             previous: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out, alerts = night.lessons(tw, previous, context.partition_key, cfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={
         "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
-        "watchdog_sunset": len(alerts), "window": tw.label, "windows": len(tw.frame),
+        "watchdog_sunset": len(alerts), **_window_meta(tw),
         "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
                          for r in out[out["state"] == "active"].itertuples())[:20],
         **lessons_story(out, previous),
@@ -114,12 +122,12 @@ def watchdog_alerts(context: dg.AssetExecutionContext, fabric: OpsDbResource,
                                             "lesson_atoms": dg.AssetIn("lesson_atoms")},
           description="Micro braids: each live lesson with a bounded effect (theta_delta, "
           "phi_mult), caps, TTL, state, BQS and a sample of member windows for audit.")
-def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-           signal_eval_late: pd.DataFrame, lessons: pd.DataFrame,
+def braids(config: LearningConfigPath, signal_events: CoinDays, signal_eval: CoinDays,
+           signal_eval_late: CoinDays, lessons: pd.DataFrame,
            lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = night.braids(lessons, tw, cfg)
-    return dg.Output(out, metadata={"braids": len(out),
+    return dg.Output(out, metadata={"braids": len(out), **_window_meta(tw),
                                     "active": int((out["state"] == "active").sum()),
                                     **braids_story(out)})
 
@@ -131,13 +139,13 @@ def braids(config: LearningConfigPath, signal_events: pd.DataFrame, signal_eval:
           "kept only when they beat both parents' BQS and hold out of sample) and field braids "
           "(a pattern active in >= 2 detectors, pooled, attenuated, for the others); parents "
           "recorded (a DAG).")
-def meta_braids(config: LearningConfigPath, signal_events: pd.DataFrame,
-                signal_eval: pd.DataFrame, signal_eval_late: pd.DataFrame,
+def meta_braids(config: LearningConfigPath, signal_events: CoinDays,
+                signal_eval: CoinDays, signal_eval_late: CoinDays,
                 braids: pd.DataFrame, lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = night.meta_braids(braids, tw, cfg)
     ops = out["op"].value_counts().to_dict() if len(out) else {}
-    return dg.Output(out, metadata={"meta_braids": len(out),
+    return dg.Output(out, metadata={"meta_braids": len(out), **_window_meta(tw),
                                     "ops": {str(k): int(v) for k, v in ops.items()},
                                     **braids_story(out)})
 

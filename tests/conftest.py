@@ -31,18 +31,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _group_for_loadgroup(config, items)
 
 
-# The longest modules (seconds of one worker, `make test --durations` on 2026-11-24): they
+# The longest modules (seconds of one worker, `make test --durations` on 2026-11-26): they
 # start first, longest first (the LPT rule), so no long one starts when the other worker is
 # nearly done. A module not listed keeps its collection order after them.
 LONGEST_MODULES = {
-    "tests/assets/test_learning_loop.py": 485,
-    "tests/cli/test_readme_make_run.py": 235,
-    "tests/sensors/test_ui_rerun_backfill.py": 160,
-    "tests/assets/test_assets_production.py": 120,
-    "tests/core/learning/test_lessons_truth.py": 100,
-    "tests/assets/test_surface_browser.py": 85,
-    "tests/assets/test_surface_loop.py": 60,
-    "tests/sensors/test_backfill_launch.py": 50,
+    "tests/assets/test_learning_loop.py": 426,
+    "tests/cli/test_readme_make_run.py": 261,
+    "tests/core/learning/test_lessons_truth.py": 138,
+    "tests/assets/test_assets_production.py": 110,
+    "tests/sensors/test_ui_rerun_backfill.py": 97,
+    "tests/assets/test_surface_browser.py": 89,
+    "tests/core/signals/test_signals_pipeline.py": 69,
+    "tests/assets/test_surface_loop.py": 66,
+    "tests/core/learning/test_learning_validity.py": 57,
+    "tests/core/fabric/test_router_faults.py": 51,
+    "tests/daemon/test_daemon_stale_episodes.py": 51,
+    "tests/sensors/test_backfill_launch.py": 49,
 }
 
 
@@ -71,16 +75,27 @@ def _deselect_soak(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = [item for item in items if "soak" not in item.keywords]
 
 
+# Modules whose tests are independent builds, each worth a worker of its own (no module
+# fixture to share): their tests are spread over the workers like ungrouped tests.
+SPLIT_MODULES = {"tests/assets/test_learning_loop.py"}
+
+
 def _group_for_loadgroup(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`--dist loadgroup` for pytest 9: pytest-xdist 3.8 marks a grouped test by appending
     `@<group>` to `item._nodeid`, which pytest 9 no longer reads (a node's id is `item._id`),
     so `xdist_group` tests were spread over workers and each worker rebuilt their module
-    fixtures. The same suffix, set where pytest 9 reads it."""
+    fixtures. The same suffix, set where pytest 9 reads it. A test with no `xdist_group` is
+    grouped with its module (unless SPLIT_MODULES lists it): spread test by test, a module
+    fixture was built once per worker (2026-11-26: 35 s of `test_checks_live_parity`'s two
+    days, 24 s of `test_dsi`'s, 16 s of `test_lessons_truth`'s planted night, twice each)."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist workers
         return
     for item in items:
         names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
                         for m in item.iter_markers("xdist_group")})
+        module = item.nodeid.split("::")[0]
+        if not names and module not in SPLIT_MODULES:
+            names = [module.replace("/", ".").removesuffix(".py")]
         if names and "@" not in item.nodeid:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
 

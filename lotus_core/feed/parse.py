@@ -23,8 +23,6 @@ of the line (`lotus_core.feed.lines.line_keys`; only lines of one millisecond ar
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import io
 import multiprocessing as mp
@@ -44,6 +42,7 @@ from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
 from lotus_core.feed.lines import line_keys
 from lotus_core.feed.tables import DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
+from lotus_core.heap import release_free_heap
 
 _CHUNK_LINES = 50_000
 _T = TypeVar("_T")
@@ -88,25 +87,6 @@ def parse_recording(path: Path, day: str | None = None, workers: int | None = No
     return feed
 
 
-def release_free_heap() -> None:
-    """Hand the heap's free pages back to the OS (glibc `malloc_trim`; elsewhere nothing).
-
-    The chunks' columns come back from the workers as many few-MB arrays, which glibc
-    serves from its heap, not from their own mappings; once they are copied into the day's
-    tables and freed, the heap keeps their pages (measured: 1.4 GB still resident after a
-    24-hour 10-coin parse whose tables hold 1.4 GB). Only RSS changes, never a value."""
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _LIBC.malloc_trim  # noqa: B018 - glibc only; AttributeError elsewhere
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC: ctypes.CDLL | bool | None = None
 
 
 _CACHE: OrderedDict[tuple[str, str, str], FeedDay] = OrderedDict()

@@ -42,6 +42,7 @@ from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
 from lotus_core.feed.gzlines import Truncation
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
+from lotus_core.heap import release_free_heap
 
 PER_COIN = 0
 """`feed.coin_shards` value for one shard per coin of the day, however many the recording
@@ -155,7 +156,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         files = _split_spilled(spilled, shards, Path(tmp), judge, hash_parts)
         verdict = judge.verdict(hash_parts)
         del hash_parts, judge
-        P.release_free_heap()
+        release_free_heap()
         for i in range(n):
             feed_lines: dict[str, np.ndarray] = {}
             feed = A._assemble(path, day, sha, _load_all(files[i]), None,
@@ -166,7 +167,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
                 feed.dead.append(P.truncation_letter(path, cut[0], verdict.n_lines + 1))
             shard = _own(CoinShard(feed, feed_lines), shards, i)
             del feed, feed_lines
-            P.release_free_heap()
+            release_free_heap()
             yield shard
             del shard  # before the next shard is assembled
 
@@ -236,7 +237,7 @@ def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path, judge: A.DayJ
                     _dump(dataclasses.replace(part, recv=no_clock), out, name)
                 del chunk
                 if k % 16 == 15:
-                    P.release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
+                    release_free_heap()  # the chunks' few-MB arrays stay in glibc's heap
     spilled.file.unlink()
     return files
 

@@ -164,6 +164,9 @@ class LearningConfig(_Strict):
     version: int = Field(ge=1)
     horizon_s: int = Field(gt=0)
     window_days: int = Field(ge=1, le=120)
+    max_windows: int | None = Field(default=None, ge=1_000)
+    """Above this many windows in the training window, the learning steps read a uniform
+    sample of this size (lotus_core.learning.sample); None: always every window."""
     ewma_halflife_days: float = Field(gt=0)
     quantizer: QuantizerConfig
     estimator: EstimatorConfig

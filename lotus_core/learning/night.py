@@ -6,7 +6,9 @@ field braids -> compiled patch set. Every stage is deterministic for its inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -19,7 +21,9 @@ from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.frame import learning_frame
 from lotus_core.learning.lessons import learn
 from lotus_core.learning.quantize import Quantizer, fit_quantizer
+from lotus_core.learning.sample import read_window
 from lotus_core.signals.config import ContextConfig
+from lotus_core.store.by_coin import CoinDay
 
 SCOPE = {"micro": "detector", "meta": "meta", "field": "field"}
 
@@ -30,6 +34,8 @@ class TrainingWindow:
     lits: pd.DataFrame
     quantizer: Quantizer
     label: str  # "<first day>..<last day>"
+    windows: int | None = None  # the window's windows before sampling (None: not read so)
+    rate: float = 1.0  # the share of them the frame samples (`lotus_core.learning.sample`)
 
 
 def training_window(frame: pd.DataFrame, cfg: LearningConfig, base: ContextConfig,
@@ -46,6 +52,17 @@ def training_window(frame: pd.DataFrame, cfg: LearningConfig, base: ContextConfi
 def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningConfig,
                      base: ContextConfig, quantizer: Quantizer | None = None) -> TrainingWindow:
     return training_window(learning_frame(events, evals, cfg.horizon_s), cfg, base, quantizer)
+
+
+def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
+                     late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
+                     quantizer: Quantizer | None = None) -> TrainingWindow:
+    """The training window read from the lake's days a slice at a time, a uniform sample of
+    its windows above `cfg.max_windows` (`lotus_core.learning.sample`)."""
+    s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows)
+    tw = training_window(learning_frame(s.events, s.evals, cfg.horizon_s), cfg, base,
+                         quantizer)
+    return dataclasses.replace(tw, windows=s.windows, rate=s.rate)
 
 
 def atoms(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lotus_core.arrays import positions_by
 
@@ -95,6 +96,11 @@ class _ReadsCoins(Protocol):
     def read_slices(self, asset: str, day: str, rows: int = ...,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]: ...
 
+    def rows(self, asset: str, day: str) -> int: ...
+
+    def read_row_groups(self, asset: str, day: str,
+                        columns: list[str] | None = None) -> Iterator[pa.Table]: ...
+
 
 @dataclass(frozen=True)
 class CoinDay:
@@ -116,6 +122,14 @@ class CoinDay:
     def slices(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The partition in slices, in file order (`Lake.read_slices`)."""
         return self.lake.read_slices(self.asset, self.day, columns=columns)
+
+    def rows(self) -> int:
+        """The partition's row count (its footer's: nothing read)."""
+        return self.lake.rows(self.asset, self.day)
+
+    def row_groups(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The partition a row group at a time, as Arrow tables (`Lake.read_row_groups`)."""
+        return self.lake.read_row_groups(self.asset, self.day, columns)
 
 
 class CoinTape(Protocol):
