@@ -39,7 +39,7 @@ test: setup
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadgroup -q --durations=25
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

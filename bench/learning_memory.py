@@ -30,8 +30,8 @@ STEPS = ("lesson_atoms", "lessons", "braids", "meta_braids")
 def build(home: Path, days: int, per_day: int, seed: int) -> list[str]:
     """The lake's days (built unless HOME already holds this size)."""
     from lotus_core.learning.config import load_learning
-    from lotus_core.store.lake import Lake
     from lotus_core.learning.window_lake import write_day
+    from lotus_core.store.lake import Lake
     from lotus_core.synth.windows import WindowSpec, window_frame
 
     stamp = home / "window_lake.json"

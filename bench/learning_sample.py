@@ -133,7 +133,9 @@ def main() -> None:
             "high OI for one detector, a decoy agreeing 80 %) and its null twin, learned "
             "from all windows and from the windows a hash sample of each rate keeps "
             "(`lotus_core.learning.sample`: above `max_windows` the steps learn from such a "
-            "sample). 95 % Wilson intervals.\n\n" + body))
+            "sample). 95 % Wilson intervals. Counts, not timings: the machine's load does "
+            "not move them. `--out F` keeps the rows, `--from-json F` renders them "
+            "(bench/results/learning_sample_eval.jsonl).\n\n" + body))
 
 
 if __name__ == "__main__":

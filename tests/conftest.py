@@ -53,7 +53,10 @@ LONGEST_MODULES = {
 def _slow_modules_first(items: list[pytest.Item]) -> None:
     """Modules holding a `slow` test run first, each kept whole (its module fixtures are
     built once), the longest known ones first: the long tests start at once on both xdist
-    workers and the short ones fill in at the end, instead of a long test starting last."""
+    workers and the short ones fill in at the end, instead of a long test starting last.
+    xdist hands the groups out in this order only with `--no-loadscope-reorder` (the
+    Makefile's): by default it reorders them by their number of tests, which put the
+    one-test README `make run` group last (2026-11-26: it ran alone for the last 5 minutes)."""
     slow = {item.nodeid.split("::")[0] for item in items if "slow" in item.keywords}
 
     def key(item: pytest.Item) -> tuple[bool, int]:

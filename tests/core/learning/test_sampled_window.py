@@ -12,11 +12,11 @@ from lotus_core.learning import night
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.frame import EVENT_COLUMNS
 from lotus_core.learning.sample import keep_rate, kept, read_window
+from lotus_core.learning.window_lake import LATE_NET_BPS, eval_rows, write_frame
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
-from lotus_core.learning.window_lake import LATE_NET_BPS, eval_rows, write_frame
 from tests.kits.learning_kit import PLANTED, make_learning_frame
 
 CFG = load_learning()
