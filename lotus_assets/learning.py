@@ -67,7 +67,9 @@ def _window_meta(tw: night.TrainingWindow) -> dict[str, object]:
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
           kinds={"parquet", "pandas"}, ins=_window_ins(),
-          description="Per (detector, quantised context) over the training window: support, "
+          description="Per (detector, quantised context) over the training window (a uniform "
+          "hash sample of its windows above learning.yaml max_windows: metadata "
+          "window_windows, sample_rate): support, "
           "EWMA-weighted hit rate, net return, MFE, MAE, lifts over the detector's baseline, "
           "stability across days; carries the quantiser (edges fitted on this window).")
 def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
