@@ -57,7 +57,7 @@ def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningCon
 def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
                      late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
                      quantizer: Quantizer | None = None) -> TrainingWindow:
-    """The training window read from the lake's days a slice at a time, a uniform sample of
+    """The training window read from the lake's days a row group at a time, a uniform sample of
     its windows above `cfg.max_windows` (`lotus_core.learning.sample`)."""
     s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows)
     tw = training_window(learning_frame(s.events, s.evals, cfg.horizon_s), cfg, base,
