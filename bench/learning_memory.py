@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
@@ -43,9 +44,7 @@ def build(home: Path, days: int, per_day: int, seed: int) -> list[str]:
     spec = WindowSpec(days=1)
     out = []
     for d in range(days):
-        import pandas as pd
-
-        day = (pd.Timestamp(spec.start) + pd.Timedelta(days=d)).strftime("%Y-%m-%d")
+        day = (date.fromisoformat(spec.start) + timedelta(days=d)).isoformat()
         one = WindowSpec(days=1, start=day, windows_per_day=per_day // len(spec.detectors))
         n = write_day(lake, day, window_frame(one, seed + d), horizon)
         print(f"{day}: {n} windows", file=sys.stderr, flush=True)

@@ -53,8 +53,7 @@ def kept(window_ids: np.ndarray, rate: float) -> np.ndarray:
     if rate >= 1.0:
         return np.ones(len(window_ids), dtype=bool)
     bar = np.uint64(min(int(rate * _SPAN), 2 ** 64 - 1))
-    ids = np.asarray(window_ids, dtype=object).astype(str).astype(object)
-    return pd.util.hash_array(ids, categorize=False) < bar
+    return pd.util.hash_array(np.asarray(window_ids, dtype=object), categorize=False) < bar
 
 
 @dataclass(frozen=True)
@@ -95,18 +94,16 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     none at `horizon_s` is refused, as `learning_frame` refuses it."""
     windows = sum(d.rows() for d in events)
     rate = keep_rate(windows, max_windows)
-    ev_parts, ids = [], []
+    ev_parts = []
     for d in events:
         for part in _kept(d.row_groups(EVENT_COLUMNS), lambda g: kept(_ids(g), rate)):
             ev_parts.append(part.assign(date=d.day))
-            ids.append(part["window_id"].to_numpy(dtype=object))
         release_free_heap()  # the day's dropped rows' pages (module docstring)
     empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*EVENT_COLUMNS, "date")})
     ev = _concat(ev_parts, empty_ev)
     # an object Index hashes the kept ids once (pandas 3's str `isin` walks its argument in
     # Python on every call: 2.7 s a slice against 250,000 ids)
-    want = pd.Index(np.concatenate(ids) if ids else np.empty(0, dtype=object),
-                    dtype=object).unique()
+    want = pd.Index(ev["window_id"].to_numpy(dtype=object), dtype=object).unique()
     horizons: set[int] = set()
 
     def ours(group: pa.Table) -> np.ndarray:
