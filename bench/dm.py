@@ -131,7 +131,7 @@ def joint_fixture_day(n_alphas: int = 175) -> dict:
     paper Trader stepped together (`lotus_core.dm.joint.joint_day`)."""
     from pathlib import Path
 
-    from lotus_core.dm.joint import joint_day
+    from lotus_core.dm.joint import joint_result
     from lotus_core.feed.parse import parse_recording
     from lotus_core.microtape import MicroTapeParams, build_microtape
     from lotus_core.trader.config import trader_settings
@@ -152,7 +152,7 @@ def joint_fixture_day(n_alphas: int = 175) -> dict:
     alone = replay(DmEngine(cfg, cal), rows, alphas)
     alone_s = (time.perf_counter() - t, time.process_time() - c)
     t, c = time.perf_counter(), time.process_time()
-    res = joint_day(DmEngine(cfg, cal), TraderEngine(trader_settings({})), feed, rows, alphas)
+    res = joint_result(DmEngine(cfg, cal), TraderEngine(trader_settings({})), feed, rows, alphas)
     joint_s = (time.perf_counter() - t, time.process_time() - c)
     return {"alphas": len(alphas), "rows": len(rows), "events": res.events,
             "alone": alone_s, "joint": joint_s, "decisions": len(res.decisions),

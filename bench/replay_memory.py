@@ -73,7 +73,7 @@ def variant(name: str, path: Path, day: str, n: int, work: Path, n_alphas: int) 
 
     import lotus_assets.definitions  # noqa: F401 - the stack a step runs with
     from lotus_core.dm.engine import DmEngine
-    from lotus_core.dm.joint import joint_day
+    from lotus_core.dm.joint import joint_result
     from lotus_core.feed.packed import ReplayDay
     from lotus_core.feed.parse import parse_recording
     from lotus_core.feed.shard_store import ShardStore
@@ -110,7 +110,7 @@ def variant(name: str, path: Path, day: str, n: int, work: Path, n_alphas: int) 
                day_rss_mb=_vm("VmRSS"), books_mb=_books_mb(feed.books))
     _reset()
     c = time.process_time()
-    res = joint_day(DmEngine(cfg, cal), TraderEngine(trader_settings({})), feed, rows, alphas)
+    res = joint_result(DmEngine(cfg, cal), TraderEngine(trader_settings({})), feed, rows, alphas)
     out.update(joint_cpu_s=time.process_time() - c, joint_peak_mb=_vm("VmHWM"),
                decisions=len(res.decisions),
                trades=sum(d.action == "trade" for d in res.decisions),
@@ -135,7 +135,7 @@ def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cf
     import tempfile
 
     from lotus_core.dm.engine import DmEngine
-    from lotus_core.dm.joint import joint_day
+    from lotus_core.dm.joint import joint_result
     from lotus_core.dm.replay import TAPE_COLUMNS
     from lotus_core.feed.shard_store import ShardStore
     from lotus_core.trader.config import trader_settings
@@ -156,7 +156,7 @@ def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cf
         c = time.process_time()
         chunks = with_rows(spilled.chunks(), tape_batches(work / "microtape.parquet",
                                                           TAPE_COLUMNS, scratch=Path(tmp)))
-        res = joint_day(DmEngine(cfg, cal), TraderEngine(trader_settings({})), chunks, None,
+        res = joint_result(DmEngine(cfg, cal), TraderEngine(trader_settings({})), chunks, None,
                         alphas)
     out.update(joint_cpu_s=time.process_time() - c, joint_peak_mb=_vm("VmHWM"),
                decisions=len(res.decisions),

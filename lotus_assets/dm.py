@@ -24,7 +24,7 @@ come from the `settings` resource (the code location's one Settings), never from
 
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import dm_story, paper_story
-from lotus_assets.partitions import columns_in, daily_partitions, history_in, lake_window_in
-from lotus_core.dm.alpha import ALPHA_COLUMNS, from_signal_events
+from lotus_assets.metadata import STORY_COLUMNS, dm_story, paper_story
+from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
+from lotus_core.dm.alpha import PublishedAlphas
 from lotus_core.dm.calibration import (
     TRAIN_EVAL_COLUMNS,
     TRAIN_EVENT_COLUMNS,
@@ -45,19 +45,20 @@ from lotus_core.dm.calibration import (
     training_frame,
 )
 from lotus_core.dm.engine import DmEngine
-from lotus_core.dm.joint import joint_day, summary
+from lotus_core.dm.joint import joint_day
+from lotus_core.dm.joint_tables import DecisionTally, JointTables, tally_of, ticket_notes
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
 from lotus_core.evaluation import with_late
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import by_coin_group
-from lotus_core.store.by_coin import CoinDays
+from lotus_core.store.by_coin import CoinDay, CoinDays, InOrder
 from lotus_core.store.lake import Lake, ObjectLake
 from lotus_core.time import previous_day
-from lotus_core.trader.day_chunks import DayChunk, day_chunks
+from lotus_core.trader.day_chunks import DayChunk, chunk_ms_for, day_chunks
 from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.nightly import carried_state, day_metadata, paper_table
+from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -153,7 +154,8 @@ def _empty_eval() -> pd.DataFrame:
             "change and report, and a final state row the next day starts from (its input "
             "`previous_paper`: this asset's own previous day)."),
     },
-    ins={"signal_events": columns_in("signal_events", ALPHA_COLUMNS),  # what the DM reads
+    # read a slice at a time, the published windows only (`PublishedAlphas`)
+    ins={"signal_events": coin_day_in("signal_events"),
          "dm_calibration": dg.AssetIn("dm_calibration"),
          "previous_paper": lake_window_in("paper_trades", -1, -1)},
     # read by the step itself, streamed by time (never every coin's whole day at once)
@@ -162,69 +164,88 @@ def _empty_eval() -> pd.DataFrame:
 )
 def dm_decisions_and_paper_trades(
         context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
-        fabric: OpsDbResource, settings: SettingsResource, signal_events: pd.DataFrame,
+        fabric: OpsDbResource, settings: SettingsResource, signal_events: CoinDay,
         dm_calibration: pd.DataFrame,
-        previous_paper: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame]]:
+        previous_paper: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame | InOrder]]:
     """One replay, two tables: the DM decides on what the Trader holds, the Trader fills
     the tickets; both come from the same run, so the Trader runs once a night, and the
     previous day's paper_trades (the state both start from) is a declared input.
 
     The day is streamed coin-merged (`_streamed`): the replay steps it a time chunk at a
-    time, the MicroTape read from the lake in (ts, coin) order a batch at a time."""
+    time, the MicroTape read from the lake in (ts, coin) order a batch at a time, the
+    published alphas read as the replay reaches them, and both tables spilled as they are
+    made (`JointTables`), handed to the lake a slice at a time: the step holds a chunk of
+    the day, not the day (issue 32)."""
     lotus = settings.get()
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
-    alphas = from_signal_events(signal_events) if len(signal_events) else []
+    alphas = PublishedAlphas(signal_events.slices)
     engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms)
     day = context.partition_key
+    selected = context.op_execution_context.selected_output_names
     try:
         require_recording(Path(feed.feed_dir), day)
-        recorded = True
     except MissingRecordingError:
-        recorded = False
-    coupled: dict[str, Any] = {}
-    paper: tuple[pd.DataFrame, TraderEngine, dict[str, Any]] | None = None
-    if recorded:  # the Trader's positions: the joint replay
-        store = lake.get()
-        prev = previous_day(day)
-        if store.exists("dm_decisions", prev) and previous_paper.empty:
-            raise dg.Failure(description=(
-                f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
-                f"paper_trades {prev} is missing while dm_decisions {prev} exists: materialize "
-                f"{prev} first (days run in order)"), metadata={"day": day})
-        snap = carried_state(previous_paper.drop(columns=["date"], errors="ignore"))
-        tcfg = lotus.trader
-        with fabric.open() as fab:  # compiled the night before: a replay is stable
-            priors = tr_priors_for(fab, day)
-        trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
-                  else TraderEngine(tcfg, priors=priors))
-        with tempfile.TemporaryDirectory(prefix="replay-", dir=_scratch(lotus.home)) as tmp:
-            joint = joint_day(engine, trader, _streamed(feed, store, day, Path(tmp)), None,
-                              alphas)
-        decisions, gross, net = joint.decisions, joint.gross, joint.net
-        fills = sum(o.kind == "fill" for o in joint.outputs)
-        coupled = {"position_source": "paper Trader (joint replay)",
-                   "carried_over": f"paper_trades {prev}" if snap else "none (flat start)",
-                   "trader_fills": fills,
-                   "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
-                   **summary(joint)}
-        paper = (paper_table(joint.outputs, trader), trader,
-                 {"carried_over": snap is not None, "tr_priors_ver": priors.version})
-    else:
-        result = replay(engine, lake.get().read("microtape_frames", day), alphas)
-        decisions, gross, net = result.decisions, result.gross, result.net
-        coupled = {"position_source": f"DM targets filled at mid (no recording for {day})"}
-    selected = context.op_execution_context.selected_output_names
-    # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies, and
-    # dm_decisions(D) reads paper_trades(D-1)
-    if "paper_trades" in selected:
-        if paper is None:
+        # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies,
+        # and dm_decisions(D) reads paper_trades(D-1)
+        if "paper_trades" in selected:
             context.log.warning("%s: no recording, so no paper Trader day (paper_trades not "
                                 "materialised)", day)
-        else:
-            yield _paper_output(context, lake, day, decisions, *paper)
-    if "dm_decisions" in selected:
-        yield _decisions_output(decisions, gross, net, cfg, coupled, day, len(alphas))
+        if "dm_decisions" in selected:
+            result = replay(engine, lake.get().read("microtape_frames", day),
+                            [alphas.at(i) for i in range(len(alphas))])
+            table = decisions_frame(result.decisions)
+            yield _decisions_output(
+                table, table, None, tally_of(result.decisions, result.gross, result.net),
+                cfg, {"position_source": f"DM targets filled at mid (no recording for {day})"},
+                day, len(alphas))
+        return
+    store = lake.get()
+    prev = previous_day(day)
+    if store.exists("dm_decisions", prev) and previous_paper.empty:
+        raise dg.Failure(description=(
+            f"dm_decisions {day} starts from the paper Trader's final state of {prev}, but "
+            f"paper_trades {prev} is missing while dm_decisions {prev} exists: materialize "
+            f"{prev} first (days run in order)"), metadata={"day": day})
+    snap = carried_state(previous_paper.drop(columns=["date"], errors="ignore"))
+    tcfg = lotus.trader
+    with fabric.open() as fab:  # compiled the night before: a replay is stable
+        priors = tr_priors_for(fab, day)
+    trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
+              else TraderEngine(tcfg, priors=priors))
+    with tempfile.TemporaryDirectory(prefix="replay-", dir=_scratch(lotus.home)) as tmp:
+        tables = JointTables(Path(tmp))
+        joint_day(engine, trader, _streamed(feed, store, day, Path(tmp)), None, alphas,
+                  tables)
+        tables.finish(trader)
+        tally = tables.tally
+        coupled = {"position_source": "paper Trader (joint replay)",
+                   "carried_over": f"paper_trades {prev}" if snap else "none (flat start)",
+                   "trader_fills": tables.paper_tally.fills,
+                   "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
+                   **tally.holdings()}
+        # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies,
+        # and dm_decisions(D) reads paper_trades(D-1)
+        if "paper_trades" in selected:
+            meta = tables.paper_tally.metadata(trader)
+            context.log.info("%s: %d decisions, %d fills, equity %.2f", day, tally.decisions,
+                             meta["fills"], meta["equity"])
+            shown = pd.concat([p[p["kind"].isin(["fill", "state"])]
+                               for p in tables.paper.slices()], ignore_index=True)
+            yield dg.Output(InOrder(tables.paper.slices(), tables.paper.empty, ("seq",)),
+                            output_name="paper_trades", metadata={
+                "decisions": tally.decisions, "carried_over": snap is not None,
+                "tr_priors_ver": priors.version,
+                "statuses": meta["statuses"], "positions": meta["positions"],
+                **paper_story(shown, meta, store, day),
+            })
+        if "dm_decisions" in selected:
+            yield _decisions_output(
+                InOrder(tables.decisions.slices(), tables.decisions.empty, ("seq",)),
+                tables.decisions.columns(STORY_COLUMNS),
+                lambda at: ticket_notes(tables.decisions.take(at, ["ticket_json"])
+                                        ["ticket_json"]),
+                tally, cfg, coupled, day, len(alphas))
 
 
 def _scratch(home: Path) -> Path:
@@ -238,62 +259,43 @@ def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
     """The day's market events and MicroTape rows in time chunks: with coin shards, cut
     from the stored shards one shard at a time (`spill_shards`); without, from the cached
     parse. The MicroTape from its local Parquet partition, sorted by DuckDB within a memory
-    limit (an object-store lake: read whole)."""
+    limit (an object-store lake: read whole). Chunks as long as the day's coins allow
+    (`chunk_ms_for`)."""
     chunks: Iterator[DayChunk] | None = None
+    chunk_ms = chunk_ms_for(len(store.coins("microtape_frames", day)))
     if by_coin_group(feed.coin_shards):
         shards = ShardStore(Path(feed.shard_dir)).shards(feed.recording(day), day,
                                                           feed.coin_shards)
-        spilled = spill_shards(shards, scratch / "feed")
+        spilled = spill_shards(shards, scratch / "feed", chunk_ms)
         chunks = spilled.chunks() if spilled is not None else None
     if chunks is None:
-        chunks = day_chunks(feed.replay_day(day), None)
+        chunks = day_chunks(feed.replay_day(day), None, chunk_ms)
     rows: Iterable[pd.DataFrame] = (
         tape_batches(store.path("microtape_frames", day), TAPE_COLUMNS, scratch=scratch)
         if isinstance(store, Lake) else [tape_order(store.read("microtape_frames", day))])
     return with_rows(chunks, rows)
 
 
-def _decisions_output(decisions: list[Any], gross: list[float], net: list[float], cfg: Any,
-                      coupled: dict[str, Any], day: str, alphas: int
-                      ) -> dg.Output[pd.DataFrame]:
-    table = decisions_frame(decisions)
-    binding: dict[str, int] = {}
-    for d in decisions:
-        for b in d.binding:
-            binding[b] = binding.get(b, 0) + 1
-    solve = np.array([d.solve_ms for d in decisions])  # wall clock: metadata only
+def _decisions_output(table: pd.DataFrame | InOrder, story: pd.DataFrame,
+                      notes: Callable[[np.ndarray], list[str]] | None, tally: DecisionTally,
+                      cfg: Any, coupled: dict[str, Any], day: str, alphas: int
+                      ) -> dg.Output[pd.DataFrame | InOrder]:
+    """`story`: the tickets' STORY_COLUMNS (`dm_story`); `notes`: their reasons by row."""
     return dg.Output(table, output_name="dm_decisions", metadata={
         "portfolio_id": cfg.portfolio_id,
         "gross_budget": cfg.allocator.gross_max,
         "alphas": alphas,
-        "decisions": len(table),
-        "trades": int((table["action"] == "trade").sum()),
-        "holds": int((table["action"] == "hold").sum()),
-        "turnover_used": round(float(np.abs(table["target"] - table["w0"]).sum()), 8),
-        "binding_constraints": dict(sorted(binding.items())),
-        "vetoes": int(sum(1 for d in decisions for e in d.curation
-                          if e["kind"] == "veto")),
-        "gross_max": round(max(gross, default=0.0), 8),
-        "gross_last": round(gross[-1] if gross else 0.0, 8),
-        "net_min": round(min(net, default=0.0), 8),
-        "net_max": round(max(net, default=0.0), 8),
+        "decisions": tally.decisions,
+        "trades": tally.trades,
+        "holds": tally.holds,
+        "turnover_used": round(tally.turnover_used, 8),
+        "binding_constraints": dict(sorted(tally.binding.items())),
+        "vetoes": tally.vetoes,
+        **tally.book(),
         **coupled,
-        **dm_story(table, day),
-        "solve_ms_p50": round(float(np.percentile(solve, 50)), 3) if len(solve) else None,
-        "solve_ms_p99": round(float(np.percentile(solve, 99)), 3) if len(solve) else None,
-    })
-
-
-def _paper_output(context: dg.AssetExecutionContext, lake: LakeResource, day: str,
-                  decisions: list[Any], table: pd.DataFrame, trader: TraderEngine,
-                  extra: dict[str, Any]) -> dg.Output[pd.DataFrame]:
-    meta = day_metadata(table, trader)
-    context.log.info("%s: %d decisions, %d fills, equity %.2f", day, len(decisions),
-                     meta["fills"], meta["equity"])
-    return dg.Output(table, output_name="paper_trades", metadata={
-        "decisions": len(decisions), **extra,
-        "statuses": meta["statuses"], "positions": meta["positions"],
-        **paper_story(table, meta, lake.get(), day),
+        **dm_story(story, day, notes),
+        "solve_ms_p50": tally.solve_percentile(50),
+        "solve_ms_p99": tally.solve_percentile(99),
     })
 
 

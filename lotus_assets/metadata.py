@@ -5,7 +5,7 @@ by partition) and its tables into Markdown (rendered in the asset's materialisat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -150,24 +150,33 @@ def _hours(ts_ms: pd.Series, day: str) -> np.ndarray:
     return (ts_ms.to_numpy(dtype=np.int64) - start) / 3_600_000.0
 
 
-def dm_story(table: pd.DataFrame, day: str) -> dict[str, Any]:
-    """The day's tickets as rows (time, coin, action, target, w0, reason) and a plot of the
-    target weight per coin through the trading day, trades marked."""
-    import json
+STORY_COLUMNS = ["ts_ms", "coin", "action", "target", "w0"]
+"""What `dm_story` reads of every ticket (a ticket's notes are read for the rows shown)."""
 
+
+def dm_story(table: pd.DataFrame, day: str,
+             notes: Callable[[np.ndarray], list[str]] | None = None) -> dict[str, Any]:
+    """The day's tickets as rows (time, coin, action, target, w0, reason) and a plot of the
+    target weight per coin through the trading day, trades marked. `table`: the tickets'
+    STORY_COLUMNS (or all); `notes(positions)`: the reasons of the tickets at those row
+    positions (default: from `table`'s ticket_json)."""
+    from lotus_core.dm.joint_tables import ticket_notes
     from lotus_core.report.columns import DM_TICKETS
     from lotus_core.report.svg import coin_colour, image_md, timeline
 
-    notes = [str(json.loads(t).get("notes", "")) for t in table["ticket_json"]]
+    if notes is None:
+        def notes(at: np.ndarray) -> list[str]:
+            return ticket_notes(table["ticket_json"].iloc[at])
+
     view = pd.DataFrame({"time": _clock(table["ts_ms"]), "coin": table["coin"].astype(str),
                          "action": table["action"].astype(str),
                          "target": table["target"].astype(float),
                          "w0": table["w0"].astype(float),
-                         "change": (table["target"] - table["w0"]).astype(float),
-                         "reason": notes})
+                         "change": (table["target"] - table["w0"]).astype(float)})
     trades = view[view["action"] == "trade"]
     shown = pd.concat([trades, view[view["action"] != "trade"]]).head(TICKETS_SHOWN) \
         .sort_index() if len(view) > TICKETS_SHOWN else view
+    shown = shown.assign(reason=notes(shown.index.to_numpy()))
     hours = _hours(table["ts_ms"], day)
     series, marks = {}, {}
     for coin in sorted(view["coin"].unique()):

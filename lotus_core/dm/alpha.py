@@ -8,11 +8,12 @@ follows from the same signal either way (the parity test compares the two paths)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 META_KEYS = ("ms_kairos", "ms_entrain_r", "ms_asym_score")
@@ -108,3 +109,58 @@ def from_signal_events(events: pd.DataFrame) -> list[AlphaEvent]:
             meta=tuple((k, float(getattr(row, k))) for k in META_KEYS),
         ))
     return out
+
+
+class AlphaSlots:
+    """A day's published alphas in the DM's order as the replay asks for them: `times`
+    (each alpha's ts_ms, up front: the replay's decision slots) and `at(i)`."""
+
+    times: np.ndarray
+
+    def at(self, i: int) -> AlphaEvent:
+        raise NotImplementedError
+
+
+class AlphaList(AlphaSlots):
+    """Alphas held as a list (already in the DM's order: `replay.alpha_order`)."""
+
+    def __init__(self, alphas: Sequence[AlphaEvent]) -> None:
+        self._alphas = alphas
+        self.times = np.array([a.ts_ms for a in alphas], dtype=np.int64)
+
+    def at(self, i: int) -> AlphaEvent:
+        return self._alphas[i]
+
+
+class PublishedAlphas(AlphaSlots):
+    """The published windows of a day's `signal_events` read from the lake a slice at a
+    time, never the day's alphas at once (issue 32: at 100 coins a day has ~70,000): the
+    table is sorted by (ts_ms, coin, detector_id), the DM's order, so a first pass over two
+    columns gives the slots (8 bytes an alpha) and the AlphaEvents are made as the replay
+    reaches them (`at(i)` with i ascending; asking for an earlier one is an error)."""
+
+    def __init__(self, slices: Callable[[list[str]], Iterable[pd.DataFrame]]) -> None:
+        parts = [s.loc[s["published"].astype(bool).to_numpy(), "ts_ms"].to_numpy(np.int64)
+                 for s in slices(["ts_ms", "published"])]
+        self.times = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        if len(self.times) > 1 and bool((np.diff(self.times) < 0).any()):
+            raise AlphaError("signal_events is not in time order: its published windows "
+                             "cannot be streamed in the DM's order")
+        self._events: Iterator[AlphaEvent] = (
+            a for s in slices(ALPHA_COLUMNS) for a in from_signal_events(s))
+        self._made = -1
+        self._current: AlphaEvent | None = None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def at(self, i: int) -> AlphaEvent:
+        if i < self._made:
+            raise IndexError(f"alpha {i} asked for after alpha {self._made}: the published "
+                             "alphas are read once, in order")
+        while self._made < i:
+            self._current = next(self._events)
+            self._made += 1
+        if self._current is None or self._current.ts_ms != int(self.times[i]):
+            raise AlphaError(f"alpha {i}: signal_events changed while it was read")
+        return self._current

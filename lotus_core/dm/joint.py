@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import pandas as pd
 
-from lotus_core.dm.alpha import AlphaEvent
+from lotus_core.dm.alpha import AlphaEvent, AlphaList, AlphaSlots
 from lotus_core.dm.context import PortfolioContext, from_trader
 from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
@@ -38,14 +38,36 @@ from lotus_core.trader.replay import Day, run_day
 from lotus_core.trader.replay import Decision as TraderDecision
 
 
+class JointSink(Protocol):
+    """Where the joint replay's results go as they are made: lists (`JointResult`) or the
+    step's spill (`lotus_core.dm.joint_tables.JointTables`)."""
+
+    def decided(self, ctx: PortfolioContext, decisions: list[Decision], gross: float,
+                net: float) -> None: ...
+
+    def traded(self, outputs: list[Out]) -> None: ...
+
+
 @dataclass
 class JointResult:
+    """The joint replay's results held whole (tests, benches, small days)."""
+
     decisions: list[Decision] = field(default_factory=list)
     outputs: list[Out] = field(default_factory=list)  # the Trader's, in order
     contexts: list[PortfolioContext] = field(default_factory=list)  # one per decided alpha
     gross: list[float] = field(default_factory=list)  # the DM's targets after each round
     net: list[float] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=dict)
+
+    def decided(self, ctx: PortfolioContext, decisions: list[Decision], gross: float,
+                net: float) -> None:
+        self.contexts.append(ctx)
+        self.decisions.extend(decisions)
+        self.gross.append(gross)
+        self.net.append(net)
+
+    def traded(self, outputs: list[Out]) -> None:
+        self.outputs.extend(outputs)
 
 
 def trader_context(engine: TraderEngine) -> PortfolioContext:
@@ -57,44 +79,35 @@ def trader_context(engine: TraderEngine) -> PortfolioContext:
 
 
 def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
-              rows: pd.DataFrame | None, alphas: Iterable[AlphaEvent]) -> JointResult:
+              rows: pd.DataFrame | None, alphas: Iterable[AlphaEvent] | AlphaSlots,
+              sink: JointSink | None = None) -> dict[str, int]:
     """Replay `day` through both engines (the Trader restored from the previous day's
     state by the caller). `rows`: the day's MicroTape (`microtape_frames`). Or `day` a
     chunk source streaming the day coin-merged (`lotus_core.trader.day_sources`), its
-    MicroTape rows inside (`TAPE_COLUMNS`, (ts, coin) order) and `rows` None."""
+    MicroTape rows inside (`TAPE_COLUMNS`, (ts, coin) order) and `rows` None. `alphas`:
+    AlphaEvents (put in the DM's order here) or `AlphaSlots` already in it (read as the
+    replay reaches them). The results go to `sink`; returns the replay's event counts."""
     tape = tape_order(rows) if rows is not None else None
-    order = alpha_order(alphas)
-    res = JointResult()
+    order = alphas if isinstance(alphas, AlphaSlots) else AlphaList(alpha_order(alphas))
+    out: JointSink = sink if sink is not None else JointResult()
     driver = DmDriver(dm)  # its rows come in the Trader's stream (`on_row`)
 
     def at_slot(i: int, ts: int) -> list[TraderDecision]:
         ctx = trader_context(trader)
-        decided = driver.alpha(order[i], ctx)
+        decided = driver.alpha(order.at(i), ctx)
         if not decided:
             return []
-        res.contexts.append(ctx)
-        res.decisions.extend(decided)
-        res.gross.append(dm.gross())
-        res.net.append(dm.net())
+        out.decided(ctx, decided, dm.gross(), dm.net())
         return [TraderDecision(d.ts_ms, json.loads(lake_ticket_json(d.ticket_json)))
                 for d in decided]
 
-    rep = run_day(trader, day, tape, [a.ts_ms for a in order], at_slot, on_row=driver.row,
-                  emit=res.outputs.extend)
-    res.events = rep.events
+    return run_day(trader, day, tape, order.times, at_slot, on_row=driver.row,
+                   emit=out.traded).events
+
+
+def joint_result(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
+                 rows: pd.DataFrame | None, alphas: Iterable[AlphaEvent]) -> JointResult:
+    """`joint_day` with its results held whole."""
+    res = JointResult()
+    res.events = joint_day(dm, trader, day, rows, alphas, res)
     return res
-
-
-def held_gross(ctxs: list[PortfolioContext]) -> list[float]:
-    return [sum(abs(w) for w in c.weights.values()) for c in ctxs]
-
-
-def summary(res: JointResult) -> dict[str, Any]:
-    """Gross / net of what the Trader held when the DM decided (metadata)."""
-    held = held_gross(res.contexts)
-    nets = [sum(c.weights.values()) for c in res.contexts]
-    return {"held_gross_max": round(max(held, default=0.0), 8),
-            "held_net_min": round(min(nets, default=0.0), 8),
-            "held_net_max": round(max(nets, default=0.0), 8),
-            "held_drawdown_max": round(max((c.drawdown for c in res.contexts), default=0.0),
-                                       8)}

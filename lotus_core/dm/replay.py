@@ -84,16 +84,17 @@ def lake_ticket_json(text: str) -> str:
     return canonical_json(without_wall_clock(text)).decode("utf-8")
 
 
-def decisions_frame(decisions: Iterable[Decision]) -> pd.DataFrame:
+def decisions_frame(decisions: Iterable[Decision], start: int = 0) -> pd.DataFrame:
     """The `dm_decisions` table: one row per ticket (the Trader reads decision_id, ts_ms,
-    coin, ticket_json, and `seq`, the DM's order, for tickets of one millisecond)."""
+    coin, ticket_json, and `seq`, the DM's order, for tickets of one millisecond). `start`:
+    the first row's `seq` (a part of the day made as the replay goes)."""
     rows = [{
         "decision_id": d.decision_id, "ts_ms": d.ts_ms, "coin": d.coin,
         "ticket_json": lake_ticket_json(d.ticket_json), "alpha_id": d.alpha_id, "action": d.action,
         "w0": d.w0, "target": d.target, "binding": json.dumps(list(d.binding)),
         "turnover": d.turnover, "ticket_digest": d.digest,
         "curation_json": json.dumps(list(d.curation), sort_keys=True), "seq": i,
-    } for i, d in enumerate(decisions)]
+    } for i, d in enumerate(decisions, start)]
     f = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     return f.astype({"decision_id": "str", "ts_ms": "int64", "coin": "str",
                      "ticket_json": "str", "alpha_id": "str", "action": "str",

@@ -37,6 +37,75 @@ up to 100,000. Each slice is checked against the schema on its way to the lake, 
 mostly per call, so narrow tables are not cut finer than their memory needs."""
 
 
+class RowSpill:
+    """A table made in its final order a few rows at a time (the DM's tickets and the paper
+    Trader's rows as the joint replay makes them), appended to an Arrow IPC file and read
+    back in slices: its maker holds a batch, not the day. `empty` fixes the columns and
+    their types (each appended frame is cast to them). Write everything, `close`, then
+    read (`slices`, `columns`, `take`)."""
+
+    def __init__(self, path: Path, empty: pd.DataFrame) -> None:
+        self.path, self.empty, self.rows = Path(path), empty, 0
+        self._schema = pa.Schema.from_pandas(empty, preserve_index=False)
+        self._sink: pa.OSFile | None = pa.OSFile(str(self.path), "wb")
+        self._writer = pa.ipc.new_file(self._sink, self._schema, options=_IPC)
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if self._sink is None:
+            raise ValueError(f"{self.path.name}: appended to after close")
+        if len(frame):
+            self._writer.write_table(pa.Table.from_pandas(
+                frame[list(self.empty.columns)], schema=self._schema, preserve_index=False))
+            self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._writer.close()
+            self._sink.close()
+            self._sink = None
+
+    def _batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        if self._sink is not None:
+            raise ValueError(f"{self.path.name}: read before close")
+        with pa.OSFile(str(self.path)) as f:
+            reader = pa.ipc.open_file(f)
+            for b in range(reader.num_record_batches):
+                batch = reader.get_batch(b)
+                yield batch if columns is None else batch.select(columns)
+
+    def slices(self, rows: int = 25_000) -> Iterator[pd.DataFrame]:
+        """The rows in order, about `rows` at a time (whole batches; none when empty)."""
+        held: list[pa.RecordBatch] = []
+        count = 0
+        for batch in self._batches():
+            held.append(batch)
+            count += batch.num_rows
+            if count >= rows:
+                yield pa.Table.from_batches(held, self._schema).to_pandas()
+                held, count = [], 0
+        if held:
+            yield pa.Table.from_batches(held, self._schema).to_pandas()
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        """Every row, only `names` (a view of a few narrow columns)."""
+        schema = pa.schema([self._schema.field(n) for n in names])
+        return pa.Table.from_batches(list(self._batches(names)), schema).to_pandas()
+
+    def take(self, positions: np.ndarray, names: list[str]) -> pd.DataFrame:
+        """The rows at `positions` (ascending), only `names`: a batch read at a time."""
+        want = np.asarray(positions, dtype=np.int64)
+        parts: list[pa.Table] = []
+        start = 0
+        for batch in self._batches(names):
+            stop = start + batch.num_rows
+            at = want[(want >= start) & (want < stop)] - start
+            if len(at):
+                parts.append(pa.Table.from_batches([batch]).take(pa.array(at)))
+            start = stop
+        schema = pa.schema([self._schema.field(n) for n in names])
+        return (pa.concat_tables(parts) if parts else schema.empty_table()).to_pandas()
+
+
 class CoinSpill:
     """A directory of per-coin parts (one file per table and coin), removed by `close`.
 

@@ -27,6 +27,23 @@ from lotus_core.feed.tables import BookFrames, FeedDay
 CHUNK_MS = 15 * 60 * 1000
 """Replay chunk length: a 15-minute chunk of 10 coins is ~1/96 of the day's columns."""
 
+CHUNK_COIN_MINUTES = 300
+"""About the coin-minutes a chunk of a day streamed by coin holds (`chunk_ms_for`)."""
+
+
+def chunk_ms_for(coins: int) -> int:
+    """The chunk length for a day of `coins` coins: the longest of 15, 5 and 3 minutes whose
+    chunk holds at most CHUNK_COIN_MINUTES coin-minutes (3 minutes at least). A chunk is
+    held whole by the replay, so at 100 coins a 15-minute chunk was ~430 MB of the joint
+    replay's peak (docs/scale.md, round 17); shorter chunks cost a fixed time per chunk and
+    coin group (a file per piece, the pieces merged), so they are only as short as the
+    coins need. The chunking never changes an output (the chunks in time order are the
+    whole day's order)."""
+    for minutes in (15, 5, 3):
+        if coins * minutes <= CHUNK_COIN_MINUTES:
+            return minutes * 60 * 1000
+    return 3 * 60 * 1000
+
 
 @dataclass
 class DayChunk:

@@ -9,7 +9,9 @@ the engine snapshot the next day starts from. `executor_scores` aggregates exec 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,43 +63,77 @@ def paper_day(settings: TraderSettings, day: Day | Iterable[DayChunk],
     return paper_table(res.outputs, engine), engine
 
 
+_TYPES = {"seq": "int64", "ts_ms": "int64", "kind": "str", "coin": "str", "decision_id": "str",
+          "execution_id": "str", "data_json": "str"}
+
+
+def paper_rows(outputs: Iterable[Out], start: int = 0) -> pd.DataFrame:
+    """`paper_trades` rows of the Trader's outputs, in order, the first `seq` `start` (a
+    part of the day made as the replay goes)."""
+    return pd.DataFrame([_row(i, o) for i, o in enumerate(outputs, start)],
+                        columns=COLUMNS).astype(_TYPES)
+
+
+def state_row(engine: TraderEngine, seq: int) -> pd.DataFrame:
+    """The day's last `paper_trades` row: the engine's snapshot and portfolio, which the
+    next day starts from."""
+    state = engine.snapshot()
+    state["portfolio_state"] = engine.portfolio_state()
+    return pd.DataFrame([{"seq": seq, "kind": "state", "ts_ms": int(engine.now_ms), "coin": "",
+                          "decision_id": "", "execution_id": "",
+                          "data_json": canonical_json(state).decode()}],
+                        columns=COLUMNS).astype(_TYPES)
+
+
 def paper_table(outputs: list[Out], engine: TraderEngine) -> pd.DataFrame:
     """The `paper_trades` table of a day the Trader ran: one row per output, in order, and
     the final `state` row (the engine's snapshot and portfolio) the next day starts from.
     One home for the table, whether the Trader ran alone (`paper_day`) or inside the
-    DM's joint replay (`lotus_core.dm.joint`)."""
-    out = [_row(i, o) for i, o in enumerate(outputs)]
-    state = engine.snapshot()
-    state["portfolio_state"] = engine.portfolio_state()
-    out.append({"seq": len(out), "kind": "state", "ts_ms": int(engine.now_ms), "coin": "",
-                "decision_id": "", "execution_id": "",
-                "data_json": canonical_json(state).decode()})
-    return pd.DataFrame(out, columns=COLUMNS).astype(
-        {"seq": "int64", "ts_ms": "int64", "kind": "str", "coin": "str", "decision_id": "str",
-         "execution_id": "str", "data_json": "str"})
+    DM's joint replay (`lotus_core.dm.joint`; made a part at a time there:
+    `lotus_core.dm.joint_tables`)."""
+    return pd.concat([paper_rows(outputs), state_row(engine, len(outputs))],
+                     ignore_index=True)
 
 
 def reports(table: pd.DataFrame) -> list[dict[str, Any]]:
     return [json.loads(s) for s in table.loc[table["kind"] == "exec_report", "data_json"]]
 
 
+@dataclass
+class PaperTally:
+    """What the day's metadata counts of `paper_trades`, folded over its parts."""
+
+    fills: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    slips: list[float] = field(default_factory=list)
+
+    def add(self, table: pd.DataFrame) -> None:
+        self.fills += int((table["kind"] == "fill").sum())
+        for r in reports(table):
+            self.statuses[r["status"]] += 1
+            if (slip := r["exec_metrics"]["slippage_vs_arrival_bps"]) is not None:
+                self.slips.append(slip)
+
+    def metadata(self, engine: TraderEngine) -> dict[str, Any]:
+        slips = np.array(self.slips)
+        st = engine.portfolio_state()
+        q = (lambda p: float(np.percentile(slips, p)) if len(slips) else 0.0)  # noqa: E731
+        return {
+            "fills": self.fills,
+            "executions": sum(self.statuses.values()),
+            "statuses": {s: self.statuses[s] for s in sorted(self.statuses)},
+            "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95),
+                             "mean": float(slips.mean()) if len(slips) else 0.0},
+            "equity": st["equity"], "realised": st["realised"], "unrealised": st["unrealised"],
+            "fees": st["fees"], "funding": st["funding"], "drawdown": st["drawdown"],
+            "max_drawdown": st["max_drawdown"], "positions": st["positions"],
+        }
+
+
 def day_metadata(table: pd.DataFrame, engine: TraderEngine) -> dict[str, Any]:
-    reps = reports(table)
-    slips = np.array([r["exec_metrics"]["slippage_vs_arrival_bps"] for r in reps
-                      if r["exec_metrics"]["slippage_vs_arrival_bps"] is not None])
-    st = engine.portfolio_state()
-    q = (lambda p: float(np.percentile(slips, p)) if len(slips) else 0.0)  # noqa: E731
-    return {
-        "fills": int((table["kind"] == "fill").sum()),
-        "executions": len(reps),
-        "statuses": {s: sum(r["status"] == s for r in reps)
-                     for s in sorted({r["status"] for r in reps})},
-        "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95),
-                         "mean": float(slips.mean()) if len(slips) else 0.0},
-        "equity": st["equity"], "realised": st["realised"], "unrealised": st["unrealised"],
-        "fees": st["fees"], "funding": st["funding"], "drawdown": st["drawdown"],
-        "max_drawdown": st["max_drawdown"], "positions": st["positions"],
-    }
+    tally = PaperTally()
+    tally.add(table)
+    return tally.metadata(engine)
 
 
 SCORE_COLUMNS = ["window", "strategy", "venue", "coin", "executions", "fill_rate",

@@ -117,7 +117,7 @@ def replay_day(engine: TraderEngine, day: Day | Iterable[DayChunk],
 
 
 def run_day(engine: TraderEngine, day: Day | Iterable[DayChunk], rows: pd.DataFrame | None,
-            slots: list[int], at_slot: Callable[[int, int], Iterable[Decision]],
+            slots: list[int] | np.ndarray, at_slot: Callable[[int, int], Iterable[Decision]],
             on_row: Callable[[dict[str, Any]], None] | None = None,
             emit: Callable[[list[Out]], Any] | None = None,
             chunk_ms: int = CHUNK_MS) -> ReplayResult:

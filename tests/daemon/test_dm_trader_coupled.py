@@ -19,7 +19,7 @@ import pytest
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
-from lotus_core.dm.joint import joint_day
+from lotus_core.dm.joint import joint_result
 from lotus_core.dm.live import DmLive
 from lotus_core.dm.replay import RowFeed, alpha_order, lake_ticket_json
 from lotus_core.fabric.keyring import Keyring
@@ -72,7 +72,7 @@ def test_live_dm_on_the_live_traders_positions_matches_the_joint_replay(
 
     # -- nightly: the joint replay ------------------------------------------------------
     trader = TraderEngine(tcfg)
-    joint = joint_day(DmEngine(cfg, Calibration(table, cfg.calibration)), trader, feed, rows,
+    joint = joint_result(DmEngine(cfg, Calibration(table, cfg.calibration)), trader, feed, rows,
                       alphas)
     nightly_fills = [o.data for o in joint.outputs if o.kind == "fill"]
     assert nightly_fills and any(d.w0 != 0 for d in joint.decisions)

@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_assets.metadata import STORY_COLUMNS
+from lotus_core.dm.alpha import AlphaError, PublishedAlphas
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
-from lotus_core.dm.joint import joint_day
+from lotus_core.dm.joint import joint_day, joint_result
+from lotus_core.dm.joint_tables import JointTables, tally_of
 from lotus_core.dm.replay import decisions_frame, replay
 from lotus_core.dm.schema import DM_DECISIONS_SCHEMA
 from lotus_core.fabric.envelope import canonical_json
@@ -22,7 +26,7 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.trader.config import trader_settings
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.nightly import carried_state, paper_day
+from lotus_core.trader.nightly import carried_state, day_metadata, paper_day, paper_table
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import decisions_from_table
 from tests.kits.dm_kit import alpha_stream, planted_training
@@ -56,7 +60,7 @@ def _joint(world, day: str, previous: pd.DataFrame | None):  # noqa: ANN001, ANN
     feed, rows, alphas = days[day]
     snap = carried_state(previous)
     trader = TraderEngine.restore(tcfg, snap) if snap else TraderEngine(tcfg)
-    return joint_day(DmEngine(cfg, cal), trader, feed, rows, alphas), trader
+    return joint_result(DmEngine(cfg, cal), trader, feed, rows, alphas), trader
 
 
 def test_paper_trades_replay_gives_the_joint_runs_fills(world) -> None:  # noqa: ANN001
@@ -110,3 +114,65 @@ def test_every_decision_starts_from_what_the_trader_holds(world) -> None:  # noq
     feed, rows, alphas = days[DAYS[0]]
     alone = replay(DmEngine(cfg, cal), rows, alphas)
     assert [d.w0 for d in alone.decisions] != [d.w0 for d in res.decisions]
+
+
+def _signal_events(alphas: list) -> pd.DataFrame:  # noqa: ANN001
+    """The alphas as signal_events rows (ALPHA_COLUMNS), with an unpublished row after each
+    (a window the curators held back), in the table's (ts_ms, coin, detector_id) order."""
+    rows = []
+    for a in alphas:
+        row = {"window_id": a.alpha_id, "ts_ms": a.ts_ms, "coin": a.coin,
+               "detector_id": a.detector_id, "horizon_s": a.horizon_s,
+               "signal": float(a.direction), "curated_sigma": a.curated_sigma,
+               "published": True, **dict(a.meta)}
+        rows += [row, {**row, "window_id": a.alpha_id + "x", "detector_id": "zz_held_v1",
+                       "published": False}]
+    return pd.DataFrame(rows).sort_values(["ts_ms", "coin", "detector_id"], kind="stable",
+                                          ignore_index=True)
+
+
+def test_the_spilled_tables_are_the_tables_of_the_day_held_whole(world, tmp_path) -> None:  # noqa: ANN001
+    """`dm_decisions`' step spills both tables as the replay makes them and reads the
+    alphas a slice at a time (issue 32): row for row the tables and the metadata folds of
+    the joint run held whole, whatever the batch and slice sizes."""
+    cfg, cal, tcfg, days = world
+    day = DAYS[0]
+    whole, trader = _joint(world, day, None)
+    decisions, paper = decisions_frame(whole.decisions), paper_table(whole.outputs, trader)
+    feed, rows, alphas = days[day]
+    events = _signal_events(alphas)
+
+    def slices(columns: list[str]):  # noqa: ANN202 - 37-row slices of the table
+        return (events[columns].iloc[lo:lo + 37] for lo in range(0, len(events), 37))
+
+    streamed = TraderEngine(tcfg)
+    tables = JointTables(tmp_path, batch_rows=7)
+    published = PublishedAlphas(slices)
+    assert len(published) == len(alphas)
+    joint_day(DmEngine(cfg, cal), streamed, feed, rows, published, tables)
+    tables.finish(streamed)
+    assert len(decisions) > 20 and tables.decisions.rows == len(decisions)
+    got = pd.concat(list(tables.decisions.slices(rows=20)), ignore_index=True)
+    pd.testing.assert_frame_equal(got.astype(decisions.dtypes), decisions)
+    got = pd.concat(list(tables.paper.slices(rows=20)), ignore_index=True)
+    pd.testing.assert_frame_equal(got.astype(paper.dtypes), paper)
+    assert tables.tally == tally_of(whole.decisions, whole.gross, whole.net, whole.contexts)
+    assert tables.paper_tally.metadata(streamed) == day_metadata(paper, trader)
+    at = np.array([0, 3, len(decisions) - 1])
+    assert (tables.decisions.take(at, ["ticket_json"])["ticket_json"].tolist()
+            == decisions["ticket_json"].iloc[at].tolist())
+    story = tables.decisions.columns(STORY_COLUMNS)
+    pd.testing.assert_frame_equal(story.astype(decisions[STORY_COLUMNS].dtypes),
+                                  decisions[STORY_COLUMNS])
+
+
+def test_published_alphas_are_read_once_in_order() -> None:
+    cfg = load_dm_settings({})
+    events = _signal_events(alpha_stream(cfg.coins, DETS, 5, seed=3))
+    published = PublishedAlphas(lambda columns: [events[columns]])
+    assert published.at(2).alpha_id == events[events["published"]]["window_id"].iloc[2]
+    with pytest.raises(IndexError, match="read once, in order"):
+        published.at(1)
+    backwards = events.iloc[::-1]
+    with pytest.raises(AlphaError, match="not in time order"):
+        PublishedAlphas(lambda columns: [backwards[columns]])

@@ -17,7 +17,7 @@ import pytest
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
-from lotus_core.dm.joint import joint_day
+from lotus_core.dm.joint import joint_result
 from lotus_core.dm.replay import decisions_frame
 from lotus_core.fabric.envelope import canonical_json
 from lotus_core.feed.packed import PackedBooks, ReplayDay, pack_shards
@@ -123,7 +123,7 @@ def test_the_joint_and_paper_replays_are_the_same_on_the_packed_day(days, whole,
 
     def run(day: Day) -> tuple[list[str], list[str], dict, list[str], dict]:
         trader = TraderEngine(tcfg)
-        res = joint_day(DmEngine(cfg, cal), trader, day, rows, alphas)
+        res = joint_result(DmEngine(cfg, cal), trader, day, rows, alphas)
         table = decisions_frame(res.decisions)
         paper, _ = paper_day(tcfg, day, decisions_from_table(table), None, rows)
         return ([o.kind for o in res.outputs], [canonical_json(o.data).decode()

@@ -19,14 +19,14 @@ import pytest
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
-from lotus_core.dm.joint import joint_day
+from lotus_core.dm.joint import joint_result
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, tape_order
 from lotus_core.feed.packed import ReplayDay
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.store.lake import Lake
 from lotus_core.trader.config import trader_settings
-from lotus_core.trader.day_chunks import DayChunk, day_chunks
+from lotus_core.trader.day_chunks import CHUNK_COIN_MINUTES, DayChunk, chunk_ms_for, day_chunks
 from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state, paper_table
@@ -92,7 +92,8 @@ def test_streamed_days_give_the_whole_days_dm_decisions_and_paper_trades(
         for name, source in _sources(days, day, tmp_path).items():
             snap = carried_state(previous.get(name))
             trader = TraderEngine.restore(tcfg, snap) if snap else TraderEngine(tcfg)
-            joint = joint_day(DmEngine(dm_cfg, cal), trader, source(), None, days["days"][day][2])
+            joint = joint_result(DmEngine(dm_cfg, cal), trader, source(), None,
+                                 days["days"][day][2])
             decisions, paper = decisions_frame(joint.decisions), paper_table(joint.outputs,
                                                                             trader)
             previous[name] = paper
@@ -101,3 +102,11 @@ def test_streamed_days_give_the_whole_days_dm_decisions_and_paper_trades(
         reference = got.pop("whole")
         for name, tables in got.items():
             assert tables == reference, f"{day}: {name} differs from the whole day"
+
+
+def test_chunks_shorten_as_the_coins_grow() -> None:
+    """A chunk holds about CHUNK_COIN_MINUTES coin-minutes (3 minutes at least): the
+    replay's chunk is not allowed to grow with the coins (issue 32)."""
+    minutes = {n: chunk_ms_for(n) // 60_000 for n in (1, 3, 20, 30, 60, 100, 200)}
+    assert minutes == {1: 15, 3: 15, 20: 15, 30: 5, 60: 5, 100: 3, 200: 3}
+    assert all(n * m <= CHUNK_COIN_MINUTES for n, m in minutes.items() if n <= 100)
