@@ -159,7 +159,10 @@ class PublishedAlphas(AlphaSlots):
             raise IndexError(f"alpha {i} asked for after alpha {self._made}: the published "
                              "alphas are read once, in order")
         while self._made < i:
-            self._current = next(self._events)
+            self._current = next(self._events, None)
+            if self._current is None:
+                raise AlphaError(f"alpha {i}: signal_events has fewer published windows "
+                                 "than its first read found (changed while it was read)")
             self._made += 1
         if self._current is None or self._current.ts_ms != int(self.times[i]):
             raise AlphaError(f"alpha {i}: signal_events changed while it was read")

@@ -80,7 +80,7 @@ def trader_context(engine: TraderEngine) -> PortfolioContext:
 
 def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
               rows: pd.DataFrame | None, alphas: Iterable[AlphaEvent] | AlphaSlots,
-              sink: JointSink | None = None) -> dict[str, int]:
+              sink: JointSink) -> dict[str, int]:
     """Replay `day` through both engines (the Trader restored from the previous day's
     state by the caller). `rows`: the day's MicroTape (`microtape_frames`). Or `day` a
     chunk source streaming the day coin-merged (`lotus_core.trader.day_sources`), its
@@ -89,7 +89,6 @@ def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
     replay reaches them). The results go to `sink`; returns the replay's event counts."""
     tape = tape_order(rows) if rows is not None else None
     order = alphas if isinstance(alphas, AlphaSlots) else AlphaList(alpha_order(alphas))
-    out: JointSink = sink if sink is not None else JointResult()
     driver = DmDriver(dm)  # its rows come in the Trader's stream (`on_row`)
 
     def at_slot(i: int, ts: int) -> list[TraderDecision]:
@@ -97,12 +96,12 @@ def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
         decided = driver.alpha(order.at(i), ctx)
         if not decided:
             return []
-        out.decided(ctx, decided, dm.gross(), dm.net())
+        sink.decided(ctx, decided, dm.gross(), dm.net())
         return [TraderDecision(d.ts_ms, json.loads(lake_ticket_json(d.ticket_json)))
                 for d in decided]
 
     return run_day(trader, day, tape, order.times, at_slot, on_row=driver.row,
-                   emit=out.traded).events
+                   emit=sink.traded).events
 
 
 def joint_result(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],

@@ -176,3 +176,8 @@ def test_published_alphas_are_read_once_in_order() -> None:
     backwards = events.iloc[::-1]
     with pytest.raises(AlphaError, match="not in time order"):
         PublishedAlphas(lambda columns: [backwards[columns]])
+    reads = iter([events, events.iloc[:4]])  # the second read finds fewer windows
+    shrunk = PublishedAlphas(lambda columns: [next(reads)[columns]])
+    assert shrunk.at(1).ts_ms == int(shrunk.times[1])
+    with pytest.raises(AlphaError, match="fewer published windows"):
+        shrunk.at(4)
