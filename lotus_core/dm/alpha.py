@@ -8,6 +8,7 @@ follows from the same signal either way (the parity test compares the two paths)
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,14 +112,14 @@ def from_signal_events(events: pd.DataFrame) -> list[AlphaEvent]:
     return out
 
 
-class AlphaSlots:
+class AlphaSlots(ABC):
     """A day's published alphas in the DM's order as the replay asks for them: `times`
     (each alpha's ts_ms, up front: the replay's decision slots) and `at(i)`."""
 
     times: np.ndarray
 
-    def at(self, i: int) -> AlphaEvent:
-        raise NotImplementedError
+    @abstractmethod
+    def at(self, i: int) -> AlphaEvent: ...
 
 
 class AlphaList(AlphaSlots):

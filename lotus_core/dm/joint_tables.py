@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ class DecisionTally:
 
 
 def tally_of(decisions: list[Decision], gross: list[float], net: list[float],
-             contexts: list[PortfolioContext] = ()) -> DecisionTally:  # type: ignore[assignment]
+             contexts: Sequence[PortfolioContext] = ()) -> DecisionTally:
     """The tally of a day held whole (the DM alone, or a `JointResult`)."""
     tally = DecisionTally()
     tally.add(decisions)

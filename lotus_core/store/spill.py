@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lotus_core.arrays import positions_by
+from lotus_core.store.lake import SLICE_ROWS
 
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 SLICE_BYTES = 8 << 20
@@ -73,7 +74,7 @@ class RowSpill:
                 batch = reader.get_batch(b)
                 yield batch if columns is None else batch.select(columns)
 
-    def slices(self, rows: int = 25_000) -> Iterator[pd.DataFrame]:
+    def slices(self, rows: int = SLICE_ROWS) -> Iterator[pd.DataFrame]:
         """The rows in order, about `rows` at a time (whole batches; none when empty)."""
         held: list[pa.RecordBatch] = []
         count = 0

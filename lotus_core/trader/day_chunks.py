@@ -39,10 +39,8 @@ def chunk_ms_for(coins: int) -> int:
     coin group (a file per piece, the pieces merged), so they are only as short as the
     coins need. The chunking never changes an output (the chunks in time order are the
     whole day's order)."""
-    for minutes in (15, 5, 3):
-        if coins * minutes <= CHUNK_COIN_MINUTES:
-            return minutes * 60 * 1000
-    return 3 * 60 * 1000
+    minutes = next((m for m in (15, 5) if coins * m <= CHUNK_COIN_MINUTES), 3)
+    return minutes * 60 * 1000
 
 
 @dataclass
