@@ -26,7 +26,7 @@ from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
-from lotus_core.live.parity import ATOL, RTOL, compare_streams, replay_steps
+from lotus_core.live.parity import ATOL, GROUP_COINS, RTOL, compare_by_group
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
@@ -42,17 +42,6 @@ from lotus_resources.settings import SettingsResource
 
 TRAINING_DAYS = 7
 WARN = dg.AssetCheckSeverity.WARN
-
-
-def _history(lake: LakeResource, asset: str, day: str, days: int = TRAINING_DAYS,
-             columns: list[str] | None = None) -> pd.DataFrame:
-    """The `days` partitions before `day` that exist, concatenated (the training window),
-    each row with its partition's `date`: a per-day figure is computed per day, never over
-    the concatenation as if it were one span."""
-    store = lake.get()
-    parts = [store.read(asset, d, columns=columns).assign(date=d)
-             for d in _days_before(day, days) if store.exists(asset, d)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _tape_spans(lake: LakeResource, days: list[str]) -> H.TapeSpans:
@@ -154,26 +143,34 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
                             fabric: OpsDbResource, fabric_keys: FabricKeysResource
                             ) -> dg.AssetCheckResult:
     columns = ["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]  # what PSI reads, today and before
-    microtape_frames = lake.get().read("microtape_frames", context.partition_key,
-                                       columns=columns)
-    hist = H.same_hours(_history(lake, "microtape_frames", context.partition_key,
-                                 columns=columns), microtape_frames)
-    if len(hist) < H.LIMITS.min_psi_rows:
-        return _no_baseline(f"{len(hist)} training rows at these hours of the day "
+    day = context.partition_key
+    # each side a coin-day at a time into a sample of at most PSI_SAMPLE_ROWS rows (issue
+    # 32: 7 days of every coin's tape are not held)
+    store = lake.get()
+    today, _ = H.tape_sample(store, [day], columns)
+    hist, days = H.tape_sample(store, _days_before(day), columns,
+                                hours=np.array(sorted(today.seen_hours), dtype=np.int64))
+    if hist.rows < H.LIMITS.min_psi_rows:
+        return _no_baseline(f"{hist.rows} training rows at these hours of the day "
                             f"(< {H.LIMITS.min_psi_rows})")
-    psi = H.feature_psi(hist, microtape_frames, (*H.PSI_FEATURES, *H.PSI_INFO))
-    days = hist["date"].nunique()
+    h, t = hist.frame(), today.frame()
+    psi = H.feature_psi(h, t, (*H.PSI_FEATURES, *H.PSI_INFO))
     measures = []
     for c, v in psi.items():
-        base = (f"previous {days} day(s), same hours, {len(hist)} rows; median "
-                f"{hist[c].median():.4g} vs today {microtape_frames[c].median():.4g}")
+        base = (f"previous {days} day(s), same hours, {hist.rows} rows ({len(h)} sampled, "
+                f"today {len(t)} of {today.rows}); median {h[c].median():.4g} vs today "
+                f"{t[c].median():.4g}")
         if c in H.PSI_FEATURES:
             measures.append(_le(f"psi_{c}", v, H.LIMITS.max_psi, base))
         else:
             measures.append(Measure(f"psi_{c}", v, "reported, not judged", True, base))
     bad = [f"PSI {m.name[4:]} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", not bad,
-                   "; ".join(bad) or "ok", {"baseline_days": days}, measures=measures)
+                   "; ".join(bad) or "ok", {"baseline_days": days,
+                                            "baseline_rows": hist.rows,
+                                            "sampled_rows": len(h), "today_rows": today.rows,
+                                            "today_sampled_rows": len(t)},
+                   measures=measures)
 
 
 @dg.asset_check(asset="signal_events", description="signal_events matches its schema and "
@@ -217,23 +214,25 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                  fabric: OpsDbResource, fabric_keys: FabricKeysResource
                  ) -> dg.AssetCheckResult:
     day = context.partition_key
-    cols = ["ts_ms", "detector_id", "det_sigma"]  # all it measures: today's read the same way
-    hist = _history(lake, "signal_events", day, columns=cols)
-    if hist.empty:
-        return _no_baseline("no earlier signal_events partitions")
-    signal_events = lake.get().read("signal_events", day, columns=cols)
+    # each day a slice at a time: windows counted per (day, detector), det_sigma sampled
+    # (issue 32: 7 days of every coin's windows are not held)
+    ev = H.events_drift(lake.get(), day, _days_before(day))
+    if ev.history_rows == 0:
+        return _no_baseline("no earlier signal_events windows")
+    today_n, today_sig, hist_n, like = ev.today, ev.today_sigma, ev.history, ev.like
     today_tape, hist_tape = _tape_spans(lake, [day]), _tape_spans(lake, _days_before(day))
-    drift = H.firing_drift(signal_events, today_tape, hist, hist_tape)
-    like = H.same_hours(hist, signal_events)
-    judged_psi = len(like) >= H.LIMITS.min_firing_windows
-    sig_psi = (H.psi(like["det_sigma"].to_numpy(), signal_events["det_sigma"].to_numpy())
-               if judged_psi else 0.0)
+    drift = H.firing_drift(today_n, today_tape, hist_n, hist_tape)
+    judged_psi = like.rows >= H.LIMITS.min_firing_windows
+    like_sig = like.frame()["det_sigma"].to_numpy() if like.rows else np.empty(0)
+    sig_psi = (H.psi(like_sig, today_sig.frame()["det_sigma"].to_numpy()) if judged_psi
+               else 0.0)
     base = f"{drift.baseline_days} day(s), {drift.hours_baseline:.1f} h of tape"
     measures = [Measure("psi_det_sigma", sig_psi, f"<= {H.LIMITS.max_psi:g}"
                         + ("" if judged_psi else " (too few windows: not judged)"),
                         sig_psi <= H.LIMITS.max_psi,
-                        f"det_sigma of {len(like)} windows at the same hours of the previous "
-                        f"{drift.baseline_days} day(s)", H.LIMITS.max_psi)]
+                        f"det_sigma of {like.rows} windows at the same hours of the previous "
+                        f"{drift.baseline_days} day(s) ({len(like_sig)} sampled)",
+                        H.LIMITS.max_psi)]
     r = H.LIMITS.max_firing_ratio
     for f in drift.rates:
         measures.append(Measure(
@@ -263,21 +262,20 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                 f"{TRAINING_DAYS} days).", **CHECK_KW)
 def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
                                       lake: LakeResource, fabric: OpsDbResource,
-                                      fabric_keys: FabricKeysResource,
-                                      signal_eval: pd.DataFrame) -> dg.AssetCheckResult:
-    hist = _history(lake, "signal_eval", context.partition_key,
-                    columns=["window_id", "status", "published", "hit"])
-    done = hist[(hist["status"] == "done") & hist["published"].astype(bool)] if len(hist) \
-        else hist
-    if len(done) < H.LIMITS.min_hit_n:
-        return _no_baseline(f"{len(done)} done published rows in the previous "
+                                      fabric_keys: FabricKeysResource
+                                      ) -> dg.AssetCheckResult:
+    # every day a slice at a time into sums (issue 32: 7 days of every coin's window x
+    # horizon rows are not held; today's partition is read the same way, not loaded whole)
+    today, hist = H.hit_tallies(lake.get(), context.partition_key,
+                                _days_before(context.partition_key))
+    if hist.rows < H.LIMITS.min_hit_n:
+        return _no_baseline(f"{hist.rows} done published rows in the previous "
                             f"{TRAINING_DAYS} days (< {H.LIMITS.min_hit_n})")
-    expected = float(done["hit"].astype(float).mean())
-    rate, n, z = H.hit_rate_shortfall(signal_eval, expected)
+    expected = hist.rate
+    rate, n, z = H.hit_rate_shortfall(today, expected)
     judged = n >= H.LIMITS.min_hit_n
     ok = not judged or z > -H.LIMITS.hit_rate_z
-    base = (f"published hit rate of {done['window_id'].nunique()} windows over "
-            f"{done['date'].nunique()} previous day(s)")
+    base = f"published hit rate of {hist.windows} windows over {hist.days} previous day(s)"
     measures = [Measure("published_hit_rate", rate,
                         f"z > -{H.LIMITS.hit_rate_z:g}: z {z:+.2f} over {n} windows"
                         + ("" if judged else f" (< {H.LIMITS.min_hit_n}: not judged)"),
@@ -339,8 +337,10 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                 f"{RTOL:g} relative ({ATOL:g} absolute at zero), never bit for bit; "
                 "data_fingerprint by presence. A failure names the first differing window "
                 "and column. Replays the whole day (docs/surface.md: its cost), so it does "
-                "not block; the two days are compared a span of time at a time, neither held "
-                "whole (lotus_core.live.parity.compare_streams).", **CHECK_KW)
+                f"not block; the day is replayed {GROUP_COINS} coins at a time (the recording "
+                "cut by coin group after the line rules judged every line), each group's "
+                "windows compared a span of time at a time "
+                "(lotus_core.live.parity.compare_by_group).", **CHECK_KW)
 def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed: FeedSource,
                 fabric: OpsDbResource, fabric_keys: FabricKeysResource,
                 settings: SettingsResource) -> dg.AssetCheckResult:
@@ -358,13 +358,17 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         actions, _ = read_detector_actions(store)  # the curator actions the nightly applied
     night = dataclasses.replace(load(day), actions=actions)
     params = MicroTapeParams(cadence_ms=values.cadence_ms)
-    # both days streamed, a span of time at a time: the nightly signal_events in slices of
-    # rows, the live windows step by step (compare_streams; issue 32)
+    # a coin group at a time: the recording cut by group, each group's windows compared
+    # with its replay step by step (compare_by_group; issue 32: one group's engine held)
+    def progress(done: int, groups: int) -> None:
+        if done == groups or done % max(1, groups // 10) == 0:
+            context.log.info(f"live_parity {day}: {done} of {groups} coin groups replayed")
+
     try:
-        report = compare_streams(
-            lake.get().read_slices("signal_events", day),
-            replay_steps(feed.recording(day), day, night, priors, params=params,
-                         feed_dir=Path(feed.feed_dir), scoring=scoring))
+        report = compare_by_group(
+            lake.get().read_row_groups("signal_events", day), feed.recording(day), day, night,
+            priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
+            scoring=scoring)
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

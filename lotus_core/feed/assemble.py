@@ -1124,7 +1124,7 @@ class StreamAssembler:
         """Per table, what a batch without new rows of it gives: no rows, its carry unchanged
         (computed once by the full path, then reused)."""
 
-    def _keep_lines(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
+    def keep_lines(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
         """Step form of `DayJudge`: the kept lines of a batch. An identical line carries
         the same recv_ts_ms, so a duplicate is either at the running max (its hash is in
         `at_max`) or behind it, refused as late anyway: the same lines are kept."""
@@ -1149,7 +1149,7 @@ class StreamAssembler:
         return keep
 
     def _keep_many(self, recv: np.ndarray, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
-        """`_keep_lines` of a large batch (a replay's 10,000 lines) in numpy (`_LineClock`)."""
+        """`keep_lines` of a large batch (a replay's 10,000 lines) in numpy (`_LineClock`)."""
         r = np.asarray(recv, dtype=np.int64)
         step = self.clock.advance(r, np.asarray(hashes, dtype=np.int64))
         keep = np.zeros(len(r), dtype=bool)
@@ -1167,7 +1167,7 @@ class StreamAssembler:
         return _recoded(table, chunk, self.coins, self.intervals, mask)
 
     def add(self, chunk: Chunk, hashes: Sequence[int] | np.ndarray) -> Parsed:
-        keep_line = self._keep_lines(chunk.recv, hashes)
+        keep_line = self.keep_lines(chunk.recv, hashes)
         found, stats = _Dead(self.coins), Counter[str]()
         finish = {"books": lambda c: self._books(c, found, stats),
                   "trades": lambda c: self._trades(c, found, stats),

@@ -17,6 +17,8 @@ What must agree:
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +27,16 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from lotus_core.feed.gzlines import open_lines
+from lotus_core.feed.recordings import recording_path
+from lotus_core.heap import release_free_heap
+from lotus_core.live.by_group import GROUP_COINS, previous_day, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.signals.priors import ActivePriors
+from lotus_core.store.spill import CoinSpill, SpilledCoins
 from lotus_core.time import day_bounds_ms
 
 RTOL = 1e-9
@@ -387,6 +394,57 @@ def replay_steps(recording: Path, day: str, context: NightContext,
     last = engine.step(day_bounds_ms(day)[1])
     if last is not None and last.window_dicts:
         yield last.windows
+
+
+def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path, day: str,
+                     context: NightContext, priors: ActivePriors, *,
+                     feed_dir: Path | None = None, group_coins: int = GROUP_COINS,
+                     directory: Path | None = None, rtol: float = RTOL, atol: float = ATOL,
+                     progress: Callable[[int, int], None] | None = None,
+                     **replay: Any) -> ParityReport:
+    """`compare_streams` of the nightly windows (`nightly`: signal_events in slices, pandas or
+    Arrow: a partition's row groups are spread without becoming pandas rows) and the
+    live replay of `day`'s `recording`, a coin group at a time (issue 32): the recording
+    (and the previous day's in `feed_dir`, the warm start) cut into one recording per group
+    of `group_coins` coins (`by_group.split_by_group`, which says why the windows are the
+    whole replay's), the nightly windows spread by coin to a spill in one pass, then each
+    group's windows compared with its replay (`replay_steps`, `replay` its keywords). Held:
+    one group's engine and windows, not the day's coins. The report is the day's: counts
+    summed; the first difference that of the first group (groups in the order their first
+    coin appeared) that has one; nightly windows of a coin the recording never names count
+    as missing live. Scratch files go under `directory` (default: the system's) and are
+    removed. `progress(done, groups)` after each group."""
+    with tempfile.TemporaryDirectory(prefix="lotus-parity.", dir=directory) as tmp, \
+            CoinSpill(1, Path(tmp)) as spill:
+        prev = recording_path(feed_dir, previous_day(day)) if feed_dir is not None else None
+        groups = split_by_group(recording, day, Path(tmp) / "groups", previous=prev,
+                                group_coins=group_coins)
+        night = spill.spread("signal_events", nightly)
+        release_free_heap()  # the slices' pages, before the first group's engine
+        parts: list[ParityReport] = []
+        for i, coins in enumerate(groups.groups):
+            live = replay_steps(groups.recording(i), day, context, priors,
+                                feed_dir=groups.feed_dir(i), **replay)
+            mine = _windows_of(night, coins)  # no columns: the nightly day had no window
+            parts.append(compare_streams([mine] if len(mine.columns) else [], live, rtol, atol))
+            shutil.rmtree(groups.feed_dir(i), ignore_errors=True)
+            release_free_heap()  # a group's engine leaves glibc's heap holding its pages
+            if progress is not None:
+                progress(i + 1, len(groups.groups))
+        named = {c for g in groups.groups for c in g}
+        stray = [c for c in night.coins() if c not in named]
+        if stray:
+            frame = _windows_of(night, stray)
+            parts.append(compare_windows(frame, frame.iloc[:0], rtol, atol))
+        columns = night.columns()
+    return _merged(parts, rtol, [KEY, *columns])
+
+
+def _windows_of(night: SpilledCoins, coins: Iterable[str]) -> pd.DataFrame:
+    """The nightly windows of `coins` in the table's (ts_ms, coin) order."""
+    frames = [night.read(c) for c in sorted(coins)]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame.sort_values("ts_ms", kind="stable", ignore_index=True) if len(frame) else frame
 
 
 def _concat(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -8,13 +8,15 @@ the docs and the tests read one place.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from lotus_core.heap import release_free_heap
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
+from lotus_core.store.by_coin import CoinDay, ReadsCoins
 from lotus_core.time import DAY_MS
 
 PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
@@ -182,6 +184,133 @@ def same_hours(history: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
     return history[np.isin(hour(history["ts_ms"]), np.unique(hour(today["ts_ms"])))]
 
 
+PSI_SAMPLE_ROWS = 200_000
+"""Rows of each side (today, the training window) a feature PSI is computed on, at most.
+Why a cap: the training window is 7 days of every coin's tape (100 coins: 60 M rows, GBs
+held), and PSI only needs the two distributions. What it costs: with 10 bins, two samples
+of one distribution give a PSI of about (bins - 1) (1/n_a + 1/n_b) / 2, ~5e-5 at 200,000
+rows a side, against the 0.25 line."""
+
+
+class RowSample:
+    """Every k-th row of each part added (a coin's day, in time order), k fixed up front so
+    that the side's `total` rows give at most `cap`; with `hours`, only the rows at those
+    UTC hours (`same_hours`), counted before the sampling (`rows`). What a drift check
+    holds is the sample, one part at a time read (issue 32). A tape at the grid cadence
+    sampled every k rows is a grid k cadences apart: every hour of the day keeps its share.
+    Below the cap (k = 1) the rows are the side's every row."""
+
+    def __init__(self, total: int, cap: int = PSI_SAMPLE_ROWS,
+                 hours: np.ndarray | None = None) -> None:
+        self.step = max(1, -(-int(total) // max(int(cap), 1)))
+        self.hours = hours
+        self.rows = 0
+        self.seen_hours: set[int] = set()
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, part: pd.DataFrame) -> RowSample:
+        if not len(part):
+            return self
+        hour = (part["ts_ms"].to_numpy(dtype=np.int64) // 3_600_000) % 24
+        self.seen_hours.update(np.unique(hour).tolist())
+        if self.hours is not None:
+            part = part[np.isin(hour, self.hours)]
+        self.rows += len(part)
+        # a copy: a strided view would keep the whole part's arrays alive
+        self._parts.append(part.iloc[::self.step].copy() if self.step > 1 else part)
+        return self
+
+    def compact(self) -> RowSample:
+        """The parts so far as one frame (a few hundred small frames weigh more than their
+        rows)."""
+        if len(self._parts) > 1:
+            self._parts = [self.frame()]
+        return self
+
+    def frame(self) -> pd.DataFrame:
+        if not self._parts:
+            return pd.DataFrame()
+        return pd.concat(self._parts, ignore_index=True) if len(self._parts) > 1 \
+            else self._parts[0].reset_index(drop=True)
+
+
+def tape_sample(store: ReadsCoins, days: Sequence[str], columns: list[str],
+                hours: np.ndarray | None = None) -> tuple[RowSample, int]:
+    """The MicroTape of `days` (those the lake has) read a row group (a coin-day, as
+    `microtape_frames` is written) at a time into a `RowSample` (at `hours` only, when
+    given), and how many of the days had rows there. The heap is handed back after each
+    row group: freed row groups left glibc's heap holding ~10 MB a 100-coin day
+    (bench.drift_memory)."""
+    tapes = [CoinDay(store, "microtape_frames", d) for d in days
+             if store.exists("microtape_frames", d)]
+    sample = RowSample(sum(t.rows() for t in tapes), hours=hours)
+    with_rows = 0
+    for tape in tapes:
+        before = sample.rows
+        for group in tape.row_groups(columns):
+            sample.add(group.to_pandas())
+            del group
+            release_free_heap()
+        with_rows += sample.rows > before
+        sample.compact()
+    return sample, with_rows
+
+
+EVENT_DRIFT_COLUMNS = ["ts_ms", "detector_id", "det_sigma"]
+"""What `signal_drift` reads of signal_events, today and before."""
+HIT_COLUMNS = ["window_id", "status", "published", "hit"]
+"""What the published hit rate check reads of signal_eval, today and before."""
+
+
+@dataclass
+class EventsDrift:
+    """`signal_drift`'s reads of signal_events: windows per (day, detector) and det_sigma
+    samples, today's and the earlier days' at today's hours (`like`)."""
+
+    today: WindowCounts
+    today_sigma: RowSample
+    history: WindowCounts
+    like: RowSample
+    history_rows: int
+
+
+def events_drift(store: ReadsCoins, day: str, before: Sequence[str]) -> EventsDrift:
+    """signal_events of `day` and of the `before` days the lake has, a slice at a time
+    (issue 32: 7 days of every coin's windows are not held)."""
+    name, cols = "signal_events", EVENT_DRIFT_COLUMNS
+    days = [d for d in before if store.exists(name, d)]
+    hist_rows = sum(store.rows(name, d) for d in days)
+    today_n, today_sig = WindowCounts(), RowSample(store.rows(name, day))
+    sigma = ["ts_ms", "det_sigma"]  # what the samples keep
+    for part in store.read_slices(name, day, columns=cols):
+        today_n.add(part)
+        today_sig.add(part[sigma])
+    hist_n = WindowCounts()
+    like = RowSample(hist_rows, hours=np.array(sorted(today_sig.seen_hours), dtype=np.int64))
+    for d in days:
+        for part in store.read_slices(name, d, columns=cols):
+            hist_n.add(part)
+            like.add(part[sigma])
+            del part
+            release_free_heap()  # each slice's strings leave glibc's heap holding pages
+        like.compact()
+    return EventsDrift(today_n, today_sig.compact(), hist_n, like, hist_rows)
+
+
+def hit_tallies(store: ReadsCoins, day: str, before: Sequence[str]
+                ) -> tuple[HitTally, HitTally]:
+    """(today's, the `before` days') `HitTally` of signal_eval, a slice at a time."""
+    hist = HitTally()
+    for d in before:
+        if store.exists("signal_eval", d):
+            hist.add_day(store.read_slices("signal_eval", d, columns=HIT_COLUMNS))
+            release_free_heap()
+    today = HitTally()
+    if store.exists("signal_eval", day):
+        today.add_day(store.read_slices("signal_eval", day, columns=HIT_COLUMNS))
+    return today, hist
+
+
 def feature_psi(history: pd.DataFrame, today: pd.DataFrame,
                 cols: Sequence[str] = PSI_FEATURES) -> dict[str, float]:
     """PSI per feature, pooled over coins (both frames are MicroTapes or events)."""
@@ -193,16 +322,49 @@ def publication_rate(events: pd.DataFrame) -> float:
     return float(events["published"].astype(bool).mean()) if len(events) else 0.0
 
 
-def hit_rate_shortfall(evals: pd.DataFrame, expected: float) -> tuple[float, int, float]:
-    """(published hit rate, n windows, z) of done published rows; z < 0 means below
-    expectation. signal_eval holds a row per window and horizon: the horizons of one
-    window share its entry, so the binomial SD counts windows, not rows (counting rows
-    made z sqrt(horizons) times too large)."""
-    done = evals[(evals["status"] == "done") & evals["published"].astype(bool)]
-    n = int(done["window_id"].nunique()) if "window_id" in done else len(done)
+@dataclass
+class HitTally:
+    """signal_eval's done, published rows folded a slice at a time (a check holds their
+    sums and one day's distinct window ids, not the days' rows; issue 32): hits and rows
+    (the rate is per row, as `hit_rate_shortfall` always took it), distinct windows (a
+    window's horizons share its entry, so the binomial SD counts windows), days with any."""
+
+    hits: float = 0.0
+    rows: int = 0
+    windows: int = 0
+    days: int = 0
+
+    def add_day(self, slices: Iterable[pd.DataFrame]) -> HitTally:
+        """One day's rows, in slices (a window's ids are unique to its day)."""
+        ids: set[str] = set()
+        rows = 0
+        for part in slices:
+            done = part[(part["status"] == "done") & part["published"].astype(bool)]
+            self.hits += float(done["hit"].astype(float).sum())
+            rows += len(done)
+            if "window_id" in done:
+                ids.update(done["window_id"].astype(str).tolist())
+        self.rows += rows
+        self.windows += len(ids) if ids else rows
+        self.days += rows > 0
+        return self
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.rows if self.rows else float("nan")
+
+
+def hit_rate_shortfall(evals: pd.DataFrame | HitTally, expected: float
+                       ) -> tuple[float, int, float]:
+    """(published hit rate, n windows, z) of done published rows (a day's signal_eval, or
+    its `HitTally`); z < 0 means below expectation. signal_eval holds a row per window and
+    horizon: the horizons of one window share its entry, so the binomial SD counts
+    windows, not rows (counting rows made z sqrt(horizons) times too large)."""
+    tally = evals if isinstance(evals, HitTally) else HitTally().add_day([evals])
+    n = tally.windows
     if n == 0:
         return float("nan"), 0, 0.0
-    rate = float(done["hit"].astype(float).mean())
+    rate = tally.rate
     sd = np.sqrt(max(expected * (1 - expected), 1e-9) / n)
     return rate, n, (rate - expected) / sd
 
@@ -263,6 +425,39 @@ def tape_hours(frames: pd.DataFrame | TapeSpans) -> float:
     return float(sum(tape_hours_by_day(frames).values()))
 
 
+@dataclass
+class WindowCounts:
+    """Windows per (UTC day, detector), added a slice at a time: what the firing rates need
+    of the days' windows, without holding them (issue 32)."""
+
+    counts: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def add(self, frame: pd.DataFrame) -> WindowCounts:
+        if not len(frame):
+            return self
+        f = pd.DataFrame({"day": _utc_day(frame["ts_ms"]),
+                          "detector_id": frame["detector_id"].astype(str).to_numpy()})
+        for (d, det), n in f.value_counts(sort=False).items():
+            key = (int(d), str(det))
+            self.counts[key] = self.counts.get(key, 0) + int(n)
+        return self
+
+    def days(self) -> set[int]:
+        return {d for d, _ in self.counts}
+
+    def by_detector(self, days: set[int] | None = None) -> dict[str, int]:
+        """Windows per detector (over `days` only, when given)."""
+        out: dict[str, int] = {}
+        for (d, det), n in self.counts.items():
+            if days is None or d in days:
+                out[det] = out.get(det, 0) + n
+        return out
+
+
+def _counts(windows: pd.DataFrame | WindowCounts) -> WindowCounts:
+    return windows if isinstance(windows, WindowCounts) else WindowCounts().add(windows)
+
+
 @dataclass(frozen=True)
 class FiringRate:
     """One detector's windows per hour today against its baseline (previous days)."""
@@ -289,25 +484,24 @@ class FiringDrift:
         return tuple(r for r in self.rates if not r.ok)
 
 
-def firing_drift(today: pd.DataFrame, today_tape: pd.DataFrame | TapeSpans,
-                 history: pd.DataFrame, history_tape: pd.DataFrame | TapeSpans,
+def firing_drift(today: pd.DataFrame | WindowCounts, today_tape: pd.DataFrame | TapeSpans,
+                 history: pd.DataFrame | WindowCounts,
+                 history_tape: pd.DataFrame | TapeSpans,
                  limits: HealthLimits = LIMITS) -> FiringDrift:
     """Each detector's windows per hour today against the previous days': windows and tape
     hours counted per UTC day, over the history days that have both (a day's windows with
     that day's hours). A detector is judged when today's windows or the baseline's expected
     windows today reach `min_firing_windows`; it fails when the ratio leaves
-    [1/max_firing_ratio, max_firing_ratio]. The tapes: their frames (`coin`, `ts_ms`) or
+    [1/max_firing_ratio, max_firing_ratio]. The windows: their frames (`ts_ms`,
+    `detector_id`) or their `WindowCounts`; the tapes: their frames (`coin`, `ts_ms`) or
     their `TapeSpans`."""
     hours_today = tape_hours(today_tape)
     per_day = tape_hours_by_day(history_tape)
-    hist = history
-    if len(history):
-        days = _utc_day(history["ts_ms"])
-        hist = history[np.isin(days, [d for d, h in per_day.items() if h > 0])]
-    win_days = set(_utc_day(hist["ts_ms"]).tolist()) if len(hist) else set()
+    hist = _counts(history)
+    win_days = {d for d in hist.days() if per_day.get(d, 0.0) > 0}
     hours_base = float(sum(h for d, h in per_day.items() if d in win_days))
-    t_n = today["detector_id"].astype(str).value_counts().to_dict() if len(today) else {}
-    b_n = hist["detector_id"].astype(str).value_counts().to_dict() if len(hist) else {}
+    t_n = _counts(today).by_detector()
+    b_n = hist.by_detector(win_days)
     rates = []
     for d in sorted(set(t_n) | set(b_n)):
         tn, bn = int(t_n.get(d, 0)), int(b_n.get(d, 0))

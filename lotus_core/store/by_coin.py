@@ -85,7 +85,11 @@ class InOrder:
             yield frame
 
 
-class _ReadsCoins(Protocol):
+class ReadsCoins(Protocol):
+    """A lake read a coin at a time (`Lake`, `ObjectLake`)."""
+
+    def exists(self, asset: str, day: str) -> bool: ...
+
     def coins(self, asset: str, day: str) -> list[str]: ...
 
     def read_coin(self, asset: str, day: str, coin: str,
@@ -106,7 +110,7 @@ class _ReadsCoins(Protocol):
 class CoinDay:
     """One asset-day of the lake read coin by coin."""
 
-    lake: _ReadsCoins
+    lake: ReadsCoins
     asset: str
     day: str
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lotus_core.arrays import positions_by
 from lotus_core.store.lake import SLICE_ROWS
@@ -188,30 +189,35 @@ class CoinSpill:
             for f in files:
                 f.close()
 
-    def spread(self, table: str, slices: Iterable[pd.DataFrame],
+    def spread(self, table: str, slices: Iterable[pd.DataFrame | pa.Table],
                columns: list[str] | None = None) -> SpilledCoins:
         """A table not stored by coin (e.g. signal_events, in (ts_ms, coin) order) regrouped
         by coin in one pass over its slices: each slice's rows of a coin appended to that
         coin's file. Returns it as a `CoinTape` (each coin's rows in the table's order), so
-        a step walks it a coin at a time without scanning the table once per coin."""
+        a step walks it a coin at a time without scanning the table once per coin. Slices
+        given as Arrow tables (a partition's row groups) are split in Arrow: no row becomes
+        a pandas object (what a wide table's strings would cost)."""
         if table in self._parts:
             raise ValueError(f"{table} was put or spread already")
         writers: dict[str, tuple[pa.OSFile, pa.ipc.RecordBatchFileWriter]] = {}
         empty: pd.DataFrame | None = None
         try:
             for frame in slices:
-                part = frame if columns is None else frame[columns]
-                if empty is None:
-                    empty = part.iloc[:0]
-                for coin, rows in positions_by(part["coin"].to_numpy(dtype=object)).items():
-                    data = pa.Table.from_pandas(part.iloc[rows], preserve_index=False)
-                    if str(coin) not in writers:
+                for coin, data in _by_coin(frame, columns):
+                    if empty is None:
+                        empty = data.schema.empty_table().to_pandas()
+                    if coin not in writers:
                         path = self._dir / f"{table}.{len(writers)}.arrow"
                         sink = pa.OSFile(str(path), "wb")
-                        writers[str(coin)] = (sink, pa.ipc.new_file(sink, data.schema,
-                                                                    options=_IPC))
-                        self._parts.setdefault(table, {})[str(coin)] = (path, np.empty(0))
-                    writers[str(coin)][1].write_table(data)
+                        writers[coin] = (sink, pa.ipc.new_file(sink, data.schema,
+                                                               options=_IPC))
+                        self._parts.setdefault(table, {})[coin] = (path, np.empty(0))
+                    writers[coin][1].write_table(data)
+                if empty is None:  # a slice with no rows: its columns all the same
+                    part = frame if columns is None else frame.select(columns) if isinstance(
+                        frame, pa.Table) else frame[columns]
+                    empty = (part.schema.empty_table().to_pandas() if isinstance(part, pa.Table)
+                             else part.iloc[:0])
         finally:
             for sink, writer in writers.values():
                 writer.close()
@@ -235,6 +241,20 @@ class CoinSpill:
         self.close()
 
 
+def _by_coin(frame: pd.DataFrame | pa.Table, columns: list[str] | None
+             ) -> Iterator[tuple[str, pa.Table]]:
+    """(coin, its rows of `frame` as Arrow, in the frame's order) per coin, first seen first."""
+    if isinstance(frame, pa.Table):
+        data = frame if columns is None else frame.select(columns)
+        coin = data["coin"]
+        for name in pc.unique(coin).to_pylist():
+            yield str(name), data.filter(pc.equal(coin, name))
+        return
+    part = frame if columns is None else frame[columns]
+    for name, rows in positions_by(part["coin"].to_numpy(dtype=object)).items():
+        yield str(name), pa.Table.from_pandas(part.iloc[rows], preserve_index=False)
+
+
 def _rows(reader: pa.ipc.RecordBatchFileReader, chunk: int, start: int, stop: int) -> pa.Table:
     """Rows [start, stop) of a coin's file of `chunk`-row batches: only the batches that
     hold them."""
@@ -251,6 +271,10 @@ class SpilledCoins:
 
     def coins(self) -> list[str]:
         return self._spill.coins(self._table)
+
+    def columns(self) -> list[str]:
+        """The table's columns (none when it had no slice)."""
+        return [] if self._empty is None else list(self._empty.columns)
 
     def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
         if coin not in self._spill.coins(self._table):

@@ -1,4 +1,4 @@
-"""`StreamAssembler._keep_lines` takes a large batch (a replay's) in numpy and a small one
+"""`StreamAssembler.keep_lines` takes a large batch (a replay's) in numpy and a small one
 (live pace) line by line: both forms of raw_feed's line rules must keep the same lines and
 carry the same state, across batches, on receive times that repeat, go back and leave the
 day, with resent lines (the same hash) at and behind the running max."""
@@ -46,10 +46,10 @@ def test_numpy_and_loop_forms_keep_the_same_lines(seed: int,
             hashes = prev[1][-5:] + hashes
         prev = recv, hashes
         t = int(recv.max()) if recv.max() > 0 else t
-        got = fast._keep_lines(recv, hashes)
+        got = fast.keep_lines(recv, hashes)
         with monkeypatch.context() as m:
             m.setattr(assemble, "_LOOP_LINES", 10**9)  # the line-by-line form only
-            want = slow._keep_lines(recv, hashes)
+            want = slow.keep_lines(recv, hashes)
         assert got.tolist() == want.tolist()
         assert (fast.clock.max_recv, fast.clock.at_max) == (slow.clock.max_recv,
                                                             slow.clock.at_max)

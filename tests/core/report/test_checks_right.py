@@ -143,6 +143,54 @@ def test_feature_psi_same_hours_over_several_days():
     assert H.feature_psi(like, wide, ("spread_bps",))["spread_bps"] > H.LIMITS.max_psi
 
 
+def _days_of_tape(rng: np.random.Generator, days: range, coins: int, hours: float,
+                  scale: float = 1.0) -> list[pd.DataFrame]:
+    """A part per (day, coin), in time order, as the check reads the lake."""
+    n = int(hours * 3_600)
+    return [pd.DataFrame({"ts_ms": (D0 + d) * DAY_MS + np.arange(n, dtype=np.int64) * 1_000,
+                          "spread_bps": rng.lognormal(0, 0.4, n) * scale})
+            for d in days for _ in range(coins)]
+
+
+def test_a_row_sample_below_its_cap_is_every_row_at_todays_hours():
+    rng = np.random.default_rng(6)
+    hist_parts = _days_of_tape(rng, range(3), 2, 5.0)
+    today = pd.concat(_days_of_tape(rng, range(3, 4), 2, 2.0), ignore_index=True)
+    hours = np.unique((today["ts_ms"].to_numpy() // 3_600_000) % 24)
+    sample = H.RowSample(sum(map(len, hist_parts)), hours=hours)
+    for part in hist_parts:
+        sample.add(part)
+    whole = H.same_hours(pd.concat(hist_parts, ignore_index=True), today)
+    assert sample.step == 1 and sample.rows == len(whole) == 3 * 2 * 7_200
+    pd.testing.assert_frame_equal(sample.frame(), whole.reset_index(drop=True))
+    assert sample.seen_hours == set(range(5))
+
+
+def test_a_row_sample_above_its_cap_keeps_the_psi():
+    """7 days x 20 coins x 24 h (12 M rows) sampled to 200,000: the PSI of a like day stays
+    near the whole window's, a shifted day still fails, and the rows at today's hours are
+    counted before the sampling."""
+    rng = np.random.default_rng(7)
+    parts = _days_of_tape(rng, range(7), 20, 24.0)
+    today_parts = _days_of_tape(rng, range(7, 8), 20, 12.0)
+    today = pd.concat(today_parts, ignore_index=True)
+    hours = np.unique((today["ts_ms"].to_numpy() // 3_600_000) % 24)
+    sample = H.RowSample(sum(map(len, parts)), hours=hours)
+    t_sample = H.RowSample(len(today))
+    for part in parts:
+        sample.add(part)
+    for part in today_parts:
+        t_sample.add(part)
+    whole = H.same_hours(pd.concat(parts, ignore_index=True), today)
+    assert sample.rows == len(whole) and len(sample.frame()) <= H.PSI_SAMPLE_ROWS
+    assert len(t_sample.frame()) <= H.PSI_SAMPLE_ROWS < len(today)
+    full = H.feature_psi(whole, today, ("spread_bps",))["spread_bps"]
+    got = H.feature_psi(sample.frame(), t_sample.frame(), ("spread_bps",))["spread_bps"]
+    assert abs(got - full) < 2e-3 and got < H.LIMITS.max_psi
+    wide = t_sample.frame().assign(spread_bps=lambda f: f["spread_bps"] * 1.5)
+    assert H.feature_psi(sample.frame(), wide, ("spread_bps",))["spread_bps"] > H.LIMITS.max_psi
+
+
 def test_publication_rate_bounds():
     assert H.LIMITS.min_publication_rate <= H.publication_rate(
         pd.DataFrame({"published": [True] + [False] * 99})) <= H.LIMITS.max_publication_rate
@@ -164,6 +212,28 @@ def test_hit_rate_z_counts_windows_not_window_horizon_rows():
     assert (rate, n) == (0.4, 100) and abs(z + 2.0) < 1e-9 and z > -H.LIMITS.hit_rate_z
     rate, n, z = H.hit_rate_shortfall(_evals(100, 30), 0.5)
     assert n == 100 and z < -H.LIMITS.hit_rate_z
+
+
+def test_hit_tally_of_slices_is_the_frames_figure():
+    """A day folded slice by slice (a window's horizons split across slices, rows not done
+    or not published mixed in) gives the rate and window count of the day held whole."""
+    day = pd.concat([_evals(50, 20), _evals(30, 30).assign(published=False),
+                     _evals(10, 5).assign(status="pending")], ignore_index=True)
+    day = day.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    tally = H.HitTally().add_day(day.iloc[k:k + 37] for k in range(0, len(day), 37))
+    assert (tally.rows, tally.windows, tally.days) == (200, 50, 1)
+    assert H.hit_rate_shortfall(tally, 0.5) == H.hit_rate_shortfall(day, 0.5)
+    assert H.HitTally().add_day([day.iloc[:0]]).days == 0
+
+
+def test_window_counts_give_the_frames_firing_drift():
+    hist, tape = _loop_history()
+    today = _windows(D0 + 3, 5_899, scale={"book_flip_v1": 5.0})
+    counts = H.WindowCounts()
+    for k in range(0, len(hist), 1_000):
+        counts.add(hist.iloc[k:k + 1_000])
+    assert H.firing_drift(H.WindowCounts().add(today), _tape(D0 + 3), counts, tape) == \
+        H.firing_drift(today, _tape(D0 + 3), hist, tape)
 
 
 def test_lesson_ci_and_priors_pass_and_fail():
