@@ -22,12 +22,10 @@ seconds, the rows read, the figure the check judges.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from bench.proc import fresh_json, measured_row
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".lotus" / "bench" / "drift_memory"
@@ -154,13 +152,7 @@ CHECKS = {"feature": "microtape_feature_drift (PSI of spread_bps)",
 
 
 def measure(root: Path, check: str, how: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(root), check, how,
-                          ",".join(DAYS)],
-                         cwd=REPO, capture_output=True, text=True, check=False,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    if out.returncode != 0:
-        raise RuntimeError(f"{check} {how} on {root} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_json(_MEASURE, str(root), check, how, ",".join(DAYS))
 
 
 def main() -> None:
@@ -170,18 +162,12 @@ def main() -> None:
                     help="coin counts also measured the old way (100 coins: ~9 GB)")
     a = ap.parse_args()
     before = {int(c) for c in a.before.split(",") if c}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for n in (int(c) for c in a.coins.split(",")):
         root = make_lake(n)
         for check, how in [(c, h) for c in CHECKS
                            for h in (("now", "before") if n in before else ("now",))]:
-            row = {"coins": n, "days": len(DAYS), "check": check, "how": how,
-                   "load_before": round(os.getloadavg()[0], 2),
-                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   **measure(root, check, how)}
-            print(json.dumps(row))
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            measured_row(RESULTS, {"coins": n, "days": len(DAYS), "check": check, "how": how},
+                         lambda r=root, c=check, h=how: measure(r, c, h))
 
 
 if __name__ == "__main__":

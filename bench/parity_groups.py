@@ -18,13 +18,11 @@ seconds, windows compared, the load average before the run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
+
+from bench.proc import fresh_json, measured_row
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".lotus" / "bench" / "parity_groups"
@@ -109,12 +107,7 @@ print(json.dumps({"ok": r.ok, "compared": r.compared, "live": r.live_windows,
 
 
 def measure(path: Path, lake_root: Path, how: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path), str(lake_root), how, DAY],
-                         cwd=REPO, capture_output=True, text=True, check=False,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    if out.returncode != 0:
-        raise RuntimeError(f"{how} on {path} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_json(_MEASURE, str(path), str(lake_root), how, DAY)
 
 
 def main() -> None:
@@ -123,7 +116,6 @@ def main() -> None:
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--whole", action="store_true", help="also the one-engine replay")
     a = ap.parse_args()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for n in (int(c) for c in a.coins.split(",")):
         path = recording(n, a.hours)
         lake_root = path.parent.parent / "lake"
@@ -132,13 +124,8 @@ def main() -> None:
         if not Lake(lake_root).exists("signal_events", DAY):
             print(f"{n} coins: {make_nightly(path, lake_root)} windows", file=sys.stderr)
         for how in (("groups", "whole") if a.whole else ("groups",)):
-            load = os.getloadavg()[0]
-            row = {"coins": n, "hours": a.hours, "how": how, "load_before": round(load, 2),
-                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   **measure(path, lake_root, how)}
-            print(json.dumps(row))
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            measured_row(RESULTS, {"coins": n, "hours": a.hours, "how": how},
+                         lambda p=path, r=lake_root, h=how: measure(p, r, h))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
-"""A process's memory as /proc reports it: what the memory benches print (one home)."""
+"""A process's memory as /proc reports it, and a measurement in a fresh interpreter: what
+the memory benches print and how they run (one home)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def status_mb(field: str = "VmHWM", pid: str = "self") -> int:
@@ -12,3 +21,27 @@ def status_mb(field: str = "VmHWM", pid: str = "self") -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1]) // 1024
     return 0
+
+
+def fresh_json(code: str, *args: str) -> dict:
+    """Run `code` (`python -c`) with `args` in a fresh interpreter at the repository root and
+    return the JSON object its last output line prints (its peak RSS is its own); a failure
+    raises with the tail of its stderr."""
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
+                         text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measured_row(results: Path, fields: dict, measure: Callable[[], dict]) -> dict:
+    """`fields`, the 1-minute load average and the UTC time before the measurement, then
+    what `measure()` returns: printed and appended to `results` (JSON lines)."""
+    row = {**fields, "load_before": round(os.getloadavg()[0], 2),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    row.update(measure())
+    print(json.dumps(row))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
