@@ -5,7 +5,8 @@ process per figure, on generated days of 3 to 100 coins (issue 32, item 3).
 
 Per coin count N: the first `--hours` hours of 2026-01-06 for the first N coins of
 bench.scale's list (seed 1), generated once into .lotus/bench/parity_groups/cN_hH; its
-windows, made once by the group replay and written to a lake as that day's signal_events
+windows, made once by the group replay in a fresh process (row "replay_only": the group
+replay's peak without the comparison) and written to a lake as that day's signal_events
 (the nightly side's size and schema: the nightly chain itself is not run here, and the
 two sides are equal by construction); then `compare_by_group` against them, what the
 check runs (the recording cut by coin group, `GROUP_COINS` coins a group), and with
@@ -52,13 +53,15 @@ def _context():  # noqa: ANN202 - the cold nightly inputs
     return NightContext(DAY, None, fit_dsi(pd.DataFrame(), load_registry()), None)
 
 
-def make_nightly(path: Path, lake_root: Path) -> int:
+def make_nightly(path: Path, lake_root: Path) -> tuple[int, int]:
     """The day's windows (the group replay's) as the lake's signal_events, in the table's
-    (ts_ms, coin) order; returns their count."""
+    (ts_ms, coin) order; returns their count and the process's peak RSS (MB) before the
+    table was written (the replay's own)."""
     import tempfile
 
     import pandas as pd
 
+    from bench.proc import status_mb
     from lotus_core.live.by_group import split_by_group
     from lotus_core.live.frames import events_frame
     from lotus_core.live.parity import replay_steps
@@ -67,9 +70,10 @@ def make_nightly(path: Path, lake_root: Path) -> int:
     from lotus_core.store.spill import CoinSpill
 
     ctx = _context()
-    with tempfile.TemporaryDirectory(prefix="lotus-bench-") as tmp, \
-            CoinSpill(1, Path(tmp)) as spill:
+    with tempfile.TemporaryDirectory(prefix="lotus-bench-") as tmp:
         groups = split_by_group(path, DAY, Path(tmp) / "groups")
+        # one coin's batches a slice's share: the merge reads a batch of each coin a slice
+        spill = CoinSpill(max(1, sum(map(len, groups.groups))), Path(tmp))
         for i, coins in enumerate(groups.groups):
             steps = list(replay_steps(groups.recording(i), DAY, ctx, NO_PRIORS))
             frame = pd.concat(steps, ignore_index=True) if steps else events_frame([])
@@ -78,10 +82,28 @@ def make_nightly(path: Path, lake_root: Path) -> int:
                                                                  ignore_index=True)
                 spill.put("w", coin, part)
             print(f"  nightly: group {i + 1} of {len(groups.groups)}", file=sys.stderr)
-        Lake(lake_root).write_parts("signal_events", DAY, spill.merged("w"),
-                                    empty=events_frame([]), row_group=SLICE_ROWS)
-    return Lake(lake_root).rows("signal_events", DAY)
+        replay_peak = status_mb("VmHWM")
+        with spill:
+            Lake(lake_root).write_parts("signal_events", DAY, spill.merged("w"),
+                                        empty=events_frame([]), row_group=SLICE_ROWS)
+    return Lake(lake_root).rows("signal_events", DAY), replay_peak
 
+
+_NIGHTLY = """
+import json, sys, time
+from pathlib import Path
+from bench.proc import status_mb
+from bench.parity_groups import make_nightly
+from lotus_core.store.lake import use_system_allocator
+use_system_allocator()
+t0, c0 = time.perf_counter(), time.process_time()
+n, replay_peak = make_nightly(Path(sys.argv[1]), Path(sys.argv[2]))
+print(json.dumps({"live": n, "wall_s": round(time.perf_counter() - t0, 1),
+                  "cpu_s": round(time.process_time() - c0, 1), "peak_mb": replay_peak,
+                  "peak_with_write_mb": status_mb("VmHWM")}))
+"""
+"""`make_nightly` in a fresh process: the group replay without the comparison (`peak_mb` the
+replay's, before the windows are written; `peak_with_write_mb` after)."""
 
 _MEASURE = """
 import json, sys, time
@@ -122,7 +144,8 @@ def main() -> None:
         from lotus_core.store.lake import Lake
 
         if not Lake(lake_root).exists("signal_events", DAY):
-            print(f"{n} coins: {make_nightly(path, lake_root)} windows", file=sys.stderr)
+            measured_row(RESULTS, {"coins": n, "hours": a.hours, "how": "replay_only"},
+                         lambda p=path, r=lake_root: fresh_json(_NIGHTLY, str(p), str(r)))
         for how in (("groups", "whole") if a.whole else ("groups",)):
             measured_row(RESULTS, {"coins": n, "hours": a.hours, "how": how},
                          lambda p=path, r=lake_root, h=how: measure(p, r, h))
