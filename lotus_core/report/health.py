@@ -1,4 +1,7 @@
-"""Health and drift measures a researcher looks at first, as pure functions of lake tables.
+"""Health and drift measures a researcher looks at first, as pure functions of lake tables,
+and the folds that feed them a day's slices at a time (`RowSample`, `WindowCounts`,
+`HitTally`: a check that reads 7 days of history holds samples, counts and sums, not the
+days; issue 32).
 
 Each returns plain numbers; `lotus_assets/checks.py` turns them into Dagster asset checks
 (warnings) and posts a WATCHDOG_ALERT when one fails. Thresholds live in `HealthLimits` so
