@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +38,7 @@ from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.lines import ended, line_keys
 from lotus_core.feed.recordings import recording_path
+from lotus_core.time import previous_day
 
 GROUP_COINS = 3
 """Coins a group: what one engine holds whatever the day's coin count (3: the fixture days'
@@ -98,10 +98,6 @@ def split_by_group(recording: Path, day: str, root: Path, *, previous: Path | No
         _cut(Path(previous), prev_day, lambda c: assign.get(c, -1), lambda: len(groups),
              lambda i: recording_path(out.feed_dir(i), prev_day), batch_lines)
     return CoinGroups(Path(root), day, tuple(tuple(g) for g in groups), kept)
-
-
-def previous_day(day: str) -> str:
-    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def _cut(path: Path, day: str, group_of: Callable[[str], int], count: Callable[[], int],

@@ -32,12 +32,12 @@ import pyarrow as pa
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
 from lotus_core.heap import release_free_heap
-from lotus_core.live.by_group import GROUP_COINS, previous_day, split_by_group
+from lotus_core.live.by_group import GROUP_COINS, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.store.spill import CoinSpill, SpilledCoins
-from lotus_core.time import day_bounds_ms
+from lotus_core.time import day_bounds_ms, previous_day
 
 RTOL = 1e-9
 """Relative tolerance of the float columns (stated in the check's description)."""

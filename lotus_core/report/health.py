@@ -183,8 +183,11 @@ def same_hours(history: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
     intraday rhythm (sessions), so a feature is compared with the same hours."""
     if history.empty or today.empty:
         return history.iloc[:0]
-    hour = lambda ts: (ts.to_numpy(dtype=np.int64) // 3_600_000) % 24  # noqa: E731
-    return history[np.isin(hour(history["ts_ms"]), np.unique(hour(today["ts_ms"])))]
+    return history[np.isin(_utc_hour(history["ts_ms"]), np.unique(_utc_hour(today["ts_ms"])))]
+
+
+def _utc_hour(ts: pd.Series) -> np.ndarray:
+    return (ts.to_numpy(dtype=np.int64) // 3_600_000) % 24
 
 
 PSI_SAMPLE_ROWS = 200_000
@@ -214,7 +217,7 @@ class RowSample:
     def add(self, part: pd.DataFrame) -> RowSample:
         if not len(part):
             return self
-        hour = (part["ts_ms"].to_numpy(dtype=np.int64) // 3_600_000) % 24
+        hour = _utc_hour(part["ts_ms"])
         self.seen_hours.update(np.unique(hour).tolist())
         if self.hours is not None:
             part = part[np.isin(hour, self.hours)]

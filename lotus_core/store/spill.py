@@ -203,9 +203,9 @@ class CoinSpill:
         empty: pd.DataFrame | None = None
         try:
             for frame in slices:
+                if empty is None:
+                    empty = _empty_of(frame, columns)
                 for coin, data in _by_coin(frame, columns):
-                    if empty is None:
-                        empty = data.schema.empty_table().to_pandas()
                     if coin not in writers:
                         path = self._dir / f"{table}.{len(writers)}.arrow"
                         sink = pa.OSFile(str(path), "wb")
@@ -213,11 +213,6 @@ class CoinSpill:
                                                                options=_IPC))
                         self._parts.setdefault(table, {})[coin] = (path, np.empty(0))
                     writers[coin][1].write_table(data)
-                if empty is None:  # a slice with no rows: its columns all the same
-                    part = frame if columns is None else frame.select(columns) if isinstance(
-                        frame, pa.Table) else frame[columns]
-                    empty = (part.schema.empty_table().to_pandas() if isinstance(part, pa.Table)
-                             else part.iloc[:0])
         finally:
             for sink, writer in writers.values():
                 writer.close()
@@ -239,6 +234,14 @@ class CoinSpill:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _empty_of(frame: pd.DataFrame | pa.Table, columns: list[str] | None) -> pd.DataFrame:
+    """The slice's columns, no rows (what a coin without rows reads as)."""
+    if isinstance(frame, pa.Table):
+        part = frame if columns is None else frame.select(columns)
+        return part.schema.empty_table().to_pandas()
+    return (frame if columns is None else frame[columns]).iloc[:0]
 
 
 def _by_coin(frame: pd.DataFrame | pa.Table, columns: list[str] | None

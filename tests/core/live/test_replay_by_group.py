@@ -5,7 +5,8 @@ The recording straddles a midnight (the warm start reads the previous day's tail
 the same groups) and carries what a cut by coin could get wrong: lines refused by the day's
 line rules because of other coins' lines (an exact duplicate, a line received behind the
 running clock), trades frames that mix coins, trades re-sent by the venue, gap records for
-every coin and for one, and a coin seen only on a refused line. One coin a group, so every
+every coin and for one, and a coin seen only on a refused line; once with every channel
+and once with a real capture's (no activeAssetCtx, no candle). One coin a group, so every
 coin is replayed apart.
 """
 
@@ -20,11 +21,12 @@ import pytest
 
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
-from lotus_core.live.by_group import previous_day, split_by_group
+from lotus_core.live.by_group import split_by_group
 from lotus_core.live.engine import NightContext
 from lotus_core.live.parity import compare_by_group, compare_windows, replay_windows
 from lotus_core.live.recorder import gap_message
 from lotus_core.signals.priors import NO_PRIORS
+from lotus_core.time import previous_day
 from tests.kits.midnight import midnight_lines, recv_of
 
 pytestmark = pytest.mark.slow  # a few fixture minutes replayed four times
@@ -107,10 +109,17 @@ def _awkward(lines: list[bytes]) -> list[bytes]:
     return out
 
 
-@pytest.fixture(scope="module")
-def days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _real_channels(lines: list[bytes]) -> list[bytes]:
+    """A real capture's channels: no activeAssetCtx, no candle."""
+    return [x for x in lines if _channel(x) not in ("activeAssetCtx", "candle")]
+
+
+@pytest.fixture(scope="module", params=["all_channels", "real_channels"])
+def days(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     feed = tmp_path_factory.mktemp("feed")
     before, after = midnight_lines(FIXTURE, DAY, 5, 9)
+    if request.param == "real_channels":
+        before, after = _real_channels(before), _real_channels(after)
     for day, lines in ((previous_day(DAY), before), (DAY, _awkward(after))):
         (feed / f"{day}.jsonl.gz").write_bytes(gzip.compress(b"".join(lines), mtime=0))
     return feed
