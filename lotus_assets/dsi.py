@@ -1,7 +1,8 @@
 """`dsi_annotations` and `dsi_experts`: the micro-experts over a day's MicroTape.
 
 One step computes both (the expert table reports on the very run that annotated the day):
-fit on the previous days' MicroTape (never this day; only the columns the experts read),
+fit on the previous days' MicroTape (never this day; only the columns the experts read;
+whole coin-days up to the registry's `history_rows`: lotus_core.dsi.history),
 annotate this day one coin at a time (written a coin per row group as it goes), describe
 each expert from what the coins added up to. Thin: all logic is in lotus_core.dsi.
 """
@@ -22,6 +23,7 @@ from lotus_core.dsi import (
     tape_columns,
 )
 from lotus_core.dsi.day import empty_annotations
+from lotus_core.dsi.history import read_history
 from lotus_core.store.by_coin import ByCoin, CoinDays
 
 HISTORY_DAYS = DsiSettings().history_days
@@ -56,8 +58,11 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDays):
     registry = load_registry()
     columns = tape_columns(registry)
     t0 = time.perf_counter()
-    history = microtape_frames.before(day, columns)
+    history = read_history([d for d in microtape_frames.days if d.day < day], columns,
+                           registry.history_rows)
     model = fit_dsi(history, registry)
+    sampled = {"history_coin_days": f"{history.coin_days} of {history.of_coin_days}",
+               "history_rows": f"{history.rows:,} of {history.of_rows:,}"}
     del history
     t1 = time.perf_counter()
     coins = today.coins()
@@ -68,6 +73,7 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDays):
                     output_name="dsi_annotations", metadata={
                         "history_days": model.history_days,
                         "fallback": not model.history_days,
+                        **sampled,
                         "fit_seconds": round(t1 - t0, 3),
                         "columns_read": len(columns),
                     })

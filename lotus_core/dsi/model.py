@@ -17,6 +17,7 @@ import pandas as pd
 
 from lotus_core.dsi.experts import CoinFrames, Day, Expert
 from lotus_core.dsi.grammar import coin_slices
+from lotus_core.dsi.history import FitHistory, bounded
 from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.registry import ExpertSpec, LabelParams, Registry, load_registry
@@ -81,12 +82,14 @@ def history_days(history: pd.DataFrame | None, label: LabelParams) -> list[Day]:
         groups = [(str(k), g.drop(columns="date")) for k, g in history.groupby("date", sort=True)]
     else:
         groups = [("history", history)]
-    days = []
-    for key, g in groups:
-        g = g.sort_values(["coin", "ts_ms"], kind="stable").reset_index(drop=True)
-        y, move = move_label(g, label)
-        days.append(Day(key=key, frames=g, coins=split_coins(g, label), y=y, move=move))
-    return days
+    return [make_day(key, g.sort_values(["coin", "ts_ms"], kind="stable").reset_index(drop=True),
+                     label) for key, g in groups]
+
+
+def make_day(key: str, frames: pd.DataFrame, label: LabelParams) -> Day:
+    """A history day from its frames sorted by (coin, ts_ms), indexed from 0."""
+    y, move = move_label(frames, label)
+    return Day(key=key, frames=frames, coins=split_coins(frames, label), y=y, move=move)
 
 
 def fit_expert(spec: ExpertSpec, days: Sequence[Day], reg: Registry
@@ -105,14 +108,20 @@ def fit_expert(spec: ExpertSpec, days: Sequence[Day], reg: Registry
     return expert, by_day
 
 
-def fit_dsi(history: pd.DataFrame | None, registry: Registry | None = None) -> DsiModel:
+def fit_dsi(history: pd.DataFrame | FitHistory | None, registry: Registry | None = None
+            ) -> DsiModel:
     """Fit every active expert and its reliability on `history` (earlier days only).
 
-    An empty or missing history is the documented fallback: learned experts stay silent
-    (f = 0, z = 0, conf = 0), every reliability is its prior, the base rate is its prior.
+    `history`: earlier days with a `date` column (above the registry's `history_rows` cut
+    to whole coin-days, `lotus_core.dsi.history.bounded`), or `read_history`'s days. An
+    empty or missing history is the documented fallback: learned experts stay silent (f = 0,
+    z = 0, conf = 0), every reliability is its prior, the base rate is its prior.
     """
     reg = registry or load_registry()
-    days = history_days(history, reg.label)
+    if isinstance(history, FitHistory):  # read_history's: bounded, a day at a time
+        days = [make_day(key, frames, reg.label) for key, frames in history.days]
+    else:
+        days = history_days(bounded(history, reg.history_rows), reg.label)
     base_prior = Posterior(reg.fusion.base_alpha, reg.fusion.base_beta)
     ys = np.concatenate([d.y for d in days]) if days else np.zeros(0)
     ys = ys[~np.isnan(ys)]

@@ -36,6 +36,7 @@ class Registry(StrictModel):
     version: Literal[1]
     cadence_ms: StrictInt = Field(1000, ge=1)
     seed: StrictInt = Field(0, ge=0)
+    history_rows: StrictInt | None = Field(None, ge=1)  # the fit's history bound (history.py)
     label: LabelParams = LabelParams()
     fusion: FusionParams = FusionParams()
     experts: tuple[ExpertSpec, ...] = Field(min_length=1)

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lotus_core.dsi.history import bounded
 from lotus_core.dsi.model import fit_expert, history_days
 from lotus_core.dsi.registry import ExpertSpec, Registry
 from lotus_core.dsi.reliability import Counts, Posterior
@@ -75,6 +76,7 @@ class ExpertFit:
 def fit_window(window: pd.DataFrame | None, registry: Registry, spec: ExpertSpec) -> ExpertFit:
     """`fit_dsi`'s fit of one expert (`lotus_core.dsi.model.fit_expert`) on `window`
     (earlier days with a `date` column), keeping its counts per day."""
+    window = bounded(window, registry.history_rows)  # fit_dsi's coin-days
     _, by_day = fit_expert(spec, history_days(window, registry.label), registry)
     total = sum(by_day.values(), Counts())
     prior = Posterior(spec.prior_alpha, spec.prior_beta)

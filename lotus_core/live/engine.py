@@ -39,6 +39,7 @@ from lotus_core.breeding.scoring import exploration_set
 from lotus_core.config.shared import SharedValues
 from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry, tape_columns
+from lotus_core.dsi.history import read_history
 from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
@@ -53,6 +54,7 @@ from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
 from lotus_core.signals.quality import HISTORY_COLUMNS
+from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
 from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
@@ -77,13 +79,17 @@ class NightContext:
     bred: Sequence[BredSpec] = ()  # scoring.exploration: the breeder's survivors in force
 
 
+def _earlier(lake: Lake, asset: str, day: str, days: int) -> list[str]:
+    """The `days` days before `day` whose `asset` partition is in the lake, in order."""
+    start = pd.Timestamp(day)
+    wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
+    return [d for d in wanted if lake.exists(asset, d)]
+
+
 def _history(lake: Lake, asset: str, day: str, days: int,
              columns: list[str] | None = None) -> pd.DataFrame:
     """The `days` partitions before `day`, only `columns` (the ones the nightly step reads)."""
-    start = pd.Timestamp(day)
-    wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
-    frames = [lake.read(asset, d, columns).assign(date=d) for d in wanted
-              if lake.exists(asset, d)]
+    frames = [lake.read(asset, d, columns).assign(date=d) for d in _earlier(lake, asset, day, days)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -120,8 +126,11 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     window = cfg.history_days if history_days is None else history_days
     history = _history(lake, "detector_windows", day, window, HISTORY_COLUMNS)
     registry = load_registry()
-    tape = _history(lake, "microtape_frames", day, dsi_history_days, tape_columns(registry))
+    tape = read_history([CoinDay(lake, "microtape_frames", d) for d in
+                         _earlier(lake, "microtape_frames", day, dsi_history_days)],
+                        tape_columns(registry), registry.history_rows)  # dsi_assets' read
     model = fit_dsi(tape, registry)
+    del tape
     audit = None
     status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule
     if status is not None:

@@ -92,6 +92,8 @@ class ReadsCoins(Protocol):
 
     def coins(self, asset: str, day: str) -> list[str]: ...
 
+    def coin_rows(self, asset: str, day: str) -> dict[str, int]: ...
+
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame: ...
 
@@ -116,6 +118,10 @@ class CoinDay:
 
     def coins(self) -> list[str]:
         return self.lake.coins(self.asset, self.day)
+
+    def coin_rows(self) -> dict[str, int]:
+        """Each coin's row count, in file order (the footer's: nothing read)."""
+        return self.lake.coin_rows(self.asset, self.day)
 
     def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self.lake.read_coin(self.asset, self.day, coin, columns)

@@ -28,6 +28,7 @@ from typing import BinaryIO
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -157,27 +158,40 @@ def _write_parts(sink: BinaryIO | pa.NativeFile, parts: Iterable[pd.DataFrame],
     return rows
 
 
-def coins_in(file: pq.ParquetFile, column: str = "coin") -> list[str]:
-    """The coins of a file written by parts (a row group per coin): read from the row
-    groups' statistics when each holds one coin, else from the column itself. In file order."""
+def coin_rows_in(file: pq.ParquetFile, column: str = "coin") -> dict[str, int]:
+    """Each coin's row count in a file written by parts (a row group per coin), read from
+    the row groups' statistics and sizes when each holds one coin, else counted from the
+    column a row group at a time. In file order; nothing but the footer read in the first case."""
     meta = file.metadata
     if meta.num_rows == 0:
-        return []
+        return {}
     k = file.schema_arrow.get_field_index(column)
     if k < 0:
         raise LakeError(f"no {column!r} column to read by coin")
-    found: list[str] = []
+    found: dict[str, int] = {}
     for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(k).statistics
+        group = meta.row_group(g)
+        stats = group.column(k).statistics
         if stats is None or not stats.has_min_max or stats.min != stats.max:
-            seen: dict[str, None] = {}  # a table not written by coin: a row group at a time
-            for h in range(meta.num_row_groups):
-                col = file.read_row_group(h, columns=[column]).column(0).unique()
-                seen.update(dict.fromkeys(str(c) for c in col.to_pylist()))
-            return list(seen)
-        if meta.row_group(g).num_rows and (not found or found[-1] != stats.min):
-            found.append(str(stats.min))
-    return list(dict.fromkeys(found))
+            return _counted(file, column)  # a table not written by coin
+        if group.num_rows:
+            found[str(stats.min)] = found.get(str(stats.min), 0) + group.num_rows
+    return found
+
+
+def _counted(file: pq.ParquetFile, column: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for h in range(file.metadata.num_row_groups):
+        col = file.read_row_group(h, columns=[column]).column(0)
+        for item in pc.value_counts(col).to_pylist():
+            coin = str(item["values"])
+            counts[coin] = counts.get(coin, 0) + int(item["counts"])
+    return counts
+
+
+def coins_in(file: pq.ParquetFile, column: str = "coin") -> list[str]:
+    """The coins of a file (`coin_rows_in`), in file order."""
+    return list(coin_rows_in(file, column))
 
 
 def _check_asset(asset: str) -> None:
@@ -276,6 +290,11 @@ class Lake:
         """The coins of a partition, in file order (the row groups' statistics when it was
         written by coin: no row is read)."""
         return coins_in(pq.ParquetFile(self._existing(asset, day)))
+
+    def coin_rows(self, asset: str, day: str) -> dict[str, int]:
+        """Each coin's row count in a partition, in file order (the footer's, when it was
+        written by coin)."""
+        return coin_rows_in(pq.ParquetFile(self._existing(asset, day)))
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
@@ -421,6 +440,10 @@ class ObjectLake:
     def coins(self, asset: str, day: str) -> list[str]:
         with self.fs.open_input_file(self._existing(asset, day)) as f:
             return coins_in(pq.ParquetFile(f))
+
+    def coin_rows(self, asset: str, day: str) -> dict[str, int]:
+        with self.fs.open_input_file(self._existing(asset, day)) as f:
+            return coin_rows_in(pq.ParquetFile(f))
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
