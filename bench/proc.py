@@ -23,15 +23,30 @@ def status_mb(field: str = "VmHWM", pid: str = "self") -> int:
     return 0
 
 
-def fresh_json(code: str, *args: str) -> dict:
-    """Run `code` (`python -c`) with `args` in a fresh interpreter at the repository root and
-    return the JSON object its last output line prints (its peak RSS is its own); a failure
-    raises with the tail of its stderr."""
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True,
-                         text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+def fresh_json(code: str, *args: str, repo: Path = REPO) -> dict:
+    """Run `code` (`python -c`) with `args` in a fresh interpreter at the root of `repo` (this
+    checkout, or a worktree of an earlier commit for a "before" figure) and return the JSON
+    object its last output line prints (its peak RSS is its own); a failure raises with the
+    tail of its stderr."""
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=repo, capture_output=True,
+                         text=True, check=False, env={**os.environ, "PYTHONPATH": str(repo)})
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def base_worktree(rev: str) -> Path:
+    """A git worktree of `rev` under /tmp (made once): the code a "before" figure runs."""
+    path = Path(f"/tmp/lotus-bench-base-{rev}")
+    if not (path / "lotus_core").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=REPO,
+                       check=True, capture_output=True)
+    return path
+
+
+def drop_worktree(path: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False,
+                   capture_output=True)
 
 
 def measured_row(results: Path, fields: dict, measure: Callable[[], dict]) -> dict:

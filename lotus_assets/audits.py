@@ -13,7 +13,7 @@ from lotus_core.audits.cards import EVENT_COLUMNS
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.quality import HISTORY_COLUMNS
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.by_coin import CoinDay, CoinDays
 
 
 class AuditAssetConfig(dg.Config):
@@ -35,17 +35,17 @@ class AuditRunConfig(AuditAssetConfig):
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": coin_day_in("microtape_frames"),  # read one coin at a time
          "history": history_in("detector_windows", HISTORY_DAYS, "history_days",
-                              columns=HISTORY_COLUMNS)},
+                              by_coin=True)},  # folded a coin-day at a time
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md). "
     "The tape is read one coin at a time.",
 )
 def detector_audits(context: dg.AssetExecutionContext, config: AuditRunConfig,
-                    microtape_frames: CoinDay, history: pd.DataFrame
+                    microtape_frames: CoinDay, history: CoinDays
                     ) -> dg.Output[pd.DataFrame]:
     specs = load_detectors(config.detectors_path).enabled
     out = audit_by_coin(microtape_frames, context.partition_key, specs,
-                    history=history if len(history) else None,
+                    history=history.parts(HISTORY_COLUMNS),
                     scoring=load_scoring(config.scoring_path))
     return dg.Output(out, metadata={
         "detectors": len(out),

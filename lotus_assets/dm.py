@@ -37,9 +37,6 @@ from lotus_assets.metadata import STORY_COLUMNS, dm_story, paper_story
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
 from lotus_core.dm.alpha import PublishedAlphas
 from lotus_core.dm.calibration import (
-    TRAIN_EVAL_COLUMNS,
-    TRAIN_EVENT_COLUMNS,
-    TRAIN_LATE_COLUMNS,
     Calibration,
     fit_calibration,
     training_frame,
@@ -48,7 +45,7 @@ from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day
 from lotus_core.dm.joint_tables import DecisionTally, JointTables, tally_of, ticket_notes
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
-from lotus_core.evaluation import with_late
+from lotus_core.dm.training_window import read_training
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import by_coin_group
@@ -81,28 +78,31 @@ def _window(day: str, days: int) -> str:
     # earlier days + D: nothing read until the step reads the earlier days' columns whole
     # and D's detectors a slice at a time
     ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0, by_coin=True),
-         "evals": history_in("signal_eval", TRAIN_DAYS, columns=TRAIN_EVAL_COLUMNS),
+         "evals": history_in("signal_eval", TRAIN_DAYS, by_coin=True),
          # midnight-crossing horizons completed by a later day's tape: late(k) completes
          # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)
-         "late": history_in("signal_eval_late", TRAIN_DAYS, columns=TRAIN_LATE_COLUMNS)},
+         "late": history_in("signal_eval_late", TRAIN_DAYS, by_coin=True)},
     description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
     "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
     "days only. Too little history: the conservative prior (mu = 0).",
 )
 def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
-                   events: CoinDays, evals: pd.DataFrame,
-                   late: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+                   events: CoinDays, evals: CoinDays,
+                   late: CoinDays) -> dg.Output[pd.DataFrame]:
     cfg = settings.get().dm
     day = context.partition_key
     days = min(cfg.calibration.train_days, TRAIN_DAYS)
     first = str(date.fromisoformat(day) - timedelta(days=days))
-    evals = with_late(evals, late)
-    # the day itself never trains its own calibration: its events name the detectors only
-    past = events.before(day, TRAIN_EVENT_COLUMNS) if len(evals) else pd.DataFrame()
-    if len(past):
-        past = past[past["date"] >= first]
-        train = training_frame(past, evals[(evals["date"] >= first) & (evals["date"] < day)])
+
+    def training(w: CoinDays) -> list[CoinDay]:
+        # the day itself never trains its own calibration: its events name the detectors only
+        return [d for d in w.days if first <= d.day < day]
+
+    window = read_training(training(events), training(evals), training(late),
+                           cfg.calibration.horizons_s, cfg.calibration.max_windows)
+    if len(window.events) and len(window.evals):
+        train = training_frame(window.events, window.evals)
     else:
         train = training_frame(pd.DataFrame({"window_id": pd.Series([], dtype="str"),
                                              "curated_sigma": pd.Series([], dtype="float64")}),
@@ -114,6 +114,7 @@ def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource
     return dg.Output(table, metadata={
         "train_window": _window(day, days),
         "train_rows": len(train),
+        "train_windows": f"{window.windows:,} (kept at rate {window.rate:.4g})",
         "train_days": sorted(set(train["day"])),
         "fitted": int((table["status"] == "fitted").sum()),
         "prior": int((table["status"] == "prior").sum()),

@@ -113,10 +113,10 @@ def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
 
 
 def history_in(asset: str, days: int = 7, sized_by: str | None = None,
-               columns: list[str] | None = None) -> dg.AssetIn:
+               columns: list[str] | None = None, by_coin: bool = False) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak); only `columns`
-    when named."""
-    return lake_window_in(asset, -days, -1, sized_by, columns=columns)
+    when named; `by_coin`: as `CoinDays`, nothing read (`lake_window_in`)."""
+    return lake_window_in(asset, -days, -1, sized_by, columns=columns, by_coin=by_coin)
 
 
 def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:

@@ -27,7 +27,13 @@ from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.signals import load_detectors, load_scoring
-from lotus_core.signals.pipeline import CoinScoring, detect_by_coin, score_by_coin
+from lotus_core.signals.pipeline import (
+    CoinScoring,
+    WindowCount,
+    detect_day,
+    detect_parts,
+    score_by_coin,
+)
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.signals.quality import HISTORY_COLUMNS
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY
@@ -61,18 +67,19 @@ class SignalConfig(dg.Config):
     ins={"microtape_frames": coin_day_in("microtape_frames")},
     description="Every window each detector fires on the day's MicroTape (one per event), with "
     "its realised forward move at the detector's horizon: the out-of-sample history that "
-    "later days' sq_* are computed from. The tape is read one coin at a time.",
+    "later days' sq_* are computed from. The tape is read one coin at a time; the windows "
+    "are written a row group per coin, each coin's in (ts_ms, detector_id) order, so a "
+    "later day's history reads them a coin-day at a time.",
 )
 def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
-                     microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
-    windows = detect_by_coin(microtape_frames, load_detectors(config.detectors_path),
-                             load_scoring(config.scoring_path))
-    per = windows.groupby("detector_id").size()
-    return dg.Output(windows, metadata={
-        "windows": len(windows),
-        "with_outcome": int(windows["outcome_ok"].sum()),
-        "per_detector": {str(k): int(v) for k, v in per.items()},
-    })
+                     microtape_frames: CoinDay) -> dg.Output[ByCoin]:
+    detectors, scoring = load_detectors(config.detectors_path), load_scoring(config.scoring_path)
+    coins = microtape_frames.coins()
+    head = microtape_frames.read(coins[0]) if coins else microtape_frames.whole()
+    count = WindowCount()  # windows, with_outcome, per_detector: added once written
+    parts = (count.passed(p) for p in detect_parts(microtape_frames, detectors, scoring))
+    return dg.Output(ByCoin(parts, detect_day(head.iloc[:0], detectors, scoring),
+                            tally=count.metadata))
 
 
 def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
@@ -88,8 +95,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
         "microtape_frames": coin_day_in("microtape_frames"),  # scored one coin at a time
-        "history": history_in("detector_windows", HISTORY_DAYS, "history_days",
-                              columns=HISTORY_COLUMNS),
+        # the earlier days' windows, folded a coin-day at a time (history_quality)
+        "history": history_in("detector_windows", HISTORY_DAYS, "history_days", by_coin=True),
     }
     if with_dsi:
         ins["dsi_annotations"] = coin_day_in("dsi_annotations")  # its DSI_COLUMNS, by coin
@@ -140,7 +147,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         with score_by_coin(
             inputs["microtape_frames"], day,
             fingerprint=_fingerprint(inputs["raw_feed"]),
-            history=history if len(history) else None,
+            history=history.parts(HISTORY_COLUMNS),
             dsi=inputs.get("dsi_annotations"),
             priors=priors,
             audit=status_in_force(inputs.get("audit_status"), day),

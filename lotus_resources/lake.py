@@ -58,6 +58,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 "rows_per_coin": dict(sorted(obj.rows.items())),
                 "written": "by coin (a row group each)",
                 **table_metadata(obj.empty, rows=rows),
+                **(obj.tally() if obj.tally is not None else {}),
             })
             return
         if isinstance(obj, InOrder):

@@ -74,14 +74,26 @@ def rolling_origin_gap(windows: pd.DataFrame, cfg: AuditConfig = DEFAULT) -> Aud
     """Chronological folds; at each origin k the in-fold hit rate (folds < k) against the
     next fold's. Metric: mean positive degradation; fails above tau_gap."""
     w = windows[usable(windows)].sort_values("ts_ms", kind="stable")
-    if len(w) < cfg.folds * cfg.min_fold_n:
+    return hits_gap(_hits(w["direction"].to_numpy(np.float64),
+                          w["fwd_ret_bps"].to_numpy(np.float64)), cfg)
+
+
+def window_hits(windows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(ts_ms, hit) of the usable windows, in their order: what the rolling gap reads."""
+    w = windows[usable(windows)]
+    return (w["ts_ms"].to_numpy(np.int64),
+            _hits(w["direction"].to_numpy(np.float64), w["fwd_ret_bps"].to_numpy(np.float64)))
+
+
+def hits_gap(hit: np.ndarray, cfg: AuditConfig = DEFAULT) -> AuditResult:
+    """`rolling_origin_gap` of the windows' hits in time order."""
+    if len(hit) < cfg.folds * cfg.min_fold_n:
         return AuditResult("rolling_origin_gap", True, 0.0, cfg.tau_gap,
-                           f"insufficient: {len(w)} windows with outcomes")
-    hit = _hits(w["direction"].to_numpy(np.float64), w["fwd_ret_bps"].to_numpy(np.float64))
+                           f"insufficient: {len(hit)} windows with outcomes")
     folds = np.array_split(hit, cfg.folds)
     gaps = [float(np.concatenate(folds[:k]).mean() - folds[k].mean())
             for k in range(1, cfg.folds)]
     metric = float(np.mean(np.maximum(gaps, 0.0)))
     return AuditResult("rolling_origin_gap", metric <= cfg.tau_gap, metric, cfg.tau_gap,
                        "in-fold minus next-fold hit rate per origin: "
-                       + ", ".join(f"{g:+.3f}" for g in gaps) + f"; n {len(w)}")
+                       + ", ".join(f"{g:+.3f}" for g in gaps) + f"; n {len(hit)}")

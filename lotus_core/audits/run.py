@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.audits.adversarial import Retention, adversarial_coin
-from lotus_core.audits.edge import label_shuffle, rolling_origin_gap
+from lotus_core.audits.edge import hits_gap, label_shuffle, usable, window_hits
 from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.pipeline import detect_by_coin
-from lotus_core.signals.quality import history_quality
+from lotus_core.signals.quality import History, history_parts, quality_fold
 from lotus_core.signals.spec import DetectorSpec, load_detectors
-from lotus_core.store.by_coin import CoinTape, FrameCoins
+from lotus_core.store.by_coin import CoinParts, CoinTape, FrameCoins
 from lotus_core.time import shift_day
 
 
@@ -34,7 +34,7 @@ def card_ready(spec: DetectorSpec) -> bool:
 
 
 def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
-              history: pd.DataFrame | None = None,
+              history: History = None,
               cfg: AuditConfig = DEFAULT,
               scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """`audit_by_coin` of a day's MicroTape held whole."""
@@ -42,8 +42,51 @@ def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
                          scoring=scoring)
 
 
+class PastHits:
+    """Each recipe's usable history windows' hits in time order: what the rolling-origin gap
+    reads of the past. A finished day's hits are kept sorted, one byte a window (2 x hit:
+    0, 1 or 2); only the day being read keeps its times, so the step holds ~1 byte a past
+    window, not the windows (issue 32)."""
+
+    def __init__(self, specs: Sequence[DetectorSpec]) -> None:
+        self.recipes = {s.recipe_hash for s in specs}
+        self.done: dict[str, list[np.ndarray]] = {r: [] for r in self.recipes}
+        self.pending: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]] = {}
+
+    def add(self, part: pd.DataFrame) -> None:
+        """A part of the history (whole days or a coin-day of one, days in order)."""
+        if len(part) == 0 or "recipe_hash" not in part:
+            return
+        ok = usable(part) & part["recipe_hash"].isin(self.recipes).to_numpy(dtype=bool)
+        rows = part[ok]
+        dates = rows["date"].astype(str) if "date" in rows else pd.Series("", index=rows.index)
+        for (day, recipe), g in rows.groupby([dates, rows["recipe_hash"]], sort=True):
+            codes = (g["hit"].to_numpy(np.float64) * 2).astype(np.int8)
+            self.pending.setdefault(str(day), {}).setdefault(str(recipe), []).append(
+                (g["ts_ms"].to_numpy(np.int64), codes))
+        if len(dates):
+            self._finish(before=str(dates.min()))  # a part's days follow every finished day
+
+    def _finish(self, before: str | None = None) -> None:
+        """Sort and keep the pending days before `before` (None: every one), in day order."""
+        for day in sorted(self.pending):
+            if before is not None and day >= before:
+                break
+            for recipe, chunks in self.pending.pop(day).items():
+                ts = np.concatenate([t for t, _ in chunks])
+                codes = np.concatenate([c for _, c in chunks])
+                self.done[recipe].append(codes[np.argsort(ts, kind="stable")])
+
+    def in_time_order(self, recipe: str, ts: np.ndarray, hit: np.ndarray) -> np.ndarray:
+        """The recipe's past hits then `hit` (the day's, later than every past window),
+        stably sorted by time."""
+        self._finish()
+        past = np.concatenate([np.zeros(0, np.int8), *self.done[recipe]]) / 2.0
+        return np.concatenate([past, hit[np.argsort(ts, kind="stable")]])
+
+
 def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
-                  history: pd.DataFrame | None = None,
+                  history: History = None,
                   cfg: AuditConfig = DEFAULT,
                   scoring: ScoringConfig | None = None) -> pd.DataFrame:
     """One row per detector (sorted by id) with every audit's pass, metric and detail; the
@@ -56,11 +99,15 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     coin's future-touch cuts and perturbations, whose counts and det_sigma sums add up
     over the coins (`Touch`, `Retention`). The label shuffle and the rolling-origin gap
     need only the day's windows."""
-    hist = history if history is not None and len(history) else None
     scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
-    hq = history_quality(hist, specs, scoring.sq)  # the same for every coin
+    fold = quality_fold(history, specs, scoring.sq)  # a coin-day at a time, coin by coin
+    past = PastHits(specs)  # and again day by day (the gap reads the past in time order)
+    for part in (history.by_day() if isinstance(history, CoinParts)
+                 else history_parts(history)):
+        past.add(part)
+    hq = fold.quality(scoring.sq)  # the same for every coin
     # future-touch scores one detector at a time, with that detector's history
-    hq_one = {s.id: history_quality(hist, [s], scoring.sq) for s in specs}
+    hq_one = {s.id: fold.quality(scoring.sq, only=[s.id]) for s in specs}
     windows = detect_by_coin(tape, specs, scoring)
     coins = tape.coins()
     touches = _touches(tape, coins, windows, specs, cfg)
@@ -78,11 +125,9 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
         mine = windows[windows["detector_id"] == spec.id]
-        past = (hist[hist["recipe_hash"] == spec.recipe_hash] if hist is not None
-                else mine.iloc[:0])
         ft = touches[spec.id].result()
         ls = label_shuffle(mine, rng_for(cfg, spec, "label_shuffle"), cfg)
-        gap = rolling_origin_gap(pd.concat([past, mine], ignore_index=True), cfg)
+        gap = hits_gap(past.in_time_order(spec.recipe_hash, *window_hits(mine)), cfg)
         ad = retention.get(spec.id, Retention()).result(cfg)
         rows.append({
             "detector_id": spec.id, "recipe_hash": spec.recipe_hash,

@@ -23,50 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from lotus_core.comoments import Comoments
 from lotus_core.dsi.annotate import DsiResult, annotate
 from lotus_core.dsi.fusion import clip_z
 from lotus_core.dsi.labels import move_label
 from lotus_core.dsi.model import DsiModel
 from lotus_core.dsi.reliability import Counts, count, flag_run_starts
 from lotus_core.dsi.schema import typed_expert_table
-
-
-@dataclass
-class _Comoments:
-    """Row count, column means and centred cross-products of a matrix, mergeable."""
-
-    n: int = 0
-    mean: np.ndarray | None = None
-    cross: np.ndarray | None = None
-
-    def add(self, m: np.ndarray) -> None:
-        if len(m) == 0:
-            return
-        mean = m.mean(axis=0)
-        d = m - mean
-        cross = d.T @ d
-        if self.n == 0 or self.mean is None or self.cross is None:
-            self.n, self.mean, self.cross = len(m), mean, cross
-            return
-        n = self.n + len(m)
-        delta = mean - self.mean
-        self.cross = self.cross + cross + np.outer(delta, delta) * (self.n * len(m) / n)
-        self.mean = self.mean + delta * (len(m) / n)
-        self.n = n
-
-    def max_abs_corr(self, ids: list[str]) -> dict[str, float]:
-        """Each column's largest |Pearson correlation| with another (0 if constant)."""
-        if len(ids) < 2 or self.n < 2 or self.cross is None:
-            return dict.fromkeys(ids, 0.0)
-        var = np.diag(self.cross)
-        live = var > 0
-        corr = np.zeros((len(ids), len(ids)))
-        if live.sum() >= 2:
-            sd = np.sqrt(var[live])
-            corr[np.ix_(live, live)] = np.abs(self.cross[np.ix_(live, live)]
-                                              / np.outer(sd, sd))
-        np.fill_diagonal(corr, 0.0)
-        return {i: float(corr[k].max()) for k, i in enumerate(ids)}
 
 
 @dataclass
@@ -92,7 +55,7 @@ class DayTally:
     confirm: float = 0.0
     feature_seconds: float = 0.0
     experts: dict[str, ExpertDay] = field(default_factory=dict)
-    z: _Comoments = field(default_factory=_Comoments)
+    z: Comoments = field(default_factory=Comoments)
 
     def __post_init__(self) -> None:
         self.experts = {s.id: ExpertDay() for s in self.model.experts}

@@ -72,8 +72,8 @@ def _concat(frames: Sequence[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True) if frames else empty
 
 
-def _kept(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
-          ) -> Iterator[pd.DataFrame]:
+def kept_rows(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
+              ) -> Iterator[pd.DataFrame]:
     """Each row group's rows `keep(group)` marks, converted to pandas: the rows dropped
     never become pandas objects (at a 2 % rate, 98 % of the window's rows)."""
     for group in groups:
@@ -82,7 +82,8 @@ def _kept(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
             yield (group if mask.all() else group.filter(pa.array(mask))).to_pandas()
 
 
-def _ids(group: pa.Table) -> np.ndarray:
+def window_ids(group: pa.Table) -> np.ndarray:
+    """A row group's window ids, as the object array `kept` hashes."""
     return group.column("window_id").to_numpy(zero_copy_only=False).astype(object)
 
 
@@ -96,7 +97,7 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     rate = keep_rate(windows, max_windows)
     ev_parts = []
     for d in events:
-        for part in _kept(d.row_groups(EVENT_COLUMNS), lambda g: kept(_ids(g), rate)):
+        for part in kept_rows(d.row_groups(EVENT_COLUMNS), lambda g: kept(window_ids(g), rate)):
             ev_parts.append(part.assign(date=d.day))
         release_free_heap()  # the day's dropped rows' pages (module docstring)
     empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*EVENT_COLUMNS, "date")})
@@ -110,7 +111,7 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
         """The lesson horizon's rows of the kept windows."""
         mask = group.column("horizon_s").to_numpy() == horizon_s
         if rate < 1.0 and mask.any():
-            mask[mask] = want.get_indexer(_ids(group.filter(pa.array(mask)))) >= 0
+            mask[mask] = want.get_indexer(window_ids(group.filter(pa.array(mask)))) >= 0
         return mask
 
     def counted(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -120,11 +121,11 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
             if k % _TRIM_EVERY == 0:
                 release_free_heap()
 
-    out = _concat(list(_kept(counted(
+    out = _concat(list(kept_rows(counted(
         g for d in evals for g in d.row_groups(EVAL_COLUMNS)), ours)),
         pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS}))
     if horizons and horizon_s not in horizons:
         raise missing_horizon(horizon_s, horizons)
-    lt = _concat(list(_kept((g for d in late for g in d.row_groups()), ours)), pd.DataFrame())
+    lt = _concat(list(kept_rows((g for d in late for g in d.row_groups()), ours)), pd.DataFrame())
     release_free_heap()
     return SampledWindow(ev, with_late(out, lt), windows, rate)

@@ -53,8 +53,8 @@ from lotus_core.microtape.build import RowBlock
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
-from lotus_core.signals.quality import HISTORY_COLUMNS
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.signals.quality import HISTORY_COLUMNS, History
+from lotus_core.store.by_coin import CoinDay, CoinDays
 from lotus_core.store.lake import Lake
 from lotus_core.time import DAY_MS, day_bounds_ms
 from lotus_core.trader.replay import market_events_between
@@ -72,7 +72,7 @@ class NightContext:
     DSI model fitted on earlier days, and the detectors' audit status."""
 
     day: str
-    history: pd.DataFrame | None
+    history: History  # detector_windows of earlier days, read a coin-day at a time
     dsi_model: Any
     audit: pd.DataFrame | None
     actions: Sequence[Mapping[str, Any]] = ()  # the Curator API's detector actions (fabric)
@@ -84,13 +84,6 @@ def _earlier(lake: Lake, asset: str, day: str, days: int) -> list[str]:
     start = pd.Timestamp(day)
     wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
     return [d for d in wanted if lake.exists(asset, d)]
-
-
-def _history(lake: Lake, asset: str, day: str, days: int,
-             columns: list[str] | None = None) -> pd.DataFrame:
-    """The `days` partitions before `day`, only `columns` (the ones the nightly step reads)."""
-    frames = [lake.read(asset, d, columns).assign(date=d) for d in _earlier(lake, asset, day, days)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def night_loader(lake_dir: Path, values: SharedValues
@@ -124,7 +117,9 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     lake = Lake(lake_dir)
     cfg = scoring or load_scoring()
     window = cfg.history_days if history_days is None else history_days
-    history = _history(lake, "detector_windows", day, window, HISTORY_COLUMNS)
+    history = CoinDays(tuple(CoinDay(lake, "detector_windows", d) for d in
+                             _earlier(lake, "detector_windows", day, window))
+                       ).parts(HISTORY_COLUMNS)  # score_signals' read
     registry = load_registry()
     tape = read_history([CoinDay(lake, "microtape_frames", d) for d in
                          _earlier(lake, "microtape_frames", day, dsi_history_days)],
@@ -136,7 +131,7 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     if status is not None:
         audit = lake.read("detector_audit_status", status)
     bred = exploration_set(lake, day).bred if exploration else ()
-    return NightContext(day, history if len(history) else None, model, audit, bred=bred)
+    return NightContext(day, history, model, audit, bred=bred)
 
 
 @dataclass

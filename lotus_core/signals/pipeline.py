@@ -72,6 +72,7 @@ from lotus_core.signals.priors import (
 )
 from lotus_core.signals.quality import (
     FEE_LEGS,
+    History,
     HistoryQuality,
     QualityLookup,
     history_quality,
@@ -141,6 +142,37 @@ def _detect(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec
         "spread_bps": frames["spread_bps"].to_numpy(dtype=np.float64)[fi],
     })
     return pd.concat([out, outcome], axis=1).reset_index(drop=True)
+
+
+def detect_parts(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
+                 scoring: ScoringConfig | None = None) -> Iterator[pd.DataFrame]:
+    """Each coin's windows of a MicroTape partition (coins in order), each in detect_day's
+    order, (ts_ms, detector_id): the `detector_windows` asset writes them a row group per
+    coin, so a later day's history reads them a coin-day at a time (issue 32). Not
+    schema-checked here: the lake checks each part as it writes it."""
+    for coin in tape.coins():
+        part = _detect(tape.read(coin), detectors, scoring)
+        yield part.sort_values(["ts_ms", "detector_id"], kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class WindowCount:
+    """What the `detector_windows` run reports, counted as each coin's windows pass."""
+
+    windows: int = 0
+    with_outcome: int = 0
+    per_detector: dict[str, int] = field(default_factory=dict)
+
+    def passed(self, part: pd.DataFrame) -> pd.DataFrame:
+        self.windows += len(part)
+        self.with_outcome += int(part["outcome_ok"].sum())
+        for d, n in part["detector_id"].value_counts().items():
+            self.per_detector[str(d)] = self.per_detector.get(str(d), 0) + int(n)
+        return part
+
+    def metadata(self) -> dict[str, Any]:
+        return {"windows": self.windows, "with_outcome": self.with_outcome,
+                "per_detector": dict(sorted(self.per_detector.items()))}
 
 
 def detect_by_coin(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
@@ -484,7 +516,7 @@ def score_day(
     day: str,
     *,
     fingerprint: str | None,
-    history: pd.DataFrame | None = None,
+    history: History = None,
     dsi: pd.DataFrame | None = None,
     priors: ActivePriors = NO_PRIORS,
     audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
@@ -497,7 +529,8 @@ def score_day(
 ) -> SignalDay:
     """Score every window of `day`'s MicroTape `frames`.
 
-    history: earlier days' detector_windows (with a `date` column); None/empty = priors.
+    history: earlier days' detector_windows (with a `date` column), whole or a coin-day at
+    a time (`quality.History`); None/empty = priors.
     dsi: dsi_annotations (coin, ts_ms, mx_evidence, mx_confirm) or None.
     fingerprint: the raw feed's sha256 (bare hex or `sha256:`-prefixed).
     audit: per-detector {leakage_ok, adversarial_ok, fragility, card_ok}; default all ok.
@@ -514,7 +547,7 @@ def score_day(
 
 
 def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
-                  history: pd.DataFrame | None = None,
+                  history: History = None,
                   dsi: pd.DataFrame | CoinDay | None = None,
                   priors: ActivePriors = NO_PRIORS,
                   audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
@@ -749,7 +782,7 @@ class _DayScoring:
         return f"{min(self.hq.days) if self.hq.days else self.day}..{self.day}"
 
 
-def _day_scoring(day: str, fingerprint: str | None, history: pd.DataFrame | None,
+def _day_scoring(day: str, fingerprint: str | None, history: History,
                  priors: ActivePriors,
                  audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None,
                  detectors: DetectorSet | Sequence[DetectorSpec] | None,

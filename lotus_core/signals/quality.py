@@ -15,12 +15,14 @@ test_signals_scoring.py proves them equal.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
+from lotus_core.comoments import Comoments
 from lotus_core.signals.config import SqConfig, SqWeights
 from lotus_core.signals.features import coin_blocks
 from lotus_core.signals.meta import clip_one, nan_to_num_one, pow_one
@@ -54,104 +56,261 @@ HISTORY_COLUMNS = ["ts_ms", "coin", "detector_id", "recipe_hash", "direction", "
 step that reads the history window reads only these (issue 32)."""
 
 
-def _usable(history: pd.DataFrame | None, specs: Sequence[DetectorSpec]) -> tuple[pd.DataFrame,
-                                                                                  int]:
-    if history is None or len(history) == 0 or "detector_id" not in history:
-        return pd.DataFrame(), 0
-    current = {s.id: s.recipe_hash for s in specs}
-    mine = history["detector_id"].map(current)
-    fresh = history["recipe_hash"] == mine
-    stale = int((mine.notna() & ~fresh).sum())
-    return history[fresh & history["outcome_ok"].astype(bool)], stale
+History: TypeAlias = pd.DataFrame | Iterable[pd.DataFrame] | None
+"""Earlier days' detector_windows (with `date`): one frame, or parts of it, each a whole
+(date, coin) group, coin by coin (`CoinDays.parts`: issue 32); None: none."""
 
 
-def _position_corr(h: pd.DataFrame, detectors: Sequence[str], grid_s: int,
-                   prior: float) -> np.ndarray:
-    """|corr| of the detectors' position series (+s over [ts, ts + h), summed, clipped to
-    [-1, 1]) on a grid_s grid of each (day, coin) of history; prior where unknown."""
-    k = len(detectors)
-    rho = np.full((k, k), prior)
-    np.fill_diagonal(rho, 1.0)
-    if len(h) == 0:
-        return rho
-    idx = {d: i for i, d in enumerate(detectors)}
-    step = grid_s * 1000
-    series: list[np.ndarray] = []
-    keys = h["date"].astype(str) + "/" + h["coin"].astype(str)
-    for _, g in h.groupby(keys, sort=True):
-        t0 = int(g["ts_ms"].min())
-        t1 = int((g["ts_ms"] + g["horizon_s"] * 1000).max())
-        nbins = (t1 - t0) // step + 2
-        diff = np.zeros((k, nbins))
-        row = g["detector_id"].map(idx).to_numpy()
-        a = ((g["ts_ms"].to_numpy() - t0) // step).astype(np.int64)
-        b = ((g["ts_ms"].to_numpy() + g["horizon_s"].to_numpy() * 1000 - t0) // step)
-        s = g["direction"].to_numpy(dtype=np.float64)
-        np.add.at(diff, (row, a), s)
-        np.add.at(diff, (row, b.astype(np.int64)), -s)
-        series.append(np.clip(np.cumsum(diff, axis=1)[:, :-1], -1.0, 1.0))
-    x = np.concatenate(series, axis=1)
-    sd = x.std(axis=1)
-    live = sd > 0
-    if live.sum() >= 2:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = np.abs(np.corrcoef(x[live]))
-        sub = np.ix_(np.flatnonzero(live), np.flatnonzero(live))
-        rho[sub] = np.nan_to_num(c, nan=prior)
-        np.fill_diagonal(rho, 1.0)
-    return rho
+POOLED_MOVES = 65_536
+"""A detector's pooled median |move| is exact up to this many usable history windows (3
+coins x 7 days x 24 h hold at most ~46,000 a detector); above, it is the median of the
+POOLED_MOVES windows with the smallest hash of (ts_ms, coin, detector_id): a uniform sample
+fixed by the window, not by the order it is read in (issue 32)."""
 
 
-def history_quality(history: pd.DataFrame | None, specs: Sequence[DetectorSpec],
-                    cfg: SqConfig) -> HistoryQuality:
-    """Per-detector and per-(detector, coin) quality from earlier days' windows."""
-    detectors = tuple(s.id for s in specs)
-    h, stale = _usable(history, specs)
-    p = cfg.prior
-    pooled = pd.DataFrame(index=pd.Index(detectors, name="detector_id"))
-    pooled["n"] = 0
-    pooled["accuracy"], pooled["precision"] = p.accuracy, p.precision
-    pooled["move"], pooled["stability"], pooled["days"] = np.nan, p.stability, 0
-    by_coin = pd.DataFrame(columns=["n", "accuracy", "precision", "move"],
-                           index=pd.MultiIndex.from_tuples([], names=["detector_id", "coin"]))
-    days: tuple[str, ...] = ()
-    if len(h):
+@dataclass
+class _Coin:
+    """One (detector, coin)'s usable history so far; `move` once the coin is finished."""
+
+    n: int = 0
+    k: float = 0.0
+    kn: float = 0.0
+    moves: list[np.ndarray] = field(default_factory=list)
+    move: float | None = None
+
+
+@dataclass
+class _Pooled:
+    """A detector's |moves| with their windows' hashes, cut to the POOLED_MOVES smallest
+    hashes whenever a quarter more are held (a bottom-k sample)."""
+
+    hashes: list[np.ndarray] = field(default_factory=list)
+    moves: list[np.ndarray] = field(default_factory=list)
+    held: int = 0
+
+    def add(self, hashes: np.ndarray, moves: np.ndarray) -> None:
+        self.hashes.append(hashes)
+        self.moves.append(moves)
+        self.held += len(moves)
+        if self.held > POOLED_MOVES + POOLED_MOVES // 4:
+            self._cut()
+
+    def _cut(self) -> None:
+        h, m = np.concatenate(self.hashes), np.concatenate(self.moves)
+        if len(h) > POOLED_MOVES:
+            keep = np.argpartition(h, POOLED_MOVES - 1)[:POOLED_MOVES]
+            h, m = h[keep], m[keep]
+        self.hashes, self.moves, self.held = [h], [m], len(h)
+
+    def median(self) -> float:
+        self._cut()
+        return float(pd.Series(self.moves[0]).median())
+
+
+@dataclass
+class _Detector:
+    """One detector's usable history so far, and its rows of an older recipe."""
+
+    stale: int = 0
+    days: dict[str, list[float]] = field(default_factory=dict)  # date -> [hits, windows]
+    coins: dict[str, _Coin] = field(default_factory=dict)
+    pooled: _Pooled = field(default_factory=_Pooled)
+
+
+class QualityFold:
+    """`history_quality`'s sums, folded a part at a time: counts and hit sums per detector,
+    (detector, coin) and (detector, day); each (detector, coin)'s |moves| until its coin is
+    finished (its median is then kept, not the moves); each detector's |moves| as a bounded
+    uniform sample (`POOLED_MOVES`); the detectors' position series as mergeable
+    co-moments (`Comoments`), one (date, coin) series at a time.
+
+    Parts come coin by coin (`CoinDays.parts(coin_major=True)`: every day of a coin, then
+    the next coin), each holding whole (date, coin) groups; a whole window is one part. So
+    a step holds one coin's history and the fold's fixed-size state, whatever the coins."""
+
+    def __init__(self, specs: Sequence[DetectorSpec], grid_s: int) -> None:
+        self.detectors = tuple(s.id for s in specs)
+        self.current = {s.id: s.recipe_hash for s in specs}
+        self.grid_s = grid_s
+        self.by_detector = {d: _Detector() for d in self.detectors}
+        self.position = Comoments()
+        self.finished: set[str] = set()
+        self.coin: str | None = None
+
+    def add(self, part: pd.DataFrame) -> None:
+        if len(part) == 0 or "detector_id" not in part:
+            return
+        self._next_coins(part["coin"].astype(str).unique())
+        mine = part["detector_id"].map(self.current)
+        fresh = part["recipe_hash"] == mine
+        for d, n in part.loc[mine.notna() & ~fresh, "detector_id"].value_counts().items():
+            self.by_detector[str(d)].stale += int(n)
+        h = part[fresh & part["outcome_ok"].astype(bool)]
+        if len(h) == 0:
+            return
         h = h.assign(net_win=(h["net_ret_bps"] > 0).astype(np.float64),
                      abs_move=h["signed_ret_bps"].abs())
-        days = tuple(sorted(h["date"].astype(str).unique()))
-        g = h.groupby("detector_id")
-        agg = pd.DataFrame({"n": g.size(), "k": g["hit"].sum(), "kn": g["net_win"].sum(),
-                            "move": g["abs_move"].median()})
-        agg = agg.reindex(list(detectors))
-        n = agg["n"].fillna(0)
-        a0 = cfg.pseudo_pool
-        pooled["n"] = n.astype(np.int64)
-        pooled["accuracy"] = (agg["k"].fillna(0) + a0 * p.accuracy) / (n + a0)
-        pooled["precision"] = (agg["kn"].fillna(0) + a0 * p.precision) / (n + a0)
-        pooled["move"] = agg["move"].where(n >= MIN_MOVE_WINDOWS)
-        daily = h.groupby(["detector_id", "date"])["hit"].agg(["mean", "size"])
-        daily = daily[daily["size"] >= cfg.min_day_windows]["mean"].groupby("detector_id")
-        d_n = daily.size().reindex(list(detectors)).fillna(0)
-        d_sd = daily.std(ddof=0).reindex(list(detectors))
-        raw = 1.0 - np.minimum(1.0, d_sd / cfg.stability_sd_ref)
-        wgt = ((d_n - 1) / (d_n + 1)).clip(lower=0)
-        pooled["stability"] = np.where(d_n >= 2, wgt * raw + (1 - wgt) * p.stability,
-                                       p.stability)
-        pooled["days"] = d_n.astype(np.int64)
-        gc = h.groupby(["detector_id", "coin"])
-        c = pd.DataFrame({"n": gc.size(), "k": gc["hit"].sum(), "kn": gc["net_win"].sum(),
-                          "move": gc["abs_move"].median()})
-        base = pooled.loc[c.index.get_level_values(0)]
-        a1 = cfg.pseudo_coin
-        by_coin = pd.DataFrame({
-            "n": c["n"].astype(np.int64),
-            "accuracy": (c["k"] + a1 * base["accuracy"].to_numpy()) / (c["n"] + a1),
-            "precision": (c["kn"] + a1 * base["precision"].to_numpy()) / (c["n"] + a1),
-            "move": c["move"].where(c["n"] >= MIN_MOVE_WINDOWS),
-        }, index=c.index)
-    rho = _position_corr(h, detectors, cfg.corr_grid_s, p.rho)
-    return HistoryQuality(detectors, pooled, by_coin, rho, days, stale,
-                          {"history_windows": int(len(h))})
+        h = h.assign(row_hash=pd.util.hash_pandas_object(pd.DataFrame({
+            "ts_ms": h["ts_ms"].to_numpy(dtype=np.int64),
+            "coin": h["coin"].to_numpy(dtype=object),
+            "detector_id": h["detector_id"].to_numpy(dtype=object)}), index=False).to_numpy())
+        for (d, c), g in h.groupby(["detector_id", "coin"], sort=False):
+            det = self.by_detector[str(d)]
+            cell = det.coins.setdefault(str(c), _Coin())
+            cell.n += len(g)
+            cell.k += float(g["hit"].sum())
+            cell.kn += float(g["net_win"].sum())
+            moves = g["abs_move"].to_numpy(dtype=np.float64)
+            cell.moves.append(moves)
+            det.pooled.add(g["row_hash"].to_numpy(), moves)
+        daily = h.groupby(["detector_id", "date"], sort=False)["hit"].agg(["sum", "size"])
+        for (d, day), row in daily.iterrows():
+            acc = self.by_detector[str(d)].days.setdefault(str(day), [0.0, 0])
+            acc[0] += float(row["sum"])
+            acc[1] += int(row["size"])
+        keys = h["date"].astype(str) + "/" + h["coin"].astype(str)
+        for _, g in h.groupby(keys, sort=True):
+            self.position.add(_position_series(g, self.detectors, self.grid_s).T)
+
+    def _next_coins(self, coins: np.ndarray) -> None:
+        """A part of one coin finishes the coin before it; a coin met again once finished
+        means the parts did not come coin by coin, which the medians cannot take."""
+        again = self.finished.intersection(coins)
+        if again:
+            raise ValueError(f"history part for coin(s) {sorted(again)[:5]} after they were "
+                             "finished: parts must come coin by coin (CoinParts' order)")
+        if len(coins) == 1 and self.coin is not None and coins[0] != self.coin:
+            self._finish(self.coin)
+        self.coin = str(coins[0]) if len(coins) == 1 else None
+
+    def _finish(self, coin: str | None = None) -> None:
+        """Each finished cell's median kept, its moves dropped (`coin`: that coin's; None:
+        every cell)."""
+        for det in self.by_detector.values():
+            for c, cell in det.coins.items():
+                if cell.move is None and (coin is None or c == coin):
+                    cell.move = _median(cell.moves) if cell.n >= MIN_MOVE_WINDOWS else np.nan
+                    cell.moves = []
+        if coin is not None:
+            self.finished.add(coin)
+
+    def quality(self, cfg: SqConfig, only: Sequence[str] | None = None) -> HistoryQuality:
+        """The HistoryQuality of every detector folded, or of `only` those (their rows and
+        rates are their own; rho is the sub-matrix of the whole set's)."""
+        detectors = self.detectors if only is None else tuple(only)
+        self._finish()
+        p = cfg.prior
+        pooled = pd.DataFrame(index=pd.Index(detectors, name="detector_id"))
+        pooled["n"] = 0
+        pooled["accuracy"], pooled["precision"] = p.accuracy, p.precision
+        pooled["move"], pooled["stability"], pooled["days"] = np.nan, p.stability, 0
+        rows: list[tuple[str, str, int, float, float, float]] = []
+        days: set[str] = set()
+        usable = 0
+        for i, d in enumerate(detectors):
+            det = self.by_detector[d]
+            if not det.coins:
+                continue
+            days |= set(det.days)
+            cells = sorted(det.coins.items())
+            n = sum(c.n for _, c in cells)
+            usable += n
+            a0 = cfg.pseudo_pool
+            pooled.iloc[i, 0] = n
+            pooled.iloc[i, 1] = (sum(c.k for _, c in cells) + a0 * p.accuracy) / (n + a0)
+            pooled.iloc[i, 2] = (sum(c.kn for _, c in cells) + a0 * p.precision) / (n + a0)
+            if n >= MIN_MOVE_WINDOWS:
+                pooled.iloc[i, 3] = det.pooled.median()
+            means = pd.Series([hits / size for hits, size in
+                               (det.days[k] for k in sorted(det.days))
+                               if size >= cfg.min_day_windows], dtype=np.float64)
+            if len(means) >= 2:
+                raw = 1.0 - min(1.0, float(means.std(ddof=0)) / cfg.stability_sd_ref)
+                wgt = max(0.0, (len(means) - 1) / (len(means) + 1))
+                pooled.iloc[i, 4] = wgt * raw + (1 - wgt) * p.stability
+            pooled.iloc[i, 5] = len(means)
+            for c, cell in cells:
+                rows.append((d, c, cell.n, cell.k, cell.kn, float(cell.move)))
+        pooled["n"] = pooled["n"].astype(np.int64)
+        pooled["days"] = pooled["days"].astype(np.int64)
+        by_coin = _by_coin(rows, pooled, cfg.pseudo_coin)
+        rho = self._rho(detectors, p.rho)
+        stale = sum(self.by_detector[d].stale for d in detectors)
+        return HistoryQuality(detectors, pooled, by_coin, rho, tuple(sorted(days)), stale,
+                              {"history_windows": usable})
+
+    def _rho(self, detectors: Sequence[str], prior: float) -> np.ndarray:
+        """|corr| of the position series between `detectors` (prior where unknown)."""
+        k = len(self.detectors)
+        rho = np.full((k, k), prior)
+        np.fill_diagonal(rho, 1.0)
+        live = self.position.live()
+        if live.sum() >= 2:
+            sub = np.ix_(np.flatnonzero(live), np.flatnonzero(live))
+            rho[sub] = np.nan_to_num(self.position.abs_corr(), nan=prior)
+            np.fill_diagonal(rho, 1.0)
+        at = [self.detectors.index(d) for d in detectors]
+        return rho[np.ix_(at, at)]
+
+
+def _median(moves: Sequence[np.ndarray]) -> float:
+    return float(pd.Series(np.concatenate(moves)).median())
+
+
+def _by_coin(rows: Sequence[tuple[str, str, int, float, float, float]], pooled: pd.DataFrame,
+             a1: float) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame(columns=["n", "accuracy", "precision", "move"],
+                            index=pd.MultiIndex.from_tuples([], names=["detector_id", "coin"]))
+    c = pd.DataFrame(rows, columns=["detector_id", "coin", "n", "k", "kn", "move"]
+                     ).set_index(["detector_id", "coin"])
+    base = pooled.loc[c.index.get_level_values(0)]
+    return pd.DataFrame({
+        "n": c["n"].astype(np.int64),
+        "accuracy": (c["k"] + a1 * base["accuracy"].to_numpy()) / (c["n"] + a1),
+        "precision": (c["kn"] + a1 * base["precision"].to_numpy()) / (c["n"] + a1),
+        "move": c["move"],
+    }, index=c.index)
+
+
+def _position_series(g: pd.DataFrame, detectors: Sequence[str], grid_s: int) -> np.ndarray:
+    """The detectors' position series (+s over [ts, ts + h), summed, clipped to [-1, 1]) on
+    a grid_s grid of one (date, coin)'s windows: detectors x bins."""
+    k = len(detectors)
+    idx = {d: i for i, d in enumerate(detectors)}
+    step = grid_s * 1000
+    t0 = int(g["ts_ms"].min())
+    t1 = int((g["ts_ms"] + g["horizon_s"] * 1000).max())
+    nbins = (t1 - t0) // step + 2
+    diff = np.zeros((k, nbins))
+    row = g["detector_id"].map(idx).to_numpy()
+    a = ((g["ts_ms"].to_numpy() - t0) // step).astype(np.int64)
+    b = ((g["ts_ms"].to_numpy() + g["horizon_s"].to_numpy() * 1000 - t0) // step)
+    s = g["direction"].to_numpy(dtype=np.float64)
+    np.add.at(diff, (row, a), s)
+    np.add.at(diff, (row, b.astype(np.int64)), -s)
+    return np.clip(np.cumsum(diff, axis=1)[:, :-1], -1.0, 1.0)
+
+
+def history_parts(history: History) -> Iterable[pd.DataFrame]:
+    if history is None:
+        return ()
+    return (history,) if isinstance(history, pd.DataFrame) else history
+
+
+def quality_fold(history: History, specs: Sequence[DetectorSpec], cfg: SqConfig
+                 ) -> QualityFold:
+    """Every part of `history` folded (read once)."""
+    fold = QualityFold(specs, cfg.corr_grid_s)
+    for part in history_parts(history):
+        fold.add(part)
+    return fold
+
+
+def history_quality(history: History, specs: Sequence[DetectorSpec],
+                    cfg: SqConfig) -> HistoryQuality:
+    """Per-detector and per-(detector, coin) quality from earlier days' windows."""
+    return quality_fold(history, specs, cfg).quality(cfg)
 
 
 def live_others(windows: pd.DataFrame, horizons: Mapping[str, int]) -> dict[str, np.ndarray]:

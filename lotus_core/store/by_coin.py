@@ -10,16 +10,17 @@ whole."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from lotus_core.arrays import positions_by
+from lotus_core.heap import release_free_heap
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ByCoin:
     frames: Iterable[pd.DataFrame]
     empty: pd.DataFrame
     rows: dict[str, int] = field(default_factory=dict)
+    tally: Callable[[], dict[str, Any]] | None = None  # the step's metadata, once written
 
     def counted(self) -> Iterator[pd.DataFrame]:
         """`frames`, each checked to hold one coin, after the previous frame's, and counted
@@ -179,6 +181,31 @@ class FrameCoins:
 
 
 @dataclass(frozen=True)
+class CoinParts:
+    """A window's days read a coin-day at a time, each with its `date` column (a part holds
+    one whole (date, coin) group): re-iterable, each pass reads again. Iterated coin by
+    coin (every day of a coin, in day order, then the next coin: what a fold that finishes
+    a coin before the next needs); `by_day()` day by day."""
+
+    days: tuple[CoinDay, ...]
+    columns: list[str] | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        coins = {d.day: d.coins() for d in self.days}
+        for coin in sorted({c for cs in coins.values() for c in cs}):
+            for d in self.days:
+                if coin in coins[d.day]:
+                    yield d.read(coin, self.columns).assign(date=d.day)
+            release_free_heap()
+
+    def by_day(self) -> Iterator[pd.DataFrame]:
+        for d in self.days:
+            for coin in d.coins():
+                yield d.read(coin, self.columns).assign(date=d.day)
+            release_free_heap()
+
+
+@dataclass(frozen=True)
 class CoinDays:
     """A window of an asset's days, nothing read yet: the days present (in order), each
     a `CoinDay`. A step reads the earlier days whole (only the columns it names) and its
@@ -188,6 +215,10 @@ class CoinDays:
 
     def get(self, day: str) -> CoinDay | None:
         return next((d for d in self.days if d.day == day), None)
+
+    def parts(self, columns: list[str] | None = None) -> CoinParts | None:
+        """The window's days a coin-day at a time (`CoinParts`); None when none is present."""
+        return CoinParts(self.days, columns) if self.days else None
 
     def before(self, day: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The days before `day`, concatenated with a `date` column (the form of a

@@ -46,5 +46,17 @@ def test_microtape_by_coin_and_detector_windows_through_dagster(tmp_path, dagste
 
     windows = lake.read("detector_windows", DAY)
     assert len(windows) and windows["coin"].nunique() == len(coins)
-    pd.testing.assert_frame_equal(windows, detect_day(tape), check_exact=False,
-                                  rtol=1e-12, atol=1e-15)
+    assert lake.coins("detector_windows", DAY) == coins  # a row group per coin, in order
+    assert lake.coin_rows("detector_windows", DAY) == windows.groupby("coin").size().to_dict()
+    day_order = windows.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
+    pd.testing.assert_frame_equal(day_order.reset_index(drop=True), detect_day(tape),
+                                  check_exact=False, rtol=1e-12, atol=1e-15)
+    for coin in coins:  # each coin's rows in detect_day's order
+        pd.testing.assert_frame_equal(
+            lake.read_coin("detector_windows", DAY, coin),
+            day_order[day_order["coin"] == coin].reset_index(drop=True),
+            check_exact=False, rtol=1e-12, atol=1e-15)
+    meta = result.asset_materializations_for_node("detector_windows")[0].metadata
+    assert meta["windows"].value == len(windows)
+    assert meta["with_outcome"].value == int(windows["outcome_ok"].sum())
+    assert meta["per_detector"].value == windows.groupby("detector_id").size().to_dict()

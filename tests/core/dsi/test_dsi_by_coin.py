@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.comoments import Comoments
 from lotus_core.dsi import (
     DayTally,
     annotate,
@@ -23,7 +24,7 @@ from lotus_core.dsi import (
     tally_timings,
     tape_columns,
 )
-from lotus_core.dsi.day import _Comoments, empty_annotations
+from lotus_core.dsi.day import empty_annotations
 from lotus_core.dsi.grammar import coin_slices
 from lotus_core.microtape.schema import MICROTAPE_COLUMNS
 from tests.core.dsi.conftest import DAY
@@ -62,9 +63,9 @@ def test_comoments_merged_by_part_are_the_pooled_correlation():
     rng = np.random.default_rng(3)
     m = rng.normal(size=(5_000, 4)) @ rng.normal(size=(4, 4))
     m[:, 3] = 0.0  # a silent expert: no correlation, not NaN
-    pooled = _Comoments()
+    pooled = Comoments()
     pooled.add(m)
-    merged = _Comoments()
+    merged = Comoments()
     for part in np.array_split(m, [7, 1_000, 1_001, 4_000]):
         merged.add(part)
     merged.add(m[:0])
