@@ -38,7 +38,6 @@ from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.detectors import DetectorStream
 from lotus_core.signals.pipeline import WindowScorer
 from lotus_core.signals.priors import ActivePriors
-from lotus_core.signals.quality import history_quality
 from lotus_core.signals.spec import enabled_specs
 
 _TS = itemgetter("ts_ms")
@@ -73,7 +72,7 @@ class DayChain:
         specs = engine_specs + carriers  # score_day's specs with `extra`
         cfg = scoring or load_scoring()
         ccfg = council or load_curators()
-        hq = history_quality(context.history, specs, cfg.sq)
+        hq = context.quality(specs, cfg.sq)  # the night's fold, once per night context
         status = detector_status(context.audit, [s.id for s in specs])
         self.day = day
         self.fingerprint = fingerprint

@@ -51,9 +51,10 @@ from lotus_core.live.tail import TailBuffer
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock
 from lotus_core.microtape.warm import warm_span_ms
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig, SqConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
-from lotus_core.signals.quality import HISTORY_COLUMNS, History
+from lotus_core.signals.quality import HISTORY_COLUMNS, History, HistoryQuality, history_quality
+from lotus_core.signals.spec import DetectorSpec
 from lotus_core.store.by_coin import CoinDay, CoinDays
 from lotus_core.store.lake import Lake
 from lotus_core.time import DAY_MS, day_bounds_ms
@@ -77,6 +78,17 @@ class NightContext:
     audit: pd.DataFrame | None
     actions: Sequence[Mapping[str, Any]] = ()  # the Curator API's detector actions (fabric)
     bred: Sequence[BredSpec] = ()  # scoring.exploration: the breeder's survivors in force
+    _qualities: dict[tuple[Any, ...], HistoryQuality] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def quality(self, specs: Sequence[DetectorSpec], cfg: SqConfig) -> HistoryQuality:
+        """`history_quality` of the night's history for `specs`, folded once per (specs,
+        config): the history is read from the lake a coin-day at a time, and every replay
+        of the night (each coin group of `live_parity`, a restarted day) reuses the fold."""
+        key = (tuple((s.id, s.recipe_hash) for s in specs), cfg.model_dump_json())
+        if key not in self._qualities:
+            self._qualities[key] = history_quality(self.history, specs, cfg)
+        return self._qualities[key]
 
 
 def _earlier(lake: Lake, asset: str, day: str, days: int) -> list[str]:

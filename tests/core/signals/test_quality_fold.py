@@ -185,3 +185,26 @@ def test_above_its_bound_the_pooled_median_is_a_sample_fixed_by_the_windows(monk
     by_coin = history_quality(h, SPECS, CFG).by_coin  # per (detector, coin): always exact
     monkeypatch.setattr(quality, "POOLED_MOVES", 65_536)
     pd.testing.assert_frame_equal(by_coin, history_quality(h, SPECS, CFG).by_coin)
+
+
+def test_a_night_context_folds_its_history_once():
+    """Every replay of a night (each coin group of live_parity) reuses the night's fold:
+    the history, read lazily from the lake, is read once per specs and config."""
+    from lotus_core.live.engine import NightContext
+
+    class Counted:
+        def __init__(self, parts: list[pd.DataFrame]) -> None:
+            self.parts, self.passes = parts, 0
+
+        def __iter__(self):  # noqa: ANN204
+            self.passes += 1
+            return iter(self.parts)
+
+    history = Counted(_parts(_history(17)))
+    night = NightContext("2026-02-05", history, None, None)
+    first = night.quality(SPECS, CFG)
+    assert night.quality(SPECS, CFG) is first and history.passes == 1
+    night.quality(SPECS[:2], CFG)
+    assert history.passes == 2
+    pd.testing.assert_frame_equal(first.pooled, history_quality(_history(17), SPECS, CFG).pooled,
+                                  rtol=1e-12)
