@@ -18,11 +18,10 @@ training rows, and the fitted reliabilities' mean.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from bench.proc import base_worktree, drop_worktree, fresh_json, measured_row
+from bench.proc import before_after
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".lotus" / "bench" / "calibration"
@@ -116,30 +115,9 @@ print(json.dumps({"train_rows": len(train), "rate": 1.0,
 """
 
 
-def measure(root: Path, how: str, base: Path) -> dict:
-    if how == "now":
-        return fresh_json(_NOW, str(root), ",".join(DAYS))
-    return fresh_json(_BEFORE, str(root), ",".join(DAYS), repo=base)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--coins", default="3,30,100")
-    ap.add_argument("--before", default="3,30",
-                    help="coin counts also measured with the --base code (every day whole)")
-    ap.add_argument("--base", default="ac3dd21")
-    a = ap.parse_args()
-    before = {int(c) for c in a.before.split(",") if c}
-    base = base_worktree(a.base) if before else REPO
-    try:
-        for n in (int(c) for c in a.coins.split(",")):
-            root = make_lake(n)
-            for how in ("now", "before") if n in before else ("now",):
-                measured_row(RESULTS, {"coins": n, "days": len(DAYS), "how": how},
-                             lambda r=root, h=how: measure(r, h, base))
-    finally:
-        if before:
-            drop_worktree(base)
+    before_after(__doc__, RESULTS, make_lake, DAYS, _NOW, _BEFORE,
+                 [({}, [])])
 
 
 if __name__ == "__main__":

@@ -20,11 +20,10 @@ bench/results/history_memory.jsonl: peak RSS (VmHWM), wall seconds, the rows rea
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from bench.proc import base_worktree, drop_worktree, fresh_json, measured_row
+from bench.proc import before_after
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".lotus" / "bench" / "history"
@@ -135,32 +134,9 @@ print(json.dumps({"rows_read": len(h), "windows_used": hq.notes["history_windows
 """
 
 
-def measure(root: Path, step: str, how: str, base: Path) -> dict:
-    if how == "now":
-        return fresh_json(_NOW, str(root), step, ",".join(DAYS))
-    return fresh_json(_BEFORE, str(root), step, ",".join(DAYS), repo=base)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--coins", default="3,30,100")
-    ap.add_argument("--before", default="3,30",
-                    help="coin counts also measured with the --base code (every day whole)")
-    ap.add_argument("--base", default="ac3dd21")
-    a = ap.parse_args()
-    before = {int(c) for c in a.before.split(",") if c}
-    base = base_worktree(a.base) if before else REPO
-    try:
-        for n in (int(c) for c in a.coins.split(",")):
-            root = make_lake(n)
-            for step in ("score", "audits"):
-                for how in ("now", "before") if n in before else ("now",):
-                    measured_row(RESULTS, {"coins": n, "days": len(DAYS), "step": step,
-                                           "how": how},
-                                 lambda r=root, s=step, h=how: measure(r, s, h, base))
-    finally:
-        if before:
-            drop_worktree(base)
+    before_after(__doc__, RESULTS, make_lake, DAYS, _NOW, _BEFORE,
+                 [({"step": s}, [s]) for s in ("score", "audits")])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the memory benches print and how they run (one home)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -47,6 +48,34 @@ def base_worktree(rev: str) -> Path:
 def drop_worktree(path: Path) -> None:
     subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False,
                    capture_output=True)
+
+
+def before_after(doc: str, results: Path, make_lake: Callable[[int], Path], days: list[str],
+                 now: str, before: str, cases: list[tuple[dict, list[str]]]) -> None:
+    """The command line of a memory bench measured with this checkout's code (`now`) and,
+    for the coin counts in --before, with an earlier commit's (`before`, run from a git
+    worktree of --base): for each coin count, each case (its fields, its arguments between
+    the lake and the days) in a fresh process, a row appended to `results`."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--coins", default="3,30,100")
+    ap.add_argument("--before", default="3,30",
+                    help="coin counts also measured with the --base code (every day whole)")
+    ap.add_argument("--base", default="ac3dd21")
+    a = ap.parse_args()
+    counts = {int(c) for c in a.before.split(",") if c}
+    base = base_worktree(a.base) if counts else REPO
+    try:
+        for n in (int(c) for c in a.coins.split(",")):
+            root = make_lake(n)
+            for fields, args in cases:
+                for how in ("now", "before") if n in counts else ("now",):
+                    code, repo = (now, REPO) if how == "now" else (before, base)
+                    measured_row(results, {"coins": n, "days": len(days), **fields, "how": how},
+                                 lambda c=code, r=repo, x=args, lake=root: fresh_json(
+                                     c, str(lake), *x, ",".join(days), repo=r))
+    finally:
+        if counts:
+            drop_worktree(base)
 
 
 def measured_row(results: Path, fields: dict, measure: Callable[[], dict]) -> dict:
