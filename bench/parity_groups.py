@@ -9,9 +9,11 @@ windows, made once by the group replay in a fresh process (row "replay_only": th
 replay's peak without the comparison) and written to a lake as that day's signal_events
 (the nightly side's size and schema: the nightly chain itself is not run here, and the
 two sides are equal by construction); then `compare_by_group` against them, what the
-check runs (the recording cut by coin group, `GROUP_COINS` coins a group), and with
-`--whole` the one-engine replay the check ran before round 18 (`compare_streams` over
-`replay_steps`). Cold nightly context (no history, the untrained DSI fit), no priors.
+check runs (the recording cut by coin group, `GROUP_COINS` coins a group, every group after
+the first in its own forked process), with `--inline` every group in the one process (the
+check of round 18), and with `--whole` the one-engine replay the check ran before round 18
+(`compare_streams` over `replay_steps`). Cold nightly context (no history, the untrained DSI
+fit), no priors.
 Prints and appends to bench/results/parity_groups.jsonl: peak RSS (VmHWM), wall and CPU
 seconds, windows compared, the load average before the run.
 """
@@ -106,7 +108,7 @@ print(json.dumps({"live": n, "wall_s": round(time.perf_counter() - t0, 1),
 replay's, before the windows are written; `peak_with_write_mb` after)."""
 
 _MEASURE = """
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from bench.proc import status_mb
 from bench.parity_groups import _context
@@ -118,14 +120,19 @@ rec, lake, how, day = Path(sys.argv[1]), Lake(Path(sys.argv[2])), sys.argv[3], s
 ctx = _context()
 t0, c0 = time.perf_counter(), time.process_time()
 nightly = lake.read_row_groups("signal_events", day)
-if how == "groups":
-    r = P.compare_by_group(nightly, rec, day, ctx, NO_PRIORS)
+if how in ("groups", "groups_inline"):  # after round 19 / round 18's (one process)
+    r = P.compare_by_group(nightly, rec, day, ctx, NO_PRIORS,
+                           workers=P.GROUP_WORKERS if how == "groups" else 1)
 else:
     r = P.compare_streams(nightly, P.replay_steps(rec, day, ctx, NO_PRIORS))
 print(json.dumps({"ok": r.ok, "compared": r.compared, "live": r.live_windows,
                   "wall_s": round(time.perf_counter() - t0, 1),
-                  "cpu_s": round(time.process_time() - c0, 1), "peak_mb": status_mb("VmHWM")}))
+                  "cpu_s": round(time.process_time() - c0, 1), "peak_mb": status_mb("VmHWM"),
+                  "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                  // 1024}))
 """
+"""`peak_mb`: this process's; `children_peak_mb`: the largest forked group's (its pages
+shared with this process at the fork included)."""
 
 
 def measure(path: Path, lake_root: Path, how: str) -> dict:
@@ -137,6 +144,8 @@ def main() -> None:
     ap.add_argument("--coins", default="3,30,100")
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--whole", action="store_true", help="also the one-engine replay")
+    ap.add_argument("--inline", action="store_true",
+                    help="also every group in this process (round 18's check)")
     a = ap.parse_args()
     for n in (int(c) for c in a.coins.split(",")):
         path = recording(n, a.hours)
@@ -146,7 +155,9 @@ def main() -> None:
         if not Lake(lake_root).exists("signal_events", DAY):
             measured_row(RESULTS, {"coins": n, "hours": a.hours, "how": "replay_only"},
                          lambda p=path, r=lake_root: fresh_json(_NIGHTLY, str(p), str(r)))
-        for how in (("groups", "whole") if a.whole else ("groups",)):
+        hows = ("groups", *(("groups_inline",) if a.inline else ()),
+                *(("whole",) if a.whole else ()))
+        for how in hows:
             measured_row(RESULTS, {"coins": n, "hours": a.hours, "how": how},
                          lambda p=path, r=lake_root, h=how: measure(p, r, h))
 

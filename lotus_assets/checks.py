@@ -338,7 +338,8 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                 "data_fingerprint by presence. A failure names the first differing window "
                 "and column. Replays the whole day (docs/surface.md: its cost), so it does "
                 f"not block; the day is replayed {GROUP_COINS} coins at a time (the recording "
-                "cut by coin group after the line rules judged every line), each group's "
+                "cut by coin group after the line rules judged every line), every group "
+                "after the first in its own forked process, two at once, each group's "
                 "windows compared a span of time at a time "
                 "(lotus_core.live.parity.compare_by_group).", **CHECK_KW)
 def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed: FeedSource,

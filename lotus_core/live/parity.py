@@ -17,6 +17,8 @@ What must agree:
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +33,7 @@ import pyarrow as pa
 
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
+from lotus_core.forked import forked_map
 from lotus_core.heap import release_free_heap
 from lotus_core.live.by_group import GROUP_COINS, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
@@ -396,12 +399,16 @@ def replay_steps(recording: Path, day: str, context: NightContext,
         yield last.windows
 
 
+GROUP_WORKERS = min(2, os.cpu_count() or 1)
+"""Coin groups replayed at once by `compare_by_group` (each in its own process)."""
+
+
 def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path, day: str,
                      context: NightContext, priors: ActivePriors, *,
                      feed_dir: Path | None = None, group_coins: int = GROUP_COINS,
                      directory: Path | None = None, rtol: float = RTOL, atol: float = ATOL,
                      progress: Callable[[int, int], None] | None = None,
-                     **replay: Any) -> ParityReport:
+                     workers: int = GROUP_WORKERS, **replay: Any) -> ParityReport:
     """`compare_streams` of the nightly windows (`nightly`: signal_events in slices, pandas or
     Arrow: a partition's row groups are spread without becoming pandas rows) and the
     live replay of `day`'s `recording`, a coin group at a time (issue 32): the recording
@@ -413,7 +420,10 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
     summed; the first difference that of the first group (groups in the order their first
     coin appeared) that has one; nightly windows of a coin the recording never names count
     as missing live. Scratch files go under `directory` (default: the system's) and are
-    removed. `progress(done, groups)` after each group."""
+    removed. `progress(done, groups)` after each group. Every group after the first runs in
+    its own forked process, `workers` at once (`lotus_core.forked`: inline in a daemonic
+    process or with `workers` < 2), so the step's memory does not rise with the number of
+    groups replayed."""
     with tempfile.TemporaryDirectory(prefix="lotus-parity.", dir=directory) as tmp, \
             CoinSpill(1, Path(tmp)) as spill:
         prev = recording_path(feed_dir, previous_day(day)) if feed_dir is not None else None
@@ -421,16 +431,26 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
                                 group_coins=group_coins)
         night = spill.spread("signal_events", nightly)
         release_free_heap()  # the slices' pages, before the first group's engine
-        parts: list[ParityReport] = []
-        for i, coins in enumerate(groups.groups):
+
+        def group(i: int) -> ParityReport:
             live = replay_steps(groups.recording(i), day, context, priors,
                                 feed_dir=groups.feed_dir(i), **replay)
-            mine = _windows_of(night, coins)  # no columns: the nightly day had no window
-            parts.append(compare_streams([mine] if len(mine.columns) else [], live, rtol, atol))
+            mine = _windows_of(night, groups.groups[i])  # no columns: no nightly window
+            report = compare_streams([mine] if len(mine.columns) else [], live, rtol, atol)
             shutil.rmtree(groups.feed_dir(i), ignore_errors=True)
             release_free_heap()  # a group's engine leaves glibc's heap holding its pages
+            return report
+
+        # the first group in this process (it folds the night's history once: NightContext.
+        # quality), the others each in a fresh forked child that inherits the fold and
+        # hands every page back when it exits (lotus_core.forked; inline where it cannot)
+        n = len(groups.groups)
+        parts: list[ParityReport] = []
+        for i, report in enumerate(itertools.chain(
+                map(group, range(min(1, n))), forked_map(group, range(1, n), workers))):
+            parts.append(report)
             if progress is not None:
-                progress(i + 1, len(groups.groups))
+                progress(i + 1, n)
         named = {c for g in groups.groups for c in g}
         stray = [c for c in night.coins() if c not in named]
         if stray:

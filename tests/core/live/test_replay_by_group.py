@@ -152,8 +152,9 @@ def test_the_groups_replays_are_the_whole_replay(days: Path, tmp_path: Path) -> 
 
 
 def test_compare_by_group_reports_the_day(days: Path, tmp_path: Path) -> None:
-    """Equal windows give the day's counts; a changed window (in the second group) and a
-    coin only the nightly has are named."""
+    """Equal windows give the day's counts, the same whether the second group is replayed
+    in a forked child (the default) or inline; a changed window (in the second group, so
+    found by the child) and a coin only the nightly has are named."""
     ctx, path = _context(), days / f"{DAY}.jsonl.gz"
     nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days)
     seen: list[tuple[int, int]] = []
@@ -162,6 +163,9 @@ def test_compare_by_group_reports_the_day(days: Path, tmp_path: Path) -> None:
                               progress=lambda i, n: seen.append((i, n)))
     assert report.ok and report.compared == len(nightly), report.describe()
     assert seen == [(1, 2), (2, 2)] and not list(tmp_path.iterdir())  # scratch removed
+    inline = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
+                              group_coins=2, workers=1)  # the second group not forked
+    assert inline == report
 
     changed = nightly.copy()
     row = changed.index[changed["coin"] == "SOL"][10]
