@@ -168,8 +168,9 @@ class QualityFold:
             acc = self.by_detector[str(d)].days.setdefault(str(day), [0.0, 0])
             acc[0] += float(row["sum"])
             acc[1] += int(row["size"])
-        keys = h["date"].astype(str) + "/" + h["coin"].astype(str)
-        for _, g in h.groupby(keys, sort=True):
+        # coin by coin, each coin's days in order: the order `CoinParts` hands the parts
+        # in, so a whole window and its parts merge the co-moments in the same sequence
+        for _, g in h.groupby([h["coin"].astype(str), h["date"].astype(str)], sort=True):
             self.position.add(_position_series(g, self.detectors, self.grid_s).T)
 
     def _next_coins(self, coins: np.ndarray) -> None:

@@ -5,6 +5,7 @@ docs/curators.md describe every column.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -34,6 +35,26 @@ def _sorted_unique(*keys: str) -> pa.Check:
     return pa.Check(check, element_wise=False, name=f"sorted_unique_by_{'_'.join(keys)}")
 
 
+def _unique_and_in_time_within_coin() -> pa.Check:
+    """Unique by (ts_ms, coin, detector_id) and each coin's rows in (ts_ms, detector_id)
+    order: the day's order (ts_ms, coin, detector_id) and the lake's by-coin layout (a row
+    group per coin: `detect_parts`) both are."""
+    def check(df: pd.DataFrame) -> bool:
+        if len(df) < 2:
+            return True
+        if df.duplicated(["ts_ms", "coin", "detector_id"]).any():
+            return False
+        coin = df["coin"].to_numpy(dtype=object)
+        by_coin = np.argsort(pd.factorize(coin)[0], kind="stable")  # each coin's rows, in order
+        c = coin[by_coin]
+        ts = df["ts_ms"].to_numpy()[by_coin]
+        det = df["detector_id"].to_numpy(dtype=object)[by_coin]
+        later = (ts[1:] > ts[:-1]) | ((ts[1:] == ts[:-1]) & (det[1:] > det[:-1]))
+        return bool((later | (c[1:] != c[:-1])).all())
+    return pa.Check(check, element_wise=False,
+                    name="unique_by_ts_ms_coin_detector_id_in_time_within_coin")
+
+
 WINDOW_ID = _c(STR, _ULID)
 IDENT = {
     "window_id": WINDOW_ID,
@@ -59,7 +80,7 @@ DETECTOR_WINDOWS_SCHEMA = pa.DataFrameSchema(
         "outcome_ok": _c(bool),
         "gap": _c(bool),  # straddles a recorded gap in the feed (signals.outcomes)
     },
-    checks=[_sorted_unique("ts_ms", "coin", "detector_id")],
+    checks=[_unique_and_in_time_within_coin()],
     strict=True, ordered=True, coerce=False, name="detector_windows",
 )
 

@@ -73,6 +73,8 @@ def test_the_fold_of_coin_days_is_the_whole_windows_quality():
     pd.testing.assert_frame_equal(folded.pooled, whole.pooled, rtol=1e-12)
     pd.testing.assert_frame_equal(folded.by_coin, whole.by_coin, rtol=1e-12)
     np.testing.assert_allclose(folded.rho, whole.rho, rtol=1e-12, atol=1e-12)
+    # the same merge sequence: a replay holding the window whole scores as the nightly did
+    assert folded.rho.tobytes() == whole.rho.tobytes()
     assert (folded.days, folded.dropped_stale, folded.notes) == (
         whole.days, whole.dropped_stale, whole.notes)
     assert whole.dropped_stale > 0 and whole.days == tuple(DAYS)

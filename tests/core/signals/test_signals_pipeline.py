@@ -84,9 +84,12 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
             second.asset_materializations_for_node("score_signals")}
     assert meta["signal_events"]["history_days"].value == [DAYS[0]]
     assert meta["signal_events"]["windows"].value == len(ev1)
-    # detector_windows of a day is exactly the windows signal_events scored that day
+    # detector_windows of a day is exactly the windows signal_events scored that day (stored
+    # a row group per coin; in the day's (ts_ms, coin, detector_id) order, signal_events')
     dw = lake.read("detector_windows", DAYS[1])
-    assert dw["window_id"].tolist() == ev1["window_id"].tolist()
+    assert lake.coins("detector_windows", DAYS[1]) == sorted(set(dw["coin"]))
+    day_order = dw.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
+    assert day_order["window_id"].tolist() == ev1["window_id"].tolist()
     with OpsDb.open(settings.fabric) as fabric:
         alphas = _alphas(fabric)
     assert alphas == []  # only the live daemon posts ALPHA_PROPOSED; nightly records
