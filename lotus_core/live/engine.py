@@ -57,7 +57,7 @@ from lotus_core.signals.quality import HISTORY_COLUMNS, History, HistoryQuality,
 from lotus_core.signals.spec import DetectorSpec
 from lotus_core.store.by_coin import CoinDay, CoinDays
 from lotus_core.store.lake import Lake
-from lotus_core.time import DAY_MS, day_bounds_ms
+from lotus_core.time import DAY_MS, day_bounds_ms, shift_day
 from lotus_core.trader.replay import market_events_between
 
 _HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
@@ -93,8 +93,7 @@ class NightContext:
 
 def _earlier(lake: Lake, asset: str, day: str, days: int) -> list[str]:
     """The `days` days before `day` whose `asset` partition is in the lake, in order."""
-    start = pd.Timestamp(day)
-    wanted = [(start - pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in range(days, 0, -1)]
+    wanted = [shift_day(day, -k) for k in range(days, 0, -1)]
     return [d for d in wanted if lake.exists(asset, d)]
 
 

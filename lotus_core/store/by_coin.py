@@ -208,8 +208,8 @@ class CoinParts:
 @dataclass(frozen=True)
 class CoinDays:
     """A window of an asset's days, nothing read yet: the days present (in order), each
-    a `CoinDay`. A step reads the earlier days whole (only the columns it names) and its
-    own day coin by coin."""
+    a `CoinDay`. A step reads them a coin-day or a row group at a time (`parts`,
+    `CoinDay.row_groups`), its own day coin by coin."""
 
     days: tuple[CoinDay, ...]
 
@@ -219,9 +219,3 @@ class CoinDays:
     def parts(self, columns: list[str] | None = None) -> CoinParts | None:
         """The window's days a coin-day at a time (`CoinParts`); None when none is present."""
         return CoinParts(self.days, columns) if self.days else None
-
-    def before(self, day: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """The days before `day`, concatenated with a `date` column (the form of a
-        `lake_history` input); an empty frame when there are none."""
-        frames = [d.whole(columns).assign(date=d.day) for d in self.days if d.day < day]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
