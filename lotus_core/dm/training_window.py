@@ -23,7 +23,7 @@ import pyarrow as pa
 from lotus_core.dm.calibration import TRAIN_EVAL_COLUMNS, TRAIN_EVENT_COLUMNS, TRAIN_LATE_COLUMNS
 from lotus_core.evaluation import with_late
 from lotus_core.heap import release_free_heap
-from lotus_core.learning.sample import keep_rate, kept, kept_rows, window_ids
+from lotus_core.learning.sample import concat_or_empty, keep_rate, kept, kept_rows, window_ids
 from lotus_core.store.by_coin import CoinDay
 
 
@@ -39,10 +39,8 @@ class TrainingWindow:
 
 
 def _concat(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
-    if parts:
-        return pd.concat(parts, ignore_index=True)
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
+    return concat_or_empty(parts, pd.DataFrame({c: pd.Series(dtype=object)
+                                                 for c in (*columns, "date")}))
 
 
 def read_training(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],

@@ -67,7 +67,8 @@ class SampledWindow:
     rate: float
 
 
-def _concat(frames: Sequence[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+def concat_or_empty(frames: Sequence[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    """The frames with rows concatenated, else `empty` (its columns)."""
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else empty
 
@@ -101,7 +102,7 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
             ev_parts.append(part.assign(date=d.day))
         release_free_heap()  # the day's dropped rows' pages (module docstring)
     empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*EVENT_COLUMNS, "date")})
-    ev = _concat(ev_parts, empty_ev)
+    ev = concat_or_empty(ev_parts, empty_ev)
     # an object Index hashes the kept ids once (pandas 3's str `isin` walks its argument in
     # Python on every call: 2.7 s a slice against 250,000 ids)
     want = pd.Index(ev["window_id"].to_numpy(dtype=object), dtype=object).unique()
@@ -121,11 +122,12 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
             if k % _TRIM_EVERY == 0:
                 release_free_heap()
 
-    out = _concat(list(kept_rows(counted(
+    out = concat_or_empty(list(kept_rows(counted(
         g for d in evals for g in d.row_groups(EVAL_COLUMNS)), ours)),
         pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS}))
     if horizons and horizon_s not in horizons:
         raise missing_horizon(horizon_s, horizons)
-    lt = _concat(list(kept_rows((g for d in late for g in d.row_groups()), ours)), pd.DataFrame())
+    lt = concat_or_empty(list(kept_rows((g for d in late for g in d.row_groups()), ours)),
+                         pd.DataFrame())
     release_free_heap()
     return SampledWindow(ev, with_late(out, lt), windows, rate)

@@ -124,7 +124,7 @@ class QualityFold:
     uniform sample (`POOLED_MOVES`); the detectors' position series as mergeable
     co-moments (`Comoments`), one (date, coin) series at a time.
 
-    Parts come coin by coin (`CoinDays.parts(coin_major=True)`: every day of a coin, then
+    Parts come coin by coin (`CoinDays.parts`, `CoinParts`' order: every day of a coin, then
     the next coin), each holding whole (date, coin) groups; a whole window is one part. So
     a step holds one coin's history and the fold's fixed-size state, whatever the coins."""
 
@@ -208,7 +208,7 @@ class QualityFold:
         rows: list[tuple[str, str, int, float, float, float]] = []
         days: set[str] = set()
         usable = 0
-        for i, d in enumerate(detectors):
+        for d in detectors:
             det = self.by_detector[d]
             if not det.coins:
                 continue
@@ -217,19 +217,19 @@ class QualityFold:
             n = sum(c.n for _, c in cells)
             usable += n
             a0 = cfg.pseudo_pool
-            pooled.iloc[i, 0] = n
-            pooled.iloc[i, 1] = (sum(c.k for _, c in cells) + a0 * p.accuracy) / (n + a0)
-            pooled.iloc[i, 2] = (sum(c.kn for _, c in cells) + a0 * p.precision) / (n + a0)
+            pooled.at[d, "n"] = n
+            pooled.at[d, "accuracy"] = (sum(c.k for _, c in cells) + a0 * p.accuracy) / (n + a0)
+            pooled.at[d, "precision"] = (sum(c.kn for _, c in cells) + a0 * p.precision) / (n + a0)
             if n >= MIN_MOVE_WINDOWS:
-                pooled.iloc[i, 3] = det.pooled.median()
+                pooled.at[d, "move"] = det.pooled.median()
             means = pd.Series([hits / size for hits, size in
                                (det.days[k] for k in sorted(det.days))
                                if size >= cfg.min_day_windows], dtype=np.float64)
             if len(means) >= 2:
                 raw = 1.0 - min(1.0, float(means.std(ddof=0)) / cfg.stability_sd_ref)
                 wgt = max(0.0, (len(means) - 1) / (len(means) + 1))
-                pooled.iloc[i, 4] = wgt * raw + (1 - wgt) * p.stability
-            pooled.iloc[i, 5] = len(means)
+                pooled.at[d, "stability"] = wgt * raw + (1 - wgt) * p.stability
+            pooled.at[d, "days"] = len(means)
             for c, cell in cells:
                 rows.append((d, c, cell.n, cell.k, cell.kn, float(cell.move)))
         pooled["n"] = pooled["n"].astype(np.int64)
