@@ -51,16 +51,17 @@ def drop_worktree(path: Path) -> None:
 
 
 def before_after(doc: str, results: Path, make_lake: Callable[[int], Path], days: list[str],
-                 now: str, before: str, cases: list[tuple[dict, list[str]]]) -> None:
+                 now: str, before: str, cases: list[tuple[dict, list[str]]], *,
+                 default_base: str = "ac3dd21", default_before: str = "3,30") -> None:
     """The command line of a memory bench measured with this checkout's code (`now`) and,
     for the coin counts in --before, with an earlier commit's (`before`, run from a git
     worktree of --base): for each coin count, each case (its fields, its arguments between
     the lake and the days) in a fresh process, a row appended to `results`."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--coins", default="3,30,100")
-    ap.add_argument("--before", default="3,30",
+    ap.add_argument("--before", default=default_before,
                     help="coin counts also measured with the --base code (every day whole)")
-    ap.add_argument("--base", default="ac3dd21")
+    ap.add_argument("--base", default=default_base)
     a = ap.parse_args()
     counts = {int(c) for c in a.before.split(",") if c}
     base = base_worktree(a.base) if counts else REPO

@@ -138,8 +138,10 @@ def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cf
     from lotus_core.dm.joint import joint_result
     from lotus_core.dm.replay import TAPE_COLUMNS
     from lotus_core.feed.shard_store import ShardStore
+    from lotus_core.store.by_coin import CoinDay
+    from lotus_core.store.lake import Lake
     from lotus_core.trader.config import trader_settings
-    from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
+    from lotus_core.trader.day_sources import spill_shards, tape_in_order, with_rows
     from lotus_core.trader.engine import TraderEngine
 
     del rows
@@ -154,8 +156,8 @@ def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cf
                    day_rss_mb=_vm("VmRSS"), books_mb=0.0)
         _reset()
         c = time.process_time()
-        chunks = with_rows(spilled.chunks(), tape_batches(work / "microtape.parquet",
-                                                          TAPE_COLUMNS, scratch=Path(tmp)))
+        tape = CoinDay(Lake(work / "lake"), "microtape_frames", day)
+        chunks = with_rows(spilled.chunks(), tape_in_order(tape, TAPE_COLUMNS, Path(tmp)))
         res = joint_result(DmEngine(cfg, cal), TraderEngine(trader_settings({})), chunks, None,
                         alphas)
     out.update(joint_cpu_s=time.process_time() - c, joint_peak_mb=_vm("VmHWM"),
@@ -169,15 +171,24 @@ def _streamed(out: dict, rows: Any, path: Path, day: str, n: int, work: Path, cf
 
 def prepare(path: Path, day: str, n: int, work: Path) -> None:
     """The MicroTape (the step's input) and the stored shards, once."""
+    import pandas as pd
+
     from lotus_core.feed.parse import parse_recording
     from lotus_core.feed.shard_store import ShardStore
     from lotus_core.microtape import MicroTapeParams, build_microtape
+    from lotus_core.store.lake import Lake
 
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "microtape.parquet").is_file():
         feed = parse_recording(path, day)
         build_microtape(feed, MicroTapeParams()).to_parquet(work / "microtape.parquet")
         del feed
+    lake = Lake(work / "lake")
+    if not lake.exists("microtape_frames", day):  # by coin, as the step reads it
+        tape = pd.read_parquet(work / "microtape.parquet").sort_values(["coin", "ts_ms"],
+                                                                       kind="stable")
+        lake.write_parts("microtape_frames", day, (g for _, g in tape.groupby("coin")),
+                         tape.iloc[:0])
     for shard in ShardStore(work / "feed_shards").shards(path, day, n):
         del shard
 

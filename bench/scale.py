@@ -586,7 +586,8 @@ def main() -> None:
                                                        if args.out.is_relative_to(REPO)
                                                        else args.out) + text)
         return
-    work_root = args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))
+    # absolute: the runs' DAGSTER_HOME lies under it, and Dagster refuses a relative one
+    work_root = (args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))).resolve()
     out: list[dict] = json.loads(args.out.read_text()) if args.out.is_file() else []
     for coins in [int(c) for c in args.coins.split(",")]:
         name = f"feed_{coins}c_{args.hours}" + (f"_{args.days}d" if args.days > 1 else "")

@@ -24,7 +24,7 @@ come from the `settings` resource (the code location's one Settings), never from
 
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from lotus_core.dm.calibration import (
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day
 from lotus_core.dm.joint_tables import DecisionTally, JointTables, tally_of, ticket_notes
-from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay, tape_order
+from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay
 from lotus_core.dm.training_window import read_training
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
@@ -53,7 +53,7 @@ from lotus_core.store.by_coin import CoinDay, CoinDays, InOrder
 from lotus_core.store.lake import Lake, ObjectLake
 from lotus_core.time import previous_day
 from lotus_core.trader.day_chunks import DayChunk, chunk_ms_for, day_chunks
-from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
+from lotus_core.trader.day_sources import spill_shards, tape_in_order, with_rows
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
@@ -259,8 +259,8 @@ def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
               scratch: Path) -> Iterator[DayChunk]:
     """The day's market events and MicroTape rows in time chunks: with coin shards, cut
     from the stored shards one shard at a time (`spill_shards`); without, from the cached
-    parse. The MicroTape from its local Parquet partition, sorted by DuckDB within a memory
-    limit (an object-store lake: read whole). Chunks as long as the day's coins allow
+    parse. The MicroTape a coin at a time, merged into (ts, coin) order (`tape_in_order`).
+    Chunks as long as the day's coins allow
     (`chunk_ms_for`)."""
     chunks: Iterator[DayChunk] | None = None
     chunk_ms = chunk_ms_for(len(store.coins("microtape_frames", day)))
@@ -271,9 +271,7 @@ def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
         chunks = spilled.chunks() if spilled is not None else None
     if chunks is None:
         chunks = day_chunks(feed.replay_day(day), None, chunk_ms)
-    rows: Iterable[pd.DataFrame] = (
-        tape_batches(store.path("microtape_frames", day), TAPE_COLUMNS, scratch=scratch)
-        if isinstance(store, Lake) else [tape_order(store.read("microtape_frames", day))])
+    rows = tape_in_order(CoinDay(store, "microtape_frames", day), TAPE_COLUMNS, scratch)
     return with_rows(chunks, rows)
 
 

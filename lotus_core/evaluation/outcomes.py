@@ -26,6 +26,7 @@ import pandas as pd
 
 from lotus_core.arrays import positions_by
 from lotus_core.columns import STR
+from lotus_core.heap import release_free_heap
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.store.by_coin import CoinDay, CoinTape
 from lotus_core.store.spill import CoinSpill
@@ -206,6 +207,8 @@ def evaluate_in_order(windows: CoinTape, tape: CoinTape, spill: CoinSpill,
             each(rows)
         if len(rows):
             spill.put("signal_eval", coin, rows)
+        del rows
+        release_free_heap()  # coins of unequal sizes leave freed pages in glibc's heap
     if empty is None:  # no window: the empty table's columns
         empty = evaluate_windows(windows.whole(WINDOW_COLUMNS), empty_frame()[READ_COLUMNS],
                                  horizons_s, fee_bps, gap_tolerance_s)

@@ -96,6 +96,8 @@ class ReadsCoins(Protocol):
 
     def coin_rows(self, asset: str, day: str) -> dict[str, int]: ...
 
+    def columns(self, asset: str, day: str) -> list[str]: ...
+
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame: ...
 
@@ -124,6 +126,10 @@ class CoinDay:
     def coin_rows(self) -> dict[str, int]:
         """Each coin's row count, in file order (the footer's: nothing read)."""
         return self.lake.coin_rows(self.asset, self.day)
+
+    def columns(self) -> list[str]:
+        """The partition's columns (the footer's schema: nothing read)."""
+        return self.lake.columns(self.asset, self.day)
 
     def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self.lake.read_coin(self.asset, self.day, coin, columns)

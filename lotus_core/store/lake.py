@@ -296,6 +296,10 @@ class Lake:
         written by coin)."""
         return coin_rows_in(pq.ParquetFile(self._existing(asset, day)))
 
+    def columns(self, asset: str, day: str) -> list[str]:
+        """A partition's columns (its footer's schema: no row is read)."""
+        return list(pq.read_schema(self._existing(asset, day)).names)
+
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
         """One coin's rows of a partition, in file order; only its row groups are read when
@@ -444,6 +448,10 @@ class ObjectLake:
     def coin_rows(self, asset: str, day: str) -> dict[str, int]:
         with self.fs.open_input_file(self._existing(asset, day)) as f:
             return coin_rows_in(pq.ParquetFile(f))
+
+    def columns(self, asset: str, day: str) -> list[str]:
+        with self.fs.open_input_file(self._existing(asset, day)) as f:
+            return list(pq.read_schema(f).names)
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:

@@ -5,11 +5,13 @@ independent of how many coins run).
 A table such as signal_events is sorted by (ts_ms, coin, ...): a stage that makes it one
 coin at a time cannot hand it on a coin at a time without changing its order. So each
 coin's part (already in the table's order within the coin) is written to its own Arrow IPC
-file in record batches of a few rows, its time column kept in memory (8 bytes a
-row), and `merged` yields slices of the table in its order (`InOrder` hands them to the
-lake): the merge order is found from the time arrays, then each slice reads, from each
-coin's file, only the batches that hold its rows. Held: a slice, about two batches a coin,
-and 16 bytes a row for the times and the order.
+file in record batches of a few rows, its time column kept in memory (4 bytes a row: offsets
+from the coin's first time), and `merged` yields slices of the table in its order
+(`InOrder` hands them to the lake): where each coin's rows of the next slice end is found
+from the time columns by bisection, then the slice reads, from each coin's file, only the
+batches that hold its rows, and sorts them by time. Held: a slice, about two batches a
+coin, and the times; no order of the whole table (at 100 coins signal_eval's 3.2 M rows
+held ~90 MB of merge order before, issue 32 item 3).
 
 Arrow IPC, not Parquet: a Parquet file's footer describes every row group's every column,
 and a merge holds every coin's file open; a hundred coins' files cut in small row groups
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.arrays import positions_by
+from lotus_core.heap import release_free_heap
 from lotus_core.store.lake import SLICE_ROWS
 
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -127,7 +131,7 @@ class CoinSpill:
             raise ValueError(f"coins and chunk_rows must be >= 1, got {coins}, {chunk_rows}")
         self._coins, self._slice_bytes, self._fixed = coins, slice_bytes, chunk_rows
         self._dir = Path(tempfile.mkdtemp(prefix="lotus-spill-", dir=directory))
-        self._parts: dict[str, dict[str, tuple[Path, np.ndarray]]] = {}
+        self._parts: dict[str, dict[str, tuple[Path, _Times]]] = {}
         self._sizes: dict[str, tuple[int, int]] = {}  # table: (slice rows, batch rows)
 
     def _size(self, table: str, data: pa.Table) -> tuple[int, int]:
@@ -149,7 +153,7 @@ class CoinSpill:
         with pa.OSFile(str(path), "wb") as sink, \
                 pa.ipc.new_file(sink, data.schema, options=_IPC) as writer:
             writer.write_table(data, max_chunksize=chunk)  # batch k: rows k x chunk on
-        self._parts.setdefault(table, {})[coin] = (path, times.copy())
+        self._parts.setdefault(table, {})[coin] = (path, _Times(times))
 
     def coins(self, table: str) -> list[str]:
         return sorted(self._parts.get(table, {}))
@@ -159,31 +163,31 @@ class CoinSpill:
         """The table's rows in (time, coin, part order), in slices of `rows` rows (default:
         sized by its bytes a row; the last one shorter; none when the table has none).
         `drop`: columns put only for the merge. Each slice takes from each coin a contiguous
-        range of its rows (the merge keeps each coin's order) and reads only the batches
-        that hold it."""
+        range of its rows (the merge keeps each coin's order): where each coin's range ends
+        is found from the time columns (`_cuts`), so no order of the whole table is held,
+        and only the batches that hold the range are read."""
         parts = [self._parts[table][c] for c in self.coins(table)]
         if not parts:
             return
         step, chunk = rows or self._sizes[table][0], self._sizes[table][1]
-        starts = np.concatenate([[0], np.cumsum([len(t) for _, t in parts])])
-        order = np.argsort(np.concatenate([t for _, t in parts]), kind="stable")
-        if len(order) < 2**31:  # 4 bytes a row, not 8: at 100 coins signal_eval has 3.2 M
-            order = order.astype(np.int32)
-        owner = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
+        times = [t for _, t in parts]
+        taken = np.zeros(len(parts), dtype=np.int64)  # each coin's rows handed on so far
         files = [pa.OSFile(str(path)) for path, _ in parts]
         try:
             readers = [pa.ipc.open_file(f) for f in files]
-            taken = np.zeros(len(parts), dtype=np.int64)  # each coin's rows handed on so far
-            for lo in range(0, len(order), step):
-                at, who = order[lo:lo + step], owner[lo:lo + step]
-                ahead = taken + np.bincount(who, minlength=len(parts))
-                pieces = [_rows(readers[c], chunk, int(taken[c]), int(ahead[c]))
-                          for c in range(len(parts)) if ahead[c] > taken[c]]
+            while True:
+                cut = _cuts(times, taken, step)
+                feeds = [c for c in range(len(parts)) if cut[c] > taken[c]]
+                if not feeds:
+                    return
+                pieces = [_rows(readers[c], chunk, int(taken[c]), int(cut[c])) for c in feeds]
                 piece = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
-                offset = np.concatenate([[0], np.cumsum(ahead - taken)[:-1]])  # laid end to end
-                local = offset[who] + (at - starts[who] - taken[who])  # each row's place there
-                frame = piece.take(pa.array(local)).to_pandas()
-                taken = ahead
+                # laid end to end in coin order: a stable sort by time is the merge's order
+                keys = np.concatenate([times[c].at(int(taken[c]), int(cut[c])) for c in feeds])
+                frame = piece.take(pa.array(np.argsort(keys, kind="stable"))).to_pandas()
+                taken = cut
+                del piece, pieces, keys
+                release_free_heap()  # each slice's many small pieces leave pages in the heap
                 yield frame.drop(columns=list(drop)) if drop else frame
         finally:
             for f in files:
@@ -211,7 +215,7 @@ class CoinSpill:
                         sink = pa.OSFile(str(path), "wb")
                         writers[coin] = (sink, pa.ipc.new_file(sink, data.schema,
                                                                options=_IPC))
-                        self._parts.setdefault(table, {})[coin] = (path, np.empty(0))
+                        self._parts.setdefault(table, {})[coin] = (path, _NO_TIMES)
                     writers[coin][1].write_table(data)
         finally:
             for sink, writer in writers.values():
@@ -256,6 +260,77 @@ def _by_coin(frame: pd.DataFrame | pa.Table, columns: list[str] | None
     part = frame if columns is None else frame[columns]
     for name, rows in positions_by(part["coin"].to_numpy(dtype=object)).items():
         yield str(name), pa.Table.from_pandas(part.iloc[rows], preserve_index=False)
+
+
+class _Times:
+    """A coin part's time column (non-decreasing) as offsets from its first time: 4 bytes a
+    row when its span fits int32 (a day in ms does), 8 otherwise."""
+
+    def __init__(self, times: np.ndarray) -> None:
+        self.base = int(times[0]) if len(times) else 0
+        span = int(times[-1]) - self.base if len(times) else 0
+        narrow = span < 2**31 - 1
+        self.offsets = (times - self.base).astype(np.int32 if narrow else np.int64)
+        self._top = 2**31 - 1 if narrow else 2**63 - 1  # above every int32 offset
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def first(self, row: int) -> int:
+        return self.base + int(self.offsets[row])
+
+    def last(self) -> int:
+        return self.base + int(self.offsets[-1])
+
+    def upto(self, time: int, side: Literal["left", "right"]) -> int:
+        """Rows before `time` (side="left") or at or before it (side="right")."""
+        if time < self.base:
+            return 0
+        # the offsets' own scalar type: a Python int makes numpy cast the whole array
+        at = self.offsets.dtype.type(min(time - self.base, self._top))
+        return int(self.offsets.searchsorted(at, side))
+
+    def at(self, start: int, stop: int) -> np.ndarray:
+        return self.offsets[start:stop].astype(np.int64) + self.base
+
+
+_NO_TIMES = _Times(np.empty(0, np.int64))
+"""A spread table's parts (read by coin, never merged) keep no times."""
+
+
+def _cuts(times: Sequence[_Times], taken: np.ndarray, want: int) -> np.ndarray:
+    """Where each coin's rows end in the next `want` rows of the merge after `taken`: the
+    rows are in (time, coin, row) order, so the slice is every row before some time T and,
+    of the rows at T, the first ones in coin order. T is the least time with `want` rows at
+    or before it, found by bisection over the times (each step a binary search a coin)."""
+    ends = np.array([len(t) for t in times], dtype=np.int64)
+    left = [c for c in range(len(times)) if taken[c] < ends[c]]
+    if not left:
+        return taken.copy()
+
+    def through(time: int, side: Literal["left", "right"]) -> np.ndarray:
+        return np.maximum([t.upto(time, side) for t in times], taken)
+
+    lo = min(times[c].first(int(taken[c])) for c in left)
+    hi = max(times[c].last() for c in left)
+    if int((through(hi, "right") - taken).sum()) <= want:
+        return ends
+    # a coin with `want` rows left has them all at or before its want-th time: T is no later
+    hi = min([hi, *(times[c].first(int(taken[c]) + want - 1) for c in left
+                    if ends[c] - taken[c] >= want)])
+    while lo < hi:  # the least T with at least `want` rows at or before it
+        mid = (lo + hi) // 2
+        if int((through(mid, "right") - taken).sum()) >= want:
+            hi = mid
+        else:
+            lo = mid + 1
+    cut, at_t = through(lo, "left"), through(lo, "right")
+    need = want - int((cut - taken).sum())  # rows at T still to take, in coin order
+    for c in range(len(times)):
+        more = min(int(at_t[c] - cut[c]), need)
+        cut[c] += more
+        need -= more
+    return cut
 
 
 def _rows(reader: pa.ipc.RecordBatchFileReader, chunk: int, start: int, stop: int) -> pa.Table:

@@ -8,9 +8,10 @@ Two sources, each giving `DayChunk`s in time order (`lotus_core.trader.day_chunk
   scratch directory; the chunks are then read back one at a time, every group's piece of
   that chunk put in the whole day's row order by line number (as `merge_shards` does for
   the whole day). Held at once: one shard while spilling, one chunk of every coin after.
-- the MicroTape rows from the day's Parquet partition (`tape_batches`): DuckDB sorts the
-  partition by (ts, coin) within a memory limit (spilling to disk beyond it) and hands the
-  rows over a batch at a time; `with_rows` puts each batch's rows in the chunk of their time.
+- the MicroTape rows from the day's partition (`tape_in_order`): each coin's rows (its row
+  group, already in time order) put aside on disk, then merged into (ts, coin) order and
+  handed over a slice at a time; `with_rows` puts each slice's rows in the chunk of their
+  time.
 
 The replay sees the same events in the same order as from the day held whole, so the
 outputs are the same bytes (tests/core/trader/test_day_stream.py).
@@ -28,10 +29,9 @@ import pandas as pd
 
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.shards import CoinShard, in_line_order, shared_frames
+from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.spill import CoinSpill
 from lotus_core.trader.day_chunks import CHUNK_MS, DayChunk, take_packed
-
-TAPE_BATCH = 1 << 16  # MicroTape rows per batch read from DuckDB
-TAPE_MEMORY = "256MB"  # DuckDB's memory limit for the sort (it spills beyond)
 
 
 @dataclass
@@ -120,26 +120,23 @@ def spill_shards(shards: Iterable[CoinShard], folder: Path,
     return SpilledDay(folder, day, sha, g + 1, sorted(every), chunk_ms)
 
 
-def tape_batches(path: Path, columns: Iterable[str], batch_rows: int = TAPE_BATCH,
-                 memory_limit: str = TAPE_MEMORY, scratch: Path | None = None
-                 ) -> Iterator[pd.DataFrame]:
-    """The MicroTape partition at `path` (`columns` of them it has) in (ts, coin) order, a
-    batch at a time, as the lake's own read gives the values (Arrow to pandas)."""
-    import duckdb
-    import pyarrow.parquet as pq
-
-    have = set(pq.read_schema(path).names)
+def tape_in_order(tape: CoinDay, columns: Iterable[str], scratch: Path | None = None,
+                  rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The MicroTape partition (`columns` of them it has) in (ts, coin) order, a slice at a
+    time (`rows` rows; default sized by its bytes), as the lake's own read gives the values:
+    each coin's rows (its row group, in time order) put aside in a `CoinSpill` under
+    `scratch`, then merged back. Held: one coin's day while spilling, then a slice and the
+    times (4 bytes a row); a sort of the whole day (DuckDB's, within 256 MB: what the tape
+    cost grew by with the coins, issue 32) is not needed, each coin being in time order."""
+    coins = tape.coins()
+    if not coins:
+        return
+    have = set(tape.columns())
     cols = [c for c in columns if c in have]
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1,
-                                 **({"temp_directory": str(scratch)} if scratch else {})})
-    try:
-        names = ", ".join(f'"{c}"' for c in cols)
-        reader = con.sql(f"SELECT {names} FROM read_parquet(?) ORDER BY ts_ms, coin",
-                         params=[str(path)]).to_arrow_reader(batch_rows)
-        for batch in reader or ():
-            yield batch.to_pandas()
-    finally:
-        con.close()
+    with CoinSpill(len(coins), scratch) as spill:
+        for coin in coins:
+            spill.put("tape", coin, tape.read(coin, cols))
+        yield from spill.merged("tape", rows=rows)
 
 
 def with_rows(chunks: Iterable[DayChunk], rows: Iterable[pd.DataFrame]) -> Iterator[DayChunk]:

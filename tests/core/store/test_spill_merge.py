@@ -55,6 +55,27 @@ def test_merged_is_the_whole_table_in_its_order(seed, coins, rows, chunk, tmp_pa
     assert not list(tmp_path.iterdir())  # the spill is removed on close
 
 
+@pytest.mark.parametrize("case", ["one_time", "span_past_int32", "a_coin_without_rows",
+                                  "one_row_slices"])
+def test_merged_at_the_edges_of_the_time_cut(case, tmp_path):
+    """Each slice ends at a time found by bisection, ties at that time taken in coin order:
+    every row at one time (each slice cuts inside the ties), times spanning more than
+    int32 (the 8-byte offsets), a coin put with no rows, and slices of one row."""
+    whole = _day(11, 6, 1_500)
+    if case == "one_time":  # then the order is (coin, det)
+        whole = whole.assign(ts_ms=np.int64(7)).sort_values(["coin", "det"], kind="stable")
+        whole = whole.reset_index(drop=True).assign(seq=np.arange(len(whole), dtype=np.int64))
+    if case == "span_past_int32":
+        whole = whole.assign(ts_ms=whole["ts_ms"] * 10_000_000 - 2**40)
+    rows = 1 if case == "one_row_slices" else 113
+    with _spilled(whole, 9, tmp_path) as spill:
+        if case == "a_coin_without_rows":
+            spill.put("t", "C999", whole.iloc[:0])
+        slices = list(spill.merged("t", rows=rows))
+    assert [len(s) for s in slices[:-1]] == [rows] * (len(slices) - 1)
+    pd.testing.assert_frame_equal(pd.concat(slices, ignore_index=True), whole)
+
+
 def test_a_slice_reads_only_the_batches_holding_its_rows(tmp_path, monkeypatch):
     """Each slice reads, from each coin, the batches that hold its rows: over the whole
     merge a batch is read at most once per slice it feeds (so about twice), not the file."""

@@ -4,8 +4,8 @@ On the two recorded fixture days (day 2 starting from day 1's paper state): the 
 Trader's joint replay (`dm_decisions`, `paper_trades`) run on the day held whole in one
 chunk (the replay before streaming: one merged order, one `drive`) and on the day
 streamed: the market tables spilled from the day's coin shards (2 groups) and read back a
-5-minute chunk at a time, the MicroTape sorted from its Parquet partition by DuckDB in
-small batches; and the in-memory day cut in 10-minute chunks (each chunk's held-back
+5-minute chunk at a time, the MicroTape read a coin at a time and merged into (ts, coin)
+order in small slices; and the in-memory day cut in 10-minute chunks (each chunk's held-back
 snapshots handed over at its end). The Parquet bytes of both tables must be the same."""
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, tape_order
 from lotus_core.feed.packed import ReplayDay
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
 from lotus_core.trader.config import trader_settings
 from lotus_core.trader.day_chunks import CHUNK_COIN_MINUTES, DayChunk, chunk_ms_for, day_chunks
-from lotus_core.trader.day_sources import spill_shards, tape_batches, with_rows
+from lotus_core.trader.day_sources import spill_shards, tape_in_order, with_rows
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.nightly import carried_state, paper_table
 from lotus_core.trader.plan import ts_ms
@@ -55,18 +56,20 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # the whole day from its 2 stored shards (tests/core/feed: the parse's very tables),
         # so the recording is decoded once
         feed = ShardStore(root / "shards").whole(FIXTURES / f"{day}.jsonl.gz", day, 2)
-        lake.write("microtape_frames", day, build_microtape(feed, MicroTapeParams())
-                   .sort_values(["coin", "ts_ms"], kind="stable").reset_index(drop=True))
+        tape = build_microtape(feed, MicroTapeParams()).sort_values(
+            ["coin", "ts_ms"], kind="stable").reset_index(drop=True)
+        lake.write_parts("microtape_frames", day,  # a row group per coin, as the step writes
+                         (g for _, g in tape.groupby("coin", sort=True)), tape.iloc[:0])
         alphas = alpha_stream(("BTC", "ETH", "SOL"), DETS, 150,
                               start_ms=ts_ms(f"{day}T12:05:00Z"), span_ms=6_600_000, seed=11 + k)
-        out[day] = (feed, lake.path("microtape_frames", day), alphas)
+        out[day] = (feed, CoinDay(lake, "microtape_frames", day), alphas)
     return {"root": root, "days": out}
 
 
 def _sources(days: dict, day: str, scratch: Path) -> dict:
     """The day's chunk sources: whole (the reference), and each streamed form."""
     feed, tape, _ = days["days"][day]
-    rows = tape_order(pd.read_parquet(tape))
+    rows = tape_order(tape.whole())
     store = ShardStore(days["root"] / "shards")
     out = {"whole": lambda: [DayChunk(WHOLE, ReplayDay.of(feed), rows)],
            "in-memory 10-minute chunks": lambda: day_chunks(feed, rows, 600_000)}
@@ -75,7 +78,7 @@ def _sources(days: dict, day: str, scratch: Path) -> dict:
             got = spill_shards(store.shards(FIXTURES / f"{day}.jsonl.gz", day, n),
                                scratch / f"{n}-{len(list(scratch.iterdir()))}", 300_000)
             assert got is not None and len(got.keys) > 10 and got.groups == n
-            return with_rows(got.chunks(), tape_batches(tape, TAPE_COLUMNS, batch_rows=1000))
+            return with_rows(got.chunks(), tape_in_order(tape, TAPE_COLUMNS, rows=1000))
         out[f"{n} coin shards, streamed"] = spilled
     return out
 
