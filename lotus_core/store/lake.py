@@ -158,6 +158,42 @@ def _write_parts(sink: BinaryIO | pa.NativeFile, parts: Iterable[pd.DataFrame],
     return rows
 
 
+def coin_groups_in(file: pq.ParquetFile, column: str = "coin") -> dict[str, list[int]] | None:
+    """Each coin's row groups in a file written by parts (a row group per coin), from the
+    footer's statistics; None when some row group holds more than one coin (or has no
+    statistics): a table not written by coin."""
+    meta = file.metadata
+    k = file.schema_arrow.get_field_index(column)
+    if k < 0:
+        raise LakeError(f"no {column!r} column to read by coin")
+    groups: dict[str, list[int]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        if not group.num_rows:
+            continue
+        stats = group.column(k).statistics
+        if stats is None or not stats.has_min_max or stats.min != stats.max:
+            return None
+        groups.setdefault(str(stats.min), []).append(g)
+    return groups
+
+
+def read_coin_of(file: pq.ParquetFile, coin: str, columns: list[str] | None,
+                 filtered: Callable[[], pa.Table]) -> pd.DataFrame:
+    """One coin's rows of an open file: its row groups alone when the file was written by
+    coin, read on this thread (issue 32: a dataset read with a filter per coin, a hundred
+    coins in a row, left ~70 MB more resident at 100 coins than at 3, the footer parsed and
+    decoded on Arrow's threads each time); else `filtered()`, the rows the filter keeps."""
+    groups = coin_groups_in(file)
+    if groups is None:
+        return filtered().to_pandas()
+    if coin not in groups:
+        schema = file.schema_arrow
+        return (schema if columns is None else pa.schema([schema.field(c) for c in columns])
+                ).empty_table().to_pandas()
+    return file.read_row_groups(groups[coin], columns=columns, use_threads=False).to_pandas()
+
+
 def coin_rows_in(file: pq.ParquetFile, column: str = "coin") -> dict[str, int]:
     """Each coin's row count in a file written by parts (a row group per coin), read from
     the row groups' statistics and sizes when each holds one coin, else counted from the
@@ -165,18 +201,10 @@ def coin_rows_in(file: pq.ParquetFile, column: str = "coin") -> dict[str, int]:
     meta = file.metadata
     if meta.num_rows == 0:
         return {}
-    k = file.schema_arrow.get_field_index(column)
-    if k < 0:
-        raise LakeError(f"no {column!r} column to read by coin")
-    found: dict[str, int] = {}
-    for g in range(meta.num_row_groups):
-        group = meta.row_group(g)
-        stats = group.column(k).statistics
-        if stats is None or not stats.has_min_max or stats.min != stats.max:
-            return _counted(file, column)  # a table not written by coin
-        if group.num_rows:
-            found[str(stats.min)] = found.get(str(stats.min), 0) + group.num_rows
-    return found
+    groups = coin_groups_in(file, column)
+    if groups is None:
+        return _counted(file, column)  # a table not written by coin
+    return {coin: sum(meta.row_group(g).num_rows for g in gs) for coin, gs in groups.items()}
 
 
 def _counted(file: pq.ParquetFile, column: str) -> dict[str, int]:
@@ -304,8 +332,9 @@ class Lake:
                   columns: list[str] | None = None) -> pd.DataFrame:
         """One coin's rows of a partition, in file order; only its row groups are read when
         the partition was written by coin (`write_parts`)."""
-        return pq.read_table(self._existing(asset, day), columns=columns,
-                             filters=[("coin", "==", coin)]).to_pandas()
+        path = self._existing(asset, day)
+        return read_coin_of(pq.ParquetFile(path), coin, columns, lambda: pq.read_table(
+            path, columns=columns, filters=[("coin", "==", coin)]))
 
     def days(self, asset: str) -> list[str]:
         base = self.root / asset
@@ -455,8 +484,10 @@ class ObjectLake:
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
-        return pq.read_table(self._existing(asset, day), columns=columns, filesystem=self.fs,
-                             filters=[("coin", "==", coin)]).to_pandas()
+        key = self._existing(asset, day)
+        with self.fs.open_input_file(key) as f:
+            return read_coin_of(pq.ParquetFile(f), coin, columns, lambda: pq.read_table(
+                key, columns=columns, filesystem=self.fs, filters=[("coin", "==", coin)]))
 
     def _children(self, base: str) -> list[pafs.FileInfo]:
         info = self.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))

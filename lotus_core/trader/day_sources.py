@@ -29,6 +29,7 @@ import pandas as pd
 
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.shards import CoinShard, in_line_order, shared_frames
+from lotus_core.heap import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.spill import CoinSpill
 from lotus_core.trader.day_chunks import CHUNK_MS, DayChunk, take_packed
@@ -115,6 +116,7 @@ def spill_shards(shards: Iterable[CoinShard], folder: Path,
         every |= {int(k) for k in keys}
         trade_lines.append(shard.lines["trades"])
         del shard, feed, books, cut
+        release_free_heap()  # shards of unequal sizes leave freed pages in glibc's heap
     if not every or shared_frames(trade_lines):
         return None
     return SpilledDay(folder, day, sha, g + 1, sorted(every), chunk_ms)

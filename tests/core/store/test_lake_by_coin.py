@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -46,6 +47,23 @@ def test_parts_are_the_whole_frame_a_row_group_per_coin(lake):
         pd.testing.assert_frame_equal(lake.read_coin("t", DAY, coin), _parts()[k])
     assert list(lake.read_coin("t", DAY, "BTC", ["ts_ms"]).columns) == ["ts_ms"]
     assert lake.read_coin("t", DAY, "DOGE").empty  # a coin the day does not hold
+
+
+def test_a_coin_is_read_from_its_row_groups_as_a_filter_reads_it(lake):
+    """Written by coin, a coin's rows come from its row groups alone (the footer's
+    statistics name them), a coin in two row groups included: the frame a filtered read of
+    the whole file gives, its columns and types; a coin the day lacks reads as the empty
+    frame with the columns asked for and their types."""
+    parts = [*_parts(), _coin("BTC", 7, 9)]  # BTC again: a second row group
+    lake.write_parts("t", DAY, iter(parts), parts[0].iloc[:0])
+    table = _file(lake).read()
+    for coin in COINS:
+        want = table.filter(pc.equal(table["coin"], coin)).to_pandas()
+        pd.testing.assert_frame_equal(lake.read_coin("t", DAY, coin), want)
+    assert len(lake.read_coin("t", DAY, "BTC")) == 57
+    none = lake.read_coin("t", DAY, "DOGE", ["x", "coin"])
+    assert none.empty and list(none.columns) == ["x", "coin"]
+    assert none.dtypes.to_dict() == lake.read_coin("t", DAY, "ETH", ["x", "coin"]).dtypes.to_dict()
 
 
 def test_a_file_written_whole_is_read_by_coin_too(lake):
