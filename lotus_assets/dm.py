@@ -260,8 +260,7 @@ def _streamed(feed: FeedSource, store: Lake | ObjectLake, day: str,
     """The day's market events and MicroTape rows in time chunks: with coin shards, cut
     from the stored shards one shard at a time (`spill_shards`); without, from the cached
     parse. The MicroTape a coin at a time, merged into (ts, coin) order (`tape_in_order`).
-    Chunks as long as the day's coins allow
-    (`chunk_ms_for`)."""
+    Chunks as long as the day's coins allow (`chunk_ms_for`)."""
     chunks: Iterator[DayChunk] | None = None
     chunk_ms = chunk_ms_for(len(store.coins("microtape_frames", day)))
     if by_coin_group(feed.coin_shards):
