@@ -138,6 +138,7 @@ def tape_in_order(tape: CoinDay, columns: Iterable[str], scratch: Path | None = 
     with CoinSpill(len(coins), scratch) as spill:
         for coin in coins:
             spill.put("tape", coin, tape.read(coin, cols))
+            release_free_heap()  # a coin's read leaves its pages in glibc's heap
         yield from spill.merged("tape", rows=rows)
 
 
