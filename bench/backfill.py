@@ -8,7 +8,7 @@ Generates `--days` consecutive days of `--coins` coins (the `--hours` of each da
 `lotus fixtures generate`, the scale bench's coins), then launches the whole range as one
 `dg launch --job lotus_backfill --partition-range A...B` subprocess against a fresh
 DAGSTER_HOME (the repository's dagster.yaml) and LOTUS_HOME: the path a researcher's shell
-backfill takes, one `lotus_daily` run per day, in order (docs/surface.md). Then reads every
+backfill takes, each day's runs in order (docs/surface.md). Then reads every
 day's run from the instance: wall (run start to end) and each step's duration. The CPU of
 the whole launch (the subprocess and its children) is measured around it.
 
@@ -71,23 +71,34 @@ def launch(feed: Path, work: Path, days: list[str]) -> dict[str, Any]:
 
 
 def per_day(home: Path) -> list[dict[str, Any]]:
-    """Every lotus_daily run of the instance, in partition order: wall and step durations."""
+    """Every day's runs of the instance (its lotus_daily runs and a lotus_coins run per
+    coin, tagged `lotus/day`), in day order: wall (first start to last end) and step
+    durations (a day x coin step's summed over its coins)."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(dg.RunsFilter(job_name="lotus_daily"))
+        runs = [r for job in ("lotus_daily", "lotus_coins")
+                for r in instance.get_runs(dg.RunsFilter(job_name=job))]
         records = {r.dagster_run.run_id: r for r in instance.get_run_records(
             dg.RunsFilter(run_ids=[r.run_id for r in runs]))}
-        out = []
+        days: dict[str, list] = {}
         for run in runs:
-            rec = records[run.run_id]
             if run.status != dg.DagsterRunStatus.SUCCESS:
                 raise SystemExit(f"run {run.run_id} ({run.tags.get('dagster/partition')}) "
                                  f"ended {run.status.value}")
-            steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0)
-                     for s in instance.get_run_step_stats(run.run_id)}
-            out.append({"day": run.tags["dagster/partition"],
-                        "wall_s": (rec.end_time or 0) - (rec.start_time or 0),
+            days.setdefault(run.tags["lotus/day"], []).append(run)
+        out = []
+        for day, day_runs in days.items():
+            steps: dict[str, float] = {}
+            for run in day_runs:
+                for st in instance.get_run_step_stats(run.run_id):
+                    steps[st.step_key] = (steps.get(st.step_key, 0.0)
+                                          + (st.end_time or 0) - (st.start_time or 0))
+            recs = [records[r.run_id] for r in day_runs]
+            out.append({"day": day,
+                        "wall_s": max(r.end_time or 0 for r in recs)
+                        - min(r.start_time or 0 for r in recs),
+                        "runs": len(day_runs),
                         "steps_s": sum(steps.values()),
                         "learning_s": sum(v for k, v in steps.items()
                                           if k.split(".")[0] in LEARNING),
@@ -116,7 +127,7 @@ def report(res: dict[str, Any]) -> str:
 `python -m bench.backfill --days {n} --coins {res['coins']} --hours {res['hours']}`: {n} generated days
 (from {BENCH_DAY}) of {res['coins']} coins, the hours {res['hours']} UTC of each, launched as one
 `dg launch --job lotus_backfill --partition-range {rows[0]['day']}...{rows[-1]['day']}` in a fresh home:
-one `lotus_daily` run per day, in order, on the embedded default's in-process executor. The
+each day's runs (lotus_daily, lotus_coins per coin) in order, on the embedded default's in-process executor. The
 whole launch: {res['launch']['wall_s'] / 60:.1f} min wall, {res['launch']['cpu_s'] / 60:.1f} min CPU (the launch process and its
 children); load average {lo[0]:.1f} / {lo[1]:.1f} / {lo[2]:.1f} at the start, {le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f} at the end.
 Run {res['when']} on {res['machine']} (the stamp under the section is when it was written).

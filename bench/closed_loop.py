@@ -254,13 +254,12 @@ def scored_day_selection() -> Any:
 
 
 def materialise(settings: Any, instance: Any, day: str, selection: Any = None) -> None:
-    import dagster as dg
-
+    from lotus_assets.day_plan import materialize_day
     from lotus_assets.definitions import ASSETS, build_resources
 
-    result = dg.materialize(ASSETS, partition_key=day, instance=instance,
-                            resources=build_resources(settings), selection=selection,
-                            raise_on_error=False)
+    result = materialize_day(ASSETS, partition_key=day, instance=instance,
+                             resources=build_resources(settings), selection=selection,
+                             raise_on_error=False)
     if not result.success:
         errs = [str(e.step_failure_data.error and e.step_failure_data.error.message)
                 for e in result.all_events if e.is_step_failure]

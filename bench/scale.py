@@ -341,11 +341,17 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
     worker_peak = max((_vm("VmHWM", str(w.pid)) for w in workers), default=0) / 1024
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    stats = instance.get_run_step_stats(result.run_id)
-    steps = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
+    # every run of the day (its daily runs and a lotus_coins run per coin): a step's time
+    # summed over its runs (microtape_frames: over the coins)
+    steps: dict[str, float] = {}
+    for run_id in result.run_ids:
+        for st in instance.get_run_step_stats(run_id):
+            steps[st.step_key] = (steps.get(st.step_key, 0.0)
+                                  + (st.end_time or 0) - (st.start_time or 0))
     cpu = (self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
            + kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime + worker_cpu)
-    return {"success": result.success, "run_id": result.run_id, "wall_s": wall,
+    return {"success": result.success, "run_id": result.run_id, "run_ids": result.run_ids,
+            "wall_s": wall,
             "step_sum_s": sum(steps.values()), "overhead_s": wall - sum(steps.values()),
             "steps": len(steps), "cpu_s": cpu, "worker_peak_rss_mb": worker_peak,
             "worker_peaks_rss_mb": [_vm("VmHWM", str(w.pid)) / 1024 for w in workers],

@@ -44,25 +44,36 @@ def main() -> None:
                        "LOTUS_CONFIG": str(lotus_yaml), "DAGSTER_HOME": str(work)})
     import dagster as dg
 
+    from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, coins_of_day, partition_keys
     from lotus_core.config import load_settings
-    from lotus_sensors.daily_run import daily_run_config, reconstructable_daily_job
+    from lotus_core.store.lake import open_lake
+    from lotus_resources.deploy import lake_root
+    from lotus_sensors.daily_run import daily_run_config, phases_of, reconstructable_job
 
     settings = load_settings()
     keys = [dg.AssetKey(k.strip()) for k in args.assets.split(",") if k.strip()]
     t0 = time.perf_counter()
+    phases = [p for p in phases_of() if set(keys) & set(p.keys)]
+    if len(phases) != 1 or not set(keys) <= set(phases[0].keys):
+        raise SystemExit(f"{args.assets}: the assets must be of one job (lotus_daily or "
+                         "lotus_coins) and of one phase of the day")
+    phase = phases[0]
     # the selected assets without their checks (a check is a step of its own)
-    job = reconstructable_daily_job().get_definition().get_subset(
-        asset_selection=set(keys), asset_check_selection=set())
+    job = reconstructable_job(COINS_JOB if phase.by_coin else DAILY_JOB).get_definition(
+        ).get_subset(asset_selection=set(keys), asset_check_selection=set())
     config = daily_run_config(settings)
     nodes = {n.name for n in job.graph.nodes}
     config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(run_config=config,
-                                        instance=instance, partition_key=args.day,
-                                        raise_on_error=False)
-    steps = sorted({e.step_key for e in result.all_events if e.step_key})
+    lake = open_lake(lake_root(settings))
+    with dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
+        results = [job.execute_in_process(run_config=config, instance=instance,
+                                          partition_key=key, raise_on_error=False)
+                   for key in partition_keys(phase, args.day,
+                                             lambda: coins_of_day(lake, args.day))]
+    steps = sorted({e.step_key for r in results for e in r.all_events if e.step_key})
     print(json.dumps({"assets": args.assets, "steps": steps, "day": args.day,
-                      "success": result.success,
+                      "runs": len(results),
+                      "success": all(r.success for r in results),
                       "wall_s": round(time.perf_counter() - t0, 1),
                       "peak_rss_mb": status_mb()}), flush=True)
 

@@ -20,7 +20,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.learning.config import load_learning
@@ -66,7 +66,7 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
             metrics: dict[str, float] | None = None,
             measures: list[Measure] | None = None) -> dg.AssetCheckResult:
     """The check's result (with its measures: value, threshold, baseline); a failure also
-    posts a WATCHDOG_ALERT (once per check and day)."""
+    posts a WATCHDOG_ALERT (once per check and day; and coin, for a day x coin check)."""
     passed = bool(passed)
     meta: dict[str, object] = {"detail": detail}
     if measures:
@@ -74,8 +74,9 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         meta.update(_floats(H.measures_numbers(measures)))
     meta.update(metadata)
     if not passed:
-        alert = CheckAlert(name, context.partition_key, detail, subject[0], subject[1],
-                           metrics or (H.measures_numbers(measures) if measures else {}))
+        day, coin = day_and_coin(context.partition_key)
+        alert = CheckAlert(name, day, detail, subject[0], subject[1],
+                           metrics or (H.measures_numbers(measures) if measures else {}), coin)
         with fabric.open() as store:
             meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
         meta["alert_id"] = alert.alert_id
@@ -99,6 +100,8 @@ def _le(name: str, value: float, limit: float, baseline: str = "absolute limit",
 
 
 CHECK_KW = {"blocking": False, "partitions_def": daily_partitions}
+COIN_CHECK_KW = {"blocking": False, "partitions_def": day_coin_partitions}
+"""A check of a day x coin asset judges that coin of that day (its partition)."""
 
 
 @dg.asset_check(asset="raw_feed", description="Dead-letter rate of the day's feed lines "
@@ -116,15 +119,16 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
 @dg.asset_check(asset="microtape_frames", description="Missing grid rows per coin <= "
                 f"{H.LIMITS.max_gap_rate:.0%} (within each day); NaN rate of key features <= "
                 f"{H.LIMITS.max_nan_rate:.0%}; stale frames (> {H.LIMITS.stale_ms} ms) <= "
-                f"{H.LIMITS.max_stale_rate:.0%}.", **CHECK_KW)
+                f"{H.LIMITS.max_stale_rate:.0%}.", **COIN_CHECK_KW)
 def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
                              lake: LakeResource) -> dg.AssetCheckResult:
-    # only the columns measured (9 of the tape's 46), one coin at a time
-    tape = CoinDay(lake.get(), "microtape_frames", context.partition_key)
+    # only the columns measured (9 of the tape's 46), of the partition's coin
+    day, coin = day_and_coin(context.partition_key)
     health = H.TapeHealth()
-    for coin in tape.coins():
-        health.add(tape.read(coin, ["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"]))
+    if coin is not None and lake.get().exists("microtape_frames", day):
+        health.add(lake.get().read_coin("microtape_frames", day, coin,
+                                        ["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"]))
     measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate)
                  for c, r in sorted(health.gaps.items())]
                 + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate)
@@ -138,18 +142,19 @@ def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: Ops
 @dg.asset_check(asset="microtape_frames", description="Population stability (PSI) of the "
                 f"key MicroTape features against the same hours of the previous "
                 f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi} (intraday seasonality: like "
-                "hours with like).", **CHECK_KW)
+                "hours with like), per coin.", **COIN_CHECK_KW)
 def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                             fabric: OpsDbResource, fabric_keys: FabricKeysResource
                             ) -> dg.AssetCheckResult:
     columns = ["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]  # what PSI reads, today and before
-    day = context.partition_key
-    # each side a coin-day at a time into a sample of at most PSI_SAMPLE_ROWS rows (issue
-    # 32: 7 days of every coin's tape are not held)
+    day, coin = day_and_coin(context.partition_key)
+    # the partition's coin against its own earlier days, each side into a sample of at
+    # most PSI_SAMPLE_ROWS rows (issue 32: no step holds every coin's tape)
     store = lake.get()
-    today, _ = H.tape_sample(store, [day], columns)
+    today, _ = H.tape_sample(store, [day], columns, coin=coin)
     hist, days = H.tape_sample(store, _days_before(day), columns,
-                                hours=np.array(sorted(today.seen_hours), dtype=np.int64))
+                                hours=np.array(sorted(today.seen_hours), dtype=np.int64),
+                                coin=coin)
     if hist.rows < H.LIMITS.min_psi_rows:
         return _no_baseline(f"{hist.rows} training rows at these hours of the day "
                             f"(< {H.LIMITS.min_psi_rows})")

@@ -25,6 +25,7 @@ from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.breeding import breeding_definitions
 from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.credit import CREDIT_ASSETS, credit_definitions
+from lotus_assets.day_plan import by_coin
 from lotus_assets.dm import DM_ASSETS
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.evaluation import EVAL_ASSETS
@@ -92,7 +93,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return with_deploy(dg.Definitions.merge(  # the profile's executor and sensors
         dg.Definitions(assets=build_assets(values),
                        asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
-        daily_definitions(settings),
+        daily_definitions(settings, [a for a in ASSETS if by_coin(a)]),
         backfill_definitions(),
         inbox_definitions(),
         herald_definitions(),

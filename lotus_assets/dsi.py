@@ -5,14 +5,19 @@ fit on the previous days' MicroTape (never this day; only the columns the expert
 whole coin-days up to the registry's `history_rows`: lotus_core.dsi.history),
 annotate this day one coin at a time (written a coin per row group as it goes), describe
 each expert from what the coins added up to. Thin: all logic is in lotus_core.dsi.
+
+The day's MicroTape arrives as an input (every coin of the day x coin partitions); the
+earlier days are read from the lake (`dsi_history_days` of the shared settings): Dagster
+maps no time window from a daily asset onto a day x coin one. The dependency on the
+previous day's `dsi_annotations` keeps a backfill in day order, as the window did.
 """
 
 import time
 
 import dagster as dg
 
-from lotus_assets.partitions import daily_partitions, lake_window_in
-from lotus_core.config.settings import DsiSettings
+from lotus_assets.partitions import coin_day_in, daily_partitions, days_before
+from lotus_core.config.shared import shared_values
 from lotus_core.dsi import (
     DayTally,
     annotate_by_coin,
@@ -24,17 +29,18 @@ from lotus_core.dsi import (
 )
 from lotus_core.dsi.day import empty_annotations
 from lotus_core.dsi.history import read_history
-from lotus_core.store.by_coin import ByCoin, CoinDays
-
-HISTORY_DAYS = DsiSettings().history_days
-"""Earlier MicroTape days the learned experts and the reliabilities are fitted on."""
+from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_resources.lake import LakeResource
+from lotus_resources.settings import SettingsResource
 
 
 @dg.multi_asset(
     partitions_def=daily_partitions,
     group_name="dsi",
-    ins={"microtape_frames": lake_window_in("microtape_frames", -HISTORY_DAYS, 0,
-                                            "dsi_history_days", by_coin=True)},
+    ins={"microtape_frames": coin_day_in("microtape_frames")},  # the day, every coin
+    # the previous day's run first (its tape, every coin, before this day's fit reads it)
+    deps=[dg.AssetDep("dsi_annotations", partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},
@@ -50,16 +56,18 @@ HISTORY_DAYS = DsiSettings().history_days
             "redundancy."),
     },
 )
-def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDays):
+def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
+               lake: LakeResource, settings: SettingsResource):
     day = context.partition_key
-    today = microtape_frames.get(day)
-    if today is None:  # the history input skips missing days; this day must be there
+    today = microtape_frames
+    if not today.lake.exists("microtape_frames", day):
         raise dg.Failure(f"microtape_frames for {day} is not in the lake; materialise it first")
     registry = load_registry()
     columns = tape_columns(registry)
     t0 = time.perf_counter()
-    history = read_history([d for d in microtape_frames.days if d.day < day], columns,
-                           registry.history_rows)
+    earlier = days_before(lake.get(), "microtape_frames", day,
+                          shared_values(settings.get()).dsi_history_days)
+    history = read_history(earlier, columns, registry.history_rows)
     model = fit_dsi(history, registry)
     sampled = {"history_coin_days": f"{history.coin_days} of {history.of_coin_days}",
                "history_rows": f"{history.rows:,} of {history.of_rows:,}"}

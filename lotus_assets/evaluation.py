@@ -18,7 +18,13 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import eval_story
-from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
+from lotus_assets.partitions import (
+    coin_day_in,
+    columns_in,
+    daily_partitions,
+    lake_window_in,
+    with_previous_day,
+)
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
     DEFAULT_HORIZONS_S,
@@ -31,6 +37,7 @@ from lotus_core.report.tables import EvalTally
 from lotus_core.store.by_coin import CoinDay, InOrder
 from lotus_core.store.spill import CoinSpill
 from lotus_core.time import previous_day
+from lotus_resources.lake import LakeResource
 
 
 class SignalEvalConfig(dg.Config):
@@ -89,9 +96,9 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         # the previous day's windows and rows: only the columns the late rows read
         "signal_events": lake_window_in("signal_events", -1, -1, columns=WINDOW_COLUMNS),
         "signal_eval": lake_window_in("signal_eval", -1, -1, columns=LATE_EVAL_COLUMNS),
-        # its tape + this one, only the columns outcomes read
-        "microtape_frames": lake_window_in("microtape_frames", -1, 0,
-                                           columns=READ_COLUMNS),
+        # this day's tape, only the columns outcomes read (the previous day's: from the
+        # lake, since a daily step takes only its own day of a day x coin asset)
+        "microtape_frames": columns_in("microtape_frames", READ_COLUMNS),
     },
     description="The previous day's pending signal_eval rows (horizons that cross midnight) "
     "evaluated again over its MicroTape and this day's: signal_eval's columns, one row per "
@@ -100,8 +107,12 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
 )
 def signal_eval_late(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                      signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-                     microtape_frames: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    prev = previous_day(context.partition_key)
+                     microtape_frames: pd.DataFrame,
+                     lake: LakeResource) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    prev = previous_day(day)
+    microtape_frames = with_previous_day(lake.get(), "microtape_frames", day, microtape_frames,
+                                      READ_COLUMNS)
     days = sorted(set(microtape_frames["date"])) if "date" in microtape_frames else []
     pending = int((signal_eval["status"] == "pending").sum()) if len(signal_eval) else 0
     out = late_rows(signal_events.drop(columns="date", errors="ignore"),

@@ -10,7 +10,7 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import COINS, daily_partitions
 from lotus_core.feed.gzlines import RecordingFormatError
 from lotus_core.feed.recordings import UnusableRecordingError, refuse_empty, refuse_unusable
 from lotus_core.feed.shards import by_coin_group, merge_dead, merge_sorted, merge_stats
@@ -42,6 +42,7 @@ def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
             "recording": dg.MetadataValue.path(str(path)), "day": day}) from None
     with fabric.open() as store:
         store.replace_dead_letters(day, source, dead, run_id=context.run.run_id)
+    coins = register_coins(context.instance, day_coins(summary))
     reasons = Counter(d.reason for d in dead)
     context.log.info("%s: %d lines, %d dead letters", day, stats.get("lines", 0), len(dead))
     return dg.Output(summary, metadata={
@@ -53,9 +54,30 @@ def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
         "dead_letter_reasons": dict(sorted(reasons.items())),
         "stats": dict(sorted(stats.items())),
         "coin_shards": feed.coin_shards,
+        "coins": coins,
         "counts": dg.MetadataValue.md(summary[["channel", "coin", "frames", "items",
                                                "dead_letters"]].to_markdown(index=False)),
     })
+
+
+def day_coins(summary: pd.DataFrame) -> list[str]:
+    """The coins a day's recording holds frames of (the coin partitions its day x coin
+    stages run: issue 32 item 1)."""
+    held = summary.loc[summary["frames"] > 0, "coin"].dropna().astype(str)
+    return sorted(c for c in set(held) if c)
+
+
+def register_coins(instance: dg.DagsterInstance, coins: list[str]) -> list[str]:
+    """Add the coins Dagster's `coins` partitions do not list yet; returns `coins`. A coin
+    name a partition key cannot carry fails the day, naming it."""
+    bad = [c for c in coins if "|" in c or "," in c or c != c.strip()]
+    if bad:
+        raise dg.Failure(f"coin name(s) {bad} cannot be a partition key ('|', ',' or "
+                         "surrounding spaces)")
+    new = [c for c in coins if not instance.has_dynamic_partition(COINS, c)]
+    if new:
+        instance.add_dynamic_partitions(COINS, new)
+    return coins
 
 
 def _summary(feed: FeedSource, day: str

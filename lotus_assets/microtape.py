@@ -1,11 +1,15 @@
 """`microtape_frames`: per coin, one frame of book, tape, candle and context features a cadence.
 
+Partitioned by day x coin (issue 32 item 1): a run builds one coin of one day, so a step
+holds one coin whatever the number of coins; the daily stages after it read the day's coins
+through the lake (a day in coins reads as one partition).
+
 Each day starts warm: its trailing windows are seeded from the previous day's recording,
-whose validated `raw_feed` partition arrives through a partition mapping (offset -1); when
-that partition is absent (the first day of a range) or its recording no longer matches it,
-the day starts cold and its metadata says so (`start: cold`, with the reason; `warning`
-too when the previous recording changed or cannot be read: one bad day never fails the
-next)."""
+whose validated `raw_feed` partition is read from the lake (a day x coin asset cannot take
+a daily window through Dagster's partition mappings); when that partition is absent (the
+first day of a range) or its recording no longer matches it, the day starts cold and its
+metadata says so (`start: cold`, with the reason; `warning` too when the previous recording
+changed or cannot be read: one bad day never fails the next)."""
 
 from collections.abc import Iterable, Iterator
 from itertools import repeat
@@ -13,7 +17,7 @@ from itertools import repeat
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_assets.partitions import day_and_coin, day_coin_partitions, with_previous_day
 from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
@@ -24,6 +28,7 @@ from lotus_core.microtape.warm import seeds, warm_span_ms
 from lotus_core.store.by_coin import ByCoin
 from lotus_core.time import previous_day
 from lotus_resources.feed import FeedSource
+from lotus_resources.lake import LakeResource
 
 
 class MicroTapeConfig(dg.Config):
@@ -78,7 +83,7 @@ Built = tuple[Iterator[pd.DataFrame], bool, str, bool]
 
 
 def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-           warm_start: bool) -> Built:
+           warm_start: bool, coin: str) -> Built:
     """The frames of the whole parsed day (and the previous day), with the warm decision."""
     parsed = feed.parse(day)
     _check_today(raw_feed, day, parsed.sha256)
@@ -87,11 +92,12 @@ def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTape
     if warm is not None and not seeds(warm, day, params):
         start = _too_short(warm.day, params)
         warm = None
-    return microtape_by_coin(parsed, params, warm=warm), warm is not None, start, warning
+    frames = microtape_by_coin(parsed, params, warm=warm, coins=(coin,))
+    return frames, warm is not None, start, warning
 
 
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-             warm_start: bool) -> Built:
+             warm_start: bool, coin: str) -> Built:
     """`_whole`, one coin shard of today and of the previous day at a time
     (feed.coin_shards not 1): the same frames and the same warm / cold decision."""
     _check_today(raw_feed, day, file_sha256(feed.recording(day)))
@@ -115,7 +121,8 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 start, warning = _unusable(prev, exc), True
     none: Iterable[FeedDay | None] = repeat(None)
     before = feed.shards(prev) if warm else none
-    return microtape_shards_by_coin(feed.shards(day), before, params), warm, start, warning
+    frames = microtape_shards_by_coin(feed.shards(day), before, params, coins=(coin,))
+    return frames, warm, start, warning
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:
@@ -124,28 +131,32 @@ def _too_short(prev: str, params: MicroTapeParams) -> str:
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    partitions_def=day_coin_partitions,
     io_manager_key="lake_io",
     group_name="microtape",
     kinds={"parquet", "pandas"},
-    ins={"raw_feed": lake_window_in("raw_feed", -1, 0)},
+    ins={"raw_feed": dg.AssetIn("raw_feed")},  # the key's day; the day before: from the lake
     description="MicroTape: per coin on a fixed cadence, features known at each time from data "
     "received at or before it (mid, micro-price, imbalance, cancels, sweeps, volatility, candle "
     "morphology, funding, open interest, basis, session, regime); trailing windows seeded from "
-    "the previous day's recording when its raw_feed partition exists. Built and written "
-    "one coin at a time (a row group per coin).",
+    "the previous day's recording when its raw_feed partition exists. One partition per day "
+    "and coin (the coins are those raw_feed found in the day's recording).",
 )
 def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
-                     raw_feed: pd.DataFrame, feed: FeedSource) -> dg.Output[ByCoin]:
-    day = context.partition_key
+                     raw_feed: pd.DataFrame, feed: FeedSource,
+                     lake: LakeResource) -> dg.Output[ByCoin]:
+    day, coin = day_and_coin(context.partition_key)
+    if coin is None:
+        raise dg.Failure(f"microtape_frames is partitioned by day x coin, got {day!r}")
     params = MicroTapeParams(cadence_ms=config.cadence_ms)
     build = _sharded if by_coin_group(feed.coin_shards) else _whole
-    frames, warm, start, warning = build(feed, raw_feed, day, params, config.warm_start)
+    validated = with_previous_day(lake.get(), "raw_feed", day, raw_feed, ["sha256"])
+    frames, warm, start, warning = build(feed, validated, day, params, config.warm_start, coin)
     if warning:
-        context.log.warning("%s: %s", day, start)
+        context.log.warning("%s %s: %s", day, coin, start)
     empty = empty_frame()
-    # the lake IO manager builds and writes the coins one at a time and adds rows, coins
-    # and rows_per_coin to this metadata
+    # the lake IO manager builds and writes the coin's frame and adds rows, coins and
+    # rows_per_coin to this metadata
     return dg.Output(ByCoin(frames, empty), metadata={
         "cadence_ms": config.cadence_ms,
         "columns": len(empty.columns),

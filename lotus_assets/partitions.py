@@ -7,8 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from lotus_core.config.shared import SharedValues
+from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.lake import Lake, ObjectLake
+from lotus_resources.partition_keys import day_and_coin  # noqa: F401 - re-exported
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FALLBACK_START = "2025-01-01"
@@ -157,3 +161,45 @@ def size_windows(assets: Sequence[dg.AssetsDefinition],
                  values: SharedValues) -> list[dg.AssetsDefinition]:
     """`assets` with every `sized_by` window re-sized from `values` (built once per load)."""
     return [_resized(a, values) for a in assets]
+
+
+COINS = "coins"
+"""The dynamic partitions of the coins the recordings hold: `raw_feed` adds each day's
+coins (the coin list is data, not code; issue 32 item 2)."""
+coin_partitions = dg.DynamicPartitionsDefinition(name=COINS)
+
+
+def day_coin_partitions_def(days: dg.DailyPartitionsDefinition) -> dg.MultiPartitionsDefinition:
+    """Day x coin, for the stages that run one coin at a time (issue 32 item 1): a key is
+    `<coin>|<day>` (Dagster orders dimensions by name); a daily stage downstream of one
+    reads every coin of its day (Dagster's default multi-to-single mapping)."""
+    return dg.MultiPartitionsDefinition({"date": days, "coin": coin_partitions})
+
+
+day_coin_partitions = day_coin_partitions_def(daily_partitions)
+
+
+def day_coin_key(day: str, coin: str) -> dg.MultiPartitionKey:
+    """The day x coin partition key of `coin` on `day`."""
+    return dg.MultiPartitionKey({"date": day, "coin": coin})
+
+
+
+def with_previous_day(lake: Lake | ObjectLake, asset: str, day: str, today: pd.DataFrame,
+                      columns: list[str]) -> pd.DataFrame:
+    """The previous day's `columns` of `asset` (when the lake has that day) and `today`'s
+    rows, with a `date` column: the -1..0 window a partition mapping gives a daily asset,
+    read from the lake where Dagster cannot map it (a day x coin asset and a daily one)."""
+    prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    days = [today.assign(date=day)]
+    if lake.exists(asset, prev):
+        days.insert(0, lake.read(asset, prev, columns).assign(date=prev))
+    return pd.concat(days, ignore_index=True)
+
+
+def days_before(lake: Lake | ObjectLake, asset: str, day: str, days: int) -> list[CoinDay]:
+    """The `days` days before `day` that the lake has of `asset`, oldest first, each a
+    `CoinDay` (nothing read): a history window of a day x coin asset for a daily step."""
+    d0 = date.fromisoformat(day)
+    wanted = [(d0 - timedelta(days=i)).isoformat() for i in range(days, 0, -1)]
+    return [CoinDay(lake, asset, d) for d in wanted if lake.exists(asset, d)]

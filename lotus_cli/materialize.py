@@ -14,6 +14,7 @@ from typing import Any
 import click
 import dagster as dg
 
+from lotus_assets.day_plan import DayRun, run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
@@ -137,11 +138,12 @@ def day_figures(lake: Lake, day: str) -> dict[str, Any]:
 def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterInstance,
                      on_day: Callable[[DayOutcome], None] | None = None,
                      log_level: str = "WARNING") -> list[DayOutcome]:
-    """Execute the `lotus_daily` job once per day, so the runs show under it in the UI,
-    holding the home's lock (`home_lock`: a second run at once is refused). A failed day's
-    figures are empty: what the lake holds for it is an earlier run's, not this one's."""
+    """Run each day's `lotus_daily` and `lotus_coins` runs in phases (lotus_assets/
+    day_plan.py), so the runs show under those jobs in the UI, holding the home's lock
+    (`home_lock`: a second run at once is refused). A failed day's figures are empty: what
+    the lake holds for it is an earlier run's, not this one's."""
     with home_lock(settings.home):
-        job = build_definitions(settings).resolve_job_def("lotus_daily")
+        defs = build_definitions(settings)
         lake = Lake(settings.lake_dir)
         run_config = {
             **daily_run_config(shared_values(settings)),
@@ -149,14 +151,20 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
         }
         outcomes = []
         for day in days:
-            result = job.execute_in_process(
-                partition_key=day, instance=instance, run_config=run_config,
-                raise_on_error=False, tags={"lotus/launched_by": "cli"})
-            ok = result.success
-            outcome = DayOutcome(day=day, success=ok, run_id=result.run_id,
-                                 error=None if ok else _failure_message(result),
+            run = run_day_in_process(defs, day, instance=instance, run_config=run_config,
+                                     tags={"lotus/launched_by": "cli"}, lake=lake)
+            ok = run.success
+            outcome = DayOutcome(day=day, success=ok, run_id=run.run_id,
+                                 error=None if ok else _day_failure(run),
                                  figures=day_figures(lake, day) if ok else {})
             outcomes.append(outcome)
             if on_day:
                 on_day(outcome)
         return outcomes
+
+
+def _day_failure(run: DayRun) -> str:
+    for result in run.results:
+        if not result.success:
+            return _failure_message(result)
+    return run.stopped or "run failed"

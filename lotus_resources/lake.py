@@ -8,6 +8,7 @@ from pandera.errors import SchemaError, SchemaErrors
 from lotus_core.schemas import ASSET_SCHEMAS
 from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays, InOrder
 from lotus_core.store.lake import SLICE_ROWS, Lake, ObjectLake, open_lake
+from lotus_resources.partition_keys import day_and_coin
 from lotus_resources.table_metadata import table_metadata
 
 
@@ -33,7 +34,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext,
                       obj: pd.DataFrame | ByCoin | InOrder) -> None:
         asset = context.asset_key.path[-1]
-        day = context.asset_partition_key
+        day, coin = day_and_coin(context.asset_partition_key)  # coin: a day x coin asset
+        where = day if coin is None else f"{day}, coin {coin}"
         schema = ASSET_SCHEMAS.get(asset)
 
         def validate(df: pd.DataFrame) -> pd.DataFrame:
@@ -43,17 +45,18 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 return schema.validate(df, lazy=False)
             except (SchemaError, SchemaErrors) as exc:
                 raise dg.Failure(
-                    description=f"{asset} for {day} failed its schema: {exc}",
-                    metadata={"asset": asset, "partition": day}) from exc
+                    description=f"{asset} for {where} failed its schema: {exc}",
+                    metadata={"asset": asset, "partition": where}) from exc
 
         lake = self.lake.get()
         if isinstance(obj, ByCoin):
-            path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate)
+            path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate,
+                                    coin=coin)
             rows = sum(obj.rows.values())
             context.add_output_metadata({
                 "path": dg.MetadataValue.path(str(path)),
                 "rows": rows,
-                "bytes": lake.size(asset, day),
+                "bytes": lake.size(asset, day, coin),
                 "coins": sorted(obj.rows),
                 "rows_per_coin": dict(sorted(obj.rows.items())),
                 "written": "by coin (a row group each)",
@@ -63,20 +66,20 @@ class LakeIOManager(dg.ConfigurableIOManager):
             return
         if isinstance(obj, InOrder):
             path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate,
-                                    row_group=SLICE_ROWS)
+                                    row_group=SLICE_ROWS, coin=coin)
             context.add_output_metadata({
                 "path": dg.MetadataValue.path(str(path)),
                 "rows": obj.rows,
-                "bytes": lake.size(asset, day),
+                "bytes": lake.size(asset, day, coin),
                 "written": f"in slices (row groups of {SLICE_ROWS:,} rows)",
                 **table_metadata(obj.empty, rows=obj.rows),
             })
             return
-        path = lake.write(asset, day, obj, validate=validate)
+        path = lake.write(asset, day, obj, validate=validate, coin=coin)
         context.add_output_metadata({
             "path": dg.MetadataValue.path(str(path)),
             "rows": len(obj),
-            "bytes": lake.size(asset, day),
+            "bytes": lake.size(asset, day, coin),
             **table_metadata(obj),
         })
 
@@ -90,20 +93,27 @@ class LakeIOManager(dg.ConfigurableIOManager):
         asset = context.asset_key.path[-1]
         lake = self.lake.get()
         meta = context.definition_metadata or {}
+        # the days asked for: an upstream by day x coin gives a daily step every coin of
+        # its day (the lake reads a day in coins as one partition)
+        keys = sorted({day_and_coin(k)[0] for k in context.asset_partition_keys})
         if meta.get("lake_coins") and meta.get("lake_history"):
-            keys = sorted(context.asset_partition_keys)
             present = tuple(CoinDay(lake, asset, d) for d in keys if lake.exists(asset, d))
             context.log.info("%s window: %d of %d day(s) present", asset, len(present),
                              len(keys))
             return CoinDays(present)
+        if not meta.get("lake_history") and not keys:
+            # an upstream by day x coin with no coin registered yet: this step's own day
+            # (whose partition the lake then does not have: the step's read names it)
+            keys = [day_and_coin(context.partition_key)[0]]
+        if not meta.get("lake_history") and len(keys) != 1:
+            raise dg.Failure(f"{asset}: one day expected for this input, got {keys}")
         if meta.get("lake_coins"):
             # a missing partition fails the step's first `coins()`, naming it (LakeError)
-            return CoinDay(lake, asset, context.asset_partition_key)
+            return CoinDay(lake, asset, keys[0])
         columns = meta.get("lake_columns")
         if not meta.get("lake_history"):
-            return lake.read(asset, context.asset_partition_key, columns)
-        days = [d for d in sorted(context.asset_partition_keys) if lake.exists(asset, d)]
+            return lake.read(asset, keys[0], columns)
+        days = [d for d in keys if lake.exists(asset, d)]
         frames = [lake.read(asset, d, columns).assign(date=d) for d in days]
-        context.log.info("%s history: %d of %d day(s) present", asset, len(days),
-                         len(context.asset_partition_keys))
+        context.log.info("%s history: %d of %d day(s) present", asset, len(days), len(keys))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,40 +1,76 @@
-"""One day of `lotus_daily` run out of process on the profile's executor (Celery workers in
-production): what the backfill job, `bench.scale` and the production test call.
+"""One day of the chain run out of process on the profile's executor (Celery workers in
+production): what the backfill job (and so the nightly schedule), `bench.scale` and the
+production test call. The day is its runs in phases (lotus_assets/day_plan.py): a
+`lotus_daily` run, a `lotus_coins` run per coin of the day, ...
 
-The job is reconstructed by name from `lotus_assets.production.load_definitions` (a
+The jobs are reconstructed by name from `lotus_assets.production.load_definitions` (a
 module-level function every worker can import), so this module never imports the code
 location it runs, and the code location (which registers the backfill job) never imports
 itself back through it.
 """
 
+from typing import Any
+
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 
+from lotus_assets.day_plan import (
+    COINS_JOB,
+    DAILY_JOB,
+    DayRun,
+    Phase,
+    coins_of_day,
+    day_phases,
+    partition_tags,
+    phase_config,
+    run_day,
+)
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
+from lotus_core.store.lake import open_lake
+from lotus_resources.deploy import lake_root
 from lotus_sensors.schedules import daily_run_config as shared_run_config
 
-DAILY_JOB = "lotus_daily"
 CODE_LOCATION = ("lotus_assets.production", "load_definitions")
 
 
-def reconstructable_daily_job() -> ReconstructableJob:
+def reconstructable_job(name: str = DAILY_JOB) -> ReconstructableJob:
     repo = ReconstructableRepository.for_module(*CODE_LOCATION)
-    return repo.get_reconstructable_job(DAILY_JOB)
+    return repo.get_reconstructable_job(name)
 
 
 def daily_run_config(settings: Settings, log_level: str = "WARNING") -> dict:
-    """The shared run config every `lotus_daily` run carries, with a quieter console."""
+    """The shared run config every run of a day carries, with a quieter console."""
     return {**shared_run_config(shared_values(settings)),
             "loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
+def phases_of() -> list[Phase]:
+    """The day's phases of the code location (every asset of the two jobs), as the
+    workers reconstruct it (`CODE_LOCATION`): which assets are by coin and what reads what
+    does not depend on the settings."""
+    repo = ReconstructableRepository.for_module(*CODE_LOCATION).get_definition()
+    keys = set()
+    for job in (DAILY_JOB, COINS_JOB):
+        keys |= set(repo.get_job(job).asset_layer.selected_asset_keys)
+    return day_phases(repo.asset_graph, keys)
+
+
 def run_day_out_of_process(settings: Settings, day: str, instance: dg.DagsterInstance,
-                           log_level: str = "WARNING",
-                           tags: dict[str, str] | None = None) -> dg.JobExecutionResult:
-    """One partition of `lotus_daily` through the profile's executor (`execute_job`: the
-    caller is the run worker; the steps go wherever the executor sends them)."""
-    return dg.execute_job(
-        reconstructable_daily_job(), instance=instance,
-        run_config=daily_run_config(settings, log_level),
-        tags={"dagster/partition": day, "lotus/launched_by": "execute_job", **(tags or {})})
+                           log_level: str = "WARNING", tags: dict[str, str] | None = None,
+                           resources: dict[str, Any] | None = None) -> DayRun:
+    """One day's runs, phase by phase, each through the profile's executor (`execute_job`:
+    the caller is the run worker; the steps go wherever the executor sends them).
+    `resources`: run config for resources (the nightly run's feed directory)."""
+    config = {**daily_run_config(settings, log_level),
+              **({"resources": resources} if resources else {})}
+    lake = open_lake(lake_root(settings))
+
+    def one(phase: Phase, key: str) -> dg.JobExecutionResult:
+        return dg.execute_job(
+            reconstructable_job(phase.job).get_subset(asset_selection=set(phase.keys)),
+            instance=instance, run_config=phase_config(config, phase),
+            tags={**partition_tags(key), "lotus/launched_by": "execute_job", "lotus/day": day,
+                  **(tags or {})})
+
+    return run_day(day, phases_of(), lambda: coins_of_day(lake, day), one)

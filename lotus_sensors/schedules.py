@@ -1,7 +1,12 @@
-"""The nightly run: yesterday's partition of every asset, shortly after UTC midnight.
+"""The day's jobs and the nightly run: yesterday's partition of every asset, shortly after
+UTC midnight.
 
-The `lotus_daily` job carries the run config the shared settings imply (`daily_run_config`):
-the launchpad shows it, the schedule's runs use it and `lotus materialize` passes the same.
+`lotus_daily` holds the daily assets and `lotus_coins` the day x coin ones (a run is one
+partition of one partitions definition: lotus_assets/day_plan.py); a day is their runs in
+phases. The nightly schedule launches `lotus_backfill` for yesterday, whose op runs that
+day's phases. Both jobs carry the run config the shared settings imply (`daily_run_config`,
+each its own ops' part): the launchpad shows it, the day's runs use it and `lotus
+materialize` passes the same.
 The schedule reads the same recordings as the `feed` resource (settings.feed_dir), so a
 day it materialised can be re-run and backfilled from the UI; only when that directory is
 a frozen set (manifest.json: nothing records there) does it read the daemon's own recording
@@ -15,11 +20,15 @@ from typing import Any
 
 import dagster as dg
 
+from lotus_assets.day_plan import COINS_JOB, DAILY_JOB
 from lotus_assets.partitions import is_frozen_set
 from lotus_core.config import Settings
 from lotus_core.config.shared import SharedValues, shared_values
 from lotus_core.feed.shard_store import shard_dir
 from lotus_core.live.recorder import live_feed_dir
+
+BACKFILL_JOB = "lotus_backfill"
+"""The one-op job that runs days in phases (lotus_sensors/backfill.py); the nightly run."""
 
 SCORING_OPS = ("detector_windows", "score_signals", "detector_audits", "lesson_atoms",
                "lessons", "braids", "meta_braids", "active_priors")
@@ -50,32 +59,54 @@ def nightly_feed_dir(settings: Settings) -> Path:
     return settings.feed_dir.resolve()
 
 
-def nightly_run_config(settings: Settings) -> dict[str, Any]:
-    """A nightly run's config: the shared values, reading `nightly_feed_dir`."""
-    feed_dir = str(nightly_feed_dir(settings))
-    return {**daily_run_config(shared_values(settings)),
-            # a resource's run config replaces all of its fields: name every one
-            "resources": {"feed": {"config": {
-                "feed_dir": feed_dir, "verify_manifest": settings.verify_manifest,
-                "coin_shards": settings.feed.coin_shards,
-                "shard_dir": str(shard_dir(settings.home).resolve())}}}}
+def feed_config(settings: Settings, feed_dir: Path | str) -> dict[str, Any]:
+    """The `feed` resource's run config reading `feed_dir` (a resource's run config replaces
+    all of its fields: every one is named)."""
+    return {"feed_dir": str(feed_dir), "verify_manifest": settings.verify_manifest,
+            "coin_shards": settings.feed.coin_shards,
+            "shard_dir": str(shard_dir(settings.home).resolve())}
 
 
-def daily_definitions(settings: Settings) -> dg.Definitions:
-    """The `lotus_daily` job and its nightly schedule (00:30 UTC, yesterday's partition)."""
-    job = dg.define_asset_job(
-        "lotus_daily",
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("breeding"),
-        description="Every Lotus asset for one UTC day (the breeder has its own job).",
-        config=daily_run_config(shared_values(settings)),
+def ops_config(run_config: dict[str, Any], ops: set[str]) -> dict[str, Any]:
+    """`run_config` with the op config of `ops` only (a job refuses config for an op it
+    does not hold)."""
+    return {**run_config, "ops": {k: v for k, v in run_config.get("ops", {}).items()
+                                  if k in ops}}
+
+
+def daily_definitions(settings: Settings,
+                      coin_assets: list[dg.AssetsDefinition]) -> dg.Definitions:
+    """`lotus_daily` (the daily assets), `lotus_coins` (`coin_assets`, by day x coin) and the
+    nightly schedule (00:30 UTC: `lotus_backfill` for yesterday, reading the nightly feed
+    directory)."""
+    config = daily_run_config(shared_values(settings))
+    coin_ops = {a.node_def.name for a in coin_assets}
+    daily = dg.define_asset_job(
+        DAILY_JOB,
+        selection=(dg.AssetSelection.all() - dg.AssetSelection.groups("breeding")
+                   - dg.AssetSelection.assets(*coin_assets)),
+        description="The daily Lotus assets for one UTC day (the day x coin ones run in "
+        "lotus_coins; the breeder has its own job).",
+        config={**config, "ops": {k: v for k, v in config["ops"].items()
+                                  if k not in coin_ops}},
     )
-    run_config = nightly_run_config(settings)
-
-    @dg.schedule(job=job, cron_schedule="30 0 * * *", execution_timezone="UTC",
+    coins = dg.define_asset_job(
+        COINS_JOB, selection=dg.AssetSelection.assets(*coin_assets),
+        description="The day x coin Lotus assets: one run per coin of a day.",
+        config=ops_config(config, coin_ops),
+    )
+    @dg.schedule(job_name=BACKFILL_JOB, cron_schedule="30 0 * * *", execution_timezone="UTC",
                  name="lotus_nightly", description="Yesterday (UTC) from the feed directory "
-                 f"{run_config['resources']['feed']['config']['feed_dir']}.")
+                 f"{nightly_feed_dir(settings)}: its daily and coin runs, in phases.")
     def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
-        return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, run_config=run_config)
+        return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day,
+                             run_config=nightly_backfill_config(settings))
 
-    return dg.Definitions(jobs=[job], schedules=[nightly_schedule])
+    return dg.Definitions(jobs=[daily, coins], schedules=[nightly_schedule])
+
+
+def nightly_backfill_config(settings: Settings) -> dict[str, Any]:
+    """The nightly `lotus_backfill` run's config: its day's runs read `nightly_feed_dir`."""
+    return {"ops": {"backfill_days": {"config": {
+        "feed_dir": str(nightly_feed_dir(settings))}}}}

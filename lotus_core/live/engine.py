@@ -63,7 +63,7 @@ from lotus_core.trader.replay import market_events_between
 _HEAD_CHUNK = 20_000  # lines per extraction when a day is read back from its recording
 
 DSI_HISTORY_DAYS = 3
-"""The default of `dsi.history_days` (lotus_assets.dsi.HISTORY_DAYS; tests/core/live/
+"""The default of `dsi.history_days` (DsiSettings().history_days; tests/core/live/
 test_live_engine.py checks they agree). The daemon passes the settings' value."""
 
 

@@ -12,7 +12,7 @@ tests/core/microtape/test_microtape_book.py (every column of every row against
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
 from operator import itemgetter
@@ -141,21 +141,26 @@ def build_microtape(
 
 def microtape_by_coin(
     feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None,
-    warm: FeedDay | None = None,
+    warm: FeedDay | None = None, coins: Collection[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`build_microtape`'s frame one coin at a time, in coin order (a coin with no row on
-    the day's grid yields nothing): a step that writes coin by coin never holds them all."""
+    the day's grid yields nothing): a step that writes coin by coin never holds them all.
+    `coins`: only those (each coin is built from its own inputs: a coin's frame does not
+    depend on which others are built; a day x coin partition builds one)."""
     if warm is not None:
         from lotus_core.microtape.warm import warm_feed
 
         start = day_start_ms(feed.day)
-        for part in microtape_by_coin(warm_feed(feed, warm, params), params, until_ms):
+        for part in microtape_by_coin(warm_feed(feed, warm, params), params, until_ms,
+                                      coins=coins):
             keep = part["ts_ms"].to_numpy() >= start
             if keep.any():
                 yield part.loc[keep].reset_index(drop=True)
         return
     gaps = gap_book(feed.gaps, params.gap_warmup_ms)
     for coin in quoted_coins(feed):
+        if coins is not None and coin not in coins:
+            continue
         inputs = coin_inputs(feed, coin, params.candle_interval, params.trade_max_lag_ms)
         part = build_coin(inputs, params, until_ms, gaps)
         if part is not None and len(part):
@@ -175,7 +180,7 @@ def build_microtape_shards(
 
 def microtape_shards_by_coin(
     today: Iterable[FeedDay], before: Iterable[FeedDay | None],
-    params: MicroTapeParams = DEFAULT_PARAMS,
+    params: MicroTapeParams = DEFAULT_PARAMS, coins: Collection[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`build_microtape_shards` one coin at a time: a shard pair is held while its coins are
     built, each coin's frame handed on as it is made (shards hold contiguous coin groups in
@@ -183,7 +188,8 @@ def microtape_shards_by_coin(
     days, befores = iter(today), iter(before)
     while (day := next(days, None)) is not None:
         warm = next(befores)
-        yield from microtape_by_coin(day, params, warm=warm)
+        if coins is None or any(c in coins for c in day.coins):
+            yield from microtape_by_coin(day, params, warm=warm, coins=coins)
         del day, warm  # before the next pair is read
 
 

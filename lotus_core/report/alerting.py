@@ -28,10 +28,11 @@ class CheckAlert:
     subject_kind: str = "module"  # or "detector", "lesson", "patch"
     subject_id: str = "sig"
     metrics: Mapping[str, float] = field(default_factory=dict)
+    coin: str | None = None  # a day x coin check: one alert per coin of the day
 
     @property
     def alert_id(self) -> str:
-        return f"check:{self.check}:{self.day}"
+        return f"check:{self.check}:{self.day}" + (f":{self.coin}" if self.coin else "")
 
     def payload(self) -> dict[str, object]:
         return {"alert_id": self.alert_id, "severity": "warning",

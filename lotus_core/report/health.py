@@ -241,20 +241,24 @@ class RowSample:
 
 
 def tape_sample(store: ReadsCoins, days: Sequence[str], columns: list[str],
-                hours: np.ndarray | None = None) -> tuple[RowSample, int]:
+                hours: np.ndarray | None = None,
+                coin: str | None = None) -> tuple[RowSample, int]:
     """The MicroTape of `days` (those the lake has) read a row group (a coin-day, as
     `microtape_frames` is written) at a time into a `RowSample` (at `hours` only, when
-    given), and how many of the days had rows there. The heap is handed back after each
-    row group: freed row groups left glibc's heap holding ~10 MB a 100-coin day
-    (bench.drift_memory)."""
+    given), and how many of the days had rows there; `coin`: that coin's rows only (a
+    day x coin partition's check). The heap is handed back after each row group: freed row
+    groups left glibc's heap holding ~10 MB a 100-coin day (bench.drift_memory)."""
     tapes = [CoinDay(store, "microtape_frames", d) for d in days
              if store.exists("microtape_frames", d)]
-    sample = RowSample(sum(t.rows() for t in tapes), hours=hours)
+    sample = RowSample(sum(t.rows() if coin is None else t.coin_rows().get(coin, 0)
+                           for t in tapes), hours=hours)
     with_rows = 0
     for tape in tapes:
         before = sample.rows
-        for group in tape.row_groups(columns):
-            sample.add(group.to_pandas())
+        groups = (tape.row_groups(columns) if coin is None
+                  else iter([tape.read(coin, columns)]))
+        for group in groups:
+            sample.add(group if isinstance(group, pd.DataFrame) else group.to_pandas())
             del group
             release_free_heap()
         with_rows += sample.rows > before

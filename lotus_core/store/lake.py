@@ -1,4 +1,11 @@
-"""The lake: one Parquet file per asset and UTC day, replaced atomically, queried with DuckDB.
+"""The lake: one Parquet file per asset and UTC day, or per asset, day and coin, replaced
+atomically, queried with DuckDB.
+
+Layout: `<asset>/date=<day>/part.parquet` for a daily asset; `<asset>/date=<day>/coin=<coin>/
+part.parquet` for one partitioned by day x coin (issue 32; the coin URL-quoted). A day is in
+one layout or the other: writing a coin removes that day's whole-day file, writing the day
+removes its coin files. Every reader of a day (`read`, `read_coin`, `coins`, `read_slices`,
+...) takes either: a day in coins reads as the coins' files in coin order, as if one file.
 
 The root is a filesystem path (local, or a shared mount every worker reaches: NFS, EFS,
 CephFS, ...) or an object-store URL (s3://, gs://, abfs://, hdfs://, memory://; pyarrow's
@@ -18,12 +25,15 @@ Parallel partitions of a backfill write to different directories/keys and never 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote, unquote
 
 import duckdb
 import pandas as pd
@@ -51,6 +61,7 @@ def use_system_allocator() -> None:
 
 use_system_allocator()
 _DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_COIN_DIR = re.compile(r"^coin=(.+)$")
 _ASSET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -188,9 +199,7 @@ def read_coin_of(file: pq.ParquetFile, coin: str, columns: list[str] | None,
     if groups is None:
         return filtered().to_pandas()
     if coin not in groups:
-        schema = file.schema_arrow
-        return (schema if columns is None else pa.schema([schema.field(c) for c in columns])
-                ).empty_table().to_pandas()
+        return _empty_of(file, columns)
     return file.read_row_groups(groups[coin], columns=columns, use_threads=False).to_pandas()
 
 
@@ -222,6 +231,41 @@ def coins_in(file: pq.ParquetFile, column: str = "coin") -> list[str]:
     return list(coin_rows_in(file, column))
 
 
+def coin_dir_name(coin: str) -> str:
+    """`coin=<coin>`, quoted: a coin name may hold `/` or `@` (Hyperliquid's `@107`,
+    `PURR/USDC`), which a path must not."""
+    if not coin:
+        raise LakeError("a coin partition needs a coin name")
+    return f"coin={quote(coin, safe='')}"
+
+
+def coin_of_dir(name: str) -> str | None:
+    """The coin a `coin=<quoted>` directory holds, None for any other name."""
+    m = _COIN_DIR.match(name)
+    return unquote(m.group(1)) if m else None
+
+
+def _read_files(files: list[pq.ParquetFile], columns: list[str] | None) -> pa.Table:
+    """The files' rows as one table, in file order (a day in coins: coin order)."""
+    tables = [f.read(columns=columns) for f in files]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables,
+                                                               promote_options="permissive")
+
+
+def _coin_rows(files: list[pq.ParquetFile]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in files:
+        for coin, n in coin_rows_in(f).items():
+            out[coin] = out.get(coin, 0) + n
+    return out
+
+
+def _empty_of(file: pq.ParquetFile, columns: list[str] | None) -> pd.DataFrame:
+    schema = file.schema_arrow
+    return (schema if columns is None else pa.schema([schema.field(c) for c in columns])
+            ).empty_table().to_pandas()
+
+
 def _check_asset(asset: str) -> None:
     if not _ASSET_NAME.match(asset):
         raise LakeError(f"asset name {asset!r} must be lowercase snake_case")
@@ -234,47 +278,62 @@ class Lake:
         self.root = Path(root)
 
     def location(self, asset: str, day: str) -> str:
-        """Where the partition lives, as text (a path here; a URL for an object store)."""
-        return str(self.path(asset, day))
+        """Where the partition lives, as text (a path here; a URL for an object store): the
+        day's file, or its directory when the day is in coins."""
+        path = self.path(asset, day)
+        return str(path if path.is_file() or not self._coin_files(asset, day) else path.parent)
 
-    def size(self, asset: str, day: str) -> int:
-        return self.path(asset, day).stat().st_size
+    def size(self, asset: str, day: str, coin: str | None = None) -> int:
+        """The day's bytes on disk; with `coin`, that coin's file's."""
+        if coin is not None:
+            return self.coin_path(asset, day, coin).stat().st_size
+        return sum(p.stat().st_size for p in self._existing(asset, day).values())
 
     def partition_dir(self, asset: str, day: str) -> Path:
         _check_asset(asset)
         return self.root / asset / f"date={day}"
 
     def path(self, asset: str, day: str) -> Path:
+        """The day's whole-day file (which a day in coins does not have)."""
         return self.partition_dir(asset, day) / PART_FILE
 
+    def coin_path(self, asset: str, day: str, coin: str) -> Path:
+        """A coin's file of a day partitioned by coin."""
+        return self.partition_dir(asset, day) / coin_dir_name(coin) / PART_FILE
+
     def exists(self, asset: str, day: str) -> bool:
-        return self.path(asset, day).is_file()
+        return self.path(asset, day).is_file() or bool(self._coin_files(asset, day))
+
+    def coin_exists(self, asset: str, day: str, coin: str) -> bool:
+        return self.coin_path(asset, day, coin).is_file()
 
     def write(self, asset: str, day: str, df: pd.DataFrame,
               validate: Validate | None = None,
-              metadata: dict[str, str] | None = None) -> Path:
-        """Validate, then atomically replace the partition (temp file + rename)."""
+              metadata: dict[str, str] | None = None, coin: str | None = None) -> Path:
+        """Validate, then atomically replace the partition (temp file + rename); with `coin`
+        the day's file of that coin."""
         if validate is not None:
             df = validate(df)
         table = _table(df, metadata)
         return self._replace(asset, day, lambda sink: pq.write_table(
             table, sink, compression="zstd", write_statistics=True,
-            row_group_size=SLICE_ROWS))
+            row_group_size=SLICE_ROWS), coin)
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
                     empty: pd.DataFrame, validate: Validate | None = None,
                     metadata: dict[str, str] | None = None,
-                    row_group: int | None = None) -> Path:
+                    row_group: int | None = None, coin: str | None = None) -> Path:
         """`write` of the concatenated parts, one part held at a time and written as its
         own row group (a coin's rows: `read_coin` then reads that group only); with
         `row_group` (SLICE_ROWS: `write`'s row groups) the parts are slices of the table in its
         order, re-cut into row groups of that size. The same atomic replace: a part that
         fails leaves the previous partition in place."""
         return self._replace(asset, day, lambda sink: _write_parts(
-            sink, parts, empty, validate, metadata, row_group))
+            sink, parts, empty, validate, metadata, row_group), coin)
 
-    def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object]) -> Path:
-        target = self.path(asset, day)
+    def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object],
+                 coin: str | None = None) -> Path:
+        target = self.path(asset, day) if coin is None else self.coin_path(asset, day, coin)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
         try:
@@ -287,52 +346,92 @@ class Lake:
         finally:
             if tmp.exists():
                 tmp.unlink()
+        self._drop_other_layout(asset, day, coin)
         return target
 
-    def _existing(self, asset: str, day: str) -> Path:
+    def _drop_other_layout(self, asset: str, day: str, coin: str | None) -> None:
+        """A day is whole or in coins, never both: a new file of one layout removes the
+        other's (after it is in place, so a failed write keeps the old)."""
+        if coin is not None:
+            self.path(asset, day).unlink(missing_ok=True)
+            return
+        for path in self._coin_files(asset, day).values():
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+    def _coin_files(self, asset: str, day: str) -> dict[str, Path]:
+        base = self.partition_dir(asset, day)
+        if not base.is_dir():
+            return {}
+        found = {c: p / PART_FILE for p in base.iterdir()
+                 if (c := coin_of_dir(p.name)) is not None and (p / PART_FILE).is_file()}
+        return dict(sorted(found.items()))
+
+    def _existing(self, asset: str, day: str) -> dict[str | None, Path]:
+        """The day's files: {None: the whole-day file}, or {coin: its file} in coin order."""
         path = self.path(asset, day)
-        if not path.is_file():
-            raise LakeError(f"no {asset} partition for {day} (expected {path}); "
-                            f"materialise {asset} for {day} first")
-        return path
+        if path.is_file():
+            return {None: path}
+        coins = self._coin_files(asset, day)
+        if not coins:
+            raise LakeError(f"no {asset} partition for {day} (expected {path}, or coin files "
+                            f"under {path.parent}); materialise {asset} for {day} first")
+        found: dict[str | None, Path] = {}
+        found.update(coins)
+        return found
+
+    def files(self, asset: str, day: str) -> list[Path]:
+        """The day's files: its whole-day file, or its coins' in coin order."""
+        return list(self._existing(asset, day).values())
+
+    def _files(self, asset: str, day: str) -> list[pq.ParquetFile]:
+        return [pq.ParquetFile(p) for p in self.files(asset, day)]
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pq.read_table(self._existing(asset, day), columns=columns).to_pandas()
+        files = self._existing(asset, day)
+        if None in files:
+            return pq.read_table(files[None], columns=columns).to_pandas()
+        return _read_files(self._files(asset, day), columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
-        """A partition's row count, from its footer (no row is read)."""
-        return pq.ParquetFile(self._existing(asset, day)).metadata.num_rows
+        """A partition's row count, from its footer(s) (no row is read)."""
+        return sum(f.metadata.num_rows for f in self._files(asset, day))
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
         """A partition a row group at a time, as Arrow tables, in file order."""
-        yield from _row_groups(pq.ParquetFile(self._existing(asset, day)), columns)
+        for f in self._files(asset, day):
+            yield from _row_groups(f, columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """A partition in slices of at most `rows` rows, in file order (a reader that folds
         a table, such as a check, holds one slice; issue 32). No slice when it has no rows."""
-        yield from _slices(pq.ParquetFile(self._existing(asset, day)), rows, columns)
+        for f in self._files(asset, day):
+            yield from _slices(f, rows, columns)
 
     def coins(self, asset: str, day: str) -> list[str]:
         """The coins of a partition, in file order (the row groups' statistics when it was
         written by coin: no row is read)."""
-        return coins_in(pq.ParquetFile(self._existing(asset, day)))
+        return list(self.coin_rows(asset, day))
 
     def coin_rows(self, asset: str, day: str) -> dict[str, int]:
         """Each coin's row count in a partition, in file order (the footer's, when it was
         written by coin)."""
-        return coin_rows_in(pq.ParquetFile(self._existing(asset, day)))
+        return _coin_rows(self._files(asset, day))
 
     def columns(self, asset: str, day: str) -> list[str]:
         """A partition's columns (its footer's schema: no row is read)."""
-        return list(pq.read_schema(self._existing(asset, day)).names)
+        return list(pq.read_schema(next(iter(self._existing(asset, day).values()))).names)
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
-        """One coin's rows of a partition, in file order; only its row groups are read when
-        the partition was written by coin (`write_parts`)."""
-        path = self._existing(asset, day)
+        """One coin's rows of a partition, in file order: its own file when the day is in
+        coins, else only its row groups when the partition was written by coin
+        (`write_parts`)."""
+        paths = self._existing(asset, day)
+        path = paths.get(None) or paths.get(coin)
+        if path is None:  # a day in coins without this coin
+            return _empty_of(pq.ParquetFile(next(iter(paths.values()))), columns)
         return read_coin_of(pq.ParquetFile(path), coin, columns, lambda: pq.read_table(
             path, columns=columns, filters=[("coin", "==", coin)]))
 
@@ -341,7 +440,8 @@ class Lake:
         if not base.is_dir():
             return []
         return sorted(m.group(1) for p in base.iterdir()
-                      if (m := _DAY_DIR.match(p.name)) and (p / PART_FILE).is_file())
+                      if (m := _DAY_DIR.match(p.name))
+                      and ((p / PART_FILE).is_file() or self._coin_files(asset, m.group(1))))
 
     def assets(self) -> list[str]:
         if not self.root.is_dir():
@@ -351,19 +451,31 @@ class Lake:
     def sweep_temp_files(self) -> int:
         """Remove temporaries left by killed writers; they are never read either way."""
         n = 0
-        for tmp in self.root.glob(f"*/date=*/.{PART_FILE}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-            n += 1
+        for pattern in (f"*/date=*/.{PART_FILE}.*.tmp", f"*/date=*/coin=*/.{PART_FILE}.*.tmp"):
+            for tmp in self.root.glob(pattern):
+                tmp.unlink(missing_ok=True)
+                n += 1
         return n
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-process DuckDB with one view per asset over all its days (column `date`)."""
+        """An in-process DuckDB with one view per asset over all its days (column `date`;
+        a day in coins is read as its coins' files, their rows carrying their own `coin`)."""
         con = duckdb.connect()
         for asset in self.assets():
-            glob = str(self.root / asset / "date=*" / PART_FILE)
+            days = self.days(asset)
+            if not any(self._coin_files(asset, d) for d in days):
+                glob = str(self.root / asset / "date=*" / PART_FILE)
+                con.execute(
+                    f"CREATE VIEW {asset} AS SELECT * FROM read_parquet('{_sql_str(glob)}', "
+                    "hive_partitioning = true, union_by_name = true)")
+                continue
+            files = ", ".join(f"'{_sql_str(str(p))}'" for d in days
+                              for p in self._existing(asset, d).values())
             con.execute(
-                f"CREATE VIEW {asset} AS SELECT * FROM read_parquet('{_sql_str(glob)}', "
-                "hive_partitioning = true, union_by_name = true)")
+                f"CREATE VIEW {asset} AS SELECT * EXCLUDE (filename), "
+                "CAST(regexp_extract(filename, 'date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) AS DATE)"
+                f" AS date FROM read_parquet([{files}], hive_partitioning = false, "
+                "union_by_name = true, filename = true)")
         return con
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -371,9 +483,12 @@ class Lake:
             return con.execute(sql, params or []).df()
 
 
+
+
 class ObjectLake:
     """The same lake on an object store (any pyarrow FileSystem): each partition is one
-    object, replaced by a single put. `root` is the key prefix inside `filesystem`."""
+    object (a day in coins: one a coin), replaced by a single put. `root` is the key prefix
+    inside `filesystem`."""
 
     def __init__(self, filesystem: pafs.FileSystem, root: str = "", url: str | None = None):
         self.fs = filesystem
@@ -402,89 +517,140 @@ class ObjectLake:
     def _key(self, *parts: str) -> str:
         return "/".join(p for p in (self.root, *parts) if p)
 
-    def key(self, asset: str, day: str) -> str:
+    def key(self, asset: str, day: str, coin: str | None = None) -> str:
         _check_asset(asset)
-        return self._key(asset, f"date={day}", PART_FILE)
+        if coin is None:
+            return self._key(asset, f"date={day}", PART_FILE)
+        return self._key(asset, f"date={day}", coin_dir_name(coin), PART_FILE)
 
     def location(self, asset: str, day: str) -> str:
-        return f"{self.url}/{asset}/date={day}/{PART_FILE}"
+        whole = f"{self.url}/{asset}/date={day}"
+        return whole if self._coin_keys(asset, day) and not self._is_file(
+            self.key(asset, day)) else f"{whole}/{PART_FILE}"
 
     path = location  # what callers that only print or tag the location use
 
-    def size(self, asset: str, day: str) -> int:
-        return int(self.fs.get_file_info(self.key(asset, day)).size or 0)
+    def _is_file(self, key: str) -> bool:
+        return self.fs.get_file_info(key).type == pafs.FileType.File
+
+    def size(self, asset: str, day: str, coin: str | None = None) -> int:
+        keys = ([self.key(asset, day, coin)] if coin is not None
+                else self._existing(asset, day).values())
+        return sum(int(self.fs.get_file_info(k).size or 0) for k in keys)
 
     def exists(self, asset: str, day: str) -> bool:
-        return self.fs.get_file_info(self.key(asset, day)).type == pafs.FileType.File
+        return self._is_file(self.key(asset, day)) or bool(self._coin_keys(asset, day))
+
+    def coin_exists(self, asset: str, day: str, coin: str) -> bool:
+        return self._is_file(self.key(asset, day, coin))
 
     def write(self, asset: str, day: str, df: pd.DataFrame,
               validate: Validate | None = None,
-              metadata: dict[str, str] | None = None) -> str:
+              metadata: dict[str, str] | None = None, coin: str | None = None) -> str:
         """Validate, then replace the partition with one object put (no temporary object)."""
         if validate is not None:
             df = validate(df)
         buffer = pa.BufferOutputStream()
         pq.write_table(_table(df, metadata), buffer, compression="zstd", write_statistics=True,
                        row_group_size=SLICE_ROWS)
-        return self._put(asset, day, buffer)
+        return self._put(asset, day, buffer, coin)
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
                     empty: pd.DataFrame, validate: Validate | None = None,
                     metadata: dict[str, str] | None = None,
-                    row_group: int | None = None) -> str:
+                    row_group: int | None = None, coin: str | None = None) -> str:
         """As Lake.write_parts: one part held at a time; the compressed file is built in
         memory and sent as one put."""
         buffer = pa.BufferOutputStream()
         _write_parts(buffer, parts, empty, validate, metadata, row_group)
-        return self._put(asset, day, buffer)
+        return self._put(asset, day, buffer, coin)
 
-    def _put(self, asset: str, day: str, buffer: pa.BufferOutputStream) -> str:
-        key = self.key(asset, day)
+    def _put(self, asset: str, day: str, buffer: pa.BufferOutputStream,
+             coin: str | None = None) -> str:
+        key = self.key(asset, day, coin)
         body = buffer.getvalue()
         self.fs.create_dir(key.rsplit("/", 1)[0], recursive=True)  # a no-op on object stores
         with self.fs.open_output_stream(key) as sink:  # one put, visible whole on close
             sink.write(body)
-        return self.location(asset, day)
+        # one layout a day (Lake._drop_other_layout), once the new object is in place
+        if coin is not None:
+            if self._is_file(self.key(asset, day)):
+                self.fs.delete_file(self.key(asset, day))
+        else:
+            for other in self._coin_keys(asset, day).values():
+                self.fs.delete_dir(other.rsplit("/", 1)[0])
+        return (self.location(asset, day) if coin is None
+                else f"{self.url}/{asset}/date={day}/{coin_dir_name(coin)}/{PART_FILE}")
 
-    def _existing(self, asset: str, day: str) -> str:
-        if not self.exists(asset, day):
-            raise LakeError(f"no {asset} partition for {day} (expected "
-                            f"{self.location(asset, day)}); materialise {asset} for {day} first")
-        return self.key(asset, day)
+    def _coin_keys(self, asset: str, day: str) -> dict[str, str]:
+        _check_asset(asset)
+        found = {c: f"{i.path}/{PART_FILE}"
+                 for i in self._children(self._key(asset, f"date={day}"))
+                 if (c := coin_of_dir(i.base_name)) is not None
+                 and self._is_file(f"{i.path}/{PART_FILE}")}
+        return dict(sorted(found.items()))
+
+    def _existing(self, asset: str, day: str) -> dict[str | None, str]:
+        """As Lake._existing: {None: the day's object} or {coin: its object}, coin order."""
+        whole = self.key(asset, day)
+        if self._is_file(whole):
+            return {None: whole}
+        coins = self._coin_keys(asset, day)
+        if not coins:
+            raise LakeError(f"no {asset} partition for {day} (expected {self.url}/{asset}/"
+                            f"date={day}/{PART_FILE}, or coin files under it); materialise "
+                            f"{asset} for {day} first")
+        found: dict[str | None, str] = {}
+        found.update(coins)
+        return found
+
+    @contextlib.contextmanager
+    def _files(self, asset: str, day: str) -> Iterator[list[pq.ParquetFile]]:
+        with contextlib.ExitStack() as stack:
+            yield [pq.ParquetFile(stack.enter_context(self.fs.open_input_file(k)))
+                   for k in self._existing(asset, day).values()]
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pq.read_table(self._existing(asset, day), columns=columns,
-                             filesystem=self.fs).to_pandas()
+        keys = self._existing(asset, day)
+        if None in keys:
+            return pq.read_table(keys[None], columns=columns, filesystem=self.fs).to_pandas()
+        with self._files(asset, day) as files:
+            return _read_files(files, columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
-            return pq.ParquetFile(f).metadata.num_rows
+        with self._files(asset, day) as files:
+            return sum(f.metadata.num_rows for f in files)
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
-            yield from _row_groups(pq.ParquetFile(f), columns)
+        for key in self._existing(asset, day).values():
+            with self.fs.open_input_file(key) as f:
+                yield from _row_groups(pq.ParquetFile(f), columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
-            yield from _slices(pq.ParquetFile(f), rows, columns)
+        for key in self._existing(asset, day).values():
+            with self.fs.open_input_file(key) as f:
+                yield from _slices(pq.ParquetFile(f), rows, columns)
 
     def coins(self, asset: str, day: str) -> list[str]:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
-            return coins_in(pq.ParquetFile(f))
+        return list(self.coin_rows(asset, day))
 
     def coin_rows(self, asset: str, day: str) -> dict[str, int]:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
-            return coin_rows_in(pq.ParquetFile(f))
+        with self._files(asset, day) as files:
+            return _coin_rows(files)
 
     def columns(self, asset: str, day: str) -> list[str]:
-        with self.fs.open_input_file(self._existing(asset, day)) as f:
+        with self.fs.open_input_file(next(iter(self._existing(asset, day).values()))) as f:
             return list(pq.read_schema(f).names)
 
     def read_coin(self, asset: str, day: str, coin: str,
                   columns: list[str] | None = None) -> pd.DataFrame:
-        key = self._existing(asset, day)
+        keys = self._existing(asset, day)
+        key = keys.get(None) or keys.get(coin)
+        if key is None:  # a day in coins without this coin
+            with self.fs.open_input_file(next(iter(keys.values()))) as f:
+                return _empty_of(pq.ParquetFile(f), columns)
         with self.fs.open_input_file(key) as f:
             return read_coin_of(pq.ParquetFile(f), coin, columns, lambda: pq.read_table(
                 key, columns=columns, filesystem=self.fs, filters=[("coin", "==", coin)]))
@@ -506,11 +672,13 @@ class ObjectLake:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """DuckDB with one relation per asset over all its days (column `date`), read
-        through pyarrow datasets on the store (DuckDB needs no store credentials)."""
+        through pyarrow datasets on the store (DuckDB needs no store credentials); a day in
+        coins is its coins' objects, their rows carrying their own `coin`."""
         con = duckdb.connect()
         for asset in self.assets():
-            files = [self.key(asset, d) for d in self.days(asset)]
+            files = [k for d in self.days(asset) for k in self._existing(asset, d).values()]
             schema = pa.unify_schemas([pq.read_schema(f, filesystem=self.fs) for f in files])
+            # hive `date=` only: a `coin=` directory is read past, the rows hold their coin
             part = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
             data = ds.dataset(files, schema=schema.append(pa.field("date", pa.date32())),
                               filesystem=self.fs, format="parquet", partitioning=part,

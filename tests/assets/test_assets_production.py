@@ -69,8 +69,9 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 def lake_bytes(lake: Lake, days: tuple[str, ...] | None = None
                ) -> dict[tuple[str, str], bytes]:
-    return {(a, d): lake.path(a, d).read_bytes() for a in lake.assets() for d in lake.days(a)
-            if days is None or d in days}
+    """Each asset-day's bytes (a day x coin asset's: its coins' files, in coin order)."""
+    return {(a, d): b"".join(p.read_bytes() for p in lake.files(a, d))
+            for a in lake.assets() for d in lake.days(a) if days is None or d in days}
 
 
 CELERY_DAYS = SMALL_DAYS[:2]  # two days: the second reads the first's history and priors
@@ -134,7 +135,9 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     assert queue.max_concurrent_runs == 4
     assert {t["key"] for t in queue.tag_concurrency_limits} >= {"dagster/backfill",
                                                                "lotus/module"}
-    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_daily")) == 3
+    # each day: a daily run before the coins, a run per coin (lotus_coins), a daily run after
+    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_daily")) == 2 * 3
+    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_coins")) >= 3
 
     # the code location under the profile: celery executor, its sensors switched on
     defs = build_definitions(settings)
@@ -233,8 +236,8 @@ def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
     differing = [k for k in reference if celery_lake[k] != reference[k]]
     assert differing == [], f"partitions differ from the in-process run: {differing}"
     hosts = set()
-    for r in results:
-        for record in production.instance.all_logs(r.run_id, of_type=dg.DagsterEventType
+    for run_id in (i for r in results for i in r.run_ids):
+        for record in production.instance.all_logs(run_id, of_type=dg.DagsterEventType
                                                    .ENGINE_EVENT):
             data = record.dagster_event.engine_event_data
             if data and "Celery worker" in (data.metadata or {}):

@@ -12,6 +12,7 @@ import dagster as dg
 import yaml
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -49,7 +50,7 @@ def test_a_leaky_detector_is_vetoed_and_never_published(tmp_path, dagster_instan
     results = {}
     with tampered({"leaky_peek_v1": tampers["leaky_peek_v1"]}):
         for day in (DAY, NEXT):
-            results[day] = dg.materialize(
+            results[day] = materialize_day(
                 ASSETS, partition_key=day, instance=dagster_instance,
                 resources=build_resources(settings), run_config=run_config,
                 raise_on_error=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -71,8 +72,8 @@ def setup(tmp_path):
 
 
 def _run(settings, instance, day: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize([raw_feed, microtape_frames], partition_key=day, instance=instance,
-                          resources=build_resources(settings), raise_on_error=False)
+    return materialize_day([raw_feed, microtape_frames], partition_key=day, instance=instance,
+                           resources=build_resources(settings), raise_on_error=False)
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
@@ -82,8 +83,9 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     return event.step_failure_data.error.message
 
 
-def _snapshot(lake: Lake) -> dict[tuple[str, str], bytes]:
-    return {(a, d): lake.path(a, d).read_bytes() for a in ASSETS for d in (PREV, DAY)}
+def _snapshot(lake: Lake) -> dict[tuple[str, str], list[bytes]]:
+    return {(a, d): [p.read_bytes() for p in lake.files(a, d)]
+            for a in ASSETS for d in (PREV, DAY)}
 
 
 def _dead_letters(settings, day: str) -> list[tuple]:
@@ -114,7 +116,7 @@ def test_a_bad_recording_fails_naming_the_file_and_keeps_every_good_partition(
     meta = after.asset_materializations_for_node("microtape_frames")[0].metadata
     assert meta["start"].value == "cold"
     assert meta["warning"].value.startswith(f"cold: the recording of {PREV}")
-    assert lake.path("raw_feed", DAY).read_bytes() == before[("raw_feed", DAY)]
+    assert [p.read_bytes() for p in lake.files("raw_feed", DAY)] == before[("raw_feed", DAY)]
     assert len(lake.read("microtape_frames", DAY)) == len(lake.read("microtape_frames", PREV))
 
 

@@ -5,10 +5,10 @@ writes what `detect_day` makes of the whole tape, in its order."""
 import gzip
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -30,19 +30,24 @@ def test_microtape_by_coin_and_detector_windows_through_dagster(tmp_path, dagste
     settings = load_settings(overrides={"home": str(tmp_path / "home"),
                                         "feed_dir": str(feed_dir), "verify_manifest": False},
                              env={})
-    result = dg.materialize([raw_feed, microtape_frames, detector_windows], partition_key=DAY,
-                            instance=dagster_instance, resources=build_resources(settings))
+    result = materialize_day([raw_feed, microtape_frames, detector_windows], partition_key=DAY,
+                             instance=dagster_instance, resources=build_resources(settings))
     assert result.success
     lake = Lake(settings.lake_dir)
     tape = lake.read("microtape_frames", DAY)
     coins = sorted(tape["coin"].astype(str).unique())
     assert len(coins) >= 3
-    assert pq.ParquetFile(lake.path("microtape_frames", DAY)).metadata.num_row_groups == len(coins)
+    files = lake.files("microtape_frames", DAY)  # a file per coin (day x coin partitions)
+    assert [pq.ParquetFile(f).metadata.num_row_groups for f in files] == [1] * len(coins)
     assert lake.coins("microtape_frames", DAY) == coins
-    meta = result.asset_materializations_for_node("microtape_frames")[0].metadata
-    assert meta["rows"].value == len(tape) == meta["dagster/row_count"].value
-    assert meta["rows_per_coin"].value == tape.groupby("coin").size().to_dict()
-    assert meta["start"].value == "cold"  # the asset's own metadata is kept beside the lake's
+    mats = result.asset_materializations_for_node("microtape_frames")  # one per coin
+    assert sorted(str(m.partition) for m in mats) == sorted(f"{c}|{DAY}" for c in coins)
+    assert sum(m.metadata["rows"].value for m in mats) == len(tape)
+    assert all(m.metadata["rows"].value == m.metadata["dagster/row_count"].value for m in mats)
+    assert {c: n for m in mats for c, n in m.metadata["rows_per_coin"].value.items()} \
+        == tape.groupby("coin").size().to_dict()
+    # the asset's own metadata is kept beside the lake's
+    assert all(m.metadata["start"].value == "cold" for m in mats)
 
     windows = lake.read("detector_windows", DAY)
     assert len(windows) and windows["coin"].nunique() == len(coins)

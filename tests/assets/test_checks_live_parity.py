@@ -17,6 +17,7 @@ import pytest
 
 from lotus_assets.audits import AUDIT_CHECKS
 from lotus_assets.checks import SURFACE_CHECKS, live_parity
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
@@ -49,9 +50,9 @@ def two_days(tmp_path_factory):
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         results = {}
         for day in DAYS:
-            results[day] = dg.materialize(DEFS, partition_key=day, instance=instance,
-                                          resources=build_resources(settings),
-                                          selection=selection, raise_on_error=False)
+            results[day] = materialize_day(DEFS, partition_key=day, instance=instance,
+                                           resources=build_resources(settings),
+                                           selection=selection, raise_on_error=False)
             assert results[day].success, day
         yield settings, instance, results
 
@@ -85,10 +86,10 @@ def test_live_parity_names_the_first_differing_window_and_column(two_days):
         # the check on the lake's signal_events (Dagster 1.13 takes no partition key for a
         # selection without an asset, so the day's raw_feed is re-materialised with it: the
         # same rows, signal_events is not touched)
-        result = dg.materialize(DEFS, partition_key=day, instance=instance,
-                                resources=build_resources(settings), raise_on_error=False,
-                                selection=dg.AssetSelection.checks(live_parity)
-                                | dg.AssetSelection.assets("raw_feed"))
+        result = materialize_day(DEFS, partition_key=day, instance=instance,
+                                 resources=build_resources(settings), raise_on_error=False,
+                                 selection=dg.AssetSelection.checks(live_parity)
+                                 | dg.AssetSelection.assets("raw_feed"))
     finally:
         lake.write("signal_events", day, nightly)
     ev = _check(result, "live_parity")

@@ -6,8 +6,7 @@ import gzip
 import hashlib
 from pathlib import Path
 
-import dagster as dg
-
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -34,15 +33,16 @@ def _run(feed_dir: Path, home: Path, shards: int, instance) -> tuple[dict, list,
                                         "feed": {"coin_shards": shards}}, env={})
     details = []
     for day in DAYS:
-        r = dg.materialize([raw_feed, microtape_frames], partition_key=day, instance=instance,
-                           resources=build_resources(settings))
+        r = materialize_day([raw_feed, microtape_frames], partition_key=day, instance=instance,
+                            resources=build_resources(settings))
         assert r.success
         meta = r.asset_materializations_for_node("microtape_frames")[0].metadata
         assert meta["coin_shards"].value == shards
         details.append(meta["start_detail"].value)
     lake = home / "lake"
     files = {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(lake.glob("*/date=*/part.parquet"))}
+             for p in sorted([*lake.glob("*/date=*/part.parquet"),
+                             *lake.glob("*/date=*/coin=*/part.parquet")])}
     keys = ("line_no", "recv_ts_ms", "channel", "coin", "reason", "detail", "raw")
     with OpsDb.open(settings.fabric) as db:
         dead = [[{k: d[k] for k in keys} for d in db.dead_letters(day)] for day in DAYS]
@@ -53,7 +53,8 @@ def test_coin_shards_write_the_same_lake_bytes(tmp_path, dagster_instance):
     feed_dir = _small_feed(tmp_path / "feed")
     whole = _run(feed_dir, tmp_path / "whole", 1, dagster_instance)
     sharded = _run(feed_dir, tmp_path / "sharded", 2, dagster_instance)
-    assert len(whole[0]) == 4  # raw_feed and microtape_frames, two days
+    assert len(whole[0]) == 2 + 2 * 3  # raw_feed (a day a file), microtape_frames (a coin-day
+    # a file): two days of three coins
     assert sharded[0] == whole[0]
     assert sharded[1] == whole[1] and all(whole[1])
     assert sharded[2] == whole[2]
@@ -68,11 +69,12 @@ def test_coin_shards_write_the_same_lake_bytes(tmp_path, dagster_instance):
 
 
 def test_the_nightly_schedule_keeps_the_shard_setting(tmp_path):
-    """A resource's run config replaces all its fields, so the schedule's must carry them."""
-    from lotus_sensors.schedules import nightly_run_config
+    """A resource's run config replaces all its fields, so the nightly run's (the feed
+    directory its days read: `lotus_backfill`'s op passes it to each run) must carry them."""
+    from lotus_sensors.schedules import feed_config, nightly_feed_dir
 
     settings = load_settings(overrides={"home": str(tmp_path), "feed": {"coin_shards": 3}},
                              env={})
-    feed = nightly_run_config(settings)["resources"]["feed"]["config"]
+    feed = feed_config(settings, nightly_feed_dir(settings))
     assert feed["coin_shards"] == 3
     assert feed["shard_dir"] == str((tmp_path / "feed_shards").resolve())

@@ -9,10 +9,10 @@ import json
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.dm.calibration import fit_calibration
@@ -51,9 +51,9 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
         lake.write("dm_calibration", day, fit_calibration(train, cfg.calibration, "w"))
     metas = []
     for day in DAYS:
-        result = dg.materialize(ASSETS, partition_key=day, instance=dagster_instance,
-                                selection=["dm_decisions", "paper_trades"],
-                                resources=build_resources(settings), raise_on_error=False)
+        result = materialize_day(ASSETS, partition_key=day, instance=dagster_instance,
+                                 selection=["dm_decisions", "paper_trades"],
+                                 resources=build_resources(settings), raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events
                                 if e.is_step_failure]
         metas.append(asset_metadata(result, "dm_decisions"))
@@ -76,9 +76,9 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
     assert metas[1]["carried_over"] == f"paper_trades {DAYS[0]}"
     # days out of order: D-1 was decided but not traded -> a clear failure, not a flat start
     shutil.rmtree(settings.lake_dir / "paper_trades" / f"date={DAYS[0]}")
-    result = dg.materialize(ASSETS, partition_key=DAYS[1], instance=dagster_instance,
-                            selection=["dm_decisions"], resources=build_resources(settings),
-                            raise_on_error=False)
+    result = materialize_day(ASSETS, partition_key=DAYS[1], instance=dagster_instance,
+                             selection=["dm_decisions"], resources=build_resources(settings),
+                             raise_on_error=False)
     assert not result.success
     (failure,) = [e.step_failure_data.user_failure_data for e in result.all_events
                   if e.is_step_failure]

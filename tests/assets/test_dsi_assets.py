@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources, defs
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.feed import raw_feed
@@ -32,9 +33,9 @@ def settings(tmp_path):
 
 
 def _run(settings, instance, day, selection=None):
-    return dg.materialize(ALL, partition_key=day, instance=instance,
-                          resources=build_resources(settings), selection=selection,
-                          raise_on_error=False)
+    return materialize_day(ALL, partition_key=day, instance=instance,
+                           resources=build_resources(settings), selection=selection,
+                           raise_on_error=False)
 
 
 def test_dsi_assets_load_and_hang_off_the_microtape(settings):
@@ -45,7 +46,9 @@ def test_dsi_assets_load_and_hang_off_the_microtape(settings):
     assert {"dsi_annotations", "dsi_experts"} <= keys  # wired into the code location
     for key in ("dsi_annotations", "dsi_experts"):
         node = graph.get(dg.AssetKey(key))
-        assert node.parent_keys == {dg.AssetKey("microtape_frames")}
+        # the day's tape; and the previous day's annotations (a backfill in day order)
+        assert node.parent_keys == {dg.AssetKey("microtape_frames"),
+                                    dg.AssetKey("dsi_annotations")}
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
 
 

@@ -4,8 +4,7 @@ through the partition mapping, and the metadata says whether the day started war
 
 from pathlib import Path
 
-import dagster as dg
-
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -24,8 +23,8 @@ def test_the_first_day_is_cold_and_says_why(tmp_path, dagster_instance):
                                         "feed_dir": str(FIXTURES)}, env={})
 
     def run(day):
-        r = dg.materialize([raw_feed, microtape_frames], partition_key=day,
-                           instance=dagster_instance, resources=build_resources(settings))
+        r = materialize_day([raw_feed, microtape_frames], partition_key=day,
+                            instance=dagster_instance, resources=build_resources(settings))
         assert r.success
         return r
 

@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import ASSETS, build_resources, defs
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -43,15 +44,19 @@ FEED = [raw_feed, microtape_frames]
 
 
 def _run(settings, instance, selection=FEED):
-    return dg.materialize(ASSETS, partition_key=DAY, instance=instance,
-                          resources=build_resources(settings), selection=selection,
-                          raise_on_error=False)
+    return materialize_day(ASSETS, partition_key=DAY, instance=instance,
+                           resources=build_resources(settings), selection=selection,
+                           raise_on_error=False)
 
 
-def test_definitions_load_with_daily_partitions():
+def test_definitions_load_with_daily_and_day_coin_partitions():
     dg.Definitions.validate_loadable(defs())
-    for asset in (raw_feed, microtape_frames):
-        assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
+    assert isinstance(raw_feed.partitions_def, dg.DailyPartitionsDefinition)
+    by_coin = microtape_frames.partitions_def
+    assert isinstance(by_coin, dg.MultiPartitionsDefinition)
+    assert {d.name for d in by_coin.partitions_defs} == {"date", "coin"}
+    assert isinstance(by_coin.get_partitions_def_for_dimension("coin"),
+                      dg.DynamicPartitionsDefinition)
     graph = defs().resolve_asset_graph()
     assert graph.get(dg.AssetKey("microtape_frames")).parent_keys == {dg.AssetKey("raw_feed")}
 
@@ -97,7 +102,7 @@ def test_failed_run_leaves_the_previous_partition(tmp_path, feed_dir, dagster_in
     settings = _settings(tmp_path, feed_dir)
     assert _run(settings, dagster_instance).success
     lake = Lake(settings.lake_dir)
-    before = lake.path("microtape_frames", DAY).read_bytes()
+    before = [p.read_bytes() for p in lake.files("microtape_frames", DAY)]
     # the recording changes behind raw_feed's back: the MicroTape run must refuse it
     lines = gzip.decompress(REAL_RECORDING.read_bytes()).splitlines()[:20]
     write_recording(feed_dir / f"{DAY}.jsonl.gz", lines)
@@ -105,7 +110,7 @@ def test_failed_run_leaves_the_previous_partition(tmp_path, feed_dir, dagster_in
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "changed since raw_feed validated it" in failure.step_failure_data.error.message
-    assert lake.path("microtape_frames", DAY).read_bytes() == before
+    assert [p.read_bytes() for p in lake.files("microtape_frames", DAY)] == before
 
 
 def test_tampered_recording_is_refused_naming_both_hashes(tmp_path, feed_dir, dagster_instance):
@@ -125,9 +130,10 @@ def test_rematerialising_gives_byte_identical_partitions(tmp_path, feed_dir, dag
     settings = _settings(tmp_path, feed_dir)
     lake = Lake(settings.lake_dir)
     assert _run(settings, dagster_instance).success
-    first = {a: lake.path(a, DAY).read_bytes() for a in ("raw_feed", "microtape_frames")}
+    first = {a: [p.read_bytes() for p in lake.files(a, DAY)]
+             for a in ("raw_feed", "microtape_frames")}
     assert _run(settings, dagster_instance).success
-    assert {a: lake.path(a, DAY).read_bytes() for a in first} == first
+    assert {a: [p.read_bytes() for p in lake.files(a, DAY)] for a in first} == first
 
 
 @pytest.mark.parametrize(("column", "bad_value", "expected"), [
@@ -150,8 +156,8 @@ def test_schema_violation_fails_the_run_naming_the_column(
         return bad
 
     settings = _settings(tmp_path, feed_dir)
-    result = dg.materialize([broken_raw_feed], partition_key=DAY, instance=dagster_instance,
-                            resources=build_resources(settings), raise_on_error=False)
+    result = materialize_day([broken_raw_feed], partition_key=DAY, instance=dagster_instance,
+                             resources=build_resources(settings), raise_on_error=False)
     assert not result.success
     message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     assert "raw_feed for 2025-01-26 failed its schema" in message.message

@@ -10,6 +10,7 @@ import shutil
 import dagster as dg
 import pyarrow.parquet as pq
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -37,8 +38,8 @@ def test_streamed_tables_and_alphas_posted_once(tmp_path, dagster_instance):
     shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
     settings = load_settings(overrides={"home": str(tmp_path / "home"),
                                         "feed_dir": str(feed)}, env={})
-    first = dg.materialize(ASSETS, partition_key=DAY, instance=dagster_instance,
-                           resources=build_resources(settings), run_config=RUN)
+    first = materialize_day(ASSETS, partition_key=DAY, instance=dagster_instance,
+                            resources=build_resources(settings), run_config=RUN)
     lake = Lake(settings.lake_dir)
     events, log = lake.read("signal_events", DAY), lake.read("curator_log", DAY)
     meta, log_meta = _meta(first, "signal_events"), _meta(first, "curator_log")
@@ -54,6 +55,6 @@ def test_streamed_tables_and_alphas_posted_once(tmp_path, dagster_instance):
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         posted = tx.query("SELECT dedupe_key FROM sig_outbox WHERE intent = 'ALPHA_PROPOSED'")
     assert len(posted) == published
-    again = dg.materialize(ASSETS, partition_key=DAY, instance=dagster_instance,
-                           resources=build_resources(settings), run_config=RUN)
+    again = materialize_day(ASSETS, partition_key=DAY, instance=dagster_instance,
+                            resources=build_resources(settings), run_config=RUN)
     assert _meta(again, "signal_events")["alpha_proposed_new"] == 0

@@ -36,8 +36,9 @@ WINDOWS = {
     ("meta_braids", "signal_eval"): (-4, 0),
     ("signal_events", "detector_windows"): (-2, -1),  # history_days 2, earlier days only
     ("detector_audits", "detector_windows"): (-2, -1),
-    ("dsi_annotations", "microtape_frames"): (-4, 0),  # dsi.history_days 4, plus today
 }
+# dsi.history_days (4) is not a window: the DSI fit reads the earlier days of the day x coin
+# microtape_frames from the lake, sized by the `settings` resource (lotus_assets/dsi.py)
 
 
 @pytest.fixture
@@ -77,17 +78,19 @@ def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
             "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
 
     ops = {"ops": {"microtape_frames": {"config": {"cadence_ms": 500}}}}
-    assert daily_run_config(values) == ops  # what `lotus materialize` passes
-    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == ops
+    assert daily_run_config(values) == ops  # what `lotus materialize` passes (each job its part)
+    coins = loaded.resolve_job_def("lotus_coins")  # the day x coin job holds the MicroTape
+    key = dg.MultiPartitionKey({"date": "2026-01-03", "coin": "BTC"})
+    assert coins.partitioned_config.get_run_config_for_partition_key(key) == ops
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == {"ops": {}}
     schedule = loaded.resolve_schedule_def("lotus_nightly")
     ctx = dg.build_schedule_context(repository_def=loaded.get_repository_def(),
                                     scheduled_execution_time=datetime(2026, 1, 4, 0, 30,
                                                                       tzinfo=UTC))
     (request,) = schedule.evaluate_tick(ctx).run_requests
     assert request.partition_key == "2026-01-03"  # yesterday
-    assert job.partitioned_config.get_run_config_for_partition_key(
-        request.partition_key) == ops
-    assert request.run_config["ops"] == ops["ops"]  # the nightly run's own config agrees
+    assert schedule.job_name == "lotus_backfill"  # which runs the day's jobs in phases
+    assert set(request.run_config["ops"]) == {"backfill_days"}
 
 
 def _ops_with_field(job: dg.JobDefinition, field: str) -> set[str]:
@@ -132,8 +135,10 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
         assert {op for op, c in ops.items() if c["config"].get(field) == path} == readers
     assert {"detector_audits", "score_signals", "lessons"} <= _ops_with_field(
         job, "scoring_path")
-    assert dg.validate_run_config(job, config)
-    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == config
+    # lotus_daily's part of the shared config (the MicroTape's op is lotus_coins')
+    daily = {**config, "ops": {k: v for k, v in ops.items() if k != "microtape_frames"}}
+    assert dg.validate_run_config(job, daily)
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == daily
 
 
 def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import shutil
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
@@ -150,8 +150,8 @@ def settings(tmp_path):
 
 
 def _run(settings, instance, day, selection=None):
-    result = dg.materialize(ALL, partition_key=day, instance=instance, selection=selection,
-                            resources=build_resources(settings), raise_on_error=False)
+    result = materialize_day(ALL, partition_key=day, instance=instance, selection=selection,
+                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]
     return result

@@ -1,8 +1,8 @@
 """What a researcher sees in the UI after a few trading days, in a real browser.
 
 Three small generated days (one coin, one hour each: the cheapest loop that still learns,
-decides and trades on paper) go through the real `lotus_daily` job on a persistent
-instance; a real dagster-webserver serves it and headless Chromium opens the last day's
+decides and trades on paper) go through the real `lotus_daily` and `lotus_coins` jobs on a
+persistent instance; a real dagster-webserver serves it and headless Chromium opens the last day's
 materialisations of lessons, loop_report, dm_decisions and paper_trades. Each table must
 open with rows (not only a schema) and each plot must decode as an image of real size.
 Screenshots are kept in `.test-artifacts/ui-surface/` (git-ignored) for a person to judge.
@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lotus_assets.day_plan import run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.synth import default_spec, generate_days
@@ -48,7 +49,8 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """Three days materialised through lotus_daily, then the workspace served over them."""
+    """Three days materialised through lotus_daily and lotus_coins, then the workspace
+    served over them."""
     root = tmp_path_factory.mktemp("surface_browser")
     feed = root / "feed"
     for day, hours in zip(DAYS, HOURS, strict=True):
@@ -58,10 +60,9 @@ def served(tmp_path_factory):
                                         "verify_manifest": False}, env={})
     (root / "dagster").mkdir()
     instance = dg.DagsterInstance.from_config(str(root / "dagster"))
-    job = build_definitions(settings).resolve_job_def("lotus_daily")
+    defs = build_definitions(settings)
     for day in DAYS:
-        assert job.execute_in_process(partition_key=day, instance=instance,
-                                      raise_on_error=False).success, day
+        assert run_day_in_process(defs, day, instance=instance).success, day
     instance.dispose()
     with _webserver(root, settings) as port:
         yield port, root

@@ -33,6 +33,7 @@ import dagster as dg
 import pytest
 from websockets.sync.client import connect
 
+from lotus_assets.day_plan import run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.evaluation import with_late
@@ -65,7 +66,8 @@ def _generate(feed: Path) -> None:
 
 @pytest.fixture(scope="module")
 def surface(tmp_path_factory):
-    """Four days materialised through the lotus_daily job on a persistent instance."""
+    """Four days materialised through the lotus_daily and lotus_coins jobs (each day's runs
+    in phases) on a persistent instance."""
     root = tmp_path_factory.mktemp("surface")
     feed = root / "feed"
     _generate(feed)
@@ -74,11 +76,9 @@ def surface(tmp_path_factory):
     (root / "dagster").mkdir()
     instance = dg.DagsterInstance.from_config(str(root / "dagster"))
     defs = build_definitions(settings)
-    job = defs.resolve_job_def("lotus_daily")
     results = {}
     for day in DAYS:
-        results[day] = job.execute_in_process(partition_key=day, instance=instance,
-                                              raise_on_error=False)
+        results[day] = run_day_in_process(defs, day, instance=instance)
         assert results[day].success, day
     yield settings, instance, defs, results, root
     instance.dispose()

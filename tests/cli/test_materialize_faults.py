@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 from click.testing import CliRunner
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
@@ -55,8 +55,8 @@ def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_da
 def test_a_failed_day_prints_no_figures_of_the_earlier_good_run(env, dagster_instance):
     settings = load_settings(overrides={"home": os.environ["LOTUS_HOME"],
                                         "feed_dir": str(env)}, env={})
-    good = dg.materialize([raw_feed, microtape_frames], partition_key=DAY,
-                          instance=dagster_instance, resources=build_resources(settings))
+    good = materialize_day([raw_feed, microtape_frames], partition_key=DAY,
+                           instance=dagster_instance, resources=build_resources(settings))
     assert good.success
     lake = Lake(settings.lake_dir)
     before = lake.path("raw_feed", DAY).read_bytes()

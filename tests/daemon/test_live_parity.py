@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.names import MODULES
@@ -128,9 +129,9 @@ def _alphas(url: str) -> list[str]:
 def _materialize(settings, instance, days, upto):
     selection = dg.AssetSelection.assets(upto).upstream().required_multi_asset_neighbors()
     for day in days:
-        result = dg.materialize(ASSETS, partition_key=day, instance=instance,
-                                resources=build_resources(settings), selection=selection,
-                                raise_on_error=False)
+        result = materialize_day(ASSETS, partition_key=day, instance=instance,
+                                 resources=build_resources(settings), selection=selection,
+                                 raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events
                                 if e.is_step_failure]
 

@@ -65,15 +65,19 @@ def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path):
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         outer = instance.get_runs(dg.RunsFilter(job_name="lotus_backfill"))
         assert len(outer) == 1 and outer[0].status == dg.DagsterRunStatus.SUCCESS
-        daily = instance.get_runs(dg.RunsFilter(job_name="lotus_daily",
-                                                tags={BACKFILL_TAG: outer[0].run_id}))
-        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in daily)
+        runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: outer[0].run_id}))
+        assert {r.job_name for r in runs} == {"lotus_daily", "lotus_coins"}
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         records = {r.dagster_run.run_id: r for r in instance.get_run_records(
-            dg.RunsFilter(run_ids=[r.run_id for r in daily]))}
-        ordered = sorted(daily, key=lambda r: records[r.run_id].start_time or 0)
-        assert [r.tags["dagster/partition"] for r in ordered] == DAYS  # partition order
+            dg.RunsFilter(run_ids=[r.run_id for r in runs]))}
+        ordered = sorted(runs, key=lambda r: records[r.run_id].start_time or 0)
+        days = [r.tags["lotus/day"] for r in ordered]
+        assert days == sorted(days) and sorted(set(days)) == DAYS  # day by day, in order
         for a, b in zip(ordered, ordered[1:], strict=False):  # one after the other
             assert (records[a.run_id].end_time or 0) <= (records[b.run_id].start_time or 0)
+        for day in DAYS:  # each day: its daily runs around a run per coin
+            jobs = [r.job_name for r in ordered if r.tags["lotus/day"] == day]
+            assert jobs[0] == jobs[-1] == "lotus_daily" and "lotus_coins" in jobs, jobs
     lake = Lake(tmp_path / "home" / "lake")
     for day in DAYS:
         for asset in ("raw_feed", "signal_events", "lessons", "active_priors"):

@@ -60,8 +60,8 @@ def _nightly_feed_dir(settings) -> str:
         scheduled_execution_time=dt.datetime(2026, 2, 6, 0, 30, tzinfo=dt.UTC))
     (req,) = defs.resolve_schedule_def("lotus_nightly").evaluate_tick(ctx).run_requests
     assert req.partition_key == "2026-02-05"
-    assert dg.validate_run_config(defs.resolve_job_def("lotus_daily"), req.run_config)
-    return req.run_config["resources"]["feed"]["config"]["feed_dir"]
+    assert dg.validate_run_config(defs.resolve_job_def("lotus_backfill"), req.run_config)
+    return req.run_config["ops"]["backfill_days"]["config"]["feed_dir"]
 
 
 def test_the_nightly_reads_the_feed_resources_directory_unless_it_is_frozen(tmp_path):

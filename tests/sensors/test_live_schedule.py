@@ -8,6 +8,8 @@ import dagster as dg
 
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
+from lotus_sensors.schedules import daily_run_config
 
 
 def test_nightly_schedule_reads_the_live_recording_directory(tmp_path, monkeypatch):
@@ -19,9 +21,12 @@ def test_nightly_schedule_reads_the_live_recording_directory(tmp_path, monkeypat
     nightly_schedule = defs.resolve_schedule_def("lotus_nightly")
     (req,) = nightly_schedule.evaluate_tick(ctx).run_requests
     assert req.partition_key == "2026-01-02"
-    feed = req.run_config["resources"]["feed"]["config"]
-    assert feed["feed_dir"] == str((tmp_path / "home" / "feed").resolve())
-    ops = req.run_config["ops"]["microtape_frames"]["config"]
-    assert ops["cadence_ms"] == load_settings().microtape.cadence_ms  # as the CLI passes it
-    # the run config is valid for the job (the resource accepts the override)
-    assert dg.validate_run_config(defs.resolve_job_def("lotus_daily"), req.run_config)
+    # the nightly run is `lotus_backfill` for yesterday: its op runs the day's jobs in phases,
+    # each with the shared run config (as the CLI passes it) and this feed directory
+    op = req.run_config["ops"]["backfill_days"]["config"]
+    assert op["feed_dir"] == str((tmp_path / "home" / "feed").resolve())
+    assert dg.validate_run_config(defs.resolve_job_def("lotus_backfill"), req.run_config)
+    coins = defs.resolve_job_def("lotus_coins")
+    ops = daily_run_config(shared_values(load_settings()))["ops"]
+    assert ops["microtape_frames"]["config"]["cadence_ms"] == load_settings().microtape.cadence_ms
+    assert dg.validate_run_config(coins, {"ops": ops})

@@ -1,8 +1,10 @@
 """`make run` then `make dev` (issue #30): a frozen set of two small generated days is
 materialised by `lotus materialize`; `dg dev` (what `make dev` runs: webserver and daemon)
 then serves the same feed directory, so its partitions are exactly those days, its code
-location is `lotus`, and a re-run of one day (launchRun) and a two-day backfill
-(launchPartitionBackfill of the lotus_daily job) both succeed."""
+location is `lotus`, and a re-run of one day's daily stages and of one coin's (launchRun
+of lotus_daily, of lotus_coins) and a two-day asset backfill of every asset (the UI's
+"Materialize all" over a range: launchPartitionBackfill with the assets and the days,
+Dagster ordering the daily and the day x coin runs) all succeed."""
 
 from __future__ import annotations
 
@@ -128,33 +130,47 @@ def _check_ui(port: int, proc: subprocess.Popen) -> None:
     assert by_key["lessons"]["partitionKeys"] == DAYS  # the frozen set's days, no more
     repo = {"repositoryLocationName": "lotus", "repositoryName": "__repository__"}
 
-    # re-run one day (the Launchpad's / Materialize's launchRun)
-    launched = _gql(port, LAUNCH_RUN, {"p": {
-        "selector": {**repo, "jobName": "lotus_daily"}, "runConfigData": {},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": DAYS[1]}]}}}
-    )["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    status = _wait(lambda: (s := _gql(port, RUN_STATUS, {"id": run_id})["runOrError"]["status"])
-                   in DONE and s, 600, "the re-run", proc)
-    assert status == "SUCCESS"
+    # re-run one day's daily stages, then one coin of it (the Launchpad's / Materialize's
+    # launchRun; a day x coin run names its partition and each dimension)
+    coin_key = f"BTC|{DAYS[1]}"
+    for job, tags in (("lotus_daily", {"dagster/partition": DAYS[1]}),
+                      ("lotus_coins", {"dagster/partition": coin_key,
+                                       "dagster/partition/coin": "BTC",
+                                       "dagster/partition/date": DAYS[1]})):
+        launched = _gql(port, LAUNCH_RUN, {"p": {
+            "selector": {**repo, "jobName": job}, "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}}
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", (job, launched)
+        run_id = launched["run"]["runId"]
+        status = _wait(lambda run_id=run_id: (s := _gql(port, RUN_STATUS, {"id": run_id})[
+            "runOrError"]["status"]) in DONE and s, 600, f"the {job} re-run", proc)
+        assert status == "SUCCESS", job
 
-    # a two-day backfill of the lotus_daily job (its Launchpad's "Launch backfill")
-    started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionNames": DAYS, "selector": {
-        "partitionSetName": "lotus_daily_partition_set", "repositorySelector": repo}}})
+    # a two-day backfill of every asset of the day's two jobs: Dagster's asset backfill
+    # maps the days onto the coin partitions and runs the phases in order
+    jobs = {"lotus_daily", "lotus_coins"}
+    assets = [n["assetKey"] for n in _gql(port, "{ assetNodes { assetKey { path } jobNames } }")
+              ["assetNodes"] if jobs & set(n["jobNames"])]
+    started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionNames": DAYS,
+                                                 "assetSelection": assets}})
     backfill = started["launchPartitionBackfill"]
     assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
 
     def finished() -> dict | None:
         b = _gql(port, BACKFILL, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
-        done = b["status"] in ("FAILED", "CANCELED") or (
-            b["status"] != "REQUESTED" and len(b["runs"]) == len(DAYS)
-            and all(r["status"] in DONE for r in b["runs"]))
+        done = b["status"] in ("FAILED", "CANCELED", "COMPLETED", "COMPLETED_SUCCESS",
+                               "COMPLETED_FAILED") and all(r["status"] in DONE
+                                                           for r in b["runs"])
         return b if done else None
 
     result = _wait(finished, 900, "the backfill", proc)
     assert result["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), result
     runs = result["runs"]
     assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
-    days = {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
+    days = {t.get("dagster/partition/date", t.get("dagster/partition")) for t in tags}
     assert days == set(DAYS)
+    coin_runs = [t for t in tags if "dagster/partition/coin" in t]
+    assert {(t["dagster/partition/coin"], t["dagster/partition/date"]) for t in coin_runs} \
+        == {("BTC", d) for d in DAYS}  # the day x coin stage ran once per coin and day
