@@ -33,7 +33,7 @@ from lotus_assets.experiments import EXPERIMENT_ASSETS
 from lotus_assets.feed import raw_feed
 from lotus_assets.governance import GOVERNANCE_ASSETS
 from lotus_assets.learning import LEARNING_ASSETS
-from lotus_assets.microtape import microtape_frames
+from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_assets.partitions import size_windows
 from lotus_assets.report import REPORT_ASSETS
 from lotus_assets.signals import SIGNAL_ASSETS
@@ -57,9 +57,9 @@ from lotus_sensors.inbox import inbox_definitions
 from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
 
-ASSETS = [raw_feed, microtape_frames, dsi_assets, *SIGNAL_ASSETS, *AUDIT_ASSETS, *EVAL_ASSETS,
-          *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS, *REPORT_ASSETS,
-          *EXPERIMENT_ASSETS, *CREDIT_ASSETS]
+ASSETS = [raw_feed, microtape_frames, microtape_days, dsi_assets, *SIGNAL_ASSETS,
+          *AUDIT_ASSETS, *EVAL_ASSETS, *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS,
+          *REPORT_ASSETS, *EXPERIMENT_ASSETS, *CREDIT_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 

@@ -7,17 +7,18 @@ annotate this day one coin at a time (written a coin per row group as it goes), 
 each expert from what the coins added up to. Thin: all logic is in lotus_core.dsi.
 
 The day's MicroTape arrives as an input (every coin of the day x coin partitions); the
-earlier days are read from the lake (`dsi_history_days` of the shared settings): Dagster
-maps no time window from a daily asset onto a day x coin one. The dependency on the
-previous day's `dsi_annotations` keeps a backfill in day order, as the window did.
+earlier days through the window of `microtape_days` (the daily handle on the day x coin
+MicroTape: Dagster maps no time window from a daily asset onto a day x coin one), sized by
+`dsi_history_days` of the shared settings, their coins read from the lake one at a time.
 """
 
 import time
 
 import dagster as dg
+import pandas as pd
 
-from lotus_assets.partitions import coin_day_in, daily_partitions, days_before
-from lotus_core.config.shared import shared_values
+from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
+from lotus_core.config.settings import DsiSettings
 from lotus_core.dsi import (
     DayTally,
     annotate_by_coin,
@@ -30,17 +31,18 @@ from lotus_core.dsi import (
 from lotus_core.dsi.day import empty_annotations
 from lotus_core.dsi.history import read_history
 from lotus_core.store.by_coin import ByCoin, CoinDay
-from lotus_resources.lake import LakeResource
-from lotus_resources.settings import SettingsResource
+
+DSI_HISTORY_DAYS = DsiSettings().history_days
+"""The packaged `dsi.history_days`: the window's size before the settings re-size it."""
 
 
 @dg.multi_asset(
     partitions_def=daily_partitions,
     group_name="dsi",
-    ins={"microtape_frames": coin_day_in("microtape_frames")},  # the day, every coin
-    # the previous day's run first (its tape, every coin, before this day's fit reads it)
-    deps=[dg.AssetDep("dsi_annotations", partition_mapping=dg.TimeWindowPartitionMapping(
-        start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
+    ins={"microtape_frames": coin_day_in("microtape_frames"),  # the day, every coin
+         # the days the fit reads (earlier ones) and this one, as the window's days
+         "microtape_days": lake_window_in("microtape_days", -DSI_HISTORY_DAYS, 0,
+                                          "dsi_history_days", columns=["coin"])},
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"},
@@ -57,7 +59,7 @@ from lotus_resources.settings import SettingsResource
     },
 )
 def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
-               lake: LakeResource, settings: SettingsResource):
+               microtape_days: pd.DataFrame):
     day = context.partition_key
     today = microtape_frames
     if not today.lake.exists("microtape_frames", day):
@@ -65,8 +67,8 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
     registry = load_registry()
     columns = tape_columns(registry)
     t0 = time.perf_counter()
-    earlier = days_before(lake.get(), "microtape_frames", day,
-                          shared_values(settings.get()).dsi_history_days)
+    days = sorted(set(microtape_days["date"])) if "date" in microtape_days else []
+    earlier = [CoinDay(today.lake, "microtape_frames", d) for d in days if d < day]
     history = read_history(earlier, columns, registry.history_rows)
     model = fit_dsi(history, registry)
     sampled = {"history_coin_days": f"{history.coin_days} of {history.of_coin_days}",

@@ -24,7 +24,11 @@ from lotus_resources.opsdb import OpsDbResource
     partitions_def=daily_partitions,
     io_manager_key="lake_io",
     group_name="feed",
-    deps=["live_feed"],  # the daemon's recording (lotus_sensors/live.py): tonight's input
+    deps=["live_feed",  # the daemon's recording (lotus_sensors/live.py): tonight's input
+          # the day before first: the day x coin MicroTape's warm start reads its hashes
+          # from the lake (no window maps from a daily asset onto a day x coin one)
+          dg.AssetDep("raw_feed", partition_mapping=dg.TimeWindowPartitionMapping(
+              start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True))],
     kinds={"parquet", "sqlite"},
     description="The day's feed recording, hash-checked and validated: accepted frames per "
     "channel and coin; refused lines go to the fabric's feed_dead_letter with a reason.",

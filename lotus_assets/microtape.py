@@ -11,21 +11,27 @@ first day of a range) or its recording no longer matches it, the day starts cold
 metadata says so (`start: cold`, with the reason; `warning` too when the previous recording
 changed or cannot be read: one bad day never fails the next)."""
 
-from collections.abc import Iterable, Iterator
-from itertools import repeat
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import day_and_coin, day_coin_partitions, with_previous_day
+from lotus_assets.partitions import (
+    coin_day_in,
+    daily_partitions,
+    day_and_coin,
+    day_coin_partitions,
+    with_previous_day,
+)
+from lotus_core.columns import STR
 from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams
-from lotus_core.microtape.build import microtape_by_coin, microtape_shards_by_coin
+from lotus_core.microtape.build import microtape_by_coin
 from lotus_core.microtape.schema import empty_frame
-from lotus_core.microtape.warm import seeds, warm_span_ms
-from lotus_core.store.by_coin import ByCoin
+from lotus_core.microtape.warm import seeds, seeds_after, warm_span_ms
+from lotus_core.store.by_coin import ByCoin, CoinDay
 from lotus_core.time import previous_day
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -98,8 +104,10 @@ def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTape
 
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
              warm_start: bool, coin: str) -> Built:
-    """`_whole`, one coin shard of today and of the previous day at a time
-    (feed.coin_shards not 1): the same frames and the same warm / cold decision."""
+    """`_whole` from the stored coin shards (feed.coin_shards not 1): the shard of today and
+    of the previous day that hold `coin`, the only ones read (a day x coin run reads no
+    other coin's shard); the day's warm / cold decision from the previous set's index (its
+    last book frame), as `seeds` decides it over the whole previous day. The same frames."""
     _check_today(raw_feed, day, file_sha256(feed.recording(day)))
     prev = previous_day(day)
     warm, start, warning = False, "cold: warm_start is off", False
@@ -111,7 +119,7 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 sha = file_sha256(feed.recording(prev))
                 if sha not in set(rows["sha256"]):
                     start, warning = _changed(prev), True
-                elif not _any_seeds(feed.shards(prev), day, params):
+                elif not seeds_after(feed.last_book_recv_ms(prev), day, params):
                     start = _too_short(prev, params)
                 else:
                     warm, start = True, f"warm from {prev}"
@@ -119,10 +127,30 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
                 raise
             except Exception as exc:  # noqa: BLE001 - as in `_previous`: a cold start
                 start, warning = _unusable(prev, exc), True
-    none: Iterable[FeedDay | None] = repeat(None)
-    before = feed.shards(prev) if warm else none
-    frames = microtape_shards_by_coin(feed.shards(day), before, params, coins=(coin,))
+    today = feed.coin_shard(day, coin)
+    before = feed.coin_shard(prev, coin) if warm else None
+    frames: Iterator[pd.DataFrame] = iter(()) if today is None else microtape_by_coin(
+        today, params, warm=before, coins=(coin,))
     return frames, warm, start, warning
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="microtape",
+    kinds={"parquet", "pandas"},
+    ins={"microtape_frames": coin_day_in("microtape_frames")},  # every coin of the day
+    description="The day's MicroTape by coin: rows, first and last frame per coin (the "
+    "footers of its coin partitions, no row read). The daily handle on the day x coin "
+    "MicroTape: a daily stage that reads a window of MicroTape days (the DSI fit) takes "
+    "it through this asset's window, so a backfill runs those days' coins first.",
+)
+def microtape_days(microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
+    rows = microtape_frames.coin_rows() if microtape_frames.lake.exists(
+        microtape_frames.asset, microtape_frames.day) else {}
+    out = pd.DataFrame({"coin": pd.Series(list(rows), dtype=STR),
+                        "rows": pd.Series(list(rows.values()), dtype="int64")})
+    return dg.Output(out, metadata={"coins": len(rows), "rows": int(out["rows"].sum())})
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:
@@ -165,12 +193,3 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
         "coin_shards": feed.coin_shards,
         **({"warning": start} if warning else {}),
     })
-
-
-def _any_seeds(shards: Iterable[FeedDay], day: str, params: MicroTapeParams) -> bool:
-    """`seeds` over the whole previous day, one shard held at a time."""
-    found = False
-    for shard in shards:
-        found = found or seeds(shard, day, params)
-        del shard
-    return found

@@ -10,7 +10,6 @@ import dagster as dg
 import pandas as pd
 
 from lotus_core.config.shared import SharedValues
-from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake, ObjectLake
 from lotus_resources.partition_keys import day_and_coin  # noqa: F401 - re-exported
 
@@ -196,10 +195,3 @@ def with_previous_day(lake: Lake | ObjectLake, asset: str, day: str, today: pd.D
         days.insert(0, lake.read(asset, prev, columns).assign(date=prev))
     return pd.concat(days, ignore_index=True)
 
-
-def days_before(lake: Lake | ObjectLake, asset: str, day: str, days: int) -> list[CoinDay]:
-    """The `days` days before `day` that the lake has of `asset`, oldest first, each a
-    `CoinDay` (nothing read): a history window of a day x coin asset for a daily step."""
-    d0 = date.fromisoformat(day)
-    wanted = [(d0 - timedelta(days=i)).isoformat() for i in range(days, 0, -1)]
-    return [CoinDay(lake, asset, d) for d in wanted if lake.exists(asset, d)]

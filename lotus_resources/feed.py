@@ -71,6 +71,19 @@ class FeedSource(dg.ConfigurableResource):
                 yield feed
                 del feed
 
+    def coin_shard(self, day: str, coin: str) -> FeedDay | None:
+        """The stored shard holding `coin` (coin_shards not 1), the only one read; None when
+        the day has no such coin."""
+        path = self.recording(day)
+        with self._named(day):
+            return self._store().shard_of(path, day, self.coin_shards, coin)
+
+    def last_book_recv_ms(self, day: str) -> int | None:
+        """The day's last book frame's receive time, from its stored shard set's index."""
+        path = self.recording(day)
+        with self._named(day):
+            return self._store().last_book_recv_ms(path, day, self.coin_shards)
+
     @contextlib.contextmanager
     def _named(self, day: str) -> Iterator[None]:
         """A recording that breaks the format fails the step naming the file and the day."""

@@ -15,6 +15,7 @@ wrote under the Lotus home; read nothing here that another party can write.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import re
@@ -39,9 +40,15 @@ def shard_dir(home: Path) -> Path:
     return Path(home) / "feed_shards"
 
 
+INDEX = "index.json"
+"""A set's index: which shard holds each coin, and the last book frame's receive time (what
+a day x coin `microtape_frames` run needs without reading every shard)."""
+
+
 class ShardStore:
-    """A directory of shard sets: `<root>/<sha256>-<n>-<day>/<i>.pkl`, and `complete` (the
-    number of shards, written last). n = 0 (`shards.PER_COIN`): one per coin of the day."""
+    """A directory of shard sets: `<root>/<sha256>-<n>-<day>/<i>.pkl`, `index.json` and
+    `complete` (the number of shards, written last). n = 0 (`shards.PER_COIN`): one per coin
+    of the day."""
 
     def __init__(self, root: Path, keep: int = 3) -> None:
         if Path(root) == Path(""):
@@ -73,18 +80,66 @@ class ShardStore:
         tmp.mkdir(parents=True)
         try:
             count = 0
+            index: dict[str, int] = {}
+            last: int | None = None
             for i, shard in enumerate(parse_shards(path, n, day, spill=self.root)):
                 with open(tmp / f"{i}.pkl", "wb") as f:
                     pickle.dump(shard, f, protocol=5)
                 count = i + 1
+                index.update({coin: i for coin in shard.feed.coins})
+                recv = shard.feed.books.meta["recv_ts_ms"].to_numpy()
+                if len(recv):
+                    last = max(int(recv.max()), last if last is not None else int(recv.max()))
                 yield shard
                 del shard
+            (tmp / INDEX).write_text(json.dumps({"coins": index, "last_book_recv_ms": last}))
             (tmp / "complete").write_text(str(count))
             with contextlib.suppress(OSError):  # another process stored the same set first
                 tmp.rename(done)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self.prune()
+
+    def _index(self, path: Path, day: str, n: int) -> dict | None:
+        """The set's index (the set stored first if it is not: the recording decoded once);
+        None for a set stored before indexes were written."""
+        done = self.set_dir(file_sha256(path), n, day)
+        if not (done / "complete").is_file():
+            for shard in self.shards(path, day, n):  # store the whole set
+                del shard
+        index = done / INDEX
+        return json.loads(index.read_text()) if index.is_file() else None
+
+    def shard_of(self, path: Path, day: str, n: int, coin: str) -> FeedDay | None:
+        """The shard that holds `coin` (None when no shard does), the only one read: what a
+        day x coin step takes instead of the day's every shard."""
+        index = self._index(path, day, n)
+        if index is None:  # an older set: look through it
+            for shard in self.shards(path, day, n):
+                if coin in shard.feed.coins:
+                    return shard.feed
+            return None
+        i = index["coins"].get(coin)
+        if i is None:
+            return None
+        done = self.set_dir(file_sha256(path), n, day)
+        os.utime(done)
+        with open(done / f"{i}.pkl", "rb") as f:
+            shard = pickle.load(f)  # noqa: S301 - our own files (module docstring)
+        return shard.feed
+
+    def last_book_recv_ms(self, path: Path, day: str, n: int) -> int | None:
+        """The receive time of the day's last book frame (None: no book frame), from the
+        set's index, or read through the shards for an older set."""
+        index = self._index(path, day, n)
+        if index is not None:
+            return index["last_book_recv_ms"]
+        last = None
+        for shard in self.shards(path, day, n):
+            recv = shard.feed.books.meta["recv_ts_ms"].to_numpy()
+            if len(recv):
+                last = max(int(recv.max()), last if last is not None else int(recv.max()))
+        return last
 
     def whole(self, path: Path, day: str, n: int) -> FeedDay:
         """The whole day, put back together from its stored shards (no second decode);

@@ -180,7 +180,7 @@ def build_microtape_shards(
 
 def microtape_shards_by_coin(
     today: Iterable[FeedDay], before: Iterable[FeedDay | None],
-    params: MicroTapeParams = DEFAULT_PARAMS, coins: Collection[str] | None = None,
+    params: MicroTapeParams = DEFAULT_PARAMS,
 ) -> Iterator[pd.DataFrame]:
     """`build_microtape_shards` one coin at a time: a shard pair is held while its coins are
     built, each coin's frame handed on as it is made (shards hold contiguous coin groups in
@@ -188,8 +188,7 @@ def microtape_shards_by_coin(
     days, befores = iter(today), iter(before)
     while (day := next(days, None)) is not None:
         warm = next(befores)
-        if coins is None or any(c in coins for c in day.coins):
-            yield from microtape_by_coin(day, params, warm=warm, coins=coins)
+        yield from microtape_by_coin(day, params, warm=warm)
         del day, warm  # before the next pair is read
 
 

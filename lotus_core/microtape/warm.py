@@ -73,3 +73,12 @@ def seeds(previous: FeedDay, day: str, params: MicroTapeParams) -> bool:
     lo = start - warm_span_ms(params)
     recv = previous.books.meta["recv_ts_ms"].to_numpy()
     return bool(((recv >= lo) & (recv < start)).any())
+
+
+def seeds_after(last_book_recv_ms: int | None, day: str, params: MicroTapeParams) -> bool:
+    """`seeds` from the previous day's last book frame alone (its recording is parsed for
+    its own day, so every frame is before today's start): a frame in the span exists iff
+    the last one is in it."""
+    start = day_start_ms(day)
+    return (last_book_recv_ms is not None
+            and start - warm_span_ms(params) <= last_book_recv_ms < start)

@@ -78,3 +78,33 @@ def test_the_nightly_schedule_keeps_the_shard_setting(tmp_path):
     feed = feed_config(settings, nightly_feed_dir(settings))
     assert feed["coin_shards"] == 3
     assert feed["shard_dir"] == str((tmp_path / "feed_shards").resolve())
+
+
+def test_a_warm_day_by_coin_from_the_shards_is_the_whole_parses(tmp_path, dagster_instance):
+    """Two generated days recorded 23:00-24:00: the second starts warm from the first. Its
+    coin partitions built from each coin's stored shard (one coin a shard, the warm decision
+    from the previous set's index) hold the frames the whole parse gives, and say warm."""
+    from datetime import date
+
+    from lotus_core.store.lake import Lake
+    from lotus_core.synth import default_spec, generate_days
+
+    feed = tmp_path / "feed"
+    generate_days(feed, date(2026, 2, 1), 2, ["BTC", "ETH"], 5, default_spec(), hours=(23, 24))
+    days = ("2026-02-01", "2026-02-02")
+    tapes, starts = {}, {}
+    for shards in (1, 0):
+        home = tmp_path / f"home{shards}"
+        settings = load_settings(overrides={"home": str(home), "feed_dir": str(feed),
+                                            "verify_manifest": False,
+                                            "feed": {"coin_shards": shards}}, env={})
+        for day in days:
+            r = materialize_day([raw_feed, microtape_frames], partition_key=day,
+                                instance=dagster_instance, resources=build_resources(settings))
+            assert r.success
+        mats = r.asset_materializations_for_node("microtape_frames")
+        starts[shards] = {m.metadata["start_detail"].value for m in mats}
+        tapes[shards] = Lake(home / "lake").read("microtape_frames", days[1])
+    assert starts[0] == starts[1] == {f"warm from {days[0]}"}
+    assert tapes[1]["coin"].nunique() == 2 and tapes[1]["rv_pctl"].notna().any()
+    assert tapes[0].equals(tapes[1])

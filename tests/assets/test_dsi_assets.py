@@ -16,14 +16,14 @@ from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources, defs
 from lotus_assets.dsi import dsi_assets
 from lotus_assets.feed import raw_feed
-from lotus_assets.microtape import microtape_frames
+from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, annotate, expert_table, fit_dsi
 from lotus_core.store.lake import Lake
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
-ALL = [raw_feed, microtape_frames, dsi_assets]  # just this chain, whatever else is defined
+ALL = [raw_feed, microtape_frames, microtape_days, dsi_assets]  # just this chain
 
 
 @pytest.fixture
@@ -46,9 +46,9 @@ def test_dsi_assets_load_and_hang_off_the_microtape(settings):
     assert {"dsi_annotations", "dsi_experts"} <= keys  # wired into the code location
     for key in ("dsi_annotations", "dsi_experts"):
         node = graph.get(dg.AssetKey(key))
-        # the day's tape; and the previous day's annotations (a backfill in day order)
+        # the day's tape (every coin), and the window of MicroTape days the fit reads
         assert node.parent_keys == {dg.AssetKey("microtape_frames"),
-                                    dg.AssetKey("dsi_annotations")}
+                                    dg.AssetKey("microtape_days")}
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
 
 

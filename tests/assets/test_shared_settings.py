@@ -36,9 +36,8 @@ WINDOWS = {
     ("meta_braids", "signal_eval"): (-4, 0),
     ("signal_events", "detector_windows"): (-2, -1),  # history_days 2, earlier days only
     ("detector_audits", "detector_windows"): (-2, -1),
+    ("dsi_annotations", "microtape_days"): (-4, 0),  # dsi.history_days 4, plus today
 }
-# dsi.history_days (4) is not a window: the DSI fit reads the earlier days of the day x coin
-# microtape_frames from the lake, sized by the `settings` resource (lotus_assets/dsi.py)
 
 
 @pytest.fixture

@@ -166,8 +166,8 @@ def test_drift_passes_on_a_normal_day_and_alerts_on_a_shifted_one(surface):
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         keys = {dict(r)["dedupe_key"] for r in tx.query(
             "SELECT dedupe_key FROM sig_outbox WHERE dedupe_key LIKE 'check:%'")}
-    assert f"check:microtape_feature_drift:{DAYS[3]}" in keys
-    assert f"check:microtape_feature_drift:{DAYS[2]}" not in keys
+    assert f"check:microtape_feature_drift:{DAYS[3]}:BTC" in keys  # the coin's alert
+    assert f"check:microtape_feature_drift:{DAYS[2]}:BTC" not in keys
 
 
 def test_health_checks_pass_on_the_normal_day(surface):

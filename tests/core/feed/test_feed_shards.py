@@ -12,7 +12,7 @@ import io
 import json
 import os
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +168,48 @@ def test_the_store_decodes_once_and_serves_the_same_shards(faulty, tmp_path, mon
     assert sorted(p.name for p in (tmp_path / "store").iterdir())[1:] == ["not_a_set"]
     with pytest.raises(ValueError):
         ShardStore(Path(""))  # never the working directory by default
+
+
+@pytest.mark.parametrize("n", [2, PER_COIN])
+def test_the_store_serves_one_coins_shard_and_the_last_book_frame(faulty, whole, tmp_path, n):
+    """What a day x coin `microtape_frames` run reads: the shard holding its coin, found in
+    the set's index (no other shard read), and the day's last book frame (the warm start's
+    decision) without reading any shard; an older set without an index is looked through."""
+    import lotus_core.feed.shard_store as store_mod
+
+    day = "2026-01-02"
+    store = ShardStore(tmp_path / "store")
+    shards = [s.feed for s in store.shards(faulty, day, n)]
+    set_dir = store.set_dir(store_mod.file_sha256(faulty), n, day)
+    for coin in whole.coins:
+        got = store.shard_of(faulty, day, n, coin)
+        held = next(s for s in shards if coin in s.coins)
+        assert got is not None and _day_digest(got) == _day_digest(held)
+    assert store.shard_of(faulty, day, n, "NOT_A_COIN") is None
+    last = int(whole.books.meta["recv_ts_ms"].max())
+    assert store.last_book_recv_ms(faulty, day, n) == last
+    (set_dir / store_mod.INDEX).unlink()  # a set stored before indexes
+    coin = whole.coins[-1]
+    assert _day_digest(store.shard_of(faulty, day, n, coin)) == _day_digest(
+        next(s for s in shards if coin in s.coins))
+    assert store.last_book_recv_ms(faulty, day, n) == last
+
+
+def test_the_warm_decision_from_the_last_book_frame_is_seeds():
+    """`seeds_after` (the previous day's last book frame) decides as `seeds` (every book
+    frame of the previous day) for recordings that end inside, at the edge of, and before
+    the warm span."""
+    from lotus_core.microtape.warm import seeds, seeds_after
+
+    span = warm_span_ms(PARAMS)
+    day = datetime.fromtimestamp(MIDNIGHT / 1000, tz=UTC).date().isoformat()
+    for end in (MIDNIGHT - 60_000, MIDNIGHT - span, MIDNIGHT - span - 1, MIDNIGHT - 3 * span):
+        feed = random_feed(3, start_ms=end - 600_000, duration_ms=600_000, coins=("BTC",))
+        prev, _ = _split(feed, MIDNIGHT)
+        recv = prev.books.meta["recv_ts_ms"].to_numpy()
+        last = int(recv.max()) if len(recv) else None
+        assert seeds_after(last, day, PARAMS) == seeds(prev, day, PARAMS), end
+    assert not seeds_after(None, day, PARAMS)
 
 
 def test_shard_map_groups_sorted_coins_evenly():
