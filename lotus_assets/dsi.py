@@ -45,18 +45,22 @@ DSI_HISTORY_DAYS = DsiSettings().history_days
                                           "dsi_history_days", columns=["coin"])},
     outs={
         "dsi_annotations": dg.AssetOut(
-            io_manager_key="lake_io", kinds={"parquet", "pandas"},
+            io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
             description="Per MicroTape frame: each DSI micro-expert's flag, evidence z and "
             "confidence (f_/z_/c_<expert>), fused into mx_evidence = sigmoid(prior log-odds + "
             "sum w_e z_e) in [0, 1] and mx_confirm (M-of-N flags). Experts and weights are "
             "fitted on earlier days only; see docs/dsi.md. Written one coin at a time."),
         "dsi_experts": dg.AssetOut(
-            io_manager_key="lake_io", kinds={"parquet", "pandas"},
+            io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
             description="The DSI expert registry (id, kind, spec, version, active) with the "
             "day's statistics: latency p50, Beta reliability and fusion weight learned on "
             "earlier days, the day's realised hit rate, contribution to mx_evidence and "
             "redundancy."),
     },
+    # a UI backfill may target the two apart (Dagster's asset backfill refuses a
+    # non-subsettable multi-asset whose outputs' targets it computes differently): one pass
+    # makes both, and yields the ones asked for
+    can_subset=True,
 )
 def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
                microtape_days: pd.DataFrame):
@@ -79,14 +83,21 @@ def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
     head = today.read(coins[0], ["coin", "ts_ms"]) if coins else today.whole(["coin", "ts_ms"])
     tally = DayTally(model)
     parts = annotate_by_coin((today.read(c, columns) for c in coins), model, tally)
-    yield dg.Output(ByCoin(parts, empty_annotations(head, model)),
-                    output_name="dsi_annotations", metadata={
-                        "history_days": model.history_days,
-                        "fallback": not model.history_days,
-                        **sampled,
-                        "fit_seconds": round(t1 - t0, 3),
-                        "columns_read": len(columns),
-                    })
+    wanted = set(context.op_execution_context.selected_output_names)
+    if "dsi_annotations" in wanted:
+        yield dg.Output(ByCoin(parts, empty_annotations(head, model)),
+                        output_name="dsi_annotations", metadata={
+                            "history_days": model.history_days,
+                            "fallback": not model.history_days,
+                            **sampled,
+                            "fit_seconds": round(t1 - t0, 3),
+                            "columns_read": len(columns),
+                        })
+    else:  # the experts' table alone: the coins annotated (the tally), nothing written
+        for part in parts:
+            del part
+    if "dsi_experts" not in wanted:
+        return
     # the lake has written every coin's annotations (and filled the tally) by now
     table = tally_table(day, tally)
     timings = tally_timings(tally)

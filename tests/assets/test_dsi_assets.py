@@ -92,6 +92,15 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     before = lake.path("dsi_annotations", DAY2).read_bytes()
     assert _run(settings, dagster_instance, DAY2, selection=[dsi_assets]).success
     assert lake.path("dsi_annotations", DAY2).read_bytes() == before
+    # one output alone (what a UI backfill may ask for): the experts' table is the whole
+    # pass's, and the annotations are not written
+    experts = lake.path("dsi_experts", DAY2).read_bytes()
+    alone = _run(settings, dagster_instance, DAY2, selection=["dsi_experts"])
+    assert alone.success
+    assert {m.asset_key.path[-1] for m in alone.asset_materializations_for_node("dsi_assets")} \
+        == {"dsi_experts"}
+    assert lake.path("dsi_experts", DAY2).read_bytes() == experts
+    assert lake.path("dsi_annotations", DAY2).read_bytes() == before
 
 
 def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_instance):
