@@ -133,13 +133,22 @@ class StageMeter:
         elif kind in (self.types.STEP_SUCCESS, self.types.STEP_FAILURE) and key in self.open:
             wall0, cpu0, kids0, rss0 = self.open.pop(key)
             kids = _children_cpu() - kids0  # the step's worker processes (parse, lessons)
-            self.stages[key] = {"wall_s": time.perf_counter() - wall0,
-                                "cpu_s": time.process_time() - cpu0 + kids,
-                                "children_cpu_s": kids,
-                                "peak_rss_mb": _vm("VmHWM") / 1024,
-                                # resident when the step started: peak - start is what the
-                                # step itself added (the process carries earlier steps' caches)
-                                "start_rss_mb": rss0}
+            step = {"wall_s": time.perf_counter() - wall0,
+                    "cpu_s": time.process_time() - cpu0 + kids,
+                    "children_cpu_s": kids,
+                    "peak_rss_mb": _vm("VmHWM") / 1024,
+                    # resident when the step started: peak - start is what the step
+                    # itself added (the process carries earlier steps' caches)
+                    "start_rss_mb": rss0, "runs": 1}
+            seen = self.stages.get(key)
+            if seen is not None:  # a day x coin step: one run per coin, summed; peak: max
+                step = {"wall_s": seen["wall_s"] + step["wall_s"],
+                        "cpu_s": seen["cpu_s"] + step["cpu_s"],
+                        "children_cpu_s": seen["children_cpu_s"] + step["children_cpu_s"],
+                        "peak_rss_mb": max(seen["peak_rss_mb"], step["peak_rss_mb"]),
+                        "start_rss_mb": min(seen["start_rss_mb"], step["start_rss_mb"]),
+                        "runs": seen["runs"] + 1}
+            self.stages[key] = step
 
 
 class ProcessSampler(threading.Thread):

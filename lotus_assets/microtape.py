@@ -140,8 +140,8 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
     group_name="microtape",
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": coin_day_in("microtape_frames")},  # every coin of the day
-    description="The day's MicroTape by coin: rows, first and last frame per coin (the "
-    "footers of its coin partitions, no row read). The daily handle on the day x coin "
+    description="The day's MicroTape by coin: each coin and its rows (the footers of its "
+    "coin partitions, no row read). The daily handle on the day x coin "
     "MicroTape: a daily stage that reads a window of MicroTape days (the DSI fit) takes "
     "it through this asset's window, so a backfill runs those days' coins first.",
 )

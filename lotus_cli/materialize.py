@@ -1,4 +1,4 @@
-"""Run the asset chain through Dagster for a range of days, one partition run per day."""
+"""Run the asset chain through Dagster for a range of days: each day its runs in phases."""
 
 from __future__ import annotations
 

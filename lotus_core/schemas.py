@@ -15,6 +15,7 @@ from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
 from lotus_core.learning.schema import LEARNING_SCHEMAS
 from lotus_core.microtape import MICROTAPE_SCHEMA
+from lotus_core.microtape.schema import MICROTAPE_DAYS_SCHEMA
 from lotus_core.report.schema import LOOP_REPORT_SCHEMA
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
 from lotus_core.trader.schema import TRADER_SCHEMAS
@@ -22,6 +23,7 @@ from lotus_core.trader.schema import TRADER_SCHEMAS
 ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
     "microtape_frames": MICROTAPE_SCHEMA,
+    "microtape_days": MICROTAPE_DAYS_SCHEMA,
     "dsi_annotations": DSI_SCHEMA,
     "dsi_experts": DSI_EXPERTS_SCHEMA,
     "detector_audits": DETECTOR_AUDITS_SCHEMA,

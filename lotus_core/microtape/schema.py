@@ -127,3 +127,10 @@ def gap_of(df: pd.DataFrame) -> np.ndarray:
 def empty_frame() -> pd.DataFrame:
     """A zero-row MicroTape with the exact dtypes (for a day with no quoted coin)."""
     return pd.DataFrame({name: pd.Series([], dtype=c.dtype.type) for name, c in COLUMNS.items()})
+
+
+MICROTAPE_DAYS_SCHEMA = pa.DataFrameSchema(
+    {"coin": pa.Column(str, unique=True), "rows": pa.Column("int64", pa.Check.ge(0))},
+    strict=True, ordered=True, coerce=False, name="microtape_days",
+)
+"""`microtape_days`: the day's coins of the day x coin MicroTape and their rows."""

@@ -96,8 +96,9 @@ def test_workspace_serves_daily_partitioned_assets_in_a_browser(webserver, tmp_p
     port, nodes = webserver
     by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
     assert {"raw_feed", "microtape_frames"} <= set(by_key)
-    for key in ("raw_feed", "microtape_frames"):
-        assert by_key[key]["partitionDefinition"]["type"] == "TIME_WINDOW"
+    assert by_key["raw_feed"]["partitionDefinition"]["type"] == "TIME_WINDOW"
+    # the MicroTape by day x coin: the coins are what the day's raw_feed found
+    assert by_key["microtape_frames"]["partitionDefinition"]["type"] == "MULTIPARTITIONED"
     text = _page_text(f"http://127.0.0.1:{port}/assets/microtape_frames?view=partitions",
                       tmp_path / "chromium")
     assert "microtape_frames" in text
