@@ -1,4 +1,5 @@
-"""The lake as a Dagster resource and as the IO manager for daily-partitioned assets."""
+"""The lake as a Dagster resource and as the IO manager for the daily and the day x coin
+partitioned assets."""
 
 
 import dagster as dg
@@ -27,7 +28,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
     output given as `ByCoin` is written one coin at a time (a row group each, the step never
     holding every coin), one given as `InOrder` a slice at a time in row groups of SLICE_ROWS
     (the whole frame's rows and row groups); an input whose AssetIn metadata sets
-    `lake_coins` is given as a `CoinDay`, read one coin at a time (`coin_day_in`)."""
+    `lake_coins` is given as a `CoinDay`, read one coin at a time (`coin_day_in`). A day x
+    coin partition is its coin's file of the day (`date=D/coin=C`); a daily step's input
+    of a day x coin asset is every coin of its day, read as one partition."""
 
     lake: dg.ResourceDependency[LakeResource]
 
