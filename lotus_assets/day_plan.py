@@ -44,7 +44,7 @@ class Phase:
     by_coin: bool
     keys: tuple[dg.AssetKey, ...]
     ops: frozenset[str]  # the op names of those assets (what a run config may configure)
-    checks: tuple[dg.AssetCheckKey, ...] = ()  # checks selected apart from their asset
+    checks: tuple[dg.AssetCheckKey, ...] = ()  # the checks selected to run in it
 
     @property
     def job(self) -> str:
@@ -55,8 +55,9 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
                checks: Iterable[dg.AssetCheckKey] = ()) -> list[Phase]:
     """The selected assets of `graph` (an asset graph) in phases: a daily asset in the
     first even phase at or after its parents', a day x coin asset in the first odd one, so
-    each phase holds one kind and follows everything it reads. `checks` of assets not
-    selected run in the last phase of their asset's kind (after every selected asset)."""
+    each phase holds one kind and follows everything it reads. `checks` run with their
+    asset; those of assets not selected in the last phase of their asset's kind (after
+    every selected asset)."""
     wanted = set(selected)
     level: dict[dg.AssetKey, int] = {}
     for key in graph.toposorted_asset_keys:
@@ -69,10 +70,12 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
     last = max(level.values(), default=0)
     apart: dict[int, list[dg.AssetCheckKey]] = {}
     for check in checks:
-        if check.asset_key not in wanted:
-            coin = isinstance(graph.get(check.asset_key).partitions_def,
-                              dg.MultiPartitionsDefinition)
-            apart.setdefault(last + ((last % 2 == 0) == coin), []).append(check)
+        if check.asset_key in level:
+            apart.setdefault(level[check.asset_key], []).append(check)
+            continue
+        coin = isinstance(graph.get(check.asset_key).partitions_def,
+                          dg.MultiPartitionsDefinition)
+        apart.setdefault(last + ((last % 2 == 0) == coin), []).append(check)
     phases = []
     for lv in sorted(set(level.values()) | set(apart)):
         keys = tuple(k for k in level if level[k] == lv)
@@ -80,6 +83,17 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
         phases.append(Phase(by_coin=lv % 2 == 1, keys=keys, ops=ops,
                             checks=tuple(apart.get(lv, ()))))
     return phases
+
+
+def phases_for(assets: Sequence[Any], selection: Any = None) -> list[Phase]:
+    """The phases of `assets` (the selected ones, every asset when None; checks selected
+    apart from their asset included). A phase depends only on what reads what and on the
+    partitions, never on the settings."""
+    graph = AssetGraph.from_assets(list(assets))  # no resources asked for
+    chosen = (dg.AssetSelection.all() if selection is None
+              else dg.AssetSelection.from_coercible(selection))
+    materializable = {k for k in chosen.resolve(graph) if graph.get(k).is_materializable}
+    return day_phases(graph, materializable, chosen.resolve_checks(graph))
 
 
 def coins_of_day(lake: Lake | ObjectLake, day: str) -> list[str]:
@@ -213,11 +227,7 @@ def materialize_day(assets: Sequence[Any], partition_key: str, *,
     one instance holds every run (an ephemeral one when None: the coins raw_feed registers
     must outlive its run)."""
     day = partition_key
-    graph = AssetGraph.from_assets(list(assets))  # no resources asked for
-    chosen = (dg.AssetSelection.all() if selection is None
-              else dg.AssetSelection.from_coercible(selection))
-    materializable = {k for k in chosen.resolve(graph) if graph.get(k).is_materializable}
-    checks = chosen.resolve_checks(graph)
+    phases = phases_for(assets, selection)
     held = instance or dg.DagsterInstance.ephemeral()
 
     def coins() -> list[str]:
@@ -225,17 +235,15 @@ def materialize_day(assets: Sequence[Any], partition_key: str, *,
         return coins_of_day(store, day)
 
     def one(phase: Phase, key: str) -> dg.ExecuteInProcessResult:
-        # the phase's assets with the selected checks of those assets, and its own checks
         picked = (dg.AssetSelection.assets(*phase.keys).without_checks()
-                  | dg.AssetSelection.checks(*[c for c in checks
-                                               if c.asset_key in phase.keys], *phase.checks))
+                  | dg.AssetSelection.checks(*phase.checks))
         return dg.materialize(assets, partition_key=key, instance=held,
                               resources=resources, selection=picked,
                               run_config=phase_config(run_config, phase),
                               raise_on_error=raise_on_error,
                               tags={**(tags or {}), "lotus/day": day})
 
-    return run_day(day, day_phases(graph, materializable, checks), coins, one)
+    return run_day(day, phases, coins, one)
 
 
 def run_day_in_process(defs: dg.Definitions, day: str, *, instance: dg.DagsterInstance,

@@ -21,23 +21,14 @@ object built here, none calls `load_settings` (tests/core/test_settings_entry_po
 
 import dagster as dg
 
-from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
+from lotus_assets.audits import AUDIT_CHECKS
 from lotus_assets.breeding import breeding_definitions
+from lotus_assets.chain import ASSETS
 from lotus_assets.checks import SURFACE_CHECKS
-from lotus_assets.credit import CREDIT_ASSETS, credit_definitions
+from lotus_assets.credit import credit_definitions
 from lotus_assets.day_plan import by_coin
-from lotus_assets.dm import DM_ASSETS
-from lotus_assets.dsi import dsi_assets
-from lotus_assets.evaluation import EVAL_ASSETS
-from lotus_assets.experiments import EXPERIMENT_ASSETS
-from lotus_assets.feed import raw_feed
 from lotus_assets.governance import GOVERNANCE_ASSETS
-from lotus_assets.learning import LEARNING_ASSETS
-from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_assets.partitions import size_windows
-from lotus_assets.report import REPORT_ASSETS
-from lotus_assets.signals import SIGNAL_ASSETS
-from lotus_assets.trader import TRADER_ASSETS
 from lotus_bus.sensor import bus_definitions
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import SharedValues, shared_values
@@ -56,11 +47,6 @@ from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
 from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
-
-ASSETS = [raw_feed, microtape_frames, microtape_days, dsi_assets, *SIGNAL_ASSETS,
-          *AUDIT_ASSETS, *EVAL_ASSETS, *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS,
-          *REPORT_ASSETS, *EXPERIMENT_ASSETS, *CREDIT_ASSETS]
-"""The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""
 
 
 def build_assets(values: SharedValues) -> list[dg.AssetsDefinition]:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lotus_core.config.shared import SharedValues
 from lotus_core.store.lake import Lake, ObjectLake
+from lotus_core.time import previous_day
 from lotus_resources.partition_keys import day_and_coin  # noqa: F401 - re-exported
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -189,7 +190,7 @@ def with_previous_day(lake: Lake | ObjectLake, asset: str, day: str, today: pd.D
     """The previous day's `columns` of `asset` (when the lake has that day) and `today`'s
     rows, with a `date` column: the -1..0 window a partition mapping gives a daily asset,
     read from the lake where Dagster cannot map it (a day x coin asset and a daily one)."""
-    prev = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    prev = previous_day(day)
     days = [today.assign(date=day)]
     if lake.exists(asset, prev):
         days.insert(0, lake.read(asset, prev, columns).assign(date=prev))

@@ -9,20 +9,21 @@ location it runs, and the code location (which registers the backfill job) never
 itself back through it.
 """
 
+import functools
 from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 
+from lotus_assets.chain import ASSETS
 from lotus_assets.day_plan import (
-    COINS_JOB,
     DAILY_JOB,
     DayRun,
     Phase,
     coins_of_day,
-    day_phases,
     partition_tags,
     phase_config,
+    phases_for,
     run_day,
 )
 from lotus_core.config import Settings
@@ -45,15 +46,12 @@ def daily_run_config(settings: Settings, log_level: str = "WARNING") -> dict:
             "loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
+@functools.cache
 def phases_of() -> list[Phase]:
-    """The day's phases of the code location (every asset of the two jobs), as the
-    workers reconstruct it (`CODE_LOCATION`): which assets are by coin and what reads what
-    does not depend on the settings."""
-    repo = ReconstructableRepository.for_module(*CODE_LOCATION).get_definition()
-    keys = set()
-    for job in (DAILY_JOB, COINS_JOB):
-        keys |= set(repo.get_job(job).asset_layer.selected_asset_keys)
-    return day_phases(repo.asset_graph, keys)
+    """The day's phases: those of the chain's assets (`lotus_assets.chain`, what the two
+    jobs hold), found once: what reads what and which assets are by coin do not depend on
+    the settings, so nothing here builds the code location or reads them again."""
+    return phases_for(ASSETS)
 
 
 def run_day_out_of_process(settings: Settings, day: str, instance: dg.DagsterInstance,

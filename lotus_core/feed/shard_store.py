@@ -87,9 +87,7 @@ class ShardStore:
                     pickle.dump(shard, f, protocol=5)
                 count = i + 1
                 index.update({coin: i for coin in shard.feed.coins})
-                recv = shard.feed.books.meta["recv_ts_ms"].to_numpy()
-                if len(recv):
-                    last = max(int(recv.max()), last if last is not None else int(recv.max()))
+                last = _later(last, _last_book(shard.feed))
                 yield shard
                 del shard
             (tmp / INDEX).write_text(json.dumps({"coins": index, "last_book_recv_ms": last}))
@@ -136,9 +134,7 @@ class ShardStore:
             return index["last_book_recv_ms"]
         last = None
         for shard in self.shards(path, day, n):
-            recv = shard.feed.books.meta["recv_ts_ms"].to_numpy()
-            if len(recv):
-                last = max(int(recv.max()), last if last is not None else int(recv.max()))
+            last = _later(last, _last_book(shard.feed))
         return last
 
     def whole(self, path: Path, day: str, n: int) -> FeedDay:
@@ -166,3 +162,12 @@ class ShardStore:
             owner = _TMP.fullmatch(left.name)
             if left.is_dir() and owner and not pid_alive(int(owner["pid"])):
                 shutil.rmtree(left, ignore_errors=True)
+
+
+def _last_book(feed: FeedDay) -> int | None:
+    recv = feed.books.meta["recv_ts_ms"].to_numpy()
+    return int(recv.max()) if len(recv) else None
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
