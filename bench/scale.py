@@ -224,26 +224,40 @@ class ProcessSampler(threading.Thread):
                 "wall_s": t1 - t0, "pid": pid}
 
 
-def celery_stages(instance, run_id: str, sampler: ProcessSampler,  # noqa: ANN001
+def celery_stages(instance, run_ids: list[str], sampler: ProcessSampler,  # noqa: ANN001
                   child_per_step: bool) -> dict[str, dict[str, float]]:
-    """Per step of a celery run: the sampler's figures for the process that ran it."""
+    """Per step of a day's celery runs (its daily runs and a `lotus_coins` run per coin):
+    the sampler's figures for the process that ran it. A step run once per coin
+    (`microtape_frames`) is one row: its largest process's memory, its CPU and wall summed,
+    `runs` how many."""
     import dagster as dg
 
     kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
              dg.DagsterEventType.STEP_FAILURE}
-    spans: dict[str, list] = {}
-    for e in instance.all_logs(run_id, of_type=kinds):
-        key = e.step_key
-        if e.dagster_event.event_type == dg.DagsterEventType.STEP_START:
-            spans[key] = [e.dagster_event.pid, e.timestamp, None]
-        elif key in spans:
-            spans[key][2] = e.timestamp
-    out = {}
-    for key, (pid, t0, t1) in spans.items():
-        if pid is not None and t1 is not None:
+    out: dict[str, dict[str, float]] = {}
+    for run_id in run_ids:
+        spans: dict[str, list] = {}
+        for e in instance.all_logs(run_id, of_type=kinds):
+            key = e.step_key
+            if e.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+                spans[key] = [e.dagster_event.pid, e.timestamp, None]
+            elif key in spans:
+                spans[key][2] = e.timestamp
+        for key, (pid, t0, t1) in spans.items():
+            if pid is None or t1 is None:
+                continue
             fig = sampler.step_figures(pid, t0, t1)
             if child_per_step:  # the process ran this step alone: the kernel's peak is exact
                 fig["peak_rss_mb"] = max(fig["peak_rss_mb"], fig["hwm_mb"])
+            fig["runs"] = 1
+            if key in out:  # another coin's run of the step
+                was = out[key]
+                fig = {**max(was, fig, key=lambda f: f["peak_rss_mb"]),
+                       "tree_peak_rss_mb": max(was["tree_peak_rss_mb"],
+                                               fig["tree_peak_rss_mb"]),
+                       "cpu_s": was["cpu_s"] + fig["cpu_s"],
+                       "wall_s": was["wall_s"] + fig["wall_s"],
+                       "runs": was["runs"] + 1}
             out[key] = fig
     return out
 
@@ -317,7 +331,7 @@ def run_mode(mode: str, feed: Path, work: Path, workers_n: int, days: int = 1,
                 rows.append(_run_day(instance, settings, day, meter, workers, worker_cpu,
                                      run_day_out_of_process))
                 if sampler is not None:
-                    rows[-1]["stages"] = celery_stages(instance, rows[-1]["run_id"], sampler,
+                    rows[-1]["stages"] = celery_stages(instance, rows[-1]["run_ids"], sampler,
                                                        child_per_step)
                     rows[-1]["celery_pool"] = "child_per_step" if child_per_step else "solo"
                     sampler.samples = []  # what day k + 1's steps are matched against
