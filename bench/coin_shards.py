@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ("raw_feed", "microtape_frames", "dsi_assets", "detector_windows", "score_signals",
+STAGES = ("raw_feed", "microtape_frames", "dsi_assets", "dsi_model", "dsi_by_coin", "dsi_experts",
+          "detector_windows", "score_signals",
           "detector_audits", "signal_eval", "lessons", "dm_decisions", "paper_trades")
 
 

@@ -6,8 +6,9 @@ Lotus imported, as a celery pool child that runs one step has), without a whole 
     .venv/bin/python -m bench.step_alone HOME FEED_DIR DAY ASSET[,ASSET...] [--coin-shards N]
 
 HOME is a LOTUS_HOME whose lake holds the steps' inputs (materialise them first the same
-way: e.g. `raw_feed,microtape_frames,dsi_annotations,dsi_experts`, then `signal_events,
-curator_log,curator_kpis,meta_signals`, then `signal_eval`, then `dm_calibration`); the
+way, a day's phase at a time: e.g. `raw_feed,dsi_model`, then `microtape_frames,
+detector_windows,dsi_annotations,dsi_coin_stats` (a run per coin), then `dsi_experts`,
+`signal_events,curator_log,curator_kpis,meta_signals`, `signal_eval`, `dm_calibration`); the
 Dagster instance is a fresh temporary one. Prints the selection, success, wall seconds and
 the peak RSS (VmHWM) in MB as one JSON line. BENCHMARKS.md (round 15) quotes it.
 """

@@ -34,8 +34,9 @@ class AuditRunConfig(AuditAssetConfig):
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": coin_day_in("microtape_frames"),  # read one coin at a time
-         "history": history_in("detector_windows", HISTORY_DAYS, "history_days",
-                              by_coin=True)},  # folded a coin-day at a time
+         # folded a coin-day at a time; the window over the day x coin windows' handle
+         "history": history_in("detector_windows_days", HISTORY_DAYS, "history_days",
+                              by_coin=True, reads="detector_windows")},
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md). "
     "The tape is read one coin at a time.",

@@ -6,7 +6,7 @@ day imports it without importing the location that registers the runner)."""
 from lotus_assets.audits import AUDIT_ASSETS
 from lotus_assets.credit import CREDIT_ASSETS
 from lotus_assets.dm import DM_ASSETS
-from lotus_assets.dsi import dsi_assets
+from lotus_assets.dsi import DSI_ASSETS
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_assets.experiments import EXPERIMENT_ASSETS
 from lotus_assets.feed import raw_feed
@@ -16,7 +16,7 @@ from lotus_assets.report import REPORT_ASSETS
 from lotus_assets.signals import SIGNAL_ASSETS
 from lotus_assets.trader import TRADER_ASSETS
 
-ASSETS = [raw_feed, microtape_frames, microtape_days, dsi_assets, *SIGNAL_ASSETS,
+ASSETS = [raw_feed, microtape_frames, microtape_days, *DSI_ASSETS, *SIGNAL_ASSETS,
           *AUDIT_ASSETS, *EVAL_ASSETS, *LEARNING_ASSETS, *DM_ASSETS, *TRADER_ASSETS,
           *REPORT_ASSETS, *EXPERIMENT_ASSETS, *CREDIT_ASSETS]
 """The assets with their lake windows at the packaged sizes (`build_assets` re-sizes them)."""

@@ -55,7 +55,8 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
                checks: Iterable[dg.AssetCheckKey] = ()) -> list[Phase]:
     """The selected assets of `graph` (an asset graph) in phases: a daily asset in the
     first even phase at or after its parents', a day x coin asset in the first odd one, so
-    each phase holds one kind and follows everything it reads. `checks` run with their
+    each phase holds one kind and follows everything it reads of its own day (a window of
+    earlier days only orders nothing: those days' plans ran before). `checks` run with their
     asset; those of assets not selected in the last phase of their asset's kind (after
     every selected asset)."""
     wanted = set(selected)
@@ -65,7 +66,8 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
             continue
         node = graph.get(key)
         coin = isinstance(node.partitions_def, dg.MultiPartitionsDefinition)
-        at = max([level[p] for p in node.parent_keys if p in level and p != key], default=0)
+        at = max([level[p] for p in node.parent_keys
+                  if p in level and p != key and not _earlier_only(node, p)], default=0)
         level[key] = at + ((at % 2 == 0) == coin)  # round up to the kind's parity
     last = max(level.values(), default=0)
     apart: dict[int, list[dg.AssetCheckKey]] = {}
@@ -83,6 +85,13 @@ def day_phases(graph: Any, selected: Iterable[dg.AssetKey],
         phases.append(Phase(by_coin=lv % 2 == 1, keys=keys, ops=ops,
                             checks=tuple(apart.get(lv, ()))))
     return phases
+
+
+def _earlier_only(node: Any, parent: dg.AssetKey) -> bool:
+    """True when `node` reads only days before its own of `parent` (a history window): the
+    day's plan need not order them, the earlier days' plans made those partitions."""
+    mapping = node.assets_def.get_partition_mapping(parent)
+    return isinstance(mapping, dg.TimeWindowPartitionMapping) and mapping.end_offset < 0
 
 
 def phases_for(assets: Sequence[Any], selection: Any = None) -> list[Phase]:

@@ -1,23 +1,31 @@
-"""`dsi_annotations` and `dsi_experts`: the micro-experts over a day's MicroTape.
+"""The DSI micro-experts over the MicroTape: fitted once a day, applied one coin at a time.
 
-One step computes both (the expert table reports on the very run that annotated the day):
-fit on the previous days' MicroTape (never this day; only the columns the experts read;
-whole coin-days up to the registry's `history_rows`: lotus_core.dsi.history),
-annotate this day one coin at a time (written a coin per row group as it goes), describe
-each expert from what the coins added up to. Thin: all logic is in lotus_core.dsi.
+- `dsi_model` (daily): the experts and their fusion weights fitted on the earlier days'
+  MicroTape only (never the day's own; only the columns the experts read; whole coin-days up
+  to the registry's `history_rows`: lotus_core.dsi.history), stored as one lake row. Its
+  window is over `microtape_days` (the daily handle on the day x coin MicroTape: Dagster
+  maps no time window from a daily asset onto a day x coin one), sized by
+  `dsi_history_days` of the shared settings, read from the lake one coin-day at a time.
+- `dsi_annotations` and `dsi_coin_stats` (day x coin, one pass): the coin's frames
+  annotated with the day's model, and the sums the day's expert statistics need.
+- `dsi_experts` (daily): the registry with the day's statistics, from the coins' sums.
 
-The day's MicroTape arrives as an input (every coin of the day x coin partitions); the
-earlier days through the window of `microtape_days` (the daily handle on the day x coin
-MicroTape: Dagster maps no time window from a daily asset onto a day x coin one), sized by
-`dsi_history_days` of the shared settings, their coins read from the lake one at a time.
+Thin: all logic is in lotus_core.dsi (issue 32 item 1: "fit daily, apply per coin").
 """
 
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
-from lotus_assets.partitions import coin_day_in, daily_partitions, lake_window_in
+from lotus_assets.partitions import (
+    coin_day_in,
+    daily_partitions,
+    day_and_coin,
+    day_coin_partitions,
+    lake_window_in,
+)
 from lotus_core.config.settings import DsiSettings
 from lotus_core.dsi import (
     DayTally,
@@ -30,87 +38,141 @@ from lotus_core.dsi import (
 )
 from lotus_core.dsi.day import empty_annotations
 from lotus_core.dsi.history import read_history
-from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
+from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays
 
 DSI_HISTORY_DAYS = DsiSettings().history_days
 """The packaged `dsi.history_days`: the window's size before the settings re-size it."""
 
 
-@dg.multi_asset(
+@dg.asset(
     partitions_def=daily_partitions,
+    io_manager_key="lake_io",
     group_name="dsi",
-    ins={"microtape_frames": coin_day_in("microtape_frames"),  # the day, every coin
-         # the days the fit reads (earlier ones) and this one, as the window's days
-         "microtape_days": lake_window_in("microtape_days", -DSI_HISTORY_DAYS, 0,
-                                          "dsi_history_days", columns=["coin"])},
+    kinds={"parquet", "pandas"},
+    # the earlier days the fit reads (never this one), as the MicroTape's coin-days
+    ins={"microtape_days": lake_window_in("microtape_days", -DSI_HISTORY_DAYS, -1,
+                                          "dsi_history_days", by_coin=True,
+                                          reads="microtape_frames")},
+    description="The day's DSI model: every active micro-expert fitted, with its Beta "
+    "reliability and fusion weight, on the earlier days' MicroTape only (one row, the "
+    "model pickled; see docs/dsi.md). Fitted once a day; each coin's annotation reads it.",
+)
+def dsi_model(context: dg.AssetExecutionContext,
+              microtape_days: CoinDays) -> dg.Output[pd.DataFrame]:
+    registry = load_registry()
+    columns = tape_columns(registry)
+    t0 = time.perf_counter()
+    history = read_history(list(microtape_days.days), columns, registry.history_rows)
+    model = fit_dsi(history, registry)
+    row = model_row(model)
+    return dg.Output(row, metadata={
+        "history_days": model.history_days,
+        "fallback": not model.history_days,
+        "history_coin_days": f"{history.coin_days} of {history.of_coin_days}",
+        "history_rows": f"{history.rows:,} of {history.of_rows:,}",
+        "columns_read": len(columns),
+        "experts": len(model.experts),
+        "fit_seconds": round(time.perf_counter() - t0, 3),
+        # wall-clock: metadata only (the stored model zeroes them: same history, same bytes)
+        "expert_fit_seconds": {st.id: round(float(st.fit_seconds), 4)
+                               for st in model.experts},
+        "model_bytes": len(row["model"].iloc[0]),
+        "sha256": str(row["sha256"].iloc[0]),
+    })
+
+
+@dg.multi_asset(
+    partitions_def=day_coin_partitions,
+    group_name="dsi",
+    ins={"dsi_model": dg.AssetIn("dsi_model"),  # the key's day
+         "microtape_frames": coin_day_in("microtape_frames")},  # the key's coin of the day
     outs={
         "dsi_annotations": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
             description="Per MicroTape frame: each DSI micro-expert's flag, evidence z and "
             "confidence (f_/z_/c_<expert>), fused into mx_evidence = sigmoid(prior log-odds + "
-            "sum w_e z_e) in [0, 1] and mx_confirm (M-of-N flags). Experts and weights are "
-            "fitted on earlier days only; see docs/dsi.md. Written one coin at a time."),
-        "dsi_experts": dg.AssetOut(
+            "sum w_e z_e) in [0, 1] and mx_confirm (M-of-N flags), by the day's dsi_model "
+            "(fitted on earlier days only; see docs/dsi.md). One partition per day and coin."),
+        "dsi_coin_stats": dg.AssetOut(
             io_manager_key="lake_io", kinds={"parquet", "pandas"}, is_required=False,
-            description="The DSI expert registry (id, kind, spec, version, active) with the "
-            "day's statistics: latency p50, Beta reliability and fusion weight learned on "
-            "earlier days, the day's realised hit rate, contribution to mx_evidence and "
-            "redundancy."),
+            description="What the day's expert statistics need of one coin's annotation: "
+            "per expert its episode counts, flagged frames, contribution, and the "
+            "co-moments of the experts' z (redundancy); dsi_experts merges the coins'."),
     },
-    # a UI backfill may target the two apart (Dagster's asset backfill refuses a
-    # non-subsettable multi-asset whose outputs' targets it computes differently): one pass
-    # makes both, and yields the ones asked for
+    description="Annotates one coin of the day with the day's DSI model.",
+    # a UI backfill may target the two apart: one pass makes both, yields those asked for
     can_subset=True,
 )
-def dsi_assets(context: dg.AssetExecutionContext, microtape_frames: CoinDay,
-               microtape_days: pd.DataFrame):
-    day = context.partition_key
-    today = microtape_frames
-    if not today.lake.exists("microtape_frames", day):
-        raise dg.Failure(f"microtape_frames for {day} is not in the lake; materialise it first")
-    registry = load_registry()
-    columns = tape_columns(registry)
+def dsi_by_coin(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
+                microtape_frames: CoinDay):
+    day, coin = day_and_coin(context.partition_key)
+    if coin is None:
+        raise dg.Failure(f"dsi_annotations is partitioned by day x coin, got {day!r}")
+    lake = microtape_frames.lake
+    if not lake.exists("microtape_frames", day) or not microtape_frames.coins():
+        raise dg.Failure(f"microtape_frames for {day}, coin {coin} is not in the lake; "
+                         "materialise it first")
+    model = model_of(dsi_model, day)
+    columns = tape_columns(model.registry)
     t0 = time.perf_counter()
-    days = sorted(set(microtape_days["date"])) if "date" in microtape_days else []
-    earlier = [CoinDay(today.lake, "microtape_frames", d) for d in days if d < day]
-    history = read_history(earlier, columns, registry.history_rows)
-    model = fit_dsi(history, registry)
-    sampled = {"history_coin_days": f"{history.coin_days} of {history.of_coin_days}",
-               "history_rows": f"{history.rows:,} of {history.of_rows:,}"}
-    del history
-    t1 = time.perf_counter()
-    coins = today.coins()
-    head = today.read(coins[0], ["coin", "ts_ms"]) if coins else today.whole(["coin", "ts_ms"])
     tally = DayTally(model)
-    parts = annotate_by_coin((today.read(c, columns) for c in coins), model, tally)
+    head = microtape_frames.read(coin, ["coin", "ts_ms"])
+    parts = annotate_by_coin((microtape_frames.read(coin, columns),), model, tally)
     wanted = set(context.op_execution_context.selected_output_names)
     if "dsi_annotations" in wanted:
         yield dg.Output(ByCoin(parts, empty_annotations(head, model)),
                         output_name="dsi_annotations", metadata={
                             "history_days": model.history_days,
                             "fallback": not model.history_days,
-                            **sampled,
-                            "fit_seconds": round(t1 - t0, 3),
-                            "columns_read": len(columns),
                         })
-    else:  # the experts' table alone: the coins annotated (the tally), nothing written
+    else:  # the statistics alone: the coin annotated (the tally), nothing written
         for part in parts:
             del part
-    if "dsi_experts" not in wanted:
+    if "dsi_coin_stats" not in wanted:
         return
-    # the lake has written every coin's annotations (and filled the tally) by now
-    table = tally_table(day, tally)
-    timings = tally_timings(tally)
-    yield dg.Output(table, output_name="dsi_experts", metadata={
+    # the lake has written the coin's annotations (and filled the tally) by now
+    yield dg.Output(coin_stats(tally, coin), output_name="dsi_coin_stats", metadata={
         **tally.metadata(),
-        "annotate_seconds": round(time.perf_counter() - t1, 3),
+        "annotate_seconds": round(time.perf_counter() - t0, 3),
+        "feature_seconds": round(tally.feature_seconds, 3),
+        # wall-clock: metadata only (the fit's seconds are dsi_model's)
+        "latency_p50_us": {k: t["latency_p50_us"] for k, t in tally_timings(tally).items()},
+    })
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    io_manager_key="lake_io",
+    group_name="dsi",
+    kinds={"parquet", "pandas"},
+    ins={"dsi_model": dg.AssetIn("dsi_model"),
+         "dsi_coin_stats": dg.AssetIn("dsi_coin_stats")},  # every coin of the day
+    description="The DSI expert registry (id, kind, spec, version, active) with the "
+    "day's statistics: Beta reliability and fusion weight learned on earlier days, the "
+    "day's realised hit rate, contribution to mx_evidence and redundancy, summed over the "
+    "day's coins (dsi_coin_stats).",
+)
+def dsi_experts(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
+                dsi_coin_stats: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    tally = DayTally(model_of(dsi_model, day))
+    if len(dsi_coin_stats):  # the coins in the lake's order: the order they were annotated
+        coins = dsi_coin_stats["coin"].to_numpy(dtype=object)
+        starts = np.flatnonzero(np.r_[True, coins[1:] != coins[:-1]])
+        for lo, hi in zip(starts, [*starts[1:], len(coins)], strict=True):
+            add_coin_stats(tally, dsi_coin_stats.iloc[lo:hi])
+    table = tally_table(day, tally)
+    return dg.Output(table, metadata={
+        **tally.metadata(),
+        "coins": int(dsi_coin_stats["coin"].nunique()) if len(dsi_coin_stats) else 0,
         "experts": len(table),
         "active": int(table["active"].sum()),
         "table": dg.MetadataValue.md(table[[
             "expert_id", "kind", "version", "reliability", "weight",
-            "day_episodes", "day_hit_rate", "contribution", "redundancy"]].assign(
-                latency_p50_us=[timings.get(e, {}).get("latency_p50_us")
-                                for e in table["expert_id"]]).to_markdown(
+            "day_episodes", "day_hit_rate", "contribution", "redundancy"]].to_markdown(
                 index=False, floatfmt=".3g")),
-        "timings": timings,  # wall-clock: metadata only, so the table is reproducible
     })
+
+
+DSI_ASSETS = [dsi_model, dsi_by_coin, dsi_experts]

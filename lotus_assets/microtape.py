@@ -16,14 +16,12 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.coin_days import coin_days_asset
 from lotus_assets.partitions import (
-    coin_day_in,
-    daily_partitions,
     day_and_coin,
     day_coin_partitions,
     with_previous_day,
 )
-from lotus_core.columns import STR
 from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
@@ -31,7 +29,7 @@ from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import microtape_by_coin
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.microtape.warm import seeds, seeds_after, warm_span_ms
-from lotus_core.store.by_coin import ByCoin, CoinDay
+from lotus_core.store.by_coin import ByCoin
 from lotus_core.time import previous_day
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -134,23 +132,8 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
     return frames, warm, start, warning
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
-    io_manager_key="lake_io",
-    group_name="microtape",
-    kinds={"parquet", "pandas"},
-    ins={"microtape_frames": coin_day_in("microtape_frames")},  # every coin of the day
-    description="The day's MicroTape by coin: each coin and its rows (the footers of its "
-    "coin partitions, no row read). The daily handle on the day x coin "
-    "MicroTape: a daily stage that reads a window of MicroTape days (the DSI fit) takes "
-    "it through this asset's window, so a backfill runs those days' coins first.",
-)
-def microtape_days(microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
-    rows = microtape_frames.coin_rows() if microtape_frames.lake.exists(
-        microtape_frames.asset, microtape_frames.day) else {}
-    out = pd.DataFrame({"coin": pd.Series(list(rows), dtype=STR),
-                        "rows": pd.Series(list(rows.values()), dtype="int64")})
-    return dg.Output(out, metadata={"coins": len(rows), "rows": int(out["rows"].sum())})
+microtape_days = coin_days_asset("microtape_days", "microtape_frames", "microtape",
+                                 "The day's MicroTape")
 
 
 def _too_short(prev: str, params: MicroTapeParams) -> str:

@@ -83,7 +83,8 @@ SIZED_BY = "lotus/sized_by"
 
 def lake_window_in(asset: str, start_offset: int, end_offset: int,
                    sized_by: str | None = None,
-                   columns: list[str] | None = None, by_coin: bool = False) -> dg.AssetIn:
+                   columns: list[str] | None = None, by_coin: bool = False,
+                   reads: str | None = None) -> dg.AssetIn:
     """An input holding `asset`'s partitions from `start_offset` to `end_offset` days around
     this one (inclusive), concatenated by the lake IO manager with a `date` column; missing
     days are skipped. Dagster allows one input per upstream asset, so a stage that needs
@@ -92,7 +93,10 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
     the offsets given here are the packaged defaults. `columns`: only those are read (a
     step that needs a few columns of a wide table holds only them, issue 32). `by_coin`:
     nothing is read, the step gets the window as `CoinDays` and reads what it needs (its
-    own day one coin at a time)."""
+    own day one coin at a time). `reads`: the days are `asset`'s, the rows read another
+    asset's (a daily handle on a day x coin asset, `coin_days_asset`: Dagster maps no time
+    window from a daily asset onto a day x coin one, so the window is over the handle and
+    the lake reads what it stands for)."""
     return dg.AssetIn(
         asset,
         partition_mapping=dg.TimeWindowPartitionMapping(
@@ -100,7 +104,8 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
             allow_nonexistent_upstream_partitions=True),
         metadata={"lake_history": True, **({SIZED_BY: sized_by} if sized_by else {}),
                   **({"lake_columns": list(columns)} if columns else {}),
-                  **({"lake_coins": True} if by_coin else {})},
+                  **({"lake_coins": True} if by_coin else {}),
+                  **({"lake_asset": reads} if reads else {})},
     )
 
 
@@ -117,10 +122,13 @@ def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
 
 
 def history_in(asset: str, days: int = 7, sized_by: str | None = None,
-               columns: list[str] | None = None, by_coin: bool = False) -> dg.AssetIn:
+               columns: list[str] | None = None, by_coin: bool = False,
+               reads: str | None = None) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak); only `columns`
-    when named; `by_coin`: as `CoinDays`, nothing read (`lake_window_in`)."""
-    return lake_window_in(asset, -days, -1, sized_by, columns=columns, by_coin=by_coin)
+    when named; `by_coin`: as `CoinDays`, nothing read; `reads`: another asset's rows over
+    these days (`lake_window_in`)."""
+    return lake_window_in(asset, -days, -1, sized_by, columns=columns, by_coin=by_coin,
+                          reads=reads)
 
 
 def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:
@@ -129,8 +137,8 @@ def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:
         return -(values.window_days - 1), 0
     if sized_by == "history_days":        # earlier days only
         return -values.history_days, -1
-    if sized_by == "dsi_history_days":    # earlier days plus this one
-        return -values.dsi_history_days, 0
+    if sized_by == "dsi_history_days":    # the DSI fit's: earlier days only
+        return -values.dsi_history_days, -1
     raise ValueError(f"unknown window size {sized_by!r}")
 
 

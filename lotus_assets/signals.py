@@ -14,9 +14,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.coin_days import coin_days_asset
 from lotus_assets.partitions import (
     coin_day_in,
     daily_partitions,
+    day_coin_partitions,
     history_in,
     lake_window_in,
 )
@@ -60,16 +62,16 @@ class SignalConfig(dg.Config):
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    partitions_def=day_coin_partitions,
     io_manager_key="lake_io",
     group_name="signals",
     kinds={"parquet", "pandas"},
-    ins={"microtape_frames": coin_day_in("microtape_frames")},
-    description="Every window each detector fires on the day's MicroTape (one per event), with "
-    "its realised forward move at the detector's horizon: the out-of-sample history that "
-    "later days' sq_* are computed from. The tape is read one coin at a time; the windows "
-    "are written a row group per coin, each coin's in (ts_ms, detector_id) order, so a "
-    "later day's history reads them a coin-day at a time.",
+    ins={"microtape_frames": coin_day_in("microtape_frames")},  # the key's coin of the day
+    description="Every window each detector fires on the coin's MicroTape of the day (one "
+    "per event), with its realised forward move at the detector's horizon: the "
+    "out-of-sample history that later days' sq_* are computed from. One partition per day "
+    "and coin (the detectors and the outcomes are per coin), its windows in (ts_ms, "
+    "detector_id) order, so a later day's history reads them a coin-day at a time.",
 )
 def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
                      microtape_frames: CoinDay) -> dg.Output[ByCoin]:
@@ -82,21 +84,29 @@ def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
                             tally=count.metadata))
 
 
+detector_windows_days = coin_days_asset(
+    "detector_windows_days", "detector_windows", "signals", "The day's detector windows")
+"""The daily handle on `detector_windows`: the scoring history's and the audits' windows of
+earlier days are over it (`history_in(..., reads="detector_windows")`)."""
+
+
 def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
     hashes = sorted(set(raw_feed["sha256"].astype(str))) if "sha256" in raw_feed else []
     return hashes[0] if len(hashes) == 1 else None
 
 
 def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
-    """[detector_windows, score_signals]; `with_dsi` adds the dsi_annotations input,
-    `audit_asset` an input holding per-detector audit status (detector_id, leakage_ok,
-    adversarial_ok[, fragility, card_ok]) of the days before (the newest curates the day:
-    lotus_core.audits.status_day, the rule the live engine uses too)."""
+    """[detector_windows, detector_windows_days, score_signals]; `with_dsi` adds the
+    dsi_annotations input, `audit_asset` an input holding per-detector audit status
+    (detector_id, leakage_ok, adversarial_ok[, fragility, card_ok]) of the days before (the
+    newest curates the day: lotus_core.audits.status_day, the rule the live engine uses
+    too)."""
     ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),
         "microtape_frames": coin_day_in("microtape_frames"),  # scored one coin at a time
         # the earlier days' windows, folded a coin-day at a time (history_quality)
-        "history": history_in("detector_windows", HISTORY_DAYS, "history_days", by_coin=True),
+        "history": history_in("detector_windows_days", HISTORY_DAYS, "history_days",
+                              by_coin=True, reads="detector_windows"),
     }
     if with_dsi:
         ins["dsi_annotations"] = coin_day_in("dsi_annotations")  # its DSI_COLUMNS, by coin
@@ -163,7 +173,7 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
             yield from _score_outputs(context, config, fabric, fabric_keys, scoring,
                                       priors, actions)
 
-    return [detector_windows, score_signals]
+    return [detector_windows, detector_windows_days, score_signals]
 
 
 def _score_outputs(context: dg.AssetExecutionContext, config: SignalConfig,

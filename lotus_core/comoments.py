@@ -18,20 +18,31 @@ class Comoments:
     mean: np.ndarray | None = None
     cross: np.ndarray | None = None
 
-    def add(self, m: np.ndarray) -> None:
-        """Add the rows of `m` (rows x columns)."""
+    @classmethod
+    def of(cls, m: np.ndarray) -> Comoments:
+        """The co-moments of the rows of `m` (rows x columns)."""
         if len(m) == 0:
-            return
+            return cls()
         mean = m.mean(axis=0)
         d = m - mean
-        cross = d.T @ d
-        if self.n == 0 or self.mean is None or self.cross is None:
-            self.n, self.mean, self.cross = len(m), mean, cross
+        return cls(len(m), mean, d.T @ d)
+
+    def add(self, m: np.ndarray) -> None:
+        """Add the rows of `m` (rows x columns)."""
+        self.merge(Comoments.of(m))
+
+    def merge(self, other: Comoments) -> None:
+        """Add another block's co-moments (`add` of its rows, without the rows: a block
+        summarised in one process, merged in another)."""
+        if other.n == 0 or other.mean is None or other.cross is None:
             return
-        n = self.n + len(m)
-        delta = mean - self.mean
-        self.cross = self.cross + cross + np.outer(delta, delta) * (self.n * len(m) / n)
-        self.mean = self.mean + delta * (len(m) / n)
+        if self.n == 0 or self.mean is None or self.cross is None:
+            self.n, self.mean, self.cross = other.n, other.mean, other.cross
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.cross = self.cross + other.cross + np.outer(delta, delta) * (self.n * other.n / n)
+        self.mean = self.mean + delta * (other.n / n)
         self.n = n
 
     def live(self) -> np.ndarray:

@@ -90,12 +90,15 @@ class LakeIOManager(dg.ConfigurableIOManager):
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
         day order. Only the `lake_columns` when the metadata names them. Missing earlier
-        days are skipped: history may be short or empty. With `lake_coins`: the partition as
-        a `CoinDay` (nothing read yet); with both, the window as `CoinDays` (the days present,
-        nothing read yet)."""
-        asset = context.asset_key.path[-1]
-        lake = self.lake.get()
+        days are skipped: history may be short or empty. With `lake_coins`: the partition
+        as a `CoinDay` (nothing read yet; a day x coin step's: its own coin of the day);
+        with both, the window as `CoinDays` (the days present, nothing read yet). With
+        `lake_asset`, the days are the input's, the rows that asset's (a window over a
+        daily handle)."""
         meta = context.definition_metadata or {}
+        # a window over a daily handle (`lake_asset`): its days, the rows of what it stands for
+        asset = str(meta.get("lake_asset") or context.asset_key.path[-1])
+        lake = self.lake.get()
         # the days asked for: an upstream by day x coin gives a daily step every coin of
         # its day (the lake reads a day in coins as one partition)
         keys = sorted({day_and_coin(k)[0] for k in context.asset_partition_keys})
@@ -111,8 +114,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if not meta.get("lake_history") and len(keys) != 1:
             raise dg.Failure(f"{asset}: one day expected for this input, got {keys}")
         if meta.get("lake_coins"):
-            # a missing partition fails the step's first `coins()`, naming it (LakeError)
-            return CoinDay(lake, asset, keys[0])
+            # a missing partition fails the step's first `coins()`, naming it (LakeError);
+            # a day x coin step sees its own coin of the day
+            coin = day_and_coin(context.partition_key)[1] if context.has_partition_key else None
+            return CoinDay(lake, asset, keys[0], coin)
         columns = meta.get("lake_columns")
         if not meta.get("lake_history"):
             return lake.read(asset, keys[0], columns)

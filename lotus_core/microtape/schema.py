@@ -14,6 +14,7 @@ import pandera.pandas as pa
 from lotus_core.columns import STR, column
 from lotus_core.microtape.context import SESSIONS
 from lotus_core.microtape.regime import REGIMES
+from lotus_core.store.coin_days import coin_days_schema
 
 F64, I64, I32, I8 = "float64", "int64", "int32", "int8"
 _c = column
@@ -129,8 +130,5 @@ def empty_frame() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=c.dtype.type) for name, c in COLUMNS.items()})
 
 
-MICROTAPE_DAYS_SCHEMA = pa.DataFrameSchema(
-    {"coin": pa.Column(str, unique=True), "rows": pa.Column("int64", pa.Check.ge(0))},
-    strict=True, ordered=True, coerce=False, name="microtape_days",
-)
+MICROTAPE_DAYS_SCHEMA = coin_days_schema("microtape_days")
 """`microtape_days`: the day's coins of the day x coin MicroTape and their rows."""

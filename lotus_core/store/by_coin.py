@@ -114,39 +114,54 @@ class ReadsCoins(Protocol):
 
 @dataclass(frozen=True)
 class CoinDay:
-    """One asset-day of the lake read coin by coin."""
+    """One asset-day of the lake read coin by coin; with `coin`, that coin of the day alone
+    (what a day x coin step sees of a table: its own coin, issue 32 item 1)."""
 
     lake: ReadsCoins
     asset: str
     day: str
+    coin: str | None = None
 
     def coins(self) -> list[str]:
-        return self.lake.coins(self.asset, self.day)
+        coins = self.lake.coins(self.asset, self.day)
+        return coins if self.coin is None else [c for c in coins if c == self.coin]
 
     def coin_rows(self) -> dict[str, int]:
         """Each coin's row count, in file order (the footer's: nothing read)."""
-        return self.lake.coin_rows(self.asset, self.day)
+        rows = self.lake.coin_rows(self.asset, self.day)
+        return rows if self.coin is None else {c: n for c, n in rows.items() if c == self.coin}
 
     def columns(self) -> list[str]:
         """The partition's columns (the footer's schema: nothing read)."""
         return self.lake.columns(self.asset, self.day)
 
     def read(self, coin: str, columns: list[str] | None = None) -> pd.DataFrame:
+        if self.coin is not None and coin != self.coin:
+            raise ValueError(f"{self.asset} for {self.day} is read for {self.coin} only, "
+                             f"not {coin}")
         return self.lake.read_coin(self.asset, self.day, coin, columns)
 
     def whole(self, columns: list[str] | None = None) -> pd.DataFrame:
+        if self.coin is not None:
+            return self.lake.read_coin(self.asset, self.day, self.coin, columns)
         return self.lake.read(self.asset, self.day, columns)
 
     def slices(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The partition in slices, in file order (`Lake.read_slices`)."""
+        if self.coin is not None:
+            return iter([self.whole(columns)])
         return self.lake.read_slices(self.asset, self.day, columns=columns)
 
     def rows(self) -> int:
         """The partition's row count (its footer's: nothing read)."""
+        if self.coin is not None:
+            return sum(self.coin_rows().values())
         return self.lake.rows(self.asset, self.day)
 
     def row_groups(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """The partition a row group at a time, as Arrow tables (`Lake.read_row_groups`)."""
+        if self.coin is not None:
+            return iter([pa.Table.from_pandas(self.whole(columns), preserve_index=False)])
         return self.lake.read_row_groups(self.asset, self.day, columns)
 
 

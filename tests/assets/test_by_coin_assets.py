@@ -1,6 +1,6 @@
 """The per-coin steps through a real Dagster run (issue 32): `microtape_frames` writes its day
-one coin at a time (a row group per coin), `detector_windows` reads it one coin at a time and
-writes what `detect_day` makes of the whole tape, in its order."""
+one coin at a time (a file per day x coin partition), `detector_windows`, a day x coin asset
+too, reads its coin and writes what `detect_day` makes of the whole tape, in its order."""
 
 import gzip
 from pathlib import Path
@@ -61,7 +61,12 @@ def test_microtape_by_coin_and_detector_windows_through_dagster(tmp_path, dagste
             lake.read_coin("detector_windows", DAY, coin),
             day_order[day_order["coin"] == coin].reset_index(drop=True),
             check_exact=False, rtol=1e-12, atol=1e-15)
-    meta = result.asset_materializations_for_node("detector_windows")[0].metadata
-    assert meta["windows"].value == len(windows)
-    assert meta["with_outcome"].value == int(windows["outcome_ok"].sum())
-    assert meta["per_detector"].value == windows.groupby("detector_id").size().to_dict()
+    mats = result.asset_materializations_for_node("detector_windows")  # one per coin
+    assert sorted(str(m.partition) for m in mats) == sorted(f"{c}|{DAY}" for c in coins)
+    assert [pq.ParquetFile(f).metadata.num_row_groups
+            for f in lake.files("detector_windows", DAY)] == [1] * len(coins)
+    for m in mats:  # each coin run reports its own coin's windows
+        mine = windows[windows["coin"] == str(m.partition).split("|")[0]]
+        assert m.metadata["windows"].value == len(mine)
+        assert m.metadata["with_outcome"].value == int(mine["outcome_ok"].sum())
+        assert m.metadata["per_detector"].value == mine.groupby("detector_id").size().to_dict()

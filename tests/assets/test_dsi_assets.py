@@ -1,6 +1,7 @@
-"""dsi_annotations and dsi_experts through real Dagster runs over the committed fixtures:
-raw_feed -> microtape_frames -> DSI on a temporary LOTUS_HOME, day 1 without history (the
-documented fallback), day 2 fitted on day 1."""
+"""The DSI through real Dagster runs over the committed fixtures: raw_feed ->
+microtape_frames -> dsi_model (daily) -> dsi_annotations / dsi_coin_stats (a run per coin)
+-> dsi_experts (daily) on a temporary LOTUS_HOME, day 1 without history (the documented
+fallback), day 2 fitted on day 1."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from lotus_assets.day_plan import materialize_day
 from lotus_assets.definitions import build_resources, defs
-from lotus_assets.dsi import dsi_assets
+from lotus_assets.dsi import DSI_ASSETS, dsi_by_coin, dsi_model
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_core.config import load_settings
@@ -23,7 +24,7 @@ from lotus_core.store.lake import Lake
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
-ALL = [raw_feed, microtape_frames, microtape_days, dsi_assets]  # just this chain
+ALL = [raw_feed, microtape_frames, microtape_days, *DSI_ASSETS]  # just this chain
 
 
 @pytest.fixture
@@ -43,21 +44,34 @@ def test_dsi_assets_load_and_hang_off_the_microtape(settings):
     dg.Definitions.validate_loadable(chain)
     graph = chain.resolve_asset_graph()
     keys = {k.path[-1] for k in defs().resolve_asset_graph().get_all_asset_keys()}
-    assert {"dsi_annotations", "dsi_experts"} <= keys  # wired into the code location
-    for key in ("dsi_annotations", "dsi_experts"):
+    assert {"dsi_model", "dsi_annotations", "dsi_coin_stats", "dsi_experts"} <= keys
+    parents = {  # the fit: the window of MicroTape days; the apply: the model and the coin
+        "dsi_model": ({"microtape_days"}, dg.DailyPartitionsDefinition),
+        "dsi_annotations": ({"dsi_model", "microtape_frames"}, dg.MultiPartitionsDefinition),
+        "dsi_coin_stats": ({"dsi_model", "microtape_frames"}, dg.MultiPartitionsDefinition),
+        "dsi_experts": ({"dsi_model", "dsi_coin_stats"}, dg.DailyPartitionsDefinition),
+    }
+    for key, (up, kind) in parents.items():
         node = graph.get(dg.AssetKey(key))
-        # the day's tape (every coin), and the window of MicroTape days the fit reads
-        assert node.parent_keys == {dg.AssetKey("microtape_frames"),
-                                    dg.AssetKey("microtape_days")}
-        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
+        assert {k.path[-1] for k in node.parent_keys} == up, key
+        assert isinstance(node.partitions_def, kind), key
+    mapping = graph.get(dg.AssetKey("dsi_model")).assets_def.get_partition_mapping(
+        dg.AssetKey("microtape_days"))
+    assert mapping.end_offset == -1  # earlier days only: never the day's own tape
+
+
+def _coin_files(lake, asset, day):
+    return {f.parent.name: f.read_bytes() for f in lake.files(asset, day)}
 
 
 def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
-    # without the day's MicroTape the step fails, naming it (history alone is not enough)
-    missing = _run(settings, dagster_instance, DAY1, selection=[dsi_assets])
+    # without the day's MicroTape a coin's run fails, naming it (history alone is not enough)
+    assert _run(settings, dagster_instance, DAY1, selection=[raw_feed]).success
+    missing = _run(settings, dagster_instance, DAY1, selection=[dsi_model, dsi_by_coin])
     assert not missing.success
     error = next(e for e in missing.all_events if e.is_step_failure).step_failure_data.error
-    assert f"microtape_frames for {DAY1} is not in the lake" in error.message
+    assert f"microtape_frames for {DAY1}, coin " in error.message
+    assert "is not in the lake" in error.message
 
     first = _run(settings, dagster_instance, DAY1)
     assert first.success
@@ -68,6 +82,7 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     DSI_EXPERTS_SCHEMA.validate(exp1)
     tape = lake.read("microtape_frames", DAY1)
     assert ann1[["coin", "ts_ms"]].equals(tape[["coin", "ts_ms"]])
+    assert lake.coins("dsi_annotations", DAY1) == lake.coins("microtape_frames", DAY1)
     # no history: learned experts silent, reliabilities are the priors
     assert (exp1["hist_days"] == 0).all()
     learned = exp1["kind"].isin(["anomaly", "sequence"])
@@ -75,8 +90,14 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     assert (exp1.loc[learned, "day_flag_frames"] == 0).all()
     prior_mean = exp1["prior_alpha"] / (exp1["prior_alpha"] + exp1["prior_beta"])
     assert np.allclose(exp1["reliability"], prior_mean)
-    meta = first.asset_materializations_for_node("dsi_assets")
-    assert {m.asset_key.path[-1] for m in meta} == {"dsi_annotations", "dsi_experts"}
+    fit = first.asset_materializations_for_node("dsi_model")
+    assert len(fit) == 1 and fit[0].metadata["fallback"].value is True
+    per_coin = first.asset_materializations_for_node("dsi_by_coin")
+    coins = lake.coins("microtape_frames", DAY1)
+    assert sorted(str(m.partition) for m in per_coin
+                  if m.asset_key.path[-1] == "dsi_annotations") \
+        == sorted(f"{c}|{DAY1}" for c in coins)  # one run per coin
+    assert {m.asset_key.path[-1] for m in per_coin} == {"dsi_annotations", "dsi_coin_stats"}
 
     second = _run(settings, dagster_instance, DAY2)
     assert second.success
@@ -88,26 +109,32 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     assert (exp2["hist_trials"] > 0).any()
     assert not np.allclose(exp2["reliability"], prior_mean)
 
-    # re-materialising the DSI step alone gives byte-identical annotations
-    before = lake.path("dsi_annotations", DAY2).read_bytes()
-    assert _run(settings, dagster_instance, DAY2, selection=[dsi_assets]).success
-    assert lake.path("dsi_annotations", DAY2).read_bytes() == before
-    # one output alone (what a UI backfill may ask for): the experts' table is the whole
-    # pass's, and the annotations are not written
+    # re-materialising the DSI alone gives byte-identical models, annotations and tables
+    model = lake.path("dsi_model", DAY2).read_bytes()
+    before = _coin_files(lake, "dsi_annotations", DAY2)
     experts = lake.path("dsi_experts", DAY2).read_bytes()
-    alone = _run(settings, dagster_instance, DAY2, selection=["dsi_experts"])
-    assert alone.success
-    assert {m.asset_key.path[-1] for m in alone.asset_materializations_for_node("dsi_assets")} \
-        == {"dsi_experts"}
+    assert _run(settings, dagster_instance, DAY2, selection=DSI_ASSETS).success
+    assert lake.path("dsi_model", DAY2).read_bytes() == model
+    assert _coin_files(lake, "dsi_annotations", DAY2) == before
     assert lake.path("dsi_experts", DAY2).read_bytes() == experts
-    assert lake.path("dsi_annotations", DAY2).read_bytes() == before
+    # one output alone (what a UI backfill may ask for): the coins' sums are the whole
+    # pass's, and the annotations are not written
+    stats = _coin_files(lake, "dsi_coin_stats", DAY2)
+    for f in lake.files("dsi_annotations", DAY2):
+        f.unlink()
+    alone = _run(settings, dagster_instance, DAY2, selection=["dsi_coin_stats"])
+    assert alone.success
+    assert {m.asset_key.path[-1] for m in alone.asset_materializations_for_node("dsi_by_coin")} \
+        == {"dsi_coin_stats"}
+    assert _coin_files(lake, "dsi_coin_stats", DAY2) == stats
+    assert not lake.exists("dsi_annotations", DAY2)
 
 
 def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_instance):
-    """The step reads the history's expert columns only and annotates one coin at a time
-    (a row group each); the rows are `annotate` of the whole day fitted on the whole
-    history, and the expert table is the whole day's (sums over coins: floats within
-    1e-9 relative, the day's sums being added in another order)."""
+    """The fit reads the history's expert columns only, a run annotates one coin (a file
+    each); the rows are `annotate` of the whole day fitted on the whole history, and the
+    expert table, merged from the coins' sums, is the whole day's (floats within 1e-9
+    relative, the day's sums being added in another order)."""
     assert _run(settings, dagster_instance, DAY1).success
     assert _run(settings, dagster_instance, DAY2).success
     lake = Lake(settings.lake_dir)
@@ -116,8 +143,8 @@ def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_inst
     whole = annotate(tape2, model)
     ann = lake.read("dsi_annotations", DAY2)
     assert ann["coin"].nunique() >= 2
-    assert pq.ParquetFile(lake.path("dsi_annotations", DAY2)).metadata.num_row_groups \
-        == ann["coin"].nunique()
+    assert [pq.ParquetFile(f).metadata.num_row_groups
+            for f in lake.files("dsi_annotations", DAY2)] == [1] * ann["coin"].nunique()
     pd.testing.assert_frame_equal(ann, whole.annotations, check_exact=False, rtol=1e-12)
     experts = lake.read("dsi_experts", DAY2)
     assert (experts["day_flag_frames"] > 0).any()  # the tally was filled as coins were written

@@ -34,8 +34,8 @@ WINDOWS = {
     ("lessons", "signal_eval"): (-4, 0),
     ("braids", "signal_events"): (-4, 0),
     ("meta_braids", "signal_eval"): (-4, 0),
-    ("signal_events", "detector_windows"): (-2, -1),  # history_days 2, earlier days only
-    ("detector_audits", "detector_windows"): (-2, -1),
+    ("signal_events", "detector_windows_days"): (-2, -1),  # history_days 2, earlier days only
+    ("detector_audits", "detector_windows_days"): (-2, -1),
     ("dsi_annotations", "microtape_days"): (-4, 0),  # dsi.history_days 4, plus today
 }
 
@@ -207,7 +207,7 @@ def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Pa
     for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
         for asset in ("signal_events", "detector_audits"):
             mapping = graph.get(dg.AssetKey(asset)).assets_def.get_partition_mapping(
-                dg.AssetKey("detector_windows"))
+                dg.AssetKey("detector_windows_days"))  # the day x coin windows' handle
             assert (mapping.start_offset, mapping.end_offset) == (-3, -1), asset
 
 

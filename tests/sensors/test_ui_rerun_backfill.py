@@ -149,10 +149,12 @@ def _check_ui(port: int, proc: subprocess.Popen) -> None:
 
     # a two-day asset backfill across the two kinds (the UI's "Materialize" of a selection
     # over a range of days): Dagster maps the days onto the coin partitions and runs the
-    # daily and the coin runs in order, day 2's DSI fit after day 1's MicroTape (the stages
-    # up to the DSI: the whole chain runs the same way, at ten times the test's time)
+    # daily and the coin runs in order, day 2's DSI fit after day 1's MicroTape, each coin's
+    # annotation after its day's fit (the stages up to the DSI: the whole chain runs the
+    # same way, at ten times the test's time)
     assets = [{"path": [k]} for k in ("raw_feed", "microtape_frames", "microtape_days",
-                                      "dsi_annotations", "dsi_experts")]
+                                      "dsi_model", "dsi_annotations", "dsi_coin_stats",
+                                      "dsi_experts")]
     started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionNames": DAYS,
                                                  "assetSelection": assets}})
     backfill = started["launchPartitionBackfill"]

@@ -1,0 +1,92 @@
+"""The DSI fitted once and applied coin by coin in separate runs (issue 32 item 1): the
+stored model gives the same annotations as the fitted one, and the coins' stored sums,
+merged in coin order, give exactly the tally of the coins annotated in one process (the
+sums and co-moments are added in the same order: bit-equal, no tolerance)."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import pandas as pd
+import pytest
+
+from lotus_core.dsi import DayTally, annotate, annotate_by_coin, fit_dsi, tally_table
+from lotus_core.dsi.grammar import coin_slices
+from lotus_core.dsi.stored import (
+    StoredModelError,
+    add_coin_stats,
+    coin_stats,
+    model_of,
+    model_row,
+)
+from lotus_core.store.lake import Lake
+from tests.core.dsi.conftest import DAY
+
+
+@pytest.fixture(scope="module")
+def model(fitted):
+    return fitted[0]
+
+
+def test_the_stored_model_annotates_as_the_fitted_one(tapes, model, tmp_path):
+    _, today = tapes
+    lake = Lake(tmp_path)
+    lake.write("dsi_model", DAY, model_row(model))
+    stored = model_of(lake.read("dsi_model", DAY), DAY)
+    pd.testing.assert_frame_equal(annotate(today, stored).annotations,
+                                  annotate(today, model).annotations, check_exact=True)
+    # the fit's wall-clock seconds are not stored: a re-fit on the same history stores the
+    # same bytes (a re-run of dsi_model rewrites the same row)
+    assert all(st.fit_seconds == 0.0 for st in stored.experts)
+    hist, _ = tapes
+    assert model_row(fit_dsi(hist))["model"].iloc[0] == model_row(model)["model"].iloc[0]
+
+
+def test_a_torn_or_foreign_model_row_is_refused_naming_it(model):
+    row = model_row(model)
+    torn = row.assign(model=[row["model"].iloc[0][:-8]])
+    with pytest.raises(StoredModelError, match=f"dsi_model for {DAY}.*sha256"):
+        model_of(torn, DAY)
+    with pytest.raises(StoredModelError, match="one row expected, got 0"):
+        model_of(row.iloc[:0], DAY)
+    other = pickle.dumps({"not": "a model"})
+    foreign = row.assign(model=[other], sha256=[hashlib.sha256(other).hexdigest()])
+    with pytest.raises(StoredModelError, match="holds a dict"):
+        model_of(foreign, DAY)
+
+
+def test_the_coins_stored_sums_merge_to_the_one_process_tally(tapes, model, tmp_path):
+    _, today = tapes
+    parts = [today.iloc[lo:hi].reset_index(drop=True) for lo, hi in coin_slices(today)]
+    assert len(parts) >= 2
+    one = DayTally(model)  # every coin in one process, as before
+    for _ in annotate_by_coin(parts, model, one):
+        pass
+    lake = Lake(tmp_path)
+    for part in parts:  # a run per coin, each its own tally, written to its coin file
+        coin = str(part["coin"].iloc[0])
+        own = DayTally(model)
+        for _ in annotate_by_coin([part], model, own):
+            pass
+        lake.write("dsi_coin_stats", DAY, coin_stats(own, coin), coin=coin)
+    stats = lake.read("dsi_coin_stats", DAY)
+    merged = DayTally(model)
+    for coin in pd.unique(stats["coin"]):
+        add_coin_stats(merged, stats[stats["coin"] == coin])
+    pd.testing.assert_frame_equal(tally_table(DAY, merged), tally_table(DAY, one),
+                                  check_exact=True)
+    assert merged.metadata() == one.metadata()
+    assert (tally_table(DAY, merged)["redundancy"] > 0).any()
+
+
+def test_a_coin_with_no_frames_stores_an_empty_co_moment(model, tapes):
+    _, today = tapes
+    empty = DayTally(model)
+    for _ in annotate_by_coin([today.iloc[:0]], model, empty):
+        pass
+    table = coin_stats(empty, "XYZ")
+    assert (table["z_n"] == 0).all() and (table["rows"] == 0).all()
+    merged = DayTally(model)
+    add_coin_stats(merged, table)
+    assert merged.rows == 0 and merged.z.n == 0
