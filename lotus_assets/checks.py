@@ -261,7 +261,7 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                    measures=measures)
 
 
-@dg.asset_check(asset="signal_eval", description="The published hit rate is not more than "
+@dg.asset_check(asset="signal_eval_days", description="The published hit rate is not more than "
                 f"{H.LIMITS.hit_rate_z:g} binomial SDs (over published windows, not window x "
                 f"horizon rows) below its expectation (the published hit rate of the previous "
                 f"{TRAINING_DAYS} days).", **CHECK_KW)

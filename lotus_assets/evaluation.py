@@ -1,15 +1,17 @@
 """`signal_eval`: realised paper outcomes of every window in `signal_events`, and
 `signal_eval_late`: the ones the next day's tape completes (docs/evaluation.md).
 
-Thin: `signal_eval` for day D hands the day's windows and the day's own `microtape_frames`
-(both read one coin at a time) to `lotus_core.evaluation.outcomes.evaluate_in_order`, which
-hands the rows back in the windows' order from a per-coin spill; rows whose horizon runs
-past the day's tape are `pending`. It reads nothing of D + 1, so a re-run gives
-the same bytes whether or not the next day exists. `signal_eval_late` for day D re-evaluates
-day D - 1's pending rows over the tapes of D - 1 and D (both declared inputs: the lineage
-shows the next-day read), and the readers that want every known outcome (the learning
-window, the DM's calibration) lay its rows over `signal_eval`'s
-(`lotus_core.evaluation.with_late`).
+Thin: `signal_eval` is partitioned by day x coin (issue 32 item 1): a run hands the coin's
+windows of day D and its own `microtape_frames` to
+`lotus_core.evaluation.outcomes.evaluate_in_order`; the coin's rows are its file of the day,
+and the day read whole is in the windows' order (`lotus_core.store.merged`: the lake merges
+the coin files by time); rows whose horizon runs past the day's tape are `pending`. It
+reads nothing of D + 1, so a re-run gives the same bytes whether or not the next day
+exists. `signal_eval_late` for day D re-evaluates day D - 1's pending rows over the tapes
+of D - 1 and D (both declared inputs: the lineage shows the next-day read), and the readers
+that want every known outcome (the learning window, the DM's calibration) lay its rows over
+`signal_eval`'s (`lotus_core.evaluation.with_late`). The windows of `signal_eval`'s days
+are over its daily handle `signal_eval_days`.
 """
 
 from collections.abc import Iterator
@@ -17,11 +19,13 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.coin_days import coin_days_asset
 from lotus_assets.metadata import eval_story
 from lotus_assets.partitions import (
     coin_day_in,
     columns_in,
     daily_partitions,
+    day_coin_partitions,
     lake_window_in,
     with_previous_day,
 )
@@ -51,30 +55,28 @@ class SignalEvalConfig(dg.Config):
 
 LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
             "group_name": "evaluation", "kinds": {"parquet", "pandas"}}
-"""What both evaluation assets are: a day's Parquet partition in the lake."""
+"""What the daily evaluation assets are: a day's Parquet partition in the lake."""
 
 
 @dg.asset(
-    **LAKE_DAY,
+    **{**LAKE_DAY, "partitions_def": day_coin_partitions},
     ins={
-        "signal_events": coin_day_in("signal_events"),  # its WINDOW_COLUMNS, a coin at a time
-        "microtape_frames": coin_day_in("microtape_frames"),  # the day's own tape, by coin
+        "signal_events": coin_day_in("signal_events"),  # the coin's windows of the day
+        "microtape_frames": coin_day_in("microtape_frames"),  # the coin's tape of the day
     },
-    description="Per (window, horizon) of the day's signal_events, published or not: forward "
-    "mid return signed by direction, net of fee + half the entry spread, MFE, MAE, hit; "
-    "'pending' (NaN) when the horizon runs past the day's MicroTape (the next day's "
-    "signal_eval_late completes it); 'gap' when entry to exit crosses a recorded feed hole "
-    "(the learning skips it).",
+    description="Per (window, horizon) of the coin's signal_events of the day, published or "
+    "not: forward mid return signed by direction, net of fee + half the entry spread, MFE, "
+    "MAE, hit; 'pending' (NaN) when the horizon runs past the day's MicroTape (the next "
+    "day's signal_eval_late completes it); 'gap' when entry to exit crosses a recorded feed "
+    "hole (the learning skips it). One partition per day and coin; a day read whole is in "
+    "the windows' order, (ts_ms, coin), as the events are.",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                 signal_events: CoinDay,
                 microtape_frames: CoinDay) -> Iterator[dg.Output]:
     tally = EvalTally()
-    with CoinSpill(max(len(microtape_frames.coins()), 1)) as spill:
-        # the events are in (ts_ms, coin) order: regrouped by coin in one pass, not a scan
-        # of the day per coin
-        by_coin = spill.spread("windows", signal_events.slices(WINDOW_COLUMNS))
-        empty, rows = evaluate_in_order(by_coin, microtape_frames, spill,
+    with CoinSpill(1) as spill:  # the coin's rows, handed on in slices
+        empty, rows = evaluate_in_order(signal_events, microtape_frames, spill,
                                         config.horizons_s, config.fee_bps,
                                         config.gap_tolerance_s, each=tally.add)
         n = sum(tally.status.values())  # a row per window and horizon
@@ -90,12 +92,19 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         })
 
 
+signal_eval_days = coin_days_asset("signal_eval_days", "signal_eval", "evaluation",
+                                   "The day's signal evaluations")
+"""The daily handle on `signal_eval`: the windows of its days (the learning window, the DM
+calibration, the report, `signal_eval_late`) are over it, and the day's hit-rate check."""
+
+
 @dg.asset(
     **LAKE_DAY,
     ins={
         # the previous day's windows and rows: only the columns the late rows read
         "signal_events": lake_window_in("signal_events", -1, -1, columns=WINDOW_COLUMNS),
-        "signal_eval": lake_window_in("signal_eval", -1, -1, columns=LATE_EVAL_COLUMNS),
+        "signal_eval": lake_window_in("signal_eval_days", -1, -1, columns=LATE_EVAL_COLUMNS,
+                                      reads="signal_eval"),
         # this day's tape, only the columns outcomes read (the previous day's: from the
         # lake, since a daily step takes only its own day of a day x coin asset)
         "microtape_frames": columns_in("microtape_frames", READ_COLUMNS),
@@ -131,4 +140,4 @@ def signal_eval_late(context: dg.AssetExecutionContext, config: SignalEvalConfig
     })
 
 
-EVAL_ASSETS = [signal_eval, signal_eval_late]
+EVAL_ASSETS = [signal_eval, signal_eval_days, signal_eval_late]

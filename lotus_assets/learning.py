@@ -43,8 +43,8 @@ def _window_ins() -> dict[str, dg.AssetIn]:
     uniform sample of the windows above `max_windows` (issue 32; lotus_core.learning.sample)."""
     return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days",
                                             by_coin=True),
-            "signal_eval": lake_window_in("signal_eval", -(WINDOW - 1), 0, "window_days",
-                                          by_coin=True),
+            "signal_eval": lake_window_in("signal_eval_days", -(WINDOW - 1), 0, "window_days",
+                                          by_coin=True, reads="signal_eval"),
             # the window's midnight-crossing horizons, completed by each next day's tape
             "signal_eval_late": lake_window_in("signal_eval_late", -(WINDOW - 1), 0,
                                                "window_days", by_coin=True)}

@@ -64,8 +64,8 @@ def _patches_by_detector(priors: pd.DataFrame, days: list[str]) -> dict[str, lis
 @dg.asset(
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="report",
     kinds={"parquet", "svg"},
-    ins={"signal_eval": lake_window_in("signal_eval", -(REPORT_DAYS - 1), 0,  # read by day,
-                                       by_coin=True),  # in slices, three columns (_daily)
+    ins={"signal_eval": lake_window_in("signal_eval_days", -(REPORT_DAYS - 1), 0,  # by day,
+                                       by_coin=True, reads="signal_eval"),  # in slices (_daily)
          "active_priors": lake_window_in("active_priors", -(REPORT_DAYS - 1), 0),
          "lessons": dg.AssetIn("lessons"), "braids": dg.AssetIn("braids"),
          "meta_braids": dg.AssetIn("meta_braids")},

@@ -36,6 +36,7 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "signal_eval": SIGNAL_EVAL_SCHEMA,
     "signal_eval_late": SIGNAL_EVAL_SCHEMA,  # the same rows, completed a day later
     "detector_windows_days": coin_days_schema("detector_windows_days"),
+    "signal_eval_days": coin_days_schema("signal_eval_days"),
     **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
     **LEARNING_SCHEMAS,
     **DM_SCHEMAS,

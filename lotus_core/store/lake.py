@@ -43,6 +43,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lotus_core.store.merged import MERGE_GROUP_ROWS, TIME_ORDERED, merged_files
+
 PART_FILE = "part.parquet"
 
 
@@ -266,6 +268,20 @@ def _empty_of(file: pq.ParquetFile, columns: list[str] | None) -> pd.DataFrame:
             ).empty_table().to_pandas()
 
 
+def _group_rows(asset: str, coin: str | None, row_group: int | None) -> int | None:
+    """A time-ordered asset's coin file in small row groups (a merged read holds one a
+    coin: `lotus_core.store.merged`); any other file as asked."""
+    return MERGE_GROUP_ROWS if coin is not None and asset in TIME_ORDERED else row_group
+
+
+def _merged_read(files: list[pq.ParquetFile], time: str,
+                 columns: list[str] | None) -> pd.DataFrame:
+    """A time-ordered day in coins, whole, in the day's order."""
+    total = sum(f.metadata.num_rows for f in files)
+    tables = list(merged_files(files, time, max(total, 1), columns))
+    return (tables[0] if tables else _read_files(files, columns)).to_pandas()
+
+
 def _check_asset(asset: str) -> None:
     if not _ASSET_NAME.match(asset):
         raise LakeError(f"asset name {asset!r} must be lowercase snake_case")
@@ -317,7 +333,7 @@ class Lake:
         table = _table(df, metadata)
         return self._replace(asset, day, lambda sink: pq.write_table(
             table, sink, compression="zstd", write_statistics=True,
-            row_group_size=SLICE_ROWS), coin)
+            row_group_size=_group_rows(asset, coin, SLICE_ROWS)), coin)
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
                     empty: pd.DataFrame, validate: Validate | None = None,
@@ -329,7 +345,7 @@ class Lake:
         order, re-cut into row groups of that size. The same atomic replace: a part that
         fails leaves the previous partition in place."""
         return self._replace(asset, day, lambda sink: _write_parts(
-            sink, parts, empty, validate, metadata, row_group), coin)
+            sink, parts, empty, validate, metadata, _group_rows(asset, coin, row_group)), coin)
 
     def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object],
                  coin: str | None = None) -> Path:
@@ -390,6 +406,8 @@ class Lake:
         files = self._existing(asset, day)
         if None in files:
             return pq.read_table(files[None], columns=columns).to_pandas()
+        if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
+            return _merged_read(self._files(asset, day), TIME_ORDERED[asset], columns)
         return _read_files(self._files(asset, day), columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
@@ -398,14 +416,25 @@ class Lake:
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """A partition a row group at a time, as Arrow tables, in file order."""
+        """A partition a row group at a time, as Arrow tables, in file order (a
+        time-ordered day in coins: in slices of SLICE_ROWS in the day's order)."""
+        if asset in TIME_ORDERED and None not in self._existing(asset, day):
+            yield from merged_files(self._files(asset, day), TIME_ORDERED[asset], SLICE_ROWS,
+                                    columns)
+            return
         for f in self._files(asset, day):
             yield from _row_groups(f, columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """A partition in slices of at most `rows` rows, in file order (a reader that folds
-        a table, such as a check, holds one slice; issue 32). No slice when it has no rows."""
+        a table, such as a check, holds one slice; issue 32; a time-ordered day in coins:
+        in the day's order). No slice when it has no rows."""
+        if asset in TIME_ORDERED and None not in self._existing(asset, day):
+            for table in merged_files(self._files(asset, day), TIME_ORDERED[asset], rows,
+                                      columns):
+                yield table.to_pandas()
+            return
         for f in self._files(asset, day):
             yield from _slices(f, rows, columns)
 
@@ -552,7 +581,7 @@ class ObjectLake:
             df = validate(df)
         buffer = pa.BufferOutputStream()
         pq.write_table(_table(df, metadata), buffer, compression="zstd", write_statistics=True,
-                       row_group_size=SLICE_ROWS)
+                       row_group_size=_group_rows(asset, coin, SLICE_ROWS))
         return self._put(asset, day, buffer, coin)
 
     def write_parts(self, asset: str, day: str, parts: Iterable[pd.DataFrame],
@@ -562,7 +591,7 @@ class ObjectLake:
         """As Lake.write_parts: one part held at a time; the compressed file is built in
         memory and sent as one put."""
         buffer = pa.BufferOutputStream()
-        _write_parts(buffer, parts, empty, validate, metadata, row_group)
+        _write_parts(buffer, parts, empty, validate, metadata, _group_rows(asset, coin, row_group))
         return self._put(asset, day, buffer, coin)
 
     def _put(self, asset: str, day: str, buffer: pa.BufferOutputStream,
@@ -615,6 +644,8 @@ class ObjectLake:
         if None in keys:
             return pq.read_table(keys[None], columns=columns, filesystem=self.fs).to_pandas()
         with self._files(asset, day) as files:
+            if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
+                return _merged_read(files, TIME_ORDERED[asset], columns)
             return _read_files(files, columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
@@ -623,12 +654,21 @@ class ObjectLake:
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
+        if asset in TIME_ORDERED and None not in self._existing(asset, day):
+            with self._files(asset, day) as files:
+                yield from merged_files(files, TIME_ORDERED[asset], SLICE_ROWS, columns)
+            return
         for key in self._existing(asset, day).values():
             with self.fs.open_input_file(key) as f:
                 yield from _row_groups(pq.ParquetFile(f), columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        if asset in TIME_ORDERED and None not in self._existing(asset, day):
+            with self._files(asset, day) as files:
+                for table in merged_files(files, TIME_ORDERED[asset], rows, columns):
+                    yield table.to_pandas()
+            return
         for key in self._existing(asset, day).values():
             with self.fs.open_input_file(key) as f:
                 yield from _slices(pq.ParquetFile(f), rows, columns)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +33,7 @@ import pyarrow.compute as pc
 from lotus_core.arrays import positions_by
 from lotus_core.heap import release_free_heap
 from lotus_core.store.lake import SLICE_ROWS
+from lotus_core.store.merged import NO_TIMES, CoinTimes, merge_cuts
 
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 SLICE_BYTES = 8 << 20
@@ -131,7 +131,7 @@ class CoinSpill:
             raise ValueError(f"coins and chunk_rows must be >= 1, got {coins}, {chunk_rows}")
         self._coins, self._slice_bytes, self._fixed = coins, slice_bytes, chunk_rows
         self._dir = Path(tempfile.mkdtemp(prefix="lotus-spill-", dir=directory))
-        self._parts: dict[str, dict[str, tuple[Path, _Times]]] = {}
+        self._parts: dict[str, dict[str, tuple[Path, CoinTimes]]] = {}
         self._sizes: dict[str, tuple[int, int]] = {}  # table: (slice rows, batch rows)
 
     def _size(self, table: str, data: pa.Table) -> tuple[int, int]:
@@ -153,7 +153,7 @@ class CoinSpill:
         with pa.OSFile(str(path), "wb") as sink, \
                 pa.ipc.new_file(sink, data.schema, options=_IPC) as writer:
             writer.write_table(data, max_chunksize=chunk)  # batch k: rows k x chunk on
-        self._parts.setdefault(table, {})[coin] = (path, _Times(times))
+        self._parts.setdefault(table, {})[coin] = (path, CoinTimes(times))
 
     def coins(self, table: str) -> list[str]:
         return sorted(self._parts.get(table, {}))
@@ -176,7 +176,7 @@ class CoinSpill:
         try:
             readers = [pa.ipc.open_file(f) for f in files]
             while True:
-                cut = _cuts(times, taken, step)
+                cut = merge_cuts(times, taken, step)
                 feeds = [c for c in range(len(parts)) if cut[c] > taken[c]]
                 if not feeds:
                     return
@@ -215,7 +215,7 @@ class CoinSpill:
                         sink = pa.OSFile(str(path), "wb")
                         writers[coin] = (sink, pa.ipc.new_file(sink, data.schema,
                                                                options=_IPC))
-                        self._parts.setdefault(table, {})[coin] = (path, _NO_TIMES)
+                        self._parts.setdefault(table, {})[coin] = (path, NO_TIMES)
                     writers[coin][1].write_table(data)
         finally:
             for sink, writer in writers.values():
@@ -260,77 +260,6 @@ def _by_coin(frame: pd.DataFrame | pa.Table, columns: list[str] | None
     part = frame if columns is None else frame[columns]
     for name, rows in positions_by(part["coin"].to_numpy(dtype=object)).items():
         yield str(name), pa.Table.from_pandas(part.iloc[rows], preserve_index=False)
-
-
-class _Times:
-    """A coin part's time column (non-decreasing) as offsets from its first time: 4 bytes a
-    row when its span fits int32 (a day in ms does), 8 otherwise."""
-
-    def __init__(self, times: np.ndarray) -> None:
-        self.base = int(times[0]) if len(times) else 0
-        span = int(times[-1]) - self.base if len(times) else 0
-        narrow = span < 2**31 - 1
-        self.offsets = (times - self.base).astype(np.int32 if narrow else np.int64)
-        self._top = 2**31 - 1 if narrow else 2**63 - 1  # above every int32 offset
-
-    def __len__(self) -> int:
-        return len(self.offsets)
-
-    def first(self, row: int) -> int:
-        return self.base + int(self.offsets[row])
-
-    def last(self) -> int:
-        return self.base + int(self.offsets[-1])
-
-    def upto(self, time: int, side: Literal["left", "right"]) -> int:
-        """Rows before `time` (side="left") or at or before it (side="right")."""
-        if time < self.base:
-            return 0
-        # the offsets' own scalar type: a Python int makes numpy cast the whole array
-        at = self.offsets.dtype.type(min(time - self.base, self._top))
-        return int(self.offsets.searchsorted(at, side))
-
-    def at(self, start: int, stop: int) -> np.ndarray:
-        return self.offsets[start:stop].astype(np.int64) + self.base
-
-
-_NO_TIMES = _Times(np.empty(0, np.int64))
-"""A spread table's parts (read by coin, never merged) keep no times."""
-
-
-def _cuts(times: Sequence[_Times], taken: np.ndarray, want: int) -> np.ndarray:
-    """Where each coin's rows end in the next `want` rows of the merge after `taken`: the
-    rows are in (time, coin, row) order, so the slice is every row before some time T and,
-    of the rows at T, the first ones in coin order. T is the least time with `want` rows at
-    or before it, found by bisection over the times (each step a binary search a coin)."""
-    ends = np.array([len(t) for t in times], dtype=np.int64)
-    left = [c for c in range(len(times)) if taken[c] < ends[c]]
-    if not left:
-        return taken.copy()
-
-    def through(time: int, side: Literal["left", "right"]) -> np.ndarray:
-        return np.maximum([t.upto(time, side) for t in times], taken)
-
-    lo = min(times[c].first(int(taken[c])) for c in left)
-    hi = max(times[c].last() for c in left)
-    if int((through(hi, "right") - taken).sum()) <= want:
-        return ends
-    # a coin with `want` rows left has them all at or before its want-th time: T is no later
-    hi = min([hi, *(times[c].first(int(taken[c]) + want - 1) for c in left
-                    if ends[c] - taken[c] >= want)])
-    while lo < hi:  # the least T with at least `want` rows at or before it
-        mid = (lo + hi) // 2
-        if int((through(mid, "right") - taken).sum()) >= want:
-            hi = mid
-        else:
-            lo = mid + 1
-    cut, at_t = through(lo, "left"), through(lo, "right")
-    need = want - int((cut - taken).sum())  # rows at T still to take, in coin order
-    for c in range(len(times)):
-        more = min(int(at_t[c] - cut[c]), need)
-        cut[c] += more
-        need -= more
-    return cut
 
 
 def _rows(reader: pa.ipc.RecordBatchFileReader, chunk: int, start: int, stop: int) -> pa.Table:

@@ -31,12 +31,12 @@ dsi: {history_days: 4}
 # (asset, upstream) -> the offsets the user file implies
 WINDOWS = {
     ("lesson_atoms", "signal_events"): (-4, 0),      # window_days 5, tonight included
-    ("lessons", "signal_eval"): (-4, 0),
+    ("lessons", "signal_eval_days"): (-4, 0),
     ("braids", "signal_events"): (-4, 0),
-    ("meta_braids", "signal_eval"): (-4, 0),
+    ("meta_braids", "signal_eval_days"): (-4, 0),
     ("signal_events", "detector_windows_days"): (-2, -1),  # history_days 2, earlier days only
     ("detector_audits", "detector_windows_days"): (-2, -1),
-    ("dsi_annotations", "microtape_days"): (-4, 0),  # dsi.history_days 4, plus today
+    ("dsi_model", "microtape_days"): (-4, -1),  # dsi.history_days 4, earlier days only
 }
 
 
@@ -125,17 +125,20 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
     values = shared_values(load_settings())
     assert (values.scoring_path, values.learning_path) == (str(scoring), str(learning))
 
-    job = defs().resolve_job_def("lotus_daily")
+    loaded = defs()
+    job, coin_job = loaded.resolve_job_def("lotus_daily"), loaded.resolve_job_def("lotus_coins")
     config = daily_run_config(values)
     ops = config["ops"]
     for field, path in (("scoring_path", str(scoring)), ("learning_path", str(learning))):
-        readers = _ops_with_field(job, field)
+        readers = _ops_with_field(job, field) | _ops_with_field(coin_job, field)
         assert readers, field
         assert {op for op, c in ops.items() if c["config"].get(field) == path} == readers
     assert {"detector_audits", "score_signals", "lessons"} <= _ops_with_field(
         job, "scoring_path")
-    # lotus_daily's part of the shared config (the MicroTape's op is lotus_coins')
-    daily = {**config, "ops": {k: v for k, v in ops.items() if k != "microtape_frames"}}
+    assert "detector_windows" in _ops_with_field(coin_job, "scoring_path")  # a run per coin
+    # lotus_daily's part of the shared config (the day x coin ops' is lotus_coins')
+    coin_ops = {n.name for n in coin_job.graph.node_defs}
+    daily = {**config, "ops": {k: v for k, v in ops.items() if k not in coin_ops}}
     assert dg.validate_run_config(job, daily)
     assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == daily
 

@@ -158,8 +158,16 @@ def _run(settings, instance, day, selection=None):
 
 
 def _eval_meta(result):
-    return {k: v.value for k, v in
-            result.asset_materializations_for_node("signal_eval")[0].metadata.items()}
+    """The day's signal_eval metadata: its coin runs' counts summed."""
+    out: dict[str, int] = {}
+    for m in result.asset_materializations_for_node("signal_eval"):  # one per coin
+        for k in ("windows", "rows", "done", "pending", "across_gap"):
+            out[k] = out.get(k, 0) + m.metadata[k].value
+    return out
+
+
+def _files(lake, asset, day):
+    return {f.parent.name: f.read_bytes() for f in lake.files(asset, day)}
 
 
 def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
@@ -170,7 +178,13 @@ def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
     out = lake.read("signal_eval", day1)
     SIGNAL_EVAL_SCHEMA.validate(out)
     assert len(out) == 4 * len(ev)
-    assert _eval_meta(first)["pending"] > 0
+    meta = _eval_meta(first)
+    assert meta["pending"] > 0 and meta["rows"] == len(out)
+    # a run per coin, its coin's file; the day read whole is in the events' order
+    assert lake.coins("signal_eval", day1) == sorted(ev["coin"].astype(str).unique())
+    assert len(lake.files("signal_eval", day1)) == ev["coin"].nunique()
+    order = ev[["window_id"]].merge(out[["window_id"]].drop_duplicates(), how="inner")
+    assert out["window_id"].drop_duplicates().tolist() == order["window_id"].tolist()
     tape = lake.read("microtape_frames", day1)
     last = tape.groupby("coin")["ts_ms"].max()
     end = out["ts_ms"] + out["horizon_s"] * 1000
@@ -179,14 +193,13 @@ def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
     assert (out["status"][beyond] == "pending").all()
     assert (out["status"][~beyond] == "done").all()
     assert out.loc[out["status"] == "done", "hit"].notna().all()
-    path = lake.path("signal_eval", day1)
-    before = path.read_bytes()
+    before = _files(lake, "signal_eval", day1)
 
     # the next day's MicroTape arrives; day 1's signal_eval re-run is unchanged (it reads
     # day 1's tape only), and day 2's signal_eval_late completes what day 2's tape can
     _run(settings, dagster_instance, day2, selection=["raw_feed", "microtape_frames"])
     _run(settings, dagster_instance, day1, selection=["signal_eval"])
-    assert path.read_bytes() == before
+    assert _files(lake, "signal_eval", day1) == before
     late_run = _run(settings, dagster_instance, day2, selection=["signal_eval_late"])
     meta = {k: v.value for k, v in
             late_run.asset_materializations_for_node("signal_eval_late")[0].metadata.items()}

@@ -35,6 +35,7 @@ from websockets.sync.client import connect
 
 from lotus_assets.day_plan import run_day_in_process
 from lotus_assets.definitions import build_definitions
+from lotus_assets.partitions import day_coin_key
 from lotus_core.config import load_settings
 from lotus_core.evaluation import with_late
 from lotus_core.store.lake import Lake
@@ -139,12 +140,15 @@ def test_the_next_night_completes_late_horizons_and_the_first_stays_as_it_was(su
     assert (merged["status"] == "pending").sum() < pending.sum()
     assert merged[~pending].equals(first[~pending])
     # the first night's partition is what a re-run gives, whatever the lake holds since
-    path = lake.path("signal_eval", DAYS[0])
-    before = path.read_bytes()
-    job = defs.resolve_job_def("lotus_daily")
-    again = job.execute_in_process(partition_key=DAYS[0], instance=instance,
-                                   asset_selection=[dg.AssetKey("signal_eval")])
-    assert again.success and path.read_bytes() == before
+    before = {f.parent.name: f.read_bytes() for f in lake.files("signal_eval", DAYS[0])}
+    job = defs.resolve_job_def("lotus_coins")  # a run per coin of the day
+    for coin in lake.coins("signal_eval", DAYS[0]):
+        again = job.execute_in_process(partition_key=day_coin_key(DAYS[0], coin),
+                                       instance=instance,
+                                       asset_selection=[dg.AssetKey("signal_eval")])
+        assert again.success
+    assert {f.parent.name: f.read_bytes() for f in lake.files("signal_eval", DAYS[0])} \
+        == before
     assert "late_horizons_sensor" not in {s.name for s in defs.sensors or ()}
 
 
