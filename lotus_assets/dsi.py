@@ -82,6 +82,15 @@ def dsi_model(context: dg.AssetExecutionContext,
     })
 
 
+def _has_coin(tape: CoinDay, coin: str) -> bool:
+    """The day's MicroTape has the coin: its file (an empty one too: a coin with no quoted
+    frame annotates to nothing), or its rows in a whole-day file."""
+    lake, asset, day = tape.lake, tape.asset, tape.day
+    if not lake.exists(asset, day):
+        return False
+    return lake.coin_exists(asset, day, coin) or coin in lake.coins(asset, day)
+
+
 @dg.multi_asset(
     partitions_def=day_coin_partitions,
     group_name="dsi",
@@ -109,8 +118,7 @@ def dsi_by_coin(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
     day, coin = day_and_coin(context.partition_key)
     if coin is None:
         raise dg.Failure(f"dsi_annotations is partitioned by day x coin, got {day!r}")
-    lake = microtape_frames.lake
-    if not lake.exists("microtape_frames", day) or not microtape_frames.coins():
+    if not _has_coin(microtape_frames, coin):
         raise dg.Failure(f"microtape_frames for {day}, coin {coin} is not in the lake; "
                          "materialise it first")
     model = model_of(dsi_model, day)

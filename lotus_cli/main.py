@@ -48,7 +48,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, end: str | None,
                 home: Path | None, as_json: bool, verbose: bool) -> None:
     """Materialise every asset for each day in a range: each day its `lotus_daily` runs and
-    a `lotus_coins` run per coin (the day x coin MicroTape), day by day."""
+    a `lotus_coins` run per coin (the day x coin stages), in phases, day by day."""
     _partitions_follow(feed_dir, start)
     from lotus_cli.instance import get_instance
     from lotus_cli.materialize import (

@@ -150,3 +150,28 @@ def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_inst
     assert (experts["day_flag_frames"] > 0).any()  # the tally was filled as coins were written
     pd.testing.assert_frame_equal(experts, expert_table(DAY2, tape2, model, whole),
                                   check_exact=False, rtol=1e-9)
+
+
+def test_a_coin_with_an_empty_microtape_annotates_to_nothing(settings, dagster_instance):
+    """Real captures hold coins with no quoted frame (trades, no book): the coin's MicroTape
+    file is empty. Its run writes an empty annotation and zero sums, and the day's expert
+    table is the same bytes with it as without it."""
+    assert _run(settings, dagster_instance, DAY1).success
+    lake = Lake(settings.lake_dir)
+    experts = lake.path("dsi_experts", DAY1).read_bytes()
+    tape = lake.read("microtape_frames", DAY1)
+    lake.write("microtape_frames", DAY1, tape.iloc[:0], coin="ZZZ")
+    dagster_instance.add_dynamic_partitions("coins", ["ZZZ"])
+    chain = dg.Definitions(assets=ALL, resources=build_resources(settings), jobs=[
+        dg.define_asset_job("dsi_coin", selection=["dsi_annotations", "dsi_coin_stats"])])
+    run = chain.resolve_job_def("dsi_coin").execute_in_process(
+        partition_key=dg.MultiPartitionKey({"date": DAY1, "coin": "ZZZ"}),
+        instance=dagster_instance)
+    assert run.success
+    empty = lake.read_coin("dsi_annotations", DAY1, "ZZZ")
+    assert len(empty) == 0
+    assert list(empty.columns) == list(lake.read("dsi_annotations", DAY1).columns)
+    stats = lake.read_coin("dsi_coin_stats", DAY1, "ZZZ")
+    assert len(stats) and (stats["rows"] == 0).all() and (stats["z_n"] == 0).all()
+    assert _run(settings, dagster_instance, DAY1, selection=["dsi_experts"]).success
+    assert lake.path("dsi_experts", DAY1).read_bytes() == experts
