@@ -56,11 +56,12 @@ DECOY = ("funding_pctl_bin", "hi")
 HORIZON_S = 60
 START = date(2026, 2, 2)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-LOOP_ASSETS = ["raw_feed", "microtape_frames", "dsi_experts", "dsi_annotations",
-               "detector_windows", "detector_audits", "detector_audit_status", "signal_events",
-               "curator_log", "curator_kpis", "meta_signals", "signal_eval", "signal_eval_late",
-               "lesson_atoms",
-               "lessons", "watchdog_alerts", "braids", "meta_braids", "active_priors"]
+LOOP_ASSETS = ["raw_feed", "dsi_model", "microtape_frames", "microtape_days",
+               "dsi_annotations", "dsi_coin_stats", "dsi_experts", "detector_windows",
+               "detector_windows_days", "detector_audits", "detector_audit_status",
+               "signal_events", "curator_log", "curator_kpis", "meta_signals", "signal_eval",
+               "signal_eval_days", "signal_eval_late", "lesson_atoms", "lessons",
+               "watchdog_alerts", "braids", "meta_braids", "active_priors"]
 """Every asset upstream of the next day's priors; the trading assets downstream of them (DM,
 paper trades, executor scores, loop report, detector cards) cannot change what is learned."""
 

@@ -203,3 +203,19 @@ def test_at_the_default_effect_the_twins_differ_by_the_planted_move_and_only_the
     assert inside["n"] >= 20 and outside["n"] >= 20, (inside, outside)
     assert inside["lo"] > 0 and inside["hi"] < 8.0, inside
     assert outside["hi"] < inside["lo"], (inside, outside)
+
+
+def test_the_loop_assets_are_everything_the_next_days_priors_read():
+    """`LOOP_ASSETS` (what the closed loop materialises) holds every asset upstream of the
+    priors and the watchdog, from the graph: a stage added before them is not left out
+    (the list also holds the siblings their steps make: the DSI's expert table, the
+    scoring pass's curator tables)."""
+    import dagster as dg
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+    from lotus_assets.chain import ASSETS
+
+    graph = AssetGraph.from_assets(list(ASSETS))  # no resources asked for (day_plan's way)
+    wanted = dg.AssetSelection.assets("active_priors", "watchdog_alerts").upstream()
+    upstream = {k.path[-1] for k in wanted.resolve(graph)}
+    assert upstream <= set(LOOP_ASSETS), upstream - set(LOOP_ASSETS)
