@@ -5,8 +5,9 @@ coin, `dsi_experts` daily from the coins' sums).
 
 The model row holds the model pickled (its experts carry scikit-learn estimators): the
 lake is the project's own store, written only by its steps, so reading it back is trusted.
-The fit's wall-clock seconds are zeroed in the stored copy (they are run metadata), so a
-re-fit on the same history stores the same bytes.
+The fit's wall-clock seconds are zeroed in the stored copy (they are run metadata) and sets
+are pickled sorted (`_Canonical`), so a re-fit on the same history stores the same bytes in
+any process.
 
 The coin table holds `DayTally`'s sums for one coin, every float as the tally adds it, so
 merging the coins' tables in coin order gives the tally of the coins annotated in one
@@ -16,6 +17,7 @@ process, to the bit (the co-moments merge as `Comoments.add` merges a block).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 from dataclasses import replace
@@ -50,6 +52,37 @@ empty `expert_id` when none is active); the coin's rows, evidence, confirm and z
 repeated on each."""
 
 
+class _Canonical(pickle.Pickler):
+    """A pickler that writes sets in sorted order: a set's order follows the process's hash
+    seed (the registry's pydantic models keep the names of their set fields in one), so the
+    same model pickled by two processes (the in-process run and a celery worker) would give
+    two byte strings. The pickler's own hooks skip sets, so a set goes out as a persistent
+    id (its sorted items) and `_Loader` rebuilds it."""
+
+    def persistent_id(self, obj: object) -> object:
+        if type(obj) in (set, frozenset):
+            items = list(obj)  # type: ignore[call-overload]
+            try:
+                items.sort()
+            except TypeError:  # elements without an order between them
+                items.sort(key=repr)
+            return ("set" if type(obj) is set else "frozenset", tuple(items))
+        return None
+
+
+class _Loader(pickle.Unpickler):
+    def persistent_load(self, pid: object) -> object:
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] in ("set", "frozenset"):
+            return set(pid[1]) if pid[0] == "set" else frozenset(pid[1])
+        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+
+
+def _dumps(obj: object) -> bytes:
+    out = io.BytesIO()
+    _Canonical(out, protocol=5).dump(obj)
+    return out.getvalue()
+
+
 class StoredModelError(ValueError):
     """The stored model row is missing, torn or not the model it says it is."""
 
@@ -57,7 +90,7 @@ class StoredModelError(ValueError):
 def model_row(model: DsiModel) -> pd.DataFrame:
     """The one-row table `dsi_model` stores."""
     bare = replace(model, experts=[replace(st, fit_seconds=0.0) for st in model.experts])
-    blob = pickle.dumps(bare, protocol=5)
+    blob = _dumps(bare)
     return pd.DataFrame({"history_days": [json.dumps(model.history_days)],
                          "experts": np.array([len(model.experts)], dtype="int64"),
                          "sha256": [hashlib.sha256(blob).hexdigest()],
@@ -72,7 +105,7 @@ def model_of(table: pd.DataFrame, where: str) -> DsiModel:
     if not isinstance(blob, bytes) or hashlib.sha256(blob).hexdigest() != table["sha256"].iloc[0]:
         raise StoredModelError(f"dsi_model for {where}: the stored model does not match its "
                                "sha256 (torn or edited); re-materialise dsi_model")
-    model = pickle.loads(blob)  # noqa: S301 - the project's own lake (module docstring)
+    model = _Loader(io.BytesIO(blob)).load()  # the project's own lake (module docstring)
     if not isinstance(model, DsiModel):
         raise StoredModelError(f"dsi_model for {where} holds a {type(model).__name__}")
     return model

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -90,3 +91,27 @@ def test_a_coin_with_no_frames_stores_an_empty_co_moment(model, tapes):
     merged = DayTally(model)
     add_coin_stats(merged, table)
     assert merged.rows == 0 and merged.z.n == 0
+
+
+def test_the_stored_model_is_the_same_bytes_in_any_process(tmp_path):
+    """The in-process run and a celery worker store the same row: a set's order follows the
+    process's hash seed (pydantic keeps its fields set in one), so sets are pickled sorted."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from lotus_core.feed.parse import parse_recording\n"
+            "from lotus_core.microtape.build import build_microtape\n"
+            "from lotus_core.dsi import fit_dsi\n"
+            "from lotus_core.dsi.stored import model_row\n"
+            "from tests.core.dsi.conftest import FIXTURES, HIST_DAY\n"
+            "tape = build_microtape(parse_recording(FIXTURES / f'{HIST_DAY}.jsonl.gz'))\n"
+            "row = model_row(fit_dsi(tape.assign(date=HIST_DAY)))\n"
+            "sys.stdout.write(row['sha256'].iloc[0])\n")
+    shas = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": seed},
+                           cwd=Path(__file__).resolve().parents[3]).stdout
+            for seed in ("1", "2")]
+    assert len(shas[0]) == 64 and shas[0] == shas[1]
