@@ -23,11 +23,9 @@ from lotus_assets.coin_days import coin_days_asset
 from lotus_assets.metadata import eval_story
 from lotus_assets.partitions import (
     coin_day_in,
-    columns_in,
     daily_partitions,
     day_coin_partitions,
     lake_window_in,
-    with_previous_day,
 )
 from lotus_core.evaluation import (
     DEFAULT_FEE_BPS,
@@ -36,12 +34,12 @@ from lotus_core.evaluation import (
     late_rows,
 )
 from lotus_core.evaluation.late import EVAL_COLUMNS as LATE_EVAL_COLUMNS
+from lotus_core.evaluation.late import late_tape, pending_windows
 from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_in_order
 from lotus_core.report.tables import EvalTally
 from lotus_core.store.by_coin import CoinDay, InOrder
 from lotus_core.store.spill import CoinSpill
 from lotus_core.time import previous_day
-from lotus_resources.lake import LakeResource
 
 
 class SignalEvalConfig(dg.Config):
@@ -105,9 +103,10 @@ calibration, the report, `signal_eval_late`) are over it, and the day's hit-rate
         "signal_events": lake_window_in("signal_events", -1, -1, columns=WINDOW_COLUMNS),
         "signal_eval": lake_window_in("signal_eval_days", -1, -1, columns=LATE_EVAL_COLUMNS,
                                       reads="signal_eval"),
-        # this day's tape, only the columns outcomes read (the previous day's: from the
-        # lake, since a daily step takes only its own day of a day x coin asset)
-        "microtape_frames": columns_in("microtape_frames", READ_COLUMNS),
+        # this day's tape, nothing read: the pending coins' frames around midnight are read
+        # a coin at a time, with the previous day's (from the lake, since a daily step takes
+        # only its own day of a day x coin asset)
+        "microtape_frames": coin_day_in("microtape_frames"),
     },
     description="The previous day's pending signal_eval rows (horizons that cross midnight) "
     "evaluated again over its MicroTape and this day's: signal_eval's columns, one row per "
@@ -116,18 +115,23 @@ calibration, the report, `signal_eval_late`) are over it, and the day's hit-rate
 )
 def signal_eval_late(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                      signal_events: pd.DataFrame, signal_eval: pd.DataFrame,
-                     microtape_frames: pd.DataFrame,
-                     lake: LakeResource) -> dg.Output[pd.DataFrame]:
+                     microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     prev = previous_day(day)
-    microtape_frames = with_previous_day(lake.get(), "microtape_frames", day, microtape_frames,
-                                      READ_COLUMNS)
-    days = sorted(set(microtape_frames["date"])) if "date" in microtape_frames else []
-    pending = int((signal_eval["status"] == "pending").sum()) if len(signal_eval) else 0
-    out = late_rows(signal_events.drop(columns="date", errors="ignore"),
-                    signal_eval.drop(columns="date", errors="ignore"),
-                    microtape_frames if prev in days else microtape_frames.iloc[:0],
-                    config.horizons_s, config.fee_bps, config.gap_tolerance_s)
+    lake = microtape_frames.lake
+    days = [d for d in (prev, day) if lake.exists("microtape_frames", d)]
+    events = signal_events.drop(columns="date", errors="ignore")
+    evals = signal_eval.drop(columns="date", errors="ignore")
+    pending = int((evals["status"] == "pending").sum()) if len(evals) else 0
+    tape = None  # no tape of the previous day (or of either day): nothing to complete
+    if prev in days and sum(lake.rows("microtape_frames", d) for d in days):
+        def both_days(coin: str) -> pd.DataFrame:
+            return pd.concat([CoinDay(lake, "microtape_frames", d).read(coin, READ_COLUMNS)
+                              for d in days], ignore_index=True)
+
+        tape = late_tape(pending_windows(events, evals), both_days, config.horizons_s)
+    out = late_rows(events, evals, tape, config.horizons_s, config.fee_bps,
+                    config.gap_tolerance_s)
     status = out["status"].value_counts()
     return dg.Output(out, metadata={
         "day_completed": prev,
@@ -137,6 +141,7 @@ def signal_eval_late(context: dg.AssetExecutionContext, config: SignalEvalConfig
         "gap": int(status.get("gap", 0)),
         "still_pending": int(status.get("pending", 0)),  # e.g. a recording hole at midnight
         "tape_days": days,
+        "tape_frames_read": 0 if tape is None else len(tape),
     })
 
 

@@ -10,12 +10,12 @@ with `with_late`. Pure and deterministic; no dagster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, evaluate_windows
+from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, READ_COLUMNS, evaluate_windows
 from lotus_core.microtape.schema import empty_frame
 
 KEY = ["window_id", "horizon_s"]
@@ -23,22 +23,52 @@ EVAL_COLUMNS = [*KEY, "status"]
 """What `late_rows` reads of signal_eval (of signal_events: outcomes.WINDOW_COLUMNS)."""
 
 
-def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame,
+def pending_windows(events: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
+    """The windows of `events` with a `pending` row in `evals`, in `events` order."""
+    if evals.empty or events.empty:
+        return events.iloc[:0]
+    ids = set(evals.loc[evals["status"] == "pending", "window_id"].astype(str))
+    return events[events["window_id"].astype(str).isin(ids)].reset_index(drop=True)
+
+
+def late_tape(windows: pd.DataFrame, read_coin: Callable[[str], pd.DataFrame],
+              horizons_s: Sequence[int]) -> pd.DataFrame:
+    """The frames `late_rows` reads of the two days' tape (`read_coin(coin)`: that coin's
+    frames of both days), a coin of `windows` at a time: from the last frame at or before
+    its earliest window to the first frame after its latest horizon end. Every entry, exit,
+    range and coverage `evaluate_windows` finds for these windows lies there, so the rows
+    are those of the whole tape (issue 32: the step held both days of every coin)."""
+    far = int(max(horizons_s, default=0)) * 1000
+    parts = []
+    for coin, rows in windows.groupby(windows["coin"].astype(str), sort=True):
+        tape = read_coin(coin)
+        ts = tape["ts_ms"].to_numpy(dtype=np.int64)
+        first, last = int(rows["ts_ms"].min()), int(rows["ts_ms"].max()) + far
+        before, after = ts[ts <= first], ts[ts > last]
+        lo = int(before.max()) if len(before) else np.iinfo(np.int64).min
+        hi = int(after.min()) if len(after) else np.iinfo(np.int64).max
+        parts.append(tape[(ts >= lo) & (ts <= hi)])
+        del tape
+    return (pd.concat(parts, ignore_index=True) if parts
+            else empty_frame()[READ_COLUMNS])
+
+
+def late_rows(events: pd.DataFrame, evals: pd.DataFrame, tape: pd.DataFrame | None,
               horizons_s: Sequence[int], fee_bps: float,
               gap_tolerance_s: float) -> pd.DataFrame:
     """The `pending` rows of `evals` (one day's signal_eval) evaluated again over `tape`
-    (that day's MicroTape and the next day's), in `evals` order; an empty frame with the
+    (that day's MicroTape and the next day's, or `late_tape`'s frames of them; None: no
+    tape, nothing to complete), in `evals` order; an empty frame with the
     signal_eval columns when nothing is pending. `events` is the same day's signal_events
     (the windows' direction, publication and propensity)."""
     empty = evaluate_windows(_no_windows(), empty_frame(), horizons_s, fee_bps,
                              gap_tolerance_s)
-    if evals.empty or events.empty or tape.empty:
+    if evals.empty or events.empty or tape is None:
         return empty
     pending = evals[evals["status"] == "pending"]
     if pending.empty:
         return empty
-    ids = set(pending["window_id"].astype(str))
-    windows = events[events["window_id"].astype(str).isin(ids)].reset_index(drop=True)
+    windows = pending_windows(events, evals)
     again = evaluate_windows(windows, tape, horizons_s, fee_bps, gap_tolerance_s)
     wanted = pd.MultiIndex.from_frame(pending[KEY].astype({"window_id": str}))
     have = pd.MultiIndex.from_frame(again[KEY].astype({"window_id": str}))

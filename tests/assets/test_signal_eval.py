@@ -21,6 +21,7 @@ from lotus_core.evaluation import (
     late_rows,
     with_late,
 )
+from lotus_core.evaluation.late import late_tape, pending_windows
 from lotus_core.store.lake import Lake
 from tests.kits.signals_kit import FIXTURES
 
@@ -246,3 +247,51 @@ def test_late_rows_name_a_pending_row_with_no_window():
     with pytest.raises(ValueError, match=WID[0]):
         late_rows(win.assign(window_id=pd.array([WID[1]], dtype=STR)), evals, day1,
                   [30], 2.5, 5)
+
+
+def test_the_late_tape_gives_the_rows_of_both_whole_days():
+    """`signal_eval_late` reads, a pending coin at a time, only the frames between its
+    earliest pending window and the first frame after its latest horizon end: the rows are
+    those `late_rows` makes of both days' whole tapes, exactly, with frames missing at
+    random (30 % of one coin's), each coin's next day starting minutes after midnight,
+    `gap` frames, and a coin with no pending window."""
+    rng = np.random.default_rng(7)
+
+    def day(t0: int, n: int, coin: str, drop: float) -> pd.DataFrame:
+        ts = t0 + 1000 * np.arange(n, dtype=np.int64)
+        keep = rng.random(n) > drop
+        mids = 100 * np.exp(np.cumsum(rng.normal(0, 1e-4, n)))
+        return pd.DataFrame({"coin": pd.array([coin] * int(keep.sum()), dtype=STR),
+                             "ts_ms": ts[keep], "mid_px": mids[keep],
+                             "spread_bps": rng.uniform(1, 3, n)[keep],
+                             "gap": rng.random(n)[keep] < 0.01})
+
+    coins = ["BTC", "ETH", "SOL"]
+    d1 = {c: day(MIDNIGHT - 3_600_000, 3_600, c, 0.3 if c == "ETH" else 0.02) for c in coins}
+    d2 = {c: day(MIDNIGHT + 120_000 * k, 1_800, c, 0.05) for k, c in enumerate(coins)}
+    wts = np.sort(rng.integers(MIDNIGHT - 1_000_000, MIDNIGHT - 1_000, 60))
+    wcoin = rng.choice(["BTC", "ETH"], 60)  # SOL has no window
+    events = pd.DataFrame({
+        "window_id": pd.array([f"W{k:03d}" for k in range(60)], dtype=STR),
+        "ts_ms": wts, "coin": pd.array(wcoin, dtype=STR),
+        "detector_id": pd.array(["det_a"] * 60, dtype=STR),
+        "direction": rng.choice([-1, 1], 60).astype(np.int8),
+        "published": rng.random(60) < 0.5, "propensity": rng.uniform(0.1, 0.9, 60)})
+    first = pd.concat(d1.values(), ignore_index=True)
+    evals = evaluate_windows(events, first)
+    assert (evals["status"] == "pending").sum() > 10
+    whole = pd.concat([first, *d2.values()], ignore_index=True)
+    expected = late_rows(events, evals, whole, DEFAULT_HORIZONS_S, 2.5, 5)
+    assert (expected["status"] == "done").any() and (expected["status"] != "done").any()
+    read = []
+
+    def both_days(coin: str) -> pd.DataFrame:
+        read.append(coin)
+        return pd.concat([d1[coin], d2[coin]], ignore_index=True)
+
+    tape = late_tape(pending_windows(events, evals), both_days, DEFAULT_HORIZONS_S)
+    assert read == sorted(set(wcoin)) and len(tape) < len(whole) / 3
+    pd.testing.assert_frame_equal(late_rows(events, evals, tape, DEFAULT_HORIZONS_S, 2.5, 5),
+                                  expected, check_exact=True)
+    # no tape at all (no previous day): nothing to complete
+    assert late_rows(events, evals, None, DEFAULT_HORIZONS_S, 2.5, 5).empty
