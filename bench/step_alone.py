@@ -46,6 +46,7 @@ def main() -> None:
     import dagster as dg
 
     from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, coins_of_day, partition_keys
+    from lotus_assets.feed import register_coins
     from lotus_core.config import load_settings
     from lotus_core.store.lake import open_lake
     from lotus_resources.deploy import lake_root
@@ -67,6 +68,8 @@ def main() -> None:
     config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
     lake = open_lake(lake_root(settings))
     with dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
+        if phase.by_coin:  # the fresh instance lists no coin yet (raw_feed registers them)
+            register_coins(instance, coins_of_day(lake, args.day))
         results = [job.execute_in_process(run_config=config, instance=instance,
                                           partition_key=key, raise_on_error=False)
                    for key in partition_keys(phase, args.day,
