@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("day")
     ap.add_argument("assets", help="comma-separated asset keys (one step's outputs)")
     ap.add_argument("--coin-shards", type=int, default=1, help="feed.coin_shards")
+    ap.add_argument("--coin", default=None,
+                    help="a day x coin step: run only this coin's run (its process holds one "
+                    "coin's step, as a celery pool child does; default: every coin in turn)")
     ap.add_argument("--learning", type=Path, default=None,
                     help="a learning.yaml (settings learning.config; default: packaged)")
     args = ap.parse_args()
@@ -73,7 +76,8 @@ def main() -> None:
         results = [job.execute_in_process(run_config=config, instance=instance,
                                           partition_key=key, raise_on_error=False)
                    for key in partition_keys(phase, args.day,
-                                             lambda: coins_of_day(lake, args.day))]
+                                             lambda: ([args.coin] if args.coin else
+                                                      coins_of_day(lake, args.day)))]
     steps = sorted({e.step_key for r in results for e in r.all_events if e.step_key})
     print(json.dumps({"assets": args.assets, "steps": steps, "day": args.day,
                       "runs": len(results),
