@@ -16,7 +16,6 @@ Thin: all logic is in lotus_core.dsi (issue 32 item 1: "fit daily, apply per coi
 import time
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from lotus_assets.partitions import (
@@ -37,6 +36,7 @@ from lotus_core.dsi import (
     tape_columns,
 )
 from lotus_core.dsi.day import empty_annotations
+from lotus_core.dsi.grammar import coin_slices
 from lotus_core.dsi.history import read_history
 from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
 from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays
@@ -165,11 +165,9 @@ def dsi_experts(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
                 dsi_coin_stats: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     tally = DayTally(model_of(dsi_model, day))
-    if len(dsi_coin_stats):  # the coins in the lake's order: the order they were annotated
-        coins = dsi_coin_stats["coin"].to_numpy(dtype=object)
-        starts = np.flatnonzero(np.r_[True, coins[1:] != coins[:-1]])
-        for lo, hi in zip(starts, [*starts[1:], len(coins)], strict=True):
-            add_coin_stats(tally, dsi_coin_stats.iloc[lo:hi])
+    # the coins in the lake's order (their files'), the order one process annotated them
+    for lo, hi in coin_slices(dsi_coin_stats):
+        add_coin_stats(tally, dsi_coin_stats.iloc[lo:hi])
     table = tally_table(day, tally)
     return dg.Output(table, metadata={
         **tally.metadata(),
