@@ -55,8 +55,15 @@ def test_the_signal_assets_load_and_wire_their_inputs():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
-    want = {"raw_feed", "microtape_frames", "detector_windows"}
+    # the earlier days' windows through their daily handle (a window of days over a day x
+    # coin asset), the day's tape and DSI by coin
+    want = {"raw_feed", "microtape_frames", "detector_windows_days"}
     assert want <= parents
+    mapping = graph.get(dg.AssetKey("signal_events")).assets_def.get_partition_mapping(
+        dg.AssetKey("detector_windows_days"))
+    assert mapping.end_offset == -1  # earlier days only
+    handle = {k.path[-1] for k in graph.get(dg.AssetKey("detector_windows_days")).parent_keys}
+    assert handle == {"detector_windows"}
     assert "dsi_annotations" in parents and "detector_audit_status" in parents
 
 
