@@ -5,7 +5,9 @@ Layout: `<asset>/date=<day>/part.parquet` for a daily asset; `<asset>/date=<day>
 part.parquet` for one partitioned by day x coin (issue 32; the coin URL-quoted). A day is in
 one layout or the other: writing a coin removes that day's whole-day file, writing the day
 removes its coin files. Every reader of a day (`read`, `read_coin`, `coins`, `read_slices`,
-...) takes either: a day in coins reads as the coins' files in coin order, as if one file.
+...) takes either: a day in coins reads as the coins' files in coin order, as if one file;
+a time-ordered asset's (`lotus_core.store.merged.TIME_ORDERED`: signal_eval) merged back
+into the day's time order, the order its daily step wrote.
 
 The root is a filesystem path (local, or a shared mount every worker reaches: NFS, EFS,
 CephFS, ...) or an object-store URL (s3://, gs://, abfs://, hdfs://, memory://; pyarrow's
