@@ -6,10 +6,9 @@ does the work."""
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import coin_day_in, columns_in, daily_partitions, history_in
+from lotus_assets.partitions import coin_day_in, daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
 from lotus_core.audits import audit_by_coin, card_rows, failing_production, status_of
-from lotus_core.audits.cards import EVENT_COLUMNS
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.quality import HISTORY_COLUMNS
@@ -92,12 +91,13 @@ def detector_audit_status(detector_audits: pd.DataFrame) -> pd.DataFrame:
 @dg.asset(
     partitions_def=daily_partitions, io_manager_key="lake_io", group_name="audits",
     kinds={"parquet", "pandas"},
-    ins={"signal_events": columns_in("signal_events", EVENT_COLUMNS)},  # what a card reads
+    # nothing read: a card reads its detector's EVENT_COLUMNS, a detector at a time
+    ins={"signal_events": coin_day_in("signal_events")},
     description="Per detector a Markdown card (shown as metadata) and its JSON twin "
     "(docs/cards.md).",
 )
 def detector_cards(context: dg.AssetExecutionContext, config: AuditAssetConfig,
-                   detector_audits: pd.DataFrame, signal_events: pd.DataFrame
+                   detector_audits: pd.DataFrame, signal_events: CoinDay
                    ) -> dg.Output[pd.DataFrame]:
     specs = load_detectors(config.detectors_path).enabled
     cards = card_rows(specs, detector_audits, signal_events, context.partition_key)

@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lotus_core.audits.schema import DETECTOR_CARDS_SCHEMA
 from lotus_core.signals.spec import DetectorSpec
+from lotus_core.store.by_coin import CoinDay
 
 SUMMARY = ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
            "sq_score", "kr_phi", "kr_theta", "kr_delta_phi", "kr_hbar", "kr_rho", "det_sigma",
@@ -79,14 +82,26 @@ def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None, events: p
     return "\n".join(lines) + "\n", twin
 
 
-def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame, events: pd.DataFrame,
-              day: str) -> pd.DataFrame:
-    """The detector_cards table: one card per detector, JSON twin as canonical text."""
+def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame:
+    """One detector's `EVENT_COLUMNS` of a day's signal_events, filtered a row group at a
+    time in Arrow (issue 32: a card needs its detector's medians, not the day's table)."""
+    parts = [t.filter(pc.equal(t["detector_id"], detector_id))
+             for t in events.row_groups(EVENT_COLUMNS)]
+    if not parts:  # no row group: the day's empty table
+        return events.whole(EVENT_COLUMNS)
+    return pa.concat_tables(parts).to_pandas()
+
+
+def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame,
+              events: pd.DataFrame | CoinDay, day: str) -> pd.DataFrame:
+    """The detector_cards table: one card per detector, JSON twin as canonical text.
+    `events`: the day's signal_events, a frame, or a `CoinDay` read a detector at a time."""
     by_id = audits.set_index("detector_id").to_dict(orient="index") if len(audits) else {}
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
-        md, twin = detector_card(spec, by_id.get(spec.id), events[events["detector_id"]
-                                                                   == spec.id], day)
+        mine = (detector_rows(events, spec.id) if isinstance(events, CoinDay)
+                else events[events["detector_id"] == spec.id])
+        md, twin = detector_card(spec, by_id.get(spec.id), mine, day)
         rows.append({"detector_id": spec.id, "recipe_hash": spec.recipe_hash,
                      "params_hash": twin["params_hash"], "card_md": md,
                      "card_json": json.dumps(twin, sort_keys=True, separators=(",", ":")),

@@ -112,6 +112,22 @@ def test_cards_have_markdown_and_a_json_twin(audited):
     assert cards.iloc[0]["card_md"].startswith("## ")
 
 
+def test_cards_read_a_detector_at_a_time_are_the_whole_days(audited, tmp_path):
+    """The asset reads signal_events a detector at a time from the lake (issue 32): the
+    same cards as from the whole day's frame."""
+    from lotus_core.store.by_coin import CoinDay
+    from lotus_core.store.lake import Lake
+
+    audits, events = audited
+    specs = load_detectors().enabled
+    lake = Lake(tmp_path)
+    lake.write("signal_events", DAY, events)
+    whole = card_rows(specs, audits.reset_index(drop=True), events, DAY)
+    by_detector = card_rows(specs, audits.reset_index(drop=True),
+                            CoinDay(lake, "signal_events", DAY), DAY)
+    pd.testing.assert_frame_equal(by_detector, whole, check_exact=True)
+
+
 def test_score_columns_are_score_days_own_numbers():
     """The audits re-score through `score_columns`; its columns must be the events' bits."""
     from lotus_core.signals.config import load_scoring
