@@ -11,7 +11,8 @@ a coin (the generated 100-coin day had ~8,000) with signal_events' window column
 (ts_ms, coin, detector_id) order.
 Each figure runs alone in a fresh process, no Dagster imported: the windows regrouped by
 coin, evaluated coin by coin into a spill, merged back into the day's order and written
-to a scratch lake (`evaluate_in_order`, `InOrder`), as the step does. "before" runs the
+to a scratch lake (`evaluate_in_order`, `InOrder`), as the daily step did until it ran a
+coin at a time (docs/scale.md round 22). "before" runs the
 same lines with the code of --base (a git worktree; default c5154d2, whose merge held the
 whole table's order). Prints and appends to bench/results/eval_memory.jsonl: peak RSS
 (VmHWM), wall seconds, the rows written and the sha256 of the partition (the same bytes

@@ -125,8 +125,9 @@ def dsi_by_coin(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
     columns = tape_columns(model.registry)
     t0 = time.perf_counter()
     tally = DayTally(model)
-    head = microtape_frames.read(coin, ["coin", "ts_ms"])
-    parts = annotate_by_coin((microtape_frames.read(coin, columns),), model, tally)
+    frames = microtape_frames.read(coin, columns)  # read once: the empty form is its head
+    head = frames[["coin", "ts_ms"]]
+    parts = annotate_by_coin((frames,), model, tally)
     wanted = set(context.op_execution_context.selected_output_names)
     if "dsi_annotations" in wanted:
         yield dg.Output(ByCoin(parts, empty_annotations(head, model)),

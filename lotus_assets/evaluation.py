@@ -3,7 +3,7 @@
 
 Thin: `signal_eval` is partitioned by day x coin (issue 32 item 1): a run hands the coin's
 windows of day D and its own `microtape_frames` to
-`lotus_core.evaluation.outcomes.evaluate_in_order`; the coin's rows are its file of the day,
+`lotus_core.evaluation.outcomes.evaluate_by_coin`; the coin's rows are its file of the day,
 and the day read whole is in the windows' order (`lotus_core.store.merged`: the lake merges
 the coin files by time); rows whose horizon runs past the day's tape are `pending`. It
 reads nothing of D + 1, so a re-run gives the same bytes whether or not the next day
@@ -14,7 +14,6 @@ that want every known outcome (the learning window, the DM's calibration) lay it
 are over its daily handle `signal_eval_days`.
 """
 
-from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -35,10 +34,9 @@ from lotus_core.evaluation import (
 )
 from lotus_core.evaluation.late import EVAL_COLUMNS as LATE_EVAL_COLUMNS
 from lotus_core.evaluation.late import late_tape, pending_windows
-from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_in_order
+from lotus_core.evaluation.outcomes import READ_COLUMNS, WINDOW_COLUMNS, evaluate_by_coin
 from lotus_core.report.tables import EvalTally
-from lotus_core.store.by_coin import CoinDay, InOrder
-from lotus_core.store.spill import CoinSpill
+from lotus_core.store.by_coin import CoinDay
 from lotus_core.time import previous_day
 
 
@@ -71,23 +69,23 @@ LAKE_DAY = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
 )
 def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
                 signal_events: CoinDay,
-                microtape_frames: CoinDay) -> Iterator[dg.Output]:
+                microtape_frames: CoinDay) -> dg.Output[pd.DataFrame]:
+    # a coin run's inputs are its coin's: its windows, in the events' order, and its tape
+    rows = evaluate_by_coin(signal_events.whole(WINDOW_COLUMNS), microtape_frames,
+                            config.horizons_s, config.fee_bps, config.gap_tolerance_s)
     tally = EvalTally()
-    with CoinSpill(1) as spill:  # the coin's rows, handed on in slices
-        empty, rows = evaluate_in_order(signal_events, microtape_frames, spill,
-                                        config.horizons_s, config.fee_bps,
-                                        config.gap_tolerance_s, each=tally.add)
-        n = sum(tally.status.values())  # a row per window and horizon
-        yield dg.Output(InOrder(rows(), empty), metadata={
-            "windows": n // max(len(set(config.horizons_s)), 1),
-            "rows": n,
-            "done": tally.status.get("done", 0),
-            "pending": tally.status.get("pending", 0),
-            "across_gap": tally.status.get("gap", 0),  # measured over a feed hole
-            "hit_rate": {str(h): hits / n for h, (n, hits, _) in tally.per_horizon().items()},
-            "mean_net_bps": {str(h): net / n for h, (n, _, net) in tally.per_horizon().items()},
-            **eval_story(tally),
-        })
+    tally.add(rows)
+    n = len(rows)  # a row per window and horizon
+    return dg.Output(rows, metadata={
+        "windows": n // max(len(set(config.horizons_s)), 1),
+        "rows": n,
+        "done": tally.status.get("done", 0),
+        "pending": tally.status.get("pending", 0),
+        "across_gap": tally.status.get("gap", 0),  # measured over a feed hole
+        "hit_rate": {str(h): hits / n for h, (n, hits, _) in tally.per_horizon().items()},
+        "mean_net_bps": {str(h): net / n for h, (n, _, net) in tally.per_horizon().items()},
+        **eval_story(tally),
+    })
 
 
 signal_eval_days = coin_days_asset("signal_eval_days", "signal_eval", "evaluation",

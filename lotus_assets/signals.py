@@ -28,6 +28,7 @@ from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators import load_curators
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.learning.priors_store import active_priors_for_date
+from lotus_core.microtape.schema import empty_frame
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.pipeline import (
     CoinScoring,
@@ -76,11 +77,11 @@ class SignalConfig(dg.Config):
 def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
                      microtape_frames: CoinDay) -> dg.Output[ByCoin]:
     detectors, scoring = load_detectors(config.detectors_path), load_scoring(config.scoring_path)
-    coins = microtape_frames.coins()
-    head = microtape_frames.read(coins[0]) if coins else microtape_frames.whole()
     count = WindowCount()  # windows, with_outcome, per_detector: added once written
     parts = (count.passed(p) for p in detect_parts(microtape_frames, detectors, scoring))
-    return dg.Output(ByCoin(parts, detect_day(head.iloc[:0], detectors, scoring),
+    # the windows' empty form from the MicroTape's typed empty frame: the coin's tape is
+    # read once, by `detect_parts`
+    return dg.Output(ByCoin(parts, detect_day(empty_frame(), detectors, scoring),
                             tally=count.metadata))
 
 

@@ -168,8 +168,8 @@ def evaluate_by_coin(windows: pd.DataFrame, tape: CoinDay,
     """`evaluate_windows` over a MicroTape partition read one coin at a time (outcomes are
     per coin: tests/core/signals/test_per_coin.py), in its order: as `windows`, then by
     horizon. One coin's tape columns are held at a time; the windows and rows are held
-    whole (windows in any order): the form `signal_eval` ran before `evaluate_in_order`,
-    kept as its reference (the tests and `bench.score_memory --eval --whole`)."""
+    whole (windows in any order): what a `signal_eval` run (one coin of a day) calls, and
+    the reference `evaluate_in_order` is held to (the tests, `bench.score_memory --whole`)."""
     coins = positions_by(windows["coin"].to_numpy(dtype=object))
     if not coins:
         return evaluate_windows(windows, empty_frame()[READ_COLUMNS], horizons_s, fee_bps,
@@ -196,7 +196,9 @@ def evaluate_in_order(windows: CoinTape, tape: CoinTape, spill: CoinSpill,
     neither the windows nor the rows held whole (issue 32): each coin's windows are read
     and evaluated, its rows put in `spill` and handed to `each` (a fold: the metadata),
     then read back merged into the day's order. Returns the empty table (its columns) and
-    the merged slices (read once, before `spill` is closed)."""
+    the merged slices (read once, before `spill` is closed). The whole day's form: what
+    the daily `signal_eval` ran before it was partitioned by coin (round 22), kept for the
+    memory benches (`bench.eval_memory`, `bench.score_memory --eval`)."""
     empty: pd.DataFrame | None = None
     for coin in sorted(windows.coins()):
         rows = evaluate_windows(windows.read(coin, WINDOW_COLUMNS), tape.read(coin, READ_COLUMNS),

@@ -408,9 +408,10 @@ class Lake:
         files = self._existing(asset, day)
         if None in files:
             return pq.read_table(files[None], columns=columns).to_pandas()
+        opened = [pq.ParquetFile(f) for f in files.values()]
         if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
-            return _merged_read(self._files(asset, day), TIME_ORDERED[asset], columns)
-        return _read_files(self._files(asset, day), columns).to_pandas()
+            return _merged_read(opened, TIME_ORDERED[asset], columns)
+        return _read_files(opened, columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
         """A partition's row count, from its footer(s) (no row is read)."""
@@ -420,11 +421,12 @@ class Lake:
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
         """A partition a row group at a time, as Arrow tables, in file order (a
         time-ordered day in coins: in slices of SLICE_ROWS in the day's order)."""
-        if asset in TIME_ORDERED and None not in self._existing(asset, day):
-            yield from merged_files(self._files(asset, day), TIME_ORDERED[asset], SLICE_ROWS,
-                                    columns)
+        existing = self._existing(asset, day)  # listed once
+        files = [pq.ParquetFile(f) for f in existing.values()]
+        if asset in TIME_ORDERED and None not in existing:
+            yield from merged_files(files, TIME_ORDERED[asset], SLICE_ROWS, columns)
             return
-        for f in self._files(asset, day):
+        for f in files:
             yield from _row_groups(f, columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
@@ -432,12 +434,13 @@ class Lake:
         """A partition in slices of at most `rows` rows, in file order (a reader that folds
         a table, such as a check, holds one slice; issue 32; a time-ordered day in coins:
         in the day's order). No slice when it has no rows."""
-        if asset in TIME_ORDERED and None not in self._existing(asset, day):
-            for table in merged_files(self._files(asset, day), TIME_ORDERED[asset], rows,
-                                      columns):
+        existing = self._existing(asset, day)  # listed once
+        files = [pq.ParquetFile(f) for f in existing.values()]
+        if asset in TIME_ORDERED and None not in existing:
+            for table in merged_files(files, TIME_ORDERED[asset], rows, columns):
                 yield table.to_pandas()
             return
-        for f in self._files(asset, day):
+        for f in files:
             yield from _slices(f, rows, columns)
 
     def coins(self, asset: str, day: str) -> list[str]:
@@ -636,16 +639,19 @@ class ObjectLake:
         return found
 
     @contextlib.contextmanager
-    def _files(self, asset: str, day: str) -> Iterator[list[pq.ParquetFile]]:
+    def _files(self, asset: str, day: str,
+               keys: dict[str | None, str] | None = None) -> Iterator[list[pq.ParquetFile]]:
+        """The day's objects open (`keys`: the day's `_existing`, when the caller listed it)."""
+        listed = self._existing(asset, day) if keys is None else keys
         with contextlib.ExitStack() as stack:
             yield [pq.ParquetFile(stack.enter_context(self.fs.open_input_file(k)))
-                   for k in self._existing(asset, day).values()]
+                   for k in listed.values()]
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
         keys = self._existing(asset, day)
         if None in keys:
             return pq.read_table(keys[None], columns=columns, filesystem=self.fs).to_pandas()
-        with self._files(asset, day) as files:
+        with self._files(asset, day, keys) as files:
             if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
                 return _merged_read(files, TIME_ORDERED[asset], columns)
             return _read_files(files, columns).to_pandas()
@@ -656,22 +662,24 @@ class ObjectLake:
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
-        if asset in TIME_ORDERED and None not in self._existing(asset, day):
-            with self._files(asset, day) as files:
+        keys = self._existing(asset, day)  # listed once
+        if asset in TIME_ORDERED and None not in keys:
+            with self._files(asset, day, keys) as files:
                 yield from merged_files(files, TIME_ORDERED[asset], SLICE_ROWS, columns)
             return
-        for key in self._existing(asset, day).values():
+        for key in keys.values():
             with self.fs.open_input_file(key) as f:
                 yield from _row_groups(pq.ParquetFile(f), columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-        if asset in TIME_ORDERED and None not in self._existing(asset, day):
-            with self._files(asset, day) as files:
+        keys = self._existing(asset, day)  # listed once
+        if asset in TIME_ORDERED and None not in keys:
+            with self._files(asset, day, keys) as files:
                 for table in merged_files(files, TIME_ORDERED[asset], rows, columns):
                     yield table.to_pandas()
             return
-        for key in self._existing(asset, day).values():
+        for key in keys.values():
             with self.fs.open_input_file(key) as f:
                 yield from _slices(pq.ParquetFile(f), rows, columns)
 
