@@ -59,7 +59,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 LOOP_ASSETS = ["raw_feed", "dsi_model", "microtape_frames", "microtape_days",
                "dsi_annotations", "dsi_coin_stats", "dsi_experts", "detector_windows",
                "detector_windows_days", "detector_audits", "detector_audit_status",
-               "signal_events", "curator_log", "curator_kpis", "meta_signals", "signal_eval",
+               "scoring_day", "signal_events", "curator_log", "curator_tallies",
+               "curator_kpis", "meta_signals", "signal_events_days", "signal_eval",
                "signal_eval_days", "signal_eval_late", "lesson_atoms", "lessons",
                "watchdog_alerts", "braids", "meta_braids", "active_priors"]
 """Every asset upstream of the next day's priors; the trading assets downstream of them (DM,
@@ -306,8 +307,10 @@ def score_without_priors(settings: Any, instance: Any, day: str, home: Path) -> 
     bare = _settings(home, Path(settings.feed_dir))
     with OpsDb.open(bare.fabric) as fabric, fabric.transaction() as tx:
         tx.execute("DELETE FROM sig_priors")
-    materialise(bare, instance, day, selection=["signal_events", "curator_log",
-                                                 "curator_kpis", "meta_signals"])
+    # the priors reach the coins' scoring through the day's scoring_day: made again too
+    materialise(bare, instance, day, selection=["scoring_day", "signal_events", "curator_log",
+                                                 "curator_tallies", "curator_kpis",
+                                                 "meta_signals"])
     return Lake(bare.lake_dir).read("signal_events", day)
 
 

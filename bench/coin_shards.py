@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("raw_feed", "microtape_frames", "dsi_assets", "dsi_model", "dsi_by_coin", "dsi_experts",
-          "detector_windows", "score_signals",
+          "detector_windows", "scoring_day", "score_signals", "curator_kpis",
           "detector_audits", "signal_eval", "lessons", "dm_decisions", "paper_trades")
 
 

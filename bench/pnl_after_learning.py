@@ -74,7 +74,9 @@ def rescored(settings: Any, instance: Any, day: str, home: Path, where: str) -> 
     arm = _settings(home, Path(settings.feed_dir))
     with OpsDb.open(arm.fabric) as fabric, fabric.transaction() as tx:
         tx.execute(f"DELETE FROM sig_priors WHERE {where}")
-    materialise(arm, instance, day, selection=["signal_events", "curator_log", "curator_kpis",
+    # the priors reach the coins' scoring through the day's scoring_day: made again too
+    materialise(arm, instance, day, selection=["scoring_day", "signal_events", "curator_log",
+                                               "curator_tallies", "curator_kpis",
                                                "meta_signals"])
     return arm
 

@@ -178,7 +178,7 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
                    measures=measures)
 
 
-@dg.asset_check(asset="signal_events", description="signal_events matches its schema and "
+@dg.asset_check(asset="signal_events_days", description="signal_events matches its schema and "
                 f"its publication rate is in [{H.LIMITS.min_publication_rate}, "
                 f"{H.LIMITS.max_publication_rate}].", **CHECK_KW)
 def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
@@ -208,7 +208,7 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                    metrics={"publication_rate": rate}, measures=measures)
 
 
-@dg.asset_check(asset="signal_events", description="det_sigma's PSI against the same hours "
+@dg.asset_check(asset="signal_events_days", description="det_sigma's PSI against the same hours "
                 f"of the previous {TRAINING_DAYS} days <= {H.LIMITS.max_psi}, and each "
                 f"detector's windows per hour of tape within x{H.LIMITS.max_firing_ratio:g} "
                 "(either way) of its rate over those days (windows and tape hours counted "
@@ -332,7 +332,7 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                    "; ".join(bad[:20]) or "ok", {}, measures=measures)
 
 
-@dg.asset_check(asset="signal_events", description="Live == nightly: the day's recording "
+@dg.asset_check(asset="signal_events_days", description="Live == nightly: the day's recording "
                 "replayed through the live engine (lotus_core.live.engine.LiveEngine, batches "
                 "of 10,000 lines as a replay-speed daemon takes them; the nightly inputs of "
                 "the day and the priors version the nightly scored it with) gives the same "

@@ -77,7 +77,8 @@ def _window(day: str, days: int) -> str:
     kinds={"parquet", "pandas"},
     # earlier days + D: nothing read until the step reads the earlier days' columns whole
     # and D's detectors a slice at a time
-    ins={"events": lake_window_in("signal_events", -TRAIN_DAYS, 0, by_coin=True),
+    ins={"events": lake_window_in("signal_events_days", -TRAIN_DAYS, 0, by_coin=True,
+                                 reads="signal_events"),
          "evals": history_in("signal_eval_days", TRAIN_DAYS, by_coin=True, reads="signal_eval"),
          # midnight-crossing horizons completed by a later day's tape: late(k) completes
          # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)

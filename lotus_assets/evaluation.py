@@ -98,7 +98,8 @@ calibration, the report, `signal_eval_late`) are over it, and the day's hit-rate
     **LAKE_DAY,
     ins={
         # the previous day's windows and rows: only the columns the late rows read
-        "signal_events": lake_window_in("signal_events", -1, -1, columns=WINDOW_COLUMNS),
+        "signal_events": lake_window_in("signal_events_days", -1, -1, columns=WINDOW_COLUMNS,
+                                        reads="signal_events"),
         "signal_eval": lake_window_in("signal_eval_days", -1, -1, columns=LATE_EVAL_COLUMNS,
                                       reads="signal_eval"),
         # this day's tape, nothing read: the pending coins' frames around midnight are read

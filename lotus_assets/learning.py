@@ -41,8 +41,9 @@ def _window_ins() -> dict[str, dg.AssetIn]:
     """The training window's tables, nothing read yet (`CoinDays`): the step reads them a
     slice at a time, only the columns and the horizon the learning frame uses, and a
     uniform sample of the windows above `max_windows` (issue 32; lotus_core.learning.sample)."""
-    return {"signal_events": lake_window_in("signal_events", -(WINDOW - 1), 0, "window_days",
-                                            by_coin=True),
+    return {"signal_events": lake_window_in("signal_events_days", -(WINDOW - 1), 0,
+                                            "window_days", by_coin=True,
+                                            reads="signal_events"),
             "signal_eval": lake_window_in("signal_eval_days", -(WINDOW - 1), 0, "window_days",
                                           by_coin=True, reads="signal_eval"),
             # the window's midnight-crossing horizons, completed by each next day's tape

@@ -19,6 +19,7 @@ from lotus_core.microtape import MICROTAPE_SCHEMA
 from lotus_core.microtape.schema import MICROTAPE_DAYS_SCHEMA
 from lotus_core.report.schema import LOOP_REPORT_SCHEMA
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
+from lotus_core.signals.scoring_day import SCORING_DAY_SCHEMA
 from lotus_core.store.coin_days import coin_days_schema
 from lotus_core.trader.schema import TRADER_SCHEMAS
 
@@ -37,7 +38,9 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "signal_eval_late": SIGNAL_EVAL_SCHEMA,  # the same rows, completed a day later
     "detector_windows_days": coin_days_schema("detector_windows_days"),
     "signal_eval_days": coin_days_schema("signal_eval_days"),
-    **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log, curator_kpis
+    "signal_events_days": coin_days_schema("signal_events_days"),
+    "scoring_day": SCORING_DAY_SCHEMA,
+    **SIGNAL_SCHEMAS,  # detector_windows, signal_events, meta_signals, curator_log/_kpis/_tallies
     **LEARNING_SCHEMAS,
     **DM_SCHEMAS,
     **TRADER_SCHEMAS,  # paper_trades, executor_scores, exec_lessons, tr_priors

@@ -30,8 +30,8 @@ from lotus_core.live.recorder import live_feed_dir
 BACKFILL_JOB = "lotus_backfill"
 """The one-op job that runs days in phases (lotus_sensors/backfill.py); the nightly run."""
 
-SCORING_OPS = ("detector_windows", "score_signals", "detector_audits", "lesson_atoms",
-               "lessons", "braids", "meta_braids", "active_priors")
+SCORING_OPS = ("detector_windows", "scoring_day", "score_signals", "detector_audits",
+               "lesson_atoms", "lessons", "braids", "meta_braids", "active_priors")
 """The ops whose config names a scoring.yaml (`scoring_path`): the settings' `scoring.config`
 reaches them through `daily_run_config`, as it reaches the live engine (SharedValues)."""
 LEARNING_OPS = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors")

@@ -6,6 +6,7 @@ choices (vs the machine score alone) were good. docs/curators.md defines each KP
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class _Curator:
     vetoes: int = 0
     nudged: int = 0
     nudge_sum: float = 0.0
+
+
+_SCALARS = ("tau", "n", "live", "paper", "vetoed", "live_ok", "live_ok_loss", "live_ok_net",
+            "machine_ok", "machine_ok_loss", "machine_ok_net")
 
 
 @dataclass
@@ -100,6 +105,42 @@ class KpiTally:
             if n:
                 c.nudge_sum += float(v.nudge.sum())
 
+    def state(self) -> str:
+        """The tally as JSON: every float as `repr` writes it (read back exactly), the
+        counters in their order (`KpiTally.of_state`)."""
+        doc = {k: getattr(self, k) for k in _SCALARS}
+        doc["per_detector"] = dict(self.per_detector)
+        doc["per_detector_live"] = dict(self.per_detector_live)
+        doc["curators"] = {k: [c.vetoes, c.nudged, c.nudge_sum] for k, c in self.curators.items()}
+        return json.dumps(doc)
+
+    @classmethod
+    def of_state(cls, text: str) -> KpiTally:
+        doc = json.loads(text)
+        out = cls(**{k: doc[k] for k in _SCALARS})
+        out.per_detector.update(doc["per_detector"])
+        out.per_detector_live.update(doc["per_detector_live"])
+        out.curators = {k: _Curator(int(v), int(n), float(s))
+                        for k, (v, n, s) in doc["curators"].items()}
+        return out
+
+    def merge(self, other: KpiTally) -> None:
+        """Adds another part's tally (the next coin's): the counts, and each float sum as
+        `add` added it, so the coins' tallies merged in coin order are the tally of the
+        coins added in one process, to the bit (a part's sum is 0.0 + its own: exact)."""
+        if other.tau != self.tau:
+            raise ValueError(f"curator tallies of different tau_publish: {self.tau} and "
+                             f"{other.tau}")
+        for k in _SCALARS[1:]:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.per_detector.update(other.per_detector)
+        self.per_detector_live.update(other.per_detector_live)
+        for name, c in other.curators.items():
+            mine = self.curators.setdefault(name, _Curator())
+            mine.vetoes += c.vetoes
+            mine.nudged += c.nudged
+            mine.nudge_sum += c.nudge_sum
+
     def table(self, status: pd.DataFrame, council_seconds: float = 0.0) -> pd.DataFrame:
         """The KPI rows (`KPI_COLUMNS`); `status` is the per-detector audit status."""
         del council_seconds  # wall-clock: run metadata only, never the table
@@ -150,3 +191,22 @@ def curator_kpis(events: pd.DataFrame, outcomes: pd.DataFrame, verdicts: Mapping
     tally = KpiTally(tau)
     tally.add(events, outcomes, verdicts)
     return tally.table(status, council_seconds)
+
+
+def tally_row(tally: KpiTally, coin: str) -> pd.DataFrame:
+    """A coin's tally as its one `curator_tallies` row."""
+    return pd.DataFrame({"coin": [coin], "tally": [tally.state()]}).astype(
+        {"coin": "str", "tally": "str"})
+
+
+def merged_tallies(table: pd.DataFrame, where: str) -> KpiTally:
+    """The coins' `curator_tallies` rows merged in their order (the lake's coin order, the
+    order one process scores the coins in); `where` names the day in an error."""
+    if len(table) == 0:
+        raise ValueError(f"curator_tallies for {where} has no coin: materialise "
+                         "score_signals for the day's coins first")
+    tallies = [KpiTally.of_state(t) for t in table["tally"]]
+    out = tallies[0]
+    for t in tallies[1:]:
+        out.merge(t)
+    return out

@@ -3,11 +3,10 @@ table: what lets the DSI be fitted once a day and applied one coin at a time in 
 runs (issue 32 item 1: `dsi_model` daily, `dsi_annotations` and `dsi_coin_stats` by day x
 coin, `dsi_experts` daily from the coins' sums).
 
-The model row holds the model pickled (its experts carry scikit-learn estimators): the
-lake is the project's own store, written only by its steps, so reading it back is trusted.
-The fit's wall-clock seconds are zeroed in the stored copy (they are run metadata) and sets
-are pickled sorted (`_Canonical`), so a re-fit on the same history stores the same bytes in
-any process.
+The model row holds the model pickled (its experts carry scikit-learn estimators:
+`lotus_core.store.pickled`, sets sorted, sha-checked). The fit's wall-clock seconds are
+zeroed in the stored copy (they are run metadata), so a re-fit on the same history stores
+the same bytes in any process.
 
 The coin table holds `DayTally`'s sums for one coin, every float as the tally adds it, so
 merging the coins' tables in coin order gives the tally of the coins annotated in one
@@ -16,10 +15,7 @@ process, to the bit (the co-moments merge as `Comoments.add` merges a block).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -30,6 +26,7 @@ from lotus_core.comoments import Comoments
 from lotus_core.dsi.day import DayTally
 from lotus_core.dsi.model import DsiModel
 from lotus_core.dsi.reliability import Counts
+from lotus_core.store.pickled import dumps, loads, sha256_of
 
 DSI_MODEL_SCHEMA = pa.DataFrameSchema(
     {"history_days": pa.Column(str), "experts": pa.Column("int64", pa.Check.ge(0)),
@@ -52,62 +49,20 @@ empty `expert_id` when none is active); the coin's rows, evidence, confirm and z
 repeated on each."""
 
 
-class _Canonical(pickle.Pickler):
-    """A pickler that writes sets in sorted order: a set's order follows the process's hash
-    seed (the registry's pydantic models keep the names of their set fields in one), so the
-    same model pickled by two processes (the in-process run and a celery worker) would give
-    two byte strings. The pickler's own hooks skip sets, so a set goes out as a persistent
-    id (its sorted items) and `_Loader` rebuilds it."""
-
-    def persistent_id(self, obj: object) -> object:
-        if type(obj) in (set, frozenset):
-            items = list(obj)  # type: ignore[call-overload]
-            try:
-                items.sort()
-            except TypeError:  # elements without an order between them
-                items.sort(key=repr)
-            return ("set" if type(obj) is set else "frozenset", tuple(items))
-        return None
-
-
-class _Loader(pickle.Unpickler):
-    def persistent_load(self, pid: object) -> object:
-        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] in ("set", "frozenset"):
-            return set(pid[1]) if pid[0] == "set" else frozenset(pid[1])
-        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-
-
-def _dumps(obj: object) -> bytes:
-    out = io.BytesIO()
-    _Canonical(out, protocol=5).dump(obj)
-    return out.getvalue()
-
-
-class StoredModelError(ValueError):
-    """The stored model row is missing, torn or not the model it says it is."""
-
-
 def model_row(model: DsiModel) -> pd.DataFrame:
     """The one-row table `dsi_model` stores."""
     bare = replace(model, experts=[replace(st, fit_seconds=0.0) for st in model.experts])
-    blob = _dumps(bare)
+    blob = dumps(bare)
     return pd.DataFrame({"history_days": [json.dumps(model.history_days)],
                          "experts": np.array([len(model.experts)], dtype="int64"),
-                         "sha256": [hashlib.sha256(blob).hexdigest()],
+                         "sha256": [sha256_of(blob)],
                          "model": pd.Series([blob], dtype=object)})
 
 
 def model_of(table: pd.DataFrame, where: str) -> DsiModel:
     """The model of a `dsi_model` row (`where` names it in an error)."""
-    if len(table) != 1 or "model" not in table:
-        raise StoredModelError(f"dsi_model for {where}: one row expected, got {len(table)}")
-    blob = table["model"].iloc[0]
-    if not isinstance(blob, bytes) or hashlib.sha256(blob).hexdigest() != table["sha256"].iloc[0]:
-        raise StoredModelError(f"dsi_model for {where}: the stored model does not match its "
-                               "sha256 (torn or edited); re-materialise dsi_model")
-    model = _Loader(io.BytesIO(blob)).load()  # the project's own lake (module docstring)
-    if not isinstance(model, DsiModel):
-        raise StoredModelError(f"dsi_model for {where} holds a {type(model).__name__}")
+    model = loads(table, "model", "dsi_model", where, DsiModel)
+    assert isinstance(model, DsiModel)
     return model
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 import lotus_core.signals.ids as ids
 from lotus_core.arrays import positions_by
 from lotus_core.curators.config import CouncilConfig, load_curators
-from lotus_core.curators.council import Verdict, curate, detector_status
+from lotus_core.curators.council import Verdict, curate
 from lotus_core.curators.kpis import KpiTally, curator_kpis
 from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import GATES, bus_rows
@@ -75,7 +75,6 @@ from lotus_core.signals.quality import (
     History,
     HistoryQuality,
     QualityLookup,
-    history_quality,
     window_quality,
 )
 from lotus_core.signals.schema import (
@@ -83,6 +82,7 @@ from lotus_core.signals.schema import (
     META_SIGNALS_SCHEMA,
     SIGNAL_EVENTS_SCHEMA,
 )
+from lotus_core.signals.scoring_day import ScoringDay, scoring_day
 from lotus_core.signals.spec import DetectorSet, DetectorSpec, enabled_specs
 from lotus_core.store.by_coin import CoinDay, CoinTape
 from lotus_core.store.spill import CoinSpill
@@ -554,17 +554,20 @@ def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
                   detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
                   scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
                   evaluate: bool = True, actions: Sequence[Mapping[str, Any]] = (),
-                  extra: ExtraDetectors | None = None) -> CoinScoring:
+                  extra: ExtraDetectors | None = None,
+                  shared: ScoringDay | None = None) -> CoinScoring:
     """`score_day` of a MicroTape partition read one coin at a time (the scores, the council
     and the meta-signals are per coin given the history and the DSI rows, which are shared
     or read per coin: tests/core/signals/test_per_coin.py); the curator KPIs pool the
     coins' windows once at the end. Lazy: `CoinScoring.day()` gives score_day's tables in
     its order; `CoinScoring.meta()` hands each coin's meta-signals on as it is scored (the
-    lake writes them a coin at a time), and `day()` then holds none of them."""
+    lake writes them a coin at a time), and `day()` then holds none of them. `shared`: the
+    day's stored `ScoringDay` (a coin's run of `score_signals`), in place of the fingerprint,
+    history, priors, audit and actions."""
     return CoinScoring(tape, day, dict(
         fingerprint=fingerprint, history=history, priors=priors, audit=audit,
         detectors=detectors, scoring=scoring, council=council, evaluate=evaluate,
-        actions=actions, extra=extra), dsi)
+        actions=actions, extra=extra), dsi, shared)
 
 
 class CoinScoring:
@@ -576,12 +579,12 @@ class CoinScoring:
     slice of the day's, not the day (issue 32)."""
 
     def __init__(self, tape: CoinDay, day: str, kw: dict[str, Any],
-                 dsi: pd.DataFrame | CoinDay | None) -> None:
+                 dsi: pd.DataFrame | CoinDay | None, shared: ScoringDay | None = None) -> None:
         self._t0 = time.perf_counter()
         self._tape, self._day, self._kw, self._dsi = tape, day, kw, dsi
         self._ds = _day_scoring(day, kw["fingerprint"], kw["history"], kw["priors"],
                                 kw["audit"], kw["detectors"], kw["scoring"], kw["council"],
-                                kw["evaluate"], kw["actions"], kw["extra"])
+                                kw["evaluate"], kw["actions"], kw["extra"], shared)
         self._kpis = KpiTally(self._ds.ccfg.tau_publish)
         self._log_rows = self._log_vetoes = self._bus_rows = 0
         self._council_seconds = 0.0
@@ -782,21 +785,30 @@ class _DayScoring:
         return f"{min(self.hq.days) if self.hq.days else self.day}..{self.day}"
 
 
+def scoring_specs(detectors: DetectorSet | Sequence[DetectorSpec] | None,
+                  extra: ExtraDetectors | None) -> list[DetectorSpec]:
+    """The detectors a day is scored with: the engine's enabled ones, then the extra ones."""
+    return enabled_specs(detectors) + (list(extra.specs) if extra is not None else [])
+
+
 def _day_scoring(day: str, fingerprint: str | None, history: History,
                  priors: ActivePriors,
                  audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None,
                  detectors: DetectorSet | Sequence[DetectorSpec] | None,
                  scoring: ScoringConfig | None, council: CouncilConfig | None,
                  evaluate: bool, actions: Sequence[Mapping[str, Any]],
-                 extra: ExtraDetectors | None) -> _DayScoring:
-    specs = enabled_specs(detectors) + (list(extra.specs) if extra is not None else [])
+                 extra: ExtraDetectors | None, shared: ScoringDay | None = None) -> _DayScoring:
+    """What the day is scored with: `shared` (the day's stored `ScoringDay`, checked against
+    the detectors), or the same resolved here from the history, audit, priors, actions."""
+    specs = scoring_specs(detectors, extra)
     cfg = scoring or load_scoring()
-    fp = (fingerprint if not fingerprint or fingerprint.startswith("sha256:")
-          else f"sha256:{fingerprint}")
-    return _DayScoring(day, fp, specs, cfg, council or load_curators(),
-                       history_quality(history, specs, cfg.sq),
-                       detector_status(audit, [s.id for s in specs]), priors, evaluate,
-                       actions, extra)
+    if shared is None:
+        shared = scoring_day(day, fingerprint, history, priors, audit, specs, cfg, actions)
+    else:
+        shared.check(day, specs)
+    return _DayScoring(day, shared.fingerprint, specs, cfg, council or load_curators(),
+                       shared.history, shared.status, shared.priors, evaluate,
+                       shared.actions, extra)
 
 
 @dataclass(frozen=True)

@@ -233,10 +233,17 @@ CURATOR_KPIS_SCHEMA = pa.DataFrameSchema(
     strict=True, ordered=True, coerce=False, name="curator_kpis",
 )
 
+CURATOR_TALLIES_SCHEMA = pa.DataFrameSchema(
+    {"coin": _c(STR), "tally": _c(STR, pa.Check.str_startswith("{"))},
+    strict=True, ordered=True, coerce=False, name="curator_tallies",
+)
+"""A coin's `KpiTally` of the day (`KpiTally.state`): one row; `curator_kpis` merges them."""
+
 SIGNAL_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "detector_windows": DETECTOR_WINDOWS_SCHEMA,
     "signal_events": SIGNAL_EVENTS_SCHEMA,
     "meta_signals": META_SIGNALS_SCHEMA,
     "curator_log": CURATOR_LOG_SCHEMA,
     "curator_kpis": CURATOR_KPIS_SCHEMA,
+    "curator_tallies": CURATOR_TALLIES_SCHEMA,
 }

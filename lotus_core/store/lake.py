@@ -6,8 +6,9 @@ part.parquet` for one partitioned by day x coin (issue 32; the coin URL-quoted).
 one layout or the other: writing a coin removes that day's whole-day file, writing the day
 removes its coin files. Every reader of a day (`read`, `read_coin`, `coins`, `read_slices`,
 ...) takes either: a day in coins reads as the coins' files in coin order, as if one file;
-a time-ordered asset's (`lotus_core.store.merged.TIME_ORDERED`: signal_eval) merged back
-into the day's time order, the order its daily step wrote.
+a time-ordered asset's (`lotus_core.store.merged.TIME_ORDERED`: signal_eval, signal_events,
+curator_log) merged back into the day's time order, the order one process making every coin
+wrote.
 
 The root is a filesystem path (local, or a shared mount every worker reaches: NFS, EFS,
 CephFS, ...) or an object-store URL (s3://, gs://, abfs://, hdfs://, memory://; pyarrow's

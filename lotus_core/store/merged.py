@@ -18,10 +18,37 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TIME_ORDERED: dict[str, str] = {"signal_eval": "ts_ms"}
-"""Day x coin assets whose day is in (time, coin, row) order, and their time column: a
-day in coins reads back in that order (`Lake.read`, `read_slices`, `read_row_groups`), the
-order the daily step wrote, so no reader of the table changes."""
+TIME_ORDERED: dict[str, str] = {"signal_eval": "ts_ms", "signal_events": "ts_ms",
+                                "curator_log": "window_id"}
+"""Day x coin assets whose day is in (time, coin, row) order, and their time column (a
+ULID column: the time its first 10 characters hold, `ulid_ms`): a day in coins reads back
+in that order (`Lake.read`, `read_slices`, `read_row_groups`), the order one process
+scoring the coins wrote, so no reader of the table changes."""
+
+_CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", dtype=np.uint8)
+_DIGIT = np.zeros(256, dtype=np.int64)
+_DIGIT[_CROCKFORD] = np.arange(32)
+_ULID_TIME_CHARS = 10
+
+
+def ulid_ms(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The times (int64 ms) of ULID strings: their first 10 Crockford base32 characters (a
+    window_id's ts_ms: lotus_core.signals.ids.window_ids)."""
+    if len(ids) == 0:
+        return np.empty(0, dtype=np.int64)
+    chars = (np.asarray(ids.to_numpy(zero_copy_only=False), dtype=f"S{_ULID_TIME_CHARS}")
+             .view(np.uint8).reshape(-1, _ULID_TIME_CHARS))
+    out = np.zeros(len(chars), dtype=np.int64)
+    for i in range(_ULID_TIME_CHARS):
+        out = (out << 5) | _DIGIT[chars[:, i]]
+    return out
+
+
+def _times(column: pa.ChunkedArray) -> np.ndarray:
+    """A time column as int64: integers as they are, ULID strings by their time part."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return ulid_ms(column)
+    return column.to_numpy().astype(np.int64, copy=False)
 
 MERGE_GROUP_ROWS = 4_096
 """Row groups of a time-ordered asset's coin file: a merged read holds one a coin (at 100
@@ -131,8 +158,8 @@ def merged_files(files: Sequence[pq.ParquetFile], time: str, rows: int,
                  columns: list[str] | None = None) -> Iterator[pa.Table]:
     """The rows of `files` (a coin each, in coin order, each in time order) in (time, coin,
     row) order, in tables of `rows` rows (the last one shorter; none when there are none)."""
-    times = [CoinTimes(f.read(columns=[time], use_threads=False).column(0)
-                       .to_numpy().astype(np.int64, copy=False)) for f in files]
+    times = [CoinTimes(_times(f.read(columns=[time], use_threads=False).column(0)))
+             for f in files]
     cursors = [_Cursor(f, columns) for f in files]
     taken = np.zeros(len(files), dtype=np.int64)
     while True:

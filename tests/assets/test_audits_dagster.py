@@ -46,7 +46,8 @@ def test_a_leaky_detector_is_vetoed_and_never_published(tmp_path, dagster_instan
         s.model_dump(mode="json") for s in specs]}))
     cfg = {"config": {"detectors_path": str(path)}}
     run_config = {"ops": {k: cfg for k in ("detector_audits", "detector_cards",
-                                            "detector_windows", "score_signals")}}
+                                            "detector_windows", "scoring_day",
+                                            "score_signals")}}
     results = {}
     with tampered({"leaky_peek_v1": tampers["leaky_peek_v1"]}):
         for day in (DAY, NEXT):

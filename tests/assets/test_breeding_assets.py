@@ -29,7 +29,8 @@ def test_the_breeding_job_is_its_own(tmp_path) -> None:
     daily = set(defs.resolve_job_def("lotus_daily").graph.node_names())
     breeding = set(defs.resolve_job_def("lotus_breeding").graph.node_names())
     assert breeding == {"candidates", "detector_lineage", "compute_governance"}
-    assert not breeding & daily and "score_signals" in daily
+    coins = set(defs.resolve_job_def("lotus_coins").graph.node_names())
+    assert not breeding & (daily | coins) and "scoring_day" in daily and "score_signals" in coins
     assert defs.resolve_schedule_def("lotus_breeding_nightly").job_name == "lotus_breeding"
     assert breeding_definitions().assets is not None
 

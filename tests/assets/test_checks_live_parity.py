@@ -44,7 +44,7 @@ def two_days(tmp_path_factory):
     settings = load_settings(overrides={"home": str(root / "home"),
                                         "feed_dir": str(root / "feed"),
                                         "verify_manifest": False}, env={})
-    selection = dg.AssetSelection.assets("signal_events").upstream() \
+    selection = dg.AssetSelection.assets("signal_events_days").upstream() \
         .required_multi_asset_neighbors()
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:

@@ -30,11 +30,11 @@ dsi: {history_days: 4}
 
 # (asset, upstream) -> the offsets the user file implies
 WINDOWS = {
-    ("lesson_atoms", "signal_events"): (-4, 0),      # window_days 5, tonight included
+    ("lesson_atoms", "signal_events_days"): (-4, 0),  # window_days 5, tonight included
     ("lessons", "signal_eval_days"): (-4, 0),
-    ("braids", "signal_events"): (-4, 0),
+    ("braids", "signal_events_days"): (-4, 0),
     ("meta_braids", "signal_eval_days"): (-4, 0),
-    ("signal_events", "detector_windows_days"): (-2, -1),  # history_days 2, earlier days only
+    ("scoring_day", "detector_windows_days"): (-2, -1),  # history_days 2, earlier days only
     ("detector_audits", "detector_windows_days"): (-2, -1),
     ("dsi_model", "microtape_days"): (-4, -1),  # dsi.history_days 4, earlier days only
 }
@@ -72,7 +72,7 @@ def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
             assert (mapping.start_offset, mapping.end_offset) == offsets, (asset, up)
         # the window the lake IO manager is handed for one day
         keys = graph.get_parent_partition_keys_for_child(
-            "2026-01-10", dg.AssetKey("signal_events"), dg.AssetKey("lesson_atoms"))
+            "2026-01-10", dg.AssetKey("signal_events_days"), dg.AssetKey("lesson_atoms"))
         assert sorted(keys.partitions_subset.get_partition_keys()) == [
             "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
 
@@ -133,9 +133,10 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
         readers = _ops_with_field(job, field) | _ops_with_field(coin_job, field)
         assert readers, field
         assert {op for op, c in ops.items() if c["config"].get(field) == path} == readers
-    assert {"detector_audits", "score_signals", "lessons"} <= _ops_with_field(
+    assert {"detector_audits", "scoring_day", "lessons"} <= _ops_with_field(
         job, "scoring_path")
-    assert "detector_windows" in _ops_with_field(coin_job, "scoring_path")  # a run per coin
+    # a run per coin
+    assert {"detector_windows", "score_signals"} <= _ops_with_field(coin_job, "scoring_path")
     # lotus_daily's part of the shared config (the day x coin ops' is lotus_coins')
     coin_ops = {n.name for n in coin_job.graph.node_defs}
     daily = {**config, "ops": {k: v for k, v in ops.items() if k not in coin_ops}}
@@ -198,7 +199,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Path) -> None:
     """scoring.config's history_days (lotus.yaml names no scoring.history_days) sizes the
-    detector_windows history of signal_events and detector_audits in the loaded code
+    detector_windows history of scoring_day and detector_audits in the loaded code
     location and its job; `lotus_assets.signals.HISTORY_DAYS` (the packaged value read at
     import) is only the size of the unsized `ASSETS` list."""
     from lotus_assets.definitions import defs
@@ -208,7 +209,7 @@ def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Pa
     loaded = defs()
     job = loaded.resolve_job_def("lotus_daily")
     for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
-        for asset in ("signal_events", "detector_audits"):
+        for asset in ("scoring_day", "detector_audits"):
             mapping = graph.get(dg.AssetKey(asset)).assets_def.get_partition_mapping(
                 dg.AssetKey("detector_windows_days"))  # the day x coin windows' handle
             assert (mapping.start_offset, mapping.end_offset) == (-3, -1), asset

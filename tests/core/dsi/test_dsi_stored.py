@@ -14,14 +14,9 @@ import pytest
 
 from lotus_core.dsi import DayTally, annotate, annotate_by_coin, fit_dsi, tally_table
 from lotus_core.dsi.grammar import coin_slices
-from lotus_core.dsi.stored import (
-    StoredModelError,
-    add_coin_stats,
-    coin_stats,
-    model_of,
-    model_row,
-)
+from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
 from lotus_core.store.lake import Lake
+from lotus_core.store.pickled import StoredObjectError
 from tests.core.dsi.conftest import DAY
 
 
@@ -47,13 +42,13 @@ def test_the_stored_model_annotates_as_the_fitted_one(tapes, model, tmp_path):
 def test_a_torn_or_foreign_model_row_is_refused_naming_it(model):
     row = model_row(model)
     torn = row.assign(model=[row["model"].iloc[0][:-8]])
-    with pytest.raises(StoredModelError, match=f"dsi_model for {DAY}.*sha256"):
+    with pytest.raises(StoredObjectError, match=f"dsi_model for {DAY}.*sha256"):
         model_of(torn, DAY)
-    with pytest.raises(StoredModelError, match="one row expected, got 0"):
+    with pytest.raises(StoredObjectError, match="one row expected, got 0"):
         model_of(row.iloc[:0], DAY)
     other = pickle.dumps({"not": "a model"})
     foreign = row.assign(model=[other], sha256=[hashlib.sha256(other).hexdigest()])
-    with pytest.raises(StoredModelError, match="holds a dict"):
+    with pytest.raises(StoredObjectError, match="holds a dict"):
         model_of(foreign, DAY)
 
 

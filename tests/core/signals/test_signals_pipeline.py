@@ -55,16 +55,21 @@ def test_the_signal_assets_load_and_wire_their_inputs():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
+    # a coin's scoring: the day's shared inputs, the coin's tape and DSI (issue 32 item 1)
+    assert parents == {"scoring_day", "microtape_frames", "dsi_annotations"}
+    assert isinstance(graph.get(dg.AssetKey("signal_events")).partitions_def,
+                      dg.MultiPartitionsDefinition)
+    shared = {k.path[-1] for k in graph.get(dg.AssetKey("scoring_day")).parent_keys}
     # the earlier days' windows through their daily handle (a window of days over a day x
-    # coin asset), the day's tape and DSI by coin
-    want = {"raw_feed", "microtape_frames", "detector_windows_days"}
-    assert want <= parents
-    mapping = graph.get(dg.AssetKey("signal_events")).assets_def.get_partition_mapping(
+    # coin asset), the day's fingerprint, the audit status of the days before
+    assert shared == {"raw_feed", "detector_windows_days", "detector_audit_status"}
+    mapping = graph.get(dg.AssetKey("scoring_day")).assets_def.get_partition_mapping(
         dg.AssetKey("detector_windows_days"))
     assert mapping.end_offset == -1  # earlier days only
     handle = {k.path[-1] for k in graph.get(dg.AssetKey("detector_windows_days")).parent_keys}
     assert handle == {"detector_windows"}
-    assert "dsi_annotations" in parents and "detector_audit_status" in parents
+    kpis = {k.path[-1] for k in graph.get(dg.AssetKey("curator_kpis")).parent_keys}
+    assert kpis == {"curator_tallies", "scoring_day"}
 
 
 def _alphas(fabric: OpsDb) -> list[dict]:
@@ -88,10 +93,12 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
     assert set(ev1["history_window"]) == {f"{DAYS[0]}..{DAYS[1]}"}
     assert set(ev1["data_fingerprint"]) == {"sha256:" + fixture_sha256(DAYS[1])}
     assert ev1["mx_evidence"].std() > 0
-    meta = {m.asset_key.path[-1]: m.metadata for m in
-            second.asset_materializations_for_node("score_signals")}
-    assert meta["signal_events"]["history_days"].value == [DAYS[0]]
-    assert meta["signal_events"]["windows"].value == len(ev1)
+    # a run per coin: each coin's events, scored with the day's one history
+    coins = [m.metadata for m in second.asset_materializations_for_node("score_signals")
+             if m.asset_key.path[-1] == "signal_events"]
+    assert len(coins) == ev1["coin"].nunique() == 3
+    assert all(m["history_days"].value == [DAYS[0]] for m in coins)
+    assert sum(m["windows"].value for m in coins) == len(ev1)
     # detector_windows of a day is exactly the windows signal_events scored that day (stored
     # a row group per coin; in the day's (ts_ms, coin, detector_id) order, signal_events')
     dw = lake.read("detector_windows", DAYS[1])
@@ -101,7 +108,7 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
     with OpsDb.open(settings.fabric) as fabric:
         alphas = _alphas(fabric)
     assert alphas == []  # only the live daemon posts ALPHA_PROPOSED; nightly records
-    assert meta["signal_events"]["alpha_proposed"].value == int(ev1["published"].sum())
+    assert sum(m["alpha_proposed"].value for m in coins) == int(ev1["published"].sum())
     assert first.success
 
 
