@@ -13,12 +13,14 @@ lotus_core.report.health, the parity comparison lotus_core.live.parity.
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
@@ -32,8 +34,8 @@ from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
 from lotus_core.signals import load_scoring
-from lotus_core.store.by_coin import CoinDay
-from lotus_core.store.lake import is_object_store_url
+from lotus_core.store.by_coin import CoinDay, coin_files
+from lotus_core.store.lake import Lake, ObjectLake, is_object_store_url
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
@@ -185,13 +187,8 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                                          fabric: OpsDbResource,
                                          fabric_keys: FabricKeysResource,
                                          lake: LakeResource) -> dg.AssetCheckResult:
-    day, store = context.partition_key, lake.get()
-    # in slices of rows: the check holds one slice of the day (H.EventsCheck)
-    check = H.EventsCheck()
-    for part in store.read_slices("signal_events", day):
-        check.add(part)
-    if check.rows == 0:  # no slice: the empty table's columns and types still checked
-        check.add(store.read("signal_events", day))
+    # a coin (or a slice of rows) at a time: the check holds one of the day (H.EventsCheck)
+    check = H.events_check(lake.get(), context.partition_key)
     problems = [check.problem] if check.problem else []
     rate = check.publication_rate()
     lo, hi = H.LIMITS.min_publication_rate, H.LIMITS.max_publication_rate
@@ -332,6 +329,19 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                    "; ".join(bad[:20]) or "ok", {}, measures=measures)
 
 
+def _unordered(asset: str, store: Lake | ObjectLake, day: str
+               ) -> Iterator[pd.DataFrame | pa.Table]:
+    """A day's rows in no order of the day (a reader that regroups them by coin): a day in
+    coin files a coin's file at a time, not merged (a merged read of a wide table holds a
+    row group of every coin); a day in one file its row groups."""
+    coins = coin_files(store, asset, day)
+    if coins is None:
+        yield from store.read_row_groups(asset, day)
+        return
+    for coin in coins:
+        yield store.read_coin(asset, day, coin)
+
+
 @dg.asset_check(asset="signal_events_days", description="Live == nightly: the day's recording "
                 "replayed through the live engine (lotus_core.live.engine.LiveEngine, batches "
                 "of 10,000 lines as a replay-speed daemon takes them; the nightly inputs of "
@@ -372,7 +382,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
 
     try:
         report = compare_by_group(
-            lake.get().read_row_groups("signal_events", day), feed.recording(day), day, night,
+            _unordered("signal_events", lake.get(), day), feed.recording(day), day, night,
             priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
             scoring=scoring)
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from lotus_core.audits.schema import DETECTOR_CARDS_SCHEMA
 from lotus_core.signals.spec import DetectorSpec
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.by_coin import CoinDay, coin_files
 
 SUMMARY = ("sq_accuracy", "sq_precision", "sq_stability", "sq_orthogonality", "sq_cost",
            "sq_score", "kr_phi", "kr_theta", "kr_delta_phi", "kr_hbar", "kr_rho", "det_sigma",
@@ -83,13 +83,26 @@ def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None, events: p
 
 
 def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame:
-    """One detector's `EVENT_COLUMNS` of a day's signal_events, filtered a row group at a
-    time in Arrow (issue 32: a card needs its detector's medians, not the day's table)."""
-    parts = [t.filter(pc.equal(t["detector_id"], detector_id))
-             for t in events.row_groups(EVENT_COLUMNS)]
-    if not parts:  # no row group: the day's empty table
-        return events.whole(EVENT_COLUMNS)
-    return pa.concat_tables(parts).to_pandas()
+    """One detector's `EVENT_COLUMNS` of a day's signal_events in the day's order, filtered
+    in Arrow (issue 32: a card needs its detector's medians, not the day's table): a day in
+    coin files a coin at a time (its rows then laid in time order, ties in coin order, as
+    the merged day has them: a mean's float sum follows the order), a day in one file a row
+    group at a time."""
+    coins = coin_files(events.lake, events.asset, events.day)
+    if coins is None:
+        parts = [t.filter(pc.equal(t["detector_id"], detector_id))
+                 for t in events.row_groups(EVENT_COLUMNS)]
+        if not parts:  # no row group: the day's empty table
+            return events.whole(EVENT_COLUMNS)
+        return pa.concat_tables(parts).to_pandas()
+    parts = []
+    for coin in coins:
+        t = CoinDay(events.lake, events.asset, events.day, coin).row_groups(
+            ["ts_ms", *EVENT_COLUMNS])
+        parts += [g.filter(pc.equal(g["detector_id"], detector_id)) for g in t]
+    mine = pa.concat_tables(parts)
+    order = np.argsort(mine["ts_ms"].to_numpy(), kind="stable")
+    return mine.take(pa.array(order)).drop_columns(["ts_ms"]).to_pandas()
 
 
 def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame,

@@ -16,7 +16,7 @@ from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.signals.config import ScoringConfig, load_scoring
-from lotus_core.signals.pipeline import detect_by_coin
+from lotus_core.signals.pipeline import detect_by_coin, detect_parts
 from lotus_core.signals.quality import History, history_parts, quality_fold
 from lotus_core.signals.spec import DetectorSpec, load_detectors
 from lotus_core.store.by_coin import CoinParts, CoinTape, FrameCoins
@@ -94,11 +94,13 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     packaged scoring.yaml).
 
     The tape is read one coin at a time, three times (issue 32: the step's memory does not
-    grow with the coins): the windows, which are per coin (`detect_by_coin`); the frames'
-    timestamps at the cut positions drawn over the whole day (`cut_draws`); then each
-    coin's future-touch cuts and perturbations, whose counts and det_sigma sums add up
-    over the coins (`Touch`, `Retention`). The label shuffle and the rolling-origin gap
-    need only the day's windows."""
+    grow with the coins): the windows, which are per coin (`detect_parts`), of which the
+    day's are kept only in the columns the day-wide audits read (`_AUDIT_COLUMNS`, ~35
+    bytes a window); the frames' timestamps at the cut positions drawn over the whole day
+    (`cut_draws`); then each coin's future-touch cuts and perturbations, whose counts and
+    det_sigma sums add up over the coins (`Touch`, `Retention`), against the coin's windows
+    detected again (the same computation on the same tape). The label shuffle and the
+    rolling-origin gap need only the day's narrow windows."""
     scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
     fold = quality_fold(history, specs, scoring.sq)  # a coin-day at a time, coin by coin
     past = PastHits(specs)  # and again day by day (the gap reads the past in time order)
@@ -108,19 +110,23 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     hq = fold.quality(scoring.sq)  # the same for every coin
     # future-touch scores one detector at a time, with that detector's history
     hq_one = {s.id: fold.quality(scoring.sq, only=[s.id]) for s in specs}
-    windows = detect_by_coin(tape, specs, scoring)
+    windows = _narrow_windows(tape, specs, scoring)
     coins = tape.coins()
     touches = _touches(tape, coins, windows, specs, cfg)
     retention: dict[str, Retention] = {}
-    own = {k: g for k, g in windows.groupby(["coin", "detector_id"], sort=False)}
     for c in coins:
         frames = tape.read(c)
         adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
+        # the coin's windows again, in (ts_ms, detector_id) order (none: an empty tape,
+        # which touch_coin skips)
+        full = next(detect_parts(FrameCoins(frames), specs, scoring), pd.DataFrame())
+        own = {str(k): g for k, g in full.groupby("detector_id", sort=False)} if len(full) \
+            else {}
         for spec in specs:
-            full = own.get((c, spec.id), windows.iloc[:0])
-            touch_coin(frames, spec, full.reset_index(drop=True), touches[spec.id], cfg=cfg,
+            mine = own.get(spec.id, full.iloc[:0])
+            touch_coin(frames, spec, mine.reset_index(drop=True), touches[spec.id], cfg=cfg,
                        scoring=scoring, hq=hq_one[spec.id])
-        del frames
+        del frames, full, own
     prod = production_hashes()
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
@@ -147,6 +153,26 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
         out[c] = out[c].astype("str")
     out["n_windows"] = out["n_windows"].astype(np.int64)
     return DETECTOR_AUDITS_SCHEMA.validate(out)
+
+
+_AUDIT_COLUMNS = ["ts_ms", "coin", "detector_id", "direction", "fwd_ret_bps", "outcome_ok",
+                  "gap"]
+"""What the day-wide audits read of the day's windows (`label_shuffle`, `window_hits`,
+`usable`, the future-touch draws): every coin's windows kept in these columns only."""
+
+def _narrow_windows(tape: CoinTape, specs: Sequence[DetectorSpec],
+                    scoring: ScoringConfig) -> pd.DataFrame:
+    """The day's windows in `detect_by_coin`'s order, (ts_ms, coin, detector_id), in the
+    columns the day-wide audits read: a coin's whole windows held at a time."""
+    parts = [p[[c for c in _AUDIT_COLUMNS if c in p.columns]]
+             for p in detect_parts(tape, specs, scoring)]
+    if not parts:
+        empty = detect_by_coin(tape, specs, scoring)  # no row: the empty form
+        return empty[[c for c in _AUDIT_COLUMNS if c in empty.columns]]
+    out = pd.concat(parts, ignore_index=True)
+    del parts
+    return out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(
+        drop=True)
 
 
 def _touches(tape: CoinTape, coins: list[str], windows: pd.DataFrame,

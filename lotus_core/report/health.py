@@ -19,7 +19,7 @@ import pandas as pd
 
 from lotus_core.heap import release_free_heap
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
-from lotus_core.store.by_coin import CoinDay, ReadsCoins
+from lotus_core.store.by_coin import CoinDay, ReadsCoins, coin_files
 from lotus_core.time import DAY_MS
 
 PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
@@ -134,13 +134,19 @@ class EventsCheck:
     problem: str | None = None
     _last: tuple | None = None
 
-    def add(self, part: pd.DataFrame) -> EventsCheck:
+    def add(self, part: pd.DataFrame, coin: str | None = None) -> EventsCheck:
+        """The next slice; `coin`: the slice is that coin's whole rows (a day in coin
+        files), its order checked on its own (the coins' files read back merged are the day
+        in order when each coin's rows are)."""
+        if coin is not None:
+            self._last = None
         if self.problem is None:
             try:
                 SIGNAL_EVENTS_SCHEMA.validate(part.set_axis(
                     pd.RangeIndex(self.rows, self.rows + len(part))), lazy=True)
             except Exception as exc:  # noqa: BLE001 - pandera's errors: reported, not raised
-                self.problem = (f"schema, rows {self.rows}..{self.rows + len(part) - 1}: "
+                self.problem = (f"schema, {'' if coin is None else f'coin {coin} '}rows "
+                                f"{self.rows}..{self.rows + len(part) - 1}: "
                                 f"{str(exc)[:500]}")
         if len(part) and all(k in part for k in SIGNAL_EVENTS_KEY):
             first = tuple(part[k].iloc[0] for k in SIGNAL_EVENTS_KEY)
@@ -156,6 +162,24 @@ class EventsCheck:
 
     def publication_rate(self) -> float:
         return self.published / self.rows if self.rows else 0.0
+
+
+def events_check(store: ReadsCoins, day: str) -> EventsCheck:
+    """signal_events of `day` through `EventsCheck`: a day in coin files (score_signals' by
+    day x coin) a coin at a time, each coin's order on its own (no merge: a merged slice of
+    the 75-column table holds a row group of every coin); a day in one file in slices of its
+    rows. An empty day: the empty table's columns and types still checked."""
+    check = EventsCheck()
+    coins = coin_files(store, "signal_events", day)
+    if coins is not None:
+        for coin in coins:
+            check.add(store.read_coin("signal_events", day, coin), coin=coin)
+    else:
+        for part in store.read_slices("signal_events", day):
+            check.add(part)
+    if check.rows == 0:
+        check.add(store.read("signal_events", day))
+    return check
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -> float:

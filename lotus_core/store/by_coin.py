@@ -114,6 +114,15 @@ class ReadsCoins(Protocol):
                         columns: list[str] | None = None) -> Iterator[pa.Table]: ...
 
 
+def coin_files(store: ReadsCoins, asset: str, day: str) -> list[str] | None:
+    """The coins of a day stored as coin files (a day x coin asset's), in coin order; None
+    for a day in one file. A reader that needs no order of the day reads such a day a coin
+    file at a time, not merged: a merged read of a wide time-ordered table holds a row group
+    of every coin (issue 32)."""
+    coins = store.coins(asset, day)
+    return coins if coins and store.coin_exists(asset, day, coins[0]) else None
+
+
 @dataclass(frozen=True)
 class CoinDay:
     """One asset-day of the lake read coin by coin; with `coin`, that coin of the day alone

@@ -68,6 +68,39 @@ def test_rows_out_of_order_across_two_slices_fail(events, tmp_path):
         SIGNAL_EVENTS_SCHEMA.validate(swapped)  # the whole table's check fails too
 
 
+def _in_coins(lake: Lake, frame: pd.DataFrame) -> H.EventsCheck:
+    """The day written as score_signals writes it (a file a coin), checked a coin at a time."""
+    for coin, part in frame.groupby("coin", sort=True):
+        lake.write("signal_events", DAY, part.reset_index(drop=True), coin=str(coin))
+    return H.events_check(lake, DAY)
+
+
+def test_the_events_check_coin_by_coin_is_the_whole_tables(events, tmp_path):
+    check = _in_coins(Lake(tmp_path), events)
+    assert check.problem is None and check.rows == len(events)
+    assert check.publication_rate() == H.publication_rate(events)
+    one_file = Lake(tmp_path / "whole")
+    one_file.write("signal_events", DAY, events)
+    whole = H.events_check(one_file, DAY)  # a day in one file: in slices of its rows
+    assert (whole.problem, whole.rows, whole.published) == (None, len(events),
+                                                            check.published)
+
+
+def test_a_coin_fault_and_a_coin_out_of_order_fail(events, tmp_path):
+    coin = sorted(events["coin"].unique())[1]
+    bad = events.copy()
+    at = bad.index[bad["coin"] == coin][5]
+    bad.loc[at, "propensity"] = 2.0
+    check = _in_coins(Lake(tmp_path / "a"), bad)
+    assert check.problem is not None and check.problem.startswith(f"schema, coin {coin} rows")
+    mine = events.index[events["coin"] == coin]
+    order = np.arange(len(events))
+    order[mine[3]], order[mine[4]] = mine[4], mine[3]  # two of the coin's rows swapped
+    check = _in_coins(Lake(tmp_path / "b"), events.iloc[order].reset_index(drop=True))
+    assert check.problem is not None and check.problem.startswith(f"schema, coin {coin}")
+    assert "sorted_unique" in check.problem
+
+
 def test_the_tape_measures_coin_by_coin_are_the_whole_tapes():
     tape = fixture_tape(DAY).copy()
     coins = FrameCoins(tape).coins()
