@@ -46,7 +46,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lotus_core.store.merged import MERGE_GROUP_ROWS, TIME_ORDERED, merged_files
+from lotus_core.store.merged import TIME_ORDERED, merge_group_rows, merged_files
 
 PART_FILE = "part.parquet"
 
@@ -274,7 +274,7 @@ def _empty_of(file: pq.ParquetFile, columns: list[str] | None) -> pd.DataFrame:
 def _group_rows(asset: str, coin: str | None, row_group: int | None) -> int | None:
     """A time-ordered asset's coin file in small row groups (a merged read holds one a
     coin: `lotus_core.store.merged`); any other file as asked."""
-    return MERGE_GROUP_ROWS if coin is not None and asset in TIME_ORDERED else row_group
+    return merge_group_rows(asset) if coin is not None and asset in TIME_ORDERED else row_group
 
 
 def _merged_read(files: list[pq.ParquetFile], time: str,

@@ -1,6 +1,6 @@
 """`score_signals` through real Dagster runs, one a coin (issue 32 item 1), writes each
 coin's day a slice at a time: signal_events and curator_log in row groups of
-MERGE_GROUP_ROWS in each coin's file, the rows the metadata counts; with `post_alpha` every
+`merge_group_rows` in each coin's file, the rows the metadata counts; with `post_alpha` every
 published window leaves as one signed ALPHA_PROPOSED, posted a slice of bus rows at a time,
 and a re-run posts none twice."""
 
@@ -18,7 +18,7 @@ from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import build_signal_assets
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
-from lotus_core.store.merged import MERGE_GROUP_ROWS
+from lotus_core.store.merged import merge_group_rows
 from lotus_core.store.opsdb import OpsDb
 from tests.kits.signals_kit import FIXTURES
 
@@ -64,7 +64,7 @@ def test_streamed_tables_and_alphas_posted_once(tmp_path, dagster_instance):
         assert len(files) == 3  # a file a coin
         for path in files:
             groups = pq.ParquetFile(path).metadata
-            assert all(groups.row_group(g).num_rows <= MERGE_GROUP_ROWS
+            assert all(groups.row_group(g).num_rows <= merge_group_rows(table)
                        for g in range(groups.num_row_groups))
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         posted = tx.query("SELECT dedupe_key FROM sig_outbox WHERE intent = 'ALPHA_PROPOSED'")
