@@ -26,7 +26,7 @@ from lotus_core.comoments import Comoments
 from lotus_core.dsi.day import DayTally
 from lotus_core.dsi.model import DsiModel
 from lotus_core.dsi.reliability import Counts
-from lotus_core.store.pickled import dumps, loads, sha256_of
+from lotus_core.store.pickled import loads, object_row
 
 DSI_MODEL_SCHEMA = pa.DataFrameSchema(
     {"history_days": pa.Column(str), "experts": pa.Column("int64", pa.Check.ge(0)),
@@ -52,18 +52,13 @@ repeated on each."""
 def model_row(model: DsiModel) -> pd.DataFrame:
     """The one-row table `dsi_model` stores."""
     bare = replace(model, experts=[replace(st, fit_seconds=0.0) for st in model.experts])
-    blob = dumps(bare)
-    return pd.DataFrame({"history_days": [json.dumps(model.history_days)],
-                         "experts": np.array([len(model.experts)], dtype="int64"),
-                         "sha256": [sha256_of(blob)],
-                         "model": pd.Series([blob], dtype=object)})
+    return object_row("model", bare, history_days=json.dumps(model.history_days),
+                      experts=len(model.experts))
 
 
 def model_of(table: pd.DataFrame, where: str) -> DsiModel:
     """The model of a `dsi_model` row (`where` names it in an error)."""
-    model = loads(table, "model", "dsi_model", where, DsiModel)
-    assert isinstance(model, DsiModel)
-    return model
+    return loads(table, "model", "dsi_model", where, DsiModel)
 
 
 def coin_stats(tally: DayTally, coin: str) -> pd.DataFrame:

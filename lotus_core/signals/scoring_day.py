@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -27,7 +26,7 @@ from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.signals.quality import History, HistoryQuality, history_quality
 from lotus_core.signals.spec import DetectorSpec
-from lotus_core.store.pickled import dumps, loads, sha256_of
+from lotus_core.store.pickled import loads, object_row
 
 SCORING_DAY_SCHEMA = pa.DataFrameSchema(
     {"history_days": pa.Column(str), "detectors": pa.Column("int64", pa.Check.ge(0)),
@@ -83,16 +82,10 @@ def scoring_day(day: str, fingerprint: str | None, history: History, priors: Act
 
 def scoring_day_row(scoring: ScoringDay) -> pd.DataFrame:
     """The one-row table `scoring_day` stores."""
-    blob = dumps(scoring)
-    return pd.DataFrame({"history_days": [json.dumps(list(scoring.history.days))],
-                         "detectors": np.array([len(scoring.detectors)], dtype="int64"),
-                         "priors_ver": np.array([scoring.priors.version], dtype="int64"),
-                         "sha256": [sha256_of(blob)],
-                         "scoring": pd.Series([blob], dtype=object)})
+    return object_row("scoring", scoring, history_days=json.dumps(list(scoring.history.days)),
+                      detectors=len(scoring.detectors), priors_ver=int(scoring.priors.version))
 
 
 def scoring_day_of(table: pd.DataFrame, where: str) -> ScoringDay:
     """The `ScoringDay` of a `scoring_day` row (`where` names it in an error)."""
-    out = loads(table, "scoring", "scoring_day", where, ScoringDay)
-    assert isinstance(out, ScoringDay)
-    return out
+    return loads(table, "scoring", "scoring_day", where, ScoringDay)

@@ -13,8 +13,12 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
+
+T = TypeVar("T")
 
 
 class _Canonical(pickle.Pickler):
@@ -54,7 +58,17 @@ def sha256_of(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def loads(table: pd.DataFrame, column: str, asset: str, where: str, kind: type) -> object:
+def object_row(column: str, obj: object, **fields: str | int) -> pd.DataFrame:
+    """The one-row table of `obj`: `fields` (text, or int64 counts), the sha256 of the
+    pickled bytes, then the bytes in `column`."""
+    blob = dumps(obj)
+    row = {k: (np.array([v], dtype="int64") if isinstance(v, int) else [v])
+           for k, v in fields.items()}
+    return pd.DataFrame({**row, "sha256": [sha256_of(blob)],
+                         column: pd.Series([blob], dtype=object)})
+
+
+def loads(table: pd.DataFrame, column: str, asset: str, where: str, kind: type[T]) -> T:
     """The object in `table`'s one row (`column`, checked against its `sha256`), which must
     be a `kind`; `asset` and `where` name the row in an error."""
     if len(table) != 1 or column not in table or "sha256" not in table:
