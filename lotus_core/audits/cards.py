@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.audits.schema import DETECTOR_CARDS_SCHEMA
+from lotus_core.heap import release_free_heap
 from lotus_core.signals.spec import DetectorSpec
 from lotus_core.store.by_coin import CoinDay, coin_files
 
@@ -95,14 +96,18 @@ def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame:
         if not parts:  # no row group: the day's empty table
             return events.whole(EVENT_COLUMNS)
         return pa.concat_tables(parts).to_pandas()
+    keep = [c for c in EVENT_COLUMNS if c != "detector_id"]  # the card's numbers only
     parts = []
     for coin in coins:
         t = CoinDay(events.lake, events.asset, events.day, coin).row_groups(
             ["ts_ms", *EVENT_COLUMNS])
-        parts += [g.filter(pc.equal(g["detector_id"], detector_id)) for g in t]
+        parts += [g.filter(pc.equal(g["detector_id"], detector_id)).select(["ts_ms", *keep])
+                  for g in t]
+        release_free_heap()  # a coin's 19 columns, read as pandas: their pages back
     mine = pa.concat_tables(parts)
+    del parts
     order = np.argsort(mine["ts_ms"].to_numpy(), kind="stable")
-    return mine.take(pa.array(order)).drop_columns(["ts_ms"]).to_pandas()
+    return pd.DataFrame({c: mine[c].to_numpy()[order] for c in keep})
 
 
 def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame,
