@@ -36,8 +36,8 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
-def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None, events: pd.DataFrame,
-                  day: str) -> tuple[str, dict[str, Any]]:
+def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None,
+                  events: pd.DataFrame | DetectorColumns, day: str) -> tuple[str, dict[str, Any]]:
     """(markdown, json twin) of one detector on `day`; `events` are its signal_events rows."""
     summ = {c: {"mean": _r(events[c].mean()), "p50": _r(events[c].median())}
             for c in SUMMARY if c in events and len(events)}
@@ -83,31 +83,54 @@ def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None, events: p
     return "\n".join(lines) + "\n", twin
 
 
-def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame:
-    """One detector's `EVENT_COLUMNS` of a day's signal_events in the day's order, filtered
-    in Arrow (issue 32: a card needs its detector's medians, not the day's table): a day in
-    coin files a coin at a time (its rows then laid in time order, ties in coin order, as
-    the merged day has them: a mean's float sum follows the order), a day in one file a row
-    group at a time."""
+def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame | DetectorColumns:
+    """One detector's `EVENT_COLUMNS` of a day's signal_events in the day's order (issue 32:
+    a card needs its detector's means and medians, not the day's table): a day in coin
+    files as `DetectorColumns` (a column at a time); a day in one file filtered a row group
+    at a time in Arrow."""
     coins = coin_files(events.lake, events.asset, events.day)
-    if coins is None:
-        parts = [t.filter(pc.equal(t["detector_id"], detector_id))
-                 for t in events.row_groups(EVENT_COLUMNS)]
-        if not parts:  # no row group: the day's empty table
-            return events.whole(EVENT_COLUMNS)
-        return pa.concat_tables(parts).to_pandas()
-    keep = [c for c in EVENT_COLUMNS if c != "detector_id"]  # the card's numbers only
-    parts = []
-    for coin in coins:
-        t = CoinDay(events.lake, events.asset, events.day, coin).row_groups(
-            ["ts_ms", *EVENT_COLUMNS])
-        parts += [g.filter(pc.equal(g["detector_id"], detector_id)).select(["ts_ms", *keep])
-                  for g in t]
-        release_free_heap()  # a coin's 19 columns, read as pandas: their pages back
-    mine = pa.concat_tables(parts)
-    del parts
-    order = np.argsort(mine["ts_ms"].to_numpy(), kind="stable")
-    return pd.DataFrame({c: mine[c].to_numpy()[order] for c in keep})
+    if coins is not None:
+        return DetectorColumns(events, coins, detector_id)
+    parts = [t.filter(pc.equal(t["detector_id"], detector_id))
+             for t in events.row_groups(EVENT_COLUMNS)]
+    if not parts:  # no row group: the day's empty table
+        return events.whole(EVENT_COLUMNS)
+    return pa.concat_tables(parts).to_pandas()
+
+
+class DetectorColumns:
+    """A detector's rows of a day in coin files, what `detector_card` reads of a frame
+    (`len`, `in`, a column): each column read from the coin files when asked and laid in
+    the day's order (time, ties in coin order, as the merged day has them: a mean's float
+    sum follows the order), so a card holds one column of its detector's windows at a time,
+    not its rows (at 100 coins a busy detector has ~240,000 windows a day)."""
+
+    def __init__(self, events: CoinDay, coins: list[str], detector_id: str) -> None:
+        self._days = [CoinDay(events.lake, events.asset, events.day, c) for c in coins]
+        self._rows: list[np.ndarray] = []  # each coin's positions of the detector's rows
+        times = []
+        for day in self._days:
+            head = day.whole(["ts_ms", "detector_id"])
+            at = np.flatnonzero(head["detector_id"].to_numpy(dtype=object) == detector_id)
+            self._rows.append(at)
+            times.append(head["ts_ms"].to_numpy(dtype=np.int64)[at])
+        self._order = np.argsort(np.concatenate([np.zeros(0, np.int64), *times]),
+                                 kind="stable")
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, column: object) -> bool:
+        return column in EVENT_COLUMNS
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in EVENT_COLUMNS:
+            raise KeyError(column)
+        parts = [day.whole([column])[column].to_numpy()[at]
+                 for day, at in zip(self._days, self._rows, strict=True) if len(at)]
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        release_free_heap()  # the coins' columns, read one after another: their pages back
+        return pd.Series(values[self._order], name=column)
 
 
 def card_rows(specs: Sequence[DetectorSpec], audits: pd.DataFrame,

@@ -126,6 +126,13 @@ def test_cards_read_a_detector_at_a_time_are_the_whole_days(audited, tmp_path):
     by_detector = card_rows(specs, audits.reset_index(drop=True),
                             CoinDay(lake, "signal_events", DAY), DAY)
     pd.testing.assert_frame_equal(by_detector, whole, check_exact=True)
+    # the day in coin files (score_signals by day x coin): a column at a time, the same
+    for coin, part in events.groupby("coin", sort=True):
+        lake.write("signal_events", DAY, part.reset_index(drop=True), coin=str(coin))
+    assert lake.coins("signal_events", DAY) == sorted(events["coin"].unique())
+    by_column = card_rows(specs, audits.reset_index(drop=True),
+                          CoinDay(lake, "signal_events", DAY), DAY)
+    pd.testing.assert_frame_equal(by_column, whole, check_exact=True)
 
 
 def test_score_columns_are_score_days_own_numbers():
