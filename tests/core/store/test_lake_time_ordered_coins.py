@@ -83,3 +83,18 @@ def test_an_empty_time_ordered_day_reads_empty(lake, parts):
     assert len(lake.read(ASSET, DAY)) == 0
     assert list(lake.read(ASSET, DAY).columns) == list(parts["BTC"].columns)
     assert list(lake.read_slices(ASSET, DAY)) == []
+
+
+def test_a_ulid_time_column_orders_by_its_time_part():
+    """curator_log has no time column: its order is its window_id's, a ULID whose first 10
+    characters hold the window's ts_ms (`ulid_ms`, against the ids the scorer makes)."""
+    import pyarrow as pa
+
+    from lotus_core.signals.ids import window_ids
+    from lotus_core.store.merged import ulid_ms
+
+    assert TIME_ORDERED["curator_log"] == "window_id"
+    ts = pd.Series([0, 1, 1_767_225_600_000, 1_767_312_000_123, 2**49 - 1], dtype="int64")
+    ids = window_ids(pd.Series(["BTC"] * 5), pd.Series(["d1"] * 5), ts)
+    assert ulid_ms(pa.chunked_array([pa.array(list(ids))])).tolist() == ts.tolist()
+    assert ulid_ms(pa.chunked_array([pa.array([], pa.string())])).tolist() == []
