@@ -18,7 +18,6 @@ schedule's run and the tests use to run one day without the daemon.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,22 +193,16 @@ def _nodes(result: Any) -> set[str]:
 
 
 def run_day(day: str, phases: Sequence[Phase], coins: Callable[[], list[str]],
-            run_one: RunOne, on_run: Callable[[Phase, str, Any], None] | None = None,
-            coin_runs: int = 1) -> DayRun:
-    """Each phase's runs in order, stopping at the first phase with a failed run; a coin
-    phase's runs `coin_runs` at a time (each from its own thread: `run_one` must be safe to
-    call so, as `dg.execute_job` on one instance is), their results in coin order."""
+            run_one: RunOne, on_run: Callable[[Phase, str, Any], None] | None = None
+            ) -> DayRun:
+    """Each phase's runs in order, stopping at the first phase with a failed run."""
     out = DayRun(day)
     for phase in phases:
-        keys = list(_keys(phase, day, coins, out))
-        if phase.by_coin and coin_runs > 1 and len(keys) > 1:
-            out.results += _at_once(phase, keys, run_one, on_run, coin_runs)
-        else:
-            for key in keys:
-                result = run_one(phase, key)
-                out.results.append(result)
-                if on_run is not None:
-                    on_run(phase, key, result)
+        for key in _keys(phase, day, coins, out):
+            result = run_one(phase, key)
+            out.results.append(result)
+            if on_run is not None:
+                on_run(phase, key, result)
         failed = [r.run_id for r in out.results if not r.success]
         if failed or out.stopped:
             out.stopped = out.stopped or (
@@ -217,21 +210,6 @@ def run_day(day: str, phases: Sequence[Phase], coins: Callable[[], list[str]],
                 "it were not run")
             break
     return out
-
-
-def _at_once(phase: Phase, keys: list[str], run_one: RunOne,
-             on_run: Callable[[Phase, str, Any], None] | None, width: int) -> list[Any]:
-    """`run_one` of each key, `width` at a time; `on_run` as each finishes (from this
-    thread); the results in the keys' order."""
-    results: dict[str, Any] = {}
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="lotus-coin-run") as pool:
-        running = {pool.submit(run_one, phase, key): key for key in keys}
-        for done in as_completed(running):
-            key = running[done]
-            results[key] = done.result()
-            if on_run is not None:
-                on_run(phase, key, results[key])
-    return [results[k] for k in keys]
 
 
 def _keys(phase: Phase, day: str, coins: Callable[[], list[str]], out: DayRun) -> Iterator[str]:

@@ -71,5 +71,4 @@ def run_day_out_of_process(settings: Settings, day: str, instance: dg.DagsterIns
             tags={**partition_tags(key), "lotus/launched_by": "execute_job", "lotus/day": day,
                   **(tags or {})})
 
-    return run_day(day, phases_of(), lambda: coins_of_day(lake, day), one,
-                   coin_runs=settings.deploy.coin_runs)
+    return run_day(day, phases_of(), lambda: coins_of_day(lake, day), one)

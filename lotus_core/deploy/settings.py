@@ -30,14 +30,10 @@ class DeploySettings(StrictModel):
     `<home>/lake`; otherwise a path every worker reaches or an object-store URL
     (s3://bucket/prefix, gs://..., file:///mnt/shared/lake, memory://lake). `sensors_on`:
     sensors whose default status becomes RUNNING (names the code location lacks are ignored,
-    so a profile may name a sensor another component adds, e.g. daemon_relaunch_sensor).
-    `coin_runs`: a day's coin runs in flight at once when the day runs out of process (the
-    backfill job, the nightly run): each coin is its own Dagster run, and a coin run's steps
-    are mostly in a chain, so on celery one run at a time leaves a worker idle."""
+    so a profile may name a sensor another component adds, e.g. daemon_relaunch_sensor)."""
 
     executor: Executor = "in_process"
     max_concurrent: int = Field(default=2, ge=1, le=256)
-    coin_runs: int = Field(default=1, ge=1, le=64)
     start_method: Literal["forkserver", "spawn"] = "forkserver"
     lake_url: str | None = None
     sensors_on: list[str] = Field(default_factory=list)

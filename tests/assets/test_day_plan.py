@@ -2,8 +2,6 @@
 graph of real Dagster assets, put in phases by what they read, run through real in-process
 runs on one instance; a failed phase stops the day; the coins are the raw_feed's."""
 
-import threading
-
 import dagster as dg
 import pandas as pd
 import pytest
@@ -14,8 +12,6 @@ from lotus_assets.day_plan import (
     materialize_day,
     partition_tags,
     phase_config,
-    phases_for,
-    run_day,
 )
 from lotus_assets.partitions import COINS, daily_partitions, day_coin_partitions
 from lotus_core.store.lake import Lake
@@ -23,7 +19,7 @@ from lotus_core.store.lake import Lake
 DAY = "2026-01-02"
 
 
-def _graph(fail_coin: str | None = None, together: threading.Barrier | None = None) -> list:
+def _graph(fail_coin: str | None = None) -> list:
     @dg.asset(partitions_def=daily_partitions)
     def raw_feed(context: dg.AssetExecutionContext) -> None:
         context.instance.add_dynamic_partitions(COINS, ["BTC", "ETH"])
@@ -31,8 +27,6 @@ def _graph(fail_coin: str | None = None, together: threading.Barrier | None = No
     @dg.asset(partitions_def=day_coin_partitions, deps=[raw_feed])
     def tape(context: dg.AssetExecutionContext) -> str:
         coin = context.partition_key.keys_by_dimension["coin"]
-        if together is not None:  # every coin's run waits here until the others are in
-            together.wait(timeout=120)
         if coin == fail_coin:
             raise RuntimeError(f"{coin} broke")
         return coin
@@ -97,29 +91,6 @@ def test_a_failed_coin_stops_the_day_before_the_daily_stages_read_it(tmp_path):
     assert len(run.results) == 3  # raw_feed, BTC, ETH: lessons never ran on a partial day
     assert "lotus_coins failed for 2026-01-02" in run.stopped
     assert run.asset_materializations_for_node("lessons") == []
-
-
-def test_a_days_coin_runs_run_together_and_are_laid_in_coin_order(tmp_path):
-    """`coin_runs`: the coin phase's runs in flight at once (each coin's run waits at a
-    barrier until the other is in: one at a time would break it), their results and the
-    day after them as when run one at a time."""
-    assets = _graph(together=threading.Barrier(2))
-    instance, lake = dg.DagsterInstance.ephemeral(), _lake(tmp_path)
-    seen: list[str] = []
-
-    def one(phase, key):  # noqa: ANN001, ANN202 - a real in-process run of the phase
-        picked = dg.AssetSelection.assets(*phase.keys).without_checks()
-        return dg.materialize(assets, partition_key=key, instance=instance, selection=picked,
-                              raise_on_error=False)
-
-    run = run_day(DAY, phases_for(assets, ["raw_feed", "tape", "lessons"]),
-                  lambda: coins_of_day(lake, DAY), one,
-                  on_run=lambda phase, key, result: seen.append(str(key)), coin_runs=2)
-    assert run.success, run.stopped
-    assert [r.dagster_run.tags.get("dagster/partition") for r in run.results] == [
-        DAY, f"BTC|{DAY}", f"ETH|{DAY}", DAY]
-    assert sorted(seen) == sorted([DAY, f"BTC|{DAY}", f"ETH|{DAY}", DAY])
-    assert run.output_for_node("lessons") == 2
 
 
 def test_a_day_without_its_raw_feed_names_what_to_run_first(tmp_path):
