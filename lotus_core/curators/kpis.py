@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Protocol
 
 import numpy as np
@@ -48,10 +48,6 @@ class _Curator:
     vetoes: int = 0
     nudged: int = 0
     nudge_sum: float = 0.0
-
-
-_SCALARS = ("tau", "n", "live", "paper", "vetoed", "live_ok", "live_ok_loss", "live_ok_net",
-            "machine_ok", "machine_ok_loss", "machine_ok_net")
 
 
 @dataclass
@@ -191,6 +187,11 @@ def curator_kpis(events: pd.DataFrame, outcomes: pd.DataFrame, verdicts: Mapping
     tally = KpiTally(tau)
     tally.add(events, outcomes, verdicts)
     return tally.table(status, council_seconds)
+
+
+_SCALARS = ("tau", *(f.name for f in fields(KpiTally) if f.default is not MISSING))
+"""KpiTally's counts and float sums (the fields with a plain default), in field order: what
+`state` writes and `merge` adds besides the counters (a new such field is carried too)."""
 
 
 def tally_row(tally: KpiTally, coin: str) -> pd.DataFrame:
