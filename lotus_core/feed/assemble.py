@@ -30,6 +30,7 @@ from lotus_core.arrays import distinct, merge_distinct
 from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.gzlines import open_lines
+from lotus_core.feed.spilled_keys import KeyParts
 from lotus_core.feed.tables import (
     MAX_LEVELS,
     BookFrames,
@@ -886,7 +887,7 @@ class DayJudge:
         self.bad.append(self.n + np.flatnonzero(r < 0))
         self.n += len(r)
 
-    def verdict(self, hash_parts: list[np.ndarray]) -> LineVerdict:
+    def verdict(self, hash_parts: KeyParts) -> LineVerdict:
         """The day's verdict; `hash_parts`: every line's key, in order (the parse's)."""
         at, recv, keys, before = (_joined_or_empty(list(x)) for x in zip(*self.behind,
                                                                          strict=True)) \
@@ -925,7 +926,7 @@ def _joined_or_empty(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndar
     return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
-def _first_positions(keys: np.ndarray, hash_parts: list[np.ndarray], bad: np.ndarray
+def _first_positions(keys: np.ndarray, hash_parts: KeyParts, bad: np.ndarray
                      ) -> np.ndarray:
     """For each of a few line keys, the first line (0-based) that has it, leaving out the
     lines whose record was bad (`bad`, sorted), one pass over the day's key parts."""

@@ -40,6 +40,7 @@ from lotus_core.feed import extract as ex
 from lotus_core.feed.assemble import _assemble
 from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
 from lotus_core.feed.lines import line_keys
+from lotus_core.feed.spilled_keys import KeyParts
 from lotus_core.feed.tables import DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
 from lotus_core.heap import release_free_heap
@@ -136,7 +137,7 @@ def truncation_letter(path: Path, cut: Truncation, line_no: int) -> DeadLetter:
                       raw=ex.excerpt(cut.tail))
 
 
-def _read_chunks(path: Path, hashes: list[np.ndarray], cut: list[Truncation] | None = None
+def _read_chunks(path: Path, hashes: KeyParts, cut: list[Truncation] | None = None
                  ) -> Iterator[tuple[int, list[bytes]]]:
     """(first line number, lines) chunks; records each chunk's `line_keys` on the way, and in
     `cut` where the gzip stream ended early (if it did)."""
@@ -167,7 +168,7 @@ def _extract_all(path: Path, workers: int, cut: list[Truncation]
 
 
 def extract_chunks(path: Path, workers: int, cut: list[Truncation],
-                      hashes: list[np.ndarray], take: Callable[[Iterator[ex.Chunk]], _T]) -> _T:
+                      hashes: KeyParts, take: Callable[[Iterator[ex.Chunk]], _T]) -> _T:
     """`take(chunks)`: the recording's extracted chunks, in line order, handed to `take` as
     they come (`list` holds them; a spill writes each to disk and drops it). `hashes` gets
     each chunk's line keys. A parallel extraction that loses a worker is run again inline
@@ -202,7 +203,7 @@ _CHUNK_TIMEOUT_S = 120.0  # a chunk takes well under a second; far past that, a 
 
 
 def _chunks_parallel(path: Path, workers: int, cut: list[Truncation],
-                     hashes: list[np.ndarray]) -> Iterator[ex.Chunk]:
+                     hashes: KeyParts) -> Iterator[ex.Chunk]:
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
     # extraction code and reset inherited signal handlers (ex.init_worker).

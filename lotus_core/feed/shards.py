@@ -41,6 +41,7 @@ from lotus_core.feed import assemble as A
 from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
 from lotus_core.feed.gzlines import Truncation
+from lotus_core.feed.spilled_keys import KeyParts, SpilledKeys
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
 from lotus_core.heap import release_free_heap
 
@@ -144,17 +145,18 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
         Path(spill).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".lotus-parse.{os.getpid()}.", dir=spill) as tmp:
         cut: list[Truncation] = []
-        hash_parts: list[np.ndarray] = []
-        spilled = P.extract_chunks(path, max(1, workers), cut, hash_parts,
-                                   partial(_spill, Path(tmp) / "chunks.pkl"))
-        sha = P.file_sha256(path)
-        n = max(1, len(spilled.coins)) if n == PER_COIN else n
-        shards = ShardMap(spilled.coins, n)
-        # the line-level rules once, for the whole day, as the chunks pass: each shard's
-        # assembly reads the verdict
-        judge = A.DayJudge(day)
-        files = _split_spilled(spilled, shards, Path(tmp), judge, hash_parts)
-        verdict = judge.verdict(hash_parts)
+        # the day's line keys on disk (8 bytes a line held grew with the coins)
+        with SpilledKeys(Path(tmp) / "keys.bin") as hash_parts:
+            spilled = P.extract_chunks(path, max(1, workers), cut, hash_parts,
+                                       partial(_spill, Path(tmp) / "chunks.pkl"))
+            sha = P.file_sha256(path)
+            n = max(1, len(spilled.coins)) if n == PER_COIN else n
+            shards = ShardMap(spilled.coins, n)
+            # the line-level rules once, for the whole day, as the chunks pass: each shard's
+            # assembly reads the verdict
+            judge = A.DayJudge(day)
+            files = _split_spilled(spilled, shards, Path(tmp), judge, hash_parts)
+            verdict = judge.verdict(hash_parts)
         del hash_parts, judge
         release_free_heap()
         for i in range(n):
@@ -215,7 +217,7 @@ def _dump(obj: object, f: BinaryIO, file: Path) -> None:
 
 
 def _split_spilled(spilled: _Spilled, shards: ShardMap, tmp: Path, judge: A.DayJudge,
-                   hash_parts: list[np.ndarray]) -> list[Path]:
+                   hash_parts: KeyParts) -> list[Path]:
     """One pass over the spilled chunks: shard i's part of each, in order, to its own file,
     and each chunk's lines to `judge` (the day's line-level verdict). The parts keep the
     line kinds (a byte a line: the gap rows' lines) but not the receive clock, which only

@@ -343,3 +343,23 @@ def test_the_line_rules_judged_chunk_by_chunk_are_the_rules(faulty, whole, monke
     shards = [s.feed for s in parse_shards(faulty, 3, workers=1)]
     assert merge_dead(s.dead for s in shards) == whole.dead
     assert merge_stats([s.stats for s in shards]) == whole.stats
+
+
+def test_the_line_keys_wait_on_disk_a_chunk_read_back_at_a_time(tmp_path):
+    """What the day's judge reads back is what was appended, chunk by chunk; a second
+    extraction (after a lost worker) starts over; closing removes the file."""
+    from lotus_core.feed.spilled_keys import SpilledKeys
+
+    rng = np.random.default_rng(5)
+    parts = [rng.integers(-2**63, 2**63 - 1, size=n, dtype=np.int64) for n in (3, 0, 7)]
+    with SpilledKeys(tmp_path / "keys.bin") as keys:
+        keys.append(np.arange(4))
+        keys.clear()
+        for p in parts:
+            keys.append(p)
+        assert len(keys) == 3 and keys.lines == 10
+        for got, want in zip(keys, parts, strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert (tmp_path / "keys.bin").stat().st_size == 80  # on disk, not held
+        np.testing.assert_array_equal(keys[2], parts[2])
+    assert not (tmp_path / "keys.bin").exists()
