@@ -35,6 +35,9 @@ def main() -> None:
     ap.add_argument("--coin", default=None,
                     help="a day x coin step: run only this coin's run (its process holds one "
                     "coin's step, as a celery pool child does; default: every coin in turn)")
+    ap.add_argument("--checks", default="",
+                    help="comma-separated checks of the ASSETs to run instead of materialising "
+                    "them (e.g. signal_events_days --checks signal_drift): the check's step alone")
     ap.add_argument("--learning", type=Path, default=None,
                     help="a learning.yaml (settings learning.config; default: packaged)")
     args = ap.parse_args()
@@ -64,8 +67,11 @@ def main() -> None:
                          "lotus_coins) and of one phase of the day")
     phase = phases[0]
     # the selected assets without their checks (a check is a step of its own)
+    checks = {dg.AssetCheckKey(k, c.strip()) for k in keys for c in args.checks.split(",")
+              if c.strip()}
     job = reconstructable_job(COINS_JOB if phase.by_coin else DAILY_JOB).get_definition(
-        ).get_subset(asset_selection=set(keys), asset_check_selection=set())
+        ).get_subset(asset_selection=set() if checks else set(keys),
+                     asset_check_selection=checks)
     config = daily_run_config(settings)
     nodes = {n.name for n in job.graph.nodes}
     config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
@@ -79,7 +85,7 @@ def main() -> None:
                                              lambda: ([args.coin] if args.coin else
                                                       coins_of_day(lake, args.day)))]
     steps = sorted({e.step_key for r in results for e in r.all_events if e.step_key})
-    print(json.dumps({"assets": args.assets, "steps": steps, "day": args.day,
+    print(json.dumps({"assets": args.assets, "checks": args.checks, "steps": steps, "day": args.day,
                       "runs": len(results),
                       "success": all(r.success for r in results),
                       "wall_s": round(time.perf_counter() - t0, 1),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.audits.adversarial import Retention, adversarial_coin
+from lotus_core.audits.day_windows import DayWindows
 from lotus_core.audits.edge import hits_gap, label_shuffle, usable, window_hits
 from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
 from lotus_core.audits.result import DEFAULT, AuditConfig
@@ -95,12 +96,13 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
 
     The tape is read one coin at a time, three times (issue 32: the step's memory does not
     grow with the coins): the windows, which are per coin (`detect_parts`), of which the
-    day's are kept only in the columns the day-wide audits read (`_AUDIT_COLUMNS`, ~35
-    bytes a window); the frames' timestamps at the cut positions drawn over the whole day
-    (`cut_draws`); then each coin's future-touch cuts and perturbations, whose counts and
-    det_sigma sums add up over the coins (`Touch`, `Retention`), against the coin's windows
-    detected again (the same computation on the same tape). The label shuffle and the
-    rolling-origin gap need only the day's narrow windows."""
+    day's are kept only in the columns the day-wide audits read, by detector and coin
+    (`DayWindows`, ~19 bytes a window); the frames' timestamps at the cut positions drawn
+    over the whole day (`cut_draws`); then each coin's future-touch cuts and
+    perturbations, whose counts and det_sigma sums add up over the coins (`Touch`,
+    `Retention`), against the coin's windows detected again (the same computation on the
+    same tape). The label shuffle and the rolling-origin gap need only the day's narrow
+    windows, a detector at a time."""
     scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
     fold = quality_fold(history, specs, scoring.sq)  # a coin-day at a time, coin by coin
     past = PastHits(specs)  # and again day by day (the gap reads the past in time order)
@@ -110,7 +112,7 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     hq = fold.quality(scoring.sq)  # the same for every coin
     # future-touch scores one detector at a time, with that detector's history
     hq_one = {s.id: fold.quality(scoring.sq, only=[s.id]) for s in specs}
-    windows = _narrow_windows(tape, specs, scoring)
+    windows = _day_windows(tape, specs, scoring)
     coins = tape.coins()
     touches = _touches(tape, coins, windows, specs, cfg)
     retention: dict[str, Retention] = {}
@@ -130,7 +132,7 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     prod = production_hashes()
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
-        mine = windows[windows["detector_id"] == spec.id]
+        mine = windows.of(spec.id)
         ft = touches[spec.id].result()
         ls = label_shuffle(mine, rng_for(cfg, spec, "label_shuffle"), cfg)
         gap = hits_gap(past.in_time_order(spec.recipe_hash, *window_hits(mine)), cfg)
@@ -155,27 +157,23 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     return DETECTOR_AUDITS_SCHEMA.validate(out)
 
 
-_AUDIT_COLUMNS = ["ts_ms", "coin", "detector_id", "direction", "fwd_ret_bps", "outcome_ok",
-                  "gap"]
-"""What the day-wide audits read of the day's windows (`label_shuffle`, `window_hits`,
-`usable`, the future-touch draws): every coin's windows kept in these columns only."""
-
-def _narrow_windows(tape: CoinTape, specs: Sequence[DetectorSpec],
-                    scoring: ScoringConfig) -> pd.DataFrame:
-    """The day's windows in `detect_by_coin`'s order, (ts_ms, coin, detector_id), in the
-    columns the day-wide audits read: a coin's whole windows held at a time."""
-    parts = [p[[c for c in _AUDIT_COLUMNS if c in p.columns]]
-             for p in detect_parts(tape, specs, scoring)]
-    if not parts:
-        empty = detect_by_coin(tape, specs, scoring)  # no row: the empty form
-        return empty[[c for c in _AUDIT_COLUMNS if c in empty.columns]]
-    out = pd.concat(parts, ignore_index=True)
-    del parts
-    return out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(
-        drop=True)
+def _day_windows(tape: CoinTape, specs: Sequence[DetectorSpec],
+                 scoring: ScoringConfig) -> DayWindows:
+    """The day's windows in the columns the day-wide audits read, by detector and coin: a
+    coin's whole windows held at a time while they are detected."""
+    parts = detect_parts(tape, specs, scoring)
+    first = next(parts, None)
+    if first is None:
+        return DayWindows(detect_by_coin(tape, specs, scoring))  # no row: the empty form
+    out = DayWindows(first)
+    out.add(first)
+    del first
+    for part in parts:
+        out.add(part)
+    return out
 
 
-def _touches(tape: CoinTape, coins: list[str], windows: pd.DataFrame,
+def _touches(tape: CoinTape, coins: list[str], windows: DayWindows,
              specs: Sequence[DetectorSpec], cfg: AuditConfig) -> dict[str, Touch]:
     """Each detector's future-touch cuts: drawn as positions over the day's windows and
     frames (`cut_draws`, the draws `cut_points` makes on the whole frame), the frames'
@@ -184,7 +182,7 @@ def _touches(tape: CoinTape, coins: list[str], windows: pd.DataFrame,
     starts = np.cumsum([0, *counts])
     draws = {}
     for spec in specs:
-        at = windows.loc[windows["detector_id"] == spec.id, "ts_ms"].to_numpy(dtype=np.int64)
+        at = windows.ts_ms(spec.id)
         w, f = cut_draws(int(starts[-1]), len(at), cfg.cuts_windows,
                          rng_for(cfg, spec, "future_touch"))
         draws[spec.id] = (at, at[w], np.asarray(f, dtype=np.int64))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from lotus_core.heap import release_free_heap
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
-from lotus_core.store.by_coin import CoinDay, ReadsCoins, coin_files
+from lotus_core.store.by_coin import CoinDay, ReadsCoins, unordered_parts
 from lotus_core.time import DAY_MS
 
 PSI_FEATURES = ("spread_bps", "book_imb_5", "aggr_imb", "depth_5_rel", "trade_count")
@@ -170,13 +170,8 @@ def events_check(store: ReadsCoins, day: str) -> EventsCheck:
     the 75-column table holds a row group of every coin); a day in one file in slices of its
     rows. An empty day: the empty table's columns and types still checked."""
     check = EventsCheck()
-    coins = coin_files(store, "signal_events", day)
-    if coins is not None:
-        for coin in coins:
-            check.add(store.read_coin("signal_events", day, coin), coin=coin)
-    else:
-        for part in store.read_slices("signal_events", day):
-            check.add(part)
+    for coin, part in unordered_parts(store, "signal_events", day):
+        check.add(part, coin=coin)
     if check.rows == 0:
         check.add(store.read("signal_events", day))
     return check
@@ -333,15 +328,16 @@ def events_drift(store: ReadsCoins, day: str, before: Sequence[str]) -> EventsDr
 
 def hit_tallies(store: ReadsCoins, day: str, before: Sequence[str]
                 ) -> tuple[HitTally, HitTally]:
-    """(today's, the `before` days') `HitTally` of signal_eval, a slice at a time."""
+    """(today's, the `before` days') `HitTally` of signal_eval, a coin file (or a slice of
+    a day in one file) at a time: the tallies are counts and a set, the same in any order."""
     hist = HitTally()
     for d in before:
         if store.exists("signal_eval", d):
-            hist.add_day(store.read_slices("signal_eval", d, columns=HIT_COLUMNS))
+            hist.add_day(p for _, p in unordered_parts(store, "signal_eval", d, HIT_COLUMNS))
             release_free_heap()
     today = HitTally()
     if store.exists("signal_eval", day):
-        today.add_day(store.read_slices("signal_eval", day, columns=HIT_COLUMNS))
+        today.add_day(p for _, p in unordered_parts(store, "signal_eval", day, HIT_COLUMNS))
     return today, hist
 
 

@@ -123,6 +123,21 @@ def coin_files(store: ReadsCoins, asset: str, day: str) -> list[str] | None:
     return coins if coins and store.coin_exists(asset, day, coins[0]) else None
 
 
+def unordered_parts(store: ReadsCoins, asset: str, day: str,
+                    columns: list[str] | None = None) -> Iterator[tuple[str | None, pd.DataFrame]]:
+    """A day's rows for a reader that folds them without the day's order (counts, sums of
+    integers, sets, a coin's own order): (coin, its rows) a coin file at a time when the
+    day is in coin files, else (None, a slice) of the one file. A merged read of a
+    time-ordered table holds a row group of every coin (issue 32)."""
+    coins = coin_files(store, asset, day)
+    if coins is None:
+        for part in store.read_slices(asset, day, columns=columns):
+            yield None, part
+        return
+    for coin in coins:
+        yield coin, store.read_coin(asset, day, coin, columns)
+
+
 @dataclass(frozen=True)
 class CoinDay:
     """One asset-day of the lake read coin by coin; with `coin`, that coin of the day alone

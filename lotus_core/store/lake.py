@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote
@@ -46,7 +46,13 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lotus_core.store.merged import TIME_ORDERED, merge_group_rows, merged_files
+from lotus_core.store.merged import (
+    TIME_ORDERED,
+    Opener,
+    merge_group_rows,
+    merged_files,
+    path_opener,
+)
 
 PART_FILE = "part.parquet"
 
@@ -250,14 +256,26 @@ def coin_of_dir(name: str) -> str | None:
     return unquote(m.group(1)) if m else None
 
 
-def _read_files(files: list[pq.ParquetFile], columns: list[str] | None) -> pa.Table:
-    """The files' rows as one table, in file order (a day in coins: coin order)."""
-    tables = [f.read(columns=columns) for f in files]
+def _read_files(files: Sequence[Opener], columns: list[str] | None) -> pa.Table:
+    """The files' rows as one table, in file order (a day in coins: coin order), each file
+    open while it is read."""
+    tables = []
+    for open_file in files:
+        with open_file() as f:
+            tables.append(f.read(columns=columns))
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables,
                                                                promote_options="permissive")
 
 
-def _coin_rows(files: list[pq.ParquetFile]) -> dict[str, int]:
+def _opened(files: Iterable[Opener]) -> Iterator[pq.ParquetFile]:
+    """Each file open in turn (closed before the next opens: a hundred coins' footers are
+    never held at once)."""
+    for open_file in files:
+        with open_file() as f:
+            yield f
+
+
+def _coin_rows(files: Iterable[pq.ParquetFile]) -> dict[str, int]:
     out: dict[str, int] = {}
     for f in files:
         for coin, n in coin_rows_in(f).items():
@@ -277,10 +295,10 @@ def _group_rows(asset: str, coin: str | None, row_group: int | None) -> int | No
     return merge_group_rows(asset) if coin is not None and asset in TIME_ORDERED else row_group
 
 
-def _merged_read(files: list[pq.ParquetFile], time: str,
+def _merged_read(files: Sequence[Opener], time: str,
                  columns: list[str] | None) -> pd.DataFrame:
     """A time-ordered day in coins, whole, in the day's order."""
-    total = sum(f.metadata.num_rows for f in files)
+    total = sum(f.metadata.num_rows for f in _opened(files))
     tables = list(merged_files(files, time, max(total, 1), columns))
     return (tables[0] if tables else _read_files(files, columns)).to_pandas()
 
@@ -402,14 +420,14 @@ class Lake:
         """The day's files: its whole-day file, or its coins' in coin order."""
         return list(self._existing(asset, day).values())
 
-    def _files(self, asset: str, day: str) -> list[pq.ParquetFile]:
-        return [pq.ParquetFile(p) for p in self.files(asset, day)]
+    def _files(self, asset: str, day: str) -> Iterator[pq.ParquetFile]:
+        return _opened(path_opener(p) for p in self.files(asset, day))
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
         files = self._existing(asset, day)
         if None in files:
             return pq.read_table(files[None], columns=columns).to_pandas()
-        opened = [pq.ParquetFile(f) for f in files.values()]
+        opened = [path_opener(f) for f in files.values()]
         if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
             return _merged_read(opened, TIME_ORDERED[asset], columns)
         return _read_files(opened, columns).to_pandas()
@@ -423,11 +441,11 @@ class Lake:
         """A partition a row group at a time, as Arrow tables, in file order (a
         time-ordered day in coins: in slices of SLICE_ROWS in the day's order)."""
         existing = self._existing(asset, day)  # listed once
-        files = [pq.ParquetFile(f) for f in existing.values()]
+        files = [path_opener(f) for f in existing.values()]
         if asset in TIME_ORDERED and None not in existing:
             yield from merged_files(files, TIME_ORDERED[asset], SLICE_ROWS, columns)
             return
-        for f in files:
+        for f in _opened(files):
             yield from _row_groups(f, columns)
 
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
@@ -436,12 +454,12 @@ class Lake:
         a table, such as a check, holds one slice; issue 32; a time-ordered day in coins:
         in the day's order). No slice when it has no rows."""
         existing = self._existing(asset, day)  # listed once
-        files = [pq.ParquetFile(f) for f in existing.values()]
+        files = [path_opener(f) for f in existing.values()]
         if asset in TIME_ORDERED and None not in existing:
             for table in merged_files(files, TIME_ORDERED[asset], rows, columns):
                 yield table.to_pandas()
             return
-        for f in files:
+        for f in _opened(files):
             yield from _slices(f, rows, columns)
 
     def coins(self, asset: str, day: str) -> list[str]:
@@ -639,34 +657,39 @@ class ObjectLake:
         found.update(coins)
         return found
 
-    @contextlib.contextmanager
-    def _files(self, asset: str, day: str,
-               keys: dict[str | None, str] | None = None) -> Iterator[list[pq.ParquetFile]]:
-        """The day's objects open (`keys`: the day's `_existing`, when the caller listed it)."""
+    def _openers(self, asset: str, day: str,
+                 keys: dict[str | None, str] | None = None) -> list[Opener]:
+        """An opener of each of the day's objects (`keys`: the day's `_existing`, when the
+        caller listed it): an object is open only while it is read."""
         listed = self._existing(asset, day) if keys is None else keys
-        with contextlib.ExitStack() as stack:
-            yield [pq.ParquetFile(stack.enter_context(self.fs.open_input_file(k)))
-                   for k in listed.values()]
+        return [self._opener(k) for k in listed.values()]
+
+    def _opener(self, key: str) -> Opener:
+        @contextlib.contextmanager
+        def opened() -> Iterator[pq.ParquetFile]:
+            with self.fs.open_input_file(key) as source:
+                yield pq.ParquetFile(source)
+
+        return opened
 
     def read(self, asset: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
         keys = self._existing(asset, day)
         if None in keys:
             return pq.read_table(keys[None], columns=columns, filesystem=self.fs).to_pandas()
-        with self._files(asset, day, keys) as files:
-            if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
-                return _merged_read(files, TIME_ORDERED[asset], columns)
-            return _read_files(files, columns).to_pandas()
+        files = self._openers(asset, day, keys)
+        if asset in TIME_ORDERED:  # a time-ordered day in coins: in the day's order
+            return _merged_read(files, TIME_ORDERED[asset], columns)
+        return _read_files(files, columns).to_pandas()
 
     def rows(self, asset: str, day: str) -> int:
-        with self._files(asset, day) as files:
-            return sum(f.metadata.num_rows for f in files)
+        return sum(f.metadata.num_rows for f in _opened(self._openers(asset, day)))
 
     def read_row_groups(self, asset: str, day: str,
                         columns: list[str] | None = None) -> Iterator[pa.Table]:
         keys = self._existing(asset, day)  # listed once
         if asset in TIME_ORDERED and None not in keys:
-            with self._files(asset, day, keys) as files:
-                yield from merged_files(files, TIME_ORDERED[asset], SLICE_ROWS, columns)
+            yield from merged_files(self._openers(asset, day, keys), TIME_ORDERED[asset],
+                                    SLICE_ROWS, columns)
             return
         for key in keys.values():
             with self.fs.open_input_file(key) as f:
@@ -676,9 +699,9 @@ class ObjectLake:
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         keys = self._existing(asset, day)  # listed once
         if asset in TIME_ORDERED and None not in keys:
-            with self._files(asset, day, keys) as files:
-                for table in merged_files(files, TIME_ORDERED[asset], rows, columns):
-                    yield table.to_pandas()
+            for table in merged_files(self._openers(asset, day, keys), TIME_ORDERED[asset],
+                                      rows, columns):
+                yield table.to_pandas()
             return
         for key in keys.values():
             with self.fs.open_input_file(key) as f:
@@ -688,8 +711,7 @@ class ObjectLake:
         return list(self.coin_rows(asset, day))
 
     def coin_rows(self, asset: str, day: str) -> dict[str, int]:
-        with self._files(asset, day) as files:
-            return _coin_rows(files)
+        return _coin_rows(_opened(self._openers(asset, day)))
 
     def columns(self, asset: str, day: str) -> list[str]:
         with self.fs.open_input_file(next(iter(self._existing(asset, day).values()))) as f:
