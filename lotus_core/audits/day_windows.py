@@ -31,7 +31,6 @@ class DayWindows:
         self._data = [c for c in self.columns if c not in ("coin", "detector_id")]
         # detector -> [(coin, {column: values})], coins in the order they were added
         self._parts: dict[str, list[tuple[str, dict[str, np.ndarray]]]] = {}
-        self.rows = 0
 
     def add(self, part: pd.DataFrame) -> None:
         """One coin's windows (every detector's)."""
@@ -44,10 +43,6 @@ class DayWindows:
         for det, rows in _positions(part["detector_id"].to_numpy(dtype=object)):
             self._parts.setdefault(det, []).append(
                 (coin, {c: part[c].to_numpy()[rows] for c in self._data}))
-        self.rows += len(part)
-
-    def count(self, detector_id: str) -> int:
-        return sum(len(cols["ts_ms"]) for _, cols in self._parts.get(detector_id, []))
 
     def ts_ms(self, detector_id: str) -> np.ndarray:
         """The detector's window times in the day's order."""

@@ -98,3 +98,34 @@ def test_a_ulid_time_column_orders_by_its_time_part():
     ids = window_ids(pd.Series(["BTC"] * 5), pd.Series(["d1"] * 5), ts)
     assert ulid_ms(pa.chunked_array([pa.array(list(ids))])).tolist() == ts.tolist()
     assert ulid_ms(pa.chunked_array([pa.array([], pa.string())])).tolist() == []
+
+
+def test_a_merged_read_holds_one_coin_file_open_at_a_time(tmp_path, parts, monkeypatch):
+    """A hundred coins' footers are not held at once (issue 32): a merged read opens a
+    coin's file while it reads its times or a row group, and closes it before the next."""
+    import pyarrow.parquet as pq_mod
+
+    from lotus_core.store.lake import Lake
+
+    lake = Lake(tmp_path)
+    for coin, part in parts.items():
+        lake.write(ASSET, DAY, part, coin=coin)
+    open_now, most = [0], [0]
+    real = pq_mod.ParquetFile
+
+    class Counted(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+
+        def close(self, *args, **kwargs):
+            open_now[0] -= 1
+            return super().close(*args, **kwargs)
+
+    monkeypatch.setattr(pq_mod, "ParquetFile", Counted)
+    day = _day(parts)
+    pd.testing.assert_frame_equal(pd.concat(list(lake.read_slices(ASSET, DAY, rows=997)),
+                                            ignore_index=True), day, check_exact=True)
+    assert lake.rows(ASSET, DAY) == len(day) and lake.coins(ASSET, DAY)
+    assert most[0] == 1 and open_now[0] == 0
