@@ -10,10 +10,10 @@ window), and a detector's are put in the day's order when it is audited, one at 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
+
+from lotus_core.arrays import positions_by
 
 COLUMNS = ["ts_ms", "coin", "detector_id", "direction", "fwd_ret_bps", "outcome_ok", "gap"]
 """What the day-wide audits read of the day's windows (`label_shuffle`, `window_hits`,
@@ -40,8 +40,8 @@ class DayWindows:
         if len(coins) != 1:
             raise ValueError(f"DayWindows.add takes one coin's windows, got {len(coins)} coins")
         coin = str(coins[0])
-        for det, rows in _positions(part["detector_id"].to_numpy(dtype=object)):
-            self._parts.setdefault(det, []).append(
+        for det, rows in positions_by(part["detector_id"].to_numpy(dtype=object)).items():
+            self._parts.setdefault(str(det), []).append(
                 (coin, {c: part[c].to_numpy()[rows] for c in self._data}))
 
     def ts_ms(self, detector_id: str) -> np.ndarray:
@@ -82,11 +82,3 @@ class DayWindows:
                          [len(cols["ts_ms"]) for _, cols in parts])
         return np.lexsort((coin, ts))
 
-
-def _positions(values: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
-    """(value, its positions in order) for each distinct value, in order of first sight."""
-    codes, uniques = pd.factorize(values, sort=False)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    for k, u in enumerate(uniques):
-        yield str(u), order[bounds[k]:bounds[k + 1]]

@@ -259,10 +259,7 @@ def coin_of_dir(name: str) -> str | None:
 def _read_files(files: Sequence[Opener], columns: list[str] | None) -> pa.Table:
     """The files' rows as one table, in file order (a day in coins: coin order), each file
     open while it is read."""
-    tables = []
-    for open_file in files:
-        with open_file() as f:
-            tables.append(f.read(columns=columns))
+    tables = [f.read(columns=columns) for f in _opened(files)]
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables,
                                                                promote_options="permissive")
 
