@@ -16,12 +16,15 @@ the peak RSS (VmHWM) in MB as one JSON line. BENCHMARKS.md (round 15) quotes it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.peak_where import PeakWhere
 from bench.proc import status_mb
 
 
@@ -38,6 +41,9 @@ def main() -> None:
     ap.add_argument("--checks", default="",
                     help="comma-separated checks of the ASSETs to run instead of materialising "
                     "them (e.g. signal_events_days --checks signal_drift): the check's step alone")
+    ap.add_argument("--where", action="store_true",
+                    help="also print the highest RSS sampled under each Lotus function "
+                    "(bench.peak_where), to stderr")
     ap.add_argument("--learning", type=Path, default=None,
                     help="a learning.yaml (settings learning.config; default: packaged)")
     args = ap.parse_args()
@@ -76,7 +82,8 @@ def main() -> None:
     nodes = {n.name for n in job.graph.nodes}
     config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
     lake = open_lake(lake_root(settings))
-    with dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
+    with PeakWhere() if args.where else contextlib.nullcontext() as where, \
+            dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
         if phase.by_coin:  # the fresh instance lists no coin yet (raw_feed registers them)
             register_coins(instance, coins_of_day(lake, args.day))
         results = [job.execute_in_process(run_config=config, instance=instance,
@@ -84,6 +91,8 @@ def main() -> None:
                    for key in partition_keys(phase, args.day,
                                              lambda: ([args.coin] if args.coin else
                                                       coins_of_day(lake, args.day)))]
+    if where is not None:
+        print(where.report(), file=sys.stderr, flush=True)
     steps = sorted({e.step_key for r in results for e in r.all_events if e.step_key})
     print(json.dumps({"assets": args.assets, "checks": args.checks, "steps": steps, "day": args.day,
                       "runs": len(results),

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
-from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
@@ -28,6 +28,8 @@ from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
 WINDOW = load_learning().window_days
+QUANTIZER_IN = head_in("lesson_atoms", ["quantizer"])
+"""The night's quantiser, which every lesson atom carries: the first atom's alone is read."""
 
 
 class LearningConfigPath(dg.Config):
@@ -77,14 +79,14 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
                  signal_events: CoinDays, signal_eval: CoinDays,
                  signal_eval_late: CoinDays) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late)
-    out = night.atoms(tw, context.partition_key, cfg)
-    return dg.Output(out, metadata={"atoms": len(out), **_window_meta(tw),
-                                    "quantizer": tw.quantizer.to_dict()})
+    out = night.atoms_of(tw, context.partition_key, cfg)
+    return dg.Output(night.with_quantizer(out, tw.quantizer), metadata={
+        "atoms": len(out), **_window_meta(tw), "quantizer": tw.quantizer.to_dict()})
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
           kinds={"parquet", "pandas"},
-          ins={**_window_ins(), "lesson_atoms": dg.AssetIn("lesson_atoms"),
+          ins={**_window_ins(), "lesson_atoms": QUANTIZER_IN,
                "previous": lake_window_in("lessons", -1, -1)},
           description="Doubly robust (cross-fitted AIPW) uplift of <= 3-literal rules per "
           "detector with IPW and naive estimates beside it, hour-blocked bootstrap CI, MDL "
@@ -122,7 +124,7 @@ def watchdog_alerts(context: dg.AssetExecutionContext, fabric: OpsDbResource,
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
           kinds={"parquet", "pandas"}, ins={**_window_ins(), "lessons": dg.AssetIn("lessons"),
-                                            "lesson_atoms": dg.AssetIn("lesson_atoms")},
+                                            "lesson_atoms": QUANTIZER_IN},
           description="Micro braids: each live lesson with a bounded effect (theta_delta, "
           "phi_mult), caps, TTL, state, BQS and a sample of member windows for audit.")
 def braids(config: LearningConfigPath, signal_events: CoinDays, signal_eval: CoinDays,
@@ -137,7 +139,7 @@ def braids(config: LearningConfigPath, signal_events: CoinDays, signal_eval: Coi
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
           kinds={"parquet", "pandas"}, ins={**_window_ins(), "braids": dg.AssetIn("braids"),
-                                            "lesson_atoms": dg.AssetIn("lesson_atoms")},
+                                            "lesson_atoms": QUANTIZER_IN},
           description="Meta braids (INTERSECT / UNION / EXCEPT of a detector's active braids, "
           "kept only when they beat both parents' BQS and hold out of sample) and field braids "
           "(a pattern active in >= 2 detectors, pooled, attenuated, for the others); parents "
@@ -154,7 +156,7 @@ def meta_braids(config: LearningConfigPath, signal_events: CoinDays,
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
-          kinds={"parquet", "pandas"},
+          kinds={"parquet", "pandas"}, ins={"lesson_atoms": QUANTIZER_IN},
           description="Tonight's compiled patch set (precedence detector > meta > field, "
           "conflicts by BQS and specificity, a MILP choice (scipy, HiGHS) under the caps, a "
           "bounded step from last night's set), written to the fabric's sig_priors as a new "

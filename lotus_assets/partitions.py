@@ -121,6 +121,13 @@ def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
     return dg.AssetIn(asset, metadata={"lake_columns": list(columns)})
 
 
+def head_in(asset: str, columns: list[str] | tuple[str, ...], rows: int = 1) -> dg.AssetIn:
+    """An input holding the first `rows` rows of this day's `asset` partition, only `columns`
+    (a value the table repeats on every row, such as the night's quantiser on each lesson
+    atom: read whole, the atoms of a 250,000-window night were ~300 MB; issue 32)."""
+    return dg.AssetIn(asset, metadata={"lake_columns": list(columns), "lake_head": rows})
+
+
 def history_in(asset: str, days: int = 7, sized_by: str | None = None,
                columns: list[str] | None = None, by_coin: bool = False,
                reads: str | None = None) -> dg.AssetIn:

@@ -89,7 +89,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | CoinDay | CoinDays:
         """One partition; or, for an input whose AssetIn metadata sets `lake_history`, every
         existing partition the mapping asks for (e.g. the previous 7 days), concatenated in
-        day order. Only the `lake_columns` when the metadata names them. Missing earlier
+        day order. Only the `lake_columns` when the metadata names them; only the first
+        `lake_head` rows when it sets that (a value every row repeats). Missing earlier
         days are skipped: history may be short or empty. With `lake_coins`: the partition
         as a `CoinDay` (nothing read yet; a day x coin step's: its own coin of the day);
         with both, the window as `CoinDays` (the days present, nothing read yet). With
@@ -119,6 +120,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
             coin = day_and_coin(context.partition_key)[1] if context.has_partition_key else None
             return CoinDay(lake, asset, keys[0], coin)
         columns = meta.get("lake_columns")
+        if meta.get("lake_head") and not meta.get("lake_history"):
+            return lake.head(asset, keys[0], int(meta["lake_head"]), columns)
         if not meta.get("lake_history"):
             return lake.read(asset, keys[0], columns)
         days = [d for d in keys if lake.exists(asset, d)]

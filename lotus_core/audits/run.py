@@ -16,6 +16,7 @@ from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
+from lotus_core.heap import release_free_heap
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.pipeline import detect_by_coin, detect_parts
 from lotus_core.signals.quality import History, history_parts, quality_fold
@@ -129,6 +130,7 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
             touch_coin(frames, spec, mine.reset_index(drop=True), touches[spec.id], cfg=cfg,
                        scoring=scoring, hq=hq_one[spec.id])
         del frames, full, own
+        release_free_heap()  # a coin's tape read leaves its pages in glibc's heap
     prod = production_hashes()
     rows = []
     for spec in sorted(specs, key=lambda s: s.id):
@@ -170,6 +172,9 @@ def _day_windows(tape: CoinTape, specs: Sequence[DetectorSpec],
     del first
     for part in parts:
         out.add(part)
+        del part
+        release_free_heap()  # between the coins' reads: the day's windows are small, a
+        # coin's tape is not, and the heap kept its pages under the windows added after it
     return out
 
 

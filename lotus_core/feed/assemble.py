@@ -30,6 +30,7 @@ from lotus_core.arrays import distinct, merge_distinct
 from lotus_core.feed import extract as ex
 from lotus_core.feed.extract import Chunk
 from lotus_core.feed.gzlines import open_lines
+from lotus_core.feed.line_mask import LineMask
 from lotus_core.feed.spilled_keys import KeyParts
 from lotus_core.feed.tables import (
     MAX_LEVELS,
@@ -131,14 +132,14 @@ class _Table:
     concatenation and its masked copy)."""
 
     def __init__(self, chunks: list[ex.Chunk], name: str, coins: _Names, intervals: _Names,
-                 keep_line: np.ndarray) -> None:
+                 keep_line: LineMask) -> None:
         # new dicts (the chunks' own are not touched), in chunk order: the codes' order
         parts = [_recoded(chunk.tables.pop(name), chunk, coins, intervals) for chunk in chunks]
         self.cols: dict[str, np.ndarray] = {}
         self.owned = True  # built here: `_finish_books` may release columns it is done with
         if not parts or not parts[0]:
             return
-        masks = [keep_line[part["line"] - 1] for part in parts]
+        masks = [keep_line.at(part["line"]) for part in parts]
         kept = [int(m.sum()) for m in masks]
         total = sum(kept)
         flat = name == "books"  # levels flat in the chunks, padded here part by part
@@ -764,17 +765,17 @@ def small_candles(new: dict[str, np.ndarray], streams: _Carry, coins: _Names,
 # -- lotusGap --------------------------------------------------------------------------------
 
 
-def finish_gaps(parts: list[tuple[dict[str, np.ndarray] | None, list[str], int, np.ndarray]]
-                ) -> pd.DataFrame:
-    """The `gaps` table of chunks' gap rows: (table, the chunk's coin names, its first line,
-    its lines' keep mask). A gap record is a line like any other (refused when duplicate,
-    late or outside the day); nothing else about it depends on other lines."""
+def finish_gaps(parts: list[tuple[dict[str, np.ndarray] | None, list[str],
+                                 Callable[[np.ndarray], np.ndarray]]]) -> pd.DataFrame:
+    """The `gaps` table of chunks' gap rows: (table, the chunk's coin names, which of the
+    given line numbers are kept). A gap record is a line like any other (refused when
+    duplicate, late or outside the day); nothing else about it depends on other lines."""
     cols: list[list[np.ndarray]] = [[], [], [], []]
     coin: list[str] = []
-    for table, names, first_line, keep_line in parts:
+    for table, names, kept in parts:
         if not table or len(table["recv"]) == 0:
             continue
-        keep = keep_line[table["line"] - first_line]
+        keep = kept(table["line"])
         for out, col in zip(cols, ("recv", "start", "end", "reason"), strict=True):
             out.append(table[col][keep])
         coin += [names[c] if c >= 0 else "" for c in table["gap_coin"][keep].tolist()]
@@ -862,7 +863,7 @@ class DayJudge:
         self.start_ms, self.end_ms = day_bounds_ms(day)
         self.clock = _LineClock()
         self.n = 0
-        self.keep: list[np.ndarray] = []
+        self.keep = LineMask()  # a bit a line (what every shard's assembly holds)
         self.kinds = np.zeros(256, dtype=np.int64)
         self.dup: list[tuple[np.ndarray, np.ndarray]] = []  # repeats at the max: (indices, recv)
         self.outside: list[tuple[np.ndarray, np.ndarray]] = []  # (indices, recv)
@@ -910,7 +911,7 @@ class DayJudge:
                          f"recv_ts_ms {r} is not within {self.day} UTC")
                         for i, r in zip(idx, rr.tolist(), strict=True)]
         letters.sort(key=lambda d: d[0])
-        return LineVerdict(self.n, _joined_or_empty(self.keep, bool), letters,
+        return LineVerdict(self.n, self.keep, letters,
                            {code: int(n) for code, n in enumerate(self.kinds) if n})
 
 
@@ -955,7 +956,7 @@ class LineVerdict:
     state a line, not the day's receive clock, line keys and masks per shard."""
 
     n_lines: int
-    keep_line: np.ndarray  # bool per line: its rows may reach a table
+    keep_line: LineMask  # a bit per line: may its rows reach a table?
     letters: list[tuple[int, int, None, None, str, str]]
     kept_kinds: dict[int, int]  # kind code -> kept lines of that kind
 
@@ -980,7 +981,9 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     coins, intervals = _Names(), _Names()
     found = _Dead(coins)
     found.found.extend(verdict.letters)
-    dead = [DeadLetter(*d) for c in chunks for d in c.dead if keep_line[d[0] - 1] or d[1] is None]
+    dead = [DeadLetter(*d) for c in chunks for d, kept in zip(
+        c.dead, keep_line.at(np.array([d[0] for d in c.dead], dtype=np.int64)), strict=True)
+        if kept or d[1] is None]
 
     stats: Counter[str] = Counter({"lines": verdict.n_lines})
     for code, name in ex.KIND_STATS.items():
@@ -1000,9 +1003,7 @@ def _assemble(path: Path, day: str, sha: str, chunks: list[ex.Chunk], hashes: np
     ctx = _finish_ctx(_Table(chunks, "ctx", coins, intervals, keep_line), found, coins)
     candles = _finish_candles(_Table(chunks, "candles", coins, intervals, keep_line), found,
                               coins, intervals)
-    gaps = finish_gaps([(c.tables.pop("gaps", None), c.coins, c.first_line,
-                         keep_line[c.first_line - 1:c.first_line - 1 + len(c.kind)])
-                        for c in chunks])
+    gaps = finish_gaps([(c.tables.pop("gaps", None), c.coins, keep_line.at) for c in chunks])
     if owns is not None:
         dead = [d for d in dead if owns(d.coin)]
         found.found = [d for d in found.found if owns(d[3])]
@@ -1191,7 +1192,9 @@ class StreamAssembler:
                 self._nothing[name] = out[name]
         gaps = chunk.tables.get("gaps")
         if gaps and len(gaps["recv"]):  # raw_feed's rule: a kept line's records
-            out["gaps"] = finish_gaps([(gaps, chunk.coins, chunk.first_line, keep_line)])
+            first = chunk.first_line
+            out["gaps"] = finish_gaps([(gaps, chunk.coins,
+                                        lambda lines: keep_line[lines - first])])
         return Parsed(**out)
 
     def _small(self, name: str, new: dict[str, np.ndarray]) -> Any:

@@ -21,9 +21,12 @@ COLUMNS = ["detector_id", "cond_key", "cond_hash", "support", "weight", "days", 
            "lift_mae_bps", "stability", "window"]
 
 
-def _wmean(df: pd.DataFrame, col: str) -> pd.Series:
-    return (df[col] * df["_w"]).groupby([df["detector_id"], df["cond_key"]], sort=True).sum() \
-        / df.groupby(["detector_id", "cond_key"], sort=True)["_w"].sum()
+def _wmean(df: pd.DataFrame, col: str, group: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weighted mean of `col` per atom: `group` is each window's atom (its number in
+    the atoms' sorted order), `weight` each atom's summed weight. Grouped by that number,
+    not by the (detector_id, cond_key) strings again: the same sums of the same rows in the
+    same order, without a string index per column (~60 MB each at 240,000 atoms)."""
+    return (df[col] * df["_w"]).groupby(group, sort=True).sum().to_numpy() / weight
 
 
 def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_days: float,
@@ -45,15 +48,12 @@ def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_day
     })
     keys = ["detector_id", "cond_key"]
     g = df.groupby(keys, sort=True)
-    out = pd.DataFrame({
-        "support": g.size(),
-        "weight": g["_w"].sum(),
-        "days": g["date"].nunique(),
-        "hit_rate": _wmean(df, "hit"),
-        "mean_net_bps": _wmean(df, "net"),
-        "mfe_bps": _wmean(df, "mfe"),
-        "mae_bps": _wmean(df, "mae"),
-    })
+    group = g.ngroup().to_numpy()  # each window's atom, in the atoms' order
+    weight = g["_w"].sum()
+    out = pd.DataFrame({"support": g.size(), "weight": weight, "days": g["date"].nunique()})
+    for name, col in (("hit_rate", "hit"), ("mean_net_bps", "net"), ("mfe_bps", "mfe"),
+                      ("mae_bps", "mae")):
+        out[name] = _wmean(df, col, group, weight.to_numpy())
     base = df.groupby("detector_id", sort=True).apply(
         lambda d: pd.Series({c: float(np.average(d[c], weights=d["_w"]))
                              for c in ("hit", "net", "mfe", "mae")}), include_groups=False)
@@ -62,8 +62,8 @@ def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_day
     out["lift_net_bps"] = out["mean_net_bps"].to_numpy() - base.loc[det, "net"].to_numpy()
     out["lift_mfe_bps"] = out["mfe_bps"].to_numpy() - base.loc[det, "mfe"].to_numpy()
     out["lift_mae_bps"] = out["mae_bps"].to_numpy() - base.loc[det, "mae"].to_numpy()
-    daily = df.groupby([*keys, "date"], sort=True)["net"].mean().groupby(level=keys)
-    out["stability"] = daily.apply(_ratio)
+    daily = df.groupby([group, df["date"]], sort=True)["net"].mean().groupby(level=0)
+    out["stability"] = daily.apply(_ratio).to_numpy()
     out = out.reset_index()
     out["cond_hash"] = [hashlib.sha256(k.encode()).hexdigest()[:16] for k in out["cond_key"]]
     out["window"] = window

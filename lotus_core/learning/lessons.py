@@ -20,6 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -142,8 +143,10 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     (the detector's live lessons, re-estimated every night)."""
     brk = window_break(units, cfg.estimator)  # the market changed: nuisances per period
     nz = fit_nuisances(units, cfg.estimator, period=None if brk is None else brk.period(units))
-    psi = pseudo_outcomes(units, nz)
-    sums = scope_sums(units, psi)
+    # psi a block of literals at a time, and again for the detailed rules' literals: the
+    # (n x L) matrix held whole was ~110 MB at 250,000 windows (each column is computed
+    # alone: the same values either way; issue 32)
+    sums = scope_sums(units, partial(pseudo_outcomes, units, nz))
     rules = enumerate_rules(units, cfg.search.max_literals)
     scores = score_rules(units, sums, rules, cfg.search)
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]
@@ -166,7 +169,7 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     details = {}
     for key in sorted(wanted):
         lits = wanted[key]
-        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci, psi)
+        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci)
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,7 +23,8 @@ from lotus_core.learning.lessons import learn
 from lotus_core.learning.quantize import Quantizer, fit_quantizer
 from lotus_core.learning.sample import read_window
 from lotus_core.signals.config import ContextConfig
-from lotus_core.store.by_coin import CoinDay
+from lotus_core.store.by_coin import CoinDay, InOrder
+from lotus_core.store.lake import SLICE_ROWS
 
 SCOPE = {"micro": "detector", "meta": "meta", "field": "field"}
 
@@ -60,16 +61,34 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     """The training window read from the lake's days a row group at a time, a uniform sample of
     its windows above `cfg.max_windows` (`lotus_core.learning.sample`)."""
     s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows)
-    tw = training_window(learning_frame(s.events, s.evals, cfg.horizon_s), cfg, base,
-                         quantizer)
-    return dataclasses.replace(tw, windows=s.windows, rate=s.rate)
+    windows, rate = s.windows, s.rate
+    frame = learning_frame(s.events, s.evals, cfg.horizon_s)
+    del s  # the tables read, not held beside the frame while it is quantised
+    tw = training_window(frame, cfg, base, quantizer)
+    return dataclasses.replace(tw, windows=windows, rate=rate)
 
 
-def atoms(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
-    out = lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
-    out["quantizer"] = pd.array([json.dumps(tw.quantizer.to_dict(), sort_keys=True)]
-                                * len(out), dtype=STR)
-    return out
+def atoms_of(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
+    """The night's lesson atoms without their quantiser column."""
+    return lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
+
+
+def with_quantizer(atoms_df: pd.DataFrame, q: Quantizer) -> InOrder:
+    """`atoms_df` with the quantiser's JSON as its last column, `quantizer`, laid on a slice
+    of SLICE_ROWS atoms at a time as the lake writes them: every atom repeats the ~800-byte
+    value, so on a 250,000-window night (~240,000 atoms, nearly a context a window) the
+    whole column was ~190 MB held for one value (issue 32). Sorted and unique by
+    (detector_id, cond_key), as `lesson_atoms` makes them."""
+    text = json.dumps(q.to_dict(), sort_keys=True)
+
+    def slices() -> Iterator[pd.DataFrame]:
+        for start in range(0, len(atoms_df), SLICE_ROWS):
+            part = atoms_df.iloc[start:start + SLICE_ROWS].reset_index(drop=True)
+            part["quantizer"] = pd.array([text] * len(part), dtype=STR)
+            yield part
+
+    empty = atoms_df.iloc[:0].assign(quantizer=pd.array([], dtype=STR))
+    return InOrder(slices(), empty, key=("detector_id", "cond_key"))
 
 
 def quantizer_of(atoms_df: pd.DataFrame) -> Quantizer | None:

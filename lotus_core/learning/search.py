@@ -15,7 +15,7 @@ features (the description length of naming each literal's value).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
@@ -26,6 +26,9 @@ import scipy.sparse as sp
 
 from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
+
+_BLOCK = 16
+"""Literals summed together over the cells (`scope_sums`)."""
 
 
 @dataclass(frozen=True)
@@ -49,60 +52,78 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
     return ccodes.astype(np.int64), inverse
 
 
-def scope_sums(units: UnitSet, psi: np.ndarray) -> ScopeSums:
+def scope_sums(units: UnitSet,
+               psi: np.ndarray | Callable[[np.ndarray], np.ndarray]) -> ScopeSums:
     """Sums of psi, treated counts and window counts for every scope of <= 2 literals:
     row 0 the empty scope, rows 1..L single literals, then every pair of literals of two
     features (f1 < f2) at pair_base[f1, f2] + v1 * |V_f2| + v2. A literal's psi sum and
     its `known` count leave out the windows where its feature is "na" (a cell holds one
-    value per feature, so that is a per-cell 0/1 weight)."""
+    value per feature, so that is a per-cell 0/1 weight). `psi`: the (n x L) matrix, or
+    what makes its columns for some literal ids (`psi(lits)`: n x len(lits)), asked a
+    block of literals at a time, so the whole matrix is never held (issue 32)."""
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
     agg = sp.csc_matrix((np.ones(units.n), inverse.astype(np.int32),
                          np.arange(units.n + 1, dtype=np.int64)), shape=(n_cells, units.n))
-    cell_psi = agg @ psi
     cell_n = np.asarray(agg.sum(axis=1)).ravel()
-    del agg
     sizes = [len(v) for v in units.values]
     pair_base = np.full((nf, nf), -1, dtype=np.int64)
     # the scope groups: the empty scope, each feature's literals, each feature pair's; a
     # cell falls in one row of each group (first row, rows, each cell's row in the group)
     groups: list[tuple[int, int, Callable[[], np.ndarray]]] = [
-        (0, 1, lambda: np.zeros(n_cells, dtype=np.int64))]
-    groups += [(1 + int(units.offsets[f]), sizes[f], partial(_column, ccodes, f))
+        (0, 1, lambda: np.zeros(n_cells, dtype=np.int32))]
+    by_feature = np.ascontiguousarray(ccodes.T, dtype=np.int32)  # a feature's codes, contiguous
+    groups += [(1 + int(units.offsets[f]), sizes[f], partial(_column, by_feature, f))
                for f in range(nf)]
     nxt = 1 + nl
     for f1, f2 in combinations(range(nf), 2):
         pair_base[f1, f2] = nxt
-        groups.append((nxt, sizes[f1] * sizes[f2], partial(_pair, ccodes, f1, f2, sizes[f2])))
+        groups.append((nxt, sizes[f1] * sizes[f2], partial(_pair, by_feature, f1, f2, sizes[f2])))
         nxt += sizes[f1] * sizes[f2]
     na = units.na_value[units.literal_feature]  # (L,) the code of each literal's feature's na
     na = np.where(units.literal_value == na, -1, na)  # a split on "na" itself: every window
-    unknown = ccodes[:, units.literal_feature] == na[None, :]  # (cells, L)
-    if unknown.any():
-        cell_psi = np.where(unknown, 0.0, cell_psi)
-    cell_known = np.where(unknown, 0.0, cell_n[:, None])
-    del unknown
-    rhs = np.hstack([cell_psi, cell_known, cell_n[:, None]])
-    del cell_psi, cell_known
-    # one group at a time: a group's membership is a cell -> row map (every cell in one
-    # row), so the sums are those of one (cells x scopes) membership matrix, added in the
-    # same order (cell by cell), without holding every cell's 1 + F + pairs scopes at once
-    out = np.empty((nxt, rhs.shape[1]))
+    psi_sum, known_sum, count = np.empty((nxt, nl)), np.empty((nxt, nl)), np.empty((nxt, 1))
     ones = np.ones(n_cells)
     cols = np.arange(n_cells + 1, dtype=np.int64)
-    for first, size, row_of in groups:
-        member = sp.csc_matrix((ones, row_of().astype(np.int32), cols), shape=(size, n_cells))
-        out[first:first + size] = member @ rhs
-    return ScopeSums(out[:, :nl], out[:, -1], out[:, nl:2 * nl], pair_base, ccodes, cell_n)
+
+    def members() -> Iterator[tuple[slice, sp.csc_matrix]]:
+        """One group at a time: a group's membership is a cell -> row map (every cell in
+        one row), so its sums are those of one (scopes x cells) matrix, added in the same
+        order (cell by cell), without every cell's 1 + F + pairs scopes held at once."""
+        for first, size, row_of in groups:
+            yield slice(first, first + size), sp.csc_matrix(
+                (ones, row_of(), cols), shape=(size, n_cells))
+
+    for rows, member in members():
+        count[rows] = member @ cell_n[:, None]
+    # a block of literals at a time: each literal's column of the cells' sums is summed on
+    # its own (the same additions, in the same order, as the whole matrix's), so the cells x
+    # L matrices are held a block wide (at 250,000 windows, nearly a cell each, the cells'
+    # psi, known counts and na masks held whole were ~400 MB; issue 32)
+    for lo in range(0, nl, _BLOCK):
+        lits = slice(lo, min(nl, lo + _BLOCK))
+        unknown = ccodes[:, units.literal_feature[lits]] == na[None, lits]  # (cells, block)
+        cell_psi = agg @ (psi[:, lits] if isinstance(psi, np.ndarray)
+                          else psi(np.arange(lits.start, lits.stop)))
+        cell_psi[unknown] = 0.0
+        cell_known = np.where(unknown, 0.0, cell_n[:, None])
+        del unknown
+        for rows, member in members():
+            psi_sum[rows, lits] = member @ cell_psi
+            known_sum[rows, lits] = member @ cell_known
+        del cell_psi, cell_known
+    return ScopeSums(psi_sum, count[:, 0], known_sum, pair_base, ccodes, cell_n)
 
 
-def _column(ccodes: np.ndarray, f: int) -> np.ndarray:
-    return ccodes[:, f].astype(np.int64)
+def _column(by_feature: np.ndarray, f: int) -> np.ndarray:
+    """Each cell's row in feature f's group (`by_feature`: the cells' codes, F x cells)."""
+    return by_feature[f]
 
 
-def _pair(ccodes: np.ndarray, f1: int, f2: int, size2: int) -> np.ndarray:
-    return ccodes[:, f1].astype(np.int64) * size2 + ccodes[:, f2]
+def _pair(by_feature: np.ndarray, f1: int, f2: int, size2: int) -> np.ndarray:
+    """Each cell's row in the (f1, f2) pair's group."""
+    return by_feature[f1] * np.int32(size2) + by_feature[f2]
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:

@@ -28,19 +28,22 @@ CHUNK_MS = 15 * 60 * 1000
 """Replay chunk length: a 15-minute chunk of 10 coins is ~1/96 of the day's columns."""
 
 CHUNK_COIN_MINUTES = 300
-"""About the coin-minutes a chunk of a day streamed by coin holds (`chunk_ms_for`)."""
+"""The coin-minutes a chunk of a day streamed by coin holds (`chunk_ms_for`)."""
+
+MIN_CHUNK_MS = 60 * 1000
+"""The shortest chunk (from 300 coins on, a chunk holds more than CHUNK_COIN_MINUTES)."""
 
 
 def chunk_ms_for(coins: int) -> int:
-    """The chunk length for a day of `coins` coins: the longest of 15, 5 and 3 minutes whose
-    chunk holds at most CHUNK_COIN_MINUTES coin-minutes (3 minutes at least). A chunk is
-    held whole by the replay, so at 100 coins a 15-minute chunk was ~430 MB of the joint
-    replay's peak (docs/scale.md, round 17); shorter chunks cost a fixed time per chunk and
-    coin group (a file per piece, the pieces merged), so they are only as short as the
-    coins need. The chunking never changes an output (the chunks in time order are the
-    whole day's order)."""
-    minutes = next((m for m in (15, 5) if coins * m <= CHUNK_COIN_MINUTES), 3)
-    return minutes * 60 * 1000
+    """The chunk length for a day of `coins` coins: CHUNK_COIN_MINUTES / coins minutes (a
+    minute at least), so a chunk holds the same coin-minutes whatever the coins (issue 32:
+    the replay holds a chunk whole; a chunk of fixed length grows with the coins, and a
+    15-minute chunk of 100 coins was ~430 MB of the joint replay's peak, docs/scale.md,
+    round 17). 100 minutes at 3 coins, 3 at 100. A chunk costs a fixed time per coin group
+    (a file per piece, the pieces merged), so chunks are no shorter than this budget needs.
+    The chunking never changes an output (the chunks in time order are the whole day's
+    order, on any grid)."""
+    return max(MIN_CHUNK_MS, CHUNK_COIN_MINUTES * 60 * 1000 // max(1, coins))
 
 
 @dataclass

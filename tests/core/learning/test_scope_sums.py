@@ -43,3 +43,22 @@ def test_scope_sums_are_the_per_window_sums_of_every_scope():
         np.testing.assert_allclose(got.psi[row], eff[inside].sum(axis=0), rtol=1e-12,
                                    atol=1e-9)
         np.testing.assert_array_equal(got.known[row], (~unknown[inside]).sum(axis=0))
+
+
+def test_psi_asked_a_block_at_a_time_gives_the_same_sums_bit_for_bit():
+    """`scope_sums` given what makes psi's columns (the search's `pseudo_outcomes`, a block
+    of literals at a time) sums exactly what it sums from the whole matrix: more literals
+    than a block (8 features: 27 literals), each column summed on its own."""
+    units = _units(7, 3_000, (3, 4, 2, 3, 4, 3, 4, 4))
+    psi = np.random.default_rng(8).standard_normal((units.n, units.n_literals))
+    asked: list[tuple[int, ...]] = []
+
+    def columns(lits: np.ndarray) -> np.ndarray:
+        asked.append(tuple(int(x) for x in lits))
+        return psi[:, lits]
+
+    whole, blocks = scope_sums(units, psi), scope_sums(units, columns)
+    assert units.n_literals > max(len(a) for a in asked) and len(asked) > 1
+    assert sorted(x for a in asked for x in a) == list(range(units.n_literals))
+    for name in ("psi", "count", "known", "cell_n"):
+        assert getattr(whole, name).tobytes() == getattr(blocks, name).tobytes(), name

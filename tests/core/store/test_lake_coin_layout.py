@@ -124,3 +124,22 @@ def test_object_lake_location_names_the_day_in_coins(tmp_path):
     lake = ObjectLake(pafs.SubTreeFileSystem(str(tmp_path / "s"), pafs.LocalFileSystem()))
     _write_coins(lake)
     assert lake.location("t", DAY).endswith(f"/t/date={DAY}")
+
+
+def test_head_is_the_first_rows_in_file_order_on_both_layouts(lake):
+    """`head` decodes only the rows it returns: a day in coins is read in coin order across
+    files, a whole-day file in its order, and asking past the end gives every row."""
+    _write_coins(lake)
+    whole = _whole()
+    for rows in (1, 5, 31, 40, len(whole) + 3):  # within the first coin's file and past it
+        pd.testing.assert_frame_equal(lake.head("t", DAY, rows),
+                                      whole.head(rows).reset_index(drop=True))
+    pd.testing.assert_frame_equal(lake.head("t", DAY, 2, ["x"]), whole[["x"]].head(2))
+    lake.write("w", DAY, whole)
+    pd.testing.assert_frame_equal(lake.head("w", DAY, 3, ["coin", "x"]),
+                                  whole[["coin", "x"]].head(3))
+    lake.write("empty", DAY, whole.iloc[:0])
+    got = lake.head("empty", DAY, 1, ["x"])
+    assert list(got.columns) == ["x"] and len(got) == 0
+    with pytest.raises(LakeError, match="no nothing partition"):
+        lake.head("nothing", DAY)

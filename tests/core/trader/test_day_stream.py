@@ -107,9 +107,11 @@ def test_streamed_days_give_the_whole_days_dm_decisions_and_paper_trades(
             assert tables == reference, f"{day}: {name} differs from the whole day"
 
 
-def test_chunks_shorten_as_the_coins_grow() -> None:
-    """A chunk holds about CHUNK_COIN_MINUTES coin-minutes (3 minutes at least): the
-    replay's chunk is not allowed to grow with the coins (issue 32)."""
-    minutes = {n: chunk_ms_for(n) // 60_000 for n in (1, 3, 20, 30, 60, 100, 200)}
-    assert minutes == {1: 15, 3: 15, 20: 15, 30: 5, 60: 5, 100: 3, 200: 3}
-    assert all(n * m <= CHUNK_COIN_MINUTES for n, m in minutes.items() if n <= 100)
+def test_a_chunk_holds_the_same_coin_minutes_whatever_the_coins() -> None:
+    """A chunk holds CHUNK_COIN_MINUTES coin-minutes (a minute at least): the replay's
+    chunk neither grows nor shrinks with the coins (issue 32: its memory is flat)."""
+    ms = {n: chunk_ms_for(n) for n in (1, 3, 7, 20, 30, 60, 100, 200, 300, 1000)}
+    assert ms[3] == 100 * 60_000 and ms[100] == 3 * 60_000 and ms[1000] == 60_000
+    for n, length in ms.items():
+        if n <= CHUNK_COIN_MINUTES:
+            assert n * length == pytest.approx(CHUNK_COIN_MINUTES * 60_000, abs=n)
