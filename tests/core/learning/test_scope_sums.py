@@ -45,10 +45,12 @@ def test_scope_sums_are_the_per_window_sums_of_every_scope():
         np.testing.assert_array_equal(got.known[row], (~unknown[inside]).sum(axis=0))
 
 
-def test_psi_asked_a_block_at_a_time_gives_the_same_sums_bit_for_bit():
+def test_psi_asked_a_block_at_a_time_gives_the_same_sums():
     """`scope_sums` given what makes psi's columns (the search's `pseudo_outcomes`, a block
-    of literals at a time) sums exactly what it sums from the whole matrix: more literals
-    than a block (8 features: 27 literals), each column summed on its own."""
+    of literals at a time) sums what it sums from the whole matrix: more literals than a
+    block (8 features: 27 literals), each column summed on its own. Compared with a stated
+    tolerance, not bit for bit: a product of another width may take another code path
+    (vector body or scalar tail) on another CPU."""
     units = _units(7, 3_000, (3, 4, 2, 3, 4, 3, 4, 4))
     psi = np.random.default_rng(8).standard_normal((units.n, units.n_literals))
     asked: list[tuple[int, ...]] = []
@@ -61,4 +63,5 @@ def test_psi_asked_a_block_at_a_time_gives_the_same_sums_bit_for_bit():
     assert units.n_literals > max(len(a) for a in asked) and len(asked) > 1
     assert sorted(x for a in asked for x in a) == list(range(units.n_literals))
     for name in ("psi", "count", "known", "cell_n"):
-        assert getattr(whole, name).tobytes() == getattr(blocks, name).tobytes(), name
+        np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-12,
+                                   atol=1e-9, err_msg=name)
