@@ -2,6 +2,8 @@
 coins (issue 32, item 3) without generating and running a many-coin market.
 
     .venv/bin/python -m bench.replicate_coins SRC_LAKE DST_LAKE DAY --copies 33
+    .venv/bin/python -m bench.replicate_coins SRC_LAKE DST_LAKE DAY --copies 33 \
+        --feed SRC_FEED_DIR DST_FEED_DIR        # and the day's recording, coin by coin
 
 Every coin file of DAY (`<asset>/date=DAY/coin=C/part.parquet`) is written `--copies` times:
 copy 0 as it is, copy k as coin `C~k` (`~` sorts after letters, so the copies follow their
@@ -10,15 +12,19 @@ digit: distinct windows, the same ULID time). The daily tables are copied as the
 except those that list the day's coins (`raw_feed`'s summary, `microtape_days`), whose rows
 are written once per copy. What it is for: a step that reads the day's coin files (the
 audits, the cards, the checks of `signal_events` and `signal_eval`, the DM's calibration,
-the learning window) sees N times the coins, each with a real coin's rows; the steps that
-replay the recording (the DM and Trader, `live_parity`) cannot (the recording is not
-copied). Not a market: the copies are perfectly correlated. A diagnostic, quick to make;
+the learning window) sees N times the coins, each with a real coin's rows. With `--feed`
+the day's recording is copied the same way (`replicate_feed`: every line that names a coin
+written once per copy, renamed, in place; the rest once), so the steps that parse or replay
+it (`raw_feed`, the DM and Trader) see ~N/3 times the lines too. Not a market: the copies
+are perfectly correlated. A diagnostic, quick to make;
 the per-step table is measured on generated many-coin days (`bench.scale`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -99,14 +105,49 @@ def replicate(src: Path, dst: Path, day: str, copies: int) -> dict[str, int]:
     return written
 
 
+_NAMED = re.compile(rb'("(?:coin|s)"\s*:\s*")([^"~]+)"')
+"""A coin named in a frame: `"coin": "BTC"` (books, trades, bbo, contexts, subscriptions)
+or a candle's `"s": "BTC"`; a name with `~` is a copy already."""
+
+
+def replicate_feed(src: Path, dst: Path, day: str, copies: int) -> int:
+    """DST's recording of DAY (and its manifest): each line that names a coin written
+    `copies` times in a row, copy k with every coin it names renamed `copy_name(coin, k)`;
+    the other lines once. Returns the lines written."""
+    from lotus_core.feed.manifest import write_manifest
+
+    dst.mkdir(parents=True, exist_ok=True)
+    out_path = dst / f"{day}.jsonl.gz"
+    lines = 0
+    with gzip.open(src / f"{day}.jsonl.gz", "rb") as fin, \
+            gzip.open(out_path, "wb", compresslevel=1) as fout:
+        for line in fin:
+            if _NAMED.search(line) is None:
+                fout.write(line)
+                lines += 1
+                continue
+            fout.write(line)
+            for k in range(1, copies):
+                fout.write(_NAMED.sub(lambda m, k=k: m.group(1) + copy_name(
+                    m.group(2).decode(), k).encode() + b'"', line))
+            lines += copies
+    write_manifest(dst, [out_path])
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src", type=Path)
     ap.add_argument("dst", type=Path)
     ap.add_argument("day")
     ap.add_argument("--copies", type=int, default=33)
+    ap.add_argument("--feed", type=Path, nargs=2, metavar=("SRC_FEED_DIR", "DST_FEED_DIR"),
+                    help="also copy the day's recording (the DM, the Trader and raw_feed "
+                    "read it)")
     args = ap.parse_args()
     print(replicate(args.src, args.dst, args.day, args.copies))
+    if args.feed:
+        print({"feed_lines": replicate_feed(*args.feed, args.day, args.copies)})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
+from lotus_core.heap import release_free_heap
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.compile import CompiledPriors
@@ -97,11 +98,15 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
             signal_eval_late: CoinDays, lesson_atoms: pd.DataFrame,
             previous: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
-    out, alerts = night.lessons(tw, previous, context.partition_key, cfg)
+    window, q, label = _window_meta(tw), tw.quantizer, tw.label
+    tasks = night.lesson_tasks(tw, previous, cfg)
+    del tw  # the window's frame and literals are not held through the search (issue 32)
+    release_free_heap()
+    out, alerts = night.lessons_of(tasks, q, label, previous, context.partition_key, cfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={
         "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
-        "watchdog_sunset": len(alerts), **_window_meta(tw),
+        "watchdog_sunset": len(alerts), **window,
         "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
                          for r in out[out["state"] == "active"].itertuples())[:20],
         **lessons_story(out, previous),

@@ -56,10 +56,76 @@ def one_hot(units: UnitSet, drop_feature: int | None = None) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(n, units.n_literals))
 
 
+class Propensities:
+    """Out-of-fold P(x_f = v | W) for every unit, a feature's columns computed when asked
+    (issue 32: the n x literals matrix held whole was the rule search's largest allocation,
+    ~160 MB of a 250,000-window night). Each fold keeps its fitted models (a feature's: values
+    x literals coefficients) and its test rows; `feature(f)` predicts f's columns for every
+    fold's rows from them, exactly as the fit would have (the same rows through the same
+    model), and keeps the most recently asked features' up to `_KEEP_COLUMNS` columns (a
+    rule's details ask for a few features again and again: 2-3 predictions a feature with
+    16 columns kept, 7 with two features kept). Rows of no fold (`fit_nuisances(only=)`)
+    are 0, as they were."""
+
+    _KEEP_COLUMNS = 16
+
+    def __init__(self, units: UnitSet, tests: list[np.ndarray],
+                 models: dict[tuple[int, int], LogisticRegression | int]) -> None:
+        self.units, self.tests, self.models = units, tests, models
+        self._cache: dict[int, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.units.n, self.units.n_literals
+
+    def feature(self, f: int) -> np.ndarray:
+        """(n, |V_f|): P(x_f = each value | W), each unit from its own fold's model."""
+        got = self._cache.pop(f, None)
+        if got is None:
+            got = self._predict(f)
+        self._cache[f] = got  # the most recently asked last
+        while len(self._cache) > 1 and \
+                sum(c.shape[1] for c in self._cache.values()) > self._KEEP_COLUMNS:
+            del self._cache[next(iter(self._cache))]
+        return got
+
+    def _predict(self, f: int) -> np.ndarray:
+        units = self.units
+        out = np.zeros((units.n, len(units.values[f])))
+        if not self.tests:
+            return out
+        x_minus = one_hot(units, drop_feature=f)
+        for j, test in enumerate(self.tests):
+            model = self.models[(f, j)]
+            if isinstance(model, int):  # one value in the training rows
+                out[test, model] = 1.0
+            else:
+                part = np.zeros((len(test), out.shape[1]))
+                part[:, model.classes_] = model.predict_proba(x_minus[test])
+                out[test] = part
+        return out
+
+    def literal(self, lit: int) -> np.ndarray:
+        """(n,) the propensity of one literal."""
+        f = int(self.units.literal_feature[lit])
+        return self.feature(f)[:, lit - int(self.units.offsets[f])]
+
+    def take(self, rows: np.ndarray, units: UnitSet) -> Propensities:
+        """The propensities of `rows` (ascending) alone; `units` is `self.units.take(rows)`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return Propensities(units, [np.flatnonzero(np.isin(rows, t)) for t in self.tests],
+                            self.models)
+
+    def matrix(self) -> np.ndarray:
+        """(n, L) every feature's columns side by side (tests: the whole matrix held)."""
+        return np.hstack([self._predict(f) for f in range(len(self.units.features))]) \
+            if self.units.features else np.zeros((self.units.n, 0))
+
+
 @dataclass(frozen=True)
 class Nuisances:
     fold: np.ndarray  # (n,) fold id
-    prop: np.ndarray  # (n, L) out-of-fold P(x_f = v | W), rows sum to 1 within a feature
+    prop: Propensities  # out-of-fold P(x_f = v | W), rows sum to 1 within a feature
     beta_y: np.ndarray  # (folds, L) additive outcome coefficients for y
     base_y: np.ndarray  # (n,) out-of-fold mu(X) for y
     beta_hit: np.ndarray
@@ -74,21 +140,18 @@ def _fit_rows(train: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarr
 
 
 def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarray,
-                test: np.ndarray, cfg: EstimatorConfig) -> np.ndarray:
-    """P(x_f = v | W) for the test rows, every value v of feature f (n_test x |V_f|)."""
-    nv = len(units.values[f])
+                cfg: EstimatorConfig) -> LogisticRegression | int:
+    """The model of P(x_f = . | W) fitted on the `train` rows (`Propensities` predicts from
+    it); the value itself when the training rows hold only one."""
     target = units.codes[train, f]
-    out = np.zeros((len(test), nv))
     present = np.unique(target)
     if len(present) == 1:
-        out[:, present[0]] = 1.0
-        return out
+        return int(present[0])
     model = LogisticRegression(C=cfg.propensity_c, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_other[train], target)
-    out[:, model.classes_] = model.predict_proba(x_other[test])
-    return out
+    return model
 
 
 def _outcome(x_all: sp.csr_matrix, target: np.ndarray, train: np.ndarray,
@@ -155,7 +218,6 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     fold = cross_folds(units.hour, cfg.folds, period) if fold is None else np.asarray(fold)
     k = int(fold.max()) + 1 if units.n else 1
     n, nl = units.n, units.n_literals
-    prop = np.zeros((n, nl))
     beta_y, beta_hit = np.zeros((k, nl)), np.zeros((k, nl))
     base_y, base_hit = np.zeros(n), np.zeros(n)
     rng = np.random.default_rng(cfg.seed)
@@ -171,18 +233,18 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
         folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
     # a feature's design without it, one at a time (all of them at once: n x 14 x 12 bytes
     # per feature, the step's largest allocation at many coins; issue 32)
+    models: dict[tuple[int, int], LogisticRegression | int] = {}
     for f in range(len(units.features)):
         x_minus = one_hot(units, drop_feature=f)
-        lo = int(units.offsets[f])
-        hi = lo + len(units.values[f])
-        for _, test, _, sample in folds:
-            prop[test, lo:hi] = _propensity(units, f, x_minus, sample, test, cfg)
+        for j, (_, _, _, sample) in enumerate(folds):
+            models[(f, j)] = _propensity(units, f, x_minus, sample, cfg)
         del x_minus
     for j, test, train, _ in folds:
         b0, beta_y[j] = _outcome(x_all, units.y, train, cfg)
         base_y[test] = b0 + x_all[test] @ beta_y[j]
         b0, beta_hit[j] = _outcome(x_all, units.hit, train, cfg)
         base_hit[test] = b0 + x_all[test] @ beta_hit[j]
+    prop = Propensities(units, [test for _, test, _, _ in folds], models)
     return Nuisances(fold, prop, beta_y, base_y, beta_hit, base_hit, cfg.propensity_clip)
 
 
@@ -203,7 +265,7 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
         cols = np.flatnonzero(units.literal_feature[lits] == f)
         lo = int(units.offsets[f])
         hi = lo + len(units.values[f])
-        pf = nz.prop[:, lo:hi]
+        pf = nz.prop.feature(int(f))
         bf = beta_all[:, lo:hi][nz.fold]  # each unit's own fold's coefficients for f
         own = flat[:, f] - lo  # the unit's own value of f
         base = base_all - bf[rows, own]  # mu(W) without f's term

@@ -82,7 +82,7 @@ def overlap(units: UnitSet, nz: Nuisances, lit: int, mask: np.ndarray) -> tuple[
     if not mask.any():
         return 0.0, 0.0
     f = int(units.literal_feature[lit])
-    e_raw = nz.prop[mask, lit]
+    e_raw = nz.prop.literal(lit)[mask]
     lo, hi = nz.clip
     clipped = float(((e_raw < lo) | (e_raw > hi)).mean())
     e = np.clip(e_raw, lo, hi)

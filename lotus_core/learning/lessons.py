@@ -292,7 +292,8 @@ class Watchdog:
             return new, fit_nuisances(new, est)
         period = None if brk is None else brk.period(units)
         nz = fit_nuisances(units, est, fold=is_new.astype(np.int64), only=(1,), period=period)
-        return new, Nuisances(nz.fold[is_new], nz.prop[is_new], nz.beta_y, nz.base_y[is_new],
+        prop = nz.prop.take(np.flatnonzero(is_new), new)
+        return new, Nuisances(nz.fold[is_new], prop, nz.beta_y, nz.base_y[is_new],
                               nz.beta_hit, nz.base_hit[is_new], nz.clip)
 
     def check(self, units: UnitSet,
@@ -378,11 +379,45 @@ def pooled_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     return detector_units(sub.assign(**{outcome.y: centred}), lits[m], q, outcome)
 
 
-def _search_all(tasks: list[tuple[str, UnitSet, list[str]]],
-                cfg: LearningConfig) -> list[Searched]:
+Task = tuple[str, UnitSet, list[str]]
+"""A search's input: (detector id or POOLED, its windows' units, its live rules' keys)."""
+
+
+def _search_all(tasks: list[Task], cfg: LearningConfig) -> list[Searched]:
     """search_detector for every task, in order (inline: a forked pool inside a threaded
     Dagster or pytest process once left a worker blocked on an inherited lock)."""
     return [search_detector(units, cfg, keep) for _, units, keep in tasks]
+
+
+def _previous(previous: pd.DataFrame) -> pd.DataFrame:
+    return previous.set_index("lesson_id") if len(previous) else pd.DataFrame()
+
+
+def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
+                   cfg: LearningConfig, previous: pd.DataFrame,
+                   outcome: Outcome = SIGNAL_OUTCOME) -> list[Task]:
+    """Each detector's windows as units, with its live rules to re-estimate, and (when the
+    night pools) every such detector's together, last: all the search reads of the
+    window's frame and literals, so a caller can let go of them before it searches
+    (`learn_tasks`; issue 32)."""
+    if outcome.group != "detector_id" and len(frame):
+        frame = frame.assign(detector_id=frame[outcome.group].astype(str))
+    prev = _previous(previous)
+    tasks: list[Task] = []
+    for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
+        m = (frame["detector_id"] == det).to_numpy()
+        if m.sum() < 2 * cfg.search.min_support:
+            continue
+        units = detector_units(frame[m], lits[m], q, outcome)
+        keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
+            if len(prev) else []
+        tasks.append((det, units, keep))
+    if cfg.pooled.enabled and len(tasks) >= cfg.pooled.min_groups:
+        keep = sorted(prev[(prev["detector_id"] == POOLED) & prev["state"].isin(LIVE)]["rule"]) \
+            if len(prev) else []
+        tasks.append((POOLED, pooled_units(frame, lits, q, outcome, [t[0] for t in tasks]),
+                      keep))
+    return tasks
 
 
 def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: LearningConfig,
@@ -392,26 +427,18 @@ def learn(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace, cfg: Learnin
     window (rows aligned), `previous` is last night's lessons (empty on the first night).
     `outcome` names the frame's outcome, hit and group columns and the treatment features
     (the signal layer's by default; the Trader's execution lessons pass theirs)."""
-    if outcome.group != "detector_id" and len(frame):
-        frame = frame.assign(detector_id=frame[outcome.group].astype(str))
+    return learn_tasks(learning_tasks(frame, lits, q, cfg, previous, outcome), q, cfg,
+                       previous, day, window)
+
+
+def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
+                previous: pd.DataFrame, day: str,
+                window: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`learn` on the window's tasks (`learning_tasks`)."""
     today = date.fromisoformat(day)
     newest = (pd.Timestamp(today, tz="UTC").value // DAY_NS)
-    prev = previous.set_index("lesson_id") if len(previous) else pd.DataFrame()
-    tasks: list[tuple[str, UnitSet, list[str]]] = []
-    for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
-        m = (frame["detector_id"] == det).to_numpy()
-        if m.sum() < 2 * cfg.search.min_support:
-            continue
-        units = detector_units(frame[m], lits[m], q, outcome)
-        keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
-            if len(prev) else []
-        tasks.append((det, units, keep))
-    pooled = cfg.pooled.enabled and len(tasks) >= cfg.pooled.min_groups
-    if pooled:
-        keep = sorted(prev[(prev["detector_id"] == POOLED) & prev["state"].isin(LIVE)]["rule"]) \
-            if len(prev) else []
-        tasks.append((POOLED, pooled_units(frame, lits, q, outcome, [t[0] for t in tasks]),
-                      keep))
+    prev = _previous(previous)
+    pooled = any(det == POOLED for det, _, _ in tasks)
     searched: dict[str, Searched] = {}
     for (det, _, _), s in zip(tasks, _search_all(tasks, cfg), strict=True):
         s.detector_id = det

@@ -19,7 +19,7 @@ from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.frame import learning_frame
-from lotus_core.learning.lessons import learn
+from lotus_core.learning.lessons import Task, learn, learn_tasks, learning_tasks
 from lotus_core.learning.quantize import Quantizer, fit_quantizer
 from lotus_core.learning.sample import read_window
 from lotus_core.signals.config import ContextConfig
@@ -100,6 +100,19 @@ def quantizer_of(atoms_df: pd.DataFrame) -> Quantizer | None:
 def lessons(tw: TrainingWindow, previous: pd.DataFrame, day: str,
             cfg: LearningConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     return learn(tw.frame, tw.lits, tw.quantizer, cfg, previous, day, tw.label)
+
+
+def lesson_tasks(tw: TrainingWindow, previous: pd.DataFrame, cfg: LearningConfig) -> list[Task]:
+    """What `lessons` searches, taken from the window: a caller that lets go of the window
+    before `lessons_of` does not hold its frame and literals through the search (issue 32:
+    ~110 MB of a 250,000-window night)."""
+    return learning_tasks(tw.frame, tw.lits, tw.quantizer, cfg, previous)
+
+
+def lessons_of(tasks: list[Task], q: Quantizer, label: str, previous: pd.DataFrame, day: str,
+               cfg: LearningConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`lessons` of the window whose tasks, quantiser and label are given."""
+    return learn_tasks(tasks, q, cfg, previous, day, label)
 
 
 def braids(lessons_df: pd.DataFrame, tw: TrainingWindow, cfg: LearningConfig) -> pd.DataFrame:

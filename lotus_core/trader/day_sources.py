@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lotus_core.feed.line_mask import SeenLines
 from lotus_core.feed.packed import PackedBooks, ReplayDay
-from lotus_core.feed.shards import CoinShard, in_line_order, shared_frames
+from lotus_core.feed.shards import CoinShard, in_line_order
 from lotus_core.heap import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.spill import CoinSpill
@@ -92,7 +93,8 @@ def spill_shards(shards: Iterable[CoinShard], folder: Path,
     kept: replay the day whole, as `pack_shards` says) or the day has no event."""
     folder.mkdir(parents=True, exist_ok=True)
     every: set[int] = set()
-    trade_lines: list[np.ndarray] = []
+    seen = SeenLines()  # each shard's trades lines, a bit a line: one held by two shards?
+    shared = False
     day = sha = ""
     g = 0
     for g, shard in enumerate(shards):  # noqa: B007 - the count is the groups'
@@ -114,10 +116,10 @@ def spill_shards(shards: Iterable[CoinShard], folder: Path,
             with open(folder / f"{int(key)}-{g}.pkl", "wb") as f:
                 pickle.dump(piece, f, protocol=5)
         every |= {int(k) for k in keys}
-        trade_lines.append(shard.lines["trades"])
+        shared = seen.add(shard.lines["trades"]) or shared
         del shard, feed, books, cut
         release_free_heap()  # shards of unequal sizes leave freed pages in glibc's heap
-    if not every or shared_frames(trade_lines):
+    if not every or shared:
         return None
     return SpilledDay(folder, day, sha, g + 1, sorted(every), chunk_ms)
 

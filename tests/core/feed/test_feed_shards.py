@@ -107,6 +107,28 @@ def whole(faulty):
 @pytest.mark.parametrize("n", [2, 3, PER_COIN])
 def test_shards_are_the_whole_day_split_by_coin(faulty, whole, n):
     """n = PER_COIN: a shard for each of the day's coins, each holding that coin alone."""
+    _the_whole_day_split(faulty, whole, n)
+
+
+@pytest.mark.parametrize("n", [2, PER_COIN])
+def test_shards_assembled_from_joined_parts_are_the_whole_day(faulty, whole, n, monkeypatch):
+    """Chunks of 997 lines, a shard's parts joined into chunks of >= 2,000 rows (`_load_all`:
+    parts naming the chunk's coins in different orders, a bad coin name's code -1 among
+    them): the same shards, byte for byte."""
+    import lotus_core.feed.parse as parse_mod
+    import lotus_core.feed.shards as shards_mod
+
+    monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 997)
+    monkeypatch.setattr(shards_mod, "_JOIN_ROWS", 2_000)
+    joined: list[int] = []
+    join = shards_mod.join_parts
+    monkeypatch.setattr(shards_mod, "join_parts", lambda parts: joined.append(len(parts))
+                        or join(parts))
+    _the_whole_day_split(faulty, whole, n)
+    assert max(joined) > 1 and sum(joined) > 30  # parts were joined, many of them
+
+
+def _the_whole_day_split(faulty, whole, n):
     assert {"malformed_trades", "out_of_order", "duplicate_frame", "crossed_book",
             "malformed_bbo"} <= {d.reason for d in whole.dead}
     shards = [s.feed for s in parse_shards(faulty, n, workers=1)]

@@ -1,0 +1,61 @@
+"""The propensities are predicted a feature at a time when asked (issue 32: the n x literals
+matrix held whole was the rule search's largest allocation). Asked in any order, with the
+kept features evicted and asked again, for all units or the newest day's alone, a feature's
+columns are the same, and each fold's rows are a distribution over the feature's values.
+Seed 73000: the tuning range of validity_seeds.yaml `harder`."""
+
+import numpy as np
+
+from lotus_core.learning import night
+from lotus_core.learning.config import load_learning
+from lotus_core.learning.estimator import Propensities, fit_nuisances
+from lotus_core.learning.lessons import detector_units
+from lotus_core.learning.validity_report import harder_spec
+from lotus_core.signals.config import load_scoring
+from lotus_core.synth.windows import PLANTED, window_frame
+
+CFG = load_learning()
+# the same rows through the same model: equal on one machine; a stated tolerance, not bit
+# equality, since a subset's product may take another code path on another CPU
+TOL = 1e-12
+
+
+def _units():
+    tw = night.training_window(window_frame(harder_spec("hetero", null=False), 73000), CFG,
+                               load_scoring().context)
+    m = (tw.frame["detector_id"] == PLANTED).to_numpy()
+    return detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
+
+
+def test_a_feature_asked_again_after_eviction_is_the_same():
+    units = _units()
+    prop = fit_nuisances(units, CFG.estimator).prop
+    features = range(len(units.features))
+    first = {f: prop.feature(f).copy() for f in features}
+    assert units.n_literals > 2 * Propensities._KEEP_COLUMNS  # the cache had to evict
+    for f in reversed(features):  # another order: most were evicted
+        np.testing.assert_allclose(prop.feature(f), first[f], rtol=0, atol=TOL)
+    whole = prop.matrix()
+    assert whole.shape == (units.n, units.n_literals)
+    for f in features:
+        lo = int(units.offsets[f])
+        np.testing.assert_allclose(whole[:, lo:lo + len(units.values[f])], first[f],
+                                   rtol=0, atol=TOL)
+        np.testing.assert_allclose(first[f].sum(axis=1), 1.0, atol=1e-9)  # a distribution
+        lit = lo + len(units.values[f]) - 1
+        np.testing.assert_allclose(prop.literal(lit), first[f][:, -1], rtol=0, atol=TOL)
+
+
+def test_the_newest_days_rows_alone_are_their_rows_of_the_whole():
+    """The watchdog's out-of-sample nuisances: fitted on the earlier days (fold 0), asked
+    for the newest day's units alone (`take`); rows of no fold are 0, as they were."""
+    units = _units()
+    is_new = units.day == units.day.max()
+    assert 0 < is_new.sum() < units.n
+    nz = fit_nuisances(units, CFG.estimator, fold=is_new.astype(np.int64), only=(1,))
+    rows = np.flatnonzero(is_new)
+    new = nz.prop.take(rows, units.take(rows))
+    for f in range(len(units.features)):
+        whole = nz.prop.feature(f)
+        np.testing.assert_allclose(new.feature(f), whole[rows], rtol=0, atol=TOL)
+        assert (whole[~is_new] == 0).all()
