@@ -74,10 +74,6 @@ class Propensities:
         self.units, self.tests, self.models = units, tests, models
         self._cache: dict[int, np.ndarray] = {}
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.units.n, self.units.n_literals
-
     def feature(self, f: int) -> np.ndarray:
         """(n, |V_f|): P(x_f = each value | W), each unit from its own fold's model."""
         got = self._cache.pop(f, None)
