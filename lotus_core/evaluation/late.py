@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS, READ_COLUMNS, evaluate_windows
 from lotus_core.microtape.schema import empty_frame
@@ -92,15 +94,26 @@ def with_late(evals: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
     have = pd.MultiIndex.from_frame(late[KEY].astype({"window_id": str}))
     if have.has_duplicates:
         raise ValueError("signal_eval_late holds a (window, horizon) twice")
-    pos = have.get_indexer(pd.MultiIndex.from_frame(evals[KEY].astype({"window_id": str})))
+    # only the rows whose window `late` names are keyed (in Arrow: a 250,000-window read's
+    # every id as a Python string was ~40 MB, for a few hundred late rows)
+    maybe = np.flatnonzero(pc.is_in(_ids(evals["window_id"]),
+                                    value_set=_ids(late["window_id"])).to_numpy(
+                                        zero_copy_only=False))
+    pos = have.get_indexer(pd.MultiIndex.from_frame(
+        evals[KEY].iloc[maybe].astype({"window_id": str})))
     hit = pos >= 0
     if not hit.any():
         return evals
     out = evals.copy()
-    rows, take = np.flatnonzero(hit), pos[hit]
+    rows, take = maybe[hit], pos[hit]
     for col in (c for c in OUTCOME_COLUMNS if c in out.columns):  # evals may hold a few
         out.iloc[rows, out.columns.get_loc(col)] = late[col].array[take]  # (dtypes kept)
     return out
+
+
+def _ids(ids: pd.Series) -> pa.Array:
+    """Window ids as Arrow strings (`with_late`'s set lookup)."""
+    return pa.array(ids.astype(str).array, type=pa.large_string())
 
 
 def _no_windows() -> pd.DataFrame:

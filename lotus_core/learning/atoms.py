@@ -9,6 +9,7 @@ detector's own weighted baseline over the same window.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
@@ -16,6 +17,8 @@ import pandas as pd
 
 from lotus_core.columns import STR
 
+PART_ROWS = 25_000
+"""Atoms a part of `atoms_by_detector` holds at most (the lake's slice: `SLICE_ROWS`)."""
 COLUMNS = ["detector_id", "cond_key", "cond_hash", "support", "weight", "days", "hit_rate",
            "mean_net_bps", "mfe_bps", "mae_bps", "lift_hit", "lift_net_bps", "lift_mfe_bps",
            "lift_mae_bps", "stability", "window"]
@@ -32,55 +35,115 @@ def _wmean(df: pd.DataFrame, col: str, group: np.ndarray, weight: np.ndarray) ->
 def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_days: float,
                  window: str) -> pd.DataFrame:
     """One row per (detector_id, cond_key) seen in the window (see the module docstring)."""
+    parts = list(atoms_by_detector(frame, lits, day, halflife_days, window))
+    return pd.concat(parts, ignore_index=True) if parts else empty_atoms()
+
+
+def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_days: float,
+                      window: str) -> Iterator[pd.DataFrame]:
+    """`lesson_atoms` in parts of at most `PART_ROWS` atoms, in its order (issue 32: the
+    atoms are nearly a window each, ~240,000 rows with their cond_key strings on a
+    250,000-window night, so the step held them, and the strings it grouped by, all at
+    once). Every figure of an atom is its detector's windows' (its baseline and lifts too),
+    so a detector's atoms are figured from its rows alone; their key strings are made a
+    part at a time."""
     if frame.empty:
-        return _empty()
+        return
+    dets = frame["detector_id"].astype(str).to_numpy()
+    for det in sorted(set(dets)):
+        m = dets == det
+        yield from _detector_atoms(det, frame[m], lits[m], day, halflife_days, window)
+
+
+def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
+                    halflife_days: float, window: str) -> Iterator[pd.DataFrame]:
+    """The atoms of one detector's windows: grouped by each window's context's number in
+    the cond_keys' sorted order (`CondKeys`), the same groups in the same order as grouping
+    by the key strings, with no key string a window."""
     today = date.fromisoformat(day)
-    age = np.array([(today - date.fromisoformat(d)).days for d in frame["date"].astype(str)])
+    dates = frame["date"].astype(str).to_numpy(dtype=object)
+    age = np.array([(today - date.fromisoformat(d)).days for d in dates])
+    keys = CondKeys(lits)
+    group = keys.group
     df = pd.DataFrame({
-        "detector_id": frame["detector_id"].astype(str).to_numpy(),
-        "cond_key": _keys(lits),
-        "date": frame["date"].astype(str).to_numpy(),
+        "date": dates,
         "hit": frame["hit"].to_numpy(dtype=np.float64),
         "net": frame["net_ret_bps"].to_numpy(dtype=np.float64),
         "mfe": frame["mfe_bps"].to_numpy(dtype=np.float64),
         "mae": frame["mae_bps"].to_numpy(dtype=np.float64),
         "_w": 0.5 ** (age / halflife_days),
     })
-    keys = ["detector_id", "cond_key"]
-    g = df.groupby(keys, sort=True)
-    group = g.ngroup().to_numpy()  # each window's atom, in the atoms' order
+    g = df.groupby(group, sort=True)
     weight = g["_w"].sum()
     out = pd.DataFrame({"support": g.size(), "weight": weight, "days": g["date"].nunique()})
     for name, col in (("hit_rate", "hit"), ("mean_net_bps", "net"), ("mfe_bps", "mfe"),
                       ("mae_bps", "mae")):
         out[name] = _wmean(df, col, group, weight.to_numpy())
-    base = df.groupby("detector_id", sort=True).apply(
-        lambda d: pd.Series({c: float(np.average(d[c], weights=d["_w"]))
-                             for c in ("hit", "net", "mfe", "mae")}), include_groups=False)
-    det = out.index.get_level_values("detector_id")
-    out["lift_hit"] = out["hit_rate"].to_numpy() - base.loc[det, "hit"].to_numpy()
-    out["lift_net_bps"] = out["mean_net_bps"].to_numpy() - base.loc[det, "net"].to_numpy()
-    out["lift_mfe_bps"] = out["mfe_bps"].to_numpy() - base.loc[det, "mfe"].to_numpy()
-    out["lift_mae_bps"] = out["mae_bps"].to_numpy() - base.loc[det, "mae"].to_numpy()
+    for lift, name, col in (("lift_hit", "hit_rate", "hit"),
+                            ("lift_net_bps", "mean_net_bps", "net"),
+                            ("lift_mfe_bps", "mfe_bps", "mfe"), ("lift_mae_bps", "mae_bps", "mae")):
+        out[lift] = out[name].to_numpy() - float(np.average(df[col], weights=df["_w"]))
     daily = df.groupby([group, df["date"]], sort=True)["net"].mean().groupby(level=0)
     out["stability"] = daily.apply(_ratio).to_numpy()
-    out = out.reset_index()
-    out["cond_hash"] = [hashlib.sha256(k.encode()).hexdigest()[:16] for k in out["cond_key"]]
-    out["window"] = window
     out["support"] = out["support"].astype(np.int64)
     out["days"] = out["days"].astype(np.int64)
-    for c in ("detector_id", "cond_key", "cond_hash", "window"):
-        out[c] = out[c].astype(STR)
-    return out[COLUMNS].reset_index(drop=True)
+    del df, daily, g
+    for lo in range(0, len(out), PART_ROWS):
+        part = out.iloc[lo:lo + PART_ROWS].reset_index(drop=True)
+        cond = keys.text(out.index.to_numpy()[lo:lo + PART_ROWS])
+        part["detector_id"] = det
+        part["cond_key"] = cond
+        part["cond_hash"] = [hashlib.sha256(k.encode()).hexdigest()[:16] for k in cond]
+        part["window"] = window
+        for c in ("detector_id", "cond_key", "cond_hash", "window"):
+            part[c] = part[c].astype(STR)
+        yield part[COLUMNS]
 
 
-def _keys(lits: pd.DataFrame) -> np.ndarray:
-    """The canonical cond_key of every window over the quantised features (names sorted)."""
-    out = None
-    for name in sorted(lits.columns):
-        part = name + "=" + lits[name].astype(str)
-        out = part if out is None else out + "&" + part
-    return out.to_numpy(dtype=object)
+class CondKeys:
+    """The canonical cond_keys of a detector's windows (features' literals, names sorted,
+    `name=value` joined by `&`) as codes: `group` is each window's key's number in the keys'
+    sorted order, `text` makes the strings of some of them. Sorted without the strings: two
+    keys first differ at a feature's value, and (values holding no `&`) compare as that
+    feature's `name=value&` texts do (`name=value` for the last feature), so the keys sort as
+    the tuples of those texts' ranks (issue 32: a key string a window, built by ~20
+    column-wide concatenations, was ~130 MB of a 250,000-window night). A value holding `&`
+    sorts by the strings themselves."""
+
+    def __init__(self, lits: pd.DataFrame) -> None:
+        names = sorted(lits.columns)
+        codes, self.labels = [], []
+        for name in names:
+            cat = pd.Categorical(lits[name])
+            labels = [f"{name}={v}" for v in cat.categories] + [f"{name}=nan"]
+            c = cat.codes.astype(np.int64)
+            c[c < 0] = len(labels) - 1  # a missing value: "nan", as str gave it
+            codes.append(c)
+            self.labels.append(labels)
+        if not names:
+            raise ValueError("cond keys need at least one quantised feature")
+        uniq, inverse = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
+        if any("&" in label.split("=", 1)[1] for labels in self.labels for label in labels):
+            texts = np.array(["&".join(self.labels[j][c] for j, c in enumerate(row))
+                              for row in uniq], dtype=object)
+            order = np.argsort(texts, kind="stable")
+        else:
+            last = len(names) - 1
+            ranks = []
+            for j, labels in enumerate(self.labels):
+                texts = np.array([t + ("&" if j < last else "") for t in labels], dtype=object)
+                rank = np.empty(len(texts), dtype=np.int64)
+                rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
+                ranks.append(rank[uniq[:, j]])
+            order = np.lexsort(ranks[::-1])  # the first feature's rank the primary key
+        self.rows = uniq[order]  # each key's codes, in the keys' order
+        place = np.empty(len(order), dtype=np.int64)
+        place[order] = np.arange(len(order))
+        self.group = place[inverse.reshape(-1)]
+
+    def text(self, keys: np.ndarray) -> list[str]:
+        """The strings of the keys numbered `keys`."""
+        return ["&".join(self.labels[j][c] for j, c in enumerate(row)) for row in self.rows[keys]]
 
 
 def _ratio(x: pd.Series) -> float:
@@ -91,7 +154,8 @@ def _ratio(x: pd.Series) -> float:
     return float(x.mean() / sd) if sd > 0 else 0.0
 
 
-def _empty() -> pd.DataFrame:
+def empty_atoms() -> pd.DataFrame:
+    """The atoms table with no row (its columns and types)."""
     out = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
     for c in ("detector_id", "cond_key", "cond_hash", "window"):
         out[c] = out[c].astype(STR)

@@ -44,10 +44,12 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
     return block[np.searchsorted(hours, hour)]
 
 
-def one_hot(units: UnitSet, drop_feature: int | None = None) -> sp.csr_matrix:
-    """Sparse one-hot of the codes (n x literals), optionally without one feature's columns.
+def one_hot(units: UnitSet, drop_feature: int | None = None,
+            rows: np.ndarray | None = None) -> sp.csr_matrix:
+    """Sparse one-hot of the codes (n x literals), optionally without one feature's columns
+    and of some `rows` only (ascending: the whole matrix's rows `rows`, built without it).
     Built straight in CSR form: every row holds exactly one entry per kept feature."""
-    flat = units.flat_codes()
+    flat = units.flat_codes() if rows is None else units.flat_codes()[rows]
     n, nf = flat.shape
     keep = [j for j in range(nf) if j != drop_feature]
     indices = (flat if drop_feature is None else flat[:, keep]).ravel()
@@ -90,14 +92,14 @@ class Propensities:
         out = np.zeros((units.n, len(units.values[f])))
         if not self.tests:
             return out
-        x_minus = one_hot(units, drop_feature=f)
         for j, test in enumerate(self.tests):
             model = self.models[(f, j)]
             if isinstance(model, int):  # one value in the training rows
                 out[test, model] = 1.0
-            else:
+            else:  # the test rows' design alone (the whole one: ~60 MB at 250,000 units)
                 part = np.zeros((len(test), out.shape[1]))
-                part[:, model.classes_] = model.predict_proba(x_minus[test])
+                part[:, model.classes_] = model.predict_proba(
+                    one_hot(units, drop_feature=f, rows=test))
                 out[test] = part
         return out
 
@@ -137,8 +139,9 @@ def _fit_rows(train: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarr
 
 def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarray,
                 cfg: EstimatorConfig) -> LogisticRegression | int:
-    """The model of P(x_f = . | W) fitted on the `train` rows (`Propensities` predicts from
-    it); the value itself when the training rows hold only one."""
+    """The model of P(x_f = . | W) fitted on the `train` rows, whose design without f is
+    `x_other` (`Propensities` predicts from it); the value itself when the training rows
+    hold only one."""
     target = units.codes[train, f]
     present = np.unique(target)
     if len(present) == 1:
@@ -146,7 +149,7 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
     model = LogisticRegression(C=cfg.propensity_c, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x_other[train], target)
+        model.fit(x_other, target)
     return model
 
 
@@ -227,14 +230,13 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
             continue
         train = train_rows(fold, test, period)
         folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
-    # a feature's design without it, one at a time (all of them at once: n x 14 x 12 bytes
-    # per feature, the step's largest allocation at many coins; issue 32)
+    # a feature's design without it, of a fold's sample rows alone (all of them at once:
+    # n x 14 x 12 bytes per feature, the step's largest allocation at many coins; issue 32)
     models: dict[tuple[int, int], LogisticRegression | int] = {}
     for f in range(len(units.features)):
-        x_minus = one_hot(units, drop_feature=f)
         for j, (_, _, _, sample) in enumerate(folds):
-            models[(f, j)] = _propensity(units, f, x_minus, sample, cfg)
-        del x_minus
+            models[(f, j)] = _propensity(units, f, one_hot(units, drop_feature=f, rows=sample),
+                                         sample, cfg)
     for j, test, train, _ in folds:
         b0, beta_y[j] = _outcome(x_all, units.y, train, cfg)
         base_y[test] = b0 + x_all[test] @ beta_y[j]

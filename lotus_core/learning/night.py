@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from lotus_core.columns import STR
-from lotus_core.learning.atoms import lesson_atoms
+from lotus_core.learning.atoms import atoms_by_detector, empty_atoms, lesson_atoms
 from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
 from lotus_core.learning.config import LearningConfig
-from lotus_core.learning.frame import learning_frame
+from lotus_core.learning.frame import EVENT_COLUMNS, frame_rows, learning_frame
 from lotus_core.learning.lessons import Task, learn, learn_tasks, learning_tasks
-from lotus_core.learning.quantize import Quantizer, fit_quantizer
+from lotus_core.learning.quantize import Quantizer, compact, fit_columns, fit_quantizer
 from lotus_core.learning.sample import read_window
 from lotus_core.signals.config import ContextConfig
 from lotus_core.store.by_coin import CoinDay, InOrder
@@ -55,17 +55,60 @@ def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningCon
     return training_window(learning_frame(events, evals, cfg.horizon_s), cfg, base, quantizer)
 
 
+_LIT = "lit:"  # the prefix of a literal's column while the window is read (`_shaped`)
+_HELD = ("window_id", "ts_ms", "coin", "detector_id", "date")
+"""The events' columns the window holds after quantising (the night's stages read these,
+the outcomes and the literals; the context columns only become literals)."""
+
+
 def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
                      late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
                      quantizer: Quantizer | None = None) -> TrainingWindow:
     """The training window read from the lake's days a row group at a time, a uniform sample of
-    its windows above `cfg.max_windows` (`lotus_core.learning.sample`)."""
-    s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows)
+    its windows above `cfg.max_windows` (`lotus_core.learning.sample`).
+
+    Each row group's kept events are quantised as they are read and only their literals (as
+    categoricals) and `_HELD` columns kept (issue 32: a 250,000-window night's context
+    columns, merged, sorted and quantised whole, were ~250 MB). Quantising is row-wise, so
+    this is the whole frame's quantising; a quantiser not given is fitted first, on a read of
+    the columns its edges need (`fit_columns`): two reads of the window, as it was one."""
+    q = quantizer or fit_quantizer(
+        _read_frame(events, evals, late, cfg, (*_HELD, *fit_columns(cfg.quantizer.fit_edges))),
+        cfg.quantizer, base)
+    s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
+                    shape=lambda part: _shaped(part, q))
     windows, rate = s.windows, s.rate
-    frame = learning_frame(s.events, s.evals, cfg.horizon_s)
-    del s  # the tables read, not held beside the frame while it is quantised
-    tw = training_window(frame, cfg, base, quantizer)
-    return dataclasses.replace(tw, windows=windows, rate=rate)
+    if s.events.empty or s.evals.empty:
+        return dataclasses.replace(training_window(
+            learning_frame(s.events[[c for c in s.events if not c.startswith(_LIT)]],
+                           s.evals, cfg.horizon_s), cfg, base, q), windows=windows, rate=rate)
+    rows, outcomes = frame_rows(s.events, s.evals, cfg.horizon_s)
+    held = [c for c in _HELD if c in s.events.columns]
+    named = [c for c in s.events.columns if c.startswith(_LIT)]
+    frame = pd.concat([s.events[held].iloc[rows].reset_index(drop=True), outcomes], axis=1)
+    lits = s.events[named].iloc[rows].reset_index(drop=True)
+    del s  # the read window, not held beside the frame
+    lits.columns = [c.removeprefix(_LIT) for c in named]
+    days = sorted(set(frame["date"].astype(str)))
+    return TrainingWindow(frame, lits, q, f"{days[0]}..{days[-1]}" if days else "", windows, rate)
+
+
+def _read_frame(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],
+                cfg: LearningConfig, columns: Sequence[str]) -> pd.DataFrame:
+    """The learning frame of the window's `columns` alone (the quantiser's fit reads this)."""
+    s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
+                    columns=[c for c in EVENT_COLUMNS if c in columns])
+    return learning_frame(s.events, s.evals, cfg.horizon_s)
+
+
+def _shaped(part: pd.DataFrame, q: Quantizer) -> pd.DataFrame:
+    """A row group's kept events as the window holds them: `_HELD` and the literals."""
+    held = part[[c for c in _HELD if c in part.columns]]
+    if part.empty:
+        return held.assign(**{_LIT + f: pd.Series(dtype=object) for f in q.features})
+    lits = compact(q.literals(part))
+    lits.columns = [_LIT + c for c in lits.columns]
+    return pd.concat([held, lits], axis=1)
 
 
 def atoms_of(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
@@ -73,21 +116,29 @@ def atoms_of(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
     return lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
 
 
-def with_quantizer(atoms_df: pd.DataFrame, q: Quantizer) -> InOrder:
-    """`atoms_df` with the quantiser's JSON as its last column, `quantizer`, laid on a slice
-    of SLICE_ROWS atoms at a time as the lake writes them: every atom repeats the ~800-byte
-    value, so on a 250,000-window night (~240,000 atoms, nearly a context a window) the
-    whole column was ~190 MB held for one value (issue 32). Sorted and unique by
-    (detector_id, cond_key), as `lesson_atoms` makes them."""
+def atom_parts(tw: TrainingWindow, day: str, cfg: LearningConfig) -> Iterator[pd.DataFrame]:
+    """`atoms_of` a detector at a time, in its order (`atoms_by_detector`)."""
+    return atoms_by_detector(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
+
+
+def with_quantizer(atoms_df: pd.DataFrame | Iterable[pd.DataFrame], q: Quantizer) -> InOrder:
+    """The atoms (a table, or its parts in order) with the quantiser's JSON as their last
+    column, `quantizer`, laid on a slice of at most SLICE_ROWS atoms at a time as the lake
+    writes them: every atom repeats the ~800-byte value, so on a 250,000-window night
+    (~240,000 atoms, nearly a context a window) the whole column was ~190 MB held for one
+    value (issue 32). Sorted and unique by (detector_id, cond_key), as `lesson_atoms` makes
+    them."""
     text = json.dumps(q.to_dict(), sort_keys=True)
+    parts = [atoms_df] if isinstance(atoms_df, pd.DataFrame) else atoms_df
 
     def slices() -> Iterator[pd.DataFrame]:
-        for start in range(0, len(atoms_df), SLICE_ROWS):
-            part = atoms_df.iloc[start:start + SLICE_ROWS].reset_index(drop=True)
-            part["quantizer"] = pd.array([text] * len(part), dtype=STR)
-            yield part
+        for atoms in parts:
+            for start in range(0, len(atoms), SLICE_ROWS):
+                part = atoms.iloc[start:start + SLICE_ROWS].reset_index(drop=True)
+                part["quantizer"] = pd.array([text] * len(part), dtype=STR)
+                yield part
 
-    empty = atoms_df.iloc[:0].assign(quantizer=pd.array([], dtype=STR))
+    empty = empty_atoms().assign(quantizer=pd.array([], dtype=STR))
     return InOrder(slices(), empty, key=("detector_id", "cond_key"))
 
 

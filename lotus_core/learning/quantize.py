@@ -92,6 +92,32 @@ def fit_quantizer(train: pd.DataFrame, cfg: QuantizerConfig, base: ContextConfig
     return Quantizer(tuple(cfg.features), edges, tuple(fitted))
 
 
+def fit_columns(names: tuple[str, ...]) -> list[str]:
+    """The context columns `fit_quantizer` reads to fit the edge sets `names`."""
+    out: list[str] = []
+    for name in names:
+        if name in _BOOK_TAPE_FITS:
+            f = _BOOK_TAPE_FITS[name]
+            out += [f.column, "direction"] if f.aligned else [f.column]
+        elif name in _FITS:
+            out.append(_FITS[name][0])
+    return list(dict.fromkeys(out))
+
+
+def compact(lits: pd.DataFrame) -> pd.DataFrame:
+    """`lits` with each column a pandas Categorical over its feature's values (a byte a
+    window instead of an 8-byte pointer: issue 32). The values are unchanged; a value the
+    feature's list does not name (a regime the tape invented) is a category of its own."""
+    out = {}
+    for name in lits.columns:
+        col = lits[name].to_numpy(dtype=object)
+        known = LITERALS.get(name, ())
+        named = set(known)
+        extra = [v for v in pd.unique(col) if not pd.isna(v) and v not in named]
+        out[name] = pd.Categorical(col, categories=[*known, *extra])
+    return pd.DataFrame(out, index=lits.index)
+
+
 def _fit_values(train: pd.DataFrame, name: str) -> np.ndarray:
     """The training values an edge set is fitted on (empty when the column is absent)."""
     if name in _BOOK_TAPE_FITS:

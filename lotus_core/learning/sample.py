@@ -34,6 +34,7 @@ import pyarrow as pa
 from lotus_core.evaluation import with_late
 from lotus_core.heap import release_free_heap
 from lotus_core.learning.frame import EVAL_COLUMNS, EVENT_COLUMNS, missing_horizon
+from lotus_core.learning.ids import id_hashes
 from lotus_core.store.by_coin import CoinDay
 
 _SPAN = 2.0 ** 64
@@ -52,8 +53,13 @@ def kept(window_ids: np.ndarray, rate: float) -> np.ndarray:
     SipHash of the id's UTF-8 bytes, a fixed key) below `rate` of the hash range."""
     if rate >= 1.0:
         return np.ones(len(window_ids), dtype=bool)
-    bar = np.uint64(min(int(rate * _SPAN), 2 ** 64 - 1))
-    return pd.util.hash_array(np.asarray(window_ids, dtype=object), categorize=False) < bar
+    return pd.util.hash_array(np.asarray(window_ids, dtype=object), categorize=False) \
+        < _bar(rate)
+
+
+def _bar(rate: float) -> np.uint64:
+    """The hash below which a window is kept at `rate`."""
+    return np.uint64(min(int(rate * _SPAN), 2 ** 64 - 1))
 
 
 @dataclass(frozen=True)
@@ -88,32 +94,45 @@ def window_ids(group: pa.Table) -> np.ndarray:
     return group.column("window_id").to_numpy(zero_copy_only=False).astype(object)
 
 
+def kept_of(group: pa.Table, rate: float) -> np.ndarray:
+    """`kept(window_ids(group), rate)`, the ids hashed a slice at a time (`id_hashes`: a
+    100-coin day's row group held as Python strings was ~70 MB to hash)."""
+    if rate >= 1.0:
+        return np.ones(group.num_rows, dtype=bool)
+    return id_hashes(group.column("window_id")) < _bar(rate)
+
+
 def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],
-                horizon_s: int, max_windows: int | None) -> SampledWindow:
+                horizon_s: int, max_windows: int | None,
+                shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                columns: Sequence[str] = EVENT_COLUMNS) -> SampledWindow:
     """The learning window's inputs, read a row group at a time: `events` (signal_events'
-    days), `evals` (signal_eval's) and `late` (signal_eval_late's), sampled as the module
-    docstring says. The outcomes are only `horizon_s`'s; a window whose evals hold rows but
-    none at `horizon_s` is refused, as `learning_frame` refuses it."""
+    days, their `columns` and `date`), `evals` (signal_eval's) and `late`
+    (signal_eval_late's), sampled as the module docstring says. `shape`, when given, makes
+    each row group's kept events what is held of them (their literals instead of their
+    context, `lotus_core.learning.night`); it must keep `window_id`. The outcomes are only
+    `horizon_s`'s; a window whose evals hold rows but none at `horizon_s` is refused, as
+    `learning_frame` refuses it."""
     windows = sum(d.rows() for d in events)
     rate = keep_rate(windows, max_windows)
     ev_parts = []
     for d in events:
-        for part in kept_rows(d.row_groups(EVENT_COLUMNS), lambda g: kept(window_ids(g), rate)):
-            ev_parts.append(part.assign(date=d.day))
+        for part in kept_rows(d.row_groups(list(columns)), lambda g: kept_of(g, rate)):
+            part = part.assign(date=d.day)
+            ev_parts.append(shape(part) if shape is not None else part)
         release_free_heap()  # the day's dropped rows' pages (module docstring)
-    empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*EVENT_COLUMNS, "date")})
-    ev = concat_or_empty(ev_parts, empty_ev)
+    empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
+    ev = concat_or_empty(ev_parts, shape(empty_ev) if shape is not None else empty_ev)
     del ev_parts  # not held beside their concatenation while the outcomes are read
-    # an object Index hashes the kept ids once (pandas 3's str `isin` walks its argument in
-    # Python on every call: 2.7 s a slice against 250,000 ids)
-    want = pd.Index(ev["window_id"].to_numpy(dtype=object), dtype=object).unique()
     horizons: set[int] = set()
 
     def ours(group: pa.Table) -> np.ndarray:
-        """The lesson horizon's rows of the kept windows."""
+        """The lesson horizon's rows of the kept windows: a window's outcome is kept by the
+        same hash as its event (no set of the kept ids held; an outcome whose window has no
+        event is kept too, and the frame's join leaves it out, as it left it out before)."""
         mask = group.column("horizon_s").to_numpy() == horizon_s
         if rate < 1.0 and mask.any():
-            mask[mask] = want.get_indexer(window_ids(group.filter(pa.array(mask)))) >= 0
+            mask[mask] = kept_of(group.filter(pa.array(mask)), rate)
         return mask
 
     def counted(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:

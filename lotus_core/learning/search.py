@@ -27,8 +27,9 @@ import scipy.sparse as sp
 from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
 
-_BLOCK = 16
-"""Literals summed together over the cells (`scope_sums`)."""
+_BLOCK = 8
+"""Literals summed together over the cells (`scope_sums`): at 250,000 windows, nearly a cell
+each, a block's psi and its cells' sums are ~16 MB each."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ScopeSums:
     count: np.ndarray  # (scopes,) windows of the scope
     known: np.ndarray  # (scopes, L) of them, those where l's feature is known
     pair_base: np.ndarray  # (F, F) first scope row of each feature pair (f1 < f2)
-    cell_codes: np.ndarray  # (cells, F) the distinct code rows
+    cell_codes: np.ndarray  # (cells, F) the distinct code rows (the units' code dtype)
     cell_n: np.ndarray  # (cells,) windows per cell
 
 
@@ -46,10 +47,16 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
     """(cell codes (cells x F), cell id per unit), cells in sorted code order."""
     radix = np.array([len(v) for v in units.values], dtype=np.int64)
     mult = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]])
-    key = units.codes.astype(np.int64) @ mult
+    key = np.zeros(units.n, dtype=np.int64)  # the codes' mixed-radix number, a feature at a time
+    for j, m in enumerate(mult):
+        key += units.codes[:, j].astype(np.int64) * m
     uniq, inverse = np.unique(key, return_inverse=True)
-    ccodes = (uniq[:, None] // mult[None, :]) % radix[None, :]
-    return ccodes.astype(np.int64), inverse
+    # a feature at a time, as the codes' own small ints (the cells x F int64 matrix and its
+    # copy were ~80 MB at 250,000 windows, nearly a cell each)
+    ccodes = np.empty((len(uniq), len(radix)), dtype=units.codes.dtype)
+    for j, (m, r) in enumerate(zip(mult, radix, strict=True)):
+        ccodes[:, j] = (uniq // m) % r
+    return ccodes, inverse
 
 
 def scope_sums(units: UnitSet,
@@ -97,6 +104,16 @@ def scope_sums(units: UnitSet,
 
     for rows, member in members():
         count[rows] = member @ cell_n[:, None]
+    # a literal's known counts are its feature's (the cells where that feature is not "na"),
+    # or every window's (a split on "na" itself, a feature without one): one column a
+    # feature, each the same additions as a literal's own were (integers, exact either way)
+    for f, code in sorted({(int(units.literal_feature[x]), int(na[x]))
+                           for x in np.flatnonzero(na >= 0)}):
+        mine = np.flatnonzero((na == code) & (units.literal_feature == f))
+        cell_known = np.where(ccodes[:, f] == code, 0.0, cell_n)[:, None]
+        for rows, member in members():
+            known_sum[rows, mine] = member @ cell_known
+    known_sum[:, na < 0] = count
     # a block of literals at a time: each literal's column of the cells' sums is summed on
     # its own (the same additions, in the same order, as the whole matrix's), so the cells x
     # L matrices are held a block wide (at 250,000 windows, nearly a cell each, the cells'
@@ -107,12 +124,10 @@ def scope_sums(units: UnitSet,
         cell_psi = agg @ (psi[:, lits] if isinstance(psi, np.ndarray)
                           else psi(np.arange(lits.start, lits.stop)))
         cell_psi[unknown] = 0.0
-        cell_known = np.where(unknown, 0.0, cell_n[:, None])
         del unknown
         for rows, member in members():
             psi_sum[rows, lits] = member @ cell_psi
-            known_sum[rows, lits] = member @ cell_known
-        del cell_psi, cell_known
+        del cell_psi
     return ScopeSums(psi_sum, count[:, 0], known_sum, pair_base, ccodes, cell_n)
 
 

@@ -52,23 +52,36 @@ def test_below_the_cap_the_window_is_the_whole_lakes_frame(planted):
     events, evals = _whole(days)
     whole = night.window_from_lake(events, evals, CFG, BASE)
     read = night.window_from_days(*days, CFG.model_copy(update={"max_windows": None}), BASE)
-    pd.testing.assert_frame_equal(read.frame, whole.frame)
-    pd.testing.assert_frame_equal(read.lits, whole.lits)
+    _same_window(read, whole)
     assert read.rate == 1.0 and read.windows == len(events) and read.label == whole.label
     late = read.frame.set_index("window_id").loc[
         days[2][0].whole()["window_id"].iloc[:3], "net_ret_bps"]
     assert (late == LATE_NET_BPS).all()  # the late outcomes were laid on
 
 
+def _same_window(read: night.TrainingWindow, whole: night.TrainingWindow) -> None:
+    """The read window holds the whole frame's rows, in its order, with the columns the
+    night reads (not the context, which it holds as literals: the same values, as
+    categoricals), and the same quantiser."""
+    assert read.quantizer == whole.quantizer
+    assert list(read.frame.columns) == ["window_id", "ts_ms", "coin", "detector_id", "date",
+                                        "net_ret_bps", "hit", "mfe_bps", "mae_bps"]
+    pd.testing.assert_frame_equal(read.frame, whole.frame[read.frame.columns])
+    assert all(isinstance(t, pd.CategoricalDtype) for t in read.lits.dtypes)
+    pd.testing.assert_frame_equal(read.lits.astype(object), whole.lits.astype(object))
+
+
 def test_above_the_cap_the_frame_is_exactly_the_kept_windows(planted):
     _, days = planted
-    whole = night.window_from_lake(*_whole(days), CFG, BASE).frame
+    tw = night.window_from_lake(*_whole(days), CFG, BASE)
+    whole = tw.frame
     n = sum(d.rows() for d in days[0])
     cap = n // 3
     read = night.window_from_days(*days, CFG.model_copy(update={"max_windows": cap}), BASE)
     assert read.rate == pytest.approx(cap / n) and read.windows == n
-    mine = whole[kept(whole["window_id"].to_numpy(), read.rate)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(read.frame, mine)
+    keep = kept(whole["window_id"].to_numpy(), read.rate)
+    mine = night.training_window(whole[keep], CFG, BASE)  # the kept rows, quantised on their own
+    _same_window(read, mine)
     # a uniform share: within 4 binomial sd of the rate, for the window and each detector
     for part in (whole, *(g for _, g in whole.groupby("detector_id"))):
         share = kept(part["window_id"].to_numpy(), read.rate).mean()
