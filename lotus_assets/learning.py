@@ -80,7 +80,7 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
                  signal_events: CoinDays, signal_eval: CoinDays,
                  signal_eval_late: CoinDays) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late)
-    # a detector's atoms at a time, as the lake writes them (issue 32): their count is the
+    # the atoms made a part at a time as the lake writes them (issue 32): their count is the
     # written table's `rows`
     out = night.atom_parts(tw, context.partition_key, cfg)
     return dg.Output(night.with_quantizer(out, tw.quantizer), metadata={

@@ -23,7 +23,7 @@ import pyarrow as pa
 from lotus_core.dm.calibration import TRAIN_EVAL_COLUMNS, TRAIN_EVENT_COLUMNS, TRAIN_LATE_COLUMNS
 from lotus_core.evaluation import with_late
 from lotus_core.heap import release_free_heap
-from lotus_core.learning.sample import concat_or_empty, keep_rate, kept, kept_rows, window_ids
+from lotus_core.learning.sample import concat_or_empty, keep_rate, kept_of, kept_rows
 from lotus_core.store.by_coin import CoinDay
 
 
@@ -54,7 +54,7 @@ def read_training(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seq
     def ours(group: pa.Table) -> np.ndarray:
         mask = np.isin(group.column("horizon_s").to_numpy(), wanted)
         if rate < 1.0 and mask.any():
-            mask[mask] = kept(window_ids(group.filter(pa.array(mask))), rate)
+            mask[mask] = kept_of(group.filter(pa.array(mask)), rate)
         return mask
 
     def read(days: Sequence[CoinDay], columns: list[str],
@@ -65,7 +65,7 @@ def read_training(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seq
             release_free_heap()  # the day's dropped rows' pages
         return out
 
-    ev = _concat(read(events, TRAIN_EVENT_COLUMNS, lambda g: kept(window_ids(g), rate)),
+    ev = _concat(read(events, TRAIN_EVENT_COLUMNS, lambda g: kept_of(g, rate)),
                  TRAIN_EVENT_COLUMNS)
     out = _concat(read(evals, TRAIN_EVAL_COLUMNS, ours), TRAIN_EVAL_COLUMNS)
     lt = _concat(read(late, TRAIN_LATE_COLUMNS, ours), TRAIN_LATE_COLUMNS)

@@ -71,7 +71,7 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     categoricals) and `_HELD` columns kept (issue 32: a 250,000-window night's context
     columns, merged, sorted and quantised whole, were ~250 MB). Quantising is row-wise, so
     this is the whole frame's quantising; a quantiser not given is fitted first, on a read of
-    the columns its edges need (`fit_columns`): two reads of the window, as it was one."""
+    the columns its edges need (`fit_columns`): two reads of the window where there was one."""
     q = quantizer or fit_quantizer(
         _read_frame(events, evals, late, cfg, (*_HELD, *fit_columns(cfg.quantizer.fit_edges))),
         cfg.quantizer, base)
@@ -117,7 +117,7 @@ def atoms_of(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
 
 
 def atom_parts(tw: TrainingWindow, day: str, cfg: LearningConfig) -> Iterator[pd.DataFrame]:
-    """`atoms_of` a detector at a time, in its order (`atoms_by_detector`)."""
+    """`atoms_of` in parts, in its order (`atoms_by_detector`), made as they are written."""
     return atoms_by_detector(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
 
 

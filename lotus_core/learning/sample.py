@@ -89,13 +89,8 @@ def kept_rows(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
             yield (group if mask.all() else group.filter(pa.array(mask))).to_pandas()
 
 
-def window_ids(group: pa.Table) -> np.ndarray:
-    """A row group's window ids, as the object array `kept` hashes."""
-    return group.column("window_id").to_numpy(zero_copy_only=False).astype(object)
-
-
 def kept_of(group: pa.Table, rate: float) -> np.ndarray:
-    """`kept(window_ids(group), rate)`, the ids hashed a slice at a time (`id_hashes`: a
+    """`kept` of a row group's window ids, hashed a slice at a time (`id_hashes`: a
     100-coin day's row group held as Python strings was ~70 MB to hash)."""
     if rate >= 1.0:
         return np.ones(group.num_rows, dtype=bool)
