@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lotus_core.columns import STR
-from lotus_core.learning.atoms import atoms_by_detector, empty_atoms, lesson_atoms
+from lotus_core.learning.atoms import atoms_by_detector, empty_atoms
 from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
 from lotus_core.learning.config import LearningConfig
@@ -24,7 +24,6 @@ from lotus_core.learning.quantize import Quantizer, compact, fit_columns, fit_qu
 from lotus_core.learning.sample import read_window
 from lotus_core.signals.config import ContextConfig
 from lotus_core.store.by_coin import CoinDay, InOrder
-from lotus_core.store.lake import SLICE_ROWS
 
 SCOPE = {"micro": "detector", "meta": "meta", "field": "field"}
 
@@ -111,32 +110,23 @@ def _shaped(part: pd.DataFrame, q: Quantizer) -> pd.DataFrame:
     return pd.concat([held, lits], axis=1)
 
 
-def atoms_of(tw: TrainingWindow, day: str, cfg: LearningConfig) -> pd.DataFrame:
-    """The night's lesson atoms without their quantiser column."""
-    return lesson_atoms(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
-
-
 def atom_parts(tw: TrainingWindow, day: str, cfg: LearningConfig) -> Iterator[pd.DataFrame]:
-    """`atoms_of` in parts, in its order (`atoms_by_detector`), made as they are written."""
+    """The night's lesson atoms, without their quantiser column, in parts in their order
+    (`atoms_by_detector`), made as they are written."""
     return atoms_by_detector(tw.frame, tw.lits, day, cfg.ewma_halflife_days, tw.label)
 
 
-def with_quantizer(atoms_df: pd.DataFrame | Iterable[pd.DataFrame], q: Quantizer) -> InOrder:
-    """The atoms (a table, or its parts in order) with the quantiser's JSON as their last
-    column, `quantizer`, laid on a slice of at most SLICE_ROWS atoms at a time as the lake
-    writes them: every atom repeats the ~800-byte value, so on a 250,000-window night
-    (~240,000 atoms, nearly a context a window) the whole column was ~190 MB held for one
-    value (issue 32). Sorted and unique by (detector_id, cond_key), as `lesson_atoms` makes
-    them."""
+def with_quantizer(parts: Iterable[pd.DataFrame], q: Quantizer) -> InOrder:
+    """The atoms' parts (`atom_parts`) with the quantiser's JSON as their last column,
+    `quantizer`, laid on a part at a time as the lake writes them: every atom repeats the
+    ~800-byte value, so on a 250,000-window night (~240,000 atoms, nearly a context a
+    window) the whole column was ~190 MB held for one value (issue 32). Sorted and unique by
+    (detector_id, cond_key), as `lesson_atoms` makes them."""
     text = json.dumps(q.to_dict(), sort_keys=True)
-    parts = [atoms_df] if isinstance(atoms_df, pd.DataFrame) else atoms_df
 
     def slices() -> Iterator[pd.DataFrame]:
-        for atoms in parts:
-            for start in range(0, len(atoms), SLICE_ROWS):
-                part = atoms.iloc[start:start + SLICE_ROWS].reset_index(drop=True)
-                part["quantizer"] = pd.array([text] * len(part), dtype=STR)
-                yield part
+        for part in parts:
+            yield part.assign(quantizer=pd.array([text] * len(part), dtype=STR))
 
     empty = empty_atoms().assign(quantizer=pd.array([], dtype=STR))
     return InOrder(slices(), empty, key=("detector_id", "cond_key"))
