@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.stats import f as f_dist
 
 from lotus_core.learning.config import EstimatorConfig
-from lotus_core.learning.estimator import one_hot
+from lotus_core.learning.design import gram, total, xty
 from lotus_core.learning.units import UnitSet
 
 
@@ -52,32 +51,35 @@ def _rss(gram: np.ndarray, rhs: np.ndarray, yy: float) -> tuple[float, int]:
     return max(float(yy - rhs @ sol), 0.0), int(rank)
 
 
-def _day_sums(units: UnitSet, x_all: sp.csr_matrix
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(days, counts, per-day Gram of [1, x], per-day [1, x]' y, per-day y'y): any run of
-    days is then one sum, so every boundary costs one small solve, not a pass over rows."""
+def _day_sums(units: UnitSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(days, counts, per-day Gram of [1, x], per-day [1, x]' y, per-day y'y) of the one-hot
+    x of every feature: any run of days is then one sum, so every boundary costs one small
+    solve, not a pass over rows. Taken from the codes (`design`), never the design itself."""
     days, inv, counts = np.unique(units.day, return_inverse=True, return_counts=True)
-    z = sp.hstack([sp.csr_matrix(np.ones((units.n, 1))), x_all], format="csr")
     grams, rhs, yy = [], [], []
     y = units.y
-    for i in range(len(days)):
-        zi = z[inv == i]
-        yi = y[inv == i]
-        grams.append((zi.T @ zi).toarray())
-        rhs.append(zi.T @ yi)
+    order = np.argsort(inv, kind="stable")  # each day's rows, ascending
+    for rows in np.split(order, np.cumsum(counts)[:-1]):
+        x = gram(units, rows)
+        g = np.empty((len(x) + 1, len(x) + 1))
+        g[0, 0] = len(rows)
+        g[0, 1:] = g[1:, 0] = np.diag(x)
+        g[1:, 1:] = x
+        grams.append(g)
+        yi = y[rows]
+        rhs.append(np.concatenate([[total(yi)], xty(units, y, rows)]))
         yy.append(float(yi @ yi))
     return days, counts, np.array(grams), np.array(rhs), np.array(yy)
 
 
-def outcome_break(units: UnitSet, x_all: sp.csr_matrix, alpha: float,
-                  min_windows: int) -> Break | None:
-    """The day boundary where the additive outcome model of `units.y` on `x_all` (the
-    one-hot of every feature) changes most, if significant at `alpha` after the
+def outcome_break(units: UnitSet, alpha: float, min_windows: int) -> Break | None:
+    """The day boundary where the additive outcome model of `units.y` on the one-hot of
+    every feature changes most, if significant at `alpha` after the
     Bonferroni correction over the boundaries tried; None otherwise. A boundary is tried
     when both sides hold at least `min_windows` windows."""
     if len(np.unique(units.day)) < 2 or units.n < 2 * min_windows:
         return None
-    days, counts, grams, rhs, yy = _day_sums(units, x_all)
+    days, counts, grams, rhs, yy = _day_sums(units)
     pooled, rank = _rss(grams.sum(axis=0), rhs.sum(axis=0), float(yy.sum()))
     best: tuple[float, float, int] | None = None
     tried = 0
@@ -109,7 +111,7 @@ def window_break(units: UnitSet, cfg: EstimatorConfig) -> Break | None:
     or the test is off (break_alpha null)."""
     if cfg.break_alpha is None:
         return None
-    return outcome_break(units, one_hot(units), cfg.break_alpha, cfg.break_min_windows)
+    return outcome_break(units, cfg.break_alpha, cfg.break_min_windows)
 
 
 def periods(units: UnitSet, cfg: EstimatorConfig) -> np.ndarray | None:

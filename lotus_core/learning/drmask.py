@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig
+from lotus_core.learning.design import flat_codes
 from lotus_core.learning.estimator import cross_folds, train_rows
 from lotus_core.learning.evaluate import hour_weights
 from lotus_core.learning.units import UnitSet
@@ -40,7 +41,7 @@ class MaskEstimate:
 
 
 def _design(units: UnitSet, exclude: set[int]) -> sp.csr_matrix:
-    flat = units.flat_codes()
+    flat = flat_codes(units)
     keep = [j for j in range(flat.shape[1]) if j not in exclude]
     indices = np.ascontiguousarray(flat[:, keep]).ravel().astype(np.int32)
     indptr = np.arange(0, units.n * len(keep) + 1, len(keep), dtype=np.int64)

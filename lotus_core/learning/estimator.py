@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from lotus_core.learning.config import EstimatorConfig
+from lotus_core.learning.design import gram, one_hot, x_beta, xty
 from lotus_core.learning.units import UnitSet
 
 
@@ -44,18 +45,20 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
     return block[np.searchsorted(hours, hour)]
 
 
-def one_hot(units: UnitSet, drop_feature: int | None = None,
-            rows: np.ndarray | None = None) -> sp.csr_matrix:
-    """Sparse one-hot of the codes (n x literals), optionally without one feature's columns
-    and of some `rows` only (ascending: the whole matrix's rows `rows`, built without it).
-    Built straight in CSR form: every row holds exactly one entry per kept feature."""
-    flat = units.flat_codes() if rows is None else units.flat_codes()[rows]
-    n, nf = flat.shape
-    keep = [j for j in range(nf) if j != drop_feature]
-    indices = (flat if drop_feature is None else flat[:, keep]).ravel()
-    indptr = np.arange(0, n * len(keep) + 1, len(keep), dtype=np.int64)
-    data = np.ones(len(indices), dtype=np.float64)
-    return sp.csr_matrix((data, indices, indptr), shape=(n, units.n_literals))
+_PREDICT_ROWS = 32_768
+"""Rows whose propensities are predicted together (their design: ~10 MB of 27 features)."""
+
+
+def _within(test: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the test rows among `rows`, their positions in `rows`); both ascending."""
+    if len(rows) == 0 or len(test) == 0:
+        return test[:0], test[:0]
+    lo = int(np.searchsorted(test, rows[0], side="left"))
+    hi = int(np.searchsorted(test, rows[-1], side="right"))
+    cand = test[lo:hi]
+    pos = np.searchsorted(rows, cand)
+    hit = rows[np.minimum(pos, len(rows) - 1)] == cand
+    return cand[hit], pos[hit]
 
 
 class Propensities:
@@ -88,19 +91,27 @@ class Propensities:
         return got
 
     def _predict(self, f: int) -> np.ndarray:
+        return self.rows(f, np.arange(self.units.n))
+
+    def rows(self, f: int, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), |V_f|) P(x_f = each value | W) of some `rows` (ascending), each from
+        its own fold's model, predicted `_PREDICT_ROWS` at a time (a row's prediction is its
+        own: the same numbers as the whole fold's at once), nothing kept."""
         units = self.units
-        out = np.zeros((units.n, len(units.values[f])))
-        if not self.tests:
-            return out
+        out = np.zeros((len(rows), len(units.values[f])))
         for j, test in enumerate(self.tests):
+            mine, at = _within(test, rows)
+            if len(mine) == 0:
+                continue
             model = self.models[(f, j)]
             if isinstance(model, int):  # one value in the training rows
-                out[test, model] = 1.0
-            else:  # the test rows' design alone (the whole one: ~60 MB at 250,000 units)
-                part = np.zeros((len(test), out.shape[1]))
+                out[at, model] = 1.0
+                continue
+            for lo in range(0, len(mine), _PREDICT_ROWS):
+                part = np.zeros((min(_PREDICT_ROWS, len(mine) - lo), out.shape[1]))
                 part[:, model.classes_] = model.predict_proba(
-                    one_hot(units, drop_feature=f, rows=test))
-                out[test] = part
+                    one_hot(units, drop_feature=f, rows=mine[lo:lo + _PREDICT_ROWS]))
+                out[at[lo:lo + _PREDICT_ROWS]] = part
         return out
 
     def literal(self, lit: int) -> np.ndarray:
@@ -153,21 +164,19 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
     return model
 
 
-def _outcome(x_all: sp.csr_matrix, target: np.ndarray, train: np.ndarray,
+def _outcome(units: UnitSet, counts: np.ndarray, target: np.ndarray, train: np.ndarray,
              cfg: EstimatorConfig) -> tuple[float, np.ndarray]:
     """Ridge with an unpenalised intercept, solved in closed form on every training row:
-    the one-hot Gram matrix is literals x literals, so this is exact and fast."""
-    x = x_all[train]
-    y = target[train]
-    n, k = x.shape
-    col_sum = np.asarray(x.sum(axis=0)).ravel()
-    gram = np.empty((k + 1, k + 1))
-    gram[0, 0] = n
-    gram[0, 1:] = gram[1:, 0] = col_sum
-    gram[1:, 1:] = (x.T @ x).toarray()
-    gram[1:, 1:] += cfg.ridge_alpha * np.eye(k)
-    rhs = np.concatenate([[y.sum()], x.T @ y])
-    sol = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    the one-hot Gram matrix is literals x literals (`counts`: the training rows' X'X), so
+    this is exact and fast, and the design itself is never built (`design`)."""
+    k = counts.shape[0]
+    gram_ = np.empty((k + 1, k + 1))
+    gram_[0, 0] = len(train)
+    gram_[0, 1:] = gram_[1:, 0] = np.diag(counts)
+    gram_[1:, 1:] = counts
+    gram_[1:, 1:] += cfg.ridge_alpha * np.eye(k)
+    rhs = np.concatenate([[target[train].sum()], xty(units, target, train)])
+    sol = np.linalg.lstsq(gram_, rhs, rcond=None)[0]
     return float(sol[0]), sol[1:]
 
 
@@ -220,7 +229,6 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     beta_y, beta_hit = np.zeros((k, nl)), np.zeros((k, nl))
     base_y, base_hit = np.zeros(n), np.zeros(n)
     rng = np.random.default_rng(cfg.seed)
-    x_all = one_hot(units)
     folds = []  # (fold, test rows, training rows, the propensities' sample), drawn in order
     for j in range(k):
         if only is not None and j not in only:
@@ -238,35 +246,41 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
             models[(f, j)] = _propensity(units, f, one_hot(units, drop_feature=f, rows=sample),
                                          sample, cfg)
     for j, test, train, _ in folds:
-        b0, beta_y[j] = _outcome(x_all, units.y, train, cfg)
-        base_y[test] = b0 + x_all[test] @ beta_y[j]
-        b0, beta_hit[j] = _outcome(x_all, units.hit, train, cfg)
-        base_hit[test] = b0 + x_all[test] @ beta_hit[j]
+        counts = gram(units, train)
+        b0, beta_y[j] = _outcome(units, counts, units.y, train, cfg)
+        base_y[test] = b0 + x_beta(units, beta_y[j], test)
+        b0, beta_hit[j] = _outcome(units, counts, units.hit, train, cfg)
+        base_hit[test] = b0 + x_beta(units, beta_hit[j], test)
     prop = Propensities(units, [test for _, test, _, _ in folds], models)
     return Nuisances(fold, prop, beta_y, base_y, beta_hit, base_hit, cfg.propensity_clip)
 
 
 def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = None,
-                    outcome: str = "y", kind: str = "dr") -> np.ndarray:
+                    outcome: str = "y", kind: str = "dr",
+                    rows: np.ndarray | None = None) -> np.ndarray:
     """(n, len(lits)) per-window pseudo-outcomes: `dr` (AIPW psi), `ipw`, or `reg` (the
     outcome model's mu1 - mu0 alone: what DR adds its correction to), for outcome `y`
-    (net bps) or `hit`, for each literal in `lits` (default: all)."""
+    (net bps) or `hit`, for each literal in `lits` (default: all). `rows` (ascending): those
+    windows' rows alone, each the same numbers as the whole matrix's (a window's psi is its
+    own), their propensities predicted for them and not kept (`Propensities.rows`)."""
     lits = np.arange(units.n_literals) if lits is None else np.asarray(lits, dtype=np.int64)
-    y = units.y if outcome == "y" else units.hit
+    at = slice(None) if rows is None else rows
+    y = (units.y if outcome == "y" else units.hit)[at]
     beta_all = nz.beta_y if outcome == "y" else nz.beta_hit
-    base_all = nz.base_y if outcome == "y" else nz.base_hit
+    base_all = (nz.base_y if outcome == "y" else nz.base_hit)[at]
+    fold = nz.fold[at]
     lo_clip, hi_clip = nz.clip
-    out = np.empty((units.n, len(lits)))
-    flat = units.flat_codes()
-    rows = np.arange(units.n)
+    n = units.n if rows is None else len(rows)
+    out = np.empty((n, len(lits)))
+    idx = np.arange(n)
     for f in np.unique(units.literal_feature[lits]):
         cols = np.flatnonzero(units.literal_feature[lits] == f)
         lo = int(units.offsets[f])
         hi = lo + len(units.values[f])
-        pf = nz.prop.feature(int(f))
-        bf = beta_all[:, lo:hi][nz.fold]  # each unit's own fold's coefficients for f
-        own = flat[:, f] - lo  # the unit's own value of f
-        base = base_all - bf[rows, own]  # mu(W) without f's term
+        pf = nz.prop.feature(int(f)) if rows is None else nz.prop.rows(int(f), rows)
+        bf = beta_all[:, lo:hi][fold]  # each unit's own fold's coefficients for f
+        own = units.codes[at, f].astype(np.int64)  # the unit's own value of f
+        base = base_all - bf[idx, own]  # mu(W) without f's term
         total = (pf * bf).sum(axis=1)
         na = int(units.na_value[f])
         for c in cols:
@@ -276,7 +290,7 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
             # propensity and control arm are conditional on "f is not na": e = P(v | W, known)
             # and mu0 averages the other KNOWN values (a coin recorded without the book would
             # otherwise pull the control arm's mean and deflate e for every other window).
-            pk = np.ones(units.n) if na < 0 or v == na else np.maximum(1.0 - pf[:, na], 1e-12)
+            pk = np.ones(n) if na < 0 or v == na else np.maximum(1.0 - pf[:, na], 1e-12)
             e = np.clip(pf[:, v] / pk, lo_clip, hi_clip)
             if kind == "ipw":
                 out[:, c] = a * y / e - (1 - a) * y / (1 - e)

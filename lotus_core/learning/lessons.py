@@ -20,7 +20,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -146,7 +145,7 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     # psi a block of literals at a time, and again for the detailed rules' literals: the
     # (n x L) matrix held whole was ~110 MB at 250,000 windows (each column is computed
     # alone: the same values either way; issue 32)
-    sums = scope_sums(units, partial(pseudo_outcomes, units, nz))
+    sums = scope_sums(units, lambda lits, rows: pseudo_outcomes(units, nz, lits, rows=rows))
     rules = enumerate_rules(units, cfg.search.max_literals)
     scores = score_rules(units, sums, rules, cfg.search)
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]

@@ -28,8 +28,26 @@ from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
 
 _BLOCK = 8
-"""Literals summed together over the cells (`scope_sums`): at 250,000 windows, nearly a cell
-each, a block's psi and its cells' sums are ~16 MB each."""
+"""Literals summed together over the cells (`scope_sums`; whole features, so a feature's
+propensities are predicted once a block): at 250,000 windows, nearly a cell each, a block's
+cells' sums are ~16 MB."""
+_ROWS = 32_768
+"""Windows whose pseudo-outcomes are made together (`scope_sums`)."""
+
+
+def _blocks(units: UnitSet) -> list[np.ndarray]:
+    """The literals in blocks of whole features, each at most `_BLOCK` wide (a feature
+    alone when it has more values)."""
+    out: list[np.ndarray] = []
+    lo = 0
+    for f, values in enumerate(units.values):
+        end = int(units.offsets[f]) + len(values)
+        if end - lo > _BLOCK and int(units.offsets[f]) > lo:
+            out.append(np.arange(lo, int(units.offsets[f])))
+            lo = int(units.offsets[f])
+    if units.n_literals > lo:
+        out.append(np.arange(lo, units.n_literals))
+    return out
 
 
 @dataclass(frozen=True)
@@ -60,20 +78,19 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scope_sums(units: UnitSet,
-               psi: np.ndarray | Callable[[np.ndarray], np.ndarray]) -> ScopeSums:
+               psi: np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray]) -> ScopeSums:
     """Sums of psi, treated counts and window counts for every scope of <= 2 literals:
     row 0 the empty scope, rows 1..L single literals, then every pair of literals of two
     features (f1 < f2) at pair_base[f1, f2] + v1 * |V_f2| + v2. A literal's psi sum and
     its `known` count leave out the windows where its feature is "na" (a cell holds one
     value per feature, so that is a per-cell 0/1 weight). `psi`: the (n x L) matrix, or
-    what makes its columns for some literal ids (`psi(lits)`: n x len(lits)), asked a
-    block of literals at a time, so the whole matrix is never held (issue 32)."""
+    what makes its columns for some literal ids and window rows (`psi(lits, rows)`:
+    len(rows) x len(lits)), asked a block of literals and of windows at a time, so neither
+    the whole matrix nor a block of it a window wide is ever held (issue 32)."""
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
-    agg = sp.csc_matrix((np.ones(units.n), inverse.astype(np.int32),
-                         np.arange(units.n + 1, dtype=np.int64)), shape=(n_cells, units.n))
-    cell_n = np.asarray(agg.sum(axis=1)).ravel()
+    cell_n = np.bincount(inverse, minlength=n_cells).astype(np.float64)
     sizes = [len(v) for v in units.values]
     pair_base = np.full((nf, nf), -1, dtype=np.int64)
     # the scope groups: the empty scope, each feature's literals, each feature pair's; a
@@ -117,12 +134,17 @@ def scope_sums(units: UnitSet,
     # a block of literals at a time: each literal's column of the cells' sums is summed on
     # its own (the same additions, in the same order, as the whole matrix's), so the cells x
     # L matrices are held a block wide (at 250,000 windows, nearly a cell each, the cells'
-    # psi, known counts and na masks held whole were ~400 MB; issue 32)
-    for lo in range(0, nl, _BLOCK):
-        lits = slice(lo, min(nl, lo + _BLOCK))
+    # psi, known counts and na masks held whole were ~400 MB; issue 32); a block's psi is
+    # made `_ROWS` windows at a time and added into its cells window by window, in the
+    # windows' order (as the cells x windows product added them), so nothing a window wide
+    # is held for more than those rows
+    for lits in _blocks(units):
+        cell_psi = np.zeros((n_cells, len(lits)))
+        for lo in range(0, units.n, _ROWS):
+            chunk = np.arange(lo, min(units.n, lo + _ROWS))
+            np.add.at(cell_psi, inverse[chunk], psi[np.ix_(chunk, lits)]
+                      if isinstance(psi, np.ndarray) else psi(lits, chunk))
         unknown = ccodes[:, units.literal_feature[lits]] == na[None, lits]  # (cells, block)
-        cell_psi = agg @ (psi[:, lits] if isinstance(psi, np.ndarray)
-                          else psi(np.arange(lits.start, lits.stop)))
         cell_psi[unknown] = 0.0
         del unknown
         for rows, member in members():

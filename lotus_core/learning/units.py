@@ -106,16 +106,6 @@ class UnitSet:
         f = self.features.index(feature)
         return int(self.offsets[f]) + self.values[f].index(value)
 
-    def flat_codes(self) -> np.ndarray:
-        """(n, F) literal ids (offset codes); computed once per unit set."""
-        return self._flat
-
-    @cached_property
-    def _flat(self) -> np.ndarray:
-        out = self.codes.astype(np.int32) + self.offsets[None, :].astype(np.int32)
-        out.setflags(write=False)
-        return out
-
     def take(self, idx: np.ndarray) -> UnitSet:
         return UnitSet(self.features, self.values, self.codes[idx], self.y[idx],
                        self.hit[idx], self.ts_ms[idx], self.treatments)

@@ -13,7 +13,7 @@ import pytest
 from lotus_core.learning import night
 from lotus_core.learning.atoms import COLUMNS, CondKeys, atoms_by_detector, lesson_atoms
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.estimator import one_hot
+from lotus_core.learning.design import one_hot
 from lotus_core.learning.frame import KEEP, learning_frame
 from lotus_core.learning.lessons import detector_units
 from lotus_core.learning.quantize import compact

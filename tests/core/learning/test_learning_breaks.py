@@ -11,7 +11,7 @@ import pandas as pd
 from lotus_core.learning import night
 from lotus_core.learning.breaks import outcome_break, window_break
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.estimator import fit_nuisances, one_hot, period_folds, time_folds
+from lotus_core.learning.estimator import fit_nuisances, period_folds, time_folds
 from lotus_core.learning.lessons import detector_units
 from lotus_core.learning.validity import estimate_trial
 from lotus_core.learning.validity_report import HARDER_BASE, harder_spec
@@ -51,7 +51,7 @@ def test_a_stationary_window_does_not_break():
     p = []
     for seed in range(75200, 75206):
         units, _ = _units(spec, seed)
-        got = outcome_break(units, one_hot(units), alpha=1.0, min_windows=100)
+        got = outcome_break(units, alpha=1.0, min_windows=100)
         p.append(1.0 if got is None else got.p)
     assert min(p) > CFG.estimator.break_alpha, p
     # alpha 1 reports the most significant boundary whatever it is: a valid p, not a break
@@ -60,7 +60,7 @@ def test_a_stationary_window_does_not_break():
 
 def test_no_boundary_without_enough_windows_on_both_sides():
     units, _ = _units(harder_spec("shift", null=True), 75500)
-    assert outcome_break(units, one_hot(units), alpha=1.0, min_windows=units.n) is None
+    assert outcome_break(units, alpha=1.0, min_windows=units.n) is None
     off = CFG.estimator.model_copy(update={"break_alpha": None})
     assert window_break(units, off) is None
 

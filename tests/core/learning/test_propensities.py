@@ -59,3 +59,42 @@ def test_the_newest_days_rows_alone_are_their_rows_of_the_whole():
         whole = nz.prop.feature(f)
         np.testing.assert_allclose(new.feature(f), whole[rows], rtol=0, atol=TOL)
         assert (whole[~is_new] == 0).all()
+
+
+def test_some_rows_predicted_alone_are_their_rows_of_the_whole(monkeypatch):
+    """`Propensities.rows` (the rule search's chunks of windows, each straddling folds;
+    predicted a few rows at a time here) gives those rows of the whole feature, and so do
+    the pseudo-outcomes made of them."""
+    from lotus_core.learning import estimator
+
+    units = _units()
+    nz = fit_nuisances(units, CFG.estimator)
+    assert len(nz.prop.tests) > 1
+    monkeypatch.setattr(estimator, "_PREDICT_ROWS", 37)
+    edge = int(nz.prop.tests[1][0])  # a chunk across the first two folds, and a sparse one
+    for rows in (np.arange(max(0, edge - 50), min(units.n, edge + 50)),
+                 np.arange(0, units.n, 7)):
+        for f in range(len(units.features)):
+            np.testing.assert_allclose(nz.prop.rows(f, rows), _by_fold(units, nz, f)[rows],
+                                       rtol=0, atol=TOL)
+        for kind in ("dr", "ipw", "reg"):
+            whole = estimator.pseudo_outcomes(units, nz, kind=kind)
+            np.testing.assert_allclose(estimator.pseudo_outcomes(units, nz, kind=kind,
+                                                                 rows=rows),
+                                       whole[rows], rtol=1e-12, atol=1e-9)
+
+
+def _by_fold(units, nz, f):
+    """Feature f's propensities by their definition: each fold's test rows through that
+    fold's model at once."""
+    from lotus_core.learning.design import one_hot
+
+    out = np.zeros((units.n, len(units.values[f])))
+    for j, test in enumerate(nz.prop.tests):
+        model = nz.prop.models[(f, j)]
+        if isinstance(model, int):
+            out[test, model] = 1.0
+        else:
+            out[np.ix_(test, model.classes_)] = model.predict_proba(
+                one_hot(units, drop_feature=f, rows=test))
+    return out

@@ -8,6 +8,7 @@ from itertools import combinations
 
 import numpy as np
 
+from lotus_core.learning import search
 from lotus_core.learning.search import scope_sums
 from lotus_core.learning.units import UnitSet
 
@@ -45,7 +46,7 @@ def test_scope_sums_are_the_per_window_sums_of_every_scope():
         np.testing.assert_array_equal(got.known[row], (~unknown[inside]).sum(axis=0))
 
 
-def test_psi_asked_a_block_at_a_time_gives_the_same_sums():
+def test_psi_asked_a_block_at_a_time_gives_the_same_sums(monkeypatch):
     """`scope_sums` given what makes psi's columns (the search's `pseudo_outcomes`, a block
     of literals at a time) sums what it sums from the whole matrix: more literals than a
     block (8 features: 27 literals), each column summed on its own. Compared with a stated
@@ -54,14 +55,24 @@ def test_psi_asked_a_block_at_a_time_gives_the_same_sums():
     units = _units(7, 3_000, (3, 4, 2, 3, 4, 3, 4, 4))
     psi = np.random.default_rng(8).standard_normal((units.n, units.n_literals))
     asked: list[tuple[int, ...]] = []
+    chunks: set[tuple[int, int]] = set()
+    monkeypatch.setattr(search, "_ROWS", 700)  # several chunks of windows a block
 
-    def columns(lits: np.ndarray) -> np.ndarray:
-        asked.append(tuple(int(x) for x in lits))
-        return psi[:, lits]
+    def columns(lits: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if rows[0] == 0:
+            asked.append(tuple(int(x) for x in lits))
+        chunks.add((int(rows[0]), len(rows)))
+        return psi[np.ix_(rows, lits)]
 
     whole, blocks = scope_sums(units, psi), scope_sums(units, columns)
     assert units.n_literals > max(len(a) for a in asked) and len(asked) > 1
     assert sorted(x for a in asked for x in a) == list(range(units.n_literals))
+    assert sorted(chunks) == [(lo, min(700, units.n - lo)) for lo in range(0, units.n, 700)]
+    # a block is whole features: each feature's literals asked together (its propensities
+    # predicted once a block)
+    for f, values in enumerate(units.values):
+        mine = set(range(int(units.offsets[f]), int(units.offsets[f]) + len(values)))
+        assert any(mine <= set(a) for a in asked), f
     for name in ("psi", "count", "known", "cell_n"):
         np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-12,
                                    atol=1e-9, err_msg=name)
