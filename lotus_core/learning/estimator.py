@@ -61,6 +61,10 @@ def _within(test: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return cand[hit], pos[hit]
 
 
+_PSI_ROWS = 32_768
+"""Windows whose pseudo-outcomes are made together (`pseudo_outcomes`)."""
+
+
 class Propensities:
     """Out-of-fold P(x_f = v | W) for every unit, a feature's columns computed when asked
     (issue 32: the n x literals matrix held whole was the rule search's largest allocation,
@@ -261,48 +265,61 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
     """(n, len(lits)) per-window pseudo-outcomes: `dr` (AIPW psi), `ipw`, or `reg` (the
     outcome model's mu1 - mu0 alone: what DR adds its correction to), for outcome `y`
     (net bps) or `hit`, for each literal in `lits` (default: all). `rows` (ascending): those
-    windows' rows alone, each the same numbers as the whole matrix's (a window's psi is its
-    own), their propensities predicted for them and not kept (`Propensities.rows`)."""
+    windows' rows alone, their propensities predicted for them and not kept
+    (`Propensities.rows`). A window's psi is its own, so they are made `_PSI_ROWS` windows
+    at a time (a dozen window-long temporaries a literal were ~40 MB at 250,000 windows;
+    issue 32): the same numbers as all at once."""
     lits = np.arange(units.n_literals) if lits is None else np.asarray(lits, dtype=np.int64)
-    at = slice(None) if rows is None else rows
+    n = units.n if rows is None else len(rows)
+    out = np.empty((n, len(lits)))
+    for f in np.unique(units.literal_feature[lits]):
+        cols = np.flatnonzero(units.literal_feature[lits] == f)
+        pf = nz.prop.feature(int(f)) if rows is None else nz.prop.rows(int(f), rows)
+        for lo in range(0, n, _PSI_ROWS):
+            part = slice(lo, min(n, lo + _PSI_ROWS))
+            at = np.arange(part.start, part.stop) if rows is None else rows[part]
+            out[part, cols] = _feature_psi(units, nz, int(f), lits[cols], at, pf[part],
+                                           outcome, kind)
+    return out
+
+
+def _feature_psi(units: UnitSet, nz: Nuisances, f: int, lits: np.ndarray, at: np.ndarray,
+                 pf: np.ndarray, outcome: str, kind: str) -> np.ndarray:
+    """(len(at), len(lits)) `pseudo_outcomes` of feature f's literals `lits` for the windows
+    `at`, whose propensities for f's values are `pf`."""
     y = (units.y if outcome == "y" else units.hit)[at]
     beta_all = nz.beta_y if outcome == "y" else nz.beta_hit
     base_all = (nz.base_y if outcome == "y" else nz.base_hit)[at]
-    fold = nz.fold[at]
     lo_clip, hi_clip = nz.clip
-    n = units.n if rows is None else len(rows)
+    n = len(at)
     out = np.empty((n, len(lits)))
-    idx = np.arange(n)
-    for f in np.unique(units.literal_feature[lits]):
-        cols = np.flatnonzero(units.literal_feature[lits] == f)
-        lo = int(units.offsets[f])
-        hi = lo + len(units.values[f])
-        pf = nz.prop.feature(int(f)) if rows is None else nz.prop.rows(int(f), rows)
-        bf = beta_all[:, lo:hi][fold]  # each unit's own fold's coefficients for f
-        own = units.codes[at, f].astype(np.int64)  # the unit's own value of f
-        base = base_all - bf[idx, own]  # mu(W) without f's term
-        total = (pf * bf).sum(axis=1)
-        na = int(units.na_value[f])
-        for c in cols:
-            v = int(lits[c]) - lo
-            a = (own == v).astype(np.float64)
-            # A split on a known value is judged where f is known (UnitSet.known), so its
-            # propensity and control arm are conditional on "f is not na": e = P(v | W, known)
-            # and mu0 averages the other KNOWN values (a coin recorded without the book would
-            # otherwise pull the control arm's mean and deflate e for every other window).
-            pk = np.ones(n) if na < 0 or v == na else np.maximum(1.0 - pf[:, na], 1e-12)
-            e = np.clip(pf[:, v] / pk, lo_clip, hi_clip)
-            if kind == "ipw":
-                out[:, c] = a * y / e - (1 - a) * y / (1 - e)
-                continue
-            mu1 = base + bf[:, v]
-            rest = np.maximum(pk - pf[:, v], 1e-12)
-            other = total - pf[:, v] * bf[:, v]
-            if na >= 0 and v != na:
-                other = other - pf[:, na] * bf[:, na]
-            mu0 = base + other / rest
-            if kind == "reg":  # the outcome model alone (regression adjustment)
-                out[:, c] = mu1 - mu0
-                continue
-            out[:, c] = mu1 - mu0 + a * (y - mu1) / e - (1 - a) * (y - mu0) / (1 - e)
+    lo = int(units.offsets[f])
+    hi = lo + len(units.values[f])
+    bf = beta_all[:, lo:hi][nz.fold[at]]  # each unit's own fold's coefficients for f
+    own = units.codes[at, f].astype(np.int64)  # the unit's own value of f
+    base = base_all - bf[np.arange(n), own]  # mu(W) without f's term
+    total = (pf * bf).sum(axis=1)
+    na = int(units.na_value[f])
+    for c, lit in enumerate(lits):
+        v = int(lit) - lo
+        a = (own == v).astype(np.float64)
+        # A split on a known value is judged where f is known (UnitSet.known), so its
+        # propensity and control arm are conditional on "f is not na": e = P(v | W, known)
+        # and mu0 averages the other KNOWN values (a coin recorded without the book would
+        # otherwise pull the control arm's mean and deflate e for every other window).
+        pk = np.ones(n) if na < 0 or v == na else np.maximum(1.0 - pf[:, na], 1e-12)
+        e = np.clip(pf[:, v] / pk, lo_clip, hi_clip)
+        if kind == "ipw":
+            out[:, c] = a * y / e - (1 - a) * y / (1 - e)
+            continue
+        mu1 = base + bf[:, v]
+        rest = np.maximum(pk - pf[:, v], 1e-12)
+        other = total - pf[:, v] * bf[:, v]
+        if na >= 0 and v != na:
+            other = other - pf[:, na] * bf[:, na]
+        mu0 = base + other / rest
+        if kind == "reg":  # the outcome model alone (regression adjustment)
+            out[:, c] = mu1 - mu0
+            continue
+        out[:, c] = mu1 - mu0 + a * (y - mu1) / e - (1 - a) * (y - mu0) / (1 - e)
     return out

@@ -64,13 +64,16 @@ def test_the_newest_days_rows_alone_are_their_rows_of_the_whole():
 def test_some_rows_predicted_alone_are_their_rows_of_the_whole(monkeypatch):
     """`Propensities.rows` (the rule search's chunks of windows, each straddling folds;
     predicted a few rows at a time here) gives those rows of the whole feature, and so do
-    the pseudo-outcomes made of them."""
+    the pseudo-outcomes made of them; made a few windows at a time, the whole matrix is
+    the same."""
     from lotus_core.learning import estimator
 
     units = _units()
     nz = fit_nuisances(units, CFG.estimator)
     assert len(nz.prop.tests) > 1
+    whole = {kind: estimator.pseudo_outcomes(units, nz, kind=kind) for kind in ("dr", "ipw", "reg")}
     monkeypatch.setattr(estimator, "_PREDICT_ROWS", 37)
+    monkeypatch.setattr(estimator, "_PSI_ROWS", 41)  # made a few windows at a time
     edge = int(nz.prop.tests[1][0])  # a chunk across the first two folds, and a sparse one
     for rows in (np.arange(max(0, edge - 50), min(units.n, edge + 50)),
                  np.arange(0, units.n, 7)):
@@ -78,10 +81,12 @@ def test_some_rows_predicted_alone_are_their_rows_of_the_whole(monkeypatch):
             np.testing.assert_allclose(nz.prop.rows(f, rows), _by_fold(units, nz, f)[rows],
                                        rtol=0, atol=TOL)
         for kind in ("dr", "ipw", "reg"):
-            whole = estimator.pseudo_outcomes(units, nz, kind=kind)
             np.testing.assert_allclose(estimator.pseudo_outcomes(units, nz, kind=kind,
                                                                  rows=rows),
-                                       whole[rows], rtol=1e-12, atol=1e-9)
+                                       whole[kind][rows], rtol=1e-12, atol=1e-9)
+    for kind in ("dr", "ipw", "reg"):
+        np.testing.assert_allclose(estimator.pseudo_outcomes(units, nz, kind=kind),
+                                   whole[kind], rtol=1e-12, atol=1e-9)
 
 
 def _by_fold(units, nz, f):
