@@ -52,10 +52,10 @@ def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflif
     part at a time."""
     if frame.empty:
         return
-    dets = frame["detector_id"].astype(str).to_numpy()
-    for det in sorted(set(dets)):
-        m = dets == det
-        yield from _detector_atoms(det, frame[m], lits[m], day, halflife_days, window)
+    dets = frame["detector_id"].astype(str)  # compared as its array, not a Python str a window
+    for det in sorted(dets.unique()):
+        m = (dets == det).to_numpy(dtype=bool)
+        yield from _detector_atoms(str(det), frame[m], lits[m], day, halflife_days, window)
 
 
 def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
@@ -119,13 +119,13 @@ class CondKeys:
         for name in names:
             cat = pd.Categorical(lits[name])
             labels = [f"{name}={v}" for v in cat.categories] + [f"{name}=nan"]
-            c = cat.codes.astype(np.int64)
+            c = cat.codes.astype(np.int32)
             c[c < 0] = len(labels) - 1  # a missing value: "nan", as str gave it
             codes.append(c)
             self.labels.append(labels)
         if not names:
             raise ValueError("cond keys need at least one quantised feature")
-        uniq, inverse = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
+        uniq, inverse = _unique_rows(codes, [len(labels) for labels in self.labels])
         if any("&" in label.split("=", 1)[1] for labels in self.labels for label in labels):
             texts = np.array(["&".join(self.labels[j][c] for j, c in enumerate(row))
                               for row in uniq], dtype=object)
@@ -147,6 +147,26 @@ class CondKeys:
     def text(self, keys: np.ndarray) -> list[str]:
         """The strings of the keys numbered `keys`."""
         return ["&".join(self.labels[j][c] for j, c in enumerate(row)) for row in self.rows[keys]]
+
+
+def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct rows of the codes' columns in lexicographic order (int64), each row's
+    number among them): `np.unique(axis=0)`'s, found through each row's mixed-radix number
+    (codes below their radix: the numbers sort as the rows do), without the rows x F int64
+    matrix and the sort's copies of it (~50 MB of a detector's 100,000 windows; issue 32).
+    Radices too many for an int64 number: `np.unique(axis=0)` itself."""
+    if float(np.prod(np.array(radix, dtype=np.float64))) >= 2.0 ** 62:
+        return np.unique(np.column_stack(codes).astype(np.int64), axis=0, return_inverse=True)
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for c, r in zip(codes, radix, strict=True):
+        key *= r
+        key += c
+    uniq, inverse = np.unique(key, return_inverse=True)
+    rows = np.empty((len(uniq), len(codes)), dtype=np.int64)
+    for j in range(len(codes) - 1, -1, -1):
+        rows[:, j] = uniq % radix[j]
+        uniq //= radix[j]
+    return rows, inverse.reshape(-1)
 
 
 def _ratio(x: pd.Series) -> float:

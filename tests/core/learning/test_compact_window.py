@@ -11,7 +11,13 @@ import pyarrow as pa
 import pytest
 
 from lotus_core.learning import night
-from lotus_core.learning.atoms import COLUMNS, CondKeys, atoms_by_detector, lesson_atoms
+from lotus_core.learning.atoms import (
+    COLUMNS,
+    CondKeys,
+    _unique_rows,
+    atoms_by_detector,
+    lesson_atoms,
+)
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.design import one_hot
 from lotus_core.learning.frame import KEEP, learning_frame
@@ -192,3 +198,17 @@ def test_cond_keys_sort_as_their_strings(odd):
     distinct = sorted(set(strings))
     assert keys.text(np.arange(len(distinct))) == distinct
     assert [distinct[g] for g in keys.group] == strings
+
+
+@pytest.mark.parametrize("width,radix", [(1, 1), (6, 4), (15, 5), (41, 3)])
+def test_distinct_rows_by_their_numbers_are_uniques_rows(width, radix):
+    """`CondKeys` numbers each window's context by its codes' mixed-radix number; the
+    distinct rows and each window's row number are `np.unique(axis=0)`'s (41 features of 3
+    values: too many for an int64 number, `np.unique(axis=0)` itself)."""
+    rng = np.random.default_rng(width)
+    codes = [rng.integers(0, radix, 2_000).astype(np.int32) for _ in range(width)]
+    got, inverse = _unique_rows(codes, [radix] * width)
+    want, want_inverse = np.unique(np.column_stack(codes).astype(np.int64), axis=0,
+                                   return_inverse=True)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(inverse, want_inverse.reshape(-1))
