@@ -153,7 +153,7 @@ def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray,
     """(the distinct rows of the codes' columns in lexicographic order (int64), each row's
     number among them): `np.unique(axis=0)`'s, found through each row's mixed-radix number
     (codes below their radix: the numbers sort as the rows do), without the rows x F int64
-    matrix and the sort's copies of it (~50 MB of a detector's 100,000 windows; issue 32).
+    matrix and the sort's copies of it (~50 MB of a detector's ~80,000 windows; issue 32).
     Radices too many for an int64 number: `np.unique(axis=0)` itself."""
     if float(np.prod(np.array(radix, dtype=np.float64))) >= 2.0 ** 62:
         return np.unique(np.column_stack(codes).astype(np.int64), axis=0, return_inverse=True)

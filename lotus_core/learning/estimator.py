@@ -46,7 +46,7 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
 
 
 _PREDICT_ROWS = 32_768
-"""Rows whose propensities are predicted together (their design: ~10 MB of 27 features)."""
+"""Rows whose propensities are predicted together (their design: ~6 MB of 15 features)."""
 
 
 def _within(test: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
