@@ -11,6 +11,8 @@ feature by feature from zero, as the row product did.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -26,15 +28,16 @@ def flat_codes(units: UnitSet, rows: np.ndarray | None = None) -> np.ndarray:
     return codes.astype(np.int32) + units.offsets[None, :].astype(np.int32)
 
 
-def one_hot(units: UnitSet, drop_feature: int | None = None,
+def one_hot(units: UnitSet, drop: Collection[int] = (),
             rows: np.ndarray | None = None) -> sp.csr_matrix:
-    """Sparse one-hot of the codes (rows x literals), optionally without one feature's
-    columns and of some `rows` only (ascending: the whole matrix's rows `rows`, built without
-    it). Built straight in CSR form: every row holds exactly one entry per kept feature."""
+    """Sparse one-hot of the codes (rows x literals), optionally without the columns of the
+    features `drop` and of some `rows` only (ascending: the whole matrix's rows `rows`, built
+    without it). Built straight in CSR form: every row holds exactly one entry per kept
+    feature."""
     flat = flat_codes(units, rows)
     n, nf = flat.shape
-    keep = [j for j in range(nf) if j != drop_feature]
-    indices = (flat if drop_feature is None else flat[:, keep]).ravel()
+    keep = [j for j in range(nf) if j not in drop]
+    indices = (flat if len(keep) == nf else np.ascontiguousarray(flat[:, keep])).ravel()
     indptr = np.arange(0, n * len(keep) + 1, len(keep), dtype=np.int64)
     data = np.ones(len(indices), dtype=np.float64)
     return sp.csr_matrix((data, indices, indptr), shape=(n, units.n_literals))

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig
-from lotus_core.learning.design import flat_codes
+from lotus_core.learning.design import one_hot
 from lotus_core.learning.estimator import cross_folds, train_rows
 from lotus_core.learning.evaluate import hour_weights
 from lotus_core.learning.units import UnitSet
@@ -38,15 +38,6 @@ class MaskEstimate:
     support: int
     oos_uplift: float  # mean psi over the newest fold's set windows (nan: none)
     psi: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0))
-
-
-def _design(units: UnitSet, exclude: set[int]) -> sp.csr_matrix:
-    flat = flat_codes(units)
-    keep = [j for j in range(flat.shape[1]) if j not in exclude]
-    indices = np.ascontiguousarray(flat[:, keep]).ravel().astype(np.int32)
-    indptr = np.arange(0, units.n * len(keep) + 1, len(keep), dtype=np.int64)
-    return sp.csr_matrix((np.ones(len(indices)), indices, indptr),
-                         shape=(units.n, units.n_literals))
 
 
 def known_rows(units: UnitSet, mask: np.ndarray, exclude: set[int]) -> np.ndarray:
@@ -79,7 +70,7 @@ def dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
 def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
              cfg: LearningConfig) -> MaskEstimate:
     a = mask.astype(np.float64)
-    x = _design(units, exclude)
+    x = one_hot(units, drop=exclude)
     period = periods(units, cfg.estimator)  # as the lesson search: nuisances per period
     fold = cross_folds(units.hour, cfg.estimator.folds, period)
     k = int(fold.max()) + 1 if units.n else 1

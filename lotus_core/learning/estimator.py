@@ -114,7 +114,7 @@ class Propensities:
             for lo in range(0, len(mine), _PREDICT_ROWS):
                 part = np.zeros((min(_PREDICT_ROWS, len(mine) - lo), out.shape[1]))
                 part[:, model.classes_] = model.predict_proba(
-                    one_hot(units, drop_feature=f, rows=mine[lo:lo + _PREDICT_ROWS]))
+                    one_hot(units, drop=(f,), rows=mine[lo:lo + _PREDICT_ROWS]))
                 out[at[lo:lo + _PREDICT_ROWS]] = part
         return out
 
@@ -247,7 +247,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     models: dict[tuple[int, int], LogisticRegression | int] = {}
     for f in range(len(units.features)):
         for j, (_, _, _, sample) in enumerate(folds):
-            models[(f, j)] = _propensity(units, f, one_hot(units, drop_feature=f, rows=sample),
+            models[(f, j)] = _propensity(units, f, one_hot(units, drop=(f,), rows=sample),
                                          sample, cfg)
     for j, test, train, _ in folds:
         counts = gram(units, train)

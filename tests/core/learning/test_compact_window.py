@@ -157,7 +157,7 @@ def test_a_folds_design_is_the_whole_designs_rows():
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
     rows = np.sort(np.random.default_rng(2).choice(units.n, units.n // 3, replace=False))
     for f in (None, 0, len(units.features) - 1):
-        whole, mine = one_hot(units, drop_feature=f)[rows], one_hot(units, drop_feature=f,
+        whole, mine = one_hot(units, drop=(f,))[rows], one_hot(units, drop=(f,),
                                                                       rows=rows)
         assert (whole != mine).nnz == 0 and (whole.indices == mine.indices).all()
         assert (whole.indptr == mine.indptr).all()

@@ -101,5 +101,5 @@ def _by_fold(units, nz, f):
             out[test, model] = 1.0
         else:
             out[np.ix_(test, model.classes_)] = model.predict_proba(
-                one_hot(units, drop_feature=f, rows=test))
+                one_hot(units, drop=(f,), rows=test))
     return out
