@@ -192,7 +192,7 @@ def run_engine(units, cfg) -> EngineRun:
                     for r in top.itertuples())
     wanted = [lits for _, _, lits in ranked[:cfg.search.top_k]]
     hour_idx, weights = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
-    details = {lits: rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci, psi)
+    details = {lits: rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci)
                for lits in wanted}
     lap("bootstrap_detail")
     load.append(os.getloadavg())

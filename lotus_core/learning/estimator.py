@@ -283,6 +283,38 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
     return out
 
 
+@dataclass(frozen=True)
+class LiteralTerms:
+    """One literal's per-window terms over some windows (`literal_terms`)."""
+
+    dr: np.ndarray  # AIPW pseudo-outcome of y (`pseudo_outcomes`' "dr")
+    ipw: np.ndarray  # IPW pseudo-outcome of y ("ipw")
+    hit: np.ndarray  # AIPW pseudo-outcome of hit
+    e_raw: np.ndarray  # P(x_f = v | W), unclipped (`Propensities.literal`)
+
+
+def literal_terms(units: UnitSet, nz: Nuisances, lit: int, rows: np.ndarray) -> LiteralTerms:
+    """What a rule's detail reads of literal `lit` for the windows `rows` (ascending), a
+    window's propensities predicted once for all four terms, `_PSI_ROWS` windows at a time
+    (issue 32: the detail held its literals' whole-window columns and the propensities of
+    16 values of every window). Each the same numbers as `pseudo_outcomes` (and
+    `Propensities.literal`) give those windows: a window's terms are its own."""
+    f = int(units.literal_feature[lit])
+    v = lit - int(units.offsets[f])
+    lits = np.array([lit], dtype=np.int64)
+    n = len(rows)
+    dr, ipw, hit, e_raw = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for lo in range(0, n, _PSI_ROWS):
+        part = slice(lo, min(n, lo + _PSI_ROWS))
+        at = rows[part]
+        pf = nz.prop.rows(f, at)
+        dr[part] = _feature_psi(units, nz, f, lits, at, pf, "y", "dr")[:, 0]
+        ipw[part] = _feature_psi(units, nz, f, lits, at, pf, "y", "ipw")[:, 0]
+        hit[part] = _feature_psi(units, nz, f, lits, at, pf, "hit", "dr")[:, 0]
+        e_raw[part] = pf[:, v]
+    return LiteralTerms(dr, ipw, hit, e_raw)
+
+
 def _feature_psi(units: UnitSet, nz: Nuisances, f: int, lits: np.ndarray, at: np.ndarray,
                  pf: np.ndarray, outcome: str, kind: str) -> np.ndarray:
     """(len(at), len(lits)) `pseudo_outcomes` of feature f's literals `lits` for the windows

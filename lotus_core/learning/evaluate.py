@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from lotus_core.learning.estimator import Nuisances, pseudo_outcomes
+from lotus_core.learning.estimator import Nuisances, literal_terms
 from lotus_core.learning.units import UnitSet, rule_mask
 
 MIN_DAY_SCOPE = 5  # a day needs this many scope windows to count in stability
@@ -39,6 +39,7 @@ class RuleDetail:
     clipped_share: float = 0.0  # worst split: share of scope windows whose propensity was clipped
     ess: float = float("inf")  # worst split: effective sample size of the smaller IPW arm
     dr_ipw_z: float = 0.0  # primary split: |DR - IPW| / bootstrap sd of their difference
+    primary_tau: float = 0.0  # the primary split's signed mean, kept when `uplift` is zeroed
 
 
 def hour_weights(units: UnitSet, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,14 +60,19 @@ def _ratio_stability(values: np.ndarray) -> float:
     return mean / sd
 
 
-def _group_uplift(keys: np.ndarray, mask: np.ndarray, psi: np.ndarray, sign: int) -> np.ndarray:
-    k = keys[mask]
-    vals = psi[mask]
-    uniq, inv = np.unique(k, return_inverse=True)
+def _group_sums(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of `vals` by key, of the keys with at least `MIN_DAY_SCOPE` values; the
+    signed mean of each is `_group_uplift`."""
+    uniq, inv = np.unique(keys, return_inverse=True)
     n = np.bincount(inv, minlength=len(uniq))
     s = np.bincount(inv, weights=vals, minlength=len(uniq))
     ok = n >= MIN_DAY_SCOPE
-    return sign * s[ok] / n[ok]
+    return s[ok], n[ok]
+
+
+def _group_uplift(sums: tuple[np.ndarray, np.ndarray], sign: int) -> np.ndarray:
+    s, n = sums
+    return sign * s / n
 
 
 def _ess(w: np.ndarray) -> float:
@@ -75,18 +81,17 @@ def _ess(w: np.ndarray) -> float:
     return float(w.sum()) ** 2 / s2 if s2 > 0 else 0.0
 
 
-def overlap(units: UnitSet, nz: Nuisances, lit: int, mask: np.ndarray) -> tuple[float, float]:
-    """(share of the scope's windows whose propensity for `lit` fell outside the clip bounds,
-    the smaller arm's effective sample size under the clipped inverse-propensity weights).
-    Both say whether the scope holds comparable treated and control windows (positivity)."""
-    if not mask.any():
+def overlap(e_raw: np.ndarray, a: np.ndarray, clip: tuple[float, float]
+            ) -> tuple[float, float]:
+    """(share of a scope's windows whose propensity `e_raw` for the split's literal fell
+    outside the `clip` bounds, the smaller arm's effective sample size under the clipped
+    inverse-propensity weights; `a`: the windows where the literal holds). Both say whether
+    the scope holds comparable treated and control windows (positivity)."""
+    if len(e_raw) == 0:
         return 0.0, 0.0
-    f = int(units.literal_feature[lit])
-    e_raw = nz.prop.literal(lit)[mask]
-    lo, hi = nz.clip
+    lo, hi = clip
     clipped = float(((e_raw < lo) | (e_raw > hi)).mean())
     e = np.clip(e_raw, lo, hi)
-    a = units.codes[mask, f] == int(units.literal_value[lit])
     return clipped, min(_ess(1.0 / e[a]), _ess(1.0 / (1.0 - e[~a])))
 
 
@@ -104,28 +109,71 @@ def widen(tau: float, sign: int, ci_lo: float, ci_hi: float, p05: float, se: flo
             min(p05, s * tau - float(norm.ppf(0.95)) * se))
 
 
+@dataclass(frozen=True)
+class _Split:
+    """One split of a rule (its treatment literal within the scope of the others) reduced to
+    what the detail reports of it: no window-long array is kept (issue 32)."""
+
+    lit: int
+    tau: float  # the mean psi over the scope
+    draws: np.ndarray  # (B,) the bootstrap's means
+    gap_draws: np.ndarray  # (B,) the bootstrap's means of DR - IPW
+    gap_mean: float
+    se_iid: float
+    uplift_ipw: float
+    uplift_hit: float
+    naive: float
+    support: int
+    scope_n: int
+    daily: tuple[np.ndarray, np.ndarray]  # `_group_sums` of psi by day
+    regime: tuple[np.ndarray, np.ndarray] | None  # by regime (None: no regime feature)
+    overlap: tuple[float, float]
+
+
+def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
+           hour_idx: np.ndarray, weights: np.ndarray) -> _Split:
+    """A split judged on its scope's windows alone (where the scope holds and lit's feature
+    is known): their terms made for them (`literal_terms`), each number the same as the
+    whole window's columns masked to them gave."""
+    rows = np.flatnonzero(rule_mask(units, scope) & units.known(lit))
+    t = literal_terms(units, nz, lit, rows)
+    psi, n = t.dr, len(rows)
+    f = int(units.literal_feature[lit])
+    treat = units.codes[rows, f] == int(units.literal_value[lit])
+    hours = hour_idx[rows]
+    n_h = np.bincount(hours, minlength=weights.shape[1]).astype(np.float64)
+    s_h = np.bincount(hours, weights=psi, minlength=weights.shape[1])
+    gap = psi - t.ipw
+    g_h = np.bincount(hours, weights=gap, minlength=weights.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = (weights @ s_h) / (weights @ n_h)
+        gap_draws = (weights @ g_h) / (weights @ n_h)
+    y = units.y[rows]
+    f_regime = units.features.index("regime") if "regime" in units.features else -1
+    return _Split(
+        lit=lit, tau=float(psi.mean()) if n else 0.0, draws=draws,
+        gap_draws=gap_draws[np.isfinite(gap_draws)], gap_mean=float(gap.mean()) if n else 0.0,
+        se_iid=float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"),
+        uplift_ipw=float(t.ipw.mean()) if n else 0.0,
+        uplift_hit=float(t.hit.mean()) if n else 0.0,
+        naive=float(y[treat].mean() - y[~treat].mean()) if treat.any() and not treat.all()
+        else 0.0,
+        support=int(treat.sum()), scope_n=n,
+        daily=_group_sums(units.day[rows], psi),
+        regime=_group_sums(units.codes[rows, f_regime], psi) if f_regime >= 0 else None,
+        overlap=overlap(t.e_raw, treat, nz.clip))
+
+
 def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: np.ndarray,
-                weights: np.ndarray, ci: float, psi_all: np.ndarray | None = None) -> RuleDetail:
-    """Everything a lesson reports about one rule (flat literal ids); `psi_all` is the
-    search's (n x literals) pseudo-outcome matrix when it is at hand (else recomputed)."""
-    splits = []
+                weights: np.ndarray, ci: float) -> RuleDetail:
+    """Everything a lesson reports about one rule (flat literal ids)."""
     treat_ok = units.treatment_literal
-    for lit in (x for x in rule if treat_ok[x] or not treat_ok[list(rule)].any()):
-        scope = tuple(x for x in rule if x != lit)
-        mask = rule_mask(units, scope) & units.known(lit)  # judged where lit's feature is known
-        psi = (psi_all[:, lit] if psi_all is not None
-               else pseudo_outcomes(units, nz, np.array([lit]))[:, 0])
-        n_h = np.bincount(hour_idx[mask], minlength=weights.shape[1]).astype(np.float64)
-        s_h = np.bincount(hour_idx[mask], weights=psi[mask], minlength=weights.shape[1])
-        tau = float(psi[mask].mean()) if mask.any() else 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            draws = (weights @ s_h) / (weights @ n_h)
-        splits.append((lit, mask, psi, tau, draws))
-    taus = np.array([s[3] for s in splits])
+    splits = [_split(units, nz, lit, tuple(x for x in rule if x != lit), hour_idx, weights)
+              for lit in rule if treat_ok[lit] or not treat_ok[list(rule)].any()]
+    taus = np.array([s.tau for s in splits])
     sign = 1 if taus.min() > 0 else (-1 if taus.max() < 0 else 0)
-    j = int(np.argmin(taus)) if sign >= 0 else int(np.argmax(taus))
-    lit, mask, psi, tau, _ = splits[j]
-    all_draws = np.vstack([s[4] for s in splits])
+    p = splits[int(np.argmin(taus)) if sign >= 0 else int(np.argmax(taus))]
+    all_draws = np.vstack([s.draws for s in splits])
     draws = np.nanmin(all_draws, axis=0) if sign >= 0 else np.nanmax(all_draws, axis=0)
     draws = draws[np.isfinite(draws)]
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
@@ -136,38 +184,21 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
     else:
         ci_lo = ci_hi = p05 = float("nan")
         boot_sd = float("inf")
-    se_iid = float(psi[mask].std(ddof=1) / np.sqrt(mask.sum())) if mask.sum() > 1 \
-        else float("inf")
-    ci_lo, ci_hi, p05 = widen(tau, sign, ci_lo, ci_hi, p05, max(boot_sd, se_iid), hi_q)
-    treat = rule_mask(units, (lit,))
-    ipw = pseudo_outcomes(units, nz, np.array([lit]), kind="ipw")[:, 0]
-    ov = [overlap(units, nz, s[0], s[1]) for s in splits]
-    gap = psi[mask] - ipw[mask]
-    n_h = np.bincount(hour_idx[mask], minlength=weights.shape[1]).astype(np.float64)
-    g_h = np.bincount(hour_idx[mask], weights=gap, minlength=weights.shape[1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gap_draws = (weights @ g_h) / (weights @ n_h)
-    gap_draws = gap_draws[np.isfinite(gap_draws)]
-    gap_sd = float(np.std(gap_draws, ddof=1)) if len(gap_draws) > 1 else float("inf")
-    gap_mean = float(gap.mean()) if mask.any() else 0.0
-    dr_ipw_z = abs(gap_mean) / gap_sd if gap_sd > 0 and np.isfinite(gap_sd) else (
-        0.0 if gap_mean == 0 else float("inf"))
-    hit = pseudo_outcomes(units, nz, np.array([lit]), outcome="hit")[:, 0]
-    a, b = mask & treat, mask & ~treat
-    naive = float(units.y[a].mean() - units.y[b].mean()) if a.any() and b.any() else 0.0
+    ci_lo, ci_hi, p05 = widen(p.tau, sign, ci_lo, ci_hi, p05, max(boot_sd, p.se_iid), hi_q)
+    gap_sd = float(np.std(p.gap_draws, ddof=1)) if len(p.gap_draws) > 1 else float("inf")
+    dr_ipw_z = abs(p.gap_mean) / gap_sd if gap_sd > 0 and np.isfinite(gap_sd) else (
+        0.0 if p.gap_mean == 0 else float("inf"))
     f_regime = units.features.index("regime") if "regime" in units.features else -1
     names_regime = f_regime >= 0 and any(int(units.literal_feature[x]) == f_regime for x in rule)
-    daily = _group_uplift(units.day, mask, psi, sign or 1)
-    regime = (np.nan if names_regime or f_regime < 0 else
-              _ratio_stability(_group_uplift(units.codes[:, f_regime], mask, psi, sign or 1)))
+    daily = _group_uplift(p.daily, sign or 1)
+    regime = (np.nan if names_regime or p.regime is None else
+              _ratio_stability(_group_uplift(p.regime, sign or 1)))
     return RuleDetail(
-        uplift=float(tau) if sign else 0.0, sign=sign, ci_lo=ci_lo, ci_hi=ci_hi, p05=p05,
-        boot_sd=boot_sd, se_iid=se_iid,
-        uplift_ipw=float(ipw[mask].mean()) if mask.any() else 0.0,
-        uplift_naive=naive,
-        uplift_hit=float(hit[mask].mean()) if mask.any() else 0.0,
-        support=int((mask & treat).sum()), scope_n=int(mask.sum()),
+        uplift=float(p.tau) if sign else 0.0, sign=sign, ci_lo=ci_lo, ci_hi=ci_hi, p05=p05,
+        boot_sd=boot_sd, se_iid=p.se_iid, uplift_ipw=p.uplift_ipw, uplift_naive=p.naive,
+        uplift_hit=p.uplift_hit, support=p.support, scope_n=p.scope_n,
         stability=_ratio_stability(daily), stability_regime=float(regime),
-        days=int(len(daily)), primary=int(lit),
-        clipped_share=max(c for c, _ in ov), ess=min(e for _, e in ov), dr_ipw_z=dr_ipw_z,
+        days=int(len(daily)), primary=int(p.lit),
+        clipped_share=max(s.overlap[0] for s in splits),
+        ess=min(s.overlap[1] for s in splits), dr_ipw_z=dr_ipw_z, primary_tau=p.tau,
     )

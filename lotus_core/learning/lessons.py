@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from lotus_core.columns import STR
+from lotus_core.heap import release_free_heap
 from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
@@ -78,13 +79,14 @@ SIGNAL_OUTCOME = Outcome()
 
 
 def detector_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
-                   outcome: Outcome = SIGNAL_OUTCOME) -> UnitSet:
+                   outcome: Outcome = SIGNAL_OUTCOME, y: np.ndarray | None = None) -> UnitSet:
+    """The frame's windows as units; `y` (when given) instead of the frame's outcome."""
     missing = [c for c in (outcome.y, outcome.hit, "ts_ms") if c not in frame.columns]
     if missing:
         raise ValueError(f"learning frame lacks the outcome columns {missing}")
     return UnitSet(q.features, tuple(q.values[f] for f in q.features),
                    encode(lits, q.features, q.values),
-                   frame[outcome.y].to_numpy(dtype=np.float64),
+                   frame[outcome.y].to_numpy(dtype=np.float64) if y is None else y,
                    frame[outcome.hit].to_numpy(dtype=np.float64),
                    frame["ts_ms"].to_numpy(dtype=np.int64), outcome.treatments)
 
@@ -142,12 +144,16 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     (the detector's live lessons, re-estimated every night)."""
     brk = window_break(units, cfg.estimator)  # the market changed: nuisances per period
     nz = fit_nuisances(units, cfg.estimator, period=None if brk is None else brk.period(units))
+    release_free_heap()  # each phase's freed temporaries (`lotus_core.heap`), before the next
     # psi a block of literals at a time, and again for the detailed rules' literals: the
     # (n x L) matrix held whole was ~110 MB at 250,000 windows (each column is computed
     # alone: the same values either way; issue 32)
     sums = scope_sums(units, lambda lits, rows: pseudo_outcomes(units, nz, lits, rows=rows))
     rules = enumerate_rules(units, cfg.search.max_literals)
+    release_free_heap()
     scores = score_rules(units, sums, rules, cfg.search)
+    del sums
+    release_free_heap()
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]
     eligible_lits = {tuple(int(x) for x in (r.l0, r.l1, r.l2) if x >= 0)
                      for r in scores[scores["eligible"]].itertuples()} if keep else set()
@@ -172,6 +178,7 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
+        release_free_heap()
     return Searched("", units, len(scores), family_counts(scores), details, in_family,
                     None if brk is None else brk.first_date)
 
@@ -311,11 +318,8 @@ def _oos(cfg: LearningConfig, new: UnitSet, sub: Nuisances,
         return (0.0, float("nan"), 0, float("nan"))
     hour_idx, weights = hour_weights(new, cfg.watchdog.resamples, cfg.bootstrap.seed)
     d = rule_detail(new, sub, lits, hour_idx, weights, cfg.bootstrap.ci)
-    # the signed mean of the primary split (rule_detail zeroes it when splits disagree)
-    mask = rule_mask(new, tuple(x for x in lits if x != d.primary)) & new.known(d.primary)
-    psi = pseudo_outcomes(new, sub, np.array([d.primary]))[:, 0]
-    up = float(psi[mask].mean()) if mask.any() else 0.0
-    return (up, d.p05, support, _sd(d))
+    # the signed mean of the primary split (rule_detail's uplift is zeroed when splits disagree)
+    return (d.primary_tau, d.p05, support, _sd(d))
 
 
 def cusum_step(previous: float, sign: int, uplift: float, oos_uplift: float,
@@ -375,7 +379,7 @@ def pooled_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     sub = frame[m]
     y = sub[outcome.y].to_numpy(dtype=np.float64)
     centred = y - sub.groupby("detector_id")[outcome.y].transform("mean").to_numpy()
-    return detector_units(sub.assign(**{outcome.y: centred}), lits[m], q, outcome)
+    return detector_units(sub, lits[m], q, outcome, y=centred)
 
 
 Task = tuple[str, UnitSet, list[str]]
@@ -401,6 +405,11 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     (`learn_tasks`; issue 32)."""
     if outcome.group != "detector_id" and len(frame):
         frame = frame.assign(detector_id=frame[outcome.group].astype(str))
+    # the columns the units are made of, alone: each detector's rows (and the pooled set's,
+    # every row) are taken of them, not of the window's every column (issue 32: at 250,000
+    # windows the pooled set's copies of the whole frame were ~60 MB)
+    frame = frame[[c for c in dict.fromkeys(("detector_id", outcome.y, outcome.hit, "ts_ms"))
+                   if c in frame.columns]]
     prev = _previous(previous)
     tasks: list[Task] = []
     for det in sorted(frame["detector_id"].unique()) if len(frame) else []:

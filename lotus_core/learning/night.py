@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lotus_core.columns import STR
+from lotus_core.heap import release_free_heap
 from lotus_core.learning.atoms import atoms_by_detector, empty_atoms
 from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
@@ -87,6 +88,7 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     frame = pd.concat([s.events[held].iloc[rows].reset_index(drop=True), outcomes], axis=1)
     lits = s.events[named].iloc[rows].reset_index(drop=True)
     del s  # the read window, not held beside the frame
+    release_free_heap()  # the read's and the join's freed pages (~40 MB at 250,000 windows)
     lits.columns = [c.removeprefix(_LIT) for c in named]
     days = sorted(set(frame["date"].astype(str)))
     return TrainingWindow(frame, lits, q, f"{days[0]}..{days[-1]}" if days else "", windows, rate)

@@ -57,7 +57,7 @@ class ScopeSums:
     count: np.ndarray  # (scopes,) windows of the scope
     known: np.ndarray  # (scopes, L) of them, those where l's feature is known
     pair_base: np.ndarray  # (F, F) first scope row of each feature pair (f1 < f2)
-    cell_codes: np.ndarray  # (cells, F) the distinct code rows (the units' code dtype)
+    cell_codes: np.ndarray  # (cells, F) the distinct code rows (units' dtype; F x cells, .T)
     cell_n: np.ndarray  # (cells,) windows per cell
 
 
@@ -70,11 +70,13 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
         key += units.codes[:, j].astype(np.int64) * m
     uniq, inverse = np.unique(key, return_inverse=True)
     # a feature at a time, as the codes' own small ints (the cells x F int64 matrix and its
-    # copy were ~80 MB at 250,000 windows, nearly a cell each)
-    ccodes = np.empty((len(uniq), len(radix)), dtype=units.codes.dtype)
+    # copy were ~80 MB at 250,000 windows, nearly a cell each), each feature's contiguous:
+    # the cell codes are the transpose of F x cells, which the scope groups read a feature
+    # at a time (no int32 copy of them, ~13 MB at 250,000 windows)
+    by_feature = np.empty((len(radix), len(uniq)), dtype=units.codes.dtype)
     for j, (m, r) in enumerate(zip(mult, radix, strict=True)):
-        ccodes[:, j] = (uniq // m) % r
-    return ccodes, inverse
+        by_feature[j] = (uniq // m) % r
+    return by_feature.T, inverse
 
 
 def scope_sums(units: UnitSet,
@@ -97,7 +99,7 @@ def scope_sums(units: UnitSet,
     # cell falls in one row of each group (first row, rows, each cell's row in the group)
     groups: list[tuple[int, int, Callable[[], np.ndarray]]] = [
         (0, 1, lambda: np.zeros(n_cells, dtype=np.int32))]
-    by_feature = np.ascontiguousarray(ccodes.T, dtype=np.int32)  # a feature's codes, contiguous
+    by_feature = ccodes.T  # a feature's codes, contiguous (`_cells`)
     groups += [(1 + int(units.offsets[f]), sizes[f], partial(_column, by_feature, f))
                for f in range(nf)]
     nxt = 1 + nl
@@ -160,7 +162,7 @@ def _column(by_feature: np.ndarray, f: int) -> np.ndarray:
 
 def _pair(by_feature: np.ndarray, f1: int, f2: int, size2: int) -> np.ndarray:
     """Each cell's row in the (f1, f2) pair's group."""
-    return by_feature[f1] * np.int32(size2) + by_feature[f2]
+    return by_feature[f1].astype(np.int32) * np.int32(size2) + by_feature[f2]
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:
@@ -178,7 +180,7 @@ def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarr
         feat = units.literal_feature[rules[three]]
         val = units.literal_value[rules[three]]
         sizes = np.array([len(v) for v in units.values], dtype=np.int64)
-        c = sums.cell_codes.astype(np.int32)
+        c = sums.cell_codes  # a feature's column made int32 when it is used (not all at once)
         weights = sums.cell_n
         key = feat[:, 0] * 10_000 + feat[:, 1] * 100 + feat[:, 2]
         order = np.argsort(key, kind="stable")
@@ -187,7 +189,7 @@ def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarr
         for sel in np.split(order, bounds):
             f1, f2, f3 = (int(x) for x in feat[sel[0]])
             if (f1, f2) not in pair_code:  # one pass per feature pair, reused for every f3
-                pair_code = {(f1, f2): c[:, f1] * int(sizes[f2]) + c[:, f2]}
+                pair_code = {(f1, f2): c[:, f1].astype(np.int32) * int(sizes[f2]) + c[:, f2]}
             code = pair_code[(f1, f2)] * int(sizes[f3]) + c[:, f3]
             counts = np.bincount(code, weights=weights,
                                  minlength=int(sizes[f1] * sizes[f2] * sizes[f3]))

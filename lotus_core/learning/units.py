@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -113,18 +114,35 @@ class UnitSet:
 
 def encode(lits: pd.DataFrame, features: tuple[str, ...],
            values: dict[str, tuple[str, ...]]) -> np.ndarray:
-    """Literal value strings -> codes; an unknown value is an error naming the feature."""
+    """Literal value strings -> codes; an unknown value is an error naming the feature. A
+    categorical column (the window's literals, `quantize.compact`) is mapped through its
+    categories (issue 32: its values made Python objects a window at a time were ~45 MB
+    held at once at 250,000 windows)."""
     out = np.empty((len(lits), len(features)), dtype=np.int16)
     for j, name in enumerate(features):
         vals = values[name]
-        col = lits[name].to_numpy(dtype=object)
         lookup = {v: i for i, v in enumerate(vals)}
+        col = lits[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = col.cat.categories.to_numpy(dtype=object)
+            codes = col.cat.codes.to_numpy()
+            mapped = np.array([lookup.get(c, -1) for c in cats] + [-1], dtype=np.int64)
+            got = mapped[codes]  # a missing value's code -1 takes the last, -1
+            bad = np.flatnonzero(got < 0)
+            if len(bad):
+                c = int(codes[bad[0]])
+                _unknown(name, cats[c] if c >= 0 else np.nan, vals)
+            out[:, j] = got
+            continue
         try:
-            out[:, j] = [lookup[v] for v in col]
+            out[:, j] = [lookup[v] for v in col.to_numpy(dtype=object)]
         except KeyError as exc:
-            raise ValueError(f"feature {name} has value {exc.args[0]!r}, not one of "
-                             f"{list(vals)}") from None
+            _unknown(name, exc.args[0], vals)
     return out
+
+
+def _unknown(name: str, value: object, vals: tuple[str, ...]) -> NoReturn:
+    raise ValueError(f"feature {name} has value {value!r}, not one of {list(vals)}") from None
 
 
 def rule_mask(units: UnitSet, lits: tuple[int, ...]) -> np.ndarray:

@@ -44,7 +44,7 @@ def test_a_split_leaves_out_the_windows_where_its_feature_is_unknown():
     assert row["min_control"] == int((known & (units.codes[:, units.literal_feature[lit]]
                                                != units.literal_value[lit])).sum())
     hour_idx, w = hour_weights(units, CFG.bootstrap.resamples, CFG.bootstrap.seed)
-    d = rule_detail(units, nz, (lit,), hour_idx, w, CFG.bootstrap.ci, psi)
+    d = rule_detail(units, nz, (lit,), hour_idx, w, CFG.bootstrap.ci)
     assert d.scope_n == int(known.sum())
     assert abs(d.uplift - psi[known, lit].mean()) < 1e-9
     assert d.clipped_share < CFG.overlap.max_clipped_share  # the bookless coin is not in it
