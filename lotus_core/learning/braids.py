@@ -45,7 +45,13 @@ from lotus_core.learning.algebra import (
 )
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.drmask import MaskEstimate, dr_mask
-from lotus_core.learning.lessons import POOLED, LiteralSpace, detector_units, rule_lits
+from lotus_core.learning.lessons import (
+    POOLED,
+    LiteralSpace,
+    detector_units,
+    rule_lits,
+    unit_columns,
+)
 from lotus_core.learning.pooled import specialise
 from lotus_core.learning.quantize import Quantizer
 from lotus_core.learning.units import UnitSet, rule_mask
@@ -217,7 +223,7 @@ def weave(micro: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame, q: Quant
         if len(group) < 2:
             continue
         m = (frame["detector_id"] == det).to_numpy()
-        units = detector_units(frame[m], lits[m], q)
+        units = detector_units(frame.loc[m, unit_columns(frame)], lits[m], q)
         for a, b in combinations(list(group.itertuples()), 2):
             row = _compose(units, a, b, cfg)
             if row is not None:

@@ -78,6 +78,12 @@ class Outcome:
 SIGNAL_OUTCOME = Outcome()
 
 
+def unit_columns(frame: pd.DataFrame, outcome: Outcome = SIGNAL_OUTCOME) -> list[str]:
+    """The frame's columns a unit set is made of (`detector_units`): a caller that takes some
+    windows' rows takes these alone, not the window's every column (issue 32)."""
+    return [c for c in (outcome.y, outcome.hit, "ts_ms") if c in frame.columns]
+
+
 def detector_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
                    outcome: Outcome = SIGNAL_OUTCOME, y: np.ndarray | None = None) -> UnitSet:
     """The frame's windows as units; `y` (when given) instead of the frame's outcome."""
@@ -408,8 +414,7 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     # the columns the units are made of, alone: each detector's rows (and the pooled set's,
     # every row) are taken of them, not of the window's every column (issue 32: at 250,000
     # windows the pooled set's copies of the whole frame were ~60 MB)
-    frame = frame[[c for c in dict.fromkeys(("detector_id", outcome.y, outcome.hit, "ts_ms"))
-                   if c in frame.columns]]
+    frame = frame[list(dict.fromkeys(["detector_id", *unit_columns(frame, outcome)]))]
     prev = _previous(previous)
     tasks: list[Task] = []
     for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
