@@ -161,3 +161,17 @@ def test_an_unknown_categorical_value_is_named_as_a_strings_is(bad, shown):
                   pd.DataFrame({"a": pd.Categorical(col, categories=["lo", "hi", "zz"])})):
         with pytest.raises(ValueError, match=f"feature a has value {shown}, not one of"):
             encode(frame, ("a",), values)
+
+
+def test_an_empty_window_grouped_by_another_column_has_no_tasks():
+    """The units' columns are taken of the frame before its rows: a night with no windows
+    and a group column other than detector_id (the Trader's execution lessons on a day
+    without fills) has no detector_id column to take, and no tasks."""
+    from lotus_core.learning.lessons import Outcome, learning_tasks
+
+    frame = pd.DataFrame({"strategy": pd.Series(dtype=str), "net_ret_bps": [], "hit": [],
+                          "ts_ms": pd.Series(dtype="int64")})
+    tw = night.training_window(window_frame(harder_spec("hetero", null=False), 73000).head(50),
+                               CFG, load_scoring().context)
+    assert learning_tasks(frame, tw.lits.iloc[:0], tw.quantizer, CFG, pd.DataFrame(),
+                          Outcome(group="strategy")) == []
