@@ -71,10 +71,10 @@ class Propensities:
     ~160 MB of a 250,000-window night). Each fold keeps its fitted models (a feature's: values
     x literals coefficients) and its test rows; `feature(f)` predicts f's columns for every
     fold's rows from them, exactly as the fit would have (the same rows through the same
-    model), and keeps the most recently asked features' up to `_KEEP_COLUMNS` columns (a
-    rule's details ask for a few features again and again: 2-3 predictions a feature with
-    16 columns kept, 7 with two features kept). Rows of no fold (`fit_nuisances(only=)`)
-    are 0, as they were."""
+    model), and keeps the most recently asked features' up to `_KEEP_COLUMNS` columns (the
+    validity study's pseudo-outcomes, a literal at a time, ask a feature again and again;
+    the nightly search and a rule's detail ask `rows` of the windows they read, nothing
+    kept). Rows of no fold (`fit_nuisances(only=)`) are 0, as they were."""
 
     _KEEP_COLUMNS = 16
 
