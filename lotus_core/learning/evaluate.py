@@ -131,10 +131,10 @@ class _Split:
 
 
 def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
-           hour_idx: np.ndarray, weights: np.ndarray) -> _Split:
+           hour_idx: np.ndarray, weights: np.ndarray, f_regime: int) -> _Split:
     """A split judged on its scope's windows alone (where the scope holds and lit's feature
     is known): their terms made for them (`literal_terms`), each number the same as the
-    whole window's columns masked to them gave."""
+    whole window's columns masked to them gave. `f_regime`: the regime feature (-1: none)."""
     rows = np.flatnonzero(rule_mask(units, scope) & units.known(lit))
     t = literal_terms(units, nz, lit, rows)
     psi, n = t.dr, len(rows)
@@ -149,7 +149,6 @@ def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
         draws = (weights @ s_h) / (weights @ n_h)
         gap_draws = (weights @ g_h) / (weights @ n_h)
     y = units.y[rows]
-    f_regime = units.features.index("regime") if "regime" in units.features else -1
     return _Split(
         lit=lit, tau=float(psi.mean()) if n else 0.0, draws=draws,
         gap_draws=gap_draws[np.isfinite(gap_draws)], gap_mean=float(gap.mean()) if n else 0.0,
@@ -168,7 +167,9 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
                 weights: np.ndarray, ci: float) -> RuleDetail:
     """Everything a lesson reports about one rule (flat literal ids)."""
     treat_ok = units.treatment_literal
-    splits = [_split(units, nz, lit, tuple(x for x in rule if x != lit), hour_idx, weights)
+    f_regime = units.features.index("regime") if "regime" in units.features else -1
+    splits = [_split(units, nz, lit, tuple(x for x in rule if x != lit), hour_idx, weights,
+                     f_regime)
               for lit in rule if treat_ok[lit] or not treat_ok[list(rule)].any()]
     taus = np.array([s.tau for s in splits])
     sign = 1 if taus.min() > 0 else (-1 if taus.max() < 0 else 0)
@@ -188,7 +189,6 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
     gap_sd = float(np.std(p.gap_draws, ddof=1)) if len(p.gap_draws) > 1 else float("inf")
     dr_ipw_z = abs(p.gap_mean) / gap_sd if gap_sd > 0 and np.isfinite(gap_sd) else (
         0.0 if p.gap_mean == 0 else float("inf"))
-    f_regime = units.features.index("regime") if "regime" in units.features else -1
     names_regime = f_regime >= 0 and any(int(units.literal_feature[x]) == f_regime for x in rule)
     daily = _group_uplift(p.daily, sign or 1)
     regime = (np.nan if names_regime or p.regime is None else

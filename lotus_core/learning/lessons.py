@@ -414,8 +414,8 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     # the columns the units are made of, alone: each detector's rows (and the pooled set's,
     # every row) are taken of them, not of the window's every column (issue 32: at 250,000
     # windows the pooled set's copies of the whole frame were ~60 MB)
-    frame = frame[[c for c in dict.fromkeys(["detector_id", *unit_columns(frame, outcome)])
-                   if c in frame.columns]]
+    frame = frame[[c for c in ("detector_id",) if c in frame.columns]
+                  + unit_columns(frame, outcome)]
     prev = _previous(previous)
     tasks: list[Task] = []
     for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
