@@ -6,3 +6,5 @@ uvicorn (`lotus curator serve`) over the pure core in `lotus_core.curator_api`.
     server.py   uvicorn: in the foreground (the CLI) or in a thread (tests)
     client.py   a signing httpx client (tests, scripts, other tools)
 """
+
+import lotus_core  # noqa: F401 - before pyarrow loads: Arrow's memory pool (lotus_core's docstring)

@@ -8,3 +8,5 @@ Dagster holds a handle on it (lotus_resources/daemon.py). Imports lotus_core onl
     lotus daemon start | stop | status        (lotus_cli/daemon.py)
     python -m lotus_daemon --home DIR         (what `start` runs, detached)
 """
+
+import lotus_core  # noqa: F401 - before pyarrow loads: Arrow's memory pool (lotus_core's docstring)

@@ -68,13 +68,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
             })
             return
         if isinstance(obj, InOrder):
+            group = obj.row_group or SLICE_ROWS
             path = lake.write_parts(asset, day, obj.counted(), obj.empty, validate=validate,
-                                    row_group=SLICE_ROWS, coin=coin)
+                                    row_group=group, coin=coin)
             context.add_output_metadata({
                 "path": dg.MetadataValue.path(str(path)),
                 "rows": obj.rows,
                 "bytes": lake.size(asset, day, coin),
-                "written": f"in slices (row groups of {SLICE_ROWS:,} rows)",
+                "written": f"in slices (row groups of {group:,} rows)",
                 **table_metadata(obj.empty, rows=obj.rows),
             })
             return

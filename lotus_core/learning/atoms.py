@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.columns import STR
+from lotus_core.heap import release_free_heap
 
 PART_ROWS = 5_000
 """Atoms a part of `atoms_by_detector` holds at most: each atom carries the night's ~800-byte
@@ -53,9 +54,16 @@ def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflif
     if frame.empty:
         return
     dets = frame["detector_id"].astype(str)  # compared as its array, not a Python str a window
+    used = frame[list(_FRAME_COLUMNS)]  # a detector's rows of these alone are copied
     for det in sorted(dets.unique()):
         m = (dets == det).to_numpy(dtype=bool)
-        yield from _detector_atoms(str(det), frame[m], lits[m], day, halflife_days, window)
+        yield from _detector_atoms(str(det), used[m], lits[m], day, halflife_days, window)
+        release_free_heap()  # a detector's freed pages, before the next one's
+
+
+_FRAME_COLUMNS = ("date", "hit", "net_ret_bps", "mfe_bps", "mae_bps")
+"""The frame's columns an atom is figured from (a detector's rows of the window's ids and
+coins were copied for nothing: ~8 MB of a detector's ~80,000 windows, issue 32)."""
 
 
 def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
@@ -64,12 +72,13 @@ def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
     the cond_keys' sorted order (`CondKeys`), the same groups in the same order as grouping
     by the key strings, with no key string a window."""
     today = date.fromisoformat(day)
-    dates = frame["date"].astype(str).to_numpy(dtype=object)
-    age = np.array([(today - date.fromisoformat(d)).days for d in dates])
+    # a window's day a number in the days' order: grouped and counted as the strings are
+    day_of, days = pd.factorize(frame["date"].astype(str), sort=True, use_na_sentinel=False)
+    age = np.array([(today - date.fromisoformat(str(d))).days for d in days])[day_of]
     keys = CondKeys(lits)
     group = keys.group
     df = pd.DataFrame({
-        "date": dates,
+        "date": day_of,
         "hit": frame["hit"].to_numpy(dtype=np.float64),
         "net": frame["net_ret_bps"].to_numpy(dtype=np.float64),
         "mfe": frame["mfe_bps"].to_numpy(dtype=np.float64),
@@ -86,11 +95,10 @@ def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
                             ("lift_net_bps", "mean_net_bps", "net"),
                             ("lift_mfe_bps", "mfe_bps", "mfe"), ("lift_mae_bps", "mae_bps", "mae")):
         out[lift] = out[name].to_numpy() - float(np.average(df[col], weights=df["_w"]))
-    daily = df.groupby([group, df["date"]], sort=True)["net"].mean().groupby(level=0)
-    out["stability"] = daily.apply(_ratio).to_numpy()
     out["support"] = out["support"].astype(np.int64)
     out["days"] = out["days"].astype(np.int64)
-    del df, daily, g
+    out["stability"] = _stability(df, group, out["days"].to_numpy())
+    del df, g
     for lo in range(0, len(out), PART_ROWS):
         part = out.iloc[lo:lo + PART_ROWS].reset_index(drop=True)
         cond = keys.text(out.index.to_numpy()[lo:lo + PART_ROWS])
@@ -101,6 +109,22 @@ def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
         for c in ("detector_id", "cond_key", "cond_hash", "window"):
             part[c] = part[c].astype(STR)
         yield part[COLUMNS]
+
+
+def _stability(df: pd.DataFrame, group: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Each atom's mean / std of its daily mean net returns (`_ratio`), figured only for
+    the atoms seen on two days or more: the others' is 0, and an atom is nearly a window
+    (on a first night every one), so grouping every window by (atom, day) and a Python call
+    an atom was most of a detector's time and ~7 MB of its ~80,000 windows (issue 32).
+    The same rows in the same order: the same values."""
+    out = np.zeros(len(days), dtype=np.float64)
+    many = days[group] >= 2
+    if many.any():
+        rows = df[many]
+        daily = rows.groupby([group[many], rows["date"]], sort=True)["net"].mean()
+        ratio = daily.groupby(level=0).apply(_ratio)
+        out[ratio.index.to_numpy()] = ratio.to_numpy()
+    return out
 
 
 class CondKeys:
@@ -119,7 +143,7 @@ class CondKeys:
         for name in names:
             cat = pd.Categorical(lits[name])
             labels = [f"{name}={v}" for v in cat.categories] + [f"{name}=nan"]
-            c = cat.codes.astype(np.int32)
+            c = cat.codes.astype(_small(len(labels)))
             c[c < 0] = len(labels) - 1  # a missing value: "nan", as str gave it
             codes.append(c)
             self.labels.append(labels)
@@ -135,7 +159,7 @@ class CondKeys:
             ranks = []
             for j, labels in enumerate(self.labels):
                 texts = np.array([t + ("&" if j < last else "") for t in labels], dtype=object)
-                rank = np.empty(len(texts), dtype=np.int64)
+                rank = np.empty(len(texts), dtype=_small(len(texts)))
                 rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
                 ranks.append(rank[uniq[:, j]])
             order = np.lexsort(ranks[::-1])  # the first feature's rank the primary key
@@ -149,12 +173,20 @@ class CondKeys:
         return ["&".join(self.labels[j][c] for j, c in enumerate(row)) for row in self.rows[keys]]
 
 
+def _small(n: int) -> type[np.signedinteger]:
+    """The smallest signed integer type that holds 0..n-1 (codes and ranks of n labels: a
+    detector's ~80,000 keys x ~15 features were ~10 MB a matrix as int64, issue 32)."""
+    return next(t for t in (np.int8, np.int16, np.int32) if n <= np.iinfo(t).max + 1) \
+        if n <= 2 ** 31 else np.int64
+
+
 def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct rows of the codes' columns in lexicographic order (int64), each row's
-    number among them): `np.unique(axis=0)`'s, found through each row's mixed-radix number
-    (codes below their radix: the numbers sort as the rows do), without the rows x F int64
-    matrix and the sort's copies of it (~50 MB of a detector's ~80,000 windows; issue 32).
-    Radices too many for an int64 number: `np.unique(axis=0)` itself."""
+    """(the distinct rows of the codes' columns in lexicographic order (each column's codes
+    in the smallest type of its radix), each row's number among them): `np.unique(axis=0)`'s,
+    found through each row's mixed-radix number (codes below their radix: the numbers sort as
+    the rows do), without the rows x F int64 matrix and the sort's copies of it (~50 MB of a
+    detector's ~80,000 windows; issue 32). Radices too many for an int64 number:
+    `np.unique(axis=0)` itself."""
     if float(np.prod(np.array(radix, dtype=np.float64))) >= 2.0 ** 62:
         return np.unique(np.column_stack(codes).astype(np.int64), axis=0, return_inverse=True)
     key = np.zeros(len(codes[0]), dtype=np.int64)
@@ -162,7 +194,7 @@ def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray,
         key *= r
         key += c
     uniq, inverse = np.unique(key, return_inverse=True)
-    rows = np.empty((len(uniq), len(codes)), dtype=np.int64)
+    rows = np.empty((len(uniq), len(codes)), dtype=_small(max(radix)))
     for j in range(len(codes) - 1, -1, -1):
         rows[:, j] = uniq % radix[j]
         uniq //= radix[j]

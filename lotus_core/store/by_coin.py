@@ -62,13 +62,15 @@ class InOrder:
     writes it in row groups of SLICE_ROWS (the rows and row groups `write` makes of the
     whole frame), one slice held at a time. `key`: the columns the table is sorted and
     unique by, which a schema check of each slice cannot see across slice ends (`counted`
-    checks it); () when its order is not a sort of its own columns. After the lake has
-    written it, `rows` holds the rows written."""
+    checks it); () when its order is not a sort of its own columns. `row_group`: the rows
+    of a row group when SLICE_ROWS would be too wide to hold (None: SLICE_ROWS). After the
+    lake has written it, `rows` holds the rows written."""
 
     frames: Iterable[pd.DataFrame]
     empty: pd.DataFrame
     key: tuple[str, ...] = ()
     rows: int = 0
+    row_group: int | None = None
 
     def counted(self) -> Iterator[pd.DataFrame]:
         """`frames`, each slice's first key checked to come after the previous slice's last

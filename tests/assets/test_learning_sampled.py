@@ -12,6 +12,7 @@ import yaml
 
 from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
+from lotus_core.learning.atoms import PART_ROWS
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.sample import kept
 from lotus_core.learning.window_lake import write_frame
@@ -50,3 +51,5 @@ def test_lesson_atoms_above_the_cap_learn_from_the_hash_sample(tmp_path: Path,
     expect = int(kept(frame["window_id"].to_numpy(), rate).sum())
     assert meta["windows"] == expect and 1_200 < expect < 1_800, (meta["windows"], expect)
     assert meta["window"] == f"{days[0]}..{days[-1]}"
+    # written in row groups of a part's atoms, each carrying the quantiser (night.with_quantizer)
+    assert meta["written"] == f"in slices (row groups of {PART_ROWS:,} rows)"

@@ -21,6 +21,7 @@ from lotus_core.learning.atoms import (
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.design import one_hot
 from lotus_core.learning.frame import KEEP, learning_frame
+from lotus_core.learning.ids import take_ids
 from lotus_core.learning.lessons import detector_units
 from lotus_core.learning.quantize import compact
 from lotus_core.learning.sample import kept, kept_of
@@ -129,6 +130,12 @@ def test_the_atoms_a_detector_at_a_time_are_the_whole_groupbys():
     want = _atoms_whole(tw.frame, tw.lits, day, 2.0, tw.label)
     got = lesson_atoms(tw.frame, tw.lits, day, 2.0, tw.label)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert (want["days"] >= 2).sum() > 5  # the contexts seen on several days too
+    few = tw.lits[sorted(tw.lits.columns)[:3]]  # a coarse context: most seen on every day
+    coarse = _atoms_whole(tw.frame, few, day, 2.0, tw.label)
+    assert (coarse["days"] >= 2).mean() > 0.5 and (coarse["stability"] != 0).sum() > 20
+    pd.testing.assert_frame_equal(lesson_atoms(tw.frame, few, day, 2.0, tw.label), coarse,
+                                  check_exact=True)
     parts = list(atoms_by_detector(tw.frame, tw.lits, day, 2.0, tw.label))
     assert len(parts) >= tw.frame["detector_id"].nunique() > 1
     assert all(p["detector_id"].nunique() == 1 for p in parts)
@@ -169,6 +176,20 @@ def test_the_hash_a_slice_of_ids_at_a_time_is_the_whole_hash():
     for rate in (0.2, 0.7, 1.0):
         assert (kept_of(group, rate) == kept(ids, rate)).all()
     assert len(kept_of(group.slice(0, 0), 0.5)) == 0
+
+
+@pytest.mark.parametrize("sizes", [[1000], [1, 999], [300, 0, 200, 500], [10] * 100])
+def test_ids_taken_chunk_by_chunk_are_the_whole_arrays_take(sizes):
+    ids = [f"BTC-{i}" for i in range(1000)]
+    cuts = np.cumsum([0, *sizes])
+    chunked = pa.chunked_array([pa.array(ids[a:b], type=pa.large_string())
+                                for a, b in zip(cuts[:-1], cuts[1:], strict=True)],
+                               type=pa.large_string())
+    rng = np.random.default_rng(len(sizes))
+    for rows in (rng.integers(0, 1000, 700), np.arange(1000)[::-1], np.array([7, 7, 3]),
+                 np.zeros(0, dtype=np.int64)):
+        got = take_ids(chunked, rows)
+        assert isinstance(got, pa.Array) and got.to_pylist() == [ids[r] for r in rows]
 
 
 def test_ids_joined_by_their_hashes_fall_back_to_the_strings_on_a_collision(monkeypatch):
