@@ -65,7 +65,10 @@ def use_system_allocator() -> None:
     30-coin x 6-hour MicroTape day (214 MB as a frame) read whole peaked at +735 MB and
     stayed +644 MB; with the system allocator +428 / +428 (the Arrow table and its pandas
     copy), and no slower (0.34 s against 1.13 s). Freed blocks then go back to the OS
-    (large ones at once, the heap's with `release_free_heap`). Values never change."""
+    (large ones at once, the heap's with `release_free_heap`). Values never change.
+    This moves pyarrow's own allocations only; Arrow's C++ code allocates from the pool that
+    `ARROW_DEFAULT_MEMORY_POOL` named when pyarrow loaded, which `lotus_core` sets first
+    (its docstring)."""
     if pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
 

@@ -198,6 +198,9 @@ def test_ids_joined_by_their_hashes_fall_back_to_the_strings_on_a_collision(monk
     theirs = pd.Series(["c", "x", "a"], dtype="str")
     want = np.array([2, -1, 0, -1])
     assert (frame_module.join_ids(mine, theirs) == want).all()
+    # some of their rows alone (`among`): positions among those rows, the others not joined
+    more = pd.Series(["b", "c", "q", "x", "a"], dtype="str")
+    assert (frame_module.join_ids(mine, more, among=np.array([1, 3, 4])) == want).all()
     # every id one hash: repeats on both sides
     monkeypatch.setattr(frame_module, "id_hashes",
                         lambda ids: np.zeros(len(ids), dtype=np.uint64))
