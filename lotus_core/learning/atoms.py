@@ -120,7 +120,7 @@ def _stability(df: pd.DataFrame, group: np.ndarray, days: np.ndarray) -> np.ndar
     out = np.zeros(len(days), dtype=np.float64)
     many = days[group] >= 2
     if many.any():
-        rows = df[many]
+        rows = df.loc[many, ["date", "net"]]
         daily = rows.groupby([group[many], rows["date"]], sort=True)["net"].mean()
         ratio = daily.groupby(level=0).apply(_ratio)
         out[ratio.index.to_numpy()] = ratio.to_numpy()
@@ -173,11 +173,10 @@ class CondKeys:
         return ["&".join(self.labels[j][c] for j, c in enumerate(row)) for row in self.rows[keys]]
 
 
-def _small(n: int) -> type[np.signedinteger]:
-    """The smallest signed integer type that holds 0..n-1 (codes and ranks of n labels: a
+def _small(n: int) -> np.dtype:
+    """A small signed integer type that holds -1..n-1 (codes and ranks of n labels: a
     detector's ~80,000 keys x ~15 features were ~10 MB a matrix as int64, issue 32)."""
-    return next(t for t in (np.int8, np.int16, np.int32) if n <= np.iinfo(t).max + 1) \
-        if n <= 2 ** 31 else np.int64
+    return np.min_scalar_type(-max(n, 1))  # a negative value: the signed type of -n..n-1
 
 
 def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray, np.ndarray]:
