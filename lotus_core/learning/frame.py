@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS
 from lotus_core.heap import release_free_heap
-from lotus_core.learning.ids import HASH_ROWS, arrow_ids, id_hashes, take_ids
+from lotus_core.learning.ids import arrow_ids, id_hashes, take_ids
 from lotus_core.learning.quantize import CONTEXT_COLUMNS
 
 KEEP = ("window_id", "ts_ms", "coin", "detector_id", *CONTEXT_COLUMNS, "date")
@@ -29,6 +30,10 @@ def missing_horizon(horizon_s: int, have: set[int]) -> ValueError:
                       "set learning horizon_s to one of them")
 
 
+_COMPARE_ROWS = 16_384
+"""Matched ids whose strings are compared together (`join_ids`): each side's piece is taken
+and compared as Arrow strings, a few MB for this many (65,536 were ~15 MB at once)."""
+
 OUTCOMES = ("net_ret_bps", "hit", "mfe_bps", "mae_bps")
 """The outcome columns the frame carries, after the events' columns."""
 ORDER = ["ts_ms", "coin", "detector_id"]
@@ -37,22 +42,62 @@ ORDER = ["ts_ms", "coin", "detector_id"]
 def frame_rows(events: pd.DataFrame, evals: pd.DataFrame,
                horizon_s: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Which rows of `events` the learning frame holds, in its order, and their outcomes
-    (`OUTCOMES`, indexed from 0): the windows' ids joined (`join_ids`) and three columns sorted,
-    the events never copied (issue 32: the merge and the sort each copied a 250,000-window
-    night's every column). The rows and order are the inner, one-to-one merge's on
-    window_id (the events' order) stably sorted by (ts_ms, coin, detector_id)."""
+    (`OUTCOMES`, indexed from 0): `joined_rows`, then `outcomes_of` those."""
+    rows, take = joined_rows(events, evals, horizon_s)
+    return rows, outcomes_of(evals, take)
+
+
+def joined_rows(events: pd.DataFrame, evals: pd.DataFrame,
+                horizon_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of `events` the frame holds, in its order; each one's row of `evals`): the
+    windows' ids joined (`join_ids`) and three columns sorted, the events never copied
+    (issue 32: the merge and the sort each copied a 250,000-window night's every column).
+    The rows and order are the inner, one-to-one merge's on window_id (the events' order)
+    stably sorted by (ts_ms, coin, detector_id)."""
     have = set(evals["horizon_s"].astype(int))
     if horizon_s not in have:
         raise missing_horizon(horizon_s, have)
     done = np.flatnonzero(((evals["horizon_s"] == horizon_s)
                            & (evals["status"] == "done")).to_numpy(dtype=bool))
     pos = join_ids(events["window_id"], evals["window_id"], among=done)
-    hit = np.flatnonzero(pos >= 0)
-    keys = events[ORDER].iloc[hit].reset_index(drop=True)
-    rows = hit[keys.sort_values(ORDER, kind="stable").index.to_numpy()]
-    out = evals[list(OUTCOMES)].iloc[done[pos[rows]]].reset_index(drop=True)
-    out["hit"] = out["hit"].astype("float64")
-    return rows, out
+    order = sorted_rows(events)
+    rows = order[pos[order] >= 0]  # a stable sort's order of every row, the joined kept
+    del order
+    return rows, done[pos[rows]]
+
+
+def sorted_rows(events: pd.DataFrame) -> np.ndarray:
+    """(n,) the rows of `events` stably sorted by `ORDER` (Arrow's stable sort of the three
+    columns as they are held: the joined rows' copy pandas' sort made of them, and its
+    factorised keys, were ~17 MB at 250,000 windows; issue 32). The joined rows in this
+    order are their own stable sort's: a stable order restricted to some rows keeps them
+    in theirs."""
+    table = pa.table({c: _arrow(events[c]) for c in ORDER})
+    return pc.sort_indices(table, sort_keys=[(c, "ascending") for c in ORDER]).to_numpy()
+
+
+def _arrow(col: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow (an Arrow-backed one's own arrays, a NumPy one's buffer)."""
+    return pa.array(col.array if hasattr(col.array, "__arrow_array__") else col.to_numpy())
+
+
+def outcomes_of(evals: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """`evals[OUTCOMES].iloc[rows]` (indexed from 0) with `hit` as float64. Float and bool
+    columns (the lake's) are taken a column at a time into the frame's one float64 block,
+    not taken as a block and its `hit` converted into another (~16 MB at 250,000 windows;
+    issue 32); others keep their dtype, as the merge kept it."""
+    cols = [evals[c] for c in OUTCOMES]
+    if not all(c.dtype in (np.float64, np.bool_) for c in cols):
+        out = evals[list(OUTCOMES)].iloc[rows].reset_index(drop=True)
+        out["hit"] = out["hit"].astype("float64")
+        return out
+    block = np.empty((len(rows), len(cols)), order="F")  # each column contiguous
+    for j, c in enumerate(cols):
+        if c.dtype == np.float64:
+            np.take(c.to_numpy(), rows, out=block[:, j])  # no copy of the column's rows first
+        else:
+            block[:, j] = c.to_numpy()[rows]
+    return pd.DataFrame(block, columns=list(OUTCOMES), copy=False)
 
 
 def join_ids(mine: pd.Series, theirs: pd.Series, among: np.ndarray | None = None) -> np.ndarray:
@@ -64,22 +109,33 @@ def join_ids(mine: pd.Series, theirs: pd.Series, among: np.ndarray | None = None
     `join_ids(mine, theirs.iloc[among])` gives without the copy (~9 MB at 250,000 windows)."""
     if among is None:
         among = np.arange(len(theirs))
-    h_mine, h_theirs = id_hashes(mine), id_hashes(theirs)[among]
+    h_theirs = id_hashes(theirs)[among]
     order = np.argsort(h_theirs, kind="stable")
     ranked = h_theirs[order]
+    del h_theirs
+    h_mine = id_hashes(mine)  # each side's hashes made when needed, not held together longer
     if _repeats(ranked) or _repeats(np.sort(h_mine)):
         # a window twice (refused there), or a collision
         return _join_strings(mine, theirs.iloc[among])
-    at = np.searchsorted(ranked, h_mine).clip(max=max(len(ranked) - 1, 0))
-    found = (ranked[at] == h_mine) if len(ranked) else np.zeros(len(h_mine), dtype=bool)
-    pos = np.where(found, order[at] if len(ranked) else -1, -1)
+    if len(ranked):
+        at = np.searchsorted(ranked, h_mine)
+        np.minimum(at, len(ranked) - 1, out=at)
+        found = ranked[at] == h_mine
+        del ranked, h_mine
+        pos = np.full(len(found), -1, dtype=np.int64)
+        pos[found] = order[at[found]]
+        del at, order
+    else:
+        found = np.zeros(len(h_mine), dtype=bool)
+        pos = np.full(len(found), -1, dtype=np.int64)
     rows = np.flatnonzero(found)
-    del h_mine, h_theirs, order, ranked, at, found  # ~10 MB at 250,000 windows, not compared
+    del found
+    release_free_heap()  # the search's temporaries (~12 MB at 250,000 windows), not compared
     a_all, b_all = arrow_ids(mine), arrow_ids(theirs)  # the columns' own arrays, no copy
     same = all(pc.all(pc.equal(take_ids(a_all, part), take_ids(b_all, among[pos[part]])))
                .as_py()
-               for part in (rows[i:i + HASH_ROWS] for i in range(0, len(rows), HASH_ROWS)))
-    release_free_heap()  # the compared pieces' pages (~20 MB at 250,000 windows)
+               for part in (rows[i:i + _COMPARE_ROWS] for i in range(0, len(rows), _COMPARE_ROWS)))
+    release_free_heap()  # the compared pieces' pages
     return pos if same else _join_strings(mine, theirs.iloc[among])  # an id met another's hash
 
 

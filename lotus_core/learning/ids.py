@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-HASH_ROWS = 65_536  # ids made Python strings at a time, to hash them
+HASH_ROWS = 16_384  # ids made Python strings at a time, to hash them (~1 MB of strings)
 
 
 def arrow_ids(ids: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

@@ -17,9 +17,10 @@ sampled and the frame is the whole window's, as before.
 What is held: the kept events (the learning frame's columns), the kept windows' outcomes
 at the lesson horizon only (signal_eval holds four horizons), and one row group of a table,
 filtered in Arrow before it becomes pandas objects. The row groups' freed pages stay in
-glibc's heap unless handed back (`release_free_heap`, every day of events and every 32 row
-groups of outcomes): without it a 100-coin, 14-day window's read ended 290 MB higher than a
-3-coin one's, for the same 250,000 windows kept.
+glibc's heap unless handed back (`release_free_heap`, every `_TRIM_EVERY` row groups of
+either table, `trimmed`): without it a 100-coin, 14-day window's read ended 290 MB higher
+than a 3-coin one's, for the same 250,000 windows kept; and a group's read (~20 MB of a
+100-coin day's) left among the kept rows grew the heap by most of itself each group.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from lotus_core.learning.ids import id_hashes
 from lotus_core.store.by_coin import CoinDay
 
 _SPAN = 2.0 ** 64
-_TRIM_EVERY = 32  # row groups of signal_eval read between two hand-backs of the heap
+_TRIM_EVERY = 1  # row groups read between two hand-backs of the heap (`trimmed`)
 
 
 def keep_rate(windows: int, max_windows: int | None) -> float:
@@ -79,14 +80,79 @@ def concat_or_empty(frames: Sequence[pd.DataFrame], empty: pd.DataFrame) -> pd.D
     return pd.concat(frames, ignore_index=True) if frames else empty
 
 
-def kept_rows(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
-              ) -> Iterator[pd.DataFrame]:
-    """Each row group's rows `keep(group)` marks, converted to pandas: the rows dropped
-    never become pandas objects (at a 2 % rate, 98 % of the window's rows)."""
+def kept_tables(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
+                ) -> Iterator[pa.Table]:
+    """Each row group's rows `keep(group)` marks, filtered in Arrow: the rows dropped never
+    become pandas objects (at a 2 % rate, 98 % of the window's rows)."""
     for group in groups:
         mask = keep(group)
         if mask.any():
-            yield (group if mask.all() else group.filter(pa.array(mask))).to_pandas()
+            yield group if mask.all() else group.filter(pa.array(mask))
+
+
+def kept_rows(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
+              ) -> Iterator[pd.DataFrame]:
+    """`kept_tables` converted to pandas, a row group at a time."""
+    for table in kept_tables(groups, keep):
+        yield table.to_pandas()
+
+
+def tables_frame(tables: list[pa.Table], empty: pd.DataFrame) -> pd.DataFrame:
+    """`concat_or_empty` of the tables made pandas, the list emptied: joined in Arrow (no
+    copy) and converted a column at a time, each column's Arrow buffers let go as it is
+    converted, so the rows are never held twice (issue 32: the row groups made pandas and
+    their concatenation were two copies of a 250,000-window night's outcomes, ~25 MB each).
+    Tables whose schemas differ (days written apart) are concatenated as pandas does it."""
+    tables[:] = [t for t in tables if t.num_rows]
+    if not tables:
+        return empty
+    try:
+        table = pa.concat_tables(tables)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    tables.clear()
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+class _Parts:
+    """The window's kept events, shaped a row group at a time, held as Arrow tables (their
+    pandas columns' own buffers: Arrow-backed strings and numbers as they are, a categorical's
+    codes) to be joined by `tables_frame`. Categoricals join as pandas joins them: parts
+    whose categories differ (a value the feature's list does not name) become one object
+    column, as `pd.concat` makes them, so those are joined in pandas."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.categories: dict[str, pd.Index] | None = None
+        self.uniform = True
+
+    def add(self, part: pd.DataFrame) -> None:
+        if not len(part):
+            return
+        cats = {c: part[c].cat.categories for c in part.columns
+                if isinstance(part[c].dtype, pd.CategoricalDtype)}
+        if self.categories is None:
+            self.categories = cats
+        elif cats.keys() != self.categories.keys() or \
+                not all(cats[c].equals(self.categories[c]) for c in cats):
+            self.uniform = False
+        self.tables.append(pa.Table.from_pandas(part, preserve_index=False))
+
+    def frame(self, empty: pd.DataFrame) -> pd.DataFrame:
+        if self.uniform:
+            return tables_frame(self.tables, empty)
+        return concat_or_empty([t.to_pandas() for t in self.tables], empty)
+
+
+def trimmed(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """`groups`, the heap handed back every `_TRIM_EVERY` of them (after the caller is done
+    with one): a row group's read is freed among the rows kept of it, which glibc's heap
+    keeps unless trimmed (measured, a 100-coin day's events sampled to 250,000 windows: the
+    read's RSS 86 MB above its start trimmed once a day, 49 MB trimmed every group)."""
+    for k, group in enumerate(groups, 1):
+        yield group
+        if k % _TRIM_EVERY == 0:
+            release_free_heap()
 
 
 def kept_of(group: pa.Table, rate: float) -> np.ndarray:
@@ -110,15 +176,15 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     `learning_frame` refuses it."""
     windows = sum(d.rows() for d in events)
     rate = keep_rate(windows, max_windows)
-    ev_parts = []
+    parts = _Parts()
     for d in events:
-        for part in kept_rows(d.row_groups(list(columns)), lambda g: kept_of(g, rate)):
+        for part in kept_rows(trimmed(d.row_groups(list(columns))), lambda g: kept_of(g, rate)):
             part = part.assign(date=d.day)
-            ev_parts.append(shape(part) if shape is not None else part)
+            parts.add(shape(part) if shape is not None else part)
         release_free_heap()  # the day's dropped rows' pages (module docstring)
     empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
-    ev = concat_or_empty(ev_parts, shape(empty_ev) if shape is not None else empty_ev)
-    del ev_parts  # not held beside their concatenation while the outcomes are read
+    ev = parts.frame(shape(empty_ev) if shape is not None else empty_ev)
+    del parts  # not held beside their concatenation while the outcomes are read
     horizons: set[int] = set()
 
     def ours(group: pa.Table) -> np.ndarray:
@@ -131,14 +197,12 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
         return mask
 
     def counted(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
-        for k, group in enumerate(groups, 1):
+        for group in groups:
             horizons.update(int(h) for h in np.unique(group.column("horizon_s").to_numpy()))
             yield group
-            if k % _TRIM_EVERY == 0:
-                release_free_heap()
 
-    out = concat_or_empty(list(kept_rows(counted(
-        g for d in evals for g in d.row_groups(EVAL_COLUMNS)), ours)),
+    out = tables_frame(list(kept_tables(trimmed(counted(
+        g for d in evals for g in d.row_groups(EVAL_COLUMNS))), ours)),
         pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS}))
     if horizons and horizon_s not in horizons:
         raise missing_horizon(horizon_s, horizons)
