@@ -6,6 +6,8 @@ meta_braids -> active_priors, plus watchdog_alerts. Thin: read the lake windows,
 in order; `active_priors` for day D writes the patch set that scores day D + 1.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 import pandas as pd
 
@@ -14,6 +16,7 @@ from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
 from lotus_core.heap import release_free_heap
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
+from lotus_core.learning.atoms import WINDOW_COLUMNS
 from lotus_core.learning.compile import CompiledPriors
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.lessons import watchdog_alerts as watchdog_alerts_of
@@ -55,11 +58,12 @@ def _window_ins() -> dict[str, dg.AssetIn]:
 
 
 def _tw(config: LearningConfigPath, events: CoinDays, evals: CoinDays, late: CoinDays,
-        atoms: pd.DataFrame | None = None) -> tuple[LearningConfig, night.TrainingWindow]:
+        atoms: pd.DataFrame | None = None,
+        held: Sequence[str] = night.HELD) -> tuple[LearningConfig, night.TrainingWindow]:
     cfg = load_learning(config.learning_path)
     base = load_scoring(config.scoring_path).context
     q = night.quantizer_of(atoms) if atoms is not None else None
-    return cfg, night.window_from_days(events.days, evals.days, late.days, cfg, base, q)
+    return cfg, night.window_from_days(events.days, evals.days, late.days, cfg, base, q, held)
 
 
 def _window_meta(tw: night.TrainingWindow) -> dict[str, object]:
@@ -79,7 +83,7 @@ def _window_meta(tw: night.TrainingWindow) -> dict[str, object]:
 def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
                  signal_events: CoinDays, signal_eval: CoinDays,
                  signal_eval_late: CoinDays) -> dg.Output:
-    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late)
+    cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, held=WINDOW_COLUMNS)
     # the atoms made a part at a time as the lake writes them (issue 32): their count is the
     # written table's `rows`
     out = night.atom_parts(tw, context.partition_key, cfg)

@@ -61,6 +61,9 @@ def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflif
         release_free_heap()  # a detector's freed pages, before the next one's
 
 
+WINDOW_COLUMNS = ("detector_id", "date")
+"""The training window's held columns (`night.window_from_days`) the atoms read."""
+
 _FRAME_COLUMNS = ("date", "hit", "net_ret_bps", "mfe_bps", "mae_bps")
 """The frame's columns an atom is figured from (a detector's rows of the window's ids and
 coins were copied for nothing: ~8 MB of a detector's ~80,000 windows, issue 32)."""

@@ -63,24 +63,28 @@ def window_from_lake(events: pd.DataFrame, evals: pd.DataFrame, cfg: LearningCon
 
 
 _LIT = "lit:"  # the prefix of a literal's column while the window is read (`_shaped`)
-_HELD = ("window_id", "ts_ms", "coin", "detector_id", "date")
+HELD = ("window_id", "ts_ms", "coin", "detector_id", "date")
 """The events' columns the window holds after quantising (the night's stages read these,
 the outcomes and the literals; the context columns only become literals)."""
 
 
 def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
                      late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
-                     quantizer: Quantizer | None = None) -> TrainingWindow:
+                     quantizer: Quantizer | None = None,
+                     held: Sequence[str] = HELD) -> TrainingWindow:
     """The training window read from the lake's days a row group at a time, a uniform sample of
-    its windows above `cfg.max_windows` (`lotus_core.learning.sample`).
+    its windows above `cfg.max_windows` (`lotus_core.learning.sample`). The frame holds the
+    `held` columns of `HELD` (and `date`, the window's label) beside the outcomes: a step
+    that reads fewer lets the others go after the join (the atoms: ~13 MB of a
+    250,000-window night's ids, coins and times).
 
     Each row group's kept events are quantised as they are read and only their literals (as
-    categoricals) and `_HELD` columns kept (issue 32: a 250,000-window night's context
+    categoricals) and `HELD` columns kept (issue 32: a 250,000-window night's context
     columns, merged, sorted and quantised whole, were ~250 MB). Quantising is row-wise, so
     this is the whole frame's quantising; a quantiser not given is fitted first, on a read of
     the columns its edges need (`fit_columns`): two reads of the window where there was one."""
     q = quantizer or fit_quantizer(
-        _read_frame(events, evals, late, cfg, (*_HELD, *fit_columns(cfg.quantizer.fit_edges))),
+        _read_frame(events, evals, late, cfg, (*HELD, *fit_columns(cfg.quantizer.fit_edges))),
         cfg.quantizer, base)
     s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
                     shape=lambda part: _shaped(part, q))
@@ -98,9 +102,11 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     outcomes = outcomes_of(read_evals, take)
     del read_evals, take  # the outcomes read (~10 MB more), not held beside the frame made
     release_free_heap()
-    held = [c for c in _HELD if c in read.columns]
+    kept = [c for c in HELD if c in read.columns and (c in held or c == "date")]
+    for c in [c for c in HELD if c in read.columns and c not in kept]:
+        del read[c]
     named = [c for c in read.columns if c.startswith(_LIT)]
-    frame = pd.concat([_moved(read, held, rows), outcomes], axis=1)
+    frame = pd.concat([_moved(read, kept, rows), outcomes], axis=1)
     lits = _moved(read, named, rows)
     del read
     release_free_heap()  # the read's freed pages
@@ -129,8 +135,8 @@ def _read_frame(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
 
 
 def _shaped(part: pd.DataFrame, q: Quantizer) -> pd.DataFrame:
-    """A row group's kept events as the window holds them: `_HELD` and the literals."""
-    held = part[[c for c in _HELD if c in part.columns]]
+    """A row group's kept events as the window holds them: `HELD` and the literals."""
+    held = part[[c for c in HELD if c in part.columns]]
     if part.empty:
         return held.assign(**{_LIT + f: pd.Series(dtype=object) for f in q.features})
     lits = compact(q.literals(part))

@@ -9,6 +9,7 @@ import pytest
 
 from lotus_core.evaluation import with_late
 from lotus_core.learning import night
+from lotus_core.learning.atoms import WINDOW_COLUMNS
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.frame import EVENT_COLUMNS
 from lotus_core.learning.sample import keep_rate, kept, read_window
@@ -69,6 +70,24 @@ def _same_window(read: night.TrainingWindow, whole: night.TrainingWindow) -> Non
     pd.testing.assert_frame_equal(read.frame, whole.frame[read.frame.columns])
     assert all(isinstance(t, pd.CategoricalDtype) for t in read.lits.dtypes)
     pd.testing.assert_frame_equal(read.lits.astype(object), whole.lits.astype(object))
+
+
+def test_a_step_that_reads_fewer_columns_holds_those_and_makes_the_same_atoms(planted):
+    """`lesson_atoms` holds the window's detector and day alone (`held`): the same rows,
+    values and order of those columns, the same literals and label, the same atoms."""
+    _, days = planted
+    cfg = CFG.model_copy(update={"max_windows": None})
+    whole = night.window_from_days(*days, cfg, BASE)
+    few = night.window_from_days(*days, cfg, BASE, whole.quantizer, held=WINDOW_COLUMNS)
+    assert list(few.frame.columns) == ["detector_id", "date", "net_ret_bps", "hit", "mfe_bps",
+                                       "mae_bps"]
+    pd.testing.assert_frame_equal(few.frame, whole.frame[few.frame.columns], check_exact=True)
+    pd.testing.assert_frame_equal(few.lits, whole.lits, check_exact=True)
+    assert few.label == whole.label
+    day = days[0][-1].day
+    pd.testing.assert_frame_equal(
+        pd.concat(night.atom_parts(few, day, cfg), ignore_index=True),
+        pd.concat(night.atom_parts(whole, day, cfg), ignore_index=True), check_exact=True)
 
 
 def test_above_the_cap_the_frame_is_exactly_the_kept_windows(planted):
