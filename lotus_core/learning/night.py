@@ -73,8 +73,8 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
                      quantizer: Quantizer | None = None,
                      held: Sequence[str] = HELD) -> TrainingWindow:
     """The training window read from the lake's days a row group at a time, a uniform sample of
-    its windows above `cfg.max_windows` (`lotus_core.learning.sample`). The frame holds the
-    `held` columns of `HELD` (and `date`, the window's label) beside the outcomes: a step
+    its windows above `cfg.max_windows` (`lotus_core.learning.sample`). A frame with rows holds
+    the `held` columns of `HELD` (and `date`, the window's label) beside the outcomes: a step
     that reads fewer lets the others go after the join (the atoms: ~13 MB of a
     250,000-window night's ids, coins and times).
 
