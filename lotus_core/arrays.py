@@ -15,6 +15,13 @@ import numpy as np
 import pandas as pd
 
 
+def small_int(n: int) -> np.dtype:
+    """The smallest signed integer type that holds -n..n-1: codes of n labels with -1 for
+    none, ranks of n rows (int8 up to 128; issue 32: int16 or int64 codes of a 250,000-window
+    night were MBs held for values of a byte)."""
+    return np.min_scalar_type(-max(n, 1))
+
+
 def distinct(a: np.ndarray) -> np.ndarray:
     """`np.unique(a)` of a 1-d integer array, by one sort."""
     return _once(np.sort(a))

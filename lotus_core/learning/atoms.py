@@ -15,6 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import small_int
 from lotus_core.columns import STR
 from lotus_core.heap import release_free_heap
 
@@ -146,7 +147,7 @@ class CondKeys:
         for name in names:
             cat = pd.Categorical(lits[name])
             labels = [f"{name}={v}" for v in cat.categories] + [f"{name}=nan"]
-            c = cat.codes.astype(_small(len(labels)))
+            c = cat.codes.astype(small_int(len(labels)))
             c[c < 0] = len(labels) - 1  # a missing value: "nan", as str gave it
             codes.append(c)
             self.labels.append(labels)
@@ -162,7 +163,7 @@ class CondKeys:
             ranks = []
             for j, labels in enumerate(self.labels):
                 texts = np.array([t + ("&" if j < last else "") for t in labels], dtype=object)
-                rank = np.empty(len(texts), dtype=_small(len(texts)))
+                rank = np.empty(len(texts), dtype=small_int(len(texts)))
                 rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
                 ranks.append(rank[uniq[:, j]])
             order = np.lexsort(ranks[::-1])  # the first feature's rank the primary key
@@ -174,12 +175,6 @@ class CondKeys:
     def text(self, keys: np.ndarray) -> list[str]:
         """The strings of the keys numbered `keys`."""
         return ["&".join(self.labels[j][c] for j, c in enumerate(row)) for row in self.rows[keys]]
-
-
-def _small(n: int) -> np.dtype:
-    """A small signed integer type that holds -1..n-1 (codes and ranks of n labels: a
-    detector's ~80,000 keys x ~15 features were ~10 MB a matrix as int64, issue 32)."""
-    return np.min_scalar_type(-max(n, 1))  # a negative value: the signed type of -n..n-1
 
 
 def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +191,7 @@ def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray,
         key *= r
         key += c
     uniq, inverse = np.unique(key, return_inverse=True)
-    rows = np.empty((len(uniq), len(codes)), dtype=_small(max(radix)))
+    rows = np.empty((len(uniq), len(codes)), dtype=small_int(max(radix)))
     for j in range(len(codes) - 1, -1, -1):
         rows[:, j] = uniq % radix[j]
         uniq //= radix[j]

@@ -181,7 +181,6 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
         for part in kept_rows(trimmed(d.row_groups(list(columns))), lambda g: kept_of(g, rate)):
             part = part.assign(date=d.day)
             parts.add(shape(part) if shape is not None else part)
-        release_free_heap()  # the day's dropped rows' pages (module docstring)
     empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
     ev = parts.frame(shape(empty_ev) if shape is not None else empty_ev)
     del parts  # not held beside their concatenation while the outcomes are read

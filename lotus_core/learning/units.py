@@ -15,6 +15,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import small_int
 from lotus_core.time import DAY_MS, HOUR_MS
 
 
@@ -121,7 +122,7 @@ def encode(lits: pd.DataFrame, features: tuple[str, ...],
     every feature's value index: int8 for the signal layer's (2-5 values; int16 was ~7.5
     MB more held through the search of a 250,000-window night, issue 32)."""
     out = np.empty((len(lits), len(features)),
-                   dtype=np.min_scalar_type(-max([len(values[f]) for f in features] + [1])))
+                   dtype=small_int(max([len(values[f]) for f in features], default=1)))
     for j, name in enumerate(features):
         vals = values[name]
         lookup = {v: i for i, v in enumerate(vals)}
