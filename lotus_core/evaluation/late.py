@@ -89,26 +89,40 @@ def with_late(evals: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
     columns `evals` holds: a reader may read only some); every other column, the row order
     and the row count are `evals`'. `late` may hold rows of days outside `evals`:
     they are ignored."""
-    if evals.empty or late.empty:
-        return evals
-    have = pd.MultiIndex.from_frame(late[KEY].astype({"window_id": str}))
-    if have.has_duplicates:
-        raise ValueError("signal_eval_late holds a (window, horizon) twice")
-    # only the rows whose window `late` names are keyed (in Arrow: a 250,000-window read's
-    # every id as a Python string was ~40 MB, for a few hundred late rows)
-    maybe = np.flatnonzero(pc.is_in(_ids(evals["window_id"]),
-                                    value_set=_ids(late["window_id"])).to_numpy(
-                                        zero_copy_only=False))
-    pos = have.get_indexer(pd.MultiIndex.from_frame(
-        evals[KEY].iloc[maybe].astype({"window_id": str})))
-    hit = pos >= 0
-    if not hit.any():
-        return evals
-    out = evals.copy()
-    rows, take = maybe[hit], pos[hit]
-    for col in (c for c in OUTCOME_COLUMNS if c in out.columns):  # evals may hold a few
-        out.iloc[rows, out.columns.get_loc(col)] = late[col].array[take]  # (dtypes kept)
-    return out
+    return LateRows(late).on(evals)
+
+
+class LateRows:
+    """`late` keyed once, to lay over many pieces of signal_eval (`on(piece)` is
+    `with_late(piece, late)`; row-wise, so the pieces laid are the whole laid)."""
+
+    def __init__(self, late: pd.DataFrame) -> None:
+        self.late = late
+        self.have: pd.MultiIndex | None = None  # keyed at the first piece with rows
+        self.ids: pa.Array | None = None
+
+    def on(self, evals: pd.DataFrame) -> pd.DataFrame:
+        if evals.empty or self.late.empty:
+            return evals
+        if self.have is None:
+            self.have = pd.MultiIndex.from_frame(self.late[KEY].astype({"window_id": str}))
+            if self.have.has_duplicates:
+                raise ValueError("signal_eval_late holds a (window, horizon) twice")
+            self.ids = _ids(self.late["window_id"])
+        # only the rows whose window `late` names are keyed (in Arrow: a 250,000-window
+        # read's every id as a Python string was ~40 MB, for a few hundred late rows)
+        maybe = np.flatnonzero(pc.is_in(_ids(evals["window_id"]), value_set=self.ids)
+                               .to_numpy(zero_copy_only=False))
+        pos = self.have.get_indexer(pd.MultiIndex.from_frame(
+            evals[KEY].iloc[maybe].astype({"window_id": str})))
+        hit = pos >= 0
+        if not hit.any():
+            return evals
+        out = evals.copy()
+        rows, take = maybe[hit], pos[hit]
+        for col in (c for c in OUTCOME_COLUMNS if c in out.columns):  # evals may hold a few
+            out.iloc[rows, out.columns.get_loc(col)] = self.late[col].array[take]  # dtypes kept
+        return out
 
 
 def _ids(ids: pd.Series) -> pa.Array:

@@ -20,8 +20,6 @@ from lotus_core.learning.quantize import CONTEXT_COLUMNS
 KEEP = ("window_id", "ts_ms", "coin", "detector_id", *CONTEXT_COLUMNS, "date")
 EVENT_COLUMNS = [c for c in KEEP if c != "date"]
 """The signal_events columns the learning frame reads (the lake adds `date`)."""
-EVAL_COLUMNS = ["window_id", "horizon_s", *OUTCOME_COLUMNS]
-"""The signal_eval columns it reads: the key and what a late outcome may replace."""
 
 
 def missing_horizon(horizon_s: int, have: set[int]) -> ValueError:
@@ -36,6 +34,10 @@ and compared as Arrow strings, a few MB for this many (65,536 were ~15 MB at onc
 
 OUTCOMES = ("net_ret_bps", "hit", "mfe_bps", "mae_bps")
 """The outcome columns the frame carries, after the events' columns."""
+EVAL_COLUMNS = ["window_id", "horizon_s",
+                *(c for c in OUTCOME_COLUMNS if c in (*OUTCOMES, "status"))]
+"""The signal_eval columns it reads: the key, the status and the outcomes it carries (a late
+row replaces those of them a reader holds)."""
 ORDER = ["ts_ms", "coin", "detector_id"]
 
 
@@ -104,7 +106,7 @@ def join_ids(mine: pd.Series, theirs: pd.Series, among: np.ndarray | None = None
     ranked = h_theirs[order]
     del h_theirs
     h_mine = id_hashes(mine)  # each side's hashes made when needed, not held together longer
-    if _repeats(ranked) or _repeats(np.sort(h_mine)):
+    if repeats(ranked) or repeats(np.sort(h_mine)):
         # a window twice (refused there), or a collision
         return _join_strings(mine, theirs.iloc[among])
     if len(ranked):
@@ -129,7 +131,8 @@ def join_ids(mine: pd.Series, theirs: pd.Series, among: np.ndarray | None = None
     return pos if same else _join_strings(mine, theirs.iloc[among])  # an id met another's hash
 
 
-def _repeats(ranked: np.ndarray) -> bool:
+def repeats(ranked: np.ndarray) -> bool:
+    """Whether sorted hashes hold one twice."""
     return bool(len(ranked) > 1 and (ranked[1:] == ranked[:-1]).any())
 
 
@@ -150,4 +153,11 @@ def learning_frame(events: pd.DataFrame, evals: pd.DataFrame, horizon_s: int) ->
         return pd.DataFrame({c: pd.Series(dtype=events[c].dtype if c in events else "float64")
                              for c in (*cols, *OUTCOMES)})
     rows, outcomes = frame_rows(events, evals, horizon_s)
+    return frame_of(events, rows, outcomes)
+
+
+def frame_of(events: pd.DataFrame, rows: np.ndarray, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The learning frame of the joined `rows` of `events` (in its order) and their
+    `outcomes` (`frame_rows`)."""
+    cols = [c for c in KEEP if c in events.columns]
     return pd.concat([events[cols].iloc[rows].reset_index(drop=True), outcomes], axis=1)

@@ -22,11 +22,12 @@ from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, 
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.frame import (
     EVENT_COLUMNS,
-    OUTCOMES,
+    frame_of,
     joined_rows,
     learning_frame,
     outcomes_of,
 )
+from lotus_core.learning.joined import read_joined
 from lotus_core.learning.lessons import Task, learn, learn_tasks, learning_tasks
 from lotus_core.learning.quantize import Quantizer, compact, fit_columns, fit_quantizer
 from lotus_core.learning.sample import read_window
@@ -86,22 +87,43 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     q = quantizer or fit_quantizer(
         _read_frame(events, evals, late, cfg, (*HELD, *fit_columns(cfg.quantizer.fit_edges))),
         cfg.quantizer, base)
+    j = read_joined(events, evals, late, cfg.horizon_s, cfg.max_windows,
+                    shape=lambda part: _shaped(part, q))
+    if j is None:  # what the hashes cannot decide: the whole-table join decides it
+        return _joined_whole(events, evals, late, cfg, base, q, held)
+    if j.events.empty or not j.outcome_rows:
+        return _empty(j.events, cfg, base, q, j.windows, j.rate)
+    read, rows, outcomes, windows, rate = j.events, j.rows, j.outcomes, j.windows, j.rate
+    del j
+    return _assembled(read, rows, outcomes, q, held, windows, rate)
+
+
+def _joined_whole(events: Sequence[CoinDay], evals: Sequence[CoinDay],
+                  late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
+                  q: Quantizer, held: Sequence[str]) -> TrainingWindow:
+    """`window_from_days` with the window's outcomes read whole and joined on the strings
+    where the hashes cannot decide (`frame.join_ids`)."""
     s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
                     shape=lambda part: _shaped(part, q))
-    windows, rate = s.windows, s.rate
     if s.events.empty or s.evals.empty:
-        return dataclasses.replace(training_window(
-            learning_frame(s.events[[c for c in s.events if not c.startswith(_LIT)]],
-                           s.evals, cfg.horizon_s), cfg, base, q), windows=windows, rate=rate)
+        return _empty(s.events, cfg, base, q, s.windows, s.rate)
     rows, take = joined_rows(s.events, s.evals, cfg.horizon_s)
-    read, read_evals = s.events, s.evals
-    del s
-    for c in [c for c in read_evals.columns if c not in OUTCOMES]:
-        del read_evals[c]  # the ids, horizons and statuses joined (~12 MB at 250,000 windows)
-    release_free_heap()  # their pages and the join's
-    outcomes = outcomes_of(read_evals, take)
-    del read_evals, take  # the outcomes read (~10 MB more), not held beside the frame made
-    release_free_heap()
+    outcomes = outcomes_of(s.evals, take)
+    return _assembled(s.events, rows, outcomes, q, held, s.windows, s.rate)
+
+
+def _empty(read: pd.DataFrame, cfg: LearningConfig, base: ContextConfig, q: Quantizer,
+           windows: int, rate: float) -> TrainingWindow:
+    """The window of no joined rows (no events, or no outcomes)."""
+    return dataclasses.replace(training_window(
+        learning_frame(read[[c for c in read if not c.startswith(_LIT)]], pd.DataFrame(),
+                       cfg.horizon_s), cfg, base, q), windows=windows, rate=rate)
+
+
+def _assembled(read: pd.DataFrame, rows: np.ndarray, outcomes: pd.DataFrame, q: Quantizer,
+               held: Sequence[str], windows: int, rate: float) -> TrainingWindow:
+    """The window of the read events' `rows` (in the frame's order) and their `outcomes`:
+    the `held` columns and the literals moved out of `read` a column at a time."""
     kept = [c for c in HELD if c in read.columns and (c in held or c == "date")]
     for c in [c for c in HELD if c in read.columns and c not in kept]:
         del read[c]
@@ -128,10 +150,16 @@ def _moved(read: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataF
 
 def _read_frame(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],
                 cfg: LearningConfig, columns: Sequence[str]) -> pd.DataFrame:
-    """The learning frame of the window's `columns` alone (the quantiser's fit reads this)."""
-    s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
-                    columns=[c for c in EVENT_COLUMNS if c in columns])
-    return learning_frame(s.events, s.evals, cfg.horizon_s)
+    """The learning frame of the window's `columns` alone (the quantiser's fit reads this),
+    its outcomes joined a row group at a time (`read_joined`) where the hashes decide."""
+    cols = [c for c in EVENT_COLUMNS if c in columns]
+    j = read_joined(events, evals, late, cfg.horizon_s, cfg.max_windows, columns=cols)
+    if j is None:
+        s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows, columns=cols)
+        return learning_frame(s.events, s.evals, cfg.horizon_s)
+    if j.events.empty or not j.outcome_rows:
+        return learning_frame(j.events, pd.DataFrame(), cfg.horizon_s)
+    return frame_of(j.events, j.rows, j.outcomes)
 
 
 def _shaped(part: pd.DataFrame, q: Quantizer) -> pd.DataFrame:
@@ -157,11 +185,14 @@ def with_quantizer(parts: Iterable[pd.DataFrame], q: Quantizer) -> InOrder:
     window) the whole column was ~190 MB held for one value (issue 32). Sorted and unique by
     (detector_id, cond_key), as `lesson_atoms` makes them; written in row groups of a part's
     rows (`PART_ROWS`): a row group of SLICE_ROWS atoms, ~1.1 kB each with the quantiser,
-    was ~27 MB held until it was written (~55 MB of the step's peak at 250,000 windows)."""
+    was ~27 MB held until it was written (~55 MB of the step's peak at 250,000 windows).
+    The heap is handed back before each part is given: the last part's validation and
+    conversion, freed, stayed in it (~15 MB of the step's peak at 250,000 windows)."""
     text = json.dumps(q.to_dict(), sort_keys=True)
 
     def slices() -> Iterator[pd.DataFrame]:
         for part in parts:
+            release_free_heap()
             yield part.assign(quantizer=pd.array([text] * len(part), dtype=STR))
 
     empty = empty_atoms().assign(quantizer=pd.array([], dtype=STR))

@@ -163,6 +163,51 @@ def kept_of(group: pa.Table, rate: float) -> np.ndarray:
     return id_hashes(group.column("window_id")) < _bar(rate)
 
 
+def at_horizon(group: pa.Table, horizon_s: int, rate: float) -> np.ndarray:
+    """The lesson horizon's rows of the kept windows in a row group of signal_eval (or its
+    late rows): a window's outcome is kept by the same hash as its event (no set of the
+    kept ids held; an outcome whose window has no event is kept too, and the frame's join
+    leaves it out, as it left it out before)."""
+    mask = group.column("horizon_s").to_numpy() == horizon_s
+    if rate < 1.0 and mask.any():
+        mask[mask] = kept_of(group.filter(pa.array(mask)), rate)
+    return mask
+
+
+def read_events(events: Sequence[CoinDay], rate: float,
+                shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                columns: Sequence[str] = EVENT_COLUMNS) -> pd.DataFrame:
+    """The kept events of `events` (their `columns` and `date`), shaped (`read_window`)."""
+    parts = _Parts()
+    for d in events:
+        for part in kept_rows(trimmed(d.row_groups(list(columns))), lambda g: kept_of(g, rate)):
+            part = part.assign(date=d.day)
+            parts.add(shape(part) if shape is not None else part)
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
+    return parts.frame(shape(empty) if shape is not None else empty)
+
+
+def eval_groups(evals: Sequence[CoinDay], horizon_s: int, rate: float,
+                horizons: set[int]) -> Iterator[pa.Table]:
+    """signal_eval's kept rows at the lesson horizon (`at_horizon`), a row group at a time,
+    every horizon met added to `horizons` (the heap handed back after each group)."""
+
+    def counted(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        for group in groups:
+            horizons.update(int(h) for h in np.unique(group.column("horizon_s").to_numpy()))
+            yield group
+
+    return kept_tables(trimmed(counted(g for d in evals for g in d.row_groups(EVAL_COLUMNS))),
+                       lambda g: at_horizon(g, horizon_s, rate))
+
+
+def read_late(late: Sequence[CoinDay], horizon_s: int, rate: float) -> pd.DataFrame:
+    """signal_eval_late's kept rows at the lesson horizon (a few per window, if any)."""
+    return concat_or_empty(list(kept_rows((g for d in late for g in d.row_groups()),
+                                          lambda g: at_horizon(g, horizon_s, rate))),
+                           pd.DataFrame())
+
+
 def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],
                 horizon_s: int, max_windows: int | None,
                 shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
@@ -176,36 +221,12 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     `learning_frame` refuses it."""
     windows = sum(d.rows() for d in events)
     rate = keep_rate(windows, max_windows)
-    parts = _Parts()
-    for d in events:
-        for part in kept_rows(trimmed(d.row_groups(list(columns))), lambda g: kept_of(g, rate)):
-            part = part.assign(date=d.day)
-            parts.add(shape(part) if shape is not None else part)
-    empty_ev = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
-    ev = parts.frame(shape(empty_ev) if shape is not None else empty_ev)
-    del parts  # not held beside their concatenation while the outcomes are read
+    ev = read_events(events, rate, shape, columns)
     horizons: set[int] = set()
-
-    def ours(group: pa.Table) -> np.ndarray:
-        """The lesson horizon's rows of the kept windows: a window's outcome is kept by the
-        same hash as its event (no set of the kept ids held; an outcome whose window has no
-        event is kept too, and the frame's join leaves it out, as it left it out before)."""
-        mask = group.column("horizon_s").to_numpy() == horizon_s
-        if rate < 1.0 and mask.any():
-            mask[mask] = kept_of(group.filter(pa.array(mask)), rate)
-        return mask
-
-    def counted(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
-        for group in groups:
-            horizons.update(int(h) for h in np.unique(group.column("horizon_s").to_numpy()))
-            yield group
-
-    out = tables_frame(list(kept_tables(trimmed(counted(
-        g for d in evals for g in d.row_groups(EVAL_COLUMNS))), ours)),
-        pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS}))
+    out = tables_frame(list(eval_groups(evals, horizon_s, rate, horizons)),
+                       pd.DataFrame({c: pd.Series(dtype=object) for c in EVAL_COLUMNS}))
     if horizons and horizon_s not in horizons:
         raise missing_horizon(horizon_s, horizons)
-    lt = concat_or_empty(list(kept_rows((g for d in late for g in d.row_groups()), ours)),
-                         pd.DataFrame())
+    lt = read_late(late, horizon_s, rate)
     release_free_heap()
     return SampledWindow(ev, with_late(out, lt), windows, rate)

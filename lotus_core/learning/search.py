@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lotus_core.heap import release_free_heap
 from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
 
@@ -142,6 +143,7 @@ def scope_sums(units: UnitSet,
         for rows, member in members():
             psi_sum[rows, lits] = member @ cell_psi
         del cell_psi
+        release_free_heap()  # the block's predictions' and sums' temporaries
     return ScopeSums(psi_sum, count[:, 0], known_sum, pair_base, ccodes, cell_n)
 
 
