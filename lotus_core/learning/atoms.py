@@ -60,8 +60,7 @@ def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflif
     dets = frame["detector_id"]
     for det in sorted(str(d) for d in dets.unique()):
         m = (dets == det).to_numpy(dtype=bool)
-        # a detector's rows of these columns alone are copied (the window's every row of
-        # them, copied once for all detectors, was ~10 MB held through the step at 250,000)
+        # a detector's rows of these columns alone are copied
         yield from _detector_atoms(str(det), frame.loc[m, list(_FRAME_COLUMNS)], lits[m], day,
                                    halflife_days, window)
         release_free_heap()  # a detector's freed pages, before the next one's
@@ -94,7 +93,7 @@ def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
         "mae": frame["mae_bps"].to_numpy(dtype=np.float64),
         "_w": 0.5 ** (age / halflife_days),
     })
-    del frame, lits, age, day_of  # the detector's rows, copied, not held through its writes
+    del frame, lits, age, day_of  # the detector's copied rows: let go before its writes
     g = df.groupby(group, sort=True)
     weight = g["_w"].sum()
     out = pd.DataFrame({"support": g.size(), "weight": weight, "days": g["date"].nunique()})

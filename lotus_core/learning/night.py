@@ -151,7 +151,7 @@ def _moved(read: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataF
 def _read_frame(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Sequence[CoinDay],
                 cfg: LearningConfig, columns: Sequence[str]) -> pd.DataFrame:
     """The learning frame of the window's `columns` alone (the quantiser's fit reads this),
-    its outcomes joined a row group at a time (`read_joined`) where the hashes decide."""
+    its outcomes joined a few row groups at a time (`read_joined`) where the hashes decide."""
     cols = [c for c in EVENT_COLUMNS if c in columns]
     j = read_joined(events, evals, late, cfg.horizon_s, cfg.max_windows, columns=cols)
     if j is None:
