@@ -35,8 +35,16 @@ from lotus_core.learning.frame import (
     sorted_rows,
 )
 from lotus_core.learning.ids import arrow_ids, id_hashes, take_ids
-from lotus_core.learning.sample import eval_groups, keep_rate, read_events, read_late
+from lotus_core.learning.sample import (
+    eval_groups,
+    keep_rate,
+    read_events,
+    read_late,
+    tables_frame,
+)
 from lotus_core.store.by_coin import CoinDay
+
+_NO_ROWS = pd.DataFrame()
 
 JOIN_ROWS = 8_192
 """Kept outcome rows joined at a time (a few MB): each piece's pandas work (the late rows
@@ -108,7 +116,7 @@ def read_joined(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
         del df
     if horizons and horizon_s not in horizons:
         raise missing_horizon(horizon_s, horizons)
-    if repeats(np.sort(np.concatenate(hashes))) if hashes else False:
+    if hashes and repeats(np.sort(np.concatenate(hashes))):
         return None  # a done outcome twice (refused there), or a collision
     del hashes, mine
     joined = np.concatenate(ev_rows) if ev_rows else np.zeros(0, dtype=np.int64)
@@ -129,22 +137,16 @@ def read_joined(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
 
 
 def _batched(groups: Iterator[pa.Table], rows: int) -> Iterator[pd.DataFrame]:
-    """The groups' rows in frames of at least `rows` rows (the last may hold fewer)."""
+    """The groups' rows in frames of at least `rows` rows (the last may hold fewer), joined
+    as the window's tables are (`tables_frame`; `kept_tables` gives no group without rows)."""
     held: list[pa.Table] = []
     n = 0
     for group in groups:
         held.append(group)
         n += group.num_rows
         if n >= rows:
-            yield _frame(held)
+            yield tables_frame(held, _NO_ROWS)
             held, n = [], 0
     if held:
-        yield _frame(held)
+        yield tables_frame(held, _NO_ROWS)
 
-
-def _frame(tables: list[pa.Table]) -> pd.DataFrame:
-    """The tables' rows as one frame (days whose schemas differ joined as pandas joins them)."""
-    try:
-        return pa.concat_tables(tables).to_pandas()
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)

@@ -17,8 +17,8 @@ sampled and the frame is the whole window's, as before.
 What is held: the kept events (the learning frame's columns), the kept windows' outcomes
 at the lesson horizon only (signal_eval holds four horizons), and one row group of a table,
 filtered in Arrow before it becomes pandas objects. The row groups' freed pages stay in
-glibc's heap unless handed back (`release_free_heap`, every `_TRIM_EVERY` row groups of
-either table, `trimmed`): without it a 100-coin, 14-day window's read ended 290 MB higher
+glibc's heap unless handed back (`release_free_heap` after every row group of either table,
+`trimmed`): without it a 100-coin, 14-day window's read ended 290 MB higher
 than a 3-coin one's, for the same 250,000 windows kept; and a group's read (~20 MB of a
 100-coin day's) left among the kept rows grew the heap by most of itself each group.
 """
@@ -39,7 +39,6 @@ from lotus_core.learning.ids import id_hashes
 from lotus_core.store.by_coin import CoinDay
 
 _SPAN = 2.0 ** 64
-_TRIM_EVERY = 1  # row groups read between two hand-backs of the heap (`trimmed`)
 
 
 def keep_rate(windows: int, max_windows: int | None) -> float:
@@ -145,14 +144,13 @@ class _Parts:
 
 
 def trimmed(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """`groups`, the heap handed back every `_TRIM_EVERY` of them (after the caller is done
-    with one): a row group's read is freed among the rows kept of it, which glibc's heap
-    keeps unless trimmed (measured, a 100-coin day's events sampled to 250,000 windows: the
-    read's RSS 86 MB above its start trimmed once a day, 49 MB trimmed every group)."""
-    for k, group in enumerate(groups, 1):
+    """`groups`, the heap handed back after each (once the caller is done with it): a row
+    group's read is freed among the rows kept of it, which glibc's heap keeps unless trimmed
+    (measured, a 100-coin day's events sampled to 250,000 windows: the read's RSS 86 MB above
+    its start trimmed once a day, 49 MB trimmed every group)."""
+    for group in groups:
         yield group
-        if k % _TRIM_EVERY == 0:
-            release_free_heap()
+        release_free_heap()
 
 
 def kept_of(group: pa.Table, rate: float) -> np.ndarray:
