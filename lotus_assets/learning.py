@@ -13,7 +13,7 @@ import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
-from lotus_core.heap import release_free_heap
+from lotus_core.heap import map_large_allocations, release_free_heap
 from lotus_core.learning import night
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.atoms import WINDOW_COLUMNS
@@ -103,6 +103,7 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
             signal_events: CoinDays, signal_eval: CoinDays,
             signal_eval_late: CoinDays, lesson_atoms: pd.DataFrame,
             previous: pd.DataFrame) -> dg.Output:
+    map_large_allocations()  # its chunks' temporaries handed back as freed (issue 32)
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     window, q, label = _window_meta(tw), tw.quantizer, tw.label
     tasks = night.lesson_tasks(tw, previous, cfg)

@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from lotus_core.arrays import small_int
 from lotus_core.learning.config import EstimatorConfig
 from lotus_core.learning.design import gram, one_hot, x_beta, xty
 from lotus_core.learning.units import UnitSet
@@ -45,8 +46,9 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
     return block[np.searchsorted(hours, hour)]
 
 
-_PREDICT_ROWS = 32_768
-"""Rows whose propensities are predicted together (their design: ~6 MB of 15 features)."""
+_PREDICT_ROWS = 8_192
+"""Rows whose propensities are predicted together (their design: ~1.4 MB of 15 features;
+32,768 rows' ~6 MB were at the search's peak, issue 32)."""
 
 
 def _within(test: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +231,10 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
                    only: tuple[int, ...] | None, period: np.ndarray | None) -> Nuisances:
     fold = cross_folds(units.hour, cfg.folds, period) if fold is None else np.asarray(fold)
     k = int(fold.max()) + 1 if units.n else 1
+    # the folds' ids and each fold's rows as the smallest ints that hold them: held through
+    # the search, as int64 they were 4 MB of a 250,000-window night (issue 32)
+    fold = fold.astype(small_int(k), copy=False)
+    rows_type = small_int(n=units.n)
     n, nl = units.n, units.n_literals
     beta_y, beta_hit = np.zeros((k, nl)), np.zeros((k, nl))
     base_y, base_hit = np.zeros(n), np.zeros(n)
@@ -237,10 +243,10 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     for j in range(k):
         if only is not None and j not in only:
             continue
-        test = np.flatnonzero(fold == j)
+        test = np.flatnonzero(fold == j).astype(rows_type)
         if len(test) == 0:
             continue
-        train = train_rows(fold, test, period)
+        train = train_rows(fold, test, period).astype(rows_type, copy=False)
         folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
     # a feature's design without it, of a fold's sample rows alone (all of them at once:
     # n x 14 x 12 bytes per feature, the step's largest allocation at many coins; issue 32)

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from lotus_core.arrays import small_int
 from lotus_core.learning.estimator import Nuisances, literal_terms
 from lotus_core.learning.units import UnitSet, rule_mask
+from lotus_core.time import DAY_MS
 
 MIN_DAY_SCOPE = 5  # a day needs this many scope windows to count in stability
 
@@ -45,6 +47,7 @@ class RuleDetail:
 def hour_weights(units: UnitSet, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(hour index per unit, B x H multinomial resampling counts of the hours)."""
     hours, idx = np.unique(units.hour, return_inverse=True)
+    idx = idx.astype(small_int(len(hours)), copy=False)  # held through every rule's detail
     rng = np.random.default_rng(seed)
     w = rng.multinomial(len(hours), np.full(len(hours), 1.0 / len(hours)), size=resamples)
     return idx, w.astype(np.float64)
@@ -135,32 +138,43 @@ def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
     """A split judged on its scope's windows alone (where the scope holds and lit's feature
     is known): their terms made for them (`literal_terms`), each number the same as the
     whole window's columns masked to them gave. `f_regime`: the regime feature (-1: none)."""
-    rows = np.flatnonzero(rule_mask(units, scope) & units.known(lit))
+    rows = np.flatnonzero(rule_mask(units, scope) & units.known(lit)).astype(small_int(units.n))
     t = literal_terms(units, nz, lit, rows)
-    psi, n = t.dr, len(rows)
+    psi, ipw, hit, e_raw, n = t.dr, t.ipw, t.hit, t.e_raw, len(rows)
+    del t
     f = int(units.literal_feature[lit])
     treat = units.codes[rows, f] == int(units.literal_value[lit])
+    # each window-long array is let go once its numbers are taken (issue 32: a split of
+    # every window held its terms, hours, gaps, returns and days together, ~20 MB of the
+    # detail's peak at 250,000 windows); the same numbers in the same order as before
+    uplift_hit = float(hit.mean()) if n else 0.0
+    del hit
+    ov = overlap(e_raw, treat, nz.clip)
+    del e_raw
     hours = hour_idx[rows]
     n_h = np.bincount(hours, minlength=weights.shape[1]).astype(np.float64)
     s_h = np.bincount(hours, weights=psi, minlength=weights.shape[1])
-    gap = psi - t.ipw
+    gap = psi - ipw
+    uplift_ipw = float(ipw.mean()) if n else 0.0
+    del ipw
     g_h = np.bincount(hours, weights=gap, minlength=weights.shape[1])
+    gap_mean = float(gap.mean()) if n else 0.0
+    del gap, hours
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = (weights @ s_h) / (weights @ n_h)
         gap_draws = (weights @ g_h) / (weights @ n_h)
-    y = units.y[rows]
+    naive = 0.0
+    if treat.any() and not treat.all():
+        naive = float(units.y[rows[treat]].mean() - units.y[rows[~treat]].mean())
     return _Split(
         lit=lit, tau=float(psi.mean()) if n else 0.0, draws=draws,
-        gap_draws=gap_draws[np.isfinite(gap_draws)], gap_mean=float(gap.mean()) if n else 0.0,
+        gap_draws=gap_draws[np.isfinite(gap_draws)], gap_mean=gap_mean,
         se_iid=float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"),
-        uplift_ipw=float(t.ipw.mean()) if n else 0.0,
-        uplift_hit=float(t.hit.mean()) if n else 0.0,
-        naive=float(y[treat].mean() - y[~treat].mean()) if treat.any() and not treat.all()
-        else 0.0,
+        uplift_ipw=uplift_ipw, uplift_hit=uplift_hit, naive=naive,
         support=int(treat.sum()), scope_n=n,
-        daily=_group_sums(units.day[rows], psi),
+        daily=_group_sums(units.ts_ms[rows] // DAY_MS, psi),  # the windows' days
         regime=_group_sums(units.codes[rows, f_regime], psi) if f_regime >= 0 else None,
-        overlap=overlap(t.e_raw, treat, nz.clip))
+        overlap=ov)
 
 
 def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: np.ndarray,

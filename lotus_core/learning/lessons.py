@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from lotus_core.arrays import small_int
 from lotus_core.columns import STR
 from lotus_core.heap import release_free_heap
 from lotus_core.learning.anytime import night_alpha
@@ -124,7 +126,7 @@ def rule_lits(units: UnitSet, key: str) -> tuple[int, ...] | None:
 @dataclass
 class Searched:
     detector_id: str
-    units: UnitSet
+    hours: int  # distinct hours of the windows searched (the gates' minimum)
     rules_searched: int  # every rule enumerated
     # rules of 1, 2, 3 literals in the testing family: eligible by design (`family_counts`)
     family: tuple[int, int, int]
@@ -185,8 +187,8 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
         release_free_heap()
-    return Searched("", units, len(scores), family_counts(scores), details, in_family,
-                    None if brk is None else brk.first_date)
+    return Searched("", int(weights.shape[1]), len(scores), family_counts(scores), details,
+                    in_family, None if brk is None else brk.first_date)
 
 
 def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
@@ -353,12 +355,14 @@ def watchdog_verdict(cfg: LearningConfig, sign: int, uplift: float, prev_cusum: 
     return ("cusum_oos" if stat > cfg.watchdog.cusum_h else None), stat
 
 
-def _confirmed(r: dict, units: dict, watchdog: Watchdog, cfg: LearningConfig) -> bool:
+def _confirmed(r: dict, cand: dict[str, tuple[str, tuple[int, ...]]],
+               units_of: Callable[[str], UnitSet], watchdog: Watchdog,
+               cfg: LearningConfig) -> bool:
     """A newly proposed lesson holds on the newest day out of sample: same sign, support."""
-    got = units.get(r["lesson_id"])
+    got = cand.get(r["lesson_id"])
     if got is None:
         return False
-    wd = watchdog.check(*got)
+    wd = watchdog.check(units_of(got[0]), got[1])
     if wd is None:
         return False
     up, p05, sup, sd = wd
@@ -375,27 +379,42 @@ def pooled_split(cfg: LearningConfig, pooled: bool) -> tuple[float, float]:
     return 1.0 - share, share
 
 
-def pooled_units(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
-                 outcome: Outcome, detectors: list[str]) -> UnitSet:
-    """Every named detector's windows as one unit set. The outcome is centred on each
-    detector's own mean (a detector fixed effect: detectors differ in their average
-    return, and their mix differs across contexts), so the pooled effect of a literal is
-    the within-detector effect, averaged over detectors by their window counts."""
-    m = frame["detector_id"].isin(detectors).to_numpy()
-    sub = frame[m]
-    y = sub[outcome.y].to_numpy(dtype=np.float64)
-    centred = y - sub.groupby("detector_id")[outcome.y].transform("mean").to_numpy()
-    return detector_units(sub, lits[m], q, outcome, y=centred)
+def pooled_y(frame: pd.DataFrame, outcome: Outcome) -> np.ndarray:
+    """The pooled set's outcome: centred on each detector's own mean (a detector fixed
+    effect: detectors differ in their average return, and their mix differs across
+    contexts), so the pooled effect of a literal is the within-detector effect, averaged
+    over detectors by their window counts."""
+    y = frame[outcome.y].to_numpy(dtype=np.float64)
+    return y - frame.groupby("detector_id")[outcome.y].transform("mean").to_numpy()
 
 
-Task = tuple[str, UnitSet, list[str]]
-"""A search's input: (detector id or POOLED, its windows' units, its live rules' keys)."""
+@dataclass(frozen=True)
+class Task:
+    """A search's input: a detector id (or POOLED), its live rules' keys to re-estimate,
+    and its windows: `rows` of the window's units (None: every window), with `y` in place
+    of theirs when given (the pooled set's centred outcome). Every task's units are taken
+    of the window's one set when it is searched, and let go after (issue 32: each
+    detector's and the pooled set's own copies, held together through the night, were
+    ~20 MB of the pooled search's peak at 250,000 windows)."""
+
+    detector_id: str
+    window: UnitSet
+    keep: list[str]
+    rows: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+    def units(self) -> UnitSet:
+        """The task's windows as units (the pooled set of every window shares the window's
+        codes, hit and times)."""
+        units = self.window if self.rows is None else self.window.take(self.rows)
+        return units if self.y is None else replace(units, y=self.y)
 
 
 def _search_all(tasks: list[Task], cfg: LearningConfig) -> list[Searched]:
-    """search_detector for every task, in order (inline: a forked pool inside a threaded
-    Dagster or pytest process once left a worker blocked on an inherited lock)."""
-    return [search_detector(units, cfg, keep) for _, units, keep in tasks]
+    """search_detector for every task, in order, each task's units made for its search
+    alone (inline: a forked pool inside a threaded Dagster or pytest process once left a
+    worker blocked on an inherited lock)."""
+    return [search_detector(t.units(), cfg, t.keep) for t in tasks]
 
 
 def _previous(previous: pd.DataFrame) -> pd.DataFrame:
@@ -417,20 +436,25 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     frame = frame[[c for c in ("detector_id",) if c in frame.columns]
                   + unit_columns(frame, outcome)]
     prev = _previous(previous)
-    tasks: list[Task] = []
-    for det in sorted(frame["detector_id"].unique()) if len(frame) else []:
-        m = (frame["detector_id"] == det).to_numpy()
-        if m.sum() < 2 * cfg.search.min_support:
-            continue
-        units = detector_units(frame[m], lits[m], q, outcome)
-        keep = sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
+    enough = [(det, m) for det in (sorted(frame["detector_id"].unique()) if len(frame) else [])
+              if (m := (frame["detector_id"] == det).to_numpy()).sum()
+              >= 2 * cfg.search.min_support]  # the detectors with windows enough to search
+    if not enough:
+        return []
+    window = detector_units(frame, lits, q, outcome)
+    rows_type = small_int(window.n)
+
+    def keep(det: str) -> list[str]:
+        return sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
             if len(prev) else []
-        tasks.append((det, units, keep))
+
+    tasks = [Task(det, window, keep(det), np.flatnonzero(m).astype(rows_type))
+             for det, m in enough]
     if cfg.pooled.enabled and len(tasks) >= cfg.pooled.min_groups:
-        keep = sorted(prev[(prev["detector_id"] == POOLED) & prev["state"].isin(LIVE)]["rule"]) \
-            if len(prev) else []
-        tasks.append((POOLED, pooled_units(frame, lits, q, outcome, [t[0] for t in tasks]),
-                      keep))
+        m = frame["detector_id"].isin([t.detector_id for t in tasks]).to_numpy()
+        tasks.append(Task(POOLED, window, keep(POOLED),
+                          None if m.all() else np.flatnonzero(m).astype(rows_type),
+                          pooled_y(frame[m], outcome)))
     return tasks
 
 
@@ -452,11 +476,21 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
     today = date.fromisoformat(day)
     newest = (pd.Timestamp(today, tz="UTC").value // DAY_NS)
     prev = _previous(previous)
-    pooled = any(det == POOLED for det, _, _ in tasks)
+    pooled = any(t.detector_id == POOLED for t in tasks)
     searched: dict[str, Searched] = {}
-    for (det, _, _), s in zip(tasks, _search_all(tasks, cfg), strict=True):
-        s.detector_id = det
-        searched[det] = s
+    for t, s in zip(tasks, _search_all(tasks, cfg), strict=True):
+        s.detector_id = t.detector_id
+        searched[t.detector_id] = s
+    every = tasks[0].window if tasks else None  # the window's units: literal names
+    by_id = {t.detector_id: t for t in tasks}
+    made: dict[str, UnitSet] = {}
+
+    def units_of(det: str) -> UnitSet:
+        """A task's units again, once, for the watchdog's out-of-sample checks."""
+        if det not in made:
+            made[det] = by_id[det].units()
+        return made[det]
+
     own, pooled_share = pooled_split(cfg, pooled)
     family = tuple(int(sum(s.family[k] for d, s in searched.items() if d != POOLED))
                    for k in range(3))
@@ -468,14 +502,15 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
         for key, (rule, d, mdl, bins) in s.details.items():
             lid = lesson_id(det, key, cfg.horizon_s)
             zc = (pool_bars if det == POOLED else bars)[len(rule) - 1]
-            fails = gate_failures(cfg, d, zc, len(np.unique(s.units.hour)),
-                                  bool(names_na(s.units, np.array([[*rule, -1, -1, -1][:3]]))[0]))
+            assert every is not None  # a search had a task
+            fails = gate_failures(cfg, d, zc, s.hours,
+                                  bool(names_na(every, np.array([[*rule, -1, -1, -1][:3]]))[0]))
             if not s.in_family.get(key, True):  # a live rule too rare tonight: not tested
                 fails.insert(0, "outside_family")
             z = _z(d)
             rows.append({
                 "lesson_id": lid, "detector_id": det, "rule": key,
-                "treatment": "=".join(s.units.literal_name(d.primary)),
+                "treatment": "=".join(every.literal_name(d.primary)),
                 "n_literals": len(rule), "bins": bins, "horizon_s": cfg.horizon_s,
                 "sign": d.sign, "uplift_bps": d.uplift, "ci_lo": d.ci_lo, "ci_hi": d.ci_hi,
                 "p05": d.p05, "boot_sd": d.boot_sd if np.isfinite(d.boot_sd) else np.nan,
@@ -488,10 +523,10 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
                 "mdl": mdl, "score": abs(d.uplift) - mdl,
                 "bqs": bqs(cfg, d, mdl), "z": z, "z_crit": zc,
                 "gates": ",".join(fails), "period_from": s.period_from,
-                "_rule_lits": rule, "_units": s.units,
+                "_rule_lits": rule,
             })
     cand = {r["lesson_id"]: r for r in rows}
-    cand_units = {r["lesson_id"]: (r["_units"], r["_rule_lits"]) for r in rows}
+    cand_lits = {r["lesson_id"]: (r["detector_id"], r["_rule_lits"]) for r in rows}
     out: list[dict] = []
     # 1. carry last night's lessons forward
     for lid, p in (prev.iterrows() if len(prev) else []):
@@ -525,7 +560,7 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
             elif c["support"] < cfg.activation.min_support:
                 why = "support_below_min_on_window"
             else:
-                wd = watchdog.check(c["_units"], c["_rule_lits"])
+                wd = watchdog.check(units_of(c["detector_id"]), c["_rule_lits"])
                 if wd is not None:
                     prev_stat = p.get("oos_cusum")
                     prev_stat = float(prev_stat) if pd.notna(prev_stat) else 0.0
@@ -557,7 +592,7 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
                    key=lambda r: (-r["bqs"], r["lesson_id"]))
     for r in order:
         if cfg.activation.oos_confirm and not _confirmed(
-                r, cand_units, watchdog, cfg):
+                r, cand_lits, units_of, watchdog, cfg):
             r["reason"] = "not_confirmed_oos"
             continue
         champs = [a for a in out if a["state"] == "active" and a["detector_id"] == r["detector_id"]

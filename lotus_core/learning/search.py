@@ -15,21 +15,22 @@ features (the description length of naming each literal's value).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
+from scipy.sparse import _sparsetools
 
+from lotus_core.arrays import small_int
 from lotus_core.heap import release_free_heap
 from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
 
-_ROWS = 32_768
-"""Windows whose pseudo-outcomes are made together (`scope_sums`)."""
+_CELLS = 32_768
+"""Cells whose windows' pseudo-outcomes are made and summed together (`scope_sums`)."""
 
 
 def _blocks(units: UnitSet) -> list[np.ndarray]:
@@ -60,6 +61,7 @@ def _cells(units: UnitSet) -> tuple[np.ndarray, np.ndarray]:
     for j, m in enumerate(mult):
         key += units.codes[:, j].astype(np.int64) * m
     uniq, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.astype(small_int(len(uniq)), copy=False)  # held through the sums
     # a feature at a time, as the codes' own small ints (the cells x F int64 matrix and its
     # copy were ~80 MB at 250,000 windows, nearly a cell each), each feature's contiguous:
     # the cell codes are the transpose of F x cells, which the scope groups read a feature
@@ -83,13 +85,21 @@ def scope_sums(units: UnitSet,
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
-    cell_n = np.bincount(inverse, minlength=n_cells).astype(np.float64)
+    counts = np.bincount(inverse, minlength=n_cells)
+    cell_n = counts.astype(np.float64)
+    # each cell's windows (`by_cell[first[c]:first[c + 1]]`): the cells are summed a chunk
+    # of them at a time, each chunk's windows' psi made for them alone
+    first = np.zeros(n_cells + 1, dtype=small_int(units.n + 1))
+    np.cumsum(counts, out=first[1:])
+    by_cell = np.argsort(inverse, kind="stable").astype(small_int(units.n), copy=False)
+    del counts
     sizes = [len(v) for v in units.values]
     pair_base = np.full((nf, nf), -1, dtype=np.int64)
     # the scope groups: the empty scope, each feature's literals, each feature pair's; a
-    # cell falls in one row of each group (first row, rows, each cell's row in the group)
-    groups: list[tuple[int, int, Callable[[], np.ndarray]]] = [
-        (0, 1, lambda: np.zeros(n_cells, dtype=np.int32))]
+    # cell falls in one row of each group (first row, rows, each cell's row in the group,
+    # for a chunk of cells)
+    groups: list[tuple[int, int, Callable[[slice], np.ndarray]]] = [
+        (0, 1, lambda part: np.zeros(part.stop - part.start, dtype=np.int32))]
     by_feature = ccodes.T  # a feature's codes, contiguous (`_cells`)
     groups += [(1 + int(units.offsets[f]), sizes[f], partial(_column, by_feature, f))
                for f in range(nf)]
@@ -100,61 +110,83 @@ def scope_sums(units: UnitSet,
         nxt += sizes[f1] * sizes[f2]
     na = units.na_value[units.literal_feature]  # (L,) the code of each literal's feature's na
     na = np.where(units.literal_value == na, -1, na)  # a split on "na" itself: every window
-    psi_sum, known_sum, count = np.empty((nxt, nl)), np.empty((nxt, nl)), np.empty((nxt, 1))
-    ones = np.ones(n_cells)
-    cols = np.arange(n_cells + 1, dtype=np.int64)
+    parts = [slice(lo, min(n_cells, lo + _CELLS)) for lo in range(0, n_cells, _CELLS)]
 
-    def members() -> Iterator[tuple[slice, sp.csc_matrix]]:
-        """One group at a time: a group's membership is a cell -> row map (every cell in
-        one row), so its sums are those of one (scopes x cells) matrix, added in the same
-        order (cell by cell), without every cell's 1 + F + pairs scopes held at once."""
-        for first, size, row_of in groups:
-            yield slice(first, first + size), sp.csc_matrix(
-                (ones, row_of(), cols), shape=(size, n_cells))
+    def summed(values: Callable[[slice], np.ndarray], width: int) -> np.ndarray:
+        """(scopes x width): every group's sums of the cells' `values` (a chunk of cells'
+        rows at a time), each scope's added cell by cell in the cells' order."""
+        out = np.zeros((nxt, width))
+        for part in parts:
+            vals = np.ascontiguousarray(values(part), dtype=np.float64)
+            for g0, size, row_of in groups:
+                add_rows(out[g0:g0 + size], row_of(part), vals)
+        return out
 
-    for rows, member in members():
-        count[rows] = member @ cell_n[:, None]
+    count = summed(lambda part: cell_n[part, None], 1)
     # a literal's known counts are its feature's (the cells where that feature is not "na"),
     # or every window's (a split on "na" itself, a feature without one): one column a
     # feature, each the same additions as a literal's own were (integers, exact either way)
-    for f, code in sorted({(int(units.literal_feature[x]), int(na[x]))
-                           for x in np.flatnonzero(na >= 0)}):
-        mine = np.flatnonzero((na == code) & (units.literal_feature == f))
-        cell_known = np.where(ccodes[:, f] == code, 0.0, cell_n)[:, None]
-        for rows, member in members():
-            known_sum[rows, mine] = member @ cell_known
+    known_sum = np.empty((nxt, nl))
+    pairs = sorted({(int(units.literal_feature[x]), int(na[x])) for x in np.flatnonzero(na >= 0)})
+    if pairs:
+        known = summed(lambda part: np.stack([np.where(ccodes[part, f] == code, 0.0, cell_n[part])
+                                              for f, code in pairs], axis=1), len(pairs))
+        for k, (f, code) in enumerate(pairs):
+            known_sum[:, np.flatnonzero((na == code) & (units.literal_feature == f))] = \
+                known[:, [k]]
     known_sum[:, na < 0] = count
-    # a block of literals at a time: each literal's column of the cells' sums is summed on
-    # its own (the same additions, in the same order, as the whole matrix's), so the cells x
-    # L matrices are held a block wide (at 250,000 windows, nearly a cell each, the cells'
-    # psi, known counts and na masks held whole were ~400 MB; issue 32); a block's psi is
-    # made `_ROWS` windows at a time and added into its cells window by window, in the
-    # windows' order (as the cells x windows product added them), so nothing a window wide
-    # is held for more than those rows
+    # a block of literals at a time (`_blocks`), a chunk of cells at a time: each cell's psi
+    # added window by window in the windows' order, and every scope's sum cell by cell in
+    # the cells' order (`add_rows`), as the whole (cells x L) matrix and its (scopes x cells)
+    # products added them, bit for bit; nothing a cell or window wide is held (issue 32: at
+    # 250,000 windows, nearly a cell each, a feature's cells' psi were ~7 MB of the search's
+    # peak, and their whole matrices ~400 MB before)
+    psi_sum = np.empty((nxt, nl))
     for lits in _blocks(units):
-        cell_psi = np.zeros((n_cells, len(lits)))
-        for lo in range(0, units.n, _ROWS):
-            chunk = np.arange(lo, min(units.n, lo + _ROWS))
-            np.add.at(cell_psi, inverse[chunk], psi[np.ix_(chunk, lits)]
-                      if isinstance(psi, np.ndarray) else psi(lits, chunk))
-        unknown = ccodes[:, units.literal_feature[lits]] == na[None, lits]  # (cells, block)
-        cell_psi[unknown] = 0.0
-        del unknown
-        for rows, member in members():
-            psi_sum[rows, lits] = member @ cell_psi
-        del cell_psi
+        feats, block_na = units.literal_feature[lits], na[lits]
+
+        def cells_psi(part: slice, lits: np.ndarray = lits, feats: np.ndarray = feats,
+                      block_na: np.ndarray = block_na) -> np.ndarray:
+            rows = np.sort(by_cell[first[part.start]:first[part.stop]])
+            out = np.zeros((part.stop - part.start, len(lits)))
+            np.add.at(out, inverse[rows] - part.start, psi[np.ix_(rows, lits)]
+                      if isinstance(psi, np.ndarray) else psi(lits, rows))
+            out[ccodes[part][:, feats] == block_na[None, :]] = 0.0  # its feature unknown
+            return out
+
+        psi_sum[:, lits] = summed(cells_psi, len(lits))
         release_free_heap()  # the block's predictions' and sums' temporaries
     return ScopeSums(psi_sum, count[:, 0], known_sum, pair_base, ccodes, cell_n)
 
 
-def _column(by_feature: np.ndarray, f: int) -> np.ndarray:
-    """Each cell's row in feature f's group (`by_feature`: the cells' codes, F x cells)."""
-    return by_feature[f]
+def _column(by_feature: np.ndarray, f: int, part: slice) -> np.ndarray:
+    """Each cell's row in feature f's group (`by_feature`: the cells' codes, F x cells), of
+    the cells `part`."""
+    return by_feature[f, part].astype(np.int32)
 
 
-def _pair(by_feature: np.ndarray, f1: int, f2: int, size2: int) -> np.ndarray:
-    """Each cell's row in the (f1, f2) pair's group."""
-    return by_feature[f1].astype(np.int32) * np.int32(size2) + by_feature[f2]
+def _pair(by_feature: np.ndarray, f1: int, f2: int, size2: int, part: slice) -> np.ndarray:
+    """Each cell's row in the (f1, f2) pair's group, of the cells `part`."""
+    return by_feature[f1, part].astype(np.int32) * np.int32(size2) + by_feature[f2, part]
+
+
+def add_rows(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """`out[rows[j]] += values[j]` for each j in order: the additions scipy's product of
+    the 0/1 matrix with a one in (rows[j], j) and `values` makes into zeros (its CSC
+    kernel, `member @ values`), made into `out` as it stands, so sums carried over chunks
+    of the columns are the whole product's bit for bit (`np.add.at` makes the same
+    additions, ten times slower). `out` (rows x width, C-contiguous) and `values`
+    (len(rows) x width) float64. scipy's kernel is not public: scipy is pinned, and
+    tests/core/learning/test_scope_sums_cells.py holds this to the public product."""
+    if not out.flags.c_contiguous or out.dtype != np.float64:
+        raise ValueError("add_rows: out must be C-contiguous float64")
+    n = len(rows)
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    if n and (int(rows.min()) < 0 or int(rows.max()) >= out.shape[0]) or values.shape[0] != n:
+        raise ValueError("add_rows: a row outside out, or values not one row per entry")
+    _sparsetools.csc_matvecs(out.shape[0], n, out.shape[1], np.arange(n + 1, dtype=np.int32),
+                             rows, np.ones(n),
+                             np.ascontiguousarray(values, dtype=np.float64).ravel(), out.ravel())
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:

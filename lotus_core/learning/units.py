@@ -46,13 +46,16 @@ class UnitSet:
     def n(self) -> int:
         return int(self.codes.shape[0])
 
-    @cached_property
+    # hour and day are made when asked, not kept: a few reads a search (its folds, breaks,
+    # bootstrap hours, a rule's days), and kept they were 4 MB of every unit set held to the
+    # night's end (issue 32: the pooled search's peak held every detector's)
+    @property
     def hour(self) -> np.ndarray:
-        return (self.ts_ms // HOUR_MS).astype(np.int64)
+        return (self.ts_ms // HOUR_MS).astype(np.int64, copy=False)
 
-    @cached_property
+    @property
     def day(self) -> np.ndarray:
-        return (self.ts_ms // DAY_MS).astype(np.int64)
+        return (self.ts_ms // DAY_MS).astype(np.int64, copy=False)
 
     @cached_property
     def offsets(self) -> np.ndarray:

@@ -48,26 +48,25 @@ def test_scope_sums_are_the_per_window_sums_of_every_scope():
 
 def test_psi_asked_a_block_at_a_time_gives_the_same_sums(monkeypatch):
     """`scope_sums` given what makes psi's columns (the search's `pseudo_outcomes`, a block
-    of literals at a time) sums what it sums from the whole matrix: more literals than a
-    block (8 features: 27 literals), each column summed on its own. Compared with a stated
-    tolerance, not bit for bit: a product of another width may take another code path
-    (vector body or scalar tail) on another CPU."""
+    of literals at a time, for the windows of a chunk of cells at a time) sums what it sums
+    from the whole matrix: more literals than a block (8 features: 27 literals), every
+    window asked once a block, its rows ascending. Compared with a stated tolerance."""
     units = _units(7, 3_000, (3, 4, 2, 3, 4, 3, 4, 4))
     psi = np.random.default_rng(8).standard_normal((units.n, units.n_literals))
-    asked: list[tuple[int, ...]] = []
-    chunks: set[tuple[int, int]] = set()
-    monkeypatch.setattr(search, "_ROWS", 700)  # several chunks of windows a block
+    asked: dict[tuple[int, ...], list[np.ndarray]] = {}
+    monkeypatch.setattr(search, "_CELLS", 700)  # several chunks of cells a block
 
     def columns(lits: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if rows[0] == 0:
-            asked.append(tuple(int(x) for x in lits))
-        chunks.add((int(rows[0]), len(rows)))
+        assert (np.diff(rows) > 0).all()
+        asked.setdefault(tuple(int(x) for x in lits), []).append(rows.copy())
         return psi[np.ix_(rows, lits)]
 
     whole, blocks = scope_sums(units, psi), scope_sums(units, columns)
     assert units.n_literals > max(len(a) for a in asked) and len(asked) > 1
     assert sorted(x for a in asked for x in a) == list(range(units.n_literals))
-    assert sorted(chunks) == [(lo, min(700, units.n - lo)) for lo in range(0, units.n, 700)]
+    for lits, calls in asked.items():
+        assert len(calls) > 1, lits
+        np.testing.assert_array_equal(np.sort(np.concatenate(calls)), np.arange(units.n))
     # a block is whole features: each feature's literals asked together (its propensities
     # predicted once a block)
     for f, values in enumerate(units.values):
