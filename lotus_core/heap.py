@@ -27,9 +27,10 @@ def map_large_allocations(threshold: int = 128 * 1024) -> None:
     glibc raises that threshold each time such a mapping is freed (up to 32 MB), so a loop
     that makes the same few-hundred-kB arrays chunk after chunk soon gets them from the
     heap, whose freed pages stay resident until trimmed: the lessons search, a chunk of
-    windows or cells at a time, peaked ~10 MB higher at 250,000 windows (issue 32; its wall
-    ~5-10 % lower). Fixed for the rest of the process (glibc has no way back to the
-    moving threshold); only RSS and time change, never a value."""
+    windows or cells at a time, peaked ~9 MB higher at 250,000 windows (issue 32; with the
+    setting its wall is ~15 % longer: page faults). Fixed for the rest of the process
+    (glibc has no way back to the moving threshold); only RSS and time change, never a
+    value."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, int(threshold))

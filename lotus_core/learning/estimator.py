@@ -243,7 +243,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     for j in range(k):
         if only is not None and j not in only:
             continue
-        test = np.flatnonzero(fold == j).astype(rows_type)
+        test = np.flatnonzero(fold == j).astype(rows_type, copy=False)
         if len(test) == 0:
             continue
         train = train_rows(fold, test, period).astype(rows_type, copy=False)

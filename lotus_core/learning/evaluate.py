@@ -15,7 +15,6 @@ from scipy.stats import norm
 from lotus_core.arrays import small_int
 from lotus_core.learning.estimator import Nuisances, literal_terms
 from lotus_core.learning.units import UnitSet, rule_mask
-from lotus_core.time import DAY_MS
 
 MIN_DAY_SCOPE = 5  # a day needs this many scope windows to count in stability
 
@@ -172,7 +171,7 @@ def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
         se_iid=float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"),
         uplift_ipw=uplift_ipw, uplift_hit=uplift_hit, naive=naive,
         support=int(treat.sum()), scope_n=n,
-        daily=_group_sums(units.ts_ms[rows] // DAY_MS, psi),  # the windows' days
+        daily=_group_sums(units.days_of(rows), psi),
         regime=_group_sums(units.codes[rows, f_regime], psi) if f_regime >= 0 else None,
         overlap=ov)
 

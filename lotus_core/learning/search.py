@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from itertools import combinations
 
 import numpy as np
@@ -184,9 +184,18 @@ def add_rows(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
     rows = np.ascontiguousarray(rows, dtype=np.int32)
     if n and (int(rows.min()) < 0 or int(rows.max()) >= out.shape[0]) or values.shape[0] != n:
         raise ValueError("add_rows: a row outside out, or values not one row per entry")
-    _sparsetools.csc_matvecs(out.shape[0], n, out.shape[1], np.arange(n + 1, dtype=np.int32),
-                             rows, np.ones(n),
+    pointers, ones = _one_a_column(n)
+    _sparsetools.csc_matvecs(out.shape[0], n, out.shape[1], pointers, rows, ones,
                              np.ascontiguousarray(values, dtype=np.float64).ravel(), out.ravel())
+
+
+@lru_cache(maxsize=4)
+def _one_a_column(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(column pointers, data) of a 0/1 matrix of n columns holding a one each, read-only:
+    made once for the chunks' few sizes, not again for every group of every chunk."""
+    pointers, ones = np.arange(n + 1, dtype=np.int32), np.ones(n)
+    pointers.flags.writeable = ones.flags.writeable = False
+    return pointers, ones
 
 
 def rule_support(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:

@@ -55,7 +55,11 @@ class UnitSet:
 
     @property
     def day(self) -> np.ndarray:
-        return (self.ts_ms // DAY_MS).astype(np.int64, copy=False)
+        return self.days_of(slice(None))
+
+    def days_of(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The UTC day (days since the epoch) of the units `rows`, made for them alone."""
+        return (self.ts_ms[rows] // DAY_MS).astype(np.int64, copy=False)
 
     @cached_property
     def offsets(self) -> np.ndarray:
