@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
-"""A long backfill through `dg launch --job lotus_backfill` (issue 32, item 4): is the time
+"""A long backfill through `dg launch --job lotus_backfill`: is the time
 per day flat across it, once the learning window is full?
 
-Usage: nice -n 10 python -m bench.backfill [--days 30] [--coins 10] [--hours 12-13]
+Usage: nice -n 10 python -m bench backfill [--days 30] [--coins 10] [--hours 12-13]
                                            [--work DIR] [--write]
 Generates `--days` consecutive days of `--coins` coins (the `--hours` of each day; seeded,
 `lotus fixtures generate`, the scale bench's coins), then launches the whole range as one
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.report import machine, write_section
+from bench.report import headline, machine, write_section
 from bench.scale import BENCH_DAY, bench_days, generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,9 +122,9 @@ def report(res: dict[str, Any]) -> str:
         f"| {i + 1} | {r['day']} | {r['wall_s']:.1f} | {r['steps_s']:.1f} | {r['learning_s']:.1f} |"
         for i, r in enumerate(rows))
     lo, le = res["launch"]["load_start"], res["launch"]["load_end"]
-    return f"""## A {n}-day backfill through `dg launch` (issue 32, item 4)
+    return f"""## A {n}-day backfill through `dg launch`
 
-`python -m bench.backfill --days {n} --coins {res['coins']} --hours {res['hours']}`: {n} generated days
+`python -m bench backfill --days {n} --coins {res['coins']} --hours {res['hours']}`: {n} generated days
 (from {BENCH_DAY}) of {res['coins']} coins, the hours {res['hours']} UTC of each, launched as one
 `dg launch --job lotus_backfill --partition-range {rows[0]['day']}...{rows[-1]['day']}` in a fresh home:
 each day's runs (lotus_daily, lotus_coins per coin) in order, on the embedded default's in-process executor. The
@@ -174,6 +174,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text)
     if a.write:
         write_section("backfill", text)
+        rows = res["days"]
+        early, late = rows[1:WINDOW + 1], rows[WINDOW + 1:]
+        walls = [r["wall_s"] for r in late]
+        headline("backfill", f"slope {slope(late, 'wall_s'):+.2f} s a day over days "
+                 f"{WINDOW + 2}-{len(rows)} (a day {float(np.median(walls)):.1f} s), against "
+                 f"{slope(early, 'wall_s'):+.2f} s a day over days 2-{WINDOW + 1}",
+                 f"one run of {len(rows)} days (days {WINDOW + 2}-{len(rows)}: "
+                 f"{min(walls):.1f}-{max(walls):.1f} s)")
     return res
 
 

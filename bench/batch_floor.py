@@ -1,9 +1,9 @@
 """The nightly (vectorised, batch) definitions of the stages the live score process runs,
 timed on bench.live's 24 h 3-coin day beside the parse-only floor, in one process.
 
-Usage: python -m bench.batch_floor [--repeat 3]
+Usage: python -m bench batch_floor [--repeat 3] [--no-record]
 
-Why: issue #27 asks the live day at max speed to take at most 5x the parse-only floor.
+Why: the live day at max speed has a goal of at most 5x the parse-only floor (bench.live).
 The score process runs the same stages row by row (one definition per stage, docs/live.md);
 their batch forms over the whole day, with numpy over every coin's columns at once, are the
 cheapest way this code base has to compute them. Their CPU, as a multiple of the floor
@@ -28,6 +28,7 @@ import statistics
 import time
 
 from bench.live import DAY, ensure_days, phase_floor
+from bench.report import headline
 
 
 def run_once() -> dict[str, float]:
@@ -65,10 +66,17 @@ def run_once() -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-record", action="store_true",
+                    help="print only: no headline record (bench/results/headline.jsonl)")
     a = ap.parse_args()
     runs = [run_once() for _ in range(a.repeat)]
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(json.dumps({"median": med, "runs": runs}, indent=1))
+    if not a.no_record:
+        headline("batch_floor", f"the stages together {med['stages']:.1f} CPU s = "
+                 f"{med['ratio']:.1f}x the floor ({med['floor']:.2f} s), median of {a.repeat}",
+                 "runs " + " / ".join(f"{r['ratio']:.2f}" for r in sorted(
+                     runs, key=lambda r: r["ratio"])) + "x")
 
 
 if __name__ == "__main__":

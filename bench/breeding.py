@@ -1,4 +1,4 @@
-"""The breeding proof over many seeds (issue 33, item 2): does a night of breeding find an
+"""The breeding proof over many seeds: does a night of breeding find an
 edge no packaged detector captures, stay quiet on its null twin, and never pass a leaky
 transform?
 
@@ -19,7 +19,7 @@ Seeds come from lotus_core/learning/validity_seeds.yaml, cell `breeding[twins]`:
 sealed evaluation seeds (`--n`) and the tuning seeds (`--tuning-n`; the harness's bars
 were set there). Wilson 95 % intervals. Each arm appends a JSON line to `--out`.
 
-Usage: nice -n 10 python -m bench.breeding [--n 12] [--tuning-n 8] [--processes 2]
+Usage: nice -n 10 python -m bench breeding [--n 12] [--tuning-n 8] [--processes 2]
                                            [--out .lotus/bench/breeding.jsonl] [--no-write]
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.pooled import wilson
-from bench.report import write_section
+from bench.report import headline, write_section
 from lotus_core.breeding.proof import ProofConfig, run_arm
 from lotus_core.learning.validity_seeds import load_seeds
 
@@ -126,7 +126,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall_s: float |
     load = os.getloadavg()
     wall = f"Wall time {wall_s:.0f} s, " if wall_s is not None else ""
     body = (f"## Breeding: the planted edge found, the null twin quiet, the leak never "
-            f"passed (issue 33.2)\n\n`nice -n 10 python -m bench.breeding --n {args.n} "
+            f"passed\n\n`nice -n 10 python -m bench breeding --n {args.n} "
             f"--tuning-n {args.tuning_n} --processes {args.processes}`"
             + (" (interrupted; summarised with `--summarize`)" if wall_s is None else "")
             + ": one night per seed "
@@ -136,11 +136,15 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall_s: float |
                                                  for p, v in s.items())
             + f". {wall}"
             f"{sum(v['seconds_per_arm'] for v in s.values()) / len(s):.0f} s per arm; "
-            f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-            "(shared machine: figures of time are under that load).")
+            f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.")
     print(body)
     if not args.no_write:
         write_section("breeding", body)
+        if "evaluation" in s:
+            v = s["evaluation"]
+            headline("breeding", f"edge captured on {v['captured']}; null twin beats chance "
+                     f"{v['null_any_beats']}; leaky candidates: {v['leaky']}",
+                     "Wilson 95 % intervals, evaluation seeds")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ parsed by a subscriber) with 1 and 100 subscribers, against a floor measured in 
 run: a bare websockets server on loopback that broadcasts each message to the same
 clients the moment the publisher sends it (no fabric, no polling, no schema check).
 
-Usage: python -m bench.bus [--signals 200] [--rate 50] [--repeats 3] [--subscribers 1,100]
+Usage: python -m bench bus [--signals 200] [--rate 50] [--repeats 3] [--subscribers 1,100]
                            [--poll 0.02]
 
 The bus runs as `lotus bus serve` in its own process on a SQLite fabric in a temporary
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.report import write_section
+from bench.report import headline, write_section
 
 LOTUS_MAIN = "from lotus_cli.main import cli; cli()"
 
@@ -226,7 +226,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
     lines = [
         "## Signal Bus: publish-to-subscriber latency",
         "",
-        f"`python -m bench.bus --signals {args.signals} --rate {args.rate:g} --repeats "
+        f"`python -m bench bus --signals {args.signals} --rate {args.rate:g} --repeats "
         f"{args.repeats} --poll {args.poll:g}`: {args.signals} signals published one at a time "
         f"(`publish_alpha` on a SQLite fabric, {args.rate:g}/s) to `lotus bus serve` (its own "
         f"process, polling every {args.poll * 1000:g} ms when idle); latency is from "
@@ -269,10 +269,21 @@ def main() -> None:
         asyncio.run(_floor_server(args.port_file))
         return
     args.subscribers = [int(x) for x in str(args.subscribers).split(",")]
-    body = report(run(args), args)
+    results = run(args)
+    body = report(results, args)
     print(body)
     if not args.no_write:
         write_section("bus", body)
+        med = {(k, n): [statistics.median(p[i] for p in results[k][n]) for i in (0, 1)]
+               for k in ("bus", "floor") for n in args.subscribers}
+        first = results["bus"][args.subscribers[0]]
+        headline("bus", "p50 / p99 " + ", ".join(
+            f"{med['bus', n][0]:.1f} / {med['bus', n][1]:.1f} ms to {n}" for n in args.subscribers)
+            + " (floor " + ", ".join(f"{med['floor', n][0]:.1f} / {med['floor', n][1]:.1f} ms"
+                                     for n in args.subscribers) + ")",
+            f"median of {args.repeats} repeats ({args.subscribers[0]} subscriber(s) p50 "
+            f"{min(p[0] for p in first):.1f}-{max(p[0] for p in first):.1f} ms); load up to "
+            f"{max(results['load']):.1f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
-"""The closed loop through the real Dagster pipeline, with controls (issue 13).
+"""The closed loop through the real Dagster pipeline, with controls.
 
 For each seed, two generated markets that differ only in the planted effect: the generator's
 default spec (`default_spec()`: +8 bps over 60 s after a sweep-then-stall under high OI, 3
@@ -20,7 +20,7 @@ Judged per market:
   draws, so only the priors differ. Interval: hour-block bootstrap (the day's hours resampled
   with replacement, both arms together), percentile, 95 %.
 
-Usage: nice -n 10 python -m bench.closed_loop [--seeds 3] [--first-seed 1] [--days 5]
+Usage: nice -n 10 python -m bench closed_loop [--seeds 3] [--first-seed 1] [--days 5]
                                               [--hours 0-8] [--coins BTC,ETH,SOL]
                                               [--resamples 2000] [--workers 1]
                                               [--no-write] [--json PATH]
@@ -611,7 +611,7 @@ def _hours(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from bench.report import machine, write_section
+    from bench.report import headline, machine, write_section
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--historical", action="store_true",
                     help="with --from-json: print runs made by other code as a record "
                     "(stamp not checked, nothing written)")
-    args, _ = ap.parse_known_args(argv)  # bench.run passes its own arguments to every bench
+    args, _ = ap.parse_known_args(argv)  # `python -m bench quick` passes every bench its arguments
     if args.days < 3:
         ap.error("--days: need >= 3 (two nights before anything may activate, then a scored day)")
     size = Size(args.days, args.hours, tuple(c for c in args.coins.split(",") if c))
@@ -679,7 +679,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cpu = sum(r[k]["cpu_s"] for r in results for k in ("planted", "null"))
     wall = sum(r[k]["wall_s"] for r in results for k in ("planted", "null"))
     loads = [r.get("load", [float("nan")])[0] for r in results]
-    cmd = (f"python -m bench.closed_loop --seeds {len(results)} --first-seed "
+    cmd = (f"python -m bench closed_loop --seeds {len(results)} --first-seed "
            f"{results[0]['seed'] if results else seeds[0]} --days {size.days} --hours "
            f"{size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
     header = (f"_Command: `{cmd}`. {len(results)} seeds x 2 markets, {cpu / 60:.1f} min CPU "
@@ -697,9 +697,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(header + "\n\n" + table)
     if not args.no_write and results:
         _write_doc(header + "\n\n" + table)
-        write_section("closed_loop", "## The closed loop with controls (issue 13)\n\n" + header
+        write_section("closed_loop", "## The closed loop with controls\n\n" + header
                       + "\n\nDefinitions and reading: docs/validity.md, \"The real pipeline, "
                       "with controls\".\n\n" + table)
+        pl, nu = s["planted"], s["null"]
+        headline("closed_loop", f"planted lesson learned {pl['learned']}/{pl['n']}, "
+                 f"planted-looking in the null twin {nu['planted_looking']}/{nu['n']}; the next "
+                 f"day with minus without priors {_fmt_ci(pl['pooled'])} bps, null twin "
+                 f"{_fmt_ci(nu['pooled'])}",
+                 f"95 % hour-bootstrap CI pooled over {pl['n']} seeds", command=cmd)
     return {"results": results, "summary": s}
 
 

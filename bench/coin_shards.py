@@ -1,19 +1,15 @@
 """The nightly chain with and without `feed.coin_shards`: per-stage peak RSS and CPU.
 
-The rows come from `bench.scale` runs of one generated day, one per shard count
-(docs/scale.md, "Round 4: coin shards"):
+The rows come from `bench.scale` runs of one generated day, one per shard count:
 
-    nice -n 10 .venv/bin/python -m bench.scale --coins 10 --hours 0-24 --modes in_process \\
+    nice -n 10 .venv/bin/python -m bench scale --coins 10 --hours 0-24 --modes in_process \\
         --coin-shards 1 --out bench/results/scale_shards.json --work /work/scalework/c10
-    nice -n 10 .venv/bin/python -m bench.scale --coins 10 --hours 0-24 --modes in_process \\
+    nice -n 10 .venv/bin/python -m bench scale --coins 10 --hours 0-24 --modes in_process \\
         --coin-shards 2 --out bench/results/scale_shards.json --work /work/scalework/c10
-    .venv/bin/python -m bench.coin_shards --out bench/results/scale_shards.json --write
+    .venv/bin/python -m bench coin_shards --out bench/results/scale_shards.json --write
 
-Since `FeedSource.replay_day`, a sharded run's dm_decisions / paper_trades read the day
-packed from the shards (rows say `replay_day: packed`; older sharded rows are labelled).
-The replay's day alone, padded vs packed (one fresh interpreter per variant):
-
-    nice -n 19 .venv/bin/python -m bench.replay_memory RECORDING --shards 2 --work DIR
+A sharded run's dm_decisions / paper_trades read the day packed from the shards
+(`FeedSource.replay_day`; rows say `replay_day: packed`, rows from before it are labelled).
 """
 
 from __future__ import annotations
@@ -37,15 +33,24 @@ def _label(row: dict) -> str:
     A sharded row without `replay_day` ran before the replays packed the day from the shards
     (`FeedSource.replay_day`): its dm_decisions / paper_trades merged the padded day."""
     notes = [row["note"]] if row.get("note") else []
-    if "replay_day" not in row:  # before FeedSource.replay_day (an earlier session's machine)
+    if "replay_day" not in row:  # a row from before FeedSource.replay_day
         notes.append("replays merged the padded day" if row.get("coin_shards", 1) > 1
                      else "replay made every event at once")
     return f"{row.get('coin_shards', 1)}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
+def latest(rows: list[dict]) -> list[dict]:
+    """The latest run of each coin count and shard count (older rows stay in the file)."""
+    last: dict[tuple[int, int], dict] = {}
+    for r in sorted(rows, key=lambda r: r["date"]):
+        last[(r["coins"], r.get("coin_shards") or 1)] = r
+    return list(last.values())
+
+
 def report(rows: list[dict]) -> str:
-    """Two tables: each run, and the heavy stages' peak RSS / CPU side by side."""
-    rows = sorted(rows, key=lambda r: (r["coins"], r.get("coin_shards", 1), r["date"]))
+    """Two tables: the latest run of each shard count, and the heavy stages' peak RSS / CPU
+    side by side."""
+    rows = sorted(latest(rows), key=lambda r: (r["coins"], r.get("coin_shards") or 1))
     out = ["| coins x hours | coin_shards | wall s | CPU s | peak RSS (stage) | "
            "peak RSS of every step but the DM / Trader ones | load avg (before/after) | date |",
            "|---|---|---|---|---|---|---|---|"]
@@ -73,88 +78,58 @@ def report(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-SECTION_HEAD = """## Coin shards (issue 15: heavy per-coin stages split by coin)
+SECTION_HEAD = """## Coin shards
 
 `feed.coin_shards: N` makes `raw_feed` and `microtape_frames` take the day's recording N
 coin groups at a time (decoded once; each group assembled, summarised or built, stored on
 disk under LOTUS_HOME/feed_shards, and dropped before the next); the lake outputs are the
 same bytes (tests/assets/test_coin_shards_assets.py). One generated 24-hour day through
 `execute_job` in process, a fresh interpreter, home and instance per run; per-stage peak
-RSS is the step's VmHWM (reset at each step start), CPU includes the parse workers. The
-machine is shared (a 2-process soak test ran throughout): read memory first, CPU to
-~15 % (the last run got ~20 % of a core: 1,529 s of wall for 333 CPU s, and stages that
-sharding does not touch read 10-50 % higher in it), wall not at all.
-The two rows of 21:09 and 21:19 UTC (the packed replay, `FeedSource.replay_day`) ran on
-another session's machine, both beside the soak at load ~3-4: compare them with each other;
-CPU is not comparable with the earlier rows (stages the change did not touch read ~30 %
-lower there too).
-Commands and analysis: docs/scale.md, "Round 4: coin shards".
+RSS is the step's VmHWM (reset at each step start), CPU includes the parse workers. Read
+memory first: rows taken beside other work differ in CPU by up to ~30 %, in wall time
+entirely.
 
 """
 
 
-def _rss(tag: str) -> str:
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text()
-                  .splitlines())
-    return (f"| {tag} | {int(status['VmRSS'].split()[0]) / 1024:,.0f} MB | "
-            f"{int(status['VmHWM'].split()[0]) / 1024:,.0f} MB |")
+def headline_figure(rows: list[dict]) -> tuple[str, str]:
+    """(figure, spread) of the summary: the latest run of each shard count at
+    the largest coin count, the sharded one's peak and CPU against the unsharded one's."""
+    coins = max(r["coins"] for r in rows)
+    latest: dict[int, dict] = {}
+    for r in sorted((r for r in rows if r["coins"] == coins), key=lambda r: r["date"]):
+        latest[r.get("coin_shards") or 1] = r
+    if 1 not in latest or len(latest) < 2:
+        return "no pair of runs with and without shards", "-"
+    base, n = latest[1], max(latest)
+    other = latest[n]
 
+    def peak(r: dict) -> float:
+        return max(v["peak_rss_mb"] for v in r["stages"].values()) / 1024
 
-def probe(path: Path, n: int) -> str:
-    """RSS at each phase of `parse_shards` (the same steps, spelled out), in this process
-    with the stack imported: where a sharded parse's memory goes."""
-    from functools import partial
-
-    import lotus_assets.definitions  # noqa: F401 - the stack a step runs with
-    from lotus_core.feed import assemble as A
-    from lotus_core.feed import parse as P
-    from lotus_core.feed.shards import ShardMap, split_chunk
-    from lotus_core.heap import release_free_heap
-
-    out = ["| phase | RSS | peak so far |", "|---|---|---|", _rss("stack imported")]
-    chunks, hashes = P._extract_all(path, 2, [])
-    data = sum(v.nbytes for c in chunks for t in c.tables.values() for v in t.values())
-    release_free_heap()
-    out.append(_rss(f"decoded ({len(chunks)} chunks, {data / 2**20:,.0f} MB of columns)"))
-    shards = ShardMap((c for chunk in chunks for c in chunk.coins), n)
-    parts: list[list] = [[] for _ in range(n)]
-    chunks.reverse()
-    while chunks:
-        for i, part in enumerate(split_chunk(chunks.pop(), shards)):
-            parts[i].append(part)
-        if len(chunks) % 16 == 0:
-            release_free_heap()
-    out.append(_rss(f"split in {n} groups"))
-    for i in range(n):
-        feed = A._assemble(path, path.name[:10], "", parts[i], hashes,
-                           owns=partial(shards.owns, i))
-        parts[i] = []
-        out.append(_rss(f"group {i} assembled ({len(feed.coins)} coins, "
-                        f"{feed.books.bid_px.nbytes * 4 / 2**20:,.0f} MB of book matrices)"))
-        del feed
-        release_free_heap()
-        out.append(_rss(f"group {i} dropped"))
-    return "\n".join(out)
+    extra = other["cpu_s"] / base["cpu_s"] - 1
+    return (f"{coins} coins x {base['hours']}: peak {peak(other):.2f} GB with {n} shards "
+            f"against {peak(base):.2f} GB with 1, for {extra:+.0%} CPU "
+            f"({other['cpu_s']:.1f} vs {base['cpu_s']:.1f} s)",
+            f"one run each, load {base['load_before']:.1f} / {other['load_before']:.1f} "
+            "at their starts")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--probe", nargs=2, metavar=("RECORDING", "N"),
-                        help="print RSS at each phase of a sharded parse of RECORDING")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results"
                         / "scale_shards.json")
     parser.add_argument("--write", action="store_true",
                         help="also write the tables into BENCHMARKS.md (bench:coin_shards)")
     args = parser.parse_args()
-    if args.probe:
-        print(probe(Path(args.probe[0]), int(args.probe[1])))
-        return
-    text = report(json.loads(args.out.read_text()))
+    rows = json.loads(args.out.read_text())
+    text = report(rows)
     print(text)
     if args.write:
-        from bench.report import write_section
+        from bench.report import headline, write_section
 
         write_section("coin_shards", SECTION_HEAD + text)
+        headline("coin_shards", *headline_figure(rows))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ optimisation (SinglePeriodOptimization.execute) on the same problem — in one r
 day of DM decisions over a 24-hour 3-coin day. The agreement with cvxportfolio is
 bench/dm_allocator.py.
 
-Usage: python -m bench.dm [--quick]
-       python -m bench.dm --allocator-vs-cvxportfolio --problems 100
+Usage: python -m bench dm [--quick]
+       python -m bench dm_allocator --problems 100
 Needs cvxportfolio (pip install -e ".[bench]").
 """
 
@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bench.report import write_section
+from bench.report import headline, write_section
 from lotus_core.dm.allocator import BIG, Allocation, AllocationInput, Allocator
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
@@ -208,7 +208,7 @@ def main() -> None:
     print(joint, flush=True)
     load_end = os.getloadavg()[0]
     lines = [
-        "## Decision-Maker (issue 11)", "",
+        "## Decision-Maker", "",
         "Allocator solve time (ms, p50 / p99) on the same problem for each size: maximise "
         "μᵀw − λwᵀΣw − cᵀ|w − w₀| under leverage, per-asset, turnover and risk limits "
         "(random factor covariance, random μ, w₀ and costs). **warm**: the one compiled "
@@ -228,7 +228,7 @@ def main() -> None:
     lines += [
         "", "Agreement of the allocator with cvxportfolio on the same problem (every "
         "constraint binding somewhere, the tether at its default, tight and production "
-        "tolerances): the next section, `python -m bench.dm --allocator-vs-cvxportfolio`.",
+        "tolerances): the next section, `python -m bench dm_allocator`.",
         "", f"A day of decisions: a generated 24-hour, 3-coin MicroTape ({day['rows']:,} rows) "
         f"and {day['alphas']:,} published alphas (about the live count of the signal bench's "
         "24-hour day), replayed through `DmEngine` (fusion, Ledoit–Wolf covariance, two "
@@ -236,8 +236,7 @@ def main() -> None:
         f"**{day['wall']:.1f} s** wall ({day['cpu']:.1f} s of CPU time) for {day['decisions']:,} tickets ({day['trades']:,} "
         f"trades), of which {day['solve_sum_s']:.1f} s in {day['solves']:,} allocator solves. "
         "With the default policy the turnover budget is paced (6.0 of equity per day, at most "
-        "0.25 in any trailing hour, × multipliers; before, a calendar-day 0.35 was spent by the "
-        "first 5 trades after midnight and the other 2,097 tickets held): trades spread over "
+        "0.25 in any trailing hour, × multipliers): trades spread over "
         f"{day['trade_hours']} of the 24 hours, and a decision whose window is spent holds "
         "without solving. The DM alone here (positions = its own targets): the nightly asset "
         "also steps the paper Trader (`lotus_core.dm.joint`), whose replay cost is the Trader "
@@ -261,6 +260,13 @@ def main() -> None:
         _load_note(load, load_end),
     ]
     write_section("dm", "\n".join(lines))
+    sizes = list(times)
+    headline("dm", "warm solve p50 " + " / ".join(f"{times[n]['warm'][0]:.1f}" for n in sizes)
+             + f" ms at {' / '.join(map(str, sizes))} assets (cvxportfolio "
+             + " / ".join(f"{times[n]['peer'][0]:.1f}" for n in sizes)
+             + f" ms); a day of decisions {day['wall']:.1f} s",
+             "p99 " + " / ".join(f"{times[n]['warm'][1]:.1f}" for n in sizes) + " ms over "
+             + " / ".join(str(times[n]['reps'][0]) for n in sizes) + " solves")
 
 
 if __name__ == "__main__":

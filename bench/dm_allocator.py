@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
-"""The DM allocator against cvxportfolio on the same problem (issue #31 item 4).
+"""The DM allocator against cvxportfolio on the same problem.
 
 Random problems for 3, 20 and 100 assets whose limits are set from the unconstrained
 optimum so that, across the set, every constraint of `lotus_core.dm.allocator.Allocator`
@@ -29,7 +29,7 @@ constraint is active (slack ≤ 1e-7 + 1e-4·|limit|) with a dual value > 1e-10 
 unscaled); on the cvxportfolio side the duals are those of the cvxpy constraints it
 compiled (`policy._cvxpy_constraints`, in the order the constraints are given).
 
-Usage: python -m bench.dm --allocator-vs-cvxportfolio --problems 100
+Usage: python -m bench dm_allocator --problems 100
 """
 
 from __future__ import annotations
@@ -413,8 +413,8 @@ def report(res: dict[str, list[Compared]], count: int, load: tuple[float, float]
     tight, prod = res["tight"], res["production"]
     sizes = sorted({c.n for c in tight})
     lines = [
-        "## Decision-Maker allocator vs cvxportfolio (issue #31)", "",
-        f"`python -m bench.dm --allocator-vs-cvxportfolio --problems {count}`: {count} random "
+        "## Decision-Maker allocator vs cvxportfolio", "",
+        f"`python -m bench dm_allocator --problems {count}`: {count} random "
         f"problems per size whose limits the generator sets below the free optimum "
         "(`bench/dm_allocator.py`: problem i drives one constraint kind in turn, a third of "
         "them a second one too), so that every constraint of the allocator binds in a share "
@@ -500,7 +500,8 @@ def report(res: dict[str, list[Compared]], count: int, load: tuple[float, float]
 
 
 def main(count: int, sizes: tuple[int, ...] = (3, 20, 100)) -> None:
-    from bench.report import write_section
+    """Run by `python -m bench dm_allocator` (`bench.dm --allocator-vs-cvxportfolio`)."""
+    from bench.report import headline, write_section
 
     warnings.filterwarnings("ignore")
     load0 = os.getloadavg()[0]
@@ -510,6 +511,13 @@ def main(count: int, sizes: tuple[int, ...] = (3, 20, 100)) -> None:
     body = report(res, count, (load0, os.getloadavg()[0]), wall)
     print(body)
     write_section("dm_allocator", body)
+    tight = [c for c in res["tight"] if c.ok]
+    same = sum(c.lotus_binding == c.peer_binding for c in tight)
+    headline("dm_allocator", "max |Δw| at tight tolerances: median "
+             f"{float(np.median([c.dw for c in tight])):.1e}, worst {max(c.dw for c in tight):.1e}; "
+             f"binding sets equal on {same} of {len(tight)} problems",
+             f"over {count} problems per size ({', '.join(map(str, sizes))} assets)",
+             command=f"python -m bench dm_allocator --problems {count}")
 
 
 __all__ = ["KINDS", "TIGHT", "Compared", "Lotus", "Problem", "compare", "kinds_of", "make_problem",

@@ -1,4 +1,4 @@
-"""Compute governance against uniform allocation at equal compute (issue 33, item 3): how
+"""Compute governance against uniform allocation at equal compute: how
 many nights until breeding under a per-night budget finds the planted edge?
 
 A seed is one multi-day market with the opt-in planted edge `book_flow_absorption`
@@ -17,7 +17,7 @@ two-sided exact binomial p), and the share found by night N per policy (Wilson 9
 Seeds: lotus_core/learning/validity_seeds.yaml, cell `governance[planted]` (tuning 66000+,
 where the budget, the quota and the prior were chosen; sealed evaluation 166000+).
 
-Usage: nice -n 10 python -m bench.governance [--n 80] [--tuning-n 20] [--nights 10]
+Usage: nice -n 10 python -m bench governance [--n 80] [--tuning-n 20] [--nights 10]
            [--eval-skip 0] [--tuning-skip 0]
            [--budget 15] [--quota 1] [--prior-mu 0.1] [--prior-beta 0.05] [--significance 0.05]
            [--out .lotus/bench/governance.jsonl] [--no-write] [--summarize]
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from bench.pooled import wilson
-from bench.report import write_section
+from bench.report import headline, write_section
 from lotus_core.governance.race import RaceConfig, market, race
 from lotus_core.learning.validity_seeds import load_seeds
 
@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--tuning-n", type=int, default=20, help="tuning seeds of the cell")
     ap.add_argument("--eval-skip", type=int, default=0,
                     help="skip the cell's first K evaluation seeds (a fresh sealed sample "
-                    "after a spent one: 80 were spent on 2026-11-24)")
+                    "after a spent one; validity_seeds.yaml says which are spent)")
     ap.add_argument("--tuning-skip", type=int, default=0,
                     help="skip the cell's first K tuning seeds")
     ap.add_argument("--nights", type=int, default=10, help="the cap on nights")
@@ -164,8 +164,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall_s: float |
     load = os.getloadavg()
     spend = "; ".join(f"{p}: governed {v['spend_per_night']['thompson']}, uniform "
                       f"{v['spend_per_night']['uniform']}" for p, v in s.items())
-    body = (f"## Compute governance: governed vs uniform breeding at equal compute "
-            f"(issue 33.3)\n\n`nice -n 10 python -m bench.governance --n {args.n} "
+    body = (f"## Compute governance: governed vs uniform breeding at equal compute"
+            f"\n\n`nice -n 10 python -m bench governance --n {args.n} "
             f"--tuning-n {args.tuning_n} "
             + (f"--eval-skip {args.eval_skip} " if args.eval_skip else "")
             + (f"--tuning-skip {args.tuning_skip} " if args.tuning_skip else "")
@@ -185,6 +185,13 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall_s: float |
     print(body)
     if not args.no_write:
         write_section("governance", body)
+        if "evaluation" in s:
+            v = s["evaluation"]
+            lo, hi = v["diff_ci"]
+            headline("governance", f"uniform takes {v['diff']:+.2f} nights more [{lo:+.2f}, "
+                     f"{hi:+.2f}]; governed faster on {v['wins']}, slower on {v['losses']} "
+                     f"seeds (sign test p {v['sign_p']:.2g})",
+                     f"95 % bootstrap interval over {v['n']} sealed seeds")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""The learning steps' memory against the window's size (issue 32, item 3): a lake of
-window-level planted truth (`lotus_core.learning.window_lake`) as large as a many-coin window,
-then each learning step materialised alone in a fresh process (`bench.step_alone`).
+"""The learning steps' memory against the window's size: a lake of window-level planted
+truth (`lotus_core.learning.window_lake`) as large as a many-coin window, then each learning
+step materialised alone in a fresh process (`bench.step_alone`).
 
-    .venv/bin/python -m bench.learning_memory HOME --days 14 --windows-per-day 800000
-    .venv/bin/python -m bench.learning_memory HOME --days 14 --windows-per-day 800000 \
+    .venv/bin/python -m bench learning_memory HOME --days 1 --windows-per-day 24000
+    .venv/bin/python -m bench learning_memory HOME --days 1 --windows-per-day 800000
+    .venv/bin/python -m bench learning_memory HOME --days 14 --windows-per-day 800000 \
         --steps lesson_atoms,lessons --max-windows none      # every window (no sample)
 
-The generated pipeline makes ~8,000 windows a coin-day (a 100-coin day: ~800,000;
-docs/scale.md round 16), so `--windows-per-day` is 8,000 x coins. The lake is built once
+The generated pipeline makes ~8,000 windows a coin-day (a 100-coin day: ~800,000), so
+`--windows-per-day` is 8,000 x coins: the first two commands are a first night at 3 and at
+100 coins, whose peaks should be within 10 % (above `max_windows` a night learns from a hash
+sample). The lake is built once
 per HOME (kept when its size matches). `--max-windows` writes a learning.yaml with that
 cap and passes it to the steps (`none`: no cap); default: the packaged one. Prints one JSON
-line a step: its wall seconds, peak RSS (VmHWM) in MB and the windows it learned from.
+line a step: its wall seconds, peak RSS (VmHWM) in MB and the windows it learned from. The
+headline is a comparison of two runs: record it with `python -m bench report --record
+learning_memory --figure ... --spread ...`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""The bounded learning window judged against planted truth (issue 32): what the lessons
+"""The bounded learning window judged against planted truth: what the lessons
 find when a night learns from a uniform sample of its windows (`lotus_core.learning.sample`,
 the hash of window_id) instead of all of them.
 
-    .venv/bin/python -m bench.learning_sample --seeds 40 [--workers 2] [--tuning] [--out F]
-    .venv/bin/python -m bench.learning_sample --seeds 40 --from-json F   # the table of a kept run
+    .venv/bin/python -m bench learning_sample --seeds 40 [--workers 2] [--tuning] [--out F]
+    .venv/bin/python -m bench learning_sample --seeds 40 --from-json F   # the table of a kept run
 
 A seed is a 6-day window-level market (`lotus_core.synth.windows`, the learning tests'
 planted frame: +6 bps in high OI for one detector, a decoy agreeing 80 % of the time) and
@@ -30,7 +30,7 @@ def trial(seed_pair: tuple[int, int]) -> list[dict]:
     """Both twins of one seed at every rate: [{rate, kind, found, covers, active}, ...]."""
     import pandas as pd
 
-    from lotus_core.learning import night
+    from lotus_core.learning import pipeline
     from lotus_core.learning.config import load_learning
     from lotus_core.learning.sample import kept
     from lotus_core.signals.config import load_scoring
@@ -48,8 +48,8 @@ def trial(seed_pair: tuple[int, int]) -> list[dict]:
         day = sorted(frame["date"].unique())[-1]
         for rate in RATES:
             sub = frame[kept(frame["window_id"].to_numpy(), rate)].reset_index(drop=True)
-            tw = night.training_window(sub, cfg, base)
-            lessons, _ = night.lessons(tw, pd.DataFrame(), day, cfg)
+            tw = pipeline.training_window(sub, cfg, base)
+            lessons, _ = pipeline.lessons(tw, pd.DataFrame(), day, cfg)
             active = lessons[lessons["state"] == "active"]
             named = active["rule"].map(lambda r: ("oi_pctl_bin", "hi") in parse_cond_key(r))
             mine = active[(active["detector_id"] == PLANTED).to_numpy()
@@ -122,12 +122,12 @@ def main() -> None:
     body = table(rows)
     print(body)
     if not args.no_write:
-        from bench.report import write_section
+        from bench.report import headline, write_section
 
         first, last = pairs[0], pairs[-1]
         write_section("learning-sample", (
-            "## The learning window's sample against planted truth (issue 32)\n\n"
-            f"`python -m bench.learning_sample --seeds {args.seeds}` ({part} seeds "
+            "## The learning window's sample against planted truth\n\n"
+            f"`python -m bench learning_sample --seeds {args.seeds}` ({part} seeds "
             f"{first[0]}..{last[0]} planted, {first[1]}..{last[1]} null; "
             "validity_seeds.yaml `window_sample`). A 6-day window-level market (+6 bps in "
             "high OI for one detector, a decoy agreeing 80 %) and its null twin, learned "
@@ -136,6 +136,22 @@ def main() -> None:
             "sample). 95 % Wilson intervals. Counts, not timings: the machine's load does "
             "not move them. `--out F` keeps the rows, `--from-json F` renders them "
             "(bench/results/learning_sample_eval.jsonl).\n\n" + body))
+        if not args.tuning:
+            rate = min(RATES)
+            p = [r for r in rows if r["kind"] == "planted" and r["rate"] == rate]
+            n = [r for r in rows if r["kind"] == "null" and r["rate"] == rate]
+            found = [r for r in p if r["found"]]
+            covers = sum(r["covers"] for r in found)
+            null = sum(r["active"] > 0 for r in n)
+            from bench.pooled import wilson
+
+            spread = ", ".join(f"[{lo:.0%}, {hi:.0%}]" for lo, hi in (
+                wilson(len(found), len(p)), wilson(covers, len(found)), wilson(null, len(n))))
+            headline("learning_sample", f"at rate {rate:g} "
+                     f"({sum(r['windows'] for r in p) / max(1, len(p)):,.0f} windows): planted "
+                     f"rule active {len(found)}/{len(p)}, its CI covers +{DELTA:g} bps "
+                     f"{covers}/{len(found)}; null twin {null}/{len(n)}",
+                     f"Wilson 95 %: {spread}")
 
 
 if __name__ == "__main__":

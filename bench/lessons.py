@@ -1,9 +1,9 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
-"""The lessons stage at scale (issue 4, Performance): >= 1,000,000 generated windows of one
+"""The lessons stage at scale: >= 1,000,000 generated windows of one
 detector, 15 categorical features, every conjunction of <= 3 literals searched; then econml's
 DRLearner fitted per rule on 20 of those rules, against our estimates and their CIs.
 
-Usage: python -m bench.lessons [--n 1000000] [--shape packaged|synthetic] [--features 15]
+Usage: python -m bench lessons [--n 1000000] [--shape packaged|synthetic] [--features 15]
                                [--days 14] [--seed 1] [--drl-fraction 1.0] [--max-fit-rows N]
 `--shape packaged` (default): the features have the value counts of the budget shape (the
 packaged learning.yaml quantizer.features plus BUDGET_EXTRA, 15 features, `na` values
@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from bench.report import write_section
+from bench.report import headline, write_section
 
 VALUES = ("a", "b", "c", "d")
 PLANTED_BPS = 5.0
@@ -364,9 +364,9 @@ def report(args, units, cfg, run: EngineRun, rows: list[dict], speed: dict, gen_
              f"{min(sizes)}-{max(sizes)} values each ({units.n_literals} literals)"
              if args.shape == "packaged" else
              f"with {min(sizes)}-{max(sizes)} values each ({units.n_literals} literals)")
-    return f"""## Lessons stage at scale (issue 4; re-run with the book/tape vocabulary, issue 13)
+    return f"""## Lessons stage at scale
 
-Input: {units.n:,} generated windows of one detector over {days:.1f} days (`python -m bench.lessons`,
+Input: {units.n:,} generated windows of one detector over {days:.1f} days (`python -m bench lessons`,
 seed {args.seed}; generated in {gen_s:.1f} s), {len(sizes)} categorical features f0..f{len(sizes) - 1}
 {shape}. Planted: f0 = c adds
 +{PLANTED_BPS:g} bps; decoy f1 copies f0 {DECOY_COPY:.0%} of the time and does nothing; confounder
@@ -444,7 +444,7 @@ def main() -> None:
     ap.add_argument("--max-fit-rows", type=int, default=None,
                     help="override estimator.max_fit_rows (recorded in the report)")
     ap.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
-    args, _ = ap.parse_known_args()  # bench.run passes every benchmark the same flags
+    args, _ = ap.parse_known_args()  # `python -m bench quick` passes every benchmark the same flags
     from lotus_core.learning.config import load_learning
 
     cfg = load_learning()
@@ -481,6 +481,11 @@ def main() -> None:
     body = report(args, units, cfg, run, rows, speed, gen_s, peak_engine, peak_all, planted_rank)
     if not args.no_write:
         write_section("lessons", body)
+        agree = sum(r["agree"] for r in rows)
+        headline("lessons", f"{run.extra['cpu']['total']:.1f} s CPU "
+                 f"({run.seconds['total']:.1f} s wall) for {units.n:,} windows; inside "
+                 f"DRLearner's CI on {agree} of {len(rows)} rules; a DRLearner fit per searched "
+                 f"rule ~{speed['ratio_plain']:,.0f}x slower", "one run (no spread measured)")
     print(body)
 
 

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
 """The live path end to end: replay server -> daemon feed + score loops, over real loopback.
 
-Usage: python -m bench.live [--realtime-s 120] [--repeat 5] [--write]
+Usage: python -m bench live [--realtime-s 120] [--repeat 5] [--skip-realtime] [--write]
 Input: a generated 24-hour, 3-coin day (2026-01-06, BTC/ETH/SOL, seed 1, the MicroTape
 bench's) and the first 2 hours of the next day, generated into .lotus/bench/feed on first
 use. Phases, each in a fresh subprocess (its own peak memory, ru_maxrss, CPU time):
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.report import write_section
+from bench.report import headline, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, NEXT = date(2026, 1, 6), date(2026, 1, 7)
@@ -355,6 +355,13 @@ def main() -> None:
         {"floor": floor, "max": full, "realtime": real}))
     if a.write:
         write_section("live", report(floor, full, real, a.realtime_s))
+        day = full["day_scored_seconds"]
+        p99 = (f"; tick -> scored p99 {real['to_scored_ms']['p99']:.1f} ms at 1x"
+               if real else "")
+        headline("live", f"the 24 h day in {day:.1f} s = {day / floor['seconds']:.1f}x the floor "
+                 f"({floor['seconds']:.2f} s){p99}",
+                 "runs " + " / ".join(f"{r['day_scored_seconds']:.1f}" for r in full["repeats"])
+                 + " s")
 
 
 def _num(x: float | None) -> float:
@@ -429,9 +436,9 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
         if worst else "no hop figures")
     fits = ("at the goal with no headroom" if busiest < 60 and day_cpu / 2 < 60 and day_cpu / 2 > 50
             else "within the goal" if busiest < 60 and day_cpu / 2 <= 50 else "over the goal")
-    return f"""## Live path (issue 10): replay server -> feed + score loops
+    return f"""## Live path: replay server -> feed + score loops
 
-`python -m bench.live --write`: a generated 24-hour, 3-coin day ({DAY}, BTC/ETH/SOL, seed 1;
+`python -m bench live --write`: a generated 24-hour, 3-coin day ({DAY}, BTC/ETH/SOL, seed 1;
 {floor['messages']:,} lines) and the next day's first 2 hours, replayed across the midnight.
 Three processes: the replay server, the daemon's loops (feed thread, recorder thread), and
 the score loop's own process (`live.score_process`, docs/live.md), on 2 cores. Load average

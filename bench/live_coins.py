@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
-"""The live daemon with many coins (issue 32, item 6): the feed and score loops fed by the
+"""The live daemon with many coins: the feed and score loops fed by the
 replay server with 3, 10 and 30 coins of the same generated hour.
 
-Usage: python -m bench.live_coins [--coins 3,10,30] [--realtime-s 120] [--write]
+Usage: python -m bench live_coins [--coins 3,10,30] [--realtime-s 120] [--write]
 Input: one generated hour (2026-01-06 06:00-07:00, seed 1, the default market) per coin
 count, coins from bench.scale's list (BTC, ETH, SOL, DOGE, ...), generated into
 .lotus/bench/feed/h1-c<N>-s1 on first use. Per coin count, each in a fresh subprocess:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.report import write_section
+from bench.report import headline, write_section
 from bench.scale import COIN_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,9 +124,9 @@ def report(rows: dict[int, dict], realtime_s: float) -> str:
                     "bench.live's hops).")
     else:
         verdict += "."
-    return f"""## The live daemon with many coins (issue 32, item 6)
+    return f"""## The live daemon with many coins
 
-`python -m bench.live_coins --coins {",".join(map(str, ns))} --realtime-s {realtime_s:.0f} --write`:
+`python -m bench live_coins --coins {",".join(map(str, ns))} --realtime-s {realtime_s:.0f} --write`:
 the same generated hour (2026-01-06 06-07 UTC, seed 1, the default market) with the first 3,
 10 and 30 coins of bench.scale's list, served by `lotus replay-server` to the daemon's feed
 loop and its score process (the 3-coin day's harness, `bench.live.phase_live`), once at max
@@ -174,6 +174,15 @@ def main() -> None:
     print(text)
     if a.write:
         write_section("live_coins", text)
+        ns = sorted(rows)
+        share = {n: float(rows[n]["realtime"]["loop_cpu_s"].get("score_process", 0.0))
+                 / a.realtime_s for n in ns}
+        p99 = {n: (rows[n]["realtime"].get("to_scored_ms") or {}).get("p99", float("nan"))
+               for n in ns}
+        headline("live_coins", f"{ns[-1]} coins: the score process needs "
+                 f"{100 * share[ns[-1]]:.1f} % of a core at 1x; tick -> scored p99 "
+                 f"{p99[ns[-1]]:.1f} ms ({ns[0]} coins: {p99[ns[0]]:.1f} ms)",
+                 "one run per coin count (no spread measured)")
 
 
 if __name__ == "__main__":

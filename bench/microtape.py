@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
 """MicroTape build vs the floor: gzip-decompress + JSON-parse of the same recording.
 
-Usage: python -m bench.microtape [--hours 24] [--coins BTC,ETH,SOL] [--seed 1]
+Usage: python -m bench microtape [--hours 24] [--coins BTC,ETH,SOL] [--seed 1]
 The recording is generated deterministically into .lotus/bench/ (reused when present).
 Each phase runs in a fresh subprocess so its peak memory (ru_maxrss) is its own.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.report import write_section
+from bench.report import headline, write_section
 
 BENCH_DIR = Path(".lotus/bench/feed")
 BENCH_DAY = date(2026, 1, 6)  # a Tuesday: every weekday session appears in 24 h
@@ -97,7 +97,7 @@ def main() -> None:
     tape_rate = msgs / tape["seconds"]
     ratio = tape_rate / floor_rate
     size_mb = path.stat().st_size / 1e6
-    body = f"""## MicroTape build (issue 2)
+    body = f"""## MicroTape build
 
 Input: a generated {args.hours}-hour, {len(coins)}-coin recording ({', '.join(coins)}; seed
 {args.seed}; {msgs:,} messages, {size_mb:.1f} MB gzip). Floor: gzip-decompress + `orjson.loads`
@@ -122,6 +122,9 @@ processes (this machine's two cores) and applies the order-dependent rules vecto
 the main process; the floor is single-threaded, as JSON decoding in Python is.
 """
     write_section("microtape", body)
+    headline("microtape", f"{tape_rate:,.0f} messages/s = {ratio:.0%} of the floor's "
+             f"{floor_rate:,.0f}/s; peak {tape['peak_rss_mb']:,.0f} MB (main process)",
+             "one run (no spread measured)")
     print(body)
 
 

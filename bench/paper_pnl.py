@@ -1,7 +1,7 @@
 """Why the paper P&L is what it is: each day's equity change split into trading P&L
 (realised + change in unrealised), fees and funding, with the notional traded behind it.
 
-    .venv/bin/python -m bench.paper_pnl [--lake .lotus/lake]
+    .venv/bin/python -m bench paper_pnl [--lake .lotus/lake]
 
 Reads the `paper_trades` partitions of a lake (`make run` writes `.lotus/lake`): the fills
 (price, quantity, fee, maker or taker) and each day's final `state` row. Per day:

@@ -1,9 +1,9 @@
 """Does acting on what was learned pay? The paper Trader's P&L on the day after the
-lessons activate, with the priors those nights compiled versus the previous priors
-(issue #31.5).
+lessons activate, with the priors those nights compiled versus the previous priors.
 
-    .venv/bin/python -m bench.pnl_after_learning [--seeds 4] [--first-seed 101]
+    .venv/bin/python -m bench pnl_after_learning [--seeds 4] [--first-seed 101]
                                                  [--days 5] [--hours 0-8] [--workers 2]
+                                                 [--write]
 
 For each seed, two markets go through the real pipeline for days 1..k: the closed-loop
 market (`bench.closed_loop`: `default_spec()`, the planted sweep-then-stall effect) and its
@@ -148,6 +148,37 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def section(rows: list[dict[str, Any]], args: argparse.Namespace, load: list[float]) -> str:
+    """The BENCHMARKS.md section: method, table, what the intervals say."""
+    seeds = sorted({r["seed"] for r in rows})
+    verdicts = []
+    for kind in ("planted", "null"):
+        m, lo, hi = interval([r["diff"] for r in rows if r["kind"] == kind])
+        verdicts.append(f"{kind} {m:+.2f} USD a day [{lo:+.2f}, {hi:+.2f}] "
+                        + ("(holds zero)" if lo <= 0 <= hi else "(excludes zero)"))
+    cmd = (f"python -m bench pnl_after_learning --seeds {args.seeds} --first-seed "
+           f"{args.first_seed} --days {args.days} --hours {args.hours[0]}-{args.hours[1]} "
+           f"--workers {args.workers} --write")
+    size = (f"{args.days} days x {args.hours[1] - args.hours[0]} h x "
+            f"{len(args.coins.split(','))} coins")
+    return f"""## Does acting on what was learned pay? P&L after learning
+
+`{cmd}` (evaluation seeds {seeds[0]}-{seeds[-1]}: nothing was tuned on them; raw rows
+with `--json`). Each seed builds a planted closed-loop market (`default_spec()`) and its null
+twin (`null_spec()`), {size}, through the real pipeline. The last day is scored
+three times: with the priors in force, with the previous priors (the version the last night
+compiled removed), and with none; in each arm the DM and the paper Trader trade that day from
+a flat book. P&L is the equity change, fees and funding included, in USD on 100,000 of paper
+equity. Load average {load[0]:.1f} at the start, {load[1]:.1f} at the end.
+
+{table(rows)}
+
+Reading: newest minus previous priors, mean over seeds with its 95 % t-interval:
+{"; ".join(verdicts)}. An interval that holds zero in the planted market is no measurable
+effect of the last night's priors on a day's P&L; the null twin is the control.
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -158,6 +189,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="write the rows here")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--write", action="store_true",
+                    help="update BENCHMARKS.md (bench:pnl_after_learning) and the headline")
     args = ap.parse_args()
     size = Size(days=args.days, hours=args.hours, coins=tuple(args.coins.split(",")))
     jobs = [(s, k) for s in range(args.first_seed, args.first_seed + args.seeds)
@@ -174,7 +207,18 @@ def main() -> None:
                                          "size": {"days": args.days, "hours": list(args.hours),
                                                   "coins": list(size.coins)}}, indent=1))
     print(table(rows))
-    print(f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    load = [load0, os.getloadavg()[0]]
+    print(f"load average {load[0]:.1f} at the start, {load[1]:.1f} at the end")
+    if args.write:
+        from bench.report import headline, write_section
+
+        write_section("pnl_after_learning", section(rows, args, load))
+        cells = []
+        for kind in ("planted", "null twin"):
+            m, lo, hi = interval([r["diff"] for r in rows if r["kind"] == kind.split()[0]])
+            cells.append(f"{kind} {m:+.2f} USD a day [{lo:+.2f}, {hi:+.2f}]")
+        headline("pnl_after_learning", "newest minus previous priors: " + ", ".join(cells),
+                 f"95 % t-interval over {args.seeds} evaluation seeds")
 
 
 if __name__ == "__main__":

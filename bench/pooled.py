@@ -1,7 +1,7 @@
-"""Pooled lessons over many seeds (issue 29, item 3): is a market-wide planted interaction
+"""Pooled lessons over many seeds: is a market-wide planted interaction
 found by name, and does its null twin stay silent?
 
-Each seed is one night of `lotus_core.learning.night.lessons` (packaged learning.yaml) on a
+Each seed is one night of `lotus_core.learning.pipeline.lessons` (packaged learning.yaml) on a
 window-level market (lotus_core.synth.windows, effect `funding_top_bid`: every detector's
 long windows gain `--delta` bps while funding is in its top fifth AND the 5-level book
 leans to the bid, the spread a decoy of funding; 5 days x 216 windows/day/detector x 3
@@ -18,7 +18,7 @@ sealed evaluation seeds by default (`--n` of them), its tuning seeds with `--tun
 was first chosen on seeds 1..10, before the cell existed). `--seeds a:b` runs an explicit
 range instead (not a sealed figure). Wilson 95 % intervals.
 
-Usage: nice -n 10 python -m bench.pooled [--delta 12] [--n 40] [--tuning] [--seeds a:b]
+Usage: nice -n 10 python -m bench pooled [--delta 12] [--n 40] [--tuning] [--seeds a:b]
                                          [--processes 1] [--no-write]
 """
 
@@ -33,8 +33,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from bench.report import write_section
-from lotus_core.learning import night
+from bench.report import headline, write_section
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED
 from lotus_core.learning.validity_seeds import load_seeds
@@ -63,8 +63,8 @@ def named(rule: str) -> bool:
 def one_night(spec: WindowSpec, seed: int) -> pd.DataFrame:
     cfg = load_learning()
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, cfg, load_scoring().context)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
+    tw = pipeline.training_window(frame, cfg, load_scoring().context)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
     return lessons[lessons["state"] == "active"]
 
 
@@ -154,7 +154,7 @@ def main() -> None:
         "so a pooled `regime` lesson in the null twin is not false"
     write_section("pooled", f"""## Pooled lessons: a market-wide interaction found by name
 
-`nice -n 10 python -m bench.pooled --delta {args.delta:g} --n {len(seeds)}` (one night
+`nice -n 10 python -m bench pooled --delta {args.delta:g} --n {len(seeds)}` (one night
 per seed and its null twin; {which}; delta was chosen on tuning seeds 1..10).
 Market: `WindowSpec(effect="funding_top_bid", delta_bps={args.delta:g}, days=5,
 windows_per_day={args.windows_per_day})`, 3 detectors x 3 coins:
@@ -166,8 +166,21 @@ funding's top tercile 80 % of the time; the regime's own +2 bps for every detect
 
 {body}
 
-Mean CPU per seed (both nights) {cpu:.1f} s; wall {wall:.0f} s; load average {load:.1f} on
-the shared 2 cores at the end (other helpers' jobs running: timings are under load).""")
+Mean CPU per seed (both nights) {cpu:.1f} s; wall {wall:.0f} s; load average {load:.1f} at
+the end.""")
+    if args.seeds is None:  # a cell of the seeds file: the figure to quote
+        n = len(rows)
+
+        def share(key: str) -> str:
+            k = sum(bool(r[key]) for r in rows)
+            lo, hi = wilson(k, n)
+            return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+        headline("pooled", f"found by name {share('found')} pooled, "
+                 f"{sum(bool(r['own']) for r in rows)}/{n} by a detector's own search; null "
+                 f"twin {sum(bool(r['null_false']) for r in rows)}/{n}",
+                 "Wilson 95 % intervals, sealed seeds",
+                 command=f"python -m bench pooled --delta {args.delta:g} --n {n}")
 
 
 if __name__ == "__main__":

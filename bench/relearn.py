@@ -7,7 +7,7 @@ The windows and their outcomes are the market's; what the priors published is no
 (the lessons learn from every window, published or not), so a night here is the night the
 pipeline would have had with this configuration, up to the earlier nights' priors.
 
-Usage: python -m bench.relearn LAKE_DIR [--learning PATH] [--dates D1,D2,...]
+Usage: python -m bench relearn LAKE_DIR [--learning PATH] [--dates D1,D2,...]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench.closed_loop import DETECTOR, PLANTED
 
 
 def relearn(lake_dir: Path, dates: list[str], learning: str | None = None) -> list[dict]:
-    from lotus_core.learning import night
+    from lotus_core.learning import pipeline
     from lotus_core.learning.config import load_learning
     from lotus_core.signals import load_scoring
     from lotus_core.store.lake import Lake
@@ -41,8 +41,8 @@ def relearn(lake_dir: Path, dates: list[str], learning: str | None = None) -> li
                            ignore_index=True)
         evals = pd.concat([lake.read("signal_eval", x).assign(date=x) for x in have],
                           ignore_index=True)
-        tw = night.window_from_lake(events, evals, cfg, base, None)
-        lessons, _ = night.lessons(tw, previous, day, cfg)
+        tw = pipeline.window_from_lake(events, evals, cfg, base, None)
+        lessons, _ = pipeline.lessons(tw, previous, day, cfg)
         previous = lessons
         rule = f"{PLANTED[0]}={PLANTED[1]}"
         hit = lessons[(lessons["detector_id"] == DETECTOR) & (lessons["rule"] == rule)]

@@ -1,8 +1,8 @@
-"""A many-coin lake made from a few-coin one, for the daily readers' memory against the
-coins (issue 32, item 3) without generating and running a many-coin market.
+"""A many-coin lake made from a few-coin one: the daily readers' memory against the coins
+(`bench.step_alone` on it) without generating and running a many-coin market.
 
-    .venv/bin/python -m bench.replicate_coins SRC_LAKE DST_LAKE DAY --copies 33
-    .venv/bin/python -m bench.replicate_coins SRC_LAKE DST_LAKE DAY --copies 33 \
+    .venv/bin/python -m bench replicate_coins SRC_LAKE DST_LAKE DAY --copies 33
+    .venv/bin/python -m bench replicate_coins SRC_LAKE DST_LAKE DAY --copies 33 \
         --feed SRC_FEED_DIR DST_FEED_DIR        # and the day's recording, coin by coin
 
 Every coin file of DAY (`<asset>/date=DAY/coin=C/part.parquet`) is written `--copies` times:

@@ -3,7 +3,7 @@
 checks included) with one and two router processes, and inbox-to-sensor latency, on SQLite
 and on PostgreSQL in one run; the signature check alone is the floor.
 
-Usage: python -m bench.router [--n 20000] [--workers 1,2] [--pg-dsn postgresql://...]
+Usage: python -m bench router [--n 20000] [--workers 1,2] [--pg-dsn postgresql://...]
 PostgreSQL: a throw-away database on the server of --pg-dsn / $LOTUS_BENCH_PG_DSN
 (default postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards.
 """
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.report import write_section
+from bench.report import headline, write_section
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--key-dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
-    args, _ = ap.parse_known_args()  # bench.run passes every benchmark the same flags
+    args, _ = ap.parse_known_args()  # `python -m bench quick` passes every benchmark the same flags
     if args.phase == "worker":
         print(json.dumps(phase_worker(args.url, args.key_dir, args.start_at, args.name,
                                       args.batch)))
@@ -278,7 +278,27 @@ def main() -> None:
             results[backend] = {"throughput": rows, "latency": lat}
     body = _report(floor, results, args)
     write_section("router", body)
+    headline("router", *_headline(results))
     print(body)
+
+
+def _headline(results: dict) -> tuple[str, str]:
+    """(figure, spread): each backend's best wall rate and its capacity (cores / CPU an
+    envelope of its 1-process run)."""
+    cores = os.cpu_count() or 1
+    parts, rates, loads = [], [], []
+    for backend, label in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        rows = results[backend]["throughput"]
+        best = max(rows, key=lambda r: r["routed"] / r["seconds"])
+        one = rows[0]
+        us = 1e6 * (one["router_cpu_s"] + one["db_cpu_s"]) / one["routed"]
+        parts.append(f"{label} {best['routed'] / best['seconds']:,.0f}/s with "
+                     f"{best['workers']} router(s) (capacity {cores * 1e6 / us:,.0f}/s: "
+                     f"{us:.0f} us CPU an envelope)")
+        rates += [r["routed"] / r["seconds"] for r in rows]
+        loads += [r["load"] for r in rows]
+    return ("; ".join(parts), f"one run per row; wall rates {min(rates):,.0f}-{max(rates):,.0f}/s "
+            f"at load {min(loads):.1f}-{max(loads):.1f}")
 
 
 def _report(floor: dict, results: dict, args: argparse.Namespace) -> str:
@@ -286,7 +306,7 @@ def _report(floor: dict, results: dict, args: argparse.Namespace) -> str:
     check_rate = floor["n"] / floor["check_s"]
     cores = os.cpu_count() or 1
     lines = [
-        "## Herald router (issue 5)",
+        "## Herald router",
         "",
         f"{args.n:,} valid signed envelopes over every route of models.map.yaml, posted to the "
         f"outboxes, then drained by `run_router` in {' / '.join(args.workers.split(','))} "

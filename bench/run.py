@@ -1,18 +1,14 @@
-"""Run every benchmark and write their sections of BENCHMARKS.md."""
+"""`make bench`: the quick set of benchmarks, one after another (`python -m bench quick`)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-BENCHMARKS = ["bench.microtape", "bench.router", "bench.signals", "bench.lessons", "bench.dm",
-              "bench.trader", "bench.closed_loop"]
+from bench.__main__ import quick
 
 
 def main() -> None:
-    for module in BENCHMARKS:
-        print(f"== {module}", flush=True)
-        subprocess.run([sys.executable, "-m", module, *sys.argv[1:]], check=True)
+    sys.exit(quick(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 """Cost of the nightly chain as work grows, and what each executor adds on top of the steps.
 
-    nice -n 10 .venv/bin/python -m bench.scale --coins 1,3 --hours 12-13 \
+    nice -n 10 .venv/bin/python -m bench scale --coins 1,3 --hours 12-13 \
         --modes in_process,forkserver,spawn,celery --out bench/results/scale.json
 
 For each coin count a day is generated (`lotus fixtures generate`, seeded), then run once
 through `execute_job` (the path the daemon's runs take) with each executor:
 
-    spawn       Dagster's default before this change: one spawned process per step
+    spawn       Dagster's multiprocess default: one spawned process per step
     forkserver  one forked child per step, the stack preloaded once in the forkserver
-    in_process  every step in the run's process (the embedded default now)
+    in_process  every step in the run's process (the embedded default)
     celery      dagster-celery, RabbitMQ on loopback, 2 `celery` worker processes (solo pool;
                 with --celery-child-per-step, prefork with one pool child per step, which
                 exits after it: a worker then holds one step's memory, not what earlier
@@ -48,7 +48,7 @@ _FIRST = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT"
 
 
 def _coin_names() -> list[str]:
-    """The 40 names earlier rounds ran (in their order: a k-coin run is the same market as
+    """The 40 names the kept runs used (in their order: a k-coin run is the same market as
     before), then the rest of the shipped Hyperliquid universe in its order (~220 coins)."""
     from lotus_core.config.coins import shipped_perps
 
@@ -384,9 +384,9 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
             "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
-SECTION_HEAD = """## Nightly chain at scale, and the executor per profile (issue 15)
+SECTION_HEAD = """## Nightly chain at scale, and the executor per profile
 
-`.venv/bin/python -m bench.scale --coins 30 --hours 0-24 --modes in_process,celery
+`.venv/bin/python -m bench scale --coins 30 --hours 0-24 --modes in_process,celery
 --out {out}` (3 and 10 coins the same way), the growth per day of history with
 `--coins 2 --hours 8-12 --days 16 --modes in_process --out bench/results/scale_history.json`,
 then `--report --write --out {out} --history bench/results/scale_history.json`. One generated
@@ -394,23 +394,35 @@ then `--report --write --out {out} --history bench/results/scale_history.json`. 
 interpreter, home and instance per run; celery: 2 worker processes on RabbitMQ (loopback),
 their CPU included. CPU s is `getrusage` (self + children + workers); per-stage CPU is
 `process_time` plus the step's finished worker processes around each step (in-process runs).
-**The machine is shared** (2 cores, other engineers' suites running): the load average is
-recorded per run; wall times are inflated by it, read the CPU columns. The 30-coin rows
-(and the history rows) ran the round-3 code (memory-lean feed parse); the second 10-coin
-in-process row is the integrator's re-measurement on a quiet machine.
-
-Notes. Round 2 (3 and 10 coins, 12:05-12:50 UTC, load 6-26) ran one coin count and executor
-per invocation, same code and work directory. Round 3 (22 Nov, 14:41-15:38 UTC, load 6-24):
-the memory-lean parse (a 10-coin parse peaks at 2.9 GB, was 5.1) let the 30-coin day run:
-in process 517 CPU s, peak 10.9 GB (`dm_decisions`; `raw_feed` 8.8 GB, was 14.9 GB on the
-old code); celery 839 CPU s, worker peaks 8.8 and 10.6 GB, 17.3 GB both at once. The goal
-(a 24-hour 10-coin day < 5 min) is met on the quiet machine: 271 s wall, 178 CPU s. The
-projection's stages are scaled by their measured steady-state / day-1 ratio from the
-16-day history run (`lessons` x5 once its 14-day window is full); from ~5 workers on, the
-serial learning chain (`lessons`) is the floor, ~18.5 h for 100 coins x 90 days.
-docs/scale.md has the analysis ("Round 3"), the memory breakdown and the round-1 tables.
+The load average is recorded per run: wall times are inflated by it, read the CPU columns.
+The projection's stages are scaled by their measured steady-state / day-1 ratio from the
+multi-day history run; from a few workers on, the serial learning chain is the floor.
 
 """
+
+
+def headline_figure(rows: list[dict]) -> tuple[str, str] | None:
+    """(figure, spread) of the summary: the 10-coin 24-hour day in process (the goal's day;
+    the least loaded run of it), else the largest in-process day; and the CPU per coin."""
+    days = [r for r in single_days(rows) if r["mode"] == "in_process"]
+    if not days:
+        return None
+    goal = [r for r in days if r["coins"] == 10 and _hours(r["hours"]) == 24]
+    pick = min(goal, key=lambda r: r["load_before"]) if goal else max(
+        days, key=lambda r: r["coins"] * _hours(r["hours"]))
+    same = [r for r in days if r["coins"] == pick["coins"] and r["hours"] == pick["hours"]]
+    by_coins = {r["coins"]: r for r in days if r["hours"] == pick["hours"]}
+    per_coin = ""
+    if len(by_coins) >= 2:
+        xs = sorted(by_coins)
+        _, b = _fit([float(x) for x in xs], [by_coins[x]["cpu_s"] for x in xs])
+        per_coin = f"; {b:.1f} CPU s per coin"
+    spread = (f"{len(same)} runs of that day: {min(r['wall_s'] for r in same):.0f}-"
+              f"{max(r['wall_s'] for r in same):.0f} s wall at load "
+              f"{min(r['load_before'] for r in same):.1f}-"
+              f"{max(r['load_before'] for r in same):.1f}") if len(same) > 1 else "one run"
+    return (f"a {pick['coins']}-coin {_hours(pick['hours'])} h day in {pick['wall_s']:.0f} s wall, "
+            f"{pick['cpu_s']:.0f} CPU s (in process){per_coin}", spread)
 
 
 SEQUENTIAL = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors",
@@ -586,7 +598,7 @@ def main() -> None:
                         "days of history (the growth per day of history)")
     parser.add_argument("--coin-shards", type=int, default=1,
                         help="feed.coin_shards for the runs (raw_feed and microtape_frames "
-                        "by coin group; docs/scale.md round 4)")
+                        "by coin group; docs/scale.md)")
     parser.add_argument("--celery-child-per-step", action="store_true",
                         help="celery workers run each step in a fresh pool child (prefork, "
                         "--max-tasks-per-child 1): a worker holds one step's memory")
@@ -609,11 +621,14 @@ def main() -> None:
             text += "\n" + per_history(rows)
         print(text)
         if args.write:
-            from bench.report import write_section
+            from bench.report import headline, write_section
 
             write_section("scale", SECTION_HEAD.format(out=args.out.relative_to(REPO)
                                                        if args.out.is_relative_to(REPO)
                                                        else args.out) + text)
+            figure = headline_figure(rows)
+            if figure is not None:
+                headline("scale", *figure)
         return
     # absolute: the runs' DAGSTER_HOME lies under it, and Dagster refuses a relative one
     work_root = (args.work or Path(tempfile.mkdtemp(prefix="lotus-scale-"))).resolve()

@@ -1,6 +1,6 @@
-"""Intervals after selection and evidence across nights (issue 29, items 4 and 5).
+"""Intervals after selection and evidence across nights.
 
-Every trial runs the lessons stage itself (`lotus_core.learning.night.lessons`, the packaged
+Every trial runs the lessons stage itself (`lotus_core.learning.pipeline.lessons`, the packaged
 learning.yaml) on window-level markets (lotus_core.synth.windows, the realistic size: 216
 windows/day/detector, 3 detectors, 3 coins), carrying the lessons table night to night as
 the nightly asset does:
@@ -22,11 +22,11 @@ tuning cells by default, the sealed evaluation cells with `--final`. Each result
 to `--json` (JSON lines) as it finishes; `--tuned ... --sealed ...` writes the two runs side by
 side into docs/validity.md (`bench:seasons`) and BENCHMARKS.md. Wilson 95 % intervals.
 
-Usage: nice -n 10 python -m bench.seasons [--final] [--coverage N] [--seasons N] [--skip-seasons K]
+Usage: nice -n 10 python -m bench seasons [--final] [--coverage N] [--seasons N] [--skip-seasons K]
                                           [--nights 90] [--power N] [--power-nights 8]
                                           [--processes 2] --json RUN.jsonl
-       python -m bench.seasons --tuned RUN.jsonl... --sealed RUN.jsonl... [--load "..."]
-       python -m bench.seasons --sealed RUN.jsonl... [--load "..."]   (a sealed run alone:
+       python -m bench seasons --tuned RUN.jsonl... --sealed RUN.jsonl... [--load "..."]
+       python -m bench seasons --sealed RUN.jsonl... [--load "..."]   (a sealed run alone:
                                                      its own block, `bench:seasons_sealed`)
 """
 
@@ -47,8 +47,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from bench.pooled import wilson
-from bench.report import read_text, replace_block, write_section
-from lotus_core.learning import night
+from bench.report import headline, read_text, replace_block, write_section
+from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.validity_seeds import load_seeds
@@ -88,8 +88,8 @@ def coverage_trial(seed: int, cfg: LearningConfig | None = None,
     """One night at the default effect: the planted lesson's state and intervals."""
     cfg = cfg or season_rule(load_learning())
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, cfg, load_scoring().context)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
+    tw = pipeline.training_window(frame, cfg, load_scoring().context)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
     row = _planted(lessons)
     out: dict[str, Any] = {"seed": seed, "truth": spec.delta_bps, "active": False}
     if len(row):
@@ -110,7 +110,7 @@ def _nights(frame: pd.DataFrame, cfg: LearningConfig, first: int, last: int,
     prev = pd.DataFrame()
     for i in range(first, last + 1):
         win = frame[frame["date"].isin(days[max(0, i - cfg.window_days + 1):i + 1])]
-        prev, _ = night.lessons(night.training_window(win, cfg, base), prev, days[i], cfg)
+        prev, _ = pipeline.lessons(pipeline.training_window(win, cfg, base), prev, days[i], cfg)
         yield days[i], prev
 
 
@@ -322,6 +322,20 @@ def _publish(block: str, title: str, head: str, table: str, tail: str = "") -> N
     write_section(block, f"## {title}\n\n{head}\n\n{table}{tail}")
 
 
+def _headline(sealed: dict[str, Any]) -> None:
+    """The summary's figure: the sealed null seasons and the selective intervals' coverage."""
+    parts = []
+    if sealed["seasons"]:
+        parts.append("null seasons activating a false lesson "
+                     + _share(sealed["season_false"], sealed["seasons"]))
+    if sealed["coverage_seeds"] and sealed["activated"]:
+        parts.append("selective 90 % CI covers " + _share(sealed["sel_covers"],
+                                                          sealed["activated"]))
+    if parts:
+        headline("seasons", "; ".join(parts), "Wilson 95 % intervals, sealed seeds",
+                 command="python -m bench seasons --final")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--final", action="store_true", help="the sealed evaluation seeds")
@@ -348,14 +362,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           + [f"| {k} | {v} |" for k, v in rows_of(alone, a.power_nights)])
         print(table)
         if not a.no_write:
-            head = (f"_Command: `nice -n 19 python -m bench.seasons --final --json "
-                    f"sealed.jsonl [...]`, then `python -m bench.seasons --sealed "
+            head = (f"_Command: `nice -n 19 python -m bench seasons --final --json "
+                    f"sealed.jsonl [...]`, then `python -m bench seasons --sealed "
                     f"sealed*.jsonl`; {alone['coverage_seeds']} coverage nights, "
                     f"{alone['power_seeds']} paired power seasons, {alone['seasons']} "
                     f"null seasons, {alone['nights']} null nights (sealed seeds). Load "
                     f"{a.load}._")
-            _publish("seasons_sealed", "Evidence across nights, sealed seeds (issue 29.4-5)",
-                     head, table)
+            _publish("seasons_sealed", "Evidence across nights, sealed seeds", head, table)
+            _headline(alone)
         return alone
     if a.tuned:  # summarise dumped runs: tuning and sealed side by side
         tuned = summarise(_read(a.tuned), cfg)
@@ -363,16 +377,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table = markdown(tuned, sealed, a.power_nights)
         print(table)
         if not a.no_write:
-            head = (f"_Command: `nice -n 10 python -m bench.seasons --json tuning.jsonl "
+            head = (f"_Command: `nice -n 10 python -m bench seasons --json tuning.jsonl "
                     f"[...]` and `... --final --json sealed.jsonl [...]`, then "
-                    f"`python -m bench.seasons --tuned tuning*.jsonl --sealed sealed*.jsonl`; "
+                    f"`python -m bench seasons --tuned tuning*.jsonl --sealed sealed*.jsonl`; "
                     f"{tuned['coverage_seeds']} / {sealed['coverage_seeds'] if sealed else 0} "
                     f"coverage nights, {tuned['power_seeds']} / "
                     f"{sealed['power_seeds'] if sealed else 0} paired power seasons, "
                     f"{tuned['seasons']} / {sealed['seasons'] if sealed else 0} null seasons "
                     f"(tuning / sealed)._")
-            _publish("seasons", "Intervals after selection, evidence across nights "
-                     "(issue 29.4-5)", head, table, f"\n\n_Load {a.load}._")
+            _publish("seasons", "Intervals after selection, evidence across nights", head,
+                     table, f"\n\n_Load {a.load}._")
         return tuned
     part = "evaluation" if a.final else "tuning"
     plan = load_seeds()

@@ -2,7 +2,7 @@
 """The signal layer on one generated day: MicroTape -> DSI -> detectors -> scoring -> curators
 -> signal_events (+ curator_log, curator_kpis, meta_signals, Signal Bus payloads).
 
-Usage: python -m bench.signals [--hours 24] [--coins BTC,ETH,SOL] [--seed 1]
+Usage: python -m bench signals [--hours 24] [--coins BTC,ETH,SOL] [--seed 1]
 The recording is generated deterministically into .lotus/bench/ (reused when present).
 Phase 1 (its own process) parses the day and builds the MicroTape; phase 2 (a fresh process,
 so its peak memory is its own) loads that MicroTape and runs the signal layer twice: with no
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.microtape import ensure_recording
-from bench.report import write_section
+from bench.report import headline, write_section
 
 WORK = Path(".lotus/bench/signals")
 
@@ -124,7 +124,7 @@ def main() -> None:
     dsi_row = (f"{sig['dsi_seconds']:.2f} s" if sig["dsi"]
                else "skipped (no `lotus_core.dsi` module)")
     t = sig["timings"]
-    body = f"""## Signal layer (issue 3)
+    body = f"""## Signal layer
 
 Input: a generated {args.hours}-hour, {len(coins)}-coin day ({', '.join(coins)}; seed {args.seed}):
 {sig['frames']:,} MicroTape frames. Phase 1 parses the recording and builds the MicroTape;
@@ -157,6 +157,8 @@ payloads validated one by one). `score_day` runs twice: with no history (priors)
 Goal: the whole signal layer for the day in < 60 s on this machine: **{layer:.1f} s**.
 """
     write_section("signals", body)
+    headline("signals", f"{layer:.2f} s for the day (DSI, detector_windows, score_day with 7 "
+             "days of history)", "one run (no spread measured)")
     print(body)
 
 

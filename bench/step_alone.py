@@ -1,31 +1,38 @@
-"""A few assets of one day materialised alone (their checks not), in this fresh process, in
-process: the process's peak RSS is the steps' own (with Dagster and
-Lotus imported, as a celery pool child that runs one step has), without a whole day's run
-(issue 32, item 3: a step's memory against the coins).
+"""Per-step memory: a few assets of one day materialised alone (their checks not), in this
+fresh process, in process: the process's peak RSS is the steps' own (with Dagster and Lotus
+imported, as a celery pool child that runs one step has), without a whole day's run. The
+same step on the 3-coin and the 100-coin day says whether its memory is flat in the coins
+(the goal: within 10 %, and under 2 GB at 100 coins).
 
-    .venv/bin/python -m bench.step_alone HOME FEED_DIR DAY ASSET[,ASSET...] [--coin-shards N]
+    .venv/bin/python -m bench step_alone HOME FEED_DIR DAY ASSET[,ASSET...] [--coin-shards N]
 
 HOME is a LOTUS_HOME whose lake holds the steps' inputs (materialise them first the same
 way, a day's phase at a time: e.g. `raw_feed,dsi_model`, then `microtape_frames,
 detector_windows,dsi_annotations,dsi_coin_stats` (a run per coin), then `dsi_experts`,
 `signal_events,curator_log,curator_kpis,meta_signals`, `signal_eval`, `dm_calibration`); the
-Dagster instance is a fresh temporary one. Prints the selection, success, wall seconds and
-the peak RSS (VmHWM) in MB as one JSON line. BENCHMARKS.md (round 15) quotes it.
+Dagster instance is a fresh temporary one. Lakes to measure on: `bench.scale` runs (a
+generated day of N coins), `bench.replicate_coins` (a few-coin day copied to many coins) and
+`bench.learning_memory` (a learning window of any size). Prints the selection, success, wall
+seconds and the peak RSS (VmHWM) in MB as one JSON line. The headline compares runs: record
+it with `python -m bench report --record step_alone --figure ... --spread ...`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.peak_where import PeakWhere
-from bench.proc import status_mb
+
+def status_mb(field: str = "VmHWM") -> int:
+    """MB of a /proc/self/status field (VmHWM: the peak RSS); 0 when the field is absent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def main() -> None:
@@ -41,9 +48,6 @@ def main() -> None:
     ap.add_argument("--checks", default="",
                     help="comma-separated checks of the ASSETs to run instead of materialising "
                     "them (e.g. signal_events_days --checks signal_drift): the check's step alone")
-    ap.add_argument("--where", action="store_true",
-                    help="also print the highest RSS sampled under each Lotus function "
-                    "(bench.peak_where), to stderr")
     ap.add_argument("--learning", type=Path, default=None,
                     help="a learning.yaml (settings learning.config; default: packaged)")
     args = ap.parse_args()
@@ -82,8 +86,7 @@ def main() -> None:
     nodes = {n.name for n in job.graph.nodes}
     config["ops"] = {k: v for k, v in config.get("ops", {}).items() if k in nodes}
     lake = open_lake(lake_root(settings))
-    with PeakWhere() if args.where else contextlib.nullcontext() as where, \
-            dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
+    with dg.DagsterInstance.get() as instance:  # a day x coin step: each coin, one process
         if phase.by_coin:  # the fresh instance lists no coin yet (raw_feed registers them)
             register_coins(instance, coins_of_day(lake, args.day))
         results = [job.execute_in_process(run_config=config, instance=instance,
@@ -91,8 +94,6 @@ def main() -> None:
                    for key in partition_keys(phase, args.day,
                                              lambda: ([args.coin] if args.coin else
                                                       coins_of_day(lake, args.day)))]
-    if where is not None:
-        print(where.report(), file=sys.stderr, flush=True)
     steps = sorted({e.step_key for r in results for e in r.all_events if e.step_key})
     print(json.dumps({"assets": args.assets, "checks": args.checks, "steps": steps, "day": args.day,
                       "runs": len(results),

@@ -1,7 +1,7 @@
 """Per-step memory of `bench.scale` runs side by side: what each step added over the RSS it
-started with, its peak, and its CPU, per coin count (issue 32, item 3: flat in the coins).
+started with, its peak, and its CPU, per coin count (the goal: flat in the coins).
 
-    python -m bench.step_memory base_3.json base_10.json base_30.json \
+    python -m bench step_memory base_3.json base_10.json base_30.json \
         --vs after_3.json after_10.json after_30.json
 
 Rows: every in-process step of the first file set, largest addition first. With `--vs`,
@@ -10,7 +10,7 @@ measuring process: VmHWM reset at each step's start), or with `--mode celery` fr
 runs with `--celery-child-per-step` (each step in its own pool child: its peak is the
 child's VmHWM, and `tree` adds its descendants, sampled):
 
-    python -m bench.step_memory --mode celery flat.json day100.json
+    python -m bench step_memory --mode celery flat.json day100.json
 """
 
 from __future__ import annotations

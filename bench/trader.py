@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
 """The paper Trader beside hftbacktest 2.4.4 on the same book data, in one run.
 
-Usage: python -m bench.trader [--hours 24] [--coins BTC,ETH,SOL] [--seed 1] [--every-min 20]
+Usage: python -m bench trader [--hours 24] [--coins BTC,ETH,SOL] [--seed 1] [--every-min 20]
 
 1. A generated day (bench.microtape's recording, reused when present) is parsed once.
 2. Lotus replays a day of decision tickets with realistic settings (market/limit/TWAP,
@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 
 from bench.microtape import BENCH_DAY, ensure_recording
-from bench.report import write_section
+from bench.report import headline, write_section
 
 VENV = Path(".lotus/bench-venv")
 WORK = Path(".lotus/bench/trader")
@@ -239,6 +239,11 @@ def main() -> None:
         {"fig": fig, "fl": fl.tolist(), "fh": fh.tolist(), "dts": dts.tolist(),
          "args": vars(args)}, default=str))
     write_section("trader", render(fig, args, coins, fl, fh, dts))
+    headline("trader", f"the day in {fig['night_s']:.1f} s; "
+             f"{fig['lotus_eps_orders'] / fig['hft_eps_orders']:.2f}x hftbacktest's events/s "
+             f"with orders ({fig['lotus_eps_orders']:,.0f} vs {fig['hft_eps_orders']:,.0f}/s)",
+             f"one run at load {min(fig['load']):.1f}-{max(fig['load']):.1f} "
+             "(no spread measured)")
 
 
 def _load_note(load: list[float]) -> str:
@@ -261,12 +266,12 @@ def render(f: dict, args: Any, coins: list[str], fl: np.ndarray, fh: np.ndarray,
     med = f"{np.median(dts):+.2f} s" if len(dts) else "—"
     prep = (f"{f['rewrite_s']:.1f} s rewrite + {f['hft_convert_s']:.1f} s `hyperliquid.convert`"
             if f["hft_convert_s"] > 0 else "cached from an earlier run of the bench")
-    return f"""## Paper Trader vs hftbacktest (issue 12)
+    return f"""## Paper Trader vs hftbacktest
 
 Input: a generated {args.hours}-hour, {len(coins)}-coin day ({', '.join(coins)}; seed {args.seed}):
 {f['books']:,} L2 snapshots, {f['trades']:,} trades, {f['ctx']:,} asset contexts (parse once:
 {f['parse_s']:.1f} s, not counted below). Decisions every {args.every_min} min per coin.
-`python -m bench.trader` (hftbacktest 2.4.4 in `.lotus/bench-venv`, numba JIT warmed
+`python -m bench trader` (hftbacktest 2.4.4 in `.lotus/bench-venv`, numba JIT warmed
 before timing). {_load_note(f.get("load", [float("nan")] * 2))}
 
 | measure | Lotus paper Trader | hftbacktest 2.4.4 |

@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (the Markdown table rows below are long on purpose)
 """The paper Trader beside hftbacktest 2.4.4 on busy books: an order or a position live
-nearly all day on every coin (issue 31).
+nearly all day on every coin.
 
-Usage: python -m bench.trader_busy [--hours 24] [--seeds 1,2,3] [--coins BTC,ETH,SOL,HYPE]
+Usage: python -m bench trader_busy [--hours 24] [--seeds 1,2,3] [--coins BTC,ETH,SOL,HYPE]
                                    [--every-s 120] [--repeat 2] [--no-write]
 
 Per seed: a generated day (lotus_core.synth with its defaults: the venue's fast 5-level
@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 
 from bench.microtape import BENCH_DAY, ensure_recording
-from bench.report import write_section
+from bench.report import headline, write_section
 from bench.trader import (
     FRAC_MARGIN,
     LATENCY_MS,
@@ -263,9 +263,9 @@ def render(runs: list[dict], args: Any, coins: list[str], load: list[float]) -> 
     dts = np.array(lim["dt_last_fill_s"])
     med = f"{np.median(dts):+.2f} s" if len(dts) else "—"
     fl, fh = np.array(lim["frac_lotus"]), np.array(lim["frac_hft"])
-    return f"""## Paper Trader vs hftbacktest on busy books (issue 31)
+    return f"""## Paper Trader vs hftbacktest on busy books
 
-`python -m bench.trader_busy --hours {args.hours} --seeds {args.seeds}` (hftbacktest 2.4.4 in
+`python -m bench trader_busy --hours {args.hours} --seeds {args.seeds}` (hftbacktest 2.4.4 in
 `.lotus/bench-venv`, numba compiled before timing; each engine's whole day timed
 {args.repeat} times, the fastest kept). {len(runs)} generated {args.hours}-hour days
 (`lotus_core.synth` defaults, seeds {args.seeds}; {', '.join(coins)}): the venue's fast 5-level
@@ -338,6 +338,15 @@ def main() -> None:
     print(body)
     if not args.no_write:
         write_section("trader_busy", body)
+        mk, _ = merge_counts(runs)
+        ratios = [r["lotus_s"] / r["hft_s"] for r in runs]
+        tl, th = sum(r["lotus_s"] for r in runs), sum(r["hft_s"] for r in runs)
+        unexplained = mk["rules"].get("unexplained", 0) + mk["single_rules"].get("unexplained", 0)
+        headline("trader_busy", f"{tl / th:.2f}x hftbacktest's time ({tl:.1f} s vs {th:.1f} s "
+                 f"for {len(runs)} days); {mk['multi']:,} multi-level market orders compared, "
+                 f"{unexplained} unexplained",
+                 f"{min(ratios):.2f}-{max(ratios):.2f}x over {len(runs)} seeds (the fastest of "
+                 f"{args.repeat} runs each)")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 to lotus_core/trader and compared after it (`pd.testing.assert_frame_equal`), so a speed-up
 is shown not to move a single fill, report or state byte.
 
-    python -m bench.trader_identical save  [--hours 2]   # before the change
-    python -m bench.trader_identical check [--hours 2]   # after it
+    python -m bench trader_identical save  [--hours 2]   # before the change
+    python -m bench trader_identical check [--hours 2]   # after it
 
 Cases: the busy bench's settings and decisions (bench.trader_busy); the default settings
 (two venues, barriers, TWAP) on the same decisions; queue `mode: sampled`; the packed

@@ -1,7 +1,7 @@
-"""Is the learner right? Planted truth over many seeds (issue 13): interval calibration, bias
+"""Is the learner right? Planted truth over many seeds: interval calibration, bias
 under misspecified nuisances, power, false positives and the watchdog's trade-off.
 
-Usage: nice -n 10 python -m bench.validity [--scale 1.0] [--processes 2]
+Usage: nice -n 10 python -m bench validity [--scale 1.0] [--processes 2]
                                            [--sections calibration,power,...] [--no-write]
                                            [--final [--seeds N]]
 The plan is `lotus_core.learning.validity_report.plan` (the same one `lotus validate` runs);
@@ -23,11 +23,11 @@ import json
 import time
 from pathlib import Path
 
-from bench.report import machine, read_text, replace_block, write_section
+from bench.report import headline, machine, read_text, replace_block, write_section
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
 from lotus_core.learning.config import load_learning
-from lotus_core.learning.validity import print_progress, run_trials
+from lotus_core.learning.validity import clopper_pearson, print_progress, run_trials
 from lotus_core.learning.validity_report import (
     POWER_DAYS,
     POWER_EFFECTS,
@@ -46,9 +46,9 @@ from lotus_core.signals.config import load_scoring
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # a section run alone that writes a block of its own (tuned; `_sealed`: --final), so it does
 # not replace the other sections' tables
-OWN_BLOCKS = {"harder": ("validity_harder", "Learning validity: harder markets (issue 29.2)"),
+OWN_BLOCKS = {"harder": ("validity_harder", "Learning validity: harder markets"),
               "shared": ("validity_shared",
-                         "Learning validity: an effect shared by every detector (issue 29)")}
+                         "Learning validity: an effect shared by every detector")}
 COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6c4f9c", "#555555")
 
 
@@ -111,6 +111,26 @@ def _plots(s: dict) -> None:
             "share sunset", list(WATCH_EFFECTS), series))
 
 
+def _rate(k: int, n: int) -> str:
+    lo, hi = clopper_pearson(k, n)
+    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]" if n else "-"
+
+
+def _headline(s: dict, seeds: str, command: str) -> None:
+    """The summary's figure of a sealed run (the one to quote): DR's coverage, the power at
+    8 bps x 5 days, the false activations (whichever of them the run measured)."""
+    parts = []
+    if "calibration" in s:
+        parts.append(f"DR's 90 % CI covers the truth {_rate(*s['calibration']['dr'])}")
+    if "8.0:5" in s.get("power", {}):
+        parts.append(f"8 bps found {_rate(*s['power']['8.0:5'])} at 5 days")
+    if "false_positives_total" in s:
+        parts.append(f"false activations {_rate(*s['false_positives_total'])}")
+    if parts:
+        headline("validity", "; ".join(parts), f"95 % Clopper-Pearson intervals, {seeds}",
+                 command=command)
+
+
 def _write_doc(tables: str, header: str) -> None:
     replace_block(DOCS / "validity.md", "validity", f"{header}\n\n{tables}")
 
@@ -160,11 +180,11 @@ def main(argv: list[str] | None = None) -> dict:
     header = (f"_{len(tasks)} trials ({seeds} seeded runs) in {wall / 60:.1f} min wall, "
               f"{cpu / 60:.1f} min summed over trials, {args.processes} processes at nice 10 on a "
               f"shared, busy machine ({machine()}); tuning seeds (validity_seeds.yaml). "
-              "Command: `nice -n 10 python -m bench.validity "
+              "Command: `nice -n 10 python -m bench validity "
               f"--scale {args.scale:g}" + (f" --seeds {args.seeds}" if args.seeds else "")
               + (f" --sections {args.sections}" if args.sections else "") + "`._")
     if before is not None:
-        cmd = (f"nice -n 10 python -m bench.validity --final --scale {args.scale:g}"
+        cmd = (f"nice -n 10 python -m bench validity --final --scale {args.scale:g}"
                + (f" --seeds {args.seeds}" if args.seeds else "")
                + (f" --sections {args.sections}" if args.sections else ""))
         st = sealed_stamp(before, settings.model_dump(mode="json"), cfg, base, tasks,
@@ -186,13 +206,14 @@ def main(argv: list[str] | None = None) -> dict:
         return s
     if before is not None and not args.no_write:
         replace_block(DOCS / "validity.md", "validity_sealed", f"{header}\n\n{tables}")
-        write_section("validity_sealed", "## Learning validity on sealed seeds (issue 29)\n\n"
+        write_section("validity_sealed", "## Learning validity on sealed seeds\n\n"
                       + header + "\n\n" + tables)
+        _headline(s, "sealed seeds", cmd.removeprefix("nice -n 10 "))
         return s
     if not args.no_write:
         _write_doc(tables, header)
         _plots(s)
-        body = ("## Learning validity (issue 13)\n\n`nice -n 10 python -m bench.validity "
+        body = ("## Learning validity\n\n`nice -n 10 python -m bench validity "
                 f"--scale {args.scale:g}`: {len(tasks)} trials, {wall / 60:.1f} min wall "
                 f"({args.processes} processes, shared busy machine). Tables and plots: "
                 "docs/validity.md.\n\n" + tables

@@ -1,4 +1,4 @@
-"""The Curator API service (issue 33 item 6; docs/curator_api.md): a Starlette app served by
+"""The Curator API service (docs/curator_api.md): a Starlette app served by
 uvicorn (`lotus curator serve`) over the pure core in `lotus_core.curator_api`.
 
     app.py      routes, request verification, JSON errors

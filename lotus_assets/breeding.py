@@ -123,7 +123,7 @@ BREEDING_ASSETS = [candidates, detector_lineage]
 def breeding_definitions() -> dg.Definitions:
     """The breeder's own job and nightly schedule (02:30 UTC, after lotus_nightly)."""
     job = dg.define_asset_job("lotus_breeding", selection=dg.AssetSelection.groups(GROUP),
-                              description="Breed detectors on yesterday's tape (issue 33).")
+                              description="Breed detectors on yesterday's tape.")
 
     @dg.schedule(job=job, cron_schedule="30 2 * * *", execution_timezone="UTC",
                  name="lotus_breeding_nightly",

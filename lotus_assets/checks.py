@@ -151,7 +151,7 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
     columns = ["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]  # what PSI reads, today and before
     day, coin = day_and_coin(context.partition_key)
     # the partition's coin against its own earlier days, each side into a sample of at
-    # most PSI_SAMPLE_ROWS rows (issue 32: no step holds every coin's tape)
+    # most PSI_SAMPLE_ROWS rows (no step holds every coin's tape)
     store = lake.get()
     today, _ = H.tape_sample(store, [day], columns, coin=coin)
     hist, days = H.tape_sample(store, _days_before(day), columns,
@@ -217,7 +217,7 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                  ) -> dg.AssetCheckResult:
     day = context.partition_key
     # each day a slice at a time: windows counted per (day, detector), det_sigma sampled
-    # (issue 32: 7 days of every coin's windows are not held)
+    # (7 days of every coin's windows are not held)
     ev = H.events_drift(lake.get(), day, _days_before(day))
     if ev.history_rows == 0:
         return _no_baseline("no earlier signal_events windows")
@@ -266,7 +266,7 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
                                       lake: LakeResource, fabric: OpsDbResource,
                                       fabric_keys: FabricKeysResource
                                       ) -> dg.AssetCheckResult:
-    # every day a slice at a time into sums (issue 32: 7 days of every coin's window x
+    # every day a slice at a time into sums (7 days of every coin's window x
     # horizon rows are not held; today's partition is read the same way, not loaded whole)
     today, hist = H.hit_tallies(lake.get(), context.partition_key,
                                 _days_before(context.partition_key))
@@ -375,7 +375,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
     night = dataclasses.replace(load(day), actions=actions)
     params = MicroTapeParams(cadence_ms=values.cadence_ms)
     # a coin group at a time: the recording cut by group, each group's windows compared
-    # with its replay step by step (compare_by_group; issue 32: one group's engine held)
+    # with its replay step by step (compare_by_group: one group's engine held)
     def progress(done: int, groups: int) -> None:
         if done == groups or done % max(1, groups // 10) == 0:
             context.log.info(f"live_parity {day}: {done} of {groups} coin groups replayed")

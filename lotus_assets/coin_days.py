@@ -1,7 +1,7 @@
 """The daily handles on day x coin assets (`microtape_days`, `detector_windows_days`,
 `signal_eval_days`): a daily stage that reads a window of a day x coin asset's days takes
 the window over its handle (`lake_window_in(..., reads=...)`), so lineage shows the
-dependency and a backfill runs those days' coins first (issue 32 item 1)."""
+dependency and a backfill runs those days' coins first."""
 
 import dagster as dg
 

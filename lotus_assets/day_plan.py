@@ -1,4 +1,4 @@
-"""A day of the chain as Dagster runs, in phases (issue 32 item 1).
+"""A day of the chain as Dagster runs, in phases.
 
 A Dagster run is one partition of one partitions definition, so the daily stages and the
 day x coin stages (`microtape_frames`: one run per coin of the day) cannot share a run or a

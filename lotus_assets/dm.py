@@ -17,7 +17,7 @@ come from the `settings` resource (the code location's one Settings), never from
   The day is streamed coin-merged, a 15-minute chunk of every coin at a time (the market
   tables from the coin shards or the cached parse, the MicroTape sorted from its Parquet
   partition by DuckDB): the same bytes as the day held whole
-  (tests/core/trader/test_day_stream.py, docs/scale.md round 5).
+  (tests/core/trader/test_day_stream.py, docs/scale.md).
   Without a recording for D, the DM alone (its own targets filled at mid), said in the
   metadata, and no paper_trades partition.
 """
@@ -177,7 +177,7 @@ def dm_decisions_and_paper_trades(
     time, the MicroTape read from the lake in (ts, coin) order a batch at a time, the
     published alphas read as the replay reaches them, and both tables spilled as they are
     made (`JointTables`), handed to the lake a slice at a time: the step holds a chunk of
-    the day, not the day (issue 32)."""
+    the day, not the day."""
     lotus = settings.get()
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)

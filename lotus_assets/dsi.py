@@ -10,7 +10,7 @@
   annotated with the day's model, and the sums the day's expert statistics need.
 - `dsi_experts` (daily): the registry with the day's statistics, from the coins' sums.
 
-Thin: all logic is in lotus_core.dsi (issue 32 item 1: "fit daily, apply per coin").
+Thin: all logic is in lotus_core.dsi (fit daily, apply per coin).
 """
 
 import time

@@ -1,7 +1,7 @@
 """`signal_eval`: realised paper outcomes of every window in `signal_events`, and
 `signal_eval_late`: the ones the next day's tape completes (docs/evaluation.md).
 
-Thin: `signal_eval` is partitioned by day x coin (issue 32 item 1): a run hands the coin's
+Thin: `signal_eval` is partitioned by day x coin: a run hands the coin's
 windows of day D and its own `microtape_frames` to
 `lotus_core.evaluation.outcomes.evaluate_by_coin`; the coin's rows are its file of the day,
 and the day read whole is in the windows' order (`lotus_core.store.merged`: the lake merges

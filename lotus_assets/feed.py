@@ -66,7 +66,7 @@ def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
 
 def day_coins(summary: pd.DataFrame) -> list[str]:
     """The coins a day's recording holds frames of (the coin partitions its day x coin
-    stages run: issue 32 item 1)."""
+    stages run)."""
     held = summary.loc[summary["frames"] > 0, "coin"].dropna().astype(str)
     return sorted(c for c in set(held) if c)
 

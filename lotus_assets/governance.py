@@ -1,4 +1,4 @@
-"""Compute governance (issue 33, item 3): the night's breeding under a compute budget,
+"""Compute governance: the night's breeding under a compute budget,
 spent across the breeding arms, the re-audits of earlier survivors, and the counterfactual
 replays and expert re-fits of the newest scored day (when the lake holds one) by Thompson
 sampling on the information each arm bought per unit of compute, with a diversity quota. Logged as

@@ -1,6 +1,6 @@
 """The learning loop's assets (docs/learning.md): lesson_atoms -> lessons -> braids ->
 meta_braids -> active_priors, plus watchdog_alerts. Thin: read the lake windows, call
-`lotus_core.learning.night`, write the results and the fabric's new priors version.
+`lotus_core.learning.pipeline`, write the results and the fabric's new priors version.
 
 `lessons` depends on its own previous partition (the lifecycle carries over), so nights run
 in order; `active_priors` for day D writes the patch set that scores day D + 1.
@@ -13,8 +13,7 @@ import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story
 from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
-from lotus_core.heap import map_large_allocations, release_free_heap
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.atoms import WINDOW_COLUMNS
 from lotus_core.learning.compile import CompiledPriors
@@ -26,6 +25,7 @@ from lotus_core.learning.priors_store import (
     write_patch_set,
 )
 from lotus_core.learning.snapshot import snapshot_rows
+from lotus_core.malloc import map_large_allocations, release_free_heap
 from lotus_core.signals import load_scoring
 from lotus_core.store.by_coin import CoinDays
 from lotus_resources.opsdb import OpsDbResource
@@ -46,7 +46,7 @@ class LearningConfigPath(dg.Config):
 def _window_ins() -> dict[str, dg.AssetIn]:
     """The training window's tables, nothing read yet (`CoinDays`): the step reads them a
     slice at a time, only the columns and the horizon the learning frame uses, and a
-    uniform sample of the windows above `max_windows` (issue 32; lotus_core.learning.sample)."""
+    uniform sample of the windows above `max_windows` (lotus_core.learning.sample)."""
     return {"signal_events": lake_window_in("signal_events_days", -(WINDOW - 1), 0,
                                             "window_days", by_coin=True,
                                             reads="signal_events"),
@@ -59,14 +59,14 @@ def _window_ins() -> dict[str, dg.AssetIn]:
 
 def _tw(config: LearningConfigPath, events: CoinDays, evals: CoinDays, late: CoinDays,
         atoms: pd.DataFrame | None = None,
-        held: Sequence[str] = night.HELD) -> tuple[LearningConfig, night.TrainingWindow]:
+        held: Sequence[str] = pipeline.HELD) -> tuple[LearningConfig, pipeline.TrainingWindow]:
     cfg = load_learning(config.learning_path)
     base = load_scoring(config.scoring_path).context
-    q = night.quantizer_of(atoms) if atoms is not None else None
-    return cfg, night.window_from_days(events.days, evals.days, late.days, cfg, base, q, held)
+    q = pipeline.quantizer_of(atoms) if atoms is not None else None
+    return cfg, pipeline.window_from_days(events.days, evals.days, late.days, cfg, base, q, held)
 
 
-def _window_meta(tw: night.TrainingWindow) -> dict[str, object]:
+def _window_meta(tw: pipeline.TrainingWindow) -> dict[str, object]:
     """What the step learned from: the window, its windows, the sample's rate."""
     return {"window": tw.label, "windows": len(tw.frame),
             "window_windows": tw.windows if tw.windows is not None else len(tw.frame),
@@ -84,10 +84,10 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
                  signal_events: CoinDays, signal_eval: CoinDays,
                  signal_eval_late: CoinDays) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, held=WINDOW_COLUMNS)
-    # the atoms made a part at a time as the lake writes them (issue 32): their count is the
+    # the atoms made a part at a time as the lake writes them: their count is the
     # written table's `rows`
-    out = night.atom_parts(tw, context.partition_key, cfg)
-    return dg.Output(night.with_quantizer(out, tw.quantizer), metadata={
+    out = pipeline.atom_parts(tw, context.partition_key, cfg)
+    return dg.Output(pipeline.with_quantizer(out, tw.quantizer), metadata={
         **_window_meta(tw), "quantizer": tw.quantizer.to_dict()})
 
 
@@ -103,13 +103,13 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
             signal_events: CoinDays, signal_eval: CoinDays,
             signal_eval_late: CoinDays, lesson_atoms: pd.DataFrame,
             previous: pd.DataFrame) -> dg.Output:
-    map_large_allocations()  # its chunks' temporaries handed back as freed (issue 32)
+    map_large_allocations()  # its chunks' temporaries handed back as freed
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     window, q, label = _window_meta(tw), tw.quantizer, tw.label
-    tasks = night.lesson_tasks(tw, previous, cfg)
-    del tw  # the window's frame and literals are not held through the search (issue 32)
+    tasks = pipeline.lesson_tasks(tw, previous, cfg)
+    del tw  # the window's frame and literals are not held through the search
     release_free_heap()
-    out, alerts = night.lessons_of(tasks, q, label, previous, context.partition_key, cfg)
+    out, alerts = pipeline.lessons_of(tasks, q, label, previous, context.partition_key, cfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={
         "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
@@ -143,7 +143,7 @@ def braids(config: LearningConfigPath, signal_events: CoinDays, signal_eval: Coi
            signal_eval_late: CoinDays, lessons: pd.DataFrame,
            lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
-    out = night.braids(lessons, tw, cfg)
+    out = pipeline.braids(lessons, tw, cfg)
     return dg.Output(out, metadata={"braids": len(out), **_window_meta(tw),
                                     "active": int((out["state"] == "active").sum()),
                                     **braids_story(out)})
@@ -160,7 +160,7 @@ def meta_braids(config: LearningConfigPath, signal_events: CoinDays,
                 signal_eval: CoinDays, signal_eval_late: CoinDays,
                 braids: pd.DataFrame, lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
-    out = night.meta_braids(braids, tw, cfg)
+    out = pipeline.meta_braids(braids, tw, cfg)
     ops = out["op"].value_counts().to_dict() if len(out) else {}
     return dg.Output(out, metadata={"meta_braids": len(out), **_window_meta(tw),
                                     "ops": {str(k): int(v) for k, v in ops.items()},
@@ -178,12 +178,12 @@ def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
                   lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg = load_learning(config.learning_path)
     day = context.partition_key
-    q = night.quantizer_of(lesson_atoms)
+    q = pipeline.quantizer_of(lesson_atoms)
     with fabric.open() as store:
         before = read_priors_for_date(store, day)  # the set that scored today
         prev = CompiledPriors.from_patches(before.patches, cfg.caps.theta_min,
                                            cfg.caps.phi_max) if before.version else None
-        compiled = night.compile_night(braids, meta_braids, cfg, prev)
+        compiled = pipeline.compile_night(braids, meta_braids, cfg, prev)
         after = write_patch_set(store, compiled.patches, compiled.theta_min, compiled.phi_max,
                                 q.edge_keys() if q else {}, nightly_source(day),
                                 note=f"{len(compiled.chosen)} braid patches chosen")

@@ -1,6 +1,6 @@
 """`microtape_frames`: per coin, one frame of book, tape, candle and context features a cadence.
 
-Partitioned by day x coin (issue 32 item 1): a run builds one coin of one day, so a step
+Partitioned by day x coin: a run builds one coin of one day, so a step
 holds one coin whatever the number of coins; the daily stages after it read the day's coins
 through the lake (a day in coins reads as one partition).
 

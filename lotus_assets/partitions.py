@@ -39,7 +39,9 @@ def is_frozen_set(folder: Path) -> bool:
 def partitions_start(env: dict[str, str] | None = None) -> str:
     """The first day the UI lists, so it follows the data a user has: LOTUS_PARTITIONS_START
     (YYYY-MM-DD) if set, else the first recording in LOTUS_FEED_DIR, else the first committed
-    fixture day. `lotus materialize` sets it to its first day when unset."""
+    fixture day. `lotus materialize` sets it, when unset, to its feed directory's first
+    recording, never to `--from`: a day's look-back windows map only onto partitions, so a
+    definition starting at the first day asked for gave that day no history."""
     env = dict(os.environ) if env is None else env
     if env.get("LOTUS_PARTITIONS_START"):
         return env["LOTUS_PARTITIONS_START"]
@@ -91,7 +93,7 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
     its own day too asks for a window that includes offset 0. A window `sized_by` a shared
     value is re-sized from the settings when the code location is built (`size_windows`);
     the offsets given here are the packaged defaults. `columns`: only those are read (a
-    step that needs a few columns of a wide table holds only them, issue 32). `by_coin`:
+    step that needs a few columns of a wide table holds only them). `by_coin`:
     nothing is read, the step gets the window as `CoinDays` and reads what it needs (its
     own day one coin at a time). `reads`: the days are `asset`'s, the rows read another
     asset's (a daily handle on a day x coin asset, `coin_days_asset`: Dagster maps no time
@@ -111,20 +113,20 @@ def lake_window_in(asset: str, start_offset: int, end_offset: int,
 
 def coin_day_in(asset: str) -> dg.AssetIn:
     """An input holding this day's `asset` partition as a `CoinDay`, read one coin at a
-    time by the step (issue 32: memory independent of the coin count)."""
+    time by the step (its memory independent of the coin count)."""
     return dg.AssetIn(asset, metadata={"lake_coins": True})
 
 
 def columns_in(asset: str, columns: list[str] | tuple[str, ...]) -> dg.AssetIn:
     """An input holding this day's `asset` partition, only `columns` read (a step that uses
-    a few columns of a wide table holds only them; issue 32)."""
+    a few columns of a wide table holds only them)."""
     return dg.AssetIn(asset, metadata={"lake_columns": list(columns)})
 
 
 def head_in(asset: str, columns: list[str] | tuple[str, ...], rows: int = 1) -> dg.AssetIn:
     """An input holding the first `rows` rows of this day's `asset` partition, only `columns`
     (a value the table repeats on every row, such as the night's quantiser on each lesson
-    atom: read whole, the atoms of a 250,000-window night were ~300 MB; issue 32)."""
+    atom: read whole, the atoms of a 250,000-window night are ~300 MB)."""
     return dg.AssetIn(asset, metadata={"lake_columns": list(columns), "lake_head": rows})
 
 
@@ -180,14 +182,15 @@ def size_windows(assets: Sequence[dg.AssetsDefinition],
 
 COINS = "coins"
 """The dynamic partitions of the coins the recordings hold: `raw_feed` adds each day's
-coins (the coin list is data, not code; issue 32 item 2)."""
+coins (the coin list is data, not code)."""
 coin_partitions = dg.DynamicPartitionsDefinition(name=COINS)
 
 
 def day_coin_partitions_def(days: dg.DailyPartitionsDefinition) -> dg.MultiPartitionsDefinition:
-    """Day x coin, for the stages that run one coin at a time (issue 32 item 1): a key is
-    `<coin>|<day>` (Dagster orders dimensions by name); a daily stage downstream of one
-    reads every coin of its day (Dagster's default multi-to-single mapping)."""
+    """Day x coin, for the stages that run one coin at a time (a step's memory independent
+    of the coin count): a key is `<coin>|<day>` (Dagster orders dimensions by name); a daily
+    stage downstream of one reads every coin of its day (Dagster's default multi-to-single
+    mapping)."""
     return dg.MultiPartitionsDefinition({"date": days, "coin": coin_partitions})
 
 

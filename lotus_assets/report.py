@@ -28,7 +28,7 @@ DAILY_EVAL_COLUMNS = ["status", "published", "hit"]
 
 def _daily(evals: CoinDays, priors: pd.DataFrame) -> pd.DataFrame:
     """A row per day of the window: signal_eval's done rows counted a slice at a time (its
-    three columns; issue 32: thirty days of every coin's rows are never held)."""
+    three columns: thirty days of every coin's rows are never held)."""
     days = sorted({d.day for d in evals.days} | set(priors.get("date", pd.Series(dtype=str))))
     rows = []
     for d in days:

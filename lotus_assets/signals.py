@@ -2,7 +2,7 @@
 every coin's scoring shares); `signal_events` with its siblings `curator_log`,
 `curator_tallies` and `meta_signals` (day x coin: one multi-asset, one scoring pass a coin);
 `curator_kpis` (daily, the coins' tallies merged); and the daily handles on the day x coin
-tables that later days read windows of (issue 32 item 1: "fit daily, apply per coin").
+tables that later days read windows of (fit daily, apply per coin).
 
 Thin: read the inputs, call `lotus_core.signals`, post published signals to sig_outbox,
 report metadata. `build_signal_assets` wires the optional inputs: `dsi_annotations` (when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -48,36 +49,52 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, end: str | None,
                 home: Path | None, as_json: bool, verbose: bool) -> None:
     """Materialise every asset for each day in a range: each day its `lotus_daily` runs and
-    a `lotus_coins` run per coin (the day x coin stages), in phases, day by day."""
-    _partitions_follow(feed_dir, start)
+    a `lotus_coins` run per coin (the day x coin stages), in phases, day by day.
+
+    The days' look-back windows read the earlier days from the lake as they are, so a day
+    re-run alone gives what the full run gave; if an earlier day they read is not in the
+    lake, nothing runs and the error names it. A recording cut short or corrupt is named
+    with its line, and only its day is refused."""
+    settings = _settings(ctx, feed_dir=feed_dir, home=home)
+    _partitions_follow(settings.feed_dir)  # before the definitions load
     from lotus_cli.instance import get_instance
     from lotus_cli.materialize import (
         DayRangeError,
-        check_recordings,
         materialize_days,
         resolve_days,
+        screen_recordings,
     )
 
-    settings = _settings(ctx, feed_dir=feed_dir, home=home)
     try:
         days = resolve_days(settings.feed_dir, start, end)
-        if settings.verify_manifest:
-            check_recordings(settings.feed_dir, days)
+        screened = screen_recordings(settings.feed_dir, days, settings.verify_manifest)
     except (DayRangeError, NotADirectoryError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    err = sys.stderr
+    for msg in screened.warnings:
+        click.echo(f"warning: {msg}", err=True)
+    for day, why in screened.refused.items():
+        click.echo(f"refused {day}: {why}", err=True)
     _warn_unrecorded(settings)
     instance = get_instance(settings)
-    err = sys.stderr
-    click.echo(f"materialising {len(days)} day(s) from {settings.feed_dir} into "
-               f"{settings.home} (Dagster instance {instance.root_directory})", err=True)
-    with click.progressbar(length=len(days), label="days", file=err,
-                           show_pos=True, show_eta=True) as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list = []
+
+        def begin() -> None:  # after the look-back check: nothing printed if it refuses
+            click.echo(f"materialising {len(days)} day(s) from {settings.feed_dir} into "
+                       f"{settings.home} (Dagster instance {instance.root_directory})",
+                       err=True)
+            bars.append(stack.enter_context(click.progressbar(
+                length=len(days), label="days", file=err, show_pos=True, show_eta=True)))
+
         def advance(outcome):  # noqa: ANN001 - a DayOutcome
-            bar.update(1)
+            bars[0].update(1)
             if not outcome.success:
                 click.echo(f"\n{outcome.day} FAILED: {outcome.error}", err=True)
         outcomes = materialize_days(settings, days, instance, on_day=advance,
-                                    log_level="DEBUG" if verbose else "WARNING")
+                                    log_level="DEBUG" if verbose else "WARNING",
+                                    refused=screened.refused, broken=screened.broken,
+                                    on_start=begin)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2))
     else:
@@ -96,15 +113,20 @@ def _warn_unrecorded(settings) -> None:  # noqa: ANN001 - a Settings
         click.echo(f"warning: {msg}", err=True)
 
 
-def _partitions_follow(feed_dir: Path | None, start: str | None) -> None:
-    """Before the definitions load: the partitions start at the first day asked for."""
+def _partitions_follow(feed_dir: Path | None) -> None:
+    """Before the definitions load: the partitions start at the feed directory's first
+    recording (unless LOTUS_PARTITIONS_START is set), whatever `--from` asks for, so the
+    look-back windows of the first day asked for map onto the earlier days (a definition
+    starting at `--from` gave them none: a re-run computed that day without its history)."""
     import os
 
-    if feed_dir is not None and not os.environ.get("LOTUS_PARTITIONS_START"):
-        days = sorted(p.name[:10] for p in Path(feed_dir).glob("*.jsonl.gz"))
-        first = start or (days[0] if days else None)
-        if first:
-            os.environ["LOTUS_PARTITIONS_START"] = first
+    from lotus_core.feed.recordings import list_days
+
+    if feed_dir is None or os.environ.get("LOTUS_PARTITIONS_START"):
+        return
+    days = list_days(feed_dir) if Path(feed_dir).is_dir() else []
+    if days:
+        os.environ["LOTUS_PARTITIONS_START"] = days[0]
 
 
 def _print_summary(outcomes: list) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,14 +14,14 @@ from typing import Any
 import click
 import dagster as dg
 
-from lotus_assets.day_plan import DayRun, run_day_in_process
+from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, DayRun, run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
-from lotus_core.feed.recordings import list_days, recording_path
-from lotus_core.store.lake import Lake
+from lotus_core.feed.recordings import list_days, read_head, recording_path
+from lotus_core.store.lake import Lake, ObjectLake, open_lake
 from lotus_sensors.schedules import daily_run_config
 
 
@@ -34,6 +34,11 @@ LOCK_FILE = "materialize.lock"
 
 class MaterializeBusyError(click.ClickException):
     """Another `lotus materialize` holds the home's lock (exit code 1, message on stderr)."""
+
+
+class MissingHistoryError(click.ClickException):
+    """The first day asked for reads earlier days (its steps' look-back windows) that the
+    lake does not hold; raised before any run starts (exit code 1, message on stderr)."""
 
 
 @contextlib.contextmanager
@@ -99,6 +104,161 @@ def check_recordings(feed_dir: Path, days: list[str]) -> None:
             raise DayRangeError(str(exc)) from exc
 
 
+@dataclass
+class Screened:
+    """What `screen_recordings` found before any run: the days asked for that are refused
+    (day -> why: nothing of them is run), every day whose recording is broken (asked for
+    or not: the look-back check does not ask the lake for them), and warnings to print."""
+
+    refused: dict[str, str] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
+def screen_recordings(feed_dir: Path, days: list[str], verify_manifest: bool = True
+                      ) -> Screened:
+    """Read the head of every recording in `feed_dir` (`read_head`: the first 2,000 lines,
+    never raising) and, with `verify_manifest`, check the days asked for against the
+    manifest. A recording cut short, corrupt or not gzip is named with the line where it
+    breaks and the days it affects: its own day is refused when asked for (the other days
+    run), and the day after it starts its MicroTape cold (its warm start reads the file).
+    A cut past the head is found by `raw_feed` when the day runs (it refuses the day, naming
+    the file and the line)."""
+    out = Screened()
+    have = list_days(feed_dir)
+    asked = set(days)
+    for day in have:
+        head = read_head(recording_path(feed_dir, day))
+        if head.problem is None:
+            continue
+        out.broken.add(day)
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        cold = (f"; {after} starts its MicroTape cold (its warm start reads this file)"
+                if after in asked else "")
+        if day in asked:
+            out.refused[day] = (f"{head.problem}; {day} was not run: nothing of it was "
+                                f"written (what an earlier run wrote of it is kept){cold}; "
+                                f"copy the whole file again, then materialise {day} again")
+        else:
+            out.warnings.append(f"{head.problem}: {day} cannot be materialised until the "
+                                f"file is whole (not asked for in this run){cold}")
+    if verify_manifest:
+        manifest = read_manifest(feed_dir)
+        for day in days:
+            if day in out.refused:
+                continue
+            try:
+                verify_file(feed_dir, recording_path(feed_dir, day), manifest)
+            except ValueError as exc:
+                out.refused[day] = (f"{exc}; {day} was not run: nothing of it was written "
+                                    "(what an earlier run wrote of it is kept)")
+    return out
+
+
+@dataclass(frozen=True)
+class LookBack:
+    """An asset the day's steps read on earlier days: `days` before their own at most
+    (the longest window over it), `reader` the step with that window."""
+
+    asset: str
+    days: int
+    reader: str
+
+
+def look_backs(defs: dg.Definitions) -> list[LookBack]:
+    """Every lake asset a step of the day's jobs reads on days before its own, from the
+    windows the assets declare (`lake_window_in` / `history_in`, and the `AssetDep`s with a
+    time window): the window's parent, and the asset its rows are read from (`reads=`).
+    Sorted by asset name."""
+    graph = defs.resolve_asset_graph()
+    selected: set[dg.AssetKey] = set()
+    for name in (DAILY_JOB, COINS_JOB):
+        selected |= set(defs.resolve_job_def(name).asset_layer.selected_asset_keys)
+    found: dict[str, LookBack] = {}
+    for key in sorted(selected, key=lambda k: k.to_user_string()):
+        assets_def = graph.get(key).assets_def
+        read_as: dict[dg.AssetKey, set[str]] = {}
+        for input_name, parent in assets_def.node_keys_by_input_name.items():
+            meta = assets_def.node_def.input_def_named(input_name).metadata or {}
+            if meta.get("lake_asset"):
+                read_as.setdefault(parent, set()).add(str(meta["lake_asset"]))
+        for parent in graph.get(key).parent_keys:
+            mapping = assets_def.get_partition_mapping(parent)
+            if (parent not in selected or not isinstance(mapping, dg.TimeWindowPartitionMapping)
+                    or mapping.start_offset >= 0):
+                continue
+            for asset in sorted({parent.path[-1]} | read_as.get(parent, set())):
+                have = found.get(asset)
+                if have is None or -mapping.start_offset > have.days:
+                    found[asset] = LookBack(asset, -mapping.start_offset, key.to_user_string())
+    return sorted(found.values(), key=lambda b: b.asset)
+
+
+def check_history(defs: dg.Definitions, lake: Lake | ObjectLake, feed_dir: Path,
+                  days: list[str], broken: Collection[str] = ()) -> None:
+    """Before anything runs: every partition the first day's look-back windows read must be
+    in the lake (the days in the range are made by the run itself, in order). Only days
+    with a recording count (a day with none has nothing to hold), from the partitions'
+    first day on (Dagster maps no day before it: LOTUS_PARTITIONS_START), and not those
+    whose recording is broken (`broken`: they cannot be made; a full run lacks them too).
+    Raises `MissingHistoryError` naming each missing asset and day, and how to go on."""
+    if not days:
+        return
+    first = days[0]
+    pdef = defs.resolve_asset_graph().get(dg.AssetKey("raw_feed")).partitions_def
+    start = (pdef.start.strftime("%Y-%m-%d")
+             if isinstance(pdef, dg.TimeWindowPartitionsDefinition) else first)
+    if first < start:
+        raise MissingHistoryError(
+            f"--from {first} is before the partitions' first day {start} "
+            f"(LOTUS_PARTITIONS_START={os.environ.get('LOTUS_PARTITIONS_START', start)}): "
+            f"start at {start} or later, or set LOTUS_PARTITIONS_START to {first} or earlier")
+    backs = look_backs(defs)
+    reach = max((b.days for b in backs), default=0)
+    earliest = (date.fromisoformat(first) - timedelta(days=reach)).isoformat()
+    recorded = [d for d in list_days(feed_dir)
+                if max(earliest, start) <= d < first and d not in set(broken)]
+    missing: dict[str, list[LookBack]] = {}
+    read: dict[str, int] = {}  # day -> how many assets are read on it
+    for day in recorded:
+        back = (date.fromisoformat(first) - date.fromisoformat(day)).days
+        reached = [b for b in backs if b.days >= back]
+        read[day] = len(reached)
+        gone = [b for b in reached if not lake.exists(b.asset, day)]
+        if gone:
+            missing[day] = gone
+    if not missing:
+        return
+    raise MissingHistoryError(_missing_history(first, days[-1], missing, read))
+
+
+def _missing_history(first: str, last: str, missing: dict[str, list[LookBack]],
+                     read: dict[str, int]) -> str:
+    ordered = sorted(missing, reverse=True)  # the nearest day first
+    lines = []
+    for day in ordered[:5]:
+        if len(missing[day]) == read[day]:
+            names = ", ".join(b.asset for b in missing[day])
+            lines.append(f"  {day}: not materialised (none of the {read[day]} assets read "
+                         f"on it: {names})")
+        else:
+            lines.append(f"  {day}: " + ", ".join(f"{b.asset} (read by {b.reader})"
+                                                  for b in missing[day]))
+    if len(ordered) > 5:
+        lines.append(f"  ... and {len(ordered) - 5} more day(s), back to {ordered[-1]}")
+    b = missing[ordered[0]][0]
+    earliest = ordered[-1]
+    return (
+        f"cannot materialise from {first}: its steps read earlier days the lake does not "
+        f"hold (e.g. {b.reader} of {first} reads {b.asset} of up to {b.days} day(s) "
+        f"before), so its outputs would be computed without that history. Missing:\n"
+        + "\n".join(lines) + "\n"
+        f"Nothing was run or written. Materialise from {earliest} "
+        f"(`lotus materialize --from {earliest} --to {last}`), or, to start the history at "
+        f"{first} on purpose, set LOTUS_PARTITIONS_START={first} (days before it are then "
+        "not read)")
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
@@ -137,26 +297,46 @@ def day_figures(lake: Lake, day: str) -> dict[str, Any]:
 
 def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterInstance,
                      on_day: Callable[[DayOutcome], None] | None = None,
-                     log_level: str = "WARNING") -> list[DayOutcome]:
+                     log_level: str = "WARNING",
+                     refused: Mapping[str, str] | None = None,
+                     broken: Collection[str] = (),
+                     on_start: Callable[[], None] | None = None) -> list[DayOutcome]:
     """Run each day's `lotus_daily` and `lotus_coins` runs in phases (lotus_assets/
     day_plan.py), so the runs show under those jobs in the UI, holding the home's lock
     (`home_lock`: a second run at once is refused). A failed day's figures are empty: what
-    the lake holds for it is an earlier run's, not this one's."""
+    the lake holds for it is an earlier run's, not this one's.
+
+    Before the first run (`on_start` is called after): the first day's look-back windows
+    must find their earlier days in the lake (`check_history`; `MissingHistoryError`
+    otherwise, nothing run). A day in `refused` (day -> why, `screen_recordings`) is not
+    run: its outcome is a failure with that reason. `broken`: the days whose recording is
+    broken, which the look-back check does not ask the lake for."""
+    refused = dict(refused or {})
     with home_lock(settings.home):
-        defs = build_definitions(settings)
+        runnable = [d for d in days if d not in refused]
+        defs = build_definitions(settings) if runnable else None
         lake = Lake(settings.lake_dir)
+        if defs is not None:
+            check_history(defs, open_lake(settings.lake_dir), settings.feed_dir, days,
+                          set(broken) | set(refused))
+        if on_start:
+            on_start()
         run_config = {
             **daily_run_config(shared_values(settings)),
             "loggers": {"console": {"config": {"log_level": log_level}}},
         }
         outcomes = []
         for day in days:
-            run = run_day_in_process(defs, day, instance=instance, run_config=run_config,
-                                     tags={"lotus/launched_by": "cli"}, lake=lake)
-            ok = run.success
-            outcome = DayOutcome(day=day, success=ok, run_id=run.run_id,
-                                 error=None if ok else _day_failure(run),
-                                 figures=day_figures(lake, day) if ok else {})
+            if day in refused or defs is None:
+                outcome = DayOutcome(day=day, success=False, run_id="",
+                                     error=refused.get(day, "refused"))
+            else:
+                run = run_day_in_process(defs, day, instance=instance, run_config=run_config,
+                                         tags={"lotus/launched_by": "cli"}, lake=lake)
+                ok = run.success
+                outcome = DayOutcome(day=day, success=ok, run_id=run.run_id,
+                                     error=None if ok else _day_failure(run),
+                                     figures=day_figures(lake, day) if ok else {})
             outcomes.append(outcome)
             if on_day:
                 on_day(outcome)
@@ -164,7 +344,20 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
 
 
 def _day_failure(run: DayRun) -> str:
-    for result in run.results:
-        if not result.success:
-            return _failure_message(result)
-    return run.stopped or "run failed"
+    """Why the day failed, and what of it the failed runs wrote before they stopped (a
+    phase's other steps run beside a failing one, and the phases before it ran whole):
+    "nothing was written" only when no partition of the day was."""
+    why = next((_failure_message(r) for r in run.results if not r.success),
+               run.stopped or "run failed")
+    return f"{why}; {_written(run)}"
+
+
+def _written(run: DayRun) -> str:
+    names = sorted({e.asset_key.to_user_string()
+                    for e in run.get_asset_materialization_events()})
+    if not names:
+        return f"nothing was written for {run.day}: what an earlier run wrote of it is kept"
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"{len(names)} asset(s) of {run.day} were written before it stopped ({shown}): "
+            f"the day now holds these from this run and the rest from any earlier run; "
+            f"materialise {run.day} again once the cause is fixed")

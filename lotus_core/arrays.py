@@ -17,8 +17,8 @@ import pandas as pd
 
 def small_int(n: int) -> np.dtype:
     """The smallest signed integer type that holds -n..n-1: codes of n labels with -1 for
-    none, ranks of n rows (int8 up to 128; issue 32: int16 or int64 codes of a 250,000-window
-    night were MBs held for values of a byte)."""
+    none, ranks of n rows (int8 up to 128: int16 or int64 codes of a 250,000-window
+    night are MBs held for values of a byte)."""
     return np.min_scalar_type(-max(n, 1))
 
 
@@ -49,7 +49,7 @@ def positions_by(values: np.ndarray) -> dict[Any, np.ndarray]:
     `{v: np.flatnonzero(values == v)}`, from one hash pass (`pd.factorize`) and one stable
     sort of the integer codes, not a scan of every row per value. A day's per-coin scans
     (`wcoin == coin` for each coin) grow as coins x rows: at 100 coins they cost more than
-    the work they select (docs/scale.md, round 9)."""
+    the work they select (docs/scale.md)."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))
     if len(uniques) == 0:
         return {}

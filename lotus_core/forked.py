@@ -1,9 +1,9 @@
-"""Work items each run in a fresh forked child process, results in order (issue 32).
+"""Work items each run in a fresh forked child process, results in order.
 
 Why a fresh process an item: a long step that builds and drops one large structure after
 another in one process (a coin group's live engine, then the next) leaves the allocators'
 arenas and free pages behind, so its memory rises with the number of items even though each
-is freed (docs/scale.md, round 18). A child that exits hands every page back. Fork, as the
+is freed (docs/scale.md). A child that exits hands every page back. Fork, as the
 parse's workers: the child inherits what the parent loaded and built (no pickling of the
 work, only of the result); it resets the inherited signal handlers (`init_worker`).
 

@@ -351,8 +351,8 @@ class ReplayServer:
         """`_clock` at max speed without faults: the frames in runs of `_RUN`, each client's
         share of a run behind one clock frame that lists their receive times, in order
         (`_deliver_run`), not a clock frame per new receive time (1.1 M of the bench
-        replay's 2.66 M messages; BENCHMARKS.md, session 26: -0.7 s of the server's 6.1 s
-        of CPU, -0.8 s of the feed loop's 12.1 s)."""
+        replay's 2.66 M messages; against a frame per receive time, -0.7 s of the server's
+        6.1 s of CPU and -0.8 s of the feed loop's 12.1 s)."""
         stats, clients = self.stats, self._clients
         source = frames(Path(self.cfg.feed_dir), self.days)
         while run := list(islice(source, _RUN)):

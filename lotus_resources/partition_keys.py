@@ -1,4 +1,4 @@
-"""Partition keys as the lake stores them: a day, or a day and a coin (issue 32)."""
+"""Partition keys as the lake stores them: a day, or a day and a coin."""
 
 import dagster as dg
 

@@ -19,6 +19,8 @@ from _pytest.nodeid import NodeId
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import mask_dsn, sqlite_url
 
+pytest_plugins = ["tests.timing_guard"]  # the suite prints its time and warns past its budget
+
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # tests materialise the real 2025-01-26 recording: partitions must reach back to it
 os.environ.setdefault("LOTUS_PARTITIONS_START", "2025-01-01")
@@ -31,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _group_for_loadgroup(config, items)
 
 
-# The longest modules (seconds of one worker, `make test --durations` on 2026-11-26): they
+# The longest modules (seconds of one worker, as `make test --durations` reports them): they
 # start first, longest first (the LPT rule), so no long one starts when the other worker is
 # nearly done. A module not listed keeps its collection order after them.
 LONGEST_MODULES = {
@@ -55,8 +57,8 @@ def _slow_modules_first(items: list[pytest.Item]) -> None:
     built once), the longest known ones first: the long tests start at once on both xdist
     workers and the short ones fill in at the end, instead of a long test starting last.
     xdist hands the groups out in this order only with `--no-loadscope-reorder` (the
-    Makefile's): by default it reorders them by their number of tests, which put the
-    one-test README `make run` group last (2026-11-26: it ran alone for the last 5 minutes)."""
+    Makefile's): by default it reorders them by their number of tests, which puts the
+    one-test README `make run` group last, to run alone for the suite's last minutes."""
     slow = {item.nodeid.split("::")[0] for item in items if "slow" in item.keywords}
 
     def key(item: pytest.Item) -> tuple[bool, int]:
@@ -89,8 +91,8 @@ def _group_for_loadgroup(config: pytest.Config, items: list[pytest.Item]) -> Non
     so `xdist_group` tests were spread over workers and each worker rebuilt their module
     fixtures. The same suffix, set where pytest 9 reads it. A test with no `xdist_group` is
     grouped with its module (unless SPLIT_MODULES lists it): spread test by test, a module
-    fixture was built once per worker (2026-11-26: 35 s of `test_checks_live_parity`'s two
-    days, 24 s of `test_dsi`'s, 16 s of `test_lessons_truth`'s planted night, twice each)."""
+    fixture is built once per worker (35 s of `test_checks_live_parity`'s two days, 24 s
+    of `test_dsi`'s, 16 s of `test_lessons_truth`'s planted night, twice each)."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist workers
         return
     for item in items:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.audits.schema import DETECTOR_CARDS_SCHEMA
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.signals.spec import DetectorSpec
 from lotus_core.store.by_coin import CoinDay, coin_files
 
@@ -84,8 +84,8 @@ def detector_card(spec: DetectorSpec, audit: Mapping[str, Any] | None,
 
 
 def detector_rows(events: CoinDay, detector_id: str) -> pd.DataFrame | DetectorColumns:
-    """One detector's `EVENT_COLUMNS` of a day's signal_events in the day's order (issue 32:
-    a card needs its detector's means and medians, not the day's table): a day in coin
+    """One detector's `EVENT_COLUMNS` of a day's signal_events in the day's order (a
+    card needs its detector's means and medians, not the day's table): a day in coin
     files as `DetectorColumns` (a column at a time); a day in one file filtered a row group
     at a time in Arrow."""
     coins = coin_files(events.lake, events.asset, events.day)

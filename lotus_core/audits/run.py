@@ -16,7 +16,7 @@ from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.pipeline import detect_by_coin, detect_parts
 from lotus_core.signals.quality import History, history_parts, quality_fold
@@ -48,7 +48,7 @@ class PastHits:
     """Each recipe's usable history windows' hits in time order: what the rolling-origin gap
     reads of the past. A finished day's hits are kept sorted, one byte a window (2 x hit:
     0, 1 or 2); only the day being read keeps its times, so the step holds ~1 byte a past
-    window, not the windows (issue 32)."""
+    window, not the windows."""
 
     def __init__(self, specs: Sequence[DetectorSpec]) -> None:
         self.recipes = {s.recipe_hash for s in specs}
@@ -95,7 +95,7 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     audited scores use `scoring`, the configuration the day is scored with (None: the
     packaged scoring.yaml).
 
-    The tape is read one coin at a time, three times (issue 32: the step's memory does not
+    The tape is read one coin at a time, three times (the step's memory does not
     grow with the coins): the windows, which are per coin (`detect_parts`), of which the
     day's are kept only in the columns the day-wide audits read, by detector and coin
     (`DayWindows`, ~19 bytes a window); the frames' timestamps at the cut positions drawn

@@ -1,4 +1,4 @@
-"""The breeder (issue 33): seeded proposers over the detector grammar, judged by the
+"""The breeder: seeded proposers over the detector grammar, judged by the
 harness on the training window only. Pure (no dagster); docs/breeding.md.
 
     Grammar, BredSpec, Term                  what a bred detector may be made of

@@ -1,4 +1,4 @@
-"""The breeding proof (issue 33.2), one seed at a time: does a night of breeding find the
+"""The breeding proof, one seed at a time: does a night of breeding find the
 planted edge, stay quiet on its null twin, and never pass the leaky transform?
 
 A seed is two synthetic markets, the same but for the opt-in `book_flow_absorption` edge

@@ -14,7 +14,6 @@ Three checks, each where its facts are:
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Iterable
@@ -61,25 +60,26 @@ def coin_problems(coins: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
 
 def recorded_coins(path: Path, head_lines: int = HEAD_LINES) -> set[str]:
     """Coins named in the first `head_lines` lines of one recording (subscription replies
-    and first frames name every subscribed coin within seconds of a connection)."""
+    and first frames name every subscribed coin within seconds of a connection). A file cut
+    short or corrupt gives the coins of the lines before the break (never an error: the
+    check only warns; `lotus materialize` reports the broken file and refuses its day)."""
+    from lotus_core.feed.recordings import read_head  # the tolerant reader
+
     coins: set[str] = set()
-    with gzip.open(path, "rt") as fh:
-        for i, line in enumerate(fh):
-            if i >= head_lines:
-                break
-            try:
-                msg = json.loads(line).get("msg")
-            except (ValueError, AttributeError):
-                continue
-            if not isinstance(msg, dict) or not isinstance(msg.get("data"), dict | list):
-                continue
-            data = msg["data"]
-            sub = data.get("subscription") if isinstance(data, dict) else None
-            for item in [sub, data] + (data if isinstance(data, list) else []):
-                if isinstance(item, dict) and isinstance(item.get("coin"), str):
-                    coins.add(item["coin"])
-                elif isinstance(item, dict) and isinstance(item.get("s"), str):  # candle
-                    coins.add(item["s"])
+    for line in read_head(path, head_lines).lines:
+        try:
+            msg = json.loads(line).get("msg")
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(msg, dict) or not isinstance(msg.get("data"), dict | list):
+            continue
+        data = msg["data"]
+        sub = data.get("subscription") if isinstance(data, dict) else None
+        for item in [sub, data] + (data if isinstance(data, list) else []):
+            if isinstance(item, dict) and isinstance(item.get("coin"), str):
+                coins.add(item["coin"])
+            elif isinstance(item, dict) and isinstance(item.get("s"), str):  # candle
+                coins.add(item["s"])
     return coins
 
 

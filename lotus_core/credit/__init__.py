@@ -1,4 +1,4 @@
-"""Credit for DSI experts (issue #33 item 4; docs/experiments.md, "Expert credit").
+"""Credit for DSI experts (docs/experiments.md, "Expert credit").
 
     result = run_credit(lake, day, base_config(), priors_for, history_days=7,
                         dsi_history_days=3, config=CreditConfig())

@@ -9,7 +9,7 @@ from lotus_core.strict import StrictModel
 
 class CreditConfig(StrictModel):
     orders: int = Field(12, ge=8, le=16)
-    """Random inclusion orders of the Shapley-lite estimate (issue #33: 8-16)."""
+    """Random inclusion orders of the Shapley-lite estimate (8-16)."""
     seed: int = Field(20260105, ge=0)
     """Seeds the inclusion orders: the same seed, the same orders, the same credit."""
     players: tuple[str, ...] = ()

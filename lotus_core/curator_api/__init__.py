@@ -1,4 +1,4 @@
-"""The Curator API's pure core (issue 33 item 6; docs/curator_api.md).
+"""The Curator API's pure core (docs/curator_api.md).
 
 People act on the council through a signed HTTP API (`lotus_api/`); everything the service
 decides lives here, so it is typed, tested without a server, and never imports a web

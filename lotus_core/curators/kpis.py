@@ -52,7 +52,7 @@ class _Curator:
 
 @dataclass
 class KpiTally:
-    """The curator KPIs as a fold over parts of a day (a coin's windows at a time, issue 32):
+    """The curator KPIs as a fold over parts of a day (a coin's windows at a time):
     counts, per-detector counts and sums, nothing per window. `table` gives what
     `curator_kpis` gives of the parts laid together (counts and rates exactly; means up to
     the rounding of a sum taken part by part)."""

@@ -21,7 +21,7 @@ META_KEYS = ("ms_kairos", "ms_entrain_r", "ms_asym_score")
 ALPHA_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "horizon_s", "signal",
                  "curated_sigma", "published", *META_KEYS]
 """The signal_events columns `from_signal_events` reads: the DM step reads only these
-(issue 32: 12 of the table's 75)."""
+(12 of the table's 75)."""
 
 
 class AlphaError(ValueError):
@@ -135,7 +135,7 @@ class AlphaList(AlphaSlots):
 
 class PublishedAlphas(AlphaSlots):
     """The published windows of a day's `signal_events` read from the lake a slice at a
-    time, never the day's alphas at once (issue 32: at 100 coins a day has ~70,000): the
+    time, never the day's alphas at once (at 100 coins a day has ~70,000): the
     table is sorted by (ts_ms, coin, detector_id), the DM's order, so a first pass over two
     columns gives the slots (8 bytes an alpha) and the AlphaEvents are made as the replay
     reaches them (`at(i)` with i ascending; asking for an earlier one is an error)."""

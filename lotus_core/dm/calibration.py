@@ -141,7 +141,7 @@ TRAIN_EVAL_COLUMNS = ["window_id", "ts_ms", "coin", "detector_id", "horizon_s", 
 TRAIN_LATE_COLUMNS = [*LATE_KEY, *(c for c in OUTCOME_COLUMNS if c in TRAIN_EVAL_COLUMNS)]
 """The signal_events and signal_eval columns `training_frame` reads (and the day's detectors
 the calibration fits), and the signal_eval_late columns `with_late` lays over those evals:
-`dm_calibration` reads only these of its window (issue 32)."""
+`dm_calibration` reads only these of its window."""
 
 
 def training_frame(events: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:

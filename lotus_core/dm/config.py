@@ -24,8 +24,8 @@ class CalibrationSettings(StrictModel):
     prior_sigma_bps: float = Field(default=10.0, gt=0.0)  # sigma of the prior (no history)
     interval_z: float = Field(default=1.645, gt=0.0)  # 90 % two-sided intervals
     corr_min_overlap: int = Field(default=20, ge=3)  # co-occurring buckets needed for a correlation
-    # the training window above this many windows: a uniform hash sample of them (issue 32;
-    # lotus_core.dm.training_window); 3 coins x 7 days x 24 h is ~166,000, just below it
+    # the training window above this many windows: a uniform hash sample of them
+    # (lotus_core.dm.training_window); 3 coins x 7 days x 24 h is ~166,000, just below it
     max_windows: int | None = Field(default=170_000, ge=1_000)
 
 

@@ -1,5 +1,5 @@
 """The joint replay's two tables, `dm_decisions` and `paper_trades`, made as the replay goes
-(issue 32: a step's memory independent of the coins). At 100 coins a day has ~70,000
+(a step's memory independent of the coins). At 100 coins a day has ~70,000
 tickets of ~2.6 KB and as many Trader reports: held as Python objects until the day's end
 they were most of what `dm_decisions` grew by with the coins. Here each few hundred rows
 go to an Arrow IPC spill (`RowSpill`) in their final order, and what the metadata says of

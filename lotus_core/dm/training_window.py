@@ -1,5 +1,5 @@
 """The calibration's training window read from the lake a row group at a time, as a bounded
-uniform sample of its windows (issue 32: a 100-coin lake's 7 days are ~5.6 M windows and
+uniform sample of its windows (a 100-coin lake's 7 days are ~5.6 M windows and
 ~22 M signal_eval rows; held whole, `dm_calibration` grew with every coin).
 
 The sample is the learning window's (`lotus_core.learning.sample`: the same rule, one
@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from lotus_core.dm.calibration import TRAIN_EVAL_COLUMNS, TRAIN_EVENT_COLUMNS, TRAIN_LATE_COLUMNS
 from lotus_core.evaluation import with_late
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.sample import concat_or_empty, keep_rate, kept_of, kept_rows
+from lotus_core.malloc import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 
 

@@ -1,7 +1,7 @@
 """A day annotated coin by coin, and what its `dsi_experts` rows need summed as it goes.
 
-Why: `dsi_assets` held the whole day's MicroTape, every expert's output and the wide
-annotations of every coin at once (100 coins x 24 h: +8.7 GB, issue 32). Every expert reads
+Why: held whole, the day's MicroTape, every expert's output and the wide annotations of
+every coin at once are +8.7 GB at 100 coins x 24 h. Every expert reads
 only its own coin's rows and the fusion is per row, so a coin's annotations are the same
 whichever other coins are annotated beside it; the day's statistics (episode counts, flag
 frames, contribution, redundancy) are sums over coins. `DayTally` keeps those sums, one

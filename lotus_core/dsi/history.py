@@ -1,5 +1,5 @@
 """The DSI fit's history: the earlier days' MicroTape read as a bounded sample of whole
-coin-days (issue 32).
+coin-days.
 
 Why: the fit holds its history whole, and more than once (sorted by coin, the label, each
 coin's features): a 100-coin lake's 3-day history is ~26 M frames, and the anomaly expert
@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 
 
 class TapeDay(Protocol):

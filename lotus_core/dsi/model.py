@@ -61,7 +61,7 @@ LABEL_INPUTS = ("coin", "ts_ms", "mid_px", "rv_bps")
 def tape_columns(registry: Registry) -> list[str]:
     """The MicroTape columns fitting and annotating with `registry` read: the label's and
     every active expert's (`Expert.reads`), in the tape's order; a name the tape does not
-    have comes last (reading it fails, naming it). A step reads only these (issue 32)."""
+    have comes last (reading it fails, naming it). A step reads only these."""
     need = set(LABEL_INPUTS)
     for spec in registry.active:
         need |= make_expert(spec, registry.seed, registry.fusion.z_cap).reads()

@@ -1,6 +1,6 @@
 """A fitted `DsiModel` as a lake row, and the per-coin sums of a day's annotation as a
 table: what lets the DSI be fitted once a day and applied one coin at a time in separate
-runs (issue 32 item 1: `dsi_model` daily, `dsi_annotations` and `dsi_coin_stats` by day x
+runs (`dsi_model` daily, `dsi_annotations` and `dsi_coin_stats` by day x
 coin, `dsi_experts` daily from the coins' sums).
 
 The model row holds the model pickled (its experts carry scikit-learn estimators:

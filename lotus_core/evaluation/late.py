@@ -39,7 +39,9 @@ def late_tape(windows: pd.DataFrame, read_coin: Callable[[str], pd.DataFrame],
     frames of both days), a coin of `windows` at a time: from the last frame at or before
     its earliest window to the first frame after its latest horizon end. Every entry, exit,
     range and coverage `evaluate_windows` finds for these windows lies there, so the rows
-    are those of the whole tape (issue 32: the step held both days of every coin)."""
+    are those of the whole tape, without the step holding both days of every coin."""
+    if windows.empty or "coin" not in windows.columns:  # e.g. an empty look-back frame
+        return empty_frame()[READ_COLUMNS]  # (the lake's window with no day: no columns)
     far = int(max(horizons_s, default=0)) * 1000
     parts = []
     for coin, rows in windows.groupby(windows["coin"].astype(str), sort=True):

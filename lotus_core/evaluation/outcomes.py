@@ -26,7 +26,7 @@ import pandas as pd
 
 from lotus_core.arrays import positions_by
 from lotus_core.columns import STR
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.store.by_coin import CoinDay, CoinTape
 from lotus_core.store.spill import CoinSpill
@@ -193,11 +193,11 @@ def evaluate_in_order(windows: CoinTape, tape: CoinTape, spill: CoinSpill,
                       each: Callable[[pd.DataFrame], None] | None = None,
                       ) -> tuple[pd.DataFrame, Callable[[], Iterator[pd.DataFrame]]]:
     """`evaluate_by_coin` of windows in (ts_ms, coin, ...) order (signal_events' order),
-    neither the windows nor the rows held whole (issue 32): each coin's windows are read
+    neither the windows nor the rows held whole: each coin's windows are read
     and evaluated, its rows put in `spill` and handed to `each` (a fold: the metadata),
     then read back merged into the day's order. Returns the empty table (its columns) and
     the merged slices (read once, before `spill` is closed). The whole day's form: what
-    the daily `signal_eval` ran before it was partitioned by coin (round 22), kept for the
+    the daily `signal_eval` ran before it was partitioned by coin, kept for the
     memory benches (`bench.eval_memory`, `bench.score_memory --eval`)."""
     empty: pd.DataFrame | None = None
     for coin in sorted(windows.coins()):

@@ -1,5 +1,5 @@
 """The module fabric: per-module strands, inboxes, outboxes and priors, signed envelopes,
-the ledger, manifests and PostgreSQL row-level security (issue 5; docs/fabric.md).
+the ledger, manifests and PostgreSQL row-level security (docs/fabric.md).
 
 The API, one small module per job (every function takes an open `OpsDb`, or a `Tx` to
 join the caller's transaction, unless it says `tx`):

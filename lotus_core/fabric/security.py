@@ -56,7 +56,7 @@ SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot"}  # 
 # module -> its private working tables (created by their own migrations, not the manifests):
 # only that module reads and writes them; nobody deletes.
 WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions")}
-# module -> {curator_candidates kind it proposes: its proposer prefix} (issue #33): the
+# module -> {curator_candidates kind it proposes: its proposer prefix}: the
 # breeder runs in the signal layer and posts survivors as `breeder:<day>`
 # (lotus_core.breeding.night.candidate_items). Detector cards are queued by the owner
 # (`lotus curator queue-cards`); no module proposes lessons, patches or retirements yet.

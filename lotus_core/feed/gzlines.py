@@ -69,6 +69,7 @@ class RecordingRaw(io.RawIOBase):
         self._out_pos = 0         # decompressed bytes handed out
         self._pending = b""       # decompressed, not yet handed out
         self._held = b""          # after the last newline: released when more data comes
+        self.lines = 0            # complete lines decompressed so far (for where it broke)
         self._done = False
         self.truncation: Truncation | None = None
 
@@ -96,7 +97,8 @@ class RecordingRaw(io.RawIOBase):
             out = self._d.decompress(data, _READ)
         except zlib.error as exc:
             raise RecordingFormatError(
-                f"{self.path} is corrupt at about byte {self._member_start}: {exc}") from None
+                f"{self.path} is corrupt after line {self.lines:,} (in the gzip member "
+                f"starting at byte {self._member_start}): {exc}") from None
         while self._d.eof:
             rest = self._d.unused_data
             self._member_start = self._in_pos - len(rest)
@@ -118,6 +120,7 @@ class RecordingRaw(io.RawIOBase):
     def _release(self, out: bytes) -> None:
         data = self._held + out
         cut = data.rfind(b"\n") + 1
+        self.lines += data.count(b"\n", 0, cut)
         self._pending += data[:cut]
         self._held = data[cut:]
 

@@ -1,5 +1,5 @@
-"""A bool a line, held as a bit a line (issue 32: a coin-sharded parse keeps the day's line
-verdict, which lines may reach a table, while it assembles every shard; as bytes that was
+"""A bool a line, held as a bit a line (a coin-sharded parse keeps the day's line
+verdict, which lines may reach a table, while it assembles every shard; as bytes that is
 ~48 MB at 100 coins x 24 h and grew with the coins).
 
 `LineMask`: built a chunk at a time in line order (`append`), read for any line numbers
@@ -66,8 +66,8 @@ class LineMask:
 
 
 class SeenLines:
-    """Line numbers seen so far, a bit a line, in any order (issue 32: the DM's day replay
-    asked at its end whether any trades line had rows in two coin shards, holding every
+    """Line numbers seen so far, a bit a line, in any order (the DM's day replay asks
+    whether any trades line had rows in two coin shards; asked at its end, that holds every
     shard's trade line numbers until then, 8 bytes a trade, ~55 MB at 100 coins x 24 h).
     `add` answers as each shard is read: were any of these lines seen before?"""
 

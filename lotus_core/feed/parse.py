@@ -43,7 +43,7 @@ from lotus_core.feed.lines import line_keys
 from lotus_core.feed.spilled_keys import KeyParts
 from lotus_core.feed.tables import DeadLetter, FeedDay
 from lotus_core.feed.validate import FeedFormatError
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 
 _CHUNK_LINES = 50_000
 _T = TypeVar("_T")

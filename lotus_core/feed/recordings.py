@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lotus_core.feed.gzlines import first_line
+from lotus_core.feed.gzlines import RecordingFormatError, first_line, open_lines
 from lotus_core.feed.tables import DeadLetter
 
 RECORDING_SUFFIX = ".jsonl.gz"
@@ -52,7 +53,50 @@ class UnusableRecordingError(ValueError):
     the step that meets one fails before it writes anything."""
 
 
-_KEPT = "nothing was written: the day's earlier partitions and dead letters are kept"
+_KEPT = ("the day's feed partition and dead letters were not replaced (what an earlier run "
+         "wrote of them is kept)")
+HEAD_LINES = 2_000
+"""Lines `read_head` reads by default: a recording names its coins in its first lines."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first lines of a recording, and why it cannot be read past them (`problem`,
+    naming the file and the line; None: readable so far). `cut_after`: the complete lines
+    before the cut or the corruption (None when there is no problem)."""
+
+    lines: list[bytes]
+    problem: str | None = None
+    cut_after: int | None = None
+
+
+def read_head(path: Path, limit: int = HEAD_LINES) -> Head:
+    """The first `limit` lines of a recording, never raising on a broken file: one cut
+    short (a crash, a partial copy), corrupt, or not gzip at all is a `problem` naming the
+    file and the line where it breaks (a cut inside what was decompressed to read them is
+    found even past `limit`: the lines up to it are counted from memory). Cheap: what the
+    coin check and `lotus materialize`'s pre-check read of every recording."""
+    path = Path(path)
+    lines: list[bytes] = []
+    try:
+        reader, raw = open_lines(path)
+    except RecordingFormatError as exc:  # not gzip at all (or 0 bytes)
+        return Head(lines, f"recording {exc}", 0)
+    except OSError as exc:
+        return Head(lines, f"recording {path} cannot be read: {exc}", 0)
+    with reader:
+        try:
+            for line in reader:
+                lines.append(line)
+                if len(lines) >= limit:
+                    break
+            if raw.truncation is not None:  # already decompressed: count the rest
+                total = len(lines) + sum(1 for _ in reader)
+                return Head(lines, _truncated(path, total, raw.truncation.detail(path),
+                                              advice=False), total)
+        except RecordingFormatError as exc:  # corrupt inside a member
+            return Head(lines, f"recording {exc}", raw.lines)
+    return Head(lines)
 
 
 def refuse_empty(path: Path) -> None:
@@ -94,9 +138,12 @@ def refuse_unusable(path: Path, day: str, lines: int, dead: Sequence[DeadLetter]
         f"is it another day's file under this day's name? {_KEPT}")
 
 
-def _truncated(path: Path, lines: int, detail: str) -> str:
-    return (f"recording {path} is truncated after {lines:,} lines (gzip ends mid-member: "
-            f"{detail}); copy the whole file again, or cut it back to its last complete "
+def _truncated(path: Path, lines: int, detail: str, advice: bool = True) -> str:
+    head = (f"recording {path} is truncated after {lines:,} lines, inside line {lines + 1:,} "
+            f"(gzip ends mid-member: {detail})")
+    if not advice:
+        return head
+    return (f"{head}; copy the whole file again, or cut it back to its last complete "
             f"member, then materialise the day again; {_KEPT}")
 
 

@@ -43,7 +43,7 @@ from lotus_core.feed.gzlines import Truncation
 from lotus_core.feed.line_mask import SeenLines
 from lotus_core.feed.spilled_keys import KeyParts, SpilledKeys
 from lotus_core.feed.tables import MAX_LEVELS, BookFrames, DeadLetter, FeedDay
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 
 PER_COIN = 0
 """`feed.coin_shards` value for one shard per coin of the day, however many the recording
@@ -258,7 +258,7 @@ def _load_all(file: Path) -> list[ex.Chunk]:
     part of a chunk holds its coins' rows of the chunk's 50,000 lines: at 100 coins a
     shard's day came in ~1,000 parts of a few hundred rows, each with its ~55 arrays and the
     chunk's coin names, and the shard's assembly held ~60 MB more than the same coin's in
-    30 parts (issue 32)."""
+    30 parts."""
     out: list[ex.Chunk] = []
     pending: list[ex.Chunk] = []
     rows = 0

@@ -1,4 +1,4 @@
-"""Compute governance (issue 33, item 3): a per-night compute budget spent across
+"""Compute governance: a per-night compute budget spent across
 breeding, re-audits, counterfactual replays and expert re-fits by Thompson sampling on the
 information each arm bought per unit of compute, with a diversity quota. Pure (no
 dagster); docs/governance.md.

@@ -17,11 +17,11 @@ import pandas as pd
 
 from lotus_core.arrays import small_int
 from lotus_core.columns import STR
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 
 PART_ROWS = 5_000
 """Atoms a part of `atoms_by_detector` holds at most: each atom carries the night's ~800-byte
-quantiser as the lake writes it (`night.with_quantizer`), so a part of the lake's 25,000-row
+quantiser as the lake writes it (`pipeline.with_quantizer`), so a part of the lake's 25,000-row
 slice was ~60 MB more to validate and convert than one of 5,000 (the lake still writes
 row groups of SLICE_ROWS)."""
 COLUMNS = ["detector_id", "cond_key", "cond_hash", "support", "weight", "days", "hit_rate",
@@ -46,16 +46,16 @@ def lesson_atoms(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_day
 
 def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife_days: float,
                       window: str) -> Iterator[pd.DataFrame]:
-    """`lesson_atoms` in parts of at most `PART_ROWS` atoms, in its order (issue 32: the
+    """`lesson_atoms` in parts of at most `PART_ROWS` atoms, in its order (the
     atoms are nearly a window each, ~240,000 rows with their cond_key strings on a
-    250,000-window night, so the step held them, and the strings it grouped by, all at
-    once). Every figure of an atom is its detector's windows' (its baseline and lifts too),
+    250,000-window night, so the step never holds them, or the strings it groups by, all
+    at once). Every figure of an atom is its detector's windows' (its baseline and lifts too),
     so a detector's atoms are figured from its rows alone; their key strings are made a
     part at a time."""
     if frame.empty:
         return
     # the detector and the day as categories, the window's strings let go (a string a
-    # window, ~9 MB of a 250,000-window night's, held through every part's write; issue 32)
+    # window, ~9 MB of a 250,000-window night's, held through every part's write)
     frame = frame.astype({c: "category" for c in ("detector_id", "date") if c in frame})
     dets = frame["detector_id"]
     for det in sorted(str(d) for d in dets.unique()):
@@ -67,11 +67,11 @@ def atoms_by_detector(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflif
 
 
 WINDOW_COLUMNS = ("detector_id", "date")
-"""The training window's held columns (`night.window_from_days`) the atoms read."""
+"""The training window's held columns (`pipeline.window_from_days`) the atoms read."""
 
 _FRAME_COLUMNS = ("date", "hit", "net_ret_bps", "mfe_bps", "mae_bps")
 """The frame's columns an atom is figured from (a detector's rows of the window's ids and
-coins were copied for nothing: ~8 MB of a detector's ~80,000 windows, issue 32)."""
+coins would be copied for nothing: ~8 MB of a detector's ~80,000 windows)."""
 
 
 def _detector_atoms(det: str, frame: pd.DataFrame, lits: pd.DataFrame, day: str,
@@ -124,7 +124,7 @@ def _stability(df: pd.DataFrame, group: np.ndarray, days: np.ndarray) -> np.ndar
     """Each atom's mean / std of its daily mean net returns (`_ratio`), figured only for
     the atoms seen on two days or more: the others' is 0, and an atom is nearly a window
     (on a first night every one), so grouping every window by (atom, day) and a Python call
-    an atom was most of a detector's time and ~7 MB of its ~80,000 windows (issue 32).
+    an atom would be most of a detector's time and ~7 MB of its ~80,000 windows.
     The same rows in the same order: the same values."""
     out = np.zeros(len(days), dtype=np.float64)
     many = days[group] >= 2
@@ -142,8 +142,8 @@ class CondKeys:
     sorted order, `text` makes the strings of some of them. Sorted without the strings: two
     keys first differ at a feature's value, and (values holding no `&`) compare as that
     feature's `name=value&` texts do (`name=value` for the last feature), so the keys sort as
-    the tuples of those texts' ranks (issue 32: a key string a window, built by ~20
-    column-wide concatenations, was ~130 MB of a 250,000-window night). A value holding `&`
+    the tuples of those texts' ranks (a key string a window, built by ~20
+    column-wide concatenations, would be ~130 MB of a 250,000-window night). A value holding `&`
     sorts by the strings themselves."""
 
     def __init__(self, lits: pd.DataFrame) -> None:
@@ -187,7 +187,7 @@ def _unique_rows(codes: list[np.ndarray], radix: list[int]) -> tuple[np.ndarray,
     in the smallest type of its radix), each row's number among them): `np.unique(axis=0)`'s,
     found through each row's mixed-radix number (codes below their radix: the numbers sort as
     the rows do), without the rows x F int64 matrix and the sort's copies of it (~50 MB of a
-    detector's ~80,000 windows; issue 32). Radices too many for an int64 number:
+    detector's ~80,000 windows). Radices too many for an int64 number:
     `np.unique(axis=0)` itself."""
     if float(np.prod(np.array(radix, dtype=np.float64))) >= 2.0 ** 62:
         return np.unique(np.column_stack(codes).astype(np.int64), axis=0, return_inverse=True)

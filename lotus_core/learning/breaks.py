@@ -1,4 +1,4 @@
-"""Has the market's outcome model changed inside the training window? (issue 29.2)
+"""Has the market's outcome model changed inside the training window?
 
 The nuisances (propensity, outcome model) are fitted once over the window. When the market
 changes mid-window (a regime whose own effect flips, a context whose confounding reverses)

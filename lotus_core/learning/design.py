@@ -2,8 +2,8 @@
 building it: its Gram matrix (co-occurrence counts), X'y and X beta.
 
 The design of n windows is n x F entries of 12 bytes (a float and a column index); at
-250,000 windows of 15 features it was ~45 MB, held whole by the outcome model and the break
-test, and copied for their training rows and days (issue 32). Every sum here is the one the
+250,000 windows of 15 features it is ~45 MB, which the outcome model and the break test
+would hold whole and copy for their training rows and days. Every sum here is the one the
 sparse products made, in the same order: counts are integers; X'y adds each literal's
 outcomes row by row, as the transposed product did; X beta adds a row's coefficients
 feature by feature from zero, as the row product did.

@@ -48,7 +48,7 @@ def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
 
 _PREDICT_ROWS = 8_192
 """Rows whose propensities are predicted together (their design: ~1.4 MB of 15 features;
-32,768 rows' ~6 MB were at the search's peak, issue 32)."""
+32,768 rows' ~6 MB would be at the search's peak)."""
 
 
 def _within(test: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ _PSI_ROWS = 32_768
 
 class Propensities:
     """Out-of-fold P(x_f = v | W) for every unit, a feature's columns computed when asked
-    (issue 32: the n x literals matrix held whole was the rule search's largest allocation,
+    (the n x literals matrix held whole would be the rule search's largest allocation,
     ~160 MB of a 250,000-window night). Each fold keeps its fitted models (a feature's: values
     x literals coefficients) and its test rows; `feature(f)` predicts f's columns for every
     fold's rows from them, exactly as the fit would have (the same rows through the same
@@ -232,7 +232,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
     fold = cross_folds(units.hour, cfg.folds, period) if fold is None else np.asarray(fold)
     k = int(fold.max()) + 1 if units.n else 1
     # the folds' ids and each fold's rows as the smallest ints that hold them: held through
-    # the search, as int64 they were 4 MB of a 250,000-window night (issue 32)
+    # the search, as int64 they would be 4 MB of a 250,000-window night
     fold = fold.astype(small_int(k), copy=False)
     rows_type = small_int(n=units.n)
     n, nl = units.n, units.n_literals
@@ -249,7 +249,7 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
         train = train_rows(fold, test, period).astype(rows_type, copy=False)
         folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
     # a feature's design without it, of a fold's sample rows alone (all of them at once:
-    # n x 14 x 12 bytes per feature, the step's largest allocation at many coins; issue 32)
+    # n x 14 x 12 bytes per feature, the step's largest allocation at many coins)
     models: dict[tuple[int, int], LogisticRegression | int] = {}
     for f in range(len(units.features)):
         for j, (_, _, _, sample) in enumerate(folds):
@@ -273,8 +273,8 @@ def pseudo_outcomes(units: UnitSet, nz: Nuisances, lits: np.ndarray | None = Non
     (net bps) or `hit`, for each literal in `lits` (default: all). `rows` (ascending): those
     windows' rows alone, their propensities predicted for them and not kept
     (`Propensities.rows`). A window's psi is its own, so they are made `_PSI_ROWS` windows
-    at a time (a dozen window-long temporaries a literal were ~40 MB at 250,000 windows;
-    issue 32): the same numbers as all at once."""
+    at a time (a dozen window-long temporaries a literal would be ~40 MB at 250,000
+    windows): the same numbers as all at once."""
     lits = np.arange(units.n_literals) if lits is None else np.asarray(lits, dtype=np.int64)
     n = units.n if rows is None else len(rows)
     out = np.empty((n, len(lits)))
@@ -302,8 +302,8 @@ class LiteralTerms:
 def literal_terms(units: UnitSet, nz: Nuisances, lit: int, rows: np.ndarray) -> LiteralTerms:
     """What a rule's detail reads of literal `lit` for the windows `rows` (ascending), a
     window's propensities predicted once for all four terms, `_PSI_ROWS` windows at a time
-    (issue 32: the detail held its literals' whole-window columns and the propensities of
-    16 values of every window). Each the same numbers as `pseudo_outcomes` (and
+    (never its literals' whole-window columns or the propensities of 16 values of every
+    window). Each the same numbers as `pseudo_outcomes` (and
     `Propensities.literal`) give those windows: a window's terms are its own."""
     f = int(units.literal_feature[lit])
     v = lit - int(units.offsets[f])

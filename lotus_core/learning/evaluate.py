@@ -114,7 +114,7 @@ def widen(tau: float, sign: int, ci_lo: float, ci_hi: float, p05: float, se: flo
 @dataclass(frozen=True)
 class _Split:
     """One split of a rule (its treatment literal within the scope of the others) reduced to
-    what the detail reports of it: no window-long array is kept (issue 32)."""
+    what the detail reports of it: no window-long array is kept."""
 
     lit: int
     tau: float  # the mean psi over the scope
@@ -143,8 +143,8 @@ def _split(units: UnitSet, nz: Nuisances, lit: int, scope: tuple[int, ...],
     del t
     f = int(units.literal_feature[lit])
     treat = units.codes[rows, f] == int(units.literal_value[lit])
-    # each window-long array is let go once its numbers are taken (issue 32: a split of
-    # every window held its terms, hours, gaps, returns and days together, ~20 MB of the
+    # each window-long array is let go once its numbers are taken (a split of
+    # every window holding its terms, hours, gaps, returns and days together is ~20 MB of the
     # detail's peak at 250,000 windows); the same numbers in the same order as before
     uplift_hit = float(hit.mean()) if n else 0.0
     del hit

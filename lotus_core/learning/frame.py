@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.ids import arrow_ids, id_hashes, take_ids
 from lotus_core.learning.quantize import CONTEXT_COLUMNS
+from lotus_core.malloc import release_free_heap
 
 KEEP = ("window_id", "ts_ms", "coin", "detector_id", *CONTEXT_COLUMNS, "date")
 EVENT_COLUMNS = [c for c in KEEP if c != "date"]
@@ -53,7 +53,7 @@ def joined_rows(events: pd.DataFrame, evals: pd.DataFrame,
                 horizon_s: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows of `events` the frame holds, in its order; each one's row of `evals`): the
     windows' ids joined (`join_ids`) and three columns sorted, the events never copied
-    (issue 32: the merge and the sort each copied a 250,000-window night's every column).
+    (a merge and a sort would each copy a 250,000-window night's every column).
     The rows and order are the inner, one-to-one merge's on window_id (the events' order)
     stably sorted by (ts_ms, coin, detector_id)."""
     have = set(evals["horizon_s"].astype(int))
@@ -70,8 +70,8 @@ def joined_rows(events: pd.DataFrame, evals: pd.DataFrame,
 
 def sorted_rows(events: pd.DataFrame) -> np.ndarray:
     """(n,) the rows of `events` stably sorted by `ORDER` (Arrow's stable sort of the three
-    columns as they are held: the joined rows' copy pandas' sort made of them, and its
-    factorised keys, were ~17 MB at 250,000 windows; issue 32). The joined rows in this
+    columns as they are held: the joined rows' copy pandas' sort would make of them, and
+    its factorised keys, are ~17 MB at 250,000 windows). The joined rows in this
     order are their own stable sort's: a stable order restricted to some rows keeps them
     in theirs."""
     table = pa.table({c: _arrow(events[c]) for c in ORDER})

@@ -1,7 +1,7 @@
 """Window ids hashed a slice at a time: the 64-bit hash the learning window's sample keeps a
 window by (`lotus_core.learning.sample.kept`) and its frame joins by
-(`lotus_core.learning.frame`), without a Python string per window held at once (issue 32: a
-250,000-window night's ids as Python strings were ~40 MB, per copy)."""
+(`lotus_core.learning.frame`), without a Python string per window held at once (a
+250,000-window night's ids as Python strings are ~40 MB, per copy)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def id_hashes(ids: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
 def take_ids(ids: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     """`ids[rows]` (rows in any order), taken chunk by chunk: Arrow's `take` on a chunked
     array first joins its chunks into one copy (a learning window's 250,000 ids in 32 chunks:
-    ~14 MB a call against ~3 MB, issue 32)."""
+    ~14 MB a call against ~3 MB)."""
     if isinstance(ids, pa.Array):
         return ids.take(rows)
     if ids.num_chunks == 1:

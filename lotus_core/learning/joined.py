@@ -1,6 +1,6 @@
 """The learning window's events joined to their outcomes a few row groups of signal_eval at
-a time (`JOIN_ROWS` kept rows; issue 32): the outcomes are never held as a table of the
-window's evals (their ids, horizons and statuses were ~25 MB of a 250,000-window night,
+a time (`JOIN_ROWS` kept rows): the outcomes are never held as a table of the
+window's evals (their ids, horizons and statuses would be ~25 MB of a 250,000-window night,
 held beside the events while the ids were hashed and joined, the `braids` and
 `meta_braids` steps' peak), only each joined window's outcome columns and its row of the
 events.
@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.evaluation.late import LateRows
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.frame import (
     EVENT_COLUMNS,
     OUTCOMES,
@@ -42,6 +41,7 @@ from lotus_core.learning.sample import (
     read_late,
     tables_frame,
 )
+from lotus_core.malloc import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 
 _NO_ROWS = pd.DataFrame()

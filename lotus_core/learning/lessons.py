@@ -29,7 +29,6 @@ from scipy.stats import norm
 
 from lotus_core.arrays import small_int
 from lotus_core.columns import STR
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
@@ -38,6 +37,7 @@ from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.selective import with_selective
 from lotus_core.learning.units import UnitSet, encode, rule_mask
+from lotus_core.malloc import release_free_heap
 from lotus_core.time import DAY_NS
 
 LIVE = ("proposed", "active")
@@ -82,7 +82,7 @@ SIGNAL_OUTCOME = Outcome()
 
 def unit_columns(frame: pd.DataFrame, outcome: Outcome = SIGNAL_OUTCOME) -> list[str]:
     """The frame's columns a unit set is made of (`detector_units`): a caller that takes some
-    windows' rows takes these alone, not the window's every column (issue 32)."""
+    windows' rows takes these alone, not the window's every column."""
     return [c for c in (outcome.y, outcome.hit, "ts_ms") if c in frame.columns]
 
 
@@ -152,10 +152,10 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     (the detector's live lessons, re-estimated every night)."""
     brk = window_break(units, cfg.estimator)  # the market changed: nuisances per period
     nz = fit_nuisances(units, cfg.estimator, period=None if brk is None else brk.period(units))
-    release_free_heap()  # each phase's freed temporaries (`lotus_core.heap`), before the next
+    release_free_heap()  # each phase's freed temporaries (`lotus_core.malloc`), before the next
     # psi a block of literals at a time, and again for the detailed rules' literals: the
-    # (n x L) matrix held whole was ~110 MB at 250,000 windows (each column is computed
-    # alone: the same values either way; issue 32)
+    # (n x L) matrix held whole is ~110 MB at 250,000 windows (each column is computed
+    # alone: the same values either way)
     sums = scope_sums(units, lambda lits, rows: pseudo_outcomes(units, nz, lits, rows=rows))
     rules = enumerate_rules(units, cfg.search.max_literals)
     release_free_heap()
@@ -393,8 +393,8 @@ class Task:
     """A search's input: a detector id (or POOLED), its live rules' keys to re-estimate,
     and its windows: `rows` of the window's units (None: every window), with `y` in place
     of theirs when given (the pooled set's centred outcome). Every task's units are taken
-    of the window's one set when it is searched, and let go after (issue 32: each
-    detector's and the pooled set's own copies, held together through the night, were
+    of the window's one set when it is searched, and let go after (each
+    detector's and the pooled set's own copies, held together through the night, would be
     ~20 MB of the pooled search's peak at 250,000 windows)."""
 
     detector_id: str
@@ -427,12 +427,12 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     """Each detector's windows as units, with its live rules to re-estimate, and (when the
     night pools) every such detector's together, last: all the search reads of the
     window's frame and literals, so a caller can let go of them before it searches
-    (`learn_tasks`; issue 32)."""
+    (`learn_tasks`)."""
     if outcome.group != "detector_id" and len(frame):
         frame = frame.assign(detector_id=frame[outcome.group].astype(str))
     # the columns the units are made of, alone: each detector's rows (and the pooled set's,
-    # every row) are taken of them, not of the window's every column (issue 32: at 250,000
-    # windows the pooled set's copies of the whole frame were ~60 MB)
+    # every row) are taken of them, not of the window's every column (at 250,000
+    # windows the pooled set's copies of the whole frame would be ~60 MB)
     frame = frame[[c for c in ("detector_id",) if c in frame.columns]
                   + unit_columns(frame, outcome)]
     prev = _previous(previous)

@@ -106,7 +106,7 @@ def fit_columns(names: tuple[str, ...]) -> list[str]:
 
 def compact(lits: pd.DataFrame) -> pd.DataFrame:
     """`lits` with each column a pandas Categorical over its feature's values (a byte a
-    window instead of an 8-byte pointer: issue 32). The values are unchanged; a value the
+    window instead of an 8-byte pointer). The values are unchanged; a value the
     feature's list does not name (a regime the tape invented) is a category of its own."""
     out = {}
     for name in lits.columns:

@@ -1,6 +1,6 @@
 """The learning window read from the lake a slice at a time, as a bounded uniform sample of
-its windows (issue 32: a 100-coin lake's 14-day window is ~11 M windows; held whole, the
-learning steps' memory grew ~28 MB a coin-day).
+its windows (a 100-coin lake's 14-day window is ~11 M windows; held whole, the learning
+steps' memory would grow ~28 MB a coin-day).
 
 Why a sample and how: every estimate the night makes (atoms, the doubly robust uplifts,
 their bootstrap intervals, braids, the pooled search) is a function of the window's rows.
@@ -18,9 +18,9 @@ What is held: the kept events (the learning frame's columns), the kept windows' 
 at the lesson horizon only (signal_eval holds four horizons), and one row group of a table,
 filtered in Arrow before it becomes pandas objects. The row groups' freed pages stay in
 glibc's heap unless handed back (`release_free_heap` after every row group of either table,
-`trimmed`): without it a 100-coin, 14-day window's read ended 290 MB higher
+`releasing_heap`): without it a 100-coin, 14-day window's read ends 290 MB higher
 than a 3-coin one's, for the same 250,000 windows kept; and a group's read (~20 MB of a
-100-coin day's) left among the kept rows grew the heap by most of itself each group.
+100-coin day's) left among the kept rows grows the heap by most of itself each group.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import pandas as pd
 import pyarrow as pa
 
 from lotus_core.evaluation import with_late
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.frame import EVAL_COLUMNS, EVENT_COLUMNS, missing_horizon
 from lotus_core.learning.ids import id_hashes
+from lotus_core.malloc import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 
 _SPAN = 2.0 ** 64
@@ -99,8 +99,8 @@ def kept_rows(groups: Iterator[pa.Table], keep: Callable[[pa.Table], np.ndarray]
 def tables_frame(tables: list[pa.Table], empty: pd.DataFrame) -> pd.DataFrame:
     """`concat_or_empty` of the tables made pandas, the list emptied: joined in Arrow (no
     copy) and converted a column at a time, each column's Arrow buffers let go as it is
-    converted, so the rows are never held twice (issue 32: the row groups made pandas and
-    their concatenation were two copies of a 250,000-window night's outcomes, ~25 MB each).
+    converted, so the rows are never held twice (the row groups made pandas and
+    their concatenation would be two copies of a 250,000-window night's outcomes, ~25 MB each).
     Tables whose schemas differ (days written apart) are concatenated as pandas does it."""
     tables[:] = [t for t in tables if t.num_rows]
     if not tables:
@@ -143,7 +143,7 @@ class _Parts:
         return concat_or_empty([t.to_pandas() for t in self.tables], empty)
 
 
-def trimmed(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
+def releasing_heap(groups: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """`groups`, the heap handed back after each (once the caller is done with it): a row
     group's read is freed among the rows kept of it, which glibc's heap keeps unless trimmed
     (measured, a 100-coin day's events sampled to 250,000 windows: the read's RSS 86 MB above
@@ -178,7 +178,8 @@ def read_events(events: Sequence[CoinDay], rate: float,
     """The kept events of `events` (their `columns` and `date`), shaped (`read_window`)."""
     parts = _Parts()
     for d in events:
-        for part in kept_rows(trimmed(d.row_groups(list(columns))), lambda g: kept_of(g, rate)):
+        groups = releasing_heap(d.row_groups(list(columns)))
+        for part in kept_rows(groups, lambda g: kept_of(g, rate)):
             part = part.assign(date=d.day)
             parts.add(shape(part) if shape is not None else part)
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "date")})
@@ -195,8 +196,8 @@ def eval_groups(evals: Sequence[CoinDay], horizon_s: int, rate: float,
             horizons.update(int(h) for h in np.unique(group.column("horizon_s").to_numpy()))
             yield group
 
-    return kept_tables(trimmed(counted(g for d in evals for g in d.row_groups(EVAL_COLUMNS))),
-                       lambda g: at_horizon(g, horizon_s, rate))
+    groups = counted(g for d in evals for g in d.row_groups(EVAL_COLUMNS))
+    return kept_tables(releasing_heap(groups), lambda g: at_horizon(g, horizon_s, rate))
 
 
 def read_late(late: Sequence[CoinDay], horizon_s: int, rate: float) -> pd.DataFrame:
@@ -214,7 +215,7 @@ def read_window(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     days, their `columns` and `date`), `evals` (signal_eval's) and `late`
     (signal_eval_late's), sampled as the module docstring says. `shape`, when given, makes
     each row group's kept events what is held of them (their literals instead of their
-    context, `lotus_core.learning.night`); it must keep `window_id`. The outcomes are only
+    context, `lotus_core.learning.pipeline`); it must keep `window_id`. The outcomes are only
     `horizon_s`'s; a window whose evals hold rows but none at `horizon_s` is refused, as
     `learning_frame` refuses it."""
     windows = sum(d.rows() for d in events)

@@ -25,9 +25,9 @@ import pandas as pd
 from scipy.sparse import _sparsetools
 
 from lotus_core.arrays import small_int
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.config import SearchConfig
 from lotus_core.learning.units import UnitSet
+from lotus_core.malloc import release_free_heap
 
 _CELLS = 32_768
 """Cells whose windows' pseudo-outcomes are made and summed together (`scope_sums`)."""
@@ -36,8 +36,8 @@ _CELLS = 32_768
 def _blocks(units: UnitSet) -> list[np.ndarray]:
     """The literals a feature at a time (`scope_sums` sums a block's cells together and
     predicts a feature's propensities once a block): at 250,000 windows, nearly a cell each,
-    a block of 8 literals' cells' sums was ~16 MB, one feature's (2-5 values) 4-10 MB, and
-    the search no slower (issue 32)."""
+    a block of 8 literals' cells' sums is ~16 MB, one feature's (2-5 values) 4-10 MB, and
+    the search no slower."""
     return [np.arange(int(units.offsets[f]), int(units.offsets[f]) + len(values))
             for f, values in enumerate(units.values) if len(values)]
 
@@ -81,7 +81,7 @@ def scope_sums(units: UnitSet,
     value per feature, so that is a per-cell 0/1 weight). `psi`: the (n x L) matrix, or
     what makes its columns for some literal ids and window rows (`psi(lits, rows)`:
     len(rows) x len(lits)), asked a block of literals and of windows at a time, so neither
-    the whole matrix nor a block of it a window wide is ever held (issue 32)."""
+    the whole matrix nor a block of it a window wide is ever held."""
     ccodes, inverse = _cells(units)
     n_cells, nf = ccodes.shape
     nl = units.n_literals
@@ -138,9 +138,9 @@ def scope_sums(units: UnitSet,
     # a block of literals at a time (`_blocks`), a chunk of cells at a time: each cell's psi
     # added window by window in the windows' order, and every scope's sum cell by cell in
     # the cells' order (`add_rows`), as the whole (cells x L) matrix and its (scopes x cells)
-    # products added them, bit for bit; nothing a cell or window wide is held (issue 32: at
-    # 250,000 windows, nearly a cell each, a feature's cells' psi were ~7 MB of the search's
-    # peak, and their whole matrices ~400 MB before)
+    # products added them, bit for bit; nothing a cell or window wide is held (at
+    # 250,000 windows, nearly a cell each, a feature's cells' psi are ~7 MB of the search's
+    # peak, and their whole matrices would be ~400 MB)
     psi_sum = np.empty((nxt, nl))
     for lits in _blocks(units):
         feats, block_na = units.literal_feature[lits], na[lits]

@@ -47,8 +47,8 @@ class UnitSet:
         return int(self.codes.shape[0])
 
     # hour and day are made when asked, not kept: a few reads a search (its folds, breaks,
-    # bootstrap hours, a rule's days), and kept they were 4 MB of every unit set held to the
-    # night's end (issue 32: the pooled search's peak held every detector's)
+    # bootstrap hours, a rule's days), and kept they would be 4 MB of every unit set held to
+    # the night's end (the pooled search's peak holds every detector's)
     @property
     def hour(self) -> np.ndarray:
         return (self.ts_ms // HOUR_MS).astype(np.int64, copy=False)
@@ -124,10 +124,10 @@ def encode(lits: pd.DataFrame, features: tuple[str, ...],
            values: dict[str, tuple[str, ...]]) -> np.ndarray:
     """Literal value strings -> codes; an unknown value is an error naming the feature. A
     categorical column (the window's literals, `quantize.compact`) is mapped through its
-    categories (issue 32: its values made Python objects a window at a time were ~45 MB
-    held at once at 250,000 windows). The codes are the smallest int type that holds
-    every feature's value index: int8 for the signal layer's (2-5 values; int16 was ~7.5
-    MB more held through the search of a 250,000-window night, issue 32)."""
+    categories (its values made Python objects a window at a time would be ~45 MB held
+    at once at 250,000 windows). The codes are the smallest int type that holds
+    every feature's value index: int8 for the signal layer's (2-5 values; int16 is ~7.5
+    MB more held through the search of a 250,000-window night)."""
     out = np.empty((len(lits), len(features)),
                    dtype=small_int(max([len(values[f]) for f in features], default=1)))
     for j, name in enumerate(features):

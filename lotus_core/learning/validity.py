@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
@@ -90,7 +90,7 @@ def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = Non
     rule's weakest split for each estimator, as the learner judges a rule)."""
     cfg, base = _setup(cfg, base)
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, cfg, base)
+    tw = pipeline.training_window(frame, cfg, base)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
     lits = rule_lits(units, spec.planted_rule)
@@ -142,8 +142,8 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
     cfg, base = _setup(cfg, base)
     frame = window_frame(spec, seed)
     day = sorted(frame["date"].unique())[-1]
-    tw = night.training_window(frame, cfg, base)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), day, cfg)
+    tw = pipeline.training_window(frame, cfg, base)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), day, cfg)
     act = lessons[lessons["state"] == "active"]
     mine = act[act["detector_id"] == PLANTED]
     found = [r for r in mine["rule"] if _names_planted(r, spec.planted_rule)]
@@ -196,7 +196,7 @@ def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
     series: list[tuple[float, float, float, int, float]] = []
     for i in range(start_night, len(days)):
         win = frame[frame["date"].isin(days[max(0, i - cfg.window_days + 1):i + 1])]
-        tw = night.training_window(win, cfg, base)
+        tw = pipeline.training_window(win, cfg, base)
         units = detector_units(tw.frame, tw.lits, tw.quantizer)
         lits = rule_lits(units, spec.planted_rule)
         assert lits is not None

@@ -46,7 +46,7 @@ POWER_SEEDS = {3: 6, 5: 30, 10: 6}  # seeds per cell at scale 1 (5 days: the hea
 BOOK_SPEC = WindowSpec(days=5, windows_per_day=REALISTIC, effect="bimb_with",
                        confound_book=True, decoy_agreement=0.8)
 BOOK_EFFECTS = (0.0, 5.0, 8.0, 12.0)  # 0: the null counterpart (nothing planted)
-# an effect shared by the three detectors (a market-wide context, issue 29's target: 90 %
+# an effect shared by the three detectors (a market-wide context; the target: 90 %
 # at 5 bps, found by the pooled search), 0: its null twin
 SHARED_EFFECTS = (0.0, 3.0, 5.0, 8.0)
 SHARED_SEEDS = 30
@@ -72,7 +72,7 @@ WATCH_RULES: tuple[tuple[str, float], ...] = (
     ("cusum", 5.0))
 
 
-# harder markets (issue 29.2), each a power cell (the rule's truth 8 bps: found 29/30 at 5
+# harder markets, each a power cell (the rule's truth 8 bps: found 29/30 at 5
 # days in the power table) and its null twin (the same market, nothing planted)
 HARDER_BASE = WindowSpec(days=5, windows_per_day=REALISTIC, delta_bps=8.0)
 HARDER: dict[str, WindowSpec] = {

@@ -1,4 +1,4 @@
-"""The sealed seed plan (`validity_seeds.yaml`, issue 29.1): tuning and evaluation seeds in
+"""The sealed seed plan (`validity_seeds.yaml`): tuning and evaluation seeds in
 disjoint ranges, one range per table cell, so a sealed figure was never tuned on and no two
 cells of a table share a draw. The loader refuses an overlap with the two cells named."""
 

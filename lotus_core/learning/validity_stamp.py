@@ -1,4 +1,4 @@
-"""What a piece of evidence was measured with (issue 29.6): the commit, whether the judged
+"""What a piece of evidence was measured with: the commit, whether the judged
 code differed from it, and a hash of the judged code's source bytes, file by file, so that
 evidence made by other code is refused with the changed modules named, not re-judged as if
 it were current."""

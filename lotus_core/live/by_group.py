@@ -1,10 +1,10 @@
 """A day's recording cut into one recording per coin group, for `live_parity`'s replay a
-group at a time (`parity.compare_by_group`; issue 32).
+group at a time (`parity.compare_by_group`).
 
 Why: one live engine replaying a day holds every coin's state, and its heap grows with
 the coin-hours it has replayed (glibc's and pymalloc's arenas left part-used, not live
-objects: docs/scale.md, round 18), so the check's memory grew with the coins (a 100-coin
-day: 2.6 GB). A group of `GROUP_COINS` coins replayed at a time holds one group's.
+objects: docs/scale.md), so one engine's check grows with the coins (a 100-coin day:
+2.6 GB). A group of `GROUP_COINS` coins replayed at a time holds one group's.
 
 Why the cut keeps the windows: the recording's lines are decoded once here
 (`extract_chunk`, the parse's own definition) and judged by the day's line rules over

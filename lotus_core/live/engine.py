@@ -221,7 +221,7 @@ def _tail_of(path: Path, day: str, lo: int) -> TailBuffer:
     lines go chunk by chunk through the day's `StreamAssembler` (raw_feed's rules with their
     carried state: duplicates, late lines, each stream's latest), and only the parts with
     rows from `lo` on are kept, so the memory is the tail's, not the whole day's (the whole
-    parse of a 100-coin day added 12.6 GB: docs/scale.md, round 8)."""
+    parse of a 100-coin day adds 12.6 GB: docs/scale.md)."""
     buf = TailBuffer()
     live = LiveDay(day, StreamAssembler(day), sha=None)  # its rows only, never published
 
@@ -265,7 +265,7 @@ class LiveEngine:
         self.next_day = True
         """Keep the day's last warm_span_ms of feed for the next day's warm start. False for
         a replay of one day that ends there (`parity.replay_steps`): at 10 coins that tail
-        was a third of the replay's peak (issue 32)."""
+        is a third of the replay's peak."""
         self._market_until: int | None = None
         self._market_count = 0
 

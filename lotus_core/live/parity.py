@@ -34,9 +34,9 @@ import pyarrow as pa
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
 from lotus_core.forked import forked_map
-from lotus_core.heap import release_free_heap
 from lotus_core.live.by_group import GROUP_COINS, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
+from lotus_core.malloc import release_free_heap
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.store.spill import CoinSpill, SpilledCoins
@@ -64,7 +64,7 @@ BATCH_LINES_PER_COIN, MAX_BATCH_LINES = 3_333, 100_000
 """With many coins the replay's batches grow with the coins seen (about BATCH_LINES at 3
 coins, at most MAX_BATCH_LINES): a batch costs some fixed work per coin (the as-of reads,
 the cancel pairs' last frame, the flow columns of its rows), so 10,000 lines at 100 coins
-(100 lines a coin) spent a fifth of the replay on it (docs/scale.md, round 10). The windows
+(100 lines a coin) spent a fifth of the replay on it (docs/scale.md). The windows
 do not depend on how the lines are batched (each stage's equality test feeds random batch
 sizes)."""
 
@@ -225,7 +225,7 @@ def compare_streams(nightly: Iterable[pd.DataFrame], live: Iterable[pd.DataFrame
                     chunk: int = CHUNK_WINDOWS) -> ParityReport:
     """`compare_windows` of two streams of windows, each in time order (the nightly
     signal_events read in slices of rows, the live engine's windows step by step), a span of
-    time at a time (issue 32: neither day is held whole). A span ends before the first
+    time at a time (neither day is held whole). A span ends before the first
     window of the newest live step: the live engine emits a row's windows once the row is
     final, so no later step goes back before it. The report is the whole day's: counts
     summed, the first difference in nightly order, the largest relative difference, the
@@ -411,7 +411,7 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
                      workers: int = GROUP_WORKERS, **replay: Any) -> ParityReport:
     """`compare_streams` of the nightly windows (`nightly`: signal_events in slices, pandas or
     Arrow: a partition's row groups are spread without becoming pandas rows) and the
-    live replay of `day`'s `recording`, a coin group at a time (issue 32): the recording
+    live replay of `day`'s `recording`, a coin group at a time: the recording
     (and the previous day's in `feed_dir`, the warm start) cut into one recording per group
     of `group_coins` coins (`by_group.split_by_group`, which says why the windows are the
     whole replay's), the nightly windows spread by coin to a spill in one pass, then each

@@ -1,7 +1,7 @@
 """Health and drift measures a researcher looks at first, as pure functions of lake tables,
 and the folds that feed them a day's slices at a time (`RowSample`, `WindowCounts`,
 `HitTally`: a check that reads 7 days of history holds samples, counts and sums, not the
-days; issue 32).
+days).
 
 Each returns plain numbers; `lotus_assets/checks.py` turns them into Dagster asset checks
 (warnings) and posts a WATCHDOG_ALERT when one fails. Thresholds live in `HealthLimits` so
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
 from lotus_core.store.by_coin import CoinDay, ReadsCoins, unordered_parts
 from lotus_core.time import DAY_MS
@@ -88,7 +88,7 @@ def stale_rate(frames: pd.DataFrame, stale_ms: int = LIMITS.stale_ms) -> float:
 
 @dataclass
 class TapeHealth:
-    """The tape check's measures summed coin by coin (issue 32: the check holds one coin's
+    """The tape check's measures summed coin by coin (the check holds one coin's
     tape at a time): per-coin gap rates, and the NaN and stale counts over the rows seen.
     `add` a whole day or each coin of it: the rates are the same (counts over rows)."""
 
@@ -122,7 +122,7 @@ class TapeHealth:
 
 @dataclass
 class EventsCheck:
-    """signal_events' schema and publication rate folded slice by slice (issue 32: the check
+    """signal_events' schema and publication rate folded slice by slice (the check
     holds one slice of the day, not the day): each slice validated against the schema
     (its row checks, and sortedness and uniqueness within the slice), each slice's first
     key after the previous slice's last (sortedness and uniqueness across them), and the
@@ -221,7 +221,7 @@ class RowSample:
     """Every k-th row of each part added (a coin's day, in time order), k fixed up front so
     that the side's `total` rows give at most `cap`; with `hours`, only the rows at those
     UTC hours (`same_hours`), counted before the sampling (`rows`). What a drift check
-    holds is the sample, one part at a time read (issue 32). A tape at the grid cadence
+    holds is the sample, one part at a time read. A tape at the grid cadence
     sampled every k rows is a grid k cadences apart: every hour of the day keeps its share.
     Below the cap (k = 1) the rows are the side's every row."""
 
@@ -305,7 +305,7 @@ class EventsDrift:
 
 def events_drift(store: ReadsCoins, day: str, before: Sequence[str]) -> EventsDrift:
     """signal_events of `day` and of the `before` days the lake has, a slice at a time
-    (issue 32: 7 days of every coin's windows are not held)."""
+    (7 days of every coin's windows are not held)."""
     name, cols = "signal_events", EVENT_DRIFT_COLUMNS
     days = [d for d in before if store.exists(name, d)]
     hist_rows = sum(store.rows(name, d) for d in days)
@@ -355,7 +355,7 @@ def publication_rate(events: pd.DataFrame) -> float:
 @dataclass
 class HitTally:
     """signal_eval's done, published rows folded a slice at a time (a check holds their
-    sums and one day's distinct window ids, not the days' rows; issue 32): hits and rows
+    sums and one day's distinct window ids, not the days' rows): hits and rows
     (the rate is per row, as `hit_rate_shortfall` always took it), distinct windows (a
     window's horizons share its entry, so the binomial SD counts windows), days with any."""
 
@@ -413,7 +413,7 @@ def _utc_day(ts: pd.Series) -> np.ndarray:
 @dataclass
 class TapeSpans:
     """Each (UTC day, coin)'s first and last frame time, added a frame (a coin, a day) at a
-    time: the tape hours a check needs without holding the tape (issue 32)."""
+    time: the tape hours a check needs without holding the tape."""
 
     spans: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
 
@@ -458,7 +458,7 @@ def tape_hours(frames: pd.DataFrame | TapeSpans) -> float:
 @dataclass
 class WindowCounts:
     """Windows per (UTC day, detector), added a slice at a time: what the firing rates need
-    of the days' windows, without holding them (issue 32)."""
+    of the days' windows, without holding them."""
 
     counts: dict[tuple[int, str], int] = field(default_factory=dict)
 

@@ -167,7 +167,7 @@ _SUMS = ("n", "hits", "net", "n_published", "published_hits", "published_net")
 
 @dataclass
 class EvalTally:
-    """signal_eval's rows folded a part at a time (a coin's, issue 32): per (detector_id,
+    """signal_eval's rows folded a part at a time (a coin's): per (detector_id,
     horizon_s) the done rows' count, hits and net return sum, all and published, and the
     rows per status. What the step's metadata reads, without the day's rows."""
 

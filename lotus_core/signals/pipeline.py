@@ -148,7 +148,7 @@ def detect_parts(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec]
                  scoring: ScoringConfig | None = None) -> Iterator[pd.DataFrame]:
     """Each coin's windows of a MicroTape partition (coins in order), each in detect_day's
     order, (ts_ms, detector_id): the `detector_windows` asset writes them a row group per
-    coin, so a later day's history reads them a coin-day at a time (issue 32). Not
+    coin, so a later day's history reads them a coin-day at a time. Not
     schema-checked here: the lake checks each part as it writes it."""
     for coin in tape.coins():
         part = _detect(tape.read(coin), detectors, scoring)
@@ -576,7 +576,7 @@ class CoinScoring:
     Each coin's events, curator log and Signal Bus rows are put aside on disk (`CoinSpill`)
     in their order within the coin and read back merged into the day's order (`streamed`);
     the KPIs are a fold over the coins (`KpiTally`). So the step holds a coin's tables and a
-    slice of the day's, not the day (issue 32)."""
+    slice of the day's, not the day."""
 
     def __init__(self, tape: CoinDay, day: str, kw: dict[str, Any],
                  dsi: pd.DataFrame | CoinDay | None, shared: ScoringDay | None = None) -> None:

@@ -53,19 +53,19 @@ class HistoryQuality:
 HISTORY_COLUMNS = ["ts_ms", "coin", "detector_id", "recipe_hash", "direction", "horizon_s",
                    "outcome_ok", "hit", "net_ret_bps", "signed_ret_bps"]
 """The detector_windows columns `history_quality` reads (with the `date` the lake adds): a
-step that reads the history window reads only these (issue 32)."""
+step that reads the history window reads only these."""
 
 
 History: TypeAlias = pd.DataFrame | Iterable[pd.DataFrame] | None
 """Earlier days' detector_windows (with `date`): one frame, or parts of it, each a whole
-(date, coin) group, coin by coin (`CoinDays.parts`: issue 32); None: none."""
+(date, coin) group, coin by coin (`CoinDays.parts`); None: none."""
 
 
 POOLED_MOVES = 65_536
 """A detector's pooled median |move| is exact up to this many usable history windows (3
 coins x 7 days x 24 h hold at most ~46,000 a detector); above, it is the median of the
 POOLED_MOVES windows with the smallest hash of (ts_ms, coin, detector_id): a uniform sample
-fixed by the window, not by the order it is read in (issue 32)."""
+fixed by the window, not by the order it is read in."""
 
 
 @dataclass

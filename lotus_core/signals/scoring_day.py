@@ -1,5 +1,5 @@
 """What every coin's scoring of a day shares, made once a day and stored as one lake row
-(issue 32 item 1: `scoring_day` daily, then `score_signals` one run per coin).
+(`scoring_day` daily, then `score_signals` one run per coin).
 
 Scoring a window is per coin given two things that pool across coins and days: the
 history quality (sq_* from the earlier days' detector windows, per detector over every

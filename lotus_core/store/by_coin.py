@@ -1,4 +1,4 @@
-"""A day's per-coin rows handed between stages one coin at a time (issue 32: a step's memory
+"""A day's per-coin rows handed between stages one coin at a time (a step's memory
 independent of how many coins run).
 
 `ByCoin` is what a stage returns: its day's rows as an iterable of frames, one coin each in
@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lotus_core.arrays import positions_by
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 
 
 @dataclass
@@ -120,7 +120,7 @@ def coin_files(store: ReadsCoins, asset: str, day: str) -> list[str] | None:
     """The coins of a day stored as coin files (a day x coin asset's), in coin order; None
     for a day in one file. A reader that needs no order of the day reads such a day a coin
     file at a time, not merged: a merged read of a wide time-ordered table holds a row group
-    of every coin (issue 32)."""
+    of every coin."""
     coins = store.coins(asset, day)
     return coins if coins and store.coin_exists(asset, day, coins[0]) else None
 
@@ -130,7 +130,7 @@ def unordered_parts(store: ReadsCoins, asset: str, day: str,
     """A day's rows for a reader that folds them without the day's order (counts, sums of
     integers, sets, a coin's own order): (coin, its rows) a coin file at a time when the
     day is in coin files, else (None, a slice) of the one file. A merged read of a
-    time-ordered table holds a row group of every coin (issue 32)."""
+    time-ordered table holds a row group of every coin."""
     coins = coin_files(store, asset, day)
     if coins is None:
         for part in store.read_slices(asset, day, columns=columns):
@@ -143,7 +143,7 @@ def unordered_parts(store: ReadsCoins, asset: str, day: str,
 @dataclass(frozen=True)
 class CoinDay:
     """One asset-day of the lake read coin by coin; with `coin`, that coin of the day alone
-    (what a day x coin step sees of a table: its own coin, issue 32 item 1)."""
+    (what a day x coin step sees of a table: its own coin)."""
 
     lake: ReadsCoins
     asset: str

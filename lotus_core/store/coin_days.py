@@ -1,7 +1,7 @@
 """A day x coin asset's daily handle: the day's coins and their rows, from the coin files'
 footers (no row read). A daily stage that needs a window of such an asset's days takes the
 window over the handle (Dagster maps no time window from a daily asset onto a day x coin
-one) and reads the rows through the lake (issue 32 item 1)."""
+one) and reads the rows through the lake."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 atomically, queried with DuckDB.
 
 Layout: `<asset>/date=<day>/part.parquet` for a daily asset; `<asset>/date=<day>/coin=<coin>/
-part.parquet` for one partitioned by day x coin (issue 32; the coin URL-quoted). A day is in
+part.parquet` for one partitioned by day x coin (the coin URL-quoted). A day is in
 one layout or the other: writing a coin removes that day's whole-day file, writing the day
 removes its coin files. Every reader of a day (`read`, `read_coin`, `coins`, `read_slices`,
 ...) takes either: a day in coins reads as the coins' files in coin order, as if one file;
@@ -61,7 +61,7 @@ def use_system_allocator() -> None:
     """Arrow allocates through the C library's malloc, not its bundled mimalloc (a process
     setting, made once here because every Parquet read in Lotus goes through the lake).
 
-    Why (issue 32): mimalloc keeps a read's decode buffers resident after the read. A
+    Why: mimalloc keeps a read's decode buffers resident after the read. A
     30-coin x 6-hour MicroTape day (214 MB as a frame) read whole peaked at +735 MB and
     stayed +644 MB; with the system allocator +428 / +428 (the Arrow table and its pandas
     copy), and no slower (0.34 s against 1.13 s). Freed blocks then go back to the OS
@@ -82,7 +82,7 @@ _ASSET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SLICE_ROWS = 25_000
 """Rows a slice of `read_slices` holds at most, and of a row group of a partition written
 whole: Arrow's reader decodes a row group at a time, so a slice is bounded only when the
-row groups are (issue 32: a check that folds signal_events holds a slice, not the day).
+row groups are (a check that folds signal_events holds a slice, not the day).
 Measured (`python -m bench.fold_memory`: the signal_events check alone, a fresh process):
 3 / 10 / 30 / 100 coins x 24 h peak 298 / 358 / 380 / 401 MB folded; read whole, 284 / 426
 / 839 / 2,229 MB."""
@@ -223,7 +223,7 @@ def coin_groups_in(file: pq.ParquetFile, column: str = "coin") -> dict[str, list
 def read_coin_of(file: pq.ParquetFile, coin: str, columns: list[str] | None,
                  filtered: Callable[[], pa.Table]) -> pd.DataFrame:
     """One coin's rows of an open file: its row groups alone when the file was written by
-    coin, read on this thread (issue 32: a dataset read with a filter per coin, a hundred
+    coin, read on this thread (a dataset read with a filter per coin, a hundred
     coins in a row, left ~70 MB more resident at 100 coins than at 3, the footer parsed and
     decoded on Arrow's threads each time); else `filtered()`, the rows the filter keeps."""
     groups = coin_groups_in(file)
@@ -474,7 +474,7 @@ class Lake:
     def read_slices(self, asset: str, day: str, rows: int = SLICE_ROWS,
                     columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """A partition in slices of at most `rows` rows, in file order (a reader that folds
-        a table, such as a check, holds one slice; issue 32; a time-ordered day in coins:
+        a table, such as a check, holds one slice; a time-ordered day in coins:
         in the day's order). No slice when it has no rows."""
         existing = self._existing(asset, day)  # listed once
         files = [path_opener(f) for f in existing.values()]

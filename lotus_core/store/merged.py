@@ -1,4 +1,4 @@
-"""A day's coins read back in the day's time order (issue 32 item 1).
+"""A day's coins read back in the day's time order.
 
 A time-ordered table (signal_eval: rows in (ts_ms, coin, the coin's own order)) made a
 coin at a time, in a spill (`CoinSpill`) or in the lake's coin files of a day x coin asset,
@@ -141,7 +141,7 @@ NO_TIMES = CoinTimes(np.empty(0, np.int64))
 Opener = Callable[[], AbstractContextManager[pq.ParquetFile]]
 """Opens a coin's file (and closes it on leaving): a merged read opens each file when it
 reads one of its row groups, never holding every coin's footer (a 75-column file's parsed
-footer is ~0.7 MB: 70 MB at 100 coins, issue 32)."""
+footer is ~0.7 MB: 70 MB at 100 coins)."""
 
 
 def path_opener(path: str | Path) -> Opener:

@@ -1,5 +1,5 @@
 """An object stored as one lake row: pickled the same way in every process, checked by its
-sha256 when read back (issue 32 item 1: what a daily step fits or pools once, each coin's
+sha256 when read back (what a daily step fits or pools once, each coin's
 run of the day reads: the DSI model, the scoring context).
 
 The lake is the project's own store, written only by its steps, so unpickling its rows is

@@ -1,5 +1,5 @@
 """Per-coin parts of a day's time-ordered tables, put aside on disk while the day is made
-coin by coin and read back merged into the day's order (issue 32: a step's memory
+coin by coin and read back merged into the day's order (a step's memory
 independent of how many coins run).
 
 A table such as signal_events is sorted by (ts_ms, coin, ...): a stage that makes it one
@@ -10,8 +10,8 @@ from the coin's first time), and `merged` yields slices of the table in its orde
 (`InOrder` hands them to the lake): where each coin's rows of the next slice end is found
 from the time columns by bisection, then the slice reads, from each coin's file, only the
 batches that hold its rows, and sorts them by time. Held: a slice, about two batches a
-coin, and the times; no order of the whole table (at 100 coins signal_eval's 3.2 M rows
-held ~90 MB of merge order before, issue 32 item 3).
+coin, and the times; no order of the whole table (at 100 coins an order of signal_eval's
+3.2 M rows is ~90 MB).
 
 Arrow IPC, not Parquet: a Parquet file's footer describes every row group's every column,
 and a merge holds every coin's file open; a hundred coins' files cut in small row groups
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lotus_core.arrays import positions_by
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.store.lake import SLICE_ROWS
 from lotus_core.store.merged import NO_TIMES, CoinTimes, merge_cuts
 

@@ -31,7 +31,7 @@ and how hard it is to find:
 - `noise` — `normal`, `student_t` (3 degrees of freedom, heavy tails) or `hour_clustered`
   (a shock shared by every window of an hour).
 
-Harder markets (issue 29.2; each off by default, so every other market is draw for draw the
+Harder markets (each off by default, so every other market is draw for draw the
 same with or without them):
 
 - `latent_agreement` — an unobserved driver: with `effect="oi_hi"` the effect follows a

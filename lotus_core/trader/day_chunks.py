@@ -36,11 +36,11 @@ MIN_CHUNK_MS = 60 * 1000
 
 def chunk_ms_for(coins: int) -> int:
     """The chunk length for a day of `coins` coins: CHUNK_COIN_MINUTES / coins minutes (a
-    minute at least), so a chunk holds the same coin-minutes whatever the coins (issue 32:
-    the replay holds a chunk whole; a chunk of fixed length grows with the coins, and a
-    15-minute chunk of 100 coins was ~430 MB of the joint replay's peak, docs/scale.md,
-    round 17). 100 minutes at 3 coins, 3 at 100. A chunk costs a fixed time per coin group
-    (a file per piece, the pieces merged), so chunks are no shorter than this budget needs.
+    minute at least), so a chunk holds the same coin-minutes whatever the coins (the
+    replay holds a chunk whole; a chunk of fixed length grows with the coins, and a
+    15-minute chunk of 100 coins is ~430 MB of the joint replay's peak, docs/scale.md). 100
+    minutes at 3 coins, 3 at 100. A chunk costs a fixed time per coin group (a file per
+    piece, the pieces merged), so chunks are no shorter than this budget needs.
     The chunking never changes an output (the chunks in time order are the whole day's
     order, on any grid)."""
     return max(MIN_CHUNK_MS, CHUNK_COIN_MINUTES * 60 * 1000 // max(1, coins))

@@ -30,7 +30,7 @@ import pandas as pd
 from lotus_core.feed.line_mask import SeenLines
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.shards import CoinShard, in_line_order
-from lotus_core.heap import release_free_heap
+from lotus_core.malloc import release_free_heap
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.spill import CoinSpill
 from lotus_core.trader.day_chunks import CHUNK_MS, DayChunk, take_packed
@@ -131,7 +131,7 @@ def tape_in_order(tape: CoinDay, columns: Iterable[str], scratch: Path | None = 
     each coin's rows (its row group, in time order) put aside in a `CoinSpill` under
     `scratch`, then merged back. Held: one coin's day while spilling, then a slice and the
     times (4 bytes a row); a sort of the whole day (DuckDB's, within 256 MB: what the tape
-    cost grew by with the coins, issue 32) is not needed, each coin being in time order."""
+    cost grew by with the coins) is not needed, each coin being in time order."""
     coins = tape.coins()
     if not coins:
         return

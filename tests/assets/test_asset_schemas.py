@@ -1,4 +1,4 @@
-"""Every asset the lake IO manager writes has a pandera schema it enforces (issue #9: one
+"""Every asset the lake IO manager writes has a pandera schema it enforces (one
 place for schemas), so a new asset cannot reach the lake unchecked."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A bad recording never overwrites good data (issue #28): a day whose recording is empty,
+"""A bad recording never overwrites good data: a day whose recording is empty,
 truncated, or holds another day's lines fails `raw_feed` naming the file, writes nothing,
 and the next good day still runs (its warm start goes cold with a warning). Real Dagster
 runs on a real instance, the real lake and the SQLite fabric."""

@@ -1,4 +1,4 @@
-"""The per-coin steps through a real Dagster run (issue 32): `microtape_frames` writes its day
+"""The per-coin steps through a real Dagster run: `microtape_frames` writes its day
 one coin at a time (a file per day x coin partition), `detector_windows`, a day x coin asset
 too, reads its coin and writes what `detect_day` makes of the whole tape, in its order."""
 

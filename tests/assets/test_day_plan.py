@@ -1,4 +1,4 @@
-"""A day as runs in phases (issue 32 item 1): the daily and day x coin assets of a small
+"""A day as runs in phases: the daily and day x coin assets of a small
 graph of real Dagster assets, put in phases by what they read, run through real in-process
 runs on one instance; a failed phase stops the day; the coins are the raw_feed's."""
 

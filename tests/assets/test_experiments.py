@@ -1,4 +1,4 @@
-"""The `experiments` asset (issue #33 item 5): launched from Dagster with an alternative it
+"""The `experiments` asset: launched from Dagster with an alternative it
 replays the day and records the row; with its default config it lists the day's rows for
 the UI; a bad alternative fails the run naming it. Real Dagster runs on a scored lake."""
 

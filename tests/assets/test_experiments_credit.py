@@ -1,4 +1,4 @@
-"""The `expert_credit` asset (issue #33 item 4): with `run: true` it credits the experts on
+"""The `expert_credit` asset: with `run: true` it credits the experts on
 the scored days and proposes an expert with no outcome credit to the curators as a signed
 alert; by default it only shows the newest credit; the weekly schedule asks for Sunday."""
 

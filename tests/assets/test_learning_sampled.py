@@ -1,7 +1,7 @@
 """The learning steps through a real Dagster run read their window from the lake a row group
 at a time and, above `max_windows` (a learning.yaml passed in the run config), learn from
 the hash sample: the metadata names the window's windows and the rate, and the frame is
-exactly the sample `lotus_core.learning.sample` keeps (issue 32)."""
+exactly the sample `lotus_core.learning.sample` keeps."""
 
 from __future__ import annotations
 
@@ -51,5 +51,5 @@ def test_lesson_atoms_above_the_cap_learn_from_the_hash_sample(tmp_path: Path,
     expect = int(kept(frame["window_id"].to_numpy(), rate).sum())
     assert meta["windows"] == expect and 1_200 < expect < 1_800, (meta["windows"], expect)
     assert meta["window"] == f"{days[0]}..{days[-1]}"
-    # written in row groups of a part's atoms, each carrying the quantiser (night.with_quantizer)
+    # written in row groups of a part's atoms, each carrying the quantiser (pipeline.with_quantizer)
     assert meta["written"] == f"in slices (row groups of {PART_ROWS:,} rows)"

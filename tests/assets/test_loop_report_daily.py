@@ -1,5 +1,5 @@
 """`loop_report`'s day table counts signal_eval a day and a slice at a time, three columns
-(issue 32: thirty days of every coin's rows are never held): the rates are those of the
+(thirty days of every coin's rows are never held): the rates are those of the
 whole days' done rows, and a day with priors but no signal_eval has a row too."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`score_signals` through real Dagster runs, one a coin (issue 32 item 1), writes each
+"""`score_signals` through real Dagster runs, one a coin, writes each
 coin's day a slice at a time: signal_events and curator_log in row groups of
 `merge_group_rows` in each coin's file, the rows the metadata counts; with `post_alpha` every
 published window leaves as one signed ALPHA_PROPOSED, posted a slice of bus rows at a time,

@@ -156,7 +156,7 @@ def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
     assert "LOAD" in run.stdout and "learning.window_days" in run.stdout
 
 
-# --- the configured scoring.yaml / learning.yaml below the ops (issue #27 item 4) -----------
+# --- the configured scoring.yaml / learning.yaml below the ops ----------------------------
 
 SCORING_EDITS = {  # packaged line -> the user's file (each value differs from the packaged one)
     "history_days: 7 ": "history_days: 3 ",

@@ -1,5 +1,5 @@
 """bench.replicate_coins' recording copy (the DM's, the Trader's and raw_feed's memory
-against the coins, issue 32 item 3): a real capture copied three times parses to three
+against the coins): a real capture copied three times parses to three
 coins for each of its coins, each copy's rows the original's under its new name."""
 
 import gzip

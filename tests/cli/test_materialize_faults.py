@@ -1,4 +1,4 @@
-"""`lotus materialize` under faults (issue #28): a failed day's row shows no earlier run's
+"""`lotus materialize` under faults: a failed day's row shows no earlier run's
 figures, the columns never run together, and a second run on the same home at once is
 refused. Real runs: the CLI, a real Dagster instance, a real second process."""
 

@@ -1,5 +1,5 @@
-"""Arrow's C++ allocations go to the C library's malloc in a Lotus process (issue 32:
-`lotus_core`'s docstring): the pool is chosen when pyarrow loads, so each check runs in a
+"""Arrow's C++ allocations go to the C library's malloc in a Lotus process
+(`lotus_core`'s docstring): the pool is chosen when pyarrow loads, so each check runs in a
 fresh interpreter that imports a Lotus package first, then reads Parquet through pandas."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One definition per scoring stage (issue #27): the nightly batch function and the live
+"""One definition per scoring stage: the nightly batch function and the live
 step of a stage live in one module, so every constant, window edge and NaN rule is
 written once; no stage keeps a streaming twin elsewhere. This test fails when a twin
 module comes back or a stage's live step moves away from its batch definition."""
@@ -57,7 +57,7 @@ def test_the_live_chain_runs_the_stage_modules() -> None:
         assert issubclass(built[step], getattr(importlib.import_module(module), step)), step
 
 
-# One driver per engine (issue #27, item 7): the nightly replays and the daemon loops supply
+# One driver per engine: the nightly replays and the daemon loops supply
 # a source and a clock; only `lotus_core/trader/driver.py` and `lotus_core/dm/driver.py`
 # step an engine. module -> the driver name it must use (None: runs no engine)
 ROOT = CORE.parent

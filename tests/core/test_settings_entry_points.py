@@ -1,6 +1,6 @@
 """`load_settings` is called only at the entry points (the CLI, the code location's
 definitions, the daemon host, bench scripts): below them the one `Settings` is passed
-down, so `--config` / LOTUS_CONFIG reach every section (issue #27 item 4, #28 item 6)."""
+down, so `--config` / LOTUS_CONFIG reach every section."""
 
 from __future__ import annotations
 

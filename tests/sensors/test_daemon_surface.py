@@ -1,4 +1,4 @@
-"""The researcher's surface (issue #30): partitions that follow the feed directory, one feed
+"""The researcher's surface: partitions that follow the feed directory, one feed
 location for the nightly schedule, and the live daemon in the UI: `daemon_health_sensor`
 observing a real daemon on `daemon_status`, and the daemon_start / daemon_stop jobs."""
 

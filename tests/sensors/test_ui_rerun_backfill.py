@@ -1,4 +1,4 @@
-"""`make run` then `make dev` (issue #30): a frozen set of two small generated days is
+"""`make run` then `make dev`: a frozen set of two small generated days is
 materialised by `lotus materialize`; `dg dev` (what `make dev` runs: webserver and daemon)
 then serves the same feed directory, so its partitions are exactly those days, its code
 location is `lotus`, and a re-run of one day's daily stages and of one coin's (launchRun

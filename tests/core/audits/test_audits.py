@@ -113,7 +113,7 @@ def test_cards_have_markdown_and_a_json_twin(audited):
 
 
 def test_cards_read_a_detector_at_a_time_are_the_whole_days(audited, tmp_path):
-    """The asset reads signal_events a detector at a time from the lake (issue 32): the
+    """The asset reads signal_events a detector at a time from the lake: the
     same cards as from the whole day's frame."""
     from lotus_core.store.by_coin import CoinDay
     from lotus_core.store.lake import Lake

@@ -1,4 +1,4 @@
-"""`detector_audits` reads the tape one coin at a time (issue 32): the audits of a day read
+"""`detector_audits` reads the tape one coin at a time: the audits of a day read
 coin by coin from the lake are the audits of the whole frame, and each detector's
 future-touch cuts, drawn as positions over a day it never holds whole, are the cuts
 `cut_points` draws on the whole frame.

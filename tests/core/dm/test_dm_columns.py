@@ -1,4 +1,4 @@
-"""The DM steps read only the columns they use (issue 32: `dm_decisions` 12 of
+"""The DM steps read only the columns they use (`dm_decisions` 12 of
 signal_events' 75 columns, `dm_calibration` 3 of them and 9 of signal_eval's): on a scored
 fixture day, the alphas, the training frame and the late rows laid over the evals are the
 same from those columns as from the whole tables."""

@@ -133,7 +133,7 @@ def _signal_events(alphas: list) -> pd.DataFrame:  # noqa: ANN001
 
 def test_the_spilled_tables_are_the_tables_of_the_day_held_whole(world, tmp_path) -> None:  # noqa: ANN001
     """`dm_decisions`' step spills both tables as the replay makes them and reads the
-    alphas a slice at a time (issue 32): row for row the tables and the metadata folds of
+    alphas a slice at a time: row for row the tables and the metadata folds of
     the joint run held whole, whatever the batch and slice sizes."""
     cfg, cal, tcfg, days = world
     day = DAYS[0]

@@ -1,4 +1,4 @@
-"""A day annotated coin by coin (what `dsi_assets` does, issue 32) against the day annotated
+"""A day annotated coin by coin (what `dsi_assets` does) against the day annotated
 whole, and the history read with only the columns the experts declare.
 
 Tolerances: annotations within 1e-12 relative (numpy may round a vector loop's body and

@@ -1,4 +1,4 @@
-"""The DSI fitted once and applied coin by coin in separate runs (issue 32 item 1): the
+"""The DSI fitted once and applied coin by coin in separate runs: the
 stored model gives the same annotations as the fitted one, and the coins' stored sums,
 merged in coin order, give exactly the tally of the coins annotated in one process (the
 sums and co-moments are added in the same order: bit-equal, no tolerance)."""

@@ -1,4 +1,4 @@
-"""Counterfactual replay (issue #33 item 5) on a scored fixture day: the null alternative
+"""Counterfactual replay on a scored fixture day: the null alternative
 gives back exactly what was published, a moved gate moves publication the expected way,
 every replay leaves a row with its commit and input hashes, a bad alternative is refused."""
 

@@ -1,5 +1,5 @@
-"""A replay carries the standing curator actions the day was published under (issue #33
-item 5): the fixture day is scored, as `score_signals` scores it, with a standing veto
+"""A replay carries the standing curator actions the day was published under: the
+fixture day is scored, as `score_signals` scores it, with a standing veto
 signed through the Curator API's own pieces into a real fabric; the null replay given the
 fabric's actions reproduces that published set, and without them it would not. Actions
 signed after the day change nothing and are not among the replay's inputs. The CLI reads

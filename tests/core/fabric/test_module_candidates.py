@@ -1,5 +1,5 @@
 """The breeder posts its survivors to the Curator API's curator_candidates as the sig module
-role (issue #33), on a real PostgreSQL server with the fabric's and the curators' row-level
+role, on a real PostgreSQL server with the fabric's and the curators' row-level
 security applied: sig may insert only pending bred_detector items of the breeder and read
 back only their item_id; a curator role then lists and decides them; a module without the
 grant, or sig posting another kind, a decided item or reading the evidence, is refused."""

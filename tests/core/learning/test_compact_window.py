@@ -1,4 +1,4 @@
-"""The learning window held compactly (issue 32): the frame's join without a merge, the
+"""The learning window held compactly: the frame's join without a merge, the
 atoms a detector at a time from a key a context, a fold's design of its own rows, the
 sample's hash a slice of ids at a time. Each is held to the plain computation it replaces,
 exactly."""
@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.atoms import (
     COLUMNS,
     CondKeys,
@@ -125,7 +125,7 @@ def _atoms_whole(frame: pd.DataFrame, lits: pd.DataFrame, day: str, halflife: fl
 
 def test_the_atoms_a_detector_at_a_time_are_the_whole_groupbys():
     frame = make_learning_frame(days=3, seed=4, windows_per_day=1500)
-    tw = night.training_window(frame, CFG, BASE)
+    tw = pipeline.training_window(frame, CFG, BASE)
     day = sorted(frame["date"].astype(str).unique())[-1]
     want = _atoms_whole(tw.frame, tw.lits, day, 2.0, tw.label)
     got = lesson_atoms(tw.frame, tw.lits, day, 2.0, tw.label)
@@ -159,7 +159,7 @@ def test_compact_literals_keep_every_value_even_one_the_list_does_not_name():
 
 def test_a_folds_design_is_the_whole_designs_rows():
     frame = make_learning_frame(days=2, seed=9, windows_per_day=800)
-    tw = night.training_window(frame, CFG, BASE)
+    tw = pipeline.training_window(frame, CFG, BASE)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
     rows = np.sort(np.random.default_rng(2).choice(units.n, units.n // 3, replace=False))

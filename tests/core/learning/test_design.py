@@ -1,5 +1,5 @@
 """The design's sums taken from the codes (`lotus_core.learning.design`) against the sparse
-one-hot products they replace (issue 32: the design of a 250,000-window night was ~80 MB):
+one-hot products they replace (the design of a 250,000-window night is ~80 MB):
 counts are integers and must match exactly; sums of outcomes are held to a stated tolerance
 (the same additions in the same order on this machine, but two different code paths)."""
 

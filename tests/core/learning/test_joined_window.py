@@ -1,5 +1,5 @@
 """The window's outcomes joined a row group of signal_eval at a time
-(`lotus_core.learning.joined`) are the whole-table join's (`night._joined_whole`: the
+(`lotus_core.learning.joined`) are the whole-table join's (`pipeline._joined_whole`: the
 outcomes read whole, `frame.joined_rows`), row for row and value for value, on lakes with
 what the generator's do not hold: outcomes whose event is not in the lake, outcomes still
 pending, late rows for some of them, several row groups a day, a sample. What the hashes
@@ -11,7 +11,7 @@ import pytest
 
 import lotus_core.learning.joined as joined_module
 import lotus_core.store.lake as lake_module
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.frame import EVENT_COLUMNS
 from lotus_core.learning.window_lake import eval_rows
@@ -51,7 +51,7 @@ def _lake(tmp_path, frame: pd.DataFrame, rng: np.random.Generator, twice: str = 
                  for asset in ("signal_events", "signal_eval", "signal_eval_late"))
 
 
-def _same(got: night.TrainingWindow, want: night.TrainingWindow) -> None:
+def _same(got: pipeline.TrainingWindow, want: pipeline.TrainingWindow) -> None:
     pd.testing.assert_frame_equal(got.frame, want.frame, check_exact=True)
     pd.testing.assert_frame_equal(got.lits, want.lits, check_exact=True)
     assert (got.label, got.windows, got.rate) == (want.label, want.windows, want.rate)
@@ -65,9 +65,9 @@ def test_joined_a_group_at_a_time_is_the_whole_tables_join(tmp_path, monkeypatch
     days = _lake(tmp_path, frame, rng)
     n = sum(d.rows() for d in days[0])
     cfg = CFG.model_copy(update={"max_windows": None if cap is None else int(n * cap)})
-    q = night.window_from_days(*days, cfg, BASE).quantizer
-    got = night.window_from_days(*days, cfg, BASE, q)
-    want = night._joined_whole(*days, cfg, BASE, q, night.HELD)
+    q = pipeline.window_from_days(*days, cfg, BASE).quantizer
+    got = pipeline.window_from_days(*days, cfg, BASE, q)
+    want = pipeline._joined_whole(*days, cfg, BASE, q, pipeline.HELD)
     _same(got, want)
     assert 0 < len(got.frame) < n  # some left out: no event, or pending
     assert (got.frame["net_ret_bps"] == -3.0).any()  # the late rows were laid on
@@ -77,21 +77,21 @@ def test_joined_a_group_at_a_time_is_the_whole_tables_join(tmp_path, monkeypatch
 @pytest.mark.parametrize("twice,table", [("events", "signal_events"), ("evals", "signal_eval")])
 def test_a_window_twice_is_refused(tmp_path, twice, table):
     days = _lake(tmp_path, make_learning_frame(days=2, seed=4), np.random.default_rng(4), twice)
-    q = night.window_from_days(*_lake(tmp_path / "clean", make_learning_frame(days=2, seed=4),
+    q = pipeline.window_from_days(*_lake(tmp_path / "clean", make_learning_frame(days=2, seed=4),
                                       np.random.default_rng(4)), CFG, BASE).quantizer
     with pytest.raises(pd.errors.MergeError, match=f"{table} holds a window twice"):
-        night.window_from_days(*days, CFG, BASE, q)
+        pipeline.window_from_days(*days, CFG, BASE, q)
 
 
 def test_hashes_that_cannot_decide_leave_it_to_the_strings(tmp_path, monkeypatch):
     """Every id one hash (repeats), or each outcome's id another event's hash (no repeat,
     the compared strings differ): the window is the whole-table join's all the same."""
     days = _lake(tmp_path, make_learning_frame(days=2, seed=5), np.random.default_rng(5))
-    q = night.window_from_days(*days, CFG, BASE).quantizer
-    want = night._joined_whole(*days, CFG, BASE, q, night.HELD)
+    q = pipeline.window_from_days(*days, CFG, BASE).quantizer
+    want = pipeline._joined_whole(*days, CFG, BASE, q, pipeline.HELD)
     real = joined_module.id_hashes
     monkeypatch.setattr(joined_module, "id_hashes", lambda ids: np.zeros(len(ids), np.uint64))
-    _same(night.window_from_days(*days, CFG, BASE, q), want)
+    _same(pipeline.window_from_days(*days, CFG, BASE, q), want)
     calls = []
 
     def shifted(ids):  # the events' hashes as they are; each outcome its neighbour's
@@ -102,4 +102,4 @@ def test_hashes_that_cannot_decide_leave_it_to_the_strings(tmp_path, monkeypatch
     monkeypatch.setattr(joined_module, "id_hashes", shifted)
     assert joined_module.read_joined(*days, CFG.horizon_s, None, lambda p: p) is None
     calls.clear()
-    _same(night.window_from_days(*days, CFG, BASE, q), want)
+    _same(pipeline.window_from_days(*days, CFG, BASE, q), want)

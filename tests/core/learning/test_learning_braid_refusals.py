@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.braids import _compose, _every_coin_agrees
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import detector_units
@@ -25,7 +25,7 @@ def _parent(braid_id: str, rule: str, bqs: float) -> SimpleNamespace:
 
 def test_a_meta_braid_must_beat_both_parents():
     frame = window_frame(WindowSpec(days=4, windows_per_day=800), 8)
-    tw = night.training_window(frame, CFG, load_scoring().context)
+    tw = pipeline.training_window(frame, CFG, load_scoring().context)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
     weak = _compose(units, _parent("Ba", "oi_pctl_bin=hi", -50.0),

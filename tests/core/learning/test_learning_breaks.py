@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.breaks import outcome_break, window_break
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.estimator import fit_nuisances, period_folds, time_folds
@@ -23,7 +23,7 @@ CFG = load_learning()
 
 def _units(spec, seed):
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, CFG, load_scoring().context)
+    tw = pipeline.training_window(frame, CFG, load_scoring().context)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     days = sorted(frame["date"].unique())
     return detector_units(tw.frame[m], tw.lits[m], tw.quantizer), days
@@ -116,11 +116,11 @@ def test_the_lessons_table_names_the_period():
     units_spec = harder_spec("shift", null=True)
     frame = window_frame(units_spec, 75500)
     day = sorted(frame["date"].unique())[-1]
-    lessons, _ = night.lessons(night.training_window(frame, CFG, load_scoring().context),
+    lessons, _ = pipeline.lessons(pipeline.training_window(frame, CFG, load_scoring().context),
                                pd.DataFrame(), day, CFG)
     assert lessons["period_from"].notna().any()
     plain = window_frame(HARDER_BASE.null(), 75200)
-    quiet, _ = night.lessons(night.training_window(plain, CFG, load_scoring().context),
+    quiet, _ = pipeline.lessons(pipeline.training_window(plain, CFG, load_scoring().context),
                              pd.DataFrame(), sorted(plain["date"].unique())[-1], CFG)
     assert quiet["period_from"].isna().all()
 

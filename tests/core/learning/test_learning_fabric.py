@@ -21,7 +21,7 @@ from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.router import route_once
 from lotus_core.fabric.signing import ensure_keys, verify
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.config import load_learning
 from lotus_core.signals.config import load_scoring
@@ -63,10 +63,10 @@ def test_lessons_and_braids_commands_read_a_night_back(tmp_path: Path):
     cfg, base = load_learning(), load_scoring().context
     frame = make_learning_frame(days=4, seed=2, windows_per_day=800)
     day = sorted(frame["date"].unique())[-1]
-    tw = night.training_window(frame, cfg, base)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), day, cfg)
-    micro = night.braids(lessons, tw, cfg)
-    meta = night.meta_braids(micro, tw, cfg)
+    tw = pipeline.training_window(frame, cfg, base)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), day, cfg)
+    micro = pipeline.braids(lessons, tw, cfg)
+    meta = pipeline.meta_braids(micro, tw, cfg)
     home = tmp_path / "home"
     lake = Lake(load_settings(overrides={"home": str(home)}, env={}).lake_dir)
     for name, df in (("lessons", lessons), ("braids", micro), ("meta_braids", meta)):

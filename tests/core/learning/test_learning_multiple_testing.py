@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED, family_counts, lesson_id, pooled_split, z_crits
@@ -110,9 +110,9 @@ def test_on_pure_noise_the_family_wise_error_stays_within_family_alpha():
 
 def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_rest():
     frame = window_frame(WindowSpec(days=3, windows_per_day=216), 5)
-    tw = night.training_window(frame, CFG, load_scoring().context)
+    tw = pipeline.training_window(frame, CFG, load_scoring().context)
     day = sorted(frame["date"].unique())[-1]
-    lessons, _ = night.lessons(tw, pd.DataFrame(), day, CFG)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), day, CFG)
     # the pooled family (detector "*") has its own bars (test_learning_pooled.py)
     lessons = lessons[lessons["detector_id"] != POOLED]
     own_share, _ = pooled_split(CFG, True)
@@ -146,7 +146,7 @@ def test_the_family_counts_only_rules_the_search_could_activate_and_gates_the_re
     det = lessons["detector_id"].iloc[0]
     row = lessons.iloc[0].to_dict() | {"rule": rare, "state": "proposed",
                                        "lesson_id": lesson_id(det, rare, CFG.horizon_s)}
-    again, _ = night.lessons(tw, pd.concat([lessons, pd.DataFrame([row])]), day, CFG)
+    again, _ = pipeline.lessons(tw, pd.concat([lessons, pd.DataFrame([row])]), day, CFG)
     got = again[again["lesson_id"] == row["lesson_id"]]
     assert got["gates"].iloc[0].startswith("outside_family"), got["gates"].iloc[0]
     assert got["state"].iloc[0] == "proposed"

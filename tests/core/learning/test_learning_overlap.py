@@ -1,4 +1,4 @@
-"""Overlap and missingness gates (issue 13): a rule whose treated and control windows are not
+"""Overlap and missingness gates: a rule whose treated and control windows are not
 comparable is refused with a named reason, and a missing value is never a lesson's literal.
 Each case runs beside a control that the same gate lets through, so the tests can fail."""
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
@@ -19,8 +19,8 @@ SMALL = WindowSpec(days=4, windows_per_day=800)
 
 def _night(spec: WindowSpec, seed: int, cfg=CFG) -> pd.DataFrame:
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, cfg, BASE)
-    return night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)[0]
+    tw = pipeline.training_window(frame, cfg, BASE)
+    return pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)[0]
 
 
 def _row(lessons: pd.DataFrame, rule: str) -> pd.Series:

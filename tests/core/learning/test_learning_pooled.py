@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.braids import micro_braids
 from lotus_core.learning.config import load_learning
@@ -30,15 +30,15 @@ SEED = 3
 NAMED = {("funding_pctl_bin", "hi"), ("bimb5_bin", "with")}
 
 
-def _night(spec: WindowSpec) -> tuple[night.TrainingWindow, pd.DataFrame]:
+def _night(spec: WindowSpec) -> tuple[pipeline.TrainingWindow, pd.DataFrame]:
     frame = window_frame(spec, SEED)
-    tw = night.training_window(frame, CFG, BASE)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+    tw = pipeline.training_window(frame, CFG, BASE)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
     return tw, lessons
 
 
 @pytest.fixture(scope="module")
-def planted() -> tuple[night.TrainingWindow, pd.DataFrame]:
+def planted() -> tuple[pipeline.TrainingWindow, pd.DataFrame]:
     return _night(SPEC)
 
 
@@ -73,12 +73,12 @@ def test_the_null_twin_activates_nothing_pooled():
 
 def test_the_pooled_prior_reaches_every_detector_shrunk_and_leaves_with_the_lesson(planted):
     tw, lessons = planted
-    braids = night.braids(lessons, tw, CFG)
+    braids = pipeline.braids(lessons, tw, CFG)
     mine = braids[(braids["op"] == "POOLED") & (braids["state"] == "active")]
     assert set(mine["detector_id"]) == set(tw.frame["detector_id"]), mine.to_string()
     assert (mine["braid_type"] == "field").all() and (mine["theta_delta"] < 0).all()
     assert (mine["phi_mult"] <= 1 + CFG.effect.max_phi_step + 1e-12).all()
-    compiled = night.compile_night(braids, night.meta_braids(braids, tw, CFG), CFG, None)
+    compiled = pipeline.compile_night(braids, pipeline.meta_braids(braids, tw, CFG), CFG, None)
     patched = {(p.detector_id, p.cond_key) for p in compiled.patches}
     for rule in mine["rule"].unique():
         assert {(d, rule) for d in mine["detector_id"]} <= patched
@@ -90,7 +90,7 @@ def test_the_pooled_prior_reaches_every_detector_shrunk_and_leaves_with_the_less
     assert len(pooled) and (pooled["detector_id"] == POOLED).all()
     assert (pooled["state"] == "sunset").all()
     rules = set(pooled["rule"])
-    again = night.compile_night(after, night.meta_braids(after, tw, CFG), CFG, None)
+    again = pipeline.compile_night(after, pipeline.meta_braids(after, tw, CFG), CFG, None)
     assert not {p.cond_key for p in again.patches} & rules
 
 

@@ -1,4 +1,4 @@
-"""Issue 29.4-5: intervals that hold after selection (selective.py) and a season's error
+"""Intervals that hold after selection (selective.py) and a season's error
 budget spent night by night (anytime.py), on the lessons stage itself. The full measurement
 is bench/seasons.py (docs/validity.md, "Across nights")."""
 
@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 
 from bench.seasons import power_season, season_rule, today_rule, would_activate_today
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import z_crits
@@ -71,8 +71,8 @@ def test_the_lessons_stage_reports_the_season_bar_and_selective_intervals():
     bar; its selective interval sits inside [0, raw hi] territory (far above the bar it is
     the raw normal one) and every row that cleared the bar is shrunk toward zero."""
     frame = window_frame(WindowSpec(days=3, windows_per_day=216, delta_bps=12.0), 11)
-    tw = night.training_window(frame, CFG, load_scoring().context)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+    tw = pipeline.training_window(frame, CFG, load_scoring().context)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
     row = lessons[(lessons["detector_id"] == PLANTED) & (lessons["rule"] == "oi_pctl_bin=hi")]
     assert row["state"].iloc[0] == "active"
     over = lessons[lessons["z"] >= lessons["z_crit"]]

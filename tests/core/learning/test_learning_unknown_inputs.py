@@ -1,4 +1,4 @@
-"""A split is judged where its feature is known (issue 29.2). A window whose input was not
+"""A split is judged where its feature is known. A window whose input was not
 recorded (a coin captured without l2Book, hours without activeAssetCtx: the bin `na`) is in
 neither arm of a split on that feature: not in its control arm, where it would dilute the
 effect and, having no chance of the treatment, fail positivity for the whole scope.
@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import hour_weights, rule_detail
@@ -23,7 +23,7 @@ CFG = load_learning()
 
 
 def _units(spec, seed):
-    tw = night.training_window(window_frame(spec, seed), CFG, load_scoring().context)
+    tw = pipeline.training_window(window_frame(spec, seed), CFG, load_scoring().context)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     return detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
 

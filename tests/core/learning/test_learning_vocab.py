@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import MAX_LITERALS, load_learning
 from lotus_core.learning.lessons import POOLED
 from lotus_core.signals.config import load_scoring
@@ -27,10 +27,10 @@ BOOK = WindowSpec(days=6, effect="bimb_with", delta_bps=6.0, confound_book=True,
 SEED = 12
 
 
-def _night(spec: WindowSpec, seed: int) -> tuple[night.TrainingWindow, pd.DataFrame]:
+def _night(spec: WindowSpec, seed: int) -> tuple[pipeline.TrainingWindow, pd.DataFrame]:
     frame = window_frame(spec, seed)
-    tw = night.training_window(frame, CFG, BASE)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+    tw = pipeline.training_window(frame, CFG, BASE)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
     return tw, lessons
 
 
@@ -60,7 +60,7 @@ def test_a_book_imbalance_effect_is_learned_by_name_with_its_sign_and_a_covering
     # a pooled lesson on the book is specialised per detector by shrinkage: the planted
     # detector keeps its own effect, the noise detectors get little of it (seed 12: +6.05
     # vs +0.39 and +0.03 bps)
-    braids = night.braids(lessons, tw, CFG)
+    braids = pipeline.braids(lessons, tw, CFG)
     book = braids[(braids["op"] == "POOLED") & (braids["rule"] == "bimb5_bin=with")
                   & (braids["state"] == "active")].set_index("detector_id")["uplift_bps"]
     assert PLANTED in book and abs(book[PLANTED] - delta) < 1.0, book.to_dict()
@@ -75,7 +75,7 @@ def test_the_null_counterpart_of_the_book_effect_activates_nothing():
 
 def test_fitted_book_tape_edges_travel_with_the_priors_and_scoring_bins_as_learning_did():
     frame = window_frame(replace(BOOK, days=3, windows_per_day=600), 3)
-    tw = night.training_window(frame, CFG, BASE)
+    tw = pipeline.training_window(frame, CFG, BASE)
     q = tw.quantizer
     fitted = {name for name in q.fitted if name.endswith("_edges")}
     assert {BOOK_TAPE[f].edges for f in q.features if f in BOOK_TAPE} <= fitted

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
@@ -27,11 +27,11 @@ def _nights(frame: pd.DataFrame, first: int = 2):
     prev, compiled = pd.DataFrame(), None
     for i in range(first, len(days)):
         win = frame[frame["date"].isin(days[max(0, i - CFG.window_days + 1):i + 1])]
-        tw = night.training_window(win, CFG, BASE)
-        lessons, alerts = night.lessons(tw, prev, days[i], CFG)
-        micro = night.braids(lessons, tw, CFG)
-        meta = night.meta_braids(micro, tw, CFG)
-        compiled = night.compile_night(micro, meta, CFG, compiled)
+        tw = pipeline.training_window(win, CFG, BASE)
+        lessons, alerts = pipeline.lessons(tw, prev, days[i], CFG)
+        micro = pipeline.braids(lessons, tw, CFG)
+        meta = pipeline.meta_braids(micro, tw, CFG)
+        compiled = pipeline.compile_night(micro, meta, CFG, compiled)
         yield days[i], lessons, alerts, micro, meta, compiled
         prev = lessons
 
@@ -39,8 +39,8 @@ def _nights(frame: pd.DataFrame, first: int = 2):
 @pytest.fixture(scope="module")
 def planted_night():
     frame = make_learning_frame(days=6, seed=11, delta_bps=DELTA, decoy_agreement=0.8)
-    tw = night.training_window(frame, CFG, BASE)
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+    tw = pipeline.training_window(frame, CFG, BASE)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
     return frame, tw, lessons
 
 
@@ -95,8 +95,8 @@ def test_null_days_promote_nothing_in_at_least_95_percent_of_20_seeds():
     promoted = []
     for seed in range(20):
         frame = null_frame(seed, days=4, windows_per_day=600)
-        tw = night.training_window(frame, CFG, BASE)
-        lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
+        tw = pipeline.training_window(frame, CFG, BASE)
+        lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
         if (lessons["state"] == "active").any():
             promoted.append((seed, lessons.loc[lessons["state"] == "active", "rule"].tolist()))
     print(f"runs promoting a lesson: {len(promoted)} of 20 {promoted}")

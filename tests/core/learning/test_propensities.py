@@ -1,12 +1,12 @@
-"""The propensities are predicted a feature at a time when asked (issue 32: the n x literals
-matrix held whole was the rule search's largest allocation). Asked in any order, with the
+"""The propensities are predicted a feature at a time when asked (the n x literals
+matrix held whole would be the rule search's largest allocation). Asked in any order, with the
 kept features evicted and asked again, for all units or the newest day's alone, a feature's
 columns are the same, and each fold's rows are a distribution over the feature's values.
 Seed 73000: the tuning range of validity_seeds.yaml `harder`."""
 
 import numpy as np
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.estimator import Propensities, fit_nuisances
 from lotus_core.learning.lessons import detector_units
@@ -21,7 +21,7 @@ TOL = 1e-12
 
 
 def _units():
-    tw = night.training_window(window_frame(harder_spec("hetero", null=False), 73000), CFG,
+    tw = pipeline.training_window(window_frame(harder_spec("hetero", null=False), 73000), CFG,
                                load_scoring().context)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     return detector_units(tw.frame[m], tw.lits[m], tw.quantizer)

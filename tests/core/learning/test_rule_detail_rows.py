@@ -1,4 +1,4 @@
-"""A rule's detail is judged on its scope's windows alone (issue 32: it held each split's
+"""A rule's detail is judged on its scope's windows alone (not each split's
 whole-window columns and the propensities of 16 values of every window). Its definition is
 the whole window's pseudo-outcome columns masked to the scope: `_reference` below computes
 the detail that way, and `rule_detail` must give the same numbers for rules of one, two and
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.estimator import fit_nuisances, literal_terms, pseudo_outcomes
 from lotus_core.learning.evaluate import (
@@ -35,7 +35,7 @@ TOL = 1e-12
 
 @pytest.fixture(scope="module")
 def fitted():
-    tw = night.training_window(window_frame(harder_spec("book_absent", null=False), 76000),
+    tw = pipeline.training_window(window_frame(harder_spec("book_absent", null=False), 76000),
                                CFG, load_scoring().context)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
     units = detector_units(tw.frame[m], tw.lits[m], tw.quantizer)
@@ -171,7 +171,7 @@ def test_an_empty_window_grouped_by_another_column_has_no_tasks():
 
     frame = pd.DataFrame({"strategy": pd.Series(dtype=str), "net_ret_bps": [], "hit": [],
                           "ts_ms": pd.Series(dtype="int64")})
-    tw = night.training_window(window_frame(harder_spec("hetero", null=False), 73000).head(50),
+    tw = pipeline.training_window(window_frame(harder_spec("hetero", null=False), 73000).head(50),
                                CFG, load_scoring().context)
     assert learning_tasks(frame, tw.lits.iloc[:0], tw.quantizer, CFG, pd.DataFrame(),
                           Outcome(group="strategy")) == []

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lotus_core.evaluation import with_late
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.atoms import WINDOW_COLUMNS
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.frame import EVENT_COLUMNS
@@ -51,8 +51,8 @@ def planted(tmp_path_factory):
 def test_below_the_cap_the_window_is_the_whole_lakes_frame(planted):
     _, days = planted
     events, evals = _whole(days)
-    whole = night.window_from_lake(events, evals, CFG, BASE)
-    read = night.window_from_days(*days, CFG.model_copy(update={"max_windows": None}), BASE)
+    whole = pipeline.window_from_lake(events, evals, CFG, BASE)
+    read = pipeline.window_from_days(*days, CFG.model_copy(update={"max_windows": None}), BASE)
     _same_window(read, whole)
     assert read.rate == 1.0 and read.windows == len(events) and read.label == whole.label
     late = read.frame.set_index("window_id").loc[
@@ -60,7 +60,7 @@ def test_below_the_cap_the_window_is_the_whole_lakes_frame(planted):
     assert (late == LATE_NET_BPS).all()  # the late outcomes were laid on
 
 
-def _same_window(read: night.TrainingWindow, whole: night.TrainingWindow) -> None:
+def _same_window(read: pipeline.TrainingWindow, whole: pipeline.TrainingWindow) -> None:
     """The read window holds the whole frame's rows, in its order, with the columns the
     night reads (not the context, which it holds as literals: the same values, as
     categoricals), and the same quantiser."""
@@ -77,8 +77,8 @@ def test_a_step_that_reads_fewer_columns_holds_those_and_makes_the_same_atoms(pl
     values and order of those columns, the same literals and label, the same atoms."""
     _, days = planted
     cfg = CFG.model_copy(update={"max_windows": None})
-    whole = night.window_from_days(*days, cfg, BASE)
-    few = night.window_from_days(*days, cfg, BASE, whole.quantizer, held=WINDOW_COLUMNS)
+    whole = pipeline.window_from_days(*days, cfg, BASE)
+    few = pipeline.window_from_days(*days, cfg, BASE, whole.quantizer, held=WINDOW_COLUMNS)
     assert list(few.frame.columns) == ["detector_id", "date", "net_ret_bps", "hit", "mfe_bps",
                                        "mae_bps"]
     pd.testing.assert_frame_equal(few.frame, whole.frame[few.frame.columns], check_exact=True)
@@ -86,20 +86,20 @@ def test_a_step_that_reads_fewer_columns_holds_those_and_makes_the_same_atoms(pl
     assert few.label == whole.label
     day = days[0][-1].day
     pd.testing.assert_frame_equal(
-        pd.concat(night.atom_parts(few, day, cfg), ignore_index=True),
-        pd.concat(night.atom_parts(whole, day, cfg), ignore_index=True), check_exact=True)
+        pd.concat(pipeline.atom_parts(few, day, cfg), ignore_index=True),
+        pd.concat(pipeline.atom_parts(whole, day, cfg), ignore_index=True), check_exact=True)
 
 
 def test_above_the_cap_the_frame_is_exactly_the_kept_windows(planted):
     _, days = planted
-    tw = night.window_from_lake(*_whole(days), CFG, BASE)
+    tw = pipeline.window_from_lake(*_whole(days), CFG, BASE)
     whole = tw.frame
     n = sum(d.rows() for d in days[0])
     cap = n // 3
-    read = night.window_from_days(*days, CFG.model_copy(update={"max_windows": cap}), BASE)
+    read = pipeline.window_from_days(*days, CFG.model_copy(update={"max_windows": cap}), BASE)
     assert read.rate == pytest.approx(cap / n) and read.windows == n
     keep = kept(whole["window_id"].to_numpy(), read.rate)
-    mine = night.training_window(whole[keep], CFG, BASE)  # the kept rows, quantised on their own
+    mine = pipeline.training_window(whole[keep], CFG, BASE)  # the kept rows, quantised on their own
     _same_window(read, mine)
     # a uniform share: within 4 binomial sd of the rate, for the window and each detector
     for part in (whole, *(g for _, g in whole.groupby("detector_id"))):
@@ -122,9 +122,9 @@ def test_the_planted_effect_is_found_on_half_the_windows(planted):
     frame, days = planted
     n = sum(d.rows() for d in days[0])
     cfg = CFG.model_copy(update={"max_windows": n // 2})
-    tw = night.window_from_days(*days, cfg, BASE)
+    tw = pipeline.window_from_days(*days, cfg, BASE)
     assert 0.45 < len(tw.frame) / len(frame) < 0.55
-    lessons, _ = night.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
+    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
     mine = lessons[(lessons["detector_id"] == PLANTED) & (lessons["state"] == "active")]
     top = mine.sort_values("bqs", ascending=False).iloc[0]
     assert ("oi_pctl_bin", "hi") in parse_cond_key(top["rule"]), top["rule"]

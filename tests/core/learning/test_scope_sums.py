@@ -2,7 +2,7 @@
 and every pair of literals of two features, the windows in the scope, the psi sum of each
 literal (a window whose feature is "na" adds nothing to that feature's other literals) and
 the windows where the literal's feature is known. The sums are taken one scope group at a
-time (issue 32: the step's memory); this holds them to what they mean."""
+time (the step's memory); this holds them to what they mean."""
 
 from itertools import combinations
 

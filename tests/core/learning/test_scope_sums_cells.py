@@ -1,4 +1,4 @@
-"""The cells' sums a chunk of cells at a time (issue 32: a feature's psi for every cell was
+"""The cells' sums a chunk of cells at a time (a feature's psi for every cell is
 ~7 MB of the search's peak at 250,000 windows). `add_rows` makes into an accumulator the
 additions scipy's CSC product makes into zeros (its kernel, not public: scipy is pinned and
 this holds it to the public product), so a product carried over chunks of its columns is

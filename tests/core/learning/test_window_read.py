@@ -1,6 +1,6 @@
 """The learning window's read joins its kept rows in Arrow (`tables_frame`, `_Parts`):
 the frame it makes is the one the row groups made pandas and concatenated give, value for
-value and dtype for dtype, whatever the tables hold (issue 32: the two copies were the
+value and dtype for dtype, whatever the tables hold (the two copies would be the
 read's peak)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lotus_core.learning.sample import _Parts, concat_or_empty, tables_frame, trimmed
+from lotus_core.learning.sample import _Parts, concat_or_empty, releasing_heap, tables_frame
 
 EMPTY = pd.DataFrame({"x": pd.Series(dtype=object)})
 
@@ -86,6 +86,6 @@ def test_the_shaped_parts_join_as_pandas_joins_them(cats):
     assert isinstance(got["lit"].dtype, pd.CategoricalDtype) == (len({tuple(c) for c in cats}) == 1)
 
 
-def test_trimmed_yields_every_group_in_order():
+def test_releasing_heap_yields_every_group_in_order():
     groups = [pa.table({"k": [i]}) for i in range(70)]
-    assert [g["k"][0].as_py() for g in trimmed(iter(groups))] == list(range(70))
+    assert [g["k"][0].as_py() for g in releasing_heap(iter(groups))] == list(range(70))

@@ -1,5 +1,5 @@
-"""The night's tasks take their units of the window's one unit set (issue 32: each
-detector's and the pooled set's own copies, held together through the search, were ~20 MB
+"""The night's tasks take their units of the window's one unit set (each
+detector's and the pooled set's own copies, held together through the search, would be ~20 MB
 of its peak at 250,000 windows). A detector's units are what `detector_units` makes of its
 rows; the pooled set's are every searched detector's windows with the outcome centred on
 each detector's mean, sharing the window's codes, hit and times when it holds every
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.learning import night
+from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED, detector_units, learn_tasks, learning_tasks
 from lotus_core.learning.validity_report import harder_spec
@@ -21,7 +21,7 @@ CFG = load_learning()
 
 @pytest.fixture(scope="module")
 def tw():
-    return night.training_window(window_frame(harder_spec("hetero", null=False), 73000),
+    return pipeline.training_window(window_frame(harder_spec("hetero", null=False), 73000),
                                  CFG, load_scoring().context)
 
 

@@ -107,7 +107,7 @@ def test_the_fingerprint_is_compared_by_presence():
     assert (rep.first.window_id, rep.first.column) == ("W1", "data_fingerprint")
 
 
-# --- the same report, the two days streamed (issue 32) ---------------------------------------
+# --- the same report, the two days streamed ----------------------------------------------
 
 def _day(n: int = 400, seed: int = 5) -> pd.DataFrame:
     """`n` windows in (ts_ms, coin, detector_id) order, several coins at each time."""

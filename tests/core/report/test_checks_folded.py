@@ -1,4 +1,4 @@
-"""The checks that fold a table a slice or a coin at a time (issue 32: a check's memory does
+"""The checks that fold a table a slice or a coin at a time (a check's memory does
 not grow with the coins) measure what the whole table measures: the signal_events schema
 and publication rate in slices of rows read back from a lake (`Lake.read_slices`), the tape
 check's gap, NaN and stale rates coin by coin (`TapeHealth`) and the tape hours coin by coin

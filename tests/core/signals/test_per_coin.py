@@ -1,5 +1,5 @@
 """Each per-coin scoring stage, run on one coin's MicroTape, gives that coin's rows of the
-whole-day run (issue 32: the premise of day x coin partitions, docs/scale.md "Day x coin
+whole-day run (the premise of day x coin partitions, docs/scale.md "Day x coin
 partitions: what they need").
 
 Given what crosses coins by design (the DSI fit and the sq_* history, both from earlier

@@ -1,4 +1,4 @@
-"""sq_*'s history folded a coin-day at a time (`QualityFold`, issue 32): the same
+"""sq_*'s history folded a coin-day at a time (`QualityFold`): the same
 HistoryQuality as the whole window's, which is checked here against a direct pandas
 computation of each figure; a detector's own fold is its own history; and the audits'
 rolling-origin gap reads the past windows' hits (HISTORY_COLUMNS carry `hit`, not

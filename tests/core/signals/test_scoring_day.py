@@ -1,4 +1,4 @@
-"""`score_signals` by day x coin (issue 32 item 1): the day's shared scoring inputs made once
+"""`score_signals` by day x coin: the day's shared scoring inputs made once
 (`scoring_day`, stored as a lake row), each coin scored in its own run from them, the
 coins' tables written to their coin files and the coins' KPI tallies merged give the day
 one process scoring every coin gives.

@@ -55,7 +55,7 @@ def test_the_signal_assets_load_and_wire_their_inputs():
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
-    # a coin's scoring: the day's shared inputs, the coin's tape and DSI (issue 32 item 1)
+    # a coin's scoring: the day's shared inputs, the coin's tape and DSI
     assert parents == {"scoring_day", "microtape_frames", "dsi_annotations"}
     assert isinstance(graph.get(dg.AssetKey("signal_events")).partitions_def,
                       dg.MultiPartitionsDefinition)

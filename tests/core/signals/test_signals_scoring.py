@@ -578,7 +578,7 @@ def test_windows_of_another_row_are_refused():
 
 
 def test_history_quality_reads_only_its_history_columns():
-    """The history window is read with `HISTORY_COLUMNS` only (issue 32): the quality is the
+    """The history window is read with `HISTORY_COLUMNS` only: the quality is the
     one of the whole detector_windows rows, and a column it needs is not left out."""
     history = history_of(["2026-01-02", "2026-01-03"])
     specs = enabled_specs(load_detectors())

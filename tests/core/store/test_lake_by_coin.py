@@ -1,4 +1,4 @@
-"""A partition written coin by coin (issue 32): one row group per coin, the same rows as the
+"""A partition written coin by coin: one row group per coin, the same rows as the
 whole frame written at once, read back one coin at a time, replaced atomically, on the
 filesystem lake and on an object store."""
 

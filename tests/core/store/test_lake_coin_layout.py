@@ -1,4 +1,4 @@
-"""A day partitioned by coin (issue 32 item 1): each coin's file under `date=D/coin=C/`,
+"""A day partitioned by coin: each coin's file under `date=D/coin=C/`,
 read back by every day reader as if the day were one file in coin order, on the filesystem
 lake and on an object store; a day is in one layout or the other, never both."""
 

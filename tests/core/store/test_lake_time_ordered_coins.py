@@ -1,4 +1,4 @@
-"""A time-ordered asset (signal_eval) partitioned by day x coin (issue 32 item 1): its coin
+"""A time-ordered asset (signal_eval) partitioned by day x coin: its coin
 files read back in the day's order, (ts_ms, coin, the coin's own order), as the daily step
 wrote it, whole, in slices of any size and as Arrow tables, on both lakes; the merge never
 holds an order of the whole day (`lotus_core.store.merged`)."""
@@ -101,7 +101,7 @@ def test_a_ulid_time_column_orders_by_its_time_part():
 
 
 def test_a_merged_read_holds_one_coin_file_open_at_a_time(tmp_path, parts, monkeypatch):
-    """A hundred coins' footers are not held at once (issue 32): a merged read opens a
+    """A hundred coins' footers are not held at once: a merged read opens a
     coin's file while it reads its times or a row group, and closes it before the next."""
     import pyarrow.parquet as pq_mod
 

@@ -1,4 +1,4 @@
-"""A day's time-ordered table made coin by coin (issue 32): each coin's part put aside on
+"""A day's time-ordered table made coin by coin: each coin's part put aside on
 disk and read back merged (`CoinSpill.merged`) is the whole table in its (ts_ms, coin, ...)
 order; the lake writes the merged slices (`InOrder`) into the very file `write` makes of the
 whole frame; slices out of order are refused before the partition is replaced."""

@@ -1,7 +1,7 @@
 """The MicroTape the whole-day replays read (`tape_in_order`): a partition written a row
 group per coin, read back in (ts, coin) order a slice at a time, on both kinds of lake,
-with the columns asked for that it has; what the DuckDB sort of the whole partition gave
-before (issue 32: that sort held up to 256 MB at 100 coins)."""
+with the columns asked for that it has; what the DuckDB sort of the whole partition gives
+(that sort holds up to 256 MB at 100 coins)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The generator's harder markets (issue 29.2): an unobserved driver behind an observed
+"""The generator's harder markets: an unobserved driver behind an observed
 proxy, heteroskedastic noise, hours without activeAssetCtx, a mid-window regime shift, a
 coin recorded without l2Book and one coin's feed out for hours.
 Each knob does what it says, measured on the frame; off, the market is unchanged."""

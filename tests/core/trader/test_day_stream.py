@@ -109,7 +109,7 @@ def test_streamed_days_give_the_whole_days_dm_decisions_and_paper_trades(
 
 def test_a_chunk_holds_the_same_coin_minutes_whatever_the_coins() -> None:
     """A chunk holds CHUNK_COIN_MINUTES coin-minutes (a minute at least): the replay's
-    chunk neither grows nor shrinks with the coins (issue 32: its memory is flat)."""
+    chunk neither grows nor shrinks with the coins (its memory is flat)."""
     ms = {n: chunk_ms_for(n) for n in (1, 3, 7, 20, 30, 60, 100, 200, 300, 1000)}
     assert ms[3] == 100 * 60_000 and ms[100] == 3 * 60_000 and ms[1000] == 60_000
     for n, length in ms.items():

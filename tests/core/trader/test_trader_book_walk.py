@@ -1,4 +1,4 @@
-"""Every market order's fills, level by level, against the snapshot it walked (issue 31).
+"""Every market order's fills, level by level, against the snapshot it walked.
 
 A generated hour (lotus_core.synth: fast 5-level and slow 20-level frames interleaved) is
 replayed with a decision every 30 s per coin, large enough to walk several levels, some

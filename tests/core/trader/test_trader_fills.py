@@ -1,4 +1,5 @@
-"""Hand-computed fills on known books (issue 12's list)."""
+"""Hand-computed fills on known books: market walks, slippage caps, limit queues, post-only
+and IOC, gapped stops, funding, idempotence, validation and TWAP reports."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """An execution's volatility context (`exec_metrics.context.vol_bps`) has one definition, so
-live == nightly (issue #27): the same recorded events through the one driver on the replay
+live == nightly: the same recorded events through the one driver on the replay
 clock (quiet coins' snapshots held back, `hold=True`) and on the live clock (`LiveColumns`,
 every event handed over, as the daemon runs) give every output equal, vol_bps included, and
 vol_bps is the EWMA over every two-sided snapshot of the coin received by then, whether the

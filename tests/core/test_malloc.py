@@ -1,4 +1,4 @@
-"""`map_large_allocations` (issue 32): with glibc's mmap threshold fixed, arrays of a few
+"""`map_large_allocations`: with glibc's mmap threshold fixed, arrays of a few
 hundred kB get their own mappings and their pages leave the process when freed; with the
 moving threshold (raised by a freed 4 MB array) they come from the heap and stay resident
 while anything above them holds the heap's top. Each case in a fresh interpreter (the
@@ -11,7 +11,7 @@ import sys
 _PROBE = r"""
 import json, sys
 import numpy as np
-from lotus_core.heap import map_large_allocations
+from lotus_core.malloc import map_large_allocations
 
 def rss_mb():
     with open("/proc/self/status") as f:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.columns import STR
-from lotus_core.heap import release_free_heap
 from lotus_core.learning.atoms import PART_ROWS, atoms_by_detector, empty_atoms
 from lotus_core.learning.braids import micro_braids, weave
 from lotus_core.learning.compile import BraidEffect, CompiledPriors, PatchCaps, compile_patches
@@ -31,6 +30,7 @@ from lotus_core.learning.joined import read_joined
 from lotus_core.learning.lessons import Task, learn, learn_tasks, learning_tasks
 from lotus_core.learning.quantize import Quantizer, compact, fit_columns, fit_quantizer
 from lotus_core.learning.sample import read_window
+from lotus_core.malloc import release_free_heap
 from lotus_core.signals.config import ContextConfig
 from lotus_core.store.by_coin import CoinDay, InOrder
 
@@ -80,8 +80,8 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     250,000-window night's ids, coins and times).
 
     Each row group's kept events are quantised as they are read and only their literals (as
-    categoricals) and `HELD` columns kept (issue 32: a 250,000-window night's context
-    columns, merged, sorted and quantised whole, were ~250 MB). Quantising is row-wise, so
+    categoricals) and `HELD` columns kept (a 250,000-window night's context
+    columns, merged, sorted and quantised whole, would be ~250 MB). Quantising is row-wise, so
     this is the whole frame's quantising; a quantiser not given is fitted first, on a read of
     the columns its edges need (`fit_columns`): two reads of the window where there was one."""
     q = quantizer or fit_quantizer(
@@ -140,7 +140,7 @@ def _assembled(read: pd.DataFrame, rows: np.ndarray, outcomes: pd.DataFrame, q: 
 def _moved(read: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
     """`read[columns].iloc[rows]` (indexed from 0), each column taken out of `read` as it is
     taken and its pages handed back: never the read and the frame held whole together
-    (~33 MB at 250,000 windows; issue 32)."""
+    (~33 MB at 250,000 windows)."""
     out = {}
     for c in columns:
         out[c] = read.pop(c).iloc[rows].reset_index(drop=True)
@@ -182,7 +182,7 @@ def with_quantizer(parts: Iterable[pd.DataFrame], q: Quantizer) -> InOrder:
     """The atoms' parts (`atom_parts`) with the quantiser's JSON as their last column,
     `quantizer`, laid on a part at a time as the lake writes them: every atom repeats the
     ~800-byte value, so on a 250,000-window night (~240,000 atoms, nearly a context a
-    window) the whole column was ~190 MB held for one value (issue 32). Sorted and unique by
+    window) the whole column would be ~190 MB held for one value. Sorted and unique by
     (detector_id, cond_key), as `lesson_atoms` makes them; written in row groups of a part's
     rows (`PART_ROWS`): a row group of SLICE_ROWS atoms, ~1.1 kB each with the quantiser,
     was ~27 MB held until it was written (~55 MB of the step's peak at 250,000 windows).
@@ -212,8 +212,8 @@ def lessons(tw: TrainingWindow, previous: pd.DataFrame, day: str,
 
 def lesson_tasks(tw: TrainingWindow, previous: pd.DataFrame, cfg: LearningConfig) -> list[Task]:
     """What `lessons` searches, taken from the window: a caller that lets go of the window
-    before `lessons_of` does not hold its frame and literals through the search (issue 32:
-    ~110 MB of a 250,000-window night)."""
+    before `lessons_of` does not hold its frame and literals through the search
+    (~110 MB of a 250,000-window night)."""
     return learning_tasks(tw.frame, tw.lits, tw.quantizer, cfg, previous)
 
 

@@ -1,5 +1,7 @@
-"""The process heap handed back to the OS: one home for `malloc_trim` (issue 32: a stage that
-reads a large table in many small pieces leaves glibc's heap holding the freed pages)."""
+"""glibc malloc's two controls, in one home: the heap's free pages handed back to the OS
+(`malloc_trim`: a stage that reads a large table in many small pieces leaves glibc's heap
+holding the freed pages) and large allocations given their own mappings (`mallopt`).
+With another C library both do nothing."""
 
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ def map_large_allocations(threshold: int = 128 * 1024) -> None:
     glibc raises that threshold each time such a mapping is freed (up to 32 MB), so a loop
     that makes the same few-hundred-kB arrays chunk after chunk soon gets them from the
     heap, whose freed pages stay resident until trimmed: the lessons search, a chunk of
-    windows or cells at a time, peaked ~9 MB higher at 250,000 windows (issue 32; with the
-    setting its wall is ~15 % longer: page faults). Fixed for the rest of the process
+    windows or cells at a time, peaks ~9 MB higher at 250,000 windows without the setting
+    (with it, its wall is ~15 % longer: page faults). Fixed for the rest of the process
     (glibc has no way back to the moving threshold); only RSS and time change, never a
     value."""
     libc = _libc()

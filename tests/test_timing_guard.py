@@ -1,0 +1,26 @@
+"""The suite's time guard warns by name, and only past its budgets."""
+
+from tests.timing_guard import budgets, module_times, over_budget
+
+
+def test_a_test_over_its_budget_is_named_and_the_rest_are_not() -> None:
+    times = {"tests/a.py::slow": 75.0, "tests/a.py::quick": 2.0, "tests/b.py::slower": 90.0}
+    assert over_budget(times, wall_s=300, test_s=60, suite_s=720) == [
+        "test over 60 s: tests/b.py::slower (90 s)", "test over 60 s: tests/a.py::slow (75 s)"]
+
+
+def test_the_suite_over_its_budget_is_named() -> None:
+    assert over_budget({"t::x": 1.0}, wall_s=800, test_s=60, suite_s=720) == [
+        "suite over 12 min: 13 min 20 s wall"]
+    assert over_budget({"t::x": 1.0}, wall_s=700, test_s=60, suite_s=720) == []
+
+
+def test_modules_add_their_tests_slowest_first() -> None:
+    assert module_times({"tests/a.py::x": 1.0, "tests/b.py::y": 5.0, "tests/a.py::z": 2.0}) \
+        == {"tests/b.py": 5.0, "tests/a.py": 3.0}
+
+
+def test_the_budgets_come_from_the_environment_or_default() -> None:
+    assert budgets({}) == (60.0, 720.0)
+    assert budgets({"LOTUS_TEST_BUDGET_TEST_S": "30", "LOTUS_TEST_BUDGET_SUITE_S": "1200"}) \
+        == (30.0, 1200.0)

@@ -1,0 +1,92 @@
+"""The suite watches its own time: it prints its wall time and its slowest tests, and warns
+(never fails: timings do not gate tests) when one test or the whole run passes its budget.
+
+A test's time is its setup, call and teardown added together, so a module fixture built in
+the first test's setup counts where it is paid. Budgets: 60 s a test and 12 minutes for the
+whole (`make test` on a 2-core machine), overridable with LOTUS_TEST_BUDGET_TEST_S and
+LOTUS_TEST_BUDGET_SUITE_S. Every test's time is also written to
+`.test-artifacts/timings.json` (slowest first), the figures `LONGEST_MODULES` in
+tests/conftest.py is kept from."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+SLOWEST = 25
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".test-artifacts"
+
+
+def budgets(env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(seconds a test, seconds the suite)."""
+    env = dict(os.environ) if env is None else env
+    return (float(env.get("LOTUS_TEST_BUDGET_TEST_S", 60)),
+            float(env.get("LOTUS_TEST_BUDGET_SUITE_S", 12 * 60)))
+
+
+def over_budget(times: dict[str, float], wall_s: float, test_s: float, suite_s: float
+                ) -> list[str]:
+    """One warning line per test over `test_s` (slowest first) and one for the suite over
+    `suite_s`."""
+    lines = [f"test over {test_s:.0f} s: {nodeid} ({t:.0f} s)"
+             for nodeid, t in sorted(times.items(), key=lambda kv: -kv[1]) if t > test_s]
+    if wall_s > suite_s:
+        lines.append(f"suite over {suite_s / 60:.0f} min: {_clock(wall_s)} wall")
+    return lines
+
+
+def module_times(times: dict[str, float]) -> dict[str, float]:
+    """Seconds per test module (what tests/conftest.py's LONGEST_MODULES orders by)."""
+    out: dict[str, float] = defaultdict(float)
+    for nodeid, t in times.items():
+        out[nodeid.split("::")[0]] += t
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+class TimingGuard:
+    """Collects every test's phases as the controller receives them (xdist or not)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.times: dict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.times[report.nodeid.split("@")[0]] += report.duration
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001
+        wall = time.monotonic() - self.start
+        if not self.times:
+            return
+        tr = terminalreporter
+        test_s, suite_s = budgets()
+        ranked = sorted(self.times.items(), key=lambda kv: -kv[1])
+        tr.section("suite time")
+        tr.write_line(f"wall {_clock(wall)} for {len(ranked)} tests "
+                      f"({sum(self.times.values()) / 60:.1f} min of test time in all)")
+        tr.write_line(f"{SLOWEST} slowest (setup + call + teardown):")
+        for nodeid, t in ranked[:SLOWEST]:
+            tr.write_line(f"  {t:7.1f} s  {nodeid}")
+        for line in over_budget(self.times, wall, test_s, suite_s):
+            tr.write_line(f"WARNING {line}", yellow=True, bold=True)
+        try:
+            ARTIFACTS.mkdir(exist_ok=True)
+            (ARTIFACTS / "timings.json").write_text(json.dumps(
+                {"wall_s": round(wall, 1), "tests": {k: round(v, 2) for k, v in ranked},
+                 "modules": {k: round(v, 1) for k, v in module_times(self.times).items()}},
+                indent=1))
+        except OSError as exc:  # a read-only checkout still gets the summary above
+            tr.write_line(f"timings not written: {exc}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        config.pluginmanager.register(TimingGuard(), "lotus-timing-guard")
