@@ -291,7 +291,10 @@ def built_market(root: Path, spec: Any, seed: int, size: Size,
                   hours=size.hours)
     settings = _settings(root / "home", feed)
     (root / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+    from lotus_resources.event_log import instance_overrides
+
+    with dg.instance_for_test(temp_dir=str(root / "dagster"),
+                              overrides=instance_overrides(root / "dagster")) as instance:
         for day in size.dates:
             last = scored_last_day and day == size.dates[-1]
             materialise(settings, instance, day, scored_day_selection() if last else selection)

@@ -41,7 +41,7 @@ def partitions_start(env: dict[str, str] | None = None) -> str:
     (YYYY-MM-DD) if set, else the first recording in LOTUS_FEED_DIR, else the first committed
     fixture day. `lotus materialize` sets it, when unset, to its feed directory's first
     recording, never to `--from`: a day's look-back windows map only onto partitions, so a
-    definition starting at the first day asked for gave that day no history."""
+    definition starting at the first day asked for would give that day no history."""
     env = dict(os.environ) if env is None else env
     if env.get("LOTUS_PARTITIONS_START"):
         return env["LOTUS_PARTITIONS_START"]

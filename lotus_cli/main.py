@@ -117,7 +117,8 @@ def _partitions_follow(feed_dir: Path | None) -> None:
     """Before the definitions load: the partitions start at the feed directory's first
     recording (unless LOTUS_PARTITIONS_START is set), whatever `--from` asks for, so the
     look-back windows of the first day asked for map onto the earlier days (a definition
-    starting at `--from` gave them none: a re-run computed that day without its history)."""
+    starting at `--from` would give them none: that day would be made without its
+    history)."""
     import os
 
     from lotus_core.feed.recordings import list_days

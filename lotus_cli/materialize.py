@@ -21,7 +21,7 @@ from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
 from lotus_core.feed.recordings import list_days, read_head, recording_path
-from lotus_core.store.lake import Lake, ObjectLake, open_lake
+from lotus_core.store.lake import Lake, ObjectLake, open_lake, recover_stages, staging
 from lotus_sensors.schedules import daily_run_config
 
 
@@ -94,16 +94,6 @@ def resolve_days(feed_dir: Path, start: str | None, end: str | None) -> list[str
     return wanted
 
 
-def check_recordings(feed_dir: Path, days: list[str]) -> None:
-    """Fail before any run starts if a manifest-listed recording was tampered with."""
-    manifest = read_manifest(feed_dir)
-    for day in days:
-        try:
-            verify_file(feed_dir, recording_path(feed_dir, day), manifest)
-        except ValueError as exc:
-            raise DayRangeError(str(exc)) from exc
-
-
 @dataclass
 class Screened:
     """What `screen_recordings` found before any run: the days asked for that are refused
@@ -127,31 +117,31 @@ def screen_recordings(feed_dir: Path, days: list[str], verify_manifest: bool = T
     out = Screened()
     have = list_days(feed_dir)
     asked = set(days)
-    for day in have:
-        head = read_head(recording_path(feed_dir, day))
-        if head.problem is None:
-            continue
-        out.broken.add(day)
-        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-        cold = (f"; {after} starts its MicroTape cold (its warm start reads this file)"
-                if after in asked else "")
-        if day in asked:
-            out.refused[day] = (f"{head.problem}; {day} was not run: nothing of it was "
-                                f"written (what an earlier run wrote of it is kept){cold}; "
-                                f"copy the whole file again, then materialise {day} again")
-        else:
-            out.warnings.append(f"{head.problem}: {day} cannot be materialised until the "
-                                f"file is whole (not asked for in this run){cold}")
+    wrong: dict[str, str] = {}  # day -> how it differs from the manifest (days asked for)
     if verify_manifest:
         manifest = read_manifest(feed_dir)
         for day in days:
-            if day in out.refused:
-                continue
             try:
                 verify_file(feed_dir, recording_path(feed_dir, day), manifest)
             except ValueError as exc:
-                out.refused[day] = (f"{exc}; {day} was not run: nothing of it was written "
-                                    "(what an earlier run wrote of it is kept)")
+                wrong[day] = str(exc)
+    for day in have:
+        problem = read_head(recording_path(feed_dir, day)).problem
+        if problem is None and day not in wrong:
+            continue
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        cold = (f"; {after} starts its MicroTape cold (its warm start reads this file)"
+                if problem is not None and after in asked else "")
+        if problem is not None:
+            out.broken.add(day)
+        if day in asked:
+            why = "; ".join(w for w in (wrong.get(day), problem) if w)
+            out.refused[day] = (f"{why}; {day} was not run: nothing of it was written (what "
+                                f"an earlier run wrote of it is kept){cold}; copy the whole "
+                                f"file again, then materialise {day} again")
+        else:
+            out.warnings.append(f"{problem}: {day} cannot be materialised until the file is "
+                                f"whole (not asked for in this run){cold}")
     return out
 
 
@@ -306,19 +296,25 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
     (`home_lock`: a second run at once is refused). A failed day's figures are empty: what
     the lake holds for it is an earlier run's, not this one's.
 
-    Before the first run (`on_start` is called after): the first day's look-back windows
-    must find their earlier days in the lake (`check_history`; `MissingHistoryError`
-    otherwise, nothing run). A day in `refused` (day -> why, `screen_recordings`) is not
-    run: its outcome is a failure with that reason. `broken`: the days whose recording is
-    broken, which the look-back check does not ask the lake for."""
+    Before the first run (`on_start` is called after): what a killed run left in the lake's
+    stage is put in order (`recover_stages`), and the first day's look-back windows must
+    find their earlier days in the lake (`check_history`; `MissingHistoryError` otherwise,
+    nothing run). A day in `refused` (day -> why, `screen_recordings`) is not run: its
+    outcome is a failure with that reason. `broken`: the days whose recording is broken,
+    which the look-back check does not ask the lake for.
+
+    On a filesystem lake each day is made in a stage (`lotus_core.store.lake.staging`) and
+    published when every run of the day succeeded: a failed or killed day leaves the lake's
+    partitions of it as they were (an object-store lake is written in place)."""
     refused = dict(refused or {})
     with home_lock(settings.home):
+        store = open_lake(settings.lake_dir)
+        if isinstance(store, Lake):
+            recover_stages(store.root)
         runnable = [d for d in days if d not in refused]
         defs = build_definitions(settings) if runnable else None
-        lake = Lake(settings.lake_dir)
         if defs is not None:
-            check_history(defs, open_lake(settings.lake_dir), settings.feed_dir, days,
-                          set(broken) | set(refused))
+            check_history(defs, store, settings.feed_dir, days, set(broken) | set(refused))
         if on_start:
             on_start()
         run_config = {
@@ -331,28 +327,48 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
                 outcome = DayOutcome(day=day, success=False, run_id="",
                                      error=refused.get(day, "refused"))
             else:
-                run = run_day_in_process(defs, day, instance=instance, run_config=run_config,
-                                         tags={"lotus/launched_by": "cli"}, lake=lake)
-                ok = run.success
-                outcome = DayOutcome(day=day, success=ok, run_id=run.run_id,
-                                     error=None if ok else _day_failure(run),
-                                     figures=day_figures(lake, day) if ok else {})
+                outcome = _run_day(defs, day, instance, run_config, settings.lake_dir)
             outcomes.append(outcome)
             if on_day:
                 on_day(outcome)
         return outcomes
 
 
-def _day_failure(run: DayRun) -> str:
-    """Why the day failed, and what of it the failed runs wrote before they stopped (a
-    phase's other steps run beside a failing one, and the phases before it ran whole):
-    "nothing was written" only when no partition of the day was."""
-    why = next((_failure_message(r) for r in run.results if not r.success),
-               run.stopped or "run failed")
-    return f"{why}; {_written(run)}"
+def _run_day(defs: dg.Definitions, day: str, instance: dg.DagsterInstance,
+             run_config: dict[str, Any], lake_dir: Path) -> DayOutcome:
+    """One day's runs; on a filesystem lake in a stage, published only when all succeeded."""
+    def run(lake: Lake | ObjectLake) -> DayRun:
+        return run_day_in_process(defs, day, instance=instance, run_config=run_config,
+                                  tags={"lotus/launched_by": "cli"}, lake=lake)
+
+    store = open_lake(lake_dir)
+    if not isinstance(store, Lake):  # an object store: written in place
+        done = run(store)
+        error = None if done.success else f"{_why(done)}; {_written(done)}"
+    else:
+        with staging(store.root, day) as stage:
+            done = run(Lake(store.root))  # this process's lakes of the root: staged
+            made = stage.made()
+            if done.success:
+                stage.publish()
+        error = None if done.success else (
+            f"{_why(done)}; no partition of {day} reached the lake: the {len(made)} this "
+            f"run made were discarded, and the lake keeps what an earlier run wrote of "
+            f"{day}")
+        store = Lake(store.root)
+    return DayOutcome(day=day, success=done.success, run_id=done.run_id, error=error,
+                      figures=day_figures(store, day) if done.success else {})
+
+
+def _why(run: DayRun) -> str:
+    return next((_failure_message(r) for r in run.results if not r.success),
+                run.stopped or "run failed")
 
 
 def _written(run: DayRun) -> str:
+    """What of the day the failed runs wrote in place before they stopped (a phase's other
+    steps run beside a failing one, and the phases before it ran whole): "nothing was
+    written" only when no partition of the day was."""
     names = sorted({e.asset_key.to_user_string()
                     for e in run.get_asset_materialization_events()})
     if not names:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
+from lotus_core.yaml_io import parse_yaml
 
 DEFAULTS = Path(__file__).resolve().parent / "config" / "defaults.yaml"
 
@@ -21,4 +21,4 @@ DEFAULTS = Path(__file__).resolve().parent / "config" / "defaults.yaml"
 @cache
 def default_coins() -> tuple[str, ...]:
     """The packaged default coin list (`coins:` of defaults.yaml)."""
-    return tuple(str(c) for c in yaml.safe_load(DEFAULTS.read_text())["coins"])
+    return tuple(str(c) for c in parse_yaml(DEFAULTS.read_text())["coins"])

@@ -177,5 +177,7 @@ def dagster_instance(tmp_path: Path):
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
+    from lotus_resources.event_log import instance_overrides
+
+    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
         yield instance

@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
+from lotus_core.yaml_io import parse_yaml
 
 COIN_FORM = re.compile(r"^k?[A-Z0-9]{1,20}$")
 HEAD_LINES = 2_000  # a recording names its coins in its first lines (subscriptions, snapshots)
@@ -31,7 +31,7 @@ HEAD_LINES = 2_000  # a recording names its coins in its first lines (subscripti
 def shipped_perps() -> tuple[str, ...]:
     """The shipped snapshot of Hyperliquid's perp universe, in the file's order."""
     text = resources.files("lotus_core.config").joinpath("hyperliquid_perps.yaml").read_text()
-    return tuple(str(c) for c in yaml.safe_load(text)["perps"])
+    return tuple(str(c) for c in parse_yaml(text)["perps"])
 
 
 @cache

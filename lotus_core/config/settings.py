@@ -18,6 +18,7 @@ from lotus_core.deploy.settings import DeploySettings
 from lotus_core.dm.config import DmSettings
 from lotus_core.strict import StrictModel
 from lotus_core.trader.config import TraderSettings
+from lotus_core.yaml_io import parse_yaml
 
 COIN_SECTIONS = (("feed", "coins"), ("dm", "coins"), ("fixtures", "coins"))
 """(section, key) of the settings that list coins and default to the coin list (the trader
@@ -160,7 +161,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _read_yaml(text: str, where: str) -> dict[str, Any]:
     try:
-        body = yaml.safe_load(text) or {}
+        body = parse_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where} is not valid YAML: {exc}") from exc
     if not isinstance(body, dict):

@@ -25,6 +25,7 @@ from lotus_core.dsi.expert_spec import (  # re-exported: the registry's vocabula
 )
 from lotus_core.dsi.kinds import validate_spec  # the kinds know their own specs
 from lotus_core.strict import StrictModel
+from lotus_core.yaml_io import parse_yaml
 
 __all__ = ["KINDS", "BetaPrior", "ExpertSpec", "FusionParams", "LabelParams", "Registry",
            "RegistryError", "load_registry", "parse_registry"]
@@ -63,7 +64,7 @@ def load_registry(path: Path | str | None = None) -> Registry:
     """The packaged experts.yaml, or the file at `path`; validated (RegistryError)."""
     text = default_registry_text() if path is None else Path(path).read_text()
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise RegistryError(f"experts.yaml: not valid YAML: {exc}") from exc
     return parse_registry(data)

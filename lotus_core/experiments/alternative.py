@@ -31,6 +31,7 @@ from lotus_core.dsi.registry import Registry, load_registry, parse_registry
 from lotus_core.signals.config import ScoringConfig, load_scoring
 from lotus_core.signals.spec import DetectorSet, SpecError, load_detectors
 from lotus_core.strict import StrictModel
+from lotus_core.yaml_io import parse_yaml
 
 
 class AlternativeError(ValueError):
@@ -105,7 +106,7 @@ def parse_assignment(text: str, what: str) -> tuple[str, Any]:
     if not sep or not name or not raw.strip():
         raise AlternativeError(f"{what} {text!r}: expected NAME=VALUE (e.g. tau_publish=0.7)")
     try:
-        return name, yaml.safe_load(raw)
+        return name, parse_yaml(raw)
     except yaml.YAMLError as exc:
         raise AlternativeError(f"{what} {name}: value {raw!r} is not valid YAML: {exc}") from None
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 from lotus_core.microtape.regime import REGIMES
 from lotus_core.strict import StrictModel
+from lotus_core.yaml_io import parse_yaml
 
 Kind = Literal["breakout_retest", "divergence", "mean_reversion", "sweep", "flow_pressure"]
 Status = Literal["vetted", "exploration"]
@@ -219,7 +220,7 @@ def read_yaml(source: str | Path | Mapping[str, Any] | None, default: str,
     else:
         text, where = Path(source).read_text(encoding="utf-8"), str(source)
     try:
-        return yaml.safe_load(text) or {}, where
+        return parse_yaml(text) or {}, where
     except yaml.YAMLError as exc:
         raise SpecError(f"{where} is not valid YAML: {exc}") from exc
 

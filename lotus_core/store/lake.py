@@ -325,11 +325,146 @@ def _check_asset(asset: str) -> None:
         raise LakeError(f"asset name {asset!r} must be lowercase snake_case")
 
 
+STAGE_DIR = ".stage"
+"""Under a filesystem lake's root: the days being made by `staging` (hidden: no asset, no
+view, no sweep sees it)."""
+_PUBLISHING = "PUBLISHING"
+_STAGED: dict[str, Path] = {}
+"""Real path of a lake root -> the stage this process writes it through (`staging`)."""
+
+
+def _holds(directory: Path) -> bool:
+    """True when `directory` (a day's) holds a partition: its file, or a coin's."""
+    if (directory / PART_FILE).is_file():
+        return True
+    return directory.is_dir() and any(coin_of_dir(p.name) is not None
+                                      and (p / PART_FILE).is_file()
+                                      for p in directory.iterdir())
+
+
+class Stage:
+    """The partitions a run made while `staging` was open, kept apart from the lake until
+    `publish` moves them in. `made()`: what it holds, as `<asset>/date=<day>` names."""
+
+    def __init__(self, root: Path, path: Path) -> None:
+        self.root, self.path = root, path
+        self.published = False
+
+    def made(self) -> list[str]:
+        return sorted(f"{p.parent.name}/{p.name}" for p in self.path.glob("*/date=*")
+                      if _holds(p))
+
+    def publish(self) -> list[str]:
+        """Move every partition made into the lake, each day directory replacing the
+        lake's whole (a coin the day no longer has goes with it). A journal written first
+        makes it one step: killed half way, `recover_stages` finishes it. Returns `made()`."""
+        made = self.made()
+        journal = self.path / _PUBLISHING
+        with open(journal, "w") as fh:
+            fh.write("\n".join(made) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(self.path)
+        _finish_publish(self.root, self.path, made)
+        self.published = True
+        return made
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging(root: Path | str, name: str) -> Iterator[Stage]:
+    """While open, every `Lake` of `root` made in this process (and in the processes it
+    forks) writes its partitions into a stage under `<root>/.stage/` and reads a partition
+    from the stage when the stage holds it, from the lake otherwise. Nothing reaches the
+    lake until `Stage.publish()`; leaving without publishing discards the stage, so a failed
+    or killed run leaves the lake's partitions as they were (a kill leaves the stage
+    behind: `recover_stages` removes it). One stage per root at a time."""
+    root = Path(root)
+    key = os.path.realpath(root)
+    if key in _STAGED:
+        raise LakeError(f"{root} is already being staged ({_STAGED[key]})")
+    path = root / STAGE_DIR / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    stage = Stage(root, path)
+    _STAGED[key] = path
+    try:
+        yield stage
+    finally:
+        del _STAGED[key]
+        if not stage.published:
+            stage.discard()
+
+
+def recover_stages(root: Path | str) -> list[str]:
+    """Put the lake at `root` back in order after a killed run: a stage whose publishing
+    began is finished (its journal lists what it moves), any other stage is removed (its
+    day was not complete; the lake still holds the partitions it had). Returns what was
+    published. Call with no run writing the lake (`lotus materialize` holds its lock)."""
+    base = Path(root) / STAGE_DIR
+    done: list[str] = []
+    for path in sorted(base.iterdir()) if base.is_dir() else []:
+        if _running(path.name) or path.name.startswith("."):
+            continue  # another process's stage, still being made
+        journal = path / _PUBLISHING
+        if journal.is_file():
+            made = [x for x in journal.read_text().splitlines() if x]
+            _finish_publish(Path(root), path, made)
+            done += made
+        shutil.rmtree(path, ignore_errors=True)
+    return done
+
+
+def _running(name: str) -> bool:
+    """True when the stage `name` (`<name>-<pid>-<id>`) belongs to a live process other
+    than this one."""
+    try:
+        pid = int(name.rsplit("-", 2)[-2])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finish_publish(root: Path, stage: Path, made: list[str]) -> None:
+    """Each `<asset>/date=<day>` of `made` still in the stage replaces the lake's: the old
+    directory renamed aside, the new one renamed in, the old removed (a reader in between
+    finds the partition missing for that moment, never torn). Idempotent."""
+    for name in made:
+        src, dst = stage / name, root / name
+        if src.is_dir():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                os.rename(dst, dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(src, dst)
+            _fsync_dir(dst.parent)
+        for old in dst.parent.glob(f".{dst.name}.old-*"):
+            shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
 class Lake:
     """A lake rooted at a directory (any local or mounted filesystem path)."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        # a day this process is making (`staging`): written there, read from there first
+        self.stage: Path | None = _STAGED.get(os.path.realpath(self.root)) if _STAGED else None
+
+    @classmethod
+    def _plain(cls, root: Path) -> Lake:
+        """The lake at `root` itself, staged or not (what a stage is written as)."""
+        lake = cls.__new__(cls)
+        lake.root, lake.stage = Path(root), None
+        return lake
 
     def location(self, asset: str, day: str) -> str:
         """Where the partition lives, as text (a path here; a URL for an object store): the
@@ -344,7 +479,13 @@ class Lake:
         return sum(p.stat().st_size for p in self._existing(asset, day).values())
 
     def partition_dir(self, asset: str, day: str) -> Path:
+        """The day's directory; while this process stages (`staging`), the stage's when the
+        stage holds that partition (a reader sees what the day's run wrote so far)."""
         _check_asset(asset)
+        if self.stage is not None:
+            staged = self.stage / asset / f"date={day}"
+            if _holds(staged):
+                return staged
         return self.root / asset / f"date={day}"
 
     def path(self, asset: str, day: str) -> Path:
@@ -387,6 +528,10 @@ class Lake:
 
     def _replace(self, asset: str, day: str, fill: Callable[[BinaryIO], object],
                  coin: str | None = None) -> Path:
+        if self.stage is not None:  # into the stage; the path it will have once published
+            Lake._plain(self.stage)._replace(asset, day, fill, coin)
+            where = self.root / asset / f"date={day}"
+            return where / PART_FILE if coin is None else where / coin_dir_name(coin) / PART_FILE
         target = self.path(asset, day) if coin is None else self.coin_path(asset, day, coin)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
@@ -512,17 +657,18 @@ class Lake:
             path, columns=columns, filters=[("coin", "==", coin)]))
 
     def days(self, asset: str) -> list[str]:
-        base = self.root / asset
-        if not base.is_dir():
-            return []
-        return sorted(m.group(1) for p in base.iterdir()
-                      if (m := _DAY_DIR.match(p.name))
-                      and ((p / PART_FILE).is_file() or self._coin_files(asset, m.group(1))))
+        bases = [r / asset for r in self._roots() if (r / asset).is_dir()]
+        names = {p.name for base in bases for p in base.iterdir()}
+        return sorted(m.group(1) for name in names
+                      if (m := _DAY_DIR.match(name)) and self.exists(asset, m.group(1)))
 
     def assets(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.days(p.name))
+        names = {p.name for r in self._roots() if r.is_dir() for p in r.iterdir()
+                 if p.is_dir() and _ASSET_NAME.match(p.name)}
+        return sorted(n for n in names if self.days(n))
+
+    def _roots(self) -> list[Path]:
+        return [self.root] + ([self.stage] if self.stage is not None else [])
 
     def sweep_temp_files(self) -> int:
         """Remove temporaries left by killed writers; they are never read either way."""

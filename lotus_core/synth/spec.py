@@ -20,6 +20,7 @@ from lotus_core.synth.vocab import (
     PATTERN_TYPES,
     UNDIRECTED_PATTERNS,
 )
+from lotus_core.yaml_io import parse_yaml
 
 SPEC_VERSION: Final = 1
 
@@ -218,7 +219,7 @@ def spec_error(exc: ValidationError) -> SpecError:
 def load_spec(path: Path) -> SynthSpec:
     """Read a spec from a YAML or JSON file (JSON is valid YAML)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = parse_yaml(Path(path).read_text())
     except yaml.YAMLError as exc:
         raise SpecError(f"spec: {path} is not valid YAML/JSON: {exc}") from exc
     return SynthSpec.from_dict(data if data is not None else {})

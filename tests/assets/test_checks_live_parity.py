@@ -22,6 +22,7 @@ from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_resources.event_log import instance_overrides
 from tests.helpers import small_day
 from tests.kits.signals_kit import FIXTURES
 
@@ -47,7 +48,8 @@ def two_days(tmp_path_factory):
     selection = dg.AssetSelection.assets("signal_events_days").upstream() \
         .required_multi_asset_neighbors()
     (root / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+    with dg.instance_for_test(temp_dir=str(root / "dagster"),
+                              overrides=instance_overrides(root / "dagster")) as instance:
         results = {}
         for day in DAYS:
             results[day] = materialize_day(DEFS, partition_key=day, instance=instance,

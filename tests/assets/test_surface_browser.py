@@ -22,6 +22,7 @@ from lotus_assets.day_plan import run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.synth import default_spec, generate_days
+from lotus_resources.event_log import write_instance_yaml
 from tests.assets.test_surface_loop import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, _webserver
 
 pytestmark = [pytest.mark.xdist_group("surface_browser"), pytest.mark.slow]
@@ -58,7 +59,7 @@ def served(tmp_path_factory):
                       hours=hours)
     settings = load_settings(overrides={"home": str(root / "home"), "feed_dir": str(feed),
                                         "verify_manifest": False}, env={})
-    (root / "dagster").mkdir()
+    write_instance_yaml(root / "dagster")
     instance = dg.DagsterInstance.from_config(str(root / "dagster"))
     defs = build_definitions(settings)
     for day in DAYS:

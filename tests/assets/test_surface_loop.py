@@ -42,6 +42,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import coins as synth_coins
 from lotus_core.synth import default_spec, generate_days
+from lotus_resources.event_log import write_instance_yaml
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]
 
@@ -74,7 +75,7 @@ def surface(tmp_path_factory):
     _generate(feed)
     settings = load_settings(overrides={"home": str(root / "home"), "feed_dir": str(feed),
                                         "verify_manifest": False}, env={})
-    (root / "dagster").mkdir()
+    write_instance_yaml(root / "dagster")
     instance = dg.DagsterInstance.from_config(str(root / "dagster"))
     defs = build_definitions(settings)
     results = {}

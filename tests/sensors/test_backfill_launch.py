@@ -32,10 +32,11 @@ def test_range_days_are_inclusive_and_a_reversed_range_is_refused():
         range_days("2026-01-04", "2026-01-02")
 
 
-def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path):
+def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path, monkeypatch):
     home = tmp_path / "dagster"
     home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the event log's `home`
     with dg.DagsterInstance.from_config(str(home)) as instance:
         conf = instance.get_concurrency_config()
         assert conf.run_queue_config.max_concurrent_runs == 2
