@@ -54,7 +54,9 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
     The days' look-back windows read the earlier days from the lake as they are, so a day
     re-run alone gives what the full run gave; if an earlier day they read is not in the
     lake, nothing runs and the error names it. A recording cut short or corrupt is named
-    with its line, and only its day is refused."""
+    with its line, and only its day is refused. Each day is made apart and published when
+    every step of it succeeded: a day that fails or is killed leaves the lake's partitions
+    of it as they were."""
     settings = _settings(ctx, feed_dir=feed_dir, home=home)
     _partitions_follow(settings.feed_dir)  # before the definitions load
     from lotus_cli.instance import get_instance

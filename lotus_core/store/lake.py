@@ -24,6 +24,13 @@ filesystems, or fsspec's through pyarrow's FSSpecHandler). The atomic-write guar
   There is no temporary object and nothing to sweep.
 
 Parallel partitions of a backfill write to different directories/keys and never meet.
+
+A whole day of partitions at once (filesystem lakes): while `staging(root, day)` is open,
+every `Lake` of that root made in the process writes into a stage under `<root>/.stage/`
+and reads a partition from the stage when the stage holds it; `Stage.publish()` then moves
+each day directory made into the lake (journalled: `recover_stages` finishes a publish a
+kill interrupted and removes a stage that never got that far). `lotus materialize` makes
+each day so: a day that fails or is killed leaves the lake's partitions of it as they were.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """What a researcher sees in the UI after a few trading days, in a real browser.
 
-Three small generated days (one coin, one hour each: the cheapest loop that still learns,
-decides and trades on paper) go through the real `lotus_daily` and `lotus_coins` jobs on a
-persistent instance; a real dagster-webserver serves it and headless Chromium opens the last day's
-materialisations of lessons, loop_report, dm_decisions and paper_trades. Each table must
+The surface loop's small generated days (one coin, one hour each: the cheapest loop that
+still learns, decides and trades on paper; built once a session and shared with
+test_surface_loop.py) went through the real `lotus_daily` and `lotus_coins` jobs on a
+persistent instance; a real dagster-webserver serves it and headless Chromium opens the third
+day's materialisations of lessons, loop_report, dm_decisions and paper_trades. Each table must
 open with rows (not only a schema) and each plot must decode as an image of real size.
 Screenshots are kept in `.test-artifacts/ui-surface/` (git-ignored) for a person to judge.
 """
@@ -12,23 +13,15 @@ from __future__ import annotations
 
 import time
 from contextlib import suppress
-from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from lotus_assets.day_plan import run_day_in_process
-from lotus_assets.definitions import build_definitions
-from lotus_core.config import load_settings
-from lotus_core.synth import default_spec, generate_days
-from lotus_resources.event_log import write_instance_yaml
 from tests.assets.test_surface_loop import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, _webserver
 
-pytestmark = [pytest.mark.xdist_group("surface_browser"), pytest.mark.slow]
+pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]  # one lake
 
 DAYS = ["2026-02-28", "2026-03-01", "2026-03-02"]
-HOURS = [(23, 24), (0, 1), (0, 1)]
 SHOTS = ARTIFACTS.parent / "ui-surface"
 
 # asset -> (tables: (metadata label, a text its rows must show),
@@ -49,22 +42,10 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """Three days materialised through lotus_daily and lotus_coins, then the workspace
-    served over them."""
-    root = tmp_path_factory.mktemp("surface_browser")
-    feed = root / "feed"
-    for day, hours in zip(DAYS, HOURS, strict=True):
-        generate_days(feed, date.fromisoformat(day), 1, ["BTC"], 31337, default_spec(),
-                      hours=hours)
-    settings = load_settings(overrides={"home": str(root / "home"), "feed_dir": str(feed),
-                                        "verify_manifest": False}, env={})
-    write_instance_yaml(root / "dagster")
-    instance = dg.DagsterInstance.from_config(str(root / "dagster"))
-    defs = build_definitions(settings)
-    for day in DAYS:
-        assert run_day_in_process(defs, day, instance=instance).success, day
-    instance.dispose()
+def served(surface):
+    """The surface loop's days (the session's `surface` fixture: the same three days, and a
+    shifted fourth this test does not open), served by the workspace."""
+    settings, _, _, _, root = surface
     with _webserver(root, settings) as port:
         yield port, root
 

@@ -66,10 +66,10 @@ def _generate(feed: Path) -> None:
         synth_coins._KNOWN["BTC"] = normal
 
 
-@pytest.fixture(scope="module")
-def surface(tmp_path_factory):
+def build_surface(tmp_path_factory):
     """Four days materialised through the lotus_daily and lotus_coins jobs (each day's runs
-    in phases) on a persistent instance."""
+    in phases) on a persistent instance: the session's `surface` fixture
+    (tests/assets/conftest.py), shared with test_surface_browser.py."""
     root = tmp_path_factory.mktemp("surface")
     feed = root / "feed"
     _generate(feed)
