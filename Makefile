@@ -32,14 +32,17 @@ run: setup $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lotus fixtures ensure --manifest fixtures/loop/manifest.json --out $(LOOP_FEED)
 	$(BIN)/lotus materialize --feed-dir $(LOOP_FEED)
 
-## test: the whole suite (starts PostgreSQL if it is down)
+## test: the whole suite (starts PostgreSQL if it is down). Three workers on two cores: the UI,
+## daemon and backfill tests spend most of their time waiting on Dagster's daemon loops, and a
+## third worker computes meanwhile. The suite prints its wall time and warns past 12 minutes.
+TEST_WORKERS ?= 3
 test: setup
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-rabbitmq.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -q --durations=25
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"

@@ -90,17 +90,24 @@ def test_naive_difference_ranks_the_decoy_high_which_is_why_the_estimator_is_dr(
     assert abs(dr) < 1.5
 
 
+NULL_SEEDS = 6
+"""Null seeds the suite runs (all 20 promoted nothing when last run whole). What six still
+prove: a gate that lets noise through is caught (at a false-lesson rate of 40 % six clean
+seeds happen 5 % of the time); the rate itself, with its interval, is `python -m bench
+validity`'s false nights over sealed null seeds (docs/validity.md)."""
+
+
 @pytest.mark.slow
-def test_null_days_promote_nothing_in_at_least_95_percent_of_20_seeds():
+def test_null_days_promote_nothing_on_six_seeds():
     promoted = []
-    for seed in range(20):
+    for seed in range(NULL_SEEDS):
         frame = null_frame(seed, days=4, windows_per_day=600)
         tw = pipeline.training_window(frame, CFG, BASE)
         lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], CFG)
         if (lessons["state"] == "active").any():
             promoted.append((seed, lessons.loc[lessons["state"] == "active", "rule"].tolist()))
-    print(f"runs promoting a lesson: {len(promoted)} of 20 {promoted}")
-    assert len(promoted) <= 1
+    print(f"runs promoting a lesson: {len(promoted)} of {NULL_SEEDS} {promoted}")
+    assert promoted == []
 
 
 @pytest.mark.slow
