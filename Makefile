@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# setuptools' editable build warns, for every project, that a folder named like the package
+	# could shadow it; none does here, so the banner is silenced (nothing else is)
+	PYTHONWARNINGS="ignore:Editable installation.:UserWarning" \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml

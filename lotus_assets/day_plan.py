@@ -258,11 +258,13 @@ def materialize_day(assets: Sequence[Any], partition_key: str, *,
 def run_day_in_process(defs: dg.Definitions, day: str, *, instance: dg.DagsterInstance,
                        run_config: Mapping[str, Any] | None = None,
                        tags: Mapping[str, str] | None = None,
-                       lake: Lake | ObjectLake | None = None) -> DayRun:
+                       lake: Lake | ObjectLake | None = None,
+                       on_run: Callable[[Phase, str, Any], None] | None = None) -> DayRun:
     """One day of a code location's `lotus_daily` and `lotus_coins` jobs, in phases, each
     run in process (listed under its job: what `lotus materialize` and the tests that
     stand for the nightly run call). `run_config`: None takes each job's own (the shared
-    settings'); `lake`: where the day's coins are read (default: the `lake` resource)."""
+    settings'); `lake`: where the day's coins are read (default: the `lake` resource);
+    `on_run(phase, key, result)` after each run (the CLI's progress)."""
     jobs = {name: defs.resolve_job_def(name) for name in (DAILY_JOB, COINS_JOB)}
     phases = day_phases(defs.resolve_asset_graph(),
                         {k for job in jobs.values() for k in job.asset_layer.selected_asset_keys})
@@ -274,4 +276,4 @@ def run_day_in_process(defs: dg.Definitions, day: str, *, instance: dg.DagsterIn
             run_config=None if run_config is None else phase_config(run_config, phase),
             raise_on_error=False, tags={**(tags or {}), "lotus/day": day})
 
-    return run_day(day, phases, lambda: coins_of_day(store, day), one)
+    return run_day(day, phases, lambda: coins_of_day(store, day), one, on_run)

@@ -79,24 +79,21 @@ def materialize(ctx: click.Context, feed_dir: Path | None, start: str | None, en
         click.echo(f"refused {day}: {why}", err=True)
     _warn_unrecorded(settings)
     instance = get_instance(settings)
+    from lotus_cli.progress import Progress
+
     with contextlib.ExitStack() as stack:
-        bars: list = []
+        progress = Progress(len(days), err, stack)
 
         def begin() -> None:  # after the look-back check: nothing printed if it refuses
             click.echo(f"materialising {len(days)} day(s) from {settings.feed_dir} into "
                        f"{settings.home} (Dagster instance {instance.root_directory})",
                        err=True)
-            bars.append(stack.enter_context(click.progressbar(
-                length=len(days), label="days", file=err, show_pos=True, show_eta=True)))
+            progress.start()
 
-        def advance(outcome):  # noqa: ANN001 - a DayOutcome
-            bars[0].update(1)
-            if not outcome.success:
-                click.echo(f"\n{outcome.day} FAILED: {outcome.error}", err=True)
-        outcomes = materialize_days(settings, days, instance, on_day=advance,
+        outcomes = materialize_days(settings, days, instance, on_day=progress.day,
                                     log_level="DEBUG" if verbose else "WARNING",
                                     refused=screened.refused, broken=screened.broken,
-                                    on_start=begin)
+                                    on_start=begin, on_run=progress.run)
     if as_json:
         click.echo(json.dumps([o.__dict__ for o in outcomes], indent=2))
     else:

@@ -8,13 +8,14 @@ import os
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 import dagster as dg
 
-from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, DayRun, run_day_in_process
+from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, DayRun, Phase, run_day_in_process
 from lotus_assets.definitions import build_definitions
 from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
@@ -290,7 +291,9 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
                      log_level: str = "WARNING",
                      refused: Mapping[str, str] | None = None,
                      broken: Collection[str] = (),
-                     on_start: Callable[[], None] | None = None) -> list[DayOutcome]:
+                     on_start: Callable[[], None] | None = None,
+                     on_run: Callable[[str, Phase, str, Any], None] | None = None
+                     ) -> list[DayOutcome]:
     """Run each day's `lotus_daily` and `lotus_coins` runs in phases (lotus_assets/
     day_plan.py), so the runs show under those jobs in the UI, holding the home's lock
     (`home_lock`: a second run at once is refused). A failed day's figures are empty: what
@@ -305,7 +308,8 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
 
     On a filesystem lake each day is made in a stage (`lotus_core.store.lake.staging`) and
     published when every run of the day succeeded: a failed or killed day leaves the lake's
-    partitions of it as they were (an object-store lake is written in place)."""
+    partitions of it as they were (an object-store lake is written in place).
+    `on_run(day, phase, partition key, result)` after each run (progress)."""
     refused = dict(refused or {})
     with home_lock(settings.home):
         store = open_lake(settings.lake_dir)
@@ -327,7 +331,8 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
                 outcome = DayOutcome(day=day, success=False, run_id="",
                                      error=refused.get(day, "refused"))
             else:
-                outcome = _run_day(defs, day, instance, run_config, settings.lake_dir)
+                outcome = _run_day(defs, day, instance, run_config, settings.lake_dir,
+                                   None if on_run is None else partial(on_run, day))
             outcomes.append(outcome)
             if on_day:
                 on_day(outcome)
@@ -335,11 +340,13 @@ def materialize_days(settings: Settings, days: list[str], instance: dg.DagsterIn
 
 
 def _run_day(defs: dg.Definitions, day: str, instance: dg.DagsterInstance,
-             run_config: dict[str, Any], lake_dir: Path) -> DayOutcome:
+             run_config: dict[str, Any], lake_dir: Path,
+             on_run: Callable[[Phase, str, Any], None] | None = None) -> DayOutcome:
     """One day's runs; on a filesystem lake in a stage, published only when all succeeded."""
     def run(lake: Lake | ObjectLake) -> DayRun:
         return run_day_in_process(defs, day, instance=instance, run_config=run_config,
-                                  tags={"lotus/launched_by": "cli"}, lake=lake)
+                                  tags={"lotus/launched_by": "cli"}, lake=lake,
+                                  on_run=on_run)
 
     store = open_lake(lake_dir)
     if not isinstance(store, Lake):  # an object store: written in place

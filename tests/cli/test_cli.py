@@ -42,6 +42,11 @@ def test_materialize_runs_the_chain_and_prints_a_summary(env):
     assert outcome[0]["figures"]["microtape_rows"] > 20
     table = CliRunner().invoke(cli, ["materialize", "--feed-dir", str(env)])
     assert table.exit_code == 0 and "1/1 day(s) materialised" in table.stdout
+    # not a terminal: a line per run (its partition, ok) and one per day, never silent
+    runs = [line for line in table.stderr.splitlines() if line.startswith(f"{DAY}  ")]
+    assert any(" daily " in r and r.split()[5] == "ok" for r in runs), table.stderr
+    assert any(f"BTC|{DAY}" in r for r in runs), table.stderr
+    assert f"{DAY}  day 1/1 ok in " in table.stderr
 
 
 def test_missing_day_is_a_clear_error(env):
