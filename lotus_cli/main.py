@@ -161,13 +161,24 @@ def dead_letters(ctx: click.Context, day: str | None, limit: int, as_json: bool)
 
 
 @cli.command("config")
+@click.option("--explain", is_flag=True,
+              help="One line per setting: its value and where it came from (default, "
+                   "profile, lotus.yaml, environment, flag, or the model's default).")
 @click.pass_context
-def show_config(ctx: click.Context) -> None:
+def show_config(ctx: click.Context, explain: bool) -> None:
     """Print the effective settings (after lotus.yaml, LOTUS_* variables) as JSON.
 
     Every section validated, dm: and trader: included with their defaults filled in; an
     unknown or badly typed key stops here (exit 1) naming it."""
     settings = _settings(ctx)
+    if explain:
+        from lotus_core.config.settings import explain_settings
+
+        rows = explain_settings(ctx.find_root().obj.get("config"))
+        width = max(len(k) for k, _, _ in rows)
+        for key, value, source in rows:
+            click.echo(f"{key:<{width}}  {json.dumps(value):<24}  {source}")
+        return
     body = json.loads(settings.model_dump_json())
     body["lake_dir"] = str(settings.lake_dir)
     body["fabric"] = settings.fabric

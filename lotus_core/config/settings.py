@@ -169,24 +169,39 @@ def _read_yaml(text: str, where: str) -> dict[str, Any]:
     return body
 
 
-def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
-                  env: dict[str, str] | None = None) -> Settings:
-    """Defaults < $LOTUS_PROFILE's lotus.yaml < config file (explicit, $LOTUS_CONFIG or
-    ./lotus.yaml) < env < overrides."""
+def settings_layers(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                    env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict[str, Any]]],
+                                                                 Path | None]:
+    """The layers the settings are merged from, lowest first, each named for `lotus config
+    --explain`: the packaged defaults.yaml, $LOTUS_PROFILE's lotus.yaml, the config file
+    (explicit, $LOTUS_CONFIG or ./lotus.yaml), the environment, the flags. Also the config
+    file's path (None: none)."""
     env = dict(os.environ) if env is None else env
     text = resources.files("lotus_core.config").joinpath("defaults.yaml").read_text()
-    merged = _read_yaml(text, "the packaged defaults.yaml")
+    layers = [("default", _read_yaml(text, "the packaged defaults.yaml"))]
     if (profile := profile_file("lotus.yaml", env)) is not None:  # LOTUS_PROFILE's layer
-        merged = _merge(merged, _read_yaml(profile.read_text(), str(profile)))
+        layers.append((f"profile {profile}", _read_yaml(profile.read_text(), str(profile))))
     path = config_file or (Path(env["LOTUS_CONFIG"]) if env.get("LOTUS_CONFIG") else None)
     if path is None and Path("lotus.yaml").is_file():
         path = Path("lotus.yaml")
     if path is not None:
         if not Path(path).is_file():
             raise ConfigError(f"config file {path} does not exist")
-        merged = _merge(merged, _read_yaml(Path(path).read_text(), str(path)))
-    merged = _merge(merged, {key: env[var] for var, key in _ENV.items() if env.get(var)})
-    merged = _merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
+        layers.append((str(path), _read_yaml(Path(path).read_text(), str(path))))
+    layers += [(f"environment {var}", {key: env[var]}) for var, key in _ENV.items()
+               if env.get(var)]
+    layers.append(("flag", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    return layers, path
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                  env: dict[str, str] | None = None) -> Settings:
+    """Defaults < $LOTUS_PROFILE's lotus.yaml < config file (explicit, $LOTUS_CONFIG or
+    ./lotus.yaml) < env < overrides."""
+    layers, path = settings_layers(config_file, overrides, env)
+    merged: dict[str, Any] = {}
+    for _, layer in layers:
+        merged = _merge(merged, layer)
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
@@ -195,3 +210,31 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
             else str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         source = f" (from {path})" if path else ""
         raise ConfigError(f"invalid Lotus settings{source}: {problems}") from None
+
+
+def _leaves(body: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(body, dict) and body:
+        out: dict[str, Any] = {}
+        for k, v in body.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: body}
+
+
+def explain_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                     env: dict[str, str] | None = None) -> list[tuple[str, Any, str]]:
+    """(key, effective value, where it came from) for every setting: the highest layer that
+    names the key (`settings_layers`), or "model default" for a value only the typed models
+    give. A key under a list (venues, coins) is explained as the whole list."""
+    layers, _ = settings_layers(config_file, overrides, env)
+    settings = load_settings(config_file, overrides, env)
+    values = _leaves(settings.model_dump(mode="json"))
+    named = [(name, _leaves(layer)) for name, layer in layers]
+    out = []
+    for key, value in values.items():
+        source = "model default"
+        for name, leaves in named:
+            if key in leaves or any(key.startswith(k + ".") for k in leaves):
+                source = name
+        out.append((key, value, source))
+    return out
