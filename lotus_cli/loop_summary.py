@@ -83,6 +83,7 @@ _COLUMNS: list[tuple[str, int, bool, _Figure]] = [
     ("dead", 9, True, _count("dead_letters")),
     ("windows", 7, True, _count("windows")),
     ("published", 9, True, _count("published")),
+    ("explored", 8, True, _count("explored")),
     ("lessons", 7, True, _count("lessons_active")),
     ("proposed", 8, True, _count("lessons_proposed")),
     ("priors", 6, True, lambda f: f"v{f['priors_ver']}" if "priors_ver" in f else "-"),

@@ -273,9 +273,11 @@ def day_figures(lake: Lake, day: str) -> dict[str, Any]:
     if lake.exists("microtape_frames", day):
         out["microtape_rows"] = len(lake.read("microtape_frames", day, columns=["ts_ms"]))
     if lake.exists("signal_events", day):
-        events = lake.read("signal_events", day, columns=["published"])
+        events = lake.read("signal_events", day, columns=["published", "paper"])
+        published, paper = events["published"].astype(bool), events["paper"].astype(bool)
         out["windows"] = len(events)
-        out["published"] = int(events["published"].sum())
+        out["published"] = int((published & ~paper).sum())  # what the curators vouch for
+        out["explored"] = int((published & paper).sum())  # exploration, paper-only
     if lake.exists("lessons", day):
         state = lake.read("lessons", day, columns=["state"])["state"]
         out["lessons_active"] = int((state == "active").sum())

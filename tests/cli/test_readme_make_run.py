@@ -31,7 +31,8 @@ LOTUS = Path(sys.executable).with_name("lotus")
 PNL_TOLERANCE = 0.02
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\s")
 # the header's names; "priors change" is one column of free text ("+17 -0 ~0 (17 patches)")
-NUMBERS = ["coins", "frames", "dead", "windows", "published", "lessons", "proposed"]
+NUMBERS = ["coins", "frames", "dead", "windows", "published", "explored", "lessons",
+           "proposed"]
 TRADING = ["decisions", "fills", "paper P&L"]
 
 
@@ -84,9 +85,9 @@ def drift(expected: dict[str, dict[str, str]], printed: dict[str, dict[str, str]
 
 
 PRINTED = """\
-day         status  coins       frames       dead  windows  published  lessons  proposed  priors  priors change               decisions    fills    paper P&L
-2026-02-02  ok          3      348,514          0    5,978        678        0       180      v1  +0 -0 ~0 (0 patches)              678        0        +0.00
-2026-02-05  ok          3      351,643          0    5,899      1,098        6       628      v4  +17 -0 ~0 (17 patches)          1,128      138       -98.05
+day         status  coins       frames       dead  windows  published  explored  lessons  proposed  priors  priors change               decisions    fills    paper P&L
+2026-02-02  ok          3      348,514          0    5,978        375       303        0       180      v1  +0 -0 ~0 (0 patches)              678        0        +0.00
+2026-02-05  ok          3      351,643          0    5,899      1,098       235        6       628      v4  +17 -0 ~0 (17 patches)          1,128      138       -98.05
 2 day(s) materialised
 """
 
@@ -95,7 +96,7 @@ def test_the_parser_reads_every_column_and_drift_names_the_cell() -> None:
     rows = summary_rows(PRINTED)
     assert rows["2026-02-05"] == {
         "status": "ok", "coins": "3", "frames": "351,643", "dead": "0", "windows": "5,899",
-        "published": "1,098", "lessons": "6", "proposed": "628", "priors": "v4",
+        "published": "1,098", "explored": "235", "lessons": "6", "proposed": "628", "priors": "v4",
         "priors change": "+17 -0 ~0 (17 patches)", "decisions": "1,128", "fills": "138",
         "paper P&L": "-98.05"}
     assert drift(rows, rows) == []
@@ -106,7 +107,7 @@ def test_the_parser_reads_every_column_and_drift_names_the_cell() -> None:
     assert drift(rows, {d: r for d, r in rows.items() if d != "2026-02-02"})[0].startswith(
         "days: README")
     # a day without the trading columns (the DM and Trader did not run) parses too
-    bare = summary_rows("2026-02-02  ok  3  348,514  0  5,978  678  0  180  v1  unchanged\n")
+    bare = summary_rows("2026-02-02  ok  3  348,514  0  5,978  375  303  0  180  v1  unchanged\n")
     assert bare["2026-02-02"]["priors change"] == "unchanged"
     assert "fills" not in bare["2026-02-02"]
 
