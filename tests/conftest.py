@@ -6,6 +6,7 @@ named by LOTUS_TEST_PG_DSN and drops it at the end; an unreachable server fails 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -36,20 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # The longest modules (seconds of one worker, as `make test --durations` reports them): they
 # start first, longest first (the LPT rule), so no long one starts when the other worker is
 # nearly done. A module not listed keeps its collection order after them.
-LONGEST_MODULES = {
-    "tests/assets/test_learning_loop.py": 426,
-    "tests/cli/test_readme_make_run.py": 261,
-    "tests/core/learning/test_lessons_truth.py": 138,
-    "tests/assets/test_assets_production.py": 110,
-    "tests/sensors/test_ui_rerun_backfill.py": 97,
-    "tests/assets/test_surface_browser.py": 89,
-    "tests/core/signals/test_signals_pipeline.py": 69,
-    "tests/assets/test_surface_loop.py": 66,
-    "tests/core/learning/test_learning_validity.py": 57,
-    "tests/core/fabric/test_router_faults.py": 51,
-    "tests/daemon/test_daemon_stale_episodes.py": 51,
-    "tests/sensors/test_backfill_launch.py": 49,
-}
+LONGEST_MODULES: dict[str, float] = json.loads(
+    (Path(__file__).with_name("module_durations.json")).read_text())["modules"]
 
 
 def _slow_modules_first(items: list[pytest.Item]) -> None:

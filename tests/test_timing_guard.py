@@ -24,3 +24,17 @@ def test_the_budgets_come_from_the_environment_or_default() -> None:
     assert budgets({}) == (60.0, 720.0)
     assert budgets({"LOTUS_TEST_BUDGET_TEST_S": "30", "LOTUS_TEST_BUDGET_SUITE_S": "1200"}) \
         == (30.0, 1200.0)
+
+
+def test_the_module_durations_are_written_from_a_runs_timings(tmp_path) -> None:
+    import json
+
+    from tests.timing_guard import write_durations
+
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"wall_s": 9.0, "tests": {},
+                                   "modules": {"tests/a.py": 300.0, "tests/b.py": 3.0}}))
+    out = tmp_path / "durations.json"
+    out.write_text(json.dumps({"about": "why", "modules": {"tests/old.py": 1}}))
+    write_durations(timings, out, floor_s=20)
+    assert json.loads(out.read_text()) == {"about": "why", "modules": {"tests/a.py": 300.0}}

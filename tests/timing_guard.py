@@ -90,3 +90,25 @@ class TimingGuard:
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         config.pluginmanager.register(TimingGuard(), "lotus-timing-guard")
+
+
+DURATIONS = Path(__file__).with_name("module_durations.json")
+
+
+def write_durations(timings: Path = ARTIFACTS / "timings.json", out: Path = DURATIONS,
+                    floor_s: float = 20.0) -> None:
+    """tests/module_durations.json from a run's timings: the modules over `floor_s`."""
+    modules = json.loads(timings.read_text())["modules"]
+    about = json.loads(out.read_text())["about"] if out.exists() else ""
+    out.write_text(json.dumps(
+        {"about": about, "modules": {k: v for k, v in modules.items() if v >= floor_s}},
+        indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write-durations"]:
+        sys.exit("usage: python tests/timing_guard.py --write-durations")
+    write_durations()
+    print(f"wrote {DURATIONS}")

@@ -31,7 +31,8 @@ DAY = "2025-01-26"
 def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_day(capsys):
     """The tester's "0          051,764": a 6-wide dead-letter count filled its column."""
     big = {"coins": 3, "frames": 51_764, "dead_letters": 22_736, "windows": 1_234,
-           "published": 98, "explored": 41, "lessons_active": 4, "lessons_proposed": 12, "priors_ver": 7,
+           "published": 98, "explored": 41, "lessons_active": 4, "lessons_proposed": 12,
+           "priors_ver": 7,
            "priors_before": 6, "patches": 3, "patches_added": 1, "decisions": 10_000,
            "fills": 250_000, "pnl": -12345.678}
     print_summary([
@@ -47,7 +48,8 @@ def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_da
     assert cells[10:] == ["v7", "+1 -0 ~0 (3 patches)", "10,000", "250,000", "-12345.68"]
     assert re.split(r"\s{2,}", failed.strip()) == ["2026-02-05", "FAILED"] + ["-"] * 13
     assert error.strip() == "error: raw_feed: recording x is empty"
-    for name in ("frames", "dead", "windows", "explored", "paper P&L"):  # right-aligned under its header
+    # right-aligned under its header
+    for name in ("frames", "dead", "windows", "explored", "paper P&L"):
         end = head.index(name) + len(name)
         assert ok[end - 1] != " " and ok[end:end + 2] in ("  ", ""), (name, ok)
     assert "51,764 frames" in lines[4] and "22,736 dead letters" in lines[4]
