@@ -63,10 +63,15 @@ lint: setup
 	$(BIN)/mypy
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 (dg reads [tool.dg] in pyproject.toml), on
-## the recordings `make run` materialised (fixtures/ before the first `make run`)
+## the recordings `make run` materialised (fixtures/ before the first `make run`). Ctrl-C,
+## SIGINT or SIGTERM (to make or its group) stops dg, the webserver, the code servers and the
+## Dagster daemon within seconds: scripts/dev_server.py runs `dg dev` and stops all of it
+## (make alone does not pass SIGINT on). DEV_HOST / DEV_PORT move the UI.
+DEV_HOST ?= 127.0.0.1
+DEV_PORT ?= 3000
 dev: export LOTUS_FEED_DIR ?= $(if $(wildcard $(LOOP_FEED)/manifest.json),$(LOOP_FEED),$(CURDIR)/fixtures)
 dev: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg dev --host 127.0.0.1 --port 3000
+	$(BIN)/python scripts/dev_server.py --host $(DEV_HOST) --port $(DEV_PORT)
 
 ## bench: every benchmark; figures go to BENCHMARKS.md
 bench: setup

@@ -1,5 +1,6 @@
-"""The audit layer's assets: `detector_audits` (all four audits per detector, with blocking
-asset checks), `detector_audit_status` (the narrow status the curators veto from) and
+"""The audit layer's assets: `detector_audits` (all four audits per detector, with a blocking
+asset check on production detectors' future-touch and a warning on any failing audit),
+`detector_audit_status` (the narrow status the curators veto from) and
 `detector_cards` (Markdown cards in the UI, JSON twins in the lake). Thin: lotus_core.audits
 does the work."""
 
@@ -9,6 +10,7 @@ import pandas as pd
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
 from lotus_core.audits import audit_by_coin, card_rows, failing_production, status_of
+from lotus_core.audits.result import failure_sentence
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.signals.quality import HISTORY_COLUMNS
@@ -56,25 +58,39 @@ def detector_audits(context: dg.AssetExecutionContext, config: AuditRunConfig,
 
 
 @dg.asset_check(asset=detector_audits, blocking=True, partitions_def=daily_partitions,
-                description="Blocks publication when a production detector (shipped "
-                "detectors.yaml recipe) touches the future: its code leaks. Statistical audit "
-                "failures are vetoed per detector by the curators instead.")
+                description="Blocking (severity ERROR): fails when a production detector "
+                "(shipped detectors.yaml recipe) fails future-touch (mismatches > 0: its code "
+                "reads data received after its window), which stops detector_audit_status and "
+                "so signal_events in the same run. Statistical audit failures are vetoed per "
+                "detector by the curators instead (all_detectors_pass_audits warns).")
 def production_detectors_never_touch_the_future(detector_audits: pd.DataFrame
                                                 ) -> dg.AssetCheckResult:
     bad = failing_production(detector_audits)
-    return dg.AssetCheckResult(passed=not bad, metadata={"failing_production": bad})
+    rows = detector_audits.set_index("detector_id")
+    why = [f"{d} (production): " + failure_sentence(
+        "future_touch", float(rows.loc[d, "future_touch_metric"])) for d in bad]
+    detail = ("; ".join(why) + "; blocks detector_audit_status and so signal_events") \
+        if why else "every production detector passes future-touch (0 mismatches)"
+    return dg.AssetCheckResult(passed=not bad, description=detail[:2000], metadata={
+        "failing_production": bad, "detail": detail,
+        "limit": "future_touch mismatches == 0 for every production detector"})
 
 
 @dg.asset_check(asset=detector_audits, blocking=False, partitions_def=daily_partitions,
-                description="Warns on any failing detector (candidates are vetoed by the "
-                "curators, not blocked).")
+                description="Non-blocking (WARN): warns on any failing detector, naming each "
+                "failed audit with its value, limit and rule (AuditConfig); the curators veto "
+                "a failing detector's windows from the next day on, the run is not blocked.")
 def all_detectors_pass_audits(context: dg.AssetCheckExecutionContext,
                               detector_audits: pd.DataFrame) -> dg.AssetCheckResult:
     verdicts = audit_verdicts(detector_audits)
+    sentences = [t for v in verdicts for t in v.sentences()]
+    detail = "; ".join(sentences) or "every detector passes its audits"
     return dg.AssetCheckResult(passed=not verdicts, severity=dg.AssetCheckSeverity.WARN,
-                               metadata={
+                               description=detail[:2000], metadata={
+        "detail": detail,
         "failing": [v.detector_id for v in verdicts],
         "failing_audits": {v.detector_id: list(v.failed) for v in verdicts},
+        "reasons": {v.detector_id: v.reasons for v in verdicts},
         "verdicts": dg.MetadataValue.md(audit_verdicts_md(verdicts, context.partition_key))})
 
 

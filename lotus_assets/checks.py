@@ -5,10 +5,12 @@ against its expectation, lesson CI sanity, the priors' caps and step size, and l
 nightly (`live_parity`: the day's recording replayed through the live engine).
 
 All are warnings (never block a run). A failing check posts one signed WATCHDOG_ALERT
-(`check:<name>:<day>`) to the curator queue. Every check's metadata has a `measures` table:
-each judged figure with its threshold and its baseline (what it is compared with), and the
-same numbers as `<name>`, `<name>_baseline`, `<name>_limit`. Thin: the measures are
-lotus_core.report.health, the parity comparison lotus_core.live.parity.
+(`check:<name>:<day>`) to the curator queue, and its `detail` (and the check's description in
+the UI) says each failure in one sentence: the value, the limit it broke (named as in
+`HealthLimits` or the config) and the rule (`Measure.sentence`). Every check's metadata has a
+`measures` table: each judged figure with its threshold and its baseline (what it is compared
+with), and the same numbers as `<name>`, `<name>_baseline`, `<name>_limit`. Thin: the
+measures are lotus_core.report.health, the parity comparison lotus_core.live.parity.
 """
 
 import dataclasses
@@ -72,6 +74,9 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
     passed = bool(passed)
     meta: dict[str, object] = {"detail": detail}
     if measures:
+        limits = {m.name: m.threshold for m in measures if m.limit is not None}
+        if limits:  # each judged figure's limit, beside `detail`'s sentences
+            meta["limits"] = limits
         meta["measures"] = dg.MetadataValue.md(H.measures_md(measures))
         meta.update(_floats(H.measures_numbers(measures)))
     meta.update(metadata)
@@ -82,7 +87,8 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         with fabric.open() as store:
             meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
         meta["alert_id"] = alert.alert_id
-    return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=meta)
+    return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=meta,
+                               description=None if passed else detail[:2000])
 
 
 def _no_baseline(why: str) -> dg.AssetCheckResult:
@@ -95,10 +101,9 @@ def _floats(values: dict[str, float]) -> dict[str, object]:
             if np.isfinite(float(v))}
 
 
-def _le(name: str, value: float, limit: float, baseline: str = "absolute limit",
-        baseline_value: float | None = None, fmt: str = "g") -> Measure:
-    return Measure(name, float(value), f"<= {limit:{fmt}}", bool(value <= limit), baseline,
-                   float(limit), baseline_value)
+def _le(name: str, value: float, limit: float, limit_name: str, rule: str,
+        baseline: str = "absolute limit") -> Measure:
+    return H.at_most(name, value, limit, limit_name, rule, baseline)
 
 
 CHECK_KW = {"blocking": False, "partitions_def": daily_partitions}
@@ -112,8 +117,11 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
                               fabric_keys: FabricKeysResource,
                               raw_feed: pd.DataFrame) -> dg.AssetCheckResult:
     rate = H.dead_letter_rate(raw_feed)
-    m = _le("dead_letter_rate", rate, H.LIMITS.max_dead_letter_rate)
+    m = _le("dead_letter_rate", rate, H.LIMITS.max_dead_letter_rate, "max_dead_letter_rate",
+            "too many of the day's feed lines were refused (`lotus dead-letters` lists "
+            "them with their reasons)")
     return _result(context, fabric, fabric_keys, "raw_feed_dead_letter_rate", m.ok,
+                   m.sentence() if not m.ok else
                    f"dead-letter rate {rate:.4f} (limit {H.LIMITS.max_dead_letter_rate:g})",
                    {}, measures=[m])
 
@@ -131,53 +139,41 @@ def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: Ops
     if coin is not None and lake.get().exists("microtape_frames", day):
         health.add(lake.get().read_coin("microtape_frames", day, coin,
                                         ["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"]))
-    measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate)
-                 for c, r in sorted(health.gaps.items())]
-                + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate)
+    measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate, "max_gap_rate",
+                     "the coin's tape misses rows of its grid (the feed went quiet or was "
+                     "cut)") for c, r in sorted(health.gaps.items())]
+                + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate, "max_nan_rate",
+                       f"{c} is missing on too many frames")
                    for c, r in health.nan_rates().items()]
-                + [_le("stale_rate", health.stale_rate(), H.LIMITS.max_stale_rate)])
-    bad = [f"{m.name} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
+                + [_le("stale_rate", health.stale_rate(), H.LIMITS.max_stale_rate,
+                       "max_stale_rate", f"too many frames are older than "
+                       f"{H.LIMITS.stale_ms} ms (the feed lagged)")])
+    bad = H.failures(measures)
     return _result(context, fabric, fabric_keys, "microtape_gaps_nan_stale", not bad,
                    "; ".join(bad) or "ok", {}, measures=measures)
 
 
 @dg.asset_check(asset="microtape_frames", description="Population stability (PSI) of the "
-                f"key MicroTape features against the same hours of the previous "
-                f"{TRAINING_DAYS} days <= {H.LIMITS.max_psi} (intraday seasonality: like "
-                "hours with like), per coin.", **COIN_CHECK_KW)
+                "key MicroTape features (spread in ticks, book and aggressor imbalance, depth, "
+                f"trade count) against the same hours of the previous {TRAINING_DAYS} days <= "
+                f"{H.LIMITS.max_psi}, per coin; bins are the reference's deciles with tied "
+                "values never split. Judged from "
+                f"{H.LIMITS.min_psi_days} earlier days and {H.LIMITS.min_psi_rows} rows at "
+                "those hours; with less it passes, \"not enough history\".", **COIN_CHECK_KW)
 def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                             fabric: OpsDbResource, fabric_keys: FabricKeysResource
                             ) -> dg.AssetCheckResult:
-    columns = ["ts_ms", *H.PSI_FEATURES, *H.PSI_INFO]  # what PSI reads, today and before
     day, coin = day_and_coin(context.partition_key)
     # the partition's coin against its own earlier days, each side into a sample of at
     # most PSI_SAMPLE_ROWS rows (no step holds every coin's tape)
-    store = lake.get()
-    today, _ = H.tape_sample(store, [day], columns, coin=coin)
-    hist, days = H.tape_sample(store, _days_before(day), columns,
-                                hours=np.array(sorted(today.seen_hours), dtype=np.int64),
-                                coin=coin)
-    if hist.rows < H.LIMITS.min_psi_rows:
-        return _no_baseline(f"{hist.rows} training rows at these hours of the day "
-                            f"(< {H.LIMITS.min_psi_rows})")
-    h, t = hist.frame(), today.frame()
-    psi = H.feature_psi(h, t, (*H.PSI_FEATURES, *H.PSI_INFO))
-    measures = []
-    for c, v in psi.items():
-        base = (f"previous {days} day(s), same hours, {hist.rows} rows ({len(h)} sampled, "
-                f"today {len(t)} of {today.rows}); median {h[c].median():.4g} vs today "
-                f"{t[c].median():.4g}")
-        if c in H.PSI_FEATURES:
-            measures.append(_le(f"psi_{c}", v, H.LIMITS.max_psi, base))
-        else:
-            measures.append(Measure(f"psi_{c}", v, "reported, not judged", True, base))
-    bad = [f"PSI {m.name[4:]} {m.value:.3f} > {m.limit:g}" for m in measures if not m.ok]
-    return _result(context, fabric, fabric_keys, "microtape_feature_drift", not bad,
-                   "; ".join(bad) or "ok", {"baseline_days": days,
-                                            "baseline_rows": hist.rows,
-                                            "sampled_rows": len(h), "today_rows": today.rows,
-                                            "today_sampled_rows": len(t)},
-                   measures=measures)
+    drift = H.tape_drift(lake.get(), day, _days_before(day), coin)
+    if not drift.measures:
+        return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
+            "detail": drift.detail, "baseline": "none", "history": drift.history,
+            **drift.numbers})
+    return _result(context, fabric, fabric_keys, "microtape_feature_drift", drift.passed,
+                   drift.detail, {"history": drift.history, **drift.numbers},
+                   measures=drift.measures)
 
 
 @dg.asset_check(asset="signal_events_days", description="signal_events matches its schema and "
@@ -189,17 +185,22 @@ def signal_events_schema_and_publication(context: dg.AssetCheckExecutionContext,
                                          lake: LakeResource) -> dg.AssetCheckResult:
     # a coin (or a slice of rows) at a time: the check holds one of the day (H.EventsCheck)
     check = H.events_check(lake.get(), context.partition_key)
-    problems = [check.problem] if check.problem else []
     rate = check.publication_rate()
     lo, hi = H.LIMITS.min_publication_rate, H.LIMITS.max_publication_rate
     rate_ok = not check.rows or lo <= rate <= hi
-    if not rate_ok:
-        problems.append(f"publication rate {rate:.4f} outside [{lo:g}, {hi:g}]")
     measures = [Measure("schema_failures", float(check.problem is not None), "== 0",
-                        check.problem is None),
+                        check.problem is None, limit=0.0,
+                        rule=f"signal_events does not match its schema ({check.problem})",
+                        broken="> 0 allowed"),
                 Measure("publication_rate", rate, f"in [{lo:g}, {hi:g}]"
                         + ("" if check.rows else " (no windows: not judged)"),
-                        rate_ok)]
+                        rate_ok, rule=(
+                            f"the curators published {check.published} of {check.rows} "
+                            "windows, " + ("fewer" if rate < lo else "more") + " than a "
+                            "working day's share (a gate, veto or threshold is off)"),
+                        broken=(f"< min_publication_rate {lo:g}" if rate < lo
+                                else f"> max_publication_rate {hi:g}"))]
+    problems = H.failures(measures)
     return _result(context, fabric, fabric_keys, "signal_events_schema_and_publication",
                    not problems, "; ".join(problems) or "ok", {"windows": check.rows},
                    metrics={"publication_rate": rate}, measures=measures)
@@ -234,7 +235,11 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
                         sig_psi <= H.LIMITS.max_psi,
                         f"det_sigma of {like.rows} windows at the same hours of the previous "
                         f"{drift.baseline_days} day(s) ({len(like_sig)} sampled)",
-                        H.LIMITS.max_psi)]
+                        H.LIMITS.max_psi, rule=(
+                            "population stability index (PSI): today's det_sigma is "
+                            "distributed unlike the same hours of the previous "
+                            f"{drift.baseline_days} day(s)"),
+                        broken=f"> max_psi {H.LIMITS.max_psi:g}")]
     r = H.LIMITS.max_firing_ratio
     for f in drift.rates:
         measures.append(Measure(
@@ -242,11 +247,13 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
             (f"ratio in [1/{r:g}, {r:g}]: x{f.ratio:.2f}" if f.judged else
              f"not judged ({f.today_n} windows today, "
              f"{f.baseline_per_h * drift.hours_today:.1f} expected)"),
-            f.ok, f"{f.baseline_n} windows over {base}", None, f.baseline_per_h))
-    bad = ([f"det_sigma PSI {sig_psi:.3f} > {H.LIMITS.max_psi:g}"]
-           if sig_psi > H.LIMITS.max_psi else []) + [
-        f"{f.detector_id} firing x{f.ratio:.2f} ({f.today_per_h:.2f}/h today vs "
-        f"{f.baseline_per_h:.2f}/h over {base})" for f in drift.bad]
+            f.ok, f"{f.baseline_n} windows over {base}", None, f.baseline_per_h,
+            rule=(f"{f.detector_id} fires {'more' if f.ratio > 1 else 'less'} often per hour "
+                  f"of tape than over {base} ({f.baseline_per_h:.2f}/h there)"),
+            broken=(f"per hour, x{f.ratio:.2f} its baseline "
+                    + (f"> max_firing_ratio {r:g}" if f.ratio > 1
+                       else f"< 1/max_firing_ratio 1/{r:g}"))))
+    bad = H.failures(measures)
     return _result(context, fabric, fabric_keys, "signal_drift", not bad,
                    "; ".join(bad) or "ok",
                    {"hours_today": dg.MetadataValue.float(drift.hours_today),
@@ -278,13 +285,20 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
     judged = n >= H.LIMITS.min_hit_n
     ok = not judged or z > -H.LIMITS.hit_rate_z
     base = f"published hit rate of {hist.windows} windows over {hist.days} previous day(s)"
+    lim = H.LIMITS.hit_rate_z
     measures = [Measure("published_hit_rate", rate,
-                        f"z > -{H.LIMITS.hit_rate_z:g}: z {z:+.2f} over {n} windows"
+                        f"z > -{lim:g}: z {z:+.2f} over {n} windows"
                         + ("" if judged else f" (< {H.LIMITS.min_hit_n}: not judged)"),
-                        ok, base, None, expected)]
+                        ok, base, None, expected, rule=(
+                            f"today's published windows hit {rate:.3f}, below the "
+                            f"{expected:.3f} of the previous {hist.days} day(s) by more "
+                            "than chance allows"),
+                        broken=f"(z {z:+.2f} over {n} windows) < -hit_rate_z -{lim:g}")]
     return _result(context, fabric, fabric_keys, "published_hit_rate_vs_expectation", ok,
+                   measures[0].sentence() if not ok else
                    f"hit rate {rate:.3f} vs expected {expected:.3f} (z {z:+.2f}, n {n} "
-                   "windows)", _floats({"z": z, "n_published": float(n)}),
+                   f"windows; fails below z -{lim:g})",
+                   _floats({"z": z, "n_published": float(n)}),
                    metrics={"published_hit_rate": rate, "expected_hit_rate": expected,
                             "z": z, "n_published": float(n)}, measures=measures)
 
@@ -296,11 +310,16 @@ def lesson_ci_sanity(context: dg.AssetCheckExecutionContext, fabric: OpsDbResour
                      lessons: pd.DataFrame) -> dg.AssetCheckResult:
     order_bad, p05_bad = H.ci_violations(lessons)
     measures = [Measure("ci_order_violations", order_bad, "== 0 (ci_lo <= uplift <= ci_hi)",
-                        order_bad == 0, limit=0.0),
+                        order_bad == 0, limit=0.0, broken="> 0 allowed", rule=(
+                            "lesson(s) whose uplift lies outside their own CI (the "
+                            "estimate and its bootstrap disagree)")),
                 Measure("active_p05_violations", p05_bad, "== 0 (active lessons: p05 > 0)",
-                        p05_bad == 0, limit=0.0)]
-    return _result(context, fabric, fabric_keys, "lesson_ci_sanity",
-                   order_bad == 0 and p05_bad == 0,
+                        p05_bad == 0, limit=0.0, broken="> 0 allowed", rule=(
+                            "active lesson(s) with p05 <= 0: a lesson in force whose effect "
+                            "is not significant"))]
+    bad = H.failures(measures)
+    return _result(context, fabric, fabric_keys, "lesson_ci_sanity", not bad,
+                   "; ".join(bad) or
                    f"{order_bad} lesson(s) outside their CI, {p05_bad} active with p05 <= 0",
                    {"unsigned_lessons": H.unsigned_lessons(lessons), "lessons": len(lessons)},
                    measures=measures)
@@ -324,9 +343,11 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
         f"== 0 (cap/theta_min in {tuple(kr.theta_min_bounds)}, cap/phi_max in "
         f"{tuple(kr.phi_max_bounds)}, |theta_delta| <= {caps.max_abs_theta_delta:g}, step "
         f"<= {caps.max_step_theta:g})"), not bad,
-        "the previous priors version (step)", 0.0)]
+        "the previous priors version (step)", 0.0, broken="> 0 allowed", rule=(
+            "the compiled priors break scoring.yaml's cap bounds or learning.yaml's caps "
+            "(max_abs_theta_delta, max_step_theta): " + "; ".join(bad[:20])))]
     return _result(context, fabric, fabric_keys, "priors_caps_and_step", not bad,
-                   "; ".join(bad[:20]) or "ok", {}, measures=measures)
+                   measures[0].sentence() if bad else "ok", {}, measures=measures)
 
 
 def _unordered(asset: str, store: Lake | ObjectLake, day: str
@@ -410,11 +431,20 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
                      "mismatched_windows": report.mismatched_windows,
                      "columns_differing": ", ".join(report.columns_differing)})
     measures = [Measure("max_rel_diff", report.max_rel_diff, f"<= {RTOL:g} (float columns)",
-                        report.max_rel_diff <= RTOL, "the nightly signal_events", RTOL),
+                        report.max_rel_diff <= RTOL, "the nightly signal_events", RTOL,
+                        broken=f"> rtol {RTOL:g}", rule=(
+                            "a float column of the live replay differs from the nightly "
+                            f"beyond rounding ({report.max_rel_column or '-'})")),
                 Measure("mismatched_windows", report.mismatched_windows,
                         "== 0 (deciding columns exact)", report.mismatched_windows == 0,
-                        f"{report.nightly_windows} nightly windows", 0.0)]
-    return _result(context, fabric, fabric_keys, "live_parity", report.ok, report.describe(),
+                        f"{report.nightly_windows} nightly windows", 0.0,
+                        broken="> 0 allowed", rule=(
+                            "the live engine does not give the nightly windows: backtest "
+                            "and live have drifted apart"))]
+    bad = H.failures(measures)
+    detail = report.describe() if report.ok or not bad else \
+        "; ".join(bad) + f"; {report.describe()}"
+    return _result(context, fabric, fabric_keys, "live_parity", report.ok, detail,
                    meta, metrics={"compared_windows": float(report.compared),
                                   "mismatched_windows": float(report.mismatched_windows)},
                    measures=measures)

@@ -20,6 +20,11 @@ come from the `settings` resource (the code location's one Settings), never from
   (tests/core/trader/test_day_stream.py, docs/scale.md).
   Without a recording for D, the DM alone (its own targets filled at mid), said in the
   metadata, and no paper_trades partition.
+- Costs: one model (`lotus_core.costs`) from the `trader:` settings: the DM prices its
+  trades with the fee schedule and book the Trader fills on; both outputs show priced
+  against paid per coin (`priced_vs_paid`).
+- The DM's universe on D: the configured `dm.coins` that D's MicroTape carries; the others
+  are left out of the problem, named once (`coins_left_out`, and a log line).
 """
 
 
@@ -33,8 +38,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import STORY_COLUMNS, dm_story, paper_story
+from lotus_assets.metadata import STORY_COLUMNS, dm_story, numeric, paper_story, table_of
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
+from lotus_core.costs import COST_TABLE, CostModel
 from lotus_core.dm.alpha import PublishedAlphas
 from lotus_core.dm.calibration import (
     Calibration,
@@ -43,7 +49,13 @@ from lotus_core.dm.calibration import (
 )
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_day
-from lotus_core.dm.joint_tables import DecisionTally, JointTables, tally_of, ticket_notes
+from lotus_core.dm.joint_tables import (
+    DecisionTally,
+    JointTables,
+    cost_table,
+    tally_of,
+    ticket_notes,
+)
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay
 from lotus_core.dm.training_window import read_training
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
@@ -182,8 +194,12 @@ def dm_decisions_and_paper_trades(
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
     alphas = PublishedAlphas(signal_events.slices)
-    engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms)
     day = context.partition_key
+    store = lake.get()
+    carried = [c for c, n in store.coin_rows("microtape_frames", day).items() if n > 0]
+    engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms,
+                      costs=CostModel.from_trader(lotus.trader), coins=carried)
+    universe = _universe(context, engine, day)
     selected = context.op_execution_context.selected_output_names
     try:
         require_recording(Path(feed.feed_dir), day)
@@ -194,15 +210,15 @@ def dm_decisions_and_paper_trades(
             context.log.warning("%s: no recording, so no paper Trader day (paper_trades not "
                                 "materialised)", day)
         if "dm_decisions" in selected:
-            result = replay(engine, lake.get().read("microtape_frames", day),
+            result = replay(engine, store.read("microtape_frames", day),
                             [alphas.at(i) for i in range(len(alphas))])
             table = decisions_frame(result.decisions)
             yield _decisions_output(
                 table, table, None, tally_of(result.decisions, result.gross, result.net),
-                cfg, {"position_source": f"DM targets filled at mid (no recording for {day})"},
+                cfg, {"position_source": f"DM targets filled at mid (no recording for {day})",
+                      **universe, **_costs(cost_table(result.decisions))},
                 day, len(alphas))
         return
-    store = lake.get()
     prev = previous_day(day)
     if store.exists("dm_decisions", prev) and previous_paper.empty:
         raise dg.Failure(description=(
@@ -221,11 +237,12 @@ def dm_decisions_and_paper_trades(
                   tables)
         tables.finish(trader)
         tally = tables.tally
+        costs = _costs(tables.costs.table())
         coupled = {"position_source": "paper Trader (joint replay)",
                    "carried_over": f"paper_trades {prev}" if snap else "none (flat start)",
                    "trader_fills": tables.paper_tally.fills,
                    "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
-                   **tally.holdings()}
+                   **tally.holdings(), **universe, **costs}
         # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies,
         # and dm_decisions(D) reads paper_trades(D-1)
         if "paper_trades" in selected:
@@ -239,6 +256,7 @@ def dm_decisions_and_paper_trades(
                 "decisions": tally.decisions, "carried_over": snap is not None,
                 "tr_priors_ver": priors.version,
                 "statuses": meta["statuses"], "positions": meta["positions"],
+                **costs,
                 **paper_story(shown, meta, store, day),
             })
         if "dm_decisions" in selected:
@@ -248,6 +266,30 @@ def dm_decisions_and_paper_trades(
                 lambda at: ticket_notes(tables.decisions.take(at, ["ticket_json"])
                                         ["ticket_json"]),
                 tally, cfg, coupled, day, len(alphas))
+
+
+def _universe(context: dg.AssetExecutionContext, engine: DmEngine, day: str
+              ) -> dict[str, Any]:
+    """The DM's universe on `day`, and the configured coins its data lacks, said once (a
+    log line and the metadata): left out of the problem, not held at zero by its caps."""
+    if engine.left_out:
+        context.log.warning("%s: dm.coins %s have no MicroTape rows today: left out of the "
+                            "Decision-Maker's problem", day, ", ".join(engine.left_out))
+    return {"universe": ", ".join(engine.coins) or "-",
+            "coins_left_out": ", ".join(engine.left_out) or "-"}
+
+
+def _costs(table: pd.DataFrame) -> dict[str, Any]:
+    """Priced against paid per coin (`lotus_core.costs.COST_TABLE`), and the day's
+    notional-weighted figures as numbers (plotted by partition)."""
+    n = float(table["notional_usd"].sum()) if len(table) else 0.0
+
+    def mean(col: str) -> float | None:
+        return float((table[col] * table["notional_usd"]).sum()) / n if n > 0 else None
+
+    return {"priced_vs_paid": table_of(table, COST_TABLE, digits=3),
+            **numeric({"cost_priced_bps": mean("priced_bps"), "cost_paid_bps": mean("paid_bps"),
+                       "fee_paid_bps": mean("fee_paid_bps")})}
 
 
 def _scratch(home: Path) -> Path:

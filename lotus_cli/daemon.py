@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from lotus_core.fabric.defaults import ROUTER_BATCH_SIZE, STALE_AFTER_SEC
+from lotus_daemon.loops import DEFAULT_LOOPS
 
 
 def _age(seconds: float | None) -> str:
@@ -27,8 +28,9 @@ def _live_figures(loop: dict) -> str:
                 f"frames, {loop.get('reconnects', 0)} reconnects, stale {stale}, lag "
                 f"{loop.get('lag_ms')} ms, {loop.get('dead_letters', 0)} dead letters"
                 + (f"; channels not carried: {absent}" if absent else ""))
-    if "priors_ver" in loop:
-        return (f"priors v{loop['priors_ver']}, {loop.get('rows', 0)} rows, "
+    if "priors_ver" in loop:  # version 0: no patch set loaded yet (unknown)
+        ver = loop["priors_ver"]
+        return (f"priors {f'v{ver}' if ver else 'unknown'}, {loop.get('rows', 0)} rows, "
                 f"{loop.get('windows', 0)} windows, {loop.get('posted', 0)} posted, "
                 f"stale {stale}, last step {loop.get('last_step_s')} s")
     return ""
@@ -67,11 +69,12 @@ def _home_and_url(ctx: click.Context, home: Path | None, fabric_url: str | None)
 @click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.option("--key-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Key directory with keys.pub.yaml (default: <LOTUS_HOME>/keys).")
-@click.option("--loops", default="router", show_default=True,
-              help="Comma-separated loops to host besides the heartbeat: router (Herald "
-              "routing), feed (websocket client + raw recording), score (live scoring + "
-              "ALPHA_PROPOSED), dm (Decision-Maker on live rows: DM_DECISION), trader (paper "
-              "fills on the live book: EXEC_REPORT).")
+@click.option("--loops", default=",".join(DEFAULT_LOOPS), show_default=True,
+              help="Comma-separated loops to host besides the heartbeat: feed (websocket "
+              "client + raw recording), score (live scoring + ALPHA_PROPOSED), dm "
+              "(Decision-Maker on live rows: DM_DECISION), trader (paper fills on the live "
+              "book: EXEC_REPORT), router (Herald routing). The default is the live path; "
+              "--loops router hosts the router alone (no feed).")
 @click.option("--url", "feed_url", help="Feed websocket URL (default: the settings' feed.url, "
               "Hyperliquid mainnet); e.g. ws://127.0.0.1:8765 for `lotus replay-server`.")
 @click.option("--clock", type=click.Choice(["wall", "replay"]),

@@ -1,6 +1,7 @@
 """The daemon process: hold the pid file, run the loops in threads, stop cleanly.
 
-    python -m lotus_daemon [--home DIR] [--fabric-url URL] [--key-dir DIR] [--loops router]
+    python -m lotus_daemon [--home DIR] [--fabric-url URL] [--key-dir DIR]
+                           [--loops feed,score,dm,trader,router]
 
 SIGTERM or SIGINT asks every loop to stop; each finishes the work in hand (the router its
 batch), then the heartbeat loop stops, a last `stopped` beat is written and the pid file
@@ -195,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fabric-url", help="fabric URL (default: the settings' fabric)")
     ap.add_argument("--key-dir", type=Path, help="key directory (default <home>/keys)")
     ap.add_argument("--loops", default=",".join(DEFAULT_LOOPS),
-                    help=f"comma-separated loops to run (known: {','.join(sorted(LOOPS))})")
+                    help=f"comma-separated loops to run (known: {','.join(sorted(LOOPS))}; "
+                    f"default: {','.join(DEFAULT_LOOPS)}, the live path)")
     ap.add_argument("--batch-size", type=int, default=ROUTER_BATCH_SIZE, help="router batch size")
     ap.add_argument("--heartbeat-sec", type=float, default=1.0)
     ap.add_argument("--url", help="feed websocket URL (default: the settings' feed.url)")

@@ -9,7 +9,11 @@
   with no final beat) are warnings.
 - `daemon_start` / `daemon_stop` jobs: one op each, calling DaemonResource.launch / stop,
   so a researcher starts and stops the daemon from the Launchpad; each records the
-  resulting state on `daemon_status` as well.
+  resulting state on `daemon_status` as well. `daemon_start`'s default config runs the live
+  path (feed, score, dm, trader, router), as `lotus daemon start` does; `loops: router`
+  hosts the router alone.
+- A pid or priors version of 0 (none running, no patch set loaded yet) is shown as
+  "unknown", never as 0.
 
 The sensor starts no run: relaunching a streaming process is opt-in
 (`daemon_relaunch_sensor`, lotus_sensors/live.py).
@@ -51,7 +55,8 @@ def status_line(state: dict[str, Any]) -> str:
         return f"daemon {state['health']}: no heartbeat (never started on this fabric)"
     loops = ", ".join(f"{lp['name']} {lp.get('state')}" for lp in state.get("loops", [])
                       if lp["name"] != "heartbeat") or "no loops"
-    who = f"pid {state['pid']}" if state.get("running") else f"last pid {beat.get('pid')}"
+    who = (f"pid {_known(state.get('pid'))}" if state.get("running")
+           else f"last pid {_known(beat.get('pid'))}")
     return (f"daemon {state['health']}: {who} on {beat.get('host')}, last beat "
             f"{beat.get('status')} {float(beat.get('age_s') or 0):.0f} s ago; loops: {loops}")
 
@@ -67,9 +72,19 @@ def loops_table(state: dict[str, Any]) -> str:
         rows.append("| " + " | ".join(_cell(v) for v in (
             lp["name"], lp.get("state"), None if age is None else f"{float(age):.1f}",
             lp.get("restarts"), lp.get("lag_ms"), _frame_time(lp.get("last_frame_ms")),
-            lp.get("reconnects"), lp.get("priors_ver"), lp.get("windows"), lp.get("posted"),
+            lp.get("reconnects"), lp.get("priors_ver") or None, lp.get("windows"),
+            lp.get("posted"),
             lp.get("last_error"))) + " |")
     return "\n".join(rows)
+
+
+UNKNOWN = "unknown"
+
+
+def _known(value: Any) -> int | str:
+    """A pid or a priors version; 0 or none is not one (no daemon running, no patch set
+    loaded yet): "unknown", never a 0 that reads as a real pid or version 0."""
+    return int(value) if value else UNKNOWN
 
 
 def status_metadata(state: dict[str, Any]) -> dict[str, Any]:
@@ -81,12 +96,12 @@ def status_metadata(state: dict[str, Any]) -> dict[str, Any]:
         "health": state["health"],
         "running": bool(state.get("running")),
         "summary": status_line(state),
-        "pid": int(state.get("pid") or 0),
+        "pid": _known(state.get("pid")),
         "loops": dg.MetadataValue.md(loops_table(state)),
         "lag_ms": int(feed.get("lag_ms") or 0),
         "reconnects": int(feed.get("reconnects") or 0),
         "last_frame": _frame_time(feed.get("last_frame_ms")) or "",
-        "priors_ver": int(score.get("priors_ver") or 0),
+        "priors_ver": _known(score.get("priors_ver")),
         "windows": int(score.get("windows") or 0),
         "posted": int(score.get("posted") or 0),
         "log": dg.MetadataValue.path(state.get("log") or ""),
@@ -113,9 +128,15 @@ def daemon_health_sensor(context: dg.SensorEvaluationContext,
     return dg.SensorResult(asset_events=[observe(state)], skip_reason=text)
 
 
+LIVE_LOOPS = "feed,score,dm,trader,router"
+"""The daemon_start job's default: the live path, as `lotus daemon start` runs it
+(lotus_daemon.loops.DEFAULT_LOOPS; a test holds them equal)."""
+
+
 class DaemonStartConfig(dg.Config):
-    loops: str = Field("", description="Loops to run, e.g. feed,score,dm,trader,router (the "
-                       "live path); empty: the daemon resource's (router).")
+    loops: str = Field(LIVE_LOOPS, description="Loops to run: feed,score,dm,trader,router "
+                       "(the default: the live path, as `lotus daemon start`); `router` hosts "
+                       "the router alone; empty: the daemon resource's own `loops`.")
     timeout_sec: float = Field(60.0, description="How long to wait for it to say running.")
 
 

@@ -28,7 +28,8 @@ def live_feed(daemon: DaemonResource) -> dg.ObserveResult:
 
 
 def feed_metadata(beat: dict[str, Any] | None) -> dict[str, Any]:
-    """The feed and score loops' figures from a daemon heartbeat (empty values if none)."""
+    """The feed and score loops' figures from a daemon heartbeat (empty values if none; a
+    priors version of 0, no patch set loaded yet, is "unknown")."""
     loops = ((beat or {}).get("detail") or {}).get("loops") or {}
     feed, score = loops.get("feed") or {}, loops.get("score") or {}
     last = feed.get("last_frame_ms")
@@ -42,7 +43,7 @@ def feed_metadata(beat: dict[str, Any] | None) -> dict[str, Any]:
         "last_frame": (datetime.fromtimestamp(last / 1000, tz=UTC).isoformat()
                        if last else ""),
         "dead_letters": int(feed.get("dead_letters") or 0),
-        "priors_ver": int(score.get("priors_ver") or 0),
+        "priors_ver": int(score["priors_ver"]) if score.get("priors_ver") else "unknown",
         "windows": int(score.get("windows") or 0),
         "posted": int(score.get("posted") or 0),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -46,3 +48,48 @@ def cut(frames: pd.DataFrame, t_ms: int) -> pd.DataFrame:
 
 
 DEFAULT = AuditConfig()
+
+
+_NUM = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|nan)"
+
+
+def _found(pattern: str, text: str) -> float | None:
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else None
+
+
+def failure_sentence(name: str, metric: float, detail: str = "",
+                     cfg: AuditConfig = DEFAULT) -> str:
+    """Why audit `name` failed, in one sentence: the value, the limit it broke (named as in
+    `AuditConfig`) and the rule, e.g. "label_shuffle: hit lift +0.2509 > max_hit_lift 0.25
+    (p 0.0050 <= alpha 0.05): too good to be real (possible leakage)". `detail` is the
+    audit's own detail text (`AuditResult.detail`), read for the figures the metric does
+    not carry (the shuffle's p and null mean, the worst perturbation)."""
+    if name == "future_touch":
+        return (f"future_touch: {metric:.0f} mismatching window(s) or score(s) > 0 allowed: "
+                "cutting the tape after a window changed it, so the detector reads data "
+                "received after its window (its code leaks the future)")
+    if name == "label_shuffle":
+        p = _found(r"\bp " + _NUM, detail)
+        null = _found(r"shuffled mean " + _NUM, detail)
+        if math.isfinite(metric) and metric > cfg.max_hit_lift:
+            at = (f" (p {p:.4f} <= alpha {cfg.alpha:g})" if p is not None
+                  else f" (significant at alpha {cfg.alpha:g})")
+            return (f"label_shuffle: hit lift {metric:+.4f} > max_hit_lift "
+                    f"{cfg.max_hit_lift:g}{at}: too good to be real (possible leakage: the "
+                    "outcome reaches the score by another path)")
+        shown = f" {abs(null):.4f}" if null is not None else ""
+        return (f"label_shuffle: |mean hit lift over {cfg.permutations} shuffles of the "
+                f"outcomes|{shown} > collapse_tol {cfg.collapse_tol:g}: the edge does not "
+                "collapse without the true outcomes (the evaluation leaks outcomes into hits)")
+    if name in ("rolling_origin_gap", "rolling_gap"):
+        return (f"rolling_origin_gap: mean in-fold minus next-fold hit rate {metric:.4f} > "
+                f"tau_gap {cfg.tau_gap:g}: the edge does not hold on the next, unseen fold "
+                "(fitted to its past)")
+    if name == "adversarial":
+        drops = {k: float(v) for k, v in re.findall(r"(\w+) " + _NUM, detail)}
+        worst = f" ({max(drops, key=lambda k: drops[k])})" if drops else ""
+        return (f"adversarial: det_sigma drop under the worst perturbation{worst} "
+                f"{metric:.4f} > max_sigma_drop {cfg.max_sigma_drop:g}: the detector is "
+                "fragile to what real tapes do (quote noise, lost frames, a wider spread)")
+    return f"{name}: metric {metric:.4g} fails its limit"

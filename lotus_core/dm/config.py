@@ -52,7 +52,7 @@ class AllocatorSettings(StrictModel):
     # turnover_day × window / 1 day (86_400 gives a plain rolling 24 h budget)
     turnover_day: float = Field(default=6.0, ge=0.0)
     turnover_window_s: int = Field(default=3600, gt=0, le=86_400)
-    fee_bps: float = Field(default=2.5, ge=0.0)  # per side
+    # fees: the venue's schedule (trader.venues[].taker_fee), priced by lotus_core/costs.py
     impact_ref_trade: float = Field(default=0.02, ge=0.0)  # the trade (weight) impact is priced at
     liquidity_frac: float = Field(default=0.1, gt=0.0, le=1.0)  # |Δw_i|·equity ≤ frac·depth
     liquidity_bps: float = Field(default=10.0, gt=0.0)  # N: depth counted within N bps of mid
@@ -90,6 +90,26 @@ class CuratorSettings(StrictModel):
     kappa: float = Field(default=0.10, ge=0.0, le=0.10)  # bound of a confidence nudge (log space)
 
 
+REMOVED = {
+    "fee_bps": "the DM prices the venue's own fee schedule (trader.venues[].taker_fee / "
+               "maker_fee, through lotus_core/costs.py), the fee the Trader charges",
+}
+"""Keys a lotus.yaml may still set, per section of `dm:`, and why they went."""
+
+
+def _removed(data: Any) -> Any:
+    """An old key names itself and why it went (not just 'extra inputs')."""
+    if not isinstance(data, dict):
+        return data
+    for where, body in (("dm", data), ("dm.allocator", data.get("allocator"))):
+        if isinstance(body, dict):
+            for key, why in REMOVED.items():
+                if key in body:
+                    raise ValueError(f"{where}.{key} is no longer a setting: {why}; remove "
+                                     "it from lotus.yaml")
+    return data
+
+
 class DmSettings(StrictModel):
     portfolio_id: str = "paper"
     coins: tuple[str, ...] = Field(default_factory=default_coins)  # lotus_core/coin_list.py
@@ -98,6 +118,11 @@ class DmSettings(StrictModel):
     allocator: AllocatorSettings = Field(default_factory=AllocatorSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     curators: CuratorSettings = Field(default_factory=CuratorSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_removed_keys(cls, data: Any) -> Any:
+        return _removed(data)
 
 
 class DmConfigError(ValueError):
@@ -112,5 +137,6 @@ def load_dm_settings(section: dict[str, Any] | DmSettings | None = None) -> DmSe
         return DmSettings.model_validate(section or {})
     except ValidationError as exc:
         problems = "; ".join(
-            f"dm.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            f"dm.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise DmConfigError(f"invalid dm settings: {problems}") from None

@@ -19,17 +19,29 @@ own targets as filled at mid, its equity marked on every closed MicroTape return
 
 The turnover budget is paced: Σ|Δw| over any trailing `turnover_window_s` is at most
 turnover_day × window / 1 day × multipliers (a ledger of the decisions' turnover).
+
+Costs: one model (`lotus_core.costs.CostModel`, built from the `trader:` settings, the
+Trader's venues and fee schedules): per coin fee + half spread + book-walk impact is the
+allocator's cost vector c, the funding carry over the base horizon is taken off μ. Each
+ticket says what the DM believed: the calibrated edge, the priced cost and the execution
+assumed (`audit_refs`, `Decision.edge_bps / cost_bps / execution`).
+
+The universe: the configured coins (`dm.coins`) the day's data carries (`coins=`, the
+nightly asset passes the coins of the day's MicroTape); the others are left out of the
+problem (`left_out`, reported once by the caller), never held at zero by a binding cap.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from lotus_core.costs import CostModel, Priced
 from lotus_core.dm import curators
 from lotus_core.dm.allocator import Allocation, AllocationInput, Allocator
 from lotus_core.dm.alpha import AlphaEvent, ms_to_iso
@@ -62,6 +74,9 @@ class Decision:
     binding: tuple[str, ...]
     turnover: float
     solve_ms: float
+    edge_bps: float = math.nan  # the calibrated edge the stage solved with (signed, base horizon)
+    cost_bps: float = math.nan  # the cost priced a side (fee + half spread + impact)
+    execution: str = ""  # the execution the cost assumed (taker for now)
 
 
 @dataclass
@@ -87,16 +102,23 @@ class DmEngine:
     """See the module docstring."""
 
     def __init__(self, settings: DmSettings, calibration: Calibration, *,
-                 cadence_ms: int = 1000, cov_window: int = 1800) -> None:
+                 cadence_ms: int = 1000, cov_window: int = 1800,
+                 costs: CostModel | None = None, coins: Iterable[str] | None = None) -> None:
+        """`costs`: the cost model of the `trader:` settings (None: of the packaged
+        defaults); `coins`: the coins the day's data carries (None: all configured)."""
         self.cfg = settings
         self.calib = calibration
-        self.coins = tuple(settings.coins)
+        self.costs = costs if costs is not None else CostModel.from_trader()
+        carried = None if coins is None else set(coins)
+        self.coins = tuple(c for c in settings.coins if carried is None or c in carried)
+        self.left_out = tuple(c for c in settings.coins if c not in self.coins)
         self.n = len(self.coins)
         self.cadence_ms = cadence_ms
         a = settings.allocator
         self.market = MarketState(self.coins, cadence_ms=cadence_ms, window=cov_window,
                                   liquidity_bps=a.liquidity_bps)
-        self.allocator = Allocator(self.n, a.risk_aversion, a.tether, a.solver, self.coins)
+        self.allocator = (Allocator(self.n, a.risk_aversion, a.tether, a.solver, self.coins)
+                          if self.n else None)
         self.book = BookState(np.zeros(self.n))
         self.alphas: dict[str, list[AlphaEvent]] = {c: [] for c in self.coins}
         self.seen: set[str] = set()
@@ -124,7 +146,11 @@ class DmEngine:
             return []
         self.seen.add(a.alpha_id)
         if a.coin not in self.alphas:
-            self.log.append({"alpha_id": a.alpha_id, "reason": f"coin_not_in_universe_{a.coin}"})
+            why = "coin_without_data" if a.coin in self.left_out else "coin_not_in_universe"
+            self.log.append({"alpha_id": a.alpha_id, "reason": f"{why}_{a.coin}"})
+            return []
+        if self.allocator is None:  # no configured coin in the day's data
+            self.log.append({"alpha_id": a.alpha_id, "reason": "no_coin_with_data"})
             return []
         now = a.ts_ms
         self.market.settle(now)
@@ -182,6 +208,7 @@ class DmEngine:
     # -- the decision round ---------------------------------------------------------------
     def _decide(self, trigger_alpha: AlphaEvent, now: int) -> list[Decision]:
         cfg, a = self.cfg, self.cfg.allocator
+        assert self.allocator is not None  # on_alpha decides nothing without a universe
         fz = cfg.fusion
         base = [blend(self.alphas[c], self.calib, fz.base_horizon_s, now, fz) for c in self.coins]
         tilt = [blend(self.alphas[c], self.calib, fz.tilt_horizon_s, now, fz) for c in self.coins]
@@ -191,32 +218,33 @@ class DmEngine:
         var = np.diag(cov)
         mu_b = np.array([b.mu_bps for b in base]) / 1e4
         mu_t = np.array([b.mu_bps for b in tilt]) / 1e4
+        priced = self._prices()
+        # funding over the expected holding time (the base horizon): a long's carry
+        carry = np.array([p.funding_bps for p in priced]) / 1e4
         dd = self.book.drawdown
         mult = multipliers(trigger_alpha.meta_value("ms_kairos"),
                            trigger_alpha.meta_value("ms_entrain_r"),
                            trigger_alpha.meta_value("ms_asym_score"), cfg.budgets, dd, a)
         log: list[curators.CurationEntry] = []
-        cost, liq = np.zeros(self.n), np.zeros(self.n)
+        cost = np.array([p.total_bps for p in priced]) / 1e4
+        liq = np.zeros(self.n)
         for i, c in enumerate(self.coins):
             q = self.market.quotes.get(c)
             veto = curators.stale(c, q, now, cfg.curators.stale_ms)
-            if veto is not None or q is None or not math.isfinite(q.depth_notional) \
-                    or q.depth_notional <= 0:
-                if veto is not None:
-                    log.append(veto)
-                cost[i], liq[i] = (q.spread_bps / 2 + a.fee_bps) / 1e4 if q else 0.0, 0.0
-                continue
-            # book walk: a trade of size q through depth D spread evenly over N bps moves the
-            # price N·q/(2D) bps on average; priced at the reference trade (L1), capped at N/2
-            impact_bps = min(a.liquidity_bps / 2, a.liquidity_bps * a.impact_ref_trade
-                             * a.equity / (2 * q.depth_notional))
-            cost[i] = (q.spread_bps / 2 + a.fee_bps + impact_bps) / 1e4
-            liq[i] = a.liquidity_frac * q.depth_notional / a.equity
+            if veto is not None:
+                log.append(veto)
+            # a coin trades only when its cost can be priced: a quote with spread and depth
+            if veto is None and q is not None and math.isfinite(q.spread_bps) \
+                    and math.isfinite(q.depth_notional) and q.depth_notional > 0:
+                liq[i] = a.liquidity_frac * q.depth_notional / a.equity
+        net_b = mu_b - carry  # the objective's μ: the edge net of funding over the horizon
+        # Kelly from the signals' edge alone: funding is a cost, not an edge (no edge, no
+        # position)
         edge = np.maximum(np.abs(mu_b), np.abs(mu_b + mu_t))
         kelly = a.kelly_fraction * edge / np.maximum(var, 1e-18)
         w0 = self.book.w.copy()
         inp = AllocationInput(
-            mu=mu_b, cov=cov, w0=w0, cost=cost, liquidity=liq, kelly=kelly,
+            mu=net_b, cov=cov, w0=w0, cost=cost, liquidity=liq, kelly=kelly,
             asset_cap=np.full(self.n, a.asset_max),
             gross=a.gross_max * drawdown_gross_multiplier(dd, a), leverage=a.leverage_max,
             net=a.net_max,
@@ -227,7 +255,7 @@ class DmEngine:
         res = stuck if stuck is not None else self.allocator.solve(inp)
         stage = "base" if stuck is None else "none"
         if stuck is None and not res.hold and np.any(mu_t != 0.0):
-            tilted = self.allocator.solve(replace(inp, mu=mu_b + mu_t, anchor=res.w,
+            tilted = self.allocator.solve(replace(inp, mu=net_b + mu_t, anchor=res.w,
                                                   anchor_budget=fz.tilt_turnover))
             if not tilted.hold:
                 res, stage = tilted, "tilt"
@@ -244,9 +272,24 @@ class DmEngine:
         w = np.where(moved, w, w0)
         ticketed = [i for i, c in enumerate(self.coins) if moved[i] or c == trigger_alpha.coin]
         decisions = [self._ticket(i, trigger_alpha, now, w0, w, base, tilt, res, stage, mult,
-                                  log) for i in ticketed]
+                                  log, priced[i]) for i in ticketed]
         self._apply(w0, w, now)
         return decisions
+
+    def _prices(self) -> list[Priced]:
+        """Each coin's cost now (`lotus_core.costs`): the venue's fee, half the quoted
+        spread, the book walk of the reference trade through the displayed depth, and the
+        funding carry over the base horizon. A coin without a quote: the fee alone."""
+        a = self.cfg.allocator
+        hold_ms = self.cfg.fusion.base_horizon_s * 1000
+        out = []
+        for c in self.coins:
+            q = self.market.quotes.get(c)
+            out.append(self.costs.price(
+                c, q.spread_bps if q else math.nan, q.depth_notional if q else math.nan,
+                a.impact_ref_trade * a.equity, a.liquidity_bps,
+                q.funding if q else math.nan, hold_ms))
+        return out
 
     def _breach(self, w0: np.ndarray, inp: AllocationInput) -> str:
         if float(np.abs(w0).sum()) > min(inp.gross, inp.leverage) + 1e-9:
@@ -270,7 +313,8 @@ class DmEngine:
 
     def _ticket(self, i: int, alpha: AlphaEvent, now: int, w0: np.ndarray, w: np.ndarray,
                 base: list[Blend], tilt: list[Blend], res: Allocation, stage: str,
-                mult: Multipliers, log: list[curators.CurationEntry]) -> Decision:
+                mult: Multipliers, log: list[curators.CurationEntry],
+                priced: Priced) -> Decision:
         cfg, a = self.cfg, self.cfg.allocator
         coin = self.coins[i]
         target = round(float(w[i]), 8)
@@ -280,6 +324,8 @@ class DmEngine:
         lo = max(-a.asset_max, target - band)
         hi = min(a.asset_max, target + band)
         b, t = base[i], tilt[i]
+        # what the DM believed: the calibrated edge of the stage it solved, the cost priced
+        edge_bps = b.mu_bps + (t.mu_bps if stage == "tilt" else 0.0)
         weights = {f"{k}@{b.horizon_s}s": v for k, v in b.weights}
         weights.update({f"{k}@{t.horizon_s}s": v for k, v in t.weights})
         top = [k for k, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))][:20]
@@ -307,6 +353,8 @@ class DmEngine:
             "alpha_ref": alpha.alpha_id,
             "mu_base_bps": repr(round(b.mu_bps, 6)), "mu_tilt_bps": repr(round(t.mu_bps, 6)),
             "drawdown": repr(round(self.book.drawdown, 8)),
+            "edge_bps": repr(round(edge_bps, 6)),
+            **priced.refs(),
         }
         if res.reason:
             refs["hold_reason"] = res.reason[:400]
@@ -333,7 +381,7 @@ class DmEngine:
             },
             "audit_refs": refs,
             "curation": {"vetoes": vetoes, "nudges_logsum": round(logsum, 9)},
-            "notes": self._notes(action, res, delta),
+            "notes": self._notes(action, res, delta, edge_bps, priced, coin),
         }
         trig = self._trigger(alpha, coin, w0[i], target)
         if trig is not None:
@@ -342,7 +390,8 @@ class DmEngine:
         return Decision(decision_id, now, coin, alpha.alpha_id, action, float(w0[i]), target,
                         ticket, text, ticket_digest(ticket),
                         tuple({**e.as_dict(), "decision_id": decision_id} for e in mine),
-                        res.binding, res.turnover, res.solve_ms)
+                        res.binding, res.turnover, res.solve_ms, round(edge_bps, 6),
+                        round(priced.total_bps, 6), priced.execution)
 
     def _opposed(self, b: Blend) -> float:
         """Share of the blend's weight from alphas pointing against its sign."""
@@ -369,12 +418,22 @@ class DmEngine:
         return Allocation("skipped", w0.copy(), binding, float("nan"), 0.0, 0.0, float("nan"),
                           0.0, "skipped", reason)
 
-    def _notes(self, action: str, res: Allocation, delta: float) -> str:
+    def _notes(self, action: str, res: Allocation, delta: float, edge_bps: float,
+               priced: Priced, coin: str) -> str:
+        """Why the ticket trades or holds, in numbers: the edge and the cost it saw, and
+        the limits binding on this coin (its own caps and the book's budgets)."""
         if res.hold or res.status == "skipped":
             return f"hold: {res.reason}"[:4000]
+        seen = (f"edge {edge_bps:+.2f} bps, cost {priced.total_bps:.2f} bps a side "
+                f"({priced.execution} on {priced.venue}: fee {priced.fee_bps:.2f} + half "
+                f"spread {priced.half_spread_bps:.2f} + impact {priced.impact_bps:.2f})")
+        caps = [b for b in res.binding if ":" not in b or b.endswith(f":{coin}")]
+        if caps:
+            seen += f"; binding {', '.join(caps)}"
         if action == "hold":
-            return "hold: the optimum moves this coin by less than min_trade (edge below cost)"
-        return f"{'buy' if delta > 0 else 'sell'} {abs(delta):.6f} of equity"
+            return ("hold: the optimum moves this coin by less than min_trade (edge below "
+                    f"cost, or a limit); {seen}")[:4000]
+        return f"{'buy' if delta > 0 else 'sell'} {abs(delta):.6f} of equity; {seen}"[:4000]
 
     def _trigger(self, alpha: AlphaEvent, coin: str, w0: float,
                  target: float) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lotus_core.costs import CostTally
 from lotus_core.dm.context import PortfolioContext
 from lotus_core.dm.engine import Decision
 from lotus_core.dm.replay import decisions_frame
@@ -126,6 +127,7 @@ class JointTables:
 
     def __init__(self, directory: Path, batch_rows: int = BATCH_ROWS) -> None:
         self.tally, self.paper_tally = DecisionTally(), PaperTally()
+        self.costs = CostTally()  # priced (the tickets) against paid (the Trader's reports)
         self.decisions = RowSpill(Path(directory) / "dm_decisions.arrow", decisions_frame([]))
         self.paper = RowSpill(Path(directory) / "paper_trades.arrow", paper_rows([]))
         self._batch = batch_rows
@@ -137,11 +139,13 @@ class JointTables:
         self.tally.held(ctx)
         self.tally.add(decisions)
         self.tally.round(gross, net)
+        priced(self.costs, decisions)
         self._tickets.extend(decisions)
         if len(self._tickets) >= self._batch:
             self._flush_tickets()
 
     def traded(self, outputs: list[Out]) -> None:
+        self.costs.outputs(outputs)
         self._outs.extend(outputs)
         if len(self._outs) >= self._batch:
             self._flush_outs()
@@ -165,6 +169,21 @@ class JointTables:
             self.paper.append(state_row(trader, self.paper.rows))
         self.decisions.close()
         self.paper.close()
+
+
+def priced(tally: CostTally, decisions: Sequence[Decision]) -> None:
+    """The tickets' priced costs into `tally`."""
+    for d in decisions:
+        tally.priced(d.decision_id, d.coin, d.ticket, d.action == "trade")
+
+
+def cost_table(decisions: Sequence[Decision], outputs: Sequence[Out] = ()) -> pd.DataFrame:
+    """Priced against paid per coin (`lotus_core.costs.COST_TABLE`) of a day held whole:
+    the tickets, and the Trader's outputs of the joint replay (none: the DM alone)."""
+    tally = CostTally()
+    priced(tally, decisions)
+    tally.outputs(outputs)
+    return tally.table()
 
 
 def ticket_notes(tickets: pd.Series) -> list[str]:

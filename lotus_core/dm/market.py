@@ -1,8 +1,8 @@
 """What the DM knows of the market, fed one MicroTape row at a time (causal).
 
-Per coin: the latest mid, spread, displayed depth within N bps and row time. For risk:
-a ring buffer of per-grid-time return vectors (bps, one entry per coin; 0 for a coin
-without a row at that time), from which the covariance is estimated at decision time —
+Per coin: the latest mid, spread, displayed depth within N bps, funding rate and row time.
+For risk: a ring buffer of per-grid-time return vectors (bps, one entry per coin; 0 for a
+coin without a row at that time), from which the covariance is estimated at decision time —
 Ledoit–Wolf shrinkage (scikit-learn's closed form) or an EWMA. A return vector is
 closed when a row of a later time arrives, or when a decision at or after its time asks
 for the covariance, so rows must come in time order (all rows of a time before any row
@@ -30,6 +30,7 @@ class Quote:
     spread_bps: float
     depth_notional: float  # quote units within N bps of mid, one side (NaN: unknown)
     stale_ms: int
+    funding: float = math.nan  # the venue's funding rate per interval (NaN: unknown)
 
 
 def _f(row: Mapping[str, Any], key: str) -> float:
@@ -84,7 +85,8 @@ class MarketState:
             depth = d5 * mid if math.isfinite(d5) else math.nan
         stale = _f(row, "stale_ms")
         self.quotes[coin] = Quote(ts, mid, max(_f(row, "spread_bps"), 0.0), depth,
-                                  int(stale) if math.isfinite(stale) else 0)
+                                  int(stale) if math.isfinite(stale) else 0,
+                                  _f(row, "funding"))
 
     def _close(self) -> None:
         if not self._open:

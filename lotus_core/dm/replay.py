@@ -22,12 +22,13 @@ from lotus_core.fabric.envelope import canonical_json
 from lotus_core.trader.replay import rows_in_order
 
 ROW_COLUMNS = ("coin", "ts_ms", "mid_px", "spread_bps", "depth_5_bid", "depth_5_ask",
-               "depth_slope", "stale_ms")
+               "depth_slope", "stale_ms", "funding")
 # what the DM and the Trader's trigger evaluator read of a MicroTape row
 TAPE_COLUMNS = (*ROW_COLUMNS, "bid_px", "ask_px")
 
 DECISION_COLUMNS = ["decision_id", "ts_ms", "coin", "ticket_json", "alpha_id", "action", "w0",
-                    "target", "binding", "turnover", "ticket_digest", "curation_json", "seq"]
+                    "target", "binding", "turnover", "edge_bps", "cost_bps", "execution",
+                    "ticket_digest", "curation_json", "seq"]
 
 
 class RowFeed:
@@ -86,18 +87,22 @@ def lake_ticket_json(text: str) -> str:
 
 def decisions_frame(decisions: Iterable[Decision], start: int = 0) -> pd.DataFrame:
     """The `dm_decisions` table: one row per ticket (the Trader reads decision_id, ts_ms,
-    coin, ticket_json, and `seq`, the DM's order, for tickets of one millisecond). `start`:
+    coin, ticket_json, and `seq`, the DM's order, for tickets of one millisecond); what the
+    DM believed: `edge_bps` (the calibrated edge it solved with, signed), `cost_bps` (the
+    cost it priced a side, lotus_core.costs) and `execution` (the one it assumed). `start`:
     the first row's `seq` (a part of the day made as the replay goes)."""
     rows = [{
         "decision_id": d.decision_id, "ts_ms": d.ts_ms, "coin": d.coin,
         "ticket_json": lake_ticket_json(d.ticket_json), "alpha_id": d.alpha_id, "action": d.action,
         "w0": d.w0, "target": d.target, "binding": json.dumps(list(d.binding)),
-        "turnover": d.turnover, "ticket_digest": d.digest,
+        "turnover": d.turnover, "edge_bps": d.edge_bps, "cost_bps": d.cost_bps,
+        "execution": d.execution, "ticket_digest": d.digest,
         "curation_json": json.dumps(list(d.curation), sort_keys=True), "seq": i,
     } for i, d in enumerate(decisions, start)]
     f = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     return f.astype({"decision_id": "str", "ts_ms": "int64", "coin": "str",
                      "ticket_json": "str", "alpha_id": "str", "action": "str",
                      "w0": "float64", "target": "float64", "binding": "str",
-                     "turnover": "float64", "ticket_digest": "str", "curation_json": "str",
+                     "turnover": "float64", "edge_bps": "float64", "cost_bps": "float64",
+                     "execution": "str", "ticket_digest": "str", "curation_json": "str",
                      "seq": "int64"})

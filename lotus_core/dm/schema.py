@@ -8,6 +8,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from lotus_core.columns import STR, column
+from lotus_core.costs import EXECUTIONS
 from lotus_core.dm.ticket import validate_ticket
 
 
@@ -57,6 +58,9 @@ DM_DECISIONS_SCHEMA = pa.DataFrameSchema(
         "target": _c("float64"),
         "binding": _c(STR, pa.Check.str_startswith("[")),
         "turnover": _c("float64", pa.Check.ge(0)),
+        "edge_bps": _c("float64"),  # the calibrated edge the DM solved with (signed)
+        "cost_bps": _c("float64"),  # the cost it priced a side (a maker rebate may be < 0)
+        "execution": _c(STR, pa.Check.isin(list(EXECUTIONS))),  # the execution it assumed
         "ticket_digest": _c(STR, pa.Check.str_startswith("sha256:")),
         "curation_json": _c(STR, pa.Check.str_startswith("[")),
         "seq": _c("int64", pa.Check.ge(0)),  # the DM's order (tickets of one ms)

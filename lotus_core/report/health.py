@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lotus_core.audits.result import failure_sentence
 from lotus_core.malloc import release_free_heap
 from lotus_core.signals.schema import SIGNAL_EVENTS_KEY, SIGNAL_EVENTS_SCHEMA
 from lotus_core.store.by_coin import CoinDay, ReadsCoins, unordered_parts
@@ -45,6 +46,9 @@ class HealthLimits:
     min_firing_windows: int = 20
     psi_bins: int = 10
     min_psi_rows: int = 600  # training rows at today's hours needed before PSI is judged
+    min_psi_days: int = 2  # earlier days with tape at today's hours before PSI is judged
+    psi_discrete_max: int = 20  # a reference with at most this many distinct values is
+    # discrete: today's values below its smallest or above its largest get bins of their own
 
 
 LIMITS = HealthLimits()
@@ -177,24 +181,167 @@ def events_check(store: ReadsCoins, day: str) -> EventsCheck:
     return check
 
 
+PSI_FLOOR = 1e-4
+"""A bin's share is floored here on both sides (an empty bin would make PSI infinite)."""
+
+
+@dataclass(frozen=True)
+class PsiBins:
+    """The bins a PSI compares on, made from the reference (the earlier days) alone.
+
+    Deciles of the reference with tied values never split: the reference's distinct values
+    in order are cut where its cumulative share crosses 1/bins, 2/bins, ...; a value that
+    carries several deciles (a spread of one tick, a trade count of 0) is one bin, so a
+    reference with few distinct values has at most one bin per value. Edges sit midway
+    between neighbouring distinct values of the reference, so a value of today's that the
+    reference never took falls into the bin of its nearer neighbour. The first and last
+    bins are open-ended, except for a discrete reference (at most `psi_discrete_max`
+    distinct values): there a value below its smallest or above its largest gets a bin of
+    its own (a constant reference is judged by the share of today's rows that differ from
+    it). A continuous reference keeps its ends open: the few rows beyond a small sample's
+    extremes are noise, not drift."""
+
+    lo: float
+    hi: float
+    mids: np.ndarray  # edges between bins, ascending
+    discrete: bool
+    distinct: int  # distinct values in the reference
+
+    @property
+    def n(self) -> int:
+        return len(self.mids) + 3  # the bins, and a tail bin each side (empty unless discrete)
+
+    @property
+    def bins(self) -> int:
+        """Bins the reference itself fills."""
+        return len(self.mids) + 1
+
+    def index(self, x: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.mids, x, side="right") + 1
+        if self.discrete:
+            i[x < self.lo] = 0
+            i[x > self.hi] = len(self.mids) + 2
+        return i
+
+    def shares(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(self.index(x), minlength=self.n) / max(len(x), 1)
+
+
+def psi_bins(expected: np.ndarray, bins: int = LIMITS.psi_bins,
+             discrete_max: int = LIMITS.psi_discrete_max) -> PsiBins:
+    """`PsiBins` of the finite values of `expected` (non-empty)."""
+    e = np.asarray(expected, dtype=np.float64)
+    e = e[np.isfinite(e)]
+    vals, counts = np.unique(e, return_counts=True)
+    cum = np.cumsum(counts)
+    targets = np.ceil(np.arange(1, bins) * len(e) / bins)
+    ends = np.unique(np.searchsorted(cum, targets, side="left"))
+    ends = ends[ends < len(vals) - 1]  # a bin closing on the largest value needs no edge
+    mids = (vals[ends] + vals[ends + 1]) / 2.0
+    return PsiBins(float(vals[0]), float(vals[-1]), mids, len(vals) <= discrete_max,
+                   len(vals))
+
+
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = LIMITS.psi_bins) -> float:
-    """Population stability index of `actual` against `expected`, on equal-width bins over
-    the expected sample's 0.5-99.5 % range (the ends are open); empty bins get a 1e-4 floor.
-    Equal widths, not quantile edges: a feature with few distinct values (a spread of one
-    tick) would otherwise swing across an edge that sits on one of its values."""
+    """Population stability index of `actual` against `expected` (the reference) on
+    `PsiBins` of the reference: deciles with ties never split, edges midway between the
+    reference's values; both sides' shares floored at `PSI_FLOOR`. Fewer than `bins` finite
+    values on either side: 0 (nothing to judge).
+
+    Why not equal-width bins over the reference's range: a feature whose values sit on a
+    few points that move a little (a spread of one to three ticks in bps, as the price
+    moves) swings whole points across a fixed edge, and a near-constant reference gives
+    bins narrower than the drift of its one value; both read as a shift of the whole
+    distribution (a PSI > 1 on days whose spread in ticks was the same)."""
     e = np.asarray(expected, dtype=np.float64)
     a = np.asarray(actual, dtype=np.float64)
     e, a = e[np.isfinite(e)], a[np.isfinite(a)]
     if len(e) < bins or len(a) < bins:
         return 0.0
-    lo, hi = np.quantile(e, [0.005, 0.995])
-    if not hi > lo:
-        return 0.0
-    edges = np.linspace(lo, hi, bins + 1)[1:-1]
-    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=bins) / len(e)
-    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=bins) / len(a)
-    pe, pa = np.maximum(pe, 1e-4), np.maximum(pa, 1e-4)
+    return _psi_on(psi_bins(e, bins), e, a)
+
+
+def _psi_on(b: PsiBins, e: np.ndarray, a: np.ndarray) -> float:
+    pe, pa = np.maximum(b.shares(e), PSI_FLOOR), np.maximum(b.shares(a), PSI_FLOOR)
     return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+SPREAD_FEATURE = "spread_bps"
+
+
+def narrowest_spread(frame: pd.DataFrame) -> float | None:
+    """The reference's narrowest positive spread in price units (spread_bps x mid_px / 1e4):
+    one tick of the book, the unit the spread is compared in; None without `mid_px` or a
+    positive spread."""
+    if SPREAD_FEATURE not in frame or "mid_px" not in frame:
+        return None
+    px = _spread_px(frame)
+    px = px[np.isfinite(px) & (px > 0)]
+    return float(px.min()) if len(px) else None
+
+
+def _spread_px(frame: pd.DataFrame) -> np.ndarray:
+    return (frame[SPREAD_FEATURE].to_numpy(dtype=np.float64)
+            * frame["mid_px"].to_numpy(dtype=np.float64) / 1e4)
+
+
+def spread_in_ticks(frame: pd.DataFrame, tick: float) -> np.ndarray:
+    """The spread in whole ticks of `tick` (price units): a book's spread is a whole number
+    of ticks, whatever the price; in bps one tick shrinks as the price rises."""
+    return np.rint(_spread_px(frame) / tick)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's PSI today against the reference, and what it was computed on."""
+
+    feature: str
+    psi: float
+    unit: str            # what the values compared are in
+    median_ref: float
+    median_today: float
+    distinct_ref: int    # distinct values of the reference (as compared)
+    bins: int            # bins the reference fills
+    discrete: bool       # a discrete reference: values outside its range binned apart
+
+    def describe(self) -> str:
+        kind = ("discrete: values outside its range binned apart" if self.discrete
+                else "deciles, ties unsplit")
+        return (f"{self.unit}: median {self.median_ref:.4g} vs today "
+                f"{self.median_today:.4g}; {self.bins} bin(s) of the reference's "
+                f"{self.distinct_ref} distinct value(s), {kind}")
+
+
+def feature_drift(history: pd.DataFrame, today: pd.DataFrame,
+                  cols: Sequence[str] = PSI_FEATURES) -> dict[str, FeatureDrift]:
+    """`FeatureDrift` per feature, pooled over coins (both frames MicroTapes or events).
+
+    The spread is compared in ticks when the frames carry `mid_px`: the tick is the
+    reference's narrowest positive spread in price units (`narrowest_spread`), and both
+    sides' spreads are counted in it. One tick in bps is tick / price, so a spread that
+    stays one tick drifts in bps as the price moves (BTC's one tick: 0.111 -> 0.119 bps
+    while the price fell 7 %); in ticks it does not."""
+    out: dict[str, FeatureDrift] = {}
+    tick = narrowest_spread(history) if "mid_px" in today else None
+    for c in cols:
+        if c not in history or c not in today:
+            continue
+        if c == SPREAD_FEATURE and tick is not None:
+            e, a = spread_in_ticks(history, tick), spread_in_ticks(today, tick)
+            unit = f"spread in ticks of {tick:.6g} (the reference's narrowest spread, price units)"
+        else:
+            e, a = history[c].to_numpy(dtype=np.float64), today[c].to_numpy(dtype=np.float64)
+            unit = c
+        e, a = e[np.isfinite(e)], a[np.isfinite(a)]
+        b = psi_bins(e) if len(e) else None
+        n = LIMITS.psi_bins
+        value = _psi_on(b, e, a) if b is not None and len(e) >= n and len(a) >= n else 0.0
+        out[c] = FeatureDrift(c, value, unit,
+                              float(np.median(e)) if len(e) else float("nan"),
+                              float(np.median(a)) if len(a) else float("nan"),
+                              0 if b is None else b.distinct, 0 if b is None else b.bins,
+                              bool(b is not None and b.discrete))
+    return out
 
 
 def same_hours(history: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
@@ -343,9 +490,78 @@ def hit_tallies(store: ReadsCoins, day: str, before: Sequence[str]
 
 def feature_psi(history: pd.DataFrame, today: pd.DataFrame,
                 cols: Sequence[str] = PSI_FEATURES) -> dict[str, float]:
-    """PSI per feature, pooled over coins (both frames are MicroTapes or events)."""
-    return {c: psi(history[c].to_numpy(), today[c].to_numpy())
-            for c in cols if c in history and c in today}
+    """PSI per feature, pooled over coins (`feature_drift`'s figures)."""
+    return {c: d.psi for c, d in feature_drift(history, today, cols).items()}
+
+
+TAPE_DRIFT_COLUMNS = ["ts_ms", "mid_px", *PSI_FEATURES, *PSI_INFO]
+"""What `tape_drift` reads of microtape_frames, today and before (`mid_px`: the spread in
+ticks)."""
+NOT_ENOUGH_HISTORY = "not enough history"
+
+
+@dataclass(frozen=True)
+class TapeDrift:
+    """`microtape_feature_drift`'s verdict on a coin's day: judged only with
+    `min_psi_days` earlier days and `min_psi_rows` rows at today's hours; with less the
+    PSI is shown, not judged, and `history` says "not enough history"."""
+
+    passed: bool
+    judged: bool
+    detail: str
+    measures: list[Measure]
+    numbers: dict[str, int]  # baseline_days, baseline_rows, sampled_rows, today_rows, ...
+    history: str             # "enough history" / "not enough history"
+
+
+def tape_drift(store: ReadsCoins, day: str, before: Sequence[str], coin: str | None,
+               limits: HealthLimits = LIMITS) -> TapeDrift:
+    """PSI of each key MicroTape feature of `coin` on `day` against the same UTC hours of
+    the `before` days the lake has (`tape_sample`, each side at most PSI_SAMPLE_ROWS rows),
+    by `feature_drift` (the spread in ticks). Judged when at least `limits.min_psi_days`
+    earlier days have tape at today's hours and they hold `limits.min_psi_rows` rows: one
+    earlier day cannot tell a feature's day-to-day wander from a drift. With less, every
+    PSI is reported with its limit, the check passes and says "not enough history"."""
+    today, _ = tape_sample(store, [day], TAPE_DRIFT_COLUMNS, coin=coin)
+    hist, days = tape_sample(store, before, TAPE_DRIFT_COLUMNS,
+                             hours=np.array(sorted(today.seen_hours), dtype=np.int64),
+                             coin=coin)
+    numbers = {"baseline_days": days, "baseline_rows": hist.rows, "today_rows": today.rows,
+               "min_psi_days": limits.min_psi_days, "min_psi_rows": limits.min_psi_rows}
+    short = []
+    if days < limits.min_psi_days:
+        short.append(f"{days} earlier day(s) with tape at these hours (< min_psi_days "
+                     f"{limits.min_psi_days})")
+    if hist.rows < limits.min_psi_rows:
+        short.append(f"{hist.rows} earlier rows at these hours (< min_psi_rows "
+                     f"{limits.min_psi_rows})")
+    judged = not short
+    history = "enough history" if judged else NOT_ENOUGH_HISTORY
+    h, t = hist.frame(), today.frame()
+    numbers.update({"sampled_rows": len(h), "today_sampled_rows": len(t)})
+    if hist.rows == 0 or today.rows == 0:
+        why = "; ".join(short) or "no tape today"
+        return TapeDrift(True, False, f"not judged: {history}: {why}", [], numbers, history)
+    measures = []
+    for c, d in feature_drift(h, t, (*PSI_FEATURES, *PSI_INFO)).items():
+        base = (f"previous {days} day(s), same hours, {hist.rows} rows ({len(h)} sampled, "
+                f"today {len(t)} of {today.rows}); {d.describe()}")
+        if c in PSI_FEATURES:
+            measures.append(at_most(
+                f"psi_{c}", d.psi, limits.max_psi, "max_psi",
+                f"population stability index (PSI): today's {d.unit} is distributed "
+                f"unlike the same hours of the previous {days} day(s) (median "
+                f"{d.median_ref:.4g} -> {d.median_today:.4g})",
+                base, judged=judged, why_not=history))
+        else:
+            measures.append(Measure(f"psi_{c}", d.psi, "reported, not judged", True, base))
+    bad = failures(measures)
+    if not judged:
+        detail = (f"not judged: {history}: {'; '.join(short)}; the PSI is shown against its "
+                  f"limit {limits.max_psi:g}")
+    else:
+        detail = "; ".join(bad) or "ok"
+    return TapeDrift(not bad, judged, detail, measures, numbers, history)
 
 
 def publication_rate(events: pd.DataFrame) -> float:
@@ -594,7 +810,9 @@ def priors_violations(snapshot: pd.DataFrame, theta_bounds: tuple[float, float],
 class Measure:
     """One judged figure of a check: its value, the threshold it is judged against (text,
     e.g. `<= 0.01`, and the number when there is one), what it is compared with (the
-    baseline: a previous-days figure, or `absolute` for a fixed limit) and the verdict."""
+    baseline: a previous-days figure, or `absolute` for a fixed limit) and the verdict;
+    `broken` (how a failing value breaks its named limit, e.g. `> max_psi 0.25`) and `rule`
+    (what that means) make `sentence()`, the failure in one sentence."""
 
     name: str
     value: float
@@ -603,6 +821,32 @@ class Measure:
     baseline: str = "absolute limit"
     limit: float | None = None
     baseline_value: float | None = None
+    rule: str = ""
+    broken: str = ""
+
+    def sentence(self) -> str:
+        """"<name> <value> <broken limit>: <rule>", e.g. "psi_spread_bps 1.324 > max_psi
+        0.25: ..." (without `broken`: "fails <threshold>")."""
+        broke = self.broken or f"fails {self.threshold}"
+        return f"{self.name} {_num(self.value)} {broke}" + (f": {self.rule}" if self.rule
+                                                             else "")
+
+
+def at_most(name: str, value: float, limit: float, limit_name: str, rule: str,
+            baseline: str = "absolute limit", baseline_value: float | None = None,
+            judged: bool = True, why_not: str = "") -> Measure:
+    """A figure that must stay <= `limit` (`limit_name`: the `HealthLimits` field or config
+    key it comes from). Not `judged`: shown with its limit, never failing (`why_not`)."""
+    value = float(value)
+    ok = (not judged) or bool(value <= limit)
+    threshold = f"<= {limit:g}" + ("" if judged else f" (not judged: {why_not})")
+    return Measure(name, value, threshold, ok, baseline, float(limit), baseline_value,
+                   rule=rule, broken=f"> {limit_name} {limit:g}")
+
+
+def failures(measures: Sequence[Measure]) -> list[str]:
+    """Each failing measure's sentence."""
+    return [m.sentence() for m in measures if not m.ok]
 
 
 def _num(v: float | None) -> str:
@@ -648,11 +892,20 @@ class AuditVerdict:
     production: bool
     failed: tuple[str, ...]          # audit names that failed
     verdicts: dict[str, str]         # audit -> "pass (metric m)" / "FAIL (metric m): detail"
+    reasons: dict[str, str] = field(default_factory=dict)
+    """failed audit -> why, in one sentence: value, limit and rule
+    (`lotus_core.audits.result.failure_sentence`)"""
+
+    def sentences(self) -> list[str]:
+        return [f"{self.detector_id}: {r}" for r in self.reasons.values()]
 
 
 def audit_verdicts(audits: pd.DataFrame) -> list[AuditVerdict]:
     """Per failing detector (leakage_ok and adversarial_ok not both true) every audit's
-    verdict, metric and detail (detector_audits' `detail` JSON), failed ones named."""
+    verdict, metric and detail (detector_audits' `detail` JSON), failed ones named, each
+    failure with its one-sentence reason (value, limit, rule). The label shuffle's own
+    verdict (`edge`: a significant positive lift; `no_edge`) is named on a pass only: a
+    failed shuffle's reason says which rule it broke."""
     out = []
     bad = audits.loc[~(audits["leakage_ok"].astype(bool) & audits["adversarial_ok"]
                        .astype(bool))].sort_values("detector_id")
@@ -661,33 +914,38 @@ def audit_verdicts(audits: pd.DataFrame) -> list[AuditVerdict]:
             details = json.loads(str(r.get("detail") or "{}"))
         except ValueError:
             details = {}
-        verdicts, failed = {}, []
+        verdicts, failed, reasons = {}, [], {}
         for name, ok_col, metric_col in AUDITS:
             ok = bool(r[ok_col])
             metric = float(r[metric_col])
             text = f"{'pass' if ok else 'FAIL'} (metric {_num(metric)})"
-            if name == "label_shuffle" and r.get("label_shuffle_verdict"):
+            if ok and name == "label_shuffle" and r.get("label_shuffle_verdict"):
                 text += f" verdict {r['label_shuffle_verdict']}"
             if not ok:
                 failed.append(name)
-                if details.get(name):
-                    text += f": {details[name]}"
+                detail = str(details.get(name) or "")
+                reasons[name] = failure_sentence(name, metric, detail)
+                if detail:
+                    text += f": {detail}"
             verdicts[name] = text
         out.append(AuditVerdict(str(r["detector_id"]), bool(r.get("production", False)),
-                                tuple(failed), verdicts))
+                                tuple(failed), verdicts, reasons))
     return out
 
 
 def audit_verdicts_md(verdicts: Sequence[AuditVerdict], day: str) -> str:
-    """One section per failing detector: its audits' verdicts and where its card is (the
-    `detector_cards` partition of `day`, metadata `card_<detector_id>`)."""
+    """One section per failing detector: why each failed audit failed (one sentence each:
+    value, limit, rule), every audit's verdict and where its card is (the `detector_cards`
+    partition of `day`, metadata `card_<detector_id>`)."""
     if not verdicts:
         return "every detector passes its audits"
     parts = []
     for v in verdicts:
         rows = "\n".join(f"| {a} | {t.replace('|', '/')} |" for a, t in v.verdicts.items())
+        why = "".join(f"- {r}\n" for r in v.reasons.values())
         parts.append(f"### {v.detector_id}{' (production)' if v.production else ''}: "
-                     f"fails {', '.join(v.failed) or 'nothing'}\n\n| audit | verdict |\n"
+                     f"fails {', '.join(v.failed) or 'nothing'}\n\n"
+                     f"{why}{chr(10) if why else ''}| audit | verdict |\n"
                      f"|---|---|\n{rows}\n\nCard: asset `detector_cards`, partition `{day}`, "
                      f"metadata `card_{v.detector_id}` (lake row detector_id = "
                      f"`{v.detector_id}`).")

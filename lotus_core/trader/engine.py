@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lotus_core import costs
 from lotus_core.trader import queue as qm
 from lotus_core.trader.book import BUY, AssetCtx, Book, Trade
 from lotus_core.trader.config import TraderSettings, VenueConfig
@@ -473,7 +474,7 @@ class TraderEngine:
 
     def _fill(self, o: Order, px: float, qty: float, ts: int, liquidity: str) -> None:
         venue = self.cfg.venue(o.venue)
-        fee = px * qty * (venue.taker_fee if liquidity == "taker" else venue.maker_fee)
+        fee = costs.fee(venue, liquidity, px * qty)  # the one fee schedule (lotus_core.costs)
         f = Fill(fill_id=f"{o.order_id}:f{o.n_fills}", order_id=o.order_id,
                  execution_id=o.execution_id, coin=o.coin, venue=o.venue, side=o.side, px=px,
                  qty=qty, fee=fee, ts_ms=ts, liquidity=liquidity)
@@ -630,7 +631,7 @@ class TraderEngine:
             px = px or self._mid(coin)
             if c is None or px is None:
                 continue
-            pay = -pos.qty * px * c.funding  # longs pay a positive rate
+            pay = costs.funding_payment(pos.qty, px, c.funding)  # longs pay a positive rate
             pos.funding += pay
             self.portfolio.funding += pay
             self._marked = False

@@ -78,7 +78,9 @@ def merged_order(day: Day, rows: pd.DataFrame | None,
         (day.books.meta["recv_ts_ms"].to_numpy(np.int64), BOOK),
         (day.trades["recv_ts_ms"].to_numpy(np.int64), TRADE),
         (day.ctx["recv_ts_ms"].to_numpy(np.int64), CTX),
-        (rows["ts_ms"].to_numpy(np.int64) if rows is not None else np.empty(0, np.int64), ROW),
+        # no MicroTape rows yet (a live day's first steps: a frame without columns) is none
+        (rows["ts_ms"].to_numpy(np.int64) if rows is not None and len(rows)
+         else np.empty(0, np.int64), ROW),
         (np.array([d if isinstance(d, int) else d.ts_ms for d in decisions], np.int64),
          DECISION),
     ]

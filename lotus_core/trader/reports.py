@@ -5,7 +5,9 @@ reference: the decision mid for market orders, the limit price for limit orders,
 barrier for exits), vs the mid when the first order arrived, and vs the mid at decision
 time. Adherence is the mean of three terms in [0, 1]: the position after execution within
 the decision's bounds (or at its target), slippage within the plan's cap, latency within
-the plan's limit; each term is in `exec_metrics` so a low score can be explained.
+the plan's limit; each term is in `exec_metrics` so a low score can be explained. The cost
+paid (`exec_metrics.cost_bps` = `fee_bps` + `crossing_bps`, bps of the filled notional) is
+the cost model's (`lotus_core.costs.paid`), the one the DM priced the ticket with.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lotus_core.costs import paid
 from lotus_core.fabric.envelope import format_ts
 
 if TYPE_CHECKING:
@@ -49,6 +52,7 @@ def exec_metrics(ex: Execution, fills: list[dict[str, Any]], equity: float | Non
     slip_exp = _slip(ex.side, vwap, ex.expected_px)
     slip_arr = _slip(ex.side, vwap, ex.arrival_mid)
     slip_dec = _slip(ex.side, vwap, ex.decision_px)
+    cost = paid(ex.side, vwap, qty, fees, ex.arrival_mid)  # lotus_core.costs: what it paid
     w_after = None
     if equity and mark:
         w_after = position_after.get(ex.coin, 0.0) * mark / equity
@@ -68,6 +72,12 @@ def exec_metrics(ex: Execution, fills: list[dict[str, Any]], equity: float | Non
         "vwap": vwap, "qty": qty, "fees": fees, "latency_ms": latency,
         "slippage_bps": slip_exp, "slippage_vs_arrival_bps": slip_arr,
         "slippage_vs_decision_bps": slip_dec, "weight_after": w_after,
+        # the cost paid, bps of the filled notional (None: nothing filled): fees + crossing
+        # (VWAP vs the arrival mid); the DM priced the same terms (lotus_core.costs)
+        "arrival_mid": ex.arrival_mid,
+        "fee_bps": None if cost is None else cost.fee_bps,
+        "crossing_bps": None if cost is None else cost.crossing_bps,
+        "cost_bps": None if cost is None else cost.total_bps,
         "adherence": {"bounds": bounds_term, "slippage": slip_term, "latency": lat_term},
         "adherence_score": (bounds_term + slip_term + lat_term) / 3.0,
         "venue_score": ex.venue_score, "pnl_impact": ex.pnl_impact,

@@ -40,7 +40,7 @@ def _dm(options: dict[str, Any]) -> Loop:
     settings = options.get("settings")
     if settings is not None:  # the host's one Settings: its dm section and frame cadence
         options = {"dm_settings": settings.dm, "cadence_ms": settings.microtape.cadence_ms,
-                   **options}
+                   "trader_settings": settings.trader, **options}  # the one cost model's
     return DmLoop(options)
 
 
@@ -80,4 +80,8 @@ def _score(options: dict[str, Any]) -> Loop:
 LOOPS: dict[str, Callable[[dict[str, Any]], Loop]] = {"router": _router, "feed": _feed,
                                                       "score": _score, "dm": _dm,
                                                       "trader": _trader}
-DEFAULT_LOOPS = ("router",)
+DEFAULT_LOOPS = ("feed", "score", "dm", "trader", "router")
+"""What "the daemon" runs unless told otherwise (`lotus daemon start`, `python -m
+lotus_daemon`, the `daemon_start` job): the live path, market data to scored windows to
+decisions to paper fills, and the router between them. `--loops router` hosts the router
+alone (no feed)."""

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from lotus_core.costs import CostModel
 from lotus_core.dm.calibration import Calibration, empty_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.live import DmLive
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.store.lake import Lake
+from lotus_core.trader.config import trader_settings
 from lotus_daemon.loops.base import Loop, LoopContext
 
 
@@ -55,7 +57,10 @@ class DmLoop(Loop):
             table = newest_calibration(ctx.home, opts.get("calibration_day"))
         calib = (Calibration(table, cfg.calibration) if table is not None
                  else empty_calibration(cfg.calibration))
-        engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)))
+        # the venues the Trader fills on price the DM's trades, as in the nightly asset
+        costs = CostModel.from_trader(trader_settings(opts.get("trader_settings")))
+        engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)),
+                          costs=costs)
         return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"),
                       positions=str(opts.get("positions", "trader")))
 

@@ -93,7 +93,7 @@ def test_daemon_routes_each_envelope_once_reports_and_stops_cleanly(
 ) -> None:
     home, url = daemon_fabric
     keys = Keyring(home / "keys")
-    started = lotus(home, "daemon", "start", "--fabric-url", url)
+    started = lotus(home, "daemon", "start", "--loops", "router", "--fabric-url", url)
     assert started.returncode == 0, started.stderr
     assert "daemon started: pid" in started.stdout
     info = pidfile.read_info(pidfile.pid_path(home))
@@ -118,7 +118,7 @@ def test_daemon_routes_each_envelope_once_reports_and_stops_cleanly(
             assert f"daemon running: pid {pid} (alive)" in text.stdout
             assert "herald" in text.stdout and "router" in text.stdout
 
-            again = lotus(home, "daemon", "start", "--fabric-url", url)
+            again = lotus(home, "daemon", "start", "--loops", "router", "--fabric-url", url)
             assert again.returncode != 0
             assert f"already running (pid {pid}" in again.stderr
             assert pidfile.read_info(pidfile.pid_path(home))["pid"] == pid  # untouched
@@ -148,7 +148,8 @@ def test_daemon_routes_each_envelope_once_reports_and_stops_cleanly(
             assert st.returncode == 3 and "daemon stopped" in st.stdout
 
             # Started again, it routes the rest: every target holds each event exactly once.
-            assert lotus(home, "daemon", "start", "--fabric-url", url).returncode == 0
+            assert lotus(home, "daemon", "start", "--loops", "router",
+                         "--fabric-url", url).returncode == 0
             wait_for(lambda: pending_due(fabric) == 0, what="the rest to be routed")
             assert lotus(home, "daemon", "stop").returncode == 0
             got = inbox_ids(fabric)
@@ -186,7 +187,7 @@ def test_a_stale_pid_file_is_reported_removed_and_taken_over(
     assert not path.exists()
 
     leave_stale()
-    out = lotus(home, "daemon", "start", "--fabric-url", fabric_sqlite_url)
+    out = lotus(home, "daemon", "start", "--loops", "router", "--fabric-url", fabric_sqlite_url)
     assert out.returncode == 0, out.stderr
     assert f"took over a stale pid file (pid {dead.pid}" in out.stderr
     pid = pidfile.read_info(path)["pid"]
@@ -204,6 +205,7 @@ def test_foreground_daemon_stops_on_signal(fabric_sqlite_url: str, tmp_path: Pat
     ensure_keys(MODULES, home / "keys")
     env = {**os.environ, "LOTUS_HOME": str(home)}
     cmd = [sys.executable, "-c", LOTUS_MAIN, "daemon", "start", "--foreground",
+           "--loops", "router",
            "--fabric-url", fabric_sqlite_url]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
