@@ -75,7 +75,7 @@ def test_a_failed_day_prints_no_figures_of_the_earlier_good_run(env, dagster_ins
     table = CliRunner().invoke(cli, ["materialize", "--feed-dir", str(env)])
     assert table.exit_code == 1
     row = next(line for line in table.stdout.splitlines() if line.startswith(DAY))
-    assert re.split(r"\s{2,}", row.strip())[1:] == ["FAILED"] + ["-"] * 9  # not 54 frames
+    assert re.split(r"\s{2,}", row.strip())[1:] == ["FAILED"] + ["-"] * 10  # not 54 frames
     assert f"error: raw_feed: recording {bad} is empty" in table.stdout
     assert "0/1 day(s) materialised; 0 frames" in table.stdout
     assert lake.path("raw_feed", DAY).read_bytes() == before

@@ -112,7 +112,7 @@ def test_a_cut_day_not_asked_for_is_a_warning_and_no_look_back_needs_it(feed, mo
     seen = {}
 
     def fake(settings, days, instance, on_day=None, log_level="WARNING", refused=None,
-             broken=(), on_start=None):  # noqa: ANN001
+             broken=(), on_start=None, on_run=None):  # noqa: ANN001
         seen.update(days=days, refused=dict(refused or {}), broken=set(broken))
         return [DayOutcome(d, True, "run") for d in days]
 
