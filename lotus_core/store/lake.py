@@ -53,6 +53,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from lotus_core.processes import pid_alive
 from lotus_core.store.merged import (
     TIME_ORDERED,
     Opener,
@@ -430,15 +431,7 @@ def _running(name: str) -> bool:
         pid = int(name.rsplit("-", 2)[-2])
     except (IndexError, ValueError):
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def _finish_publish(root: Path, stage: Path, made: list[str]) -> None:
