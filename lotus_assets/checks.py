@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lotus_assets.feed import day_coins
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
@@ -37,7 +38,7 @@ from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
 from lotus_core.signals import load_scoring
 from lotus_core.store.by_coin import CoinDay, coin_files
-from lotus_core.store.lake import Lake, ObjectLake, is_object_store_url
+from lotus_core.store.lake import Lake, LakeError, ObjectLake, is_object_store_url
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
@@ -350,6 +351,15 @@ def priors_caps_and_step(context: dg.AssetCheckExecutionContext, fabric: OpsDbRe
                    measures[0].sentence() if bad else "ok", {}, measures=measures)
 
 
+def _day_coin_count(store: Lake | ObjectLake, day: str) -> int | None:
+    """The coins raw_feed found frames of on `day` (None when it has no partition): how
+    many groups `compare_by_group` cuts the recording into."""
+    try:
+        return len(day_coins(store.read("raw_feed", day, columns=["coin", "frames"])))
+    except (LakeError, FileNotFoundError):
+        return None
+
+
 def _unordered(asset: str, store: Lake | ObjectLake, day: str
                ) -> Iterator[pd.DataFrame | pa.Table]:
     """A day's rows in no order of the day (a reader that regroups them by coin): a day in
@@ -405,7 +415,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         report = compare_by_group(
             _unordered("signal_events", lake.get(), day), feed.recording(day), day, night,
             priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
-            scoring=scoring)
+            scoring=scoring, coins=_day_coin_count(lake.get(), day))
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

@@ -34,7 +34,7 @@ import pyarrow as pa
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
 from lotus_core.forked import forked_map
-from lotus_core.live.by_group import GROUP_COINS, split_by_group
+from lotus_core.live.by_group import GROUP_COINS, CoinGroups, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.malloc import release_free_heap
 from lotus_core.microtape import MicroTapeParams
@@ -408,7 +408,8 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
                      feed_dir: Path | None = None, group_coins: int = GROUP_COINS,
                      directory: Path | None = None, rtol: float = RTOL, atol: float = ATOL,
                      progress: Callable[[int, int], None] | None = None,
-                     workers: int = GROUP_WORKERS, **replay: Any) -> ParityReport:
+                     workers: int = GROUP_WORKERS, coins: int | None = None,
+                     **replay: Any) -> ParityReport:
     """`compare_streams` of the nightly windows (`nightly`: signal_events in slices, pandas or
     Arrow: a partition's row groups are spread without becoming pandas rows) and the
     live replay of `day`'s `recording`, a coin group at a time: the recording
@@ -423,21 +424,34 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
     removed. `progress(done, groups)` after each group. Every group after the first runs in
     its own forked process, `workers` at once (`lotus_core.forked`: inline in a daemonic
     process or with `workers` < 2), so the step's memory does not rise with the number of
-    groups replayed."""
+    groups replayed. `coins`: the day's coin count when the caller knows it (raw_feed's);
+    at most `group_coins` makes one group, which is the whole file, so the recording is
+    replayed as it is, without the cut's second decode and copy of every line (the whole
+    replay is what the cut is equal to: tests/core/live/test_replay_by_group.py)."""
     with tempfile.TemporaryDirectory(prefix="lotus-parity.", dir=directory) as tmp, \
             CoinSpill(1, Path(tmp)) as spill:
-        prev = recording_path(feed_dir, previous_day(day)) if feed_dir is not None else None
-        groups = split_by_group(recording, day, Path(tmp) / "groups", previous=prev,
-                                group_coins=group_coins)
         night = spill.spread("signal_events", nightly)
+        whole = coins is not None and coins <= group_coins
+        if whole:
+            groups = CoinGroups(Path(recording).parent, day, (tuple(night.coins()),), 0)
+        else:
+            prev = (recording_path(feed_dir, previous_day(day)) if feed_dir is not None
+                    else None)
+            groups = split_by_group(recording, day, Path(tmp) / "groups", previous=prev,
+                                    group_coins=group_coins)
         release_free_heap()  # the slices' pages, before the first group's engine
 
         def group(i: int) -> ParityReport:
-            live = replay_steps(groups.recording(i), day, context, priors,
-                                feed_dir=groups.feed_dir(i), **replay)
+            if whole:
+                live = replay_steps(Path(recording), day, context, priors, feed_dir=feed_dir,
+                                    **replay)
+            else:
+                live = replay_steps(groups.recording(i), day, context, priors,
+                                    feed_dir=groups.feed_dir(i), **replay)
             mine = _windows_of(night, groups.groups[i])  # no columns: no nightly window
             report = compare_streams([mine] if len(mine.columns) else [], live, rtol, atol)
-            shutil.rmtree(groups.feed_dir(i), ignore_errors=True)
+            if not whole:
+                shutil.rmtree(groups.feed_dir(i), ignore_errors=True)
             release_free_heap()  # a group's engine leaves glibc's heap holding its pages
             return report
 
@@ -463,6 +477,8 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
 def _windows_of(night: SpilledCoins, coins: Iterable[str]) -> pd.DataFrame:
     """The nightly windows of `coins` in the table's (ts_ms, coin) order."""
     frames = [night.read(c) for c in sorted(coins)]
+    if not frames:  # a day without nightly windows
+        return pd.DataFrame()
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame.sort_values("ts_ms", kind="stable", ignore_index=True) if len(frame) else frame
 

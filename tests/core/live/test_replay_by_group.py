@@ -182,3 +182,30 @@ def test_compare_by_group_reports_the_day(days: Path, tmp_path: Path) -> None:
 
     report = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, group_coins=2)
     assert report.extra_live == report.live_windows == len(nightly) and not report.ok
+
+
+def test_a_day_of_one_group_is_replayed_whole_with_the_cuts_report(days: Path,
+                                                                   tmp_path: Path) -> None:
+    """`coins` at most `group_coins` replays the recording as it is (no cut): the same report
+    as the cut into one group, the feed left as it was; a changed window is still found,
+    and a day without nightly windows counts every live one as extra."""
+    ctx, path = _context(), days / f"{DAY}.jsonl.gz"
+    nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days)
+    feed_before = sorted(p.name for p in days.iterdir())
+    cut = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
+                           group_coins=3, directory=tmp_path)
+    whole = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
+                             group_coins=3, directory=tmp_path, coins=3)
+    assert whole == cut and whole.ok and whole.compared == len(nightly)
+    assert sorted(p.name for p in days.iterdir()) == feed_before
+    assert not list(tmp_path.iterdir())
+
+    changed = nightly.copy()
+    row = changed.index[changed["coin"] == "ETH"][5]
+    changed.loc[row, "direction"] = -changed.loc[row, "direction"]
+    report = compare_by_group([changed], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3)
+    assert not report.ok and report.first is not None
+    assert report.first.window_id == changed.loc[row, "window_id"]
+
+    empty = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3)
+    assert empty.extra_live == empty.live_windows == len(nightly) and not empty.ok
