@@ -47,7 +47,7 @@ def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path, monkey
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("backfill_launch")
-def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path):
+def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path, monkeypatch):
     feed = tmp_path / "feed"
     write_manifest(feed, [small_day(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz", 15)
                           for day in DAYS])
@@ -63,6 +63,7 @@ def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # the event log's `home`
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         outer = instance.get_runs(dg.RunsFilter(job_name="lotus_backfill"))
         assert len(outer) == 1 and outer[0].status == dg.DagsterRunStatus.SUCCESS
