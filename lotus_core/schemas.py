@@ -1,7 +1,14 @@
-"""Which pandera schema guards which lake asset; the lake IO manager enforces them on write."""
+"""Which pandera schema guards which lake asset; the lake IO manager enforces them on write.
+Every asset's schema, and a bare one for an asset without its own, also refuses an infinity
+in any float column (`NO_INFINITY`): a statistic whose spread is zero or undefined is stored
+as missing (NaN) with its reason, never as inf."""
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
+import pandas as pd
 import pandera.pandas as pa
 
 from lotus_core.audits.schema import (
@@ -23,7 +30,32 @@ from lotus_core.signals.scoring_day import SCORING_DAY_SCHEMA
 from lotus_core.store.coin_days import coin_days_schema
 from lotus_core.trader.schema import TRADER_SCHEMAS
 
-ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+
+def infinite_columns(df: pd.DataFrame) -> dict[str, int]:
+    """{column: rows holding +inf or -inf} of the frame's float columns."""
+    out = {}
+    for name in df.columns:
+        col = df[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            n = int(np.isinf(col.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+            if n:
+                out[str(name)] = n
+    return out
+
+
+NO_INFINITY = pa.Check(lambda df: not infinite_columns(df), name="no_infinity",
+                       error="a float column holds +inf or -inf (a statistic without a spread "
+                       "is stored as missing, NaN, with its reason)")
+
+
+def refusing_infinity(schema: pa.DataFrameSchema | None = None) -> pa.DataFrameSchema:
+    """`schema` (None: one with no column rules) with `NO_INFINITY` added."""
+    out = copy.copy(schema) if schema is not None else pa.DataFrameSchema()
+    out.checks = [*out.checks, NO_INFINITY]
+    return out
+
+
+_OWN: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
     "microtape_frames": MICROTAPE_SCHEMA,
     "microtape_days": MICROTAPE_DAYS_SCHEMA,
@@ -46,3 +78,7 @@ ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
     **TRADER_SCHEMAS,  # paper_trades, executor_scores, exec_lessons, tr_priors
     "loop_report": LOOP_REPORT_SCHEMA,
 }
+ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+    asset: refusing_infinity(schema) for asset, schema in _OWN.items()}
+ANY_ASSET_SCHEMA = refusing_infinity()
+"""What guards an asset that has no schema of its own."""

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from pandera.errors import SchemaError, SchemaErrors
 
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import ANY_ASSET_SCHEMA, ASSET_SCHEMAS, infinite_columns
 from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays, InOrder
 from lotus_core.store.lake import SLICE_ROWS, Lake, ObjectLake, open_lake
 from lotus_resources.partition_keys import day_and_coin
@@ -39,16 +39,17 @@ class LakeIOManager(dg.ConfigurableIOManager):
         asset = context.asset_key.path[-1]
         day, coin = day_and_coin(context.asset_partition_key)  # coin: a day x coin asset
         where = day if coin is None else f"{day}, coin {coin}"
-        schema = ASSET_SCHEMAS.get(asset)
+        schema = ASSET_SCHEMAS.get(asset, ANY_ASSET_SCHEMA)
 
         def validate(df: pd.DataFrame) -> pd.DataFrame:
-            if schema is None:
-                return df
             try:
                 return schema.validate(df, lazy=False)
             except (SchemaError, SchemaErrors) as exc:
+                inf = infinite_columns(df)
+                named = (" (infinity in " + ", ".join(f"{c}: {n} rows" for c, n in inf.items())
+                         + ")") if inf else ""
                 raise dg.Failure(
-                    description=f"{asset} for {where} failed its schema: {exc}",
+                    description=f"{asset} for {where} failed its schema{named}: {exc}",
                     metadata={"asset": asset, "partition": where}) from exc
 
         lake = self.lake.get()

@@ -72,6 +72,21 @@ def _group_sums(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndar
     return s[ok], n[ok]
 
 
+GAP_SD_FLOOR = 1e-9
+"""bps: a bootstrap sd of DR - IPW below this is rounding (the two estimates equal in every
+draw), not a spread a gap can be measured against."""
+
+
+def _gap_z(gap_mean: float, gap_draws: np.ndarray) -> float:
+    """|DR - IPW| in bootstrap sds of their difference; 0 when the estimates agree exactly,
+    NaN (missing: `overlap:dr_ipw_undefined`) when they differ and the spread is zero or
+    undefined (fewer than two draws), never the infinity or 1e15 a near-zero sd makes."""
+    gap_sd = float(np.std(gap_draws, ddof=1)) if len(gap_draws) > 1 else float("nan")
+    if gap_sd > GAP_SD_FLOOR:  # False for NaN
+        return abs(gap_mean) / gap_sd
+    return 0.0 if abs(gap_mean) <= GAP_SD_FLOOR else float("nan")
+
+
 def _group_uplift(sums: tuple[np.ndarray, np.ndarray], sign: int) -> np.ndarray:
     s, n = sums
     return sign * s / n
@@ -199,9 +214,7 @@ def rule_detail(units: UnitSet, nz: Nuisances, rule: tuple[int, ...], hour_idx: 
         ci_lo = ci_hi = p05 = float("nan")
         boot_sd = float("inf")
     ci_lo, ci_hi, p05 = widen(p.tau, sign, ci_lo, ci_hi, p05, max(boot_sd, p.se_iid), hi_q)
-    gap_sd = float(np.std(p.gap_draws, ddof=1)) if len(p.gap_draws) > 1 else float("inf")
-    dr_ipw_z = abs(p.gap_mean) / gap_sd if gap_sd > 0 and np.isfinite(gap_sd) else (
-        0.0 if p.gap_mean == 0 else float("inf"))
+    dr_ipw_z = _gap_z(p.gap_mean, p.gap_draws)
     names_regime = f_regime >= 0 and any(int(units.literal_feature[x]) == f_regime for x in rule)
     daily = _group_uplift(p.daily, sign or 1)
     regime = (np.nan if names_regime or p.regime is None else

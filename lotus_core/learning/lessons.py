@@ -233,7 +233,9 @@ def overlap_failures(cfg: LearningConfig, d: RuleDetail) -> list[str]:
         out.append("overlap:clipped")
     if d.ess < cfg.overlap.min_ess:
         out.append("overlap:ess")
-    if not d.dr_ipw_z <= cfg.overlap.max_dr_ipw_z:
+    if np.isnan(d.dr_ipw_z):  # they differ, and no spread says by how much
+        out.append("overlap:dr_ipw_undefined")
+    elif d.dr_ipw_z > cfg.overlap.max_dr_ipw_z:
         out.append("overlap:dr_ipw_disagree")
     return out
 

@@ -70,3 +70,30 @@ def test_a_missing_value_is_not_a_market_condition():
     na_allowed = CFG.model_copy(update={"search": lax.search})
     row = _row(_night(spec, 4, na_allowed), "oi_pctl_bin=na")
     assert row["state"] != "active" and "overlap:clipped" in row["overlap"], row["gates"]
+
+
+def test_dr_ipw_z_without_a_spread_is_missing_and_gated_never_infinite() -> None:
+    """A gap between DR and IPW with a zero (or rounding-level, or one-draw) bootstrap spread
+    has no z: stored as NaN and gated `overlap:dr_ipw_undefined`; equal estimates are z 0;
+    a real spread gives |gap| / sd."""
+    import dataclasses
+
+    import numpy as np
+
+    from lotus_core.learning.evaluate import RuleDetail, _gap_z
+    from lotus_core.learning.lessons import overlap_failures
+
+    assert np.isnan(_gap_z(0.7, np.full(200, 0.7)))
+    assert np.isnan(_gap_z(0.7, np.full(200, 0.7) + 1e-15 * np.arange(200)))
+    assert np.isnan(_gap_z(0.7, np.array([0.7])))
+    assert _gap_z(0.0, np.zeros(200)) == 0.0
+    assert _gap_z(2.0, np.array([1.0, 3.0])) == 2.0 / np.std([1.0, 3.0], ddof=1)
+    ok = RuleDetail(uplift=1.0, sign=1, ci_lo=0.5, ci_hi=1.5, p05=0.6, boot_sd=0.3,
+                    se_iid=0.3, uplift_ipw=1.0, uplift_naive=1.0, uplift_hit=0.1, support=100,
+                    scope_n=200, stability=1.0, stability_regime=1.0, days=3, primary=0,
+                    clipped_share=0.0, ess=1e6)
+    assert overlap_failures(CFG, dataclasses.replace(ok, dr_ipw_z=float("nan"))) == [
+        "overlap:dr_ipw_undefined"]
+    assert overlap_failures(CFG, dataclasses.replace(ok, dr_ipw_z=1e6)) == [
+        "overlap:dr_ipw_disagree"]
+    assert overlap_failures(CFG, ok) == []
