@@ -28,6 +28,7 @@ from lotus_assets.feed import day_coins
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
+from lotus_core.feed.summary import CHANNEL_FEATURES, missing_channels, missing_sentence
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
@@ -125,6 +126,24 @@ def raw_feed_dead_letter_rate(context: dg.AssetCheckExecutionContext, fabric: Op
                    m.sentence() if not m.ok else
                    f"dead-letter rate {rate:.4f} (limit {H.LIMITS.max_dead_letter_rate:g})",
                    {}, measures=[m])
+
+
+@dg.asset_check(asset="raw_feed", description="Every coin of the day's recording has every "
+                "channel features are made of (" + ", ".join(CHANNEL_FEATURES) + "); a "
+                "missing one is named with the features it leaves missing.", **CHECK_KW)
+def raw_feed_channels(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
+                      fabric_keys: FabricKeysResource,
+                      raw_feed: pd.DataFrame) -> dg.AssetCheckResult:
+    missing = missing_channels(raw_feed)
+    coins = len(set(raw_feed.loc[raw_feed["frames"] > 0, "coin"]) - {""})
+    meta: dict[str, object] = {"coins": coins, "coins_missing_a_channel": len(missing),
+                               "missing_channels": missing or "none"}
+    if not missing:
+        return _result(context, fabric, fabric_keys, "raw_feed_channels", True,
+                       f"every channel of {coins} coin(s): {', '.join(CHANNEL_FEATURES)}", meta)
+    return _result(context, fabric, fabric_keys, "raw_feed_channels", False,
+                   f"{missing_sentence(missing)} (the recording does not carry them; "
+                   "features made of them are stored missing)", meta)
 
 
 @dg.asset_check(asset="microtape_frames", description="Missing grid rows per coin <= "
@@ -460,7 +479,8 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
                    measures=measures)
 
 
-SURFACE_CHECKS = [raw_feed_dead_letter_rate, microtape_gaps_nan_stale, microtape_feature_drift,
+SURFACE_CHECKS = [raw_feed_dead_letter_rate, raw_feed_channels, microtape_gaps_nan_stale,
+                  microtape_feature_drift,
                   signal_events_schema_and_publication, signal_drift,
                   published_hit_rate_vs_expectation, lesson_ci_sanity, priors_caps_and_step,
                   live_parity]

@@ -14,7 +14,7 @@ from lotus_assets.partitions import COINS, daily_partitions
 from lotus_core.feed.gzlines import RecordingFormatError
 from lotus_core.feed.recordings import UnusableRecordingError, refuse_empty, refuse_unusable
 from lotus_core.feed.shards import by_coin_group, merge_dead, merge_sorted, merge_stats
-from lotus_core.feed.summary import summarize_feed
+from lotus_core.feed.summary import missing_channels, summarize_feed
 from lotus_core.feed.tables import DeadLetter
 from lotus_resources.feed import FeedSource
 from lotus_resources.opsdb import OpsDbResource
@@ -59,6 +59,7 @@ def raw_feed(context: dg.AssetExecutionContext, feed: FeedSource,
         "stats": dict(sorted(stats.items())),
         "coin_shards": feed.coin_shards,
         "coins": coins,
+        "missing_channels": missing_channels(summary) or "none",
         "counts": dg.MetadataValue.md(summary[["channel", "coin", "frames", "items",
                                                "dead_letters"]].to_markdown(index=False)),
     })

@@ -54,3 +54,36 @@ def summarize_feed(feed: FeedDay) -> pd.DataFrame:
     return df.astype({"day": "str", "channel": "str", "coin": "str", "frames": "int64",
                       "items": "int64", "dead_letters": "int64", "first_recv_ts_ms": "Int64",
                       "last_recv_ts_ms": "Int64", "source": "str", "sha256": "str"})
+
+
+CHANNEL_FEATURES = {
+    "l2Book": "book features (spread, depth, book imbalance, microprice)",
+    "trades": "trade features (flow, aggressor imbalance, trade count, sweeps)",
+    "bbo": "top-of-book updates between book snapshots",
+    "activeAssetCtx": "funding, open interest, basis and premium",
+    "candle": "candle columns",
+}
+"""The channels a day's features are made of, and what is missing without each."""
+
+
+def missing_channels(summary: pd.DataFrame) -> dict[str, list[str]]:
+    """{coin: the `CHANNEL_FEATURES` channels with no accepted frame of it} for every coin
+    the day holds frames of, coins without a gap left out (empty: nothing missing)."""
+    held = summary[summary["frames"] > 0]
+    out = {}
+    for coin in sorted(set(held["coin"].astype(str)) - {""}):
+        have = set(held.loc[held["coin"] == coin, "channel"])
+        lacking = [c for c in CHANNEL_FEATURES if c not in have]
+        if lacking:
+            out[coin] = lacking
+    return out
+
+
+def missing_sentence(missing: dict[str, list[str]]) -> str:
+    """One line per channel: which coins lack it and which features are missing for them."""
+    by_channel: dict[str, list[str]] = {}
+    for coin, channels in missing.items():
+        for c in channels:
+            by_channel.setdefault(c, []).append(coin)
+    return "; ".join(f"no {c} channel for {', '.join(coins)}: {CHANNEL_FEATURES[c]} missing"
+                     for c, coins in by_channel.items())

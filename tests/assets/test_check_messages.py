@@ -33,6 +33,7 @@ from lotus_assets.checks import (
     SURFACE_CHECKS,
     lesson_ci_sanity,
     microtape_feature_drift,
+    raw_feed_channels,
     raw_feed_dead_letter_rate,
 )
 from lotus_assets.partitions import COINS, daily_partitions, day_coin_key, day_coin_partitions
@@ -136,6 +137,29 @@ def test_the_blocking_production_check_names_the_leaking_detector():
     ok = _run(_stub("detector_audits", _audits().iloc[:2], daily_partitions),
               production_detectors_never_touch_the_future, DAY)
     assert ok.passed  # a statistical failure does not block
+
+
+def test_a_missing_channel_is_named_with_the_features_it_leaves_missing(fabric):
+    """A book-only coin and a coin without asset context (as real captures are) fail the
+    warning check, each channel named with its coins and features; a day with every channel
+    passes. Coins seen only on refused lines ("") are not judged."""
+    every = ["l2Book", "trades", "bbo", "activeAssetCtx", "candle"]
+    rows = ([("BTC", c, 10) for c in ["l2Book"]] + [("ETH", c, 10) for c in every[:3]]
+            + [("ETH", "candle", 0), ("", "trades", 0)])
+    feed = pd.DataFrame(rows, columns=["coin", "channel", "frames"])
+    ev = _run(_stub("raw_feed", feed, daily_partitions), raw_feed_channels, DAY, fabric)
+    assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
+    detail = ev.metadata["detail"].value
+    assert detail.startswith("no trades channel for BTC: trade features (flow, aggressor "
+                             "imbalance, trade count, sweeps) missing; no bbo channel for BTC")
+    assert "no activeAssetCtx channel for BTC, ETH: funding, open interest, basis and " \
+        "premium missing" in detail
+    assert ev.metadata["missing_channels"].value == {
+        "BTC": ["trades", "bbo", "activeAssetCtx", "candle"],
+        "ETH": ["activeAssetCtx", "candle"]}
+    whole = pd.DataFrame([("SOL", c, 3) for c in every], columns=["coin", "channel", "frames"])
+    ok = _run(_stub("raw_feed", whole, daily_partitions), raw_feed_channels, DAY, fabric)
+    assert ok.passed and ok.metadata["missing_channels"].value == "none"
 
 
 def test_health_check_failures_name_the_value_the_limit_and_the_rule(fabric):
