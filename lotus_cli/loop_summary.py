@@ -11,6 +11,7 @@ from typing import Any
 import click
 import numpy as np
 
+from lotus_core.feed.summary import missing_sentence
 from lotus_core.store.lake import Lake
 
 DECISIONS = "dm_decisions"  # contract: one row per ticket
@@ -104,7 +105,8 @@ def _row(cells: list[tuple[str, int, bool]]) -> str:
 def print_summary(outcomes: Sequence[Any]) -> None:
     """One line per day; trading columns appear once the DM/Trader tables exist. A failed
     day prints "-" for every figure (the lake's figures for it are an earlier run's) and
-    its error on the next line."""
+    its error on the next line; a day whose recording lacks a channel names it, and the
+    features it leaves missing, on the next line."""
     trading = any("decisions" in o.figures or "fills" in o.figures for o in outcomes)
     columns = _COLUMNS + (_TRADING if trading else [])
     click.echo(_row([("day", 10, False), ("status", 6, False)]
@@ -115,6 +117,8 @@ def print_summary(outcomes: Sequence[Any]) -> None:
                         + [(show(f), w, right) for _, w, right, show in columns]))
         if not o.success:
             click.echo(f"{'':10}{_GAP}error: {o.error or 'run failed'}")
+        elif f.get("missing_channels"):
+            click.echo(f"{'':10}{_GAP}channels: {missing_sentence(f['missing_channels'])}")
     ok = sum(o.success for o in outcomes)
     click.echo(f"{ok}/{len(outcomes)} day(s) materialised; "
                f"{sum(o.figures.get('frames', 0) for o in outcomes):,} frames, "

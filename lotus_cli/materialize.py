@@ -22,6 +22,7 @@ from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
 from lotus_core.feed.recordings import list_days, read_head, recording_path
+from lotus_core.feed.summary import missing_channels
 from lotus_core.store.lake import Lake, ObjectLake, open_lake, recover_stages, staging
 from lotus_sensors.schedules import daily_run_config
 
@@ -266,10 +267,12 @@ def day_figures(lake: Lake, day: str) -> dict[str, Any]:
     """Headline numbers of a day read back from the lake (what the summary prints)."""
     out: dict[str, Any] = {}
     if lake.exists("raw_feed", day):
-        feed = lake.read("raw_feed", day, columns=["frames", "dead_letters", "coin"])
+        feed = lake.read("raw_feed", day, columns=["frames", "dead_letters", "coin",
+                                                   "channel"])
         out["frames"] = int(feed["frames"].sum())
         out["dead_letters"] = int(feed["dead_letters"].sum())
         out["coins"] = int(feed.loc[feed["frames"] > 0, "coin"].nunique())
+        out["missing_channels"] = missing_channels(feed)
     if lake.exists("microtape_frames", day):
         out["microtape_rows"] = len(lake.read("microtape_frames", day, columns=["ts_ms"]))
     if lake.exists("signal_events", day):

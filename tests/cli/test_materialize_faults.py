@@ -55,6 +55,22 @@ def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_da
     assert "51,764 frames" in lines[4] and "22,736 dead letters" in lines[4]
 
 
+def test_a_day_missing_a_channel_says_so_under_its_row(capsys):
+    """The missing channels of a day are printed under its row, with the features they
+    leave missing; a day with every channel prints no such line."""
+    print_summary([
+        DayOutcome("2026-02-04", True, "run-a", figures={"coins": 1, "frames": 10,
+                                                          "missing_channels": {}}),
+        DayOutcome("2026-02-05", True, "run-b", figures={
+            "coins": 1, "frames": 10, "missing_channels": {"BTC": ["trades"]}}),
+    ])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("2026-02-04") and lines[2].startswith("2026-02-05")
+    assert lines[3].strip() == ("channels: no trades channel for BTC: trade features (flow, "
+                                "aggressor imbalance, trade count, sweeps) missing")
+    assert "day(s) materialised" in lines[4]
+
+
 def test_a_failed_day_prints_no_figures_of_the_earlier_good_run(env, dagster_instance):
     settings = load_settings(overrides={"home": os.environ["LOTUS_HOME"],
                                         "feed_dir": str(env)}, env={})
