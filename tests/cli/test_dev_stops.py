@@ -99,6 +99,13 @@ def _up(port: int, proc: subprocess.Popen, log: Path) -> dict[int, tuple]:
         time.sleep(1)
 
 
+def _sigint_at_default() -> None:
+    """make as a terminal starts it: a suite launched as a background job of a script
+    (`cmd &` without job control) inherits SIGINT ignored, and a make started so ignores it
+    for good (GNU make keeps an ignored SIGINT ignored), which is not what is judged here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_make_dev_stops_everything_on_sigint_within_10_s(tmp_path):
     port = _free_port()
     env = {**os.environ, "LOTUS_HOME": str(tmp_path / "home"),
@@ -110,7 +117,8 @@ def test_make_dev_stops_everything_on_sigint_within_10_s(tmp_path):
         proc = subprocess.Popen(["make", "-o", str(VENV / ".installed"), "dev",
                                  f"VENV={VENV}", f"DEV_PORT={port}"],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_sigint_at_default)
     group = proc.pid  # make leads its own group
     started: dict[int, tuple] = {}
     try:
