@@ -32,6 +32,10 @@ from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.table_metadata import table_metadata
 
 GROUP = "breeding"
+COST = ("Not run by `make run` or `lotus_daily`: the `lotus_breeding` job (and `lotus breed "
+        "run`) runs it; a night of 3 coins x 6 h costs ~13 CPU s (64 candidates judged), and "
+        "it grows with the day's frames.")
+"""What "Materialize all" adds by selecting the breeding group, said in its assets."""
 SHOWN = ["detector_id", "origin", "survived", "windows", "oos_lift", "oos_p", "reason"]
 
 
@@ -52,7 +56,7 @@ class BreedConfig(dg.Config):
     "earlier survivors (mutation, recombination, AND/WITHIN composition), judged on the "
     "day's tape only (compile, future-touch, rolling-origin out-of-sample, label shuffle, "
     "adversarial). Survivors get a card with lineage, enter scoring as `exploration` "
-    "(bred_specs) and are queued for the curators; losers keep their reason.",
+    "(bred_specs) and are queued for the curators; losers keep their reason. " + COST,
 )
 def candidates(context: dg.AssetExecutionContext, config: BreedConfig,
                microtape_frames: pd.DataFrame, lake: LakeResource,
@@ -91,7 +95,8 @@ def candidates(context: dg.AssetExecutionContext, config: BreedConfig,
 @dg.asset(
     partitions_def=daily_partitions, group_name=GROUP, kinds={"parquet"}, deps=[candidates],
     description="Lineage of the bred detectors up to the night: every child -> parent edge "
-    "(origin, night, whether the child survived), as a table in the UI.",
+    "(origin, night, whether the child survived), as a table in the UI. Not run by `make "
+    "run` or `lotus_daily`: the `lotus_breeding` job's; it reads the lake alone (seconds).",
 )
 def detector_lineage(context: dg.AssetExecutionContext, lake: LakeResource
                      ) -> dg.MaterializeResult:

@@ -50,7 +50,10 @@ class GovernConfig(dg.Config):
     "re-audits of earlier survivors, and the counterfactual replays and DSI expert re-fits "
     "of the newest scored day, on information bought per unit of compute, with a "
     "diversity quota. Every pull (arm, draw, reward, cost) in `compute_governance`; the "
-    "posterior per arm in `governance_state`, carried to the next night.",
+    "posterior per arm in `governance_state`, carried to the next night. Not run by "
+    "`make run` or `lotus_daily`: the `lotus_breeding` job (and `lotus govern run`) runs it; "
+    "it spends at most its budget (120 CPU s by default; ~18 CPU s on a night of 3 coins x "
+    "6 h, where it runs out of candidates first).",
 )
 def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
                        microtape_frames: pd.DataFrame, lake: LakeResource,

@@ -33,6 +33,12 @@ def test_the_breeding_job_is_its_own(tmp_path) -> None:
     assert not breeding & (daily | coins) and "scoring_day" in daily and "score_signals" in coins
     assert defs.resolve_schedule_def("lotus_breeding_nightly").job_name == "lotus_breeding"
     assert breeding_definitions().assets is not None
+    # "Materialize all" in the UI selects them too: each says it is not make run's, and its cost
+    graph = defs.resolve_asset_graph()
+    for name in sorted(breeding):
+        text = graph.get(dg.AssetKey(name)).description or ""
+        assert "Not run by `make run` or `lotus_daily`" in text, name
+        assert "CPU s" in text or "(seconds)" in text, name
 
 
 def test_candidates_and_lineage_materialise(tmp_path, dagster_instance) -> None:
