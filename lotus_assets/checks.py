@@ -135,15 +135,14 @@ def raw_feed_channels(context: dg.AssetCheckExecutionContext, fabric: OpsDbResou
                       fabric_keys: FabricKeysResource,
                       raw_feed: pd.DataFrame) -> dg.AssetCheckResult:
     missing = missing_channels(raw_feed)
-    coins = len(set(raw_feed.loc[raw_feed["frames"] > 0, "coin"]) - {""})
+    coins = len(day_coins(raw_feed))
     meta: dict[str, object] = {"coins": coins, "coins_missing_a_channel": len(missing),
                                "missing_channels": missing or "none"}
     if not missing:
         return _result(context, fabric, fabric_keys, "raw_feed_channels", True,
                        f"every channel of {coins} coin(s): {', '.join(CHANNEL_FEATURES)}", meta)
     return _result(context, fabric, fabric_keys, "raw_feed_channels", False,
-                   f"{missing_sentence(missing)} (the recording does not carry them; "
-                   "features made of them are stored missing)", meta)
+                   f"{missing_sentence(missing)} (the recording does not carry them)", meta)
 
 
 @dg.asset_check(asset="microtape_frames", description="Missing grid rows per coin <= "

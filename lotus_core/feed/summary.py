@@ -67,8 +67,8 @@ CHANNEL_FEATURES = {
 
 
 def missing_channels(summary: pd.DataFrame) -> dict[str, list[str]]:
-    """{coin: the `CHANNEL_FEATURES` channels with no accepted frame of it} for every coin
-    the day holds frames of, coins without a gap left out (empty: nothing missing)."""
+    """{coin: the `CHANNEL_FEATURES` channels it has no accepted frame of}, for the coins the
+    day holds frames of that lack one (empty: nothing missing)."""
     held = summary[summary["frames"] > 0]
     out = {}
     for coin in sorted(set(held["coin"].astype(str)) - {""}):

@@ -34,7 +34,7 @@ import pyarrow as pa
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
 from lotus_core.forked import forked_map
-from lotus_core.live.by_group import GROUP_COINS, CoinGroups, split_by_group
+from lotus_core.live.by_group import GROUP_COINS, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.malloc import release_free_heap
 from lotus_core.microtape import MicroTapeParams
@@ -431,41 +431,41 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
     with tempfile.TemporaryDirectory(prefix="lotus-parity.", dir=directory) as tmp, \
             CoinSpill(1, Path(tmp)) as spill:
         night = spill.spread("signal_events", nightly)
-        whole = coins is not None and coins <= group_coins
-        if whole:
-            groups = CoinGroups(Path(recording).parent, day, (tuple(night.coins()),), 0)
-        else:
+        # each group: its coins, the recording replayed and the feed dir of its warm start
+        runs: list[tuple[tuple[str, ...], Path, Path | None]]
+        cut = coins is None or coins > group_coins
+        if cut:
             prev = (recording_path(feed_dir, previous_day(day)) if feed_dir is not None
                     else None)
             groups = split_by_group(recording, day, Path(tmp) / "groups", previous=prev,
                                     group_coins=group_coins)
+            runs = [(g, groups.recording(i), groups.feed_dir(i))
+                    for i, g in enumerate(groups.groups)]
+        else:
+            runs = [(tuple(night.coins()), Path(recording), feed_dir)]
         release_free_heap()  # the slices' pages, before the first group's engine
 
         def group(i: int) -> ParityReport:
-            if whole:
-                live = replay_steps(Path(recording), day, context, priors, feed_dir=feed_dir,
-                                    **replay)
-            else:
-                live = replay_steps(groups.recording(i), day, context, priors,
-                                    feed_dir=groups.feed_dir(i), **replay)
-            mine = _windows_of(night, groups.groups[i])  # no columns: no nightly window
+            names, path, warm = runs[i]
+            live = replay_steps(path, day, context, priors, feed_dir=warm, **replay)
+            mine = _windows_of(night, names)  # no columns: no nightly window
             report = compare_streams([mine] if len(mine.columns) else [], live, rtol, atol)
-            if not whole:
-                shutil.rmtree(groups.feed_dir(i), ignore_errors=True)
+            if cut and warm is not None:
+                shutil.rmtree(warm, ignore_errors=True)  # the group's scratch recordings
             release_free_heap()  # a group's engine leaves glibc's heap holding its pages
             return report
 
         # the first group in this process (it folds the night's history once: NightContext.
         # quality), the others each in a fresh forked child that inherits the fold and
         # hands every page back when it exits (lotus_core.forked; inline where it cannot)
-        n = len(groups.groups)
+        n = len(runs)
         parts: list[ParityReport] = []
         for i, report in enumerate(itertools.chain(
                 map(group, range(min(1, n))), forked_map(group, range(1, n), workers))):
             parts.append(report)
             if progress is not None:
                 progress(i + 1, n)
-        named = {c for g in groups.groups for c in g}
+        named = {c for names, _, _ in runs for c in names}
         stray = [c for c in night.coins() if c not in named]
         if stray:
             frame = _windows_of(night, stray)
