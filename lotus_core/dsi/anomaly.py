@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import SILENT, CoinFrames, Day, Expert, ExpertOutput, Out
 from lotus_core.dsi.features import FeatureStep, anomaly_matrix, anomaly_row
 from lotus_core.dsi.params import AnomalyParams, parse_params
 from lotus_core.dsi.windows import SCOPE_CONSTANTS, Inputs, Program, clip_step, lit
+
+if TYPE_CHECKING:  # sklearn.ensemble costs ~0.5 s of every process's import: loaded on a fit
+    from sklearn.ensemble import IsolationForest
 
 SPAN_FLOOR = 1e-12
 """The z scale's floor (threshold - median of the history scores)."""
@@ -73,6 +75,8 @@ class AnomalyExpert(Expert):
         starts = np.concatenate(([0], np.cumsum(sizes)))
         x = np.concatenate([anomaly_matrix(c.features)[take[(take >= a) & (take < b)] - a]
                             for c, a, b in zip(coins, starts[:-1], starts[1:], strict=True)])
+        from sklearn.ensemble import IsolationForest
+
         self.model = IsolationForest(n_estimators=self.params.n_estimators,
                                      max_samples=min(self.params.max_samples, len(x)),
                                      random_state=self.seed, n_jobs=1).fit(x)

@@ -89,3 +89,20 @@ def test_the_leaky_detector_is_still_caught_on_trailing_windows(tape):
         result = FT.future_touch(tape, leaky, DAY)
     assert not result.passed and result.metric > 0, result.detail
     assert "trailing windows" in result.detail
+
+
+def test_the_trailing_slice_is_the_masked_rows_in_and_out_of_time_order():
+    """`trailing` slices a tape in time order at two binary searches: the same rows, order
+    and index as the mask over every frame; a tape out of order takes the mask."""
+    from lotus_core.audits.future_touch import trailing
+
+    rng = np.random.default_rng(3)
+    ts = np.sort(rng.integers(0, 10_000, 400))
+    tape = pd.DataFrame({"ts_ms": ts, "coin": rng.choice(["BTC", "ETH"], 400),
+                         "x": rng.normal(size=400)})
+    shuffled = tape.sample(frac=1.0, random_state=1)
+    for t, span in ((5_000, 700), (0, 50), (ts[-1], 10_000), (ts[10], 1), (-5, 3)):
+        for df in (tape, shuffled):
+            got = trailing(df, int(t), span)
+            want = df[(df["ts_ms"] <= t) & (df["ts_ms"] > t - span)].reset_index(drop=True)
+            pd.testing.assert_frame_equal(got, want)
