@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lotus_assets.feed import day_coins
+from lotus_assets.metadata import figure, rounded
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
@@ -89,7 +90,7 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         with fabric.open() as store:
             meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
         meta["alert_id"] = alert.alert_id
-    return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=meta,
+    return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=rounded(meta),
                                description=None if passed else detail[:2000])
 
 
@@ -99,8 +100,10 @@ def _no_baseline(why: str) -> dg.AssetCheckResult:
 
 
 def _floats(values: dict[str, float]) -> dict[str, object]:
-    return {k: dg.MetadataValue.float(float(v)) for k, v in values.items()
-            if np.isfinite(float(v))}
+    """Figures as float metadata under the surface's rounding policy
+    (`lotus_assets.metadata.figure`); a figure that is not finite is left out."""
+    return {k: dg.MetadataValue.float(x) for k, v in values.items()
+            if (x := figure(float(v))) is not None}
 
 
 def _le(name: str, value: float, limit: float, limit_name: str, rule: str,
@@ -187,9 +190,9 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
     # most PSI_SAMPLE_ROWS rows (no step holds every coin's tape)
     drift = H.tape_drift(lake.get(), day, _days_before(day), coin)
     if not drift.measures:
-        return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
+        return dg.AssetCheckResult(passed=True, severity=WARN, metadata=rounded({
             "detail": drift.detail, "baseline": "none", "history": drift.history,
-            **drift.numbers})
+            **drift.numbers}))
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", drift.passed,
                    drift.detail, {"history": drift.history, **drift.numbers},
                    measures=drift.measures)
@@ -317,7 +320,7 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
                    measures[0].sentence() if not ok else
                    f"hit rate {rate:.3f} vs expected {expected:.3f} (z {z:+.2f}, n {n} "
                    f"windows; fails below z -{lim:g})",
-                   _floats({"z": z, "n_published": float(n)}),
+                   {**_floats({"z": z}), "n_published": int(n)},
                    metrics={"published_hit_rate": rate, "expected_hit_rate": expected,
                             "z": z, "n_published": float(n)}, measures=measures)
 
@@ -451,8 +454,8 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         "rtol": dg.MetadataValue.float(RTOL),
         "priors_ver": int(priors.version),
         "cadence_ms": params.cadence_ms,
-        "replay_seconds": dg.MetadataValue.float(round(time.perf_counter() - t0, 3)),
-        "replay_cpu_seconds": dg.MetadataValue.float(round(time.process_time() - c0, 3)),
+        "replay_seconds": dg.MetadataValue.float(time.perf_counter() - t0),
+        "replay_cpu_seconds": dg.MetadataValue.float(time.process_time() - c0),
     }
     if first is not None:
         meta.update({"first_window": first.window_id, "first_column": first.column,

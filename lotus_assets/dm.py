@@ -38,7 +38,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import STORY_COLUMNS, dm_story, numeric, paper_story, table_of
+from lotus_assets.metadata import (
+    STORY_COLUMNS,
+    dm_story,
+    numeric,
+    paper_story,
+    rounded,
+    table_of,
+)
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
 from lotus_core.costs import COST_TABLE, CostModel
 from lotus_core.dm.alpha import PublishedAlphas
@@ -124,16 +131,16 @@ def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource
     known = ({str(d) for part in today.slices(["detector_id"]) for d in part["detector_id"]}
              if today is not None else set())
     table = fit_calibration(train, cfg.calibration, _window(day, days), detectors=known)
-    return dg.Output(table, metadata={
+    return dg.Output(table, metadata=rounded({
         "train_window": _window(day, days),
         "train_rows": len(train),
         "train_windows": f"{window.windows:,} (kept at rate {window.rate:.4g})",
         "train_days": sorted(set(train["day"])),
         "fitted": int((table["status"] == "fitted").sum()),
         "prior": int((table["status"] == "prior").sum()),
-        "reliability": {f"{r.detector_id}@{r.horizon_s}s": round(float(r.reliability), 4)
+        "reliability": {f"{r.detector_id}@{r.horizon_s}s": float(r.reliability)
                         for r in table.itertuples()},
-    })
+    }))
 
 
 def _empty_eval() -> pd.DataFrame:
@@ -241,7 +248,7 @@ def dm_decisions_and_paper_trades(
         coupled = {"position_source": "paper Trader (joint replay)",
                    "carried_over": f"paper_trades {prev}" if snap else "none (flat start)",
                    "trader_fills": tables.paper_tally.fills,
-                   "trader_equity_end": round(trader.portfolio_state()["equity"], 6),
+                   "trader_equity_end": trader.portfolio_state()["equity"],
                    **tally.holdings(), **universe, **costs}
         # paper_trades first: Dagster orders a multi-asset's outputs by their dependencies,
         # and dm_decisions(D) reads paper_trades(D-1)
@@ -252,13 +259,13 @@ def dm_decisions_and_paper_trades(
             shown = pd.concat([p[p["kind"].isin(["fill", "state"])]
                                for p in tables.paper.slices()], ignore_index=True)
             yield dg.Output(InOrder(tables.paper.slices(), tables.paper.empty, ("seq",)),
-                            output_name="paper_trades", metadata={
+                            output_name="paper_trades", metadata=rounded({
                 "decisions": tally.decisions, "carried_over": snap is not None,
                 "tr_priors_ver": priors.version,
                 "statuses": meta["statuses"], "positions": meta["positions"],
                 **costs,
                 **paper_story(shown, meta, store, day),
-            })
+            }))
         if "dm_decisions" in selected:
             yield _decisions_output(
                 InOrder(tables.decisions.slices(), tables.decisions.empty, ("seq",)),
@@ -287,7 +294,7 @@ def _costs(table: pd.DataFrame) -> dict[str, Any]:
     def mean(col: str) -> float | None:
         return float((table[col] * table["notional_usd"]).sum()) / n if n > 0 else None
 
-    return {"priced_vs_paid": table_of(table, COST_TABLE, digits=3),
+    return {"priced_vs_paid": table_of(table, COST_TABLE),
             **numeric({"cost_priced_bps": mean("priced_bps"), "cost_paid_bps": mean("paid_bps"),
                        "fee_paid_bps": mean("fee_paid_bps")})}
 
@@ -322,14 +329,14 @@ def _decisions_output(table: pd.DataFrame | InOrder, story: pd.DataFrame,
                       cfg: Any, coupled: dict[str, Any], day: str, alphas: int
                       ) -> dg.Output[pd.DataFrame | InOrder]:
     """`story`: the tickets' STORY_COLUMNS (`dm_story`); `notes`: their reasons by row."""
-    return dg.Output(table, output_name="dm_decisions", metadata={
+    return dg.Output(table, output_name="dm_decisions", metadata=rounded({
         "portfolio_id": cfg.portfolio_id,
         "gross_budget": cfg.allocator.gross_max,
         "alphas": alphas,
         "decisions": tally.decisions,
         "trades": tally.trades,
         "holds": tally.holds,
-        "turnover_used": round(tally.turnover_used, 8),
+        "turnover_used": tally.turnover_used,
         "binding_constraints": dict(sorted(tally.binding.items())),
         "vetoes": tally.vetoes,
         **tally.book(),
@@ -337,7 +344,7 @@ def _decisions_output(table: pd.DataFrame | InOrder, story: pd.DataFrame,
         **dm_story(story, day, notes),
         "solve_ms_p50": tally.solve_percentile(50),
         "solve_ms_p99": tally.solve_percentile(99),
-    })
+    }))
 
 
 DM_ASSETS = [dm_calibration, dm_decisions_and_paper_trades]

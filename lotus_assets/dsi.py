@@ -18,6 +18,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import rounded
 from lotus_assets.partitions import (
     coin_day_in,
     daily_partitions,
@@ -66,20 +67,19 @@ def dsi_model(context: dg.AssetExecutionContext,
     history = read_history(list(microtape_days.days), columns, registry.history_rows)
     model = fit_dsi(history, registry)
     row = model_row(model)
-    return dg.Output(row, metadata={
+    return dg.Output(row, metadata=rounded({
         "history_days": model.history_days,
         "fallback": not model.history_days,
         "history_coin_days": f"{history.coin_days} of {history.of_coin_days}",
         "history_rows": f"{history.rows:,} of {history.of_rows:,}",
         "columns_read": len(columns),
         "experts": len(model.experts),
-        "fit_seconds": round(time.perf_counter() - t0, 3),
+        "fit_seconds": time.perf_counter() - t0,
         # wall-clock: metadata only (the stored model zeroes them: same history, same bytes)
-        "expert_fit_seconds": {st.id: round(float(st.fit_seconds), 4)
-                               for st in model.experts},
+        "expert_fit_seconds": {st.id: float(st.fit_seconds) for st in model.experts},
         "model_bytes": len(row["model"].iloc[0]),
         "sha256": str(row["sha256"].iloc[0]),
-    })
+    }))
 
 
 def _has_coin(tape: CoinDay, coin: str) -> bool:
@@ -141,13 +141,13 @@ def dsi_by_coin(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
     if "dsi_coin_stats" not in wanted:
         return
     # the lake has written the coin's annotations (and filled the tally) by now
-    yield dg.Output(coin_stats(tally, coin), output_name="dsi_coin_stats", metadata={
+    yield dg.Output(coin_stats(tally, coin), output_name="dsi_coin_stats", metadata=rounded({
         **tally.metadata(),
-        "annotate_seconds": round(time.perf_counter() - t0, 3),
-        "feature_seconds": round(tally.feature_seconds, 3),
+        "annotate_seconds": time.perf_counter() - t0,
+        "feature_seconds": tally.feature_seconds,
         # wall-clock: metadata only (the fit's seconds are dsi_model's)
         "latency_p50_us": {k: t["latency_p50_us"] for k, t in tally_timings(tally).items()},
-    })
+    }))
 
 
 @dg.asset(
@@ -170,7 +170,7 @@ def dsi_experts(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
     for lo, hi in coin_slices(dsi_coin_stats):
         add_coin_stats(tally, dsi_coin_stats.iloc[lo:hi])
     table = tally_table(day, tally)
-    return dg.Output(table, metadata={
+    return dg.Output(table, metadata=rounded({
         **tally.metadata(),
         "coins": int(dsi_coin_stats["coin"].nunique()) if len(dsi_coin_stats) else 0,
         "experts": len(table),
@@ -179,7 +179,7 @@ def dsi_experts(context: dg.AssetExecutionContext, dsi_model: pd.DataFrame,
             "expert_id", "kind", "version", "reliability", "weight",
             "day_episodes", "day_hit_rate", "contribution", "redundancy"]].to_markdown(
                 index=False, floatfmt=".3g")),
-    })
+    }))
 
 
 DSI_ASSETS = [dsi_model, dsi_by_coin, dsi_experts]

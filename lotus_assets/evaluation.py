@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.coin_days import coin_days_asset
-from lotus_assets.metadata import eval_story
+from lotus_assets.metadata import eval_story, rounded
 from lotus_assets.partitions import (
     coin_day_in,
     daily_partitions,
@@ -76,7 +76,7 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
     tally = EvalTally()
     tally.add(rows)
     n = len(rows)  # a row per window and horizon
-    return dg.Output(rows, metadata={
+    return dg.Output(rows, metadata=rounded({
         "windows": n // max(len(set(config.horizons_s)), 1),
         "rows": n,
         "done": tally.status.get("done", 0),
@@ -85,7 +85,7 @@ def signal_eval(context: dg.AssetExecutionContext, config: SignalEvalConfig,
         "hit_rate": {str(h): hits / n for h, (n, hits, _) in tally.per_horizon().items()},
         "mean_net_bps": {str(h): net / n for h, (n, _, net) in tally.per_horizon().items()},
         **eval_story(tally),
-    })
+    }))
 
 
 signal_eval_days = coin_days_asset("signal_eval_days", "signal_eval", "evaluation",

@@ -14,6 +14,7 @@ import json
 import dagster as dg
 import yaml
 
+from lotus_assets.metadata import rounded
 from lotus_assets.partitions import daily_partitions
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.config.shared import shared_values
@@ -86,7 +87,7 @@ def experiments(context: dg.AssetExecutionContext, config: ExperimentConfig,
             raise dg.Failure(f"experiment on {day}: {exc}") from None
         context.log.info("recorded %s: %s", result.row["experiment_id"], result.row["label"])
     table = list_experiments(store, day)
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata=rounded({
         **table_metadata(table),  # the day's experiments table, as every table asset shows it
         "experiments": len(table),
         "all_days": len(list_experiments(store)),
@@ -96,7 +97,7 @@ def experiments(context: dg.AssetExecutionContext, config: ExperimentConfig,
             else "(no experiments for this day: `lotus experiment run --day " + day + " ...`)"),
         "latest": dg.MetadataValue.json(
             json.loads(table["metrics"].iloc[-1]) if len(table) else {}),
-    })
+    }))
 
 
 EXPERIMENT_ASSETS = [experiments]

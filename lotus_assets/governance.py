@@ -12,6 +12,7 @@ from typing import Any, Literal
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import rounded
 from lotus_assets.partitions import daily_partitions
 from lotus_core.breeding import load_recipe
 from lotus_core.governance import BudgetConfig, GovernorConfig, by_arm
@@ -74,7 +75,7 @@ def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
     unit = "CPU s" if config.budget_mode == "cpu" else "cost units"
     meta: dict[str, Any] = {
         **table_metadata(pulls), "budget": config.budget, "budget_mode": config.budget_mode,
-        "spent": round(g.night.spent, 4), "pulls": len(pulls), "proposed": g.proposed,
+        "spent": g.night.spent, "pulls": len(pulls), "proposed": g.proposed,
         "bought": len(g.result.candidates), "survivors": len(g.result.survivors),
         "reaudited": len(g.reaudits),
         **{f"{k}_pulls": int((pulls["kind"] == k).sum()) for k in ("replay", "refit")},
@@ -88,7 +89,7 @@ def compute_governance(context: dg.AssetExecutionContext, config: GovernConfig,
                                                           "spend per arm"))
         meta["reward_plot"] = dg.MetadataValue.md(image_md(reward_plot(pulls),
                                                            "reward per arm"))
-    return dg.MaterializeResult(metadata=meta)
+    return dg.MaterializeResult(metadata=rounded(meta))
 
 
 GOVERNANCE_ASSETS = [compute_governance]

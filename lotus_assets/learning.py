@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.metadata import braids_story, lessons_story, priors_story
+from lotus_assets.metadata import braids_story, lessons_story, priors_story, rounded
 from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
 from lotus_core.learning import pipeline
 from lotus_core.learning.alerts import publish_watchdog_alerts
@@ -70,7 +70,7 @@ def _window_meta(tw: pipeline.TrainingWindow) -> dict[str, object]:
     """What the step learned from: the window, its windows, the sample's rate."""
     return {"window": tw.label, "windows": len(tw.frame),
             "window_windows": tw.windows if tw.windows is not None else len(tw.frame),
-            "sample_rate": dg.MetadataValue.float(round(tw.rate, 6))}
+            "sample_rate": dg.MetadataValue.float(tw.rate)}
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -87,8 +87,8 @@ def lesson_atoms(context: dg.AssetExecutionContext, config: LearningConfigPath,
     # the atoms made a part at a time as the lake writes them: their count is the
     # written table's `rows`
     out = pipeline.atom_parts(tw, context.partition_key, cfg)
-    return dg.Output(pipeline.with_quantizer(out, tw.quantizer), metadata={
-        **_window_meta(tw), "quantizer": tw.quantizer.to_dict()})
+    return dg.Output(pipeline.with_quantizer(out, tw.quantizer), metadata=rounded({
+        **_window_meta(tw), "quantizer": tw.quantizer.to_dict()}))
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -111,13 +111,13 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
     release_free_heap()
     out, alerts = pipeline.lessons_of(tasks, q, label, previous, context.partition_key, cfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
-    return dg.Output(out, metadata={
+    return dg.Output(out, metadata=rounded({
         "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
         "watchdog_sunset": len(alerts), **window,
         "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
                          for r in out[out["state"] == "active"].itertuples())[:20],
         **lessons_story(out, previous),
-    })
+    }))
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -144,9 +144,9 @@ def braids(config: LearningConfigPath, signal_events: CoinDays, signal_eval: Coi
            lesson_atoms: pd.DataFrame) -> dg.Output:
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = pipeline.braids(lessons, tw, cfg)
-    return dg.Output(out, metadata={"braids": len(out), **_window_meta(tw),
-                                    "active": int((out["state"] == "active").sum()),
-                                    **braids_story(out)})
+    return dg.Output(out, metadata=rounded({"braids": len(out), **_window_meta(tw),
+                                            "active": int((out["state"] == "active").sum()),
+                                            **braids_story(out)}))
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -162,9 +162,9 @@ def meta_braids(config: LearningConfigPath, signal_events: CoinDays,
     cfg, tw = _tw(config, signal_events, signal_eval, signal_eval_late, lesson_atoms)
     out = pipeline.meta_braids(braids, tw, cfg)
     ops = out["op"].value_counts().to_dict() if len(out) else {}
-    return dg.Output(out, metadata={"meta_braids": len(out), **_window_meta(tw),
-                                    "ops": {str(k): int(v) for k, v in ops.items()},
-                                    **braids_story(out)})
+    return dg.Output(out, metadata=rounded({"meta_braids": len(out), **_window_meta(tw),
+                                            "ops": {str(k): int(v) for k, v in ops.items()},
+                                            **braids_story(out)}))
 
 
 @dg.asset(partitions_def=daily_partitions, io_manager_key="lake_io", group_name="learning",
@@ -188,13 +188,13 @@ def active_priors(context: dg.AssetExecutionContext, config: LearningConfigPath,
                                 q.edge_keys() if q else {}, nightly_source(day),
                                 note=f"{len(compiled.chosen)} braid patches chosen")
     out = snapshot_rows(before, after)
-    return dg.Output(out, metadata={
+    return dg.Output(out, metadata=rounded({
         "priors_ver": after.version, "before_ver": before.version,
         "patches": len(compiled.patches), "chosen": len(compiled.chosen),
         "dropped": {d.braid_id: d.reason for d in compiled.dropped[:20]},
         "step_scale": compiled.step_scale,
         **priors_story(out),
-    })
+    }))
 
 
 LEARNING_ASSETS = [lesson_atoms, lessons, watchdog_alerts, braids, meta_braids, active_priors]

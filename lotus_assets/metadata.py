@@ -1,10 +1,14 @@
 """Helpers that turn a stage's headline scalars into numeric metadata (Dagster plots those
 by partition) and its tables into Markdown (rendered in the asset's materialisation panel).
 `dagster/row_count` and `dagster/column_schema` come from the lake IO manager
-(`lotus_resources.table_metadata`) for every table."""
+(`lotus_resources.table_metadata`) for every table.
+
+Every figure Lotus hands to Dagster goes through one rounding policy, `figure` (and
+`rounded` for a whole metadata dict): see `figure`'s docstring."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,17 +18,98 @@ import pandas as pd
 
 from lotus_core.report.tables import EvalTally, markdown_table
 
+SIGNIFICANT_DIGITS = 6
+"""Significant digits of every float shown as metadata or in a metadata table."""
+USD_DECIMALS = 2
+"""Decimals of money: a figure or table column named `*_usd`, and `usd`'s text."""
+
+
+def is_money(name: str) -> bool:
+    """A figure or column named `*_usd` is money in USD (2 decimals)."""
+    return str(name).endswith("_usd")
+
+
+def figure(v: float | None, money: bool = False) -> float | None:
+    """The one rounding policy of the researcher's surface: every float shown as metadata (a
+    value, a cell of a metadata table, a number inside a dict, list or JSON value) is
+    rounded to 6 significant digits (`float(f"{v:.6g}")`: 0.4908839141472421 ->
+    0.490884, 1.44700121 -> 1.447, 0.0011307422461614399 -> 0.00113074, 351643.0 stays),
+    never to fewer than 2 decimals (an equity of 99851.0234 plots as 99851.02, not 99851.0);
+    money in USD (`money`: a figure or column named `*_usd`) to 2 decimals, and as text
+    with its unit through `usd` (`99,851.02 USD`); NaN and infinities are not shown (None:
+    a key is dropped, a cell or nested value is empty). Integers and booleans stay what
+    they are (`rounded`). No sign is forced on a figure (a rate is `0.18`, not `+0.18`).
+    Markdown tables (`lotus_core.report.tables.markdown_table`) print 2 decimals, a sign
+    only on columns that are differences."""
+    if v is None:
+        return None
+    x = float(v)
+    if not math.isfinite(x):
+        return None
+    if money or abs(x) >= 10.0 ** (SIGNIFICANT_DIGITS - USD_DECIMALS):
+        out = round(x, USD_DECIMALS)
+    else:
+        out = float(f"{x:.{SIGNIFICANT_DIGITS}g}")
+    return out + 0.0  # -0.0 -> 0.0
+
+
+def _shown(v: Any, name: str = "") -> Any:
+    """A raw metadata value (or a part of one) with the policy applied; None for a float
+    that is not finite."""
+    if isinstance(v, dg.MetadataValue):  # text, Markdown, a path ... (shown: the numbers)
+        return v
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return figure(float(v), is_money(name))
+    if isinstance(v, Mapping):
+        return {k: _shown(x, str(k)) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_shown(x, name) for x in v]
+    return v
+
+
+def shown(v: Any, name: str = "") -> Any:
+    """One metadata value under the policy (`figure`), `name` its key (`*_usd`: money):
+    a float, a dict or list of numbers (Dagster shows it as JSON), or a Dagster float,
+    JSON or table value; anything else as it is. None: a float that is not shown."""
+    if isinstance(v, dg.FloatMetadataValue):
+        x = figure(v.value, is_money(name))
+        return None if x is None else dg.MetadataValue.float(x)
+    if isinstance(v, dg.JsonMetadataValue):
+        return dg.MetadataValue.json(_shown(v.data, name))
+    if isinstance(v, dg.TableMetadataValue):
+        return dg.MetadataValue.table(
+            [dg.TableRecord({c: _shown(x, c) for c, x in r.data.items()}) for r in v.records],
+            schema=v.schema)
+    return _shown(v, name)
+
+
+def rounded(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A metadata dict as Dagster should get it: every float in it (nested too) under the
+    policy (`figure`); a top-level float that is not finite is left out."""
+    out: dict[str, Any] = {}
+    for key, v in meta.items():
+        x = shown(v, key)
+        if x is None and v is not None:
+            continue
+        out[key] = x
+    return out
+
 
 def numeric(values: Mapping[str, float | int | None]) -> dict[str, Any]:
-    """Scalars as numeric metadata (int or float; NaN/None skipped): plotted by partition."""
+    """Scalars as numeric metadata (int or float under `figure`'s policy; NaN/None
+    skipped): plotted by partition."""
     out: dict[str, Any] = {}
     for key, v in values.items():
         if v is None:
             continue
         if isinstance(v, (bool, np.bool_, int, np.integer)):
             out[key] = dg.MetadataValue.int(int(v))
-        elif np.isfinite(float(v)):
-            out[key] = dg.MetadataValue.float(float(v))
+        elif (x := figure(float(v), is_money(key))) is not None:
+            out[key] = dg.MetadataValue.float(x)
     return out
 
 
@@ -34,18 +119,19 @@ def md(text: str) -> dg.MetadataValue:
 
 def usd(v: float) -> dg.MetadataValue:
     """Money as text with its unit and thousands separators (`99,851.02 USD`)."""
-    return dg.MetadataValue.text(f"{v:,.2f} USD")
+    return dg.MetadataValue.text(f"{v:,.{USD_DECIMALS}f} USD")
 
 
-def _cell(v: object, digits: int) -> str | int | float | bool | None:
-    if v is None or (isinstance(v, float | np.floating) and not np.isfinite(float(v))):
+def _cell(v: object, column: str = "") -> str | int | float | bool | None:
+    """A table cell under the policy (`figure`; a `*_usd` column is money)."""
+    if v is None:
         return None
     if isinstance(v, bool | np.bool_):
         return bool(v)
     if isinstance(v, int | np.integer):
         return int(v)
     if isinstance(v, float | np.floating):
-        return round(float(v), digits)
+        return figure(float(v), is_money(column))
     return str(v)
 
 
@@ -66,13 +152,14 @@ def schema(df: pd.DataFrame, descriptions: Mapping[str, str]) -> dg.TableSchema:
                                    for c in df.columns])
 
 
-def table_of(df: pd.DataFrame, descriptions: Mapping[str, str], max_rows: int = 50,
-          digits: int = 4) -> dg.MetadataValue:
-    """The rows of `df` (the first `max_rows`, floats rounded to `digits`) as a Dagster
-    table with a described schema: the UI shows rows, not just column names."""
+def table_of(df: pd.DataFrame, descriptions: Mapping[str, str],
+             max_rows: int = 50) -> dg.MetadataValue:
+    """The rows of `df` (the first `max_rows`, floats under `figure`'s policy: 6
+    significant digits, a `*_usd` column 2 decimals) as a Dagster table with a described
+    schema: the UI shows rows, not just column names."""
     head = df.head(max_rows)
-    records = [dg.TableRecord({str(c): _cell(v, digits) for c, v in zip(head.columns, row,
-                                                                        strict=True)})
+    names = [str(c) for c in head.columns]
+    records = [dg.TableRecord({c: _cell(v, c) for c, v in zip(names, row, strict=True)})
                for row in head.itertuples(index=False)]
     return dg.MetadataValue.table(records, schema=schema(df, descriptions))
 
@@ -120,8 +207,8 @@ def eval_story(tally: EvalTally) -> dict[str, Any]:
     """Hit rates and net returns by detector and horizon as a table; the published hit rate
     and net return per horizon as numbers (plotted by partition). From signal_eval's rows
     folded (`EvalTally`): the step never holds the day's rows."""
-    meta: dict[str, Any] = {"hit_rates_table": md(markdown_table(tally.hit_rates(),
-                                                                  max_rows=80))}
+    meta: dict[str, Any] = {"hit_rates_table": md(markdown_table(
+        tally.hit_rates(), max_rows=80, signed=("mean_net_bps", "published_net_bps")))}
     published = tally.per_horizon(published=True)
     for h, (n, hits, net) in published.items():
         meta.update(numeric({f"published_hit_rate_{h}s": hits / n,
@@ -233,8 +320,10 @@ def equity_by_day(store: Any, day: str, today: pd.DataFrame,
 
 def paper_story(table: pd.DataFrame, meta: Mapping[str, Any], store: Any,
                 day: str) -> dict[str, Any]:
-    """The Trader's day for a person: money rounded with units, the day's P&L, what the
-    counts count, the fills as rows and the equity curve across trading days."""
+    """The Trader's day for a person: money rounded with units, the day's P&L and fees,
+    totals since the first trading day named `*_to_date_usd`, the drawdown in percent of
+    the peak equity, what the counts count, the fills as rows and the equity curve across
+    trading days (`rounded`: the surface's rounding policy)."""
     import json
 
     from lotus_core.report.columns import EQUITY, FILLS
@@ -263,25 +352,41 @@ def paper_story(table: pd.DataFrame, meta: Mapping[str, Any], store: Any,
                     f"Paper P&L per trading day, up to {day}", "P&L (USD per day)",
                     reference=0.0, colours={"day P&L": "#2ca02c"},
                     reference_label="zero", value_format="thousands")
+    dd, max_dd = float(meta["drawdown"]), float(meta["max_drawdown"])
     out: dict[str, Any] = {
-        "equity": dg.MetadataValue.float(round(float(meta["equity"]), 2)),
+        "equity": dg.MetadataValue.float(float(meta["equity"])),
         "equity_usd": usd(float(meta["equity"])),
-        "day_pnl": dg.MetadataValue.float(round(pnl, 2)),
+        "day_pnl": dg.MetadataValue.float(pnl),
         "day_pnl_usd": usd(pnl),
         "fills": dg.MetadataValue.int(int(meta["fills"])),
         "execution_reports": dg.MetadataValue.int(int(meta["executions"])),
         "counts_explained": dg.MetadataValue.text(
             "fills: fill events (one per venue fill of an order slice); execution_reports: "
             "one per execution the Trader finished (an entry plan or an exit), whatever its "
-            "status (filled, partial, cancelled, expired, failed): most tickets that end "
-            "without trading still report once"),
-        **{k: usd(float(meta[k])) for k in ("realised", "unrealised", "fees", "funding")},
-        "drawdown": dg.MetadataValue.float(round(float(meta["drawdown"]), 6)),
-        "max_drawdown": dg.MetadataValue.float(round(float(meta["max_drawdown"]), 6)),
-        "slippage_bps": {k: round(float(v), 3) for k, v in meta["slippage_bps"].items()},
-        "fills_table": table_of(view, FILLS, FILLS_SHOWN, 6),
-        "equity_by_day": table_of(curve, EQUITY, 30, 2),
+            "outcome; statuses counts them by outcome: filled (traded to its target), "
+            "partial, cancelled (nothing filled), failed (refused), already_at_target "
+            "(nothing to trade, no order sent): most tickets that end without trading "
+            "still report once"),
+        "realised_to_date_usd": usd(float(meta["realised_to_date"])),
+        "unrealised_at_day_end_usd": usd(float(meta["unrealised"])),
+        "fees_to_date_usd": usd(float(meta["fees_to_date"])),
+        "funding_to_date_usd": usd(float(meta["funding_to_date"])),
+        "fees_today_usd": usd(float(meta["fees_today"])),
+        "peak_equity_usd": usd(float(meta["peak_equity"])),
+        "drawdown_pct": dg.MetadataValue.float(round(100.0 * dd, 4)),
+        "max_drawdown_pct": dg.MetadataValue.float(round(100.0 * max_dd, 4)),
+        "figures_explained": dg.MetadataValue.text(
+            "at the day's end: *_to_date_usd are totals since the paper Trader's first "
+            "trading day (carried from day to day; funding received, negative: paid); "
+            "unrealised_at_day_end_usd the open positions marked at the day's last mids; "
+            "fees_today_usd the fees of this day's fills; day_pnl the equity change over "
+            "the day; drawdown_pct the equity below its peak so far (peak_equity_usd), "
+            f"percent of that peak ({100.0 * dd:.2f} %), max_drawdown_pct the deepest so "
+            f"far ({100.0 * max_dd:.2f} %)"),
+        "slippage_bps": dict(meta["slippage_bps"]),
+        "fills_table": table_of(view, FILLS, FILLS_SHOWN),
+        "equity_by_day": table_of(curve, EQUITY, 30),
         "equity_curve": md(image_md(svg, "paper equity by trading day")),
         "pnl_by_day": md(image_md(pnl_svg, "paper P&L by trading day")),
     }
-    return out
+    return rounded(out)

@@ -13,7 +13,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from lotus_assets.metadata import md, numeric, table_of
+from lotus_assets.metadata import md, numeric, rounded, table_of
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.report.columns import LOOP_DAILY
 from lotus_core.report.svg import detector_colour, image_md, lines, panels
@@ -108,7 +108,7 @@ def loop_report(context: dg.AssetExecutionContext, signal_eval: CoinDays,
         last = daily.iloc[-1]
         meta.update(numeric({"published_hit_rate_today": last["published_hit_rate"],
                              "patches_today": int(last["patches"])}))
-    return dg.Output(daily, metadata=meta)
+    return dg.Output(daily, metadata=rounded(meta))
 
 
 REPORT_ASSETS = [loop_report]

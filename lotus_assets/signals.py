@@ -18,6 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.coin_days import coin_days_asset
+from lotus_assets.metadata import rounded
 from lotus_assets.partitions import (
     coin_day_in,
     daily_partitions,
@@ -258,9 +259,9 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
         tally = merged_tallies(curator_tallies, day)
         kpis = tally.table(scoring_day_of(scoring_day, day).status)
         council = kpis[kpis["scope"] == "council"].set_index("kpi")["value"]
-        return dg.Output(kpis, metadata={
+        return dg.Output(kpis, metadata=rounded({
             **{k: (None if pd.isna(v) else float(v)) for k, v in council.items()},
-            "coins": len(curator_tallies)})
+            "coins": len(curator_tallies)}))
 
     return [detector_windows, detector_windows_days, scoring_day_asset, score_signals,
             signal_events_days, curator_kpis]
@@ -290,7 +291,7 @@ def _score_outputs(context: dg.AssetExecutionContext, config: SignalConfig,
     priors = shared.priors
     if "signal_events" in wanted:
         yield dg.Output(InOrder(result.events(), result.empty_events, SIGNAL_EVENTS_KEY),
-                        output_name="signal_events", metadata={
+                        output_name="signal_events", metadata=rounded({
             "windows": tally.n,
             "published_live": tally.live,
             "published_paper": tally.paper,
@@ -303,11 +304,10 @@ def _score_outputs(context: dg.AssetExecutionContext, config: SignalConfig,
             "history_days": list(result.history.days),
             "dsi": scoring.with_dsi,
             "per_detector": {str(k): int(v) for k, v in sorted(tally.per_detector.items())},
-            "seconds": {k: round(v, 3) for k, v in result.timings.items()},
+            "seconds": dict(result.timings),
             # wall-clock, so a run's metadata and never a (byte-reproducible) table
-            "time_added_us_per_window": round(
-                result.timings["council"] * 1e6 / max(tally.n, 1), 3),
-        })
+            "time_added_us_per_window": result.timings["council"] * 1e6 / max(tally.n, 1),
+        }))
     if "curator_log" in wanted:
         yield dg.Output(InOrder(result.curator_log(), result.empty_log),
                         output_name="curator_log",

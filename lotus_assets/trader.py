@@ -13,6 +13,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.metadata import rounded
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.learning.priors_store import nightly_source, read_priors_for_date, write_rows
 from lotus_core.trader.learning import (
@@ -50,11 +51,11 @@ def executor_scores(context: dg.AssetExecutionContext,
     out = pd.concat([score_executors(reports(today) if len(today) else [], "day"),
                      score_executors(reports(week) if len(week) else [], "7d")],
                     ignore_index=True)
-    return dg.Output(out, metadata={
+    return dg.Output(out, metadata=rounded({
         "rows": len(out),
         "fill_rate_day": float(out.loc[out["window"] == "day", "fill_rate"].mean())
         if (out["window"] == "day").any() else 0.0,
-    })
+    }))
 
 
 @dg.asset(
@@ -77,11 +78,11 @@ def exec_lessons(context: dg.AssetExecutionContext, paper_window: pd.DataFrame,
     prev = previous.drop(columns=["date"], errors="ignore") if len(previous) else pd.DataFrame()
     out, q = learn_exec_lessons(strands, prev, day, cfg, lcfg)
     states = out["state"].value_counts().to_dict() if len(out) else {}
-    return dg.Output(out, metadata={
+    return dg.Output(out, metadata=rounded({
         "executions": len(strands), "lessons": len(out),
         **{f"state_{k}": int(v) for k, v in sorted(states.items())},
         "active": ", ".join(out.loc[out["state"] == "active", "rule"].head(10)) or "-",
-        "edges": str(q.edges)})
+        "edges": {k: list(v) for k, v in sorted(q.edges.items())}}))
 
 
 @dg.asset(

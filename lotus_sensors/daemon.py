@@ -25,6 +25,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from lotus_assets.metadata import rounded
 from lotus_resources.daemon import DaemonResource
 
 DAEMON_WATCH_INTERVAL_SEC = 30
@@ -109,7 +110,7 @@ def status_metadata(state: dict[str, Any]) -> dict[str, Any]:
     if beat:
         meta["last_beat"] = str(beat.get("beat_at"))
         meta["last_beat_age_s"] = float(beat.get("age_s") or 0.0)
-    return meta
+    return rounded(meta)
 
 
 def observe(state: dict[str, Any]) -> dg.AssetObservation:

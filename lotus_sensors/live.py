@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from lotus_assets.metadata import rounded
 from lotus_resources.daemon import DaemonResource
 
 LIVE_WATCH_INTERVAL_SEC = 30
@@ -33,7 +34,7 @@ def feed_metadata(beat: dict[str, Any] | None) -> dict[str, Any]:
     loops = ((beat or {}).get("detail") or {}).get("loops") or {}
     feed, score = loops.get("feed") or {}, loops.get("score") or {}
     last = feed.get("last_frame_ms")
-    return {
+    return rounded({
         "running": bool(beat) and beat.get("status") in ("ok", "starting"),
         "url": feed.get("url") or "",
         "msgs_per_s": float(feed.get("msgs_per_s") or 0.0),
@@ -46,7 +47,7 @@ def feed_metadata(beat: dict[str, Any] | None) -> dict[str, Any]:
         "priors_ver": int(score["priors_ver"]) if score.get("priors_ver") else "unknown",
         "windows": int(score.get("windows") or 0),
         "posted": int(score.get("posted") or 0),
-    }
+    })
 
 
 @dg.sensor(name="live_feed_sensor", minimum_interval_seconds=LIVE_WATCH_INTERVAL_SEC,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,22 +16,29 @@ from lotus_core.report.svg import detector_colour, forest, image_md, loom
 MAX_ROWS = 40
 
 
-def _cell(v: object) -> str:
+def _cell(v: object, signed: bool = False) -> str:
     if v is None:
         return ""
     if isinstance(v, float | np.floating):
-        return "" if not math.isfinite(float(v)) else f"{float(v):+.2f}"
+        if not math.isfinite(float(v)):
+            return ""
+        return f"{float(v) + 0.0:+.2f}" if signed else f"{float(v) + 0.0:.2f}"
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
-    """A GitHub-style Markdown table of `df` (floats as +x.xx), cut at `max_rows`."""
+def markdown_table(df: pd.DataFrame, max_rows: int = MAX_ROWS,
+                   signed: Collection[str] = ()) -> str:
+    """A GitHub-style Markdown table of `df` (floats to 2 decimals, with a sign in the
+    `signed` columns only: differences such as uplifts and net returns, never rates or
+    counts), cut at `max_rows`."""
     if df.empty:
         return "_(none)_"
     cols = [str(c) for c in df.columns]
+    sign = [c in signed for c in cols]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.head(max_rows).itertuples(index=False):
-        out.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        out.append("| " + " | ".join(_cell(v, s) for v, s in zip(row, sign, strict=True))
+                   + " |")
     if len(df) > max_rows:
         out.append(f"\n_{len(df) - max_rows} more rows in the lake table_")
     return "\n".join(out)
@@ -74,7 +81,7 @@ def lessons_table(lessons: pd.DataFrame, previous: pd.DataFrame | None = None) -
         "IPW": df["uplift_ipw"], "naive": df["uplift_naive"],
         "support": df["support"].astype(int), "state": df["change"],
     })
-    return markdown_table(view)
+    return markdown_table(view, signed=("DR uplift bps", "IPW", "naive"))
 
 
 def lessons_forest(lessons: pd.DataFrame, previous: pd.DataFrame | None = None,
@@ -112,7 +119,8 @@ def braids_table(braids: pd.DataFrame) -> str:
         "phi_mult": braids["phi_mult"], "uplift bps": braids["uplift_bps"],
         "state": braids["state"],
     })
-    return markdown_table(view.sort_values(["state", "detector", "braid"]))
+    return markdown_table(view.sort_values(["state", "detector", "braid"]),
+                          signed=("theta_delta", "uplift bps"))
 
 
 DIGITS = 6  # significant digits the priors diff prints: a change smaller is not shown

@@ -99,22 +99,48 @@ def reports(table: pd.DataFrame) -> list[dict[str, Any]]:
     return [json.loads(s) for s in table.loc[table["kind"] == "exec_report", "data_json"]]
 
 
+NOTHING_TO_DO = "already_at_target"
+"""What the day's `statuses` count an execution report that filled nothing because there
+was nothing to fill (the engine's `already_at_target`: the position at its target within
+a lot or the minimum order notional, so no order was sent). Its exec-report-1.0 status is
+`filled` (the execution reached its target), which the report keeps: the day's counts
+say `filled` only of executions that traded."""
+
+
+def outcome(report: dict[str, Any]) -> str:
+    """An execution report's status as the day's `statuses` count it: its status, except
+    a `filled` report with nothing filled, which is `NOTHING_TO_DO`."""
+    status = str(report["status"])
+    if status == "filled" and not report.get("executed_quantity"):
+        return NOTHING_TO_DO
+    return status
+
+
 @dataclass
 class PaperTally:
     """What the day's metadata counts of `paper_trades`, folded over its parts."""
 
     fills: int = 0
+    fees: float = 0.0  # the day's fills' fees, USD
     statuses: Counter[str] = field(default_factory=Counter)
     slips: list[float] = field(default_factory=list)
 
     def add(self, table: pd.DataFrame) -> None:
-        self.fills += int((table["kind"] == "fill").sum())
+        fills = table.loc[table["kind"] == "fill", "data_json"]
+        self.fills += len(fills)
+        for s in fills:
+            self.fees += float(json.loads(s).get("fee") or 0.0)
         for r in reports(table):
-            self.statuses[r["status"]] += 1
+            self.statuses[outcome(r)] += 1
             if (slip := r["exec_metrics"]["slippage_vs_arrival_bps"]) is not None:
                 self.slips.append(slip)
 
     def metadata(self, engine: TraderEngine) -> dict[str, Any]:
+        """The day's counts (`statuses` by `outcome`) and slippage percentiles, the day's
+        fees (`fees_today`), and the portfolio at the day's end: `*_to_date` are totals
+        since the first trading day (carried from day to day), `unrealised` the open
+        positions marked at the last mids, `drawdown` / `max_drawdown` fractions of the
+        peak equity (now, and the deepest so far)."""
         slips = np.array(self.slips)
         st = engine.portfolio_state()
         q = (lambda p: float(np.percentile(slips, p)) if len(slips) else 0.0)  # noqa: E731
@@ -124,8 +150,10 @@ class PaperTally:
             "statuses": {s: self.statuses[s] for s in sorted(self.statuses)},
             "slippage_bps": {"p05": q(5), "p50": q(50), "p95": q(95),
                              "mean": float(slips.mean()) if len(slips) else 0.0},
-            "equity": st["equity"], "realised": st["realised"], "unrealised": st["unrealised"],
-            "fees": st["fees"], "funding": st["funding"], "drawdown": st["drawdown"],
+            "equity": st["equity"], "realised_to_date": st["realised"],
+            "unrealised": st["unrealised"], "fees_to_date": st["fees"],
+            "funding_to_date": st["funding"], "fees_today": self.fees,
+            "peak_equity": st["peak_equity"], "drawdown": st["drawdown"],
             "max_drawdown": st["max_drawdown"], "positions": st["positions"],
         }
 
