@@ -257,7 +257,7 @@ def scored_day_selection() -> Any:
 
 def materialise(settings: Any, instance: Any, day: str, selection: Any = None) -> None:
     from lotus_assets.day_plan import materialize_day
-    from lotus_assets.definitions import ASSETS, build_resources
+    from lotus_location.definitions import ASSETS, build_resources
 
     result = materialize_day(ASSETS, partition_key=day, instance=instance,
                              resources=build_resources(settings), selection=selection,

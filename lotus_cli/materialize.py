@@ -16,7 +16,6 @@ import click
 import dagster as dg
 
 from lotus_assets.day_plan import COINS_JOB, DAILY_JOB, DayRun, Phase, run_day_in_process
-from lotus_assets.definitions import build_definitions
 from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
@@ -24,6 +23,7 @@ from lotus_core.feed.manifest import read_manifest, verify_file
 from lotus_core.feed.recordings import list_days, read_head, recording_path
 from lotus_core.feed.summary import missing_channels
 from lotus_core.store.lake import Lake, ObjectLake, open_lake, recover_stages, staging
+from lotus_location.definitions import build_definitions
 from lotus_sensors.schedules import daily_run_config
 
 

@@ -15,7 +15,7 @@ from dagster._core.definitions.sensor_definition import SensorDefinition
 
 from lotus_core.config import Settings
 
-PRELOAD_MODULES = ["lotus_assets.definitions"]
+PRELOAD_MODULES = ["lotus_location.definitions"]
 
 
 def lake_root(settings: Settings) -> str:

@@ -3,7 +3,7 @@ production): what the backfill job (and so the nightly schedule), `bench.scale` 
 production test call. The day is its runs in phases (lotus_assets/day_plan.py): a
 `lotus_daily` run, a `lotus_coins` run per coin of the day, ...
 
-The jobs are reconstructed by name from `lotus_assets.production.load_definitions` (a
+The jobs are reconstructed by name from `lotus_location.production.load_definitions` (a
 module-level function every worker can import), so this module never imports the code
 location it runs, and the code location (which registers the backfill job) never imports
 itself back through it.
@@ -32,7 +32,7 @@ from lotus_core.store.lake import open_lake
 from lotus_resources.deploy import lake_root
 from lotus_sensors.schedules import daily_run_config as shared_run_config
 
-CODE_LOCATION = ("lotus_assets.production", "load_definitions")
+CODE_LOCATION = ("lotus_location.production", "load_definitions")
 
 
 def reconstructable_job(name: str = DAILY_JOB) -> ReconstructableJob:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_assets.definitions import ASSETS
 from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_location.definitions import ASSETS
 
 
 def test_every_lake_asset_has_a_schema() -> None:

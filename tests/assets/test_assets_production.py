@@ -28,7 +28,6 @@ import pytest
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from lotus_assets.definitions import build_definitions
 from lotus_cli.instance import dagster_home
 from lotus_cli.materialize import DayOutcome, materialize_days
 from lotus_core.config import Settings, load_settings
@@ -40,6 +39,7 @@ from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys, sign
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import build_definitions
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import default_key_dir
 from lotus_sensors.daily_run import run_day_out_of_process

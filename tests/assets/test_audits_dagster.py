@@ -13,13 +13,13 @@ import yaml
 
 from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import build_signal_assets
 from lotus_core.config import load_settings
 from lotus_core.signals import load_detectors
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import build_resources
 from tests.core.audits.test_audits import BAD
 from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import FIXTURES

@@ -9,13 +9,13 @@ import dagster as dg
 import yaml
 
 from lotus_assets.breeding import breeding_definitions, candidates, detector_lineage
-from lotus_assets.definitions import build_definitions
 from lotus_core.breeding import Candidate, Verdict, load_recipe
 from lotus_core.breeding.night import tables
 from lotus_core.config import load_settings
 from lotus_core.curator_api.store import list_candidates
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import build_definitions
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from tests.core.breeding.tape import absorption_spec, tape

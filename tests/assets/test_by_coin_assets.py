@@ -9,13 +9,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import detector_windows
 from lotus_core.config import load_settings
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import build_resources
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 DAY = "2026-01-02"

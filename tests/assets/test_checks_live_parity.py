@@ -18,10 +18,10 @@ import pytest
 from lotus_assets.audits import AUDIT_CHECKS
 from lotus_assets.checks import SURFACE_CHECKS, live_parity
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import ASSETS, build_resources
 from lotus_resources.event_log import instance_overrides
 from tests.helpers import small_day
 from tests.kits.signals_kit import FIXTURES

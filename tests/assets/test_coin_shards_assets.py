@@ -7,11 +7,11 @@ import hashlib
 from pathlib import Path
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import build_resources
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 DAYS = ("2026-01-02", "2026-01-03")

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.metadata import figure
 from lotus_core.config import load_settings
 from lotus_core.dm.calibration import fit_calibration
@@ -24,6 +23,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.trader.nightly import paper_day
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import decisions_from_table
+from lotus_location.definitions import ASSETS, build_resources
 from lotus_resources.feed import FeedSource
 from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of

@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources, defs
 from lotus_assets.dsi import DSI_ASSETS, dsi_by_coin, dsi_model
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, annotate, expert_table, fit_dsi
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import build_resources, defs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"

@@ -53,6 +53,6 @@ def test_the_asset_replays_lists_and_refuses(tmp_path, dagster_instance):
 
 
 def test_the_asset_is_in_the_code_location():
-    from lotus_assets.definitions import ASSETS
+    from lotus_location.definitions import ASSETS
 
     assert experiments in ASSETS  # materialised nightly after signal_events, listed in the UI

@@ -66,7 +66,7 @@ def test_weekly_credit_and_a_retirement_proposal(tmp_path, dagster_instance):
 
 
 def test_the_weekly_schedule_asks_for_sunday_with_run_true(tmp_path):
-    from lotus_assets.definitions import build_definitions
+    from lotus_location.definitions import build_definitions
 
     defs = build_definitions(load_settings(overrides={"home": str(tmp_path)}, env={}))
     schedule = defs.get_schedule_def("expert_credit_weekly")

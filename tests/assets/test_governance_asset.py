@@ -12,13 +12,13 @@ import base64
 import dagster as dg
 import yaml
 
-from lotus_assets.definitions import build_definitions
 from lotus_assets.governance import compute_governance
 from lotus_core.breeding import Candidate, Verdict, load_recipe
 from lotus_core.breeding.night import tables
 from lotus_core.config import load_settings
 from lotus_core.governance import GovernorState
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import build_definitions
 from lotus_resources.lake import LakeIOManager, LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.settings import SettingsResource

@@ -10,13 +10,13 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.learning.atoms import PART_ROWS
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.sample import kept
 from lotus_core.learning.window_lake import write_frame
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import ASSETS, build_resources
 from tests.kits.learning_kit import make_learning_frame
 
 

@@ -5,10 +5,10 @@ through the partition mapping, and the metadata says whether the day started war
 from pathlib import Path
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
+from lotus_location.definitions import build_resources
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources, defs
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
@@ -22,6 +21,7 @@ from lotus_core.feed.manifest import write_manifest
 from lotus_core.microtape import MICROTAPE_SCHEMA
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import ASSETS, build_resources, defs
 from tests.helpers import REAL_RECORDING, write_recording
 
 DAY = "2025-01-26"

@@ -12,7 +12,6 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import build_signal_assets
@@ -20,6 +19,7 @@ from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
 from lotus_core.store.merged import merge_group_rows
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import build_resources
 from tests.kits.signals_kit import FIXTURES
 
 DAY = "2026-01-02"

@@ -50,7 +50,7 @@ def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_every_consumer_sees_each_shared_value(user_dir: Path) -> None:
-    from lotus_assets.definitions import defs
+    from lotus_location.definitions import defs
 
     values = shared_values(load_settings())
     assert (values.cadence_ms, values.window_days, values.history_days,
@@ -111,7 +111,7 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
     the live engine (SharedValues): before, the nightly ops read the packaged files."""
     import lotus_core.learning as learning_pkg
     import lotus_core.signals as signals_pkg
-    from lotus_assets.definitions import defs
+    from lotus_location.definitions import defs
 
     scoring = tmp_path / "my_scoring.yaml"
     learning = tmp_path / "my_learning.yaml"
@@ -147,7 +147,7 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
 def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
     """A broken lotus.yaml does not break the import, only the load (naming the key)."""
     (tmp_path / "lotus.yaml").write_text("learning: {window_days: 0}\n")
-    code = ("import lotus_assets.definitions as d\n"
+    code = ("import lotus_location.definitions as d\n"
             "try:\n    d.defs()\nexcept Exception as exc:\n    print('LOAD', exc)\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300,
@@ -202,8 +202,8 @@ def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Pa
     detector_windows history of scoring_day and detector_audits in the loaded code
     location and its job; `lotus_assets.signals.HISTORY_DAYS` (the packaged value read at
     import) is only the size of the unsized `ASSETS` list."""
-    from lotus_assets.definitions import defs
     from lotus_assets.signals import HISTORY_DAYS
+    from lotus_location.definitions import defs
 
     assert shared_values(load_settings()).history_days == 3 != HISTORY_DAYS
     loaded = defs()
@@ -239,10 +239,10 @@ def test_the_priors_check_judges_with_the_settings_scoring_and_learning_files(
     import pandas as pd
 
     from lotus_assets.checks import priors_caps_and_step
-    from lotus_assets.definitions import build_resources
     from lotus_core.learning.config import load_learning
     from lotus_core.report.health import priors_violations
     from lotus_core.signals.config import load_scoring
+    from lotus_location.definitions import build_resources
 
     settings = load_settings()
     rows = pd.DataFrame({

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
 from lotus_core.evaluation import (
@@ -23,6 +22,7 @@ from lotus_core.evaluation import (
 )
 from lotus_core.evaluation.late import late_tape, pending_windows
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import ASSETS, build_resources
 from tests.kits.signals_kit import FIXTURES
 
 STR = pd.StringDtype(na_value=np.nan)

@@ -34,7 +34,6 @@ import pytest
 from websockets.sync.client import connect
 
 from lotus_assets.day_plan import run_day_in_process
-from lotus_assets.definitions import build_definitions
 from lotus_assets.partitions import day_coin_key
 from lotus_core.config import load_settings
 from lotus_core.evaluation import with_late
@@ -42,6 +41,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.synth import coins as synth_coins
 from lotus_core.synth import default_spec, generate_days
+from lotus_location.definitions import build_definitions
 from lotus_resources.event_log import write_instance_yaml
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]

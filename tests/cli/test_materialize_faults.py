@@ -15,7 +15,6 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_cli.loop_summary import print_summary
@@ -23,6 +22,7 @@ from lotus_cli.main import cli
 from lotus_cli.materialize import LOCK_FILE, DayOutcome, home_lock
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
+from lotus_location.definitions import build_resources
 from tests.helpers import wait_for
 
 DAY = "2025-01-26"

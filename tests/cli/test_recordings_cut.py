@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 import lotus_cli.materialize as materialize
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_definitions, build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_cli.main import cli
@@ -30,6 +29,7 @@ from lotus_core.config import load_settings
 from lotus_core.config.coins import recorded_coins, unrecorded
 from lotus_core.feed.recordings import read_head
 from lotus_core.store.lake import STAGE_DIR, Lake
+from lotus_location.definitions import build_definitions, build_resources
 from tests.cli.test_rerun_history import DAY, PREV, two_days
 
 

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_cli.main import cli
 from lotus_core.config import load_settings
+from lotus_location.definitions import build_resources
 from tests.helpers import REAL_RECORDING, write_recording
 
 PREV, DAY = "2025-01-25", "2025-01-26"  # the real recording is of DAY

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import build_resources
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.store.lake import STAGE_DIR, Lake, LakeError, recover_stages, staging
+from lotus_location.definitions import build_resources
 from tests.cli.test_rerun_history import DAY, two_days
 from tests.helpers import wait_for
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("lotus_core", "lotus_assets", "lotus_resources", "lotus_sensors", "lotus_daemon",
-            "lotus_cli", "lotus_replay", "lotus_bus", "lotus_api")
+            "lotus_cli", "lotus_replay", "lotus_bus", "lotus_api", "lotus_location")
 
 
 def _modules() -> dict[str, Path]:
@@ -97,6 +97,33 @@ def import_cycles() -> list[list[str]]:
 
 def test_no_import_cycles() -> None:
     assert import_cycles() == []
+
+
+BELOW = {"lotus_assets": ("lotus_sensors", "lotus_location", "lotus_cli"),
+         "lotus_sensors": ("lotus_location", "lotus_cli"),
+         "lotus_resources": ("lotus_assets", "lotus_sensors", "lotus_location", "lotus_cli")}
+"""What each Dagster area must not import: only the code location (lotus_location) composes
+the areas, as Dagster's example projects keep one definitions module above them."""
+
+
+def upward_imports(below: dict[str, tuple[str, ...]] = BELOW) -> list[str]:
+    """`module -> imported` for every import of a package its area must not import."""
+    mods = _modules()
+    out = []
+    for m, f in sorted(mods.items()):
+        banned = below.get(m.split(".")[0], ())
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.Import | ast.ImportFrom):
+                out += [f"{m} -> {t}" for t in sorted(_imports(m, n, mods))
+                        if t.split(".")[0] in banned]
+    return out
+
+
+def test_the_areas_do_not_import_the_code_location_or_each_other_upwards() -> None:
+    assert upward_imports() == []
+    # the check can fail: lotus_sensors imports lotus_assets (allowed), not the reverse
+    assert any(line.startswith("lotus_sensors.")
+               for line in upward_imports({"lotus_sensors": ("lotus_assets",)}))
 
 
 def test_the_check_sees_a_package_facade_cycle() -> None:

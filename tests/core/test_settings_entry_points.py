@@ -8,8 +8,8 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCANNED = ("lotus_core", "lotus_assets", "lotus_daemon", "lotus_sensors")
-ENTRY_POINTS = {"lotus_assets/definitions.py", "lotus_assets/production.py",
+SCANNED = ("lotus_core", "lotus_assets", "lotus_daemon", "lotus_sensors", "lotus_location")
+ENTRY_POINTS = {"lotus_location/definitions.py", "lotus_location/production.py",
                 "lotus_daemon/host.py", "lotus_core/config/settings.py"}  # the last defines it
 
 

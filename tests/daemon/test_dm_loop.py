@@ -15,7 +15,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import load_dm_settings
@@ -34,6 +33,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
+from lotus_location.definitions import ASSETS, build_resources
 from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 

@@ -28,7 +28,6 @@ import pandas as pd
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
@@ -45,6 +44,7 @@ from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.loops.score import ScoreLoop
 from lotus_daemon.loops.score_proc import ScoreProcess
 from lotus_daemon.market import MarketHub
+from lotus_location.definitions import ASSETS, build_resources
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
 from tests.helpers import wait_for as _wait_for

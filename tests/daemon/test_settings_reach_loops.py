@@ -17,7 +17,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.keyring import Keyring
@@ -32,6 +31,7 @@ from lotus_core.trader.store import load_state
 from lotus_daemon import pidfile
 from lotus_daemon.control import start_detached
 from lotus_daemon.control import stop as stop_daemon
+from lotus_location.definitions import ASSETS, build_resources
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import asset_metadata, small_day, wait_for
 from tests.kits.dm_kit import DAY0_MS, alpha_stream, signal_events_of, tape_rows

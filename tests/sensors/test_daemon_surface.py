@@ -12,11 +12,11 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from lotus_assets.definitions import build_definitions
 from lotus_assets.partitions import daily_partitions_def
 from lotus_core.config import load_settings
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
+from lotus_location.definitions import build_definitions
 from lotus_resources.daemon import DaemonResource
 from lotus_resources.router import default_key_dir
 from lotus_sensors.daemon import DAEMON_STATUS, daemon_health_sensor

@@ -6,9 +6,9 @@ import datetime as dt
 
 import dagster as dg
 
-from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
+from lotus_location.definitions import build_definitions
 from lotus_sensors.schedules import daily_run_config
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.names import MODULES, ROUTER
 from lotus_core.fabric.signing import ensure_keys
+from lotus_location.definitions import build_definitions
 from lotus_resources.daemon import DaemonResource
 from lotus_sensors.live import daemon_relaunch_sensor, live_feed_sensor
 

@@ -13,7 +13,6 @@ import dagster as dg
 import psycopg
 import pytest
 
-from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.examples import example_envelope, example_payload
@@ -31,6 +30,7 @@ from lotus_core.fabric.strands import read_strand
 from lotus_core.fabric.watch import InboxCursor, scan_inbox
 from lotus_core.learning.priors_store import current_priors
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import build_definitions
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource, HeraldRouterResource
 from lotus_sensors.herald import herald_route_job, herald_watch_sensor

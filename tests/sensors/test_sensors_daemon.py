@@ -1,5 +1,5 @@
 """End to end: the real sensor daemon (`dagster-daemon run`) against a temporary
-DAGSTER_HOME and a workspace loading `lotus_assets.definitions`. A signed PRIOR_PATCH is
+DAGSTER_HOME and a workspace loading `lotus_location.definitions`. A signed PRIOR_PATCH is
 routed into sig_inbox; the daemon's inbox_sig_sensor must start exactly ONE inbox_sig run
 for it (run_key = event_id), which applies the patch and consumes the row, and later ticks
 must not start another."""
@@ -49,18 +49,18 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
-    from lotus_assets.definitions import defs
+    from lotus_location.definitions import defs
 
     names = {s.name for s in defs().sensors or ()}
     assert "inbox_sig_sensor" in names, (
-        "lotus_assets.definitions lacks the fabric sensors: merge "
+        "lotus_location.definitions lacks the fabric sensors: merge "
         "lotus_sensors.inbox.inbox_definitions() into build_definitions")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: lotus_assets.definitions\n"
+        "load_from:\n  - python_module:\n      module_name: lotus_location.definitions\n"
         f"      location_name: lotus\n      working_directory: {REPO}\n"
     )
     lotus_home = tmp_path / "lotus_home"

@@ -10,12 +10,12 @@ import dagster as dg
 import pytest
 
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.definitions import ASSETS, build_resources
 from lotus_core.config import load_settings
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_location.definitions import ASSETS, build_resources
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]

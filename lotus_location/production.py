@@ -9,8 +9,8 @@ of a run can execute in processes, or on machines, that never saw the run's own 
 
 import dagster as dg
 
-from lotus_assets.definitions import build_definitions
 from lotus_core.config import load_settings
+from lotus_location.definitions import build_definitions
 
 
 def load_definitions() -> dg.Definitions:
