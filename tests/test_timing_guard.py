@@ -1,6 +1,6 @@
 """The suite's time guard warns by name, and only past its budgets."""
 
-from tests.timing_guard import budgets, module_times, over_budget
+from tests.timing_guard import budgets, busy_share, module_times, over_budget, worker_lines
 
 
 def test_a_test_over_its_budget_is_named_and_the_rest_are_not() -> None:
@@ -38,3 +38,15 @@ def test_the_module_durations_are_written_from_a_runs_timings(tmp_path) -> None:
     out.write_text(json.dumps({"about": "why", "modules": {"tests/old.py": 1}}))
     write_durations(timings, out, floor_s=20)
     assert json.loads(out.read_text()) == {"about": "why", "modules": {"tests/a.py": 300.0}}
+
+
+def test_each_worker_says_how_long_it_ran_and_when_it_finished() -> None:
+    spans = {"gw1": (300.0, 1000.0, 1900.0), "gw0": (600.0, 1000.0, 1630.0)}
+    assert worker_lines(spans, start=1000.0) == [
+        "  gw0: 10.0 min of tests, done at 10 min 30 s",
+        "  gw1: 5.0 min of tests, done at 15 min 0 s"]
+
+
+def test_the_cores_busy_share_is_read_between_two_readings() -> None:
+    assert busy_share((100, 400), (250, 600)) == 0.75
+    assert busy_share(None, (1, 2)) is None and busy_share((5, 10), (5, 10)) is None

@@ -48,6 +48,32 @@ def module_times(times: dict[str, float]) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def worker_lines(spans: dict[str, tuple[float, float, float]], start: float) -> list[str]:
+    """One line per xdist worker (`spans`: worker -> (busy seconds, first start, last stop),
+    epoch seconds): how long it ran tests and when it finished, so a tail where one worker
+    runs alone shows by name."""
+    return [f"  {w}: {busy / 60:.1f} min of tests, done at {_clock(stop - start)}"
+            for w, (busy, _, stop) in sorted(spans.items())]
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine from /proc/stat (None off Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The machine's cores' busy share between two `cpu_ticks` readings."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
@@ -57,10 +83,18 @@ class TimingGuard:
 
     def __init__(self) -> None:
         self.start = time.monotonic()
+        self.epoch = time.time()
+        self.ticks = cpu_ticks()
         self.times: dict[str, float] = defaultdict(float)
+        self.spans: dict[str, tuple[float, float, float]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.times[report.nodeid.split("@")[0]] += report.duration
+        gateway = getattr(getattr(report, "node", None), "gateway", None)
+        worker = str(getattr(gateway, "id", "main"))
+        busy, first, last = self.spans.get(worker, (0.0, report.start, report.stop))
+        self.spans[worker] = (busy + report.duration, min(first, report.start),
+                              max(last, report.stop))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001
         wall = time.monotonic() - self.start
@@ -75,12 +109,20 @@ class TimingGuard:
         tr.write_line(f"{SLOWEST} slowest (setup + call + teardown):")
         for nodeid, t in ranked[:SLOWEST]:
             tr.write_line(f"  {t:7.1f} s  {nodeid}")
+        share = busy_share(self.ticks, cpu_ticks())
+        if share is not None:
+            tr.write_line(f"the machine's {os.cpu_count()} cores were busy {share:.0%} of it")
+        for line in worker_lines(self.spans, self.epoch):
+            tr.write_line(line)
         for line in over_budget(self.times, wall, test_s, suite_s):
             tr.write_line(f"WARNING {line}", yellow=True, bold=True)
         try:
             ARTIFACTS.mkdir(exist_ok=True)
             (ARTIFACTS / "timings.json").write_text(json.dumps(
-                {"wall_s": round(wall, 1), "tests": {k: round(v, 2) for k, v in ranked},
+                {"wall_s": round(wall, 1), "cores_busy": share,
+                 "workers": {w: {"busy_s": round(b, 1), "done_s": round(stop - self.epoch, 1)}
+                             for w, (b, _, stop) in sorted(self.spans.items())},
+                 "tests": {k: round(v, 2) for k, v in ranked},
                  "modules": {k: round(v, 1) for k, v in module_times(self.times).items()}},
                 indent=1))
         except OSError as exc:  # a read-only checkout still gets the summary above
