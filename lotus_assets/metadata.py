@@ -123,16 +123,10 @@ def usd(v: float) -> dg.MetadataValue:
 
 
 def _cell(v: object, column: str = "") -> str | int | float | bool | None:
-    """A table cell under the policy (`figure`; a `*_usd` column is money)."""
-    if v is None:
-        return None
-    if isinstance(v, bool | np.bool_):
-        return bool(v)
-    if isinstance(v, int | np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        return figure(float(v), is_money(column))
-    return str(v)
+    """A table cell under the policy (`_shown`; a `*_usd` column is money); anything that
+    is not a number, as text."""
+    out = None if v is None else _shown(v, column)
+    return out if out is None or isinstance(out, bool | int | float) else str(v)
 
 
 def _type(s: pd.Series) -> str:

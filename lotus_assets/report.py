@@ -51,6 +51,29 @@ def _daily(evals: CoinDays, priors: pd.DataFrame) -> pd.DataFrame:
                                        "all_hit_rate", "priors_ver", "patches"])
 
 
+def _scored_versions(priors: pd.DataFrame, days: list[str]) -> list[int | None]:
+    """The priors version each day was scored with: the one in force for it, compiled by an
+    earlier night (`read_priors_for_date`), not the one its own night wrote (that scores the
+    next day). The day's own night records it as `before_ver`; without that night's rows,
+    the newest earlier night's `priors_ver`; None when the window holds neither."""
+    if priors.empty:
+        return [None] * len(days)
+    nights = priors.drop_duplicates("date").set_index("date")
+    out: list[int | None] = []
+    for d in days:
+        if d in nights.index and "before_ver" in nights.columns:
+            out.append(int(nights.at[d, "before_ver"]))
+            continue
+        earlier = nights[nights.index < d]
+        out.append(int(earlier.sort_index()["priors_ver"].iloc[-1]) if len(earlier) else None)
+    return out
+
+
+def _hit_rate_labels(days: list[str], versions: list[int | None]) -> list[str]:
+    """x labels of the hit-rate plot: the day and the version that scored it."""
+    return [f"{d[5:]} v{'?' if v is None else v}" for d, v in zip(days, versions, strict=True)]
+
+
 def _patches_by_detector(priors: pd.DataFrame, days: list[str]) -> dict[str, list[float]]:
     if priors.empty:
         return {}
@@ -79,24 +102,26 @@ def loop_report(context: dg.AssetExecutionContext, signal_eval: CoinDays,
     day = context.partition_key
     daily = _daily(signal_eval, active_priors)
     days = daily["day"].tolist()
-    labels = [f"{d[5:]} v{v}" for d, v in zip(days, daily["priors_ver"], strict=True)]
+    night_labels = [f"{d[5:]} v{v}" for d, v in zip(days, daily["priors_ver"], strict=True)]
+    scored_labels = _hit_rate_labels(days, _scored_versions(active_priors, days))
     tonight = active_priors[active_priors["date"] == day] if len(active_priors) else \
         active_priors
     per_det = _patches_by_detector(active_priors, days)
     meta: dict[str, Any] = {
         "forest": md(lessons_forest(lessons)),
         "priors_over_time": md(image_md(panels(
-            labels, per_det,
-            f"Active patch keys per detector, by night (label: day, priors version), "
-            f"{len(per_det)} detector(s)", "active patch keys (count)",
-            {d: detector_colour(d) for d in per_det}, "trading day (UTC) and priors version"),
+            night_labels, per_det,
+            f"Active patch keys per detector, by night (label: night, priors version it "
+            f"wrote, which scores the next day), {len(per_det)} detector(s)",
+            "active patch keys (count)", {d: detector_colour(d) for d in per_det},
+            "night (UTC) and the priors version it wrote"),
             "priors versions over time")),
         "published_hit_rate": md(image_md(lines(
-            labels, {"published windows": daily["published_hit_rate"].tolist(),
+            scored_labels, {"published windows": daily["published_hit_rate"].tolist(),
                      "all windows": daily["all_hit_rate"].tolist()},
             "Hit rate by trading day (finished outcomes, every horizon)",
             "hit rate (share of rows, net return > 0)", (0.0, 1.0), 0.5,
-            x_label="trading day (UTC) and priors version",
+            x_label="trading day (UTC) and the priors version that scored it",
             colours={"published windows": "#1f77b4", "all windows": "#999999"},
             reference_label="0.5 (coin flip)"), "published hit rate by day")),
         "day_table": table_of(daily, LOOP_DAILY, REPORT_DAYS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
@@ -43,25 +44,49 @@ def coin_colour(coin: str) -> str:
     return COIN_COLOURS.get(coin) or EXTRA[zlib.crc32(coin.encode()) % len(EXTRA)]
 
 
+# Where a label may break inside a space-free token (after the character): rules and keys
+# such as `oi_pctl_bin=hi&dir=long` or `mx_bin=lo/theta`.
+BREAK_AFTER = "&=_/"
+_PIECES = re.compile(f"[^{re.escape(BREAK_AFTER)}]*[{re.escape(BREAK_AFTER)}]|"
+                     f"[^{re.escape(BREAK_AFTER)}]+")
+
+
+def _fit(piece: str, width: int) -> str:
+    """`piece` cut to `width` characters with an ellipsis when longer (a token without any
+    break point is never split across lines)."""
+    return piece if len(piece) <= width else piece[:max(width - 1, 0)] + "\u2026"
+
+
 def wrap(text: str, width: int) -> list[str]:
-    """`text` in lines of at most `width` characters, broken at spaces (or inside a word
-    longer than a line): labels are wrapped, never cut."""
+    """`text` in lines of at most `width` characters, broken at word boundaries only: at
+    spaces first, then after `&`, `=`, `_` or `/` inside a word longer than a line (the
+    break character ends its line, so joining the lines gives the word back). A token with
+    no break point that is longer than a line is cut with an ellipsis, never split."""
     out: list[str] = []
     line = ""
     for word in text.split(" "):
-        while len(word) > width:
-            if line:
-                out.append(line)
-                line = ""
-            out.append(word[:width])
-            word = word[width:]
         if not line:
-            line = word
+            if len(word) <= width:
+                line = word
+                continue
         elif len(line) + 1 + len(word) <= width:
             line = f"{line} {word}"
-        else:
+            continue
+        elif len(word) <= width:
             out.append(line)
             line = word
+            continue
+        # a word longer than a line: its pieces, the current line's room first
+        sep = " " if line else ""
+        for piece in _PIECES.findall(word):
+            piece = _fit(piece, width)
+            if len(line) + len(sep) + len(piece) <= width:
+                line = f"{line}{sep}{piece}"
+            else:
+                if line:
+                    out.append(line)
+                line = piece
+            sep = ""
     if line or not out:
         out.append(line)
     return out
@@ -146,10 +171,10 @@ def forest(labels: Sequence[str], est: Sequence[float], lo: Sequence[float],
            hi: Sequence[float], title: str, unit: str = "bps",
            colors: Sequence[str] | None = None, filled: Sequence[bool] | None = None,
            legend: Sequence[tuple[str, str, str]] = ()) -> str:
-    """A forest plot: one row per label (wrapped, never cut), the estimate as a dot, its CI
-    as a bar, zero marked. `filled[i]` False draws a hollow dot (e.g. a proposed lesson
-    beside active ones); a bar is thick when its CI excludes zero. `legend`: (label, colour,
-    marker) entries shown under the axis."""
+    """A forest plot: one row per label (wrapped at word boundaries, `wrap`), the estimate
+    as a dot, its CI as a bar, zero marked. `filled[i]` False draws a hollow dot (e.g. a
+    proposed lesson beside active ones); a bar is thick when its CI excludes zero.
+    `legend`: (label, colour, marker) entries shown under the axis."""
     n = len(labels)
     left, width, chars = 470, 980, 74
     wrapped = [wrap(lab, chars) for lab in labels]
@@ -357,8 +382,8 @@ def timeline(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], titl
 def loom(columns: Sequence[Sequence[tuple[str, str, str]]], edges: Sequence[tuple[str, str]],
          title: str, column_names: Sequence[str]) -> str:
     """The Loom: nodes in columns (lessons -> braids -> meta braids -> the active patch),
-    each node (id, label, colour) with its full label wrapped, and edges parent -> child
-    drawn as curves."""
+    each node (id, label, colour) with its label wrapped at word boundaries (`wrap`), and
+    edges parent -> child drawn as curves."""
     col_w, top, chars = 290, 56, 44
     wrapped = [[wrap(label, chars) for _, label, _ in col] for col in columns]
     box_h = [[13 * len(w) + 10 for w in col] for col in wrapped]

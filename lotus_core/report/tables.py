@@ -84,11 +84,21 @@ def lessons_table(lessons: pd.DataFrame, previous: pd.DataFrame | None = None) -
     return markdown_table(view, signed=("DR uplift bps", "IPW", "naive"))
 
 
+def forest_count(shown: int, total: int) -> str:
+    """What the forest plot shows of the night's lessons: all of them, or the largest few
+    (active first, then by |uplift|) of how many."""
+    if shown < total:
+        return f"the {shown} largest of {total} active or changed lessons tonight"
+    return f"{total} active or changed lesson{'' if total == 1 else 's'} tonight"
+
+
 def lessons_forest(lessons: pd.DataFrame, previous: pd.DataFrame | None = None,
                    max_rows: int = 30) -> str:
-    """Markdown image: the forest plot of tonight's active and changed lessons, full rules,
-    one colour per detector, active lessons filled and the others hollow."""
-    df = night_lessons(lessons, previous).head(max_rows)
+    """Markdown image: the forest plot of tonight's active and changed lessons (the first
+    `max_rows` of `night_lessons`, the title saying how many of how many), full rules, one
+    colour per detector, active lessons filled and the others hollow."""
+    night = night_lessons(lessons, previous)
+    df = night.head(max_rows)
     dets = sorted(df["detector_id"].astype(str).unique()) if len(df) else []
     states = df["state"].astype(str).tolist() if len(df) else []
     legend = [(d, detector_colour(d), "line") for d in dets]
@@ -101,8 +111,7 @@ def lessons_forest(lessons: pd.DataFrame, previous: pd.DataFrame | None = None,
                  df["uplift_bps"].tolist() if len(df) else [],
                  df["ci_lo"].tolist() if len(df) else [],
                  df["ci_hi"].tolist() if len(df) else [],
-                 f"Lesson uplifts (doubly robust), 90 % CI: {len(df)} active or changed "
-                 "lessons tonight",
+                 f"Lesson uplifts (doubly robust), 90 % CI: {forest_count(len(df), len(night))}",
                  unit="bps of net return per window",
                  colors=[detector_colour(str(d)) for d in df["detector_id"]],
                  filled=[st == "active" for st in states], legend=legend)

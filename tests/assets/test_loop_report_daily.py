@@ -44,3 +44,50 @@ def test_daily_rates_are_the_whole_days_done_rows(tmp_path):
     last = got.iloc[-1]
     assert last["published_rows"] == 0 and np.isnan(last["all_hit_rate"])
     assert (last["priors_ver"], last["patches"]) == (4, 1)
+
+
+def _svg_of(value: str) -> str:
+    import base64
+    return base64.b64decode(value.split("base64,")[1].rstrip(")")).decode()
+
+
+def _loop_report(tmp_path, priors: pd.DataFrame, days: list[str], partition: str):
+    import dagster as dg
+
+    from lotus_assets.report import loop_report
+    from lotus_core.learning.lessons import COLUMNS as LESSON_COLUMNS
+    lake = Lake(tmp_path)
+    for d in days:
+        lake.write("signal_eval", d, pd.DataFrame({
+            "status": ["done", "done"], "published": [True, False],
+            "hit": pd.array([True, False], dtype="boolean")}))
+    braids = pd.DataFrame(columns=["braid_id", "lesson_id", "detector_id", "op", "rule",
+                                   "state", "parents"])
+    return loop_report(dg.build_asset_context(partition_key=partition),
+                       CoinDays(tuple(CoinDay(lake, "signal_eval", d) for d in days)),
+                       priors, pd.DataFrame(columns=LESSON_COLUMNS), braids, braids)
+
+
+def test_hit_rate_days_are_labelled_with_the_version_that_scored_them(tmp_path):
+    """Night 02-04 wrote v3 (scores 02-05); night 02-05 wrote v4 (scores 02-06). The hit
+    rate of 02-05 was scored with v3, so it is labelled v3, not v4; the night panel keeps
+    the version each night wrote."""
+    days = ["2026-02-04", "2026-02-05"]
+    priors = pd.DataFrame({"date": days, "priors_ver": [3, 4], "before_ver": [2, 3],
+                           "source": ["active_priors:2026-02-04", "active_priors:2026-02-05"],
+                           "kind": ["patch", "patch"], "key": ["patch/x_v1/a=1/theta"] * 2,
+                           "before_value": [np.nan, 0.1], "after_value": [0.1, 0.2]})
+    out = _loop_report(tmp_path, priors, days, days[-1])
+    hit = _svg_of(out.metadata["published_hit_rate"].value)
+    assert ">02-04 v2</text>" in hit and ">02-05 v3</text>" in hit
+    assert "02-05 v4" not in hit
+    nights = _svg_of(out.metadata["priors_over_time"].value)
+    assert ">02-04 v3</text>" in nights and ">02-05 v4</text>" in nights
+
+
+def test_a_day_without_its_night_is_labelled_with_the_previous_nights_version():
+    from lotus_assets.report import _scored_versions
+    priors = pd.DataFrame({"date": ["2026-02-03", "2026-02-05"], "priors_ver": [5, 7],
+                           "before_ver": [4, 6]})
+    got = _scored_versions(priors, ["2026-02-02", "2026-02-03", "2026-02-04", "2026-02-05"])
+    assert got == [None, 4, 5, 6]

@@ -4,6 +4,7 @@ active vs proposed, a priors diff that lists only readable changes, described co
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -61,10 +62,72 @@ def test_forest_wraps_long_rules_instead_of_cutting_and_draws_proposed_hollow():
 
 
 def test_wrap_never_loses_a_character():
-    for text in ["", "a", "x" * 100, "a b " * 40, LONG]:
+    for text in ["", "a", "a b " * 40, LONG, "sweep_stall_v1 oi_pctl_bin=hi&dir=long"]:
         lines = wrap(text, 20)
         assert all(len(line) <= 20 for line in lines)
         assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def _breaks_only_at_word_boundaries(text: str, lines: list[str]) -> None:
+    rest = text
+    for line in lines[:-1]:
+        assert rest.startswith(line), (line, rest)
+        rest = rest[len(line):]
+        assert line[-1] in "&=_/" or rest.startswith(" "), (line, rest)  # not mid-word
+        rest = rest.lstrip(" ")
+    assert rest == lines[-1]
+
+
+def test_wrap_breaks_labels_at_word_boundaries_never_mid_word():
+    label = "sweep_stall_v1 oi_pctl_bin=hi&dir=long"
+    for width in (8, 12, 14, 17, 20, 25, 30, 44):
+        lines = wrap(label, width)
+        assert all(len(line) <= width for line in lines)
+        _breaks_only_at_word_boundaries(label, lines)
+    assert wrap(label, 14) == ["sweep_stall_v1", "oi_pctl_bin=", "hi&dir=long"]
+    assert wrap(label, 44) == [label]
+    _breaks_only_at_word_boundaries(LONG, wrap(LONG, 20))
+
+
+def test_wrap_cuts_a_token_longer_than_a_line_with_an_ellipsis():
+    assert wrap("x" * 100, 20) == ["x" * 19 + "\u2026"]
+    assert wrap("a=" + "y" * 30 + " b", 10) == ["a=", "y" * 9 + "\u2026", "b"]
+
+
+def test_loom_labels_break_at_word_boundaries():
+    rule = "sweep_stall_v1 oi_pctl_bin=hi&dir=long&funding_pctl_bin=mid&session=asia_open"
+    lessons = pd.DataFrame({"lesson_id": ["a"], "detector_id": ["sweep_stall_v1"],
+                            "rule": [rule], "state": ["active"], "uplift_bps": [3.0]})
+    empty = pd.DataFrame(columns=["braid_id", "lesson_id", "detector_id", "op", "rule",
+                                  "state", "parents"])
+    snap = pd.DataFrame(columns=["kind", "key", "before_value", "after_value"])
+    svg = loom_svg("sweep_stall_v1", lessons, empty, empty, snap).replace("&amp;", "&")
+    shown = re.findall(r'font-size="10"[^>]*>([^<]*)</text>', svg)
+    label = f"{rule} (+3.00 bps)"
+    start = next(i for i, s in enumerate(shown) if label.startswith(s))
+    lines = shown[start:start + len(wrap(label, 44))]
+    assert len(lines) > 1
+    _breaks_only_at_word_boundaries(label, lines)
+
+
+def test_forest_title_says_how_many_of_how_many_lessons_it_shows():
+    n = 143
+    lessons = pd.DataFrame({
+        "lesson_id": [f"l{i}" for i in range(n)], "detector_id": ["sweep_flow_v1"] * n,
+        "rule": [f"x_bin={i}" for i in range(n)], "state": ["active"] * n,
+        "uplift_bps": np.linspace(-5, 5, n), "ci_lo": np.linspace(-6, 4, n),
+        "ci_hi": np.linspace(-4, 6, n), "uplift_ipw": [0.0] * n, "uplift_naive": [0.0] * n,
+        "support": [50] * n})
+    svg = _decoded(lessons_forest(lessons))
+    assert "the 30 largest of 143 active or changed lessons tonight" in svg
+    assert svg.count("x_bin=") == 30
+    few = _decoded(lessons_forest(lessons.head(3)))
+    assert "3 active or changed lessons tonight" in few and "largest" not in few
+
+
+def _decoded(md: str) -> str:
+    import base64
+    return base64.b64decode(md.split("base64,")[1].rstrip(")")).decode()
 
 
 def test_small_multiples_give_equal_series_a_panel_each():
