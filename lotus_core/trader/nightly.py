@@ -170,11 +170,14 @@ SCORE_COLUMNS = ["window", "strategy", "venue", "coin", "executions", "fill_rate
 
 def executor_scores(reps: list[dict[str, Any]], window: str) -> pd.DataFrame:
     """Per strategy, venue and coin: fill rate (filled / wanted quantity), mean and 95th
-    percentile slippage vs the arrival mid (bps, positive worse), mean adherence, fees, P&L."""
+    percentile slippage vs the arrival mid (bps, positive worse), mean adherence, fees, P&L.
+    An execution that sent no order (`NOTHING_TO_DO`: the position already at its target)
+    is not scored: counted as filled it would raise the fill rate of the strategy that did
+    nothing."""
     rows = []
     for r in reps:
         m = r["exec_metrics"]
-        if r["status"] == "failed":
+        if r["status"] == "failed" or outcome(r) == NOTHING_TO_DO:
             continue
         wanted = m["qty"] if r["status"] == "filled" else None
         strategy = m["strategy"] if m["purpose"] == "entry" else f"exit:{m['reason']}"

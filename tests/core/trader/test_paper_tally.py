@@ -12,7 +12,13 @@ from trader_kit import T0, book, kinds, settings, ticket
 
 from lotus_assets.metadata import paper_story
 from lotus_core.trader.engine import TraderEngine
-from lotus_core.trader.nightly import NOTHING_TO_DO, PaperTally, day_metadata, paper_table
+from lotus_core.trader.nightly import (
+    NOTHING_TO_DO,
+    PaperTally,
+    day_metadata,
+    executor_scores,
+    paper_table,
+)
 
 BIDS = [(99.0, 10.0), (98.0, 10.0)]
 ASKS = [(100.0, 10.0), (101.0, 10.0)]
@@ -80,3 +86,13 @@ def test_paper_trades_money_and_drawdown_keys_carry_their_units() -> None:
     assert not {"realised", "unrealised", "fees", "funding", "drawdown",
                 "max_drawdown"} & set(story)
     assert "already_at_target" in story["counts_explained"]
+
+
+def test_an_execution_that_sent_no_order_is_not_scored_as_filled() -> None:
+    """executor_scores scores the executions that traded: the repeated target's report
+    (nothing sent) neither counts as an execution nor lifts the fill rate."""
+    out, _ = _day()
+    reps = kinds(out, "exec_report")
+    scores = executor_scores(reps, "day")
+    assert scores["executions"].sum() == 1
+    assert executor_scores(reps[1:], "day").empty
