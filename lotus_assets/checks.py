@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lotus_assets.feed import day_coins
-from lotus_assets.metadata import figure, rounded
+from lotus_assets.metadata import numeric, rounded
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
@@ -81,7 +81,7 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         if limits:  # each judged figure's limit, beside `detail`'s sentences
             meta["limits"] = limits
         meta["measures"] = dg.MetadataValue.md(H.measures_md(measures))
-        meta.update(_floats(H.measures_numbers(measures)))
+        meta.update(numeric(H.measures_numbers(measures)))
     meta.update(metadata)
     if not passed:
         day, coin = day_and_coin(context.partition_key)
@@ -97,13 +97,6 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
 def _no_baseline(why: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
         "detail": f"not judged: {why}", "baseline": "none"})
-
-
-def _floats(values: dict[str, float]) -> dict[str, object]:
-    """Figures as float metadata under the surface's rounding policy
-    (`lotus_assets.metadata.figure`); a figure that is not finite is left out."""
-    return {k: dg.MetadataValue.float(x) for k, v in values.items()
-            if (x := figure(float(v))) is not None}
 
 
 def _le(name: str, value: float, limit: float, limit_name: str, rule: str,
@@ -320,7 +313,7 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
                    measures[0].sentence() if not ok else
                    f"hit rate {rate:.3f} vs expected {expected:.3f} (z {z:+.2f}, n {n} "
                    f"windows; fails below z -{lim:g})",
-                   {**_floats({"z": z}), "n_published": int(n)},
+                   numeric({"z": z, "n_published": int(n)}),
                    metrics={"published_hit_rate": rate, "expected_hit_rate": expected,
                             "z": z, "n_published": float(n)}, measures=measures)
 

@@ -94,25 +94,17 @@ def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
     return one_side + int(diff.sum())
 
 
-def _span(df: pd.DataFrame, t_ms: int, span_ms: int) -> pd.DataFrame:
-    """The rows with t - span < ts_ms <= t, in their order. A tape or windows in time order
-    (the usual case) are sliced at two binary searches, a view instead of a masked copy of
-    every column (hundreds of cuts a day: the mask and its copies were most of their cost);
-    rows out of order take the mask."""
-    ts = df["ts_ms"].to_numpy()
+def trailing(frames: pd.DataFrame, t_ms: int, span_ms: int) -> pd.DataFrame:
+    """The rows with t - span < ts_ms <= t, in their order: the tape as known at t, bounded
+    (every coin's frames), or the windows of a cut's check stretch. Rows in time order (the
+    usual case) are sliced at two binary searches, a view instead of a masked copy of every
+    column (hundreds of cuts a day: the mask and its copies were most of their cost); rows
+    out of order take the mask."""
+    ts = frames["ts_ms"].to_numpy()
     if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
         lo, hi = np.searchsorted(ts, [t_ms - span_ms, t_ms], side="right")
-        return df.iloc[int(lo):int(hi)].reset_index(drop=True)
-    return df[(ts <= t_ms) & (ts > t_ms - span_ms)].reset_index(drop=True)
-
-
-def trailing(frames: pd.DataFrame, t_ms: int, span_ms: int) -> pd.DataFrame:
-    """The tape as known at t, bounded: every coin's frames with t - span < ts_ms <= t."""
-    return _span(frames, t_ms, span_ms)
-
-
-def _near(df: pd.DataFrame, t_ms: int, check_ms: int) -> pd.DataFrame:
-    return _span(df, t_ms, check_ms)
+        return frames.iloc[int(lo):int(hi)].reset_index(drop=True)
+    return frames[(ts <= t_ms) & (ts > t_ms - span_ms)].reset_index(drop=True)
 
 
 @dataclass
@@ -154,8 +146,8 @@ def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, tou
         tape = trailing(frames, t, det_span)
         if len(tape) == 0:
             continue
-        before = _near(full, t, check_ms)
-        after = _near(run_detectors(tape, [spec]), t, check_ms)
+        before = trailing(full, t, check_ms)
+        after = trailing(run_detectors(tape, [spec]), t, check_ms)
         touch.bad += _mismatches(before, after, ["raw_strength"])
         touch.checked += len(before)
     if not touch.score_cuts:
@@ -171,7 +163,7 @@ def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, tou
         if len(tape) == 0:
             continue
         ev = events(frames) if ev is None else ev
-        touch.bad += _mismatches(_near(ev, t, check_ms), _near(events(tape), t, check_ms),
+        touch.bad += _mismatches(trailing(ev, t, check_ms), trailing(events(tape), t, check_ms),
                                  list(SCORE_COLUMNS))
 
 

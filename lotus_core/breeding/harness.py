@@ -27,7 +27,7 @@ import pandas as pd
 from lotus_core.arrays import positions_by
 from lotus_core.audits.adversarial import PERTURBATIONS, perturb
 from lotus_core.audits.edge import _base_hit_rate, label_shuffle, rolling_origin_gap, usable
-from lotus_core.audits.future_touch import _mismatches, _near, cut_points
+from lotus_core.audits.future_touch import _mismatches, cut_points, trailing
 from lotus_core.audits.result import AuditConfig
 from lotus_core.breeding.compile import bred_windows, columns, lookback_rows
 from lotus_core.breeding.grammar import BOUNDED, DETECTOR_PREFIX, UNBOUNDED, BredSpec, Grammar
@@ -148,8 +148,8 @@ class Harness:
         check = self.cfg.check_s * 1000
         bad = checked = 0
         for t in cut_points(self.frames, full, self.cfg.cuts, rng):
-            before = _near(full, t, check)
-            after = _near(self.windows(spec, upto_ms=t), t, check)
+            before = trailing(full, t, check)
+            after = trailing(self.windows(spec, upto_ms=t), t, check)
             bad += _mismatches(before, after, ["raw_strength"])
             checked += len(before)
         return bad, checked

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_assets.checks import _floats
 from lotus_assets.metadata import eval_story, figure, numeric, rounded, table_of
 from lotus_core.report.tables import EvalTally
 
@@ -89,7 +88,8 @@ def test_rounded_reaches_nested_json_and_table_values() -> None:
 
 
 def test_the_checks_figures_follow_the_policy() -> None:
-    out = _floats({"psi_spread_bps": 0.0011307422461614399, "z": -1.44700121,
+    """A check's measures reach its metadata through `numeric` (lotus_assets/checks.py)."""
+    out = numeric({"psi_spread_bps": 0.0011307422461614399, "z": -1.44700121,
                    "bad": float("inf")})
     assert out == {"psi_spread_bps": dg.MetadataValue.float(0.00113074),
                    "z": dg.MetadataValue.float(-1.447)}

@@ -42,8 +42,8 @@ def _cuts(frames: pd.DataFrame) -> list[int]:
 def _mismatches(frames: pd.DataFrame, spec, span_ms: int) -> int:
     bad = 0
     for t in _cuts(frames):
-        prefix = FT._near(run_detectors(frames[frames["ts_ms"] <= t], [spec]), t, CHECK_MS)
-        bounded = FT._near(run_detectors(FT.trailing(frames, t, span_ms), [spec]), t, CHECK_MS)
+        prefix = FT.trailing(run_detectors(frames[frames["ts_ms"] <= t], [spec]), t, CHECK_MS)
+        bounded = FT.trailing(run_detectors(FT.trailing(frames, t, span_ms), [spec]), t, CHECK_MS)
         bad += FT._mismatches(prefix, bounded, ["raw_strength"])
     return bad
 
@@ -70,7 +70,7 @@ def test_audited_scores_on_the_trailing_window_equal_the_whole_prefix(tape):
     def events(f: pd.DataFrame) -> pd.DataFrame:
         ev = score_day(f.reset_index(drop=True), DAY, fingerprint=FINGERPRINT,
                        detectors=[spec], evaluate=False).events
-        return FT._near(ev, t, CHECK_MS)
+        return FT.trailing(ev, t, CHECK_MS)
 
     prefix, bounded = events(tape[tape["ts_ms"] <= t]), events(FT.trailing(tape, t, span))
     assert len(prefix) > 10
