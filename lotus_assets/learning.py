@@ -26,6 +26,7 @@ from lotus_core.learning.priors_store import (
 )
 from lotus_core.learning.snapshot import snapshot_rows
 from lotus_core.malloc import map_large_allocations, release_free_heap
+from lotus_core.report.names import detector_name
 from lotus_core.signals import load_scoring
 from lotus_core.store.by_coin import CoinDays
 from lotus_resources.opsdb import OpsDbResource
@@ -114,7 +115,7 @@ def lessons(context: dg.AssetExecutionContext, config: LearningConfigPath,
     return dg.Output(out, metadata=rounded({
         "lessons": len(out), "states": {str(k): int(v) for k, v in states.items()},
         "watchdog_sunset": len(alerts), **window,
-        "active": sorted(f"{r.detector_id}: {r.rule} ({r.uplift_bps:+.2f} bps)"
+        "active": sorted(f"{detector_name(r.detector_id)}: {r.rule} ({r.uplift_bps:+.2f} bps)"
                          for r in out[out["state"] == "active"].itertuples())[:20],
         **lessons_story(out, previous),
     }))

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
+
+if TYPE_CHECKING:  # cvxpy is imported where a problem is built: every process that never
+    import cvxpy as cp  # allocates (the code server, the CLI) spared its import
 
 BIG = 1e6  # "no limit" for a budget parameter
 SCALE = 1e4  # the objective is solved in bps of equity: fractions (~1e-4) sit badly with
@@ -88,6 +91,8 @@ class Allocator:
     def __init__(self, n: int, risk_aversion: float, tether: float,
                  solver: str = "CLARABEL", labels: tuple[str, ...] | None = None,
                  solver_opts: dict[str, float] | None = None) -> None:
+        import cvxpy as cp
+
         self.n = n
         self.solver_opts = dict(solver_opts or {})
         self.labels = labels or tuple(str(i) for i in range(n))
@@ -177,6 +182,8 @@ class Allocator:
 
     def solve(self, inp: AllocationInput) -> Allocation:
         """Solve with these parameters; "hold" with a reason when it cannot."""
+        import cvxpy as cp
+
         w0 = np.asarray(inp.w0, dtype=np.float64)
         t0 = time.perf_counter()
         try:

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
 from lotus_core.dm.config import CalibrationSettings
 from lotus_core.evaluation.late import KEY as LATE_KEY
@@ -79,6 +78,9 @@ def _bins(x: np.ndarray) -> np.ndarray:
 
 
 def _fit(x: np.ndarray, y: np.ndarray, hit: np.ndarray) -> _Fit:
+    from sklearn.isotonic import IsotonicRegression  # here: ~1 s of import every process
+    # that never calibrates (the code server, the CLI) spared
+
     b = _bins(x)
     nb = int(b.max()) + 1
     n = np.bincount(b, minlength=nb).astype(np.float64)

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import expit, logit
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import SILENT, CoinFrames, Day, Expert, ExpertOutput, Out
 from lotus_core.dsi.features import FeatureStep, sequence_matrix, sequence_row
 from lotus_core.dsi.params import SequenceParams, parse_params
 from lotus_core.dsi.windows import Inputs, Program, clip_step, expit_source, lit
+
+if TYPE_CHECKING:  # sklearn is imported where a model is fitted: ~1 s every process spared
+    from sklearn.pipeline import Pipeline
 
 P_CLIP = (1e-6, 1 - 1e-6)
 """The probability's clip before its logit: z stays finite."""
@@ -98,6 +99,10 @@ class SequenceExpert(Expert):
         starts = np.concatenate(([0], np.cumsum([len(c) for c in coins])))
         x = np.concatenate([self._matrix(c)[take[(take >= a) & (take < b)] - a]
                             for c, a, b in zip(coins, starts[:-1], starts[1:], strict=True)])
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         model = make_pipeline(StandardScaler(), LogisticRegression(
             C=self.params.C, solver="newton-cholesky", max_iter=100))
         model.fit(x, yt)

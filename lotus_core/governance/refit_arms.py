@@ -43,7 +43,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from lotus_core.dsi.history import bounded
 from lotus_core.dsi.model import fit_expert, history_days
@@ -91,6 +90,8 @@ def moved_p(added: Counts, belief: Posterior) -> float:
     n, k = added.trials, added.successes
     if n == 0:
         return 1.0
+    from scipy import stats  # here: scipy.stats costs every process ~0.5 s of import
+
     pmf = stats.betabinom.pmf(np.arange(n + 1), n, belief.alpha, belief.beta)
     return float(min(1.0, pmf[pmf <= pmf[k] * (1 + 1e-9)].sum()))
 

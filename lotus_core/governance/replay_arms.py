@@ -51,7 +51,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec
 from lotus_core.breeding.scoring import ExplorationSet, exploration_set
@@ -148,6 +147,8 @@ def paired_p(windows: pd.DataFrame, block_s: int = BLOCK_S) -> tuple[float, int]
     if not sd > 0:
         return 1.0, k
     t = float(np.mean(sums)) / (sd / math.sqrt(k))
+    from scipy import stats  # here: scipy.stats costs every process ~0.5 s of import
+
     return float(min(1.0, 2.0 * stats.t.sf(abs(t), k - 1))), k
 
 

@@ -26,7 +26,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri  # scipy.stats' norm.ppf, without importing scipy.stats
 
 from lotus_core.columns import STR
 from lotus_core.learning.algebra import (
@@ -152,7 +152,7 @@ def pooled_braids(r, frame: pd.DataFrame, lits: pd.DataFrame, cfg: LearningConfi
                  "uplift_bps": float(r.uplift_bps), "ci_lo": float(r.ci_lo),
                  "ci_hi": float(r.ci_hi), "p05": float(r.p05), "support": int(r.support),
                  "members_sample": "[]"}]
-    z = float(norm.isf((1 - cfg.bootstrap.ci) / 2))
+    z = float(-ndtri((1 - cfg.bootstrap.ci) / 2))
     out = []
     for p in parts:
         if np.sign(p.uplift) != np.sign(r.sign):
@@ -164,7 +164,7 @@ def pooled_braids(r, frame: pd.DataFrame, lits: pd.DataFrame, cfg: LearningConfi
                     "theta_delta": eff.theta_delta, "phi_mult": eff.phi_mult,
                     "uplift_bps": p.uplift, "ci_lo": p.uplift - z * p.sd,
                     "ci_hi": p.uplift + z * p.sd,
-                    "p05": float(r.sign) * p.uplift - float(norm.isf(0.05)) * p.sd,
+                    "p05": float(r.sign) * p.uplift - float(-ndtri(0.05)) * p.sd,
                     "support": p.support,
                     "members_sample": _members(frame, lits, p.detector_id, r.rule)})
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from scipy.stats import f as f_dist
+from scipy.special import fdtrc  # scipy.stats' f.sf, without importing scipy.stats
 
 from lotus_core.learning.config import EstimatorConfig
 from lotus_core.learning.design import gram, total, xty
@@ -96,7 +96,7 @@ def outcome_break(units: UnitSet, alpha: float, min_windows: int) -> Break | Non
         if df_num <= 0 or df_den <= 0 or split <= 0:
             continue
         f = ((pooled - split) / df_num) / (split / df_den)
-        p = float(f_dist.sf(f, df_num, df_den))
+        p = float(fdtrc(df_num, df_den, f))
         if best is None or p < best[1]:
             best = (f, p, int(days[b]))
     if best is None:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
 from threadpoolctl import threadpool_limits
 
 from lotus_core.learning.breaks import periods
@@ -69,6 +67,9 @@ def dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
 
 def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
              cfg: LearningConfig) -> MaskEstimate:
+    from sklearn.exceptions import ConvergenceWarning  # here: ~1 s of import every process
+    from sklearn.linear_model import LogisticRegression, Ridge  # that never fits spared
+
     a = mask.astype(np.float64)
     x = one_hot(units, drop=exclude)
     period = periods(units, cfg.estimator)  # as the lesson search: nuisances per period

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from lotus_core.arrays import small_int
 from lotus_core.learning.config import EstimatorConfig
 from lotus_core.learning.design import gram, one_hot, x_beta, xty
 from lotus_core.learning.units import UnitSet
+
+if TYPE_CHECKING:  # sklearn is imported where a model is fitted: ~1 s every process spared
+    from sklearn.linear_model import LogisticRegression
 
 
 def time_folds(hour: np.ndarray, k: int) -> np.ndarray:
@@ -163,6 +165,9 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
     present = np.unique(target)
     if len(present) == 1:
         return int(present[0])
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     model = LogisticRegression(C=cfg.propensity_c, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # scipy.stats' norm.ppf, without importing scipy.stats
 
 from lotus_core.arrays import small_int
 from lotus_core.learning.estimator import Nuisances, literal_terms
@@ -120,10 +120,10 @@ def widen(tau: float, sign: int, ci_lo: float, ci_hi: float, p05: float, se: flo
     the one the activation gates use."""
     if not (np.isfinite(se) and np.isfinite(ci_lo) and np.isfinite(ci_hi)):
         return ci_lo, ci_hi, p05
-    z = float(norm.ppf(hi_q))
+    z = float(ndtri(hi_q))
     s = sign or 1
     return (min(ci_lo, tau - z * se), max(ci_hi, tau + z * se),
-            min(p05, s * tau - float(norm.ppf(0.95)) * se))
+            min(p05, s * tau - float(ndtri(0.95)) * se))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri  # scipy.stats' norm.ppf, without importing scipy.stats
 
 from lotus_core.arrays import small_int
 from lotus_core.columns import STR
@@ -211,7 +211,7 @@ def z_crits(cfg: LearningConfig, family: tuple[int, int, int],
     out = []
     for share, m in zip(cfg.activation.length_alpha, family, strict=True):
         a = night_alpha(cfg.activation) * share * scale  # a season's share (anytime.py)
-        out.append(float(norm.isf(a / (2 * max(1, m)))) if a > 0 else float("inf"))
+        out.append(float(-ndtri(a / (2 * max(1, m)))) if a > 0 else float("inf"))
     return out[0], out[1], out[2]
 
 
