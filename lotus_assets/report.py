@@ -2,7 +2,8 @@
 
 A forest plot of the night's lesson uplifts, the active patches per detector over the last
 days (one small panel per detector, so equal series do not hide each other), the published
-hit rate by day, and the Loom of every detector with an active lesson, braid or patch. Its
+hit rate by day, and the Loom of every detector with an active lesson, braid or patch (and
+of `*`, all detectors, pooled: lotus_core.report.names says how `*` reads). Its
 table is one row per day of the window (what the charts plot), shown as rows. Thin: the
 rendering is `lotus_core.report`; each detector has one colour in every plot
 (`lotus_core.report.svg.detector_colour`)."""
@@ -16,6 +17,7 @@ import pandas as pd
 from lotus_assets.metadata import md, numeric, rounded, table_of
 from lotus_assets.partitions import daily_partitions, lake_window_in
 from lotus_core.report.columns import LOOP_DAILY
+from lotus_core.report.names import detector_name, metadata_suffix, patch_detector_name
 from lotus_core.report.svg import detector_colour, image_md, lines, panels
 from lotus_core.report.tables import lessons_forest, loom_detectors, loom_svg
 from lotus_core.store.by_coin import CoinDays
@@ -75,6 +77,8 @@ def _hit_rate_labels(days: list[str], versions: list[int | None]) -> list[str]:
 
 
 def _patches_by_detector(priors: pd.DataFrame, days: list[str]) -> dict[str, list[float]]:
+    """Active patch keys per night by the key's detector (`patch/<detector>/...`, `*` the
+    wildcard: `patch_detector_name` names it for the plot)."""
     if priors.empty:
         return {}
     patch = priors[(priors["kind"] == "patch") & priors["after_value"].notna()]
@@ -110,10 +114,11 @@ def loop_report(context: dg.AssetExecutionContext, signal_eval: CoinDays,
     meta: dict[str, Any] = {
         "forest": md(lessons_forest(lessons)),
         "priors_over_time": md(image_md(panels(
-            night_labels, per_det,
+            night_labels, {patch_detector_name(d): v for d, v in per_det.items()},
             f"Active patch keys per detector, by night (label: night, priors version it "
             f"wrote, which scores the next day), {len(per_det)} detector(s)",
-            "active patch keys (count)", {d: detector_colour(d) for d in per_det},
+            "active patch keys (count)",
+            {patch_detector_name(d): detector_colour(d) for d in per_det},
             "night (UTC) and the priors version it wrote"),
             "priors versions over time")),
         "published_hit_rate": md(image_md(lines(
@@ -127,8 +132,9 @@ def loop_report(context: dg.AssetExecutionContext, signal_eval: CoinDays,
         "day_table": table_of(daily, LOOP_DAILY, REPORT_DAYS),
     }
     for det in loom_detectors(lessons, braids, meta_braids, tonight):
-        meta[f"loom_{det}"] = md(image_md(loom_svg(det, lessons, braids, meta_braids,
-                                                   tonight), f"loom of {det}"))
+        meta[f"loom_{metadata_suffix(det)}"] = md(image_md(
+            loom_svg(det, lessons, braids, meta_braids, tonight),
+            f"loom of {detector_name(det)}"))
     if len(daily):
         last = daily.iloc[-1]
         meta.update(numeric({"published_hit_rate_today": last["published_hit_rate"],

@@ -21,12 +21,15 @@ FONT = 'font-family="Helvetica,Arial,sans-serif"'
 # One colour per detector in every plot (forest, priors over time, the Loom): a reader who
 # learns "mean_reversion_z_v1 is green" in one figure can trust it in the next. Keyed by the
 # ids in lotus_core/signals/detectors.yaml; an id not listed gets a stable colour from
-# EXTRA by its CRC (no dependence on which detectors happen to be in tonight's plot).
+# EXTRA by its CRC (no dependence on which detectors happen to be in tonight's plot). `*`,
+# all detectors (the pooled lessons and the patch keys' wildcard, lotus_core.report.names),
+# has a colour of its own that no detector gets.
 DETECTOR_COLOURS = {
     "breakout_retest_v1": "#1f77b4", "breakout_retest_fast_v1": "#17becf",
     "divergence_rsi_macd_v1": "#9467bd", "divergence_rsi_macd_slow_v1": "#e377c2",
     "mean_reversion_z_v1": "#2ca02c", "mean_reversion_fast_v1": "#bcbd22",
     "sweep_flow_v1": "#d62728", "sweep_stall_v1": "#ff7f0e", "flow_pressure_v1": "#8c564b",
+    "*": "#e6ab02",
 }
 EXTRA = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
          "#31a354", "#756bb1", "#636363")
@@ -380,10 +383,10 @@ def timeline(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], titl
 
 
 def loom(columns: Sequence[Sequence[tuple[str, str, str]]], edges: Sequence[tuple[str, str]],
-         title: str, column_names: Sequence[str]) -> str:
+         title: str, column_names: Sequence[str], note: str = "") -> str:
     """The Loom: nodes in columns (lessons -> braids -> meta braids -> the active patch),
     each node (id, label, colour) with its label wrapped at word boundaries (`wrap`), and
-    edges parent -> child drawn as curves."""
+    edges parent -> child drawn as curves; `note` (e.g. what `*` means) under the columns."""
     col_w, top, chars = 290, 56, 44
     wrapped = [[wrap(label, chars) for _, label, _ in col] for col in columns]
     box_h = [[13 * len(w) + 10 for w in col] for col in wrapped]
@@ -412,4 +415,8 @@ def loom(columns: Sequence[Sequence[tuple[str, str, str]]], edges: Sequence[tupl
             mid = (x1 + x2) / 2
             body.append(f'<path d="M{_f(x1)},{_f(y1)} C{_f(mid)},{_f(y1)} {_f(mid)},{_f(y2)} '
                         f'{_f(x2)},{_f(y2)}" fill="none" stroke="#777" stroke-width="1.2"/>')
+    if note:
+        for line in wrap(note, max(int((width - 40) / 6.2), 40)):
+            body.append(_text(20, height, line, 10, "start", "#555"))
+            height += 13
     return _svg(width, int(height), body, title)

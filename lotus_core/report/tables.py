@@ -3,14 +3,17 @@ the priors diff, signal_eval's hit rates. Pure functions of the stage's own Data
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lotus_core.report.names import ALL, WILDCARD_NOTE, detector_name
 from lotus_core.report.svg import detector_colour, forest, image_md, loom
 
 MAX_ROWS = 40
@@ -74,7 +77,7 @@ def lessons_table(lessons: pd.DataFrame, previous: pd.DataFrame | None = None) -
     if df.empty:
         return "_(no active or changed lessons tonight)_"
     view = pd.DataFrame({
-        "detector": df["detector_id"], "rule": df["rule"],
+        "detector": df["detector_id"].astype(str).map(detector_name), "rule": df["rule"],
         "DR uplift bps": df["uplift_bps"],
         "90 % CI": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(df["ci_lo"], df["ci_hi"],
                                                                  strict=True)],
@@ -101,12 +104,12 @@ def lessons_forest(lessons: pd.DataFrame, previous: pd.DataFrame | None = None,
     df = night.head(max_rows)
     dets = sorted(df["detector_id"].astype(str).unique()) if len(df) else []
     states = df["state"].astype(str).tolist() if len(df) else []
-    legend = [(d, detector_colour(d), "line") for d in dets]
+    legend = [(detector_name(d), detector_colour(d), "line") for d in dets]
     legend += [("active lesson", "#555", "filled"),
                ("proposed / sunset (not in force)", "#555", "hollow"),
                ("thick bar: CI excludes 0", "#555", "line")]
-    svg = forest([f"{d}: {r}  [{c}]" for d, r, c in zip(df["detector_id"], df["rule"],
-                                                        df["change"], strict=True)]
+    svg = forest([f"{detector_name(str(d))}: {r}  [{c}]"
+                  for d, r, c in zip(df["detector_id"], df["rule"], df["change"], strict=True)]
                  if len(df) else [],
                  df["uplift_bps"].tolist() if len(df) else [],
                  df["ci_lo"].tolist() if len(df) else [],
@@ -123,7 +126,8 @@ def braids_table(braids: pd.DataFrame) -> str:
         return "_(no braids)_"
     view = pd.DataFrame({
         "braid": braids["braid_id"], "type": braids["braid_type"], "op": braids["op"],
-        "parents": braids["parents"], "detector": braids["detector_id"],
+        "parents": braids["parents"],
+        "detector": braids["detector_id"].astype(str).map(detector_name),
         "rule": braids["rule"], "theta_delta": braids["theta_delta"],
         "phi_mult": braids["phi_mult"], "uplift bps": braids["uplift_bps"],
         "state": braids["state"],
@@ -241,7 +245,7 @@ class EvalTally:
 def loom_detectors(lessons: pd.DataFrame, braids: pd.DataFrame, meta: pd.DataFrame,
                    snapshot: pd.DataFrame) -> list[str]:
     """Every detector with an active lesson, a live braid or an active patch key tonight
-    (each gets a Loom)."""
+    (each gets a Loom; `*`, all detectors, when a pooled lesson or a wildcard key is)."""
     dets: set[str] = set()
     if len(lessons):
         dets |= set(lessons.loc[lessons["state"] == "active", "detector_id"].astype(str))
@@ -260,24 +264,93 @@ def _patch_keys(snapshot: pd.DataFrame) -> list[str]:
     return [str(k) for k in keys if str(k).count("/") >= 2]
 
 
-def loom_svg(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
-             meta: pd.DataFrame, snapshot: pd.DataFrame) -> str:
-    """One detector's Loom: its active lessons -> micro braids -> meta braids -> the patch
-    keys of the night's priors version that belong to it (`patch/<detector>/...`)."""
-    les = lessons[(lessons["detector_id"] == detector) & (lessons["state"] == "active")] \
-        if len(lessons) else lessons
-    br = braids[braids["detector_id"] == detector] if len(braids) else braids
+_Slot = tuple[str, str, str]  # (detector, coin, cond_key with its literals sorted)
+
+
+def _cond(key: str) -> str:
+    """A cond_key with its literals in one order: a braid's patch and a key compare equal."""
+    key = str(key or "*")
+    return "*" if key in ("*", "") else "&".join(sorted(key.split("&")))
+
+
+def _key_slot(key: str) -> _Slot:
+    """patch/<detector>/<coin>/<cond_key>/<field> -> its slot (no coin: `*`)."""
+    parts = key.split("/")
+    return parts[1], parts[2] if len(parts) >= 5 else ALL, _cond(parts[-2])
+
+
+def _braid_slots(b: Any) -> set[_Slot]:
+    """The slots a braid's patches are compiled at: its detector and coin with each of its
+    patches' cond_keys (its rule when the row carries no patches)."""
+    det, coin = str(b.detector_id), str(getattr(b, "coin", None) or ALL)
+    try:
+        conds = [p["cond_key"] for p in json.loads(str(getattr(b, "patches", None) or ""))]
+    except (ValueError, TypeError, KeyError):
+        conds = [b.rule]
+    return {(det, coin, _cond(c)) for c in conds}
+
+
+def _in(df: pd.DataFrame, column: str, values: Collection[str]) -> pd.Series:
+    return df[column].astype(str).isin(list(values)) if len(df) else \
+        pd.Series(False, index=df.index)
+
+
+@dataclass(frozen=True)
+class LoomParts:
+    """What a Loom draws (`svg.loom`'s arguments): nodes (id, label, colour) per column,
+    edges parent -> child, the title, the column names and the note under them."""
+
+    columns: list[list[tuple[str, str, str]]]
+    edges: list[tuple[str, str]]
+    title: str
+    column_names: list[str]
+    note: str = WILDCARD_NOTE
+
+
+def loom_parts(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
+               meta: pd.DataFrame, snapshot: pd.DataFrame) -> LoomParts:
+    """One detector's Loom: its lessons -> micro braids -> meta braids -> the patch keys of
+    the night's priors version that belong to it (`patch/<detector>/...`). A pooled lesson
+    feeds braids of every detector, so a detector's Loom shows the pooled lesson behind its
+    pooled braid, and the Loom of `*` (all detectors, pooled) shows the pooled lessons, the
+    braids they give each detector and those braids' patch keys, with the wildcard keys."""
+    pooled = detector == ALL
+    pooled_ids = set(lessons.loc[lessons["detector_id"] == ALL, "lesson_id"].astype(str)) \
+        if len(lessons) else set()
+    if len(braids):
+        mine = braids["detector_id"] == detector
+        br = braids[mine | _in(braids, "lesson_id", pooled_ids)] if pooled else braids[mine]
+    else:
+        br = braids
     mb = meta[meta["detector_id"] == detector] if len(meta) else meta
-    keys = [k for k in _patch_keys(snapshot) if k.split("/")[1] == detector]
-    colour = detector_colour(detector)
+    fed = set(br["lesson_id"].dropna().astype(str)) if len(br) else set()
+    les = lessons[((lessons["detector_id"] == detector) & (lessons["state"] == "active"))
+                  | _in(lessons, "lesson_id", fed)] if len(lessons) else lessons
+    slots: dict[_Slot, list[str]] = {}
+    for b in [*br.itertuples(), *mb.itertuples()]:
+        if b.state == "active":
+            for slot in sorted(_braid_slots(b)):
+                slots.setdefault(slot, []).append(str(b.braid_id))
+    keys = [k for k in _patch_keys(snapshot)
+            if k.split("/")[1] == detector or (pooled and _key_slot(k) in slots)]
+
+    def lesson_label(r: Any) -> str:
+        whose = "" if r.detector_id == detector else f"{detector_name(r.detector_id)}: "
+        state = "" if r.state == "active" else f" [{r.state}]"
+        return f"{whose}{r.rule} ({r.uplift_bps:+.2f} bps){state}"
+
+    def braid_label(r: Any) -> str:
+        whose = f"{detector_name(r.detector_id)}: " if pooled else ""
+        return f"{whose}{r.op} {r.rule} [{r.state}]"
+
     cols: list[list[tuple[str, str, str]]] = [
-        [(f"L:{r.lesson_id}", f"{r.rule} ({r.uplift_bps:+.2f} bps)", colour)
+        [(f"L:{r.lesson_id}", lesson_label(r), detector_colour(r.detector_id))
          for r in les.itertuples()],
-        [(f"B:{r.braid_id}", f"{r.op} {r.rule} [{r.state}]", colour)
+        [(f"B:{r.braid_id}", braid_label(r), detector_colour(r.detector_id))
          for r in br.itertuples()],
-        [(f"B:{r.braid_id}", f"{r.op} {r.rule} [{r.state}]", colour)
+        [(f"B:{r.braid_id}", braid_label(r), detector_colour(detector))
          for r in mb.itertuples()],
-        [(f"P:{k}", k.split("/", 2)[-1], "#555") for k in keys],
+        [(f"P:{k}", k.split("/", 1 if pooled else 2)[-1], "#555") for k in keys],
     ]
     edges: list[tuple[str, str]] = []
     for r in br.itertuples():
@@ -285,14 +358,25 @@ def loom_svg(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
     for r in mb.itertuples():
         for p in _parents(r.parents):
             edges.append((f"B:{p}", f"B:{r.braid_id}"))
-    for b in [*br.itertuples(), *mb.itertuples()]:
-        if b.state != "active":
-            continue
-        for k in keys:
-            if str(b.rule) and str(b.rule) in k:
-                edges.append((f"B:{b.braid_id}", f"P:{k}"))
-    return loom(cols, edges, f"The Loom of {detector}: lessons -> braids -> meta -> patch",
-                ["active lessons", "micro braids", "meta braids", "active patch keys"])
+    for k in keys:
+        for owner in slots.get(_key_slot(k), ()):
+            edges.append((f"B:{owner}", f"P:{k}"))
+    name = detector_name(detector)
+    if pooled:
+        return LoomParts(cols, edges, f"The Loom of {name}: pooled lessons -> the braid each "
+                         "gives a detector -> meta -> patch",
+                         ["pooled lessons", "braids (per detector)", "meta braids",
+                          "active patch keys (detector/coin/context/field)"])
+    return LoomParts(cols, edges, f"The Loom of {name}: lessons -> braids -> meta -> patch",
+                     ["lessons (own and pooled)", "micro braids", "meta braids",
+                      "active patch keys (coin/context/field)"])
+
+
+def loom_svg(detector: str, lessons: pd.DataFrame, braids: pd.DataFrame,
+             meta: pd.DataFrame, snapshot: pd.DataFrame) -> str:
+    """The Loom of `detector` (`loom_parts`) as an SVG."""
+    p = loom_parts(detector, lessons, braids, meta, snapshot)
+    return loom(p.columns, p.edges, p.title, p.column_names, p.note)
 
 
 def _parents(value: object) -> Sequence[str]:
