@@ -35,6 +35,7 @@ from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
 from lotus_core.live.parity import ATOL, GROUP_COINS, RTOL, compare_by_group
 from lotus_core.microtape import MicroTapeParams
+from lotus_core.microtape.tape import TRADE_COLUMNS
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
@@ -141,31 +142,61 @@ def raw_feed_channels(context: dg.AssetCheckExecutionContext, fabric: OpsDbResou
                    f"{missing_sentence(missing)} (the recording does not carry them)", meta)
 
 
+CHANNEL_COLUMNS = {"trades": TRADE_COLUMNS}
+"""The MicroTape columns a recording without the channel leaves NaN by design."""
+
+
+def _channel_columns(store: Lake | ObjectLake, day: str, coin: str) -> dict[str, str]:
+    """{column: channel} of the coin's columns its missing channels leave NaN, as
+    `raw_feed_channels` finds them in the day's raw_feed (none without that partition)."""
+    if not store.exists("raw_feed", day):
+        return {}
+    feed = store.read("raw_feed", day, columns=["channel", "coin", "frames"])
+    return {c: ch for ch in missing_channels(feed).get(coin, [])
+            for c in CHANNEL_COLUMNS.get(ch, ())}
+
+
+def _nan_measure(column: str, rate: float, channel: str | None, coin: str | None) -> Measure:
+    """A column's NaN rate against `max_nan_rate`; not judged when the coin's recording has
+    no `channel` for it (a missing channel, which raw_feed_channels reports, not a fault)."""
+    if channel is None:
+        return _le(f"nan_rate_{column}", rate, H.LIMITS.max_nan_rate, "max_nan_rate",
+                   f"{column} is missing on too many frames")
+    return H.at_most(f"nan_rate_{column}", rate, H.LIMITS.max_nan_rate, "max_nan_rate",
+                     f"{column} is missing on too many frames", baseline="missing channel",
+                     judged=False, why_not=f"missing channel: no {channel} channel for {coin}")
+
+
 @dg.asset_check(asset="microtape_frames", description="Missing grid rows per coin <= "
                 f"{H.LIMITS.max_gap_rate:.0%} (within each day); NaN rate of key features <= "
-                f"{H.LIMITS.max_nan_rate:.0%}; stale frames (> {H.LIMITS.stale_ms} ms) <= "
-                f"{H.LIMITS.max_stale_rate:.0%}.", **COIN_CHECK_KW)
+                f"{H.LIMITS.max_nan_rate:.0%} (not judged for a feature of a channel the "
+                "coin's recording lacks: raw_feed_channels); stale frames "
+                f"(> {H.LIMITS.stale_ms} ms) <= {H.LIMITS.max_stale_rate:.0%}.",
+                **COIN_CHECK_KW)
 def microtape_gaps_nan_stale(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
                              fabric_keys: FabricKeysResource,
                              lake: LakeResource) -> dg.AssetCheckResult:
     # only the columns measured (9 of the tape's 46), of the partition's coin
     day, coin = day_and_coin(context.partition_key)
     health = H.TapeHealth()
+    absent: dict[str, str] = {}
     if coin is not None and lake.get().exists("microtape_frames", day):
         health.add(lake.get().read_coin("microtape_frames", day, coin,
                                         ["coin", "ts_ms", *H.NAN_FEATURES, "stale_ms"]))
+        absent = _channel_columns(lake.get(), day, coin)
     measures = ([_le(f"gap_rate_{c}", r, H.LIMITS.max_gap_rate, "max_gap_rate",
                      "the coin's tape misses rows of its grid (the feed went quiet or was "
                      "cut)") for c, r in sorted(health.gaps.items())]
-                + [_le(f"nan_rate_{c}", r, H.LIMITS.max_nan_rate, "max_nan_rate",
-                       f"{c} is missing on too many frames")
+                + [_nan_measure(c, r, absent.get(c), coin)
                    for c, r in health.nan_rates().items()]
                 + [_le("stale_rate", health.stale_rate(), H.LIMITS.max_stale_rate,
                        "max_stale_rate", f"too many frames are older than "
                        f"{H.LIMITS.stale_ms} ms (the feed lagged)")])
     bad = H.failures(measures)
+    channels = sorted(set(absent.values()))
     return _result(context, fabric, fabric_keys, "microtape_gaps_nan_stale", not bad,
-                   "; ".join(bad) or "ok", {}, measures=measures)
+                   "; ".join(bad) or "ok", {"missing_channels": channels or "none"},
+                   measures=measures)
 
 
 @dg.asset_check(asset="microtape_frames", description="Population stability (PSI) of the "

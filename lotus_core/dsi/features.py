@@ -9,7 +9,11 @@ the others beside it) checks DsiStream, which reads FeatureStep, against `annota
 Every feature at frame t uses frames <= t of the same coin and day (trailing windows that
 include t), and is divided by the coin's own trailing scale, so one model fits BTC, ETH
 and SOL alike and a day is never normalised by its own future. Missing inputs become the
-neutral value 0 after the transform (documented per feature in docs/dsi.md).
+neutral value 0 after the transform (documented per feature in docs/dsi.md), so no feature
+is NaN. That includes the trade columns of a coin whose trades channel is missing (NaN in
+the MicroTape, docs/microtape.md): vol_rel and trades_rel are 0 by their ratio's rule, and
+aggr_imb, sweep and outliers read 0 (`TRADE_NEUTRAL`): no imbalance, sweep or outlier seen,
+as in an interval without trades, so the experts see a quiet tape, not a NaN.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ OI_CLIP = 10.0  # percent
 FUNDING_LAG = 60
 FUNDING_UNIT = 1e-5
 FUNDING_CLIP = 10.0
+TRADE_NEUTRAL = 0.0  # aggr_imb, sweep and outliers where the trade column is NaN
 
 
 def rv_ref(rv_bps: np.ndarray, label: LabelParams) -> np.ndarray:
@@ -95,7 +100,8 @@ FEATURE_INPUTS = (
 
 
 def coin_features(f: pd.DataFrame, label: LabelParams) -> pd.DataFrame:
-    """The base feature table of one coin's frames (same index, float64, never NaN)."""
+    """The base feature table of one coin's frames (same index, float64, never NaN: the
+    module's rules for missing inputs)."""
     g = {c: f[c].to_numpy(dtype="float64") for c in FEATURE_INPUTS}
     ref = rv_ref(g["rv_bps"], label)
     s1 = scale(ref)
@@ -114,11 +120,12 @@ def coin_features(f: pd.DataFrame, label: LabelParams) -> pd.DataFrame:
                                           MIN_PERIODS)),
         "depth_rel": np.nan_to_num(np.log(np.clip(g["depth_5_rel"], *DEPTH_CLIP))),
         "cancel": np.log1p(g["cancel_rate"]),
-        "aggr_imb": g["aggr_imb"],
+        "aggr_imb": np.nan_to_num(g["aggr_imb"], nan=TRADE_NEUTRAL),
         "book_imb": np.nan_to_num(g["book_imb_5"]),
         "micro_z": np.clip(_ratio(g["microprice_drift_bps"], s1), -Z_CLIP, Z_CLIP),
-        "sweep": g["sweep_flag"],
-        "outliers": np.clip(g["size_outlier_count"], *OUTLIER_CLIP),
+        "sweep": np.nan_to_num(g["sweep_flag"], nan=TRADE_NEUTRAL),
+        "outliers": np.clip(np.nan_to_num(g["size_outlier_count"], nan=TRADE_NEUTRAL),
+                            *OUTLIER_CLIP),
         "oi_pct": np.clip(np.nan_to_num(PERCENT * g["oi_delta"]), -OI_CLIP, OI_CLIP),
         "funding_jump": np.clip(_ratio(funding - lag(funding, FUNDING_LAG), FUNDING_UNIT),
                                 -FUNDING_CLIP, FUNDING_CLIP),
@@ -179,7 +186,8 @@ class FeatureStep:
             x = c["cancel_rate"]
             p.add(f"{out} = log1p({x}) if {x} > -1.0 else LOG1P({x})")
         elif name == "aggr_imb":
-            return c["aggr_imb"]
+            x = c["aggr_imb"]
+            p.add(f"{out} = {x} if {x} == {x} else {lit(TRADE_NEUTRAL)}")
         elif name == "book_imb":
             x = c["book_imb_5"]
             p.add(f"{out} = {x} if {x} - {x} == 0.0 else NTN({x})")
@@ -187,9 +195,12 @@ class FeatureStep:
             r = _ratio_step(p, c["microprice_drift_bps"], self["s1"])
             p.add(f"{out} = {clip_step(r, -z, z)}")
         elif name == "sweep":
-            return c["sweep_flag"]
+            x = c["sweep_flag"]
+            p.add(f"{out} = {x} if {x} == {x} else {lit(TRADE_NEUTRAL)}")
         elif name == "outliers":
-            p.add(f"{out} = {clip_step(c['size_outlier_count'], *OUTLIER_CLIP)}")
+            x = c["size_outlier_count"]
+            p.add(f"_q = {x} if {x} == {x} else {lit(TRADE_NEUTRAL)}\n"
+                  f"{out} = {clip_step('_q', *OUTLIER_CLIP)}")
         elif name == "oi_pct":
             p.add(f"_q = {lit(PERCENT)} * {c['oi_delta']}\n"
                   f"_q = _q if _q - _q == 0.0 else NTN(_q)\n"

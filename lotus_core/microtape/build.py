@@ -64,6 +64,7 @@ from lotus_core.microtape.inputs import (
     _CANDLES,
     _CTX,
     _TRADES,
+    NO_TRADES,
     Books,
     CoinInputs,
     coin_inputs,
@@ -260,9 +261,12 @@ def _strings(values: Any) -> list[str]:
 
 
 def _table(df: pd.DataFrame, spec: dict[str, tuple[str, type]], lo: int,
-           interval: str | None = None, max_lag_ms: int | None = None) -> _Table | None:
+           interval: str | None = None, max_lag_ms: int | None = None,
+           stale: dict[str, int] | None = None) -> _Table | None:
     """The rows of `df` received at or after `lo` (of `interval`; trades at most
-    `max_lag_ms` after their venue time, as `coin_inputs` keeps them)."""
+    `max_lag_ms` after their venue time, as `coin_inputs` keeps them). `stale`: gets the
+    first receive time of each coin's rows dropped as later than that (replayed trades,
+    which still show the coin's trades channel: `CoinInputs.trades_seen`)."""
     if len(df) == 0:
         return None
     column = _columns(df)
@@ -270,9 +274,15 @@ def _table(df: pd.DataFrame, spec: dict[str, tuple[str, type]], lo: int,
     keep = recv >= lo
     if interval is not None:
         keep &= np.asarray([v == interval for v in _strings(column["interval"])])
-    if max_lag_ms is not None:
-        keep &= fresh(recv, np.asarray(column["time_ms"], dtype=np.int64), max_lag_ms)
     coins = _strings(column["coin"])
+    if max_lag_ms is not None:
+        ok = fresh(recv, np.asarray(column["time_ms"], dtype=np.int64), max_lag_ms)
+        if stale is not None and not ok.all():
+            for i in np.flatnonzero(keep & ~ok).tolist():
+                coin, at = coins[i], int(recv[i])
+                if at < stale.get(coin, NO_TRADES):
+                    stale[coin] = at
+        keep &= ok
     rows: np.ndarray | None = None
     if not keep.all():
         rows = np.flatnonzero(keep)
@@ -557,7 +567,9 @@ class TapeStream:
     (`Books.depth` / `imbalance` / `depth_slope` per l2Book frame, `pair_removals` per
     consecutive frame pair of each stream, all coins at once) and per coin where it merges
     (`quote_stream`, then `top_features` per quote), and appends the results to each coin's
-    event lists, in receive order; the coin's `FlowStream` gets the same slices.
+    event lists, in receive order; the coin's `FlowStream` gets the same slices, and the
+    receive time of any replayed trade (not flow, but proof of the trades channel:
+    `FlowStream.saw_trades`).
 
     `rows(now)` walks each coin's grid. Row t reads, from each list, the last event
     received at or before t (`grid.asof`; the step's `asof_stop`), sums the cancel rates of
@@ -596,7 +608,9 @@ class TapeStream:
         self.gaps.add_frame(parsed.gaps)
         lo, p = self.input_start, self.params
         bt = _table(parsed.books.meta, _META, lo) if len(parsed.books) else None
-        tables = {"trades": _table(parsed.trades, _TRADES, lo, max_lag_ms=p.trade_max_lag_ms),
+        stale: dict[str, int] = {}  # replayed trades: not flow, but the channel is there
+        tables = {"trades": _table(parsed.trades, _TRADES, lo, max_lag_ms=p.trade_max_lag_ms,
+                                   stale=stale),
                   "bbo": _table(parsed.bbo, _BBO, lo),
                   "ctx": _table(parsed.ctx, _CTX, lo),
                   "candles": _table(parsed.candles, _CANDLES, lo, interval=p.candle_interval)}
@@ -604,9 +618,11 @@ class TapeStream:
         for tab in tables.values():
             if tab is not None:
                 names.update(tab.spans)
-        for coin in names - self.coins.keys():
+        for coin in (names | stale.keys()) - self.coins.keys():
             self.coins[coin] = _Coin(coin, p)
             self.order = sorted(self.coins)
+        for coin, recv in stale.items():
+            self.coins[coin].flow.saw_trades(recv)
         books = _NO_BOOKS
         if bt is not None:
             src = parsed.books

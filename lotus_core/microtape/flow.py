@@ -29,7 +29,7 @@ from lotus_core.microtape.context import (
     session_of,
 )
 from lotus_core.microtape.grid import NAN, RollingPctl, RollingSum, before_stop, ratio_of
-from lotus_core.microtape.inputs import Books, CoinInputs
+from lotus_core.microtape.inputs import NO_TRADES, Books, CoinInputs
 from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.microtape.regime import (
     classify,
@@ -44,7 +44,12 @@ from lotus_core.microtape.regime import (
     trend_window,
     vol_features,
 )
-from lotus_core.microtape.tape import robust_thresholds, tape_features, thresholds_of
+from lotus_core.microtape.tape import (
+    missing_span,
+    robust_thresholds,
+    tape_features,
+    thresholds_of,
+)
 from lotus_core.time import HOUR_MS
 
 FLOW_COLUMNS = (
@@ -70,7 +75,7 @@ _NO_CANDLE = (NAN, NAN, NAN, NAN, NAN, NAN)
 def flow_features(inp: CoinInputs, grid: np.ndarray, dpx_bps: np.ndarray,
                   params: MicroTapeParams) -> dict[str, np.ndarray]:
     """The flow columns of one coin on its grid (the batch path), given the mid's moves."""
-    cols = tape_features(inp.trades, inp.books, grid, params)
+    cols = tape_features(inp.trades, inp.books, grid, params, inp.trades_from())
     cols.update(vol_features(dpx_bps, params))
     cols.update(candle_features(inp.candles, grid, params))
     cols.update(context_features(inp.ctx, grid, params))
@@ -130,6 +135,11 @@ class FlowStream:
     the grid began), the three percentile ranks (`grid.RollingPctl`) and, on a new candle,
     the previous candles' final ranges (`candles._range_pctl`'s window).
 
+    The tape columns are NaN where the coin's trades channel is not there
+    (`tape.missing_span`): no trade by t, counting the first one added and a replayed one
+    shown by `saw_trades` (the venue's snapshot on subscribe: not flow, but proof of the
+    channel), and t past the grace after the coin's first grid time.
+
     Batches must be in receive order (no event of a batch received before one of an
     earlier batch); `columns` must be called at every grid time from the coin's first, in
     order, after every event with recv <= t was added (later ones may be there already).
@@ -140,10 +150,13 @@ class FlowStream:
         self.coin, self.params = coin, params
         self.cadence = params.cadence_ms
         self.next_ts: int | None = None
+        self.grid_start = 0  # the first grid time (`columns_from`'s first t)
         # trade tape
+        self.trades_from = NO_TRADES  # the first trade received (replayed ones included)
         self.bins: deque[_Bin] = deque()
         self.sizes: list[float] = []  # the last outlier_window trade sizes
-        self.side, self.run, self.runlen = 0, 0, 0  # the last trade's side and run
+        self.side, self.run = 0, 0  # the last trade's side and run
+        self.runlen = 0.0  # the run as of the last bin read
         # the books trades may face: the last one received before the last book's
         # millisecond, then the last book's batch; their top sweep_depth_levels
         self.book_recv: list[int] = [_NO_RECV, _NO_RECV]
@@ -198,10 +211,18 @@ class FlowStream:
         self.book_bid += bid
         self.book_ask += ask
 
+    def saw_trades(self, recv: int) -> None:
+        """A trade of the coin received at `recv` that is not flow (a replay: `fresh`): the
+        trades channel is there from then on."""
+        if recv < self.trades_from:
+            self.trades_from = recv
+
     def add_trades(self, recv: list[int], side: list[int], px: list[float],
                    sz: list[float]) -> None:
         """A batch's trades (receive order, after its books): robust size outliers,
         aggressor runs, and the interval sums they fall in."""
+        if recv[0] < self.trades_from:
+            self.trades_from = recv[0]
         p = self.params
         sizes = self.sizes + sz
         if len(sz) <= _FEW and sum(sizes) == sum(sizes):  # no NaN: sorting ranks them all
@@ -268,6 +289,8 @@ class FlowStream:
         must be added."""
         if t != self.next_ts and self.next_ts is not None:
             raise ValueError(f"FlowStream {self.coin}: grid time {t}, expected {self.next_ts}")
+        if self.next_ts is None:
+            self.grid_start = t
         p, cadence = self.params, self.cadence
         n = len(dpx)
         if n == 0:
@@ -288,13 +311,13 @@ class FlowStream:
                 [regime_of(a, b, p) for a, b in zip(rv_pctl, eff, strict=True)]]
 
     def _tape(self, t: int, n: int) -> list[list[Any]]:
-        """The tape columns (FLOW_COLUMNS' first nine) of n grid times from t: a bin's
-        values at its row (every bin ends on a grid time), no trades elsewhere; the
-        aggressor run carries."""
+        """The tape columns (FLOW_COLUMNS' first nine, floats) of n grid times from t: a
+        bin's values at its row (every bin ends on a grid time), no trades elsewhere; the
+        aggressor run carries; NaN where the trades channel is not there."""
         cadence, min_levels = self.cadence, self.params.sweep_min_levels
-        count, buy, sell, imb = [0] * n, [0.0] * n, [0.0] * n, [0.0] * n
-        sweep, sweep_dir, outliers, vwap = [0] * n, [0] * n, [0] * n, [NAN] * n
-        runlen: list[int] = []
+        count, buy, sell, imb = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+        sweep, sweep_dir, outliers, vwap = [0.0] * n, [0.0] * n, [0.0] * n, [NAN] * n
+        runlen: list[float] = []
         bins, i = self.bins, 0
         while bins and bins[0].end < t + n * cadence:
             b = bins.popleft()
@@ -302,7 +325,7 @@ class FlowStream:
                 j = (b.end - t) // cadence
                 runlen += [self.runlen] * (j - i)
                 i = j + 1
-                runlen.append(b.runlen)
+                runlen.append(float(b.runlen))
                 b_buy, b_sell = b.buy, b.sell
                 total = b_buy + b_sell
                 # tape._side_sweeps: enough distinct prices, or more than the facing depth
@@ -312,16 +335,23 @@ class FlowStream:
                                                 b_sell > b.sell_depth)
                 if bs and ss:
                     d = b_buy - b_sell
-                    sweep_dir[j] = 1 if d > 0 else -1 if d < 0 else 0
+                    sweep_dir[j] = 1.0 if d > 0 else -1.0 if d < 0 else 0.0
                 else:
-                    sweep_dir[j] = int(bs) - int(ss)
-                count[j], buy[j], sell[j], outliers[j] = b.count, b_buy, b_sell, b.outliers
+                    sweep_dir[j] = float(int(bs) - int(ss))
+                count[j], buy[j], sell[j] = float(b.count), b_buy, b_sell
+                outliers[j] = float(b.outliers)
                 imb[j], vwap[j] = ratio_of(b_buy - b_sell, total, 0.0), ratio_of(b.notional,
                                                                                  total)
-                sweep[j] = int(bs or ss)
-            self.runlen = b.runlen
+                sweep[j] = 1.0 if bs or ss else 0.0
+            self.runlen = float(b.runlen)
         runlen += [self.runlen] * (n - i)
-        return [count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap]
+        cols = [count, buy, sell, imb, runlen, sweep, sweep_dir, outliers, vwap]
+        lo, hi = missing_span(t, n, cadence, self.grid_start, self.trades_from, self.params)
+        if lo < hi:
+            nan = [NAN] * (hi - lo)
+            for col in cols:
+                col[lo:hi] = nan
+        return cols
 
     def _state(self, t: int, n: int) -> list[list[Any]]:
         """The candle (in `self.candle`'s order), context and session columns of n grid

@@ -67,9 +67,17 @@ def depth_of(cum: list[float], k: int) -> float:
     return cum[min(k, len(cum)) - 1]
 
 
+NO_TRADES = int(np.iinfo(np.int64).max)
+"""`CoinInputs.trades_from` of a coin whose trades channel was never seen: its trade
+features are missing on every row past the grace (`tape.missing_span`)."""
+
+
 @dataclass(frozen=True)
 class CoinInputs:
-    """Everything the MicroTape reads for one coin."""
+    """Everything the MicroTape reads for one coin. `trades_seen`: receive time of the
+    coin's first accepted trade, replayed ones included (a subscription's snapshot of past
+    trades proves the channel at once, though none of them is flow); None: the first of
+    `trades`."""
 
     coin: str
     books: Books
@@ -77,6 +85,16 @@ class CoinInputs:
     bbo: dict[str, np.ndarray]
     ctx: dict[str, np.ndarray]
     candles: dict[str, np.ndarray]
+    trades_seen: int | None = None
+
+    def trades_from(self) -> int:
+        """Receive time from which the coin's trades channel is known present (`NO_TRADES`:
+        never): before it, past the grace, a trade feature is missing, not 0
+        (`tape.missing_span`)."""
+        if self.trades_seen is not None:
+            return self.trades_seen
+        recv = self.trades["recv"]
+        return int(recv[0]) if len(recv) else NO_TRADES
 
     def last_recv(self) -> int | None:
         """Receive time of the coin's last message of any kind (None if there is none)."""
@@ -152,7 +170,8 @@ def coin_inputs(
     """Slice `feed` to one coin; candles are restricted to `candle_interval`.
 
     Trades received more than `trade_max_lag_ms` after their venue time are dropped: they
-    are the venue's replay of past trades on subscribe, not flow of the current interval.
+    are the venue's replay of past trades on subscribe, not flow of the current interval;
+    they still show the channel is there (`trades_seen`).
     """
     meta = feed.books.meta
     pos = _coin_rows(meta, coin)
@@ -172,6 +191,7 @@ def coin_inputs(
         candles = candles.loc[(candles["interval"] == candle_interval).to_numpy()]
     trades = _columns(feed.trades, _coin_rows(feed.trades, coin), _TRADES)
     flow = fresh(trades["recv"], trades["time"], trade_max_lag_ms)
+    seen = int(trades["recv"][0]) if len(trades["recv"]) else NO_TRADES
     return CoinInputs(
         coin=coin,
         books=books,
@@ -179,6 +199,7 @@ def coin_inputs(
         bbo=_columns(feed.bbo, _coin_rows(feed.bbo, coin), _BBO),
         ctx=_columns(feed.ctx, _coin_rows(feed.ctx, coin), _CTX),
         candles=_columns(candles, _coin_rows(candles, coin), _CANDLES),
+        trades_seen=seen,
     )
 
 

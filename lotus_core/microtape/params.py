@@ -44,6 +44,10 @@ class MicroTapeParams(StrictModel):
     Tape
       trade_max_lag_ms: trades received more than this after their venue time are replays
         (the venue re-sends recent trades on subscribe) and are left out of the tape.
+      trade_channel_grace_ms: a coin with no trade received (replays included) this long
+        after its grid began has no trades channel: its trade features are missing from
+        then until a trade arrives (before, a quiet tape: a subscribed channel proves itself
+        at once with the venue's snapshot, a generated day within seconds).
       sweep_min_levels: distinct trade prices in one interval and side that make a sweep.
       sweep_depth_levels: opposite-side levels whose total size a sweep's volume exceeds.
       outlier_window: previous trades in the robust size threshold (odd: exact median).
@@ -75,6 +79,7 @@ class MicroTapeParams(StrictModel):
     cancel_fast_max_age_ms: int = 10_000
     cancel_eps: float = 1e-9
     trade_max_lag_ms: int = 3_000
+    trade_channel_grace_ms: int = 60_000
     sweep_min_levels: int = 3
     sweep_depth_levels: int = 3
     outlier_window: int = 101

@@ -16,7 +16,7 @@ from lotus_core.microtape.context import SESSIONS
 from lotus_core.microtape.regime import REGIMES
 from lotus_core.store.coin_days import coin_days_schema
 
-F64, I64, I32, I8 = "float64", "int64", "int32", "int8"
+F64, I64 = "float64", "int64"
 _c = column
 
 
@@ -29,7 +29,8 @@ _NONNEG = pa.Check.ge(0.0)
 # frame (only bbo so far); "no slow" = before the first 20-level frame; "warm-up" = the
 # trailing window is not filled yet; "no trade" = no trade in the interval; "no candle" =
 # before the first closed candle; "no ctx" = before the first activeAssetCtx (or the
-# venue sent null).
+# venue sent null); "no channel" = no trade of the coin received yet (a replayed one
+# included) past the grace after its first grid time: no trades channel.
 COLUMNS: dict[str, pa.Column] = {
     "coin": _c(STR, pa.Check.str_length(min_value=1)),
     "ts_ms": _c(I64, _POS),
@@ -50,16 +51,17 @@ COLUMNS: dict[str, pa.Column] = {
     "depth_slope": _c(F64, _NONNEG, nullable=True),  # no slow, one-sided frame
     "depth_5_rel": _c(F64, _NONNEG, nullable=True),  # no book, warm-up, zero median
     "cancel_rate": _c(F64, _NONNEG),
-    # tape
-    "trade_count": _c(I32, pa.Check.ge(0)),
-    "buy_vol": _c(F64, _NONNEG),
-    "sell_vol": _c(F64, _NONNEG),
-    "aggr_imb": _c(F64, _UNIT),
-    "aggr_runlen": _c(I32),
-    "sweep_flag": _c(I8, pa.Check.isin([0, 1])),
-    "sweep_dir": _c(I8, pa.Check.isin([-1, 0, 1])),
-    "size_outlier_count": _c(I32, pa.Check.ge(0)),
-    "vwap_px": _c(F64, _POS, nullable=True),  # no trade
+    # tape: float64 (whole numbers for the counts, flags and run) for the NaN of a coin
+    # without its trades channel (lotus_core.microtape.tape)
+    "trade_count": _c(F64, pa.Check.ge(0), nullable=True),  # no channel
+    "buy_vol": _c(F64, _NONNEG, nullable=True),  # no channel
+    "sell_vol": _c(F64, _NONNEG, nullable=True),  # no channel
+    "aggr_imb": _c(F64, _UNIT, nullable=True),  # no channel
+    "aggr_runlen": _c(F64, nullable=True),  # no channel
+    "sweep_flag": _c(F64, pa.Check.isin([0, 1]), nullable=True),  # no channel
+    "sweep_dir": _c(F64, pa.Check.isin([-1, 0, 1]), nullable=True),  # no channel
+    "size_outlier_count": _c(F64, pa.Check.ge(0), nullable=True),  # no channel
+    "vwap_px": _c(F64, _POS, nullable=True),  # no channel, no trade
     # volatility
     "rv_bps": _c(F64, _NONNEG, nullable=True),  # warm-up
     "rv_pctl": _c(F64, _PCTL, nullable=True),  # warm-up

@@ -4,6 +4,15 @@ Trades are in receive order; within one message the venue's order is kept. Count
 volumes are in trades and base-coin units. Nothing here looks at a trade received after t.
 The live tape (lotus_core.microtape.flow.FlowStream) carries the same rules a trade at a
 time: `thresholds_of` beside `robust_thresholds`, the run and sweep rules in its bins.
+
+A recording may lack the trades channel, and a feature of an absent channel is missing,
+never 0: every column here is NaN at a grid time t when no trade of the coin was received
+by t (a replayed one included: the venue's snapshot on subscribe is not flow, but proves
+the channel) and t is `trade_channel_grace_ms` or more past the coin's first grid time
+(`missing_span`). A subscribed channel shows itself within that grace, so a coin with
+trades reads as before (0 in an interval without trades) and one without reads NaN but
+for the grace. Known at t from what was received by t, so nightly and live agree; the
+columns are float64 for that NaN.
 """
 
 from __future__ import annotations
@@ -106,10 +115,28 @@ def _side_sweeps(
     return sweep, vol
 
 
+TRADE_COLUMNS = ("trade_count", "buy_vol", "sell_vol", "aggr_imb", "aggr_runlen",
+                 "sweep_flag", "sweep_dir", "size_outlier_count", "vwap_px")
+"""The columns `tape_features` returns, in MicroTape order: those a missing trades channel
+leaves NaN (the health check reads them as the channel's, not as faults)."""
+
+
+def missing_span(t: int, n: int, cadence: int, grid_start: int, trades_from: int,
+                 params: MicroTapeParams) -> tuple[int, int]:
+    """The rows [a, b) of the n grid times from t whose trade columns are NaN: past the
+    grace after the coin's first grid time `grid_start`, before its first trade received
+    `trades_from` (`inputs.NO_TRADES`: none)."""
+    a = min(n, max(0, -((t - grid_start - params.trade_channel_grace_ms) // cadence)))
+    return a, max(a, min(n, max(0, -((t - trades_from) // cadence))))
+
+
 def tape_features(
-    trades: dict[str, np.ndarray], books: Books, grid: np.ndarray, params: MicroTapeParams
+    trades: dict[str, np.ndarray], books: Books, grid: np.ndarray, params: MicroTapeParams,
+    trades_from: int,
 ) -> dict[str, np.ndarray]:
-    """Counts, volumes, aggressor imbalance and runs, sweeps, size outliers and VWAP."""
+    """Counts, volumes, aggressor imbalance and runs, sweeps, size outliers and VWAP; NaN
+    where the trades channel is not there (`trades_from`: the first trade received;
+    module docstring)."""
     n = len(grid)
     recv, side, px, sz = trades["recv"], trades["side"], trades["px"], trades["sz"]
     k = interval_index(recv, grid, params.cadence_ms)
@@ -141,14 +168,20 @@ def tape_features(
     sweep_dir = np.where(buy_sweep, 1, 0) - np.where(sell_sweep, 1, 0)
     sweep_dir = np.where(both, np.sign(bv - sv), sweep_dir)
 
-    return {
-        "trade_count": bin_sum(k, None, n).astype(np.int32),
+    cols = {
+        "trade_count": bin_sum(k, None, n),
         "buy_vol": buy_vol,
         "sell_vol": sell_vol,
         "aggr_imb": safe_ratio(buy_vol - sell_vol, total, when_zero=0.0),
-        "aggr_runlen": np.asarray(runlen, dtype=np.int32),
-        "sweep_flag": (buy_sweep | sell_sweep).astype(np.int8),
-        "sweep_dir": sweep_dir.astype(np.int8),
-        "size_outlier_count": bin_sum(k, outlier.astype(np.float64), n).astype(np.int32),
+        "aggr_runlen": np.asarray(runlen, dtype=np.float64),
+        "sweep_flag": (buy_sweep | sell_sweep).astype(np.float64),
+        "sweep_dir": sweep_dir.astype(np.float64),
+        "size_outlier_count": bin_sum(k, outlier.astype(np.float64), n),
         "vwap_px": safe_ratio(notional, total),
     }
+    if n:
+        a, b = missing_span(int(grid[0]), n, params.cadence_ms, int(grid[0]), trades_from,
+                            params)
+        for v in cols.values():
+            v[a:b] = np.nan
+    return cols

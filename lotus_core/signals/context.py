@@ -30,7 +30,7 @@ DEPTH_BINS = ("thin", "normal", "thick")
 SPREAD_BINS = ("normal", "wide")
 DIRS = ("long", "short")  # direction > 0, else
 NA = "na"  # the value of a nullable literal whose input is NaN
-BOOK_TAPE_NAN = 0.0  # a non-nullable book/tape input that is NaN: none (no flow, run, cancels)
+BOOK_TAPE_NAN = 0.0  # a non-nullable book/tape input that is NaN: none (no flow, cancels)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ BOOK_TAPE: dict[str, BookTapeFeature] = {
     "bimb5_bin": BookTapeFeature("book_imb_5", "bimb5_edges", True, True),
     "bimb10_bin": BookTapeFeature("book_imb_10", "bimb10_edges", True, True),
     "flow_bin": BookTapeFeature("flow", "flow_edges", True, False),
-    "run_bin": BookTapeFeature("aggr_runlen", "run_edges", True, False),
+    # NaN while the coin's trades channel is missing: unknown, not a run of 0
+    "run_bin": BookTapeFeature("aggr_runlen", "run_edges", True, True),
     "drift_bin": BookTapeFeature("microprice_drift_bps", "drift_edges", True, False),
     "basis_bin": BookTapeFeature("basis_bps", "basis_edges", False, True),
     "oi_delta_bin": BookTapeFeature("oi_delta", "oi_delta_edges", False, True),
@@ -124,7 +125,7 @@ def literals(ctx: pd.DataFrame, cfg: ContextConfig) -> pd.DataFrame:
     for name, f in BOOK_TAPE.items():
         labels = ALIGNED if f.aligned else TERCILES
         x = book_tape_value(ctx, f)
-        if not f.nullable:  # never NaN in the MicroTape
+        if not f.nullable:  # never NaN in the MicroTape and frame_features
             x = np.nan_to_num(x, nan=BOOK_TAPE_NAN)
         book_tape[name] = _bin(x, tuple(getattr(cfg, f.edges)), labels,
                                na=NA if f.nullable else None)

@@ -433,7 +433,7 @@ def sweep(g: Slice, spec: DetectorSpec, cadence: int) -> Candidates:
     """A sweep confirmed by aggressor imbalance; optionally wait for the stall after it."""
     p: SweepParams = spec.typed_params
     vspan, k, wait = _sweep_rows(p, cadence)
-    sdir = g["sweep_dir"].astype(np.int8)
+    sdir = np.nan_to_num(g["sweep_dir"]).astype(np.int8)  # NaN: no trades channel, no sweep
     imb = g["aggr_imb"]
     ok = (g["sweep_flag"] == _SWEPT) & (sdir != 0) & (imb * sdir >= p.min_aggr_imb)
     vol = g["buy_vol"] + g["sell_vol"]
@@ -714,10 +714,13 @@ class DetectorStream:
         r.buy = float(row["buy_vol"])
         r.sell = float(row["sell_vol"])
         r.imb = float(row["aggr_imb"])
-        tc = r.tc = int(row["trade_count"])
+        # the whole-number tape columns: NaN (no trades channel yet) reads 0, as the
+        # batch's nan_to_num and `== _SWEPT` read it
+        tc, sflag, sdir = row["trade_count"], row["sweep_flag"], row["sweep_dir"]
+        tc = r.tc = int(tc) if tc == tc else 0
         r.book = float(row["book_imb_5"])
-        r.sflag = int(row["sweep_flag"])
-        r.sdir = int(row["sweep_dir"])
+        r.sflag = int(sflag) if sflag == sflag else 0
+        r.sdir = int(sdir) if sdir == sdir else 0
         for feed in r.on_x:
             feed(x)
         for feed_tc in r.on_tc:

@@ -33,7 +33,9 @@ META_COLUMNS = ("ms_kairos", "ms_entrain_r", "ms_asym_score", "ms_asym_z_oi",
 
 # the rules both paths read
 PCTL_LO, PCTL_HI = 0.01, 0.99  # a percentile is clipped into this before its normal score
-USUAL = 1.0  # spread_rel and rv_ratio where unknown (no EMA yet, NaN): the usual level
+USUAL = 1.0  # spread_rel, rv_ratio and tc_ratio where unknown (no EMA yet, NaN): the usual
+# level. tc_ratio is unknown while the coin's trade_count has been NaN on every row so far
+# (no trades channel: docs/microtape.md): no evidence of a burst, the burst term reads 1/2.
 TC_PSEUDO = 0.1  # pseudo count of the trade-count EMAs in ms_kairos' burst ratio
 VOL_GAIN = 2.0  # ms_kairos' vol term: expit(VOL_GAIN * log(rv_ratio))
 HBAR_UNKNOWN = 0.5  # kr_hbar when neither rv_pctl nor range_pctl is known
@@ -252,7 +254,7 @@ def frame_features(frames: pd.DataFrame, cfg: ScoringConfig) -> pd.DataFrame:
     hbar = np.where(known > 0, np.nansum(both, axis=0) / np.maximum(known, 1), HBAR_UNKNOWN)
 
     vol_exp = expit(VOL_GAIN * np.log(np.nan_to_num(out["rv_ratio"], nan=USUAL)))
-    burst = expit(np.log(out["tc_ratio"]))
+    burst = expit(np.log(np.nan_to_num(out["tc_ratio"], nan=USUAL)))
     kairos = kairos_raw(spread_penalty(out["spread_rel"], kr.spread_excess), vol_exp, burst)
 
     clip = m.asym_clip
@@ -336,7 +338,7 @@ def frame_features_one(st: CoinState, sp: float, rv: float, rv_pctl: float,
     spread1 = nan_to_num_one(spread_rel, USUAL)
     p_spread = spread_penalty_one(spread1, kr.spread_excess)
     vol_exp = expit_one(VOL_GAIN * log_one(nan_to_num_one(rv_ratio, USUAL)))
-    burst = expit_one(log_one(tc_ratio(st.fast, st.slow)))
+    burst = expit_one(log_one(nan_to_num_one(tc_ratio(st.fast, st.slow), USUAL)))
     kairos = clip_one(kairos_raw(p_spread, vol_exp, burst), 0.0, 1.0)
     clip = m.asym_clip
     z_oi = pctl_z_one(oi_pctl, clip)

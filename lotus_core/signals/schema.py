@@ -164,13 +164,14 @@ SIGNAL_EVENTS_SCHEMA = pa.DataFrameSchema(
         "depth_5_rel": _c(F64, _NONNEG, nullable=True),
         "trend_eff": _c(F64, _UNIT, nullable=True),
         "book_imb_5": _c(F64, pa.Check.in_range(-1.0, 1.0), nullable=True),
-        "aggr_imb": _c(F64, pa.Check.in_range(-1.0, 1.0)),
-        "flow": _c(F64, pa.Check.in_range(-1.0, 1.0)),
+        # the tape's NaN: the coin's trades channel is missing (docs/microtape.md)
+        "aggr_imb": _c(F64, pa.Check.in_range(-1.0, 1.0), nullable=True),
+        "flow": _c(F64, pa.Check.in_range(-1.0, 1.0)),  # 0 while no volume is known
         "basis_bps": _c(F64, nullable=True),
         "oi_delta": _c(F64, nullable=True),
         "book_imb_1": _c(F64, pa.Check.in_range(-1.0, 1.0), nullable=True),
         "book_imb_10": _c(F64, pa.Check.in_range(-1.0, 1.0), nullable=True),
-        "aggr_runlen": _c(F64),
+        "aggr_runlen": _c(F64, nullable=True),  # no trades channel
         "microprice_drift_bps": _c(F64),
         "cancel_rate": _c(F64, _NONNEG),
         "stale_ms": _c(I64, pa.Check.ge(0)),

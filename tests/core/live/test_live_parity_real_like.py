@@ -119,6 +119,21 @@ def _trades_stop(coin: str) -> Filter:
     return cut
 
 
+def _no_trades(coin: str) -> Filter:
+    """`coin` without its trades channel (its subscription ack too): its trade features are
+    missing all day, nightly and live."""
+    return lambda recs: [r for r in recs if not (_channel(r) == "trades" and _coin(r) == coin)
+                         and not _acks_trades(r, coin)]
+
+
+def _acks_trades(rec: Line, coin: str) -> bool:
+    msg = rec.get("msg")
+    if not isinstance(msg, dict) or msg.get("channel") != "subscriptionResponse":
+        return False
+    sub = msg.get("data", {}).get("subscription", {})
+    return sub.get("type") == "trades" and sub.get("coin") == coin
+
+
 def _resent_trades(recs: list[Line]) -> list[Line]:
     """Every trades frame received twice (3 ms apart), as the venue resends on reconnect."""
     out = []
@@ -148,6 +163,7 @@ CASES: dict[str, Filter] = {
     "real_channels": _real_channels,
     "no_bbo": _without("bbo"),
     "trades_stop": _then(_without("activeAssetCtx", "candle"), _trades_stop("SOL")),
+    "no_trades": _then(_without("activeAssetCtx", "candle"), _no_trades("SOL")),
     "fast_and_slow_books": _without("activeAssetCtx", "candle", "bbo"),
     "duplicate_trades": _then(_without("activeAssetCtx", "candle"), _resent_trades),
     "only_eth": _coins("ETH"),
@@ -227,6 +243,13 @@ def test_live_equals_nightly_on_a_real_like_recording(tmp_path: Path, case: str)
     if case in ("no_ctx_no_candle", "real_channels", "only_eth"):  # context really missing
         assert nightly["funding_pctl"].isna().all() and nightly["range_pctl"].isna().all()
         assert (nightly["nudge_sum"] < 0).any()
+    if case == "no_trades":  # no trade-driven window of the coin without trades
+        sol = nightly[nightly["coin"] == "SOL"]
+        assert len(sol) and not sol["detector_id"].str.contains("sweep|flow").any()
+        gone = sol["aggr_imb"].isna()  # missing past the grace, never 0; binned "na"
+        assert gone.any() and sol.loc[gone, "aggr_runlen"].isna().all()
+        assert sol.loc[gone, "cond_key"].str.contains("run_bin=na").all()
+        assert not nightly.loc[nightly["coin"] != "SOL", "aggr_imb"].isna().any()
 
 
 def test_the_recordings_are_what_they_claim() -> None:
@@ -249,6 +272,8 @@ def test_the_recordings_are_what_they_claim() -> None:
     assert not any(ch == "bbo" for ch, _ in channels("no_bbo"))
     assert channels("duplicate_trades")[("trades", "BTC")] == 2 * base[("trades", "BTC")]
     assert 0 < channels("trades_stop")[("trades", "SOL")] < base[("trades", "SOL")]
+    assert ("trades", "SOL") not in channels("no_trades")
+    assert channels("no_trades")[("trades", "BTC")] == base[("trades", "BTC")]
     assert {c for _, c in channels("only_eth") if c} == {"ETH"}
     assert {c for _, c in channels("btc_sol") if c} == {"BTC", "SOL"}
 

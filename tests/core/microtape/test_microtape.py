@@ -159,7 +159,8 @@ def test_output_validates_and_is_sorted(random_tape):
     ("column", "corrupt"),
     [
         ("trade_count", lambda s: s.astype("int64")),
-        ("sweep_flag", lambda s: s.astype("float64")),
+        ("sweep_flag", lambda s: s.fillna(0).astype("int8")),
+        ("sweep_dir", lambda s: s.where(s.index != 2, 2.0)),
         ("coin", lambda s: s.astype(object)),
         ("bid_px", lambda s: s.where(s.index != 3)),
         ("cancel_rate", lambda s: s.where(s.index != 0)),

@@ -60,7 +60,7 @@ def test_aggressor_run_length_is_signed_and_persists():
     df = build_microtape(make_feed(books=[book(T0 + 50, **BOOK_A)], trades=trades))
     got = dict(zip(df["ts_ms"] - T0, df["aggr_runlen"], strict=True))
     assert got == {1_000: 0, 2_000: 2, 3_000: -2, 4_000: -3, 5_000: -3}
-    assert df["aggr_runlen"].dtype == np.int32
+    assert df["aggr_runlen"].dtype == np.float64  # NaN where there is no trades channel
 
 
 def test_sweep_flag_by_levels_walked_or_depth_exceeded():
@@ -220,7 +220,6 @@ _BOOK_FIELDS = ("recv", "time", "fast", "n_bid", "n_ask", "bid_px", "bid_sz", "a
                 "ask_sz")
 _TOP = ("bid_px", "ask_px", "mid_px", "micro_px", "spread_bps", "dpx_bps",
         "microprice_drift_bps", "stale_ms")
-_INTS = ("trade_count", "aggr_runlen", "sweep_flag", "sweep_dir", "size_outlier_count")
 
 TIES = SHORT.model_copy(update={"sweep_depth_levels": 1, "sweep_min_levels": 6})
 """Short windows, and sweeps decided by the facing depth more than by the levels swept."""
@@ -341,6 +340,10 @@ def _stream(inp: CoinInputs, params: MicroTapeParams, frame: pd.DataFrame, seed:
     rng = np.random.default_rng(seed)
     batches = _batches(inp, rng, most)
     fs = FlowStream(inp.coin, params)
+    # a replayed trade before the first fresh one (not flow, but proof of the channel),
+    # shown to the stream as TapeStream shows it, once received
+    fresh = inp.trades["recv"]
+    replayed = inp.trades_from() if len(fresh) == 0 or inp.trades_from() < fresh[0] else None
     rows, j = [], 0
     for row in frame[["ts_ms", *_TOP]].to_dict("records"):
         t = row["ts_ms"]
@@ -348,11 +351,14 @@ def _stream(inp: CoinInputs, params: MicroTapeParams, frame: pd.DataFrame, seed:
             if j != drop:
                 fs.add(*batches[j][1])
             j += 1
+        if replayed is not None and replayed <= t:
+            fs.saw_trades(replayed)
+            replayed = None
         rows.append(fs.columns(t, {k: row[k] for k in _TOP}))
     kinds = {c: type(v) for c, v in rows[-1].items()}  # the dtypes' Python equivalents
     assert list(kinds) == list(FLOW_COLUMNS)
-    assert {c: k for c, k in kinds.items() if k is not float} == {
-        c: int if c in _INTS else str for c in (*_INTS, "session", "regime")}
+    assert {c: k for c, k in kinds.items() if k is not float} == {"session": str,
+                                                                   "regime": str}
     return pd.DataFrame(rows, columns=list(FLOW_COLUMNS))
 
 
