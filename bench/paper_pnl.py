@@ -16,47 +16,29 @@ Prints a Markdown table (docs/dm.md quotes it).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from lotus_core.store.lake import Lake
+from lotus_core.trader.day_pnl import day_pnl
 
 COLUMNS = ["day", "fills", "taker share", "traded USD", "turnover", "trading P&L",
            "fees", "funding", "net (equity change)", "trading bps of traded",
            "fees bps of traded"]
 
 
-def _state(table: Any) -> dict[str, Any]:
-    return dict(json.loads(table.loc[table["kind"] == "state", "data_json"].iloc[-1]))
-
-
 def day_rows(lake: Lake) -> list[dict[str, Any]]:
-    """One dict per paper_trades day, in date order (positions carry across days)."""
+    """One dict per paper_trades day, in date order (the split: lotus_core.trader.day_pnl)."""
     out: list[dict[str, Any]] = []
-    prev: dict[str, Any] | None = None
     for day in sorted(lake.days("paper_trades")):
-        table = lake.read("paper_trades", day)
-        end = _state(table)
-        ps, pf = end["portfolio_state"], end["portfolio"]
-        start = (prev["portfolio_state"] if prev is not None else
-                 {"equity": pf["initial_equity"], "realised": 0.0, "unrealised": 0.0,
-                  "fees": 0.0, "funding": 0.0})
-        fills = [json.loads(s) for s in table.loc[table["kind"] == "fill", "data_json"]]
-        traded = sum(abs(f["qty"] * f["px"]) for f in fills)
-        trading = (ps["realised"] - start["realised"]) + (ps["unrealised"] - start["unrealised"])
-        fees = ps["fees"] - start["fees"]
+        d = day_pnl(lake, day)
+        if d is None:
+            continue
         out.append({
-            "day": day, "fills": len(fills),
-            "taker share": (sum(f.get("liquidity") == "taker" for f in fills) / len(fills)
-                            if fills else float("nan")),
-            "traded USD": traded, "turnover": traded / float(start["equity"]),
-            "trading P&L": trading, "fees": fees,
-            "funding": ps["funding"] - start["funding"],
-            "net (equity change)": ps["equity"] - start["equity"],
-            "trading bps of traded": 1e4 * trading / traded if traded else float("nan"),
-            "fees bps of traded": 1e4 * fees / traded if traded else float("nan")})
-        prev = end
+            "day": day, "fills": d.fills, "taker share": 1.0 - d.maker_share,
+            "traded USD": d.traded, "turnover": d.turnover, "trading P&L": d.gross,
+            "fees": d.fees, "funding": d.funding, "net (equity change)": d.net,
+            "trading bps of traded": d.gross_bps, "fees bps of traded": d.fees_bps})
     return out
 
 

@@ -4,7 +4,6 @@ Decision-Maker's and Trader's outputs as soon as their lake tables exist."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,18 +12,9 @@ import numpy as np
 
 from lotus_core.feed.summary import missing_sentence
 from lotus_core.store.lake import Lake
+from lotus_core.trader.day_pnl import day_pnl
 
 DECISIONS = "dm_decisions"  # contract: one row per ticket
-TRADES = "paper_trades"     # the Trader's records; its `state` row holds the portfolio state
-
-
-def _end_state(lake: Lake, day: str) -> dict[str, Any] | None:
-    """The paper portfolio at the end of `day` (the Trader's `state` row), if it ran."""
-    if not lake.exists(TRADES, day):
-        return None
-    rows = lake.read(TRADES, day, columns=["kind", "data_json"])
-    state = rows[rows["kind"] == "state"]
-    return json.loads(state["data_json"].iloc[-1]) if len(state) else None
 
 
 def loop_figures(lake: Lake, day: str) -> dict[str, Any]:
@@ -45,16 +35,11 @@ def loop_figures(lake: Lake, day: str) -> dict[str, Any]:
             b.fillna(0).to_numpy(), a.fillna(0).to_numpy(), rtol=0, atol=0)).sum())
     if lake.exists(DECISIONS, day):
         out["decisions"] = len(lake.read(DECISIONS, day, columns=["decision_id"]))
-    if lake.exists(TRADES, day):
-        kinds = lake.read(TRADES, day, columns=["kind"])["kind"]
-        out["fills"] = int((kinds == "fill").sum())
-        end = _end_state(lake, day)
-        if end is not None:  # positions carry across midnight: the day's change in equity
-            prev = _end_state(lake, str(np.datetime64(day) - np.timedelta64(1, "D")))
-            start = (prev["portfolio_state"]["equity"] if prev is not None
-                     else end["portfolio"]["initial_equity"])
-            out["pnl"] = float(end["portfolio_state"]["equity"]) - float(start)
-            out["pnl_unit"] = "equity change"
+    pnl = day_pnl(lake, day)
+    if pnl is not None:  # positions carry across midnight: the day's change in equity
+        out.update(fills=pnl.fills, maker_share=pnl.maker_share, gross=pnl.gross,
+                   fees=pnl.fees, pnl=pnl.net)
+        out["pnl_unit"] = "equity change"
     return out
 
 
@@ -77,6 +62,10 @@ def _count(key: str) -> _Figure:
     return lambda f: f"{f[key]:,}" if key in f else "-"
 
 
+def _usd(key: str) -> _Figure:
+    return lambda f: f"{f[key]:+.2f}" if key in f else "-"
+
+
 # (header, width, right-aligned?, figure) for each column after day and status
 _COLUMNS: list[tuple[str, int, bool, _Figure]] = [
     ("coins", 5, True, _count("coins")),
@@ -93,7 +82,11 @@ _COLUMNS: list[tuple[str, int, bool, _Figure]] = [
 _TRADING: list[tuple[str, int, bool, _Figure]] = [
     ("decisions", 9, True, _count("decisions")),
     ("fills", 7, True, _count("fills")),
-    ("paper P&L", 11, True, lambda f: f"{f['pnl']:+.2f}" if "pnl" in f else "-"),
+    ("maker", 5, True, lambda f: f"{f['maker_share']:.0%}"
+     if f.get("fills") and "maker_share" in f else "-"),
+    ("gross P&L", 9, True, _usd("gross")),
+    ("fees", 8, True, lambda f: f"{f['fees']:.2f}" if "fees" in f else "-"),
+    ("net P&L", 9, True, _usd("pnl")),
 ]
 
 

@@ -27,8 +27,10 @@ Hyperliquid, `trader.funding_interval_ms`). Who reads what:
 - the reports: `CostTally` folds priced (the DM's tickets) against paid (the Trader's
   execution reports) per coin, in both assets' metadata.
 
-Execution assumed by the DM: `taker` (the Trader's market orders today). `maker` is priced
-as the maker fee alone (no spread crossed, no impact) for the passive step to come.
+The execution the DM prices is the one the Trader's settings give (`execution_of`): `taker`
+for market entries (the default), `maker` for resting ones (limit, TWAP limit slices), priced
+as the maker fee alone (no spread crossed, no impact; not yet the chance of no fill or the
+adverse selection of a passive fill).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ BPS = 1e4
 ExecutionKind = Literal["taker", "maker"]  # how a fill meets the book
 EXECUTIONS: tuple[str, ...] = ("taker", "maker")
 ASSUMED_EXECUTION: ExecutionKind = "taker"
-"""What the DM prices: the Trader sends market orders (passive execution is a later step)."""
+"""What a model built without the Trader's settings prices: the default market entries."""
 
 
 def fee_rate(venue: VenueConfig, liquidity: str) -> float:
@@ -111,6 +113,15 @@ class Priced:
                 "cost.funding_bps": repr(round(self.funding_bps, 6))}
 
 
+def execution_of(settings: TraderSettings) -> ExecutionKind:
+    """How the Trader's entries meet the book, so the DM prices what the Trader will do: a
+    limit order at the touch (`limit_offset_ticks` behind it, post-only or good-till-cancel)
+    or TWAP limit slices rest and fill as a maker; a market order or market slices take."""
+    passive = settings.execution_strategy == "limit" or (
+        settings.execution_strategy == "twap" and settings.twap_slice_type == "limit")
+    return "maker" if passive else "taker"
+
+
 @dataclass(frozen=True)
 class CostModel:
     """The venues' fee schedules in the Trader's order of preference and its funding
@@ -133,7 +144,7 @@ class CostModel:
         s = settings if settings is not None else TraderSettings()
         prefs = [s.venue(n) for n in s.venue_preferences]
         rest = [v for v in s.venues if v.name not in s.venue_preferences]
-        return cls(tuple(prefs + rest), s.funding_interval_ms)
+        return cls(tuple(prefs + rest), s.funding_interval_ms, execution_of(s))
 
     def venue_for(self, coin: str) -> VenueConfig:
         """The venue the Trader prefers for `coin` (the first that lists it; else the first)."""

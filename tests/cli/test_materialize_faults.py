@@ -34,7 +34,8 @@ def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_da
            "published": 98, "explored": 41, "lessons_active": 4, "lessons_proposed": 12,
            "priors_ver": 7,
            "priors_before": 6, "patches": 3, "patches_added": 1, "decisions": 10_000,
-           "fills": 250_000, "pnl": -12345.678}
+           "fills": 250_000, "maker_share": 0.8125, "gross": 12_003.2, "fees": 24_348.878,
+           "pnl": -12345.678}
     print_summary([
         DayOutcome("2026-02-04", True, "run-a", figures=big),
         DayOutcome("2026-02-05", False, "run-b", error="raw_feed: recording x is empty",
@@ -45,11 +46,13 @@ def test_the_summary_keeps_columns_apart_and_shows_nothing_stale_for_a_failed_da
     cells = re.split(r"\s{2,}", ok.strip())
     assert cells[:10] == ["2026-02-04", "ok", "3", "51,764", "22,736", "1,234", "98", "41", "4",
                           "12"]
-    assert cells[10:] == ["v7", "+1 -0 ~0 (3 patches)", "10,000", "250,000", "-12345.68"]
-    assert re.split(r"\s{2,}", failed.strip()) == ["2026-02-05", "FAILED"] + ["-"] * 13
+    assert cells[10:] == ["v7", "+1 -0 ~0 (3 patches)", "10,000", "250,000", "81%",
+                          "+12003.20", "24348.88", "-12345.68"]
+    assert re.split(r"\s{2,}", failed.strip()) == ["2026-02-05", "FAILED"] + ["-"] * 16
     assert error.strip() == "error: raw_feed: recording x is empty"
     # right-aligned under its header
-    for name in ("frames", "dead", "windows", "explored", "paper P&L"):
+    for name in ("frames", "dead", "windows", "explored", "maker", "gross P&L", "fees",
+                 "net P&L"):
         end = head.index(name) + len(name)
         assert ok[end - 1] != " " and ok[end:end + 2] in ("  ", ""), (name, ok)
     assert "51,764 frames" in lines[4] and "22,736 dead letters" in lines[4]

@@ -6,8 +6,9 @@ now wrong. This test does what `make run` does after its install — `lotus fixt
 on the committed loop manifest, then `lotus materialize` on those four days, with the
 Makefile's environment (LOTUS_HOME, DAGSTER_HOME with the repo's dagster.yaml,
 LOTUS_FEED_DIR) — and compares every deterministic column with the README's table.
-The paper P&L is a sum of float fills and fees: compared within 0.02 (one cent either way
-of the two printed decimals), since two CPU kinds may round its last digit differently.
+The paper P&L columns (gross, fees, net) are sums of float fills and fees: compared within 0.02
+(one cent either way of the two printed decimals), since two CPU kinds may round its last
+digit differently.
 """
 
 # ruff: noqa: E501  (PRINTED is a verbatim `lotus materialize` summary: its lines are long)
@@ -33,7 +34,8 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}\s")
 # the header's names; "priors change" is one column of free text ("+17 -0 ~0 (17 patches)")
 NUMBERS = ["coins", "frames", "dead", "windows", "published", "explored", "lessons",
            "proposed"]
-TRADING = ["decisions", "fills", "paper P&L"]
+TRADING = ["decisions", "fills", "maker", "gross P&L", "fees", "net P&L"]
+USD = ("gross P&L", "fees", "net P&L")  # sums of float fills and fees: within PNL_TOLERANCE
 
 
 def summary_rows(text: str) -> dict[str, dict[str, str]]:
@@ -76,7 +78,7 @@ def drift(expected: dict[str, dict[str, str]], printed: dict[str, dict[str, str]
         want, got = expected[day], printed[day]
         for col in sorted(set(want) | set(got)):
             a, b = want.get(col), got.get(col)
-            if (col == "paper P&L" and a is not None and b is not None
+            if (col in USD and a is not None and b is not None
                     and abs(float(a) - float(b)) <= PNL_TOLERANCE):
                 continue
             if a != b:
@@ -85,12 +87,11 @@ def drift(expected: dict[str, dict[str, str]], printed: dict[str, dict[str, str]
 
 
 PRINTED = """\
-day         status  coins       frames       dead  windows  published  explored  lessons  proposed  priors  priors change               decisions    fills    paper P&L
-2026-02-02  ok          3      348,514          0    5,978        375       303        0       180      v1  +0 -0 ~0 (0 patches)              678        0        +0.00
-2026-02-05  ok          3      351,643          0    5,899      1,098       235        6       628      v4  +17 -0 ~0 (17 patches)          1,128      138       -98.05
+day         status  coins       frames       dead  windows  published  explored  lessons  proposed  priors  priors change               decisions    fills  maker  gross P&L      fees    net P&L
+2026-02-02  ok          3      348,514          0    5,978        375       303        0       180      v1  +0 -0 ~0 (0 patches)              678        0      -      +0.00      0.00      +0.00
+2026-02-05  ok          3      351,643          0    5,899      1,098       235        6       628      v4  +17 -0 ~0 (17 patches)          1,128      138    94%     +12.40     10.45     +1.95
 2 day(s) materialised
 """
-
 
 def test_the_parser_reads_every_column_and_drift_names_the_cell() -> None:
     rows = summary_rows(PRINTED)
@@ -98,12 +99,12 @@ def test_the_parser_reads_every_column_and_drift_names_the_cell() -> None:
         "status": "ok", "coins": "3", "frames": "351,643", "dead": "0", "windows": "5,899",
         "published": "1,098", "explored": "235", "lessons": "6", "proposed": "628", "priors": "v4",
         "priors change": "+17 -0 ~0 (17 patches)", "decisions": "1,128", "fills": "138",
-        "paper P&L": "-98.05"}
+        "maker": "94%", "gross P&L": "+12.40", "fees": "10.45", "net P&L": "+1.95"}
     assert drift(rows, rows) == []
-    moved = summary_rows(PRINTED.replace("1,098", "1,099").replace("-98.05", "-98.06"))
+    moved = summary_rows(PRINTED.replace("1,098", "1,099").replace("+1.95", "+1.96"))
     assert drift(rows, moved) == ["2026-02-05 published: README '1,098', make run '1,099'"]
-    far = summary_rows(PRINTED.replace("-98.05", "-98.15"))
-    assert drift(rows, far) == ["2026-02-05 paper P&L: README '-98.05', make run '-98.15'"]
+    far = summary_rows(PRINTED.replace("+1.95", "+2.05"))
+    assert drift(rows, far) == ["2026-02-05 net P&L: README '+1.95', make run '+2.05'"]
     assert drift(rows, {d: r for d, r in rows.items() if d != "2026-02-02"})[0].startswith(
         "days: README")
     # a day without the trading columns (the DM and Trader did not run) parses too

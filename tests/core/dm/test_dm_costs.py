@@ -29,6 +29,7 @@ from lotus_core.config import ConfigError, load_settings
 from lotus_core.costs import (
     COST_TABLE,
     CostModel,
+    execution_of,
     fee,
     funding_bps,
     funding_payment,
@@ -240,3 +241,23 @@ def test_the_formulas() -> None:
     assert funding_bps(1e-4, 3_600_000, model.funding_interval_ms) * 1e-4 * 200.0 \
         == pytest.approx(0.02)
     assert CostModel.from_trader(None).venue_for("BTC").name == "hyperliquid"
+
+
+@pytest.mark.parametrize(("trader", "execution"), [
+    ({}, "taker"),
+    ({"execution_strategy": "limit"}, "maker"),
+    ({"execution_strategy": "limit", "limit_time_in_force": "post_only"}, "maker"),
+    ({"execution_strategy": "twap"}, "taker"),
+    ({"execution_strategy": "twap", "twap_slice_type": "limit"}, "maker"),
+])
+def test_the_dm_prices_the_execution_the_traders_settings_give(trader, execution):
+    """Resting entries (limit, TWAP limit slices) are priced as maker fills: the maker fee,
+    no spread crossed, no walk; market entries as taker fills. One setting, both sides."""
+    settings = trader_settings(trader)
+    assert execution_of(settings) == execution
+    p = CostModel.from_trader(settings).price("BTC", 2.0, 100_000.0, 1_000.0, 10.0)
+    assert p.execution == execution
+    if execution == "maker":
+        assert (p.fee_bps, p.half_spread_bps, p.impact_bps) == (pytest.approx(1.5), 0.0, 0.0)
+    else:
+        assert p.total_bps == pytest.approx(4.5 + 1.0 + 0.05)
