@@ -13,6 +13,12 @@ from pydantic import Field, ValidationError, model_validator
 
 from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
+from lotus_core.trader.instruments import (
+    UnknownInstrument,
+    price_tick,
+    shipped_sz_decimals,
+    size_lot,
+)
 
 
 class TraderConfigError(ValueError):
@@ -36,20 +42,39 @@ class VenueConfig(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[^\s]+$")
     maker_fee: float = Field(0.00015, ge=-0.01, le=0.01)
     taker_fee: float = Field(0.00045, ge=0.0, le=0.01)
-    tick_size: dict[str, float] = Field(default_factory=dict)
-    lot_size: dict[str, float] = Field(default_factory=dict)
-    default_tick: float = Field(0.01, gt=0)
-    default_lot: float = Field(0.0001, gt=0)
+    tick_size: dict[str, float] = Field(default_factory=dict)  # a coin's fixed tick
+    lot_size: dict[str, float] = Field(default_factory=dict)  # and lot (paper venues, tests)
+    sz_decimals: dict[str, int] = Field(default_factory=dict)  # the venue's metadata: the
+    # lot and the price rule's tick of every other coin (lotus_core/trader/instruments.py)
     latency: LatencyModel = LatencyModel()
     success_rate: float = Field(0.98, ge=0.0, le=1.0)
     depth_scale: float = Field(1.0, gt=0.0, le=10.0)
     symbols: list[str] = Field(default_factory=lambda: list(default_coins()))
 
-    def tick(self, coin: str) -> float:
-        return self.tick_size.get(coin, self.default_tick)
+    def knows(self, coin: str) -> bool:
+        """The venue has a tick and a lot for `coin` (configured or from its metadata)."""
+        return coin in self.sz_decimals or (coin in self.tick_size and coin in self.lot_size)
+
+    def tick(self, coin: str, px: float | None = None) -> float:
+        """The price increment of `coin` (at `px`, for a tick from the venue's price rule);
+        UnknownInstrument for a coin the venue has none for: never a guessed grid."""
+        if coin in self.tick_size:
+            return self.tick_size[coin]
+        if coin not in self.sz_decimals:
+            raise UnknownInstrument(f"venue {self.name}: no tick for {coin} (tick_size or "
+                                    "sz_decimals)")
+        if px is None:
+            raise ValueError(f"venue {self.name}: {coin}'s tick depends on its price")
+        return price_tick(px, self.sz_decimals[coin])
 
     def lot(self, coin: str) -> float:
-        return self.lot_size.get(coin, self.default_lot)
+        """The size increment of `coin`; UnknownInstrument when the venue has none."""
+        if coin in self.lot_size:
+            return self.lot_size[coin]
+        if coin not in self.sz_decimals:
+            raise UnknownInstrument(f"venue {self.name}: no lot for {coin} (lot_size or "
+                                    "sz_decimals)")
+        return size_lot(self.sz_decimals[coin])
 
 
 class QueueSettings(StrictModel):
@@ -73,6 +98,7 @@ class TraderSettings(StrictModel):
         VenueConfig(name="hyperliquid", maker_fee=0.00015, taker_fee=0.00045,
                     tick_size={"BTC": 1.0, "ETH": 0.1, "SOL": 0.01},
                     lot_size={"BTC": 0.00001, "ETH": 0.0001, "SOL": 0.01},
+                    sz_decimals=dict(shipped_sz_decimals()),
                     latency=LatencyModel(base_ms=120, jitter_ms=0), success_rate=0.98),
         VenueConfig(name="paper_alt", maker_fee=0.0002, taker_fee=0.0005,
                     tick_size={"BTC": 1.0, "ETH": 0.1, "SOL": 0.01},

@@ -255,7 +255,8 @@ class TraderEngine:
 
     # ---- plans --------------------------------------------------------------------------
     def _tradeable(self, coin: str) -> bool:
-        return any(coin in v.symbols for v in self.cfg.venues
+        """A preferred venue lists `coin` and has its tick and lot (none is guessed)."""
+        return any(coin in v.symbols and v.knows(coin) for v in self.cfg.venues
                    if v.name in self.cfg.venue_preferences)
 
     def _weight(self, coin: str) -> float:
@@ -323,7 +324,8 @@ class TraderEngine:
         plan.direction = "long" if w > 0 else "short" if w < 0 else "flat"
         scores = [score_venue(self.cfg.venue(v), book, side, abs(delta_qty), plan.max_slippage_bps,
                               plan.max_latency_ms, self._history(v))
-                  for v in plan.venue_preferences if coin in self.cfg.venue(v).symbols]
+                  for v in plan.venue_preferences
+                  if coin in self.cfg.venue(v).symbols and self.cfg.venue(v).knows(coin)]
         prefs = plan.venue_preferences
         best: VenueScore = max(scores, key=lambda s: (s.total, -prefs.index(s.venue)))
         venue = self.cfg.venue(best.venue)
@@ -442,8 +444,8 @@ class TraderEngine:
             self._close_order(o, "filled" if o.leaves <= EPS else "cancelled",
                               None if o.leaves <= EPS else "slippage_cap")
             return
-        tick = venue.tick(o.coin)
         best = book.bid_px[0] if o.side == BUY else book.ask_px[0]
+        tick = venue.tick(o.coin, best)
         o.limit_px = _round_tick(best - o.side * self.cfg.limit_offset_ticks * tick, tick, o.side)
         if ex.expected_px is not None and o.purpose != "exit":
             ex.expected_px = o.limit_px
@@ -531,7 +533,7 @@ class TraderEngine:
     def _limit_vs_trade(self, o: Order, t: Trade) -> None:
         assert o.limit_px is not None and o.queue is not None
         venue = self.cfg.venue(o.venue)
-        tick = venue.tick(o.coin)
+        tick = venue.tick(o.coin, o.limit_px)
         half = 0.5 * tick
         through = t.px < o.limit_px - half if o.side == BUY else t.px > o.limit_px + half
         if through:
@@ -549,7 +551,7 @@ class TraderEngine:
             o = self.orders[oid]
             assert o.limit_px is not None and o.queue is not None
             venue = self.cfg.venue(o.venue)
-            tick = venue.tick(o.coin)
+            tick = venue.tick(o.coin, o.limit_px)
             opp = book.ask_px if o.side == BUY else book.bid_px
             if opp and ((opp[0] <= o.limit_px + 0.5 * tick) if o.side == BUY
                         else (opp[0] >= o.limit_px - 0.5 * tick)):
