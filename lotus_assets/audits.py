@@ -7,6 +7,7 @@ does the work."""
 import dagster as dg
 import pandas as pd
 
+from lotus_assets.check_results import check_result
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in
 from lotus_assets.signals import HISTORY_DAYS
 from lotus_core.audits import audit_by_coin, card_rows, failing_production, status_of
@@ -63,7 +64,8 @@ def detector_audits(context: dg.AssetExecutionContext, config: AuditRunConfig,
                 "reads data received after its window), which stops detector_audit_status and "
                 "so signal_events in the same run. Statistical audit failures are vetoed per "
                 "detector by the curators instead (all_detectors_pass_audits warns).")
-def production_detectors_never_touch_the_future(detector_audits: pd.DataFrame
+def production_detectors_never_touch_the_future(context: dg.AssetCheckExecutionContext,
+                                                detector_audits: pd.DataFrame
                                                 ) -> dg.AssetCheckResult:
     bad = failing_production(detector_audits)
     rows = detector_audits.set_index("detector_id")
@@ -71,7 +73,8 @@ def production_detectors_never_touch_the_future(detector_audits: pd.DataFrame
         "future_touch", float(rows.loc[d, "future_touch_metric"])) for d in bad]
     detail = ("; ".join(why) + "; blocks detector_audit_status and so signal_events") \
         if why else "every production detector passes future-touch (0 mismatches)"
-    return dg.AssetCheckResult(passed=not bad, description=detail[:2000], metadata={
+    return check_result(context, passed=not bad, detail=detail,
+                        severity=dg.AssetCheckSeverity.ERROR, metadata={
         "failing_production": bad, "detail": detail,
         "limit": "future_touch mismatches == 0 for every production detector"})
 
@@ -85,8 +88,7 @@ def all_detectors_pass_audits(context: dg.AssetCheckExecutionContext,
     verdicts = audit_verdicts(detector_audits)
     sentences = [t for v in verdicts for t in v.sentences()]
     detail = "; ".join(sentences) or "every detector passes its audits"
-    return dg.AssetCheckResult(passed=not verdicts, severity=dg.AssetCheckSeverity.WARN,
-                               description=detail[:2000], metadata={
+    return check_result(context, passed=not verdicts, detail=detail, metadata={
         "detail": detail,
         "failing": [v.detector_id for v in verdicts],
         "failing_audits": {v.detector_id: list(v.failed) for v in verdicts},

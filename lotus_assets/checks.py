@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lotus_assets.check_results import check_result
 from lotus_assets.feed import day_coins
 from lotus_assets.metadata import numeric, rounded
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
@@ -91,12 +92,11 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         with fabric.open() as store:
             meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
         meta["alert_id"] = alert.alert_id
-    return dg.AssetCheckResult(passed=passed, severity=WARN, metadata=rounded(meta),
-                               description=None if passed else detail[:2000])
+    return check_result(context, passed=passed, detail=detail, metadata=rounded(meta))
 
 
-def _no_baseline(why: str) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=True, severity=WARN, metadata={
+def _no_baseline(context: dg.AssetCheckExecutionContext, why: str) -> dg.AssetCheckResult:
+    return check_result(context, passed=True, detail=f"not judged: {why}", metadata={
         "detail": f"not judged: {why}", "baseline": "none"})
 
 
@@ -214,7 +214,7 @@ def microtape_feature_drift(context: dg.AssetCheckExecutionContext, lake: LakeRe
     # most PSI_SAMPLE_ROWS rows (no step holds every coin's tape)
     drift = H.tape_drift(lake.get(), day, _days_before(day), coin)
     if not drift.measures:
-        return dg.AssetCheckResult(passed=True, severity=WARN, metadata=rounded({
+        return check_result(context, passed=True, detail=drift.detail, metadata=rounded({
             "detail": drift.detail, "baseline": "none", "history": drift.history,
             **drift.numbers}))
     return _result(context, fabric, fabric_keys, "microtape_feature_drift", drift.passed,
@@ -267,7 +267,7 @@ def signal_drift(context: dg.AssetCheckExecutionContext, lake: LakeResource,
     # (7 days of every coin's windows are not held)
     ev = H.events_drift(lake.get(), day, _days_before(day))
     if ev.history_rows == 0:
-        return _no_baseline("no earlier signal_events windows")
+        return _no_baseline(context, "no earlier signal_events windows")
     today_n, today_sig, hist_n, like = ev.today, ev.today_sigma, ev.history, ev.like
     today_tape, hist_tape = _tape_spans(lake, [day]), _tape_spans(lake, _days_before(day))
     drift = H.firing_drift(today_n, today_tape, hist_n, hist_tape)
@@ -324,7 +324,7 @@ def published_hit_rate_vs_expectation(context: dg.AssetCheckExecutionContext,
     today, hist = H.hit_tallies(lake.get(), context.partition_key,
                                 _days_before(context.partition_key))
     if hist.rows < H.LIMITS.min_hit_n:
-        return _no_baseline(f"{hist.rows} done published rows in the previous "
+        return _no_baseline(context, f"{hist.rows} done published rows in the previous "
                             f"{TRAINING_DAYS} days (< {H.LIMITS.min_hit_n})")
     expected = hist.rate
     rate, n, z = H.hit_rate_shortfall(today, expected)

@@ -117,7 +117,8 @@ def test_the_audit_check_names_the_value_the_limit_and_the_rule():
             "<= alpha 0.05): too good to be real (possible leakage") in detail
     assert "leaky_peek_v1: future_touch: 3 mismatching window(s) or score(s) > 0 allowed" \
         in detail
-    assert ev.description == detail
+    assert ev.description == f"{DAY}: failed: {detail}"  # the panel says which day it shows
+    assert ev.metadata["day"].value == DAY
     md = ev.metadata["verdicts"].value
     assert "- label_shuffle: hit lift +0.2509 > max_hit_lift 0.25" in md
     assert "verdict edge" not in md  # a failed shuffle says which rule it broke instead
@@ -255,3 +256,12 @@ def test_surface_md_places_every_check_on_its_asset_and_says_if_it_blocks():
     assert table["live_parity"]["asset"] == table["signal_drift"]["asset"] \
         == "`signal_events_days`"
     assert table["published_hit_rate_vs_expectation"]["asset"] == "`signal_eval_days`"
+
+
+def test_a_passing_result_names_its_partition_too():
+    """After a re-run the check panel shows the newest execution of any partition beside
+    another day's status: every result, passed or failed, says which day (and coin)."""
+    stub = _stub("detector_audits", _audits().iloc[:1], daily_partitions)
+    ev = _run(stub, all_detectors_pass_audits, DAY)
+    assert ev.passed and ev.description == f"{DAY}: passed: every detector passes its audits"
+    assert ev.metadata["day"].value == DAY and "coin" not in ev.metadata
