@@ -50,7 +50,7 @@ _FIRST = ["BTC", "ETH", "SOL", "DOGE", "AVAX", "LINK", "ARB", "OP", "SUI", "APT"
 def _coin_names() -> list[str]:
     """The 40 names the kept runs used (in their order: a k-coin run is the same market as
     before), then the rest of the shipped Hyperliquid universe in its order (~220 coins)."""
-    from lotus_core.config.coins import shipped_perps
+    from lotus_core.venues.hyperliquid.universe import shipped_perps
 
     return _FIRST + [c for c in shipped_perps() if c not in _FIRST]
 

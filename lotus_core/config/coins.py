@@ -5,8 +5,9 @@ Three checks, each where its facts are:
 - form (at load): a Hyperliquid perp name is upper-case letters and digits, optionally
   after a lower-case `k` (the venue's thousand-unit perps: kPEPE, kBONK);
 - universe (at load): the name is in the shipped snapshot of the venue's perp universe
-  (hyperliquid_perps.yaml) or in `extra_coins:` (a listing newer than the snapshot), so a
-  typo such as NOTACOIN stops `lotus config`, the daemon and `materialize` naming its key;
+  (lotus_core/venues/hyperliquid/perps.yaml) or in `extra_coins:` (a listing newer than the
+  snapshot), so a typo such as NOTACOIN stops `lotus config`, the daemon and `materialize`
+  naming its key;
 - recordings (at `lotus materialize` start): a coin that appears in none of the feed
   directory's recordings is warned about, naming the key; the snapshot can be stale, the
   recordings are what the nightly chain will actually read.
@@ -17,27 +18,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
-from lotus_core.yaml_io import parse_yaml
+from lotus_core.venues.hyperliquid.universe import known_perps
 
 COIN_FORM = re.compile(r"^k?[A-Z0-9]{1,20}$")
 HEAD_LINES = 2_000  # a recording names its coins in its first lines (subscriptions, snapshots)
-
-
-@cache
-def shipped_perps() -> tuple[str, ...]:
-    """The shipped snapshot of Hyperliquid's perp universe, in the file's order."""
-    text = resources.files("lotus_core.config").joinpath("hyperliquid_perps.yaml").read_text()
-    return tuple(str(c) for c in parse_yaml(text)["perps"])
-
-
-@cache
-def known_perps() -> frozenset[str]:
-    """The shipped snapshot of Hyperliquid's perp universe, as a set."""
-    return frozenset(shipped_perps())
 
 
 def coin_problems(coins: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
@@ -50,7 +36,7 @@ def coin_problems(coins: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
                             "and digits, optionally after a lower-case k: BTC, kPEPE)")
         elif coin not in allowed:
             problems.append(f"{coin!r} is not in the venue's perp universe "
-                            "(lotus_core/config/hyperliquid_perps.yaml); if Hyperliquid "
+                            "(lotus_core/venues/hyperliquid/perps.yaml); if Hyperliquid "
                             "listed it since, add it to extra_coins")
         elif coin in seen:
             problems.append(f"{coin!r} is listed twice")

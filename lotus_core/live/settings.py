@@ -15,12 +15,11 @@ from pydantic import Field, field_validator
 
 from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
+from lotus_core.venues.hyperliquid.endpoints import MAINNET_URL
 
 Channel = Literal["l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx", "candle"]
 CHANNELS: tuple[Channel, ...] = ("l2Book", "l2BookFast", "trades", "bbo", "activeAssetCtx",
                                  "candle")
-MAINNET_URL = "wss://api.hyperliquid.xyz/ws"
-TESTNET_URL = "wss://api.hyperliquid-testnet.xyz/ws"
 
 
 

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
-from lotus_core.trader.instruments import (
+from lotus_core.venues.hyperliquid.instruments import (
     UnknownInstrument,
     price_tick,
     shipped_sz_decimals,
@@ -45,7 +45,7 @@ class VenueConfig(StrictModel):
     tick_size: dict[str, float] = Field(default_factory=dict)  # a coin's fixed tick
     lot_size: dict[str, float] = Field(default_factory=dict)  # and lot (paper venues, tests)
     sz_decimals: dict[str, int] = Field(default_factory=dict)  # the venue's metadata: the
-    # lot and the price rule's tick of every other coin (lotus_core/trader/instruments.py)
+    # lot and the price rule's tick of every other coin (lotus_core/venues/hyperliquid)
     latency: LatencyModel = LatencyModel()
     success_rate: float = Field(0.98, ge=0.0, le=1.0)
     depth_scale: float = Field(1.0, gt=0.0, le=10.0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lotus_core.trader.config import TraderSettings, trader_settings
-from lotus_core.trader.instruments import (
+from lotus_core.venues.hyperliquid.instruments import (
     UnknownInstrument,
     price_tick,
     shipped_sz_decimals,

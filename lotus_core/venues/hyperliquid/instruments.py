@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lotus_core.yaml_io import parse_yaml
 
-SNAPSHOT = Path(__file__).resolve().parent / "hyperliquid_sz_decimals.yaml"
+SNAPSHOT = Path(__file__).resolve().parent / "sz_decimals.yaml"
 
 
 class UnknownInstrument(KeyError):
@@ -28,7 +28,7 @@ class UnknownInstrument(KeyError):
 
 @cache
 def shipped_sz_decimals() -> dict[str, int]:
-    """The shipped snapshot of Hyperliquid's szDecimals (hyperliquid_sz_decimals.yaml)."""
+    """The shipped snapshot of Hyperliquid's szDecimals (sz_decimals.yaml)."""
     return {str(k): int(v) for k, v in parse_yaml(SNAPSHOT.read_text())["sz_decimals"].items()}
 
 
