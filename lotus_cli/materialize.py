@@ -20,7 +20,7 @@ from lotus_cli.loop_summary import loop_figures
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import read_manifest, verify_file
-from lotus_core.feed.recordings import list_days, read_head, recording_path
+from lotus_core.feed.recordings import foreign_lines, list_days, read_head, recording_path
 from lotus_core.feed.summary import missing_channels
 from lotus_core.store.lake import Lake, ObjectLake, open_lake, recover_stages, staging
 from lotus_location.definitions import build_definitions
@@ -115,7 +115,9 @@ def screen_recordings(feed_dir: Path, days: list[str], verify_manifest: bool = T
     breaks and the days it affects: its own day is refused when asked for (the other days
     run), and the day after it starts its MicroTape cold (its warm start reads the file).
     A cut past the head is found by `raw_feed` when the day runs (it refuses the day, naming
-    the file and the line)."""
+    the file and the line). So is another day's file under a day's name (`foreign_lines`:
+    settled by the head for a day's own file, read whole for another day's): it is broken
+    too, so a later day re-run alone is not held to a day that can never be made."""
     out = Screened()
     have = list_days(feed_dir)
     asked = set(days)
@@ -128,7 +130,14 @@ def screen_recordings(feed_dir: Path, days: list[str], verify_manifest: bool = T
             except ValueError as exc:
                 wrong[day] = str(exc)
     for day in have:
-        problem = read_head(recording_path(feed_dir, day)).problem
+        path = recording_path(feed_dir, day)
+        head = read_head(path)
+        problem, fix, until = head.problem, "copy the whole file again", "the file is whole"
+        if problem is None:
+            problem = foreign_lines(path, day, head.lines)
+            if problem is not None:
+                fix = f"put {day}'s own recording in its place"
+                until = "its own recording is in place"
         if problem is None and day not in wrong:
             continue
         after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
@@ -139,11 +148,11 @@ def screen_recordings(feed_dir: Path, days: list[str], verify_manifest: bool = T
         if day in asked:
             why = "; ".join(w for w in (wrong.get(day), problem) if w)
             out.refused[day] = (f"{why}; {day} was not run: nothing of it was written (what "
-                                f"an earlier run wrote of it is kept){cold}; copy the whole "
-                                f"file again, then materialise {day} again")
+                                f"an earlier run wrote of it is kept){cold}; {fix}, then "
+                                f"materialise {day} again")
         else:
-            out.warnings.append(f"{problem}: {day} cannot be materialised until the file is "
-                                f"whole (not asked for in this run){cold}")
+            out.warnings.append(f"{problem}: {day} cannot be materialised until {until} "
+                                f"(not asked for in this run){cold}")
     return out
 
 

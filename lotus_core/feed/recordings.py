@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
 from lotus_core.feed.gzlines import RecordingFormatError, first_line, open_lines
 from lotus_core.feed.tables import DeadLetter
+from lotus_core.time import day_bounds_ms
 
 RECORDING_SUFFIX = ".jsonl.gz"
 TRUTH_SUFFIX = ".truth.json"
@@ -130,12 +133,60 @@ def refuse_unusable(path: Path, day: str, lines: int, dead: Sequence[DeadLetter]
                    if d.reason == "outside_day" and d.recv_ts_ms is not None)
     if not days:
         return  # no line has a receive time at all: the dead letters say why, line by line
+    raise UnusableRecordingError(f"{_foreign(path, day, lines, days)} {_KEPT}")
+
+
+def _foreign(path: Path, day: str, lines: int, days: Counter[str]) -> str:
     of = ", ".join(f"{d} ({n:,} lines)" if len(days) > 1 else d
                    for d, n in days.most_common(3))
     more = f" and {len(days) - 3} more days" if len(days) > 3 else ""
-    raise UnusableRecordingError(
-        f"recording {path}: 0 of {lines:,} lines fall in {day} (its lines are of {of}{more}); "
-        f"is it another day's file under this day's name? {_KEPT}")
+    return (f"recording {path}: 0 of {lines:,} lines fall in {day} (its lines are of "
+            f"{of}{more}); is it another day's file under this day's name?")
+
+
+def _recv(line: bytes) -> int | None:
+    """A line's receive time as `raw_feed` reads it (None: not a record, or blank)."""
+    try:
+        rec = orjson.loads(line)
+        recv, _ = rec["recv_ts_ms"], rec["msg"]
+    except (orjson.JSONDecodeError, TypeError, KeyError, IndexError):
+        return None
+    return recv if type(recv) is int else None
+
+
+def foreign_lines(path: Path, day: str, head: Sequence[bytes] = ()) -> str | None:
+    """Why the recording of `day` at `path` is another day's file, as `refuse_unusable`
+    words it when the day runs: no line of it was received on `day` (a blank line counts
+    as the day's, as it does there). None when a line of the day is found, or the file
+    cannot be read to its end (a cut or a corruption is named by `read_head`, or when the
+    day runs). `head`: its first lines, already read: a day's own file is settled by them
+    (its first line is of its day), another day's file is read whole. So the days after it
+    are not held to a day that can never be made, as after a cut file."""
+    lo, hi = day_bounds_ms(day)
+
+    def of_day(line: bytes) -> bool:
+        recv = _recv(line)
+        return not line.strip() or (recv is not None and lo <= recv < hi)
+
+    if any(of_day(line) for line in head):
+        return None
+    days: Counter[str] = Counter()
+    lines = 0
+    try:
+        reader, raw = open_lines(path)
+        with reader:
+            for line in reader:
+                lines += 1
+                if of_day(line):
+                    return None
+                recv = _recv(line)
+                if recv is not None:
+                    days[_day(recv)] += 1
+    except (RecordingFormatError, OSError):
+        return None
+    if raw.truncation is not None or not days:
+        return None
+    return _foreign(path, day, lines, days)
 
 
 def _truncated(path: Path, lines: int, detail: str, advice: bool = True) -> str:
