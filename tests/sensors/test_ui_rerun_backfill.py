@@ -4,7 +4,8 @@ then serves the same feed directory, so its partitions are exactly those days, i
 location is `lotus`, and a re-run of one day's daily stages and of one coin's (launchRun
 of lotus_daily, of lotus_coins) and a two-day asset backfill across the daily and the
 day x coin assets (launchPartitionBackfill with the assets and the days, Dagster ordering
-the runs) all succeed."""
+the runs) all succeed, and each writes the bytes the CLI's full run wrote for that day
+(a re-run reads the day's history from the lake: it never half-rewrites a day)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -103,12 +105,15 @@ def test_a_day_rerun_and_a_backfill_from_the_ui_read_the_materialised_feed(tmp_p
     subprocess.run([str(BIN / "lotus"), "materialize", "--feed-dir", str(feed)], env=env,
                    check=True, cwd=tmp_path, capture_output=True, timeout=600)
 
+    lake = tmp_path / "home" / "lake"
+    full = _partition_bytes(lake, DAYS[1])
+    assert len(full) >= 15, sorted(full)
     port = _free_port()
     proc = subprocess.Popen([str(BIN / "dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _check_ui(port, proc)
+        _check_ui(port, proc, lambda: _partition_bytes(lake, DAYS[1]), full)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # dg dev, its webserver, daemon and code server
         try:
@@ -118,7 +123,15 @@ def test_a_day_rerun_and_a_backfill_from_the_ui_read_the_materialised_feed(tmp_p
             proc.wait(timeout=30)
 
 
-def _check_ui(port: int, proc: subprocess.Popen) -> None:
+def _partition_bytes(lake: Path, day: str) -> dict[str, bytes]:
+    """{asset: the bytes of its partition of `day`} for every asset the lake holds then."""
+    return {p.parent.parent.name: p.read_bytes()
+            for p in sorted(lake.glob(f"*/date={day}/part.parquet"))}
+
+
+def _check_ui(port: int, proc: subprocess.Popen, now: Callable[[], dict[str, bytes]],
+              full: dict[str, bytes]) -> None:
+    """`now()` reads the re-run day's partitions; `full` is what the CLI's full run wrote."""
     locations = _wait(lambda: [e["name"] for e in _gql(port, """{ workspaceOrError {
         ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }""")
         ["workspaceOrError"]["locationEntries"]
@@ -146,6 +159,10 @@ def _check_ui(port: int, proc: subprocess.Popen) -> None:
         status = _wait(lambda run_id=run_id: (s := _gql(port, RUN_STATUS, {"id": run_id})[
             "runOrError"]["status"]) in DONE and s, 600, f"the {job} re-run", proc)
         assert status == "SUCCESS", job
+        # a re-run with the day's history in the lake writes the full run's bytes
+        after = now()
+        assert set(after) == set(full), (job, sorted(set(after) ^ set(full)))
+        assert sorted(k for k in full if after[k] != full[k]) == [], job
 
     # a two-day asset backfill across the two kinds (the UI's "Materialize" of a selection
     # over a range of days): Dagster maps the days onto the coin partitions and runs the
@@ -174,6 +191,8 @@ def _check_ui(port: int, proc: subprocess.Popen) -> None:
     tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
     days = {t.get("dagster/partition/date", t.get("dagster/partition")) for t in tags}
     assert days == set(DAYS)
+    # the backfill re-made the stages up to the DSI of both days: the same bytes again
+    assert sorted(k for k, v in now().items() if v != full.get(k)) == []
     coin_runs = [t for t in tags if "dagster/partition/coin" in t]
     assert {(t["dagster/partition/coin"], t["dagster/partition/date"]) for t in coin_runs} \
         == {("BTC", d) for d in DAYS}  # the day x coin stage ran once per coin and day
