@@ -156,3 +156,19 @@ def subscription_ack(subscription: dict[str, Any]) -> bytes:
 def connected_frame() -> bytes:
     """The plain-text greeting, recorded as a JSON string message."""
     return orjson.dumps(CONNECTED_TEXT)
+
+
+TIME_KEYS = frozenset({"recv_ts_ms", "time", "t", "T"})
+"""The keys of a recorded line that hold a receive or venue time (ms)."""
+
+
+def shifted(value: object, ms: int) -> object:
+    """A recorded line (its parsed JSON) with every receive and venue time moved by `ms`:
+    the same minutes on another day, as the fixtures and tests make other days from a real
+    capture."""
+    if isinstance(value, dict):
+        return {k: (v + ms if k in TIME_KEYS and isinstance(v, int) else shifted(v, ms))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [shifted(v, ms) for v in value]
+    return value

@@ -18,23 +18,13 @@ from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
+from lotus_core.synth.wire import shifted
 from lotus_location.definitions import build_resources
 from tests.helpers import REAL_RECORDING, write_recording
 
 PREV, DAY = "2025-01-25", "2025-01-26"  # the real recording is of DAY
 _DAY_MS = 86_400_000
-_TIME_KEYS = {"recv_ts_ms", "time", "t", "T"}
 ASSETS = ("raw_feed", "microtape_frames")
-
-
-def _shift(value: object, ms: int) -> object:
-    """Every receive and venue time moved by `ms` (a recording of another day)."""
-    if isinstance(value, dict):
-        return {k: (v + ms if k in _TIME_KEYS and isinstance(v, int) else _shift(v, ms))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shift(v, ms) for v in value]
-    return value
 
 
 def _real_lines() -> list[bytes]:
@@ -64,7 +54,7 @@ BAD_KINDS = {"wrong_day": _wrong_day, "empty_gzip": _empty_gzip, "truncated": _t
 def setup(tmp_path):
     feed = tmp_path / "feed"
     write_recording(feed / f"{PREV}.jsonl.gz",
-                    [json.dumps(_shift(json.loads(x), -_DAY_MS)) for x in _real_lines()])
+                    [json.dumps(shifted(json.loads(x), -_DAY_MS)) for x in _real_lines()])
     (feed / f"{DAY}.jsonl.gz").write_bytes(REAL_RECORDING.read_bytes())
     settings = load_settings(overrides={"home": str(tmp_path / "home"),
                                         "feed_dir": str(feed)}, env={})

@@ -22,29 +22,19 @@ from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_cli.main import cli
 from lotus_core.config import load_settings
+from lotus_core.synth.wire import shifted
 from lotus_location.definitions import build_resources
 from tests.helpers import REAL_RECORDING, write_recording
 
 PREV, DAY = "2025-01-25", "2025-01-26"  # the real recording is of DAY
 LOTUS = Path(sys.executable).with_name("lotus")
-_TIME_KEYS = {"recv_ts_ms", "time", "t", "T"}
-
-
-def _shift(value: object, ms: int) -> object:
-    """Every receive and venue time moved by `ms` (the same minute of another day)."""
-    if isinstance(value, dict):
-        return {k: (v + ms if k in _TIME_KEYS and isinstance(v, int) else _shift(v, ms))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shift(v, ms) for v in value]
-    return value
 
 
 def two_days(feed: Path) -> Path:
     """PREV (the real recording a day earlier) and DAY (the real recording) in `feed`."""
     lines = gzip.decompress(REAL_RECORDING.read_bytes()).splitlines()
     write_recording(feed / f"{PREV}.jsonl.gz",
-                    [json.dumps(_shift(json.loads(x), -86_400_000)) for x in lines])
+                    [json.dumps(shifted(json.loads(x), -86_400_000)) for x in lines])
     (feed / f"{DAY}.jsonl.gz").write_bytes(REAL_RECORDING.read_bytes())
     return feed
 
