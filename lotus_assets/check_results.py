@@ -15,23 +15,16 @@ import dagster as dg
 from lotus_resources.partition_keys import day_and_coin
 
 
-def judged_here(context: dg.AssetCheckExecutionContext | None, detail: str
-                ) -> tuple[str, dict[str, object]]:
-    """(the description: `<day> [<coin>]: passed|failed: <detail>` without the status, the
-    partition's metadata) for a check run in `context` (None or unpartitioned: as is)."""
-    if context is None or not context.has_partition_key:
-        return detail, {}
-    day, coin = day_and_coin(context.partition_key)
-    where = f"{day} {coin}" if coin else day
-    meta: dict[str, object] = {"day": day, **({"coin": coin} if coin else {})}
-    return f"{where}: {detail}", meta
-
-
 def check_result(context: dg.AssetCheckExecutionContext | None, *, passed: bool, detail: str,
                  metadata: Mapping[str, object],
                  severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN
                  ) -> dg.AssetCheckResult:
-    """The result, its description naming the partition and whether it passed."""
-    text, where = judged_here(context, f"{'passed' if passed else 'failed'}: {detail}")
+    """The result, its description `<day> [<coin>]: passed|failed: <detail>` (unpartitioned:
+    without the partition) and the partition's `day` and `coin` in its metadata."""
+    text, where = f"{'passed' if passed else 'failed'}: {detail}", {}
+    if context is not None and context.has_partition_key:
+        day, coin = day_and_coin(context.partition_key)
+        text = f"{day} {coin}: {text}" if coin else f"{day}: {text}"
+        where = {"day": day, **({"coin": coin} if coin else {})}
     return dg.AssetCheckResult(passed=bool(passed), severity=severity,
                                description=text[:2000], metadata={**where, **metadata})

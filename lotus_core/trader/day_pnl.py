@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from lotus_core.store.lake import Lake
 
 TRADES = "paper_trades"  # the Trader's records; its `state` row holds the portfolio state
@@ -55,27 +57,32 @@ class DayPnl:
         return 1e4 * self.fees / self.traded if self.traded else math.nan
 
 
-def end_state(lake: Lake, day: str) -> dict[str, Any] | None:
-    """The paper portfolio at the end of `day` (the Trader's last `state` row), if it ran."""
-    if not lake.exists(TRADES, day):
+def _records(lake: Lake, day: str) -> pd.DataFrame | None:
+    """The day's `paper_trades` rows (kind, data_json), None if the Trader did not run."""
+    return lake.read(TRADES, day, columns=["kind", "data_json"]) \
+        if lake.exists(TRADES, day) else None
+
+
+def _end_state(rows: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The paper portfolio at the end of a day (its last `state` row), if it has one."""
+    if rows is None:
         return None
-    rows = lake.read(TRADES, day, columns=["kind", "data_json"])
     state = rows[rows["kind"] == "state"]
     return dict(json.loads(state["data_json"].iloc[-1])) if len(state) else None
 
 
 def day_pnl(lake: Lake, day: str) -> DayPnl | None:
     """The split of `day` (None: the Trader did not run that day)."""
-    end = end_state(lake, day)
-    if end is None:
+    table = _records(lake, day)
+    end = _end_state(table)
+    if table is None or end is None:
         return None
     earlier = [d for d in lake.days(TRADES) if d < day]
-    prev = end_state(lake, earlier[-1]) if earlier else None
+    prev = _end_state(_records(lake, earlier[-1])) if earlier else None
     ps = end["portfolio_state"]
     start = (prev["portfolio_state"] if prev is not None else
              {"equity": end["portfolio"]["initial_equity"], "realised": 0.0,
               "unrealised": 0.0, "fees": 0.0, "funding": 0.0})
-    table = lake.read(TRADES, day, columns=["kind", "data_json"])
     fills = [json.loads(s) for s in table.loc[table["kind"] == "fill", "data_json"]]
     return DayPnl(
         day=day, fills=len(fills),
