@@ -239,9 +239,9 @@ def drlearner_rule(units, lits: tuple[int, ...], primary: int, cfg, fraction: fl
 
     from econml.dr import DRLearner
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import Ridge
 
-    from lotus_core.learning.estimator import time_folds
+    from lotus_core.learning.estimator import propensity_model, time_folds
     from lotus_core.learning.units import rule_mask
 
     t0 = time.perf_counter()
@@ -263,8 +263,7 @@ def drlearner_rule(units, lits: tuple[int, ...], primary: int, cfg, fraction: fl
     fold = time_folds(units.hour[idx], 3)
     splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
               for k in range(int(fold.max()) + 1)]
-    est = DRLearner(model_propensity=LogisticRegression(C=cfg.estimator.propensity_c,
-                                                        max_iter=200),
+    est = DRLearner(model_propensity=propensity_model(cfg.estimator),
                     model_regression=Ridge(alpha=cfg.estimator.ridge_alpha),
                     min_propensity=cfg.estimator.propensity_clip[0], cv=splits,
                     random_state=seed)
@@ -402,7 +401,7 @@ Against econml {_econml_version()} `DRLearner`, fitted per rule on 20 rules (the
 and 10 drawn with seed 3 among the other eligible signed rules: 2 of 1, 4 of 2 and 4 of 3
 literals). For a rule's primary split (its weakest: treatment literal l within the scope C of
 its other literals): the windows where C holds, T = 1{{l}}, W = one-hot of the features the rule
-does not name, Y = y; `LogisticRegression(C={est.propensity_c:g})` propensity, `Ridge(alpha={est.ridge_alpha:g})`
+does not name, Y = y; `propensity_model` (Newton-Cholesky logit, C={est.propensity_c:g}) propensity, `Ridge(alpha={est.ridge_alpha:g})`
 outcome, `min_propensity={est.propensity_clip[0]:g}`, cv = the same 3 time-blocked folds (contiguous
 hours) passed as explicit (train, test) splits; ATE and its 90 % interval
 (`ate_interval(alpha=0.1)`, the default final stage's heteroskedasticity-robust OLS). {drl_rows}

@@ -11,7 +11,6 @@ search does. A window where a feature the set names is unknown ("na") is in neit
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.design import one_hot
-from lotus_core.learning.estimator import cross_folds, train_rows
+from lotus_core.learning.estimator import cross_folds, fit_quietly, propensity_model, train_rows
 from lotus_core.learning.evaluate import hour_weights
 from lotus_core.learning.units import UnitSet
 
@@ -67,8 +66,8 @@ def dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
 
 def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
              cfg: LearningConfig) -> MaskEstimate:
-    from sklearn.exceptions import ConvergenceWarning  # here: ~1 s of import every process
-    from sklearn.linear_model import LogisticRegression, Ridge  # that never fits spared
+    from sklearn.linear_model import Ridge  # here: ~1 s of import every process that
+    # never fits spared
 
     a = mask.astype(np.float64)
     x = one_hot(units, drop=exclude)
@@ -82,10 +81,8 @@ def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
         test = np.flatnonzero(fold == j)
         train = train_rows(fold, test, period)
         if 0 < a[train].sum() < len(train):
-            model = LogisticRegression(C=cfg.estimator.propensity_c, max_iter=200, tol=1e-4)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(x[train], a[train].astype(np.int64))
+            model = fit_quietly(propensity_model(cfg.estimator), x[train].toarray(),
+                                a[train].astype(np.int64))
             e[test] = model.predict_proba(x[test])[:, 1]
         xa = sp.hstack([x, sp.csr_matrix(a[:, None])]).tocsr()
         reg = Ridge(alpha=cfg.estimator.ridge_alpha).fit(xa[train], units.y[train])

@@ -103,3 +103,42 @@ def _by_fold(units, nz, f):
             out[np.ix_(test, model.classes_)] = model.predict_proba(
                 one_hot(units, drop=(f,), rows=test))
     return out
+
+
+def test_each_fitted_propensity_is_within_its_stated_distance_of_the_optimum():
+    """`propensity_model` (what the search, the DR mask and the econml peer fit) against the
+    same penalised logit solved to 1e-10 by sklearn's lbfgs, on every feature of the first
+    fold's rows, fold 0's models warm-started from fold 1's. The one-hot design is collinear
+    up to the penalty: here lbfgs at tol 1e-4 (the model before) stops 2.2e-3 from the optimum
+    (0.046 on a night of the fixture days), Newton 2.3e-4; the bar, 1e-3, fails the first."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    from lotus_core.learning.design import one_hot
+    from lotus_core.learning.estimator import _propensity, cross_folds, propensity_model
+
+    units = _units()
+    fold = cross_folds(units.hour, CFG.estimator.folds)
+    starts: dict[int, object] = {}
+    worst = 0.0
+    for j in (1, 0):  # fold 0's models start from fold 1's
+        train = np.flatnonzero(fold != j)
+        for f in range(len(units.features)):
+            x = one_hot(units, drop=(f,), rows=train)
+            target = units.codes[train, f]
+            if len(np.unique(target)) < 2:
+                continue
+            fitted = _propensity(units, f, x, train, CFG.estimator, starts.get(f))
+            starts[f] = fitted
+            assert not isinstance(fitted, int)
+            assert fitted.get_params()["solver"] == propensity_model(CFG.estimator).solver
+            exact = LogisticRegression(C=CFG.estimator.propensity_c, max_iter=5000, tol=1e-10)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                exact.fit(x.toarray(), target)
+            gap = np.abs(fitted.predict_proba(x) - exact.predict_proba(x.toarray())).max()
+            worst = max(worst, float(gap))
+    print(f"worst gap {worst:.2e}")
+    assert 0 < worst < 1e-3, worst
