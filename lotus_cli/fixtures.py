@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -31,25 +32,39 @@ def _parse_hours(value: str) -> tuple[int, int]:
     return start, end
 
 
-def _load_spec(spec: str):  # noqa: ANN202 - returns a SynthSpec
-    from lotus_core.synth import SpecError, default_spec, load_spec, null_spec
+MODELS = ("synth", "flow")
 
-    if spec == "default":
-        return default_spec()
-    if spec == "null":
-        return null_spec()
+
+def _load_spec(spec: str, model: str = "synth"):  # noqa: ANN202 - a SynthSpec or FlowSpec
+    """`spec` ('default', 'null' or a file) of the generator `model`."""
+    from lotus_core import flowmarket, synth
+
+    makers: dict[str, Callable[[], object]]
+    load: Callable[[Path], object]
+    if model == "flow":  # its specs raise synth's SpecError too
+        makers = {"default": flowmarket.default_flow_spec, "null": flowmarket.null_flow_spec}
+        load = flowmarket.load_flow_spec
+    else:
+        makers = {"default": synth.default_spec, "null": synth.null_spec}
+        load = synth.load_spec
+    if spec in makers:
+        return makers[spec]()
     try:
-        return load_spec(Path(spec))
-    except (OSError, SpecError) as exc:
+        return load(Path(spec))
+    except (OSError, synth.SpecError) as exc:
         raise click.BadParameter(str(exc), param_hint="--spec") from exc
 
 
 def generate_set(out: Path, start: date, days: int, coins: list[str], seed: int, spec_name: str,
-                 hours: tuple[int, int], show_progress: bool = True) -> list[Path]:
+                 hours: tuple[int, int], show_progress: bool = True, model: str = "synth"
+                 ) -> list[Path]:
     """Generate the recordings, their truth files and the manifest that pins their hashes."""
-    from lotus_core.synth import generate_days
+    if model == "flow":
+        from lotus_core.flowmarket import generate_days
+    else:
+        from lotus_core.synth import generate_days  # type: ignore[assignment]
 
-    spec = _load_spec(spec_name)
+    spec = _load_spec(spec_name, model)
     steps = days * (hours[1] - hours[0])
     with click.progressbar(length=steps, label=f"generating {days} day(s) x {len(coins)} coin(s)",
                            file=sys.stderr, show_pos=True,
@@ -60,6 +75,8 @@ def generate_set(out: Path, start: date, days: int, coins: list[str], seed: int,
         paths = generate_days(out, start, days, coins, seed, spec, hours=hours, progress=tick)
     generator = {"start": start.isoformat(), "days": days, "coins": coins, "seed": seed,
                  "hours": list(hours), "spec": spec.to_dict(), "spec_name": spec_name}
+    if model != "synth":  # synth manifests keep their bytes
+        generator["model"] = model
     files = sorted(set(paths) | {p for p in out.glob("*.jsonl.gz")} |
                    {p for p in out.glob("*.truth.json")})
     write_manifest(out, files, generator=generator)
@@ -80,10 +97,16 @@ def fixtures() -> None:
 @click.option("--seed", type=click.IntRange(0), help="Seed; the same inputs give the same bytes.")
 @click.option("--hours", help="Simulated UTC hours per day as START-END, e.g. 12-15 or 0-24.")
 @click.option("--spec", default="default", show_default=True,
-              help="Planted effects: 'default', 'null' (no effect) or a YAML/JSON spec file.")
+              help="Planted effects: 'default', 'null' (no effect) or a YAML/JSON spec file "
+                   "(of the chosen model).")
+@click.option("--model", type=click.Choice(MODELS), default="synth", show_default=True,
+              help="synth: latent mid path with planted patterns (lotus_core.synth). flow: "
+                   "queue-reactive order flow, hourly funding, a funding x book-lean "
+                   "interaction and a decoy (lotus_core.flowmarket, docs/flowmarket.md).")
 @click.pass_context
 def generate(ctx: click.Context, out: Path | None, start: str | None, days: int | None,
-             coins: str | None, seed: int | None, hours: str | None, spec: str) -> None:
+             coins: str | None, seed: int | None, hours: str | None, spec: str,
+             model: str) -> None:
     """Write <day>.jsonl.gz + <day>.truth.json per day, and manifest.json with their sha256."""
     try:
         settings = load_settings(ctx.obj.get("config") if ctx.obj else None)
@@ -95,7 +118,7 @@ def generate(ctx: click.Context, out: Path | None, start: str | None, days: int 
     coin_list = [c.strip() for c in coins.split(",")] if coins else list(f.coins)
     span = _parse_hours(hours) if hours else tuple(f.hours)
     files = generate_set(out, first, days or f.days, coin_list, f.seed if seed is None else seed,
-                         spec, span)  # type: ignore[arg-type]
+                         spec, span, model=model)  # type: ignore[arg-type]
     size = sum(p.stat().st_size for p in files)
     click.echo(f"wrote {len(files)} files ({size / 1e6:.1f} MB) and {out / 'manifest.json'}")
 
@@ -129,7 +152,8 @@ def verify(ctx: click.Context, feed_dir: Path | None, regenerate: bool) -> None:
         spec_file.write_text(json.dumps(gen["spec"]))
         out = Path(tmp) / "regen"
         generate_set(out, date.fromisoformat(gen["start"]), gen["days"], gen["coins"],
-                     gen["seed"], str(spec_file), tuple(gen["hours"]))  # type: ignore[arg-type]
+                     gen["seed"], str(spec_file), tuple(gen["hours"]),  # type: ignore[arg-type]
+                     model=gen.get("model", "synth"))
         bad = [name for name, digest in manifest["files"].items()
                if not (out / name).is_file() or file_sha256(out / name) != digest]
     if bad:

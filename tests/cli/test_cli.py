@@ -96,3 +96,24 @@ def test_fixtures_generate_is_byte_reproducible_and_verifiable(tmp_path):
     truth.write_text(truth.read_text().replace("BTC", "ETH", 1))
     result = runner.invoke(cli, ["fixtures", "verify", "--dir", str(tmp_path / "a")])
     assert result.exit_code == 1 and str(truth) in result.output
+
+
+def test_a_flow_market_set_records_its_model_and_regenerates_with_it(tmp_path):
+    """`--model flow` writes lotus_core.flowmarket's files; the manifest names the model, so
+    `verify --regenerate` rebuilds them with that generator, byte for byte (with synth's,
+    the bytes would differ and the check would fail)."""
+    runner = CliRunner()
+    out = tmp_path / "flow"
+    result = runner.invoke(cli, ["fixtures", "generate", "--model", "flow", "--out", str(out),
+                                 "--days", "1", "--hours", "12-13", "--coins", "BTC",
+                                 "--seed", "82000", "--from", "2026-03-01"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generator"]["model"] == "flow"
+    truth = json.loads((out / "2026-03-01.truth.json").read_text())
+    assert "funding_high_x_book_lean" in truth["definitions"]
+    result = runner.invoke(cli, ["fixtures", "verify", "--dir", str(out), "--regenerate"])
+    assert result.exit_code == 0 and "byte for byte" in result.output, result.output
+    bad = runner.invoke(cli, ["fixtures", "generate", "--model", "hawkes", "--out",
+                              str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "hawkes" in bad.output
