@@ -1,7 +1,7 @@
 """The breeder: seeded proposers over the detector grammar, judged by the
 harness on the training window only. Pure (no dagster); docs/breeding.md.
 
-    Grammar, BredSpec, Term                  what a bred detector may be made of
+    Grammar, BredSpec, Term, Gate            what a bred detector may be made of (gate: context)
     load_recipe() -> Recipe                  the Mutation Curator's jitter ranges and counts
     Proposer, RecipeProposer                 parents + grammar + rng -> candidates (origin, parents)
     Harness, HarnessConfig                   compile, future-touch, out-of-sample, audits
@@ -13,7 +13,7 @@ harness on the training window only. Pure (no dagster); docs/breeding.md.
 """
 
 from lotus_core.breeding.compile import bred_windows
-from lotus_core.breeding.grammar import STATUS_EXPLORATION, BredSpec, Grammar, Term
+from lotus_core.breeding.grammar import STATUS_EXPLORATION, BredSpec, Gate, Grammar, Term
 from lotus_core.breeding.harness import Harness, HarnessConfig, Verdict
 from lotus_core.breeding.night import (
     NightResult,
@@ -24,7 +24,7 @@ from lotus_core.breeding.night import (
 from lotus_core.breeding.propose import Candidate, Parent, Proposer, RecipeProposer
 from lotus_core.breeding.recipe import Recipe, load_recipe
 
-__all__ = ["STATUS_EXPLORATION", "BredSpec", "Candidate", "Grammar", "Harness",
+__all__ = ["STATUS_EXPLORATION", "BredSpec", "Candidate", "Gate", "Grammar", "Harness",
            "HarnessConfig", "NightResult", "Parent", "Proposer", "Recipe", "RecipeProposer",
            "Term", "Verdict", "bred_windows", "breed_night", "candidate_items", "load_recipe",
            "parents_from"]

@@ -3,6 +3,9 @@ then one window per event (the engine's own `episode_starts` cooldown rule).
 
 Every approved transform is causal (frame t reads frames <= t), so a window at t does not
 move when the tape after t is cut; `lead` reads the future on purpose (the planted leak).
+A gate reads the current frame's context value only (the MicroTape computes its context
+columns causally): where it does not hold (or the value is missing) nothing fires, and the
+voting terms' state runs on regardless, so a gate never changes what they vote.
 The windows have `run_detectors`' columns, so outcomes and audits read them unchanged.
 
 `BredStream` is `bred_windows` one MicroTape row at a time (the live engine's step, under
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.audits.lookback import ewm_memory
-from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec, Term
+from lotus_core.breeding.grammar import DETECTOR_PREFIX, BredSpec, Gate, Term
 from lotus_core.filters import ewm
 from lotus_core.signals.detectors import NEVER_MS, WINDOW_COLUMNS, empty_windows, episode_starts
 from lotus_core.signals.features import Ewm, cadence_ms, coin_blocks, ewm_alpha, rows
@@ -79,6 +82,37 @@ def _vote(term: Term, g: Mapping[str, np.ndarray], cadence: int,
     return (term.sign * vote).astype(np.int8), np.abs(v) / term.threshold
 
 
+def holds(gate: Gate, g: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Whether `gate` holds on each frame of one coin's slice: the value in the band (or a
+    listed regime). A missing value (NaN, None, regime `warmup`, no such column) does not."""
+    n = len(g["ts_ms"])
+    x = g.get(gate.input)
+    if x is None:
+        return np.zeros(n, dtype=bool)
+    if gate.labels is not None:
+        return np.isin(np.asarray(x, dtype=object), gate.labels)
+    v = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(v)
+    if gate.lo is not None:
+        ok &= v >= gate.lo
+    if gate.hi is not None:
+        ok &= v <= gate.hi
+    return ok
+
+
+def holds_one(gate: Gate, row: Mapping[str, Any]) -> bool:
+    """`holds` of one row (the live step)."""
+    x = row.get(gate.input)
+    if x is None:
+        return False
+    if gate.labels is not None:
+        return x in gate.labels
+    v = float(x)
+    if not math.isfinite(v):
+        return False
+    return (gate.lo is None or v >= gate.lo) and (gate.hi is None or v <= gate.hi)
+
+
 def _recent(vote: np.ndarray, d: int, w: int) -> np.ndarray:
     """Whether `vote == d` on any of the last `w` frames (this one included)."""
     hit = np.cumsum(np.r_[0, (vote == d).astype(np.int64)])
@@ -89,12 +123,15 @@ def _recent(vote: np.ndarray, d: int, w: int) -> np.ndarray:
 def candidates(spec: BredSpec, g: Mapping[str, np.ndarray], cadence: int,
                events: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(direction per frame, 0 where nothing fires; strength) of one coin's slice."""
-    votes = [_vote(t, g, cadence, events) for t in spec.terms]
+    votes = [_vote(t, g, cadence, events) for t in spec.votes]
     n = len(votes[0][0])
     direction = np.zeros(n, dtype=np.int8)
     if spec.combine == "and":
+        gated = np.ones(n, dtype=bool)
+        for gate in spec.gates:  # the frame where the terms vote: every gate holds there
+            gated &= holds(gate, g)
         for d in (1, -1):
-            ok = np.ones(n, dtype=bool)
+            ok = gated.copy()
             for v, _ in votes:
                 ok &= v == d
             direction[ok] = d
@@ -112,8 +149,8 @@ def lookback_rows(spec: BredSpec, cadence: int) -> int:
     """Rows before t that a window at t can depend on (as audits.lookback does for the
     packaged kinds): each term's memory (an EMA's to EWM_TOL; a z-score is two EMAs deep),
     the WITHIN span and the cooldown. `lead` looks forward; its window counts here too."""
-    need = 1
-    for t in spec.terms:
+    need = 1  # a gate reads the current frame only: it adds nothing
+    for t in spec.votes:
         w = rows(t.window_s, cadence)
         if t.input.startswith(DETECTOR_PREFIX):
             return -1  # a vetted detector's own lookback: the caller cuts the whole prefix
@@ -162,7 +199,7 @@ def bred_windows(frames: pd.DataFrame | Columns, specs: list[BredSpec],
         g = {c: v[a:b] for c, v in cols.items()}
         ev = {k: v[a:b] for k, v in ev_all.items()}
         for spec in specs:
-            need = {t.input[len(DETECTOR_PREFIX):] for t in spec.terms
+            need = {t.input[len(DETECTOR_PREFIX):] for t in spec.votes
                     if t.input.startswith(DETECTOR_PREFIX)}
             for k in need - set(ev):
                 ev[k] = np.zeros(b - a, dtype=np.int8)
@@ -249,12 +286,15 @@ class _TermStep:
 
 
 class _BredCoin:
-    """One bred spec on one coin: its terms, the WITHIN memory and the cooldown state."""
+    """One bred spec on one coin: its terms, gates, the WITHIN memory and the cooldown
+    state."""
 
-    __slots__ = ("terms", "within", "w", "t", "seen_up", "seen_dn", "last_up", "last_dn")
+    __slots__ = ("terms", "gates", "within", "w", "t", "seen_up", "seen_dn", "last_up",
+                 "last_dn")
 
     def __init__(self, spec: BredSpec, cadence: int) -> None:
-        self.terms = [_TermStep(t, cadence) for t in spec.terms]
+        self.terms = [_TermStep(t, cadence) for t in spec.votes]
+        self.gates = spec.gates
         self.within = spec.combine == "within"
         self.w = rows(spec.within_s, cadence)
         self.t = -1
@@ -278,6 +318,9 @@ class _BredCoin:
         d = votes[0][0]
         if d == 0 or any(v != d for v, _ in votes[1:]):
             return 0, 0.0
+        for gate in self.gates:  # after the votes: their state has advanced on this row
+            if not holds_one(gate, row):
+                return 0, 0.0
         total = 0.0
         for _, s in votes:
             total += s

@@ -30,7 +30,14 @@ from lotus_core.audits.edge import _base_hit_rate, label_shuffle, rolling_origin
 from lotus_core.audits.future_touch import _mismatches, cut_points, trailing
 from lotus_core.audits.result import AuditConfig
 from lotus_core.breeding.compile import bred_windows, columns, lookback_rows
-from lotus_core.breeding.grammar import BOUNDED, DETECTOR_PREFIX, UNBOUNDED, BredSpec, Grammar
+from lotus_core.breeding.grammar import (
+    BOUNDED,
+    CONTEXT,
+    DETECTOR_PREFIX,
+    UNBOUNDED,
+    BredSpec,
+    Grammar,
+)
 from lotus_core.breeding.propose import Candidate
 from lotus_core.signals.detectors import SLICE_COLUMNS, run_detectors
 from lotus_core.signals.features import cadence_ms
@@ -38,7 +45,9 @@ from lotus_core.signals.outcomes import window_outcomes
 from lotus_core.signals.spec import DetectorSpec
 
 NEEDED = ("coin", "ts_ms", "mid_px", "bid_px", "ask_px", "micro_px", "vwap_px", "spread_bps",
-          "gap", *SLICE_COLUMNS, *BOUNDED, *UNBOUNDED)
+          "gap", *SLICE_COLUMNS, *BOUNDED, *UNBOUNDED, *CONTEXT)
+"""The columns the harness keeps (context: what gates read; a tape without one: no gate on
+it holds)."""
 GATES = ("compile", "future_touch", "oos", "rolling_gap", "label_shuffle", "adversarial")
 
 
@@ -124,7 +133,7 @@ class Harness:
                 upto_ms: int | None = None) -> pd.DataFrame:
         """The spec's windows on `frames` (default: the training window, cut after
         `upto_ms` if given). Vetted detectors run on the same (cut) frames."""
-        uses = {t.input[len(DETECTOR_PREFIX):] for t in spec.terms
+        uses = {t.input[len(DETECTOR_PREFIX):] for t in spec.votes
                 if t.input.startswith(DETECTOR_PREFIX)}
         if frames is None and upto_ms is None:
             return bred_windows(self.cols, [spec], self._vetted_windows)

@@ -4,8 +4,10 @@ so each candidate is a hypothesis fixed before the harness tests it.
 
 `Proposer` is the interface a model-backed proposer implements later; `RecipeProposer`
 is the deterministic one: mutation (the Mutation Curator's jitter ranges), recombination
-(terms of two parents), composition (AND of two inputs, WITHIN after a vetted detector)
-and fresh draws from the grammar. Same parents, grammar, recipe and seed: same candidates.
+(terms of two parents), composition (AND of two inputs, WITHIN after a vetted detector),
+fresh draws from the grammar, and gated twins (an AND candidate of the night with one
+context gate added: the recipe's `gates`). Same parents, grammar, recipe and seed: same
+candidates. The twins are drawn last, so adding them leaves every other draw as it was.
 """
 
 from __future__ import annotations
@@ -18,10 +20,20 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from lotus_core.breeding.grammar import BOUNDED, DETECTOR_PREFIX, UNBOUNDED, BredSpec, Grammar, Term
+from lotus_core.breeding.grammar import (
+    BOUNDED,
+    DETECTOR_PREFIX,
+    MAX_GATES,
+    REGIME,
+    UNBOUNDED,
+    BredSpec,
+    Gate,
+    Grammar,
+    Term,
+)
 from lotus_core.breeding.recipe import Recipe
 
-Origin = Literal["fresh", "mutation", "recombination", "composition", "leaky"]
+Origin = Literal["fresh", "mutation", "recombination", "composition", "leaky", "gated"]
 
 
 @dataclass(frozen=True)
@@ -78,21 +90,58 @@ class RecipeProposer:
         s = sign if sign is not None else (1 if rng.random() < 0.5 else -1)
         return Term(input=inp, transform=tr, window_s=max(window, 1), threshold=thr, sign=s)
 
-    def _spec(self, rng: np.random.Generator, terms: list[Term], combine: str = "and",
+    def _spec(self, rng: np.random.Generator, terms: Sequence[Term | Gate],
+              combine: str = "and",
               horizon: float | None = None) -> BredSpec:
         d, j = self.recipe.defaults, self.recipe.jitter
         h = int(self.recipe.clip("horizon_s", horizon if horizon else _jit(rng, d.horizon_s,
                                                                             j.horizon)))
         cd = int(self.recipe.clip("cooldown_s", max(d.cooldown_s, h // 2)))
-        return BredSpec(terms=terms, combine=combine, within_s=d.within_s,  # type: ignore[arg-type]
-                        horizon_s=h, cooldown_s=cd)
+        return BredSpec(terms=list(terms), combine=combine,  # type: ignore[arg-type]
+                        within_s=d.within_s, horizon_s=h, cooldown_s=cd)
+
+    def gates(self, grammar: Grammar) -> list[Gate]:
+        """The gates a twin may get: each percentile input x band, then each regime label
+        (the recipe's `gates`), those the grammar offers."""
+        g = self.recipe.gates
+        out = [Gate(input=inp, transform="gate", lo=lo, hi=hi)
+               for inp in g.inputs if inp in grammar.context for lo, hi in g.bands]
+        if REGIME in grammar.context:
+            out += [Gate(input=REGIME, transform="gate", labels=[lab]) for lab in g.regimes]
+        return out
+
+    def twins(self, rng: np.random.Generator, grammar: Grammar,
+              cands: Sequence[Candidate]) -> list[Candidate]:
+        """Gated twins: the recipe's `gates.share` of the night's AND candidates (not
+        leaky), at most one twin each, in a seeded order; the k-th twin gets the k-th gate
+        (cycling), so the gates share the twins evenly."""
+        gates = self.gates(grammar)
+        base = [c for c in cands if c.spec.combine == "and" and c.origin != "leaky"
+                and len(c.spec.gates) < MAX_GATES]
+        n = math.floor(self.recipe.gates.share * len(base) + 1e-9)
+        if n == 0 or not gates:
+            return []
+        order = rng.permutation(len(base))
+        out = []
+        for k in range(n):
+            c = base[int(order[k])]
+            gate = gates[k % len(gates)]
+            if any(g.input == gate.input for g in c.spec.gates):
+                continue
+            s = c.spec
+            spec = BredSpec(terms=[*s.terms, gate], combine=s.combine, within_s=s.within_s,
+                            horizon_s=s.horizon_s, cooldown_s=s.cooldown_s)
+            out.append(Candidate(spec, "gated", (c.detector_id,),
+                                 note=f"{c.origin} {c.detector_id} gated on "
+                                      f"{gate.describe()}"))
+        return out
 
     def mutate(self, rng: np.random.Generator, spec: BredSpec) -> BredSpec:
         j = self.recipe.jitter
-        terms = []
+        terms: list[Term | Gate] = []
         for t in spec.terms:
-            if t.input.startswith(DETECTOR_PREFIX):
-                terms.append(t)
+            if isinstance(t, Gate) or t.input.startswith(DETECTOR_PREFIX):
+                terms.append(t)  # a gate's band and a vetted detector's windows stay
                 continue
             w = int(self.recipe.clip("window_s", _jit(rng, t.window_s, j.window)))
             thr = self.recipe.clip("", _jit(rng, t.threshold, j.threshold), t.transform)
@@ -124,10 +173,12 @@ class RecipeProposer:
                 i, k = rng.choice(len(bred), size=2, replace=False)
                 a, b = bred[int(i)], bred[int(k)]
                 assert a.spec is not None and b.spec is not None
-                terms = [a.spec.terms[int(rng.integers(len(a.spec.terms)))],
-                         b.spec.terms[int(rng.integers(len(b.spec.terms)))]]
+                va, vb = a.spec.votes, b.spec.votes
+                terms: list[Term | Gate] = [va[int(rng.integers(len(va)))],
+                                            vb[int(rng.integers(len(vb)))]]
                 if terms[0] == terms[1]:
                     continue
+                terms += a.spec.gates  # the first parent's gates ride along
                 h = float(rng.choice([a.spec.horizon_s, b.spec.horizon_s]))
                 out.append(Candidate(self._spec(rng, terms, horizon=h), "recombination",
                                      (a.detector_id, b.detector_id)))
@@ -155,10 +206,16 @@ class RecipeProposer:
                                          "threshold": float(rng.uniform(0.5, 2.0))})
                 out.append(Candidate(self._spec(rng, [t]), "leaky",
                                      note="planted leaky transform (lead)"))
-        seen: set[str] = set()
-        unique = []
-        for c in out:  # one candidate per recipe: the first route that reached it
-            if c.detector_id not in seen:
-                seen.add(c.detector_id)
-                unique.append(c)
-        return unique
+        unique = _unique(out)
+        return unique + _unique(self.twins(rng, grammar, unique), {c.detector_id for c in unique})
+
+
+def _unique(cands: Sequence[Candidate], seen: set[str] | None = None) -> list[Candidate]:
+    """One candidate per recipe: the first route that reached it."""
+    seen = set() if seen is None else seen
+    out = []
+    for c in cands:
+        if c.detector_id not in seen:
+            seen.add(c.detector_id)
+            out.append(c)
+    return out

@@ -1,5 +1,7 @@
 """The Mutation Curator's breeding recipe (recipe.yaml), validated: jitter ranges, bounds,
-fresh-term defaults and how many candidates of each origin a night proposes."""
+fresh-term defaults, how many candidates of each origin a night proposes, and the context
+gates the proposer puts on its voting candidates (`gates`: defaults here, in `GateRecipe`;
+recipe.yaml overrides any of them)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from lotus_core.breeding.grammar import CONTEXT_PCTL, REGIME_LABELS
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 from lotus_core.strict import StrictModel
 
@@ -57,12 +60,42 @@ class PerNight(StrictModel):
     leaky: int = Field(ge=0, le=500)
 
 
+TERCILES: tuple[Range, ...] = ((0.0, 1 / 3), (2 / 3, 1.0))
+
+
+class GateRecipe(StrictModel):
+    """The gated twins a night proposes: a `share` of the night's AND candidates (fresh,
+    mutation, recombination, composition; rounded down) each get one gate, from the
+    percentile `inputs` x `bands` and one gate per `regimes` label, in a seeded order. A
+    twin adds to the night's proposal, so the night's size scales with its `per_night`
+    counts (0: no twins). The one place these defaults live."""
+
+    share: float = Field(default=0.25, ge=0.0, le=1.0)
+    inputs: tuple[str, ...] = CONTEXT_PCTL
+    bands: tuple[Range, ...] = TERCILES  # lower and upper tercile of the percentile
+    regimes: tuple[str, ...] = ("trend", "chop")
+
+    @model_validator(mode="after")
+    def _known(self) -> GateRecipe:
+        bad = sorted(set(self.inputs) - set(CONTEXT_PCTL))
+        if bad:
+            raise ValueError(f"inputs {bad}: twins gate on the percentiles {CONTEXT_PCTL}")
+        bad = sorted(set(self.regimes) - set(REGIME_LABELS))
+        if bad:
+            raise ValueError(f"regimes {bad}: gateable labels are {REGIME_LABELS}")
+        for lo, hi in self.bands:
+            if not 0.0 <= lo < hi <= 1.0:
+                raise ValueError(f"bands: need 0 <= low < high <= 1, got [{lo}, {hi}]")
+        return self
+
+
 class Recipe(StrictModel):
     version: int = Field(ge=1)
     jitter: Jitter
     bounds: Bounds
     defaults: Defaults
     per_night: PerNight
+    gates: GateRecipe = Field(default_factory=GateRecipe)
 
     def clip(self, name: str, value: float, transform: str | None = None) -> float:
         lo, hi = self.bounds.threshold[transform] if transform else getattr(self.bounds, name)

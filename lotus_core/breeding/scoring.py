@@ -28,15 +28,21 @@ REGIME_PENALTY = {"warmup": 0.3}
 
 def carrier(spec: BredSpec) -> DetectorSpec:
     params: dict[str, Any] = {}
-    for i, t in enumerate(spec.terms):
+    for i, t in enumerate(spec.votes):
         params.update({f"t{i}_{t.input}_{t.transform}_window_s": t.window_s,
                        f"t{i}_threshold": t.threshold, f"t{i}_sign": t.sign})
+    for i, g in enumerate(spec.gates):  # a gate's free parameters: its band ends or labels
+        if g.labels is not None:
+            params[f"g{i}_regime_labels"] = ",".join(g.labels)
+        params.update({f"g{i}_{g.input}_{end}": v for end, v in (("lo", g.lo), ("hi", g.hi))
+                       if v is not None})
     if spec.combine == "within":
         params["within_s"] = spec.within_s
     fields: dict[str, Any] = {
         "id": spec.detector_id, "kind": "bred", "version": 1,
         "description": f"bred recipe {spec.recipe_hash[:19]}: {spec.combine} of "
-                       + ", ".join(f"{t.transform}({t.input})" for t in spec.terms),
+                       + ", ".join([f"{t.transform}({t.input})" for t in spec.votes]
+                                   + [f"gate({g.describe()})" for g in spec.gates]),
         "horizon_s": spec.horizon_s, "cooldown_s": spec.cooldown_s, "strength_scale": 1.0,
         "align": ALIGN, "regime_penalty": dict(REGIME_PENALTY),
         "failure_modes": ["bred on one training window: the edge may be that window's"],

@@ -3,7 +3,8 @@ each pull judges one candidate with the breeder's own harness; re-audits of earl
 survivors are arms too.
 
 Arms (`family`):
-    breeding:fresh, breeding:mutation, breeding:recombination, breeding:leaky
+    breeding:fresh, breeding:mutation, breeding:recombination, breeding:leaky,
+    breeding:gated (a candidate's twin gated on a context: funding, OI or the regime)
     breeding:composition:<book+book | book+flow | flow+flow>   by the two inputs' kinds
         (book = book_imb_*, flow = aggr_imb, flow; others = own)
     breeding:within                                             WITHIN after a vetted detector

@@ -16,9 +16,11 @@ Episodes = list[tuple[str, int, int]]
 
 
 def tape(seed: int, planted: bool, rows: int = 10_800, coins: tuple[str, ...] = ("BTC",),
-         episode_every: int = 100, drift: float = 0.06) -> tuple[pd.DataFrame, Episodes]:
+         episode_every: int = 100, drift: float = 0.06,
+         edge_on: np.ndarray | None = None) -> tuple[pd.DataFrame, Episodes]:
     """(frames, episodes) at a 1 s cadence; an episode is 20 rows, then `drift` bps a row for
-    60 rows (about 0.6 sd of the noise over the horizon: a hit rate near 0.7)."""
+    60 rows (about 0.6 sd of the noise over the horizon: a hit rate near 0.7). `edge_on`
+    (a bool per row): only episodes starting where it is True drift (the same draws)."""
     rng = np.random.default_rng(seed)
     parts, episodes = [], []
     for coin in coins:
@@ -30,8 +32,9 @@ def tape(seed: int, planted: bool, rows: int = 10_800, coins: tuple[str, ...] = 
                 d = 1 if rng.random() < 0.5 else -1
                 book[k:k + 20] = d * rng.uniform(0.6, 0.9, 20)
                 aggr[k:k + 20] = -d * rng.uniform(0.4, 0.9, 20)
-                step[k + 20:k + 80] += d * drift
-                episodes.append((coin, T0 + k * 1000, T0 + (k + 20) * 1000))
+                if edge_on is None or edge_on[k]:
+                    step[k + 20:k + 80] += d * drift
+                    episodes.append((coin, T0 + k * 1000, T0 + (k + 20) * 1000))
         vol = rng.gamma(2.0, 1.0, rows)
         x = np.cumsum(step)
         mid = 100.0 * np.exp(x / 1e4)

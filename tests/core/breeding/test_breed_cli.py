@@ -32,7 +32,9 @@ def test_breed_run_list_and_lineage(tmp_path) -> None:
                              env=env)
     assert run.exit_code == 0, run.output
     rows = json.loads(run.stdout.strip().splitlines()[-1])
-    assert len(rows) == 8 and all(r["detector_id"].startswith("bred_") for r in rows)
+    # 3 fresh + 3 compositions + 2 within, and a gated twin of a quarter of the 6 AND ones
+    assert len(rows) == 9 and all(r["detector_id"].startswith("bred_") for r in rows)
+    assert sum(r["origin"] == "gated" for r in rows) == 1
     assert all(r["survived"] or r["reason"] for r in rows)
     listed = CliRunner().invoke(cli, ["breed", "list", "--day", DAY, "--json"], env=env)
     assert listed.exit_code == 0

@@ -88,12 +88,12 @@ def test_proposer_is_deterministic_bounded_and_keeps_lineage() -> None:
     assert [c.detector_id for c in one] != [c.detector_id for c in other]
     assert len({c.detector_id for c in one}) == len(one)
     origins = {c.origin for c in one}
-    assert origins == {"fresh", "mutation", "recombination", "composition"}
+    assert origins == {"fresh", "mutation", "recombination", "composition", "gated"}
     b = recipe.bounds
     for c in one:
         assert grammar.admits(c.spec) is None  # no leaky transform without the opt-in
         assert b.horizon_s[0] <= c.spec.horizon_s <= b.horizon_s[1]
-        for t in c.spec.terms:
+        for t in c.spec.votes:
             lo, hi = b.threshold[t.transform]
             assert lo - 1e-12 <= t.threshold <= hi + 1e-12
             if t.transform != "event":
