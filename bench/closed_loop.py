@@ -24,8 +24,8 @@ Usage: nice -n 10 python -m bench closed_loop [--seeds 3] [--first-seed 1] [--da
                                               [--hours 0-8] [--coins BTC,ETH,SOL]
                                               [--resamples 2000] [--workers 1]
                                               [--no-write] [--json PATH]
-`--days` counts the scored day (days-1 nights learn). Writes docs/validity.md (between its
-`bench:closed_loop` markers) and the `closed_loop` section of BENCHMARKS.md.
+`--days` counts the scored day (days-1 nights learn). Writes the `closed_loop` section of
+BENCHMARKS.md (docs/validity.md quotes its summary by hand: a reference page, not a log).
 """
 
 from __future__ import annotations
@@ -48,14 +48,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report import replace_block
-
 DETECTOR = "sweep_stall_v1"
 PLANTED = ("oi_pctl_bin", "hi")
 DECOY = ("funding_pctl_bin", "hi")
 HORIZON_S = 60
 START = date(2026, 2, 2)
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 LOOP_ASSETS = ["raw_feed", "dsi_model", "microtape_frames", "microtape_days",
                "dsi_annotations", "dsi_coin_stats", "dsi_experts", "detector_windows",
                "detector_windows_days", "detector_audits", "detector_audit_status",
@@ -602,10 +599,6 @@ def markdown(results: Sequence[dict[str, Any]], s: dict[str, Any], size: Size) -
                       "day; pooled over seeds):", "", *sized, "", *rows]) + "\n"
 
 
-def _write_doc(body: str) -> None:
-    replace_block(DOCS / "validity.md", "closed_loop", body)
-
-
 def _hours(text: str) -> tuple[int, int]:
     lo, sep, hi = text.partition("-")
     if not sep or not lo.isdigit() or not hi.isdigit() or not 0 <= int(lo) < int(hi) <= 24:
@@ -699,7 +692,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "not checked); it is evidence about that code only._ " + header)
     print(header + "\n\n" + table)
     if not args.no_write and results:
-        _write_doc(header + "\n\n" + table)
         write_section("closed_loop", "## The closed loop with controls\n\n" + header
                       + "\n\nDefinitions and reading: docs/validity.md, \"The real pipeline, "
                       "with controls\".\n\n" + table)

@@ -20,7 +20,7 @@ the nightly asset does:
 Seeds come from lotus_core/learning/validity_seeds.yaml, sections `selective` and `seasons`:
 tuning cells by default, the sealed evaluation cells with `--final`. Each result is appended
 to `--json` (JSON lines) as it finishes; `--tuned ... --sealed ...` writes the two runs side by
-side into docs/validity.md (`bench:seasons`) and BENCHMARKS.md. Wilson 95 % intervals.
+side into BENCHMARKS.md (`bench:seasons`). Wilson 95 % intervals.
 
 Usage: nice -n 10 python -m bench seasons [--final] [--coverage N] [--seasons N] [--skip-seasons K]
                                           [--nights 90] [--power N] [--power-nights 8]
@@ -47,7 +47,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from bench.pooled import wilson
-from bench.report import headline, read_text, replace_block, write_section
+from bench.report import headline, read_text, write_section
 from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import LearningConfig, load_learning
@@ -55,7 +55,6 @@ from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.signals.config import load_scoring
 from lotus_core.synth.windows import PLANTED, WindowSpec, window_frame
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 REALISTIC = 216
 DEFAULT = WindowSpec(days=5, windows_per_day=REALISTIC)  # the generator's 6 bps in oi hi
 NULL = WindowSpec(windows_per_day=REALISTIC, effect="none", delta_bps=0.0,
@@ -317,8 +316,7 @@ def _read(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def _publish(block: str, title: str, head: str, table: str, tail: str = "") -> None:
-    """The table into docs/validity.md's `block` and BENCHMARKS.md's section of that name."""
-    replace_block(DOCS / "validity.md", block, head + "\n\n" + table)
+    """The table into BENCHMARKS.md's section `block`."""
     write_section(block, f"## {title}\n\n{head}\n\n{table}{tail}")
 
 

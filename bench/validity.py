@@ -8,12 +8,11 @@ The plan is `lotus_core.learning.validity_report.plan` (the same one `lotus vali
 `--scale 1.0` is the documented run (>= 200 seeds for calibration and false positives). Seeds
 come from lotus_core/learning/validity_seeds.yaml: its tuning cells by default, its sealed
 evaluation cells with `--final` (`--seeds N`: at most N per cell).
-Writes the tables into docs/validity.md (between its `bench:validity` markers; `--final`:
-its `bench:validity_sealed` markers, stamped with the commit, code hash and settings hash;
-`--sections harder` or `shared` alone: its own `bench:validity_harder` /
-`validity_harder_sealed`, `bench:validity_shared` / `validity_shared_sealed`),
-the plots docs/validity_power.svg and docs/validity_watchdog.svg (tuning runs only), and a
-section of BENCHMARKS.md.
+Writes a section of BENCHMARKS.md (`validity`; `--final`: `validity_sealed`, stamped with
+the commit, code hash and settings hash; `--sections harder` or `shared` alone: its own
+`validity_harder` / `validity_harder_sealed`, `validity_shared` / `validity_shared_sealed`)
+and the plots docs/validity_power.svg and docs/validity_watchdog.svg (tuning runs only).
+docs/validity.md is the reference page that quotes these figures with their commands.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from bench.report import headline, machine, read_text, replace_block, write_section
+from bench.report import headline, machine, read_text, write_section
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
 from lotus_core.learning.config import load_learning
@@ -131,10 +130,6 @@ def _headline(s: dict, seeds: str, command: str) -> None:
                  command=command)
 
 
-def _write_doc(tables: str, header: str) -> None:
-    replace_block(DOCS / "validity.md", "validity", f"{header}\n\n{tables}")
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="seed-count multiplier")
@@ -200,22 +195,18 @@ def main(argv: list[str] | None = None) -> dict:
     if own is not None and not args.no_write:
         block, title = (own[0] + "_sealed", own[1] + ", sealed seeds") if before is not None \
             else own
-        sub = tables.replace("### ", "#### ")  # under the page's own heading for them
-        replace_block(DOCS / "validity.md", block, f"{header}\n\n{sub}")
         write_section(block, f"## {title}\n\n{header}\n\n{tables}")
         return s
     if before is not None and not args.no_write:
-        replace_block(DOCS / "validity.md", "validity_sealed", f"{header}\n\n{tables}")
         write_section("validity_sealed", "## Learning validity on sealed seeds\n\n"
                       + header + "\n\n" + tables)
         _headline(s, "sealed seeds", cmd.removeprefix("nice -n 10 "))
         return s
     if not args.no_write:
-        _write_doc(tables, header)
         _plots(s)
         body = ("## Learning validity\n\n`nice -n 10 python -m bench validity "
                 f"--scale {args.scale:g}`: {len(tasks)} trials, {wall / 60:.1f} min wall "
-                f"({args.processes} processes, shared busy machine). Tables and plots: "
+                f"({args.processes} processes, shared busy machine). Reading and plots: "
                 "docs/validity.md.\n\n" + tables
                 + f"\nSmallest effect with >= 90 % power at 5 days x 3 coins: "
                 f"{smallest_powered(s)}.\n")

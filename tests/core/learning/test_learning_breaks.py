@@ -98,9 +98,9 @@ def test_per_period_nuisances_see_only_their_own_period():
 
 def test_the_shifted_null_twin_is_not_biased_once_periods_are_adjusted_for():
     """The null twin of the regime-shift market (nothing planted), 6 seeds: the DR estimate
-    of `oi_pctl_bin=hi` averages about +2.4 bps without the break test (docs/validity.md,
-    "Harder markets": +2.41 +- 0.21 over 50 sealed seeds) and near 0 with it (measured on
-    these seeds: +2.39 -> +0.36 mean; 2 of 6 intervals cover 0 -> 5 of 6)."""
+    of `oi_pctl_bin=hi` averages about +2.4 bps without the break test and near 0 with it
+    (measured on these seeds: +2.39 -> +0.36 mean; 2 of 6 intervals cover 0 -> 5 of 6; with
+    the test, docs/validity.md "Harder markets" gives the null twin's bias over 50 seeds)."""
     spec = harder_spec("shift", null=True)
     off = CFG.model_copy(update={"estimator": CFG.estimator.model_copy(
         update={"break_alpha": None})})
