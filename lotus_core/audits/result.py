@@ -30,7 +30,8 @@ class AuditConfig:
     check_s: int = 600  # windows in (t - check_s, t] are compared at each cut
     permutations: int = 200
     alpha: float = 0.05  # label shuffle: significance of a real edge
-    max_hit_lift: float = 0.25  # hit rate above 0.75 at p <= alpha is "too good": leakage
+    max_hit_lift: float = 0.25  # a significant lift whose lower (1 - alpha) bound is above
+    # this (hit rate surely above ~0.75) is "too good": leakage
     collapse_tol: float = 0.05  # |mean shuffled hit lift| must stay below this
     min_shuffle_n: int = 50  # fewer windows: reported, never failed (too noisy to judge)
     folds: int = 4  # rolling-origin folds
@@ -61,10 +62,11 @@ def _found(pattern: str, text: str) -> float | None:
 def failure_sentence(name: str, metric: float, detail: str = "",
                      cfg: AuditConfig = DEFAULT) -> str:
     """Why audit `name` failed, in one sentence: the value, the limit it broke (named as in
-    `AuditConfig`) and the rule, e.g. "label_shuffle: hit lift +0.2509 > max_hit_lift 0.25
-    (p 0.0050 <= alpha 0.05): too good to be real (possible leakage)". `detail` is the
-    audit's own detail text (`AuditResult.detail`), read for the figures the metric does
-    not carry (the shuffle's p and null mean, the worst perturbation)."""
+    `AuditConfig`) and the rule, e.g. "label_shuffle: hit lift +0.4710 (lower bound +0.4420)
+    > max_hit_lift 0.25 (p 0.0050 <= alpha 0.05): too good to be real (possible leakage)".
+    `detail` is the audit's own detail text (`AuditResult.detail`), read for the figures the
+    metric does not carry (the shuffle's p, lower bound and null mean, the worst
+    perturbation)."""
     if name == "future_touch":
         return (f"future_touch: {metric:.0f} mismatching window(s) or score(s) > 0 allowed: "
                 "cutting the tape after a window changed it, so the detector reads data "
@@ -72,10 +74,13 @@ def failure_sentence(name: str, metric: float, detail: str = "",
     if name == "label_shuffle":
         p = _found(r"\bp " + _NUM, detail)
         null = _found(r"shuffled mean " + _NUM, detail)
-        if math.isfinite(metric) and metric > cfg.max_hit_lift:
+        lo = _found(r"lower bound " + _NUM, detail)
+        judged = lo if lo is not None else metric  # rows stored before the bound: the lift
+        if math.isfinite(judged) and judged > cfg.max_hit_lift:
             at = (f" (p {p:.4f} <= alpha {cfg.alpha:g})" if p is not None
                   else f" (significant at alpha {cfg.alpha:g})")
-            return (f"label_shuffle: hit lift {metric:+.4f} > max_hit_lift "
+            bound = f" (lower bound {lo:+.4f})" if lo is not None else ""
+            return (f"label_shuffle: hit lift {metric:+.4f}{bound} > max_hit_lift "
                     f"{cfg.max_hit_lift:g}{at}: too good to be real (possible leakage: the "
                     "outcome reaches the score by another path)")
         shown = f" {abs(null):.4f}" if null is not None else ""

@@ -4,10 +4,10 @@ and docs/surface.md places every check on the asset the UI shows it on, blocking
 The checks run through Dagster (`dg.materialize`) on stub assets that stand in for the day's
 tables, so each check reads exactly the rows the test gives it:
 
-- `all_detectors_pass_audits` on the 2026-02-05 case: a label shuffle that failed because its
-  lift +0.2509 exceeded `max_hit_lift` 0.25 used to read "label_shuffle FAIL (metric 0.2509)
-  verdict edge: edge: lift +0.2509 ..." (neither the limit nor the reason; "verdict edge"
-  reads like a pass);
+- `all_detectors_pass_audits` on a label shuffle that failed because its lift's lower bound
+  +0.4420 exceeded `max_hit_lift` 0.25: the sentence names the lift, its bound, the limit and
+  the reason (a bare "label_shuffle FAIL (metric ...) verdict edge" named none of them, and
+  "verdict edge" reads like a pass);
 - the blocking production check names the leaking detector and its future-touch count;
 - the health checks (dead letters, lesson CIs, MicroTape drift) name value, limit and rule;
 - the drift check with one earlier day passes, "not enough history" in its metadata.
@@ -95,12 +95,12 @@ def _audit_row(detector_id: str, **over) -> dict:
 
 
 def _audits() -> pd.DataFrame:
-    too_good = "edge: lift +0.2509 over base 0.4961, p 0.0050, shuffled mean +0.0011 sd " \
-        "0.0203, n 431"
+    too_good = "edge: lift +0.4710 over base 0.4961, lower bound +0.4420, p 0.0050, shuffled " \
+        "mean +0.0011 sd 0.0203, n 431"
     return pd.DataFrame([
         _audit_row("book_flip_v1"),
         _audit_row("sweep_stall_v1", production=True, label_shuffle_ok=False,
-                   label_shuffle_metric=0.2509, label_shuffle_verdict="edge",
+                   label_shuffle_metric=0.4710, label_shuffle_verdict="edge",
                    leakage_ok=False, detail=json.dumps({"label_shuffle": too_good})),
         _audit_row("leaky_peek_v1", production=True, future_touch_ok=False,
                    future_touch_metric=3.0, leakage_ok=False, detail=json.dumps({
@@ -113,17 +113,18 @@ def test_the_audit_check_names_the_value_the_limit_and_the_rule():
     ev = _run(stub, all_detectors_pass_audits, DAY)
     assert not ev.passed and ev.severity == dg.AssetCheckSeverity.WARN
     detail = ev.metadata["detail"].value
-    assert ("sweep_stall_v1: label_shuffle: hit lift +0.2509 > max_hit_lift 0.25 (p 0.0050 "
-            "<= alpha 0.05): too good to be real (possible leakage") in detail
+    assert ("sweep_stall_v1: label_shuffle: hit lift +0.4710 (lower bound +0.4420) > "
+            "max_hit_lift 0.25 (p 0.0050 <= alpha 0.05): too good to be real (possible "
+            "leakage") in detail
     assert "leaky_peek_v1: future_touch: 3 mismatching window(s) or score(s) > 0 allowed" \
         in detail
     assert ev.description == f"{DAY}: failed: {detail}"  # the panel says which day it shows
     assert ev.metadata["day"].value == DAY
     md = ev.metadata["verdicts"].value
-    assert "- label_shuffle: hit lift +0.2509 > max_hit_lift 0.25" in md
+    assert "- label_shuffle: hit lift +0.4710 (lower bound +0.4420) > max_hit_lift 0.25" in md
     assert "verdict edge" not in md  # a failed shuffle says which rule it broke instead
     assert ev.metadata["reasons"].value["sweep_stall_v1"]["label_shuffle"].startswith(
-        "label_shuffle: hit lift +0.2509 > max_hit_lift 0.25")
+        "label_shuffle: hit lift +0.4710 (lower bound +0.4420) > max_hit_lift 0.25")
     assert "book_flip_v1" not in ev.metadata["failing"].value
 
 

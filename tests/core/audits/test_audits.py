@@ -88,6 +88,23 @@ def test_label_shuffle_separates_edge_no_edge_and_too_good():
     assert r0.passed and r0.detail.startswith("no_edge")
     assert r1.passed and r1.detail.startswith("edge")
     assert not r2.passed and r2.metric > cfg.max_hit_lift
+    assert "lower bound" in r2.detail
+
+
+def test_a_strong_edge_a_hair_above_the_limit_is_not_called_leakage():
+    """A planted edge whose hit rate is ~0.75 on ~430 windows (the fixture days'
+    sweep_stall_v1: lift +0.2509, SE ~0.02) is significant, and its lift is at the limit but
+    not surely above it: the lower (1 - alpha) bound decides, so it passes as an edge. A hit
+    rate of 0.77 on 40,000 windows is surely above and fails (a bound, not a point)."""
+    rng = np.random.default_rng(3)
+    cfg = AuditConfig()
+    for n, rate, passes in ((431, 0.752, True), (40_000, 0.77, False)):
+        d = rng.choice([-1, 1], n)
+        right = rng.random(n) < rate
+        fwd = np.where(right, d, -d) * np.abs(rng.normal(1, 0.2, n))
+        r = label_shuffle(_windows(n, d, fwd), np.random.default_rng(1), cfg)
+        assert r.detail.startswith("edge") and r.metric > cfg.max_hit_lift, r.detail
+        assert r.passed is passes, r.detail
 
 
 def test_rolling_origin_gap_fails_an_edge_that_vanishes_out_of_sample():
