@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.assets.test_surface_loop import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, _webserver
+from tests.ui_browser import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, webserver
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]  # one lake
 
@@ -46,7 +46,7 @@ def served(surface):
     """The surface loop's days (the session's `surface` fixture: the same three days, and a
     shifted fourth this test does not open), served by the workspace."""
     settings, _, _, _, root = surface
-    with _webserver(root, settings) as port:
+    with webserver(root / "dagster", settings.home, settings.feed_dir) as port:
         yield port, root
 
 

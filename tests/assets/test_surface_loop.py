@@ -14,24 +14,14 @@ volatility, a thinner touch).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from websockets.sync.client import connect
 
 from lotus_assets.day_plan import run_day_in_process
 from lotus_assets.partitions import day_coin_key
@@ -43,6 +33,7 @@ from lotus_core.synth import coins as synth_coins
 from lotus_core.synth import default_spec, generate_days
 from lotus_location.definitions import build_definitions
 from lotus_resources.event_log import write_instance_yaml
+from tests.ui_browser import ARTIFACTS, CLOSE, SHOW, SKIP_WELCOME, TABLE_WITH, Browser, webserver
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]
 
@@ -185,127 +176,10 @@ def test_health_checks_pass_on_the_normal_day(surface):
 
 # --- the UI, in a real browser ---------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("LOTUS_TEST_ARTIFACTS", REPO / ".test-artifacts")) / "ui"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--window-size=1500,1800"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str):  # noqa: ANN202
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-@contextmanager
-def _webserver(root: Path, settings) -> Iterator[int]:
-    port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster"),
-           "LOTUS_HOME": str(settings.home), "LOTUS_FEED_DIR": str(settings.feed_dir)}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-w",
-                             "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the webserver never answered"
-                time.sleep(1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol (websockets, already a dep)."""
-
-    def __init__(self, profile: Path) -> None:
-        chromium = shutil.which("chromium")
-        assert chromium, "chromium is missing: run scripts/ensure-chromium.sh (make test does)"
-        self.port = _free_port()
-        self.proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS,
-                                      f"--remote-debugging-port={self.port}",
-                                      f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                pages = [t for t in _get_json(f"http://127.0.0.1:{self.port}/json")
-                         if t.get("type") == "page"]
-                if pages:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "chromium never opened its DevTools port"
-            time.sleep(0.5)
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None,
-                          open_timeout=30)
-        self.n = 0
-
-    def call(self, method: str, **params):  # noqa: ANN201
-        self.n += 1
-        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=120))
-            if msg.get("id") == self.n:
-                assert "error" not in msg, msg
-                return msg["result"]
-
-    def js(self, expr: str):  # noqa: ANN201
-        out = self.call("Runtime.evaluate", expression=expr, returnByValue=True,
-                        awaitPromise=True)
-        return out["result"].get("value")
-
-    def wait_for(self, expr: str, timeout: float = 90.0):  # noqa: ANN201
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.js(expr)
-            if value:
-                return value
-            time.sleep(0.5)
-        raise AssertionError(f"never true in the page: {expr}")
-
-    def screenshot(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.call("Page.captureScreenshot", format="png")["data"]
-        path.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        self.ws.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
-SHOW = """(() => {{ const rows = [...document.querySelectorAll('tr')];
-  const row = rows.find(r => r.innerText.trim().startsWith('{label}'));
-  if (!row) return false;
-  const links = [...row.querySelectorAll('*')].filter(e => e.innerText === '[Show Markdown]');
-  const link = links.find(e => e.tagName === 'A') || links[links.length - 1];
-  if (!link) return false; link.click(); return true; }})()"""
-TABLE_WITH = """(() => [...document.querySelectorAll('table')]
-  .filter(t => t.innerText.includes('{text}')).length)()"""
-SKIP_WELCOME = """(() => {{ const b = [...document.querySelectorAll('button')]
-  .find(e => e.innerText.trim() === 'Skip'); if (b) {{ b.click(); return true; }}
-  return false; }})()"""
-CLOSE = """(() => { const b = [...document.querySelectorAll('[role=dialog] button')]
-  .find(e => /close|ok/i.test(e.innerText)); if (b) { b.click(); return true; }
-  document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return true; })()"""
-
 
 def test_a_lessons_materialisation_shows_its_table_and_forest_plot(surface):
     settings, _, _, _, root = surface
-    with _webserver(root, settings) as port:
+    with webserver(root / "dagster", settings.home, settings.feed_dir) as port:
         browser = Browser(root / "chromium")
         try:
             browser.call("Page.enable")

@@ -1,0 +1,143 @@
+"""The UI in a real browser, shared by the tests that open it: headless Chromium driven over
+the DevTools protocol (`Browser`), a dagster-webserver serving a lake's Dagster instance
+(`webserver`), and the page scripts that skip Dagster's first-visit dialog and open or close
+a metadata value's Markdown."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("LOTUS_TEST_ARTIFACTS", REPO / ".test-artifacts")) / "ui"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--window-size=1500,1800"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@contextmanager
+def webserver(dagster_home: Path, lotus_home: Path, feed_dir: Path,
+              base_env: Mapping[str, str] | None = None) -> Iterator[int]:
+    """The repo's workspace served by dagster-webserver on a free port (yielded), reading the
+    instance in `dagster_home`; `base_env` (default: this process's) under the three."""
+    port = free_port()
+    env = {**(os.environ if base_env is None else base_env), "DAGSTER_HOME": str(dagster_home),
+           "LOTUS_HOME": str(lotus_home), "LOTUS_FEED_DIR": str(feed_dir)}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-w",
+                             "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            err = proc.stderr.read() if proc.poll() is not None and proc.stderr else b""
+            assert proc.poll() is None, err.decode()[-2000:]
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the webserver never answered"
+                time.sleep(1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (websockets, already a dep)."""
+
+    def __init__(self, profile: Path) -> None:
+        chromium = shutil.which("chromium")
+        assert chromium, "chromium is missing: run scripts/ensure-chromium.sh (make test does)"
+        self.port = free_port()
+        self.proc = subprocess.Popen([chromium, *CHROMIUM_FLAGS,
+                                      f"--remote-debugging-port={self.port}",
+                                      f"--user-data-dir={profile}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                pages = [t for t in _get_json(f"http://127.0.0.1:{self.port}/json")
+                         if t.get("type") == "page"]
+                if pages:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "chromium never opened its DevTools port"
+            time.sleep(0.5)
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None,
+                          open_timeout=30)
+        self.n = 0
+
+    def call(self, method: str, **params: Any) -> Any:
+        self.n += 1
+        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=120))
+            if msg.get("id") == self.n:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    def js(self, expr: str) -> Any:
+        out = self.call("Runtime.evaluate", expression=expr, returnByValue=True,
+                        awaitPromise=True)
+        return out["result"].get("value")
+
+    def wait_for(self, expr: str, timeout: float = 90.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expr)
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"never true in the page: {expr}")
+
+    def screenshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+SHOW = """(() => {{ const rows = [...document.querySelectorAll('tr')];
+  const row = rows.find(r => r.innerText.trim().startsWith('{label}'));
+  if (!row) return false;
+  const links = [...row.querySelectorAll('*')].filter(e => e.innerText === '[Show Markdown]');
+  const link = links.find(e => e.tagName === 'A') || links[links.length - 1];
+  if (!link) return false; link.click(); return true; }})()"""
+TABLE_WITH = """(() => [...document.querySelectorAll('table')]
+  .filter(t => t.innerText.includes('{text}')).length)()"""
+SKIP_WELCOME = """(() => {{ const b = [...document.querySelectorAll('button')]
+  .find(e => e.innerText.trim() === 'Skip'); if (b) {{ b.click(); return true; }}
+  return false; }})()"""
+CLOSE = """(() => { const b = [...document.querySelectorAll('[role=dialog] button')]
+  .find(e => /close|ok/i.test(e.innerText)); if (b) { b.click(); return true; }
+  document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'})); return true; })()"""
