@@ -17,13 +17,14 @@ from lotus_core.flowmarket.queues import BLOCK_MS, CTX, FAST, SLOW, Fills, HourF
 from lotus_core.synth.book import Levels
 from lotus_core.synth.candles import candle_pushes
 from lotus_core.synth.identities import UserPool, counterparties, trade_ids, tx_hashes
-from lotus_core.synth.numfmt import fixed_to_str, float_to_str
+from lotus_core.synth.numfmt import fixed_to_str
 from lotus_core.synth.render import (
-    DAY_NTL_DECIMALS,
     IMPACT_TOUCH_MULT,
     RANK,
     RATE_DECIMALS,
     Rendered,
+    asset_ctx_payloads,
+    impact_px,
 )
 from lotus_core.synth.wire import CoinWire
 
@@ -85,14 +86,6 @@ def _trades(rng: np.random.Generator, wire: CoinWire, fills: Fills, block: np.nd
     return time_ms[starts], payloads
 
 
-def _impact(px: np.ndarray, lots: np.ndarray, lot: float, tick: float, target: float
-            ) -> np.ndarray:
-    """Price of the level where the cumulative notional first reaches `target`."""
-    notional = np.cumsum(lots * px, axis=1) * (lot * tick)
-    col = np.minimum((notional < target).sum(axis=1), px.shape[1] - 1)
-    return px[np.arange(len(px)), col]
-
-
 def _asset_ctx(rng: np.random.Generator, wire: CoinWire, times: np.ndarray, bids: Levels,
                asks: Levels, inputs: CtxInputs, tick: float, day_ntl: np.ndarray
                ) -> list[bytes]:
@@ -105,28 +98,12 @@ def _asset_ctx(rng: np.random.Generator, wire: CoinWire, times: np.ndarray, bids
                + PREMIUM_NOISE_SD * rng.standard_normal(len(times)))
     oracle = np.rint(mid * (1 - premium) / tick).astype(np.int64)
     target = IMPACT_TOUCH_MULT * inputs.touch_notional
-    ib = _impact(bids.px, bids.lots, lot, tick, target)
-    ia = _impact(asks.px, asks.lots, lot, tick, target)
-    szd, d = wire.sz_decimals, wire.tick_decimals
+    ib = impact_px(bids.px, bids.lots, lot, tick, target)
+    ia = impact_px(asks.px, asks.lots, lot, tick, target)
     prev_px = wire.px(round(inputs.prev_day_px / tick))
-    out = []
-    for f, oi, pr, orc, b, a, x, y, v, m in zip(
-            inputs.funding.tolist(), inputs.open_interest.tolist(), premium.tolist(),
-            oracle.tolist(), bid.tolist(), ask.tolist(), ib.tolist(), ia.tolist(),
-            day_ntl.tolist(), mid.tolist(), strict=True):
-        out.append(wire.asset_ctx({
-            "funding": fixed_to_str(f, RATE_DECIMALS),
-            "openInterest": float_to_str(oi, szd),
-            "prevDayPx": prev_px,
-            "dayNtlVlm": float_to_str(v, DAY_NTL_DECIMALS),
-            "premium": float_to_str(pr, RATE_DECIMALS),
-            "oraclePx": wire.px(orc),
-            "markPx": wire.px((b + a) // 2),
-            "midPx": fixed_to_str((b + a) * 5, d + 1),
-            "impactPxs": [wire.px(x), wire.px(y)],
-            "dayBaseVlm": float_to_str(v / m, szd),
-        }))
-    return out
+    rates = [fixed_to_str(f, RATE_DECIMALS) for f in inputs.funding.tolist()]
+    return asset_ctx_payloads(wire, prev_px, rates, inputs.open_interest, premium, oracle,
+                              bid, ask, ib, ia, day_ntl, mid)
 
 
 @dataclass(frozen=True)

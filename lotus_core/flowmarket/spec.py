@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import Field, StrictBool, ValidationError
 
 from lotus_core.strict import StrictModel
-from lotus_core.synth.spec import SpecError, spec_error
-from lotus_core.yaml_io import parse_yaml
+from lotus_core.synth.spec import spec_error, spec_mapping
 
 FLOW_SPEC_VERSION = 1
 
@@ -73,8 +71,4 @@ def null_flow_spec() -> FlowSpec:
 
 def load_flow_spec(path: Path) -> FlowSpec:
     """Read a spec from a YAML or JSON file."""
-    try:
-        data = parse_yaml(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"spec: {path} is not valid YAML/JSON: {exc}") from exc
-    return FlowSpec.from_dict(data if data is not None else {})
+    return FlowSpec.from_dict(spec_mapping(path))

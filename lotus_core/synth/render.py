@@ -137,12 +137,41 @@ def _candles(wire: CoinWire, fills: Fills, time_ms: np.ndarray) -> tuple[np.ndar
     return cp.time_ms, payloads
 
 
-def _impact(lat: CoinLatent, px: np.ndarray, lots: np.ndarray) -> np.ndarray:
-    """Price of the level where the cumulative notional first reaches the impact size."""
-    notional = np.cumsum(lots * px, axis=1) * (lat.lot_size * lat.tick)
-    target = IMPACT_TOUCH_MULT * lat.profile.touch_notional
+def impact_px(px: np.ndarray, lots: np.ndarray, lot: float, tick: float, target: float
+              ) -> np.ndarray:
+    """Price (ticks) of the level where the cumulative notional first reaches `target`
+    (the venue's impact price); the deepest level when none does."""
+    notional = np.cumsum(lots * px, axis=1) * (lot * tick)
     col = np.minimum((notional < target).sum(axis=1), px.shape[1] - 1)
     return px[np.arange(len(px)), col]
+
+
+def asset_ctx_payloads(wire: CoinWire, prev_px: str, funding: list[str], oi: np.ndarray,
+                       premium: np.ndarray, oracle: np.ndarray, bid: np.ndarray,
+                       ask: np.ndarray, impact_bid: np.ndarray, impact_ask: np.ndarray,
+                       day_ntl: np.ndarray, mid: np.ndarray) -> list[bytes]:
+    """activeAssetCtx messages as the venue writes them, one per row: `funding` already
+    formatted (each generator keeps its own rate type), prices in ticks, mark = the mid on
+    the tick grid, dayBaseVlm = notional over the mid."""
+    szd, d = wire.sz_decimals, wire.tick_decimals
+    payloads = []
+    for f, o, pr, orc, b, a, ib, ia, v, m in zip(
+            funding, oi.tolist(), premium.tolist(), oracle.tolist(), bid.tolist(),
+            ask.tolist(), impact_bid.tolist(), impact_ask.tolist(), day_ntl.tolist(),
+            mid.tolist(), strict=True):
+        payloads.append(wire.asset_ctx({
+            "funding": f,
+            "openInterest": float_to_str(o, szd),
+            "prevDayPx": prev_px,
+            "dayNtlVlm": float_to_str(v, DAY_NTL_DECIMALS),
+            "premium": float_to_str(pr, RATE_DECIMALS),
+            "oraclePx": wire.px(orc),
+            "markPx": wire.px((b + a) // 2),
+            "midPx": fixed_to_str((b + a) * 5, d + 1),
+            "impactPxs": [wire.px(ib), wire.px(ia)],
+            "dayBaseVlm": float_to_str(v / m, szd),
+        }))
+    return payloads
 
 
 def _asset_ctx(rng: np.random.Generator, lat: CoinLatent, wire: CoinWire, touch: Touch,
@@ -157,30 +186,17 @@ def _asset_ctx(rng: np.random.Generator, lat: CoinLatent, wire: CoinWire, touch:
     bid, ask = touch.bid[rows], touch.ask[rows]
     bids = lat.book.side(steps, bid, -1, SLOW_DEPTH, touch.thin[rows])
     asks = lat.book.side(steps, ask, 1, SLOW_DEPTH, touch.thin[rows])
-    impact_bid, impact_ask = _impact(lat, bids.px, bids.lots), _impact(lat, asks.px, asks.lots)
+    target = IMPACT_TOUCH_MULT * lat.profile.touch_notional
+    impact_bid = impact_px(bids.px, bids.lots, lat.lot_size, lat.tick, target)
+    impact_ask = impact_px(asks.px, asks.lots, lat.lot_size, lat.tick, target)
     mid = (bid + ask) * (lat.tick / 2)
     premium = lat.funding_oi.premium[sec]
     oracle = np.rint(mid * (1 - premium) / lat.tick).astype(np.int64)
     ntl = lat.day_ntl_base * (1 - sec / 86_400) + lat.cum_notional[sec]
-    szd, d = lat.profile.sz_decimals, lat.tick_decimals
     prev_px = wire.px(round(lat.prev_day_px / lat.tick))
-    payloads = []
-    for f, oi, pr, orc, b, a, ib, ia, v, m in zip(
-            lat.funding_oi.funding[sec].tolist(), lat.funding_oi.open_interest[sec].tolist(),
-            premium.tolist(), oracle.tolist(), bid.tolist(), ask.tolist(),
-            impact_bid.tolist(), impact_ask.tolist(), ntl.tolist(), mid.tolist(), strict=True):
-        payloads.append(wire.asset_ctx({
-            "funding": float_to_str(f, RATE_DECIMALS),
-            "openInterest": float_to_str(oi, szd),
-            "prevDayPx": prev_px,
-            "dayNtlVlm": float_to_str(v, DAY_NTL_DECIMALS),
-            "premium": float_to_str(pr, RATE_DECIMALS),
-            "oraclePx": wire.px(orc),
-            "markPx": wire.px((b + a) // 2),
-            "midPx": fixed_to_str((b + a) * 5, d + 1),
-            "impactPxs": [wire.px(ib), wire.px(ia)],
-            "dayBaseVlm": float_to_str(v / m, szd),
-        }))
+    funding = [float_to_str(f, RATE_DECIMALS) for f in lat.funding_oi.funding[sec].tolist()]
+    payloads = asset_ctx_payloads(wire, prev_px, funding, lat.funding_oi.open_interest[sec],
+                                  premium, oracle, bid, ask, impact_bid, impact_ask, ntl, mid)
     return times, payloads
 
 

@@ -216,13 +216,19 @@ def spec_error(exc: ValidationError) -> SpecError:
     return SpecError(f"{path or 'spec'}: {err['msg']}")
 
 
-def load_spec(path: Path) -> SynthSpec:
-    """Read a spec from a YAML or JSON file (JSON is valid YAML)."""
+def spec_mapping(path: Path) -> dict[str, Any]:
+    """A spec file's mapping (YAML or JSON: JSON is valid YAML; an empty file is {}), or a
+    SpecError naming the file: every generator's specs are read here."""
     try:
         data = parse_yaml(Path(path).read_text())
     except yaml.YAMLError as exc:
         raise SpecError(f"spec: {path} is not valid YAML/JSON: {exc}") from exc
-    return SynthSpec.from_dict(data if data is not None else {})
+    return data if data is not None else {}
+
+
+def load_spec(path: Path) -> SynthSpec:
+    """Read a spec from a YAML or JSON file."""
+    return SynthSpec.from_dict(spec_mapping(path))
 
 
 def default_spec() -> SynthSpec:
