@@ -263,7 +263,7 @@ def drlearner_rule(units, lits: tuple[int, ...], primary: int, cfg, fraction: fl
     fold = time_folds(units.hour[idx], 3)
     splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k))
               for k in range(int(fold.max()) + 1)]
-    est = DRLearner(model_propensity=propensity_model(cfg.estimator),
+    est = DRLearner(model_propensity=propensity_model(cfg.estimator, len(idx)),
                     model_regression=Ridge(alpha=cfg.estimator.ridge_alpha),
                     min_propensity=cfg.estimator.propensity_clip[0], cv=splits,
                     random_state=seed)
@@ -401,7 +401,7 @@ Against econml {_econml_version()} `DRLearner`, fitted per rule on 20 rules (the
 and 10 drawn with seed 3 among the other eligible signed rules: 2 of 1, 4 of 2 and 4 of 3
 literals). For a rule's primary split (its weakest: treatment literal l within the scope C of
 its other literals): the windows where C holds, T = 1{{l}}, W = one-hot of the features the rule
-does not name, Y = y; `propensity_model` (Newton-Cholesky logit, C={est.propensity_c:g}) propensity, `Ridge(alpha={est.ridge_alpha:g})`
+does not name, Y = y; `propensity_model` (the search's L2 logit for that many rows, C={est.propensity_c:g}) propensity, `Ridge(alpha={est.ridge_alpha:g})`
 outcome, `min_propensity={est.propensity_clip[0]:g}`, cv = the same 3 time-blocked folds (contiguous
 hours) passed as explicit (train, test) splits; ATE and its 90 % interval
 (`ate_interval(alpha=0.1)`, the default final stage's heteroskedasticity-robust OLS). {drl_rows}

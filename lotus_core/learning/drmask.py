@@ -81,8 +81,9 @@ def _dr_mask(units: UnitSet, mask: np.ndarray, exclude: set[int], sign: int,
         test = np.flatnonzero(fold == j)
         train = train_rows(fold, test, period)
         if 0 < a[train].sum() < len(train):
-            model = fit_quietly(propensity_model(cfg.estimator), x[train].toarray(),
-                                a[train].astype(np.int64))
+            model = propensity_model(cfg.estimator, len(train))
+            design = x[train] if model.solver == "lbfgs" else x[train].toarray()
+            model = fit_quietly(model, design, a[train].astype(np.int64))
             e[test] = model.predict_proba(x[test])[:, 1]
         xa = sp.hstack([x, sp.csr_matrix(a[:, None])]).tocsr()
         reg = Ridge(alpha=cfg.estimator.ridge_alpha).fit(xa[train], units.y[train])

@@ -156,15 +156,24 @@ def _fit_rows(train: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarr
     return np.sort(rng.choice(train, size=cap, replace=False))
 
 
-def propensity_model(cfg: EstimatorConfig) -> LogisticRegression:
+NEWTON_MAX_ROWS = 20_000
+"""Propensity fits on at most this many rows use Newton-Cholesky, larger ones lbfgs
+(`propensity_model`)."""
+
+
+def propensity_model(cfg: EstimatorConfig, rows: int) -> LogisticRegression:
     """The one propensity model (the lesson search, the DR mask and the econml peer in
-    bench/lessons.py): an L2 logit, multinomial over a feature's values. Newton-Cholesky,
-    not lbfgs: the one-hot design is collinear up to the penalty (each feature's columns sum
-    to the intercept), so lbfgs at tol 1e-4 stopped up to 0.046 in probability from the
-    optimum, where Newton stops within 0.004 in 4-5 steps and about a quarter less CPU
-    (the design's ~50 columns make its Hessian small)."""
+    bench/lessons.py): an L2 logit, multinomial over a feature's values, fitted on `rows`
+    rows. The one-hot design is collinear up to the penalty (each feature's columns sum to
+    the intercept), so lbfgs at tol 1e-4 stops up to 0.046 in probability from the optimum
+    on a night's few thousand rows and takes ~55 overhead-bound steps, where Newton-Cholesky
+    stops within 0.004 in 4-5 steps at about a quarter less CPU. Newton's Hessian costs
+    n p^2 K^2 a step, so past `NEWTON_MAX_ROWS` lbfgs is cheaper (2.6x at the 50,000-row fits
+    of `python -m bench lessons`): it fits there, on the sparse design."""
     from sklearn.linear_model import LogisticRegression
 
+    if rows > NEWTON_MAX_ROWS:
+        return LogisticRegression(C=cfg.propensity_c, max_iter=200, tol=1e-4)
     return LogisticRegression(C=cfg.propensity_c, solver="newton-cholesky", max_iter=100,
                               tol=1e-4)
 
@@ -192,8 +201,10 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
     present = np.unique(target)
     if len(present) == 1:
         return int(present[0])
-    model = propensity_model(cfg)
-    if not isinstance(start, int) and start is not None \
+    model = propensity_model(cfg, len(train))
+    if model.solver == "lbfgs":
+        return fit_quietly(model, x_other, target)
+    if not isinstance(start, int) and start is not None and start.solver == model.solver \
             and np.array_equal(start.classes_, present):
         model.set_params(warm_start=True)
         model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()

@@ -133,7 +133,8 @@ def test_each_fitted_propensity_is_within_its_stated_distance_of_the_optimum():
             fitted = _propensity(units, f, x, train, CFG.estimator, starts.get(f))
             starts[f] = fitted
             assert not isinstance(fitted, int)
-            assert fitted.get_params()["solver"] == propensity_model(CFG.estimator).solver
+            assert fitted.solver == propensity_model(CFG.estimator, len(train)).solver \
+                == "newton-cholesky"
             exact = LogisticRegression(C=CFG.estimator.propensity_c, max_iter=5000, tol=1e-10)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
