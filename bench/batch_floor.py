@@ -32,12 +32,15 @@ from bench.report import headline
 
 
 def run_once() -> dict[str, float]:
-    from lotus_core.dsi import annotate, fit_dsi
+    from lotus_core.curators.config import load_curators
+    from lotus_core.dsi import annotate, fit_dsi, load_registry
     from lotus_core.feed.parse import parse_recording
     from lotus_core.microtape import build_microtape
+    from lotus_core.signals.config import load_scoring
     from lotus_core.signals.pipeline import detect_day, score_day
 
     path = ensure_days() / f"{DAY.isoformat()}.jsonl.gz"
+    registry, scoring, council = load_registry(), load_scoring(), load_curators()
     out = {"floor": phase_floor(path)["cpu_s"]}
     t = time.process_time()
 
@@ -51,11 +54,12 @@ def run_once() -> dict[str, float]:
     lap("parse")
     tape = build_microtape(parsed)
     lap("microtape")
-    dsi = annotate(tape, fit_dsi(None)).annotations
+    dsi = annotate(tape, fit_dsi(None, registry=registry)).annotations
     lap("dsi")
-    detect_day(tape)
+    detect_day(tape, scoring=scoring)
     lap("detect")
-    day = score_day(tape, DAY.isoformat(), fingerprint=parsed.sha256, dsi=dsi, evaluate=False)
+    day = score_day(tape, DAY.isoformat(), fingerprint=parsed.sha256, dsi=dsi, evaluate=False,
+                    scoring=scoring, council=council)
     lap("score")
     out["windows"] = float(len(day.events))
     out["stages"] = sum(out[k] for k in ("parse", "microtape", "dsi", "detect", "score"))

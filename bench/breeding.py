@@ -36,13 +36,14 @@ from typing import Any
 from bench.pooled import wilson
 from bench.report import headline, write_section
 from lotus_core.breeding.proof import ProofConfig, run_arm
+from lotus_core.breeding.recipe import Recipe, load_recipe
 from lotus_core.learning.validity_seeds import load_seeds
 
 
-def _arm(args: tuple[str, int, bool]) -> dict[str, Any]:
-    partition, seed, planted = args
+def _arm(args: tuple[str, int, bool, Recipe]) -> dict[str, Any]:
+    partition, seed, planted, recipe = args
     t0 = time.perf_counter()
-    out = run_arm(seed, planted, ProofConfig())
+    out = run_arm(seed, planted, ProofConfig(), recipe=recipe)
     return {**out, "partition": partition, "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -95,8 +96,8 @@ def main() -> None:
         rows = [json.loads(line) for line in args.out.read_text().splitlines() if line]
         report(rows, args, wall_s=None)
         return
-    plan = load_seeds()
-    tasks = [(part, s, planted)
+    plan, recipe = load_seeds(), load_recipe()
+    tasks = [(part, s, planted, recipe)
              for part, n in (("evaluation", args.n), ("tuning", args.tuning_n)) if n
              for s in plan.seeds(part, "breeding", "twins", n) for planted in (True, False)]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.pooled import wilson
 from bench.report import headline, write_section
+from lotus_core.breeding.recipe import load_recipe
 from lotus_core.governance.race import RaceConfig, market, race
 from lotus_core.learning.validity_seeds import load_seeds
 
@@ -134,7 +135,7 @@ def main() -> None:
         done = [json.loads(line) for line in args.out.read_text().splitlines() if line]
         report([r for r in done if r["config"] == cfg.model_dump(mode="json")], args, None)
         return
-    plan = load_seeds()
+    plan, recipe = load_seeds(), load_recipe()
     tasks = [(part, s) for part, n, k in (("tuning", args.tuning_n, args.tuning_skip),
                                           ("evaluation", args.n, args.eval_skip)) if n
              for s in plan.seeds(part, "governance", "planted", k + n)[k:]]
@@ -146,7 +147,7 @@ def main() -> None:
             days = market(seed, cfg, args.cache)
             for policy in POLICIES:
                 t1 = time.perf_counter()
-                r = {**race(seed, policy, cfg, days), "partition": part,
+                r = {**race(seed, policy, cfg, days, recipe=recipe), "partition": part,
                      "config": cfg.model_dump(mode="json"),
                      "seconds": round(time.perf_counter() - t1, 2)}
                 rows.append(r)

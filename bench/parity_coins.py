@@ -39,7 +39,7 @@ from lotus_core.live.engine import NightContext
 from lotus_core.live.parity import replay_windows
 from lotus_core.signals.priors import NO_PRIORS
 rec, day, batch = Path(sys.argv[1]), sys.argv[2], (int(sys.argv[3]) or None)
-ctx = NightContext(day, None, fit_dsi(pd.DataFrame(), load_registry()), None)
+ctx = NightContext(day, None, fit_dsi(pd.DataFrame(), registry=load_registry()), None)
 t0 = time.process_time()
 w = replay_windows(rec, day, ctx, NO_PRIORS, batch_lines=batch)
 print(json.dumps({"cpu_s": time.process_time() - t0, "windows": len(w)}))

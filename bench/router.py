@@ -170,12 +170,13 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
     from lotus_core.fabric.examples import example_envelope
     from lotus_core.fabric.inbox import deliver_to_inbox
     from lotus_core.fabric.keyring import Keyring
+    from lotus_core.fabric.manifests import load_modules
     from lotus_core.fabric.signing import sign
     from lotus_core.store.opsdb import OpsDb
     from lotus_resources.opsdb import OpsDbResource
     from lotus_sensors.inbox import INBOX_SENSORS
 
-    keys = Keyring(key_dir)
+    keys, models_map = Keyring(key_dir), load_modules().map
     sensor = INBOX_SENSORS["sig"]
     resources = {"fabric": OpsDbResource(url=url)}
     inserted: dict[str, float] = {}
@@ -190,7 +191,7 @@ def measure_latency(url: str, key_dir: Path, samples: int) -> dict:
                 time.sleep(rng.uniform(0.02, 0.12))
                 with fabric.transaction() as tx:
                     tx.lock("sig_inbox")
-                    deliver_to_inbox(tx, "sig", env)
+                    deliver_to_inbox(tx, "sig", env, models_map=models_map)
                 inserted[env["event_id"]] = time.perf_counter()
 
     tick_s = []

@@ -45,26 +45,30 @@ def _dsi(frames):
     """DSI annotations when lotus_core.dsi exists (fitted on no history: its priors)."""
     if importlib.util.find_spec("lotus_core.dsi") is None:
         return None, 0.0
-    from lotus_core.dsi import annotate, fit_dsi
+    from lotus_core.dsi import annotate, fit_dsi, load_registry
 
     t0 = time.perf_counter()
-    ann = annotate(frames, fit_dsi(None)).annotations
+    ann = annotate(frames, fit_dsi(None, registry=load_registry())).annotations
     return ann, time.perf_counter() - t0
 
 
 def phase_signals(frames_path: Path, sha256: str) -> dict:
     import pandas as pd
 
+    from lotus_core.curators.config import load_curators
+    from lotus_core.signals.config import load_scoring
     from lotus_core.signals.pipeline import detect_day, score_day
     from lotus_core.signals.schema import SIGNAL_SCHEMAS
 
     day = "2026-01-06"
     frames = pd.read_parquet(frames_path)
     dsi, dsi_seconds = _dsi(frames)
+    scoring, council = load_scoring(), load_curators()
     t0 = time.perf_counter()
-    windows = detect_day(frames)
+    windows = detect_day(frames, scoring=scoring)
     t1 = time.perf_counter()
-    cold = score_day(frames, day, fingerprint=sha256, dsi=dsi)
+    cold = score_day(frames, day, fingerprint=sha256, dsi=dsi,
+                     scoring=scoring, council=council)
     t2 = time.perf_counter()
     for name, df in (("signal_events", cold.events), ("curator_log", cold.curator_log),
                      ("curator_kpis", cold.kpis), ("meta_signals", cold.meta)):
@@ -74,7 +78,8 @@ def phase_signals(frames_path: Path, sha256: str) -> dict:
     history = pd.concat([windows.assign(date=d.strftime("%Y-%m-%d")) for d in dates],
                         ignore_index=True)
     t4 = time.perf_counter()
-    warm = score_day(frames, day, fingerprint=sha256, dsi=dsi, history=history)
+    warm = score_day(frames, day, fingerprint=sha256, dsi=dsi, history=history,
+                     scoring=scoring, council=council)
     t5 = time.perf_counter()
     ev = warm.events
     return {

@@ -39,6 +39,7 @@ from lotus_core.learning.validity_report import (
     smallest_powered,
     summarise,
 )
+from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.learning.validity_stamp import VALIDITY_CODE, stamp
 from lotus_core.signals.config import load_scoring
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     tasks = plan(args.scale, [x for x in args.sections.split(",") if x] or None,
                  partition="evaluation" if args.final else "tuning", cap=args.seeds,
-                 cfg=cfg, base=base)
+                 seeds=load_seeds(), cfg=cfg, base=base)
     t0 = time.perf_counter()
     if args.from_json:
         results = [r for p in args.from_json for r in json.loads(read_text(p))]

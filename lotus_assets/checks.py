@@ -30,6 +30,7 @@ from lotus_assets.metadata import numeric, rounded
 from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_partitions
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
+from lotus_core.curators.config import load_curators
 from lotus_core.feed.summary import CHANNEL_FEATURES, missing_channels, missing_sentence
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
@@ -460,7 +461,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         report = compare_by_group(
             _unordered("signal_events", lake.get(), day), feed.recording(day), day, night,
             priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
-            scoring=scoring, coins=_day_coin_count(lake.get(), day))
+            scoring=scoring, council=load_curators(), coins=_day_coin_count(lake.get(), day))
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

@@ -74,6 +74,7 @@ from lotus_core.time import previous_day
 from lotus_core.trader.day_chunks import DayChunk, chunk_ms_for, day_chunks
 from lotus_core.trader.day_sources import spill_shards, tape_in_order, with_rows
 from lotus_core.trader.engine import TraderEngine
+from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
@@ -235,7 +236,7 @@ def dm_decisions_and_paper_trades(
     snap = carried_state(previous_paper.drop(columns=["date"], errors="ignore"))
     tcfg = lotus.trader
     with fabric.open() as fab:  # compiled the night before: a replay is stable
-        priors = tr_priors_for(fab, day)
+        priors = tr_priors_for(fab, day, cfg=load_exec_learning()[0])
     trader = (TraderEngine.restore(tcfg, snap, priors=priors) if snap
               else TraderEngine(tcfg, priors=priors))
     with tempfile.TemporaryDirectory(prefix="replay-", dir=_scratch(lotus.home)) as tmp:

@@ -65,7 +65,7 @@ def dsi_model(context: dg.AssetExecutionContext,
     columns = tape_columns(registry)
     t0 = time.perf_counter()
     history = read_history(list(microtape_days.days), columns, registry.history_rows)
-    model = fit_dsi(history, registry)
+    model = fit_dsi(history, registry=registry)
     row = model_row(model)
     return dg.Output(row, metadata=rounded({
         "history_days": model.history_days,

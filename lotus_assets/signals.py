@@ -92,10 +92,11 @@ def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
                      microtape_frames: CoinDay) -> dg.Output[ByCoin]:
     detectors, scoring = load_detectors(config.detectors_path), load_scoring(config.scoring_path)
     count = WindowCount()  # windows, with_outcome, per_detector: added once written
-    parts = (count.passed(p) for p in detect_parts(microtape_frames, detectors, scoring))
+    parts = (count.passed(p)
+             for p in detect_parts(microtape_frames, detectors, scoring=scoring))
     # the windows' empty form from the MicroTape's typed empty frame: the coin's tape is
     # read once, by `detect_parts`
-    return dg.Output(ByCoin(parts, detect_day(empty_frame(), detectors, scoring),
+    return dg.Output(ByCoin(parts, detect_day(empty_frame(), detectors, scoring=scoring),
                             tally=count.metadata))
 
 

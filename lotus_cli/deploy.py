@@ -54,6 +54,7 @@ def up(ctx: click.Context, as_json: bool) -> None:
     Dagster instance's storage in DAGSTER_HOME (seeded from the profile's dagster.yaml)."""
     from lotus_cli.instance import get_instance
     from lotus_core.deploy.up import prepare_opsdb
+    from lotus_core.fabric.manifests import load_modules
 
     settings = _settings(ctx)
     if settings.deploy.executor == "celery" and not settings.fabric.startswith("postgres"):
@@ -61,7 +62,7 @@ def up(ctx: click.Context, as_json: bool) -> None:
             "the distributed profile needs the fabric on PostgreSQL (workers on other machines "
             f"cannot share {settings.fabric}); set LOTUS_FABRIC_URL=postgresql://...")
     body = _summary(settings)
-    body["fabric_up"] = prepare_opsdb(settings.fabric).as_dict()
+    body["fabric_up"] = prepare_opsdb(settings.fabric, registry=load_modules()).as_dict()
     instance = get_instance(settings)
     try:
         body["dagster"] = {"home": instance.root_directory,

@@ -46,7 +46,7 @@ def validate(ctx: click.Context, scale: float, sections: str, processes: int, fi
         sealed_stamp,
         summarise,
     )
-    from lotus_core.learning.validity_seeds import SeedsError
+    from lotus_core.learning.validity_seeds import SeedsError, load_seeds
     from lotus_core.learning.validity_stamp import VALIDITY_CODE, stamp
     from lotus_core.signals.config import load_scoring
 
@@ -66,8 +66,8 @@ def validate(ctx: click.Context, scale: float, sections: str, processes: int, fi
                                  f"{', '.join(SECTIONS)}", param_hint="--sections")
     try:
         tasks = plan(scale, [x for x in sections.split(",") if x] or None,
-                     partition="evaluation" if final else "tuning", cap=cap, cfg=cfg,
-                     base=base)
+                     partition="evaluation" if final else "tuning", cap=cap,
+                     seeds=load_seeds(), cfg=cfg, base=base)
     except SeedsError as exc:
         raise click.ClickException(str(exc)) from exc
     if not tasks:

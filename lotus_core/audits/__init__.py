@@ -5,7 +5,7 @@ dagster); docs/audits.md and docs/cards.md.
     label_shuffle(windows, ...)            -> AuditResult   permutation test of the edge
     rolling_origin_gap(windows, ...)       -> AuditResult   in-fold vs out-of-sample
     adversarial_coin(frames, specs, tally) -> a coin's noise, drops, wider spread
-    audit_day(frames, day, specs, history) -> detector_audits rows
+    audit_day(frames, day, specs, ...)     -> detector_audits rows
     audit_by_coin(tape, day, specs, ...)   -> the same, the tape read one coin at a time
     status_of(audits)                      -> the curators' audit status
     status_day(days, day)                  -> which earlier day's status curates `day`

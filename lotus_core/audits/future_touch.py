@@ -19,7 +19,7 @@ import pandas as pd
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
@@ -170,12 +170,12 @@ def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, tou
 def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,
                  history: pd.DataFrame | None = None,
                  cfg: AuditConfig = DEFAULT,
-                 scoring: ScoringConfig | None = None) -> AuditResult:
+                 scoring: ScoringConfig) -> AuditResult:
     """Mismatching windows/scores in the check stretch before each cut t, summed over the
     cuts and the coins; pass iff 0. Each cut runs on a bounded trailing window (module
-    docstring); the scores use `scoring` (the day's scoring configuration; None: the
-    packaged one). The whole-frame form of what `audit_by_coin` does coin by coin."""
-    scoring = scoring or load_scoring()
+    docstring); the scores use `scoring`, the configuration the day is scored with (the
+    caller's, so the audit judges the scores the day publishes). The whole-frame form of
+    what `audit_by_coin` does coin by coin."""
     tape = FrameCoins(frames)
     full = {c: run_detectors(tape.read(c), [spec]) for c in tape.coins()}
     pooled = (pd.concat(full.values(), ignore_index=True).sort_values(

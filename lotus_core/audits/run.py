@@ -17,7 +17,7 @@ from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.malloc import release_free_heap
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.pipeline import detect_by_coin, detect_parts
 from lotus_core.signals.quality import History, history_parts, quality_fold
 from lotus_core.signals.spec import DetectorSpec, load_detectors
@@ -38,7 +38,7 @@ def card_ready(spec: DetectorSpec) -> bool:
 def audit_day(frames: pd.DataFrame, day: str, specs: Sequence[DetectorSpec], *,
               history: History = None,
               cfg: AuditConfig = DEFAULT,
-              scoring: ScoringConfig | None = None) -> pd.DataFrame:
+              scoring: ScoringConfig) -> pd.DataFrame:
     """`audit_by_coin` of a day's MicroTape held whole."""
     return audit_by_coin(FrameCoins(frames), day, specs, history=history, cfg=cfg,
                          scoring=scoring)
@@ -90,10 +90,10 @@ class PastHits:
 def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
                   history: History = None,
                   cfg: AuditConfig = DEFAULT,
-                  scoring: ScoringConfig | None = None) -> pd.DataFrame:
+                  scoring: ScoringConfig) -> pd.DataFrame:
     """One row per detector (sorted by id) with every audit's pass, metric and detail; the
-    audited scores use `scoring`, the configuration the day is scored with (None: the
-    packaged scoring.yaml).
+    audited scores use `scoring`, the configuration the day is scored with (the entry
+    point's, resolved once: every audit below scores with it).
 
     The tape is read one coin at a time, three times (the step's memory does not
     grow with the coins): the windows, which are per coin (`detect_parts`), of which the
@@ -104,7 +104,6 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     `Retention`), against the coin's windows detected again (the same computation on the
     same tape). The label shuffle and the rolling-origin gap need only the day's narrow
     windows, a detector at a time."""
-    scoring = scoring or load_scoring()  # resolved once: every audit below scores with it
     fold = quality_fold(history, specs, scoring.sq)  # a coin-day at a time, coin by coin
     past = PastHits(specs)  # and again day by day (the gap reads the past in time order)
     for part in (history.by_day() if isinstance(history, CoinParts)
@@ -122,7 +121,7 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
         adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
         # the coin's windows again, in (ts_ms, detector_id) order (none: an empty tape,
         # which touch_coin skips)
-        full = next(detect_parts(FrameCoins(frames), specs, scoring), pd.DataFrame())
+        full = next(detect_parts(FrameCoins(frames), specs, scoring=scoring), pd.DataFrame())
         own = {str(k): g for k, g in full.groupby("detector_id", sort=False)} if len(full) \
             else {}
         for spec in specs:
@@ -163,10 +162,10 @@ def _day_windows(tape: CoinTape, specs: Sequence[DetectorSpec],
                  scoring: ScoringConfig) -> DayWindows:
     """The day's windows in the columns the day-wide audits read, by detector and coin: a
     coin's whole windows held at a time while they are detected."""
-    parts = detect_parts(tape, specs, scoring)
+    parts = detect_parts(tape, specs, scoring=scoring)
     first = next(parts, None)
     if first is None:
-        return DayWindows(detect_by_coin(tape, specs, scoring))  # no row: the empty form
+        return DayWindows(detect_by_coin(tape, specs, scoring=scoring))  # no row: the empty form
     out = DayWindows(first)
     out.add(first)
     del first

@@ -9,7 +9,7 @@ harness on the training window only. Pure (no dagster); docs/breeding.md.
     bred_windows(frames, specs, vetted)      a bred spec's windows (run_detectors' columns)
     store.write_specs / specs_for_scoring    the survivors (`bred_specs`, status exploration)
     scoring.exploration_set(lake, day)       them as score_day's `extra` detectors
-    proof.run_arm(seed, planted)             one night of the breeding proof (bench/breeding.py)
+    proof.run_arm(seed, planted, recipe=...) one night of the breeding proof (bench/breeding.py)
 """
 
 from lotus_core.breeding.compile import bred_windows

@@ -27,7 +27,7 @@ from lotus_core.breeding.grammar import Grammar
 from lotus_core.breeding.harness import HarnessConfig, lift_test, with_outcomes
 from lotus_core.breeding.night import NightResult, breed_night
 from lotus_core.breeding.propose import RecipeProposer
-from lotus_core.breeding.recipe import Recipe, load_recipe
+from lotus_core.breeding.recipe import Recipe
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.signals.detectors import run_detectors
@@ -95,11 +95,12 @@ def judge_survivors(result: NightResult, frames: pd.DataFrame,
     return out
 
 
-def run_arm(seed: int, planted: bool, cfg: ProofConfig | None = None,
-            recipe: Recipe | None = None, work: Path | None = None) -> dict[str, Any]:
-    """One night of the proof: breed on day D, judge the survivors on day D+1."""
+def run_arm(seed: int, planted: bool, cfg: ProofConfig | None = None, *,
+            recipe: Recipe, work: Path | None = None) -> dict[str, Any]:
+    """One night of the proof: breed on day D, judge the survivors on day D+1. `recipe`:
+    the caller's (the bench loads it once for every arm), with `cfg.leaky` set here."""
     cfg = cfg or ProofConfig()
-    base = recipe or load_recipe()
+    base = recipe
     recipe = base.model_copy(update={"per_night": base.per_night.model_copy(
         update={"leaky": cfg.leaky})})
     vetted = load_detectors().enabled

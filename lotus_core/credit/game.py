@@ -54,7 +54,8 @@ def prepare_day(inputs: DayInputs, cfg: StageConfig, priors: ActivePriors,
     if inputs.dsi_history is None:
         raise ValueError(f"credit on {inputs.day}: load the day with its DSI history "
                          "(load_day(..., with_dsi_history=True))")
-    model = fit_dsi(inputs.dsi_history if len(inputs.dsi_history) else None, cfg.registry)
+    model = fit_dsi(inputs.dsi_history if len(inputs.dsi_history) else None,
+                    registry=cfg.registry)
     result = annotate(inputs.frames, model)
     ev = replay_day(inputs, cfg, priors, refit_dsi=False, dsi=result.annotations).events
     out = realised(ev[OUTCOME_COLUMNS], outcome_tape(inputs), fee_bps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from lotus_core.fabric.manifests import ModuleRegistry
 from lotus_core.fabric.security import apply_security, roles
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import mask_dsn
@@ -21,10 +22,11 @@ class OpsDbUp:
         return asdict(self)
 
 
-def prepare_opsdb(url: str) -> OpsDbUp:
-    """Migrate the fabric at `url`; on PostgreSQL apply the module roles and RLS."""
+def prepare_opsdb(url: str, *, registry: ModuleRegistry) -> OpsDbUp:
+    """Migrate the fabric at `url`; on PostgreSQL apply the module roles and RLS of
+    `registry` (the manifests the caller loaded)."""
     with OpsDb.open(url) as fabric:
         if fabric.dialect != "postgres":
             return OpsDbUp(mask_dsn(url), fabric.dialect, 0, ())
-        applied = apply_security(fabric)
+        applied = apply_security(fabric, registry=registry)
         return OpsDbUp(mask_dsn(url), fabric.dialect, applied, roles())

@@ -3,7 +3,7 @@
 Pure numpy/pandas/scikit-learn (no dagster). The nightly assets and the live daemon call
 the same functions:
 
-    model = fit_dsi(history)            # learn from earlier days only (or fall back to priors)
+    model = fit_dsi(history, registry=load_registry())  # earlier days only (or the priors)
     result = annotate(frames, model)    # per frame: mx_evidence, mx_confirm, f_/z_/c_<expert>
     row = DsiStream(model).push(tape_row)   # the same, one row at a time (the live daemon)
     table = expert_table(day, frames, model, result)   # the registry with the day's stats

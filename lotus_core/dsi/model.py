@@ -1,4 +1,5 @@
-"""Everything DSI learns, learned from earlier days only: `fit_dsi(history) -> DsiModel`.
+"""Everything DSI learns, learned from earlier days only:
+`fit_dsi(history, registry=...) -> DsiModel`.
 
 The model holds each active expert (with its fitted scikit-learn model, if any), its Beta
 reliability posterior and fusion weight, and the label's base rate. A day is annotated by
@@ -20,7 +21,7 @@ from lotus_core.dsi.grammar import coin_slices
 from lotus_core.dsi.history import FitHistory, bounded
 from lotus_core.dsi.kinds import make_expert
 from lotus_core.dsi.labels import move_label
-from lotus_core.dsi.registry import ExpertSpec, LabelParams, Registry, load_registry
+from lotus_core.dsi.registry import ExpertSpec, LabelParams, Registry
 from lotus_core.dsi.reliability import Counts, Posterior, count, weight
 from lotus_core.microtape.schema import MICROTAPE_COLUMNS
 
@@ -108,16 +109,16 @@ def fit_expert(spec: ExpertSpec, days: Sequence[Day], reg: Registry
     return expert, by_day
 
 
-def fit_dsi(history: pd.DataFrame | FitHistory | None, registry: Registry | None = None
-            ) -> DsiModel:
+def fit_dsi(history: pd.DataFrame | FitHistory | None, *, registry: Registry) -> DsiModel:
     """Fit every active expert and its reliability on `history` (earlier days only).
 
     `history`: earlier days with a `date` column (above the registry's `history_rows` cut
     to whole coin-days, `lotus_core.dsi.history.bounded`), or `read_history`'s days. An
     empty or missing history is the documented fallback: learned experts stay silent (f = 0,
     z = 0, conf = 0), every reliability is its prior, the base rate is its prior.
+    `registry`: the one the entry point loaded, so nightly and live fit the same experts.
     """
-    reg = registry or load_registry()
+    reg = registry
     if isinstance(history, FitHistory):  # read_history's: bounded, a day at a time
         days = [make_day(key, frames, reg.label) for key, frames in history.days]
     else:

@@ -23,7 +23,8 @@ def replay_dsi(inputs: DayInputs, cfg: StageConfig) -> pd.DataFrame:
     if inputs.dsi_history is None:
         raise ValueError(f"replay of {inputs.day}: the DSI must be refitted but its history "
                          "was not loaded (load_day(..., with_dsi_history=True))")
-    model = fit_dsi(inputs.dsi_history if len(inputs.dsi_history) else None, cfg.registry)
+    model = fit_dsi(inputs.dsi_history if len(inputs.dsi_history) else None,
+                    registry=cfg.registry)
     return annotate(inputs.frames, model).annotations
 
 

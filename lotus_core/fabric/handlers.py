@@ -247,11 +247,12 @@ def handle_row(
     *,
     event_id: str | None = None,
     clock: Callable[[], datetime] = utc_now,
-    routing: Routing | None = None,
+    routing: Routing,
 ) -> HandleOutcome:
     """Handle inbox row `seq` of `module`: its handler and mark_consumed in one transaction.
 
     With `event_id` (what the sensor saw), a row at `seq` holding another event is skipped.
+    `routing`: the map's retry rules, from the caller's entry point (one load per run).
     """
     check_module(module)
     now = clock()
@@ -280,7 +281,7 @@ def handle_row(
         if row is None or _infra_error(exc):
             raise
         return _record_failure(fabric, module, row, f"{type(exc).__name__}: {exc}", now,
-                               routing or load_modules().map.routing)
+                               routing)
 
 
 def _record_failure(fabric: OpsDb, module: str, row: BoxRow, error: str, now: datetime,

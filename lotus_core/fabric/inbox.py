@@ -22,7 +22,7 @@ from typing import Any, Literal
 import lotus_core.fabric.queue as queue
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.errors import RouteError
-from lotus_core.fabric.manifests import ModelsMap, load_modules
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.names import FAILED, PENDING, PROCESSED, check_module
 from lotus_core.fabric.queue import BoxRow
 from lotus_core.store.connection import Tx
@@ -34,7 +34,7 @@ def deliver_to_inbox(
     envelope: Mapping[str, Any],
     *,
     on_duplicate: Literal["skip", "raise"] = "skip",
-    models_map: ModelsMap | None = None,
+    models_map: ModelsMap,
 ) -> bool:
     """Insert `envelope` into `target`'s inbox; True if it was new.
 
@@ -46,9 +46,9 @@ def deliver_to_inbox(
     use (the router, the owner). A module role tagging another module directly has
     INSERT-only rights and passes on_duplicate="raise": a duplicate then raises the
     driver's unique-violation error and the transaction must be rolled back.
+    `models_map`: the caller's, loaded once where it starts (the router holds one).
     """
     check_module(target)
-    models_map = models_map or load_modules().map
     if target not in envelope["to"]:
         raise RouteError(f"event {envelope['event_id']} is not addressed to {target}")
     if not models_map.allowed(envelope["from"], target, envelope["intent"]):
@@ -67,12 +67,11 @@ def deliver_many_to_inbox(
     target: str,
     envelopes: Iterable[Mapping[str, Any]],
     *,
-    models_map: ModelsMap | None = None,
+    models_map: ModelsMap,
 ) -> int:
     """Batch `deliver_to_inbox` (on_duplicate="skip"), one pipelined round trip on
     PostgreSQL; returns how many rows were new. Every envelope is route-checked first."""
     check_module(target)
-    models_map = models_map or load_modules().map
     envelopes = list(envelopes)
     for env in envelopes:
         if target not in env["to"] or not models_map.allowed(env["from"], target, env["intent"]):

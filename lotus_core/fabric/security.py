@@ -1,6 +1,6 @@
 """PostgreSQL roles, grants and row-level security, generated from the manifests.
 
-    apply_security(fabric)          # as the fabric's owner, after OpsDb.open migrated it
+    apply_security(fabric, registry=load_modules())   # as the fabric's owner, after migrating
 
 Roles (cluster-wide, created once, LOGIN, no password: set one or use certificates in
 production; the tests' server trusts 127.0.0.1):
@@ -36,7 +36,7 @@ tolerates other databases of the same cluster creating the same roles at the sam
 
 from __future__ import annotations
 
-from lotus_core.fabric.manifests import ModuleRegistry, load_modules
+from lotus_core.fabric.manifests import ModuleRegistry
 from lotus_core.fabric.names import (
     MODULES,
     ROUTER,
@@ -124,9 +124,9 @@ def _into_check(target: str, pairs: dict[str, frozenset[str]]) -> str:
     return f"{addressed} AND ({' OR '.join(ors) if ors else 'false'})"
 
 
-def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
-    """Every statement `apply_security` runs, in order (pure: no database needed)."""
-    registry = registry or load_modules()
+def security_statements(*, registry: ModuleRegistry) -> list[str]:
+    """Every statement `apply_security` runs, in order (pure: no database needed), from
+    the manifests the caller loaded."""
     all_roles = roles()
     tables = list(registry.tables()) + [t for ts in WORKING_TABLES.values() for t in ts]
     delivery = ", ".join(DELIVERY_COLUMNS)
@@ -222,14 +222,14 @@ def security_statements(registry: ModuleRegistry | None = None) -> list[str]:
     return out
 
 
-def apply_security(fabric: OpsDb, registry: ModuleRegistry | None = None) -> int:
+def apply_security(fabric: OpsDb, *, registry: ModuleRegistry) -> int:
     """Create the roles and (re)apply grants and policies in one transaction; returns the
     number of statements run. PostgreSQL only; run it as the tables' owner."""
     if fabric.dialect != "postgres":
         raise FabricError(
             "row-level security is a PostgreSQL feature; a SQLite fabric is a single-user file"
         )
-    statements = security_statements(registry)
+    statements = security_statements(registry=registry)
     with fabric.transaction() as tx:
         for sql in statements:
             # ignore: psycopg wants a LiteralString; this DDL is generated from the manifests.

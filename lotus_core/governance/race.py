@@ -26,7 +26,7 @@ from lotus_core.breeding.harness import HarnessConfig
 from lotus_core.breeding.night import parents_from
 from lotus_core.breeding.proof import ProofConfig, judge_survivors, tape
 from lotus_core.breeding.propose import RecipeProposer
-from lotus_core.breeding.recipe import Recipe, load_recipe
+from lotus_core.breeding.recipe import Recipe
 from lotus_core.governance.breeding import breed_governed
 from lotus_core.governance.governor import (
     BudgetConfig,
@@ -79,12 +79,13 @@ def market(seed: int, cfg: RaceConfig, cache: Path) -> list[Day]:
     return out
 
 
-def race(seed: int, policy: str, cfg: RaceConfig, days: list[Day],
-         recipe: Recipe | None = None) -> dict[str, Any]:
-    """One policy's nights on one seed's market, up to the first capture or the cap."""
+def race(seed: int, policy: str, cfg: RaceConfig, days: list[Day], *,
+         recipe: Recipe) -> dict[str, Any]:
+    """One policy's nights on one seed's market, up to the first capture or the cap.
+    `recipe`: the caller's, so both policies of a race propose from the same one."""
     vetted = load_detectors().enabled
     grammar = Grammar(vetted=tuple(s.id for s in vetted))
-    proposer = RecipeProposer(recipe or load_recipe())
+    proposer = RecipeProposer(recipe)
     gov, pol = cfg.governor(), POLICIES[policy]
     state = GovernorState()
     history: list[pd.DataFrame] = []

@@ -37,7 +37,7 @@ from lotus_core.fabric.codec import json_out, ts_in, ts_out, utc_now
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.manifests import Knob, load_modules
 from lotus_core.fabric.names import check_module, priors_table
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.context import CondKeyError, canonical_cond_key
 from lotus_core.signals.priors import CAP_PREFIX, NO_PRIORS, PATCH_PREFIX, ActivePriors, Patch
 from lotus_core.signals.priors import parse_priors as _parse_priors
@@ -228,11 +228,11 @@ def diff_rows(before: Mapping[str, float], after: Mapping[str, float], from_vers
                  if before[k] != after[k]})
 
 
-def default_caps(scoring: ScoringConfig | None = None) -> tuple[float, float]:
+def default_caps(*, scoring: ScoringConfig) -> tuple[float, float]:
     """(theta_min, phi_max) of the scoring configuration: the caps of "no patch set".
     `scoring`: the configuration the caller's entry point resolved (the settings'
-    `scoring.config`); None: the packaged scoring.yaml."""
-    kr = (scoring or load_scoring()).kr
+    `scoring.config`), so the caps are the ones the day is scored with."""
+    kr = scoring.kr
     return float(kr.theta_min), float(kr.phi_max)
 
 
@@ -492,14 +492,18 @@ def diff_versions(fabric: OpsDb, a: int, b: int, module: str = "sig") -> PriorsD
 
 def rollback(fabric: OpsDb, to_version: int, note: str = "", *,
              now: datetime | None = None, module: str = "sig",
-             scoring: ScoringConfig | None = None) -> PriorsVersion:
+             scoring: ScoringConfig | None) -> PriorsVersion:
     """Make version `to_version`'s rows active again as a NEW version (source
     rollback:v<N>, with its snapshot); 0 = no patches, the caps of `scoring` (the scoring
-    configuration the entry point resolved; None: the packaged one: `default_caps`)
-    (for tr: the newest version's cap/ rows, no patches, no edges).
-    When the newest version already holds exactly those rows, it is returned unchanged."""
+    configuration the entry point resolved: `default_caps`; sig's version 0 needs it, any
+    other rollback passes None) (for tr: the newest version's cap/ rows, no patches, no
+    edges). When the newest version already holds exactly those rows, it is returned
+    unchanged."""
     if not isinstance(to_version, int) or to_version < 0:
         raise PriorsVersionError(f"a priors version is an integer >= 0, got {to_version!r}")
+    if module == "sig" and to_version == 0 and scoring is None:
+        raise PriorsVersionError("sig's version 0 holds the caps of a scoring configuration: "
+                                 "pass the one the day is scored with (scoring=)")
     with fabric.transaction() as tx:
         tx.lock(_tables(module)[2])
         target = _read(tx, to_version, module)
@@ -507,7 +511,8 @@ def rollback(fabric: OpsDb, to_version: int, note: str = "", *,
         newest = _read(tx, _latest(tx, module), module)
         if to_version == 0:
             if module == "sig":
-                theta_min, phi_max = default_caps(scoring)
+                assert scoring is not None  # checked before the transaction
+                theta_min, phi_max = default_caps(scoring=scoring)
                 rows = patch_set_rows((), theta_min, phi_max)
             else:
                 rows = {k: v for k, v in newest.rows.items() if k.startswith(CAP_PREFIX)}

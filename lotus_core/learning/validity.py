@@ -31,11 +31,11 @@ from scipy.stats import beta
 
 from lotus_core.learning import pipeline
 from lotus_core.learning.breaks import periods
-from lotus_core.learning.config import LearningConfig, load_learning
+from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import hour_weights, rule_detail, widen
 from lotus_core.learning.lessons import POOLED, cusum_step, detector_units, rule_lits
-from lotus_core.signals.config import ContextConfig, load_scoring
+from lotus_core.signals.config import ContextConfig
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import PLANTED, WindowSpec, planted_truth, window_frame
 from lotus_core.time import DAY_NS
@@ -49,11 +49,6 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
     return lo, hi
-
-
-def _setup(cfg: LearningConfig | None, base: ContextConfig | None
-           ) -> tuple[LearningConfig, ContextConfig]:
-    return cfg or load_learning(), base or load_scoring().context
 
 
 def _split_draws(y: np.ndarray, psi: np.ndarray | None, treat: np.ndarray, mask: np.ndarray,
@@ -84,11 +79,11 @@ def _iid_se(y: np.ndarray, psi: np.ndarray | None, treat: np.ndarray,
     return float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
 
 
-def estimate_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
-                   base: ContextConfig | None = None) -> dict[str, Any]:
+def estimate_trial(spec: WindowSpec, seed: int, *, cfg: LearningConfig,
+                   base: ContextConfig) -> dict[str, Any]:
     """The planted rule's DR / IPW / naive estimates and 90 % intervals on one seed (the
-    rule's weakest split for each estimator, as the learner judges a rule)."""
-    cfg, base = _setup(cfg, base)
+    rule's weakest split for each estimator, as the learner judges a rule). `cfg` and
+    `base`: what every trial of a run learns with, loaded once by its entry point."""
     frame = window_frame(spec, seed)
     tw = pipeline.training_window(frame, cfg, base)
     m = (tw.frame["detector_id"] == PLANTED).to_numpy()
@@ -136,10 +131,9 @@ def _names_planted(rule: str, planted_rule: str) -> bool:
     return set(parse_cond_key(planted_rule)) <= set(parse_cond_key(rule))
 
 
-def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
-                base: ContextConfig | None = None) -> dict[str, Any]:
+def night_trial(spec: WindowSpec, seed: int, *, cfg: LearningConfig,
+                base: ContextConfig) -> dict[str, Any]:
     """One night of learning on the whole frame (the newest day is the night's day)."""
-    cfg, base = _setup(cfg, base)
     frame = window_frame(spec, seed)
     day = sorted(frame["date"].unique())[-1]
     tw = pipeline.training_window(frame, cfg, base)
@@ -172,16 +166,16 @@ def night_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
     }
 
 
-def night_dr_trial(spec: WindowSpec, seed: int, cfg: LearningConfig | None = None,
-                   base: ContextConfig | None = None) -> dict[str, Any]:
+def night_dr_trial(spec: WindowSpec, seed: int, *, cfg: LearningConfig,
+                   base: ContextConfig) -> dict[str, Any]:
     """`night_trial` and `estimate_trial` on the same seed (so the same frame): did the night
     find the planted rule, and the rule's DR estimate and interval whether it did or not."""
-    return {**estimate_trial(spec, seed, cfg, base), **night_trial(spec, seed, cfg, base)}
+    return {**estimate_trial(spec, seed, cfg=cfg, base=base),
+            **night_trial(spec, seed, cfg=cfg, base=base)}
 
 
-def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
-                   cfg: LearningConfig | None = None,
-                   base: ContextConfig | None = None) -> dict[str, Any]:
+def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3, *,
+                   cfg: LearningConfig, base: ContextConfig) -> dict[str, Any]:
     """The watchdog's evidence on the planted lesson, night by night from `start_night` (as
     if it had been activated the night before): each night's window uplift (cross-fitted DR,
     as the lessons stage re-estimates it) and the newest day's out-of-sample (uplift, sd,
@@ -189,7 +183,6 @@ def watchdog_trial(spec: WindowSpec, seed: int, start_night: int = 3,
     replayed on the same evidence (`replay`)."""
     from lotus_core.learning.lessons import Watchdog
 
-    cfg, base = _setup(cfg, base)
     frame = window_frame(spec, seed)
     frame = frame[frame["detector_id"] == PLANTED].reset_index(drop=True)
     days = sorted(frame["date"].unique())
@@ -238,8 +231,8 @@ class Task:
     label: str
     spec: WindowSpec
     seed: int
-    cfg: LearningConfig | None = None  # None: the packaged learning.yaml
-    base: ContextConfig | None = None  # None: the packaged scoring.yaml's context
+    cfg: LearningConfig  # the run's learning.yaml (its entry point's)
+    base: ContextConfig  # the run's scoring.yaml context
 
 
 _KINDS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -18,7 +18,7 @@ import numpy as np
 
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.validity import KINDS, Task, clopper_pearson, replay
-from lotus_core.learning.validity_seeds import SeedPlan, load_seeds
+from lotus_core.learning.validity_seeds import SeedPlan
 from lotus_core.signals.config import ContextConfig
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import WindowSpec, planted_truth
@@ -115,57 +115,59 @@ def _n(base: int, scale: float) -> int:
 
 
 def plan(scale: float = 1.0, sections: Sequence[str] | None = None,
-         partition: str = "tuning", cap: int | None = None,
-         seeds: SeedPlan | None = None, cfg: LearningConfig | None = None,
-         base: ContextConfig | None = None) -> list[Task]:
+         partition: str = "tuning", cap: int | None = None, *,
+         seeds: SeedPlan, cfg: LearningConfig, base: ContextConfig) -> list[Task]:
     """Every trial of the plan; `scale` multiplies the seed counts (1.0: the documented
     run, >= 200 seeds for calibration and for false positives), `cap` bounds each cell's.
-    Seeds come from validity_seeds.yaml's `partition` ("tuning", or "evaluation": the
-    sealed seeds of `lotus validate --final`), each table cell from its own range; `cfg`
-    and `base` (None: the packaged ones) are the configuration every trial learns with."""
-    sp = seeds or load_seeds()
+    Seeds come from `seeds` (validity_seeds.yaml) in its `partition` ("tuning", or
+    "evaluation": the sealed seeds of `lotus validate --final`), each table cell from its
+    own range; `cfg` and `base` are the configuration every trial learns with. All three
+    are the entry point's, so a stamped run names what it ran with."""
     want = set(sections or SECTIONS)
+
+    def task(kind: str, label: str, spec: WindowSpec, seed: int) -> Task:
+        return Task(kind, label, spec, seed, cfg, base)
 
     def cell(section: str, name: str, base: int) -> list[int]:
         n = _n(base, scale) if cap is None else min(_n(base, scale), cap)
-        return sp.seeds(partition, section, name, n)
+        return seeds.seeds(partition, section, name, n)
 
     out: list[Task] = []
     if "calibration" in want:
-        out += [Task("estimate", "calibration", CAL_SPEC, s)
+        out += [task("estimate", "calibration", CAL_SPEC, s)
                 for s in cell("calibration", "main", 200)]
     if "misspecification" in want:
-        out += [Task("estimate", f"misspec:{name}", spec, s)
+        out += [task("estimate", f"misspec:{name}", spec, s)
                 for name, spec in SCENARIOS.items()
                 for s in cell("misspecification", SCENARIO_CELLS[name], 8)]
     if "power" in want:
-        out += [Task("night", f"power:{d}:{days}",
+        out += [task("night", f"power:{d}:{days}",
                      replace(CAL_SPEC, delta_bps=d, days=days), s)
                 for d in POWER_EFFECTS for days in POWER_DAYS
                 for s in cell("power", f"{d:g}x{days}", POWER_SEEDS[days])]
     if "false_positives" in want:
-        out += [Task("night", f"null:{name}", spec, s)
+        out += [task("night", f"null:{name}", spec, s)
                 for name, spec in NULLS.items()
                 for s in cell("false_positives", NULL_CELLS[name], 50)]
     if "book" in want:
-        out += [Task("night", f"book:{d:g}", book_spec(d), s)
+        out += [task("night", f"book:{d:g}", book_spec(d), s)
                 for d in BOOK_EFFECTS for s in cell("book", f"{d:g}", 10)]
     if "watchdog" in want:
         days = WATCH_START + WATCH_HORIZON + 1
-        out += [Task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days), s)
+        out += [task("watchdog", f"persist:{d}", replace(CAL_SPEC, delta_bps=d, days=days), s)
                 for d in WATCH_EFFECTS for s in cell("watchdog", f"persist_{d:g}", 4)]
-        out += [Task("watchdog", "vanish:5.0",
+        out += [task("watchdog", "vanish:5.0",
                      replace(CAL_SPEC, delta_bps=5.0, days=days, vanish_from_day=WATCH_VANISH),
                      s) for s in cell("watchdog", "vanish_5", 8)]
     if "harder" in want:  # each seed: a night (found? false rules?) and the DR estimate
-        out += [Task("night_dr", f"harder:{market}:{'null' if null else 'power'}",
+        out += [task("night_dr", f"harder:{market}:{'null' if null else 'power'}",
                      harder_spec(market, null), s)
                 for market in HARDER for null in (False, True)
                 for s in cell("harder", f"{market}_null" if null else market, HARDER_SEEDS)]
     if "shared" in want:
-        out += [Task("night", f"shared:{d:g}", shared_spec(d), s)
+        out += [task("night", f"shared:{d:g}", shared_spec(d), s)
                 for d in SHARED_EFFECTS for s in cell("shared", f"{d:g}", SHARED_SEEDS)]
-    return [replace(t, cfg=cfg, base=base) for t in out] if cfg or base else out
+    return out
 
 
 def shared_spec(delta_bps: float) -> WindowSpec:

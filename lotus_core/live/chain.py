@@ -27,14 +27,14 @@ from typing import Any
 
 from lotus_core.breeding.compile import BredStream
 from lotus_core.breeding.scoring import carrier
-from lotus_core.curators.config import CouncilConfig, load_curators
+from lotus_core.curators.config import CouncilConfig
 from lotus_core.curators.council import detector_status
 from lotus_core.curators.events import CouncilStream
 from lotus_core.dsi.annotate import DsiStream
 from lotus_core.feed.assemble import Parsed
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock, TapeStream
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.detectors import DetectorStream
 from lotus_core.signals.pipeline import WindowScorer
 from lotus_core.signals.priors import ActivePriors
@@ -60,18 +60,18 @@ class ChainOutput:
 
 class DayChain:
     """The streaming stages of one day, fed parsed feed batches (`add`), asked for what
-    became final (`advance(now_ms)`)."""
+    became final (`advance(now_ms)`). `scoring` and `council`: the configurations the
+    entry point loaded, the ones the nightly `score_signals` scores the day with."""
 
     def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int, context: Any,
                  priors: ActivePriors, fingerprint: Callable[[], str], *,
-                 detectors: Any = None, scoring: ScoringConfig | None = None,
-                 council: CouncilConfig | None = None) -> None:
+                 scoring: ScoringConfig, council: CouncilConfig,
+                 detectors: Any = None) -> None:
         bred = list(context.bred)  # scoring.exploration: the breeder's survivors
         carriers = [carrier(b) for b in bred]
         engine_specs = enabled_specs(detectors)
         specs = engine_specs + carriers  # score_day's specs with `extra`
-        cfg = scoring or load_scoring()
-        ccfg = council or load_curators()
+        cfg, ccfg = scoring, council
         hq = context.quality(specs, cfg.sq)  # the night's fold, once per night context
         status = detector_status(context.audit, [s.id for s in specs])
         self.day = day

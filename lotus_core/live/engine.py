@@ -105,14 +105,15 @@ def night_loader(lake_dir: Path, values: SharedValues
     scoring = load_scoring(values.scoring_path)
 
     def load(day: str) -> NightContext:
-        return load_night_context(lake_dir, day, scoring, history_days=values.history_days,
+        return load_night_context(lake_dir, day, scoring=scoring,
+                                  history_days=values.history_days,
                                   dsi_history_days=values.dsi_history_days,
                                   exploration=values.exploration)
 
     return scoring, load
 
 
-def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None = None, *,
+def load_night_context(lake_dir: Path, day: str, *, scoring: ScoringConfig,
                        history_days: int | None = None,
                        dsi_history_days: int = DSI_HISTORY_DAYS,
                        exploration: bool = False) -> NightContext:
@@ -124,10 +125,10 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     rule the nightly `score_signals` uses; never the day's own, even when a replay finds it
     in the lake), else none (all ok).
     `exploration` (settings `scoring.exploration`): the breeder's survivors the nightly
-    `score_signals` adds for `day` (`lotus_core.breeding.scoring.exploration_set`)."""
+    `score_signals` adds for `day` (`lotus_core.breeding.scoring.exploration_set`).
+    `scoring`: the configuration the day is scored with (`night_loader`'s)."""
     lake = Lake(lake_dir)
-    cfg = scoring or load_scoring()
-    window = cfg.history_days if history_days is None else history_days
+    window = scoring.history_days if history_days is None else history_days
     history = CoinDays(tuple(CoinDay(lake, "detector_windows", d) for d in
                              _earlier(lake, "detector_windows", day, window))
                        ).parts(HISTORY_COLUMNS)  # score_signals' read
@@ -135,7 +136,7 @@ def load_night_context(lake_dir: Path, day: str, scoring: ScoringConfig | None =
     tape = read_history([CoinDay(lake, "microtape_frames", d) for d in
                          _earlier(lake, "microtape_frames", day, dsi_history_days)],
                         tape_columns(registry), registry.history_rows)  # dsi_assets' read
-    model = fit_dsi(tape, registry)
+    model = fit_dsi(tape, registry=registry)
     del tape
     audit = None
     status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule
@@ -238,11 +239,12 @@ def _tail_of(path: Path, day: str, lo: int) -> TailBuffer:
 
 class LiveEngine:
     """Feed it validated lines (`add`), ask for a `step(now_ms)`; it returns the rows and
-    windows that became final. `context` loads the nightly inputs of a day."""
+    windows that became final. `context` loads the nightly inputs of a day; `scoring` and
+    `council` are the entry point's, the configurations the nightly chain scores with."""
 
     def __init__(self, params: MicroTapeParams, context: Callable[[str], NightContext],
-                 *, feed_dir: Path | None = None, detectors: Any = None,
-                 scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
+                 *, scoring: ScoringConfig, council: CouncilConfig,
+                 feed_dir: Path | None = None, detectors: Any = None,
                  emitted: Callable[[str], tuple[dict[str, int], set[str]]] | None = None
                  ) -> None:
         self.params = params

@@ -31,6 +31,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from lotus_core.curators.config import CouncilConfig
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import recording_path
 from lotus_core.forked import forked_map
@@ -38,6 +39,7 @@ from lotus_core.live.by_group import GROUP_COINS, split_by_group
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.malloc import release_free_heap
 from lotus_core.microtape import MicroTapeParams
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.priors import ActivePriors
 from lotus_core.store.spill import CoinSpill, SpilledCoins
 from lotus_core.time import day_bounds_ms, previous_day
@@ -350,10 +352,10 @@ def _batches(path: Path, size: Callable[[], int]) -> Iterator[list[bytes]]:
 
 
 def replay_windows(recording: Path, day: str, context: NightContext,
-                   priors: ActivePriors, *, params: MicroTapeParams | None = None,
+                   priors: ActivePriors, *, scoring: ScoringConfig, council: CouncilConfig,
+                   params: MicroTapeParams | None = None,
                    feed_dir: Path | None = None, batch_lines: int | None = None,
-                   detectors: Any = None, scoring: Any = None, council: Any = None
-                   ) -> pd.DataFrame:
+                   detectors: Any = None) -> pd.DataFrame:
     """The windows the live engine emits for `day`'s recording (`replay_steps`, laid
     together)."""
     return _concat(replay_steps(recording, day, context, priors, params=params,
@@ -362,16 +364,17 @@ def replay_windows(recording: Path, day: str, context: NightContext,
 
 
 def replay_steps(recording: Path, day: str, context: NightContext,
-                 priors: ActivePriors, *, params: MicroTapeParams | None = None,
+                 priors: ActivePriors, *, scoring: ScoringConfig, council: CouncilConfig,
+                 params: MicroTapeParams | None = None,
                  feed_dir: Path | None = None, batch_lines: int | None = None,
-                 detectors: Any = None, scoring: Any = None, council: Any = None
-                 ) -> Iterator[pd.DataFrame]:
+                 detectors: Any = None) -> Iterator[pd.DataFrame]:
     """Each step's windows, as the live engine emits them for `day`'s recording, fed as the
     daemon feeds a replay (batches of `batch_lines` lines, None: BATCH_LINES and more with
     many coins, BATCH_LINES_PER_COIN; a step after each at the batch's newest receive
     time, the day's last step at midnight), with `context` (the nightly inputs of the day)
     and `priors` (the set the nightly scored the day with). `feed_dir`: where the previous
-    day's recording is, for the warm start (as the nightly MicroTape reads it)."""
+    day's recording is, for the warm start (as the nightly MicroTape reads it). `scoring`,
+    `council`: the configurations the nightly scored the day with (the caller's)."""
     engine = LiveEngine(params or MicroTapeParams(), lambda d: context, feed_dir=feed_dir,
                         detectors=detectors, scoring=scoring, council=council)
     engine.next_day = False  # the replay ends with the day: no tail kept for a warm start
@@ -405,6 +408,7 @@ GROUP_WORKERS = min(2, os.cpu_count() or 1)
 
 def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path, day: str,
                      context: NightContext, priors: ActivePriors, *,
+                     scoring: ScoringConfig, council: CouncilConfig,
                      feed_dir: Path | None = None, group_coins: int = GROUP_COINS,
                      directory: Path | None = None, rtol: float = RTOL, atol: float = ATOL,
                      progress: Callable[[int, int], None] | None = None,
@@ -447,7 +451,8 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
 
         def group(i: int) -> ParityReport:
             names, path, warm = runs[i]
-            live = replay_steps(path, day, context, priors, feed_dir=warm, **replay)
+            live = replay_steps(path, day, context, priors, scoring=scoring, council=council,
+                                feed_dir=warm, **replay)
             mine = _windows_of(night, names)  # no columns: no nightly window
             report = compare_streams([mine] if len(mine.columns) else [], live, rtol, atol)
             if cut and warm is not None:

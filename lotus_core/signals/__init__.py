@@ -4,8 +4,8 @@ publication and the Signal Bus. Pure numpy/pandas (no dagster); docs/scoring.md.
     load_detectors(source=None) -> DetectorSet       detector specs (detectors.yaml)
     load_scoring(source=None) -> ScoringConfig       scoring constants (scoring.yaml)
     run_detectors(frames, specs) -> windows           vectorised, causal, one window per event
-    detect_day(frames) -> detector_windows            windows + realised outcomes (history)
-    score_day(frames, day, fingerprint=..., history=..., dsi=..., priors=..., audit=...)
+    detect_day(frames, scoring=...) -> detector_windows   windows + realised outcomes (history)
+    score_day(frames, day, fingerprint=..., scoring=..., council=..., history=..., dsi=...)
         -> SignalDay(events, curator_log, kpis, meta, bus, priors, history, timings)
     parse_priors(rows)                                active prior patches (sig_priors rows;
                                                       read and written only through

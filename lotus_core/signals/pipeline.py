@@ -1,9 +1,12 @@
 """One day of the signal layer, end to end, as pure functions of DataFrames.
 
-    detect_day(frames)            -> detector_windows (windows + realised outcomes; history
+    detect_day(frames, scoring=)  -> detector_windows (windows + realised outcomes; history
                                      for later days)
     score_day(frames, day, ...)   -> SignalDay: signal_events, curator_log, curator_kpis,
                                      meta_signals and the Signal Bus rows
+
+The scoring and council configurations are the caller's (its entry point loads them once),
+so the nightly assets, the live daemon and the audits score with the same objects.
 
 The nightly assets and the live daemon call the same functions; the audits re-run them on
 cut or perturbed frames with the same specs.
@@ -30,12 +33,12 @@ import pandas as pd
 
 import lotus_core.signals.ids as ids
 from lotus_core.arrays import positions_by
-from lotus_core.curators.config import CouncilConfig, load_curators
+from lotus_core.curators.config import CouncilConfig
 from lotus_core.curators.council import Verdict, curate
 from lotus_core.curators.kpis import KpiTally, curator_kpis
 from lotus_core.curators.standing import Standing
 from lotus_core.signals.bus import GATES, bus_rows
-from lotus_core.signals.config import ScoringConfig, load_scoring
+from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.context import cond_key_one, cond_keys, literals
 from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.kernel import (
@@ -119,19 +122,18 @@ def _with_ids(windows: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.DataFr
 
 
 def detect_day(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
-               scoring: ScoringConfig | None = None) -> pd.DataFrame:
+               *, scoring: ScoringConfig) -> pd.DataFrame:
     """Every window the detectors fire on a day's MicroTape, with its realised outcome from
     the same day's forward mid (the `detector_windows` asset; history for later days)."""
     return DETECTOR_WINDOWS_SCHEMA.validate(_detect(frames, detectors, scoring))
 
 
 def _detect(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec] | None,
-            scoring: ScoringConfig | None) -> pd.DataFrame:
+            scoring: ScoringConfig) -> pd.DataFrame:
     """`detect_day` before its schema check (done once per day, not once per coin)."""
     specs = enabled_specs(detectors)
-    cfg = scoring or load_scoring()
     w = _with_ids(run_detectors(frames, specs), specs)
-    outcome = window_outcomes(w, frames, cfg.sq.fee_bps)
+    outcome = window_outcomes(w, frames, scoring.sq.fee_bps)
     fi = w["frame_idx"].to_numpy()
     out = pd.DataFrame({
         "window_id": w["window_id"], "ts_ms": w["ts_ms"], "coin": w["coin"],
@@ -145,7 +147,7 @@ def _detect(frames: pd.DataFrame, detectors: DetectorSet | Sequence[DetectorSpec
 
 
 def detect_parts(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
-                 scoring: ScoringConfig | None = None) -> Iterator[pd.DataFrame]:
+                 *, scoring: ScoringConfig) -> Iterator[pd.DataFrame]:
     """Each coin's windows of a MicroTape partition (coins in order), each in detect_day's
     order, (ts_ms, detector_id): the `detector_windows` asset writes them a row group per
     coin, so a later day's history reads them a coin-day at a time. Not
@@ -176,13 +178,13 @@ class WindowCount:
 
 
 def detect_by_coin(tape: CoinTape, detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
-                   scoring: ScoringConfig | None = None) -> pd.DataFrame:
+                   *, scoring: ScoringConfig) -> pd.DataFrame:
     """`detect_day` of a MicroTape partition read one coin at a time (the detectors and the
     outcomes are per coin: tests/core/signals/test_per_coin.py), in detect_day's order
     (ts_ms, coin, detector_id): one coin's tape held at a time."""
     parts = [_detect(tape.read(coin), detectors, scoring) for coin in tape.coins()]
     if not parts:
-        return detect_day(tape.whole(), detectors, scoring)  # no row: the empty form
+        return detect_day(tape.whole(), detectors, scoring=scoring)  # no row: the empty form
     out = pd.concat(parts, ignore_index=True)
     del parts
     out = out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
@@ -521,8 +523,8 @@ def score_day(
     priors: ActivePriors = NO_PRIORS,
     audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
     detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
-    scoring: ScoringConfig | None = None,
-    council: CouncilConfig | None = None,
+    scoring: ScoringConfig,
+    council: CouncilConfig,
     evaluate: bool = True,
     actions: Sequence[Mapping[str, Any]] = (),
     extra: ExtraDetectors | None = None,
@@ -539,6 +541,9 @@ def score_day(
     council applies those in force per window (lotus_core.curators.standing).
     extra: detectors made outside the engine (settings `scoring.exploration`: the breeder's
     survivors, status `exploration`); None = the engine's detectors only.
+    scoring, council: the configurations the entry point loaded (scoring.yaml, curators.yaml:
+    the asset's config paths, the settings' `scoring.config`), the same objects nightly and
+    live.
     """
     t0 = time.perf_counter()
     ds = _day_scoring(day, fingerprint, history, priors, audit, detectors, scoring, council,
@@ -552,7 +557,7 @@ def score_by_coin(tape: CoinDay, day: str, *, fingerprint: str | None,
                   priors: ActivePriors = NO_PRIORS,
                   audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None = None,
                   detectors: DetectorSet | Sequence[DetectorSpec] | None = None,
-                  scoring: ScoringConfig | None = None, council: CouncilConfig | None = None,
+                  scoring: ScoringConfig, council: CouncilConfig,
                   evaluate: bool = True, actions: Sequence[Mapping[str, Any]] = (),
                   extra: ExtraDetectors | None = None,
                   shared: ScoringDay | None = None) -> CoinScoring:
@@ -795,18 +800,17 @@ def _day_scoring(day: str, fingerprint: str | None, history: History,
                  priors: ActivePriors,
                  audit: Mapping[str, Mapping[str, Any]] | pd.DataFrame | None,
                  detectors: DetectorSet | Sequence[DetectorSpec] | None,
-                 scoring: ScoringConfig | None, council: CouncilConfig | None,
+                 scoring: ScoringConfig, council: CouncilConfig,
                  evaluate: bool, actions: Sequence[Mapping[str, Any]],
                  extra: ExtraDetectors | None, shared: ScoringDay | None = None) -> _DayScoring:
     """What the day is scored with: `shared` (the day's stored `ScoringDay`, checked against
     the detectors), or the same resolved here from the history, audit, priors, actions."""
     specs = scoring_specs(detectors, extra)
-    cfg = scoring or load_scoring()
     if shared is None:
-        shared = scoring_day(day, fingerprint, history, priors, audit, specs, cfg, actions)
+        shared = scoring_day(day, fingerprint, history, priors, audit, specs, scoring, actions)
     else:
         shared.check(day, specs)
-    return _DayScoring(day, shared.fingerprint, specs, cfg, council or load_curators(),
+    return _DayScoring(day, shared.fingerprint, specs, scoring, council,
                        shared.history, shared.status, shared.priors, evaluate,
                        shared.actions, extra)
 

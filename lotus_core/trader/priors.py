@@ -12,15 +12,15 @@ from datetime import date as Date
 
 from lotus_core.learning.priors_store import read_latest, read_priors_for_date
 from lotus_core.store.opsdb import OpsDb
-from lotus_core.trader.learning import ExecLearningConfig, TrPriors, load_exec_learning
+from lotus_core.trader.learning import ExecLearningConfig, TrPriors
 
 MODULE = "tr"
 
 
-def tr_priors(fabric: OpsDb, day: str | Date | None = None,
-              cfg: ExecLearningConfig | None = None) -> TrPriors:
-    """The tr priors in force: for trading day `day` (nightly), or the newest (`day` None)."""
-    cfg = cfg or load_exec_learning()[0]
+def tr_priors(fabric: OpsDb, day: str | Date | None = None, *,
+              cfg: ExecLearningConfig) -> TrPriors:
+    """The tr priors in force: for trading day `day` (nightly), or the newest (`day` None).
+    `cfg`: the exec-learning configuration the caller loaded, the same nightly and live."""
     found = (read_latest(fabric, MODULE) if day is None
              else read_priors_for_date(fabric, day, MODULE))
     return TrPriors.from_rows(found.version, found.rows, cfg)

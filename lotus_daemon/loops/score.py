@@ -36,6 +36,7 @@ import numpy as np
 from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
+from lotus_core.curators.config import load_curators
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
@@ -141,7 +142,7 @@ class ScoreLoop(Loop):
             self.night_used = {"day": day, **self.night}
             return dataclasses.replace(load(day), actions=self._actions)
 
-        engine = LiveEngine(self.params, context, scoring=scoring,
+        engine = LiveEngine(self.params, context, scoring=scoring, council=load_curators(),
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
         engine.trader_events = self.hub.wanted("tr_event")  # a Trader listens (subscribed)
         keys = Keyring(ctx.key_dir)

@@ -89,7 +89,7 @@ class TraderLoop(Loop):
                 self.stats["restored"] += 1
             else:
                 engine, pos, lifecycles = TraderEngine(self.settings), 0, {}
-            engine.set_priors(tr_priors(fabric, None, xcfg))
+            engine.set_priors(tr_priors(fabric, None, cfg=xcfg))
             step = _Steps(self, ctx, fabric, engine, key, lifecycles, xcfg, pos)
             # the one driver; every event handed over at once (the engine is checkpointed
             # mid-run, so no snapshot may wait in the driver)
@@ -128,7 +128,7 @@ class _Steps:
         self.loop.stats["reports"] += counts.get("exec_report", 0)
 
     def poll(self) -> None:
-        self.engine.set_priors(tr_priors(self.fabric, None, self.xcfg))  # the newest version
+        self.engine.set_priors(tr_priors(self.fabric, None, cfg=self.xcfg))  # the newest version
         known = self.clock.known()
         with self.fabric.transaction() as tx:
             rows = read_inbox(tx, "tr", limit=500)

@@ -19,6 +19,7 @@ from lotus_api.server import serving_in_thread
 from lotus_core.curator_api.security import apply_curator_security, curator_roles
 from lotus_core.curator_api.store import role_session
 from lotus_core.curators.config import CouncilConfig, load_curators
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.security import apply_security
 from lotus_core.store.connection import Tx
 from lotus_core.store.opsdb import OpsDb
@@ -51,10 +52,11 @@ def _allowed(fabric: OpsDb, role: str, work: Callable[[Tx], object]) -> object:
 def test_row_level_security_behind_the_api(fabric_pg_dsn: str, council: CouncilConfig,
                                            tmp_path: Path) -> None:
     with OpsDb.open(fabric_pg_dsn) as owner:
-        apply_security(owner)  # the module fabric first: it must leave the curator rules be
+        # the module fabric first: it must leave the curator rules be
+        apply_security(owner, registry=load_modules())
         n = apply_curator_security(owner, council)
         assert apply_curator_security(owner, council) == n
-        apply_security(owner)
+        apply_security(owner, registry=load_modules())
         with owner.transaction() as tx:
             policies = {f"{r['tablename']}.{r['policyname']}" for r in tx.query(
                 "SELECT tablename, policyname FROM pg_policies WHERE policyname LIKE 'curator%'")}

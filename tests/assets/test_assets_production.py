@@ -35,6 +35,7 @@ from lotus_core.deploy.up import prepare_opsdb
 from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys, sign
 from lotus_core.store.lake import Lake
@@ -97,7 +98,7 @@ def production(tmp_path_factory) -> Iterator[ProductionRun]:
                "DAGSTER_HOME": str(root / "dagster"), "DAGSTER_PG_URL": dagster_url(db["dagster"])}
         with environment(env):
             settings = load_settings(env=env)
-            prepare_opsdb(settings.fabric)
+            prepare_opsdb(settings.fabric, registry=load_modules())
             dagster_home(settings)
             instance = dg.DagsterInstance.get()
             try:
@@ -117,7 +118,7 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     assert Lake(settings.lake_dir).days("active_priors") == list(SMALL_DAYS)
 
     # the fabric: migrated, module roles, row-level security (re-applying converges)
-    assert prepare_opsdb(settings.fabric).security_statements > 100
+    assert prepare_opsdb(settings.fabric, registry=load_modules()).security_statements > 100
     with psycopg.connect(db["fabric"], autocommit=True) as conn:
         rls = conn.execute("SELECT relname FROM pg_class WHERE relrowsecurity "
                            "AND relname IN ('sig_inbox', 'dm_outbox')").fetchall()
@@ -155,7 +156,7 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
                     Keyring(key_dir).private_key("sig"))
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         tx.lock("sig_inbox")
-        assert deliver_to_inbox(tx, "sig", envelope)
+        assert deliver_to_inbox(tx, "sig", envelope, models_map=load_modules().map)
     tick = sensor.evaluate_tick(dg.build_sensor_context(
         instance=instance, resources={"fabric": OpsDbResource(url=settings.fabric)}))
     assert [r.run_key for r in tick.run_requests] == [envelope["event_id"]]
@@ -218,7 +219,7 @@ def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
            "LOTUS_CONFIG": str(config)}
     settings = load_settings(env=env)
     assert settings.deploy.executor == "celery" and settings.deploy.celery.queue == queue
-    prepare_opsdb(settings.fabric)
+    prepare_opsdb(settings.fabric, registry=load_modules())
     logs = [production.root / f"worker{i}.log" for i in (1, 2)]
     workers = [_start_worker(f"w{i}", queue, env, log) for i, log in zip((1, 2), logs, strict=True)]
     killed = [True, True]

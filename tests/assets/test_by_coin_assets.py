@@ -13,6 +13,7 @@ from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_assets.signals import detector_windows
 from lotus_core.config import load_settings
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.store.lake import Lake
 from lotus_location.definitions import build_resources
@@ -54,7 +55,8 @@ def test_microtape_by_coin_and_detector_windows_through_dagster(tmp_path, dagste
     assert lake.coins("detector_windows", DAY) == coins  # a row group per coin, in order
     assert lake.coin_rows("detector_windows", DAY) == windows.groupby("coin").size().to_dict()
     day_order = windows.sort_values(["ts_ms", "coin", "detector_id"], kind="stable")
-    pd.testing.assert_frame_equal(day_order.reset_index(drop=True), detect_day(tape),
+    pd.testing.assert_frame_equal(day_order.reset_index(drop=True), detect_day(tape,
+                                                                               scoring=load_scoring()),
                                   check_exact=False, rtol=1e-12, atol=1e-15)
     for coin in coins:  # each coin's rows in detect_day's order
         pd.testing.assert_frame_equal(

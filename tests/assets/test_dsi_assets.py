@@ -18,7 +18,14 @@ from lotus_assets.dsi import DSI_ASSETS, dsi_by_coin, dsi_model
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_core.config import load_settings
-from lotus_core.dsi import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, annotate, expert_table, fit_dsi
+from lotus_core.dsi import (
+    DSI_EXPERTS_SCHEMA,
+    DSI_SCHEMA,
+    annotate,
+    expert_table,
+    fit_dsi,
+    load_registry,
+)
 from lotus_core.store.lake import Lake
 from lotus_location.definitions import build_resources, defs
 
@@ -139,7 +146,7 @@ def test_the_day_annotated_coin_by_coin_is_the_whole_days(settings, dagster_inst
     assert _run(settings, dagster_instance, DAY2).success
     lake = Lake(settings.lake_dir)
     tape1, tape2 = lake.read("microtape_frames", DAY1), lake.read("microtape_frames", DAY2)
-    model = fit_dsi(tape1.assign(date=DAY1))  # every column
+    model = fit_dsi(tape1.assign(date=DAY1), registry=load_registry())  # every column
     whole = annotate(tape2, model)
     ann = lake.read("dsi_annotations", DAY2)
     assert ann["coin"].nunique() >= 2

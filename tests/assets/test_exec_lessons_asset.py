@@ -63,5 +63,5 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
         assert latest_version(fabric, "tr") == 1
         rows = read_version(fabric, 1, "tr").rows
         assert rows["patch/*/spread=wide/order"] == 1.0
-        nxt = tr_priors_for(fabric, "2026-01-10", load_exec_learning()[0])
+        nxt = tr_priors_for(fabric, "2026-01-10", cfg=load_exec_learning()[0])
         assert nxt.version == 1 and nxt.choose("BTC", {"spread_bps": 50.0}) == {"order": "limit"}

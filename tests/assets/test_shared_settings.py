@@ -226,8 +226,9 @@ def test_a_rollback_to_version_0_takes_the_caps_of_the_settings_scoring_file(
     assert out.exit_code == 0, out.output
     body = json.loads(out.stdout)
     assert (body["theta_min"], body["phi_max"]) == (0.08, 0.9)
-    assert default_caps() == (0.05, 1.0)  # the packaged caps: the difference is real
-    assert default_caps(load_scoring(configured / "my_scoring.yaml")) == (0.08, 0.9)
+    # the packaged caps: the difference is real
+    assert default_caps(scoring=load_scoring()) == (0.05, 1.0)
+    assert default_caps(scoring=load_scoring(configured / "my_scoring.yaml")) == (0.08, 0.9)
 
 
 def test_the_priors_check_judges_with_the_settings_scoring_and_learning_files(

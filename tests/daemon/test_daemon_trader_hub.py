@@ -12,10 +12,12 @@ import orjson
 import pytest
 import trader_daemon_kit as kit
 
+from lotus_core.curators.config import load_curators
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, load_night_context, market_base
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.time import day_bounds_ms
 from lotus_core.trader.replay import market_events
 from lotus_daemon.loops import LOOPS
@@ -45,7 +47,9 @@ def test_live_engine_hands_out_the_nightly_market_events_once(short_day: Path,
         lines = list(reader)
     recv = [orjson.loads(x)["recv_ts_ms"] for x in lines]
     params = MicroTapeParams()
-    engine = LiveEngine(params, lambda d: load_night_context(tmp_path / "lake", d))
+    engine = LiveEngine(params, lambda d: load_night_context(tmp_path / "lake", d,
+                                                             scoring=load_scoring()),
+                        scoring=load_scoring(), council=load_curators())
     engine.trader_events = True
     got: list[tuple[int, Any]] = []
     cuts = [len(lines) // 5, len(lines) // 2, len(lines) // 2 + 3, len(lines)]

@@ -17,6 +17,7 @@ from lotus_core.dm.replay import alpha_order, lake_ticket_json, replay
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.signing import ensure_keys
@@ -59,7 +60,8 @@ def test_the_live_dm_on_the_hub_decides_as_the_nightly_replay(fabric_sqlite: Ops
             published += 1
         with fabric_sqlite.transaction() as tx:
             deliver_to_inbox(tx, "dm", build_envelope(sender="sig", to=["dm"],
-                                                      intent="ALPHA_PROPOSED", payload=doc))
+                                                      intent="ALPHA_PROPOSED", payload=doc),
+                             models_map=load_modules().map)
         assert live.step(fabric_sqlite) == 1
     posted = [r.envelope["payload"] for r in read_outbox(fabric_sqlite, "dm", limit=10_000,
                                                          pending_only=False)]

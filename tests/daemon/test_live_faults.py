@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.config import load_settings
+from lotus_core.curators.config import load_curators
 from lotus_core.dsi import annotate
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
@@ -21,6 +22,7 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import load_night_context
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.loops import LoopContext
@@ -104,10 +106,10 @@ def test_faults_are_survived_and_unaffected_windows_equal_batch(tmp_path):
         assert len(a) == len(b) > 100
         pd.testing.assert_frame_equal(a, b, check_dtype=False, check_categorical=False,
                                       rtol=1e-9)
-    ctx = load_night_context(settings.lake_dir, DAY)
+    ctx = load_night_context(settings.lake_dir, DAY, scoring=load_scoring())
     ev = score_day(frames, DAY, fingerprint="sha256:" + "0" * 64, history=ctx.history,
                    dsi=annotate(frames, ctx.dsi_model).annotations, audit=ctx.audit,
-                   evaluate=False).events
+                   evaluate=False, scoring=load_scoring(), council=load_curators()).events
     windows = live.read("live_signal_events", DAY)
     early = windows[windows["ts_ms"] < stall[0]].sort_values("window_id")
     want = ev[ev["ts_ms"] < stall[0]].sort_values("window_id")

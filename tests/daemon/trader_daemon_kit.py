@@ -13,6 +13,7 @@ from typing import Any
 
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.signing import sign
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.tables import FeedDay
@@ -65,7 +66,7 @@ def deliver(fabric: Any, decs: list[Decision], key: Any) -> None:
         for d in decs:
             env = build_envelope(sender="dm", to=["tr"], intent="DM_DECISION",
                                  payload=d.ticket, lifecycle_id=f"life-{d.ticket['decision_id']}")
-            deliver_to_inbox(tx, "tr", sign(env, key))
+            deliver_to_inbox(tx, "tr", sign(env, key), models_map=load_modules().map)
 
 
 def replay_source(day: FeedDay, pace_every: int = 0, pace_sec: float = 0.0):  # noqa: ANN201

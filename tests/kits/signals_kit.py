@@ -15,6 +15,7 @@ import pandas as pd
 import lotus_core
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
+from lotus_core.signals.config import load_scoring
 
 FIXTURES = Path(lotus_core.__file__).resolve().parent.parent / "fixtures"
 
@@ -49,5 +50,5 @@ def history_of(days: Sequence[str]) -> pd.DataFrame:
     """detector_windows of `days` concatenated with a `date` column (the history input)."""
     from lotus_core.signals.pipeline import detect_day
 
-    parts = [detect_day(fixture_tape(d)).assign(date=d) for d in days]
+    parts = [detect_day(fixture_tape(d), scoring=load_scoring()).assign(date=d) for d in days]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -55,7 +55,7 @@ def deliver(fabric: OpsDb, keys: Keyring, target: str, sender: str, intent: str,
     env = sign(example_envelope(sender, intent, i, **kw), keys.private_key(sender))
     with fabric.transaction() as tx:
         tx.lock(f"{target}_inbox")
-        assert deliver_to_inbox(tx, target, env)
+        assert deliver_to_inbox(tx, target, env, models_map=load_modules().map)
     return env
 
 
@@ -157,7 +157,7 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
                                                          "value": 1}]
     patch_big = sign(patch_big, keys.private_key("dm"))
     with fabric.transaction() as tx:
-        deliver_to_inbox(tx, "tr", patch_big)
+        deliver_to_inbox(tx, "tr", patch_big, models_map=load_modules().map)
     alert = deliver(fabric, keys, "sig", "sig", "WATCHDOG_ALERT", 3)
     report = deliver(fabric, keys, "sig", "tr", "EXEC_REPORT", 4, to=["sig"],
                      lifecycle_id=alpha["lifecycle_id"])

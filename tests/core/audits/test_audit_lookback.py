@@ -15,6 +15,7 @@ import pytest
 
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, FINGERPRINT
+from lotus_core.curators.config import load_curators
 from lotus_core.signals import load_detectors
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.detectors import run_detectors
@@ -69,7 +70,8 @@ def test_audited_scores_on_the_trailing_window_equal_the_whole_prefix(tape):
 
     def events(f: pd.DataFrame) -> pd.DataFrame:
         ev = score_day(f.reset_index(drop=True), DAY, fingerprint=FINGERPRINT,
-                       detectors=[spec], evaluate=False).events
+                       detectors=[spec], evaluate=False,
+                       scoring=load_scoring(), council=load_curators()).events
         return FT.trailing(ev, t, CHECK_MS)
 
     prefix, bounded = events(tape[tape["ts_ms"] <= t]), events(FT.trailing(tape, t, span))
@@ -86,7 +88,7 @@ def test_the_leaky_detector_is_still_caught_on_trailing_windows(tape):
     bad, tampers = load_bad(BAD)
     leaky = next(s for s in bad if tampers[s.id].peek_frames)
     with tampered(tampers):
-        result = FT.future_touch(tape, leaky, DAY)
+        result = FT.future_touch(tape, leaky, DAY, scoring=load_scoring())
     assert not result.passed and result.metric > 0, result.detail
     assert "trailing windows" in result.detail
 

@@ -13,8 +13,10 @@ import pytest
 
 from lotus_core.audits import audit_day, card_rows, label_shuffle, rolling_origin_gap, status_of
 from lotus_core.audits.result import AuditConfig
+from lotus_core.curators.config import load_curators
 from lotus_core.curators.council import detector_status
 from lotus_core.signals import load_detectors
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from tests.kits.audits_badkit import load_bad, tampered
 from tests.kits.signals_kit import fixture_tape
@@ -29,9 +31,10 @@ def audited() -> tuple[pd.DataFrame, pd.DataFrame]:
     bad, tampers = load_bad(BAD)
     specs = load_detectors().enabled + bad
     with tampered(tampers):
-        audits = audit_day(frames, DAY, specs)
+        audits = audit_day(frames, DAY, specs, scoring=load_scoring())
         events = score_day(frames, DAY, fingerprint="0" * 64, detectors=specs,
-                           audit=status_of(audits), evaluate=False).events
+                           audit=status_of(audits), evaluate=False,
+                           scoring=load_scoring(), council=load_curators()).events
     return audits.set_index("detector_id", drop=False), events
 
 
@@ -154,14 +157,13 @@ def test_cards_read_a_detector_at_a_time_are_the_whole_days(audited, tmp_path):
 
 def test_score_columns_are_score_days_own_numbers():
     """The audits re-score through `score_columns`; its columns must be the events' bits."""
-    from lotus_core.signals.config import load_scoring
     from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
     from lotus_core.signals.quality import history_quality
 
     frames = fixture_tape(DAY)
     specs = load_detectors().enabled
     events = score_day(frames, DAY, fingerprint="0" * 64, detectors=specs,
-                       evaluate=False).events
+                       evaluate=False, scoring=load_scoring(), council=load_curators()).events
     scoring = load_scoring()
     got = score_columns(frames, specs, scoring=scoring,
                         hq=history_quality(None, specs, scoring.sq))

@@ -18,6 +18,7 @@ import pytest
 
 from lotus_core.audits import audit_by_coin, audit_day, future_touch
 from lotus_core.signals import load_detectors
+from lotus_core.signals.config import load_scoring
 from lotus_core.store.by_coin import CoinDay, FrameCoins
 from lotus_core.store.lake import Lake
 from tests.kits.audits_badkit import load_bad, tampered
@@ -43,10 +44,12 @@ def day(tmp_path_factory):
     lake = Lake(tmp_path_factory.mktemp("lake"))
     lake.write_parts("microtape_frames", DAY, (tape.read(c) for c in tape.coins()),
                      frames.iloc[:0])
+    scoring = load_scoring()
     with tampered(tampers):
-        whole = audit_day(frames, DAY, specs)
-        by_coin = audit_by_coin(CoinDay(lake, "microtape_frames", DAY), DAY, specs)
-        touches = {s.id: future_touch(frames, s, DAY) for s in specs}
+        whole = audit_day(frames, DAY, specs, scoring=scoring)
+        by_coin = audit_by_coin(CoinDay(lake, "microtape_frames", DAY), DAY, specs,
+                                scoring=scoring)
+        touches = {s.id: future_touch(frames, s, DAY, scoring=scoring) for s in specs}
     return frames, specs, whole, by_coin, touches
 
 

@@ -10,6 +10,8 @@ import pytest
 from lotus_core.breeding import BredSpec, Term
 from lotus_core.breeding.scoring import ExplorationSet, carrier
 from lotus_core.config import ConfigError, load_settings
+from lotus_core.curators.config import load_curators
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from tests.kits.signals_kit import constant_dsi, fixture_days, fixture_tape
 
@@ -23,9 +25,11 @@ def test_exploration_specs_are_scored_beside_the_engines() -> None:
     frames = fixture_tape(day)
     frames = frames[frames["coin"] == frames["coin"].iloc[0]].head(2400).reset_index(drop=True)
     dsi = constant_dsi(frames)
-    base = score_day(frames, day, fingerprint=None, dsi=dsi).events
+    base = score_day(frames, day, fingerprint=None, dsi=dsi,
+                     scoring=load_scoring(), council=load_curators()).events
     both = score_day(frames, day, fingerprint=None, dsi=dsi,
-                     extra=ExplorationSet((SPEC,))).events
+                     extra=ExplorationSet((SPEC,)),
+                     scoring=load_scoring(), council=load_curators()).events
     bred = both[both["detector_id"] == SPEC.detector_id]
     assert len(bred) > 0
     assert (bred["recipe_hash"] == carrier(SPEC).recipe_hash).all()

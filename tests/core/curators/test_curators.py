@@ -44,6 +44,7 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.signals import ids
 from lotus_core.signals.bus import GATES
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import _gates_json, gates_json_one, score_day
 from lotus_core.signals.schema import CURATOR_KPIS_SCHEMA, CURATOR_LOG_SCHEMA
 from lotus_core.signals.spec import enabled_specs
@@ -69,7 +70,9 @@ def history() -> pd.DataFrame:
 
 
 def _score(tape, history, **kw):
-    kw.setdefault("fingerprint", fixture_sha256(DAY))
+    """score_day with the packaged scoring and council unless the test gives its own."""
+    kw = {"fingerprint": fixture_sha256(DAY), "scoring": load_scoring(),
+          "council": load_curators(), **kw}
     return score_day(tape, DAY, history=history, dsi=constant_dsi(tape, 0.5), **kw)
 
 
@@ -355,7 +358,7 @@ def _score_and_stream(frames: pd.DataFrame, day: str, *, council: CouncilConfig 
                       dsi: pd.DataFrame | None = None, fingerprint: str | None = FP) -> Any:
     cfg = council or load_curators()
     want = score_day(frames, day, fingerprint=fingerprint, history=history, dsi=dsi,
-                     audit=audit, council=cfg, evaluate=False)
+                     audit=audit, council=cfg, evaluate=False, scoring=load_scoring())
     stream = _stream(day, cfg, audit, fingerprint, _history_days(history))
     rows, bus = _run(stream, _inputs(want.events))
     assert _mismatches(want.events, rows) == []

@@ -33,6 +33,7 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.live.parity import compare_windows
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.spec import SpecError, load_detectors
 from lotus_core.store.opsdb import OpsDb
@@ -73,13 +74,20 @@ def _inputs() -> tuple[pd.DataFrame, pd.DataFrame, Any]:
     path = Path(f"/tmp/lotus_standing_{DAY}.jsonl.gz")
     path.write_bytes(gzip.compress(b"".join(_lines()), mtime=0))
     tape = build_microtape(parse_recording(path, DAY, workers=1), MicroTapeParams())
-    model = fit_dsi(None, load_registry())
+    model = fit_dsi(None, registry=load_registry())
     return tape, annotate(tape, model).annotations, model
+
+
+def _configs(**kw: Any) -> dict[str, Any]:
+    """The packaged scoring and council, unless the test gives its own (nightly and live
+    alike)."""
+    return {"scoring": load_scoring(), "council": load_curators(), **kw}
 
 
 def _nightly(actions: tuple[dict[str, Any], ...] = (), **kw: Any) -> Any:
     tape, dsi, _ = _inputs()
-    return score_day(tape, DAY, fingerprint=FP, dsi=dsi, evaluate=False, actions=actions, **kw)
+    return score_day(tape, DAY, fingerprint=FP, dsi=dsi, evaluate=False, actions=actions,
+                     **_configs(**kw))
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +102,7 @@ def _live(actions: tuple[dict[str, Any], ...] = (), *, late: tuple[dict[str, Any
     passes `late_at`; handed to the council at that batch boundary, as the loop does."""
     _, _, model = _inputs()
     ctx = NightContext(DAY, None, model, None, actions)
-    engine = LiveEngine(MicroTapeParams(), lambda d: ctx, **kw)
+    engine = LiveEngine(MicroTapeParams(), lambda d: ctx, **_configs(**kw))
     lines, parts, done = _lines(), [], 0
     handed = not late
     while done < len(lines):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.curators.config import load_curators
 from lotus_core.dm.alpha import ALPHA_COLUMNS, from_signal_events
 from lotus_core.dm.calibration import (
     TRAIN_EVAL_COLUMNS,
@@ -18,6 +19,7 @@ from lotus_core.dm.calibration import (
 )
 from lotus_core.evaluation import with_late
 from lotus_core.evaluation.outcomes import evaluate_windows
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from tests.kits.signals_kit import fixture_sha256, fixture_tape
 
@@ -27,7 +29,8 @@ DAY = "2026-01-02"
 @pytest.fixture(scope="module")
 def day() -> tuple[pd.DataFrame, pd.DataFrame]:
     tape = fixture_tape(DAY)
-    events = score_day(tape, DAY, fingerprint=fixture_sha256(DAY)).events
+    events = score_day(tape, DAY, fingerprint=fixture_sha256(DAY),
+                       scoring=load_scoring(), council=load_curators()).events
     return events, evaluate_windows(events, tape)
 
 

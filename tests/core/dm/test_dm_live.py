@@ -17,6 +17,7 @@ from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox, read_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.signals.bus import bus_rows
@@ -40,11 +41,14 @@ def test_bad_payloads_dead_letter_unknown_coins_pass_others_stay(fabric_sqlite: 
     docs = [json.loads(p) for p in bus["payload"]]
     bad = {"sigbus": {**docs[0], "asof_ts": "2026-01-02T00:03:00+25:00"},
            "strand_id": bus["window_id"][0]}
+    models_map = load_modules().map
     with fabric_sqlite.transaction() as tx:
-        deliver_to_inbox(tx, "dm", _alpha_env(bad))
+        deliver_to_inbox(tx, "dm", _alpha_env(bad), models_map=models_map)
         for w, d in zip(bus["window_id"], docs, strict=True):
-            deliver_to_inbox(tx, "dm", _alpha_env({"sigbus": d, "strand_id": w}))
-        deliver_to_inbox(tx, "dm", example_envelope("sig", "LESSON_PUBLISHED", to=["dm"]))
+            deliver_to_inbox(tx, "dm", _alpha_env({"sigbus": d, "strand_id": w}),
+                             models_map=models_map)
+        deliver_to_inbox(tx, "dm", example_envelope("sig", "LESSON_PUBLISHED", to=["dm"]),
+                         models_map=models_map)
     live = DmLive(DmEngine(cfg, cal), Keyring(tmp_path / "keys"), rows=RowFeed(rows))
     assert live.step(fabric_sqlite) == len(alphas)
     assert live.stats.failed == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lotus_core.dsi import annotate, fit_dsi
+from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 
@@ -27,5 +27,5 @@ def tapes():
 def fitted(tapes):
     """(the model fitted on the history day, its annotation of the day)."""
     hist, today = tapes
-    model = fit_dsi(hist)
+    model = fit_dsi(hist, registry=load_registry())
     return model, annotate(today, model)

@@ -113,7 +113,7 @@ def test_no_look_ahead_rows_unchanged_when_the_tape_is_cut(tapes, fitted):
 def test_deterministic(tapes, fitted):
     hist, today = tapes
     model, result = fitted
-    again_model = fit_dsi(hist.copy())
+    again_model = fit_dsi(hist.copy(), registry=load_registry())
     again = annotate(today.copy(), again_model)
     pd.testing.assert_frame_equal(again.annotations, result.annotations, check_exact=True)
     a = expert_table(DAY, today, model, result)
@@ -124,7 +124,7 @@ def test_deterministic(tapes, fitted):
 def test_fallback_on_a_day_with_no_history(tapes):
     _, today = tapes
     for history in (None, pd.DataFrame()):
-        model = fit_dsi(history)
+        model = fit_dsi(history, registry=load_registry())
         result = annotate(today, model)
         ann = result.annotations
         DSI_SCHEMA.validate(ann)
@@ -163,7 +163,7 @@ def test_expert_table_reports_the_registry_with_stats(tapes, fitted):
     data = yaml.safe_load(default_registry_text())
     data["experts"][0]["active"] = False
     reg = parse_registry(data)
-    model = fit_dsi(None, reg)
+    model = fit_dsi(None, registry=reg)
     result = annotate(today, model)
     assert f"f_{data['experts'][0]['id']}" not in result.annotations.columns
     dsi_schema([e.id for e in reg.active]).validate(result.annotations)
@@ -233,7 +233,7 @@ def test_reliability_counts_episodes_not_frames():
 
 def test_frames_must_be_sorted_and_on_the_cadence(tapes):
     _, today = tapes
-    model = fit_dsi(None)
+    model = fit_dsi(None, registry=load_registry())
     with pytest.raises(ValueError, match="sorted"):
         annotate(today.iloc[::-1], model)
     with pytest.raises(ValueError, match="cadence_ms"):
@@ -243,7 +243,7 @@ def test_frames_must_be_sorted_and_on_the_cadence(tapes):
 def test_two_history_days_give_the_classifier_an_out_of_sample_reliability(tapes):
     hist, _ = tapes
     two = pd.concat([hist.assign(date="2026-01-01"), hist], ignore_index=True)
-    model = fit_dsi(two)
+    model = fit_dsi(two, registry=load_registry())
     seq = next(s for s in model.experts if s.id == "seq_move_clf")
     assert model.history_days == ["2026-01-01", HIST_DAY]
     assert seq.expert.fitted and seq.counts.trials > 0
@@ -272,7 +272,7 @@ def stream_tapes() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def stream_fitted(stream_tapes):
     return fit_dsi(pd.concat([stream_tapes[d].assign(date=d) for d in STREAM_HIST],
-                             ignore_index=True))
+                             ignore_index=True), registry=load_registry())
 
 
 @pytest.mark.slow
@@ -294,7 +294,7 @@ def test_fitted_model_day_equals_annotate(stream_tapes, stream_fitted):
 
 @pytest.mark.slow
 def test_no_history_model_day_equals_annotate(stream_tapes):
-    model = fit_dsi(None)
+    model = fit_dsi(None, registry=load_registry())
     frames = stream_tapes[STREAM_DAY]
     compare(annotate(frames, model).annotations, stream(model, frames))
 
@@ -302,7 +302,7 @@ def test_no_history_model_day_equals_annotate(stream_tapes):
 @pytest.mark.slow
 def test_real_sample_equals_annotate(stream_tapes, stream_fitted):
     frames = stream_tapes["real"]
-    for model in (stream_fitted, fit_dsi(None)):
+    for model in (stream_fitted, fit_dsi(None, registry=load_registry())):
         compare(annotate(frames, model).annotations, stream(model, frames))
 
 
@@ -368,7 +368,7 @@ def test_divergence_settings_equal_annotate(stream_tapes, spec):
         div["spec"].update(spec)
         data["experts"] = [div]
 
-    model = fit_dsi(None, registry_with(edit))
+    model = fit_dsi(None, registry=registry_with(edit))
     frames = stream_tapes[STREAM_DAY].groupby("coin").head(2400).reset_index(drop=True)
     batch = annotate(frames, model).annotations
     assert batch["f_divergence_rsi_macd"].sum() > 0

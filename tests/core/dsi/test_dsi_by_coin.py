@@ -84,8 +84,8 @@ def test_the_declared_columns_are_all_that_fitting_and_annotating_read(tapes):
     hist, today = tapes
     cols = tape_columns(load_registry())
     assert set(cols) < set(MICROTAPE_COLUMNS) and len(cols) < len(MICROTAPE_COLUMNS)
-    full = fit_dsi(hist)
-    pruned = fit_dsi(hist[[*cols, "date"]])
+    full = fit_dsi(hist, registry=load_registry())
+    pruned = fit_dsi(hist[[*cols, "date"]], registry=load_registry())
     a, b = annotate(today, full), annotate(today[cols], pruned)
     pd.testing.assert_frame_equal(a.annotations, b.annotations)
     pd.testing.assert_frame_equal(expert_table(DAY, today, full, a),

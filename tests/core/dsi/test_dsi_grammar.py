@@ -241,7 +241,7 @@ def test_grammars_equal_annotate():
         data["experts"] = [{**copy.deepcopy(base), "id": f"g{i}", "spec": g}
                            for i, g in enumerate(specs)]
 
-    model = fit_dsi(None, registry_with(edit))
+    model = fit_dsi(None, registry=registry_with(edit))
     batch = annotate(frames, model).annotations
     for i in range(len(GRAMMARS)):
         assert 0 < batch[f"f_g{i}"].mean() < 0.9

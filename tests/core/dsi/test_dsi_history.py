@@ -88,7 +88,7 @@ def test_the_read_and_the_fit_keep_the_same_coin_days(lake):
     assert cut is not None
     pd.testing.assert_frame_equal(_ordered(cut), _ordered(read.frames))
     reg = _registry(bound)
-    from_lake, from_whole = fit_dsi(read, reg), fit_dsi(whole, reg)
+    from_lake, from_whole = fit_dsi(read, registry=reg), fit_dsi(whole, registry=reg)
     for a, b in zip(from_lake.experts, from_whole.experts, strict=True):
         assert (a.counts.successes, a.counts.trials) == (b.counts.successes, b.counts.trials)
         assert a.posterior.mean == pytest.approx(b.posterior.mean, rel=1e-12)
@@ -130,8 +130,8 @@ def test_the_sampled_fit_estimates_the_whole_fit(lake):
     posterior's standard deviations of the whole history's: whole coin-days are an
     unbiased sample of the episodes (the label and the runs are not cut)."""
     whole = _whole(lake)
-    full = fit_dsi(whole, _registry(None))
-    half = fit_dsi(whole, _registry(len(whole) // 2))
+    full = fit_dsi(whole, registry=_registry(None))
+    half = fit_dsi(whole, registry=_registry(len(whole) // 2))
     assert sum(s.counts.trials for s in half.experts) < sum(s.counts.trials for s in full.experts)
     for a, b in zip(half.experts, full.experts, strict=True):
         post = a.posterior

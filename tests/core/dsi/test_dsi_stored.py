@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lotus_core.dsi import DayTally, annotate, annotate_by_coin, fit_dsi, tally_table
+from lotus_core.dsi import DayTally, annotate, annotate_by_coin, fit_dsi, load_registry, tally_table
 from lotus_core.dsi.grammar import coin_slices
 from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
 from lotus_core.store.lake import Lake
@@ -36,7 +36,8 @@ def test_the_stored_model_annotates_as_the_fitted_one(tapes, model, tmp_path):
     # same bytes (a re-run of dsi_model rewrites the same row)
     assert all(st.fit_seconds == 0.0 for st in stored.experts)
     hist, _ = tapes
-    assert model_row(fit_dsi(hist))["model"].iloc[0] == model_row(model)["model"].iloc[0]
+    again = fit_dsi(hist, registry=load_registry())
+    assert model_row(again)["model"].iloc[0] == model_row(model)["model"].iloc[0]
 
 
 def test_a_torn_or_foreign_model_row_is_refused_naming_it(model):
@@ -99,11 +100,11 @@ def test_the_stored_model_is_the_same_bytes_in_any_process(tmp_path):
             "from pathlib import Path\n"
             "from lotus_core.feed.parse import parse_recording\n"
             "from lotus_core.microtape.build import build_microtape\n"
-            "from lotus_core.dsi import fit_dsi\n"
+            "from lotus_core.dsi import fit_dsi, load_registry\n"
             "from lotus_core.dsi.stored import model_row\n"
             "from tests.core.dsi.conftest import FIXTURES, HIST_DAY\n"
             "tape = build_microtape(parse_recording(FIXTURES / f'{HIST_DAY}.jsonl.gz'))\n"
-            "row = model_row(fit_dsi(tape.assign(date=HIST_DAY)))\n"
+            "row = model_row(fit_dsi(tape.assign(date=HIST_DAY), registry=load_registry()))\n"
             "sys.stdout.write(row['sha256'].iloc[0])\n")
     shas = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, env={**os.environ, "PYTHONHASHSEED": seed},

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from lotus_core.curators.config import load_curators
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.experiments import StageConfig, base_config
 from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
 from lotus_core.store.lake import Lake
 from tests.kits.signals_kit import fixture_sha256, fixture_tape
@@ -65,12 +67,14 @@ def build_lake(root: Path, minutes: int = MINUTES, history: bool = True) -> Scor
     hist, dsi_hist = None, None
     if history:
         put("microtape_frames", DAY1, _first(DAY1, minutes))
-        put("detector_windows", DAY1, detect_day(lake.read("microtape_frames", DAY1)))
+        put("detector_windows", DAY1, detect_day(lake.read("microtape_frames", DAY1),
+                                                 scoring=load_scoring()))
         dsi_hist = lake.read("microtape_frames", DAY1).assign(date=DAY1)
         hist = lake.read("detector_windows", DAY1).assign(date=DAY1)
-    model = fit_dsi(dsi_hist, load_registry())
+    model = fit_dsi(dsi_hist, registry=load_registry())
     put("dsi_annotations", DAY, annotate(lake.read("microtape_frames", DAY), model).annotations)
     result = score_day(lake.read("microtape_frames", DAY), DAY, fingerprint=fixture_sha256(DAY),
-                       history=hist, dsi=lake.read("dsi_annotations", DAY))
+                       history=hist, dsi=lake.read("dsi_annotations", DAY),
+                       scoring=load_scoring(), council=load_curators())
     put("signal_events", DAY, result.events)
     return ScoredLake(lake=lake, day=DAY, base=base_config())

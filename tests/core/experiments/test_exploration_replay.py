@@ -9,8 +9,10 @@ import json
 from lotus_core.breeding.grammar import STATUS_EXPLORATION
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.breeding.store import write_specs
+from lotus_core.curators.config import load_curators
 from lotus_core.experiments import Alternative, code_commit, run_experiment
 from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS
 from tests.core.breeding.tape import LIVE_SPECS
@@ -28,7 +30,8 @@ def test_a_day_scored_with_survivors_reproduces_only_with_its_exploration_set(tm
     scored = score_day(s.lake.read("microtape_frames", s.day), s.day,
                        fingerprint=fixture_sha256(s.day),
                        history=s.lake.read("detector_windows", DAY1).assign(date=DAY1),
-                       dsi=s.lake.read("dsi_annotations", s.day), extra=extra)
+                       dsi=s.lake.read("dsi_annotations", s.day), extra=extra,
+                       scoring=load_scoring(), council=load_curators())
     assert (scored.events["detector_id"] == bred.detector_id).any()
     s.lake.write("signal_events", s.day, scored.events,
                  validate=ASSET_SCHEMAS.get("signal_events"))

@@ -17,6 +17,7 @@ from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators import load_curators
 from lotus_core.experiments import Alternative, actions_as_of, code_commit, run_experiment
 from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS
 from lotus_core.store.opsdb import OpsDb
@@ -56,7 +57,8 @@ def vetoed_day(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     result = score_day(s.lake.read("microtape_frames", s.day), s.day,
                        fingerprint=fixture_sha256(s.day),
                        history=s.lake.read("detector_windows", DAY1).assign(date=DAY1),
-                       dsi=s.lake.read("dsi_annotations", s.day), actions=actions)
+                       dsi=s.lake.read("dsi_annotations", s.day), actions=actions,
+                       scoring=load_scoring(), council=load_curators())
     s.lake.write("signal_events", s.day, result.events,
                  validate=ASSET_SCHEMAS.get("signal_events"))
     return s, home, plain, detector, actions

@@ -14,6 +14,7 @@ from lotus_core.fabric.contracts import first_error
 from lotus_core.fabric.handlers import handle_row
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.router import route_once
@@ -54,7 +55,7 @@ def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys
     route_once(fabric, keys)
     (row,) = [r for r in read_inbox(fabric, "sig") if r.envelope["intent"] == "EXEC_REPORT"]
     assert row.envelope["event_id"] == env["event_id"]
-    done = handle_row(fabric, "sig", row.seq, keys)
+    done = handle_row(fabric, "sig", row.seq, keys, routing=load_modules().map.routing)
     assert done.status == "consumed", done
     with fabric.transaction() as tx:
         outcome = read_strand(tx, "sig", env["event_id"])
@@ -66,4 +67,5 @@ def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys
     assert labelled["outcomes"]["execution_id"] == report["execution_id"]
     assert labelled["outcomes"]["n_reports"] == 1
     # handled once: the row is consumed, a second pass finds nothing to do
-    assert handle_row(fabric, "sig", row.seq, keys).status == "skipped"
+    again = handle_row(fabric, "sig", row.seq, keys, routing=load_modules().map.routing)
+    assert again.status == "skipped"

@@ -88,7 +88,7 @@ def test_every_intent_survives_the_database_round_trip(fabric: OpsDb, tmp_path: 
             assert row.envelope == env and verify(row.envelope, public)
             with fabric.transaction() as tx:
                 for target in env["to"]:
-                    assert deliver_to_inbox(tx, target, row.envelope)
+                    assert deliver_to_inbox(tx, target, row.envelope, models_map=load_modules().map)
             for target in env["to"]:
                 got = [r for r in read_inbox(fabric, target, limit=1000)
                        if r.event_id == env["event_id"]]
@@ -146,8 +146,8 @@ def test_inbox_delivery_is_deduplicated_and_consumed_once(fabric: OpsDb) -> None
     envs = [example_envelope("dm", "DM_DECISION", i, new_id=new_id) for i in range(3)]
     with fabric.transaction() as tx:
         for env in envs:
-            assert deliver_to_inbox(tx, "tr", env)
-            assert not deliver_to_inbox(tx, "tr", env)
+            assert deliver_to_inbox(tx, "tr", env, models_map=load_modules().map)
+            assert not deliver_to_inbox(tx, "tr", env, models_map=load_modules().map)
     rows = read_inbox(fabric, "tr")
     assert [r.seq for r in rows] == sorted(r.seq for r in rows) and len(rows) == 3
     assert [r.intent for r in rows] == ["DM_DECISION"] * 3
@@ -163,14 +163,16 @@ def test_inbox_delivery_is_deduplicated_and_consumed_once(fabric: OpsDb) -> None
 
 def test_inbox_delivery_refuses_wrong_targets(fabric: OpsDb) -> None:
     env = example_envelope("dm", "DM_DECISION", new_id=ids(5))  # to sig and tr
+    models_map = load_modules().map
     with fabric.transaction() as tx:
         with pytest.raises(RouteError, match="not addressed to dm"):
-            deliver_to_inbox(tx, "dm", env)
+            deliver_to_inbox(tx, "dm", env, models_map=models_map)
         forged = {**env, "to": ["vis"]}
         with pytest.raises(RouteError, match="dm may not send DM_DECISION to vis"):
-            deliver_to_inbox(tx, "vis", forged)
+            deliver_to_inbox(tx, "vis", forged, models_map=models_map)
         with pytest.raises(ValueError, match="on_duplicate"):
-            deliver_to_inbox(tx, "tr", env, on_duplicate="ignore")  # type: ignore[arg-type]
+            deliver_to_inbox(tx, "tr", env, on_duplicate="ignore",  # type: ignore[arg-type]
+                             models_map=models_map)
 
 
 # --- strands ----------------------------------------------------------------------------
@@ -296,13 +298,16 @@ def test_batch_delivery_and_routing(fabric: OpsDb) -> None:
     envs = [example_envelope("tr", "EXEC_REPORT", i, new_id=new_id) for i in range(40)]
     post_many_to_outbox(fabric, "tr", envs)
     rows = read_outbox(fabric, "tr", limit=100)
+    models_map = load_modules().map
     with fabric.transaction() as tx:
-        assert deliver_many_to_inbox(tx, "dm", [r.envelope for r in rows[:25]]) == 25
-        assert deliver_many_to_inbox(tx, "dm", [r.envelope for r in rows]) == 15  # 25 known
-        assert deliver_many_to_inbox(tx, "dm", []) == 0
+        assert deliver_many_to_inbox(tx, "dm", [r.envelope for r in rows[:25]],
+                                     models_map=models_map) == 25
+        assert deliver_many_to_inbox(tx, "dm", [r.envelope for r in rows],
+                                     models_map=models_map) == 15  # 25 known
+        assert deliver_many_to_inbox(tx, "dm", [], models_map=models_map) == 0
         assert mark_routed_many(tx, "tr", [r.seq for r in rows[:30]], now=T0) == 30
         assert mark_routed_many(tx, "tr", [r.seq for r in rows[:31]]) == 1  # 30 already done
         with pytest.raises(RouteError, match="may not go to vis"):
-            deliver_many_to_inbox(tx, "vis", [rows[0].envelope])
+            deliver_many_to_inbox(tx, "vis", [rows[0].envelope], models_map=models_map)
     assert len(read_inbox(fabric, "dm", limit=100)) == 40
     assert [r.seq for r in read_outbox(fabric, "tr", limit=100)] == [r.seq for r in rows[31:]]

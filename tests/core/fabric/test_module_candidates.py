@@ -22,6 +22,7 @@ from lotus_core.curator_api.store import (
 )
 from lotus_core.curators.config import load_curators
 from lotus_core.fabric.connect import open_opsdb
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.security import apply_security
 from lotus_core.store.connection import Tx
 from lotus_core.store.opsdb import OpsDb
@@ -55,9 +56,10 @@ def fabric(fabric_pg_dsn: str) -> Iterator[tuple[OpsDb, Callable[[str], OpsDb]]]
         return db
 
     with OpsDb.open(fabric_pg_dsn) as owner:
-        apply_security(owner)
+        apply_security(owner, registry=load_modules())
         apply_curator_security(owner, load_curators())
-        apply_security(owner)  # re-run after the curators' rules: both sets stand
+        # re-run after the curators' rules: both sets stand
+        apply_security(owner, registry=load_modules())
         yield owner, connect
     for db in opened:
         db.close()

@@ -101,8 +101,9 @@ def test_strand_rows_are_mirrored_on_insert_update_delete(fabric: OpsDb) -> None
 def test_inbox_rows_are_mirrored_with_their_delivery_state(fabric: OpsDb) -> None:
     env = example_envelope("dm", "PRIOR_PATCH", 3, new_id=ids(2), tags=["asset:BTC"])
     with fabric.transaction() as tx:
-        assert deliver_to_inbox(tx, "tr", env)
-        assert not deliver_to_inbox(tx, "tr", env)  # a redelivery adds nothing anywhere
+        assert deliver_to_inbox(tx, "tr", env, models_map=load_modules().map)
+        # a redelivery adds nothing anywhere
+        assert not deliver_to_inbox(tx, "tr", env, models_map=load_modules().map)
     with fabric.transaction() as tx:
         (row,) = actual_ledger(tx).values()
     assert (row["module"], row["kind"], row["ref_table"]) == ("tr", "PRIOR_PATCH", "tr_inbox")
@@ -129,8 +130,8 @@ def test_a_rolled_back_transaction_leaves_neither_row_nor_ledger(fabric: OpsDb) 
     env = example_envelope("tr", "EXEC_REPORT", 1, new_id=ids(4))
     with pytest.raises(Boom), fabric.transaction() as tx:
         write_strand(tx, "tr", "execution", fields={"exec_status": "filled"}, new_id=ids(5))
-        deliver_to_inbox(tx, "dm", env)
-        deliver_to_inbox(tx, "sig", env)
+        deliver_to_inbox(tx, "dm", env, models_map=load_modules().map)
+        deliver_to_inbox(tx, "sig", env, models_map=load_modules().map)
         assert len(actual_ledger(tx)) == 3  # visible inside the transaction...
         raise Boom
     with fabric.transaction() as tx:
@@ -164,7 +165,7 @@ def test_ledger_never_disagrees_under_random_work(fabric: OpsDb) -> None:
                         sender, target, intent = rng.choice(routes)
                         env = example_envelope(sender, intent, batch, to=[target], new_id=new_id,
                                                tags=rng.choice([[], ["asset:ETH"]]))
-                        deliver_to_inbox(tx, target, env)
+                        deliver_to_inbox(tx, target, env, models_map=load_modules().map)
                         seq = tx.scalar(f"SELECT MAX(seq) FROM {target}_inbox")
                         inbox.append((target, seq))
                     elif op < 0.8:

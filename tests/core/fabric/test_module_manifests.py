@@ -337,7 +337,7 @@ class _Rollback(Exception):
 
 
 def test_security_statements_follow_the_map() -> None:
-    sql = "\n".join(security_statements())
+    sql = "\n".join(security_statements(registry=load_modules()))
     assert "CREATE POLICY lotus_tag_from_sig ON dm_inbox" in sql
     assert "CREATE POLICY lotus_tag_from_vis ON sig_inbox" not in sql  # vis may not tag sig
     assert "GRANT INSERT ON sig_inbox TO lotus_vis" not in sql

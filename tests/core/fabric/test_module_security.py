@@ -19,6 +19,7 @@ from lotus_core.fabric.dead_letter import record_dead_letter
 from lotus_core.fabric.examples import example_envelope, example_payload
 from lotus_core.fabric.heartbeats import beat, read_heartbeats
 from lotus_core.fabric.inbox import deliver_to_inbox, mark_consumed, read_inbox
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.outbox import mark_routed, post_to_outbox, read_outbox
 from lotus_core.fabric.security import apply_security, create_role_sql, roles
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
@@ -44,7 +45,7 @@ def as_user(dsn: str, user: str) -> str:
 def secured(fabric_pg_dsn: str) -> Iterator[tuple[OpsDb, str]]:
     """The migrated fabric with security applied, as its owner, and its DSN."""
     with OpsDb.open(fabric_pg_dsn) as owner:
-        apply_security(owner)
+        apply_security(owner, registry=load_modules())
         yield owner, fabric_pg_dsn
 
 
@@ -74,7 +75,8 @@ def test_security_is_idempotent_and_covers_every_table(secured: tuple[OpsDb, str
     owner, _ = secured
     with owner.transaction() as tx:
         policies = tx.scalar("SELECT COUNT(*) FROM pg_policies WHERE schemaname = current_schema()")
-    assert apply_security(owner) > 100  # a second run converges to the same state
+    # a second run converges to the same state
+    assert apply_security(owner, registry=load_modules()) > 100
     with owner.transaction() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM pg_policies"
                          " WHERE schemaname = current_schema()") == policies
@@ -92,7 +94,7 @@ def test_security_is_idempotent_and_covers_every_table(secured: tuple[OpsDb, str
 
 def test_sqlite_has_no_row_level_security(fabric_sqlite: OpsDb) -> None:
     with pytest.raises(FabricError, match="PostgreSQL feature"):
-        apply_security(fabric_sqlite)
+        apply_security(fabric_sqlite, registry=load_modules())
 
 
 def test_a_module_uses_its_own_tables(secured: tuple[OpsDb, str], connect) -> None:
@@ -118,7 +120,7 @@ def test_a_module_uses_its_own_tables(secured: tuple[OpsDb, str], connect) -> No
     # A PRIOR_PATCH for sig arrives (delivered by the owner here); sig reads and consumes it.
     patch = example_envelope("sig", "PRIOR_PATCH", 2, new_id=new_id)
     with owner.transaction() as tx:
-        deliver_to_inbox(tx, "sig", patch)
+        deliver_to_inbox(tx, "sig", patch, models_map=load_modules().map)
     (row,) = read_inbox(sig, "sig")
     with sig.transaction() as tx:
         assert mark_consumed(tx, "sig", row.seq)
@@ -134,8 +136,9 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[OpsDb, str], conn
     owner, _ = secured
     sig, vis = connect("lotus_sig"), connect("lotus_vis")
     ok = example_envelope("sig", "ALPHA_PROPOSED", 3, new_id=new_id)  # sig -> dm: allowed
+    models_map = load_modules().map
     with sig.transaction() as tx:
-        assert deliver_to_inbox(tx, "dm", ok, on_duplicate="raise")
+        assert deliver_to_inbox(tx, "dm", ok, on_duplicate="raise", models_map=models_map)
     with owner.transaction() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM dm_inbox") == 1
         sql = "SELECT module FROM lotus_ledger WHERE ref_id = ?"
@@ -149,7 +152,8 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[OpsDb, str], conn
     assert "row-level security" in msg
     forged = {**ok, "event_id": new_id(), "from": "dm", "intent": "PRIOR_PATCH",
               "payload": example_payload("PRIOR_PATCH"), "to": ["dm"]}
-    denied(sig, lambda tx: deliver_to_inbox(tx, "dm", forged, on_duplicate="raise"))
+    denied(sig, lambda tx: deliver_to_inbox(tx, "dm", forged, on_duplicate="raise",
+                                            models_map=models_map))
     # vis may not tag sig at all (no route in the map): no INSERT right on sig_inbox.
     lesson = {**example_envelope("vis", "LESSON_PUBLISHED", 1, new_id=new_id), "to": ["sig"]}
     msg = denied(vis, lambda tx: tx.execute(
@@ -159,7 +163,8 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[OpsDb, str], conn
     assert "permission denied for table sig_inbox" in msg
     # vis may tag dm with LESSON_PUBLISHED.
     with vis.transaction() as tx:
-        assert deliver_to_inbox(tx, "dm", {**lesson, "to": ["dm"]}, on_duplicate="raise")
+        assert deliver_to_inbox(tx, "dm", {**lesson, "to": ["dm"]}, on_duplicate="raise",
+                                models_map=models_map)
     # An outbox row may only name targets the map allows for its intent.
     wide = example_envelope("sig", "ALPHA_PROPOSED", 4, new_id=new_id, to=["dm", "tr"])
     assert "row-level security" in denied(
@@ -205,10 +210,12 @@ def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[OpsDb, str],
     post_to_outbox(owner, "tr", env)
     write_strand(owner, "tr", "execution", new_id=new_id)
     (row,) = read_outbox(router, "tr")
+    models_map = load_modules().map
     with router.transaction() as tx:
         for target in row.envelope["to"]:
-            assert deliver_to_inbox(tx, target, row.envelope)
-            assert not deliver_to_inbox(tx, target, row.envelope)  # ON CONFLICT: may read
+            assert deliver_to_inbox(tx, target, row.envelope, models_map=models_map)
+            # ON CONFLICT: may read
+            assert not deliver_to_inbox(tx, target, row.envelope, models_map=models_map)
         assert mark_routed(tx, "tr", row.seq)
     assert record_dead_letter(router, module="tr", reason="expired", envelope=env)
     beat(router, "herald", "router", "ok", {"backlog": 0})
@@ -233,7 +240,6 @@ def _permissive_map():
     """A model map that allows everything, to show the database refuses on its own."""
     from dataclasses import replace
 
-    from lotus_core.fabric.manifests import load_modules
     from lotus_core.fabric.names import INTENTS, MODULES
 
     real = load_modules().map
@@ -287,7 +293,7 @@ def test_security_applies_concurrently_on_two_databases(fabric_pg_dsn: str) -> N
             try:
                 with OpsDb.open(dsn) as fabric:
                     for _ in range(3):
-                        apply_security(fabric)
+                        apply_security(fabric, registry=load_modules())
             except BaseException as exc:
                 errors.append(exc)
 
@@ -319,7 +325,6 @@ def test_roles_cannot_migrate_and_refuse_a_stale_schema(secured: tuple[OpsDb, st
 def test_every_role_against_every_module_table(secured: tuple[OpsDb, str], connect) -> None:
     """Each module reads and writes its own strand and priors and reads its own boxes, and
     can read none of another module's tables; the router reads only boxes."""
-    from lotus_core.fabric.manifests import load_modules
 
     for m in load_modules().modules:
         fabric = connect(f"lotus_{m}")

@@ -145,7 +145,7 @@ def test_dedupe_key_and_event_id_deliver_once(fabric: OpsDb, keys: Keyring) -> N
     assert first["event_id"] != retry["event_id"]
     other = signed(keys, "tr", "EXEC_REPORT", 2)
     with fabric.transaction() as tx:  # a previous router delivered `other` to sig, then died
-        assert deliver_to_inbox(tx, "sig", other)
+        assert deliver_to_inbox(tx, "sig", other, models_map=load_modules().map)
     post_many_to_outbox(fabric, "tr", [first, retry, other])
     stats = route_once(fabric, keys)
     assert stats.routed == 3 and stats.dead == {}
@@ -333,7 +333,7 @@ def test_router_cli_drains_and_prints_totals(
 @pytest.mark.postgres
 def test_router_runs_as_the_lotus_router_role(fabric_pg_dsn: str, keys: Keyring) -> None:
     with OpsDb.open(fabric_pg_dsn) as owner:
-        apply_security(owner)
+        apply_security(owner, registry=load_modules())
         plan = fault_plan(300, seed=3, keys=keys, now=datetime.now(UTC))
         for module, envs in plan.batches():
             post_many_to_outbox(owner, module, envs, validate=False)

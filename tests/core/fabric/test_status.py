@@ -14,6 +14,7 @@ from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.heartbeats import beat
 from lotus_core.fabric.inbox import deliver_to_inbox
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.status import fabric_status
 from lotus_core.store.opsdb import OpsDb
@@ -32,9 +33,12 @@ def test_status_reports_health_lag_and_dead_letters(fabric: OpsDb) -> None:
     beat(fabric, "sensor:inbox_sig", "sig", now=NOW - timedelta(seconds=2))
     beat(fabric, "sensor:inbox_dm", "dm", now=NOW - timedelta(minutes=10))
     beat(fabric, "handler:tr", "tr", "stopped", now=NOW - timedelta(seconds=1))
+    models_map = load_modules().map
     with fabric.transaction() as tx:
-        deliver_to_inbox(tx, "sig", example_envelope("sig", "WATCHDOG_ALERT", 1))
-        deliver_to_inbox(tx, "sig", example_envelope("dm", "DM_DECISION", 2))  # no handler
+        deliver_to_inbox(tx, "sig", example_envelope("sig", "WATCHDOG_ALERT", 1),
+                         models_map=models_map)
+        deliver_to_inbox(tx, "sig", example_envelope("dm", "DM_DECISION", 2),
+                         models_map=models_map)  # no handler
     post_to_outbox(fabric, "dm", example_envelope("dm", "DM_DECISION", 3))
     env = example_envelope("tr", "EXEC_REPORT", 4)
     dl.record_dead_letter(fabric, module="tr", reason=dl.EXPIRED, envelope=env, detail="old")
@@ -62,7 +66,8 @@ def test_status_cli_prints_a_table_and_json(
     with OpsDb.open(fabric_sqlite_url) as f:
         beat(f, "herald", "router")
         with f.transaction() as tx:
-            deliver_to_inbox(tx, "dm", example_envelope("sig", "ALPHA_PROPOSED", 1))
+            deliver_to_inbox(tx, "dm", example_envelope("sig", "ALPHA_PROPOSED", 1),
+                             models_map=load_modules().map)
         dl.record_dead_letter(f, module="sig", reason=dl.POISON,
                               envelope=example_envelope("sig", "ALPHA_PROPOSED", 2))
     monkeypatch.chdir(tmp_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from lotus_core.breeding.recipe import load_recipe
 from lotus_core.governance.race import RaceConfig, market, race
 from lotus_core.learning.validity_seeds import load_seeds
 
@@ -19,7 +20,8 @@ def test_one_tuning_seed_races_both_policies(tmp_path) -> None:
     assert len(days) == 4 and all(len(f) > 0 and eps for f, eps in days)
     again = market(seed, cfg, tmp_path)  # the cache gives the same days back
     assert all(a[0].equals(b[0]) and a[1] == b[1] for a, b in zip(days, again, strict=True))
-    out = {p: race(seed, p, cfg, days) for p in ("thompson", "uniform")}
+    recipe = load_recipe()
+    out = {p: race(seed, p, cfg, days, recipe=recipe) for p in ("thompson", "uniform")}
     for r in out.values():
         assert 1 <= r["nights_to_find"] <= cfg.nights + 1
         assert r["found"] == (r["nights_to_find"] <= cfg.nights)
@@ -31,4 +33,5 @@ def test_one_tuning_seed_races_both_policies(tmp_path) -> None:
         assert [n["captured"] for n in r["nights"]][:-1] == [False] * (len(r["nights"]) - 1)
     # the same first night's proposal for both (the same seed, no parents yet)
     assert out["thompson"]["nights"][0]["proposed"] == out["uniform"]["nights"][0]["proposed"]
-    assert json.dumps(race(seed, "thompson", cfg, days)) == json.dumps(out["thompson"])
+    again = race(seed, "thompson", cfg, days, recipe=recipe)
+    assert json.dumps(again) == json.dumps(out["thompson"])

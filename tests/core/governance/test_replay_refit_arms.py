@@ -122,7 +122,7 @@ def test_a_refit_buys_nothing_on_a_repeated_day_and_evidence_on_a_changed_one(tm
         # the old fit is the model the day was scored with: fit_dsi's counts, expert by expert
         old_w, new_w = r._windows()
         assert old_w is not None and sorted(set(new_w["date"])) == [DAY1, DAY]
-        model = fit_dsi(old_w, lake.base.registry)
+        model = fit_dsi(old_w, registry=lake.base.registry)
         for st in model.experts:
             assert outs[st.id].detail[0].total == st.counts
             assert outs[st.id].detail[0].posterior == st.posterior

@@ -19,6 +19,7 @@ from lotus_core.signals.config import load_scoring
 from lotus_core.synth.windows import PLANTED, shift_day, window_frame
 
 CFG = load_learning()
+BASE = load_scoring().context
 
 
 def _units(spec, seed):
@@ -105,8 +106,8 @@ def test_the_shifted_null_twin_is_not_biased_once_periods_are_adjusted_for():
     off = CFG.model_copy(update={"estimator": CFG.estimator.model_copy(
         update={"break_alpha": None})})
     seeds = range(75600, 75606)
-    on = [estimate_trial(spec, s, CFG) for s in seeds]
-    before = [estimate_trial(spec, s, off) for s in seeds]
+    on = [estimate_trial(spec, s, cfg=CFG, base=BASE) for s in seeds]
+    before = [estimate_trial(spec, s, cfg=off, base=BASE) for s in seeds]
     assert np.mean([r["dr"] for r in before]) > 1.5
     assert abs(np.mean([r["dr"] for r in on])) < 1.0
     assert sum(r["dr_covers"] for r in on) >= sum(r["dr_covers"] for r in before) + 2

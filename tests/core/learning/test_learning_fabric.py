@@ -17,6 +17,7 @@ from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.handlers import handle_row
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.router import route_once
@@ -52,7 +53,7 @@ def test_watchdog_alert_is_signed_posted_once_routed_and_queued(fabric: OpsDb, k
     assert env["payload"]["action"] == "reverted"
     route_once(fabric, keys)
     (inbox,) = read_inbox(fabric, "sig")
-    handle_row(fabric, "sig", inbox.seq, keys)
+    handle_row(fabric, "sig", inbox.seq, keys, routing=load_modules().map.routing)
     with fabric.transaction() as tx:
         queued = tx.query("SELECT module, severity, subject_kind FROM curator_queue")
     assert [dict(r) for r in queued] == [

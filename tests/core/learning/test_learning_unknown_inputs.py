@@ -20,6 +20,7 @@ from lotus_core.signals.config import load_scoring
 from lotus_core.synth.windows import PLANTED, window_frame
 
 CFG = load_learning()
+BASE = load_scoring().context
 
 
 def _units(spec, seed):
@@ -66,11 +67,11 @@ def test_a_book_effect_is_found_on_a_capture_where_one_coin_has_no_book():
     coin, had no chance of
     `with`); judged where the book is known it is found as on a full capture."""
     spec = harder_spec("book_absent", null=False)
-    got = [night_trial(spec, s) for s in (76001, 76002)]
+    got = [night_trial(spec, s, cfg=CFG, base=BASE) for s in (76001, 76002)]
     assert all(r["found"] for r in got), [r["planted_gates"] for r in got]
     assert not any("overlap:clipped" in r["planted_gates"] for r in got)
     plain = replace(spec, book_absent_coin=False)
-    assert all(night_trial(plain, s)["found"] for s in (76001, 76002))
+    assert all(night_trial(plain, s, cfg=CFG, base=BASE)["found"] for s in (76001, 76002))
 
 
 def _bookless_units(seed: int = 7, n: int = 6000) -> tuple:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import cusum_step
 from lotus_core.learning.validity import (
     estimate_trial,
@@ -29,13 +30,16 @@ from lotus_core.learning.validity_report import (
 )
 from lotus_core.learning.validity_seeds import SeedsError, load_seeds
 from lotus_core.learning.validity_stamp import StaleEvidence, check_current, stamp
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import planted_truth, window_frame
+
+CFG, BASE = load_learning(), load_scoring().context  # the packaged configuration
 
 
 def test_the_90_percent_interval_covers_the_planted_effect_about_90_percent_of_the_time():
     seeds = load_seeds().seeds("tuning", "calibration", "main", 24)  # 1000..1023
-    runs = [estimate_trial(CAL_SPEC, s) for s in seeds]
+    runs = [estimate_trial(CAL_SPEC, s, cfg=CFG, base=BASE) for s in seeds]
     dr = sum(r["dr_covers"] for r in runs)
     naive = sum(r["naive_covers"] for r in runs)
     # Too narrow: Binomial(24, 0.9) gives k <= 17 with probability < 1 %. A coverage count
@@ -59,28 +63,28 @@ def test_the_90_percent_interval_covers_the_planted_effect_about_90_percent_of_t
 def test_dr_holds_when_the_propensity_model_is_wrong_and_ipw_does_not():
     spec = SCENARIOS["propensity model wrong"]
     for seed in (2000, 2001):
-        r = estimate_trial(spec, seed)
+        r = estimate_trial(spec, seed, cfg=CFG, base=BASE)
         assert r["dr_covers"] and not r["ipw_covers"] and not r["naive_covers"], r
 
 
 def test_dr_holds_when_the_outcome_model_is_wrong_and_naive_does_not():
     spec = SCENARIOS["outcome model wrong"]
     for seed in (2000, 2001):
-        r = estimate_trial(spec, seed)
+        r = estimate_trial(spec, seed, cfg=CFG, base=BASE)
         assert r["dr_covers"] and not r["naive_covers"], r
         assert abs(r["dr"] - r["truth"]) < abs(r["naive"] - r["truth"]) / 2
 
 
 def test_an_off_edge_effect_is_estimated_as_its_share_of_the_bin():
     spec = SCENARIOS["off-edge (oi top quintile)"]
-    r = estimate_trial(spec, 2000)
+    r = estimate_trial(spec, 2000, cfg=CFG, base=BASE)
     assert abs(planted_truth(spec) - 0.6 * spec.delta_bps) < 1e-9
     assert r["dr_covers"], r
 
 
 def test_an_interaction_is_learned_as_the_conjunction_of_both_literals():
     spec = SCENARIOS["interaction (oi hi & funding hi)"]
-    r = night_trial(replace(spec, days=5), 2000)
+    r = night_trial(replace(spec, days=5), 2000, cfg=CFG, base=BASE)
     print(r["active_rules"])
     assert "funding_pctl_bin=hi&oi_pctl_bin=hi" in r["found_rules"], r
     for rule in r["active_rules"]:
@@ -96,13 +100,14 @@ def test_null_markets_activate_no_false_rule():
     bad = []
     for i, (name, spec) in enumerate(NULLS.items()):
         for seed in (4100 + i, 4200 + i):
-            got = false_rules(spec, night_trial(spec, seed)["active_rules"])
+            got = false_rules(spec, night_trial(spec, seed, cfg=CFG, base=BASE)["active_rules"])
             bad += [(name, seed, got)] if got else []
     assert bad == []
 
 
 def test_a_large_effect_is_found_in_ten_days():
-    found = [night_trial(replace(CAL_SPEC, delta_bps=8.0, days=10), 3000 + s)["found"]
+    found = [night_trial(replace(CAL_SPEC, delta_bps=8.0, days=10), 3000 + s, cfg=CFG,
+                         base=BASE)["found"]
              for s in range(3)]
     assert all(found), found
 
@@ -124,9 +129,9 @@ def test_a_latent_driver_is_found_on_its_proxy_at_its_derived_truth_and_its_twin
     seeds = load_seeds()
     s1 = seeds.seeds("tuning", "harder", "latent", 1)[0]
     s0 = seeds.seeds("tuning", "harder", "latent_null", 1)[0]
-    got = night_dr_trial(harder_spec("latent", False), s1)
+    got = night_dr_trial(harder_spec("latent", False), s1, cfg=CFG, base=BASE)
     assert got["truth"] == 8.0 and got["found"] and got["dr_covers"], got
-    quiet = night_dr_trial(harder_spec("latent", True), s0)
+    quiet = night_dr_trial(harder_spec("latent", True), s0, cfg=CFG, base=BASE)
     assert false_rules(harder_spec("latent", True), quiet["active_rules"]) == []
     assert quiet["truth"] == 0.0 and quiet["dr_covers"]
     runs = [{**got, "kind": "night_dr", "label": "harder:latent:power", "seconds": 0.0},
@@ -139,8 +144,8 @@ def test_a_latent_driver_is_found_on_its_proxy_at_its_derived_truth_and_its_twin
 
 def test_the_harder_section_gives_every_market_and_its_null_twin_cells_of_their_own():
     sp = load_seeds()
-    tuned = plan(1.0, ["harder"])
-    sealed = plan(1.0, ["harder"], partition="evaluation")
+    tuned = plan(1.0, ["harder"], seeds=sp, cfg=CFG, base=BASE)
+    sealed = plan(1.0, ["harder"], partition="evaluation", seeds=sp, cfg=CFG, base=BASE)
     assert [t.label for t in tuned] == [t.label for t in sealed]
     assert {t.label for t in tuned} == {f"harder:{m}:{k}" for m in HARDER
                                         for k in ("power", "null")}
@@ -161,10 +166,10 @@ def test_an_effect_shared_by_every_detector_is_found_by_the_pooled_search():
     seeds = load_seeds()
     s8 = seeds.seeds("tuning", "shared", "8", 1)[0]
     s0 = seeds.seeds("tuning", "shared", "0", 1)[0]
-    got = night_trial(shared_spec(8.0), s8)
+    got = night_trial(shared_spec(8.0), s8, cfg=CFG, base=BASE)
     assert got["found_pooled"], got["active_rules"]
     assert "*:oi_pctl_bin=hi" in got["active_rules"]
-    quiet = night_trial(shared_spec(0.0), s0)
+    quiet = night_trial(shared_spec(0.0), s0, cfg=CFG, base=BASE)
     assert not quiet["found_pooled"]
     assert false_rules(shared_spec(0.0), quiet["active_rules"]) == []
     runs = [{**got, "kind": "night", "label": "shared:8", "seconds": 0.0},
@@ -193,8 +198,8 @@ def _all_seeds(plan, partition):
 def test_the_packaged_seed_plan_is_disjoint_and_every_cell_has_its_own_seeds():
     sp = load_seeds()
     assert not _all_seeds(sp, "tuning") & _all_seeds(sp, "evaluation")
-    tuned = plan(1.0)
-    sealed = plan(1.0, partition="evaluation")
+    tuned = plan(1.0, seeds=sp, cfg=CFG, base=BASE)
+    sealed = plan(1.0, partition="evaluation", seeds=sp, cfg=CFG, base=BASE)
     seeds = [t.seed for t in tuned]
     assert len(seeds) == len(set(seeds))  # no two trials (so no two cells) share a seed
     assert [t.label for t in tuned] == [t.label for t in sealed]
@@ -203,7 +208,9 @@ def test_the_packaged_seed_plan_is_disjoint_and_every_cell_has_its_own_seeds():
     # the tables' first cells keep the blocks they always had (legacy runs reproduce)
     assert [t.seed for t in tuned if t.label == "calibration"][:2] == [1000, 1001]
     assert [t.seed for t in tuned if t.label.startswith("misspec:edge")][:2] == [2000, 2001]
-    assert len(plan(1.0, ["power"], partition="evaluation", cap=3)) == 21 * 3
+    capped = plan(1.0, ["power"], partition="evaluation", cap=3, seeds=load_seeds(), cfg=CFG,
+                  base=BASE)
+    assert len(capped) == 21 * 3
 
 
 def _seeds_body(**extra):

@@ -31,6 +31,7 @@ from lotus_core.learning.priors_store import (
     write_patch_set,
 )
 from lotus_core.signals import NO_PRIORS
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.priors import Patch
 from lotus_core.store.opsdb import OpsDb
 
@@ -90,7 +91,7 @@ def test_the_version_in_force_for_a_day_ignores_later_nights_and_rollbacks(fabri
     _night(fabric, "2026-01-02")                                   # v1
     _night(fabric, "2026-01-03", patches=P1[:1])                   # v2
     _night(fabric, "2026-01-02", theta_min=0.07)                   # v3: a changed re-run
-    rollback(fabric, 0)                                            # v4: rollback:v0
+    rollback(fabric, 0, scoring=load_scoring())                    # v4: rollback:v0
     assert read_priors_for_date(fabric, "2026-01-02").version == 0  # only nights before
     assert read_priors_for_date(fabric, "2026-01-03").version == 3  # newest of 01-02
     assert read_priors_for_date(fabric, "2026-01-04").version == 2  # the latest night wins
@@ -98,7 +99,8 @@ def test_the_version_in_force_for_a_day_ignores_later_nights_and_rollbacks(fabri
     active = active_priors_for_date(fabric, "2026-01-03")
     assert active.version == 3 and active.theta_min == 0.07 and len(active.patches) == 2
     live = read_active_priors(fabric)  # the daemon: the newest, the rollback
-    assert live.version == 4 and live.patches == () and live.theta_min == default_caps()[0]
+    assert live.version == 4 and live.patches == () and live.theta_min == default_caps(
+        scoring=load_scoring())[0]
     with pytest.raises(ValueError, match=r"not a day: '2026-1-3' \(expected YYYY-MM-DD\)"):
         read_priors_for_date(fabric, "2026-1-3")
 
@@ -115,7 +117,7 @@ def test_diff_and_rollback_carry_every_row(fabric):
                          "patch/sweep_flow_v1/*/session=us/theta_delta": (-0.05, -0.08)}
     assert diff_versions(fabric, 2, 2).empty
     assert diff_versions(fabric, 0, 1).added == read_version(fabric, 1).rows
-    back = rollback(fabric, 1, "lost its lift", now=T0)
+    back = rollback(fabric, 1, "lost its lift", now=T0, scoring=None)
     assert (back.version, back.source, back.before_version, back.created) == (
         3, "rollback:v1", 2, True)
     assert back.rows == read_version(fabric, 1).rows  # edges included
@@ -124,13 +126,17 @@ def test_diff_and_rollback_carry_every_row(fabric):
     assert snap["note"] == "lost its lift"
     assert read_active_priors(fabric).version == 3
     # rolling back to what is already active writes nothing
-    again = rollback(fabric, 1)
+    again = rollback(fabric, 1, scoring=None)
     assert again.version == 3 and not again.created
     # ... but after a newer night it is a new version again
     _night(fabric, "2026-01-04", patches=())
-    assert rollback(fabric, 1).version == 5
-    zero = rollback(fabric, 0)
-    assert zero.rows == dict(zip(("cap/phi_max", "cap/theta_min"), default_caps()[::-1],
+    assert rollback(fabric, 1, scoring=None).version == 5
+    with pytest.raises(PriorsVersionError, match="caps of a scoring configuration"):
+        rollback(fabric, 0, scoring=None)  # sig's version 0 needs the day's caps
+    scoring = load_scoring()
+    zero = rollback(fabric, 0, scoring=scoring)
+    assert zero.rows == dict(zip(("cap/phi_max", "cap/theta_min"),
+                                 default_caps(scoring=scoring)[::-1],
                                  strict=True))
     assert read_active_priors(fabric).patches == ()
 
@@ -172,7 +178,7 @@ def test_unknown_versions_and_malformed_sets_are_refused_by_name(fabric):
     with pytest.raises(PriorsVersionError, match=r"no priors version 7; versions: 1\.\.2"):
         diff_versions(fabric, 1, 7)
     with pytest.raises(PriorsVersionError, match="no priors version 9"):
-        rollback(fabric, 9)
+        rollback(fabric, 9, scoring=None)
     assert latest_version(fabric) == 2  # nothing was written by the failures
     bad = [
         (dict(patches=(Patch("d", "*", "session=mars"),)), "session has no value 'mars'"),
@@ -224,10 +230,11 @@ def test_under_row_level_security_sig_writes_patch_sets_and_dm_cannot(fabric_pg_
     from psycopg.errors import InsufficientPrivilege
 
     from lotus_core.fabric.connect import open_opsdb
+    from lotus_core.fabric.manifests import load_modules
     from lotus_core.fabric.security import apply_security
 
     with OpsDb.open(fabric_pg_dsn) as owner:
-        apply_security(owner)
+        apply_security(owner, registry=load_modules())
     parts = urlsplit(fabric_pg_dsn)
 
     def as_role(role: str) -> OpsDb:
@@ -236,7 +243,8 @@ def test_under_row_level_security_sig_writes_patch_sets_and_dm_cannot(fabric_pg_
 
     with as_role("lotus_sig") as sig:
         assert _night(sig, "2026-01-02").version == 1
-        assert rollback(sig, 0).version == 2 and read_snapshot(sig, 2)["before_version"] == 1
+        assert rollback(sig, 0, scoring=load_scoring()).version == 2
+        assert read_snapshot(sig, 2)["before_version"] == 1
     with as_role("lotus_dm") as dm, pytest.raises(InsufficientPrivilege):
         _night(dm, "2026-01-03")
 
@@ -253,7 +261,7 @@ def test_tr_priors_are_versioned_and_rolled_back_in_the_same_store(fabric):
     assert read_snapshot(fabric, 1, "tr")["after_json"] == rows
     assert read_priors_for_date(fabric, "2026-01-02", "tr").version == 0
     assert read_priors_for_date(fabric, "2026-01-03", "tr").version == 1
-    back = rollback(fabric, 0, module="tr")
+    back = rollback(fabric, 0, module="tr", scoring=None)
     assert back.version == 2 and back.rows == {"cap/max_patches": 12.0}
     assert read_priors_for_date(fabric, "2026-01-03", "tr").version == 1  # nightly only
     assert [i.version for i in list_versions(fabric, "tr")] == [1, 2]

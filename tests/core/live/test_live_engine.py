@@ -16,10 +16,12 @@ import orjson
 import pandas as pd
 import pytest
 
+from lotus_core.curators.config import load_curators
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, _tail_of, load_night_context, market_base
 from lotus_core.live.frames import blocks_frame, rows_frame
 from lotus_core.microtape import build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.time import day_bounds_ms
 from lotus_core.trader.replay import market_events
 from tests.helpers import small_day
@@ -41,7 +43,9 @@ def _plain(ev: Any) -> Any:
 def test_trimmed_engine_rows_and_trader_events_equal_the_nightly(tmp_path: Path):
     path = small_day(FIXTURE, tmp_path / f"{DAY}.jsonl.gz", 16)
     lines = lines_of(path)
-    engine = LiveEngine(SHORT, lambda d: load_night_context(tmp_path / "lake", d))
+    engine = LiveEngine(SHORT, lambda d: load_night_context(tmp_path / "lake", d,
+                                                            scoring=load_scoring()),
+                        scoring=load_scoring(), council=load_curators())
     engine.trader_events = True
     rng = random.Random(11)
     rows, got, done = [], [], 0
@@ -74,7 +78,9 @@ def test_the_stored_columns_are_the_row_dicts(tmp_path: Path):
     also when a restart's `mark_emitted` cuts one coin's rows in the middle of a step."""
     path = small_day(FIXTURE, tmp_path / f"{DAY}.jsonl.gz", 6)
     lines = lines_of(path)
-    engine = LiveEngine(SHORT, lambda d: load_night_context(tmp_path / "lake", d))
+    engine = LiveEngine(SHORT, lambda d: load_night_context(tmp_path / "lake", d,
+                                                            scoring=load_scoring()),
+                        scoring=load_scoring(), council=load_curators())
     steps, done, cut = [], 0, None
     for k, n in enumerate([300, 1200, 50, 2500] * 20):
         if done >= len(lines):
@@ -153,8 +159,10 @@ def test_a_replay_batched_by_its_coins_gives_the_same_windows(tmp_path: Path):
     path = generate_day(tmp_path, date(2026, 1, 6), coins, 5, default_spec(),
                         hours=(0, 1))[0]
     assert len(lines_of(path)) > BATCH_LINES  # more than one batch of either kind
-    ctx = NightContext("2026-01-06", None, fit_dsi(pd.DataFrame(), load_registry()), None)
-    by_coins = replay_windows(path, "2026-01-06", ctx, NO_PRIORS)
-    small = replay_windows(path, "2026-01-06", ctx, NO_PRIORS, batch_lines=700)
+    ctx = NightContext("2026-01-06", None, fit_dsi(pd.DataFrame(), registry=load_registry()), None)
+    by_coins = replay_windows(path, "2026-01-06", ctx, NO_PRIORS,
+                              scoring=load_scoring(), council=load_curators())
+    small = replay_windows(path, "2026-01-06", ctx, NO_PRIORS, batch_lines=700,
+                           scoring=load_scoring(), council=load_curators())
     report = compare_windows(small, by_coins)
     assert report.ok and report.compared == len(small) == len(by_coins) > 100

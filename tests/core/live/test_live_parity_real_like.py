@@ -40,10 +40,12 @@ import pandas as pd
 import pytest
 
 from lotus_core.breeding.scoring import ExplorationSet
+from lotus_core.curators.config import load_curators
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.engine import LiveEngine, NightContext
 from lotus_core.microtape import MicroTapeParams, build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.time import day_bounds_ms
 from tests.core.breeding.tape import LIVE_SPECS
@@ -180,7 +182,7 @@ def _recording(tmp_path: Path, keep: Filter) -> tuple[Path, list[bytes]]:
 
 
 def _context(audit: pd.DataFrame | None) -> NightContext:
-    return NightContext(DAY, None, fit_dsi(None, load_registry()), audit)
+    return NightContext(DAY, None, fit_dsi(None, registry=load_registry()), audit)
 
 
 def _nightly(path: Path, ctx: NightContext) -> pd.DataFrame:
@@ -188,12 +190,14 @@ def _nightly(path: Path, ctx: NightContext) -> pd.DataFrame:
     dsi = annotate(tape, ctx.dsi_model).annotations
     events = score_day(tape, DAY, fingerprint="sha256:" + "cd" * 32, history=ctx.history,
                        dsi=dsi, audit=ctx.audit, evaluate=False,
-                       extra=ExplorationSet(tuple(ctx.bred)) if ctx.bred else None).events
+                       extra=ExplorationSet(tuple(ctx.bred)) if ctx.bred else None,
+                       scoring=load_scoring(), council=load_curators()).events
     return events.sort_values("window_id").reset_index(drop=True)
 
 
 def _live(lines: list[bytes], ctx: NightContext, seed: int = 3) -> pd.DataFrame:
-    engine = LiveEngine(MicroTapeParams(), lambda d: ctx)
+    engine = LiveEngine(MicroTapeParams(), lambda d: ctx,
+                        scoring=load_scoring(), council=load_curators())
     rng = random.Random(seed)
     parts, done = [], 0
     while done < len(lines):

@@ -19,12 +19,14 @@ import orjson
 import pandas as pd
 import pytest
 
+from lotus_core.curators.config import load_curators
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.by_group import split_by_group
 from lotus_core.live.engine import NightContext
 from lotus_core.live.parity import compare_by_group, compare_windows, replay_windows
 from lotus_core.live.recorder import gap_message
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.priors import NO_PRIORS
 from lotus_core.time import previous_day
 from tests.kits.midnight import midnight_lines, recv_of
@@ -126,7 +128,7 @@ def days(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _context() -> NightContext:
-    return NightContext(DAY, None, fit_dsi(pd.DataFrame(), load_registry()), None)
+    return NightContext(DAY, None, fit_dsi(pd.DataFrame(), registry=load_registry()), None)
 
 
 def test_the_recording_has_what_the_cut_could_get_wrong(days: Path) -> None:
@@ -136,13 +138,15 @@ def test_the_recording_has_what_the_cut_could_get_wrong(days: Path) -> None:
 
 def test_the_groups_replays_are_the_whole_replay(days: Path, tmp_path: Path) -> None:
     ctx, path = _context(), days / f"{DAY}.jsonl.gz"
-    whole = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days, batch_lines=700)
+    whole = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days, batch_lines=700,
+                           scoring=load_scoring(), council=load_curators())
     groups = split_by_group(path, DAY, tmp_path / "g", previous=days / "2026-01-05.jsonl.gz",
                             group_coins=1)
     assert sorted(c for g in groups.groups for c in g) == ["BTC", "ETH", "SOL"]
     assert all(groups.feed_dir(i).joinpath("2026-01-05.jsonl.gz").exists() for i in range(3))
     parts = [replay_windows(groups.recording(i), DAY, ctx, NO_PRIORS,
-                            feed_dir=groups.feed_dir(i), batch_lines=700) for i in range(3)]
+                            feed_dir=groups.feed_dir(i), batch_lines=700,
+                            scoring=load_scoring(), council=load_curators()) for i in range(3)]
     live = pd.concat(parts, ignore_index=True).sort_values(["ts_ms", "coin"], kind="stable",
                                                             ignore_index=True)
     report = compare_windows(whole, live)
@@ -156,15 +160,18 @@ def test_compare_by_group_reports_the_day(days: Path, tmp_path: Path) -> None:
     in a forked child (the default) or inline; a changed window (in the second group, so
     found by the child) and a coin only the nightly has are named."""
     ctx, path = _context(), days / f"{DAY}.jsonl.gz"
-    nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days)
+    nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days,
+                             scoring=load_scoring(), council=load_curators())
     seen: list[tuple[int, int]] = []
     report = compare_by_group([nightly[:500], nightly[500:]], path, DAY, ctx, NO_PRIORS,
                               feed_dir=days, group_coins=2, directory=tmp_path,
-                              progress=lambda i, n: seen.append((i, n)))
+                              progress=lambda i, n: seen.append((i, n)),
+                              scoring=load_scoring(), council=load_curators())
     assert report.ok and report.compared == len(nightly), report.describe()
     assert seen == [(1, 2), (2, 2)] and not list(tmp_path.iterdir())  # scratch removed
     inline = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
-                              group_coins=2, workers=1)  # the second group not forked
+                              group_coins=2, workers=1,  # the second group not forked
+                              scoring=load_scoring(), council=load_curators())
     assert inline == report
 
     changed = nightly.copy()
@@ -173,14 +180,16 @@ def test_compare_by_group_reports_the_day(days: Path, tmp_path: Path) -> None:
     ghost = changed[changed["coin"] == "BTC"].head(4).assign(coin="XRP", window_id=lambda f: (
         "ghost-" + f["window_id"].astype(str)))
     report = compare_by_group([pd.concat([changed, ghost], ignore_index=True)], path, DAY, ctx,
-                              NO_PRIORS, feed_dir=days, group_coins=2)
+                              NO_PRIORS, feed_dir=days, group_coins=2,
+                              scoring=load_scoring(), council=load_curators())
     assert not report.ok
     assert report.first is not None and report.first.window_id == changed.loc[row, "window_id"]
     assert report.first.column == "direction"
     assert report.missing_live == 4 and report.mismatched_windows == 5
     assert report.nightly_windows == len(nightly) + 4
 
-    report = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, group_coins=2)
+    report = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, group_coins=2,
+                              scoring=load_scoring(), council=load_curators())
     assert report.extra_live == report.live_windows == len(nightly) and not report.ok
 
 
@@ -190,12 +199,15 @@ def test_a_day_of_one_group_is_replayed_whole_with_the_cuts_report(days: Path,
     as the cut into one group, the feed left as it was; a changed window is still found,
     and a day without nightly windows counts every live one as extra."""
     ctx, path = _context(), days / f"{DAY}.jsonl.gz"
-    nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days)
+    nightly = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=days,
+                             scoring=load_scoring(), council=load_curators())
     feed_before = sorted(p.name for p in days.iterdir())
     cut = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
-                           group_coins=3, directory=tmp_path)
+                           group_coins=3, directory=tmp_path,
+                           scoring=load_scoring(), council=load_curators())
     whole = compare_by_group([nightly], path, DAY, ctx, NO_PRIORS, feed_dir=days,
-                             group_coins=3, directory=tmp_path, coins=3)
+                             group_coins=3, directory=tmp_path, coins=3,
+                             scoring=load_scoring(), council=load_curators())
     assert whole == cut and whole.ok and whole.compared == len(nightly)
     assert sorted(p.name for p in days.iterdir()) == feed_before
     assert not list(tmp_path.iterdir())
@@ -203,9 +215,11 @@ def test_a_day_of_one_group_is_replayed_whole_with_the_cuts_report(days: Path,
     changed = nightly.copy()
     row = changed.index[changed["coin"] == "ETH"][5]
     changed.loc[row, "direction"] = -changed.loc[row, "direction"]
-    report = compare_by_group([changed], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3)
+    report = compare_by_group([changed], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3,
+                              scoring=load_scoring(), council=load_curators())
     assert not report.ok and report.first is not None
     assert report.first.window_id == changed.loc[row, "window_id"]
 
-    empty = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3)
+    empty = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3,
+                             scoring=load_scoring(), council=load_curators())
     assert empty.extra_live == empty.live_windows == len(nightly) and not empty.ok

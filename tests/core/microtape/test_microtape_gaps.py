@@ -24,6 +24,7 @@ from lotus_core.feed.parse import parse_recording
 from lotus_core.live.recorder import gap_message
 from lotus_core.microtape import MICROTAPE_COLUMNS, MicroTapeParams, build_microtape
 from lotus_core.microtape.build import TapeStream
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.time import day_bounds_ms
 from tests.helpers import small_day
@@ -149,7 +150,7 @@ def test_stream_flags_the_rows_the_nightly_flags(gapped, seed):
 def test_windows_across_a_gap_are_marked_and_left_out_of_the_audits(gapped):
     path, _, _ = gapped
     frames = build_microtape(parse_recording(path), PARAMS)
-    windows = detect_day(frames)
+    windows = detect_day(frames, scoring=load_scoring())
     assert windows["gap"].any() and not windows["gap"].all()
     # marked: the window's frame or a row up to its horizon is flagged
     for _, w in windows.iterrows():

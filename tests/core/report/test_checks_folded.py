@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.curators.config import load_curators
 from lotus_core.report import health as H
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.schema import SIGNAL_EVENTS_SCHEMA
 from lotus_core.store.by_coin import FrameCoins
@@ -23,7 +25,8 @@ DAY = "2026-01-03"
 
 @pytest.fixture(scope="module")
 def events() -> pd.DataFrame:
-    out = score_day(fixture_tape(DAY), DAY, fingerprint=fixture_sha256(DAY)).events
+    out = score_day(fixture_tape(DAY), DAY, fingerprint=fixture_sha256(DAY),
+                    scoring=load_scoring(), council=load_curators()).events
     assert len(out) > 1000 and out["published"].any()
     return out
 

@@ -24,7 +24,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from lotus_core.dsi import fit_dsi
+from lotus_core.curators.config import load_curators
+from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.dsi.day import DayTally, annotate_by_coin
 from lotus_core.dsi.schema import DSI_SCHEMA
 from lotus_core.feed.parse import parse_recording
@@ -33,6 +34,7 @@ from lotus_core.microtape import MICROTAPE_SCHEMA, MicroTapeParams
 from lotus_core.microtape.build import microtape_by_coin
 from lotus_core.microtape.flow import FLOW_COLUMNS
 from lotus_core.microtape.tape import TRADE_COLUMNS
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_by_coin, score_by_coin
 from lotus_core.signals.schema import (
     DETECTOR_WINDOWS_SCHEMA,
@@ -84,7 +86,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ...]:
     feed = parse_recording(_recording(root / f"{DAY}.jsonl.gz"), DAY, workers=1)
     params = MicroTapeParams()
     parts = [MICROTAPE_SCHEMA.validate(p) for p in microtape_by_coin(feed, params)]
-    model = fit_dsi(fixture_tape(EARLIER).assign(date=EARLIER))
+    model = fit_dsi(fixture_tape(EARLIER).assign(date=EARLIER), registry=load_registry())
     return feed, params, parts, model, root
 
 
@@ -109,8 +111,9 @@ def scored(request: pytest.FixtureRequest, built: tuple[Any, ...]) -> dict[str, 
     tape = CoinDay(lake, "microtape_frames", DAY)
     dsi = pd.concat(list(annotate_by_coin((tape.read(c) for c in tape.coins()), model,
                                           DayTally(model))), ignore_index=True)
-    windows = DETECTOR_WINDOWS_SCHEMA.validate(detect_by_coin(tape))
-    scoring = score_by_coin(tape, DAY, fingerprint="sha256:" + "cd" * 32, dsi=dsi)
+    windows = DETECTOR_WINDOWS_SCHEMA.validate(detect_by_coin(tape, scoring=load_scoring()))
+    scoring = score_by_coin(tape, DAY, fingerprint="sha256:" + "cd" * 32, dsi=dsi,
+                            scoring=load_scoring(), council=load_curators())
     meta = [META_SIGNALS_SCHEMA.validate(m) for m in scoring.meta()]
     day = scoring.day()  # events checked against SIGNAL_EVENTS_SCHEMA whole
     return {"case": request.param, "feed": feed, "params": params,

@@ -19,9 +19,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lotus_core.dsi import annotate, fit_dsi
+from lotus_core.curators.config import load_curators
+from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.evaluation.outcomes import evaluate_by_coin, evaluate_in_order, evaluate_windows
 from lotus_core.report.tables import EvalTally, hit_rates
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_by_coin, detect_day, score_by_coin, score_day
 from lotus_core.store.by_coin import CoinDay
 from lotus_core.store.lake import Lake
@@ -49,7 +51,8 @@ def coins(tape) -> list[str]:
 @pytest.fixture(scope="module")
 def model():
     """The DSI fit of the earlier days (all coins): it crosses coins by design."""
-    return fit_dsi(pd.concat([fixture_tape(d) for d in EARLIER], ignore_index=True))
+    return fit_dsi(pd.concat([fixture_tape(d) for d in EARLIER], ignore_index=True),
+                   registry=load_registry())
 
 
 def _one(frame: pd.DataFrame, coin: str) -> pd.DataFrame:
@@ -65,9 +68,10 @@ def assert_per_coin(parts: list[pd.DataFrame], whole: pd.DataFrame, key: list[st
 
 
 def test_detector_windows_are_per_coin(tape, coins):
-    whole = detect_day(tape)
+    whole = detect_day(tape, scoring=load_scoring())
     assert whole["coin"].nunique() == len(coins)
-    assert_per_coin([detect_day(_one(tape, c)) for c in coins], whole, ["window_id"])
+    assert_per_coin([detect_day(_one(tape, c),
+                                scoring=load_scoring()) for c in coins], whole, ["window_id"])
 
 
 def test_dsi_annotations_are_per_coin_given_the_fit(tape, coins, model):
@@ -77,10 +81,11 @@ def test_dsi_annotations_are_per_coin_given_the_fit(tape, coins, model):
 
 @pytest.fixture(scope="module")
 def inputs(tape, model) -> dict:
-    """What crosses coins (earlier days' windows of all coins, the DSI frame), the same
-    objects for every call."""
+    """What crosses coins (earlier days' windows of all coins, the DSI frame) and the
+    packaged scoring and council configurations, the same objects for every call."""
     return {"fingerprint": fixture_sha256(DAY), "history": history_of(EARLIER),
-            "dsi": annotate(tape, model).annotations}
+            "dsi": annotate(tape, model).annotations, "scoring": load_scoring(),
+            "council": load_curators()}
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +139,9 @@ def lake_tape(tape, coins, tmp_path_factory) -> CoinDay:
 def test_detect_by_coin_is_detect_day_in_its_order(tape, lake_tape):
     """`detector_windows` reads the tape coin by coin: the whole day's windows, in the
     whole day's row order (not only the same rows by key)."""
-    whole = detect_day(tape)
-    pd.testing.assert_frame_equal(detect_by_coin(lake_tape), whole, check_exact=False,
+    whole = detect_day(tape, scoring=load_scoring())
+    pd.testing.assert_frame_equal(detect_by_coin(lake_tape,
+                                                 scoring=load_scoring()), whole, check_exact=False,
                                   rtol=RTOL, atol=ATOL)
 
 
@@ -185,7 +191,7 @@ def test_by_coin_steps_on_a_day_without_rows(tape, scored, tmp_path):
     lake = Lake(tmp_path)
     lake.write_parts("microtape_frames", DAY, iter([]), tape.iloc[:0])
     empty = CoinDay(lake, "microtape_frames", DAY)
-    assert detect_by_coin(empty).empty
+    assert detect_by_coin(empty, scoring=load_scoring()).empty
     windows = scored[0].events
     got = evaluate_by_coin(windows, empty)  # every window pending: no tape
     assert len(got) == len(windows) * 4 and (got["status"] == "pending").all()

@@ -60,8 +60,8 @@ def test_the_coins_scored_apart_are_the_day_scored_whole(lake_tape, inputs, stor
     tallies = []
     for coin in coins:  # each coin's run: its tape, the day's stored inputs
         one = CoinDay(lake_tape.lake, "microtape_frames", DAY, coin)
-        events, log, day = _streamed(one, {"dsi": inputs["dsi"]}, fingerprint=None,
-                                     shared=shared)
+        given = {k: inputs[k] for k in ("dsi", "scoring", "council")}
+        events, log, day = _streamed(one, given, fingerprint=None, shared=shared)
         assert set(events["coin"]) == {coin}
         pd.testing.assert_frame_equal(events, _one(whole_events, coin), check_exact=True)
         lake.write("signal_events", DAY, events, coin=coin)
@@ -87,9 +87,11 @@ def test_a_coin_run_with_other_detectors_or_day_is_refused(lake_tape, stored, in
     one = CoinDay(lake_tape.lake, "microtape_frames", DAY, "BTC")
     specs = scoring_specs(None, None)
     with pytest.raises(ScoringDayMismatch, match=f"lacks \\['{specs[0].id}'\\]"):
-        score_by_coin(one, DAY, fingerprint=None, detectors=specs[1:], shared=shared)
+        score_by_coin(one, DAY, fingerprint=None, detectors=specs[1:], shared=shared,
+                      scoring=inputs["scoring"], council=inputs["council"])
     with pytest.raises(ScoringDayMismatch, match=f"holds {DAY}, not 2026-01-05"):
-        score_by_coin(one, "2026-01-05", fingerprint=None, shared=shared)
+        score_by_coin(one, "2026-01-05", fingerprint=None, shared=shared,
+                      scoring=inputs["scoring"], council=inputs["council"])
 
 
 def test_a_torn_scoring_day_row_is_refused(stored):

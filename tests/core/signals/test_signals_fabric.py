@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_core.curators.config import load_curators
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.signing import verify
 from lotus_core.learning.priors_store import read_active_priors
 from lotus_core.signals import NO_PRIORS, parse_priors, validate_sigbus
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from tests.kits.signals_kit import constant_dsi, fixture_sha256, fixture_tape
 
@@ -29,7 +31,8 @@ def tape() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def plain(tape):
-    return score_day(tape, DAY, fingerprint=fixture_sha256(DAY), dsi=constant_dsi(tape, 0.5))
+    return score_day(tape, DAY, fingerprint=fixture_sha256(DAY), dsi=constant_dsi(tape, 0.5),
+                     scoring=load_scoring(), council=load_curators())
 
 
 def _write(fabric, version: int, rows: dict[str, float]) -> None:
@@ -55,7 +58,7 @@ def test_patches_from_the_fabric_move_det_sigma_as_the_rule_says(fabric, tape, p
     priors = read_active_priors(fabric)
     assert priors.version == 2 and len(priors.patches) == 3 and not priors.rejected
     got = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), dsi=constant_dsi(tape, 0.5),
-                    priors=priors).events
+                    priors=priors, scoring=load_scoring(), council=load_curators()).events
     base = plain.events
     assert (got["priors_ver"] == 2).all()
     dsi = 0.1 * 0.5  # gamma_mx * mx_evidence
@@ -75,7 +78,8 @@ def test_patches_from_the_fabric_move_det_sigma_as_the_rule_says(fabric, tape, p
         ("patch/mean_reversion_z_v1/*/session=us/phi_mult", 1.25), ("patch/*/ETH/*/phi_mult", 0.8),
         ("cap/theta_min", 0.08), ("cap/phi_max", 0.85))]
     without = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), dsi=constant_dsi(tape, 0.5),
-                        priors=parse_priors(rows)).events
+                        priors=parse_priors(rows),
+                        scoring=load_scoring(), council=load_curators()).events
     sweep = got["detector_id"] == "sweep_flow_v1"
     assert (got.loc[sweep, "det_sigma"] >= without.loc[sweep, "det_sigma"] - 1e-12).all()
     room = (sweep & (without["kr_theta"] > 0.08 + 1e-9)

@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 
 import lotus_core.signals.features as F
-from lotus_core.dsi import annotate, fit_dsi
+from lotus_core.curators.config import load_curators
+from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.signals import load_detectors, load_scoring, parse_priors
@@ -63,7 +64,7 @@ def tape() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def scored(tape, history):
     return score_day(tape, DAY, fingerprint=fixture_sha256(DAY), history=history,
-                     dsi=constant_dsi(tape, 0.5))
+                     dsi=constant_dsi(tape, 0.5), scoring=load_scoring(), council=load_curators())
 
 
 def test_every_score_is_in_the_unit_interval(tape, scored):
@@ -156,7 +157,8 @@ def test_patch_rule_is_exact_and_stays_within_caps():
 
 
 def test_no_history_scores_every_detector_at_its_documented_prior(tape):
-    day = score_day(tape, DAY, fingerprint="ab" * 32)
+    day = score_day(tape, DAY, fingerprint="ab" * 32,
+                    scoring=load_scoring(), council=load_curators())
     ev, prior = day.events, load_scoring().sq.prior
     assert (ev["sq_accuracy"] == prior.accuracy).all()
     assert (ev["sq_precision"] == prior.precision).all()
@@ -191,7 +193,7 @@ def test_scores_at_or_before_t_are_unchanged_when_the_tape_is_cut_at_t(tape, his
     t = int(np.quantile(ts, 0.6)) // 1000 * 1000
     cut = tape[tape["ts_ms"] <= t].reset_index(drop=True)
     again = score_day(cut, DAY, fingerprint=fixture_sha256(DAY), history=history,
-                      dsi=constant_dsi(cut, 0.5))
+                      dsi=constant_dsi(cut, 0.5), scoring=load_scoring(), council=load_curators())
     want = scored.events[scored.events["ts_ms"] <= t].reset_index(drop=True)
     pd.testing.assert_frame_equal(again.events, want)
     meta = scored.meta[scored.meta["ts_ms"] <= t].reset_index(drop=True)
@@ -200,7 +202,7 @@ def test_scores_at_or_before_t_are_unchanged_when_the_tape_is_cut_at_t(tape, his
 
 def test_score_day_is_deterministic(tape, history, scored):
     again = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), history=history,
-                      dsi=constant_dsi(tape, 0.5))
+                      dsi=constant_dsi(tape, 0.5), scoring=load_scoring(), council=load_curators())
     pd.testing.assert_frame_equal(again.events, scored.events)
     pd.testing.assert_frame_equal(again.curator_log, scored.curator_log)
     pd.testing.assert_frame_equal(again.meta, scored.meta)
@@ -209,7 +211,7 @@ def test_score_day_is_deterministic(tape, history, scored):
 
 def test_higher_dsi_evidence_never_lowers_det_sigma(tape, history, scored):
     strong = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), history=history,
-                       dsi=constant_dsi(tape, 0.9))
+                       dsi=constant_dsi(tape, 0.9), scoring=load_scoring(), council=load_curators())
     a, b = scored.events, strong.events
     assert (b["det_sigma"] >= a["det_sigma"] - 1e-12).all()
     assert (b["kr_theta"] <= a["kr_theta"] + 1e-12).all()
@@ -232,7 +234,8 @@ def test_an_empty_or_short_day_scores_to_valid_empty_tables():
     from lotus_core.signals.schema import SIGNAL_SCHEMAS
 
     for frames in (empty_frame(), fixture_tape(DAY).head(30)):
-        day = score_day(frames, DAY, fingerprint="ab" * 32)
+        day = score_day(frames, DAY, fingerprint="ab" * 32,
+                        scoring=load_scoring(), council=load_curators())
         for name, df in (("signal_events", day.events), ("curator_log", day.curator_log),
                          ("curator_kpis", day.kpis), ("meta_signals", day.meta)):
             SIGNAL_SCHEMAS[name].validate(df)
@@ -287,7 +290,8 @@ def test_signal_events_carry_every_literal_input_and_score_with_the_priors_edges
     rows.append({"key": "patch/*/*/bimb5_bin=with/theta_delta", "version": 3, "value": 0.02})
     priors = parse_priors(rows)
     again = score_day(tape, DAY, fingerprint=fixture_sha256(DAY), history=history,
-                      dsi=constant_dsi(tape, 0.5), priors=priors).events
+                      dsi=constant_dsi(tape, 0.5), priors=priors,
+                      scoring=load_scoring(), council=load_curators()).events
     learned = q.literals(ev)
     for key, (_, row) in zip(again["cond_key"], learned.iterrows(), strict=True):
         lits = dict(parse_cond_key(key))
@@ -329,13 +333,15 @@ def _fixture(day: str) -> pd.DataFrame:
 def _dsi(day: str, earlier: tuple[str, ...]) -> pd.DataFrame:
     hist = (pd.concat([_fixture(d).assign(date=d) for d in earlier], ignore_index=True)
             if earlier else None)
-    return annotate(_fixture(day), fit_dsi(hist)).annotations
+    return annotate(_fixture(day), fit_dsi(hist, registry=load_registry())).annotations
 
 
 @cache
 def _history(days: tuple[str, ...]) -> pd.DataFrame:
     """detector_windows of earlier days with a `date` column (engine._history's shape)."""
-    return pd.concat([detect_day(_fixture(d)).assign(date=d) for d in days], ignore_index=True)
+    scoring = load_scoring()
+    return pd.concat([detect_day(_fixture(d), scoring=scoring).assign(date=d) for d in days],
+                     ignore_index=True)
 
 
 def _stream(frames: pd.DataFrame, dsi: pd.DataFrame | None, history: pd.DataFrame | None,
@@ -373,7 +379,8 @@ def _batch(frames: pd.DataFrame, dsi: pd.DataFrame | None, history: pd.DataFrame
            priors: ActivePriors) -> pd.DataFrame:
     # the day only seeds the exploration draws and names history_window: not compared here
     ev = score_day(frames, "2026-01-01", fingerprint=FP, history=history, dsi=dsi,
-                   priors=priors, evaluate=False).events
+                   priors=priors, evaluate=False,
+                   scoring=load_scoring(), council=load_curators()).events
     return ev[list(STREAM_COLUMNS)].reset_index(drop=True)
 
 
@@ -502,7 +509,8 @@ def test_holes_in_the_nullable_inputs_stream_to_the_batch_scores(day_a):
 def test_the_real_sample_streams_to_the_batch_scores(with_dsi):
     """25 s of real BTC feed: two windows, most context NaN (no rv, basis, depth, pctl)."""
     frames = build_microtape(parse_recording(REAL))
-    dsi = annotate(frames, fit_dsi(None)).annotations if with_dsi else None
+    dsi = (annotate(frames, fit_dsi(None, registry=load_registry())).annotations if with_dsi
+           else None)
     _equal(_stream(frames, dsi, None, PRIORS_B), _batch(frames, dsi, None, PRIORS_B))
 
 

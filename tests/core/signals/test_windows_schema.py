@@ -11,6 +11,7 @@ import pytest
 
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_day
 from lotus_core.signals.schema import DETECTOR_WINDOWS_SCHEMA
 
@@ -19,7 +20,8 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
 @pytest.fixture(scope="module")
 def windows():
-    return detect_day(build_microtape(parse_recording(FIXTURES / "2026-01-02.jsonl.gz")))
+    return detect_day(build_microtape(parse_recording(FIXTURES / "2026-01-02.jsonl.gz")),
+                      scoring=load_scoring())
 
 
 def test_the_days_order_and_the_by_coin_layout_pass(windows):

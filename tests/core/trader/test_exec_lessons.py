@@ -81,9 +81,9 @@ def test_planted_limit_discount_in_wide_spreads_is_learned_and_steers_the_trader
         again = write_rows(fabric, compiled.rows, nightly_source(day), module="tr")
         assert not again.created and len(list_versions(fabric, "tr")) == 1
         assert read_snapshot(fabric, 1, "tr")["after_json"] == compiled.rows
-        before_day = tr_priors(fabric, day, CFG)  # the night of `day` is not in force on it
-        next_day = tr_priors(fabric, "2026-01-10", CFG)
-        live = tr_priors(fabric, None, CFG)
+        before_day = tr_priors(fabric, day, cfg=CFG)  # the night of `day` is not in force on it
+        next_day = tr_priors(fabric, "2026-01-10", cfg=CFG)
+        live = tr_priors(fabric, None, cfg=CFG)
         assert before_day.version == 0 and next_day.version == live.version == 1
 
         wide, tight = _choice(next_day, 100), _choice(next_day, 1)
@@ -94,14 +94,14 @@ def test_planted_limit_discount_in_wide_spreads_is_learned_and_steers_the_trader
         assert "tr_priors:v1" in wide["lessons_learned"]
         assert m_wide["context"]["spread_bps"] > next_day.quantizer.edges["spread_bps"][1]
         # without priors (version 0) the configured market order is kept in a wide spread
-        base = _choice(tr_priors(fabric, day, CFG), 100)["exec_metrics"]
+        base = _choice(tr_priors(fabric, day, cfg=CFG), 100)["exec_metrics"]
         assert base["strategy"] == "market" and base["tr_priors_version"] == 0
 
         # reversible: a rollback to 0 is a new version without patches, the Trader obeys
-        back = rollback(fabric, 0, "bad night", module="tr")
+        back = rollback(fabric, 0, "bad night", module="tr", scoring=None)
         assert back.version == 2 and not [k for k in back.rows if k.startswith("patch/")]
         assert diff_versions(fabric, 1, 2, "tr").removed.keys() >= {"patch/*/spread=wide/order"}
-        live = tr_priors(fabric, None, CFG)
+        live = tr_priors(fabric, None, cfg=CFG)
         assert live.version == 2 and _choice(live, 100)["exec_metrics"]["strategy"] == "market"
         assert read_version(fabric, 1, "tr").rows == compiled.rows
 
