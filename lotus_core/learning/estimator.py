@@ -21,16 +21,18 @@ rule search evaluates thousands of rules by grouped sums of this one matrix, no 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from lotus_core.arrays import small_int
 from lotus_core.learning.config import EstimatorConfig
-from lotus_core.learning.design import gram, one_hot, x_beta, xty
+from lotus_core.learning.design import flat_codes, gram, one_hot, x_beta, xty
 from lotus_core.learning.units import UnitSet
 
 if TYPE_CHECKING:  # sklearn is imported where a model is fitted: ~1 s every process spared
@@ -83,7 +85,7 @@ class Propensities:
     _KEEP_COLUMNS = 16
 
     def __init__(self, units: UnitSet, tests: list[np.ndarray],
-                 models: dict[tuple[int, int], LogisticRegression | int]) -> None:
+                 models: Mapping[tuple[int, int], LogisticRegression | int]) -> None:
         self.units, self.tests, self.models = units, tests, models
         self._cache: dict[int, np.ndarray] = {}
 
@@ -117,8 +119,8 @@ class Propensities:
                 continue
             for lo in range(0, len(mine), _PREDICT_ROWS):
                 part = np.zeros((min(_PREDICT_ROWS, len(mine) - lo), out.shape[1]))
-                part[:, model.classes_] = model.predict_proba(
-                    one_hot(units, drop=(f,), rows=mine[lo:lo + _PREDICT_ROWS]))
+                part[:, model.classes_] = predict_proba(model, units, f,
+                                                        mine[lo:lo + _PREDICT_ROWS])
                 out[at[lo:lo + _PREDICT_ROWS]] = part
         return out
 
@@ -137,6 +139,36 @@ class Propensities:
         """(n, L) every feature's columns side by side (tests: the whole matrix held)."""
         return np.hstack([self._predict(f) for f in range(len(self.units.features))]) \
             if self.units.features else np.zeros((self.units.n, 0))
+
+
+def predict_proba(model: LogisticRegression, units: UnitSet, f: int,
+                  rows: np.ndarray) -> np.ndarray:
+    """`model.predict_proba(one_hot(units, drop=(f,), rows=rows))`, the same operations on
+    the same numbers, without the design or sklearn's checks of it: a night's propensities
+    are asked thousands of chunks at a time (the search's blocks of cells, the detailed
+    rules' literals), and building and validating a design per chunk was most of their CPU.
+
+    sklearn's decision is the sparse product `X @ coef_.T` (scipy's CSR kernel adds each
+    row's entries into zeros in their column order; an entry of 1.0 adds its coefficient
+    exactly), plus `intercept_`; then `softmax` (several classes) or `expit` (two). So each
+    row's coefficients are added here from zeros feature by feature, in the features'
+    order, then the intercept, then the same numpy and scipy calls on arrays of the same
+    shape and layout. tests/core/learning/test_lessons_cpu.py holds it to sklearn's."""
+    codes = units.codes[rows]
+    coef_t = model.coef_.T
+    decision = np.zeros((len(rows), coef_t.shape[1]))
+    for g in range(codes.shape[1]):
+        if g != f:
+            lo = int(units.offsets[g])
+            decision += coef_t[lo:lo + len(units.values[g])][codes[:, g]]
+    decision += model.intercept_
+    if len(model.classes_) <= 2:  # sklearn: the expit of the one column, and 1 - it
+        prob = expit(decision.reshape(-1), out=decision.reshape(-1))
+        return np.stack([1 - prob, prob], axis=1)
+    decision -= np.max(decision, axis=1).reshape((-1, 1))  # sklearn.utils.extmath.softmax
+    np.exp(decision, out=decision)
+    decision /= np.sum(decision, axis=1).reshape((-1, 1))
+    return decision
 
 
 @dataclass(frozen=True)
@@ -189,7 +221,65 @@ def fit_quietly(model: LogisticRegression, x: np.ndarray | sp.spmatrix,
     return model
 
 
-def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarray,
+class FoldModels(Mapping[tuple[int, int], "LogisticRegression | int"]):
+    """The propensity models by (feature, fold index), a feature's models fitted when one
+    of them is first asked: a feature's folds in order, each warm-started from the one
+    before (`_propensity`), on each fold's sample rows (drawn before any fit), as the
+    eager fit of every feature made them. Every feature of the search is asked, but the
+    watchdog's out-of-sample checks ask only their rules' few features (7 of 60 fits on the
+    fixture night 2026-02-05: the other 53 were ~12 % of the lessons step's CPU)."""
+
+    def __init__(self, units: UnitSet, cfg: EstimatorConfig, samples: list[np.ndarray]) -> None:
+        self.units, self.cfg, self.samples = units, cfg, samples
+        self._models: dict[tuple[int, int], LogisticRegression | int] = {}
+
+    def fit(self, f: int) -> None:
+        """Fit feature f's models of every fold, in the caller's BLAS threads
+        (`fit_nuisances` limits them to one)."""
+        units, cfg = self.units, self.cfg
+        start: LogisticRegression | int | None = None
+        for j, sample in enumerate(self.samples):
+            start = self._models[(f, j)] = _propensity(
+                units, f, _design(units, f, sample, cfg), sample, cfg, start)
+
+    def __getitem__(self, key: tuple[int, int]) -> LogisticRegression | int:
+        got = self._models.get(key)
+        if got is not None:
+            return got
+        f, j = key
+        if not (0 <= f < len(self.units.features) and 0 <= j < len(self.samples)):
+            raise KeyError(key)
+        # one BLAS thread, as `fit_nuisances` fits (a lazy fit runs outside it; entering
+        # the limit costs ~4 ms, so once a feature)
+        with threadpool_limits(1):
+            self.fit(f)
+        return self._models[key]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((f, j) for f in range(len(self.units.features))
+                for j in range(len(self.samples)))
+
+    def __len__(self) -> int:
+        return len(self.units.features) * len(self.samples)
+
+
+def _design(units: UnitSet, f: int, rows: np.ndarray,
+            cfg: EstimatorConfig) -> np.ndarray | sp.csr_matrix:
+    """The design of P(x_f = . | W) on `rows`: the one-hot without f's columns, sparse
+    where lbfgs fits it (`propensity_model`), else dense, as `one_hot(...).toarray()` is
+    (the same zeros and ones, C-ordered), without the sparse matrix between."""
+    if len(rows) > NEWTON_MAX_ROWS:
+        return one_hot(units, drop=(f,), rows=rows)
+    flat = flat_codes(units, rows)
+    width = units.n_literals
+    x = np.zeros((len(rows), width))
+    at = flat[:, [g for g in range(flat.shape[1]) if g != f]] \
+        + (np.arange(len(rows), dtype=np.int64) * width)[:, None]
+    x.reshape(-1)[at.ravel()] = 1.0
+    return x
+
+
+def _propensity(units: UnitSet, f: int, x_other: np.ndarray | sp.csr_matrix, train: np.ndarray,
                 cfg: EstimatorConfig, start: LogisticRegression | int | None = None,
                 ) -> LogisticRegression | int:
     """The model of P(x_f = . | W) fitted on the `train` rows, whose design without f is
@@ -209,7 +299,7 @@ def _propensity(units: UnitSet, f: int, x_other: sp.csr_matrix, train: np.ndarra
         model.set_params(warm_start=True)
         model.coef_, model.intercept_ = start.coef_.copy(), start.intercept_.copy()
     # dense: ~50 one-hot columns of a few thousand rows, where sparse products cost more
-    return fit_quietly(model, x_other.toarray(), target)
+    return fit_quietly(model, x_other.toarray() if sp.issparse(x_other) else x_other, target)
 
 
 def _outcome(units: UnitSet, counts: np.ndarray, target: np.ndarray, train: np.ndarray,
@@ -257,20 +347,24 @@ def train_rows(fold: np.ndarray, test: np.ndarray, period: np.ndarray | None) ->
 
 def fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None = None,
                   only: tuple[int, ...] | None = None,
-                  period: np.ndarray | None = None) -> Nuisances:
+                  period: np.ndarray | None = None, lazy: bool = False) -> Nuisances:
     """Cross-fitted propensities and outcome models (see the module docstring). `fold`
     overrides the time-blocked folds; `only` limits which folds get nuisances (e.g. the
     newest day, fitted on the earlier ones, for an out-of-sample check). `period` (an int
     per unit: the market's periods, lotus_core.learning.breaks) fits each period's
-    nuisances on that period alone, cross-fitted over its own time folds."""
+    nuisances on that period alone, cross-fitted over its own time folds. `lazy`: a
+    feature's propensity models are fitted when its propensities are first asked
+    (`FoldModels`), for a caller that asks few features (the watchdog's checks of a few
+    rules); the same models either way."""
     # one BLAS/OpenMP thread: these fits are small and thread hand-offs cost more than they
     # save (measured 4x faster on 2 cores)
     with threadpool_limits(1):
-        return _fit_nuisances(units, cfg, fold, only, period)
+        return _fit_nuisances(units, cfg, fold, only, period, lazy)
 
 
 def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None,
-                   only: tuple[int, ...] | None, period: np.ndarray | None) -> Nuisances:
+                   only: tuple[int, ...] | None, period: np.ndarray | None,
+                   lazy: bool = False) -> Nuisances:
     fold = cross_folds(units.hour, cfg.folds, period) if fold is None else np.asarray(fold)
     k = int(fold.max()) + 1 if units.n else 1
     # the folds' ids and each fold's rows as the smallest ints that hold them: held through
@@ -290,14 +384,10 @@ def _fit_nuisances(units: UnitSet, cfg: EstimatorConfig, fold: np.ndarray | None
             continue
         train = train_rows(fold, test, period).astype(rows_type, copy=False)
         folds.append((j, test, train, _fit_rows(train, cfg.max_fit_rows, rng)))
-    # a feature's design without it, of a fold's sample rows alone (all of them at once:
-    # n x 14 x 12 bytes per feature, the step's largest allocation at many coins)
-    models: dict[tuple[int, int], LogisticRegression | int] = {}
-    for f in range(len(units.features)):
-        start: LogisticRegression | int | None = None
-        for j, (_, _, _, sample) in enumerate(folds):
-            start = models[(f, j)] = _propensity(
-                units, f, one_hot(units, drop=(f,), rows=sample), sample, cfg, start)
+    models = FoldModels(units, cfg, [sample for _, _, _, sample in folds])
+    if not lazy:
+        for f in range(len(units.features)):
+            models.fit(f)
     for j, test, train, _ in folds:
         counts = gram(units, train)
         b0, beta_y[j] = _outcome(units, counts, units.y, train, cfg)
@@ -342,12 +432,15 @@ class LiteralTerms:
     e_raw: np.ndarray  # P(x_f = v | W), unclipped (`Propensities.literal`)
 
 
-def literal_terms(units: UnitSet, nz: Nuisances, lit: int, rows: np.ndarray) -> LiteralTerms:
+def literal_terms(units: UnitSet, nz: Nuisances, lit: int, rows: np.ndarray,
+                  known: tuple[np.ndarray, np.ndarray] | None = None) -> LiteralTerms:
     """What a rule's detail reads of literal `lit` for the windows `rows` (ascending), a
     window's propensities predicted once for all four terms, `_PSI_ROWS` windows at a time
     (never its literals' whole-window columns or the propensities of 16 values of every
     window). Each the same numbers as `pseudo_outcomes` (and
-    `Propensities.literal`) give those windows: a window's terms are its own."""
+    `Propensities.literal`) give those windows: a window's terms are its own. `known`:
+    (the propensities of lit's feature for some windows, the position of each of `rows`
+    among them), when the caller has predicted them (`evaluate.rule_details`)."""
     f = int(units.literal_feature[lit])
     v = lit - int(units.offsets[f])
     lits = np.array([lit], dtype=np.int64)
@@ -356,7 +449,7 @@ def literal_terms(units: UnitSet, nz: Nuisances, lit: int, rows: np.ndarray) -> 
     for lo in range(0, n, _PSI_ROWS):
         part = slice(lo, min(n, lo + _PSI_ROWS))
         at = rows[part]
-        pf = nz.prop.rows(f, at)
+        pf = nz.prop.rows(f, at) if known is None else known[0][known[1][part]]
         dr[part] = _feature_psi(units, nz, f, lits, at, pf, "y", "dr")[:, 0]
         ipw[part] = _feature_psi(units, nz, f, lits, at, pf, "y", "ipw")[:, 0]
         hit[part] = _feature_psi(units, nz, f, lits, at, pf, "hit", "dr")[:, 0]

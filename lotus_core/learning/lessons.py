@@ -33,7 +33,7 @@ from lotus_core.learning.anytime import night_alpha
 from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
-from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail
+from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail, rule_details
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.selective import with_selective
 from lotus_core.learning.units import UnitSet, encode, rule_mask
@@ -163,8 +163,6 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     del sums
     release_free_heap()
     elig = scores[scores["eligible"] & (scores["sign"] != 0)]
-    eligible_lits = {tuple(int(x) for x in (r.l0, r.l1, r.l2) if x >= 0)
-                     for r in scores[scores["eligible"]].itertuples()} if keep else set()
     top = elig.sort_values("score", ascending=False, kind="stable").head(4 * cfg.search.top_k)
     wanted: dict[str, tuple[int, ...]] = {}
     ranked = sorted(((-float(r.score), rule_key(units, lits), lits) for r, lits in
@@ -173,22 +171,41 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
     for _, key, lits in ranked[:cfg.search.top_k]:
         wanted[key] = lits
     in_family = dict.fromkeys(wanted, True)
-    for key in keep:
-        kept = rule_lits(units, key)
-        if kept is not None:
-            wanted.setdefault(key, kept)
-            in_family.setdefault(key, kept in eligible_lits)
+    kept = {key: lits for key in keep if (lits := rule_lits(units, key)) is not None}
+    for (key, lits), ok in zip(kept.items(), _eligible(scores, list(kept.values())),
+                               strict=True):
+        wanted.setdefault(key, lits)
+        in_family.setdefault(key, ok)
     hour_idx, weights = hour_weights(units, cfg.bootstrap.resamples, cfg.bootstrap.seed)
     details = {}
-    for key in sorted(wanted):
+    keys = sorted(wanted)
+    # every rule's splits made together, a feature at a time (the heap handed back after each)
+    for key, det in zip(keys, rule_details(units, nz, [wanted[k] for k in keys], hour_idx,
+                                           weights, cfg.bootstrap.ci, each=release_free_heap),
+                        strict=True):
         lits = wanted[key]
-        det = rule_detail(units, nz, lits, hour_idx, weights, cfg.bootstrap.ci)
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
-        release_free_heap()
     return Searched("", int(weights.shape[1]), len(scores), family_counts(scores), details,
                     in_family, None if brk is None else brk.first_date)
+
+
+def _eligible(scores: pd.DataFrame, rules: list[tuple[int, ...]]) -> list[bool]:
+    """Whether each rule (its sorted literal ids) is an eligible row of `scores` (literal
+    ids l0, l1, l2, -1 padded): rows compared as numbers, not a set of every eligible
+    rule's tuple made row by row (a third of a second a night)."""
+    if not rules:
+        return []
+    got = scores.loc[scores["eligible"], ["l0", "l1", "l2"]].to_numpy(dtype=np.int64)
+    want = np.array([(*r, -1, -1, -1)[:3] for r in rules], dtype=np.int64)
+    base = max(int(got.max(initial=-1)), int(want.max(initial=-1))) + 2
+
+    def code(a: np.ndarray) -> np.ndarray:
+        return ((a[:, 0] + 1) * base + a[:, 1] + 1) * base + a[:, 2] + 1
+
+    hit = np.isin(code(want), code(got))
+    return [bool(h) and len(r) <= 3 for r, h in zip(rules, hit, strict=True)]
 
 
 def bqs(cfg: LearningConfig, d: RuleDetail, mdl: float) -> float:
@@ -304,10 +321,12 @@ class Watchdog:
         est = self.cfg.estimator
         new = units.take(np.flatnonzero(is_new))
         brk = window_break(units, est)
+        # lazy: a check asks its rule's few features, so only theirs are fitted
         if brk is not None and brk.day >= self.newest:
-            return new, fit_nuisances(new, est)
+            return new, fit_nuisances(new, est, lazy=True)
         period = None if brk is None else brk.period(units)
-        nz = fit_nuisances(units, est, fold=is_new.astype(np.int64), only=(1,), period=period)
+        nz = fit_nuisances(units, est, fold=is_new.astype(np.int64), only=(1,), period=period,
+                           lazy=True)
         prop = nz.prop.take(np.flatnonzero(is_new), new)
         return new, Nuisances(nz.fold[is_new], prop, nz.beta_y, nz.base_y[is_new],
                               nz.beta_hit, nz.base_hit[is_new], nz.clip)

@@ -239,17 +239,26 @@ def _pair_rows(units: UnitSet, sums: ScopeSums, a: np.ndarray, b: np.ndarray) ->
 
 def enumerate_rules(units: UnitSet, max_literals: int) -> np.ndarray:
     """(R, 3) flat literal ids of every conjunction of 1..max_literals literals on distinct
-    features, padded with -1; sorted literal ids within a rule."""
+    features, padded with -1; sorted literal ids within a rule. Read-only: made once for
+    the features' value counts, which a night's searches share (one per detector)."""
+    return _rules_of(tuple(len(v) for v in units.values), max_literals)
+
+
+@lru_cache(maxsize=4)
+def _rules_of(sizes: tuple[int, ...], max_literals: int) -> np.ndarray:
+    """`enumerate_rules` of features with these value counts."""
     out: list[np.ndarray] = []
-    nf = len(units.features)
-    groups = [np.arange(units.offsets[f], units.offsets[f] + len(units.values[f]))
-              for f in range(nf)]
+    nf = len(sizes)
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)[:-1]]).astype(np.int64)
+    groups = [np.arange(offsets[f], offsets[f] + sizes[f]) for f in range(nf)]
     for k in range(1, max_literals + 1):
         for feats in combinations(range(nf), k):
             grid = np.array(np.meshgrid(*[groups[f] for f in feats], indexing="ij"))
             block = grid.reshape(k, -1).T
             out.append(np.hstack([block, np.full((len(block), 3 - k), -1)]))
-    return np.vstack(out) if out else np.zeros((0, 3), dtype=np.int64)
+    rules = np.vstack(out) if out else np.zeros((0, 3), dtype=np.int64)
+    rules.flags.writeable = False
+    return rules
 
 
 def _split_rows(units: UnitSet, sums: ScopeSums, rules: np.ndarray) -> np.ndarray:
