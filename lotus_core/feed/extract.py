@@ -125,6 +125,10 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 """The hashable types a JSON decoder makes: equal values of two of them (1, 1.0, True)
 are never strings, so coding by the distinct values equals coding one by one."""
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The range of the int64 columns a receive time, a book's time and a gap's bounds go to:
+a line with one outside it is a dead letter, never an overflow of the whole chunk."""
+
 _SETTLE_LINES = 500
 """Lines between two `ChunkBuilder._settle_levels` (a chunk of at most this many is parsed
 at its end only, as before)."""
@@ -247,7 +251,7 @@ class ChunkBuilder:
             rec = orjson.loads(line)
             recv = rec["recv_ts_ms"]
             msg = rec["msg"]
-            if type(recv) is not int:
+            if type(recv) is not int or not INT64_MIN <= recv <= INT64_MAX:
                 raise TypeError
         except (orjson.JSONDecodeError, TypeError, KeyError, IndexError) as exc:
             self.bad_line(line, exc)
@@ -384,7 +388,8 @@ class ChunkBuilder:
                 coin = data["coin"]
                 t = data["time"]
                 bids, asks = data["levels"]
-                if type(t) is not int or type(coin) is not str:
+                if type(t) is not int or not INT64_MIN <= t <= INT64_MAX \
+                        or type(coin) is not str:
                     raise TypeError
                 nb, na = len(bids), len(asks)
                 if nb > MAX_LEVELS or na > MAX_LEVELS:
@@ -448,6 +453,8 @@ class ChunkBuilder:
             coins = data.get("coins")  # type: ignore[attr-defined]
             names = [""] if coins is None else list(coins)
             if (type(start) is not int or not (end is None or type(end) is int)
+                    or not INT64_MIN <= start <= INT64_MAX
+                    or (end is not None and not INT64_MIN <= end <= INT64_MAX)
                     or (end is not None and end < start) or not names
                     or not all(type(c) is str and (c or coins is None) for c in names)):
                 raise TypeError

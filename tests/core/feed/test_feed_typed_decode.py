@@ -431,3 +431,29 @@ def test_the_comparison_sees_any_difference() -> None:
                         for px in ("0.0", "-0.0"))
     with pytest.raises(AssertionError):
         assert_same_chunk(zero, minus_zero)
+
+
+BEYOND_INT64 = 2**63 + 5
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_an_integer_beyond_int64_is_a_dead_letter_not_an_overflow(typed: bool) -> None:
+    """A receive time, a book's time or a gap's bound past int64 (JSON allows it, orjson
+    reads it as an int) is refused with its reason; the chunk's other lines are kept. Such
+    a value used to overflow the int64 column and stop the whole parse."""
+    book = ('{"coin":"BTC","time":%d,"levels":[[{"px":"1","sz":"1","n":1}],'
+            '[{"px":"2","sz":"1","n":1}]]}')
+    lines = [
+        (b'{"recv_ts_ms":%d,"msg":{"channel":"trades","data":[{"coin":"BTC","side":"B",'
+         b'"px":"1","sz":"1","time":1,"tid":1}]}}\n' % BEYOND_INT64),
+        ('{"recv_ts_ms":1,"msg":{"channel":"l2Book","data":%s}}\n'
+         % (book % BEYOND_INT64)).encode(),
+        (b'{"recv_ts_ms":1,"msg":{"channel":"lotusGap","data":{"start_ms":%d,"end_ms":null,'
+         b'"reason":"stall","coins":null}}}\n' % BEYOND_INT64),
+        ('{"recv_ts_ms":2,"msg":{"channel":"l2Book","data":%s}}\n' % (book % 5)).encode(),
+    ]
+    chunk = ex.extract_chunk(1, lines, typed=typed)
+    assert [d[4] for d in chunk.dead] == ["bad_record", "malformed_l2Book",
+                                          "malformed_lotusGap"]
+    assert chunk.kind.tolist() == [ex.BAD, ex.BAD, ex.BAD, ex.DATA]
+    assert chunk.tables["books"]["time"].tolist() == [5]
