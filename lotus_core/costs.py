@@ -19,7 +19,8 @@ and the carry of a position held for the expected holding time h (the ticket's h
 Hyperliquid, `trader.funding_interval_ms`). Who reads what:
 
 - the DM (`lotus_core.dm.engine`): `CostModel.price` per coin at every decision, its
-  `total_bps` the allocator's cost vector c (so its no-trade region), the carry taken off
+  `round_trip_bps` (entry and exit, 2 × `total_bps`) the allocator's cost vector c (so its
+  no-trade region: a trade pays only where the edge beats the round trip), the carry taken off
   μ over the base horizon; the ticket carries all of it (`audit_refs.cost.*`,
   `dm_decisions.edge_bps / cost_bps / execution`);
 - the Trader (`lotus_core.trader.engine`, `reports`): `fee` on every fill,
@@ -45,6 +46,8 @@ import pandas as pd
 from lotus_core.trader.config import TraderSettings, VenueConfig
 
 BPS = 1e4
+ROUND_TRIP = 2.0
+"""Sides a position pays for: the entry and its exit."""
 ExecutionKind = Literal["taker", "maker"]  # how a fill meets the book
 EXECUTIONS: tuple[str, ...] = ("taker", "maker")
 ASSUMED_EXECUTION: ExecutionKind = "taker"
@@ -101,8 +104,16 @@ class Priced:
 
     @property
     def total_bps(self) -> float:
-        """The trade's cost per side (the allocator's c_i × 1e4); funding is the carry."""
+        """The trade's cost per side; funding is the carry."""
         return self.fee_bps + self.half_spread_bps + self.impact_bps
+
+    @property
+    def round_trip_bps(self) -> float:
+        """What the DM weighs an edge against (the allocator's c_i × 1e4): the side it
+        trades now and the side that will take the position off again, priced alike. The
+        alpha decays within its horizon, so a position the DM opens is one it will close;
+        against one side only, edges between one side and two were traded at a loss."""
+        return ROUND_TRIP * self.total_bps
 
     def refs(self) -> dict[str, str]:
         """The ticket's `audit_refs` entries (strings, as dm-decision-1.0 requires)."""
@@ -110,7 +121,8 @@ class Priced:
                 "cost.venue": self.venue, "cost.fee_bps": repr(round(self.fee_bps, 6)),
                 "cost.half_spread_bps": repr(round(self.half_spread_bps, 6)),
                 "cost.impact_bps": repr(round(self.impact_bps, 6)),
-                "cost.funding_bps": repr(round(self.funding_bps, 6))}
+                "cost.funding_bps": repr(round(self.funding_bps, 6)),
+                "cost.round_trip_bps": repr(round(self.round_trip_bps, 6))}
 
 
 def execution_of(settings: TraderSettings) -> ExecutionKind:

@@ -226,7 +226,7 @@ class DmEngine:
                            trigger_alpha.meta_value("ms_entrain_r"),
                            trigger_alpha.meta_value("ms_asym_score"), cfg.budgets, dd, a)
         log: list[curators.CurationEntry] = []
-        cost = np.array([p.total_bps for p in priced]) / 1e4
+        cost = np.array([p.round_trip_bps for p in priced]) / 1e4  # entry and exit
         liq = np.zeros(self.n)
         for i, c in enumerate(self.coins):
             q = self.market.quotes.get(c)
@@ -424,15 +424,16 @@ class DmEngine:
         the limits binding on this coin (its own caps and the book's budgets)."""
         if res.hold or res.status == "skipped":
             return f"hold: {res.reason}"[:4000]
-        seen = (f"edge {edge_bps:+.2f} bps, cost {priced.total_bps:.2f} bps a side "
-                f"({priced.execution} on {priced.venue}: fee {priced.fee_bps:.2f} + half "
-                f"spread {priced.half_spread_bps:.2f} + impact {priced.impact_bps:.2f})")
+        seen = (f"edge {edge_bps:+.2f} bps, cost {priced.round_trip_bps:.2f} bps in and out "
+                f"({priced.total_bps:.2f} a side, {priced.execution} on {priced.venue}: fee "
+                f"{priced.fee_bps:.2f} + half spread {priced.half_spread_bps:.2f} + impact "
+                f"{priced.impact_bps:.2f})")
         caps = [b for b in res.binding if ":" not in b or b.endswith(f":{coin}")]
         if caps:
             seen += f"; binding {', '.join(caps)}"
         if action == "hold":
             return ("hold: the optimum moves this coin by less than min_trade (edge below "
-                    f"cost, or a limit); {seen}")[:4000]
+                    f"the round-trip cost, or a limit); {seen}")[:4000]
         return f"{'buy' if delta > 0 else 'sell'} {abs(delta):.6f} of equity; {seen}"[:4000]
 
     def _trigger(self, alpha: AlphaEvent, coin: str, w0: float,

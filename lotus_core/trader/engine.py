@@ -777,8 +777,11 @@ class TraderEngine:
         self._marked = True
 
     def portfolio_state(self) -> dict[str, Any]:
-        """Equity, exposure, positions, drawdown from peak: what the DM's context reads."""
-        self._mark()
+        """Equity, exposure, positions, drawdown from peak: what the DM's context reads. A
+        read, not a mark: the peak and the deepest drawdown move only at the Trader's own
+        marks (a held coin's new mid), so the state after a day is the same whether or not
+        a Decision-Maker asked for it in between (the nightly joint run asks at every
+        decision, `paper_day`'s replay of the stored tickets never does)."""
         return self.portfolio.snapshot(self.positions, self._marks())
 
     def _position_after(self) -> dict[str, float]:

@@ -157,7 +157,8 @@ def test_tickets_say_what_the_dm_believed(joint) -> None:  # noqa: ANN001
         note = d.ticket["notes"]
         assert note.startswith("hold: ")
         if d.ticket["audit_refs"]["solver_status"] != "skipped":
-            assert f"edge {d.edge_bps:+.2f} bps, cost {d.cost_bps:.2f} bps" in note, note
+            assert (f"edge {d.edge_bps:+.2f} bps, cost {2 * d.cost_bps:.2f} bps in and out "
+                    f"({d.cost_bps:.2f} a side") in note, note
 
 
 def test_the_universe_is_the_configured_coins_the_day_carries(hour, joint, calibration) -> None:  # noqa: ANN001
@@ -261,3 +262,22 @@ def test_the_dm_prices_the_execution_the_traders_settings_give(trader, execution
         assert (p.fee_bps, p.half_spread_bps, p.impact_bps) == (pytest.approx(1.5), 0.0, 0.0)
     else:
         assert p.total_bps == pytest.approx(4.5 + 1.0 + 0.05)
+
+
+def test_a_position_is_opened_only_where_the_edge_beats_the_round_trip(joint) -> None:  # noqa: ANN001
+    """The allocator weighs an edge against entry and exit (`Priced.round_trip_bps`): every
+    ticket that opens a position from flat saw an edge, net of the funding carry, above the
+    round trip it priced; a hold explains itself against the same number."""
+    _, _, res = joint
+    opened = 0
+    for d in res.decisions:
+        refs = d.ticket["audit_refs"]
+        round_trip = float(refs["cost.round_trip_bps"])
+        assert round_trip == pytest.approx(2 * float(refs["cost_bps"]), abs=1e-5)
+        if refs["action"] != "trade" or float(refs["w0"]) != 0.0:
+            continue
+        opened += 1
+        net = abs(float(refs["edge_bps"])) - abs(float(refs["cost.funding_bps"]))
+        assert net > round_trip, (d.decision_id, refs["edge_bps"], round_trip)
+        assert "in and out" in d.ticket["notes"]
+    assert opened > 0
