@@ -77,8 +77,10 @@ def main() -> None:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(json.dumps({"median": med, "runs": runs}, indent=1))
     if not a.no_record:
+        parse_x = statistics.median(r["parse"] / r["floor"] for r in runs)
         headline("batch_floor", f"the stages together {med['stages']:.1f} CPU s = "
-                 f"{med['ratio']:.1f}x the floor ({med['floor']:.2f} s), median of {a.repeat}",
+                 f"{med['ratio']:.1f}x the floor ({med['floor']:.2f} s), of which "
+                 f"parse_recording {med['parse']:.1f} s = {parse_x:.2f}x; median of {a.repeat}",
                  "runs " + " / ".join(f"{r['ratio']:.2f}" for r in sorted(
                      runs, key=lambda r: r["ratio"])) + "x")
 
