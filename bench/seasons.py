@@ -19,15 +19,17 @@ the nightly asset does:
 
 Seeds come from lotus_core/learning/validity_seeds.yaml, sections `selective` and `seasons`:
 tuning cells by default, the sealed evaluation cells with `--final`. Each result is appended
-to `--json` (JSON lines) as it finishes; `--tuned ... --sealed ...` writes the two runs side by
-side into BENCHMARKS.md (`bench:seasons`). Wilson 95 % intervals.
+to `--json` (JSON lines) as it finishes. `--tuned ...` and/or `--sealed ...` summarise kept runs:
+their rows go to bench/results/learning_validity.json (a row replaces the same measure's row
+of the same seeds) and BENCHMARKS.md's "Evidence across nights" is rendered from there, the
+sealed figure beside the tuning one (`bench.validity.render`). Wilson 95 % intervals.
 
 Usage: nice -n 10 python -m bench seasons [--final] [--coverage N] [--seasons N] [--skip-seasons K]
                                           [--nights 90] [--power N] [--power-nights 8]
                                           [--processes 2] --json RUN.jsonl
-       python -m bench seasons --tuned RUN.jsonl... --sealed RUN.jsonl... [--load "..."]
-       python -m bench seasons --sealed RUN.jsonl... [--load "..."]   (a sealed run alone:
-                                                     its own block, `bench:seasons_sealed`)
+       python -m bench seasons [--tuned RUN.jsonl...] [--sealed RUN.jsonl...] [--load "..."]
+                                                    (a sealed run alone also records the
+                                                    summary's headline)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from bench.pooled import wilson
-from bench.report import headline, read_text, write_section
+from bench.report import REPO, headline, read_text, short_machine
 from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import LearningConfig, load_learning
@@ -254,17 +257,22 @@ def summarise(rows: list[dict[str, Any]], cfg: LearningConfig) -> dict[str, Any]
     }
 
 
-def rows_of(s: dict[str, Any], power_nights: int) -> list[tuple[str, str]]:
-    """(measure, figure) pairs of a summary (Wilson 95 % intervals)."""
-    rows: list[tuple[str, str]] = []
+def rows_of(s: dict[str, Any], power_nights: int) -> list[tuple[str, str, str]]:
+    """(key, measure, figure) of a summary (Wilson 95 % intervals). The key names a measure
+    across runs; what differs between runs of it (a season's length, its bound) goes with
+    the figure, so a tuning and a sealed run share the row."""
+    rows: list[tuple[str, str, str]] = []
     if s["coverage_seeds"]:
         a = s["activated"]
         rows += [
-            (f"default effect {s['truth']:g} bps x 5 days, one night: planted lesson activated",
+            ("activated",
+             f"default effect {s['truth']:g} bps x 5 days, one night: planted lesson activated",
              _share(a, s["coverage_seeds"])),
-            ("activated: raw 90 % interval covers the truth", _share(s["raw_covers"], a)),
-            ("activated: selective 90 % interval covers the truth", _share(s["sel_covers"], a)),
-            ("activated: mean raw / mean (median) selective estimate, bps",
+            ("raw_covers", "activated: raw 90 % interval covers the truth",
+             _share(s["raw_covers"], a)),
+            ("sel_covers", "activated: selective 90 % interval covers the truth",
+             _share(s["sel_covers"], a)),
+            ("estimates", "activated: mean raw / mean (median) selective estimate, bps",
              f"{s['raw_mean']:.2f} / {s['sel_mean']:.2f} ({s['sel_median']:.2f}); "
              f"truth {s['truth']:g}")]
     if s["power_seeds"]:
@@ -272,36 +280,36 @@ def rows_of(s: dict[str, Any], power_nights: int) -> list[tuple[str, str]]:
         both = [(x, y) for x, y in pairs if x is not None and y is not None]
         later = [x - y for x, y in both]
         rows += [
-            (f"default effect from day 0: active by night {power_nights - 1}, season rule",
+            ("power_season",
+             f"default effect from day 0: active by night {power_nights - 1}, season rule",
              _share(s["power_any"], s["power_seeds"])),
-            ("... today's per-night rule, same seeds", _share(s["power_today"], s["power_seeds"])),
-            ("... nights later than today's rule, paired: mean; max",
+            ("power_today", "... today's per-night rule, same seeds",
+             _share(s["power_today"], s["power_seeds"])),
+            ("power_later", "... nights later than today's rule, paired: mean; max",
              f"{np.mean(later):+.2f}; {max(later):+d} ({len(both)} seeds)" if both else "-")]
     if s["seasons"]:
         extra = (f"; the nights below add {len(s['cut_short'])} cut short at "
                  f"{', '.join(map(str, s['cut_short']))}" if s.get("cut_short") else "")
         rows += [
-            (f"null seasons ({'CUT SHORT: ' if s['partial'] else ''}{s['season_nights']} "
-             f"nights{extra}) activating any false lesson, season rule (bound "
-             f"{100 * s['bound']:.1f} %)",
+            ("null_seasons", "null seasons activating any false lesson, season rule",
              _share(s["season_false"], s["seasons"])
              + (f"; one-sided 95 % upper bound {100 * (1 - 0.05 ** (1 / s['seasons'])):.1f} %"
-                if s["season_false"] == 0 else "")),
-            (f"null nights activating a false lesson, season rule (night alpha "
+                if s["season_false"] == 0 else "")
+             + f" ({'cut short: ' if s['partial'] else ''}{s['season_nights']} nights{extra}; "
+             f"bound {100 * s['bound']:.1f} %)"),
+            ("null_nights", f"null nights activating a false lesson, season rule (night alpha "
              f"{s['night_alpha']:.2g})", _share(s["night_false"], s["nights"])),
-            ("null seasons where today's rule would activate one (upper bound)",
+            ("today_seasons", "null seasons where today's rule would activate one (upper bound)",
              _share(s["season_today"], s["seasons"])),
-            ("null nights where today's rule would activate one (upper bound)",
+            ("today_nights", "null nights where today's rule would activate one (upper bound)",
              _share(s["night_today"], s["nights"]))]
     return rows
 
 
-def markdown(tuned: dict[str, Any], sealed: dict[str, Any] | None, power_nights: int) -> str:
-    """Tuning and sealed figures side by side (sealed `-` when not run)."""
-    left = rows_of(tuned, power_nights)
-    right = dict(rows_of(sealed, power_nights)) if sealed else {}
-    out = ["| measure | tuning seeds | sealed seeds |", "| --- | --- | --- |"]
-    out += [f"| {k} | {v} | {right.get(k, '-')} |" for k, v in left]
+def markdown(s: dict[str, Any], power_nights: int, seeds: str = "figure") -> str:
+    """One run's figures as a table (`python -m bench seasons` prints it)."""
+    out = [f"| measure | {seeds} |", "| --- | --- |"]
+    out += [f"| {label} | {figure} |" for _, label, figure in rows_of(s, power_nights)]
     return "\n".join(out)
 
 
@@ -315,9 +323,20 @@ def _read(paths: list[Path]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def _publish(block: str, title: str, head: str, table: str, tail: str = "") -> None:
-    """The table into BENCHMARKS.md's section `block`."""
-    write_section(block, f"## {title}\n\n{head}\n\n{table}{tail}")
+def _run(seeds: str, s: dict[str, Any], paths: list[Path], load: str) -> dict[str, Any]:
+    """The kept record of a summarised run: its commands, size, machine and date."""
+    shown = [str(p.resolve().relative_to(REPO)) if p.resolve().is_relative_to(REPO) else str(p)
+             for p in paths]
+    return {"seeds": seeds,
+            "command": "python -m bench seasons " + ("--final " if seeds == "sealed" else "")
+            + "--json RUN.jsonl [...]",
+            "summary": f"python -m bench seasons --{'sealed' if seeds == 'sealed' else 'tuned'} "
+            + " ".join(shown),
+            "counts": f"{s['coverage_seeds']} coverage nights, {s['power_seeds']} paired power "
+            f"seasons, {s['seasons']} null season{'' if s['seasons'] == 1 else 's'}, "
+            f"{s['nights']} null nights",
+            "load": load, "machine": short_machine(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d")}
 
 
 def _headline(sealed: dict[str, Any]) -> None:
@@ -354,38 +373,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     cfg = season_rule(load_learning())
-    if a.sealed and not a.tuned:  # a sealed run alone (e.g. the long null seasons)
-        alone = summarise(_read(a.sealed), cfg)
-        table = "\n".join(["| measure | sealed seeds |", "| --- | --- |"]
-                          + [f"| {k} | {v} |" for k, v in rows_of(alone, a.power_nights)])
-        print(table)
+    if a.sealed or a.tuned:  # summarise kept runs into BENCHMARKS.md
+        got = {seeds: summarise(_read(paths), cfg)
+               for seeds, paths in (("tuning", a.tuned), ("sealed", a.sealed)) if paths}
+        for seeds, s in got.items():
+            print(f"{seeds} seeds:\n{markdown(s, a.power_nights, f'{seeds} seeds')}\n")
         if not a.no_write:
-            head = (f"_Command: `nice -n 19 python -m bench seasons --final --json "
-                    f"sealed.jsonl [...]`, then `python -m bench seasons --sealed "
-                    f"sealed*.jsonl`; {alone['coverage_seeds']} coverage nights, "
-                    f"{alone['power_seeds']} paired power seasons, {alone['seasons']} "
-                    f"null seasons, {alone['nights']} null nights (sealed seeds). Load "
-                    f"{a.load}._")
-            _publish("seasons_sealed", "Evidence across nights, sealed seeds", head, table)
-            _headline(alone)
-        return alone
-    if a.tuned:  # summarise dumped runs: tuning and sealed side by side
-        tuned = summarise(_read(a.tuned), cfg)
-        sealed = summarise(_read(a.sealed), cfg) if a.sealed else None
-        table = markdown(tuned, sealed, a.power_nights)
-        print(table)
-        if not a.no_write:
-            head = (f"_Command: `nice -n 10 python -m bench seasons --json tuning.jsonl "
-                    f"[...]` and `... --final --json sealed.jsonl [...]`, then "
-                    f"`python -m bench seasons --tuned tuning*.jsonl --sealed sealed*.jsonl`; "
-                    f"{tuned['coverage_seeds']} / {sealed['coverage_seeds'] if sealed else 0} "
-                    f"coverage nights, {tuned['power_seeds']} / "
-                    f"{sealed['power_seeds'] if sealed else 0} paired power seasons, "
-                    f"{tuned['seasons']} / {sealed['seasons'] if sealed else 0} null seasons "
-                    f"(tuning / sealed)._")
-            _publish("seasons", "Intervals after selection, evidence across nights", head,
-                     table, f"\n\n_Load {a.load}._")
-        return tuned
+            from bench.validity import record_across_nights, render
+            for seeds, s in got.items():
+                record_across_nights(seeds, rows_of(s, a.power_nights),
+                                     _run(seeds, s, a.tuned if seeds == "tuning" else a.sealed,
+                                          a.load))
+            render()
+            if not a.tuned:  # a sealed run alone: the summary's figure
+                _headline(got["sealed"])
+        return got["tuning"] if a.tuned else got["sealed"]
     part = "evaluation" if a.final else "tuning"
     plan = load_seeds()
     jobs: list[tuple[str, int, dict[str, Any]]] = []
@@ -398,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  a.skip_seasons + a.seasons)[a.skip_seasons:]]
     rows = run(jobs, a.processes, a.json)
     s = summarise(rows, cfg)
-    print(markdown(s, None, a.power_nights))
+    print(markdown(s, a.power_nights))
     return s
 
 
