@@ -116,13 +116,14 @@ def _bus_run(home: Path, n_subs: int, n_signals: int, rate: float, poll: float,
              offset: int) -> tuple[list[float], int]:
     from lotus_core.bus.auth import SubscriberBook
     from lotus_core.fabric.keyring import Keyring
+    from lotus_core.fabric.manifests import load_modules
     from lotus_core.fabric.publish import publish_alpha
     from lotus_core.store.opsdb import OpsDb
     from lotus_core.store.url import sqlite_url
     from tests.bus.conftest import sigbus_doc
 
     url = sqlite_url(home / "fabric.sqlite")
-    keys = Keyring(home / "keys")
+    keys, models_map = Keyring(home / "keys"), load_modules().map
     token = SubscriberBook(home / "keys").add(f"bench-{offset}")
     pid = home / "bus" / "bus.pid"
     pid.unlink(missing_ok=True)
@@ -134,7 +135,7 @@ def _bus_run(home: Path, n_subs: int, n_signals: int, rate: float, poll: float,
 
     def publish(i: int) -> tuple[int, float]:
         with lock:
-            publish_alpha(fabric, [sigbus_doc(offset + i)], keys)
+            publish_alpha(fabric, [sigbus_doc(offset + i)], keys, models_map=models_map)
             t = time.time()
             with fabric.transaction() as tx:
                 seq = int(tx.scalar("SELECT MAX(seq) FROM sig_outbox"))

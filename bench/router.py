@@ -126,16 +126,19 @@ def _drop_pg(server: str, name: str) -> None:
 
 def measure_throughput(url: str, envs: list[tuple[str, dict]], key_dir: Path, workers: int,
                        batch: int) -> dict:
+    from lotus_core.fabric.manifests import load_modules
     from lotus_core.fabric.outbox import post_many_to_outbox
     from lotus_core.store.opsdb import OpsDb
 
+    models_map = load_modules().map
     with OpsDb.open(url) as fabric:
         per: dict[str, list[dict]] = {}
         for sender, env in envs:
             per.setdefault(sender, []).append(env)
         for sender, batch_envs in per.items():
             for i in range(0, len(batch_envs), 5000):
-                post_many_to_outbox(fabric, sender, batch_envs[i : i + 5000])
+                post_many_to_outbox(fabric, sender, batch_envs[i : i + 5000],
+                                    models_map=models_map)
     start_at = time.time() + 4.0  # every worker has imported and connected by then
     load_before = _load()
     procs = [subprocess.Popen([sys.executable, "-m", "bench.router", "--phase", "worker",

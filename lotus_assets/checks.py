@@ -41,7 +41,7 @@ from lotus_core.microtape.tape import TRADE_COLUMNS
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 from lotus_core.report.health import Measure
-from lotus_core.signals import load_scoring
+from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.store.by_coin import CoinDay, coin_files
 from lotus_core.store.lake import Lake, LakeError, ObjectLake, is_object_store_url
 from lotus_resources.feed import FeedSource
@@ -91,7 +91,8 @@ def _result(context: dg.AssetCheckExecutionContext, fabric: OpsDbResource,
         alert = CheckAlert(name, day, detail, subject[0], subject[1],
                            metrics or (H.measures_numbers(measures) if measures else {}), coin)
         with fabric.open() as store:
-            meta["alert_posted"] = post_check_alert(store, alert, keys.keyring())
+            meta["alert_posted"] = post_check_alert(store, alert, keys.keyring(),
+                                                    models_map=keys.models_map())
         meta["alert_id"] = alert.alert_id
     return check_result(context, passed=passed, detail=detail, metadata=rounded(meta))
 
@@ -461,7 +462,9 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         report = compare_by_group(
             _unordered("signal_events", lake.get(), day), feed.recording(day), day, night,
             priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
-            scoring=scoring, council=load_curators(), coins=_day_coin_count(lake.get(), day))
+            scoring=scoring, council=load_curators(values.curators_path),
+            detectors=load_detectors(values.detectors_path),
+            coins=_day_coin_count(lake.get(), day))
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

@@ -79,7 +79,8 @@ def expert_credit(context: dg.AssetExecutionContext, config: ExpertCreditConfig,
             first = shift_day(day, -7 * cfg.retire_weeks + 1)
             history = [store.read(ASSET, d) for d in store.days(ASSET) if first <= d <= day]
             found = proposals(pd.concat(history, ignore_index=True), day, cfg.retire_weeks)
-            posted = (post_proposals(db, found, fabric_keys.keyring())
+            posted = (post_proposals(db, found, fabric_keys.keyring(),
+                                     models_map=fabric_keys.models_map())
                       if config.post_proposals else 0)
         meta.update({"days": result.days, "evaluations": result.shapley.evaluations,
                      "proposed_for_retirement": [p.expert_id for p in found],

@@ -131,7 +131,8 @@ def watchdog_alerts(context: dg.AssetExecutionContext, fabric: OpsDbResource,
     out = watchdog_alerts_of(lessons, day)
     with fabric.open() as store:
         posted = publish_watchdog_alerts(store, out.to_dict("records"), day,
-                                         fabric_keys.keyring())
+                                         fabric_keys.keyring(),
+                                         models_map=fabric_keys.models_map())
     return dg.Output(out, metadata={"alerts": len(out), "posted_new": posted})
 
 

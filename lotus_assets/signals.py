@@ -64,7 +64,10 @@ HISTORY_DAYS = load_scoring().history_days
 
 
 class SignalConfig(dg.Config):
-    """Optional overrides of the packaged YAML files (paths); None = the shipped defaults."""
+    """The YAML files the day is scored with (paths; None = the shipped ones). The
+    `lotus_daily` / `lotus_coins` runs carry the settings' `scoring.config`,
+    `scoring.detectors` and `scoring.curators` here (`daily_run_config`): the files the
+    live engine and `live_parity` read too (`shared_values`)."""
 
     detectors_path: str | None = None
     scoring_path: str | None = None
@@ -287,7 +290,7 @@ def _score_outputs(context: dg.AssetExecutionContext, config: SignalConfig,
                 posted += publish_alpha(store, [
                     {"sigbus": json.loads(p), "strand_id": w}
                     for w, p in zip(bus["window_id"], bus["payload"], strict=True)],
-                    fabric_keys.keyring())
+                    fabric_keys.keyring(), models_map=fabric_keys.models_map())
     tally = result.tally
     priors = shared.priors
     if "signal_events" in wanted:

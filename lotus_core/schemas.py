@@ -1,7 +1,10 @@
 """Which pandera schema guards which lake asset; the lake IO manager enforces them on write.
 Every asset's schema, and a bare one for an asset without its own, also refuses an infinity
 in any float column (`NO_INFINITY`): a statistic whose spread is zero or undefined is stored
-as missing (NaN) with its reason, never as inf."""
+as missing (NaN) with its reason, never as inf.
+
+`asset_schemas(registry)`: `dsi_annotations` has a column triple per active expert of the
+DSI registry, so the table is built from the registry the caller's entry point loaded."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from lotus_core.audits.schema import (
     DETECTOR_CARDS_SCHEMA,
 )
 from lotus_core.dm.schema import DM_SCHEMAS
-from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA
+from lotus_core.dsi.registry import Registry
+from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, dsi_schema
 from lotus_core.dsi.stored import DSI_COIN_STATS_SCHEMA, DSI_MODEL_SCHEMA
 from lotus_core.evaluation.schema import SIGNAL_EVAL_SCHEMA
 from lotus_core.feed.summary import RAW_FEED_SCHEMA
@@ -59,7 +63,6 @@ _OWN: dict[str, pa.DataFrameSchema] = {
     "raw_feed": RAW_FEED_SCHEMA,
     "microtape_frames": MICROTAPE_SCHEMA,
     "microtape_days": MICROTAPE_DAYS_SCHEMA,
-    "dsi_annotations": DSI_SCHEMA,
     "dsi_experts": DSI_EXPERTS_SCHEMA,
     "dsi_model": DSI_MODEL_SCHEMA,
     "dsi_coin_stats": DSI_COIN_STATS_SCHEMA,
@@ -78,7 +81,13 @@ _OWN: dict[str, pa.DataFrameSchema] = {
     **TRADER_SCHEMAS,  # paper_trades, executor_scores, exec_lessons, tr_priors
     "loop_report": LOOP_REPORT_SCHEMA,
 }
-ASSET_SCHEMAS: dict[str, pa.DataFrameSchema] = {
+_FIXED: dict[str, pa.DataFrameSchema] = {
     asset: refusing_infinity(schema) for asset, schema in _OWN.items()}
 ANY_ASSET_SCHEMA = refusing_infinity()
 """What guards an asset that has no schema of its own."""
+
+
+def asset_schemas(registry: Registry) -> dict[str, pa.DataFrameSchema]:
+    """Every lake asset's schema: `dsi_annotations` with `registry`'s active experts
+    (`lotus_core.dsi.schema.dsi_schema`), the others fixed by the code."""
+    return {**_FIXED, "dsi_annotations": refusing_infinity(dsi_schema(registry))}

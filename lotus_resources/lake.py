@@ -2,15 +2,27 @@
 partitioned assets."""
 
 
+from functools import cache
+
 import dagster as dg
 import pandas as pd
+import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
-from lotus_core.schemas import ANY_ASSET_SCHEMA, ASSET_SCHEMAS, infinite_columns
+from lotus_core.dsi.registry import load_registry
+from lotus_core.schemas import ANY_ASSET_SCHEMA, asset_schemas, infinite_columns
 from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays, InOrder
 from lotus_core.store.lake import SLICE_ROWS, Lake, ObjectLake, open_lake
 from lotus_resources.partition_keys import day_and_coin
 from lotus_resources.table_metadata import table_metadata
+
+
+@cache
+def _schemas() -> dict[str, pa.DataFrameSchema]:
+    """Every lake asset's schema (`asset_schemas`), `dsi_annotations` by the experts
+    registry the DSI assets fit with (the packaged experts.yaml, `dsi_model`'s): built when
+    the first output is written, once per process."""
+    return asset_schemas(load_registry())
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -39,7 +51,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
         asset = context.asset_key.path[-1]
         day, coin = day_and_coin(context.asset_partition_key)  # coin: a day x coin asset
         where = day if coin is None else f"{day}, coin {coin}"
-        schema = ASSET_SCHEMAS.get(asset, ANY_ASSET_SCHEMA)
+        schema = _schemas().get(asset, ANY_ASSET_SCHEMA)
 
         def validate(df: pd.DataFrame) -> pd.DataFrame:
             try:

@@ -23,6 +23,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.defaults import ROUTER_NAME, STALE_AFTER_SEC
 from lotus_core.fabric.heartbeats import Heartbeat, read_heartbeats
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import ModelsMap, load_modules
 from lotus_core.fabric.status import health
 from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.pidfile import pid_alive
@@ -31,12 +32,18 @@ LOTUS_MAIN = "from lotus_cli.main import cli; cli()"  # `lotus` with this interp
 
 
 class FabricKeysResource(dg.ConfigurableResource):
-    """The key directory: modules sign their envelopes and the router verifies with it."""
+    """The key directory: modules sign their envelopes and the router verifies with it; and
+    the models map those envelopes are addressed and route-checked by."""
 
     key_dir: str
 
     def keyring(self) -> Keyring:
         return Keyring(self.key_dir)
+
+    def models_map(self) -> ModelsMap:
+        """models.map.yaml of the packaged manifests (`load_modules`, cross-checked, loaded
+        once per process): what an asset or op that posts to an outbox passes down."""
+        return load_modules().map
 
 
 class HeraldRouterResource(dg.ConfigurableResource):

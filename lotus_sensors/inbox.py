@@ -57,7 +57,7 @@ def _build_inbox_job(module: str) -> dg.JobDefinition:
                fabric_keys: FabricKeysResource) -> None:
         with fabric.open() as fab:
             outcome = handle_row(fab, module, config.seq, fabric_keys.keyring(),
-                                 event_id=config.event_id, routing=load_modules().map.routing)
+                                 event_id=config.event_id, models_map=fabric_keys.models_map())
             ok = outcome.status in ("consumed", "skipped")
             beat(fab, f"handler:{module}", module, "ok" if ok else "degraded",
                  {"seq": outcome.seq, "event_id": outcome.event_id, "intent": outcome.intent,

@@ -36,15 +36,26 @@ SCORING_OPS = ("detector_windows", "scoring_day", "score_signals", "detector_aud
 reaches them through `daily_run_config`, as it reaches the live engine (SharedValues)."""
 LEARNING_OPS = ("lesson_atoms", "lessons", "braids", "meta_braids", "active_priors")
 """... and a learning.yaml (`learning_path`): the settings' `learning.config`."""
+DETECTOR_OPS = ("detector_windows", "scoring_day", "score_signals", "detector_audits",
+                "detector_cards")
+"""... and a detectors.yaml (`detectors_path`): the settings' `scoring.detectors`, the set
+the live engine runs too (SharedValues)."""
+CURATOR_OPS = ("detector_windows", "scoring_day", "score_signals")
+"""... and a curators.yaml (`curators_path`, read by `score_signals`; the signal ops share
+one config): the settings' `scoring.curators`, the council the live engine curates with
+too (SharedValues)."""
 
 
 def daily_run_config(values: SharedValues) -> dict[str, Any]:
     """The op config every `lotus_daily` run needs from the shared settings: the MicroTape
-    cadence, and the scoring.yaml / learning.yaml the settings name (omitted when they name
-    none: the ops then read the packaged files, as the live engine does)."""
+    cadence, and the scoring.yaml / learning.yaml / detectors.yaml / curators.yaml the
+    settings name (omitted when they name none: the ops then read the packaged files, as
+    the live engine does)."""
     ops: dict[str, Any] = {"microtape_frames": {"config": {"cadence_ms": values.cadence_ms}}}
     for names, key, path in ((SCORING_OPS, "scoring_path", values.scoring_path),
-                             (LEARNING_OPS, "learning_path", values.learning_path)):
+                             (LEARNING_OPS, "learning_path", values.learning_path),
+                             (DETECTOR_OPS, "detectors_path", values.detectors_path),
+                             (CURATOR_OPS, "curators_path", values.curators_path)):
         if path is not None:
             for name in names:
                 ops.setdefault(name, {"config": {}})["config"][key] = path

@@ -45,6 +45,8 @@ class ScoringSettings(_Strict):
     config: Path | None = None                            # another scoring.yaml
     history_days: int | None = Field(None, ge=0, le=60)   # None: scoring.yaml's
     exploration: bool = False  # also score the breeder's survivors (status exploration)
+    detectors: Path | None = None                         # another detectors.yaml
+    curators: Path | None = None                          # another curators.yaml
 
 
 class DsiSettings(_Strict):

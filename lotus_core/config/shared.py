@@ -7,7 +7,9 @@ computation without changing the loading window (or the other way round).
 
 `window_days` and `history_days` default to the value in the learning.yaml / scoring.yaml
 the settings name (the packaged ones unless `learning.config` / `scoring.config` is set);
-a value in `lotus.yaml` wins over the file.
+a value in `lotus.yaml` wins over the file. The detectors.yaml and curators.yaml the day is
+scored with (`scoring.detectors`, `scoring.curators`) reach the nightly ops, `live_parity`
+and the daemon's score loop from here too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class SharedValues:
     dsi_history_days: int      # DSI: earlier MicroTape days the experts are fitted on
     learning_path: str | None  # the learning.yaml in use (None: packaged)
     scoring_path: str | None   # the scoring.yaml in use (None: packaged)
+    detectors_path: str | None  # the detectors.yaml scored (None: packaged)
+    curators_path: str | None  # the curators.yaml, the council (None: packaged)
     exploration: bool = False  # scoring.exploration: also score the breeder's survivors
 
 
@@ -34,6 +38,8 @@ def shared_values(settings: Settings) -> SharedValues:
 
     learning_path = str(settings.learning.config) if settings.learning.config else None
     scoring_path = str(settings.scoring.config) if settings.scoring.config else None
+    detectors_path = str(settings.scoring.detectors) if settings.scoring.detectors else None
+    curators_path = str(settings.scoring.curators) if settings.scoring.curators else None
     window = settings.learning.window_days
     if window is None:
         window = load_learning(learning_path).window_days
@@ -43,4 +49,5 @@ def shared_values(settings: Settings) -> SharedValues:
     return SharedValues(cadence_ms=settings.microtape.cadence_ms, window_days=window,
                         history_days=history, dsi_history_days=settings.dsi.history_days,
                         learning_path=learning_path, scoring_path=scoring_path,
+                        detectors_path=detectors_path, curators_path=curators_path,
                         exploration=settings.scoring.exploration)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from lotus_core.fabric.db import Db
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.report.alerting import CheckAlert, post_check_alert
 
 REASON = "dsi_expert_no_credit"
@@ -73,6 +74,9 @@ def proposals(history: pd.DataFrame, day: str, weeks: int) -> list[RetirementPro
     return out
 
 
-def post_proposals(fabric: Db, found: list[RetirementProposal], keys: Keyring) -> int:
-    """Post each proposal once (dedupe per expert and week); how many were new."""
-    return sum(post_check_alert(fabric, p.alert(), keys) for p in found)
+def post_proposals(fabric: Db, found: list[RetirementProposal], keys: Keyring, *,
+                   models_map: ModelsMap) -> int:
+    """Post each proposal once (dedupe per expert and week); how many were new.
+    `models_map`: the entry point's (`load_modules().map`)."""
+    return sum(post_check_alert(fabric, p.alert(), keys, models_map=models_map)
+               for p in found)

@@ -42,7 +42,7 @@ from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope, parse_ts
 from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
 from lotus_core.fabric.keyring import Keyring
-from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.names import PROCESSED
 from lotus_core.fabric.outbox import post_to_outbox, read_outbox
 from lotus_core.fabric.signing import sign
@@ -72,10 +72,13 @@ def trader_context(db: Db) -> PortfolioContext | None:
 
 
 class DmLive:
-    """The engine bound to the fabric: `restore` once, then `step` repeatedly."""
+    """The engine bound to the fabric: `restore` once, then `step` repeatedly.
+    `models_map`: the entry point's (`load_modules().map`): where the decisions go and the
+    routes they are checked against."""
 
     def __init__(self, engine: DmEngine, keys: Keyring, rows: RowSource | None = None,
-                 ttl_sec: int = 600, positions: str = "trader") -> None:
+                 ttl_sec: int = 600, positions: str = "trader", *,
+                 models_map: ModelsMap) -> None:
         if positions not in ("trader", "own"):
             raise ValueError(f"positions must be 'trader' or 'own', got {positions!r}")
         self.positions = positions
@@ -86,7 +89,8 @@ class DmLive:
         self.cursor = 0
         self.by_event: dict[str, str] = {}  # ALPHA_PROPOSED event_id -> alpha (strand) id
         self.stats = LiveStats()
-        self.targets = list(load_modules().map.targets(MODULE, INTENT))
+        self.models_map = models_map
+        self.targets = list(models_map.targets(MODULE, INTENT))
 
     def restore(self, db: Db, batch: int = 500) -> int:
         """Replay consumed ALPHA_PROPOSED rows without posting (after a restart)."""
@@ -163,7 +167,8 @@ class DmLive:
             dedupe_key=d.decision_id, ttl_sec=self.ttl_sec, now=when,
             tags=[f"symbol:{d.coin}", f"action:{d.action}"],
         )
-        post_to_outbox(tx, MODULE, sign(env, self.keys.private_key(MODULE)))
+        post_to_outbox(tx, MODULE, sign(env, self.keys.private_key(MODULE)),
+                       models_map=self.models_map)
         t = d.ticket
         write_strand(tx, MODULE, "decision", symbol=d.coin, now=when,
                      lifecycle_id=alpha_env["lifecycle_id"], fields={

@@ -7,6 +7,7 @@ the same functions:
     result = annotate(frames, model)    # per frame: mx_evidence, mx_confirm, f_/z_/c_<expert>
     row = DsiStream(model).push(tape_row)   # the same, one row at a time (the live daemon)
     table = expert_table(day, frames, model, result)   # the registry with the day's stats
+    dsi_schema(model.registry).validate(result.annotations)  # the registry's columns
     # a day coin by coin: annotate_by_coin(coin_frames, model, tally); tally_table(day, tally)
 
 See docs/dsi.md for every definition.
@@ -26,11 +27,10 @@ from lotus_core.dsi.experts import ExpertOutput
 from lotus_core.dsi.grammar import GrammarSpecError, compile_grammar, run_grammar
 from lotus_core.dsi.model import DsiModel, fit_dsi, tape_columns
 from lotus_core.dsi.registry import Registry, RegistryError, load_registry, parse_registry
-from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, DSI_SCHEMA, dsi_schema
+from lotus_core.dsi.schema import DSI_EXPERTS_SCHEMA, dsi_schema
 
 __all__ = [
     "DSI_EXPERTS_SCHEMA",
-    "DSI_SCHEMA",
     "DayTally",
     "DsiModel",
     "DsiResult",

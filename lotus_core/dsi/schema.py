@@ -2,7 +2,8 @@
 
 `strict=True`, `ordered=True`, no coercion: a wrong dtype, a missing or extra column, a NaN
 or an out-of-range value fails naming the column. The annotation columns follow the
-active experts of the registry, in registry order (f_, z_, c_ per expert).
+active experts of the registry, in registry order (f_, z_, c_ per expert): `dsi_schema`
+builds them from the registry its caller's entry point loaded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from lotus_core.columns import STR, column
-from lotus_core.dsi.registry import load_registry
+from lotus_core.dsi.registry import Registry
 
 F64, I64, I32, I8, BOOL = "float64", "int64", "int32", "int8", "bool"
 
@@ -30,9 +31,6 @@ _UNIT = pa.Check.in_range(0.0, 1.0)
 _FLAG = pa.Check.isin([0, 1])
 _FINITE = pa.Check(lambda s: np.isfinite(s.to_numpy()).all(), element_wise=False,
                    name="finite")
-
-
-_REGISTRY = load_registry()
 
 
 def _sorted_by_coin_ts(df: pd.DataFrame) -> bool:
@@ -58,17 +56,13 @@ def annotation_columns(expert_ids: Sequence[str], z_cap: float) -> dict[str, pa.
     return cols
 
 
-def dsi_schema(expert_ids: Sequence[str], z_cap: float | None = None) -> pa.DataFrameSchema:
-    """The annotation schema for these expert ids (the registry's active ones, in order);
-    z_cap defaults to the packaged registry's."""
-    cap = _REGISTRY.fusion.z_cap if z_cap is None else z_cap
+def dsi_schema(registry: Registry) -> pa.DataFrameSchema:
+    """The schema of the annotations `registry` gives: its active experts' columns in
+    registry order, z within its fusion's z_cap."""
     return pa.DataFrameSchema(
-        annotation_columns(expert_ids, cap),
+        annotation_columns([e.id for e in registry.active], registry.fusion.z_cap),
         checks=[pa.Check(_sorted_by_coin_ts, element_wise=False, name="sorted_by_coin_ts")],
         strict=True, ordered=True, coerce=False, name="dsi_annotations")
-
-
-DSI_SCHEMA = dsi_schema([e.id for e in _REGISTRY.active])
 
 EXPERT_COLUMNS: dict[str, pa.Column] = {
     "date": _col(STR, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),

@@ -31,7 +31,13 @@ from lotus_core.fabric.codec import json_in, utc_now
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.inbox import mark_consumed, mark_failed, retry_inbox_later
 from lotus_core.fabric.keyring import Keyring
-from lotus_core.fabric.manifests import ManifestError, ModuleRegistry, Routing, load_modules
+from lotus_core.fabric.manifests import (
+    ManifestError,
+    ModelsMap,
+    ModuleRegistry,
+    Routing,
+    load_modules,
+)
 from lotus_core.fabric.names import PENDING, check_module, inbox_table
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.queue import ROW_COLUMNS, BoxRow, to_box_row
@@ -45,13 +51,15 @@ from lotus_core.store.opsdb import OpsDb
 
 @dataclass(frozen=True)
 class HandlerContext:
-    """What a handler gets: the open transaction, the row, the module's keys and the time."""
+    """What a handler gets: the open transaction, the row, the module's keys, the time and
+    the models map its answers are routed by (the entry point's, through `handle_row`)."""
 
     tx: Tx
     module: str
     row: BoxRow
     keys: Keyring
     now: datetime
+    models_map: ModelsMap
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -68,7 +76,7 @@ class HandlerContext:
         out = build_envelope(sender=self.module, to=to or [env["from"]], intent=intent,
                              payload=payload, now=self.now, **kwargs)
         out = sign(out, self.keys.private_key(self.module))
-        post_to_outbox(self.tx, self.module, out)
+        post_to_outbox(self.tx, self.module, out, models_map=self.models_map)
         return out["event_id"]
 
 
@@ -247,12 +255,13 @@ def handle_row(
     *,
     event_id: str | None = None,
     clock: Callable[[], datetime] = utc_now,
-    routing: Routing,
+    models_map: ModelsMap,
 ) -> HandleOutcome:
     """Handle inbox row `seq` of `module`: its handler and mark_consumed in one transaction.
 
     With `event_id` (what the sensor saw), a row at `seq` holding another event is skipped.
-    `routing`: the map's retry rules, from the caller's entry point (one load per run).
+    `models_map`: the caller's entry point's (one load per run): the routes a handler's
+    answers are checked against and the retry rules of a failed handler (its `routing`).
     """
     check_module(module)
     now = clock()
@@ -269,7 +278,7 @@ def handle_row(
             if fn is None:
                 return HandleOutcome("skipped", module, seq, row.event_id, row.intent,
                                      error=f"{module} has no handler for {row.intent}")
-            summary = fn(HandlerContext(tx, module, row, keys, now))
+            summary = fn(HandlerContext(tx, module, row, keys, now, models_map))
             if not mark_consumed(tx, module, seq, now=now):
                 raise _AlreadyDone
         return HandleOutcome("consumed", module, seq, row.event_id, row.intent, summary,
@@ -281,7 +290,7 @@ def handle_row(
         if row is None or _infra_error(exc):
             raise
         return _record_failure(fabric, module, row, f"{type(exc).__name__}: {exc}", now,
-                               routing)
+                               models_map.routing)
 
 
 def _record_failure(fabric: OpsDb, module: str, row: BoxRow, error: str, now: datetime,

@@ -22,7 +22,7 @@ from lotus_core.store.connection import Tx
 
 
 def _check(module: str, envelope: Mapping[str, Any], validate: bool,
-           models_map: ModelsMap | None) -> None:
+           models_map: ModelsMap) -> None:
     check_module(module)
     if validate:
         validate_envelope(envelope)
@@ -39,14 +39,15 @@ def post_to_outbox(
     module: str,
     envelope: Mapping[str, Any],
     *,
+    models_map: ModelsMap,
     validate: bool = True,
-    models_map: ModelsMap | None = None,
 ) -> int:
     """Write `envelope` to `module`'s outbox; returns its seq. Idempotent per event_id.
 
     By default the envelope must pass `validate_envelope` (schema, payload, hash) and its
-    routes must be allowed by models.map.yaml. `validate=False` skips both, for fault
-    injection and relays: the router checks everything again before delivering.
+    routes must be allowed by `models_map` (the caller's entry point loaded it:
+    `load_modules().map`). `validate=False` skips both, for fault injection and relays:
+    the router checks everything again before delivering.
     Posting an event_id again returns the first seq; with different content it raises
     DuplicateEventError.
     """
@@ -68,8 +69,8 @@ def post_many_to_outbox(
     module: str,
     envelopes: Iterable[Mapping[str, Any]],
     *,
+    models_map: ModelsMap,
     validate: bool = True,
-    models_map: ModelsMap | None = None,
 ) -> int:
     """Batch `post_to_outbox` in one transaction; returns how many rows were new."""
     envelopes = list(envelopes)

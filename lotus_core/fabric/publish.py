@@ -1,7 +1,8 @@
 """Publishing signals: sigbus-1.0.0 documents leave sig through sig_outbox as signed
 ALPHA_PROPOSED envelopes (instead of an interim signal_bus table).
 
-    n = publish_alpha(fabric, sigbus_docs, Keyring(settings.home / "keys"))
+    n = publish_alpha(fabric, sigbus_docs, Keyring(settings.home / "keys"),
+                      models_map=load_modules().map)   # the entry point's load
 
 Each document becomes, in one transaction: a `signal` row of sig_strand (published, its
 scores, eligibility and provenance; skipped when the caller names an existing strand) and
@@ -26,7 +27,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope, parse_ts, validate_envelope
 from lotus_core.fabric.keyring import Keyring
-from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
@@ -68,6 +69,7 @@ def publish_alpha(
     sigbus_payloads: Iterable[Mapping[str, Any]],
     keys: Keyring | Ed25519PrivateKey | Path | str | None,
     *,
+    models_map: ModelsMap,
     ttl_sec: int = 600,
     now: datetime | None = None,
 ) -> int:
@@ -77,10 +79,12 @@ def publish_alpha(
     signal's strand (and lifecycle) id, e.g. its signal_events window_id, so an EXEC_REPORT
     links back to the window; the strand row is written when it does not exist yet. An
     invalid document raises EnvelopeError naming the failing path before anything is written.
+    `models_map`: the entry point's (`load_modules().map`): who the envelopes go to, and the
+    routes they are checked against.
     """
     key = _private_key(keys)
     when = now or utc_now()
-    targets = list(load_modules().map.targets(SENDER, INTENT))
+    targets = list(models_map.targets(SENDER, INTENT))
     prepared = []
     for item in sigbus_payloads:
         doc, strand_id = _split(item)
@@ -103,7 +107,7 @@ def publish_alpha(
             if not exists:  # a given id (e.g. the signal_events window_id) becomes the strand's
                 write_strand(tx, SENDER, "signal", id=sid, symbol=doc["symbol"], now=when,
                              fields=_strand_fields(doc))
-            post_to_outbox(tx, SENDER, env)
+            post_to_outbox(tx, SENDER, env, models_map=models_map)
             new += 1
     return new
 

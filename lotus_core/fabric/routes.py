@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from lotus_core.fabric.errors import RouteError
-from lotus_core.fabric.manifests import ModelsMap, load_modules
+from lotus_core.fabric.manifests import ModelsMap
 
 
-def check_routes(envelope: Mapping[str, Any], models_map: ModelsMap | None = None) -> None:
-    """Raise RouteError unless `from` may send `intent` to every module in `to`."""
-    models_map = models_map or load_modules().map
+def check_routes(envelope: Mapping[str, Any], models_map: ModelsMap) -> None:
+    """Raise RouteError unless `from` may send `intent` to every module in `to`.
+    `models_map`: the caller's, loaded once by its entry point (`load_modules().map`)."""
     sender, intent = envelope["from"], envelope["intent"]
     denied = [t for t in envelope["to"] if not models_map.allowed(sender, t, intent)]
     if denied:

@@ -15,7 +15,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope, validate_envelope
 from lotus_core.fabric.keyring import Keyring
-from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 
@@ -41,11 +41,13 @@ def alert_payload(alert: Mapping[str, Any], day: str) -> dict[str, Any]:
 
 
 def publish_watchdog_alerts(fabric: Db, alerts: Sequence[Mapping[str, Any]], day: str,
-                            keys: Keyring, *, now: datetime | None = None) -> int:
-    """Post one signed WATCHDOG_ALERT per alert row; returns how many were new."""
+                            keys: Keyring, *, models_map: ModelsMap,
+                            now: datetime | None = None) -> int:
+    """Post one signed WATCHDOG_ALERT per alert row; returns how many were new.
+    `models_map`: the entry point's (`load_modules().map`): the alerts' targets and routes."""
     key = keys.private_key(SENDER)
     when = now or utc_now()
-    targets = list(load_modules().map.targets(SENDER, INTENT))
+    targets = list(models_map.targets(SENDER, INTENT))
     prepared = []
     for a in alerts:
         payload = alert_payload(a, day)
@@ -59,6 +61,6 @@ def publish_watchdog_alerts(fabric: Db, alerts: Sequence[Mapping[str, Any]], day
         for env in prepared:
             if tx.scalar("SELECT 1 FROM sig_outbox WHERE dedupe_key = ?", (env["dedupe_key"],)):
                 continue
-            post_to_outbox(tx, SENDER, env)
+            post_to_outbox(tx, SENDER, env, models_map=models_map)
             new += 1
     return new

@@ -12,7 +12,7 @@ from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope, validate_envelope
 from lotus_core.fabric.keyring import Keyring
-from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 
@@ -42,11 +42,12 @@ class CheckAlert:
                 "action": "none"}
 
 
-def post_check_alert(fabric: Db, alert: CheckAlert, keys: Keyring, *,
+def post_check_alert(fabric: Db, alert: CheckAlert, keys: Keyring, *, models_map: ModelsMap,
                      now: datetime | None = None) -> bool:
-    """Post one signed alert unless its dedupe key was posted before; True when new."""
+    """Post one signed alert unless its dedupe key was posted before; True when new.
+    `models_map`: the entry point's (`load_modules().map`): the alert's targets and routes."""
     payload = alert.payload()
-    env = build_envelope(sender=SENDER, to=list(load_modules().map.targets(SENDER, INTENT)),
+    env = build_envelope(sender=SENDER, to=list(models_map.targets(SENDER, INTENT)),
                          intent=INTENT, payload=payload, lifecycle_id=alert.alert_id,
                          dedupe_key=alert.alert_id, now=now or utc_now(),
                          tags=[f"check:{alert.check}"])
@@ -55,5 +56,5 @@ def post_check_alert(fabric: Db, alert: CheckAlert, keys: Keyring, *,
     with in_tx(fabric) as tx:
         if tx.scalar("SELECT 1 FROM sig_outbox WHERE dedupe_key = ?", (alert.alert_id,)):
             return False
-        post_to_outbox(tx, SENDER, signed)
+        post_to_outbox(tx, SENDER, signed, models_map=models_map)
     return True

@@ -10,7 +10,8 @@ publication and the Signal Bus. Pure numpy/pandas (no dagster); docs/scoring.md.
     parse_priors(rows)                                active prior patches (sig_priors rows;
                                                       read and written only through
                                                       lotus_core.learning.priors_store)
-    publish: lotus_core.fabric.publish_alpha(fabric, bus payloads, keys) -> sig_outbox
+    publish: lotus_core.fabric.publish_alpha(fabric, bus payloads, keys, models_map=)
+                                                      -> sig_outbox
     validate_sigbus(payload)                          against the fabric's sigbus-1.0.0
 
 `detect_day`, `score_day` and `SignalDay` are imported from `lotus_core.signals.pipeline`

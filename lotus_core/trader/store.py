@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lotus_core.fabric.envelope import build_envelope
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
@@ -118,8 +119,9 @@ def _envelope(out: Out, key: Ed25519PrivateKey, lifecycle_id: str | None) -> dic
 
 
 def persist(tx: Tx, outs: Sequence[Out], key: Ed25519PrivateKey | None,
-            lifecycles: Mapping[str, str]) -> dict[str, int]:
-    """Write every output of one engine step; returns counts by kind."""
+            lifecycles: Mapping[str, str], *, models_map: ModelsMap) -> dict[str, int]:
+    """Write every output of one engine step; returns counts by kind. `models_map`: the
+    entry point's (`load_modules().map`), the routes the EXEC_REPORTs are checked against."""
     counts: dict[str, int] = {}
     for o in outs:
         counts[o.kind] = counts.get(o.kind, 0) + 1
@@ -134,7 +136,7 @@ def persist(tx: Tx, outs: Sequence[Out], key: Ed25519PrivateKey | None,
             if o.kind == "exec_report":
                 _strand(tx, o.data, life)
             if key is not None:
-                post_to_outbox(tx, "tr", _envelope(o, key, life))
+                post_to_outbox(tx, "tr", _envelope(o, key, life), models_map=models_map)
     return counts
 
 

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from lotus_core.fabric.connect import open_opsdb
+from lotus_core.fabric.manifests import ModelsMap, load_modules
 from lotus_core.store.opsdb import OpsDb
 
 
 @dataclass
 class LoopContext:
-    """What a loop gets from the daemon: where the fabric and keys are, and when to stop."""
+    """What a loop gets from the daemon: where the fabric and keys are, the models map its
+    envelopes are routed by, and when to stop."""
 
     fabric_url: str
     key_dir: Path
@@ -44,6 +46,11 @@ class LoopContext:
     def open_opsdb(self) -> OpsDb:
         """A connection of the loop's own (SQLite connections are not shared by threads)."""
         return open_opsdb(self.fabric_url, migrate=self.migrate)
+
+    def models_map(self) -> ModelsMap:
+        """models.map.yaml of the packaged manifests (`load_modules`, cross-checked, loaded
+        once per process): what a loop that posts to an outbox passes down."""
+        return load_modules().map
 
 
 class Loop:

@@ -62,7 +62,8 @@ class DmLoop(Loop):
         engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)),
                           costs=costs)
         return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"),
-                      positions=str(opts.get("positions", "trader")))
+                      positions=str(opts.get("positions", "trader")),
+                      models_map=ctx.models_map())
 
     def run(self, ctx: LoopContext) -> None:
         idle = float(self.options.get("idle_s", 0.2))

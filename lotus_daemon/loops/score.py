@@ -38,6 +38,7 @@ from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators.config import load_curators
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.feed.recordings import list_days
 from lotus_core.learning.priors_store import read_active_priors
@@ -49,6 +50,7 @@ from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock
+from lotus_core.signals.spec import load_detectors
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.market import MarketHub, batch_lines
 
@@ -99,7 +101,9 @@ class ScoreLoop(Loop):
         values = shared_values(settings)  # the nightly chain's scoring config and windows
         self.night: dict[str, Any] = {
             "scoring_config": values.scoring_path, "history_days": values.history_days,
-            "dsi_history_days": values.dsi_history_days}
+            "dsi_history_days": values.dsi_history_days,
+            "detectors_config": values.detectors_path,
+            "curators_config": values.curators_path}
         self.night_used: dict[str, Any] | None = None  # the last day's, as loaded
         self.steps = 0
         self.rows = 0
@@ -136,16 +140,20 @@ class ScoreLoop(Loop):
 
     def run(self, ctx: LoopContext) -> None:
         store = LiveStore(ctx.home / "live")
-        scoring, load = night_loader(self.settings.lake_dir, shared_values(self.settings))
+        values = shared_values(self.settings)  # the nightly chain's files and windows
+        scoring, load = night_loader(self.settings.lake_dir, values)
 
         def context(day: str) -> Any:  # the nightly inputs, sized by the settings
             self.night_used = {"day": day, **self.night}
             return dataclasses.replace(load(day), actions=self._actions)
 
-        engine = LiveEngine(self.params, context, scoring=scoring, council=load_curators(),
+        engine = LiveEngine(self.params, context, scoring=scoring,
+                            council=load_curators(values.curators_path),
+                            detectors=load_detectors(values.detectors_path),
                             feed_dir=live_feed_dir(ctx.home), emitted=store.emitted)
         engine.trader_events = self.hub.wanted("tr_event")  # a Trader listens (subscribed)
         keys = Keyring(ctx.key_dir)
+        routes = ctx.models_map()  # where the ALPHA_PROPOSED envelopes go
         poller = threading.Thread(target=self._poll_priors, args=(ctx,), daemon=True,
                                   name="score:priors")
         with ctx.open_opsdb() as fabric, collecting_less():
@@ -176,7 +184,7 @@ class ScoreLoop(Loop):
                     if self._oldest is None:
                         self._oldest = t_recv
                     if engine.day is None:
-                        self._catch_up(engine, day, store, fabric, keys)
+                        self._catch_up(engine, day, store, fabric, keys, routes)
                     before = None if engine.day is None else (engine.day.day, engine.day.lines)
                     done = engine.add(day, first, lines, chunk)
                     if done is not None and before is not None:
@@ -191,7 +199,7 @@ class ScoreLoop(Loop):
                     if t_ship is not None:  # where a batch's time to scored went
                         self.hops.append((t_ship - t_recv, t_got - t_ship, t_add - t_got,
                                           self._scored_at - t_add, len(lines)))
-                self._release(store, fabric, keys)
+                self._release(store, fabric, keys, routes)
                 if ctx.stopping() and stop_seen is None:
                     stop_seen = time.monotonic()
                 waiting = fed and not feed_ended and stop_seen is not None and (
@@ -199,12 +207,12 @@ class ScoreLoop(Loop):
                 if ctx.stopping() and not events and not waiting:
                     if clock is not None:
                         self._step(engine, clock + 1)
-                    self._release(store, fabric, keys)
+                    self._release(store, fabric, keys, routes)
                     self._store(store, force=True)
                     return
 
     def _catch_up(self, engine: LiveEngine, today: str, store: LiveStore, fabric: Any,
-                  keys: Keyring) -> None:
+                  keys: Keyring, routes: ModelsMap) -> None:
         """Finish the recorded days before `today` that an earlier run left unfinished."""
         feed_dir = live_feed_dir(engine.feed_dir.parent) if engine.feed_dir else None
         if feed_dir is None or not feed_dir.is_dir():
@@ -213,7 +221,7 @@ class ScoreLoop(Loop):
             if day < today and not store.done(day):
                 step = engine.finish_recorded_day(day)
                 if step is not None:
-                    self._emit(step, store, fabric, keys)
+                    self._emit(step, store, fabric, keys, routes)
                 self._store(store, force=True)
                 store.mark_done(day)
         engine.day = None
@@ -261,11 +269,12 @@ class ScoreLoop(Loop):
         self._held.append(_Held(step, day, lines, finishes, self._oldest, scored))
         self._oldest = None
 
-    def _release(self, store: LiveStore, fabric: Any, keys: Keyring) -> None:
+    def _release(self, store: LiveStore, fabric: Any, keys: Keyring,
+                 routes: ModelsMap) -> None:
         """Store and post, in order, the held steps whose lines the file now holds."""
         while self._held and self._held[0].lines <= self._durable.get(self._held[0].day, 0):
             h = self._held.popleft()
-            self._emit(h.step, store, fabric, keys)
+            self._emit(h.step, store, fabric, keys, routes)
             if h.finishes:
                 self._store(store, force=True)
                 store.mark_done(h.step.day)
@@ -274,7 +283,8 @@ class ScoreLoop(Loop):
             if h.scored is not None and h.t_recv is not None:  # tick->scored, ->committed
                 self.latencies.append((h.scored, time.perf_counter() - h.t_recv))
 
-    def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring) -> None:
+    def _emit(self, step: Step, store: LiveStore, fabric: Any, keys: Keyring,
+              routes: ModelsMap) -> None:
         """Publish a step's rows and windows on the hub, post its published windows of coins
         not stale then, and keep both for the store (dicts: a frame is built once per store,
         not once per step)."""
@@ -300,7 +310,7 @@ class ScoreLoop(Loop):
                                    "strand_id": w["window_id"]})
                 out.append({**w, "stale": stale, "posted": post and self.settings.live.publish})
             if alphas and self.settings.live.publish:
-                self.posted += publish_alpha(fabric, alphas, keys)
+                self.posted += publish_alpha(fabric, alphas, keys, models_map=routes)
             self.windows += len(out)
             self._pending_events.setdefault(step.day, []).extend(out)
             if self.hub.wanted("window"):

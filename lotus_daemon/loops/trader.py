@@ -107,6 +107,7 @@ class _Steps:
                  key: Any, lifecycles: dict[str, Any], xcfg: Any, pos: int) -> None:
         self.loop, self.ctx, self.fabric, self.engine = loop, ctx, fabric, engine
         self.key, self.lifecycles, self.xcfg = key, lifecycles, xcfg
+        self.models_map = ctx.models_map()  # the EXEC_REPORTs' routes
         self.pos = pos  # the source position of the last market event applied
         self.cols = LiveColumns()
         self.clock = DecisionClock()
@@ -122,7 +123,7 @@ class _Steps:
         with self.fabric.transaction() as tx:
             if inbox_seq is not None and not mark_consumed(tx, "tr", inbox_seq):
                 raise RuntimeError(f"tr_inbox row {inbox_seq} was consumed elsewhere")
-            counts = persist(tx, outs, self.key, self.lifecycles)
+            counts = persist(tx, outs, self.key, self.lifecycles, models_map=self.models_map)
             save_state(tx, snap, at)
         self.loop.stats["fills"] += counts.get("fill", 0)
         self.loop.stats["reports"] += counts.get("exec_report", 0)

@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.dsi import load_registry
+from lotus_core.schemas import asset_schemas
 from lotus_location.definitions import ASSETS
+
+ASSET_SCHEMAS = asset_schemas(load_registry())
 
 
 def test_every_lake_asset_has_a_schema() -> None:

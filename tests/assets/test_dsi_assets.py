@@ -20,8 +20,8 @@ from lotus_assets.microtape import microtape_days, microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.dsi import (
     DSI_EXPERTS_SCHEMA,
-    DSI_SCHEMA,
     annotate,
+    dsi_schema,
     expert_table,
     fit_dsi,
     load_registry,
@@ -85,7 +85,7 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     lake = Lake(settings.lake_dir)
     ann1 = lake.read("dsi_annotations", DAY1)
     exp1 = lake.read("dsi_experts", DAY1)
-    DSI_SCHEMA.validate(ann1)
+    dsi_schema(load_registry()).validate(ann1)
     DSI_EXPERTS_SCHEMA.validate(exp1)
     tape = lake.read("microtape_frames", DAY1)
     assert ann1[["coin", "ts_ms"]].equals(tape[["coin", "ts_ms"]])
@@ -109,7 +109,7 @@ def test_two_fixture_days_fallback_then_history(settings, dagster_instance):
     second = _run(settings, dagster_instance, DAY2)
     assert second.success
     exp2 = lake.read("dsi_experts", DAY2)
-    DSI_SCHEMA.validate(lake.read("dsi_annotations", DAY2))
+    dsi_schema(load_registry()).validate(lake.read("dsi_annotations", DAY2))
     DSI_EXPERTS_SCHEMA.validate(exp2)
     assert (exp2["hist_days"] == 1).all()
     assert exp2.loc[exp2["kind"] == "anomaly", "fitted"].all()

@@ -103,33 +103,42 @@ def _ops_with_field(job: dg.JobDefinition, field: str) -> set[str]:
     return out
 
 
-def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
+def test_the_settings_yaml_files_reach_every_op_that_reads_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`scoring.config` / `learning.config` in a user lotus.yaml reach each nightly op whose
-    config names a scoring.yaml or a learning.yaml (found from the job, not listed here) by
-    the one road `lotus materialize`, the schedule and the launchpad share, as they reach
-    the live engine (SharedValues): before, the nightly ops read the packaged files."""
+    """`scoring.config` / `learning.config` / `scoring.detectors` / `scoring.curators` in a
+    user lotus.yaml reach each nightly op whose config names a scoring.yaml, a
+    learning.yaml, a detectors.yaml or a curators.yaml (found from the job, not listed
+    here) by the one road `lotus materialize`, the schedule and the launchpad share, as
+    they reach the live engine (SharedValues): before, the nightly ops read the packaged
+    files."""
+    import lotus_core.curators as curators_pkg
     import lotus_core.learning as learning_pkg
     import lotus_core.signals as signals_pkg
     from lotus_location.definitions import defs
 
-    scoring = tmp_path / "my_scoring.yaml"
-    learning = tmp_path / "my_learning.yaml"
-    scoring.write_text((Path(signals_pkg.__file__).parent / "scoring.yaml").read_text())
-    learning.write_text((Path(learning_pkg.__file__).parent / "learning.yaml").read_text())
+    files = {"scoring_path": (signals_pkg, "scoring.yaml"),
+             "learning_path": (learning_pkg, "learning.yaml"),
+             "detectors_path": (signals_pkg, "detectors.yaml"),
+             "curators_path": (curators_pkg, "curators.yaml")}
+    paths = {}
+    for field, (pkg, name) in files.items():
+        paths[field] = str(tmp_path / f"my_{name}")
+        Path(paths[field]).write_text((Path(pkg.__file__).parent / name).read_text())
     (tmp_path / "lotus.yaml").write_text(
-        f"scoring: {{config: {scoring}}}\nlearning: {{config: {learning}}}\n")
+        f"scoring: {{config: {paths['scoring_path']}, detectors: {paths['detectors_path']}, "
+        f"curators: {paths['curators_path']}}}\n"
+        f"learning: {{config: {paths['learning_path']}}}\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LOTUS_CONFIG", raising=False)
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
     values = shared_values(load_settings())
-    assert (values.scoring_path, values.learning_path) == (str(scoring), str(learning))
+    assert {field: getattr(values, field) for field in files} == paths
 
     loaded = defs()
     job, coin_job = loaded.resolve_job_def("lotus_daily"), loaded.resolve_job_def("lotus_coins")
     config = daily_run_config(values)
     ops = config["ops"]
-    for field, path in (("scoring_path", str(scoring)), ("learning_path", str(learning))):
+    for field, path in paths.items():
         readers = _ops_with_field(job, field) | _ops_with_field(coin_job, field)
         assert readers, field
         assert {op for op, c in ops.items() if c["config"].get(field) == path} == readers
@@ -137,6 +146,8 @@ def test_the_settings_scoring_and_learning_files_reach_every_op_that_reads_one(
         job, "scoring_path")
     # a run per coin
     assert {"detector_windows", "score_signals"} <= _ops_with_field(coin_job, "scoring_path")
+    assert {"detector_audits", "detector_cards"} <= _ops_with_field(job, "detectors_path")
+    assert "score_signals" in _ops_with_field(coin_job, "curators_path")
     # lotus_daily's part of the shared config (the day x coin ops' is lotus_coins')
     coin_ops = {n.name for n in coin_job.graph.node_defs}
     daily = {**config, "ops": {k: v for k, v in ops.items() if k not in coin_ops}}

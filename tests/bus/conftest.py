@@ -13,6 +13,7 @@ import pytest
 from lotus_bus.server import BusConfig, BusThread
 from lotus_core.bus.auth import SubscriberBook
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.store.opsdb import OpsDb
 
@@ -41,7 +42,7 @@ class Publisher:
         """Publish `count` new signals; returns their sig_outbox seqs."""
         docs = [sigbus_doc(self.n + k) for k in range(count)]
         self.n += count
-        assert publish_alpha(self.fabric, docs, self.keys) == count
+        assert publish_alpha(self.fabric, docs, self.keys, models_map=load_modules().map) == count
         with self.fabric.transaction() as tx:
             rows = tx.query("SELECT seq FROM sig_outbox WHERE intent = 'ALPHA_PROPOSED'"
                             " ORDER BY seq DESC LIMIT ?", (count,))

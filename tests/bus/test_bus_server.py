@@ -23,6 +23,7 @@ from lotus_core.bus.frames import CLOSE_LAGGED, DEAD_REASON
 from lotus_core.fabric.dead_letter import read_dead_letters
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 from lotus_core.store.opsdb import OpsDb
@@ -158,7 +159,8 @@ def test_a_row_that_breaks_sigbus_goes_to_dead_letter_and_is_never_sent(
     env = sign(build_envelope(sender="sig", to=["dm"], intent="ALPHA_PROPOSED",
                               payload={"sigbus": bad_doc, "strand_id": "x"}),
                keys.private_key("sig"))
-    bad_seq = post_to_outbox(fabric_sqlite, "sig", env, validate=False)  # a relay's bypass
+    bad_seq = post_to_outbox(fabric_sqlite, "sig", env, validate=False,  # a relay's bypass
+                             models_map=load_modules().map)
     after = pub.publish(2)
     with BusThread(bus_config(fabric_sqlite, key_dir)) as bus:
         async def main() -> list[list[int]]:

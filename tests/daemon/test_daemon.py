@@ -57,7 +57,7 @@ def post_mix(fabric: OpsDb, keys: Keyring, start: int, n: int) -> dict[str, set[
                          keys.private_key(sender))
             per[sender].append(again)
     for sender, envs in per.items():
-        post_many_to_outbox(fabric, sender, envs)
+        post_many_to_outbox(fabric, sender, envs, models_map=load_modules().map)
     return expect
 
 

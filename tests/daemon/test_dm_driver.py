@@ -49,7 +49,8 @@ def test_the_live_dm_on_the_hub_decides_as_the_nightly_replay(fabric_sqlite: Ops
                   key=lambda d: alpha_order([from_sigbus(d)])[0].ts_ms)
     hub = MarketHub()
     live = DmLive(DmEngine(cfg, Calibration(table, cfg.calibration)),
-                  Keyring(tmp_path / "keys"), rows=HubRows(hub), positions="own")
+                  Keyring(tmp_path / "keys"), rows=HubRows(hub), positions="own",
+                  models_map=load_modules().map)
     published = 0
     records = rows.to_dict("records")
     for doc in docs:

@@ -23,6 +23,7 @@ from lotus_core.dm.schema import DM_CALIBRATION_SCHEMA
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
@@ -130,7 +131,8 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
     with OpsDb.open(fabric_sqlite_url) as fabric:
         posted = publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w}
                                         for w, p in zip(bus["window_id"], bus["payload"],
-                                                        strict=True)], Keyring(keys))
+                                                        strict=True)], Keyring(keys),
+                                                        models_map=load_modules().map)
     assert posted == len(alphas)
     opts = {"rows": RowFeed(rows), "calibration": table, "dm_settings": cfg}
     loop = DmLoop(dict(opts))

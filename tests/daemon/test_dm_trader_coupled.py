@@ -23,6 +23,7 @@ from lotus_core.dm.joint import joint_result
 from lotus_core.dm.live import DmLive
 from lotus_core.dm.replay import RowFeed, alpha_order, lake_ticket_json
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
@@ -85,11 +86,11 @@ def test_live_dm_on_the_live_traders_positions_matches_the_joint_replay(
     events = list(market_events(feed))
     ctx = LoopContext(fabric_sqlite_url, keys, tmp_path, threading.Event())
     live = DmLive(DmEngine(cfg, Calibration(table, cfg.calibration)), ring,
-                  rows=RowFeed(rows), positions="trader")
+                  rows=RowFeed(rows), positions="trader", models_map=load_modules().map)
     with OpsDb.open(fabric_sqlite_url) as fabric:
         assert publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w} for w, p in
                                       zip(bus["window_id"], bus["payload"], strict=True)],
-                             ring) == len(alphas)
+                             ring, models_map=load_modules().map) == len(alphas)
         route_once(fabric, ring)
         for a in alphas:
             TraderLoop(tcfg, source=_segment(events, a.ts_ms)).run(ctx)

@@ -20,6 +20,7 @@ import pytest
 from lotus_core.config import load_settings
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
@@ -86,7 +87,7 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
     with OpsDb.open(settings.fabric) as fabric:
         publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w} for w, p in
                                zip(bus["window_id"], bus["payload"], strict=True)],
-                      Keyring(home / "keys"))
+                      Keyring(home / "keys"), models_map=load_modules().map)
     with ReplayThread(ReplayConfig(src, speed=None)) as srv:
         info = start_detached(home, ["--config", str(cfg), "--heartbeat-sec", "0.3", "--loops",
                                      "router,feed,score,dm,trader", "--url", srv.url],
@@ -116,7 +117,8 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
     assert decisions and {d["portfolio_id"] for d in decisions} == {"desk7"}  # dm
     assert snap["portfolio"]["initial_equity"] == 2500.0  # trader
     assert night == {"day": DAY, "scoring_config": str(scoring), "history_days": 2,
-                     "dsi_history_days": 2}  # scoring and dsi, in the score process
+                     "dsi_history_days": 2, "detectors_config": None,
+                     "curators_config": None}  # scoring and dsi, in the score process
 
     # -- nightly: the same file's Settings through the code location's resources ----------
     lake = Lake(settings.lake_dir)

@@ -2,7 +2,7 @@
 
     plan = fault_plan(10_000, seed=7, keys=keyring, now=utc_now())
     for module, envs in plan.batches():          # post in plan order (shuffled)
-        post_many_to_outbox(fabric, module, envs, validate=False)
+        post_many_to_outbox(fabric, module, envs, validate=False, models_map=load_modules().map)
 
 Every faulty envelope has exactly ONE fault, so the router's reason for it is known in
 advance (`plan.expected_dead`). Kinds: valid; a re-post of the same envelope (no new row);

@@ -5,6 +5,7 @@ work, retries and dead letters, the herald jobs, and start-up validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_handler_jobs_do_the_work_and_consume_in_one_transaction(
     fabric: OpsDb, keys: Keyring, dagster_instance: dg.DagsterInstance
 ) -> None:
     sigbus = example_payload("ALPHA_PROPOSED", 7)["sigbus"]
-    assert publish_alpha(fabric, [sigbus], keys) == 1
+    assert publish_alpha(fabric, [sigbus], keys, models_map=load_modules().map) == 1
     (alpha,) = [r.envelope for r in read_outbox(fabric, "sig")]
     window = alpha["payload"]["strand_id"]
     patch = deliver(fabric, keys, "sig", "sig", "PRIOR_PATCH", 1)
@@ -226,8 +227,9 @@ def test_a_failing_handler_is_retried_by_the_sensor_then_dead_lettered(
     (retry,) = scan_inbox(fabric, "vis", cursor, intents=intents, now=due).requests
     assert retry.run_key == f"{alert['event_id']}#1"
     routing = Routing("at-least-once", max_attempts=3, backoff_base_sec=1, backoff_max_sec=2)
+    models_map = dataclasses.replace(load_modules().map, routing=routing)
     now = datetime.now(UTC)
-    outcomes = [handle_row(fabric, "vis", row.seq, keys, routing=routing,
+    outcomes = [handle_row(fabric, "vis", row.seq, keys, models_map=models_map,
                            clock=lambda k=k: now + timedelta(seconds=10 * k)).status
                 for k in range(2)]
     assert outcomes == ["retry", "failed"]
@@ -244,7 +246,7 @@ def test_herald_job_drains_and_the_watch_sensor_starts_it_only_when_needed(
 ) -> None:
     envs = [sign(example_envelope("sig", "ALPHA_PROPOSED", i, ttl_sec=3600),
                  keys.private_key("sig")) for i in range(40)]
-    post_many_to_outbox(fabric, "sig", envs)
+    post_many_to_outbox(fabric, "sig", envs, models_map=load_modules().map)
     url = url_of(fabric)
     herald = HeraldRouterResource(fabric_url=url, key_dir=str(keys.key_dir))
     resources = {"fabric": OpsDbResource(url=url), "herald": herald}

@@ -21,6 +21,7 @@ from lotus_core.fabric.examples import example_envelope
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_to_outbox, read_outbox
 from lotus_core.fabric.router import run_router
@@ -73,7 +74,7 @@ def test_daemon_starts_exactly_one_run_per_inbox_row(tmp_path: Path) -> None:
 
     patch = sign(example_envelope("sig", "PRIOR_PATCH", 1, ttl_sec=3600), keys.private_key("sig"))
     with OpsDb.open(url) as fabric:
-        post_to_outbox(fabric, "sig", patch)
+        post_to_outbox(fabric, "sig", patch, models_map=load_modules().map)
         assert run_router(fabric, keys, until_idle=True, max_seconds=20).delivered == 1
         assert [r.event_id for r in read_inbox(fabric, "sig")] == [patch["event_id"]]
 

@@ -22,6 +22,7 @@ from lotus_core.credit import (
 )
 from lotus_core.experiments import alternative_of, apply, load_day, replay_day, replay_dsi
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.signals.priors import NO_PRIORS
 
 PLAYERS = ("anomaly_iforest", "seq_move_clf", "depth_vacuum")
@@ -99,8 +100,9 @@ def test_no_credit_for_n_weeks_is_proposed_once_to_the_curators(fabric_sqlite, t
     assert proposals(hist, "2026-01-25", weeks=2)[-1].expert_id == "new"
 
     keys = Keyring(tmp_path / "keys")
-    assert post_proposals(fabric_sqlite, found, keys) == 1
-    assert post_proposals(fabric_sqlite, found, keys) == 0  # one alert per expert and week
+    assert post_proposals(fabric_sqlite, found, keys, models_map=load_modules().map) == 1
+    assert post_proposals(fabric_sqlite, found, keys,  # one alert per expert and week
+                          models_map=load_modules().map) == 0
     with fabric_sqlite.transaction() as tx:
         rows = tx.query("SELECT intent, dedupe_key, payload FROM sig_outbox")
     (row,) = rows

@@ -49,7 +49,8 @@ def test_bad_payloads_dead_letter_unknown_coins_pass_others_stay(fabric_sqlite: 
                              models_map=models_map)
         deliver_to_inbox(tx, "dm", example_envelope("sig", "LESSON_PUBLISHED", to=["dm"]),
                          models_map=models_map)
-    live = DmLive(DmEngine(cfg, cal), Keyring(tmp_path / "keys"), rows=RowFeed(rows))
+    live = DmLive(DmEngine(cfg, cal), Keyring(tmp_path / "keys"), rows=RowFeed(rows),
+                  models_map=models_map)
     assert live.step(fabric_sqlite) == len(alphas)
     assert live.stats.failed == 1
     (dead,) = read_dead_letters(fabric_sqlite, module="dm")

@@ -26,7 +26,6 @@ from scipy.special import expit, logit
 
 from lotus_core.dsi import (
     DSI_EXPERTS_SCHEMA,
-    DSI_SCHEMA,
     RegistryError,
     annotate,
     dsi_schema,
@@ -46,7 +45,7 @@ from lotus_core.dsi.windows import com_of, probe
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import build_microtape
 from lotus_core.microtape.schema import empty_frame
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import asset_schemas
 from tests.core.dsi.conftest import DAY, FIXTURES, HIST_DAY
 from tests.core.dsi.stream_kit import compare, registry_with, stream
 
@@ -56,6 +55,7 @@ STREAM_HIST = ("2026-01-03", "2026-01-04")
 STREAM_DAY = "2026-01-05"
 REGISTRY = load_registry()
 IDS = [e.id for e in REGISTRY.active]
+DSI_SCHEMA = dsi_schema(REGISTRY)  # the packaged registry's annotations
 
 
 def test_annotations_are_one_valid_row_per_frame(tapes, fitted):
@@ -63,8 +63,10 @@ def test_annotations_are_one_valid_row_per_frame(tapes, fitted):
     model, result = fitted
     ann = result.annotations
     DSI_SCHEMA.validate(ann)
-    assert ASSET_SCHEMAS["dsi_annotations"].columns == DSI_SCHEMA.columns
-    assert ASSET_SCHEMAS["dsi_experts"].columns == DSI_EXPERTS_SCHEMA.columns
+    schemas = asset_schemas(REGISTRY)
+    assert schemas["dsi_annotations"].columns == DSI_SCHEMA.columns
+    assert schemas["dsi_experts"].columns == DSI_EXPERTS_SCHEMA.columns
+    assert list(dsi_schema(model.registry).columns) == list(ann.columns)  # the model's
     assert ann[["coin", "ts_ms"]].equals(today[["coin", "ts_ms"]])
     assert [s.id for s in model.experts] == IDS
     assert model.history_days == [HIST_DAY]
@@ -166,7 +168,10 @@ def test_expert_table_reports_the_registry_with_stats(tapes, fitted):
     model = fit_dsi(None, registry=reg)
     result = annotate(today, model)
     assert f"f_{data['experts'][0]['id']}" not in result.annotations.columns
-    dsi_schema([e.id for e in reg.active]).validate(result.annotations)
+    dsi_schema(reg).validate(result.annotations)
+    assert list(dsi_schema(reg).columns) != list(DSI_SCHEMA.columns)  # one expert fewer
+    assert list(asset_schemas(reg)["dsi_annotations"].columns) == list(
+        dsi_schema(reg).columns)  # the lake's table follows the registry it is given
     table = expert_table(DAY, today, model, result)
     DSI_EXPERTS_SCHEMA.validate(table)
     row = table.iloc[0]

@@ -16,7 +16,7 @@ import pandas as pd
 from lotus_core.curators.config import load_curators
 from lotus_core.dsi import annotate, fit_dsi, load_registry
 from lotus_core.experiments import StageConfig, base_config
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import asset_schemas
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import detect_day, score_day
 from lotus_core.store.lake import Lake
@@ -58,10 +58,10 @@ def scored_lake_at(root: Path, minutes: int = MINUTES, history: bool = True) -> 
 def build_lake(root: Path, minutes: int = MINUTES, history: bool = True) -> ScoredLake:
     """DAY scored in a lake at `root` (LOTUS_HOME/lake for the CLI); with `history`, DAY1
     too, as its sq_* history and the DSI's training day (without: both fall back to priors)."""
-    lake = Lake(root)
+    lake, schemas = Lake(root), asset_schemas(load_registry())
 
     def put(asset: str, day: str, df: pd.DataFrame) -> None:
-        lake.write(asset, day, df, validate=ASSET_SCHEMAS.get(asset))
+        lake.write(asset, day, df, validate=schemas.get(asset))
 
     put("microtape_frames", DAY, _first(DAY, minutes))
     hist, dsi_hist = None, None

@@ -10,8 +10,9 @@ from lotus_core.breeding.grammar import STATUS_EXPLORATION
 from lotus_core.breeding.scoring import exploration_set
 from lotus_core.breeding.store import write_specs
 from lotus_core.curators.config import load_curators
+from lotus_core.dsi import load_registry
 from lotus_core.experiments import Alternative, code_commit, run_experiment
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import asset_schemas
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS
@@ -34,7 +35,7 @@ def test_a_day_scored_with_survivors_reproduces_only_with_its_exploration_set(tm
                        scoring=load_scoring(), council=load_curators())
     assert (scored.events["detector_id"] == bred.detector_id).any()
     s.lake.write("signal_events", s.day, scored.events,
-                 validate=ASSET_SCHEMAS.get("signal_events"))
+                 validate=asset_schemas(load_registry()).get("signal_events"))
 
     def run(**kw):  # noqa: ANN003, ANN202
         return run_experiment(s.lake, s.day, Alternative(), s.base, priors=NO_PRIORS,

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from lotus_cli.main import cli
 from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators import load_curators
+from lotus_core.dsi import load_registry
 from lotus_core.experiments import Alternative, actions_as_of, code_commit, run_experiment
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import asset_schemas
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.pipeline import score_day
 from lotus_core.signals.priors import NO_PRIORS
@@ -60,7 +61,7 @@ def vetoed_day(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
                        dsi=s.lake.read("dsi_annotations", s.day), actions=actions,
                        scoring=load_scoring(), council=load_curators())
     s.lake.write("signal_events", s.day, result.events,
-                 validate=ASSET_SCHEMAS.get("signal_events"))
+                 validate=asset_schemas(load_registry()).get("signal_events"))
     return s, home, plain, detector, actions
 
 

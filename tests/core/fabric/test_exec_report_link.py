@@ -45,7 +45,8 @@ def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys
     (report,) = kinds(outs, "exec_report")
     assert report["status"] == "filled"
     with fabric.transaction() as tx:
-        persist(tx, outs, keys.private_key("tr"), {"d-link": LIFE})
+        persist(tx, outs, keys.private_key("tr"), {"d-link": LIFE},
+                models_map=load_modules().map)
     sent = [r.envelope for r in read_outbox(fabric, "tr") if r.intent == "EXEC_REPORT"]
     (env,) = sent
     assert env["to"] == ["dm", "sig"] and env["lifecycle_id"] == LIFE
@@ -55,7 +56,7 @@ def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys
     route_once(fabric, keys)
     (row,) = [r for r in read_inbox(fabric, "sig") if r.envelope["intent"] == "EXEC_REPORT"]
     assert row.envelope["event_id"] == env["event_id"]
-    done = handle_row(fabric, "sig", row.seq, keys, routing=load_modules().map.routing)
+    done = handle_row(fabric, "sig", row.seq, keys, models_map=load_modules().map)
     assert done.status == "consumed", done
     with fabric.transaction() as tx:
         outcome = read_strand(tx, "sig", env["event_id"])
@@ -67,5 +68,5 @@ def test_a_trader_exec_report_is_linked_to_its_signal_window(fabric: OpsDb, keys
     assert labelled["outcomes"]["execution_id"] == report["execution_id"]
     assert labelled["outcomes"]["n_reports"] == 1
     # handled once: the row is consumed, a second pass finds nothing to do
-    again = handle_row(fabric, "sig", row.seq, keys, routing=load_modules().map.routing)
+    again = handle_row(fabric, "sig", row.seq, keys, models_map=load_modules().map)
     assert again.status == "skipped"

@@ -58,8 +58,9 @@ def test_post_to_outbox_is_idempotent_and_reads_back_exactly(
 ) -> None:
     key = load_or_create_private_key("sig", tmp_path)
     env = sign(example_envelope("sig", "ALPHA_PROPOSED", 5, new_id=ids()), key)
-    seq = post_to_outbox(fabric, "sig", env)
-    assert post_to_outbox(fabric, "sig", env) == seq  # posting twice is a no-op
+    seq = post_to_outbox(fabric, "sig", env, models_map=load_modules().map)
+    assert post_to_outbox(fabric, "sig", env,  # posting twice is a no-op
+                          models_map=load_modules().map) == seq
     (row,) = read_outbox(fabric, "sig")
     assert row.seq == seq and row.envelope == env  # the same JSON, hence hash and signature
     assert verify(row.envelope, load_public_keys(tmp_path))
@@ -68,7 +69,7 @@ def test_post_to_outbox_is_idempotent_and_reads_back_exactly(
                                 payload=example_payload("ALPHA_PROPOSED", 6),
                                 new_id=lambda: env["event_id"]), key)
     with pytest.raises(DuplicateEventError, match="with other content"):
-        post_to_outbox(fabric, "sig", other)
+        post_to_outbox(fabric, "sig", other, models_map=load_modules().map)
 
 
 def test_every_intent_survives_the_database_round_trip(fabric: OpsDb, tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_every_intent_survives_the_database_round_trip(fabric: OpsDb, tmp_path: 
             n += 1
             env = sign(example_envelope(sender, intent, n, new_id=ids(n),
                                         tags=["asset:BTC", "tf:1m"]), keys[sender])
-            post_to_outbox(fabric, sender, env)
+            post_to_outbox(fabric, sender, env, models_map=load_modules().map)
             row = read_outbox(fabric, sender, limit=1000)[-1]
             assert row.envelope == env and verify(row.envelope, public)
             with fabric.transaction() as tx:
@@ -99,23 +100,24 @@ def test_every_intent_survives_the_database_round_trip(fabric: OpsDb, tmp_path: 
 def test_post_refuses_invalid_envelopes_and_forbidden_routes(fabric: OpsDb) -> None:
     env = example_envelope("sig", "ALPHA_PROPOSED", new_id=ids())
     with pytest.raises(ValueError, match="only dm's own envelopes go in dm_outbox"):
-        post_to_outbox(fabric, "dm", env)
+        post_to_outbox(fabric, "dm", env, models_map=load_modules().map)
     bad = {**env, "payload": {"sigbus": {}, "strand_id": "x"}}
     with pytest.raises(EnvelopeError, match="envelope.payload"):
-        post_to_outbox(fabric, "sig", bad)
+        post_to_outbox(fabric, "sig", bad, models_map=load_modules().map)
     forbidden = example_envelope("sig", "ALPHA_PROPOSED", to=["dm", "tr"], new_id=ids(2))
     with pytest.raises(RouteError, match=r"sig may not send ALPHA_PROPOSED to \['tr'\]"):
-        post_to_outbox(fabric, "sig", forbidden)
+        post_to_outbox(fabric, "sig", forbidden, models_map=load_modules().map)
     # validate=False lets fault tests put anything routable-looking in the outbox.
-    assert post_to_outbox(fabric, "sig", bad, validate=False) >= 1
+    assert post_to_outbox(fabric, "sig", bad, validate=False, models_map=load_modules().map) >= 1
     assert read_outbox(fabric, "sig")[0].envelope["payload"] == bad["payload"]
 
 
 def test_outbox_delivery_state(fabric: OpsDb) -> None:
     new_id = ids(3)
     envs = [example_envelope("tr", "EXEC_REPORT", i, new_id=new_id) for i in range(5)]
-    assert post_many_to_outbox(fabric, "tr", envs) == 5
-    assert post_many_to_outbox(fabric, "tr", envs[:2]) == 0  # already there
+    assert post_many_to_outbox(fabric, "tr", envs, models_map=load_modules().map) == 5
+    assert post_many_to_outbox(fabric, "tr", envs[:2],  # already there
+                               models_map=load_modules().map) == 0
     rows = read_outbox(fabric, "tr")
     assert [r.event_id for r in rows] == [e["event_id"] for e in envs]
     with fabric.transaction() as tx:
@@ -296,7 +298,7 @@ def test_priors_changes_are_versioned_and_clamped_to_caps(fabric: OpsDb) -> None
 def test_batch_delivery_and_routing(fabric: OpsDb) -> None:
     new_id = ids(9)
     envs = [example_envelope("tr", "EXEC_REPORT", i, new_id=new_id) for i in range(40)]
-    post_many_to_outbox(fabric, "tr", envs)
+    post_many_to_outbox(fabric, "tr", envs, models_map=load_modules().map)
     rows = read_outbox(fabric, "tr", limit=100)
     models_map = load_modules().map
     with fabric.transaction() as tx:

@@ -122,7 +122,8 @@ def test_inbox_rows_are_mirrored_with_their_delivery_state(fabric: OpsDb) -> Non
 
 
 def test_outbox_rows_are_not_in_the_ledger(fabric: OpsDb) -> None:
-    post_to_outbox(fabric, "sig", example_envelope("sig", "ALPHA_PROPOSED", new_id=ids(3)))
+    post_to_outbox(fabric, "sig", example_envelope("sig", "ALPHA_PROPOSED", new_id=ids(3)),
+                   models_map=load_modules().map)
     assert assert_agree(fabric) == 0  # the envelope enters the ledger when delivered
 
 

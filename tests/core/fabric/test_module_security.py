@@ -104,7 +104,7 @@ def test_a_module_uses_its_own_tables(secured: tuple[OpsDb, str], connect) -> No
     assert update_strand(sig, "sig", sid, fields={"published": True})
     assert read_strand(sig, "sig", sid)["published"] is True
     env = example_envelope("sig", "ALPHA_PROPOSED", 1, new_id=new_id)
-    seq = post_to_outbox(sig, "sig", env)
+    seq = post_to_outbox(sig, "sig", env, models_map=load_modules().map)
     assert read_outbox(sig, "sig")[0].seq == seq
     with sig.transaction() as tx:
         assert set_prior(tx, "sig", "publish.tau", "add", 0.01).version == 1
@@ -168,14 +168,16 @@ def test_a_module_tags_only_what_the_map_allows(secured: tuple[OpsDb, str], conn
     # An outbox row may only name targets the map allows for its intent.
     wide = example_envelope("sig", "ALPHA_PROPOSED", 4, new_id=new_id, to=["dm", "tr"])
     assert "row-level security" in denied(
-        sig, lambda tx: post_to_outbox(tx, "sig", wide, validate=False))
+        sig, lambda tx: post_to_outbox(tx, "sig", wide, validate=False,
+                                       models_map=load_modules().map))
 
 
 def test_a_module_cannot_touch_what_is_not_its_own(secured: tuple[OpsDb, str], connect) -> None:
     owner, _ = secured
     sig, dm = connect("lotus_sig"), connect("lotus_dm")
     sid = write_strand(owner, "dm", "decision", new_id=new_id)
-    post_to_outbox(owner, "sig", example_envelope("sig", "ALPHA_PROPOSED", 5, new_id=new_id))
+    post_to_outbox(owner, "sig", example_envelope("sig", "ALPHA_PROPOSED", 5, new_id=new_id),
+                   models_map=load_modules().map)
     own = write_strand(sig, "sig", "signal", new_id=new_id)
     beat(owner, "daemon:dm", "dm", "ok")
 
@@ -207,7 +209,7 @@ def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[OpsDb, str],
     owner, _ = secured
     router = connect("lotus_router")
     env = example_envelope("tr", "EXEC_REPORT", 1, new_id=new_id)  # to sig and dm
-    post_to_outbox(owner, "tr", env)
+    post_to_outbox(owner, "tr", env, models_map=load_modules().map)
     write_strand(owner, "tr", "execution", new_id=new_id)
     (row,) = read_outbox(router, "tr")
     models_map = load_modules().map
@@ -228,7 +230,8 @@ def test_the_router_moves_envelopes_and_nothing_else(secured: tuple[OpsDb, str],
     denied(router, lambda tx: tx.execute("UPDATE tr_outbox SET payload = '{}'"))
     denied(router, lambda tx: mark_consumed(tx, "dm", 1))  # consuming is the module's job
     denied(router, lambda tx: tx.execute("DELETE FROM tr_outbox"))
-    denied(router, lambda tx: post_to_outbox(tx, "tr", env, validate=False))
+    denied(router, lambda tx: post_to_outbox(tx, "tr", env, validate=False,
+                                             models_map=load_modules().map))
     forbidden = {**example_envelope("vis", "LESSON_PUBLISHED", 2, new_id=new_id), "to": ["sig"]}
     msg = denied(router, lambda tx: deliver_to_inbox(
         tx, "sig", forbidden, models_map=_permissive_map()))

@@ -72,7 +72,7 @@ def test_routes_every_intent_to_every_target_and_signatures_survive(
         intents = sorted({i for ts in reg.map.may_tag.get(sender, {}).values() for i in ts})
         for k, intent in enumerate(intents):
             env = signed(keys, sender, intent, k)
-            post_to_outbox(fabric, sender, env)
+            post_to_outbox(fabric, sender, env, models_map=load_modules().map)
             sent.append(env)
     stats = route_once(fabric, keys)
     assert stats.read == stats.routed == len(sent) and stats.dead == {}
@@ -119,7 +119,8 @@ def test_every_fault_is_dead_lettered_with_its_reason(fabric: OpsDb, keys: Keyri
     }
     envs = [good, expired, bad_payload, tampered, other_key, unsigned, bad_hash, forbidden,
             wrong_ref]
-    assert post_many_to_outbox(fabric, "sig", envs, validate=False) == len(envs)
+    assert post_many_to_outbox(fabric, "sig", envs, validate=False,
+                               models_map=load_modules().map) == len(envs)
     stats = route_once(fabric, keys)
     assert stats.routed == 1 and stats.dead_total == len(envs) - 1
     dead = {r["event_id"]: r for r in dl.read_dead_letters(fabric)}
@@ -146,7 +147,7 @@ def test_dedupe_key_and_event_id_deliver_once(fabric: OpsDb, keys: Keyring) -> N
     other = signed(keys, "tr", "EXEC_REPORT", 2)
     with fabric.transaction() as tx:  # a previous router delivered `other` to sig, then died
         assert deliver_to_inbox(tx, "sig", other, models_map=load_modules().map)
-    post_many_to_outbox(fabric, "tr", [first, retry, other])
+    post_many_to_outbox(fabric, "tr", [first, retry, other], models_map=load_modules().map)
     stats = route_once(fabric, keys)
     assert stats.routed == 3 and stats.dead == {}
     # first -> sig, dm; retry -> skipped in both (same dedupe_key); other -> dm new, sig dup
@@ -181,7 +182,7 @@ def test_a_failing_row_backs_off_then_becomes_poison(fabric: OpsDb, keys: Keyrin
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(5)]
     bad = envs[2]["event_id"]
     _fail_inserts_of(fabric, bad)
-    post_many_to_outbox(fabric, "sig", envs)
+    post_many_to_outbox(fabric, "sig", envs, models_map=load_modules().map)
     clock = [NOW]
     cfg = RouterConfig(routing=Routing("at-least-once", max_attempts=3, backoff_base_sec=10,
                                        backoff_max_sec=60))
@@ -216,7 +217,7 @@ def test_a_failing_row_backs_off_then_becomes_poison(fabric: OpsDb, keys: Keyrin
 def test_two_routers_at_once_deliver_each_envelope_once(fabric: OpsDb, keys: Keyring) -> None:
     n = 1500
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(n)]
-    post_many_to_outbox(fabric, "sig", envs)
+    post_many_to_outbox(fabric, "sig", envs, models_map=load_modules().map)
     target = fabric._url.target  # type: ignore[attr-defined]  # the unmasked URL or path
     url = target if fabric.dialect == "postgres" else sqlite_url(target)
     totals = []
@@ -250,7 +251,7 @@ def test_sqlite_leases_keep_a_claimed_row_until_they_expire(
     fabric_sqlite: OpsDb, keys: Keyring
 ) -> None:
     envs = [signed(keys, "sig", "ALPHA_PROPOSED", i) for i in range(4)]
-    post_many_to_outbox(fabric_sqlite, "sig", envs)
+    post_many_to_outbox(fabric_sqlite, "sig", envs, models_map=load_modules().map)
     seqs = [r.seq for r in read_outbox(fabric_sqlite, "sig")]
     until = (NOW + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     with fabric_sqlite.transaction() as tx:  # a router that died holding two rows
@@ -268,7 +269,8 @@ def test_sqlite_leases_keep_a_claimed_row_until_they_expire(
 def test_a_router_that_lost_its_lease_delivers_nothing(
     fabric_sqlite: OpsDb, keys: Keyring
 ) -> None:
-    post_to_outbox(fabric_sqlite, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1))
+    post_to_outbox(fabric_sqlite, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1),
+                   models_map=load_modules().map)
 
     class SlowKeys(Keyring):
         """While the router checks its batch (outside the write lock, when it reads the
@@ -288,7 +290,8 @@ def test_a_router_that_lost_its_lease_delivers_nothing(
 
 
 def test_run_router_stops_on_request_and_beats(fabric: OpsDb, keys: Keyring) -> None:
-    post_many_to_outbox(fabric, "dm", [signed(keys, "dm", "DM_DECISION", i) for i in range(30)])
+    post_many_to_outbox(fabric, "dm", [signed(keys, "dm", "DM_DECISION", i) for i in range(30)],
+                        models_map=load_modules().map)
     total = run_router(fabric, keys, max_batches=2, config=RouterConfig(batch_size=10))
     assert total.batches == 2 and total.routed == 20
     (hb,) = [b for b in read_heartbeats(fabric) if b.component == "herald"]
@@ -314,7 +317,8 @@ def test_router_cli_drains_and_prints_totals(
     from lotus_cli.main import cli
 
     with OpsDb.open(fabric_sqlite_url) as f:
-        post_many_to_outbox(f, "tr", [signed(keys, "tr", "EXEC_REPORT", i) for i in range(25)])
+        post_many_to_outbox(f, "tr", [signed(keys, "tr", "EXEC_REPORT", i) for i in range(25)],
+                            models_map=load_modules().map)
     monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     args = ["router", "run", "--until-idle", "--json", "--batch-size", "10", "--seconds", "30",
@@ -336,7 +340,7 @@ def test_router_runs_as_the_lotus_router_role(fabric_pg_dsn: str, keys: Keyring)
         apply_security(owner, registry=load_modules())
         plan = fault_plan(300, seed=3, keys=keys, now=datetime.now(UTC))
         for module, envs in plan.batches():
-            post_many_to_outbox(owner, module, envs, validate=False)
+            post_many_to_outbox(owner, module, envs, validate=False, models_map=load_modules().map)
         parts = urlsplit(fabric_pg_dsn)
         as_router = urlunsplit(parts._replace(
             netloc=f"lotus_router@{parts.hostname}:{parts.port or 5432}"))
@@ -364,7 +368,8 @@ def test_router_process_stops_cleanly_on_sigterm(
             time.sleep(0.1)
         assert handle.health() == "ok" and handle.heartbeat()["pid"] == proc.pid
         with OpsDb.open(fabric_sqlite_url) as f:  # it routes what arrives while it runs
-            post_to_outbox(f, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1))
+            post_to_outbox(f, "sig", signed(keys, "sig", "ALPHA_PROPOSED", 1),
+                           models_map=load_modules().map)
             while not read_inbox(f, "dm") and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert len(read_inbox(f, "dm")) == 1

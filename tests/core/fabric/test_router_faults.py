@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import post_many_to_outbox
 from lotus_core.fabric.signing import ensure_keys
@@ -60,7 +61,7 @@ def test_router_survives_sigkill_and_delivers_exactly_once(
     plan = fault_plan(N_POSTS, seed=SEED, keys=keys, now=datetime.now(UTC))
     with OpsDb.open(fabric_url) as owner:
         for module, envs in plan.batches():
-            post_many_to_outbox(owner, module, envs, validate=False)
+            post_many_to_outbox(owner, module, envs, validate=False, models_map=load_modules().map)
         assert _pending(owner) == plan.rows
     t_posted = time.monotonic()
 

@@ -39,7 +39,8 @@ def test_status_reports_health_lag_and_dead_letters(fabric: OpsDb) -> None:
                          models_map=models_map)
         deliver_to_inbox(tx, "sig", example_envelope("dm", "DM_DECISION", 2),
                          models_map=models_map)  # no handler
-    post_to_outbox(fabric, "dm", example_envelope("dm", "DM_DECISION", 3))
+    post_to_outbox(fabric, "dm", example_envelope("dm", "DM_DECISION", 3),
+                   models_map=load_modules().map)
     env = example_envelope("tr", "EXEC_REPORT", 4)
     dl.record_dead_letter(fabric, module="tr", reason=dl.EXPIRED, envelope=env, detail="old")
     dl.record_dead_letter(fabric, module="tr", reason=dl.BAD_SIGNATURE, envelope=env)

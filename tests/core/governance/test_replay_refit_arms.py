@@ -24,7 +24,7 @@ from lotus_core.breeding import (
     load_recipe,
 )
 from lotus_core.breeding.night import tables
-from lotus_core.dsi import fit_dsi
+from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.governance import (
     BudgetConfig,
     GovernorConfig,
@@ -43,7 +43,7 @@ from lotus_core.governance.replay_arms import (
     newest_scored_day,
     paired_p,
 )
-from lotus_core.schemas import ASSET_SCHEMAS
+from lotus_core.schemas import asset_schemas
 from lotus_core.signals import load_detectors
 from lotus_core.signals.priors import NO_PRIORS
 from lotus_core.store.lake import Lake
@@ -90,7 +90,7 @@ def _with_day(tmp_path, name: str, transform) -> ScoredLake:  # noqa: ANN001
     frames = transform(scored.lake.read("microtape_frames", DAY1).copy())
     frames["ts_ms"] = frames["ts_ms"] + 86_400_000
     scored.lake.write("microtape_frames", DAY, frames,
-                      validate=ASSET_SCHEMAS.get("microtape_frames"))
+                      validate=asset_schemas(load_registry()).get("microtape_frames"))
     return scored
 
 

@@ -42,8 +42,10 @@ def keys(tmp_path: Path) -> Keyring:
 
 
 def test_watchdog_alert_is_signed_posted_once_routed_and_queued(fabric: OpsDb, keys: Keyring):
-    assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys) == 1
-    assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys) == 0  # a re-run
+    assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys,
+                                   models_map=load_modules().map) == 1
+    assert publish_watchdog_alerts(fabric, [ALERT], "2026-03-07", keys,  # a re-run
+                                   models_map=load_modules().map) == 0
     (row,) = read_outbox(fabric, "sig")
     env = row.envelope
     validate_envelope(env)
@@ -53,7 +55,7 @@ def test_watchdog_alert_is_signed_posted_once_routed_and_queued(fabric: OpsDb, k
     assert env["payload"]["action"] == "reverted"
     route_once(fabric, keys)
     (inbox,) = read_inbox(fabric, "sig")
-    handle_row(fabric, "sig", inbox.seq, keys, routing=load_modules().map.routing)
+    handle_row(fabric, "sig", inbox.seq, keys, models_map=load_modules().map)
     with fabric.transaction() as tx:
         queued = tx.query("SELECT module, severity, subject_kind FROM curator_queue")
     assert [dict(r) for r in queued] == [

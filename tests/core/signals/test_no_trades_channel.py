@@ -27,7 +27,7 @@ import pytest
 from lotus_core.curators.config import load_curators
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.dsi.day import DayTally, annotate_by_coin
-from lotus_core.dsi.schema import DSI_SCHEMA
+from lotus_core.dsi.schema import dsi_schema
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.summary import missing_channels, summarize_feed
 from lotus_core.microtape import MICROTAPE_SCHEMA, MicroTapeParams
@@ -142,7 +142,7 @@ def test_the_coins_trade_features_are_missing_past_the_grace_never_zero(
 
 
 def test_the_dsi_reads_a_missing_trade_input_as_no_evidence(scored: dict[str, Any]) -> None:
-    dsi = DSI_SCHEMA.validate(scored["dsi"])
+    dsi = dsi_schema(load_registry()).validate(scored["dsi"])
     learned = [c for c in dsi.columns if c.startswith("z_anomaly")]
     assert learned, "the fitted model runs its learned experts"
     num = dsi.select_dtypes("number")

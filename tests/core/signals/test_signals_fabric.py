@@ -12,6 +12,7 @@ import pytest
 
 from lotus_core.curators.config import load_curators
 from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.signing import verify
@@ -107,8 +108,8 @@ def test_published_windows_leave_through_sig_outbox_once(fabric, plain, tmp_path
     keys = Keyring(tmp_path / "keys")
     alphas = [{"sigbus": json.loads(p), "strand_id": w}
               for w, p in zip(bus["window_id"], bus["payload"], strict=True)]
-    assert publish_alpha(fabric, alphas, keys) == len(bus)
-    assert publish_alpha(fabric, alphas, keys) == 0
+    assert publish_alpha(fabric, alphas, keys, models_map=load_modules().map) == len(bus)
+    assert publish_alpha(fabric, alphas, keys, models_map=load_modules().map) == 0
     rows = read_outbox(fabric, "sig", limit=100_000, pending_only=False)
     assert len(rows) == len(bus)
     by_id = ev.set_index("window_id")
