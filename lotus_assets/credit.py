@@ -106,7 +106,6 @@ CREDIT_ASSETS = [expert_credit]
 def credit_definitions() -> dg.Definitions:
     """The weekly job and schedule: Sunday's partition (the week just ended), `run: true`."""
     job = dg.define_asset_job("expert_credit_weekly", selection=["expert_credit"],
-                              partitions_def=daily_partitions,
                               description="Shapley-lite credit of the DSI experts, weekly.")
 
     @dg.schedule(job=job, cron_schedule="30 5 * * 1", execution_timezone="UTC",
