@@ -5,7 +5,8 @@ Per side, in bps of the notional traded:
 
     cost = fee(venue, execution) + half_spread + impact
     fee          = the venue's fee schedule: `trader.venues[].taker_fee` (or `maker_fee`;
-                   negative = a rebate), the one fee number in Lotus
+                   negative = a rebate), the one fee number in Lotus (by default the
+                   venue's own: lotus_core/venues/hyperliquid/fees.py)
     half_spread  = spread_bps / 2 at the decision (a taker crosses half the spread)
     impact       = N · q / (2 D), capped at N / 2: a trade of notional q walked through
                    the displayed depth D (quote units, one side) within N bps of mid,

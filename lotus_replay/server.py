@@ -33,7 +33,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from lotus_core.feed.wire import (
+from lotus_core.venues.hyperliquid.wire import (
     GREETING,
     PONG,
     REPLAY_CLOCK,

@@ -11,7 +11,7 @@ import orjson
 
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.recordings import list_days, require_recording
-from lotus_core.feed.wire import CONTROL_CHANNELS, Key, route, split_record
+from lotus_core.venues.hyperliquid.wire import CONTROL_CHANNELS, Key, route, split_record
 
 
 class Frame(NamedTuple):

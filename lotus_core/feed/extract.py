@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 
 from lotus_core.feed.tables import GAP_REASONS, MAX_LEVELS
 from lotus_core.feed.validate import explain
-from lotus_core.feed.wire import GREETING
 from lotus_core.venues.hyperliquid.decode import (
     REFUSED,
     BboMsg,
@@ -34,9 +33,18 @@ from lotus_core.venues.hyperliquid.decode import (
     TradesMsg,
     decode_record,
 )
+from lotus_core.venues.hyperliquid.wire import (
+    ASSET_CTX,
+    BBO,
+    CANDLE,
+    CONTROL_CHANNELS,
+    GREETING,
+    L2BOOK,
+    SPOT_ASSET_CTX,
+    TRADES,
+)
 
-CONTROL_CHANNELS = ("subscriptionResponse", "pong", "error")
-IGNORED_CHANNELS = frozenset({"activeSpotAssetCtx"})
+IGNORED_CHANNELS = frozenset({SPOT_ASSET_CTX})
 GAP_CHANNEL = "lotusGap"
 """Lotus' own line kind: the recorder's note of a hole in the feed (docs/live.md)."""
 RAW_EXCERPT = 2000
@@ -54,8 +62,8 @@ TEXT = 2         # the venue's plain-text greeting, or a blank line
 CONTROL = 3      # + index into CONTROL_CHANNELS
 IGNORED = 6
 GAP = 7          # a lotusGap record (rows in the `gaps` table)
-KIND_STATS = {TEXT: "text_frames", CONTROL: "subscriptionResponse_frames",
-              CONTROL + 1: "pong_frames", CONTROL + 2: "error_frames",
+KIND_STATS = {TEXT: "text_frames",
+              **{CONTROL + i: f"{c}_frames" for i, c in enumerate(CONTROL_CHANNELS)},
               IGNORED: "ignored_frames", GAP: "gap_records"}
 
 
@@ -377,14 +385,14 @@ class ChunkBuilder:
         try:
             channel = msg["channel"]  # type: ignore[index]
             data = msg.get("data")  # type: ignore[attr-defined]
-            if channel == "bbo":
+            if channel == BBO:
                 b, a = data["bbo"]
                 self.bbo.append((recv, data["coin"], data["time"],
                                  b["px"] if b is not None else _NAN,
                                  b["sz"] if b is not None else _NAN,
                                  a["px"] if a is not None else _NAN,
                                  a["sz"] if a is not None else _NAN, line_no))
-            elif channel == "l2Book":
+            elif channel == L2BOOK:
                 coin = data["coin"]
                 t = data["time"]
                 bids, asks = data["levels"]
@@ -399,19 +407,19 @@ class ChunkBuilder:
                 self.book_px.extend(frame_px)
                 self.book_sz.extend(frame_sz)
                 self.book_meta.append((recv, coin, t, data.get("fast") is True, nb, na, line_no))
-            elif channel == "trades":
+            elif channel == TRADES:
                 rows = [(recv, tr["coin"], tr["time"], _SIDE[tr["side"]], tr["px"], tr["sz"],
                          tr["tid"], line_no) for tr in data]
                 if not rows:
                     raise TypeError
                 self.trades.extend(rows)
-            elif channel == "activeAssetCtx":
+            elif channel == ASSET_CTX:
                 c = data["ctx"]
                 mid, prem = c.get("midPx"), c.get("premium")
                 self.ctx.append((recv, data["coin"], c["funding"], c["openInterest"],
                                  c["oraclePx"], c["markPx"], _NAN if mid is None else mid,
                                  _NAN if prem is None else prem, line_no))
-            elif channel == "candle":
+            elif channel == CANDLE:
                 self.candles.append((recv, data["s"], data["i"], data["t"], data["T"],
                                      data["o"], data["h"], data["l"], data["c"], data["v"],
                                      data["n"], line_no))

@@ -27,7 +27,6 @@ from lotus_core.flowmarket.truth import build_truth, coin_truth
 from lotus_core.synth.coins import coin_profile
 from lotus_core.synth.days import Progress, check_day_args, generate_days_with, write_day_feed
 from lotus_core.synth.identities import UserPool
-from lotus_core.synth.numfmt import fixed_to_str, tick_decimals
 from lotus_core.synth.render import (
     CTX_EVERY_MS,
     CTX_JITTER_MS,
@@ -39,8 +38,9 @@ from lotus_core.synth.render import (
     Rendered,
 )
 from lotus_core.synth.truth import write_truth
-from lotus_core.synth.wire import CoinWire
 from lotus_core.time import DAY_MS, HOUR_MS, day_start_ms
+from lotus_core.venues.hyperliquid.encode import CoinWire
+from lotus_core.venues.hyperliquid.numfmt import fixed_to_str, tick_decimals
 
 WARMUP_MS = 120_000  # flow simulated before the first hour, so the book starts lived-in
 PRICE_MARGIN = 1.25  # the tick grid is valid up to this multiple of the day's level

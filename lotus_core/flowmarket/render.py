@@ -17,7 +17,6 @@ from lotus_core.flowmarket.queues import BLOCK_MS, CTX, FAST, SLOW, Fills, HourF
 from lotus_core.synth.book import Levels
 from lotus_core.synth.candles import candle_pushes
 from lotus_core.synth.identities import UserPool, counterparties, trade_ids, tx_hashes
-from lotus_core.synth.numfmt import fixed_to_str
 from lotus_core.synth.render import (
     IMPACT_TOUCH_MULT,
     RANK,
@@ -26,7 +25,8 @@ from lotus_core.synth.render import (
     asset_ctx_payloads,
     impact_px,
 )
-from lotus_core.synth.wire import CoinWire
+from lotus_core.venues.hyperliquid.encode import CoinWire
+from lotus_core.venues.hyperliquid.numfmt import fixed_to_str
 
 PREMIUM_PER_FUNDING = 4.0
 PREMIUM_NOISE_SD = 5.0e-5

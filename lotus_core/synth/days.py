@@ -18,8 +18,13 @@ import numpy as np
 
 from lotus_core.synth.recording import PING_EVERY_MS, FeedWriter, merge
 from lotus_core.synth.render import Rendered
-from lotus_core.synth.wire import PONG, connected_frame, subscription_ack, subscriptions
 from lotus_core.time import DAY_MS, HOUR_MS, day_start_ms
+from lotus_core.venues.hyperliquid.encode import (
+    PONG,
+    connected_frame,
+    subscription_ack,
+    subscriptions,
+)
 
 Progress = Callable[[str], None]
 

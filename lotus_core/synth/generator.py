@@ -16,8 +16,8 @@ from lotus_core.synth.render import render_coin_hour
 from lotus_core.synth.rng import NO_COIN, Stream, stream
 from lotus_core.synth.spec import SynthSpec
 from lotus_core.synth.truth import build_truth, write_truth
-from lotus_core.synth.wire import CoinWire
 from lotus_core.time import HOUR_MS, day_start_ms
+from lotus_core.venues.hyperliquid.encode import CoinWire
 
 __all__ = ["Progress", "generate_day", "generate_days"]
 

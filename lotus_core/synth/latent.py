@@ -19,7 +19,6 @@ from lotus_core.synth.calendar import hourly_multipliers
 from lotus_core.synth.coins import CoinProfile, coin_profile
 from lotus_core.synth.effects import AppliedEffect, plan_effects
 from lotus_core.synth.funding_oi import FundingOI, build_funding_oi
-from lotus_core.synth.numfmt import tick_decimals
 from lotus_core.synth.path import STEP_MS, STEPS_PER_S, PricePath, build_path
 from lotus_core.synth.patterns import GAP_AFTER_EXTRA_S, Occurrence, schedule_hour
 from lotus_core.synth.rng import Stream, coin_key, salt, stream
@@ -32,6 +31,7 @@ from lotus_core.synth.segments import (
 from lotus_core.synth.spec import SynthSpec
 from lotus_core.synth.vocab import CONTEXT_NAMES
 from lotus_core.time import DAY_S, HOUR_MS, day_start_ms
+from lotus_core.venues.hyperliquid.numfmt import tick_decimals
 
 TRADE_LOG_SD = 1.4  # log sd of ordinary taker notional
 PRICE_MARGIN = 1.01  # the tick must stay valid a little above the day's highest mid

@@ -15,11 +15,11 @@ from lotus_core.synth.candles import candle_pushes
 from lotus_core.synth.flow import Fills, Touch, ordinary_fills, spike_fills, sweep_fills
 from lotus_core.synth.identities import UserPool, counterparties, trade_ids, tx_hashes
 from lotus_core.synth.latent import CoinLatent
-from lotus_core.synth.numfmt import fixed_to_str, float_to_str
 from lotus_core.synth.path import STEP_MS, STEPS_PER_S
 from lotus_core.synth.rng import Stream, stream
-from lotus_core.synth.wire import CoinWire
 from lotus_core.time import HOUR_MS
+from lotus_core.venues.hyperliquid.encode import CoinWire
+from lotus_core.venues.hyperliquid.numfmt import fixed_to_str, float_to_str
 
 STEPS_PER_HOUR = 3600 * STEPS_PER_S
 FAST_EVERY_MS = 500

@@ -18,10 +18,10 @@ import numpy as np
 import orjson
 
 from lotus_core.synth.latent import CoinLatent
-from lotus_core.synth.numfmt import fixed_to_str
 from lotus_core.synth.segments import runs
 from lotus_core.synth.spec import SynthSpec
 from lotus_core.synth.vocab import REGIMES
+from lotus_core.venues.hyperliquid.numfmt import fixed_to_str
 
 TRUTH_SCHEMA_VERSION = 1
 GENERATOR = "lotus_core.synth"

@@ -1,8 +1,9 @@
 """The Trader's settings (`trader:` in lotus.yaml), validated once; a bad value names its key.
 
 Venues are data: fees, tick and lot sizes, a latency model and a historical success rate.
-The Hyperliquid paper venue is the default; a second venue is configured so that venue
-scoring has a real choice to make (docs/trader.md).
+The Hyperliquid paper venue is the default (its fee schedule and instruments from
+lotus_core/venues/hyperliquid); a second venue is configured so that venue scoring has a
+real choice to make (docs/trader.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lotus_core.coin_list import default_coins
 from lotus_core.strict import StrictModel
+from lotus_core.venues.hyperliquid import fees as hyperliquid_fees
 from lotus_core.venues.hyperliquid.instruments import (
     UnknownInstrument,
     price_tick,
@@ -37,11 +39,12 @@ class LatencyModel(StrictModel):
 
 
 class VenueConfig(StrictModel):
-    """One paper venue. Fees are fractions of notional (negative maker fee = rebate)."""
+    """One paper venue. Fees are fractions of notional (negative maker fee = rebate); a venue
+    that names none pays Hyperliquid's (lotus_core/venues/hyperliquid/fees.py)."""
 
     name: str = Field(min_length=1, pattern=r"^[^\s]+$")
-    maker_fee: float = Field(0.00015, ge=-0.01, le=0.01)
-    taker_fee: float = Field(0.00045, ge=0.0, le=0.01)
+    maker_fee: float = Field(hyperliquid_fees.MAKER_FEE, ge=-0.01, le=0.01)
+    taker_fee: float = Field(hyperliquid_fees.TAKER_FEE, ge=0.0, le=0.01)
     tick_size: dict[str, float] = Field(default_factory=dict)  # a coin's fixed tick
     lot_size: dict[str, float] = Field(default_factory=dict)  # and lot (paper venues, tests)
     sz_decimals: dict[str, int] = Field(default_factory=dict)  # the venue's metadata: the
@@ -95,7 +98,8 @@ class QueueSettings(StrictModel):
 class TraderSettings(StrictModel):
     equity: float = Field(100_000.0, gt=0)
     venues: list[VenueConfig] = Field(default_factory=lambda: [
-        VenueConfig(name="hyperliquid", maker_fee=0.00015, taker_fee=0.00045,
+        VenueConfig(name="hyperliquid", maker_fee=hyperliquid_fees.MAKER_FEE,
+                    taker_fee=hyperliquid_fees.TAKER_FEE,
                     tick_size={"BTC": 1.0, "ETH": 0.1, "SOL": 0.01},
                     lot_size={"BTC": 0.00001, "ETH": 0.0001, "SOL": 0.01},
                     sz_decimals=dict(shipped_sz_decimals()),

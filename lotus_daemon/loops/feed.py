@@ -43,13 +43,13 @@ from websockets.exceptions import (
 
 from lotus_core.feed.extract import ChunkBuilder
 from lotus_core.feed.lines import LineBlock
-from lotus_core.feed.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_core.live.backoff import Backoff
 from lotus_core.live.gc_policy import collecting_less
 from lotus_core.live.recorder import DayRecorder, gap_message, live_feed_dir, utc_day
 from lotus_core.live.settings import FeedSettings
 from lotus_core.live.stale import StalePeriod, StaleTracker
 from lotus_core.time import DAY_MS
+from lotus_core.venues.hyperliquid.wire import REPLAY_CLOCK, ack_key, record_line, route
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.loops.feed_connection import FeedConnection
 from lotus_daemon.market import MarketHub
@@ -75,7 +75,7 @@ without a JSON parse."""
 def _clock_times(data: Any) -> tuple[int, list[int]]:
     """(time, the run's times reversed) of a replayClock frame's data: `{"time": t}`, or a
     clock run `{"time": t, "times": [...]}` (the receive times of the next len(times)
-    messages, in order; lotus_core/feed/wire.py)."""
+    messages, in order; lotus_core/venues/hyperliquid/wire.py)."""
     times = data.get("times") if isinstance(data, dict) else None
     if isinstance(times, list) and times and all(type(t) is int for t in times):
         return int(data["time"]), times[::-1]

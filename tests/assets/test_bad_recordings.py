@@ -18,7 +18,7 @@ from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
-from lotus_core.synth.wire import shifted
+from lotus_core.venues.hyperliquid.encode import shifted
 from lotus_location.definitions import build_resources
 from tests.helpers import REAL_RECORDING, write_recording
 

@@ -22,7 +22,7 @@ from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_cli.main import cli
 from lotus_core.config import load_settings
-from lotus_core.synth.wire import shifted
+from lotus_core.venues.hyperliquid.encode import shifted
 from lotus_location.definitions import build_resources
 from tests.helpers import REAL_RECORDING, write_recording
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.signing import ensure_keys
-from lotus_core.feed.wire import route
+from lotus_core.venues.hyperliquid.wire import route
 from lotus_daemon import pidfile
 from lotus_resources.router import LOTUS_MAIN
 from tests.helpers import small_day

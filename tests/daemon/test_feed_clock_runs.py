@@ -1,6 +1,6 @@
 """A `--speed max` replay sends its clock as runs (one replayClock frame listing the
-receive times of the frames behind it, lotus_core/feed/wire.py), and the feed loop still
-records every frame it subscribed to at its own recorded receive time: the daemon's
+receive times of the frames behind it, lotus_core/venues/hyperliquid/wire.py), and the feed
+loop still records every frame it subscribed to at its own recorded receive time: the daemon's
 recording is the source's, line for line, on a real capture (book, bbo and trades only)
 and on a generated day with every channel."""
 
@@ -13,8 +13,8 @@ import pytest
 
 from lotus_core.config import load_settings
 from lotus_core.feed.gzlines import open_lines
-from lotus_core.feed.wire import normalise, route, split_record
 from lotus_core.live.recorder import live_feed_dir
+from lotus_core.venues.hyperliquid.wire import normalise, route, split_record
 from lotus_daemon.loops.feed import FeedLoop, subscriptions
 from lotus_daemon.market import MarketHub
 from tests.helpers import REAL_RECORDING, small_day

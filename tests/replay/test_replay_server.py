@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from lotus_core.feed.wire import GREETING, split_record
+from lotus_core.venues.hyperliquid.wire import GREETING, split_record
 from lotus_replay.server import Faults, ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING
 
@@ -170,9 +170,9 @@ def test_head_routing_is_the_parsed_frames_route(tmp_path):
     (fast and slow books) and odd layouts; anything else is parsed."""
     import orjson
 
-    from lotus_core.feed.wire import route
     from lotus_core.synth.generator import generate_day
     from lotus_core.synth.spec import default_spec
+    from lotus_core.venues.hyperliquid.wire import route
     from lotus_replay.source import head_route
 
     feed = generate_day(tmp_path, date(2026, 1, 6), ["BTC", "ETH"], 3, default_spec(),

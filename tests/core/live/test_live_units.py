@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from lotus_core.feed.parse import parse_recording
-from lotus_core.feed.wire import record_line
 from lotus_core.live.backoff import Backoff
 from lotus_core.live.recorder import DayRecorder, repair_tail
 from lotus_core.live.stale import StaleTracker
+from lotus_core.venues.hyperliquid.wire import record_line
 
 DAY_MS = 1_767_312_000_000  # 2026-01-02 00:00 UTC
 
@@ -190,7 +190,7 @@ def test_background_recorder_writes_the_same_members_in_order(tmp_path):
 def test_contract_example_frames_route_to_their_subscription():
     import json
 
-    from lotus_core.feed.wire import normalise, route
+    from lotus_core.venues.hyperliquid.wire import normalise, route
     from tests.helpers import CONTRACT_FRAMES
 
     for line in CONTRACT_FRAMES.read_text().splitlines():
@@ -222,7 +222,7 @@ def test_split_record_fast_path_is_the_regex(line):
 
 
 def _same_as_regex(line: bytes) -> bool:
-    from lotus_core.feed import wire
+    from lotus_core.venues.hyperliquid import wire
 
     m = wire._LINE.match(line)
     fast = wire._split_plain(line)
@@ -238,7 +238,7 @@ def _faulty_lines(tmp_path) -> list[bytes]:
 
 
 def test_split_record_on_a_faulty_recording_is_the_regex(tmp_path):
-    from lotus_core.feed import wire
+    from lotus_core.venues.hyperliquid import wire
 
     lines = _faulty_lines(tmp_path)
     assert all(_same_as_regex(x) for x in lines)

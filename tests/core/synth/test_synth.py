@@ -35,8 +35,8 @@ from lotus_core.synth import (
     null_spec,
 )
 from lotus_core.synth.coins import coin_profile
-from lotus_core.synth.numfmt import is_valid_price, is_valid_size
 from lotus_core.time import day_start_ms
+from lotus_core.venues.hyperliquid.numfmt import is_valid_price, is_valid_size
 from tests.helpers import REAL_RECORDING
 
 DAY = date(2025, 1, 6)  # a Monday

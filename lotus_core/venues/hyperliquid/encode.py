@@ -1,4 +1,5 @@
-"""Encoding messages exactly as the venue sends them (see contracts/hyperliquid-ws.md).
+"""Encoding messages exactly as the venue sends them (see contracts/hyperliquid-ws.md): the
+synthetic markets (lotus_core.synth, lotus_core.flowmarket) write their days through it.
 
 l2Book and bbo frames dominate the volume, so they are assembled from cached level
 fragments; everything else goes through orjson. Key order is fixed: it is the order of
@@ -8,16 +9,27 @@ the contract's examples, and dict insertion order is what orjson writes.
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
-from lotus_core.synth.book import Levels
-from lotus_core.synth.numfmt import fixed_to_str
+from lotus_core.venues.hyperliquid import wire
+from lotus_core.venues.hyperliquid.numfmt import fixed_to_str
 
-CONNECTED_TEXT = "Websocket connection established."
-PONG: bytes = orjson.dumps({"channel": "pong"})
+PONG: bytes = wire.PONG.encode()
+
+
+class Levels(Protocol):
+    """Book levels as (rows, depth) matrices: price in ticks, size in lots, order count; best
+    level first (a generator's book, e.g. lotus_core.synth.book.Levels)."""
+
+    @property
+    def px(self) -> np.ndarray: ...
+    @property
+    def lots(self) -> np.ndarray: ...
+    @property
+    def n(self) -> np.ndarray: ...
 
 
 class CoinWire:
@@ -149,13 +161,12 @@ def subscriptions(coin: str) -> list[dict[str, Any]]:
 
 
 def subscription_ack(subscription: dict[str, Any]) -> bytes:
-    return orjson.dumps({"channel": "subscriptionResponse",
-                         "data": {"method": "subscribe", "subscription": subscription}})
+    return wire.ack("subscribe", subscription).encode()
 
 
 def connected_frame() -> bytes:
     """The plain-text greeting, recorded as a JSON string message."""
-    return orjson.dumps(CONNECTED_TEXT)
+    return orjson.dumps(wire.GREETING)
 
 
 TIME_KEYS = frozenset({"recv_ts_ms", "time", "t", "T"})

@@ -1,4 +1,5 @@
-"""The Hyperliquid websocket contract as pure functions: subscriptions, acks, errors, routing.
+"""The Hyperliquid websocket contract as pure functions: channel names, subscriptions, acks,
+errors, routing, and the recording line a frame is kept as.
 
 Shared by the replay server (which must answer exactly as the venue does) and the feed
 client (which must match acks and route pushes the same way). See
@@ -21,8 +22,14 @@ from typing import Any
 GREETING = "Websocket connection established."
 PONG = '{"channel":"pong"}'
 REPLAY_CLOCK = "replayClock"
-DATA_TYPES = ("l2Book", "trades", "bbo", "activeAssetCtx", "candle")
-CONTROL_CHANNELS = frozenset({"subscriptionResponse", "pong", "error"})
+L2BOOK, TRADES, BBO, ASSET_CTX, CANDLE = "l2Book", "trades", "bbo", "activeAssetCtx", "candle"
+DATA_TYPES = (L2BOOK, TRADES, BBO, ASSET_CTX, CANDLE)
+"""The data channels Lotus subscribes to: a subscription's `type`, a push's `channel`."""
+CONTROL_CHANNELS = ("subscriptionResponse", "pong", "error")
+"""The venue's replies that carry no market data, in a fixed order (the feed's per-line kind
+codes index it)."""
+SPOT_ASSET_CTX = "activeSpotAssetCtx"
+"""What an activeAssetCtx subscription to a spot coin pushes instead (Lotus reads perps only)."""
 _N_SIG_FIGS = (2, 3, 4, 5, None)
 CANDLE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d",
                     "1w", "1M")
