@@ -35,8 +35,10 @@ from websockets.protocol import State
 
 from lotus_core.venues.hyperliquid.wire import (
     GREETING,
+    L2BOOK,
     PONG,
     REPLAY_CLOCK,
+    TRADES,
     Key,
     SubscriptionError,
     ack,
@@ -87,8 +89,10 @@ class ReplayConfig:
 
 
 _GARBAGE = ("not json at all {", '{"channel":"mystery","data":{}}',
-            '{"channel":"l2Book","data":{"coin":"BTC","time":"soon","levels":[[],[]]}}',
-            '{"channel":"trades","data":[{"coin":"BTC","side":"X"}]}', "[1, 2, 3]")
+            '{"channel":"' + L2BOOK + '","data":{"coin":"BTC","time":"soon","levels":[[],[]]}}',
+            '{"channel":"' + TRADES + '","data":[{"coin":"BTC","side":"X"}]}', "[1, 2, 3]")
+"""Frames the venue never sends well formed (the garbage fault): a client must refuse
+each with a reason and go on."""
 
 
 def text_frames(texts: list[str]) -> bytes:

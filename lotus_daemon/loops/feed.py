@@ -49,7 +49,8 @@ from lotus_core.live.recorder import DayRecorder, gap_message, live_feed_dir, ut
 from lotus_core.live.settings import FeedSettings
 from lotus_core.live.stale import StalePeriod, StaleTracker
 from lotus_core.time import DAY_MS
-from lotus_core.venues.hyperliquid.wire import REPLAY_CLOCK, ack_key, record_line, route
+from lotus_core.venues.hyperliquid import wire
+from lotus_core.venues.hyperliquid.wire import ack_key, record_line, route, stream_kind
 from lotus_daemon.loops.base import Loop, LoopContext
 from lotus_daemon.loops.feed_connection import FeedConnection
 from lotus_daemon.market import MarketHub
@@ -61,8 +62,8 @@ _STALE_CHECK_MS = 100
 _BATCH_LINES = 10_000  # at replay speed: a batch costs the score loop a fixed part too
 _LIVE_DRAIN = 32  # frames read at once: at most this many is live pace (hand them on now)
 _BURST_SPAN_MS = 50  # a burst's frames lie within this much of the market's clock
-_KIND = {"l2Book": "book", "bbo": "bbo", "trades": "trades", "activeAssetCtx": "ctx",
-         "candle": "candle"}
+_KIND = {wire.L2BOOK: "book", wire.BBO: "bbo", wire.TRADES: "trades", wire.ASSET_CTX: "ctx",
+         wire.CANDLE: "candle"}  # a data channel -> the market hub's kind
 
 
 _NOT_JSON = object()
@@ -94,19 +95,10 @@ def _day_range(ms: int) -> tuple[int, int, str]:
 
 
 def subscriptions(cfg: FeedSettings) -> list[dict[str, Any]]:
-    """The subscription objects, in a fixed order (resubscribing sends the same list)."""
-    out: list[dict[str, Any]] = []
-    if cfg.clock == "replay":
-        out.append({"type": REPLAY_CLOCK})
-    for coin in cfg.coins:
-        for ch in cfg.channels:
-            if ch == "l2BookFast":
-                out.append({"type": "l2Book", "coin": coin, "fast": True})
-            elif ch == "candle":
-                out.append({"type": "candle", "coin": coin, "interval": cfg.candle_interval})
-            else:
-                out.append({"type": ch, "coin": coin})
-    return out
+    """The subscription objects of the settings, in a fixed order (the venue's
+    `wire.subscriptions`)."""
+    return wire.subscriptions(cfg.coins, cfg.channels, cfg.candle_interval,
+                              replay_clock=cfg.clock == "replay")
 
 
 async def _socket_drained(ws: FeedConnection) -> bool:
@@ -116,13 +108,6 @@ async def _socket_drained(ws: FeedConnection) -> bool:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     return not ws.inbox
-
-
-def stream_kind(key: tuple[Any, ...]) -> str:
-    """The feed.channels name of a routed subscription key."""
-    if key[0] == "l2Book" and key[2]:
-        return "l2BookFast"
-    return str(key[0])
 
 
 class _NoPong(Exception):
@@ -386,10 +371,10 @@ class FeedLoop(Loop):
 
     def _control(self, msg: dict[str, Any], channel: Any) -> None:
         """A frame that is not venue data: pong, subscription ack, error (or unknown)."""
-        if channel == "pong":
+        if channel == wire.PONG_CHANNEL:
             self._pong_deadline = None
             return
-        if channel == "subscriptionResponse":
+        if channel == wire.SUBSCRIPTION_RESPONSE:
             got = ack_key(msg)
             if got is not None and got[0] == "subscribe":
                 self.acked.add(got[1])
@@ -399,7 +384,7 @@ class FeedLoop(Loop):
                     self.recovered = f"{self.last_error} (recovered at {_utc_now()})"
                     self.last_error = None
             return
-        if channel == "error":
+        if channel == wire.ERROR:
             self.server_errors += 1
 
     def _check_stale(self, now: int) -> None:

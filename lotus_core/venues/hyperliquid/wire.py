@@ -25,9 +25,12 @@ REPLAY_CLOCK = "replayClock"
 L2BOOK, TRADES, BBO, ASSET_CTX, CANDLE = "l2Book", "trades", "bbo", "activeAssetCtx", "candle"
 DATA_TYPES = (L2BOOK, TRADES, BBO, ASSET_CTX, CANDLE)
 """The data channels Lotus subscribes to: a subscription's `type`, a push's `channel`."""
-CONTROL_CHANNELS = ("subscriptionResponse", "pong", "error")
+SUBSCRIPTION_RESPONSE, PONG_CHANNEL, ERROR = "subscriptionResponse", "pong", "error"
+CONTROL_CHANNELS = (SUBSCRIPTION_RESPONSE, PONG_CHANNEL, ERROR)
 """The venue's replies that carry no market data, in a fixed order (the feed's per-line kind
 codes index it)."""
+L2BOOK_FAST = "l2BookFast"
+"""The feed.channels name of the book subscribed with `fast` (its own stream)."""
 SPOT_ASSET_CTX = "activeSpotAssetCtx"
 """What an activeAssetCtx subscription to a spot coin pushes instead (Lotus reads perps only)."""
 _N_SIG_FIGS = (2, 3, 4, 5, None)
@@ -186,3 +189,82 @@ def record_line(recv_ts_ms: int, text: str | bytes, is_json: bool = False) -> by
     except ValueError:
         body = json.dumps(text)
     return f'{{"recv_ts_ms":{int(recv_ts_ms)},"msg":{body}}}\n'.encode()
+
+
+_ROUTED = "|".join((BBO, ASSET_CTX, L2BOOK, TRADES))  # the channels `head_route` reads
+_FRAME_HEAD = re.compile(r'\{"channel":"(' + _ROUTED + r')",'
+                         r'"data":(\[?)\{"coin":"([^"\\]+)",')
+_FAST_TAILS = {',"fast":true}}': True, ',"fast":false}}': False}
+_RECORD_HEAD = re.compile(rb'\{"recv_ts_ms":([0-9]+),"msg":(\{"channel":"('
+                          + _ROUTED.encode() + rb')","data":(\[?)\{"coin":"([^"\\]+)",)')
+_FAST_TAILS_B = {b',"fast":true}}': True, b',"fast":false}}': False}
+
+
+def head_route(text: str) -> Key | None:
+    """The subscription of a data frame laid out as the venue sends it (channel, then data
+    opening with its coin), read from its head; None: not that layout (ask `route` on the
+    parsed frame). A book's `fast` key is read only where it is the data's last key and
+    the only key of that name. Saves the server a full parse of each frame it routes."""
+    m = _FRAME_HEAD.match(text)
+    if m is None or not text.endswith("}"):
+        return None
+    channel, bracket, coin = m.groups()
+    if (channel == TRADES) != (bracket == "["):
+        return None
+    if channel != L2BOOK:
+        return (channel, coin)
+    i = text.find('"fast"')  # the first: if it is also the last key, it is the only one
+    if i < 0:
+        return (L2BOOK, coin, False)
+    fast = _FAST_TAILS.get(text[i - 1:])
+    return None if fast is None else (L2BOOK, coin, fast)
+
+
+def record_route(line: bytes) -> tuple[int, bytes, Key] | None:
+    """(recv_ts_ms, message bytes, `head_route` of the message) of a recording line Lotus
+    wrote (`{"recv_ts_ms":N,"msg":<message>}`) whose message is ASCII and laid out as the
+    venue sends it: `split_record` and `head_route` in one match on the line's bytes,
+    with no decode. None: ask them (tests/replay: the same frames either way)."""
+    m = _RECORD_HEAD.match(line)
+    if m is None:
+        return None
+    body = line[m.start(2):].rstrip()
+    if not body.endswith(b"}"):
+        return None
+    raw = body[:-1].rstrip()  # the record's closing brace off, as split_record
+    if not raw.endswith(b"}") or not raw.isascii():
+        return None
+    recv, _, channel, bracket, coin = m.groups()
+    if (channel == TRADES.encode()) != (bracket == b"["):
+        return None
+    if channel != L2BOOK.encode():
+        return int(recv), raw, (channel.decode(), coin.decode())
+    i = raw.find(b'"fast"')
+    if i < 0:
+        return int(recv), raw, (L2BOOK, coin.decode(), False)
+    fast = _FAST_TAILS_B.get(raw[i - 1:])
+    return None if fast is None else (int(recv), raw, (L2BOOK, coin.decode(), fast))
+
+
+def subscriptions(coins: Any, channels: Any, candle_interval: str,
+                  replay_clock: bool = False) -> list[dict[str, Any]]:
+    """The subscription objects of `coins` x `channels` (the feed.channels names: a data
+    channel, or `l2BookFast`: the book with `fast`), in a fixed order (resubscribing sends
+    the same list); `replay_clock` first asks a replay server for its clock frames."""
+    out: list[dict[str, Any]] = [{"type": REPLAY_CLOCK}] if replay_clock else []
+    for coin in coins:
+        for ch in channels:
+            if ch == L2BOOK_FAST:
+                out.append({"type": L2BOOK, "coin": coin, "fast": True})
+            elif ch == CANDLE:
+                out.append({"type": CANDLE, "coin": coin, "interval": candle_interval})
+            else:
+                out.append({"type": ch, "coin": coin})
+    return out
+
+
+def stream_kind(key: Key) -> str:
+    """The feed.channels name of a routed subscription key (`l2BookFast` for a fast book)."""
+    if key[0] == L2BOOK and key[2]:
+        return L2BOOK_FAST
+    return str(key[0])
