@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.report import headline, machine, write_section
-from bench.scale import BENCH_DAY, bench_days, generate
+from bench.report import headline, machine, wrap, write_section
+from bench.scale import BENCH_DAY, _hours, bench_days, generate
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = 14  # the longest history any stage reads (lessons, lesson_atoms): flat after it
@@ -114,33 +114,88 @@ def slope(rows: list[dict[str, Any]], key: str) -> float:
     return float(np.polyfit(x, [r[key] for r in rows], 1)[0])
 
 
-def report(res: dict[str, Any]) -> str:
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return float(np.median([r[key] for r in rows])) if rows else float("nan")
+
+
+def _blocks(rows: list[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
+    """(first day number, days) in blocks: day 1 (the cold start), then five-day blocks
+    (2-5, 6-10, ...) that never straddle the end of the history window."""
+    out: list[tuple[int, list[dict[str, Any]]]] = [(1, rows[:1])]
+    last_key = None
+    for i, r in enumerate(rows[1:], start=2):
+        key = (i > WINDOW + 1, (i - 1) // 5)
+        if key != last_key:
+            out.append((i, []))
+            last_key = key
+        out[-1][1].append(r)
+    return out
+
+
+def section(res: dict[str, Any]) -> str:
+    """The section of BENCHMARKS.md: the launch, the days in blocks, the slopes before and
+    after the history window, and a reading. `report` adds the table of every day."""
     rows, n = res["days"], len(res["days"])
     early, late = rows[1:WINDOW + 1], rows[WINDOW + 1:]
-    med = lambda rs, k: float(np.median([r[k] for r in rs])) if rs else float("nan")  # noqa: E731
-    table = "\n".join(
-        f"| {i + 1} | {r['day']} | {r['wall_s']:.1f} | {r['steps_s']:.1f} | {r['learning_s']:.1f} |"
-        for i, r in enumerate(rows))
     lo, le = res["launch"]["load_start"], res["launch"]["load_end"]
+    runs = {r.get("runs", 1) for r in rows}
+    per_day = ("one `lotus_daily` run per day" if runs == {1} else
+               "each day's runs (lotus_daily, a lotus_coins run per coin)")
+    method = wrap(
+        f"`python -m bench backfill --days {n} --coins {res['coins']} --hours {res['hours']} "
+        f"--write`: {n} generated days (from {BENCH_DAY}) of {res['coins']} coins, the hours "
+        f"{res['hours']} UTC of each, launched as one `dg launch --job lotus_backfill "
+        f"--partition-range {rows[0]['day']}...{rows[-1]['day']}` in a fresh home: {per_day}, in "
+        "order, on the embedded default's in-process executor. The whole launch: "
+        f"{res['launch']['wall_s'] / 60:.1f} min wall, {res['launch']['cpu_s'] / 60:.1f} min CPU "
+        f"(the launch process and its children); load average {lo[0]:.1f} at the start, "
+        f"{le[0]:.1f} at the end. Every day's run and steps: bench/results/backfill.json.")
+    blocks = []
+    for first, days in _blocks(rows):
+        last = first + len(days) - 1
+        state = ("none (cold start)" if first == 1 else "windows filling" if last <= WINDOW + 1
+                 else "every window full")
+        walls = [r["wall_s"] for r in days]
+        span = f"{_median(days, 'wall_s'):.1f}" + (
+            f" ({min(walls):.1f}-{max(walls):.1f})" if len(days) > 1 else "")
+        blocks.append(f"| {first if last == first else f'{first}-{last}'} | {state} | {span} | "
+                      f"{_median(days, 'steps_s'):.1f} | {_median(days, 'learning_s'):.1f} |")
+    grow, after = slope(early, "wall_s"), slope(late, "wall_s")
+    learn = slope(early, "learning_s")
+    flat = abs(after) <= abs(grow) / 10
+    hours = _hours(res["hours"])
+    reading = wrap(
+        f"Reading: days are {hours} hour{'s' if hours != 1 else ''} of {res['coins']} coins, so "
+        "this shows the growth "
+        "with history, which does not depend on the day's length: a day's cost rises by "
+        f"{grow:+.2f} s a day while the {WINDOW}-day windows fill (the learning steps carry "
+        f"{learn:+.2f} s of it) and "
+        + (f"is flat once they are full ({after:+.2f} s a day)." if flat else
+           f"still moves once they are full ({after:+.2f} s a day)."))
     return f"""## A {n}-day backfill through `dg launch`
 
-`python -m bench backfill --days {n} --coins {res['coins']} --hours {res['hours']}`: {n} generated days
-(from {BENCH_DAY}) of {res['coins']} coins, the hours {res['hours']} UTC of each, launched as one
-`dg launch --job lotus_backfill --partition-range {rows[0]['day']}...{rows[-1]['day']}` in a fresh home:
-each day's runs (lotus_daily, lotus_coins per coin) in order, on the embedded default's in-process executor. The
-whole launch: {res['launch']['wall_s'] / 60:.1f} min wall, {res['launch']['cpu_s'] / 60:.1f} min CPU (the launch process and its
-children); load average {lo[0]:.1f} / {lo[1]:.1f} / {lo[2]:.1f} at the start, {le[0]:.1f} / {le[1]:.1f} / {le[2]:.1f} at the end.
-Run {res['when']} on {res['machine']} (the stamp under the section is when it was written).
+{method}
 
-| | measure | value |
-| --- | --- | --- |
-| a | day's run, median: days 2-{WINDOW + 1} (the history windows filling) / days {WINDOW + 2}-{n} (every window full) | {med(early, 'wall_s'):.1f} s / {med(late, 'wall_s'):.1f} s |
-| b | slope of a day's wall, days 2-{WINDOW + 1} / days {WINDOW + 2}-{n} | {slope(early, 'wall_s'):+.2f} / {slope(late, 'wall_s'):+.2f} s per day |
-| c | the learning steps ({', '.join(LEARNING)}), slope days 2-{WINDOW + 1} / {WINDOW + 2}-{n} | {slope(early, 'learning_s'):+.2f} / {slope(late, 'learning_s'):+.2f} s per day |
-
-| day | date | run wall s | sum of steps s | learning steps s |
+| days | history windows | run wall s, median (range) | sum of steps s, median | learning steps s, median |
 | --- | --- | ---: | ---: | ---: |
-{table}"""
+{chr(10).join(blocks)}
+
+| measure | days 2-{WINDOW + 1} (windows filling) | days {WINDOW + 2}-{n} (every window full) |
+| --- | ---: | ---: |
+| a day's run, median | {_median(early, 'wall_s'):.1f} s | {_median(late, 'wall_s'):.1f} s |
+| slope of a day's wall | {grow:+.2f} s per day | {after:+.2f} s per day |
+| slope of the learning steps ({', '.join(LEARNING)}) | {learn:+.2f} s per day | {slope(late, 'learning_s'):+.2f} s per day |
+
+{reading}"""
+
+
+def report(res: dict[str, Any]) -> str:
+    """The section and the table of every day (printed by a run)."""
+    table = "\n".join(
+        f"| {i + 1} | {r['day']} | {r['wall_s']:.1f} | {r['steps_s']:.1f} | {r['learning_s']:.1f} |"
+        for i, r in enumerate(res["days"]))
+    return (section(res) + "\n\n| day | date | run wall s | sum of steps s | learning steps s |\n"
+            "| --- | --- | ---: | ---: | ---: |\n" + table)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -170,10 +225,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "days": per_day(Path(launched["home"])), "machine": machine(),
            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     a.out.write_text(json.dumps(res, indent=1))
-    text = report(res)
-    print(text)
+    print(report(res))
     if a.write:
-        write_section("backfill", text)
+        write_section("backfill", section(res))
         rows = res["days"]
         early, late = rows[1:WINDOW + 1], rows[WINDOW + 1:]
         walls = [r["wall_s"] for r in late]

@@ -26,7 +26,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from bench.report import headline, write_section
+from bench.report import headline, wrap, write_section
 
 VALUES = ("a", "b", "c", "d")
 PLANTED_BPS = 5.0
@@ -124,13 +124,12 @@ def disagreement_note(rows: list[dict], n_f2: int = 3) -> str:
     ours = sum(r["ours_lo"] <= truth <= r["ours_hi"] for r in hit)
     drl = sum(r["drl_lo"] <= truth <= r["drl_hi"] for r in hit)
     names = ", ".join(f"`{r['rule']}`" for r in hit)
-    return (f"\nThe disagreements ({names}) are literals of the 4-valued planted feature whose "
-            f"control arm mixes the other three values. Their true effect is {truth:+.3f} bps "
-            f"(by enumeration of the generator): our 90 % CI covers it for {ours} of {len(hit)}, "
-            f"DRLearner's for {drl} of {len(hit)}. Likely cause: ours weights mu(W, u) of every other value u by "
-            "the multinomial propensity; DRLearner's binary T with an additive ridge outcome "
-            "on [W, T] does not model how the mix of the control arm moves with W (the decoy and "
-            "the confounder jointly).\n")
+    return (f"{names} {'is a literal' if len(hit) == 1 else 'are literals'} of the 4-valued "
+            "planted feature, whose control arm mixes the other three values: the true effect, "
+            f"{truth:+.3f} bps by enumeration of the generator, is inside our CI for {ours} of "
+            f"{len(hit)}, DRLearner's for {drl} of {len(hit)} (ours weights every other value by "
+            "the multinomial propensity; DRLearner's binary T does not model how that mix moves "
+            "with W).")
 
 
 @dataclass
@@ -329,98 +328,110 @@ def _fmt_ci(lo: float, hi: float) -> str:
     return f"[{lo:+.2f}, {hi:+.2f}]"
 
 
-def report(args, units, cfg, run: EngineRun, rows: list[dict], speed: dict, gen_s: float,
+def _versus(r: dict) -> str:
+    return (f"`{r['rule']}` ours {r['ours']:+.2f} {_fmt_ci(r['ours_lo'], r['ours_hi'])}, DRLearner "
+            f"{r['drl']:+.2f} {_fmt_ci(r['drl_lo'], r['drl_hi'])}")
+
+
+def by_literals(rows: list[dict]) -> str:
+    """The DRLearner comparison by the rule's literal count (its scope shrinks, and
+    DRLearner's time with it), and over all rules."""
+    def line(label: str, rs: list[dict]) -> str:
+        top = sum(r["pick"] == "top" for r in rs)
+        scopes = sorted({r["scope_n"] for r in rs})
+        scope = ("" if label.startswith("**") else f"{scopes[0]:,}" if len(scopes) == 1
+                 else f"{scopes[0]:,}-{scopes[-1]:,}")
+        agree = sum(r["agree"] for r in rs)
+        agree_s = f"**{agree}**" if label.startswith("**") else f"{agree}"
+        return (f"| {label} | {len(rs)} ({top} / {len(rs) - top}) | {scope} | {agree_s} | "
+                f"{sum(r['overlap'] for r in rs)} | {np.mean([r['drl_s'] for r in rs]):.2f} s |")
+
+    ks = sorted({r["literals"] for r in rows})
+    return "\n".join(["| literals | rules (top / seeded) | scope windows | each inside the other's "
+                      "90 % CI | CIs overlap | DRLearner time per rule |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: |",
+                      *(line(str(k), [r for r in rows if r["literals"] == k]) for k in ks),
+                      line("**all**", rows)])
+
+
+def report(args, units, cfg, run: EngineRun, rows: list[dict], speed: dict,
            peak_engine: float, peak_all: float, planted_rank: int) -> str:
+    """The section: method, the stage's phases, the goal, DRLearner beside ours by the rules'
+    literal count, a reading; every figure from this run."""
     s = run.seconds
-    agree = sum(r["agree"] for r in rows)
     est = cfg.estimator
     sizes = [len(v) for v in units.values]
     days = (int(units.ts_ms.max()) - int(units.ts_ms.min())) / 86_400_000
     cpu, load = run.extra["cpu"], run.extra["load"]
-    phase_rows = "\n".join(f"| `{k}` | {v:.2f} s | {cpu[k]:.2f} s |" for k, v in s.items()
-                           if k != "total")
+    phases = [k for k in s if k != "total"]
     mix = ", ".join(f"{speed['mix'].get(k, 0):,} of {k}" for k in (1, 2, 3))
-    per_k = ", ".join(f"{k} literal(s): {v:.2f} s" for k, v in sorted(speed["drl_per_k"].items()))
-    table = "\n".join(
-        f"| {r['pick']} | `{r['rule']}` | {r['primary']} | {r['scope_n']:,} | {r['ours']:+.2f} | "
-        f"{_fmt_ci(r['ours_lo'], r['ours_hi'])} | {r['drl']:+.2f} | {_fmt_ci(r['drl_lo'], r['drl_hi'])} | "
-        f"{'yes' if r['ours_in_drl'] else 'NO'} | {'yes' if r['drl_in_ours'] else 'NO'} | "
-        f"{r['drl_rows']:,} | {r['drl_s']:.2f} s |" for r in rows)
+    eligible = int((run.scores["eligible"] & (run.scores["sign"] != 0)).sum())
     goal_wall = "met" if s["total"] < 60 else "NOT met"
     goal_cpu = "met" if cpu["total"] < 60 else "NOT met"
-    loads = " -> ".join("/".join(f"{x:.2f}" for x in la) for la in load)
+    loads = " -> ".join(f"{la[0]:.2f}" for la in load)
     full = args.drl_fraction >= 1.0
-    drl_rows = ("DRLearner and ours see every window of the scope." if full else
-                f"DRLearner sees a seeded {args.drl_fraction:.0%} subsample of each scope (in "
-                "time order), so its interval is wider and its estimate noisier than on all "
-                "windows; ours uses every window.")
+    drl_rows = ("Both see every window of the scope." if full else
+                f"DRLearner sees a seeded {args.drl_fraction:.0%} subsample of each scope (in time "
+                "order), so its interval is wider; ours uses every window.")
     lower = "" if full else f"; both lower bounds: DRLearner saw {args.drl_fraction:.0%} of each scope"
-    biggest = sorted(((v, k) for k, v in s.items() if k != "total"), reverse=True)[:3]
-    where = ", ".join(f"`{k}` {v / s['total']:.0%}" for v, k in biggest)
-    shape = (f"with the value counts of the budget shape (learning.yaml "
-             f"quantizer.features plus {', '.join(BUDGET_EXTRA)}; `na` included, largest first: "
-             f"{', '.join(f'f{i} {name}' for i, name in enumerate(args.vocab_names))}), "
-             f"{min(sizes)}-{max(sizes)} values each ({units.n_literals} literals)"
+    shape = (f"shaped as the budget (learning.yaml quantizer.features plus "
+             f"{', '.join(BUDGET_EXTRA)}; `na` included; {min(sizes)}-{max(sizes)} values, "
+             f"{units.n_literals} literals)"
              if args.shape == "packaged" else
-             f"with {min(sizes)}-{max(sizes)} values each ({units.n_literals} literals)")
+             f"({min(sizes)}-{max(sizes)} values, {units.n_literals} literals)")
+    role = {"f0=c": "The planted", "f2=c": "the confounder"}
+    named = "; ".join(f"{role[r['rule']]} {_versus(r)}" for r in rows if r["rule"] in role)
+    apart = [r for r in rows if not r["agree"]]
+    outside = ("Outside each other's CI: " + "; ".join(_versus(r) for r in apart) + "."
+               if apart else "Every estimate is inside the other's CI.")
+    method = wrap(
+        f"`python -m bench lessons`: {units.n:,} generated windows of one detector over {days:.1f} "
+        f"days (seed {args.seed}), {len(sizes)} categorical features "
+        f"{shape}. Planted: f0 = c adds +{PLANTED_BPS:g} bps; decoy f1 copies f0 "
+        f"{DECOY_COPY:.0%} of the time and does nothing; confounder f2 = c adds "
+        f"+{CONFOUNDER_BPS:g} bps and raises P(f0=c) from 0.15 to 0.45; noise sd "
+        f"{NOISE_BPS:g} bps. The stage as `search_detector` runs it (learning.yaml as "
+        f"packaged{args.cfg_note}): cross-fitted nuisances ({est.folds} time-blocked folds, "
+        f"max_fit_rows {est.max_fit_rows:,}), AIPW pseudo-outcomes, grouped scope sums, every "
+        f"conjunction of <= {cfg.search.max_literals} literals scored, then the hour-blocked "
+        f"bootstrap ({cfg.bootstrap.resamples} resamples) of the top {cfg.search.top_k}.")
+    goal = wrap(
+        f"Goal (docs/learning.md): the stage in < 60 s: **{cpu['total']:.1f} s CPU ({goal_cpu})**, "
+        f"{s['total']:.1f} s wall ({goal_wall}; load average {loads} on a shared 2-core "
+        f"machine). {run.rules_searched:,} rules searched ({mix} literals), {eligible:,} eligible "
+        f"and signed; the planted f0=c ranks {planted_rank}. Peak RSS {peak_engine:,.0f} MB "
+        f"after the stage, {peak_all:,.0f} MB with DRLearner.")
+    peer = wrap(
+        f"Against econml {_econml_version()} `DRLearner`, fitted per rule on {len(rows)} rules "
+        "(the top 10 by score, 10 drawn with seed 3 among the other eligible signed rules) at "
+        "the rule's primary split (its weakest literal as T within the scope of the others; W = "
+        "one-hot of the features the rule does not name; the search's "
+        f"L2 logit propensity, C={est.propensity_c:g}, `Ridge(alpha={est.ridge_alpha:g})` "
+        f"outcome, `min_propensity={est.propensity_clip[0]:g}`, the same {est.folds} "
+        "time-blocked folds; ATE and 90 % interval by `ate_interval(alpha=0.1)`). Ours: the DR "
+        f"estimate and the rule's 90 % hour-blocked bootstrap CI. {drl_rows}")
+    reading = wrap(
+        f"Reading. {named}. {outside} {disagreement_note(rows, sizes[2])} Refitting DRLearner "
+        f"for each of the {run.rules_searched:,} rules: ~{speed['drl_all_plain_s'] / 3600:.1f} h "
+        f"at its mean (**{speed['ratio_plain']:,.0f}x** our {s['total']:.1f} s), "
+        f"~{speed['drl_all_weighted_s'] / 3600:.1f} h by the searched mix of literal counts "
+        f"(**{speed['ratio_weighted']:,.0f}x**){lower}.")
     return f"""## Lessons stage at scale
 
-Input: {units.n:,} generated windows of one detector over {days:.1f} days (`python -m bench lessons`,
-seed {args.seed}; generated in {gen_s:.1f} s), {len(sizes)} categorical features f0..f{len(sizes) - 1}
-{shape}. Planted: f0 = c adds
-+{PLANTED_BPS:g} bps; decoy f1 copies f0 {DECOY_COPY:.0%} of the time and does nothing; confounder
-f2 = c adds +{CONFOUNDER_BPS:g} bps and raises P(f0 = c) from 0.15 to 0.45; noise sd {NOISE_BPS:g} bps
-(the other features are independent noise).
-The lessons stage of one detector as `search_detector` runs it: cross-fitted nuisances
-({est.folds} time-blocked folds, max_fit_rows {est.max_fit_rows:,}), the AIPW pseudo-outcome
-matrix, grouped scope sums, every conjunction of <= {cfg.search.max_literals} literals scored,
-then the hour-blocked bootstrap detail ({cfg.bootstrap.resamples} resamples) of the top
-{cfg.search.top_k}. Configuration: learning.yaml as packaged{args.cfg_note}.
+{method}
 
-| phase | wall | CPU |
-| --- | ---: | ---: |
-{phase_rows}
-| **lessons stage, total** | **{s['total']:.2f} s** | **{cpu['total']:.2f} s** |
+| | {' | '.join(f'`{k}`' for k in phases)} | **total** |
+| --- |{' ---: |' * (len(phases) + 1)}
+| wall | {' | '.join(f'{s[k]:.2f} s' for k in phases)} | **{s['total']:.2f} s** |
+| CPU | {' | '.join(f'{cpu[k]:.2f} s' for k in phases)} | **{cpu['total']:.2f} s** |
 
-Load average (1/5/15 min) before -> after the lessons stage: {loads} (a shared 2-core
-machine: wall time is inflated by other work; CPU time is this process's own).
+{goal}
 
-| measure | value |
-| --- | ---: |
-| rules searched (every conjunction of <= 3 literals) | {run.rules_searched:,} ({mix} literals) |
-| eligible, signed rules | {int((run.scores['eligible'] & (run.scores['sign'] != 0)).sum()):,} |
-| rank of the planted literal f0=c by score | {planted_rank} |
-| peak memory (RSS) after the lessons stage (generator included) | {peak_engine:,.0f} MB |
-| peak memory (RSS) of the whole run (DRLearner included) | {peak_all:,.0f} MB |
+{peer}
 
-Goal (the time budget of docs/learning.md): the lessons stage in < 60 s on this machine:
-**{cpu['total']:.1f} s of CPU time ({goal_cpu})**, {s['total']:.1f} s wall ({goal_wall}, under the load
-above). Where the time goes: {where}.
+{by_literals(rows)}
 
-Against econml {_econml_version()} `DRLearner`, fitted per rule on 20 rules (the top 10 by score
-and 10 drawn with seed 3 among the other eligible signed rules: 2 of 1, 4 of 2 and 4 of 3
-literals). For a rule's primary split (its weakest: treatment literal l within the scope C of
-its other literals): the windows where C holds, T = 1{{l}}, W = one-hot of the features the rule
-does not name, Y = y; `propensity_model` (the search's L2 logit for that many rows, C={est.propensity_c:g}) propensity, `Ridge(alpha={est.ridge_alpha:g})`
-outcome, `min_propensity={est.propensity_clip[0]:g}`, cv = the same 3 time-blocked folds (contiguous
-hours) passed as explicit (train, test) splits; ATE and its 90 % interval
-(`ate_interval(alpha=0.1)`, the default final stage's heteroskedasticity-robust OLS). {drl_rows}
-Ours: the DR estimate of the primary split and the 90 % hour-blocked bootstrap CI of the rule
-(its weakest split per resample, `rule_detail`), nuisances fitted on max_fit_rows rows per fold.
-
-| pick | rule | primary split | scope windows | ours (bps) | our 90 % CI | DRLearner ATE | DRLearner 90 % CI | ours in DRL CI | DRL in our CI | DRL rows | DRL time |
-| --- | --- | --- | ---: | ---: | --- | ---: | --- | :---: | :---: | ---: | ---: |
-{table}
-
-Agreement (each estimate inside the other's CI): **{agree} of {len(rows)}** rules (ours inside
-DRLearner's CI: {sum(r['ours_in_drl'] for r in rows)}; DRLearner's inside ours:
-{sum(r['drl_in_ours'] for r in rows)}; the two CIs overlap: {sum(r['overlap'] for r in rows)}).
-{disagreement_note(rows, sizes[2])}
-Speed (wall time, both under the load above): DRLearner took {speed['drl_mean_s']:.2f} s per rule on average ({per_k}; on
-{args.drl_fraction:.0%} of each scope). Refitting it for every one of the {run.rules_searched:,} rules
-searched would take ~{speed['drl_all_plain_s'] / 3600:.1f} h at that mean
-(**{speed['ratio_plain']:,.0f}x** our {s['total']:.1f} s), or ~{speed['drl_all_weighted_s'] / 3600:.1f} h
-weighting the per-literal-count means by the searched mix (**{speed['ratio_weighted']:,.0f}x**){lower}.
+{reading}
 """
 
 
@@ -477,7 +488,7 @@ def main() -> None:
     rows = compare(units, run, picked, cfg, args.drl_fraction)
     speed = speed_ratio(run, rows)
     peak_all = _peak_mb()
-    body = report(args, units, cfg, run, rows, speed, gen_s, peak_engine, peak_all, planted_rank)
+    body = report(args, units, cfg, run, rows, speed, peak_engine, peak_all, planted_rank)
     if not args.no_write:
         write_section("lessons", body)
         agree = sum(r["agree"] for r in rows)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.report import headline, write_section
+from bench.report import headline, wrap, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 DAY, NEXT = date(2026, 1, 6), date(2026, 1, 7)
@@ -304,11 +304,6 @@ def _both_rss(full: dict) -> float:
     return max((a[1] + b[1] for a, b in pairs), default=float("nan"))
 
 
-def _rss_at(rss: list, start_ms: int, hour: float) -> float:
-    got = [mb for clock, mb in rss if clock >= start_ms + hour * 3_600_000]
-    return got[0] if got else float("nan")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--realtime-s", type=float, default=120.0)
@@ -369,6 +364,8 @@ def _num(x: float | None) -> float:
 
 
 def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str:
+    """The section: method, one table of the measures, a reading against the goals; every
+    figure from this run."""
     from lotus_core.time import day_bounds_ms
 
     fr = floor["messages"] / floor["seconds"]
@@ -380,27 +377,16 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     server_cpu = full.get("server_cpu_s", float("nan"))
     total_cpu = daemon_cpu + score_cpu + server_cpu
     busiest = max(daemon_cpu, score_cpu, server_cpu)
-
-    def hour_row(h: int) -> str:
-        x = hours.get(str(h)) or hours.get(h)
-        if not x:
-            return f"| {h:02d}:00 | — | — | — |"
-        return (f"| {h:02d}:00 | {x['n']} | {x['wall_p50']:.2f} / {x['wall_max']:.2f} s | "
-                f"{x['cpu_p50']:.2f} s |")
-
-    rows = "\n".join(hour_row(int(h)) for h in sorted(hours, key=int))
-    rss = " / ".join(f"{_rss_at(full['rss'], start, h):.0f}" for h in (1, 2, 4, 8, 12, 16, 20, 24, 25.5))
-    srss = " / ".join(f"{_rss_at(full.get('score_rss', []), start, h):.0f}"
-                      for h in (1, 2, 4, 8, 12, 16, 20, 24, 25.5))
     day_s = full["day_seconds"]
     s = real["to_scored_ms"] if real else {}
     c = real["to_committed_ms"] if real else {}
     nan = float("nan")
-    hop_rows = "".join(
-        f"| &nbsp;&nbsp;of which {name} (p50 / p99) | {h['p50']:.2f} / {h['p99']:.2f} ms |\n"
-        for name, h in ((real or {}).get("hops_ms") or {}).items())
-    rt = (f"| tick -> scored at 1x, first {realtime_s:.0f} s of the day, score process started first (p50 / p99 / max) | {s.get('p50', nan):.1f} / {s.get('p99', nan):.1f} / {s.get('max', nan):.0f} ms ({real['samples']} steps, load {real['load_start'][0]:.0f}, score process {real.get('loop_cpu_s', {}).get('score_process', nan):.0f} s CPU) |\n"
-          + hop_rows
+    hops = (real or {}).get("hops_ms") or {}
+    hop_row = ("| of which (p50 / p99 each): " + "; ".join(n.split(" (")[0] for n in hops)
+               + " | " + "; ".join(f"{h['p50']:.2f} / {h['p99']:.2f}" for h in hops.values())
+               + " ms |\n" if hops else "")
+    rt = (f"| tick -> scored at 1x, first {realtime_s:.0f} s of the day (p50 / p99 / max) | {s.get('p50', nan):.1f} / {s.get('p99', nan):.1f} / {s.get('max', nan):.0f} ms ({real['samples']} steps, load {real['load_start'][0]:.0f}) |\n"
+          + hop_row
           + f"| tick -> envelope committed at 1x (p50 / p99 / max) | {c.get('p50', nan):.0f} / {c.get('p99', nan):.0f} / {c.get('max', nan):.0f} ms |\n"
           if real else "")
     la, lb = full["load_start"], full["load_end"]
@@ -410,76 +396,69 @@ def report(floor: dict, full: dict, real: dict | None, realtime_s: float) -> str
     met = sum(r["day_scored_seconds"] < 60 for r in reps)
     both = _both_rss(full)
     score_peak = full.get("score_peak_mb", float("nan"))
-    late = [x for h, x in hours.items() if 4 <= int(h) < 24]
-    late_cpu = float(np.median([x["cpu_p50"] for x in late])) if late else nan
+    late = [x["cpu_p50"] for h, x in hours.items() if 4 <= int(h) < 24]
+    late_cpu = (f"{float(np.median(late)):.2f} s ({min(late):.2f}-{max(late):.2f} s)" if late
+                else "—")
     flat = [mb for clock, mb in full["rss"] if clock >= start + 6 * 3_600_000]
     peak = full["peak_rss_mb"]
     sflat = [mb for clock, mb in full.get("score_rss", []) if clock >= start + 6 * 3_600_000]
     mem_verdict = (
         f"the loops' process holds {min(flat):.0f}-{max(flat):.0f} MB from feed hour 6 to the "
-        f"end (peak {peak:.0f}), the score process {min(sflat):.0f}-{max(sflat):.0f} MB "
-        f"(peak {score_peak:.0f}: it rises over the day's last hours, the tail the next day "
-        "starts warm from, and once more as the next day's stages fill); no growth with the "
-        "backlog (the scorer's queue is bounded: `live.queue_lines`); both at once peak at "
-        f"{both:.0f} MB, and the two peaks added {peak + score_peak:.0f} MB: the < 1 GB goal is "
-        + ("met" if max(both, peak + score_peak) < 1024 else "not met")
+        f"end, the score process {min(sflat):.0f}-{max(sflat):.0f} MB (rising over the day's "
+        "last hours, the tail the next day starts warm from, and as the next day's stages "
+        "fill); no growth with the backlog (the scorer's queue is bounded: `live.queue_lines`); "
+        f"both at once peak at {both:.0f} MB, the two peaks added {peak + score_peak:.0f} MB: "
+        "the < 1 GB goal is " + ("met" if max(both, peak + score_peak) < 1024 else "not met")
         if flat and sflat else f"peak {peak:.0f} MB")
-    day_verdict = ("met" if scored_s is not None and scored_s < 60 else "not met") + (
-        f" in the median run; {met} of {len(reps)} runs under 60 s")
+    ratio = scored_s / floor["seconds"]
     day_cpu = total_cpu * 24 / 26  # the 24 h day's share of the 26 h replay
     rt_hours = (real or {}).get("by_hour") or {}
     rt_cpu = float(np.median([x["cpu_p50"] for x in rt_hours.values()])) if rt_hours else nan
-    hops = (real or {}).get("hops_ms") or {}
     worst = sorted(hops.items(), key=lambda kv: -kv[1]["p99"])
-    hop_words = ("the largest at p99 are " + " and ".join(
+    hop_words = ("the largest hops at p99 are " + " and ".join(
         f"{name.split(' (')[0]} ({h['p99']:.2f} ms)" for name, h in worst[:2])
         if worst else "no hop figures")
     fits = ("at the goal with no headroom" if busiest < 60 and day_cpu / 2 < 60 and day_cpu / 2 > 50
             else "within the goal" if busiest < 60 and day_cpu / 2 <= 50 else "over the goal")
+    method = wrap(
+        f"`python -m bench live --repeat {len(reps)} --write`: a generated 24-hour, 3-coin day ({DAY}, BTC/ETH/SOL, "
+        f"seed 1; {floor['messages']:,} lines) and the next day's first 2 hours, replayed across "
+        "the midnight by the replay server into the daemon's loops (feed thread, recorder "
+        "thread) and the score loop's own process (`live.score_process`, docs/live.md), on 2 "
+        f"cores: at max speed {len(reps)} times (the median run reported)"
+        + (f", then {realtime_s:.0f} s at 1x for the latency" if real else "")
+        + f". Load average {la[0]:.1f} at the start of the max-speed run, {lb[0]:.1f} at its end "
+        "(the three processes themselves make about 2).")
+    reading = wrap(
+        f"Reading. 24 h day < 60 s: {'met' if scored_s is not None and scored_s < 60 else 'not met'} "
+        f"in the median run, {met} of {len(reps)} runs under 60 s. At most 5x the parse-only "
+        f"floor of the same run: {'met' if ratio <= 5 else 'not met'} ({ratio:.1f}x; the floor "
+        "is this machine's speed that day: compare runs by this ratio as well as in seconds). "
+        f"By CPU: busiest process {busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, "
+        f"about {day_cpu:.0f} s for the 24 h day, so at least {day_cpu / 2:.0f} s on two cores "
+        f"with perfect balance ({fits}). Bounded: a step costs its new rows (flat from hour 4 "
+        f"to 24). Memory: {mem_verdict}. Tick-to-signal p99 < 5 ms: "
+        f"{'met' if s.get('p99', nan) < 5 else 'not met'} ({s.get('p99', nan):.1f} ms at 1x, "
+        f"load {(real or {}).get('load_start', [nan])[0]:.1f}); a step, once its batch is "
+        f"parsed, costs {rt_cpu * 1e3:.2f} ms CPU (median at 1x); {hop_words}. Committed "
+        "envelopes wait for the recording's flush (<= 1 s) by design: nothing posted can be "
+        "lost to `kill -9`.")
     return f"""## Live path: replay server -> feed + score loops
 
-`python -m bench live --write`: a generated 24-hour, 3-coin day ({DAY}, BTC/ETH/SOL, seed 1;
-{floor['messages']:,} lines) and the next day's first 2 hours, replayed across the midnight.
-Three processes: the replay server, the daemon's loops (feed thread, recorder thread), and
-the score loop's own process (`live.score_process`, docs/live.md), on 2 cores. Load average
-{la[0]:.1f} at the start of the max-speed run, {lb[0]:.1f} at its end (the three processes
-themselves make about 2); the CPU seconds per process say whether the design fits 2 cores.
+{method}
 
 | measure | value |
 | --- | --- |
 | parse-only floor (gunzip + orjson of the 24 h file) | {fr:,.0f} lines/s ({floor['seconds']:.1f} s, {floor['cpu_s']:.1f} s CPU) |
-| replay --speed max -> feed loop (recording, validation, hub) + score process, 26 h across midnight | {mr:,.0f} msgs/s ({full['feed_seconds']:.0f} s wall, {full['messages']:,} messages) |
-| CPU for the 26 h: daemon loops' process / score process / replay server | {daemon_cpu:.0f} / {score_cpu:.0f} / {server_cpu:.0f} s (total {total_cpu:.0f} s) |
-| daemon start, before the replay and not counted above (score process spawn + imports; server imports) | {_num(full.get('daemon_start_s')):.1f} s wall, {_num(full.get('score_start_cpu_s')):.1f} s CPU in the score process |
-| the 24 h day: the feed clock crossed midnight / the day's last windows stored (median of {len(reps)} runs) | {day_s:.1f} s / {scored_s:.1f} s (goal < 60 s) |
-| the day's last windows stored, each run (sorted) | {rep_list} s |
+| replay --speed max -> feed loop + score process, 26 h across midnight | {mr:,.0f} msgs/s ({full['feed_seconds']:.0f} s wall, {full['messages']:,} messages) |
+| the 24 h day: feed clock past midnight / last windows stored (median of {len(reps)}; each run) | {day_s:.1f} s / {scored_s:.1f} s ({rep_list} s) |
+| CPU for the 26 h: loops' process / score process / replay server | {daemon_cpu:.0f} / {score_cpu:.0f} / {server_cpu:.0f} s (total {total_cpu:.0f} s) |
+| daemon start, before the replay, not counted above | {_num(full.get('daemon_start_s')):.1f} s wall, {_num(full.get('score_start_cpu_s')):.1f} s CPU in the score process |
 | score steps / windows / rows / posted | {full['steps']:,} / {full['windows']:,} / {full['rows']:,} / {full['posted']:,} |
-| RSS of the daemon loops at feed hour 1 / 2 / 4 / 8 / 12 / 16 / 20 / 24 / 25.5 | {rss} MB |
-| RSS of the score process at feed hour 1 / 2 / 4 / 8 / 12 / 16 / 20 / 24 / 25.5 | {srss} MB |
-| peak RSS over the 26 h replay: daemon loops' process (ru_maxrss) / score process (VmHWM) / both at once (sampled every 2 s) | {full['peak_rss_mb']:.0f} / {score_peak:.0f} / {both:.0f} MB (goal: flat, < 1 GB) |
+| score step CPU, p50 of each feed hour 4-24: median (range) | {late_cpu} |
+| peak RSS: loops' process (ru_maxrss) / score process (VmHWM) / both at once (every 2 s) | {peak:.0f} / {score_peak:.0f} / {both:.0f} MB |
 {rt}
-Score step cost by hour of the replayed day (a step per batch of frames the feed loop hands
-on; at max speed a batch is up to 10,000 lines; CPU is the score process's own thread,
-`time.thread_time`):
-
-| feed hour | steps | wall p50 / max | CPU p50 |
-| --- | --- | --- | --- |
-{rows}
-
-Reading. 24 h day < 60 s: {day_verdict} ({scored_s:.1f} s until the day's last windows were
-stored in the median run, load average {la[0]:.1f} at the start, {lb[0]:.1f} at the end). By CPU: busiest process
-{busiest:.0f} s, all three {total_cpu:.0f} s for the 26 h, about {day_cpu:.0f} s for the 24 h day, so
-at least {day_cpu / 2:.0f} s on two cores with perfect balance ({fits}).
-The median day took {scored_s / floor['seconds']:.1f}x the parse-only floor measured in the same run
-(the floor is this machine's speed that day: compare runs by this ratio as well as in seconds).
-Bounded: a step costs its new rows (median {late_cpu:.2f} s CPU per step from hour 4 to 24: flat).
-Memory: the daemon is two processes (the loops, and the score process); {mem_verdict}.
-Tick-to-signal p99 < 5 ms: {"met" if s.get('p99', nan) < 5 else "not met"} ({s.get('p50', nan):.1f} ms p50, {s.get('p99', nan):.1f} ms p99 at 1x, load {(real or {}).get('load_start', [nan])[0]:.1f}):
-frames reach the scorer on arrival and each final row goes once through the streaming form
-of every stage (docs/live.md); a step, once its batch is parsed, costs {rt_cpu * 1e3:.2f} ms CPU
-(median at 1x). The rows "of which" split the path into its hops; {hop_words}.
-Committed envelopes wait for the recording's flush (<= 1 s) by design:
-nothing posted can be lost to `kill -9`.
+{reading}
 """
 
 

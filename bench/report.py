@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,25 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     replace_block(path, name, f"{body.rstrip()}\n\n_Measured {stamp} on {machine()}._",
                   default=_HEADER)
+
+
+_UNIT = re.compile(r"^(%|[A-Za-z]{1,3})[),.;:]*$")
+
+
+def wrap(text: str, width: int = 110) -> str:
+    """One paragraph of a section, its words filled to `width` (Markdown joins the lines
+    again): words and hyphenated names are never split, nor a number from its unit."""
+    words: list[str] = []
+    glued = 0  # units glued to the last number: "30.6 s", "90 %", "17.14 CPU s" stay together
+    for w in text.split():
+        if words and (words[-1][-1].isdigit() or 0 < glued < 2) and _UNIT.match(w):
+            words[-1] += "\0" + w
+            glued += 1
+        else:
+            words.append(w)
+            glued = 0
+    return textwrap.fill(" ".join(words), width=width, break_long_words=False,
+                         break_on_hyphens=False).replace("\0", " ")
 
 
 def read_text(path: Path) -> str:

@@ -384,21 +384,14 @@ def _run_day(instance, settings, day: str, meter: StageMeter | None, workers: li
             "load_before": load_before, "load_after": os.getloadavg()[0]}
 
 
-SECTION_HEAD = """## Nightly chain at scale, and the executor per profile
-
-`.venv/bin/python -m bench scale --coins 30 --hours 0-24 --modes in_process,celery
---out {out}` (3 and 10 coins the same way), the growth per day of history with
-`--coins 2 --hours 8-12 --days 16 --modes in_process --out bench/results/scale_history.json`,
-then `--report --write --out {out} --history bench/results/scale_history.json`. One generated
-24-hour day per coin count, the whole nightly chain through `execute_job` in a fresh
-interpreter, home and instance per run; celery: 2 worker processes on RabbitMQ (loopback),
-their CPU included. CPU s is `getrusage` (self + children + workers); per-stage CPU is
-`process_time` plus the step's finished worker processes around each step (in-process runs).
-The load average is recorded per run: wall times are inflated by it, read the CPU columns.
-The projection's stages are scaled by their measured steady-state / day-1 ratio from the
-multi-day history run; from a few workers on, the serial learning chain is the floor.
-
-"""
+SECTION_METHOD = (
+    "`python -m bench scale --coins N --hours 0-24 --modes in_process,celery --out {out}` for "
+    "N = {coins}; growth per day of history: `--coins 2 --hours 8-12 --days 16 --modes "
+    "in_process --out {history}`; every stage and day: `--report --out {out} --history "
+    "{history}`. A generated 24-hour day per run, the whole nightly chain through `execute_job` "
+    "in a fresh interpreter and home; celery: 2 worker processes on RabbitMQ (loopback). CPU s "
+    "is `getrusage` (self + children + workers); wall times follow the load.")
+TOP_STAGES = 6  # the section names the stages that weigh most in the projection; the rest summed
 
 
 def headline_figure(rows: list[dict]) -> tuple[str, str] | None:
@@ -463,11 +456,45 @@ def history_factors(rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def _embedded(rows: list[dict]) -> list[dict]:
+    """The in-process one-day runs with per-stage figures, smallest day first."""
+    return sorted((r for r in rows if r["mode"] == "in_process" and r["stages"]),
+                  key=lambda r: r["coins"] * _hours(r["hours"]))
+
+
+def projection(rows: list[dict], coins: int = 100, day_hours: int = 24,
+               history: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Per stage (the largest in-process run's, by its CPU): CPU s = a + b x coin-hours fitted
+    over every in-process run, that day at `coins` x `day_hours` (`bare`), and times its
+    `history` factor (`proj`: a day in the middle of a long backfill)."""
+    history = history or {}
+    embedded = _embedded(rows)
+    if not embedded:
+        return {}
+    stages = sorted(embedded[-1]["stages"], key=lambda k: -embedded[-1]["stages"][k]["cpu_s"])
+    xs = [float(r["coins"] * _hours(r["hours"])) for r in embedded]
+    out = {}
+    for stage in stages:
+        ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
+        a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
+        b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
+        bare = max(0.0, a + b * coins * day_hours)
+        out[stage] = {"a": a, "b": b, "bare": bare, "factor": history.get(stage, 1.0),
+                      "proj": bare * history.get(stage, 1.0)}
+    return out
+
+
+def _workers(proj: dict[str, dict[str, float]], days: int) -> tuple[float, float, list]:
+    """(total CPU h, the day-ordered chain's h, [(workers N, h)]) of `days` such days."""
+    total = sum(p["proj"] for p in proj.values()) * days / 3600
+    chain = sum(p["proj"] for k, p in proj.items() if k in SEQUENTIAL) * days / 3600
+    return total, chain, [(n, max(total / n, chain)) for n in (1, 2, 4, 8, 16, 32, 64)]
+
+
 def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 24,
            history: dict[str, float] | None = None) -> str:
     """Markdown: executors, stages, fitted growth per coin-hour, the paper projection (each
     stage's fitted day times its `history` factor: a day in the middle of a long backfill)."""
-    history = history or {}
     out = ["| coins x hours | executor | wall s | sum of step durations s | wall - steps s | "
            "CPU s | load avg (before/after) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -475,37 +502,26 @@ def report(rows: list[dict], coins: int = 100, days: int = 90, day_hours: int = 
         out.append(f"| {r['coins']} x {_hours(r['hours'])} h | {r['mode']} | {r['wall_s']:.1f} | "
                    f"{r['step_sum_s']:.1f} | {r['overhead_s']:.1f} | {cpu} | "
                    f"{r['load_before']:.1f} / {r['load_after']:.1f} |")
-    embedded = sorted((r for r in rows if r["mode"] == "in_process" and r["stages"]),
-                      key=lambda r: r["coins"] * _hours(r["hours"]))
+    embedded = _embedded(rows)
     if not embedded:
         return "\n".join(out)
-    stages = sorted(embedded[-1]["stages"], key=lambda k: -embedded[-1]["stages"][k]["cpu_s"])
+    proj = projection(rows, coins, day_hours, history)
     head = " | ".join(f"{r['coins']}x{_hours(r['hours'])}h CPU s / peak MB" for r in embedded)
     out += ["", f"| stage | {head} | fitted CPU s = a + b x coin-hours | "
             f"{coins} coins x {day_hours} h, CPU s | x history factor | with full history |",
             "|---|" + "---|" * (len(embedded) + 4)]
-    xs = [float(r["coins"] * _hours(r["hours"])) for r in embedded]
-    total_day, chain_day = 0.0, 0.0
-    for stage in stages:
-        ys = [r["stages"].get(stage, {}).get("cpu_s", 0.0) for r in embedded]
-        a, b = _fit(xs, ys) if len(xs) > 1 else (0.0, ys[0] / xs[0])
-        b = max(b, 0.0)  # a stage that got cheaper with more coins: noise; keep its fixed cost
-        bare = max(0.0, a + b * coins * day_hours)
-        proj = bare * history.get(stage, 1.0)
-        total_day += proj
-        chain_day += proj if stage in SEQUENTIAL else 0.0
+    for stage, p in proj.items():
         cells = " | ".join(f"{r['stages'].get(stage, {}).get('cpu_s', 0):.2f} / "
                            f"{r['stages'].get(stage, {}).get('peak_rss_mb', 0):.0f}"
                            for r in embedded)
-        out.append(f"| {stage} | {cells} | {a:.2f} + {b:.3f} x | {bare:,.0f} | "
-                   f"{history.get(stage, 1.0):.2f} | {proj:,.0f} |")
+        out.append(f"| {stage} | {cells} | {p['a']:.2f} + {p['b']:.3f} x | {p['bare']:,.0f} | "
+                   f"{p['factor']:.2f} | {p['proj']:,.0f} |")
+    total, chain, workers = _workers(proj, days)
     out += ["", f"Projection, {coins} coins x {day_hours} h x {days} days: "
-            f"{total_day * days / 3600:,.1f} CPU h in all; the day-ordered learning chain "
-            f"({', '.join(SEQUENTIAL)}) {chain_day * days / 3600:,.1f} h of it.", "",
+            f"{total:,.1f} CPU h in all; the day-ordered learning chain "
+            f"({', '.join(SEQUENTIAL)}) {chain:,.1f} h of it.", "",
             "| workers N | hours (max(total/N, chain)) |", "|---|---|"]
-    for n in (1, 2, 4, 8, 16, 32, 64):
-        hours = max(total_day * days / n, chain_day * days) / 3600
-        out.append(f"| {n} | {hours:,.1f} |")
+    out += [f"| {n} | {hours:,.1f} |" for n, hours in workers]
     return "\n".join(out)
 
 
@@ -587,6 +603,115 @@ def per_history(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _history_run(rows: list[dict]) -> list[dict]:
+    """The longest multi-day in-process run, its days in order (empty without one)."""
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("days", 1) > 1 and r["mode"] == "in_process" and r["stages"]:
+            runs.setdefault((r["coins"], r["hours"], r["days"], r["date"][:10]), []).append(r)
+    if not runs:
+        return []
+    (*_, days, _), run = max(runs.items(), key=lambda kv: len(kv[1]))
+    return sorted(run, key=lambda r: r["day_index"])[-days:]
+
+
+def section(rows: list[dict], out: str, history: str = "bench/results/scale_history.json",
+            coins: int = 100, days: int = 90, day_hours: int = 24) -> str:
+    """The section of BENCHMARKS.md: the method, the latest run of each size and executor, the
+    growth per coin of the heaviest stages beside their projection, and a reading (growth per
+    day of history, the projection, the workers it needs). `report`, `per_coin` and
+    `per_history` print every stage and day."""
+    from bench.report import wrap
+
+    singles = single_days(rows)
+    latest: dict[tuple, dict] = {}
+    for r in sorted(singles, key=lambda r: r.get("date", "")):
+        latest[(r["coins"], r["hours"], r["mode"])] = r
+    shown = sorted(latest.values(), key=lambda r: (_hours(r["hours"]), r["coins"],
+                                                   r["mode"] != "in_process", r["mode"]))
+    lines = ["## Nightly chain at scale, and the executor per profile", "",
+             wrap(SECTION_METHOD.format(out=out, history=history, coins=", ".join(
+                 str(c) for c in sorted({r["coins"] for r in shown})))), "",
+             "| coins x hours | executor (latest run) | wall s | wall - steps s | CPU s | "
+             "load avg (before/after) |", "|---|---|---:|---:|---:|---|"]
+    lines += [f"| {r['coins']} x {_hours(r['hours'])} h | {r['mode']} | {r['wall_s']:.1f} | "
+              f"{r['overhead_s']:.1f} | "
+              + ("n/a" if r["mode"] == "forkserver" else f"{r['cpu_s']:.1f}")
+              + f" | {r['load_before']:.1f} / {r['load_after']:.1f} |" for r in shown]
+    proj = projection(singles, coins, day_hours, history_factors(rows))
+    day = max({r["hours"] for r in shown}, key=lambda h: (
+        len({r["coins"] for r in shown if r["hours"] == h}), _hours(h)))
+    by_mode: dict[str, dict[int, dict]] = {}
+    for r in shown:
+        if r["hours"] == day:
+            by_mode.setdefault(r["mode"], {})[r["coins"]] = r
+    inproc = {c: r for c, r in by_mode.get("in_process", {}).items() if r["stages"]}
+    slopes: dict[str, float] = {}
+    reading = []
+    if len(inproc) >= 2 and proj:
+        cs = sorted(inproc)
+        lines += ["", f"| stage | {' | '.join(f'{c} coins CPU s' for c in cs)} | CPU s per coin | "
+                  f"{coins} coins x {day_hours} h with full history, CPU s |",
+                  "|---|" + "---:|" * (len(cs) + 2)]
+        for mode, by in sorted(by_mode.items()):
+            if len(by) >= 2:
+                _, slopes[mode] = _fit([float(c) for c in sorted(by)],
+                                       [by[c]["cpu_s"] for c in sorted(by)])
+                lines.append(f"| **{mode} (whole run)** | " + " | ".join(
+                    f"{by[c]['cpu_s']:.1f}" if c in by else "-" for c in cs)
+                    + f" | {slopes[mode]:.2f} | |")
+
+        def cpu(c: int, stage: str) -> float:
+            return inproc[c]["stages"].get(stage, {}).get("cpu_s", 0.0)
+
+        ranked = sorted(proj, key=lambda k: -proj[k]["proj"])
+        for group in [[k] for k in ranked[:TOP_STAGES]] + [ranked[TOP_STAGES:]]:
+            if not group:
+                continue
+            ys = [sum(cpu(c, k) for k in group) for c in cs]
+            _, b = _fit([float(c) for c in cs], ys)
+            name = group[0] if len(group) == 1 else f"the other {len(group)} stages"
+            lines.append(f"| {name} | " + " | ".join(f"{y:.2f}" for y in ys)
+                         + f" | {b:.3f} | {sum(proj[k]['proj'] for k in group):,.0f} |")
+    goal = latest.get((10, "0-24", "in_process"))
+    if goal is not None:
+        reading.append(f"The 10-coin 24-hour day in process: {goal['wall_s']:.0f} s wall (goal "
+                       f"< 5 min: {'met' if goal['wall_s'] < 300 else 'not met'}), "
+                       f"{goal['cpu_s']:.0f} CPU s.")
+    if slopes:
+        ordered = sorted(slopes.items(), key=lambda kv: kv[0] != "in_process")
+        where = {"in_process": "in process"}
+        reading.append(f"A coin adds {ordered[0][1]:.2f} CPU s to a {_hours(day)}-hour day "
+                       + ", ".join(("" if i == 0 else f"{b:.2f} ") + where.get(m, f"on {m}")
+                                   for i, (m, b) in enumerate(ordered)) + ".")
+    run = _history_run(rows)
+    if len(run) >= 3:
+        xs = [float(r["day_index"]) for r in run[1:]]
+        _, whole = _fit(xs, [r["cpu_s"] for r in run[1:]])
+        grow = sorted(((_fit(xs, [r["stages"].get(k, {}).get("cpu_s", 0.0) for r in run[1:]])[1],
+                        k) for k in run[-1]["stages"]), reverse=True)[:3]
+        reading.append(
+            f"History: {len(run)} days run in order ({run[0]['coins']} coins x "
+            f"{_hours(run[0]['hours'])} h) grow the whole run by {whole:+.3f} CPU s a day over "
+            f"days 2..{len(run)} ({run[0]['cpu_s']:.1f} s on day 1, "
+            f"{run[-1]['cpu_s']:.1f} s on day {len(run)}), most in "
+            + ", ".join(f"{k} {b:+.3f}" for b, k in grow)
+            + f"; peak RSS {run[0]['peak_rss_mb']:.0f} -> {run[-1]['peak_rss_mb']:.0f} MB.")
+    if proj:
+        total, chain, workers = _workers(proj, days)
+        floor = next((n for n, h in workers if total / n <= chain), None)
+        spread = ", ".join(f"{h:,.1f}{' h' if n == 1 else ''} on {n}{' worker' if n == 1 else ''}"
+                           for n, h in workers if floor is None or n < floor)
+        reading.append(
+            f"With each stage scaled by its steady-state / day-1 ratio, {coins} coins x "
+            f"{day_hours} h x {days} days is {total:,.1f} CPU h, {chain:,.1f} h of it the "
+            f"day-ordered learning chain ({', '.join(SEQUENTIAL)}): {spread}"
+            + (f", {chain:,.1f} from {floor} on." if floor else "."))
+    if reading:
+        lines += ["", wrap("Reading. " + " ".join(reading))]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", default="1,3")
@@ -623,9 +748,12 @@ def main() -> None:
         if args.write:
             from bench.report import headline, write_section
 
-            write_section("scale", SECTION_HEAD.format(out=args.out.relative_to(REPO)
-                                                       if args.out.is_relative_to(REPO)
-                                                       else args.out) + text)
+            def shown(path: Path) -> str:
+                path = path.resolve()
+                return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+
+            write_section("scale", section(rows, shown(args.out), *(
+                [shown(args.history)] if args.history is not None else [])))
             figure = headline_figure(rows)
             if figure is not None:
                 headline("scale", *figure)

@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 
 from bench.microtape import BENCH_DAY, ensure_recording
-from bench.report import headline, write_section
+from bench.report import headline, wrap, write_section
 
 VENV = Path(".lotus/bench-venv")
 WORK = Path(".lotus/bench/trader")
@@ -249,72 +249,53 @@ def main() -> None:
 def _load_note(load: list[float]) -> str:
     """How busy the 2-core machine was: both engines ran in the same run either way."""
     busy = max(load) > 1.5
-    return (f"1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end: "
-            + ("a busy machine, so absolute times are inflated; both engines ran in the same "
-               "run, so their ratio is the meaningful part." if busy else
-               "a quiet machine, so the times are what this hardware gives; both engines ran "
-               "in the same run."))
+    return (f"Load average {load[0]:.1f} -> {load[1]:.1f}: "
+            + ("times inflated, the ratio holds (both engines in one run)." if busy else
+               "a quiet machine (both engines in one run)."))
 
 
 def render(f: dict, args: Any, coins: list[str], fl: np.ndarray, fh: np.ndarray,
            dts: np.ndarray) -> str:
+    """The section: method, the times of both engines, the fills compared order by order
+    (bench.trader_levels), a reading; every figure from this run."""
     mk, lim = f["compare"]["market"], f["compare"]["limit"]
     ratio_orders = f["lotus_eps_orders"] / f["hft_eps_orders"]
     ratio_idle = f["lotus_eps_idle"] / f["hft_eps_idle"]
     from bench.trader_levels import limit_table, market_table
 
     med = f"{np.median(dts):+.2f} s" if len(dts) else "—"
-    prep = (f"{f['rewrite_s']:.1f} s rewrite + {f['hft_convert_s']:.1f} s `hyperliquid.convert`"
-            if f["hft_convert_s"] > 0 else "cached from an earlier run of the bench")
+    nan = float("nan")
+    method = wrap(
+        f"`python -m bench trader`: a generated {args.hours}-hour, {len(coins)}-coin day "
+        f"({', '.join(coins)}; seed {args.seed}; {f['books']:,} L2 snapshots, {f['trades']:,} "
+        f"trades, {f['ctx']:,} asset contexts; parse {f['parse_s']:.1f} s, not counted), a "
+        f"decision every {args.every_min} min per coin. Lotus's orders go to hftbacktest 2.4.4 "
+        "(`.lotus/bench-venv`, numba warmed) at their send times: latency "
+        f"{LATENCY_MS} ms both ways, partial-fill exchange, `power_prob_queue_model(3)` (Lotus: "
+        f"`mode: expected`, the same formula). {_load_note(f.get('load', [nan] * 2))}")
+    reading = wrap(
+        f"Reading. The day in < 30 s: **{f['night_s']:.1f} s**; events/s within 2× of "
+        f"hftbacktest's: **{ratio_orders:.2f}×** with orders, **{ratio_idle:.2f}×** without "
+        "(≥ 0.5 meets it; hftbacktest runs a diff stream in compiled code, Lotus whole snapshots "
+        f"in Python). Mean filled fraction: Lotus {fl.mean() if len(fl) else nan:.3f}, "
+        f"hftbacktest {fh.mean() if len(fh) else nan:.3f}; last fill, Lotus minus hftbacktest "
+        f"(median): {med}. hftbacktest moves a limit order's queue on each per-level diff, Lotus "
+        "on the whole snapshot (docs/trader.md).")
     return f"""## Paper Trader vs hftbacktest
 
-Input: a generated {args.hours}-hour, {len(coins)}-coin day ({', '.join(coins)}; seed {args.seed}):
-{f['books']:,} L2 snapshots, {f['trades']:,} trades, {f['ctx']:,} asset contexts (parse once:
-{f['parse_s']:.1f} s, not counted below). Decisions every {args.every_min} min per coin.
-`python -m bench trader` (hftbacktest 2.4.4 in `.lotus/bench-venv`, numba JIT warmed
-before timing). {_load_note(f.get("load", [float("nan")] * 2))}
+{method}
 
 | measure | Lotus paper Trader | hftbacktest 2.4.4 |
 | --- | ---: | ---: |
 | nightly replay of the day's {f['night_events']['decision']} decisions (market/limit/TWAP, barriers on) | {f['night_s']:.1f} s ({f['night_fills']} fills, {f['night_reports']} reports) | — |
-| the same orders, whole day (comparison run) | {f['comp_s']:.1f} s | {f['hft_orders_s']:.1f} s |
-| recorded events/s with orders (snapshots + trades) | {f['lotus_eps_orders']:,.0f} | {f['hft_eps_orders']:,.0f} |
-| whole day, no orders | {f['idle_s']:.1f} s | {f['hft_through_s']:.1f} s |
-| recorded events/s, no orders | {f['lotus_eps_idle']:,.0f} | {f['hft_eps_idle']:,.0f} |
-| data preparation | parse (above) | {prep} ({f['hft_rows']:,} depth/trade rows) |
-
-Goals: the day in < 30 s — **{f['night_s']:.1f} s**; events/s within 2× of hftbacktest's —
-**{ratio_orders:.2f}×** with orders, **{ratio_idle:.2f}×** without (Lotus / hftbacktest; ≥ 0.5 meets
-the goal). hftbacktest processes a diff stream in compiled code (numba + Rust); Lotus
-processes whole snapshots in Python and does its per-event work only for coins with
-resting orders or open positions.
-
-Same orders, same data (market {mk['n']}, limit {lim['n']}; order latency {LATENCY_MS} ms both ways;
-hftbacktest's partial-fill exchange and `power_prob_queue_model(3)`; Lotus's queue in
-`mode: expected`, the same formula). Every order is handed to hftbacktest at its own send
-time (orders overlap as in Lotus; a limit order's cancel is sent one latency before Lotus's
-expiry so that it reaches the exchange then). hftbacktest's per-level fills: 2.4.4 keeps no
-fill records a harness can read (its local state applies FILLED responses only, and a market
-order is answered once, with its last level), so `bench/trader_hft.py` walks hftbacktest's
-own depth at the instant its exchange matched the order with the exchange's own loop and
-checks every walk against the order's response (docs/trader.md, "Fill comparison").
+| the same orders (market {mk['n']}, limit {lim['n']}), whole day: time (recorded events/s) | {f['comp_s']:.1f} s ({f['lotus_eps_orders']:,.0f}/s) | {f['hft_orders_s']:.1f} s ({f['hft_eps_orders']:,.0f}/s) |
+| whole day, no orders: time (recorded events/s) | {f['idle_s']:.1f} s ({f['lotus_eps_idle']:,.0f}/s) | {f['hft_through_s']:.1f} s ({f['hft_eps_idle']:,.0f}/s) |
 
 {market_table(mk)}
 
-Limit orders (filled fraction and time of the last fill; hftbacktest's from the order's
-exchange timestamp):
-
 {limit_table(lim, FRAC_MARGIN, TIME_MARGIN_S)}
 
-Mean filled fraction: Lotus {fl.mean() if len(fl) else float('nan'):.3f}, hftbacktest
-{fh.mean() if len(fh) else float('nan'):.3f}; last fill, Lotus minus hftbacktest (median, both
-filled): {med}. Why limit fills differ (docs/trader.md, "Queue model"): hftbacktest applies a
-snapshot as per-level diff rows and moves the queue on each, Lotus compares the whole
-snapshot at the order's price with the previous one (the same total decrease in one step, so
-the expected-share formula is applied to different chunks); hftbacktest fills a resting order
-when the best opposite price reaches it in any intermediate diff state of a snapshot, Lotus
-only when the snapshot shows it; stale deeper levels (above) also move hftbacktest's best
-prices. A trade through the price fills the whole order at its price in both."""
+{reading}"""
 
 
 if __name__ == "__main__":

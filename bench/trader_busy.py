@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 
 from bench.microtape import BENCH_DAY, ensure_recording
-from bench.report import headline, write_section
+from bench.report import headline, wrap, write_section
 from bench.trader import (
     FRAC_MARGIN,
     LATENCY_MS,
@@ -235,14 +235,13 @@ def merge_counts(runs: list[dict]) -> tuple[dict, dict]:
 
 def _machine(load: list[float]) -> str:
     """What the load says about the figures: the ratio is taken in one run either way."""
-    if max(load) < 1.5:
-        return ("a quiet 2-core machine: no job but the bench; both engines ran in the same "
-                "process tree one after the other")
-    return ("a shared 2-core machine with other jobs running: absolute times are inflated, "
-            "both engines ran in the same process tree one after the other; re-run on a quiet "
-            "machine with the command above")
+    return (f"load {load[0]:.1f} -> {load[1]:.1f}"
+            + ("" if max(load) < 1.5 else " (times inflated; both engines in one run)"))
+
 
 def render(runs: list[dict], args: Any, coins: list[str], load: list[float]) -> str:
+    """The section: method, the day per seed for both engines, the fills compared order by
+    order (bench.trader_levels), a reading; every figure from this run."""
     mk, lim = merge_counts(runs)
     rows = []
     for r in runs:
@@ -263,51 +262,36 @@ def render(runs: list[dict], args: Any, coins: list[str], load: list[float]) -> 
     dts = np.array(lim["dt_last_fill_s"])
     med = f"{np.median(dts):+.2f} s" if len(dts) else "—"
     fl, fh = np.array(lim["frac_lotus"]), np.array(lim["frac_hft"])
+    nan = float("nan")
+    method = wrap(
+        f"`python -m bench trader_busy --hours {args.hours} --seeds {args.seeds}`: {len(runs)} "
+        f"generated {args.hours}-hour days (`lotus_core.synth`; {', '.join(coins)}; 5-level frames "
+        "every 0.5 s, 20-level every 5 s; no activeAssetCtx in UTC hours "
+        f"{', '.join(map(str, NO_CTX_HOURS))}); a decision every {args.every_s} s per coin "
+        "(market, limit, TWAP; stop 30 bps, take profit 45 bps, 10 min limit) keeps orders "
+        f"or positions live nearly all day: {exs}. Each order goes to hftbacktest 2.4.4 when "
+        f"sent; best of {args.repeat} timed runs per engine; {_machine(load)}.")
+    reading = wrap(
+        f"Reading. Within 2× of hftbacktest's day on the same orders: **{tl / th:.2f}×** wall, "
+        f"**{cl / ch:.2f}×** CPU (steadier under load): "
+        f"{'met' if max(tl / th, cl / ch) <= 2 else 'not met'}. Mean filled fraction: Lotus "
+        f"{fl.mean() if len(fl) else nan:.3f}, hftbacktest {fh.mean() if len(fh) else nan:.3f}; "
+        f"last fill, Lotus minus hftbacktest (median): {med}. hftbacktest moves the queue on each "
+        "per-level diff, Lotus on the whole snapshot (docs/trader.md).")
     return f"""## Paper Trader vs hftbacktest on busy books
 
-`python -m bench trader_busy --hours {args.hours} --seeds {args.seeds}` (hftbacktest 2.4.4 in
-`.lotus/bench-venv`, numba compiled before timing; each engine's whole day timed
-{args.repeat} times, the fastest kept). {len(runs)} generated {args.hours}-hour days
-(`lotus_core.synth` defaults, seeds {args.seeds}; {', '.join(coins)}): the venue's fast 5-level
-frames (every 0.5 s) and slow 20-level frames (every 5 s) interleaved, bbo, trades, candles;
-activeAssetCtx dropped in UTC hours {', '.join(map(str, NO_CTX_HOURS))}. A decision every
-{args.every_s} s per coin (weights 0.10, 0.15, 0.05, −0.10, −0.15, −0.05; strategies market, limit, TWAP of 4
-market slices over 2 min; stop loss 30 bps, take profit 45 bps, time limit 10 min), so an
-order or a position is live nearly all day. Executions: {exs}.
-Machine: 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end ({_machine(load)}).
-
-Events are counted the same way for both: the recording's L2 snapshots (fast + slow) and
-trades, what Lotus receives; hftbacktest receives them as per-level diff rows and trade rows
-(`hyperliquid.convert`), shown beside. Times: the whole day with every order Lotus sent
-(entries, TWAP slices, exits) handed to hftbacktest at its send time; data preparation
-(Lotus's parse, hftbacktest's convert) not counted.
+{method}
 
 | day | snapshots + trades | hftbacktest diff rows + trade rows | orders market / limit | least live share of a coin | Lotus, whole day (wall) | hftbacktest, same orders (wall) | Lotus / hftbacktest (wall) | CPU time Lotus / hftbacktest | no orders (wall): Lotus / hftbacktest |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(rows)}
 | all | | | | | {tl:.1f} s | {th:.1f} s | **{tl / th:.2f}×** | {cl:.1f} s / {ch:.1f} s = **{cl / ch:.2f}×** | |
 
-Goal: Lotus's whole-day time within 2× of hftbacktest's on the same orders. On a loaded
-machine the wall times depend on what else runs at the moment; the CPU time of each engine's
-own process (`time.process_time`, the same span as the wall time) is the steadier measure.
-
-### Market orders, level by level
-
 {market_table(mk)}
-
-### Limit orders: queue-model differences
 
 {limit_table(lim, FRAC_MARGIN, TIME_MARGIN_S)}
 
-Mean filled fraction: Lotus {fl.mean() if len(fl) else float('nan'):.3f}, hftbacktest
-{fh.mean() if len(fh) else float('nan'):.3f}; last fill, Lotus minus hftbacktest (median, both
-filled): {med}. Why they differ (docs/trader.md, "Fill comparison"): hftbacktest applies a snapshot
-as per-level diff rows and moves the queue (and checks a cross) on each intermediate state,
-Lotus applies the whole snapshot once, so the cancel-share formula sees different chunks of
-the same decrease; a fast 5-level frame does not refresh the slow frame's deeper levels in
-hftbacktest's depth, so its best prices, and with them "the book crossed us", can differ
-from the snapshot Lotus sees; a trade through the price fills the whole order at its price
-in both.
+{reading}
 """
 
 

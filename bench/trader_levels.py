@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import wrap
+
 RULES = {
     "stale_level": "hftbacktest filled at a price the arrival snapshot does not show: a level an earlier frame left in its diff-built depth",
     "stale_size": "same price, different size: hftbacktest's depth still holds an earlier frame's size at that price (the fast 5-level frame does not refresh the slow 20-level frame's deeper levels)",
@@ -236,13 +238,6 @@ def new_limit() -> dict[str, Any]:
             "time_lotus_later": 0, "why_time": Counter(), "why_hft_only": Counter()}
 
 
-WHY_TIME = {
-    "hft_stale": "hftbacktest earlier, and at its fill time the snapshot Lotus held did not reach the price and no trade went through it: its diff-built depth held a stale or intermediate opposite level at the price",
-    "hft_same_book": "hftbacktest earlier, and the snapshot at its fill time did reach the price or a trade went through it (Lotus fills at the next event of the coin it is handed)",
-    "lotus_earlier": "Lotus earlier",
-}
-
-
 def _why_time(o: dict, th_s: float, dt: float, trades: dict, day: Any, cache: dict) -> str:
     """Why the last fills of one limit order are more than the margin apart."""
     if dt < 0:
@@ -259,19 +254,23 @@ def _why_time(o: dict, th_s: float, dt: float, trades: dict, day: Any, cache: di
 
 
 def market_table(mk: dict[str, Any]) -> str:
-    rows = [f"| {rule} | {mk['rules'].get(rule, 0)} | {mk['single_rules'].get(rule, 0)} | {why} |"
-            for rule, why in RULES.items()]
-    head = (f"Market orders {mk['n']}: {mk['single']} filled at one level in both engines "
-            f"({mk['single_identical']} identical), **{mk['multi']} walked several levels in at least "
-            f"one engine, all {mk['multi']} compared level by level** ({mk['levels']} levels, "
-            f"{mk['levels_identical']} identical in price and quantity); the same total quantity "
-            f"on {mk['same_qty']} of {mk['n']}. hftbacktest's level walk agrees with its own order "
-            f"response (total filled, last level's exec price and qty) on {mk['walk_matches_response']} "
-            f"of {mk['walk_checked']}.\n\n"
-            "| first difference put down to | multi-level orders | single-level orders | rule |\n"
-            "| --- | ---: | ---: | --- |\n"
-            f"| identical (every level the same price and quantity) | {mk['rules'].get('identical', 0)} | {mk['single_identical']} | — |\n")
-    return head + "\n".join(rows)
+    """The market orders in brief: how many walked several levels, and the first difference
+    of each order by rule, a column for each rule some order needed (`unexplained` always);
+    the rules are RULES (docs/trader.md, "Fill comparison with hftbacktest")."""
+    multi, single = Counter(mk["rules"]), Counter(mk["single_rules"])
+    single["identical"] = mk["single_identical"]
+    names = ["identical"] + [r for r in RULES if r == "unexplained" or multi[r] or single[r]]
+    head = wrap(f"Market orders {mk['n']}: **{mk['multi']} walked several levels in at least one "
+                f"engine, all compared level by level** ({mk['levels']} levels, "
+                f"{mk['levels_identical']} identical), {mk['single']} one level; the same total "
+                f"quantity on {mk['same_qty']}; hftbacktest's walk matches its response on "
+                f"{mk['walk_matches_response']} of {mk['walk_checked']}. First differences by rule "
+                "(docs/trader.md):") + "\n\n"
+    lines = ["| market orders | " + " | ".join(names) + " |",
+             "| --- |" + " ---: |" * len(names),
+             "| several levels | " + " | ".join(str(multi[r]) for r in names) + " |",
+             "| one level | " + " | ".join(str(single[r]) for r in names) + " |"]
+    return head + "\n".join(lines)
 
 
 CAUSES = {"book_crossed": "the book crossed the price", "trade_through": "a trade through the price",
@@ -293,13 +292,13 @@ def limit_table(lim: dict[str, Any], frac_margin: float, time_margin_s: float) -
     n = max(tot["n"], 1)
     lines.append(f"| **all** | {tot['n']} | " + " | ".join(f"{tot.get(c, 0)} ({tot.get(c, 0) / n:.0%})" for c in cols) + " |")
     differ = tot["fraction"] + tot["time"] + tot["both"] + tot["lotus_only"] + tot["hft_only"]
-    late = lim.get("time_lotus_later", 0)
     why = lim.get("why_time", {})
     why_only = lim.get("why_hft_only", {})
-    whys = "; ".join(f"{why.get(k, 0)} {v}" for k, v in WHY_TIME.items())
-    return (f"Margins: filled fraction differs by more than {frac_margin:.0%} of the order, or the last "
-            f"fill's time by more than {time_margin_s:g} s. Beyond a margin: **{differ} of {tot['n']} "
-            f"({differ / n:.0%})**; of the {tot['time'] + tot['both']} whose time differs, Lotus filled "
-            f"later on {late}. Time differences: {whys}. Filled by hftbacktest only: "
-            f"{why_only.get('hft_stale', 0)} at a time the snapshot did not reach the price (stale or "
-            f"intermediate levels), {why_only.get('hft_same_book', 0)} when it did.\n\n" + "\n".join(lines))
+    return wrap(
+        f"Limit orders {tot['n']} (margins: filled fraction {frac_margin:.0%}, last fill "
+        f"{time_margin_s:g} s): **{differ} ({differ / n:.0%}) beyond a margin**; of the "
+        f"{tot['time'] + tot['both']} apart in time, hftbacktest filled first at a snapshot short "
+        f"of the price (stale or intermediate levels) on {why.get('hft_stale', 0)}, at one that "
+        f"reached it on {why.get('hft_same_book', 0)}, Lotus first on "
+        f"{why.get('lotus_earlier', 0)}; hftbacktest alone filled {why_only.get('hft_stale', 0)} "
+        f"at stale levels, {why_only.get('hft_same_book', 0)} otherwise.") + "\n\n" + "\n".join(lines)

@@ -61,3 +61,16 @@ def test_the_packaged_shape_is_the_learning_vocabulary():
     assert [len(v) for v in units.values] == sizes
     # f2 of 4 values: the enumerated truth of f0 = a weighs each value of f2 a quarter
     assert bench.f0_other_truth(4) != bench.f0_other_truth(3) < 0
+
+
+def test_the_drlearner_comparison_is_shown_by_literal_count():
+    def row(rule: str, pick: str, scope: int, seconds: float, agree: bool = True) -> dict:
+        return {"rule": rule, "pick": pick, "literals": rule.count("&") + 1, "scope_n": scope,
+                "drl_s": seconds, "agree": agree, "overlap": True}
+
+    rows = [row("f0=c", "top", 1000, 9.0), row("f0=d", "top", 1000, 11.0, agree=False),
+            row("f0=c&f2=c", "top", 300, 2.0), row("f1=a&f9=a", "seeded", 200, 1.0)]
+    lines = bench.by_literals(rows).splitlines()
+    assert lines[2:] == ["| 1 | 2 (2 / 0) | 1,000 | 1 | 2 | 10.00 s |",
+                         "| 2 | 2 (1 / 1) | 200-300 | 2 | 2 | 1.50 s |",
+                         "| **all** | 4 (3 / 1) |  | **3** | 4 | 5.75 s |"]

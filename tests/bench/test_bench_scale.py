@@ -1,9 +1,10 @@
-"""bench.scale's fast subset: the per-coin growth fit and the report read measured rows (no
-runs here: a 24-hour day takes minutes), and a coin count beyond the names is refused."""
+"""bench.scale's fast subset: the per-coin growth fit, the report and the section read
+measured rows (no runs here: a 24-hour day takes minutes), and a coin count beyond the names
+is refused."""
 
 import pytest
 
-from bench.scale import COIN_NAMES, generate, per_coin, report
+from bench.scale import COIN_NAMES, generate, per_coin, report, section
 
 
 def _row(coins: int, mode: str, cpu: float, audits: float) -> dict:
@@ -46,3 +47,22 @@ def test_growth_per_day_of_history_is_fitted_over_days_two_to_n():
     single = [_row(3, "in_process", 50.0, 9.0), _row(10, "in_process", 120.0, 30.0)]
     assert "| 0.00 + 0.125 x | 300 | 1.40 | 420 |" in report(single,
                                                             history=history_factors(run))
+
+
+def test_the_section_shows_the_latest_run_of_each_size_and_the_heaviest_stages():
+    older = {**_row(10, "in_process", 300.0, 60.0), "date": "2026-11-22 12:00 UTC"}
+    rows = [{**_row(3, "in_process", 50.0, 9.0), "date": "2026-11-22 11:00 UTC"}, older,
+            {**_row(10, "in_process", 120.0, 30.0), "date": "2026-11-22 13:00 UTC"},
+            {**_row(3, "celery", 140.0, 0.0), "date": "2026-11-22 14:00 UTC"}]
+    for r in rows:
+        r["stages"] = {**r["stages"], **({f"stage_{k}": {"cpu_s": float(k), "peak_rss_mb": 1.0}
+                                          for k in range(10)} if r["stages"] else {})}
+    text = section(rows, "scale.json", "history.json")
+    assert text.startswith("## Nightly chain at scale, and the executor per profile\n")
+    assert "| 10 x 24 h | in_process | 240.0 |" in text and "| 10 x 24 h | in_process | 600.0 |" \
+        not in text  # the older run of a size and executor leaves the table
+    assert "| **in_process (whole run)** | 50.0 | 120.0 | 10.00 | |" in text
+    assert "| detector_audits | 9.00 | 30.00 | 3.000 |" in text
+    assert "| the other 5 stages | " in text  # 11 stages: the 6 heaviest by name, the rest summed
+    assert "271 s" not in text and "(goal < 5 min: met), 120 CPU s" in text
+    assert len(text.splitlines()) <= 40
