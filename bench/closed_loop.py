@@ -253,12 +253,14 @@ def scored_day_selection() -> Any:
 
 
 def materialise(settings: Any, instance: Any, day: str, selection: Any = None) -> None:
+    from lotus_assets.chain import sized_assets
     from lotus_assets.day_plan import materialize_day
-    from lotus_location.definitions import ASSETS, build_resources
+    from lotus_core.config.shared import shared_values
+    from lotus_location.definitions import build_resources
 
-    result = materialize_day(ASSETS, partition_key=day, instance=instance,
-                             resources=build_resources(settings), selection=selection,
-                             raise_on_error=False)
+    result = materialize_day(sized_assets(shared_values(settings)), partition_key=day,
+                             instance=instance, resources=build_resources(settings),
+                             selection=selection, raise_on_error=False)
     if not result.success:
         errs = [str(e.step_failure_data.error and e.step_failure_data.error.message)
                 for e in result.all_events if e.is_step_failure]

@@ -8,8 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.check_results import check_result
-from lotus_assets.partitions import coin_day_in, daily_partitions, history_in
-from lotus_assets.signals import HISTORY_DAYS
+from lotus_assets.partitions import coin_day_in, daily_partitions, sized_window_in
 from lotus_core.audits import audit_by_coin, card_rows, failing_production, status_of
 from lotus_core.audits.result import failure_sentence
 from lotus_core.report.health import audit_verdicts, audit_verdicts_md
@@ -37,8 +36,8 @@ class AuditRunConfig(AuditAssetConfig):
     kinds={"parquet", "pandas"},
     ins={"microtape_frames": coin_day_in("microtape_frames"),  # read one coin at a time
          # folded a coin-day at a time; the window over the day x coin windows' handle
-         "history": history_in("detector_windows_days", HISTORY_DAYS, "history_days",
-                              by_coin=True, reads="detector_windows")},
+         "history": sized_window_in("detector_windows_days", "history_days",
+                                   by_coin=True, reads="detector_windows")},
     description="Per detector: future-touch, label shuffle, rolling-origin gap and adversarial "
     "audits (pass, metric), leakage_ok, adversarial_ok, fragility, card_ok (docs/audits.md). "
     "The tape is read one coin at a time.",

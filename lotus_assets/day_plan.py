@@ -25,7 +25,7 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from lotus_assets.feed import day_coins
-from lotus_assets.partitions import day_coin_key
+from lotus_assets.partitions import day_coin_key, unsized_windows
 from lotus_core.store.lake import Lake, ObjectLake
 
 DAILY_JOB = "lotus_daily"
@@ -234,7 +234,15 @@ def materialize_day(assets: Sequence[Any], partition_key: str, *,
     coin partitions: the selected assets (all when None) in phases, each partition its own
     in-process run. `lake`: where the day's coins are read (default: the `lake` resource);
     one instance holds every run (an ephemeral one when None: the coins raw_feed registers
-    must outlive its run)."""
+    must outlive its run). `assets` must have their shared-size windows sized
+    (`lotus_assets.chain.sized_assets`, `partitions.size_windows`): one still at its
+    placeholder is refused, named, before anything runs."""
+    unsized = unsized_windows(assets)
+    if unsized:
+        raise dg.DagsterInvalidDefinitionError(
+            f"lake windows not sized from the settings: {'; '.join(unsized)}. Materialise "
+            "lotus_assets.chain.sized_assets(shared_values(settings)) (or "
+            "partitions.size_windows(assets, values) for a part of the chain)")
     day = partition_key
     phases = phases_for(assets, selection)
     held = instance or dg.DagsterInstance.ephemeral()

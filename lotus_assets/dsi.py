@@ -24,9 +24,8 @@ from lotus_assets.partitions import (
     daily_partitions,
     day_and_coin,
     day_coin_partitions,
-    lake_window_in,
+    sized_window_in,
 )
-from lotus_core.config.settings import DsiSettings
 from lotus_core.dsi import (
     DayTally,
     annotate_by_coin,
@@ -42,9 +41,6 @@ from lotus_core.dsi.history import read_history
 from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
 from lotus_core.store.by_coin import ByCoin, CoinDay, CoinDays
 
-DSI_HISTORY_DAYS = DsiSettings().history_days
-"""The packaged `dsi.history_days`: the window's size before the settings re-size it."""
-
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -52,9 +48,8 @@ DSI_HISTORY_DAYS = DsiSettings().history_days
     group_name="dsi",
     kinds={"parquet", "pandas"},
     # the earlier days the fit reads (never this one), as the MicroTape's coin-days
-    ins={"microtape_days": lake_window_in("microtape_days", -DSI_HISTORY_DAYS, -1,
-                                          "dsi_history_days", by_coin=True,
-                                          reads="microtape_frames")},
+    ins={"microtape_days": sized_window_in("microtape_days", "dsi_history_days",
+                                           by_coin=True, reads="microtape_frames")},
     description="The day's DSI model: every active micro-expert fitted, with its Beta "
     "reliability and fusion weight, on the earlier days' MicroTape only (one row, the "
     "model pickled; see docs/dsi.md). Fitted once a day; each coin's annotation reads it.",

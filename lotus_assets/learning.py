@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import braids_story, lessons_story, priors_story, rounded
-from lotus_assets.partitions import daily_partitions, head_in, lake_window_in
+from lotus_assets.partitions import daily_partitions, head_in, lake_window_in, sized_window_in
 from lotus_core.learning import pipeline
 from lotus_core.learning.alerts import publish_watchdog_alerts
 from lotus_core.learning.atoms import WINDOW_COLUMNS
@@ -32,7 +32,6 @@ from lotus_core.store.by_coin import CoinDays
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 
-WINDOW = load_learning().window_days
 QUANTIZER_IN = head_in("lesson_atoms", ["quantizer"])
 """The night's quantiser, which every lesson atom carries: the first atom's alone is read."""
 
@@ -48,14 +47,13 @@ def _window_ins() -> dict[str, dg.AssetIn]:
     """The training window's tables, nothing read yet (`CoinDays`): the step reads them a
     slice at a time, only the columns and the horizon the learning frame uses, and a
     uniform sample of the windows above `max_windows` (lotus_core.learning.sample)."""
-    return {"signal_events": lake_window_in("signal_events_days", -(WINDOW - 1), 0,
-                                            "window_days", by_coin=True,
-                                            reads="signal_events"),
-            "signal_eval": lake_window_in("signal_eval_days", -(WINDOW - 1), 0, "window_days",
-                                          by_coin=True, reads="signal_eval"),
+    return {"signal_events": sized_window_in("signal_events_days", "window_days",
+                                             by_coin=True, reads="signal_events"),
+            "signal_eval": sized_window_in("signal_eval_days", "window_days", by_coin=True,
+                                           reads="signal_eval"),
             # the window's midnight-crossing horizons, completed by each next day's tape
-            "signal_eval_late": lake_window_in("signal_eval_late", -(WINDOW - 1), 0,
-                                               "window_days", by_coin=True)}
+            "signal_eval_late": sized_window_in("signal_eval_late", "window_days",
+                                                by_coin=True)}
 
 
 def _tw(config: LearningConfigPath, events: CoinDays, evals: CoinDays, late: CoinDays,

@@ -2,7 +2,7 @@
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -81,34 +81,43 @@ daily_partitions = daily_partitions_def()
 
 SIZED_BY = "lotus/sized_by"
 """AssetIn metadata: the shared value (lotus_core.config.shared) that sizes a lake window."""
+SIZED = "lotus/sized_windows"
+"""Asset metadata `size_windows` adds: {upstream asset: [start_offset, end_offset]} of each
+sized window, as the settings sized it (shown with the definition in the UI)."""
 
 
 def lake_window_in(asset: str, start_offset: int, end_offset: int,
-                   sized_by: str | None = None,
                    columns: list[str] | None = None, by_coin: bool = False,
                    reads: str | None = None) -> dg.AssetIn:
     """An input holding `asset`'s partitions from `start_offset` to `end_offset` days around
     this one (inclusive), concatenated by the lake IO manager with a `date` column; missing
     days are skipped. Dagster allows one input per upstream asset, so a stage that needs
-    its own day too asks for a window that includes offset 0. A window `sized_by` a shared
-    value is re-sized from the settings when the code location is built (`size_windows`);
-    the offsets given here are the packaged defaults. `columns`: only those are read (a
+    its own day too asks for a window that includes offset 0. A window whose size is a
+    shared setting is a `sized_window_in` instead. `columns`: only those are read (a
     step that needs a few columns of a wide table holds only them). `by_coin`:
     nothing is read, the step gets the window as `CoinDays` and reads what it needs (its
     own day one coin at a time). `reads`: the days are `asset`'s, the rows read another
     asset's (a daily handle on a day x coin asset, `coin_days_asset`: Dagster maps no time
     window from a daily asset onto a day x coin one, so the window is over the handle and
     the lake reads what it stands for)."""
+    return _window_in(asset, start_offset, end_offset, {}, columns, by_coin, reads)
+
+
+def _window_in(asset: str, start_offset: int, end_offset: int, extra: dict[str, str],
+               columns: list[str] | None, by_coin: bool, reads: str | None) -> dg.AssetIn:
     return dg.AssetIn(
         asset,
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=start_offset, end_offset=end_offset,
-            allow_nonexistent_upstream_partitions=True),
-        metadata={"lake_history": True, **({SIZED_BY: sized_by} if sized_by else {}),
+        partition_mapping=_mapping(start_offset, end_offset),
+        metadata={"lake_history": True, **extra,
                   **({"lake_columns": list(columns)} if columns else {}),
                   **({"lake_coins": True} if by_coin else {}),
                   **({"lake_asset": reads} if reads else {})},
     )
+
+
+def _mapping(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(start_offset=start_offset, end_offset=end_offset,
+                                         allow_nonexistent_upstream_partitions=True)
 
 
 def coin_day_in(asset: str) -> dg.AssetIn:
@@ -130,54 +139,85 @@ def head_in(asset: str, columns: list[str] | tuple[str, ...], rows: int = 1) -> 
     return dg.AssetIn(asset, metadata={"lake_columns": list(columns), "lake_head": rows})
 
 
-def history_in(asset: str, days: int = 7, sized_by: str | None = None,
-               columns: list[str] | None = None, by_coin: bool = False,
-               reads: str | None = None) -> dg.AssetIn:
+def history_in(asset: str, days: int, columns: list[str] | None = None,
+               by_coin: bool = False, reads: str | None = None) -> dg.AssetIn:
     """The `days` partitions before this one (only earlier days: no leak); only `columns`
     when named; `by_coin`: as `CoinDays`, nothing read; `reads`: another asset's rows over
     these days (`lake_window_in`)."""
-    return lake_window_in(asset, -days, -1, sized_by, columns=columns, by_coin=by_coin,
-                          reads=reads)
+    return lake_window_in(asset, -days, -1, columns=columns, by_coin=by_coin, reads=reads)
+
+
+def _offsets(sized_by: str, days: int) -> tuple[int, int]:
+    if sized_by == "window_days":  # the training window, tonight included
+        return -(days - 1), 0
+    if sized_by in ("history_days", "dsi_history_days"):  # earlier days only
+        return -days, -1
+    raise ValueError(f"unknown window size {sized_by!r}")
+
+
+def sized_window_in(asset: str, sized_by: str, columns: list[str] | None = None,
+                    by_coin: bool = False, reads: str | None = None) -> dg.AssetIn:
+    """A lake window (`lake_window_in`) whose size is the shared value `sized_by`
+    (lotus_core.config.shared: "window_days", tonight included; "history_days" or
+    "dsi_history_days", earlier days only). Declared unsized, no settings read: its offsets
+    are a one-day placeholder ending where the sized window ends (so a day's phases,
+    which look only at whether a window reaches the day itself, are the same before and
+    after sizing); `size_windows` gives the real ones from the settings, and
+    `day_plan.materialize_day` refuses an asset whose window it has not sized."""
+    start, end = _offsets(sized_by, 1)
+    return _window_in(asset, start, end, {SIZED_BY: sized_by}, columns, by_coin, reads)
 
 
 def window_offsets(sized_by: str, values: SharedValues) -> tuple[int, int]:
     """(start_offset, end_offset) of a window sized by the shared value `sized_by`."""
-    if sized_by == "window_days":         # the training window, tonight included
-        return -(values.window_days - 1), 0
-    if sized_by == "history_days":        # earlier days only
-        return -values.history_days, -1
-    if sized_by == "dsi_history_days":    # the DSI fit's: earlier days only
-        return -values.dsi_history_days, -1
-    raise ValueError(f"unknown window size {sized_by!r}")
+    days = {"window_days": values.window_days, "history_days": values.history_days,
+            "dsi_history_days": values.dsi_history_days}
+    if sized_by not in days:
+        raise ValueError(f"unknown window size {sized_by!r}")
+    return _offsets(sized_by, days[sized_by])
 
 
-def _resized(assets_def: dg.AssetsDefinition, values: SharedValues) -> dg.AssetsDefinition:
+def _sized_inputs(assets_def: object) -> dict[dg.AssetKey, str]:
+    """{upstream key: the shared value sizing it} of `assets_def`'s sized windows."""
+    if not isinstance(assets_def, dg.AssetsDefinition) or not assets_def.is_executable:
+        return {}
     sized: dict[dg.AssetKey, str] = {}
     for input_name, key in assets_def.node_keys_by_input_name.items():
         meta = assets_def.node_def.input_def_named(input_name).metadata or {}
         if SIZED_BY in meta:
             sized[key] = str(meta[SIZED_BY])
+    return sized
+
+
+def _resized(assets_def: dg.AssetsDefinition, values: SharedValues) -> dg.AssetsDefinition:
+    sized = _sized_inputs(assets_def)
     if not sized:
         return assets_def
+    offsets = {key: window_offsets(by, values) for key, by in sized.items()}
 
     def resize(spec: dg.AssetSpec) -> dg.AssetSpec:
-        deps = []
-        for dep in spec.deps:
-            if dep.asset_key in sized:
-                start, end = window_offsets(sized[dep.asset_key], values)
-                dep = dg.AssetDep(dep.asset_key, partition_mapping=dg.TimeWindowPartitionMapping(
-                    start_offset=start, end_offset=end,
-                    allow_nonexistent_upstream_partitions=True))
-            deps.append(dep)
-        return spec.replace_attributes(deps=deps)
+        deps = [dg.AssetDep(dep.asset_key, partition_mapping=_mapping(*offsets[dep.asset_key]))
+                if dep.asset_key in offsets else dep for dep in spec.deps]
+        return spec.replace_attributes(deps=deps).merge_attributes(metadata={SIZED: {
+            key.to_user_string(): list(o) for key, o in offsets.items()}})
 
     return assets_def.map_asset_specs(resize)
 
 
 def size_windows(assets: Sequence[dg.AssetsDefinition],
                  values: SharedValues) -> list[dg.AssetsDefinition]:
-    """`assets` with every `sized_by` window re-sized from `values` (built once per load)."""
+    """`assets` with every `sized_window_in` window sized from `values` (built once per
+    load); the others as they are."""
     return [_resized(a, values) for a in assets]
+
+
+def unsized_windows(assets: Iterable[object]) -> list[str]:
+    """`<asset> (<shared values>)` for each asset of `assets` whose shared-size windows are
+    still at their placeholder (not through `size_windows`)."""
+    return [f"{a.node_def.name} ({', '.join(sorted(set(sized.values())))})"
+            for a in assets if isinstance(a, dg.AssetsDefinition)
+            and (sized := _sized_inputs(a))
+            and not any(SIZED in a.metadata_by_key.get(k, {}) for k in a.keys)]
 
 
 COINS = "coins"

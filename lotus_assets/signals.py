@@ -24,8 +24,8 @@ from lotus_assets.partitions import (
     daily_partitions,
     day_and_coin,
     day_coin_partitions,
-    history_in,
     lake_window_in,
+    sized_window_in,
 )
 from lotus_core.audits import AUDIT_STATUS_LOOKBACK_DAYS, status_in_force
 from lotus_core.breeding.scoring import exploration_set
@@ -59,8 +59,6 @@ from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.router import FabricKeysResource
 from lotus_resources.settings import SettingsResource
-
-HISTORY_DAYS = load_scoring().history_days
 
 
 class SignalConfig(dg.Config):
@@ -106,7 +104,7 @@ def detector_windows(context: dg.AssetExecutionContext, config: SignalConfig,
 detector_windows_days = coin_days_asset(
     "detector_windows_days", "detector_windows", "signals", "The day's detector windows")
 """The daily handle on `detector_windows`: the scoring history's and the audits' windows of
-earlier days are over it (`history_in(..., reads="detector_windows")`)."""
+earlier days are over it (`sized_window_in(..., reads="detector_windows")`)."""
 
 
 def _fingerprint(raw_feed: pd.DataFrame) -> str | None:
@@ -128,8 +126,8 @@ def build_signal_assets(with_dsi: bool, audit_asset: str | None = None) -> list:
     day_ins: dict[str, dg.AssetIn] = {
         "raw_feed": dg.AssetIn("raw_feed"),  # the day's fingerprint
         # the earlier days' windows, folded a coin-day at a time (history_quality)
-        "history": history_in("detector_windows_days", HISTORY_DAYS, "history_days",
-                              by_coin=True, reads="detector_windows"),
+        "history": sized_window_in("detector_windows_days", "history_days",
+                                   by_coin=True, reads="detector_windows"),
     }
     if audit_asset:
         # the newest status of the days before this one (status_day): never the day's own

@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from lotus_assets.metadata import rounded
-from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_assets.partitions import daily_partitions, lake_window_in, sized_window_in
 from lotus_core.learning.priors_store import nightly_source, read_priors_for_date, write_rows
 from lotus_core.trader.learning import (
     ExecQuantizer,
@@ -63,7 +63,7 @@ def executor_scores(context: dg.AssetExecutionContext,
     io_manager_key="lake_io",
     group_name="trader",
     kinds={"parquet", "pandas"},
-    ins={"paper_window": lake_window_in("paper_trades", -13, 0, "window_days"),
+    ins={"paper_window": sized_window_in("paper_trades", "window_days"),
          "previous": lake_window_in("exec_lessons", -1, -1)},
     description="Execution lessons: every entry execution of the training window (context "
     "bands fitted on it, order type, slice count, cost vs the arrival mid incl. fees) through "

@@ -2,7 +2,7 @@
 this module reads no settings; loading the code location calls `build_definitions` with
 the settings of that moment, which merges one `Definitions` per area:
 
-    assets + checks   (lake windows sized from the shared settings, lotus_assets/partitions.py)
+    assets + checks   (lake windows sized from the settings: lotus_assets.chain.sized_assets)
     lotus_daily job + nightly schedule                  (lotus_sensors/schedules.py)
     live_feed observations + daemon relaunch sensor     (lotus_sensors/live.py)
     inbox jobs + sensors                                (lotus_sensors/inbox.py)
@@ -23,15 +23,14 @@ import dagster as dg
 
 from lotus_assets.audits import AUDIT_CHECKS
 from lotus_assets.breeding import breeding_definitions
-from lotus_assets.chain import ASSETS
+from lotus_assets.chain import ASSETS, sized_assets  # noqa: F401 - ASSETS re-exported (unsized)
 from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.credit import credit_definitions
 from lotus_assets.day_plan import by_coin
 from lotus_assets.governance import GOVERNANCE_ASSETS
-from lotus_assets.partitions import size_windows
 from lotus_bus.sensor import bus_definitions
 from lotus_core.config import Settings, load_settings
-from lotus_core.config.shared import SharedValues, shared_values
+from lotus_core.config.shared import shared_values
 from lotus_core.feed.shard_store import shard_dir
 from lotus_resources.daemon import DaemonResource
 from lotus_resources.deploy import lake_root, with_deploy
@@ -47,11 +46,6 @@ from lotus_sensors.herald import herald_definitions
 from lotus_sensors.inbox import inbox_definitions
 from lotus_sensors.live import LIVE_ASSETS, LIVE_SENSORS
 from lotus_sensors.schedules import daily_definitions
-
-
-def build_assets(values: SharedValues) -> list[dg.AssetsDefinition]:
-    """ASSETS with every shared-size lake window sized from `values`."""
-    return size_windows(ASSETS, values)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -75,11 +69,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location for `settings` (see the module docstring)."""
-    values = shared_values(settings)
+    assets = sized_assets(shared_values(settings))
     return with_deploy(dg.Definitions.merge(  # the profile's executor and sensors
-        dg.Definitions(assets=build_assets(values),
-                       asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
-        daily_definitions(settings, [a for a in ASSETS if by_coin(a)]),
+        dg.Definitions(assets=assets, asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
+        daily_definitions(settings, [a for a in assets if by_coin(a)]),
         backfill_definitions(),
         inbox_definitions(),
         herald_definitions(),

@@ -50,7 +50,8 @@ def daily_run_config(settings: Settings, log_level: str = "WARNING") -> dict:
 def phases_of() -> list[Phase]:
     """The day's phases: those of the chain's assets (`lotus_assets.chain`, what the two
     jobs hold), found once: what reads what and which assets are by coin do not depend on
-    the settings, so nothing here builds the code location or reads them again."""
+    the settings (nor on a window's size: the unsized `ASSETS` give the same phases), so
+    nothing here builds the code location or reads them again."""
     return phases_for(ASSETS)
 
 

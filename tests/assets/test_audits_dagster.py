@@ -15,8 +15,10 @@ from lotus_assets.audits import AUDIT_ASSETS, AUDIT_CHECKS
 from lotus_assets.day_plan import materialize_day
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
+from lotus_assets.partitions import size_windows
 from lotus_assets.signals import build_signal_assets
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.signals import load_detectors
 from lotus_core.store.lake import Lake
 from lotus_location.definitions import build_resources
@@ -28,6 +30,7 @@ DAY = "2026-01-02"
 NEXT = "2026-01-03"
 ASSETS = [raw_feed, microtape_frames, *AUDIT_ASSETS, *AUDIT_CHECKS,
           *build_signal_assets(with_dsi=False, audit_asset="detector_audit_status")]
+"""The audits and the signal layer they curate (their history windows unsized)."""
 
 
 def test_a_leaky_detector_is_vetoed_and_never_published(tmp_path, dagster_instance):
@@ -48,11 +51,11 @@ def test_a_leaky_detector_is_vetoed_and_never_published(tmp_path, dagster_instan
     run_config = {"ops": {k: cfg for k in ("detector_audits", "detector_cards",
                                             "detector_windows", "scoring_day",
                                             "score_signals")}}
-    results = {}
+    results, assets = {}, size_windows(ASSETS, shared_values(settings))
     with tampered({"leaky_peek_v1": tampers["leaky_peek_v1"]}):
         for day in (DAY, NEXT):
             results[day] = materialize_day(
-                ASSETS, partition_key=day, instance=dagster_instance,
+                assets, partition_key=day, instance=dagster_instance,
                 resources=build_resources(settings), run_config=run_config,
                 raise_on_error=False)
             assert results[day].success

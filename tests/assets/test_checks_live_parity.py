@@ -16,19 +16,25 @@ import dagster as dg
 import pytest
 
 from lotus_assets.audits import AUDIT_CHECKS
+from lotus_assets.chain import sized_assets
 from lotus_assets.checks import SURFACE_CHECKS, live_parity
 from lotus_assets.day_plan import materialize_day
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from lotus_resources.event_log import instance_overrides
 from tests.helpers import small_day
 from tests.kits.signals_kit import FIXTURES
 
 pytestmark = pytest.mark.slow
 DAYS = ("2026-01-02", "2026-01-03")
-DEFS = [*ASSETS, *AUDIT_CHECKS, *SURFACE_CHECKS]
+CHECKS = [*AUDIT_CHECKS, *SURFACE_CHECKS]
+
+
+def _defs(settings):  # noqa: ANN001, ANN202 - the chain sized for `settings`, and its checks
+    return [*sized_assets(shared_values(settings)), *CHECKS]
 
 
 def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
@@ -52,7 +58,7 @@ def two_days(tmp_path_factory):
                               overrides=instance_overrides(root / "dagster")) as instance:
         results = {}
         for day in DAYS:
-            results[day] = materialize_day(DEFS, partition_key=day, instance=instance,
+            results[day] = materialize_day(_defs(settings), partition_key=day, instance=instance,
                                            resources=build_resources(settings),
                                            selection=selection, raise_on_error=False)
             assert results[day].success, day
@@ -88,7 +94,7 @@ def test_live_parity_names_the_first_differing_window_and_column(two_days):
         # the check on the lake's signal_events (Dagster 1.13 takes no partition key for a
         # selection without an asset, so the day's raw_feed is re-materialised with it: the
         # same rows, signal_events is not touched)
-        result = materialize_day(DEFS, partition_key=day, instance=instance,
+        result = materialize_day(_defs(settings), partition_key=day, instance=instance,
                                  resources=build_resources(settings), raise_on_error=False,
                                  selection=dg.AssetSelection.checks(live_parity)
                                  | dg.AssetSelection.assets("raw_feed"))

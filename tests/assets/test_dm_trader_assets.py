@@ -12,9 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
 from lotus_assets.metadata import figure
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.dm.calibration import fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.feed.parse import parse_recording
@@ -23,7 +25,7 @@ from lotus_core.store.lake import Lake
 from lotus_core.trader.nightly import paper_day
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import decisions_from_table
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from lotus_resources.feed import FeedSource
 from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of
@@ -50,9 +52,9 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
                               span_ms=6_600_000, seed=21 + k)
         lake.write("signal_events", day, signal_events_of(alphas))
         lake.write("dm_calibration", day, fit_calibration(train, cfg.calibration, "w"))
-    metas = []
+    metas, assets = [], sized_assets(shared_values(settings))
     for day in DAYS:
-        result = materialize_day(ASSETS, partition_key=day, instance=dagster_instance,
+        result = materialize_day(assets, partition_key=day, instance=dagster_instance,
                                  selection=["dm_decisions", "paper_trades"],
                                  resources=build_resources(settings), raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events
@@ -77,7 +79,7 @@ def test_dm_decisions_trade_through_the_trader_and_paper_trades_agree(
     assert metas[1]["carried_over"] == f"paper_trades {DAYS[0]}"
     # days out of order: D-1 was decided but not traded -> a clear failure, not a flat start
     shutil.rmtree(settings.lake_dir / "paper_trades" / f"date={DAYS[0]}")
-    result = materialize_day(ASSETS, partition_key=DAYS[1], instance=dagster_instance,
+    result = materialize_day(assets, partition_key=DAYS[1], instance=dagster_instance,
                              selection=["dm_decisions"], resources=build_resources(settings),
                              raise_on_error=False)
     assert not result.success

@@ -17,7 +17,9 @@ from lotus_assets.day_plan import materialize_day
 from lotus_assets.dsi import DSI_ASSETS, dsi_by_coin, dsi_model
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_days, microtape_frames
+from lotus_assets.partitions import size_windows
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.dsi import (
     DSI_EXPERTS_SCHEMA,
     annotate,
@@ -31,7 +33,11 @@ from lotus_location.definitions import build_resources, defs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
-ALL = [raw_feed, microtape_frames, microtape_days, *DSI_ASSETS]  # just this chain
+CHAIN = [raw_feed, microtape_frames, microtape_days, *DSI_ASSETS]  # just this chain
+
+
+def _chain(settings):  # noqa: ANN001, ANN202 - its window sized by `settings`
+    return size_windows(CHAIN, shared_values(settings))
 
 
 @pytest.fixture
@@ -41,13 +47,13 @@ def settings(tmp_path):
 
 
 def _run(settings, instance, day, selection=None):
-    return materialize_day(ALL, partition_key=day, instance=instance,
+    return materialize_day(_chain(settings), partition_key=day, instance=instance,
                            resources=build_resources(settings), selection=selection,
                            raise_on_error=False)
 
 
 def test_dsi_assets_load_and_hang_off_the_microtape(settings):
-    chain = dg.Definitions(assets=ALL, resources=build_resources(settings))
+    chain = dg.Definitions(assets=_chain(settings), resources=build_resources(settings))
     dg.Definitions.validate_loadable(chain)
     graph = chain.resolve_asset_graph()
     keys = {k.path[-1] for k in defs().resolve_asset_graph().get_all_asset_keys()}
@@ -169,7 +175,7 @@ def test_a_coin_with_an_empty_microtape_annotates_to_nothing(settings, dagster_i
     tape = lake.read("microtape_frames", DAY1)
     lake.write("microtape_frames", DAY1, tape.iloc[:0], coin="ZZZ")
     dagster_instance.add_dynamic_partitions("coins", ["ZZZ"])
-    chain = dg.Definitions(assets=ALL, resources=build_resources(settings), jobs=[
+    chain = dg.Definitions(assets=_chain(settings), resources=build_resources(settings), jobs=[
         dg.define_asset_job("dsi_coin", selection=["dsi_annotations", "dsi_coin_stats"])])
     run = chain.resolve_job_def("dsi_coin").execute_in_process(
         partition_key=dg.MultiPartitionKey({"date": DAY1, "coin": "ZZZ"}),

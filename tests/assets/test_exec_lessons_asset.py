@@ -10,9 +10,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import daily_partitions, size_windows
 from lotus_assets.trader import TRADER_ASSETS, exec_lessons, tr_priors
 from lotus_core.config import Settings
+from lotus_core.config.shared import shared_values
 from lotus_core.learning.priors_store import latest_version, read_version
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
@@ -45,7 +46,8 @@ def test_exec_lessons_night_writes_a_tr_priors_version(tmp_path: Path,
                  "feed": FeedSource(feed_dir=str(tmp_path)), "fabric": OpsDbResource(url=url),
                  "settings": SettingsResource.of(Settings())}
     for _ in range(2):  # a re-run of the partition adds no version
-        result = dg.materialize([*TRADER_ASSETS, PAPER_TRADES],
+        result = dg.materialize([*size_windows(TRADER_ASSETS, shared_values(Settings())),
+                                 PAPER_TRADES],
                                 partition_key=last, instance=dagster_instance,
                                 resources=resources, selection=[exec_lessons, tr_priors],
                                 raise_on_error=False)

@@ -10,13 +10,15 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from lotus_assets.chain import sized_assets
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.learning.atoms import PART_ROWS
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.sample import kept
 from lotus_core.learning.window_lake import write_frame
 from lotus_core.store.lake import Lake
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from tests.kits.learning_kit import make_learning_frame
 
 
@@ -39,7 +41,8 @@ def test_lesson_atoms_above_the_cap_learn_from_the_hash_sample(tmp_path: Path,
     learning = tmp_path / "learning.yaml"
     learning.write_text(yaml.safe_dump(body))
     run = {"ops": {"lesson_atoms": {"config": {"learning_path": str(learning)}}}}
-    result = dg.materialize(ASSETS, selection=["lesson_atoms"], partition_key=days[-1],
+    result = dg.materialize(sized_assets(shared_values(settings)), selection=["lesson_atoms"],
+                            partition_key=days[-1],
                             instance=dagster_instance, resources=build_resources(settings),
                             run_config=run)
     assert result.success

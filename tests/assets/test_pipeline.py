@@ -13,15 +13,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.feed.manifest import write_manifest
 from lotus_core.microtape import MICROTAPE_SCHEMA
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
-from lotus_location.definitions import ASSETS, build_resources, defs
+from lotus_location.definitions import build_resources, defs
 from tests.helpers import REAL_RECORDING, write_recording
 
 DAY = "2025-01-26"
@@ -44,7 +46,8 @@ FEED = [raw_feed, microtape_frames]
 
 
 def _run(settings, instance, selection=FEED):
-    return materialize_day(ASSETS, partition_key=DAY, instance=instance,
+    return materialize_day(sized_assets(shared_values(settings)), partition_key=DAY,
+                           instance=instance,
                            resources=build_resources(settings), selection=selection,
                            raise_on_error=False)
 

@@ -14,8 +14,10 @@ import pyarrow.parquet as pq
 from lotus_assets.day_plan import materialize_day
 from lotus_assets.feed import raw_feed
 from lotus_assets.microtape import microtape_frames
+from lotus_assets.partitions import size_windows
 from lotus_assets.signals import build_signal_assets
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.store.lake import Lake
 from lotus_core.store.merged import merge_group_rows
 from lotus_core.store.opsdb import OpsDb
@@ -45,7 +47,8 @@ def test_streamed_tables_and_alphas_posted_once(tmp_path, dagster_instance):
     shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
     settings = load_settings(overrides={"home": str(tmp_path / "home"),
                                         "feed_dir": str(feed)}, env={})
-    first = materialize_day(ASSETS, partition_key=DAY, instance=dagster_instance,
+    assets = size_windows(ASSETS, shared_values(settings))
+    first = materialize_day(assets, partition_key=DAY, instance=dagster_instance,
                             resources=build_resources(settings), run_config=RUN)
     lake = Lake(settings.lake_dir)
     events, log = lake.read("signal_events", DAY), lake.read("curator_log", DAY)
@@ -69,6 +72,6 @@ def test_streamed_tables_and_alphas_posted_once(tmp_path, dagster_instance):
     with OpsDb.open(settings.fabric) as fabric, fabric.transaction() as tx:
         posted = tx.query("SELECT dedupe_key FROM sig_outbox WHERE intent = 'ALPHA_PROPOSED'")
     assert len(posted) == published
-    again = materialize_day(ASSETS, partition_key=DAY, instance=dagster_instance,
+    again = materialize_day(assets, partition_key=DAY, instance=dagster_instance,
                             resources=build_resources(settings), run_config=RUN)
     assert _sum(_meta(again, "signal_events"), "alpha_proposed_new") == 0

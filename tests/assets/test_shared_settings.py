@@ -16,6 +16,8 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
+from lotus_assets.day_plan import materialize_day
+from lotus_assets.partitions import SIZED_BY
 from lotus_cli.main import cli
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
@@ -155,6 +157,63 @@ def test_the_settings_yaml_files_reach_every_op_that_reads_one(
     assert job.partitioned_config.get_run_config_for_partition_key("2026-01-03") == daily
 
 
+def _sized_windows(graph: object) -> dict[tuple[str, str], tuple[int, int]]:
+    """(asset, upstream) -> offsets of every shared-size window (`sized_window_in`)."""
+    out = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        a = node.assets_def
+        for name, up in a.node_keys_by_input_name.items():
+            if SIZED_BY in (a.node_def.input_def_named(name).metadata or {}):
+                mapping = a.get_partition_mapping(up)
+                out[key.to_user_string(), up.to_user_string()] = (mapping.start_offset,
+                                                                  mapping.end_offset)
+    return out
+
+
+# (asset, upstream) -> the offsets of the packaged values: scoring.yaml's history_days 7,
+# learning.yaml's window_days 14, defaults.yaml's dsi.history_days 3
+DEFAULT_WINDOWS = {
+    ("dsi_model", "microtape_days"): (-3, -1),
+    ("scoring_day", "detector_windows_days"): (-7, -1),
+    ("detector_audits", "detector_windows_days"): (-7, -1),
+    **{(asset, up): (-13, 0) for asset in ("lesson_atoms", "lessons", "braids", "meta_braids")
+       for up in ("signal_events_days", "signal_eval_days", "signal_eval_late")},
+    ("exec_lessons", "paper_trades"): (-13, 0),
+}
+
+
+def test_the_default_settings_size_every_window_as_the_packaged_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shared-size window of the code location built for the default settings (the
+    windows found from the assets, so a new one must be listed), in the location and its
+    job: the sizes the packaged files give."""
+    from lotus_location.definitions import build_definitions
+
+    monkeypatch.chdir(tmp_path)  # no ./lotus.yaml
+    loaded = build_definitions(load_settings(overrides={"home": str(tmp_path / "home")},
+                                             env={}))
+    job = loaded.resolve_job_def("lotus_daily")
+    for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
+        assert _sized_windows(graph) == DEFAULT_WINDOWS
+
+
+def test_an_unsized_window_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ASSETS` carries placeholder windows (nothing read on import): materialising it
+    unsized is refused, naming the assets and what sizes them."""
+    from lotus_assets.chain import ASSETS, sized_assets
+    from lotus_assets.partitions import unsized_windows
+
+    monkeypatch.chdir(tmp_path)  # no ./lotus.yaml
+    with pytest.raises(dg.DagsterInvalidDefinitionError,
+                       match=r"scoring_day \(history_days\).*lesson_atoms \(window_days\)"):
+        materialize_day(ASSETS, "2026-01-03")
+    assert unsized_windows(sized_assets(shared_values(load_settings(env={})))) == []
+
+
 def test_importing_the_code_location_reads_no_settings(tmp_path: Path) -> None:
     """A broken lotus.yaml does not break the import, only the load (naming the key)."""
     (tmp_path / "lotus.yaml").write_text("learning: {window_days: 0}\n")
@@ -211,12 +270,11 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_scoring_files_history_days_sizes_the_history_windows(configured: Path) -> None:
     """scoring.config's history_days (lotus.yaml names no scoring.history_days) sizes the
     detector_windows history of scoring_day and detector_audits in the loaded code
-    location and its job; `lotus_assets.signals.HISTORY_DAYS` (the packaged value read at
-    import) is only the size of the unsized `ASSETS` list."""
-    from lotus_assets.signals import HISTORY_DAYS
+    location and its job, not the packaged file's (which no module reads on import)."""
+    from lotus_core.signals.config import load_scoring
     from lotus_location.definitions import defs
 
-    assert shared_values(load_settings()).history_days == 3 != HISTORY_DAYS
+    assert shared_values(load_settings()).history_days == 3 != load_scoring().history_days
     loaded = defs()
     job = loaded.resolve_job_def("lotus_daily")
     for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
-from lotus_assets.evaluation import EVAL_ASSETS
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.evaluation import (
     DEFAULT_HORIZONS_S,
     SIGNAL_EVAL_SCHEMA,
@@ -22,7 +23,7 @@ from lotus_core.evaluation import (
 )
 from lotus_core.evaluation.late import late_tape, pending_windows
 from lotus_core.store.lake import Lake
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from tests.kits.signals_kit import FIXTURES
 
 STR = pd.StringDtype(na_value=np.nan)
@@ -136,7 +137,6 @@ def test_no_tape_for_the_coin_is_pending():
 # ---- real Dagster runs over two consecutive fixture days ----
 
 DAYS = ["2026-01-02", "2026-01-03"]
-ALL = [*ASSETS, *EVAL_ASSETS]
 
 
 @pytest.fixture
@@ -151,7 +151,8 @@ def settings(tmp_path):
 
 
 def _run(settings, instance, day, selection=None):
-    result = materialize_day(ALL, partition_key=day, instance=instance, selection=selection,
+    result = materialize_day(sized_assets(shared_values(settings)), partition_key=day,
+                             instance=instance, selection=selection,
                              resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]

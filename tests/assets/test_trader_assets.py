@@ -11,9 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from lotus_assets.partitions import daily_partitions
+from lotus_assets.partitions import daily_partitions, size_windows
 from lotus_assets.trader import TRADER_ASSETS
 from lotus_core.config import Settings
+from lotus_core.config.shared import shared_values
 from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
 from lotus_core.trader.nightly import paper_day
@@ -68,9 +69,9 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
                  "feed": feed,
                  "fabric": OpsDbResource(url=f"sqlite:///{tmp_path / 'fabric.sqlite'}"),
                  "settings": SettingsResource.of(Settings())}  # the default trader section
+    assets = [*size_windows(TRADER_ASSETS, shared_values(Settings())), PAPER_TRADES]
     for day in DAYS:
-        result = dg.materialize([*TRADER_ASSETS, PAPER_TRADES],
-                                partition_key=day, instance=dagster_instance,
+        result = dg.materialize(assets, partition_key=day, instance=dagster_instance,
                                 resources=resources, selection=["executor_scores"])
         assert result.success
     first, second = lake.read("paper_trades", DAYS[0]), lake.read("paper_trades", DAYS[1])

@@ -19,15 +19,7 @@ IMPORT_TIME_SCANNED = ("lotus_core", "lotus_assets", "lotus_sensors")
 # (file, loader) pairs still waiting for their callers to pass the value; each entry must
 # still be found (a fixed one is taken off the list), and nothing else may appear.
 KNOWN_FALLBACKS: set[tuple[str, str]] = set()
-KNOWN_IMPORT_TIME = {
-    # HISTORY_DAYS / WINDOW: the offsets the `sized_by` lake windows of module-level asset
-    # definitions are declared with (scoring_day and lotus_assets/audits.py's
-    # detector_audits; lesson_atoms, lessons, braids, meta_braids), so the unsized ASSETS
-    # list of lotus_assets/chain.py. The code location re-sizes each from its settings
-    # (`size_windows`); they go once the chain's asset lists are built from SharedValues.
-    ("lotus_assets/signals.py", "load_scoring"),
-    ("lotus_assets/learning.py", "load_learning"),
-}
+KNOWN_IMPORT_TIME: set[tuple[str, str]] = set()
 
 
 def fallbacks(source: str) -> list[tuple[int, str]]:

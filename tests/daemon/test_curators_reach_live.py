@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from lotus_assets.audits import AUDIT_CHECKS
+from lotus_assets.chain import sized_assets
 from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.day_plan import materialize_day
 from lotus_core.config import load_settings
@@ -30,7 +31,7 @@ from lotus_core.store.lake import Lake
 from lotus_daemon.loops import LOOPS
 from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.market import MarketHub
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from lotus_sensors.schedules import daily_run_config
 from tests.daemon.test_live_parity import assert_windows_equal
 from tests.helpers import small_day
@@ -40,7 +41,7 @@ from tests.kits.signals_kit import FIXTURES
 pytestmark = pytest.mark.slow
 DAY = "2026-01-02"
 DISABLED = "mean_reversion_z_v1"  # fires on the day's first minutes
-DEFS = [*ASSETS, *AUDIT_CHECKS, *SURFACE_CHECKS]
+CHECKS = [*AUDIT_CHECKS, *SURFACE_CHECKS]
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -83,7 +84,8 @@ def test_the_settings_curators_and_detectors_reach_live_parity_and_the_daemon(
     assert run_config["ops"]["score_signals"]["config"]["curators_path"] == str(curators)
     selection = (dg.AssetSelection.assets("signal_events_days").upstream()
                  .required_multi_asset_neighbors())
-    result = materialize_day(DEFS, partition_key=DAY, instance=dagster_instance,
+    result = materialize_day([*sized_assets(values), *CHECKS], partition_key=DAY,
+                             instance=dagster_instance,
                              resources=build_resources(settings), selection=selection,
                              run_config=run_config, raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events

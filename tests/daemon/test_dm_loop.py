@@ -15,7 +15,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.replay import RowFeed
@@ -34,7 +36,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop
 from lotus_daemon.loops.router import RouterLoop
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from tests.helpers import asset_metadata
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of, tape_rows
 
@@ -105,7 +107,7 @@ def test_nightly_replay_and_live_loop_decide_the_same(tmp_path: Path,
         lake.write("signal_eval", day, h_evals[train["day"] == day].reset_index(drop=True))
     lake.write("signal_events", DAY, events)
     lake.write("microtape_frames", DAY, rows.sort_values(["coin", "ts_ms"], kind="stable"))
-    result = dg.materialize(ASSETS, partition_key=DAY,
+    result = dg.materialize(sized_assets(shared_values(settings)), partition_key=DAY,
                             selection=["dm_calibration", "dm_decisions"],
                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events

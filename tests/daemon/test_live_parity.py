@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.signing import ensure_keys
@@ -44,7 +46,7 @@ from lotus_daemon.loops.feed import FeedLoop
 from lotus_daemon.loops.score import ScoreLoop
 from lotus_daemon.loops.score_proc import ScoreProcess
 from lotus_daemon.market import MarketHub
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import REAL_RECORDING, small_day
 from tests.helpers import wait_for as _wait_for
@@ -128,8 +130,9 @@ def _alphas(url: str) -> list[str]:
 
 def _materialize(settings, instance, days, upto):
     selection = dg.AssetSelection.assets(upto).upstream().required_multi_asset_neighbors()
+    assets = sized_assets(shared_values(settings))
     for day in days:
-        result = materialize_day(ASSETS, partition_key=day, instance=instance,
+        result = materialize_day(assets, partition_key=day, instance=instance,
                                  resources=build_resources(settings), selection=selection,
                                  raise_on_error=False)
         assert result.success, [e.step_failure_data.error.message for e in result.all_events

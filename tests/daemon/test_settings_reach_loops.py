@@ -17,7 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.fabric.heartbeats import read_heartbeats
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import load_modules
@@ -32,7 +34,7 @@ from lotus_core.trader.store import load_state
 from lotus_daemon import pidfile
 from lotus_daemon.control import start_detached
 from lotus_daemon.control import stop as stop_daemon
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from lotus_replay.server import ReplayConfig, ReplayThread
 from tests.helpers import asset_metadata, small_day, wait_for
 from tests.kits.dm_kit import DAY0_MS, alpha_stream, signal_events_of, tape_rows
@@ -126,7 +128,7 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
     rows = tape_rows(seconds=180)
     rows = rows.assign(ts_ms=rows["ts_ms"] - rows["ts_ms"].min() + START_MS)
     lake.write("microtape_frames", DAY, rows.sort_values(["coin", "ts_ms"], kind="stable"))
-    result = dg.materialize(ASSETS, partition_key=DAY,
+    result = dg.materialize(sized_assets(shared_values(settings)), partition_key=DAY,
                             selection=["dm_calibration", "dm_decisions"],
                             resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events

@@ -9,13 +9,15 @@ import shutil
 import dagster as dg
 import pytest
 
+from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
 from lotus_core.config import load_settings
+from lotus_core.config.shared import shared_values
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.signals.schema import SIGNAL_SCHEMAS
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
-from lotus_location.definitions import ASSETS, build_resources
+from lotus_location.definitions import build_resources
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]
@@ -43,7 +45,8 @@ SIGNAL_LAYER = dg.AssetSelection.assets(*OUTPUTS).upstream().required_multi_asse
 
 
 def _run(settings, instance, day, selection=SIGNAL_LAYER):
-    result = materialize_day(ASSETS, partition_key=day, instance=instance, selection=selection,
+    result = materialize_day(sized_assets(shared_values(settings)), partition_key=day,
+                             instance=instance, selection=selection,
                              resources=build_resources(settings), raise_on_error=False)
     assert result.success, [e.step_failure_data.error.message for e in result.all_events
                             if e.is_step_failure]
@@ -51,7 +54,9 @@ def _run(settings, instance, day, selection=SIGNAL_LAYER):
 
 
 def test_the_signal_assets_load_and_wire_their_inputs():
-    defs = dg.Definitions(assets=ASSETS, resources=build_resources(load_settings(env={})))
+    settings = load_settings(env={})
+    defs = dg.Definitions(assets=sized_assets(shared_values(settings)),
+                          resources=build_resources(settings))
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     parents = {k.path[-1] for k in graph.get(dg.AssetKey("signal_events")).parent_keys}
