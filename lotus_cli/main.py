@@ -162,8 +162,8 @@ def dead_letters(ctx: click.Context, day: str | None, limit: int, as_json: bool)
 
 @cli.command("config")
 @click.option("--explain", is_flag=True,
-              help="One line per setting: its value and where it came from (default, "
-                   "profile, lotus.yaml, environment, flag, or the model's default).")
+              help="One line per setting: its value and where it came from: default (the "
+                   "typed settings models), profile, lotus.yaml, environment or flag.")
 @click.pass_context
 def show_config(ctx: click.Context, explain: bool) -> None:
     """Print the effective settings (after lotus.yaml, LOTUS_* variables) as JSON.

@@ -1,4 +1,5 @@
-"""Lotus settings: package defaults, then lotus.yaml, then LOTUS_* variables, then CLI flags."""
+"""Lotus settings: the typed models' defaults, then lotus.yaml, then LOTUS_* variables, then
+CLI flags."""
 
 from lotus_core.config.settings import ConfigError, Settings, load_settings
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +32,37 @@ _Strict = StrictModel  # the one strict base (lotus_core/strict.py)
 
 
 class MicroTapeSettings(_Strict):
-    cadence_ms: int = Field(1000, ge=50, le=60_000)
+    cadence_ms: int = Field(1000, ge=50, le=60_000)  # one frame per coin this often (1 s)
 
 
 class LearningSettings(_Strict):
-    config: Path | None = None                            # another learning.yaml
-    window_days: int | None = Field(None, ge=1, le=120)   # None: learning.yaml's
+    config: Path | None = None                 # another learning.yaml (None: the packaged one)
+    # the training window in days (None: that learning.yaml's window_days)
+    window_days: int | None = Field(None, ge=1, le=120)
 
 
 class ScoringSettings(_Strict):
-    config: Path | None = None                            # another scoring.yaml
-    history_days: int | None = Field(None, ge=0, le=60)   # None: scoring.yaml's
-    exploration: bool = False  # also score the breeder's survivors (status exploration)
-    detectors: Path | None = None                         # another detectors.yaml
-    curators: Path | None = None                          # another curators.yaml
+    config: Path | None = None                 # another scoring.yaml (None: the packaged one)
+    # earlier detector_windows days feeding sq_* (None: that scoring.yaml's history_days)
+    history_days: int | None = Field(None, ge=0, le=60)
+    # also score the breeder's survivors, status exploration (docs/breeding.md)
+    exploration: bool = False
+    detectors: Path | None = None              # another detectors.yaml (None: the packaged one)
+    curators: Path | None = None  # another curators.yaml, the council (None: the packaged one)
 
 
 class DsiSettings(_Strict):
-    history_days: int = Field(3, ge=1, le=60)
+    history_days: int = Field(3, ge=1, le=60)  # earlier MicroTape days the experts are fitted on
 
 
 class FixtureSettings(_Strict):
+    """What `lotus fixtures generate` makes by default (the committed set)."""
+
     seed: int = 20260105
     start: date = date(2026, 1, 2)
     days: int = Field(5, ge=1, le=366)
     coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
+    # simulated UTC hours per day, [start, end) (2 h x 3 coins x 5 days: ~20 MB)
     hours: tuple[int, int] = (12, 14)
 
     @field_validator("hours")
@@ -72,25 +77,35 @@ from lotus_core.live.settings import FeedSettings, LiveSettings  # noqa: E402 - 
 
 
 class Settings(_Strict):
-    home: Path = Path(".lotus")
-    feed_dir: Path = Path("fixtures")
-    fabric_url: str | None = None
-    verify_manifest: bool = True
+    """Every setting, each default given once, here and in the section models. A lotus.yaml
+    (./lotus.yaml, or the file named by --config or LOTUS_CONFIG) names only the keys it
+    changes; LOTUS_HOME, LOTUS_FEED_DIR and LOTUS_FABRIC_URL override it; CLI flags win
+    (`load_settings`; `lotus config --explain` names each value's source)."""
+
+    home: Path = Path(".lotus")  # all a run writes: lake/, fabric.sqlite, keys, daemon state
+    feed_dir: Path = Path("fixtures")  # a directory of <YYYY-MM-DD>.jsonl.gz recordings
+    fabric_url: str | None = None  # None: sqlite:///<home>/fabric.sqlite; or postgresql://...
+    verify_manifest: bool = True  # refuse a recording whose sha256 differs from manifest.json
+    # microtape, learning, scoring, dsi: values several consumers share (the CLI, the
+    # schedule, the partition mappings, the assets' run config, the daemon), each read
+    # once, by lotus_core.config.shared.shared_values
     microtape: MicroTapeSettings = MicroTapeSettings()
     learning: LearningSettings = LearningSettings()
     scoring: ScoringSettings = ScoringSettings()
     dsi: DsiSettings = DsiSettings()
     fixtures: FixtureSettings = FixtureSettings()
-    trader: TraderSettings = TraderSettings()  # lotus_core/trader/config.py
-    dm: DmSettings = DmSettings()              # lotus_core/dm/config.py
-    feed: FeedSettings = FeedSettings()
-    live: LiveSettings = LiveSettings()
-    deploy: DeploySettings = DeploySettings()
+    trader: TraderSettings = TraderSettings()  # the paper Trader: lotus_core/trader/config.py
+    dm: DmSettings = DmSettings()              # the Decision-Maker: lotus_core/dm/config.py
+    feed: FeedSettings = FeedSettings()        # the websocket client: lotus_core/live/settings.py
+    live: LiveSettings = LiveSettings()        # live scoring (the daemon's score loop)
+    deploy: DeploySettings = DeploySettings()  # how the nightly chain runs
     coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
-    """The coin list (defaults.yaml's `coins:`): every per-coin section defaults to it and may
-    name only coins in it (`_derive_coins`, `_known_coins`)."""
+    """The coin list (default: lotus_core/coin_list.py's DEFAULT_COINS): every per-coin
+    section defaults to it and may name only coins in it (`_derive_coins`, `_known_coins`)."""
     extra_coins: list[str] = Field(default_factory=list)
-    """Hyperliquid perps listed after the shipped universe snapshot (lotus_core/config/coins.py)."""
+    """Hyperliquid perps listed after the shipped universe snapshot
+    (lotus_core/venues/hyperliquid/perps.yaml; lotus_core/config/coins.py): every coin of the
+    coin list is in one or the other."""
 
     @model_validator(mode="before")
     @classmethod
@@ -175,12 +190,12 @@ def settings_layers(config_file: Path | None = None, overrides: dict[str, Any] |
                     env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict[str, Any]]],
                                                                  Path | None]:
     """The layers the settings are merged from, lowest first, each named for `lotus config
-    --explain`: the packaged defaults.yaml, $LOTUS_PROFILE's lotus.yaml, the config file
-    (explicit, $LOTUS_CONFIG or ./lotus.yaml), the environment, the flags. Also the config
-    file's path (None: none)."""
+    --explain`: $LOTUS_PROFILE's lotus.yaml, the config file (explicit, $LOTUS_CONFIG or
+    ./lotus.yaml), the environment, the flags. Also the config file's path (None: none).
+    Below them all are the typed models' own defaults (`Settings`), the one place a default
+    is given: no layer repeats them."""
     env = dict(os.environ) if env is None else env
-    text = resources.files("lotus_core.config").joinpath("defaults.yaml").read_text()
-    layers = [("default", _read_yaml(text, "the packaged defaults.yaml"))]
+    layers: list[tuple[str, dict[str, Any]]] = []
     if (profile := profile_file("lotus.yaml", env)) is not None:  # LOTUS_PROFILE's layer
         layers.append((f"profile {profile}", _read_yaml(profile.read_text(), str(profile))))
     path = config_file or (Path(env["LOTUS_CONFIG"]) if env.get("LOTUS_CONFIG") else None)
@@ -198,7 +213,7 @@ def settings_layers(config_file: Path | None = None, overrides: dict[str, Any] |
 
 def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
                   env: dict[str, str] | None = None) -> Settings:
-    """Defaults < $LOTUS_PROFILE's lotus.yaml < config file (explicit, $LOTUS_CONFIG or
+    """Model defaults < $LOTUS_PROFILE's lotus.yaml < config file (explicit, $LOTUS_CONFIG or
     ./lotus.yaml) < env < overrides."""
     layers, path = settings_layers(config_file, overrides, env)
     merged: dict[str, Any] = {}
@@ -223,18 +238,23 @@ def _leaves(body: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: body}
 
 
+DEFAULT_SOURCE = "default"
+"""`lotus config --explain`'s source of a value no layer names: the typed models' default."""
+
+
 def explain_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
                      env: dict[str, str] | None = None) -> list[tuple[str, Any, str]]:
     """(key, effective value, where it came from) for every setting: the highest layer that
-    names the key (`settings_layers`), or "model default" for a value only the typed models
-    give. A key under a list (venues, coins) is explained as the whole list."""
+    names the key (`settings_layers`), or `DEFAULT_SOURCE` for a value no layer names, the
+    typed models' default. A key under a list (venues, coins) is explained as the whole
+    list."""
     layers, _ = settings_layers(config_file, overrides, env)
     settings = load_settings(config_file, overrides, env)
     values = _leaves(settings.model_dump(mode="json"))
     named = [(name, _leaves(layer)) for name, layer in layers]
     out = []
     for key, value in values.items():
-        source = "model default"
+        source = DEFAULT_SOURCE
         for name, leaves in named:
             if key in leaves or any(key.startswith(k + ".") for k in leaves):
                 source = name

@@ -15,7 +15,8 @@ Executor = Literal["in_process", "multiprocess", "celery"]
 
 
 class CelerySettings(StrictModel):
-    """dagster-celery: every step is a task on `queue`; workers must consume that queue."""
+    """dagster-celery: every step is a task on `queue`; workers must consume that queue
+    (`celery -A dagster_celery.app worker -Q lotus`)."""
 
     broker: str = "pyamqp://guest:guest@127.0.0.1:5672//"
     backend: str = "rpc://"
@@ -23,14 +24,17 @@ class CelerySettings(StrictModel):
 
 
 class DeploySettings(StrictModel):
-    """`executor`: in_process (embedded default: one process, no per-step start-up),
+    """How the nightly chain runs (docs/production.md, docs/scale.md).
+
+    `executor`: in_process (embedded default: one process, no per-step start-up),
     multiprocess (one child per step, `max_concurrent` at a time; `start_method` forkserver
     preloads the stack once, spawn is Dagster's own default and imports it per step) or celery
-    (steps spread over the workers of `celery.queue`). `lake_url`: null keeps the lake under
-    `<home>/lake`; otherwise a path every worker reaches or an object-store URL
-    (s3://bucket/prefix, gs://..., file:///mnt/shared/lake, memory://lake). `sensors_on`:
-    sensors whose default status becomes RUNNING (names the code location lacks are ignored,
-    so a profile may name a sensor another component adds, e.g. daemon_relaunch_sensor)."""
+    (steps spread over the workers of `celery.queue`; LOTUS_PROFILE=production). `lake_url`:
+    null keeps the lake under `<home>/lake`; otherwise a path every worker reaches or an
+    object-store URL (s3://bucket/prefix, gs://..., file:///mnt/shared/lake, memory://lake).
+    `sensors_on`: sensors whose default status becomes RUNNING (names the code location lacks
+    are ignored, so a profile may name a sensor another component adds, e.g.
+    daemon_relaunch_sensor)."""
 
     executor: Executor = "in_process"
     max_concurrent: int = Field(default=2, ge=1, le=256)

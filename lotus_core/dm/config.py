@@ -33,9 +33,10 @@ class FusionSettings(StrictModel):
     tau0_bps2: float = Field(default=1.0, ge=0.0)  # w_i ∝ reliability_i / (σ_i² + τ0)
     half_life_s: dict[int, float] = Field(default_factory=lambda: {60: 60.0, 300: 300.0})
     max_age_half_lives: float = Field(default=4.0, gt=0.0)  # an alpha older than this is dropped
-    rho_max: float = Field(default=0.6, ge=0.0, le=1.0)  # correlated above this: merged
+    # alphas whose realised returns correlate above this are merged
+    rho_max: float = Field(default=0.6, ge=0.0, le=1.0)
     base_horizon_s: int = 300  # the long horizon: the base target
-    tilt_horizon_s: int = 60  # the short horizon: a tilt around the base
+    tilt_horizon_s: int = 60  # the short horizon: a tilt within tilt_turnover of the base
     tilt_turnover: float = Field(default=0.05, ge=0.0, le=2.0)  # |w - w_base|_1 the tilt may add
 
 
@@ -49,7 +50,8 @@ class AllocatorSettings(StrictModel):
     kelly_fraction: float = Field(default=0.25, gt=0.0, le=1.0)  # |w_i| ≤ f·μ_i/σ_ii
     risk_target_bps: float = Field(default=50.0, gt=0.0)  # σ of the book over the base horizon
     # Σ|Δw| per day before multipliers, paced: any trailing `turnover_window_s` may use
-    # turnover_day × window / 1 day (86_400 gives a plain rolling 24 h budget)
+    # turnover_day × window / 1 day (6.0 over 3600 s: 0.25 per hour; 86_400 gives a plain
+    # rolling 24 h budget)
     turnover_day: float = Field(default=6.0, ge=0.0)
     turnover_window_s: int = Field(default=3600, gt=0, le=86_400)
     # fees: the venue's schedule (trader.venues[].taker_fee), priced by lotus_core/costs.py
@@ -112,6 +114,7 @@ def _removed(data: Any) -> Any:
 
 class DmSettings(StrictModel):
     portfolio_id: str = "paper"
+    # the allocator's universe (one compiled problem of this size); default: the coin list
     coins: tuple[str, ...] = Field(default_factory=default_coins)  # lotus_core/coin_list.py
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
     fusion: FusionSettings = Field(default_factory=FusionSettings)

@@ -44,12 +44,17 @@ class FeedSettings(StrictModel):
       (lotus_core.feed.shards, docs/scale.md; 0 keeps it flat in the coins).
     """
 
+    # Hyperliquid mainnet; testnet: wss://api.hyperliquid-testnet.xyz/ws; a replay:
+    # ws://127.0.0.1:8765 (`lotus replay-server`)
     url: str = MAINNET_URL
+    # the coins recorded (default: the coin list)
     coins: list[str] = Field(default_factory=lambda: list(default_coins()), min_length=1)
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
     candle_interval: str = "1m"
+    # {"method":"ping"} this often; reconnect if no pong within pong_timeout_s
     ping_interval_s: float = Field(30.0, gt=0)
     pong_timeout_s: float = Field(10.0, gt=0)
+    # reconnect backoff: 250 ms x2 up to 5 s, with seeded jitter
     backoff_initial_ms: int = Field(250, ge=1)
     backoff_factor: float = Field(2.0, ge=1)
     backoff_cap_ms: int = Field(5000, ge=1)
@@ -57,7 +62,8 @@ class FeedSettings(StrictModel):
     stale_after_s: dict[str, float] = Field(default_factory=lambda: {
         "l2Book": 15.0, "l2BookFast": 5.0, "activeAssetCtx": 15.0, "trades": 0.0, "bbo": 0.0,
         "candle": 0.0})
-    record: bool = True
+    record: bool = True  # append every frame to <home>/feed/<YYYY-MM-DD>.jsonl.gz
+    # one gzip member per flush (crash-safe up to the last flush)
     flush_interval_s: float = Field(1.0, gt=0, le=1.0)
     compress_level: int = Field(3, ge=1, le=9)
     clock: Literal["wall", "replay"] = "wall"
@@ -117,7 +123,8 @@ class LiveSettings(StrictModel):
     publish: post ALPHA_PROPOSED envelopes for published windows (sig_outbox).
     queue_lines: recording lines the scorer's queue holds before the feed loop waits for
       it (backpressure: a max-speed replay runs at the scorer's pace in bounded memory; at
-      live pace the queue is empty, and ~30,000 lines are ~15 minutes of a 3-coin feed).
+      live pace the queue is empty, and ~30,000 lines are ~15 minutes of a 3-coin feed;
+      docs/live.md).
     """
 
     score_process: bool = True

@@ -96,7 +96,7 @@ class QueueSettings(StrictModel):
 
 
 class TraderSettings(StrictModel):
-    equity: float = Field(100_000.0, gt=0)
+    equity: float = Field(100_000.0, gt=0)  # paper equity in quote currency
     venues: list[VenueConfig] = Field(default_factory=lambda: [
         VenueConfig(name="hyperliquid", maker_fee=hyperliquid_fees.MAKER_FEE,
                     taker_fee=hyperliquid_fees.TAKER_FEE,
@@ -111,14 +111,17 @@ class TraderSettings(StrictModel):
                     depth_scale=0.5),
     ])
     venue_preferences: list[str] = Field(default_factory=lambda: ["hyperliquid", "paper_alt"])
+    # a ticket may hint another (tr.execution_strategy)
     execution_strategy: Literal["market", "limit", "twap"] = "market"
+    # market orders fill no worse than this vs the mid at arrival
     max_slippage_bps: float = Field(10.0, gt=0, le=1000)
     exit_max_slippage_bps: float = Field(200.0, gt=0, le=5000)
     max_latency_ms: int = Field(2000, gt=0)
     max_position_weight: float = Field(0.5, gt=0, le=10)
-    stop_loss_bps: float = Field(50.0, gt=0, le=5000)
+    stop_loss_bps: float = Field(50.0, gt=0, le=5000)  # barriers around the entry price
     take_profit_bps: float = Field(100.0, gt=0, le=10_000)
     trailing_stop_bps: float | None = Field(None, gt=0, le=5000)
+    # refuse plans whose take-profit / stop-loss distance ratio is lower
     min_risk_reward: float = Field(1.0, ge=0, le=100)
     stale_book_ms: int = Field(15_000, gt=0)
     min_order_notional: float = Field(10.0, ge=0)

@@ -174,7 +174,7 @@ def _sized_windows(graph: object) -> dict[tuple[str, str], tuple[int, int]]:
 
 
 # (asset, upstream) -> the offsets of the packaged values: scoring.yaml's history_days 7,
-# learning.yaml's window_days 14, defaults.yaml's dsi.history_days 3
+# learning.yaml's window_days 14, DsiSettings' history_days 3
 DEFAULT_WINDOWS = {
     ("dsi_model", "microtape_days"): (-3, -1),
     ("scoring_day", "detector_windows_days"): (-7, -1),

@@ -78,7 +78,7 @@ def test_coins_are_checked_in_both_sections_and_extra_coins_admits_a_new_listing
 def test_the_coin_list_is_data_every_section_derives_from_it_or_is_checked_against_it(
         tmp_path: Path) -> None:
     default = load_settings(env={})
-    assert default.coins == ["BTC", "ETH", "SOL"]  # defaults.yaml's `coins:`, the one list
+    assert default.coins == ["BTC", "ETH", "SOL"]  # DEFAULT_COINS (coin_list.py), the one list
     assert Settings() == default.model_copy(update={"home": Settings().home})
     s = _load(tmp_path, "coins: [BTC, ETH, SOL, DOGE, kPEPE]\n")
     listed = ["BTC", "ETH", "SOL", "DOGE", "kPEPE"]
