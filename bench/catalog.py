@@ -82,6 +82,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "planted lesson learned; none in the null twin", quick=True),
     Benchmark("pnl_after_learning", "Paper P&L with the newest priors",
               "the previous priors; the null twin", "none set (does learning pay?)"),
+    Benchmark("economics", "A season's paper P&L net of every cost, learning on and frozen",
+              "the null twin; the same season with learning frozen after night 1",
+              "planted season net > 0 and on - frozen > 0 (95 % CIs clear of 0); null net "
+              "≥ -0.05 % of equity, late turnover < 1/10 of planted's, on - frozen CI holds 0"),
     Benchmark("validity", "Learner validity on planted truth",
               "the planted truth; null markets", "90 % coverage; ≥ 90 % power at 8 bps; "
               "no false activations"),

@@ -1,0 +1,484 @@
+"""Does acting on what Lotus learns pay, net of every cost? A season of paper trading on a
+planted market and its null twin, with learning on and with learning frozen after night 1.
+
+    .venv/bin/python -m bench economics [--final] [--seeds 3] [--nights 10] [--hours 0-24]
+                                        [--coins BTC,ETH,SOL] [--workers 1] [--workdir DIR]
+                                        [--json PATH] [--write]
+
+Per seed, two markets (`bench.closed_loop`'s generator, same seed): the planted closed-loop
+market (`default_spec()`: the generator's default effect, never raised) and its null twin
+(`null_spec()`: the same patterns and decoy, nothing planted). Each is a season of
+`--nights` days (`Size`: consecutive days from `closed_loop.START`), and every day runs the
+whole chain through the real Dagster pipeline (`materialise`): signals, outcomes, lessons ->
+braids -> priors (the fabric's sig_priors), dm_calibration, the DM and the paper Trader in
+one replay (dm_decisions, paper_trades; the book carried night to night), executor scores,
+exec lessons -> tr_priors (the fabric's tr_priors), and the reports. Day k trades on what
+nights 1..k-1 learned.
+
+Two arms per market, paired: the same market files (one feed directory), the same seed, the
+same Dagster instance, and one home until the fork.
+
+- learning on: every asset, every day (the normal chain).
+- frozen after night 1: day 1 and its night run in the learning arm's home; the home is then
+  copied (the fork) and the frozen arm runs days 2..N in the copy with the learning assets
+  left out: the lesson night (`closed_loop.NIGHT_ASSETS`: lesson_atoms, lessons,
+  watchdog_alerts, braids, meta_braids, active_priors, and loop_report that reads them) and
+  the execution night (exec_lessons, tr_priors). So:
+  - signal priors: the fabric's sig_priors gets no version after night 1's, and the set in
+    force for a day is the newest set compiled the nights before it
+    (`priors_store.read_priors_for_date`): night 1's, every day;
+  - execution priors: tr_priors likewise (`read_priors_for_date(..., "tr")`, what the
+    Trader reads): night 1's set, every day;
+  - DM calibration (a lake partition fitted on the days before its own, nothing in the
+    fabric): day 2's partition is fitted on day 1 alone (night 1's calibration) in both
+    arms; for days 3..N the frozen arm's partition is a byte copy of day 2's (its
+    `train_window` still names day 1) written before the day runs, and `dm_calibration` is
+    not materialised.
+  Everything else (features, scoring, publication, the DM, the Trader) runs as in the
+  learning arm. Days 1 and 2 are therefore the same in both arms (a check of the pairing);
+  the arms part from day 3 on. Each row carries the versions in force and the calibration
+  window, so the freeze is visible in the figures themselves.
+
+Figures per day, from the day's `paper_trades` (`lotus_core.trader.day_pnl`: positions and
+equity carry across midnight, so a day starts from the previous day's end): net P&L (the
+equity change, fees and funding in), gross P&L (realised + unrealised change, before fees
+and funding), fees, funding, turnover (USD traded), maker share and fills; the season is the
+sum over its days (maker share: maker fills over fills). Across seeds: the mean with a 95 %
+t-interval (`bench.pnl_after_learning.interval`); planted minus null and learning on minus
+frozen are paired by seed.
+
+Targets (printed with whether each is met; learning on unless named):
+- the planted season's net P&L > 0, its interval clear of zero;
+- the null season's net P&L >= -0.05 % of the starting equity (mean over seeds);
+- the null twin's turnover over the last 3 nights < a tenth of the planted twin's (means);
+- learning on minus frozen, season net: > 0 with its interval clear of zero on the planted
+  market, its interval covering zero on the null twin.
+
+Seeds come from lotus_core/learning/validity_seeds.yaml, section `economics`: the tuning
+cell by default, the sealed evaluation cell with `--final`. `--write` (only with `--final`)
+writes the `economics` section of BENCHMARKS.md and the headline record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from bench.closed_loop import (
+    Size,
+    _cpu,
+    _hours,
+    _settings,
+    built_market,
+    materialise,
+    scored_day_selection,
+)
+from bench.pnl_after_learning import interval
+
+MARKETS = ("planted", "null")
+ARMS = ("on", "frozen")
+EXEC_NIGHT = ["exec_lessons", "tr_priors"]
+"""The execution night: exec lessons over the paper window, compiled into tr_priors."""
+FIGURES = ("net", "gross", "fees", "funding", "traded", "maker_share", "fills")
+LAST_NIGHTS = 3  # the null twin's turnover target: over the season's last nights
+NULL_FLOOR = -0.0005  # the null season's net P&L floor, a share of the starting equity
+NULL_TURNOVER = 0.1  # the null twin's late turnover, at most this share of the planted's
+RESULTS_NAME = "bench/results/economics_sealed.json"
+"""Where the sealed run's rows are kept (`--json`), what `--from-json` re-renders."""
+ECON_CODE = ("lotus_core/dm", "lotus_core/trader", "lotus_core/config")
+"""Beyond the closed loop's code (`validity_stamp.LOOP_CODE`), what a season runs: the DM,
+the Trader and the settings they are run with (the stamp of a run)."""
+
+
+# --- the selections ---------------------------------------------------------------------------
+
+
+def every_asset() -> Any:
+    """A day of the learning arm: every asset (raw_feed was made for every day up front)."""
+    import dagster as dg
+
+    return dg.AssetSelection.all() - dg.AssetSelection.assets("raw_feed")
+
+
+def frozen_assets(calibrate: bool) -> Any:
+    """A day of the frozen arm: every asset but the lesson night and what reads it
+    (`scored_day_selection`), the execution night, raw_feed, and (`calibrate` False) the
+    DM calibration, whose partition is then night 1's copied in."""
+    import dagster as dg
+
+    out = (scored_day_selection() - dg.AssetSelection.assets("raw_feed", *EXEC_NIGHT))
+    return out if calibrate else out - dg.AssetSelection.assets("dm_calibration")
+
+
+def copy_calibration(lake_dir: Path, source_day: str, day: str) -> None:
+    """`day`'s dm_calibration partition: a byte copy of `source_day`'s."""
+    from lotus_core.store.lake import Lake
+
+    lake = Lake(lake_dir)
+    target = lake.path("dm_calibration", day)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(lake.path("dm_calibration", source_day), target)
+
+
+# --- one market through the real pipeline ------------------------------------------------------
+
+
+def day_row(settings: Any, day: str) -> dict[str, Any]:
+    """The day's paper figures and what was in force: the sig and tr priors versions and the
+    DM calibration's training window."""
+    from lotus_core.learning.priors_store import read_priors_for_date
+    from lotus_core.store.lake import Lake
+    from lotus_core.store.opsdb import OpsDb
+    from lotus_core.trader.day_pnl import day_pnl
+
+    lake = Lake(settings.lake_dir)
+    d = day_pnl(lake, day)
+    if d is None:
+        raise RuntimeError(f"{day}: no paper_trades partition (the Trader did not run)")
+    with OpsDb.open(settings.fabric) as fabric:
+        sig = read_priors_for_date(fabric, day).version
+        tr = read_priors_for_date(fabric, day, "tr").version
+    window = lake.read("dm_calibration", day, columns=["train_window"])["train_window"]
+    return {"day": day, "net": d.net, "gross": d.gross, "fees": d.fees, "funding": d.funding,
+            "traded": d.traded, "maker_share": d.maker_share, "fills": d.fills,
+            "maker_fills": d.maker_fills, "start_equity": d.start_equity,
+            "sig_priors_ver": sig, "tr_priors_ver": tr,
+            "calibration_window": str(window.iloc[0]) if len(window) else "-"}
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def one_market(seed: int, kind: str, size: Size, workdir: str | None,
+               log: Callable[[str], None] = _say) -> dict[str, Any]:
+    """One market's season in both arms: its rows (one per arm and night) and its cost."""
+    from lotus_core.learning.validity_stamp import LOOP_CODE, LOOP_EXCLUDE, stamp
+    from lotus_core.synth import default_spec, null_spec
+
+    spec = default_spec() if kind == "planted" else null_spec()
+    t0, c0 = time.perf_counter(), _cpu()
+    code = stamp(LOOP_CODE + ECON_CODE, LOOP_EXCLUDE)
+    dates = size.dates
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=f"economics_{kind}_{seed}_", dir=workdir) as tmp, \
+            built_market(Path(tmp), spec, seed, size, selection=["raw_feed"]) as (on, instance):
+        materialise(on, instance, dates[0], every_asset())
+        shutil.copytree(on.home, Path(tmp) / "frozen")  # the fork: night 1 learned in one home
+        frozen = _settings(Path(tmp) / "frozen", Path(on.feed_dir))
+        for night, day in enumerate(dates, 1):
+            if night > 1:
+                materialise(on, instance, day, every_asset())
+                if night > 2:
+                    copy_calibration(frozen.lake_dir, dates[1], day)
+                materialise(frozen, instance, day, frozen_assets(calibrate=night == 2))
+            rows += [{"arm": "on", "night": night, **day_row(on, day)},
+                     {"arm": "frozen", "night": night, **day_row(frozen, day)}]
+            log(f"seed {seed} {kind} night {night}: net on {rows[-2]['net']:+.2f} frozen "
+                f"{rows[-1]['net']:+.2f} USD, fills {rows[-2]['fills']} / {rows[-1]['fills']}"
+                f" (CPU {(_cpu() - c0) / 60:.1f} min, wall "
+                f"{(time.perf_counter() - t0) / 60:.1f} min)")
+    for r in rows:
+        r.update(seed=seed, market=kind)
+    return {"seed": seed, "market": kind, "rows": rows, "cpu_s": _cpu() - c0,
+            "wall_s": time.perf_counter() - t0,
+            "stamp": {k: code[k] for k in ("commit", "dirty", "code_hash")}}
+
+
+def run_markets(seeds: Sequence[int], size: Size, workers: int = 1,
+                workdir: str | None = None) -> list[dict[str, Any]]:
+    """`one_market` for every (seed, market); with workers > 1 each in a spawned process
+    (never forked: a fork of a threaded Dagster process can inherit a held lock)."""
+    jobs = [(s, k) for s in seeds for k in MARKETS]
+    if workers <= 1:
+        return [one_market(s, k, size, workdir) for s, k in jobs]
+    out = []
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futs = {pool.submit(one_market, s, k, size, workdir): (s, k) for s, k in jobs}
+        for fut in as_completed(futs):
+            out.append(fut.result())
+            print(f"seed {futs[fut][0]} {futs[fut][1]}: done", flush=True)
+    return sorted(out, key=lambda m: (m["seed"], MARKETS.index(m["market"])))
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+
+def ci(xs: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval of the finite values (NaN where there are none; an interval
+    needs two)."""
+    x = [float(v) for v in xs if math.isfinite(v)]
+    return interval(x) if x else (math.nan, math.nan, math.nan)
+
+
+def totals(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Figures of several days of one arm: sums, and maker share as maker fills / fills."""
+    fills = sum(r["fills"] for r in rows)
+    out = {k: float(sum(r[k] for r in rows)) for k in ("net", "gross", "fees", "funding",
+                                                       "traded")}
+    return {**out, "fills": float(fills),
+            "maker_share": sum(r["maker_fills"] for r in rows) / fills if fills else math.nan}
+
+
+def by_seed(rows: Sequence[dict[str, Any]], market: str, arm: str,
+            nights: Sequence[int] | None = None) -> dict[int, dict[str, float]]:
+    """Per seed: `totals` of the arm's days (`nights`: those nights only; None: the season)."""
+    picked: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["market"] == market and r["arm"] == arm and (nights is None
+                                                           or r["night"] in nights):
+            picked.setdefault(r["seed"], []).append(r)
+    return {s: totals(rs) for s, rs in sorted(picked.items())}
+
+
+def paired(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]],
+           figure: str = "net") -> tuple[float, float, float]:
+    """Mean and 95 % t-interval of a - b over the seeds both hold."""
+    return ci([a[s][figure] - b[s][figure] for s in sorted(set(a) & set(b))])
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per night and over the season, each market and arm: every figure's mean and interval
+    over seeds; the paired net differences (planted - null per arm, on - frozen per
+    market); the targets."""
+    nights = sorted({r["night"] for r in rows})
+    spans: list[tuple[str, list[int] | None]] = [(str(n), [n]) for n in nights]
+    spans.append(("season", None))
+    table, diffs = [], []
+    for label, span in spans:
+        cut = {(m, a): by_seed(rows, m, a, span) for m in MARKETS for a in ARMS}
+        for m in MARKETS:
+            for a in ARMS:
+                table.append({"night": label, "market": m, "arm": a,
+                              "seeds": len(cut[m, a]),
+                              **{f: ci([t[f] for t in cut[m, a].values()]) for f in FIGURES}})
+        diffs.append({"night": label,
+                      **{f"planted-null {a}": paired(cut["planted", a], cut["null", a])
+                         for a in ARMS},
+                      **{f"on-frozen {m}": paired(cut[m, "on"], cut[m, "frozen"])
+                         for m in MARKETS}})
+    return {"nights": nights, "table": table, "diffs": diffs, "targets": targets(rows)}
+
+
+def _clear_above(t: tuple[float, float, float]) -> bool | None:
+    return None if not math.isfinite(t[1]) else t[1] > 0
+
+
+def targets(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target: what it asks, the figure, and met (True / False; None: not judged,
+    an interval needs two seeds)."""
+    nights = sorted({r["night"] for r in rows})
+    late = nights[-LAST_NIGHTS:]
+    planted, null = by_seed(rows, "planted", "on"), by_seed(rows, "null", "on")
+    equity = ci([r["start_equity"] for r in rows if r["night"] == nights[0]])[0]
+    p_net = ci([t["net"] for t in planted.values()])
+    n_net = ci([t["net"] for t in null.values()])
+    p_late = ci([t["traded"] for t in by_seed(rows, "planted", "on", late).values()])[0]
+    n_late = ci([t["traded"] for t in by_seed(rows, "null", "on", late).values()])[0]
+    on_off = {m: paired(by_seed(rows, m, "on"), by_seed(rows, m, "frozen")) for m in MARKETS}
+    floor = NULL_FLOOR * equity
+    covers = (None if not math.isfinite(on_off["null"][1])
+              else on_off["null"][1] <= 0 <= on_off["null"][2])
+    return [
+        {"target": "planted season net > 0, interval clear of zero",
+         "figure": _fmt(p_net) + " USD", "met": _clear_above(p_net)},
+        {"target": f"null season net >= {100 * NULL_FLOOR:+.2f} % of equity "
+                   f"({floor:+,.2f} USD), mean",
+         "figure": _fmt(n_net) + " USD",
+         "met": None if not math.isfinite(n_net[0]) else n_net[0] >= floor},
+        {"target": f"null turnover, last {len(late)} nights < {NULL_TURNOVER:g} x planted's "
+                   "(means)",
+         "figure": f"{n_late:,.0f} vs {p_late:,.0f} USD",
+         "met": None if not (math.isfinite(n_late) and math.isfinite(p_late))
+         else n_late < NULL_TURNOVER * p_late},
+        {"target": "learning on - frozen, planted season net > 0, interval clear of zero",
+         "figure": _fmt(on_off["planted"]) + " USD", "met": _clear_above(on_off["planted"])},
+        {"target": "learning on - frozen, null season net: interval covers zero",
+         "figure": _fmt(on_off["null"]) + " USD", "met": covers},
+    ]
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def _fmt(t: tuple[float, float, float], spec: str = "+,.2f") -> str:
+    m, lo, hi = t
+    if not math.isfinite(m):
+        return "-"
+    return f"{m:{spec}}" + (f" [{lo:{spec}}, {hi:{spec}}]" if math.isfinite(lo) else "")
+
+
+def _met(v: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not judged (needs >= 2 seeds)"}[v]
+
+
+def per_night_net(s: dict[str, Any]) -> str:
+    """Net P&L by night (mean over seeds), a row per market and arm: the season at a glance
+    (`markdown` has every figure of every night with its interval)."""
+    nights = [str(n) for n in s["nights"]]
+    cell = {(r["night"], r["market"], r["arm"]): r["net"] for r in s["table"]}
+    out = ["| market | arm | " + " | ".join(nights) + " |",
+           "|---|---|" + "---:|" * len(nights)]
+    for m in MARKETS:
+        for a in ARMS:
+            out.append(f"| {m} | {a} | "
+                       + " | ".join(_fmt((cell[n, m, a][0], math.nan, math.nan))
+                                    for n in nights) + " |")
+    return "\n".join(out)
+
+
+def compact(s: dict[str, Any]) -> str:
+    """What BENCHMARKS.md shows (a screen): the season's figures per market and arm, net P&L
+    night by night, the season's paired differences and the targets."""
+    season = dict(s, table=[r for r in s["table"] if r["night"] == "season"],
+                  diffs=[d for d in s["diffs"] if d["night"] == "season"])
+    return markdown(season) + "\n\nNet P&L by night (USD, mean over seeds):\n\n" \
+        + per_night_net(s)
+
+
+def markdown(s: dict[str, Any]) -> str:
+    """The per-night and season table, the paired differences and the targets."""
+    out = ["| night | market | arm | seeds | net P&L | gross P&L | fees | funding | "
+           "turnover (USD traded) | maker share | fills |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in s["table"]:
+        bold = "**" if r["night"] == "season" else ""
+        out.append(f"| {bold}{r['night']}{bold} | {r['market']} | {r['arm']} | {r['seeds']} | "
+                   f"{_fmt(r['net'])} | {_fmt(r['gross'])} | {_fmt(r['fees'])} | "
+                   f"{_fmt(r['funding'])} | {_fmt(r['traded'], ',.0f')} | "
+                   f"{_fmt(r['maker_share'], '.2f')} | {_fmt(r['fills'], ',.1f')} |")
+    cols = [k for k in s["diffs"][0] if k != "night"]
+    out += ["", "Paired net P&L differences (USD), by seed:", "",
+            "| night | " + " | ".join(c.replace("-", " - ") for c in cols) + " |",
+            "|---|" + "---:|" * len(cols)]
+    for d in s["diffs"]:
+        out.append(f"| {d['night']} | " + " | ".join(_fmt(d[c]) for c in cols) + " |")
+    out += ["", "| target | figure | |", "|---|---|---|"]
+    out += [f"| {t['target']} | {t['figure']} | {_met(t['met'])} |" for t in s["targets"]]
+    return "\n".join(out)
+
+
+def section(s: dict[str, Any], rows: Sequence[dict[str, Any]],
+            markets: Sequence[dict[str, Any]], cmd: str, size: Size,
+            load: Sequence[float]) -> str:
+    """The BENCHMARKS.md section: method, size, cost, the tables."""
+    seeds = sorted({m["seed"] for m in markets})
+    cpu = sum(m["cpu_s"] for m in markets) / 3600
+    stamp = markets[0]["stamp"]
+    equity = rows[0]["start_equity"]
+    dirty = " with uncommitted changes" if stamp["dirty"] else ""
+    return f"""## Does acting on what Lotus learns pay? The economics of a season
+
+`{cmd}` (sealed evaluation seeds {seeds[0]}-{seeds[-1]} of validity_seeds.yaml's
+`economics` cell; commit {stamp['commit'][:12]}{dirty}, code {stamp['code_hash']}). Each seed is a
+planted closed-loop market (`default_spec()`, the generator's default effect) and its null
+twin (`null_spec()`), {size.days} nights x {size.hours[1] - size.hours[0]} h x
+{len(size.coins)} coins, the whole chain run night after night through the real pipeline,
+in two arms: learning on, and learning frozen after night 1 (no sig or tr priors version
+after night 1's, the DM calibration of day 2 kept; bench/economics.py says how). Paper
+equity {equity:,.0f} USD at the start; net P&L is the equity change with fees and funding
+in; mean over seeds with its 95 % t-interval. {cpu:.1f} h of CPU over {len(markets)}
+markets; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end. Every night's
+figures with their intervals: `python -m bench economics --from-json {RESULTS_NAME}`.
+
+{compact(s)}
+"""
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--final", action="store_true",
+                    help="the sealed evaluation seeds (validity_seeds.yaml evaluation.economics)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--nights", type=int, default=10, help="days in the season, each with its "
+                    "night")
+    ap.add_argument("--hours", type=_hours, default=(0, 24), help="UTC hours of each day")
+    ap.add_argument("--coins", default="BTC,ETH,SOL")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="markets at once, each in a spawned process of its own (a 24 h x "
+                    "3-coin market peaks near 3.7 GB RSS)")
+    ap.add_argument("--workdir", default=None, help="where the markets' homes are made")
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
+    ap.add_argument("--write", action="store_true",
+                    help="with --final: BENCHMARKS.md (bench:economics) and the headline")
+    ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
+                    help="no run: print the tables of rows kept by --json (with --write, "
+                    "rewrite the BENCHMARKS.md section from them; the headline is the run's)")
+    args = ap.parse_args(argv)
+    if args.from_json is not None:
+        return rendered(json.loads(args.from_json.read_text()), args.write)
+    if args.nights < 2:
+        ap.error("--nights: need >= 2 (the arms are the same on days 1-2 and part from day 3)")
+    if args.write and not args.final:
+        ap.error("--write records sealed evidence: only with --final")
+    from lotus_core.learning.validity_seeds import load_seeds
+
+    partition = "evaluation" if args.final else "tuning"
+    seeds = load_seeds().seeds(partition, "economics", "twins", args.seeds)
+    size = Size(days=args.nights, hours=args.hours,
+                coins=tuple(c for c in args.coins.split(",") if c))
+    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    markets = run_markets(seeds, size, args.workers, args.workdir)
+    rows = [r for m in markets for r in m["rows"]]
+    load = [load0, os.getloadavg()[0]]
+    s = summarise(rows)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "partition": partition, "seeds": seeds, "load": load,
+            "size": {"nights": size.days, "hours": list(size.hours), "coins": list(size.coins)},
+            "markets": [{k: v for k, v in m.items() if k != "rows"} for m in markets],
+            "rows": rows}, indent=1))
+    print(markdown(s))
+    cpu = sum(m["cpu_s"] for m in markets)
+    print(f"{len(markets)} markets x 2 arms: {cpu / 60:.1f} min CPU, "
+          f"{(time.perf_counter() - t0) / 60:.1f} min wall; load average {load[0]:.1f} at the "
+          f"start, {load[1]:.1f} at the end ({partition} seeds {seeds[0]}-{seeds[-1]})")
+    if args.write:
+        from bench.report import headline, write_section
+
+        cmd = (f"python -m bench economics --final --seeds {args.seeds} --nights {args.nights} "
+               f"--hours {size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
+        write_section("economics", section(s, rows, markets, cmd, size, load))
+        t = s["targets"]
+        season = {(r["market"], r["arm"]): r for r in s["table"] if r["night"] == "season"}
+        headline("economics",
+                 f"season net, learning on: planted {_fmt(season['planted', 'on']['net'])} "
+                 f"USD, null {_fmt(season['null', 'on']['net'])}; learning on - frozen: "
+                 f"planted {t[3]['figure']}, null {t[4]['figure']}; targets met "
+                 f"{sum(x['met'] is True for x in t)}/{len(t)}",
+                 f"95 % t-interval over {len(seeds)} sealed seeds", command=cmd)
+    return {"rows": rows, "summary": s, "markets": markets}
+
+
+def rendered(kept: dict[str, Any], write: bool) -> dict[str, Any]:
+    """The tables of a run's kept rows (`--json`); `write`: its BENCHMARKS.md section again
+    (only for sealed seeds)."""
+    rows, markets = kept["rows"], kept["markets"]
+    size = Size(days=kept["size"]["nights"], hours=tuple(kept["size"]["hours"]),
+                coins=tuple(kept["size"]["coins"]))
+    s = summarise(rows)
+    print(markdown(s))
+    if write:
+        if kept["partition"] != "evaluation":
+            raise SystemExit("--write records sealed evidence: these rows are tuning seeds")
+        from bench.report import write_section
+
+        cmd = (f"python -m bench economics --final --seeds {len(kept['seeds'])} --nights "
+               f"{size.days} --hours {size.hours[0]}-{size.hours[1]} --coins "
+               f"{','.join(size.coins)}")
+        write_section("economics", section(s, rows, markets, cmd, size, kept["load"]))
+    return {"rows": rows, "summary": s, "markets": markets}
+
+
+if __name__ == "__main__":
+    main()
