@@ -10,8 +10,6 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 from bench import validity
 from bench.report import REPO
 from lotus_core.learning.validity_report import markdown
@@ -167,7 +165,6 @@ def test_one_section_a_measurement_each_at_most_a_screen():
         assert reading, f"{lines[0]}: no reading"
 
 
-@pytest.mark.skipif(not KEPT_SEASONS.exists(), reason="the kept sealed season rows are gone")
 def test_the_sealed_nights_are_what_the_kept_rows_give():
     from bench.seasons import _read, rows_of, season_rule, summarise
     from lotus_core.learning.config import load_learning
