@@ -82,3 +82,17 @@ def test_wiping_closes_the_open_databases_first(tmp_path, monkeypatch):
         assert result.run_id not in instance.event_log_storage._engines  # closed, unlinked
         assert not (Path(runs_dir(str(home))) / f"{result.run_id}.db").exists()
         assert _events(instance, result.run_id) == []
+
+
+def test_shards_are_in_wal_mode_without_an_fsync_per_commit(tmp_path, monkeypatch):
+    """Each run's shard and the index are WAL databases (Dagster's choice), and the pooled
+    connections commit with `synchronous=NORMAL` (1), not SQLite's FULL (2)."""
+    home = _home(tmp_path, monkeypatch)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = DEFS.resolve_job_def("sum_job").execute_in_process(instance=instance)
+        storage = instance.event_log_storage
+        for shard in (result.run_id, "index"):
+            with storage._connect(shard) as conn:
+                mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+            assert (shard, mode, sync) == (shard, "wal", 1)
