@@ -12,15 +12,17 @@ that no longer grows with the hour of the cut."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from lotus_core.arrays import positions_by
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
 from lotus_core.signals.config import ScoringConfig
-from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.detectors import SLICE_COLUMNS, run_detectors
 from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
 from lotus_core.signals.quality import HistoryQuality, history_quality
@@ -55,19 +57,59 @@ def cut_points(frames: pd.DataFrame, windows: pd.DataFrame, k: int,
     return sorted({int(t) for t in np.r_[at[w], ts[f]]})
 
 
-def _keys(df: pd.DataFrame) -> list[tuple[int, str, int]]:
-    return list(zip(df["ts_ms"].to_numpy(dtype=np.int64).tolist(),
-                    df["coin"].astype(str).tolist(),
-                    df["direction"].to_numpy(dtype=np.int64).tolist(), strict=True))
+@dataclass(frozen=True)
+class _Keyed:
+    """Rows to compare, as arrays: their key (ts_ms, coin, direction) and the compared
+    columns (one float64 column each). Cut from a frame once, then sliced per cut: the
+    cuts of a day compare hundreds of small stretches, and a pandas slice and column read
+    per stretch cost more than the comparison."""
+
+    ts: np.ndarray
+    coin: np.ndarray
+    direction: np.ndarray
+    values: np.ndarray  # rows x compared columns
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, cols: Sequence[str]) -> _Keyed:
+        return cls(df["ts_ms"].to_numpy(dtype=np.int64),
+                   df["coin"].astype(str).to_numpy(dtype=object),
+                   df["direction"].to_numpy(dtype=np.int64),
+                   np.column_stack([df[c].to_numpy(np.float64) for c in cols])
+                   if len(cols) else np.empty((len(df), 0)))
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def take(self, rows: np.ndarray | slice) -> _Keyed:
+        return _Keyed(self.ts[rows], self.coin[rows], self.direction[rows], self.values[rows])
+
+    def trailing(self, t_ms: int, span_ms: int) -> _Keyed:
+        """`trailing` of these rows: the same rows, in the same order."""
+        return self.take(trailing_rows(self.ts, t_ms, span_ms))
+
+    def keys(self) -> list[tuple[int, str, int]]:
+        return list(zip(self.ts.tolist(), self.coin.tolist(), self.direction.tolist(),
+                        strict=True))
+
+    def frame(self, cols: Sequence[str]) -> pd.DataFrame:
+        out = pd.DataFrame({"ts_ms": self.ts, "coin": self.coin, "direction": self.direction})
+        for j, c in enumerate(cols):
+            out[c] = self.values[:, j]
+        return out
 
 
 def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
-    """Rows on one side only, plus rows whose `cols` differ beyond 1e-9.
+    """Rows on one side only, plus rows whose `cols` differ beyond 1e-9 (`_count`)."""
+    return _count(_Keyed.of(a, cols), _Keyed.of(b, cols), cols)
+
+
+def _count(a: _Keyed, b: _Keyed, cols: Sequence[str]) -> int:
+    """Rows on one side only, plus rows whose compared values differ beyond 1e-9.
 
     The check stretches hold a few dozen windows, so the keys are matched in a dict (a
     pandas merge cost ~25 ms a call, hundreds of calls a day); keys repeated on a side
     (never, for one detector) take the merge, which pairs every duplicate."""
-    ka, kb = _keys(a), _keys(b)
+    ka, kb = a.keys(), b.keys()
     sa, sb = set(ka), set(kb)
     if len(sa) == len(ka) and len(sb) == len(kb):
         pos_b = {k: i for i, k in enumerate(kb)}
@@ -77,14 +119,11 @@ def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
             return one_side
         ia = np.array([i for i, _ in both], dtype=np.int64)
         ib = np.array([j for _, j in both], dtype=np.int64)
-        diff = np.zeros(len(both), dtype=bool)
-        for c in cols:
-            x = a[c].to_numpy(np.float64)[ia]
-            y = b[c].to_numpy(np.float64)[ib]
-            diff |= ~np.isclose(x, y, rtol=0.0, atol=1e-9, equal_nan=True)
-        return one_side + int(diff.sum())
-    m = a[KEY + cols].merge(b[KEY + cols], on=KEY, how="outer", indicator=True,
-                           suffixes=("_a", "_b"))
+        close = np.isclose(a.values[ia], b.values[ib], rtol=0.0, atol=1e-9, equal_nan=True)
+        return one_side + int((~close).any(axis=1).sum())
+    cols = list(cols)
+    m = a.frame(cols).merge(b.frame(cols), on=KEY, how="outer", indicator=True,
+                            suffixes=("_a", "_b"))
     one_side = int((m["_merge"] != "both").sum())
     both = m[m["_merge"] == "both"]
     diff = np.zeros(len(both), dtype=bool)
@@ -92,6 +131,16 @@ def _mismatches(a: pd.DataFrame, b: pd.DataFrame, cols: list[str]) -> int:
         x, y = both[f"{c}_a"].to_numpy(np.float64), both[f"{c}_b"].to_numpy(np.float64)
         diff |= ~np.isclose(x, y, rtol=0.0, atol=1e-9, equal_nan=True)
     return one_side + int(diff.sum())
+
+
+def trailing_rows(ts: np.ndarray, t_ms: int, span_ms: int) -> np.ndarray:
+    """The positions of the rows with t - span < ts_ms <= t, in their order (`trailing`'s
+    rows): two binary searches when the rows are in time order (the usual case), else
+    the mask."""
+    if len(ts) < 2 or bool((ts[1:] >= ts[:-1]).all()):
+        lo, hi = np.searchsorted(ts, [t_ms - span_ms, t_ms], side="right")
+        return np.arange(int(lo), int(hi))
+    return np.flatnonzero((ts <= t_ms) & (ts > t_ms - span_ms))
 
 
 def trailing(frames: pd.DataFrame, t_ms: int, span_ms: int) -> pd.DataFrame:
@@ -130,41 +179,108 @@ class Touch:
                            f"{self.bad} mismatches")
 
 
+APART = "#"
+"""Joins a coin and a tape's number into the coin name that keeps the tape apart in a
+batched call (`_apart`); no coin holds it."""
+
+
+def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
+           run: Callable[[pd.DataFrame, dict[str, str]], pd.DataFrame],
+           cols: Sequence[str]) -> list[_Keyed]:
+    """`run` of each tape (row positions in `frames`) as if called on that tape alone, its
+    rows keyed back to their coin (`_Keyed`, the `cols` compared): the tapes of one
+    cadence in one call instead of a call each (a call's pandas overhead, not its rows,
+    was most of a cut's cost).
+
+    In that call each tape is its own coin (`coin#k`; `run` gets {that name: coin} to
+    look up what it keys by coin): the detectors and the scores are per coin (every
+    row-wise state, rolling window, EMA, segment, cooldown and live cohort is taken within
+    a coin's rows; tests/core/audits/test_audits_by_coin.py proves the batched windows and
+    scores equal to one call per tape, a peeking detector included), so no state crosses
+    from one tape into another. What is not per coin is the cadence (the smallest step
+    over every coin), hence one call per cadence; a tape of several coins (never: a coin's
+    cuts) runs alone."""
+    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
+    coins = frames["coin"].astype(str).to_numpy(dtype=object)
+    groups: dict[int | tuple[str, int], list[int]] = {}
+    for k, rows in enumerate(tapes):
+        one = len(rows) > 0 and bool((coins[rows] == coins[rows[0]]).all())
+        groups.setdefault(cadence_ms(ts[rows], coins[rows]) if one else ("alone", k),
+                          []).append(k)
+    out: dict[int, _Keyed] = {}
+    for ks in groups.values():
+        if len(ks) == 1:
+            out[ks[0]] = _Keyed.of(run(frames.iloc[tapes[ks[0]]].reset_index(drop=True), {}),
+                                   cols)
+            continue
+        names = {f"{coins[tapes[k][0]]}{APART}{k}": k for k in ks}
+        blob = frames.iloc[np.concatenate([tapes[k] for k in ks])].reset_index(drop=True)
+        blob["coin"] = np.concatenate([np.full(len(tapes[k]), name, dtype=object)
+                                       for name, k in names.items()])
+        got = _Keyed.of(run(blob, {name: str(coins[tapes[k][0]]) for name, k in names.items()}),
+                        cols)
+        at = positions_by(got.coin)
+        for name, k in names.items():
+            part = got.take(at.get(name, np.empty(0, dtype=np.int64)))
+            out[k] = _Keyed(part.ts, np.full(len(part), coins[tapes[k][0]], dtype=object),
+                            part.direction, part.values)
+    return [out[k] for k in range(len(tapes))]
+
+
+def coins_as(hq: HistoryQuality, names: dict[str, str]) -> HistoryQuality:
+    """`hq` with each coin's per-coin history also under the names in `names` (name ->
+    coin): what `window_quality` reads for a tape renamed by `_apart`."""
+    by_coin = hq.by_coin
+    if len(by_coin) == 0 or not names:
+        return hq
+    coin_of = by_coin.index.get_level_values(1).astype(str)
+    parts = [by_coin]
+    for name, coin in names.items():
+        rows = by_coin[coin_of == coin]
+        if len(rows):
+            parts.append(rows.set_axis(pd.MultiIndex.from_arrays(
+                [rows.index.get_level_values(0), np.full(len(rows), name, dtype=object)],
+                names=by_coin.index.names)))
+    return replace(hq, by_coin=pd.concat(parts)) if len(parts) > 1 else hq
+
+
 def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, touch: Touch, *,
                cfg: AuditConfig, scoring: ScoringConfig, hq: HistoryQuality) -> None:
     """Add one coin to `touch`: `frames` is the coin's whole tape, `full` the spec's windows
     on it. The detectors and the scores are per coin, so the day's count is the coins' sum.
     A cut with none of the coin's frames in its trailing window has none of its windows in
-    the check stretch either (the stretch lies inside the window): nothing to run."""
+    the check stretch either (the stretch lies inside the window): nothing to run. The
+    cuts' trailing windows run together (`_apart`), each as if alone."""
     if len(frames) == 0:
         return
-    cadence = cadence_ms(frames["ts_ms"].to_numpy(dtype=np.int64),
-                         frames["coin"].to_numpy(dtype=object))
+    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
+    cadence = cadence_ms(ts, frames["coin"].to_numpy(dtype=object))
     check_ms = cfg.check_s * 1000
     det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
-    for t in touch.cuts:
-        tape = trailing(frames, t, det_span)
-        if len(tape) == 0:
-            continue
-        before = trailing(full, t, check_ms)
-        after = trailing(run_detectors(tape, [spec]), t, check_ms)
-        touch.bad += _mismatches(before, after, ["raw_strength"])
-        touch.checked += len(before)
-    if not touch.score_cuts:
-        return
-
-    def events(f: pd.DataFrame) -> pd.DataFrame:
-        # the audited score columns through score_day's own code, without the council
-        return score_columns(f, [spec], scoring=scoring, hq=hq)
+    cuts = [(t, rows) for t in touch.cuts if len(rows := trailing_rows(ts, t, det_span))]
+    if cuts:
+        before = _Keyed.of(full, ["raw_strength"])
+        slim = frames[["ts_ms", "coin", *SLICE_COLUMNS]]  # what run_detectors reads
+        found = _apart(slim, [r for _, r in cuts], lambda f, _: run_detectors(f, [spec]),
+                       ["raw_strength"])
+        for (t, _), after in zip(cuts, found, strict=True):
+            mine = before.trailing(t, check_ms)
+            touch.bad += _count(mine, after.trailing(t, check_ms), ["raw_strength"])
+            touch.checked += len(mine)
     score_span = scoring_lookback_rows(scoring, [spec], cadence) * cadence + check_ms
-    ev: pd.DataFrame | None = None
-    for t in touch.score_cuts:
-        tape = trailing(frames, t, score_span)
-        if len(tape) == 0:
-            continue
-        ev = events(frames) if ev is None else ev
-        touch.bad += _mismatches(trailing(ev, t, check_ms), trailing(events(tape), t, check_ms),
-                                 list(SCORE_COLUMNS))
+    cuts = [(t, rows) for t in touch.score_cuts
+            if len(rows := trailing_rows(ts, t, score_span))]
+    if not cuts:
+        return
+    # the audited score columns through score_day's own code, without the council: the
+    # whole tape (what the cuts are compared with) and each cut's trailing window
+    ev = _apart(frames, [np.arange(len(frames)), *(r for _, r in cuts)],
+                lambda f, names: score_columns(f, [spec], scoring=scoring,
+                                               hq=coins_as(hq, names)),
+                SCORE_COLUMNS)
+    for (t, _), after in zip(cuts, ev[1:], strict=True):
+        touch.bad += _count(ev[0].trailing(t, check_ms), after.trailing(t, check_ms),
+                            SCORE_COLUMNS)
 
 
 def future_touch(frames: pd.DataFrame, spec: DetectorSpec, day: str, *,

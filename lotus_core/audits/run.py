@@ -118,10 +118,10 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
     retention: dict[str, Retention] = {}
     for c in coins:
         frames = tape.read(c)
-        adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
-        # the coin's windows again, in (ts_ms, detector_id) order (none: an empty tape,
+        # the coin's windows again, as the adversarial audit's unperturbed scores hold
+        # them (the same detectors on the same tape), in time order (none: an empty tape,
         # which touch_coin skips)
-        full = next(detect_parts(FrameCoins(frames), specs, scoring=scoring), pd.DataFrame())
+        full = adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
         own = {str(k): g for k, g in full.groupby("detector_id", sort=False)} if len(full) \
             else {}
         for spec in specs:

@@ -9,6 +9,7 @@ round differently on arrays of other lengths, and machines differ)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -19,6 +20,9 @@ import pytest
 from lotus_core.audits import audit_by_coin, audit_day, future_touch
 from lotus_core.signals import load_detectors
 from lotus_core.signals.config import load_scoring
+from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.pipeline import SCORE_COLUMNS, detect_day, score_columns
+from lotus_core.signals.quality import history_quality
 from lotus_core.store.by_coin import CoinDay, FrameCoins
 from lotus_core.store.lake import Lake
 from tests.kits.audits_badkit import load_bad, tampered
@@ -83,3 +87,72 @@ def test_a_choice_of_values_is_the_values_at_a_choice_of_positions():
                                       values[b.choice(n, size=k, replace=False)])
         np.testing.assert_array_equal(a.choice(values, size=n // 2, replace=False),
                                       values[b.choice(n, size=n // 2, replace=False)])
+
+
+def test_cuts_run_together_are_each_cut_run_alone(day):
+    """`touch_coin` runs a coin's cuts in one call, each cut's trailing tape keyed as its
+    own coin (`_apart`): every window and score equals that tape's own call, bit for bit,
+    for every detector (the peeking one included: its peek stays inside its own tape),
+    for a one-row tape, the whole tape, and with per-coin history (`coins_as`)."""
+    FT = importlib.import_module("lotus_core.audits.future_touch")
+    frames, specs, *_ = day
+    _, tampers = load_bad(BAD)
+    scoring = load_scoring()
+    # the day's first 40 minutes hold windows to compare (`compared`), and a cut's
+    # trailing window (20 minutes here) is shorter than the tape
+    head = frames[frames["ts_ms"] < frames["ts_ms"].min() + 40 * 60_000]
+    history = detect_day(head, specs, scoring=scoring).assign(date="2026-01-02")
+    tape = FrameCoins(head).read(FrameCoins(head).coins()[0])
+    ts = tape["ts_ms"].to_numpy()
+    cuts = [int(ts[0]), int(ts[len(ts) // 5]), int(ts[len(ts) // 2]), int(ts[-1])]
+    tapes = [FT.trailing_rows(ts, t, 1_200_000) for t in cuts] + [np.arange(len(tape))]
+    assert len(tapes[0]) == 1 and len(tapes[1]) < len(tapes[2])
+    compared = 0
+    with tampered(tampers):
+        for spec in specs:
+            hq = history_quality(history, [spec], scoring.sq)
+            assert len(hq.by_coin) > 0
+            runs = ((lambda f, _: run_detectors(f, [spec]), ["raw_strength"]),  # noqa: B023
+                    (lambda f, names: score_columns(  # noqa: B023
+                        f, [spec], scoring=scoring, hq=FT.coins_as(hq, names)),  # noqa: B023
+                     list(SCORE_COLUMNS)))
+            for run, cols in runs:
+                together = FT._apart(tape, tapes, run, cols)
+                for rows, got in zip(tapes, together, strict=True):
+                    alone = FT._Keyed.of(run(tape.iloc[rows].reset_index(drop=True), {}),
+                                         cols)
+                    for a, b in ((got.ts, alone.ts), (got.coin, alone.coin),
+                                 (got.direction, alone.direction)):
+                        np.testing.assert_array_equal(a, b)
+                    np.testing.assert_array_equal(got.values, alone.values)
+                    compared += len(alone)
+    assert compared > 0
+
+
+def test_matched_sigma_is_the_nearest_merge_it_replaced():
+    """`_matched`'s binary searches sum the det_sigma `pd.merge_asof(direction="nearest")`
+    matches: ties, repeated times, both directions, other coins, NaN and no match."""
+    AD = importlib.import_module("lotus_core.audits.adversarial")
+    rng = np.random.default_rng(5)
+
+    def merged(base, pert, tol):
+        keys = ["ts_ms", "coin", "direction", "det_sigma"]
+        left = base[keys].sort_values("ts_ms", kind="stable")
+        right = pert[keys].rename(columns={"det_sigma": "sigma_p"}).sort_values(
+            "ts_ms", kind="stable")
+        m = pd.merge_asof(left, right, on="ts_ms", by=["coin", "direction"], tolerance=tol,
+                          direction="nearest")
+        return float(np.nan_to_num(m["sigma_p"].to_numpy(np.float64)).sum())
+
+    def windows(n):
+        sigma = rng.random(n)
+        sigma[rng.random(n) < 0.1] = np.nan
+        return pd.DataFrame({"ts_ms": rng.integers(0, 60, n).astype(np.int64) * 1000,
+                             "coin": rng.choice(["BTC", "ETH"], n),
+                             "direction": rng.choice([-1, 1], n).astype(np.int8),
+                             "det_sigma": sigma})
+
+    for _ in range(200):
+        base, pert = windows(int(rng.integers(0, 40))), windows(int(rng.integers(0, 40)))
+        tol = int(rng.choice([0, 1000, 2000, 5000]))
+        assert AD._matched(base, pert, tol) == merged(base, pert, tol)
