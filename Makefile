@@ -41,6 +41,11 @@ run: setup $(DAGSTER_HOME)/dagster.yaml
 ## suite prints its wall time, each worker's share and the cores' busy share, and warns past
 ## 12 minutes.
 TEST_WORKERS ?= 3
+# Every test process (workers, CLI subprocesses, Dagster code servers, daemons) imports the
+# project's ~350 modules; with bytecode caching off (PYTHONDONTWRITEBYTECODE set, as some CI
+# shells do) each of them compiles all of it again. The suite caches it (`__pycache__/` is
+# git-ignored).
+test: export PYTHONDONTWRITEBYTECODE =
 test: setup
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-rabbitmq.sh

@@ -50,3 +50,23 @@ def test_each_worker_says_how_long_it_ran_and_when_it_finished() -> None:
 def test_the_cores_busy_share_is_read_between_two_readings() -> None:
     assert busy_share((100, 400), (250, 600)) == 0.75
     assert busy_share(None, (1, 2)) is None and busy_share((5, 10), (5, 10)) is None
+
+
+def test_cpu_counts_this_process_and_the_subprocesses_it_waited_for() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.timing_guard import cpu_now
+
+    before = cpu_now()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:  # 0.2 s of this process's CPU
+        pass
+    mid = cpu_now()
+    subprocess.run([sys.executable, "-c",
+                    "import time\nend = time.process_time() + 0.3\n"
+                    "while time.process_time() < end: pass"], check=True)
+    after = cpu_now()
+    assert 0.2 <= mid - before < 1.0
+    assert after - mid >= 0.3  # the child's CPU, once it was waited for
