@@ -82,10 +82,10 @@ def test_the_last_days_tables_and_plots_render_with_content(served):
     try:
         browser.call("Page.enable")
         for asset, (tables, plots) in PAGES.items():
-            browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/assets/{asset}"
-                                              f"?view=events&partition={day}")
+            browser.goto(f"http://127.0.0.1:{port}/assets/{asset}?view=events&partition={day}")
             first = tables[0][0]
-            browser.wait_for(f"document.body.innerText.includes('{first}')")
+            browser.wait_for(f"document.title.endsWith('| {asset}')"
+                             f" && document.body.innerText.includes('{first}')")
             with suppress(AssertionError):  # the first visit's "Join the community" dialog
                 browser.wait_for(SKIP_WELCOME.format(), timeout=5)
             time.sleep(1)

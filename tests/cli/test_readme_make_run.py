@@ -392,10 +392,10 @@ def test_make_runs_pages_show_rounded_unclipped_figures_and_passed_checks(
                 for asset in UI_ASSETS:
                     problems += _judge_page(browser, port, day, asset)
             for asset in checked:
-                browser.call("Page.navigate",
-                             url=f"http://127.0.0.1:{port}/assets/{asset}?view=checks")
-                browser.wait_for("document.body.innerText.includes('Latest execution')"
-                                 " || document.body.innerText.includes('Evaluation')")
+                browser.goto(f"http://127.0.0.1:{port}/assets/{asset}?view=checks")
+                browser.wait_for(f"document.title.endsWith('| {asset}') && "
+                                 "(document.body.innerText.includes('Latest execution')"
+                                 " || document.body.innerText.includes('Evaluation'))")
                 time.sleep(1.0)
                 browser.screenshot(SHOTS / f"checks_{asset.replace('/', '_')}.png")
                 problems += scan(browser, f"checks of {asset}", "table")
@@ -410,9 +410,9 @@ def test_make_runs_pages_show_rounded_unclipped_figures_and_passed_checks(
 def _judge_page(browser: Browser, port: int, day: str, asset: str) -> list[str]:
     """One asset's materialisation of `day`: screenshot, its metadata scanned, and each
     Markdown value opened, screenshot and scanned."""
-    browser.call("Page.navigate", url=f"http://127.0.0.1:{port}/assets/{asset}"
-                                      f"?view=events&partition={day}")
-    browser.wait_for(f"document.body.innerText.includes('Partition {day}')"
+    browser.goto(f"http://127.0.0.1:{port}/assets/{asset}?view=events&partition={day}")
+    browser.wait_for(f"document.title.endsWith('| {asset}')"
+                     f" && document.body.innerText.includes('Partition {day}')"
                      " && document.body.innerText.includes('dagster/row_count')")
     with suppress(AssertionError):  # the first visit's "Join the community" dialog
         browser.wait_for(SKIP_WELCOME.format(), timeout=5)
