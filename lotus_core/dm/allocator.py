@@ -19,11 +19,14 @@ never raises.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
+
+from lotus_core.dm.direct import SOLVER, DirectClarabel
 
 if TYPE_CHECKING:  # cvxpy is imported where a problem is built: every process that never
     import cvxpy as cp  # allocates (the code server, the CLI) spared its import
@@ -152,10 +155,55 @@ class Allocator:
         self.problem = cp.Problem(objective, constraints)
         if not self.problem.is_dpp():  # pragma: no cover - a guard for future edits
             raise AssertionError("the allocator problem must be DPP")
+        self._vectors = (self.mu, self.w0, self.cost, self.liquidity, self.kelly,
+                         self.asset_cap)
+        self._direct: DirectClarabel | None = None
+        self._direct_tried = solver.upper() != SOLVER
+
+    def _solve(self) -> tuple[str, float | None]:
+        """Solve with the parameters' values: cvxpy's status and the problem's value.
+        Clarabel's problem is solved directly (`lotus_core.dm.direct`: the same data, the
+        same solver calls, the same results, without cvxpy's per-solve rebuild, most of
+        a solve's time); `Problem.solve` when that path declines."""
+        if self._direct is not None:
+            status = self._direct.solve()
+            value = self.problem.objective.value if self.w.value is not None else None
+            return status, value
+        self.problem.solve(solver=self.solver, warm_start=True, **self.solver_opts)
+        return str(self.problem.status), self.problem.value
 
     def _set(self, inp: AllocationInput) -> None:
         """Check every input here (shape, finiteness, sign), then store it with
-        `save_value`: cvxpy's own per-assignment validation was a fifth of a warm solve."""
+        `save_value`: cvxpy's own per-assignment validation was a fifth of a warm solve.
+        The vectors are checked together; only a failing set is gone through one by one,
+        for the message naming the first bad input."""
+        n = self.n
+        vectors = (inp.mu, inp.w0, inp.cost, inp.liquidity, inp.kelly, inp.asset_cap)
+        try:
+            stack = np.array(vectors, dtype=np.float64)
+        except (ValueError, TypeError):
+            stack = None
+        if (stack is None or stack.shape != (len(vectors), n) or not np.isfinite(stack).all()
+                or (stack[2:] < 0).any()):
+            self._refuse(inp)
+        for param, row in zip(self._vectors, stack, strict=True):
+            param.save_value(row)
+        cov = np.asarray(inp.cov, dtype=np.float64)
+        if cov.shape != (n, n) or not np.all(np.isfinite(cov)):
+            raise ValueError(f"allocator input cov must be a finite {n}x{n} matrix")
+        self.F.save_value(cholesky_factor(cov))
+        for name in ("gross", "leverage", "net", "turnover", "risk_target", "anchor_budget"):
+            v = float(getattr(inp, name))
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"allocator input {name} must be a finite number >= 0")
+            getattr(self, name).save_value(np.float64(min(v, BIG)))
+        anchor = np.array(inp.w0 if inp.anchor is None else inp.anchor, dtype=np.float64)
+        if anchor.shape != (n,) or not np.all(np.isfinite(anchor)):
+            raise ValueError(f"allocator input anchor must be {n} finite numbers")
+        self.anchor.save_value(anchor)
+
+    def _refuse(self, inp: AllocationInput) -> NoReturn:
+        """The first bad vector input, named (raises)."""
         n = self.n
         for name, arr in (("mu", inp.mu), ("w0", inp.w0), ("cost", inp.cost),
                           ("liquidity", inp.liquidity), ("kelly", inp.kelly),
@@ -165,20 +213,8 @@ class Allocator:
                 raise ValueError(f"allocator input {name} must be {n} finite numbers")
             if name not in ("mu", "w0") and np.any(a < 0):
                 raise ValueError(f"allocator input {name} must be >= 0")
-            getattr(self, name).save_value(a)
-        cov = np.asarray(inp.cov, dtype=np.float64)
-        if cov.shape != (n, n) or not np.all(np.isfinite(cov)):
-            raise ValueError(f"allocator input cov must be a finite {n}x{n} matrix")
-        self.F.save_value(cholesky_factor(cov))
-        for name in ("gross", "leverage", "net", "turnover", "risk_target", "anchor_budget"):
-            v = float(getattr(inp, name))
-            if not np.isfinite(v) or v < 0:
-                raise ValueError(f"allocator input {name} must be a finite number >= 0")
-            getattr(self, name).save_value(np.float64(min(v, BIG)))
-        anchor = np.array(inp.w0 if inp.anchor is None else inp.anchor, dtype=np.float64)
-        if anchor.shape != (n,) or not np.all(np.isfinite(anchor)):
-            raise ValueError(f"allocator input anchor must be {n} finite numbers")
-        self.anchor.save_value(anchor)
+        raise ValueError("allocator inputs mu, w0, cost, liquidity, kelly, asset_cap must "
+                         f"be {n} finite numbers each")
 
     def solve(self, inp: AllocationInput) -> Allocation:
         """Solve with these parameters; "hold" with a reason when it cannot."""
@@ -186,21 +222,24 @@ class Allocator:
 
         w0 = np.asarray(inp.w0, dtype=np.float64)
         t0 = time.perf_counter()
+        if not self._direct_tried:  # compiled once, on the first solve (as cvxpy's)
+            self._direct_tried = True
+            self._direct = DirectClarabel.build(self.problem, self.named.values(),
+                                                self.solver_opts)
         try:
             self._set(inp)
-            self.problem.solve(solver=self.solver, warm_start=True, **self.solver_opts)
-            status = str(self.problem.status)
+            status, value = self._solve()
         except (cp.error.SolverError, ValueError, ArithmeticError) as e:
             ms = (time.perf_counter() - t0) * 1e3
             return self._hold(w0, ms, "error", f"solver failed: {e}".strip()[:300])
         ms = (time.perf_counter() - t0) * 1e3
-        if status not in _OK or self.w.value is None:
+        if status not in _OK or self.w.value is None or value is None:
             return self._hold(w0, ms, status, self._why(status, inp))
         w = np.asarray(self.w.value, dtype=np.float64)
         z = w - w0
         binding, duals = self._binding()
         return Allocation(
-            status=status, w=w, binding=binding, objective=float(self.problem.value) / SCALE,
+            status=status, w=w, binding=binding, objective=float(value) / SCALE,
             expected_cost=float(inp.cost @ np.abs(z)), turnover=float(np.abs(z).sum()),
             risk=float(np.linalg.norm(np.asarray(self.F.value) @ w)), solve_ms=ms,
             solver_status=status,
@@ -216,9 +255,13 @@ class Allocator:
         duals: dict[str, float] = {}
         for name, con in self.named.items():
             dual = np.atleast_1d(np.asarray(con.dual_value, dtype=np.float64)) / SCALE
-            slack = np.atleast_1d(np.asarray(self._slack[name](), dtype=np.float64))
-            rhs = np.atleast_1d(np.asarray(con.args[1].value, dtype=np.float64))
-            active = (dual > 1e-10) & (slack <= 1e-7 + 1e-4 * np.abs(rhs))
+            priced = dual > 1e-10
+            if priced.any():  # no positive dual: inactive whatever the slack
+                slack = np.atleast_1d(np.asarray(self._slack[name](), dtype=np.float64))
+                rhs = np.atleast_1d(np.asarray(con.args[1].value, dtype=np.float64))
+                active = priced & (slack <= 1e-7 + 1e-4 * np.abs(rhs))
+            else:
+                active = priced
             if dual.size == 1:
                 duals[name] = float(dual[0])
                 if active[0]:

@@ -226,12 +226,16 @@ def fit_calibration(train: pd.DataFrame, cfg: CalibrationSettings, window: str,
         drop=True)
 
 
+_MEMO_MAX = 1 << 16  # forecasts a Calibration keeps (a day's live alphas × horizons: ~4,000)
+
+
 class Calibration:
     """Look-ups into a calibration table (the `dm_calibration` asset's rows)."""
 
     def __init__(self, table: pd.DataFrame, cfg: CalibrationSettings) -> None:
         self.cfg = cfg
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
+        self._memo: dict[tuple[str, int, str, float, int], Forecast] = {}
         for r in table.to_dict("records"):
             key = (str(r["detector_id"]), int(r["horizon_s"]))
             self._rows[key] = {
@@ -257,7 +261,20 @@ class Calibration:
 
     def forecast(self, detector_id: str, horizon_s: int, coin: str, score: float,
                  direction: int) -> Forecast:
-        """μ, σ, p_hit at `horizon_s` for a window scored `score`, signed by `direction`."""
+        """μ, σ, p_hit at `horizon_s` for a window scored `score`, signed by `direction`.
+        Memoised: fusion asks again for every live alpha at every decision (~75 times
+        each), and the answer is a function of the arguments and the table alone."""
+        key = (detector_id, horizon_s, coin, score, direction)
+        f = self._memo.get(key)
+        if f is None:
+            if len(self._memo) >= _MEMO_MAX:  # a long-running loop: bounded
+                self._memo.clear()
+            f = self._memo[key] = self._forecast(detector_id, horizon_s, coin, score,
+                                                 direction)
+        return f
+
+    def _forecast(self, detector_id: str, horizon_s: int, coin: str, score: float,
+                  direction: int) -> Forecast:
         r = self._rows.get((detector_id, horizon_s))
         z = self.cfg.interval_z
         if r is None or direction == 0:

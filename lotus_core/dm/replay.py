@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -79,9 +80,12 @@ def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -
     return ReplayResult(out, gross, net)
 
 
+@lru_cache(maxsize=1024)
 def lake_ticket_json(text: str) -> str:
     """The ticket as the lake keeps it: without its wall-clock fields (solve time goes to the
-    run's metadata), so re-running a day gives byte-identical partitions."""
+    run's metadata), so re-running a day gives byte-identical partitions. Memoised: the
+    joint replay hands each ticket to the Trader in this form and writes it a batch later
+    (`JointTables`), the same text twice."""
     return canonical_json(without_wall_clock(text)).decode("utf-8")
 
 
