@@ -44,6 +44,7 @@ from lotus_core.feed.assemble import Parsed, StreamAssembler
 from lotus_core.feed.extract import Chunk, extract_chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.lines import LineBlock, ended
+from lotus_core.feed.parse import file_sha256
 from lotus_core.feed.recordings import recording_path
 from lotus_core.live.chain import DayChain
 from lotus_core.live.frames import blocks_frame, bus_frame, events_frame
@@ -78,6 +79,8 @@ class NightContext:
     audit: pd.DataFrame | None
     actions: Sequence[Mapping[str, Any]] = ()  # the Curator API's detector actions (fabric)
     bred: Sequence[BredSpec] = ()  # scoring.exploration: the breeder's survivors in force
+    previous_feed: tuple[str, int] | None = None  # the day before's raw_feed: (sha256, last
+    # receive time of any row), what tells `_input_start` the warm tail is empty unparsed
     _qualities: dict[tuple[Any, ...], HistoryQuality] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
@@ -143,7 +146,20 @@ def load_night_context(lake_dir: Path, day: str, *, scoring: ScoringConfig,
     if status is not None:
         audit = lake.read("detector_audit_status", status)
     bred = exploration_set(lake, day).bred if exploration else ()
-    return NightContext(day, history, model, audit, bred=bred)
+    return NightContext(day, history, model, audit, bred=bred,
+                        previous_feed=_feed_summary(lake, shift_day(day, -1)))
+
+
+def _feed_summary(lake: Lake, day: str) -> tuple[str, int] | None:
+    """(sha256 of the recording, its last row's receive time) from `day`'s raw_feed, when the
+    lake holds it and it names one recording; else None."""
+    if not lake.exists("raw_feed", day):
+        return None
+    feed = lake.read("raw_feed", day, columns=["sha256", "last_recv_ts_ms"])
+    shas = set(feed["sha256"].astype(str))
+    if len(feed) == 0 or len(shas) != 1:
+        return None
+    return shas.pop(), int(feed["last_recv_ts_ms"].max())
 
 
 @dataclass
@@ -309,9 +325,17 @@ class LiveEngine:
         if not self._seeds(lo, start) and self.feed_dir is not None:
             prev = (pd.Timestamp(day) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
             path = recording_path(self.feed_dir, prev)
-            if path.exists():
+            if path.exists() and not self._ends_before(path, lo):
                 self.buf = _tail_of(path, prev, lo)
         return lo if self._seeds(lo, start) else start
+
+    def _ends_before(self, path: Path, lo: int) -> bool:
+        """The previous day's recording, as the nightly raw_feed summarised it (the same
+        file: its sha256), has no row received from `lo` on: its tail would be empty, so it
+        is not parsed (a day recorded until midday, several seconds of parse for nothing).
+        Without the summary, or for another file, the recording is parsed."""
+        known = self.ctx.previous_feed if self.ctx is not None else None
+        return known is not None and known[1] < lo and file_sha256(path) == known[0]
 
     def _seeds(self, lo: int, start: int) -> bool:
         return self.buf.has_books(lo, start)
