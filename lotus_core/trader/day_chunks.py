@@ -78,9 +78,27 @@ def _take_books(books: BookFrames | PackedBooks, at: np.ndarray) -> PackedBooks:
     """The frames `at` packed (a padded day's chunk is packed as it is cut)."""
     if isinstance(books, PackedBooks):
         return take_packed(books, at)
-    mask = np.zeros(len(books), dtype=bool)
-    mask[at] = True
-    return PackedBooks.pack(books.select(mask))
+    return _pack_rows(books, at)
+
+
+def _pack_rows(books: BookFrames, at: np.ndarray) -> PackedBooks:
+    """`PackedBooks.pack(books.select(rows at))`, the same arrays: each side's levels
+    present gathered straight from the padded matrices (no padded copy of the chunk's
+    rows first: a third of a chunk's making)."""
+    meta = books.meta.iloc[at].reset_index(drop=True)
+    width = books.bid_px.shape[1] if books.bid_px.ndim == 2 else 0
+    sides = {}
+    for side, col in (("bid", "n_bid"), ("ask", "n_ask")):
+        counts = meta[col].to_numpy(np.int64)
+        offsets = np.zeros(len(at) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        # flat position of each level present: its frame's row start, then its slot
+        flat = (np.repeat(at.astype(np.int64) * width - offsets[:-1], counts)
+                + np.arange(int(offsets[-1]), dtype=np.int64))
+        sides[f"{side}_at"] = offsets
+        sides[f"{side}_px"] = getattr(books, f"{side}_px").reshape(-1)[flat]
+        sides[f"{side}_sz"] = getattr(books, f"{side}_sz").reshape(-1)[flat]
+    return PackedBooks(meta, **sides)
 
 
 def _groups(ts: np.ndarray, chunk_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -757,7 +757,8 @@ class TraderEngine:
         return {c: m for c in self.positions if (m := self._mid(c)) is not None}
 
     def equity(self) -> float:
-        return float(self.portfolio.snapshot(self.positions, self._marks())["equity"])
+        """The snapshot's equity (`Portfolio.equity`: the mids of `_marks` are `_top`'s)."""
+        return float(self.portfolio.equity(self.positions, self._top)[0])
 
     def _mark(self) -> None:
         """Peak equity and the deepest drawdown so far, marked at the mids (hot path)."""

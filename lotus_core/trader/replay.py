@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.cast import maybe_box_native
 
 from lotus_core.feed.packed import PackedBooks, ReplayDay
 from lotus_core.feed.tables import BookFrames, FeedDay
@@ -210,7 +211,7 @@ class _Records:
         self.lo = 0
         self.block: list[dict[str, Any]] = []
         if rows is not None and not rows["ts_ms"].is_monotonic_increasing:
-            self.block = rows.to_dict("records")
+            self.block = records(rows)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         j = i - self.lo
@@ -219,8 +220,33 @@ class _Records:
         assert self.rows is not None
         self.lo = i - i % _BLOCK
         self.block = []  # drop the old block before making the next
-        self.block = self.rows.iloc[self.lo:self.lo + _BLOCK].to_dict("records")
+        self.block = records(self.rows.iloc[self.lo:self.lo + _BLOCK])
         return self.block[i - self.lo]
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """`frame.to_dict("records")`, the same values, made a column at a time: pandas' own
+    goes a row at a time through `itertuples` (a Series iterator per column), ~3x the CPU
+    of a MicroTape row here. Each column's values are what iterating it gives (numpy
+    columns: Python scalars, as `tolist`; extension columns: their own iterator), object
+    and extension columns boxed as pandas boxes them (tested against `to_dict`)."""
+    names = frame.columns.tolist()
+    if not names:
+        return [{} for _ in range(len(frame))]
+    cols: list[list[Any]] = []
+    for j in range(len(names)):
+        s = frame.iloc[:, j]  # by position: column names may repeat
+        v = s._values
+        if isinstance(v, np.ndarray):
+            col = v.tolist()
+            if v.dtype == object:
+                col = [maybe_box_native(x) for x in col]
+        elif isinstance(s.dtype, pd.StringDtype) and not s.isna().any():
+            col = s.to_numpy(dtype=object).tolist()  # every value a str (boxing keeps it)
+        else:  # an extension column: its own iterator, boxed
+            col = [maybe_box_native(x) for x in v]
+        cols.append(col)
+    return [dict(zip(names, t, strict=True)) for t in zip(*cols, strict=True)]
 
 
 class _BookRows:

@@ -6,7 +6,7 @@ daemon persists them after every change and restores them after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,9 +177,15 @@ class Portfolio:
     peak_equity: float = 0.0
     max_drawdown: float = 0.0
 
-    def snapshot(self, positions: dict[str, Position], marks: dict[str, float]) -> dict[str, Any]:
+    def equity(self, positions: dict[str, Position], marks: Mapping[str, float]
+               ) -> tuple[float, float]:
+        """(equity, unrealised) at `marks` (a coin without one: no unrealised P&L): the
+        engine's hot path reads these alone, without the rest of the snapshot."""
         unreal = sum(p.unrealised(marks.get(c)) for c, p in positions.items())
-        equity = self.initial_equity + self.realised - self.fees + self.funding + unreal
+        return self.initial_equity + self.realised - self.fees + self.funding + unreal, unreal
+
+    def snapshot(self, positions: dict[str, Position], marks: dict[str, float]) -> dict[str, Any]:
+        equity, unreal = self.equity(positions, marks)
         notionals = {c: p.qty * marks.get(c, p.avg_px) for c, p in positions.items() if p.qty}
         gross = sum(abs(v) for v in notionals.values())
         net = sum(notionals.values())
