@@ -67,13 +67,6 @@ def linear_source(intercept: float, mean: Sequence[float], scale: Sequence[float
     return " + ".join([lit(intercept), *terms])
 
 
-@dataclass(frozen=True)
-class _Sample:
-    take: np.ndarray  # the frames drawn, sorted: indices into the days' coins' frames
-    yt: np.ndarray  # their labels
-    rate: float  # the labels' mean, strictly between 0 and 1
-
-
 class SequenceExpert(Expert):
     """z = logit p - logit(training base rate) (clipped to +-z_cap); f = 1{z >= flag_lift};
     conf = p."""
@@ -90,66 +83,40 @@ class SequenceExpert(Expert):
     def _matrix(self, coin: CoinFrames) -> np.ndarray:
         return sequence_matrix(coin.features, self.params.lags, self.params.windows)
 
-    def _sample(self, days: Sequence[Day]) -> _Sample | None:
-        """A seeded subsample of the labelled frames of `days` (None: too little)."""
+    def _train(self, days: Sequence[Day]) -> tuple[_Fit | None, int]:
+        """Fit on a seeded subsample of the labelled frames of `days` (None: too little)."""
+        coins = [c for d in days for c in d.coins]
         y = np.concatenate([d.y for d in days]) if days else np.zeros(0)
         ok = np.flatnonzero(~np.isnan(y))
         if len(ok) < self.params.min_rows:
-            return None
+            return None, 0
         take = np.sort(self.rng().choice(ok, size=min(len(ok), self.params.fit_rows),
                                          replace=False))
         yt = y[take].astype(int)
         rate = float(yt.mean())
         if rate in (0.0, 1.0):
-            return None
-        return _Sample(take, yt, rate)
-
-    def _train(self, x: np.ndarray, sample: _Sample) -> _Fit:
-        """The model of the sample's rows `x` (of the lag matrices, in coin order)."""
+            return None, 0
+        starts = np.concatenate(([0], np.cumsum([len(c) for c in coins])))
+        x = np.concatenate([self._matrix(c)[take[(take >= a) & (take < b)] - a]
+                            for c, a, b in zip(coins, starts[:-1], starts[1:], strict=True)])
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         model = make_pipeline(StandardScaler(), LogisticRegression(
             C=self.params.C, solver="newton-cholesky", max_iter=100))
-        model.fit(x, sample.yt)
-        return _Fit(model, float(logit(sample.rate)))
+        model.fit(x, yt)
+        return _Fit(model, float(logit(rate))), len(take)
 
     def fit(self, days: Sequence[Day]) -> None:
-        """The model of all `days`, and one of all but the last judged on the last.
-
-        Each coin-day's lag matrix is built once, for both samples and the last day's
-        outputs, and dropped at once (the history's matrices together would not fit): the
-        earlier days' coins come first, so the earlier model is fitted before the last
-        day's coins are built."""
-        full = self._sample(days)
-        earlier = self._sample(days[:-1]) if len(days) >= 2 else None
-        coins = [c for d in days for c in d.coins]
-        first_last = len(coins) - len(days[-1].coins) if days else 0
-        starts = np.concatenate(([0], np.cumsum([len(c) for c in coins])))
-        rows_full: list[np.ndarray] = []
-        rows_earlier: list[np.ndarray] = []
-        last: list[ExpertOutput] = []
-        earlier_fit: _Fit | None = None
-        for k, c in enumerate(coins if full is not None or earlier is not None else []):
-            if earlier is not None and k == first_last:
-                earlier_fit = self._train(np.concatenate(rows_earlier), earlier)
-            x = self._matrix(c)
-            a, b = starts[k], starts[k + 1]
-            if full is not None:
-                rows_full.append(x[full.take[(full.take >= a) & (full.take < b)] - a])
-            if earlier is not None and k < first_last:
-                rows_earlier.append(x[earlier.take[(earlier.take >= a) & (earlier.take < b)]
-                                      - a])
-            if earlier_fit is not None:
-                last.append(self._output(earlier_fit, x))
-        if earlier is not None and earlier_fit is None:  # a last day of no coin
-            earlier_fit = self._train(np.concatenate(rows_earlier), earlier)
-        self.current = None if full is None else self._train(np.concatenate(rows_full), full)
-        self.fit_rows = 0 if full is None else len(full.take)
+        self.current, self.fit_rows = self._train(days)
         self.fitted = self.current is not None
-        self._history = [] if earlier_fit is None else [(len(days) - 1,
-                                                         ExpertOutput.concat(last))]
+        self._history = []
+        if len(days) >= 2:
+            earlier, _ = self._train(days[:-1])
+            if earlier is not None:
+                last = ExpertOutput.concat([self._output(earlier, c) for c in days[-1].coins])
+                self._history = [(len(days) - 1, last)]
 
     def history_outputs(self, days: Sequence[Day]) -> list[tuple[int, ExpertOutput]]:
         """Only the last history day, judged by a model that never saw it."""
@@ -158,11 +125,10 @@ class SequenceExpert(Expert):
     def run(self, coin: CoinFrames) -> ExpertOutput:
         if self.current is None or len(coin) == 0:
             return ExpertOutput.silent(len(coin))
-        return self._output(self.current, self._matrix(coin))
+        return self._output(self.current, coin)
 
-    def _output(self, fit: _Fit, x: np.ndarray) -> ExpertOutput:
-        """The outputs of a coin-day's lag matrix `x`."""
-        p = np.clip(expit(fit.decision(x)), *P_CLIP)
+    def _output(self, fit: _Fit, coin: CoinFrames) -> ExpertOutput:
+        p = np.clip(expit(fit.decision(self._matrix(coin))), *P_CLIP)
         z = np.clip(logit(p) - fit.base_logit, -self.z_cap, self.z_cap)
         f = (z >= self.params.flag_lift).astype(np.int8)
         return ExpertOutput(f, z, p, np.zeros(len(p), np.int8))

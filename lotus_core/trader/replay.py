@@ -227,25 +227,18 @@ class _Records:
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """`frame.to_dict("records")`, the same values, made a column at a time: pandas' own
     goes a row at a time through `itertuples` (a Series iterator per column), ~3x the CPU
-    of a MicroTape row here. Each column's values are what iterating it gives (numpy
-    columns: Python scalars, as `tolist`; extension columns: their own iterator), object
-    and extension columns boxed as pandas boxes them (tested against `to_dict`)."""
+    of a MicroTape row here. Each column is its `tolist()` (numpy columns: Python scalars),
+    object and extension columns boxed as `to_dict` boxes them (tested against it)."""
     names = frame.columns.tolist()
-    if not names:
-        return [{} for _ in range(len(frame))]
     cols: list[list[Any]] = []
     for j in range(len(names)):
         s = frame.iloc[:, j]  # by position: column names may repeat
-        v = s._values
-        if isinstance(v, np.ndarray):
-            col = v.tolist()
-            if v.dtype == object:
-                col = [maybe_box_native(x) for x in col]
-        elif isinstance(s.dtype, pd.StringDtype) and not s.isna().any():
-            col = s.to_numpy(dtype=object).tolist()  # every value a str (boxing keeps it)
-        else:  # an extension column: its own iterator, boxed
-            col = [maybe_box_native(x) for x in v]
+        col = s.tolist()
+        if s.dtype == object or not isinstance(s.dtype, np.dtype):
+            col = [maybe_box_native(x) for x in col]
         cols.append(col)
+    if not cols:
+        return [{} for _ in range(len(frame))]
     return [dict(zip(names, t, strict=True)) for t in zip(*cols, strict=True)]
 
 
