@@ -15,7 +15,7 @@ from bench.report import REPO
 from lotus_core.learning.validity_report import markdown
 
 DOC = REPO / "BENCHMARKS.md"
-KEPT_SEASONS = REPO / "bench" / "results" / "seasons_sealed_2026-11-25.jsonl.gz"
+KEPT_SEASONS = REPO / "bench" / "results" / "seasons_sealed.jsonl.gz"
 
 
 def _run(seeds: str, date: str, **more: object) -> dict[str, object]:
