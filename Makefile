@@ -50,6 +50,7 @@ test: setup
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-rabbitmq.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-tesseract.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -q --durations=25

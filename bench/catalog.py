@@ -100,6 +100,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("learning_sample", "The learning window's hash sample",
               "learning from every window; the null twin",
               "the planted rule found at rates 0.5 and 0.25"),
+    Benchmark("vis", "Vision: reading rendered charts (sealed seeds)",
+              "the series, labels and patterns the charts were drawn from",
+              "close error < 1 px of the panel; symbol ≥ 95 %; every flag's precision ≥ 80 %"),
 )
 
 TOOLS: dict[str, str] = {

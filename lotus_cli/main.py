@@ -230,3 +230,6 @@ cli.add_command(breed)
 from lotus_cli.govern import govern  # noqa: E402
 
 cli.add_command(govern)
+from lotus_cli.vis import vis  # noqa: E402
+
+cli.add_command(vis)

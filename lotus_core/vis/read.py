@@ -1,0 +1,132 @@
+"""Reading one chart image: panel, OCR, axis, path, flags, embedding, each with confidence.
+
+    reading = read_chart(Image.open(path))
+    reading.status        # "read", or "unreadable" with reading.reason saying why
+
+Steps stop at the first one that cannot be done (no panel, no series colour, fewer than two
+price labels, no path); the reading then says which and why, keeps what was found before
+it, and carries no path, flags or embedding. Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lotus_core.vis.axis import AxisFit, fit_axis
+from lotus_core.vis.colours import classify_colours
+from lotus_core.vis.digitise import digitise
+from lotus_core.vis.embed import embed_path
+from lotus_core.vis.ocr import ocr_words
+from lotus_core.vis.panel import find_panel
+from lotus_core.vis.patterns import FLAGS, flags_of, path_stats
+from lotus_core.vis.title import read_title
+
+MIN_CONFIDENCE = 0.6  # vis_priors pattern.min_confidence default (modules/vis/module.yaml)
+AXIS_STRIP = 12  # rows above and below the panel the axis labels may sit in
+
+
+@dataclass
+class Reading:
+    """Everything read off one chart; JSON-able through `to_json`."""
+
+    status: str = "unreadable"
+    reason: str | None = None
+    width: int = 0
+    height: int = 0
+    panel_bbox: list[int] | None = None
+    panel_conf: float = 0.0
+    ocr_text: str = ""
+    symbol: str | None = None
+    symbol_conf: float = 0.0
+    timeframe: str | None = None
+    timeframe_conf: float = 0.0
+    axis: dict[str, Any] | None = None
+    axis_conf: float = 0.0
+    kind: str | None = None
+    path_conf: float = 0.0
+    x: list[float] = field(default_factory=list)
+    close: list[float] = field(default_factory=list)
+    high: list[float] | None = None
+    low: list[float] | None = None
+    levels: list[float] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
+    flags: dict[str, bool] = field(default_factory=dict)
+    pattern_flags: dict[str, float] = field(default_factory=dict)
+    embedding: list[float] | None = None
+    confidence: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Reading:
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
+
+
+def _axis_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list[Any], float]:
+    """OCR the price axis: right of the panel when there is room, else left of it."""
+    x0, y0, x1, y1 = bbox
+    top, bot = max(0, y0 - AXIS_STRIP), min(img.height, y1 + AXIS_STRIP)
+    right = img.width - x1 - 1 >= 20
+    box = (x1 + 1, top, img.width, bot) if right else (0, top, max(1, x0), bot)
+    return ocr_words(img.crop(box), digits=True), float(top)
+
+
+def _axis_doc(fit: AxisFit) -> dict[str, Any]:
+    return {"intercept": fit.intercept, "slope": fit.slope, "rms_px": fit.rms_px,
+            "labels": [list(lab) for lab in fit.labels], "rejected": fit.rejected}
+
+
+def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE) -> Reading:
+    """Read a chart image; see the module doc for what stops a reading."""
+    rgb_img = img.convert("RGB")
+    rgb = np.asarray(rgb_img)
+    out = Reading(width=rgb_img.width, height=rgb_img.height)
+    panel = find_panel(rgb)
+    if panel is None:
+        out.reason = "no price panel found (no frame lines and no coloured series)"
+        return out
+    x0, y0, x1, y1 = panel.bbox
+    out.panel_bbox, out.panel_conf = [x0, y0, x1, y1], panel.confidence
+    title_words = ocr_words(rgb_img.crop((0, 0, rgb_img.width, y0)), line=True) if y0 >= 12 else []
+    axis_words, row_off = _axis_words(rgb_img, panel.bbox)
+    out.ocr_text = " ".join([w.text for w in title_words] + [w.text for w in axis_words])
+    title = read_title(title_words)
+    out.symbol, out.symbol_conf = title.symbol, title.symbol_conf
+    out.timeframe, out.timeframe_conf = title.timeframe, title.timeframe_conf
+    fit = fit_axis(axis_words, row_offset=row_off)
+    if isinstance(fit, str):
+        out.reason = fit
+        return out
+    out.axis, out.axis_conf = _axis_doc(fit), fit.confidence
+    colours = classify_colours(rgb[y0 + 1:y1, x0 + 1:x1])
+    if colours.kind == "none":
+        out.reason = "no series colour in the panel (only grey text, grid or background)"
+        return out
+    path = digitise(colours, x0 + 1, y0 + 1)
+    if path is None:
+        out.reason = f"too few {colours.kind} points in the panel to digitise a path"
+        return out
+    close = fit.price_at(path.close_row)
+    if np.any(close <= 0):
+        out.reason = "the axis map gives non-positive prices for the path"
+        return out
+    out.kind, out.path_conf = path.kind, path.confidence
+    out.x, out.close = path.x.tolist(), close.tolist()
+    if path.high_row is not None and path.low_row is not None:
+        out.high = fit.price_at(path.high_row).tolist()
+        out.low = fit.price_at(path.low_row).tolist()
+    out.levels = [float(fit.price_at(r + y0 + 1)) for r in colours.level_rows]
+    st = path_stats(close)
+    out.stats = {"t_drift": st.t_drift, "range_ratio": st.range_ratio}
+    out.flags = flags_of(close, out.levels[0] if out.levels else None)
+    out.confidence = float(panel.confidence * fit.confidence * path.confidence)
+    out.pattern_flags = {f: round(out.confidence, 4) for f in FLAGS
+                         if out.flags.get(f) and out.confidence >= min_confidence}
+    out.embedding = embed_path(close).tolist()
+    out.status = "read"
+    return out

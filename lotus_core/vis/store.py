@@ -1,0 +1,113 @@
+"""Recording a reading: a `vis_strand` row in the fabric and the full reading beside it.
+
+    result = submit_chart(fabric, home, data, coin="BTC", at=when, note="daily level")
+
+The strand carries what its columns hold (chart_hash, ocr_text, panel_bbox, pattern_flags;
+symbol and timeframe in the envelope; kind `analysis`, or `unreadable` when the reading
+stopped). The whole reading (path, axis fit, each step's confidence, the reason a chart was
+unreadable, the shape embedding) is a JSON file at <home>/vis/readings/<strand id>.json,
+which `similar` indexes. Order of writes: image, reading file, strand; a failure at any
+point removes what this call wrote, so a submission is stored whole or not at all. The same
+bytes with the same coin, time and note return the strand already recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lotus_core.fabric.db import Db, in_tx
+from lotus_core.fabric.strands import write_strand
+from lotus_core.fabric.ulid import new_ulid
+from lotus_core.vis.ingest import atomic_write, check_image, store_image
+from lotus_core.vis.read import Reading, read_chart
+
+MODULE = "vis"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What one submission recorded (or found already recorded)."""
+
+    strand_id: str
+    chart_hash: str
+    image_path: Path
+    reading: Reading
+    duplicate: bool
+
+
+def readings_dir(home: Path) -> Path:
+    return Path(home) / "vis" / "readings"
+
+
+def submission_key(chart_hash: str, coin: str | None, at: datetime | None,
+                   note: str | None) -> str:
+    """One key per (bytes, coin, time, note): the same submission, recorded once."""
+    raw = json.dumps([chart_hash, coin, at.isoformat() if at else None, note])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _find(home: Path, key: str) -> dict[str, Any] | None:
+    idx = readings_dir(home) / "by-key" / key
+    if not idx.exists():
+        return None
+    sid = idx.read_text().strip()
+    doc: dict[str, Any] = json.loads((readings_dir(home) / f"{sid}.json").read_text())
+    return doc
+
+
+def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None,
+                 at: datetime | None = None, note: str | None = None) -> Submitted:
+    """Check, store, read and record one chart; ChartRefused (nothing stored) if refused."""
+    ext, img = check_image(data)
+    stored = store_image(home, data, ext)
+    key = submission_key(stored.chart_hash, coin, at, note)
+    prior = _find(home, key)
+    if prior is not None:
+        return Submitted(strand_id=prior["strand_id"], chart_hash=stored.chart_hash,
+                         image_path=stored.path, reading=Reading.from_json(prior["reading"]),
+                         duplicate=True)
+    written: list[Path] = [] if stored.existed else [stored.path]
+    try:
+        reading = read_chart(img)
+        symbol = coin or (reading.symbol if reading.symbol_conf >= 0.5 else None)
+        sid = _record(fabric, home, key, stored.chart_hash, reading, symbol, at, note, written)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    return Submitted(strand_id=sid, chart_hash=stored.chart_hash, image_path=stored.path,
+                     reading=reading, duplicate=False)
+
+
+def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
+            symbol: str | None, at: datetime | None, note: str | None,
+            written: list[Path]) -> str:
+    sid = new_ulid()
+    doc = {"strand_id": sid, "chart_hash": digest, "symbol": symbol,
+           "at": at.isoformat() if at else None, "note": note, "reading": reading.to_json()}
+    path = readings_dir(home) / f"{sid}.json"
+    atomic_write(path, json.dumps(doc, sort_keys=True).encode())
+    written.append(path)
+    fields = {"chart_hash": digest, "ocr_text": reading.ocr_text or None,
+              "panel_bbox": reading.panel_bbox, "pattern_flags": reading.pattern_flags or None}
+    with in_tx(fabric) as tx:
+        write_strand(tx, MODULE, "analysis" if reading.status == "read" else "unreadable",
+                     id=sid, symbol=symbol, timeframe=reading.timeframe, fields=fields)
+        marker = readings_dir(home) / "by-key" / key
+        atomic_write(marker, sid.encode())  # inside the transaction: a failed commit undoes it
+        written.append(marker)
+    return sid
+
+
+def load_readings(home: Path) -> list[dict[str, Any]]:
+    """Every recorded reading document, oldest strand first (ULIDs sort by time)."""
+    folder = readings_dir(home)
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+

@@ -1,0 +1,55 @@
+"""`lotus vis submit` and `lotus vis similar` on real PNG files, in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lotus_cli.main import cli
+from tests.core.vis.chart_kit import chart
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LOTUS_FABRIC_URL", raising=False)
+    monkeypatch.delenv("LOTUS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"
+
+
+def _file(tmp: Path, name: str, data: bytes) -> str:
+    p = tmp / name
+    p.write_bytes(data)
+    return str(p)
+
+
+def test_submit_then_similar_finds_the_same_shape(home: Path, tmp_path: Path) -> None:
+    run = CliRunner().invoke
+    ids = {}
+    for name, (pattern, seed, kind, theme) in {
+        "up": ("trend_up", 21, "candles", "light"),
+        "down": ("trend_down", 22, "line", "dark"),
+        "flat": ("range", 23, "candles", "dark"),
+    }.items():
+        path = _file(tmp_path, f"{name}.png", chart(pattern, seed, kind, theme)[2])
+        res = run(cli, ["vis", "submit", path, "--at", "2026-01-05T09:00Z", "--json"])
+        assert res.exit_code == 0, res.output
+        ids[name] = json.loads(res.output)["strand_id"]
+    query = _file(tmp_path, "query.png", chart("trend_up", 24, "line", "dark")[2])
+    res = run(cli, ["vis", "similar", query, "-k", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    hits = json.loads(res.output)
+    assert [h["strand_id"] for h in hits][0] == ids["up"]
+    assert hits[0]["distance"] < hits[1]["distance"] and hits[0]["at"].startswith("2026-01-05")
+
+
+def test_submit_refuses_a_bad_file_by_name(home: Path, tmp_path: Path) -> None:
+    path = _file(tmp_path, "chart.png", b"<html>not a chart</html>")
+    res = CliRunner().invoke(cli, ["vis", "submit", path])
+    assert res.exit_code == 1
+    assert "chart.png refused: not a PNG or JPEG" in res.output
+    assert not (home / "vis").exists()
