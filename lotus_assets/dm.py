@@ -75,7 +75,7 @@ from lotus_core.trader.day_chunks import DayChunk, chunk_ms_for, day_chunks
 from lotus_core.trader.day_sources import spill_shards, tape_in_order, with_rows
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
-from lotus_core.trader.nightly import carried_state
+from lotus_core.trader.nightly import EXECUTION_REPORT, carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -265,6 +265,8 @@ def dm_decisions_and_paper_trades(
                 "tr_priors_ver": priors.version,
                 "statuses": meta["statuses"], "positions": meta["positions"],
                 **costs,
+                # how the day's orders met the book (lotus_core.trader.nightly.EXECUTION_REPORT)
+                **numeric({k: meta[k] for k in EXECUTION_REPORT}),
                 **paper_story(shown, meta, store, day),
             }))
         if "dm_decisions" in selected:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lotus_core.costs import PassiveHistory
 from lotus_core.trader.state import (
     Execution,
     Portfolio,
@@ -42,6 +43,9 @@ class PortfolioContext:
     peak: float  # / initial equity
     opened_ms: Mapping[str, int]  # coin -> when the open position was opened
     as_of_ms: int = 0  # the Trader's clock when it was read
+    # the Trader's passive-entry record the day's executions are priced with
+    # (`TraderEngine.passive_priced`; None: the stated prior of `lotus_core.costs`)
+    passive: PassiveHistory | None = None
 
     @property
     def drawdown(self) -> float:
@@ -50,7 +54,7 @@ class PortfolioContext:
 
 def from_trader(positions: Mapping[str, Position], portfolio: Portfolio,
                 marks: Mapping[str, float], executions: Iterable[Execution] = (),
-                as_of_ms: int = 0) -> PortfolioContext:
+                as_of_ms: int = 0, passive: PassiveHistory | None = None) -> PortfolioContext:
     """The context from the Trader's records (no mutation: reading never moves its peak)."""
     snap = portfolio.snapshot(dict(positions), {c: m for c, m in marks.items()
                                                 if c in positions})
@@ -76,13 +80,18 @@ def from_trader(positions: Mapping[str, Position], portfolio: Portfolio,
         equity=equity / init, peak=float(snap["peak_equity"]) / init,
         opened_ms={c: int(p.opened_ms) for c, p in sorted(positions.items())
                    if p.qty and p.opened_ms is not None},
-        as_of_ms=as_of_ms)
+        as_of_ms=as_of_ms, passive=passive)
 
 
-def from_snapshot(snap: Mapping[str, Any]) -> PortfolioContext:
-    """The context from a `TraderEngine.snapshot()` (the fabric's `trader_state.snapshot`)."""
+def from_snapshot(snap: Mapping[str, Any], at_ms: int | None = None) -> PortfolioContext:
+    """The context from a `TraderEngine.snapshot()` (the fabric's `trader_state.snapshot`);
+    `at_ms` the decision's time, for the passive record of its day (`passive_priced`)."""
     positions = {c: position_from(dict(p)) for c, p in snap["positions"].items()}
+    now = int(snap.get("now_ms", 0))
+    at = now if at_ms is None else at_ms
+    key = "passive" if at >= int(snap.get("day_end", 0)) else "passive_day_start"
+    passive = PassiveHistory.from_dict(snap[key]) if key in snap else None
     return from_trader(positions, Portfolio(**snap["portfolio"]),
                        {c: float(m) for c, m in snap.get("top", {}).items()},
                        [execution_from(dict(e)) for e in snap.get("executions", {}).values()],
-                       int(snap.get("now_ms", 0)))
+                       now, passive)

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from lotus_core.costs import CostModel, Priced
+from lotus_core.costs import CostModel, PassiveHistory, Priced
 from lotus_core.dm import curators
 from lotus_core.dm.allocator import Allocation, AllocationInput, Allocator
 from lotus_core.dm.alpha import AlphaEvent, ms_to_iso
@@ -123,6 +123,7 @@ class DmEngine:
         self.alphas: dict[str, list[AlphaEvent]] = {c: [] for c in self.coins}
         self.seen: set[str] = set()
         self.log: list[dict[str, object]] = []  # alphas the DM could not use, with why
+        self.passive = PassiveHistory()  # the Trader's passive record (the prior until read)
         self._marked = 0
 
     # -- inputs ---------------------------------------------------------------------------
@@ -171,6 +172,8 @@ class DmEngine:
         self.book.w = np.array([float(ctx.weights.get(c, 0.0)) for c in self.coins])
         self.book.equity, self.book.peak = ctx.equity, max(ctx.peak, ctx.equity)
         self.book.opened_ms = {c: int(t) for c, t in ctx.opened_ms.items() if c in self.coins}
+        if ctx.passive is not None:
+            self.passive = ctx.passive
 
     def _expire_ledger(self, now: int) -> None:
         start = now - self.cfg.allocator.turnover_window_s * 1000
@@ -218,7 +221,7 @@ class DmEngine:
         var = np.diag(cov)
         mu_b = np.array([b.mu_bps for b in base]) / 1e4
         mu_t = np.array([b.mu_bps for b in tilt]) / 1e4
-        priced = self._prices()
+        priced = self._prices(mu_b * 1e4, fz.base_horizon_s)
         # funding over the expected holding time (the base horizon): a long's carry
         carry = np.array([p.funding_bps for p in priced]) / 1e4
         dd = self.book.drawdown
@@ -255,10 +258,14 @@ class DmEngine:
         res = stuck if stuck is not None else self.allocator.solve(inp)
         stage = "base" if stuck is None else "none"
         if stuck is None and not res.hold and np.any(mu_t != 0.0):
-            tilted = self.allocator.solve(replace(inp, mu=net_b + mu_t, anchor=res.w,
-                                                  anchor_budget=fz.tilt_turnover))
+            # the tilt trades the faster alpha too: its execution priced at the combined
+            # edge decaying with the tilt's horizon (a fast edge does not wait for a fill)
+            priced_tilt = self._prices((mu_b + mu_t) * 1e4, fz.tilt_horizon_s)
+            cost_tilt = np.array([p.round_trip_bps for p in priced_tilt]) / 1e4
+            tilted = self.allocator.solve(replace(inp, mu=net_b + mu_t, cost=cost_tilt,
+                                                  anchor=res.w, anchor_budget=fz.tilt_turnover))
             if not tilted.hold:
-                res, stage = tilted, "tilt"
+                res, stage, priced = tilted, "tilt", priced_tilt
         w = res.w.copy()
         breached = self._breach(w0, inp)
         for i, c in enumerate(self.coins):
@@ -276,19 +283,23 @@ class DmEngine:
         self._apply(w0, w, now)
         return decisions
 
-    def _prices(self) -> list[Priced]:
-        """Each coin's cost now (`lotus_core.costs`): the venue's fee, half the quoted
-        spread, the book walk of the reference trade through the displayed depth, and the
-        funding carry over the base horizon. A coin without a quote: the fee alone."""
+    def _prices(self, edge_bps: np.ndarray, half_life_s: float) -> list[Priced]:
+        """Each coin's cost now (`lotus_core.costs`) for the execution the Trader's rule
+        picks for the coin's edge (`edge_bps`, decaying with `half_life_s`): the venue's
+        fee, half the quoted spread, the book walk of the reference trade through the
+        displayed depth, a passive fill's adverse selection and wait from the Trader's
+        record, and the funding carry over the base horizon. A coin without a quote: the
+        fee alone."""
         a = self.cfg.allocator
         hold_ms = self.cfg.fusion.base_horizon_s * 1000
         out = []
-        for c in self.coins:
+        for i, c in enumerate(self.coins):
             q = self.market.quotes.get(c)
             out.append(self.costs.price(
                 c, q.spread_bps if q else math.nan, q.depth_notional if q else math.nan,
                 a.impact_ref_trade * a.equity, a.liquidity_bps,
-                q.funding if q else math.nan, hold_ms))
+                q.funding if q else math.nan, hold_ms, float(edge_bps[i]), self.passive,
+                half_life_s * 1000.0))
         return out
 
     def _breach(self, w0: np.ndarray, inp: AllocationInput) -> str:
@@ -425,9 +436,14 @@ class DmEngine:
         if res.hold or res.status == "skipped":
             return f"hold: {res.reason}"[:4000]
         seen = (f"edge {edge_bps:+.2f} bps, cost {priced.round_trip_bps:.2f} bps in and out "
-                f"({priced.total_bps:.2f} a side, {priced.execution} on {priced.venue}: fee "
+                f"({priced.total_bps:.2f} {'in' if priced.execution == 'maker' else 'a side'}, "
+                f"{priced.execution} on {priced.venue}: fee "
                 f"{priced.fee_bps:.2f} + half spread {priced.half_spread_bps:.2f} + impact "
-                f"{priced.impact_bps:.2f})")
+                f"{priced.impact_bps:.2f}")
+        if priced.execution == "maker":
+            seen += (f" + adverse selection {priced.adverse_bps:.2f} + wait "
+                     f"{priced.wait_bps:.2f}, fill probability {priced.fill_prob:.2f}")
+        seen += ")"
         caps = [b for b in res.binding if ":" not in b or b.endswith(f":{coin}")]
         if caps:
             seen += f"; binding {', '.join(caps)}"

@@ -70,12 +70,14 @@ class JointResult:
         self.outputs.extend(outputs)
 
 
-def trader_context(engine: TraderEngine) -> PortfolioContext:
-    """What the Trader holds now, read without moving anything in it."""
+def trader_context(engine: TraderEngine, at_ms: int | None = None) -> PortfolioContext:
+    """What the Trader holds now, read without moving anything in it; `at_ms` the
+    decision's time (the passive record of its day, as the Trader's rule reads it)."""
     coins = {*engine.positions, *(e.coin for e in engine.executions.values())}
     marks = {c: m for c in coins if (m := engine._top.get(c)) is not None}
+    at = engine.now_ms if at_ms is None else at_ms
     return from_trader(engine.positions, engine.portfolio, marks,
-                       engine.executions.values(), engine.now_ms)
+                       engine.executions.values(), engine.now_ms, engine.passive_priced(at))
 
 
 def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
@@ -92,7 +94,7 @@ def joint_day(dm: DmEngine, trader: TraderEngine, day: Day | Iterable[DayChunk],
     driver = DmDriver(dm)  # its rows come in the Trader's stream (`on_row`)
 
     def at_slot(i: int, ts: int) -> list[TraderDecision]:
-        ctx = trader_context(trader)
+        ctx = trader_context(trader, ts)
         decided = driver.alpha(order.at(i), ctx)
         if not decided:
             return []

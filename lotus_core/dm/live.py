@@ -64,11 +64,12 @@ class LiveStats:
     restored: int = 0
 
 
-def trader_context(db: Db) -> PortfolioContext | None:
-    """What the paper Trader holds now (its last committed snapshot), or None."""
+def trader_context(db: Db, at_ms: int | None = None) -> PortfolioContext | None:
+    """What the paper Trader holds now (its last committed snapshot), or None; `at_ms` the
+    decision's time (the passive record of its day)."""
     with in_tx(db) as tx:
         saved = load_state(tx)
-    return from_snapshot(saved[0]) if saved is not None else None
+    return from_snapshot(saved[0], at_ms) if saved is not None else None
 
 
 class DmLive:
@@ -130,7 +131,8 @@ class DmLive:
             return []
         alpha = from_sigbus(env["payload"])
         self.by_event[str(env["event_id"])] = alpha.alpha_id
-        ctx = trader_context(db) if db is not None and self.positions == "trader" else None
+        ctx = (trader_context(db, alpha.ts_ms) if db is not None and self.positions == "trader"
+               else None)
         return self.driver.alpha(alpha, ctx)
 
     def step(self, db: Db, limit: int = 100, now: datetime | None = None) -> int:

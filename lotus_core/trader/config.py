@@ -111,8 +111,10 @@ class TraderSettings(StrictModel):
                     depth_scale=0.5),
     ])
     venue_preferences: list[str] = Field(default_factory=lambda: ["hyperliquid", "paper_alt"])
-    # a ticket may hint another (tr.execution_strategy)
-    execution_strategy: Literal["market", "limit", "twap"] = "market"
+    # auto: per ticket, by the execution rule (lotus_core.costs.choose_execution) from the
+    # ticket's edge and horizon and the book; market / limit / twap fix it; a ticket may
+    # hint another (tr.execution_strategy)
+    execution_strategy: Literal["auto", "market", "limit", "twap"] = "auto"
     # market orders fill no worse than this vs the mid at arrival
     max_slippage_bps: float = Field(10.0, gt=0, le=1000)
     exit_max_slippage_bps: float = Field(200.0, gt=0, le=5000)

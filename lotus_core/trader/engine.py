@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lotus_core import costs
@@ -46,8 +46,10 @@ from lotus_core.trader.triggers import DmTriggers
 from lotus_core.trader.venues import BPS, VenueScore, latency_ms, score_venue
 
 EPS = 1e-9
+DAY_MS = 86_400_000
 VOL_ALPHA = 0.05  # EWMA weight of the newest |mid change| (bps) in the volatility context
 DEPTH_LEVELS = 5  # levels of the taking side summed for the depth context
+IMPACT_WITHIN_BPS = 10.0  # the execution rule's walk: depth within this of mid (the DM's N)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ class TraderEngine:
         self._out: list[Out] = []
         self._exec_coins: dict[str, int] = {}  # coin -> open executions (quiet/watched)
         self._marked = False  # `_mark`'s inputs unchanged since it last ran (it is idempotent)
+        # the passive entries' record (fills, waits, adverse selection): all of it, and as it
+        # stood when the current UTC day began (what the execution rule and the DM price with)
+        self._cost_model = costs.CostModel.from_trader(settings)
+        self.passive = costs.PassiveHistory()
+        self.passive_day_start = costs.PassiveHistory()
+        self._day_end = 0  # when the current day ends (0: before the first event)
+        # passive fills whose markouts are due: [coin, side, mid at the fill, due ms, after ms]
+        self._markouts: list[list[Any]] = []
+        self._markout_coins: dict[str, int] = {}
 
     # ---- inputs -------------------------------------------------------------------------
     def on_quote(self, coin: str, bid: float, ask: float) -> None:
@@ -137,6 +148,8 @@ class TraderEngine:
         if book.ts_ms > self.now_ms:
             self.now_ms = book.ts_ms
         self._advance(book.ts_ms)
+        if self._markout_coins.get(book.coin) and book.mid is not None:
+            self._markout(book.coin, book.ts_ms, book.mid)
         if self._resting.get(book.coin):
             self._requeue(book, prev)
         pos = self.positions.get(book.coin)
@@ -195,7 +208,8 @@ class TraderEngine:
         no order or execution, no armed plan. A replay may then hold the coin's snapshots
         back and hand over only the latest when a decision comes (same fills, less work)."""
         p = self.positions.get(coin)
-        if (p is not None and p.qty) or self._resting.get(coin) or self._exec_coins.get(coin):
+        if (p is not None and p.qty) or self._resting.get(coin) or self._exec_coins.get(coin) \
+                or self._markout_coins.get(coin):
             return False
         return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
 
@@ -205,7 +219,8 @@ class TraderEngine:
         the hot path instead of two; the same answers."""
         p = self.positions.get(coin)
         if self._resting.get(coin) or self._exec_coins.get(coin) or (
-                self.armed and any(a["plan"].symbol == coin for a in self.armed.values())):
+                self.armed and any(a["plan"].symbol == coin for a in self.armed.values())) \
+                or self._markout_coins.get(coin):
             return 2
         if p is None or not p.qty:
             return 0
@@ -216,7 +231,7 @@ class TraderEngine:
         a replay may then pass just the top of book (`on_top`)."""
         p = self.positions.get(coin)
         if (p is None or not p.qty or p.exit_execution is not None or self._resting.get(coin)
-                or self._exec_coins.get(coin)):
+                or self._exec_coins.get(coin) or self._markout_coins.get(coin)):
             return False
         return not (self.armed and any(a["plan"].symbol == coin for a in self.armed.values()))
 
@@ -331,10 +346,16 @@ class TraderEngine:
         venue = self.cfg.venue(best.venue)
         qty = abs(_round_lot(delta_qty, venue.lot(coin)))
         context = self.context(book, side, qty)
-        order, n_slices, choice = self._choose(plan, coin, context)
+        rule = None
+        if plan.execution_strategy == "auto":
+            rule = self.execution_rule(book, venue, side, qty, plan.edge_bps,
+                                       plan.half_life_ms or plan.time_limit_ms, ts)
+            plan.execution_strategy = ("twap" if rule.slices > 1 else rule.order)
+        auto = rule is not None
+        order, n_slices, choice = self._choose(plan, coin, context, rule)
         ex = Execution(execution_id=f"{plan.plan_id}:x", plan_id=plan.plan_id,
                        decision_id=plan.decision_id, coin=coin, venue=venue.name, side=side,
-                       purpose="entry", reason=plan.execution_strategy,
+                       purpose="entry", reason="auto" if auto else plan.execution_strategy,
                        strategy=plan.execution_strategy, qty=qty, started_ms=ts,
                        decision_px=mid, expected_px=mid, max_slippage_bps=plan.max_slippage_bps,
                        max_latency_ms=plan.max_latency_ms, target_weight=w,
@@ -344,7 +365,13 @@ class TraderEngine:
                        signal_id=plan.signal_id, sl_bps=plan.stop_loss_bps,
                        tp_bps=plan.take_profit_bps, trail_bps=plan.trailing_stop_bps,
                        time_limit_ms=plan.time_limit_ms, order=order, n_slices=n_slices,
-                       context=context, tr_priors_version=self.priors.version, tr_choice=choice)
+                       context=context, tr_priors_version=self.priors.version, tr_choice=choice,
+                       choice={"execution": rule.execution, "edge_bps": plan.edge_bps,
+                               **{k: round(v, 6) for k, v in (
+                                   ("fill_prob", rule.fill_prob), ("fill_ms", rule.fill_ms),
+                                   ("adverse_bps", rule.adverse_bps),
+                                   ("wait_bps", rule.wait_bps), ("taker_bps", rule.taker_bps),
+                                   ("maker_bps", rule.maker_bps))}} if rule else {})
         self._add_execution(ex)
         if qty <= EPS or qty * mid < self.cfg.min_order_notional:
             self._finish(ex, ts, note="already_at_target")
@@ -356,9 +383,9 @@ class TraderEngine:
             step = self.cfg.twap_horizon_ms // n
             for i in range(n):
                 self._timer(ts + i * step, "slice", f"{ex.execution_id}|{i}")
-        elif strategy == "limit":
-            self._send(ex, qty, "limit", self.cfg.limit_time_in_force, ts,
-                       ts + self.cfg.limit_cancel_after_ms)
+        elif strategy == "limit":  # the rule rests post-only: it never takes
+            self._send(ex, qty, "limit", "post_only" if auto else self.cfg.limit_time_in_force,
+                       ts, ts + self.cfg.limit_cancel_after_ms)
         else:
             self._send(ex, qty, "market", "ioc", ts, None)
 
@@ -375,14 +402,46 @@ class TraderEngine:
         return {k: (round(v, 9) if math.isfinite(v) else None)  # type: ignore[misc]
                 for k, v in (("spread_bps", spread), ("depth_rel", depth), ("vol_bps", vol))}
 
-    def _choose(self, plan: Plan, coin: str,
-                context: dict[str, float | None]) -> tuple[str, int, dict[str, Any]]:
+    def execution_rule(self, book: Book, venue: VenueConfig, side: int, qty: float,
+                       edge_bps: float | None, half_life_ms: float,
+                       ts: int) -> costs.ExecutionChoice:
+        """The execution rule (`lotus_core.costs.CostModel.choose`, the DM's too) for an
+        entry of `qty` on `side` now: the ticket's edge in the trade's direction, its
+        horizon as the alpha's half-life, the book's spread, the walk through the depth
+        within `IMPACT_WITHIN_BPS` of mid, the passive record as the day began."""
+        mid = book.mid or 0.0
+        spread = (book.ask_px[0] - book.bid_px[0]) / mid * BPS if mid and book.two_sided \
+            else math.nan
+        px, sz = book.side_levels(side)
+        depth = venue.depth_scale * sum(p * q for p, q in zip(px, sz, strict=False)
+                                        if mid and abs(p - mid) / mid * BPS <= IMPACT_WITHIN_BPS)
+        edge = side * edge_bps if edge_bps is not None else math.nan
+        model = self._cost_model
+        if model.venue_for(book.coin).name != venue.name:  # the venue the scores picked
+            model = replace(model, venues=(venue, *model.venues))
+        return model.choose(book.coin, edge, half_life_ms, spread,
+                            costs.impact_bps(qty * mid, depth, IMPACT_WITHIN_BPS),
+                            self.passive_priced(ts))
+
+    def passive_priced(self, ts: int) -> costs.PassiveHistory:
+        """The passive record the execution rule reads at `ts`: as it stood when `ts`'s
+        UTC day began (read without moving anything: one figure for the whole day, the
+        same for the DM, the nightly replay and the live loop)."""
+        return self.passive if ts >= self._day_end else self.passive_day_start
+
+    def _choose(self, plan: Plan, coin: str, context: dict[str, float | None],
+                rule: costs.ExecutionChoice | None = None
+                ) -> tuple[str, int, dict[str, Any]]:
         """(order type, slice count, what the tr priors changed) for an entry: the plan's
-        strategy, then the priors' choice for this context unless the DM named the strategy.
-        The strategy follows: twap when more than one slice, else the order type."""
+        strategy (or the execution rule's `rule`), then the priors' choice for this context
+        unless the DM named the strategy. The strategy follows: twap when more than one
+        slice, else the order type."""
         s = plan.execution_strategy
-        order, n = ((self.cfg.twap_slice_type, self.cfg.twap_slices) if s == "twap"
-                    else (s, 1))
+        if rule is not None:
+            order, n = rule.order, rule.slices
+        else:
+            order, n = ((self.cfg.twap_slice_type, self.cfg.twap_slices) if s == "twap"
+                        else (s, 1))
         choice = {} if plan.strategy_hinted else self.priors.choose(coin, context)
         changed = {k: v for k, v in choice.items()
                    if v != (order if k == "order" else n)}
@@ -492,6 +551,10 @@ class TraderEngine:
         self.portfolio.fees += fee
         ex = self.executions[o.execution_id]
         ex.fills.append(to_dict(f))
+        if liquidity == "maker" and o.purpose != "exit" and (mid := self._top.get(o.coin)):
+            for after in costs.MARKOUTS_MS:  # adverse selection, read at the first book after
+                self._markouts.append([o.coin, o.side, mid, ts + after, after])
+                self._markout_coins[o.coin] = self._markout_coins.get(o.coin, 0) + 1
         ex.pnl_impact += realised - fee
         # a flip (long -> short or back) opens a new position, whatever its size: the old
         # side's stop would sit on the wrong side of the new entry and fire at once
@@ -523,6 +586,12 @@ class TraderEngine:
     def _close_order(self, o: Order, status: str, reason: str | None) -> None:
         o.status = status
         o.reason = reason
+        if o.kind == "limit" and o.purpose != "exit" and o.qty > 0:  # a passive entry ended
+            ex = self.executions[o.execution_id]
+            first = min((f["ts_ms"] for f in ex.fills if f["order_id"] == o.order_id),
+                        default=None)
+            self.passive.order_done(o.filled_qty / o.qty,
+                                    None if first is None else float(first - o.arrive_ms))
         rest = self._resting.get(o.coin)
         if rest and o.order_id in rest:
             rest.remove(o.order_id)
@@ -570,6 +639,20 @@ class TraderEngine:
                     self._fill(o, o.limit_px, q, book.ts_ms, "maker")
             if o.leaves <= EPS:
                 self._finish_resting(o, book.ts_ms)
+
+    def _markout(self, coin: str, ts: int, mid: float) -> None:
+        """The markouts of `coin` due by `ts`, read at this mid: how far it moved against
+        each passive fill (bps, positive = against the position)."""
+        keep = []
+        for m in self._markouts:
+            if m[0] == coin and m[3] <= ts:
+                self.passive.marked(int(m[4]), -m[1] * (mid - m[2]) / m[2] * BPS)
+                self._markout_coins[coin] -= 1
+            else:
+                keep.append(m)
+        if not self._markout_coins[coin]:
+            del self._markout_coins[coin]
+        self._markouts = keep
 
     def _finish_resting(self, o: Order, ts: int) -> None:
         self.now_ms = max(self.now_ms, ts)
@@ -645,6 +728,9 @@ class TraderEngine:
         heapq.heappush(self.timers, (at, self._seq, kind, key))
 
     def _advance(self, ts: int) -> None:
+        if ts >= self._day_end:  # a new UTC day: the passive record it prices with
+            self.passive_day_start = replace(self.passive)
+            self._day_end = (ts // DAY_MS + 1) * DAY_MS
         nf = self.next_funding_ms
         if (nf is not None and nf > ts and (not self.timers or self.timers[0][0] > ts)
                 and self._next_time_limit > ts):
@@ -815,6 +901,10 @@ class TraderEngine:
             "ctx": {c: to_dict(x) for c, x in self.ctx.items()},
             "vol": dict(self._vol),
             "vol_mid": dict(self._vol_mid),
+            "passive": self.passive.as_dict(),
+            "passive_day_start": self.passive_day_start.as_dict(),
+            "day_end": self._day_end,
+            "markouts": [list(m) for m in self._markouts],
         }
 
     @classmethod
@@ -841,6 +931,12 @@ class TraderEngine:
         eng._vol_mid = {c: float(m) for c, m in  # before vol_mid: the last mid handed over
                         snap.get("vol_mid", snap.get("top", {})).items()}
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
+        eng.passive = costs.PassiveHistory.from_dict(snap.get("passive"))
+        eng.passive_day_start = costs.PassiveHistory.from_dict(snap.get("passive_day_start"))
+        eng._day_end = int(snap.get("day_end", 0))
+        eng._markouts = [list(m) for m in snap.get("markouts", [])]
+        for m in eng._markouts:
+            eng._markout_coins[m[0]] = eng._markout_coins.get(m[0], 0) + 1
         eng.ctx = {c: AssetCtx(**x) for c, x in snap["ctx"].items()}
         for pid, d in snap.get("armed", {}).items():  # the evaluator starts afresh
             plan = Plan(**{**d, "bounds": tuple(d["bounds"]) if d["bounds"] else None})

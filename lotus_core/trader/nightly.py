@@ -116,6 +116,20 @@ def outcome(report: dict[str, Any]) -> str:
     return status
 
 
+EXECUTION_REPORT = {
+    "maker_share": "share of the day's fills that rested and were hit",
+    "passive_orders": "passive (post-only or resting) entry orders that ended today",
+    "passive_fill_rate": "their filled share (filled / sent quantity, averaged per order)",
+    "slippage_vs_arrival_bps": "the executions' VWAP against the mid when their first order "
+                               "arrived, notional-weighted, bps (positive = worse)",
+    "adverse_5s_bps": "mean mid move against a passive fill 5 s after it, bps",
+    "adverse_60s_bps": "the same 60 s after it, bps (what the DM prices a passive fill at, "
+                       "shrunk to the prior)",
+    "passive_fills_marked": "passive fills marked at 60 s today",
+}
+"""The per-day execution figures in `paper_trades`' metadata."""
+
+
 @dataclass
 class PaperTally:
     """What the day's metadata counts of `paper_trades`, folded over its parts."""
@@ -124,16 +138,25 @@ class PaperTally:
     fees: float = 0.0  # the day's fills' fees, USD
     statuses: Counter[str] = field(default_factory=Counter)
     slips: list[float] = field(default_factory=list)
+    maker_fills: int = 0
+    slip_notional: float = 0.0  # Σ filled notional of the executions with an arrival mid
+    slip_weighted: float = 0.0  # Σ notional × slippage vs the arrival mid (bps)
 
     def add(self, table: pd.DataFrame) -> None:
         fills = table.loc[table["kind"] == "fill", "data_json"]
         self.fills += len(fills)
         for s in fills:
-            self.fees += float(json.loads(s).get("fee") or 0.0)
+            f = json.loads(s)
+            self.fees += float(f.get("fee") or 0.0)
+            self.maker_fills += f.get("liquidity") == "maker"
         for r in reports(table):
             self.statuses[outcome(r)] += 1
-            if (slip := r["exec_metrics"]["slippage_vs_arrival_bps"]) is not None:
+            m = r["exec_metrics"]
+            if (slip := m["slippage_vs_arrival_bps"]) is not None:
                 self.slips.append(slip)
+                notional = float(m["vwap"]) * float(m["qty"])
+                self.slip_notional += notional
+                self.slip_weighted += notional * float(slip)
 
     def metadata(self, engine: TraderEngine) -> dict[str, Any]:
         """The day's counts (`statuses` by `outcome`) and slippage percentiles, the day's
@@ -155,6 +178,25 @@ class PaperTally:
             "funding_to_date": st["funding"], "fees_today": self.fees,
             "peak_equity": st["peak_equity"], "drawdown": st["drawdown"],
             "max_drawdown": st["max_drawdown"], "positions": st["positions"],
+            **self.execution(engine),
+        }
+
+    def execution(self, engine: TraderEngine) -> dict[str, float | int | None]:
+        """How the day's orders met the book (`EXECUTION_REPORT`'s figures): the passive
+        record's part added today (the Trader's record now minus as the day began)."""
+        day = engine.passive.since(engine.passive_day_start)
+
+        def ratio(a: float, b: float) -> float | None:
+            return a / b if b > 0 else None
+
+        return {
+            "maker_share": ratio(self.maker_fills, self.fills),
+            "passive_orders": int(day.orders),
+            "passive_fill_rate": ratio(day.filled, day.orders),
+            "slippage_vs_arrival_bps": ratio(self.slip_weighted, self.slip_notional),
+            "adverse_5s_bps": ratio(day.adverse_5s, day.marked_5s),
+            "adverse_60s_bps": ratio(day.adverse_60s, day.marked_60s),
+            "passive_fills_marked": int(day.marked_60s),
         }
 
 

@@ -66,6 +66,8 @@ class Plan:
     signal_id: str | None = None
     issues: list[str] = field(default_factory=list)
     strategy_hinted: bool = False  # the DM named the strategy (tr priors then leave it)
+    edge_bps: float | None = None  # the edge the DM believed (signed; None: not said)
+    half_life_ms: float | None = None  # the half-life the DM priced it with (None: horizon)
 
     @property
     def valid(self) -> bool:
@@ -88,6 +90,29 @@ def _float_hint(ticket: Mapping[str, Any], key: str, default: float) -> float:
         return default if value is None else float(value)
     except ValueError:
         return default
+
+
+def _edge(ticket: Mapping[str, Any]) -> float | None:
+    """The ticket's edge, the urgency the execution rule weighs: the one the DM priced the
+    execution at (`audit_refs.cost.edge_bps`), else its calibrated edge (`edge_bps`);
+    signed, over the ticket's horizon. None when the ticket does not say."""
+    refs = ticket.get("audit_refs") or {}
+    value = refs.get("cost.edge_bps", refs.get("edge_bps"))
+    try:
+        edge = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return edge if edge is not None and edge == edge else None
+
+
+def _half_life(ticket: Mapping[str, Any]) -> float | None:
+    """The half-life the DM priced the execution's edge with (`cost.half_life_ms`)."""
+    value = (ticket.get("audit_refs") or {}).get("cost.half_life_ms")
+    try:
+        life = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return life if life is not None and life > 0 else None
 
 
 def plans_from_ticket(ticket: Mapping[str, Any], cfg: TraderSettings,
@@ -118,6 +143,7 @@ def plans_from_ticket(ticket: Mapping[str, Any], cfg: TraderSettings,
             bounds=(float(b["min"]), float(b["max"])) if b else None,
             entry_conditions=dict(ticket["dm_trigger"]) if ticket.get("dm_trigger") else None,
             target_type=ticket["target_type"], signal_id=signal_id, strategy_hinted=hinted,
+            edge_bps=_edge(ticket), half_life_ms=_half_life(ticket),
         ))
     return out
 

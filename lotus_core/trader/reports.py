@@ -89,6 +89,8 @@ def exec_metrics(ex: Execution, fills: list[dict[str, Any]], equity: float | Non
         "wanted_qty": ex.qty, "started_ms": ex.started_ms, "context": dict(ex.context),
         "order": ex.order or None, "n_slices": ex.n_slices or 1,
         "tr_priors_version": ex.tr_priors_version, "tr_choice": dict(ex.tr_choice),
+        # the execution rule's choice and its expected figures (lotus_core.costs)
+        "execution_choice": dict(ex.choice),
     }
 
 

@@ -106,6 +106,7 @@ class Execution:
     context: dict[str, float | None] = field(default_factory=dict)  # spread, depth, vol at decision
     tr_priors_version: int = 0  # the tr priors version the Trader used (0: none)
     tr_choice: dict[str, Any] = field(default_factory=dict)  # what those priors changed
+    choice: dict[str, Any] = field(default_factory=dict)  # the execution rule's figures
 
 
 def execution_from(d: dict[str, Any]) -> Execution:

@@ -9,15 +9,22 @@ fees from `trader.venues`). For every filled execution of a ticket, from the tic
 (`audit_refs.cost.*`) and the Trader's report (`exec_metrics`), with the recorded book at
 the order's arrival read independently:
 
-- the fee priced is the fee charged, exactly (one number: the venue's taker fee);
-- |paid − priced| ≤ |half spread at the fill − half spread priced| (the spread moving
-  between decision and fill) + N·frac/2 (the book walk the impact model prices: the DM's
-  liquidity cap keeps a trade within frac of the depth within N bps), a bound far below
-  the 2 bps the old `dm.fee_bps` (2.5) missed the venue's 4.5 bps by.
+- the execution the DM priced is the one the Trader's rule chose (`costs.choose_execution`,
+  both sides reading the ticket's edge in the trade's direction and the Trader's passive
+  record as the day began), except on trades against the DM's edge (a reduction the DM
+  priced at the edge in μ's direction, which the Trader rests: priced dearer than paid);
+- where they agree, the fee priced is the fee charged, exactly (one number: the venue's
+  taker or maker fee);
+- |paid − priced at the fill| ≤ |half spread at arrival − half spread priced| (the spread
+  moving between decision and arrival; a maker earns it, a taker pays it) + N·frac/2 (the
+  book walk the impact model prices: the DM's liquidity cap keeps a trade within frac of
+  the depth within N bps), a bound far below the 2 bps the old `dm.fee_bps` (2.5) missed
+  the venue's 4.5 bps by.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -76,13 +83,25 @@ def hour(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return feed, rows, alphas
 
 
-@pytest.fixture(scope="module")
-def joint(hour, calibration):  # noqa: ANN001, ANN201
+def _joint(hour, calibration, trader: dict):  # noqa: ANN001, ANN202
     feed, rows, alphas = hour
-    cfg, tcfg = load_dm_settings(DM), trader_settings(dict(TRADER))
+    cfg, tcfg = load_dm_settings(DM), trader_settings(trader)
     dm = DmEngine(cfg, calibration, costs=CostModel.from_trader(tcfg),
                   coins=set(rows["coin"]))
     return dm, tcfg, joint_result(dm, TraderEngine(tcfg), feed, rows, alphas)
+
+
+@pytest.fixture(scope="module")
+def joint(hour, calibration):  # noqa: ANN001, ANN201
+    """The default execution (`auto`): the rule picks per ticket."""
+    return _joint(hour, calibration, dict(TRADER))
+
+
+@pytest.fixture(scope="module")
+def resting(hour, calibration):  # noqa: ANN001, ANN201
+    """Every entry resting post-only at the touch: the DM prices maker fills."""
+    return _joint(hour, calibration, {**TRADER, "execution_strategy": "limit",
+                                      "limit_time_in_force": "post_only"})
 
 
 def _arrival_half_spread(feed, coin: str, arrive_ms: int) -> float:  # noqa: ANN001
@@ -95,9 +114,10 @@ def _arrival_half_spread(feed, coin: str, arrive_ms: int) -> float:  # noqa: ANN
     return (ask_px[0] - bid_px[0]) / mid * 1e4 / 2
 
 
-def test_the_cost_priced_is_the_cost_paid_within_the_spreads_move(hour, joint) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("run", ["joint", "resting"])
+def test_the_cost_priced_is_the_cost_paid_within_the_spreads_move(hour, run, request) -> None:  # noqa: ANN001
     feed, _, _ = hour
-    dm, tcfg, res = joint
+    dm, tcfg, res = request.getfixturevalue(run)
     a = dm.cfg.allocator
     walk_bound = a.liquidity_bps * a.liquidity_frac / 2  # 0.5 bps
     tickets = {d.decision_id: d for d in res.decisions}
@@ -105,7 +125,7 @@ def test_the_cost_priced_is_the_cost_paid_within_the_spreads_move(hour, joint) -
     for o in res.outputs:
         if o.kind == "order":
             first_order.setdefault(o.data["execution_id"], o.data)
-    checked, fees_seen = 0, set()
+    checked, against = Counter(), 0
     for o in res.outputs:
         m = o.data.get("exec_metrics", {})
         if o.kind != "exec_report" or m.get("purpose") != "entry" or m["cost_bps"] is None:
@@ -114,51 +134,79 @@ def test_the_cost_priced_is_the_cost_paid_within_the_spreads_move(hour, joint) -
         refs = d.ticket["audit_refs"]
         venue = tcfg.venue(o.data["venue"])
         assert refs["cost.venue"] == venue.name == "hyperliquid"
-        assert refs["execution"] == d.execution == "taker"
-        # one fee number: the venue's taker fee, priced and charged
-        assert float(refs["cost.fee_bps"]) == pytest.approx(venue.taker_fee * 1e4, abs=1e-9)
-        assert m["fee_bps"] == pytest.approx(venue.taker_fee * 1e4, abs=1e-9)
-        fees_seen.add(round(m["fee_bps"], 9))
-        priced = float(refs["cost_bps"])
-        assert priced == pytest.approx(d.cost_bps, abs=1e-6)
+        assert refs["execution"] == d.execution
+        # the rule's choice, or the one the settings fix
+        chosen = m["execution_choice"].get("execution", execution_of(tcfg))
+        assert m["maker_share"] == (1.0 if chosen == "maker" else 0.0)
+        if chosen != d.execution:  # only a trade against the edge the DM priced it at
+            side = 1 if o.data["side"] == "buy" else -1
+            assert side * float(refs["cost.edge_bps"]) <= 0, (d.decision_id, refs)
+            against += 1
+            continue
+        # one fee number: the venue's taker or maker fee, priced and charged
+        fee_bps = (venue.taker_fee if chosen == "taker" else venue.maker_fee) * 1e4
+        assert float(refs["cost.fee_bps"]) == pytest.approx(fee_bps, abs=1e-9)
+        assert m["fee_bps"] == pytest.approx(fee_bps, abs=1e-9)
+        priced = float(refs["cost.at_fill_bps"])
         assert priced == pytest.approx(float(refs["cost.fee_bps"])
                                        + float(refs["cost.half_spread_bps"])
                                        + float(refs["cost.impact_bps"]), abs=1e-5)
+        assert float(refs["cost_bps"]) == pytest.approx(d.cost_bps, abs=1e-6)
         arrive = first_order[o.data["execution_id"]]["arrive_ms"]
-        moved = abs(_arrival_half_spread(feed, d.coin, arrive)
+        sign = 1.0 if chosen == "taker" else -1.0  # a taker pays the half spread, a maker earns it
+        moved = abs(sign * _arrival_half_spread(feed, d.coin, arrive)
                     - float(refs["cost.half_spread_bps"]))
         error = abs(m["cost_bps"] - priced)
         assert error <= moved + walk_bound + 1e-6, (d.decision_id, priced, m["cost_bps"], moved)
         assert m["cost_bps"] == pytest.approx(m["fee_bps"] + m["crossing_bps"], abs=1e-9)
-        checked += 1
-    assert checked >= 30 and fees_seen == {4.5}
+        checked[chosen] += 1
+    # the rule takes on this hour's edges (fast and large: the tilt's 60 s alpha does not
+    # wait for a fill); resting entries are priced and paid as maker fills
+    assert checked["taker" if run == "joint" else "maker"] >= 15, checked
+    assert against <= 0.25 * sum(checked.values()), (against, checked)
     assert walk_bound < 2.0  # the old fee mismatch (4.5 charged, 2.5 priced) cannot pass
     # the reports' table: priced against paid per coin, both coins, small differences
     table = cost_table(res.decisions, res.outputs)
     assert list(table.columns) == list(COST_TABLE) and table["coin"].tolist() == ["BTC", "SOL"]
-    assert (table["executions"] > 10).all()
-    assert (table["fee_priced_bps"] == table["fee_paid_bps"]).all()
-    assert (table["diff_bps"].abs() < 0.25).all()
+    assert (table["executions"] > (10 if run == "joint" else 4)).all()  # a resting order
+    assert (table["diff_bps"].abs() < 0.25).all()                      # may not fill
 
 
 def test_tickets_say_what_the_dm_believed(joint) -> None:  # noqa: ANN001
     _, _, res = joint
     table = decisions_frame(res.decisions)
     DM_DECISIONS_SCHEMA.validate(table)
-    assert set(table["execution"]) == {"taker"}
-    assert (table["cost_bps"] >= 4.5).all()
+    assert set(table["execution"]) == {"taker", "maker"}
+    taker = table["execution"] == "taker"
+    assert (table.loc[taker, "cost_bps"] >= 4.5).all()  # the taker fee and more
+    # a maker side: 1.5 bps fee less the half spread, plus adverse selection (the prior's
+    # 3 bps: the Trader's record is empty at the start) and the edge's decay while waiting
+    assert (table.loc[~taker, "cost_bps"] >= 1.5 + 3.0 - 1.0).all()
     holds = [d for d in res.decisions if d.action == "hold"]
     assert holds and any(d.action == "trade" for d in res.decisions)
+    fz = load_dm_settings(DM).fusion
+    lives = {"tilt": fz.tilt_horizon_s * 1000, "base": fz.base_horizon_s * 1000,
+             "none": fz.base_horizon_s * 1000}
+    stages = Counter()
     for d in res.decisions:
         refs = d.ticket["audit_refs"]
         assert float(refs["edge_bps"]) == pytest.approx(d.edge_bps, abs=1e-6)
         assert float(refs["cost_bps"]) == pytest.approx(d.cost_bps, abs=1e-6)
+        # each stage priced the execution of its own edge, with its own half-life
+        assert float(refs["cost.half_life_ms"]) == lives[refs["stage"]], refs
+        mu = float(refs["mu_base_bps"]) + (float(refs["mu_tilt_bps"])
+                                           if refs["stage"] == "tilt" else 0.0)
+        assert float(refs["cost.edge_bps"]) == pytest.approx(mu, abs=1e-4)
+        stages[refs["stage"]] += 1
+    assert stages["tilt"] > 0, stages  # this hour's tickets all tilt
     for d in holds:  # a hold explains itself in numbers
         note = d.ticket["notes"]
         assert note.startswith("hold: ")
-        if d.ticket["audit_refs"]["solver_status"] != "skipped":
-            assert (f"edge {d.edge_bps:+.2f} bps, cost {2 * d.cost_bps:.2f} bps in and out "
-                    f"({d.cost_bps:.2f} a side") in note, note
+        refs = d.ticket["audit_refs"]
+        if refs["solver_status"] != "skipped":
+            assert (f"edge {d.edge_bps:+.2f} bps, cost {float(refs['cost.round_trip_bps']):.2f}"
+                    f" bps in and out ({d.cost_bps:.2f} "
+                    f"{'in' if d.execution == 'maker' else 'a side'}") in note, note
 
 
 def test_the_universe_is_the_configured_coins_the_day_carries(hour, joint, calibration) -> None:  # noqa: ANN001
@@ -189,7 +237,7 @@ def test_the_dm_prices_the_venues_fee_schedule(calibration) -> None:  # noqa: AN
     out = {}
     for taker in (0.00045, 0.01):
         tcfg = trader_settings({"venues": [{"name": "v", "taker_fee": taker}],
-                                "venue_preferences": ["v"]})
+                                "venue_preferences": ["v"], "execution_strategy": "market"})
         res = replay(DmEngine(cfg, calibration, costs=CostModel.from_trader(tcfg)), rows, alphas)
         # dm_kit's tape: 1 bp spread, deep books
         assert all(d.cost_bps == pytest.approx(taker * 1e4 + 0.5, abs=0.05)
@@ -245,7 +293,7 @@ def test_the_formulas() -> None:
 
 
 @pytest.mark.parametrize(("trader", "execution"), [
-    ({}, "taker"),
+    ({"execution_strategy": "market"}, "taker"),
     ({"execution_strategy": "limit"}, "maker"),
     ({"execution_strategy": "limit", "limit_time_in_force": "post_only"}, "maker"),
     ({"execution_strategy": "twap"}, "taker"),
@@ -253,15 +301,32 @@ def test_the_formulas() -> None:
 ])
 def test_the_dm_prices_the_execution_the_traders_settings_give(trader, execution):
     """Resting entries (limit, TWAP limit slices) are priced as maker fills: the maker fee,
-    no spread crossed, no walk; market entries as taker fills. One setting, both sides."""
+    the half spread earned, no walk, the adverse selection of a passive fill (the prior's
+    3 bps without a record); market entries as taker fills. One setting, both sides."""
     settings = trader_settings(trader)
     assert execution_of(settings) == execution
     p = CostModel.from_trader(settings).price("BTC", 2.0, 100_000.0, 1_000.0, 10.0)
     assert p.execution == execution
     if execution == "maker":
-        assert (p.fee_bps, p.half_spread_bps, p.impact_bps) == (pytest.approx(1.5), 0.0, 0.0)
+        assert (p.fee_bps, p.half_spread_bps, p.impact_bps) == (pytest.approx(1.5), -1.0, 0.0)
+        assert p.total_bps == pytest.approx(1.5 - 1.0 + 3.0)
+        assert p.round_trip_bps == pytest.approx(p.total_bps + 4.5 + 1.0 + 0.05)
     else:
         assert p.total_bps == pytest.approx(4.5 + 1.0 + 0.05)
+        assert p.round_trip_bps == pytest.approx(2 * p.total_bps)
+
+
+def test_the_default_prices_the_execution_the_rule_picks() -> None:
+    """`auto` (the default): the DM prices what the Trader's rule will do for the coin's
+    edge: a small edge rests (waiting loses little of it), a large one takes."""
+    model = CostModel.from_trader(trader_settings({}))
+    assert model.execution == "auto"
+    small = model.price("BTC", 2.0, 100_000.0, 1_000.0, 10.0, hold_ms=300_000, edge_bps=1.0)
+    large = model.price("BTC", 2.0, 100_000.0, 1_000.0, 10.0, hold_ms=300_000, edge_bps=-40.0)
+    assert (small.execution, large.execution) == ("maker", "taker")
+    assert small.fill_prob == pytest.approx(0.3) and large.fill_prob == 1.0
+    assert small.expected_fee_bps == pytest.approx(0.3 * 1.5)
+    assert large.refs()["cost.edge_bps"] == "-40.0"
 
 
 def test_a_position_is_opened_only_where_the_edge_beats_the_round_trip(joint) -> None:  # noqa: ANN001
@@ -273,7 +338,11 @@ def test_a_position_is_opened_only_where_the_edge_beats_the_round_trip(joint) ->
     for d in res.decisions:
         refs = d.ticket["audit_refs"]
         round_trip = float(refs["cost.round_trip_bps"])
-        assert round_trip == pytest.approx(2 * float(refs["cost_bps"]), abs=1e-5)
+        entry = float(refs["cost_bps"])
+        if refs["execution"] == "taker":  # entry and exit alike
+            assert round_trip == pytest.approx(2 * entry, abs=1e-5)
+        else:  # the exit is a market order: a taker side
+            assert round_trip - entry >= 4.5
         if refs["action"] != "trade" or float(refs["w0"]) != 0.0:
             continue
         opened += 1
