@@ -45,6 +45,7 @@ from lotus_core.learning.algebra import (
 )
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.drmask import MaskEstimate, dr_mask
+from lotus_core.learning.hetero import is_continuous
 from lotus_core.learning.lessons import (
     POOLED,
     LiteralSpace,
@@ -104,6 +105,8 @@ def micro_braids(lessons: pd.DataFrame, frame: pd.DataFrame, lits: pd.DataFrame,
     rows = []
     live = lessons[lessons["state"].isin(list(STATE_OF_LESSON))]
     for r in live.itertuples():
+        if is_continuous(r.rule):  # a threshold literal: scoring bins with literals only
+            continue
         if r.detector_id == POOLED:
             rows += pooled_braids(r, frame, lits, cfg, q)
             continue

@@ -130,6 +130,23 @@ class PooledConfig(_Strict):
     min_groups: int = Field(default=2, ge=2)  # detectors with enough windows to pool
 
 
+class HeteroConfig(_Strict):
+    """The heterogeneity search in continuous features (lotus_core/learning/hetero.py,
+    docs/learning.md "Heterogeneity in continuous features")."""
+    enabled: bool = False
+    # candidate rules a task takes from each half of the window (the family adds twice
+    # this per task and rule length, found or not)
+    max_rules: int = Field(default=3, ge=1, le=20)
+    block_hours: int = Field(default=6, ge=1)  # the halves: alternating blocks of hours
+    trees: int = Field(default=64, ge=4)  # econml.grf.RegressionForest's trees
+    min_leaf: int = Field(default=20, ge=5)  # its min_samples_leaf
+    forest_depth: int | None = Field(default=6, ge=1)
+    max_samples: float = Field(default=0.7, gt=0, le=1)  # each tree's subsample
+    honest: bool = True
+    max_rows: int = Field(default=20_000, ge=1000)  # discovery reads at most this many windows
+    seed: int = 20261130
+
+
 class WatchdogConfig(_Strict):
     min_support: int = Field(ge=1)
     resamples: int = Field(ge=50)
@@ -176,6 +193,7 @@ class LearningConfig(_Strict):
     activation: ActivationConfig
     watchdog: WatchdogConfig
     pooled: PooledConfig = PooledConfig()
+    hetero: HeteroConfig = HeteroConfig()
     bqs: BqsConfig
     effect: EffectConfig
     caps: CapsConfig

@@ -34,6 +34,8 @@ from lotus_core.learning.breaks import window_break
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import Nuisances, fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import RuleDetail, hour_weights, rule_detail, rule_details
+from lotus_core.learning.hetero import Moderators, is_continuous, moderators
+from lotus_core.learning.hetero import search as hetero_search
 from lotus_core.learning.search import enumerate_rules, names_na, scope_sums, score_rules
 from lotus_core.learning.selective import with_selective
 from lotus_core.learning.units import UnitSet, encode, rule_mask
@@ -134,6 +136,10 @@ class Searched:
     details: dict[str, tuple[tuple[int, ...], RuleDetail, float, float]]
     in_family: dict[str, bool]  # per detailed rule: is it one of `family`?
     period_from: str | None = None  # the window's break: nuisances fitted per period
+    # continuous rules (hetero.py): their unit set (literal names; the whole window's, for
+    # the out-of-sample checks) and the hours they were judged on, by rule key
+    rule_units: dict[str, UnitSet] | None = None
+    rule_hours: dict[str, int] | None = None
 
 
 def family_counts(scores: pd.DataFrame) -> tuple[int, int, int]:
@@ -147,9 +153,11 @@ def family_counts(scores: pd.DataFrame) -> tuple[int, int, int]:
     return int(n[1]), int(n[2]), int(n[3])
 
 
-def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Searched:
+def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str],
+                    mods: Moderators | None = None) -> Searched:
     """Score every rule, then the bootstrap detail of the top_k eligible ones plus `keep`
-    (the detector's live lessons, re-estimated every night)."""
+    (the detector's live lessons, re-estimated every night); with `mods` (the windows'
+    continuous moderators, `hetero.enabled`) the continuous rules too (hetero.py)."""
     brk = window_break(units, cfg.estimator)  # the market changed: nuisances per period
     nz = fit_nuisances(units, cfg.estimator, period=None if brk is None else brk.period(units))
     release_free_heap()  # each phase's freed temporaries (`lotus_core.malloc`), before the next
@@ -187,8 +195,19 @@ def search_detector(units: UnitSet, cfg: LearningConfig, keep: list[str]) -> Sea
         bins = float(sum(np.log2(len(units.values[int(units.literal_feature[x])]))
                          for x in lits))
         details[key] = (lits, det, cfg.search.lambda_mdl * (len(lits) + bins), bins)
-    return Searched("", int(weights.shape[1]), len(scores), family_counts(scores), details,
-                    in_family, None if brk is None else brk.first_date)
+    family = family_counts(scores)
+    out = Searched("", int(weights.shape[1]), len(scores), family, details, in_family,
+                   None if brk is None else brk.first_date)
+    if mods is not None:
+        found = hetero_search(units, mods, cfg, [k for k in keep if is_continuous(k)])
+        out.family = (family[0] + found.family_extra[0], family[1] + found.family_extra[1],
+                      family[2] + found.family_extra[2])
+        out.rule_units, out.rule_hours = {}, {}
+        for key, j in found.judged.items():
+            details[key] = (j.lits, j.detail, j.mdl, j.bins)
+            in_family[key] = True
+            out.rule_units[key], out.rule_hours[key] = j.window, j.hours
+    return out
 
 
 def _eligible(scores: pd.DataFrame, rules: list[tuple[int, ...]]) -> list[bool]:
@@ -423,6 +442,7 @@ class Task:
     keep: list[str]
     rows: np.ndarray | None = None
     y: np.ndarray | None = None
+    mods: Moderators | None = None  # the window's continuous moderators (hetero.enabled)
 
     def units(self) -> UnitSet:
         """The task's windows as units (the pooled set of every window shares the window's
@@ -435,7 +455,8 @@ def _search_all(tasks: list[Task], cfg: LearningConfig) -> list[Searched]:
     """search_detector for every task, in order, each task's units made for its search
     alone (inline: a forked pool inside a threaded Dagster or pytest process once left a
     worker blocked on an inherited lock)."""
-    return [search_detector(t.units(), cfg, t.keep) for t in tasks]
+    return [search_detector(t.units(), cfg, t.keep,
+                            None if t.mods is None else t.mods.take(t.rows)) for t in tasks]
 
 
 def _previous(previous: pd.DataFrame) -> pd.DataFrame:
@@ -451,6 +472,9 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
     (`learn_tasks`)."""
     if outcome.group != "detector_id" and len(frame):
         frame = frame.assign(detector_id=frame[outcome.group].astype(str))
+    # the continuous moderators (hetero.py), of the signal layer's windows alone
+    mods = moderators(frame, q.features) \
+        if cfg.hetero.enabled and outcome.treatments is None and len(frame) else None
     # the columns the units are made of, alone: each detector's rows (and the pooled set's,
     # every row) are taken of them, not of the window's every column (at 250,000
     # windows the pooled set's copies of the whole frame would be ~60 MB)
@@ -469,13 +493,13 @@ def learning_tasks(frame: pd.DataFrame, lits: pd.DataFrame, q: LiteralSpace,
         return sorted(prev[(prev["detector_id"] == det) & prev["state"].isin(LIVE)]["rule"]) \
             if len(prev) else []
 
-    tasks = [Task(det, window, keep(det), np.flatnonzero(m).astype(rows_type))
+    tasks = [Task(det, window, keep(det), np.flatnonzero(m).astype(rows_type), mods=mods)
              for det, m in enough]
     if cfg.pooled.enabled and len(tasks) >= cfg.pooled.min_groups:
         m = frame["detector_id"].isin([t.detector_id for t in tasks]).to_numpy()
         tasks.append(Task(POOLED, window, keep(POOLED),
                           None if m.all() else np.flatnonzero(m).astype(rows_type),
-                          pooled_y(frame[m], outcome)))
+                          pooled_y(frame[m], outcome), mods))
     return tasks
 
 
@@ -524,14 +548,19 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
             lid = lesson_id(det, key, cfg.horizon_s)
             zc = (pool_bars if det == POOLED else bars)[len(rule) - 1]
             assert every is not None  # a search had a task
-            fails = gate_failures(cfg, d, zc, s.hours,
-                                  bool(names_na(every, np.array([[*rule, -1, -1, -1][:3]]))[0]))
+            names = every
+            hours = s.hours
+            if s.rule_units is not None and key in s.rule_units:  # a continuous rule
+                names = made[f"{det}|{key}"] = s.rule_units[key]
+                hours = (s.rule_hours or {})[key]
+            fails = gate_failures(cfg, d, zc, hours,
+                                  bool(names_na(names, np.array([[*rule, -1, -1, -1][:3]]))[0]))
             if not s.in_family.get(key, True):  # a live rule too rare tonight: not tested
                 fails.insert(0, "outside_family")
             z = _z(d)
             rows.append({
                 "lesson_id": lid, "detector_id": det, "rule": key,
-                "treatment": "=".join(every.literal_name(d.primary)),
+                "treatment": "=".join(names.literal_name(d.primary)),
                 "n_literals": len(rule), "bins": bins, "horizon_s": cfg.horizon_s,
                 "sign": d.sign, "uplift_bps": d.uplift, "ci_lo": d.ci_lo, "ci_hi": d.ci_hi,
                 "p05": d.p05, "boot_sd": d.boot_sd if np.isfinite(d.boot_sd) else np.nan,
@@ -545,9 +574,10 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
                 "bqs": bqs(cfg, d, mdl), "z": z, "z_crit": zc,
                 "gates": ",".join(fails), "period_from": s.period_from,
                 "_rule_lits": rule,
+                "_units": f"{det}|{key}" if names is not every else det,
             })
     cand = {r["lesson_id"]: r for r in rows}
-    cand_lits = {r["lesson_id"]: (r["detector_id"], r["_rule_lits"]) for r in rows}
+    cand_lits = {r["lesson_id"]: (r["_units"], r["_rule_lits"]) for r in rows}
     out: list[dict] = []
     # 1. carry last night's lessons forward
     for lid, p in (prev.iterrows() if len(prev) else []):
@@ -581,7 +611,7 @@ def learn_tasks(tasks: list[Task], q: LiteralSpace, cfg: LearningConfig,
             elif c["support"] < cfg.activation.min_support:
                 why = "support_below_min_on_window"
             else:
-                wd = watchdog.check(units_of(c["detector_id"]), c["_rule_lits"])
+                wd = watchdog.check(units_of(c["_units"]), c["_rule_lits"])
                 if wd is not None:
                     prev_stat = p.get("oos_cusum")
                     prev_stat = float(prev_stat) if pd.notna(prev_stat) else 0.0

@@ -26,6 +26,7 @@ from lotus_core.learning.frame import (
     learning_frame,
     outcomes_of,
 )
+from lotus_core.learning.hetero import columns as hetero_columns
 from lotus_core.learning.joined import read_joined
 from lotus_core.learning.lessons import Task, learn, learn_tasks, learning_tasks
 from lotus_core.learning.quantize import Quantizer, compact, fit_columns, fit_quantizer
@@ -87,29 +88,32 @@ def window_from_days(events: Sequence[CoinDay], evals: Sequence[CoinDay],
     q = quantizer or fit_quantizer(
         _read_frame(events, evals, late, cfg, (*HELD, *fit_columns(cfg.quantizer.fit_edges))),
         cfg.quantizer, base)
+    # the continuous moderators' inputs, kept beside the literals (hetero.py), when searched
+    extra = hetero_columns(q.features) if cfg.hetero.enabled else ()
     j = read_joined(events, evals, late, cfg.horizon_s, cfg.max_windows,
-                    shape=lambda part: _shaped(part, q))
+                    shape=lambda part: _shaped(part, q, extra))
     if j is None:  # what the hashes cannot decide: the whole-table join decides it
-        return _joined_whole(events, evals, late, cfg, base, q, held)
+        return _joined_whole(events, evals, late, cfg, base, q, held, extra)
     if j.events.empty or not j.outcome_rows:
         return _empty(j.events, cfg, base, q, j.windows, j.rate)
     read, rows, outcomes, windows, rate = j.events, j.rows, j.outcomes, j.windows, j.rate
     del j
-    return _assembled(read, rows, outcomes, q, held, windows, rate)
+    return _assembled(read, rows, outcomes, q, held, windows, rate, extra)
 
 
 def _joined_whole(events: Sequence[CoinDay], evals: Sequence[CoinDay],
                   late: Sequence[CoinDay], cfg: LearningConfig, base: ContextConfig,
-                  q: Quantizer, held: Sequence[str]) -> TrainingWindow:
+                  q: Quantizer, held: Sequence[str],
+                  extra: Sequence[str] = ()) -> TrainingWindow:
     """`window_from_days` with the window's outcomes read whole and joined on the strings
     where the hashes cannot decide (`frame.join_ids`)."""
     s = read_window(events, evals, late, cfg.horizon_s, cfg.max_windows,
-                    shape=lambda part: _shaped(part, q))
+                    shape=lambda part: _shaped(part, q, extra))
     if s.events.empty or s.evals.empty:
         return _empty(s.events, cfg, base, q, s.windows, s.rate)
     rows, take = joined_rows(s.events, s.evals, cfg.horizon_s)
     outcomes = outcomes_of(s.evals, take)
-    return _assembled(s.events, rows, outcomes, q, held, s.windows, s.rate)
+    return _assembled(s.events, rows, outcomes, q, held, s.windows, s.rate, extra)
 
 
 def _empty(read: pd.DataFrame, cfg: LearningConfig, base: ContextConfig, q: Quantizer,
@@ -121,10 +125,13 @@ def _empty(read: pd.DataFrame, cfg: LearningConfig, base: ContextConfig, q: Quan
 
 
 def _assembled(read: pd.DataFrame, rows: np.ndarray, outcomes: pd.DataFrame, q: Quantizer,
-               held: Sequence[str], windows: int, rate: float) -> TrainingWindow:
+               held: Sequence[str], windows: int, rate: float,
+               extra: Sequence[str] = ()) -> TrainingWindow:
     """The window of the read events' `rows` (in the frame's order) and their `outcomes`:
-    the `held` columns and the literals moved out of `read` a column at a time."""
+    the `held` columns (and `extra`) and the literals moved out of `read` a column at a
+    time."""
     kept = [c for c in HELD if c in read.columns and (c in held or c == "date")]
+    kept += [c for c in extra if c in read.columns and c not in kept]
     for c in [c for c in HELD if c in read.columns and c not in kept]:
         del read[c]
     named = [c for c in read.columns if c.startswith(_LIT)]
@@ -162,9 +169,10 @@ def _read_frame(events: Sequence[CoinDay], evals: Sequence[CoinDay], late: Seque
     return frame_of(j.events, j.rows, j.outcomes)
 
 
-def _shaped(part: pd.DataFrame, q: Quantizer) -> pd.DataFrame:
-    """A row group's kept events as the window holds them: `HELD` and the literals."""
-    held = part[[c for c in HELD if c in part.columns]]
+def _shaped(part: pd.DataFrame, q: Quantizer, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """A row group's kept events as the window holds them: `HELD` (and `extra`, the
+    continuous moderators' inputs) and the literals."""
+    held = part[[c for c in (*HELD, *(c for c in extra if c not in HELD)) if c in part.columns]]
     if part.empty:
         return held.assign(**{_LIT + f: pd.Series(dtype=object) for f in q.features})
     lits = compact(q.literals(part))

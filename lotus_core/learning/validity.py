@@ -34,6 +34,7 @@ from lotus_core.learning.breaks import periods
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.evaluate import hour_weights, rule_detail, widen
+from lotus_core.learning.hetero import continuous_sources, is_continuous
 from lotus_core.learning.lessons import POOLED, cusum_step, detector_units, rule_lits
 from lotus_core.signals.config import ContextConfig
 from lotus_core.signals.context import parse_cond_key
@@ -128,6 +129,8 @@ def estimate_trial(spec: WindowSpec, seed: int, *, cfg: LearningConfig,
 
 
 def _names_planted(rule: str, planted_rule: str) -> bool:
+    if is_continuous(rule):  # thresholds on the inputs: named by the inputs' binned features
+        return {f for f, _ in parse_cond_key(planted_rule)} <= continuous_sources(rule)
     return set(parse_cond_key(planted_rule)) <= set(parse_cond_key(rule))
 
 

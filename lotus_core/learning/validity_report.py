@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lotus_core.learning.config import LearningConfig
+from lotus_core.learning.hetero import is_continuous
 from lotus_core.learning.validity import KINDS, Task, clopper_pearson, replay
 from lotus_core.learning.validity_seeds import SeedPlan
 from lotus_core.signals.config import ContextConfig
@@ -201,7 +202,8 @@ def false_rules(spec: WindowSpec, rules: Sequence[str]) -> list[str]:
     real = spec.regime_effect_bps != 0.0
     out = []
     for r in rules:
-        lits = parse_cond_key(r.split(":", 1)[1])
+        key = r.split(":", 1)[1]
+        lits = () if is_continuous(key) else parse_cond_key(key)
         if real and len(lits) == 1 and lits[0][0] == "regime":
             continue
         out.append(r)
