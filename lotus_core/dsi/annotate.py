@@ -20,7 +20,7 @@ classifier's lags and means. Nothing mixes coins; a new UTC day is a new DsiStre
 Speed: DsiStream writes the model once as one Python function of a row
 (windows.Program): the features it needs, every expert, the fusion and the output dict,
 straight-line, with each coin's state in that function's closure; the fitted forest is
-its own compiled function (anomaly.compile_forest). `DsiStream.source` is the generated
+scored by the numba kernel the batch uses too (forest.py). `DsiStream.source` is the generated
 code.
 """
 

@@ -5,31 +5,17 @@ and the z scale come from the history's own score distribution, so "unusual" mea
 unusual relative to the days the model has seen. No (or too little) history: the
 documented fallback, f = 0, z = 0, conf = 0 on every frame.
 
-One definition: the nightly batch is the fast path of the same rules; the step carries the
-state the batch reads. `AnomalyExpert.run` scores a coin-day with sklearn; `step` scores a
-row with `compile_forest`, the same fitted forest as plain Python (a per-row sklearn call
-costs ~100 µs, the compiled forest ~10 µs), against the same history scores, threshold
-and z scale (`_span`). tests/core/dsi/test_dsi.py checks the compiled forest against
-sklearn (test_compiled_forest_equals_sklearn_at_its_thresholds) and DsiStream against
-`annotate`.
-
-`compile_forest`: each tree becomes nested `(... if x_j <= t else ...)` expressions giving
-the leaf's depth term, summed tree by tree in sklearn's order in one expression, then
-`2 ** -(depths / denominator)`: the operations of `IsolationForest._compute_score_samples`
-on the same doubles (the flag and conf compare the score with history scores, so it must
-be exact). It reads the fitted forest's private per-leaf arrays (`_decision_path_lengths`,
-`_average_path_length_per_tree`) as sklearn 1.9 keeps them. sklearn casts X to float32
-before the trees compare it with their float64 thresholds; a double x passes
-`float32(x) <= t` exactly when `x <= t'`, where t' is the largest double that rounds to a
-float32 <= t. Using t' keeps the function on doubles. A NaN goes where the node's
-`missing_go_to_left` sends it, as in sklearn's `apply`.
+One definition: the fitted forest is scored by one compiled kernel (forest.py) in both
+paths: `AnomalyExpert.run` (and the fit's history scores) over a coin-day's feature matrix,
+`step` over one row, against the same history scores, threshold and z scale (`_span`).
+tests/core/dsi/test_dsi.py checks the kernel against sklearn's `score_samples`
+(test_forest_kernel_equals_sklearn_at_its_thresholds) and DsiStream against `annotate`.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,7 +23,7 @@ from lotus_core.dsi.expert_spec import ExpertSpec
 from lotus_core.dsi.experts import SILENT, CoinFrames, Day, Expert, ExpertOutput, Out
 from lotus_core.dsi.features import FeatureStep, anomaly_matrix, anomaly_row
 from lotus_core.dsi.params import AnomalyParams, parse_params
-from lotus_core.dsi.windows import SCOPE_CONSTANTS, Inputs, Program, clip_step, lit
+from lotus_core.dsi.windows import Inputs, Program, clip_step, lit
 
 if TYPE_CHECKING:  # sklearn.ensemble costs ~0.5 s of every process's import: loaded on a fit
     from sklearn.ensemble import IsolationForest
@@ -100,8 +86,10 @@ class AnomalyExpert(Expert):
         return self._output(self._score(coin))
 
     def _score(self, coin: CoinFrames) -> np.ndarray:
+        from lotus_core.dsi.forest import forest_arrays, forest_scores  # numba: on first use
+
         assert self.model is not None
-        return -self.model.score_samples(anomaly_matrix(coin.features))
+        return forest_scores(forest_arrays(self.model), anomaly_matrix(coin.features))
 
     def _span(self) -> float:
         """The z scale: z = 1 at the flag threshold."""
@@ -118,8 +106,10 @@ class AnomalyExpert(Expert):
         unsigned features, against the sorted history scores."""
         if self.model is None:
             return SILENT
+        from lotus_core.dsi.forest import forest_arrays, row_scorer
+
         xs = anomaly_row(feats)
-        score = prog.const("forest", compile_forest(self.model))
+        score = prog.const("forest", row_scorer(forest_arrays(self.model)))
         scores = self.sorted_scores.tolist()
         history, coarse = prog.const("history", scores), prog.const("coarse", scores[::COARSE])
         s, f, z, c, i = (prog.name(n) for n in ("score", "f", "z", "conf", "i"))
@@ -134,75 +124,3 @@ class AnomalyExpert(Expert):
                                {i} * {COARSE} if {i} < {nc} else {n}) / {n}
             """)
         return Out(f, z, c, z_bound=max(self.z_cap, Z_LOW), c_unit=True)
-
-
-# ---------------------------------------------------------------- the compiled forest
-
-Scorer = Callable[..., float]
-_CACHE: weakref.WeakKeyDictionary[Any, Scorer] = weakref.WeakKeyDictionary()
-"""A fitted forest's scorer: compiled once per model."""
-
-
-def float32_cut(t: float) -> float:
-    """The double t' with `x <= t'` <=> `float32(x) <= t` for every double x."""
-    f32 = np.float32
-    low = f32(t)
-    if float(low) > t:
-        low = np.nextafter(low, f32(-np.inf))
-    high = np.nextafter(low, f32(np.inf))
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(f"threshold {t!r} is outside float32's finite range")
-    mid = (float(low) + float(high)) / 2  # exact: two adjacent float32 values
-    return mid if f32(mid) == low else float(np.nextafter(mid, -np.inf))
-
-
-def _tree_expr(tree: Any, leaf_term: np.ndarray, cols: list[int]) -> str:
-    """One tree as nested conditional expressions: its leaf's term for the row."""
-    left, right = tree.children_left, tree.children_right
-    feature, threshold = tree.feature, tree.threshold
-    nan_left = tree.missing_go_to_left
-
-    def node(k: int) -> str:
-        if left[k] == -1:
-            return lit(leaf_term[k])
-        x, cut = f"x{cols[int(feature[k])]}", lit(float32_cut(float(threshold[k])))
-        test = f"not ({x} > {cut})" if nan_left[k] else f"{x} <= {cut}"
-        return f"({node(int(left[k]))} if {test} else {node(int(right[k]))})"
-
-    return node(0)
-
-
-def compile_forest(forest: Any) -> Scorer:
-    """`score(x0, ..., x{n-1}) -> float`, equal to `-forest.score_samples(x[None])[0]` for
-    the row x of those n features."""
-    cached = _CACHE.get(forest)
-    if cached is not None:
-        return cached
-    n = int(forest.n_features_in_)
-    subsample = forest._max_features != n
-    denominator = len(forest.estimators_) * float(
-        _average_path_length(forest._max_samples))
-    trees = []
-    for k, est in enumerate(forest.estimators_):
-        # the per-leaf term sklearn adds: depth + average path length of the leaf - 1
-        term = forest._decision_path_lengths[k] + forest._average_path_length_per_tree[k] - 1.0
-        cols = [int(c) for c in forest.estimators_features_[k]] if subsample else list(range(n))
-        trees.append(_tree_expr(est.tree_, term, cols))
-    # one expression, the trees added in order: no store and load of the sum per tree
-    depths = " + ".join(["0.0", *trees])
-    body = [f"def score({', '.join(f'x{j}' for j in range(n))}):",
-            f"    return float(POW(2.0, -(({depths}) / {lit(denominator)})))" if denominator
-            else "    return 0.5"]  # sklearn: a one-sample forest scores 2 ** -1
-    # sklearn's `2 ** array`: numpy's pow
-    scope: dict[str, Any] = {**SCOPE_CONSTANTS, "POW": np.power}
-    exec(compile("\n".join(body), f"<iforest {id(forest):x}>", "exec"), scope)
-    score: Scorer = scope["score"]
-    _CACHE[forest] = score
-    return score
-
-
-def _average_path_length(n: int) -> float:
-    """sklearn.ensemble._iforest._average_path_length of one leaf size."""
-    from sklearn.ensemble._iforest import _average_path_length as apl
-
-    return float(apl([n])[0])

@@ -44,12 +44,7 @@ from lotus_core.microtape.regime import (
     trend_window,
     vol_features,
 )
-from lotus_core.microtape.tape import (
-    missing_span,
-    robust_thresholds,
-    tape_features,
-    thresholds_of,
-)
+from lotus_core.microtape.tape import missing_span, tape_features
 from lotus_core.time import HOUR_MS
 
 FLOW_COLUMNS = (
@@ -64,10 +59,6 @@ FLOW_COLUMNS = (
 RUN = 16
 """Rows from which a call's columns are computed with numpy (the batch's own functions where
 it has them) rather than one row at a time in Python: ~1 us a numpy call, paid once."""
-_FEW = 8
-"""Trades of a batch up to which their size thresholds are computed one at a time
-(`tape.thresholds_of`: two sorts of `outlier_window` sizes each), not by
-`tape.robust_thresholds` (~20 numpy calls)."""
 _NO_RECV = int(np.iinfo(np.int64).min)
 _NO_CANDLE = (NAN, NAN, NAN, NAN, NAN, NAN)
 
@@ -123,11 +114,11 @@ class FlowStream:
 
     `add` takes one coin's feed rows a batch at a time (receive order, the layout of
     `CoinInputs`) and does the per-event work there, off the latency path, vectorised where
-    the batch code is: each trade's robust size threshold (`tape.robust_thresholds` over
-    the carried last `outlier_window` sizes), the depth it faced (the last book received
-    before it), its aggressor run, and its interval (t - cadence, t], whose sums it extends
-    in receive order as `np.bincount` does (so bit for bit); each candle update's
-    morphology (`candles.morphology`) and the time it becomes usable
+    the batch code is: each trade's robust size threshold (the nightly's compiled kernel,
+    `outliers.py`, over the carried last `outlier_window` sizes), the depth it faced (the
+    last book received before it), its aggressor run, and its interval (t - cadence, t],
+    whose sums it extends in receive order as `np.bincount` does (so bit for bit); each
+    candle update's morphology (`candles.morphology`) and the time it becomes usable
     (`candles.usable_from`). `columns(t, top)` then reads only what the batch's as-of rules
     admit at t (trades: recv <= t; candles: usable by t; context: recv <= t, and <=
     `oi_back_time(t)` for the OI change) and pushes one point into each trailing window:
@@ -154,7 +145,9 @@ class FlowStream:
         # trade tape
         self.trades_from = NO_TRADES  # the first trade received (replayed ones included)
         self.bins: deque[_Bin] = deque()
-        self.sizes: list[float] = []  # the last outlier_window trade sizes
+        from lotus_core.microtape.outliers import SizeWindow  # numba: on first use
+
+        self.sizes = SizeWindow(params)  # the last outlier_window trade sizes
         self.side, self.run = 0, 0  # the last trade's side and run
         self.runlen = 0.0  # the run as of the last bin read
         # the books trades may face: the last one received before the last book's
@@ -224,14 +217,9 @@ class FlowStream:
         if recv[0] < self.trades_from:
             self.trades_from = recv[0]
         p = self.params
-        sizes = self.sizes + sz
-        if len(sz) <= _FEW and sum(sizes) == sum(sizes):  # no NaN: sorting ranks them all
-            outlier = [z > t for z, t in zip(sz, thresholds_of(sizes, len(sz), p), strict=True)]
-        else:
-            with np.errstate(invalid="ignore"):
-                thresholds = robust_thresholds(np.asarray(sizes, dtype=np.float64), p)
-                outlier = (np.asarray(sz) > thresholds[len(self.sizes):]).tolist()
-        self.sizes = sizes[-p.outlier_window:]
+        z_arr = np.array(sz, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            outlier = (z_arr > self.sizes.thresholds(z_arr)).tolist()
         b_recv, b_bid, b_ask = self.book_recv, self.book_bid, self.book_ask
         cadence, bins, min_levels = self.cadence, self.bins, p.sweep_min_levels
         b = bins[-1] if bins else None

@@ -3,7 +3,8 @@
 Trades are in receive order; within one message the venue's order is kept. Counts and
 volumes are in trades and base-coin units. Nothing here looks at a trade received after t.
 The live tape (lotus_core.microtape.flow.FlowStream) carries the same rules a trade at a
-time: `thresholds_of` beside `robust_thresholds`, the run and sweep rules in its bins.
+time: the size threshold is one compiled kernel for both (outliers.py), the run and sweep
+rules are in its bins.
 
 A recording may lack the trades channel, and a feature of an absent channel is missing,
 never 0: every column here is NaN at a grid time t when no trade of the coin was received
@@ -18,13 +19,10 @@ columns are float64 for that NaN.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from lotus_core.microtape.grid import NAN, asof, before, bin_sum, interval_index, safe_ratio, take
+from lotus_core.microtape.grid import asof, before, bin_sum, interval_index, safe_ratio, take
 from lotus_core.microtape.inputs import Books
 from lotus_core.microtape.params import MicroTapeParams
-
-_CHUNK = 8192
 
 
 def run_lengths(side: np.ndarray) -> np.ndarray:
@@ -38,49 +36,6 @@ def run_lengths(side: np.ndarray) -> np.ndarray:
     starts[1:] = side[1:] != side[:-1]
     run_start = np.maximum.accumulate(np.where(starts, pos, 0))
     return (pos - run_start + 1) * side.astype(np.int64)
-
-
-def robust_thresholds(sz: np.ndarray, params: MicroTapeParams) -> np.ndarray:
-    """median + k * max(MAD, floor * median) of the previous `outlier_window` trades.
-
-    NaN for the first `outlier_window` trades (no full history yet). Windows are processed
-    in chunks with two `np.partition` passes (median, then MAD around it): exact, causal,
-    and O(window) per trade.
-    """
-    w = params.outlier_window
-    n = len(sz)
-    out = np.full(n, np.nan)
-    if n <= w:
-        return out
-    h = w // 2
-    windows = sliding_window_view(sz, w)[: n - w]  # row j = trades j .. j+w-1, for trade j+w
-    for s in range(0, len(windows), _CHUNK):
-        part = np.partition(windows[s : s + _CHUNK], h, axis=1)
-        med = part[:, h]
-        dev = np.abs(part - med[:, None])
-        dev.partition(h, axis=1)
-        mad = np.maximum(dev[:, h], params.outlier_mad_floor * med)
-        out[w + s : w + s + len(med)] = med + params.outlier_k * mad
-    return out
-
-
-def thresholds_of(sizes: list[float], n: int, params: MicroTapeParams) -> list[float]:
-    """`robust_thresholds` of the last n of `sizes` (no NaN among them), each over the
-    `outlier_window` sizes before it: median + k * max(MAD, floor * median); the k-th of
-    the sorted values is `np.partition`'s k-th (the step's form for a few trades)."""
-    w = params.outlier_window
-    h = w // 2
-    out = []
-    for j in range(len(sizes) - n, len(sizes)):
-        if j < w:
-            out.append(NAN)
-            continue
-        window = sizes[j - w:j]
-        med = sorted(window)[h]
-        dev = sorted([abs(x - med) for x in window])[h]
-        floor = params.outlier_mad_floor * med
-        out.append(med + params.outlier_k * (dev if dev >= floor else floor))
-    return out
 
 
 def _side_sweeps(
@@ -149,6 +104,8 @@ def tape_features(
     runs = run_lengths(side)
     i_last = asof(recv, grid)
     runlen = np.where(i_last >= 0, runs[np.maximum(i_last, 0)] if len(runs) else 0, 0)
+
+    from lotus_core.microtape.outliers import robust_thresholds  # numba: on first use
 
     thr = robust_thresholds(sz, params)
     with np.errstate(invalid="ignore"):

@@ -87,3 +87,44 @@ def test_replays_and_loops_step_the_engines_only_through_their_driver(path: str)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     want = ADAPTERS[path]
     assert want is None or want in names, f"{path} must run its driver ({want})"
+
+
+# Compiled kernels (docs/structure.md, "Compiled kernels"): the stage's one definition;
+# stage -> (kernel module, kernel, {module: names it imports from the kernel module (on
+# first use: numba loads only where a kernel runs)}, the removed twins' patterns, the folder
+# they must stay out of)
+KERNELS = {
+    "tape size threshold": (
+        "lotus_core.microtape.outliers", "thresholds_kernel",
+        {"lotus_core/microtape/tape.py": ("robust_thresholds",),
+         "lotus_core/microtape/flow.py": ("SizeWindow",)},
+        r"def thresholds_of\b|\.partition\(", "lotus_core/microtape"),
+    "anomaly forest": (
+        "lotus_core.dsi.forest", "forest_depths",
+        {"lotus_core/dsi/anomaly.py": ("forest_scores", "row_scorer")},
+        r"compile_forest|_tree_expr|score_samples\(", "lotus_core/dsi"),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(KERNELS))
+def test_a_compiled_kernel_is_its_stages_only_definition(stage: str) -> None:
+    import ast
+
+    module, kernel, users, twin, folder = KERNELS[stage]
+    dispatcher = getattr(importlib.import_module(module), kernel)
+    assert type(dispatcher._cache).__name__ == "FunctionCache", f"{stage}: cache=True"
+    for user, names in users.items():  # nightly and live reach the kernel module's objects
+        taken = {a.name for n in ast.walk(ast.parse((ROOT / user).read_text()))
+                 if isinstance(n, ast.ImportFrom) and n.module == module for a in n.names}
+        assert set(names) <= taken, f"{stage}: {user} must use {module}'s {names}"
+    found = sorted(f"{p.relative_to(ROOT)}: {m.group(0)}" for p in (ROOT / folder).rglob("*.py")
+                   for m in re.finditer(twin, p.read_text()))
+    assert found == [], f"{stage}: a second implementation is back: {found}"
+
+
+def test_the_live_tape_carries_the_kernels_state() -> None:
+    from lotus_core.microtape.flow import FlowStream
+    from lotus_core.microtape.outliers import SizeWindow
+    from lotus_core.microtape.params import MicroTapeParams
+
+    assert isinstance(FlowStream("BTC", MicroTapeParams()).sizes, SizeWindow)
