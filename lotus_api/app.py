@@ -5,19 +5,15 @@
 signature and all, to curator_actions. Errors are JSON `{"error": code, "reason": text}`:
 400 malformed, 401 unsigned / bad signature / stale / replayed, 403 not this role's lever
 (or refused by the database), 404 no such item, 409 already decided, 413 too large,
-422 beyond kappa.
+422 beyond kappa. `POST /charts` (routes_vis.py) takes a chart image as the raw body.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -27,15 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from lotus_api.pool import FabricPool
+from lotus_api.config import ApiConfig, log
 from lotus_core.curator_api.auth import (
-    DEFAULT_SKEW_MS,
     HEADERS,
-    NonceCache,
     Signed,
     verify_request,
 )
-from lotus_core.curator_api.keys import Curator
 from lotus_core.curator_api.kpis import lake_kpis
 from lotus_core.curator_api.rules import (
     ALARM_STATUSES,
@@ -58,31 +51,7 @@ from lotus_core.curator_api.store import (
     record_action,
     set_alarm,
 )
-from lotus_core.curators.config import CouncilConfig
 from lotus_core.store.lake import LakeError
-
-log = logging.getLogger("lotus_api")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class ApiConfig:
-    """What the app needs, built once by the entry point (CLI or test)."""
-
-    pool: FabricPool
-    curators: Mapping[str, Curator]
-    council: CouncilConfig
-    lake_root: Path | None = None
-    skew_ms: int = DEFAULT_SKEW_MS
-    clock: Callable[[], int] = now_ms
-    nonces: NonceCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.nonces = NonceCache(self.skew_ms)
-
 
 Work = Callable[[ApiConfig, Signed, Mapping[str, str], dict[str, Any]], Any]
 
@@ -302,6 +271,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 def build_app(cfg: ApiConfig) -> Starlette:
+    from lotus_api.routes_vis import post_chart
+
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/candidates", signed(cfg, get_candidates), methods=["GET"]),
@@ -321,6 +292,7 @@ def build_app(cfg: ApiConfig) -> Starlette:
               signed(cfg, act("acknowledge", "alarm", "alarm_id"), 201), methods=["POST"]),
         Route("/alarms/{alarm_id}/resolve",
               signed(cfg, act("resolve", "alarm", "alarm_id"), 201), methods=["POST"]),
+        Route("/charts", post_chart(cfg), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.cfg = cfg

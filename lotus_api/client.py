@@ -3,6 +3,7 @@
     with CuratorClient(base_url, "alice", "leakage", key) as c:
         c.get("/candidates")
         c.post("/candidates/card:x:abc/sign-off", {"reason": "audits clean"})
+        c.post_chart(png_bytes, coin="BTC", at="2026-01-05T09:00Z")   # POST /charts
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lotus_core.curator_api.auth import sign_request
 from lotus_core.fabric.envelope import canonical_json
+from lotus_core.vis.intake import chart_body
 
 
 class CuratorClient:
@@ -46,6 +48,16 @@ class CuratorClient:
         headers = {**self.headers("POST", path, body=json.loads(content)),
                    "content-type": "application/json"}
         return self.http.post(path, content=content, headers=headers)
+
+    def post_chart(self, data: bytes, **params: str) -> httpx.Response:
+        """POST /charts: the image's bytes as the body, `coin` / `at` / `note` as the query;
+        the signature covers the bytes' sha256 (lotus_api.routes_vis)."""
+        query: list[tuple[str, str | int | float | bool | None]] = sorted(
+            (k, v) for k, v in params.items() if v is not None)
+        headers = {**self.headers("POST", "/charts", [(k, str(v)) for k, v in query],
+                                 body=chart_body(data)),
+                   "content-type": "application/octet-stream"}
+        return self.http.post("/charts", params=query, content=data, headers=headers)
 
     def close(self) -> None:
         self.http.close()

@@ -45,6 +45,16 @@ class FabricPool:
         finally:
             self._free.put(fabric)
 
+    @contextmanager
+    def lend(self) -> Iterator[OpsDb]:
+        """A free connection itself, for work that opens its own transactions
+        (`lotus_core.vis.intake.accept_chart` commits before it answers)."""
+        fabric = self._free.get()
+        try:
+            yield fabric
+        finally:
+            self._free.put(fabric)
+
     def close(self) -> None:
         for fabric in self._all:
             fabric.close()

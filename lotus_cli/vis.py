@@ -4,21 +4,10 @@ price paths looked the same (similar). docs/vis.md describes the reading."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-
-
-def _at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO time (2026-01-05T09:00Z)") from exc
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _summary(r: Any) -> str:
@@ -70,15 +59,15 @@ def submit(ctx: click.Context, image: Path, coin: str | None, at: str | None,
     from lotus_core.store.errors import FabricError
     from lotus_core.store.opsdb import OpsDb
     from lotus_core.vis.ingest import ChartRefused
+    from lotus_core.vis.intake import accept_chart
     from lotus_core.vis.ocr import OcrUnavailable
-    from lotus_core.vis.store import submit_chart
 
     settings = _settings(ctx, fabric_url=fabric_url)
-    when = _at(at)
     data = image.read_bytes()
     try:
         with OpsDb.open(settings.fabric) as fabric:
-            res = submit_chart(fabric, settings.home, data, coin=coin, at=when, note=note)
+            res = accept_chart(fabric, settings.home, data, coin=coin, at=at, note=note,
+                               source={"via": "cli", "file": image.name})
     except ChartRefused as exc:
         raise click.ClickException(f"{image} refused: {exc}") from exc
     except (OcrUnavailable, FabricError) as exc:
@@ -109,6 +98,21 @@ def read(image: Path, as_json: bool) -> None:
     click.echo(json.dumps(_reading_json(r), indent=2) if as_json else _summary(r))
 
 
+def _outcomes(row: dict[str, Any]) -> str:
+    """`30s +4.2 60s -1.0 300s pending ...`: the realised mid return (bps) per horizon."""
+    parts = []
+    for h, o in sorted(row["outcomes"].items(), key=lambda kv: int(kv[0])):
+        value = o["fwd_ret_bps"]
+        shown = o["status"] if value is None else f"{value:+.1f}" + (
+            "(gap)" if o["status"] == "gap" else "")
+        parts.append(f"{h}s {shown}")
+    if parts:
+        return " ".join(parts)
+    if not row["symbol"] or not row["at"]:
+        return "none (the chart has no coin or no time)"
+    return f"not evaluated yet (vis_eval of {str(row['at'])[:10]})"
+
+
 @vis.command("similar")
 @click.argument("image", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True,
@@ -117,10 +121,13 @@ def read(image: Path, as_json: bool) -> None:
 @click.pass_context
 def similar(ctx: click.Context, image: Path, k: int, as_json: bool) -> None:
     """The recorded charts whose digitised price paths are nearest this one's in shape
-    (the image itself is read, not recorded)."""
+    (the image itself is read, not recorded), each with its realised outcomes where the
+    lake's vis_eval has them: the coin's mid return in bps at each horizon after its time."""
     from lotus_cli.settings import cli_settings as _settings
+    from lotus_core.store.lake import open_lake
     from lotus_core.vis.ingest import chart_hash
     from lotus_core.vis.ocr import OcrUnavailable
+    from lotus_core.vis.outcomes import realised
     from lotus_core.vis.read import read_chart
     from lotus_core.vis.similar import ShapeIndex
 
@@ -134,10 +141,13 @@ def similar(ctx: click.Context, image: Path, k: int, as_json: bool) -> None:
         raise click.ClickException(f"{image} could not be read: {r.reason}")
     hits = ShapeIndex.from_home(settings.home).nearest(r.embedding, k=k,
                                                        exclude=chart_hash(data))
+    seen = realised(open_lake(settings.lake_dir), [doc for _, doc in hits])
     rows = [{"distance": round(d, 4), "strand_id": doc["strand_id"],
              "chart_hash": doc["chart_hash"], "symbol": doc.get("symbol"), "at": doc.get("at"),
              "timeframe": doc["reading"].get("timeframe"), "note": doc.get("note"),
-             "pattern_flags": doc["reading"].get("pattern_flags")} for d, doc in hits]
+             "pattern_flags": doc["reading"].get("pattern_flags"),
+             "outcomes": {str(h): o for h, o in seen.get(doc["strand_id"], {}).items()}}
+            for d, doc in hits]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -149,3 +159,4 @@ def similar(ctx: click.Context, image: Path, k: int, as_json: bool) -> None:
         click.echo(f"{row['distance']:.3f}  {row['strand_id']}  {row['symbol'] or '?':<6} "
                    f"{row['timeframe'] or '?':<4} {row['at'] or '-':<26} {flags}"
                    + (f"  ({row['note']})" if row["note"] else ""))
+        click.echo(f"       realised: {_outcomes(row)}")

@@ -27,7 +27,13 @@ MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg"}
 
 
 class ChartRefused(ValueError):
-    """A file that is not taken, with the reason in its message."""
+    """A file (or its coin, time or note) that is not taken, with the reason in its message
+    and a short `code` naming the rule (`empty_file`, `too_large`, `not_png_or_jpeg`,
+    `too_many_pixels`, `corrupt_image`, `bad_coin`, `bad_at`, `bad_note`)."""
+
+    def __init__(self, reason: str, code: str = "refused") -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -50,24 +56,28 @@ def image_type(data: bytes) -> str | None:
 def check_image(data: bytes, *, max_bytes: int = MAX_BYTES) -> tuple[str, Image.Image]:
     """(extension, decoded image) of acceptable chart bytes; ChartRefused otherwise."""
     if len(data) == 0:
-        raise ChartRefused("empty file")
+        raise ChartRefused("empty file", "empty_file")
     if len(data) > max_bytes:
-        raise ChartRefused(f"file is {len(data)} bytes, over the {max_bytes}-byte cap")
+        raise ChartRefused(f"file is {len(data)} bytes, over the {max_bytes}-byte cap",
+                           "too_large")
     ext = image_type(data)
     if ext is None:
-        raise ChartRefused("not a PNG or JPEG (magic bytes do not match either)")
+        raise ChartRefused("not a PNG or JPEG (magic bytes do not match either)",
+                           "not_png_or_jpeg")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             if img.width * img.height > MAX_PIXELS:
-                raise ChartRefused(f"image is {img.width}x{img.height}, over {MAX_PIXELS} pixels")
+                raise ChartRefused(f"image is {img.width}x{img.height}, over {MAX_PIXELS} "
+                                   "pixels", "too_many_pixels")
             img.load()
     except ChartRefused:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as exc:
-        raise ChartRefused(f"corrupt or truncated {ext.upper()}: {exc}") from exc
+        raise ChartRefused(f"corrupt or truncated {ext.upper()}: {exc}",
+                           "corrupt_image") from exc
     return ext, img
 
 

@@ -61,8 +61,10 @@ def _find(home: Path, key: str) -> dict[str, Any] | None:
 
 
 def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None,
-                 at: datetime | None = None, note: str | None = None) -> Submitted:
-    """Check, store, read and record one chart; ChartRefused (nothing stored) if refused."""
+                 at: datetime | None = None, note: str | None = None,
+                 source: dict[str, Any] | None = None) -> Submitted:
+    """Check, store, read and record one chart; ChartRefused (nothing stored) if refused.
+    `source` (who or what submitted it) is kept in the reading file, not in the key."""
     ext, img = check_image(data)
     stored = store_image(home, data, ext)
     key = submission_key(stored.chart_hash, coin, at, note)
@@ -75,7 +77,8 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
     try:
         reading = read_chart(img)
         symbol = coin or (reading.symbol if reading.symbol_conf >= 0.5 else None)
-        sid = _record(fabric, home, key, stored.chart_hash, reading, symbol, at, note, written)
+        sid = _record(fabric, home, key, stored.chart_hash, reading, symbol, at, note, written,
+                      source)
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -86,10 +89,11 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
 
 def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
             symbol: str | None, at: datetime | None, note: str | None,
-            written: list[Path]) -> str:
+            written: list[Path], source: dict[str, Any] | None = None) -> str:
     sid = new_ulid()
     doc = {"strand_id": sid, "chart_hash": digest, "symbol": symbol,
-           "at": at.isoformat() if at else None, "note": note, "reading": reading.to_json()}
+           "at": at.isoformat() if at else None, "note": note, "reading": reading.to_json(),
+           "source": source}
     path = readings_dir(home) / f"{sid}.json"
     atomic_write(path, json.dumps(doc, sort_keys=True).encode())
     written.append(path)

@@ -279,7 +279,7 @@ def test_definitions_validate_handler_lines_naming_file_and_key(tmp_path: Path) 
     assert {s.name for s in sensors} == {f"inbox_{m}_sensor" for m in MODULES} | {
         "herald_watch_sensor", "daemon_health_sensor", "live_feed_sensor",
         "daemon_relaunch_sensor", "bus_health_sensor",
-        "curator_actions_sensor"}
+        "curator_actions_sensor", "vis_inbox_sensor"}
     # every sensor that launches runs or processes is off until a user (or the production
     # profile) turns it on; only the observers run (the live feed's and the daemon's
     # health, which records the daemon_status observation), and they launch nothing

@@ -1,0 +1,97 @@
+"""The vision module's daily tables (docs/vis.md, lotus_core.vis.outcomes):
+
+    vis_strands   the charts whose submitted time falls in the day: one row per vis strand
+                  (its reading file under <LOTUS_HOME>/vis/readings and its vis_strand row)
+    vis_eval      for each of them with a coin: the coin's realised mid return after the
+                  chart's time at signal_eval's horizons, over the MicroTape of the day and
+                  the next (when in the lake), through `microtape_days` (lineage)
+
+`VIS_ASSETS` is what the code location merges, beside the chart drop folder's job and
+sensor (lotus_sensors/vis_inbox.py).
+"""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from lotus_assets.partitions import daily_partitions, lake_window_in
+from lotus_core.evaluation import DEFAULT_HORIZONS_S, GAP_TOLERANCE_S
+from lotus_core.evaluation.outcomes import READ_COLUMNS
+from lotus_core.fabric.strands import read_strand
+from lotus_core.store.by_coin import CoinDays
+from lotus_core.vis.outcomes import day_of, evaluate_strands, strands_of_day
+from lotus_core.vis.store import MODULE, load_readings
+from lotus_resources.opsdb import OpsDbResource
+from lotus_resources.settings import SettingsResource
+
+VIS_DAY: dict[str, Any] = {"partitions_def": daily_partitions, "io_manager_key": "lake_io",
+           "group_name": "vis", "kinds": {"parquet", "pandas"}}
+
+
+class VisEvalConfig(dg.Config):
+    """signal_eval's horizons (seconds) and gap tolerance (lotus_core.evaluation)."""
+
+    horizons_s: list[int] = list(DEFAULT_HORIZONS_S)
+    gap_tolerance_s: float = GAP_TOLERANCE_S
+
+
+@dg.asset(
+    **VIS_DAY,
+    description="The charts submitted (lotus vis submit, POST /charts, the vis inbox) whose "
+    "time `at` falls in the day (UTC): strand id, kind (analysis | unreadable), coin, "
+    "ts_ms, timeframe, chart hash, note, confidence, pattern flags (JSON), the reason when "
+    "unreadable, how it came in, when it was recorded. Charts without a time are in no day.",
+)
+def vis_strands(context: dg.AssetExecutionContext, fabric: OpsDbResource,
+                settings: SettingsResource) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    docs = [d for d in load_readings(settings.get().home) if day_of(d) == day]
+    with fabric.open() as fab:
+        recorded = {str(d["strand_id"]): row for d in docs
+                    if (row := read_strand(fab, MODULE, str(d["strand_id"]))) is not None}
+    out = strands_of_day(docs, recorded, day)
+    kinds = out["kind"].value_counts()
+    return dg.Output(out, metadata={
+        "charts": len(out), "with_coin": int(out["coin"].notna().sum()),
+        "analysis": int(kinds.get("analysis", 0)),
+        "unreadable": int(kinds.get("unreadable", 0)),
+        "not_in_fabric": len(docs) - len(recorded)})
+
+
+@dg.asset(
+    **VIS_DAY,
+    ins={
+        "vis_strands": dg.AssetIn("vis_strands"),
+        # the day's MicroTape and the next day's (a horizon may cross midnight), coin by coin
+        "microtape_days": lake_window_in("microtape_days", 0, 1, by_coin=True,
+                                         reads="microtape_frames"),
+    },
+    description="Per (chart with a coin, horizon): the coin's mid return in bps from its "
+    "frame as of the chart's time to its frame as of time + horizon, and the extremes "
+    "between (mfe/mae), by signal_eval's outcome function (a long window, no fee). Status "
+    "done, gap (across a feed hole), pending (the tape does not reach the horizon yet) or "
+    "no_tape (the coin has no MicroTape that day); outcomes NaN unless done or gap.",
+)
+def vis_eval(context: dg.AssetExecutionContext, config: VisEvalConfig,
+             vis_strands: pd.DataFrame, microtape_days: CoinDays) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    own = microtape_days.get(day)
+    own_coins = set(own.coins()) if own is not None else set()
+
+    def read_tape(coin: str) -> pd.DataFrame | None:
+        if coin not in own_coins:
+            return None
+        parts = [d.read(coin, READ_COLUMNS) for d in microtape_days.days
+                 if d.day >= day and coin in d.coins()]
+        return pd.concat(parts, ignore_index=True)
+
+    out = evaluate_strands(vis_strands, read_tape, config.horizons_s, config.gap_tolerance_s)
+    status = out["status"].value_counts()
+    return dg.Output(out, metadata={
+        "charts": int(out["strand_id"].nunique()), "rows": len(out),
+        **{s: int(status.get(s, 0)) for s in ("done", "gap", "pending", "no_tape")},
+        "tape_days": [d.day for d in microtape_days.days]})
+
+
+VIS_ASSETS = [vis_strands, vis_eval]
