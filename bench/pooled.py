@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import headline, write_section
+from lotus_core.intervals import wilson
 from lotus_core.learning import pipeline
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.lessons import POOLED
@@ -43,17 +44,6 @@ from lotus_core.signals.context import parse_cond_key
 from lotus_core.synth.windows import WindowSpec, window_frame
 
 NAMED = {("funding_pctl_bin", "hi"), ("bimb5_bin", "with")}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of k successes in n trials (0..1)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def named(rule: str) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from lotus_core.intervals import wilson
 from lotus_core.vis.patterns import FLAGS, flags_of
 from lotus_core.vis.read import read_chart
 from lotus_core.vis.render import ChartStyle, render_chart
@@ -37,17 +38,6 @@ SEALED_SEED_BASE = 1_000_000
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h")
 TITLE_FORMS = ("{sym} {tf}", "{sym}USDT {tf}", "{sym}-USD {tf}")
 PLANTED = {"trend_up", "trend_down", "range", "breakout_up", "breakout_down"}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of k successes in n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def bootstrap_mean(x: np.ndarray, seed: int = 7, reps: int = 2000) -> tuple[float, float]:
