@@ -15,8 +15,15 @@ the day decided). Method (docs/dm.md):
 4. Too little history (< min_windows done windows or < min_days days): the conservative
    prior μ = 0, p_hit = 0.5, λ = 0, σ = the data's σ or prior_sigma_bps. Never an
    invented edge.
-5. Intervals: μ ± z·σ/√n_bin around both μ and μ̂ (the union), n_bin the windows in the
-   score bin the query falls in.
+5. Uncertainty, from the windows behind each number: a score bin's mean has the standard
+   error of its residuals summed per independent episode (windows of one coin whose horizons
+   start in the same horizon-long bucket share their outcome, so they count once: a
+   cluster-robust standard error, never below the independent-windows σ_bin/√n_bin); λ has
+   the cluster-robust standard error of the out-of-fold slope.
+6. Intervals: [λ_lo·μ, μ] ± z·se_bin (the union of the shrunk and the raw map), λ_lo = max(0,
+   λ − z·se_λ), z = `interval_z`. The **edge** fusion and the allocator use is the interval's
+   bound nearest zero, and zero when the interval holds zero: an edge the calibration cannot
+   tell from nothing is no edge (docs/dm.md, "Trade only what pays").
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from lotus_core.evaluation.outcomes import OUTCOME_COLUMNS
 CALIBRATION_COLUMNS = [
     "detector_id", "horizon_s", "status", "n", "days", "train_window", "x_knots", "mu_knots",
     "hit_knots", "n_knots", "sigma_bps", "reliability", "mse_oof", "mse_null", "cost_bps",
-    "coin_offsets", "corr",
+    "coin_offsets", "corr", "se_knots", "reliability_se",
 ]
 BIN_MIN = 30
 MAX_BINS = 20
@@ -47,7 +54,7 @@ MAX_BINS = 20
 class Forecast:
     """A calibrated alpha at one horizon, in the direction of the signal (bps)."""
 
-    mu_bps: float  # λ·μ (what fusion uses), signed by the signal's direction
+    mu_bps: float  # λ·μ, the point estimate, signed by the signal's direction
     mu_raw_bps: float  # before the reliability shrinkage
     sigma_bps: float
     p_hit: float
@@ -56,6 +63,8 @@ class Forecast:
     hi_bps: float
     cost_bps: float
     status: str  # fitted | prior
+    edge_bps: float = 0.0  # what fusion uses: the interval's bound nearest 0 (0 if it holds 0)
+    reliability_lo: float = 0.0  # λ − z·se_λ, clipped to [0, 1]
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,33 @@ def _fit(x: np.ndarray, y: np.ndarray, hit: np.ndarray) -> _Fit:
     hp = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0).fit(
         xc, hc, sample_weight=n).predict(xc)
     return _Fit(xc, np.asarray(mu, dtype=np.float64), np.asarray(hp, dtype=np.float64), n)
+
+
+def _robust_se(score: np.ndarray, cluster: np.ndarray) -> float:
+    """sqrt(Σ_c (Σ_{i∈c} s_i)²) for per-window scores s: the spread of a sum whose windows
+    share an outcome within a cluster, never below the independent-windows sqrt(Σ s²)."""
+    if len(score) == 0:
+        return 0.0
+    _, inv = np.unique(cluster, return_inverse=True)
+    per = np.bincount(inv, weights=score)
+    return math.sqrt(max(float(np.dot(per, per)), float(np.dot(score, score))))
+
+
+def _bin_se(x: np.ndarray, y: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """The standard error of each score bin's mean (the bins of `_fit`), cluster-robust."""
+    b = _bins(x)
+    nb = int(b.max()) + 1
+    out = np.empty(nb)
+    for j in range(nb):
+        yj = y[b == j]
+        out[j] = _robust_se(yj - yj.mean(), cluster[b == j]) / max(len(yj), 1)
+    return out
+
+
+def _episodes(coin: np.ndarray, ts: np.ndarray, horizon_s: int) -> np.ndarray:
+    """One id per coin and horizon-long time bucket: windows whose outcomes overlap."""
+    codes = pd.factorize(coin)[0].astype(np.int64)
+    return codes * (1 << 40) + ts.astype(np.int64) // (horizon_s * 1000)
 
 
 def _predict(f: _Fit, q: np.ndarray) -> np.ndarray:
@@ -179,6 +215,7 @@ def _prior_row(detector: str, h: int, g: pd.DataFrame, cfg: CalibrationSettings,
         "n_knots": json.dumps([max(len(g), 1)] * 2), "sigma_bps": sigma if sigma > 0 else
         cfg.prior_sigma_bps, "reliability": 0.0, "mse_oof": math.nan, "mse_null": math.nan,
         "cost_bps": cost, "coin_offsets": "{}", "corr": json.dumps(corr, sort_keys=True),
+        "se_knots": "[0.0,0.0]", "reliability_se": 0.0,
     }
 
 
@@ -202,6 +239,11 @@ def fit_calibration(train: pd.DataFrame, cfg: CalibrationSettings, window: str,
             pred = _oof(x, y, hit, ts, cfg.folds)
             denom = float(np.dot(pred, pred))
             slope = float(np.dot(y, pred)) / denom if denom > 0 else 0.0
+            episode = _episodes(g["coin"].to_numpy(), ts, h)
+            # the slope's standard error from its out-of-fold residuals, per episode
+            slope_se = (_robust_se(pred * (y - slope * pred), episode) / denom
+                        if denom > 0 else 1.0)
+            se_bins = _bin_se(x, y, episode)
             resid = y - _predict(fit, x)
             offsets = {}
             for coin, r in pd.Series(resid).groupby(g["coin"].to_numpy()):
@@ -220,10 +262,18 @@ def fit_calibration(train: pd.DataFrame, cfg: CalibrationSettings, window: str,
                 "cost_bps": float(g["cost"].mean()),
                 "coin_offsets": json.dumps(offsets, sort_keys=True),
                 "corr": json.dumps(corr.get(det, {}), sort_keys=True),
+                "se_knots": json.dumps([round(float(v), 9) for v in se_bins.tolist()]),
+                "reliability_se": float(slope_se),
             })
     out = pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
     return out.astype({"horizon_s": np.int64, "n": np.int64, "days": np.int64}).reset_index(
         drop=True)
+
+
+def _finite(v: object) -> float:
+    """A stored number, 0 where a table has none (NaN, or no such column)."""
+    f = float(v) if isinstance(v, (int, float)) else math.nan
+    return f if math.isfinite(f) else 0.0
 
 
 _MEMO_MAX = 1 << 16  # forecasts a Calibration keeps (a day's live alphas × horizons: ~4,000)
@@ -246,6 +296,10 @@ class Calibration:
                 "nk": np.asarray(json.loads(r["n_knots"]), dtype=np.float64),
                 "off": json.loads(r["coin_offsets"]),
                 "rho": json.loads(r["corr"]),
+                # a table written before the uncertainty columns: independent windows, λ exact
+                "se": (np.asarray(json.loads(r["se_knots"]), dtype=np.float64)
+                       if isinstance(r.get("se_knots"), str) else None),
+                "lam_se": _finite(r.get("reliability_se")),
             }
 
     @property
@@ -287,14 +341,20 @@ class Calibration:
         p_raw = float(np.interp(score, r["x"], r["hit"]))
         nearest = int(np.argmin(np.abs(r["x"] - score)))
         se = float(r["sigma_bps"]) / math.sqrt(max(float(r["nk"][nearest]), 1.0))
+        if r["se"] is not None and len(r["se"]) == len(r["x"]):
+            se = max(se, float(r["se"][nearest]))
         mu = lam * mu_raw
-        lo, hi = min(mu, mu_raw) - z * se, max(mu, mu_raw) + z * se
+        lam_lo = min(1.0, max(0.0, lam - z * float(r["lam_se"])))
+        lo = min(lam_lo * mu_raw, mu_raw) - z * se
+        hi = max(lam_lo * mu_raw, mu_raw) + z * se
+        edge = lo if lo > 0 else hi if hi < 0 else 0.0  # the bound nearest 0
         s = float(direction)
         lo_s, hi_s = sorted((s * lo, s * hi))
         return Forecast(
             mu_bps=s * mu, mu_raw_bps=s * mu_raw, sigma_bps=float(r["sigma_bps"]),
             p_hit=0.5 + lam * (p_raw - 0.5), reliability=lam, lo_bps=lo_s, hi_bps=hi_s,
-            cost_bps=float(r["cost_bps"]), status=str(r["status"]),
+            cost_bps=float(r["cost_bps"]), status=str(r["status"]), edge_bps=s * edge,
+            reliability_lo=lam_lo,
         )
 
 

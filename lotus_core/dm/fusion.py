@@ -2,14 +2,15 @@
 
 Per horizon h (docs/dm.md):
 
-1. each live alpha i has a calibrated forecast (μ̂_i = λ_i μ_i, σ_i, p_hit_i, λ_i);
-   precision × reliability: p_i = λ_i / (σ_i² + τ0);
+1. each live alpha i has a calibrated forecast (μ̂_i = λ_i μ_i, σ_i, p_hit_i, λ_i) and its
+   edge e_i, the bound of its calibrated interval nearest 0 (0 where the interval holds 0:
+   docs/dm.md, "Trade only what pays"); precision × reliability: p_i = λ_i / (σ_i² + τ0);
 2. correlated alphas are merged, not double counted: in order of p_i, an alpha joins the
    first cluster whose leader's realised returns correlate with its own above rho_max
    (two alphas of one detector always do); a cluster's μ is the p-weighted mean of its
-   members and its weight the leader's p alone;
+   members' edges and its weight the leader's p alone;
 3. normalised cluster weights are multiplied by the time decay 0.5^(age / half_life_h),
-   so a fading alpha fades the blend towards 0: μ̃ = Σ_c w_c μ_c;
+   so a fading alpha fades the blend towards 0: μ̃ = Σ_c w_c e_c;
 4. every alpha's final weight (its share of its cluster × the cluster's weight) is
    reported, together with the cluster it was merged into.
 """
@@ -29,7 +30,7 @@ class Blend:
     """The fused view of one coin at one horizon."""
 
     horizon_s: int
-    mu_bps: float  # signed: > 0 expects the coin to rise
+    mu_bps: float  # the blended edge, signed: > 0 expects the coin to rise
     sigma_bps: float
     p_up: float  # probability the coin's move over h is up (hit-calibrated)
     weights: tuple[tuple[str, float], ...]  # (alpha key, final weight), largest first
@@ -90,7 +91,7 @@ def blend(alphas: Sequence[AlphaEvent], calib: Calibration, horizon_s: int, now_
             # normalised, before decay; a cluster of zero-reliability alphas weighs nothing
             share = (lead_p / total) * (p / inner) if inner > 0 else 0.0
             w = share * decay
-            mu += w * f.mu_bps
+            mu += w * f.edge_bps
             up = f.p_hit if a.direction > 0 else 1.0 - f.p_hit
             p_up += share * up
             rel += share * f.reliability

@@ -41,6 +41,8 @@ DM_CALIBRATION_SCHEMA = pa.DataFrameSchema(
         "cost_bps": _c("float64"),
         "coin_offsets": _c(STR, pa.Check.str_startswith("{")),
         "corr": _c(STR, pa.Check.str_startswith("{")),
+        "se_knots": _c(STR, pa.Check.str_startswith("[")),  # the bins' standard errors
+        "reliability_se": _c("float64", pa.Check.ge(0)),  # the slope's standard error
     },
     strict=True, ordered=True, coerce=False, name="dm_calibration",
 )
