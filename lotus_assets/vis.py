@@ -4,7 +4,10 @@
                   (its reading file under <LOTUS_HOME>/vis/readings and its vis_strand row)
     vis_eval      for each of them with a coin: the coin's realised mid return after the
                   chart's time at signal_eval's horizons, over the MicroTape of the day and
-                  the next (when in the lake), through `microtape_days` (lineage)
+                  the next (when in the lake), through `microtape_days` (lineage); its
+                  materialisation shows the day's chart cards (lotus_core.vis.cards): each
+                  chart beside its digitised series, flags, step confidences, outcome and
+                  its nearest past charts with theirs
 
 `VIS_ASSETS` is what the code location merges, beside the chart drop folder's job and
 sensor (lotus_sensors/vis_inbox.py).
@@ -20,8 +23,12 @@ from lotus_core.evaluation import DEFAULT_HORIZONS_S, GAP_TOLERANCE_S
 from lotus_core.evaluation.outcomes import READ_COLUMNS
 from lotus_core.fabric.strands import read_strand
 from lotus_core.store.by_coin import CoinDays
-from lotus_core.vis.outcomes import day_of, evaluate_strands, strands_of_day
+from lotus_core.vis.cards import CAP, K, cards_md, day_cards
+from lotus_core.vis.ingest import stored_bytes
+from lotus_core.vis.outcomes import day_of, evaluate_strands, outcomes_of, realised, strands_of_day
+from lotus_core.vis.similar import ShapeIndex
 from lotus_core.vis.store import MODULE, load_readings
+from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
 from lotus_resources.settings import SettingsResource
 
@@ -30,10 +37,13 @@ VIS_DAY: dict[str, Any] = {"partitions_def": daily_partitions, "io_manager_key":
 
 
 class VisEvalConfig(dg.Config):
-    """signal_eval's horizons (seconds) and gap tolerance (lotus_core.evaluation)."""
+    """signal_eval's horizons (seconds) and gap tolerance (lotus_core.evaluation); how many
+    chart cards the materialisation shows (the newest) and how many past charts each."""
 
     horizons_s: list[int] = list(DEFAULT_HORIZONS_S)
     gap_tolerance_s: float = GAP_TOLERANCE_S
+    cards: int = CAP
+    neighbours: int = K
 
 
 @dg.asset(
@@ -71,10 +81,13 @@ def vis_strands(context: dg.AssetExecutionContext, fabric: OpsDbResource,
     "frame as of the chart's time to its frame as of time + horizon, and the extremes "
     "between (mfe/mae), by signal_eval's outcome function (a long window, no fee). Status "
     "done, gap (across a feed hole), pending (the tape does not reach the horizon yet) or "
-    "no_tape (the coin has no MicroTape that day); outcomes NaN unless done or gap.",
+    "no_tape (the coin has no MicroTape that day); outcomes NaN unless done or gap. The "
+    "materialisation's `chart_cards` shows the newest 20 charts, each beside its digitised "
+    "series, flags, step confidences and outcome, with its 3 nearest past charts and theirs.",
 )
 def vis_eval(context: dg.AssetExecutionContext, config: VisEvalConfig,
-             vis_strands: pd.DataFrame, microtape_days: CoinDays) -> dg.Output[pd.DataFrame]:
+             vis_strands: pd.DataFrame, microtape_days: CoinDays,
+             settings: SettingsResource, lake: LakeResource) -> dg.Output[pd.DataFrame]:
     day = context.partition_key
     own = microtape_days.get(day)
     own_coins = set(own.coins()) if own is not None else set()
@@ -91,7 +104,29 @@ def vis_eval(context: dg.AssetExecutionContext, config: VisEvalConfig,
     return dg.Output(out, metadata={
         "charts": int(out["strand_id"].nunique()), "rows": len(out),
         **{s: int(status.get(s, 0)) for s in ("done", "gap", "pending", "no_tape")},
-        "tape_days": [d.day for d in microtape_days.days]})
+        "tape_days": [d.day for d in microtape_days.days],
+        "chart_cards": dg.MetadataValue.md(_cards(day, vis_strands, out, config,
+                                                  settings, lake))})
+
+
+def _cards(day: str, strands: pd.DataFrame, out: pd.DataFrame, config: VisEvalConfig,
+           settings: SettingsResource, lake: LakeResource) -> str:
+    """The day's chart cards: this run's outcomes for the day's charts, the lake's
+    `vis_eval` of their days for past charts of other days."""
+    home = settings.get().home
+    docs = load_readings(home)
+    ids = set(strands["strand_id"].astype(str))
+    fresh = outcomes_of(out)
+    store = lake.get()
+
+    def outcomes(wanted: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+        return {**realised(store, [d for d in wanted if day_of(d) != day]), **fresh}
+
+    cards, total = day_cards(
+        [d for d in docs if str(d.get("strand_id")) in ids], ShapeIndex.from_docs(docs),
+        lambda d: stored_bytes(home, str(d.get("chart_hash"))), outcomes,
+        cap=config.cards, k=config.neighbours)
+    return cards_md(cards, config.horizons_s, total)
 
 
 VIS_ASSETS = [vis_strands, vis_eval]

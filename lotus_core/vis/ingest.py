@@ -90,6 +90,15 @@ def chart_path(home: Path, digest: str, ext: str) -> Path:
     return Path(home) / "vis" / "charts" / hexd[:2] / f"{hexd}.{ext}"
 
 
+def stored_bytes(home: Path, digest: str) -> bytes | None:
+    """The stored image of `digest` (PNG or JPEG), None when neither file is there."""
+    for ext in MAGIC.values():
+        path = chart_path(home, digest, ext)
+        if path.is_file():
+            return path.read_bytes()
+    return None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder, then rename (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ return of each chart's coin after its time (`vis_eval`), the outcome the signals
     day = strands_of_day(docs, recorded, "2026-01-05")        # vis_strands rows
     rows = evaluate_strands(day, read_tape, horizons_s=(30, 60, 300, 900))
     seen = realised(lake, docs)                                # strand id -> horizon -> row
+    fresh = outcomes_of(rows)                                  # the same, from rows in hand
 
 A chart counts on the day its submitted time (`at`) falls in (UTC); a chart without a
 time is in no day. Its outcome at horizon h is `lotus_core.evaluation.evaluate_windows` of a
@@ -136,8 +137,15 @@ def realised(lake: Lake | ObjectLake, docs: Iterable[Mapping[str, Any]]
         if not lake.exists("vis_eval", day):
             continue
         rows = lake.read("vis_eval", day)
-        for r in rows[rows["strand_id"].isin(ids)].to_dict("records"):
-            out.setdefault(str(r["strand_id"]), {})[int(r["horizon_s"])] = {
-                **{k: None if pd.isna(r[k]) else round(float(r[k]), 3) for k in OUTCOMES},
-                "status": str(r["status"])}
+        out.update(outcomes_of(rows[rows["strand_id"].isin(ids)]))
+    return out
+
+
+def outcomes_of(rows: pd.DataFrame) -> dict[str, dict[int, dict[str, Any]]]:
+    """`vis_eval` rows as `realised` gives them: strand id -> horizon (s) -> outcomes."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in rows.to_dict("records"):
+        out.setdefault(str(r["strand_id"]), {})[int(r["horizon_s"])] = {
+            **{k: None if pd.isna(r[k]) else round(float(r[k]), 3) for k in OUTCOMES},
+            "status": str(r["status"])}
     return out

@@ -10,7 +10,7 @@ every row), which stays cheap up to hundreds of thousands of charts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ class ShapeIndex:
     def from_home(cls, home: Path) -> ShapeIndex:
         return cls.from_docs(load_readings(home))
 
-    def nearest(self, embedding: Sequence[float], k: int = 5,
-                exclude: str | None = None) -> list[tuple[float, dict[str, Any]]]:
-        """The k nearest readings (distance, doc), skipping chart hash `exclude`."""
+    def nearest(self, embedding: Sequence[float], k: int = 5, exclude: str | None = None,
+                where: Callable[[Mapping[str, Any]], bool] | None = None
+                ) -> list[tuple[float, dict[str, Any]]]:
+        """The k nearest readings (distance, doc), skipping chart hash `exclude` and the
+        documents `where` refuses."""
         if not self.docs:
             return []
         q = np.asarray(embedding, dtype=np.float64)
@@ -48,6 +50,8 @@ class ShapeIndex:
         out = []
         for i in np.argsort(dist, kind="stable"):
             if exclude is not None and self.docs[i].get("chart_hash") == exclude:
+                continue
+            if where is not None and not where(self.docs[i]):
                 continue
             out.append((float(dist[i]), self.docs[i]))
             if len(out) == k:
