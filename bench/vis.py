@@ -39,7 +39,7 @@ def _pct(x: float | None) -> str:
 def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
     n = r["charts"]
     lines = [
-        "## Vision: reading charts (sealed rendered charts)",
+        "## Vision: reading rendered charts",
         "",
         wrap(f"`python -m bench vis --charts {n} --seed-base {args.seed_base}`: {n} charts "
              f"drawn by `lotus_core.vis.render` from seeds the reader was not tuned on (six "

@@ -9,8 +9,9 @@
                   chart beside its digitised series, flags, step confidences, outcome and
                   its nearest past charts with theirs
 
-`VIS_ASSETS` is what the code location merges, beside the chart drop folder's job and
-sensor (lotus_sensors/vis_inbox.py).
+`VIS_ASSETS` and their own job `lotus_vis` (never in `lotus_daily`: the nightly chain's
+runs are the same with or without charts) are what the code location merges, beside the
+chart drop folder's job and sensor (lotus_sensors/vis_inbox.py).
 """
 
 from typing import Any
@@ -130,3 +131,8 @@ def _cards(day: str, strands: pd.DataFrame, out: pd.DataFrame, config: VisEvalCo
 
 
 VIS_ASSETS = [vis_strands, vis_eval]
+VIS_JOB = dg.define_asset_job(
+    "lotus_vis", selection=dg.AssetSelection.groups("vis"),
+    description="A day's charts and their outcomes (vis_strands, vis_eval); not part of "
+    "lotus_daily, so a day's nightly runs and re-runs make the same partitions with or "
+    "without charts.")

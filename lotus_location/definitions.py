@@ -29,7 +29,7 @@ from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.credit import credit_definitions
 from lotus_assets.day_plan import by_coin
 from lotus_assets.governance import GOVERNANCE_ASSETS
-from lotus_assets.vis import VIS_ASSETS
+from lotus_assets.vis import VIS_ASSETS, VIS_JOB
 from lotus_bus.sensor import bus_definitions
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import shared_values
@@ -87,7 +87,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log
         # the charts' daily tables; the chart drop folder's job and sensor
-        dg.Definitions(assets=VIS_ASSETS, jobs=VIS_INBOX_JOBS, sensors=VIS_INBOX_SENSORS),
+        dg.Definitions(assets=VIS_ASSETS, jobs=[VIS_JOB, *VIS_INBOX_JOBS],
+                       sensors=VIS_INBOX_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     ), settings)
 
