@@ -11,10 +11,10 @@ walls. During a depth vacuum the first levels of both sides shrink to dust.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.special import ndtri
 
@@ -39,8 +39,28 @@ def sticky(values: np.ndarray, hold: float) -> np.ndarray:
     Quotes do not move on every tiny change of the fair price; this is what makes the
     touch sit still for a while, as on the venue, instead of flickering every block.
     """
-    out = itertools.accumulate(values.tolist(), lambda c, x: min(max(c, x - hold), x + hold))
-    return np.fromiter(out, dtype=np.float64, count=len(values))
+    return _sticky(np.ascontiguousarray(values, dtype=np.float64), float(hold))
+
+
+@numba.njit(cache=True)
+def _sticky(values: np.ndarray, hold: float) -> np.ndarray:
+    """The band's carried state, row by row; each step is Python's
+    `min(max(c, x - hold), x + hold)` (ties keep the carried value)."""
+    out = np.empty_like(values)
+    if values.size == 0:
+        return out
+    c = values[0]
+    out[0] = c
+    for i in range(1, values.size):
+        x = values[i]
+        lo = x - hold
+        if lo > c:
+            c = lo
+        hi = x + hold
+        if hi < c:
+            c = hi
+        out[i] = c
+    return out
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import zlib
 from enum import IntEnum
 
+import numba
 import numpy as np
 
 
@@ -70,20 +71,34 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _K1 = np.uint64(0xD6E8FEB86659FD93)
 _K2 = np.uint64(0xA0761D6478BD642F)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_UNIT = 1.0 / 9007199254740992.0  # 2**-53: the top 53 bits as a float in [0, 1)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, inline="always")
+def _mix(z: np.uint64) -> np.uint64:
+    """splitmix64's finaliser (wrapping uint64 arithmetic: exact on every CPU)."""
     z = z + _GOLDEN
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
 
+@numba.njit(cache=True)
+def _hash_kernel(a: np.ndarray, b: np.ndarray, tag: np.uint64, salt_: np.uint64
+                 ) -> np.ndarray:
+    """One pass over the (broadcast, flattened) keys: no temporaries per operation, which
+    made the numpy form the generator's costliest line."""
+    out = np.empty(a.size, np.float64)
+    for i in range(a.size):
+        z = _mix(np.uint64(a[i]) * _K1 + salt_ + tag)
+        z = _mix(z ^ (np.uint64(b[i]) * _K2))
+        out[i] = np.float64(z >> _S11) * _UNIT
+    return out
+
+
 def hash_uniform(a: np.ndarray, b: np.ndarray | int, tag: int, salt_: np.uint64) -> np.ndarray:
     """Uniform [0, 1) floats that depend only on (a, b, tag, salt); a and b are int arrays."""
-    with np.errstate(over="ignore"):
-        ua = np.asarray(a, dtype=np.int64).astype(np.uint64)
-        ub = np.asarray(b, dtype=np.int64).astype(np.uint64)
-        z = _mix(ua * _K1 + salt_ + np.uint64(tag))
-        z = _mix(z ^ (ub * _K2))
-    return (z >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
+    ua, ub = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    flat = _hash_kernel(np.ascontiguousarray(ua).ravel(), np.ascontiguousarray(ub).ravel(),
+                        np.uint64(tag), np.uint64(salt_))
+    return flat.reshape(ua.shape)

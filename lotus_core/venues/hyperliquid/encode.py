@@ -46,10 +46,12 @@ class CoinWire:
         self.sz_decimals = sz_decimals
         self._coin_json = orjson.dumps(coin).decode()
         self._px: dict[int, str] = {}
+        self._sz: dict[int, str] = {}
 
     def reset(self) -> None:
-        """Forget cached prices (call between hours to bound memory)."""
+        """Forget cached prices and sizes (call between hours to bound memory)."""
         self._px.clear()
+        self._sz.clear()
 
     def px(self, ticks: int) -> str:
         text = self._px.get(ticks)
@@ -58,7 +60,10 @@ class CoinWire:
         return text
 
     def sz(self, lots: int) -> str:
-        return fixed_to_str(lots, self.sz_decimals)
+        text = self._sz.get(lots)  # sizes repeat less than prices, but still ~60 % of calls
+        if text is None:
+            text = self._sz[lots] = fixed_to_str(lots, self.sz_decimals)
+        return text
 
     def _side_json(self, levels: Levels) -> list[str]:
         """The JSON of each row's levels, e.g. `{"px":"1.0","sz":"2.5","n":3},{...}`.
