@@ -111,6 +111,7 @@ TOOLS: dict[str, str] = {
     "paper_pnl": "a lake's paper P&L split into trading, fees and funding (after `make run`)",
     "trader_identical": "paper tables saved before a Trader change and compared after it",
     "relearn": "the lessons re-run night by night over a lake with another learning.yaml",
+    "hetero": "the continuous heterogeneity search's planted pair found by name, and nulls",
 }
 """Runnable with `python -m bench NAME` too, but not benchmarks: no peer, no headline."""
 

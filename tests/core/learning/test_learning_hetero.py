@@ -4,7 +4,8 @@ imbalance above 0.1; each alone worth about a third of the effect, off the bins'
 found as an active rule naming both inputs, judged on the half of the window its thresholds
 never saw; the same market with nothing planted activates nothing over several seeds; a
 night is the same with the same inputs; the rules it adds count in the night's family. One
-detector, 5 days x 600 windows: a few seconds a night."""
+detector, 5 days x 600 windows: a few seconds a night. The market and its rates over many
+seeds: bench/hetero.py (`python -m bench hetero`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.hetero import BOOK, FUNDING, Night, config, market, night
 from lotus_core.learning import hetero, pipeline
 from lotus_core.learning.braids import micro_braids
-from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.estimator import fit_nuisances, pseudo_outcomes
 from lotus_core.learning.lessons import (
     detector_units,
@@ -26,43 +27,14 @@ from lotus_core.learning.lessons import (
 )
 from lotus_core.learning.search import enumerate_rules, scope_sums, score_rules
 from lotus_core.signals.config import load_scoring
-from lotus_core.synth.windows import PLANTED, WindowSpec, window_frame
 
 BASE = load_scoring().context
-Night = tuple[pipeline.TrainingWindow, pd.DataFrame]
-SPEC = WindowSpec(days=5, windows_per_day=600, detectors=(PLANTED,), effect="none",
-                  regime_effect_bps=0.0,
-                  delta_bps=0.0)
-FUNDING, BOOK, DELTA = 0.75, 0.1, 12.0
-
-
-def _cfg(enabled: bool = True) -> LearningConfig:
-    cfg = load_learning()
-    return cfg.model_copy(update={"hetero": cfg.hetero.model_copy(update={"enabled": enabled})})
-
-
-def _market(seed: int, delta: float) -> pd.DataFrame:
-    """SPEC's windows with delta added where both hold (a: funding > FUNDING, b: the book
-    leaning with the signal, aligned book_imb_5 > BOOK): each alone is worth delta times
-    the other's share (about a fifth), off the bins' edges."""
-    frame = window_frame(SPEC, seed)
-    book = frame["book_imb_5"].to_numpy() * np.sign(frame["direction"].to_numpy())
-    a = (frame["funding_pctl"].to_numpy() > FUNDING).astype(float)
-    b = (np.nan_to_num(book, nan=-1.0) > BOOK).astype(float)
-    frame["net_ret_bps"] += delta * a * b
-    return frame
-
-
-def _night(frame: pd.DataFrame, cfg: LearningConfig) -> tuple[pipeline.TrainingWindow,
-                                                              pd.DataFrame]:
-    tw = pipeline.training_window(frame, cfg, BASE)
-    lessons, _ = pipeline.lessons(tw, pd.DataFrame(), sorted(frame["date"].unique())[-1], cfg)
-    return tw, lessons
+DELTA = 12.0
 
 
 @pytest.fixture(scope="module")
 def planted() -> Night:
-    return _night(_market(1, DELTA), _cfg())
+    return night(market(1, DELTA), config())
 
 
 def test_interaction_with_weak_marginals_is_found_by_both_inputs(planted: Night) -> None:
@@ -84,13 +56,13 @@ def test_interaction_with_weak_marginals_is_found_by_both_inputs(planted: Night)
                       & ~lessons["rule"].map(hetero.is_continuous)]
     assert not singles["rule"].str.contains("funding|bimb5").any()
     # a continuous lesson carries no patch (scoring bins with the vocabulary's literals)
-    braids = micro_braids(lessons, tw.frame, tw.lits, _cfg(), tw.quantizer)
+    braids = micro_braids(lessons, tw.frame, tw.lits, config(), tw.quantizer)
     assert not braids["rule"].map(hetero.is_continuous).any() if len(braids) else True
 
 
 def test_null_activates_nothing() -> None:
     for seed in (11, 12, 13):
-        _, lessons = _night(_market(seed, 0.0), _cfg())
+        _, lessons = night(market(seed, 0.0), config())
         act = lessons[lessons["state"] == "active"]
         assert act.empty, act[["rule", "z", "z_crit"]].to_string()
         cont = lessons[lessons["rule"].map(hetero.is_continuous)]
@@ -98,21 +70,21 @@ def test_null_activates_nothing() -> None:
 
 
 def test_deterministic(planted: Night) -> None:
-    _, again = _night(_market(1, DELTA), _cfg())
+    _, again = night(market(1, DELTA), config())
     pd.testing.assert_frame_equal(planted[1], again)
 
 
 def test_family_counts_the_candidates(planted: Night) -> None:
     """The continuous rules raise the night's count m_k by the cap of every task, whether
     found or not: the bars the binned rules clear are those of the larger family."""
-    cfg = _cfg()
+    cfg = config()
     tw, lessons = planted
     units = detector_units(tw.frame, tw.lits, tw.quantizer)
     nz = fit_nuisances(units, cfg.estimator)
     scores = score_rules(units, scope_sums(units, pseudo_outcomes(units, nz)),
                          enumerate_rules(units, 3), cfg.search)
     m = family_counts(scores)
-    _, off = _night(_market(1, DELTA), _cfg(enabled=False))
+    _, off = night(market(1, DELTA), config(enabled=False))
     cap = 2 * cfg.hetero.max_rules
     own, _ = pooled_split(cfg, False)
     want = z_crits(cfg, (m[0] + cap, m[1] + cap, m[2] + cap), own)
@@ -146,8 +118,8 @@ def test_the_nightly_read_keeps_the_inputs_when_searched(tmp_path: Path) -> None
 
     frame = make_learning_frame(days=2, seed=5)
     events, evals, late = _lake(tmp_path, frame, np.random.default_rng(5))
-    off = pipeline.window_from_days(events, evals, late, _cfg(False), BASE)
-    on = pipeline.window_from_days(events, evals, late, _cfg(), BASE, off.quantizer)
+    off = pipeline.window_from_days(events, evals, late, config(False), BASE)
+    on = pipeline.window_from_days(events, evals, late, config(), BASE, off.quantizer)
     wanted = hetero.columns(off.quantizer.features)
     assert "funding_pctl" in wanted and "direction" in wanted
     assert not set(wanted) & set(off.frame.columns)
@@ -159,36 +131,3 @@ def test_the_nightly_read_keeps_the_inputs_when_searched(tmp_path: Path) -> None
                                       events.loc[on.frame["window_id"], c].to_numpy(dtype=float))
     mods = hetero.moderators(on.frame, on.quantizer.features)
     assert mods is not None and "book_imb_5_aligned" in mods.names
-
-
-def found_by_name(delta: float, seed: int) -> dict[str, object]:
-    """One night of the planted market: the active lessons naming both inputs, continuous
-    and binned (`bimb5_bin` with `funding_pctl_bin`), and any other active rule."""
-    _, lessons = _night(_market(seed, delta), _cfg())
-    act = lessons[lessons["state"] == "active"]
-    pair = {"funding_pctl_bin", "bimb5_bin"}
-    cont = [r for r in act["rule"] if hetero.is_continuous(r)
-            and pair <= hetero.continuous_sources(r)]
-    binned = [r for r in act["rule"] if not hetero.is_continuous(r)
-              and all(f in r for f in pair)]
-    return {"delta": delta, "seed": seed, "continuous": cont, "binned": binned,
-            "other": [r for r in act["rule"] if r not in cont and r not in binned]}
-
-
-if __name__ == "__main__":  # the table in docs/learning.md, "Heterogeneity in continuous ..."
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(description="found by name on the planted market")
-    ap.add_argument("--deltas", default="12,8")
-    ap.add_argument("--seeds", default="100-109")
-    args = ap.parse_args()
-    lo, hi = (int(x) for x in args.seeds.split("-"))
-    for d in (float(x) for x in args.deltas.split(",")):
-        rows = [found_by_name(d, s) for s in range(lo, hi + 1)]
-        for r in rows:
-            print(json.dumps(r))
-        n = len(rows)
-        print(f"delta {d:g}: continuous {sum(bool(r['continuous']) for r in rows)}/{n}, "
-              f"binned {sum(bool(r['binned']) for r in rows)}/{n}, either "
-              f"{sum(bool(r['continuous'] or r['binned']) for r in rows)}/{n}")
