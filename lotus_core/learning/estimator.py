@@ -23,10 +23,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
@@ -384,20 +386,42 @@ def newton_fit(model: LogisticRegression, x: np.ndarray, target: np.ndarray,
     return model
 
 
-def _pairs(ones: np.ndarray, p: int) -> sp.csc_matrix:
-    """((p + 1)^2, n) 0/1: column i marks the pairs (a, b), a <= b, of row i's ones and the
-    intercept (column p), as a * (p + 1) + b; so `_pairs(...) @ h` sums h over the rows of
-    each pair: the upper triangle of [x, 1]' diag(h) [x, 1]."""
+@dataclass(frozen=True)
+class _Pairs:
+    """The ((p + 1)^2, n) 0/1 pattern whose column i marks the pairs (a, b), a <= b, of row
+    i's ones and the intercept (column p), as a * (p + 1) + b, in CSC arrays: so its
+    product with h (`sum_over`) sums h over the rows of each pair: the upper triangle of
+    [x, 1]' diag(h) [x, 1]."""
+
+    pointers: np.ndarray  # (n + 1,) each row's first pair in `ids`
+    ids: np.ndarray  # every row's pair ids, row by row
+    ones: np.ndarray  # 1.0 for each pair
+    size: int  # (p + 1)^2
+
+    def sum_over(self, h: np.ndarray) -> np.ndarray:
+        """((p + 1)^2, J) the pattern times h (n x J): scipy's CSC product kernel, called
+        as `sp.csc_matrix(...) @ h` calls it (each row's 1.0 * h added into zeros, rows in
+        order), without building and checking a sparse matrix a fit."""
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        out = np.zeros((self.size, h.shape[1]))
+        _sparsetools.csc_matvecs(self.size, h.shape[0], h.shape[1], self.pointers, self.ids,
+                                 self.ones, h.ravel(), out.ravel())
+        return out
+
+
+def _pairs(ones: np.ndarray, p: int) -> _Pairs:
+    """The pair pattern (`_Pairs`) of a one-hot design whose row i holds ones at `ones[i]`
+    (ascending) of p columns."""
     on = np.hstack([ones.astype(np.int32), np.full((len(ones), 1), p, dtype=np.int32)])
     a, b = np.triu_indices(on.shape[1])
     pid = (on * np.int32(p + 1))[:, a]
     pid += on[:, b]
-    indptr = np.arange(0, pid.size + 1, len(a), dtype=np.int32 if pid.size < 2**31 else np.int64)
-    return sp.csr_matrix((np.ones(pid.size), pid.ravel(), indptr),
-                         shape=(len(ones), (p + 1) ** 2)).T
+    index = np.int32 if pid.size < 2**31 else np.int64
+    return _Pairs(np.arange(0, pid.size + 1, len(a), dtype=index), pid.ravel().astype(index),
+                  np.ones(pid.size), (p + 1) ** 2)
 
 
-def _one_hot_gradient_hessian(loss: Any, pairs: sp.csc_matrix, coef: np.ndarray, X: np.ndarray,
+def _one_hot_gradient_hessian(loss: Any, pairs: _Pairs, coef: np.ndarray, X: np.ndarray,
                               y: np.ndarray, sample_weight: None = None,
                               l2_reg_strength: float = 0.0, n_threads: int = 1,
                               gradient_out: np.ndarray | None = None,
@@ -426,7 +450,7 @@ def _one_hot_gradient_hessian(loss: Any, pairs: sp.csc_matrix, coef: np.ndarray,
         grad[-1] = grad_pointwise.sum()
         if warning:
             return grad, hess, warning
-        hess[:] = _symmetric(pairs @ hess_pointwise[:, None], p + 1)[0]
+        hess[:] = _symmetric(pairs.sum_over(hess_pointwise[:, None]), p + 1)[0]
         hess[np.arange(p), np.arange(p)] += l2_reg_strength
         return grad, hess, warning
     k = base.n_classes
@@ -439,19 +463,29 @@ def _one_hot_gradient_hessian(loss: Any, pairs: sp.csc_matrix, coef: np.ndarray,
     if coef.ndim == 1:
         grad = grad.ravel(order="F")
     sw = 1.0 / n
-    kl = [(c, d) for c in range(k) for d in range(c, k)]
-    h = np.empty((n, len(kl)))
-    for j, (c, d) in enumerate(kl):  # sklearn's pointwise Hessian of each class pair
-        h[:, j] = proba[:, c] * (1 - proba[:, c]) * sw if c == d else \
-            -proba[:, c] * proba[:, d] * sw
-    blocks = _symmetric(pairs @ h, p + 1)
-    # sklearn's layout: a coefficient's classes contiguous, (feature or intercept a, class c)
-    full = np.empty((p + 1, k, p + 1, k))
-    for j, (c, d) in enumerate(kl):
-        full[:, c, :, d] = full[:, d, :, c] = blocks[j]
-    hess[:] = full.reshape(size, size)
+    same, c_of, d_of, pair_of = _class_pairs(k)
+    h = np.empty((n, len(c_of)))
+    # sklearn's pointwise Hessian of each class pair (c, d), c <= d: the same products,
+    # every pair's column at once
+    pc = proba[:, c_of[same]]
+    h[:, same] = pc * (1 - pc) * sw
+    h[:, ~same] = -proba[:, c_of[~same]] * proba[:, d_of[~same]] * sw
+    blocks = _symmetric(pairs.sum_over(h), p + 1)
+    # sklearn's layout: a coefficient's classes contiguous, (feature or intercept a, class
+    # c): full[a, c, b, d] is the (c, d) block's [a, b]
+    hess[:] = blocks[pair_of].transpose(2, 0, 3, 1).reshape(size, size)
     hess[np.arange(k * p), np.arange(k * p)] += l2_reg_strength
     return grad, hess, False
+
+
+@lru_cache(maxsize=16)
+def _class_pairs(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The class pairs (c, d), c <= d, in order: (c == d, c, d, and the (k, k) index of
+    each ordered pair's column), made once per class count."""
+    c_of, d_of = np.triu_indices(k)
+    pair_of = np.empty((k, k), dtype=np.int64)
+    pair_of[c_of, d_of] = pair_of[d_of, c_of] = np.arange(len(c_of))
+    return c_of == d_of, c_of, d_of, pair_of
 
 
 def _symmetric(upper: np.ndarray, width: int) -> np.ndarray:

@@ -42,6 +42,28 @@ def _blocks(units: UnitSet) -> list[np.ndarray]:
             for f, values in enumerate(units.values) if len(values)]
 
 
+_BATCH_VALUES = 8 * _CELLS
+"""At most this many cells' literal psi sums (a chunk of cells x a batch's literals,
+float64: 2 MB) are summed over the scope groups together (`_batches`)."""
+
+
+def _batches(blocks: list[np.ndarray], cells: int) -> list[list[np.ndarray]]:
+    """The blocks in order, consecutive ones together while a chunk of `cells` cells'
+    values of their literals stay within `_BATCH_VALUES` (a block alone when it is wider):
+    each pass over the scope groups is ~100 small sums, which a few-hundred-cell night
+    made 15 times over, once a feature."""
+    out: list[list[np.ndarray]] = []
+    width = 0
+    for b in blocks:
+        if out and (width + len(b)) * cells <= _BATCH_VALUES:
+            out[-1].append(b)
+            width += len(b)
+        else:
+            out.append([b])
+            width = len(b)
+    return out
+
+
 @dataclass(frozen=True)
 class ScopeSums:
     psi: np.ndarray  # (scopes, L) sum of psi_l over the scope's windows where l's feature
@@ -142,20 +164,27 @@ def scope_sums(units: UnitSet,
     # 250,000 windows, nearly a cell each, a feature's cells' psi are ~7 MB of the search's
     # peak, and their whole matrices would be ~400 MB)
     psi_sum = np.empty((nxt, nl))
-    for lits in _blocks(units):
-        feats, block_na = units.literal_feature[lits], na[lits]
 
-        def cells_psi(part: slice, lits: np.ndarray = lits, feats: np.ndarray = feats,
-                      block_na: np.ndarray = block_na) -> np.ndarray:
-            rows = np.sort(by_cell[first[part.start]:first[part.stop]])
-            out = np.zeros((part.stop - part.start, len(lits)))
-            np.add.at(out, inverse[rows] - part.start, psi[np.ix_(rows, lits)]
-                      if isinstance(psi, np.ndarray) else psi(lits, rows))
-            out[ccodes[part][:, feats] == block_na[None, :]] = 0.0  # its feature unknown
-            return out
+    def block_psi(part: slice, lits: np.ndarray) -> np.ndarray:
+        """The cells `part`'s psi sums of a block's literals."""
+        rows = np.sort(by_cell[first[part.start]:first[part.stop]])
+        out = np.zeros((part.stop - part.start, len(lits)))
+        np.add.at(out, inverse[rows] - part.start, psi[np.ix_(rows, lits)]
+                  if isinstance(psi, np.ndarray) else psi(lits, rows))
+        out[ccodes[part][:, units.literal_feature[lits]] == na[lits][None, :]] = 0.0  # unknown
+        return out
+
+    # a batch of blocks summed together: a column's sums are its own (the same additions at
+    # any width), so a small night's every block is one pass over the scope groups
+    for batch in _batches(_blocks(units), min(n_cells, _CELLS)):
+        lits = np.concatenate(batch)
+
+        def cells_psi(part: slice, batch: list[np.ndarray] = batch) -> np.ndarray:
+            out = [block_psi(part, b) for b in batch]
+            return out[0] if len(out) == 1 else np.hstack(out)
 
         psi_sum[:, lits] = summed(cells_psi, len(lits))
-        release_free_heap()  # the block's predictions' and sums' temporaries
+        release_free_heap()  # the batch's predictions' and sums' temporaries
     return ScopeSums(psi_sum, count[:, 0], known_sum, pair_base, ccodes, cell_n)
 
 

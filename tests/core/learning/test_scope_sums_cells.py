@@ -100,3 +100,24 @@ def test_scope_sums_a_chunk_of_cells_at_a_time_are_the_whole_products(monkeypatc
     np.testing.assert_array_equal(got.count, want_count)  # integers: exact in any order
     np.testing.assert_array_equal(got.known, want_known)
     np.testing.assert_allclose(got.psi, want_psi, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("cells", [search._CELLS, 97])
+def test_scope_sums_of_blocks_together_are_each_blocks_alone(monkeypatch, cells):
+    """A literal's column sums are its own: blocks of literals summed in one pass over the
+    scope groups (`_batches`) give each block's sums alone, bit for bit."""
+    units = _units(14, 3_000, (3, 5, 2, 4, 3))
+    psi = np.random.default_rng(15).standard_normal((units.n, units.n_literals)) * 50.0
+    monkeypatch.setattr(search, "_CELLS", cells)
+    blocks = search._blocks(units)
+    got, batches = {}, {}
+    for cap in (0, search._BATCH_VALUES, 10**9):
+        monkeypatch.setattr(search, "_BATCH_VALUES", cap)
+        got[cap] = scope_sums(units, lambda lits, rows: psi[np.ix_(rows, lits)])
+        batches[cap] = [len(b) for b in search._batches(blocks, min(len(got[cap].cell_n),
+                                                                     cells))]
+    assert batches[0] == [1] * len(blocks)  # each block alone
+    assert len(batches[10**9]) == 1  # every block together
+    for cap in (search._BATCH_VALUES, 10**9):
+        assert got[cap].psi.tobytes() == got[0].psi.tobytes()
+        assert got[cap].known.tobytes() == got[0].known.tobytes()
