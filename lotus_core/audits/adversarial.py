@@ -22,6 +22,9 @@ from lotus_core.signals.spec import DetectorSpec
 
 PERTURBATIONS = ("noise", "drop", "spread")
 PRICE_COLUMNS = ("bid_px", "ask_px", "mid_px", "micro_px", "vwap_px")
+KEEPS_WINDOWS = frozenset({"spread"})
+"""The perturbations that change no row and no column `run_detectors` reads (ts_ms, coin,
+SLICE_COLUMNS; the spread is not one): the tape's windows stand, the scores do not."""
 
 
 def perturb(frames: pd.DataFrame, kind: str, cfg: AuditConfig,
@@ -129,22 +132,26 @@ class Retention:
 
 def adversarial_coin(frames: pd.DataFrame, specs: Sequence[DetectorSpec],
                      tally: dict[str, Retention], *, cfg: AuditConfig,
-                     scoring: ScoringConfig, hq: HistoryQuality) -> pd.DataFrame:
+                     scoring: ScoringConfig, hq: HistoryQuality,
+                     found: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add one coin's tape (`frames`) to every detector's `tally`: scored as it is and under
     each perturbation (det_sigma through score_day's own code, without the council).
     Returns the unperturbed scores (`score_columns`: every window of the tape, in (ts_ms,
     detector_id) order; empty for an empty tape), which the future-touch audit compares
-    its cuts with."""
+    its cuts with. `found`: the tape's `run_detectors` windows, when the caller holds them
+    (the detectors run once for the tape and its wider spread, which they do not read)."""
     if len(frames) == 0:
         return pd.DataFrame()
     coin = str(frames["coin"].iloc[0])
+    known = {coin: found} if found is not None else None
 
-    def events(f: pd.DataFrame) -> pd.DataFrame:
-        return score_columns(f, specs, scoring=scoring, hq=hq)
+    def events(f: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
+        same = kind is None or kind in KEEPS_WINDOWS
+        return score_columns(f, specs, scoring=scoring, hq=hq, known=known if same else None)
 
     base = events(frames)
     by_spec = {k: g for k, g in base.groupby("detector_id", sort=False)}
-    perturbed = {k: events(perturb(frames, k, cfg, perturb_rng(cfg, coin, k)))
+    perturbed = {k: events(perturb(frames, k, cfg, perturb_rng(cfg, coin, k)), k)
                  for k in PERTURBATIONS}
     for spec in specs:
         b = by_spec.get(spec.id)

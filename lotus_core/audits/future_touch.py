@@ -12,7 +12,7 @@ that no longer grows with the hour of the cut."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,7 +22,7 @@ from lotus_core.arrays import positions_by
 from lotus_core.audits.lookback import detector_lookback_rows, scoring_lookback_rows
 from lotus_core.audits.result import DEFAULT, AuditConfig, AuditResult
 from lotus_core.signals.config import ScoringConfig
-from lotus_core.signals.detectors import SLICE_COLUMNS, run_detectors
+from lotus_core.signals.detectors import run_detectors, tape_windows
 from lotus_core.signals.features import cadence_ms
 from lotus_core.signals.pipeline import SCORE_COLUMNS, score_columns
 from lotus_core.signals.quality import HistoryQuality, history_quality
@@ -185,8 +185,9 @@ batched call (`_apart`); no coin holds it."""
 
 
 def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
-           run: Callable[[pd.DataFrame, dict[str, str]], pd.DataFrame],
-           cols: Sequence[str]) -> list[_Keyed]:
+           run: Callable[[pd.DataFrame, dict[str, str], dict[str, pd.DataFrame]], pd.DataFrame],
+           cols: Sequence[str], known: Mapping[int, pd.DataFrame] | None = None
+           ) -> list[_Keyed]:
     """`run` of each tape (row positions in `frames`) as if called on that tape alone, its
     rows keyed back to their coin (`_Keyed`, the `cols` compared): the tapes of one
     cadence in one call instead of a call each (a call's pandas overhead, not its rows,
@@ -199,7 +200,11 @@ def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
     scores equal to one call per tape, a peeking detector included), so no state crosses
     from one tape into another. What is not per coin is the cadence (the smallest step
     over every coin), hence one call per cadence; a tape of several coins (never: a coin's
-    cuts) runs alone."""
+    cuts) runs alone.
+
+    `known`: tape -> its `run_detectors` windows, when the caller holds them; `run` gets
+    them by that tape's coin name in its call (`run_detectors`' `known`)."""
+    known = known or {}
     ts = frames["ts_ms"].to_numpy(dtype=np.int64)
     coins = frames["coin"].astype(str).to_numpy(dtype=object)
     groups: dict[int | tuple[str, int], list[int]] = {}
@@ -210,14 +215,17 @@ def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
     out: dict[int, _Keyed] = {}
     for ks in groups.values():
         if len(ks) == 1:
-            out[ks[0]] = _Keyed.of(run(frames.iloc[tapes[ks[0]]].reset_index(drop=True), {}),
-                                   cols)
+            k = ks[0]
+            mine = {str(coins[tapes[k][0]]): known[k]} if k in known else {}
+            out[k] = _Keyed.of(run(frames.iloc[tapes[k]].reset_index(drop=True), {}, mine),
+                               cols)
             continue
         names = {f"{coins[tapes[k][0]]}{APART}{k}": k for k in ks}
         blob = frames.iloc[np.concatenate([tapes[k] for k in ks])].reset_index(drop=True)
         blob["coin"] = np.concatenate([np.full(len(tapes[k]), name, dtype=object)
                                        for name, k in names.items()])
-        got = _Keyed.of(run(blob, {name: str(coins[tapes[k][0]]) for name, k in names.items()}),
+        got = _Keyed.of(run(blob, {name: str(coins[tapes[k][0]]) for name, k in names.items()},
+                            {name: known[k] for name, k in names.items() if k in known}),
                         cols)
         at = positions_by(got.coin)
         for name, k in names.items():
@@ -244,40 +252,103 @@ def coins_as(hq: HistoryQuality, names: dict[str, str]) -> HistoryQuality:
     return replace(hq, by_coin=pd.concat(parts)) if len(parts) > 1 else hq
 
 
+Audited = tuple[DetectorSpec, pd.DataFrame, "Touch", HistoryQuality]
+"""One detector's future-touch on a coin: its spec, its windows on the coin's whole tape,
+its `Touch` and the history quality it scores with."""
+
+
 def touch_coin(frames: pd.DataFrame, spec: DetectorSpec, full: pd.DataFrame, touch: Touch, *,
                cfg: AuditConfig, scoring: ScoringConfig, hq: HistoryQuality) -> None:
     """Add one coin to `touch`: `frames` is the coin's whole tape, `full` the spec's windows
-    on it. The detectors and the scores are per coin, so the day's count is the coins' sum.
-    A cut with none of the coin's frames in its trailing window has none of its windows in
-    the check stretch either (the stretch lies inside the window): nothing to run. The
-    cuts' trailing windows run together (`_apart`), each as if alone."""
+    on it (`touch_coin_all` of one detector)."""
+    touch_coin_all(frames, [(spec, full, touch, hq)], cfg=cfg, scoring=scoring)
+
+
+def touch_coin_all(frames: pd.DataFrame, audited: Sequence[Audited], *, cfg: AuditConfig,
+                   scoring: ScoringConfig, found: pd.DataFrame | None = None) -> None:
+    """Add one coin to each detector's `Touch`: `frames` is the coin's whole tape. The
+    detectors and the scores are per coin, so the day's count is the coins' sum. A cut with
+    none of the coin's frames in its trailing window has none of its windows in the check
+    stretch either (the stretch lies inside the window): nothing to run. Every detector's
+    window cuts run in one pass (`_window_cuts`), its score cuts together (`_apart`), each
+    as if alone. `found`: the tape's `run_detectors` windows of every detector, when the
+    caller holds them (the whole tape's scores then take them instead of running them)."""
     if len(frames) == 0:
         return
     ts = frames["ts_ms"].to_numpy(dtype=np.int64)
     cadence = cadence_ms(ts, frames["coin"].to_numpy(dtype=object))
+    _window_cuts(frames, ts, cadence, audited, cfg)
+    of = (None if found is None
+          else found["detector_id"].astype(str).to_numpy(dtype=object))
+    for spec, _, touch, hq in audited:
+        mine = None if found is None else found[of == spec.id]
+        _score_cuts(frames, ts, cadence, spec, touch, cfg=cfg, scoring=scoring, hq=hq,
+                    found=mine)
+
+
+def _window_cuts(frames: pd.DataFrame, ts: np.ndarray, cadence: int,
+                 audited: Sequence[Audited], cfg: AuditConfig) -> None:
+    """Each detector's windows in the check stretch of each cut against those of the cut's
+    trailing window run alone: every detector's cuts in one pass (`_tapes_apart`)."""
     check_ms = cfg.check_s * 1000
-    det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
-    cuts = [(t, rows) for t in touch.cuts if len(rows := trailing_rows(ts, t, det_span))]
-    if cuts:
+    jobs: list[tuple[Touch, _Keyed, int]] = []
+    tapes: list[tuple[np.ndarray, DetectorSpec]] = []
+    for spec, full, touch, _ in audited:
+        det_span = detector_lookback_rows(spec, cadence) * cadence + check_ms
+        cuts = [(t, rows) for t in touch.cuts if len(rows := trailing_rows(ts, t, det_span))]
+        if not cuts:
+            continue
         before = _Keyed.of(full, ["raw_strength"])
-        slim = frames[["ts_ms", "coin", *SLICE_COLUMNS]]  # what run_detectors reads
-        found = _apart(slim, [r for _, r in cuts], lambda f, _: run_detectors(f, [spec]),
-                       ["raw_strength"])
-        for (t, _), after in zip(cuts, found, strict=True):
-            mine = before.trailing(t, check_ms)
-            touch.bad += _count(mine, after.trailing(t, check_ms), ["raw_strength"])
-            touch.checked += len(mine)
+        jobs.extend((touch, before, t) for t, _ in cuts)
+        tapes.extend((rows, spec) for _, rows in cuts)
+    for (touch, before, t), after in zip(jobs, _tapes_apart(frames, tapes), strict=True):
+        mine = before.trailing(t, check_ms)
+        touch.bad += _count(mine, after.trailing(t, check_ms), ["raw_strength"])
+        touch.checked += len(mine)
+
+
+def _tapes_apart(frames: pd.DataFrame, tapes: Sequence[tuple[np.ndarray, DetectorSpec]]
+                 ) -> list[_Keyed]:
+    """`run_detectors(frames.iloc[rows], [spec])` of each tape, keyed (raw_strength): the
+    tapes of one coin and cadence in one array pass (`tape_windows`, what `_apart` of
+    run_detectors gives, without a frame per tape); a tape of several coins runs alone."""
+    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
+    coins = frames["coin"].astype(str).to_numpy(dtype=object)
+    groups: dict[int | tuple[str, int], list[int]] = {}
+    for k, (rows, _) in enumerate(tapes):
+        one = len(rows) > 0 and bool((coins[rows] == coins[rows[0]]).all())
+        groups.setdefault(cadence_ms(ts[rows], coins[rows]) if one else ("alone", k),
+                          []).append(k)
+    out: dict[int, _Keyed] = {}
+    for key, ks in groups.items():
+        if isinstance(key, tuple):
+            rows, spec = tapes[ks[0]]
+            out[ks[0]] = _Keyed.of(run_detectors(frames.iloc[rows].reset_index(drop=True),
+                                                 [spec]), ["raw_strength"])
+            continue
+        found = tape_windows(frames, [tapes[k] for k in ks])
+        for k, (wts, direction, strength) in zip(ks, found, strict=True):
+            out[k] = _Keyed(wts, np.full(len(wts), coins[tapes[k][0][0]], dtype=object),
+                            direction.astype(np.int64), strength.reshape(-1, 1))
+    return [out[k] for k in range(len(tapes))]
+
+
+def _score_cuts(frames: pd.DataFrame, ts: np.ndarray, cadence: int, spec: DetectorSpec,
+                touch: Touch, *, cfg: AuditConfig, scoring: ScoringConfig,
+                hq: HistoryQuality, found: pd.DataFrame | None) -> None:
+    """The audited score columns through score_day's own code, without the council: the
+    whole tape (what the cuts are compared with; its windows `found`, when held) and each
+    score cut's trailing window."""
+    check_ms = cfg.check_s * 1000
     score_span = scoring_lookback_rows(scoring, [spec], cadence) * cadence + check_ms
     cuts = [(t, rows) for t in touch.score_cuts
             if len(rows := trailing_rows(ts, t, score_span))]
     if not cuts:
         return
-    # the audited score columns through score_day's own code, without the council: the
-    # whole tape (what the cuts are compared with) and each cut's trailing window
     ev = _apart(frames, [np.arange(len(frames)), *(r for _, r in cuts)],
-                lambda f, names: score_columns(f, [spec], scoring=scoring,
-                                               hq=coins_as(hq, names)),
-                SCORE_COLUMNS)
+                lambda f, names, mine: score_columns(f, [spec], scoring=scoring,
+                                                     hq=coins_as(hq, names), known=mine),
+                SCORE_COLUMNS, known={} if found is None else {0: found})
     for (t, _), after in zip(cuts, ev[1:], strict=True):
         touch.bad += _count(ev[0].trailing(t, check_ms), after.trailing(t, check_ms),
                             SCORE_COLUMNS)

@@ -12,12 +12,13 @@ import pandas as pd
 from lotus_core.audits.adversarial import Retention, adversarial_coin
 from lotus_core.audits.day_windows import DayWindows
 from lotus_core.audits.edge import hits_gap, label_shuffle, usable, window_hits
-from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin
+from lotus_core.audits.future_touch import Touch, cut_draws, rng_for, touch_coin_all
 from lotus_core.audits.result import DEFAULT, AuditConfig
 from lotus_core.audits.schema import AUDIT_STATUS_SCHEMA, DETECTOR_AUDITS_SCHEMA
 from lotus_core.curators.council import STATUS_COLUMNS
 from lotus_core.malloc import release_free_heap
 from lotus_core.signals.config import ScoringConfig
+from lotus_core.signals.detectors import run_detectors
 from lotus_core.signals.pipeline import detect_by_coin, detect_parts
 from lotus_core.signals.quality import History, history_parts, quality_fold
 from lotus_core.signals.spec import DetectorSpec, load_detectors
@@ -121,14 +122,15 @@ def audit_by_coin(tape: CoinTape, day: str, specs: Sequence[DetectorSpec], *,
         # the coin's windows again, as the adversarial audit's unperturbed scores hold
         # them (the same detectors on the same tape), in time order (none: an empty tape,
         # which touch_coin skips)
-        full = adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq)
+        found = run_detectors(frames, specs)  # once: every score of this tape reads them
+        full = adversarial_coin(frames, specs, retention, cfg=cfg, scoring=scoring, hq=hq,
+                                found=found)
         own = {str(k): g for k, g in full.groupby("detector_id", sort=False)} if len(full) \
             else {}
-        for spec in specs:
-            mine = own.get(spec.id, full.iloc[:0])
-            touch_coin(frames, spec, mine.reset_index(drop=True), touches[spec.id], cfg=cfg,
-                       scoring=scoring, hq=hq_one[spec.id])
-        del frames, full, own
+        touch_coin_all(frames, [(spec, own.get(spec.id, full.iloc[:0]).reset_index(drop=True),
+                                 touches[spec.id], hq_one[spec.id]) for spec in specs],
+                       cfg=cfg, scoring=scoring, found=found)
+        del frames, full, own, found
         release_free_heap()  # a coin's tape read leaves its pages in glibc's heap
     prod = production_hashes()
     rows = []

@@ -614,15 +614,64 @@ def episode_starts(ts_ms: np.ndarray, direction: np.ndarray, cooldown_ms: int) -
     return keep
 
 
-def run_detectors(frames: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.DataFrame:
+def run_detectors(frames: pd.DataFrame, specs: Sequence[DetectorSpec],
+                  known: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Every window the `specs` fire on `frames` (a MicroTape), sorted by (ts_ms, coin,
-    detector_id). `frame_idx` is the row position in `frames` of the window's frame."""
+    detector_id). `frame_idx` is the row position in `frames` of the window's frame.
+
+    `known`: coin -> that coin's windows found already (these columns, as `run_detectors`
+    of its rows alone at the cadence of `frames` gives them), taken instead of run again:
+    the audits score a tape's perturbations and cuts beside the tape itself."""
     coins = frames["coin"].to_numpy(dtype=object)
     ts = frames["ts_ms"].to_numpy(dtype=np.int64)
-    cadence = F.cadence_ms(ts, coins)
     cols = {c: frames[c].to_numpy() for c in SLICE_COLUMNS}
-    parts: list[pd.DataFrame] = []
-    for coin, a, b in F.coin_blocks(coins):
+    blocks = F.coin_blocks(coins)
+    known = known or {}
+    fired = _fired(cols, coins, ts, [(b, specs) for b in blocks if b[0] not in known])
+    for coin, a, _ in blocks:
+        w = known.get(coin)
+        if w is not None and len(w):
+            fired.append((coin, w["detector_id"].to_numpy(dtype=object),
+                          w["horizon_s"].to_numpy(dtype=np.int64),
+                          w["frame_idx"].to_numpy(dtype=np.int64) + a,
+                          w["direction"].to_numpy(dtype=np.int8),
+                          w["raw_strength"].to_numpy(dtype=np.float64)))
+    return _window_frame(fired, ts)
+
+
+def tape_windows(frames: pd.DataFrame, tapes: Sequence[tuple[np.ndarray, DetectorSpec]]
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each tape's (row positions of one coin in `frames`, ascending) windows of its spec:
+    ts_ms, direction and raw_strength, in time order, as `run_detectors` of all the tapes
+    as separate coins gives them (the cadence is the smallest over the tapes). One pass
+    over arrays: the future-touch audit runs hundreds of small tapes a day."""
+    ts_all = frames["ts_ms"].to_numpy(dtype=np.int64)
+    rows = np.concatenate([r for r, _ in tapes]) if tapes else np.empty(0, dtype=np.int64)
+    sizes = [len(r) for r, _ in tapes]
+    starts = np.cumsum([0, *sizes])
+    label = np.repeat(np.arange(len(tapes)), sizes)
+    cols = {c: frames[c].to_numpy()[rows] for c in SLICE_COLUMNS}
+    ts = ts_all[rows]
+    plan = [((str(k), int(starts[k]), int(starts[k + 1])), [spec])
+            for k, (_, spec) in enumerate(tapes) if sizes[k]]
+    got = {int(f[0]): f for f in _fired(cols, label, ts, plan)}
+    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), np.empty(0))
+    return [(ts[got[k][3]], got[k][4], got[k][5]) if k in got else empty
+            for k in range(len(tapes))]
+
+
+_Fired = list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+"""Per (block, spec) with windows: coin, then per window its detector_id, horizon_s,
+frame position, direction (int8) and raw strength."""
+
+
+def _fired(cols: Mapping[str, np.ndarray], coins: np.ndarray, ts: np.ndarray,
+           plan: Sequence[tuple[tuple[str, int, int], Sequence[DetectorSpec]]]) -> _Fired:
+    """Each (coin block, its specs) of `plan` run on the SLICE_COLUMNS `cols`, the cadence
+    taken over every row."""
+    cadence = F.cadence_ms(ts, coins)
+    out: _Fired = []
+    for (coin, a, b), specs in plan:
         g = {c: v[a:b] for c, v in cols.items()}
         g["mid_px"] = g["mid_px"].astype(np.float64)
         for spec in specs:
@@ -630,20 +679,31 @@ def run_detectors(frames: pd.DataFrame, specs: Sequence[DetectorSpec]) -> pd.Dat
             idx = np.flatnonzero(cand.fire & (cand.direction != 0))
             if len(idx) == 0:
                 continue
-            keep = episode_starts(ts[a:b][idx], cand.direction[idx], spec.cooldown_ms)
-            idx = idx[keep]
-            parts.append(pd.DataFrame({
-                "frame_idx": (idx + a).astype(np.int64),
-                "ts_ms": ts[a:b][idx],
-                "coin": coin,
-                "detector_id": spec.id,
-                "direction": cand.direction[idx].astype(np.int8),
-                "raw_strength": cand.strength[idx].astype(np.float64),
-                "horizon_s": np.int64(spec.horizon_s),
-            }))
-    if not parts:
+            idx = idx[episode_starts(ts[a:b][idx], cand.direction[idx], spec.cooldown_ms)]
+            out.append((coin, np.full(len(idx), spec.id, dtype=object),
+                        np.full(len(idx), spec.horizon_s, dtype=np.int64),
+                        (idx + a).astype(np.int64),
+                        cand.direction[idx].astype(np.int8),
+                        cand.strength[idx].astype(np.float64)))
+    return out
+
+
+def _window_frame(fired: _Fired, ts: np.ndarray) -> pd.DataFrame:
+    """The windows of `_fired` as one frame in run_detectors' columns and order (one frame
+    built, not one per block and spec: the audits run thousands of small tapes)."""
+    if not fired:
         return empty_windows()
-    out = pd.concat(parts, ignore_index=True)
+    sizes = [len(f[3]) for f in fired]
+    fi = np.concatenate([f[3] for f in fired])
+    out = pd.DataFrame({
+        "frame_idx": fi,
+        "ts_ms": ts[fi],
+        "coin": np.repeat(np.array([f[0] for f in fired], dtype=object), sizes),
+        "detector_id": np.concatenate([f[1] for f in fired]),
+        "direction": np.concatenate([f[4] for f in fired]),
+        "raw_strength": np.concatenate([f[5] for f in fired]),
+        "horizon_s": np.concatenate([f[2] for f in fired]),
+    })
     out["coin"] = out["coin"].astype("str")
     out["detector_id"] = out["detector_id"].astype("str")
     return out.sort_values(["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)

@@ -313,12 +313,14 @@ class ExtraDetectors(Protocol):
 def _score_core(frames: pd.DataFrame, specs: Sequence[DetectorSpec], cfg: ScoringConfig,
                 hq: HistoryQuality, dsi: pd.DataFrame | None, priors: ActivePriors,
                 timings: dict[str, float], t0: float,
-                extra: ExtraDetectors | None = None) -> _Core:
+                extra: ExtraDetectors | None = None,
+                known: Mapping[str, pd.DataFrame] | None = None) -> _Core:
     """Detectors, meta features, window quality and the kernel: score_day's first half, and
-    all of what `score_columns` returns (one code path, so the two cannot disagree)."""
+    all of what `score_columns` returns (one code path, so the two cannot disagree).
+    `known`: coins whose windows are found already (`run_detectors`)."""
     spec_map = {s.id: s for s in specs}
     outside = {s.id for s in extra.specs} if extra is not None else set()
-    found = run_detectors(frames, [s for s in specs if s.id not in outside])
+    found = run_detectors(frames, [s for s in specs if s.id not in outside], known)
     if extra is not None and len(extra.specs):
         found = pd.concat([found, extra.windows(frames)], ignore_index=True).sort_values(
             ["ts_ms", "coin", "detector_id"], kind="stable").reset_index(drop=True)
@@ -493,12 +495,15 @@ SCORE_COLUMNS = ("raw_strength", "signal", "sq_score", "kr_phi", "kr_theta", "kr
 
 def score_columns(frames: pd.DataFrame, specs: Sequence[DetectorSpec], *,
                   scoring: ScoringConfig, hq: HistoryQuality, dsi: pd.DataFrame | None = None,
-                  priors: ActivePriors = NO_PRIORS) -> pd.DataFrame:
+                  priors: ActivePriors = NO_PRIORS,
+                  known: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """ts_ms, coin, direction, detector_id and the SCORE_COLUMNS of every window: the same
     values score_day's events carry (same code), without the council, the bus, the schema
     check and the KPIs. For callers that re-score a tape many times and compare scores
-    (the future-touch and adversarial audits); `hq` is history_quality(...) computed once."""
-    core = _score_core(frames, specs, scoring, hq, dsi, priors, {}, time.perf_counter())
+    (the future-touch and adversarial audits); `hq` is history_quality(...) computed once,
+    `known` the coins whose `run_detectors` windows they hold already."""
+    core = _score_core(frames, specs, scoring, hq, dsi, priors, {}, time.perf_counter(),
+                       known=known)
     w = core.windows
     return pd.DataFrame({
         "ts_ms": w["ts_ms"].astype(np.int64).to_numpy(), "coin": w["coin"].astype("str"),

@@ -10,6 +10,7 @@ round differently on arrays of other lengths, and machines differ)."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from lotus_core.audits import audit_by_coin, audit_day, future_touch
 from lotus_core.signals import load_detectors
 from lotus_core.signals.config import load_scoring
-from lotus_core.signals.detectors import run_detectors
+from lotus_core.signals.detectors import SLICE_COLUMNS, run_detectors, tape_windows
 from lotus_core.signals.pipeline import SCORE_COLUMNS, detect_day, score_columns
 from lotus_core.signals.quality import history_quality
 from lotus_core.store.by_coin import CoinDay, FrameCoins
@@ -93,7 +94,8 @@ def test_cuts_run_together_are_each_cut_run_alone(day):
     """`touch_coin` runs a coin's cuts in one call, each cut's trailing tape keyed as its
     own coin (`_apart`): every window equals that tape's own call and every score too (to
     1e-12), for every detector (the peeking one included: its peek stays inside its own tape),
-    for a one-row tape, the whole tape, and with per-coin history (`coins_as`)."""
+    for a one-row tape, the whole tape, and with per-coin history (`coins_as`); and so
+    with the whole tape's windows held (`known`) instead of run."""
     FT = importlib.import_module("lotus_core.audits.future_touch")
     frames, specs, *_ = day
     _, tampers = load_bad(BAD)
@@ -112,14 +114,16 @@ def test_cuts_run_together_are_each_cut_run_alone(day):
         for spec in specs:
             hq = history_quality(history, [spec], scoring.sq)
             assert len(hq.by_coin) > 0
-            runs = ((lambda f, _: run_detectors(f, [spec]), ["raw_strength"]),  # noqa: B023
-                    (lambda f, names: score_columns(  # noqa: B023
-                        f, [spec], scoring=scoring, hq=FT.coins_as(hq, names)),  # noqa: B023
+            runs = ((lambda f, _, k: run_detectors(f, [spec], k), ["raw_strength"]),  # noqa: B023
+                    (lambda f, names, k: score_columns(  # noqa: B023
+                        f, [spec], scoring=scoring, hq=FT.coins_as(hq, names),  # noqa: B023
+                        known=k),
                      list(SCORE_COLUMNS)))
-            for run, cols in runs:
-                together = FT._apart(tape, tapes, run, cols)
+            whole = {len(tapes) - 1: run_detectors(tape, [spec])}  # the whole tape's, held
+            for (run, cols), known in itertools.product(runs, ({}, whole)):
+                together = FT._apart(tape, tapes, run, cols, known=known)
                 for rows, got in zip(tapes, together, strict=True):
-                    alone = FT._Keyed.of(run(tape.iloc[rows].reset_index(drop=True), {}),
+                    alone = FT._Keyed.of(run(tape.iloc[rows].reset_index(drop=True), {}, {}),
                                          cols)
                     for a, b in ((got.ts, alone.ts), (got.coin, alone.coin),
                                  (got.direction, alone.direction)):
@@ -158,3 +162,38 @@ def test_matched_sigma_is_the_nearest_merge_it_replaced():
         base, pert = windows(int(rng.integers(0, 40))), windows(int(rng.integers(0, 40)))
         tol = int(rng.choice([0, 1000, 2000, 5000]))
         assert AD._matched(base, pert, tol) == merged(base, pert, tol)
+
+
+def test_held_windows_and_batched_tapes_are_the_windows_run(day):
+    """`run_detectors` with a coin's windows held (`known`) returns what it runs, and
+    `tape_windows` (every detector's cuts in one pass) each tape's own `run_detectors`: the
+    arrays the future-touch and adversarial audits take instead of running again."""
+    frames, specs, *_ = day
+    tape = FrameCoins(frames)
+    coin = tape.coins()[0]
+    alone = run_detectors(tape.read(coin), specs)
+    pd.testing.assert_frame_equal(run_detectors(frames, specs, {coin: alone}),
+                                  run_detectors(frames, specs), check_exact=True)
+    one = tape.read(coin)
+    ts = one["ts_ms"].to_numpy()
+    tapes = [(np.arange(len(one))[ts <= t][-n:], s) for s, (t, n) in
+             zip(specs, itertools.cycle([(ts[len(ts) // 3], 400), (ts[-1], 900),
+                                         (ts[0], 1)]))]
+    for (rows, spec), (wts, direction, strength) in zip(
+            tapes, tape_windows(one, tapes), strict=True):
+        want = run_detectors(one.iloc[rows].reset_index(drop=True), [spec])
+        np.testing.assert_array_equal(wts, want["ts_ms"].to_numpy())
+        np.testing.assert_array_equal(direction, want["direction"].to_numpy())
+        np.testing.assert_array_equal(strength, want["raw_strength"].to_numpy())
+
+
+def test_a_wider_spread_leaves_what_the_detectors_read(day):
+    """The perturbations in KEEPS_WINDOWS change no row and no column `run_detectors` reads,
+    so the adversarial audit scores them with the tape's own windows."""
+    AD = importlib.import_module("lotus_core.audits.adversarial")
+    frames, *_ = day
+    one = FrameCoins(frames).read(FrameCoins(frames).coins()[0])
+    for kind in AD.KEEPS_WINDOWS:
+        out = AD.perturb(one, kind, AD.AuditConfig(), AD.perturb_rng(AD.AuditConfig(), "X", kind))
+        for c in ("ts_ms", "coin", *SLICE_COLUMNS):
+            pd.testing.assert_series_equal(out[c], one[c], check_exact=True)
