@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -158,6 +158,7 @@ class Allocator:
         self._vectors = (self.mu, self.w0, self.cost, self.liquidity, self.kelly,
                          self.asset_cap)
         self._direct: DirectClarabel | None = None
+        self._last_factor: tuple[bytes, np.ndarray] | None = None  # (Σ's bytes, F)
         self._direct_tried = solver.upper() != SOLVER
 
     def _solve(self) -> tuple[str, float | None]:
@@ -167,10 +168,17 @@ class Allocator:
         a solve's time); `Problem.solve` when that path declines."""
         if self._direct is not None:
             status = self._direct.solve()
-            value = self.problem.objective.value if self.w.value is not None else None
-            return status, value
+            return status, self._objective() if self.w.value is not None else None
         self.problem.solve(solver=self.solver, warm_start=True, **self.solver_opts)
         return str(self.problem.status), self.problem.value
+
+    def _objective(self) -> Any:
+        """`problem.objective.value` without its walk of the whole expression tree for a
+        parameter with no value, at every solve: `_set` has given each one its value."""
+        from cvxpy.interface.matrix_utilities import scalar_value
+
+        v = self.problem.objective.args[0]._value_impl()
+        return None if v is None else scalar_value(v)
 
     def _set(self, inp: AllocationInput) -> None:
         """Check every input here (shape, finiteness, sign), then store it with
@@ -191,7 +199,7 @@ class Allocator:
         cov = np.asarray(inp.cov, dtype=np.float64)
         if cov.shape != (n, n) or not np.all(np.isfinite(cov)):
             raise ValueError(f"allocator input cov must be a finite {n}x{n} matrix")
-        self.F.save_value(cholesky_factor(cov))
+        self.F.save_value(self._factor(cov))
         for name in ("gross", "leverage", "net", "turnover", "risk_target", "anchor_budget"):
             v = float(getattr(inp, name))
             if not math.isfinite(v) or v < 0:
@@ -201,6 +209,14 @@ class Allocator:
         if anchor.shape != (n,) or not np.all(np.isfinite(anchor)):
             raise ValueError(f"allocator input anchor must be {n} finite numbers")
         self.anchor.save_value(anchor)
+
+    def _factor(self, cov: np.ndarray) -> np.ndarray:
+        """`cholesky_factor(cov)`, kept for the next solve: a decision's base and tilt
+        solves share their covariance."""
+        key = cov.tobytes()
+        if self._last_factor is None or self._last_factor[0] != key:
+            self._last_factor = (key, cholesky_factor(cov))
+        return self._last_factor[1]
 
     def _refuse(self, inp: AllocationInput) -> NoReturn:
         """The first bad vector input, named (raises)."""

@@ -49,9 +49,9 @@ from lotus_core.dm.budgets import Multipliers, drawdown_gross_multiplier, multip
 from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.config import DmSettings
 from lotus_core.dm.context import PortfolioContext
-from lotus_core.dm.fusion import Blend, blend, is_live
+from lotus_core.dm.fusion import Blend, blend, live_ms
 from lotus_core.dm.market import MarketState, scale_to_horizon
-from lotus_core.dm.ticket import SCHEMA_VER, ticket_digest, ticket_json
+from lotus_core.dm.ticket import SCHEMA_VER, text_digest, ticket_json
 from lotus_core.dm.triggers import DSL_VERSION, parse_trigger, print_trigger
 from lotus_core.time import DAY_MS
 
@@ -163,8 +163,9 @@ class DmEngine:
         if context is not None:
             self._take_context(context)
         self.alphas[a.coin].append(a)
+        live = live_ms(self.cfg.fusion)  # is_live, asked once
         for c in self.coins:
-            self.alphas[c] = [x for x in self.alphas[c] if is_live(x, now, self.cfg.fusion)]
+            self.alphas[c] = [x for x in self.alphas[c] if 0 <= now - x.ts_ms <= live]
         return self._decide(a, now)
 
     def _take_context(self, ctx: PortfolioContext) -> None:
@@ -399,7 +400,7 @@ class DmEngine:
             ticket["dm_trigger"] = trig
         text = ticket_json(ticket)
         return Decision(decision_id, now, coin, alpha.alpha_id, action, float(w0[i]), target,
-                        ticket, text, ticket_digest(ticket),
+                        ticket, text, text_digest(text),
                         tuple({**e.as_dict(), "decision_id": decision_id} for e in mine),
                         res.binding, res.turnover, res.solve_ms, round(edge_bps, 6),
                         round(priced.total_bps, 6), priced.execution)

@@ -49,8 +49,14 @@ def half_life(cfg: FusionSettings, horizon_s: int) -> float:
 
 def is_live(a: AlphaEvent, now_ms: int, cfg: FusionSettings) -> bool:
     """Not older than max_age_half_lives of the longest horizon's half-life."""
+    return 0 <= now_ms - a.ts_ms <= live_ms(cfg)
+
+
+def live_ms(cfg: FusionSettings) -> float:
+    """How old an alpha may be and still be live (`is_live`): a decision asks once, not
+    once per alpha it keeps."""
     longest = max([half_life(cfg, h) for h in cfg.half_life_s] or [1.0])
-    return 0 <= now_ms - a.ts_ms <= cfg.max_age_half_lives * longest * 1000.0
+    return cfg.max_age_half_lives * longest * 1000.0
 
 
 def blend(alphas: Sequence[AlphaEvent], calib: Calibration, horizon_s: int, now_ms: int,

@@ -31,7 +31,8 @@ from lotus_core.dm.alpha import AlphaEvent, AlphaList, AlphaSlots
 from lotus_core.dm.context import PortfolioContext, from_trader
 from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
-from lotus_core.dm.replay import alpha_order, lake_ticket_json, tape_order
+from lotus_core.dm.replay import alpha_order, tape_order
+from lotus_core.dm.ticket import lake_ticket_json
 from lotus_core.trader.day_chunks import DayChunk
 from lotus_core.trader.engine import Out, TraderEngine
 from lotus_core.trader.replay import Day, run_day

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -18,8 +17,7 @@ import pandas as pd
 from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.driver import DmDriver
 from lotus_core.dm.engine import Decision, DmEngine
-from lotus_core.dm.ticket import without_wall_clock
-from lotus_core.fabric.envelope import canonical_json
+from lotus_core.dm.ticket import lake_ticket_json
 from lotus_core.trader.replay import rows_in_order
 
 ROW_COLUMNS = ("coin", "ts_ms", "mid_px", "spread_bps", "depth_5_bid", "depth_5_ask",
@@ -78,15 +76,6 @@ def replay(engine: DmEngine, rows: pd.DataFrame, alphas: Iterable[AlphaEvent]) -
             gross.append(engine.gross())
             net.append(engine.net())
     return ReplayResult(out, gross, net)
-
-
-@lru_cache(maxsize=1024)
-def lake_ticket_json(text: str) -> str:
-    """The ticket as the lake keeps it: without its wall-clock fields (solve time goes to the
-    run's metadata), so re-running a day gives byte-identical partitions. Memoised: the
-    joint replay hands each ticket to the Trader in this form and writes it a batch later
-    (`JointTables`), the same text twice."""
-    return canonical_json(without_wall_clock(text)).decode("utf-8")
 
 
 def decisions_frame(decisions: Iterable[Decision], start: int = 0) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from lotus_core.fabric.contracts import first_error
@@ -36,6 +37,22 @@ def ticket_json(ticket: dict[str, Any]) -> str:
     """Canonical JSON text (sorted keys, no spaces), validated first."""
     validate_ticket(ticket)
     return canonical_json(ticket).decode("utf-8")
+
+
+@lru_cache(maxsize=1024)
+def lake_ticket_json(text: str) -> str:
+    """The ticket as the lake keeps it: without its wall-clock fields (solve time goes to the
+    run's metadata), so re-running a day gives byte-identical partitions. Memoised: the
+    DM digests each ticket in this form, the joint replay hands it to the Trader in it and
+    writes it a batch later (`JointTables`), the same text each time."""
+    return canonical_json(without_wall_clock(text)).decode("utf-8")
+
+
+def text_digest(text: str) -> str:
+    """`ticket_digest` of the ticket whose canonical JSON is `text`: the lake form is the
+    canonical JSON of the same body (JSON text parsed and written again is the same
+    text), so its hash, made once with the lake form the replay needs anyway."""
+    return "sha256:" + hashlib.sha256(lake_ticket_json(text).encode("utf-8")).hexdigest()
 
 
 def ticket_digest(ticket: dict[str, Any]) -> str:

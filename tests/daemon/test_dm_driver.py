@@ -13,7 +13,8 @@ from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.live import DmLive
-from lotus_core.dm.replay import alpha_order, lake_ticket_json, replay
+from lotus_core.dm.replay import alpha_order, replay
+from lotus_core.dm.ticket import lake_ticket_json
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.inbox import deliver_to_inbox
 from lotus_core.fabric.keyring import Keyring

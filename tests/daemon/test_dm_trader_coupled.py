@@ -21,7 +21,8 @@ from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.joint import joint_result
 from lotus_core.dm.live import DmLive
-from lotus_core.dm.replay import RowFeed, alpha_order, lake_ticket_json
+from lotus_core.dm.replay import RowFeed, alpha_order
+from lotus_core.dm.ticket import lake_ticket_json
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES

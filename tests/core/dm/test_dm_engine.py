@@ -194,3 +194,13 @@ def test_turnover_budget_is_paced_over_a_rolling_window(setup) -> None:
     assert any(d.binding == ("turnover",) for d in res.decisions)  # the pace binds ...
     traded = {t // (window_s * 1000) for t, u in spent if u > 0}
     assert len(traded) >= 3  # ... and frees up again: trades in several windows
+
+
+def test_the_digest_of_the_ticket_text_is_the_digest_of_the_ticket(setup) -> None:
+    from lotus_core.dm.ticket import ticket_digest
+
+    cfg, cal, rows, alphas = setup
+    res = replay(DmEngine(cfg, cal), rows, alphas[:40])
+    assert res.decisions
+    for d in res.decisions:
+        assert d.digest == ticket_digest(d.ticket)
