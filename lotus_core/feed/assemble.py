@@ -352,19 +352,20 @@ def _same_as_previous(keys: list[np.ndarray], values: list[np.ndarray],
 
     `keys` describe the rows considered; with `rows`, `values` are the full columns and
     `rows` their positions of those rows (so the caller never copies a subset of a matrix).
-    Compared a block of rows at a time; the answer does not depend on the block size."""
+    Each column is compared only on the rows still equal in the columns before it (put the
+    cheapest, most telling column first: after the venue time few rows are left), a block
+    of rows at a time; the answer depends on neither."""
     if len(keys[0]) == 0:
         return np.zeros(0, dtype=bool)
     order, starts = _stream_order(keys)
     pos = order if rows is None else rows[order]
-    same = ~starts
+    same = ~starts  # the first row (a stream's start) is never compared
     for v in values:
-        for lo in range(1, len(pos), _BLOCK_ROWS):
-            hi = min(lo + _BLOCK_ROWS, len(pos))
-            eq = _equal(v[pos[lo:hi]], v[pos[lo - 1:hi - 1]])
-            if eq.ndim > 1:
-                eq = eq.all(axis=1)
-            same[lo:hi] &= eq
+        left = np.flatnonzero(same)
+        for lo in range(0, len(left), _BLOCK_ROWS):
+            at = left[lo:lo + _BLOCK_ROWS]
+            eq = _equal(v[pos[at]], v[pos[at - 1]])
+            same[at] = eq.all(axis=1) if eq.ndim > 1 else eq
     out = np.zeros(len(same), dtype=bool)
     out[order] = same
     return out
