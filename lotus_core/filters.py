@@ -8,6 +8,9 @@ a required argument, because the two layers treat a missing row differently on p
                                     frames are the clock, a missing frame still passes)
     wilder_rsi(x, n, nan_rows=...)  Wilder RSI of row-to-row changes of x (alpha = 1/n),
                                     in [0, 100], 50 while nothing has moved
+
+Both EWMs are pandas' `ewm(adjust=False).mean()` recursion as a compiled kernel
+(lotus_core/row_kernels.py), equal to pandas bit for bit without its per-call overhead.
 """
 
 from __future__ import annotations
@@ -15,23 +18,45 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 NanRows = Literal["skip", "age"]
 
 
+def _com(span: float | None, alpha: float | None) -> float:
+    """pandas' center of mass from span or alpha (its get_center_of_mass, with its checks);
+    its alpha is 1 / (1 + com), not exactly 2 / (span + 1)."""
+    if (span is None) == (alpha is None):
+        raise ValueError("pass exactly one of span and alpha")
+    if span is not None:
+        if span < 1:
+            raise ValueError("span must satisfy: span >= 1")
+        return float((span - 1) / 2)
+    if alpha <= 0 or alpha > 1:  # type: ignore[operator]
+        raise ValueError("alpha must satisfy: 0 < alpha <= 1")
+    return float((1 - alpha) / alpha)  # type: ignore[operator]
+
+
+def _ewm(x: np.ndarray, span: float | None, alpha: float | None, ignore_na: bool) -> np.ndarray:
+    """pandas' `Series(x).ewm(span|alpha, adjust=False, ignore_na).mean()`, compiled."""
+    from lotus_core.row_kernels import ewm_kernel  # numba: on first use
+
+    com = _com(span, alpha)
+    v = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(len(v))
+    ewm_kernel(v, 1.0 / (1.0 + com), com == 1.0, ignore_na, out)
+    return out
+
+
 def ewm(x: np.ndarray, span: float | None = None, alpha: float | None = None) -> np.ndarray:
     """Exponential moving average (recursive, adjust=False); NaN inputs are skipped."""
-    s = pd.Series(x, dtype="float64")
-    return s.ewm(span=span, alpha=alpha, adjust=False, ignore_na=True).mean().to_numpy()
+    return _ewm(x, span, alpha, True)
 
 
 def ewm_by_position(x: np.ndarray, span: float | None = None,
                     alpha: float | None = None) -> np.ndarray:
     """Causal exponential mean (adjust=False: a recursive filter, frames <= t), weighted by
     frame position: a NaN frame still ages the mean (unlike `ewm`, which skips NaN rows)."""
-    return pd.Series(x, dtype="float64").ewm(span=span, alpha=alpha, adjust=False).mean() \
-        .to_numpy()
+    return _ewm(x, span, alpha, False)
 
 
 def wilder_rsi(x: np.ndarray, n: int, *, nan_rows: NanRows) -> np.ndarray:

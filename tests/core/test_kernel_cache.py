@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CALLS = """
 import numpy as np
 from lotus_core.dsi.forest import forest_depth, forest_depths
+from lotus_core.filters import ewm
 from lotus_core.microtape.outliers import robust_thresholds, thresholds_kernel
 from lotus_core.microtape.params import MicroTapeParams
 robust_thresholds(np.ones(200), MicroTapeParams())
@@ -22,7 +23,9 @@ x, roots = np.zeros((1, 2)), np.zeros(1, np.int64)
 node, val = np.array([[0, -1, -1, 0]], np.int64), np.ones(1)
 forest_depths(x, roots, node, val, np.empty(1))
 forest_depth(x, roots, node, val)
-kernels = (thresholds_kernel, forest_depths, forest_depth)
+ewm(np.ones(3), span=2)
+from lotus_core.row_kernels import ewm_kernel
+kernels = (thresholds_kernel, forest_depths, forest_depth, ewm_kernel)
 print(sum(sum(k.stats.cache_hits.values()) for k in kernels),
       sum(sum(k.stats.cache_misses.values()) for k in kernels))
 """
@@ -37,8 +40,8 @@ def test_the_compiled_kernels_are_cached_across_processes(tmp_path: Path) -> Non
                              capture_output=True, text=True).stdout.split()
         return int(out[0]), int(out[1])
 
-    assert run() == (0, 3)  # compiled and written
-    assert run() == (3, 0)  # loaded: no compile
+    assert run() == (0, 4)  # compiled and written
+    assert run() == (4, 0)  # loaded: no compile
 
 
 def test_the_code_location_does_not_import_numba() -> None:
