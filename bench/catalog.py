@@ -110,6 +110,7 @@ TOOLS: dict[str, str] = {
     "replicate_coins": "a many-coin lake copied from a few-coin one (for step_alone)",
     "paper_pnl": "a lake's paper P&L split into trading, fees and funding (after `make run`)",
     "trader_identical": "paper tables saved before a Trader change and compared after it",
+    "lake_identical": "every lake partition's hash saved before a change and compared after it",
     "relearn": "the lessons re-run night by night over a lake with another learning.yaml",
     "hetero": "the continuous heterogeneity search's planted pair found by name, and nulls",
 }
