@@ -77,7 +77,8 @@ def ewm_alpha(span: float | None = None, alpha: float | None = None) -> float:
 
 class Ewm:
     """`filters.ewm` one value at a time: pandas' adjust=False recursion with ignore_na,
-    including its division by (old + new weight) and its skip on an unchanged value."""
+    including its division by (old + new weight), its skip on an unchanged value and its
+    reading of +-inf as a missing value."""
 
     __slots__ = ("a", "b", "den", "m")
 
@@ -88,6 +89,8 @@ class Ewm:
         self.m = NAN
 
     def push(self, v: float) -> float:
+        if v - v != 0.0:  # NaN or +-inf: pandas' ewm (and the batch kernel) read inf as NaN
+            v = NAN
         m = self.m
         if m == m:
             if v == v and m != v:
