@@ -126,8 +126,8 @@ def prev_min(x: np.ndarray, w: int) -> np.ndarray:
 
 class PrevExtremes:
     """`prev_max` and `prev_min` (rows [t - w, t - 1]) one row at a time: monotonic deques of
-    (row, value). NaN until w earlier rows exist or while a NaN is among them (pandas'
-    min_periods=w counts non-NaN rows)."""
+    (row, value). NaN until w earlier rows exist or while a NaN (or +-inf, which pandas'
+    rolling reads as NaN) is among them (pandas' min_periods=w counts non-NaN rows)."""
 
     __slots__ = ("w", "t", "last_nan", "hq", "lq", "hi", "lo")
 
@@ -154,7 +154,7 @@ class PrevExtremes:
             self.lo = lq[0][1]
         else:
             self.hi = self.lo = NAN
-        if v == v:
+        if v - v == 0.0:  # finite: pandas' rolling (and the batch kernel) read +-inf as NaN
             tv = (t, v)  # one tuple for both deques
             while hq and hq[-1][1] <= v:
                 hq.pop()

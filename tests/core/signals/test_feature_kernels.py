@@ -71,6 +71,18 @@ def test_ewm_live_twin_equals_the_kernel() -> None:
         _same(np.array([e.push(float(v)) for v in x]), filters.ewm(x, span=span))
 
 
+def test_prev_extremes_live_twin_equals_the_kernel() -> None:
+    x = np.concatenate([_data(s)[0] for s in (1, 5, 9)])  # with +-inf: both read them as NaN
+    for w in (1, 3, 20):
+        e, hi, lo = F.PrevExtremes(w), [], []
+        for v in x:
+            e.push(float(v))
+            hi.append(e.hi)
+            lo.append(e.lo)
+        _same(np.array(hi), F.prev_max(x, w))
+        _same(np.array(lo), F.prev_min(x, w))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_rolling_extremes_equal_pandas(seed: int) -> None:
     x, w = _data(seed)
