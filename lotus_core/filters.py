@@ -22,7 +22,7 @@ import numpy as np
 NanRows = Literal["skip", "age"]
 
 
-def _com(span: float | None, alpha: float | None) -> float:
+def ewm_com(span: float | None, alpha: float | None) -> float:
     """pandas' center of mass from span or alpha (its get_center_of_mass, with its checks);
     its alpha is 1 / (1 + com), not exactly 2 / (span + 1)."""
     if (span is None) == (alpha is None):
@@ -40,7 +40,7 @@ def _ewm(x: np.ndarray, span: float | None, alpha: float | None, ignore_na: bool
     """pandas' `Series(x).ewm(span|alpha, adjust=False, ignore_na).mean()`, compiled."""
     from lotus_core.row_kernels import ewm_kernel  # numba: on first use
 
-    com = _com(span, alpha)
+    com = ewm_com(span, alpha)
     v = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty(len(v))
     ewm_kernel(v, 1.0 / (1.0 + com), com == 1.0, ignore_na, out)

@@ -184,6 +184,20 @@ APART = "#"
 batched call (`_apart`); no coin holds it."""
 
 
+def _by_cadence(frames: pd.DataFrame, tapes: Sequence[np.ndarray]
+                ) -> tuple[np.ndarray, dict[int | tuple[str, int], list[int]]]:
+    """(the frames' coins as str, the tapes grouped: one-coin tapes by their cadence, which
+    one batched call shares; a tape of several coins, or none, alone)."""
+    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
+    coins = frames["coin"].astype(str).to_numpy(dtype=object)
+    groups: dict[int | tuple[str, int], list[int]] = {}
+    for k, rows in enumerate(tapes):
+        one = len(rows) > 0 and bool((coins[rows] == coins[rows[0]]).all())
+        groups.setdefault(cadence_ms(ts[rows], coins[rows]) if one else ("alone", k),
+                          []).append(k)
+    return coins, groups
+
+
 def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
            run: Callable[[pd.DataFrame, dict[str, str], dict[str, pd.DataFrame]], pd.DataFrame],
            cols: Sequence[str], known: Mapping[int, pd.DataFrame] | None = None
@@ -205,13 +219,7 @@ def _apart(frames: pd.DataFrame, tapes: Sequence[np.ndarray],
     `known`: tape -> its `run_detectors` windows, when the caller holds them; `run` gets
     them by that tape's coin name in its call (`run_detectors`' `known`)."""
     known = known or {}
-    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
-    coins = frames["coin"].astype(str).to_numpy(dtype=object)
-    groups: dict[int | tuple[str, int], list[int]] = {}
-    for k, rows in enumerate(tapes):
-        one = len(rows) > 0 and bool((coins[rows] == coins[rows[0]]).all())
-        groups.setdefault(cadence_ms(ts[rows], coins[rows]) if one else ("alone", k),
-                          []).append(k)
+    coins, groups = _by_cadence(frames, tapes)
     out: dict[int, _Keyed] = {}
     for ks in groups.values():
         if len(ks) == 1:
@@ -312,13 +320,7 @@ def _tapes_apart(frames: pd.DataFrame, tapes: Sequence[tuple[np.ndarray, Detecto
     """`run_detectors(frames.iloc[rows], [spec])` of each tape, keyed (raw_strength): the
     tapes of one coin and cadence in one array pass (`tape_windows`, what `_apart` of
     run_detectors gives, without a frame per tape); a tape of several coins runs alone."""
-    ts = frames["ts_ms"].to_numpy(dtype=np.int64)
-    coins = frames["coin"].astype(str).to_numpy(dtype=object)
-    groups: dict[int | tuple[str, int], list[int]] = {}
-    for k, (rows, _) in enumerate(tapes):
-        one = len(rows) > 0 and bool((coins[rows] == coins[rows[0]]).all())
-        groups.setdefault(cadence_ms(ts[rows], coins[rows]) if one else ("alone", k),
-                          []).append(k)
+    coins, groups = _by_cadence(frames, [rows for rows, _ in tapes])
     out: dict[int, _Keyed] = {}
     for key, ks in groups.items():
         if isinstance(key, tuple):

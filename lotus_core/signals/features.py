@@ -19,6 +19,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
+from lotus_core.filters import ewm_com
+
 NAN = math.nan
 INF = math.inf
 BPS = 1e4  # log_bps units per unit of ln(price)
@@ -71,8 +73,7 @@ def log_bps_one(px: float) -> float:
 def ewm_alpha(span: float | None = None, alpha: float | None = None) -> float:
     """The alpha pandas' ewm really uses: 1 / (1 + com), com from span or alpha as in
     pandas' get_center_of_mass (not exactly 2 / (span + 1) or `alpha` in floats)."""
-    com = (span - 1) / 2 if span is not None else (1 - alpha) / alpha  # type: ignore[operator]
-    return 1.0 / (1.0 + com)
+    return 1.0 / (1.0 + ewm_com(span, alpha))
 
 
 class Ewm:
