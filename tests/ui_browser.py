@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +51,44 @@ def webserver(dagster_home: Path, lotus_home: Path, feed_dir: Path,
                              "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             err = proc.stderr.read() if proc.poll() is not None and proc.stderr else b""
             assert proc.poll() is None, err.decode()[-2000:]
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
-                break
+                if _locations_loaded(port):
+                    break
             except OSError:
-                assert time.monotonic() < deadline, "the webserver never answered"
-                time.sleep(1)
+                pass
+            assert time.monotonic() < deadline, "the webserver never loaded its code location"
+            time.sleep(1)
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+LOCATIONS = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name
+  loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def _locations_loaded(port: int) -> bool:
+    """True once every code location of the workspace has loaded. The webserver answers
+    `/server_info` before its code server has imported the project (seconds on a quiet
+    machine, a minute on a loaded one), and a page opened meanwhile spends its own wait on
+    that import. A location that failed to load fails here, with its error."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                 data=json.dumps({"query": LOCATIONS}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        data = json.loads(resp.read()).get("data") or {}
+    entries = (data.get("workspaceOrError") or {}).get("locationEntries") or []
+    for e in entries:
+        error = e.get("locationOrLoadError") or {}
+        assert error.get("__typename") != "PythonError", \
+            f"code location {e['name']} failed to load: {error.get('message', '')[-2000:]}"
+    return bool(entries) and all(e["loadStatus"] == "LOADED" and e["locationOrLoadError"]
+                                 for e in entries)
 
 
 class Browser:
@@ -114,7 +138,13 @@ class Browser:
             if value:
                 return value
             time.sleep(0.5)
-        raise AssertionError(f"never true in the page: {expr}")
+        shot = ARTIFACTS / f"timeout-{int(time.time() * 1000)}.png"
+        with suppress(Exception):  # the page as it was, for the failure's reader
+            self.screenshot(shot)
+        text = str(self.js("document.title + ' | ' + (document.body ? "
+                           "document.body.innerText : '')") or "")[:600]
+        raise AssertionError(f"never true in the page within {timeout:.0f} s: {expr}\n"
+                             f"the page ({shot.name} if saved): {text!r}")
 
     def goto(self, url: str) -> None:
         """Open `url`. The first page (or one of another origin) loads in full; a later page of
