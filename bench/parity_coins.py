@@ -34,14 +34,17 @@ _REPLAY = """
 import json, sys, time
 from pathlib import Path
 import pandas as pd
+from lotus_core.curators.config import load_curators
 from lotus_core.dsi import fit_dsi, load_registry
 from lotus_core.live.engine import NightContext
 from lotus_core.live.parity import replay_windows
+from lotus_core.signals.config import load_scoring
 from lotus_core.signals.priors import NO_PRIORS
 rec, day, batch = Path(sys.argv[1]), sys.argv[2], (int(sys.argv[3]) or None)
 ctx = NightContext(day, None, fit_dsi(pd.DataFrame(), registry=load_registry()), None)
+scoring, council = load_scoring(), load_curators()
 t0 = time.process_time()
-w = replay_windows(rec, day, ctx, NO_PRIORS, batch_lines=batch)
+w = replay_windows(rec, day, ctx, NO_PRIORS, batch_lines=batch, scoring=scoring, council=council)
 print(json.dumps({"cpu_s": time.process_time() - t0, "windows": len(w)}))
 """
 
