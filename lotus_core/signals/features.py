@@ -244,9 +244,10 @@ class LastRows:
         self.push = self.q.append  # a row costs one deque append
 
     def range(self) -> float:
-        """`window_range`: NaN until w rows exist or while a NaN is among them."""
+        """`window_range`: NaN until w rows exist or while a NaN or +-inf is among them (the
+        batch's rolling extremes read +-inf as missing, as pandas does)."""
         q = self.q
-        if len(q) < (q.maxlen or 0) or any(v != v for v in q):
+        if len(q) < (q.maxlen or 0) or any(v - v != 0.0 for v in q):
             return NAN
         return max(q) - min(q)
 

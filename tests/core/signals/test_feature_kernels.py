@@ -83,6 +83,18 @@ def test_prev_extremes_live_twin_equals_the_kernel() -> None:
         _same(np.array(lo), F.prev_min(x, w))
 
 
+def test_last_rows_range_equals_the_batch_window_range() -> None:
+    """The live `LastRows.range` (read on demand) against `window_range` on the same rows,
+    NaN, +-inf and signed zeros included: the batch reads +-inf as missing, so must it."""
+    x = np.concatenate([_data(s)[0] for s in (1, 5, 9)])
+    for w in (1, 3, 20):
+        rows, got = F.LastRows(w), []
+        for v in x:
+            rows.push(float(v))
+            got.append(rows.range())
+        _same(np.array(got), F.window_range(x, w))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_rolling_extremes_equal_pandas(seed: int) -> None:
     x, w = _data(seed)
