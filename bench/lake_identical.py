@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUT = Path(".lotus/bench/lake_identical")
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / ".lotus" / "bench" / "lake_identical"  # as the other benches: from any cwd
 
 
 def digest(path: Path) -> str:

@@ -138,11 +138,11 @@ class Browser:
             if value:
                 return value
             time.sleep(0.5)
-        shot = ARTIFACTS / f"timeout-{int(time.time() * 1000)}.png"
-        with suppress(Exception):  # the page as it was, for the failure's reader
-            self.screenshot(shot)
-        text = str(self.js("document.title + ' | ' + (document.body ? "
-                           "document.body.innerText : '')") or "")[:600]
+        shot, text = ARTIFACTS / f"timeout-{int(time.time() * 1000)}.png", ""
+        with suppress(Exception):  # the page as it was, for the failure's reader; a page
+            self.screenshot(shot)  # that no longer answers leaves the message as it is
+            text = str(self.js("document.title + ' | ' + (document.body ? "
+                               "document.body.innerText : '')") or "")[:600]
         raise AssertionError(f"never true in the page within {timeout:.0f} s: {expr}\n"
                              f"the page ({shot.name} if saved): {text!r}")
 
