@@ -115,7 +115,9 @@ def test_sigterm_to_the_daemons_group_stops_cleanly_and_stores_the_last_batch(tm
     """A foreground daemon signalled as systemd, `timeout` or a terminal do (the whole
     process group, score process included) while frames are still arriving."""
     home = new_home(tmp_path)
-    recording(tmp_path / "src")
+    # 15 minutes at 10x: 90 s of stream, so a loaded machine's slow start (the score
+    # process imports for seconds) still meets frames arriving; SIGTERM ends it early
+    recording(tmp_path / "src", minutes=15)
     with ReplayThread(ReplayConfig(tmp_path / "src", speed=10.0)) as srv:
         proc = subprocess.Popen(
             [sys.executable, "-c", LOTUS_MAIN, "daemon", "start", "--foreground", "--loops",
