@@ -139,7 +139,7 @@ def load_night_context(lake_dir: Path, day: str, *, scoring: ScoringConfig,
     tape = read_history([CoinDay(lake, "microtape_frames", d) for d in
                          _earlier(lake, "microtape_frames", day, dsi_history_days)],
                         tape_columns(registry), registry.history_rows)  # dsi_assets' read
-    model = fit_dsi(tape, registry=registry)
+    model = fit_dsi(tape, registry=registry, reuse=True)  # a kept nightly fit
     del tape
     audit = None
     status = status_day(lake.days("detector_audit_status"), day)  # the nightly rule

@@ -54,6 +54,11 @@ def dumps(obj: object) -> bytes:
     return out.getvalue()
 
 
+def restore(blob: bytes) -> object:
+    """The object `dumps` pickled (sets rebuilt from their sorted items)."""
+    return _Loader(io.BytesIO(blob)).load()
+
+
 def sha256_of(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
@@ -77,7 +82,7 @@ def loads(table: pd.DataFrame, column: str, asset: str, where: str, kind: type[T
     if not isinstance(blob, bytes) or sha256_of(blob) != table["sha256"].iloc[0]:
         raise StoredObjectError(f"{asset} for {where}: the stored object does not match its "
                                 f"sha256 (torn or edited); re-materialise {asset}")
-    obj = _Loader(io.BytesIO(blob)).load()  # the project's own lake (module docstring)
+    obj = restore(blob)  # the project's own lake (module docstring)
     if not isinstance(obj, kind):
         raise StoredObjectError(f"{asset} for {where} holds a {type(obj).__name__}, "
                                 f"not a {kind.__name__}")

@@ -14,6 +14,7 @@ import pytest
 
 from lotus_core.dsi import DayTally, annotate, annotate_by_coin, fit_dsi, load_registry, tally_table
 from lotus_core.dsi.grammar import coin_slices
+from lotus_core.dsi.model import _FITTED
 from lotus_core.dsi.stored import add_coin_stats, coin_stats, model_of, model_row
 from lotus_core.store.lake import Lake
 from lotus_core.store.pickled import StoredObjectError
@@ -36,8 +37,34 @@ def test_the_stored_model_annotates_as_the_fitted_one(tapes, model, tmp_path):
     # same bytes (a re-run of dsi_model rewrites the same row)
     assert all(st.fit_seconds == 0.0 for st in stored.experts)
     hist, _ = tapes
-    again = fit_dsi(hist, registry=load_registry())
+    again = fit_dsi(hist, registry=load_registry())  # fitted anew
     assert model_row(again)["model"].iloc[0] == model_row(model)["model"].iloc[0]
+
+
+def test_a_kept_fit_of_the_same_history_is_reused_and_a_changed_one_fitted(tapes, model):
+    """`fit_dsi(reuse=True)` (the live night context) takes the process's kept fit of the
+    same content: a copy that annotates as the fitted model (the stored model's, as
+    `model_of` reads it back: the same bytes); one value changed is another fit."""
+    hist, today = tapes
+    registry = load_registry()
+    fit_dsi(hist, registry=registry)  # kept
+    reused = [fit_dsi(hist, registry=registry, reuse=True) for _ in range(2)]
+    assert reused[0] is not reused[1] and model not in reused
+    stored = model_row(model)["model"].iloc[0]
+    again = [model_row(model_of(model_row(m), DAY))["model"].iloc[0] for m in reused]
+    assert again == [model_row(model_of(model_row(model), DAY))["model"].iloc[0]] * 2
+    assert all(st.fit_seconds > 0 for st in reused[0].experts)  # not a stored (zeroed) row's
+    pd.testing.assert_frame_equal(annotate(today, reused[0]).annotations,
+                                  annotate(today, model).annotations, check_exact=True)
+    keys = set(_FITTED)
+    changed = hist.copy()
+    col = next(c for c in changed.columns if changed[c].dtype.kind == "f"
+               and changed[c].notna().any())
+    at = changed.index[changed[col].notna()][0]
+    changed.loc[at, col] = changed.loc[at, col] + 1.0
+    fit_dsi(changed, registry=registry, reuse=True)
+    assert len(set(_FITTED) - keys) == 1  # a new fit, kept under its own content
+    assert stored == model_row(fit_dsi(hist, registry=registry))["model"].iloc[0]
 
 
 def test_a_torn_or_foreign_model_row_is_refused_naming_it(model):
