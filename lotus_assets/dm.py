@@ -47,6 +47,7 @@ from lotus_assets.metadata import (
     table_of,
 )
 from lotus_assets.partitions import coin_day_in, daily_partitions, history_in, lake_window_in
+from lotus_assets.vis import VIS_TABLES
 from lotus_core.costs import COST_TABLE, CostModel
 from lotus_core.dm.alpha import PublishedAlphas
 from lotus_core.dm.calibration import (
@@ -65,6 +66,16 @@ from lotus_core.dm.joint_tables import (
 )
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay
 from lotus_core.dm.training_window import read_training
+from lotus_core.dm.vis_source import (
+    DETECTOR as VIS,
+)
+from lotus_core.dm.vis_source import (
+    sources,
+    vis_alphas,
+    vis_training_frame,
+    with_training,
+    with_vis,
+)
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import by_coin_group
@@ -102,15 +113,22 @@ def _window(day: str, days: int) -> str:
          "evals": history_in("signal_eval_days", TRAIN_DAYS, by_coin=True, reads="signal_eval"),
          # midnight-crossing horizons completed by a later day's tape: late(k) completes
          # k - 1 from k's tape, so earlier days only (late(D) would read day D's outcomes)
-         "late": history_in("signal_eval_late", TRAIN_DAYS, by_coin=True)},
+         "late": history_in("signal_eval_late", TRAIN_DAYS, by_coin=True),
+         # the charts as a source (detector `vis`): their strands (D too, naming the source)
+         # and their realised outcomes of the earlier days; missing days are none
+         "vis_strands": lake_window_in("vis_strands", -TRAIN_DAYS, 0),
+         "vis_eval": history_in("vis_eval", TRAIN_DAYS)},
     description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
     "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
-    "days only. Too little history: the conservative prior (mu = 0).",
+    "days only. Too little history: the conservative prior (mu = 0). The submitted charts "
+    "are one more source, detector `vis` (score: the reading's confidence; outcome: "
+    "vis_eval's return signed by the direction its pattern flags state).",
 )
 def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
                    events: CoinDays, evals: CoinDays,
-                   late: CoinDays) -> dg.Output[pd.DataFrame]:
+                   late: CoinDays, vis_strands: pd.DataFrame,
+                   vis_eval: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cfg = settings.get().dm
     day = context.partition_key
     days = min(cfg.calibration.train_days, TRAIN_DAYS)
@@ -128,11 +146,20 @@ def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource
         train = training_frame(pd.DataFrame({"window_id": pd.Series([], dtype="str"),
                                              "curated_sigma": pd.Series([], dtype="float64")}),
                                _empty_eval())
+    charts = (vis_strands[(vis_strands["date"] >= first) & (vis_strands["date"] < day)]
+              if len(vis_strands) else vis_strands)
+    vis_train = vis_training_frame(charts, vis_eval[vis_eval["date"] >= first]
+                                   if len(vis_eval) else vis_eval)
+    train = with_training(train, vis_train)
     today = events.get(day)
     known = ({str(d) for part in today.slices(["detector_id"]) for d in part["detector_id"]}
              if today is not None else set())
+    if len(vis_strands) and len(sources(vis_strands[vis_strands["date"] == day])):
+        known.add(VIS)  # a new source: its prior until its outcomes are enough
     table = fit_calibration(train, cfg.calibration, _window(day, days), detectors=known)
+    extra = {"vis_rows": len(vis_train)} if len(vis_train) or VIS in known else {}
     return dg.Output(table, metadata=rounded({
+        **extra,
         "train_window": _window(day, days),
         "train_rows": len(train),
         "train_windows": f"{window.windows:,} (kept at rate {window.rate:.4g})",
@@ -179,7 +206,10 @@ def _empty_eval() -> pd.DataFrame:
     # read a slice at a time, the published windows only (`PublishedAlphas`)
     ins={"signal_events": coin_day_in("signal_events"),
          "dm_calibration": dg.AssetIn("dm_calibration"),
-         "previous_paper": lake_window_in("paper_trades", -1, -1)},
+         "previous_paper": lake_window_in("paper_trades", -1, -1),
+         # the day's charts: those that state a direction are alphas too (detector `vis`);
+         # a day without its vis_strands partition has none
+         "vis_strands": lake_window_in("vis_strands", 0, 0)},
     # read by the step itself, streamed by time (never every coin's whole day at once)
     deps=[dg.AssetKey("raw_feed"), dg.AssetKey("microtape_frames")],
     can_subset=True,
@@ -187,8 +217,8 @@ def _empty_eval() -> pd.DataFrame:
 def dm_decisions_and_paper_trades(
         context: dg.AssetExecutionContext, feed: FeedSource, lake: LakeResource,
         fabric: OpsDbResource, settings: SettingsResource, signal_events: CoinDay,
-        dm_calibration: pd.DataFrame,
-        previous_paper: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame | InOrder]]:
+        dm_calibration: pd.DataFrame, previous_paper: pd.DataFrame,
+        vis_strands: pd.DataFrame) -> Iterator[dg.Output[pd.DataFrame | InOrder]]:
     """One replay, two tables: the DM decides on what the Trader holds, the Trader fills
     the tickets; both come from the same run, so the Trader runs once a night, and the
     previous day's paper_trades (the state both start from) is a declared input.
@@ -201,8 +231,12 @@ def dm_decisions_and_paper_trades(
     lotus = settings.get()
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
-    alphas = PublishedAlphas(signal_events.slices)
     day = context.partition_key
+    charts = vis_alphas(vis_strands)
+    if charts:
+        context.log.info("%s: %d chart(s) with a direction decide as source %r", day,
+                         len(charts), VIS)
+    alphas = with_vis(PublishedAlphas(signal_events.slices), charts)
     store = lake.get()
     carried = [c for c, n in store.coin_rows("microtape_frames", day).items() if n > 0]
     engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms,
@@ -219,13 +253,13 @@ def dm_decisions_and_paper_trades(
                                 "materialised)", day)
         if "dm_decisions" in selected:
             result = replay(engine, store.read("microtape_frames", day),
-                            [alphas.at(i) for i in range(len(alphas))])
+                            [alphas.at(i) for i in range(len(alphas.times))])
             table = decisions_frame(result.decisions)
             yield _decisions_output(
                 table, table, None, tally_of(result.decisions, result.gross, result.net),
                 cfg, {"position_source": f"DM targets filled at mid (no recording for {day})",
                       **universe, **_costs(cost_table(result.decisions))},
-                day, len(alphas))
+                day, len(alphas.times))
         return
     prev = previous_day(day)
     if store.exists("dm_decisions", prev) and previous_paper.empty:
@@ -275,7 +309,7 @@ def dm_decisions_and_paper_trades(
                 tables.decisions.columns(STORY_COLUMNS),
                 lambda at: ticket_notes(tables.decisions.take(at, ["ticket_json"])
                                         ["ticket_json"]),
-                tally, cfg, coupled, day, len(alphas))
+                tally, cfg, coupled, day, len(alphas.times))
 
 
 def _universe(context: dg.AssetExecutionContext, engine: DmEngine, day: str
@@ -350,4 +384,6 @@ def _decisions_output(table: pd.DataFrame | InOrder, story: pd.DataFrame,
     }))
 
 
-DM_ASSETS = [dm_calibration, dm_decisions_and_paper_trades]
+DM_ASSETS = [dm_calibration, dm_decisions_and_paper_trades, *VIS_TABLES]
+"""With the chart tables the DM reads (`lotus_assets.vis.VIS_TABLES`: not executable, made
+by the `lotus_vis` job; the code location holds the assets themselves)."""

@@ -9,9 +9,10 @@
                   chart beside its digitised series, flags, step confidences, outcome and
                   its nearest past charts with theirs
 
-`VIS_ASSETS` and their own job `lotus_vis` (never in `lotus_daily`: the nightly chain's
-runs are the same with or without charts) are what the code location merges, beside the
-chart drop folder's job and sensor (lotus_sensors/vis_inbox.py).
+`VIS_ASSETS` and their own job `lotus_vis` (never in `lotus_daily`: the nightly chain never
+makes them) are what the code location merges, beside the chart drop folder's job and
+sensor (lotus_sensors/vis_inbox.py). The Decision-Maker reads both (`dm_calibration`,
+`dm_decisions`): the chain carries them as `VIS_TABLES`, tables it reads and does not make.
 """
 
 from typing import Any
@@ -131,6 +132,13 @@ def _cards(day: str, strands: pd.DataFrame, out: pd.DataFrame, config: VisEvalCo
 
 
 VIS_ASSETS = [vis_strands, vis_eval]
+VIS_TABLES = [dg.AssetsDefinition(specs=[dg.AssetSpec(
+    a.key, partitions_def=daily_partitions, group_name="vis").with_io_manager_key("lake_io")])
+    for a in VIS_ASSETS]
+"""The two tables as the nightly chain reads them, not executable (the Decision-Maker: docs/dm.md,
+"Sources"), made by `lotus_vis` and not by the chain: in `lotus_assets.chain.ASSETS` (through
+`DM_ASSETS`) so a day's runs resolve the inputs, replaced in the code location by
+`VIS_ASSETS` themselves."""
 VIS_JOB = dg.define_asset_job(
     "lotus_vis", selection=dg.AssetSelection.groups("vis"),
     description="A day's charts and their outcomes (vis_strands, vis_eval); not part of "

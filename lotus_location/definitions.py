@@ -72,7 +72,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location for `settings` (see the module docstring)."""
-    assets = sized_assets(shared_values(settings))
+    # the chart tables the chain reads but does not make (`VIS_TABLES`) are the vis assets here
+    made = {a.key for a in VIS_ASSETS}
+    assets = [a for a in sized_assets(shared_values(settings))
+              if a.is_executable or a.key not in made]
     return with_deploy(dg.Definitions.merge(  # the profile's executor and sensors
         dg.Definitions(assets=assets, asset_checks=[*AUDIT_CHECKS, *SURFACE_CHECKS]),
         daily_definitions(settings, [a for a in assets if by_coin(a)]),

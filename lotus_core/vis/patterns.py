@@ -16,6 +16,11 @@ of that volatility covers; a walk averages about 1.6):
 A flag holds or does not; its value in pattern_flags is the confidence of the path it was
 computed on (the reading's confidence), and flags below the module's min_confidence are not
 reported.
+
+The direction a chart states (`direction_of`, what the Decision-Maker reads a chart as):
+long (+1) when an up flag (trend_up, breakout_up) holds and no down flag does, short (-1)
+when a down flag (trend_down, breakout_down) holds and no up flag does, and no direction (0)
+otherwise: range alone, higher_highs / lower_lows alone, no flag, or up and down together.
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ R_RANGE = 0.9
 PRE_SHARE = 0.9
 FLAGS = ("trend_up", "trend_down", "range", "higher_highs", "lower_lows", "breakout_up",
          "breakout_down")
+
+
+UP_FLAGS = ("trend_up", "breakout_up")
+DOWN_FLAGS = ("trend_down", "breakout_down")
+
+
+def direction_of(flags: object) -> int:
+    """+1, -1 or 0 for a reading's reported flags (`pattern_flags`: flag -> confidence, or
+    the flag names): see the module docstring."""
+    held = set(flags) if isinstance(flags, (dict, list, tuple, set, frozenset)) else set()
+    up, down = bool(held & set(UP_FLAGS)), bool(held & set(DOWN_FLAGS))
+    return int(up) - int(down)
 
 
 @dataclass(frozen=True)

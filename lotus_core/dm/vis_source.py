@@ -1,0 +1,129 @@
+"""A chart (`vis` strand) as a Decision-Maker source, like a detector (docs/dm.md, "Sources").
+
+One definition, read by the nightly calibration, the nightly decisions and the live loop:
+
+    alphas = vis_alphas(strands)                 # vis_strands rows -> AlphaEvents ("vis")
+    train = vis_training_frame(strands, evals)   # vis_strands ⋈ vis_eval -> training rows
+    slots = with_vis(published, alphas)          # the day's alphas, charts merged in by time
+
+A strand is a source when it was read (`kind` analysis), has a coin and a time, and its
+pattern flags state a direction (`lotus_core.vis.patterns.direction_of`: an up flag alone
+long, a down flag alone short, anything else none). Its detector id is `vis`, its score
+(x, `curated_sigma`) the reading's confidence, its outcome at a horizon the coin's mid
+return after the chart's time (`vis_eval`, signal_eval's outcome function) signed by that
+direction. The calibration (`calibration.fit_calibration`) fits `vis` as it fits every
+detector: too few done outcomes, the conservative prior (μ = 0, λ = 0); enough, its
+reliability from its out-of-fold record. A chart carries no meta-signals (its budget
+multipliers are neutral) and no fee (`cost` 0: vis_eval measures mid returns; the
+allocator prices costs itself).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from lotus_core.dm.alpha import META_KEYS, AlphaEvent, AlphaSlots
+from lotus_core.vis.patterns import direction_of
+
+DETECTOR = "vis"
+HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base horizon)
+STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
+"""The vis_strands columns a source reads."""
+
+
+def _directions(strands: pd.DataFrame) -> np.ndarray:
+    flags = strands["pattern_flags"].astype(object).to_numpy()
+    return np.array([direction_of(json.loads(f)) if isinstance(f, str) else 0 for f in flags],
+                    dtype=np.int64)
+
+
+def sources(strands: pd.DataFrame) -> pd.DataFrame:
+    """The strands that are sources (read, with a coin, directed), with their `direction`,
+    in the DM's order (time, coin, strand id)."""
+    if strands.empty or not set(STRAND_COLUMNS) <= set(strands.columns):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in [*STRAND_COLUMNS,
+                                                                       "direction"]})
+    s = strands[(strands["kind"].astype(object) == "analysis")
+                & strands["coin"].notna()].copy()
+    s["direction"] = _directions(s) if len(s) else np.array([], dtype=np.int64)
+    s = s[s["direction"] != 0]
+    return s.sort_values(["ts_ms", "coin", "strand_id"], kind="stable").reset_index(drop=True)
+
+
+def vis_alphas(strands: pd.DataFrame) -> list[AlphaEvent]:
+    """The day's charts that are sources as AlphaEvents (detector `vis`), in time order."""
+    return [AlphaEvent(alpha_id=str(r.strand_id), ts_ms=int(r.ts_ms), coin=str(r.coin),
+                       detector_id=DETECTOR, horizon_s=HORIZON_S, direction=int(r.direction),
+                       curated_sigma=float(r.confidence),
+                       meta=tuple((k, math.nan) for k in META_KEYS))
+            for r in sources(strands).itertuples(index=False)]
+
+
+def vis_training_frame(strands: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
+    """`calibration.training_frame`'s rows for the charts: each source's done `vis_eval`
+    outcomes, y = direction × fwd_ret_bps, hit = y > 0, cost 0, x = its confidence."""
+    src = sources(strands)
+    cols = ["window_id", "ts_ms", "day", "coin", "detector_id", "horizon_s", "x", "y", "hit",
+            "cost"]
+    if src.empty or evals.empty or "status" not in evals.columns:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}).iloc[0:0]
+    done = evals[evals["status"].astype(object) == "done"]
+    m = done[["strand_id", "horizon_s", "fwd_ret_bps"]].astype({"strand_id": str}).merge(
+        src[["strand_id", "ts_ms", "coin", "confidence", "direction"]].astype(
+            {"strand_id": str}), on="strand_id", how="inner", validate="many_to_one")
+    m = m.sort_values(["ts_ms", "coin", "strand_id", "horizon_s"], kind="stable")
+    y = m["direction"].to_numpy(np.float64) * m["fwd_ret_bps"].to_numpy(np.float64)
+    return pd.DataFrame({
+        "window_id": m["strand_id"].to_numpy(dtype=object),
+        "ts_ms": m["ts_ms"].to_numpy(dtype=np.int64),
+        "day": pd.to_datetime(m["ts_ms"], unit="ms", utc=True).dt.strftime("%Y-%m-%d")
+        .to_numpy(),
+        "coin": m["coin"].astype(str).to_numpy(),
+        "detector_id": np.full(len(m), DETECTOR, dtype=object),
+        "horizon_s": m["horizon_s"].to_numpy(dtype=np.int64),
+        "x": m["confidence"].to_numpy(dtype=np.float64),
+        "y": y,
+        "hit": (y > 0).astype(np.float64),
+        "cost": np.zeros(len(m)),
+    })
+
+
+def with_training(train: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+    """The detectors' training rows with the charts' after them (unchanged without any)."""
+    if vis.empty:
+        return train
+    return vis if train.empty else pd.concat([train, vis], ignore_index=True)
+
+
+class MergedAlphas(AlphaSlots):
+    """The published alphas with the day's chart alphas merged in by time (a chart after
+    the signals of its millisecond), asked for in order as the replay reaches them."""
+
+    def __init__(self, published: AlphaSlots, charts: Sequence[AlphaEvent]) -> None:
+        self._published, self._charts = published, list(charts)
+        ptimes = np.asarray(published.times, dtype=np.int64)
+        ctimes = np.array([a.ts_ms for a in self._charts], dtype=np.int64)
+        times = np.concatenate([ptimes, ctimes])
+        which = np.concatenate([np.zeros(len(ptimes), np.int64), np.ones(len(ctimes), np.int64)])
+        index = np.concatenate([np.arange(len(ptimes)), np.arange(len(ctimes))])
+        order = np.lexsort((index, which, times))
+        self.times = times[order]
+        self._which, self._index = which[order], index[order]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def at(self, i: int) -> AlphaEvent:
+        j = int(self._index[i])
+        return self._published.at(j) if self._which[i] == 0 else self._charts[j]
+
+
+def with_vis(published: AlphaSlots, charts: Sequence[AlphaEvent]) -> AlphaSlots:
+    """`published` itself when there is no chart (the day decides exactly as without vis),
+    else both merged by time."""
+    return MergedAlphas(published, charts) if charts else published
