@@ -96,6 +96,14 @@ from lotus_resources.settings import SettingsResource
 TRAIN_DAYS = 7  # the history window the asset loads; settings may use fewer
 
 
+def lake_input(window: dg.AssetIn) -> dg.AssetIn:
+    """A lake window read by the lake IO manager whoever makes the table: the chart tables
+    (`VIS_TABLES`) are not made by the chain, so no output of the chain names their IO
+    manager."""
+    return dg.AssetIn(window.key, metadata=window.metadata,
+                      partition_mapping=window.partition_mapping, input_manager_key="lake_io")
+
+
 def _window(day: str, days: int) -> str:
     d = date.fromisoformat(day)
     return f"{d - timedelta(days=days)}..{d - timedelta(days=1)}"
@@ -116,8 +124,8 @@ def _window(day: str, days: int) -> str:
          "late": history_in("signal_eval_late", TRAIN_DAYS, by_coin=True),
          # the charts as a source (detector `vis`): their strands (D too, naming the source)
          # and their realised outcomes of the earlier days; missing days are none
-         "vis_strands": lake_window_in("vis_strands", -TRAIN_DAYS, 0),
-         "vis_eval": history_in("vis_eval", TRAIN_DAYS)},
+         "vis_strands": lake_input(lake_window_in("vis_strands", -TRAIN_DAYS, 0)),
+         "vis_eval": lake_input(history_in("vis_eval", TRAIN_DAYS))},
     description="Per detector and horizon: a monotone (isotonic) map from curated_sigma to "
     "expected signed return mu (bps), sigma and hit probability, pooled across coins with "
     "shrunk per-coin offsets, reliability from out-of-fold calibration; fitted on earlier "
@@ -209,7 +217,7 @@ def _empty_eval() -> pd.DataFrame:
          "previous_paper": lake_window_in("paper_trades", -1, -1),
          # the day's charts: those that state a direction are alphas too (detector `vis`);
          # a day without its vis_strands partition has none
-         "vis_strands": lake_window_in("vis_strands", 0, 0)},
+         "vis_strands": lake_input(lake_window_in("vis_strands", 0, 0))},
     # read by the step itself, streamed by time (never every coin's whole day at once)
     deps=[dg.AssetKey("raw_feed"), dg.AssetKey("microtape_frames")],
     can_subset=True,
