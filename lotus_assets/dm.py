@@ -67,9 +67,7 @@ from lotus_core.dm.joint_tables import (
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay
 from lotus_core.dm.training_window import read_training
 from lotus_core.dm.vis_source import (
-    DETECTOR as VIS,
-)
-from lotus_core.dm.vis_source import (
+    DETECTOR,
     sources,
     vis_alphas,
     vis_training_frame,
@@ -163,9 +161,9 @@ def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource
     known = ({str(d) for part in today.slices(["detector_id"]) for d in part["detector_id"]}
              if today is not None else set())
     if len(vis_strands) and len(sources(vis_strands[vis_strands["date"] == day])):
-        known.add(VIS)  # a new source: its prior until its outcomes are enough
+        known.add(DETECTOR)  # a new source: its prior until its outcomes are enough
     table = fit_calibration(train, cfg.calibration, _window(day, days), detectors=known)
-    extra = {"vis_rows": len(vis_train)} if len(vis_train) or VIS in known else {}
+    extra = {"vis_rows": len(vis_train)} if len(vis_train) or DETECTOR in known else {}
     return dg.Output(table, metadata=rounded({
         **extra,
         "train_window": _window(day, days),
@@ -243,7 +241,7 @@ def dm_decisions_and_paper_trades(
     charts = vis_alphas(vis_strands)
     if charts:
         context.log.info("%s: %d chart(s) with a direction decide as source %r", day,
-                         len(charts), VIS)
+                         len(charts), DETECTOR)
     alphas = with_vis(PublishedAlphas(signal_events.slices), charts)
     store = lake.get()
     carried = [c for c, n in store.coin_rows("microtape_frames", day).items() if n > 0]

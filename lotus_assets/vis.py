@@ -134,11 +134,11 @@ def _cards(day: str, strands: pd.DataFrame, out: pd.DataFrame, config: VisEvalCo
 VIS_ASSETS = [vis_strands, vis_eval]
 VIS_TABLES = [dg.AssetsDefinition(specs=[dg.AssetSpec(a.key, partitions_def=daily_partitions,
                                                       group_name="vis")]) for a in VIS_ASSETS]
-"""The two tables as the nightly chain reads them, not executable (the Decision-Maker: docs/dm.md,
-"Sources"), made by `lotus_vis` and not by the chain: in `lotus_assets.chain.ASSETS` (through
-`DM_ASSETS`) so a day's runs resolve the inputs (read by the lake IO manager as their input
-manager: `lotus_assets.dm.lake_input`), replaced in the code location by `VIS_ASSETS`
-themselves."""
+"""The two tables as the nightly chain reads them (the Decision-Maker: docs/dm.md,
+"Sources"): not executable, made by `lotus_vis` and not by the chain. In
+`lotus_assets.chain.ASSETS` (through `DM_ASSETS`) so a day's runs resolve the inputs (read by
+the lake IO manager as their input manager: `lotus_assets.dm.lake_input`); replaced in the
+code location by `VIS_ASSETS` themselves."""
 VIS_JOB = dg.define_asset_job(
     "lotus_vis", selection=dg.AssetSelection.groups("vis"),
     description="A day's charts and their outcomes (vis_strands, vis_eval); not part of "
