@@ -145,9 +145,10 @@ def fit_dsi(history: pd.DataFrame | FitHistory | None, *, registry: Registry,
     return model
 
 
-FITS_KEPT = 2
+FITS_KEPT = 1
 """Fitted models a process keeps, pickled, by the content of what they were fitted on
-(~7 MB each for 3 days of 3 coins)."""
+(~7 MB for 3 days of 3 coins): the newest, which a day's live night context reads after
+its nightly fit."""
 
 _FITTED: OrderedDict[str, bytes] = OrderedDict()
 
