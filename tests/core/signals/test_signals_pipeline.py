@@ -5,6 +5,9 @@ curator_log, curator_kpis, meta_signals, and the Signal Bus rows in the fabric."
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -18,20 +21,25 @@ from lotus_core.signals.schema import SIGNAL_SCHEMAS
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_location.definitions import build_resources
+from lotus_resources.event_log import instance_overrides
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]
 OUTPUTS = ["signal_events", "curator_log", "curator_kpis", "meta_signals", "detector_windows"]
 
 
-@pytest.fixture
-def feed_dir(tmp_path):
-    d = tmp_path / "feed"
+def _feed_dir(root):
+    d = root / "feed"
     d.mkdir()
     for day in DAYS:
         shutil.copyfile(FIXTURES / f"{day}.jsonl.gz", d / f"{day}.jsonl.gz")
     shutil.copyfile(FIXTURES / "manifest.json", d / "manifest.json")
     return d
+
+
+@pytest.fixture
+def feed_dir(tmp_path):
+    return _feed_dir(tmp_path)
 
 
 def _settings(tmp_path, feed_dir, fabric_url=None):
@@ -83,11 +91,31 @@ def _alphas(fabric: OpsDb) -> list[dict]:
     return [r.envelope for r in rows if r.envelope["intent"] == "ALPHA_PROPOSED"]
 
 
-def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
-    settings = _settings(tmp_path, feed_dir)
+@dataclass
+class TwoDays:
+    """The two fixture days materialised once, every asset, day after day."""
+
+    settings: Any
+    instance: dg.DagsterInstance
+    first: dg.ExecuteInProcessResult
+    second: dg.ExecuteInProcessResult
+
+
+@pytest.fixture(scope="module")
+def two_days(tmp_path_factory) -> Iterator[TwoDays]:
+    root = tmp_path_factory.mktemp("two_days")
+    settings = _settings(root, _feed_dir(root))
+    home = root / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
+        first = _run(settings, instance, DAYS[0], selection=None)  # every asset
+        second = _run(settings, instance, DAYS[1], selection=None)
+        yield TwoDays(settings, instance, first, second)
+
+
+def test_two_fixture_days_through_dagster(two_days):
+    settings, second = two_days.settings, two_days.second
     lake = Lake(settings.lake_dir)
-    first = _run(settings, dagster_instance, DAYS[0], selection=None)  # every asset
-    second = _run(settings, dagster_instance, DAYS[1], selection=None)
     for day in DAYS:
         for asset in OUTPUTS:
             SIGNAL_SCHEMAS[asset].validate(lake.read(asset, day))
@@ -114,19 +142,19 @@ def test_two_fixture_days_through_dagster(tmp_path, feed_dir, dagster_instance):
         alphas = _alphas(fabric)
     assert alphas == []  # only the live daemon posts ALPHA_PROPOSED; nightly records
     assert sum(m["alpha_proposed"].value for m in coins) == int(ev1["published"].sum())
-    assert first.success
+    assert two_days.first.success
 
 
-def test_rematerialising_is_byte_identical_and_posts_each_signal_once(
-        tmp_path, feed_dir, dagster_instance):
-    settings = _settings(tmp_path, feed_dir)
+def test_rematerialising_is_byte_identical_and_posts_each_signal_once(two_days):
+    """The first day's signal layer again, after the day that follows it was made (a re-run
+    reads only earlier days): the same bytes, nothing posted twice."""
+    settings = two_days.settings
     lake = Lake(settings.lake_dir)
     day = DAYS[0]
-    _run(settings, dagster_instance, day)
     before = {a: [p.read_bytes() for p in lake.files(a, day)] for a in OUTPUTS}
     with OpsDb.open(settings.fabric) as fabric:
         bus = _alphas(fabric)
-    _run(settings, dagster_instance, day)
+    _run(settings, two_days.instance, day)
     assert {a: [p.read_bytes() for p in lake.files(a, day)] for a in before} == before
     with OpsDb.open(settings.fabric) as fabric:
         rebus = _alphas(fabric)
