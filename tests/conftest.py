@@ -162,11 +162,7 @@ def fabric(request: pytest.FixtureRequest) -> OpsDb:
 @pytest.fixture
 def dagster_instance(tmp_path: Path):
     """A real Dagster instance (SQLite run/event storage) in a temporary DAGSTER_HOME."""
-    import dagster as dg
+    from tests.helpers import dagster_instance_at
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    from lotus_resources.event_log import instance_overrides
-
-    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
+    with dagster_instance_at(tmp_path / "dagster_home") as instance:
         yield instance

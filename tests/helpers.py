@@ -7,9 +7,12 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lotus_core.feed.extract import extract_chunk as _real_extract_chunk  # before any patch
 
@@ -75,3 +78,26 @@ def asset_metadata(result, key: str) -> dict:  # noqa: ANN001
     (event,) = [e for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == key]
     return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+@contextmanager
+def dagster_instance_at(home: Path) -> Iterator[Any]:
+    """A real Dagster instance (SQLite run and event storage) in `home`, on the project's
+    event log (`lotus_resources.event_log`), as the embedded default runs it."""
+    import dagster as dg
+
+    from lotus_resources.event_log import instance_overrides
+
+    home.mkdir(parents=True, exist_ok=True)
+    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
+        yield instance
+
+
+@dataclass
+class BuiltDays:
+    """Days materialised once for a module's tests: the settings and Dagster instance they
+    ran with and each run's result by name."""
+
+    settings: Any
+    instance: Any
+    runs: dict[str, Any]

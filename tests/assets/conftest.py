@@ -3,6 +3,8 @@ xdist group, so one worker builds it)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -12,3 +14,14 @@ def surface(tmp_path_factory):
     from tests.assets.test_surface_loop import build_surface
 
     yield from build_surface(tmp_path_factory)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A LOTUS_HOME under tmp, the cwd beside it, no user fabric or config in the way (the
+    vis tests' `lotus` commands and assets)."""
+    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
+    for var in ("LOTUS_FABRIC_URL", "LOTUS_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"

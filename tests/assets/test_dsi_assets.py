@@ -6,9 +6,7 @@ fallback), day 2 fitted on day 1."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -33,7 +31,7 @@ from lotus_core.dsi import (
 )
 from lotus_core.store.lake import Lake
 from lotus_location.definitions import build_resources, defs
-from lotus_resources.event_log import instance_overrides
+from tests.helpers import BuiltDays, dagster_instance_at
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DAY1, DAY2 = "2026-01-02", "2026-01-03"
@@ -81,43 +79,32 @@ def _coin_files(lake, asset, day):
     return {f.parent.name: f.read_bytes() for f in lake.files(asset, day)}
 
 
-@dataclass
-class TwoDays:
-    """The chain up to the DSI on the two fixture days, built once a module: first the day's
-    raw feed alone and a DSI run without its MicroTape (`missing`), then each whole day."""
-
-    settings: Any
-    instance: dg.DagsterInstance
-    missing: dg.ExecuteInProcessResult
-    first: dg.ExecuteInProcessResult
-    second: dg.ExecuteInProcessResult
-
-
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory) -> Iterator[TwoDays]:
+def two_days(tmp_path_factory) -> Iterator[BuiltDays]:
+    """The chain up to the DSI on the two fixture days, built once a module: the first day's
+    raw feed alone, a DSI run without its MicroTape (`missing`), then each whole day."""
     root = tmp_path_factory.mktemp("dsi_two_days")
     settings = load_settings(overrides={"home": str(root / "home"),
                                         "feed_dir": str(FIXTURES)}, env={})
-    home = root / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
+    with dagster_instance_at(root / "dagster_home") as instance:
         assert _run(settings, instance, DAY1, selection=[raw_feed]).success
         missing = _run(settings, instance, DAY1, selection=[dsi_model, dsi_by_coin])
         first = _run(settings, instance, DAY1)
         second = _run(settings, instance, DAY2)
-        yield TwoDays(settings, instance, missing, first, second)
+        yield BuiltDays(settings, instance, {"missing": missing, "first": first,
+                                             "second": second})
 
 
 def test_two_fixture_days_fallback_then_history(two_days):
     settings, dagster_instance = two_days.settings, two_days.instance
     # without the day's MicroTape a coin's run fails, naming it (history alone is not enough)
-    missing = two_days.missing
+    missing = two_days.runs["missing"]
     assert not missing.success
     error = next(e for e in missing.all_events if e.is_step_failure).step_failure_data.error
     assert f"microtape_frames for {DAY1}, coin " in error.message
     assert "is not in the lake" in error.message
 
-    first = two_days.first
+    first = two_days.runs["first"]
     assert first.success
     lake = Lake(settings.lake_dir)
     ann1 = lake.read("dsi_annotations", DAY1)
@@ -143,7 +130,7 @@ def test_two_fixture_days_fallback_then_history(two_days):
         == sorted(f"{c}|{DAY1}" for c in coins)  # one run per coin
     assert {m.asset_key.path[-1] for m in per_coin} == {"dsi_annotations", "dsi_coin_stats"}
 
-    second = two_days.second
+    second = two_days.runs["second"]
     assert second.success
     exp2 = lake.read("dsi_experts", DAY2)
     dsi_schema(load_registry()).validate(lake.read("dsi_annotations", DAY2))
@@ -183,7 +170,7 @@ def test_the_day_annotated_coin_by_coin_is_the_whole_days(two_days):
     each); the rows are `annotate` of the whole day fitted on the whole history, and the
     expert table, merged from the coins' sums, is the whole day's (floats within 1e-9
     relative, the day's sums being added in another order)."""
-    assert two_days.first.success and two_days.second.success
+    assert two_days.runs["first"].success and two_days.runs["second"].success
     lake = Lake(two_days.settings.lake_dir)
     tape1, tape2 = lake.read("microtape_frames", DAY1), lake.read("microtape_frames", DAY2)
     model = fit_dsi(tape1.assign(date=DAY1), registry=load_registry())  # every column

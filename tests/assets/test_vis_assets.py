@@ -47,14 +47,6 @@ def _tape(start: str, minutes: int, bp: float = 1.0) -> pd.DataFrame:
                          "spread_bps": np.full(n, 1.0), "gap": np.zeros(n, dtype=bool)})
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
-    for var in ("LOTUS_FABRIC_URL", "LOTUS_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
 
 def test_strands_and_outcomes_of_a_day_and_similar_shows_them(home: Path, tmp_path: Path
                                                               ) -> None:

@@ -50,14 +50,6 @@ def _tape(bp: float) -> pd.DataFrame:
                          "spread_bps": np.full(n, 1.0), "gap": np.zeros(n, dtype=bool)})
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LOTUS_HOME", str(tmp_path / "home"))
-    for var in ("LOTUS_FABRIC_URL", "LOTUS_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
 
 UPSTREAM = [dg.AssetSpec(k, partitions_def=daily_partitions).with_io_manager_key("lake_io")
             for k in ("microtape_days", "signal_events_days", "signal_eval_days",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -21,7 +19,7 @@ from lotus_core.signals.schema import SIGNAL_SCHEMAS
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_location.definitions import build_resources
-from lotus_resources.event_log import instance_overrides
+from tests.helpers import BuiltDays, dagster_instance_at
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
 DAYS = ["2026-01-02", "2026-01-03"]
@@ -91,30 +89,19 @@ def _alphas(fabric: OpsDb) -> list[dict]:
     return [r.envelope for r in rows if r.envelope["intent"] == "ALPHA_PROPOSED"]
 
 
-@dataclass
-class TwoDays:
-    """The two fixture days materialised once, every asset, day after day."""
-
-    settings: Any
-    instance: dg.DagsterInstance
-    first: dg.ExecuteInProcessResult
-    second: dg.ExecuteInProcessResult
-
-
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory) -> Iterator[TwoDays]:
+def two_days(tmp_path_factory) -> Iterator[BuiltDays]:
+    """The two fixture days materialised once, every asset, day after day."""
     root = tmp_path_factory.mktemp("two_days")
     settings = _settings(root, _feed_dir(root))
-    home = root / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home), overrides=instance_overrides(home)) as instance:
+    with dagster_instance_at(root / "dagster_home") as instance:
         first = _run(settings, instance, DAYS[0], selection=None)  # every asset
         second = _run(settings, instance, DAYS[1], selection=None)
-        yield TwoDays(settings, instance, first, second)
+        yield BuiltDays(settings, instance, {"first": first, "second": second})
 
 
 def test_two_fixture_days_through_dagster(two_days):
-    settings, second = two_days.settings, two_days.second
+    settings, second = two_days.settings, two_days.runs["second"]
     lake = Lake(settings.lake_dir)
     for day in DAYS:
         for asset in OUTPUTS:
@@ -142,7 +129,7 @@ def test_two_fixture_days_through_dagster(two_days):
         alphas = _alphas(fabric)
     assert alphas == []  # only the live daemon posts ALPHA_PROPOSED; nightly records
     assert sum(m["alpha_proposed"].value for m in coins) == int(ev1["published"].sum())
-    assert two_days.first.success
+    assert two_days.runs["first"].success
 
 
 def test_rematerialising_is_byte_identical_and_posts_each_signal_once(two_days):
