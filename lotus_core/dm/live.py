@@ -10,6 +10,10 @@ Exactly-once effects over at-least-once delivery:
 - on start, `restore` replays the already-consumed ALPHA_PROPOSED rows through the engine
   without posting, so a restarted loop holds the same book and never posts twice.
 
+Two payloads of ALPHA_PROPOSED: a published signal (sig, `alpha.from_sigbus`) and a
+recorded chart (vis, `vis_source.CHART_SCHEMA`): its `vis_strands` row's fields, made the
+AlphaEvent by `vis_source.chart_alpha`, i.e. `vis_alphas` of the one-row frame, the nightly
+`dm_decisions`' own function (docs/dm.md, "Sources").
 A payload the DM cannot read fails its row with a handler_error dead letter naming why.
 The stepping (rows up to an alpha's time, then the alpha) is the one driver's
 (`lotus_core.dm.driver.DmDriver`, the nightly replays'); this class supplies the clock
@@ -32,10 +36,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lotus_core.dm.alpha import AlphaError, from_sigbus
+from lotus_core.dm.alpha import AlphaError, AlphaEvent, from_sigbus
 from lotus_core.dm.context import PortfolioContext, from_snapshot
 from lotus_core.dm.driver import DmDriver, RowSource
 from lotus_core.dm.engine import Decision, DmEngine
+from lotus_core.dm.vis_source import CHART_SCHEMA, chart_alpha
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.db import Db, in_tx
@@ -89,6 +94,7 @@ class DmLive:
         self.ttl_sec = ttl_sec
         self.cursor = 0
         self.by_event: dict[str, str] = {}  # ALPHA_PROPOSED event_id -> alpha (strand) id
+        self.last_alpha: AlphaEvent | None = None  # the alpha last decided on (status, tests)
         self.stats = LiveStats()
         self.models_map = models_map
         self.targets = list(models_map.targets(MODULE, INTENT))
@@ -129,7 +135,8 @@ class DmLive:
             taken = str(env["payload"]["withdrawn_event_id"])
             self.driver.withdrawal(self.by_event.get(taken, str(env["lifecycle_id"])))
             return []
-        alpha = from_sigbus(env["payload"])
+        alpha = alpha_of(env)
+        self.last_alpha = alpha
         self.by_event[str(env["event_id"])] = alpha.alpha_id
         ctx = (trader_context(db, alpha.ts_ms) if db is not None and self.positions == "trader"
                else None)
@@ -188,6 +195,14 @@ class DmLive:
                 dl.record_dead_letter(tx, module=MODULE, reason=dl.HANDLER_ERROR,
                                       detail=error, envelope=env)
         self.stats.failed += 1
+
+
+def alpha_of(env: Mapping[str, Any]) -> AlphaEvent:
+    """An ALPHA_PROPOSED envelope's AlphaEvent: a chart's (vis, `CHART_SCHEMA`) by
+    `chart_alpha`, a published signal's by `from_sigbus`."""
+    if env.get("schema_ref") == CHART_SCHEMA:
+        return chart_alpha(env["payload"])
+    return from_sigbus(env["payload"])
 
 
 def _read(db: Db, after: int, limit: int, *, pending_only: bool) -> list[Any]:

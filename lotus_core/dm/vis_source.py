@@ -5,6 +5,8 @@ One definition, read by the nightly calibration, the nightly decisions and the l
     alphas = vis_alphas(strands)                 # vis_strands rows -> AlphaEvents ("vis")
     train = vis_training_frame(strands, evals)   # vis_strands ⋈ vis_eval -> training rows
     slots = with_vis(published, alphas)          # the day's alphas, charts merged in by time
+    payload = chart_payload(strands)             # live: a recorded source chart's envelope
+    alpha = chart_alpha(payload)                 # live DM: the same AlphaEvent (vis_alphas)
 
 A strand is a source when it was read (`kind` analysis), has a coin and a time, and its
 pattern flags state a direction (`lotus_core.vis.patterns.direction_of`: an up flag alone
@@ -16,24 +18,33 @@ detector: too few done outcomes, the conservative prior (μ = 0, λ = 0); enough
 reliability from its out-of-fold record. A chart carries no meta-signals (its budget
 multipliers are neutral) and no fee (`cost` 0: vis_eval measures mid returns; the
 allocator prices costs itself).
+
+Live, the same rows travel in an envelope: when `lotus_core.vis.store` records a strand that
+`sources` accepts, it posts ALPHA_PROPOSED to dm with the chart payload (`CHART_SCHEMA`,
+`chart_payload`: the strand row's fields this module reads), and the live DM builds the
+one-row frame from it (`payload_strands`) and calls `vis_alphas` (`chart_alpha`): one
+definition of a chart's alpha, nightly and live.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lotus_core.dm.alpha import META_KEYS, AlphaEvent, AlphaSlots
+from lotus_core.dm.alpha import META_KEYS, AlphaError, AlphaEvent, AlphaSlots
 from lotus_core.vis.patterns import direction_of
 
 DETECTOR = "vis"
 HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base horizon)
 STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
 """The vis_strands columns a source reads."""
+CHART_SCHEMA = "urn:lotus:schema:chart-alpha-1.0"
+"""The payload schema of a chart's ALPHA_PROPOSED (vis -> dm): the STRAND_COLUMNS."""
 
 
 def _directions(strands: pd.DataFrame) -> np.ndarray:
@@ -127,3 +138,39 @@ def with_vis(published: AlphaSlots, charts: Sequence[AlphaEvent]) -> AlphaSlots:
     """`published` itself when there is no chart (the day decides exactly as without vis),
     else both merged by time."""
     return MergedAlphas(published, charts) if charts else published
+
+
+def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
+    """The ALPHA_PROPOSED payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
+    that strand is a source, else None: its STRAND_COLUMNS, the flags as an object."""
+    src = sources(strands)
+    if len(strands) != 1 or src.empty:
+        return None
+    r = src.iloc[0]
+    return {"strand_id": str(r["strand_id"]), "kind": str(r["kind"]), "coin": str(r["coin"]),
+            "ts_ms": int(r["ts_ms"]), "confidence": float(r["confidence"]),
+            "pattern_flags": json.loads(str(r["pattern_flags"]))}
+
+
+def payload_strands(payload: Mapping[str, Any]) -> pd.DataFrame:
+    """The one-row `vis_strands` frame (STRAND_COLUMNS) a chart payload carries: time as
+    int64, confidence as float64, the flags as sorted-key JSON (as the table holds them)."""
+    try:
+        row = {"strand_id": str(payload["strand_id"]), "kind": str(payload["kind"]),
+               "coin": str(payload["coin"]), "ts_ms": int(payload["ts_ms"]),
+               "confidence": float(payload["confidence"]),
+               "pattern_flags": json.dumps(dict(payload["pattern_flags"]), sort_keys=True)}
+    except KeyError as e:
+        raise AlphaError(f"chart payload lacks {e.args[0]!r}") from None
+    return pd.DataFrame([row], columns=STRAND_COLUMNS).astype(
+        {"ts_ms": np.int64, "confidence": np.float64})
+
+
+def chart_alpha(payload: Mapping[str, Any]) -> AlphaEvent:
+    """A chart payload's AlphaEvent: `vis_alphas` of its one-row frame; AlphaError when the
+    strand it carries is not a source (not read, or no direction)."""
+    alphas = vis_alphas(payload_strands(payload))
+    if not alphas:
+        raise AlphaError(f"chart {payload.get('strand_id')!r} is not a source (read, a coin, "
+                         "a direction its pattern flags state)")
+    return alphas[0]

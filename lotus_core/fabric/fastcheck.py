@@ -20,7 +20,8 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-ANNOTATIONS = {"description", "title", "$id", "$schema", "$defs", "x-lotus-intent", "$comment"}
+ANNOTATIONS = {"description", "title", "$id", "$schema", "$defs", "x-lotus-intent", "x-lotus-from",
+               "$comment"}
 SUPPORTED = ANNOTATIONS | {
     "type", "properties", "required", "additionalProperties", "enum", "const", "pattern",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",

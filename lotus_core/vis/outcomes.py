@@ -59,6 +59,36 @@ def _ms(t: datetime) -> int:
     return int(round(t.timestamp() * 1000))
 
 
+def strand_row(doc: Mapping[str, Any], strand: Mapping[str, Any]) -> dict[str, Any]:
+    """One `vis_strands` row: a reading document with a time and its vis_strand row (its
+    `kind`; `created_at` when it is known)."""
+    at, reading = at_of(doc), doc.get("reading") or {}
+    if at is None:
+        raise ValueError(f"reading {doc.get('strand_id')!r} has no time: it is in no day")
+    created = strand.get("created_at")
+    return {
+        "strand_id": str(doc.get("strand_id")), "kind": strand.get("kind"),
+        "coin": doc.get("symbol"), "ts_ms": _ms(at),
+        "timeframe": reading.get("timeframe"), "chart_hash": doc.get("chart_hash"),
+        "note": doc.get("note"), "confidence": float(reading.get("confidence") or 0.0),
+        "pattern_flags": json.dumps(reading.get("pattern_flags") or {}, sort_keys=True),
+        "reason": reading.get("reason"),
+        "source": json.dumps(doc["source"], sort_keys=True) if doc.get("source") else None,
+        "recorded_ms": _ms(created) if isinstance(created, datetime) else None,
+    }
+
+
+def strands_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """`vis_strands` rows (`strand_row`) as the table, typed, by time."""
+    df = pd.DataFrame(list(rows), columns=STRAND_COLUMNS)
+    for col in _TEXT:
+        df[col] = df[col].astype(STR)
+    df["ts_ms"] = df["ts_ms"].astype(np.int64)
+    df["confidence"] = df["confidence"].astype(np.float64)
+    df["recorded_ms"] = df["recorded_ms"].astype("Int64")
+    return df.sort_values(["ts_ms", "strand_id"], kind="stable").reset_index(drop=True)
+
+
 def strands_of_day(docs: Iterable[Mapping[str, Any]], recorded: Mapping[str, Mapping[str, Any]],
                    day: str) -> pd.DataFrame:
     """The `vis_strands` rows of `day`: each reading document whose time falls in it and
@@ -68,25 +98,8 @@ def strands_of_day(docs: Iterable[Mapping[str, Any]], recorded: Mapping[str, Map
         sid, at = str(doc.get("strand_id")), at_of(doc)
         if at is None or at.strftime("%Y-%m-%d") != day or sid not in recorded:
             continue
-        strand, reading = recorded[sid], doc.get("reading") or {}
-        created = strand.get("created_at")
-        rows.append({
-            "strand_id": sid, "kind": strand.get("kind"), "coin": doc.get("symbol"),
-            "ts_ms": _ms(at),
-            "timeframe": reading.get("timeframe"), "chart_hash": doc.get("chart_hash"),
-            "note": doc.get("note"), "confidence": float(reading.get("confidence") or 0.0),
-            "pattern_flags": json.dumps(reading.get("pattern_flags") or {}, sort_keys=True),
-            "reason": reading.get("reason"),
-            "source": json.dumps(doc["source"], sort_keys=True) if doc.get("source") else None,
-            "recorded_ms": _ms(created) if isinstance(created, datetime) else None,
-        })
-    df = pd.DataFrame(rows, columns=STRAND_COLUMNS)
-    for col in _TEXT:
-        df[col] = df[col].astype(STR)
-    df["ts_ms"] = df["ts_ms"].astype(np.int64)
-    df["confidence"] = df["confidence"].astype(np.float64)
-    df["recorded_ms"] = df["recorded_ms"].astype("Int64")
-    return df.sort_values(["ts_ms", "strand_id"], kind="stable").reset_index(drop=True)
+        rows.append(strand_row(doc, recorded[sid]))
+    return strands_frame(rows)
 
 
 def evaluate_strands(strands: pd.DataFrame, read_tape: Callable[[str], pd.DataFrame | None],

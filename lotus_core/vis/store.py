@@ -9,6 +9,14 @@ unreadable, the shape embedding) is a JSON file at <home>/vis/readings/<strand i
 which `similar` indexes. Order of writes: image, reading file, strand; a failure at any
 point removes what this call wrote, so a submission is stored whole or not at all. The same
 bytes with the same coin, time and note return the strand already recorded.
+
+A strand that is a Decision-Maker source (`lotus_core.dm.vis_source.sources`: read, with a
+coin and a time, its pattern flags stating a direction) is also posted, in the strand's
+transaction, as a signed ALPHA_PROPOSED to dm with the chart payload (`chart_payload`: its
+`vis_strands` row's fields), through vis_outbox and the router like every module's message;
+the live DM decides on it as the nightly does on the same row (docs/vis.md). Signed with
+vis's key from `keys` (default `<home>/keys`, the key directory's default), routed per
+`models_map` (default `load_modules().map`). Any other strand posts nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +28,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, chart_payload
 from lotus_core.fabric.db import Db, in_tx
+from lotus_core.fabric.envelope import build_envelope
+from lotus_core.fabric.keyring import Keyring
+from lotus_core.fabric.manifests import ModelsMap, load_modules
+from lotus_core.fabric.outbox import post_to_outbox
+from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
 from lotus_core.fabric.ulid import new_ulid
 from lotus_core.vis.ingest import atomic_write, check_image, store_image
+from lotus_core.vis.outcomes import strand_row, strands_frame
 from lotus_core.vis.read import Reading, read_chart
 
 MODULE = "vis"
+INTENT = "ALPHA_PROPOSED"  # a source chart, to dm (chart-alpha-1.0)
+TTL_SEC = 600  # as a published signal's ALPHA_PROPOSED (lotus_core.fabric.publish)
 
 
 @dataclass(frozen=True)
@@ -62,9 +79,12 @@ def _find(home: Path, key: str) -> dict[str, Any] | None:
 
 def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None,
                  at: datetime | None = None, note: str | None = None,
-                 source: dict[str, Any] | None = None) -> Submitted:
+                 source: dict[str, Any] | None = None, keys: Keyring | None = None,
+                 models_map: ModelsMap | None = None) -> Submitted:
     """Check, store, read and record one chart; ChartRefused (nothing stored) if refused.
-    `source` (who or what submitted it) is kept in the reading file, not in the key."""
+    `source` (who or what submitted it) is kept in the reading file, not in the key.
+    A source chart's ALPHA_PROPOSED is signed with `keys` (default `<home>/keys`) and routed
+    per `models_map` (default `load_modules().map`)."""
     ext, img = check_image(data)
     stored = store_image(home, data, ext)
     key = submission_key(stored.chart_hash, coin, at, note)
@@ -78,7 +98,7 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
         reading = read_chart(img)
         symbol = coin or (reading.symbol if reading.symbol_conf >= 0.5 else None)
         sid = _record(fabric, home, key, stored.chart_hash, reading, symbol, at, note, written,
-                      source)
+                      source, keys, models_map)
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -89,7 +109,8 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
 
 def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
             symbol: str | None, at: datetime | None, note: str | None,
-            written: list[Path], source: dict[str, Any] | None = None) -> str:
+            written: list[Path], source: dict[str, Any] | None = None,
+            keys: Keyring | None = None, models_map: ModelsMap | None = None) -> str:
     sid = new_ulid()
     doc = {"strand_id": sid, "chart_hash": digest, "symbol": symbol,
            "at": at.isoformat() if at else None, "note": note, "reading": reading.to_json(),
@@ -99,13 +120,35 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
     written.append(path)
     fields = {"chart_hash": digest, "ocr_text": reading.ocr_text or None,
               "panel_bbox": reading.panel_bbox, "pattern_flags": reading.pattern_flags or None}
+    kind = "analysis" if reading.status == "read" else "unreadable"
+    routes = models_map if models_map is not None else load_modules().map
+    alpha = _chart_envelope(doc, kind, keys or Keyring(Path(home) / "keys"), routes)
     with in_tx(fabric) as tx:
-        write_strand(tx, MODULE, "analysis" if reading.status == "read" else "unreadable",
+        write_strand(tx, MODULE, kind,
                      id=sid, symbol=symbol, timeframe=reading.timeframe, fields=fields)
+        if alpha is not None:
+            post_to_outbox(tx, MODULE, alpha, models_map=routes)
         marker = readings_dir(home) / "by-key" / key
         atomic_write(marker, sid.encode())  # inside the transaction: a failed commit undoes it
         written.append(marker)
     return sid
+
+
+def _chart_envelope(doc: dict[str, Any], kind: str, keys: Keyring,
+                    models_map: ModelsMap) -> dict[str, Any] | None:
+    """The signed ALPHA_PROPOSED of a strand about to be recorded when its `vis_strands`
+    row is a source, else None (no time, no coin, not read, no direction)."""
+    if not doc.get("at"):
+        return None
+    payload = chart_payload(strands_frame([strand_row(doc, {"kind": kind})]))
+    if payload is None:
+        return None
+    env = build_envelope(
+        sender=MODULE, to=list(models_map.targets(MODULE, INTENT)), intent=INTENT,
+        payload=payload, schema_ref=CHART_SCHEMA, lifecycle_id=doc["strand_id"],
+        dedupe_key=f"chart:{doc['strand_id']}", ttl_sec=TTL_SEC,
+        tags=[f"detector:{DETECTOR}", f"symbol:{payload['coin']}"])
+    return sign(env, keys.private_key(MODULE))
 
 
 def load_readings(home: Path) -> list[dict[str, Any]]:

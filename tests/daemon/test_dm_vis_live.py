@@ -1,0 +1,144 @@
+"""A chart is a live Decision-Maker source: a submitted chart that `vis_source.sources`
+accepts is posted by vis as a signed ALPHA_PROPOSED (the chart payload), the real router
+delivers it to dm_inbox, and the daemon's `dm` loop decides on it: the same AlphaEvent the
+nightly `dm_decisions` builds from the day's `vis_strands` row of that strand, and the same
+tickets the nightly's DM replay makes of it. A chart that is not a source posts nothing.
+On SQLite and PostgreSQL (on PostgreSQL vis submits as its own role, `lotus_vis`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from lotus_core.costs import CostModel
+from lotus_core.dm.alpha import ms_to_iso
+from lotus_core.dm.calibration import Calibration, fit_calibration
+from lotus_core.dm.config import load_dm_settings
+from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.replay import RowFeed, replay
+from lotus_core.dm.ticket import without_wall_clock
+from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, vis_alphas
+from lotus_core.fabric.connect import open_opsdb
+from lotus_core.fabric.envelope import EnvelopeError, build_envelope, validate_envelope
+from lotus_core.fabric.examples import example_payload
+from lotus_core.fabric.inbox import read_inbox
+from lotus_core.fabric.manifests import load_modules
+from lotus_core.fabric.names import MODULES
+from lotus_core.fabric.outbox import read_outbox
+from lotus_core.fabric.security import apply_security
+from lotus_core.fabric.signing import ensure_keys
+from lotus_core.fabric.strands import read_strand
+from lotus_core.store.opsdb import OpsDb
+from lotus_core.trader.config import trader_settings
+from lotus_core.vis.intake import accept_chart
+from lotus_core.vis.outcomes import strands_of_day
+from lotus_core.vis.store import load_readings
+from lotus_daemon.host import Daemon
+from lotus_daemon.loops.dm import DmLoop
+from lotus_daemon.loops.router import RouterLoop
+from tests.core.vis.chart_kit import chart
+from tests.kits.dm_kit import DAY0_MS, planted_training, tape_rows
+
+AT_MS = DAY0_MS + 600_000  # ten minutes into the tape
+DAY = datetime.fromtimestamp(AT_MS / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def _as_role(url: str, role: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
+
+
+def _wait(pred, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the dm loop")
+
+
+def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
+        tmp_path: Path, fabric_url: str) -> None:
+    home = tmp_path / "home"
+    keys = home / "keys"  # the key directory's default for this home: where vis signs
+    ensure_keys(MODULES, keys)
+    postgres = fabric_url.startswith("postgres")
+    with OpsDb.open(fabric_url) as owner:
+        if postgres:
+            apply_security(owner, registry=load_modules())
+    vis_url = _as_role(fabric_url, "lotus_vis") if postgres else fabric_url
+
+    # -- vis: a long chart (read trend_up) and one with no direction --------------------
+    image = chart("trend_up", 11, "candles", "dark")[2]
+    flat = chart("none", 3, "line", "light")[2]
+    with open_opsdb(vis_url, migrate=False) as fabric:
+        sub = accept_chart(fabric, home, image, coin="BTC", at=ms_to_iso(AT_MS))
+        other = accept_chart(fabric, home, flat, coin="BTC", at=ms_to_iso(AT_MS + 1000))
+    with OpsDb.open(fabric_url) as owner:
+        posted = [r.envelope for r in read_outbox(owner, "vis", limit=100, pending_only=False)]
+        # the nightly's view of the same strands: the vis_strands rows of the day
+        recorded = {s: row for s in (sub.strand_id, other.strand_id)
+                    if (row := read_strand(owner, "vis", s)) is not None}
+    strands = strands_of_day(load_readings(home), recorded, DAY)
+    nightly = vis_alphas(strands)
+    assert [a.alpha_id for a in nightly] == [sub.strand_id]  # the undirected chart: no source
+    assert nightly[0].detector_id == DETECTOR and nightly[0].direction == +1
+    assert len(posted) == 1 and other.strand_id not in json.dumps(posted)
+    (env,) = posted
+    assert (env["from"], env["to"], env["intent"], env["schema_ref"]) == (
+        "vis", ["dm"], "ALPHA_PROPOSED", CHART_SCHEMA)
+    assert env["payload"]["strand_id"] == sub.strand_id and env["sig"]
+
+    # -- live: the real router delivers it; the daemon's dm loop decides on it -----------
+    cfg = load_dm_settings({})
+    table = fit_calibration(planted_training(DETECTOR, 600, 25.0, 0, days=3),
+                            cfg.calibration, window="test")
+    rows = tape_rows(("BTC", "ETH", "SOL"), seconds=900)
+    loop = DmLoop({"rows": RowFeed(rows), "calibration": table, "dm_settings": cfg,
+                   "positions": "own"})
+    daemon = Daemon(fabric_url, keys, tmp_path, [RouterLoop(), loop], heartbeat_sec=0.5)
+    t = threading.Thread(target=daemon.serve)
+    t.start()
+    try:
+        _wait(lambda: loop.live is not None and loop.live.stats.consumed == 1)
+    finally:
+        daemon.request_stop()
+        t.join(timeout=60)
+    assert not t.is_alive()
+    assert loop.live is not None and loop.live.stats.failed == 0
+    assert loop.live.last_alpha == nightly[0]  # the very AlphaEvent the nightly reads
+
+    with OpsDb.open(fabric_url) as owner:
+        inbox = read_inbox(owner, "dm", limit=100, pending_only=False)
+        assert [(r.envelope["event_id"], r.status) for r in inbox] == [
+            (env["event_id"], "processed")]
+        live = [r.envelope["payload"] for r in read_outbox(owner, "dm", limit=100,
+                                                           pending_only=False)
+                if r.envelope["intent"] == "DM_DECISION"]
+
+    # -- nightly: the DM's replay of the day on the same alpha, engine built as the loop's --
+    engine = DmEngine(cfg, Calibration(table, cfg.calibration), cadence_ms=1000,
+                      costs=CostModel.from_trader(trader_settings(None)))
+    expected = replay(engine, rows, nightly).decisions
+    assert expected and any(d.action == "trade" and d.coin == "BTC" for d in expected)
+    assert [t["decision_id"] for t in live] == [d.decision_id for d in expected]
+    for ticket, d in zip(live, expected, strict=True):
+        got = json.loads(json.dumps(ticket))
+        got["audit_refs"] = {k: v for k, v in got["audit_refs"].items() if k != "solve_ms"}
+        assert got == without_wall_clock(json.dumps(d.ticket))
+        assert f"vis@BTC:{sub.strand_id}@300s" in d.ticket["rationale"]["blend_weights"]
+
+
+def test_the_chart_payload_is_refused_from_any_sender_but_vis() -> None:
+    payload = example_payload("ALPHA_PROPOSED", 1, "vis")
+    validate_envelope(build_envelope(sender="vis", to=["dm"], intent="ALPHA_PROPOSED",
+                                     payload=payload))
+    with pytest.raises(EnvelopeError, match="reserved for"):
+        validate_envelope(build_envelope(sender="sig", to=["dm"], intent="ALPHA_PROPOSED",
+                                         payload=payload, schema_ref=CHART_SCHEMA))
