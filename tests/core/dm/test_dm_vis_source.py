@@ -1,7 +1,8 @@
 """Charts as a Decision-Maker source (`lotus_core.dm.vis_source`): the direction rule, the
 training rows the calibration fits (signed by the chart's direction, done outcomes of
 directed, read charts with a coin only), the merge into the day's alphas (none: the very
-same slots), and a DM replay deciding on a calibrated chart."""
+same slots), a DM replay deciding on a calibrated chart, and the live envelope's payload
+carrying exactly the nightly's alpha."""
 
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotus_core.dm.alpha import AlphaEvent, AlphaList
+from lotus_core.dm.alpha import AlphaError, AlphaEvent, AlphaList
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.replay import replay
 from lotus_core.dm.vis_source import (
+    CHART_SCHEMA,
     DETECTOR,
+    chart_alpha,
+    chart_payload,
     vis_alphas,
     vis_training_frame,
     with_training,
     with_vis,
 )
+from lotus_core.fabric.envelope import build_envelope, canonical_json, validate_envelope
+from lotus_core.fabric.ulid import new_ulid
 from lotus_core.vis.patterns import direction_of
 from tests.kits.dm_kit import DAY0_MS, tape_rows
 
@@ -108,3 +114,25 @@ def test_a_calibrated_long_chart_moves_the_book() -> None:
     (d,) = [d for d in res.decisions if d.coin == "BTC"]
     assert d.alpha_id == "c0000" and d.action == "trade" and d.target > 0
     assert "vis@BTC:c0000@300s" in d.ticket["rationale"]["blend_weights"]
+
+
+@pytest.mark.parametrize(("flags", "kind", "coin", "posted"), [
+    ({"trend_up": 1.0}, "analysis", "BTC", True),
+    ({"breakout_down": 0.73}, "analysis", "ETH", True),
+    ({"range": 0.9}, "analysis", "BTC", False), ({"trend_up": 0.9}, "unreadable", "BTC", False),
+    ({"trend_up": 0.9}, "analysis", None, False)])
+def test_the_live_payload_is_the_nightly_alpha(flags: dict[str, float], kind: str,
+                                               coin: str | None, posted: bool) -> None:
+    one = _strands(1, DAY0_MS, flags, coin=coin, kind=kind).assign(
+        strand_id=new_ulid(), confidence=1.0 if flags.get("trend_up") == 1.0 else 0.8125)
+    payload = chart_payload(one)
+    assert (payload is not None) == posted == bool(vis_alphas(one))
+    if payload is None:
+        return
+    env = build_envelope(sender="vis", to=["dm"], intent="ALPHA_PROPOSED", payload=payload)
+    validate_envelope(env)
+    assert env["schema_ref"] == CHART_SCHEMA
+    carried = json.loads(canonical_json(env))["payload"]  # as stored: 1.0 travels as 1
+    assert chart_alpha(carried) == vis_alphas(one)[0]
+    with pytest.raises(AlphaError, match="not a source"):
+        chart_alpha({**carried, "pattern_flags": {"range": 0.9}})
