@@ -3,7 +3,9 @@ accepts is posted by vis as a signed ALPHA_PROPOSED (the chart payload), the rea
 delivers it to dm_inbox, and the daemon's `dm` loop decides on it: the same AlphaEvent the
 nightly `dm_decisions` builds from the day's `vis_strands` row of that strand, and the same
 tickets the nightly's DM replay makes of it. A chart that is not a source posts nothing.
-On SQLite and PostgreSQL (on PostgreSQL vis submits as its own role, `lotus_vis`)."""
+On SQLite and PostgreSQL (there vis submits as `lotus_vis`, the router routes as
+`lotus_router`, and `lotus_dm`, which may not read vis_strand, reads the alpha from its
+inbox)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from lotus_core.dm.alpha import ms_to_iso
 from lotus_core.dm.calibration import Calibration, fit_calibration
 from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.live import alpha_of
 from lotus_core.dm.replay import RowFeed, replay
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, vis_alphas
@@ -28,9 +31,11 @@ from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.envelope import EnvelopeError, build_envelope, validate_envelope
 from lotus_core.fabric.examples import example_payload
 from lotus_core.fabric.inbox import read_inbox
+from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
+from lotus_core.fabric.router import run_router
 from lotus_core.fabric.security import apply_security
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.fabric.strands import read_strand
@@ -95,7 +100,21 @@ def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
         "vis", ["dm"], "ALPHA_PROPOSED", CHART_SCHEMA)
     assert env["payload"]["strand_id"] == sub.strand_id and env["sig"]
 
-    # -- live: the real router delivers it; the daemon's dm loop decides on it -----------
+    # -- the real router (on PostgreSQL as lotus_router) delivers it to dm_inbox ----------
+    router_url = _as_role(fabric_url, "lotus_router") if postgres else fabric_url
+    with open_opsdb(router_url, migrate=False) as router:
+        stats = run_router(router, Keyring(keys), until_idle=True, max_seconds=30)
+    assert stats.delivered == 1 and not stats.dead
+    dm_url = _as_role(fabric_url, "lotus_dm") if postgres else fabric_url
+    with open_opsdb(dm_url, migrate=False) as as_dm:
+        (row,) = read_inbox(as_dm, "dm", limit=100)
+        assert row.envelope == env and row.status == "pending"
+        assert alpha_of(row.envelope) == nightly[0]  # all the DM needs is in its inbox
+        if postgres:  # the dm role reads no vis table
+            with pytest.raises(Exception, match="permission denied"):
+                read_strand(as_dm, "vis", sub.strand_id)
+
+    # -- live: the daemon's dm loop decides on it ------------------------------------------
     cfg = load_dm_settings({})
     table = fit_calibration(planted_training(DETECTOR, 600, 25.0, 0, days=3),
                             cfg.calibration, window="test")
