@@ -1,17 +1,17 @@
-"""The DM on the fabric: consume ALPHA_PROPOSED / ALPHA_WITHDRAWN from dm_inbox, decide with
-the same `DmEngine` as the nightly replay, post signed DM_DECISION envelopes (to tr and
-sig, as models.map.yaml allows) and a `decision` row of dm_strand per ticket.
+"""The DM on the fabric: consume ALPHA_PROPOSED / ALPHA_WITHDRAWN / CHART_ALPHA from
+dm_inbox, decide with the same `DmEngine` as the nightly replay, post signed DM_DECISION
+envelopes (to tr and sig, as models.map.yaml allows) and a `decision` row of dm_strand per ticket.
 
 Exactly-once effects over at-least-once delivery:
 - one transaction per inbox row: the envelopes, the strand rows and mark_consumed commit
   together or not at all;
 - an envelope's dedupe_key is its decision_id; a decision_id already in dm_outbox is not
   posted again;
-- on start, `restore` replays the already-consumed ALPHA_PROPOSED rows through the engine
-  without posting, so a restarted loop holds the same book and never posts twice.
+- on start, `restore` replays the already-consumed ALPHA_PROPOSED and CHART_ALPHA rows
+  through the engine without posting, so a restarted loop holds the same book and never posts twice.
 
-Two payloads of ALPHA_PROPOSED: a published signal (sig, `alpha.from_sigbus`) and a
-recorded chart (vis, `vis_source.CHART_SCHEMA`): its `vis_strands` row's fields, made the
+Two kinds of alpha: a published signal (ALPHA_PROPOSED from sig, `alpha.from_sigbus`) and a
+recorded chart (CHART_ALPHA from vis): its `vis_strands` row's fields, made the
 AlphaEvent by `vis_source.chart_alpha`, i.e. `vis_alphas` of the one-row frame, the nightly
 `dm_decisions`' own function (docs/dm.md, "Sources").
 A payload the DM cannot read fails its row with a handler_error dead letter naming why.
@@ -40,7 +40,7 @@ from lotus_core.dm.alpha import AlphaError, AlphaEvent, from_sigbus
 from lotus_core.dm.context import PortfolioContext, from_snapshot
 from lotus_core.dm.driver import DmDriver, RowSource
 from lotus_core.dm.engine import Decision, DmEngine
-from lotus_core.dm.vis_source import CHART_SCHEMA, chart_alpha
+from lotus_core.dm.vis_source import chart_alpha
 from lotus_core.fabric import dead_letter as dl
 from lotus_core.fabric.codec import utc_now
 from lotus_core.fabric.db import Db, in_tx
@@ -57,7 +57,7 @@ from lotus_core.trader.store import load_state
 
 MODULE = "dm"
 INTENT = "DM_DECISION"
-CONSUMES = ("ALPHA_PROPOSED", "ALPHA_WITHDRAWN")
+CONSUMES = ("ALPHA_PROPOSED", "ALPHA_WITHDRAWN", "CHART_ALPHA")
 
 
 @dataclass
@@ -100,7 +100,7 @@ class DmLive:
         self.targets = list(models_map.targets(MODULE, INTENT))
 
     def restore(self, db: Db, batch: int = 500) -> int:
-        """Replay consumed ALPHA_PROPOSED rows without posting (after a restart)."""
+        """Replay consumed ALPHA_PROPOSED and CHART_ALPHA rows without posting (after a restart)."""
         after = 0
         while True:
             rows = [r for r in _read(db, after, batch, pending_only=False)]
@@ -198,9 +198,9 @@ class DmLive:
 
 
 def alpha_of(env: Mapping[str, Any]) -> AlphaEvent:
-    """An ALPHA_PROPOSED envelope's AlphaEvent: a chart's (vis, `CHART_SCHEMA`) by
-    `chart_alpha`, a published signal's by `from_sigbus`."""
-    if env.get("schema_ref") == CHART_SCHEMA:
+    """An alpha envelope's AlphaEvent: a CHART_ALPHA's by `chart_alpha`, an
+    ALPHA_PROPOSED's (a published signal) by `from_sigbus`."""
+    if env["intent"] == "CHART_ALPHA":
         return chart_alpha(env["payload"])
     return from_sigbus(env["payload"])
 

@@ -20,8 +20,8 @@ multipliers are neutral) and no fee (`cost` 0: vis_eval measures mid returns; th
 allocator prices costs itself).
 
 Live, the same rows travel in an envelope: when `lotus_core.vis.store` records a strand that
-`sources` accepts, it posts ALPHA_PROPOSED to dm with the chart payload (`CHART_SCHEMA`,
-`chart_payload`: the strand row's fields this module reads), and the live DM builds the
+`sources` accepts, it posts CHART_ALPHA to dm (`CHART_SCHEMA`, `chart_payload`: the strand
+row's fields this module reads), and the live DM builds the
 one-row frame from it (`payload_strands`) and calls `vis_alphas` (`chart_alpha`): one
 definition of a chart's alpha, nightly and live.
 """
@@ -44,7 +44,7 @@ HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base ho
 STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
 """The vis_strands columns a source reads."""
 CHART_SCHEMA = "urn:lotus:schema:chart-alpha-1.0"
-"""The payload schema of a chart's ALPHA_PROPOSED (vis -> dm): the STRAND_COLUMNS."""
+"""The payload schema of CHART_ALPHA (vis -> dm): the STRAND_COLUMNS."""
 
 
 def _directions(strands: pd.DataFrame) -> np.ndarray:
@@ -141,7 +141,7 @@ def with_vis(published: AlphaSlots, charts: Sequence[AlphaEvent]) -> AlphaSlots:
 
 
 def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
-    """The ALPHA_PROPOSED payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
+    """The CHART_ALPHA payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
     that strand is a source, else None: its STRAND_COLUMNS, the flags as an object."""
     src = sources(strands)
     if len(strands) != 1 or src.empty:

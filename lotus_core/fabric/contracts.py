@@ -1,10 +1,7 @@
 """The JSON Schemas of the fabric (`schemas/*.json`, draft 2020-12), loaded once and compiled.
 
 Each payload schema names its intent in `x-lotus-intent`; an envelope's `schema_ref` must be
-the `$id` of a payload schema for its intent. A schema may name the only senders that use it
-(`x-lotus-from`, e.g. the chart payload of ALPHA_PROPOSED, which vis alone sends): an
-envelope from another sender may not declare it, and such a sender's new envelopes declare
-it rather than the intent's general schema. Validation errors name the failing path
+the `$id` of a payload schema for its intent. Validation errors name the failing path
 (`envelope.payload.sigbus.signal`) so a dead letter says exactly what was wrong.
 """
 
@@ -38,21 +35,9 @@ class Contracts:
     by_intent: Mapping[str, tuple[str, ...]]
     fast: Mapping[str, Check]  # compiled yes/no checks where fastcheck supports the schema
 
-    def senders(self, schema_id: str) -> tuple[str, ...]:
-        """The senders a payload schema is reserved for (`x-lotus-from`); () for any."""
-        return tuple(self.schemas[schema_id].get("x-lotus-from", ()))
-
-    def current(self, intent: str, sender: str | None = None) -> str:
-        """The newest payload schema id for `intent` (what new envelopes declare): the
-        newest reserved for `sender` when there is one, else the newest for any sender."""
-        ids = self.by_intent[intent]
-        own = [i for i in ids if sender is not None and sender in self.senders(i)]
-        return (own or [i for i in ids if not self.senders(i)])[-1]
-
-    def allows(self, schema_id: str, sender: str) -> bool:
-        """Whether `sender` may declare `schema_id` (not reserved for other senders)."""
-        reserved = self.senders(schema_id)
-        return not reserved or sender in reserved
+    def current(self, intent: str) -> str:
+        """The newest payload schema id for `intent` (what new envelopes declare)."""
+        return self.by_intent[intent][-1]
 
 
 def _load_files() -> dict[str, dict[str, Any]]:

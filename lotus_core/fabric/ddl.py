@@ -141,8 +141,9 @@ def _number(v: float) -> str:
 
 def _check(col: Column, dialect: str) -> str | None:
     name = col.name
-    if col.enum is not None:
-        return f"{name} IN ({', '.join(_quote(v) for v in col.enum)})"
+    if col.enum is not None:  # as 0002 made it: values a later migration added are not in it
+        later = {v for v, m in col.enum_since if m > MIGRATION}
+        return f"{name} IN ({', '.join(_quote(v) for v in col.enum if v not in later)})"
     if col.range is not None:
         lo, hi = col.range
         if lo is not None and hi is not None:

@@ -160,8 +160,7 @@ def build_envelope(
 
     `lifecycle_id` defaults to the new event_id (the event starts a thread); `ts` defaults to
     the time inside the event_id, so a deterministic `new_id` gives a deterministic envelope.
-    `schema_ref` defaults to the newest payload schema of `intent` for `sender`
-    (`contracts().current(intent, sender)`).
+    `schema_ref` defaults to the newest payload schema of `intent`.
     """
     check_module(sender)
     check_intent(intent)
@@ -177,7 +176,7 @@ def build_envelope(
         "intent": intent,
         "lifecycle_id": lifecycle_id or event_id,
         "parent_id": parent_id,
-        "schema_ref": schema_ref or contracts().current(intent, sender),
+        "schema_ref": schema_ref or contracts().current(intent),
         "priors_ver": priors_ver,
         "dedupe_key": dedupe_key,
         "ttl_sec": int(ttl_sec),
@@ -205,12 +204,6 @@ def validate_envelope(envelope: Any, *, check_hash: bool = True) -> None:
             "invalid_envelope",
             f"envelope.schema_ref: {envelope['schema_ref']!r} is not a payload schema of "
             f"{envelope['intent']} (known: {list(known)})",
-        )
-    if not contracts().allows(envelope["schema_ref"], envelope["from"]):
-        raise EnvelopeError(
-            "invalid_envelope",
-            f"envelope.schema_ref: {envelope['schema_ref']!r} is reserved for "
-            f"{list(contracts().senders(envelope['schema_ref']))}, not {envelope['from']!r}",
         )
     problem = first_error(envelope["schema_ref"], envelope["payload"], "envelope.payload")
     if problem is not None:

@@ -28,15 +28,10 @@ def _ulid(i: int) -> str:
     return encode((1_700_000_000_000 + i) << 80 | i)
 
 
-def example_payload(intent: str, i: int = 0, sender: str | None = None) -> dict[str, Any]:
-    """A payload of `intent` valid against its current schema for `sender`
-    (`contracts().current(intent, sender)`); different for each `i`."""
+def example_payload(intent: str, i: int = 0) -> dict[str, Any]:
+    """A payload of `intent` valid against its current schema; different for each `i`."""
     sym = _SYMBOLS[i % len(_SYMBOLS)]
     frac = (i % 97) / 100  # in [0, 0.96]
-    if intent == "ALPHA_PROPOSED" and sender == "vis":  # a directed chart (chart-alpha-1.0)
-        return {"strand_id": _ulid(i), "kind": "analysis", "coin": sym,
-                "ts_ms": 1_737_892_800_000 + i * 1000, "confidence": frac,
-                "pattern_flags": {"trend_up" if i % 2 == 0 else "trend_down": frac}}
     if intent == "ALPHA_PROPOSED":
         return {
             "strand_id": _ulid(i),
@@ -90,6 +85,10 @@ def example_payload(intent: str, i: int = 0, sender: str | None = None) -> dict[
                 "rule": {"literals": ["mx_confirm", "depth_z<-0.5"]},
                 "uplift": {"estimate": 0.012, "ci_low": 0.004, "ci_high": 0.02, "n": 1200 + i},
                 "state": "active", "ttl_days": 30}
+    if intent == "CHART_ALPHA":
+        return {"strand_id": _ulid(i), "kind": "analysis", "coin": sym,
+                "ts_ms": 1_737_892_800_000 + i * 1000, "confidence": frac,
+                "pattern_flags": {"trend_up" if i % 2 == 0 else "trend_down": frac}}
     if intent == "WATCHDOG_ALERT":
         return {"alert_id": f"alert-{i}", "severity": "warning",
                 "subject": {"kind": "patch", "id": f"patch-{i}"}, "reason": "lost_oos_lift",
@@ -110,5 +109,4 @@ def example_envelope(
     """An unsigned envelope of `intent` from `sender` to every target the map allows."""
     targets = to if to is not None else list(load_modules().map.targets(sender, intent))
     return build_envelope(sender=sender, to=targets, intent=intent,
-                          payload=example_payload(intent, i, sender), new_id=new_id,
-                          **kwargs)
+                          payload=example_payload(intent, i), new_id=new_id, **kwargs)

@@ -20,8 +20,7 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-ANNOTATIONS = {"description", "title", "$id", "$schema", "$defs", "x-lotus-intent", "x-lotus-from",
-               "$comment"}
+ANNOTATIONS = {"description", "title", "$id", "$schema", "$defs", "x-lotus-intent", "$comment"}
 SUPPORTED = ANNOTATIONS | {
     "type", "properties", "required", "additionalProperties", "enum", "const", "pattern",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",

@@ -51,6 +51,7 @@ class Column:
     key: str | None = None
     shape: str | None = None
     min_items: int | None = None
+    enum_since: tuple[tuple[str, int], ...] = ()  # (value, the later migration that added it)
 
 
 @dataclass(frozen=True)
@@ -220,12 +221,16 @@ def _column(raw: Mapping[str, Any], module: str | None, path: Path, where: str) 
         key=raw.get("key"),
         shape=raw.get("shape"),
         min_items=raw.get("min_items"),
+        enum_since=tuple(sorted((str(k), int(v)) for k, v in raw.get("enum_since", {}).items())),
     )
     lo, hi = col.range if col.range is not None else (None, None)
     if lo is not None and hi is not None and lo > hi:
         raise ManifestError(f"{path}: {where}.range: min {lo} > max {hi}")
     if col.key == "primary" and col.nullable:
         raise ManifestError(f"{path}: {where}.nullable: a primary key column cannot be nullable")
+    stray = [v for v, _ in col.enum_since if v not in (col.enum or ())]
+    if stray:
+        raise ManifestError(f"{path}: {where}.enum_since: {stray} not in its enum")
     if col.enum is not None and col.default is not None and col.default not in col.enum:
         raise ManifestError(f"{path}: {where}.default: {col.default!r} is not in its enum")
     if col.default is not None and col.default not in ("now", "auto"):

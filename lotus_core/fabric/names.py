@@ -18,6 +18,7 @@ Intent = Literal[
     "PRIOR_PATCH_APPLIED",
     "LESSON_PUBLISHED",
     "WATCHDOG_ALERT",
+    "CHART_ALPHA",
 ]
 Box = Literal["inbox", "outbox"]
 

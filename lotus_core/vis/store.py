@@ -12,8 +12,8 @@ bytes with the same coin, time and note return the strand already recorded.
 
 A strand that is a Decision-Maker source (`lotus_core.dm.vis_source.sources`: read, with a
 coin and a time, its pattern flags stating a direction) is also posted, in the strand's
-transaction, as a signed ALPHA_PROPOSED to dm with the chart payload (`chart_payload`: its
-`vis_strands` row's fields), through vis_outbox and the router like every module's message;
+transaction, as a signed CHART_ALPHA to dm (`chart_payload`: its `vis_strands` row's
+fields), through vis_outbox and the router like every module's message;
 the live DM decides on it as the nightly does on the same row (docs/vis.md). Signed with
 vis's key from `keys` (default `<home>/keys`, the key directory's default), routed per
 `models_map` (default `load_modules().map`). Any other strand posts nothing.
@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, chart_payload
+from lotus_core.dm.vis_source import DETECTOR, chart_payload
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.keyring import Keyring
@@ -42,7 +42,7 @@ from lotus_core.vis.outcomes import strand_row, strands_frame
 from lotus_core.vis.read import Reading, read_chart
 
 MODULE = "vis"
-INTENT = "ALPHA_PROPOSED"  # a source chart, to dm (chart-alpha-1.0)
+INTENT = "CHART_ALPHA"  # a source chart, to dm (chart-alpha-1.0)
 TTL_SEC = 600  # as a published signal's ALPHA_PROPOSED (lotus_core.fabric.publish)
 
 
@@ -83,7 +83,7 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
                  models_map: ModelsMap | None = None) -> Submitted:
     """Check, store, read and record one chart; ChartRefused (nothing stored) if refused.
     `source` (who or what submitted it) is kept in the reading file, not in the key.
-    A source chart's ALPHA_PROPOSED is signed with `keys` (default `<home>/keys`) and routed
+    A source chart's CHART_ALPHA is signed with `keys` (default `<home>/keys`) and routed
     per `models_map` (default `load_modules().map`)."""
     ext, img = check_image(data)
     stored = store_image(home, data, ext)
@@ -136,7 +136,7 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
 
 def _chart_envelope(doc: dict[str, Any], kind: str, keys: Keyring,
                     models_map: ModelsMap) -> dict[str, Any] | None:
-    """The signed ALPHA_PROPOSED of a strand about to be recorded when its `vis_strands`
+    """The signed CHART_ALPHA of a strand about to be recorded when its `vis_strands`
     row is a source, else None (no time, no coin, not read, no direction)."""
     if not doc.get("at"):
         return None
@@ -145,7 +145,7 @@ def _chart_envelope(doc: dict[str, Any], kind: str, keys: Keyring,
         return None
     env = build_envelope(
         sender=MODULE, to=list(models_map.targets(MODULE, INTENT)), intent=INTENT,
-        payload=payload, schema_ref=CHART_SCHEMA, lifecycle_id=doc["strand_id"],
+        payload=payload, lifecycle_id=doc["strand_id"],
         dedupe_key=f"chart:{doc['strand_id']}", ttl_sec=TTL_SEC,
         tags=[f"detector:{DETECTOR}", f"symbol:{payload['coin']}"])
     return sign(env, keys.private_key(MODULE))

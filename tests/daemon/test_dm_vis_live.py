@@ -1,8 +1,9 @@
 """A chart is a live Decision-Maker source: a submitted chart that `vis_source.sources`
-accepts is posted by vis as a signed ALPHA_PROPOSED (the chart payload), the real router
+accepts is posted by vis as a signed CHART_ALPHA (its vis_strands row's fields), the real router
 delivers it to dm_inbox, and the daemon's `dm` loop decides on it: the same AlphaEvent the
 nightly `dm_decisions` builds from the day's `vis_strands` row of that strand, and the same
-tickets the nightly's DM replay makes of it. A chart that is not a source posts nothing.
+tickets the nightly's DM replay makes of it; restarted, the loop restores that book and
+posts nothing again. A chart that is not a source posts nothing.
 On SQLite and PostgreSQL (there vis submits as `lotus_vis`, the router routes as
 `lotus_router`, and `lotus_dm`, which may not read vis_strand, reads the alpha from its
 inbox)."""
@@ -28,7 +29,8 @@ from lotus_core.dm.replay import RowFeed, replay
 from lotus_core.dm.ticket import without_wall_clock
 from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, vis_alphas
 from lotus_core.fabric.connect import open_opsdb
-from lotus_core.fabric.envelope import EnvelopeError, build_envelope, validate_envelope
+from lotus_core.fabric.envelope import build_envelope, validate_envelope
+from lotus_core.fabric.errors import RouteError
 from lotus_core.fabric.examples import example_payload
 from lotus_core.fabric.inbox import read_inbox
 from lotus_core.fabric.keyring import Keyring
@@ -36,6 +38,7 @@ from lotus_core.fabric.manifests import load_modules
 from lotus_core.fabric.names import MODULES
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.fabric.router import run_router
+from lotus_core.fabric.routes import check_routes
 from lotus_core.fabric.security import apply_security
 from lotus_core.fabric.signing import ensure_keys
 from lotus_core.fabric.strands import read_strand
@@ -68,6 +71,17 @@ def _wait(pred, timeout: float = 60.0) -> None:
     raise AssertionError("timed out waiting for the dm loop")
 
 
+def _serve(daemon: Daemon, until) -> None:
+    t = threading.Thread(target=daemon.serve)
+    t.start()
+    try:
+        _wait(until)
+    finally:
+        daemon.request_stop()
+        t.join(timeout=60)
+    assert not t.is_alive()
+
+
 def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
         tmp_path: Path, fabric_url: str) -> None:
     home = tmp_path / "home"
@@ -97,7 +111,7 @@ def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
     assert len(posted) == 1 and other.strand_id not in json.dumps(posted)
     (env,) = posted
     assert (env["from"], env["to"], env["intent"], env["schema_ref"]) == (
-        "vis", ["dm"], "ALPHA_PROPOSED", CHART_SCHEMA)
+        "vis", ["dm"], "CHART_ALPHA", CHART_SCHEMA)
     assert env["payload"]["strand_id"] == sub.strand_id and env["sig"]
 
     # -- the real router (on PostgreSQL as lotus_router) delivers it to dm_inbox ----------
@@ -122,14 +136,7 @@ def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
     loop = DmLoop({"rows": RowFeed(rows), "calibration": table, "dm_settings": cfg,
                    "positions": "own"})
     daemon = Daemon(fabric_url, keys, tmp_path, [RouterLoop(), loop], heartbeat_sec=0.5)
-    t = threading.Thread(target=daemon.serve)
-    t.start()
-    try:
-        _wait(lambda: loop.live is not None and loop.live.stats.consumed == 1)
-    finally:
-        daemon.request_stop()
-        t.join(timeout=60)
-    assert not t.is_alive()
+    _serve(daemon, lambda: loop.live is not None and loop.live.stats.consumed == 1)
     assert loop.live is not None and loop.live.stats.failed == 0
     assert loop.live.last_alpha == nightly[0]  # the very AlphaEvent the nightly reads
 
@@ -153,11 +160,21 @@ def test_a_submitted_chart_reaches_the_live_dm_as_the_nightly_alpha(
         assert got == without_wall_clock(json.dumps(d.ticket))
         assert f"vis@BTC:{sub.strand_id}@300s" in d.ticket["rationale"]["blend_weights"]
 
+    # -- a restarted loop restores the chart's book from its consumed inbox, posting nothing --
+    again = DmLoop({"rows": RowFeed(rows), "calibration": table, "dm_settings": cfg,
+                    "positions": "own"})
+    _serve(Daemon(fabric_url, keys, tmp_path, [again], heartbeat_sec=0.5),
+           lambda: again.live is not None and again.live.stats.restored == 1)
+    assert again.live is not None and again.live.stats.posted == 0
+    assert again.live.engine.book.w.tolist() == loop.live.engine.book.w.tolist()
 
-def test_the_chart_payload_is_refused_from_any_sender_but_vis() -> None:
-    payload = example_payload("ALPHA_PROPOSED", 1, "vis")
-    validate_envelope(build_envelope(sender="vis", to=["dm"], intent="ALPHA_PROPOSED",
-                                     payload=payload))
-    with pytest.raises(EnvelopeError, match="reserved for"):
-        validate_envelope(build_envelope(sender="sig", to=["dm"], intent="ALPHA_PROPOSED",
-                                         payload=payload, schema_ref=CHART_SCHEMA))
+
+def test_only_vis_may_send_a_chart_alpha_and_only_to_dm() -> None:
+    routes = load_modules().map
+    env = build_envelope(sender="vis", to=["dm"], intent="CHART_ALPHA",
+                         payload=example_payload("CHART_ALPHA", 1))
+    validate_envelope(env)
+    check_routes(env, routes)
+    for sender, to in (("sig", ["dm"]), ("vis", ["tr"]), ("tr", ["dm"])):
+        with pytest.raises(RouteError, match="may not send CHART_ALPHA"):
+            check_routes({**env, "from": sender, "to": to}, routes)

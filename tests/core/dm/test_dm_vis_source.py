@@ -129,7 +129,7 @@ def test_the_live_payload_is_the_nightly_alpha(flags: dict[str, float], kind: st
     assert (payload is not None) == posted == bool(vis_alphas(one))
     if payload is None:
         return
-    env = build_envelope(sender="vis", to=["dm"], intent="ALPHA_PROPOSED", payload=payload)
+    env = build_envelope(sender="vis", to=["dm"], intent="CHART_ALPHA", payload=payload)
     validate_envelope(env)
     assert env["schema_ref"] == CHART_SCHEMA
     carried = json.loads(canonical_json(env))["payload"]  # as stored: 1.0 travels as 1
