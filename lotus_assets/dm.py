@@ -66,14 +66,7 @@ from lotus_core.dm.joint_tables import (
 )
 from lotus_core.dm.replay import TAPE_COLUMNS, decisions_frame, replay
 from lotus_core.dm.training_window import read_training
-from lotus_core.dm.vis_source import (
-    DETECTOR,
-    sources,
-    vis_alphas,
-    vis_training_frame,
-    with_training,
-    with_vis,
-)
+from lotus_core.dm.vis_source import vis_alphas, vis_training_frame, with_training, with_vis
 from lotus_core.feed.recordings import MissingRecordingError, require_recording
 from lotus_core.feed.shard_store import ShardStore
 from lotus_core.feed.shards import by_coin_group
@@ -86,6 +79,7 @@ from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.nightly import EXECUTION_REPORT, carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
+from lotus_core.vis.source import DETECTOR, sources
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource

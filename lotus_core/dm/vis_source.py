@@ -5,12 +5,11 @@ One definition, read by the nightly calibration, the nightly decisions and the l
     alphas = vis_alphas(strands)                 # vis_strands rows -> AlphaEvents ("vis")
     train = vis_training_frame(strands, evals)   # vis_strands ⋈ vis_eval -> training rows
     slots = with_vis(published, alphas)          # the day's alphas, charts merged in by time
-    payload = chart_payload(strands)             # live: a recorded source chart's envelope
+    payload = chart_payload(strands)             # live (vis.source): a source chart's envelope
     alpha = chart_alpha(payload)                 # live DM: the same AlphaEvent (vis_alphas)
 
-A strand is a source when it was read (`kind` analysis), has a coin and a time, and its
-pattern flags state a direction (`lotus_core.vis.patterns.direction_of`: an up flag alone
-long, a down flag alone short, anything else none). Its detector id is `vis`, its score
+Which strand is a source is vis's rule (`lotus_core.vis.source.sources`: read, with a coin
+and a time, its pattern flags stating a direction). Its detector id is `vis`, its score
 (x, `curated_sigma`) the reading's confidence, its outcome at a horizon the coin's mid
 return after the chart's time (`vis_eval`, signal_eval's outcome function) signed by that
 direction. The calibration (`calibration.fit_calibration`) fits `vis` as it fits every
@@ -20,8 +19,8 @@ multipliers are neutral) and no fee (`cost` 0: vis_eval measures mid returns; th
 allocator prices costs itself).
 
 Live, the same rows travel in an envelope: when `lotus_core.vis.store` records a strand that
-`sources` accepts, it posts CHART_ALPHA to dm (`CHART_SCHEMA`, `chart_payload`: the strand
-row's fields this module reads), and the live DM builds the
+`sources` accepts, it posts CHART_ALPHA to dm (`vis.source.CHART_SCHEMA`, `chart_payload`:
+the strand row's fields this module reads), and the live DM builds the
 one-row frame from it (`payload_strands`) and calls `vis_alphas` (`chart_alpha`): one
 definition of a chart's alpha, nightly and live.
 """
@@ -37,33 +36,9 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.dm.alpha import META_KEYS, AlphaError, AlphaEvent, AlphaSlots
-from lotus_core.vis.patterns import direction_of
+from lotus_core.vis.source import DETECTOR, STRAND_COLUMNS, sources
 
-DETECTOR = "vis"
 HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base horizon)
-STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
-"""The vis_strands columns a source reads."""
-CHART_SCHEMA = "urn:lotus:schema:chart-alpha-1.0"
-"""The payload schema of CHART_ALPHA (vis -> dm): the STRAND_COLUMNS."""
-
-
-def _directions(strands: pd.DataFrame) -> np.ndarray:
-    flags = strands["pattern_flags"].astype(object).to_numpy()
-    return np.array([direction_of(json.loads(f)) if isinstance(f, str) else 0 for f in flags],
-                    dtype=np.int64)
-
-
-def sources(strands: pd.DataFrame) -> pd.DataFrame:
-    """The strands that are sources (read, with a coin, directed), with their `direction`,
-    in the DM's order (time, coin, strand id)."""
-    if strands.empty or not set(STRAND_COLUMNS) <= set(strands.columns):
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in [*STRAND_COLUMNS,
-                                                                       "direction"]})
-    s = strands[(strands["kind"].astype(object) == "analysis")
-                & strands["coin"].notna()].copy()
-    s["direction"] = _directions(s) if len(s) else np.array([], dtype=np.int64)
-    s = s[s["direction"] != 0]
-    return s.sort_values(["ts_ms", "coin", "strand_id"], kind="stable").reset_index(drop=True)
 
 
 def vis_alphas(strands: pd.DataFrame) -> list[AlphaEvent]:
@@ -138,18 +113,6 @@ def with_vis(published: AlphaSlots, charts: Sequence[AlphaEvent]) -> AlphaSlots:
     """`published` itself when there is no chart (the day decides exactly as without vis),
     else both merged by time."""
     return MergedAlphas(published, charts) if charts else published
-
-
-def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
-    """The CHART_ALPHA payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
-    that strand is a source, else None: its STRAND_COLUMNS, the flags as an object."""
-    src = sources(strands)
-    if len(strands) != 1 or src.empty:
-        return None
-    r = src.iloc[0]
-    return {"strand_id": str(r["strand_id"]), "kind": str(r["kind"]), "coin": str(r["coin"]),
-            "ts_ms": int(r["ts_ms"]), "confidence": float(r["confidence"]),
-            "pattern_flags": json.loads(str(r["pattern_flags"]))}
 
 
 def payload_strands(payload: Mapping[str, Any]) -> pd.DataFrame:

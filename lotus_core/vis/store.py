@@ -10,7 +10,7 @@ which `similar` indexes. Order of writes: image, reading file, strand; a failure
 point removes what this call wrote, so a submission is stored whole or not at all. The same
 bytes with the same coin, time and note return the strand already recorded.
 
-A strand that is a Decision-Maker source (`lotus_core.dm.vis_source.sources`: read, with a
+A strand that is a Decision-Maker source (`lotus_core.vis.source.sources`: read, with a
 coin and a time, its pattern flags stating a direction) is also posted, in the strand's
 transaction, as a signed CHART_ALPHA to dm (`chart_payload`: its `vis_strands` row's
 fields), through vis_outbox and the router like every module's message;
@@ -28,7 +28,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lotus_core.dm.vis_source import DETECTOR, chart_payload
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.keyring import Keyring
@@ -40,6 +39,7 @@ from lotus_core.fabric.ulid import new_ulid
 from lotus_core.vis.ingest import atomic_write, check_image, store_image
 from lotus_core.vis.outcomes import strand_row, strands_frame
 from lotus_core.vis.read import Reading, read_chart
+from lotus_core.vis.source import DETECTOR, chart_payload
 
 MODULE = "vis"
 INTENT = "CHART_ALPHA"  # a source chart, to dm (chart-alpha-1.0)

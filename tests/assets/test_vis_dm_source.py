@@ -24,11 +24,12 @@ from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
 from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.calibration import Calibration
-from lotus_core.dm.vis_source import DETECTOR, vis_alphas
+from lotus_core.dm.vis_source import vis_alphas
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.vis.intake import accept_chart
 from lotus_core.vis.patterns import direction_of
+from lotus_core.vis.source import DETECTOR
 from lotus_location.definitions import build_definitions, build_resources
 from tests.core.vis.chart_kit import chart
 from tests.kits.dm_kit import signal_events_of, tape_rows

@@ -27,7 +27,7 @@ from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.live import alpha_of
 from lotus_core.dm.replay import RowFeed, replay
 from lotus_core.dm.ticket import without_wall_clock
-from lotus_core.dm.vis_source import CHART_SCHEMA, DETECTOR, vis_alphas
+from lotus_core.dm.vis_source import vis_alphas
 from lotus_core.fabric.connect import open_opsdb
 from lotus_core.fabric.envelope import build_envelope, validate_envelope
 from lotus_core.fabric.errors import RouteError
@@ -46,6 +46,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.config import trader_settings
 from lotus_core.vis.intake import accept_chart
 from lotus_core.vis.outcomes import strands_of_day
+from lotus_core.vis.source import CHART_SCHEMA, DETECTOR
 from lotus_core.vis.store import load_readings
 from lotus_daemon.host import Daemon
 from lotus_daemon.loops.dm import DmLoop

@@ -18,10 +18,7 @@ from lotus_core.dm.config import load_dm_settings
 from lotus_core.dm.engine import DmEngine
 from lotus_core.dm.replay import replay
 from lotus_core.dm.vis_source import (
-    CHART_SCHEMA,
-    DETECTOR,
     chart_alpha,
-    chart_payload,
     vis_alphas,
     vis_training_frame,
     with_training,
@@ -30,6 +27,7 @@ from lotus_core.dm.vis_source import (
 from lotus_core.fabric.envelope import build_envelope, canonical_json, validate_envelope
 from lotus_core.fabric.ulid import new_ulid
 from lotus_core.vis.patterns import direction_of
+from lotus_core.vis.source import CHART_SCHEMA, DETECTOR, chart_payload
 from tests.kits.dm_kit import DAY0_MS, tape_rows
 
 
