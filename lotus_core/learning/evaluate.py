@@ -7,6 +7,7 @@ the SAME hour weights, so a rule's bootstrap draw is the weakest split of one re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -280,7 +281,9 @@ def _detail(units: UnitSet, rule: tuple[int, ...], splits: list[_Split], ci: flo
     sign = 1 if taus.min() > 0 else (-1 if taus.max() < 0 else 0)
     p = splits[int(np.argmin(taus)) if sign >= 0 else int(np.argmax(taus))]
     all_draws = np.vstack([s.draws for s in splits])
-    draws = np.nanmin(all_draws, axis=0) if sign >= 0 else np.nanmax(all_draws, axis=0)
+    with warnings.catch_warnings():  # a draw no split measured is NaN, dropped below
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        draws = np.nanmin(all_draws, axis=0) if sign >= 0 else np.nanmax(all_draws, axis=0)
     draws = draws[np.isfinite(draws)]
     lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
     if len(draws):
