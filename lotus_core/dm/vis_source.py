@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lotus_core.dm.alpha import META_KEYS, AlphaError, AlphaEvent, AlphaSlots
-from lotus_core.vis.source import DETECTOR, STRAND_COLUMNS, sources
+from lotus_core.vis.source import DETECTOR, SOURCE_COLUMNS, sources
 
 HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base horizon)
 
@@ -116,7 +116,7 @@ def with_vis(published: AlphaSlots, charts: Sequence[AlphaEvent]) -> AlphaSlots:
 
 
 def payload_strands(payload: Mapping[str, Any]) -> pd.DataFrame:
-    """The one-row `vis_strands` frame (STRAND_COLUMNS) a chart payload carries: time as
+    """The one-row `vis_strands` frame (SOURCE_COLUMNS) a chart payload carries: time as
     int64, confidence as float64, the flags as sorted-key JSON (as the table holds them)."""
     try:
         row = {"strand_id": str(payload["strand_id"]), "kind": str(payload["kind"]),
@@ -125,7 +125,7 @@ def payload_strands(payload: Mapping[str, Any]) -> pd.DataFrame:
                "pattern_flags": json.dumps(dict(payload["pattern_flags"]), sort_keys=True)}
     except KeyError as e:
         raise AlphaError(f"chart payload lacks {e.args[0]!r}") from None
-    return pd.DataFrame([row], columns=STRAND_COLUMNS).astype(
+    return pd.DataFrame([row], columns=SOURCE_COLUMNS).astype(
         {"ts_ms": np.int64, "confidence": np.float64})
 
 

@@ -19,10 +19,10 @@ from lotus_core.vis.patterns import direction_of
 
 DETECTOR = "vis"
 """The detector id a source chart goes by in the Decision-Maker."""
-STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
-"""The vis_strands columns a source reads."""
+SOURCE_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "confidence", "pattern_flags"]
+"""The vis_strands columns a source reads (of outcomes.STRAND_COLUMNS)."""
 CHART_SCHEMA = "urn:lotus:schema:chart-alpha-1.0"
-"""The payload schema of CHART_ALPHA (vis -> dm): the STRAND_COLUMNS."""
+"""The payload schema of CHART_ALPHA (vis -> dm): the SOURCE_COLUMNS."""
 
 
 def _directions(strands: pd.DataFrame) -> np.ndarray:
@@ -34,8 +34,8 @@ def _directions(strands: pd.DataFrame) -> np.ndarray:
 def sources(strands: pd.DataFrame) -> pd.DataFrame:
     """The strands that are sources (read, with a coin, directed), with their `direction`,
     in the DM's order (time, coin, strand id)."""
-    if strands.empty or not set(STRAND_COLUMNS) <= set(strands.columns):
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in [*STRAND_COLUMNS,
+    if strands.empty or not set(SOURCE_COLUMNS) <= set(strands.columns):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in [*SOURCE_COLUMNS,
                                                                        "direction"]})
     s = strands[(strands["kind"].astype(object) == "analysis")
                 & strands["coin"].notna()].copy()
@@ -46,7 +46,7 @@ def sources(strands: pd.DataFrame) -> pd.DataFrame:
 
 def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
     """The CHART_ALPHA payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
-    that strand is a source, else None: its STRAND_COLUMNS, the flags as an object."""
+    that strand is a source, else None: its SOURCE_COLUMNS, the flags as an object."""
     src = sources(strands)
     if len(strands) != 1 or src.empty:
         return None

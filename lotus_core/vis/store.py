@@ -121,32 +121,38 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
     fields = {"chart_hash": digest, "ocr_text": reading.ocr_text or None,
               "panel_bbox": reading.panel_bbox, "pattern_flags": reading.pattern_flags or None}
     kind = "analysis" if reading.status == "read" else "unreadable"
-    routes = models_map if models_map is not None else load_modules().map
-    alpha = _chart_envelope(doc, kind, keys or Keyring(Path(home) / "keys"), routes)
+    payload = _source_payload(doc, kind)
+    posted: tuple[dict[str, Any], ModelsMap] | None = None
+    if payload is not None:  # the routes and vis's key are read only for a source chart
+        routes = models_map if models_map is not None else load_modules().map
+        posted = (_chart_envelope(sid, payload, keys or Keyring(Path(home) / "keys"), routes),
+                  routes)
     with in_tx(fabric) as tx:
         write_strand(tx, MODULE, kind,
                      id=sid, symbol=symbol, timeframe=reading.timeframe, fields=fields)
-        if alpha is not None:
-            post_to_outbox(tx, MODULE, alpha, models_map=routes)
+        if posted is not None:
+            post_to_outbox(tx, MODULE, posted[0], models_map=posted[1])
         marker = readings_dir(home) / "by-key" / key
         atomic_write(marker, sid.encode())  # inside the transaction: a failed commit undoes it
         written.append(marker)
     return sid
 
 
-def _chart_envelope(doc: dict[str, Any], kind: str, keys: Keyring,
-                    models_map: ModelsMap) -> dict[str, Any] | None:
-    """The signed CHART_ALPHA of a strand about to be recorded when its `vis_strands`
+def _source_payload(doc: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The CHART_ALPHA payload of a strand about to be recorded when its `vis_strands`
     row is a source, else None (no time, no coin, not read, no direction)."""
     if not doc.get("at"):
         return None
-    payload = chart_payload(strands_frame([strand_row(doc, {"kind": kind})]))
-    if payload is None:
-        return None
+    return chart_payload(strands_frame([strand_row(doc, {"kind": kind})]))
+
+
+def _chart_envelope(strand_id: str, payload: dict[str, Any], keys: Keyring,
+                    models_map: ModelsMap) -> dict[str, Any]:
+    """The signed CHART_ALPHA of a source strand's payload."""
     env = build_envelope(
         sender=MODULE, to=list(models_map.targets(MODULE, INTENT)), intent=INTENT,
-        payload=payload, lifecycle_id=doc["strand_id"],
-        dedupe_key=f"chart:{doc['strand_id']}", ttl_sec=TTL_SEC,
+        payload=payload, lifecycle_id=strand_id,
+        dedupe_key=f"chart:{strand_id}", ttl_sec=TTL_SEC,
         tags=[f"detector:{DETECTOR}", f"symbol:{payload['coin']}"])
     return sign(env, keys.private_key(MODULE))
 
