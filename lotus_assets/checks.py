@@ -36,7 +36,6 @@ from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
 from lotus_core.live.engine import night_loader
 from lotus_core.live.parity import ATOL, GROUP_COINS, RTOL, compare_by_group
-from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.tape import TRADE_COLUMNS
 from lotus_core.report import health as H
 from lotus_core.report.alerting import CheckAlert, post_check_alert
@@ -451,7 +450,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
         priors = active_priors_for_date(store, day)
         actions, _ = read_detector_actions(store)  # the curator actions the nightly applied
     night = dataclasses.replace(load(day), actions=actions)
-    params = MicroTapeParams(cadence_ms=values.cadence_ms)
+    params = values.microtape_params()
     # a coin group at a time: the recording cut by group, each group's windows compared
     # with its replay step by step (compare_by_group: one group's engine held)
     def progress(done: int, groups: int) -> None:

@@ -12,6 +12,7 @@ metadata says so (`start: cold`, with the reason; `warning` too when the previou
 changed or cannot be read: one bad day never fails the next)."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -27,6 +28,7 @@ from lotus_core.feed.shards import by_coin_group
 from lotus_core.feed.tables import FeedDay
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import microtape_by_coin
+from lotus_core.microtape.context_history import ContextHistory, context_history
 from lotus_core.microtape.schema import empty_frame
 from lotus_core.microtape.warm import seeds, seeds_after, warm_span_ms
 from lotus_core.store.by_coin import ByCoin
@@ -40,6 +42,8 @@ class MicroTapeConfig(dg.Config):
 
     cadence_ms: int = 1000
     warm_start: bool = True  # seed trailing windows from the previous day's recording
+    funding_rank_days: int = 0  # funding_pctl ranked on the coin's N days before (0: 4 h)
+    oi_rank_days: int = 0  # oi_pctl likewise
 
 
 def _previous(feed: FeedSource, raw_feed: pd.DataFrame, day: str
@@ -87,7 +91,7 @@ Built = tuple[Iterator[pd.DataFrame], bool, str, bool]
 
 
 def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-           warm_start: bool, coin: str) -> Built:
+           warm_start: bool, coin: str, history: ContextHistory | None) -> Built:
     """The frames of the whole parsed day (and the previous day), with the warm decision."""
     parsed = feed.parse(day)
     _check_today(raw_feed, day, parsed.sha256)
@@ -96,12 +100,12 @@ def _whole(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTape
     if warm is not None and not seeds(warm, day, params):
         start = _too_short(warm.day, params)
         warm = None
-    frames = microtape_by_coin(parsed, params, warm=warm, coins=(coin,))
+    frames = microtape_by_coin(parsed, params, warm=warm, coins=(coin,), history=history)
     return frames, warm is not None, start, warning
 
 
 def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTapeParams,
-             warm_start: bool, coin: str) -> Built:
+             warm_start: bool, coin: str, history: ContextHistory | None) -> Built:
     """`_whole` from the stored coin shards (feed.coin_shards not 1): the shard of today and
     of the previous day that hold `coin`, the only ones read (a day x coin run reads no
     other coin's shard); the day's warm / cold decision from the previous set's index (its
@@ -128,7 +132,7 @@ def _sharded(feed: FeedSource, raw_feed: pd.DataFrame, day: str, params: MicroTa
     today = feed.coin_shard(day, coin)
     before = feed.coin_shard(prev, coin) if warm else None
     frames: Iterator[pd.DataFrame] = iter(()) if today is None else microtape_by_coin(
-        today, params, warm=before, coins=(coin,))
+        today, params, warm=before, coins=(coin,), history=history)
     return frames, warm, start, warning
 
 
@@ -159,10 +163,14 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
     day, coin = day_and_coin(context.partition_key)
     if coin is None:
         raise dg.Failure(f"microtape_frames is partitioned by day x coin, got {day!r}")
-    params = MicroTapeParams(cadence_ms=config.cadence_ms)
+    params = MicroTapeParams(cadence_ms=config.cadence_ms,
+                             funding_rank_days=config.funding_rank_days,
+                             oi_rank_days=config.oi_rank_days)
     build = _sharded if by_coin_group(feed.coin_shards) else _whole
     validated = with_previous_day(lake.get(), "raw_feed", day, raw_feed, ["sha256"])
-    frames, warm, start, warning = build(feed, validated, day, params, config.warm_start, coin)
+    history = context_history(Path(feed.feed_dir), day, params)
+    frames, warm, start, warning = build(feed, validated, day, params, config.warm_start, coin,
+                                         history)
     if warning:
         context.log.warning("%s %s: %s", day, coin, start)
     empty = empty_frame()
@@ -174,5 +182,6 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
         "start": "warm" if warm else "cold",
         "start_detail": start,
         "coin_shards": feed.coin_shards,
+        **({"context_ranks": history.report([coin])[coin]} if history is not None else {}),
         **({"warning": start} if warning else {}),
     })

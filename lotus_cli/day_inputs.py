@@ -23,11 +23,15 @@ def cli_lake(settings: Settings) -> Any:
 def day_tape(settings: Settings, day: str, feed_dir: Path | None) -> Any:
     """The day's MicroTape from its recording (`feed_dir`, default the settings'), as the
     nightly chain builds it; a missing recording is a ClickException naming the path."""
+    from lotus_core.config.shared import shared_values
     from lotus_core.feed.parse import parse_recording
-    from lotus_core.microtape import MicroTapeParams, build_microtape
+    from lotus_core.microtape import build_microtape
+    from lotus_core.microtape.context_history import context_history
 
-    path = (feed_dir or settings.feed_dir) / f"{day}.jsonl.gz"
+    folder = feed_dir or settings.feed_dir
+    path = folder / f"{day}.jsonl.gz"
     if not path.is_file():
         raise click.ClickException(f"no recording for {day} at {path}")
-    return build_microtape(parse_recording(path, day),
-                           MicroTapeParams(cadence_ms=settings.microtape.cadence_ms))
+    params = shared_values(settings).microtape_params()
+    return build_microtape(parse_recording(path, day), params,
+                           history=context_history(folder, day, params))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lotus_core.config.settings import Settings
+from lotus_core.microtape.params import MicroTapeParams
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class SharedValues:
     detectors_path: str | None  # the detectors.yaml scored (None: packaged)
     curators_path: str | None  # the curators.yaml, the council (None: packaged)
     exploration: bool = False  # scoring.exploration: also score the breeder's survivors
+    funding_rank_days: int = 0  # microtape: the days funding_pctl is ranked on (0: hours)
+    oi_rank_days: int = 0      # ... and oi_pctl
+
+    def microtape_params(self) -> MicroTapeParams:
+        """The MicroTape's parameters the settings choose, for the nightly build, the live
+        tape and the parity check alike."""
+        return MicroTapeParams(cadence_ms=self.cadence_ms,
+                               funding_rank_days=self.funding_rank_days,
+                               oi_rank_days=self.oi_rank_days)
 
 
 def shared_values(settings: Settings) -> SharedValues:
@@ -50,4 +60,6 @@ def shared_values(settings: Settings) -> SharedValues:
                         history_days=history, dsi_history_days=settings.dsi.history_days,
                         learning_path=learning_path, scoring_path=scoring_path,
                         detectors_path=detectors_path, curators_path=curators_path,
-                        exploration=settings.scoring.exploration)
+                        exploration=settings.scoring.exploration,
+                        funding_rank_days=settings.microtape.funding_rank_days,
+                        oi_rank_days=settings.microtape.oi_rank_days)

@@ -34,6 +34,7 @@ from lotus_core.dsi.annotate import DsiStream
 from lotus_core.feed.assemble import Parsed
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock, TapeStream
+from lotus_core.microtape.context_history import ContextHistory
 from lotus_core.signals.config import ScoringConfig
 from lotus_core.signals.detectors import DetectorStream
 from lotus_core.signals.pipeline import WindowScorer
@@ -66,7 +67,7 @@ class DayChain:
     def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int, context: Any,
                  priors: ActivePriors, fingerprint: Callable[[], str], *,
                  scoring: ScoringConfig, council: CouncilConfig,
-                 detectors: Any = None) -> None:
+                 detectors: Any = None, history: ContextHistory | None = None) -> None:
         bred = list(context.bred)  # scoring.exploration: the breeder's survivors
         carriers = [carrier(b) for b in bred]
         engine_specs = enabled_specs(detectors)
@@ -76,7 +77,7 @@ class DayChain:
         status = detector_status(context.audit, [s.id for s in specs])
         self.day = day
         self.fingerprint = fingerprint
-        self.tape = TapeStream(day, params, input_start_ms)
+        self.tape = TapeStream(day, params, input_start_ms, history)
         self.dsi = DsiStream(context.dsi_model)
         self.detect = DetectorStream(engine_specs, params.cadence_ms)
         self.bred = (BredStream(bred, params.cadence_ms, {c.id: c.recipe_hash for c in carriers})

@@ -51,6 +51,7 @@ from lotus_core.live.frames import blocks_frame, bus_frame, events_frame
 from lotus_core.live.tail import TailBuffer
 from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock
+from lotus_core.microtape.context_history import context_history
 from lotus_core.microtape.warm import warm_span_ms
 from lotus_core.signals.config import ScoringConfig, SqConfig, load_scoring
 from lotus_core.signals.priors import NO_PRIORS, ActivePriors
@@ -347,7 +348,8 @@ class LiveEngine:
         start = day_bounds_ms(day)[0]
         self.chain = DayChain(day, self.params, self.input_start, self.ctx, self.priors,
                               self.day.fingerprint, detectors=self.detectors,
-                              scoring=self.scoring, council=self.council)
+                              scoring=self.scoring, council=self.council,
+                              history=context_history(self.feed_dir, day, self.params))
         if self.input_start < start:  # warm: the previous day's tail, as the nightly reads it
             for part in self.buf.parts(self.input_start, start):  # batch by batch: no copy
                 self.chain.add(part)

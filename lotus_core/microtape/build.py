@@ -48,6 +48,7 @@ from lotus_core.microtape.cancels import (
     fast_live,
     frame_of,
 )
+from lotus_core.microtape.context_history import ContextHistory, ContextReference
 from lotus_core.microtape.flow import FLOW_COLUMNS, RUN, FlowStream, flow_features
 from lotus_core.microtape.gaps import GapBook, gap_book
 from lotus_core.microtape.grid import (
@@ -94,10 +95,11 @@ def coin_grid(
 
 def build_coin(
     inp: CoinInputs, params: MicroTapeParams, until_ms: int | None = None,
-    gaps: GapBook | None = None,
+    gaps: GapBook | None = None, reference: ContextReference | None = None,
 ) -> pd.DataFrame | None:
     """The MicroTape of one coin (None if it never had a two-sided quote on the grid);
-    `gaps`: the day's recorded gaps (none: no row is flagged)."""
+    `gaps`: the day's recorded gaps (none: no row is flagged); `reference`: the coin's
+    context on trailing days (`context_history`; none: a day-ranked percentile is NaN)."""
     quotes = quote_stream(inp)
     grid = coin_grid(inp, quotes, params.cadence_ms, until_ms)
     if len(grid) == 0:
@@ -106,7 +108,7 @@ def build_coin(
     cols.update(top_features(quotes, grid))
     cols.update(depth_features(inp.books, grid, params))
     cols["cancel_rate"] = cancel_rate(inp.books, inp.trades, grid, params)
-    cols.update(flow_features(inp, grid, cols["dpx_bps"], params))
+    cols.update(flow_features(inp, grid, cols["dpx_bps"], params, reference))
     cols["gap"] = (gaps.flags(inp.coin, grid) if gaps is not None
                    else np.zeros(len(grid), dtype=bool))
     frame = {"coin": pd.Series(np.full(len(grid), inp.coin, dtype=object), dtype=STR)}
@@ -121,7 +123,7 @@ DEFAULT_PARAMS = MicroTapeParams()
 
 def build_microtape(
     feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None,
-    warm: FeedDay | None = None,
+    warm: FeedDay | None = None, history: ContextHistory | None = None,
 ) -> pd.DataFrame:
     """Per-coin features on the fixed grid, sorted by (coin, ts_ms); deterministic.
 
@@ -133,16 +135,18 @@ def build_microtape(
     `warm` (the previous day's recording) seeds every trailing window: the builder runs over
     its last `warm_span_ms(params)` and today, and keeps today's grid times only
     (lotus_core.microtape.warm). Without it the day starts cold (trailing percentiles NaN,
-    regime `warmup`, until their windows fill).
+    regime `warmup`, until their windows fill). `history`: the day's context references
+    for the columns ranked on trailing days (`context_history`).
     Validate with `MICROTAPE_SCHEMA`.
     """
-    parts = list(microtape_by_coin(feed, params, until_ms, warm))  # coins in sorted order
+    parts = list(microtape_by_coin(feed, params, until_ms, warm, history=history))  # by coin
     return pd.concat(parts, ignore_index=True) if parts else empty_frame()
 
 
 def microtape_by_coin(
     feed: FeedDay, params: MicroTapeParams = DEFAULT_PARAMS, until_ms: int | None = None,
     warm: FeedDay | None = None, coins: Collection[str] | None = None,
+    history: ContextHistory | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`build_microtape`'s frame one coin at a time, in coin order (a coin with no row on
     the day's grid yields nothing): a step that writes coin by coin never holds them all.
@@ -153,7 +157,7 @@ def microtape_by_coin(
 
         start = day_start_ms(feed.day)
         for part in microtape_by_coin(warm_feed(feed, warm, params), params, until_ms,
-                                      coins=coins):
+                                      coins=coins, history=history):
             keep = part["ts_ms"].to_numpy() >= start
             if keep.any():
                 yield part.loc[keep].reset_index(drop=True)
@@ -163,25 +167,26 @@ def microtape_by_coin(
         if coins is not None and coin not in coins:
             continue
         inputs = coin_inputs(feed, coin, params.candle_interval, params.trade_max_lag_ms)
-        part = build_coin(inputs, params, until_ms, gaps)
+        part = build_coin(inputs, params, until_ms, gaps,
+                          None if history is None else history.of(coin))
         if part is not None and len(part):
             yield part
 
 
 def build_microtape_shards(
     today: Iterable[FeedDay], before: Iterable[FeedDay | None],
-    params: MicroTapeParams = DEFAULT_PARAMS,
+    params: MicroTapeParams = DEFAULT_PARAMS, history: ContextHistory | None = None,
 ) -> pd.DataFrame:
     """`build_microtape` over a day's coin shards (lotus_core.feed.shards), each with the
     same shard of the previous day (or None: cold), one pair held at a time: coins are built
     independently, so the frames are those of the whole day, in its order (by coin)."""
-    merged = merge_sorted(microtape_shards_by_coin(today, before, params), ["coin"])
+    merged = merge_sorted(microtape_shards_by_coin(today, before, params, history), ["coin"])
     return empty_frame() if merged is None else merged
 
 
 def microtape_shards_by_coin(
     today: Iterable[FeedDay], before: Iterable[FeedDay | None],
-    params: MicroTapeParams = DEFAULT_PARAMS,
+    params: MicroTapeParams = DEFAULT_PARAMS, history: ContextHistory | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`build_microtape_shards` one coin at a time: a shard pair is held while its coins are
     built, each coin's frame handed on as it is made (shards hold contiguous coin groups in
@@ -189,7 +194,7 @@ def microtape_shards_by_coin(
     days, befores = iter(today), iter(before)
     while (day := next(days, None)) is not None:
         warm = next(befores)
-        yield from microtape_by_coin(day, params, warm=warm)
+        yield from microtape_by_coin(day, params, warm=warm, history=history)
         del day, warm  # before the next pair is read
 
 
@@ -356,9 +361,10 @@ class RowBlock:
 class _Coin:
     """One coin's carried state: its event lists with their read positions, the grid."""
 
-    def __init__(self, coin: str, params: MicroTapeParams) -> None:
+    def __init__(self, coin: str, params: MicroTapeParams,
+                 reference: ContextReference | None = None) -> None:
         self.coin = coin
-        self.flow = FlowStream(coin, params)
+        self.flow = FlowStream(coin, params, reference)
         self.next_ts: int | None = None  # the next grid time (None: no two-sided quote yet)
         self.last_recv = -1  # receive time of the coin's last message
         # top of book: one quote per receive time (the last by the batch's order)
@@ -595,8 +601,10 @@ class TapeStream:
     millisecond may come later. Not bit for bit: the cancel pairs' row sums
     (`cancels.CancelPairs`)."""
 
-    def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int) -> None:
+    def __init__(self, day: str, params: MicroTapeParams, input_start_ms: int,
+                 history: ContextHistory | None = None) -> None:
         self.day, self.params = day, params
+        self.history = history  # the day's context references (`context_history`)
         self.day_start = day_start_ms(day)
         self.input_start = input_start_ms
         self.coins: dict[str, _Coin] = {}
@@ -619,7 +627,8 @@ class TapeStream:
             if tab is not None:
                 names.update(tab.spans)
         for coin in (names | stale.keys()) - self.coins.keys():
-            self.coins[coin] = _Coin(coin, p)
+            self.coins[coin] = _Coin(coin, p, None if self.history is None
+                                     else self.history.of(coin))
             self.order = sorted(self.coins)
         for coin, recv in stale.items():
             self.coins[coin].flow.saw_trades(recv)

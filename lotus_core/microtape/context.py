@@ -2,8 +2,10 @@
 
 One definition for the nightly build and the live tape (lotus_core.microtape.flow): the
 OI look-back (`oi_back_time`), the ratios (`oi_delta`, `basis_bps`, over arrays or, with
-`grid.ratio_of`, floats), the percentile windows (`ctx_pctl_window`) and the session clock
-(`weekday`, `utc_hour`; `session_of` beside `session`).
+`grid.ratio_of`, floats), the percentiles, each on its declared timescale (the grid's
+`ctx_pctl_window`, or the coin's trailing days: `context_history`; `ctx_rank` is the live
+tape's step form) and the session clock (`weekday`, `utc_hour`; `session_of` beside
+`session`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from lotus_core.microtape.book import BPS
-from lotus_core.microtape.grid import asof, rolling_pctl, safe_ratio, take
+from lotus_core.microtape.context_history import (
+    ContextReference,
+    FixedRank,
+    rank_days,
+    rank_in,
+)
+from lotus_core.microtape.grid import RollingPctl, asof, rolling_pctl, safe_ratio, take
 from lotus_core.microtape.params import MicroTapeParams
 from lotus_core.time import DAY_MS, HOUR_MS
 
@@ -42,10 +50,21 @@ def ctx_pctl_window(params: MicroTapeParams) -> tuple[int, int]:
     return params.points(params.ctx_pctl_window_ms), params.points(params.pctl_min_ms)
 
 
+def ctx_rank(column: str, params: MicroTapeParams, reference: ContextReference | None
+             ) -> RollingPctl | FixedRank:
+    """The live tape's percentile of `funding_pctl` / `oi_pctl`, on the column's timescale."""
+    if rank_days(params, column) > 0:
+        return FixedRank(None if reference is None else reference.get(column))
+    return RollingPctl(*ctx_pctl_window(params))
+
+
 def context_features(
-    ctx: dict[str, np.ndarray], grid: np.ndarray, params: MicroTapeParams
+    ctx: dict[str, np.ndarray], grid: np.ndarray, params: MicroTapeParams,
+    reference: ContextReference | None = None,
 ) -> dict[str, np.ndarray]:
-    """Latest activeAssetCtx values as of t, their trailing percentiles, OI change, basis."""
+    """Latest activeAssetCtx values as of t, their percentiles (each on its timescale:
+    the grid's trailing window, or `reference`, the coin's trailing days), OI change,
+    basis."""
     i = asof(ctx["recv"], grid)
     i_back = asof(ctx["recv"], oi_back_time(grid, params))
     funding = take(ctx["funding"], i)
@@ -53,12 +72,18 @@ def context_features(
     oi_back = take(ctx["open_interest"], i_back)
     mark, oracle = take(ctx["mark_px"], i), take(ctx["oracle_px"], i)
     window, min_periods = ctx_pctl_window(params)
+
+    def pctl(column: str, x: np.ndarray) -> np.ndarray:
+        if rank_days(params, column) > 0:
+            return rank_in(None if reference is None else reference.get(column), x)
+        return rolling_pctl(x, window, min_periods)
+
     return {
         "funding": funding,
-        "funding_pctl": rolling_pctl(funding, window, min_periods),
+        "funding_pctl": pctl("funding_pctl", funding),
         "open_interest": oi,
         "oi_delta": oi_delta(oi, oi_back),
-        "oi_pctl": rolling_pctl(oi, window, min_periods),
+        "oi_pctl": pctl("oi_pctl", oi),
         "basis_bps": basis_bps(mark, oracle),
         "premium": take(ctx["premium"], i),
     }

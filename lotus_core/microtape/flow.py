@@ -22,12 +22,13 @@ from lotus_core.microtape.candles import candle_features, morphology, range_pctl
 from lotus_core.microtape.context import (
     basis_bps,
     context_features,
-    ctx_pctl_window,
+    ctx_rank,
     oi_back_time,
     oi_delta,
     session,
     session_of,
 )
+from lotus_core.microtape.context_history import ContextReference
 from lotus_core.microtape.grid import NAN, RollingPctl, RollingSum, before_stop, ratio_of
 from lotus_core.microtape.inputs import NO_TRADES, Books, CoinInputs
 from lotus_core.microtape.params import MicroTapeParams
@@ -64,12 +65,14 @@ _NO_CANDLE = (NAN, NAN, NAN, NAN, NAN, NAN)
 
 
 def flow_features(inp: CoinInputs, grid: np.ndarray, dpx_bps: np.ndarray,
-                  params: MicroTapeParams) -> dict[str, np.ndarray]:
-    """The flow columns of one coin on its grid (the batch path), given the mid's moves."""
+                  params: MicroTapeParams, reference: ContextReference | None = None,
+                  ) -> dict[str, np.ndarray]:
+    """The flow columns of one coin on its grid (the batch path), given the mid's moves;
+    `reference`: the coin's context ranked on trailing days (`context_history`)."""
     cols = tape_features(inp.trades, inp.books, grid, params, inp.trades_from())
     cols.update(vol_features(dpx_bps, params))
     cols.update(candle_features(inp.candles, grid, params))
-    cols.update(context_features(inp.ctx, grid, params))
+    cols.update(context_features(inp.ctx, grid, params, reference))
     cols["session"] = session(grid, params)
     cols["trend_eff"] = trend_efficiency(dpx_bps, params)
     cols["regime"] = classify(cols["rv_pctl"], cols["trend_eff"], params)
@@ -137,7 +140,8 @@ class FlowStream:
     State is per coin and per day: a warm day starts from the warm feed's first event, as
     `build_microtape(..., warm=...)` does."""
 
-    def __init__(self, coin: str, params: MicroTapeParams) -> None:
+    def __init__(self, coin: str, params: MicroTapeParams,
+                 reference: ContextReference | None = None) -> None:
         self.coin, self.params = coin, params
         self.cadence = params.cadence_ms
         self.next_ts: int | None = None
@@ -170,8 +174,8 @@ class FlowStream:
         # trailing windows over the grid
         self.rv_sum, self.trend = RollingSum(*rv_window(params)), Trend(*trend_window(params))
         self.rv_rank = RollingPctl(*rv_pctl_window(params))
-        ctx_w = ctx_pctl_window(params)
-        self.funding_rank, self.oi_rank = RollingPctl(*ctx_w), RollingPctl(*ctx_w)
+        self.funding_rank = ctx_rank("funding_pctl", params, reference)
+        self.oi_rank = ctx_rank("oi_pctl", params, reference)
 
     # ------------------------------------------------------------------ add
     def add(self, books: Books, trades: dict[str, np.ndarray], ctx: dict[str, np.ndarray],

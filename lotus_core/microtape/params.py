@@ -59,7 +59,13 @@ class MicroTapeParams(StrictModel):
       candle_pctl_window / candle_pctl_min: previous closed candles for `range_pctl`.
     Context
       oi_delta_ms: look-back of `oi_delta`.
-      ctx_pctl_window_ms: trailing window of `funding_pctl` and `oi_pctl`.
+      ctx_pctl_window_ms: trailing window of `funding_pctl` and `oi_pctl` when ranked on
+        the grid (their `*_rank_days` is 0).
+      funding_rank_days / oi_rank_days: the timescale each is ranked on: 0, the grid's
+        trailing `ctx_pctl_window_ms`; N > 0, the coin's minute closes over the N whole
+        UTC days before the row's day, read from those days' recordings
+        (lotus_core.microtape.context_history).
+      ctx_rank_min_minutes: minute closes a day-ranked percentile needs (its warm-up).
     Gaps
       gap_warmup_ms: rows after a recorded gap in the feed still flagged `gap` (the short
         trailing windows, rv and trend efficiency, refill; lotus_core.microtape.gaps).
@@ -90,6 +96,9 @@ class MicroTapeParams(StrictModel):
     candle_pctl_min: int = 20
     oi_delta_ms: int = 60_000
     ctx_pctl_window_ms: int = 14_400_000
+    funding_rank_days: int = 0
+    oi_rank_days: int = 0
+    ctx_rank_min_minutes: int = 720
     eu_start_hour: int = 7
     us_start_hour: int = 13
     gap_warmup_ms: int = 300_000
@@ -115,6 +124,9 @@ class MicroTapeParams(StrictModel):
             raise ValueError("session hours must satisfy 0 <= eu_start_hour <= us_start_hour <= 24")
         if self.sweep_min_levels < 1 or self.sweep_depth_levels < 1:
             raise ValueError("sweep_min_levels and sweep_depth_levels must be >= 1")
+        for name in ("funding_rank_days", "oi_rank_days", "ctx_rank_min_minutes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.candle_pctl_min < 1 or self.candle_pctl_min > self.candle_pctl_window:
             raise ValueError("need 1 <= candle_pctl_min <= candle_pctl_window")
         return self

@@ -48,7 +48,6 @@ from lotus_core.live.gc_policy import collecting_less
 from lotus_core.live.recorder import live_feed_dir
 from lotus_core.live.stale import StalePeriod
 from lotus_core.live.store import LiveStore
-from lotus_core.microtape import MicroTapeParams
 from lotus_core.microtape.build import RowBlock
 from lotus_core.signals.spec import load_detectors
 from lotus_daemon.loops.base import Loop, LoopContext
@@ -97,8 +96,8 @@ class ScoreLoop(Loop):
         self.sub = hub.subscribe(  # now: none is missed; lossless, with backpressure
             {"batch", "durable", "stale"}, capacity=settings.live.queue_lines,
             weigh=batch_lines)
-        self.params = MicroTapeParams(cadence_ms=settings.microtape.cadence_ms)
         values = shared_values(settings)  # the nightly chain's scoring config and windows
+        self.params = values.microtape_params()
         self.night: dict[str, Any] = {
             "scoring_config": values.scoring_path, "history_days": values.history_days,
             "dsi_history_days": values.dsi_history_days,
