@@ -1,0 +1,43 @@
+"""The compiled kernels the live scoring path calls, loaded before its first batch.
+
+numba loads a kernel's machine code from its on-disk cache (or compiles it, the first time
+on a machine) at the kernel's first call with a given set of argument types. Left to the
+live path, the score process's first tick would pay that: the night's DSI fit (the forest
+over the history rows, the divergence expert's EMAs over frames read from the lake), then
+the first trades and the first scored row. `warm_kernels` makes those calls on tiny inputs
+of the very types the live path passes, through the same wrappers, so the daemon pays it
+before it takes a batch.
+
+A kernel is specialised per argument type: a different dtype, layout or a read-only array
+is another signature, loaded or compiled on its own. The lake's columns arrive read-only
+(Arrow's buffers), the live rows writable, so the EMA is warmed with both.
+tests/core/live/test_warm_kernels.py replays real frames through the live engine after
+`warm_kernels` in a fresh process and fails if any kernel gains a signature.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def warm_kernels() -> float:
+    """Load (or compile) every kernel specialisation the live scoring path uses; the seconds
+    it took, numba's import included."""
+    t0 = time.perf_counter()
+    import numpy as np
+
+    from lotus_core.dsi.forest import ForestArrays, forest_scores, row_scorer
+    from lotus_core.filters import ewm_by_position
+    from lotus_core.microtape.outliers import SizeWindow
+    from lotus_core.microtape.params import MicroTapeParams
+
+    SizeWindow(MicroTapeParams()).thresholds(np.ones(3))  # FlowStream.add_trades
+    leaf = ForestArrays(roots=np.zeros(1, np.int64), node=np.array([[0, -1, -1, 0]], np.int64),
+                        val=np.ones(1), denominator=1.0, n_features=2)
+    forest_scores(leaf, np.zeros((2, 2)))  # the night's DSI fit: the history's scores
+    row_scorer(leaf)(0.0, 0.0)  # DsiStream's step, a row at a time
+    frames = np.ones(3)
+    ewm_by_position(frames, span=2)  # the divergence expert's EMAs in the fit
+    frames.flags.writeable = False  # as the lake's columns arrive
+    ewm_by_position(frames, span=2)
+    return time.perf_counter() - t0
