@@ -32,7 +32,8 @@ def _live_figures(loop: dict) -> str:
         ver = loop["priors_ver"]
         return (f"priors {f'v{ver}' if ver else 'unknown'}, {loop.get('rows', 0)} rows, "
                 f"{loop.get('windows', 0)} windows, {loop.get('posted', 0)} posted, "
-                f"stale {stale}, last step {loop.get('last_step_s')} s")
+                f"stale {stale}, last step {loop.get('last_step_s')} s, kernels ready in "
+                f"{loop.get('kernels_s')} s")
     return ""
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -133,11 +134,24 @@ class ScoreLoop(Loop):
         """(feed clock, wall s, this thread's CPU s) of each step: the bench's cost curve."""
         self.days_done: dict[str, float] = {}
         """Day -> when its last windows were stored (unix s), the newest three."""
+        self.kernels_s: float | None = None
+        """Seconds `warm_kernels` took (numba's load of the cached kernels, or their
+        compile on a fresh machine), once the loop has warmed them."""
         self._scored_at = 0.0
         self._held: deque[_Held] = deque()  # scored, not yet stored or posted
         self._durable: dict[str, int] = {}  # day -> lines the recording holds (feed loop)
 
+    def warm(self, log: logging.Logger) -> None:
+        """Load the compiled kernels the scoring path calls (`lotus_core.live.kernels`), once,
+        before the first batch is taken: the first tick pays no load or compile."""
+        if self.kernels_s is None:
+            from lotus_core.live.kernels import warm_kernels  # numba: in the scorer only
+
+            self.kernels_s = warm_kernels()
+            log.info("score: compiled kernels ready in %.2f s", self.kernels_s)
+
     def run(self, ctx: LoopContext) -> None:
+        self.warm(ctx.log)  # a score process's child has already (before its gc.freeze)
         store = LiveStore(ctx.home / "live")
         values = shared_values(self.settings)  # the nightly chain's files and windows
         scoring, load = night_loader(self.settings.lake_dir, values)
@@ -345,4 +359,5 @@ class ScoreLoop(Loop):
                 "stale_coins": sorted({p.coin for p in self.stale_periods.values()
                                        if p.end_ms is None}),
                 "last_step_s": None if self.last_step_s is None else round(self.last_step_s, 3),
+                "kernels_s": None if self.kernels_s is None else round(self.kernels_s, 3),
                 "night": self.night_used}  # the settings the day's inputs were read with

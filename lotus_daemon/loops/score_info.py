@@ -9,4 +9,4 @@ from typing import Any
 IDLE_INFO: dict[str, Any] = {
     "steps": 0, "rows": 0, "windows": 0, "posted": 0, "suppressed_stale": 0,
     "priors_ver": 0, "priors_reloads": 0, "last_step_ms": None, "last_step_s": None,
-    "days_done": {}, "night": None, "stale_coins": []}
+    "kernels_s": None, "days_done": {}, "night": None, "stale_coins": []}

@@ -168,6 +168,7 @@ def child_main(parent: int, settings: Settings, fabric_url: str, key_dir: Path, 
     hub = PipeHub(conn_in, conn_out, wanted, has_feed, stop)
     loop = ScoreLoop(settings, hub)  # type: ignore[arg-type]
     hub.loop = loop
+    loop.warm(logging.getLogger("lotus_daemon"))  # before the first batch is read
     gc.freeze()  # the imports' objects (pandas, sklearn, ...) are never walked again
     prof = _profiler()
     try:

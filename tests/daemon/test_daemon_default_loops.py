@@ -30,7 +30,7 @@ from lotus_sensors.daemon import (
     status_metadata,
 )
 from lotus_sensors.live import feed_metadata
-from tests.daemon.live_daemon_kit import loops, lotus, new_home, recording, status
+from tests.daemon.live_daemon_kit import daemon_log, loops, lotus, new_home, recording, status
 from tests.helpers import wait_for
 
 LIVE = ("feed", "score", "dm", "trader", "router")
@@ -120,14 +120,19 @@ def test_lotus_daemon_start_runs_the_live_path_and_loops_router_the_router_alone
             def live() -> bool:
                 seen.update(loops(status(home)))
                 return (seen["feed"].get("messages") or 0) > 0 and all(
-                    seen[n]["state"] == "running" for n in LIVE)
+                    seen[n]["state"] == "running" for n in LIVE) and (
+                    seen["score"].get("kernels_s") is not None)
 
             wait_for(live, timeout=90, what="every live loop running, the feed's first "
-                     "frames read from loopback")
+                     "frames read from loopback, the score process's kernels loaded")
             assert set(seen) == {*LIVE, "heartbeat"} and seen["feed"]["url"] == srv.url
+            text = lotus(home, "daemon", "status").stdout
+            assert f"kernels ready in {seen['score']['kernels_s']} s" in text
         finally:
             stopped = lotus(home, "daemon", "stop", "--timeout", "60")
         assert stopped.returncode == 0, stopped.stderr
+        # the score process loaded them before its first batch, and said so at its start
+        assert "score: compiled kernels ready in " in daemon_log(home)
     started = lotus(home, "daemon", "start", "--loops", "router")
     assert started.returncode == 0, started.stderr + started.stdout
     try:
