@@ -113,6 +113,7 @@ TOOLS: dict[str, str] = {
     "lake_identical": "every lake partition's hash saved before a change and compared after it",
     "relearn": "the lessons re-run night by night over a lake with another learning.yaml",
     "hetero": "the continuous heterogeneity search's planted pair found by name, and nulls",
+    "kernels": "the live path's compiled kernels: first-run compile and cached load seconds",
 }
 """Runnable with `python -m bench NAME` too, but not benchmarks: no peer, no headline."""
 
