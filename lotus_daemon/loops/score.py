@@ -151,7 +151,7 @@ class ScoreLoop(Loop):
             log.info("score: compiled kernels ready in %.2f s", self.kernels_s)
 
     def run(self, ctx: LoopContext) -> None:
-        self.warm(ctx.log)  # a score process's child has already (before its gc.freeze)
+        self.warm(ctx.log)  # a no-op in a score process: its child warmed before gc.freeze
         store = LiveStore(ctx.home / "live")
         values = shared_values(self.settings)  # the nightly chain's files and windows
         scoring, load = night_loader(self.settings.lake_dir, values)
