@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from lotus_core.fabric.inbox import mark_consumed, mark_failed, read_inbox
@@ -41,6 +42,19 @@ from lotus_core.trader.store import load_state, persist, save_state
 from lotus_daemon.loops.base import Loop, LoopContext
 
 Source = Callable[[int], Iterator[tuple[int, Any]]]
+
+
+@dataclass(frozen=True)
+class Sync:
+    """A point a source may yield (in place of an event) to hand the turn to a caller that
+    steps the loop in lock-step with another (`lotus_daemon.lockstep`: the dm loop): the
+    loop commits its state as it stands after every event so far (what `trader_context`
+    reads), calls `turn()`, re-reads its inbox, and applies the decisions whose asof time
+    is at or before `ts_ms` (the replay's slot: after the market events of their
+    millisecond). The daemon's sources never yield one."""
+
+    ts_ms: int
+    turn: Callable[[], None]
 
 
 def idle_source(tick_sec: float = 0.2) -> Source:
@@ -188,6 +202,13 @@ class _Steps:
         for p, ev in loop.source(self.pos):
             if self.ctx.stopping():
                 return
+            if isinstance(ev, Sync):  # a lock-step caller's turn
+                self.commit([], self.pos)
+                ev.turn()
+                self.poll()
+                last_poll = time.monotonic()
+                yield from self._decisions(ev.ts_ms + 1)
+                continue
             wall = time.monotonic()
             if wall - last_poll >= loop.poll_sec:
                 self.poll()
