@@ -14,6 +14,7 @@ measures are lotus_core.report.health, the parity comparison lotus_core.live.par
 """
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -31,6 +32,8 @@ from lotus_assets.partitions import daily_partitions, day_and_coin, day_coin_par
 from lotus_core.config.shared import shared_values
 from lotus_core.curator_api.standing import read_detector_actions
 from lotus_core.curators.config import load_curators
+from lotus_core.dm.parity import RTOL as TRADE_RTOL
+from lotus_core.dm.parity import compare_day
 from lotus_core.feed.summary import CHANNEL_FEATURES, missing_channels, missing_sentence
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.priors_store import active_priors_for_date
@@ -43,6 +46,7 @@ from lotus_core.report.health import Measure
 from lotus_core.signals import load_detectors, load_scoring
 from lotus_core.store.by_coin import CoinDay, coin_files
 from lotus_core.store.lake import Lake, LakeError, ObjectLake, is_object_store_url
+from lotus_daemon.lockstep import lake_day
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
 from lotus_resources.opsdb import OpsDbResource
@@ -508,8 +512,84 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
                    measures=measures)
 
 
+TRADE_PARITY_INPUTS = ("dm_decisions", "paper_trades", "dm_calibration", "signal_events",
+                       "microtape_frames")
+"""The day's partitions `dm_trader_parity` reads (the day's recording besides)."""
+
+
+@dg.asset_check(asset="paper_trades", description="Live == nightly for the Decision-Maker "
+                "and the paper Trader: the day driven through the daemon's own dm and trader "
+                "loops (built by the daemon's factories from the same settings, on a SQLite "
+                "fabric of their own, fed the day's published signals as signed "
+                "ALPHA_PROPOSED through the router, its MicroTape and its recorded market "
+                "events, in lock-step: every market event up to an alpha's time applied "
+                "before it is decided) posts the tickets of dm_decisions and makes the fills "
+                "of paper_trades. Tickets decision by decision (ts, coin, action, execution "
+                "and every field exactly; target, w0, cost and edge in bps and every number "
+                "of the ticket within "
+                f"{TRADE_RTOL:g} relative); fills by fill_id (time, coin, side, venue, "
+                f"order and execution exactly; price, size and fee within {TRADE_RTOL:g}). "
+                "A failure names the first differing tickets and fills "
+                "(lotus_core.dm.parity, lotus_daemon.lockstep).", **CHECK_KW)
+def dm_trader_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource,
+                     feed: FeedSource, fabric: OpsDbResource, fabric_keys: FabricKeysResource,
+                     settings: SettingsResource) -> dg.AssetCheckResult:
+    day, store = context.partition_key, lake.get()
+    missing = [a for a in TRADE_PARITY_INPUTS if not store.exists(a, day)]
+    if missing:
+        return _result(context, fabric, fabric_keys, "dm_trader_parity", False,
+                       f"not compared: no {', '.join(missing)} partition for {day}", {})
+    t0, c0 = time.perf_counter(), time.process_time()
+    lotus = settings.get()
+    scratch = Path(lotus.home) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        with fabric.open() as nightly_fabric, \
+                tempfile.TemporaryDirectory(prefix="trade-parity-", dir=scratch) as tmp:
+            live = lake_day(lotus, store, nightly_fabric, day, feed.replay_day(day), Path(tmp))
+        report = compare_day(store.read("dm_decisions", day), store.read("paper_trades", day),
+                             live.tickets, live.fills)
+    except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
+        context.log.exception("dm_trader_parity: the live loops' run of %s failed", day)
+        return _result(context, fabric, fabric_keys, "dm_trader_parity", False,
+                       "not compared: the live dm and trader loops' run (or the nightly "
+                       f"read) failed: {type(exc).__name__}: {exc}", {})
+    meta: dict[str, object] = {
+        "compared_tickets": report.compared_tickets,
+        "nightly_tickets": report.nightly_tickets, "live_tickets": report.live_tickets,
+        "compared_fills": report.compared_fills,
+        "nightly_fills": report.nightly_fills, "live_fills": report.live_fills,
+        "mismatched_tickets": report.mismatched_tickets,
+        "mismatched_fills": report.mismatched_fills,
+        "max_rel_diff": dg.MetadataValue.float(report.max_rel_diff),
+        "max_rel_diff_field": report.max_rel_field or "-",
+        "rtol": dg.MetadataValue.float(TRADE_RTOL),
+        "alphas": live.alphas, "trader_events": live.trader_events,
+        "live_seconds": dg.MetadataValue.float(time.perf_counter() - t0),
+        "live_cpu_seconds": dg.MetadataValue.float(time.process_time() - c0),
+    }
+    if not report.ok:
+        meta["first_mismatches"] = [m.sentence() for m in report.shown] or "-"
+        meta["fields_differing"] = ", ".join(sorted(report.fields_differing)) or "-"
+        if report.order is not None:
+            meta["order"] = report.order
+    differ = report.mismatched_tickets + report.mismatched_fills + (report.order is not None)
+    measures = [Measure("mismatched_trades", differ, "== 0 (tickets and fills)", differ == 0,
+                        f"{report.nightly_tickets} nightly tickets, {report.nightly_fills} "
+                        "nightly fills", 0.0, broken="> 0 allowed", rule=(
+                            "the daemon's dm and trader loops do not post the nightly "
+                            "tickets or make its fills: backtest and live have drifted "
+                            "apart"))]
+    bad = H.failures(measures)
+    detail = report.describe() if report.ok else "; ".join(bad) + f"; {report.describe()}"
+    return _result(context, fabric, fabric_keys, "dm_trader_parity", report.ok, detail, meta,
+                   metrics={"mismatched_tickets": float(report.mismatched_tickets),
+                            "mismatched_fills": float(report.mismatched_fills)},
+                   measures=measures)
+
+
 SURFACE_CHECKS = [raw_feed_dead_letter_rate, raw_feed_channels, microtape_gaps_nan_stale,
                   microtape_feature_drift,
                   signal_events_schema_and_publication, signal_drift,
                   published_hit_rate_vs_expectation, lesson_ci_sanity, priors_caps_and_step,
-                  live_parity]
+                  live_parity, dm_trader_parity]
