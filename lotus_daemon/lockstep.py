@@ -7,8 +7,9 @@ Settings, as `lotus daemon start` builds them) on a fresh SQLite fabric of their
 fresh keys, and fed what the daemon would receive that day:
 
 - the day's published windows as signed ALPHA_PROPOSED (`publish_alpha`, the score loop's
-  call) and its charts with a direction as signed CHART_ALPHA, one at a time, routed by the
-  real router (`route_once`) to dm_inbox;
+  call) and its charts with a direction as signed CHART_ALPHA, in the DM's order, routed by
+  the real router (`route_once`) to dm_inbox before the day starts (the dm loop takes them
+  one at a time, each at its turn);
 - the day's MicroTape rows as the DM's row source (`RowFeed`, what `HubRows` hands out);
 - the recorded day's market events (`market_events`: what `HubTraderSource` delivers) as
   the trader loop's source;
@@ -17,10 +18,12 @@ fresh keys, and fed what the daemon would receive that day:
   tr priors version the nightly trades with (the newest in this fabric), and the day's
   `dm_calibration`.
 
-Lock-step (tests/daemon/test_dm_trader_coupled.py's stepping): before each alpha the trader
-loop runs the market events up to the alpha's time and commits, the DM decides from the
-Trader state it reads in the fabric, the router takes its DM_DECISIONs to tr_inbox, and the
-trader loop applies them as the market passes their time. The interleaving of two threads
+Lock-step, in one run of the trader loop: before the first market event later than an
+alpha's time its source yields a `Sync` (`lotus_daemon.loops.trader`): the loop commits its
+state, the dm loop decides the alpha from the Trader state it reads in the fabric, the
+router takes its DM_DECISIONs to tr_inbox, and the trader loop re-reads its inbox and applies
+them at the alpha's time (as tests/daemon/test_dm_trader_coupled.py steps the two, without
+restarting the trader loop at every alpha). The interleaving of two threads
 in the daemon is not deterministic; this is the interleaving the nightly replay assumes
 (every market event up to an alpha's time is applied before it is decided on).
 
