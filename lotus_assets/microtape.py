@@ -42,8 +42,10 @@ class MicroTapeConfig(dg.Config):
 
     cadence_ms: int = 1000
     warm_start: bool = True  # seed trailing windows from the previous day's recording
-    funding_rank_days: int = 0  # funding_pctl ranked on the coin's N days before (0: 4 h)
-    oi_rank_days: int = 0  # oi_pctl likewise
+    # funding_pctl / oi_pctl ranked on the coin's N days before (0: the grid's 4 h; None:
+    # MicroTapeParams' own)
+    funding_rank_days: int | None = None
+    oi_rank_days: int | None = None
 
 
 def _previous(feed: FeedSource, raw_feed: pd.DataFrame, day: str
@@ -163,9 +165,9 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
     day, coin = day_and_coin(context.partition_key)
     if coin is None:
         raise dg.Failure(f"microtape_frames is partitioned by day x coin, got {day!r}")
-    params = MicroTapeParams(cadence_ms=config.cadence_ms,
-                             funding_rank_days=config.funding_rank_days,
-                             oi_rank_days=config.oi_rank_days)
+    params = MicroTapeParams(cadence_ms=config.cadence_ms, **{
+        k: v for k, v in (("funding_rank_days", config.funding_rank_days),
+                          ("oi_rank_days", config.oi_rank_days)) if v is not None})
     build = _sharded if by_coin_group(feed.coin_shards) else _whole
     validated = with_previous_day(lake.get(), "raw_feed", day, raw_feed, ["sha256"])
     history = context_history(Path(feed.feed_dir), day, params)

@@ -51,9 +51,7 @@ def daily_run_config(values: SharedValues) -> dict[str, Any]:
     cadence, and the scoring.yaml / learning.yaml / detectors.yaml / curators.yaml the
     settings name (omitted when they name none: the ops then read the packaged files, as
     the live engine does)."""
-    ops: dict[str, Any] = {"microtape_frames": {"config": {
-        "cadence_ms": values.cadence_ms, "funding_rank_days": values.funding_rank_days,
-        "oi_rank_days": values.oi_rank_days}}}
+    ops: dict[str, Any] = {"microtape_frames": {"config": values.microtape_overrides()}}
     for names, key, path in ((SCORING_OPS, "scoring_path", values.scoring_path),
                              (LEARNING_OPS, "learning_path", values.learning_path),
                              (DETECTOR_OPS, "detectors_path", values.detectors_path),

@@ -35,8 +35,9 @@ class MicroTapeSettings(_Strict):
     cadence_ms: int = Field(1000, ge=50, le=60_000)  # one frame per coin this often (1 s)
     # the timescale funding_pctl / oi_pctl are ranked on: 0, the grid's trailing 4 h; N,
     # the coin's own N days before (docs/microtape.md "Context on its own timescale")
-    funding_rank_days: int = Field(0, ge=0, le=30)
-    oi_rank_days: int = Field(0, ge=0, le=30)
+    # (None: MicroTapeParams' own, funding 3 days, open interest 0)
+    funding_rank_days: int | None = Field(None, ge=0, le=30)
+    oi_rank_days: int | None = Field(None, ge=0, le=30)
 
 
 class LearningSettings(_Strict):

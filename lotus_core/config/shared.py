@@ -15,9 +15,12 @@ and the daemon's score loop from here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lotus_core.config.settings import Settings
-from lotus_core.microtape.params import MicroTapeParams
+
+if TYPE_CHECKING:
+    from lotus_core.microtape.params import MicroTapeParams
 
 
 @dataclass(frozen=True)
@@ -31,15 +34,21 @@ class SharedValues:
     detectors_path: str | None  # the detectors.yaml scored (None: packaged)
     curators_path: str | None  # the curators.yaml, the council (None: packaged)
     exploration: bool = False  # scoring.exploration: also score the breeder's survivors
-    funding_rank_days: int = 0  # microtape: the days funding_pctl is ranked on (0: hours)
-    oi_rank_days: int = 0      # ... and oi_pctl
+    funding_rank_days: int | None = None  # microtape: the days funding_pctl and oi_pctl
+    oi_rank_days: int | None = None       # are ranked on (None: MicroTapeParams')
+
+    def microtape_overrides(self) -> dict[str, int]:
+        """The MicroTape parameters the settings set (the rest: MicroTapeParams' own)."""
+        return {"cadence_ms": self.cadence_ms, **{
+            k: v for k, v in (("funding_rank_days", self.funding_rank_days),
+                              ("oi_rank_days", self.oi_rank_days)) if v is not None}}
 
     def microtape_params(self) -> MicroTapeParams:
         """The MicroTape's parameters the settings choose, for the nightly build, the live
         tape and the parity check alike."""
-        return MicroTapeParams(cadence_ms=self.cadence_ms,
-                               funding_rank_days=self.funding_rank_days,
-                               oi_rank_days=self.oi_rank_days)
+        from lotus_core.microtape.params import MicroTapeParams
+
+        return MicroTapeParams(**self.microtape_overrides())
 
 
 def shared_values(settings: Settings) -> SharedValues:

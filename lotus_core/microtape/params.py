@@ -64,7 +64,9 @@ class MicroTapeParams(StrictModel):
       funding_rank_days / oi_rank_days: the timescale each is ranked on: 0, the grid's
         trailing `ctx_pctl_window_ms`; N > 0, the coin's minute closes over the N whole
         UTC days before the row's day, read from those days' recordings
-        (lotus_core.microtape.context_history).
+        (lotus_core.microtape.context_history). Funding: 3 days (the venue sets it hourly
+        and it drifts over days); open interest: the grid's 4 h (docs/microtape.md says
+        why).
       ctx_rank_min_minutes: minute closes a day-ranked percentile needs (its warm-up).
     Gaps
       gap_warmup_ms: rows after a recorded gap in the feed still flagged `gap` (the short
@@ -96,7 +98,7 @@ class MicroTapeParams(StrictModel):
     candle_pctl_min: int = 20
     oi_delta_ms: int = 60_000
     ctx_pctl_window_ms: int = 14_400_000
-    funding_rank_days: int = 0
+    funding_rank_days: int = 3
     oi_rank_days: int = 0
     ctx_rank_min_minutes: int = 720
     eu_start_hour: int = 7

@@ -81,7 +81,7 @@ def test_a_slow_rise_is_high_against_the_coins_own_days_not_inside_four_hours(fe
     history = context_history(feed_dir, day, DAYS_3)
     assert history is not None
     on_days = _tape(feed_dir, day, DAYS_3, history)
-    on_hours = _tape(feed_dir, day, MicroTapeParams())
+    on_hours = _tape(feed_dir, day, MicroTapeParams(funding_rank_days=0))
     known = on_days["funding"].notna().to_numpy()
     assert known.sum() > 10_000
     days_pctl = on_days["funding_pctl"].to_numpy()[known]
@@ -148,6 +148,9 @@ def test_the_settings_choose_the_timescale_for_the_nightly_and_the_live_tape():
     assert (params.funding_rank_days, params.oi_rank_days) == (3, 2)
     config = daily_run_config(values)["ops"]["microtape_frames"]["config"]
     assert (config["funding_rank_days"], config["oi_rank_days"]) == (3, 2)
-    assert context_history(None, DAYS[0], MicroTapeParams()) is None  # hours: no reference
+    assert MicroTapeParams().funding_rank_days == 3 and MicroTapeParams().oi_rank_days == 0
+    on_hours = MicroTapeParams(funding_rank_days=0)
+    assert context_history(None, DAYS[0], on_hours) is None  # hours: no reference
+    assert shared_values(Settings()).microtape_params() == MicroTapeParams()
     with pytest.raises(ValueError, match="funding_rank_days"):
         MicroTapeParams(funding_rank_days=-1)
