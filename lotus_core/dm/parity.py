@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,30 @@ def _order(kind: str, nightly: Sequence[str], live: Sequence[str]) -> str | None
     return None
 
 
+def _paired(report: TradeParity, kind: str, id_field: str,
+            nightly: Sequence[tuple[str, Mapping[str, Any]]],
+            live: Mapping[str, Mapping[str, Any]], where: tuple[str, str],
+            fields: Callable[[_Fields, Mapping[str, Any], Mapping[str, Any]], None]) -> int:
+    """Each nightly item with the live one of its id, compared field by field (`fields`),
+    then the live ids no nightly item has; the items that differ. `where`: how a side's
+    missing item is named (live, nightly)."""
+    differ, seen = 0, set()
+    for key, item in nightly:
+        seen.add(key)
+        f = _Fields(report, kind, key)
+        got = live.get(key)
+        if got is None:
+            f.exact(id_field, key, where[0])
+        else:
+            fields(f, item, got)
+        differ += f.differs
+    for key in live:
+        if key not in seen:
+            _Fields(report, kind, key).exact(id_field, where[1], key)
+            differ += 1
+    return differ
+
+
 def compare_tickets(report: TradeParity, nightly: pd.DataFrame,
                     live: Sequence[Mapping[str, Any]]) -> None:
     """`nightly`: the day's `dm_decisions` (any order; `seq` orders it); `live`: the
@@ -218,28 +242,20 @@ def compare_tickets(report: TradeParity, nightly: pd.DataFrame,
     report.nightly_tickets, report.live_tickets = len(rows), len(live)
     by_id = {str(t.get("decision_id")): t for t in live}
     report.order = _order("ticket", [str(r["decision_id"]) for r in rows], list(by_id))
-    seen = set()
-    for r in rows:
-        key = str(r["decision_id"])
-        seen.add(key)
-        f = _Fields(report, "ticket", key)
-        ticket = by_id.get(key)
-        if ticket is None:
-            f.exact("decision_id", key, "<not posted live>")
-        else:
-            report.compared_tickets += 1
-            got = live_ticket_row(ticket)
-            for name in TICKET_EXACT:
-                f.exact(name, r[name], got[name])
-            for name in TICKET_FLOATS:
-                f.number(name, r[name], got[name])
-            f.tree("ticket", json.loads(str(r["ticket_json"])),
-                   json.loads(lake_ticket_json(json.dumps(dict(ticket)))))
-        report.mismatched_tickets += f.differs
-    for key in by_id:
-        if key not in seen:
-            _Fields(report, "ticket", key).exact("decision_id", "<not in dm_decisions>", key)
-            report.mismatched_tickets += 1
+
+    def fields(f: _Fields, r: Mapping[str, Any], ticket: Mapping[str, Any]) -> None:
+        report.compared_tickets += 1
+        got = live_ticket_row(ticket)
+        for name in TICKET_EXACT:
+            f.exact(name, r[name], got[name])
+        for name in TICKET_FLOATS:
+            f.number(name, r[name], got[name])
+        f.tree("ticket", json.loads(str(r["ticket_json"])),
+               json.loads(lake_ticket_json(json.dumps(dict(ticket)))))
+
+    report.mismatched_tickets += _paired(
+        report, "ticket", "decision_id", [(str(r["decision_id"]), r) for r in rows], by_id,
+        ("<not posted live>", "<not in dm_decisions>"), fields)
 
 
 def nightly_fills(paper: pd.DataFrame) -> list[dict[str, Any]]:
@@ -258,25 +274,17 @@ def compare_fills(report: TradeParity, nightly: Sequence[Mapping[str, Any]],
     order = _order("fill", [str(f["fill_id"]) for f in nightly], list(by_id))
     if report.order is None:
         report.order = order
-    seen = set()
-    for n in nightly:
-        key = str(n["fill_id"])
-        seen.add(key)
-        f = _Fields(report, "fill", key)
-        got = by_id.get(key)
-        if got is None:
-            f.exact("fill_id", key, "<not filled live>")
-        else:
-            report.compared_fills += 1
-            for name in FILL_EXACT:
-                f.exact(name, n.get(name), got.get(name))
-            for name in FILL_FLOATS:
-                f.number(name, n.get(name), got.get(name))
-        report.mismatched_fills += f.differs
-    for key in by_id:
-        if key not in seen:
-            _Fields(report, "fill", key).exact("fill_id", "<not in paper_trades>", key)
-            report.mismatched_fills += 1
+
+    def fields(f: _Fields, n: Mapping[str, Any], got: Mapping[str, Any]) -> None:
+        report.compared_fills += 1
+        for name in FILL_EXACT:
+            f.exact(name, n.get(name), got.get(name))
+        for name in FILL_FLOATS:
+            f.number(name, n.get(name), got.get(name))
+
+    report.mismatched_fills += _paired(
+        report, "fill", "fill_id", [(str(n["fill_id"]), n) for n in nightly], by_id,
+        ("<not filled live>", "<not in paper_trades>"), fields)
 
 
 def compare_day(decisions: pd.DataFrame, paper: pd.DataFrame,
