@@ -77,12 +77,40 @@ def one_seed(seed: int, hours: tuple[int, int], coin: str) -> dict[str, Any]:
     return row
 
 
-def _mean_ci(values: list[float]) -> str:
+def _mean_ci(values: list[float], bounds: tuple[float, float] = (-np.inf, np.inf)) -> str:
+    """Mean and 95 % t interval (clipped to `bounds`) of the finite values."""
     x = np.asarray([v for v in values if np.isfinite(v)])
     if len(x) < 2:
         return f"{x.mean():.3f} (one seed)" if len(x) else "-"
     half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    return f"{x.mean():.3f} [{x.mean() - half:.3f}, {x.mean() + half:.3f}]"
+    lo, hi = max(x.mean() - half, bounds[0]), min(x.mean() + half, bounds[1])
+    return f"{x.mean():.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def summary(rows: list[dict[str, Any]], part: str) -> tuple[list[str], str, str]:
+    """(the printed lines, the headline figure, its spread) of the seeds' rows: each
+    timescale's AUC and hi shares, and the AUC's paired difference (days - hours) over the
+    seeds whose scored days hold planted hours."""
+    short, long = TIMESCALES
+    unit = (0.0, 1.0)
+    held = [r for r in rows if r[short]["flagged"] > 0]
+    lines = []
+    for name in TIMESCALES:
+        cell = [r[name] for r in rows]
+        lines.append(f"{part}, {len(rows)} seeds, ranked on {name}: AUC "
+                     f"{_mean_ci([c['auc'] for c in cell], unit)}; hi share in the planted "
+                     f"hours {_mean_ci([c['hi_flagged'] for c in cell], unit)}, in the others "
+                     f"{_mean_ci([c['hi_other'] for c in cell], unit)}")
+    gain = _mean_ci([r[long]["auc"] - r[short]["auc"] for r in held])
+    lines.append(f"AUC, {long} minus {short}, paired over the {len(held)} seeds with planted "
+                 f"hours: {gain}")
+    figure = (f"funding_pctl's AUC for the planted funding hours "
+              f"{_mean_ci([r[long]['auc'] for r in held], unit)} ranked on {long}, "
+              f"{_mean_ci([r[short]['auc'] for r in held], unit)} on {short}; paired gain "
+              f"{gain}")
+    spread = (f"over the {len(held)} of {len(rows)} {part} seeds whose scored days hold "
+              "planted hours, 95 % t intervals")
+    return lines, figure, spread
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,22 +129,13 @@ def main(argv: list[str] | None = None) -> None:
     for seed in seeds:
         rows.append(one_seed(seed, (lo, hi), args.coin))
         print(json.dumps(rows[-1]), flush=True)
-    held = sum(r[next(iter(TIMESCALES))]["flagged"] > 0 for r in rows)
-    auc: dict[str, str] = {}
-    for name in TIMESCALES:
-        cell = [r[name] for r in rows]
-        auc[name] = _mean_ci([c["auc"] for c in cell])
-        print(f"{part}, {len(rows)} seeds, ranked on {name}: AUC {auc[name]}; hi share in "
-              f"the planted hours {_mean_ci([c['hi_flagged'] for c in cell])}, in the others "
-              f"{_mean_ci([c['hi_other'] for c in cell])}", flush=True)
+    lines, figure, spread = summary(rows, part)
+    for line in lines:
+        print(line, flush=True)
     if args.write:
         from bench.report import headline
 
-        short, long = TIMESCALES
-        headline("context_timescale", f"funding_pctl's AUC for the planted funding hours "
-                 f"{auc[long]} ranked on {long}, {auc[short]} on {short}",
-                 f"mean over the {held} of {len(rows)} {part} seeds whose scored days hold "
-                 "planted hours, 95 % t interval")
+        headline("context_timescale", figure, spread)
 
 if __name__ == "__main__":
     main()
