@@ -14,4 +14,5 @@ FIXTURE = REPO / "fixtures" / "2026-01-02.jsonl.gz"
 SHORT = MicroTapeParams(rv_window_ms=10_000, rv_pctl_window_ms=300_000, pctl_min_ms=20_000,
                         trend_window_ms=30_000, depth_rel_window_ms=400_000,
                         depth_rel_min_ms=10_000, ctx_pctl_window_ms=600_000,
-                        candle_pctl_window=3, candle_pctl_min=2, outlier_window=11)
+                        candle_pctl_window=3, candle_pctl_min=2, outlier_window=11,
+                        funding_rank_days=0)  # funding on the short grid window too

@@ -34,6 +34,7 @@ SHORT = MicroTapeParams(
     rv_window_ms=5_000, rv_pctl_window_ms=60_000, pctl_min_ms=10_000, trend_window_ms=20_000,
     depth_rel_window_ms=30_000, depth_rel_min_ms=5_000, ctx_pctl_window_ms=120_000,
     oi_delta_ms=10_000, candle_pctl_window=5, candle_pctl_min=2, outlier_window=11,
+    funding_rank_days=0,  # funding on the short grid window too (its days: test_context_timescale)
 )
 
 BOOK_A = dict(bids=[(100.0, 3.0), (99.0, 1.0), (98.0, 2.0)],
