@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from lotus_core.trader import queue as qm
 from lotus_core.trader.book import BUY, AssetCtx, Book, Trade
 from lotus_core.trader.config import TraderSettings, VenueConfig
 from lotus_core.trader.learning import NO_TR_PRIORS, TrPriors
-from lotus_core.trader.plan import Plan, plans_from_ticket, target_weight, validate
+from lotus_core.trader.plan import Plan, plans_from_ticket, target_weight, ts_ms, validate
 from lotus_core.trader.reports import exec_report, trigger_eval
 from lotus_core.trader.state import (
     Execution,
@@ -94,7 +94,10 @@ class TraderEngine:
         self.executions: dict[str, Execution] = {}
         self.positions: dict[str, Position] = {}
         self.armed: dict[str, dict[str, Any]] = {}  # plan_id -> {plan, state}
-        self.seen: set[str] = set()
+        # decision id -> its ticket's valid_until (ms): a ticket delivered twice acts once;
+        # kept until its validity has passed at a day's roll (a late copy is then an
+        # expired ticket, rejected as such), so the snapshot does not grow day after day
+        self.seen: dict[str, int] = {}
         self.portfolio = Portfolio(initial_equity=settings.equity, peak_equity=settings.equity)
         self.venue_history: dict[str, list[int]] = {}
         self.timers: list[tuple[int, int, str, str]] = []
@@ -195,7 +198,7 @@ class TraderEngine:
         did = str(ticket["decision_id"])
         if did in self.seen:
             return self._drain()
-        self.seen.add(did)
+        self.seen[did] = _valid_until(ticket, ts_ms)
         for plan in plans_from_ticket(ticket, self.cfg, signal_id):
             if plan.conditional:
                 self._arm(plan, ts_ms)
@@ -731,6 +734,7 @@ class TraderEngine:
         if ts >= self._day_end:  # a new UTC day: the passive record it prices with
             self.passive_day_start = replace(self.passive)
             self._day_end = (ts // DAY_MS + 1) * DAY_MS
+            self.seen = {k: v for k, v in self.seen.items() if v > ts}
         nf = self.next_funding_ms
         if (nf is not None and nf > ts and (not self.timers or self.timers[0][0] > ts)
                 and self._next_time_limit > ts):
@@ -889,7 +893,7 @@ class TraderEngine:
             "orders": {k: to_dict(v) for k, v in self.orders.items()},
             "executions": {k: to_dict(v) for k, v in self.executions.items()},
             "positions": {k: to_dict(v) for k, v in self.positions.items()},
-            "seen": sorted(self.seen),
+            "seen": sorted([k, v] for k, v in self.seen.items()),
             "portfolio": to_dict(self.portfolio),
             "venue_history": self.venue_history,
             "timers": [list(t) for t in self.timers],
@@ -917,7 +921,7 @@ class TraderEngine:
         for ex in eng.executions.values():
             eng._exec_coins[ex.coin] = eng._exec_coins.get(ex.coin, 0) + 1
         eng.positions = {k: position_from(v) for k, v in snap["positions"].items()}
-        eng.seen = set(snap["seen"])
+        eng.seen = _seen_from(snap["seen"], int(snap["now_ms"]))
         eng.portfolio = Portfolio(**snap["portfolio"])
         eng.venue_history = {k: list(v) for k, v in snap["venue_history"].items()}
         eng.timers = [(int(a), int(b), str(c), str(d)) for a, b, c, d in snap["timers"]]
@@ -944,3 +948,20 @@ class TraderEngine:
                 state = eng.triggers.arm(plan.entry_conditions or {}, plan.symbol)
                 eng.armed[pid] = {"plan": plan, "state": state}
         return eng
+
+
+def _valid_until(ticket: Mapping[str, Any], now_ms: int) -> int:
+    """The ticket's valid_until in ms (`now_ms` when it has none that parses: kept until
+    the next day's roll)."""
+    try:
+        return ts_ms(str(ticket["valid_until"]))
+    except (KeyError, TypeError, ValueError):
+        return now_ms
+
+
+def _seen_from(stored: Sequence[Any], now_ms: int) -> dict[str, int]:
+    """`seen` from a snapshot: [id, valid_until] pairs, or the ids alone (a snapshot written
+    before validity was kept: each kept until the next day's roll)."""
+    return {str(x): now_ms for x in stored if isinstance(x, str)} | {
+        str(x[0]): int(x[1]) for x in stored if not isinstance(x, str)}
+

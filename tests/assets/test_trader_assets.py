@@ -17,6 +17,7 @@ from lotus_core.config import Settings
 from lotus_core.config.shared import shared_values
 from lotus_core.fabric.contracts import first_error
 from lotus_core.store.lake import Lake
+from lotus_core.time import day_start_ms
 from lotus_core.trader.nightly import paper_day
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.replay import decisions_from_table
@@ -83,7 +84,9 @@ def test_paper_trades_carry_positions_and_score_executors(tmp_path: Path,
     start2 = second[second["kind"] == "position"]
     assert set(start2["coin"]) == held
     end2 = json.loads(second["data_json"].iloc[-1])
-    assert end2["seen"] == end1["seen"]
+    # no decision on day 2; day 1's, their validity passed, are forgotten at the day's roll
+    assert {k for k, _ in end2["seen"]} <= {k for k, _ in end1["seen"]} and end1["seen"]
+    assert all(until > day_start_ms(DAYS[1]) for _, until in end2["seen"])
     assert end2["portfolio"]["funding"] != end1["portfolio"]["funding"]
     scores = lake.read("executor_scores", DAYS[0])
     day = scores[scores["window"] == "day"]

@@ -7,6 +7,7 @@ import pytest
 from trader_kit import T0, book, kinds, settings, ticket
 
 from lotus_core.fabric.contracts import first_error
+from lotus_core.time import DAY_MS
 from lotus_core.trader.book import AssetCtx, Trade
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.reports import report_payload
@@ -178,6 +179,23 @@ def test_same_decision_twice_executes_once() -> None:
     assert eng.on_decision(t, T0 + 10) == []
     out = eng.advance(T0 + 200)
     assert len(kinds(out, "exec_report")) == 1
+
+
+def test_a_decision_is_remembered_while_valid_and_forgotten_at_the_next_days_roll() -> None:
+    eng = TraderEngine(settings(max_slippage_bps=100.0))
+    eng.on_book(book(T0, BIDS, ASKS))
+    eng.on_decision(ticket("d9", 1.0 * 99.5 / 10_000, valid_ms=600_000), T0)
+    eng.on_decision(ticket("d8", 1.0 * 99.5 / 10_000, valid_ms=2 * DAY_MS), T0)
+    snap = eng.snapshot()
+    assert [k for k, _ in snap["seen"]] == ["d8", "d9"]
+    restored = TraderEngine.restore(settings(max_slippage_bps=100.0), snap)
+    assert restored.on_decision(ticket("d9", 0.01, valid_ms=600_000), T0 + 10) == []  # kept
+    roll = (T0 // DAY_MS + 1) * DAY_MS
+    eng.advance(roll + 1)  # a new UTC day: d9's validity has passed, d8's has not
+    assert [k for k, _ in eng.snapshot()["seen"]] == ["d8"]
+    # a snapshot written with the ids alone keeps them until the next day's roll
+    old = {**snap, "seen": ["d9"]}
+    assert TraderEngine.restore(settings(), old).seen == {"d9": snap["now_ms"]}
 
 
 @pytest.mark.parametrize(("over", "tkt", "reason"), [
