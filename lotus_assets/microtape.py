@@ -165,9 +165,9 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
     day, coin = day_and_coin(context.partition_key)
     if coin is None:
         raise dg.Failure(f"microtape_frames is partitioned by day x coin, got {day!r}")
-    params = MicroTapeParams(cadence_ms=config.cadence_ms, **{
-        k: v for k, v in (("funding_rank_days", config.funding_rank_days),
-                          ("oi_rank_days", config.oi_rank_days)) if v is not None})
+    params = MicroTapeParams.given(cadence_ms=config.cadence_ms,
+                                   funding_rank_days=config.funding_rank_days,
+                                   oi_rank_days=config.oi_rank_days)
     build = _sharded if by_coin_group(feed.coin_shards) else _whole
     validated = with_previous_day(lake.get(), "raw_feed", day, raw_feed, ["sha256"])
     history = context_history(Path(feed.feed_dir), day, params)

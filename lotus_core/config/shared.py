@@ -37,18 +37,18 @@ class SharedValues:
     funding_rank_days: int | None = None  # microtape: the days funding_pctl and oi_pctl
     oi_rank_days: int | None = None       # are ranked on (None: MicroTapeParams')
 
-    def microtape_overrides(self) -> dict[str, int]:
-        """The MicroTape parameters the settings set (the rest: MicroTapeParams' own)."""
-        return {"cadence_ms": self.cadence_ms, **{
-            k: v for k, v in (("funding_rank_days", self.funding_rank_days),
-                              ("oi_rank_days", self.oi_rank_days)) if v is not None}}
+    def microtape_overrides(self) -> dict[str, int | None]:
+        """The MicroTape parameters the settings name (None: MicroTapeParams' own): the
+        `microtape_frames` run config, and `microtape_params`."""
+        return {"cadence_ms": self.cadence_ms, "funding_rank_days": self.funding_rank_days,
+                "oi_rank_days": self.oi_rank_days}
 
     def microtape_params(self) -> MicroTapeParams:
         """The MicroTape's parameters the settings choose, for the nightly build, the live
         tape and the parity check alike."""
         from lotus_core.microtape.params import MicroTapeParams
 
-        return MicroTapeParams(**self.microtape_overrides())
+        return MicroTapeParams.given(**self.microtape_overrides())
 
 
 def shared_values(settings: Settings) -> SharedValues:

@@ -108,6 +108,7 @@ class ContextHistory:
     columns: tuple[str, ...]
     coins: dict[str, ContextReference] = field(default_factory=dict)
     min_minutes: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)  # day -> why it was skipped
 
     def of(self, coin: str) -> ContextReference:
         got = self.coins.get(coin)
@@ -127,6 +128,8 @@ class ContextHistory:
             for column in self.columns:
                 n, days = ref.samples.get(column, 0), ref.days.get(column, ())
                 entry: dict[str, Any] = {"days": list(days), "minutes": n}
+                if self.unreadable:
+                    entry["unreadable"] = dict(self.unreadable)
                 edges = ref.edges(column)
                 if edges is None:
                     entry["missing"] = (f"warm-up: {n} minute closes of {RANKED[column]} in "
@@ -173,21 +176,29 @@ def minute_closes(path: Path) -> dict[str, dict[str, np.ndarray]]:
 def context_history(feed_dir: Path | None, day: str, params: MicroTapeParams
                     ) -> ContextHistory | None:
     """The day's references from the recordings of the days before it in `feed_dir` (a
-    missing day is skipped: fewer closes); None when no column is ranked on days."""
+    missing day is skipped, and so is one that cannot be read, named in `unreadable`: as
+    for the warm start, history only adds, so a bad earlier file never fails today);
+    None when no column is ranked on days."""
     columns = ranked_on_days(params)
     if not columns:
         return None
     today = date.fromisoformat(day)
     longest = max(rank_days(params, c) for c in columns)
     closes: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    unreadable: dict[str, str] = {}
     for back in range(1, longest + 1):
         prev = (today - timedelta(days=back)).isoformat()
         path = recording_path(Path(feed_dir), prev) if feed_dir is not None else None
         if path is not None and path.is_file():
-            closes[prev] = minute_closes(path)
+            try:
+                closes[prev] = minute_closes(path)
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - skipped and named, as a cold start is
+                unreadable[prev] = f"{type(exc).__name__}: {exc}"
     coins = sorted({coin for per_day in closes.values() for coin in per_day})
     refs = {coin: _reference(coin, columns, closes, today, params) for coin in coins}
-    return ContextHistory(day, columns, refs, params.ctx_rank_min_minutes)
+    return ContextHistory(day, columns, refs, params.ctx_rank_min_minutes, unreadable)
 
 
 def _reference(coin: str, columns: tuple[str, ...],

@@ -133,6 +133,12 @@ class MicroTapeParams(StrictModel):
             raise ValueError("need 1 <= candle_pctl_min <= candle_pctl_window")
         return self
 
+    @classmethod
+    def given(cls, **values: int | None) -> MicroTapeParams:
+        """The parameters with each value given (None: the default): what a settings section
+        or a run config that leaves a field unset passes."""
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
     def points(self, window_ms: int) -> int:
         """Grid points in a window of `window_ms`."""
         return window_ms // self.cadence_ms

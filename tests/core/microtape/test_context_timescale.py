@@ -122,6 +122,17 @@ def test_a_history_without_the_context_channel_says_so(tmp_path):
     assert "warm-up" in history.report(["BTC"])["BTC"]["oi_pctl"]["missing"]
 
 
+def test_an_unreadable_earlier_recording_is_skipped_and_named(feed_dir, tmp_path):
+    for day in DAYS:
+        (tmp_path / f"{day}.jsonl.gz").write_bytes((feed_dir / f"{day}.jsonl.gz").read_bytes())
+    (tmp_path / f"{DAYS[1]}.jsonl.gz").write_bytes(b"not gzip at all")
+    history = context_history(tmp_path, DAYS[3], DAYS_3)
+    assert history is not None and list(history.unreadable) == [DAYS[1]]
+    report = history.report(["BTC"])["BTC"]["funding_pctl"]
+    assert report["days"] == [DAYS[0], DAYS[2]] and DAYS[1] in report["unreadable"]
+    assert _tape(tmp_path, DAYS[3], DAYS_3, history)["funding_pctl"].notna().any()
+
+
 def test_the_live_tape_ranks_against_the_same_reference(feed_dir):
     day = DAYS[3]
     history = context_history(feed_dir, day, DAYS_3)
@@ -148,6 +159,8 @@ def test_the_settings_choose_the_timescale_for_the_nightly_and_the_live_tape():
     assert (params.funding_rank_days, params.oi_rank_days) == (3, 2)
     config = daily_run_config(values)["ops"]["microtape_frames"]["config"]
     assert (config["funding_rank_days"], config["oi_rank_days"]) == (3, 2)
+    unset = daily_run_config(shared_values(Settings()))["ops"]["microtape_frames"]["config"]
+    assert unset["funding_rank_days"] is None  # the run config leaves the default to the params
     assert MicroTapeParams().funding_rank_days == 3 and MicroTapeParams().oi_rank_days == 0
     on_hours = MicroTapeParams(funding_rank_days=0)
     assert context_history(None, DAYS[0], on_hours) is None  # hours: no reference
