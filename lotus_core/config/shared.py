@@ -37,11 +37,12 @@ class SharedValues:
     funding_rank_days: int | None = None  # microtape: the days funding_pctl and oi_pctl
     oi_rank_days: int | None = None       # are ranked on (None: MicroTapeParams')
 
-    def microtape_overrides(self) -> dict[str, int | None]:
-        """The MicroTape parameters the settings name (None: MicroTapeParams' own): the
+    def microtape_overrides(self) -> dict[str, int]:
+        """The MicroTape parameters the settings set (the rest: MicroTapeParams' own): the
         `microtape_frames` run config, and `microtape_params`."""
-        return {"cadence_ms": self.cadence_ms, "funding_rank_days": self.funding_rank_days,
-                "oi_rank_days": self.oi_rank_days}
+        named = {"cadence_ms": self.cadence_ms, "funding_rank_days": self.funding_rank_days,
+                 "oi_rank_days": self.oi_rank_days}
+        return {k: v for k, v in named.items() if v is not None}
 
     def microtape_params(self) -> MicroTapeParams:
         """The MicroTape's parameters the settings choose, for the nightly build, the live
