@@ -6,12 +6,12 @@ manifest before a single run starts. `make run` uses it for the demo loop (fixtu
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
 
+from lotus_core.cores import spare_workers
 from lotus_core.feed.manifest import MANIFEST_NAME
 from lotus_core.feed.parse import file_sha256
 
@@ -67,7 +67,7 @@ def _generate_into(out: Path, gen: dict, files: dict[str, str], missing: list[st
         generate_days(built, date.fromisoformat(gen["start"]), int(gen["days"]),
                       list(gen["coins"]), int(gen["seed"]), load_spec(spec_file),
                       hours=(int(gen["hours"][0]), int(gen["hours"][1])),
-                      workers=min(2, os.cpu_count() or 1))  # days are independent
+                      workers=spare_workers(2))  # days are independent
         try:
             _check(built, files, missing)
         except FrozenSetError as exc:

@@ -36,6 +36,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from lotus_core.cores import spare_workers
 from lotus_core.feed import extract as ex
 from lotus_core.feed.assemble import _assemble
 from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
@@ -70,14 +71,14 @@ def open_recording(path: Path) -> io.BufferedReader:
 def parse_recording(path: Path, day: str | None = None, workers: int | None = None) -> FeedDay:
     """Read a `<YYYY-MM-DD>.jsonl.gz` recording; `day` defaults to the file name's date.
 
-    `workers`: extraction processes (default: 2 on a multi-core machine for files over a
-    few MB, else inline). The result does not depend on it.
+    `workers`: extraction processes (default: for files over a few MB, 2 where a core is idle
+    (`lotus_core.cores`), else inline). The result does not depend on it.
     """
     path = Path(path)
     day = day or path.name.split(".")[0]
     if workers is None:
         big = path.stat().st_size >= _PARALLEL_MIN_BYTES
-        workers = min(2, os.cpu_count() or 1) if big else 1
+        workers = spare_workers(2) if big else 1
     cut: list[Truncation] = []
     chunks, hashes = _extract_all(path, max(1, workers), cut)
     feed = _assemble(path, day, file_sha256(path), chunks, hashes)

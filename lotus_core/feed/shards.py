@@ -36,6 +36,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from lotus_core.cores import spare_workers
 from lotus_core.feed import assemble as A
 from lotus_core.feed import extract as ex
 from lotus_core.feed import parse as P
@@ -140,7 +141,7 @@ def parse_shards(path: Path, n: int, day: str | None = None, workers: int | None
     day = day or path.name.split(".")[0]
     if workers is None:
         big = path.stat().st_size >= P._PARALLEL_MIN_BYTES
-        workers = min(2, os.cpu_count() or 1) if big else 1
+        workers = spare_workers(2) if big else 1
     if spill is not None:
         Path(spill).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".lotus-parse.{os.getpid()}.", dir=spill) as tmp:
