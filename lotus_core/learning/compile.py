@@ -27,7 +27,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import model_validator
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from lotus_core.signals.context import CondKeyError, canonical_cond_key, parse_cond_key
 from lotus_core.signals.priors import Patch
@@ -359,6 +358,8 @@ def _optimise(items: list[_Item], weights: np.ndarray, groups: list[int],
         ub.append(1.0)
     x = np.ones(n)
     if rows:
+        from scipy.optimize import Bounds, LinearConstraint, milp  # ~0.3 s to load: on use
+
         res = milp(-weights, integrality=np.ones(n), bounds=Bounds(0, 1),
                    constraints=LinearConstraint(np.array(rows), -np.inf, np.array(ub)),
                    options={"disp": False, "presolve": True})

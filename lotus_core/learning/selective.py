@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 from scipy.special import log_ndtr
 
 
@@ -29,6 +28,8 @@ def _log_upper(m: float, z: float, c: float) -> float:
 
 def _solve(z: float, c: float, q: float) -> float:
     """The m at which P(Z >= z | |Z| >= c) = q (increasing in m)."""
+    from scipy.optimize import brentq  # scipy.optimize costs every process ~0.3 s to load
+
     lq = float(np.log(q))
     return float(brentq(lambda m: _log_upper(m, z, c) - lq, z - 60.0, z + 20.0,
                         xtol=1e-6))

@@ -42,16 +42,18 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, unquote
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # DuckDB loads when a query first needs it (~0.2-0.4 s a process)
+    import duckdb
 
 from lotus_core.processes import pid_alive
 from lotus_core.store.merged import (
@@ -682,6 +684,8 @@ class Lake:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-process DuckDB with one view per asset over all its days (column `date`;
         a day in coins is read as its coins' files, their rows carrying their own `coin`)."""
+        import duckdb
+
         con = duckdb.connect()
         for asset in self.assets():
             days = self.days(asset)
@@ -920,6 +924,8 @@ class ObjectLake:
         """DuckDB with one relation per asset over all its days (column `date`), read
         through pyarrow datasets on the store (DuckDB needs no store credentials); a day in
         coins is its coins' objects, their rows carrying their own `coin`."""
+        import duckdb
+
         con = duckdb.connect()
         for asset in self.assets():
             files = [k for d in self.days(asset) for k in self._existing(asset, d).values()]
