@@ -143,16 +143,28 @@ def forest_scores(fa: ForestArrays, x: np.ndarray) -> np.ndarray:
     return scores
 
 
+_ROW_SIG = (numba.float64[:, ::1], numba.int64[::1], numba.int64[:, ::1], numba.float64[::1])
+"""`forest_depth`'s one signature in the live step: a C-ordered row buffer, the arrays'."""
+
+
 def row_scorer(fa: ForestArrays) -> Callable[..., float]:
     """`score(x0, ..., x{n-1}) -> float`: forest_scores of that one row (the live step),
-    numpy's pow of one value."""
-    shape, roots, node, val, den = (1, fa.n_features), fa.roots, fa.node, fa.val, fa.denominator
-    pow_, array = np.power, np.array
+    numpy's pow of one value. Called once a row, so its own cost counts: the row is written
+    into one buffer kept by the scorer (no new array a row), and `forest_depth` is called
+    through its compiled entry point for the buffer's and arrays' types (`Dispatcher.
+    compile`), not the dispatcher, which types every argument again on every call."""
+    x = np.empty((1, fa.n_features), dtype=np.float64)
+    roots, node, val = (np.ascontiguousarray(a, dtype=t) for a, t in (
+        (fa.roots, np.int64), (fa.node, np.int64), (fa.val, np.float64)))
+    den = fa.denominator
+    depth = forest_depth.compile(_ROW_SIG)
+    row, pow_ = x[0], np.power
 
     def score(*xs: float) -> float:
         if not den:
             return 0.5
-        d = forest_depth(array(xs, dtype=np.float64).reshape(shape), roots, node, val)
+        row[:] = xs
+        d = depth(x, roots, node, val)
         return float(pow_(2.0, -(d / den)))
 
     return score
