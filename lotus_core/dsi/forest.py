@@ -6,9 +6,10 @@ generated step). The forest is flattened once per fitted model into plain arrays
 
 Why one kernel: the live step used to walk the forest as generated Python (nested
 conditional expressions, ~12 us of CPU a row) beside sklearn's `score_samples` in the
-nightly, two definitions held equal by a test. The kernel is both: ~7 us a row live (most
-of it numba's call from Python), and the nightly's coin-day at sklearn's speed (a tree at a
-time over every row, as sklearn's `apply`).
+nightly, two definitions held equal by a test. The kernel is both: a few us a row live
+(`row_scorer` calls its compiled entry point on a kept row buffer, so the call from Python
+is not most of it), and the nightly's coin-day at sklearn's speed (a tree at a time over
+every row, as sklearn's `apply`).
 
 Exact, as sklearn computes it (`IsolationForest._compute_score_samples`, sklearn 1.9): each
 tree adds (depth + average path length of the leaf - 1) in tree order to a running sum
