@@ -889,11 +889,16 @@ class TraderEngine:
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart (JSON-ready, no market data but the
         last book per coin is kept so resting orders can be re-queued)."""
+        return {**self.snapshot_but_seen(),
+                "seen": sorted([k, v] for k, v in self.seen.items())}
+
+    def snapshot_but_seen(self) -> dict[str, Any]:
+        """`snapshot()` without `seen` (the decisions taken, one entry each): a loop that
+        commits at every step encodes `self.seen` incrementally (`store.StateText`)."""
         return {
             "orders": {k: to_dict(v) for k, v in self.orders.items()},
             "executions": {k: to_dict(v) for k, v in self.executions.items()},
             "positions": {k: to_dict(v) for k, v in self.positions.items()},
-            "seen": sorted([k, v] for k, v in self.seen.items()),
             "portfolio": to_dict(self.portfolio),
             "venue_history": self.venue_history,
             "timers": [list(t) for t in self.timers],

@@ -39,13 +39,50 @@ def load_state(tx: Tx, name: str = STATE_NAME) -> tuple[dict[str, Any], int] | N
     return json.loads(rows[0]["snapshot"]), int(rows[0]["source_pos"])
 
 
-def save_state(tx: Tx, snapshot: Mapping[str, Any], source_pos: int,
+def save_state(tx: Tx, snapshot: Mapping[str, Any] | str, source_pos: int,
                name: str = STATE_NAME) -> None:
+    """Upsert the snapshot (a mapping, or its JSON text from `StateText`)."""
+    text = snapshot if isinstance(snapshot, str) else _j(snapshot)
     tx.execute(
         "INSERT INTO trader_state (name, version, source_pos, snapshot) VALUES (?, 1, ?, ?)"
         " ON CONFLICT (name) DO UPDATE SET version = trader_state.version + 1,"
         " source_pos = excluded.source_pos, snapshot = excluded.snapshot",
-        (name, int(source_pos), _j(snapshot)))
+        (name, int(source_pos), text))
+
+
+class StateText:
+    """The JSON text of successive snapshots for `save_state`, for a loop that commits one
+    at every step. Two fields grow by an entry a decision and are most of the text by a
+    day's end: `seen` (the engine's) and the loop's `lifecycles`. Each is given as the
+    live insertion-ordered dict and its text is extended by the new entries while the
+    dict only grew (a C-speed prefix test); the rest, a few hundred bytes, is encoded
+    every time. `seen` is stored as [id, valid_until] pairs in insertion order (restore
+    reads them in any order; `snapshot()` sorts)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[list[tuple[str, Any]], str]] = {}
+
+    def _grown(self, key: str, entries: Mapping[str, Any], pairs: bool) -> str:
+        items = list(entries.items())
+        held = self._memo.get(key)
+        if held is not None and items[:len(held[0])] == held[0]:
+            new = items[len(held[0]):]
+            if not new:
+                return held[1]
+            more = _j([list(p) for p in new] if pairs else dict(new))[1:-1]
+            text = held[1][:-1] + ("," if held[0] else "") + more + held[1][-1]
+        else:
+            text = _j([list(p) for p in items] if pairs else dict(items))
+        self._memo[key] = (items, text)
+        return text
+
+    def text(self, rest: Mapping[str, Any], seen: Mapping[str, int],
+             lifecycles: Mapping[str, str]) -> str:
+        """The snapshot `rest` (without "seen" and "lifecycles") with both added."""
+        head = _j(rest)
+        return ('{"lifecycles":' + self._grown("lifecycles", lifecycles, False)
+                + ',"seen":' + self._grown("seen", seen, True)
+                + ("," + head[1:] if rest else "}"))
 
 
 def _order(tx: Tx, o: Mapping[str, Any]) -> None:

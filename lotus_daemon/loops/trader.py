@@ -38,7 +38,7 @@ from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.plan import ts_ms
 from lotus_core.trader.priors import tr_priors
-from lotus_core.trader.store import load_state, persist, save_state
+from lotus_core.trader.store import StateText, load_state, persist, save_state
 from lotus_daemon.loops.base import Loop, LoopContext
 
 Source = Callable[[int], Iterator[tuple[int, Any]]]
@@ -130,15 +130,17 @@ class _Steps:
         self.committed = False
         self.quiet = 0
         self.ended = False
+        self.state_text = StateText()  # a commit re-encodes only what changed of the state
 
     def commit(self, outs: list, at: int, inbox_seq: int | None = None) -> None:
-        snap = self.engine.snapshot()
-        snap["lifecycles"] = self.lifecycles
+        # the engine's snapshot with the loop's lifecycles, as text (see StateText)
+        text = self.state_text.text(self.engine.snapshot_but_seen(), self.engine.seen,
+                                    self.lifecycles)
         with self.fabric.transaction() as tx:
             if inbox_seq is not None and not mark_consumed(tx, "tr", inbox_seq):
                 raise RuntimeError(f"tr_inbox row {inbox_seq} was consumed elsewhere")
             counts = persist(tx, outs, self.key, self.lifecycles, models_map=self.models_map)
-            save_state(tx, snap, at)
+            save_state(tx, text, at)
         self.loop.stats["fills"] += counts.get("fill", 0)
         self.loop.stats["reports"] += counts.get("exec_report", 0)
 
