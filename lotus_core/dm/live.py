@@ -73,7 +73,7 @@ def trader_context(db: Db, at_ms: int | None = None) -> PortfolioContext | None:
     """What the paper Trader holds now (its last committed snapshot), or None; `at_ms` the
     decision's time (the passive record of its day)."""
     with in_tx(db) as tx:
-        saved = load_state(tx)
+        saved = load_state(tx, positions_only=True)
     return from_snapshot(saved[0], at_ms) if saved is not None else None
 
 

@@ -31,9 +31,19 @@ def _j(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def load_state(tx: Tx, name: str = STATE_NAME) -> tuple[dict[str, Any], int] | None:
-    """(snapshot, source position) of the last commit, or None on a fresh fabric."""
-    rows = tx.query("SELECT snapshot, source_pos FROM trader_state WHERE name = ?", (name,))
+LOG_FREE = {"sqlite": "json_remove(snapshot, '$.seen', '$.lifecycles')"}
+"""The snapshot without its two logs of decisions taken (most of its text by a day's end),
+cut by the database itself (SQLite keeps each number's text as written)."""
+
+
+def load_state(tx: Tx, name: str = STATE_NAME, *,
+               positions_only: bool = False) -> tuple[dict[str, Any], int] | None:
+    """(snapshot, source position) of the last commit, or None on a fresh fabric. With
+    `positions_only` (a reader of what the Trader holds: the DM, at every alpha) the
+    snapshot may lack `seen` and `lifecycles`, the logs of the decisions taken."""
+    col = LOG_FREE.get(tx.dialect, "snapshot") if positions_only else "snapshot"
+    rows = tx.query(f"SELECT {col} AS snapshot, source_pos FROM trader_state WHERE name = ?",
+                    (name,))
     if not rows:
         return None
     return json.loads(rows[0]["snapshot"]), int(rows[0]["source_pos"])
