@@ -62,7 +62,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_core.store.url import sqlite_url
 from lotus_core.time import previous_day
 from lotus_core.trader.nightly import carried_state
-from lotus_core.trader.replay import Day, market_events
+from lotus_core.trader.replay import Day, event_ts, market_events
 from lotus_core.trader.store import read_fills, save_state
 from lotus_core.vis.source import chart_payload
 from lotus_daemon.loops import LOOPS, LoopContext
@@ -187,7 +187,7 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
             for pos, ev in enumerate(market_events(market, rows), 1):
                 if pos <= start:
                     continue
-                ts = int(ev["ts_ms"]) if type(ev) is dict else ev.ts_ms  # event_ts, sans ABC
+                ts = event_ts(ev)
                 while k < n and ordered[k][0].ts_ms < ts:
                     yield pos - 1, Sync(ordered[k][0].ts_ms, partial(turn, ordered[k][0]))
                     k += 1
