@@ -86,6 +86,11 @@ class ReplayConfig:
     port: int = 0
     faults: Faults = field(default_factory=Faults)
     settle_s: float = 0.25            # the clock starts this long after the first subscribe
+    hold_without_client: bool = False  # the clock waits while no client is subscribed
+    """A test that kills and restarts its client sets `hold_without_client`: the venue
+    streams on while nobody listens, but a restart that takes longer than the rest of a
+    short recording would then see nothing, and the test could not tell a slow machine from
+    a daemon that does not resume."""
 
 
 _GARBAGE = ("not json at all {", '{"channel":"mystery","data":{}}',
@@ -194,6 +199,7 @@ class ReplayServer:
         self._clients: list[_Client] = []
         self._started: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
+        self._subscribed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refuse_until = 0.0
         self._rng = random.Random(cfg.faults.seed)
@@ -203,6 +209,7 @@ class ReplayServer:
     async def run(self, ready: threading.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._started, self._stop = asyncio.Event(), asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._refuse_until = time.monotonic() + self.cfg.faults.refuse_for_s
         server: Server
         # compression=None: no permessage-deflate (the client may offer it; the venue's
@@ -299,8 +306,9 @@ class ReplayServer:
                 return
             await client.put(ack(method, echo))
             client.subs[key] = echo
-            assert self._started is not None
+            assert self._started is not None and self._subscribed is not None
             self._started.set()
+            self._subscribed.set()
         else:
             if key not in client.subs:
                 await client.put(error("Already unsubscribed: ", json.dumps(sub)))
@@ -314,7 +322,7 @@ class ReplayServer:
         await self._started.wait()
         await asyncio.sleep(self.cfg.settle_s)  # let a client send its whole burst of subscribes
         faults, speed = self.cfg.faults, self.cfg.speed
-        if speed is None and faults == Faults():
+        if speed is None and faults == Faults() and not self.cfg.hold_without_client:
             await self._clock_runs()
             return
         loop = asyncio.get_running_loop()
@@ -334,6 +342,8 @@ class ReplayServer:
             rel_s = (recv - first - offset_ms) / 1000.0
             stats.frames_read += 1
             stats.replay_ms = recv
+            if self.cfg.hold_without_client and not self._listening():
+                t0 += await self._await_client()
             if speed is not None:
                 delay = t0 + rel_s / speed - loop.time()
                 if delay > 0:
@@ -350,6 +360,21 @@ class ReplayServer:
                     await client.room()
         self.stats.finished = True
         self.done.set()
+
+    def _listening(self) -> bool:
+        return any(c.subs and not c.closed for c in self._clients)
+
+    async def _await_client(self) -> float:
+        """Wait for a client to subscribe (and send the rest of its burst); the seconds
+        waited, by which the replay clock moves on."""
+        assert self._subscribed is not None
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        while not self._listening():
+            self._subscribed.clear()
+            await self._subscribed.wait()
+        await asyncio.sleep(self.cfg.settle_s)
+        return loop.time() - t
 
     async def _clock_runs(self) -> None:
         """`_clock` at max speed without faults: the frames in runs of `_RUN`, each client's

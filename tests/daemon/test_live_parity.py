@@ -206,7 +206,8 @@ def test_kill_9_mid_replay_then_restart(tmp_path, dagster_instance):
     settings = load_settings(overrides={"home": str(home), "feed_dir": str(home / "feed"),
                                         "verify_manifest": False}, env={})
     feed_path = home / "feed" / f"{DAY}.jsonl.gz"
-    with ReplayThread(ReplayConfig(src, speed=30.0)) as srv:
+    # the replay holds while the daemon is down: a slow restart must not find it ended
+    with ReplayThread(ReplayConfig(src, speed=30.0, hold_without_client=True)) as srv:
         pid = _start(home, settings.fabric, srv.url)
         try:
             wait_for(lambda: feed_path.exists() and feed_path.stat().st_size > 40_000,

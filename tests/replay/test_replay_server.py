@@ -109,6 +109,26 @@ def test_several_clients_late_subscriber_starts_at_current_time(feed_dir):
     assert late[0] != first_trade  # started where the replay was, not at the beginning
 
 
+def test_hold_without_client_pauses_the_clock_until_a_client_subscribes_again(feed_dir):
+    sub = json.dumps({"method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC"}})
+    with ReplayThread(ReplayConfig(feed_dir, speed=2.0, hold_without_client=True)) as srv:
+        server = srv.server
+        with connect(srv.url) as a:
+            a.recv(timeout=5)
+            a.send(sub)
+            assert len(_recv_until(a, lambda t, g: len(g) >= 3)) >= 3
+        time.sleep(0.5)  # the server sees the close
+        held = server.stats.frames_read
+        time.sleep(1.5)
+        assert server.stats.frames_read == held and not server.done.is_set()
+        with connect(srv.url) as b:
+            b.recv(timeout=5)
+            b.send(sub)
+            got = _recv_until(b, lambda t, g: server.done.is_set(), timeout=40)
+        assert server.done.is_set() and server.stats.frames_read > held
+        assert [t for t in got if '"channel":"l2Book"' in t]
+
+
 def test_faults_drop_1006_refuse_garbage_and_stall(feed_dir):
     faults = Faults(drop_every_s=2.0, refuse_for_s=0.3, garbage=0.9, seed=3,
                     stall="BTC", stall_at_s=0.0, stall_for_s=1.0)
