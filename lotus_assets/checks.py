@@ -467,7 +467,7 @@ def live_parity(context: dg.AssetCheckExecutionContext, lake: LakeResource, feed
             priors, feed_dir=Path(feed.feed_dir), progress=progress, params=params,
             scoring=scoring, council=load_curators(values.curators_path),
             detectors=load_detectors(values.detectors_path),
-            coins=_day_coin_count(lake.get(), day))
+            coins=_day_coin_count(lake.get(), day), verify_manifest=feed.verify_manifest)
     except Exception as exc:  # noqa: BLE001 - a warning check: the run goes on, named
         context.log.exception("live_parity: the live replay of %s failed", day)
         return _result(context, fabric, fabric_keys, "live_parity", False,

@@ -170,7 +170,7 @@ def microtape_frames(context: dg.AssetExecutionContext, config: MicroTapeConfig,
                                    oi_rank_days=config.oi_rank_days)
     build = _sharded if by_coin_group(feed.coin_shards) else _whole
     validated = with_previous_day(lake.get(), "raw_feed", day, raw_feed, ["sha256"])
-    history = context_history(Path(feed.feed_dir), day, params)
+    history = context_history(Path(feed.feed_dir), day, params, feed.verify_manifest)
     frames, warm, start, warning = build(feed, validated, day, params, config.warm_start, coin,
                                          history)
     if warning:

@@ -34,4 +34,5 @@ def day_tape(settings: Settings, day: str, feed_dir: Path | None) -> Any:
         raise click.ClickException(f"no recording for {day} at {path}")
     params = shared_values(settings).microtape_params()
     return build_microtape(parse_recording(path, day), params,
-                           history=context_history(folder, day, params))
+                           history=context_history(folder, day, params,
+                                                   settings.verify_manifest))

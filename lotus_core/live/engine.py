@@ -262,12 +262,16 @@ class LiveEngine:
     def __init__(self, params: MicroTapeParams, context: Callable[[str], NightContext],
                  *, scoring: ScoringConfig, council: CouncilConfig,
                  feed_dir: Path | None = None, detectors: Any = None,
-                 emitted: Callable[[str], tuple[dict[str, int], set[str]]] | None = None
-                 ) -> None:
+                 emitted: Callable[[str], tuple[dict[str, int], set[str]]] | None = None,
+                 history_dir: Path | None = None, verify_manifest: bool = True) -> None:
         self.params = params
         self.warm_ms = warm_span_ms(params)  # asked per batch; params are frozen
         self.context_for = context
         self.feed_dir = feed_dir
+        # the earlier days that context is ranked against (default: feed_dir); a replay of
+        # one coin group reads them whole, as the nightly does, not its group's cut
+        self.history_dir = history_dir if history_dir is not None else feed_dir
+        self.verify_manifest = verify_manifest
         self.detectors, self.scoring, self.council = detectors, scoring, council
         self.priors: ActivePriors = NO_PRIORS
         self.day: LiveDay | None = None
@@ -349,7 +353,8 @@ class LiveEngine:
         self.chain = DayChain(day, self.params, self.input_start, self.ctx, self.priors,
                               self.day.fingerprint, detectors=self.detectors,
                               scoring=self.scoring, council=self.council,
-                              history=context_history(self.feed_dir, day, self.params))
+                              history=context_history(self.history_dir, day, self.params,
+                                                      self.verify_manifest))
         if self.input_start < start:  # warm: the previous day's tail, as the nightly reads it
             for part in self.buf.parts(self.input_start, start):  # batch by batch: no copy
                 self.chain.add(part)

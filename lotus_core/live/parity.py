@@ -367,16 +367,20 @@ def replay_steps(recording: Path, day: str, context: NightContext,
                  priors: ActivePriors, *, scoring: ScoringConfig, council: CouncilConfig,
                  params: MicroTapeParams | None = None,
                  feed_dir: Path | None = None, batch_lines: int | None = None,
-                 detectors: Any = None) -> Iterator[pd.DataFrame]:
+                 detectors: Any = None, history_dir: Path | None = None,
+                 verify_manifest: bool = True) -> Iterator[pd.DataFrame]:
     """Each step's windows, as the live engine emits them for `day`'s recording, fed as the
     daemon feeds a replay (batches of `batch_lines` lines, None: BATCH_LINES and more with
     many coins, BATCH_LINES_PER_COIN; a step after each at the batch's newest receive
     time, the day's last step at midnight), with `context` (the nightly inputs of the day)
     and `priors` (the set the nightly scored the day with). `feed_dir`: where the previous
-    day's recording is, for the warm start (as the nightly MicroTape reads it). `scoring`,
+    day's recording is, for the warm start (as the nightly MicroTape reads it);
+    `history_dir`: where the earlier days that context is ranked against are (default
+    `feed_dir`), checked against its manifest with `verify_manifest`. `scoring`,
     `council`: the configurations the nightly scored the day with (the caller's)."""
     engine = LiveEngine(params or MicroTapeParams(), lambda d: context, feed_dir=feed_dir,
-                        detectors=detectors, scoring=scoring, council=council)
+                        detectors=detectors, scoring=scoring, council=council,
+                        history_dir=history_dir, verify_manifest=verify_manifest)
     engine.next_day = False  # the replay ends with the day: no tail kept for a warm start
 
     def size() -> int:  # `batch_lines`; None: BATCH_LINES, more with many coins
@@ -419,7 +423,8 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
     live replay of `day`'s `recording`, a coin group at a time: the recording
     (and the previous day's in `feed_dir`, the warm start) cut into one recording per group
     of `group_coins` coins (`by_group.split_by_group`, which says why the windows are the
-    whole replay's), the nightly windows spread by coin to a spill in one pass, then each
+    whole replay's; the context history is read from `feed_dir` itself, whole), the nightly
+    windows spread by coin to a spill in one pass, then each
     group's windows compared with its replay (`replay_steps`, `replay` its keywords). Held:
     one group's engine and windows, not the day's coins. The report is the day's: counts
     summed; the first difference that of the first group (groups in the order their first
@@ -452,7 +457,7 @@ def compare_by_group(nightly: Iterable[pd.DataFrame | pa.Table], recording: Path
         def group(i: int) -> ParityReport:
             names, path, warm = runs[i]
             live = replay_steps(path, day, context, priors, scoring=scoring, council=council,
-                                feed_dir=warm, **replay)
+                                feed_dir=warm, history_dir=feed_dir, **replay)
             mine = _windows_of(night, names)  # no columns: no nightly window
             report = compare_streams([mine] if len(mine.columns) else [], live, rtol, atol)
             if cut and warm is not None:

@@ -10,6 +10,10 @@ those days' recordings. Causal (nothing of the day itself), so the nightly build
 live tape rank against the same reference, and its edges are one pair of numbers per
 coin, feature and day (`ContextReference.edges`, in the MicroTape's metadata).
 
+The earlier days' recordings are checked against the feed directory's manifest as
+`raw_feed` checks its own day's (`verify_manifest`): a tampered earlier day is named in
+`unreadable` and left out, never ranked against.
+
 Warm-up: fewer than `ctx_rank_min_minutes` minute closes (a first day, a coin new to the
 feed, recordings without activeAssetCtx) give a NaN percentile, the `na` literal, and
 `ContextHistory.report` says why.
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.manifest import verify_file
 from lotus_core.feed.parse import open_recording
 from lotus_core.feed.recordings import recording_path
 from lotus_core.microtape.params import MicroTapeParams
@@ -41,6 +46,7 @@ MINUTE_MS = 60_000
 _CTX_TAG = b'"activeAssetCtx"'
 _CACHE: OrderedDict[tuple[str, int, int], dict[str, dict[str, np.ndarray]]] = OrderedDict()
 _CACHE_DAYS = 8
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
 def rank_days(params: MicroTapeParams, column: str) -> int:
@@ -173,12 +179,23 @@ def minute_closes(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def context_history(feed_dir: Path | None, day: str, params: MicroTapeParams
-                    ) -> ContextHistory | None:
+def verified(feed_dir: Path, path: Path) -> None:
+    """Raise if `path` differs from the manifest of `feed_dir` (unlisted, no manifest:
+    nothing to check); a file's check is kept for the process while it is unchanged."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        verify_file(feed_dir, path)
+        _VERIFIED.add(key)
+
+
+def context_history(feed_dir: Path | None, day: str, params: MicroTapeParams,
+                    verify_manifest: bool = True) -> ContextHistory | None:
     """The day's references from the recordings of the days before it in `feed_dir` (a
-    missing day is skipped, and so is one that cannot be read, named in `unreadable`: as
-    for the warm start, history only adds, so a bad earlier file never fails today);
-    None when no column is ranked on days."""
+    missing day is skipped, and so is one that cannot be read or, with `verify_manifest`,
+    differs from the manifest, named in `unreadable`: as for the warm start, history only
+    adds, so a bad earlier file never fails today); None when no column is ranked on
+    days."""
     columns = ranked_on_days(params)
     if not columns:
         return None
@@ -191,6 +208,8 @@ def context_history(feed_dir: Path | None, day: str, params: MicroTapeParams
         path = recording_path(Path(feed_dir), prev) if feed_dir is not None else None
         if path is not None and path.is_file():
             try:
+                if verify_manifest:
+                    verified(path.parent, path)  # recording_path: feed_dir / name
                 closes[prev] = minute_closes(path)
             except MemoryError:
                 raise

@@ -26,10 +26,11 @@ from lotus_core.live.by_group import split_by_group
 from lotus_core.live.engine import NightContext
 from lotus_core.live.parity import compare_by_group, compare_windows, replay_windows
 from lotus_core.live.recorder import gap_message
+from lotus_core.microtape import MicroTapeParams
 from lotus_core.signals.config import load_scoring
 from lotus_core.signals.priors import NO_PRIORS
-from lotus_core.time import previous_day
-from tests.kits.midnight import midnight_lines, recv_of
+from lotus_core.time import DAY_MS, previous_day
+from tests.kits.midnight import midnight_lines, recv_of, shift
 
 pytestmark = pytest.mark.slow  # a few fixture minutes replayed four times
 
@@ -223,3 +224,41 @@ def test_a_day_of_one_group_is_replayed_whole_with_the_cuts_report(days: Path,
     empty = compare_by_group([], path, DAY, ctx, NO_PRIORS, feed_dir=days, coins=3,
                              scoring=load_scoring(), council=load_curators())
     assert empty.extra_live == empty.live_windows == len(nightly) and not empty.ok
+
+
+def _funding_raised(lines: list[bytes], by: float) -> list[bytes]:
+    out = []
+    for line in lines:
+        rec = orjson.loads(line)
+        if _channel(line) == "activeAssetCtx":
+            ctx = rec["msg"]["data"]["ctx"]
+            ctx["funding"] = f"{float(ctx['funding']) + by:.10f}"
+        out.append(orjson.dumps(rec) + b"\n")
+    return out
+
+
+def test_a_groups_context_is_ranked_against_the_whole_earlier_days(days: Path,
+                                                                   tmp_path: Path) -> None:
+    """Funding ranked on 3 whole days: each group's replay reads the earlier recordings
+    whole (as the nightly does), not its group's cut, which holds only the day before."""
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for f in days.iterdir():
+        (feed / f.name).write_bytes(f.read_bytes())
+    before = gzip.decompress((days / f"{previous_day(DAY)}.jsonl.gz").read_bytes())
+    lines = before.splitlines(keepends=True)
+    day = previous_day(DAY)
+    for k in (1, 2):  # two more earlier days, their funding higher than the day before's
+        day = previous_day(day)
+        moved = _funding_raised(shift(lines, -k * DAY_MS), k * 1e-5)
+        (feed / f"{day}.jsonl.gz").write_bytes(gzip.compress(b"".join(moved), mtime=0))
+    ctx, path = _context(), feed / f"{DAY}.jsonl.gz"
+    params = MicroTapeParams(funding_rank_days=3, ctx_rank_min_minutes=3)
+    whole = replay_windows(path, DAY, ctx, NO_PRIORS, feed_dir=feed, params=params,
+                           scoring=load_scoring(), council=load_curators())
+    has_ctx = any(_channel(x) == "activeAssetCtx" for x in lines)
+    assert whole["funding_pctl"].notna().any() == has_ctx
+    report = compare_by_group([whole], path, DAY, ctx, NO_PRIORS, feed_dir=feed,
+                              group_coins=1, workers=1, params=params,
+                              scoring=load_scoring(), council=load_curators())
+    assert report.ok and report.compared == len(whole), report.describe()

@@ -17,6 +17,7 @@ import pytest
 
 from lotus_core.config.settings import Settings
 from lotus_core.config.shared import shared_values
+from lotus_core.feed.manifest import write_manifest
 from lotus_core.feed.parse import parse_recording
 from lotus_core.microtape import MicroTapeParams, build_microtape
 from lotus_core.microtape.build import TapeStream
@@ -131,6 +132,24 @@ def test_an_unreadable_earlier_recording_is_skipped_and_named(feed_dir, tmp_path
     report = history.report(["BTC"])["BTC"]["funding_pctl"]
     assert report["days"] == [DAYS[0], DAYS[2]] and DAYS[1] in report["unreadable"]
     assert _tape(tmp_path, DAYS[3], DAYS_3, history)["funding_pctl"].notna().any()
+
+
+def test_an_earlier_day_that_differs_from_the_manifest_is_named_and_left_out(feed_dir,
+                                                                             tmp_path):
+    files = []
+    for day in DAYS:
+        files.append(tmp_path / f"{day}.jsonl.gz")
+        files[-1].write_bytes((feed_dir / f"{day}.jsonl.gz").read_bytes())
+    write_manifest(tmp_path, files)
+    # a valid recording of the day, but not the one the manifest lists (funding far higher)
+    write_recording(files[1], _day_lines(DAYS[1], 10 * HIGH, 1))
+    history = context_history(tmp_path, DAYS[3], DAYS_3)
+    assert history is not None and list(history.unreadable) == [DAYS[1]]
+    assert "does not match the manifest" in history.unreadable[DAYS[1]]
+    assert history.report(["BTC"])["BTC"]["funding_pctl"]["days"] == [DAYS[0], DAYS[2]]
+    unchecked = context_history(tmp_path, DAYS[3], DAYS_3, verify_manifest=False)
+    assert unchecked is not None and not unchecked.unreadable
+    assert unchecked.report(["BTC"])["BTC"]["funding_pctl"]["days"] == list(DAYS[:3])
 
 
 def test_the_live_tape_ranks_against_the_same_reference(feed_dir):
