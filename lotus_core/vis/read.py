@@ -5,12 +5,14 @@
 
 Steps stop at the first one that cannot be done (no panel, no series colour, fewer than two
 price labels, no path); the reading then says which and why, keeps what was found before
-it, and carries no path, flags or embedding. Nothing is guessed.
+it, and carries no path, flags or embedding. Nothing is guessed. The time axis is not such
+a step: a path whose time labels do not give times keeps `t_ms` None and `time_reason`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,13 +22,15 @@ from lotus_core.vis.axis import AxisFit, fit_axis
 from lotus_core.vis.colours import classify_colours
 from lotus_core.vis.digitise import digitise
 from lotus_core.vis.embed import embed_path
-from lotus_core.vis.ocr import ocr_words
+from lotus_core.vis.ocr import TIMES, Word, ocr_words
 from lotus_core.vis.panel import find_panel
 from lotus_core.vis.patterns import FLAGS, flags_of, path_stats
+from lotus_core.vis.timeaxis import TimeFit, fit_time_axis, timestamps, title_date
 from lotus_core.vis.title import read_title
 
 MIN_CONFIDENCE = 0.6  # vis_priors pattern.min_confidence default (modules/vis/module.yaml)
 AXIS_STRIP = 12  # rows above and below the panel the axis labels may sit in
+TIME_STRIP = 28  # rows below the panel the time labels may sit in
 
 
 @dataclass
@@ -49,6 +53,10 @@ class Reading:
     kind: str | None = None
     path_conf: float = 0.0
     x: list[float] = field(default_factory=list)
+    t_ms: list[int] | None = None
+    time_axis: dict[str, Any] | None = None
+    time_conf: float = 0.0
+    time_reason: str | None = None
     close: list[float] = field(default_factory=list)
     high: list[float] | None = None
     low: list[float] | None = None
@@ -76,13 +84,47 @@ def _axis_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list
     return ocr_words(img.crop(box), digits=True), float(top)
 
 
+def _time_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list[Word], float]:
+    """OCR the strip below the panel (clear of its frame) where time labels sit."""
+    y1 = bbox[3]
+    top, bot = y1 + 2, min(img.height, y1 + 2 + TIME_STRIP)
+    if bot - top < 8:
+        return [], 0.0
+    return ocr_words(img.crop((0, top, img.width, bot)), chars=TIMES), 0.0
+
+
+def _time_doc(fit: TimeFit) -> dict[str, Any]:
+    return {"intercept": fit.intercept, "slope": fit.slope, "rms_px": fit.rms_px,
+            "of_day": fit.of_day, "labels": [list(lab) for lab in fit.labels],
+            "rejected": fit.rejected}
+
+
+def _read_times(out: Reading, img: Image.Image, bbox: tuple[int, int, int, int],
+                x: np.ndarray, at: datetime | None, date: float | None) -> None:
+    """Give the path's points epoch-ms times, or keep why not in `time_reason`."""
+    words, col_off = _time_words(img, bbox)
+    out.ocr_text = " ".join([out.ocr_text] + [w.text for w in words]).strip()
+    fit = fit_time_axis(words, col_offset=col_off)
+    if isinstance(fit, str):
+        out.time_reason = fit
+        return
+    out.time_axis, out.time_conf = _time_doc(fit), fit.confidence
+    t = timestamps(fit, x, at, date)
+    if isinstance(t, str):
+        out.time_reason = t
+        return
+    out.t_ms = [int(v) for v in t]
+
+
 def _axis_doc(fit: AxisFit) -> dict[str, Any]:
     return {"intercept": fit.intercept, "slope": fit.slope, "rms_px": fit.rms_px,
             "labels": [list(lab) for lab in fit.labels], "rejected": fit.rejected}
 
 
-def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE) -> Reading:
-    """Read a chart image; see the module doc for what stops a reading."""
+def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE,
+               at: datetime | None = None) -> Reading:
+    """Read a chart image; see the module doc for what stops a reading. `at` (the chart's
+    as-of time) dates time-of-day labels (timeaxis.py)."""
     rgb_img = img.convert("RGB")
     rgb = np.asarray(rgb_img)
     out = Reading(width=rgb_img.width, height=rgb_img.height)
@@ -117,6 +159,7 @@ def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE) -> R
         return out
     out.kind, out.path_conf = path.kind, path.confidence
     out.x, out.close = path.x.tolist(), close.tolist()
+    _read_times(out, rgb_img, panel.bbox, path.x, at, title_date(title_words))
     if path.high_row is not None and path.low_row is not None:
         out.high = fit.price_at(path.high_row).tolist()
         out.low = fit.price_at(path.low_row).tolist()

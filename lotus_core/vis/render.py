@@ -92,6 +92,24 @@ def decimals_for(step: float) -> int:
     return 8
 
 
+def time_labels(when: datetime, bar_minutes: int, n: int, spacing: float, xs: np.ndarray,
+                width: int) -> list[tuple[int, str]]:
+    """(bar, text) of the time labels, about 90 px apart: HH:MM while that is under a day,
+    else dates (YYYY-MM-DD) at midnights a whole number of days apart, as terminals draw."""
+    every = max(1, round(90 / spacing))
+    if bar_minutes * every < 1440 or 1440 % bar_minutes:
+        return [(i, (when + timedelta(minutes=bar_minutes * i)).strftime("%H:%M"))
+                for i in range(every // 2, n, every)]
+    days = math.ceil(every * bar_minutes / 1440)
+    out = []
+    for i in range(n):
+        t = when + timedelta(minutes=bar_minutes * i)
+        if (t.hour, t.minute) == (0, 0) and t.toordinal() % days == 0 \
+                and 40 <= xs[i] <= width - 40:
+            out.append((i, t.strftime("%Y-%m-%d")))
+    return out
+
+
 def render_chart(bars: Bars, style: ChartStyle, *, title: str | None = None,
                  level: float | None = None,
                  start: datetime | None = None,
@@ -129,11 +147,9 @@ def render_chart(bars: Bars, style: ChartStyle, *, title: str | None = None,
     n = bars.n
     spacing = (x1 - x0 - 8) / n
     xs = np.round(x0 + 4 + spacing * (np.arange(n) + 0.5))  # pixel centres: no drawing bias
-    when = start or datetime(2026, 1, 5, 9, 0)
-    every = max(1, round(90 / spacing))
-    for i in range(every // 2, n, every):
-        t = when + timedelta(minutes=bar_minutes * i)
-        d.text((xs[i], y1 + 8), t.strftime("%H:%M"), font=small, fill=th["text"], anchor="mt")
+    for i, text in time_labels(start or datetime(2026, 1, 5, 9, 0), bar_minutes, n, spacing,
+                               xs, w):
+        d.text((xs[i], y1 + 8), text, font=small, fill=th["text"], anchor="mt")
     if level is not None:
         d.line([(x0 + 1, round(row(level))), (x1 - 1, round(row(level)))], fill=LEVEL, width=2)
     if style.kind == "line":

@@ -95,7 +95,7 @@ def submit_chart(fabric: Db, home: Path, data: bytes, *, coin: str | None = None
                          duplicate=True)
     written: list[Path] = [] if stored.existed else [stored.path]
     try:
-        reading = read_chart(img)
+        reading = read_chart(img, at=at)
         symbol = coin or (reading.symbol if reading.symbol_conf >= 0.5 else None)
         sid = _record(fabric, home, key, stored.chart_hash, reading, symbol, at, note, written,
                       source, keys, models_map)
