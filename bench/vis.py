@@ -1,5 +1,5 @@
-"""The vision module's reader on sealed rendered charts: digitiser error, OCR accuracy and
-each pattern flag's precision and recall, with intervals.
+"""The vision module's reader on sealed rendered charts: digitiser error, OCR accuracy, the
+time axis and each pattern flag's precision and recall, with intervals.
 
     python -m bench vis [--charts 240] [--seed-base 1000000] [--json PATH]
 
@@ -34,6 +34,20 @@ def _ci(ci: Any, scale: float = 1.0, digits: int = 2) -> str:
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f} %"
+
+
+def _time_rows(t: dict[str, Any]) -> list[str]:
+    rows = [f"| time axis read (points given times) | {_pct(t['share'])} ({t['k']} / {t['n']}) "
+            f"| {_ci(t['ci'], 100, 0)} % |"]
+    if t["err_bars"]["p50"] is None:
+        return rows
+    b, sec = t["err_bars"], t["err_s"]
+    rows += [f"| point time error, median ({t['points']} points) | {b['p50']:.3f} bars "
+             f"({sec['p50']:.0f} s) | {_ci(b['p50_ci'], 1, 3)} bars |",
+             f"| point time error, p95 | {b['p95']:.3f} bars ({sec['p95']:.0f} s); "
+             f"{t['wrong_day']} chart(s) dated a day or more off | "
+             f"{_ci(b['p95_ci'], 1, 3)} bars |"]
+    return rows
 
 
 def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
@@ -73,6 +87,7 @@ def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
                  f"{a['truth']}) | {_ci(a['recall_ci'], 100, 0)} % |")
     lines.append(f"| wrong values among the labels the fit kept | {a['wrong_in_fit']} | "
                  f"{_ci(a['wrong_share_ci'], 100, 1)} % |")
+    lines += _time_rows(r["time_axis"])
     lines += ["", "| flag | precision | recall | tp / fp / fn |", "|---|---|---|---|"]
     for f in FLAGS:
         x = r["flags"][f]
@@ -82,7 +97,12 @@ def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
     lines += ["", wrap("Trend, range and breakout flags are scored against the planted "
                        "pattern; higher_highs and lower_lows against their own definition on "
                        "the true closes. Unreadable reasons seen: "
-                       + ("; ".join(r["unreadable_reasons"]) or "none") + ".")]
+                       + ("; ".join(r["unreadable_reasons"]) or "none") + ". Time axis: bars "
+                       "of the title's timeframe from a seeded start, labels HH:MM (dates when "
+                       "a label step reaches a day), read with `at` = the last bar's close; "
+                       "the point errors are pooled over the charts whose axis was read and "
+                       "their intervals resample whole charts. Why a time axis was not read: "
+                       + ("; ".join(r["time_axis"]["reasons"]) or "always read") + ".")]
     return "\n".join(lines)
 
 
@@ -109,7 +129,8 @@ def main() -> None:
     headline("vis",
              f"close error {c['mean']:.2f} bps candles, {ln['mean']:.2f} bps line; symbol "
              f"{_pct(r['symbol_ok']['share'])}, axis labels {_pct(r['axis_labels']['recall'])}; "
-             f"flags precision ≥ {_pct(worst_p)}, recall ≥ {_pct(worst_r)}",
+             f"flags precision ≥ {_pct(worst_p)}, recall ≥ {_pct(worst_r)}; time axis "
+             f"{_pct(r['time_axis']['share'])}",
              f"{r['charts']} sealed charts; bootstrap/Wilson 95 % intervals in the section")
     print(body)
 

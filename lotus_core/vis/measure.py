@@ -7,15 +7,20 @@ Seeds from SEALED_SEED_BASE up are sealed: the thresholds (patterns.py), the col
 panel rules were set on seeds below 1,000 and are never tuned on these. Each chart cycles
 through the planted patterns, candles/line, light/dark and PNG/JPEG (quality 85), with a
 random title form and timeframe; breakout charts carry their planted level and range charts
-a level above their highs (which a breakout flag must not take as broken).
+a level above their highs (which a breakout flag must not take as broken). The bars are the
+title's timeframe long, from a seeded start in January 2026, and the chart is read with `at`
+= the close of its last bar (the time axis dates clock labels from it).
 
 Truth: the digitiser is scored against the rendered series (each digitised candle against
 the drawn candle whose centre is within half a pitch of it, with the share of drawn candles
 found; the line at each digitised column, interpolated between bar centres), in bps of
 price and in panel pixels; trend, range and
 breakout flags against what was planted; higher_highs and lower_lows against their own
-definition on the true closes (they measure what digitising loses). Intervals: Wilson 95 %
-for shares, a percentile bootstrap (2,000 resamples, seeded) of the mean for errors.
+definition on the true closes (they measure what digitising loses); each point's time
+against the true time at its column (bar times interpolated between bar centres), in bars
+and seconds. Intervals: Wilson 95 % for shares, a percentile bootstrap (2,000 resamples,
+seeded) of the mean for errors, and of the pooled median and p95 of point time errors
+resampling whole charts (1,000 resamples: a chart's points are not independent).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,7 @@ SEALED_SEED_BASE = 1_000_000
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h")
 TITLE_FORMS = ("{sym} {tf}", "{sym}USDT {tf}", "{sym}-USD {tf}")
 PLANTED = {"trend_up", "trend_down", "range", "breakout_up", "breakout_down"}
+BAR_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240}
 
 
 def bootstrap_mean(x: np.ndarray, seed: int = 7, reps: int = 2000) -> tuple[float, float]:
@@ -68,6 +75,10 @@ class ChartScore:
     labels_truth: int = 0
     labels_read: int = 0
     labels_wrong: int = 0
+    time_read: bool = False
+    time_reason: str | None = None
+    time_err_bars: list[float] = field(default_factory=list)
+    bar_s: float = 0.0
     truth_flags: dict[str, bool] = field(default_factory=dict)
     read_flags: dict[str, bool] = field(default_factory=dict)
 
@@ -81,23 +92,29 @@ def _chart(i: int, seed_base: int) -> tuple[Any, ...]:
     fmt = ("png", "jpeg")[(i // (4 * len(PATTERNS))) % 2]
     tf = TIMEFRAMES[int(rng.integers(len(TIMEFRAMES)))]
     form = TITLE_FORMS[int(rng.integers(len(TITLE_FORMS)))]
-    return seed, pattern, kind, theme, fmt, tf, form
+    bar = BAR_MINUTES[tf]
+    start = datetime(2026, 1, 1) + timedelta(days=int(rng.integers(0, 28)),
+                                             minutes=bar * int(rng.integers(0, 1440 // bar)))
+    return seed, pattern, kind, theme, fmt, tf, form, start
 
 
 def score_chart(i: int, seed_base: int = SEALED_SEED_BASE) -> ChartScore:
     """Render sealed chart number i, read it, score every step."""
-    seed, pattern, kind, theme, fmt, tf, form = _chart(i, seed_base)
+    seed, pattern, kind, theme, fmt, tf, form, start = _chart(i, seed_base)
+    bar_s = 60.0 * BAR_MINUTES[tf]
     bars = planted_bars(pattern, seed)
     level = bars.level
     if pattern == "range":
         level = float(bars.high.max() + 0.15 * (bars.high.max() - bars.low.min()))
     img, truth = render_chart(bars, ChartStyle(kind=kind, theme=theme),
-                              title=form.format(sym=bars.symbol, tf=tf), level=level)
+                              title=form.format(sym=bars.symbol, tf=tf), level=level,
+                              start=start, bar_minutes=BAR_MINUTES[tf])
     if fmt == "jpeg":
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=85)
         img = Image.open(io.BytesIO(buf.getvalue()))
-    r = read_chart(img)
+    t0 = start.replace(tzinfo=UTC).timestamp()
+    r = read_chart(img, at=datetime.fromtimestamp(t0 + bar_s * bars.n, UTC))
     truth_flags = {f: (pattern == f) for f in PLANTED}
     own = flags_of(bars.close, level)
     truth_flags.update({"higher_highs": own["higher_highs"], "lower_lows": own["lower_lows"]})
@@ -114,6 +131,10 @@ def score_chart(i: int, seed_base: int = SEALED_SEED_BASE) -> ChartScore:
     if r.status != "read":
         return s
     s.read_flags = {f: f in r.pattern_flags for f in FLAGS}
+    s.time_read, s.time_reason, s.bar_s = r.t_ms is not None, r.time_reason, bar_s
+    if r.t_ms is not None:
+        true_s = t0 + bar_s * np.interp(r.x, truth.xs, np.arange(bars.n))
+        s.time_err_bars = (np.abs(np.asarray(r.t_ms) / 1000.0 - true_s) / bar_s).tolist()
     est = np.asarray(r.close)
     if r.kind != kind:
         return s
@@ -129,6 +150,37 @@ def score_chart(i: int, seed_base: int = SEALED_SEED_BASE) -> ChartScore:
     s.err_bps = float(np.mean(np.abs(est / ref - 1)) * 1e4)
     s.err_px = float(np.mean(np.abs(est - ref)) / px)
     return s
+
+
+def pooled_quantiles(errs: list[np.ndarray], qs: tuple[float, ...] = (50, 95), seed: int = 7,
+                     reps: int = 1000) -> dict[str, Any]:
+    """Quantiles of the pooled point errors, with bootstrap intervals over whole charts."""
+    if not errs:
+        return {f"p{q:g}": None for q in qs} | {f"p{q:g}_ci": (math.nan, math.nan) for q in qs}
+    rng = np.random.default_rng(seed)
+    boots = np.array([np.percentile(np.concatenate([errs[k] for k in pick]), qs)
+                      for pick in rng.integers(0, len(errs), (reps, len(errs)))])
+    est = np.percentile(np.concatenate(errs), qs)
+    out: dict[str, Any] = {}
+    for j, q in enumerate(qs):
+        out[f"p{q:g}"] = float(est[j])
+        out[f"p{q:g}_ci"] = (float(np.percentile(boots[:, j], 2.5)),
+                             float(np.percentile(boots[:, j], 97.5)))
+    return out
+
+
+def _time_summary(scores: list[ChartScore]) -> dict[str, Any]:
+    n = len(scores)
+    timed = [s for s in scores if s.time_read]
+    bars = [np.asarray(s.time_err_bars) for s in timed]
+    secs = [b * s.bar_s for b, s in zip(bars, timed, strict=True)]
+    wrong_day = sum(1 for b, s in zip(bars, timed, strict=True)
+                    if b.size and float(np.median(b)) * s.bar_s >= 43_200)
+    return {"k": len(timed), "n": n, "share": len(timed) / n if n else None,
+            "ci": wilson(len(timed), n), "points": int(sum(b.size for b in bars)),
+            "err_bars": pooled_quantiles(bars), "err_s": pooled_quantiles(secs),
+            "wrong_day": wrong_day,
+            "reasons": sorted({s.time_reason for s in scores if s.time_reason})}
 
 
 def summarise(scores: list[ChartScore]) -> dict[str, Any]:
@@ -167,6 +219,7 @@ def summarise(scores: list[ChartScore]) -> dict[str, Any]:
                     "recall": tp / (tp + fn) if tp + fn else None,
                     "recall_ci": wilson(tp, tp + fn)}
     out["flags"] = flags
+    out["time_axis"] = _time_summary(scores)
     out["unreadable_reasons"] = sorted({s.reason for s in scores if s.reason})
     return out
 

@@ -20,7 +20,6 @@ from PIL import Image, ImageOps
 
 SCALE = 3
 DIGITS = "0123456789.,"  # no minus: a tick mark beside a label reads as one
-TIMES = "0123456789:-"  # clock labels and ISO dates
 
 
 class OcrUnavailable(RuntimeError):
@@ -58,17 +57,14 @@ def prepare(crop: Image.Image) -> Image.Image:
     return grey.resize((grey.width * SCALE, grey.height * SCALE), Image.Resampling.LANCZOS)
 
 
-def ocr_words(crop: Image.Image, *, digits: bool = False, line: bool = False,
-              chars: str | None = None) -> list[Word]:
-    """Words in `crop`; `digits` restricts to price characters (`chars` to those given),
-    `line` reads one text line."""
+def ocr_words(crop: Image.Image, *, digits: bool = False, line: bool = False) -> list[Word]:
+    """Words in `crop`; `digits` restricts to price characters, `line` reads one text line."""
     engine_version()
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     if crop.width < 2 or crop.height < 2:
         return []
     psm = 7 if line else 6
-    allowed = chars or (DIGITS if digits else None)
-    config = f"--psm {psm}" + (f" -c tessedit_char_whitelist={allowed}" if allowed else "")
+    config = f"--psm {psm}" + (f" -c tessedit_char_whitelist={DIGITS}" if digits else "")
     data = pytesseract.image_to_data(prepare(crop), config=config,
                                      output_type=pytesseract.Output.DICT)
     out = []

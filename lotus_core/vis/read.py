@@ -22,7 +22,7 @@ from lotus_core.vis.axis import AxisFit, fit_axis
 from lotus_core.vis.colours import classify_colours
 from lotus_core.vis.digitise import digitise
 from lotus_core.vis.embed import embed_path
-from lotus_core.vis.ocr import TIMES, Word, ocr_words
+from lotus_core.vis.ocr import Word, ocr_words
 from lotus_core.vis.panel import find_panel
 from lotus_core.vis.patterns import FLAGS, flags_of, path_stats
 from lotus_core.vis.timeaxis import TimeFit, fit_time_axis, timestamps, title_date
@@ -84,13 +84,11 @@ def _axis_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list
     return ocr_words(img.crop(box), digits=True), float(top)
 
 
-def _time_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list[Word], float]:
-    """OCR the strip below the panel (clear of its frame) where time labels sit."""
-    y1 = bbox[3]
-    top, bot = y1 + 2, min(img.height, y1 + 2 + TIME_STRIP)
-    if bot - top < 8:
-        return [], 0.0
-    return ocr_words(img.crop((0, top, img.width, bot)), chars=TIMES), 0.0
+def _time_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> list[Word]:
+    """OCR the strip below the panel (clear of its frame) where time labels sit. No
+    character whitelist: with one tesseract drops the spaces between labels."""
+    top, bot = bbox[3] + 2, min(img.height, bbox[3] + 2 + TIME_STRIP)
+    return ocr_words(img.crop((0, top, img.width, bot))) if bot - top >= 8 else []
 
 
 def _time_doc(fit: TimeFit) -> dict[str, Any]:
@@ -102,9 +100,9 @@ def _time_doc(fit: TimeFit) -> dict[str, Any]:
 def _read_times(out: Reading, img: Image.Image, bbox: tuple[int, int, int, int],
                 x: np.ndarray, at: datetime | None, date: float | None) -> None:
     """Give the path's points epoch-ms times, or keep why not in `time_reason`."""
-    words, col_off = _time_words(img, bbox)
+    words = _time_words(img, bbox)
     out.ocr_text = " ".join([out.ocr_text] + [w.text for w in words]).strip()
-    fit = fit_time_axis(words, col_offset=col_off)
+    fit = fit_time_axis(words)
     if isinstance(fit, str):
         out.time_reason = fit
         return

@@ -3,9 +3,10 @@
     img, truth = render_chart(bars, ChartStyle(kind="candles", theme="dark"), title="BTC 5m")
 
 The layout follows the common trading-terminal look (title top left, price axis on the
-right, time labels below, faint grid), drawn with Pillow and a TrueType font so the labels
-are the kind OCR reads. `RenderTruth` keeps what was drawn where (panel, price-to-row map,
-axis labels), so the reader's every step can be scored.
+right, time labels below: HH:MM, or dates when a label step reaches a day; faint grid),
+drawn with Pillow and a TrueType font so the labels are the kind OCR reads. `RenderTruth`
+keeps what was drawn where (panel, price-to-row map, axis labels, bar centres), so the
+reader's every step can be scored.
 """
 
 from __future__ import annotations

@@ -70,13 +70,13 @@ def _resid(arr: np.ndarray, a: float, b: float, wrap: bool) -> np.ndarray:
     return (r + DAY / 2) % DAY - DAY / 2 if wrap else r
 
 
-def fit_time_axis(words: list[Word], col_offset: float = 0.0) -> TimeFit | str:
-    """The column -> time map from OCR'd time-label words (columns shifted by
-    `col_offset`), or the reason there is none."""
+def fit_time_axis(words: list[Word]) -> TimeFit | str:
+    """The column -> time map from OCR'd time-label words (read from a crop starting at
+    column 0), or the reason there is none."""
     parsed = [(w, parse_time(w.text)) for w in words]
     kinds = [p[0] for _, p in parsed if p is not None]
     kind = "day" if kinds.count("day") >= kinds.count("date") else "date"
-    pts = sorted((w.x + w.w / 2 + col_offset, p[1], w.text) for w, p in parsed
+    pts = sorted((w.x + w.w / 2, p[1], w.text) for w, p in parsed
                  if p is not None and p[0] == kind)
     rejected = [w.text for w, p in parsed if p is None or p[0] != kind]
     if len(pts) < 2:
