@@ -18,7 +18,18 @@ def _summary(r: Any) -> str:
             f"symbol {r.symbol or '?'} ({r.symbol_conf:.2f}), timeframe {r.timeframe or '?'} "
             f"({r.timeframe_conf:.2f}); panel {r.panel_bbox} ({r.panel_conf:.2f}), axis "
             f"rms {r.axis['rms_px']:.2f} px ({r.axis_conf:.2f}), path ({r.path_conf:.2f}); "
-            f"confidence {r.confidence:.2f}; flags: {flags}")
+            f"confidence {r.confidence:.2f}; flags: {flags}; {_times(r)}")
+
+
+def _times(r: Any) -> str:
+    """`times 2026-01-05 09:00 -> 17:15 UTC (0.86)`, or why the points have none."""
+    if r.t_ms is None:
+        return f"times: none ({r.time_reason})"
+    from datetime import UTC, datetime
+
+    first, last = (datetime.fromtimestamp(t / 1000, UTC) for t in (r.t_ms[0], r.t_ms[-1]))
+    return (f"times {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M} UTC "
+            f"({r.time_conf:.2f})")
 
 
 def _load(image: Path) -> tuple[bytes, Any]:
@@ -84,15 +95,21 @@ def submit(ctx: click.Context, image: Path, coin: str | None, at: str | None,
 
 @vis.command("read")
 @click.argument("image", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--at", "at", help="The chart's as-of time, ISO 8601 (UTC when no zone); "
+              "dates time-of-day labels.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole reading as JSON.")
-def read(image: Path, as_json: bool) -> None:
+def read(image: Path, at: str | None, as_json: bool) -> None:
     """Read a chart and print what was read, recording nothing."""
+    from lotus_core.vis.ingest import ChartRefused
+    from lotus_core.vis.intake import parse_at
     from lotus_core.vis.ocr import OcrUnavailable
     from lotus_core.vis.read import read_chart
 
     _, img = _load(image)
     try:
-        r = read_chart(img)
+        r = read_chart(img, at=parse_at(at))
+    except ChartRefused as exc:
+        raise click.ClickException(str(exc)) from exc
     except OcrUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(_reading_json(r), indent=2) if as_json else _summary(r))

@@ -1,8 +1,9 @@
-"""`lotus vis submit` and `lotus vis similar` on real PNG files, in-process."""
+"""`lotus vis submit`, `read` and `similar` on real PNG files, in-process."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,17 @@ def test_submit_refuses_a_bad_file_by_name(home: Path, tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "chart.png refused: not a PNG or JPEG" in res.output
     assert not (home / "vis").exists()
+
+
+def test_read_gives_times_with_at_and_says_why_not_without(home: Path, tmp_path: Path) -> None:
+    bars, _, data = chart("trend_up", 25, "candles", "light")  # 5m bars from 2026-01-05 09:00
+    path = _file(tmp_path, "c.png", data)
+    end = datetime(2026, 1, 5, 9, tzinfo=UTC) + timedelta(minutes=5 * bars.n)
+    res = CliRunner().invoke(cli, ["vis", "read", path, "--at", end.isoformat(), "--json"])
+    assert res.exit_code == 0, res.output
+    t_ms = json.loads(res.output)["t_ms"]
+    start_ms = datetime(2026, 1, 5, 9, tzinfo=UTC).timestamp() * 1000
+    assert len(t_ms) == bars.n and abs(t_ms[0] - start_ms) < 100_000  # a third of a bar
+    res = CliRunner().invoke(cli, ["vis", "read", path])
+    assert res.exit_code == 0, res.output
+    assert "times: none (the time labels give times of day only" in res.output
