@@ -45,8 +45,11 @@ def _time_rows(t: dict[str, Any]) -> list[str]:
     rows += [f"| point time error, median ({t['points']} points) | {b['p50']:.3f} bars "
              f"({sec['p50']:.0f} s) | {_ci(b['p50_ci'], 1, 3)} bars |",
              f"| point time error, p95 | {b['p95']:.3f} bars ({sec['p95']:.0f} s); "
-             f"{t['wrong_day']} chart(s) dated a day or more off | "
+             f"{t['wrong_day']} chart(s) dated half a day or more off | "
              f"{_ci(b['p95_ci'], 1, 3)} bars |"]
+    per = "; ".join(f"{float(k) / 60:g} min bars, {v['charts']} chart(s): {v['p50']:.1f} s, "
+                    f"{v['p95']:.1f} s" for k, v in t["by_bar_s"].items())
+    rows.append(f"| point time error by bar length: median, p95 | {per} | - |")
     return rows
 
 

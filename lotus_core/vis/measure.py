@@ -169,6 +169,16 @@ def pooled_quantiles(errs: list[np.ndarray], qs: tuple[float, ...] = (50, 95), s
     return out
 
 
+def _by_bar(timed: list[ChartScore], secs: list[np.ndarray]) -> dict[str, Any]:
+    """Median and p95 of the point time errors in seconds, per bar length (seconds)."""
+    out: dict[str, Any] = {}
+    for bar in sorted({s.bar_s for s in timed}):
+        e = np.concatenate([x for x, s in zip(secs, timed, strict=True) if s.bar_s == bar])
+        out[f"{bar:g}"] = {"charts": sum(1 for s in timed if s.bar_s == bar),
+                           "p50": float(np.median(e)), "p95": float(np.percentile(e, 95))}
+    return out
+
+
 def _time_summary(scores: list[ChartScore]) -> dict[str, Any]:
     n = len(scores)
     timed = [s for s in scores if s.time_read]
@@ -179,7 +189,7 @@ def _time_summary(scores: list[ChartScore]) -> dict[str, Any]:
     return {"k": len(timed), "n": n, "share": len(timed) / n if n else None,
             "ci": wilson(len(timed), n), "points": int(sum(b.size for b in bars)),
             "err_bars": pooled_quantiles(bars), "err_s": pooled_quantiles(secs),
-            "wrong_day": wrong_day,
+            "wrong_day": wrong_day, "by_bar_s": _by_bar(timed, secs),
             "reasons": sorted({s.time_reason for s in scores if s.time_reason})}
 
 
