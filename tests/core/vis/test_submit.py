@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,14 @@ def test_failed_record_leaves_nothing_behind(tmp_path: Path, fabric_sqlite_url: 
     with pytest.raises(Exception):  # noqa: B017  (whatever the closed connection raises)
         submit_chart(fabric, tmp_path, data)
     assert _files(tmp_path) == []
+
+
+def test_submission_time_dates_the_points(tmp_path: Path, fabric_sqlite: OpsDb) -> None:
+    bars, _, data = chart("range", 12, "line", "light")  # 5m bars drawn from 2026-01-05 09:00
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    res = submit_chart(fabric_sqlite, tmp_path, data, at=start + timedelta(minutes=5 * bars.n))
+    doc = json.loads((tmp_path / "vis" / "readings" / f"{res.strand_id}.json").read_text())
+    t_ms = doc["reading"]["t_ms"]
+    assert t_ms is not None and len(t_ms) == len(doc["reading"]["x"])
+    first_bar = start.timestamp() * 1000
+    assert abs(t_ms[0] - first_bar) < 100_000  # within a third of a 5-minute bar
