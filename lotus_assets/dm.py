@@ -23,13 +23,14 @@ come from the `settings` resource (the code location's one Settings), never from
 - Costs: one model (`lotus_core.costs`) from the `trader:` settings: the DM prices its
   trades with the fee schedule and book the Trader fills on; both outputs show priced
   against paid per coin (`priced_vs_paid`).
-- The DM's universe on D: the configured `dm.coins` that D's MicroTape carries; the others
-  are left out of the problem, named once (`coins_left_out`, and a log line).
+- The DM's universe on D: the configured `dm.coins` that D's MicroTape carries, each from
+  its first row (the engine's rule, the live loop's too); the others are left out of the
+  problem, named once (`coins_left_out`, and a log line).
 """
 
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from lotus_core.dm.calibration import (
     training_frame,
 )
 from lotus_core.dm.engine import DmEngine
+from lotus_core.dm.engine import universe as universe_of
 from lotus_core.dm.joint import joint_day
 from lotus_core.dm.joint_tables import (
     DecisionTally,
@@ -240,8 +242,8 @@ def dm_decisions_and_paper_trades(
     store = lake.get()
     carried = [c for c, n in store.coin_rows("microtape_frames", day).items() if n > 0]
     engine = DmEngine(cfg, calib, cadence_ms=lotus.microtape.cadence_ms,
-                      costs=CostModel.from_trader(lotus.trader), coins=carried)
-    universe = _universe(context, engine, day)
+                      costs=CostModel.from_trader(lotus.trader))
+    universe = _universe(context, cfg.coins, carried, day)
     selected = context.op_execution_context.selected_output_names
     try:
         require_recording(Path(feed.feed_dir), day)
@@ -312,15 +314,16 @@ def dm_decisions_and_paper_trades(
                 tally, cfg, coupled, day, len(alphas.times))
 
 
-def _universe(context: dg.AssetExecutionContext, engine: DmEngine, day: str
-              ) -> dict[str, Any]:
-    """The DM's universe on `day`, and the configured coins its data lacks, said once (a
-    log line and the metadata): left out of the problem, not held at zero by its caps."""
-    if engine.left_out:
+def _universe(context: dg.AssetExecutionContext, configured: Sequence[str],
+              carried: Sequence[str], day: str) -> dict[str, Any]:
+    """The DM's universe on `day` (the engine's rule, `lotus_core.dm.engine.universe`, over
+    the day's MicroTape coins), and the configured coins its data lacks, said once (a log
+    line and the metadata): left out of the problem, not held at zero by its caps."""
+    coins, left_out = universe_of(configured, carried)
+    if left_out:
         context.log.warning("%s: dm.coins %s have no MicroTape rows today: left out of the "
-                            "Decision-Maker's problem", day, ", ".join(engine.left_out))
-    return {"universe": ", ".join(engine.coins) or "-",
-            "coins_left_out": ", ".join(engine.left_out) or "-"}
+                            "Decision-Maker's problem", day, ", ".join(left_out))
+    return {"universe": ", ".join(coins) or "-", "coins_left_out": ", ".join(left_out) or "-"}
 
 
 def _costs(table: pd.DataFrame) -> dict[str, Any]:

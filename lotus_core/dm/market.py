@@ -45,7 +45,8 @@ def _f(row: Mapping[str, Any], key: str) -> float:
 
 @dataclass
 class MarketState:
-    """Latest quotes and the return history of a fixed universe of coins."""
+    """Latest quotes and the return history of a universe of coins (widened as coins
+    join it)."""
 
     coins: tuple[str, ...]
     cadence_ms: int = 1000
@@ -61,6 +62,15 @@ class MarketState:
     def __post_init__(self) -> None:
         self._buf = np.zeros((self.window, len(self.coins)))
         self._index = {c: i for i, c in enumerate(self.coins)}
+
+    def widen(self, coins: tuple[str, ...]) -> None:
+        """The universe becomes `coins` (its coins and more): a joining coin's returns so
+        far are zero, as they would be had it been in the universe with no row."""
+        buf = np.zeros((self.window, len(coins)))
+        for i, c in enumerate(self.coins):
+            buf[:, coins.index(c)] = self._buf[:, i]
+        self.coins, self._buf = coins, buf
+        self._index = {c: i for i, c in enumerate(coins)}
 
     def on_row(self, row: Mapping[str, Any]) -> None:
         """Take one MicroTape row (a dict or a pandas row)."""

@@ -9,7 +9,11 @@ when none) and the newest `dm_calibration` partition of the lake
 restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
 rows come from `options["rows"]` (a RowSource): in the daemon, `HubRows` over the market
 hub, i.e. the rows the score loop finishes; in tests and replays, a recorded day. Without
-one, every coin is stale and the curators hold.
+one, no coin has data and nothing is decided.
+
+Universe: the configured coins the rows carry, each from its first row (the engine's rule,
+the nightly's too: `lotus_core.dm.engine.universe`). A configured coin left out of a
+decision is said once (a warning); `info()` names the universe and the coins left out.
 
 Positions: each decision starts from what the paper Trader holds, read from the `trader`
 loop's persisted snapshot in the fabric (`trader_state`; option `positions: trader`, the
@@ -48,6 +52,7 @@ class DmLoop(Loop):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
         self.live: DmLive | None = None
+        self.said: set[str] = set()  # the configured coins said to be without data
 
     def build(self, ctx: LoopContext) -> DmLive:
         opts = {**ctx.options, **self.options}
@@ -71,12 +76,27 @@ class DmLoop(Loop):
             self.live = live = self.build(ctx)
             live.restore(fabric)
             while not ctx.stopping():
-                if live.step(fabric, limit=int(self.options.get("batch_size", 100))) == 0:
+                took = live.step(fabric, limit=int(self.options.get("batch_size", 100)))
+                self._say_left_out(ctx)
+                if took == 0:
                     ctx.stop.wait(idle)
+
+    def _say_left_out(self, ctx: LoopContext) -> None:
+        """The configured coins left out of a decision (no market row of theirs yet), each
+        said once: before any alpha every coin is without rows, which is no news."""
+        assert self.live is not None
+        engine = self.live.engine
+        new = [c for c in engine.left_out if c not in self.said] if engine.seen else []
+        if new:
+            self.said.update(new)
+            ctx.log.warning("dm: dm.coins %s have no market rows: left out of the "
+                            "Decision-Maker's problem until their first", ", ".join(new))
 
     def info(self) -> dict[str, Any]:
         if self.live is None:
             return {}
         s = self.live.stats
         return {"consumed": s.consumed, "posted": s.posted, "duplicates": s.duplicates,
-                "failed": s.failed, "restored": s.restored}
+                "failed": s.failed, "restored": s.restored,
+                "universe": list(self.live.engine.coins),
+                "coins_without_data": list(self.live.engine.left_out)}

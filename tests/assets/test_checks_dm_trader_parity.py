@@ -6,12 +6,17 @@ signals the calibration trades on:
   the daemon's own dm and trader loops posts the nightly tickets and makes its fills, and
   the check passes, reporting what it compared and its CPU seconds;
 - with one nightly ticket's target and one nightly fill's price altered in the lake, the
-  check alone re-run warns, naming that ticket and that fill, and posts its WATCHDOG_ALERT.
+  check alone re-run warns, naming that ticket and that fill, and posts its WATCHDOG_ALERT;
+- on a day whose data lacks a configured coin (the recording without ETH, SOL's first
+  minutes cut), the live loops still post the nightly tickets and make its fills: both
+  decide on the coins the data carries, SOL from its first row.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -33,7 +38,7 @@ from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.plan import ts_ms
 from lotus_location.definitions import build_resources
 from lotus_resources.event_log import instance_overrides
-from tests.helpers import small_day
+from tests.helpers import asset_metadata, small_day
 from tests.kits.dm_kit import alpha_stream, planted_training, signal_events_of
 from tests.kits.signals_kit import FIXTURES
 
@@ -54,10 +59,9 @@ def _check(result: dg.ExecuteInProcessResult) -> tuple[dg.AssetCheckEvaluation, 
     return found[-1], {k: v.value for k, v in found[-1].metadata.items()}
 
 
-@pytest.fixture(scope="module")
-def traded_day(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trade_parity")
-    rec = small_day(FIXTURES / f"{DAY}.jsonl.gz", root / "feed" / f"{DAY}.jsonl.gz", 25)
+def _materialised(root: Path, rec: Path):  # noqa: ANN202 - (settings, instance, result)
+    """dm_decisions and paper_trades of the recording `rec` with their checks, the day's
+    MicroTape made from it and 60 published signals on every configured coin."""
     settings = load_settings(overrides={"home": str(root / "home"),
                                         "feed_dir": str(root / "feed"),
                                         "verify_manifest": False}, env={})
@@ -84,6 +88,45 @@ def traded_day(tmp_path_factory):
         assert result.success, [e.step_failure_data.error.message for e in result.all_events
                                 if e.is_step_failure]
         yield settings, instance, result
+
+
+@pytest.fixture(scope="module")
+def traded_day(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trade_parity")
+    rec = small_day(FIXTURES / f"{DAY}.jsonl.gz", root / "feed" / f"{DAY}.jsonl.gz", 25)
+    yield from _materialised(root, rec)
+
+
+def _coin_of(msg: object) -> str | None:
+    """The coin a recorded message is about (None: the connection's own messages)."""
+    if not isinstance(msg, dict):
+        return None
+    data = msg.get("data")
+    if msg.get("channel") == "subscriptionResponse":
+        return data["subscription"].get("coin")
+    if isinstance(data, list):
+        return data[0].get("coin") if data else None
+    return data.get("coin", data.get("s")) if isinstance(data, dict) else None
+
+
+@pytest.fixture(scope="module")
+def lacking_day(tmp_path_factory):
+    """The first 25 minutes without ETH (a configured coin), SOL's market data from its
+    6th minute on: the DM's universe is BTC, then BTC and SOL."""
+    root = tmp_path_factory.mktemp("trade_parity_lacking")
+    rec = small_day(FIXTURES / f"{DAY}.jsonl.gz", root / "feed" / f"{DAY}.jsonl.gz", 25)
+    lines = gzip.decompress(rec.read_bytes()).splitlines(keepends=True)
+    t0 = json.loads(lines[0])["recv_ts_ms"]
+    keep = []
+    for line in lines:
+        rec_line = json.loads(line)
+        coin = _coin_of(rec_line["msg"])
+        late = coin == "SOL" and rec_line["recv_ts_ms"] < t0 + 300_000 \
+            and rec_line["msg"]["channel"] != "subscriptionResponse"
+        if coin != "ETH" and not late:
+            keep.append(line)
+    rec.write_bytes(gzip.compress(b"".join(keep), mtime=0))
+    yield from _materialised(root, rec)
 
 
 def test_the_live_loops_post_the_nightly_tickets_and_make_its_fills(traded_day):
@@ -142,3 +185,28 @@ def test_an_altered_ticket_and_fill_are_named(traded_day):
         keys = {dict(r)["dedupe_key"] for r in tx.query(
             "SELECT dedupe_key FROM sig_outbox WHERE dedupe_key LIKE 'check:%'")}
     assert f"check:dm_trader_parity:{DAY}" in keys
+
+
+def test_a_day_without_a_configured_coin_is_decided_alike(lacking_day):
+    """The check fails if live and nightly differ where the day's data lacks ETH (and has
+    SOL only from its 6th minute): the universe is the coins the data carries, each from
+    its first row, on both sides."""
+    settings, _, result = lacking_day
+    ev, meta = _check(result)
+    assert ev.passed, meta["detail"]
+    lake = Lake(settings.lake_dir)
+    decisions, paper = lake.read("dm_decisions", DAY), lake.read("paper_trades", DAY)
+    rows = lake.read("microtape_frames", DAY)
+    assert set(rows["coin"]) == {"BTC", "SOL"}
+    sol_from = int(rows.loc[rows["coin"] == "SOL", "ts_ms"].min())
+    dmeta = asset_metadata(result, "dm_decisions")
+    assert dmeta["universe"] == "BTC, SOL" and dmeta["coins_left_out"] == "ETH"
+    # every alpha comes: ETH's decide nothing, SOL's before its first row neither
+    assert meta["alphas"] == 60 and meta["compared_tickets"] == meta["live_tickets"] \
+        == len(decisions) > 0 and meta["mismatched_tickets"] == meta["mismatched_fills"] == 0
+    assert "ETH" not in set(decisions["coin"])
+    assert not decisions["binding"].str.contains("ETH").any()
+    early = decisions[decisions["ts_ms"] < sol_from]
+    assert len(early) and not early["binding"].str.contains("SOL").any()
+    assert (decisions.loc[decisions["ts_ms"] >= sol_from, "coin"] == "SOL").any()
+    assert meta["compared_fills"] == int((paper["kind"] == "fill").sum())

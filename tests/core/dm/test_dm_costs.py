@@ -88,8 +88,7 @@ def hour(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 def _joint(hour, calibration, trader: dict):  # noqa: ANN001, ANN202
     feed, rows, alphas = hour
     cfg, tcfg = load_dm_settings(DM), trader_settings(trader)
-    dm = DmEngine(cfg, calibration, costs=CostModel.from_trader(tcfg),
-                  coins=set(rows["coin"]))
+    dm = DmEngine(cfg, calibration, costs=CostModel.from_trader(tcfg))
     return dm, tcfg, joint_result(dm, TraderEngine(tcfg), feed, rows, alphas)
 
 
@@ -220,13 +219,24 @@ def test_the_universe_is_the_configured_coins_the_day_carries(hour, joint, calib
     assert {e["reason"] for e in dm.log} == {"coin_without_data_ETH"}
     assert all(d.coin != "ETH" and not any("ETH" in b for b in d.binding)
                for d in res.decisions)
-    # without the day's coins, ETH sits in the problem held at zero by its liquidity cap
-    everyone = replay(DmEngine(load_dm_settings(DM), calibration), rows, alphas[:60])
-    assert sum(any(b == "liquidity_cap:ETH" for b in d.binding) for d in everyone.decisions) > 10
+    # a coin joins at its first row: SOL's first 10 minutes missing, its alphas then
+    # decide nothing and it binds nothing; from its first row it is in the problem
+    late = int(rows["ts_ms"].min()) + 600_000
+    cut = rows[(rows["coin"] != "SOL") | (rows["ts_ms"] >= late)]
+    grows = DmEngine(load_dm_settings(DM), calibration)
+    res = replay(grows, cut, alphas[:60])
+    before = [d for d in res.decisions if d.ts_ms < late]
+    after = [d for d in res.decisions if d.ts_ms >= late]
+    assert before and after and all(d.coin != "SOL" and not any("SOL" in b for b in d.binding)
+                                    for d in before)
+    assert any(d.coin == "SOL" for d in after) and grows.coins == ("BTC", "SOL")
+    early_sol = {a.alpha_id for a in alphas[:60] if a.coin == "SOL" and a.ts_ms < late}
+    assert early_sol and {e["alpha_id"] for e in grows.log
+                          if e["reason"] == "coin_without_data_SOL"} == early_sol
     # no configured coin in the data: nothing to decide, said in the log
-    none = DmEngine(load_dm_settings(DM), calibration, coins=["DOGE"])
+    none = DmEngine(load_dm_settings(DM), calibration)
     assert none.coins == () and none.on_alpha(alphas[0]) == []
-    assert none.log[-1]["reason"].startswith("coin_")
+    assert none.log[-1]["reason"] == f"coin_without_data_{alphas[0].coin}"
 
 
 def test_the_dm_prices_the_venues_fee_schedule(calibration) -> None:  # noqa: ANN001

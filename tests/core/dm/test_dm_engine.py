@@ -204,3 +204,24 @@ def test_the_digest_of_the_ticket_text_is_the_digest_of_the_ticket(setup) -> Non
     assert res.decisions
     for d in res.decisions:
         assert d.digest == ticket_digest(d.ticket)
+
+
+def test_a_coin_joining_late_leaves_the_market_state_a_whole_days_would_hold(setup) -> None:
+    """ETH's rows from the 10th minute: once it has joined, the engine's return history is
+    the one a market state holding ETH from the start keeps (zero returns before its rows)."""
+    from lotus_core.dm.market import MarketState
+
+    cfg, cal, rows, _ = setup
+    late = DAY0_MS + 600_000
+    cut = rows[(rows["coin"] != "ETH") | (rows["ts_ms"] >= late)]
+    eng = DmEngine(cfg, cal)
+    whole = MarketState(cfg.coins)
+    for row in cut.to_dict("records"):
+        eng.on_row(row)
+        whole.on_row(row)
+        if DAY0_MS < row["ts_ms"] < late:
+            assert eng.coins == ("BTC", "SOL") and eng.left_out == ("ETH",)
+    assert eng.coins == cfg.coins and eng.left_out == () and len(eng.book.w) == 3
+    assert eng.market.closed == whole.closed
+    np.testing.assert_array_equal(eng.market.last(1800), whole.last(1800))
+    np.testing.assert_array_equal(eng.market.covariance_bps2(), whole.covariance_bps2())
