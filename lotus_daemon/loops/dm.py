@@ -90,7 +90,7 @@ class DmLoop(Loop):
         if new:
             self.said.update(new)
             ctx.log.warning("dm: dm.coins %s have no market rows: left out of the "
-                            "Decision-Maker's problem until their first", ", ".join(new))
+                            "Decision-Maker's problem until their first row", ", ".join(new))
 
     def info(self) -> dict[str, Any]:
         if self.live is None:
