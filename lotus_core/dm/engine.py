@@ -158,7 +158,7 @@ class DmEngine:
         self.n = len(self.coins)
         self.market.widen(self.coins)
         self.book.w = np.array([held.get(c, 0.0) for c in self.coins])
-        self.alphas[coin] = []
+        self.alphas.setdefault(coin, [])  # with the alphas it took before its first row
 
     def _mark(self) -> None:
         closed = self.market.closed
@@ -175,8 +175,13 @@ class DmEngine:
         if a.alpha_id in self.seen:
             return []
         self.seen.add(a.alpha_id)
-        if a.coin not in self.alphas:
-            why = "coin_without_data" if a.coin in self.left_out else "coin_not_in_universe"
+        if a.coin not in self.carried:
+            if a.coin in self.left_out:  # kept: it counts once the coin's rows arrive (a
+                # restart restores its alphas before the market's first rows)
+                self._keep(self.alphas.setdefault(a.coin, []), a)
+                why = "coin_without_data"
+            else:
+                why = "coin_not_in_universe"
             self.log.append({"alpha_id": a.alpha_id, "reason": f"{why}_{a.coin}"})
             return []
         now = a.ts_ms
@@ -190,9 +195,16 @@ class DmEngine:
             self._take_context(context)
         self.alphas[a.coin].append(a)
         live = live_ms(self.cfg.fusion)  # is_live, asked once
-        for c in self.coins:
+        for c in self.alphas:
             self.alphas[c] = [x for x in self.alphas[c] if 0 <= now - x.ts_ms <= live]
         return self._decide(a, now)
+
+    def _keep(self, kept: list[AlphaEvent], a: AlphaEvent) -> None:
+        """Keep `a` for a coin without rows yet, with its coin's alphas still live at its
+        time (bounded while the coin never comes)."""
+        live = live_ms(self.cfg.fusion)
+        kept[:] = [x for x in kept if 0 <= a.ts_ms - x.ts_ms <= live]
+        kept.append(a)
 
     def _take_context(self, ctx: PortfolioContext) -> None:
         """w₀, equity, peak and open times from what the Trader holds."""
@@ -229,7 +241,7 @@ class DmEngine:
     def withdraw(self, alpha_id: str) -> bool:
         """ALPHA_WITHDRAWN: drop the alpha from the next decisions (no decision now)."""
         found = False
-        for c in self.coins:
+        for c in self.alphas:  # a coin without rows yet keeps alphas too
             kept = [x for x in self.alphas[c] if x.alpha_id != alpha_id]
             found |= len(kept) != len(self.alphas[c])
             self.alphas[c] = kept

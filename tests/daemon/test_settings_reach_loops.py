@@ -85,17 +85,21 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
     events = signal_events_of(alphas)
 
     # -- live: a real daemon started with --config, fed the two recorded minutes ----------
+    # (at 2x: the alphas go out once the DM has market rows, which a coin needs to be in
+    # its problem, and the Trader still has a book to fill the tickets on)
     bus = bus_rows(events, "2025-12-26..2026-01-01", "sha256:" + "cd" * 32)
-    with OpsDb.open(settings.fabric) as fabric:
-        publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w} for w, p in
-                               zip(bus["window_id"], bus["payload"], strict=True)],
-                      Keyring(home / "keys"), models_map=load_modules().map)
-    with ReplayThread(ReplayConfig(src, speed=None)) as srv:
+    with ReplayThread(ReplayConfig(src, speed=2.0)) as srv:
         info = start_detached(home, ["--config", str(cfg), "--heartbeat-sec", "0.3", "--loops",
                                      "router,feed,score,dm,trader", "--url", srv.url],
                               env={**os.environ, "PYTHONPATH": str(REPO)})
         pid = int(info["pid"])
         try:
+            wait_for(lambda: _daemon_detail(settings.fabric).get("loops", {}).get(
+                "dm", {}).get("universe"), timeout=120, what="the DM's first market rows")
+            with OpsDb.open(settings.fabric) as fabric:
+                publish_alpha(fabric, [{"sigbus": json.loads(p), "strand_id": w} for w, p in
+                                       zip(bus["window_id"], bus["payload"], strict=True)],
+                              Keyring(home / "keys"), models_map=load_modules().map)
             def decided() -> bool:
                 with OpsDb.open(settings.fabric) as fabric:
                     with fabric.transaction() as tx:

@@ -233,6 +233,15 @@ def test_the_universe_is_the_configured_coins_the_day_carries(hour, joint, calib
     early_sol = {a.alpha_id for a in alphas[:60] if a.coin == "SOL" and a.ts_ms < late}
     assert early_sol and {e["alpha_id"] for e in grows.log
                           if e["reason"] == "coin_without_data_SOL"} == early_sol
+    # kept, they count from its first row (as a restart's restored alphas do before the
+    # market's rows): without them its first decision there weighs another edge
+    alone = replay(DmEngine(load_dm_settings(DM), calibration), cut,
+                   [a for a in alphas[:60] if a.alpha_id not in early_sol])
+
+    def first_sol(r):  # noqa: ANN001, ANN202
+        return next(d for d in r.decisions if d.ts_ms >= late and d.coin == "SOL")
+
+    assert first_sol(res).edge_bps != first_sol(alone).edge_bps
     # no configured coin in the data: nothing to decide, said in the log
     none = DmEngine(load_dm_settings(DM), calibration)
     assert none.coins == () and none.on_alpha(alphas[0]) == []
