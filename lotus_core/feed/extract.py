@@ -141,6 +141,10 @@ _SETTLE_LINES = 500
 """Lines between two `ChunkBuilder._settle_levels` (a chunk of at most this many is parsed
 at its end only, as before)."""
 
+_SCAN_LINES = 1000
+"""Lines from which `extract_chunk` scans (below, the scan's fixed cost, ~1 ms of Arrow
+casts and buffers, is more than the lines' own)."""
+
 _INT = frozenset({int})
 """`ints`' check that every value is a Python int (not a bool, not a float)."""
 
@@ -207,11 +211,23 @@ def _transpose(rows: list[tuple], width: int) -> list[tuple]:
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
-def extract_chunk(first_line: int, lines: list[bytes], typed: bool = True) -> Chunk:
+def extract_chunk(first_line: int, lines: list[bytes], typed: bool = True,
+                  scan: bool | None = None) -> Chunk:
     """Decode and extract every line; the cyclic GC is paused (millions of acyclic
     containers would make it rescan the heap over and over). `typed=False` reads every
     line the generic way (`ChunkBuilder.add_line`): the same chunk, slower; the reference
-    the typed path is tested against."""
+    the typed path is tested against. `scan` (default: for `_SCAN_LINES` lines or more)
+    reads the plain data lines in one numba pass (`lotus_core.feed.scan_chunk`) and the
+    rest here: the same chunk again."""
+    if typed and (len(lines) >= _SCAN_LINES if scan is None else scan):
+        from lotus_core.feed.scan_chunk import extract_scanned  # numba: only when used
+
+        return extract_scanned(first_line, lines)
+    return extract_built(first_line, lines, typed)
+
+
+def extract_built(first_line: int, lines: list[bytes], typed: bool = True) -> Chunk:
+    """`extract_chunk` by `ChunkBuilder` alone (typed, or generic: `typed=False`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -49,8 +49,11 @@ def assert_same_chunk(got: ex.Chunk, want: ex.Chunk) -> None:
 
 
 def both(lines: list[bytes], first_line: int = 1) -> tuple[ex.Chunk, ex.Chunk]:
-    return (ex.extract_chunk(first_line, lines),
-            ex.extract_chunk(first_line, lines, typed=False))
+    """(typed, generic) chunks of `lines`; the numba scan's (lotus_core.feed.scan) is
+    checked equal to the generic one on the way."""
+    want = ex.extract_chunk(first_line, lines, typed=False)
+    assert_same_chunk(ex.extract_chunk(first_line, lines, scan=True), want)
+    return ex.extract_chunk(first_line, lines, scan=False), want
 
 
 def _lines(path: Path, limit: int | None = None) -> list[bytes]:
