@@ -5,11 +5,12 @@ parse. This kernel walks the chunk's bytes once and accepts a line only if it is
 `lotus_core.venues.hyperliquid.decode` accepts (same fields, same types, unknown keys
 refused), written plainly: no whitespace, no string escapes, only printable ASCII in
 strings, every integer of at most 18 digits, every decimal field a plain decimal
-(-?digits[.digits]), `recv_ts_ms` before `msg` and `channel` before `data`, no key twice,
+(-?digits[.digits], `_num`), `recv_ts_ms` before `msg` and `channel` before `data`, no key twice,
 coins and intervals non-empty. For such a line the values are exactly the typed path's.
 Every other line is left to the typed and generic paths (`lotus_core.feed.extract`), which
-alone judge it. Decimal fields come back as byte spans, parsed in bulk by Arrow
-(`lotus_core.feed.scan_columns`); coins and intervals as ids, first seen first.
+alone judge it. A decimal field is read only when its value is one exact division
+(`_num`); coins and intervals come back as ids, first seen first
+(`lotus_core.feed.scan_chunk` makes them the chunk's codes).
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ C_T, C_TT, C_S, C_I, C_O, C_H, C_L, C_C, C_V = (
     _lit("v"))
 TRUE, FALSE, NULL = _lit("true"), _lit("false"), _lit("null")
 
-# columns of the row matrices the kernel fills (spans are start, end; -1, -1 for null)
+# columns of the int64 and float64 row matrices the kernel fills
 BOOK_COLS = 8     # line, recv, coin, time, fast, nb, na, first level
-LEVEL_COLS = 4    # px span, sz span
-TRADE_COLS = 10   # line, recv, coin, time, side, tid, px span, sz span
-BBO_COLS = 12     # line, recv, coin, time, bid px, bid sz, ask px, ask sz spans
-CTX_COLS = 15     # line, recv, coin, funding, oi, oracle, mark, mid, premium spans
-CANDLE_COLS = 17  # line, recv, coin, interval, t, T, n, o, h, l, c, v spans
+LEVEL_COLS = 2    # (float) px, sz
+TRADE_COLS = 6    # line, recv, coin, time, side, tid; (float) px, sz
+BBO_COLS = 4      # line, recv, coin, time; (float) bid px, bid sz, ask px, ask sz
+CTX_COLS = 3      # line, recv, coin; (float) funding, oi, oracle, mark, mid, premium
+CANDLE_COLS = 7   # line, recv, coin, interval, t, T, n; (float) o, h, l, c, v
 
 _MAX_DIGITS = 18  # an integer of at most 18 digits is inside int64
+_MAX_DECIMAL_DIGITS = 17  # and a decimal of at most 17 digits (its digits as an integer)
+_EXACT = 2**53  # integers up to this are exact in float64
+_POW10 = np.array([10.0**k for k in range(23)])  # each exact in float64
 
 
 @numba.njit(cache=True, inline="always")
@@ -118,41 +122,51 @@ def _int(buf: np.ndarray, p: int, end: int) -> tuple[int, int]:
 
 
 @numba.njit(cache=True)
-def _decimal(buf: np.ndarray, s: int, e: int) -> bool:
-    """A plain decimal: -?[0-9]+(.[0-9]+)?"""
-    q = s
-    if q < e and buf[q] == 45:
+def _num(buf: np.ndarray, p: int, end: int) -> tuple[float, int]:
+    """(value, next) of a string field holding a plain decimal -?digits[.digits] of at most
+    17 digits whose digits make an integer m <= 2**53: then m / 10**k (k fraction digits)
+    is one correctly rounded division of two exact doubles, the value Arrow and `float`
+    read from the string, to the bit (-0 included). next -1 for anything else."""
+    if p >= end or buf[p] != 34:
+        return 0.0, -1
+    q = p + 1
+    neg = q < end and buf[q] == 45
+    if neg:
         q += 1
-    d = q
-    while q < e and 48 <= buf[q] <= 57:
+    m = 0
+    d0 = q
+    while q < end and 48 <= buf[q] <= 57:
+        m = m * 10 + (buf[q] - 48)
         q += 1
-    if q == d:
-        return False
-    if q < e and buf[q] == 46:
+        if q - d0 > _MAX_DECIMAL_DIGITS:
+            return 0.0, -1
+    nint = q - d0
+    if nint == 0:
+        return 0.0, -1
+    k = 0
+    if q < end and buf[q] == 46:
         q += 1
-        d = q
-        while q < e and 48 <= buf[q] <= 57:
+        f0 = q
+        while q < end and 48 <= buf[q] <= 57:
+            m = m * 10 + (buf[q] - 48)
             q += 1
-        if q == d:
-            return False
-    return q == e
+            if nint + q - f0 > _MAX_DECIMAL_DIGITS:
+                return 0.0, -1
+        k = q - f0
+        if k == 0:
+            return 0.0, -1
+    if q >= end or buf[q] != 34 or m > _EXACT:
+        return 0.0, -1
+    v = np.float64(m) / _POW10[k]
+    return (-v if neg else v), q + 1
 
 
 @numba.njit(cache=True)
-def _num_str(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
-    """A string field holding a plain decimal: (start, end, next); next -1."""
-    s, e, q = _string(buf, p, end)
-    if q < 0 or not _decimal(buf, s, e):
-        return 0, 0, -1
-    return s, e, q
-
-
-@numba.njit(cache=True)
-def _num_str_or_null(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+def _num_or_null(buf: np.ndarray, p: int, end: int) -> tuple[float, int]:
     q = _at(buf, p, end, NULL)
     if q >= 0:
-        return -1, -1, q
-    return _num_str(buf, p, end)
+        return np.nan, q
+    return _num(buf, p, end)
 
 
 @numba.njit(cache=True)
@@ -207,7 +221,8 @@ def _after_value(buf: np.ndarray, p: int, end: int) -> tuple[int, bool]:
 def _code(buf: np.ndarray, s: int, e: int, slots: np.ndarray, first: np.ndarray,
           nfirst: np.ndarray) -> int:
     """Id of the string buf[s:e] among those seen (first seen first): an open-addressing
-    table `slots` of ids (-1 empty); `first` holds each id's (start, end); nfirst[0] ids."""
+    table `slots` of ids (-1 empty); `first` holds each id's (start, end); nfirst[0] ids.
+    -1 once half the slots are taken (a chunk of thousands of coins)."""
     h = np.uint64(14695981039346656037)
     for k in range(s, e):
         h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
@@ -217,6 +232,8 @@ def _code(buf: np.ndarray, s: int, e: int, slots: np.ndarray, first: np.ndarray,
         c = slots[i]
         if c < 0:
             c = nfirst[0]
+            if 2 * c >= slots.shape[0]:
+                return -1  # the table half full: the line is left to the other paths
             slots[i] = c
             first[c, 0] = s
             first[c, 1] = e
@@ -236,8 +253,8 @@ def _code(buf: np.ndarray, s: int, e: int, slots: np.ndarray, first: np.ndarray,
 
 @numba.njit(cache=True)
 def _level(buf: np.ndarray, p: int, end: int, out: np.ndarray, row: int, col: int) -> int:
-    """A level object {px, sz, n?} at p: its px, sz spans into out[row, col:col + 4];
-    next, or -1."""
+    """A level object {px, sz, n?} at p: its px, sz into out[row, col:col + 2]; next,
+    or -1."""
     if p < 0 or p >= end or buf[p] != 123:
         return -1
     p += 1
@@ -250,10 +267,10 @@ def _level(buf: np.ndarray, p: int, end: int, out: np.ndarray, row: int, col: in
             return -1
         if _eq(buf, s, e, PX) and not seen & 1:
             seen |= 1
-            out[row, col], out[row, col + 1], p = _num_str(buf, p, end)
+            out[row, col], p = _num(buf, p, end)
         elif _eq(buf, s, e, SZ) and not seen & 2:
             seen |= 2
-            out[row, col + 2], out[row, col + 3], p = _num_str(buf, p, end)
+            out[row, col + 1], p = _num(buf, p, end)
         elif _eq(buf, s, e, N) and not seen & 4:
             seen |= 4
             p = _int(buf, p, end)[1]
@@ -308,7 +325,10 @@ def _book(buf: Arr, p: int, end: int, row: int, books: Arr, levels: Arr, nl: int
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return 0, -1
-            books[row, 2] = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            if code < 0:
+                return 0, -1
+            books[row, 2] = code
         elif _eq(buf, s, e, TIME) and not seen & 2:
             seen |= 2
             books[row, 3], p = _int(buf, p, end)
@@ -352,8 +372,8 @@ def _book(buf: Arr, p: int, end: int, row: int, books: Arr, levels: Arr, nl: int
 
 
 @numba.njit(cache=True)
-def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, coin_slots: Arr, coin_first: Arr,
-           ncoin: Arr) -> int:
+def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, trades_f: Arr, coin_slots: Arr,
+           coin_first: Arr, ncoin: Arr) -> int:
     if p >= end or buf[p] != 123:
         return -1
     p += 1
@@ -367,7 +387,10 @@ def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, coin_slots: Arr, c
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return -1
-            trades[row, 2] = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            if code < 0:
+                return -1
+            trades[row, 2] = code
         elif _eq(buf, s, e, SIDE) and not seen & 2:
             seen |= 2
             cs, ce, p = _string(buf, p, end)
@@ -381,10 +404,10 @@ def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, coin_slots: Arr, c
                 return -1
         elif _eq(buf, s, e, PX) and not seen & 4:
             seen |= 4
-            trades[row, 6], trades[row, 7], p = _num_str(buf, p, end)
+            trades_f[row, 0], p = _num(buf, p, end)
         elif _eq(buf, s, e, SZ) and not seen & 8:
             seen |= 8
-            trades[row, 8], trades[row, 9], p = _num_str(buf, p, end)
+            trades_f[row, 1], p = _num(buf, p, end)
         elif _eq(buf, s, e, TIME) and not seen & 16:
             seen |= 16
             trades[row, 3], p = _int(buf, p, end)
@@ -408,18 +431,18 @@ def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, coin_slots: Arr, c
 
 @numba.njit(cache=True)
 def _bbo_side(buf: np.ndarray, p: int, end: int, out: np.ndarray, row: int, col: int) -> int:
-    """A Level or null into out[row, col:col + 4]; next or -1."""
+    """A Level or null (NaN, NaN) into out[row, col:col + 2]; next or -1."""
     q = _at(buf, p, end, NULL)
     if q >= 0:
-        for k in range(4):
-            out[row, col + k] = -1
+        out[row, col] = np.nan
+        out[row, col + 1] = np.nan
         return q
     return _level(buf, p, end, out, row, col)
 
 
 @numba.njit(cache=True)
-def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, coin_slots: Arr, coin_first: Arr,
-         ncoin: Arr) -> int:
+def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, bbo_f: Arr, coin_slots: Arr,
+         coin_first: Arr, ncoin: Arr) -> int:
     if p >= end or buf[p] != 123:
         return -1
     p += 1
@@ -433,7 +456,10 @@ def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, coin_slots: Arr, coin_f
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return -1
-            bbo[row, 2] = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            if code < 0:
+                return -1
+            bbo[row, 2] = code
         elif _eq(buf, s, e, TIME) and not seen & 2:
             seen |= 2
             bbo[row, 3], p = _int(buf, p, end)
@@ -441,10 +467,10 @@ def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, coin_slots: Arr, coin_f
             seen |= 4
             if p >= end or buf[p] != 91:
                 return -1
-            p = _bbo_side(buf, p + 1, end, bbo, row, 4)
+            p = _bbo_side(buf, p + 1, end, bbo_f, row, 0)
             if p < 0 or p >= end or buf[p] != 44:
                 return -1
-            p = _bbo_side(buf, p + 1, end, bbo, row, 8)
+            p = _bbo_side(buf, p + 1, end, bbo_f, row, 2)
             if p < 0 or p >= end or buf[p] != 93:
                 return -1
             p += 1
@@ -458,35 +484,35 @@ def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, coin_slots: Arr, coin_f
 
 
 @numba.njit(cache=True)
-def _asset_ctx(buf: np.ndarray, p: int, end: int, row: int, ctx: np.ndarray) -> int:
+def _asset_ctx(buf: np.ndarray, p: int, end: int, row: int, ctx_f: np.ndarray) -> int:
     if p >= end or buf[p] != 123:
         return -1
     p += 1
     seen = 0
-    for k in range(11, 15):  # midPx, premium: NaN when absent
-        ctx[row, k] = -1
+    ctx_f[row, 4] = np.nan  # midPx, premium: NaN when absent
+    ctx_f[row, 5] = np.nan
     while True:
         s, e, p = _key(buf, p, end)
         if p < 0:
             return -1
         if _eq(buf, s, e, FUNDING) and not seen & 1:
             seen |= 1
-            ctx[row, 3], ctx[row, 4], p = _num_str(buf, p, end)
+            ctx_f[row, 0], p = _num(buf, p, end)
         elif _eq(buf, s, e, OI) and not seen & 2:
             seen |= 2
-            ctx[row, 5], ctx[row, 6], p = _num_str(buf, p, end)
+            ctx_f[row, 1], p = _num(buf, p, end)
         elif _eq(buf, s, e, ORACLE) and not seen & 4:
             seen |= 4
-            ctx[row, 7], ctx[row, 8], p = _num_str(buf, p, end)
+            ctx_f[row, 2], p = _num(buf, p, end)
         elif _eq(buf, s, e, MARK) and not seen & 8:
             seen |= 8
-            ctx[row, 9], ctx[row, 10], p = _num_str(buf, p, end)
+            ctx_f[row, 3], p = _num(buf, p, end)
         elif _eq(buf, s, e, MID) and not seen & 16:
             seen |= 16
-            ctx[row, 11], ctx[row, 12], p = _num_str_or_null(buf, p, end)
+            ctx_f[row, 4], p = _num_or_null(buf, p, end)
         elif _eq(buf, s, e, PREM) and not seen & 32:
             seen |= 32
-            ctx[row, 13], ctx[row, 14], p = _num_str_or_null(buf, p, end)
+            ctx_f[row, 5], p = _num_or_null(buf, p, end)
         elif _eq(buf, s, e, PREV) and not seen & 64:
             seen |= 64
             p = _str_or_null(buf, p, end)
@@ -510,8 +536,8 @@ def _asset_ctx(buf: np.ndarray, p: int, end: int, row: int, ctx: np.ndarray) -> 
 
 
 @numba.njit(cache=True)
-def _ctx(buf: Arr, p: int, end: int, row: int, ctx: Arr, coin_slots: Arr, coin_first: Arr,
-         ncoin: Arr) -> int:
+def _ctx(buf: Arr, p: int, end: int, row: int, ctx: Arr, ctx_f: Arr, coin_slots: Arr,
+         coin_first: Arr, ncoin: Arr) -> int:
     if p >= end or buf[p] != 123:
         return -1
     p += 1
@@ -525,10 +551,13 @@ def _ctx(buf: Arr, p: int, end: int, row: int, ctx: Arr, coin_slots: Arr, coin_f
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return -1
-            ctx[row, 2] = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            if code < 0:
+                return -1
+            ctx[row, 2] = code
         elif _eq(buf, s, e, CTX) and not seen & 2:
             seen |= 2
-            p = _asset_ctx(buf, p, end, row, ctx)
+            p = _asset_ctx(buf, p, end, row, ctx_f)
         else:
             return -1
         p, closed = _after_value(buf, p, end)
@@ -539,7 +568,7 @@ def _ctx(buf: Arr, p: int, end: int, row: int, ctx: Arr, coin_slots: Arr, coin_f
 
 
 @numba.njit(cache=True)
-def _candle(buf: Arr, p: int, end: int, row: int, candles: Arr, coin_slots: Arr,
+def _candle(buf: Arr, p: int, end: int, row: int, candles: Arr, candles_f: Arr, coin_slots: Arr,
             coin_first: Arr, ncoin: Arr, iv_slots: Arr, iv_first: Arr, niv: Arr) -> int:
     if p >= end or buf[p] != 123:
         return -1
@@ -560,28 +589,34 @@ def _candle(buf: Arr, p: int, end: int, row: int, candles: Arr, coin_slots: Arr,
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return -1
-            candles[row, 2] = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            if code < 0:
+                return -1
+            candles[row, 2] = code
         elif _eq(buf, s, e, C_I) and not seen & 8:
             seen |= 8
             cs, ce, p = _string(buf, p, end)
             if p < 0 or ce == cs:
                 return -1
-            candles[row, 3] = _code(buf, cs, ce, iv_slots, iv_first, niv)
+            code = _code(buf, cs, ce, iv_slots, iv_first, niv)
+            if code < 0:
+                return -1
+            candles[row, 3] = code
         elif _eq(buf, s, e, C_O) and not seen & 16:
             seen |= 16
-            candles[row, 7], candles[row, 8], p = _num_str(buf, p, end)
+            candles_f[row, 0], p = _num(buf, p, end)
         elif _eq(buf, s, e, C_H) and not seen & 32:
             seen |= 32
-            candles[row, 9], candles[row, 10], p = _num_str(buf, p, end)
+            candles_f[row, 1], p = _num(buf, p, end)
         elif _eq(buf, s, e, C_L) and not seen & 64:
             seen |= 64
-            candles[row, 11], candles[row, 12], p = _num_str(buf, p, end)
+            candles_f[row, 2], p = _num(buf, p, end)
         elif _eq(buf, s, e, C_C) and not seen & 128:
             seen |= 128
-            candles[row, 13], candles[row, 14], p = _num_str(buf, p, end)
+            candles_f[row, 3], p = _num(buf, p, end)
         elif _eq(buf, s, e, C_V) and not seen & 256:
             seen |= 256
-            candles[row, 15], candles[row, 16], p = _num_str(buf, p, end)
+            candles_f[row, 4], p = _num(buf, p, end)
         elif _eq(buf, s, e, N) and not seen & 512:
             seen |= 512
             candles[row, 6], p = _int(buf, p, end)
@@ -596,7 +631,8 @@ def _candle(buf: Arr, p: int, end: int, row: int, candles: Arr, coin_slots: Arr,
 
 @numba.njit(cache=True)
 def scan_lines(buf: Arr, starts: Arr, first_line: int, books: Arr, levels: Arr,  # noqa: C901
-               trades: Arr, bbo: Arr, ctx: Arr, candles: Arr, coin_slots: Arr, coin_first: Arr,
+               trades: Arr, trades_f: Arr, bbo: Arr, bbo_f: Arr, ctx: Arr, ctx_f: Arr,
+               candles: Arr, candles_f: Arr, coin_slots: Arr, coin_first: Arr,
                iv_slots: Arr, iv_first: Arr, counts: Arr) -> tuple[Arr, Arr]:
     """Read every line buf[starts[i]:starts[i + 1]] it can. Returns (accepted, recv) per
     line; counts[:] = rows of books, levels, trades, bbo, ctx, candles, then the number of
@@ -647,7 +683,7 @@ def scan_lines(buf: Arr, starts: Arr, first_line: int, books: Arr, levels: Arr, 
         elif _eq(buf, cs, ce, CH_BBO):
             if nbb >= bbo.shape[0]:
                 continue
-            p = _bbo(buf, p, end, nbb, bbo, coin_slots, coin_first, ncoin)
+            p = _bbo(buf, p, end, nbb, bbo, bbo_f, coin_slots, coin_first, ncoin)
             bbo[nbb, 0], bbo[nbb, 1] = line, recv
             kind = 1
         elif _eq(buf, cs, ce, CH_TRADES):
@@ -659,7 +695,8 @@ def scan_lines(buf: Arr, starts: Arr, first_line: int, books: Arr, levels: Arr, 
                 if ntr + k >= trades.shape[0]:
                     p = -1
                     break
-                p = _trade(buf, p, end, ntr + k, trades, coin_slots, coin_first, ncoin)
+                p = _trade(buf, p, end, ntr + k, trades, trades_f, coin_slots, coin_first,
+                           ncoin)
                 if p < 0:
                     break
                 trades[ntr + k, 0], trades[ntr + k, 1] = line, recv
@@ -678,14 +715,14 @@ def scan_lines(buf: Arr, starts: Arr, first_line: int, books: Arr, levels: Arr, 
         elif _eq(buf, cs, ce, CH_CTX):
             if ncx >= ctx.shape[0]:
                 continue
-            p = _ctx(buf, p, end, ncx, ctx, coin_slots, coin_first, ncoin)
+            p = _ctx(buf, p, end, ncx, ctx, ctx_f, coin_slots, coin_first, ncoin)
             ctx[ncx, 0], ctx[ncx, 1] = line, recv
             kind = 3
         elif _eq(buf, cs, ce, CH_CANDLE):
             if ncd >= candles.shape[0]:
                 continue
-            p = _candle(buf, p, end, ncd, candles, coin_slots, coin_first, ncoin, iv_slots,
-                        iv_first, niv)
+            p = _candle(buf, p, end, ncd, candles, candles_f, coin_slots, coin_first, ncoin,
+                        iv_slots, iv_first, niv)
             candles[ncd, 0], candles[ncd, 1] = line, recv
             kind = 4
         else:

@@ -4,103 +4,56 @@ the typed and generic paths (`lotus_core.feed.extract.ChunkBuilder`), merged in 
 Why: the scan reads the plain data lines (nearly all of a day) without per-line Python; the
 other lines (text, control frames, anything unusual) keep their one set of rules. The
 chunk is the one `ChunkBuilder` gives for the same lines: rows in line order, coins and
-intervals coded first seen first over the tables in their order, decimals parsed by Arrow
-(the same bits as `extract.floats`, tests/core/feed/test_feed_typed_decode.py).
+intervals coded first seen first over the tables in their order, decimals to the same
+bits as `extract.floats` (tests/core/feed/test_feed_scan.py).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from lotus_core.feed import extract as ex
 from lotus_core.feed import scan
 
 _MIN_LEVEL_BYTES = 19  # {"px":"1","sz":"1"}
 _MIN_TRADE_BYTES = 50  # {"coin":"X","side":"B","px":"1","sz":"1","time":1,"tid":1}
-_NAN = np.frombuffer(b"nan", dtype=np.uint8).copy()
+_SLOTS = 1 << 13  # a chunk's distinct coins (intervals) the scan codes: up to half this
 
 
-@numba.njit(cache=True)
-def _gather(buf: np.ndarray, spans: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """The strings buf[spans[i, a]:spans[i, b]] ("nan" where the start is -1) as Arrow's
-    string buffers: (bytes, int32 offsets)."""
-    n = spans.shape[0]
-    offsets = np.empty(n + 1, dtype=np.int32)
-    total = 0
-    for i in range(n):
-        offsets[i] = total
-        s = spans[i, a]
-        total += 3 if s < 0 else spans[i, b] - s
-    offsets[n] = total
-    out = np.empty(total, dtype=np.uint8)
-    for i in range(n):
-        s, at = spans[i, a], offsets[i]
-        if s < 0:
-            out[at], out[at + 1], out[at + 2] = _NAN[0], _NAN[1], _NAN[2]
-        else:
-            for k in range(spans[i, b] - s):
-                out[at + k] = buf[s + k]
-    return out, offsets
-
-
-def _decimals(buf: np.ndarray, spans: np.ndarray, a: int) -> np.ndarray:
-    """float64 of the decimal strings whose spans are columns a, a + 1 of `spans`."""
-    data, offsets = _gather(buf, spans, a, a + 1)
-    strings = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
-                                          pa.py_buffer(data))
-    try:
-        return pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, ValueError):  # never for the scan's plain decimals
-        return ex.floats(strings.to_pylist())[0]
-
-
-def _tables(buf: np.ndarray, counts: np.ndarray, books: np.ndarray, levels: np.ndarray,
-            trades: np.ndarray, bbo: np.ndarray, ctx: np.ndarray, candles: np.ndarray
+def _tables(counts: np.ndarray, books: np.ndarray, levels: np.ndarray, trades: np.ndarray,
+            trades_f: np.ndarray, bbo: np.ndarray, bbo_f: np.ndarray, ctx: np.ndarray,
+            ctx_f: np.ndarray, candles: np.ndarray, candles_f: np.ndarray
             ) -> dict[str, dict[str, np.ndarray]]:
     """The scan's rows as a chunk's tables (coins and intervals still the scan's ids)."""
     nbk, nlv, ntr, nbb, ncx, ncd = (int(c) for c in counts[:6])
-    b, lv, t = books[:nbk], levels[:nlv], trades[:ntr]
-    q, c, k = bbo[:nbb], ctx[:ncx], candles[:ncd]
-    i64, i32 = np.int64, np.int32
+    b, lv, t, tf = books[:nbk], levels[:nlv], trades[:ntr], trades_f[:ntr]
+    q, qf, c, cf, k, kf = bbo[:nbb], bbo_f[:nbb], ctx[:ncx], ctx_f[:ncx], candles[:ncd], \
+        candles_f[:ncd]
+    i32 = np.int32
+
+    def col(m: np.ndarray, j: int) -> np.ndarray:
+        return np.ascontiguousarray(m[:, j])
+
     out: dict[str, dict[str, np.ndarray]] = {}
-    out["books"] = {"recv": b[:, 1].copy(), "coin": b[:, 2].astype(i32),
-                    "time": b[:, 3].copy(), "fast": b[:, 4].astype(bool),
-                    "nb": b[:, 5].astype(np.int16), "na": b[:, 6].astype(np.int16),
-                    "line": b[:, 0].copy(), "ok": np.ones(nbk, dtype=bool),
-                    "px": _decimals(buf, lv, 0), "sz": _decimals(buf, lv, 2)}
-    out["trades"] = {"recv": t[:, 1].copy(), "coin": t[:, 2].astype(i32),
-                     "time": t[:, 3].copy(), "side": t[:, 4].astype(np.int8),
-                     "px": _decimals(buf, t, 6), "sz": _decimals(buf, t, 8),
-                     "tid": t[:, 5].copy(), "line": t[:, 0].copy(),
-                     "ok": np.ones(ntr, dtype=bool)}
-    out["bbo"] = {"recv": q[:, 1].copy(), "coin": q[:, 2].astype(i32), "time": q[:, 3].copy(),
-                  "line": q[:, 0].copy(), "bid_px": _decimals(buf, q, 4),
-                  "bid_sz": _decimals(buf, q, 6), "ask_px": _decimals(buf, q, 8),
-                  "ask_sz": _decimals(buf, q, 10), "ok": np.ones(nbb, dtype=bool)}
-    cx = {"recv": c[:, 1].copy(), "coin": c[:, 2].astype(i32), "line": c[:, 0].copy()}
-    for j, name in enumerate(ex.CTX_FIELDS):
-        cx[name] = _decimals(buf, c, 3 + 2 * j)
-    cx["ok"] = np.ones(ncx, dtype=bool)
-    out["ctx"] = cx
-    kd = {"recv": k[:, 1].copy(), "coin": k[:, 2].astype(i32), "interval": k[:, 3].astype(i32),
-          "line": k[:, 0].copy(), "t_open_ms": k[:, 4].copy(), "t_close_ms": k[:, 5].copy(),
-          "n": k[:, 6].copy()}
-    for j, name in enumerate(("o", "h", "l", "c", "v")):
-        kd[name] = _decimals(buf, k, 7 + 2 * j)
-    kd["ok"] = np.ones(ncd, dtype=bool)
-    out["candles"] = kd
-    for table in out.values():
-        for name, col in table.items():
-            if col.dtype == i64 and not col.flags.c_contiguous:
-                table[name] = np.ascontiguousarray(col)
+    out["books"] = {"recv": col(b, 1), "coin": b[:, 2].astype(i32), "time": col(b, 3),
+                    "fast": b[:, 4].astype(bool), "nb": b[:, 5].astype(np.int16),
+                    "na": b[:, 6].astype(np.int16), "line": col(b, 0),
+                    "ok": np.ones(nbk, dtype=bool), "px": col(lv, 0), "sz": col(lv, 1)}
+    out["trades"] = {"recv": col(t, 1), "coin": t[:, 2].astype(i32), "time": col(t, 3),
+                     "side": t[:, 4].astype(np.int8), "px": col(tf, 0), "sz": col(tf, 1),
+                     "tid": col(t, 5), "line": col(t, 0), "ok": np.ones(ntr, dtype=bool)}
+    out["bbo"] = {"recv": col(q, 1), "coin": q[:, 2].astype(i32), "time": col(q, 3),
+                  "line": col(q, 0), "bid_px": col(qf, 0), "bid_sz": col(qf, 1),
+                  "ask_px": col(qf, 2), "ask_sz": col(qf, 3), "ok": np.ones(nbb, dtype=bool)}
+    out["ctx"] = {"recv": col(c, 1), "coin": c[:, 2].astype(i32), "line": col(c, 0),
+                  **{name: col(cf, j) for j, name in enumerate(ex.CTX_FIELDS)},
+                  "ok": np.ones(ncx, dtype=bool)}
+    out["candles"] = {"recv": col(k, 1), "coin": k[:, 2].astype(i32),
+                      "interval": k[:, 3].astype(i32), "line": col(k, 0),
+                      "t_open_ms": col(k, 4), "t_close_ms": col(k, 5), "n": col(k, 6),
+                      **{name: col(kf, j) for j, name in enumerate("ohlcv")},
+                      "ok": np.ones(ncd, dtype=bool)}
     return out
-
-
-def _pow2(n: int) -> int:
-    return 1 << max(4, (2 * n).bit_length())
 
 
 def _names(buf: np.ndarray, first: np.ndarray, n: int) -> list[str]:
@@ -142,20 +95,22 @@ def _scan(first_line: int, lines: list[bytes]) -> tuple[
     np.cumsum(lens, out=starts[1:])
     buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
     size = len(buf)
-    e = np.empty
-    books, bbo = e((n, scan.BOOK_COLS), np.int64), e((n, scan.BBO_COLS), np.int64)
-    ctx, candles = e((n, scan.CTX_COLS), np.int64), e((n, scan.CANDLE_COLS), np.int64)
-    levels = e((size // _MIN_LEVEL_BYTES + 1, scan.LEVEL_COLS), np.int64)
-    trades = e((size // _MIN_TRADE_BYTES + 1, scan.TRADE_COLS), np.int64)
-    coin_slots = np.full(_pow2(n + len(trades)), -1, dtype=np.int64)
-    coin_first = e((n + len(trades), 2), np.int64)
-    iv_slots = np.full(_pow2(n), -1, dtype=np.int64)
-    iv_first = e((n, 2), np.int64)
-    counts = np.zeros(8, dtype=np.int64)
-    accepted, recv = scan.scan_lines(buf, starts, first_line, books, levels, trades, bbo, ctx,
-                                     candles, coin_slots, coin_first, iv_slots, iv_first,
-                                     counts)
-    tables = _tables(buf, counts, books, levels, trades, bbo, ctx, candles)
+    i, f = np.int64, np.float64
+    books = np.empty((n, scan.BOOK_COLS), i)
+    levels = np.empty((size // _MIN_LEVEL_BYTES + 1, scan.LEVEL_COLS), f)
+    n_trades = size // _MIN_TRADE_BYTES + 1
+    trades, trades_f = np.empty((n_trades, scan.TRADE_COLS), i), np.empty((n_trades, 2), f)
+    bbo, bbo_f = np.empty((n, scan.BBO_COLS), i), np.empty((n, 4), f)
+    ctx, ctx_f = np.empty((n, scan.CTX_COLS), i), np.empty((n, 6), f)
+    candles, candles_f = np.empty((n, scan.CANDLE_COLS), i), np.empty((n, 5), f)
+    coin_slots, iv_slots = (np.full(_SLOTS, -1, dtype=i) for _ in range(2))
+    coin_first, iv_first = (np.empty((_SLOTS // 2, 2), i) for _ in range(2))
+    counts = np.zeros(8, dtype=i)
+    accepted, recv = scan.scan_lines(buf, starts, first_line, books, levels, trades, trades_f,
+                                     bbo, bbo_f, ctx, ctx_f, candles, candles_f, coin_slots,
+                                     coin_first, iv_slots, iv_first, counts)
+    tables = _tables(counts, books, levels, trades, trades_f, bbo, bbo_f, ctx, ctx_f, candles,
+                     candles_f)
     return (buf, accepted, recv, tables, _names(buf, coin_first, int(counts[6])),
             _names(buf, iv_first, int(counts[7])))
 

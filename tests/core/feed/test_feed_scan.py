@@ -65,6 +65,9 @@ SCANNED = [  # plain lines of every channel and optional field: the scan reads e
     _line({"channel": "candle", "data": {**CANDLE, "i": "5m", "s": "ETH"}}),
     _line({"channel": "bbo", "data": BBO}, recv=-3),
     _line({"channel": "bbo", "data": BBO}, recv=10**17),
+    *(_line({"channel": "trades", "data": [{**TRADE, "px": px}]}) for px in (
+        "9007199254740992", "0.1", "-0.0", "0.3", "1.797693134862315", "0.0000000000000001",
+        "000000000000012.5", "3944.65", "0.0000449115")),
 ]
 
 NOT_SCANNED = [  # left to the typed or generic path (which may still read them)
@@ -80,6 +83,9 @@ NOT_SCANNED = [  # left to the typed or generic path (which may still read them)
     _line({"channel": "bbo", "data": {**BBO, "bbo": [{"px": ".5", "sz": "1"}, None]}}),
     _line({"channel": "bbo", "data": {**BBO, "bbo": [{"px": "nan", "sz": "1"}, None]}}),
     _line({"channel": "bbo", "data": {**BBO, "bbo": [{"px": 1, "sz": "1"}, None]}}),
+    *(_line({"channel": "trades", "data": [{**TRADE, "sz": sz}]}) for sz in (
+        "9007199254740993", "12345678901234567", "123456789012345678", "0.000000000000000001",
+        "-", "-.5", "1.2.3", "+1", " 1", "1 ", "1.7976931348623157", "0.00000000000000001")),
     _line({"channel": "bbo", "data": {**BBO, "bbo": [LV]}}),
     _line({"channel": "bbo", "data": {**BBO, "extra": 1}}),
     _line({"channel": "bbo", "data": {**BBO, "time": 1.0}}),
