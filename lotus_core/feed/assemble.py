@@ -157,8 +157,8 @@ class _Table:
             mats = [np.empty((total, MAX_LEVELS)) for _ in _MATRICES]
             pos = 0
             for part, mask, n in zip(parts, masks, kept, strict=True):
-                for out, values in zip(mats, ex.book_matrices(part), strict=True):
-                    out[pos:pos + n] = values if n == len(mask) else values[mask]
+                kept_rows = part if n == len(mask) else ex.kept_books(part, mask)
+                ex.book_matrices_into(kept_rows, [m[pos:pos + n] for m in mats])  # in place
                 part.clear()
                 pos += n
             self.cols.update(zip(_MATRICES, mats, strict=True))

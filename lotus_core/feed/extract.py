@@ -546,15 +546,31 @@ def book_matrices(table: dict[str, np.ndarray]) -> list[np.ndarray]:
     level first, NaN-padded, from its flat `px` / `sz`."""
     if len(table["nb"]) <= _FEW_BOOKS:
         return _few_book_matrices(table)
+    mats = [np.empty((len(table["nb"]), MAX_LEVELS)) for _ in range(4)]
+    book_matrices_into(table, mats)
+    return mats
+
+
+def book_matrices_into(table: dict[str, np.ndarray], mats: list[np.ndarray]) -> None:
+    """`book_matrices` written into `mats` (views of the day's matrices, one row a frame):
+    the assembly fills its own without a chunk's copy of them in between."""
     nb_a, na_a = table["nb"].astype(np.int64), table["na"].astype(np.int64)
     px_a, sz_a = table["px"], table["sz"]
     starts = np.cumsum(nb_a + na_a) - (nb_a + na_a)
-    mats = [np.full((len(nb_a), MAX_LEVELS), np.nan) for _ in range(4)]
+    for m in mats:
+        m.fill(np.nan)
     _scatter(mats[0], px_a, starts, nb_a)
     _scatter(mats[1], sz_a, starts, nb_a)
     _scatter(mats[2], px_a, starts + nb_a, na_a)
     _scatter(mats[3], sz_a, starts + nb_a, na_a)
-    return mats
+
+
+def kept_books(table: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """A books table's frames where `mask`, with their flat levels (what `book_matrices`
+    reads)."""
+    flat = np.repeat(mask, table["nb"].astype(np.int64) + table["na"].astype(np.int64))
+    return {"nb": table["nb"][mask], "na": table["na"][mask], "px": table["px"][flat],
+            "sz": table["sz"][flat]}
 
 
 _FEW_BOOKS = 8

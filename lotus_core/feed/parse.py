@@ -207,7 +207,11 @@ def _chunks_parallel(path: Path, workers: int, cut: list[Truncation],
                      hashes: KeyParts) -> Iterator[ex.Chunk]:
     # fork: workers inherit the loaded modules and never re-import the caller's __main__
     # (forkserver/spawn break under `python -` or notebooks); they run only pure
-    # extraction code and reset inherited signal handlers (ex.init_worker).
+    # extraction code and reset inherited signal handlers (ex.init_worker). The scan's
+    # kernel is loaded first, so the workers inherit it (numba: imported only here).
+    from lotus_core.feed.scan_chunk import warm
+
+    warm()
     pool = mp.get_context("fork").Pool(workers, initializer=ex.init_worker)
     try:
         pending: deque = deque()

@@ -80,6 +80,12 @@ def extract_scanned(first_line: int, lines: list[bytes]) -> ex.Chunk:
     return ex.Chunk(first_line, recv, kind, merged, coin_names, interval_names, dead)
 
 
+def warm() -> None:
+    """Load (the first time: compile, ~20 s) the scan's kernel in this process: a parse
+    does so before its pool forks, so the workers inherit it rather than each compiling."""
+    _scan(1, [])
+
+
 def scanned(lines: list[bytes]) -> np.ndarray:
     """Which lines the scan reads itself (the others go to `ChunkBuilder`)."""
     return _scan(1, lines)[1]
