@@ -141,9 +141,11 @@ _SETTLE_LINES = 500
 """Lines between two `ChunkBuilder._settle_levels` (a chunk of at most this many is parsed
 at its end only, as before)."""
 
-_SCAN_LINES = 1000
-"""Lines from which `extract_chunk` scans (below, the scan's fixed cost, ~1 ms of Arrow
-casts and buffers, is more than the lines' own)."""
+_SCAN_LINES = 20_000
+"""Lines from which `extract_chunk` scans: the nightly parse's chunks (`parse._CHUNK_LINES`),
+not the live loops' batches (at most 10,000 lines), so the scan's kernel is never loaded,
+nor on a fresh machine compiled (~20 s), inside a live loop (`lotus_core.live.kernels`
+does not warm it)."""
 
 _INT = frozenset({int})
 """`ints`' check that every value is a Python int (not a bool, not a float)."""

@@ -62,7 +62,7 @@ _EXACT = 2**53  # integers up to this are exact in float64
 _POW10 = np.array([10.0**k for k in range(23)])  # each exact in float64
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _at(buf: np.ndarray, p: int, end: int, lit: np.ndarray) -> int:
     """p past `lit` if buf[p:] starts with it, else -1."""
     n = lit.shape[0]
@@ -74,7 +74,7 @@ def _at(buf: np.ndarray, p: int, end: int, lit: np.ndarray) -> int:
     return p + n
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _eq(buf: np.ndarray, s: int, e: int, lit: np.ndarray) -> bool:
     if e - s != lit.shape[0]:
         return False

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lotus_core.feed import extract as ex
+from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.scan_chunk import scanned
 from tests.core.feed.test_feed_typed_decode import (
     CRASH_BOTH,
@@ -21,6 +24,7 @@ from tests.core.feed.test_feed_typed_decode import (
     assert_same_chunk,
     typed_reads,
 )
+from tests.helpers import write_recording
 
 T = 1_767_312_000_000
 LV = {"px": "100.5", "sz": "2", "n": 3}
@@ -152,3 +156,31 @@ def test_the_scan_reads_every_data_line_of_a_clean_recording(path) -> None:  # n
                                     ("l2Book", "trades", "bbo", "activeAssetCtx", "candle"))]
     assert len(data) > len(lines) // 2
     assert scanned(data).all()
+
+
+def test_a_parsed_day_is_the_same_scanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """The whole parse (tables, dead letters, counts, stats) with every chunk scanned, as
+    the nightly parse's chunks are, equals the generic path's, over a recording of the
+    crafted lines between real ones, in chunks that split it anywhere."""
+    from lotus_core.feed import parse as parse_mod
+
+    day = _lines(FIXTURES / "2026-01-02.jsonl.gz", 3_000)
+    crafted = [x for x in SCANNED + NOT_SCANNED + GOOD + FALLBACK if x.strip()]
+    lines = day[:1500] + crafted + day[1500:]
+    path = write_recording(tmp_path / "2026-01-02.jsonl.gz", [x.rstrip(b"\r\n") for x in lines])
+    monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 700)
+    monkeypatch.setattr(ex, "_SCAN_LINES", 1)
+    scanned_day = parse_recording(path, workers=1)
+    real = ex.extract_chunk
+    monkeypatch.setattr(parse_mod.ex, "extract_chunk",
+                        lambda first, chunk: real(first, chunk, typed=False))
+    want = parse_recording(path, workers=1)
+    assert scanned_day.dead == want.dead and len(want.dead) > 50
+    assert scanned_day.counts == want.counts and scanned_day.stats == want.stats
+    for name in ("trades", "bbo", "ctx", "candles", "gaps"):
+        assert getattr(scanned_day, name).equals(getattr(want, name)), name
+    assert scanned_day.books.meta.equals(want.books.meta)
+    for m in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
+        assert np.array_equal(getattr(scanned_day.books, m).view(np.int64),
+                              getattr(want.books, m).view(np.int64))
