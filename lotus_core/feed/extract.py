@@ -1,10 +1,12 @@
 """Stateless extraction of a chunk of recording lines into numpy columns.
 
-Runs in worker processes: each line is decoded straight into the venue's typed structs
-(msgspec, `lotus_core.venues.hyperliquid.decode`) and its values appended to the tables'
-rows. A line the typed decoder refuses is decoded again the generic way (orjson, values
-pulled out by key), and a frame whose shape is wrong is explained by the strict validator:
-the dead letters are the generic path's alone. Nothing here depends on other lines
+Runs in worker processes. The nightly parse's chunks are first read by one numba pass
+over their bytes (`lotus_core.feed.scan_chunk`), which takes the plain data lines and
+leaves the rest to `ChunkBuilder`: each line decoded straight into the venue's typed
+structs (msgspec, `lotus_core.venues.hyperliquid.decode`) and its values appended to the
+tables' rows. A line the typed decoder refuses is decoded again the generic way (orjson,
+values pulled out by key), and a frame whose shape is wrong is explained by the strict
+validator: the dead letters are the generic path's alone. Nothing here depends on other lines
 (duplicates, ordering, replays are judged later, vectorised, by `lotus_core.feed.parse`),
 so chunks can be extracted in any process and in any order.
 """

@@ -1,8 +1,9 @@
 """Parse and validate one day's recording into a `FeedDay`, never crashing on bad input.
 
 Two phases. (1) Extraction, stateless and parallel: chunks of lines are decoded and
-pulled into numpy columns by `lotus_core.feed.extract` in worker processes (both cores of
-a 2-core machine; inline for small files). (2) The rules that depend on order, applied
+pulled into numpy columns by `lotus_core.feed.extract` (the plain data lines by a numba
+scan, `lotus_core.feed.scan`) in worker processes (both cores of a 2-core machine; inline
+for small files). (2) The rules that depend on order, applied
 vectorised over the whole day in the order a sequential reader would apply them, by
 `lotus_core.feed.assemble` (which serves the live step by the same rules). This module
 reads: the file, its chunks, its hash, and the cache of parsed days.
