@@ -143,11 +143,11 @@ _SETTLE_LINES = 500
 """Lines between two `ChunkBuilder._settle_levels` (a chunk of at most this many is parsed
 at its end only, as before)."""
 
-_SCAN_LINES = 20_000
-"""Lines from which `extract_chunk` scans: the nightly parse's chunks (`parse._CHUNK_LINES`),
-not the live loops' batches (at most 10,000 lines), so the scan's kernel is never loaded,
-nor on a fresh machine compiled (~20 s), inside a live loop (`lotus_core.live.kernels`
-does not warm it)."""
+_SCAN_LINES = 1_000
+"""Lines from which `extract_chunk` scans: the nightly parse's chunks (`parse._CHUNK_LINES`)
+and the live loops' batches alike (a smaller batch is a quiet moment: the per-line path
+costs it little). A live process loads the scan's kernel (on a fresh machine compiles it,
+~20 s) before its first batch: `lotus_core.live.kernels.warm_kernels`."""
 
 _INT = frozenset({int})
 """`ints`' check that every value is a Python int (not a bool, not a float)."""

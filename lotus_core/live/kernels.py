@@ -2,7 +2,8 @@
 
 numba loads a kernel's machine code from its on-disk cache (or compiles it, the first time
 on a machine) at the kernel's first call with a given set of argument types. Left to the
-live path, the score process's first tick would pay that: the night's DSI fit (the forest
+live path, the score process's first tick would pay that: the feed's first batch (the
+scan that decodes it), the night's DSI fit (the forest
 over the history rows, the divergence expert's EMAs over frames read from the lake), then
 the first trades and the first scored row. `warm_kernels` makes those calls on tiny inputs
 of the very types the live path passes, through the same wrappers, so the daemon pays it
@@ -27,10 +28,12 @@ def warm_kernels() -> float:
     import numpy as np
 
     from lotus_core.dsi.forest import ForestArrays, forest_scores, row_scorer
+    from lotus_core.feed import scan_chunk
     from lotus_core.filters import ewm_by_position
     from lotus_core.microtape.outliers import SizeWindow
     from lotus_core.microtape.params import MicroTapeParams
 
+    scan_chunk.warm()  # the feed's batches, decoded by the scan (extract_chunk)
     SizeWindow(MicroTapeParams()).thresholds(np.ones(3))  # FlowStream.add_trades
     leaf = ForestArrays(roots=np.zeros(1, np.int64), node=np.array([[0, -1, -1, 0]], np.int64),
                         val=np.ones(1), denominator=1.0, n_features=2)
