@@ -1,8 +1,9 @@
 """`dg launch --job lotus_backfill --partition-range A...B`: a real `dg` subprocess against a
-temporary DAGSTER_HOME runs `lotus_daily` once per fixture day, in partition order, and
-the instance's dagster.yaml (the repository's) carries the concurrency limits. The days are
-the fixture days' first 15 minutes: what is judged is the backfill (order, one run at a
-time, every day's assets), not the size of a day."""
+temporary DAGSTER_HOME runs `lotus_daily` once per day, in partition order, and the
+instance's dagster.yaml (the repository's) carries the concurrency limits. The days are two
+generated days' first 5 minutes of one coin: what is judged is the backfill (order, one run
+at a time, every day's assets), not the size of a day; two days are the least that have an
+order, and one coin still gives each day its `lotus_coins` run between the daily ones."""
 
 from __future__ import annotations
 
@@ -19,11 +20,10 @@ from dagster._core.instance.config import PoolGranularity
 from lotus_core.feed.manifest import write_manifest
 from lotus_core.store.lake import Lake
 from lotus_sensors.backfill import BACKFILL_POOL, BACKFILL_TAG, backfill_days, range_days
-from tests.helpers import small_day
-from tests.kits.signals_kit import FIXTURES
+from tests.kits.synth_feed import synth_feed
 
 REPO = Path(__file__).resolve().parents[2]
-DAYS = ["2026-01-02", "2026-01-03", "2026-01-04"]
+DAYS = ["2026-01-02", "2026-01-03"]
 
 
 def test_range_days_are_inclusive_and_a_reversed_range_is_refused():
@@ -49,8 +49,7 @@ def test_the_instance_settings_limit_runs_and_the_backfill_pool(tmp_path, monkey
 @pytest.mark.xdist_group("backfill_launch")
 def test_dg_launch_partition_range_runs_each_day_in_order(tmp_path, monkeypatch):
     feed = tmp_path / "feed"
-    write_manifest(feed, [small_day(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz", 15)
-                          for day in DAYS])
+    write_manifest(feed, synth_feed(tmp_path, DAYS, ["BTC"], 5))
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     shutil.copyfile(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
