@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lotus_core.feed.extract import extract_chunk as _real_extract_chunk  # before any patch
+from lotus_core.feed.chunks import extract_chunk as _real_extract_chunk  # before any patch
 
 DATA = Path(__file__).parent / "data"
 REAL_RECORDING = DATA / "real" / "2025-01-26.jsonl.gz"

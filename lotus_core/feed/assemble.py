@@ -1103,7 +1103,7 @@ def _rows(cols: dict[str, np.ndarray]) -> int:
     return len(next(iter(cols.values()))) if cols else 0
 
 
-_BLANK = ex.extract_chunk(1, [])  # every table, no rows
+_BLANK = ex.extract_built(1, [])  # every table, no rows
 _LOOP_LINES = 64  # up to this many lines a batch's line rules run as a plain loop
 _NO_LINES = np.zeros(0, dtype=bool)
 

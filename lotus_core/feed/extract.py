@@ -1,14 +1,14 @@
 """Stateless extraction of a chunk of recording lines into numpy columns.
 
-Runs in worker processes. The nightly parse's chunks are first read by one numba pass
-over their bytes (`lotus_core.feed.scan_chunk`), which takes the plain data lines and
-leaves the rest to `ChunkBuilder`: each line decoded straight into the venue's typed
-structs (msgspec, `lotus_core.venues.hyperliquid.decode`) and its values appended to the
-tables' rows. A line the typed decoder refuses is decoded again the generic way (orjson,
-values pulled out by key), and a frame whose shape is wrong is explained by the strict
-validator: the dead letters are the generic path's alone. Nothing here depends on other lines
-(duplicates, ordering, replays are judged later, vectorised, by `lotus_core.feed.parse`),
-so chunks can be extracted in any process and in any order.
+Runs in worker processes. `lotus_core.feed.chunks.extract_chunk` first reads a chunk by
+one numba pass over its bytes (`lotus_core.feed.scan_chunk`), which takes the plain data
+lines and leaves the rest to `ChunkBuilder` (`extract_built`): each line decoded straight
+into the venue's typed structs (msgspec, `lotus_core.venues.hyperliquid.decode`) and its
+values appended to the tables' rows. A line the typed decoder refuses is decoded again the
+generic way (orjson, values pulled out by key), and a frame whose shape is wrong is
+explained by the strict validator: the dead letters are the generic path's alone. Nothing
+here depends on other lines (duplicates, ordering, replays are judged later, vectorised,
+by `lotus_core.feed.parse`), so chunks can be extracted in any process and in any order.
 """
 
 from __future__ import annotations
@@ -143,12 +143,6 @@ _SETTLE_LINES = 500
 """Lines between two `ChunkBuilder._settle_levels` (a chunk of at most this many is parsed
 at its end only, as before)."""
 
-_SCAN_LINES = 1_000
-"""Lines from which `extract_chunk` scans: the nightly parse's chunks (`parse._CHUNK_LINES`)
-and the live loops' batches alike (a smaller batch is a quiet moment: the per-line path
-costs it little). A live process loads the scan's kernel (on a fresh machine compiles it,
-~20 s) before its first batch: `lotus_core.live.kernels.warm_kernels`."""
-
 _INT = frozenset({int})
 """`ints`' check that every value is a Python int (not a bool, not a float)."""
 
@@ -215,23 +209,8 @@ def _transpose(rows: list[tuple], width: int) -> list[tuple]:
     return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
-def extract_chunk(first_line: int, lines: list[bytes], typed: bool = True,
-                  scan: bool | None = None) -> Chunk:
-    """Decode and extract every line; the cyclic GC is paused (millions of acyclic
-    containers would make it rescan the heap over and over). `typed=False` reads every
-    line the generic way (`ChunkBuilder.add_line`): the same chunk, slower; the reference
-    the typed path is tested against. `scan` (default: for `_SCAN_LINES` lines or more)
-    reads the plain data lines in one numba pass (`lotus_core.feed.scan_chunk`) and the
-    rest here: the same chunk again."""
-    if typed and (len(lines) >= _SCAN_LINES if scan is None else scan):
-        from lotus_core.feed.scan_chunk import extract_scanned  # numba: only when used
-
-        return extract_scanned(first_line, lines)
-    return extract_built(first_line, lines, typed)
-
-
 def extract_built(first_line: int, lines: list[bytes], typed: bool = True) -> Chunk:
-    """`extract_chunk` by `ChunkBuilder` alone (typed, or generic: `typed=False`)."""
+    """`chunks.extract_chunk` by `ChunkBuilder` alone (typed, or generic: `typed=False`)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

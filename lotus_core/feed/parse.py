@@ -38,6 +38,7 @@ from typing import TypeVar
 import numpy as np
 
 from lotus_core.cores import spare_workers
+from lotus_core.feed import chunks
 from lotus_core.feed import extract as ex
 from lotus_core.feed.assemble import _assemble
 from lotus_core.feed.gzlines import RecordingFormatError, Truncation, open_lines
@@ -193,7 +194,7 @@ def extract_chunks(path: Path, workers: int, cut: list[Truncation],
                           RuntimeWarning, stacklevel=2)
             cut.clear()
             hashes.clear()
-    return take(ex.extract_chunk(first, lines)
+    return take(chunks.extract_chunk(first, lines)
                 for first, lines in _read_chunks(path, hashes, cut))
 
 
@@ -217,7 +218,7 @@ def _chunks_parallel(path: Path, workers: int, cut: list[Truncation],
     try:
         pending: deque = deque()
         for first, lines in _read_chunks(path, hashes, cut):
-            pending.append(pool.apply_async(ex.extract_chunk, (first, lines)))
+            pending.append(pool.apply_async(chunks.extract_chunk, (first, lines)))
             if len(pending) >= 2 * workers:  # bounded: the file never sits in the queue
                 yield pending.popleft().get(timeout=_CHUNK_TIMEOUT_S)
         while pending:

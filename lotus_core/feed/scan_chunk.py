@@ -61,7 +61,7 @@ def _names(buf: np.ndarray, first: np.ndarray, n: int) -> list[str]:
 
 
 def extract_scanned(first_line: int, lines: list[bytes]) -> ex.Chunk:
-    """`extract.extract_chunk`'s chunk of `lines`, the plain data lines read by the scan."""
+    """`chunks.extract_chunk`'s chunk of `lines`, the plain data lines read by the scan."""
     buf, accepted, recv, tables, coins, intervals = _scan(first_line, lines)
     kind = np.full(len(lines), ex.DATA, dtype=np.int8)
     rest = np.flatnonzero(~accepted)

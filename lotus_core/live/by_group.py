@@ -34,7 +34,8 @@ import numpy as np
 from zlib_ng import gzip_ng
 
 from lotus_core.feed.assemble import StreamAssembler
-from lotus_core.feed.extract import Chunk, extract_chunk
+from lotus_core.feed.chunks import extract_chunk
+from lotus_core.feed.extract import Chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.lines import ended, line_keys
 from lotus_core.feed.recordings import recording_path

@@ -41,7 +41,8 @@ from lotus_core.curators.config import CouncilConfig
 from lotus_core.dsi import fit_dsi, load_registry, tape_columns
 from lotus_core.dsi.history import read_history
 from lotus_core.feed.assemble import Parsed, StreamAssembler
-from lotus_core.feed.extract import Chunk, extract_chunk
+from lotus_core.feed.chunks import extract_chunk
+from lotus_core.feed.extract import Chunk
 from lotus_core.feed.gzlines import open_lines
 from lotus_core.feed.lines import LineBlock, ended
 from lotus_core.feed.parse import file_sha256

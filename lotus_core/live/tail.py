@@ -24,7 +24,7 @@ _TRIM_EVERY_MS = 300_000
 
 def _empty() -> Parsed:
     from lotus_core.feed.assemble import StreamAssembler
-    from lotus_core.feed.extract import extract_chunk
+    from lotus_core.feed.chunks import extract_chunk
 
     return StreamAssembler("1970-01-01").add(extract_chunk(1, []), [])
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_core.feed.manifest import verify_file
 from lotus_core.feed.parse import open_recording
 from lotus_core.feed.recordings import recording_path

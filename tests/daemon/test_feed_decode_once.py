@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lotus_core.config import load_settings
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_core.venues.hyperliquid.wire import split_record
 from lotus_daemon.loops.feed import FeedLoop
 from tests.core.feed.test_feed_parse import _faulty_copy

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lotus_core.config import load_settings
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_daemon.loops.score_proc import ScoreProcess, _message, _unpacked
 from lotus_daemon.market import MarketEvent, MarketHub
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lotus_core.feed.assemble import StreamAssembler, assemble_chunks
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_core.feed.lines import line_keys
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.tail import TailBuffer

@@ -138,7 +138,7 @@ def test_a_lost_worker_falls_back_to_inline_extraction(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTUS_TEST_PARENT_PID", str(os.getpid()))
     monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 2_000)
     monkeypatch.setattr(parse_mod, "_CHUNK_TIMEOUT_S", 5.0)
-    monkeypatch.setattr(parse_mod.ex, "extract_chunk", extract_or_die_in_worker)
+    monkeypatch.setattr(parse_mod.chunks, "extract_chunk", extract_or_die_in_worker)
     with pytest.warns(RuntimeWarning, match="parsing inline"):
         parsed = parse_recording(path, workers=2)
     assert parsed.stats == inline.stats and parsed.counts == inline.counts

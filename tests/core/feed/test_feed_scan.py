@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lotus_core.feed import extract as ex
+from lotus_core.feed import chunks
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.scan_chunk import scanned
 from tests.core.feed.test_feed_typed_decode import (
@@ -140,12 +140,12 @@ def test_the_scan_never_reads_a_line_the_typed_decoder_refuses() -> None:
 def test_scanned_and_other_lines_mixed_give_the_generic_chunk(seed: int) -> None:
     lines = SCANNED * 3 + NOT_SCANNED + [x for x in GOOD + FALLBACK if x.strip()]
     random.Random(seed).shuffle(lines)
-    want = ex.extract_chunk(5, lines, typed=False)
-    assert_same_chunk(ex.extract_chunk(5, lines, scan=True), want)
-    assert_same_chunk(ex.extract_chunk(5, lines), want)
+    want = chunks.extract_chunk(5, lines, typed=False)
+    assert_same_chunk(chunks.extract_chunk(5, lines, scan=True), want)
+    assert_same_chunk(chunks.extract_chunk(5, lines), want)
     for line in SCANNED:  # one at a time: the generic path parses a few decimals by `float`
-        assert_same_chunk(ex.extract_chunk(1, [line], scan=True),
-                          ex.extract_chunk(1, [line], typed=False))
+        assert_same_chunk(chunks.extract_chunk(1, [line], scan=True),
+                          chunks.extract_chunk(1, [line], typed=False))
 
 
 @pytest.mark.parametrize("path", [FIXTURES / "2026-01-02.jsonl.gz", REAL_RECORDING],
@@ -170,10 +170,10 @@ def test_a_parsed_day_is_the_same_scanned(tmp_path: Path, monkeypatch: pytest.Mo
     lines = day[:1500] + crafted + day[1500:]
     path = write_recording(tmp_path / "2026-01-02.jsonl.gz", [x.rstrip(b"\r\n") for x in lines])
     monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 700)
-    monkeypatch.setattr(ex, "_SCAN_LINES", 1)
+    monkeypatch.setattr(chunks, "_SCAN_LINES", 1)
     scanned_day = parse_recording(path, workers=1)
-    real = ex.extract_chunk
-    monkeypatch.setattr(parse_mod.ex, "extract_chunk",
+    real = chunks.extract_chunk
+    monkeypatch.setattr(parse_mod.chunks, "extract_chunk",
                         lambda first, chunk: real(first, chunk, typed=False))
     want = parse_recording(path, workers=1)
     assert scanned_day.dead == want.dead and len(want.dead) > 50

@@ -273,7 +273,7 @@ def test_a_worker_lost_while_spilling_is_parsed_again_inline(tmp_path, monkeypat
     monkeypatch.setenv("LOTUS_TEST_PARENT_PID", str(os.getpid()))
     monkeypatch.setattr(parse_mod, "_CHUNK_LINES", 2_000)
     monkeypatch.setattr(parse_mod, "_CHUNK_TIMEOUT_S", 5.0)
-    monkeypatch.setattr(parse_mod.ex, "extract_chunk", extract_or_die_in_worker)
+    monkeypatch.setattr(parse_mod.chunks, "extract_chunk", extract_or_die_in_worker)
     with pytest.warns(RuntimeWarning, match="parsing inline"):
         again = [_day_digest(s.feed) for s in parse_shards(path, 2, workers=2,
                                                            spill=tmp_path / "spill")]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lotus_core.feed import chunks
 from lotus_core.feed import extract as ex
 from lotus_core.feed.parse import open_recording, parse_recording
 from lotus_core.feed.tables import MAX_LEVELS
@@ -51,9 +52,9 @@ def assert_same_chunk(got: ex.Chunk, want: ex.Chunk) -> None:
 def both(lines: list[bytes], first_line: int = 1) -> tuple[ex.Chunk, ex.Chunk]:
     """(typed, generic) chunks of `lines`; the numba scan's (lotus_core.feed.scan) is
     checked equal to the generic one on the way."""
-    want = ex.extract_chunk(first_line, lines, typed=False)
-    assert_same_chunk(ex.extract_chunk(first_line, lines, scan=True), want)
-    return ex.extract_chunk(first_line, lines, scan=False), want
+    want = chunks.extract_chunk(first_line, lines, typed=False)
+    assert_same_chunk(chunks.extract_chunk(first_line, lines, scan=True), want)
+    return chunks.extract_chunk(first_line, lines, scan=False), want
 
 
 def _lines(path: Path, limit: int | None = None) -> list[bytes]:
@@ -333,12 +334,12 @@ def test_a_parsed_day_is_the_same_either_way(tmp_path: Path,
     path = write_recording(tmp_path / "2026-01-02.jsonl.gz", [x.rstrip(b"\r\n") for x in lines])
     typed = parse_recording(path, workers=1)
 
-    real = ex.extract_chunk
+    real = chunks.extract_chunk
 
     def reference(first_line: int, chunk: list[bytes]) -> ex.Chunk:
         return real(first_line, chunk, typed=False)
 
-    monkeypatch.setattr(parse_mod.ex, "extract_chunk", reference)
+    monkeypatch.setattr(parse_mod.chunks, "extract_chunk", reference)
     want = parse_recording(path, workers=1)
     assert typed.dead == want.dead and len(want.dead) > 50
     assert typed.counts == want.counts and typed.stats == want.stats
@@ -407,10 +408,10 @@ def test_levels_are_parsed_on_the_way_unless_one_is_no_finite_number() -> None:
 
 def test_the_comparison_sees_any_difference() -> None:
     lines = _lines(REAL_RECORDING)[:20] + FALLBACK[:12]
-    want = ex.extract_chunk(1, lines, typed=False)
+    want = chunks.extract_chunk(1, lines, typed=False)
 
     def differs(change: Callable[[ex.Chunk], object]) -> bool:
-        got = ex.extract_chunk(1, lines)
+        got = chunks.extract_chunk(1, lines)
         assert_same_chunk(got, want)
         change(got)
         try:
@@ -430,7 +431,7 @@ def test_the_comparison_sees_any_difference() -> None:
     assert differs(lambda c: c.tables["trades"].__setitem__(
         "tid", c.tables["trades"]["tid"].astype(np.int32)))
     assert differs(lambda c: c.coins.append("XYZ"))
-    zero, minus_zero = (ex.extract_chunk(1, [_rec(_bbo(bbo=[{"px": px, "sz": "1"}, None]))])
+    zero, minus_zero = (chunks.extract_chunk(1, [_rec(_bbo(bbo=[{"px": px, "sz": "1"}, None]))])
                         for px in ("0.0", "-0.0"))
     with pytest.raises(AssertionError):
         assert_same_chunk(zero, minus_zero)
@@ -455,7 +456,7 @@ def test_an_integer_beyond_int64_is_a_dead_letter_not_an_overflow(typed: bool) -
          b'"reason":"stall","coins":null}}}\n' % BEYOND_INT64),
         ('{"recv_ts_ms":2,"msg":{"channel":"l2Book","data":%s}}\n' % (book % 5)).encode(),
     ]
-    chunk = ex.extract_chunk(1, lines, typed=typed)
+    chunk = chunks.extract_chunk(1, lines, typed=typed)
     assert [d[4] for d in chunk.dead] == ["bad_record", "malformed_l2Book",
                                           "malformed_lotusGap"]
     assert chunk.kind.tolist() == [ex.BAD, ex.BAD, ex.BAD, ex.DATA]

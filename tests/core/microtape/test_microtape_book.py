@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from lotus_core.feed.assemble import Parsed, StreamAssembler
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_core.feed.parse import parse_recording
 from lotus_core.feed.tables import BookFrames, FeedDay
 from lotus_core.microtape import MICROTAPE_COLUMNS, MicroTapeParams, build_microtape

@@ -19,7 +19,7 @@ import pytest
 from lotus_core.audits.edge import label_shuffle, usable
 from lotus_core.audits.result import DEFAULT as AUDIT
 from lotus_core.feed.assemble import StreamAssembler
-from lotus_core.feed.extract import extract_chunk
+from lotus_core.feed.chunks import extract_chunk
 from lotus_core.feed.parse import parse_recording
 from lotus_core.live.recorder import gap_message
 from lotus_core.microtape import MICROTAPE_COLUMNS, MicroTapeParams, build_microtape
