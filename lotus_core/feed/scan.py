@@ -252,6 +252,20 @@ def _code(buf: np.ndarray, s: int, e: int, slots: np.ndarray, first: np.ndarray,
 
 
 @numba.njit(cache=True)
+def _coded(buf: np.ndarray, p: int, end: int, slots: np.ndarray, first: np.ndarray,
+           nfirst: np.ndarray) -> tuple[int, int]:
+    """A non-empty string value at p, coded by `_code`: (its id, next); (-1, -1) for
+    anything else (the line is left to the other paths)."""
+    cs, ce, p = _string(buf, p, end)
+    if p < 0 or ce == cs:
+        return -1, -1
+    code = _code(buf, cs, ce, slots, first, nfirst)
+    if code < 0:
+        return -1, -1
+    return code, p
+
+
+@numba.njit(cache=True)
 def _level(buf: np.ndarray, p: int, end: int, out: np.ndarray, row: int, col: int) -> int:
     """A level object {px, sz, n?} at p: its px, sz into out[row, col:col + 2]; next,
     or -1."""
@@ -322,10 +336,7 @@ def _book(buf: Arr, p: int, end: int, row: int, books: Arr, levels: Arr, nl: int
             return 0, -1
         if _eq(buf, s, e, COIN) and not seen & 1:
             seen |= 1
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return 0, -1
-            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code, p = _coded(buf, p, end, coin_slots, coin_first, ncoin)
             if code < 0:
                 return 0, -1
             books[row, 2] = code
@@ -384,10 +395,7 @@ def _trade(buf: Arr, p: int, end: int, row: int, trades: Arr, trades_f: Arr, coi
             return -1
         if _eq(buf, s, e, COIN) and not seen & 1:
             seen |= 1
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return -1
-            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code, p = _coded(buf, p, end, coin_slots, coin_first, ncoin)
             if code < 0:
                 return -1
             trades[row, 2] = code
@@ -453,10 +461,7 @@ def _bbo(buf: Arr, p: int, end: int, row: int, bbo: Arr, bbo_f: Arr, coin_slots:
             return -1
         if _eq(buf, s, e, COIN) and not seen & 1:
             seen |= 1
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return -1
-            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code, p = _coded(buf, p, end, coin_slots, coin_first, ncoin)
             if code < 0:
                 return -1
             bbo[row, 2] = code
@@ -548,10 +553,7 @@ def _ctx(buf: Arr, p: int, end: int, row: int, ctx: Arr, ctx_f: Arr, coin_slots:
             return -1
         if _eq(buf, s, e, COIN) and not seen & 1:
             seen |= 1
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return -1
-            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code, p = _coded(buf, p, end, coin_slots, coin_first, ncoin)
             if code < 0:
                 return -1
             ctx[row, 2] = code
@@ -586,19 +588,13 @@ def _candle(buf: Arr, p: int, end: int, row: int, candles: Arr, candles_f: Arr, 
             candles[row, 5], p = _int(buf, p, end)
         elif _eq(buf, s, e, C_S) and not seen & 4:
             seen |= 4
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return -1
-            code = _code(buf, cs, ce, coin_slots, coin_first, ncoin)
+            code, p = _coded(buf, p, end, coin_slots, coin_first, ncoin)
             if code < 0:
                 return -1
             candles[row, 2] = code
         elif _eq(buf, s, e, C_I) and not seen & 8:
             seen |= 8
-            cs, ce, p = _string(buf, p, end)
-            if p < 0 or ce == cs:
-                return -1
-            code = _code(buf, cs, ce, iv_slots, iv_first, niv)
+            code, p = _coded(buf, p, end, iv_slots, iv_first, niv)
             if code < 0:
                 return -1
             candles[row, 3] = code
