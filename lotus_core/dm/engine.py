@@ -178,7 +178,8 @@ class DmEngine:
         if a.coin not in self.carried:
             if a.coin in self.left_out:  # kept: it counts once the coin's rows arrive (a
                 # restart restores its alphas before the market's first rows)
-                self._keep(self.alphas.setdefault(a.coin, []), a)
+                self.alphas.setdefault(a.coin, []).append(a)
+                self._drop_stale((a.coin,), a.ts_ms)  # bounded while the coin never comes
                 why = "coin_without_data"
             else:
                 why = "coin_not_in_universe"
@@ -194,17 +195,14 @@ class DmEngine:
         if context is not None:
             self._take_context(context)
         self.alphas[a.coin].append(a)
-        live = live_ms(self.cfg.fusion)  # is_live, asked once
-        for c in self.alphas:
-            self.alphas[c] = [x for x in self.alphas[c] if 0 <= now - x.ts_ms <= live]
+        self._drop_stale(tuple(self.alphas), now)
         return self._decide(a, now)
 
-    def _keep(self, kept: list[AlphaEvent], a: AlphaEvent) -> None:
-        """Keep `a` for a coin without rows yet, with its coin's alphas still live at its
-        time (bounded while the coin never comes)."""
-        live = live_ms(self.cfg.fusion)
-        kept[:] = [x for x in kept if 0 <= a.ts_ms - x.ts_ms <= live]
-        kept.append(a)
+    def _drop_stale(self, coins: Iterable[str], now: int) -> None:
+        """Keep only the alphas of `coins` still live at `now`."""
+        live = live_ms(self.cfg.fusion)  # is_live, asked once
+        for c in coins:
+            self.alphas[c] = [x for x in self.alphas[c] if 0 <= now - x.ts_ms <= live]
 
     def _take_context(self, ctx: PortfolioContext) -> None:
         """w₀, equity, peak and open times from what the Trader holds."""

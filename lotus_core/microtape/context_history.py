@@ -146,12 +146,17 @@ class ContextHistory:
         return out
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A recording as it is now (path, size, mtime): what the process caches are keyed by."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
 def minute_closes(path: Path) -> dict[str, dict[str, np.ndarray]]:
     """{coin: {value: the last activeAssetCtx value of each minute that received one}} of
     one recording, its day's lines only, kept for the process (a day serves the next few
     days' references). Lines the venue parser refuses are left out, as the parse would."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _file_key(path)
     got = _CACHE.get(key)
     if got is not None:
         _CACHE.move_to_end(key)
@@ -182,8 +187,7 @@ def minute_closes(path: Path) -> dict[str, dict[str, np.ndarray]]:
 def verified(feed_dir: Path, path: Path) -> None:
     """Raise if `path` differs from the manifest of `feed_dir` (unlisted, no manifest:
     nothing to check); a file's check is kept for the process while it is unchanged."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _file_key(path)
     if key not in _VERIFIED:
         verify_file(feed_dir, path)
         _VERIFIED.add(key)
