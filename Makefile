@@ -24,6 +24,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
+# `$(WARM_KERNELS_BESIDE) cmd`: cmd (a step that keeps one core busy) with the compiled kernels
+# loaded or, on a fresh clone, compiled into numba's cache on the other core meanwhile; fails
+# if either fails. Without it each process of the run compiles them on its first call.
+WARM_KERNELS_BESIDE := bash scripts/beside.sh "$(BIN)/python -m lotus_core.live.kernels" --
+
 ## run: the demo loop on the embedded default (no server): the frozen set of fixtures/loop/
 ## (generated on first use, every file checked against the committed manifest's sha256),
 ## every asset for every day, and a per-day summary of what the loop learned
@@ -32,7 +37,7 @@ LOOP_FEED ?= $(LOTUS_HOME)/loop-feed
 # schedule read the same recordings (docs/surface.md "One feed location").
 run: export LOTUS_FEED_DIR = $(LOOP_FEED)
 run: setup $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/lotus fixtures ensure --manifest fixtures/loop/manifest.json --out $(LOOP_FEED)
+	$(WARM_KERNELS_BESIDE) $(BIN)/lotus fixtures ensure --manifest fixtures/loop/manifest.json --out $(LOOP_FEED)
 	$(BIN)/lotus materialize --feed-dir $(LOOP_FEED)
 
 ## test: the whole suite (starts PostgreSQL if it is down). Three workers on two cores: the UI,
@@ -52,7 +57,7 @@ test: setup
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-tesseract.sh
 	$(BIN)/ruff check .
-	$(BIN)/mypy
+	$(WARM_KERNELS_BESIDE) $(BIN)/mypy
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -q --durations=25
 
 test-fast: setup

@@ -44,3 +44,8 @@ def warm_kernels() -> float:
     frames.flags.writeable = False  # as the lake's columns arrive
     ewm_by_position(frames, span=2)
     return time.perf_counter() - t0
+
+
+if __name__ == "__main__":  # `make run` / `make test`: beside a one-core step (the fixtures'
+    # generation, mypy), so the compile of a fresh clone is not paid later by each process
+    print(f"compiled kernels loaded in {warm_kernels():.1f} s")
