@@ -14,6 +14,11 @@ is another signature, loaded or compiled on its own. The lake's columns arrive r
 (Arrow's buffers), the live rows writable, so the EMA is warmed with both.
 tests/core/live/test_warm_kernels.py replays real frames through the live engine after
 `warm_kernels` in a fresh process and fails if any kernel gains a signature.
+
+`warm_nightly_kernels` does the same for the kernels only the nightly chain's vectorised
+features call. `python -m lotus_core.live.kernels` runs both: `make run` and `make test`
+run it beside a one-core step, so a fresh clone compiles each kernel once, on the idle
+core, instead of in every process that first calls it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,26 @@ def warm_kernels() -> float:
     return time.perf_counter() - t0
 
 
+def warm_nightly_kernels() -> float:
+    """Load (or compile) the kernels only the nightly chain's vectorised features call
+    (lotus_core.row_kernels, through lotus_core.signals.features), for every type it
+    passes (a lake column is read-only); the seconds it took."""
+    t0 = time.perf_counter()
+    import numpy as np
+
+    from lotus_core.signals import features
+
+    x, seg = np.arange(4.0), np.array([0, 0, 1, 1], np.int64)
+    for column in (x, x.copy()):
+        column.flags.writeable = column is not x
+        features.window_range(column, 2)
+        features.window_sum(column, 2)
+        features.seg_cummax(column, seg)
+        features.seg_ffill(column, seg == 1)
+    features.first_in_segment(x > 1, seg)
+    return time.perf_counter() - t0
+
+
 if __name__ == "__main__":  # `make run` / `make test`: beside a one-core step (the fixtures'
     # generation, mypy), so the compile of a fresh clone is not paid later by each process
-    print(f"compiled kernels loaded in {warm_kernels():.1f} s")
+    print(f"compiled kernels loaded in {warm_kernels() + warm_nightly_kernels():.1f} s")

@@ -82,3 +82,56 @@ def test_after_warm_kernels_the_live_path_adds_no_signature(tmp_path: Path) -> N
     added = {k: sorted(set(v) - set(warmed.get(k, []))) for k, v in after.items()}
     missed = {k: v for k, v in added.items() if v}
     assert missed == {}, f"warm_kernels missed: {missed}"
+
+
+NIGHTLY = """
+import json, sys
+from pathlib import Path
+
+from numba.core.registry import CPUDispatcher
+
+from lotus_core.feed.parse import parse_recording
+from lotus_core.live.kernels import warm_kernels, warm_nightly_kernels
+from lotus_core.microtape import build_microtape
+from lotus_core.signals.config import load_scoring
+from lotus_core.signals.pipeline import detect_day
+from lotus_core.store.lake import Lake
+from tests.helpers import small_day
+
+
+def signatures():
+    import lotus_core.row_kernels as kernels
+
+    return {name: sorted(map(str, obj.signatures)) for name, obj in vars(kernels).items()
+            if isinstance(obj, CPUDispatcher)}
+
+
+tmp, fixtures = Path(sys.argv[1]), Path(sys.argv[2])
+day = "2026-01-03"
+tape = build_microtape(parse_recording(small_day(fixtures / f"{day}.jsonl.gz",
+                                                 tmp / f"{day}.jsonl.gz", 20)))
+lake = Lake(tmp / "lake")
+lake.write("microtape_frames", day, tape.sort_values(["coin", "ts_ms"], kind="stable"))
+warm_kernels()
+warm_nightly_kernels()
+warmed = signatures()
+windows = detect_day(lake.read("microtape_frames", day),  # the lake's read-only columns
+                     scoring=load_scoring())
+print(json.dumps({"warmed": warmed, "after": signatures(), "windows": len(windows)}))
+"""
+
+
+def test_after_the_warm_step_the_nightly_features_add_no_signature(tmp_path: Path) -> None:
+    """`make test` and `make run` warm both sets before their processes start: the nightly
+    detectors over a lake day's MicroTape (read-only columns) then compile nothing."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", NIGHTLY, str(tmp_path), str(ROOT / "fixtures")],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-4000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got["windows"] > 0  # the detectors ran, so their features did
+    for kernel in ("rolling_extreme", "window_sum_kernel", "seg_cumext_kernel",
+                   "seg_start_kernel", "first_in_segment_kernel"):
+        assert got["warmed"].get(kernel), f"{kernel}: not warmed"
+    added = {k: sorted(set(v) - set(got["warmed"].get(k, []))) for k, v in got["after"].items()}
+    assert {k: v for k, v in added.items() if v} == {}, added
