@@ -131,13 +131,15 @@ class Browser:
                         awaitPromise=True)
         return out["result"].get("value")
 
-    def wait_for(self, expr: str, timeout: float = 90.0) -> Any:
+    def wait_for(self, expr: str, timeout: float = 90.0, every: float = 0.1) -> Any:
+        """`expr`'s value once truthy, evaluated every `every` s; a timeout fails, with a
+        screenshot and the page's text."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = self.js(expr)
             if value:
                 return value
-            time.sleep(0.5)
+            time.sleep(every)
         shot, text = ARTIFACTS / f"timeout-{int(time.time() * 1000)}.png", ""
         with suppress(Exception):  # the page as it was, for the failure's reader; a page
             self.screenshot(shot)  # that no longer answers leaves the message as it is
@@ -165,6 +167,27 @@ class Browser:
         self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => "
                 "r(true))))")
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the page stands still (fonts loaded, images decoded, no finite CSS
+        animation or transition running: a dialog's opening, say), then two animation
+        frames: a screenshot or a measure of widths then sees the page as it stays. What a
+        fixed sleep before a screenshot guessed at."""
+        self.wait_for(SETTLED, timeout)
+        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => "
+                "r(true))))")
+
+    def skip_welcome(self, timeout: float) -> bool:
+        """Click Skip on Dagster's first-visit dialog if it shows within `timeout` s; a
+        later page of the same browser asks with `timeout=0` (no wait). Whether it was
+        there. Unlike `wait_for`, not finding it is no failure: nothing is kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.js(SKIP_WELCOME.format()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
     def screenshot(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = self.call("Page.captureScreenshot", format="png")["data"]
@@ -176,6 +199,9 @@ class Browser:
         self.proc.wait(timeout=30)
 
 
+SETTLED = """document.fonts.status === 'loaded' && [...document.images].every(i => i.complete)
+  && document.getAnimations().every(a => a.playState !== 'running'
+    || a.effect.getTiming().iterations === Infinity)"""
 SHOW = """(() => {{ const rows = [...document.querySelectorAll('tr')];
   const row = rows.find(r => r.innerText.trim().startsWith('{label}'));
   if (!row) return false;
