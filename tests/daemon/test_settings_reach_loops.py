@@ -85,10 +85,11 @@ def test_one_settings_file_reaches_live_loops_and_nightly_assets(tmp_path: Path)
     events = signal_events_of(alphas)
 
     # -- live: a real daemon started with --config, fed the two recorded minutes ----------
-    # (at 2x: the alphas go out once the DM has market rows, which a coin needs to be in
-    # its problem, and the Trader still has a book to fill the tickets on)
+    # (at 4x: the alphas go out once the DM has market rows, which a coin needs to be in
+    # its problem, and the first rows come near the recording's end: the wait for them is
+    # the two minutes over the speed)
     bus = bus_rows(events, "2025-12-26..2026-01-01", "sha256:" + "cd" * 32)
-    with ReplayThread(ReplayConfig(src, speed=2.0)) as srv:
+    with ReplayThread(ReplayConfig(src, speed=4.0)) as srv:
         info = start_detached(home, ["--config", str(cfg), "--heartbeat-sec", "0.3", "--loops",
                                      "router,feed,score,dm,trader", "--url", srv.url],
                               env={**os.environ, "PYTHONPATH": str(REPO)})
