@@ -11,13 +11,11 @@ Screenshots are kept in `.test-artifacts/ui-surface/` (git-ignored) for a person
 
 from __future__ import annotations
 
-import time
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from tests.ui_browser import ARTIFACTS, CLOSE, SKIP_WELCOME, Browser, webserver
+from tests.ui_browser import ARTIFACTS, CLOSE, Browser, webserver
 
 pytestmark = [pytest.mark.xdist_group("surface_loop"), pytest.mark.slow]  # one lake
 
@@ -64,15 +62,18 @@ IMAGE = """(() => [...document.querySelectorAll("img[src^='data:image/svg+xml']"
           && i.naturalHeight > 150).length)()"""
 
 
+DIALOG_OPEN = "document.querySelectorAll('[role=dialog]').length > 0"
+
+
 def _open(browser: Browser, label: str) -> str:
-    how = browser.wait_for(OPEN.format(label=label))
-    time.sleep(1.0)
-    return str(how)
+    """Click the value's Show link ('opened'), or find it shown in the row ('inline')."""
+    return str(browser.wait_for(OPEN.format(label=label)))
 
 
 def _close(browser: Browser) -> None:
+    """Close the open dialog and wait until it has gone (its closing transition over)."""
     browser.js(CLOSE)
-    time.sleep(0.8)
+    browser.wait_for(f"!({DIALOG_OPEN})", timeout=15)
 
 
 def test_the_last_days_tables_and_plots_render_with_content(served):
@@ -81,23 +82,26 @@ def test_the_last_days_tables_and_plots_render_with_content(served):
     browser = Browser(root / "chromium")
     try:
         browser.call("Page.enable")
-        for asset, (tables, plots) in PAGES.items():
+        for n, (asset, (tables, plots)) in enumerate(PAGES.items()):
             browser.goto(f"http://127.0.0.1:{port}/assets/{asset}?view=events&partition={day}")
             first = tables[0][0]
             browser.wait_for(f"document.title.endsWith('| {asset}')"
                              f" && document.body.innerText.includes('{first}')")
-            with suppress(AssertionError):  # the first visit's "Join the community" dialog
-                browser.wait_for(SKIP_WELCOME.format(), timeout=5)
-            time.sleep(1)
+            # the first visit's "Join the community" dialog: waited for on the first page
+            if browser.skip_welcome(timeout=0 if n else 5):
+                browser.wait_for(f"!({DIALOG_OPEN})", timeout=15)
+            browser.settle()
             browser.screenshot(SHOTS / f"{asset}_events.png")
             for label, text in tables:
                 _open(browser, label)
                 assert browser.wait_for(ROWS_WITH.format(text=text)), (asset, label)
+                browser.settle()
                 browser.screenshot(SHOTS / f"{asset}_{label}.png")
                 _close(browser)
             for label, alt in plots:  # decoded, with a real size: the SVG rendered
                 how = _open(browser, label)
                 assert browser.wait_for(IMAGE.format(alt=alt)), (asset, label)
+                browser.settle()
                 browser.screenshot(SHOTS / f"{asset}_{label}.png")
                 if how == "opened":
                     _close(browser)
