@@ -4,8 +4,9 @@ then serves the same feed directory, so its partitions are exactly those days, i
 location is `lotus`, and a re-run of one day's daily stages and of one coin's (launchRun
 of lotus_daily, of lotus_coins) and a two-day asset backfill across the daily and the
 day x coin assets (launchPartitionBackfill with the assets and the days, Dagster ordering
-the runs) all succeed, and each writes the bytes the CLI's full run wrote for that day
-(a re-run reads the day's history from the lake: it never half-rewrites a day)."""
+the runs: day 2's DSI fit after day 1's MicroTape handle) all succeed, and each writes the
+bytes the CLI's full run wrote for that day (a re-run reads the day's history from the lake:
+it never half-rewrites a day)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui_rerun_backfill")]
 
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 BACKFILL = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-  ... on PartitionBackfill { status runs(limit: 50) { runId status tags { key value } } } } }"""
+  ... on PartitionBackfill { status runs(limit: 50) { runId status startTime endTime
+  assetSelection { path } tags { key value } } } } }"""
 LAUNCH_RUN = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
   ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } } }"""
@@ -79,7 +81,7 @@ def _frozen_feed(root: Path) -> Path:
     return feed
 
 
-def _wait(pred, timeout: float, what: str, proc: subprocess.Popen):
+def _wait(pred, timeout: float, what: str, proc: subprocess.Popen, every: float = 0.5):
     deadline = time.monotonic() + timeout
     while True:
         assert proc.poll() is None, f"dg dev exited ({proc.returncode}) waiting for {what}"
@@ -90,7 +92,7 @@ def _wait(pred, timeout: float, what: str, proc: subprocess.Popen):
         if got:
             return got
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(2)
+        time.sleep(every)
 
 
 def test_a_day_rerun_and_a_backfill_from_the_ui_read_the_materialised_feed(tmp_path):
@@ -165,15 +167,19 @@ def _check_ui(port: int, proc: subprocess.Popen, now: Callable[[], dict[str, byt
         assert sorted(k for k in full if after[k] != full[k]) == [], job
 
     # a two-day asset backfill across the two kinds (the UI's "Materialize" of a selection
-    # over a range of days): Dagster maps the days onto the coin partitions and runs the
-    # daily and the coin runs in order, day 2's DSI fit after day 1's MicroTape, each coin's
-    # annotation after its day's fit (the stages up to the DSI: the whole chain runs the
-    # same way, at ten times the test's time)
-    assets = [{"path": [k]} for k in ("raw_feed", "microtape_frames", "microtape_days",
-                                      "dsi_model", "dsi_annotations", "dsi_coin_stats",
-                                      "dsi_experts")]
-    started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionNames": DAYS,
-                                                 "assetSelection": assets}})
+    # over a range of days, each asset with its partitions: the days, and the day x coin
+    # partitions of those days): Dagster runs the daily and the coin runs in order, day 2's
+    # DSI fit after day 1's MicroTape handle (its window of earlier days), each coin's
+    # annotation after its day's fit. The selection starts at the daily handle on the
+    # MicroTape the CLI run left (raw_feed and microtape_frames would only add two waves of
+    # the backfill daemon's 30 s ticks) and stops before dsi_experts (one more wave).
+    the_days = {"ranges": [{"start": DAYS[0], "end": DAYS[-1]}]}
+    by_asset = [{"assetKey": {"path": ["microtape_days"]}, "partitions": the_days},
+                {"assetKey": {"path": ["dsi_model"]}, "partitions": the_days},
+                # every partition: the frozen set's days x its one coin
+                {"assetKey": {"path": ["dsi_annotations"]}, "partitions": None},
+                {"assetKey": {"path": ["dsi_coin_stats"]}, "partitions": None}]
+    started = _gql(port, LAUNCH_BACKFILL, {"p": {"partitionsByAssets": by_asset}})
     backfill = started["launchPartitionBackfill"]
     assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
 
@@ -193,6 +199,18 @@ def _check_ui(port: int, proc: subprocess.Popen, now: Callable[[], dict[str, byt
     assert days == set(DAYS)
     # the backfill re-made the stages up to the DSI of both days: the same bytes again
     assert sorted(k for k, v in now().items() if v != full.get(k)) == []
+    # Dagster ordered the runs: day 2's fit started once day 1's MicroTape handle had
+    # been made, and each day's coin once its day's fit had
+    def run_of(asset: str, partition: str) -> dict:
+        (run,) = [r for r, t in zip(runs, tags, strict=True)
+                  if t.get("dagster/partition") == partition
+                  and {"path": [asset]} in (r["assetSelection"] or [])]
+        return run
+    assert run_of("dsi_model", DAYS[1])["startTime"] \
+        >= run_of("microtape_days", DAYS[0])["endTime"], tags
+    for day in DAYS:
+        assert run_of("dsi_annotations", f"BTC|{day}")["startTime"] \
+            >= run_of("dsi_model", day)["endTime"], (day, tags)
     coin_runs = [t for t in tags if "dagster/partition/coin" in t]
     assert {(t["dagster/partition/coin"], t["dagster/partition/date"]) for t in coin_runs} \
         == {("BTC", d) for d in DAYS}  # the day x coin stage ran once per coin and day
