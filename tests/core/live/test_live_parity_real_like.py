@@ -76,11 +76,16 @@ Filter = Callable[[list[Line]], list[Line]]
 
 
 @lru_cache(maxsize=1)
-def _fixture_lines() -> tuple[bytes, ...]:
-    lines = gzip.decompress(FIXTURE.read_bytes()).splitlines()
-    t0 = orjson.loads(lines[0])["recv_ts_ms"]
-    end = t0 + MINUTES * 60_000
-    return tuple(x for x in lines if orjson.loads(x)["recv_ts_ms"] < end)
+def _fixture_records() -> tuple[Line, ...]:
+    """The fixture's first MINUTES, parsed once for the module. The filters build new lists
+    (and new records where they change one) and never mutate these."""
+    recs = [orjson.loads(x) for x in gzip.decompress(FIXTURE.read_bytes()).splitlines()]
+    end = recs[0]["recv_ts_ms"] + MINUTES * 60_000
+    return tuple(r for r in recs if r["recv_ts_ms"] < end)
+
+
+def _fixture() -> list[Line]:
+    return list(_fixture_records())
 
 
 def _channel(rec: Line) -> str | None:
@@ -174,7 +179,7 @@ CASES: dict[str, Filter] = {
 
 
 def _recording(tmp_path: Path, keep: Filter) -> tuple[Path, list[bytes]]:
-    recs = keep([orjson.loads(x) for x in _fixture_lines()])
+    recs = keep(_fixture())
     lines = [orjson.dumps(r) + b"\n" for r in recs]
     path = tmp_path / f"{DAY}.jsonl.gz"
     path.write_bytes(gzip.compress(b"".join(lines), mtime=0))
@@ -259,7 +264,7 @@ def test_live_equals_nightly_on_a_real_like_recording(tmp_path: Path, case: str)
 def test_the_recordings_are_what_they_claim() -> None:
     """Each filter does what its name says (so the cases above test what they claim)."""
     def channels(case: str) -> dict[tuple[str | None, str | None], int]:
-        recs = CASES[case]([orjson.loads(x) for x in _fixture_lines()])
+        recs = CASES[case](_fixture())
         out: dict[tuple[str | None, str | None], int] = {}
         for r in recs:
             key = (_channel(r), _coin(r))
@@ -268,10 +273,9 @@ def test_the_recordings_are_what_they_claim() -> None:
 
     base = channels("no_ctx_no_candle")
     assert not any(ch in ("activeAssetCtx", "candle") for ch, _ in base)
-    books = [_levels(r) for r in map(orjson.loads, _fixture_lines())
-             if _channel(r) == "l2Book"]
+    books = [_levels(r) for r in _fixture() if _channel(r) == "l2Book"]
     assert {5, 20} <= set(books)  # the fixtures interleave fast 5- and slow 20-level books
-    real = CASES["real_channels"]([orjson.loads(x) for x in _fixture_lines()])
+    real = CASES["real_channels"](_fixture())
     assert {_levels(r) for r in real if _channel(r) == "l2Book"} == {20}
     assert not any(ch == "bbo" for ch, _ in channels("no_bbo"))
     assert channels("duplicate_trades")[("trades", "BTC")] == 2 * base[("trades", "BTC")]
