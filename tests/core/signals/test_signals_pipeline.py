@@ -45,9 +45,14 @@ def _settings(tmp_path, feed_dir, fabric_url=None):
                                     "fabric_url": fabric_url}, env={})
 
 
-# the signal layer and what it reads; the first test runs every asset (the whole nightly
-# chain posts no ALPHA_PROPOSED), the others judge only this layer
+# the signal layer and what it reads; the first day of the module's build runs every asset
+# (the whole nightly chain posts no ALPHA_PROPOSED, and the second day reads its priors and
+# audits), everything else only this layer
 SIGNAL_LAYER = dg.AssetSelection.assets(*OUTPUTS).upstream().required_multi_asset_neighbors()
+
+
+# signal_events and what it reads: where the priors in force are applied and recorded
+SCORED = dg.AssetSelection.assets("signal_events").upstream().required_multi_asset_neighbors()
 
 
 def _run(settings, instance, day, selection=SIGNAL_LAYER):
@@ -91,12 +96,14 @@ def _alphas(fabric: OpsDb) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def two_days(tmp_path_factory) -> Iterator[BuiltDays]:
-    """The two fixture days materialised once, every asset, day after day."""
+    """The two fixture days materialised once, day after day: the first every asset (what the
+    second day's scoring reads of it: history, priors, audit status), the second its signal
+    layer (the only assets the tests read of it)."""
     root = tmp_path_factory.mktemp("two_days")
     settings = _settings(root, _feed_dir(root))
     with dagster_instance_at(root / "dagster_home") as instance:
         first = _run(settings, instance, DAYS[0], selection=None)  # every asset
-        second = _run(settings, instance, DAYS[1], selection=None)
+        second = _run(settings, instance, DAYS[1])
         yield BuiltDays(settings, instance, {"first": first, "second": second})
 
 
@@ -161,7 +168,7 @@ def test_on_postgres_the_run_records_the_active_priors_version(
             ("cap/phi_max", 4, 0.9, "active_priors:2026-01-01"),
             ("patch/*/*/*/phi_mult", 5, 0.5, f"active_priors:{DAYS[0]}"),
             ("cap/phi_max", 5, 0.9, f"active_priors:{DAYS[0]}")])
-    _run(settings, dagster_instance, DAYS[0])
+    _run(settings, dagster_instance, DAYS[0], selection=SCORED)  # what reads the priors
     ev = Lake(settings.lake_dir).read("signal_events", DAYS[0])
     assert (ev["priors_ver"] == 4).all() and (ev["kr_delta_phi"] <= 0.9).all()
     stall = ev["detector_id"] == "sweep_stall_v1"
