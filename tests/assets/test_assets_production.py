@@ -1,11 +1,12 @@
-"""The production profile for real on loopback servers, on three small generated days
-(1 coin x 1 hour each; the chain is the whole nightly chain):
+"""The production profile for real on loopback servers, on two small generated days
+(1 coin x 1 hour each; the chain is the whole nightly chain; two days, so the second reads
+the first's history and priors):
 
 1. LOTUS_PROFILE=production brought up on PostgreSQL: the fabric migrated with module roles
    and row-level security, the Dagster instance on dagster-postgres behind a queued run
    coordinator; the days materialised in process; the inbox sensors tick and their handler
    runs; the databases are dropped WITHOUT force at the end (nothing left connected).
-2. The first two of those days as a backfill through dagster-celery: RabbitMQ on
+2. The same two days as a backfill through dagster-celery: RabbitMQ on
    127.0.0.1:5672, two `celery` worker processes on a queue of this test run's own, every
    lake partition of those days byte-identical to the in-process run (a day's partitions
    depend only on the days up to it), both workers used, workers stopped.
@@ -75,7 +76,7 @@ def lake_bytes(lake: Lake, days: tuple[str, ...] | None = None
             for a in lake.assets() for d in lake.days(a) if days is None or d in days}
 
 
-CELERY_DAYS = SMALL_DAYS[:2]  # two days: the second reads the first's history and priors
+DAYS = SMALL_DAYS[:2]  # two days: the second reads the first's history and priors
 
 
 @dataclass
@@ -91,7 +92,7 @@ class ProductionRun:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory) -> Iterator[ProductionRun]:
     root = tmp_path_factory.mktemp("production")
-    feed = generate_small_days(root / "feed", days=len(SMALL_DAYS))
+    feed = generate_small_days(root / "feed", days=len(DAYS))
     with throwaway_databases("dagster", "fabric", "fabric_celery") as db:
         env = {"LOTUS_PROFILE": "production", "LOTUS_HOME": str(root / "home"),
                "LOTUS_FEED_DIR": str(feed), "LOTUS_FABRIC_URL": db["fabric"],
@@ -102,7 +103,7 @@ def production(tmp_path_factory) -> Iterator[ProductionRun]:
             dagster_home(settings)
             instance = dg.DagsterInstance.get()
             try:
-                outcomes = materialize_days(settings, list(SMALL_DAYS), instance)
+                outcomes = materialize_days(settings, list(DAYS), instance)
                 yield ProductionRun(settings, env, db, instance, outcomes, root)
             finally:
                 instance.dispose()
@@ -113,9 +114,9 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
     settings, instance, db = production.settings, production.instance, production.databases
     assert settings.deploy.executor == "celery"
     assert "daemon_relaunch_sensor" in settings.deploy.sensors_on
-    assert [o.success for o in production.outcomes] == [True] * 3, \
+    assert [o.success for o in production.outcomes] == [True] * len(DAYS), \
         [o.error for o in production.outcomes]
-    assert Lake(settings.lake_dir).days("active_priors") == list(SMALL_DAYS)
+    assert Lake(settings.lake_dir).days("active_priors") == list(DAYS)
 
     # the fabric: migrated, module roles, row-level security (re-applying converges)
     assert prepare_opsdb(settings.fabric, registry=load_modules()).security_statements > 100
@@ -138,8 +139,8 @@ def test_production_profile_up_materialise_and_inbox_sensors(production: Product
                                                                "lotus/module"}
     # each day its three phases (lotus_assets/day_plan.py): two daily runs, and a coin
     # phase of a run per coin (lotus_coins) between them
-    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_daily")) == 3 * 2
-    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_coins")) >= 3
+    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_daily")) == len(DAYS) * 2
+    assert instance.get_runs_count(dg.RunsFilter(job_name="lotus_coins")) >= len(DAYS)
 
     # the code location under the profile: celery executor, its sensors switched on
     defs = build_definitions(settings)
@@ -210,7 +211,7 @@ def _stop(workers: list[subprocess.Popen]) -> list[bool]:
 def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
         production: ProductionRun):
     assert all(o.success for o in production.outcomes)
-    reference = lake_bytes(Lake(production.settings.lake_dir), CELERY_DAYS)
+    reference = lake_bytes(Lake(production.settings.lake_dir), DAYS)
     queue = f"lotus_test_{secrets.token_hex(5)}"  # this run's own queue: parallel runs never meet
     config = production.root / "celery-lotus.yaml"
     config.write_text(f"deploy:\n  celery:\n    queue: {queue}\n")
@@ -226,13 +227,13 @@ def test_celery_backfill_on_two_workers_is_byte_identical_to_in_process(
     try:
         with environment(env):
             results = [run_day_out_of_process(settings, day, production.instance)
-                       for day in CELERY_DAYS]
+                       for day in DAYS]
         assert all(w.poll() is None for w in workers), "a worker died"
     finally:
         killed = _stop(workers)
     failures = [e.message for r in results for e in r.all_events if e.is_step_failure]
     tails = [p.read_text()[-3000:] for p in logs]
-    assert [r.success for r in results] == [True] * len(CELERY_DAYS), (failures, tails)
+    assert [r.success for r in results] == [True] * len(DAYS), (failures, tails)
     celery_lake = lake_bytes(Lake(settings.lake_dir))
     assert sorted(celery_lake) == sorted(reference)
     differing = [k for k in reference if celery_lake[k] != reference[k]]
