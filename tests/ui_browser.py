@@ -164,8 +164,7 @@ class Browser:
         self.js(f"window.history.pushState(null, '', {target}); "
                 "window.dispatchEvent(new PopStateEvent('popstate', {state: null})); true")
         self.wait_for(f"location.pathname + location.search === {target}", timeout=15)
-        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => "
-                "r(true))))")
+        self.js(TWO_FRAMES)
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until the page stands still (fonts loaded, images decoded, no finite CSS
@@ -173,8 +172,7 @@ class Browser:
         frames: a screenshot or a measure of widths then sees the page as it stays. What a
         fixed sleep before a screenshot guessed at."""
         self.wait_for(SETTLED, timeout)
-        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => "
-                "r(true))))")
+        self.js(TWO_FRAMES)
 
     def skip_welcome(self, timeout: float) -> bool:
         """Click Skip on Dagster's first-visit dialog if it shows within `timeout` s; a
@@ -199,6 +197,8 @@ class Browser:
         self.proc.wait(timeout=30)
 
 
+TWO_FRAMES = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+"""Resolves after two animation frames: what was set before it has been drawn."""
 SETTLED = """document.fonts.status === 'loaded' && [...document.images].every(i => i.complete)
   && document.getAnimations().every(a => a.playState !== 'running'
     || a.effect.getTiming().iterations === Infinity)"""
