@@ -50,6 +50,16 @@ def _time_rows(t: dict[str, Any]) -> list[str]:
     per = "; ".join(f"{float(k) / 60:g} min bars, {v['charts']} chart(s): {v['p50']:.1f} s, "
                     f"{v['p95']:.1f} s" for k, v in t["by_bar_s"].items())
     rows.append(f"| point time error by bar length: median, p95 | {per} | - |")
+    for form, what in (("month names", "dates written `Jan 5`"),
+                       ("another zone", "labels in another zone, tagged `UTC+2`")):
+        f = t["by_form"][form]
+        if not f["n"]:
+            continue
+        e = f["err_bars"]
+        err = "-" if e["p50"] is None else f"median point error {e['p50']:.3f} bars"
+        rows.append(f"| {what}: time axis read | {f['k']} / {f['n']} charts; {err} | "
+                    f"{_ci(f['ci'], 100, 0)} % read; "
+                    f"{_ci(e['p50_ci'], 1, 3)} bars |")
     return rows
 
 
@@ -60,7 +70,8 @@ def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
         "",
         wrap(f"`python -m bench vis --charts {n} --seed-base {args.seed_base}`: {n} charts "
              f"drawn by `lotus_core.vis.render` from seeds the reader was not tuned on (six "
-             f"planted patterns x candles/line x light/dark x PNG/JPEG q85), read by "
+             f"planted patterns x candles/line x light/dark x PNG/JPEG q85, dates `2026-01-05` "
+             f"or `Jan 5`, labels in UTC or a tagged zone), read by "
              f"`lotus_core.vis.read` with tesseract {engine_version()}; {cpu_s:.0f} CPU s "
              f"({cpu_s / n:.2f} s a chart, tesseract included). Intervals: bootstrap 95 % of "
              f"the mean for errors, Wilson 95 % for shares."),
@@ -102,7 +113,8 @@ def report(r: dict[str, Any], args: argparse.Namespace, cpu_s: float) -> str:
                        "the true closes. Unreadable reasons seen: "
                        + ("; ".join(r["unreadable_reasons"]) or "none") + ". Time axis: bars "
                        "of the title's timeframe from a seeded start, labels HH:MM (dates when "
-                       "a label step reaches a day), read with `at` = the last bar's close; "
+                       "a label step reaches a day), in the chart's zone, read with `at` = the "
+                       "last bar's close; "
                        "the point errors are pooled over the charts whose axis was read and "
                        "their intervals resample whole charts. Why a time axis was not read: "
                        + ("; ".join(r["time_axis"]["reasons"]) or "always read") + ".")]

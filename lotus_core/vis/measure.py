@@ -6,10 +6,14 @@ each pattern flag's precision and recall, with intervals.
 Seeds from SEALED_SEED_BASE up are sealed: the thresholds (patterns.py), the colour and
 panel rules were set on seeds below 1,000 and are never tuned on these. Each chart cycles
 through the planted patterns, candles/line, light/dark and PNG/JPEG (quality 85), with a
-random title form and timeframe; breakout charts carry their planted level and range charts
-a level above their highs (which a breakout flag must not take as broken). The bars are the
-title's timeframe long, from a seeded start in January 2026, and the chart is read with `at`
-= the close of its last bar (the time axis dates clock labels from it).
+random title form and timeframe, dates written `2026-01-05` or `Jan 5` (a fair coin) and the
+labels in UTC or, on 5 of 8 charts, in another zone tagged under the price axis
+(`ZONES_MIN`, to whole 4 h on 4 h bars, whose date labels sit on bars that open a local
+day; both drawn from a stream of their own); breakout charts carry their planted
+level and range charts a level above their highs (which a breakout flag must not take as
+broken). The bars are the title's timeframe long, from a seeded start in January 2026, and
+the chart is read with `at` = the close of its last bar (the time axis dates clock labels
+from it).
 
 Truth: the digitiser is scored against the rendered series (each digitised candle against
 the drawn candle whose centre is within half a pitch of it, with the share of drawn candles
@@ -45,6 +49,7 @@ TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h")
 TITLE_FORMS = ("{sym} {tf}", "{sym}USDT {tf}", "{sym}-USD {tf}")
 PLANTED = {"trend_up", "trend_down", "range", "breakout_up", "breakout_down"}
 BAR_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240}
+ZONES_MIN = (0, 0, 0, -300, 60, 120, 330, 540)  # the labels' zone, minutes east of UTC
 
 
 def bootstrap_mean(x: np.ndarray, seed: int = 7, reps: int = 2000) -> tuple[float, float]:
@@ -79,6 +84,8 @@ class ChartScore:
     time_reason: str | None = None
     time_err_bars: list[float] = field(default_factory=list)
     bar_s: float = 0.0
+    month_names: bool = False  # its dates were drawn `Jan 5` (and it drew dates)
+    utc_offset_min: int = 0
     truth_flags: dict[str, bool] = field(default_factory=dict)
     read_flags: dict[str, bool] = field(default_factory=dict)
 
@@ -98,15 +105,26 @@ def _chart(i: int, seed_base: int) -> tuple[Any, ...]:
     return seed, pattern, kind, theme, fmt, tf, form, start
 
 
+def _label_style(seed: int) -> tuple[bool, int]:
+    """(month names, zone minutes) of a chart's time labels, from a stream of their own."""
+    lab = np.random.default_rng(seed + 31)
+    return bool(lab.integers(2)), int(ZONES_MIN[int(lab.integers(len(ZONES_MIN)))])
+
+
 def score_chart(i: int, seed_base: int = SEALED_SEED_BASE) -> ChartScore:
     """Render sealed chart number i, read it, score every step."""
     seed, pattern, kind, theme, fmt, tf, form, start = _chart(i, seed_base)
+    months, zone = _label_style(seed)
+    if BAR_MINUTES[tf] >= 240:  # date labels sit on bars that open a local day
+        zone = 240 * round(zone / 240)
     bar_s = 60.0 * BAR_MINUTES[tf]
     bars = planted_bars(pattern, seed)
     level = bars.level
     if pattern == "range":
         level = float(bars.high.max() + 0.15 * (bars.high.max() - bars.low.min()))
-    img, truth = render_chart(bars, ChartStyle(kind=kind, theme=theme),
+    style = ChartStyle(kind=kind, theme=theme, month_names=months, utc_offset_min=zone,
+                       zone_tag=zone != 0)
+    img, truth = render_chart(bars, style,
                               title=form.format(sym=bars.symbol, tf=tf), level=level,
                               start=start, bar_minutes=BAR_MINUTES[tf])
     if fmt == "jpeg":
@@ -120,7 +138,9 @@ def score_chart(i: int, seed_base: int = SEALED_SEED_BASE) -> ChartScore:
     truth_flags.update({"higher_highs": own["higher_highs"], "lower_lows": own["lower_lows"]})
     s = ChartScore(seed=seed, pattern=pattern, kind=kind, theme=theme, fmt=fmt,
                    status=r.status, reason=r.reason, truth_flags=truth_flags,
-                   symbol_ok=r.symbol == bars.symbol, timeframe_ok=r.timeframe == tf)
+                   symbol_ok=r.symbol == bars.symbol, timeframe_ok=r.timeframe == tf,
+                   month_names=any(c.isalpha() for _, t in truth.time_labels for c in t),
+                   utc_offset_min=zone)
     true_vals = {round(p, 8) for p, _ in truth.labels}
     s.labels_truth = len(true_vals)
     if r.axis is not None:
@@ -190,7 +210,18 @@ def _time_summary(scores: list[ChartScore]) -> dict[str, Any]:
             "ci": wilson(len(timed), n), "points": int(sum(b.size for b in bars)),
             "err_bars": pooled_quantiles(bars), "err_s": pooled_quantiles(secs),
             "wrong_day": wrong_day, "by_bar_s": _by_bar(timed, secs),
+            "by_form": {"month names": _form([s for s in scores if s.month_names]),
+                        "another zone": _form([s for s in scores if s.utc_offset_min])},
             "reasons": sorted({s.time_reason for s in scores if s.time_reason})}
+
+
+def _form(scores: list[ChartScore]) -> dict[str, Any]:
+    """Share of a label form's charts whose times were read, and their median point error
+    in bars with its interval (whole charts resampled)."""
+    timed = [s for s in scores if s.time_read]
+    errs = [np.asarray(s.time_err_bars) for s in timed]
+    return {"k": len(timed), "n": len(scores), "ci": wilson(len(timed), len(scores)),
+            "err_bars": pooled_quantiles(errs, qs=(50,))}
 
 
 def summarise(scores: list[ChartScore]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ a step: a path whose time labels do not give times keeps `t_ms` None and `time_r
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,14 @@ from lotus_core.vis.embed import embed_path
 from lotus_core.vis.ocr import Word, ocr_words
 from lotus_core.vis.panel import find_panel
 from lotus_core.vis.patterns import FLAGS, flags_of, path_stats
-from lotus_core.vis.timeaxis import TimeFit, fit_time_axis, timestamps, title_date
+from lotus_core.vis.timeaxis import (
+    TimeFit,
+    fit_time_axis,
+    split_zone,
+    timestamps,
+    title_date,
+    zone_offset,
+)
 from lotus_core.vis.title import read_title
 
 MIN_CONFIDENCE = 0.6  # vis_priors pattern.min_confidence default (modules/vis/module.yaml)
@@ -91,23 +98,30 @@ def _time_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> list[Word]
     return ocr_words(img.crop((0, top, img.width, bot))) if bot - top >= 8 else []
 
 
-def _time_doc(fit: TimeFit) -> dict[str, Any]:
+def _time_doc(fit: TimeFit, zone: float) -> dict[str, Any]:
     return {"intercept": fit.intercept, "slope": fit.slope, "rms_px": fit.rms_px,
             "of_day": fit.of_day, "labels": [list(lab) for lab in fit.labels],
-            "rejected": fit.rejected}
+            "rejected": fit.rejected, "utc_offset_s": zone}
 
 
 def _read_times(out: Reading, img: Image.Image, bbox: tuple[int, int, int, int],
-                x: np.ndarray, at: datetime | None, date: float | None) -> None:
-    """Give the path's points epoch-ms times, or keep why not in `time_reason`."""
+                x: np.ndarray, at: datetime | None, title_words: list[Word]) -> None:
+    """Give the path's points epoch-ms times, or keep why not in `time_reason`. The labels'
+    zone is read from the title or the label strip (UTC without one); `at`, in that zone,
+    else the title's date, dates them (timeaxis.py)."""
     words = _time_words(img, bbox)
     out.ocr_text = " ".join([out.ocr_text] + [w.text for w in words]).strip()
-    fit = fit_time_axis(words)
+    words, tag = split_zone(words)
+    zone = tag if tag is not None else zone_offset(title_words) or 0.0
+    date = title_date(title_words)
+    at_utc = None if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
+    ref = at_utc.timestamp() + zone if at_utc is not None else date
+    fit = fit_time_axis(words, ref)
     if isinstance(fit, str):
         out.time_reason = fit
         return
-    out.time_axis, out.time_conf = _time_doc(fit), fit.confidence
-    t = timestamps(fit, x, at, date)
+    out.time_axis, out.time_conf = _time_doc(fit, zone), fit.confidence
+    t = timestamps(fit, x, at, date, zone)
     if isinstance(t, str):
         out.time_reason = t
         return
@@ -157,7 +171,7 @@ def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE,
         return out
     out.kind, out.path_conf = path.kind, path.confidence
     out.x, out.close = path.x.tolist(), close.tolist()
-    _read_times(out, rgb_img, panel.bbox, path.x, at, title_date(title_words))
+    _read_times(out, rgb_img, panel.bbox, path.x, at, title_words)
     if path.high_row is not None and path.low_row is not None:
         out.high = fit.price_at(path.high_row).tolist()
         out.low = fit.price_at(path.low_row).tolist()

@@ -3,7 +3,8 @@
     img, truth = render_chart(bars, ChartStyle(kind="candles", theme="dark"), title="BTC 5m")
 
 The layout follows the common trading-terminal look (title top left, price axis on the
-right, time labels below: HH:MM, or dates when a label step reaches a day; faint grid),
+right, time labels below: HH:MM, or dates (`2026-01-05`, or `Jan 5` with month names) when
+a label step reaches a day, in UTC or a stated zone tagged under the price axis; faint grid),
 drawn with Pillow and a TrueType font so the labels are the kind OCR reads. `RenderTruth`
 keeps what was drawn where (panel, price-to-row map, axis labels, bar centres), so the
 reader's every step can be scored.
@@ -42,12 +43,26 @@ LEVEL: Rgb = (255, 152, 0)
 
 @dataclass(frozen=True)
 class ChartStyle:
-    """How a chart is drawn: candles or line, light or dark, its size in pixels."""
+    """How a chart is drawn: candles or line, light or dark, its size in pixels, how dates
+    are written (`2026-01-05`, or `Jan 5` with `month_names`) and the zone of the time
+    labels (minutes east of UTC; tagged `UTC+2` at the label row's right end, under the
+    price axis, when `zone_tag`)."""
 
     kind: str = "candles"
     theme: str = "light"
     width: int = 800
     height: int = 480
+    month_names: bool = False
+    utc_offset_min: int = 0
+    zone_tag: bool = False
+
+    def zone_text(self) -> str:
+        """`UTC`, `UTC+2`, `UTC-5` or `UTC+5:30` for the offset."""
+        if self.utc_offset_min == 0:
+            return "UTC"
+        sign = "+" if self.utc_offset_min > 0 else "-"
+        h, m = divmod(abs(self.utc_offset_min), 60)
+        return f"UTC{sign}{h}" + (f":{m:02d}" if m else "")
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class RenderTruth:
     price_hi: float
     labels: list[tuple[float, str]] = field(default_factory=list)
     xs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    time_labels: list[tuple[float, str]] = field(default_factory=list)  # (column, text)
 
     def row_of(self, price: float | np.ndarray) -> float | np.ndarray:
         """Pixel row (float) where `price` is drawn."""
@@ -94,9 +110,10 @@ def decimals_for(step: float) -> int:
 
 
 def time_labels(when: datetime, bar_minutes: int, n: int, spacing: float, xs: np.ndarray,
-                width: int) -> list[tuple[int, str]]:
+                width: int, month_names: bool = False) -> list[tuple[int, str]]:
     """(bar, text) of the time labels, about 90 px apart: HH:MM while that is under a day,
-    else dates (YYYY-MM-DD) at midnights a whole number of days apart, as terminals draw."""
+    else dates (YYYY-MM-DD, or `Jan 5`) at midnights a whole number of days apart, as
+    terminals draw. `when` is the first bar's time in the labels' zone."""
     every = max(1, round(90 / spacing))
     if bar_minutes * every < 1440 or 1440 % bar_minutes:
         return [(i, (when + timedelta(minutes=bar_minutes * i)).strftime("%H:%M"))
@@ -107,7 +124,7 @@ def time_labels(when: datetime, bar_minutes: int, n: int, spacing: float, xs: np
         t = when + timedelta(minutes=bar_minutes * i)
         if (t.hour, t.minute) == (0, 0) and t.toordinal() % days == 0 \
                 and 40 <= xs[i] <= width - 40:
-            out.append((i, t.strftime("%Y-%m-%d")))
+            out.append((i, f"{t:%b} {t.day}" if month_names else t.strftime("%Y-%m-%d")))
     return out
 
 
@@ -115,7 +132,8 @@ def render_chart(bars: Bars, style: ChartStyle, *, title: str | None = None,
                  level: float | None = None,
                  start: datetime | None = None,
                  bar_minutes: int = 5) -> tuple[Image.Image, RenderTruth]:
-    """Draw `bars` in `style`; `level` draws a horizontal line at that price."""
+    """Draw `bars` in `style`; `level` draws a horizontal line at that price; `start` is
+    the first bar's time (UTC)."""
     th = THEMES[style.theme]
     w, h = style.width, style.height
     img = Image.new("RGB", (w, h), th["bg"])
@@ -148,9 +166,13 @@ def render_chart(bars: Bars, style: ChartStyle, *, title: str | None = None,
     n = bars.n
     spacing = (x1 - x0 - 8) / n
     xs = np.round(x0 + 4 + spacing * (np.arange(n) + 0.5))  # pixel centres: no drawing bias
-    for i, text in time_labels(start or datetime(2026, 1, 5, 9, 0), bar_minutes, n, spacing,
-                               xs, w):
-        d.text((xs[i], y1 + 8), text, font=small, fill=th["text"], anchor="mt")
+    local = (start or datetime(2026, 1, 5, 9, 0)) + timedelta(minutes=style.utc_offset_min)
+    drawn = [(float(xs[i]), text)
+             for i, text in time_labels(local, bar_minutes, n, spacing, xs, w, style.month_names)]
+    for x, text in drawn:
+        d.text((x, y1 + 8), text, font=small, fill=th["text"], anchor="mt")
+    if style.zone_tag:
+        d.text((w - 4, y1 + 8), style.zone_text(), font=small, fill=th["text"], anchor="rt")
     if level is not None:
         d.line([(x0 + 1, round(row(level))), (x1 - 1, round(row(level)))], fill=LEVEL, width=2)
     if style.kind == "line":
@@ -169,4 +191,5 @@ def render_chart(bars: Bars, style: ChartStyle, *, title: str | None = None,
     d.rectangle([x0, y0, x1, y1], outline=th["border"])
     if title:
         d.text((12, 12), title, font=font(20), fill=th["text"])
-    return img, RenderTruth(panel=truth_panel, price_lo=lo, price_hi=hi, labels=labels, xs=xs)
+    return img, RenderTruth(panel=truth_panel, price_lo=lo, price_hi=hi, labels=labels, xs=xs,
+                            time_labels=drawn)
