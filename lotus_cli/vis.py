@@ -134,21 +134,26 @@ def _outcomes(row: dict[str, Any]) -> str:
 @click.argument("image", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True,
               help="How many neighbours.")
+@click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 @click.option("--json", "as_json", is_flag=True, help="Print the neighbours as JSON.")
 @click.pass_context
-def similar(ctx: click.Context, image: Path, k: int, as_json: bool) -> None:
+def similar(ctx: click.Context, image: Path, k: int, fabric_url: str | None,
+            as_json: bool) -> None:
     """The recorded charts whose digitised price paths are nearest this one's in shape
     (the image itself is read, not recorded), each with its realised outcomes where the
-    lake's vis_eval has them: the coin's mid return in bps at each horizon after its time."""
+    lake's vis_eval has them: the coin's mid return in bps at each horizon after its time.
+    The fabric's chart_embedding is searched (pgvector on PostgreSQL)."""
     from lotus_cli.settings import cli_settings as _settings
+    from lotus_core.store.errors import FabricError
     from lotus_core.store.lake import open_lake
+    from lotus_core.store.opsdb import OpsDb
     from lotus_core.vis.ingest import chart_hash
     from lotus_core.vis.ocr import OcrUnavailable
     from lotus_core.vis.outcomes import realised
     from lotus_core.vis.read import read_chart
-    from lotus_core.vis.similar import ShapeIndex
+    from lotus_core.vis.similar import nearest_recorded
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, fabric_url=fabric_url)
     data, img = _load(image)
     try:
         r = read_chart(img)
@@ -156,8 +161,12 @@ def similar(ctx: click.Context, image: Path, k: int, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if r.embedding is None:
         raise click.ClickException(f"{image} could not be read: {r.reason}")
-    hits = ShapeIndex.from_home(settings.home).nearest(r.embedding, k=k,
-                                                       exclude=chart_hash(data))
+    try:
+        with OpsDb.open(settings.fabric) as fabric:
+            hits = nearest_recorded(fabric, settings.home, r.embedding, k=k,
+                                    exclude=chart_hash(data))
+    except FabricError as exc:
+        raise click.ClickException(str(exc)) from exc
     seen = realised(open_lake(settings.lake_dir), [doc for _, doc in hits])
     rows = [{"distance": round(d, 4), "strand_id": doc["strand_id"],
              "chart_hash": doc["chart_hash"], "symbol": doc.get("symbol"), "at": doc.get("at"),

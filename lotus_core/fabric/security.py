@@ -55,7 +55,8 @@ SHARED_BY_MODULE = ("heartbeats", "dead_letter", "curator_queue")
 SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot"}  # append-only
 # module -> its private working tables (created by their own migrations, not the manifests):
 # only that module reads and writes them; nobody deletes.
-WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions")}
+WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions"),
+                  "vis": ("chart_embedding",)}
 # module -> {curator_candidates kind it proposes: its proposer prefix}: the
 # breeder runs in the signal layer and posts survivors as `breeder:<day>`
 # (lotus_core.breeding.night.candidate_items). Detector cards are queued by the owner

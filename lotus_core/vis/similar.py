@@ -1,15 +1,20 @@
 """Charts like this one: nearest shape embeddings among the recorded readings.
 
-    index = ShapeIndex.from_home(home)
-    hits = index.nearest(reading.embedding, k=5)   # [(distance, doc), ...] nearest first
+    hits = nearest_recorded(fabric, home, reading.embedding, k=5)  # [(distance, doc), ...]
+    index = ShapeIndex.from_docs(docs)                 # a given set of reading documents
+    hits = index.nearest(reading.embedding, k=5, where=before)
 
-The index is a numpy matrix of every readable reading's embedding (embed.py), built from
-the reading files under <home>/vis/readings; the search is exact (Euclidean distance to
-every row), which stays cheap up to hundreds of thousands of charts.
+`nearest_recorded` asks the fabric (`chart_embedding`: pgvector on PostgreSQL, numpy over the
+rows on SQLite; embedding_store.py) and returns the neighbours' reading documents; strands
+recorded before that table existed are indexed from their reading files on first use.
+`ShapeIndex` is a numpy matrix of a set of documents' embeddings (embed.py), for callers
+that hold the documents already and filter them (the UI's cards: only earlier charts). Both
+searches are exact (Euclidean distance to every row).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from lotus_core.fabric.db import Db, in_tx
 from lotus_core.vis.embed import DIM
-from lotus_core.vis.store import load_readings
+from lotus_core.vis.embedding_store import nearest_strands, record_embedding, unindexed
+from lotus_core.vis.store import readings_dir
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,6 @@ class ShapeIndex:
         keep = [d for d in docs if (d.get("reading") or {}).get("embedding")]
         vecs = np.array([d["reading"]["embedding"] for d in keep], dtype=np.float64)
         return cls(vectors=vecs.reshape(len(keep), DIM), docs=keep)
-
-    @classmethod
-    def from_home(cls, home: Path) -> ShapeIndex:
-        return cls.from_docs(load_readings(home))
 
     def nearest(self, embedding: Sequence[float], k: int = 5, exclude: str | None = None,
                 where: Callable[[Mapping[str, Any]], bool] | None = None
@@ -57,3 +60,28 @@ class ShapeIndex:
             if len(out) == k:
                 break
         return out
+
+
+def _doc(home: Path, strand_id: str) -> dict[str, Any]:
+    return json.loads((readings_dir(home) / f"{strand_id}.json").read_text())
+
+
+def index_missing(db: Db, home: Path) -> int:
+    """Give every read strand without a `chart_embedding` row its reading file's embedding;
+    the number indexed."""
+    found = [(sid, (_doc(home, sid).get("reading") or {}).get("embedding"))
+             for sid in unindexed(db)]
+    todo = [(sid, list(emb)) for sid, emb in found if emb]
+    if todo:
+        with in_tx(db) as tx:
+            for sid, emb in todo:
+                record_embedding(tx, sid, emb)
+    return len(todo)
+
+
+def nearest_recorded(db: Db, home: Path, embedding: Sequence[float], k: int = 5,
+                     exclude: str | None = None) -> list[tuple[float, dict[str, Any]]]:
+    """The k recorded charts nearest `embedding` in shape (distance, reading document),
+    nearest first, skipping chart hash `exclude`."""
+    index_missing(db, home)
+    return [(d, _doc(home, sid)) for d, sid in nearest_strands(db, embedding, k, exclude)]

@@ -5,8 +5,10 @@
 The strand carries what its columns hold (chart_hash, ocr_text, panel_bbox, pattern_flags;
 symbol and timeframe in the envelope; kind `analysis`, or `unreadable` when the reading
 stopped). The whole reading (path, axis fit, each step's confidence, the reason a chart was
-unreadable, the shape embedding) is a JSON file at <home>/vis/readings/<strand id>.json,
-which `similar` indexes. Order of writes: image, reading file, strand; a failure at any
+unreadable, the shape embedding) is a JSON file at <home>/vis/readings/<strand id>.json;
+the embedding is also a `chart_embedding` row, written in the strand's transaction
+(embedding_store.py), which `lotus vis similar` searches. Order of writes: image, reading
+file, strand; a failure at any
 point removes what this call wrote, so a submission is stored whole or not at all. The same
 bytes with the same coin, time and note return the strand already recorded.
 
@@ -36,6 +38,7 @@ from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
 from lotus_core.fabric.ulid import new_ulid
+from lotus_core.vis.embedding_store import record_embedding
 from lotus_core.vis.ingest import atomic_write, check_image, store_image
 from lotus_core.vis.outcomes import strand_row, strands_frame
 from lotus_core.vis.read import Reading, read_chart
@@ -130,6 +133,8 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
     with in_tx(fabric) as tx:
         write_strand(tx, MODULE, kind,
                      id=sid, symbol=symbol, timeframe=reading.timeframe, fields=fields)
+        if kind == "analysis" and reading.embedding is not None:
+            record_embedding(tx, sid, reading.embedding)
         if posted is not None:
             post_to_outbox(tx, MODULE, posted[0], models_map=posted[1])
         marker = readings_dir(home) / "by-key" / key

@@ -45,7 +45,7 @@ def test_0009_lets_every_box_and_dead_letter_hold_a_chart_alpha(
         with pytest.raises(Exception, match="(?i)check"):
             post_to_outbox(old, "vis", chart, models_map=routes, validate=False)
     with OpsDb.open(fabric_url) as fabric:  # 0009 applied by this open, then used at once
-        assert fabric.schema_version() == 9
+        assert fabric.schema_version() >= 9
         with fabric.transaction() as tx:
             recorded = tx.scalar("SELECT sha256 FROM schema_version WHERE version = 2")
         assert recorded == hashlib.sha256(modules_ddl(dialect).encode()).hexdigest()
