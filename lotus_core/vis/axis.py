@@ -8,6 +8,10 @@ Confidence = min(1, (inliers - 1) / 3) * exp(-rms / 2 px): labels that agree on 
 scale confirm each other (tesseract's own word confidence, low on JPEG edges even when the
 digits are right, is kept with each word but not used); two labels fit any line exactly, so
 two give at most 1/3 and four or more, on the line to a pixel, give nearly 1.
+
+A chart's labels are a regular grid: `grid_gaps` names the grid prices the fit has no label
+for (read.py re-reads each alone) and `on_grid` keeps a re-read word only when it is that
+exact price at that row, so a retry can confirm a label but never invent one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from lotus_core.vis.ocr import Word
 
 INLIER_PX = 2.5
+GRID_TOL = 1e-6  # of a grid step: how far from whole steps a gap, or a re-read value, may be
 NUMBER = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$|^-?\d+(\.\d+)?$")
 
 
@@ -97,3 +102,44 @@ def fit_axis(words: list[Word], row_offset: float = 0.0) -> AxisFit | str:
     rejected += [texts[k] for k in np.flatnonzero(~inl)]
     return AxisFit(intercept=a, slope=b, rms_px=rms, labels=labels, rejected=rejected,
                    confidence=float(conf))
+
+
+def _decimals(text: str) -> int:
+    t = text.replace(",", "")
+    return len(t) - t.index(".") - 1 if "." in t else 0
+
+
+def grid_step(fit: AxisFit) -> float | None:
+    """The price step of the fitted labels when every gap between them is a whole number of
+    one step (a chart's labels are a regular grid), else None: no grid, nothing to look for."""
+    prices = sorted({p for _, p, _ in fit.labels})
+    gaps = np.diff(prices)
+    if gaps.size == 0:
+        return None
+    step = float(gaps.min())
+    k = gaps / step
+    return step if bool(np.all(np.abs(k - np.round(k)) <= GRID_TOL)) else None
+
+
+def grid_gaps(fit: AxisFit, top: float, bottom: float) -> list[float]:
+    """Grid prices whose rows fall in [top, bottom] with no fitted label: where a label the
+    OCR dropped or misread sits. Written to the labels' own decimals, so they compare exactly."""
+    step = grid_step(fit)
+    if step is None:
+        return []
+    dec = max(_decimals(t) for _, _, t in fit.labels)
+    base = fit.labels[0][1]
+    lo, hi = sorted(float(v) for v in fit.price_at(np.array([top, bottom])))
+    have = {round(p, dec) for _, p, _ in fit.labels}
+    prices = (round(base + k * step, dec)
+              for k in range(math.ceil((lo - base) / step), math.floor((hi - base) / step) + 1))
+    return [p for p in prices if p not in have]
+
+
+def on_grid(fit: AxisFit, word: Word, price: float, row_offset: float = 0.0) -> bool:
+    """Whether a re-read word is the grid label `price`: it parses to that price exactly and
+    sits on the fitted line at its row. A different value, even a near one, is refused."""
+    value = parse_price(word.text)
+    if value is None or abs(value - price) > GRID_TOL * abs(grid_step(fit) or 0.0):
+        return False
+    return abs(word.cy + row_offset - float(fit.row_at(price))) <= INLIER_PX

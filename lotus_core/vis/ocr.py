@@ -49,29 +49,31 @@ def engine_version() -> str:
     return str(pytesseract.get_tesseract_version())
 
 
-def prepare(crop: Image.Image) -> Image.Image:
-    """Grey, dark-on-light, scaled by SCALE: the form tesseract reads best."""
+def prepare(crop: Image.Image, scale: int = SCALE) -> Image.Image:
+    """Grey, dark-on-light, scaled by `scale`: the form tesseract reads best."""
     grey = crop.convert("L")
     if float(np.asarray(grey).mean()) < 128:
         grey = ImageOps.invert(grey)
-    return grey.resize((grey.width * SCALE, grey.height * SCALE), Image.Resampling.LANCZOS)
+    return grey.resize((grey.width * scale, grey.height * scale), Image.Resampling.LANCZOS)
 
 
-def ocr_words(crop: Image.Image, *, digits: bool = False, line: bool = False) -> list[Word]:
-    """Words in `crop`; `digits` restricts to price characters, `line` reads one text line."""
+def ocr_words(crop: Image.Image, *, digits: bool = False, line: bool = False,
+              scale: int = SCALE) -> list[Word]:
+    """Words in `crop`; `digits` restricts to price characters, `line` reads one text line,
+    `scale` is the upscaling (a word tesseract drops at one scale it often reads at another)."""
     engine_version()
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     if crop.width < 2 or crop.height < 2:
         return []
     psm = 7 if line else 6
     config = f"--psm {psm}" + (f" -c tessedit_char_whitelist={DIGITS}" if digits else "")
-    data = pytesseract.image_to_data(prepare(crop), config=config,
+    data = pytesseract.image_to_data(prepare(crop, scale), config=config,
                                      output_type=pytesseract.Output.DICT)
     out = []
     for i, text in enumerate(data["text"]):
         conf = float(data["conf"][i])
         if text.strip() and conf >= 0:
             out.append(Word(text=text.strip(), conf=conf / 100.0,
-                            x=data["left"][i] / SCALE, y=data["top"][i] / SCALE,
-                            w=data["width"][i] / SCALE, h=data["height"][i] / SCALE))
+                            x=data["left"][i] / scale, y=data["top"][i] / scale,
+                            w=data["width"][i] / scale, h=data["height"][i] / scale))
     return out

@@ -11,14 +11,14 @@ a step: a path whose time labels do not give times keeps `t_ms` None and `time_r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from lotus_core.vis.axis import AxisFit, fit_axis
+from lotus_core.vis.axis import AxisFit, fit_axis, grid_gaps, grid_step, on_grid
 from lotus_core.vis.colours import classify_colours
 from lotus_core.vis.digitise import digitise
 from lotus_core.vis.embed import embed_path
@@ -38,6 +38,10 @@ from lotus_core.vis.title import read_title
 MIN_CONFIDENCE = 0.6  # vis_priors pattern.min_confidence default (modules/vis/module.yaml)
 AXIS_STRIP = 12  # rows above and below the panel the axis labels may sit in
 TIME_STRIP = 28  # rows below the panel the time labels may sit in
+RETRY_SCALES = (2, 3)  # upscalings a dropped label is re-read at, in turn
+RETRY_HALF = 0.8  # of the read labels' median height: rows above and below a re-read row
+MAX_RETRIES = 12  # grid holes re-read at most; more is no regular grid we trust
+MIN_INK = 32  # grey levels between a re-read crop's darkest and lightest pixel: less is blank
 
 
 @dataclass
@@ -82,13 +86,42 @@ class Reading:
         return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
 
-def _axis_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[list[Any], float]:
-    """OCR the price axis: right of the panel when there is room, else left of it."""
+def _axis_box(img: Image.Image, bbox: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The price-axis strip: right of the panel when there is room, else left of it."""
     x0, y0, x1, y1 = bbox
     top, bot = max(0, y0 - AXIS_STRIP), min(img.height, y1 + AXIS_STRIP)
     right = img.width - x1 - 1 >= 20
-    box = (x1 + 1, top, img.width, bot) if right else (0, top, max(1, x0), bot)
-    return ocr_words(img.crop(box), digits=True), float(top)
+    return (x1 + 1, top, img.width, bot) if right else (0, top, max(1, x0), bot)
+
+
+def _reread(img: Image.Image, box: tuple[int, int, int, int], fit: AxisFit, price: float,
+            half: float) -> Word | None:
+    """The label `price` re-read alone in a few rows of the strip around its fitted row (one
+    text line: tesseract drops in a whole strip words it reads singly), or None."""
+    row = float(fit.row_at(price))
+    top, bot = max(box[1], round(row - half)), min(box[3], round(row + half))
+    crop = img.crop((box[0], top, box[2], bot))
+    if bot - top < 2 or np.ptp(np.asarray(crop.convert("L"))) < MIN_INK:
+        return None  # a blank crop holds no label: spare tesseract
+    for scale in RETRY_SCALES:
+        for w in ocr_words(crop, digits=True, line=True, scale=scale):
+            moved = replace(w, y=w.y + top - box[1])
+            if on_grid(fit, moved, price, row_offset=box[1]):
+                return moved
+    return None
+
+
+def _fill_grid(img: Image.Image, box: tuple[int, int, int, int], fit: AxisFit,
+               words: list[Word]) -> list[Word]:
+    """Words for the grid labels the strip pass missed: each hole of the fitted grid is re-read
+    and kept only when it reads that very price at that row, so no label is invented."""
+    gaps = grid_gaps(fit, box[1], box[3])
+    if not gaps or len(gaps) > MAX_RETRIES:
+        return []
+    spacing = abs(float(fit.slope) * (grid_step(fit) or 0.0))  # rows between grid labels
+    half = min(RETRY_HALF * float(np.median([w.h for w in words])), spacing / 2)
+    found = (_reread(img, box, fit, p, half) for p in gaps)
+    return [w for w in found if w is not None]
 
 
 def _time_words(img: Image.Image, bbox: tuple[int, int, int, int]) -> list[Word]:
@@ -147,7 +180,8 @@ def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE,
     x0, y0, x1, y1 = panel.bbox
     out.panel_bbox, out.panel_conf = [x0, y0, x1, y1], panel.confidence
     title_words = ocr_words(rgb_img.crop((0, 0, rgb_img.width, y0)), line=True) if y0 >= 12 else []
-    axis_words, row_off = _axis_words(rgb_img, panel.bbox)
+    box = _axis_box(rgb_img, panel.bbox)
+    axis_words, row_off = ocr_words(rgb_img.crop(box), digits=True), float(box[1])
     out.ocr_text = " ".join([w.text for w in title_words] + [w.text for w in axis_words])
     title = read_title(title_words)
     out.symbol, out.symbol_conf = title.symbol, title.symbol_conf
@@ -156,6 +190,11 @@ def read_chart(img: Image.Image, *, min_confidence: float = MIN_CONFIDENCE,
     if isinstance(fit, str):
         out.reason = fit
         return out
+    extra = _fill_grid(rgb_img, box, fit, axis_words)
+    refit = fit_axis(axis_words + extra, row_offset=row_off) if extra else fit
+    if isinstance(refit, AxisFit):  # labels added on its own line only strengthen it
+        fit = refit
+        out.ocr_text = " ".join([out.ocr_text] + [w.text for w in extra])
     out.axis, out.axis_conf = _axis_doc(fit), fit.confidence
     colours = classify_colours(rgb[y0 + 1:y1, x0 + 1:x1])
     if colours.kind == "none":
