@@ -27,7 +27,9 @@ restarting the trader loop at every alpha). The interleaving of two threads
 in the daemon is not deterministic; this is the interleaving the nightly replay assumes
 (every market event up to an alpha's time is applied before it is decided on).
 
-Nothing here starts a process or a thread: the loops' `run` and `step` are called in turn.
+Nothing here starts a process or a thread: the loops' `run` and `step` are called in turn,
+on one connection (`_Shared`). The trader loop's steps commit at each Sync and at the end
+(`commit_steps=False`), the points where the dm loop and this module read what it wrote.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -136,6 +139,36 @@ def _arrive(fabric: OpsDb, ring: Keyring,
         i = j
 
 
+class _Shared(OpsDb):
+    """The run's one fabric connection. The loops here take turns in one thread, so the
+    trader loop is lent this one (`_OneConnection`) instead of opening its own: SQLite
+    drops a connection's page cache whenever another connection has written, which two
+    connections taking turns at every alpha would do at every transaction. A loop's
+    `with` block leaves it open; `live_day` closes it."""
+
+    @classmethod
+    def scratch(cls, url: str) -> _Shared:
+        """The fabric at `url`, a scratch file thrown away with the run: no fsync at its
+        WAL checkpoints (what the daemon's fabric keeps for a power cut)."""
+        fabric = cls.open(url)
+        fabric._raw.execute("PRAGMA synchronous = OFF")
+        return fabric
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@dataclass
+class _OneConnection(LoopContext):
+    """A LoopContext whose `open_opsdb` lends the run's one connection (`_Shared`)."""
+
+    shared: _Shared | None = None
+
+    def open_opsdb(self) -> OpsDb:
+        assert self.shared is not None
+        return self.shared
+
+
 def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFrame,
              published: Sequence[Mapping[str, Any]], charts: Sequence[Mapping[str, Any]],
              calibration: pd.DataFrame, carried: Mapping[str, Any] | None,
@@ -149,7 +182,6 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
     ensure_keys(MODULES, keys_dir)
     ring = Keyring(keys_dir)
     url = sqlite_url(folder / "fabric.sqlite")
-    ctx = LoopContext(url, keys_dir, folder, threading.Event())
     # every alpha in the DM's order, as the nightly replay takes them
     items: list[tuple[AlphaEvent, str, Mapping[str, Any]]] = [
         *((alpha_of({"intent": "ALPHA_PROPOSED", "payload": p}), "ALPHA_PROPOSED", p)
@@ -158,7 +190,8 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
     by_id = {id(a): (intent, p) for a, intent, p in items}
     ordered = [(a, *by_id[id(a)]) for a in alpha_order(a for a, _, _ in items)]
     out = LiveDay(alphas=len(ordered))
-    with OpsDb.open(url) as fabric:
+    with closing(_Shared.scratch(url)) as fabric:
+        ctx = _OneConnection(url, keys_dir, folder, threading.Event(), shared=fabric)
         with fabric.transaction() as tx:
             if carried:
                 save_state(tx, carried, 0)  # what the trader loop restores at its start
@@ -195,7 +228,9 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
             for alpha, _, _ in ordered[k:]:
                 yield pos, Sync(alpha.ts_ms, partial(turn, alpha))
 
-        trader = LOOPS["trader"]({"settings": settings, "source": source})
+        # its steps' writes commit at each Sync and at the end: the fabric is scratch
+        trader = LOOPS["trader"]({"settings": settings, "source": source,
+                                  "commit_steps": False})
         trader.run(ctx)
         out.trader_events = int(trader.info()["events"])
         out.tickets = [r.envelope["payload"] for r in read_outbox(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date as Date
 
-from lotus_core.learning.priors_store import read_latest, read_priors_for_date
+from lotus_core.learning.priors_store import latest_version, read_latest, read_priors_for_date
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.trader.learning import ExecLearningConfig, TrPriors
 
@@ -24,3 +24,18 @@ def tr_priors(fabric: OpsDb, day: str | Date | None = None, *,
     found = (read_latest(fabric, MODULE) if day is None
              else read_priors_for_date(fabric, day, MODULE))
     return TrPriors.from_rows(found.version, found.rows, cfg)
+
+
+class NewestTrPriors:
+    """`tr_priors(fabric, None)` for a loop that asks at every inbox poll: the newest version
+    number is read each time (a nightly compile or a rollback is a new version), its rows
+    and their parse only when it changed (a version's rows never change)."""
+
+    def __init__(self, cfg: ExecLearningConfig) -> None:
+        self.cfg = cfg
+        self.held: TrPriors | None = None
+
+    def get(self, fabric: OpsDb) -> TrPriors:
+        if self.held is None or latest_version(fabric, MODULE) != self.held.version:
+            self.held = tr_priors(fabric, None, cfg=self.cfg)
+        return self.held

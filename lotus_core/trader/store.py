@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lotus_core.fabric.codec import json_out
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.manifests import ModelsMap
 from lotus_core.fabric.outbox import post_to_outbox
@@ -46,7 +47,8 @@ def load_state(tx: Tx, name: str = STATE_NAME, *,
                     (name,))
     if not rows:
         return None
-    return json.loads(rows[0]["snapshot"]), int(rows[0]["source_pos"])
+    # json_out (orjson, the same values): the DM reads it at every alpha
+    return json_out(rows[0]["snapshot"]), int(rows[0]["source_pos"])
 
 
 def save_state(tx: Tx, snapshot: Mapping[str, Any] | str, source_pos: int,

@@ -56,7 +56,8 @@ def _trader(options: dict[str, Any]) -> Loop:
 
         return TraderLoop(trader_settings(section), source=HubTraderSource(hub),
                           market_clock=True)
-    return TraderLoop(trader_settings(section), source=options.get("source"))
+    return TraderLoop(trader_settings(section), source=options.get("source"),
+                      commit_steps=bool(options.get("commit_steps", True)))
 
 
 def _feed(options: dict[str, Any]) -> Loop:

@@ -7,6 +7,9 @@ envelopes (to dm and sig; trigger evaluations to dm), the engine snapshot with t
 position, and the inbox row it consumed. So after a kill -9 the loop restarts from the
 last commit: open orders and positions come back, a consumed decision is never executed
 again, and no fill is applied twice. Quiet steps are checkpointed every `checkpoint_events`.
+A lock-step replay on a scratch fabric (`lotus_daemon.lockstep`, `commit_steps=False`)
+holds the steps' writes until the next `Sync`, checkpoint or the end and commits them
+together: nothing reads the fabric in between, and a restart would replay the same steps.
 
 The stepping is the one driver's (`lotus_core.trader.driver.drive`, the nightly replay's):
 this loop supplies its source and clock (`_Steps`) and commits what each step produced.
@@ -19,8 +22,9 @@ ticks the wall clock; tests and replays inject a recorded day.
 A decision is applied when the market clock has passed its asof time, which is how the
 nightly replay orders them too (decisions after the market events of their millisecond).
 The tr priors are the newest version (`lotus_core.trader.priors.tr_priors`, the function the
-nightly replay calls with its day), reloaded at every inbox poll, so a nightly compile or a
-rollback steers the next decision; every report carries the version it used.
+nightly replay calls with its day), its number checked at every inbox poll and the version
+reloaded when it changed (`NewestTrPriors`), so a nightly compile or a rollback steers the
+next decision; every report carries the version it used.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from lotus_core.trader.driver import DECISION, TICK, Decision, DecisionClock, Li
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.plan import ts_ms
-from lotus_core.trader.priors import tr_priors
+from lotus_core.trader.priors import NewestTrPriors
 from lotus_core.trader.store import StateText, load_state, persist, save_state
 from lotus_daemon.loops.base import Loop, LoopContext
 
@@ -78,13 +82,15 @@ class TraderLoop(Loop):
 
     def __init__(self, settings: TraderSettings | None = None, source: Source | None = None,
                  poll_sec: float = 0.2, checkpoint_events: int = 5000,
-                 market_clock: bool = False, wall_ms: Callable[[], int] | None = None) -> None:
+                 market_clock: bool = False, wall_ms: Callable[[], int] | None = None,
+                 commit_steps: bool = True) -> None:
         self.settings = settings or trader_settings()
         self.source = source or idle_source()
         self.market_clock = market_clock  # idle ticks do not move time (the hub source)
         self.wall_ms = wall_ms or _wall_ms  # what an idle tick says without a market clock
         self.poll_sec = poll_sec
         self.checkpoint_events = checkpoint_events
+        self.commit_steps = commit_steps  # False: a step's writes wait for the next commit
         self.stats = {"events": 0, "decisions": 0, "fills": 0, "reports": 0, "restored": 0}
 
     def info(self) -> dict[str, Any]:
@@ -103,8 +109,9 @@ class TraderLoop(Loop):
                 self.stats["restored"] += 1
             else:
                 engine, pos, lifecycles = TraderEngine(self.settings), 0, {}
-            engine.set_priors(tr_priors(fabric, None, cfg=xcfg))
-            step = _Steps(self, ctx, fabric, engine, key, lifecycles, xcfg, pos)
+            newest = NewestTrPriors(xcfg)
+            engine.set_priors(newest.get(fabric))
+            step = _Steps(self, ctx, fabric, engine, key, lifecycles, newest, pos)
             # the one driver; every event handed over at once (the engine is checkpointed
             # mid-run, so no snapshot may wait in the driver)
             drive(engine, step.cols, step.events(), step.at_slot, step.emit, hold=False)
@@ -118,9 +125,10 @@ class _Steps:
     row it consumed), quiet steps checkpointed every `checkpoint_events`."""
 
     def __init__(self, loop: TraderLoop, ctx: LoopContext, fabric: Any, engine: TraderEngine,
-                 key: Any, lifecycles: dict[str, Any], xcfg: Any, pos: int) -> None:
+                 key: Any, lifecycles: dict[str, Any], priors: NewestTrPriors,
+                 pos: int) -> None:
         self.loop, self.ctx, self.fabric, self.engine = loop, ctx, fabric, engine
-        self.key, self.lifecycles, self.xcfg = key, lifecycles, xcfg
+        self.key, self.lifecycles, self.priors = key, lifecycles, priors
         self.models_map = ctx.models_map()  # the EXEC_REPORTs' routes
         self.pos = pos  # the source position of the last market event applied
         self.cols = LiveColumns()
@@ -131,22 +139,38 @@ class _Steps:
         self.quiet = 0
         self.ended = False
         self.state_text = StateText()  # a commit re-encodes only what changed of the state
+        self.held: list = []  # outputs of steps not committed yet (commit_steps False)
+        self.held_seqs: list[int] = []  # the inbox rows those steps consumed
 
     def commit(self, outs: list, at: int, inbox_seq: int | None = None) -> None:
+        """One transaction: the held steps' writes, then these, and the state at `at`."""
+        outs, seqs = self.held + outs, self.held_seqs + ([] if inbox_seq is None
+                                                         else [inbox_seq])
+        self.held, self.held_seqs = [], []
         # the engine's snapshot with the loop's lifecycles, as text (see StateText)
         text = self.state_text.text(self.engine.snapshot_but_seen(), self.engine.seen,
                                     self.lifecycles)
         with self.fabric.transaction() as tx:
-            if inbox_seq is not None and not mark_consumed(tx, "tr", inbox_seq):
-                raise RuntimeError(f"tr_inbox row {inbox_seq} was consumed elsewhere")
+            for seq in seqs:
+                if not mark_consumed(tx, "tr", seq):
+                    raise RuntimeError(f"tr_inbox row {seq} was consumed elsewhere")
             counts = persist(tx, outs, self.key, self.lifecycles, models_map=self.models_map)
             save_state(tx, text, at)
         self.loop.stats["fills"] += counts.get("fill", 0)
         self.loop.stats["reports"] += counts.get("exec_report", 0)
 
+    def step_done(self, outs: list, at: int, inbox_seq: int | None = None) -> None:
+        """A step's writes: committed at once, or held for the next commit (lock-step)."""
+        if self.loop.commit_steps:
+            self.commit(outs, at, inbox_seq)
+            return
+        self.held += outs
+        if inbox_seq is not None:
+            self.held_seqs.append(inbox_seq)
+
     def poll(self) -> None:
-        self.engine.set_priors(tr_priors(self.fabric, None, cfg=self.xcfg))  # the newest version
-        known = self.clock.known()
+        self.engine.set_priors(self.priors.get(self.fabric))  # the newest version
+        known = self.clock.known().union(self.held_seqs)  # held: taken, not yet marked
         with self.fabric.transaction() as tx:
             rows = read_inbox(tx, "tr", limit=500)
         for row in rows:
@@ -162,12 +186,13 @@ class _Steps:
             self.clock.add(asof, row.seq, env)
 
     def emit(self, outs: list) -> None:
-        """A step produced something: commit it (with the decision's inbox row)."""
+        """A step produced something: commit it (with the decision's inbox row), or hold
+        it for the next commit (`commit_steps` False)."""
         if self.slot is not None:
-            self.commit(outs, self.pos, self.slot[1])
+            self.step_done(outs, self.pos, self.slot[1])
         else:
             assert self.at is not None
-            self.commit(outs, self.at)
+            self.step_done(outs, self.at)
         self.committed = True
 
     def at_slot(self, i: int, ts: int) -> list[Decision]:
@@ -181,7 +206,7 @@ class _Steps:
         """The driver has applied what was handed over last: settle it."""
         if self.slot is not None:
             if not self.committed:
-                self.commit([], self.pos, self.slot[1])
+                self.step_done([], self.pos, self.slot[1])
             self.loop.stats["decisions"] += 1
             self.slot = None
         elif self.at is not None:
@@ -229,5 +254,6 @@ class _Steps:
         self.ended = True
 
     def finish(self) -> None:
-        if self.ended:
+        """The end of a replay, or a stop with steps held: commit at the last position."""
+        if self.ended or self.held or self.held_seqs:
             self.commit([], self.pos)

@@ -22,6 +22,7 @@ from lotus_core.fabric.envelope import validate_envelope
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.outbox import read_outbox
 from lotus_core.feed.parse import parse_recording
+from lotus_core.store.url import sqlite_url
 from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.replay import market_events, replay_day
 from lotus_core.trader.store import read_fills, read_positions
@@ -47,8 +48,9 @@ def _nightly(day, decs):  # noqa: ANN001, ANN202
     return eng, fills
 
 
-def _run_loop(url: str, home: Path, source) -> TraderLoop:  # noqa: ANN001
-    loop = TraderLoop(kit.settings(), source=source, checkpoint_events=1000)
+def _run_loop(url: str, home: Path, source, commit_steps: bool = True) -> TraderLoop:  # noqa: ANN001
+    loop = TraderLoop(kit.settings(), source=source, checkpoint_events=1000,
+                      commit_steps=commit_steps)
     ctx = LoopContext(url, home / "keys", home, threading.Event())
     loop.run(ctx)
     return loop
@@ -82,6 +84,32 @@ def test_live_loop_gives_the_nightly_fills(recorded, tmp_path: Path,  # noqa: AN
         validate_envelope(r.envelope)
     assert {r.envelope["lifecycle_id"] for r in out} <= {f"life-{d.ticket['decision_id']}"
                                                         for d in decs}
+
+
+def test_a_loop_holding_its_steps_commits_the_same_day_in_fewer_commits(
+        recorded, tmp_path: Path) -> None:  # noqa: ANN001
+    """`commit_steps=False` (the lock-step replay's): the steps' writes wait for a checkpoint
+    or the end, and the fabric ends as the committing loop leaves it: the nightly fills,
+    every decision consumed once, its EXEC_REPORTs posted; the state is saved less often."""
+    _, day, decs = recorded
+    _, nightly = _nightly(day, decs)
+    ends = {}
+    for held in (False, True):
+        url = sqlite_url(tmp_path / f"held{held}" / "fabric.sqlite")
+        with open_opsdb(url) as fabric:
+            kit.deliver(fabric, decs, Keyring(tmp_path / "keys").private_key("dm"))
+        loop = _run_loop(url, tmp_path, kit.replay_source(day), commit_steps=not held)
+        assert loop.stats["decisions"] == len(decs) and loop.stats["fills"] == len(nightly)
+        with open_opsdb(url, migrate=False) as fabric, fabric.transaction() as tx:
+            ends[held] = (
+                [(f["fill_id"], f["px"], f["qty"], f["ts_ms"]) for f in read_fills(tx)],
+                tx.query("SELECT status, count(*) AS n FROM tr_inbox GROUP BY status"),
+                tx.scalar("SELECT count(*) FROM tr_outbox"),
+                tx.scalar("SELECT count(*) FROM tr_strand"),
+                tx.scalar("SELECT version FROM trader_state"))
+    assert ends[True][:4] == ends[False][:4]
+    assert ends[True][1] == [{"status": "processed", "n": len(decs)}]
+    assert ends[True][4] < ends[False][4]
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from lotus_core.trader.learning import (
     tr_braids,
 )
 from lotus_core.trader.nightly import reports
-from lotus_core.trader.priors import tr_priors
+from lotus_core.trader.priors import NewestTrPriors, tr_priors
 from tests.core.trader.trader_kit import T0, book, kinds, settings, ticket
 from tests.kits.exec_kit import window
 
@@ -97,12 +97,18 @@ def test_planted_limit_discount_in_wide_spreads_is_learned_and_steers_the_trader
         base = _choice(tr_priors(fabric, day, cfg=CFG), 100)["exec_metrics"]
         assert base["strategy"] == "market" and base["tr_priors_version"] == 0
 
+        # the loop's poll (NewestTrPriors): the newest version, its rows read once
+        newest = NewestTrPriors(CFG)
+        held = newest.get(fabric)
+        assert held == tr_priors(fabric, None, cfg=CFG) and newest.get(fabric) is held
+
         # reversible: a rollback to 0 is a new version without patches, the Trader obeys
         back = rollback(fabric, 0, "bad night", module="tr", scoring=None)
         assert back.version == 2 and not [k for k in back.rows if k.startswith("patch/")]
         assert diff_versions(fabric, 1, 2, "tr").removed.keys() >= {"patch/*/spread=wide/order"}
         live = tr_priors(fabric, None, cfg=CFG)
         assert live.version == 2 and _choice(live, 100)["exec_metrics"]["strategy"] == "market"
+        assert newest.get(fabric) == live  # the loop's next poll takes the rollback
         assert read_version(fabric, 1, "tr").rows == compiled.rows
 
 
