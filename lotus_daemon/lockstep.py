@@ -50,11 +50,12 @@ from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.live import MODULE as DM
 from lotus_core.dm.live import alpha_of
 from lotus_core.dm.replay import RowFeed, alpha_order, tape_order
+from lotus_core.fabric.codec import json_out
 from lotus_core.fabric.envelope import build_envelope
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.fabric.manifests import load_modules
-from lotus_core.fabric.names import MODULES
-from lotus_core.fabric.outbox import post_to_outbox, read_outbox
+from lotus_core.fabric.names import MODULES, outbox_table
+from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.publish import publish_alpha
 from lotus_core.fabric.router import RouterConfig, route_once
 from lotus_core.fabric.signing import ensure_keys, sign
@@ -137,6 +138,15 @@ def _arrive(fabric: OpsDb, ring: Keyring,
         while route_once(fabric, ring, config=ALPHA_SENDERS).read:
             pass
         i = j
+
+
+def _tickets(fabric: OpsDb) -> list[dict[str, Any]]:
+    """The DM_DECISION payloads in dm_outbox, in posting order: only the payload column is
+    read and parsed (`read_outbox` would rebuild every envelope of the day)."""
+    with fabric.transaction() as tx:
+        rows = tx.query(f"SELECT payload FROM {outbox_table(DM)} WHERE intent = ?"
+                        " ORDER BY seq", ("DM_DECISION",))
+    return [json_out(r["payload"]) for r in rows]
 
 
 class _Shared(OpsDb):
@@ -233,9 +243,7 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
                                   "commit_steps": False})
         trader.run(ctx)
         out.trader_events = int(trader.info()["events"])
-        out.tickets = [r.envelope["payload"] for r in read_outbox(
-            fabric, DM, limit=10_000_000, pending_only=False)
-            if r.envelope["intent"] == "DM_DECISION"]
+        out.tickets = _tickets(fabric)
         with fabric.transaction() as tx:
             out.fills = [dict(f) for f in read_fills(tx)]
     return out
