@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from lotus_core.fabric.envelope import envelope_hash, signing_bytes
+from lotus_core.fabric.envelope import signing_bytes
 from lotus_core.fabric.names import check_module
 
 PUBLIC_KEYS_FILE = "keys.pub.yaml"
@@ -194,8 +194,9 @@ def load_public_keys(key_dir: Path | None = None) -> dict[str, Ed25519PublicKey]
 def sign(envelope: Mapping[str, Any], private_key: Ed25519PrivateKey) -> dict[str, Any]:
     """A copy of `envelope` with its hash recomputed and `sig` set by `private_key`."""
     signed = dict(envelope)
-    signed["hash"] = envelope_hash(signed)
-    signature = private_key.sign(signing_bytes(signed))
+    body = signing_bytes(signed)  # the hash and sig are not in it: encoded once for both
+    signed["hash"] = "sha256:" + hashlib.sha256(body).hexdigest()
+    signature = private_key.sign(body)
     signed["sig"] = SIG_PREFIX + base64.b64encode(signature).decode("ascii")
     return signed
 
