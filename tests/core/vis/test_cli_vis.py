@@ -68,3 +68,26 @@ def test_read_gives_times_with_at_and_says_why_not_without(home: Path, tmp_path:
     res = CliRunner().invoke(cli, ["vis", "read", path])
     assert res.exit_code == 0, res.output
     assert "times: none (the time labels give times of day only" in res.output
+
+
+@pytest.mark.postgres
+def test_similar_on_a_postgresql_fabric_searches_it(home: Path, tmp_path: Path,
+                                                    fabric_pg_dsn: str) -> None:
+    """The production profile's fabric: the neighbours come from its pgvector column, and
+    the default (SQLite) fabric, which recorded nothing, has none."""
+    run = CliRunner().invoke
+    ids = {}
+    for name, (pattern, seed, kind, theme) in {"up": ("trend_up", 41, "candles", "light"),
+                                               "down": ("trend_down", 42, "line", "dark")
+                                               }.items():
+        path = _file(tmp_path, f"{name}.png", chart(pattern, seed, kind, theme)[2])
+        res = run(cli, ["vis", "submit", path, "--fabric-url", fabric_pg_dsn, "--json"])
+        assert res.exit_code == 0, res.output
+        ids[name] = json.loads(res.output)["strand_id"]
+    query = _file(tmp_path, "query.png", chart("trend_up", 43, "line", "light")[2])
+    res = run(cli, ["vis", "similar", query, "--fabric-url", fabric_pg_dsn, "--json"])
+    assert res.exit_code == 0, res.output
+    assert [h["strand_id"] for h in json.loads(res.output)] == [ids["up"], ids["down"]]
+    res = run(cli, ["vis", "similar", query])
+    assert res.exit_code == 0, res.output
+    assert "no recorded charts to compare with" in res.output
