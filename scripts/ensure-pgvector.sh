@@ -21,7 +21,7 @@ pg_config="/usr/lib/postgresql/$major/bin/pg_config"
 echo "ensure-pgvector: building pgvector $PGV_VERSION for PostgreSQL $major (not in Debian 12's packages)" >&2
 [ -x "$pg_config" ] || {
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "postgresql-server-dev-$major" make gcc >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "postgresql-server-dev-$major" make gcc dpkg-dev >/dev/null
 }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
