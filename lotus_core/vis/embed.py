@@ -28,3 +28,10 @@ def embed_path(close: np.ndarray) -> np.ndarray:
         float(np.argmax(lp)) / (N - 1), float(np.argmin(lp)) / (N - 1),
     ])
     return np.concatenate([z / np.sqrt(N), moments])
+
+
+def distances(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each row of `vectors` (n, DIM) to `query`, in float64: the one
+    measure every shape search ranks by."""
+    diff = np.asarray(vectors, dtype=np.float64) - np.asarray(query, dtype=np.float64)
+    return np.sqrt((diff * diff).sum(axis=1))

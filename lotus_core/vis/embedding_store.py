@@ -18,7 +18,7 @@ import numpy as np
 
 from lotus_core.fabric.db import Db, in_tx
 from lotus_core.store.connection import Tx
-from lotus_core.vis.embed import DIM
+from lotus_core.vis.embed import DIM, distances
 
 
 def _vector(embedding: Sequence[float]) -> np.ndarray:
@@ -73,7 +73,6 @@ def nearest_strands(db: Db, embedding: Sequence[float], k: int = 5,
     if not keep:
         return []
     mat = np.frombuffer(b"".join(bytes(r["embedding"]) for r in keep), dtype="<f4")
-    diff = mat.reshape(len(keep), DIM).astype(np.float64) - vec.astype(np.float64)
-    dist = np.sqrt((diff * diff).sum(axis=1))
+    dist = distances(mat.reshape(len(keep), DIM), vec)
     order = np.argsort(dist, kind="stable")[:k]  # rows in id order: ties to the older
     return [(float(dist[i]), str(keep[i]["strand_id"])) for i in order]

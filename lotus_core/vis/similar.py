@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lotus_core.fabric.db import Db, in_tx
-from lotus_core.vis.embed import DIM
+from lotus_core.vis.embed import DIM, distances
 from lotus_core.vis.embedding_store import nearest_strands, record_embedding, unindexed
 from lotus_core.vis.store import readings_dir
 
@@ -49,7 +49,7 @@ class ShapeIndex:
         if not self.docs:
             return []
         q = np.asarray(embedding, dtype=np.float64)
-        dist = np.sqrt(((self.vectors - q) ** 2).sum(axis=1))
+        dist = distances(self.vectors, q)
         out = []
         for i in np.argsort(dist, kind="stable"):
             if exclude is not None and self.docs[i].get("chart_hash") == exclude:
