@@ -19,10 +19,11 @@ if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 major="$(psql_do "SHOW server_version_num" | cut -c1-2)"
 pg_config="/usr/lib/postgresql/$major/bin/pg_config"
 echo "ensure-pgvector: building pgvector $PGV_VERSION for PostgreSQL $major (not in Debian 12's packages)" >&2
-[ -x "$pg_config" ] || {
+# pg_config ships with the server package; the headers come only with server-dev.
+if [ ! -x "$pg_config" ] || [ ! -f "$("$pg_config" --includedir-server)/postgres.h" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "postgresql-server-dev-$major" make gcc dpkg-dev >/dev/null
-}
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial"
