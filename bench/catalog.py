@@ -117,6 +117,7 @@ TOOLS: dict[str, str] = {
     "relearn": "the lessons re-run night by night over a lake with another learning.yaml",
     "hetero": "the continuous heterogeneity search's planted pair found by name, and nulls",
     "kernels": "the live path's compiled kernels: first-run compile and cached load seconds",
+    "vis_lessons": "the chart lessons' planted kinds of chart found by name, and nulls",
 }
 """Runnable with `python -m bench NAME` too, but not benchmarks: no peer, no headline."""
 

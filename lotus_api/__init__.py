@@ -2,7 +2,7 @@
 uvicorn (`lotus curator serve`) over the pure core in `lotus_core.curator_api`.
 
     app.py         routes, request verification, JSON errors
-    routes_vis.py  POST /charts: a signed chart image in, a vis strand out (docs/vis.md)
+    routes_vis.py  POST /charts: a signed chart image in, a vis strand out (docs/vision.md)
     pool.py        a few fabric connections shared by the worker threads
     server.py      uvicorn: in the foreground (the CLI) or in a thread (tests)
     client.py      a signing httpx client (tests, scripts, other tools)

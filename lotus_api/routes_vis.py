@@ -1,4 +1,4 @@
-"""`POST /charts`: a chart image in, a `vis` strand out (docs/vis.md, docs/curator_api.md).
+"""`POST /charts`: a chart image in, a `vis` strand out (docs/vision.md, docs/curator_api.md).
 
 The body is the image's raw bytes; `coin`, `at` and `note` are query parameters. The
 signature covers the method, path, query and, as its body, `{"chart_hash": "sha256:<hex>",

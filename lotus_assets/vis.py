@@ -1,4 +1,4 @@
-"""The vision module's daily tables (docs/vis.md, lotus_core.vis.outcomes):
+"""The vision module's daily tables (docs/vision.md, lotus_core.vis.outcomes):
 
     vis_strands   the charts whose submitted time falls in the day: one row per vis strand
                   (its reading file under <LOTUS_HOME>/vis/readings and its vis_strand row)

@@ -12,14 +12,16 @@ import click
 
 _fabric_url = click.option("--fabric-url", help="Ops DB URL (default: the settings' fabric).")
 _as_json = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-_module = click.option("--module", type=click.Choice(["sig", "tr"]), default="sig",
+_module = click.option("--module", type=click.Choice(["sig", "tr", "vis"]), default="sig",
                        show_default=True,
-                       help="Whose patch sets: sig (scoring) or tr (the Trader's choices).")
+                       help="Whose patch sets: sig (scoring), tr (the Trader's choices) or "
+                       "vis (the weight of each kind of chart).")
 
 
-def _tr_dict(found: Any) -> dict[str, Any]:
-    """A tr priors version as JSON (its rows as stored; tr has no signal-layer patches)."""
-    return {"module": "tr", "version": found.version, "source": found.source,
+def _rows_dict(found: Any, module: str) -> dict[str, Any]:
+    """A tr or vis priors version as JSON (its rows as stored; neither has signal-layer
+    patches)."""
+    return {"module": module, "version": found.version, "source": found.source,
             "created_at": None if found.created_at is None else found.created_at.isoformat(),
             "note": found.note, "before_version": found.before_version,
             "rows": dict(sorted(found.rows.items()))}
@@ -69,12 +71,13 @@ def show(ctx: click.Context, version: int | None, as_json: bool, module: str,
     with _open(ctx, fabric_url) as fabric:
         found = read_version(fabric, latest_version(fabric, module) if version is None
                              else version, module)
-    if module == "tr":
+    if module != "sig":
         if as_json:
-            _echo_json(_tr_dict(found))
+            _echo_json(_rows_dict(found, module))
             return
         when = found.created_at.isoformat() if found.created_at else "-"
-        click.echo(f"tr version {found.version}  source {found.source or '-'}  created {when}")
+        click.echo(f"{module} version {found.version}  source {found.source or '-'}  "
+                   f"created {when}")
         for k, v in sorted(found.rows.items()):
             click.echo(f"  {k:<64}{v:>12.6g}")
         return
@@ -161,7 +164,7 @@ def rollback(ctx: click.Context, to_version: int, note: str, as_json: bool, modu
     with _open(ctx, fabric_url) as fabric:
         new = do_rollback(fabric, to_version, note, module=module, scoring=scoring)
     if as_json:
-        body = _tr_dict(new) if module == "tr" else new.as_dict()
+        body = _rows_dict(new, module) if module != "sig" else new.as_dict()
         _echo_json({**body, "created": new.created})
         return
     if new.created:

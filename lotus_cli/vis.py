@@ -1,5 +1,5 @@
 """`lotus vis`: chart images in (submit), read without recording (read), and charts whose
-price paths looked the same (similar). docs/vis.md describes the reading."""
+price paths looked the same (similar). docs/vision.md describes the reading."""
 
 from __future__ import annotations
 

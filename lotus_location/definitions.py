@@ -11,7 +11,8 @@ the settings of that moment, which merges one `Definitions` per area:
     bus_status + bus_health_sensor, bus_start / bus_stop jobs, `bus` (lotus_bus/sensor.py)
     curator_actions observations + curator_actions_sensor (lotus_sensors/curator_actions.py)
     candidates + detector_lineage, lotus_breeding job + schedule (lotus_assets/breeding.py)
-    vis_strands + vis_eval (lotus_assets/vis.py), vis_inbox job + sensor (lotus_sensors)
+    vis_strands + vis_eval (lotus_assets/vis.py), vis_lessons + vis_priors
+    (lotus_assets/vis_learning.py), vis_inbox job + sensor (lotus_sensors)
     compute_governance, in the lotus_breeding job (group breeding; lotus_assets/governance.py)
     resources, each built once                          (build_resources)
 
@@ -29,7 +30,9 @@ from lotus_assets.checks import SURFACE_CHECKS
 from lotus_assets.credit import credit_definitions
 from lotus_assets.day_plan import by_coin
 from lotus_assets.governance import GOVERNANCE_ASSETS
+from lotus_assets.partitions import size_windows
 from lotus_assets.vis import VIS_ASSETS, VIS_JOB
+from lotus_assets.vis_learning import VIS_LEARNING_ASSETS
 from lotus_bus.sensor import bus_definitions
 from lotus_core.config import Settings, load_settings
 from lotus_core.config.shared import shared_values
@@ -90,7 +93,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log
         # the charts' daily tables; the chart drop folder's job and sensor
-        dg.Definitions(assets=VIS_ASSETS, jobs=[VIS_JOB, *VIS_INBOX_JOBS],
+        dg.Definitions(assets=[*VIS_ASSETS, *size_windows(VIS_LEARNING_ASSETS,
+                                                          shared_values(settings))],
+                       jobs=[VIS_JOB, *VIS_INBOX_JOBS],
                        sensors=VIS_INBOX_SENSORS),
         dg.Definitions(resources=build_resources(settings)),
     ), settings)

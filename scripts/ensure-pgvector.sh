@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production profile keeps each chart's shape embedding in PostgreSQL as a pgvector
-# `vector` (sql/postgres/0010_chart_embedding.sql, docs/vis.md). Debian 12's own packages do
+# `vector` (sql/postgres/0010_chart_embedding.sql, docs/vision.md). Debian 12's own packages do
 # not carry pgvector, so when the local server lacks it this builds Debian's source package
 # of it (pgvector_0.8.0-1, from Debian's archive; apt checks it against the signed index)
 # against the server's headers (postgresql-server-dev-<major>) and installs it. Portable

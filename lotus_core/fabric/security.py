@@ -52,7 +52,8 @@ from lotus_core.store.errors import FabricError
 from lotus_core.store.opsdb import OpsDb
 
 SHARED_BY_MODULE = ("heartbeats", "dead_letter", "curator_queue")
-SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot"}  # append-only
+SNAPSHOT_TABLES = {"sig": "sig_priors_snapshot", "tr": "tr_priors_snapshot",  # append-only
+                   "vis": "vis_priors_snapshot"}
 # module -> its private working tables (created by their own migrations, not the manifests):
 # only that module reads and writes them; nobody deletes.
 WORKING_TABLES = {"tr": ("trader_state", "trader_orders", "trader_fills", "trader_positions"),

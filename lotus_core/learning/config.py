@@ -215,6 +215,23 @@ class LearningConfig(_Strict):
         return self
 
 
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `over`'s values, mappings merged key by key (nested overrides)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) \
+            else v
+    return out
+
+
+def load_learning_with(overrides: Mapping[str, Any]) -> LearningConfig:
+    """The packaged learning.yaml with another module's `learning:` overrides (the Trader's
+    execution lessons, the charts' lessons): one search, estimator and gates, sized for
+    their own units."""
+    base, _ = read_yaml(None, "learning.yaml", package="lotus_core.learning")
+    return load_learning(merged(base, overrides))
+
+
 def load_learning(source: str | Path | Mapping[str, Any] | None = None) -> LearningConfig:
     """The learning configuration from `source` (YAML path or mapping; default: packaged)."""
     body, where = read_yaml(source, "learning.yaml", package="lotus_core.learning")

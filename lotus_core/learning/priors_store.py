@@ -13,8 +13,9 @@ Two conventions share a module's priors table, told apart by key:
   versions, each change clamped to the manifest's caps (`set_prior`, the PRIOR_PATCH
   handler's write; `current_priors`, `priors_version`).
 
-The Trader's execution priors use the patch-set convention too (`module="tr"`: tr_priors
-and tr_priors_snapshot, docs/trader.md): every patch-set read, write, diff and rollback
+The Trader's execution priors (`module="tr"`: tr_priors and tr_priors_snapshot,
+docs/trader.md) and the chart priors (`module="vis"`: vis_priors and vis_priors_snapshot,
+docs/vision.md) use the patch-set convention too: every patch-set read, write, diff and rollback
 takes `module` (default "sig"). Which rows a module accepts is its own business
 (`write_rows` takes them validated; `write_patch_set` validates sig's).
 
@@ -58,7 +59,7 @@ SET_LIKES = tuple(p + "%" for p in SET_PREFIXES)
 _ACTIVE = (f"SELECT key, version, value FROM {PRIORS_TABLE} WHERE {SET_WHERE} AND version = "
            f"(SELECT MAX(version) FROM {PRIORS_TABLE} WHERE {SET_WHERE}) ORDER BY key")
 _EDGE_KEY = re.compile(r"^edge/[^/]+/\d+$")
-MODULES = ("sig", "tr")  # modules whose priors table holds versioned patch sets
+MODULES = ("sig", "tr", "vis")  # modules whose priors table holds versioned patch sets
 
 
 class PriorsVersionError(LookupError):

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
-from lotus_core.learning.config import LearningConfig, load_learning
+from lotus_core.learning.config import LearningConfig, load_learning_with
 from lotus_core.learning.lessons import Outcome, learn, split_key
 from lotus_core.signals.spec import SpecError, error_message, read_yaml
 from lotus_core.strict import StrictModel
@@ -73,14 +73,6 @@ class ExecLearningConfig(StrictModel):
         return tuple(f"n{n}" for n in self.slice_choices)
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) \
-            else v
-    return out
-
-
 def load_exec_learning(source: str | Path | Mapping[str, Any] | None = None
                        ) -> tuple[ExecLearningConfig, LearningConfig]:
     """(the execution-lesson settings, the learning configuration they run with: the
@@ -96,8 +88,7 @@ def load_exec_learning(source: str | Path | Mapping[str, Any] | None = None
     if bad:
         raise SpecError(f"{where}: treatments {bad} are not choices the Trader makes "
                         "(order, slices)")
-    base, _ = read_yaml(None, "learning.yaml", package="lotus_core.learning")
-    return cfg, load_learning(_merge(base, cfg.learning))
+    return cfg, load_learning_with(cfg.learning)
 
 
 # ---- strands -----------------------------------------------------------------------------

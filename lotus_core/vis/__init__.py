@@ -10,5 +10,5 @@ charts and the realised mid return of each chart's coin after its time (the vis_
 and vis_eval assets); `cards` draws each chart's card for the Dagster UI (the chart beside
 its digitised series, confidences, outcome and similar past charts). `synth` and `render`
 draw charts from known series so every step is measured against the truth (`measure`).
-docs/vis.md describes the methods.
+docs/vision.md describes the methods.
 """

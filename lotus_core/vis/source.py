@@ -1,4 +1,4 @@
-"""Which chart is a Decision-Maker source, and the fields it travels with (docs/vis.md):
+"""Which chart is a Decision-Maker source, and the fields it travels with (docs/vision.md):
 vis's own rule, which the DM reads nightly (`lotus_core.dm.vis_source`) and vis posts live
 (`lotus_core.vis.store`, a CHART_ALPHA to dm).
 
@@ -46,11 +46,16 @@ def sources(strands: pd.DataFrame) -> pd.DataFrame:
 
 def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
     """The CHART_ALPHA payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
-    that strand is a source, else None: its SOURCE_COLUMNS, the flags as an object."""
+    that strand is a source, else None: its SOURCE_COLUMNS, the flags as an object, and
+    its timeframe when one was read."""
     src = sources(strands)
     if len(strands) != 1 or src.empty:
         return None
     r = src.iloc[0]
-    return {"strand_id": str(r["strand_id"]), "kind": str(r["kind"]), "coin": str(r["coin"]),
-            "ts_ms": int(r["ts_ms"]), "confidence": float(r["confidence"]),
-            "pattern_flags": json.loads(str(r["pattern_flags"]))}
+    out = {"strand_id": str(r["strand_id"]), "kind": str(r["kind"]), "coin": str(r["coin"]),
+           "ts_ms": int(r["ts_ms"]), "confidence": float(r["confidence"]),
+           "pattern_flags": json.loads(str(r["pattern_flags"]))}
+    tf = r.get("timeframe")
+    if isinstance(tf, str) and tf:
+        out["timeframe"] = tf  # a literal of the chart lessons (lotus_core.vis.lessons)
+    return out

@@ -16,7 +16,7 @@ A strand that is a Decision-Maker source (`lotus_core.vis.source.sources`: read,
 coin and a time, its pattern flags stating a direction) is also posted, in the strand's
 transaction, as a signed CHART_ALPHA to dm (`chart_payload`: its `vis_strands` row's
 fields), through vis_outbox and the router like every module's message;
-the live DM decides on it as the nightly does on the same row (docs/vis.md). Signed with
+the live DM decides on it as the nightly does on the same row (docs/vision.md). Signed with
 vis's key from `keys` (default `<home>/keys`, the key directory's default), routed per
 `models_map` (default `load_modules().map`). Any other strand posts nothing.
 """

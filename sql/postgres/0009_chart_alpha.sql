@@ -1,5 +1,5 @@
 -- The intent CHART_ALPHA (vis -> dm: a recorded chart that is a Decision-Maker source,
--- docs/vis.md and docs/dm.md "Sources"): every inbox, outbox and dead_letter `intent` CHECK
+-- docs/vision.md and docs/dm.md "Sources"): every inbox, outbox and dead_letter `intent` CHECK
 -- made by 0002_modules widened to accept it. Nothing else changes; every existing row
 -- already satisfies the wider check. lotus_core/fabric/tables.yaml lists CHART_ALPHA in
 -- those enums with `enum_since: {CHART_ALPHA: 9}`, so 0002 still renders as it was.

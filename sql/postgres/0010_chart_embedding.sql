@@ -1,4 +1,4 @@
--- Each read chart's shape embedding beside its strand (docs/vis.md, "Charts like this one"):
+-- Each read chart's shape embedding beside its strand (docs/vision.md, "Charts like this one"):
 -- one row per vis_strand that has one, written in the strand's transaction
 -- (lotus_core/vis/store.py). Here a pgvector `vector`, so `lotus vis similar` asks the
 -- database for the nearest shapes (`<->`, Euclidean, exact: no approximate index) instead
