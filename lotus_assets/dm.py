@@ -81,8 +81,6 @@ from lotus_core.trader.engine import TraderEngine
 from lotus_core.trader.learning import load_exec_learning
 from lotus_core.trader.nightly import EXECUTION_REPORT, carried_state
 from lotus_core.trader.priors import tr_priors as tr_priors_for
-from lotus_core.vis.lessons import NO_VIS_PRIORS, VisPriors, load_vis_learning
-from lotus_core.vis.priors import vis_priors as vis_priors_for
 from lotus_core.vis.source import DETECTOR, sources
 from lotus_resources.feed import FeedSource
 from lotus_resources.lake import LakeResource
@@ -103,20 +101,6 @@ def lake_input(window: dg.AssetIn) -> dg.AssetIn:
 def _window(day: str, days: int) -> str:
     d = date.fromisoformat(day)
     return f"{d - timedelta(days=days)}..{d - timedelta(days=1)}"
-
-
-def _chart_weights(fabric: OpsDbResource) -> Callable[[str], VisPriors]:
-    """The vis priors in force on a chart's day (read once a day): the scores the DM was
-    given, which the calibration maps."""
-    cfg = load_vis_learning()[0]
-    held: dict[str, VisPriors] = {}
-
-    def of_day(day: str) -> VisPriors:
-        if day not in held:
-            with fabric.open() as fab:
-                held[day] = vis_priors_for(fab, day, cfg=cfg)
-        return held[day]
-    return of_day
 
 
 @dg.asset(
@@ -144,7 +128,7 @@ def _chart_weights(fabric: OpsDbResource) -> Callable[[str], VisPriors]:
     "vis_eval's return signed by the direction its pattern flags state).",
 )
 def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource,
-                   fabric: OpsDbResource, events: CoinDays, evals: CoinDays,
+                   events: CoinDays, evals: CoinDays,
                    late: CoinDays, vis_strands: pd.DataFrame,
                    vis_eval: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cfg = settings.get().dm
@@ -167,7 +151,7 @@ def dm_calibration(context: dg.AssetExecutionContext, settings: SettingsResource
     charts = (vis_strands[(vis_strands["date"] >= first) & (vis_strands["date"] < day)]
               if len(vis_strands) else vis_strands)
     vis_train = vis_training_frame(charts, vis_eval[vis_eval["date"] >= first]
-                                   if len(vis_eval) else vis_eval, _chart_weights(fabric))
+                                   if len(vis_eval) else vis_eval)
     train = with_training(train, vis_train)
     today = events.get(day)
     known = ({str(d) for part in today.slices(["detector_id"]) for d in part["detector_id"]}
@@ -250,12 +234,7 @@ def dm_decisions_and_paper_trades(
     cfg = lotus.dm
     calib = Calibration(dm_calibration, cfg.calibration)
     day = context.partition_key
-    if len(vis_strands):  # the chart weights compiled the night before: a replay is stable
-        with fabric.open() as fab:
-            weights = vis_priors_for(fab, day, cfg=load_vis_learning()[0])
-    else:
-        weights = NO_VIS_PRIORS
-    charts = vis_alphas(vis_strands, weights)
+    charts = vis_alphas(vis_strands)
     if charts:
         context.log.info("%s: %d chart(s) with a direction decide as source %r", day,
                          len(charts), DETECTOR)

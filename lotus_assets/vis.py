@@ -1,7 +1,8 @@
 """The vision module's daily tables (docs/vision.md, lotus_core.vis.outcomes):
 
     vis_strands   the charts whose submitted time falls in the day: one row per vis strand
-                  (its reading file under <LOTUS_HOME>/vis/readings and its vis_strand row)
+                  (its reading file under <LOTUS_HOME>/vis/readings and its vis_strand row),
+                  with the weight the vis priors in force that day give it
     vis_eval      for each of them with a coin: the coin's realised mid return after the
                   chart's time at signal_eval's horizons, over the MicroTape of the day and
                   the next (when in the lake), through `microtape_days` (lineage); its
@@ -27,7 +28,9 @@ from lotus_core.fabric.strands import read_strand
 from lotus_core.store.by_coin import CoinDays
 from lotus_core.vis.cards import CAP, K, cards_md, day_cards
 from lotus_core.vis.ingest import stored_bytes
+from lotus_core.vis.lessons import load_vis_learning, weigh
 from lotus_core.vis.outcomes import day_of, evaluate_strands, outcomes_of, realised, strands_of_day
+from lotus_core.vis.priors import vis_priors
 from lotus_core.vis.similar import ShapeIndex
 from lotus_core.vis.store import MODULE, load_readings
 from lotus_resources.lake import LakeResource
@@ -53,7 +56,9 @@ class VisEvalConfig(dg.Config):
     description="The charts submitted (lotus vis submit, POST /charts, the vis inbox) whose "
     "time `at` falls in the day (UTC): strand id, kind (analysis | unreadable), coin, "
     "ts_ms, timeframe, chart hash, note, confidence, pattern flags (JSON), the reason when "
-    "unreadable, how it came in, when it was recorded. Charts without a time are in no day.",
+    "unreadable, how it came in, when it was recorded, and the weight the vis priors in "
+    "force that day give it (1 unless it is a source a chart lesson speaks of). Charts "
+    "without a time are in no day.",
 )
 def vis_strands(context: dg.AssetExecutionContext, fabric: OpsDbResource,
                 settings: SettingsResource) -> dg.Output[pd.DataFrame]:
@@ -62,13 +67,15 @@ def vis_strands(context: dg.AssetExecutionContext, fabric: OpsDbResource,
     with fabric.open() as fab:
         recorded = {str(d["strand_id"]): row for d in docs
                     if (row := read_strand(fab, MODULE, str(d["strand_id"]))) is not None}
-    out = strands_of_day(docs, recorded, day)
+        # compiled the nights before the day: a re-run weighs the same
+        priors = vis_priors(fab, day, cfg=load_vis_learning()[0])
+    out = weigh(strands_of_day(docs, recorded, day), priors)
     kinds = out["kind"].value_counts()
     return dg.Output(out, metadata={
         "charts": len(out), "with_coin": int(out["coin"].notna().sum()),
         "analysis": int(kinds.get("analysis", 0)),
         "unreadable": int(kinds.get("unreadable", 0)),
-        "not_in_fabric": len(docs) - len(recorded)})
+        "not_in_fabric": len(docs) - len(recorded), "vis_priors_ver": priors.version})
 
 
 @dg.asset(

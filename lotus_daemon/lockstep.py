@@ -68,8 +68,6 @@ from lotus_core.time import previous_day
 from lotus_core.trader.nightly import carried_state
 from lotus_core.trader.replay import Day, event_ts, market_events
 from lotus_core.trader.store import read_fills, save_state
-from lotus_core.vis.lessons import NO_VIS_PRIORS, VisPriors, load_vis_learning
-from lotus_core.vis.priors import vis_priors
 from lotus_core.vis.source import chart_payload
 from lotus_daemon.loops import LOOPS, LoopContext
 from lotus_daemon.loops.trader import Sync
@@ -184,13 +182,12 @@ class _OneConnection(LoopContext):
 def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFrame,
              published: Sequence[Mapping[str, Any]], charts: Sequence[Mapping[str, Any]],
              calibration: pd.DataFrame, carried: Mapping[str, Any] | None,
-             tr_priors: Mapping[str, float], vis_priors: VisPriors = NO_VIS_PRIORS) -> LiveDay:
+             tr_priors: Mapping[str, float]) -> LiveDay:
     """The day through the daemon's dm and trader loops (see the module docstring).
     `folder`: an empty scratch folder (the fabric and keys go there). `rows`: the day's
     MicroTape in (ts, coin) order; `published`: ALPHA_PROPOSED payloads ({"sigbus": doc,
     "strand_id": window_id}); `charts`: CHART_ALPHA payloads; `carried`: the Trader's
-    snapshot the day starts from (None: flat); `tr_priors`: the tr priors rows in force;
-    `vis_priors`: the chart weights in force (the dm loop holds them, as the daemon's does)."""
+    snapshot the day starts from (None: flat); `tr_priors`: the tr priors rows in force."""
     keys_dir = folder / "keys"
     ensure_keys(MODULES, keys_dir)
     ring = Keyring(keys_dir)
@@ -213,7 +210,7 @@ def live_day(settings: Settings, folder: Path, *, market: Day, rows: pd.DataFram
                        module="tr")
         _arrive(fabric, ring, [(intent, p) for _, intent, p in ordered])
         dm = LOOPS["dm"]({"settings": settings, "calibration": calibration,
-                          "rows": RowFeed(rows), "vis_priors": vis_priors})
+                          "rows": RowFeed(rows)})
         live = dm.build(ctx)  # type: ignore[attr-defined]
         live.restore(fabric)
 
@@ -256,8 +253,8 @@ def lake_day(settings: Settings, store: Lake | ObjectLake, fabric: OpsDb, day: s
              market: Day, folder: Path) -> LiveDay:
     """`live_day` on what the nightly read for `day`: its published `signal_events`, its
     charts with a direction (`vis_strands`), its MicroTape, its `dm_calibration`, the
-    Trader's state carried from `paper_trades` of the day before and the tr and vis priors
-    versions in force that day (read from `fabric`, the nightly's)."""
+    Trader's state carried from `paper_trades` of the day before and the tr priors version
+    in force that day (read from `fabric`, the nightly's)."""
     prev = previous_day(day)
     carried = (carried_state(store.read("paper_trades", prev).drop(columns=["date"],
                                                                    errors="ignore"))
@@ -272,5 +269,4 @@ def lake_day(settings: Settings, store: Lake | ObjectLake, fabric: OpsDb, day: s
                     rows=tape_order(store.read("microtape_frames", day)),
                     published=published_payloads(events), charts=charts,
                     calibration=store.read("dm_calibration", day), carried=carried,
-                    tr_priors=read_priors_for_date(fabric, day, "tr").rows,
-                    vis_priors=vis_priors(fabric, day, cfg=load_vis_learning()[0]))
+                    tr_priors=read_priors_for_date(fabric, day, "tr").rows)

@@ -13,9 +13,7 @@ Exactly-once effects over at-least-once delivery:
 Two kinds of alpha: a published signal (ALPHA_PROPOSED from sig, `alpha.from_sigbus`) and a
 recorded chart (CHART_ALPHA from vis): its `vis_strands` row's fields, made the
 AlphaEvent by `vis_source.chart_alpha`, i.e. `vis_alphas` of the one-row frame, the nightly
-`dm_decisions`' own function (docs/dm.md, "Sources"), weighed by the vis priors the loop
-was built with (held for its life like the calibration, so a restore replays the same
-scores).
+`dm_decisions`' own function (docs/dm.md, "Sources").
 A payload the DM cannot read fails its row with a handler_error dead letter naming why.
 The stepping (rows up to an alpha's time, then the alpha) is the one driver's
 (`lotus_core.dm.driver.DmDriver`, the nightly replays'); this class supplies the clock
@@ -56,7 +54,6 @@ from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import write_strand
 from lotus_core.store.connection import Tx
 from lotus_core.trader.store import load_state
-from lotus_core.vis.lessons import NO_VIS_PRIORS, VisPriors
 
 MODULE = "dm"
 INTENT = "DM_DECISION"
@@ -87,7 +84,7 @@ class DmLive:
 
     def __init__(self, engine: DmEngine, keys: Keyring, rows: RowSource | None = None,
                  ttl_sec: int = 600, positions: str = "trader", *,
-                 models_map: ModelsMap, vis_priors: VisPriors = NO_VIS_PRIORS) -> None:
+                 models_map: ModelsMap) -> None:
         if positions not in ("trader", "own"):
             raise ValueError(f"positions must be 'trader' or 'own', got {positions!r}")
         self.positions = positions
@@ -101,7 +98,6 @@ class DmLive:
         self.stats = LiveStats()
         self.models_map = models_map
         self.targets = list(models_map.targets(MODULE, INTENT))
-        self.vis_priors = vis_priors  # the chart weights, held like the calibration
 
     def restore(self, db: Db, batch: int = 500) -> int:
         """Replay consumed ALPHA_PROPOSED and CHART_ALPHA rows without posting (after a restart)."""
@@ -139,7 +135,7 @@ class DmLive:
             taken = str(env["payload"]["withdrawn_event_id"])
             self.driver.withdrawal(self.by_event.get(taken, str(env["lifecycle_id"])))
             return []
-        alpha = alpha_of(env, self.vis_priors)
+        alpha = alpha_of(env)
         self.last_alpha = alpha
         self.by_event[str(env["event_id"])] = alpha.alpha_id
         ctx = (trader_context(db, alpha.ts_ms) if db is not None and self.positions == "trader"
@@ -201,11 +197,11 @@ class DmLive:
         self.stats.failed += 1
 
 
-def alpha_of(env: Mapping[str, Any], vis_priors: VisPriors = NO_VIS_PRIORS) -> AlphaEvent:
-    """An alpha envelope's AlphaEvent: a CHART_ALPHA's by `chart_alpha` (weighed by
-    `vis_priors`), an ALPHA_PROPOSED's (a published signal) by `from_sigbus`."""
+def alpha_of(env: Mapping[str, Any]) -> AlphaEvent:
+    """An alpha envelope's AlphaEvent: a CHART_ALPHA's by `chart_alpha`, an
+    ALPHA_PROPOSED's (a published signal) by `from_sigbus`."""
     if env["intent"] == "CHART_ALPHA":
-        return chart_alpha(env["payload"], vis_priors)
+        return chart_alpha(env["payload"])
     return from_sigbus(env["payload"])
 
 

@@ -14,9 +14,9 @@ and a time, its pattern flags stating a direction). Its detector id is `vis`, it
 return after the chart's time (`vis_eval`, signal_eval's outcome function) signed by that
 direction. The calibration (`calibration.fit_calibration`) fits `vis` as it fits every
 detector: too few done outcomes, the conservative prior (μ = 0, λ = 0); enough, its
-reliability from its out-of-fold record. Chart lessons weigh a kind of chart: its score is
-the confidence times the weight of the vis priors in force (`lotus_core.vis.lessons`,
-`lotus_core.vis.priors`; 1 without any), and the calibration fits on those weighted scores.
+reliability from its out-of-fold record. vis's chart lessons weigh a kind of chart: its
+score is the confidence times the weight vis gave it (`vis_strands.weight`, the payload's
+`weight`: lotus_core.vis.lessons; 1 without any), and the calibration fits on those scores.
 A chart carries no meta-signals (its budget
 multipliers are neutral) and no fee (`cost` 0: vis_eval measures mid returns; the
 allocator prices costs itself).
@@ -32,58 +32,48 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lotus_core.dm.alpha import META_KEYS, AlphaError, AlphaEvent, AlphaSlots
-from lotus_core.vis.lessons import NO_VIS_PRIORS, VisPriors
 from lotus_core.vis.source import DETECTOR, SOURCE_COLUMNS, sources
 
 HORIZON_S = 300  # what an AlphaEvent names as its own horizon (the DM's base horizon)
 
 
-def vis_alphas(strands: pd.DataFrame, priors: VisPriors = NO_VIS_PRIORS) -> list[AlphaEvent]:
+def weights_of(src: pd.DataFrame) -> np.ndarray:
+    """Each source chart's weight as vis gave it (`vis_strands.weight`, lessons.weigh; 1
+    where the table or payload carries none)."""
+    if "weight" not in src.columns:
+        return np.ones(len(src))
+    return np.nan_to_num(src["weight"].to_numpy(dtype=np.float64), nan=1.0)
+
+
+def vis_alphas(strands: pd.DataFrame) -> list[AlphaEvent]:
     """The day's charts that are sources as AlphaEvents (detector `vis`), in time order;
-    each one's score is its confidence times the weight `priors` give its kind of chart
-    (lotus_core.vis.lessons; 1 without priors)."""
+    each one's score is its confidence times its weight (`weights_of`)."""
     src = sources(strands)
-    weights = priors.weights(src)
     return [AlphaEvent(alpha_id=str(r.strand_id), ts_ms=int(r.ts_ms), coin=str(r.coin),
                        detector_id=DETECTOR, horizon_s=HORIZON_S, direction=int(r.direction),
                        curated_sigma=float(r.confidence) * float(w),
                        meta=tuple((k, math.nan) for k in META_KEYS))
-            for r, w in zip(src.itertuples(index=False), weights, strict=True)]
+            for r, w in zip(src.itertuples(index=False), weights_of(src), strict=True)]
 
 
-def weighted_scores(src: pd.DataFrame, priors_of_day: Callable[[str], VisPriors] | None
-                    ) -> np.ndarray:
-    """Each source chart's score as the DM saw it: its confidence times the weight of the
-    vis priors in force on its day (`priors_of_day`; none: the confidence)."""
-    x = src["confidence"].to_numpy(dtype=np.float64).copy()
-    if priors_of_day is None or src.empty:
-        return x
-    days = pd.to_datetime(src["ts_ms"], unit="ms", utc=True).dt.strftime("%Y-%m-%d").to_numpy()
-    for day in sorted(set(days)):
-        on = days == day
-        x[on] *= priors_of_day(str(day)).weights(src[on])
-    return x
-
-
-def vis_training_frame(strands: pd.DataFrame, evals: pd.DataFrame,
-                       priors_of_day: Callable[[str], VisPriors] | None = None) -> pd.DataFrame:
+def vis_training_frame(strands: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     """`calibration.training_frame`'s rows for the charts: each source's done `vis_eval`
     outcomes, y = direction × fwd_ret_bps, hit = y > 0, cost 0, x = its score as the DM
-    saw it (`weighted_scores`: the calibration maps the scores the DM is given)."""
+    was given it (confidence × weight: the calibration maps the scores the DM decides on)."""
     src = sources(strands)
     cols = ["window_id", "ts_ms", "day", "coin", "detector_id", "horizon_s", "x", "y", "hit",
             "cost"]
     if src.empty or evals.empty or "status" not in evals.columns:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}).iloc[0:0]
     done = evals[evals["status"].astype(object) == "done"]
-    src = src.assign(confidence=weighted_scores(src, priors_of_day))
+    src = src.assign(confidence=src["confidence"].to_numpy(dtype=np.float64) * weights_of(src))
     m = done[["strand_id", "horizon_s", "fwd_ret_bps"]].astype({"strand_id": str}).merge(
         src[["strand_id", "ts_ms", "coin", "confidence", "direction"]].astype(
             {"strand_id": str}), on="strand_id", how="inner", validate="many_to_one")
@@ -148,18 +138,18 @@ def payload_strands(payload: Mapping[str, Any]) -> pd.DataFrame:
                "coin": str(payload["coin"]), "ts_ms": int(payload["ts_ms"]),
                "confidence": float(payload["confidence"]),
                "pattern_flags": json.dumps(dict(payload["pattern_flags"]), sort_keys=True),
-               "timeframe": payload.get("timeframe")}
+               "timeframe": payload.get("timeframe"),
+               "weight": float(payload.get("weight", 1.0))}
     except KeyError as e:
         raise AlphaError(f"chart payload lacks {e.args[0]!r}") from None
-    return pd.DataFrame([row], columns=[*SOURCE_COLUMNS, "timeframe"]).astype(
+    return pd.DataFrame([row], columns=[*SOURCE_COLUMNS, "timeframe", "weight"]).astype(
         {"ts_ms": np.int64, "confidence": np.float64})
 
 
-def chart_alpha(payload: Mapping[str, Any], priors: VisPriors = NO_VIS_PRIORS) -> AlphaEvent:
-    """A chart payload's AlphaEvent: `vis_alphas` of its one-row frame (weighed by
-    `priors`, the version the live DM holds); AlphaError when the strand it carries is not
-    a source (not read, or no direction)."""
-    alphas = vis_alphas(payload_strands(payload), priors)
+def chart_alpha(payload: Mapping[str, Any]) -> AlphaEvent:
+    """A chart payload's AlphaEvent: `vis_alphas` of its one-row frame; AlphaError when the
+    strand it carries is not a source (not read, or no direction)."""
+    alphas = vis_alphas(payload_strands(payload))
     if not alphas:
         raise AlphaError(f"chart {payload.get('strand_id')!r} is not a source (read, a coin, "
                          "a direction its pattern flags state)")

@@ -456,7 +456,12 @@ def read_version(fabric: OpsDb, version: int, module: str = "sig") -> PriorsVers
 def read_latest(fabric: OpsDb, module: str = "sig") -> PriorsVersion:
     """The newest version's rows in one transaction (the live readers' choice)."""
     with fabric.transaction() as tx:
-        return _read(tx, _latest(tx, module), module)
+        return latest_in(tx, module)
+
+
+def latest_in(tx: Tx, module: str = "sig") -> PriorsVersion:
+    """`read_latest` inside the caller's transaction (a writer that records and reads at once)."""
+    return _read(tx, _latest(tx, module), module)
 
 
 def read_priors_for_date(fabric: OpsDb, date: str | Date,

@@ -10,7 +10,7 @@ literals and outcome.
     braids = vis_braids(lessons, cfg, lcfg)        # each live lesson as a weight in a context
     compiled = compile_vis(braids, q, cfg, before)  # the capped rows of a new version
     priors = VisPriors.from_rows(version, rows, cfg)
-    w = priors.weights(strands)                    # per chart: the DM's weight on its score
+    table = weigh(strands, priors)                 # vis_strands with each chart's weight
 
 The unit is a source chart (`lotus_core.vis.source.sources`: read, a coin, a time, a
 direction) whose `vis_eval` outcome at `horizon_s` is done; Y = direction x fwd_ret_bps
@@ -27,9 +27,11 @@ CHART_ALPHA payload exactly as the night does:
 
 A positive lesson raises the weight of the charts in its context, a negative one lowers it:
 weight = 1 +- weight_step x |u| / (|u| + half_bps), the product of every entry a chart
-matches clipped to [weight_min, weight_max]. The DM multiplies the chart's score
-(`curated_sigma`, its confidence) by it, nightly and live, and calibrates on the weighted
-score (lotus_core/dm/vis_source.py).
+matches clipped to [weight_min, weight_max]. vis applies its own priors, as sig does before
+it publishes: `vis_strands` carries each chart's weight (the version in force for its day)
+and so does the CHART_ALPHA of a chart recorded live (the newest version); the DM multiplies
+the chart's score (its confidence) by it and calibrates on the weighted score
+(lotus_core/dm/vis_source.py), without reading vis's tables.
 """
 
 from __future__ import annotations
@@ -399,3 +401,15 @@ class VisPriors:
 
 
 NO_VIS_PRIORS = VisPriors()
+
+
+def weigh(strands: pd.DataFrame, priors: VisPriors) -> pd.DataFrame:
+    """`strands` (vis_strands rows) with `weight`: `priors.weights` of each source chart,
+    1 for every other chart."""
+    out = strands.copy()
+    out["weight"] = np.ones(len(out))
+    src = sources(strands)
+    if len(src) and priors.entries:
+        by_id = dict(zip(src["strand_id"].astype(str), priors.weights(src), strict=True))
+        out["weight"] = [by_id.get(str(s), 1.0) for s in out["strand_id"]]
+    return out

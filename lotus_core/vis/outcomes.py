@@ -33,7 +33,7 @@ from lotus_core.microtape.schema import empty_frame
 from lotus_core.store.lake import Lake, ObjectLake
 
 STRAND_COLUMNS = ["strand_id", "kind", "coin", "ts_ms", "timeframe", "chart_hash", "note",
-                  "confidence", "pattern_flags", "reason", "source", "recorded_ms"]
+                  "confidence", "pattern_flags", "reason", "source", "recorded_ms", "weight"]
 EVAL_COLUMNS = ["strand_id", "coin", "ts_ms", "horizon_s", "fwd_ret_bps", "mfe_bps",
                 "mae_bps", "status"]
 OUTCOMES = ("fwd_ret_bps", "mfe_bps", "mae_bps")
@@ -75,6 +75,7 @@ def strand_row(doc: Mapping[str, Any], strand: Mapping[str, Any]) -> dict[str, A
         "reason": reading.get("reason"),
         "source": json.dumps(doc["source"], sort_keys=True) if doc.get("source") else None,
         "recorded_ms": _ms(created) if isinstance(created, datetime) else None,
+        "weight": 1.0,  # the vis priors' weight of a source chart (lessons.weigh)
     }
 
 
@@ -86,6 +87,7 @@ def strands_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     df["ts_ms"] = df["ts_ms"].astype(np.int64)
     df["confidence"] = df["confidence"].astype(np.float64)
     df["recorded_ms"] = df["recorded_ms"].astype("Int64")
+    df["weight"] = df["weight"].astype(np.float64)
     return df.sort_values(["ts_ms", "strand_id"], kind="stable").reset_index(drop=True)
 
 

@@ -1,17 +1,19 @@
-"""The vis priors version the Decision-Maker weighs charts with: one function for the
-nightly decisions and calibration and the live loop (docs/vision.md, "Lessons and priors").
+"""The vis priors version a chart is weighed with (docs/vision.md, "Lessons and priors"):
+vis applies its own priors, as sig does before it publishes.
 
-Nightly, a chart of day D is weighed by the version compiled the night before D (of the
-sets the `vis_priors` asset compiled the nights of days d < D, the latest; later nights and
-rollbacks never change it, so a replay is reproducible). Live, by the newest version (a
-rollback takes effect at the next chart).
+Nightly (`vis_strands`), a chart of day D is weighed by the version compiled the night
+before D (of the sets the `vis_priors` asset compiled the nights of days d < D, the latest;
+later nights and rollbacks never change it, so a re-run is reproducible). Live, a chart
+being recorded is weighed by the newest version (a rollback takes effect at the next
+chart), and its CHART_ALPHA carries that weight to the DM.
 """
 
 from __future__ import annotations
 
 from datetime import date as Date
 
-from lotus_core.learning.priors_store import latest_version, read_latest, read_priors_for_date
+from lotus_core.fabric.db import Db, in_tx
+from lotus_core.learning.priors_store import latest_in, read_latest, read_priors_for_date
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.vis.lessons import VisLearningConfig, VisPriors
 
@@ -28,15 +30,9 @@ def vis_priors(fabric: OpsDb, day: str | Date | None = None, *,
     return VisPriors.from_rows(found.version, found.rows, cfg)
 
 
-class NewestVisPriors:
-    """`vis_priors(fabric, None)` for a loop that asks at every chart: the newest version
-    number is read each time, its rows and their parse only when it changed."""
-
-    def __init__(self, cfg: VisLearningConfig) -> None:
-        self.cfg = cfg
-        self.held: VisPriors | None = None
-
-    def get(self, fabric: OpsDb) -> VisPriors:
-        if self.held is None or latest_version(fabric, MODULE) != self.held.version:
-            self.held = vis_priors(fabric, None, cfg=self.cfg)
-        return self.held
+def newest_vis_priors(db: Db, cfg: VisLearningConfig) -> VisPriors:
+    """The newest version, read in `db`'s transaction when it is one (a chart being
+    recorded weighs itself with what is in force as it is recorded)."""
+    with in_tx(db) as tx:
+        found = latest_in(tx, MODULE)
+    return VisPriors.from_rows(found.version, found.rows, cfg)

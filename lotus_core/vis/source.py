@@ -46,8 +46,8 @@ def sources(strands: pd.DataFrame) -> pd.DataFrame:
 
 def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
     """The CHART_ALPHA payload (`CHART_SCHEMA`) of a one-strand `vis_strands` frame when
-    that strand is a source, else None: its SOURCE_COLUMNS, the flags as an object, and
-    its timeframe when one was read."""
+    that strand is a source, else None: its SOURCE_COLUMNS, the flags as an object, its
+    timeframe when one was read and its weight when the frame holds one."""
     src = sources(strands)
     if len(strands) != 1 or src.empty:
         return None
@@ -58,4 +58,6 @@ def chart_payload(strands: pd.DataFrame) -> dict[str, Any] | None:
     tf = r.get("timeframe")
     if isinstance(tf, str) and tf:
         out["timeframe"] = tf  # a literal of the chart lessons (lotus_core.vis.lessons)
+    if "weight" in strands.columns:
+        out["weight"] = float(r["weight"])  # the vis priors' weight (lessons.weigh)
     return out

@@ -15,10 +15,11 @@ bytes with the same coin, time and note return the strand already recorded.
 A strand that is a Decision-Maker source (`lotus_core.vis.source.sources`: read, with a
 coin and a time, its pattern flags stating a direction) is also posted, in the strand's
 transaction, as a signed CHART_ALPHA to dm (`chart_payload`: its `vis_strands` row's
-fields), through vis_outbox and the router like every module's message;
-the live DM decides on it as the nightly does on the same row (docs/vision.md). Signed with
-vis's key from `keys` (default `<home>/keys`, the key directory's default), routed per
-`models_map` (default `load_modules().map`). Any other strand posts nothing.
+fields, weighed by the newest vis priors version), through vis_outbox and the router like
+every module's message; the live DM decides on it as the nightly does on the same row
+(docs/vision.md). Signed with vis's key from `keys` (default `<home>/keys`, the key
+directory's default), routed per `models_map` (default `load_modules().map`). Any other
+strand posts nothing.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from lotus_core.fabric.strands import write_strand
 from lotus_core.fabric.ulid import new_ulid
 from lotus_core.vis.embedding_store import record_embedding
 from lotus_core.vis.ingest import atomic_write, check_image, store_image
+from lotus_core.vis.lessons import load_vis_learning, weigh
 from lotus_core.vis.outcomes import strand_row, strands_frame
+from lotus_core.vis.priors import newest_vis_priors
 from lotus_core.vis.read import Reading, read_chart
-from lotus_core.vis.source import DETECTOR, chart_payload
+from lotus_core.vis.source import DETECTOR, chart_payload, sources
 
 MODULE = "vis"
 INTENT = "CHART_ALPHA"  # a source chart, to dm (chart-alpha-1.0)
@@ -124,7 +127,7 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
     fields = {"chart_hash": digest, "ocr_text": reading.ocr_text or None,
               "panel_bbox": reading.panel_bbox, "pattern_flags": reading.pattern_flags or None}
     kind = "analysis" if reading.status == "read" else "unreadable"
-    payload = _source_payload(doc, kind)
+    payload = _source_payload(fabric, doc, kind)
     posted: tuple[dict[str, Any], ModelsMap] | None = None
     if payload is not None:  # the routes and vis's key are read only for a source chart
         routes = models_map if models_map is not None else load_modules().map
@@ -143,12 +146,16 @@ def _record(fabric: Db, home: Path, key: str, digest: str, reading: Reading,
     return sid
 
 
-def _source_payload(doc: dict[str, Any], kind: str) -> dict[str, Any] | None:
+def _source_payload(fabric: Db, doc: dict[str, Any], kind: str) -> dict[str, Any] | None:
     """The CHART_ALPHA payload of a strand about to be recorded when its `vis_strands`
-    row is a source, else None (no time, no coin, not read, no direction)."""
+    row is a source, else None (no time, no coin, not read, no direction); weighed by the
+    newest vis priors version (lessons.weigh)."""
     if not doc.get("at"):
         return None
-    return chart_payload(strands_frame([strand_row(doc, {"kind": kind})]))
+    row = strands_frame([strand_row(doc, {"kind": kind})])
+    if sources(row).empty:
+        return None
+    return chart_payload(weigh(row, newest_vis_priors(fabric, load_vis_learning()[0])))
 
 
 def _chart_envelope(strand_id: str, payload: dict[str, Any], keys: Keyring,

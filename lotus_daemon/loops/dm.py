@@ -4,10 +4,9 @@ nightly replays' too); this loop only builds it and supplies the inbox's clock.
 
 On start it takes the `dm:` settings it was given (option `dm_settings`: the section of the
 daemon host's one Settings, which the nightly `dm_decisions` reads too; the model defaults
-when none), the newest `dm_calibration` partition of the lake (or the conservative prior
-when there is none) and the newest vis priors version (the chart weights,
-lotus_core/vis/priors.py; option `vis_priors` gives one), replays its own consumed inbox
-rows to restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
+when none) and the newest `dm_calibration` partition of the lake
+(or the conservative prior when there is none), replays its own consumed inbox rows to
+restore the book (posting nothing), then consumes dm_inbox until the daemon stops. Market
 rows come from `options["rows"]` (a RowSource): in the daemon, `HubRows` over the market
 hub, i.e. the rows the score loop finishes; in tests and replays, a recorded day. Without
 one, no coin has data and nothing is decided.
@@ -34,8 +33,6 @@ from lotus_core.dm.live import DmLive
 from lotus_core.fabric.keyring import Keyring
 from lotus_core.store.lake import Lake
 from lotus_core.trader.config import trader_settings
-from lotus_core.vis.lessons import load_vis_learning
-from lotus_core.vis.priors import vis_priors
 from lotus_daemon.loops.base import Loop, LoopContext
 
 
@@ -69,13 +66,9 @@ class DmLoop(Loop):
         costs = CostModel.from_trader(trader_settings(opts.get("trader_settings")))
         engine = DmEngine(cfg, calib, cadence_ms=int(opts.get("cadence_ms", 1000)),
                           costs=costs)
-        weights = opts.get("vis_priors")
-        if weights is None:  # the newest chart weights, held for the loop's life
-            with ctx.open_opsdb() as fabric:
-                weights = vis_priors(fabric, None, cfg=load_vis_learning()[0])
         return DmLive(engine, Keyring(ctx.key_dir), rows=opts.get("rows"),
                       positions=str(opts.get("positions", "trader")),
-                      models_map=ctx.models_map(), vis_priors=weights)
+                      models_map=ctx.models_map())
 
     def run(self, ctx: LoopContext) -> None:
         idle = float(self.options.get("idle_s", 0.2))

@@ -2,7 +2,8 @@
 one day (rendered, read by the real reader) become `vis_strands` rows, `vis_eval` measures
 what BTC did after each, and `dm_calibration` fits the source `vis` from those outcomes: on
 the charts' own day it is a new source at the conservative prior, the next day its
-reliability and edge come from the realised outcomes."""
+reliability and edge come from the realised outcomes; a chart lesson's vis priors version
+weighs the next day's chart (its table row and its live CHART_ALPHA)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from lotus_core.config.shared import shared_values
 from lotus_core.dm.alpha import AlphaEvent
 from lotus_core.dm.calibration import Calibration
 from lotus_core.dm.vis_source import vis_alphas
+from lotus_core.fabric.outbox import read_outbox
+from lotus_core.learning.priors_store import nightly_source, write_rows
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.vis.intake import accept_chart
@@ -118,10 +121,26 @@ def test_a_chart_source_starts_at_the_prior_and_its_outcomes_calibrate_it(home: 
     # the day's signal_events: one window, not published (no detector alpha)
     quiet = signal_events_of([AlphaEvent("w0", start + 1000, "BTC", "d0", 60, 1, 0.9, ())])
     lake.write("signal_events", NEXT, quiet.assign(published=False))
+    # a chart lesson compiled the night of DAY weighs long charts up from NEXT on: the
+    # chart recorded now carries the newest weight to the live DM, the table of NEXT the
+    # weight in force that day, and DAY's table (re-run) keeps its own
     with OpsDb.open(settings.fabric) as fabric:
+        write_rows(fabric, {"cap/max_patches": 8.0, "patch/*/dir=long/weight": 1.3},
+                   nightly_source(DAY), module="vis")
         today = accept_chart(fabric, home, image, coin="BTC", at="2026-01-06T00:10:00Z")
+        (posted,) = [r.envelope["payload"] for r in read_outbox(fabric, "vis", limit=100,
+                                                                pending_only=False)
+                     if r.envelope["payload"]["strand_id"] == today.strand_id]
+    assert posted["weight"] == 1.3
     assert dg.materialize([*UPSTREAM, vis_strands], selection=[vis_strands],
                           partition_key=NEXT, resources=resources).success
+    weighed = lake.read("vis_strands", NEXT)
+    assert list(weighed["weight"]) == [1.3]
+    (alpha,) = vis_alphas(weighed)
+    assert alpha.curated_sigma == pytest.approx(1.3 * float(weighed["confidence"].iloc[0]))
+    assert dg.materialize([*UPSTREAM, vis_strands], selection=[vis_strands],
+                          partition_key=DAY, resources=resources).success
+    assert (lake.read("vis_strands", DAY)["weight"] == 1.0).all()
     res = dg.materialize(sized_assets(shared_values(settings)), selection=["dm_decisions"],
                          partition_key=NEXT, resources=resources)
     assert res.success

@@ -3,7 +3,7 @@ charts and their outcomes in the lake (a planted edge on breakout charts; the ro
 `vis_strands` and `vis_eval` make, as a kit writes them), `vis_lessons` and `vis_priors`
 materialised night by night with the code location's own definitions. The fourth night
 names the planted kind of chart and writes a vis priors version; the fifth day's charts
-are weighed by it, nightly (`dm_decisions`' `vis_alphas`) and in the live dm loop alike;
+are weighed by it (`vis_strands`' weight, which the DM's `vis_alphas` reads);
 re-running a night changes nothing; and both assets sit in the `lotus_vis` job downstream
 of the charts' outcomes."""
 
@@ -24,8 +24,8 @@ from lotus_core.dm.vis_source import vis_alphas
 from lotus_core.learning.priors_store import list_versions
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
-from lotus_core.vis.lessons import load_vis_learning
-from lotus_core.vis.priors import NewestVisPriors, vis_priors
+from lotus_core.vis.lessons import load_vis_learning, weigh
+from lotus_core.vis.priors import newest_vis_priors, vis_priors
 from lotus_core.vis.source import sources
 from lotus_location.definitions import build_definitions, build_resources
 
@@ -64,14 +64,14 @@ def test_nights_learn_the_planted_charts_and_the_dm_weighs_them(home: Path) -> N
         versions = list_versions(fabric, "vis")
         cfg = load_vis_learning()[0]
         in_force = vis_priors(fabric, days[4], cfg=cfg)
-        newest = NewestVisPriors(cfg).get(fabric)
+        newest = newest_vis_priors(fabric, cfg)
     assert versions[-1].source == f"active_priors:{days[3]}"
     assert in_force.version == versions[-1].version == newest.version
 
     # the fifth day's charts: weighed by the fourth night's version, the planted ones up
     fifth = strands[strands["date"] == days[4]].drop(columns=["date"])
     src = sources(fifth)
-    alphas = vis_alphas(fifth, in_force)
+    alphas = vis_alphas(weigh(fifth, in_force))
     scores = np.array([a.curated_sigma for a in alphas]) / src["confidence"].to_numpy()
     planted = np.array([kind_of(c) == "breakout" for c in src.to_dict("records")])
     assert scores[planted].min() > 1.1 and scores[planted].min() > scores[~planted].max()

@@ -132,23 +132,23 @@ def test_module_tr_shows_diffs_and_rolls_back_the_traders_priors(home):
     assert "tr version 2  source rollback:v0" in run("show", "--module", "tr").output
 
 
-def test_module_vis_rolls_back_the_chart_weights_the_live_dm_reads(home):
+def test_module_vis_rolls_back_the_chart_weights_a_recorded_chart_gets(home):
     from lotus_core.learning.priors_store import write_rows
     from lotus_core.vis.lessons import load_vis_learning
-    from lotus_core.vis.priors import NewestVisPriors
+    from lotus_core.vis.priors import newest_vis_priors
 
     rows = {"cap/max_patches": 8.0, "cap/weight_max": 1.5, "cap/weight_min": 0.5,
             "edge/conf/0": 0.74, "edge/conf/1": 0.87, "patch/*/pattern=breakout/weight": 1.3}
-    newest = NewestVisPriors(load_vis_learning()[0])
+    cfg = load_vis_learning()[0]
     with OpsDb.open(load_settings().fabric) as fabric:
         write_rows(fabric, rows, nightly_source("2026-01-02"), module="vis")
-        assert newest.get(fabric).entries == (((("pattern", "breakout"),), 1.3),)
+        assert newest_vis_priors(fabric, cfg).entries == (((("pattern", "breakout"),), 1.3),)
     body = json.loads(run("show", "--module", "vis", "--json").stdout)
     assert body["version"] == 1 and body["rows"] == rows and body["module"] == "vis"
     out = run("rollback", "--module", "vis", "--to", "0", "--json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["version"] == 2
     with OpsDb.open(load_settings().fabric) as fabric:
-        held = newest.get(fabric)
+        held = newest_vis_priors(fabric, cfg)
     assert held.version == 2 and held.entries == ()
     assert "vis version 2  source rollback:v0" in run("show", "--module", "vis").output

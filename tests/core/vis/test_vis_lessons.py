@@ -16,7 +16,13 @@ import pytest
 from bench.vis_lessons import CELLS, T0, judged, market, nights, planted_truth
 from lotus_core.dm.vis_source import chart_alpha, vis_alphas, vis_training_frame
 from lotus_core.learning.validity_seeds import load_seeds
-from lotus_core.vis.lessons import VisPriors, compile_vis, load_vis_learning, timeframe_band
+from lotus_core.vis.lessons import (
+    VisPriors,
+    compile_vis,
+    load_vis_learning,
+    timeframe_band,
+    weigh,
+)
 from lotus_core.vis.source import chart_payload, sources
 
 CFG, LCFG = load_vis_learning()
@@ -94,22 +100,29 @@ def test_weights_multiply_within_their_bounds_and_bad_rows_are_refused() -> None
         ["min", "hour", "day", "day", "na", "na"]
 
 
-def test_one_weight_nightly_and_live_and_the_calibration_sees_it() -> None:
+def test_one_weight_in_the_table_and_the_payload_and_the_calibration_sees_it() -> None:
+    """vis weighs its charts (`weigh`: vis_strands' `weight`); the CHART_ALPHA payload
+    carries the weight and the timeframe, so the live DM's alpha is the nightly's; the
+    calibration fits on the weighted scores; a table or payload without weights is 1."""
     strands, evals = market(SEEDS.seeds("tuning", "vis_lessons", "pattern", 1)[0],
                             CELLS["pattern"][0])
     _, priors = nights(strands, evals)
-    nightly = {a.alpha_id: a.curated_sigma for a in vis_alphas(strands, priors)}
+    table = weigh(strands, priors)
+    nightly = {a.alpha_id: a.curated_sigma for a in vis_alphas(table)}
     live = {}
-    for i in range(len(strands)):
-        payload = chart_payload(strands.iloc[[i]])
-        assert payload is not None and payload["timeframe"] == strands["timeframe"].iloc[i]
-        a = chart_alpha(payload, priors)
+    for i in range(len(table)):
+        payload = chart_payload(table.iloc[[i]])
+        assert payload is not None and payload["timeframe"] == table["timeframe"].iloc[i]
+        assert payload["weight"] == table["weight"].iloc[i]
+        a = chart_alpha(payload)
         live[a.alpha_id] = a.curated_sigma
     assert live == nightly
-    assert any(nightly[s] > c for s, c in zip(strands["strand_id"], strands["confidence"],
-                                               strict=True))
-    train = vis_training_frame(strands, evals, lambda day: priors)
+    raw = dict(zip(strands["strand_id"], strands["confidence"], strict=True))
+    assert any(nightly[s] > c for s, c in raw.items())
+    train = vis_training_frame(table, evals)
     assert dict(zip(train["window_id"], train["x"], strict=True)) == nightly
     plain = vis_training_frame(strands, evals)
-    assert dict(zip(plain["window_id"], plain["x"], strict=True)) == \
-        dict(zip(strands["strand_id"], strands["confidence"], strict=True))
+    assert dict(zip(plain["window_id"], plain["x"], strict=True)) == raw
+    unweighed = chart_payload(strands.iloc[[0]])
+    assert unweighed is not None and "weight" not in unweighed
+    assert chart_alpha(unweighed).curated_sigma == raw[unweighed["strand_id"]]
