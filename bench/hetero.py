@@ -19,7 +19,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from lotus_core.intervals import wilson
+from lotus_core.intervals import rate_text
 from lotus_core.learning import hetero, pipeline
 from lotus_core.learning.config import LearningConfig, load_learning
 from lotus_core.learning.validity_seeds import load_seeds
@@ -71,11 +71,6 @@ def found_by_name(delta: float, seed: int) -> dict[str, object]:
             "other": [r for r in act["rule"] if r not in cont and r not in binned]}
 
 
-def _rate(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10, help="seeds per cell")
@@ -90,13 +85,14 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(r), flush=True)
         n = len(rows)
         if CELLS[cell]:
-            print(f"{part} {cell}: continuous {_rate(sum(bool(r['continuous']) for r in rows), n)}"
-                  f"; binned {_rate(sum(bool(r['binned']) for r in rows), n)}; either "
-                  f"{_rate(sum(bool(r['continuous'] or r['binned']) for r in rows), n)}",
+            cont = sum(bool(r["continuous"]) for r in rows)
+            print(f"{part} {cell}: continuous {rate_text(cont, n)}"
+                  f"; binned {rate_text(sum(bool(r['binned']) for r in rows), n)}; either "
+                  f"{rate_text(sum(bool(r['continuous'] or r['binned']) for r in rows), n)}",
                   flush=True)
         else:
             any_active = sum(bool(r["continuous"] or r["binned"] or r["other"]) for r in rows)
-            print(f"{part} {cell}: nights activating anything {_rate(any_active, n)}",
+            print(f"{part} {cell}: nights activating anything {rate_text(any_active, n)}",
                   flush=True)
 
 

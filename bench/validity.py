@@ -40,6 +40,7 @@ from bench.report import (
 )
 from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
+from lotus_core.intervals import rate_text
 from lotus_core.learning.config import load_learning
 from lotus_core.learning.validity import clopper_pearson, print_progress, run_trials
 from lotus_core.learning.validity_report import (
@@ -162,8 +163,7 @@ def _plots(s: dict) -> None:
 
 
 def _rate(k: int, n: int) -> str:
-    lo, hi = clopper_pearson(k, n)
-    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]" if n else "-"
+    return rate_text(k, n, clopper_pearson)
 
 
 def _headline(s: dict, seeds: str, command: str) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from lotus_core.intervals import wilson
+from lotus_core.intervals import rate_text
 from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.vis.lessons import (
     VisPriors,
@@ -128,11 +128,6 @@ def judged(cell: str, seed: int) -> dict[str, object]:
             "uplift_bps": [round(float(r.uplift_bps), 2) for r in named], "weighed": weighed}
 
 
-def _rate(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10, help="seeds per cell")
@@ -147,12 +142,12 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(r), flush=True)
         n = len(rows)
         if CELLS[cell][0] is not None:
-            print(f"{part} {cell}: found {_rate(sum(bool(r['found']) for r in rows), n)}; "
-                  f"weighed above the rest {_rate(sum(bool(r['weighed']) for r in rows), n)}",
+            print(f"{part} {cell}: found {rate_text(sum(bool(r['found']) for r in rows), n)}; "
+                  f"weighed above the rest {rate_text(sum(bool(r['weighed']) for r in rows), n)}",
                   flush=True)
         else:
             print(f"{part} {cell}: markets activating anything "
-                  f"{_rate(sum(bool(r['active']) for r in rows), n)}", flush=True)
+                  f"{rate_text(sum(bool(r['active']) for r in rows), n)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -15,3 +16,13 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def rate_text(k: int, n: int,
+              interval: Callable[[int, int], tuple[float, float]] = wilson) -> str:
+    """`k/n = p % [lo, hi]`: a rate with its 95 % interval (Wilson unless another is
+    given, e.g. Clopper-Pearson), in percent; "-" when n is 0."""
+    if not n:
+        return "-"
+    lo, hi = interval(k, n)
+    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lotus_core.intervals import rate_text
 from lotus_core.learning.config import LearningConfig
 from lotus_core.learning.hetero import is_continuous
 from lotus_core.learning.validity import KINDS, Task, clopper_pearson, replay
@@ -184,8 +185,7 @@ def book_spec(delta_bps: float) -> WindowSpec:
 
 
 def _rate(k: int, n: int) -> str:
-    lo, hi = clopper_pearson(k, n)
-    return f"{k}/{n} = {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]" if n else "-"
+    return rate_text(k, n, clopper_pearson)
 
 
 def _by(results: Sequence[dict[str, Any]], prefix: str) -> dict[str, list[dict[str, Any]]]:
