@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -52,6 +51,8 @@ def serve(ctx: click.Context, home: Path | None, host: str, port: int, fabric_ur
           key_dir: Path | None, poll_s: float, queue_max: int, sndbuf: int | None,
           heartbeat_s: float, seconds: float | None, no_migrate: bool) -> None:
     """Serve the Signal Bus until SIGTERM/Ctrl-C (a heartbeat `bus` in the fabric)."""
+    import asyncio
+
     from lotus_bus.server import BusConfig, BusServer
     from lotus_bus.status import pid_path, read_pid
 
@@ -161,6 +162,8 @@ def status(ctx: click.Context, fabric_url: str | None, as_json: bool) -> None:
               help="Stop after this many frames.")
 def tail(url: str, token: str, since: int | None, count: int | None) -> None:
     """Print signal frames as JSON lines, resuming from the last seq after every drop."""
+    import asyncio
+
     from lotus_bus.client import BusRefused, follow
 
     async def main() -> None:

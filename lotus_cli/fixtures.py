@@ -18,7 +18,6 @@ from lotus_core.feed.manifest import (
     verify_all,
     write_manifest,
 )
-from lotus_core.feed.parse import file_sha256
 
 
 def _parse_hours(value: str) -> tuple[int, int]:
@@ -154,6 +153,8 @@ def verify(ctx: click.Context, feed_dir: Path | None, regenerate: bool) -> None:
         generate_set(out, date.fromisoformat(gen["start"]), gen["days"], gen["coins"],
                      gen["seed"], str(spec_file), tuple(gen["hours"]),  # type: ignore[arg-type]
                      model=gen.get("model", "synth"))
+        from lotus_core.feed.parse import file_sha256
+
         bad = [name for name, digest in manifest["files"].items()
                if not (out / name).is_file() or file_sha256(out / name) != digest]
     if bad:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported by the commands, not by `lotus --help`
+    import pandas as pd
 
 LESSON_FIELDS = ["lesson_id", "detector_id", "rule", "state", "reason", "uplift_bps", "ci_lo",
                  "ci_hi", "p05", "uplift_ipw", "uplift_naive", "uplift_hit", "support",
@@ -21,6 +23,8 @@ BRAID_FIELDS = ["braid_id", "braid_type", "op", "parents", "detector_id", "rule"
 
 
 def _read(ctx: click.Context, asset: str, day: str) -> pd.DataFrame:
+    import pandas as pd
+
     from lotus_cli.settings import cli_settings as _settings
     from lotus_core.store.lake import Lake
 
@@ -90,6 +94,8 @@ def lessons(ctx: click.Context, day: str, state: str | None, detector: str | Non
 @click.pass_context
 def braids(ctx: click.Context, day: str, as_json: bool) -> None:
     """A night's micro, meta and field braids with their effects and parents."""
+    import pandas as pd
+
     df = pd.concat([_read(ctx, "braids", day), _read(ctx, "meta_braids", day)],
                    ignore_index=True)
     if as_json:

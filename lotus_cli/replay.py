@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from pathlib import Path
@@ -48,6 +47,8 @@ def replay_server(feed_dir: Path, start: str | None, end: str | None, speed: str
                   refuse: float, seed: int) -> None:
     """Serve recordings in the venue's wire format (greeting, acks, errors, ping/pong); the
     replay clock starts at the first subscription. Ctrl-C stops it."""
+    import asyncio
+
     from lotus_replay.server import Faults, ReplayConfig, ReplayServer
 
     stall_coin, stall_at, stall_for = None, 0.0, 0.0

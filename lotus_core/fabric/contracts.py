@@ -12,15 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
 
 from lotus_core.fabric.fastcheck import Check, compile_schema
 from lotus_core.fabric.names import INTENTS
+
+if TYPE_CHECKING:  # jsonschema is imported when the schemas are first loaded (`contracts`)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 ENVELOPE_ID = "urn:lotus:schema:envelope-1.0"
 ID_PREFIX = "urn:lotus:schema:"
@@ -41,6 +40,8 @@ class Contracts:
 
 
 def _load_files() -> dict[str, dict[str, Any]]:
+    from jsonschema import Draft202012Validator
+
     folder = resources.files("lotus_core.fabric") / "schemas"
     out: dict[str, dict[str, Any]] = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -58,6 +59,10 @@ def _load_files() -> dict[str, dict[str, Any]]:
 @cache
 def contracts() -> Contracts:
     """The fabric's schemas, loaded and checked once per process."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     schemas = _load_files()
     registry: Registry = Registry().with_resources(
         (sid, Resource.from_contents(s, default_specification=DRAFT202012))
@@ -134,5 +139,7 @@ def first_error(schema_id: str, instance: Any, root: str) -> str | None:
     validator = contracts().validators[schema_id]
     if validator.is_valid(instance):  # the fast path is never the last word on "invalid"
         return None
+    from jsonschema.exceptions import best_match
+
     error = best_match(validator.iter_errors(instance))
     return f"{error_path(root, error)}: {error.message} (schema {schema_id})"

@@ -43,7 +43,6 @@ from lotus_core.fabric.outbox import post_to_outbox
 from lotus_core.fabric.queue import ROW_COLUMNS, BoxRow, to_box_row
 from lotus_core.fabric.signing import sign
 from lotus_core.fabric.strands import read_strand, update_strand, write_strand
-from lotus_core.learning.priors_store import priors_version, set_prior
 from lotus_core.store.connection import Tx
 from lotus_core.store.dialect import is_infrastructure_error, sql_dialect
 from lotus_core.store.opsdb import OpsDb
@@ -90,6 +89,9 @@ def apply_prior_patch(ctx: HandlerContext) -> dict[str, Any]:
     """PRIOR_PATCH: each change applied within THIS module's caps (`set_prior` clamps to
     min, max and max_step); unknown knobs are rejected, not fatal. Answers
     PRIOR_PATCH_APPLIED to the sender with what was really done."""
+    # the priors store imports the scoring stack (pandas, scipy): only this handler needs it
+    from lotus_core.learning.priors_store import priors_version, set_prior
+
     env = ctx.envelope
     knobs = load_modules().modules[ctx.module].priors
     applied, rejected = [], []

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lotus_core.feed.parse import file_sha256
-
 MANIFEST_NAME = "manifest.json"
 
 
@@ -18,6 +16,8 @@ class ManifestMismatchError(ValueError):
 def write_manifest(feed_dir: Path, files: list[Path], generator: dict[str, Any] | None = None
                    ) -> Path:
     """Record each file's sha256 (and how the set was generated) next to the files."""
+    from lotus_core.feed.parse import file_sha256  # parse imports numpy, pyarrow, pandas
+
     feed_dir = Path(feed_dir)
     entries = {Path(f).name: file_sha256(Path(f)) for f in sorted(files)}
     body: dict[str, Any] = {"files": entries}
@@ -49,6 +49,8 @@ def verify_file(feed_dir: Path, path: Path, manifest: dict[str, Any] | None = No
     expected = manifest["files"].get(Path(path).name)
     if expected is None:
         return None
+    from lotus_core.feed.parse import file_sha256
+
     actual = file_sha256(Path(path))
     if actual != expected:
         raise ManifestMismatchError(

@@ -10,6 +10,7 @@ received before a cut (every few minutes of feed).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,10 @@ _TABLES = ("trades", "bbo", "ctx", "candles")
 _TRIM_EVERY_MS = 300_000
 
 
+@cache
 def _empty() -> Parsed:
+    """A day with no rows, as parsed (the tables' columns and dtypes): built when first read,
+    not by every process that imports this module."""
     from lotus_core.feed.assemble import StreamAssembler
     from lotus_core.feed.chunks import extract_chunk
 
@@ -38,9 +42,6 @@ def _concat_books(parts: list[BookFrames]) -> BookFrames:
     return BookFrames(pd.concat([p.meta for p in parts], ignore_index=True),
                       *(np.concatenate([getattr(p, m) for p in parts])
                         for m in ("bid_px", "bid_sz", "ask_px", "ask_sz")))
-
-
-_EMPTY = _empty()
 
 
 def _recv(table: Any) -> np.ndarray:
@@ -153,7 +154,7 @@ class TailBuffer:
         tables = {}
         for name in _TABLES:
             frames = [getattr(p, name) for p in parts if len(getattr(p, name))]
-            tables[name] = (getattr(_EMPTY, name) if not frames else frames[0] if len(frames) == 1
+            tables[name] = (getattr(_empty(), name) if not frames else frames[0] if len(frames) == 1
                             else pd.concat(frames, ignore_index=True))
         return FeedDay(day=day, source=f"live:{day}", sha256="",
                        books=_concat_books([p.books for p in parts]), **tables)

@@ -11,16 +11,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
-
-import psycopg
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from lotus_core.store.dialect import sql_dialect
 from lotus_core.store.errors import OpsDbConnectError
 from lotus_core.store.url import Dialect, OpsDbURL
 
-RawConnection = sqlite3.Connection | psycopg.Connection[Any]
+if TYPE_CHECKING:  # psycopg is imported by `connect_postgres`, the one place that needs it
+    import psycopg
+
+RawConnection: TypeAlias = "sqlite3.Connection | psycopg.Connection[Any]"
 
 
 class Tx:
@@ -143,6 +143,9 @@ def connect_sqlite(url: OpsDbURL, busy_timeout_s: float) -> sqlite3.Connection:
 
 def connect_postgres(url: OpsDbURL, connect_timeout_s: int) -> psycopg.Connection[Any]:
     """Connect with psycopg 3 in autocommit mode; transactions are explicit blocks."""
+    import psycopg
+    from psycopg.rows import dict_row
+
     try:
         return psycopg.connect(
             url.target, autocommit=True, row_factory=dict_row, connect_timeout=connect_timeout_s

@@ -10,12 +10,12 @@ a lock conflict, a row's own fault and an unreachable database are.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Any
-
-import psycopg
 
 
 class ErrorKind(Enum):
@@ -25,22 +25,35 @@ class ErrorKind(Enum):
     OTHER = "other"
 
 
-_CONFLICT_PG = (psycopg.errors.TransactionRollback, psycopg.errors.LockNotAvailable)
-_ROW = (psycopg.errors.IntegrityError, psycopg.errors.DataError, psycopg.errors.InternalError,
-        psycopg.errors.RaiseException, psycopg.errors.InsufficientPrivilege,
-        sqlite3.IntegrityError, sqlite3.DataError)
-_UNAVAILABLE = (psycopg.OperationalError, sqlite3.OperationalError)
+_ROW_SQLITE = (sqlite3.IntegrityError, sqlite3.DataError)
+_UNAVAILABLE_SQLITE = (sqlite3.OperationalError,)
+
+
+@cache
+def _pg_errors() -> tuple[tuple[type[BaseException], ...], ...]:
+    """psycopg's (conflict, row, unavailable) classes. Only asked once psycopg is imported:
+    a process that never touches PostgreSQL does not pay for the driver's import."""
+    import psycopg
+
+    return ((psycopg.errors.TransactionRollback, psycopg.errors.LockNotAvailable),
+            (psycopg.errors.IntegrityError, psycopg.errors.DataError,
+             psycopg.errors.InternalError, psycopg.errors.RaiseException,
+             psycopg.errors.InsufficientPrivilege),
+            (psycopg.OperationalError,))
 
 
 def classify_error(exc: BaseException) -> ErrorKind:
     """What a driver exception means, the same on both backends."""
-    if isinstance(exc, _CONFLICT_PG):
+    # an exception of psycopg's exists only once psycopg is imported
+    conflict_pg, row_pg, unavailable_pg = _pg_errors() if "psycopg" in sys.modules \
+        else ((), (), ())
+    if isinstance(exc, conflict_pg):
         return ErrorKind.CONFLICT
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return ErrorKind.CONFLICT
-    if isinstance(exc, _ROW):
+    if isinstance(exc, (*row_pg, *_ROW_SQLITE)):
         return ErrorKind.ROW
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, (*unavailable_pg, *_UNAVAILABLE_SQLITE)):
         return ErrorKind.UNAVAILABLE
     return ErrorKind.OTHER
 

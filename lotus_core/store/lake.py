@@ -48,7 +48,6 @@ from urllib.parse import quote, unquote
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -925,6 +924,7 @@ class ObjectLake:
         through pyarrow datasets on the store (DuckDB needs no store credentials); a day in
         coins is its coins' objects, their rows carrying their own `coin`."""
         import duckdb
+        import pyarrow.dataset as ds  # only this method reads through datasets
 
         con = duckdb.connect()
         for asset in self.assets():
