@@ -166,3 +166,12 @@ def dagster_instance(tmp_path: Path):
 
     with dagster_instance_at(tmp_path / "dagster_home") as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def first_fixture_day(tmp_path_factory: pytest.TempPathFactory):
+    """The first committed fixture day through every asset, once a session, for the modules
+    that start from it (tests/kits/first_fixture_day.py); a test takes a copy (`copy_to`)."""
+    from tests.kits.first_fixture_day import build
+
+    return build(tmp_path_factory.mktemp("first_fixture_day"))

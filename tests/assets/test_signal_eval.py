@@ -4,15 +4,12 @@ two consecutive fixture days."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from lotus_assets.chain import sized_assets
 from lotus_assets.day_plan import materialize_day
-from lotus_core.config import load_settings
 from lotus_core.config.shared import shared_values
 from lotus_core.evaluation import (
     DEFAULT_HORIZONS_S,
@@ -24,7 +21,12 @@ from lotus_core.evaluation import (
 from lotus_core.evaluation.late import late_tape, pending_windows
 from lotus_core.store.lake import Lake
 from lotus_location.definitions import build_resources
-from tests.kits.signals_kit import FIXTURES
+from tests.helpers import dagster_instance_at
+from tests.kits.first_fixture_day import DAYS, copy_to
+
+# the session's first fixture day (tests/conftest.py): one worker builds it for this module
+# and test_signals_pipeline.py
+pytestmark = pytest.mark.xdist_group("first_fixture_day")
 
 STR = pd.StringDtype(na_value=np.nan)
 MIDNIGHT = 1_767_398_400_000  # 2026-01-03T00:00:00Z
@@ -136,18 +138,15 @@ def test_no_tape_for_the_coin_is_pending():
 
 # ---- real Dagster runs over two consecutive fixture days ----
 
-DAYS = ["2026-01-02", "2026-01-03"]
-
 
 @pytest.fixture
-def settings(tmp_path):
-    feed = tmp_path / "feed"
-    feed.mkdir()
-    for day in DAYS:
-        shutil.copyfile(FIXTURES / f"{day}.jsonl.gz", feed / f"{day}.jsonl.gz")
-    shutil.copyfile(FIXTURES / "manifest.json", feed / "manifest.json")
-    return load_settings(overrides={"home": str(tmp_path / "home"), "feed_dir": str(feed)},
-                         env={})
+def first_day(tmp_path, first_fixture_day):
+    """The two fixture days' feed with the first materialised through every asset (the
+    session's build, shared with test_signals_pipeline.py), copied under tmp_path: its
+    settings, the Dagster instance it ran on, and that run."""
+    settings = copy_to(first_fixture_day, tmp_path)
+    with dagster_instance_at(tmp_path / "dagster_home") as instance:
+        yield settings, instance, first_fixture_day.result
 
 
 def _run(settings, instance, day, selection=None):
@@ -172,10 +171,10 @@ def _files(lake, asset, day):
     return {f.parent.name: f.read_bytes() for f in lake.files(asset, day)}
 
 
-def test_signal_eval_over_two_fixture_days(settings, dagster_instance):
+def test_signal_eval_over_two_fixture_days(first_day):
+    settings, dagster_instance, first = first_day  # day 1 run with every asset
     lake = Lake(settings.lake_dir)
     day1, day2 = DAYS
-    first = _run(settings, dagster_instance, day1)
     ev = lake.read("signal_events", day1)
     out = lake.read("signal_eval", day1)
     SIGNAL_EVAL_SCHEMA.validate(out)

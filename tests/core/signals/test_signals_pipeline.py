@@ -20,9 +20,11 @@ from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_location.definitions import build_resources
 from tests.helpers import BuiltDays, dagster_instance_at
+from tests.kits.first_fixture_day import DAYS, copy_to
 from tests.kits.signals_kit import FIXTURES, fixture_sha256
 
-DAYS = ["2026-01-02", "2026-01-03"]
+# the session's first fixture day (tests/conftest.py) is built by one worker for both modules
+pytestmark = pytest.mark.xdist_group("first_fixture_day")
 OUTPUTS = ["signal_events", "curator_log", "curator_kpis", "meta_signals", "detector_windows"]
 
 
@@ -95,16 +97,17 @@ def _alphas(fabric: OpsDb) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory) -> Iterator[BuiltDays]:
+def two_days(tmp_path_factory, first_fixture_day) -> Iterator[BuiltDays]:
     """The two fixture days materialised once, day after day: the first every asset (what the
-    second day's scoring reads of it: history, priors, audit status), the second its signal
-    layer (the only assets the tests read of it)."""
+    second day's scoring reads of it: history, priors, audit status; the session's build,
+    shared with test_signal_eval.py, copied), the second its signal layer (the only assets
+    the tests read of it)."""
     root = tmp_path_factory.mktemp("two_days")
-    settings = _settings(root, _feed_dir(root))
+    settings = copy_to(first_fixture_day, root)
     with dagster_instance_at(root / "dagster_home") as instance:
-        first = _run(settings, instance, DAYS[0], selection=None)  # every asset
         second = _run(settings, instance, DAYS[1])
-        yield BuiltDays(settings, instance, {"first": first, "second": second})
+        yield BuiltDays(settings, instance, {"first": first_fixture_day.result,
+                                             "second": second})
 
 
 def test_two_fixture_days_through_dagster(two_days):
