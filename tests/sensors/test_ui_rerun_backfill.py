@@ -190,7 +190,9 @@ def _check_ui(port: int, proc: subprocess.Popen, now: Callable[[], dict[str, byt
                                                            for r in b["runs"])
         return b if done else None
 
-    result = _wait(finished, 900, "the backfill", proc)
+    # polled every 2 s: the backfill takes minutes (the daemon's 30 s ticks), and each query
+    # (the backfill with its runs and their tags) costs the webserver CPU
+    result = _wait(finished, 900, "the backfill", proc, every=2.0)
     assert result["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), result
     runs = result["runs"]
     assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
