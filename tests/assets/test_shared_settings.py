@@ -183,6 +183,8 @@ DEFAULT_WINDOWS = {
        for up in ("signal_events_days", "signal_eval_days", "signal_eval_late")},
     ("exec_lessons", "paper_trades"): (-13, 0),
 }
+VIS_WINDOWS = {("vis_lessons", "vis_strands"): (-13, 0),  # the chart lessons: in the location,
+               ("vis_lessons", "vis_eval"): (-13, 0)}     # in lotus_vis, not lotus_daily
 
 
 def test_the_default_settings_size_every_window_as_the_packaged_files(
@@ -196,8 +198,8 @@ def test_the_default_settings_size_every_window_as_the_packaged_files(
     loaded = build_definitions(load_settings(overrides={"home": str(tmp_path / "home")},
                                              env={}))
     job = loaded.resolve_job_def("lotus_daily")
-    for graph in (loaded.resolve_asset_graph(), job.asset_layer.asset_graph):
-        assert _sized_windows(graph) == DEFAULT_WINDOWS
+    assert _sized_windows(loaded.resolve_asset_graph()) == {**DEFAULT_WINDOWS, **VIS_WINDOWS}
+    assert _sized_windows(job.asset_layer.asset_graph) == DEFAULT_WINDOWS
 
 
 def test_an_unsized_window_is_refused_before_anything_runs(
