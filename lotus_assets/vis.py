@@ -30,7 +30,7 @@ from lotus_core.vis.cards import CAP, K, cards_md, day_cards
 from lotus_core.vis.ingest import stored_bytes
 from lotus_core.vis.lessons import load_vis_learning, weigh
 from lotus_core.vis.outcomes import day_of, evaluate_strands, outcomes_of, realised, strands_of_day
-from lotus_core.vis.priors import vis_priors
+from lotus_core.vis.priors import vis_priors_for_day
 from lotus_core.vis.similar import ShapeIndex
 from lotus_core.vis.store import MODULE, load_readings
 from lotus_resources.lake import LakeResource
@@ -68,7 +68,7 @@ def vis_strands(context: dg.AssetExecutionContext, fabric: OpsDbResource,
         recorded = {str(d["strand_id"]): row for d in docs
                     if (row := read_strand(fab, MODULE, str(d["strand_id"]))) is not None}
         # compiled the nights before the day: a re-run weighs the same
-        priors = vis_priors(fab, day, cfg=load_vis_learning()[0])
+        priors = vis_priors_for_day(fab, day, cfg=load_vis_learning()[0])
     out = weigh(strands_of_day(docs, recorded, day), priors)
     kinds = out["kind"].value_counts()
     return dg.Output(out, metadata={

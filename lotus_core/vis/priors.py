@@ -13,20 +13,18 @@ from __future__ import annotations
 from datetime import date as Date
 
 from lotus_core.fabric.db import Db, in_tx
-from lotus_core.learning.priors_store import latest_in, read_latest, read_priors_for_date
+from lotus_core.learning.priors_store import latest_in, read_priors_for_date
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.vis.lessons import VisLearningConfig, VisPriors
 
 MODULE = "vis"
 
 
-def vis_priors(fabric: OpsDb, day: str | Date | None = None, *,
-               cfg: VisLearningConfig) -> VisPriors:
-    """The vis priors in force: for charts of day `day` (nightly), or the newest (`day`
-    None). `cfg`: the chart-lesson configuration the caller loaded, the same nightly and
-    live."""
-    found = (read_latest(fabric, MODULE) if day is None
-             else read_priors_for_date(fabric, day, MODULE))
+def vis_priors_for_day(fabric: OpsDb, day: str | Date, *,
+                       cfg: VisLearningConfig) -> VisPriors:
+    """The vis priors in force for charts of `day` (vis_strands). `cfg`: the chart-lesson
+    configuration the caller loaded."""
+    found = read_priors_for_date(fabric, day, MODULE)
     return VisPriors.from_rows(found.version, found.rows, cfg)
 
 

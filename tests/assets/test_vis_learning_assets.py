@@ -25,7 +25,7 @@ from lotus_core.learning.priors_store import list_versions
 from lotus_core.store.lake import Lake
 from lotus_core.store.opsdb import OpsDb
 from lotus_core.vis.lessons import load_vis_learning, weigh
-from lotus_core.vis.priors import newest_vis_priors, vis_priors
+from lotus_core.vis.priors import newest_vis_priors, vis_priors_for_day
 from lotus_core.vis.source import sources
 from lotus_location.definitions import build_definitions, build_resources
 
@@ -63,7 +63,7 @@ def test_nights_learn_the_planted_charts_and_the_dm_weighs_them(home: Path) -> N
     with OpsDb.open(settings.fabric) as fabric:
         versions = list_versions(fabric, "vis")
         cfg = load_vis_learning()[0]
-        in_force = vis_priors(fabric, days[4], cfg=cfg)
+        in_force = vis_priors_for_day(fabric, days[4], cfg=cfg)
         newest = newest_vis_priors(fabric, cfg)
     assert versions[-1].source == f"active_priors:{days[3]}"
     assert in_force.version == versions[-1].version == newest.version
