@@ -86,6 +86,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "the null twin; the same season with learning frozen after night 1",
               "planted season net > 0 and on - frozen > 0 (95 % CIs clear of 0); null net "
               "≥ -0.05 % of equity, late turnover < 1/10 of planted's, on - frozen CI holds 0"),
+    Benchmark("economics_size", "What planted effect a season needs to pay net of every cost",
+              "the same planted season at the generator's default effect (8 bps)",
+              "none set (the size from which the planted season's net CI is clear of 0)"),
     Benchmark("validity", "Learner validity on planted truth",
               "the planted truth; null markets", "90 % coverage; ≥ 90 % power at 8 bps; "
               "no false activations"),
