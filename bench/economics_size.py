@@ -134,6 +134,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"delta_bps": delta, "seeds": len(per_seed),
                                **{f: ci([t[f] for t in per_seed])
                                   for f in FIGURES + EDGE_FIGURES}}
+        row["positive"] = sum(1 for t in per_seed if t["net"] > 0)
         lo = row["net"][1]
         row["pays"] = None if not math.isfinite(lo) else lo > 0
         out.append(row)
@@ -163,12 +164,14 @@ def needed(table: Sequence[dict[str, Any]]) -> float | None:
 
 
 def markdown(table: Sequence[dict[str, Any]]) -> str:
-    out = ["| planted effect | seeds | season net P&L (USD) | gross P&L | fees | fills | "
+    out = ["| planted effect | seeds | season net P&L (USD) | seeds net > 0 | gross P&L | fees | "
+           "fills | "
            "maker share | largest DM edge (bps) | round trip (bps) | tickets with edge > "
-           "round trip | pays |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "round trip | pays |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in table:
         pays = {True: "yes", False: "no", None: "not judged (one seed)"}[r["pays"]]
         out.append(f"| {r['delta_bps']:g} bps | {r['seeds']} | {_fmt(r['net'])} | "
+                   f"{r['positive']}/{r['seeds']} | "
                    f"{_fmt(r['gross'])} | {_fmt(r['fees'])} | {_fmt(r['fills'], ',.1f')} | "
                    f"{_fmt(r['maker_share'], '.2f')} | {_fmt(r['edge_max'], '.1f')} | "
                    f"{_fmt(r['round_trip_med'], '.1f')} | {_fmt(r['beats'], ',.1f')} | "
@@ -180,13 +183,19 @@ def verdict(table: Sequence[dict[str, Any]]) -> str:
     need = needed(table)
     measured = ", ".join(f"{r['delta_bps']:g}" for r in table)
     if need is None:
-        return f"no measured size pays (sizes {measured} bps)"
+        top = max(table, key=lambda r: r["delta_bps"])
+        return (f"no measured size's season net interval is clear of zero (sizes {measured} "
+                f"bps; at {top['delta_bps']:g} bps {top['positive']}/{top['seeds']} seeds' "
+                "seasons made money)")
     return f"the planted season pays from {need:g} bps on (sizes {measured} bps measured)"
 
 
 def section(table: Sequence[dict[str, Any]], kept: dict[str, Any], cmd: str) -> str:
     seeds, size = kept["seeds"], kept["size"]
     cpu = sum(m["cpu_s"] for m in kept["markets"]) / 3600
+    edges = " / ".join(_fmt(r["edge_max"], ".1f").split(" [")[0] for r in table)
+    trips = " / ".join(_fmt(r["round_trip_med"], ".1f").split(" [")[0] for r in table)
+    sizes = " / ".join(f"{r['delta_bps']:g}" for r in table)
     return f"""## What effect does acting on it need to pay? The planted season by size
 
 `{cmd}` (sealed evaluation seeds {seeds[0]}-{seeds[-1]} of validity_seeds.yaml's `economics`
@@ -198,9 +207,10 @@ in; mean over seeds with its 95 % t-interval. {cpu:.1f} h of CPU.
 
 {markdown(table)}
 
-Reading: {verdict(table)}. A market order in and out costs 9.1 to 9.9 bps at the venue's
-base-tier fees (4.5 bps a side) and the spread; the DM trades only where its calibrated
-edge over the horizon beats that round trip (docs/dm.md, "Trade only what pays").
+Reading: {verdict(table)}. The DM trades only where its calibrated edge over the horizon
+beats the round trip it prices (docs/dm.md, "Trade only what pays"): its largest edge of a
+season was {edges} bps at {sizes} bps planted, against a median round trip of {trips} bps
+(a market order in and out at the venue's base-tier fees, 4.5 bps a side, and the spread).
 """
 
 

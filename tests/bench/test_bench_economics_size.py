@@ -69,6 +69,7 @@ def test_a_size_pays_where_its_season_net_interval_is_clear_of_zero():
                              "bps measured)"
     text = markdown(table)
     assert "| 16 bps | 3 | +52.00 [" in text and text.count("| yes |") == 2
+    assert [r["positive"] for r in table] == [0, 2, 3, 3]
 
 
 def test_the_size_needed_is_where_every_larger_size_pays_too():
@@ -78,7 +79,9 @@ def test_the_size_needed_is_where_every_larger_size_pays_too():
     assert [r["pays"] for r in table] == [True, False, True]
     assert needed(table) == 24.0
     none = summarise(_rows({8.0: [-10.0, -12.0, -9.0]}))
-    assert needed(none) is None and verdict(none).startswith("no measured size pays")
+    assert needed(none) is None and verdict(none) == (
+        "no measured size's season net interval is clear of zero (sizes 8 bps; at 8 bps 0/3 "
+        "seeds' seasons made money)")
     one = summarise(_rows({24.0: [100.0]}))
     assert one[0]["pays"] is None and needed(one) is None  # one seed: no interval
 
