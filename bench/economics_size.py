@@ -45,6 +45,8 @@ from bench.closed_loop import Size, _cpu, _hours, built_market, materialise
 from bench.economics import _fmt, ci, day_row, every_asset, totals
 
 CELL = "size"
+RESULTS_NAME = "bench/results/economics_size_sealed.json"
+"""Where the sealed run's rows are kept (`--json`), what `--from-json` re-renders."""
 DEFAULT_SIZES = (8.0, 32.0, 64.0)
 FIGURES = ("net", "gross", "fees", "fills", "maker_share")
 EDGE_FIGURES = ("edge_max", "round_trip_med", "beats")
@@ -203,7 +205,8 @@ cell `size`): per seed and size, the planted market of `bench.economics` with it
 moved to the size (the default is 8 bps over 60 s), {size['nights']} nights x
 {size['hours'][1] - size['hours'][0]} h x {len(size['coins'])} coins through the real pipeline
 with learning on; season net P&L is the sum of the nights' equity changes, fees and funding
-in; mean over seeds with its 95 % t-interval. {cpu:.1f} h of CPU.
+in; mean over seeds with its 95 % t-interval. {cpu:.1f} h of CPU. The rows:
+`{RESULTS_NAME}` (`--from-json` prints them again).
 
 {markdown(table)}
 
