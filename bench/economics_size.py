@@ -63,21 +63,14 @@ def planted_at(delta_bps: float) -> Any:
     return spec.replace(effects=tuple(e.replace(delta_bps=delta_bps) for e in spec.effects))
 
 
-def without_checks(selection: Any) -> Any:
-    """The selection's assets without their checks (which verify and change no figure)."""
-    return selection.without_checks()
-
-
 def edges(settings: Any, day: str) -> dict[str, float]:
     """The day's tickets as the DM saw them (`EDGE_FIGURES`, per day: `beats` a count)."""
-    import json as _json
-
     from lotus_core.store.lake import Lake
 
     d = Lake(settings.lake_dir).read("dm_decisions", day, columns=["edge_bps", "ticket_json"])
     if not len(d):
         return {"edge_max": math.nan, "round_trip_med": math.nan, "beats": 0.0}
-    trip = [float(_json.loads(t)["audit_refs"].get("cost.round_trip_bps", "nan"))
+    trip = [float(json.loads(t)["audit_refs"].get("cost.round_trip_bps", "nan"))
             for t in d["ticket_json"]]
     edge = d["edge_bps"].abs().to_numpy()
     beats = sum(1 for e, r in zip(edge, trip, strict=True) if e > r)
@@ -96,7 +89,8 @@ def one_size(seed: int, delta_bps: float, size: Size, workdir: str | None) -> di
             built_market(Path(tmp), planted_at(delta_bps), seed, size,
                          selection=["raw_feed"]) as (on, instance):
         for night, day in enumerate(size.dates, 1):
-            materialise(on, instance, day, without_checks(every_asset()))
+            # the checks verify and change no figure: left out
+            materialise(on, instance, day, every_asset().without_checks())
             rows.append({"seed": seed, "delta_bps": delta_bps, "night": night,
                          **day_row(on, day), **edges(on, day)})
             print(f"seed {seed} {delta_bps:g} bps night {night}: net {rows[-1]['net']:+.2f} "

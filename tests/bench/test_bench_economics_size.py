@@ -11,7 +11,7 @@ import math
 import pytest
 
 from bench import catalog, economics_size
-from bench.economics_size import markdown, needed, planted_at, summarise, verdict, without_checks
+from bench.economics_size import markdown, needed, planted_at, summarise, verdict
 from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.synth import default_spec
 
@@ -21,13 +21,6 @@ def test_the_planted_market_moves_only_its_effect_size():
     assert [e.delta_bps for e in moved.effects] == [16.0]
     assert moved.replace(effects=base.effects) == base  # nothing else changed
     assert planted_at(base.effects[0].delta_bps) == base
-
-
-def test_the_seasons_leave_the_checks_out_and_keep_every_asset():
-    import dagster as dg
-
-    sel = without_checks(dg.AssetSelection.all())
-    assert isinstance(sel, dg.AssetSelection) and sel != dg.AssetSelection.all()
 
 
 def test_its_seeds_are_a_cell_of_their_own():
