@@ -196,19 +196,36 @@ def one_market(seed: int, kind: str, size: Size, workdir: str | None,
 
 
 def run_markets(seeds: Sequence[int], size: Size, workers: int = 1,
-                workdir: str | None = None) -> list[dict[str, Any]]:
-    """`one_market` for every (seed, market); with workers > 1 each in a spawned process
-    (never forked: a fork of a threaded Dagster process can inherit a held lock)."""
-    jobs = [(s, k) for s in seeds for k in MARKETS]
+                workdir: str | None = None, done: Sequence[dict[str, Any]] = (),
+                on_done: Callable[[list[dict[str, Any]]], None] | None = None
+                ) -> list[dict[str, Any]]:
+    """`one_market` for every (seed, market) not already `done`; with workers > 1 each in a
+    spawned process (never forked: a fork of a threaded Dagster process can inherit a held
+    lock). `on_done` gets the markets finished so far each time one finishes, so a stopped
+    run keeps them (`--json`, `--resume`)."""
+    out = list(done)
+    have = {(m["seed"], m["market"]) for m in out}
+    jobs = [(s, k) for s in seeds for k in MARKETS if (s, k) not in have]
+
+    def finished(m: dict[str, Any]) -> None:
+        out.append(m)
+        print(f"seed {m['seed']} {m['market']}: done", flush=True)
+        if on_done is not None:
+            on_done(sorted(out, key=_order))
+
     if workers <= 1:
-        return [one_market(s, k, size, workdir) for s, k in jobs]
-    out = []
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futs = {pool.submit(one_market, s, k, size, workdir): (s, k) for s, k in jobs}
-        for fut in as_completed(futs):
-            out.append(fut.result())
-            print(f"seed {futs[fut][0]} {futs[fut][1]}: done", flush=True)
-    return sorted(out, key=lambda m: (m["seed"], MARKETS.index(m["market"])))
+        for s, k in jobs:
+            finished(one_market(s, k, size, workdir))
+    else:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futs = [pool.submit(one_market, s, k, size, workdir) for s, k in jobs]
+            for fut in as_completed(futs):
+                finished(fut.result())
+    return sorted(out, key=_order)
+
+
+def _order(m: dict[str, Any]) -> tuple[int, int]:
+    return m["seed"], MARKETS.index(m["market"])
 
 
 # --- the summary ------------------------------------------------------------------------------
@@ -408,7 +425,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="markets at once, each in a spawned process of its own (a 24 h x "
                     "3-coin market peaks near 3.7 GB RSS)")
     ap.add_argument("--workdir", default=None, help="where the markets' homes are made")
-    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
+    ap.add_argument("--json", type=Path, default=None, help="keep the rows here (rewritten as "
+                    "each market finishes)")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --json: keep the markets that file already holds and run the "
+                    "rest (same seeds partition and size, else refused)")
     ap.add_argument("--write", action="store_true",
                     help="with --final: BENCHMARKS.md (bench:economics) and the headline")
     ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
@@ -421,6 +442,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error("--nights: need >= 2 (the arms are the same on days 1-2 and part from day 3)")
     if args.write and not args.final:
         ap.error("--write records sealed evidence: only with --final")
+    if args.resume and args.json is None:
+        ap.error("--resume needs --json (the file whose markets are kept)")
     from lotus_core.learning.validity_seeds import load_seeds
 
     partition = "evaluation" if args.final else "tuning"
@@ -428,16 +451,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     size = Size(days=args.nights, hours=args.hours,
                 coins=tuple(c for c in args.coins.split(",") if c))
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    markets = run_markets(seeds, size, args.workers, args.workdir)
+    done = resumed(args.json, partition, size) if args.resume else []
+
+    def keep(markets: list[dict[str, Any]]) -> None:
+        if args.json:
+            _write_atomic(args.json, kept_rows(partition, seeds, size,
+                                               [load0, os.getloadavg()[0]], markets))
+
+    markets = run_markets(seeds, size, args.workers, args.workdir, done, keep)
     rows = [r for m in markets for r in m["rows"]]
     load = [load0, os.getloadavg()[0]]
     s = summarise(rows)
-    if args.json:
-        args.json.write_text(json.dumps({
-            "partition": partition, "seeds": seeds, "load": load,
-            "size": {"nights": size.days, "hours": list(size.hours), "coins": list(size.coins)},
-            "markets": [{k: v for k, v in m.items() if k != "rows"} for m in markets],
-            "rows": rows}, indent=1))
     print(markdown(s))
     cpu = sum(m["cpu_s"] for m in markets)
     print(f"{len(markets)} markets x 2 arms: {cpu / 60:.1f} min CPU, "
@@ -458,6 +482,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  f"{sum(x['met'] is True for x in t)}/{len(t)}",
                  f"95 % t-interval over {len(seeds)} sealed seeds", command=cmd)
     return {"rows": rows, "summary": s, "markets": markets}
+
+
+def _size_of(size: Size) -> dict[str, Any]:
+    return {"nights": size.days, "hours": list(size.hours), "coins": list(size.coins)}
+
+
+def kept_rows(partition: str, seeds: Sequence[int], size: Size, load: Sequence[float],
+              markets: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What `--json` keeps: the run's seeds and size, each market's cost and stamp, the rows."""
+    return {"partition": partition, "seeds": list(seeds), "load": list(load),
+            "size": _size_of(size),
+            "markets": [{k: v for k, v in m.items() if k != "rows"} for m in markets],
+            "rows": [r for m in markets for r in m["rows"]]}
+
+
+def _write_atomic(path: Path, kept: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(kept, indent=1))
+    os.replace(tmp, path)
+
+
+def resumed(path: Path, partition: str, size: Size) -> list[dict[str, Any]]:
+    """The finished markets a kept file holds (none if it does not exist), each with its rows;
+    refused if the file was kept for other seeds or another size."""
+    if not path.exists():
+        return []
+    kept = json.loads(path.read_text())
+    if kept["partition"] != partition or kept["size"] != _size_of(size):
+        raise SystemExit(f"--resume: {path} holds {kept['partition']} seeds at {kept['size']}"
+                         f", not {partition} at {_size_of(size)}")
+    out = []
+    for m in kept["markets"]:
+        rows = [r for r in kept["rows"] if (r["seed"], r["market"]) == (m["seed"], m["market"])]
+        out.append({**m, "rows": rows})
+    print(f"--resume: {len(out)} markets kept in {path}", flush=True)
+    return out
 
 
 def rendered(kept: dict[str, Any], write: bool) -> dict[str, Any]:

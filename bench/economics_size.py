@@ -14,8 +14,8 @@ answered by the size it needs, measured, never by raising the default. This benc
 per seed (validity_seeds.yaml's `economics` section, cell `size`) and per size, the planted
 market with its effect's `delta_bps` set to the size (nothing else of the spec changed, the
 same seed at every size) runs `--nights` days through the
-real pipeline, every asset every day with learning on (`economics.every_asset`, the asset
-checks left out: they verify, they change no figure), and each day's paper figures are read
+real pipeline, every asset every day with learning on (`economics.every_asset`; the chain's
+assets, whose runs hold no asset check), and each day's paper figures are read
 as `bench.economics` reads them. The null twin does not depend on the size: its season is
 `bench.economics`'.
 
@@ -89,8 +89,7 @@ def one_size(seed: int, delta_bps: float, size: Size, workdir: str | None) -> di
             built_market(Path(tmp), planted_at(delta_bps), seed, size,
                          selection=["raw_feed"]) as (on, instance):
         for night, day in enumerate(size.dates, 1):
-            # the checks verify and change no figure: left out
-            materialise(on, instance, day, every_asset().without_checks())
+            materialise(on, instance, day, every_asset())
             rows.append({"seed": seed, "delta_bps": delta_bps, "night": night,
                          **day_row(on, day), **edges(on, day)})
             print(f"seed {seed} {delta_bps:g} bps night {night}: net {rows[-1]['net']:+.2f} "

@@ -85,6 +85,29 @@ def test_the_frozen_arm_leaves_out_exactly_the_learning_assets():
     assert every - names(frozen_assets(calibrate=False)) == learning | {"dm_calibration"}
 
 
+def test_a_stopped_run_keeps_its_finished_markets_and_resume_runs_only_the_rest(tmp_path):
+    size = Size(days=3, hours=(0, 1), coins=("BTC",))
+    markets = [{"seed": s, "market": k, "cpu_s": 1.0, "wall_s": 1.0, "stamp": {},
+                "rows": [_row(s, k, a, n, 1.0) for a in ARMS for n in (1, 2, 3)]}
+               for s in (7, 8) for k in MARKETS]
+    path = tmp_path / "kept.json"
+    economics._write_atomic(path, economics.kept_rows("evaluation", [7, 8], size, [0, 0],
+                                                      markets[:3]))
+    back = economics.resumed(path, "evaluation", size)
+    assert back == markets[:3]
+    seen = []
+    # every market kept: nothing runs (one_market would need a Dagster instance)
+    assert economics.run_markets([7, 8], size, done=markets, on_done=seen.append) == markets
+    assert seen == []
+    assert economics.resumed(tmp_path / "none.json", "evaluation", size) == []
+    with pytest.raises(SystemExit, match="holds evaluation seeds"):
+        economics.resumed(path, "tuning", size)
+    with pytest.raises(SystemExit, match="holds evaluation seeds"):
+        economics.resumed(path, "evaluation", Size(days=4, hours=(0, 1), coins=("BTC",)))
+    with pytest.raises(SystemExit):
+        economics.main(["--resume", "--nights", "2"])
+
+
 def test_write_is_refused_without_the_sealed_seeds():
     with pytest.raises(SystemExit):
         economics.main(["--write", "--nights", "2"])
