@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.closed_loop import Size, _cpu, _hours, built_market, materialise
-from bench.economics import _fmt, ci, day_row, every_asset, totals
+from bench.economics import day_row, every_asset
+from lotus_core.report.season import ci, fmt, totals
 
 CELL = "size"
 RESULTS_NAME = "bench/results/economics_size_sealed.json"
@@ -165,11 +166,11 @@ def markdown(table: Sequence[dict[str, Any]]) -> str:
            "round trip | pays |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in table:
         pays = {True: "yes", False: "no", None: "not judged (one seed)"}[r["pays"]]
-        out.append(f"| {r['delta_bps']:g} bps | {r['seeds']} | {_fmt(r['net'])} | "
+        out.append(f"| {r['delta_bps']:g} bps | {r['seeds']} | {fmt(r['net'])} | "
                    f"{r['positive']}/{r['seeds']} | "
-                   f"{_fmt(r['gross'])} | {_fmt(r['fees'])} | {_fmt(r['fills'], ',.1f')} | "
-                   f"{_fmt(r['maker_share'], '.2f')} | {_fmt(r['edge_max'], '.1f')} | "
-                   f"{_fmt(r['round_trip_med'], '.1f')} | {_fmt(r['beats'], ',.1f')} | "
+                   f"{fmt(r['gross'])} | {fmt(r['fees'])} | {fmt(r['fills'], ',.1f')} | "
+                   f"{fmt(r['maker_share'], '.2f')} | {fmt(r['edge_max'], '.1f')} | "
+                   f"{fmt(r['round_trip_med'], '.1f')} | {fmt(r['beats'], ',.1f')} | "
                    f"{pays} |")
     return "\n".join(out)
 
@@ -188,8 +189,8 @@ def verdict(table: Sequence[dict[str, Any]]) -> str:
 def section(table: Sequence[dict[str, Any]], kept: dict[str, Any], cmd: str) -> str:
     seeds, size = kept["seeds"], kept["size"]
     cpu = sum(m["cpu_s"] for m in kept["markets"]) / 3600
-    edges = " / ".join(_fmt(r["edge_max"], ".1f").split(" [")[0] for r in table)
-    trips = " / ".join(_fmt(r["round_trip_med"], ".1f").split(" [")[0] for r in table)
+    edges = " / ".join(fmt(r["edge_max"], ".1f").split(" [")[0] for r in table)
+    trips = " / ".join(fmt(r["round_trip_med"], ".1f").split(" [")[0] for r in table)
     sizes = " / ".join(f"{r['delta_bps']:g}" for r in table)
     return f"""## What effect does acting on it need to pay? The planted season by size
 
@@ -290,7 +291,7 @@ def _write(table: Sequence[dict[str, Any]], kept: dict[str, Any]) -> None:
 
     cmd = _command(kept)
     write_section("economics-size", section(table, kept, cmd))
-    cells = "; ".join(f"{r['delta_bps']:g} bps {_fmt(r['net'])}" for r in table)
+    cells = "; ".join(f"{r['delta_bps']:g} bps {fmt(r['net'])}" for r in table)
     headline("economics_size", f"planted season net (USD): {cells}; {verdict(table)}",
              f"95 % t-interval over {len(kept['seeds'])} sealed seeds", command=cmd)
 

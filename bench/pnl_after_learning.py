@@ -38,9 +38,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
 from bench.closed_loop import (
     Size,
     _hours,
@@ -48,6 +45,7 @@ from bench.closed_loop import (
     built_market,
     materialise,
 )
+from lotus_core.intervals import t_interval as interval
 
 TRADING = ["dm_calibration", "dm_decisions", "paper_trades"]
 
@@ -114,16 +112,6 @@ def published(lake_dir: Path, day: str) -> int:
 
     return int(Lake(lake_dir).read("signal_events", day, columns=["published"])["published"]
                .sum())
-
-
-def interval(x: list[float]) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval (n >= 2)."""
-    a = np.asarray(x, dtype=float)
-    m = float(a.mean())
-    if len(a) < 2:
-        return m, float("nan"), float("nan")
-    h = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a)))
-    return m, m - h, m + h
 
 
 def table(rows: list[dict[str, Any]]) -> str:

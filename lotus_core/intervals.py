@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -16,6 +19,17 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def t_interval(x: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and 95 % Student-t interval of the mean (NaN bounds below two values): the
+    spread of a figure over seeds, few enough that the normal interval would be too narrow."""
+    a = np.asarray(x, dtype=float)
+    m = float(a.mean())
+    if len(a) < 2:
+        return m, math.nan, math.nan
+    h = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a)))
+    return m, m - h, m + h
 
 
 def rate_text(k: int, n: int,

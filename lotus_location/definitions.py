@@ -14,6 +14,7 @@ the settings of that moment, which merges one `Definitions` per area:
     vis_strands + vis_eval (lotus_assets/vis.py), vis_lessons + vis_priors
     (lotus_assets/vis_learning.py), vis_inbox job + sensor (lotus_sensors)
     compute_governance, in the lotus_breeding job (group breeding; lotus_assets/governance.py)
+    economics_season, the bench's season table: in no job (group benchmarks; lotus_assets/season.py)
     resources, each built once                          (build_resources)
 
 `settings` is itself a resource (lotus_resources.settings): assets and ops below take the
@@ -39,6 +40,7 @@ with collecting_less(100_000):
     from lotus_assets.day_plan import by_coin
     from lotus_assets.governance import GOVERNANCE_ASSETS
     from lotus_assets.partitions import size_windows
+    from lotus_assets.season import SEASON_ASSETS
     from lotus_assets.vis import VIS_ASSETS, VIS_JOB
     from lotus_assets.vis_learning import VIS_LEARNING_ASSETS
     from lotus_bus.sensor import bus_definitions
@@ -97,6 +99,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         credit_definitions(),
         breeding_definitions(),  # its own job and schedule, outside lotus_daily
         dg.Definitions(assets=GOVERNANCE_ASSETS),  # group breeding: in lotus_breeding
+        dg.Definitions(assets=SEASON_ASSETS),  # the bench's season table, in no job
         bus_definitions(settings),
         dg.Definitions(assets=LIVE_ASSETS, sensors=LIVE_SENSORS),
         dg.Definitions(assets=CURATOR_ASSETS, sensors=CURATOR_SENSORS),  # Curator API log

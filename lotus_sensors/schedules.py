@@ -94,10 +94,12 @@ def daily_definitions(settings: Settings,
     coin_ops = {a.node_def.name for a in coin_assets}
     daily = dg.define_asset_job(
         DAILY_JOB,
-        selection=(dg.AssetSelection.all() - dg.AssetSelection.groups("breeding", "vis")
+        selection=(dg.AssetSelection.all()
+                   - dg.AssetSelection.groups("breeding", "vis", "benchmarks")
                    - dg.AssetSelection.assets(*coin_assets)),
         description="The daily Lotus assets for one UTC day (the day x coin ones run in "
-        "lotus_coins; the breeder and the charts have their own jobs).",
+        "lotus_coins; the breeder and the charts have their own jobs, the bench's season "
+        "table none).",
         config={**config, "ops": {k: v for k, v in config["ops"].items()
                                   if k not in coin_ops}},
     )

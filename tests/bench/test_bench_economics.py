@@ -12,22 +12,21 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from bench import economics
 from bench.closed_loop import NIGHT_ASSETS, Size
-from bench.economics import (
+from bench.economics import every_asset, frozen_assets, one_market
+from lotus_core.intervals import t_interval as interval
+from lotus_core.learning.validity_seeds import load_seeds
+from lotus_core.report.season import (
     ARMS,
     FIGURES,
     MARKETS,
     by_seed,
     ci,
-    every_asset,
-    frozen_assets,
+    compact,
     markdown,
-    one_market,
     summarise,
     targets,
     totals,
 )
-from bench.pnl_after_learning import interval
-from lotus_core.learning.validity_seeds import load_seeds
 
 SEED = load_seeds().seeds("tuning", "economics", "twins", 1)[0]
 ROW_FIELDS = {"seed", "market", "arm", "night", "day", "net", "gross", "fees", "funding",
@@ -201,7 +200,7 @@ def test_targets_met_on_a_market_that_pays_and_a_quiet_null():
     doc = economics.section(summarise(rows), rows, markets, "python -m bench economics --final",
                             Size(days=4, hours=(0, 24)), [1.0, 2.0])
     assert "seeds 100-102" in doc and "3.0 h of CPU over 6" in doc
-    assert economics.compact(summarise(rows)) in doc
+    assert compact(summarise(rows)) in doc
 
 
 @pytest.mark.parametrize("broken, failed", [
@@ -232,7 +231,7 @@ def test_the_section_shows_the_season_and_net_by_night_in_a_screen(tmp_path, cap
     same tables again with `--from-json`, without running anything."""
     rows = _season(GOOD, nights=10)
     s = summarise(rows)
-    text = economics.compact(s)
+    text = compact(s)
     assert len(text.splitlines()) <= 30, text
     assert "| **season** | planted | on | 3 |" in text
     assert "| planted | on | +46.00 | +46.00 |" in text  # 1,380 USD over 3 seeds x 10 nights
