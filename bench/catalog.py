@@ -89,6 +89,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("economics_size", "What planted effect a season needs to pay net of every cost",
               "the same planted season at the generator's default effect (8 bps)",
               "none set (the size from which the planted season's net CI is clear of 0)"),
+    Benchmark("passive", "What a resting entry costs against a market order",
+              "market orders on the same tickets; the execution rule's prior (fill "
+              "probability 0.3, adverse selection 3 bps)",
+              "none set (measures the figures the rule prices)"),
     Benchmark("validity", "Learner validity on planted truth",
               "the planted truth; null markets", "90 % coverage; ≥ 90 % power at 8 bps; "
               "no false activations"),
