@@ -83,6 +83,7 @@ from bench.closed_loop import (
     materialise,
     scored_day_selection,
 )
+from bench.sealed_options import add_sealed_options, refuse_unsealed_write
 from lotus_core.report.season import (
     MARKETS,
     RESULTS_NAME,
@@ -256,34 +257,22 @@ figures with their intervals: `python -m bench economics --from-json {RESULTS_NA
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--final", action="store_true",
-                    help="the sealed evaluation seeds (validity_seeds.yaml evaluation.economics)")
-    ap.add_argument("--seeds", type=int, default=3)
+    add_sealed_options(ap, "economics", "twins", 3, "markets (a 24 h x 3-coin one peaks near "
+                       "3.7 GB RSS)")
     ap.add_argument("--nights", type=int, default=10, help="days in the season, each with its "
                     "night")
     ap.add_argument("--hours", type=_hours, default=(0, 24), help="UTC hours of each day")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="markets at once, each in a spawned process of its own (a 24 h x "
-                    "3-coin market peaks near 3.7 GB RSS)")
-    ap.add_argument("--workdir", default=None, help="where the markets' homes are made")
-    ap.add_argument("--json", type=Path, default=None, help="keep the rows here (rewritten as "
-                    "each market finishes)")
     ap.add_argument("--resume", action="store_true",
-                    help="with --json: keep the markets that file already holds and run the "
-                    "rest (same seeds partition and size, else refused)")
-    ap.add_argument("--write", action="store_true",
-                    help="with --final: BENCHMARKS.md (bench:economics) and the headline")
-    ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
-                    help="no run: print the tables of rows kept by --json (with --write, "
-                    "rewrite the BENCHMARKS.md section from them; the headline is the run's)")
+                    help="with --json (rewritten as each market finishes): keep the markets "
+                    "that file already holds and run the rest (same seeds partition and size, "
+                    "else refused)")
     args = ap.parse_args(argv)
     if args.from_json is not None:
         return rendered(json.loads(args.from_json.read_text()), args.write)
     if args.nights < 2:
         ap.error("--nights: need >= 2 (the arms are the same on days 1-2 and part from day 3)")
-    if args.write and not args.final:
-        ap.error("--write records sealed evidence: only with --final")
+    refuse_unsealed_write(ap, args)
     if args.resume and args.json is None:
         ap.error("--resume needs --json (the file whose markets are kept)")
     from lotus_core.learning.validity_seeds import load_seeds

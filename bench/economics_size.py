@@ -43,6 +43,7 @@ from typing import Any
 
 from bench.closed_loop import Size, _cpu, _hours, built_market, materialise
 from bench.economics import day_row, every_asset
+from bench.sealed_options import add_sealed_options, refuse_unsealed_write
 from lotus_core.report.season import ci, fmt, totals
 
 CELL = "size"
@@ -213,27 +214,14 @@ season was {edges} bps at {sizes} bps planted, against a median round trip of {t
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--final", action="store_true",
-                    help="the sealed evaluation seeds (validity_seeds.yaml evaluation.economics"
-                    " cell size)")
-    ap.add_argument("--seeds", type=int, default=4)
+    add_sealed_options(ap, "economics", CELL, 4, "seasons")
     ap.add_argument("--sizes", default=",".join(f"{d:g}" for d in DEFAULT_SIZES),
                     help="the planted effect's delta_bps values, comma-separated")
     ap.add_argument("--nights", type=int, default=10)
     ap.add_argument("--hours", type=_hours, default=(0, 6), help="UTC hours of each day")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="seasons at once, each in a spawned process of its own")
-    ap.add_argument("--workdir", default=None, help="where the markets' homes are made")
-    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
-    ap.add_argument("--write", action="store_true",
-                    help="with --final: BENCHMARKS.md (bench:economics-size) and the headline")
-    ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
-                    help="no run: print the table of rows kept by --json (with --write, "
-                    "the BENCHMARKS.md section and the headline from them)")
     args = ap.parse_args(argv)
-    if args.write and not (args.final or args.from_json):
-        ap.error("--write records sealed evidence: only with --final")
+    refuse_unsealed_write(ap, args)
     if args.from_json is not None:
         kept = json.loads(args.from_json.read_text())
         table = summarise(kept["rows"])

@@ -50,6 +50,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench.sealed_options import add_sealed_options, refuse_unsealed_write
+from lotus_core.report.season import fmt
+
 MODELS = ("synth", "flow")
 ARMS = ("rest", "take")
 DAY = date(2026, 3, 2)
@@ -74,26 +77,15 @@ def recording(model: str, seed: int, hours: int, coins: Sequence[str], out: Path
 def tickets(day: Any, coins: Sequence[str], every_s: int, arm: str) -> list[Any]:
     """The arm's decisions: one per coin every `every_s` (coins staggered), long and short in
     turn; the rest arm states the small edge, the take arm names the market order."""
-    from lotus_core.trader.replay import Decision
-    from lotus_core.trader.reports import iso
+    from bench.trader import bench_ticket, ticket_times
 
-    t0 = int(day.books.meta["recv_ts_ms"].min()) + 60_000
-    t1 = int(day.books.meta["recv_ts_ms"].max()) - 180_000
-    step = every_s * 1000
-    out, k = [], 0
-    for ts in range(t0, t1, step):
-        for j, coin in enumerate(coins):
-            at = ts + j * step // len(coins)
-            side = 1 if (k // len(coins)) % 2 == 0 else -1
-            refs = ({"edge_bps": f"{side * EDGE_BPS}"} if arm == "rest"
-                    else {"tr.execution_strategy": "market"})
-            out.append(Decision(at, {
-                "schema_ver": "dm-decision-1.0", "decision_id": f"{arm}{k:06d}",
-                "asof_ts": iso(at), "portfolio_id": "default", "target_type": "weights",
-                "targets": {coin: side * WEIGHT}, "horizon": HORIZON, "confidence": 0.5,
-                "valid_until": iso(at + 60_000), "rationale": {"top_alphas": ["bench"]},
-                "audit_refs": refs}))
-            k += 1
+    out = []
+    for k, at, coin in ticket_times(day, coins, every_s, 180_000):
+        side = 1 if (k // len(coins)) % 2 == 0 else -1
+        refs = ({"edge_bps": f"{side * EDGE_BPS}"} if arm == "rest"
+                else {"tr.execution_strategy": "market"})
+        out.append(bench_ticket(f"{arm}{k:06d}", at, coin, side * WEIGHT, HORIZON, 60_000,
+                                refs))
     out.sort(key=lambda d: d.ts_ms)
     return out
 
@@ -179,13 +171,6 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _f(t: tuple[float, float, float], spec: str = "+.2f") -> str:
-    m, lo, hi = t
-    if not math.isfinite(m):
-        return "-"
-    return f"{m:{spec}}" + (f" [{lo:{spec}}, {hi:{spec}}]" if math.isfinite(lo) else "")
-
-
 def markdown(table: Sequence[dict[str, Any]]) -> str:
     out = ["| market model | seeds | passive orders | fill rate (pooled, Wilson) | fill rate "
            "(mean of seeds) | wait (s) | markout 5 s (bps) | markout 60 s (bps) | passive "
@@ -195,10 +180,10 @@ def markdown(table: Sequence[dict[str, Any]]) -> str:
         lo, hi = r["fill_rate_wilson"]
         out.append(
             f"| {r['model']} | {r['seeds']} | {r['orders']} | {r['fill_rate_pooled']:.2f} "
-            f"[{lo:.2f}, {hi:.2f}] | {_f(r['fill_rate'], '.2f')} | {_f(r['wait_s'], '.1f')} | "
-            f"{_f(r['adverse_5s_bps'])} | {_f(r['adverse_60s_bps'])} | "
-            f"{_f(r['maker_cost_bps'])} | {_f(r['maker_cost_60s_bps'])} | "
-            f"{_f(r['taker_cost_bps'])} |")
+            f"[{lo:.2f}, {hi:.2f}] | {fmt(r['fill_rate'], '.2f')} | {fmt(r['wait_s'], '.1f')} | "
+            f"{fmt(r['adverse_5s_bps'])} | {fmt(r['adverse_60s_bps'])} | "
+            f"{fmt(r['maker_cost_bps'])} | {fmt(r['maker_cost_60s_bps'])} | "
+            f"{fmt(r['taker_cost_bps'])} |")
     return "\n".join(out)
 
 
@@ -248,24 +233,13 @@ RESULTS = "bench/results/passive_sealed.json"
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--final", action="store_true",
-                    help="the sealed evaluation seeds (validity_seeds.yaml execution.passive)")
-    ap.add_argument("--seeds", type=int, default=3)
+    add_sealed_options(ap, "execution", "passive", 3, "days")
     ap.add_argument("--hours", type=int, default=6, help="hours of each generated day")
     ap.add_argument("--coins", default="BTC,ETH,SOL")
     ap.add_argument("--every-s", type=int, default=300, help="seconds between one coin's "
                     "tickets (>= 180: each position closes before the next)")
-    ap.add_argument("--workers", type=int, default=1, help="days at once, each in a process")
-    ap.add_argument("--workdir", default=None, help="where the generated days are written")
-    ap.add_argument("--json", type=Path, default=None, help="keep the rows here")
-    ap.add_argument("--write", action="store_true",
-                    help="with --final: BENCHMARKS.md (bench:passive) and the headline")
-    ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
-                    help="no run: print the table of rows kept by --json (with --write, the "
-                    "BENCHMARKS.md section and the headline from them)")
     args = ap.parse_args(argv)
-    if args.write and not (args.final or args.from_json):
-        ap.error("--write records sealed evidence: only with --final")
+    refuse_unsealed_write(ap, args)
     if args.from_json is not None:
         kept = json.loads(args.from_json.read_text())
     else:

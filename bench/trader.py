@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,36 @@ def ensure_venv() -> Path:
     return py
 
 
-def decisions(day: Any, coins: list[str], every_min: int, comparison: bool) -> list:
+def bench_ticket(decision_id: str, at_ms: int, coin: str, weight: float, horizon: str,
+                 valid_ms: int, audit_refs: dict[str, str]) -> Any:
+    """A dm-decision-1.0 ticket the benches hand the Trader: hold `weight` of equity in
+    `coin` from `at_ms` (a `Decision` of the replay)."""
     from lotus_core.trader.replay import Decision
     from lotus_core.trader.reports import iso
 
+    return Decision(at_ms, {
+        "schema_ver": "dm-decision-1.0", "decision_id": decision_id, "asof_ts": iso(at_ms),
+        "portfolio_id": "default", "target_type": "weights", "targets": {coin: weight},
+        "horizon": horizon, "confidence": 0.5, "valid_until": iso(at_ms + valid_ms),
+        "rationale": {"top_alphas": ["bench"]}, "audit_refs": audit_refs})
+
+
+def ticket_times(day: Any, coins: Sequence[str], every_s: int,
+                 end_margin_ms: int) -> Iterator[tuple[int, int, str]]:
+    """(k, time, coin) of the benches' tickets: one per coin every `every_s`, the coins
+    staggered across the step, from a minute after the day's first book to `end_margin_ms`
+    before its last; k counts them in order."""
+    t0 = int(day.books.meta["recv_ts_ms"].min()) + 60_000
+    t1 = int(day.books.meta["recv_ts_ms"].max()) - end_margin_ms
+    step = every_s * 1000
+    k = 0
+    for ts in range(t0, t1, step):
+        for j, coin in enumerate(coins):
+            yield k, ts + j * step // len(coins), coin
+            k += 1
+
+
+def decisions(day: Any, coins: list[str], every_min: int, comparison: bool) -> list:
     t0 = int(day.books.meta["recv_ts_ms"].min()) + 60_000
     t1 = int(day.books.meta["recv_ts_ms"].max()) - 180_000
     out, k = [], 0
@@ -66,14 +93,9 @@ def decisions(day: Any, coins: list[str], every_min: int, comparison: bool) -> l
         for j, coin in enumerate(coins):
             at = ts + j * 7_000
             n = k // len(coins)
-            ticket = {"schema_ver": "dm-decision-1.0", "decision_id": f"b{k:05d}",
-                      "asof_ts": iso(at), "portfolio_id": "default",
-                      "target_type": "weights", "targets": {coin: weights[n % 4]},
-                      "horizon": "1d" if comparison else "30m", "confidence": 0.5,
-                      "valid_until": iso(at + 300_000),
-                      "rationale": {"top_alphas": ["bench"]},
-                      "audit_refs": {"tr.execution_strategy": strategies[n % len(strategies)]}}
-            out.append(Decision(at, ticket))
+            out.append(bench_ticket(
+                f"b{k:05d}", at, coin, weights[n % 4], "1d" if comparison else "30m", 300_000,
+                {"tr.execution_strategy": strategies[n % len(strategies)]}))
             k += 1
     return out
 

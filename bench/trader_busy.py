@@ -40,9 +40,11 @@ from bench.trader import (
     FRAC_MARGIN,
     LATENCY_MS,
     TIME_MARGIN_S,
+    bench_ticket,
     compare,
     ensure_venv,
     orders_of,
+    ticket_times,
     write_hft_inputs,
 )
 from bench.trader_levels import (
@@ -93,25 +95,12 @@ def busy_settings(coins: list[str]) -> Any:
 
 
 def busy_decisions(day: Any, coins: list[str], every_s: int) -> list:
-    from lotus_core.trader.replay import Decision
-    from lotus_core.trader.reports import iso
-
-    t0 = int(day.books.meta["recv_ts_ms"].min()) + 60_000
-    t1 = int(day.books.meta["recv_ts_ms"].max()) - 60_000
-    step = every_s * 1000
-    out, k = [], 0
-    for ts in range(t0, t1, step):
-        for j, coin in enumerate(coins):
-            at = ts + j * step // len(coins)
-            n = k // len(coins)
-            ticket = {"schema_ver": "dm-decision-1.0", "decision_id": f"busy{k:06d}",
-                      "asof_ts": iso(at), "portfolio_id": "default", "target_type": "weights",
-                      "targets": {coin: WEIGHTS[n % len(WEIGHTS)]}, "horizon": "10m",
-                      "confidence": 0.5, "valid_until": iso(at + 60_000),
-                      "rationale": {"top_alphas": ["bench"]},
-                      "audit_refs": {"tr.execution_strategy": STRATEGIES[n % len(STRATEGIES)]}}
-            out.append(Decision(at, ticket))
-            k += 1
+    out = []
+    for k, at, coin in ticket_times(day, coins, every_s, 60_000):
+        n = k // len(coins)
+        out.append(bench_ticket(
+            f"busy{k:06d}", at, coin, WEIGHTS[n % len(WEIGHTS)], "10m", 60_000,
+            {"tr.execution_strategy": STRATEGIES[n % len(STRATEGIES)]}))
     out.sort(key=lambda d: d.ts_ms)
     return out
 
