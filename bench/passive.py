@@ -221,10 +221,13 @@ Mean over seeds with a 95 % t-interval; the pooled fill rate with its Wilson int
 
 {markdown(table)}
 
-Reading: {verdict(table)}. The rule prices a resting entry from the Trader's own record
-shrunk to its prior (docs/trader.md, "Execution: one rule"); where an edge pays for taking
-at all, a passive entry must also beat the edge lost while it waits and the orders that
-never fill.
+Reading: {verdict(table)}. The rule prices a resting entry from the Trader's own record of
+passive orders, shrunk to its stated prior (docs/trader.md, "Execution: one rule"). The
+record grows only from entries that rest, and under the prior an edge large enough for the
+DM to trade is taken: in the economics benches no entry rested (maker share 0.00), so the
+record never leaves the prior, which is more pessimistic than what resting met here on both
+models. A record measured from the day's books rather than from the Trader's own orders
+would let the rule and the DM price what resting costs on the market at hand.
 """
 
 
