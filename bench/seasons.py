@@ -51,6 +51,7 @@ from scipy.stats import norm
 
 from bench.pooled import wilson
 from bench.report import REPO, headline, read_text, short_machine
+from bench.season_rule import REALISTIC, SEASON_ALPHA, SEASON_NIGHTS
 from lotus_core.learning import pipeline
 from lotus_core.learning.anytime import night_alpha, season_bound
 from lotus_core.learning.config import LearningConfig, load_learning
@@ -58,14 +59,10 @@ from lotus_core.learning.validity_seeds import load_seeds
 from lotus_core.signals.config import load_scoring
 from lotus_core.synth.windows import PLANTED, WindowSpec, window_frame
 
-REALISTIC = 216
 DEFAULT = WindowSpec(days=5, windows_per_day=REALISTIC)  # the generator's 6 bps in oi hi
 NULL = WindowSpec(windows_per_day=REALISTIC, effect="none", delta_bps=0.0,
                   regime_effect_bps=0.0)
 BAR = "not_significant_after_search"
-
-
-SEASON_ALPHA, SEASON_NIGHTS = 0.05, 90  # the rule measured here (learning.yaml: opt-in)
 
 
 def season_rule(cfg: LearningConfig) -> LearningConfig:

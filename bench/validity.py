@@ -341,7 +341,8 @@ def record_across_nights(seeds: str, rows: list[tuple[str, str, str]], run: dict
 def method(key: str) -> str:
     """A measurement's method, in a sentence or two."""
     if key == ACROSS:
-        from bench.seasons import REALISTIC, SEASON_ALPHA, SEASON_NIGHTS
+        from bench.season_rule import REALISTIC, SEASON_ALPHA, SEASON_NIGHTS
+
         return (f"The lessons stage carried night to night on window-level markets "
                 f"({REALISTIC} windows/day per detector, 3 detectors, 3 coins): one night at "
                 "the default effect (6 bps in `oi_pctl_bin=hi`, 5 days), whose activated "
