@@ -5,9 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
-from scipy import stats
-
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of k successes in n trials (0..1); (0, 1) when n is 0.
@@ -24,6 +21,9 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def t_interval(x: Sequence[float]) -> tuple[float, float, float]:
     """Mean and 95 % Student-t interval of the mean (NaN bounds below two values): the
     spread of a figure over seeds, few enough that the normal interval would be too narrow."""
+    import numpy as np  # here: the modules that read only `wilson` stay light
+    from scipy import stats
+
     a = np.asarray(x, dtype=float)
     m = float(a.mean())
     if len(a) < 2:
