@@ -299,20 +299,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{(time.perf_counter() - t0) / 60:.1f} min wall; load average {load[0]:.1f} at the "
           f"start, {load[1]:.1f} at the end ({partition} seeds {seeds[0]}-{seeds[-1]})")
     if args.write:
-        from bench.report import headline, write_section
-
-        cmd = (f"python -m bench economics --final --seeds {args.seeds} --nights {args.nights} "
-               f"--hours {size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
-        write_section("economics", section(s, rows, markets, cmd, size, load))
-        t = s["targets"]
-        season = {(r["market"], r["arm"]): r for r in s["table"] if r["night"] == "season"}
-        headline("economics",
-                 f"season net, learning on: planted {fmt(season['planted', 'on']['net'])} "
-                 f"USD, null {fmt(season['null', 'on']['net'])}; learning on - frozen: "
-                 f"planted {t[3]['figure']}, null {t[4]['figure']}; targets met "
-                 f"{sum(x['met'] is True for x in t)}/{len(t)}",
-                 f"95 % t-interval over {len(seeds)} sealed seeds", command=cmd)
+        _write(s, rows, markets, size, load)
     return {"rows": rows, "summary": s, "markets": markets}
+
+
+def _write(s: dict[str, Any], rows: Sequence[dict[str, Any]],
+           markets: Sequence[dict[str, Any]], size: Size, load: Sequence[float]) -> None:
+    """The BENCHMARKS.md section and the headline record of sealed rows (the seeds whose
+    markets finished: a cell's first n, as the command names them)."""
+    from bench.report import headline, write_section
+
+    seeds = sorted({m["seed"] for m in markets})
+    cmd = (f"python -m bench economics --final --seeds {len(seeds)} --nights {size.days} "
+           f"--hours {size.hours[0]}-{size.hours[1]} --coins {','.join(size.coins)}")
+    write_section("economics", section(s, rows, markets, cmd, size, load))
+    t = s["targets"]
+    season = {(r["market"], r["arm"]): r for r in s["table"] if r["night"] == "season"}
+    headline("economics",
+             f"season net, learning on: planted {fmt(season['planted', 'on']['net'])} "
+             f"USD, null {fmt(season['null', 'on']['net'])}; learning on - frozen: "
+             f"planted {t[3]['figure']}, null {t[4]['figure']}; targets met "
+             f"{sum(x['met'] is True for x in t)}/{len(t)}",
+             f"95 % t-interval over {len(seeds)} sealed seeds", command=cmd)
 
 
 def _size_of(size: Size) -> dict[str, Any]:
@@ -352,8 +360,8 @@ def resumed(path: Path, partition: str, size: Size) -> list[dict[str, Any]]:
 
 
 def rendered(kept: dict[str, Any], write: bool) -> dict[str, Any]:
-    """The tables of a run's kept rows (`--json`); `write`: its BENCHMARKS.md section again
-    (only for sealed seeds)."""
+    """The tables of a run's kept rows (`--json`); `write`: its BENCHMARKS.md section and
+    headline again (only for sealed seeds)."""
     rows, markets = kept["rows"], kept["markets"]
     size = Size(days=kept["size"]["nights"], hours=tuple(kept["size"]["hours"]),
                 coins=tuple(kept["size"]["coins"]))
@@ -362,12 +370,7 @@ def rendered(kept: dict[str, Any], write: bool) -> dict[str, Any]:
     if write:
         if kept["partition"] != "evaluation":
             raise SystemExit("--write records sealed evidence: these rows are tuning seeds")
-        from bench.report import write_section
-
-        cmd = (f"python -m bench economics --final --seeds {len(kept['seeds'])} --nights "
-               f"{size.days} --hours {size.hours[0]}-{size.hours[1]} --coins "
-               f"{','.join(size.coins)}")
-        write_section("economics", section(s, rows, markets, cmd, size, kept["load"]))
+        _write(s, rows, markets, size, kept["load"])
     return {"rows": rows, "summary": s, "markets": markets}
 
 

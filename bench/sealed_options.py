@@ -25,7 +25,7 @@ def add_sealed_options(ap: argparse.ArgumentParser, section: str, cell: str, see
                     help="with --final: its BENCHMARKS.md section and the headline")
     ap.add_argument("--from-json", type=Path, default=None, metavar="PATH",
                     help="no run: print the tables of rows kept by --json (with --write, "
-                    "the BENCHMARKS.md section from them)")
+                    "the BENCHMARKS.md section and the headline from them)")
 
 
 def refuse_unsealed_write(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
