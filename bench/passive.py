@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.sealed_options import add_sealed_options, refuse_unsealed_write
-from lotus_core.report.season import fmt
+from lotus_core.report.season import ci, fmt
 
 MODELS = ("synth", "flow")
 ARMS = ("rest", "take")
@@ -143,11 +143,7 @@ def one(model: str, seed: int, hours: int, coins: Sequence[str], every_s: int,
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per model: each figure's mean and t-interval over seeds, and the pooled fill rate
     with its Wilson interval."""
-    from lotus_core.intervals import t_interval, wilson
-
-    def over(xs: list[float]) -> tuple[float, float, float]:
-        x = [v for v in xs if math.isfinite(v)]
-        return t_interval(x) if x else (math.nan, math.nan, math.nan)
+    from lotus_core.intervals import wilson
 
     out = []
     for model in MODELS:
@@ -161,11 +157,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "model": model, "seeds": len(mine), "orders": orders,
             "fill_rate_pooled": filled / orders if orders else math.nan,
             "fill_rate_wilson": wilson(round(filled), orders) if orders else (0.0, 1.0),
-            **{k: over([r[k] for r in rest]) for k in (
+            **{k: ci([r[k] for r in rest]) for k in (
                 "fill_rate", "wait_s", "adverse_5s_bps", "adverse_60s_bps", "maker_cost_bps",
-                "maker_cost_60s_bps", "priced_fill_prob", "priced_adverse_bps")},
+                "maker_cost_60s_bps")},
             "marked": sum(r["marked"] for r in rest),
-            "taker_cost_bps": over([r["take"]["taker_cost_bps"] for r in mine]),
+            "taker_cost_bps": ci([r["take"]["taker_cost_bps"] for r in mine]),
             "taker_fills": sum(r["take"]["taker_fills"] for r in mine),
         })
     return out
