@@ -8,10 +8,11 @@ rule reads it.
 The execution rule (docs/trader.md, "Execution: one rule") rests an entry only where the
 edge lost by waiting is worth less than the taker fee and spread saved, and it prices a
 resting order with the Trader's own passive record (fill probability, wait, the 60 s
-markout of its passive fills), shrunk to a stated prior until the record has orders: fill
-probability 0.3, a wait of half the cancel window, adverse selection 3 bps. On the markets
-the benches trade every edge the DM sees is large enough to take, so no entry rests and the
-record stays at its prior. This bench measures what the prior stands in for.
+markout of its passive fills), shrunk to what the Trader's probes of the book measured
+(virtual post-only orders at the touch every 5 minutes per coin, `trader.probe`), and
+those to a stated prior: fill probability 0.3, a wait of half the cancel window, adverse
+selection 3 bps. This bench measures resting against taking, and what the probes measured
+on the same day beside it.
 
 Per seed and market model (`synth`: lotus_core.synth's default market; `flow`: the second
 generator, lotus_core.flowmarket's queue-reactive market with its defaults), a generated day
@@ -29,7 +30,8 @@ Figures per seed and model: the rest arm's passive orders, their fill rate and m
 markout of the passive fills 5 s and 60 s after each (the engine's own record: bps against
 the position), the cost of a filled entry (fee + crossing against the arrival mid, bps of
 notional; a passive fill's crossing is negative: it earns the half spread) and, for the
-passive fills, the cost with the 60 s markout added; the take arm's cost of a market entry.
+passive fills, the cost with the 60 s markout added; the take arm's cost of a market entry;
+the probes' fill rate and 60 s markout (`TraderEngine.probed`, the same in both arms).
 Across seeds: the mean and a 95 % t-interval (`lotus_core.intervals.t_interval`); the pooled
 fill rate with its Wilson interval. Seeds come from validity_seeds.yaml, section
 `execution`: the tuning cell by default, the sealed evaluation cell with `--final`.
@@ -116,6 +118,11 @@ def arm_figures(outputs: Sequence[Any], engine: Any) -> dict[str, Any]:
         "maker_cost_60s_bps": maker_cost + adverse_60,
         "taker_fills": len(taker), "taker_cost_bps": mean([m["cost_bps"] for m in taker]),
         "priced_fill_prob": p.fill_prob(), "priced_adverse_bps": p.adverse_bps(),
+        "probe_orders": engine.probed.orders,
+        "probe_fill_rate": (engine.probed.filled / engine.probed.orders
+                            if engine.probed.orders else math.nan),
+        "probe_adverse_60s_bps": (engine.probed.adverse_60s / engine.probed.marked_60s
+                                  if engine.probed.marked_60s else math.nan),
     }
 
 
@@ -157,9 +164,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "model": model, "seeds": len(mine), "orders": orders,
             "fill_rate_pooled": filled / orders if orders else math.nan,
             "fill_rate_wilson": wilson(round(filled), orders) if orders else (0.0, 1.0),
-            **{k: ci([r[k] for r in rest]) for k in (
+            **{k: ci([r[k] for r in rest if k in r]) for k in (
                 "fill_rate", "wait_s", "adverse_5s_bps", "adverse_60s_bps", "maker_cost_bps",
-                "maker_cost_60s_bps")},
+                "maker_cost_60s_bps", "probe_fill_rate", "probe_adverse_60s_bps")},
             "marked": sum(r["marked"] for r in rest),
             "taker_cost_bps": ci([r["take"]["taker_cost_bps"] for r in mine]),
             "taker_fills": sum(r["take"]["taker_fills"] for r in mine),
@@ -170,8 +177,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(table: Sequence[dict[str, Any]]) -> str:
     out = ["| market model | seeds | passive orders | fill rate (pooled, Wilson) | fill rate "
            "(mean of seeds) | wait (s) | markout 5 s (bps) | markout 60 s (bps) | passive "
-           "entry cost (bps) | with the 60 s markout | market entry cost (bps) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "entry cost (bps) | with the 60 s markout | market entry cost (bps) | probes: fill "
+           "rate | probes: markout 60 s (bps) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table:
         lo, hi = r["fill_rate_wilson"]
         out.append(
@@ -179,7 +187,8 @@ def markdown(table: Sequence[dict[str, Any]]) -> str:
             f"[{lo:.2f}, {hi:.2f}] | {fmt(r['fill_rate'], '.2f')} | {fmt(r['wait_s'], '.1f')} | "
             f"{fmt(r['adverse_5s_bps'])} | {fmt(r['adverse_60s_bps'])} | "
             f"{fmt(r['maker_cost_bps'])} | {fmt(r['maker_cost_60s_bps'])} | "
-            f"{fmt(r['taker_cost_bps'])} |")
+            f"{fmt(r['taker_cost_bps'])} | {fmt(r['probe_fill_rate'], '.2f')} | "
+            f"{fmt(r['probe_adverse_60s_bps'])} |")
     return "\n".join(out)
 
 
@@ -193,7 +202,10 @@ def verdict(table: Sequence[dict[str, Any]]) -> str:
                      f"{PRIOR_FILL_PROB:.2f}), 60 s markout {r['adverse_60s_bps'][0]:+.2f} bps "
                      f"(prior {PRIOR_ADVERSE_BPS:.1f}); a passive entry cost "
                      f"{r['maker_cost_60s_bps'][0]:+.2f} bps with it, a market entry "
-                     f"{r['taker_cost_bps'][0]:+.2f}")
+                     f"{r['taker_cost_bps'][0]:+.2f}"
+                     + (f"; the probes measured a fill rate {r['probe_fill_rate'][0]:.2f}, "
+                        f"a 60 s markout {r['probe_adverse_60s_bps'][0]:+.2f} bps"
+                        if math.isfinite(r["probe_fill_rate"][0]) else ""))
     return "; ".join(parts)
 
 
@@ -218,12 +230,11 @@ Mean over seeds with a 95 % t-interval; the pooled fill rate with its Wilson int
 {markdown(table)}
 
 Reading: {verdict(table)}. The rule prices a resting entry from the Trader's own record of
-passive orders, shrunk to its stated prior (docs/trader.md, "Execution: one rule"). The
-record grows only from entries that rest, and under the prior an edge large enough for the
-DM to trade is taken: in the economics benches no entry rested (maker share 0.00), so the
-record never leaves the prior, which is more pessimistic than what resting met here on both
-models. A record measured from the day's books rather than from the Trader's own orders
-would let the rule and the DM price what resting costs on the market at hand.
+passive orders shrunk to its probes' record, and that to a stated prior (docs/trader.md,
+"The passive odds"). Both arms probe the same books alike; the probes' columns are what the
+rule prices with the day after such a day while the own record is empty. The rest arm's
+tickets alternate sides as the probes do, so neither column says what an entry that follows
+a signal meets: the own record measures that.
 """
 
 

@@ -37,8 +37,9 @@ order where the edge lost by waiting (its decay over the expected time to fill, 
 chance of no fill) costs more than the taker-minus-maker fee plus the spread, TWAP market
 slices where the walk through the depth costs more than the later slices' wait. A passive
 fill is priced at the maker fee, the half spread it earns (negative), the adverse selection
-measured after the Trader's own passive fills (`PassiveHistory`, from a stated conservative
-prior) and the edge decayed while it waits; the exit that takes the position off again is a
+measured after the Trader's own passive fills and its probes of the book (`PassiveOdds`:
+the own record shrunk to the probes', the probes' to a stated conservative prior) and the
+edge decayed while it waits; the exit that takes the position off again is a
 market order (the Trader's barriers and time limit), priced as a taker side.
 """
 
@@ -47,7 +48,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
@@ -112,6 +113,17 @@ def funding_payment(qty: float, px: float, rate: float) -> float:
     return -qty * px * rate
 
 
+class PassivePricing(Protocol):
+    """What the execution rule reads of a passive order's outcome (`PassiveHistory` alone,
+    shrunk to the stated constants, or `PassiveOdds`)."""
+
+    def fill_prob(self) -> float: ...
+
+    def fill_ms(self, wait_ms: float) -> float: ...
+
+    def adverse_bps(self) -> float: ...
+
+
 @dataclass
 class PassiveHistory:
     """The Trader's own record of its passive (post-only, resting) entry orders: how often
@@ -145,11 +157,19 @@ class PassiveHistory:
                    / (self.marked_60s + PRIOR_WEIGHT))
 
     def order_done(self, share: float, waited_ms: float | None) -> None:
+        self.ended(share)
+        if waited_ms is not None:
+            self.first_fill(waited_ms)
+
+    def ended(self, share: float) -> None:
+        """An order ended having filled `share` of its size."""
         self.orders += 1
         self.filled += min(max(share, 0.0), 1.0)
-        if waited_ms is not None:
-            self.waited_ms += waited_ms
-            self.waits += 1
+
+    def first_fill(self, waited_ms: float) -> None:
+        """An order's first fill came `waited_ms` after it arrived."""
+        self.waited_ms += waited_ms
+        self.waits += 1
 
     def marked(self, after_ms: int, bps: float) -> None:
         if after_ms == MARKOUTS_MS[0]:
@@ -178,6 +198,32 @@ PASSIVE_FIELDS = ("orders", "filled", "waited_ms", "waits", "adverse_5s", "marke
 
 
 @dataclass(frozen=True)
+class PassiveOdds:
+    """What a resting entry is priced with: the Trader's own passive record (`own`: its
+    resting entries, which follow its signals) shrunk by PRIOR_WEIGHT pseudo-orders to what
+    its probes measured (`probed`: virtual post-only orders at the touch on a schedule,
+    `trader.probe`; itself shrunk to the stated constants). Without probes it is the own
+    record shrunk to the constants, as before; with a day of probes, the book's own odds
+    replace the constants, so the rule is not stuck at a prior no resting entry can move
+    (every edge worth trading under the prior is taken, so nothing ever rests)."""
+
+    own: PassiveHistory = field(default_factory=PassiveHistory)
+    probed: PassiveHistory = field(default_factory=PassiveHistory)
+
+    def fill_prob(self) -> float:
+        return (self.own.filled + self.probed.fill_prob() * PRIOR_WEIGHT) / (
+            self.own.orders + PRIOR_WEIGHT)
+
+    def fill_ms(self, wait_ms: float) -> float:
+        return (self.own.waited_ms + self.probed.fill_ms(wait_ms) * PRIOR_WEIGHT) / (
+            self.own.waits + PRIOR_WEIGHT)
+
+    def adverse_bps(self) -> float:
+        return max(0.0, (self.own.adverse_60s + self.probed.adverse_bps() * PRIOR_WEIGHT)
+                   / (self.own.marked_60s + PRIOR_WEIGHT))
+
+
+@dataclass(frozen=True)
 class ExecutionChoice:
     """How an entry meets the book, and what each way was expected to cost (bps of the
     notional, a side): `order` market | limit (post-only at the touch), `slices` > 1 a
@@ -203,7 +249,7 @@ class ExecutionChoice:
 
 
 def choose_execution(edge_bps: float, half_life_ms: float, spread_bps: float,
-                     impact: float, venue: VenueConfig, history: PassiveHistory,
+                     impact: float, venue: VenueConfig, history: PassivePricing,
                      wait_ms: float, max_slices: int, slice_ms: float) -> ExecutionChoice:
     """The one execution rule (pure): how to enter a trade whose expected edge in its
     direction is `edge_bps` over an alpha decaying with `half_life_ms`, on a book quoting
@@ -349,7 +395,7 @@ class CostModel:
         return next((v for v in self.venues if coin in v.symbols), self.venues[0])
 
     def choose(self, coin: str, edge_bps: float, half_life_ms: float, spread_bps: float,
-               impact: float, history: PassiveHistory | None) -> ExecutionChoice:
+               impact: float, history: PassivePricing | None) -> ExecutionChoice:
         """The execution of a trade of `coin` under this model's policy: `auto` by the rule
         (`choose_execution`), else the fixed one. The Trader's entries and the DM's prices
         both come from here."""
@@ -365,7 +411,7 @@ class CostModel:
     def price(self, coin: str, spread_bps: float, depth_notional: float,
               trade_notional: float, within_bps: float, funding_rate: float = math.nan,
               hold_ms: float = 0.0, edge_bps: float = math.nan,
-              history: PassiveHistory | None = None,
+              history: PassivePricing | None = None,
               half_life_ms: float | None = None) -> Priced:
         """The cost of trading `coin` now: `spread_bps` and `depth_notional` (within
         `within_bps` of mid) from the market at the decision, `trade_notional` the size

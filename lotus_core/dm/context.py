@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lotus_core.costs import PassiveHistory
+from lotus_core.costs import PassiveHistory, PassiveOdds
 from lotus_core.trader.state import (
     Execution,
     Portfolio,
@@ -43,9 +43,9 @@ class PortfolioContext:
     peak: float  # / initial equity
     opened_ms: Mapping[str, int]  # coin -> when the open position was opened
     as_of_ms: int = 0  # the Trader's clock when it was read
-    # the Trader's passive-entry record the day's executions are priced with
-    # (`TraderEngine.passive_priced`; None: the stated prior of `lotus_core.costs`)
-    passive: PassiveHistory | None = None
+    # the passive odds the day's executions are priced with (`TraderEngine.passive_priced`:
+    # its own record and its probes'; None: the stated prior of `lotus_core.costs`)
+    passive: PassiveOdds | None = None
 
     @property
     def drawdown(self) -> float:
@@ -54,7 +54,7 @@ class PortfolioContext:
 
 def from_trader(positions: Mapping[str, Position], portfolio: Portfolio,
                 marks: Mapping[str, float], executions: Iterable[Execution] = (),
-                as_of_ms: int = 0, passive: PassiveHistory | None = None) -> PortfolioContext:
+                as_of_ms: int = 0, passive: PassiveOdds | None = None) -> PortfolioContext:
     """The context from the Trader's records (no mutation: reading never moves its peak)."""
     snap = portfolio.snapshot(dict(positions), {c: m for c, m in marks.items()
                                                 if c in positions})
@@ -89,8 +89,10 @@ def from_snapshot(snap: Mapping[str, Any], at_ms: int | None = None) -> Portfoli
     positions = {c: position_from(dict(p)) for c, p in snap["positions"].items()}
     now = int(snap.get("now_ms", 0))
     at = now if at_ms is None else at_ms
-    key = "passive" if at >= int(snap.get("day_end", 0)) else "passive_day_start"
-    passive = PassiveHistory.from_dict(snap[key]) if key in snap else None
+    today = at >= int(snap.get("day_end", 0))
+    key, probed = ("passive", "probed") if today else ("passive_day_start", "probed_day_start")
+    passive = (PassiveOdds(PassiveHistory.from_dict(snap[key]),
+                           PassiveHistory.from_dict(snap.get(probed))) if key in snap else None)
     return from_trader(positions, Portfolio(**snap["portfolio"]),
                        {c: float(m) for c, m in snap.get("top", {}).items()},
                        [execution_from(dict(e)) for e in snap.get("executions", {}).values()],

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from lotus_core.costs import CostModel, PassiveHistory, Priced
+from lotus_core.costs import CostModel, PassiveOdds, Priced
 from lotus_core.dm import curators
 from lotus_core.dm.allocator import Allocation, AllocationInput, Allocator
 from lotus_core.dm.alpha import AlphaEvent, ms_to_iso
@@ -138,7 +138,7 @@ class DmEngine:
         self.alphas: dict[str, list[AlphaEvent]] = {c: [] for c in self.coins}
         self.seen: set[str] = set()
         self.log: list[dict[str, object]] = []  # alphas the DM could not use, with why
-        self.passive = PassiveHistory()  # the Trader's passive record (the prior until read)
+        self.passive = PassiveOdds()  # the Trader's passive odds (the prior until read)
         self._marked = 0
 
     # -- inputs ---------------------------------------------------------------------------

@@ -95,6 +95,18 @@ class QueueSettings(StrictModel):
     seed: int = 20260105
 
 
+class ProbeSettings(StrictModel):
+    """Virtual post-only orders at the touch that measure the book's passive odds (fill
+    share, wait, the mid's move after a fill) without trading: every `every_ms` (0: never)
+    each coin with a fresh two-sided book gets one of `weight` x equity, buy and sell in
+    turn, working `limit_cancel_after_ms` through the same queue model as a resting entry.
+    Their record is what the execution rule and the DM price a resting entry with until the
+    Trader's own resting entries say otherwise (`lotus_core.costs.PassiveOdds`)."""
+
+    every_ms: int = Field(300_000, ge=0)
+    weight: float = Field(0.01, gt=0, le=1)
+
+
 class TraderSettings(StrictModel):
     equity: float = Field(100_000.0, gt=0)  # paper equity in quote currency
     venues: list[VenueConfig] = Field(default_factory=lambda: [
@@ -134,6 +146,7 @@ class TraderSettings(StrictModel):
     twap_horizon_ms: int = Field(120_000, gt=0)
     twap_slice_type: Literal["market", "limit"] = "market"
     queue: QueueSettings = QueueSettings()
+    probe: ProbeSettings = ProbeSettings()
     funding_interval_ms: int = Field(3_600_000, gt=0)
 
     @model_validator(mode="after")

@@ -109,7 +109,7 @@ def drive(engine: TraderEngine, cols: Columns, events: Iterable[tuple[int, int, 
     out: list[Out]
     for k, i, ts in events:
         counts[k] += 1
-        if held and engine._next_time_limit <= ts:  # an exit is due: hand every book over
+        if held and engine._next_due <= ts:  # an exit or a probe round is due: every book
             for coin in sorted(held, key=held.__getitem__):
                 if out := on_book(book_at(held.pop(coin)), True):
                     emit(out)
@@ -118,9 +118,9 @@ def drive(engine: TraderEngine, cols: Columns, events: Iterable[tuple[int, int, 
             two_sided = nb[i] and na[i]
             if two_sided:  # the volatility context sees every snapshot, held back or not
                 quote(coin, b0[i], a0[i])
-            # A snapshot may be held back only while no time limit is due: a time-limit exit
-            # starts at the first event at or after the limit, whichever coin it is for.
-            if hold and ts < engine._next_time_limit:
+            # A snapshot may be held back only while nothing is due: a time-limit exit or a
+            # probe round starts at the first event at or after its time, whichever coin.
+            if hold and ts < engine._next_due:
                 mode = book_mode(coin)  # 0 quiet, 1 watched, 2 full
                 if not mode or (mode == 1 and two_sided
                                 and not on_top(coin, bts[i], b0[i], a0[i])):
@@ -152,7 +152,7 @@ def drive(engine: TraderEngine, cols: Columns, events: Iterable[tuple[int, int, 
         elif k == DECISION:
             out = []
             for n, d in enumerate(at_slot(i, ts)):
-                if n and held and engine._next_time_limit <= ts:  # as between two slots
+                if n and held and engine._next_due <= ts:  # as between two slots
                     for coin in sorted(held, key=held.__getitem__):
                         out += on_book(book_at(held.pop(coin)), True)
                 for coin in sorted(d.ticket["targets"]):

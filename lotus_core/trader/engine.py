@@ -48,6 +48,7 @@ from lotus_core.trader.venues import BPS, VenueScore, latency_ms, score_venue
 EPS = 1e-9
 DAY_MS = 86_400_000
 VOL_ALPHA = 0.05  # EWMA weight of the newest |mid change| (bps) in the volatility context
+PROBE = "probe"  # an order's purpose: a probe of the book's passive odds (`_probe_round`)
 DEPTH_LEVELS = 5  # levels of the taking side summed for the depth context
 IMPACT_WITHIN_BPS = 10.0  # the execution rule's walk: depth within this of mid (the DM's N)
 
@@ -106,18 +107,27 @@ class TraderEngine:
         self.next_funding_ms: int | None = None
         self._taken: dict[str, dict[float, float]] = {}
         self._resting: dict[str, list[str]] = {}  # coin -> working limit order ids
-        self._next_time_limit = 1 << 62
+        # the next time the engine acts with every coin's current book: a position's time
+        # limit or the next probe round (a replay that holds quiet coins' snapshots back hands
+        # them all over first)
+        self._next_due = 1 << 62
         self._top: dict[str, float] = {}  # coin -> latest two-sided mid (marks, weights)
         self._out: list[Out] = []
-        self._exec_coins: dict[str, int] = {}  # coin -> open executions (quiet/watched)
+        self._exec_coins: dict[str, int] = {}  # coin -> open executions and probes
         self._marked = False  # `_mark`'s inputs unchanged since it last ran (it is idempotent)
         # the passive entries' record (fills, waits, adverse selection): all of it, and as it
         # stood when the current UTC day began (what the execution rule and the DM price with)
         self._cost_model = costs.CostModel.from_trader(settings)
         self.passive = costs.PassiveHistory()
         self.passive_day_start = costs.PassiveHistory()
+        # the probes' record (`trader.probe`: virtual post-only orders that measure the book's
+        # passive odds), all of it and as the day began
+        self.probed = costs.PassiveHistory()
+        self.probed_day_start = costs.PassiveHistory()
+        self.next_probe_ms: int | None = None
         self._day_end = 0  # when the current day ends (0: before the first event)
         # passive fills whose markouts are due: [coin, side, mid at the fill, due ms, after ms]
+        # (a probe's fill: a sixth element, 1)
         self._markouts: list[list[Any]] = []
         self._markout_coins: dict[str, int] = {}
 
@@ -426,11 +436,14 @@ class TraderEngine:
                             costs.impact_bps(qty * mid, depth, IMPACT_WITHIN_BPS),
                             self.passive_priced(ts))
 
-    def passive_priced(self, ts: int) -> costs.PassiveHistory:
-        """The passive record the execution rule reads at `ts`: as it stood when `ts`'s
-        UTC day began (read without moving anything: one figure for the whole day, the
-        same for the DM, the nightly replay and the live loop)."""
-        return self.passive if ts >= self._day_end else self.passive_day_start
+    def passive_priced(self, ts: int) -> costs.PassiveOdds:
+        """The passive odds the execution rule reads at `ts`: the own and the probes'
+        records as they stood when `ts`'s UTC day began (read without moving anything: one
+        figure for the whole day, the same for the DM, the nightly replay and the live
+        loop)."""
+        if ts >= self._day_end:
+            return costs.PassiveOdds(self.passive, self.probed)
+        return costs.PassiveOdds(self.passive_day_start, self.probed_day_start)
 
     def _choose(self, plan: Plan, coin: str, context: dict[str, float | None],
                 rule: costs.ExecutionChoice | None = None
@@ -490,14 +503,14 @@ class TraderEngine:
         return o
 
     def _arrive(self, o: Order) -> None:
-        ex = self.executions[o.execution_id]
+        ex = self.executions.get(o.execution_id)  # None: a probe
         book = self.books.get(o.coin)
         ts = o.arrive_ms
         if book is None or book.mid is None:
             self._close_order(o, "cancelled", "missing_price")
             return
         o.arrival_mid = book.mid
-        if ex.arrival_mid is None:
+        if ex is not None and ex.arrival_mid is None:
             ex.arrival_mid = book.mid
         venue = self.cfg.venue(o.venue)
         if o.kind == "market":
@@ -509,7 +522,7 @@ class TraderEngine:
         best = book.bid_px[0] if o.side == BUY else book.ask_px[0]
         tick = venue.tick(o.coin, best)
         o.limit_px = _round_tick(best - o.side * self.cfg.limit_offset_ticks * tick, tick, o.side)
-        if ex.expected_px is not None and o.purpose != "exit":
+        if ex is not None and ex.expected_px is not None and o.purpose != "exit":
             ex.expected_px = o.limit_px
         lp = o.limit_px
         crosses = (book.ask_px[0] <= lp) if o.side == BUY else (book.bid_px[0] >= lp)
@@ -529,7 +542,8 @@ class TraderEngine:
         self._resting.setdefault(o.coin, []).append(o.order_id)
         if o.expire_ms is not None:
             self._timer(o.expire_ms, "expire", o.order_id)
-        self._emit("order", to_dict(o))
+        if ex is not None:
+            self._emit("order", to_dict(o))
 
     def _take(self, o: Order, book: Book, cap: float, ts: int, venue: VenueConfig) -> None:
         taken = self._taken.setdefault(o.coin, {})
@@ -537,6 +551,16 @@ class TraderEngine:
             self._fill(o, px, q, ts, "taker")
 
     def _fill(self, o: Order, px: float, qty: float, ts: int, liquidity: str) -> None:
+        if o.purpose == PROBE:  # measured, never traded
+            if not o.n_fills:
+                self.probed.first_fill(float(ts - o.arrive_ms))
+            o.n_fills += 1
+            o.filled_qty += qty
+            if mid := self._top.get(o.coin):
+                for after in costs.MARKOUTS_MS:
+                    self._markouts.append([o.coin, o.side, mid, ts + after, after, 1])
+                    self._markout_coins[o.coin] = self._markout_coins.get(o.coin, 0) + 1
+            return
         venue = self.cfg.venue(o.venue)
         fee = costs.fee(venue, liquidity, px * qty)  # the one fee schedule (lotus_core.costs)
         f = Fill(fill_id=f"{o.order_id}:f{o.n_fills}", order_id=o.order_id,
@@ -589,6 +613,14 @@ class TraderEngine:
     def _close_order(self, o: Order, status: str, reason: str | None) -> None:
         o.status = status
         o.reason = reason
+        if o.purpose == PROBE:
+            self.probed.ended(o.filled_qty / o.qty)
+            rest = self._resting.get(o.coin)
+            if rest and o.order_id in rest:
+                rest.remove(o.order_id)
+            del self.orders[o.order_id]
+            self._exec_coin_done(o.coin)
+            return
         if o.kind == "limit" and o.purpose != "exit" and o.qty > 0:  # a passive entry ended
             ex = self.executions[o.execution_id]
             first = min((f["ts_ms"] for f in ex.fills if f["order_id"] == o.order_id),
@@ -649,7 +681,8 @@ class TraderEngine:
         keep = []
         for m in self._markouts:
             if m[0] == coin and m[3] <= ts:
-                self.passive.marked(int(m[4]), -m[1] * (mid - m[2]) / m[2] * BPS)
+                record = self.probed if len(m) > 5 else self.passive
+                record.marked(int(m[4]), -m[1] * (mid - m[2]) / m[2] * BPS)
                 self._markout_coins[coin] -= 1
             else:
                 keep.append(m)
@@ -731,13 +764,14 @@ class TraderEngine:
         heapq.heappush(self.timers, (at, self._seq, kind, key))
 
     def _advance(self, ts: int) -> None:
-        if ts >= self._day_end:  # a new UTC day: the passive record it prices with
+        if ts >= self._day_end:  # a new UTC day: the passive records it prices with
             self.passive_day_start = replace(self.passive)
+            self.probed_day_start = replace(self.probed)
             self._day_end = (ts // DAY_MS + 1) * DAY_MS
             self.seen = {k: v for k, v in self.seen.items() if v > ts}
         nf = self.next_funding_ms
         if (nf is not None and nf > ts and (not self.timers or self.timers[0][0] > ts)
-                and self._next_time_limit > ts):
+                and self._next_due > ts):
             if ts > self.now_ms:
                 self.now_ms = ts
             return
@@ -747,11 +781,20 @@ class TraderEngine:
         if self.next_funding_ms is None and ts > 0:
             iv = self.cfg.funding_interval_ms
             self.next_funding_ms = (ts // iv + 1) * iv
+        every = self.cfg.probe.every_ms
+        if self.next_probe_ms is None and ts > 0 and every:
+            self.next_probe_ms = (ts // every + 1) * every
         while True:
             nf = self.next_funding_ms if self.next_funding_ms is not None else 1 << 62
             nt = self.timers[0][0] if self.timers else 1 << 62
-            if min(nf, nt) > ts:
+            np_ = self.next_probe_ms if self.next_probe_ms is not None and every else 1 << 62
+            if min(nf, nt, np_) > ts:
                 break
+            if np_ < min(nf, nt):  # a probe round at its own time, whichever event came
+                self.now_ms = max(self.now_ms, np_)
+                self._probe_round(np_)
+                self.next_probe_ms = np_ + every
+                continue
             if nf <= nt:
                 self.now_ms = max(self.now_ms, nf)
                 self._funding(nf)
@@ -769,15 +812,49 @@ class TraderEngine:
         self._update_time_limit()
 
     @property
-    def next_time_limit(self) -> int:
-        return self._next_time_limit
+    def next_due(self) -> int:
+        return self._next_due
 
     def _update_time_limit(self) -> None:
-        """The earliest time limit of a position not already exiting (the fast path's key)."""
-        self._next_time_limit = min(
+        """The earliest time limit of a position not already exiting, or the next probe
+        round if sooner (the fast path's key)."""
+        self._next_due = min(
             (p.time_limit_at for p in self.positions.values()
              if p.time_limit_at is not None and p.qty and p.exit_execution is None),
             default=1 << 62)
+        if self.next_probe_ms is not None and self.cfg.probe.every_ms:
+            self._next_due = min(self._next_due, self.next_probe_ms)
+
+    def _probe_round(self, at: int) -> None:
+        """One probe per coin with a fresh two-sided book and no probe working: a post-only
+        order of `probe.weight` x equity at the touch, buys and sells in turn (by round and
+        coin), cancelled after `limit_cancel_after_ms` like a resting entry. It waits in the
+        queue model and is marked 5 s and 60 s after a fill, but never trades: its outcome
+        goes to `probed` only."""
+        k = at // self.cfg.probe.every_ms
+        probing = {o.coin for o in self.orders.values() if o.purpose == PROBE}
+        for i, coin in enumerate(sorted(self.books)):
+            book = self.books[coin]
+            if coin in probing or book.mid is None or not book.two_sided \
+                    or at - book.ts_ms > self.cfg.stale_book_ms:
+                continue
+            venue = next((v for v in (self.cfg.venue(n) for n in self.cfg.venue_preferences)
+                          if coin in v.symbols and v.knows(coin)), None)
+            if venue is None:
+                continue
+            qty = abs(_round_lot(self.cfg.probe.weight * self.cfg.equity / book.mid,
+                                 venue.lot(coin)))
+            if qty <= EPS:
+                continue
+            oid = f"probe:{coin}:{k}"
+            o = Order(order_id=oid, execution_id="", coin=coin, venue=venue.name,
+                      side=BUY if (k + i) % 2 == 0 else -BUY, qty=qty, kind="limit",
+                      tif="post_only", limit_px=None, slip_bps=0.0, created_ms=at,
+                      arrive_ms=at + latency_ms(venue, oid),
+                      expire_ms=at + self.cfg.limit_cancel_after_ms, purpose=PROBE)
+            self.orders[oid] = o
+            self._exec_coins[coin] = self._exec_coins.get(coin, 0) + 1
+            self._timer(o.arrive_ms, "arrive", oid)
 
     def _on_timer(self, kind: str, key: str, at: int) -> None:
         if kind == "arrive":
@@ -826,11 +903,14 @@ class TraderEngine:
                                               equity=self.equity(), mark=self._mid(ex.coin),
                                               note=note))
         del self.executions[ex.execution_id]
-        n = self._exec_coins[ex.coin] - 1
+        self._exec_coin_done(ex.coin)
+
+    def _exec_coin_done(self, coin: str) -> None:
+        n = self._exec_coins[coin] - 1
         if n:
-            self._exec_coins[ex.coin] = n
+            self._exec_coins[coin] = n
         else:
-            del self._exec_coins[ex.coin]
+            del self._exec_coins[coin]
 
     def _add_execution(self, ex: Execution) -> None:
         self.executions[ex.execution_id] = ex
@@ -912,6 +992,9 @@ class TraderEngine:
             "vol_mid": dict(self._vol_mid),
             "passive": self.passive.as_dict(),
             "passive_day_start": self.passive_day_start.as_dict(),
+            "probed": self.probed.as_dict(),
+            "probed_day_start": self.probed_day_start.as_dict(),
+            "next_probe_ms": self.next_probe_ms,
             "day_end": self._day_end,
             "markouts": [list(m) for m in self._markouts],
         }
@@ -934,6 +1017,10 @@ class TraderEngine:
         eng._seq, eng.now_ms = int(snap["seq"]), int(snap["now_ms"])
         eng.next_funding_ms = snap["next_funding_ms"]
         eng._resting = {k: list(v) for k, v in snap["resting"].items()}
+        for o in eng.orders.values():
+            if o.purpose == PROBE:
+                eng._exec_coins[o.coin] = eng._exec_coins.get(o.coin, 0) + 1
+        eng.next_probe_ms = snap.get("next_probe_ms")
         eng._update_time_limit()
         eng._top = {c: float(m) for c, m in snap.get("top", {}).items()}
         eng._vol = {c: float(v) for c, v in snap.get("vol", {}).items()}
@@ -942,6 +1029,8 @@ class TraderEngine:
         eng.books = {c: Book(**b) for c, b in snap["books"].items()}
         eng.passive = costs.PassiveHistory.from_dict(snap.get("passive"))
         eng.passive_day_start = costs.PassiveHistory.from_dict(snap.get("passive_day_start"))
+        eng.probed = costs.PassiveHistory.from_dict(snap.get("probed"))
+        eng.probed_day_start = costs.PassiveHistory.from_dict(snap.get("probed_day_start"))
         eng._day_end = int(snap.get("day_end", 0))
         eng._markouts = [list(m) for m in snap.get("markouts", [])]
         for m in eng._markouts:

@@ -126,6 +126,10 @@ EXECUTION_REPORT = {
     "adverse_60s_bps": "the same 60 s after it, bps (what the DM prices a passive fill at, "
                        "shrunk to the prior)",
     "passive_fills_marked": "passive fills marked at 60 s today",
+    "probe_orders": "probes (virtual post-only orders at the touch, `trader.probe`) that "
+                    "ended today",
+    "probe_fill_rate": "their filled share",
+    "probe_adverse_60s_bps": "mean mid move against a probe's fill 60 s after it, bps",
 }
 """The per-day execution figures in `paper_trades`' metadata."""
 
@@ -183,8 +187,9 @@ class PaperTally:
 
     def execution(self, engine: TraderEngine) -> dict[str, float | int | None]:
         """How the day's orders met the book (`EXECUTION_REPORT`'s figures): the passive
-        record's part added today (the Trader's record now minus as the day began)."""
+        and probe records' parts added today (the records now minus as the day began)."""
         day = engine.passive.since(engine.passive_day_start)
+        probed = engine.probed.since(engine.probed_day_start)
 
         def ratio(a: float, b: float) -> float | None:
             return a / b if b > 0 else None
@@ -197,6 +202,9 @@ class PaperTally:
             "adverse_5s_bps": ratio(day.adverse_5s, day.marked_5s),
             "adverse_60s_bps": ratio(day.adverse_60s, day.marked_60s),
             "passive_fills_marked": int(day.marked_60s),
+            "probe_orders": int(probed.orders),
+            "probe_fill_rate": ratio(probed.filled, probed.orders),
+            "probe_adverse_60s_bps": ratio(probed.adverse_60s, probed.marked_60s),
         }
 
 

@@ -30,7 +30,7 @@ class Order:
     created_ms: int
     arrive_ms: int
     expire_ms: int | None
-    purpose: str  # entry | exit | slice
+    purpose: str  # entry | exit | slice | probe (the engine's `_probe_round`)
     status: str = "pending"  # pending -> working -> filled | cancelled | rejected
     filled_qty: float = 0.0
     queue: QueuePos | None = None

@@ -23,6 +23,7 @@ from lotus_core.costs import (
     PRIOR_FILL_PROB,
     CostModel,
     PassiveHistory,
+    PassiveOdds,
     choose_execution,
 )
 from lotus_core.dm.context import from_snapshot
@@ -166,24 +167,25 @@ def test_an_unfilled_passive_order_lowers_the_fill_probability() -> None:
 
 
 def test_the_day_prices_with_the_record_as_it_began() -> None:
-    """The rule and the DM read the passive record as the UTC day began: the same figure
+    """The rule and the DM read the passive records as the UTC day began: the same figure
     all day, whether read from the engine (nightly) or from its snapshot (the live DM)."""
     eng, _ = _passive_day()
     now = eng.now_ms
-    assert eng.passive_priced(now).orders == 0  # today's fill counts from tomorrow
+    assert eng.passive_priced(now).own.orders == 0  # today's fill counts from tomorrow
     tomorrow = (now // DAY_MS + 1) * DAY_MS
-    assert eng.passive_priced(tomorrow) == eng.passive
+    assert eng.passive_priced(tomorrow) == PassiveOdds(eng.passive, eng.probed)
     snap = eng.snapshot()
-    assert from_snapshot(snap, now).passive == PassiveHistory()
-    assert from_snapshot(snap, tomorrow).passive == eng.passive
+    assert from_snapshot(snap, now).passive == PassiveOdds()
+    assert from_snapshot(snap, tomorrow).passive == PassiveOdds(eng.passive, eng.probed)
     back = TraderEngine.restore(eng.cfg, snap)
-    assert back.passive == eng.passive and back.passive_priced(now).orders == 0
+    assert back.passive == eng.passive and back.passive_priced(now).own.orders == 0
     back.advance(tomorrow + 1)
     assert back.passive_day_start == eng.passive  # the day rolled
     # the DM prices a passive fill's adverse selection from that record
     model = CostModel.from_trader(trader_settings({}))
+    odds = back.passive_priced(tomorrow + 1)
     priced = model.price("BTC", 0.2, 1e7, 2_000.0, 10.0, hold_ms=HALF_LIFE, edge_bps=0.5,
-                         history=back.passive_day_start)
+                         history=odds)
     assert priced.execution == "maker"
-    assert priced.adverse_bps == pytest.approx(back.passive_day_start.adverse_bps())
-    assert priced.fill_prob == pytest.approx(back.passive_day_start.fill_prob())
+    assert priced.adverse_bps == pytest.approx(odds.adverse_bps())
+    assert priced.fill_prob == pytest.approx(odds.fill_prob())
