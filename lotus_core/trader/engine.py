@@ -591,7 +591,7 @@ class TraderEngine:
         if pos.qty == 0:
             pos.sl_px = pos.tp_px = pos.best_px = pos.time_limit_at = None
             pos.opened_ms = None
-        self._update_time_limit()
+        self._update_next_due()
         self._emit("fill", to_dict(f))
         self._emit("position", to_dict(pos))
 
@@ -734,7 +734,7 @@ class TraderEngine:
                        tr_priors_version=self.priors.version)
         self._add_execution(ex)
         pos.exit_execution = ex.execution_id
-        self._update_time_limit()
+        self._update_next_due()
         self._send(ex, abs(pos.qty), "market", "ioc", ts, None)
 
     def _position_venue(self, pos: Position) -> str:
@@ -809,13 +809,13 @@ class TraderEngine:
             if (pos.time_limit_at is not None and ts >= pos.time_limit_at and pos.qty
                     and pos.exit_execution is None and pos.coin in self.books):
                 self._exit(pos, "time_limit", None, ts)
-        self._update_time_limit()
+        self._update_next_due()
 
     @property
     def next_due(self) -> int:
         return self._next_due
 
-    def _update_time_limit(self) -> None:
+    def _update_next_due(self) -> None:
         """The earliest time limit of a position not already exiting, or the next probe
         round if sooner (the fast path's key)."""
         self._next_due = min(
@@ -897,7 +897,7 @@ class TraderEngine:
         pos = self.positions.get(ex.coin)
         if ex.purpose == "exit" and pos is not None:
             pos.exit_execution = None
-            self._update_time_limit()
+            self._update_next_due()
         end = max([f["ts_ms"] for f in ex.fills], default=ts)
         self._emit("exec_report", exec_report(ex, ex.fills, status, end, self._position_after(),
                                               equity=self.equity(), mark=self._mid(ex.coin),
@@ -1021,7 +1021,7 @@ class TraderEngine:
             if o.purpose == PROBE:
                 eng._exec_coins[o.coin] = eng._exec_coins.get(o.coin, 0) + 1
         eng.next_probe_ms = snap.get("next_probe_ms")
-        eng._update_time_limit()
+        eng._update_next_due()
         eng._top = {c: float(m) for c, m in snap.get("top", {}).items()}
         eng._vol = {c: float(v) for c, v in snap.get("vol", {}).items()}
         eng._vol_mid = {c: float(m) for c, m in  # before vol_mid: the last mid handed over
